@@ -1,0 +1,34 @@
+"""assistant: a local-first, plugin-based terminal chat assistant with prompt tooling.
+
+The public Python API is re-exported here lazily, so ``import assistant`` stays
+cheap (no engine is imported until a model is loaded).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+from .hookspecs import hookimpl  # noqa: E402  (light: only pluggy)
+
+_LAZY = {
+    "GenerationParams": "assistant.types",
+    "Message": "assistant.types",
+    "Completion": "assistant.types",
+    "Chunk": "assistant.types",
+    "load_backend": "assistant.backends",
+    "available_backends": "assistant.backends",
+    "ChatSession": "assistant.session",
+}
+
+__all__ = ["__version__", "hookimpl", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assistant' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

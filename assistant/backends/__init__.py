@@ -1,0 +1,66 @@
+"""Backend registry: names -> factories, filled by the ``register_backends`` hook.
+
+Nothing here imports an engine; a factory runs only when its backend is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import BackendNotFoundError, ConfigError
+from .base import Backend, Prompt, TokenLoopBackend, collect
+
+__all__ = [
+    "Backend",
+    "BackendInfo",
+    "Prompt",
+    "TokenLoopBackend",
+    "available_backends",
+    "collect",
+    "create_backend",
+    "load_backend",
+]
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    factory: Callable[[], Backend]
+    description: str
+    plugin: str
+
+
+def available_backends() -> dict[str, BackendInfo]:
+    """Every registered backend; the first plugin to register a name wins."""
+    from ..plugins import call_registration_hook, current_plugin_name
+
+    found: dict[str, BackendInfo] = {}
+
+    def register(name: str, factory: Callable[[], Backend], description: str = "") -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError("backend name must be a non-empty string")
+        if name not in found:
+            found[name] = BackendInfo(name, factory, description, current_plugin_name())
+
+    call_registration_hook("register_backends", register)
+    return found
+
+
+def create_backend(name: str) -> Backend:
+    """An unloaded backend instance by name."""
+    backends = available_backends()
+    if name not in backends:
+        known = ", ".join(sorted(backends)) or "none"
+        raise BackendNotFoundError(f"unknown backend {name!r} (available: {known})")
+    return backends[name].factory()
+
+
+def load_backend(name: str, model: str, **options: Any) -> Backend:
+    """Create a backend and load a model into it, options from config then arguments."""
+    from ..config import backend_options
+
+    backend = create_backend(name)
+    merged = {**backend_options(name), **options}
+    backend.load(model, **merged)
+    return backend

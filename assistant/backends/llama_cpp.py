@@ -1,0 +1,310 @@
+"""The llama.cpp backend (llama-cpp-python): quantized GGUF models on CPU or GPU.
+
+Generation drives ``Llama.generate`` token by token, so cancellation, stop
+sequences and UTF-8 handling come from the shared :class:`TokenLoopBackend` and
+behave exactly as on the transformers backend. llama.cpp's C logs are captured
+into a ring buffer (shown with ``verbose=True``, and quoted in load errors)
+instead of being printed over the user's terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import random
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ..errors import BackendError, ContextOverflowError, ModelLoadError
+from ..models.gguf import read_metadata, training_context_length
+from ..types import GenerationParams, Message
+from .base import SampledToken, TokenLoopBackend
+from .chat_format import ChatFormat, choose_chat_format
+
+DEFAULT_MAX_CTX = 8192
+_log_lines: deque[str] = deque(maxlen=200)
+_log_state: dict[str, Any] = {"verbose": False, "callback": None}
+
+
+@contextlib.contextmanager
+def _stderr_silenced(enabled: bool) -> Iterator[None]:
+    """Point fd 2 at /dev/null while C code that prints directly runs (import, model load)."""
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _import_llama_cpp(verbose: bool) -> Any:
+    """Import llama_cpp lazily and route its C log output through our callback."""
+    _log_state["verbose"] = verbose
+    with _stderr_silenced(not verbose):
+        import llama_cpp
+
+    if _log_state["callback"] is None:
+
+        @llama_cpp.llama_log_callback
+        def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            line = text.decode("utf-8", errors="replace")
+            _log_lines.append(line)
+            if _log_state["verbose"]:
+                print(line, end="", file=sys.stderr, flush=True)
+
+        _log_state["callback"] = _callback  # keep a reference: C holds a raw pointer
+        llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+    return llama_cpp
+
+
+def _recent_errors() -> str:
+    lines = [ln.strip() for ln in _log_lines if ln.strip()]
+    interesting = [ln for ln in lines if "error" in ln.lower() or "fail" in ln.lower()]
+    return "; ".join((interesting or lines)[-2:])
+
+
+class LlamaCppBackend(TokenLoopBackend):
+    name = "llama-cpp"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._llm: Any = None
+        self._lib: Any = None
+        self._vocab: Any = None
+        self._format: ChatFormat | None = None
+        self._metadata: dict[str, Any] = {}
+        self._path: Path | None = None
+        self._add_bos = True
+        self._bos_text = ""
+        self._end_marker_ids: set[int] = set()
+        self._options: dict[str, Any] = {}
+
+    # ---- loading ------------------------------------------------------------------
+    def load(self, model: str, **options: Any) -> None:
+        from ..models import resolve_model_path
+
+        verbose = bool(options.pop("verbose", False))
+        progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
+        path = resolve_model_path(model, progress=progress)
+        if path.is_dir():
+            raise ModelLoadError(path, "llama-cpp needs a .gguf file, not a directory")
+        metadata = read_metadata(path)
+        train_ctx = training_context_length(metadata) or DEFAULT_MAX_CTX
+        n_ctx = int(options.pop("n_ctx", 0) or min(train_ctx, DEFAULT_MAX_CTX))
+        n_threads = int(options.pop("n_threads", 0) or os.cpu_count() or 1)
+        lib = _import_llama_cpp(verbose)
+        default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
+        n_gpu_layers = int(options.pop("n_gpu_layers", default_gpu_layers))
+        n_batch = int(options.pop("n_batch", 512))
+        options.pop("device", None)
+        options.pop("dtype", None)
+        if options:
+            raise BackendError(f"unknown llama-cpp option(s): {', '.join(sorted(options))}")
+        self.unload()
+        _log_lines.clear()
+        try:
+            with _stderr_silenced(not verbose):
+                llm = lib.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    n_gpu_layers=n_gpu_layers,
+                    n_batch=min(n_batch, n_ctx),
+                    verbose=verbose,
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            detail = _recent_errors() or str(exc)
+            raise ModelLoadError(path, detail) from exc
+        self._llm, self._lib, self._path, self._metadata = llm, lib, path, metadata
+        self._vocab = lib.llama_model_get_vocab(llm.model)
+        self._options = {"n_ctx": n_ctx, "n_threads": n_threads, "n_gpu_layers": n_gpu_layers}
+        self._model_name = model if not Path(model).exists() else path.name
+        self._setup_chat_format()
+
+    def _setup_chat_format(self) -> None:
+        llm, meta = self._llm, self._metadata
+        bos_id, eos_id = llm.token_bos(), llm.token_eos()
+        self._bos_text = self._piece(bos_id, special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
+        eos_text = self._piece(eos_id, special=True).decode("utf-8", "replace") if eos_id >= 0 else ""
+        self._add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", True)) and bos_id >= 0
+        self._format = choose_chat_format(
+            meta.get("tokenizer.chat_template"),
+            str(meta.get("general.architecture", "")),
+            bos_token=self._bos_text,
+            eos_token=eos_text,
+        )
+        self._end_marker_ids = set()
+        for marker in self._format.end_markers:
+            ids = llm.tokenize(marker.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                self._end_marker_ids.add(ids[0])
+
+    def unload(self) -> None:
+        if self._llm is not None:
+            with contextlib.suppress(Exception):
+                self._llm.close()
+        self._llm = None
+
+    def _require(self) -> Any:
+        if self._llm is None:
+            raise BackendError("no model loaded")
+        return self._llm
+
+    # ---- primitives ---------------------------------------------------------------
+    @property
+    def context_length(self) -> int:
+        return int(self._require().n_ctx())
+
+    def info(self) -> dict[str, Any]:
+        info = super().info()
+        gpu = self._options.get("n_gpu_layers", 0) != 0 and self._lib is not None and self._lib.llama_supports_gpu_offload()
+        info.update(
+            path=str(self._path),
+            device="gpu" if gpu else "cpu",
+            chat_format=self._format.source if self._format else None,
+            **self._options,
+        )
+        return info
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        self._require()
+        assert self._format is not None
+        return self._format.render(messages)
+
+    def tokenize_text(self, text: str) -> list[int]:
+        llm = self._require()
+        add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        return list(llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def _piece(self, token_id: int, special: bool = False) -> bytes:
+        size = 64
+        buffer = ctypes.create_string_buffer(size)
+        n = self._lib.llama_token_to_piece(self._vocab, token_id, buffer, size, 0, special)
+        if n < 0:
+            buffer = ctypes.create_string_buffer(-n)
+            n = self._lib.llama_token_to_piece(self._vocab, token_id, buffer, -n, 0, special)
+        return buffer.raw[:n]
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return self._piece(token_id)
+
+    def is_end_of_generation(self, token_id: int) -> bool:
+        return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id)) or token_id in self._end_marker_ids
+
+    def _last_logprobs(self) -> Any:
+        """Log-softmax of the logits the context holds for its last evaluated position."""
+        import numpy as np
+
+        llm = self._llm
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),)).astype(np.float64)
+        logits -= logits.max()
+        return logits - np.log(np.exp(logits).sum())
+
+    def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
+        import numpy as np
+
+        llm = self._require()
+        llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
+        want = params.logprobs
+        try:
+            for token in llm.generate(
+                prompt_ids,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                min_p=0.0,
+                typical_p=1.0,
+                temp=params.temperature,
+                repeat_penalty=params.repeat_penalty,
+                reset=True,
+            ):
+                if want:
+                    logprobs = self._last_logprobs()
+                    top = np.argpartition(-logprobs, want)[:want]
+                    top = top[np.argsort(-logprobs[top])]
+                    yield SampledToken(
+                        int(token), float(logprobs[token]), [(int(t), float(logprobs[t])) for t in top]
+                    )
+                else:
+                    yield SampledToken(int(token))
+                if llm.n_tokens >= llm.n_ctx():
+                    return
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"llama.cpp failed while generating: {exc}") from exc
+
+    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
+        """Sum of token log-probs of each candidate, evaluating the prompt once.
+
+        The KV cache keeps the prompt; each candidate is evaluated on top of it and
+        truncated away again (``Llama.eval`` drops cache cells past ``n_tokens``).
+        """
+        self._require()
+        prompt_ids = self.tokenize_text(prompt)
+        if len(prompt_ids) >= self.context_length:
+            raise ContextOverflowError(len(prompt_ids), self.context_length)
+        after_prompt = self._logprobs_after(prompt_ids)
+        results: list[float] = []
+        for candidate in candidates:
+            full = self.tokenize_text(prompt + candidate)
+            if len(full) > self.context_length:
+                raise ContextOverflowError(len(full), self.context_length)
+            shared = max(1, _common_prefix(full, prompt_ids))
+            if shared == len(prompt_ids):
+                self._cache_exactly(prompt_ids)
+                logprobs = after_prompt
+            else:  # the candidate's first token merged with the prompt's last one
+                logprobs = self._logprobs_after(full[:shared])
+            results.append(self._continuation_logprob(full[shared:], logprobs))
+        # The logits in the context no longer belong to the cache's last position;
+        # make the next generate() re-evaluate instead of sampling from them.
+        self._llm._requires_eval = True
+        return results
+
+    def _continuation_logprob(self, tokens: list[int], logprobs: Any) -> float:
+        total = 0.0
+        for index, token in enumerate(tokens):
+            total += float(logprobs[token])
+            if index + 1 < len(tokens):
+                self._llm.eval([token])
+                logprobs = self._last_logprobs()
+        return total
+
+    def _cache_exactly(self, prefix: list[int]) -> int:
+        """Make the KV cache hold exactly ``prefix``; returns how many tokens were reused."""
+        llm = self._llm
+        cached = _common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix)
+        llm.n_tokens = cached
+        if cached < len(prefix):
+            llm.eval(prefix[cached:])
+        return cached
+
+    def _logprobs_after(self, prefix: list[int]) -> Any:
+        """Next-token log-probs after ``prefix`` (re-evaluating at least its last token)."""
+        llm = self._llm
+        cached = min(_common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix), len(prefix) - 1)
+        llm.n_tokens = cached
+        llm.eval(prefix[cached:])
+        return self._last_logprobs()
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    count = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        count += 1
+    return count

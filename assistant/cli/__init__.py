@@ -1,0 +1,108 @@
+"""The ``assistant`` command line.
+
+Start-up must stay fast (``assistant --help`` < 0.25 s): subcommands live in their
+own modules and are imported only when invoked or listed; engines (torch,
+llama_cpp, textual) are imported only inside the commands that use them.
+
+Errors derived from :class:`~assistant.errors.AssistantError` become one line on
+stderr and exit status 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+
+# name -> "module:attribute"; each module holds one command or group.
+LAZY_COMMANDS: dict[str, str] = {
+    "prompt": "assistant.cli.prompt:prompt",
+    "chat": "assistant.cli.chat:chat",
+    "models": "assistant.cli.models:models",
+    "backends": "assistant.cli.info:backends",
+    "plugins": "assistant.cli.info:plugins",
+    "config": "assistant.cli.info:config",
+}
+
+
+def debug_enabled() -> bool:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("debug"):
+            return True
+        ctx = ctx.parent
+    return os.environ.get("ASSISTANT_DEBUG", "") not in ("", "0")
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one line on stderr and exit: the CLI's single error style."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class AssistantGroup(click.Group):
+    """A click group with lazily imported commands and the error boundary."""
+
+    _plugins_loaded = False
+
+    def _load_plugin_commands(self) -> None:
+        if AssistantGroup._plugins_loaded:
+            return
+        AssistantGroup._plugins_loaded = True
+        from ..errors import AssistantError
+        from ..plugins import call_registration_hook, report_failures
+
+        try:
+            call_registration_hook("register_commands", self, arg_name="cli")
+        except AssistantError as exc:
+            click.echo(f"warning: {exc}", err=True)
+        report_failures(lambda line: click.echo(line, err=True))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module_name), attr), cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ..errors import AssistantError
+
+        try:
+            return super().invoke(ctx)
+        except AssistantError as exc:
+            if debug_enabled():
+                raise
+            fail(str(exc))
+        except KeyboardInterrupt:
+            if debug_enabled():
+                raise
+            click.echo("\ninterrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=AssistantGroup, invoke_without_command=True)
+@click.version_option(__version__, prog_name="assistant")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """A local-first terminal chat assistant with prompt tooling.
+
+    Run with no command to open the chat.
+    """
+    if ctx.invoked_subcommand is None:
+        chat = ctx.command.get_command(ctx, "chat")  # type: ignore[union-attr]
+        assert chat is not None
+        ctx.invoke(chat)

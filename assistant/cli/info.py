@@ -1,0 +1,84 @@
+"""Introspection commands: ``backends``, ``plugins`` and ``config``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+def backends(as_json: bool) -> None:
+    """List registered backends and the plugin providing each."""
+    from ..backends import available_backends
+    from ..config import default_backend
+
+    found = available_backends()
+    default = default_backend()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {"name": b.name, "description": b.description, "plugin": b.plugin, "default": b.name == default}
+                    for b in found.values()
+                ],
+                indent=2,
+            )
+        )
+        return
+    for info in found.values():
+        mark = " (default)" if info.name == default else ""
+        click.echo(f"{info.name}{mark}: {info.description}  [{info.plugin}]")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json: bool) -> None:
+    """List loaded plugins, the hooks they implement, and plugins that failed."""
+    from ..plugins import list_plugins, plugin_failures
+
+    loaded = list_plugins()
+    failures = [f.to_dict() for f in plugin_failures()]
+    if as_json:
+        click.echo(json.dumps({"plugins": loaded, "failures": failures}, indent=2))
+        return
+    for plugin in loaded:
+        click.echo(f"{plugin['name']}  ({plugin['source']})")
+        for hook in plugin["hooks"]:
+            click.echo(f"    {hook}")
+    for failure in failures:
+        click.echo(f"FAILED {failure['name']} ({failure['stage']}): {failure['error']}")
+
+
+@click.group()
+def config() -> None:
+    """Show where the config lives and what it says."""
+
+
+@config.command("path")
+def config_path() -> None:
+    """Print the config file's path."""
+    from ..config import paths
+
+    click.echo(str(paths().config_file))
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the directories in use and the parsed config."""
+    from ..config import load_config, paths
+
+    p = paths()
+    click.echo(
+        json.dumps(
+            {
+                "config_file": str(p.config_file),
+                "data_dir": str(p.data_dir),
+                "cache_dir": str(p.cache_dir),
+                "config": load_config(),
+            },
+            indent=2,
+            default=str,
+        )
+    )

@@ -1,0 +1,71 @@
+"""``assistant prompt``: one question in, a streamed answer out."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .common import model_options, progress_to_stderr, read_stdin_text, resolve_model_and_backend
+
+
+def build_user_text(text: str | None, stdin_text: str | None) -> str:
+    """TEXT, then piped stdin after a blank line (``cat f | assistant prompt "summarize"``)."""
+    parts = [p for p in (text, stdin_text) if p is not None and p.strip()]
+    if not parts:
+        raise click.UsageError("no prompt given: pass TEXT or pipe text on stdin")
+    return "\n\n".join(parts)
+
+
+@click.command()
+@click.argument("text", required=False)
+@model_options
+@click.option("-s", "--system", default=None, help="System prompt.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def prompt(
+    text: str | None,
+    model: str | None,
+    backend: str | None,
+    options: tuple[str, ...],
+    verbose: bool,
+    system: str | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Send TEXT (and/or piped stdin) to the model and stream the answer."""
+    from ..config import default_system_prompt
+    from ..options import build_params, parse_options
+    from ..session import ChatSession, open_backend
+
+    user_text = build_user_text(None if text == "-" else text, read_stdin_text())
+    param_overrides, backend_opts = parse_options(options)
+    params = build_params(param_overrides)
+    model_name, backend_name = resolve_model_and_backend(model, backend)
+    if verbose:
+        backend_opts["verbose"] = True
+    engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+    session = ChatSession(engine, params=params, system=default_system_prompt() if system is None else system)
+    out = sys.stdout
+    try:
+        for chunk in session.send(user_text):
+            if not as_json and chunk.text:
+                out.write(chunk.text)
+                out.flush()
+    except KeyboardInterrupt:
+        engine.cancel()
+        if not as_json:
+            out.write("\n")
+        raise
+    finally:
+        engine.unload()
+    completion = session.last
+    assert completion is not None
+    if as_json:
+        click.echo(json.dumps(completion.to_dict(), ensure_ascii=False))
+    else:
+        if not completion.text.endswith("\n"):
+            out.write("\n")
+        if completion.finish_reason == "length":
+            click.echo("(stopped at max_tokens; raise it with -o max_tokens=N)", err=True)

@@ -1,0 +1,116 @@
+"""Where the assistant keeps its files, and the user's TOML configuration.
+
+``ASSISTANT_HOME`` moves config, data and cache under one directory (tests use a
+temporary one); otherwise the platform's conventional directories are used
+(platformdirs). The config file is optional: every key has a default.
+
+Recognised keys (all optional)::
+
+    default_model = "smollm2"
+    default_backend = "llama-cpp"
+    plugin_dirs = ["~/my-plugins"]
+    templates_dir = "~/prompts"          # user templates (default: <config>/templates)
+    db = "~/assistant.db"                # history database (default: <data>/history.db)
+
+    [params]                             # default GenerationParams
+    temperature = 0.7
+
+    [backends.llama-cpp]                 # backend options, also settable with -o
+    n_ctx = 8192
+    n_threads = 2
+    n_gpu_layers = -1
+
+    [remotes.lab]                        # named OpenAI-compatible servers
+    base_url = "http://gpu-box:8000/v1"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+APP_NAME = "assistant"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    cache_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def models_dir(self) -> Path:
+        """Model files; ``ASSISTANT_MODELS_DIR`` shares one copy between homes (tests)."""
+        override = os.environ.get("ASSISTANT_MODELS_DIR")
+        return Path(override).expanduser() if override else self.data_dir / "models"
+
+
+def paths() -> Paths:
+    """The directories in force now (re-read each call so tests can change the env)."""
+    home = os.environ.get("ASSISTANT_HOME")
+    if home:
+        root = Path(home).expanduser()
+        return Paths(root / "config", root / "data", root / "cache")
+    import platformdirs
+
+    return Paths(
+        Path(platformdirs.user_config_dir(APP_NAME)),
+        Path(platformdirs.user_data_dir(APP_NAME)),
+        Path(platformdirs.user_cache_dir(APP_NAME)),
+    )
+
+
+def load_config() -> dict[str, Any]:
+    """Parse the config file; a missing file is an empty config, a broken one an error."""
+    path = paths().config_file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
+    return data
+
+
+def backend_options(backend: str) -> dict[str, Any]:
+    """Options configured for one backend under ``[backends.NAME]``."""
+    section = load_config().get("backends", {}).get(backend, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"[backends.{backend}] in the config must be a table")
+    return dict(section)
+
+
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+def default_system_prompt() -> str | None:
+    """Used when no system prompt is given; ``default_system = ""`` leaves it to the model.
+
+    Small models' own default system prompts can derail them (SmolLM2-135M answers
+    "What is the capital of France?" in broken French under its built-in one).
+    """
+    value = load_config().get("default_system", DEFAULT_SYSTEM_PROMPT)
+    return str(value) if value else None
+
+
+def default_model() -> str:
+    return str(os.environ.get("ASSISTANT_MODEL") or load_config().get("default_model") or "smollm2")
+
+
+def default_backend() -> str:
+    return str(
+        os.environ.get("ASSISTANT_BACKEND") or load_config().get("default_backend") or "llama-cpp"
+    )

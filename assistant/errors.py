@@ -1,0 +1,104 @@
+"""The assistant's exception tree.
+
+Every error a user can cause or meet derives from :class:`AssistantError`, so the
+CLI and the TUI can catch one type at their boundary and print a one-line
+message (``str(err)``), while tests let them propagate. Modelled on httpx's
+``_exceptions.py``: a small, flat tree where the class says *what* went wrong
+and the message says *where*.
+
+    AssistantError
+    ├── ConfigError            bad config file / option value
+    ├── PluginError            a plugin failed to import or register
+    ├── ModelError
+    │   ├── ModelNotFoundError unknown catalog name or missing file
+    │   ├── ModelLoadError     file exists but cannot be loaded (not GGUF, truncated…)
+    │   └── ModelFetchError    download / checksum failure
+    ├── BackendError           engine-level failure (CUDA OOM, server error…)
+    │   ├── BackendNotFoundError
+    │   ├── ContextOverflowError prompt does not fit the context window
+    │   ├── NotSupportedError  feature the backend cannot provide
+    │   └── RemoteError        network / HTTP failure of a remote backend
+    ├── TemplateError          prompt template problems
+    ├── ToolError              a tool could not produce a valid result
+    └── HistoryError           conversation database problems
+"""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base class of every error the assistant raises on purpose."""
+
+
+class ConfigError(AssistantError):
+    """The configuration file or a command-line option has a bad value."""
+
+
+class PluginError(AssistantError):
+    """A plugin could not be imported or registered."""
+
+    def __init__(self, plugin: str, error: BaseException | str) -> None:
+        self.plugin = plugin
+        self.error = error
+        super().__init__(f"plugin {plugin!r} failed: {error}")
+
+
+class ModelError(AssistantError):
+    """Base class for problems with a model file or catalog entry."""
+
+
+class ModelNotFoundError(ModelError):
+    """The model name is not in the catalog and is not a path to a file."""
+
+
+class ModelLoadError(ModelError):
+    """A model file exists but cannot be loaded (not GGUF, truncated, wrong arch)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot load model {self.path}: {reason}")
+
+
+class ModelFetchError(ModelError):
+    """Every source for a catalog model failed (network, checksum, registry)."""
+
+
+class BackendError(AssistantError):
+    """The inference engine failed while loading or generating."""
+
+
+class BackendNotFoundError(BackendError):
+    """No backend is registered under the requested name."""
+
+
+class ContextOverflowError(BackendError):
+    """The prompt needs more tokens than the model's context window holds."""
+
+    def __init__(self, prompt_tokens: int, context_length: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.context_length = context_length
+        super().__init__(
+            f"prompt is {prompt_tokens} tokens but the context window is "
+            f"{context_length} tokens; shorten the input or raise n_ctx"
+        )
+
+
+class NotSupportedError(BackendError):
+    """The backend cannot provide this feature (e.g. ``score`` on a remote server)."""
+
+
+class RemoteError(BackendError):
+    """A remote backend's server could not be reached or answered with an error."""
+
+
+class TemplateError(AssistantError):
+    """A prompt template is missing, malformed, unsafe, or lacks variables."""
+
+
+class ToolError(AssistantError):
+    """A tool could not produce a valid result from the model's output."""
+
+
+class HistoryError(AssistantError):
+    """The conversation database cannot be opened, written or queried."""

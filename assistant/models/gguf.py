@@ -1,0 +1,99 @@
+"""A small reader for GGUF file headers: magic, version and metadata key/values.
+
+Reading the header ourselves lets us reject a non-GGUF file with a clear error
+before an engine sees it, pick ``n_ctx`` from the model's training context, and
+find the chat template and architecture without loading any weights. Large
+arrays (the vocabulary) are skipped, not decoded.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..errors import ModelLoadError
+
+GGUF_MAGIC = b"GGUF"
+
+# GGUF value types
+_SCALARS = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",
+}  # fmt: skip
+_STRING, _ARRAY = 8, 9
+_MAX_STRING = 64 << 20
+
+
+class _Reader:
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        self.handle = handle
+        self.path = path
+
+    def read(self, size: int) -> bytes:
+        data = self.handle.read(size)
+        if len(data) != size:
+            raise ModelLoadError(self.path, "file is truncated (header ends early)")
+        return data
+
+    def unpack(self, fmt: str) -> Any:
+        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
+
+    def string(self) -> str:
+        length = self.unpack("<Q")
+        if length > _MAX_STRING:
+            raise ModelLoadError(self.path, "corrupt GGUF header (string too long)")
+        return self.read(length).decode("utf-8", errors="replace")
+
+    def value(self, kind: int, keep: bool) -> Any:
+        if kind in _SCALARS:
+            return self.unpack(_SCALARS[kind])
+        if kind == _STRING:
+            return self.string()
+        if kind == _ARRAY:
+            item_kind = self.unpack("<I")
+            count = self.unpack("<Q")
+            if item_kind in _SCALARS:
+                size = struct.calcsize(_SCALARS[item_kind])
+                if not keep:
+                    self.handle.seek(size * count, 1)
+                    return count
+                return [self.unpack(_SCALARS[item_kind]) for _ in range(count)]
+            items = [self.value(item_kind, keep) for _ in range(count)]
+            return items if keep else count
+        raise ModelLoadError(self.path, f"corrupt GGUF header (unknown value type {kind})")
+
+
+def is_gguf(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == GGUF_MAGIC
+    except OSError:
+        return False
+
+
+def read_metadata(path: str | Path, keep_arrays: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Metadata of a GGUF file. Arrays are returned as their length unless named in ``keep_arrays``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(path, "no such file")
+    with path.open("rb") as handle:
+        reader = _Reader(handle, path)
+        if handle.read(4) != GGUF_MAGIC:
+            raise ModelLoadError(path, "not a GGUF file (bad magic bytes)")
+        version = reader.unpack("<I")
+        if version < 2:
+            raise ModelLoadError(path, f"GGUF version {version} is too old")
+        reader.unpack("<Q")  # tensor count
+        n_kv = reader.unpack("<Q")
+        metadata: dict[str, Any] = {"GGUF.version": version}
+        for _ in range(n_kv):
+            key = reader.string()
+            kind = reader.unpack("<I")
+            metadata[key] = reader.value(kind, keep=key in keep_arrays)
+    return metadata
+
+
+def training_context_length(metadata: dict[str, Any]) -> int | None:
+    arch = metadata.get("general.architecture", "")
+    value = metadata.get(f"{arch}.context_length")
+    return int(value) if isinstance(value, int) else None

@@ -1,0 +1,268 @@
+"""Plugin loading and the registries built from plugin hooks.
+
+Load order (first registered wins when two plugins register the same name,
+because pluggy calls later-registered and ``tryfirst`` implementations first and
+the built-ins are ``trylast``):
+
+1. built-in plugins in :mod:`assistant.default_plugins` (always loaded);
+2. first-party ``.py`` plugins in the shipped ``plugins/`` directory;
+3. ``.py`` files in the user's plugin directories (config ``plugin_dirs`` and
+   ``<config dir>/plugins``);
+4. packages installed with pip that declare an ``assistant`` entry point.
+
+``ASSISTANT_PLUGINS`` (comma-separated names) restricts which of 2–4 load; set
+it to an empty string to load none. A plugin that fails to import or register is
+recorded in :func:`plugin_failures`, reported once on stderr, and skipped; with
+``ASSISTANT_STRICT_PLUGINS=1`` the error is raised instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+DEFAULT_PLUGINS = (
+    "assistant.default_plugins.backends",
+    "assistant.default_plugins.template_dirs",
+)
+ENTRY_POINT_GROUP = "assistant"
+
+
+@dataclass
+class PluginFailure:
+    """A plugin that could not be loaded or whose hook raised while registering."""
+
+    name: str
+    error: str
+    stage: str  # "import" or the hook name
+    traceback: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "stage": self.stage, "error": self.error}
+
+
+@dataclass
+class _State:
+    pm: pluggy.PluginManager
+    failures: list[PluginFailure] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # plugin name -> where it came from
+    reported: set[str] = field(default_factory=set)
+
+
+_state: _State | None = None
+_lock = threading.RLock()
+
+
+def strict_plugins() -> bool:
+    return os.environ.get("ASSISTANT_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+
+
+def _allowed_names() -> set[str] | None:
+    raw = os.environ.get("ASSISTANT_PLUGINS")
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def first_party_plugin_dir() -> Path:
+    """The shipped ``plugins/`` directory: in the wheel, or at the repo root in a checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_plugins"
+    return packaged if packaged.is_dir() else here.parent / "plugins"
+
+
+def _user_plugin_dirs() -> list[Path]:
+    from .config import load_config, paths
+
+    dirs = [paths().config_dir / "plugins"]
+    for entry in load_config().get("plugin_dirs", []) or []:
+        dirs.append(Path(os.path.expanduser(str(entry))))
+    return dirs
+
+
+def _record_failure(state: _State, name: str, stage: str, exc: BaseException) -> None:
+    if strict_plugins():
+        raise PluginError(name, exc) from exc
+    state.failures.append(
+        PluginFailure(
+            name=name,
+            stage=stage,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(exc)),
+        )
+    )
+
+
+def _load_module_from_file(path: Path) -> ModuleType:
+    module_name = f"assistant_plugin_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def _register(state: _State, plugin: object, name: str, source: str) -> None:
+    if state.pm.get_plugin(name) is not None or name in state.pm.get_plugins():
+        return
+    state.pm.register(plugin, name=name)
+    state.sources[name] = source
+
+
+def _load_directory_plugins(state: _State, directory: Path, allowed: set[str] | None) -> None:
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        name = path.stem
+        if allowed is not None and name not in allowed:
+            continue
+        try:
+            module = _load_module_from_file(path)
+            _register(state, module, name, str(path))
+        except Exception as exc:  # a plugin's bug must not stop the app
+            _record_failure(state, name, "import", exc)
+
+
+def _load_entry_point_plugins(state: _State, allowed: set[str] | None) -> None:
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        try:
+            plugin = ep.load()
+            dist = getattr(ep, "dist", None)
+            source = f"{dist.name} {dist.version}" if dist else ep.value
+            _register(state, plugin, ep.name, source)
+        except Exception as exc:
+            _record_failure(state, ep.name, "import", exc)
+
+
+def _build_state() -> _State:
+    pm = pluggy.PluginManager("assistant")
+    pm.add_hookspecs(hookspecs)
+    state = _State(pm=pm)
+    for module_name in DEFAULT_PLUGINS:
+        module = importlib.import_module(module_name)
+        _register(state, module, module_name, "built-in")
+    allowed = _allowed_names()
+    _load_directory_plugins(state, first_party_plugin_dir(), allowed)
+    for directory in _user_plugin_dirs():
+        _load_directory_plugins(state, directory, allowed)
+    _load_entry_point_plugins(state, allowed)
+    return state
+
+
+def _get_state() -> _State:
+    global _state
+    with _lock:
+        if _state is None:
+            _state = _build_state()
+        return _state
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, loading plugins on first use."""
+    return _get_state().pm
+
+
+def register_plugin(plugin: object, name: str | None = None, source: str = "runtime") -> None:
+    """Register a plugin object or module at run time (tests, notebooks, embedding apps)."""
+    state = _get_state()
+    name = name or getattr(plugin, "__name__", None) or repr(plugin)
+    state.pm.register(plugin, name=name)
+    state.sources[name] = source
+
+
+def unregister_plugin(name: str) -> None:
+    state = _get_state()
+    plugin = state.pm.get_plugin(name)
+    if plugin is not None:
+        state.pm.unregister(plugin, name=name)
+    state.sources.pop(name, None)
+
+
+def reset_plugins() -> None:
+    """Forget every loaded plugin; the next use reloads them (tests change env vars)."""
+    global _state
+    with _lock:
+        _state = None
+
+
+def plugin_failures() -> list[PluginFailure]:
+    return list(_get_state().failures)
+
+
+def report_failures(echo: Callable[[str], None]) -> None:
+    """Print each failure once per process, naming the plugin (CLI start-up calls this)."""
+    state = _get_state()
+    for failure in state.failures:
+        key = f"{failure.name}:{failure.stage}"
+        if key in state.reported:
+            continue
+        state.reported.add(key)
+        echo(f"warning: plugin {failure.name!r} skipped ({failure.stage}): {failure.error}")
+
+
+def call_registration_hook(hook_name: str, register: Any, arg_name: str = "register") -> None:
+    """Call one ``register_*`` hook on every plugin, isolating each plugin's errors.
+
+    pluggy would abort the whole hook call at the first plugin that raises; calling
+    the implementations one by one keeps every other plugin's registrations.
+    """
+    state = _get_state()
+    hook = getattr(state.pm.hook, hook_name)
+    for impl in _call_order(hook.get_hookimpls()):
+        _current.name = impl.plugin_name
+        try:
+            impl.function(**{name: register for name in impl.argnames if name == arg_name})
+        except Exception as exc:
+            _record_failure(state, impl.plugin_name, hook_name, exc)
+        finally:
+            _current.name = ""
+
+
+_current = threading.local()
+
+
+def current_plugin_name() -> str:
+    """Inside a ``register`` callback: the name of the plugin registering."""
+    return getattr(_current, "name", "")
+
+
+def _call_order(impls: list[Any]) -> Iterator[Any]:
+    """pluggy's own call order: reverse registration, tryfirst before normal before trylast.
+
+    ``get_hookimpls()`` lists trylast first and tryfirst last, the reverse of calling.
+    """
+    return iter(reversed(impls))
+
+
+def list_plugins() -> list[dict[str, Any]]:
+    """Loaded plugins with the hooks each implements, for ``assistant plugins``."""
+    state = _get_state()
+    result = []
+    for name, plugin in state.pm.list_name_plugin():
+        hooks = sorted(impl_hook.name for impl_hook in state.pm.get_hookcallers(plugin) or [])
+        result.append({"name": name, "source": state.sources.get(name, "?"), "hooks": hooks})
+    return sorted(result, key=lambda p: (p["source"] != "built-in", p["name"]))

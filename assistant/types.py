@@ -1,0 +1,179 @@
+"""Plain data types shared by every backend, tool and front end.
+
+They are dataclasses rather than dicts so that a typo is an error, and they all
+have ``to_dict`` so JSON output (``--json``, history, batch results) is one call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn. ``content`` is plain text: never markup, never a template."""
+
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        role = data.get("role")
+        if role not in ("system", "user", "assistant"):
+            raise ConfigError(f"message role must be system, user or assistant, not {role!r}")
+        return cls(role=role, content=str(data.get("content", "")))
+
+
+@dataclass
+class GenerationParams:
+    """Sampling settings. Each field means the same thing on every backend.
+
+    ``temperature == 0`` selects greedy decoding (and makes ``top_k``/``top_p``/``seed``
+    irrelevant). Samplers apply in llama.cpp's order: repeat penalty, top-k, top-p,
+    temperature. ``top_k == 0`` and ``top_p == 1`` disable those filters.
+    ``logprobs > 0`` asks for that many top alternatives per generated token.
+    """
+
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    repeat_penalty: float = 1.0
+    logprobs: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject values no backend could honour, with the option's name in the message."""
+        if self.max_tokens < 1:
+            raise ConfigError("max_tokens must be at least 1")
+        if self.temperature < 0:
+            raise ConfigError("temperature must be >= 0 (0 means greedy)")
+        if self.top_k < 0:
+            raise ConfigError("top_k must be >= 0 (0 disables it)")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError("top_p must be in (0, 1]")
+        if self.repeat_penalty <= 0:
+            raise ConfigError("repeat_penalty must be > 0 (1 disables it)")
+        if self.logprobs < 0:
+            raise ConfigError("logprobs must be >= 0")
+        if isinstance(self.stop, str):
+            self.stop = [self.stop]
+        if any(not s for s in self.stop):
+            raise ConfigError("stop sequences must not be empty")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> GenerationParams:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+
+
+@dataclass
+class Timings:
+    """Wall-clock measurements of one generation, in the units users read."""
+
+    ttft_ms: float | None = None
+    tokens_per_second: float | None = None
+    duration_ms: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TopAlternative:
+    token: str
+    token_id: int
+    logprob: float
+
+
+@dataclass
+class TokenLogprob:
+    """The chosen token's log-probability and the most likely alternatives at that step."""
+
+    token: str
+    token_id: int
+    logprob: float
+    top: list[TopAlternative] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Chunk:
+    """One piece of a streamed reply.
+
+    Text chunks carry ``text`` and the ``token_ids`` that produced it (text may lag
+    tokens by a few ids while a multi-byte character is incomplete). The final chunk
+    has ``finish_reason``, ``usage`` and ``timings`` set and usually empty text.
+    """
+
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    timings: Timings | None = None
+
+
+@dataclass
+class Completion:
+    """A whole reply, as collected from a stream."""
+
+    text: str
+    model: str
+    backend: str
+    finish_reason: FinishReason
+    usage: Usage
+    timings: Timings
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "model": self.model,
+            "backend": self.backend,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_dict(),
+            "timings": {
+                "ttft_ms": self.timings.ttft_ms,
+                "tokens_per_second": self.timings.tokens_per_second,
+            },
+        }

@@ -1,0 +1,93 @@
+"""Shared fixtures.
+
+Every test runs with ``ASSISTANT_HOME`` in a fresh temporary directory, so no test
+reads or writes the user's config, history or plugins. Model files are shared
+(``ASSISTANT_MODELS_DIR``): ``make test`` pulls them before pytest runs, and the
+real-model tests fail (not skip) when they are missing, so CI cannot go green
+without exercising them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from assistant.config import paths
+
+REAL_MODELS_DIR = Path(os.environ.get("ASSISTANT_MODELS_DIR") or paths().models_dir)
+
+
+@pytest.fixture(autouse=True)
+def assistant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    from assistant.plugins import reset_plugins
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ASSISTANT_HOME", str(home))
+    monkeypatch.setenv("ASSISTANT_MODELS_DIR", str(REAL_MODELS_DIR))
+    monkeypatch.setenv("ASSISTANT_OFFLINE", "1")
+    for var in ("ASSISTANT_PLUGINS", "ASSISTANT_STRICT_PLUGINS", "ASSISTANT_MODEL", "ASSISTANT_BACKEND"):
+        monkeypatch.delenv(var, raising=False)
+    reset_plugins()
+    yield home
+    reset_plugins()
+
+
+@pytest.fixture
+def fake_backend() -> Iterator[None]:
+    """Register the deterministic fake backend under the name ``fake``."""
+    from assistant.backends.fake import FakeBackendPlugin
+    from assistant.plugins import register_plugin
+
+    register_plugin(FakeBackendPlugin(), name="fake-backend-plugin")
+    yield
+
+
+def _model_file(name: str) -> Path:
+    from assistant.models import get_entry
+
+    entry = get_entry(name)
+    path = REAL_MODELS_DIR / entry.filename
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make test-models` (or `assistant models pull {name}`)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    return _model_file("smollm2")
+
+
+@pytest.fixture(scope="session")
+def gemma_path() -> Path:
+    return _model_file("gemma3-270m")
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(
+    *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> "subprocess.CompletedProcess[str]":
+    """Run ``python -m assistant ARGS`` in a subprocess against this checkout.
+
+    Uses the test's ``ASSISTANT_HOME`` (inherited from os.environ). Returns the
+    completed process with text stdout/stderr.
+    """
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    data = input.encode() if isinstance(input, str) else input
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant", *args],
+        input=data if data is not None else b"",
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+    )
