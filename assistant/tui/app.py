@@ -1,0 +1,129 @@
+"""The Textual application behind ``assistant chat``."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from .controller import ChatController, ChatSettings
+from .screens.chat import ChatScreen
+from .screens.help import HelpScreen
+from .screens.inspector import PromptInspector
+from .screens.settings import SettingsChoice, SettingsScreen
+from .widgets.prompt_input import PromptInput
+
+DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
+
+
+class ChatApp(App[None]):
+    """A chat window over one :class:`ChatController`."""
+
+    TITLE = "assistant"
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+    ]
+
+    def __init__(self, controller: ChatController) -> None:
+        super().__init__()
+        self.controller = controller
+        self.theme = DARK_THEME
+
+    def get_default_screen(self) -> ChatScreen:
+        return ChatScreen()
+
+    @property
+    def chat_screen(self) -> ChatScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                return screen
+        raise LookupError("the chat screen is not open")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette (Ctrl+P): Textual's commands plus model/backend/template pickers."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Settings", "Model, backend, template and sampling parameters (F2)", self.action_settings)
+        yield SystemCommand("Prompt inspector", "The exact text the model sees next (F3)", self.action_inspect)
+        yield SystemCommand("Help", "Key bindings and slash commands (F1)", self.action_help)
+        yield SystemCommand("Toggle light/dark", "Switch between the light and dark theme (Ctrl+T)", self.action_toggle_theme)
+        options = self.controller.settings_options()
+        settings = self.controller.settings
+        for label, name in options.backends:
+            if name != settings.backend:
+                yield SystemCommand(f"Backend: {name}", f"Next reply from {label}", lambda n=name: self.switch_engine(backend=n))
+        for label, name in options.models:
+            if name != settings.model:
+                yield SystemCommand(f"Model: {name}", label, lambda n=name: self.switch_engine(model=n))
+        for label, name in options.templates:
+            if (name or None) != settings.template:
+                yield SystemCommand(f"Template: {label}", "Prompting strategy for the next turns", lambda n=name: self.switch_template(n or None))
+
+    def on_unmount(self) -> None:
+        self.controller.cancel()
+
+    # ---- panels -------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
+
+    def action_inspect(self) -> None:
+        if not self.controller.ready:
+            self.notify("No model is loaded yet", severity="warning")
+            return
+        draft = self.chat_screen.query_one(PromptInput).text
+        try:
+            preview = self.controller.preview(draft)
+        except Exception as exc:  # a template error must not close the app
+            self.notify(str(exc), title="Cannot render the prompt", severity="error")
+            return
+        self.push_screen(PromptInspector(preview))
+
+    def action_settings(self) -> None:
+        settings = self.controller.settings
+        screen = SettingsScreen(
+            self.controller.settings_options(),
+            model=settings.model,
+            backend=settings.backend,
+            template=settings.template,
+            params=settings.params,
+            system=settings.system,
+        )
+        self.push_screen(screen, self.apply_settings)
+
+    def apply_settings(self, choice: SettingsChoice | None) -> None:
+        if choice is None:
+            return
+        settings: ChatSettings = self.controller.settings
+        engine_changed = choice.model != settings.model or choice.backend != settings.backend
+        settings.params = choice.params
+        settings.system = choice.system
+        self.controller.set_template(choice.template)
+        chat = self.chat_screen
+        chat.refresh_settings()
+        if engine_changed or not self.controller.ready:
+            if chat.generating:
+                self.notify("The model switches after this reply: press F2 again then", severity="warning")
+                return
+            chat.load_model(choice.model, choice.backend)
+
+    def switch_engine(self, model: str | None = None, backend: str | None = None) -> None:
+        """Load another model or backend; the conversation carries over."""
+        chat = self.chat_screen
+        if chat.generating:
+            self.notify("Stop the reply first (Esc)", severity="warning")
+            return
+        chat.load_model(model, backend)
+
+    def switch_template(self, template: str | None) -> None:
+        try:
+            self.controller.set_template(template)
+        except Exception as exc:
+            self.notify(str(exc), title="Template", severity="error")
+            return
+        self.chat_screen.refresh_settings()

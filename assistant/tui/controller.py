@@ -1,0 +1,221 @@
+"""What the chat app does, without drawing anything.
+
+The Textual screens call this object and render what it returns; they never
+talk to a backend, the template engine, the tools or the history store
+directly. That keeps the UI code about layout and events, and lets the rules
+(which prompt is sent, what a backend switch keeps, how a cancelled reply is
+recorded) be tested without a terminal.
+
+Methods that run a model (``load``, ``stream``, ``run_tool``) block: the app
+calls them from worker threads. Everything else is quick and safe to call from
+the UI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from ..backends import Backend, load_backend
+from ..errors import BackendError, TemplateError
+from ..session import ChatSession
+from ..types import Chunk, Completion, GenerationParams, Message
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ChatSettings:
+    """The user's choices, all changeable while the app runs."""
+
+    model: str
+    backend: str
+    params: GenerationParams = field(default_factory=GenerationParams)
+    system: str | None = None
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    template: str | None = None
+
+
+@dataclass(frozen=True)
+class PromptPreview:
+    """The exact text the model will see next, for the prompt inspector."""
+
+    text: str
+    tokens: int
+    context_length: int
+    messages: tuple[Message, ...]
+
+
+@dataclass(frozen=True)
+class SettingsOptions:
+    """What the pickers offer, as (label, value) pairs."""
+
+    models: list[tuple[str, str]]
+    backends: list[tuple[str, str]]
+    templates: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What the status bar shows about the loaded model."""
+
+    model: str
+    backend: str
+    device: str
+    context_length: int
+
+
+class ChatController:
+    """Owns the backend, the conversation and the settings of one chat window."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        loader: Callable[..., Backend] = load_backend,
+    ) -> None:
+        self.settings = settings
+        self._loader = loader
+        self._load_lock = threading.Lock()
+        self.backend: Backend | None = None
+        self.messages: list[Message] = []
+        self.last: Completion | None = None
+        self._session: ChatSession | None = None
+
+    # ---- the model ------------------------------------------------------------------
+    def load(self, model: str | None = None, backend: str | None = None, progress: Progress | None = None) -> Backend:
+        """Load ``model`` on ``backend`` (default: the current ones); the conversation stays.
+
+        The new engine is loaded before the old one is released, so a failed
+        switch leaves the previous model working.
+        """
+        model = model or self.settings.model
+        backend = backend or self.settings.backend
+        with self._load_lock:
+            options = dict(self.settings.backend_options) if backend == self.settings.backend else {}
+            if progress is not None:
+                options["progress"] = progress
+            engine = self._loader(backend, model, **options)
+            previous, self.backend = self.backend, engine
+            self.settings.model, self.settings.backend = model, backend
+            self._session = None
+            if previous is not None and previous is not engine:
+                previous.unload()
+            return engine
+
+    @property
+    def ready(self) -> bool:
+        return self.backend is not None
+
+    def require_backend(self) -> Backend:
+        if self.backend is None:
+            raise BackendError("no model is loaded yet (choose one with F2)")
+        return self.backend
+
+    def engine_status(self) -> EngineStatus | None:
+        if self.backend is None:
+            return None
+        info = self.backend.info()
+        return EngineStatus(
+            model=self.backend.model_name,
+            backend=self.backend.name,
+            device=str(info.get("device", "cpu")),
+            context_length=self.backend.context_length,
+        )
+
+    def unload(self) -> None:
+        if self.backend is not None:
+            self.backend.unload()
+            self.backend = None
+
+    # ---- the conversation -----------------------------------------------------------
+    def session(self) -> ChatSession:
+        """The session over the current backend, sharing this controller's message list."""
+        backend = self.require_backend()
+        if self._session is None or self._session.backend is not backend:
+            self._session = ChatSession(backend, messages=self.messages)
+        self._session.params = self.settings.params
+        self._session.system = self.settings.system
+        return self._session
+
+    def prompt_messages(self, user_text: str) -> list[Message]:
+        """System prompt, history and the new user turn, as the backend will receive them."""
+        return self.session().prompt_messages(user_text)
+
+    def preview(self, user_text: str) -> PromptPreview:
+        """The exact prompt text (after the model's chat template) for a next turn of ``user_text``."""
+        backend = self.require_backend()
+        messages = self.prompt_messages(user_text)
+        text = backend.render_prompt(messages)
+        return PromptPreview(
+            text=text,
+            tokens=backend.count_tokens(text),
+            context_length=backend.context_length,
+            messages=tuple(messages),
+        )
+
+    def stream(self, user_text: str) -> Iterator[Chunk]:
+        """Stream the reply to ``user_text``; the turn is kept even when cut short."""
+        session = self.session()
+        session.last = None
+        try:
+            yield from session.send(user_text)
+        finally:
+            self.last = session.last
+
+    def cancel(self) -> None:
+        """Stop the running reply within one token (safe from any thread)."""
+        if self.backend is not None:
+            self.backend.cancel()
+
+    def new_conversation(self) -> None:
+        self.messages.clear()
+        self.last = None
+
+    def context_used(self) -> int | None:
+        """Tokens of the conversation so far (prompt + reply of the last turn)."""
+        if self.last is not None and self.last.usage.total_tokens:
+            return self.last.usage.total_tokens
+        if self.backend is None:
+            return None
+        messages = ([Message("system", self.settings.system)] if self.settings.system else []) + self.messages
+        return self.backend.count_tokens(messages) if messages else 0
+
+    # ---- pickers ----------------------------------------------------------------------
+    def settings_options(self) -> SettingsOptions:
+        """Models, backends and templates the settings panel and command palette offer."""
+        return SettingsOptions(models=model_choices(), backends=backend_choices(), templates=self.template_choices())
+
+    def template_choices(self) -> list[tuple[str, str]]:
+        return [("chat (no template)", "")]
+
+    def set_template(self, name: str | None) -> None:
+        if name:
+            raise TemplateError(f"unknown template {name!r}")
+        self.settings.template = None
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """Catalog models (marked when downloaded) and other model files in the models dir."""
+    from ..config import paths
+    from ..models import CATALOG
+
+    choices: list[tuple[str, str]] = []
+    known_files = set()
+    for entry in CATALOG:
+        known_files.add(entry.filename)
+        mark = "" if entry.installed else " (not downloaded)"
+        short = entry.aliases[0] if entry.aliases else entry.name
+        choices.append((f"{short}{mark}", short))
+    models_dir = paths().models_dir
+    if models_dir.is_dir():
+        for path in sorted(models_dir.glob("*.gguf")):
+            if path.name not in known_files:
+                choices.append((path.name, str(path)))
+    return choices
+
+
+def backend_choices() -> list[tuple[str, str]]:
+    from ..backends import available_backends
+
+    return [(f"{name} — {info.description}" if info.description else name, name) for name, info in available_backends().items()]

@@ -1,0 +1,58 @@
+"""Messages the worker threads post to the chat screen.
+
+Workers never touch widgets: they post one of these (``post_message`` is
+thread-safe and never blocks) and the screen updates itself on the UI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from ..types import Completion
+
+
+@dataclass
+class ModelLoadProgress(Message):
+    """A line of progress while a model loads (or downloads)."""
+
+    text: str
+
+
+@dataclass
+class ModelLoaded(Message):
+    model: str
+    backend: str
+
+
+@dataclass
+class ModelLoadFailed(Message):
+    model: str
+    backend: str
+    error: str
+
+
+@dataclass
+class ReplyProgress(Message):
+    """New reply text is waiting in the screen's :class:`~assistant.tui.stream_buffer.ReplyBuffer`."""
+
+
+@dataclass
+class ReplyFinished(Message):
+    """The reply ended: ``completion`` when it produced one, ``error`` when it failed."""
+
+    completion: Completion | None
+    error: str | None = None
+    user_text: str = ""
+
+
+@dataclass
+class ToolFinished(Message):
+    """A slash-command tool returned ``result`` (or failed with ``error``)."""
+
+    tool: str
+    input_text: str
+    result: Any = None
+    error: str | None = None

@@ -1,0 +1,263 @@
+"""The main screen: conversation, message box, settings and status lines.
+
+Model loading and generation run in thread workers; they post
+:mod:`assistant.tui.messages` back here, so the UI thread only ever draws.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, LoadingIndicator
+
+from ...errors import AssistantError
+from ..messages import ModelLoaded, ModelLoadFailed, ModelLoadProgress, ReplyFinished, ReplyProgress
+from ..stream_buffer import ReplyBuffer
+from ..text import shorten
+from ..widgets.chat_log import AssistantMessage, ChatLog, UserMessage
+from ..widgets.prompt_input import PromptInput
+from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
+
+if TYPE_CHECKING:
+    from ..app import ChatApp
+    from ..controller import ChatController
+
+EMPTY_HINT = "Type a message and press Enter.  F1 help · F2 settings · F3 prompt inspector · / for tools"
+
+FINISH_STATUS = {"cancelled": "interrupted", "length": "stopped at max tokens", "error": "error", "stop": ""}
+
+
+class ChatScreen(Screen[None]):
+    AUTO_FOCUS = "PromptInput"
+    BINDINGS = [
+        Binding("escape", "stop", "Stop reply", show=False),
+        Binding("f2", "settings", "Settings"),
+        Binding("f3", "inspect", "Prompt"),
+        Binding("ctrl+n", "new_conversation", "New chat"),
+        Binding("ctrl+y", "copy_last", "Copy reply", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    ChatScreen #main { height: 1fr; }
+    ChatScreen #conversation { width: 1fr; }
+    ChatScreen LoadingIndicator { height: 3; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = ReplyBuffer()
+        self.reply: AssistantMessage | None = None
+        self.pending_user: UserMessage | None = None
+        self.generating = False
+        self.loading = False
+        self.status = StatusInfo()
+        self.sent_at = 0.0
+        self.first_text_at: float | None = None
+        self.rendered_at: float | None = None
+
+    @property
+    def chat_app(self) -> "ChatApp":
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def controller(self) -> "ChatController":
+        return self.chat_app.controller
+
+    # ---- layout -------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="conversation"):
+                yield ChatLog(id="log")
+                yield PromptInput(id="input")
+        yield SettingsBar(id="settings")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def log_view(self) -> ChatLog:
+        return self.query_one(ChatLog)
+
+    @property
+    def prompt_input(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    async def on_mount(self) -> None:
+        await self.log_view.clear(EMPTY_HINT)
+        self.refresh_settings()
+        # Focus after the first layout: the box is briefly zero-sized (and so
+        # "hidden", which drops focus) until the screen has been arranged once.
+        self.call_after_refresh(self.prompt_input.focus)
+        self.load_model()
+
+    # ---- status lines -------------------------------------------------------------
+    def set_status(self, **changes: object) -> None:
+        self.status = self.status.with_changes(**changes)
+        self.query_one(StatusBar).info = self.status
+
+    def refresh_settings(self) -> None:
+        settings = self.controller.settings
+        self.query_one(SettingsBar).info = SettingsInfo(settings.template, settings.params)
+
+    def refresh_engine_status(self) -> None:
+        engine = self.controller.engine_status()
+        if engine is None:
+            self.set_status(model=self.controller.settings.model, backend=self.controller.settings.backend)
+            return
+        self.set_status(
+            model=engine.model,
+            backend=engine.backend,
+            device=engine.device,
+            context_length=engine.context_length,
+            context_used=self.controller.context_used(),
+        )
+
+    # ---- model loading ------------------------------------------------------------
+    def load_model(self, model: str | None = None, backend: str | None = None) -> None:
+        settings = self.controller.settings
+        model, backend = model or settings.model, backend or settings.backend
+        self.loading = True
+        self.set_status(state="loading", detail=f"{model} on {backend}")
+        if not self.controller.ready:
+            self.log_view.mount(LoadingIndicator())
+        self._load_worker(model, backend)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load_worker(self, model: str, backend: str) -> None:
+        try:
+            self.controller.load(model, backend, progress=lambda text: self.post_message(ModelLoadProgress(text)))
+        except AssistantError as exc:
+            self.post_message(ModelLoadFailed(model, backend, str(exc)))
+        except Exception as exc:  # an engine bug must not take the app down
+            self.post_message(ModelLoadFailed(model, backend, f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(ModelLoaded(model, backend))
+
+    def on_model_load_progress(self, message: ModelLoadProgress) -> None:
+        self.set_status(detail=shorten(message.text, 60))
+
+    async def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.loading = False
+        await self.log_view.remove_children(LoadingIndicator)
+        self.set_status(state="idle", detail="")
+        self.refresh_engine_status()
+        self.refresh_settings()
+
+    async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        self.loading = False
+        await self.log_view.remove_children(LoadingIndicator)
+        ready = self.controller.ready
+        self.set_status(state="idle" if ready else "no model", detail="" if ready else "F2 to choose one")
+        self.refresh_engine_status()
+        self.notify(message.error, title=f"Could not load {message.model}", severity="error", timeout=10)
+
+    # ---- sending ------------------------------------------------------------------
+    @on(PromptInput.Submitted)
+    async def on_prompt_submitted(self, event: PromptInput.Submitted) -> None:
+        text = event.text
+        if self.generating:
+            self._give_back(text, "A reply is still being written (Esc stops it)")
+            return
+        await self.send(text)
+
+    def _give_back(self, text: str, reason: str = "") -> None:
+        """Refuse ``text`` without losing it: it goes back into the empty message box."""
+        if not self.prompt_input.text.strip():
+            self.prompt_input.load_text(text)
+            self.prompt_input.move_cursor(self.prompt_input.document.end)
+        if reason:
+            self.notify(reason, severity="warning")
+
+    async def send(self, text: str) -> None:
+        if self.loading or not self.controller.ready:
+            self._give_back(text, "The model is still loading" if self.loading else "No model is loaded (F2)")
+            return
+        self.generating = True
+        self.pending_user = await self.log_view.add(UserMessage(text))  # type: ignore[assignment]
+        label = self.controller.settings.model
+        self.reply = await self.log_view.add(AssistantMessage(label=label))  # type: ignore[assignment]
+        self.reply.start_stream()
+        self.buffer.drain()
+        self.sent_at = time.perf_counter()
+        self.first_text_at = None
+        self.set_status(state="generating", detail="")
+        self._generate(text)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def _generate(self, text: str) -> None:
+        error: str | None = None
+        try:
+            for chunk in self.controller.stream(text):
+                if chunk.text and self.buffer.push(chunk.text):
+                    self.post_message(ReplyProgress())
+        except AssistantError as exc:
+            error = str(exc)
+        except Exception as exc:  # an engine bug must not take the app down
+            error = f"{type(exc).__name__}: {exc}"
+        self.post_message(ReplyFinished(self.controller.last, error, text))
+
+    async def on_reply_progress(self, message: ReplyProgress) -> None:
+        text = self.buffer.drain()
+        if text and self.reply is not None:
+            if self.first_text_at is None:
+                self.first_text_at = time.perf_counter()
+            await self.reply.write(text)
+
+    async def on_reply_finished(self, message: ReplyFinished) -> None:
+        reply, self.reply = self.reply, None
+        user, self.pending_user = self.pending_user, None
+        self.generating = False
+        if reply is not None:
+            await reply.write(self.buffer.drain())
+            completion = message.completion
+            if message.error is not None and not reply.text:
+                await reply.remove()
+                if user is not None:
+                    user.set_status("not sent")
+                    self._give_back(message.user_text)
+            else:
+                reason = completion.finish_reason if completion is not None else "error"
+                await reply.finish(FINISH_STATUS.get(reason, reason))
+            self.rendered_at = time.perf_counter()
+        if message.error is not None:
+            self.notify(message.error, title="The reply failed", severity="error", timeout=10)
+        completion = message.completion
+        self.set_status(
+            state="idle",
+            detail="",
+            tokens_per_second=completion.timings.tokens_per_second if completion else None,
+            ttft_ms=completion.timings.ttft_ms if completion else None,
+        )
+        self.refresh_engine_status()
+
+    def action_stop(self) -> None:
+        if self.generating:
+            self.controller.cancel()
+
+    # ---- panels -------------------------------------------------------------------
+    def action_settings(self) -> None:
+        self.chat_app.action_settings()
+
+    def action_inspect(self) -> None:
+        self.chat_app.action_inspect()
+
+    async def action_new_conversation(self) -> None:
+        if self.generating:
+            self.notify("Stop the reply first (Esc)", severity="warning")
+            return
+        self.controller.new_conversation()
+        await self.log_view.clear(EMPTY_HINT)
+        self.refresh_engine_status()
+        self.prompt_input.focus()
+
+    def action_copy_last(self) -> None:
+        reply = self.log_view.last_assistant()
+        if reply is None or not reply.text:
+            self.notify("There is no reply to copy yet", severity="warning")
+            return
+        reply.action_copy_message()
