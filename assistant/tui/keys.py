@@ -20,7 +20,7 @@ KEY_HELP: tuple[KeyHelp, ...] = (
     KeyHelp("Message box", "Shift+Enter / Ctrl+J", "Insert a newline"),
     KeyHelp("Message box", "Up / Down", "Previous / next sent message (on the first / last line)"),
     KeyHelp("Reply", "Esc", "Stop the reply; the partial text stays, marked interrupted"),
-    KeyHelp("Reply", "Ctrl+Y", "Copy the last reply to the clipboard"),
+    KeyHelp("Reply", "F4", "Copy the last reply to the clipboard (OSC 52)"),
     KeyHelp("Focused message", "c", "Copy the message"),
     KeyHelp("Focused message", "b", "Copy a code block (press again for the next one)"),
     KeyHelp("Panels", "F1", "This help"),

@@ -40,7 +40,7 @@ class ChatScreen(Screen[None]):
         Binding("f2", "settings", "Settings"),
         Binding("f3", "inspect", "Prompt"),
         Binding("ctrl+n", "new_conversation", "New chat"),
-        Binding("ctrl+y", "copy_last", "Copy reply", show=False),
+        Binding("f4", "copy_last", "Copy reply", show=False),
     ]
 
     DEFAULT_CSS = """
