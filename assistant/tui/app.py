@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Iterable
 
 from textual.app import App, SystemCommand
@@ -16,6 +17,7 @@ from .screens.settings import SettingsChoice, SettingsScreen
 from .widgets.prompt_input import PromptInput
 
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
+GIL_SWITCH_INTERVAL = 0.001
 
 
 class ChatApp(App[None]):
@@ -31,6 +33,7 @@ class ChatApp(App[None]):
         super().__init__()
         self.controller = controller
         self.theme = DARK_THEME
+        self._previous_switch_interval = sys.getswitchinterval()
 
     def get_default_screen(self) -> ChatScreen:
         return ChatScreen()
@@ -61,8 +64,16 @@ class ChatApp(App[None]):
             if (name or None) != settings.template:
                 yield SystemCommand(f"Template: {label}", "Prompting strategy for the next turns", lambda n=name: self.switch_template(n or None))
 
+    def on_mount(self) -> None:
+        # A worker thread waiting for the GIL while the UI thread draws waits up
+        # to the switch interval (5 ms by default) per token; 1 ms keeps the
+        # model's token rate close to headless while a reply streams.
+        self._previous_switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._previous_switch_interval, GIL_SWITCH_INTERVAL))
+
     def on_unmount(self) -> None:
         self.controller.cancel()
+        sys.setswitchinterval(self._previous_switch_interval)
 
     # ---- panels -------------------------------------------------------------------
     def action_help(self) -> None:

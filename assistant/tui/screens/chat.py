@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, LoadingIndicator
 
 from ...errors import AssistantError
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
     from ..controller import ChatController
 
 EMPTY_HINT = "Type a message and press Enter.  F1 help · F2 settings · F3 prompt inspector · / for tools"
+
+MAX_FPS = 30
+"""Most draws per second of a streaming reply."""
+DRAW_SPACING = 5.0
+"""Space between draws, in multiples of the last draw's cost: the UI thread
+spends at most about 1/DRAW_SPACING of a reply's time drawing it."""
 
 FINISH_STATUS = {"cancelled": "interrupted", "length": "stopped at max tokens", "error": "error", "stop": ""}
 
@@ -60,6 +67,8 @@ class ChatScreen(Screen[None]):
         self.sent_at = 0.0
         self.first_text_at: float | None = None
         self.rendered_at: float | None = None
+        self._flush_timer: Timer | None = None
+        self._next_flush = 0.0
 
     @property
     def chat_app(self) -> "ChatApp":
@@ -202,13 +211,46 @@ class ChatScreen(Screen[None]):
         self.post_message(ReplyFinished(self.controller.last, error, text))
 
     async def on_reply_progress(self, message: ReplyProgress) -> None:
+        """Draw new reply text, paced so that drawing never starves the model.
+
+        Each draw costs the UI thread a Markdown append, a layout and a
+        repaint, all Python holding the GIL; meanwhile the generation thread
+        cannot pick up its next token (a thread waiting for the GIL waits up to
+        the switch interval). So draws are spaced by ``DRAW_SPACING`` times
+        what the last one cost, and at most ``MAX_FPS`` a second: on a fast
+        machine that is smooth frame-rate streaming, on a slow or loaded one
+        fewer, bigger appends, and the model keeps its speed either way. Text
+        waiting meanwhile stays in the buffer; the worker posts no further
+        message until it has been drained.
+        """
+        if self._flush_timer is not None:
+            return
+        wait = self._next_flush - time.perf_counter()
+        if wait > 0:
+            self._flush_timer = self.set_timer(wait, self._flush_reply)
+        else:
+            await self._flush_reply()
+
+    async def _flush_reply(self) -> None:
+        self._flush_timer = None
+        started = time.perf_counter()
+        self._next_flush = started + 1 / MAX_FPS
         text = self.buffer.drain()
         if text and self.reply is not None:
             if self.first_text_at is None:
-                self.first_text_at = time.perf_counter()
+                self.first_text_at = started
             await self.reply.write(text)
+            self.call_after_refresh(self._measure_draw, started)
+
+    def _measure_draw(self, started: float) -> None:
+        """After the repaint: push the next draw back in proportion to this one's cost."""
+        cost = time.perf_counter() - started
+        self._next_flush = max(self._next_flush, started + DRAW_SPACING * cost)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
         reply, self.reply = self.reply, None
         user, self.pending_user = self.pending_user, None
         self.generating = False

@@ -27,6 +27,43 @@ def code_blocks(markdown: str) -> list[str]:
     return [match.group(2) for match in _FENCE.finditer(markdown)]
 
 
+class ReplyStream(MarkdownStream):
+    """Textual's MarkdownStream, with a ``stop()`` that finishes instead of cancelling.
+
+    Like its parent it coalesces everything written while an append is running
+    into the next single ``Markdown.append`` (which parses only from the last
+    block on, so each token costs the same however long the reply is). The
+    parent's ``stop()`` cancels the updater task, which can leave an append
+    still running in the background after ``stop()`` returned (and start the
+    final append before it finished). Here ``stop()`` asks the updater to
+    render what is queued and waits for it: when it returns, the widget holds
+    the whole reply.
+    """
+
+    def __init__(self, markdown_widget: Markdown) -> None:
+        super().__init__(markdown_widget)
+        self._closing = False
+
+    async def _run(self) -> None:
+        while True:
+            await self._new_markup.wait()
+            self._new_markup.clear()
+            text = "".join(self._pending)
+            self._pending.clear()
+            if text:
+                await self.markdown_widget.append(text)
+            if self._closing and not self._pending:
+                return
+
+    async def stop(self) -> None:
+        self._closing = True
+        self._new_markup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        self._stopped = True
+
+
 class ChatMessage(Vertical, can_focus=True):
     """One turn. Focus it (click or Tab) to copy it, or its code blocks."""
 
@@ -114,7 +151,7 @@ class AssistantMessage(ChatMessage):
 
     def __init__(self, text: str = "", label: str = "Assistant", status: str = "") -> None:
         super().__init__(text, label, status)
-        self._stream: MarkdownStream | None = None
+        self._stream: ReplyStream | None = None
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self.compose_header()
@@ -125,7 +162,8 @@ class AssistantMessage(ChatMessage):
         return self.query_one(Markdown)
 
     def start_stream(self) -> None:
-        self._stream = Markdown.get_stream(self.markdown)
+        self._stream = ReplyStream(self.markdown)
+        self._stream.start()
 
     async def write(self, text: str) -> None:
         """Append streamed text (call from the UI thread, in order)."""
