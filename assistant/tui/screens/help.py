@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,23 +14,33 @@ from textual.widgets import Static
 from ..keys import KEY_HELP, SLASH_HELP
 
 
-def help_table() -> Table:
-    table = Table(box=None, show_header=False, pad_edge=False, expand=True)
-    table.add_column("keys", style="bold", no_wrap=True)
-    table.add_column("action", ratio=1)
+def _table(key_width: int = 0) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False, expand=False, padding=(0, 2, 0, 0))
+    table.add_column("keys", style="bold", no_wrap=True, min_width=key_width)
+    table.add_column("action")
+    return table
+
+
+def help_renderable() -> Group:
+    parts: list[Text | Table] = []
     section = None
+    width = max(len(entry.keys) for entry in KEY_HELP)
+    table = _table(width)
     for entry in KEY_HELP:
         if entry.section != section:
             if section is not None:
-                table.add_row("", "")
+                parts.append(table)
+                table = _table(width)
             section = entry.section
-            table.add_row(Text(section, style="underline"), "")
+            parts.append(Text(f"\n{section}", style="bold underline"))
         table.add_row(Text(entry.keys), Text(entry.description))
-    table.add_row("", "")
-    table.add_row(Text("Slash commands", style="underline"), "")
+    parts.append(table)
+    parts.append(Text("\nSlash commands (type in the message box)", style="bold underline"))
+    slash = _table()
     for command, description in SLASH_HELP:
-        table.add_row(Text(command), Text(description))
-    return table
+        slash.add_row(Text(command), Text(description))
+    parts.append(slash)
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -45,10 +56,9 @@ class HelpScreen(ModalScreen[None]):
         width: 90%; max-width: 100; height: 90%;
         border: round $accent; background: $surface; padding: 0 1;
     }
-    HelpScreen .title { text-style: bold; width: 100%; text-align: center; }
     """
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:
             scroll.border_title = "Help — Esc to close"
-            yield Static(help_table())
+            yield Static(help_renderable())

@@ -41,7 +41,7 @@ class PromptInspector(ModalScreen[None]):
         text.append(f"{preview.tokens}", style="bold")
         text.append(f" tokens of {preview.context_length} context ({share:.0%})")
         text.append(f" · {len(preview.messages)} messages")
-        text.append(" · the model also writes its reply into the same window", style="italic")
+        text.append(" · the last user turn is the text in the message box", style="italic")
         return text
 
     def compose(self) -> ComposeResult:

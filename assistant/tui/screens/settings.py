@@ -72,12 +72,12 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
         width: 90%; max-width: 90; height: auto; max-height: 95%;
         border: round $accent; background: $surface; padding: 0 1;
     }
-    SettingsScreen Grid { grid-size: 2; grid-columns: 16 1fr; grid-rows: auto; height: auto; grid-gutter: 0 1; }
-    SettingsScreen Label { padding: 1 0 0 0; color: $text-muted; }
+    SettingsScreen Grid { grid-size: 2; grid-columns: 16 1fr; grid-rows: 1; height: auto; grid-gutter: 1 1; margin-top: 1; }
+    SettingsScreen Label { color: $text-muted; }
     SettingsScreen .error { color: $error; height: auto; }
-    SettingsScreen .hint { color: $text-muted; height: auto; }
-    SettingsScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    SettingsScreen Button { margin-left: 1; }
+    SettingsScreen .hint { color: $text-muted; height: auto; margin-top: 1; }
+    SettingsScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
+    SettingsScreen #buttons Button { margin-left: 1; }
     """
 
     def __init__(
@@ -107,15 +107,17 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
                     _with_current(self.options.models, self.current_model),
                     value=self.current_model,
                     allow_blank=False,
+                    compact=True,
                     id="model",
                 )
                 yield Label("…or model path")
-                yield Input(placeholder="/path/to/model.gguf or a Hugging Face directory", id="model_path")
+                yield Input(placeholder="/path/to/model.gguf or a Hugging Face directory", id="model_path", compact=True)
                 yield Label("Backend")
                 yield Select(
                     _with_current(self.options.backends, self.current_backend),
                     value=self.current_backend,
                     allow_blank=False,
+                    compact=True,
                     id="backend",
                 )
                 yield Label("Template")
@@ -123,26 +125,27 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
                     _with_current(self.options.templates, self.current_template or CHAT_TEMPLATE),
                     value=self.current_template or CHAT_TEMPLATE,
                     allow_blank=False,
+                    compact=True,
                     id="template",
                 )
                 yield Label("System prompt")
-                yield Input(self.system or "", placeholder="(none: the model's default)", id="system")
+                yield Input(self.system or "", placeholder="(none: the model's default)", id="system", compact=True)
                 yield Label("Temperature")
-                yield Input(f"{params.temperature:g}", id="temperature")
+                yield Input(f"{params.temperature:g}", id="temperature", compact=True)
                 yield Label("Top-k")
-                yield Input(str(params.top_k), id="top_k")
+                yield Input(str(params.top_k), id="top_k", compact=True)
                 yield Label("Top-p")
-                yield Input(f"{params.top_p:g}", id="top_p")
+                yield Input(f"{params.top_p:g}", id="top_p", compact=True)
                 yield Label("Max new tokens")
-                yield Input(str(params.max_tokens), id="max_tokens")
+                yield Input(str(params.max_tokens), id="max_tokens", compact=True)
                 yield Label("Seed")
-                yield Input("" if params.seed is None else str(params.seed), placeholder="random", id="seed")
+                yield Input("" if params.seed is None else str(params.seed), placeholder="random", id="seed", compact=True)
             yield Static(
                 Text("Temperature 0 is greedy. Top-k 0 and top-p 1 switch those filters off."),
                 classes="hint",
             )
             yield Static("", classes="error", id="error", markup=False)
-            with Horizontal():
+            with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Apply", variant="primary", id="apply")
 

@@ -86,7 +86,8 @@ class ChatMessage(Vertical, can_focus=True):
     ChatMessage.assistant.interrupted { border-left: outer $warning; }
     ChatMessage.error { border-left: outer $error; }
     ChatMessage.tool { border-left: outer $secondary; }
-    ChatMessage > Markdown { padding: 0; margin: 0; }
+    ChatMessage Markdown { padding: 0; margin: 0; }
+    ChatMessage Markdown > *:last-child { margin-bottom: 0; }
     ChatMessage > .body { height: auto; }
     """
 
