@@ -179,3 +179,16 @@ def test_controller_without_model_says_so(fake_backend: None) -> None:
     with pytest.raises(BackendError, match="no model"):
         list(controller.stream("hi"))
     assert controller.engine_status() is None
+
+
+def test_docs_list_every_key_binding() -> None:
+    from pathlib import Path
+
+    from assistant.tui.keys import KEY_HELP, SLASH_HELP
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "tui.md").read_text()
+    rows = {line.split("|")[1].strip() for line in docs.splitlines() if line.startswith("| ") and line.count("|") >= 4}
+    for entry in KEY_HELP:
+        assert entry.keys in rows, f"docs/tui.md does not list {entry.keys!r}"
+    for command, _ in SLASH_HELP:
+        assert command.split()[0] in docs
