@@ -19,6 +19,7 @@ import functools
 import json
 import re
 import threading
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -66,9 +67,9 @@ def storable_text(text: str) -> str:
 
 
 def title_from(text: str) -> str | None:
-    """The first non-blank line, whitespace collapsed, cut at TITLE_LENGTH characters."""
-    for line in text.splitlines():
-        words = " ".join(line.split())
+    """The first non-blank line, whitespace and control characters collapsed, cut at TITLE_LENGTH."""
+    for line in text[:4096].splitlines():  # a title never needs more; 1 MB messages stay fast
+        words = " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in line).split())
         if words:
             return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1] + "…"
     return None
