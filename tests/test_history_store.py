@@ -452,3 +452,30 @@ def test_params_are_stored_as_json(store: HistoryStore) -> None:
     session = ChatSession(engine(), params=GenerationParams(temperature=0, stop=["\n"]), recorder=ConversationRecorder(store))
     list(session.send("x"))
     assert store.messages(session.recorder.conversation_id)[1].params["stop"] == ["\n"]  # type: ignore[union-attr,arg-type,index]
+
+
+def test_relevance_ranks_within_the_newest_matches_and_recent_is_newest_first(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assistant.history.store as store_module
+
+    conversation = store.create_conversation()
+    # An old message that mentions "kiwi" many times (best BM25), then 5 newer single mentions.
+    store.record_turn(conversation.id, "kiwi kiwi kiwi kiwi kiwi", completion("-"))
+    for i in range(5):
+        store.record_turn(conversation.id, f"kiwi number {i} with more words around it", completion("-"))
+    assert store.search("kiwi")[0].message_id == 1  # everything within the window: best match first
+    recent = [h.message_id for h in store.search("kiwi", order="recent")]
+    assert recent == sorted(recent, reverse=True) and len(recent) == 6
+    monkeypatch.setattr(store_module, "RANK_WINDOW", 3)
+    ranked = [h.message_id for h in store.search("kiwi")]
+    assert sorted(ranked) == sorted(recent[:3])  # only the 3 newest matches are ranked
+    with pytest.raises(HistoryError, match="order"):
+        store.search("kiwi", order="random")
+
+
+def test_long_first_line_makes_a_short_title(store: HistoryStore) -> None:
+    conversation = store.create_conversation()
+    store.start_turn(conversation.id, "\n\n   " + "word " * 10_000)
+    title = store.get_conversation(conversation.id).title
+    assert title is not None and len(title) == 60 and title.endswith("…")

@@ -119,11 +119,12 @@ def show(conversation_id: int, as_json: bool, db: str | None) -> None:
 @history.command()
 @click.argument("query")
 @click.option("-n", "--limit", default=20, show_default=True)
+@click.option("--recent", is_flag=True, help="Newest first instead of best match first.")
 @click.option("--json", "as_json", is_flag=True)
 @db_option
-def search(query: str, limit: int, as_json: bool, db: str | None) -> None:
-    """Messages containing every word of QUERY (any text; quote "a phrase")."""
-    hits = _open(db).search(query, limit=max(0, limit))
+def search(query: str, limit: int, recent: bool, as_json: bool, db: str | None) -> None:
+    """Messages containing every word of QUERY (any text; "a phrase" in quotes, pref* for prefixes)."""
+    hits = _open(db).search(query, limit=max(0, limit), order="recent" if recent else "relevance")
     if as_json:
         _echo_json([hit.to_dict() for hit in hits])
         return

@@ -36,6 +36,8 @@ from .search import fts_query
 T = TypeVar("T")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 TITLE_LENGTH = 60
+RANK_WINDOW = 500
+"""Relevance search ranks at most this many of the newest matches (bounded latency)."""
 
 _FINISH_TO_STATUS: dict[str, Status] = {
     "stop": "complete",
@@ -69,6 +71,7 @@ def storable_text(text: str) -> str:
 def title_from(text: str) -> str | None:
     """The first non-blank line, whitespace and control characters collapsed, cut at TITLE_LENGTH."""
     for line in text[:4096].splitlines():  # a title never needs more; 1 MB messages stay fast
+        line = line.strip()[: TITLE_LENGTH * 4]
         words = " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in line).split())
         if words:
             return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1] + "…"
@@ -370,21 +373,37 @@ class HistoryStore:
         return out
 
     @_guarded
-    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
-        """Messages containing every word of ``query`` (see :mod:`.search`), best match first."""
+    def search(self, query: str, limit: int = 20, order: str = "relevance") -> list[SearchHit]:
+        """Messages containing every word of ``query`` (any text: see :mod:`.search`).
+
+        ``order="relevance"`` ranks by BM25 among the :data:`RANK_WINDOW` most
+        recent matching messages (all of them when there are fewer) — ranking every
+        match of a very common word costs ~3 µs a row, 300 ms at 100k messages.
+        ``order="recent"`` is newest first.
+        """
+        if order not in ("relevance", "recent"):
+            raise HistoryError(f"search order must be 'relevance' or 'recent', not {order!r}")
         match = fts_query(query)
+        floor = 0
+        if order == "relevance":
+            row = self.db.execute(
+                "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                [match, RANK_WINDOW - 1],
+            ).fetchone()
+            floor = row[0] if row else 0
+        order_by = "messages_fts.rank, m.id DESC" if order == "relevance" else "messages_fts.rowid DESC"
         rows = self.db.execute(
-            """
+            f"""
             SELECT m.id, m.conversation_id, c.title, m.role, m.created,
                    snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet
             FROM messages_fts
             JOIN messages m ON m.id = messages_fts.rowid
             JOIN conversations c ON c.id = m.conversation_id
-            WHERE messages_fts MATCH ?
-            ORDER BY messages_fts.rank, m.id DESC
+            WHERE messages_fts MATCH ? AND messages_fts.rowid >= ?
+            ORDER BY {order_by}
             LIMIT ?
             """,
-            [match, limit],
+            [match, floor, limit],
         ).fetchall()
         return [SearchHit(*row) for row in rows]
 

@@ -1,0 +1,1 @@
+"""Benchmarks: plain scripts (``python -m benchmarks.<name>``); results in docs/performance.md."""
