@@ -1,1 +1,1 @@
-"""Benchmarks: plain scripts (``python -m benchmarks.<name>``); results in docs/performance.md."""
+"""Benchmarks: each module has ``main()`` and writes its section of docs/performance.md."""

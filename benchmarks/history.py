@@ -16,13 +16,12 @@ Results go to the ``## History`` section of ``docs/performance.md``.
 from __future__ import annotations
 
 import argparse
-import bisect
 import itertools
 import os
-import platform
 import random
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -32,8 +31,9 @@ from typing import Callable, Sequence
 from assistant.history import HistoryStore, TurnMeta
 from assistant.types import Completion, Timings, Usage
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-SECTION = "## History"
+from ._report import machine, write_section
+
+TITLE = "History"
 SEED = 6
 ROUNDS = 3
 
@@ -232,12 +232,10 @@ def render(r: dict[str, object]) -> str:
         )
 
     lines = [
-        SECTION,
-        "",
         f"`python -m benchmarks.history` — {r['messages']:,} messages in {r['conversations']:,} conversations "
         f"(Zipf-distributed words; database {r['size_mb']:.0f} MB incl. FTS index; built in {r['build_s']:.1f} s). "
-        f"{platform.python_implementation()} {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"{os.cpu_count()} CPUs shared with other jobs (load average {r['load']:.1f}), {time.strftime('%Y-%m-%d')}. "
+        f"Machine: {machine()}, SQLite {sqlite3.sqlite_version}, shared with other jobs "
+        f"(load average {r['load']:.1f}). "
         f"Wall-clock ms; each row is the best of {ROUNDS} rounds (lowest p95).",
         "",
         "| operation (ms) | p50 | p95 | max | target (p95) | vs baseline (p95) |",
@@ -261,32 +259,20 @@ def render(r: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace (or add) this benchmark's own section, leaving the others alone."""
-    existing = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    start = existing.find(SECTION + "\n")
-    if start == -1:
-        updated = existing.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = existing.find("\n## ", start + len(SECTION))
-        updated = existing[:start] + text + (existing[nxt + 1 :] if nxt != -1 else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--turns", type=int, default=5, help="turns per conversation (2 messages each)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(list(argv or []))  # benchmarks.run calls main() with no arguments
     results = measure(args.conversations, args.turns)
     text = render(results)
-    print(text)
-    if not args.no_write:
-        write_section(text)
+    if args.no_write:
+        print(text)
+    else:
+        write_section(TITLE, text)
     return results
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

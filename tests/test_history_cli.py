@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from assistant.cli import main
 from assistant.history import HistoryStore
-from conftest import REPO_ROOT, run_cli
+from .conftest import REPO_ROOT, run_cli
 
 pytestmark = pytest.mark.usefixtures("fake_backend")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from assistant.history import HistoryStore
-from conftest import REPO_ROOT
+from .conftest import REPO_ROOT
 
 WRITER = textwrap.dedent(
     """
