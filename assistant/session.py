@@ -78,7 +78,8 @@ class ChatSession:
         the first token), the in-memory conversation is left as it was so the
         user can retry; the database keeps the attempt with its status.
         """
-        turn = self.recorder.start(self, user_text) if self.recorder is not None else None
+        recorder = self.recorder  # the one that started the turn finishes it
+        turn = recorder.start(self, user_text) if recorder is not None else None
         parts: list[str] = []
         final: Chunk | None = None
         appended = False
@@ -93,8 +94,8 @@ class ChatSession:
                 parts.append(chunk.text)
                 if chunk.finish_reason is not None:
                     final = chunk
-                if turn is not None and self.recorder is not None:
-                    self.recorder.progress(turn, parts)
+                if recorder is not None and turn is not None:
+                    recorder.progress(turn, parts)
                 yield chunk
             status = "complete"
         except Exception as exc:
@@ -109,22 +110,8 @@ class ChatSession:
                 completion = self._finish(parts, final, "error" if status == "error" else "cancelled")
             elif appended:
                 self.messages.pop()  # nothing generated: leave the conversation as it was
-            if turn is not None:
-                self._record(turn, completion, status, error, propagating=error is not None)
-
-    def _record(
-        self, turn: Turn, completion: Completion | None, status: Status, error: str | None, propagating: bool
-    ) -> None:
-        """Store the reply; a failure to record never hides the error that ended the turn."""
-        assert self.recorder is not None
-        try:
-            if status == "complete" and completion is not None:
-                self.recorder.finish(turn, completion)
-            else:
-                self.recorder.fail(turn, completion.text if completion else "", status, error)
-        except HistoryError:
-            if not propagating:
-                raise
+            if recorder is not None and turn is not None:
+                _record(recorder, turn, completion, status, error, propagating=error is not None)
 
     def _finish(self, parts: list[str], final: Chunk | None, default_reason: str) -> Completion:
         text = "".join(parts)
@@ -141,3 +128,22 @@ class ChatSession:
 
     def cancel(self) -> None:
         self.backend.cancel()
+
+
+def _record(
+    recorder: ConversationRecorder,
+    turn: Turn,
+    completion: Completion | None,
+    status: Status,
+    error: str | None,
+    propagating: bool,
+) -> None:
+    """Store the reply; a failure to record never hides the error that ended the turn."""
+    try:
+        if status == "complete" and completion is not None:
+            recorder.finish(turn, completion)
+        else:
+            recorder.fail(turn, completion.text if completion else "", status, error)
+    except HistoryError:
+        if not propagating:
+            raise
