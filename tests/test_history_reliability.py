@@ -171,8 +171,7 @@ def _completion(text: str):  # type: ignore[no-untyped-def]
     return Completion(text, "m", "fake", "stop", Usage(), Timings())
 
 
-@pytest.mark.parametrize("mode", ["dir"])
-def test_unwritable_directory_is_a_clear_error(tmp_path: Path, mode: str) -> None:
+def test_uncreatable_directory_is_a_clear_error(tmp_path: Path) -> None:
     from assistant.errors import HistoryError
 
     blocker = tmp_path / "file"
