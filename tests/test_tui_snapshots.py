@@ -15,7 +15,13 @@ pytest.importorskip("pytest_textual_snapshot")
 
 from .tui_support import make_app, type_and_send, wait_idle, wait_ready  # noqa: E402
 
-SIZE = (100, 32)
+SIZE = (110, 32)
+
+
+@pytest.fixture(autouse=True)
+def fixed_dates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conversation dates in the sidebar would change every run."""
+    monkeypatch.setattr("assistant.tui.conversations.format_when", lambda iso: "2025-06-01 12:00")
 REPLY = (
     "Here is a function that adds two numbers:\n\n"
     "```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```\n\n"
@@ -58,6 +64,22 @@ def test_chat_screen_light_theme(snap_compare: Any) -> None:
 
 def test_chat_screen_empty(snap_compare: Any) -> None:
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=prepared())
+
+
+def test_sidebar_search(snap_compare: Any) -> None:
+    from .test_tui_history import seed_history
+
+    seed_history(
+        [("Tell me about zebras", "Zebras have stripes.")],
+        [("Best pasta shape?", "Rigatoni.")],
+        [("Plan a trip to Lisbon", "Day 1: Alfama.")],
+    )
+
+    async def search(pilot: Any) -> None:
+        await pilot.press("ctrl+f", *"zebras")
+        await pilot.pause(0.4)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=prepared(after=search))
 
 
 def test_help_screen(snap_compare: Any) -> None:

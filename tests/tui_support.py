@@ -36,14 +36,23 @@ def make_app(
     system: str | None = SYSTEM,
     params: GenerationParams | None = None,
     stable: bool = True,
+    history: bool = True,
+    continue_latest: bool = False,
 ) -> Any:
-    """A chat app over the fake backend (registered as ``fake``); import textual lazily."""
+    """A chat app over the fake backend (registered as ``fake``), recording into the test's history."""
+    from assistant.history.session_link import link_history
     from assistant.tui import ChatApp, ChatController, ChatSettings
 
     cls = StableFakeBackend if stable else FakeBackend
     register_fake(lambda: cls(reply=reply, token_delay=token_delay, context_length=context_length))
-    settings = ChatSettings(model=model, backend="fake", system=system, params=params or GenerationParams())
-    return ChatApp(ChatController(settings))
+    link = link_history(no_log=not history, continue_latest=continue_latest)
+    settings = ChatSettings(
+        model=model,
+        backend="fake",
+        system=link.system(None, system) if continue_latest else system,
+        params=params or GenerationParams(),
+    )
+    return ChatApp(ChatController(settings, history=link))
 
 
 async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:

@@ -8,12 +8,15 @@ import click
 
 from . import fail
 from .common import model_options, resolve_model_and_backend
+from .history_options import continue_options, history_options
 
 
 @click.command()
 @model_options
 @click.option("-s", "--system", default=None, help="System prompt (default: config `default_system`).")
 @click.option("-t", "--template", default=None, help="Prompt template / strategy for each turn.")
+@continue_options
+@history_options
 def chat(
     model: str | None,
     backend: str | None,
@@ -21,9 +24,14 @@ def chat(
     verbose: bool,
     system: str | None,
     template: str | None,
+    continue_latest: bool = False,
+    cid: int | None = None,
+    db: str | None = None,
+    no_log: bool = False,
 ) -> None:
     """Open the chat app. F1 inside it lists every key binding."""
     from ..config import default_system_prompt
+    from ..history.session_link import link_history
     from ..options import build_params, parse_options
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -32,8 +40,10 @@ def chat(
     param_overrides, backend_opts = parse_options(options)
     if verbose:
         backend_opts["verbose"] = True
-    model_name, backend_name = resolve_model_and_backend(model, backend)
     params = build_params(param_overrides)
+    history = link_history(db, no_log, continue_latest, cid)
+    click.get_current_context().call_on_close(history.close)
+    model_name, backend_name = resolve_model_and_backend(model or history.model, backend or history.backend)
 
     from ..tui import ChatApp, ChatController, ChatSettings
 
@@ -41,10 +51,10 @@ def chat(
         model=model_name,
         backend=backend_name,
         params=params,
-        system=default_system_prompt() if system is None else (system or None),
+        system=history.system(system, default_system_prompt()) or None,
         backend_options=backend_opts,
     )
-    controller = ChatController(settings)
+    controller = ChatController(settings, history=history)
     if template:
         controller.set_template(template)
     app = ChatApp(controller)

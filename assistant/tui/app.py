@@ -7,6 +7,7 @@ from typing import Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from .controller import ChatController, ChatSettings
@@ -14,6 +15,7 @@ from .screens.chat import ChatScreen
 from .screens.help import HelpScreen
 from .screens.inspector import PromptInspector
 from .screens.settings import SettingsChoice, SettingsScreen
+from .text import visible_text
 from .widgets.prompt_input import PromptInput
 
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
@@ -34,6 +36,20 @@ class ChatApp(App[None]):
         self.controller = controller
         self.theme = DARK_THEME
         self._previous_switch_interval = sys.getswitchinterval()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications quote user and model text (titles, errors): never markup, never escapes."""
+        super().notify(
+            visible_text(message), title=visible_text(title), severity=severity, timeout=timeout, markup=False
+        )
 
     def get_default_screen(self) -> ChatScreen:
         return ChatScreen()

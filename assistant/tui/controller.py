@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..backends import Backend, load_backend
-from ..errors import BackendError, TemplateError
+from ..context import FittedPrompt
+from ..errors import BackendError, NotSupportedError, TemplateError
 from ..session import ChatSession
 from ..types import Chunk, Completion, GenerationParams, Message
+from .conversations import ConversationLibrary, OpenedConversation
+
+if TYPE_CHECKING:
+    from ..history.session_link import HistoryLink
 
 Progress = Callable[[str], None]
 
@@ -73,14 +78,20 @@ class ChatController:
         self,
         settings: ChatSettings,
         loader: Callable[..., Backend] = load_backend,
+        history: HistoryLink | None = None,
     ) -> None:
         self.settings = settings
         self._loader = loader
         self._load_lock = threading.Lock()
         self.backend: Backend | None = None
-        self.messages: list[Message] = []
         self.last: Completion | None = None
+        self.last_fit: FittedPrompt | None = None
         self._session: ChatSession | None = None
+        self.library = ConversationLibrary(history.store if history else None, history.log if history else False)
+        resumed = history.conversation if history else None
+        self.messages: list[Message] = list(history.messages) if history else []
+        self.recorder = self.library.recorder(resumed.id if resumed else None, settings.template)
+        self._conversation_id = resumed.id if resumed else None
 
     # ---- the model ------------------------------------------------------------------
     def load(self, model: str | None = None, backend: str | None = None, progress: Progress | None = None) -> Backend:
@@ -136,7 +147,15 @@ class ChatController:
             self._session = ChatSession(backend, messages=self.messages)
         self._session.params = self.settings.params
         self._session.system = self.settings.system
+        self._session.recorder = self.recorder
         return self._session
+
+    @property
+    def conversation_id(self) -> int | None:
+        """The stored conversation shown (None until its first turn is recorded)."""
+        if self.recorder is not None and self.recorder.conversation_id is not None:
+            return self.recorder.conversation_id
+        return self._conversation_id
 
     def prompt_messages(self, user_text: str) -> list[Message]:
         """System prompt, history and the new user turn, as the backend will receive them."""
@@ -158,10 +177,13 @@ class ChatController:
         """Stream the reply to ``user_text``; the turn is kept even when cut short."""
         session = self.session()
         session.last = None
+        session.last_fit = None
         try:
             yield from session.send(user_text)
         finally:
             self.last = session.last
+            if session.last_fit is not None:
+                self.last_fit = session.last_fit
 
     def cancel(self) -> None:
         """Stop the running reply within one token (safe from any thread)."""
@@ -169,17 +191,54 @@ class ChatController:
             self.backend.cancel()
 
     def new_conversation(self) -> None:
+        """Start afresh; the next turn creates a new stored conversation."""
         self.messages.clear()
         self.last = None
+        self.last_fit = None
+        self._conversation_id = None
+        self.recorder = self.library.recorder(None, self.settings.template)
+
+    def open_conversation(self, conversation_id: int) -> OpenedConversation:
+        """Resume a stored conversation: its turns, its system prompt, and record into it."""
+        opened = self.library.open(conversation_id)
+        self.messages[:] = opened.context
+        self.settings.system = opened.conversation.system
+        self.last = None
+        self.last_fit = None
+        self._conversation_id = conversation_id
+        self.recorder = self.library.recorder(conversation_id, self.settings.template)
+        return opened
+
+    def delete_conversation(self, conversation_id: int) -> bool:
+        """Delete a stored conversation; True when it was the one open (now a new one)."""
+        self.library.delete(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.new_conversation()
+            return True
+        return False
+
+    def fit(self) -> FittedPrompt | None:
+        """The conversation as the model would get it now (trimmed to the window), or None."""
+        if self.backend is None:
+            return None
+        session = self.session()
+        if not session.prompt_messages():
+            return FittedPrompt([], 0)
+        try:
+            return session.fit_prompt()
+        except (NotSupportedError, BackendError):
+            return None
 
     def context_used(self) -> int | None:
         """Tokens of the conversation so far (prompt + reply of the last turn)."""
         if self.last is not None and self.last.usage.total_tokens:
             return self.last.usage.total_tokens
-        if self.backend is None:
-            return None
-        messages = ([Message("system", self.settings.system)] if self.settings.system else []) + self.messages
-        return self.backend.count_tokens(messages) if messages else 0
+        fitted = self.fit()
+        return fitted.prompt_tokens if fitted is not None else None
+
+    def close(self) -> None:
+        self.unload()
+        self.library.close()
 
     # ---- pickers ----------------------------------------------------------------------
     def settings_options(self) -> SettingsOptions:

@@ -17,15 +17,20 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, LoadingIndicator
 
+from textual.widgets import Input
+
 from ...errors import AssistantError
 from ..messages import ModelLoaded, ModelLoadFailed, ModelLoadProgress, ReplyFinished, ReplyProgress
 from ..stream_buffer import ReplyBuffer
 from ..text import shorten
-from ..widgets.chat_log import AssistantMessage, ChatLog, UserMessage
+from ..widgets.chat_log import AssistantMessage, ChatLog, ChatMessage, UserMessage
 from ..widgets.prompt_input import PromptInput
+from ..widgets.sidebar import ConversationList, Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
+from .dialogs import AskText, Confirm
 
 if TYPE_CHECKING:
+    from ...history import StoredMessage
     from ..app import ChatApp
     from ..controller import ChatController
 
@@ -37,6 +42,11 @@ DRAW_SPACING = 5.0
 """Space between draws, in multiples of the last draw's cost: the UI thread
 spends at most about 1/DRAW_SPACING of a reply's time drawing it."""
 
+SEARCH_DELAY = 0.25
+"""Seconds of no typing before the sidebar search runs."""
+
+STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
+
 FINISH_STATUS = {"cancelled": "interrupted", "length": "stopped at max tokens", "error": "error", "stop": ""}
 
 
@@ -47,6 +57,8 @@ class ChatScreen(Screen[None]):
         Binding("f2", "settings", "Settings"),
         Binding("f3", "inspect", "Prompt"),
         Binding("ctrl+n", "new_conversation", "New chat"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False),
+        Binding("ctrl+f", "search", "Search", show=False),
         Binding("f4", "copy_last", "Copy reply", show=False),
     ]
 
@@ -69,6 +81,7 @@ class ChatScreen(Screen[None]):
         self.rendered_at: float | None = None
         self._flush_timer: Timer | None = None
         self._next_flush = 0.0
+        self._search_timer: Timer | None = None
 
     @property
     def chat_app(self) -> "ChatApp":
@@ -81,6 +94,7 @@ class ChatScreen(Screen[None]):
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
+            yield Sidebar(self.controller.library.available, id="sidebar")
             with Vertical(id="conversation"):
                 yield ChatLog(id="log")
                 yield PromptInput(id="input")
@@ -97,7 +111,12 @@ class ChatScreen(Screen[None]):
         return self.query_one(PromptInput)
 
     async def on_mount(self) -> None:
-        await self.log_view.clear(EMPTY_HINT)
+        if self.controller.conversation_id is not None:
+            opened = self.controller.library.open(self.controller.conversation_id)
+            await self.show_stored(opened.stored)
+        else:
+            await self.log_view.clear(EMPTY_HINT)
+        self.refresh_sidebar()
         self.refresh_settings()
         # Focus after the first layout: the box is briefly zero-sized (and so
         # "hidden", which drops focus) until the screen has been arranged once.
@@ -118,12 +137,14 @@ class ChatScreen(Screen[None]):
         if engine is None:
             self.set_status(model=self.controller.settings.model, backend=self.controller.settings.backend)
             return
+        fitted = self.controller.last_fit if self.controller.last is not None else self.controller.fit()
         self.set_status(
             model=engine.model,
             backend=engine.backend,
             device=engine.device,
             context_length=engine.context_length,
             context_used=self.controller.context_used(),
+            dropped=fitted.dropped if fitted is not None else 0,
         )
 
     # ---- model loading ------------------------------------------------------------
@@ -276,6 +297,7 @@ class ChatScreen(Screen[None]):
             ttft_ms=completion.timings.ttft_ms if completion else None,
         )
         self.refresh_engine_status()
+        self.refresh_sidebar()
 
     def action_stop(self) -> None:
         if self.generating:
@@ -289,13 +311,145 @@ class ChatScreen(Screen[None]):
         self.chat_app.action_inspect()
 
     async def action_new_conversation(self) -> None:
-        if self.generating:
-            self.notify("Stop the reply first (Esc)", severity="warning")
+        if self._busy():
             return
         self.controller.new_conversation()
         await self.log_view.clear(EMPTY_HINT)
+        self.set_status(tokens_per_second=None, ttft_ms=None)
         self.refresh_engine_status()
+        self.refresh_sidebar()
         self.prompt_input.focus()
+
+    def _busy(self) -> bool:
+        if self.generating:
+            self.notify("Stop the reply first (Esc)", severity="warning")
+        return self.generating
+
+    # ---- conversations sidebar ----------------------------------------------------
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one(Sidebar)
+
+    def refresh_sidebar(self) -> None:
+        query = self.sidebar.search_box.value
+        try:
+            rows = self.controller.library.search(query) if query.strip() else self.controller.library.recent()
+        except AssistantError as exc:
+            self.notify(str(exc), title="History", severity="error")
+            return
+        self.sidebar.show_rows(rows, self.controller.conversation_id)
+
+    def action_toggle_sidebar(self) -> None:
+        self.sidebar.toggle_class("-hidden")
+        if self.sidebar.has_class("-hidden") and self.sidebar.has_focus_within:
+            self.prompt_input.focus()
+
+    def action_search(self) -> None:
+        self.sidebar.remove_class("-hidden")
+        self.sidebar.search_box.focus()
+
+    @on(Input.Changed, "#search")
+    def on_search_changed(self, event: Input.Changed) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DELAY, self.refresh_sidebar)
+
+    @on(Input.Submitted, "#search")
+    def on_search_submitted(self, event: Input.Submitted) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+        self.refresh_sidebar()
+        self.sidebar.list_view.focus()
+
+    @on(Sidebar.Opened)
+    async def on_conversation_opened(self, event: Sidebar.Opened) -> None:
+        await self.open_conversation(event.conversation_id)
+
+    async def open_conversation(self, conversation_id: int) -> None:
+        """Show a stored conversation and continue it (the model gets it fitted to its window)."""
+        if self._busy():
+            return
+        try:
+            opened = self.controller.open_conversation(conversation_id)
+        except AssistantError as exc:
+            self.notify(str(exc), title="Could not open the conversation", severity="error")
+            return
+        await self.show_stored(opened.stored)
+        self.set_status(tokens_per_second=None, ttft_ms=None)
+        self.refresh_engine_status()
+        self.refresh_settings()
+        self.refresh_sidebar()
+        if self.status.dropped:
+            self.notify(
+                f"{self.status.dropped} older messages do not fit the context window; "
+                "the model sees the most recent turns",
+                title="Conversation trimmed",
+            )
+        self.prompt_input.focus()
+
+    async def show_stored(self, stored: "list[StoredMessage]") -> None:
+        """Draw stored messages as they were, statuses included."""
+        await self.log_view.clear()
+        widgets: list[ChatMessage] = []
+        for message in stored:
+            if message.role == "user":
+                widgets.append(UserMessage(message.content))
+            elif message.role == "assistant":
+                status = STORED_STATUS.get(message.status, message.status)
+                if message.status == "interrupted" and not message.content:
+                    status = "no reply"
+                widgets.append(AssistantMessage(message.content, label=message.model or "Assistant", status=status))
+        if widgets:
+            await self.log_view.mount_all(widgets)
+            self.log_view.anchor()
+        else:
+            await self.log_view.clear(EMPTY_HINT)
+
+    @on(ConversationList.Action)
+    def on_conversation_action(self, event: ConversationList.Action) -> None:
+        if event.action == "rename":
+            self.rename_conversation(event.conversation_id)
+        elif event.action == "delete":
+            self.delete_conversation(event.conversation_id)
+
+    def rename_conversation(self, conversation_id: int) -> None:
+        try:
+            current = self.controller.library.open(conversation_id).conversation.title or ""
+        except AssistantError as exc:
+            self.notify(str(exc), severity="error")
+            return
+
+        def done(title: str | None) -> None:
+            if title is None:
+                return
+            try:
+                self.controller.library.rename(conversation_id, title)
+            except AssistantError as exc:
+                self.notify(str(exc), title="Rename", severity="error")
+                return
+            self.refresh_sidebar()
+
+        self.app.push_screen(AskText("Rename conversation", current), done)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        if conversation_id == self.controller.conversation_id and self._busy():
+            return
+
+        async def done(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            try:
+                was_open = self.controller.delete_conversation(conversation_id)
+            except AssistantError as exc:
+                self.notify(str(exc), title="Delete", severity="error")
+                return
+            if was_open:
+                await self.log_view.clear(EMPTY_HINT)
+                self.refresh_engine_status()
+            self.refresh_sidebar()
+
+        self.app.push_screen(Confirm("Delete this conversation and all its messages?"), done)
 
     def action_copy_last(self) -> None:
         reply = self.log_view.last_assistant()

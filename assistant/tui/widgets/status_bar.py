@@ -25,6 +25,7 @@ class StatusInfo:
     ttft_ms: float | None = None
     context_used: int | None = None
     context_length: int | None = None
+    dropped: int = 0
 
     def with_changes(self, **changes: object) -> "StatusInfo":
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -68,6 +69,8 @@ class StatusBar(Static):
         used = "–" if info.context_used is None else str(info.context_used)
         total = "–" if info.context_length is None else str(info.context_length)
         text.append(f"{used}/{total}")
+        if info.dropped:
+            text.append(f" ({info.dropped} older msgs left out)", style="yellow")
         return text
 
 
