@@ -90,13 +90,13 @@ class SSEDecoder:
         return None
 
     def _dispatch(self) -> SSEEvent | None:
-        if not self._data:
-            self._event = ""
-            return None
-        event = SSEEvent(data="\n".join(self._data), event=self._event or "message", id=self._id)
+        data = "\n".join(self._data)
+        event_type = self._event or "message"
         self._data = []
         self._event = ""
-        return event
+        if not data:  # the spec dispatches nothing for an empty data buffer
+            return None
+        return SSEEvent(data=data, event=event_type, id=self._id)
 
 
 def _line_end(buffer: str) -> tuple[int, int] | None:
