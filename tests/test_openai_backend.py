@@ -412,3 +412,24 @@ def test_cli_without_a_server_says_how_to_configure_one() -> None:
     assert result.stderr.startswith("error: no server for -b openai: set ASSISTANT_OPENAI_BASE_URL")
     listing = run_cli("backends", timeout=60)
     assert "openai" in listing.stdout
+
+
+def test_detection_by_probing_when_owned_by_says_nothing(server: FakeOpenAIServer) -> None:
+    server.models("tgi", owned_by="system")
+    server.route("GET", "/info", lambda h, _: send_json(h, 200, {"model_id": "Qwen/Qwen2.5-7B", "max_total_tokens": 4096}))
+    server.route("POST", "/v1/chat/completions", sse(reply("ok")))
+    tgi = connect(server, "tgi")
+    assert (tgi.info()["server"], tgi.context_length) == ("tgi", 4096)
+    tgi.complete(HELLO, GenerationParams(temperature=0, top_p=1.0))
+    assert "top_p" not in server.bodies("/v1/chat/completions")[0]
+
+    del server.routes[("GET", "/info")]
+    server.route("GET", "/api/version", lambda h, _: send_json(h, 200, {"version": "0.12.0"}))
+    assert connect(server, "tgi").info()["server"] == "ollama"
+
+    server.models("m", owned_by="llamacpp")
+    server.route("GET", "/props", lambda h, _: send_json(h, 200, {"default_generation_settings": {"n_ctx": 1024}}))
+    assert connect(server, "m").context_length == 1024
+    forced = load_backend("openai", "m", base_url=server.base_url, server="vllm", progress=lambda _: None)
+    assert forced.info()["server"] == "vllm"
+    assert connect(server, "m", n_ctx=777).context_length == 777

@@ -39,18 +39,16 @@ from ..types import (
     FinishReason,
     GenerationParams,
     Message,
-    TokenLogprob,
-    TopAlternative,
     Usage,
 )
 from .base import Prompt, StopMatcher, collect, make_timings
 from .chat_format import FALLBACKS, ChatFormat
 from .openai_http import HTTPStatusError, RemoteClient, origin
 from .openai_servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, is_default, profile_named
+from .openai_scoring import EchoScorer
 from .openai_settings import RemoteSettings, resolve_settings
-from .openai_stream import parse_event, score_span
+from .openai_stream import parse_event
 
-PROBE_TEXT = "The capital of France is"
 _CONTEXT_RE = re.compile(r"maximum context length is (\d+) tokens.*?(\d+) in (?:your prompt|the messages)", re.I | re.S)
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -87,8 +85,7 @@ class OpenAIBackend:
         self._notify: Callable[[str], None] = _stderr
         self._warned: set[str] = set()
         self._tokenizer_ok: bool | None = None  # None: not tried yet
-        self._score_state = "unchecked"  # "ok", "ok (unverified)", "unsupported"
-        self._score_problem = ""
+        self._scorer: EchoScorer | None = None
 
     # ---- loading --------------------------------------------------------------------
     def load(self, model: str, **options: Any) -> None:
@@ -101,7 +98,7 @@ class OpenAIBackend:
         self._notify = progress or _stderr
         self._warned = set()
         self._tokenizer_ok = None
-        self._score_state, self._score_problem = "unchecked", ""
+        self._scorer = None
         client = RemoteClient(settings.api_key, settings.connect_timeout, settings.read_timeout, f"assistant/{__version__}")
         try:
             listing = _optional(lambda: client.request_json("GET", settings.url("/models"), timeout=30))
@@ -134,7 +131,7 @@ class OpenAIBackend:
             return PROFILES["ollama"]
         info = _optional(lambda: client.request_json("GET", settings.root_url("/info"), timeout=10))
         if isinstance(info, dict) and "model_id" in info:
-            probed["tgi_info"] = info
+            probed["/info"] = info
             return PROFILES["tgi"]
         return GENERIC
 
@@ -165,18 +162,15 @@ class OpenAIBackend:
             for value in (entry.get("max_model_len"), meta.get("n_ctx"), entry.get("context_length")):
                 if isinstance(value, int) and value > 0:
                     return value, "server"
-        if self._profile.name == "llama-server":
-            props = _optional(lambda: client.request_json("GET", settings.root_url("/props"), timeout=10))
-            n_ctx = ((props or {}).get("default_generation_settings") or {}).get("n_ctx") if isinstance(props, dict) else None
-            if isinstance(n_ctx, int) and n_ctx > 0:
-                return n_ctx, "server"
-        if self._profile.name == "tgi":
-            info = probed.get("tgi_info") or _optional(
-                lambda: client.request_json("GET", settings.root_url("/info"), timeout=10)
-            )
-            total = (info or {}).get("max_total_tokens") if isinstance(info, dict) else None
-            if isinstance(total, int) and total > 0:
-                return total, "server"
+        if self._profile.context_endpoint:
+            path, *keys = self._profile.context_endpoint
+            found: Any = probed.get(path)
+            if found is None:
+                found = _optional(lambda: client.request_json("GET", settings.root_url(path), timeout=10))
+            for key in keys:
+                found = found.get(key) if isinstance(found, dict) else None
+            if isinstance(found, int) and found > 0:
+                return found, "server"
         return 0, "unknown"
 
     def unload(self) -> None:
@@ -216,11 +210,16 @@ class OpenAIBackend:
             "remote": settings.remote if settings else None,
             "server": self._profile.name,
             "token_count": self._token_count_kind(),
-            "score": self._score_state if self._profile.prompt_logprobs else "unsupported",
+            "score": self._score_state(),
             "unsupported_params": sorted(
                 name for name in ("top_k", "repeat_penalty", "logprobs", "seed") if not self._supports(name)
             ),
         }
+
+    def _score_state(self) -> str:
+        if not self._profile.prompt_logprobs:
+            return "unsupported"
+        return self._scorer.state if self._scorer is not None else "unchecked"
 
     def _supports(self, name: str) -> bool:
         if name in ("top_k", "repeat_penalty"):
@@ -436,107 +435,10 @@ class OpenAIBackend:
     # ---- scoring ---------------------------------------------------------------------
     def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
         """Summed log-probability of each candidate after ``prompt``, from echoed prompt logprobs."""
-        self._require()
-        if not self._profile.prompt_logprobs:
-            raise NotSupportedError(
-                f"score is not supported by this backend: {self._profile.label} does not return "
-                "log-probabilities of prompt tokens"
-            )
-        self._check_prompt_logprobs()
-        return [self._score_one(prompt, candidate) for candidate in candidates]
-
-    def _score_one(self, prompt: str, candidate: str) -> float:
-        if not candidate:
-            return 0.0
-        text = prompt + candidate
-        tokens, offsets, values = self._echo(text)
-        return score_span(tokens, offsets, values, len(prompt), len(text), self._profile.label)
-
-    def _echo(self, text: str, max_tokens: int = 1) -> tuple[list[str], list[int], list[float | None]]:
         client, settings = self._require()
-        body: dict[str, Any] = {
-            "model": self._model,
-            "prompt": text,
-            "echo": True,
-            "logprobs": 1,
-            "max_tokens": max_tokens,
-            "temperature": 0.0,
-            **self._profile.fixed_params,
-        }
-        if "repeat_penalty" in self._profile.extra_params:
-            body[self._profile.extra_params["repeat_penalty"]] = 1.0
-        data = self._completions_json(client, settings, body)
-        choice = (data.get("choices") or [{}])[0] if isinstance(data, dict) else {}
-        logprobs = choice.get("logprobs") if isinstance(choice, dict) else None
-        tokens = (logprobs or {}).get("tokens")
-        offsets = (logprobs or {}).get("text_offset")
-        values = (logprobs or {}).get("token_logprobs")
-        echoed = str(choice.get("text", "")) if isinstance(choice, dict) else ""
-        if (
-            not isinstance(tokens, list)
-            or not isinstance(offsets, list)
-            or not isinstance(values, list)
-            or not len(tokens) == len(offsets) == len(values)
-            or not echoed.startswith(text)
-        ):
-            raise NotSupportedError(
-                f"score is not supported by this backend: {self._profile.label} did not echo the prompt "
-                "with its log-probabilities"
-            )
-        return [str(t) for t in tokens], [int(o) for o in offsets], [None if v is None else float(v) for v in values]
-
-    def _completions_json(self, client: RemoteClient, settings: RemoteSettings, body: dict[str, Any]) -> Any:
-        try:
-            return client.request_json("POST", settings.url("/completions"), body)
-        except HTTPStatusError as exc:
-            if exc.status >= 500 and "logprob" not in exc.server_message.lower():
-                raise
-            raise NotSupportedError(
-                f"score is not supported by this backend: {self._profile.label} refused prompt "
-                f"log-probabilities ({exc.server_message})"
-            ) from exc
-
-    def _check_prompt_logprobs(self) -> None:
-        """Once per connection: do echoed logprobs match the ones the server reports when generating?
-
-        llama-cpp-python (0.3.x) pairs each echoed token with the distribution *after*
-        it when the model adds no BOS token, which makes every score wrong. Comparing
-        one token's logprob from both code paths catches that (and any server with
-        the same bug) instead of returning plausible-looking nonsense.
-        """
-        if self._score_state.startswith("ok"):
-            return
-        if self._score_state == "unsupported":
-            raise NotSupportedError(self._score_problem)
-        client, settings = self._require()
-        try:
-            body = {"model": self._model, "prompt": PROBE_TEXT, "max_tokens": 1, "temperature": 0.0, "logprobs": 1,
-                    **self._profile.fixed_params}
-            data = self._completions_json(client, settings, body)
-            generated = ((data.get("choices") or [{}])[0].get("logprobs") or {}) if isinstance(data, dict) else {}
-            token = (generated.get("tokens") or [None])[0]
-            expected = (generated.get("token_logprobs") or [None])[0]
-            if not isinstance(token, str) or not isinstance(expected, (int, float)):
-                raise NotSupportedError(
-                    f"score is not supported by this backend: {self._profile.label} returned no log-probabilities"
-                )
-            tokens, offsets, values = self._echo(PROBE_TEXT + token)
-        except NotSupportedError as exc:
-            self._score_state, self._score_problem = "unsupported", str(exc)
-            raise
-        for tok, offset, value in zip(tokens, offsets, values):
-            if offset == len(PROBE_TEXT) and tok == token and value is not None:
-                if abs(value - expected) <= 0.05 + 0.02 * abs(expected):
-                    self._score_state = "ok"
-                    return
-                self._score_state = "unsupported"
-                self._score_problem = (
-                    f"score is not supported by this backend: {self._profile.label} returns prompt "
-                    "log-probabilities shifted by one token (llama-cpp-python does this for models that add "
-                    "no BOS token, e.g. SmolLM2); use vLLM, or a model that adds a BOS token"
-                )
-                raise NotSupportedError(self._score_problem)
-        self._score_state = "ok (unverified)"
+        if self._scorer is None:
+            self._scorer = EchoScorer(client, settings, self._profile, self._model)
+        return self._scorer.score(prompt, candidates)
 
 
 class _Entered:

@@ -41,6 +41,8 @@ class ServerProfile:
     stream_usage: bool = True  # understands stream_options.include_usage
     top_k_disabled: int = 0  # the value that means "no top-k" on this server
     rejects_top_p_one: bool = False  # TGI: top_p must be < 1; leaving it out means the same
+    # Where the context window is read when /v1/models does not say: (root path, *json keys).
+    context_endpoint: tuple[str, ...] = ()
 
     def unsupported(self, params: GenerationParams) -> list[tuple[str, Any]]:
         """Params with an effect that this server cannot apply, as (field, value)."""
@@ -103,6 +105,7 @@ LLAMA_SERVER = ServerProfile(
     fixed_params={"min_p": 0.0, "typical_p": 1.0},
     tokenizer="llama-server",
     apply_template=True,
+    context_endpoint=("/props", "default_generation_settings", "n_ctx"),
 )
 VLLM = ServerProfile(
     name="vllm",
@@ -118,6 +121,7 @@ TGI = ServerProfile(
     label="Hugging Face TGI",
     tokenizer="tgi",
     rejects_top_p_one=True,
+    context_endpoint=("/info", "max_total_tokens"),
 )
 OLLAMA = ServerProfile(
     name="ollama",
