@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "cli_startup",
     "llama_generate",
+    "openai_stream",
 ]
 
 
