@@ -13,7 +13,7 @@ chat: setup  ## Install everything (first run builds llama.cpp, ~10 min) and ope
 
 setup: $(STAMP) models
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e '.[all,test]' -r requirements-dev.txt
 	touch $(STAMP)
