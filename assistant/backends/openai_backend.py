@@ -10,7 +10,7 @@ what a server cannot do rather than quietly doing something else:
 - a sampling parameter the server lacks is an error when the user set it, and
   a one-time warning when it is only our default (``top_k=40`` on Ollama);
 - token counts come from the server's tokenizer when it has one, else an
-  estimate that ``info()["token_count"]`` and a warning label as such;
+  estimate that ``info()["token_count"]`` labels as such;
 - ``score`` uses echoed prompt log-probabilities, after checking once that the
   server aligns them correctly, else raises NotSupportedError.
 
@@ -268,7 +268,9 @@ class OpenAIBackend:
         ids = self._exact_ids(prompt)
         if ids is not None:
             return len(ids)
-        self._warn(f"token counts are estimates: {self._profile.label} cannot count tokens for this prompt")
+        # No warning here: every send fits the prompt to the window with this count,
+        # and a warning on each prompt would be noise. info()["token_count"] says
+        # "estimate", and front ends that show counts mark them as approximate.
         return estimate_tokens(prompt)
 
     def _exact_ids(self, prompt: Prompt) -> list[int] | None:
