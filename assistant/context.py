@@ -74,6 +74,8 @@ def fit_to_context(backend: Backend, messages: Sequence[Message], reserve: int =
     except NotSupportedError:
         return FittedPrompt(messages, None)
     window = backend.context_length
+    if window <= 0:  # unknown (some remote servers): nothing to fit against
+        return FittedPrompt(messages, total)
     budget = window - reserve
     if total <= budget or len(body) <= 1:
         if total >= window:

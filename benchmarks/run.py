@@ -9,6 +9,7 @@ BENCHMARKS = [
     "cli_startup",
     "llama_generate",
     "history",
+    "openai_stream",
 ]
 
 
