@@ -50,6 +50,7 @@ class PromptPreview:
     tokens: int
     context_length: int
     messages: tuple[Message, ...]
+    approximate: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class EngineStatus:
     backend: str
     device: str
     context_length: int
+    """0 when the backend does not know its window (some remote servers)."""
+    approximate_counts: bool = False
+    """Token counts are estimates (a remote server without a tokenize endpoint)."""
 
 
 class ChatController:
@@ -132,6 +136,7 @@ class ChatController:
             backend=self.backend.name,
             device=str(info.get("device", "cpu")),
             context_length=self.backend.context_length,
+            approximate_counts=info.get("token_count") == "estimate",
         )
 
     def unload(self) -> None:
@@ -166,11 +171,13 @@ class ChatController:
         backend = self.require_backend()
         messages = self.prompt_messages(user_text)
         text = backend.render_prompt(messages)
+        status = self.engine_status()
         return PromptPreview(
             text=text,
             tokens=backend.count_tokens(text),
             context_length=backend.context_length,
             messages=tuple(messages),
+            approximate=bool(status and status.approximate_counts),
         )
 
     def stream(self, user_text: str) -> Iterator[Chunk]:

@@ -145,6 +145,7 @@ class ChatScreen(Screen[None]):
             context_length=engine.context_length,
             context_used=self.controller.context_used(),
             dropped=fitted.dropped if fitted is not None else 0,
+            approximate=engine.approximate_counts,
         )
 
     # ---- model loading ------------------------------------------------------------

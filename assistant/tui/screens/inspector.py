@@ -36,10 +36,13 @@ class PromptInspector(ModalScreen[None]):
 
     def summary(self) -> Text:
         preview = self.preview
-        share = preview.tokens / preview.context_length if preview.context_length else 0.0
         text = Text()
-        text.append(f"{preview.tokens}", style="bold")
-        text.append(f" tokens of {preview.context_length} context ({share:.0%})")
+        text.append(f"{'≈' if preview.approximate else ''}{preview.tokens}", style="bold")
+        if preview.context_length:
+            share = preview.tokens / preview.context_length
+            text.append(f" tokens of {preview.context_length} context ({share:.0%})")
+        else:
+            text.append(" tokens (the server does not report its context length)")
         text.append(f" · {len(preview.messages)} messages")
         text.append(" · the last user turn is the text in the message box", style="italic")
         return text

@@ -26,6 +26,7 @@ class StatusInfo:
     context_used: int | None = None
     context_length: int | None = None
     dropped: int = 0
+    approximate: bool = False
 
     def with_changes(self, **changes: object) -> "StatusInfo":
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -66,8 +67,8 @@ class StatusBar(Static):
         text.append(format_rate(info.tokens_per_second))
         text.append(f"  TTFT {format_ms(info.ttft_ms)}")
         text.append("  │  ctx ")
-        used = "–" if info.context_used is None else str(info.context_used)
-        total = "–" if info.context_length is None else str(info.context_length)
+        used = "–" if info.context_used is None else ("≈" if info.approximate else "") + str(info.context_used)
+        total = "?" if info.context_length == 0 else "–" if info.context_length is None else str(info.context_length)
         text.append(f"{used}/{total}")
         if info.dropped:
             text.append(f" ({info.dropped} older msgs left out)", style="yellow")
