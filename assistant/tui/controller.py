@@ -51,6 +51,8 @@ class PromptPreview:
     context_length: int
     messages: tuple[Message, ...]
     approximate: bool = False
+    dropped: int = 0
+    """Older messages left out to fit the context window."""
 
 
 @dataclass(frozen=True)
@@ -167,17 +169,19 @@ class ChatController:
         return self.session().prompt_messages(user_text)
 
     def preview(self, user_text: str) -> PromptPreview:
-        """The exact prompt text (after the model's chat template) for a next turn of ``user_text``."""
+        """The exact prompt text for a next turn of ``user_text``: fitted, then chat-templated."""
         backend = self.require_backend()
-        messages = self.prompt_messages(user_text)
-        text = backend.render_prompt(messages)
+        session = self.session()
+        fitted = session.fit_prompt(user_text)
+        text = backend.render_prompt(fitted.messages)
         status = self.engine_status()
         return PromptPreview(
             text=text,
             tokens=backend.count_tokens(text),
             context_length=backend.context_length,
-            messages=tuple(messages),
+            messages=tuple(fitted.messages),
             approximate=bool(status and status.approximate_counts),
+            dropped=fitted.dropped,
         )
 
     def stream(self, user_text: str) -> Iterator[Chunk]:

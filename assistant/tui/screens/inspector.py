@@ -44,6 +44,8 @@ class PromptInspector(ModalScreen[None]):
         else:
             text.append(" tokens (the server does not report its context length)")
         text.append(f" · {len(preview.messages)} messages")
+        if preview.dropped:
+            text.append(f" ({preview.dropped} older left out to fit)", style="yellow")
         text.append(" · the last user turn is the text in the message box", style="italic")
         return text
 
