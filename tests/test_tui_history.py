@@ -41,17 +41,17 @@ def test_turns_are_recorded_and_listed() -> None:
     app = make_app(reply="Paris.")
 
     async def scenario(pilot: Any) -> None:
-        await type_and_send(pilot, "What is the capital of France?")
+        await type_and_send(pilot, "Capital of France?")
         await wait_idle(pilot)
         conversation_id = app.controller.conversation_id
         assert conversation_id is not None
         stored = app.controller.library.store.messages(conversation_id)
         assert [(m.role, m.content, m.status) for m in stored] == [
-            ("user", "What is the capital of France?", "complete"),
+            ("user", "Capital of France?", "complete"),
             ("assistant", "Paris.", "complete"),
         ]
-        assert sidebar_titles(app) == ["What is the capital of France?"]
-        assert "▶ What is the capital" in screen_text(app)
+        assert sidebar_titles(app) == ["Capital of France?"]
+        assert "▶ Capital of France?" in screen_text(app)
 
     run_pilot(app, scenario)
 

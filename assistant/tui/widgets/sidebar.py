@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from ..conversations import ConversationRow
 from ..text import shorten, visible_text
 
-ROW_WIDTH = 30
+ROW_WIDTH = 27
 """Characters of a title or detail line that fit beside the marker in the sidebar."""
 
 
