@@ -38,9 +38,8 @@ EMPTY_HINT = "Type a message and press Enter.  F1 help · F2 settings · F3 prom
 
 MAX_FPS = 30
 """Most draws per second of a streaming reply."""
-DRAW_SPACING = 5.0
-"""Space between draws, in multiples of the last draw's cost: the UI thread
-spends at most about 1/DRAW_SPACING of a reply's time drawing it."""
+UI_CPU_SHARE = 0.2
+"""Most of the wall time the UI thread may spend (in CPU) drawing a streaming reply."""
 
 SEARCH_DELAY = 0.25
 """Seconds of no typing before the sidebar search runs."""
@@ -81,6 +80,7 @@ class ChatScreen(Screen[None]):
         self.rendered_at: float | None = None
         self._flush_timer: Timer | None = None
         self._next_flush = 0.0
+        self._last_draw: tuple[float, float] | None = None  # (wall, UI thread CPU) at the last draw
         self._search_timer: Timer | None = None
 
     @property
@@ -216,6 +216,7 @@ class ChatScreen(Screen[None]):
         self.buffer.drain()
         self.sent_at = time.perf_counter()
         self.first_text_at = None
+        self._last_draw = None
         self.set_status(state="generating", detail="")
         self._generate(text)
 
@@ -235,15 +236,15 @@ class ChatScreen(Screen[None]):
     async def on_reply_progress(self, message: ReplyProgress) -> None:
         """Draw new reply text, paced so that drawing never starves the model.
 
-        Each draw costs the UI thread a Markdown append, a layout and a
-        repaint, all Python holding the GIL; meanwhile the generation thread
-        cannot pick up its next token (a thread waiting for the GIL waits up to
-        the switch interval). So draws are spaced by ``DRAW_SPACING`` times
-        what the last one cost, and at most ``MAX_FPS`` a second: on a fast
-        machine that is smooth frame-rate streaming, on a slow or loaded one
-        fewer, bigger appends, and the model keeps its speed either way. Text
-        waiting meanwhile stays in the buffer; the worker posts no further
-        message until it has been drained.
+        A draw (Markdown append, layout, repaint) is Python on the UI thread,
+        holding the interpreter lock the generation thread needs for every
+        token. So after each draw the next one waits until the UI thread's CPU
+        time since the previous draw is at most ``UI_CPU_SHARE`` of the wall
+        time (and at least a frame at ``MAX_FPS``): smooth frame-rate streaming
+        on a fast machine, fewer and bigger appends on a slow or loaded one,
+        and the model keeps most of its speed either way. Text waiting
+        meanwhile stays in the buffer; the worker posts no further message
+        until it has been drained.
         """
         if self._flush_timer is not None:
             return
@@ -255,19 +256,19 @@ class ChatScreen(Screen[None]):
 
     async def _flush_reply(self) -> None:
         self._flush_timer = None
-        started = time.perf_counter()
-        self._next_flush = started + 1 / MAX_FPS
+        now, cpu = time.perf_counter(), time.thread_time()
+        if self._last_draw is not None:
+            # UI CPU since the last draw: that draw's layout and repaint, and anything else.
+            spent = cpu - self._last_draw[1]
+            self._next_flush = now + max(1 / MAX_FPS, spent / UI_CPU_SHARE)
+        else:
+            self._next_flush = now + 1 / MAX_FPS
+        self._last_draw = (now, cpu)
         text = self.buffer.drain()
         if text and self.reply is not None:
             if self.first_text_at is None:
-                self.first_text_at = started
+                self.first_text_at = now
             await self.reply.write(text)
-            self.call_after_refresh(self._measure_draw, started)
-
-    def _measure_draw(self, started: float) -> None:
-        """After the repaint: push the next draw back in proportion to this one's cost."""
-        cost = time.perf_counter() - started
-        self._next_flush = max(self._next_flush, started + DRAW_SPACING * cost)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         if self._flush_timer is not None:

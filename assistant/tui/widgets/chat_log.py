@@ -87,7 +87,6 @@ class ChatMessage(Vertical, can_focus=True):
     ChatMessage.error { border-left: outer $error; }
     ChatMessage.tool { border-left: outer $secondary; }
     ChatMessage Markdown { padding: 0; margin: 0; }
-    ChatMessage Markdown > *:last-child { margin-bottom: 0; }
     ChatMessage > .body { height: auto; }
     """
 
