@@ -365,3 +365,39 @@ def test_theme_toggle() -> None:
         assert app.theme == before
 
     run_pilot(app, scenario)
+
+
+def test_backend_switch_from_the_command_palette_next_reply_from_other_engine() -> None:
+    from assistant.backends.fake import FakeBackend
+    from assistant.hookspecs import hookimpl
+    from assistant.plugins import register_plugin
+
+    class OtherEngine(FakeBackend):
+        name = "fake-b"
+
+    class OtherPlugin:
+        @hookimpl
+        def register_backends(self, register: Any) -> None:
+            register("fake-b", lambda: OtherEngine(reply="from engine B"), description="second fake")
+
+    app = make_app(reply="from engine A")
+    register_plugin(OtherPlugin(), name="other-engine")
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "first")
+        await wait_idle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Backend: fake-b")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.controller.backend.name == "fake-b" and not chat(app).loading)
+        await type_and_send(pilot, "second")
+        await wait_idle(pilot)
+        replies = [m.text for m in chat(app).query(AssistantMessage)]
+        assert replies == ["from engine A", "from engine B"]
+        assert app.controller.settings.backend == "fake-b"
+        # The second engine got the whole conversation.
+        assert "from engine A" in app.controller.backend.calls[-1]["prompt"]
+        assert "on fake-b" in screen_text(app)
+
+    run_pilot(app, scenario)
