@@ -192,3 +192,29 @@ def test_docs_list_every_key_binding() -> None:
         assert entry.keys in rows, f"docs/tui.md does not list {entry.keys!r}"
     for command, _ in SLASH_HELP:
         assert command.split()[0] in docs
+
+
+def test_controller_unload_waits_for_a_running_reply() -> None:
+    from assistant.backends.fake import FakeBackend, FakeBackendPlugin
+    from assistant.plugins import register_plugin
+
+    register_plugin(FakeBackendPlugin(lambda: FakeBackend(reply="x" * 500, token_delay=0.01)), name="slow-fake")
+    controller = make_controller()
+    backend = controller.load()
+    started = threading.Event()
+    chunks: list[str] = []
+
+    def generate() -> None:
+        for chunk in controller.stream("go"):
+            chunks.append(chunk.text)
+            started.set()
+
+    thread = threading.Thread(target=generate)
+    thread.start()
+    assert started.wait(10)
+    controller.unload()
+    # unload returned only after the reply stopped (cancelled), so the engine was not freed under it.
+    thread.join(1)
+    assert not thread.is_alive()
+    assert controller.last is not None and controller.last.finish_reason == "cancelled"
+    assert controller.backend is None and not backend._loaded

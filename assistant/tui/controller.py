@@ -89,6 +89,7 @@ class ChatController:
         self.settings = settings
         self._loader = loader
         self._load_lock = threading.Lock()
+        self._streaming = threading.Lock()  # held while a reply is generated
         self.backend: Backend | None = None
         self.last: Completion | None = None
         self.last_fit: FittedPrompt | None = None
@@ -141,10 +142,19 @@ class ChatController:
             approximate_counts=info.get("token_count") == "estimate",
         )
 
-    def unload(self) -> None:
-        if self.backend is not None:
-            self.backend.unload()
-            self.backend = None
+    def unload(self, wait: float = 30.0) -> None:
+        """Release the engine, after stopping a reply still being generated.
+
+        The engine must not be freed under a generating thread (llama.cpp would
+        crash), so this cancels and waits up to ``wait`` seconds for it.
+        """
+        if self.backend is None:
+            return
+        self.cancel()
+        if self._streaming.acquire(timeout=wait):
+            self._streaming.release()
+        self.backend.unload()
+        self.backend = None
 
     # ---- the conversation -----------------------------------------------------------
     def session(self) -> ChatSession:
@@ -190,7 +200,8 @@ class ChatController:
         session.last = None
         session.last_fit = None
         try:
-            yield from session.send(user_text)
+            with self._streaming:
+                yield from session.send(user_text)
         finally:
             self.last = session.last
             if session.last_fit is not None:
