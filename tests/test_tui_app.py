@@ -231,7 +231,7 @@ def test_prompt_inspector_shows_exact_prompt_and_token_count() -> None:
         await wait_idle(pilot)
         chat(app).query_one(PromptInput).load_text("draft question")
         await pilot.press("f3")
-        assert isinstance(app.screen, PromptInspector)
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptInspector), what="inspector")
         preview = app.screen.preview
         backend = app.controller.backend
         expected = backend.render_prompt(app.controller.prompt_messages("draft question"))

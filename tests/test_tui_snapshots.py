@@ -94,8 +94,13 @@ def test_prompt_inspector(snap_compare: Any) -> None:
     async def open_inspector(pilot: Any) -> None:
         from assistant.tui.widgets.prompt_input import PromptInput
 
+        from assistant.tui.screens.inspector import PromptInspector
+
+        from .tui_support import wait_until
+
         pilot.app.chat_screen.query_one(PromptInput).load_text("And subtraction?")
         await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, PromptInspector), what="inspector")
         pilot.app.screen.query_one("TextArea").cursor_blink = False
 
     app = make_app(reply="Sure.")

@@ -66,15 +66,22 @@ async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float =
 
 
 async def wait_ready(pilot: Any) -> None:
+    screen = pilot.app.chat_screen
     await wait_until(
-        pilot, lambda: pilot.app.controller.ready and not pilot.app.chat_screen.loading, timeout=180, what="model load"
+        pilot,
+        lambda: pilot.app.controller.ready and not screen.loading and not screen.status_pending,
+        timeout=180,
+        what="model load",
     )
     await pilot.pause()
 
 
 async def wait_idle(pilot: Any) -> None:
     """Until the reply (if any) has finished and been drawn."""
-    await wait_until(pilot, lambda: not pilot.app.chat_screen.generating, timeout=180, what="reply to finish")
+    screen = pilot.app.chat_screen
+    await wait_until(
+        pilot, lambda: not screen.generating and not screen.status_pending, timeout=180, what="reply to finish"
+    )
     await pilot.pause()
 
 

@@ -13,10 +13,8 @@ from textual.screen import Screen
 from .controller import ChatController, ChatSettings
 from .screens.chat import ChatScreen
 from .screens.help import HelpScreen
-from .screens.inspector import PromptInspector
 from .screens.settings import SettingsChoice, SettingsScreen
 from .text import visible_text
-from .widgets.prompt_input import PromptInput
 
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
 GIL_SWITCH_INTERVAL = 0.001
@@ -100,16 +98,7 @@ class ChatApp(App[None]):
         self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
 
     def action_inspect(self) -> None:
-        if not self.controller.ready:
-            self.notify("No model is loaded yet", severity="warning")
-            return
-        draft = self.chat_screen.query_one(PromptInput).text
-        try:
-            preview = self.controller.preview(draft)
-        except Exception as exc:  # a template error must not close the app
-            self.notify(str(exc), title="Cannot render the prompt", severity="error")
-            return
-        self.push_screen(PromptInspector(preview))
+        self.chat_screen.action_inspect()
 
     def action_settings(self) -> None:
         settings = self.controller.settings

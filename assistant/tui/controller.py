@@ -14,7 +14,7 @@ the UI thread.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..backends import Backend, load_backend
@@ -75,6 +75,9 @@ class EngineStatus:
     """0 when the backend does not know its window (some remote servers)."""
     approximate_counts: bool = False
     """Token counts are estimates (a remote server without a tokenize endpoint)."""
+    context_used: int | None = None
+    dropped: int = 0
+    """Older messages the model does not get, to fit the window."""
 
 
 class ChatController:
@@ -257,6 +260,18 @@ class ChatController:
             return self.last.usage.total_tokens
         fitted = self.fit()
         return fitted.prompt_tokens if fitted is not None else None
+
+    def status(self) -> EngineStatus | None:
+        """Engine facts plus the context in use, in one call (it may tokenize: run it off the UI thread)."""
+        engine = self.engine_status()
+        if engine is None:
+            return None
+        fitted = self.last_fit if self.last is not None else self.fit()
+        return replace(
+            engine,
+            context_used=self.context_used(),
+            dropped=fitted.dropped if fitted is not None else 0,
+        )
 
     def close(self) -> None:
         self.unload()

@@ -35,6 +35,23 @@ class ModelLoadFailed(Message):
 
 
 @dataclass
+class EngineStatusReady(Message):
+    """Status-line facts computed off the UI thread (token counts may need the engine or a server)."""
+
+    sequence: int
+    status: Any = None  # EngineStatus | None
+    error: str | None = None
+
+
+@dataclass
+class PreviewReady(Message):
+    """The prompt inspector's text, rendered and counted off the UI thread."""
+
+    preview: Any = None  # PromptPreview | None
+    error: str | None = None
+
+
+@dataclass
 class ReplyProgress(Message):
     """New reply text is waiting in the screen's :class:`~assistant.tui.stream_buffer.ReplyBuffer`."""
 

@@ -20,7 +20,15 @@ from textual.widgets import Footer, LoadingIndicator
 from textual.widgets import Input
 
 from ...errors import AssistantError
-from ..messages import ModelLoaded, ModelLoadFailed, ModelLoadProgress, ReplyFinished, ReplyProgress
+from ..messages import (
+    EngineStatusReady,
+    ModelLoaded,
+    ModelLoadFailed,
+    ModelLoadProgress,
+    PreviewReady,
+    ReplyFinished,
+    ReplyProgress,
+)
 from ..stream_buffer import ReplyBuffer
 from ..text import shorten
 from ..widgets.chat_log import AssistantMessage, ChatLog, ChatMessage, UserMessage
@@ -82,6 +90,8 @@ class ChatScreen(Screen[None]):
         self._next_flush = 0.0
         self._last_draw: tuple[float, float] | None = None  # (wall, UI thread CPU) at the last draw
         self._search_timer: Timer | None = None
+        self._status_sequence = 0
+        self.status_pending = False
 
     @property
     def chat_app(self) -> "ChatApp":
@@ -133,18 +143,35 @@ class ChatScreen(Screen[None]):
         self.query_one(SettingsBar).info = SettingsInfo(settings.template, settings.params)
 
     def refresh_engine_status(self) -> None:
-        engine = self.controller.engine_status()
-        if engine is None:
+        """Recompute the engine facts and context use in a worker; the status line updates when done."""
+        if not self.controller.ready:
             self.set_status(model=self.controller.settings.model, backend=self.controller.settings.backend)
             return
-        fitted = self.controller.last_fit if self.controller.last is not None else self.controller.fit()
+        self._status_sequence += 1
+        self.status_pending = True
+        self._status_worker(self._status_sequence)
+
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    def _status_worker(self, sequence: int) -> None:
+        try:
+            self.post_message(EngineStatusReady(sequence, self.controller.status()))
+        except Exception as exc:  # a status line must never take the app down
+            self.post_message(EngineStatusReady(sequence, None, f"{type(exc).__name__}: {exc}"))
+
+    def on_engine_status_ready(self, message: EngineStatusReady) -> None:
+        if message.sequence != self._status_sequence:
+            return  # a newer refresh is on its way
+        self.status_pending = False
+        engine = message.status
+        if engine is None:
+            return
         self.set_status(
             model=engine.model,
             backend=engine.backend,
             device=engine.device,
             context_length=engine.context_length,
-            context_used=self.controller.context_used(),
-            dropped=fitted.dropped if fitted is not None else 0,
+            context_used=engine.context_used,
+            dropped=engine.dropped,
             approximate=engine.approximate_counts,
         )
 
@@ -310,7 +337,26 @@ class ChatScreen(Screen[None]):
         self.chat_app.action_settings()
 
     def action_inspect(self) -> None:
-        self.chat_app.action_inspect()
+        if not self.controller.ready:
+            self.notify("No model is loaded yet", severity="warning")
+            return
+        self._preview_worker(self.prompt_input.text)
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def _preview_worker(self, draft: str) -> None:
+        try:
+            self.post_message(PreviewReady(self.controller.preview(draft)))
+        except Exception as exc:  # a template or server error must not close the app
+            self.post_message(PreviewReady(None, str(exc) or type(exc).__name__))
+
+    def on_preview_ready(self, message: PreviewReady) -> None:
+        from .inspector import PromptInspector
+
+        if message.preview is None:
+            self.notify(message.error or "", title="Cannot render the prompt", severity="error")
+            return
+        if self.app.screen is self:
+            self.app.push_screen(PromptInspector(message.preview))
 
     async def action_new_conversation(self) -> None:
         if self._busy():
@@ -382,12 +428,6 @@ class ChatScreen(Screen[None]):
         self.refresh_engine_status()
         self.refresh_settings()
         self.refresh_sidebar()
-        if self.status.dropped:
-            self.notify(
-                f"{self.status.dropped} older messages do not fit the context window; "
-                "the model sees the most recent turns",
-                title="Conversation trimmed",
-            )
         self.prompt_input.focus()
 
     async def show_stored(self, stored: "list[StoredMessage]") -> None:
