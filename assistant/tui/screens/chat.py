@@ -17,7 +17,6 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, LoadingIndicator
 
-from textual.widgets import Input
 
 from ...errors import AssistantError
 from ..messages import (
@@ -33,9 +32,9 @@ from ..stream_buffer import ReplyBuffer
 from ..text import shorten
 from ..widgets.chat_log import AssistantMessage, ChatLog, ChatMessage, UserMessage
 from ..widgets.prompt_input import PromptInput
-from ..widgets.sidebar import ConversationList, Sidebar
+from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
-from .dialogs import AskText, Confirm
+from .dialogs import Confirm
 
 if TYPE_CHECKING:
     from ...history import StoredMessage
@@ -48,9 +47,6 @@ MAX_FPS = 30
 """Most draws per second of a streaming reply."""
 UI_CPU_SHARE = 0.2
 """Most of the wall time the UI thread may spend (in CPU) drawing a streaming reply."""
-
-SEARCH_DELAY = 0.25
-"""Seconds of no typing before the sidebar search runs."""
 
 STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
 
@@ -89,7 +85,6 @@ class ChatScreen(Screen[None]):
         self._flush_timer: Timer | None = None
         self._next_flush = 0.0
         self._last_draw: tuple[float, float] | None = None  # (wall, UI thread CPU) at the last draw
-        self._search_timer: Timer | None = None
         self._status_sequence = 0
         self.status_pending = False
 
@@ -104,7 +99,7 @@ class ChatScreen(Screen[None]):
     # ---- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
-            yield Sidebar(self.controller.library.available, id="sidebar")
+            yield Sidebar(self.controller.library, id="sidebar")
             with Vertical(id="conversation"):
                 yield ChatLog(id="log")
                 yield PromptInput(id="input")
@@ -379,13 +374,8 @@ class ChatScreen(Screen[None]):
         return self.query_one(Sidebar)
 
     def refresh_sidebar(self) -> None:
-        query = self.sidebar.search_box.value
-        try:
-            rows = self.controller.library.search(query) if query.strip() else self.controller.library.recent()
-        except AssistantError as exc:
-            self.notify(str(exc), title="History", severity="error")
-            return
-        self.sidebar.show_rows(rows, self.controller.conversation_id)
+        self.sidebar.current_id = self.controller.conversation_id
+        self.sidebar.refresh_rows()
 
     def action_toggle_sidebar(self) -> None:
         self.sidebar.toggle_class("-hidden")
@@ -395,20 +385,6 @@ class ChatScreen(Screen[None]):
     def action_search(self) -> None:
         self.sidebar.remove_class("-hidden")
         self.sidebar.search_box.focus()
-
-    @on(Input.Changed, "#search")
-    def on_search_changed(self, event: Input.Changed) -> None:
-        if self._search_timer is not None:
-            self._search_timer.stop()
-        self._search_timer = self.set_timer(SEARCH_DELAY, self.refresh_sidebar)
-
-    @on(Input.Submitted, "#search")
-    def on_search_submitted(self, event: Input.Submitted) -> None:
-        if self._search_timer is not None:
-            self._search_timer.stop()
-            self._search_timer = None
-        self.refresh_sidebar()
-        self.sidebar.list_view.focus()
 
     @on(Sidebar.Opened)
     async def on_conversation_opened(self, event: Sidebar.Opened) -> None:
@@ -448,31 +424,9 @@ class ChatScreen(Screen[None]):
         else:
             await self.log_view.clear(EMPTY_HINT)
 
-    @on(ConversationList.Action)
-    def on_conversation_action(self, event: ConversationList.Action) -> None:
-        if event.action == "rename":
-            self.rename_conversation(event.conversation_id)
-        elif event.action == "delete":
-            self.delete_conversation(event.conversation_id)
-
-    def rename_conversation(self, conversation_id: int) -> None:
-        try:
-            current = self.controller.library.open(conversation_id).conversation.title or ""
-        except AssistantError as exc:
-            self.notify(str(exc), severity="error")
-            return
-
-        def done(title: str | None) -> None:
-            if title is None:
-                return
-            try:
-                self.controller.library.rename(conversation_id, title)
-            except AssistantError as exc:
-                self.notify(str(exc), title="Rename", severity="error")
-                return
-            self.refresh_sidebar()
-
-        self.app.push_screen(AskText("Rename conversation", current), done)
+    @on(Sidebar.DeleteRequested)
+    def on_delete_requested(self, event: Sidebar.DeleteRequested) -> None:
+        self.delete_conversation(event.conversation_id)
 
     def delete_conversation(self, conversation_id: int) -> None:
         if conversation_id == self.controller.conversation_id and self._busy():
