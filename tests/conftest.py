@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -91,3 +91,45 @@ def run_cli(
     return subprocess.CompletedProcess(
         proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
     )
+
+
+# ---- prompt templates (issue 4) -----------------------------------------------------
+
+FAKE_BACKEND_PLUGIN_SOURCE = """
+from assistant import hookimpl
+from assistant.backends.fake import FakeBackend
+
+@hookimpl
+def register_backends(register):
+    register("fake", FakeBackend, description="fake")
+"""
+
+
+@pytest.fixture
+def user_templates(assistant_home: Path) -> Path:
+    """The user templates directory of the test's ASSISTANT_HOME (created)."""
+    directory = assistant_home / "config" / "templates"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def write_file() -> Callable[[Path, str, str], Path]:
+    """``write_file(directory, name, text)``: write dedented text, creating directories."""
+    import textwrap
+
+    def write(directory: Path, name: str, text: str) -> Path:
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def fake_backend_file_plugin(assistant_home: Path) -> None:
+    """The fake backend for CLI subprocesses, through a user plugin file."""
+    directory = assistant_home / "config" / "plugins"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "fakeplugin.py").write_text(FAKE_BACKEND_PLUGIN_SOURCE)
