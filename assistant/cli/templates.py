@@ -19,7 +19,8 @@ STRATEGY_CHOICE = click.Choice(["chat", "zero-shot", "few-shot", "chain-of-thoug
 
 
 def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
-    """``-v key=value`` pairs; ``key=@file.txt`` reads the file, ``key=@@text`` is a literal ``@text``."""
+    """``-v key=value`` pairs; ``key=@file.txt`` reads the file (without its trailing
+    newlines), ``key=@@text`` is a literal ``@text``."""
     from ..errors import ConfigError
 
     values: dict[str, str] = {}
@@ -32,8 +33,8 @@ def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
             value = value[1:]
         elif value.startswith("@"):
             path = Path(value[1:]).expanduser()
-            try:
-                value = path.read_text(encoding="utf-8")
+            try:  # trailing newlines dropped, as $(cat file) does
+                value = path.read_text(encoding="utf-8").rstrip("\r\n")
             except FileNotFoundError:
                 raise ConfigError(f"-v {key}: file {path} does not exist") from None
             except (OSError, UnicodeDecodeError) as exc:

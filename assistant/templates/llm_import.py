@@ -113,6 +113,7 @@ def convert_llm_template(data: Any, name: str, where: str = "llm template") -> t
         input_default = None
         if "input" not in prompt_names:
             body = body.rstrip("\n") + "\n{{ input }}"
+            used.append("input")
             input_default = ""  # llm appends input when given; without it the prompt stands alone
 
     variables: list[dict[str, Any]] = []

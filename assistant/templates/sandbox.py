@@ -58,6 +58,10 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%"})
     max_chars = MAX_RENDERED_CHARS
 
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        """Fail at once (Jinja would return an Undefined that fails later, less clearly)."""
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             _check_repeat(left, right, self.max_chars)

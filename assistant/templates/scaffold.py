@@ -49,7 +49,7 @@ Answer the question.
 """,
     "few-shot": _COMMON_HEAD.format(description="Classify text by following the examples.", strategy="few-shot")
     + """system: Classify the sentiment of each review as positive or negative.
-examples_as: turns        # or inline: all examples inside one user message
+examples_as: inline       # all examples in one user message (label scoring reads them as text)
 examples:
   - input: I loved every minute of it.
     output: positive
@@ -67,7 +67,8 @@ Review: {{ input }}
 Sentiment:
 """,
     "chain-of-thought": _COMMON_HEAD.format(description="Reason step by step, then answer.", strategy="chain-of-thought")
-    + """system: Reason step by step. End with a last line of the form "Answer: <answer>".
+    + """system: >-
+  Reason step by step. End with a last line of the form "Answer: <answer>".
 params:
   temperature: 0
   max_tokens: 384
