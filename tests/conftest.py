@@ -93,16 +93,29 @@ def run_cli(
     )
 
 
-# ---- prompt templates (issue 4) -----------------------------------------------------
+FAKE_BACKEND_PLUGIN_SOURCE = """\
+from assistant.backends.fake import FakeBackendPlugin
 
-FAKE_BACKEND_PLUGIN_SOURCE = """
-from assistant import hookimpl
-from assistant.backends.fake import FakeBackend
-
-@hookimpl
-def register_backends(register):
-    register("fake", FakeBackend, description="fake")
+_plugin = FakeBackendPlugin()
+register_backends = _plugin.register_backends
 """
+
+
+@pytest.fixture
+def fake_backend_plugin_file(assistant_home: Path) -> Path:
+    """Make the ``fake`` backend available to subprocess CLI runs (``run_cli``).
+
+    Writes a user plugin file into the test's ``<ASSISTANT_HOME>/config/plugins``,
+    which every ``python -m assistant`` started with that home loads.
+    """
+    plugin_dir = assistant_home / "config" / "plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    path = plugin_dir / "fake_backend.py"
+    path.write_text(FAKE_BACKEND_PLUGIN_SOURCE, encoding="utf-8")
+    return path
+
+
+# ---- prompt templates (issue 4) -----------------------------------------------------
 
 
 @pytest.fixture
@@ -125,11 +138,3 @@ def write_file() -> Callable[[Path, str, str], Path]:
         return path
 
     return write
-
-
-@pytest.fixture
-def fake_backend_file_plugin(assistant_home: Path) -> None:
-    """The fake backend for CLI subprocesses, through a user plugin file."""
-    directory = assistant_home / "config" / "plugins"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "fakeplugin.py").write_text(FAKE_BACKEND_PLUGIN_SOURCE)

@@ -20,7 +20,7 @@ from assistant.templates.batch import (
     read_rows,
     run_batch,
 )
-from tests.conftest import run_cli
+from .conftest import run_cli
 
 TEMPLATE = "---\nvariables: [input, {name: lang, default: en}]\n---\n[{{ lang }}] {{ input }}\n"
 
@@ -189,7 +189,7 @@ def test_format_duration() -> None:
     assert [format_duration(s) for s in (0, 59.6, 61, 3725)] == ["0:00", "1:00", "1:01", "1:02:05"]
 
 
-def test_cli_batch_and_resume(fake_backend_file_plugin: None, user_templates: Path, tmp_path: Path) -> None:
+def test_cli_batch_and_resume(fake_backend_plugin_file: None, user_templates: Path, tmp_path: Path) -> None:
     (user_templates / "b.jinja").write_text(TEMPLATE)
     source = tmp_path / "in.csv"
     source.write_text("input,lang\nhello,fr\nworld,\n")
@@ -209,7 +209,7 @@ def test_cli_batch_and_resume(fake_backend_file_plugin: None, user_templates: Pa
     assert [r["row"] for r in lines(out)] == [1, 2, 3]
 
 
-def test_cli_batch_to_stdout_with_a_failed_row(fake_backend_file_plugin: None, user_templates: Path, tmp_path: Path) -> None:
+def test_cli_batch_to_stdout_with_a_failed_row(fake_backend_plugin_file: None, user_templates: Path, tmp_path: Path) -> None:
     (user_templates / "b.jinja").write_text(TEMPLATE)
     source = jsonl(tmp_path / "in.jsonl", [{"input": "x"}, {"lang": "fr"}])
     result = run_cli("prompt", "-t", "b", "-b", "fake", "--batch", str(source), "-v", "lang=it")

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from assistant.cli import main
 from assistant.default_plugins.template_dirs import builtin_prompts_dir
 from assistant.templates import load_template, render_template
-from tests.conftest import run_cli
+from .conftest import run_cli
 
 
 def cli(*args: str, input: str | None = None) -> Result:
@@ -157,7 +157,7 @@ def test_import_writes_a_user_template(user_templates: Path, tmp_path: Path) -> 
     assert cli("templates", "import", str(source)).exit_code == 1  # exists; --force overwrites
 
 
-def test_prompt_with_template_streams_the_answer(fake_backend_file_plugin: None) -> None:
+def test_prompt_with_template_streams_the_answer(fake_backend_plugin_file: None) -> None:
     result = run_cli("prompt", "-t", "chat", "-b", "fake", "hello")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Echo: hello\n"
@@ -165,7 +165,7 @@ def test_prompt_with_template_streams_the_answer(fake_backend_file_plugin: None)
     assert piped.stdout == "Echo: Shout.\n\nquiet words\n"
 
 
-def test_prompt_chain_of_thought_answer_on_stdout_reasoning_on_stderr(fake_backend_file_plugin: None) -> None:
+def test_prompt_chain_of_thought_answer_on_stdout_reasoning_on_stderr(fake_backend_plugin_file: None) -> None:
     result = run_cli("prompt", "-t", "chain-of-thought", "-b", "fake", "Two plus two.\nAnswer: 4")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "4\n"
@@ -174,13 +174,13 @@ def test_prompt_chain_of_thought_answer_on_stdout_reasoning_on_stderr(fake_backe
     assert failed.returncode == 1 and "error: the reply has no final line starting with 'Answer:'" in failed.stderr
 
 
-def test_prompt_with_template_json(fake_backend_file_plugin: None, user_templates: Path) -> None:
+def test_prompt_with_template_json(fake_backend_plugin_file: None, user_templates: Path) -> None:
     result = run_cli("prompt", "-t", "chat", "-b", "fake", "--json", "ping")
     data = json.loads(result.stdout)
     assert data["answer"] == "Echo: ping" and data["template"] == "chat" and data["error"] is None
 
 
-def test_prompt_template_option_errors(fake_backend_file_plugin: None) -> None:
+def test_prompt_template_option_errors(fake_backend_plugin_file: None) -> None:
     no_template = run_cli("prompt", "-b", "fake", "-v", "a=1", "hi")
     assert no_template.returncode == 2 and "need a template" in no_template.stderr
     unknown = run_cli("prompt", "-t", "chat", "-b", "fake", "-v", "colour=red", "hi")
@@ -190,6 +190,6 @@ def test_prompt_template_option_errors(fake_backend_file_plugin: None) -> None:
     assert missing.returncode == 1 and "no template named 'nope'" in missing.stderr
 
 
-def test_prompt_without_template_is_unchanged(fake_backend_file_plugin: None) -> None:
+def test_prompt_without_template_is_unchanged(fake_backend_plugin_file: None) -> None:
     result = run_cli("prompt", "-b", "fake", "hello there")
     assert result.returncode == 0 and result.stdout == "Echo: hello there\n"
