@@ -229,6 +229,8 @@ class OpenAIBackend:
     def _token_count_kind(self) -> str:
         if self._profile.tokenizer is None or self._tokenizer_ok is False:
             return "estimate (the server has no tokenize endpoint)"
+        if getattr(self, "_estimated_chat", False):
+            return "estimate for chat messages (the server does not expose its chat template); exact for raw text"
         return "exact (server tokenizer)"
 
     # ---- prompts and tokens -------------------------------------------------------------
@@ -268,9 +270,10 @@ class OpenAIBackend:
         ids = self._exact_ids(prompt)
         if ids is not None:
             return len(ids)
-        # No warning here: every send fits the prompt to the window with this count,
-        # and a warning on each prompt would be noise. info()["token_count"] says
-        # "estimate", and front ends that show counts mark them as approximate.
+        # No stderr warning: every send fits the prompt to the window with this
+        # count, so a warning would be noise on each prompt. info()["token_count"]
+        # says "estimate", and front ends that show counts mark them approximate.
+        self._estimated_chat = True
         return estimate_tokens(prompt)
 
     def _exact_ids(self, prompt: Prompt) -> list[int] | None:
