@@ -85,6 +85,7 @@ class OpenAIBackend:
         self._notify: Callable[[str], None] = _stderr
         self._warned: set[str] = set()
         self._tokenizer_ok: bool | None = None  # None: not tried yet
+        self._estimated_chat = False  # a chat prompt's token count was estimated
         self._scorer: EchoScorer | None = None
 
     # ---- loading --------------------------------------------------------------------
@@ -98,6 +99,7 @@ class OpenAIBackend:
         self._notify = progress or _stderr
         self._warned = set()
         self._tokenizer_ok = None
+        self._estimated_chat = False
         self._scorer = None
         client = RemoteClient(settings.api_key, settings.connect_timeout, settings.read_timeout, f"assistant/{__version__}")
         try:
@@ -229,7 +231,7 @@ class OpenAIBackend:
     def _token_count_kind(self) -> str:
         if self._profile.tokenizer is None or self._tokenizer_ok is False:
             return "estimate (the server has no tokenize endpoint)"
-        if getattr(self, "_estimated_chat", False):
+        if self._estimated_chat:
             return "estimate for chat messages (the server does not expose its chat template); exact for raw text"
         return "exact (server tokenizer)"
 
