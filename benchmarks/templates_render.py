@@ -14,30 +14,32 @@ Run: ``python -m benchmarks.templates_render`` (results go to docs/performance.m
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from typing import Callable
+
+from ._report import machine, write_section
 
 REPEATS = 7  # batches; the median of the per-batch means is reported
 CALLS = 300  # renders per batch
 TARGET_MS = 1.0
-SECTION = "## Template rendering"
-DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+TITLE = "Template rendering"
 INPUT = "What is the capital of Spain? Please answer with the city name only, no explanation needed."
 
 
-def median_ms(func: Callable[[], object]) -> float:
-    func()  # warm caches (compilation, file stamps)
-    batches = []
+def median_ms(funcs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median per-call time of each function; batches alternate so drift hits all alike."""
+    for func in funcs.values():
+        func()  # warm caches (compilation, file stamps)
+    batches: dict[str, list[float]] = {label: [] for label in funcs}
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        for _ in range(CALLS):
-            func()
-        batches.append((time.perf_counter() - start) / CALLS * 1000)
-    return statistics.median(batches)
+        for label, func in funcs.items():
+            start = time.perf_counter()
+            for _ in range(CALLS):
+                func()
+            batches[label].append((time.perf_counter() - start) / CALLS * 1000)
+    return {label: statistics.median(values) for label, values in batches.items()}
 
 
 def plain_jinja_baseline(template_name: str) -> Callable[[], object]:
@@ -64,14 +66,14 @@ def plain_jinja_baseline(template_name: str) -> Callable[[], object]:
 def measure() -> dict[str, float]:
     from assistant.templates import load_template, render_template
 
-    results: dict[str, float] = {}
+    funcs: dict[str, Callable[[], object]] = {}
     for name in ("few-shot", "zero-shot"):
         template = load_template(name)
         variables = {"task": "Answer the question."} if name == "zero-shot" else {}
-        results[f"{name} (loaded template)"] = median_ms(lambda: render_template(template, variables, input=INPUT))
-        results[f"{name} (by name)"] = median_ms(lambda: render_template(name, variables, input=INPUT))
-        results[f"{name} baseline: plain jinja2"] = median_ms(plain_jinja_baseline(name))
-    return results
+        funcs[f"{name} (loaded template)"] = lambda t=template, v=variables: render_template(t, v, input=INPUT)
+        funcs[f"{name} (by name)"] = lambda n=name, v=variables: render_template(n, v, input=INPUT)
+        funcs[f"{name} baseline: plain jinja2"] = plain_jinja_baseline(name)
+    return median_ms(funcs)
 
 
 def report(results: dict[str, float]) -> str:
@@ -80,39 +82,24 @@ def report(results: dict[str, float]) -> str:
     by_name = results["few-shot (by name)"]
     verdict = "meets" if max(few, by_name) < TARGET_MS else "MISSES"
     lines = [
-        SECTION,
-        "",
-        f"`python -m benchmarks.templates_render` — median of {REPEATS} batches of {CALLS} renders;"
-        f" Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPU(s) (shared).",
+        f"Median of {REPEATS} batches of {CALLS} renders (`python -m benchmarks.templates_render`)."
+        f" Machine: {machine()}.",
         "",
         "| render | ms per render |",
-        "|---|---:|",
+        "| --- | ---: |",
     ]
     lines += [f"| {label} | {value:.3f} |" for label, value in results.items()]
     lines += [
         "",
-        f"The typical template (`few-shot`: system + 3 example turns + query) renders in {few:.3f} ms"
-        f" ({by_name:.3f} ms when looked up by name), {few / few_base:.1f}× plain Jinja doing the same"
-        f" renders unsandboxed; this {verdict} the < {TARGET_MS:g} ms target. The overhead is the"
-        " sandbox's attribute checks, the variable checks, the size cap and building messages;"
-        " lookup by name adds the config read, plugin hook and file stat (the parsed template is cached"
-        " by modification time).",
+        f"The typical template (`few-shot`: system + 3 example turns + query) renders in **{few:.3f} ms**"
+        f" ({by_name:.3f} ms looked up by name), {few / few_base:.1f}x plain Jinja doing the same renders"
+        f" unsandboxed. Target < {TARGET_MS:g} ms: {verdict}.",
         "",
+        "The overhead over plain Jinja is the sandbox's attribute and operator checks, the variable"
+        " checks, the output cap and building messages; lookup by name adds the config read, the"
+        " plugin hook and a file stat (parsed templates are cached by modification time).",
     ]
     return "\n".join(lines)
-
-
-def write_section(text: str, doc: Path = DOC) -> None:
-    """Replace (or append) this benchmark's own section of docs/performance.md."""
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    current = doc.read_text(encoding="utf-8") if doc.exists() else "# Performance\n"
-    start = current.find(SECTION + "\n")
-    if start == -1:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        updated = current[:start] + text + (current[end + 1 :] if end != -1 else "")
-    doc.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -122,9 +109,7 @@ def main() -> None:
 
         reset_plugins()
         results = measure()
-    text = report(results)
-    print(text)
-    write_section(text)
+    write_section(TITLE, report(results))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,20 @@ from assistant.templates.testing import run_tests
 
 pytestmark = pytest.mark.model
 
-# Reviews the template's own examples and tests do not contain.
+# Reviews that are not among the template's examples (docs/templates.md quotes this 12 of 12).
 REVIEWS = [
+    ("What a wonderful, moving story. I cried at the end.", "positive"),
+    ("Terrible service, the room was dirty and smelled.", "negative"),
+    ("The best pizza I have ever had!", "positive"),
+    ("Boring plot and wooden acting; I walked out halfway.", "negative"),
     ("Fast shipping and the shoes fit perfectly.", "positive"),
     ("The app crashes every time I open it.", "negative"),
-    ("Friendly staff and a lovely view from our balcony.", "positive"),
+    ("I absolutely love this phone.", "positive"),
     ("This was a complete waste of money.", "negative"),
+    ("Friendly staff and a lovely view from our balcony.", "positive"),
+    ("The sequel is awful, a lazy cash grab.", "negative"),
+    ("Not bad at all, I would buy it again.", "positive"),
+    ("I wanted to like it, but it was disappointing.", "negative"),
 ]
 
 

@@ -22,6 +22,7 @@ runs pay for YAML parsing and Jinja compilation once.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import re
@@ -72,18 +73,25 @@ def user_templates_dir() -> Path:
     return paths().config_dir / "templates"
 
 
+@functools.lru_cache(maxsize=256)
+def _canonical(path: str) -> str:
+    """Symlink-free absolute path, memoised: resolving is most of a lookup's cost."""
+    return os.path.realpath(path)
+
+
 def template_dirs() -> list[TemplateDir]:
     """Every directory templates are looked up in, in search order."""
     from ..default_plugins.template_dirs import builtin_prompts_dir
     from ..plugins import call_registration_hook, current_plugin_name
 
     dirs = [TemplateDir(user_templates_dir(), "user")]
-    builtin = builtin_prompts_dir().resolve()
+    builtin = _canonical(str(builtin_prompts_dir()))
 
     def register(path: Any) -> None:
         directory = Path(os.path.expanduser(str(path)))
-        source = "builtin" if directory.resolve() == builtin else f"plugin:{current_plugin_name()}"
-        if all(d.path.resolve() != directory.resolve() for d in dirs):
+        canonical = _canonical(str(directory))
+        source = "builtin" if canonical == builtin else f"plugin:{current_plugin_name()}"
+        if all(_canonical(str(d.path)) != canonical for d in dirs):
             dirs.append(TemplateDir(directory, source))
 
     call_registration_hook("register_template_dirs", register)
@@ -230,7 +238,7 @@ def load_template(name: str | os.PathLike[str], dirs: list[TemplateDir] | None =
     search = tuple(d.path for d in dirs)
     if found_in.source == "file":
         search = (found_in.path, *search)
-    key = (path.resolve(), search)
+    key = (Path(_canonical(str(path))), search)
     cached = _cache.get(key)
     if cached is not None:
         stamp, template = cached

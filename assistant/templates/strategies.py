@@ -9,8 +9,9 @@ text, examples inline — a completion-style few-shot document ending in
 it is the model's chat template with the label as the assistant's reply.
 
 Measured on SmolLM2-135M (12 short reviews, 4 examples): text scoring 12/12,
-chat scoring 6/12 (the first token of an assistant reply is biased towards one
-label). Base models without a chat template need text scoring anyway.
+chat scoring 6/12 (it said "positive" every time: the first token of an
+assistant reply leans towards one label). Base models without a chat template
+need text scoring anyway.
 Backends that cannot score (``NotSupportedError``) fall back to generating and
 matching the first label the reply mentions.
 """
