@@ -217,3 +217,21 @@ def test_cli_batch_to_stdout_with_a_failed_row(fake_backend_plugin_file: None, u
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert records[0]["output"] == "Echo: [it] x" and records[1]["error"]
     assert "batch: 1 ok, 1 failed of 2 rows" in result.stderr
+
+
+def test_batch_system_override_applies_to_every_row(template: Any, tmp_path: Path) -> None:
+    rows = read_rows(jsonl(tmp_path / "in.jsonl", [{"input": "a"}, {"input": "b"}]))
+    engine = backend()
+    run_batch(template, rows, engine, system="Be brief.", stdout=io.StringIO())
+    assert all(call["prompt"].startswith("<|im_start|>system\nBe brief.<|im_end|>") for call in engine.calls)
+    assert len(engine.calls) == 2
+
+
+def test_cli_batch_rejects_unknown_shared_variables_before_loading(
+    fake_backend_plugin_file: Path, user_templates: Path, tmp_path: Path
+) -> None:
+    (user_templates / "b.jinja").write_text(TEMPLATE)
+    source = jsonl(tmp_path / "in.jsonl", [{"input": "x"}])
+    result = run_cli("prompt", "-t", "b", "-b", "fake", "--batch", str(source), "-v", "langg=it")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: template 'b': unknown variable(s) langg"

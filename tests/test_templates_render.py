@@ -303,3 +303,17 @@ def test_template_loaded_by_path(tmp_path: Path, write_file: Any) -> None:
     path = write_file(tmp_path / "elsewhere", "mine.jinja", "---\nsystem: S\n---\n{{ input }}!\n")
     assert render_template(str(path), input="hey") == [Message("system", "S"), Message("user", "hey!")]
     assert render_template(path, input="hey")[-1].content == "hey!"
+
+
+def test_template_from_a_string_for_notebooks(user_templates: Path, write_file: Any) -> None:
+    from assistant.templates import PromptTemplate, template_from_string
+
+    write_file(user_templates, "_tone.jinja", "Be {{ tone }}.")
+    template = template_from_string(
+        "---\nvariables: [input, {name: tone, default: kind}]\n---\n{% include '_tone' %} {{ input }}\n", name="nb"
+    )
+    assert render_template(template, input="Hi") == [Message("user", "Be kind. Hi")]
+    with pytest.raises(TemplateError, match="nb.jinja:1: syntax error"):
+        template_from_string("{{ oops", name="nb")
+    with pytest.raises(TemplateError, match="load_template"):
+        render_template(PromptTemplate(name="x", path=Path("x.jinja"), body="x"))

@@ -275,7 +275,7 @@ def prompt_with_template(
     if batch is not None:
         if text is not None:
             raise click.UsageError("--batch takes its inputs from the file; drop TEXT")
-        _prompt_batch(template, batch, out, resume, variables, model, backend, options, verbose)
+        _prompt_batch(template, batch, out, resume, variables, model, backend, options, verbose, system)
         return
     if out is not None or resume:
         raise click.UsageError("--out and --resume only apply with --batch")
@@ -349,11 +349,16 @@ def _prompt_batch(
     backend: str | None,
     options: tuple[str, ...],
     verbose: bool,
+    system: str | None,
 ) -> None:
+    from ..errors import TemplateError
     from ..templates.batch import ProgressBar, check_output, read_rows, run_batch
     from ..templates.run import resolve_params
 
     check_output(out, resume)  # before the model loads: a clash costs nothing
+    unknown = sorted(name for name in variables if template.variable(name) is None)
+    if unknown:  # would fail every row
+        raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
     rows = read_rows(batch)
     engine, overrides = _load_engine(model, backend, options, verbose)
     try:
@@ -365,6 +370,7 @@ def _prompt_batch(
             resume=resume,
             params=resolve_params(template, overrides),
             variables=variables,
+            system=system,
             progress=lambda total: ProgressBar(total),
         )
     except KeyboardInterrupt:

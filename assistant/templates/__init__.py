@@ -5,14 +5,23 @@ The public API (also re-exported from :mod:`assistant`)::
     from assistant.templates import load_template, render_template, run_template
 
     messages = render_template("few-shot", {"task": "Classify the sentiment."}, input="Great film!")
-    result = run_template("sentiment", input="Great film!")   # loads the default model
+    result = run_template("few-shot-sentiment", input="Great film!")   # loads the default model
+    inline = template_from_string("---\nsystem: Be brief.\n---\n{{ input }}")
 
 See ``docs/templates.md`` for the file format and the strategies.
 """
 
 from __future__ import annotations
 
-from .loader import TemplateDir, TemplateListing, list_templates, load_template, template_dirs, user_templates_dir
+from .loader import (
+    TemplateDir,
+    TemplateListing,
+    list_templates,
+    load_template,
+    template_dirs,
+    template_from_string,
+    user_templates_dir,
+)
 from .render import prompt_hash, render_template
 from .run import TemplateResult, run_template
 from .spec import OutputSpec, PromptTemplate, Variable
@@ -32,5 +41,6 @@ __all__ = [
     "render_template",
     "run_template",
     "template_dirs",
+    "template_from_string",
     "user_templates_dir",
 ]

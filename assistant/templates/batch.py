@@ -27,7 +27,7 @@ from typing import IO, Any, Callable, Iterator, Mapping
 from ..backends.base import Backend
 from ..errors import AssistantError, ConfigError
 from ..types import GenerationParams
-from .render import prompt_hash, render_template
+from .render import prompt_hash, render_template, with_system
 from .run import execute
 from .spec import PromptTemplate
 
@@ -192,10 +192,14 @@ def run_batch(
     params: GenerationParams | None = None,
     variables: Mapping[str, Any] | None = None,
     examples_as: str | None = None,
+    system: str | None = None,
     progress: ProgressBar | Callable[[int], ProgressBar] | None = None,
     stdout: IO[str] | None = None,
 ) -> BatchSummary:
-    """Run every row not yet done; ``variables`` are shared values a row's own columns override."""
+    """Run every row not yet done; ``variables`` are shared values a row's own columns override.
+
+    ``system`` replaces the template's system prompt for every row (as ``-s`` does).
+    """
     check_output(out, resume)
     done = completed_rows(out) if resume and out is not None else set()
     pending = [row for row in rows if row.number not in done]
@@ -207,7 +211,7 @@ def run_batch(
     with _OutputSink(out, stdout) as sink:
         try:
             for row in pending:
-                record = _run_row(template, row, backend, generation, variables or {}, declared, examples_as)
+                record = _run_row(template, row, backend, generation, variables or {}, declared, examples_as, system)
                 sink.write(json.dumps(record, ensure_ascii=False) + "\n")
                 sink.flush()
                 ok = record["error"] is None
@@ -252,13 +256,14 @@ def _run_row(
     shared: Mapping[str, Any],
     declared: set[str],
     examples_as: str | None,
+    system: str | None,
 ) -> dict[str, Any]:
     values = {**shared, **{k: v for k, v in row.values.items() if k in declared}}
     record: dict[str, Any] = {"row": row.number, "vars": values, "prompt_hash": None}
     if row.error is not None:
         return _failed(record, row.error)
     try:
-        messages = render_template(template, values, examples_as=examples_as)
+        messages = with_system(render_template(template, values, examples_as=examples_as), system)
         record["prompt_hash"] = prompt_hash(messages)
         result = execute(template, messages, backend, params)
     except AssistantError as exc:  # one bad row must not end the batch

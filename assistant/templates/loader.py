@@ -249,6 +249,16 @@ def load_template(name: str | os.PathLike[str], dirs: list[TemplateDir] | None =
     return template
 
 
+def template_from_string(text: str, name: str = "inline") -> PromptTemplate:
+    """A template from text (front matter optional), for scripts and notebooks.
+
+    ``{% include %}``/``{% extends %}`` resolve through the usual search path;
+    an ``examples`` file name is relative to the current directory.
+    """
+    dirs = tuple(d.path for d in template_dirs())
+    return parse_template_text(text, Path(f"{name}{SUFFIX}"), "string", environment_for(dirs))
+
+
 def parse_template_file(path: Path, source: str, env: PromptSandbox) -> PromptTemplate:
     try:
         text = path.read_text(encoding="utf-8")

@@ -102,6 +102,8 @@ def render_template(
         from .loader import load_template
 
         template = load_template(template)
+    if template.compiled is None:
+        raise TemplateError("build templates with load_template() or template_from_string(), not by hand")
     mode = examples_as or template.examples_as
     if mode not in ("turns", "inline"):
         raise TemplateError(f"examples_as must be 'turns' or 'inline', not {mode!r}")
@@ -159,6 +161,14 @@ def _render_examples(
         else:
             blocks.append(budget.render(compiled.example, {**context, "prompt": prompt, "output": output}, where))
     return turns, "\n\n".join(blocks)
+
+
+def with_system(messages: list[Message], system: str | None) -> list[Message]:
+    """Replace the system prompt (``-s``): ``None`` keeps the template's, ``""`` drops it."""
+    if system is None:
+        return messages
+    rest = [m for m in messages if m.role != "system"]
+    return [Message("system", system), *rest] if system else rest
 
 
 def prompt_hash(messages: Sequence[Message]) -> str:

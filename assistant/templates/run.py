@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from ..backends.base import Backend
 from ..errors import NotSupportedError
 from ..types import GenerationParams, Message, Timings, Usage
-from .render import prompt_hash, render_template
+from .render import prompt_hash, render_template, with_system
 from .spec import PromptTemplate
 from .strategies import Extraction, extract_answer, scoring_prompt
 
@@ -107,11 +107,7 @@ def run_template(
     failures raise.
     """
     spec = _resolve_template(template)
-    messages = render_template(spec, variables, input=input, examples_as=examples_as)
-    if system is not None:
-        messages = [m for m in messages if m.role != "system"]
-        if system:
-            messages.insert(0, Message("system", system))
+    messages = with_system(render_template(spec, variables, input=input, examples_as=examples_as), system)
     generation = resolve_params(spec, params)
     if backend is None or isinstance(backend, str):
         from ..config import default_backend, default_model
