@@ -71,7 +71,7 @@ def templates() -> None:
     """Prompt templates: list, show, render, test, create and import them."""
 
 
-@templates.command("list")
+@templates.command("list", short_help="List templates (user > plugins > built-in).")
 @click.option("--all", "show_all", is_flag=True, help="Also list templates hidden by an override.")
 @click.option("--json", "as_json", is_flag=True)
 def list_command(show_all: bool, as_json: bool) -> None:
@@ -92,7 +92,7 @@ def list_command(show_all: bool, as_json: bool) -> None:
         click.echo(f"{entry.name:<{width}}  [{entry.source}]{hidden}  {detail}")
 
 
-@templates.command("show")
+@templates.command("show", short_help="Print a template's file.")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the parsed settings instead of the file.")
 def show_command(name: str, as_json: bool) -> None:
@@ -107,7 +107,7 @@ def show_command(name: str, as_json: bool) -> None:
     click.echo(template.path.read_text(encoding="utf-8"), nl=False)
 
 
-@templates.command("path")
+@templates.command("path", short_help="Template directories, or where NAME is.")
 @click.argument("name", required=False)
 def path_command(name: str | None) -> None:
     """Print the template directories in search order, or the file NAME resolves to."""
@@ -123,7 +123,7 @@ def path_command(name: str | None) -> None:
         click.echo(f"{directory.path}\t{directory.source}{missing}")
 
 
-@templates.command("new")
+@templates.command("new", short_help="Create a starter template.")
 @click.argument("name")
 @click.option("-s", "--strategy", type=STRATEGY_CHOICE, default="zero-shot", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing user template.")
@@ -135,7 +135,7 @@ def new_command(name: str, strategy: str, force: bool) -> None:
     click.echo(str(path))
 
 
-@templates.command("render")
+@templates.command("render", short_help="Print the messages NAME renders to.")
 @click.argument("name")
 @var_option
 @click.option("--input", "input_text", default=None, metavar="TEXT|-", help="Fill `input` (- reads stdin).")
@@ -190,7 +190,7 @@ def render_command(
     click.echo(f"\n-- {tokens} tokens of a {context}-token context ({fits}; {engine.model_name})", err=True)
 
 
-@templates.command("test")
+@templates.command("test", short_help="Run NAME's tests; print the pass rate.")
 @click.argument("name")
 @model_options
 @click.option("--json", "as_json", is_flag=True)
@@ -233,7 +233,7 @@ def test_command(
         sys.exit(1)
 
 
-@templates.command("import")
+@templates.command("import", short_help="Convert a simonw/llm YAML template.")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--name", default=None, help="Template name (default: the file's name).")
 @click.option("--force", is_flag=True, help="Overwrite an existing user template.")

@@ -293,9 +293,8 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
     system_template = _compile_field(env, system, "system", front, path) if system else None
     example_compiled = _compile_field(env, example_template, "example_template", front, path)
 
-    used = undeclared_names(env, jinja_source(text), str(path))
-    if system:
-        used |= undeclared_names(env, system, f"{where} (system)")
+    body_reads = undeclared_names(env, jinja_source(text), str(path))
+    used = body_reads | (undeclared_names(env, system, f"{where} (system)") if system else set())
     builtins = set(env.globals) | RESERVED_NAMES
     if "variables" in data:
         variables = parse_variables(where, data["variables"] or [])
@@ -342,7 +341,7 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
         body_line=body_line,
         dependencies=dependencies,
     )
-    template.compiled = Compiled(body_template, system_template, example_compiled, "examples" in used)
+    template.compiled = Compiled(body_template, system_template, example_compiled, "examples" in body_reads)
     return template
 
 
