@@ -85,6 +85,7 @@ class OpenAIBackend:
         self._notify: Callable[[str], None] = _stderr
         self._warned: set[str] = set()
         self._tokenizer_ok: bool | None = None  # None: not tried yet
+        self._estimated_chat = False  # a chat prompt's token count was estimated
         self._scorer: EchoScorer | None = None
 
     # ---- loading --------------------------------------------------------------------
@@ -98,6 +99,7 @@ class OpenAIBackend:
         self._notify = progress or _stderr
         self._warned = set()
         self._tokenizer_ok = None
+        self._estimated_chat = False
         self._scorer = None
         client = RemoteClient(settings.api_key, settings.connect_timeout, settings.read_timeout, f"assistant/{__version__}")
         try:
@@ -229,6 +231,8 @@ class OpenAIBackend:
     def _token_count_kind(self) -> str:
         if self._profile.tokenizer is None or self._tokenizer_ok is False:
             return "estimate (the server has no tokenize endpoint)"
+        if self._estimated_chat:
+            return "estimate for chat messages (the server does not expose its chat template); exact for raw text"
         return "exact (server tokenizer)"
 
     # ---- prompts and tokens -------------------------------------------------------------
@@ -268,9 +272,10 @@ class OpenAIBackend:
         ids = self._exact_ids(prompt)
         if ids is not None:
             return len(ids)
-        # No warning here: every send fits the prompt to the window with this count,
-        # and a warning on each prompt would be noise. info()["token_count"] says
-        # "estimate", and front ends that show counts mark them as approximate.
+        # No stderr warning: every send fits the prompt to the window with this
+        # count, so a warning would be noise on each prompt. info()["token_count"]
+        # says "estimate", and front ends that show counts mark them approximate.
+        self._estimated_chat = True
         return estimate_tokens(prompt)
 
     def _exact_ids(self, prompt: Prompt) -> list[int] | None:
