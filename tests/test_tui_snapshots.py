@@ -105,3 +105,19 @@ def test_prompt_inspector(snap_compare: Any) -> None:
 
     app = make_app(reply="Sure.")
     assert snap_compare(app, terminal_size=SIZE, run_before=prepared("Write an add function", after=open_inspector))
+
+
+def test_chain_of_thought_and_scored_choice(snap_compare: Any) -> None:
+    from .test_tui_templates import COT_REPLY
+
+    app = make_app(reply=COT_REPLY)
+
+    async def steps(pilot: Any) -> None:
+        app.switch_template("chain-of-thought")
+        await type_and_send(pilot, "Tom has 3 apples and buys 2 more. How many?")
+        await wait_idle(pilot)
+        app.switch_template("few-shot-sentiment")
+        await type_and_send(pilot, "What a wonderful film, I loved it.")
+        await wait_idle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=prepared(after=steps))

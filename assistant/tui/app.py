@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from ..errors import AssistantError
 from .controller import ChatController, ChatSettings
 from .screens.chat import ChatScreen
 from .screens.help import HelpScreen
@@ -109,6 +110,7 @@ class ChatApp(App[None]):
             template=settings.template,
             params=settings.params,
             system=settings.system,
+            variables=settings.template_variables,
         )
         self.push_screen(screen, self.apply_settings)
 
@@ -117,9 +119,16 @@ class ChatApp(App[None]):
             return
         settings: ChatSettings = self.controller.settings
         engine_changed = choice.model != settings.model or choice.backend != settings.backend
-        settings.params = choice.params
+        before = settings.params
+        edited = {name: getattr(choice.params, name) for name in before.field_names() if getattr(choice.params, name) != getattr(before, name)}
         settings.system = choice.system
-        self.controller.set_template(choice.template)
+        try:
+            if choice.template != settings.template or choice.variables != settings.template_variables:
+                # A new template's own params become the defaults; fields edited in the panel still win.
+                self.controller.set_template(choice.template, choice.variables)
+        except AssistantError as exc:
+            self.notify(str(exc), title="Template", severity="error")
+        settings.params = settings.params.replace(**edited)
         chat = self.chat_screen
         chat.refresh_settings()
         if engine_changed or not self.controller.ready:
@@ -139,7 +148,7 @@ class ChatApp(App[None]):
     def switch_template(self, template: str | None) -> None:
         try:
             self.controller.set_template(template)
-        except Exception as exc:
+        except AssistantError as exc:
             self.notify(str(exc), title="Template", severity="error")
             return
         self.chat_screen.refresh_settings()

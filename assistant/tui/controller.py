@@ -19,13 +19,17 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..backends import Backend, load_backend
 from ..context import FittedPrompt
-from ..errors import BackendError, NotSupportedError, TemplateError
-from ..session import ChatSession
+from ..errors import BackendError, NotSupportedError
 from ..types import Chunk, Completion, GenerationParams, Message
 from .conversations import ConversationLibrary, OpenedConversation
+from .pickers import SettingsOptions, backend_choices, model_choices
+from .templating import TemplatedSession, is_choice, load_chat_template, template_choices
 
 if TYPE_CHECKING:
     from ..history.session_link import HistoryLink
+    from ..templates import PromptTemplate
+    from ..templates.run import TemplateResult
+    from ..templates.strategies import Extraction
 
 Progress = Callable[[str], None]
 
@@ -40,6 +44,7 @@ class ChatSettings:
     system: str | None = None
     backend_options: dict[str, Any] = field(default_factory=dict)
     template: str | None = None
+    template_variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,15 +58,6 @@ class PromptPreview:
     approximate: bool = False
     dropped: int = 0
     """Older messages left out to fit the context window."""
-
-
-@dataclass(frozen=True)
-class SettingsOptions:
-    """What the pickers offer, as (label, value) pairs."""
-
-    models: list[tuple[str, str]]
-    backends: list[tuple[str, str]]
-    templates: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,8 @@ class ChatController:
         self.backend: Backend | None = None
         self.last: Completion | None = None
         self.last_fit: FittedPrompt | None = None
-        self._session: ChatSession | None = None
+        self._session: TemplatedSession | None = None
+        self.template: PromptTemplate | None = None
         self.library = ConversationLibrary(history.store if history else None, history.log if history else False)
         resumed = history.conversation if history else None
         self.messages: list[Message] = list(history.messages) if history else []
@@ -160,14 +157,16 @@ class ChatController:
         self.backend = None
 
     # ---- the conversation -----------------------------------------------------------
-    def session(self) -> ChatSession:
+    def session(self) -> TemplatedSession:
         """The session over the current backend, sharing this controller's message list."""
         backend = self.require_backend()
         if self._session is None or self._session.backend is not backend:
-            self._session = ChatSession(backend, messages=self.messages)
+            self._session = TemplatedSession(backend, messages=self.messages)
         self._session.params = self.settings.params
         self._session.system = self.settings.system
         self._session.recorder = self.recorder
+        self._session.template = self.template
+        self._session.variables = self.settings.template_variables
         return self._session
 
     @property
@@ -277,41 +276,66 @@ class ChatController:
         self.unload()
         self.library.close()
 
-    # ---- pickers ----------------------------------------------------------------------
+    # ---- templates -------------------------------------------------------------------
     def settings_options(self) -> SettingsOptions:
         """Models, backends and templates the settings panel and command palette offer."""
-        return SettingsOptions(models=model_choices(), backends=backend_choices(), templates=self.template_choices())
+        return SettingsOptions(models=model_choices(), backends=backend_choices(), templates=template_choices())
 
-    def template_choices(self) -> list[tuple[str, str]]:
-        return [("chat (no template)", "")]
+    def set_template(self, name: str | None, variables: dict[str, str] | None = None) -> None:
+        """Use template ``name`` for the next turns (None: plain chat); its ``params`` become the defaults.
 
-    def set_template(self, name: str | None) -> None:
-        if name:
-            raise TemplateError(f"unknown template {name!r}")
-        self.settings.template = None
+        Raises TemplateError (unknown template, bad front matter, no ``input``
+        variable) and changes nothing in that case.
+        """
+        template = load_chat_template(name) if name else None
+        if template is not None and template.params:
+            self.settings.params = self.settings.params.replace(**template.params)
+        self.template = template
+        self.settings.template = name or None
+        if variables is not None:
+            self.settings.template_variables = dict(variables)
+        if self.recorder is not None:
+            self.recorder.template = self.settings.template
 
+    def extract(self, text: str) -> Extraction | None:
+        """The answer (and reasoning) the template asks for, from a finished reply; None without one."""
+        template = self.template
+        if template is None or (template.answer_prefix is None and template.output.type != "json"):
+            return None
+        from ..templates import extract_answer
 
-def model_choices() -> list[tuple[str, str]]:
-    """Catalog models (marked when downloaded) and other model files in the models dir."""
-    from ..config import paths
-    from ..models import CATALOG
+        return extract_answer(template, text)
 
-    choices: list[tuple[str, str]] = []
-    known_files = set()
-    for entry in CATALOG:
-        known_files.add(entry.filename)
-        mark = "" if entry.installed else " (not downloaded)"
-        short = entry.aliases[0] if entry.aliases else entry.name
-        choices.append((f"{short}{mark}", short))
-    models_dir = paths().models_dir
-    if models_dir.is_dir():
-        for path in sorted(models_dir.glob("*.gguf")):
-            if path.name not in known_files:
-                choices.append((path.name, str(path)))
-    return choices
+    @property
+    def scores_choices(self) -> bool:
+        """The current template picks a label by scoring instead of generating text."""
+        return is_choice(self.template)
 
+    def classify(self, user_text: str) -> TemplateResult:
+        """Run a choice template on ``user_text`` (label by log-likelihood) and keep the exchange."""
+        from ..templates.render import render_template
+        from ..templates.run import execute
 
-def backend_choices() -> list[tuple[str, str]]:
-    from ..backends import available_backends
+        assert self.template is not None
+        backend = self.require_backend()
+        messages = render_template(self.template, self.settings.template_variables, input=user_text)
+        result = execute(self.template, messages, backend, self.settings.params)
+        completion = Completion(
+            text=str(result.answer if result.answer is not None else result.output),
+            model=backend.model_name,
+            backend=backend.name,
+            finish_reason="stop",
+            usage=result.usage,
+            timings=result.timings,
+        )
+        self.record_exchange(user_text, completion, tool_result=result.to_dict())
+        return result
 
-    return [(f"{name} — {info.description}" if info.description else name, name) for name, info in available_backends().items()]
+    def record_exchange(
+        self, user_text: str, completion: Completion, tool_name: str | None = None, tool_result: Any = None
+    ) -> None:
+        """Keep a turn that was not streamed (a tool, a scored label): in the conversation and the history."""
+        self.messages.extend([Message("user", user_text), Message("assistant", completion.text)])
+        if self.recorder is not None and self.library.store is not None:
+            turn = self.recorder.start(self.session(), user_text)
+            self.library.store.finish_turn(turn, completion, tool_name=tool_name, tool_result=tool_result)

@@ -66,10 +66,10 @@ class ReplyFinished(Message):
 
 
 @dataclass
-class ToolFinished(Message):
-    """A slash-command tool returned ``result`` (or failed with ``error``)."""
+class TaskFinished(Message):
+    """A non-streamed turn (a slash-command tool, a scored template) returned ``result`` or failed."""
 
-    tool: str
-    input_text: str
+    label: str
+    user_text: str
     result: Any = None
     error: str | None = None

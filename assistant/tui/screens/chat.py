@@ -6,8 +6,9 @@ Model loading and generation run in thread workers; they post
 
 from __future__ import annotations
 
+import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,6 +22,7 @@ from textual.widgets import Footer, LoadingIndicator
 from ...errors import AssistantError
 from ..messages import (
     EngineStatusReady,
+    TaskFinished,
     ModelLoaded,
     ModelLoadFailed,
     ModelLoadProgress,
@@ -30,7 +32,8 @@ from ..messages import (
 )
 from ..stream_buffer import ReplyBuffer
 from ..text import shorten
-from ..widgets.chat_log import AssistantMessage, ChatLog, ChatMessage, UserMessage
+from ..widgets.chat_log import AssistantMessage, ChatLog, ChatMessage, ToolMessage, UserMessage
+from ..widgets.tool_results import result_view
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
@@ -230,6 +233,10 @@ class ChatScreen(Screen[None]):
         if self.loading or not self.controller.ready:
             self._give_back(text, "The model is still loading" if self.loading else "No model is loaded (F2)")
             return
+        if self.controller.scores_choices:
+            name = self.controller.settings.template or "template"
+            await self.run_task(name, text, lambda: self.controller.classify(text))
+            return
         self.generating = True
         self.pending_user = await self.log_view.add(UserMessage(text))  # type: ignore[assignment]
         label = self.controller.settings.model
@@ -310,6 +317,8 @@ class ChatScreen(Screen[None]):
             else:
                 reason = completion.finish_reason if completion is not None else "error"
                 await reply.finish(FINISH_STATUS.get(reason, reason))
+                if completion is not None and reason in ("stop", "length"):
+                    await self._show_answer(reply, completion.text)
             self.rendered_at = time.perf_counter()
         if message.error is not None:
             self.notify(message.error, title="The reply failed", severity="error", timeout=10)
@@ -320,6 +329,53 @@ class ChatScreen(Screen[None]):
             tokens_per_second=completion.timings.tokens_per_second if completion else None,
             ttft_ms=completion.timings.ttft_ms if completion else None,
         )
+        self.refresh_engine_status()
+        self.refresh_sidebar()
+
+    async def _show_answer(self, reply: AssistantMessage, text: str) -> None:
+        """Chain-of-thought and JSON templates: fold the reasoning away, show the extracted answer."""
+        try:
+            extraction = self.controller.extract(text)
+        except AssistantError as exc:
+            self.notify(str(exc), title="Template", severity="error")
+            return
+        if extraction is None:
+            return
+        if extraction.error is not None:
+            reply.set_status(f"no answer: {extraction.error}")
+            return
+        answer = extraction.answer if isinstance(extraction.answer, str) else json.dumps(extraction.answer, indent=2)
+        if extraction.reasoning:
+            await reply.show_reasoning(extraction.reasoning, answer)
+
+    # ---- tools and scored templates -----------------------------------------------
+    async def run_task(self, label: str, user_text: str, task: Callable[[], Any]) -> None:
+        """Run a non-streamed turn (a tool, a scored template) in a worker; its result is drawn when done."""
+        self.generating = True
+        self.pending_user = await self.log_view.add(UserMessage(user_text))  # type: ignore[assignment]
+        self.set_status(state="running tool", detail=label)
+        self._task_worker(label, user_text, task)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def _task_worker(self, label: str, user_text: str, task: Callable[[], Any]) -> None:
+        try:
+            self.post_message(TaskFinished(label, user_text, task()))
+        except AssistantError as exc:
+            self.post_message(TaskFinished(label, user_text, error=str(exc)))
+        except Exception as exc:  # a plugin's bug must not take the app down
+            self.post_message(TaskFinished(label, user_text, error=f"{type(exc).__name__}: {exc}"))
+
+    async def on_task_finished(self, message: TaskFinished) -> None:
+        user, self.pending_user = self.pending_user, None
+        self.generating = False
+        if message.error is not None:
+            if user is not None:
+                user.set_status("failed")
+            self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
+        else:
+            body, plain = result_view(message.result)
+            await self.log_view.add(ToolMessage(message.label, body, plain))
+        self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
         self.refresh_engine_status()
         self.refresh_sidebar()
 

@@ -7,7 +7,7 @@ new engine in a worker while the conversation stays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual import on
@@ -19,7 +19,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ...errors import AssistantError, ConfigError
 from ...types import GenerationParams
-from ..controller import SettingsOptions
+from ..pickers import SettingsOptions
+from ..templating import format_variables, load_chat_template, parse_variables
 
 CHAT_TEMPLATE = ""
 """Select value meaning "no template: plain chat"."""
@@ -32,6 +33,7 @@ class SettingsChoice:
     template: str | None
     params: GenerationParams
     system: str | None
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 def _with_current(options: list[tuple[str, str]], current: str) -> list[tuple[str, str]]:
@@ -88,8 +90,10 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
         template: str | None,
         params: GenerationParams,
         system: str | None,
+        variables: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.variables = dict(variables or {})
         self.options = options
         self.current_model = model
         self.current_backend = backend
@@ -128,6 +132,13 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
                     compact=True,
                     id="template",
                 )
+                yield Label("Template vars")
+                yield Input(
+                    format_variables(self.variables),
+                    placeholder="name=value; other=value (the message you type is `input`)",
+                    id="variables",
+                    compact=True,
+                )
                 yield Label("System prompt")
                 yield Input(self.system or "", placeholder="(none: the model's default)", id="system", compact=True)
                 yield Label("Temperature")
@@ -161,6 +172,8 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
         path = self._value("model_path").strip()
         model = path or str(self.query_one("#model", Select).value)
         template = str(self.query_one("#template", Select).value)
+        if template:
+            load_chat_template(template)  # a broken template is reported here, with the panel open
         system = self._value("system")
         return SettingsChoice(
             model=model,
@@ -168,6 +181,7 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
             template=template or None,
             params=params,
             system=system if system.strip() else None,
+            variables=parse_variables(self._value("variables")),
         )
 
     @on(Button.Pressed, "#apply")

@@ -187,6 +187,7 @@ class AssistantMessage(ChatMessage):
         await self.markdown.remove()
         await self.mount(
             Collapsible(Markdown(visible_text(reasoning)), title="Reasoning", collapsed=True, classes="reasoning"),
+            Static(Text("Answer", style="bold"), classes="answer-label"),
             Markdown(visible_text(answer), classes="body answer"),
         )
 

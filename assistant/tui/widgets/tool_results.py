@@ -7,11 +7,13 @@ plugin included — that returns the same shape.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
+from textual.widgets import Markdown, Static
 
 from ..text import visible_text
 
@@ -98,3 +100,35 @@ class SentimentView(Static):
 
     def __init__(self, probabilities: Mapping[str, float], chosen: str | None) -> None:
         super().__init__(probability_bars(probabilities, chosen), markup=False)
+
+
+def softmax(scores: Mapping[str, float]) -> dict[str, float]:
+    """Log-likelihoods → probabilities over the given labels."""
+    top = max(scores.values())
+    weights = {label: math.exp(score - top) for label, score in scores.items()}
+    total = sum(weights.values())
+    return {label: weight / total for label, weight in weights.items()}
+
+
+def result_view(result: Any) -> tuple[Widget, str]:
+    """A widget drawing a tool's or template's result, and its plain text (for copying).
+
+    Dispatches on the result's shape, not its class, so plugins' results draw too:
+    ``probabilities`` (or log-likelihood ``scores``) → bars; ``entities`` with
+    offsets → highlighted text; anything else → its text as Markdown.
+    """
+    plain = result.to_text() if hasattr(result, "to_text") else str(getattr(result, "answer", None) or result)
+    probabilities = getattr(result, "probabilities", None)
+    scores = getattr(result, "scores", None)
+    if not probabilities and isinstance(scores, Mapping) and scores:
+        probabilities = softmax(scores)
+    if probabilities:
+        chosen = getattr(result, "label", None) or getattr(result, "answer", None)
+        return SentimentView(dict(probabilities), str(chosen) if chosen is not None else None), plain
+    entities = getattr(result, "entities", None)
+    source = getattr(result, "text", None)
+    if entities is not None and isinstance(source, str):
+        spans = [Span(int(e.start), int(e.end), str(e.type)) for e in entities]
+        labels = list(getattr(result, "types", None) or getattr(result, "labels", None) or [])
+        return EntityView(source, spans, labels), plain
+    return Markdown(visible_text(plain), classes="body"), plain
