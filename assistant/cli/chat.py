@@ -55,8 +55,9 @@ def chat(
         backend_options=backend_opts,
     )
     controller = ChatController(settings, history=history)
-    if template:
-        controller.set_template(template)
+    resumed_template = history.conversation.template if history.conversation else None
+    if template or resumed_template:
+        controller.set_template(template or resumed_template)
     app = ChatApp(controller)
     try:
         app.run()
