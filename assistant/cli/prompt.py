@@ -67,6 +67,7 @@ def prompt(
         prompt_with_template(
             template_name=template_name, text=text, var_items=var_items, batch=batch, out=out, resume=resume,
             model=model, backend=backend, options=options, verbose=verbose, system=system, as_json=as_json,
+            db=db, no_log=no_log,
         )
         return
     if var_items or batch or out or resume:

@@ -266,21 +266,30 @@ def prompt_with_template(
     verbose: bool,
     system: str | None,
     as_json: bool,
+    db: str | None = None,
+    no_log: bool = False,
 ) -> None:
-    """``assistant prompt -t``: one run (TEXT/stdin fill ``input``) or a batch over a file."""
+    """``assistant prompt -t``: one run (TEXT/stdin fill ``input``) or a batch over a file.
+
+    Runs are recorded in the history (one conversation per command, a turn per
+    run or batch row) unless ``--no-log``.
+    """
+    from ..history.session_link import link_history
     from ..templates import load_template
 
     template = load_template(template_name)
     variables = parse_var_options(var_items)
-    if batch is not None:
-        if text is not None:
-            raise click.UsageError("--batch takes its inputs from the file; drop TEXT")
-        _prompt_batch(template, batch, out, resume, variables, model, backend, options, verbose, system)
-        return
-    if out is not None or resume:
+    if batch is None and (out is not None or resume):
         raise click.UsageError("--out and --resume only apply with --batch")
+    if batch is not None and text is not None:
+        raise click.UsageError("--batch takes its inputs from the file; drop TEXT")
+    history = link_history(db, no_log)  # fails before the model loads
+    click.get_current_context().call_on_close(history.close)
+    if batch is not None:
+        _prompt_batch(template, batch, out, resume, variables, model, backend, options, verbose, system, history)
+        return
     input_text = _template_input(text)
-    _prompt_once(template, variables, input_text, model, backend, options, verbose, system, as_json)
+    _prompt_once(template, variables, input_text, model, backend, options, verbose, system, as_json, history)
 
 
 def _template_input(text: str | None) -> str | None:
@@ -299,26 +308,35 @@ def _prompt_once(
     verbose: bool,
     system: str | None,
     as_json: bool,
+    history: Any,
 ) -> None:
+    from ..history.exchange import ExchangeRecorder
     from ..templates import render_template
-    from ..templates.run import run_template
+    from ..templates.render import with_system
+    from ..templates.run import resolve_params, run_template
 
-    render_template(template, variables, input=input_text)  # bad variables fail before the model loads
+    messages = with_system(render_template(template, variables, input=input_text), system)  # fails early
     engine, overrides = _load_engine(model, backend, options, verbose)
+    recorder = ExchangeRecorder(history, system=_system_of(messages))
     # Plain text streams to stdout; when an answer is extracted (chain-of-thought,
     # JSON, labels) the reply streams to stderr and stdout gets only the answer.
     to_stdout = template.output.type == "text" and template.answer_prefix is None
     stream = sys.stdout if to_stdout else sys.stderr
 
-    def on_text(piece: str) -> None:
-        if not as_json:
-            stream.write(piece)
-            stream.flush()
-
+    params = resolve_params(template, overrides)
     try:
-        result = run_template(
-            template, variables, input=input_text, backend=engine, params=overrides, system=system, on_text=on_text
-        )
+        with recorder.turn(_user_text_of(messages), _turn_meta(template, engine, params)) as turn:
+
+            def on_text(piece: str) -> None:
+                turn.add_text(piece)
+                if not as_json:
+                    stream.write(piece)
+                    stream.flush()
+
+            result = run_template(
+                template, variables, input=input_text, backend=engine, params=params, system=system, on_text=on_text
+            )
+            _report_result(turn, result)
     except KeyboardInterrupt:
         engine.cancel()
         raise
@@ -350,8 +368,10 @@ def _prompt_batch(
     options: tuple[str, ...],
     verbose: bool,
     system: str | None,
+    history: Any,
 ) -> None:
     from ..errors import TemplateError
+    from ..history.exchange import ExchangeRecorder
     from ..templates.batch import ProgressBar, check_output, read_rows, run_batch
     from ..templates.run import resolve_params
 
@@ -361,6 +381,15 @@ def _prompt_batch(
         raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
     rows = read_rows(batch)
     engine, overrides = _load_engine(model, backend, options, verbose)
+    params = resolve_params(template, overrides)
+    recorder = ExchangeRecorder(history, title=f"batch: {template.name} over {batch.name}")
+    meta = _turn_meta(template, engine, params)
+
+    def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
+        user_text = _user_text_of(messages) if messages else json.dumps(row_result.get("vars"), ensure_ascii=False)
+        with recorder.turn(user_text, meta) as turn:
+            _report_record(turn, row_result, engine)
+
     try:
         summary = run_batch(
             template,
@@ -368,10 +397,11 @@ def _prompt_batch(
             engine,
             out=out,
             resume=resume,
-            params=resolve_params(template, overrides),
+            params=params,
             variables=variables,
             system=system,
             progress=lambda total: ProgressBar(total),
+            on_record=record,
         )
     except KeyboardInterrupt:
         engine.cancel()
@@ -388,3 +418,59 @@ def _prompt_batch(
     )
     if summary.failed:
         sys.exit(1)
+
+
+# ---- history recording of template runs -------------------------------------------
+
+
+def _system_of(messages: list[Any]) -> str | None:
+    return next((m.content for m in messages if m.role == "system"), None)
+
+
+def _user_text_of(messages: list[Any]) -> str:
+    """What the user "said": the rendered final user message of the template."""
+    return next((m.content for m in reversed(messages) if m.role == "user"), "")
+
+
+def _turn_meta(template: Any, engine: Any, params: Any) -> Any:
+    from ..history.records import TurnMeta
+
+    return TurnMeta(model=engine.model_name, backend=engine.name, template=template.name, params=params.to_dict())
+
+
+def _report_result(turn: Any, result: Any) -> None:
+    from ..types import Completion
+
+    if result.error is not None:
+        turn.fail(result.error, text=result.output)
+        return
+    turn.complete(
+        Completion(
+            text=result.output,
+            model=result.model,
+            backend=result.backend,
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            timings=result.timings,
+        )
+    )
+
+
+def _report_record(turn: Any, record: dict[str, Any], engine: Any) -> None:
+    """A batch row's JSON record as a history turn."""
+    from ..types import Completion, Timings, Usage
+
+    if record.get("error") is not None:
+        turn.fail(str(record["error"]), text=record.get("output") or "")
+        return
+    usage, timings = record.get("usage") or {}, record.get("timings") or {}
+    turn.complete(
+        Completion(
+            text=record.get("output") or "",
+            model=engine.model_name,
+            backend=engine.name,
+            finish_reason=record.get("finish_reason", "stop"),
+            usage=Usage(**usage),
+            timings=Timings(**timings),
+        )
+    )

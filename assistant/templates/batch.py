@@ -26,7 +26,7 @@ from typing import IO, Any, Callable, Iterator, Mapping
 
 from ..backends.base import Backend
 from ..errors import AssistantError, ConfigError
-from ..types import GenerationParams
+from ..types import GenerationParams, Message
 from .render import prompt_hash, render_template, with_system
 from .run import execute
 from .spec import PromptTemplate
@@ -195,10 +195,13 @@ def run_batch(
     system: str | None = None,
     progress: ProgressBar | Callable[[int], ProgressBar] | None = None,
     stdout: IO[str] | None = None,
+    on_record: Callable[[dict[str, Any], list[Message] | None], None] | None = None,
 ) -> BatchSummary:
     """Run every row not yet done; ``variables`` are shared values a row's own columns override.
 
     ``system`` replaces the template's system prompt for every row (as ``-s`` does).
+    ``on_record(record, messages)`` sees each row's result after it is written
+    (the CLI records it in the history; ``messages`` is None if rendering failed).
     """
     check_output(out, resume)
     done = completed_rows(out) if resume and out is not None else set()
@@ -211,9 +214,13 @@ def run_batch(
     with _OutputSink(out, stdout) as sink:
         try:
             for row in pending:
-                record = _run_row(template, row, backend, generation, variables or {}, declared, examples_as, system)
+                record, messages = _run_row(
+                    template, row, backend, generation, variables or {}, declared, examples_as, system
+                )
                 sink.write(json.dumps(record, ensure_ascii=False) + "\n")
                 sink.flush()
+                if on_record is not None:
+                    on_record(record, messages)
                 ok = record["error"] is None
                 summary.done += 1 if ok else 0
                 summary.failed += 0 if ok else 1
@@ -257,22 +264,23 @@ def _run_row(
     declared: set[str],
     examples_as: str | None,
     system: str | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[Message] | None]:
     values = {**shared, **{k: v for k, v in row.values.items() if k in declared}}
     record: dict[str, Any] = {"row": row.number, "vars": values, "prompt_hash": None}
     if row.error is not None:
-        return _failed(record, row.error)
+        return _failed(record, row.error), None
+    messages: list[Message] | None = None
     try:
         messages = with_system(render_template(template, values, examples_as=examples_as), system)
         record["prompt_hash"] = prompt_hash(messages)
         result = execute(template, messages, backend, params)
     except AssistantError as exc:  # one bad row must not end the batch
-        return _failed(record, str(exc))
+        return _failed(record, str(exc)), messages
     except Exception as exc:  # an engine's own exception type: still only this row's failure
-        return _failed(record, f"{type(exc).__name__}: {exc}")
+        return _failed(record, f"{type(exc).__name__}: {exc}"), messages
     data = result.to_dict()
     data.pop("template", None)
-    return {**record, **data}
+    return {**record, **data}, messages
 
 
 def _failed(record: dict[str, Any], error: str) -> dict[str, Any]:
