@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from ..backends import Backend, load_backend
 from ..context import FittedPrompt
 from ..errors import BackendError, NotSupportedError
-from ..types import Chunk, Completion, GenerationParams, Message
+from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
 from .conversations import ConversationLibrary, OpenedConversation
 from .pickers import SettingsOptions, backend_choices, model_choices
 from .templating import TemplatedSession, is_choice, load_chat_template, template_choices
@@ -58,6 +58,16 @@ class PromptPreview:
     approximate: bool = False
     dropped: int = 0
     """Older messages left out to fit the context window."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What a non-streamed turn produced: the reply to keep, and the structured result to draw."""
+
+    completion: Completion
+    result: Any
+    tool_name: str | None = None
+    tool_result: Any = None
 
 
 @dataclass(frozen=True)
@@ -316,26 +326,38 @@ class ChatController:
         from ..templates.render import render_template
         from ..templates.run import execute
 
-        assert self.template is not None
+        template = self.template
+        assert template is not None
         backend = self.require_backend()
-        messages = render_template(self.template, self.settings.template_variables, input=user_text)
-        result = execute(self.template, messages, backend, self.settings.params)
-        completion = Completion(
-            text=str(result.answer if result.answer is not None else result.output),
-            model=backend.model_name,
-            backend=backend.name,
-            finish_reason="stop",
-            usage=result.usage,
-            timings=result.timings,
-        )
-        self.record_exchange(user_text, completion, tool_result=result.to_dict())
-        return result
 
-    def record_exchange(
-        self, user_text: str, completion: Completion, tool_name: str | None = None, tool_result: Any = None
-    ) -> None:
-        """Keep a turn that was not streamed (a tool, a scored label): in the conversation and the history."""
-        self.messages.extend([Message("user", user_text), Message("assistant", completion.text)])
-        if self.recorder is not None and self.library.store is not None:
-            turn = self.recorder.start(self.session(), user_text)
-            self.library.store.finish_turn(turn, completion, tool_name=tool_name, tool_result=tool_result)
+        def run() -> Exchange:
+            messages = render_template(template, self.settings.template_variables, input=user_text)
+            result = execute(template, messages, backend, self.settings.params)
+            answer = result.answer if result.answer is not None else result.output
+            return Exchange(self._completion(str(answer), result.usage, result.timings), result, None, result.to_dict())
+
+        return self.run_exchange(user_text, run)
+
+    def _completion(self, text: str, usage: Usage | None = None, timings: Timings | None = None) -> Completion:
+        backend = self.require_backend()
+        return Completion(text, backend.model_name, backend.name, "stop", usage or Usage(), timings or Timings())
+
+    def run_exchange(self, user_text: str, run: Callable[[], Exchange]) -> Any:
+        """A turn that is not streamed (a tool, a scored label), kept like any other.
+
+        The user's text is stored before ``run`` starts; a failure is stored as
+        an error turn and re-raised. On success the exchange joins the
+        conversation (so the model sees it next turn, as a resumed one would).
+        """
+        store = self.library.store
+        turn = self.recorder.start(self.session(), user_text) if self.recorder is not None and store else None
+        try:
+            exchange = run()
+        except Exception as exc:
+            if turn is not None and store is not None:
+                store.fail_turn(turn, "", status="error", error=str(exc) or type(exc).__name__)
+            raise
+        if turn is not None and store is not None:
+            store.finish_turn(turn, exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result)
+        self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])
+        return exchange.result
