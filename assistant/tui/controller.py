@@ -24,6 +24,7 @@ from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
 from .conversations import ConversationLibrary, OpenedConversation
 from .pickers import SettingsOptions, backend_choices, model_choices
 from .templating import TemplatedSession, is_choice, load_chat_template, template_choices
+from .tool_calls import ToolCall
 
 if TYPE_CHECKING:
     from ..history.session_link import HistoryLink
@@ -337,6 +338,16 @@ class ChatController:
             return Exchange(self._completion(str(answer), result.usage, result.timings), result, None, result.to_dict())
 
         return self.run_exchange(user_text, run)
+
+    def run_tool(self, line: str, call: ToolCall, progress: Callable[[int, int, str], None] | None = None) -> Any:
+        """Run a slash command's tool on the loaded model; the exchange is kept like a turn."""
+        backend = self.require_backend()
+
+        def run() -> Exchange:
+            result = call.tool.run(call.text, backend, params=call.params, progress=progress)
+            return Exchange(self._completion(result.to_text()), result, call.name, result.to_dict())
+
+        return self.run_exchange(line, run)
 
     def _completion(self, text: str, usage: Usage | None = None, timings: Timings | None = None) -> Completion:
         backend = self.require_backend()

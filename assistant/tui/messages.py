@@ -73,3 +73,12 @@ class TaskFinished(Message):
     user_text: str
     result: Any = None
     error: str | None = None
+    source_text: str = ""
+    """The text the tool ran on (entity offsets point into it)."""
+
+
+@dataclass
+class TaskProgress(Message):
+    """A long tool (map-reduce summary) reporting how far it got."""
+
+    text: str

@@ -23,6 +23,7 @@ from ...errors import AssistantError
 from ..messages import (
     EngineStatusReady,
     TaskFinished,
+    TaskProgress,
     ModelLoaded,
     ModelLoadFailed,
     ModelLoadProgress,
@@ -30,10 +31,11 @@ from ..messages import (
     ReplyFinished,
     ReplyProgress,
 )
+from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ..stream_buffer import ReplyBuffer
 from ..text import shorten
 from ..widgets.chat_log import AssistantMessage, ChatLog, ChatMessage, ToolMessage, UserMessage
-from ..widgets.tool_results import result_view
+from ..widgets.tool_results import result_view, slash_help_view, stored_source_text
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
@@ -233,6 +235,10 @@ class ChatScreen(Screen[None]):
         if self.loading or not self.controller.ready:
             self._give_back(text, "The model is still loading" if self.loading else "No model is loaded (F2)")
             return
+        if is_slash_command(text):
+            await self.run_slash_command(text)
+            return
+        text = unescape_slash(text)
         if self.controller.scores_choices:
             name = self.controller.settings.template or "template"
             await self.run_task(name, text, lambda: self.controller.classify(text))
@@ -349,21 +355,47 @@ class ChatScreen(Screen[None]):
             await reply.show_reasoning(extraction.reasoning, answer)
 
     # ---- tools and scored templates -----------------------------------------------
-    async def run_task(self, label: str, user_text: str, task: Callable[[], Any]) -> None:
+    async def run_slash_command(self, line: str) -> None:
+        """``/help`` here; any other command names a tool, run on its text or the last message."""
+        from ..tool_calls import prepare_tool_call
+
+        if parse_slash_command(line).name == "help":
+            await self.log_view.add(UserMessage(line))
+            body, plain = slash_help_view()
+            await self.log_view.add(ToolMessage("/help", body, plain))
+            return
+        try:
+            call = prepare_tool_call(line, self.controller.messages)
+        except AssistantError as exc:
+            self._give_back(line)
+            self.notify(str(exc), title="Slash command", severity="error", timeout=8)
+            return
+
+        def progress(done: int, total: int, message: str) -> None:
+            self.post_message(TaskProgress(f"{done}/{total} {message}".strip()))
+
+        await self.run_task(
+            call.label, line, lambda: self.controller.run_tool(line, call, progress), source_text=call.text
+        )
+
+    async def run_task(self, label: str, user_text: str, task: Callable[[], Any], source_text: str = "") -> None:
         """Run a non-streamed turn (a tool, a scored template) in a worker; its result is drawn when done."""
         self.generating = True
         self.pending_user = await self.log_view.add(UserMessage(user_text))  # type: ignore[assignment]
         self.set_status(state="running tool", detail=label)
-        self._task_worker(label, user_text, task)
+        self._task_worker(label, user_text, task, source_text)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _task_worker(self, label: str, user_text: str, task: Callable[[], Any]) -> None:
+    def _task_worker(self, label: str, user_text: str, task: Callable[[], Any], source_text: str) -> None:
         try:
-            self.post_message(TaskFinished(label, user_text, task()))
+            self.post_message(TaskFinished(label, user_text, task(), source_text=source_text))
         except AssistantError as exc:
             self.post_message(TaskFinished(label, user_text, error=str(exc)))
         except Exception as exc:  # a plugin's bug must not take the app down
             self.post_message(TaskFinished(label, user_text, error=f"{type(exc).__name__}: {exc}"))
+
+    def on_task_progress(self, message: TaskProgress) -> None:
+        self.set_status(detail=shorten(message.text, 60))
 
     async def on_task_finished(self, message: TaskFinished) -> None:
         user, self.pending_user = self.pending_user, None
@@ -373,7 +405,7 @@ class ChatScreen(Screen[None]):
                 user.set_status("failed")
             self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
         else:
-            body, plain = result_view(message.result)
+            body, plain = result_view(message.result, message.source_text)
             await self.log_view.add(ToolMessage(message.label, body, plain))
         self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
         self.refresh_engine_status()
@@ -466,14 +498,21 @@ class ChatScreen(Screen[None]):
         """Draw stored messages as they were, statuses included."""
         await self.log_view.clear()
         widgets: list[ChatMessage] = []
+        previous: list[str] = []  # contents so far, for a slash command that ran on the last message
         for message in stored:
             if message.role == "user":
                 widgets.append(UserMessage(message.content))
+            elif message.role == "assistant" and message.tool_result is not None:
+                source = stored_source_text(previous)
+                body, plain = result_view(message.tool_result, source, plain=message.content)
+                label = f"/{message.tool_name}" if message.tool_name else (message.template or "result")
+                widgets.append(ToolMessage(label, body, plain))
             elif message.role == "assistant":
                 status = STORED_STATUS.get(message.status, message.status)
                 if message.status == "interrupted" and not message.content:
                     status = "no reply"
                 widgets.append(AssistantMessage(message.content, label=message.model or "Assistant", status=status))
+            previous.append(message.content)
         if widgets:
             await self.log_view.mount_all(widgets)
             self.log_view.anchor()

@@ -110,25 +110,79 @@ def softmax(scores: Mapping[str, float]) -> dict[str, float]:
     return {label: weight / total for label, weight in weights.items()}
 
 
-def result_view(result: Any) -> tuple[Widget, str]:
+def result_view(result: Any, source_text: str = "", plain: str | None = None) -> tuple[Widget, str]:
     """A widget drawing a tool's or template's result, and its plain text (for copying).
 
-    Dispatches on the result's shape, not its class, so plugins' results draw too:
+    ``result`` is a live result (anything with ``to_dict``) or the stored JSON of
+    one, so a resumed conversation draws the same as the live one. It dispatches
+    on the data's shape, not a class, so plugins' results draw too:
     ``probabilities`` (or log-likelihood ``scores``) → bars; ``entities`` with
-    offsets → highlighted text; anything else → its text as Markdown.
+    offsets into ``source_text`` → highlighted text; anything else → its text
+    as Markdown.
     """
-    plain = result.to_text() if hasattr(result, "to_text") else str(getattr(result, "answer", None) or result)
-    probabilities = getattr(result, "probabilities", None)
-    scores = getattr(result, "scores", None)
+    if plain is None:
+        plain = result.to_text() if hasattr(result, "to_text") else str(result)
+    data = result.to_dict() if callable(getattr(result, "to_dict", None)) else result
+    if not isinstance(data, Mapping):
+        return Markdown(visible_text(plain), classes="body"), plain
+    probabilities = data.get("probabilities")
+    scores = data.get("scores")
     if not probabilities and isinstance(scores, Mapping) and scores:
         probabilities = softmax(scores)
-    if probabilities:
-        chosen = getattr(result, "label", None) or getattr(result, "answer", None)
-        return SentimentView(dict(probabilities), str(chosen) if chosen is not None else None), plain
-    entities = getattr(result, "entities", None)
-    source = getattr(result, "text", None)
-    if entities is not None and isinstance(source, str):
-        spans = [Span(int(e.start), int(e.end), str(e.type)) for e in entities]
-        labels = list(getattr(result, "types", None) or getattr(result, "labels", None) or [])
-        return EntityView(source, spans, labels), plain
+    if isinstance(probabilities, Mapping) and probabilities:
+        chosen = data.get("label") or data.get("answer")
+        bars = {str(k): float(v) for k, v in probabilities.items()}
+        return SentimentView(bars, str(chosen) if chosen is not None else None), plain
+    entities = data.get("entities")
+    if isinstance(entities, list) and source_text:
+        try:
+            spans = [Span(int(e["start"]), int(e["end"]), str(e["type"])) for e in entities]
+            valid = all(source_text[span.start : span.end] == e["text"] for span, e in zip(spans, entities))
+        except (KeyError, TypeError, ValueError):
+            valid = False
+        if valid:
+            return EntityView(source_text, spans, [str(t) for t in data.get("types") or []]), plain
     return Markdown(visible_text(plain), classes="body"), plain
+
+
+def slash_help_view() -> tuple[Widget, str]:
+    """The slash commands, and every registered tool with how to call it."""
+    from ..keys import SLASH_HELP
+
+    text = Text()
+    lines: list[str] = []
+    rows = list(SLASH_HELP)
+    try:
+        from ...tools import available_tools
+        from ..tool_calls import usage
+
+        builtin = {command.split()[0] for command, _ in SLASH_HELP}
+        for name, registered in available_tools().items():
+            if f"/{name}" not in builtin:
+                rows.append((usage(registered), f"{registered.description} (plugin {registered.plugin})"))
+    except Exception as exc:  # a broken plugin must not hide the help
+        rows.append(("(tools)", f"could not list the tools: {exc}"))
+    width = max(len(command) for command, _ in rows)
+    for index, (command, description) in enumerate(rows):
+        if index:
+            text.append("\n")
+        text.append(f"{visible_text(command):<{width}}  ", style="bold")
+        text.append(visible_text(description))
+        lines.append(f"{command}  {description}")
+    return Static(text, markup=False), "\n".join(lines)
+
+
+def stored_source_text(contents: Sequence[str]) -> str:
+    """The text a stored tool turn ran on: the command's own text, else the message before it."""
+    from ..slash import is_slash_command, parse_slash_command
+
+    if not contents:
+        return ""
+    line = contents[-1]
+    if not is_slash_command(line):
+        return line
+    text = parse_slash_command(line).text
+    # A command's leading words may have been parameters; the tool's offsets decide (checked by the caller).
+    if text:
+        return text
+    return contents[-2] if len(contents) > 1 else ""
