@@ -218,3 +218,23 @@ def test_controller_unload_waits_for_a_running_reply() -> None:
     assert not thread.is_alive()
     assert controller.last is not None and controller.last.finish_reason == "cancelled"
     assert controller.backend is None and not backend._loaded
+
+
+def test_draw_pacer_spaces_draws_by_their_cpu_cost() -> None:
+    from assistant.tui.stream_buffer import DrawPacer
+
+    wall, cpu = [100.0], [5.0]
+    pacer = DrawPacer(max_fps=20, cpu_share=0.25, clock=lambda: wall[0], cpu_clock=lambda: cpu[0])
+    assert pacer.wait() == 0  # the first text of a reply is drawn at once
+    pacer.drew()
+    assert pacer.wait() == pytest.approx(0.05)  # then at most max_fps
+    wall[0] += 0.05
+    cpu[0] += 0.004  # a cheap draw: frame rate
+    pacer.drew()
+    assert pacer.wait() == pytest.approx(0.05)
+    wall[0] += 0.05
+    cpu[0] += 0.1  # an expensive one (a long reply): 4x its cost, so the UI uses <= 25% of the time
+    pacer.drew()
+    assert pacer.wait() == pytest.approx(0.4)
+    pacer.reset()
+    assert pacer.wait() == 0

@@ -11,6 +11,8 @@ therefore does one Markdown append per frame, whatever the token rate.
 from __future__ import annotations
 
 import threading
+import time
+from typing import Callable
 
 
 class ReplyBuffer:
@@ -35,3 +37,49 @@ class ReplyBuffer:
             text = "".join(self._parts)
             self._parts.clear()
             return text
+
+
+class DrawPacer:
+    """When the next draw of a streaming reply may happen.
+
+    A draw (Markdown append, layout, repaint) is Python on the UI thread,
+    holding the interpreter lock the generation thread needs for every token.
+    After each draw the next one waits until the UI thread's CPU time since
+    the previous draw is at most ``cpu_share`` of the wall time, and at least
+    ``1 / max_fps``: smooth frame-rate streaming on a fast machine, fewer and
+    bigger appends on a slow or loaded one (or late in a long reply, when
+    layout costs more), and the model keeps most of its speed either way.
+    """
+
+    def __init__(
+        self,
+        max_fps: float = 30.0,
+        cpu_share: float = 0.2,
+        clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self.min_interval = 1 / max_fps
+        self.cpu_share = cpu_share
+        self._clock = clock
+        self._cpu_clock = cpu_clock
+        self._next = 0.0
+        self._last: tuple[float, float] | None = None  # (wall, cpu) when the last draw started
+
+    def reset(self) -> None:
+        """A new reply: draw its first text at once."""
+        self._next = 0.0
+        self._last = None
+
+    def wait(self) -> float:
+        """Seconds until a draw may start (0: now)."""
+        return max(0.0, self._next - self._clock())
+
+    def drew(self) -> None:
+        """Call as a draw starts (on the UI thread); sets when the next may start."""
+        now, cpu = self._clock(), self._cpu_clock()
+        spacing = self.min_interval
+        if self._last is not None:
+            # UI CPU since the last draw started: that draw's layout and repaint, and anything else.
+            spacing = max(spacing, (cpu - self._last[1]) / self.cpu_share)
+        self._next = now + spacing
+        self._last = (now, cpu)

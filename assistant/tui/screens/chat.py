@@ -18,24 +18,23 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, LoadingIndicator
 
-
 from ...errors import AssistantError
 from ..messages import (
     EngineStatusReady,
-    TaskFinished,
-    TaskProgress,
     ModelLoaded,
     ModelLoadFailed,
     ModelLoadProgress,
     PreviewReady,
     ReplyFinished,
     ReplyProgress,
+    TaskFinished,
+    TaskProgress,
 )
 from ..slash import is_slash_command, parse_slash_command, unescape_slash
-from ..stream_buffer import ReplyBuffer
+from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..text import shorten
-from ..widgets.chat_log import AssistantMessage, ChatLog, ChatMessage, ToolMessage, UserMessage
-from ..widgets.tool_results import result_view, slash_help_view, stored_source_text
+from ..widgets.chat_log import AssistantMessage, ChatLog, ToolMessage, UserMessage
+from ..widgets.tool_results import result_view, slash_help_view
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
@@ -52,8 +51,6 @@ MAX_FPS = 30
 """Most draws per second of a streaming reply."""
 UI_CPU_SHARE = 0.2
 """Most of the wall time the UI thread may spend (in CPU) drawing a streaming reply."""
-
-STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
 
 FINISH_STATUS = {"cancelled": "interrupted", "length": "stopped at max tokens", "error": "error", "stop": ""}
 
@@ -88,8 +85,7 @@ class ChatScreen(Screen[None]):
         self.first_text_at: float | None = None
         self.rendered_at: float | None = None
         self._flush_timer: Timer | None = None
-        self._next_flush = 0.0
-        self._last_draw: tuple[float, float] | None = None  # (wall, UI thread CPU) at the last draw
+        self.pacer = DrawPacer(MAX_FPS, UI_CPU_SHARE)
         self._status_sequence = 0
         self.status_pending = False
 
@@ -251,7 +247,7 @@ class ChatScreen(Screen[None]):
         self.buffer.drain()
         self.sent_at = time.perf_counter()
         self.first_text_at = None
-        self._last_draw = None
+        self.pacer.reset()
         self.set_status(state="generating", detail="")
         self._generate(text)
 
@@ -269,21 +265,14 @@ class ChatScreen(Screen[None]):
         self.post_message(ReplyFinished(self.controller.last, error, text))
 
     async def on_reply_progress(self, message: ReplyProgress) -> None:
-        """Draw new reply text, paced so that drawing never starves the model.
+        """Draw new reply text when the pacer allows (see :class:`DrawPacer`).
 
-        A draw (Markdown append, layout, repaint) is Python on the UI thread,
-        holding the interpreter lock the generation thread needs for every
-        token. So after each draw the next one waits until the UI thread's CPU
-        time since the previous draw is at most ``UI_CPU_SHARE`` of the wall
-        time (and at least a frame at ``MAX_FPS``): smooth frame-rate streaming
-        on a fast machine, fewer and bigger appends on a slow or loaded one,
-        and the model keeps most of its speed either way. Text waiting
-        meanwhile stays in the buffer; the worker posts no further message
-        until it has been drained.
+        Text arriving meanwhile stays in the buffer; the worker posts no
+        further message until the buffer has been drained.
         """
         if self._flush_timer is not None:
             return
-        wait = self._next_flush - time.perf_counter()
+        wait = self.pacer.wait()
         if wait > 0:
             self._flush_timer = self.set_timer(wait, self._flush_reply)
         else:
@@ -291,18 +280,11 @@ class ChatScreen(Screen[None]):
 
     async def _flush_reply(self) -> None:
         self._flush_timer = None
-        now, cpu = time.perf_counter(), time.thread_time()
-        if self._last_draw is not None:
-            # UI CPU since the last draw: that draw's layout and repaint, and anything else.
-            spent = cpu - self._last_draw[1]
-            self._next_flush = now + max(1 / MAX_FPS, spent / UI_CPU_SHARE)
-        else:
-            self._next_flush = now + 1 / MAX_FPS
-        self._last_draw = (now, cpu)
+        self.pacer.drew()
         text = self.buffer.drain()
         if text and self.reply is not None:
             if self.first_text_at is None:
-                self.first_text_at = now
+                self.first_text_at = time.perf_counter()
             await self.reply.write(text)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
@@ -495,28 +477,8 @@ class ChatScreen(Screen[None]):
         self.prompt_input.focus()
 
     async def show_stored(self, stored: "list[StoredMessage]") -> None:
-        """Draw stored messages as they were, statuses included."""
-        await self.log_view.clear()
-        widgets: list[ChatMessage] = []
-        previous: list[str] = []  # contents so far, for a slash command that ran on the last message
-        for message in stored:
-            if message.role == "user":
-                widgets.append(UserMessage(message.content))
-            elif message.role == "assistant" and message.tool_result is not None:
-                source = stored_source_text(previous)
-                body, plain = result_view(message.tool_result, source, plain=message.content)
-                label = f"/{message.tool_name}" if message.tool_name else (message.template or "result")
-                widgets.append(ToolMessage(label, body, plain))
-            elif message.role == "assistant":
-                status = STORED_STATUS.get(message.status, message.status)
-                if message.status == "interrupted" and not message.content:
-                    status = "no reply"
-                widgets.append(AssistantMessage(message.content, label=message.model or "Assistant", status=status))
-            previous.append(message.content)
-        if widgets:
-            await self.log_view.mount_all(widgets)
-            self.log_view.anchor()
-        else:
+        await self.log_view.show_stored(stored)
+        if not stored:
             await self.log_view.clear(EMPTY_HINT)
 
     @on(Sidebar.DeleteRequested)

@@ -9,6 +9,7 @@ wrote is ever parsed as Rich/Textual markup (see :mod:`assistant.tui.text`).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
@@ -18,6 +19,12 @@ from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from ..text import visible_text
+
+if TYPE_CHECKING:
+    from ...history import StoredMessage
+
+STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
+"""How a stored reply's status shows in its header."""
 
 _FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -224,6 +231,30 @@ class ChatLog(VerticalScroll):
         await self.remove_children()
         if hint:
             await self.mount(Static(Text(hint), classes="empty", markup=False))
+
+    async def show_stored(self, stored: Sequence[StoredMessage]) -> None:
+        """Replace the view by stored messages, drawn as they were: statuses, tool and template results."""
+        from .tool_results import result_view, stored_source_text
+
+        await self.remove_children()
+        widgets: list[ChatMessage] = []
+        previous: list[str] = []  # contents so far: a slash command may have run on the last message
+        for message in stored:
+            if message.role == "user":
+                widgets.append(UserMessage(message.content))
+            elif message.role == "assistant" and message.tool_result is not None:
+                body, plain = result_view(message.tool_result, stored_source_text(previous), plain=message.content)
+                label = f"/{message.tool_name}" if message.tool_name else (message.template or "result")
+                widgets.append(ToolMessage(label, body, plain))
+            elif message.role == "assistant":
+                status = STORED_STATUS.get(message.status, message.status)
+                if message.status == "interrupted" and not message.content:
+                    status = "no reply"
+                widgets.append(AssistantMessage(message.content, label=message.model or "Assistant", status=status))
+            previous.append(message.content)
+        if widgets:
+            await self.mount_all(widgets)
+            self.anchor()
 
     def turns(self) -> list[ChatMessage]:
         return list(self.query(ChatMessage))
