@@ -58,7 +58,7 @@ FINISH_STATUS = {"cancelled": "interrupted", "length": "stopped at max tokens", 
 class ChatScreen(Screen[None]):
     AUTO_FOCUS = "PromptInput"
     BINDINGS = [
-        Binding("escape", "stop", "Stop reply", show=False),
+        Binding("escape", "stop", "Stop reply"),
         Binding("f2", "settings", "Settings"),
         Binding("f3", "inspect", "Prompt"),
         Binding("ctrl+n", "new_conversation", "New chat"),
@@ -78,7 +78,7 @@ class ChatScreen(Screen[None]):
         self.buffer = ReplyBuffer()
         self.reply: AssistantMessage | None = None
         self.pending_user: UserMessage | None = None
-        self.generating = False
+        self._generating = False
         self.loading = False
         self.status = StatusInfo()
         self.sent_at = 0.0
@@ -88,6 +88,21 @@ class ChatScreen(Screen[None]):
         self.pacer = DrawPacer(MAX_FPS, UI_CPU_SHARE)
         self._status_sequence = 0
         self.status_pending = False
+
+    @property
+    def generating(self) -> bool:
+        """A reply (or a tool) is running: sending waits, Esc stops it."""
+        return self._generating
+
+    @generating.setter
+    def generating(self, value: bool) -> None:
+        self._generating = value
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return self._generating  # "esc Stop reply" in the footer only while a reply runs
+        return True
 
     @property
     def chat_app(self) -> "ChatApp":
