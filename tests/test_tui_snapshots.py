@@ -76,8 +76,14 @@ def test_sidebar_search(snap_compare: Any) -> None:
     )
 
     async def search(pilot: Any) -> None:
+        from assistant.tui.widgets.sidebar import ConversationList
+
+        from .tui_support import wait_until
+
         await pilot.press("ctrl+f", *"zebras")
-        await pilot.pause(0.4)
+        listing = pilot.app.chat_screen.query_one(ConversationList)
+        await wait_until(pilot, lambda: listing.option_count == 1, what="search results")
+        pilot.app.chat_screen.query_one("#search").cursor_blink = False
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=prepared(after=search))
 

@@ -117,7 +117,7 @@ def test_translate_takes_the_language_as_a_word_and_needs_it() -> None:
         message = last_tool_message(app)
         assert "to=fr" in message.label
         stored = app.controller.library.store.messages(app.controller.conversation_id)
-        assert stored[-1].tool_name == "translate" and stored[-1].tool_result["target"] == "fr"
+        assert stored[-1].tool_name == "translate" and stored[-1].tool_result["target"] == "French"
 
     run_pilot(app, scenario)
 
