@@ -22,13 +22,15 @@ class ToolCall:
     name: str
     tool: Any  # assistant.tools.RegisteredTool
     params: dict[str, Any]
+    """Every declared parameter, typed, defaults filled in."""
+    given: dict[str, str]
+    """The parameters the user typed (shown in the result's header)."""
     text: str
     on_last_message: bool
 
     @property
     def label(self) -> str:
-        shown = {k: v for k, v in self.params.items() if v is not None and not isinstance(v, (list, tuple))}
-        extra = " ".join(f"{key}={value}" for key, value in shown.items())
+        extra = " ".join(f"{key}={value}" for key, value in self.given.items())
         return f"/{self.name}" + (f" {extra}" if extra else "") + (" (on the last message)" if self.on_last_message else "")
 
 
@@ -48,7 +50,7 @@ def prepare_tool_call(line: str, messages: Sequence[Message]) -> ToolCall:
         if not messages:
             raise ToolError(f"/{name} needs text: type it after the command, or use it after a message")
         text = messages[-1].content
-    return ToolCall(name, tool, params, text, on_last)
+    return ToolCall(name, tool, params, dict(command.params), text, on_last)
 
 
 def tool_names() -> list[tuple[str, str]]:
