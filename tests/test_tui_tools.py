@@ -170,3 +170,16 @@ def test_slash_command_with_nothing_to_work_on(test_tools: None) -> None:
         assert app.chat_screen.query_one(PromptInput).text == "/caps"
 
     run_pilot(app, scenario)
+
+
+def test_tool_results_snapshot(test_tools: None, snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entities highlighted with a legend, sentiment as labelled bars (fake backend: deterministic)."""
+    from .test_tui_snapshots import prepared
+
+    monkeypatch.setattr("assistant.tui.conversations.format_when", lambda iso: "2025-06-01 12:00")
+    app = make_app()
+    run_before = prepared(
+        "/caps Ada Lovelace met Charles Babbage in London.",
+        "/sentiment I loved this film, it was wonderful.",
+    )
+    assert snap_compare(app, terminal_size=(110, 32), run_before=run_before)
