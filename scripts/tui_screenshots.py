@@ -92,6 +92,11 @@ async def inspector_steps(pilot: Any) -> None:
     await pilot.press("f3")
 
 
+async def tools_steps(pilot: Any) -> None:
+    await ask(pilot, "/ner Ada Lovelace worked with Charles Babbage in London for the Royal Society.")
+    await ask(pilot, "/sentiment The food was cold and the waiter was rude.")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="assistant-shots-") as home:
         os.environ["ASSISTANT_HOME"] = home
@@ -101,6 +106,7 @@ def main() -> None:
             seed(store)
         asyncio.run(shoot("tui-chat", chat_steps))
         asyncio.run(shoot("tui-inspector", inspector_steps))
+        asyncio.run(shoot("tui-tools", tools_steps))
 
 
 if __name__ == "__main__":
