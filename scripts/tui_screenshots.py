@@ -98,15 +98,14 @@ async def tools_steps(pilot: Any) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="assistant-shots-") as home:
-        os.environ["ASSISTANT_HOME"] = home
-        from assistant.history import HistoryStore
+    from assistant.history import HistoryStore
 
-        with HistoryStore.open() as store:
-            seed(store)
-        asyncio.run(shoot("tui-chat", chat_steps))
-        asyncio.run(shoot("tui-inspector", inspector_steps))
-        asyncio.run(shoot("tui-tools", tools_steps))
+    for name, steps in (("tui-chat", chat_steps), ("tui-inspector", inspector_steps), ("tui-tools", tools_steps)):
+        with tempfile.TemporaryDirectory(prefix="assistant-shots-") as home:
+            os.environ["ASSISTANT_HOME"] = home  # each screenshot starts from the same small history
+            with HistoryStore.open() as store:
+                seed(store)
+            asyncio.run(shoot(name, steps))
 
 
 if __name__ == "__main__":
