@@ -75,7 +75,7 @@ class ConversationLibrary:
             ConversationRow(
                 conversation.id,
                 conversation.title or "(untitled)",
-                f"{format_when(conversation.updated)} · {conversation.message_count or 0} messages",
+                f"{format_when(conversation.updated)} · {conversation.message_count or 0} msgs",
             )
             for conversation in self.store.list_conversations(limit=limit)
         ]
