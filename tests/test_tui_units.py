@@ -224,7 +224,7 @@ def test_draw_pacer_spaces_draws_by_their_cpu_cost() -> None:
     from assistant.tui.stream_buffer import DrawPacer
 
     wall, cpu = [100.0], [5.0]
-    pacer = DrawPacer(max_fps=20, cpu_share=0.25, clock=lambda: wall[0], cpu_clock=lambda: cpu[0])
+    pacer = DrawPacer(max_fps=20, cpu_share=0.25, max_interval=1.0, clock=lambda: wall[0], cpu_clock=lambda: cpu[0])
     assert pacer.wait() == 0  # the first text of a reply is drawn at once
     pacer.drew()
     assert pacer.wait() == pytest.approx(0.05)  # then at most max_fps
@@ -236,5 +236,9 @@ def test_draw_pacer_spaces_draws_by_their_cpu_cost() -> None:
     cpu[0] += 0.1  # an expensive one (a long reply): 4x its cost, so the UI uses <= 25% of the time
     pacer.drew()
     assert pacer.wait() == pytest.approx(0.4)
+    wall[0] += 0.4
+    cpu[0] += 0.5  # very expensive: still redrawn every max_interval
+    pacer.drew()
+    assert pacer.wait() == pytest.approx(1.0)
     pacer.reset()
     assert pacer.wait() == 0

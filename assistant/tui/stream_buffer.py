@@ -48,18 +48,22 @@ class DrawPacer:
     the previous draw is at most ``cpu_share`` of the wall time, and at least
     ``1 / max_fps``: smooth frame-rate streaming on a fast machine, fewer and
     bigger appends on a slow or loaded one (or late in a long reply, when
-    layout costs more), and the model keeps most of its speed either way.
+    layout costs more), and the model keeps most of its speed either way. The
+    screen is still redrawn at least every ``max_interval`` seconds, so text
+    keeps visibly flowing even when draws are expensive.
     """
 
     def __init__(
         self,
         max_fps: float = 30.0,
         cpu_share: float = 0.2,
+        max_interval: float = 0.25,
         clock: Callable[[], float] = time.perf_counter,
         cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self.min_interval = 1 / max_fps
         self.cpu_share = cpu_share
+        self.max_interval = max_interval
         self._clock = clock
         self._cpu_clock = cpu_clock
         self._next = 0.0
@@ -80,6 +84,6 @@ class DrawPacer:
         spacing = self.min_interval
         if self._last is not None:
             # UI CPU since the last draw started: that draw's layout and repaint, and anything else.
-            spacing = max(spacing, (cpu - self._last[1]) / self.cpu_share)
+            spacing = min(max(spacing, (cpu - self._last[1]) / self.cpu_share), self.max_interval)
         self._next = now + spacing
         self._last = (now, cpu)
