@@ -57,7 +57,7 @@ class DrawPacer:
         self,
         max_fps: float = 30.0,
         cpu_share: float = 0.2,
-        max_interval: float = 0.25,
+        max_interval: float = 0.5,
         clock: Callable[[], float] = time.perf_counter,
         cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
