@@ -254,7 +254,9 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     slow = results[-1][1]  # the slowest pace: the model-like case
     model_ratio = slow["last100_ms"] / slow["first100_ms"] if slow["first100_ms"] else float("nan")
-    flat_model = f"{model_ratio:.2f}x at {results[-1][0]} ({'flat' if 0.9 <= model_ratio <= 1.1 else 'NOT flat'})"
+    flat_model = (
+        f"{model_ratio:.2f}x at {results[-1][0]} ({'flat' if 0.9 <= model_ratio <= 1.1 else 'NOT flat'})"
+    )
     flat_delay = (
         f"{slow['lag_first_ms']:.0f} ms → {slow['lag_last_ms']:.0f} ms at {results[-1][0]}"
         f" ({'flat' if slow['lag_last_ms'] <= 1.5 * slow['lag_first_ms'] + 20 else 'grows'})"

@@ -32,7 +32,9 @@ def seed(store: Any) -> None:
         ("Explain list comprehensions", "A list comprehension builds a list..."),
     ):
         conversation = store.create_conversation(system="You are a helpful assistant.")
-        store.record_turn(conversation.id, question, Completion(answer, "smollm2", "llama-cpp", "stop", Usage(), Timings()))
+        store.record_turn(
+            conversation.id, question, Completion(answer, "smollm2", "llama-cpp", "stop", Usage(), Timings())
+        )
 
 
 async def shoot(name: str, steps: Callable[[Any], Awaitable[None]]) -> None:
@@ -100,7 +102,11 @@ async def tools_steps(pilot: Any) -> None:
 def main() -> None:
     from assistant.history import HistoryStore
 
-    for name, steps in (("tui-chat", chat_steps), ("tui-inspector", inspector_steps), ("tui-tools", tools_steps)):
+    for name, steps in (
+        ("tui-chat", chat_steps),
+        ("tui-inspector", inspector_steps),
+        ("tui-tools", tools_steps),
+    ):
         with tempfile.TemporaryDirectory(prefix="assistant-shots-") as home:
             os.environ["ASSISTANT_HOME"] = home  # each screenshot starts from the same small history
             with HistoryStore.open() as store:

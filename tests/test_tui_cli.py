@@ -20,5 +20,14 @@ def test_without_a_terminal_it_says_so_and_exits(args: tuple[str, ...]) -> None:
 def test_chat_help_lists_its_options() -> None:
     proc = run_cli("chat", "--help")
     assert proc.returncode == 0
-    for option in ("--model", "--backend", "--template", "--continue", "--cid", "--db", "--no-log", "--system"):
+    for option in (
+        "--model",
+        "--backend",
+        "--template",
+        "--continue",
+        "--cid",
+        "--db",
+        "--no-log",
+        "--system",
+    ):
         assert option in proc.stdout

@@ -19,7 +19,9 @@ from .tui_support import make_app, run_pilot, screen_text, type_and_send, wait_i
 
 def sidebar_titles(app: Any) -> list[str]:
     listing = app.chat_screen.query_one(ConversationList)
-    return [str(listing.get_option_at_index(i).prompt).split("\n")[0][2:] for i in range(listing.option_count)]
+    return [
+        str(listing.get_option_at_index(i).prompt).split("\n")[0][2:] for i in range(listing.option_count)
+    ]
 
 
 def seed_history(*conversations: list[tuple[str, str]]) -> list[int]:
@@ -85,7 +87,9 @@ def test_sidebar_search_and_open_resumes_conversation() -> None:
         await pilot.press("ctrl+f")
         assert screen.query_one(Sidebar).search_box.has_focus
         await pilot.press(*"stripes")
-        await wait_until(pilot, lambda: sidebar_titles(app) == ["Tell me about zebras"], what="search results")
+        await wait_until(
+            pilot, lambda: sidebar_titles(app) == ["Tell me about zebras"], what="search results"
+        )
         await pilot.press("enter")  # to the list
         assert screen.query_one(ConversationList).has_focus
         await pilot.press("enter")  # open
@@ -111,7 +115,7 @@ def test_sidebar_search_and_open_resumes_conversation() -> None:
 
 
 def test_search_with_awkward_text_does_not_fail() -> None:
-    seed_history([("it's \"quoted\" AND (odd", "fine")])
+    seed_history([('it\'s "quoted" AND (odd', "fine")])
     app = make_app()
 
     async def scenario(pilot: Any) -> None:

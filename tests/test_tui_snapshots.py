@@ -22,6 +22,8 @@ SIZE = (110, 32)
 def fixed_dates(monkeypatch: pytest.MonkeyPatch) -> None:
     """Conversation dates in the sidebar would change every run."""
     monkeypatch.setattr("assistant.tui.conversations.format_when", lambda iso: "2025-06-01 12:00")
+
+
 REPLY = (
     "Here is a function that adds two numbers:\n\n"
     "```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```\n\n"
@@ -29,7 +31,9 @@ REPLY = (
 )
 
 
-def prepared(*messages: str, after: Callable[[Any], Awaitable[None]] | None = None) -> Callable[[Any], Awaitable[None]]:
+def prepared(
+    *messages: str, after: Callable[[Any], Awaitable[None]] | None = None
+) -> Callable[[Any], Awaitable[None]]:
     """A ``run_before`` that waits for the model, sends ``messages`` and stills the screen."""
 
     async def run_before(pilot: Any) -> None:
@@ -98,9 +102,8 @@ def test_settings_screen(snap_compare: Any) -> None:
 
 def test_prompt_inspector(snap_compare: Any) -> None:
     async def open_inspector(pilot: Any) -> None:
-        from assistant.tui.widgets.prompt_input import PromptInput
-
         from assistant.tui.screens.inspector import PromptInspector
+        from assistant.tui.widgets.prompt_input import PromptInput
 
         from .tui_support import wait_until
 
@@ -110,7 +113,9 @@ def test_prompt_inspector(snap_compare: Any) -> None:
         pilot.app.screen.query_one("TextArea").cursor_blink = False
 
     app = make_app(reply="Sure.")
-    assert snap_compare(app, terminal_size=SIZE, run_before=prepared("Write an add function", after=open_inspector))
+    assert snap_compare(
+        app, terminal_size=SIZE, run_before=prepared("Write an add function", after=open_inspector)
+    )
 
 
 def test_chain_of_thought_and_scored_choice(snap_compare: Any) -> None:

@@ -29,7 +29,9 @@ class FindCapitalised(tools.BaseTool):
     def run(self, text: str, params: Mapping[str, Any], backend: Any) -> Any:
         import re
 
-        entities = [tools.Entity(m.group(), "PERSON", m.start(), m.end()) for m in re.finditer(r"\b[A-Z]\w+", text)]
+        entities = [
+            tools.Entity(m.group(), "PERSON", m.start(), m.end()) for m in re.finditer(r"\b[A-Z]\w+", text)
+        ]
         return tools.EntitiesResult(entities, list(params["types"]))
 
 

@@ -122,7 +122,13 @@ def test_parse_params_validates_and_names_the_field() -> None:
     base = GenerationParams()
     values = {"temperature": "0", "top_k": "5", "top_p": "0.5", "max_tokens": "64", "seed": ""}
     params = parse_params(values, base)
-    assert (params.temperature, params.top_k, params.top_p, params.max_tokens, params.seed) == (0, 5, 0.5, 64, None)
+    assert (params.temperature, params.top_k, params.top_p, params.max_tokens, params.seed) == (
+        0,
+        5,
+        0.5,
+        64,
+        None,
+    )
     with pytest.raises(ConfigError, match="top_k"):
         parse_params({**values, "top_k": "-1"}, base)
     with pytest.raises(ConfigError, match="max tokens must be a number"):
@@ -187,7 +193,11 @@ def test_docs_list_every_key_binding() -> None:
     from assistant.tui.keys import KEY_HELP, SLASH_HELP
 
     docs = (Path(__file__).resolve().parent.parent / "docs" / "tui.md").read_text()
-    rows = {line.split("|")[1].strip() for line in docs.splitlines() if line.startswith("| ") and line.count("|") >= 4}
+    rows = {
+        line.split("|")[1].strip()
+        for line in docs.splitlines()
+        if line.startswith("| ") and line.count("|") >= 4
+    }
     for entry in KEY_HELP:
         assert entry.keys in rows, f"docs/tui.md does not list {entry.keys!r}"
     for command, _ in SLASH_HELP:
@@ -198,7 +208,9 @@ def test_controller_unload_waits_for_a_running_reply() -> None:
     from assistant.backends.fake import FakeBackend, FakeBackendPlugin
     from assistant.plugins import register_plugin
 
-    register_plugin(FakeBackendPlugin(lambda: FakeBackend(reply="x" * 500, token_delay=0.01)), name="slow-fake")
+    register_plugin(
+        FakeBackendPlugin(lambda: FakeBackend(reply="x" * 500, token_delay=0.01)), name="slow-fake"
+    )
     controller = make_controller()
     backend = controller.load()
     started = threading.Event()
@@ -224,7 +236,9 @@ def test_draw_pacer_spaces_draws_by_their_cpu_cost() -> None:
     from assistant.tui.stream_buffer import DrawPacer
 
     wall, cpu = [100.0], [5.0]
-    pacer = DrawPacer(max_fps=20, cpu_share=0.25, max_interval=1.0, clock=lambda: wall[0], cpu_clock=lambda: cpu[0])
+    pacer = DrawPacer(
+        max_fps=20, cpu_share=0.25, max_interval=1.0, clock=lambda: wall[0], cpu_clock=lambda: cpu[0]
+    )
     assert pacer.wait() == 0  # the first text of a reply is drawn at once
     pacer.drew()
     assert pacer.wait() == pytest.approx(0.05)  # then at most max_fps

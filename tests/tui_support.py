@@ -55,7 +55,9 @@ def make_app(
     return ChatApp(ChatController(settings, history=link))
 
 
-async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+async def wait_until(
+    pilot: Any, predicate: Callable[[], bool], timeout: float = 20.0, what: str = ""
+) -> None:
     """Let the app run until ``predicate()`` holds; fail the test after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -80,7 +82,10 @@ async def wait_idle(pilot: Any) -> None:
     """Until the reply (if any) has finished and been drawn."""
     screen = pilot.app.chat_screen
     await wait_until(
-        pilot, lambda: not screen.generating and not screen.status_pending, timeout=180, what="reply to finish"
+        pilot,
+        lambda: not screen.generating and not screen.status_pending,
+        timeout=180,
+        what="reply to finish",
     )
     await pilot.pause()
 

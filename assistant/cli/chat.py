@@ -36,7 +36,9 @@ def chat(
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         # A full-screen app cannot run without a terminal; say so instead of hanging.
-        fail("assistant chat needs an interactive terminal; use `assistant prompt` for piped input or scripts")
+        fail(
+            "assistant chat needs an interactive terminal; use `assistant prompt` for piped input or scripts"
+        )
     param_overrides, backend_opts = parse_options(options)
     if verbose:
         backend_opts["verbose"] = True

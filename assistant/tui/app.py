@@ -63,21 +63,35 @@ class ChatApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette (Ctrl+P): Textual's commands plus model/backend/template pickers."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Settings", "Model, backend, template and sampling parameters (F2)", self.action_settings)
-        yield SystemCommand("Prompt inspector", "The exact text the model sees next (F3)", self.action_inspect)
+        yield SystemCommand(
+            "Settings", "Model, backend, template and sampling parameters (F2)", self.action_settings
+        )
+        yield SystemCommand(
+            "Prompt inspector", "The exact text the model sees next (F3)", self.action_inspect
+        )
         yield SystemCommand("Help", "Key bindings and slash commands (F1)", self.action_help)
-        yield SystemCommand("Toggle light/dark", "Switch between the light and dark theme (Ctrl+T)", self.action_toggle_theme)
+        yield SystemCommand(
+            "Toggle light/dark", "Switch between the light and dark theme (Ctrl+T)", self.action_toggle_theme
+        )
         options = self.controller.settings_options()
         settings = self.controller.settings
         for label, name in options.backends:
             if name != settings.backend:
-                yield SystemCommand(f"Backend: {name}", f"Next reply from {label}", lambda n=name: self.switch_engine(backend=n))
+                yield SystemCommand(
+                    f"Backend: {name}",
+                    f"Next reply from {label}",
+                    lambda n=name: self.switch_engine(backend=n),
+                )
         for label, name in options.models:
             if name != settings.model:
                 yield SystemCommand(f"Model: {name}", label, lambda n=name: self.switch_engine(model=n))
         for label, name in options.templates:
             if (name or None) != settings.template:
-                yield SystemCommand(f"Template: {label}", "Prompting strategy for the next turns", lambda n=name: self.switch_template(n or None))
+                yield SystemCommand(
+                    f"Template: {label}",
+                    "Prompting strategy for the next turns",
+                    lambda n=name: self.switch_template(n or None),
+                )
 
     def on_mount(self) -> None:
         # A worker thread waiting for the GIL while the UI thread draws waits up
@@ -120,7 +134,11 @@ class ChatApp(App[None]):
         settings: ChatSettings = self.controller.settings
         engine_changed = choice.model != settings.model or choice.backend != settings.backend
         before = settings.params
-        edited = {name: getattr(choice.params, name) for name in before.field_names() if getattr(choice.params, name) != getattr(before, name)}
+        edited = {
+            name: getattr(choice.params, name)
+            for name in before.field_names()
+            if getattr(choice.params, name) != getattr(before, name)
+        }
         settings.system = choice.system
         try:
             if choice.template != settings.template or choice.variables != settings.template_variables:

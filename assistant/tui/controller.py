@@ -105,14 +105,18 @@ class ChatController:
         self.last_fit: FittedPrompt | None = None
         self._session: TemplatedSession | None = None
         self.template: PromptTemplate | None = None
-        self.library = ConversationLibrary(history.store if history else None, history.log if history else False)
+        self.library = ConversationLibrary(
+            history.store if history else None, history.log if history else False
+        )
         resumed = history.conversation if history else None
         self.messages: list[Message] = list(history.messages) if history else []
         self.recorder = self.library.recorder(resumed.id if resumed else None, settings.template)
         self._conversation_id = resumed.id if resumed else None
 
     # ---- the model ------------------------------------------------------------------
-    def load(self, model: str | None = None, backend: str | None = None, progress: Progress | None = None) -> Backend:
+    def load(
+        self, model: str | None = None, backend: str | None = None, progress: Progress | None = None
+    ) -> Backend:
         """Load ``model`` on ``backend`` (default: the current ones); the conversation stays.
 
         The new engine is loaded before the old one is released, so a failed
@@ -290,7 +294,9 @@ class ChatController:
     # ---- templates -------------------------------------------------------------------
     def settings_options(self) -> SettingsOptions:
         """Models, backends and templates the settings panel and command palette offer."""
-        return SettingsOptions(models=model_choices(), backends=backend_choices(), templates=template_choices())
+        return SettingsOptions(
+            models=model_choices(), backends=backend_choices(), templates=template_choices()
+        )
 
     def set_template(self, name: str | None, variables: dict[str, str] | None = None) -> None:
         """Use template ``name`` for the next turns (None: plain chat); its ``params`` become the defaults.
@@ -335,11 +341,15 @@ class ChatController:
             messages = render_template(template, self.settings.template_variables, input=user_text)
             result = execute(template, messages, backend, self.settings.params)
             answer = result.answer if result.answer is not None else result.output
-            return Exchange(self._completion(str(answer), result.usage, result.timings), result, None, result.to_dict())
+            return Exchange(
+                self._completion(str(answer), result.usage, result.timings), result, None, result.to_dict()
+            )
 
         return self.run_exchange(user_text, run)
 
-    def run_tool(self, line: str, call: ToolCall, progress: Callable[[int, int, str], None] | None = None) -> Any:
+    def run_tool(
+        self, line: str, call: ToolCall, progress: Callable[[int, int, str], None] | None = None
+    ) -> Any:
         """Run a slash command's tool on the loaded model; the exchange is kept like a turn."""
         backend = self.require_backend()
 
@@ -349,9 +359,13 @@ class ChatController:
 
         return self.run_exchange(line, run)
 
-    def _completion(self, text: str, usage: Usage | None = None, timings: Timings | None = None) -> Completion:
+    def _completion(
+        self, text: str, usage: Usage | None = None, timings: Timings | None = None
+    ) -> Completion:
         backend = self.require_backend()
-        return Completion(text, backend.model_name, backend.name, "stop", usage or Usage(), timings or Timings())
+        return Completion(
+            text, backend.model_name, backend.name, "stop", usage or Usage(), timings or Timings()
+        )
 
     def run_exchange(self, user_text: str, run: Callable[[], Exchange]) -> Any:
         """A turn that is not streamed (a tool, a scored label), kept like any other.
@@ -369,6 +383,8 @@ class ChatController:
                 store.fail_turn(turn, "", status="error", error=str(exc) or type(exc).__name__)
             raise
         if turn is not None and store is not None:
-            store.finish_turn(turn, exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result)
+            store.finish_turn(
+                turn, exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result
+            )
         self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])
         return exchange.result

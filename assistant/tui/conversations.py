@@ -60,7 +60,9 @@ class ConversationLibrary:
             raise HistoryError("history is off for this session (--no-log)")
         return self.store
 
-    def recorder(self, conversation_id: int | None = None, template: str | None = None) -> ConversationRecorder | None:
+    def recorder(
+        self, conversation_id: int | None = None, template: str | None = None
+    ) -> ConversationRecorder | None:
         """Records the turns of this conversation (a new one when None), unless logging is off."""
         if not self.log or self.store is None:
             return None

@@ -37,4 +37,7 @@ def model_choices() -> list[tuple[str, str]]:
 def backend_choices() -> list[tuple[str, str]]:
     from ..backends import available_backends
 
-    return [(f"{name} — {info.description}" if info.description else name, name) for name, info in available_backends().items()]
+    return [
+        (f"{name} — {info.description}" if info.description else name, name)
+        for name, info in available_backends().items()
+    ]

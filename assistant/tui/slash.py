@@ -25,7 +25,12 @@ class SlashCommand:
 def is_slash_command(line: str) -> bool:
     """A line starting with ``/word``; ``//`` escapes a literal leading slash."""
     stripped = line.lstrip()
-    return stripped.startswith("/") and not stripped.startswith("//") and len(stripped) > 1 and not stripped[1].isspace()
+    return (
+        stripped.startswith("/")
+        and not stripped.startswith("//")
+        and len(stripped) > 1
+        and not stripped[1].isspace()
+    )
 
 
 def unescape_slash(line: str) -> str:

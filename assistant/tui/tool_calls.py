@@ -31,7 +31,11 @@ class ToolCall:
     @property
     def label(self) -> str:
         extra = " ".join(f"{key}={value}" for key, value in self.given.items())
-        return f"/{self.name}" + (f" {extra}" if extra else "") + (" (on the last message)" if self.on_last_message else "")
+        return (
+            f"/{self.name}"
+            + (f" {extra}" if extra else "")
+            + (" (on the last message)" if self.on_last_message else "")
+        )
 
 
 def prepare_tool_call(line: str, messages: Sequence[Message]) -> ToolCall:

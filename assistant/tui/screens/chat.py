@@ -34,10 +34,10 @@ from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..text import shorten
 from ..widgets.chat_log import AssistantMessage, ChatLog, ToolMessage, UserMessage
-from ..widgets.tool_results import result_view, slash_help_view
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
+from ..widgets.tool_results import result_view, slash_help_view
 from .dialogs import Confirm
 
 if TYPE_CHECKING:
@@ -199,7 +199,9 @@ class ChatScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load_worker(self, model: str, backend: str) -> None:
         try:
-            self.controller.load(model, backend, progress=lambda text: self.post_message(ModelLoadProgress(text)))
+            self.controller.load(
+                model, backend, progress=lambda text: self.post_message(ModelLoadProgress(text))
+            )
         except AssistantError as exc:
             self.post_message(ModelLoadFailed(model, backend, str(exc)))
         except Exception as exc:  # an engine bug must not take the app down
@@ -347,7 +349,11 @@ class ChatScreen(Screen[None]):
         if extraction.error is not None:
             reply.set_status(f"no answer: {extraction.error}")
             return
-        answer = extraction.answer if isinstance(extraction.answer, str) else json.dumps(extraction.answer, indent=2)
+        answer = (
+            extraction.answer
+            if isinstance(extraction.answer, str)
+            else json.dumps(extraction.answer, indent=2)
+        )
         if extraction.reasoning:
             await reply.show_reasoning(extraction.reasoning, answer)
 
@@ -375,7 +381,9 @@ class ChatScreen(Screen[None]):
             call.label, line, lambda: self.controller.run_tool(line, call, progress), source_text=call.text
         )
 
-    async def run_task(self, label: str, user_text: str, task: Callable[[], Any], source_text: str = "") -> None:
+    async def run_task(
+        self, label: str, user_text: str, task: Callable[[], Any], source_text: str = ""
+    ) -> None:
         """Run a non-streamed turn (a tool, a scored template) in a worker; its result is drawn when done."""
         self.generating = True
         self.pending_user = await self.log_view.add(UserMessage(user_text))  # type: ignore[assignment]

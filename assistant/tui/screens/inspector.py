@@ -53,7 +53,9 @@ class PromptInspector(ModalScreen[None]):
         with Vertical() as box:
             box.border_title = "Prompt inspector — Esc to close, c to copy"
             yield Static(self.summary(), classes="summary", markup=False)
-            yield TextArea(visible_text(self.preview.text), read_only=True, soft_wrap=True, show_line_numbers=True)
+            yield TextArea(
+                visible_text(self.preview.text), read_only=True, soft_wrap=True, show_line_numbers=True
+            )
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.preview.text)

@@ -74,7 +74,9 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
         width: 90%; max-width: 90; height: auto; max-height: 95%;
         border: round $accent; background: $surface; padding: 0 1;
     }
-    SettingsScreen Grid { grid-size: 2; grid-columns: 16 1fr; grid-rows: 1; height: auto; grid-gutter: 1 1; margin-top: 1; }
+    SettingsScreen Grid {
+        grid-size: 2; grid-columns: 16 1fr; grid-rows: 1; height: auto; grid-gutter: 1 1; margin-top: 1;
+    }
     SettingsScreen Label { color: $text-muted; }
     SettingsScreen .error { color: $error; height: auto; }
     SettingsScreen .hint { color: $text-muted; height: auto; margin-top: 1; }
@@ -115,7 +117,11 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
                     id="model",
                 )
                 yield Label("…or model path")
-                yield Input(placeholder="/path/to/model.gguf or a Hugging Face directory", id="model_path", compact=True)
+                yield Input(
+                    placeholder="/path/to/model.gguf or a Hugging Face directory",
+                    id="model_path",
+                    compact=True,
+                )
                 yield Label("Backend")
                 yield Select(
                     _with_current(self.options.backends, self.current_backend),
@@ -140,7 +146,9 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
                     compact=True,
                 )
                 yield Label("System prompt")
-                yield Input(self.system or "", placeholder="(none: the model's default)", id="system", compact=True)
+                yield Input(
+                    self.system or "", placeholder="(none: the model's default)", id="system", compact=True
+                )
                 yield Label("Temperature")
                 yield Input(f"{params.temperature:g}", id="temperature", compact=True)
                 yield Label("Top-k")
@@ -150,7 +158,12 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
                 yield Label("Max new tokens")
                 yield Input(str(params.max_tokens), id="max_tokens", compact=True)
                 yield Label("Seed")
-                yield Input("" if params.seed is None else str(params.seed), placeholder="random", id="seed", compact=True)
+                yield Input(
+                    "" if params.seed is None else str(params.seed),
+                    placeholder="random",
+                    id="seed",
+                    compact=True,
+                )
             yield Static(
                 Text("Temperature 0 is greedy. Top-k 0 and top-p 1 switch those filters off."),
                 classes="hint",

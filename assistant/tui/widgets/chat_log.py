@@ -193,7 +193,9 @@ class AssistantMessage(ChatMessage):
         """Replace the body by a collapsed "Reasoning" section and the extracted answer."""
         await self.markdown.remove()
         await self.mount(
-            Collapsible(Markdown(visible_text(reasoning)), title="Reasoning", collapsed=True, classes="reasoning"),
+            Collapsible(
+                Markdown(visible_text(reasoning)), title="Reasoning", collapsed=True, classes="reasoning"
+            ),
             Static(Text("Answer", style="bold"), classes="answer-label"),
             Markdown(visible_text(answer), classes="body answer"),
         )
@@ -243,14 +245,18 @@ class ChatLog(VerticalScroll):
             if message.role == "user":
                 widgets.append(UserMessage(message.content))
             elif message.role == "assistant" and message.tool_result is not None:
-                body, plain = result_view(message.tool_result, stored_source_text(previous), plain=message.content)
+                body, plain = result_view(
+                    message.tool_result, stored_source_text(previous), plain=message.content
+                )
                 label = f"/{message.tool_name}" if message.tool_name else (message.template or "result")
                 widgets.append(ToolMessage(label, body, plain))
             elif message.role == "assistant":
                 status = STORED_STATUS.get(message.status, message.status)
                 if message.status == "interrupted" and not message.content:
                     status = "no reply"
-                widgets.append(AssistantMessage(message.content, label=message.model or "Assistant", status=status))
+                widgets.append(
+                    AssistantMessage(message.content, label=message.model or "Assistant", status=status)
+                )
             previous.append(message.content)
         if widgets:
             await self.mount_all(widgets)

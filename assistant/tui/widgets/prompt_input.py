@@ -75,7 +75,9 @@ class PromptInput(TextArea):
             return self.input
 
     def __init__(self, history: InputHistory | None = None, **kwargs: object) -> None:
-        kwargs.setdefault("placeholder", "Message (Enter to send, Shift+Enter/Ctrl+J for a newline, / for tools)")
+        kwargs.setdefault(
+            "placeholder", "Message (Enter to send, Shift+Enter/Ctrl+J for a newline, / for tools)"
+        )
         kwargs.setdefault("soft_wrap", True)
         kwargs.setdefault("show_line_numbers", False)
         kwargs.setdefault("highlight_cursor_line", False)

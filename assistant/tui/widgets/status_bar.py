@@ -67,8 +67,16 @@ class StatusBar(Static):
         text.append(format_rate(info.tokens_per_second))
         text.append(f"  TTFT {format_ms(info.ttft_ms)}")
         text.append("  │  ctx ")
-        used = "–" if info.context_used is None else ("≈" if info.approximate else "") + str(info.context_used)
-        total = "?" if info.context_length == 0 else "–" if info.context_length is None else str(info.context_length)
+        used = (
+            "–" if info.context_used is None else f"{'≈' if info.approximate else ''}{info.context_used}"
+        )
+        total = (
+            "?"
+            if info.context_length == 0
+            else "–"
+            if info.context_length is None
+            else str(info.context_length)
+        )
         text.append(f"{used}/{total}")
         if info.dropped:
             text.append(f" ({info.dropped} older msgs left out)", style="yellow")
