@@ -20,6 +20,8 @@ _LAZY = {
     "load_backend": "assistant.backends",
     "available_backends": "assistant.backends",
     "ChatSession": "assistant.session",
+    "get_tool": "assistant.tools",
+    "available_tools": "assistant.tools",
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

@@ -27,6 +27,12 @@ LAZY_COMMANDS: dict[str, str] = {
     "backends": "assistant.cli.info:backends",
     "plugins": "assistant.cli.info:plugins",
     "config": "assistant.cli.info:config",
+    "tools": "assistant.cli.tools:tools",
+    "tool": "assistant.cli.tools:tool",
+    "summarize": "assistant.cli.tools:summarize",
+    "translate": "assistant.cli.tools:translate",
+    "ner": "assistant.cli.tools:ner",
+    "sentiment": "assistant.cli.tools:sentiment",
 }
 
 

@@ -1,0 +1,134 @@
+"""First-party tool ``ner``: named entities with exact offsets and types from the requested set.
+
+Free-form generation is unusable for NER with small models (spans that are not
+in the text, invented types, broken JSON). So the work is split: code finds
+the candidate spans — runs of capitalised words and date patterns, see
+:mod:`assistant.tools.spans` — and the model only *types* each one, by the
+likelihood of each type word (or "none") after a few-shot prompt. Every
+returned span is a slice of the input at its offsets and every type is one
+that was asked for, by construction; the sentence's prompt is evaluated once
+and its KV cache reused for each of its candidate spans.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping, Sequence
+
+from assistant import hookimpl
+from assistant.errors import ConfigError, NotSupportedError, ToolError
+from assistant.tools import BaseTool, EntitiesResult, Entity, Parameter
+from assistant.tools.classify import generate_label, label_scores, softmax
+from assistant.tools.context import fits
+from assistant.tools.prompts import raw_text, render
+from assistant.tools.spans import Span, candidate_spans
+from assistant.tools.text import sentence_spans
+
+TYPE_WORDS = {
+    "PERSON": "person", "PER": "person",
+    "LOCATION": "place", "LOC": "place", "GPE": "place",
+    "ORGANIZATION": "organization", "ORGANISATION": "organization", "ORG": "organization",
+    "DATE": "date", "TIME": "time",
+    "MISC": "other name", "EVENT": "event", "PRODUCT": "product", "WORK_OF_ART": "work of art",
+    "NORP": "nationality", "FACILITY": "building", "FAC": "building", "LANGUAGE": "language", "LAW": "law",
+}
+"""The word the model sees for each type; other types are shown lower-cased ("ANIMAL" -> "animal")."""
+
+NONE_WORD = "none"
+DATE_TYPES = {"DATE", "TIME"}
+_TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_WINDOW = 300
+
+
+def check_types(types: Sequence[str]) -> dict[str, str]:
+    """Requested types (upper-cased) -> the word used for each in the prompt."""
+    words: dict[str, str] = {}
+    for raw in types:
+        name = raw.strip().upper().replace(" ", "_").replace("-", "_")
+        if not _TYPE_NAME.match(name):
+            raise ConfigError(f"entity type {raw!r} must be a name like PERSON or DATE")
+        word = TYPE_WORDS.get(name, name.lower().replace("_", " "))
+        if word == NONE_WORD:
+            raise ConfigError(f"entity type {raw!r} is reserved")
+        clash = [t for t, w in words.items() if w == word and t != name]
+        if clash:
+            raise ConfigError(f"entity types {clash[0]} and {name} mean the same thing; pass one of them")
+        words[name] = word
+    if not words:
+        raise ConfigError("ner needs at least one entity type")
+    return words
+
+
+class NamedEntities(BaseTool):
+    name = "ner"
+    description = "Find named entities (people, places, organizations, dates, ...) with exact character offsets."
+    parameters = (
+        Parameter(
+            "types",
+            "list",
+            help="comma-separated entity types, e.g. PERSON,LOCATION,ORGANIZATION,DATE,MISC",
+            default=("PERSON", "LOCATION", "ORGANIZATION"),
+        ),
+    )
+    templates = ("ner", "ner-question")
+
+    def run(self, text: str, params: Mapping[str, Any], backend: Any) -> EntitiesResult:
+        type_words = check_types(params["types"])
+        types = list(type_words)
+        words = [*type_words.values(), NONE_WORD]
+        kinds = [*types, ""]
+        candidates = [f" {word}" for word in words]
+        want_dates = bool(DATE_TYPES & set(types))
+        entities: list[Entity] = []
+        for start, end in sentence_spans(text):
+            sentence = text[start:end]
+            spans = candidate_spans(sentence, dates=want_dates)
+            for span in spans:
+                kind, probability = self._type_of(backend, sentence, span, type_words, words, kinds, candidates)
+                if kind:
+                    entities.append(Entity(span.text, kind, start + span.start, start + span.end, probability))
+        for entity in entities:  # the promise callers rely on; a failure here is a bug, said clearly
+            if text[entity.start : entity.end] != entity.text or entity.type not in type_words:
+                raise ToolError(f"internal error: entity {entity} does not match the input")
+        return EntitiesResult(entities=entities, types=types)
+
+    def _type_of(
+        self,
+        backend: Any,
+        sentence: str,
+        span: Span,
+        type_words: dict[str, str],
+        words: list[str],
+        kinds: list[str],
+        candidates: list[str],
+    ) -> tuple[str, float]:
+        context = self._context(backend, sentence, span, type_words, candidates)
+        prefix = raw_text(render("ner", {"sentence": context, "type_words": type_words, "none_word": NONE_WORD}))
+        try:
+            probabilities = softmax(label_scores(backend, f"{prefix}{span.text}:", candidates))
+        except NotSupportedError:
+            messages = render("ner-question", {"sentence": context, "span": span.text, "words": words})
+            word = generate_label(backend, messages, words)
+            return kinds[words.index(word)], 1.0
+        best = max(range(len(kinds)), key=lambda i: probabilities[i])
+        return kinds[best], probabilities[best]
+
+    def _context(
+        self, backend: Any, sentence: str, span: Span, type_words: dict[str, str], candidates: list[str]
+    ) -> str:
+        """The sentence, or a window around the span when a very long sentence would not fit."""
+        reserve = max(backend.count_tokens(c) for c in candidates) + backend.count_tokens(span.text) + 4
+        variables = {"sentence": sentence, "type_words": type_words, "none_word": NONE_WORD}
+        if fits(backend, raw_text(render("ner", variables)), reserve):
+            return sentence
+        left = sentence.rfind(" ", 0, max(0, span.start - _WINDOW)) + 1
+        right = sentence.find(" ", min(len(sentence), span.end + _WINDOW))
+        window = sentence[left : right if right != -1 else len(sentence)]
+        if not fits(backend, raw_text(render("ner", {**variables, "sentence": window})), reserve):
+            raise ToolError(f"the context window ({backend.context_length} tokens) is too small for NER; raise n_ctx")
+        return window
+
+
+@hookimpl
+def register_tools(register: Callable[[Any], None]) -> None:
+    register(NamedEntities())
