@@ -37,7 +37,8 @@ TYPE_WORDS = {
 NONE_WORD = "none"
 DATE_TYPES = {"DATE", "TIME"}
 _TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_WINDOW = 300
+_WINDOWS = (300, 150, 60, 20)
+"""Characters of context kept each side of a span, tried in turn, when a sentence is too long."""
 
 
 def check_types(types: Sequence[str]) -> dict[str, str]:
@@ -121,12 +122,13 @@ class NamedEntities(BaseTool):
         variables = {"sentence": sentence, "type_words": type_words, "none_word": NONE_WORD}
         if fits(backend, raw_text(render("ner", variables)), reserve):
             return sentence
-        left = sentence.rfind(" ", 0, max(0, span.start - _WINDOW)) + 1
-        right = sentence.find(" ", min(len(sentence), span.end + _WINDOW))
-        window = sentence[left : right if right != -1 else len(sentence)]
-        if not fits(backend, raw_text(render("ner", {**variables, "sentence": window})), reserve):
-            raise ToolError(f"the context window ({backend.context_length} tokens) is too small for NER; raise n_ctx")
-        return window
+        for radius in _WINDOWS:
+            left = sentence.rfind(" ", 0, max(0, span.start - radius)) + 1
+            right = sentence.find(" ", min(len(sentence), span.end + radius))
+            window = sentence[left : right if right != -1 else len(sentence)]
+            if fits(backend, raw_text(render("ner", {**variables, "sentence": window})), reserve):
+                return window
+        raise ToolError(f"the context window ({backend.context_length} tokens) is too small for NER; raise n_ctx")
 
 
 @hookimpl

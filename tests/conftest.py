@@ -91,3 +91,20 @@ def run_cli(
     return subprocess.CompletedProcess(
         proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
     )
+
+
+@pytest.fixture
+def fake_backend_cli(assistant_home: Path) -> Path:
+    """Make the fake backend (``-b fake``) available to CLI subprocesses, as a user plugin file."""
+    plugin_dir = assistant_home / "config" / "plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    path = plugin_dir / "fake_backend_cli.py"
+    path.write_text(
+        "from assistant import hookimpl\n"
+        "from assistant.backends.fake import FakeBackend\n\n\n"
+        "@hookimpl\n"
+        "def register_backends(register):\n"
+        "    register('fake', FakeBackend, description='deterministic fake backend for tests')\n",
+        encoding="utf-8",
+    )
+    return path

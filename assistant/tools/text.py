@@ -52,13 +52,15 @@ def split_paragraphs(text: str) -> tuple[str, list[Paragraph]]:
     paragraphs: list[Paragraph] = []
     position = 0
     for match in _PARAGRAPH_BREAK.finditer(stripped):
-        paragraphs.append(Paragraph(stripped[position : match.start()], match.group()))
+        body = stripped[position : match.start()]
+        core = body.rstrip()
+        paragraphs.append(Paragraph(core, body[len(core) :] + match.group()))
         position = match.end()
     tail = stripped[position:]
-    body = tail.rstrip()
-    if body or not paragraphs:
-        paragraphs.append(Paragraph(body, tail[len(body) :]))
-    elif paragraphs:  # text ended with a paragraph break
+    core = tail.rstrip()
+    if core or not paragraphs:
+        paragraphs.append(Paragraph(core, tail[len(core) :]))
+    else:  # the text ended with a paragraph break: its whitespace belongs to the last paragraph
         last = paragraphs.pop()
         paragraphs.append(Paragraph(last.text, last.separator + tail))
     return lead, paragraphs
@@ -84,7 +86,8 @@ def chunk_text(text: str, count_tokens: Callable[[str], int], budget: int) -> li
     """Split ``text`` into pieces of at most ``budget`` tokens, on the largest boundary possible.
 
     Every piece is checked with ``count_tokens`` itself (token counts are not
-    additive across joins), so no piece ever exceeds the budget.
+    additive across joins), so no piece exceeds the budget — provided the
+    budget holds at least one character, which every real prompt budget does.
     """
     if budget < 1:
         raise ValueError("budget must be at least 1 token")
