@@ -1,1 +1,1 @@
-"""Benchmarks: plain scripts, ``python -m benchmarks.<name>``; ``python -m benchmarks.run`` runs them all."""
+"""Benchmarks: each module has ``main()`` and writes its section of docs/performance.md."""

@@ -1,8 +1,4 @@
-"""Run every benchmark; each writes its own section of the docs.
-
-``python -m benchmarks.run`` (``make bench``). Add a module to BENCHMARKS to include it;
-each module exposes ``main()``.
-"""
+"""Run every benchmark: ``python -m benchmarks.run [name ...]``."""
 
 from __future__ import annotations
 
@@ -10,21 +6,20 @@ import importlib
 import sys
 
 BENCHMARKS = [
-    "benchmarks.tools_eval",
+    "cli_startup",
+    "llama_generate",
+    "history",
+    "openai_stream",
+    "tools_eval",
 ]
 
 
-def main() -> int:
-    failed = []
-    for name in BENCHMARKS:
+def main() -> None:
+    names = sys.argv[1:] or BENCHMARKS
+    for name in names:
         print(f"== {name}", flush=True)
-        try:
-            importlib.import_module(name).main()
-        except Exception as exc:  # keep going: one broken benchmark must not hide the others
-            print(f"{name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            failed.append(name)
-    return 1 if failed else 0
+        importlib.import_module(f"benchmarks.{name}").main()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import sys
 import time
@@ -31,7 +29,6 @@ from typing import Any, Iterable
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 TOOLS_DOC = ROOT / "docs" / "tools.md"
-PERF_DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- tools-eval:start -->", "<!-- tools-eval:end -->"
 DEFAULT_TYPES = ("PERSON", "LOCATION", "ORGANIZATION")
 
@@ -151,18 +148,6 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def write_tools_doc(table: str, counts: str) -> None:
     block = f"{START}\n{counts}\n\n{table}\n{END}"
     text = TOOLS_DOC.read_text(encoding="utf-8") if TOOLS_DOC.exists() else f"# Tools\n\n{START}\n{END}\n"
@@ -174,10 +159,12 @@ def write_tools_doc(table: str, counts: str) -> None:
 
 
 def write_performance_section(rows: list[Row]) -> None:
+    from benchmarks._report import machine, write_section
+
     lines = [
-        "Time per input of the accuracy run in `benchmarks/tools_eval.py` (few-shot prompt prefix",
-        "reused from the KV cache across inputs; one prompt evaluation per input or span).",
-        f"Machine: {machine()}; shared with other jobs, so treat as indicative.",
+        "Time per input in the accuracy run of `benchmarks/tools_eval.py` (the few-shot prefix is",
+        "reused from the KV cache across inputs; one prompt evaluation per text, and per candidate span).",
+        f"Machine: {machine()}; shared with other jobs, so indicative only.",
         "",
         "| model | backend | sentiment, ms per text | NER, ms per sentence |",
         "|---|---|---|---|",
@@ -189,15 +176,11 @@ def write_performance_section(rows: list[Row]) -> None:
             f"| {row.model} | {row.backend} | {row.timings['sentiment, per text'] * 1000:.0f} "
             f"| {row.timings['NER, per sentence'] * 1000:.0f} |"
         )
-    section = "## Tools\n\n" + "\n".join(lines) + "\n"
-    header = "# Performance\n\nNumbers written by the scripts in `benchmarks/` (`make bench`).\n"
-    text = PERF_DOC.read_text(encoding="utf-8") if PERF_DOC.exists() else header
-    pattern = re.compile(r"^## Tools\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    PERF_DOC.write_text(text.rstrip() + "\n", encoding="utf-8")
+    write_section("Tools", "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``argv`` defaults to no arguments (benchmarks.run calls ``main()``); the script passes its own."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="smollm2,gemma3-270m")
     parser.add_argument("--backends", default="llama-cpp")
@@ -205,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N texts and sentences")
     parser.add_argument("--n-threads", type=int, default=0)
     parser.add_argument("--no-write", action="store_true", help="print only; leave the docs alone")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv or [])
     options: dict[str, Any] = {"n_ctx": 2048}
     if args.n_threads:
         options["n_threads"] = args.n_threads
@@ -234,4 +217,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

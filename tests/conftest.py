@@ -93,18 +93,23 @@ def run_cli(
     )
 
 
+FAKE_BACKEND_PLUGIN_SOURCE = """\
+from assistant.backends.fake import FakeBackendPlugin
+
+_plugin = FakeBackendPlugin()
+register_backends = _plugin.register_backends
+"""
+
+
 @pytest.fixture
-def fake_backend_cli(assistant_home: Path) -> Path:
-    """Make the fake backend (``-b fake``) available to CLI subprocesses, as a user plugin file."""
+def fake_backend_plugin_file(assistant_home: Path) -> Path:
+    """Make the ``fake`` backend available to subprocess CLI runs (``run_cli``).
+
+    Writes a user plugin file into the test's ``<ASSISTANT_HOME>/config/plugins``,
+    which every ``python -m assistant`` started with that home loads.
+    """
     plugin_dir = assistant_home / "config" / "plugins"
     plugin_dir.mkdir(parents=True, exist_ok=True)
-    path = plugin_dir / "fake_backend_cli.py"
-    path.write_text(
-        "from assistant import hookimpl\n"
-        "from assistant.backends.fake import FakeBackend\n\n\n"
-        "@hookimpl\n"
-        "def register_backends(register):\n"
-        "    register('fake', FakeBackend, description='deterministic fake backend for tests')\n",
-        encoding="utf-8",
-    )
+    path = plugin_dir / "fake_backend.py"
+    path.write_text(FAKE_BACKEND_PLUGIN_SOURCE, encoding="utf-8")
     return path

@@ -17,7 +17,7 @@ import pytest
 from assistant import hookspecs
 from assistant.hookspecs import hookimpl
 from assistant.plugins import call_registration_hook, list_plugins, register_plugin
-from tests.conftest import REPO_ROOT, run_cli
+from .conftest import REPO_ROOT, run_cli
 
 PLUGINS_DOC = REPO_ROOT / "docs" / "plugins.md"
 

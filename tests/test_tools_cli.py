@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from .conftest import run_cli
 
-pytestmark = pytest.mark.usefixtures("fake_backend_cli")
+pytestmark = pytest.mark.usefixtures("fake_backend_plugin_file")
 FAKE = ("-b", "fake", "-m", "fake-model")
 
 

@@ -8,6 +8,7 @@ import sys
 import click
 
 from .common import model_options, progress_to_stderr, read_stdin_text, resolve_model_and_backend
+from .history_options import continue_options, describe_fit, history_options
 
 
 def build_user_text(text: str | None, stdin_text: str | None) -> str:
@@ -24,6 +25,8 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 @click.option("-s", "--system", default=None, help="System prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@continue_options
+@history_options
 def prompt(
     text: str | None,
     model: str | None,
@@ -33,23 +36,37 @@ def prompt(
     system: str | None,
     as_json: bool,
     debug: bool,
+    continue_latest: bool,
+    cid: int | None,
+    db: str | None,
+    no_log: bool,
 ) -> None:
     """Send TEXT (and/or piped stdin) to the model and stream the answer."""
     from ..config import default_system_prompt
+    from ..history.session_link import link_history
     from ..options import build_params, parse_options
     from ..session import ChatSession, open_backend
 
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
     param_overrides, backend_opts = parse_options(options)
     params = build_params(param_overrides)
-    model_name, backend_name = resolve_model_and_backend(model, backend)
+    history = link_history(db, no_log, continue_latest, cid)  # fails before the model loads
+    click.get_current_context().call_on_close(history.close)
+    model_name, backend_name = resolve_model_and_backend(model or history.model, backend or history.backend)
     if verbose:
         backend_opts["verbose"] = True
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
-    session = ChatSession(engine, params=params, system=default_system_prompt() if system is None else system)
+    session = ChatSession(
+        engine,
+        params=params,
+        system=history.system(system, default_system_prompt()),
+        messages=history.messages,
+        recorder=history.recorder(),
+    )
+    context_length = engine.context_length
     out = sys.stdout
     try:
-        for chunk in session.send(user_text):
+        for chunk in (stream := session.send(user_text)):
             if not as_json and chunk.text:
                 out.write(chunk.text)
                 out.flush()
@@ -59,11 +76,15 @@ def prompt(
             out.write("\n")
         raise
     finally:
+        stream.close()  # a reply cut short by Ctrl-C is recorded as interrupted
         engine.unload()
     completion = session.last
     assert completion is not None
+    if history.conversation is not None:
+        click.echo(describe_fit(history.conversation.id, session.last_fit, context_length), err=True)
     if as_json:
-        click.echo(json.dumps(completion.to_dict(), ensure_ascii=False))
+        conversation_id = session.recorder.conversation_id if session.recorder else None
+        click.echo(json.dumps({**completion.to_dict(), "conversation_id": conversation_id}, ensure_ascii=False))
     else:
         if not completion.text.endswith("\n"):
             out.write("\n")

@@ -27,3 +27,8 @@ def register_backends(register: Callable[..., None]) -> None:
         _lazy("assistant.backends.llama_cpp", "LlamaCppBackend"),
         description="llama.cpp via llama-cpp-python: quantized GGUF on CPU or GPU (default)",
     )
+    register(
+        "openai",
+        _lazy("assistant.backends.openai_backend", "OpenAIBackend"),
+        description="remote OpenAI-compatible server (vLLM, TGI, llama-server, Ollama): -o base_url=... or -m REMOTE/MODEL",
+    )
