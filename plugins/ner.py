@@ -19,7 +19,7 @@ from assistant import hookimpl
 from assistant.errors import ConfigError, NotSupportedError, ToolError
 from assistant.tools import BaseTool, EntitiesResult, Entity, Parameter
 from assistant.tools.classify import generate_label, label_scores, softmax
-from assistant.tools.context import fits
+from assistant.tools.context import context_window, fits
 from assistant.tools.prompts import raw_text, render
 from assistant.tools.spans import Span, candidate_spans
 from assistant.tools.text import sentence_spans
@@ -128,7 +128,7 @@ class NamedEntities(BaseTool):
             window = sentence[left : right if right != -1 else len(sentence)]
             if fits(backend, raw_text(render("ner", {**variables, "sentence": window})), reserve):
                 return window
-        raise ToolError(f"the context window ({backend.context_length} tokens) is too small for NER; raise n_ctx")
+        raise ToolError(f"the context window ({context_window(backend)} tokens) is too small for NER; raise n_ctx")
 
 
 @hookimpl

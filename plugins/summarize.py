@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 from assistant import hookimpl
 from assistant.errors import ToolError
 from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
-from assistant.tools.context import SAFETY_MARGIN, input_budget, token_counter
+from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
 from assistant.tools.generate import generate_checked
 from assistant.tools.prompts import render
 from assistant.tools.text import chunk_text
@@ -70,7 +70,7 @@ class Summarize(BaseTool):
         length: str = params["length"]
         if not text.strip():
             raise ToolError("nothing to summarize: the input is empty")
-        limit = min(MAX_SUMMARY_TOKENS[length], max(16, backend.context_length // 8))
+        limit = min(MAX_SUMMARY_TOKENS[length], max(16, context_window(backend) // 8))
         count = token_counter(backend)
         budget = min(
             input_budget(backend, lambda t, how=how: render("summarize", {"text": t, "length": how}), limit)
@@ -118,7 +118,7 @@ class Summarize(BaseTool):
 
     def _groups(self, backend: Any, summaries: list[str], length: str, limit: int) -> list[list[str]]:
         """Consecutive summaries packed so each group's combine prompt fits with room for the reply."""
-        room = backend.context_length - limit - SAFETY_MARGIN
+        room = context_window(backend) - limit - SAFETY_MARGIN
         groups: list[list[str]] = [[]]
         for summary in summaries:
             trial = [*groups[-1], summary]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 from assistant import hookimpl
 from assistant.errors import ToolError
 from assistant.tools import BaseTool, Parameter, Progress, TranslationResult
-from assistant.tools.context import SAFETY_MARGIN, token_counter
+from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
 from assistant.tools.generate import generate_checked
 from assistant.tools.languages import language_name
 from assistant.tools.prompts import render
@@ -91,9 +91,10 @@ class Translate(BaseTool):
         count = token_counter(backend)
         overhead = backend.count_tokens(render("translate", {"text": "", "target": target, "source": source}))
         # input + a reply up to twice as long must fit: overhead + n + (2n + 32) <= context
-        room = (backend.context_length - overhead - 32 - SAFETY_MARGIN) // 3
+        window = context_window(backend)
+        room = (window - overhead - 32 - SAFETY_MARGIN) // 3
         if room < 8:
-            raise ToolError(f"the context window ({backend.context_length} tokens) is too small to translate; raise n_ctx")
+            raise ToolError(f"the context window ({window} tokens) is too small to translate; raise n_ctx")
         pieces = chunk_text(paragraph, count, min(room, MAX_PIECE_TOKENS))
         translated = [self._piece(backend, piece, target, source) for piece in pieces]
         return " ".join(translated)

@@ -99,12 +99,12 @@ def test_sentiment_picks_the_most_likely_label_and_softmaxes_the_scores() -> Non
     assert result.probabilities["negative"] == pytest.approx(1 / (1 + math.exp(-2)))
     prompt, candidates = backend.score_calls[0]
     assert candidates == [" positive", " negative"]
-    assert prompt.endswith("Text: whatever\nSentiment:")
+    assert prompt.endswith("Review: whatever\nSentiment:")
 
 
 def test_sentiment_calibration_subtracts_the_content_free_scores_once_per_label_set() -> None:
     def table(prompt: str, candidate: str) -> float:
-        content_free = prompt.endswith(("Text: N/A\nSentiment:", "Text: \nSentiment:", "Text: [MASK]\nSentiment:"))
+        content_free = prompt.endswith(("Review: N/A\nSentiment:", "Review: \nSentiment:", "Review: [MASK]\nSentiment:"))
         if candidate == " positive":
             return -1.0 if content_free else -1.5  # the model always leans positive...
         return -4.0 if content_free else -2.0  # ...but this text raised "negative" far more

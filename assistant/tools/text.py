@@ -112,41 +112,52 @@ def chunk_text(text: str, count_tokens: Callable[[str], int], budget: int) -> li
 def _pack(units: list[str], joiner: str, count_tokens: Callable[[str], int], budget: int) -> list[str]:
     """Greedily group consecutive units while their summed token counts fit; oversized units split further.
 
-    Each unit is counted once, less the tokens every count carries (a BOS);
-    every finished group is then counted as joined text and halved in the rare
-    case that joining made it longer than the sum said.
+    Each unit is counted once, less the tokens every count carries (a BOS). A
+    finished group is counted again as joined text (joins can tokenize
+    differently); if that is over budget, units move from its end to the next
+    group until it fits, so groups stay as full as the budget allows.
     """
     fixed = count_tokens("")
     join_cost = max(1, count_tokens(joiner) - fixed)
+    sizes = [count_tokens(unit) - fixed for unit in units]
     chunks: list[str] = []
-    group: list[str] = []
+    group: list[int] = []
     group_tokens = fixed
-    for unit in units:
-        tokens = count_tokens(unit) - fixed
-        if tokens + fixed > budget:
-            chunks.extend(_verified(group, joiner, count_tokens, budget))
+    index = 0
+    while index < len(units):
+        size = sizes[index]
+        if size + fixed > budget:
+            index -= _flush(group, units, joiner, count_tokens, budget, chunks)
             group, group_tokens = [], fixed
-            chunks.extend(chunk_text(unit, count_tokens, budget))
+            chunks.extend(chunk_text(units[index], count_tokens, budget))
+            index += 1
             continue
-        if group and group_tokens + join_cost + tokens > budget:
-            chunks.extend(_verified(group, joiner, count_tokens, budget))
+        if group and group_tokens + join_cost + size > budget:
+            index -= _flush(group, units, joiner, count_tokens, budget, chunks)
             group, group_tokens = [], fixed
-        group_tokens += tokens + (join_cost if group else 0)
-        group.append(unit)
-    chunks.extend(_verified(group, joiner, count_tokens, budget))
+            continue
+        group_tokens += size + (join_cost if group else 0)
+        group.append(index)
+        index += 1
+    _flush(group, units, joiner, count_tokens, budget, chunks)
     return chunks
 
 
-def _verified(group: list[str], joiner: str, count_tokens: Callable[[str], int], budget: int) -> list[str]:
+def _flush(
+    group: list[int], units: list[str], joiner: str, count_tokens: Callable[[str], int], budget: int,
+    chunks: list[str],
+) -> int:
+    """Append the group's joined text to ``chunks``; returns how many units it handed back."""
     if not group:
-        return []
-    joined = joiner.join(group)
-    if len(group) == 1 or count_tokens(joined) <= budget:
-        return [joined]
-    middle = len(group) // 2
-    return _verified(group[:middle], joiner, count_tokens, budget) + _verified(
-        group[middle:], joiner, count_tokens, budget
-    )
+        return 0
+    handed_back = 0
+    joined = joiner.join(units[i] for i in group)
+    while len(group) > 1 and count_tokens(joined) > budget:
+        group = group[:-1]
+        handed_back += 1
+        joined = joiner.join(units[i] for i in group)
+    chunks.append(joined)
+    return handed_back
 
 
 def _split_characters(text: str, count_tokens: Callable[[str], int], budget: int) -> list[str]:
