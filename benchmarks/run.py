@@ -10,6 +10,7 @@ BENCHMARKS = [
     "llama_generate",
     "history",
     "openai_stream",
+    "templates_render",
     "tools_eval",
 ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -113,3 +113,28 @@ def fake_backend_plugin_file(assistant_home: Path) -> Path:
     path = plugin_dir / "fake_backend.py"
     path.write_text(FAKE_BACKEND_PLUGIN_SOURCE, encoding="utf-8")
     return path
+
+
+# ---- prompt templates (issue 4) -----------------------------------------------------
+
+
+@pytest.fixture
+def user_templates(assistant_home: Path) -> Path:
+    """The user templates directory of the test's ASSISTANT_HOME (created)."""
+    directory = assistant_home / "config" / "templates"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def write_file() -> Callable[[Path, str, str], Path]:
+    """``write_file(directory, name, text)``: write dedented text, creating directories."""
+    import textwrap
+
+    def write(directory: Path, name: str, text: str) -> Path:
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write

@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "plugins": "assistant.cli.info:plugins",
     "config": "assistant.cli.info:config",
     "history": "assistant.cli.history:history",
+    "templates": "assistant.cli.templates:templates",
     "tools": "assistant.cli.tools:tools",
     "tool": "assistant.cli.tools:tool",
     "summarize": "assistant.cli.tools:summarize",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -27,6 +28,12 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @continue_options
 @history_options
+# -- templates (assistant/cli/templates.py does the work) --
+@click.option("-t", "--template", "template_name", default=None, help="Run a prompt template (TEXT/stdin fill `input`).")
+@click.option("-v", "--var", "var_items", multiple=True, metavar="NAME=VALUE", help="Template variable; NAME=@file reads a file.")
+@click.option("--batch", type=click.Path(path_type=Path), default=None, help="Run the template once per row of a .jsonl/.csv file.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Batch results file (JSONL; default stdout).")
+@click.option("--resume", is_flag=True, help="Continue a batch: skip rows already done in --out.")
 def prompt(
     text: str | None,
     model: str | None,
@@ -40,8 +47,31 @@ def prompt(
     cid: int | None,
     db: str | None,
     no_log: bool,
+    template_name: str | None,
+    var_items: tuple[str, ...],
+    batch: Path | None,
+    out: Path | None,
+    resume: bool,
 ) -> None:
-    """Send TEXT (and/or piped stdin) to the model and stream the answer."""
+    """Send TEXT (and/or piped stdin) to the model and stream the answer.
+
+    With -t NAME, run a template instead: TEXT/stdin fill its `input`, -v sets
+    other variables, and --batch runs it over a file (see docs/templates.md).
+    """
+    if template_name is not None:
+        from .templates import prompt_with_template
+
+        if continue_latest or cid is not None:
+            raise click.UsageError("-c/--cid continue a conversation; they do not combine with -t")
+
+        prompt_with_template(
+            template_name=template_name, text=text, var_items=var_items, batch=batch, out=out, resume=resume,
+            model=model, backend=backend, options=options, verbose=verbose, system=system, as_json=as_json,
+            db=db, no_log=no_log,
+        )
+        return
+    if var_items or batch or out or resume:
+        raise click.UsageError("-v, --batch, --out and --resume need a template (-t NAME)")
     from ..config import default_system_prompt
     from ..history.session_link import link_history
     from ..options import build_params, parse_options
