@@ -20,7 +20,7 @@ from assistant.errors import ConfigError, NotSupportedError, ToolError
 from assistant.tools import BaseTool, EntitiesResult, Entity, Parameter
 from assistant.tools.classify import generate_label, label_scores, softmax
 from assistant.tools.context import context_window, fits
-from assistant.tools.prompts import raw_text, render
+from assistant.tools.prompts import completion_text, render
 from assistant.tools.spans import Span, candidate_spans
 from assistant.tools.text import sentence_spans
 
@@ -104,9 +104,9 @@ class NamedEntities(BaseTool):
         candidates: list[str],
     ) -> tuple[str, float]:
         context = self._context(backend, sentence, span, type_words, candidates)
-        prefix = raw_text(render("ner", {"sentence": context, "type_words": type_words, "none_word": NONE_WORD}))
+        prompt = self._prompt(context, span, type_words)
         try:
-            probabilities = softmax(label_scores(backend, f"{prefix}{span.text}:", candidates))
+            probabilities = softmax(label_scores(backend, prompt, candidates))
         except NotSupportedError:
             messages = render("ner-question", {"sentence": context, "span": span.text, "words": words})
             word = generate_label(backend, messages, words)
@@ -114,19 +114,24 @@ class NamedEntities(BaseTool):
         best = max(range(len(kinds)), key=lambda i: probabilities[i])
         return kinds[best], probabilities[best]
 
+    def _prompt(self, sentence: str, span: Span, type_words: dict[str, str]) -> str:
+        # The sentence comes before the span in the prompt, so every span of a sentence
+        # shares the prompt's prefix and the backend reuses its KV cache.
+        variables = {"sentence": sentence, "span": span.text, "type_words": type_words, "none_word": NONE_WORD}
+        return completion_text(render("ner", variables))
+
     def _context(
         self, backend: Any, sentence: str, span: Span, type_words: dict[str, str], candidates: list[str]
     ) -> str:
         """The sentence, or a window around the span when a very long sentence would not fit."""
-        reserve = max(backend.count_tokens(c) for c in candidates) + backend.count_tokens(span.text) + 4
-        variables = {"sentence": sentence, "type_words": type_words, "none_word": NONE_WORD}
-        if fits(backend, raw_text(render("ner", variables)), reserve):
+        reserve = max(backend.count_tokens(c) for c in candidates)
+        if fits(backend, self._prompt(sentence, span, type_words), reserve):
             return sentence
         for radius in _WINDOWS:
             left = sentence.rfind(" ", 0, max(0, span.start - radius)) + 1
             right = sentence.find(" ", min(len(sentence), span.end + radius))
             window = sentence[left : right if right != -1 else len(sentence)]
-            if fits(backend, raw_text(render("ner", {**variables, "sentence": window})), reserve):
+            if fits(backend, self._prompt(window, span, type_words), reserve):
                 return window
         raise ToolError(f"the context window ({context_window(backend)} tokens) is too small for NER; raise n_ctx")
 

@@ -21,7 +21,7 @@ from assistant.errors import ConfigError, NotSupportedError, ToolError
 from assistant.tools import BaseTool, LabelResult, Parameter
 from assistant.tools.classify import generate_label, label_scores, softmax
 from assistant.tools.context import input_budget, token_counter
-from assistant.tools.prompts import raw_text, render
+from assistant.tools.prompts import completion_text, render
 from assistant.tools.text import chunk_text
 
 CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")
@@ -65,12 +65,12 @@ class Sentiment(BaseTool):
             baseline = self._baseline(backend, labels, candidates) if params["calibrate"] else None
             return self._by_likelihood(backend, text, labels, candidates, baseline)
         except NotSupportedError:
-            messages = render("sentiment-question", {"text": text, "labels": labels})
+            messages = render("sentiment-question", {"input": text, "labels": labels})
             label = generate_label(backend, messages, labels)
             return LabelResult(label, {name: float(name == label) for name in labels}, method="generation")
 
     def _prompt(self, text: str, labels: list[str]) -> str:
-        return raw_text(render("sentiment", {"text": text, "labels": labels}))
+        return completion_text(render("sentiment", {"input": text, "labels": labels}))
 
     def _by_likelihood(
         self, backend: Any, text: str, labels: list[str], candidates: list[str], baseline: list[float] | None

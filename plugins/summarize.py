@@ -73,7 +73,7 @@ class Summarize(BaseTool):
         limit = min(MAX_SUMMARY_TOKENS[length], max(16, context_window(backend) // 8))
         count = token_counter(backend)
         budget = min(
-            input_budget(backend, lambda t, how=how: render("summarize", {"text": t, "length": how}), limit)
+            input_budget(backend, lambda t, how=how: render("summarize", {"input": t, "length": how}), limit)
             for how in {length, "short"}
         )
         if params["chunk_tokens"] and params["chunk_tokens"] > 0:
@@ -109,7 +109,7 @@ class Summarize(BaseTool):
         return clean_bullets if length == "bullets" else clean_summary
 
     def _summarize(self, backend: Any, chunk: str, length: str, limit: int) -> str:
-        messages = render("summarize", {"text": chunk, "length": length})
+        messages = render("summarize", {"input": chunk, "length": length})
         return generate_checked(backend, messages, self._params(limit), self._validator(length), "summary")
 
     def _combine(self, backend: Any, summaries: list[str], length: str, limit: int) -> str:

@@ -89,7 +89,7 @@ class Translate(BaseTool):
 
     def _paragraph(self, backend: Any, paragraph: str, target: str, source: str | None) -> str:
         count = token_counter(backend)
-        overhead = backend.count_tokens(render("translate", {"text": "", "target": target, "source": source}))
+        overhead = backend.count_tokens(render("translate", {"input": "", "target": target, "source": source or ""}))
         # input + a reply up to twice as long must fit: overhead + n + (2n + 32) <= context
         window = context_window(backend)
         room = (window - overhead - 32 - SAFETY_MARGIN) // 3
@@ -100,7 +100,7 @@ class Translate(BaseTool):
         return " ".join(translated)
 
     def _piece(self, backend: Any, piece: str, target: str, source: str | None) -> str:
-        messages = render("translate", {"text": piece, "target": target, "source": source})
+        messages = render("translate", {"input": piece, "target": target, "source": source or ""})
         params = GenerationParams(
             max_tokens=2 * backend.count_tokens(piece) + 32, temperature=0.0, repeat_penalty=1.05
         )

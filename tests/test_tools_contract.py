@@ -271,3 +271,22 @@ def test_tool_descriptions_serialise() -> None:
     translate = next(t for t in data if t["name"] == "translate")
     to = next(p for p in translate["parameters"] if p["name"] == "to")
     assert to["required"] is True and to["type"] == "str"
+
+
+# ---- templates ---------------------------------------------------------------------------------
+def test_every_template_a_tool_names_exists_and_loads() -> None:
+    from assistant.templates import load_template
+
+    for tool in available_tools().values():
+        for name in tool.templates:
+            assert load_template(name).description, f"{tool.name}: template {name}"
+
+
+def test_a_users_template_overrides_the_tools_prompt(assistant_home: Path, fake: FakeBackend) -> None:
+    templates = assistant_home / "config" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "summarize.jinja").write_text(
+        "---\nvariables: [input, length]\n---\nCondense this ({{ length }}): {{ input }}\n", encoding="utf-8"
+    )
+    result = get_tool("summarize").run("Some words.", fake, length="sentence")
+    assert result.summary == "Echo: Condense this (sentence): Some words."
