@@ -47,7 +47,10 @@ def test_installed_plugin_is_listed_with_its_package(installed: dict[str, str]) 
     assert "[plugin: keywords]" in line
     plugins = json.loads(run_cli("plugins", "--json", env=installed).stdout)["plugins"]
     entry = next(p for p in plugins if p["name"] == "keywords")
-    assert entry["source"] == "assistant-keywords 0.1.0" and entry["hooks"] == ["register_tools"]
+    assert entry["source"] == "assistant-keywords 0.1.0"
+    assert entry["hooks"] == ["register_template_dirs", "register_tools"]
+    listed = run_cli("templates", "list", env=installed).stdout
+    assert "keywords" in listed
 
 
 @pytest.mark.usefixtures("fake_backend_plugin_file")

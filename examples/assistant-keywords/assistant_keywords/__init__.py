@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from assistant import hookimpl
 from assistant.errors import ToolError
 from assistant.tools import BaseTool, Parameter, ToolResult
 from assistant.tools.context import input_budget, token_counter
+from assistant.tools.prompts import completion_text, render
 from assistant.tools.text import chunk_text
 
 STOPWORDS = frozenset(
@@ -70,6 +72,7 @@ class Keywords(BaseTool):
     name = "keywords"
     description = "Rank the key phrases of a text with the model."
     parameters = (Parameter("top", "int", help="how many phrases to return", default=5),)
+    templates = ("keywords",)  # prompts/keywords.jinja, registered below
 
     def run(self, text: str, params: Mapping[str, Any], backend: Any) -> KeywordsResult:
         top = params["top"]
@@ -80,7 +83,7 @@ class Keywords(BaseTool):
             return KeywordsResult([])
 
         def prompt(body: str) -> str:
-            return f"Text: {' '.join(body.split())}\nThe key topic of this text is"
+            return completion_text(render("keywords", {"input": body}))
 
         # Keep the prompt inside the context window: rank against the text's first part if it is long.
         budget = input_budget(backend, prompt, reserve=16)
@@ -96,3 +99,9 @@ class Keywords(BaseTool):
 @hookimpl
 def register_tools(register: Callable[[Any], None]) -> None:
     register(Keywords())
+
+
+@hookimpl
+def register_template_dirs(register: Callable[[Path], None]) -> None:
+    # The prompt's wording ships with the plugin; a user overrides it with their own keywords.jinja.
+    register(Path(__file__).parent / "prompts")
