@@ -129,6 +129,8 @@ def evaluate(model: str, backend_name: str, dataset: str, limit: int | None, opt
         row.timings["NER, per sentence"] = per_sentence
         counts, _ = ner_scores(ner, backend, sentences, (*DEFAULT_TYPES, "DATE"))
         row.results["NER +DATE F1"] = f"{counts.f1:.2f}"
+        counts, _ = ner_scores(ner, backend, sentences, ("PERSON",))
+        row.results["NER PERSON only F1"] = f"{counts.f1:.2f}"
     finally:
         backend.unload()
     return row

@@ -190,6 +190,21 @@ def test_ner_types_each_candidate_by_likelihood() -> None:
     assert {tuple(c) for _, c in backend.score_calls} == {(" person", " place", " organization", " none")}
 
 
+def test_ner_offers_the_core_types_even_when_fewer_are_asked_for_and_dates_only_date() -> None:
+    choice = {"Ana": " person", "Paris": " place", "Tuesday": " date"}
+
+    def table(prompt: str, candidate: str) -> float:
+        span = prompt.rsplit("\n", 1)[-1].rstrip(":")
+        return 0.0 if choice.get(span) == candidate else -5.0
+
+    backend = FixedScores(table)
+    result = get_tool("ner").run("Ana flew to Paris on Tuesday.", backend, types=["PERSON", "DATE"])
+    assert [(e.text, e.type) for e in result.entities] == [("Ana", "PERSON"), ("Tuesday", "DATE")]
+    offered = {c[0]: c[1] for c in ((p.rsplit("\n", 1)[-1], tuple(c)) for p, c in backend.score_calls)}
+    assert offered["Paris:"] == (" person", " place", " organization", " none")
+    assert offered["Tuesday:"] == (" date", " none")
+
+
 def test_ner_falls_back_to_checked_generation_without_scoring() -> None:
     result = get_tool("ner").run("Ana met Bob.", ScorelessFake(reply="person"))
     assert [(e.text, e.type) for e in result.entities] == [("Ana", "PERSON"), ("Bob", "PERSON")]
