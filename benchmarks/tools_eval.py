@@ -99,6 +99,13 @@ def ner_scores(tool: Any, backend: Any, rows: list[dict[str, Any]], types: Itera
     return counts, (time.perf_counter() - start) / len(rows)
 
 
+def local_backends() -> list[str]:
+    """The local engines that are registered (the transformers backend is optional)."""
+    from assistant.backends import available_backends
+
+    return [name for name in ("llama-cpp", "transformers") if name in available_backends()]
+
+
 def evaluate(model: str, backend_name: str, dataset: str, limit: int | None, options: dict[str, Any]) -> Row:
     from assistant import get_tool, load_backend
 
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     """``argv`` defaults to no arguments (benchmarks.run calls ``main()``); the script passes its own."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="smollm2,gemma3-270m")
-    parser.add_argument("--backends", default="llama-cpp")
+    parser.add_argument("--backends", default=None, help="default: every local backend registered")
     parser.add_argument("--set", dest="dataset", default="eval", choices=("eval", "dev"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N texts and sentences")
     parser.add_argument("--n-threads", type=int, default=0)
@@ -196,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         options["n_threads"] = args.n_threads
     rows = []
     for model in args.models.split(","):
-        for backend in args.backends.split(","):
+        for backend in (args.backends.split(",") if args.backends else local_backends()):
             print(f"evaluating {model} on {backend} ...", flush=True)
             row = evaluate(model.strip(), backend.strip(), args.dataset, args.limit, dict(options))
             print(row, flush=True)

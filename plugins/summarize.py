@@ -18,7 +18,7 @@ from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
 from assistant.tools.generate import generate_checked
 from assistant.tools.prompts import render
-from assistant.tools.text import chunk_text
+from assistant.tools.text import chunk_text, split_sentences
 from assistant.types import GenerationParams
 
 MAX_SUMMARY_TOKENS = {"sentence": 80, "short": 200, "bullets": 250}
@@ -32,6 +32,15 @@ _BULLET = re.compile(r"^\s*(?:[-*•‣]|\d+[.)])\s+")
 def clean_summary(text: str) -> str | None:
     cleaned = _PREAMBLE.sub("", text.strip()).strip()
     return cleaned or None
+
+
+def clean_sentence(text: str) -> str | None:
+    """One sentence was asked for: small models often add more, so keep the first."""
+    body = clean_summary(text)
+    if body is None:
+        return None
+    sentences = split_sentences(body)
+    return sentences[0] if sentences else None
 
 
 def clean_bullets(text: str) -> str | None:
@@ -106,7 +115,7 @@ class Summarize(BaseTool):
         return GenerationParams(max_tokens=limit, temperature=0.0, repeat_penalty=1.1)
 
     def _validator(self, length: str) -> Callable[[str], str | None]:
-        return clean_bullets if length == "bullets" else clean_summary
+        return {"bullets": clean_bullets, "sentence": clean_sentence}.get(length, clean_summary)
 
     def _summarize(self, backend: Any, chunk: str, length: str, limit: int) -> str:
         messages = render("summarize", {"input": chunk, "length": length})

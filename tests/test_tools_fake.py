@@ -247,7 +247,7 @@ def test_a_single_enormous_word_is_summarised_without_overflow() -> None:
 
 
 def test_short_input_is_one_call_with_the_requested_length() -> None:
-    backend = RecordingFake(reply="Here is a summary: It is short.")
+    backend = RecordingFake(reply="Here is a summary: It is short. It has a second sentence.")
     result = get_tool("summarize").run("Some text to summarise.", backend, length="sentence")
     assert result.to_dict() == {"summary": "It is short.", "length": "sentence", "chunks": 1, "rounds": 1}
     assert backend.generations == 1
