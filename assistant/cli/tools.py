@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 import click
 
 from .common import model_options, progress_to_stderr, read_stdin_text, resolve_model_and_backend
+from .history_options import history_options
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -55,7 +57,9 @@ def tools(as_json: bool) -> None:
 
 
 # ---- running a tool ------------------------------------------------------------------
-RESERVED_FLAGS = {"model", "backend", "option", "verbose", "param", "json", "file", "batch", "output", "debug", "help"}
+RESERVED_FLAGS = {
+    "model", "backend", "option", "verbose", "param", "json", "file", "batch", "output", "debug", "help", "db", "no_log",
+}  # fmt: skip
 
 
 def _common_params() -> list[click.Parameter]:
@@ -76,6 +80,7 @@ def _common_params() -> list[click.Parameter]:
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
     @model_options
+    @history_options
     def holder(**kwargs: Any) -> None: ...
 
     return list(reversed(collect(holder)))
@@ -150,15 +155,24 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     if kwargs["verbose"]:
         backend_opts["verbose"] = True
     model_name, backend_name = resolve_model_and_backend(kwargs["model"], kwargs["backend"])
+    from ..history.exchange import ExchangeRecorder
+    from ..history.session_link import link_history
     from ..session import open_backend
 
+    history = link_history(kwargs["db"], kwargs["no_log"])  # fails before the model loads
+    click.get_current_context().call_on_close(history.close)
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+    title = f"{tool.name}: batch over {Path(batch).name}" if batch else None
+    recorder = ExchangeRecorder(history, title=title)
     try:
         if items is not None:
-            _run_batch(tool, items, engine, params, kwargs["output"])
+            _run_batch(tool, items, engine, params, kwargs["output"], recorder)
         else:
             assert input_text is not None
-            result = tool.run(input_text, engine, params=params, progress=_print_progress(tool.name))
+            with recorder.turn(input_text, _turn_meta(engine, params)) as turn:
+                started = time.perf_counter()
+                result = tool.run(input_text, engine, params=params, progress=_print_progress(tool.name))
+                _report_tool_result(turn, tool.name, result.to_text(), result.to_dict(), engine, started)
             click.echo(result.to_json() if kwargs["as_json"] else result.to_text())
     except KeyboardInterrupt:
         engine.cancel()
@@ -200,16 +214,52 @@ def _batch_items(path: str) -> list[BatchItem]:
     return read_batch(Path(path))
 
 
-def _run_batch(tool: RegisteredTool, items: list[BatchItem], engine: Backend, params: dict[str, Any], output: str | None) -> None:
+def _turn_meta(engine: Backend, params: dict[str, Any]) -> Any:
+    from ..history.records import TurnMeta
+
+    return TurnMeta(model=engine.model_name, backend=engine.name, params=params)
+
+
+def _report_tool_result(
+    turn: Any, tool_name: str, text: str, data: Any, engine: Backend, started: float
+) -> None:
+    """A tool's result as a history turn: its text as the reply, its JSON as ``tool_result``."""
+    from ..types import Completion, Timings, Usage
+
+    duration_ms = (time.perf_counter() - started) * 1000
+    completion = Completion(
+        text=text, model=engine.model_name, backend=engine.name, finish_reason="stop",
+        usage=Usage(), timings=Timings(duration_ms=duration_ms),
+    )  # fmt: skip
+    turn.complete(completion, tool_name=tool_name, tool_result=data)
+
+
+def _run_batch(
+    tool: RegisteredTool,
+    items: list[BatchItem],
+    engine: Backend,
+    params: dict[str, Any],
+    output: str | None,
+    recorder: Any,
+) -> None:
     from ..tools.batch import run_batch
 
     out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
     failed = 0
     try:
         with click.progressbar(length=len(items), label=tool.name, file=sys.stderr) as bar:
+            started = time.perf_counter()
             for record in run_batch(tool, items, engine, params):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
+                if record.get("text") is not None:
+                    with recorder.turn(record["text"], _turn_meta(engine, params)) as turn:
+                        if "error" in record:
+                            turn.fail(str(record["error"]))
+                        else:
+                            text = json.dumps(record["result"], ensure_ascii=False)
+                            _report_tool_result(turn, tool.name, text, record["result"], engine, started)
+                started = time.perf_counter()
                 failed += "error" in record
                 bar.update(1)
     finally:
