@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "backends": "assistant.cli.info:backends",
     "plugins": "assistant.cli.info:plugins",
     "config": "assistant.cli.info:config",
+    "compare": "assistant.cli.compare:compare",
 }
 
 

@@ -27,3 +27,8 @@ def register_backends(register: Callable[..., None]) -> None:
         _lazy("assistant.backends.llama_cpp", "LlamaCppBackend"),
         description="llama.cpp via llama-cpp-python: quantized GGUF on CPU or GPU (default)",
     )
+    register(
+        "transformers",
+        _lazy("assistant.backends.transformers_backend", "TransformersBackend"),
+        description="PyTorch via Hugging Face transformers: CUDA, Apple MPS or CPU; GGUF or HF directories",
+    )
