@@ -18,20 +18,29 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
-# Token texts llama.cpp treats as end of generation (llama-vocab.cpp, special_eog_ids).
-EOG_TEXTS = frozenset(
-    {
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>", "<|endoftext|>",
-        "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
-    }
-)  # fmt: skip
-
-
+# llama.cpp decides some token roles by their text (src/llama-vocab.cpp, load(): "auto-detect
+# special tokens by text" and special_eog_ids). Reproduced here so both engines stop on the
+# same tokens and render the same bytes; tests compare the two over the whole vocabulary.
+EOG_TEXTS = (
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+)
+FIM_TEXTS = {  # fill-in-the-middle roles; pad/repo/sep also end generation
+    "pre": ("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<PRE>", "<|code_prefix|>", "<|prefix|>"),
+    "suf": ("<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<SUF>", "<|code_suffix|>", "<|suffix|>"),
+    "mid": ("<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<MID>", "<|code_middle|>", "<|middle|>"),
+    "pad": ("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"),
+    "rep": ("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"),
+    "sep": ("<|file_sep|>",),
+}
+ALWAYS_RENDERED = ("<|channel|>", "<|message|>", "<|start|>", "<|constrain|>")  # gpt-oss
 @lru_cache(maxsize=1)
 def _unicode_to_byte() -> dict[str, int]:
     """Inverse of GPT-2's byte→printable-character table."""
@@ -71,18 +80,17 @@ def _decoder_kinds(tokenizer: Any) -> set[str]:
 class TokenBytes:
     """Raw bytes of each token id (computed on demand, memoised)."""
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, roles: dict[int, str] | None = None) -> None:
+        """``roles`` overrides a token's kind: ``control`` (no bytes), ``text`` (as is) or ``normal``."""
         self._tokenizer = tokenizer
+        self._roles = roles or {}
         kinds = _decoder_kinds(tokenizer)
         self.kind = "byte-level" if "ByteLevel" in kinds else "sentencepiece" if "Replace" in kinds else "other"
         self._byte_fallback = "ByteFallback" in kinds
         added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
         self._control = {int(i) for i, tok in added.items() if getattr(tok, "special", False)}
-        self._user_defined = {int(i): str(tok.content) for i, tok in added.items() if not getattr(tok, "special", False)}
+        self._user_defined = {int(i) for i, tok in added.items() if not getattr(tok, "special", False)}
         self._cache: dict[int, bytes] = {}
-
-    def is_control(self, token_id: int) -> bool:
-        return token_id in self._control
 
     def __call__(self, token_id: int) -> bytes:
         cached = self._cache.get(token_id)
@@ -91,13 +99,14 @@ class TokenBytes:
         return cached
 
     def _compute(self, token_id: int) -> bytes:
-        if token_id in self._control:
+        role = self._roles.get(token_id)
+        if role == "control" or (role is None and token_id in self._control):
             return b""
-        if token_id in self._user_defined:
-            return self._user_defined[token_id].encode("utf-8")
         piece = self._tokenizer.convert_ids_to_tokens(token_id)
         if piece is None:
             return b""
+        if role == "text" or (role is None and token_id in self._user_defined):
+            return str(piece).encode("utf-8")
         if self.kind == "byte-level":
             table = _unicode_to_byte()
             if all(ch in table for ch in piece):
@@ -111,13 +120,53 @@ class TokenBytes:
         return str(self._tokenizer.decode([token_id])).encode("utf-8")
 
 
-def end_of_generation_ids(
-    tokenizer: Any, eos_ids: list[int | None], extra_ids: list[int] | None = None
-) -> set[int]:
-    """EOS/EOT ids plus special tokens whose text llama.cpp treats as end of generation."""
-    found = {int(i) for i in [*eos_ids, *(extra_ids or [])] if isinstance(i, int) and i >= 0}
-    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
-    for token_id, token in added.items():
-        if str(token.content) in EOG_TEXTS:
-            found.add(int(token_id))
-    return found
+@dataclass
+class SpecialTokens:
+    """End-of-generation ids and per-token role overrides, as llama.cpp derives them."""
+
+    eog: set[int] = field(default_factory=set)
+    roles: dict[int, str] = field(default_factory=dict)
+
+
+def _lookup(tokenizer: Any) -> Callable[[str], int | None]:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return lambda text: backend.token_to_id(text)
+    vocab = tokenizer.get_vocab()
+    return lambda text: vocab.get(text)
+
+
+def llama_cpp_special_tokens(tokenizer: Any, end_ids: list[int | None]) -> SpecialTokens:
+    """EOG set and forced roles following llama.cpp's text heuristics (see the constants above).
+
+    ``end_ids``: ids the model declares as ending (EOS, and EOT/EOM from a GGUF header).
+    """
+    find = _lookup(tokenizer)
+    roles: dict[int, str] = {}
+    eog: set[int] = {int(i) for i in end_ids if isinstance(i, int) and i >= 0}
+    for kind, candidates in FIM_TEXTS.items():
+        found = [i for i in (find(t) for t in candidates) if i is not None]
+        if found:
+            token = min(found)
+            roles[token] = "control"
+            if kind in ("pad", "rep", "sep"):
+                eog.add(token)
+    for text in EOG_TEXTS:
+        token = find(text)
+        if token is not None:
+            eog.add(token)
+            roles[token] = "control"
+    for text in ALWAYS_RENDERED:
+        token = find(text)
+        if token is not None:
+            roles[token] = "text"
+    ending = {text for text in ("<|return|>", "<|call|>", "<|calls|>", "<|flush|>") if find(text) in eog}
+    end = find("<|end|>")
+    if end in eog and (ending >= {"<|return|>", "<|call|>"} or ending >= {"<|calls|>", "<|flush|>"}):
+        eog.discard(end)
+        roles[end] = "text"
+    closing = find("</s>")
+    if closing in eog and find("<|tool_response>") in eog:
+        eog.discard(closing)
+        roles[closing] = "normal"
+    return SpecialTokens(eog=eog, roles=roles)

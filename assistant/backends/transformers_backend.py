@@ -32,7 +32,7 @@ from ..types import AttentionMaps, GenerationParams, Message
 from .base import Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .hf_convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
-from .hf_vocab import TokenBytes, end_of_generation_ids
+from .hf_vocab import TokenBytes, llama_cpp_special_tokens
 from .sampling import Sampler, top_logprobs
 
 DEFAULT_MAX_CTX = 8192
@@ -234,9 +234,10 @@ class TransformersBackend(TokenLoopBackend):
 
     def _setup_tokens(self) -> None:
         tokenizer, facts = self._tokenizer, self._facts
-        self._bytes = TokenBytes(tokenizer)
         bos = facts.bos_token_id if facts.bos_token_id is not None else tokenizer.bos_token_id
         eos = facts.eos_token_id if facts.eos_token_id is not None else tokenizer.eos_token_id
+        specials = llama_cpp_special_tokens(tokenizer, [eos, *facts.extra_eog_token_ids])
+        self._bytes = TokenBytes(tokenizer, specials.roles)
         self._bos_id = bos
         self._bos_text = tokenizer.convert_ids_to_tokens(bos) if bos is not None else ""
         eos_text = tokenizer.convert_ids_to_tokens(eos) if eos is not None else ""
@@ -245,7 +246,7 @@ class TransformersBackend(TokenLoopBackend):
         self._format = choose_chat_format(
             facts.chat_template, architecture, bos_token=self._bos_text or "", eos_token=eos_text or ""
         )
-        self._eog = end_of_generation_ids(tokenizer, [eos], facts.extra_eog_token_ids)
+        self._eog = set(specials.eog)
         for marker in self._format.end_markers:
             ids = tokenizer(marker, add_special_tokens=False).input_ids
             if len(ids) == 1:
