@@ -6,16 +6,15 @@ STAMP := $(VENV)/.installed
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: chat setup models test test-fast bench clean
+.PHONY: chat setup models test-models test test-fast bench clean
 
 chat: setup  ## Install everything (first run builds llama.cpp, ~10 min) and open the chat
 	$(BIN)/assistant chat
 
 setup: $(STAMP) models
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e '.[all,test]' -r requirements-dev.txt
 	touch $(STAMP)
 

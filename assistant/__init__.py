@@ -20,6 +20,9 @@ _LAZY = {
     "load_backend": "assistant.backends",
     "available_backends": "assistant.backends",
     "ChatSession": "assistant.session",
+    "load_template": "assistant.templates",
+    "render_template": "assistant.templates",
+    "run_template": "assistant.templates",
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

@@ -20,8 +20,10 @@ Recognised keys (all optional)::
     n_threads = 2
     n_gpu_layers = -1
 
-    [remotes.lab]                        # named OpenAI-compatible servers
+    [remotes.lab]                        # named OpenAI-compatible servers (-m lab/MODEL)
     base_url = "http://gpu-box:8000/v1"
+    api_key_env = "LAB_API_KEY"          # or api_key = "..."; see docs/backends.md
+    model = "meta-llama/Llama-3.1-8B-Instruct"
 """
 
 from __future__ import annotations
@@ -91,6 +93,33 @@ def backend_options(backend: str) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ConfigError(f"[backends.{backend}] in the config must be a table")
     return dict(section)
+
+
+REMOTE_KEYS = frozenset(
+    {"base_url", "api_key", "api_key_env", "model", "server", "connect_timeout", "read_timeout",
+     "chat_template", "n_ctx"}
+)
+
+
+def remotes() -> dict[str, dict[str, Any]]:
+    """The ``[remotes.NAME]`` tables: named OpenAI-compatible servers for ``-b openai``.
+
+    Unknown keys are errors so that a typo (``base-url``) does not silently fall
+    back to another server.
+    """
+    section = load_config().get("remotes", {})
+    if not isinstance(section, dict):
+        raise ConfigError("[remotes] in the config must be a table of [remotes.NAME] tables")
+    found: dict[str, dict[str, Any]] = {}
+    for name, table in section.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"[remotes.{name}] in the config must be a table")
+        unknown = sorted(set(table) - REMOTE_KEYS)
+        if unknown:
+            known = ", ".join(sorted(REMOTE_KEYS))
+            raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [remotes.{name}] (known: {known})")
+        found[name] = dict(table)
+    return found
 
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .backends import Backend, load_backend
+from .context import FittedPrompt, fit_to_context, reply_reserve
+from .errors import HistoryError
 from .types import Chunk, Completion, GenerationParams, Message, Timings, Usage
+
+if TYPE_CHECKING:
+    from .history.recorder import ConversationRecorder
+    from .history.records import Status, Turn
 
 
 def stderr_progress(message: str) -> None:
@@ -31,14 +37,26 @@ def open_backend(
 
 @dataclass
 class ChatSession:
+    """A conversation with one backend.
+
+    ``recorder`` (optional, a :class:`~assistant.history.ConversationRecorder`)
+    stores every turn: the user's message before generation, then the reply with
+    status ``complete``, ``interrupted`` (cancelled, Ctrl-C, consumer stopped) or
+    ``error``. Each ``send`` fits the prompt into the context window with
+    :func:`~assistant.context.fit_to_context`; ``last_fit`` says how many tokens it
+    used and how many old messages it left out.
+    """
+
     backend: Backend
     params: GenerationParams = field(default_factory=GenerationParams)
     system: str | None = None
     messages: list[Message] = field(default_factory=list)
     last: Completion | None = None
+    recorder: ConversationRecorder | None = None
+    last_fit: FittedPrompt | None = None
 
     def prompt_messages(self, user_text: str | None = None) -> list[Message]:
-        """System prompt + history (+ the new user turn): what the backend will render."""
+        """System prompt + history (+ the new user turn), before fitting to the context."""
         out: list[Message] = []
         if self.system:
             out.append(Message("system", self.system))
@@ -47,33 +65,55 @@ class ChatSession:
             out.append(Message("user", user_text))
         return out
 
+    def fit_prompt(self, user_text: str | None = None) -> FittedPrompt:
+        """What the backend will be sent: the prompt trimmed to the context window."""
+        reserve = reply_reserve(self.params, self.backend.context_length)
+        return fit_to_context(self.backend, self.prompt_messages(user_text), reserve)
+
     def send(self, user_text: str) -> Iterator[Chunk]:
-        """Stream the reply to ``user_text``; the turn is recorded even if cut short."""
-        prompt = self.prompt_messages(user_text)
-        self.messages.append(Message("user", user_text))
+        """Stream the reply to ``user_text``; the turn is recorded even if cut short.
+
+        The user's message is stored (when recording) before anything can fail.
+        If nothing was generated (context overflow, an error or a cancel before
+        the first token), the in-memory conversation is left as it was so the
+        user can retry; the database keeps the attempt with its status.
+        """
+        recorder = self.recorder  # the one that started the turn finishes it
+        turn = recorder.start(self, user_text) if recorder is not None else None
         parts: list[str] = []
         final: Chunk | None = None
+        appended = False
+        status: Status = "interrupted"  # unless the stream ends or raises: the consumer stopped
+        error: str | None = None
         try:
-            for chunk in self.backend.stream(prompt, self.params):
+            fitted = self.fit_prompt(user_text)
+            self.last_fit = fitted
+            self.messages.append(Message("user", user_text))
+            appended = True
+            for chunk in self.backend.stream(fitted.messages, self.params):
                 parts.append(chunk.text)
                 if chunk.finish_reason is not None:
                     final = chunk
+                if recorder is not None and turn is not None:
+                    recorder.progress(turn, parts)
                 yield chunk
-        except Exception:
-            if not parts:
-                # Nothing was generated (e.g. context overflow): leave the
-                # conversation as it was so the user can retry or shorten.
-                self.messages.pop()
-                raise
-            self._finish(parts, final, "error")
+            status = "complete"
+        except Exception as exc:
+            status, error = "error", str(exc) or type(exc).__name__
             raise
-        else:
-            self._finish(parts, final, "cancelled")
+        except KeyboardInterrupt:
+            status, error = "interrupted", "interrupted by the user"
+            raise
         finally:
-            if final is None and parts and self.messages and self.messages[-1].role == "user":
-                self._finish(parts, final, "cancelled")  # consumer stopped iterating
+            completion: Completion | None = None
+            if parts or status == "complete":
+                completion = self._finish(parts, final, "error" if status == "error" else "cancelled")
+            elif appended:
+                self.messages.pop()  # nothing generated: leave the conversation as it was
+            if recorder is not None and turn is not None:
+                _record(recorder, turn, completion, status, error, propagating=error is not None)
 
-    def _finish(self, parts: list[str], final: Chunk | None, default_reason: str) -> None:
+    def _finish(self, parts: list[str], final: Chunk | None, default_reason: str) -> Completion:
         text = "".join(parts)
         self.messages.append(Message("assistant", text))
         self.last = Completion(
@@ -84,6 +124,26 @@ class ChatSession:
             usage=final.usage if final and final.usage else Usage(),
             timings=final.timings if final and final.timings else Timings(),
         )
+        return self.last
 
     def cancel(self) -> None:
         self.backend.cancel()
+
+
+def _record(
+    recorder: ConversationRecorder,
+    turn: Turn,
+    completion: Completion | None,
+    status: Status,
+    error: str | None,
+    propagating: bool,
+) -> None:
+    """Store the reply; a failure to record never hides the error that ended the turn."""
+    try:
+        if status == "complete" and completion is not None:
+            recorder.finish(turn, completion)
+        else:
+            recorder.fail(turn, completion.text if completion else "", status, error)
+    except HistoryError:
+        if not propagating:
+            raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -91,6 +91,53 @@ def run_cli(
     return subprocess.CompletedProcess(
         proc.args, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
     )
+
+
+FAKE_BACKEND_PLUGIN_SOURCE = """\
+from assistant.backends.fake import FakeBackendPlugin
+
+_plugin = FakeBackendPlugin()
+register_backends = _plugin.register_backends
+"""
+
+
+@pytest.fixture
+def fake_backend_plugin_file(assistant_home: Path) -> Path:
+    """Make the ``fake`` backend available to subprocess CLI runs (``run_cli``).
+
+    Writes a user plugin file into the test's ``<ASSISTANT_HOME>/config/plugins``,
+    which every ``python -m assistant`` started with that home loads.
+    """
+    plugin_dir = assistant_home / "config" / "plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    path = plugin_dir / "fake_backend.py"
+    path.write_text(FAKE_BACKEND_PLUGIN_SOURCE, encoding="utf-8")
+    return path
+
+
+# ---- prompt templates (issue 4) -----------------------------------------------------
+
+
+@pytest.fixture
+def user_templates(assistant_home: Path) -> Path:
+    """The user templates directory of the test's ASSISTANT_HOME (created)."""
+    directory = assistant_home / "config" / "templates"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def write_file() -> Callable[[Path, str, str], Path]:
+    """``write_file(directory, name, text)``: write dedented text, creating directories."""
+    import textwrap
+
+    def write(directory: Path, name: str, text: str) -> Path:
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
 
 
 # Converted GGUF -> safetensors copies (transformers backend) are shared like model

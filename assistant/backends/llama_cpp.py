@@ -92,6 +92,8 @@ class LlamaCppBackend(TokenLoopBackend):
         self._bos_text = ""
         self._end_marker_ids: set[int] = set()
         self._options: dict[str, Any] = {}
+        self._piece_cache: dict[int, bytes] = {}
+        self._eog_cache: dict[int, bool] = {}
 
     # ---- loading ------------------------------------------------------------------
     def load(self, model: str, **options: Any) -> None:
@@ -132,6 +134,7 @@ class LlamaCppBackend(TokenLoopBackend):
             raise ModelLoadError(path, detail) from exc
         self._llm, self._lib, self._path, self._metadata = llm, lib, path, metadata
         self._vocab = lib.llama_model_get_vocab(llm.model)
+        self._piece_cache, self._eog_cache = {}, {}
         self._options = {"n_ctx": n_ctx, "n_threads": n_threads, "n_gpu_layers": n_gpu_layers}
         self._model_name = model if not Path(model).exists() else path.name
         self._setup_chat_format()
@@ -201,10 +204,17 @@ class LlamaCppBackend(TokenLoopBackend):
         return buffer.raw[:n]
 
     def token_bytes(self, token_id: int) -> bytes:
-        return self._piece(token_id)
+        piece = self._piece_cache.get(token_id)
+        if piece is None:
+            piece = self._piece_cache[token_id] = self._piece(token_id)
+        return piece
 
     def is_end_of_generation(self, token_id: int) -> bool:
-        return bool(self._lib.llama_vocab_is_eog(self._vocab, token_id)) or token_id in self._end_marker_ids
+        eog = self._eog_cache.get(token_id)
+        if eog is None:
+            eog = bool(self._lib.llama_vocab_is_eog(self._vocab, token_id)) or token_id in self._end_marker_ids
+            self._eog_cache[token_id] = eog
+        return eog
 
     def _last_logprobs(self) -> Any:
         """Log-softmax of the logits the context holds for its last evaluated position."""
@@ -221,6 +231,7 @@ class LlamaCppBackend(TokenLoopBackend):
         llm = self._require()
         llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
         want = params.logprobs
+        n_ctx = llm.n_ctx()
         try:
             for token in llm.generate(
                 prompt_ids,
@@ -241,7 +252,7 @@ class LlamaCppBackend(TokenLoopBackend):
                     )
                 else:
                     yield SampledToken(int(token))
-                if llm.n_tokens >= llm.n_ctx():
+                if llm.n_tokens >= n_ctx:
                     return
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"llama.cpp failed while generating: {exc}") from exc

@@ -27,6 +27,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "backends": "assistant.cli.info:backends",
     "plugins": "assistant.cli.info:plugins",
     "config": "assistant.cli.info:config",
+    "history": "assistant.cli.history:history",
+    "templates": "assistant.cli.templates:templates",
     "compare": "assistant.cli.compare:compare",
 }
 
@@ -72,11 +74,10 @@ class AssistantGroup(click.Group):
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
             module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
             self.add_command(getattr(importlib.import_module(module_name), attr), cmd_name)
-        command = super().get_command(ctx, cmd_name)
-        if command is None:
-            self._load_plugin_commands()
-            command = super().get_command(ctx, cmd_name)
-        return command
+        # Plugins load here so their commands resolve and their failures are
+        # reported (once, on stderr) whatever command runs.
+        self._load_plugin_commands()
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import AssistantError

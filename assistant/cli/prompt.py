@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
 from .common import model_options, progress_to_stderr, read_stdin_text, resolve_model_and_backend
+from .history_options import continue_options, describe_fit, history_options
 
 
 def build_user_text(text: str | None, stdin_text: str | None) -> str:
@@ -24,6 +26,14 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 @click.option("-s", "--system", default=None, help="System prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@continue_options
+@history_options
+# -- templates (assistant/cli/templates.py does the work) --
+@click.option("-t", "--template", "template_name", default=None, help="Run a prompt template (TEXT/stdin fill `input`).")
+@click.option("-v", "--var", "var_items", multiple=True, metavar="NAME=VALUE", help="Template variable; NAME=@file reads a file.")
+@click.option("--batch", type=click.Path(path_type=Path), default=None, help="Run the template once per row of a .jsonl/.csv file.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Batch results file (JSONL; default stdout).")
+@click.option("--resume", is_flag=True, help="Continue a batch: skip rows already done in --out.")
 def prompt(
     text: str | None,
     model: str | None,
@@ -33,23 +43,60 @@ def prompt(
     system: str | None,
     as_json: bool,
     debug: bool,
+    continue_latest: bool,
+    cid: int | None,
+    db: str | None,
+    no_log: bool,
+    template_name: str | None,
+    var_items: tuple[str, ...],
+    batch: Path | None,
+    out: Path | None,
+    resume: bool,
 ) -> None:
-    """Send TEXT (and/or piped stdin) to the model and stream the answer."""
+    """Send TEXT (and/or piped stdin) to the model and stream the answer.
+
+    With -t NAME, run a template instead: TEXT/stdin fill its `input`, -v sets
+    other variables, and --batch runs it over a file (see docs/templates.md).
+    """
+    if template_name is not None:
+        from .templates import prompt_with_template
+
+        if continue_latest or cid is not None:
+            raise click.UsageError("-c/--cid continue a conversation; they do not combine with -t")
+
+        prompt_with_template(
+            template_name=template_name, text=text, var_items=var_items, batch=batch, out=out, resume=resume,
+            model=model, backend=backend, options=options, verbose=verbose, system=system, as_json=as_json,
+            db=db, no_log=no_log,
+        )
+        return
+    if var_items or batch or out or resume:
+        raise click.UsageError("-v, --batch, --out and --resume need a template (-t NAME)")
     from ..config import default_system_prompt
+    from ..history.session_link import link_history
     from ..options import build_params, parse_options
     from ..session import ChatSession, open_backend
 
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
     param_overrides, backend_opts = parse_options(options)
     params = build_params(param_overrides)
-    model_name, backend_name = resolve_model_and_backend(model, backend)
+    history = link_history(db, no_log, continue_latest, cid)  # fails before the model loads
+    click.get_current_context().call_on_close(history.close)
+    model_name, backend_name = resolve_model_and_backend(model or history.model, backend or history.backend)
     if verbose:
         backend_opts["verbose"] = True
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
-    session = ChatSession(engine, params=params, system=default_system_prompt() if system is None else system)
+    session = ChatSession(
+        engine,
+        params=params,
+        system=history.system(system, default_system_prompt()),
+        messages=history.messages,
+        recorder=history.recorder(),
+    )
+    context_length = engine.context_length
     out = sys.stdout
     try:
-        for chunk in session.send(user_text):
+        for chunk in (stream := session.send(user_text)):
             if not as_json and chunk.text:
                 out.write(chunk.text)
                 out.flush()
@@ -59,11 +106,15 @@ def prompt(
             out.write("\n")
         raise
     finally:
+        stream.close()  # a reply cut short by Ctrl-C is recorded as interrupted
         engine.unload()
     completion = session.last
     assert completion is not None
+    if history.conversation is not None:
+        click.echo(describe_fit(history.conversation.id, session.last_fit, context_length), err=True)
     if as_json:
-        click.echo(json.dumps(completion.to_dict(), ensure_ascii=False))
+        conversation_id = session.recorder.conversation_id if session.recorder else None
+        click.echo(json.dumps({**completion.to_dict(), "conversation_id": conversation_id}, ensure_ascii=False))
     else:
         if not completion.text.endswith("\n"):
             out.write("\n")

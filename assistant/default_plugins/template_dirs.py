@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable
 
 from ..hookspecs import hookimpl
 
 
+@functools.lru_cache(maxsize=1)
 def builtin_prompts_dir() -> Path:
     """``prompts/`` inside the wheel, or at the repository root in a checkout."""
     here = Path(__file__).resolve().parent.parent

@@ -41,7 +41,7 @@ def _copy(src: BinaryIO, dst: BinaryIO, digest: "hashlib._Hash") -> int:
 
 def _from_huggingface(source: HuggingFaceSource, out: BinaryIO, digest: "hashlib._Hash") -> None:
     if _offline():
-        raise ModelFetchError("offline mode (ASSISTANT_OFFLINE / HF_HUB_OFFLINE)")
+        raise ModelFetchError(f"{source.describe()}: skipped (offline mode: ASSISTANT_OFFLINE / HF_HUB_OFFLINE)")
     try:
         with urllib.request.urlopen(source.url, timeout=HF_CONNECT_TIMEOUT_S) as response:
             _copy(response, out, digest)

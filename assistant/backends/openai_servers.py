@@ -1,0 +1,147 @@
+"""What each OpenAI-compatible server can do, and how our sampling params map onto its API.
+
+"OpenAI-compatible" covers servers that differ in exactly the places we care
+about: which sampling parameters beyond the OpenAI spec they accept (``top_k``,
+``repeat_penalty``), whether they can tokenize, expose their chat template,
+return prompt log-probabilities, or feed a raw prompt as-is. A
+:class:`ServerProfile` records those facts for one server family, so the
+backend asks the profile instead of branching on server names, and parameters
+a server lacks are *reported* instead of silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..types import GenerationParams
+
+_DEFAULTS = GenerationParams()
+
+# A value here means "this parameter changes nothing": sending nothing is exact.
+NEUTRAL: dict[str, Any] = {"top_k": 0, "repeat_penalty": 1.0, "logprobs": 0, "seed": None, "top_p": 1.0}
+
+
+@dataclass(frozen=True)
+class ServerProfile:
+    """Capabilities of one server family (see docs/backends.md for the sources)."""
+
+    name: str
+    label: str
+    # GenerationParams fields outside the OpenAI spec -> the request key this server reads.
+    extra_params: dict[str, str] = field(default_factory=dict)
+    # Sent on every request so the server's own defaults don't change what a param means.
+    fixed_params: dict[str, Any] = field(default_factory=dict)
+    logprobs: bool = True
+    seed: bool = True
+    tokenizer: str | None = None  # request style of the tokenize endpoint, see openai_backend
+    apply_template: bool = False  # llama-server's POST /apply-template
+    raw_prompts: bool = True  # /v1/completions feeds the prompt text unchanged
+    prompt_logprobs: bool = False  # /v1/completions honours echo + logprobs
+    stream_usage: bool = True  # understands stream_options.include_usage
+    top_k_disabled: int = 0  # the value that means "no top-k" on this server
+    rejects_top_p_one: bool = False  # TGI: top_p must be < 1; leaving it out means the same
+    # Where the context window is read when /v1/models does not say: (root path, *json keys).
+    context_endpoint: tuple[str, ...] = ()
+
+    def unsupported(self, params: GenerationParams) -> list[tuple[str, Any]]:
+        """Params with an effect that this server cannot apply, as (field, value)."""
+        lacking: list[tuple[str, Any]] = []
+        sampling = not params.greedy
+        if sampling and params.top_k != NEUTRAL["top_k"] and "top_k" not in self.extra_params:
+            lacking.append(("top_k", params.top_k))
+        if params.repeat_penalty != NEUTRAL["repeat_penalty"] and "repeat_penalty" not in self.extra_params:
+            lacking.append(("repeat_penalty", params.repeat_penalty))
+        if params.logprobs and not self.logprobs:
+            lacking.append(("logprobs", params.logprobs))
+        if sampling and params.seed is not None and not self.seed:
+            lacking.append(("seed", params.seed))
+        return lacking
+
+    def request_params(self, params: GenerationParams, chat: bool) -> dict[str, Any]:
+        """The JSON fields for one request (the params this server lacks are left out)."""
+        body: dict[str, Any] = {
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            **self.fixed_params,
+        }
+        if params.top_p < 1.0 or not self.rejects_top_p_one:
+            body["top_p"] = params.top_p
+        if params.seed is not None and self.seed:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if "top_k" in self.extra_params:
+            body[self.extra_params["top_k"]] = params.top_k if params.top_k > 0 else self.top_k_disabled
+        if "repeat_penalty" in self.extra_params:
+            body[self.extra_params["repeat_penalty"]] = params.repeat_penalty
+        if params.logprobs and self.logprobs:
+            if chat:
+                body["logprobs"] = True
+                body["top_logprobs"] = params.logprobs
+            else:
+                body["logprobs"] = params.logprobs
+        return body
+
+
+def is_default(name: str, value: Any) -> bool:
+    """True when ``value`` is GenerationParams' own default (the user most likely did not set it)."""
+    return bool(getattr(_DEFAULTS, name) == value)
+
+
+LLAMA_CPP_PYTHON = ServerProfile(
+    name="llama-cpp-python",
+    label="llama-cpp-python's server",
+    extra_params={"top_k": "top_k", "repeat_penalty": "repeat_penalty"},
+    # Its request defaults are min_p=0.05 and repeat_penalty=1.1; ours are 0 and 1.
+    fixed_params={"min_p": 0.0, "typical_p": 1.0},
+    tokenizer="llama-cpp-python",
+    prompt_logprobs=True,
+)
+LLAMA_SERVER = ServerProfile(
+    name="llama-server",
+    label="llama.cpp's llama-server",
+    extra_params={"top_k": "top_k", "repeat_penalty": "repeat_penalty"},
+    fixed_params={"min_p": 0.0, "typical_p": 1.0},
+    tokenizer="llama-server",
+    apply_template=True,
+    context_endpoint=("/props", "default_generation_settings", "n_ctx"),
+)
+VLLM = ServerProfile(
+    name="vllm",
+    label="vLLM",
+    extra_params={"top_k": "top_k", "repeat_penalty": "repetition_penalty"},
+    fixed_params={"min_p": 0.0},
+    tokenizer="vllm",
+    prompt_logprobs=True,
+    top_k_disabled=-1,
+)
+TGI = ServerProfile(
+    name="tgi",
+    label="Hugging Face TGI",
+    tokenizer="tgi",
+    rejects_top_p_one=True,
+    context_endpoint=("/info", "max_total_tokens"),
+)
+OLLAMA = ServerProfile(
+    name="ollama",
+    label="Ollama",
+    logprobs=False,
+    raw_prompts=False,  # its /v1/completions wraps the prompt in the model's template
+)
+GENERIC = ServerProfile(
+    name="openai",
+    label="this OpenAI-compatible server",
+    prompt_logprobs=True,  # tried once, then reported as unsupported if the server refuses
+)
+
+PROFILES: dict[str, ServerProfile] = {
+    p.name: p for p in (LLAMA_CPP_PYTHON, LLAMA_SERVER, VLLM, TGI, OLLAMA, GENERIC)
+}
+
+# /v1/models "owned_by" values the servers use for themselves.
+OWNED_BY = {"me": LLAMA_CPP_PYTHON, "llamacpp": LLAMA_SERVER, "vllm": VLLM, "library": OLLAMA}
+
+
+def profile_named(name: str) -> ServerProfile | None:
+    return PROFILES.get(name.strip().lower())

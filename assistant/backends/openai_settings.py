@@ -1,0 +1,147 @@
+"""Where ``-b openai`` connects: named remotes, env vars, ``-o`` options, in a fixed order.
+
+Precedence, highest first (each key on its own):
+
+1. ``-o key=value`` on the command line;
+2. the named remote's table, when ``-m NAME/model`` (or ``-m NAME``) names one;
+3. ``ASSISTANT_OPENAI_BASE_URL`` / ``ASSISTANT_OPENAI_API_KEY`` — only for the
+   default server, never sent to a named remote (a key meant for one server must
+   not leak to another);
+4. ``[backends.openai]`` in the config;
+5. built-in defaults.
+
+``load_backend`` merges ``[backends.openai]`` and ``-o`` into one dict before the
+backend sees it; a key whose value equals the configured one is treated as coming
+from the config, which gives the same result as knowing its origin.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import backend_options, remotes
+from ..errors import ConfigError
+
+BACKEND_NAME = "openai"
+ENV_BASE_URL = "ASSISTANT_OPENAI_BASE_URL"
+ENV_API_KEY = "ASSISTANT_OPENAI_API_KEY"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 300.0
+OPTION_KEYS = frozenset(
+    {"base_url", "api_key", "api_key_env", "server", "connect_timeout", "read_timeout", "chat_template", "n_ctx"}
+)
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    base_url: str
+    model: str  # "" means: the server's only model
+    remote: str | None = None
+    api_key: str | None = None
+    server: str = "auto"
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    chat_template: str | None = None
+    n_ctx: int = 0
+
+    def url(self, path: str) -> str:
+        """An OpenAI API path under the base URL (``/chat/completions``)."""
+        return self.base_url + path
+
+    def root_url(self, path: str) -> str:
+        """A server-specific path at the server root (``/tokenize``, ``/props``)."""
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        return root + path
+
+
+def normalize_base_url(raw: str, source: str) -> str:
+    """``http://host:8000`` -> ``http://host:8000/v1``; anything but http(s) is a config error."""
+    url = str(raw).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"base_url from {source} must look like http://HOST:PORT/v1, not {raw!r}")
+    if not parts.path:
+        url += "/v1"
+    return url
+
+
+def _number(value: Any, key: str, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {key} needs a number, got {value!r}") from None
+    if number < 0 or (key.endswith("timeout") and number == 0):
+        raise ConfigError(f"option {key} must be {'> 0' if key.endswith('timeout') else '>= 0'}, got {value!r}")
+    return number
+
+
+def _key_from_env_var(var: Any, where: str) -> str:
+    value = os.environ.get(str(var))
+    if not value:
+        raise ConfigError(f"api_key_env in {where} names ${var}, which is not set")
+    return value
+
+
+def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
+    """Combine ``-m``, options, the named remote, env and config into one RemoteSettings."""
+    unknown = sorted(set(options) - OPTION_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown openai backend option(s): {', '.join(unknown)} (known: {', '.join(sorted(OPTION_KEYS))})"
+        )
+    configured = backend_options(BACKEND_NAME)
+    explicit = {k: v for k, v in options.items() if not (k in configured and configured[k] == v)}
+    table: dict[str, Any] = {}
+    remote: str | None = None
+    named = remotes()
+    prefix, _, rest = model.partition("/")
+    if prefix in named:
+        remote, table = prefix, named[prefix]
+        model_name = rest or str(table.get("model") or "")
+    else:
+        model_name = model
+    where = f"[remotes.{remote}]" if remote else "the environment/config"
+
+    def pick(key: str, env: str | None = None) -> tuple[Any, str]:
+        if key in explicit:
+            return explicit[key], f"-o {key}"
+        if key in table:
+            return table[key], f"[remotes.{remote}]"
+        if remote is None and env and os.environ.get(env):
+            return os.environ[env], f"${env}"
+        if key in configured:
+            return configured[key], "[backends.openai]"
+        return None, ""
+
+    base_url, source = pick("base_url", ENV_BASE_URL)
+    if not base_url:
+        if remote:
+            raise ConfigError(f"[remotes.{remote}] has no base_url")
+        raise ConfigError(
+            f"no server for -b openai: set {ENV_BASE_URL}, pass -o base_url=http://HOST:PORT/v1, "
+            "or add a [remotes.NAME] table to the config and use -m NAME/MODEL"
+        )
+    api_key, _ = pick("api_key", ENV_API_KEY)
+    if not api_key:
+        key_var, _ = pick("api_key_env")
+        if key_var:
+            api_key = _key_from_env_var(key_var, where)
+    server, _ = pick("server")
+    connect, _ = pick("connect_timeout")
+    read, _ = pick("read_timeout")
+    template, _ = pick("chat_template")
+    n_ctx, _ = pick("n_ctx")
+    return RemoteSettings(
+        base_url=normalize_base_url(base_url, source),
+        model=model_name,
+        remote=remote,
+        api_key=str(api_key) if api_key else None,
+        server=str(server or "auto"),
+        connect_timeout=_number(connect, "connect_timeout", float) if connect is not None else DEFAULT_CONNECT_TIMEOUT,
+        read_timeout=_number(read, "read_timeout", float) if read is not None else DEFAULT_READ_TIMEOUT,
+        chat_template=str(template) if template else None,
+        n_ctx=_number(n_ctx, "n_ctx", int) if n_ctx is not None else 0,
+    )

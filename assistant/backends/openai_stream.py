@@ -1,0 +1,157 @@
+"""Reading OpenAI-style payloads: one streamed event, and echoed prompt log-probabilities.
+
+Kept apart from the backend so the parsing rules (which shapes are accepted,
+what counts as malformed) are plain functions with plain tests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NotSupportedError, RemoteError
+from ..types import TokenLogprob, TopAlternative, Usage
+from .openai_http import _message_from_json, one_line
+
+
+@dataclass
+class EventUpdate:
+    """What one SSE event adds to the reply."""
+
+    text: str = ""
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    tokens_per_second: float | None = None
+
+
+def _malformed(where: str, data: str) -> RemoteError:
+    return RemoteError(f"{where} sent a malformed stream event: {one_line(data, 80)!r}")
+
+
+def parse_event(data: str, where: str, want_logprobs: int = 0) -> EventUpdate:
+    """Parse one ``data:`` payload of a chat or text completion stream.
+
+    Accepts chat deltas (``choices[].delta.content``), text completions
+    (``choices[].text``) and a whole non-streamed answer (``choices[].message``).
+    An ``error`` object mid-stream, non-JSON data or a wrongly typed field is a
+    RemoteError; fields we do not use are ignored.
+    """
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        raise _malformed(where, data) from None
+    if not isinstance(payload, dict):
+        raise _malformed(where, data)
+    if payload.get("error"):
+        message, _ = _message_from_json(payload)
+        raise RemoteError(f"{where} reported an error mid-reply: {message}")
+    update = EventUpdate()
+    usage = payload.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+        prompt_tokens = usage.get("prompt_tokens")
+        update.usage = Usage(
+            prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else 0,
+            completion_tokens=usage["completion_tokens"],
+        )
+    timings = payload.get("timings")  # llama-server adds its own measurements
+    if isinstance(timings, dict) and isinstance(timings.get("predicted_per_second"), (int, float)):
+        update.tokens_per_second = float(timings["predicted_per_second"]) or None
+    choices = payload.get("choices")
+    if choices is None:
+        return update
+    if not isinstance(choices, list):
+        raise _malformed(where, data)
+    for choice in choices:
+        if not isinstance(choice, dict):
+            raise _malformed(where, data)
+        if choice.get("index", 0) != 0:
+            continue  # we always ask for one choice (n=1)
+        text = _choice_text(choice)
+        if not isinstance(text, str):
+            raise _malformed(where, data)
+        update.text += text
+        update.logprobs.extend(_logprobs(choice.get("logprobs"), want_logprobs))
+        if choice.get("finish_reason"):
+            update.finish_reason = str(choice["finish_reason"])
+    return update
+
+
+def _choice_text(choice: dict[str, Any]) -> Any:
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        return delta.get("content") or ""
+    message = choice.get("message")
+    if isinstance(message, dict):
+        return message.get("content") or ""
+    return choice.get("text") or ""
+
+
+def _top(pairs: list[tuple[str, float]], want: int) -> list[TopAlternative]:
+    ranked = sorted(pairs, key=lambda pair: -pair[1])[:want]
+    return [TopAlternative(token=token, token_id=-1, logprob=logprob) for token, logprob in ranked]
+
+
+def _logprobs(data: Any, want: int) -> list[TokenLogprob]:
+    """Chat (``content: [{token, logprob, top_logprobs}]``) or text (parallel lists) logprobs.
+
+    Servers report token strings, not ids: ``token_id`` is -1.
+    """
+    if not want or not isinstance(data, dict):
+        return []
+    out: list[TokenLogprob] = []
+    content = data.get("content")
+    if isinstance(content, list):
+        for item in content:
+            if not isinstance(item, dict) or not isinstance(item.get("logprob"), (int, float)):
+                continue
+            alternatives = [
+                (str(t.get("token", "")), float(t["logprob"]))
+                for t in item.get("top_logprobs") or []
+                if isinstance(t, dict) and isinstance(t.get("logprob"), (int, float))
+            ]
+            out.append(
+                TokenLogprob(str(item.get("token", "")), -1, float(item["logprob"]), _top(alternatives, want))
+            )
+        return out
+    tokens = data.get("tokens") or []
+    values = data.get("token_logprobs") or []
+    tops = data.get("top_logprobs") or [None] * len(tokens)
+    for token, value, top in zip(tokens, values, tops):
+        if not isinstance(value, (int, float)):
+            continue
+        alternatives = [(str(t), float(v)) for t, v in (top or {}).items() if isinstance(v, (int, float))]
+        out.append(TokenLogprob(str(token), -1, float(value), _top(alternatives, want)))
+    return out
+
+
+def score_span(
+    tokens: list[str], offsets: list[int], values: list[float | None], start: int, end: int, label: str
+) -> float:
+    """Sum the logprobs of the echoed tokens that cover characters ``start..end``.
+
+    A token straddling the prompt/candidate boundary (BPE merged the prompt's last
+    characters with the candidate's first) is counted, as the local backends do.
+    Zero-width entries (bytes of a character split across tokens) count when they
+    sit inside the span. Tokens at or past ``end`` were generated, not echoed.
+    """
+    total = 0.0
+    used = 0
+    for index, (offset, value) in enumerate(zip(offsets, values)):
+        if offset >= end:
+            break
+        token_end = offsets[index + 1] if index + 1 < len(offsets) else offset + len(tokens[index])
+        inside = token_end > start if token_end > offset else offset >= start
+        if not inside:
+            continue
+        if value is None:
+            raise NotSupportedError(
+                f"score is not supported here: {label} gives no log-probability for the first token of the "
+                "text, so a candidate cannot start at the very beginning (give a non-empty prompt)"
+            )
+        total += value
+        used += 1
+    if not used:
+        raise RemoteError(f"{label} echoed log-probabilities that do not cover the candidate text")
+    return total

@@ -1,0 +1,189 @@
+"""``assistant history``: list, show, search, export, rename and delete conversations."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .history_options import db_option
+
+if TYPE_CHECKING:
+    from ..history import HistoryStore
+    from ..history.records import StoredMessage
+
+
+def _open(db: str | None, *, write: bool = False) -> HistoryStore:
+    from ..history import HistoryStore
+
+    store = HistoryStore.open(db, create=False, need_write=write)
+    click.get_current_context().call_on_close(store.close)
+    return store
+
+
+def _when(timestamp: str) -> str:
+    """A stored UTC timestamp in the user's local time, to the minute."""
+    try:
+        return datetime.fromisoformat(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return timestamp
+
+
+def _one_line(text: str | None, width: int = 60) -> str:
+    words = " ".join((text or "").split())
+    return words if len(words) <= width else words[: width - 1] + "…"
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group()
+def history() -> None:
+    """Browse the conversation history (every prompt and chat turn is kept)."""
+
+
+@history.command("list")
+@click.option("-n", "--limit", default=20, show_default=True, help="How many conversations.")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def list_command(limit: int, as_json: bool, db: str | None) -> None:
+    """Recent conversations, newest first."""
+    from ..history import resolve_db_path
+
+    if not resolve_db_path(db).exists():
+        if as_json:
+            _echo_json([])
+        else:
+            click.echo("no conversations yet", err=True)
+        return
+    conversations = _open(db).list_conversations(limit=max(0, limit))
+    if as_json:
+        _echo_json([c.to_dict() for c in conversations])
+        return
+    if not conversations:
+        click.echo("no conversations yet", err=True)
+    for c in conversations:
+        click.echo(
+            f"{c.id:>6}  {_when(c.updated)}  {c.message_count or 0:>4} msgs  "
+            f"{_one_line(c.model, 20):<20}  {_one_line(c.title)}"
+        )
+
+
+def _message_header(message: StoredMessage) -> str:
+    details = [_when(message.created)]
+    if message.role == "assistant":
+        if message.completion_tokens:
+            details.append(f"{message.completion_tokens} tokens")
+        if message.tokens_per_second:
+            details.append(f"{message.tokens_per_second:.1f} tok/s")
+        if message.tool_name:
+            details.append(f"tool {message.tool_name}")
+    if message.status != "complete":
+        details.append(message.status + (f": {message.error}" if message.error else ""))
+    return f"--- {message.role} #{message.id} ({', '.join(details)})"
+
+
+@history.command("show")
+@click.argument("conversation_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def show(conversation_id: int, as_json: bool, db: str | None) -> None:
+    """Print one conversation with every message, including interrupted ones."""
+    from ..history.export import conversation_dict
+
+    store = _open(db)
+    conversation = store.get_conversation(conversation_id)
+    messages = store.messages(conversation_id)
+    if as_json:
+        _echo_json(conversation_dict(conversation, messages))
+        return
+    click.echo(f"conversation {conversation.id}: {conversation.title or '(untitled)'}")
+    about = [f"created {_when(conversation.created)}"]
+    about += [v for v in (conversation.model, conversation.backend) if v]
+    if conversation.template:
+        about.append(f"template {conversation.template}")
+    click.echo(" · ".join(about))
+    if conversation.system:
+        click.echo(f"--- system\n{conversation.system}")
+    for message in messages:
+        click.echo(_message_header(message))
+        click.echo(message.content)
+        if message.tool_result is not None:
+            click.echo(json.dumps(message.tool_result, ensure_ascii=False, indent=2))
+
+
+@history.command()
+@click.argument("query")
+@click.option("-n", "--limit", default=20, show_default=True)
+@click.option("--recent", is_flag=True, help="Newest first instead of best match first.")
+@click.option("--json", "as_json", is_flag=True)
+@db_option
+def search(query: str, limit: int, recent: bool, as_json: bool, db: str | None) -> None:
+    """Messages containing every word of QUERY (any text; "a phrase" in quotes, pref* for prefixes)."""
+    hits = _open(db).search(query, limit=max(0, limit), order="recent" if recent else "relevance")
+    if as_json:
+        _echo_json([hit.to_dict() for hit in hits])
+        return
+    if not hits:
+        click.echo("no matches", err=True)
+    for hit in hits:
+        click.echo(
+            f"{hit.conversation_id:>6}  #{hit.message_id:<7} {_when(hit.created)}  {hit.role:<9} "
+            f"{_one_line(hit.snippet, 100)}"
+        )
+
+
+@history.command()
+@click.argument("conversation_id", type=int, required=False)
+@click.option("--all", "export_all", is_flag=True, help="Export every conversation.")
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(["markdown", "json", "jsonl"]), default="markdown", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout).")
+@db_option
+def export(conversation_id: int | None, export_all: bool, fmt: str, output: str | None, db: str | None) -> None:
+    """Export conversation ID, or --all, as Markdown, JSON or JSON Lines."""
+    from ..history.export import write_export
+
+    if (conversation_id is None) == (not export_all):
+        raise click.UsageError("give a conversation ID or --all (not both)")
+    store = _open(db)
+    ids = store.conversation_ids() if export_all else [store.get_conversation(conversation_id).id]  # type: ignore[arg-type]
+    if output is None:
+        write_export(sys.stdout, store.iter_export(ids), fmt, many=export_all)
+        return
+    with open(output, "w", encoding="utf-8", newline="") as out:
+        write_export(out, store.iter_export(ids), fmt, many=export_all)
+    click.echo(f"exported {len(ids)} conversation(s) to {output}", err=True)
+
+
+@history.command()
+@click.argument("conversation_id", type=int)
+@click.argument("title")
+@db_option
+def rename(conversation_id: int, title: str, db: str | None) -> None:
+    """Give conversation ID a new TITLE."""
+    _open(db, write=True).rename(conversation_id, title)
+
+
+@history.command()
+@click.argument("conversation_id", type=int)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+def delete(conversation_id: int, yes: bool, db: str | None) -> None:
+    """Delete conversation ID and all its messages."""
+    store = _open(db, write=True)
+    conversation = store.get_conversation(conversation_id)
+    if not yes:
+        click.confirm(
+            f"delete conversation {conversation.id} ({conversation.message_count} messages): "
+            f"{_one_line(conversation.title)}?",
+            abort=True,
+            err=True,
+        )
+    deleted = store.delete(conversation_id)
+    click.echo(f"deleted conversation {conversation_id} ({deleted} messages)", err=True)

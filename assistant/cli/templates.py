@@ -1,0 +1,476 @@
+"""``assistant templates …`` and the template half of ``assistant prompt -t``.
+
+Everything here imports the template engine inside the command functions, so
+``assistant --help`` never pays for Jinja or YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import model_options, progress_to_stderr, read_stdin_text, resolve_model_and_backend
+
+STRATEGY_CHOICE = click.Choice(["chat", "zero-shot", "few-shot", "chain-of-thought"])
+
+
+def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
+    """``-v key=value`` pairs; ``key=@file.txt`` reads the file (without its trailing
+    newlines), ``key=@@text`` is a literal ``@text``."""
+    from ..errors import ConfigError
+
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"variable {item!r} must look like name=value (or name=@file)")
+        if value.startswith("@@"):
+            value = value[1:]
+        elif value.startswith("@"):
+            path = Path(value[1:]).expanduser()
+            try:  # trailing newlines dropped, as $(cat file) does
+                value = path.read_text(encoding="utf-8").rstrip("\r\n")
+            except FileNotFoundError:
+                raise ConfigError(f"-v {key}: file {path} does not exist") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"-v {key}: cannot read {path}: {exc}") from None
+        values[key] = value
+    return values
+
+
+def var_option(func: Any) -> Any:
+    return click.option(
+        "-v",
+        "--var",
+        "var_items",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Template variable; NAME=@file.txt reads the value from a file.",
+    )(func)
+
+
+def _load_engine(model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool) -> tuple[Any, dict[str, Any]]:
+    """Load the model once for a command; returns (backend, sampling overrides from -o)."""
+    from ..options import parse_options
+    from ..session import open_backend
+
+    param_overrides, backend_opts = parse_options(options)
+    if verbose:
+        backend_opts["verbose"] = True
+    model_name, backend_name = resolve_model_and_backend(model, backend)
+    return open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr), param_overrides
+
+
+@click.group()
+def templates() -> None:
+    """Prompt templates: list, show, render, test, create and import them."""
+
+
+@templates.command("list", short_help="List templates (user > plugins > built-in).")
+@click.option("--all", "show_all", is_flag=True, help="Also list templates hidden by an override.")
+@click.option("--json", "as_json", is_flag=True)
+def list_command(show_all: bool, as_json: bool) -> None:
+    """List templates in search order (user > plugins > built-in)."""
+    from ..templates import list_templates
+
+    found = list_templates(include_shadowed=show_all)
+    if as_json:
+        click.echo(json.dumps([t.to_dict() for t in found], indent=2))
+        return
+    width = max((len(t.name) for t in found), default=0)
+    for entry in found:
+        if entry.error:
+            detail = f"INVALID: {entry.error}"
+        else:
+            detail = f"{entry.strategy:<16} {entry.description}"
+        hidden = f" (hidden by {entry.shadowed_by})" if entry.shadowed_by else ""
+        click.echo(f"{entry.name:<{width}}  [{entry.source}]{hidden}  {detail}")
+
+
+@templates.command("show", short_help="Print a template's file.")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the parsed settings instead of the file.")
+def show_command(name: str, as_json: bool) -> None:
+    """Print a template's file (its path goes to stderr)."""
+    from ..templates import load_template
+
+    template = load_template(name)
+    if as_json:
+        click.echo(json.dumps(template.to_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"# {template.path} ({template.source})", err=True)
+    click.echo(template.path.read_text(encoding="utf-8"), nl=False)
+
+
+@templates.command("path", short_help="Template directories, or where NAME is.")
+@click.argument("name", required=False)
+def path_command(name: str | None) -> None:
+    """Print the template directories in search order, or the file NAME resolves to."""
+    from ..templates import template_dirs
+    from ..templates.loader import find_template
+
+    if name:
+        path, _ = find_template(name)
+        click.echo(str(path))
+        return
+    for directory in template_dirs():
+        missing = "" if directory.path.is_dir() else "  (does not exist yet)"
+        click.echo(f"{directory.path}\t{directory.source}{missing}")
+
+
+@templates.command("new", short_help="Create a starter template.")
+@click.argument("name")
+@click.option("-s", "--strategy", type=STRATEGY_CHOICE, default="zero-shot", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing user template.")
+def new_command(name: str, strategy: str, force: bool) -> None:
+    """Create NAME.jinja in your templates directory from a starter for STRATEGY."""
+    from ..templates.scaffold import write_new_template
+
+    path = write_new_template(name, strategy, force=force)
+    click.echo(str(path))
+
+
+@templates.command("render", short_help="Print the messages NAME renders to.")
+@click.argument("name")
+@var_option
+@click.option("--input", "input_text", default=None, metavar="TEXT|-", help="Fill `input` (- reads stdin).")
+@click.option(
+    "--examples-as", type=click.Choice(["turns", "inline"]), default=None, help="Lay few-shot examples out as chat turns or inline."
+)
+@click.option("--raw", is_flag=True, help="Print the exact text the model sees (loads the model) and its token count.")
+@click.option("--json", "as_json", is_flag=True)
+@model_options
+def render_command(
+    name: str,
+    var_items: tuple[str, ...],
+    input_text: str | None,
+    examples_as: str | None,
+    raw: bool,
+    as_json: bool,
+    model: str | None,
+    backend: str | None,
+    options: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Render NAME with variables and print the chat messages it produces."""
+    from ..templates import load_template, render_template
+    from ..templates.strategies import scoring_prompt
+
+    if input_text == "-":
+        input_text = read_stdin_text() or ""
+    template = load_template(name)
+    messages = render_template(template, parse_var_options(var_items), input=input_text, examples_as=examples_as)
+    if not raw:
+        if as_json:
+            click.echo(json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False))
+        else:
+            click.echo("\n\n".join(f"[{m.role}]\n{m.content}" for m in messages))
+        return
+    engine, _ = _load_engine(model, backend, options, verbose)
+    try:
+        if template.output.type == "choice":  # what is scored, not a chat reply
+            text, _ = scoring_prompt(template, messages, engine)
+        else:
+            text = engine.render_prompt(messages)
+        tokens = engine.count_tokens(text)
+        context = engine.context_length
+    finally:
+        engine.unload()
+    if as_json:
+        click.echo(json.dumps({"text": text, "tokens": tokens, "context_length": context}, ensure_ascii=False))
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    fits = "fits" if tokens < context else "DOES NOT FIT"
+    click.echo(f"\n-- {tokens} tokens of a {context}-token context ({fits}; {engine.model_name})", err=True)
+
+
+@templates.command("test", short_help="Run NAME's tests; print the pass rate.")
+@click.argument("name")
+@model_options
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Exit with status 1 below this pass rate.")
+def test_command(
+    name: str,
+    model: str | None,
+    backend: str | None,
+    options: tuple[str, ...],
+    verbose: bool,
+    as_json: bool,
+    min_pass_rate: float,
+) -> None:
+    """Run NAME's test cases on a model and print the pass rate (greedy unless -o temperature=…)."""
+    from ..errors import TemplateError
+    from ..templates import load_template
+    from ..templates.testing import run_tests
+
+    template = load_template(name)
+    if not template.tests:
+        raise TemplateError(f"template {name!r} has no tests")
+    engine, overrides = _load_engine(model, backend, options, verbose)
+    try:
+        report = run_tests(template, engine, overrides)
+    finally:
+        engine.unload()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for case in report.cases:
+            mark = "PASS" if case.passed else "FAIL"
+            line = f"{mark}  {case.name}"
+            if not case.passed:
+                line += f": {case.reason}"
+            click.echo(line)
+        click.echo(f"pass rate: {report.passed}/{len(report.cases)} ({report.pass_rate:.0%}) "
+                   f"[{report.model} on {report.backend}]")
+    if report.pass_rate < min_pass_rate:
+        sys.exit(1)
+
+
+@templates.command("import", short_help="Convert a simonw/llm YAML template.")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Template name (default: the file's name).")
+@click.option("--force", is_flag=True, help="Overwrite an existing user template.")
+def import_command(file: Path, name: str | None, force: bool) -> None:
+    """Convert a simonw/llm YAML template into a template in your templates directory."""
+    from ..templates.llm_import import import_llm_template
+    from ..templates.scaffold import write_user_template
+
+    template_name, text, warnings = import_llm_template(file, name)
+    path = write_user_template(template_name, text, force=force)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(str(path))
+
+
+# ---- assistant prompt -t NAME ---------------------------------------------------------
+
+
+def prompt_with_template(
+    *,
+    template_name: str,
+    text: str | None,
+    var_items: tuple[str, ...],
+    batch: Path | None,
+    out: Path | None,
+    resume: bool,
+    model: str | None,
+    backend: str | None,
+    options: tuple[str, ...],
+    verbose: bool,
+    system: str | None,
+    as_json: bool,
+    db: str | None = None,
+    no_log: bool = False,
+) -> None:
+    """``assistant prompt -t``: one run (TEXT/stdin fill ``input``) or a batch over a file.
+
+    Runs are recorded in the history (one conversation per command, a turn per
+    run or batch row) unless ``--no-log``.
+    """
+    from ..history.session_link import link_history
+    from ..templates import load_template
+
+    template = load_template(template_name)
+    variables = parse_var_options(var_items)
+    if batch is None and (out is not None or resume):
+        raise click.UsageError("--out and --resume only apply with --batch")
+    if batch is not None and text is not None:
+        raise click.UsageError("--batch takes its inputs from the file; drop TEXT")
+    history = link_history(db, no_log)  # fails before the model loads
+    click.get_current_context().call_on_close(history.close)
+    if batch is not None:
+        _prompt_batch(template, batch, out, resume, variables, model, backend, options, verbose, system, history)
+        return
+    input_text = _template_input(text)
+    _prompt_once(template, variables, input_text, model, backend, options, verbose, system, as_json, history)
+
+
+def _template_input(text: str | None) -> str | None:
+    stdin_text = read_stdin_text()
+    parts = [p for p in (None if text == "-" else text, stdin_text) if p is not None and p.strip()]
+    return "\n\n".join(parts) if parts else None
+
+
+def _prompt_once(
+    template: Any,
+    variables: dict[str, str],
+    input_text: str | None,
+    model: str | None,
+    backend: str | None,
+    options: tuple[str, ...],
+    verbose: bool,
+    system: str | None,
+    as_json: bool,
+    history: Any,
+) -> None:
+    from ..history.exchange import ExchangeRecorder
+    from ..templates import render_template
+    from ..templates.render import with_system
+    from ..templates.run import resolve_params, run_template
+
+    messages = with_system(render_template(template, variables, input=input_text), system)  # fails early
+    engine, overrides = _load_engine(model, backend, options, verbose)
+    recorder = ExchangeRecorder(history, system=_system_of(messages))
+    # Plain text streams to stdout; when an answer is extracted (chain-of-thought,
+    # JSON, labels) the reply streams to stderr and stdout gets only the answer.
+    to_stdout = template.output.type == "text" and template.answer_prefix is None
+    stream = sys.stdout if to_stdout else sys.stderr
+
+    params = resolve_params(template, overrides)
+    try:
+        with recorder.turn(_user_text_of(messages), _turn_meta(template, engine, params)) as turn:
+
+            def on_text(piece: str) -> None:
+                turn.add_text(piece)
+                if not as_json:
+                    stream.write(piece)
+                    stream.flush()
+
+            result = run_template(
+                template, variables, input=input_text, backend=engine, params=params, system=system, on_text=on_text
+            )
+            _report_result(turn, result)
+    except KeyboardInterrupt:
+        engine.cancel()
+        raise
+    finally:
+        engine.unload()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        if result.output and not result.output.endswith("\n") and template.output.type != "choice":
+            stream.write("\n")
+        if not to_stdout and result.answer is not None:
+            answer = result.answer if isinstance(result.answer, str) else json.dumps(result.answer, ensure_ascii=False, indent=2)
+            click.echo(answer)
+    if result.error:
+        click.echo(f"error: {result.error}", err=True)
+        sys.exit(1)
+    if result.finish_reason == "length" and not as_json:
+        click.echo("(stopped at max_tokens; raise it with -o max_tokens=N)", err=True)
+
+
+def _prompt_batch(
+    template: Any,
+    batch: Path,
+    out: Path | None,
+    resume: bool,
+    variables: dict[str, str],
+    model: str | None,
+    backend: str | None,
+    options: tuple[str, ...],
+    verbose: bool,
+    system: str | None,
+    history: Any,
+) -> None:
+    from ..errors import TemplateError
+    from ..history.exchange import ExchangeRecorder
+    from ..templates.batch import ProgressBar, check_output, read_rows, run_batch
+    from ..templates.run import resolve_params
+
+    check_output(out, resume)  # before the model loads: a clash costs nothing
+    unknown = sorted(name for name in variables if template.variable(name) is None)
+    if unknown:  # would fail every row
+        raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
+    rows = read_rows(batch)
+    engine, overrides = _load_engine(model, backend, options, verbose)
+    params = resolve_params(template, overrides)
+    recorder = ExchangeRecorder(history, title=f"batch: {template.name} over {batch.name}")
+    meta = _turn_meta(template, engine, params)
+
+    def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
+        user_text = _user_text_of(messages) if messages else json.dumps(row_result.get("vars"), ensure_ascii=False)
+        with recorder.turn(user_text, meta) as turn:
+            _report_record(turn, row_result, engine)
+
+    try:
+        summary = run_batch(
+            template,
+            rows,
+            engine,
+            out=out,
+            resume=resume,
+            params=params,
+            variables=variables,
+            system=system,
+            progress=lambda total: ProgressBar(total),
+            on_record=record,
+        )
+    except KeyboardInterrupt:
+        engine.cancel()
+        hint = " rerun with --resume to continue" if out is not None else ""
+        click.echo(f"\nbatch interrupted; finished rows are saved.{hint}", err=True)
+        raise
+    finally:
+        engine.unload()
+    skipped = f", {summary.skipped} already done" if summary.skipped else ""
+    click.echo(
+        f"batch: {summary.done} ok, {summary.failed} failed{skipped} of {summary.total} rows "
+        f"in {summary.seconds:.1f}s" + (f" -> {out}" if out else ""),
+        err=True,
+    )
+    if summary.failed:
+        sys.exit(1)
+
+
+# ---- history recording of template runs -------------------------------------------
+
+
+def _system_of(messages: list[Any]) -> str | None:
+    return next((m.content for m in messages if m.role == "system"), None)
+
+
+def _user_text_of(messages: list[Any]) -> str:
+    """What the user "said": the rendered final user message of the template."""
+    return next((m.content for m in reversed(messages) if m.role == "user"), "")
+
+
+def _turn_meta(template: Any, engine: Any, params: Any) -> Any:
+    from ..history.records import TurnMeta
+
+    return TurnMeta(model=engine.model_name, backend=engine.name, template=template.name, params=params.to_dict())
+
+
+def _report_result(turn: Any, result: Any) -> None:
+    from ..types import Completion
+
+    if result.error is not None:
+        turn.fail(result.error, text=result.output)
+        return
+    turn.complete(
+        Completion(
+            text=result.output,
+            model=result.model,
+            backend=result.backend,
+            finish_reason=result.finish_reason,
+            usage=result.usage,
+            timings=result.timings,
+        )
+    )
+
+
+def _report_record(turn: Any, record: dict[str, Any], engine: Any) -> None:
+    """A batch row's JSON record as a history turn."""
+    from ..types import Completion, Timings, Usage
+
+    if record.get("error") is not None:
+        turn.fail(str(record["error"]), text=record.get("output") or "")
+        return
+    usage, timings = record.get("usage") or {}, record.get("timings") or {}
+    turn.complete(
+        Completion(
+            text=record.get("output") or "",
+            model=engine.model_name,
+            backend=engine.name,
+            finish_reason=record.get("finish_reason", "stop"),
+            usage=Usage(**usage),
+            timings=Timings(**timings),
+        )
+    )

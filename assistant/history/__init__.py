@@ -1,0 +1,52 @@
+"""Conversation history: every turn in one SQLite file, durable, searchable, resumable.
+
+The API front ends use (TUI, ``assistant prompt``, templates, tools)::
+
+    from assistant.history import HistoryStore, ConversationRecorder, TurnMeta
+
+    store = HistoryStore.open(db)          # db: --db PATH or None (config `db`, else <data>/history.db)
+
+    # Through a ChatSession (streaming chat, prompt): set a recorder, then send as usual.
+    session.recorder = ConversationRecorder(store)                  # new conversation
+    session.recorder = ConversationRecorder(store, conversation_id=12, template="summarize")
+
+    # Without a ChatSession (tools, batch runs): record the two halves yourself.
+    conversation = store.create_conversation(system=system, meta=TurnMeta(model, backend, template, params))
+    turn = store.start_turn(conversation.id, user_text, meta)   # committed before generating
+    store.checkpoint(turn, partial_text)                        # optional, while streaming
+    store.finish_turn(turn, completion, tool_name="extract", tool_result={"name": "Ada"})
+    store.fail_turn(turn, partial_text, status="interrupted" | "error", error="...")
+    store.record_turn(conversation.id, user_text, completion, meta)   # both at once
+
+    # Reading
+    store.list_conversations(limit=50); store.get_conversation(id); store.latest_conversation()
+    store.messages(id)            # StoredMessage rows, any status
+    store.context_messages(id)    # list[Message] to resume with (see assistant.context to fit them)
+    store.search("any text the user typed")
+    store.rename(id, title); store.delete(id)
+
+Every failure is a :class:`~assistant.errors.HistoryError` with a one-line message.
+Modules: :mod:`.db` (opening, pragmas, errors), :mod:`.migrations` (schema),
+:mod:`.store`, :mod:`.recorder`, :mod:`.search` (query quoting), :mod:`.export`,
+:mod:`.session_link` (what ``prompt``/``chat`` options resolve to).
+"""
+
+from __future__ import annotations
+
+from .db import default_db_path, resolve_db_path
+from .recorder import ConversationRecorder
+from .records import Conversation, SearchHit, Status, StoredMessage, Turn, TurnMeta
+from .store import HistoryStore
+
+__all__ = [
+    "Conversation",
+    "ConversationRecorder",
+    "HistoryStore",
+    "SearchHit",
+    "Status",
+    "StoredMessage",
+    "Turn",
+    "TurnMeta",
+    "default_db_path",
+    "resolve_db_path",
+]

@@ -1,0 +1,170 @@
+"""Opening the history database: where it lives, connection settings, and errors.
+
+One SQLite file holds every conversation. The connection is tuned for a chat
+log written by one or a few processes at a time:
+
+* **WAL journal** — readers never block the writer and a killed writer cannot
+  corrupt the file (an unfinished transaction is simply not in the log).
+* ``synchronous=NORMAL`` — in WAL mode this is crash-safe for the application
+  (``kill -9`` loses nothing committed); only a power cut can lose the last few
+  commits, never consistency. FULL would fsync on every turn for little gain.
+* **busy timeout** — a second process waits up to :data:`BUSY_TIMEOUT_S` for the
+  write lock instead of failing at once.
+* ``foreign_keys=ON`` — messages cannot point at a missing conversation.
+
+Every :class:`sqlite3.Error` that leaves this package is turned into a
+:class:`~assistant.errors.HistoryError` whose message names the file and says
+what to do (read-only file, locked, not a database, disk full…).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from ..errors import HistoryError
+
+BUSY_TIMEOUT_S = 5.0
+DB_FILENAME = "history.db"
+
+
+def default_db_path() -> Path:
+    """``<data dir>/history.db`` (``ASSISTANT_HOME/data`` under tests)."""
+    from ..config import paths
+
+    return paths().data_dir / DB_FILENAME
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--db PATH`` beats the config's ``db`` key, which beats the default location."""
+    if explicit:
+        return Path(explicit).expanduser()
+    from ..config import load_config
+
+    configured = load_config().get("db")
+    if configured:
+        return Path(os.path.expanduser(str(configured)))
+    return default_db_path()
+
+
+def describe_error(path: Path, exc: BaseException) -> str:
+    """A one-line, actionable message for a database failure."""
+    text = str(exc)
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        return (
+            f"history database {path} is read-only; fix its permissions, "
+            "choose another file with --db, or skip history with --no-log"
+        )
+    if "locked" in lowered or "busy" in lowered:
+        return (
+            f"history database {path} is locked by another process "
+            f"(waited {BUSY_TIMEOUT_S:g} s); try again"
+        )
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return f"{path} is not a usable history database ({text}); move it aside or choose another with --db"
+    if "disk is full" in lowered or "disk full" in lowered:
+        return f"cannot write history database {path}: the disk is full"
+    if "unable to open" in lowered:
+        return f"cannot open history database {path}: check the directory exists and is writable"
+    return f"history database {path}: {text}"
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Re-raise SQLite and file-system errors as :class:`HistoryError`."""
+    try:
+        yield
+    except HistoryError:
+        raise
+    except sqlite3.Error as exc:
+        raise HistoryError(describe_error(path, exc)) from exc
+    except OSError as exc:
+        raise HistoryError(f"history database {path}: {exc.strerror or exc}") from exc
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, with a clear message, when the file or its directory is read-only.
+
+    SQLite itself would open a read-only file silently and fail only at the first
+    write — after the model has been loaded and the user has typed something.
+    """
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise HistoryError(describe_error(path, sqlite3.OperationalError("readonly")))
+        return
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HistoryError(f"cannot create the directory for history database {path}: {exc.strerror}") from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise HistoryError(
+            f"cannot create history database {path}: {parent} is not writable; "
+            "choose another file with --db or skip history with --no-log"
+        )
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
+    """A tuned connection wrapped in :class:`sqlite_utils.Database` (no migrations run).
+
+    ``check_same_thread=False``: front ends generate in a worker thread and record
+    from there; :class:`~assistant.history.store.HistoryStore` serialises access
+    with a lock.
+    """
+    with translate_errors(path):
+        if read_only:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if not read_only:
+                # Persistent in the file; returns the mode in force (stays
+                # "delete"/"memory" where WAL is impossible, which is still safe).
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                conn.execute("PRAGMA synchronous = NORMAL")
+            # Touch the schema so "not a database" surfaces here, not later.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return sqlite_utils.Database(conn)
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction: ``BEGIN IMMEDIATE`` outside, ``db.atomic()`` savepoint inside.
+
+    ``db.atomic()`` opens with a plain (deferred) ``BEGIN``. In WAL mode a deferred
+    transaction that reads before it writes fails at once with SQLITE_BUSY when
+    another process committed in between — the busy timeout does not apply. Taking
+    the write lock up front makes concurrent writers queue politely instead.
+    Nested use (already in a transaction) is just ``db.atomic()``: a savepoint.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        with db.atomic():  # a savepoint: keeps sqlite-utils' rollback semantics
+            yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        try:
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise

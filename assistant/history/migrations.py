@@ -1,0 +1,109 @@
+"""The history schema, as a sequence of named sqlite-utils migrations.
+
+Rules for changing the schema:
+
+* never edit a migration that has shipped — add a new one at the end with a new
+  name (``NNNN_what_it_does``); ``tests/test_history_migrations.py`` upgrades a
+  database from every earlier schema and compares it with a fresh one;
+* every migration is transactional: it runs with the record of it having been
+  applied in one savepoint, so one that fails halfway leaves nothing behind and
+  stays pending (the next start retries it).
+
+:func:`migrate` holds the write lock (``BEGIN IMMEDIATE``) while it decides what
+is pending and applies it, so two processes opening a fresh file at once cannot
+both try to create the tables.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "assistant.history"
+
+migrations = Migrations(MIGRATION_SET)
+
+FTS_TOKENIZER = "unicode61 remove_diacritics 2"
+"""Word tokenizer: case- and accent-insensitive; punctuation and emoji separate words."""
+
+
+@migrations(name="0001_conversations_and_messages")
+def create_conversations_and_messages(db: sqlite_utils.Database) -> None:
+    # Written as SQL rather than Table.create() for the CHECK constraints and the
+    # ON DELETE CASCADE, which sqlite-utils' create() cannot express.
+    db.execute(
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            title TEXT,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            model TEXT,
+            backend TEXT,
+            template TEXT,
+            system TEXT,
+            params TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            content TEXT NOT NULL,
+            created TEXT NOT NULL,
+            model TEXT,
+            backend TEXT,
+            template TEXT,
+            params TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            ttft_ms REAL,
+            tokens_per_second REAL,
+            duration_ms REAL,
+            status TEXT NOT NULL DEFAULT 'complete'
+                CHECK (status IN ('complete', 'interrupted', 'error')),
+            error TEXT,
+            tool_name TEXT,
+            tool_result TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX messages_by_conversation ON messages (conversation_id, id)")
+    db.execute("CREATE INDEX conversations_by_updated ON conversations (updated, id)")
+
+
+@migrations(name="0002_messages_fts")
+def create_messages_fts(db: sqlite_utils.Database) -> None:
+    # External-content FTS5 table (no second copy of the text) kept in sync by
+    # sqlite-utils' insert/update/delete triggers; existing rows are indexed here.
+    db["messages"].enable_fts(["content"], fts_version="FTS5", create_triggers=True, tokenize=FTS_TOKENIZER)
+
+
+def pending_names(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
+    return [m.name for m in migration_set.pending(db)]
+
+
+def migrate(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
+    """Apply pending migrations under the write lock; return the names applied.
+
+    Each migration commits with its record (sqlite-utils' savepoint per
+    migration); if one raises, its changes are rolled back, the ones before it
+    stay applied, and the error propagates with the failed one still pending.
+    """
+    if not migration_set.pending(db):  # the common case: a read, no lock
+        return []
+    db.conn.execute("BEGIN IMMEDIATE")
+    before = set(pending_names(db, migration_set))
+    try:
+        migration_set.apply(db)
+    except BaseException:
+        # apply() rolled back the failing migration's savepoint; keep the ones
+        # that succeeded, as sqlite-utils does outside a transaction.
+        if db.conn.in_transaction:
+            db.conn.execute("COMMIT")
+        raise
+    db.conn.execute("COMMIT")
+    return sorted(before - set(pending_names(db, migration_set)))

@@ -1,0 +1,136 @@
+"""Rows of the history database as typed, JSON-ready dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Status = Literal["complete", "interrupted", "error"]
+STATUSES: tuple[Status, ...] = ("complete", "interrupted", "error")
+
+
+def _json_or_none(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw  # written by something else: show it rather than fail
+
+
+@dataclass(frozen=True)
+class TurnMeta:
+    """What produced a turn: stored on the messages (and on a new conversation)."""
+
+    model: str | None = None
+    backend: str | None = None
+    template: str | None = None
+    params: dict[str, Any] | None = None
+
+
+@dataclass
+class Conversation:
+    id: int
+    title: str | None
+    created: str
+    updated: str
+    model: str | None = None
+    backend: str | None = None
+    template: str | None = None
+    system: str | None = None
+    params: dict[str, Any] | None = None
+    message_count: int | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Conversation:
+        return cls(
+            id=row["id"],
+            title=row["title"],
+            created=row["created"],
+            updated=row["updated"],
+            model=row["model"],
+            backend=row["backend"],
+            template=row["template"],
+            system=row["system"],
+            params=_json_or_none(row["params"]),
+            message_count=row.get("message_count"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if data["message_count"] is None:
+            del data["message_count"]
+        return data
+
+
+@dataclass
+class StoredMessage:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    created: str
+    status: Status = "complete"
+    model: str | None = None
+    backend: str | None = None
+    template: str | None = None
+    params: dict[str, Any] | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_ms: float | None = None
+    tokens_per_second: float | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    tool_name: str | None = None
+    tool_result: Any = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredMessage:
+        return cls(
+            id=row["id"],
+            conversation_id=row["conversation_id"],
+            role=row["role"],
+            content=row["content"],
+            created=row["created"],
+            status=row["status"],
+            model=row["model"],
+            backend=row["backend"],
+            template=row["template"],
+            params=_json_or_none(row["params"]),
+            prompt_tokens=row["prompt_tokens"],
+            completion_tokens=row["completion_tokens"],
+            ttft_ms=row["ttft_ms"],
+            tokens_per_second=row["tokens_per_second"],
+            duration_ms=row["duration_ms"],
+            error=row["error"],
+            tool_name=row["tool_name"],
+            tool_result=_json_or_none(row["tool_result"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class SearchHit:
+    message_id: int
+    conversation_id: int
+    conversation_title: str | None
+    role: str
+    created: str
+    snippet: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Turn:
+    """Handle for a turn in progress, returned by ``HistoryStore.start_turn``."""
+
+    conversation_id: int
+    user_message_id: int
+    reply_message_id: int
+    finished: bool = False

@@ -1,0 +1,417 @@
+"""``HistoryStore``: conversations and messages in the history database.
+
+Recording a turn is two steps so that nothing the user typed is ever lost:
+
+1. :meth:`HistoryStore.start_turn` commits the user's message *before*
+   generation starts, together with an empty reply row marked ``interrupted``;
+2. :meth:`HistoryStore.finish_turn` (or :meth:`HistoryStore.fail_turn`) fills in
+   the reply, its status, usage and timings. :meth:`HistoryStore.checkpoint`
+   saves partial text while streaming.
+
+A process killed in between leaves the user's message and the partial reply
+(as of the last checkpoint) marked ``interrupted``. All writes are
+transactions; every public method is thread-safe (one connection, one lock).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import threading
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+import sqlite_utils
+
+from ..errors import HistoryError
+from ..types import Completion, Message
+from .db import check_writable, connect, resolve_db_path, translate_errors, write_transaction
+from .migrations import migrate, pending_names
+from .records import STATUSES, Conversation, SearchHit, Status, StoredMessage, Turn, TurnMeta
+from .search import fts_query
+
+T = TypeVar("T")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+TITLE_LENGTH = 60
+RANK_WINDOW = 500
+"""Relevance search ranks at most this many of the newest matches (bounded latency)."""
+
+_FINISH_TO_STATUS: dict[str, Status] = {
+    "stop": "complete",
+    "length": "complete",
+    "cancelled": "interrupted",
+    "error": "error",
+}
+
+
+def now_iso() -> str:
+    """UTC, microseconds (so "latest" is unambiguous); ISO 8601 strings sort chronologically."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def storable_text(text: str) -> str:
+    """``text`` as SQLite can store it: lone surrogates become U+FFFD, all else unchanged.
+
+    Python strings may hold lone surrogates (``surrogateescape`` input); they have
+    no UTF-8 encoding, so they get the same defined replacement as invalid UTF-8
+    read from stdin. Everything else — NUL, emoji, CJK, megabytes — is kept as is.
+    """
+    if not isinstance(text, str):
+        raise HistoryError(f"message content must be text, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def title_from(text: str) -> str | None:
+    """The first non-blank line, whitespace and control characters collapsed, cut at TITLE_LENGTH."""
+    for line in text[:4096].splitlines():  # a title never needs more; 1 MB messages stay fast
+        line = line.strip()[: TITLE_LENGTH * 4]
+        words = " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in line).split())
+        if words:
+            return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1] + "…"
+    return None
+
+
+def _dump_json(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise HistoryError(f"{what} must be JSON-serialisable: {exc}") from exc
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """Serialise access to the connection and turn SQLite errors into HistoryError."""
+
+    @functools.wraps(method)
+    def wrapper(self: HistoryStore, *args: Any, **kwargs: Any) -> T:
+        with self._lock, translate_errors(self.path):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class HistoryStore:
+    """The conversation database. Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self._lock = threading.RLock()
+
+    # ---- opening -----------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, path: str | Path | None = None, *, create: bool = True, need_write: bool = True
+    ) -> HistoryStore:
+        """Open (and create/upgrade) the database at ``path`` (default: ``--db``/config/data dir).
+
+        ``create=False`` fails with a clear error when the file does not exist;
+        ``need_write=False`` lets read-only commands open a read-only file.
+        """
+        resolved = resolve_db_path(path)
+        if not create and not resolved.exists():
+            raise HistoryError(f"no history database at {resolved} yet")
+        read_only = not need_write and resolved.exists() and not _writable(resolved)
+        if not read_only:
+            check_writable(resolved)
+        db = connect(resolved, read_only=read_only)
+        try:
+            with translate_errors(resolved):
+                if read_only:
+                    if pending_names(db):
+                        raise HistoryError(f"history database {resolved} needs upgrading but is read-only")
+                else:
+                    migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, resolved)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- conversations -------------------------------------------------------------
+    @_guarded
+    def create_conversation(
+        self,
+        *,
+        title: str | None = None,
+        system: str | None = None,
+        meta: TurnMeta = TurnMeta(),
+    ) -> Conversation:
+        now = now_iso()
+        row = {
+            "title": storable_text(title) if title else None,
+            "created": now,
+            "updated": now,
+            "model": meta.model,
+            "backend": meta.backend,
+            "template": meta.template,
+            "system": storable_text(system) if system is not None else None,
+            "params": _dump_json(meta.params, "params"),
+        }
+        with write_transaction(self.db):
+            cursor = self.db.execute(
+                "INSERT INTO conversations (title, created, updated, model, backend, template, system, params)"
+                " VALUES (:title, :created, :updated, :model, :backend, :template, :system, :params)",
+                row,
+            )
+        return Conversation(id=int(cursor.lastrowid or 0), message_count=0, **{**row, "params": meta.params})
+
+    @_guarded
+    def get_conversation(self, conversation_id: int) -> Conversation:
+        rows = list(
+            self.db.query(
+                "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
+                " FROM conversations c WHERE c.id = ?",
+                [conversation_id],
+            )
+        )
+        if not rows:
+            raise HistoryError(f"no conversation with id {conversation_id} (see `assistant history list`)")
+        return Conversation.from_row(rows[0])
+
+    @_guarded
+    def latest_conversation(self) -> Conversation | None:
+        """The most recently updated conversation, or None in an empty database."""
+        rows = list(self.db.query("SELECT id FROM conversations ORDER BY updated DESC, id DESC LIMIT 1"))
+        return self.get_conversation(rows[0]["id"]) if rows else None
+
+    @_guarded
+    def list_conversations(self, limit: int = 20, offset: int = 0) -> list[Conversation]:
+        """Newest first, each with its message count."""
+        rows = self.db.query(
+            "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
+            " FROM conversations c ORDER BY c.updated DESC, c.id DESC LIMIT ? OFFSET ?",
+            [limit, offset],
+        )
+        return [Conversation.from_row(row) for row in rows]
+
+    @_guarded
+    def conversation_ids(self) -> list[int]:
+        """Every conversation id, oldest first (``export --all``)."""
+        return [row[0] for row in self.db.execute("SELECT id FROM conversations ORDER BY id").fetchall()]
+
+    @_guarded
+    def rename(self, conversation_id: int, title: str) -> None:
+        title = " ".join(storable_text(title).split())
+        if not title:
+            raise HistoryError("a conversation title cannot be empty")
+        with write_transaction(self.db):
+            cursor = self.db.execute("UPDATE conversations SET title = ? WHERE id = ?", [title, conversation_id])
+            if cursor.rowcount == 0:
+                raise HistoryError(f"no conversation with id {conversation_id}")
+
+    @_guarded
+    def set_system(self, conversation_id: int, system: str | None) -> None:
+        """Change the system prompt later turns of this conversation are resumed with."""
+        with write_transaction(self.db):
+            self.db.execute(
+                "UPDATE conversations SET system = ?, updated = ? WHERE id = ?",
+                [storable_text(system) if system is not None else None, now_iso(), conversation_id],
+            )
+
+    @_guarded
+    def delete(self, conversation_id: int) -> int:
+        """Delete a conversation and its messages (and their search index rows); return the count."""
+        with write_transaction(self.db):
+            # Explicit rather than ON DELETE CASCADE alone, so it works even on a
+            # connection where foreign keys are off; the FTS triggers fire per row.
+            deleted = self.db.execute(
+                "DELETE FROM messages WHERE conversation_id = ?", [conversation_id]
+            ).rowcount
+            cursor = self.db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
+            if cursor.rowcount == 0:
+                raise HistoryError(f"no conversation with id {conversation_id}")
+        return int(deleted)
+
+    # ---- recording turns -----------------------------------------------------------
+    @_guarded
+    def start_turn(self, conversation_id: int, user_text: str, meta: TurnMeta = TurnMeta()) -> Turn:
+        """Commit the user's message (and an empty ``interrupted`` reply) before generating."""
+        now = now_iso()
+        user_text = storable_text(user_text)
+        params = _dump_json(meta.params, "params")
+        with write_transaction(self.db):
+            cursor = self.db.execute(
+                "UPDATE conversations SET updated = ?, title = coalesce(title, ?) WHERE id = ?",
+                [now, title_from(user_text), conversation_id],
+            )
+            if cursor.rowcount == 0:
+                raise HistoryError(f"no conversation with id {conversation_id}")
+            insert = (
+                "INSERT INTO messages (conversation_id, role, content, created, model, backend, template,"
+                " params, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )
+            common = [now, meta.model, meta.backend, meta.template, params]
+            user_id = self.db.execute(insert, [conversation_id, "user", user_text, *common, "complete"]).lastrowid
+            reply_id = self.db.execute(insert, [conversation_id, "assistant", "", *common, "interrupted"]).lastrowid
+        return Turn(conversation_id, int(user_id or 0), int(reply_id or 0))
+
+    @_guarded
+    def checkpoint(self, turn: Turn, partial_text: str) -> None:
+        """Save the reply so far; a process killed later keeps at least this much."""
+        if turn.finished:
+            return
+        with write_transaction(self.db):
+            self.db.execute(
+                "UPDATE messages SET content = ? WHERE id = ? AND status = 'interrupted'",
+                [storable_text(partial_text), turn.reply_message_id],
+            )
+
+    @_guarded
+    def finish_turn(
+        self,
+        turn: Turn,
+        completion: Completion,
+        *,
+        tool_name: str | None = None,
+        tool_result: Any = None,
+    ) -> None:
+        """Store the finished reply; its status follows ``completion.finish_reason``."""
+        status = _FINISH_TO_STATUS.get(completion.finish_reason, "complete")
+        self._write_reply(
+            turn,
+            {
+                "content": storable_text(completion.text),
+                "status": status,
+                "error": None,
+                "model": completion.model or None,
+                "backend": completion.backend or None,
+                "prompt_tokens": completion.usage.prompt_tokens,
+                "completion_tokens": completion.usage.completion_tokens,
+                "ttft_ms": completion.timings.ttft_ms,
+                "tokens_per_second": completion.timings.tokens_per_second,
+                "duration_ms": completion.timings.duration_ms,
+                "tool_name": tool_name,
+                "tool_result": _dump_json(tool_result, "tool result"),
+            },
+        )
+
+    @_guarded
+    def fail_turn(self, turn: Turn, partial_text: str, *, status: Status = "error", error: str | None = None) -> None:
+        """Keep a reply cut short by cancel (``interrupted``) or a failure (``error``)."""
+        if status not in STATUSES or status == "complete":
+            raise HistoryError(f"fail_turn status must be 'interrupted' or 'error', not {status!r}")
+        self._write_reply(
+            turn, {"content": storable_text(partial_text), "status": status, "error": error}
+        )
+
+    def _write_reply(self, turn: Turn, values: dict[str, Any]) -> None:
+        if turn.finished:
+            raise HistoryError(f"turn {turn.reply_message_id} was already finished")
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        with write_transaction(self.db):
+            self.db.execute(
+                f"UPDATE messages SET {assignments} WHERE id = :reply_id",
+                {**values, "reply_id": turn.reply_message_id},
+            )
+            self.db.execute(
+                "UPDATE conversations SET updated = ? WHERE id = ?", [now_iso(), turn.conversation_id]
+            )
+        turn.finished = True
+
+    def record_turn(
+        self,
+        conversation_id: int,
+        user_text: str,
+        completion: Completion,
+        meta: TurnMeta = TurnMeta(),
+        *,
+        tool_name: str | None = None,
+        tool_result: Any = None,
+    ) -> Turn:
+        """Store a finished, non-streamed exchange (batch runs, tools) in one call."""
+        turn = self.start_turn(conversation_id, user_text, meta)
+        self.finish_turn(turn, completion, tool_name=tool_name, tool_result=tool_result)
+        return turn
+
+    # ---- reading -----------------------------------------------------------------
+    @_guarded
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """Every stored message of a conversation, in order, whatever its status."""
+        rows = self.db.query(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
+        )
+        return [StoredMessage.from_row(row) for row in rows]
+
+    def context_messages(self, conversation_id: int) -> list[Message]:
+        """The turns to resume a conversation with (system prompt not included).
+
+        A user message whose reply is empty (failed before any text, or the
+        process died first) is left out, as the live chat does, so the model sees
+        alternating turns; such messages stay in the database and in ``show``.
+        """
+        out: list[Message] = []
+        waiting: StoredMessage | None = None
+        for message in self.messages(conversation_id):
+            if message.role == "user":
+                waiting = message
+            elif message.role == "assistant":
+                if message.content:
+                    if waiting is not None:
+                        out.append(Message("user", waiting.content))
+                    out.append(Message("assistant", message.content))
+                waiting = None
+            else:
+                out.append(Message("system", message.content))
+        return out
+
+    @_guarded
+    def search(self, query: str, limit: int = 20, order: str = "relevance") -> list[SearchHit]:
+        """Messages containing every word of ``query`` (any text: see :mod:`.search`).
+
+        ``order="relevance"`` ranks by BM25 among the :data:`RANK_WINDOW` most
+        recent matching messages (all of them when there are fewer) — ranking every
+        match of a very common word costs ~3 µs a row, 300 ms at 100k messages.
+        ``order="recent"`` is newest first.
+        """
+        if order not in ("relevance", "recent"):
+            raise HistoryError(f"search order must be 'relevance' or 'recent', not {order!r}")
+        match = fts_query(query)
+        floor = 0
+        if order == "relevance":
+            row = self.db.execute(
+                "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                [match, RANK_WINDOW - 1],
+            ).fetchone()
+            floor = row[0] if row else 0
+        order_by = "messages_fts.rank, m.id DESC" if order == "relevance" else "messages_fts.rowid DESC"
+        rows = self.db.execute(
+            f"""
+            SELECT m.id, m.conversation_id, c.title, m.role, m.created,
+                   snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet
+            FROM messages_fts
+            JOIN messages m ON m.id = messages_fts.rowid
+            JOIN conversations c ON c.id = m.conversation_id
+            WHERE messages_fts MATCH ? AND messages_fts.rowid >= ?
+            ORDER BY {order_by}
+            LIMIT ?
+            """,
+            [match, floor, limit],
+        ).fetchall()
+        return [SearchHit(*row) for row in rows]
+
+    def iter_export(self, conversation_ids: Sequence[int]) -> Iterator[tuple[Conversation, list[StoredMessage]]]:
+        for conversation_id in conversation_ids:
+            yield self.get_conversation(conversation_id), self.messages(conversation_id)
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)

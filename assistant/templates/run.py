@@ -1,0 +1,186 @@
+"""Running a template against a model: render, generate (or score), extract the answer.
+
+One function serves the CLI (single runs and batches), ``templates test`` and
+scripts::
+
+    from assistant import run_template
+    result = run_template("sentiment", input="What a lovely film.")
+    result.answer        # "positive"
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..backends.base import Backend
+from ..errors import NotSupportedError
+from ..types import GenerationParams, Message, Timings, Usage
+from .render import prompt_hash, render_template, with_system
+from .spec import PromptTemplate
+from .strategies import Extraction, extract_answer, scoring_prompt
+
+
+@dataclass
+class TemplateResult:
+    """One run of a template. ``answer`` is None exactly when ``error`` says why."""
+
+    template: str
+    messages: list[Message]
+    prompt_hash: str
+    output: str
+    answer: Any = None
+    reasoning: str | None = None
+    scores: dict[str, float] | None = None
+    error: str | None = None
+    finish_reason: str = "stop"
+    usage: Usage = field(default_factory=Usage)
+    timings: Timings = field(default_factory=Timings)
+    model: str = ""
+    backend: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "template": self.template,
+            "prompt_hash": self.prompt_hash,
+            "output": self.output,
+            "answer": self.answer,
+        }
+        if self.reasoning is not None:
+            data["reasoning"] = self.reasoning
+        if self.scores is not None:
+            data["scores"] = self.scores
+        data.update(
+            error=self.error,
+            finish_reason=self.finish_reason,
+            model=self.model,
+            backend=self.backend,
+            usage=self.usage.to_dict(),
+            timings=self.timings.to_dict(),
+        )
+        return data
+
+
+def _resolve_template(template: PromptTemplate | str | os.PathLike[str]) -> PromptTemplate:
+    if isinstance(template, PromptTemplate):
+        return template
+    from .loader import load_template
+
+    return load_template(template)
+
+
+def resolve_params(
+    template: PromptTemplate, params: GenerationParams | Mapping[str, Any] | None
+) -> GenerationParams:
+    """A GenerationParams is used as given; a mapping overrides the template's ``params``."""
+    if isinstance(params, GenerationParams):
+        return params
+    return template.generation_params(dict(params or {}))
+
+
+def run_template(
+    template: PromptTemplate | str | os.PathLike[str],
+    variables: Mapping[str, Any] | None = None,
+    *,
+    input: str | None = None,
+    backend: Backend | str | None = None,
+    model: str | None = None,
+    params: GenerationParams | Mapping[str, Any] | None = None,
+    system: str | None = None,
+    examples_as: str | None = None,
+    on_text: Callable[[str], None] | None = None,
+) -> TemplateResult:
+    """Render ``template`` with ``variables``/``input`` and run it on a model.
+
+    ``backend`` is a loaded :class:`Backend` (reused, left loaded), or a backend
+    name / None, in which case ``model`` (default: the configured one) is loaded
+    for this call and unloaded after. ``params`` overrides the template's default
+    sampling parameters. ``system`` replaces the template's system prompt.
+    ``on_text`` receives the reply as it streams. Output problems (no answer
+    line, invalid JSON) are reported in ``result.error``; rendering and backend
+    failures raise.
+    """
+    spec = _resolve_template(template)
+    messages = with_system(render_template(spec, variables, input=input, examples_as=examples_as), system)
+    generation = resolve_params(spec, params)
+    if backend is None or isinstance(backend, str):
+        from ..config import default_backend, default_model
+        from ..session import open_backend
+
+        engine = open_backend(model or default_model(), backend or default_backend())
+        try:
+            return execute(spec, messages, engine, generation, on_text)
+        finally:
+            engine.unload()
+    return execute(spec, messages, backend, generation, on_text)
+
+
+def execute(
+    template: PromptTemplate,
+    messages: list[Message],
+    backend: Backend,
+    params: GenerationParams,
+    on_text: Callable[[str], None] | None = None,
+) -> TemplateResult:
+    """Run already-rendered messages on a loaded backend and extract the answer."""
+    result = TemplateResult(
+        template=template.name,
+        messages=messages,
+        prompt_hash=prompt_hash(messages),
+        output="",
+        model=backend.model_name,
+        backend=backend.name,
+    )
+    if template.output.type == "choice":
+        try:
+            return _choose_by_score(template, messages, backend, result, on_text)
+        except NotSupportedError:
+            pass  # e.g. a remote server: generate and match a label instead
+    parts: list[str] = []
+    for chunk in backend.stream(messages, params):
+        if chunk.text:
+            parts.append(chunk.text)
+            if on_text is not None:
+                on_text(chunk.text)
+        if chunk.finish_reason is not None:
+            result.finish_reason = chunk.finish_reason
+            result.usage = chunk.usage or Usage()
+            result.timings = chunk.timings or Timings()
+    result.output = "".join(parts)
+    _apply(result, extract_answer(template, result.output))
+    if result.error and result.finish_reason == "length":
+        result.error += " (the reply stopped at max_tokens; raise it with -o max_tokens=N)"
+    return result
+
+
+def _choose_by_score(
+    template: PromptTemplate,
+    messages: list[Message],
+    backend: Backend,
+    result: TemplateResult,
+    on_text: Callable[[str], None] | None,
+) -> TemplateResult:
+    start = time.perf_counter()
+    prompt, candidates = scoring_prompt(template, messages, backend)
+    labels = list(template.output.labels)
+    scores = backend.score(prompt, candidates)
+    best = max(range(len(labels)), key=lambda i: scores[i])
+    result.scores = {label: float(score) for label, score in zip(labels, scores)}
+    result.output = result.answer = labels[best]
+    result.usage = Usage(prompt_tokens=backend.count_tokens(prompt), completion_tokens=0)
+    result.timings = Timings(duration_ms=(time.perf_counter() - start) * 1000)
+    if on_text is not None:
+        on_text(result.output)
+    return result
+
+
+def _apply(result: TemplateResult, extraction: Extraction) -> None:
+    result.answer = extraction.answer
+    result.reasoning = extraction.reasoning
+    result.error = extraction.error

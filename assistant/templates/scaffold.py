@@ -1,0 +1,102 @@
+"""Writing templates into the user's directory: ``templates new`` starters and imports."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import TemplateError
+from .loader import SUFFIX, user_templates_dir
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+_COMMON_HEAD = """---
+description: {description}
+strategy: {strategy}
+variables:
+  - name: input
+    description: The text to work on.
+"""
+
+STARTERS: dict[str, str] = {
+    "chat": """---
+description: A chat persona.
+strategy: chat
+variables:
+  - name: input
+    description: The user's message (empty gives only the system prompt).
+    default: ""
+system: You are a helpful assistant.
+tests:
+  - input: What is the capital of France?
+    expect:
+      contains: Paris
+---
+{{ input }}
+""",
+    "zero-shot": _COMMON_HEAD.format(description="Describe what this template does.", strategy="zero-shot")
+    + """system: You are a helpful assistant.
+params:
+  temperature: 0.2
+tests:
+  - input: What is the capital of France?
+    expect:
+      contains: Paris
+---
+Answer the question.
+
+{{ input }}
+""",
+    "few-shot": _COMMON_HEAD.format(description="Classify text by following the examples.", strategy="few-shot")
+    + """system: Classify the sentiment of each review as positive or negative.
+examples_as: inline       # all examples in one user message (label scoring reads them as text)
+examples:
+  - input: I loved every minute of it.
+    output: positive
+  - input: A dull, tedious mess.
+    output: negative
+output:
+  type: choice           # the label is picked by scoring each one (log-likelihood)
+  labels: [positive, negative]
+tests:
+  - input: What a wonderful, moving story.
+    expect:
+      equals: positive
+---
+Review: {{ input }}
+Sentiment:
+""",
+    "chain-of-thought": _COMMON_HEAD.format(description="Reason step by step, then answer.", strategy="chain-of-thought")
+    + """system: >-
+  Reason step by step. End with a last line of the form "Answer: <answer>".
+params:
+  temperature: 0
+  max_tokens: 384
+tests:
+  - input: Tom has 3 apples and buys 2 more. How many apples does he have?
+    expect:
+      regex: '\\b5\\b'
+---
+{{ input }}
+""",
+}
+
+
+def write_user_template(name: str, text: str, *, force: bool = False) -> Path:
+    """Write ``NAME.jinja`` into the user templates directory; never overwrite unless ``force``."""
+    if not _NAME.match(name):
+        raise TemplateError(f"invalid template name {name!r} (letters, digits, '.', '-', '_')")
+    directory = user_templates_dir()
+    path = directory / f"{name}{SUFFIX}"
+    if path.exists() and not force:
+        raise TemplateError(f"{path} already exists (pass --force to overwrite it)")
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_new_template(name: str, strategy: str, *, force: bool = False) -> Path:
+    """A starter template for ``strategy`` that loads, renders and has a test case."""
+    if strategy not in STARTERS:
+        raise TemplateError(f"unknown strategy {strategy!r}")
+    return write_user_template(name, STARTERS[strategy], force=force)

@@ -1,0 +1,138 @@
+"""From the model's reply to an answer: chain-of-thought answer lines, JSON, and labels.
+
+``output: choice`` does not ask the model to *write* a label. It scores each label
+as the continuation of the prompt (``backend.score``: summed token
+log-likelihood) and picks the most likely one, so the answer is always one of the
+labels. With ``scoring: text`` (the default) the prompt is the messages' plain
+text, examples inline — a completion-style few-shot document ending in
+``Sentiment:``, continued by `` positive`` or `` negative``. With ``scoring: chat``
+it is the model's chat template with the label as the assistant's reply.
+
+Measured on SmolLM2-135M (12 short reviews, 4 examples): text scoring 12/12,
+chat scoring 6/12 (it said "positive" every time: the first token of an
+assistant reply leans towards one label). Base models without a chat template
+need text scoring anyway.
+Backends that cannot score (``NotSupportedError``) fall back to generating and
+matching the first label the reply mentions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..backends.base import Backend
+from ..errors import TemplateError
+from ..types import Message
+from .json_schema import validate
+from .spec import PromptTemplate
+
+_DECORATION = "*_#>`- \t"
+
+
+@dataclass
+class Extraction:
+    """The answer taken from a reply; ``error`` says why there is none."""
+
+    answer: Any = None
+    reasoning: str | None = None
+    error: str | None = None
+
+
+def split_answer_line(text: str, prefix: str) -> tuple[str, str | None]:
+    """(reasoning, answer) from a reply whose last ``prefix`` line holds the answer.
+
+    Tolerates Markdown decoration (``**Answer:** 42``), any letter case, and the
+    answer on the line after a bare ``Answer:``. Returns ``(text, None)`` when no
+    answer line exists: the caller reports that rather than guessing.
+    """
+    lines = text.splitlines()
+    wanted = prefix.strip().lower()
+    for index in range(len(lines) - 1, -1, -1):
+        stripped = lines[index].strip().lstrip(_DECORATION)
+        if not stripped.lower().startswith(wanted):
+            continue
+        rest = stripped[len(wanted) :].strip().strip("*_`").strip()
+        if not rest:
+            following = [line.strip() for line in lines[index + 1 :] if line.strip()]
+            if not following:
+                continue
+            rest = following[0].strip("*_`").strip()
+        reasoning = "\n".join(lines[:index]).strip()
+        return reasoning, rest
+    return text.strip(), None
+
+
+_FENCE = re.compile(r"```(?:json)?\s*\n(.*?)```", re.DOTALL)
+
+
+def parse_json_answer(text: str, schema: dict[str, Any] | None) -> Extraction:
+    """The first JSON value in the reply (a fenced block wins), checked against ``schema``."""
+    fenced = _FENCE.search(text)
+    candidate = fenced.group(1) if fenced else text
+    value: Any = None
+    try:
+        value = json.loads(candidate)
+    except json.JSONDecodeError:
+        starts = [i for i in (candidate.find("{"), candidate.find("[")) if i != -1]
+        if not starts:
+            return Extraction(error="the reply contains no JSON")
+        try:
+            value, _ = json.JSONDecoder().raw_decode(candidate[min(starts) :])
+        except json.JSONDecodeError as exc:
+            return Extraction(error=f"the reply is not valid JSON: {exc.msg} at position {exc.pos}")
+    if schema is not None:
+        problems = validate(value, schema)
+        if problems:
+            return Extraction(answer=None, error="JSON does not match the schema: " + "; ".join(problems[:5]))
+    return Extraction(answer=value)
+
+
+def match_label(text: str, labels: Sequence[str]) -> str | None:
+    """The label a free-form reply mentions first (whole words, any case)."""
+    best: tuple[int, str] | None = None
+    for label in labels:
+        match = re.search(rf"(?<!\w){re.escape(label)}(?!\w)", text, re.IGNORECASE)
+        if match and (best is None or match.start() < best[0]):
+            best = (match.start(), label)
+    return best[1] if best else None
+
+
+def extract_answer(template: PromptTemplate, text: str) -> Extraction:
+    """Apply the template's output spec to a generated reply (``choice`` is handled by scoring)."""
+    reasoning: str | None = None
+    body = text
+    prefix = template.answer_prefix
+    if prefix:
+        reasoning, answer_text = split_answer_line(text, prefix)
+        if answer_text is None:
+            return Extraction(reasoning=reasoning, error=f"the reply has no final line starting with {prefix!r}")
+        body = answer_text
+    kind = template.output.type
+    if kind == "json":
+        extraction = parse_json_answer(body, template.output.schema)
+        extraction.reasoning = reasoning
+        return extraction
+    if kind == "choice":
+        label = match_label(body, template.output.labels)
+        if label is None:
+            return Extraction(reasoning=reasoning, error=f"the reply names none of the labels {list(template.output.labels)}")
+        return Extraction(answer=label, reasoning=reasoning)
+    return Extraction(answer=body.strip(), reasoning=reasoning)
+
+
+def scoring_prompt(template: PromptTemplate, messages: Sequence[Message], backend: Backend) -> tuple[str, list[str]]:
+    """The exact text ``backend.score`` gets for a choice template, and the candidates."""
+    labels = list(template.output.labels)
+    if not template.scores_text:
+        return backend.render_prompt(messages), labels
+    if any(m.role == "assistant" for m in messages):
+        raise TemplateError(
+            f"template {template.name!r} scores labels as plain text, which needs the examples inline "
+            "(examples_as: inline)"
+        )
+    text = "\n\n".join(m.content for m in messages)
+    separator = "" if text[-1:].isspace() else " "
+    return text, [separator + label for label in labels]

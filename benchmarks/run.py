@@ -1,0 +1,25 @@
+"""Run every benchmark: ``python -m benchmarks.run [name ...]``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = [
+    "cli_startup",
+    "llama_generate",
+    "history",
+    "openai_stream",
+    "templates_render",
+]
+
+
+def main() -> None:
+    names = sys.argv[1:] or BENCHMARKS
+    for name in names:
+        print(f"== {name}", flush=True)
+        importlib.import_module(f"benchmarks.{name}").main()
+
+
+if __name__ == "__main__":
+    main()

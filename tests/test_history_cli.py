@@ -1,0 +1,199 @@
+"""``assistant history …`` and the history options of ``assistant prompt`` (fake backend)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from assistant.cli import main
+from assistant.history import HistoryStore
+from .conftest import REPO_ROOT, run_cli
+
+pytestmark = pytest.mark.usefixtures("fake_backend")
+
+
+def cli(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def ask(*args: str) -> Result:
+    result = cli("prompt", "-b", "fake", "-m", "fake-model", *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def db_path(home: Path) -> Path:
+    return home / "data" / "history.db"
+
+
+def test_prompt_records_and_history_shows(assistant_home: Path) -> None:
+    assert ask("What is the capital of France?").stdout == "Echo: What is the capital of France?\n"
+    listed = json.loads(cli("history", "list", "--json").stdout)
+    assert len(listed) == 1 and listed[0]["title"] == "What is the capital of France?"
+    assert listed[0]["message_count"] == 2 and listed[0]["system"] == "You are a helpful assistant."
+    shown = json.loads(cli("history", "show", str(listed[0]["id"]), "--json").stdout)
+    assert [(m["role"], m["content"], m["status"]) for m in shown["messages"]] == [
+        ("user", "What is the capital of France?", "complete"),
+        ("assistant", "Echo: What is the capital of France?", "complete"),
+    ]
+    text = cli("history", "list").stdout
+    assert "What is the capital of France?" in text and "2 msgs" in text
+    assert "--- assistant" in cli("history", "show", str(listed[0]["id"])).stdout
+
+
+def test_continue_latest_and_by_id(assistant_home: Path) -> None:
+    first = json.loads(ask("one", "--json").stdout)["conversation_id"]
+    second = json.loads(ask("two", "--json").stdout)["conversation_id"]
+    assert first != second
+    # -c continues the latest, reusing its model and backend (no -b/-m needed)
+    result = cli("prompt", "-c", "three", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["conversation_id"] == second
+    assert f"conversation {second}:" in result.stderr and "prompt tokens" in result.stderr
+    ask("--cid", str(first), "four")
+    with HistoryStore.open() as store:
+        assert [m.content for m in store.messages(first) if m.role == "user"] == ["one", "four"]
+        assert [m.content for m in store.messages(second) if m.role == "user"] == ["two", "three"]
+        # The model saw the earlier turns of the conversation it continued.
+        assert store.get_conversation(second).message_count == 4
+
+
+def test_continued_conversation_is_trimmed_to_the_context(assistant_home: Path) -> None:
+    for i in range(6):
+        ask("-c" if i else "--json", f"turn {i} " + "x" * 150)
+    result = cli("prompt", "-c", "-o", "n_ctx=900", "-o", "max_tokens=100", "last")
+    assert result.exit_code == 0, result.output
+    assert "left out to fit the context window" in result.stderr
+    assert "of 900" in result.stderr
+
+
+def test_continue_errors(assistant_home: Path) -> None:
+    result = cli("prompt", "-b", "fake", "-c", "hi")
+    assert result.exit_code == 1 and "no conversation to continue" in result.stderr
+    ask("hello")
+    result = cli("prompt", "-b", "fake", "--cid", "99", "hi")
+    assert result.exit_code == 1 and "no conversation with id 99" in result.stderr
+    result = cli("prompt", "-b", "fake", "-c", "--cid", "1", "hi")
+    assert result.exit_code == 1 and "not both" in result.stderr
+
+
+def test_no_log_and_db_options(assistant_home: Path, tmp_path: Path) -> None:
+    ask("--no-log", "secret")
+    assert not db_path(assistant_home).exists()
+    other = tmp_path / "elsewhere.db"
+    ask("--db", str(other), "moved")
+    assert other.is_file() and not db_path(assistant_home).exists()
+    assert "moved" in cli("history", "list", "--db", str(other)).stdout
+    result = cli("history", "list")
+    assert result.exit_code == 0 and "no conversations yet" in result.stderr
+
+
+def test_config_db_key(assistant_home: Path, tmp_path: Path) -> None:
+    target = tmp_path / "configured.db"
+    (assistant_home / "config").mkdir(parents=True)
+    (assistant_home / "config" / "config.toml").write_text(f'db = "{target}"\n')
+    ask("configured")
+    assert target.is_file()
+
+
+@pytest.mark.parametrize("query", ["it's", '"unbalanced', "AND", "a AND OR", "NEAR(", "C++ -x", 'say "hi" ^'])
+def test_search_accepts_any_text(assistant_home: Path, query: str) -> None:
+    ask(f"note: {query} end")
+    result = cli("history", "search", query, "--json")
+    assert result.exit_code == 0, result.output
+    assert any(hit["role"] == "user" for hit in json.loads(result.stdout))
+
+
+def test_search_with_nothing_searchable_is_a_friendly_error(assistant_home: Path) -> None:
+    ask("hello")
+    result = cli("history", "search", '"" --')
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: nothing to search for")
+    assert "no matches" in cli("history", "search", "absent").stderr
+
+
+def test_export_formats(assistant_home: Path, tmp_path: Path) -> None:
+    ask("emoji 😀 and NUL \x00 inside")
+    ask("second conversation")
+    as_json = json.loads(cli("history", "export", "1", "--format", "json").stdout)
+    assert as_json["messages"][0]["content"] == "emoji 😀 and NUL \x00 inside"
+    every = json.loads(cli("history", "export", "--all", "-f", "json").stdout)
+    assert [c["id"] for c in every] == [1, 2]
+    lines = cli("history", "export", "--all", "-f", "jsonl").stdout.splitlines()
+    assert [json.loads(line)["title"] for line in lines] == ["emoji 😀 and NUL inside", "second conversation"]
+    markdown = cli("history", "export", "2").stdout
+    assert markdown.startswith("# second conversation") and "## Assistant\n\nEcho: second conversation" in markdown
+    out = tmp_path / "all.md"
+    result = cli("history", "export", "--all", "-o", str(out))
+    assert result.exit_code == 0 and "---" in out.read_text()
+    assert cli("history", "export").exit_code == 2  # neither ID nor --all
+    assert cli("history", "export", "1", "--all").exit_code == 2
+
+
+def test_rename_and_delete(assistant_home: Path) -> None:
+    ask("temporary")
+    assert cli("history", "rename", "1", "Better title").exit_code == 0
+    assert json.loads(cli("history", "show", "1", "--json").stdout)["title"] == "Better title"
+    refused = cli("history", "delete", "1", input="n\n")
+    assert refused.exit_code == 1
+    assert cli("history", "show", "1").exit_code == 0
+    deleted = cli("history", "delete", "1", "-y")
+    assert deleted.exit_code == 0 and "deleted conversation 1 (2 messages)" in deleted.stderr
+    missing = cli("history", "show", "1")
+    assert missing.exit_code == 1 and "no conversation with id 1" in missing.stderr
+
+
+def test_show_marks_interrupted_replies(assistant_home: Path) -> None:
+    with HistoryStore.open() as store:
+        conversation = store.create_conversation()
+        store.fail_turn(store.start_turn(conversation.id, "q"), "half", status="error", error="boom")
+    shown = cli("history", "show", str(conversation.id)).stdout
+    assert "error: boom" in shown and "half" in shown
+
+
+# ---- through a real process ------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fake_backend_plugin_file")
+def test_invalid_utf8_and_nul_from_stdin_are_stored(assistant_home: Path) -> None:
+    raw = b"caf\xe9 \xff\xfe bytes \x00 and \xe2\x82 cut"
+    result = run_cli("prompt", "-b", "fake", "-m", "m", input=raw)
+    assert result.returncode == 0, result.stderr
+    expected = raw.decode("utf-8", errors="replace")  # the defined replacement: U+FFFD
+    with HistoryStore.open() as store:
+        user = store.messages(1)[0]
+    assert user.content == expected and "\x00" in user.content and "\ufffd" in user.content
+    exported = run_cli("history", "export", "1", "-f", "json")
+    assert json.loads(exported.stdout)["messages"][0]["content"] == expected
+
+
+@pytest.mark.usefixtures("fake_backend_plugin_file")
+def test_ctrl_c_during_a_reply_is_recorded_as_interrupted(assistant_home: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "prompt", "-b", "fake", "-m", "m", "-o", "token_delay=0.05", "long reply"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.read(4)  # generation has started
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert first == b"Echo"
+    with HistoryStore.open() as store:
+        user, reply = store.messages(1)
+    assert user.content == "long reply"
+    assert reply.status == "interrupted" and reply.content.startswith("Echo")
+    assert len(reply.content) < len("Echo: long reply")

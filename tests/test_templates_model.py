@@ -1,0 +1,55 @@
+"""A real SmolLM2 run of the few-shot sentiment template (label scoring through llama-cpp)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from assistant.backends import Backend, load_backend
+from assistant.templates import load_template, run_template
+from assistant.templates.testing import run_tests
+
+pytestmark = pytest.mark.model
+
+# Reviews that are not among the template's examples (docs/templates.md quotes this 12 of 12).
+REVIEWS = [
+    ("What a wonderful, moving story. I cried at the end.", "positive"),
+    ("Terrible service, the room was dirty and smelled.", "negative"),
+    ("The best pizza I have ever had!", "positive"),
+    ("Boring plot and wooden acting; I walked out halfway.", "negative"),
+    ("Fast shipping and the shoes fit perfectly.", "positive"),
+    ("The app crashes every time I open it.", "negative"),
+    ("I absolutely love this phone.", "positive"),
+    ("This was a complete waste of money.", "negative"),
+    ("Friendly staff and a lovely view from our balcony.", "positive"),
+    ("The sequel is awful, a lazy cash grab.", "negative"),
+    ("Not bad at all, I would buy it again.", "positive"),
+    ("I wanted to like it, but it was disappointing.", "negative"),
+]
+
+
+@pytest.fixture(scope="module")
+def smollm2(smollm2_path: Path) -> Iterator[Backend]:
+    backend = load_backend("llama-cpp", str(smollm2_path), n_ctx=1024, progress=lambda _: None)
+    yield backend
+    backend.unload()
+
+
+def test_few_shot_sentiment_on_smollm2(smollm2: Backend) -> None:
+    template = load_template("few-shot-sentiment")
+    answers = []
+    for text, _ in REVIEWS:
+        result = run_template(template, input=text, backend=smollm2)
+        assert result.ok and result.scores is not None and set(result.scores) == {"positive", "negative"}
+        assert result.answer == max(result.scores, key=lambda label: result.scores[label])
+        assert result.usage.prompt_tokens > 50 and result.usage.completion_tokens == 0
+        answers.append(result.answer)
+    assert answers == [label for _, label in REVIEWS]
+
+
+def test_few_shot_sentiment_ships_passing_tests_on_smollm2(smollm2: Backend) -> None:
+    report = run_tests(load_template("few-shot-sentiment"), smollm2)
+    assert [case.reason for case in report.cases if not case.passed] == []
+    assert report.pass_rate == 1.0 and report.model
