@@ -11,6 +11,7 @@ BENCHMARKS = [
     "history",
     "openai_stream",
     "templates_render",
+    "transformers_decode",
 ]
 
 

@@ -7,6 +7,7 @@ in test_parity.py. This file covers what only this backend has.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Iterator
@@ -52,6 +53,7 @@ def gemma(gemma_path: Path) -> Iterator[TransformersBackend]:
 def test_first_load_converts_once_then_uses_the_copy(
     smollm2_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from assistant.backends import native_decoder
     from assistant.backends.hf_convert import SIDECAR, converted_dir
 
     monkeypatch.setenv("ASSISTANT_TRANSFORMERS_CACHE", str(tmp_path / "cache"))
@@ -67,12 +69,21 @@ def test_first_load_converts_once_then_uses_the_copy(
     assert any("converting" in m for m in messages) and any("converted in" in m for m in messages)
     assert {"model.safetensors", "tokenizer.json", SIDECAR} <= {p.name for p in target.iterdir()}
     assert not [p for p in target.parent.iterdir() if ".partial-" in p.name]
+    facts = json.loads((target / SIDECAR).read_text())
+    assert facts["add_bos"] is False and facts["chat_template"].startswith("{% for message")
+    assert len(facts["native_verified"]) == 1  # the native decoder matched the HF forward
     messages.clear()
+
+    def not_again(*args: object) -> None:
+        raise AssertionError("a verified model is not verified again")
+
+    monkeypatch.setattr(native_decoder, "verify", not_again)
     second = load_backend("transformers", str(smollm2_path), n_ctx=256, progress=messages.append)
     try:
         assert messages == []
         assert second.prompt_token_ids(FRANCE) == ids
         assert second.info()["converted"] == str(target)
+        assert second.info()["decoder"] == "native"
     finally:
         second.unload()
 

@@ -214,3 +214,13 @@ def test_compare_needs_two_backends(fake_backend: None) -> None:
     result = CliRunner().invoke(main, ["compare", "hello", "-b", "fake"])
     assert result.exit_code != 0
     assert "exactly two backends" in result.output
+
+
+def test_backends_without_attention_maps_say_so() -> None:
+    from assistant.backends.fake import FakeBackend
+    from assistant.errors import NotSupportedError
+
+    backend = FakeBackend()
+    backend.load("tiny")
+    with pytest.raises(NotSupportedError, match="attention"):
+        backend.attention("hi", GenerationParams())

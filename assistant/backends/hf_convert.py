@@ -53,10 +53,17 @@ class ModelFacts:
     extra_eog_token_ids: list[int] = field(default_factory=list)  # eot / eom from the GGUF header
     context_length: int | None = None
     source: str = ""
+    native_verified: list[str] = field(default_factory=list)  # settings the native decoder passed under
     format: int = SIDECAR_FORMAT
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    def save(self, path: Path) -> None:
+        """Rewrite the sidecar atomically (another process may be reading it)."""
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(self.to_json(), encoding="utf-8")
+        os.replace(partial, path)
 
     @classmethod
     def from_file(cls, path: Path) -> ModelFacts | None:

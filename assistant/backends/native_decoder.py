@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 PREFILL_CHUNK = 512
@@ -197,7 +198,9 @@ class NativeDecoder:
         kinds = {layer.rope for layer in self.layers}
         for kind in kinds:
             cos, sin = rotary(probe, positions, kind) if self.gemma else rotary(probe, positions)
-            self.cos[kind], self.sin[kind] = cos[0], sin[0]  # [positions, head_dim]
+            sin = sin[0].clone()
+            sin[:, : sin.shape[-1] // 2] *= -1  # signed for the roll-based rotation in _qkv
+            self.cos[kind], self.sin[kind] = cos[0], sin  # [positions, head_dim]
 
     # ---- cache ----------------------------------------------------------------------
     def _ensure_capacity(self, needed: int) -> None:
@@ -231,13 +234,13 @@ class NativeDecoder:
         return torch.matmul(x, weight) if transposed else torch.nn.functional.linear(x, weight)
 
     def _rms(self, x: Any, weight: Any) -> Any:
-        import torch
+        """RMSNorm in float32, rounded where HF rounds (Gemma scales before, Llama after)."""
+        import torch.nn.functional as F
 
-        h = x.float()
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         if self.gemma:
-            return (h * weight).to(x.dtype)
-        return weight * h.to(x.dtype)
+            return F.rms_norm(x.float(), (x.shape[-1],), weight, self.eps).to(x.dtype)
+        normed = F.rms_norm(x.float(), (x.shape[-1],), None, self.eps).to(x.dtype)
+        return weight * normed
 
     def _embed(self, ids: Any) -> Any:
         x = self.embed[ids]
@@ -264,9 +267,30 @@ class NativeDecoder:
         v = qkv[:, k_end:].view(t, self.n_kv, d).transpose(0, 1)
         if layer.q_norm is not None:
             q, k = self._rms(q, layer.q_norm), self._rms(k, layer.k_norm)
-        q = q * cos + _rotate_half(q) * sin
-        k = k * cos + _rotate_half(k) * sin
+        half = d // 2
+        # rotate_half(x) * sin == roll(x, half) * [-sin, sin]: one op instead of three
+        q = q * cos + q.roll(half, -1) * sin
+        k = k * cos + k.roll(half, -1) * sin
         return q, k, v
+
+    def _attend(self, q: Any, keys: Any, values: Any, mask: Any) -> Any:
+        """Attention for [heads, T, d] queries over [kv_heads, S, d] keys/values → [T, heads·d].
+
+        Grouped-query attention without copying K/V per head: the queries that
+        share a KV head are stacked as extra rows of that head (HF's head order
+        is kv-major), so the fused SDPA kernel runs instead of the math fallback.
+        """
+        import torch.nn.functional as F
+
+        heads, t, d = q.shape
+        group = heads // self.n_kv
+        if group > 1:
+            q = q.reshape(self.n_kv, group * t, d)
+            if mask is not None:
+                mask = mask.repeat(group, 1)
+        # 4-D inputs select the fused (flash) CPU kernel; 3-D ones fall back to the math path
+        out = F.scaled_dot_product_attention(q[None], keys[None], values[None], attn_mask=mask, scale=self.scale)
+        return out[0].reshape(heads, t, d).transpose(0, 1).reshape(t, heads * d)
 
     def _block_rest(self, layer: _Layer, x: Any, attn: Any) -> Any:
         """Output projection, residuals and the MLP, shared by both attention paths."""
@@ -305,30 +329,26 @@ class NativeDecoder:
 
     def _forward_chunk(self, ids: list[int], start: int, keep_all: bool, need_logits: bool) -> Any:
         import torch
-        import torch.nn.functional as F
 
         t = len(ids)
         end = start + t
         x = self._embed(torch.tensor(ids, device=self.device))
+        rope = {kind: (self.cos[kind][start:end], self.sin[kind][start:end]) for kind in self.cos}
         masks: dict[int | None, Any] = {}
         for index, layer in enumerate(self.layers):
             h = self._rms(x, layer.norm_in)
-            q, k, v = self._qkv(layer, h, self.cos[layer.rope][start:end], self.sin[layer.rope][start:end])
+            q, k, v = self._qkv(layer, h, *rope[layer.rope])
             self.k_cache[index][:, start:end] = k
             self.v_cache[index][:, start:end] = v
-            first = 0 if layer.window is None else max(0, end - layer.window - t + 1)
-            keys = self.k_cache[index][:, first:end]
-            values = self.v_cache[index][:, first:end]
+            first = 0 if layer.window is None else max(0, start - layer.window + 1)
             if t == 1:
-                mask = None
+                mask = None  # one query sees every key in [first, end)
             else:
                 if layer.window not in masks:
                     masks[layer.window] = _prefill_mask(start, t, first, layer.window, self.device)
                 mask = masks[layer.window]
-            attn = F.scaled_dot_product_attention(
-                q, keys, values, attn_mask=mask, scale=self.scale, enable_gqa=self.n_kv != self.n_heads
-            )
-            x = self._block_rest(layer, x, attn.transpose(0, 1).reshape(t, -1))
+            attn = self._attend(q, self.k_cache[index][:, first:end], self.v_cache[index][:, first:end], mask)
+            x = self._block_rest(layer, x, attn)
         if not need_logits:
             return None
         return self._logits(x if keep_all else x[-1:])
@@ -341,7 +361,6 @@ class NativeDecoder:
         captured once and replayed. Also runs eagerly (tests check it on CPU).
         """
         import torch
-        import torch.nn.functional as F
 
         x = self._embed(token)
         slots = torch.arange(self.capacity, device=self.device)
@@ -357,15 +376,8 @@ class NativeDecoder:
             q, k, v = self._qkv(layer, h, cos, sin)
             self.k_cache[index].index_copy_(1, position, k)
             self.v_cache[index].index_copy_(1, position, v)
-            attn = F.scaled_dot_product_attention(
-                q,
-                self.k_cache[index],
-                self.v_cache[index],
-                attn_mask=masks[layer.window],
-                scale=self.scale,
-                enable_gqa=self.n_kv != self.n_heads,
-            )
-            x = self._block_rest(layer, x, attn.transpose(0, 1).reshape(1, -1))
+            attn = self._attend(q, self.k_cache[index], self.v_cache[index], masks[layer.window])
+            x = self._block_rest(layer, x, attn)
         return self._logits(x)
 
     def _graph_step(self, token: int, position: int) -> Any:
@@ -409,13 +421,6 @@ class NativeDecoder:
         self._graph = (graph, token_buf, position_buf, out)
 
 
-def _rotate_half(x: Any) -> Any:
-    import torch
-
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
 def _prefill_mask(start: int, t: int, first: int, window: int | None, device: Any) -> Any:
     """Boolean [t, end-first] mask: causal, and within the sliding window if any."""
     import torch
@@ -438,6 +443,18 @@ def _activation(name: str) -> Callable[[Any], Any]:
     from transformers.activations import ACT2FN
 
     return ACT2FN[name]
+
+
+def verification_key(decoder: NativeDecoder) -> str:
+    """What a successful :func:`verify` depends on: device kind, dtype, library and code versions."""
+    import hashlib
+
+    import torch
+    import transformers
+
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    dtype = str(decoder.dtype).removeprefix("torch.")
+    return f"{decoder.device.type}/{dtype}/torch-{torch.__version__}/transformers-{transformers.__version__}/{code}"
 
 
 def verify(decoder: NativeDecoder, reference: Callable[[list[int]], Any], probe: list[int]) -> str | None:

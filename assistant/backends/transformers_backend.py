@@ -217,15 +217,29 @@ class TransformersBackend(TokenLoopBackend):
         )
 
     def _make_decoder(self, hf_model: Any, native: bool, cuda_graphs: bool) -> Any:
+        """The native decoder if it supports this model and matches the HF forward, else the HF one.
+
+        The comparison costs two forwards; for a converted GGUF its success is
+        remembered in the cache's sidecar, per device, dtype and code version.
+        """
         from .hf_decoder import HFDecoder
-        from .native_decoder import NativeDecoder, unsupported_reason, verify
+        from .native_decoder import NativeDecoder, unsupported_reason, verification_key, verify
 
         hf = HFDecoder(hf_model, self._n_ctx)
         reason = unsupported_reason(hf_model) if native else "native=false"
         if reason is None:
             decoder = NativeDecoder(hf_model, self._n_ctx, cuda_graphs=cuda_graphs)
-            probe = list(range(3, 3 + min(8, self._n_ctx)))
-            reason = verify(decoder, hf.reference_logits, probe)
+            key = verification_key(decoder)
+            sidecar = self._directory / SIDECAR if self._directory else None
+            if key in self._facts.native_verified:
+                reason = None
+            else:
+                probe = list(range(3, 3 + min(8, self._n_ctx)))
+                reason = verify(decoder, hf.reference_logits, probe)
+                if reason is None and sidecar is not None and sidecar.is_file():
+                    self._facts.native_verified.append(key)
+                    with contextlib.suppress(OSError):
+                        self._facts.save(sidecar)
             if reason is None:
                 self._native_note = ""
                 return decoder
