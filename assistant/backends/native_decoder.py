@@ -118,18 +118,23 @@ class NativeDecoder:
         CPU keeps wide matrices transposed ([in, out], used as ``x @ W``); every
         module's ``weight`` then becomes a (strided) view, so HF code paths
         (attention maps, the verification forward) still see the same values.
+        Each weight is copied once, straight into its place.
         """
         import torch
 
-        fused = torch.cat([w.detach() for w in weights], dim=0) if len(weights) > 1 else weights[0].detach()
-        rows, cols = fused.shape
+        rows = sum(int(w.shape[0]) for w in weights)
+        cols = int(weights[0].shape[1])
         transpose = self.transposed and rows >= cols
-        stored = fused.t().contiguous() if transpose else fused.contiguous()
+        if len(weights) == 1 and not transpose:
+            return (weights[0].detach().contiguous(), False)
+        first = weights[0]
+        stored = torch.empty((cols, rows) if transpose else (rows, cols), dtype=first.dtype, device=first.device)
         offset = 0
         for weight, module in zip(weights, modules):
-            n = weight.shape[0]
-            view = stored[:, offset : offset + n].t() if transpose else stored[offset : offset + n]
-            module.weight = torch.nn.Parameter(view, requires_grad=False)
+            n = int(weight.shape[0])
+            place = stored[:, offset : offset + n] if transpose else stored[offset : offset + n]
+            place.copy_(weight.detach().t() if transpose else weight.detach())
+            module.weight = torch.nn.Parameter(place.t() if transpose else place, requires_grad=False)
             offset += n
         return (stored, transpose)
 
@@ -255,23 +260,23 @@ class NativeDecoder:
         return logits.float()
 
     def _qkv(self, layer: _Layer, x: Any, cos: Any, sin: Any) -> tuple[Any, Any, Any]:
-        """q [heads, T, d], k and v [kv_heads, T, d], RoPE applied."""
+        """q [heads, T, d], k and v [kv_heads, T, d], RoPE applied (to q and k in one go)."""
+        import torch
+
         t = x.shape[0]
         qkv = self._mm(x, layer.wqkv)
         if layer.bqkv is not None:
             qkv = qkv + layer.bqkv
-        d = self.head_dim
-        q_end, k_end = self.n_heads * d, (self.n_heads + self.n_kv) * d
-        q = qkv[:, :q_end].view(t, self.n_heads, d).transpose(0, 1)
-        k = qkv[:, q_end:k_end].view(t, self.n_kv, d).transpose(0, 1)
+        d, heads = self.head_dim, self.n_heads
+        k_end = (heads + self.n_kv) * d
+        qk = qkv[:, :k_end].view(t, heads + self.n_kv, d)
         v = qkv[:, k_end:].view(t, self.n_kv, d).transpose(0, 1)
         if layer.q_norm is not None:
-            q, k = self._rms(q, layer.q_norm), self._rms(k, layer.k_norm)
-        half = d // 2
-        # rotate_half(x) * sin == roll(x, half) * [-sin, sin]: one op instead of three
-        q = q * cos + q.roll(half, -1) * sin
-        k = k * cos + k.roll(half, -1) * sin
-        return q, k, v
+            qk = torch.cat((self._rms(qk[:, :heads], layer.q_norm), self._rms(qk[:, heads:], layer.k_norm)), dim=1)
+        qk = qk.transpose(0, 1)
+        # rotate_half(x) * sin == roll(x, d/2) * [-sin, sin]: one op instead of three
+        qk = qk * cos + qk.roll(d // 2, -1) * sin
+        return qk[:heads], qk[heads:], v
 
     def _attend(self, q: Any, keys: Any, values: Any, mask: Any) -> Any:
         """Attention for [heads, T, d] queries over [kv_heads, S, d] keys/values → [T, heads·d].
