@@ -156,7 +156,7 @@ class TransformersBackend(TokenLoopBackend):
         self.unload()
         torch.set_num_threads(n_threads)
         self._device = device
-        with self._device_errors("loading the model"):
+        with self._unloaded_on_failure(), self._device_errors("loading the model"):
             hf_model, tokenizer = self._load_directory(directory, dtype, device, attn, verbose, path)
             self._model, self._tokenizer = hf_model, tokenizer
             facts = facts or self._facts_from_hf(hf_model, tokenizer, directory)
@@ -165,17 +165,17 @@ class TransformersBackend(TokenLoopBackend):
             self._facts, self._path, self._directory, self._n_ctx = facts, path, directory, n_ctx
             cuda_graphs = bool(options.get("cuda_graphs", device.type == "cuda"))
             self._decoder = self._make_decoder(hf_model, bool(options.get("native", True)), cuda_graphs)
-        self._options = {
-            "device": str(device),
-            "dtype": str(dtype).removeprefix("torch."),
-            "n_ctx": n_ctx,
-            "n_threads": n_threads,
-            "attn": attn,
-            "decoder": self._decoder.kind,
-            "cuda_graphs": bool(getattr(self._decoder, "cuda_graphs", False)),
-        }
-        self._model_name = model if not Path(model).exists() else path.name
-        self._setup_tokens()
+            self._options = {
+                "device": str(device),
+                "dtype": str(dtype).removeprefix("torch."),
+                "n_ctx": n_ctx,
+                "n_threads": n_threads,
+                "attn": attn,
+                "decoder": self._decoder.kind,
+                "cuda_graphs": bool(getattr(self._decoder, "cuda_graphs", False)),
+            }
+            self._model_name = model if not Path(model).exists() else path.name
+            self._setup_tokens()
 
     def _load_directory(
         self, directory: Path, dtype: Any, device: Any, attn: str, verbose: bool, source: Path
@@ -188,7 +188,9 @@ class TransformersBackend(TokenLoopBackend):
                 hf_model = AutoModelForCausalLM.from_pretrained(
                     str(directory), dtype=dtype, attn_implementation=attn
                 )
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            if _is_oom(exc):
+                raise
             raise ModelLoadError(source, f"transformers cannot load it: {exc}") from exc
         hf_model.eval()
         hf_model.requires_grad_(False)
@@ -285,6 +287,15 @@ class TransformersBackend(TokenLoopBackend):
         if self._model is None:
             raise BackendError("no model loaded")
         return self._model
+
+    @contextlib.contextmanager
+    def _unloaded_on_failure(self) -> Iterator[None]:
+        """A load that fails half-way leaves no half-loaded model behind."""
+        try:
+            yield
+        except BaseException:
+            self.unload()
+            raise
 
     @contextlib.contextmanager
     def _device_errors(self, action: str) -> Iterator[None]:
