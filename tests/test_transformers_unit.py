@@ -224,3 +224,13 @@ def test_backends_without_attention_maps_say_so() -> None:
     backend.load("tiny")
     with pytest.raises(NotSupportedError, match="attention"):
         backend.attention("hi", GenerationParams())
+
+
+def test_side_by_side_columns_respect_wide_characters() -> None:
+    from assistant.cli.compare import display_width, wrap_cells
+
+    assert display_width("进制") == 4 and display_width("e\u0301") == 1
+    lines = wrap_cells("alpha 进制进制进制 beta gamma-delta-epsilon", 8)
+    assert all(display_width(line) <= 8 for line in lines)
+    assert "".join(lines).replace(" ", "") == "alpha进制进制进制betagamma-delta-epsilon"
+    assert wrap_cells("", 10) == [""]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import textwrap
+import unicodedata
 from typing import Any
 
 import click
@@ -88,6 +89,42 @@ def compare(
     click.echo(render_side_by_side(runs, agreement))
 
 
+def display_width(text: str) -> int:
+    """Terminal cells: wide (CJK, emoji) characters take two, combining marks none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def wrap_cells(text: str, width: int) -> list[str]:
+    """Word-wrap ``text`` to ``width`` terminal cells (words longer than a line are split)."""
+    lines: list[str] = []
+    current, used = "", 0
+    for word in re.findall(r"\S+\s*|\s+", text):
+        size = display_width(word.rstrip())
+        if used and used + size > width:
+            lines.append(current.rstrip())
+            current, used = "", 0
+        while display_width(word.rstrip()) > width:  # a word wider than the column
+            cut, taken = "", 0
+            for char in word:
+                step = display_width(char)
+                if taken + step > width:
+                    break
+                cut, taken = cut + char, taken + step
+            cut = cut or word[0]  # a column narrower than one wide character
+            lines.append(cut)
+            word = word[len(cut) :]
+        current += word
+        used = display_width(current)
+    if current.strip() or not lines:
+        lines.append(current.rstrip())
+    return lines
+
+
 def _number(value: float | None, unit: str = "", digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}{unit}"
 
@@ -100,14 +137,14 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
     left, right = runs
 
     def row(label: str, a: str, b: str) -> list[str]:
-        a_lines = textwrap.wrap(a, column, replace_whitespace=False, drop_whitespace=False) or [""]
-        b_lines = textwrap.wrap(b, column, replace_whitespace=False, drop_whitespace=False) or [""]
+        a_lines, b_lines = wrap_cells(a, column), wrap_cells(b, column)
         lines = []
         for index in range(max(len(a_lines), len(b_lines))):
             name = label if index == 0 else ""
             a_part = a_lines[index] if index < len(a_lines) else ""
             b_part = b_lines[index] if index < len(b_lines) else ""
-            lines.append(f"{name:<{label_width}}{a_part:<{column}} │ {b_part}".rstrip())
+            padding = " " * (column - display_width(a_part))
+            lines.append(f"{name:<{label_width}}{a_part}{padding} │ {b_part}".rstrip())
         return lines
 
     def flat(text: str) -> str:
