@@ -147,6 +147,14 @@ def test_directory_without_config_is_a_model_load_error(tmp_path: Path) -> None:
         TransformersBackend().load(str(tmp_path), progress=lambda _: None)
 
 
+def test_a_file_inside_a_model_directory_points_to_the_directory(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"not really")
+    with pytest.raises(ModelLoadError, match=f"pass {tmp_path}"):
+        TransformersBackend().load(str(weights), progress=lambda _: None)
+
+
 def test_unloaded_backend_says_so() -> None:
     with pytest.raises(BackendError, match="no model loaded"):
         TransformersBackend().tokenize_text("hi")

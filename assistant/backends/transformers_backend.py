@@ -151,6 +151,8 @@ class TransformersBackend(TokenLoopBackend):
             if not (directory / "config.json").is_file():
                 raise ModelLoadError(path, "not a Hugging Face model directory (no config.json)")
             facts = ModelFacts.from_file(directory / SIDECAR)
+        elif (path.parent / "config.json").is_file() and path.suffix != ".gguf":
+            raise ModelLoadError(path, f"this is one file of a model directory; pass {path.parent}")
         else:
             directory, facts = ensure_converted(path, progress, verbose)
         self.unload()
