@@ -23,6 +23,8 @@ _LAZY = {
     "load_template": "assistant.templates",
     "render_template": "assistant.templates",
     "run_template": "assistant.templates",
+    "get_tool": "assistant.tools",
+    "available_tools": "assistant.tools",
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

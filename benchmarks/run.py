@@ -11,6 +11,7 @@ BENCHMARKS = [
     "history",
     "openai_stream",
     "templates_render",
+    "tools_eval",
     "transformers_decode",
 ]
 

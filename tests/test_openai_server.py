@@ -262,3 +262,20 @@ def test_server_killed_mid_reply_keeps_the_partial_text(smollm2_path: Path, tmp_
         assert session.last is not None and session.last.finish_reason == "error"
     finally:
         server.stop()
+
+
+def test_sentiment_tool_through_the_server_matches_local(llama_server: LlamaServer) -> None:
+    """The tools run unchanged on a remote backend: same label and probabilities as local llama.cpp."""
+    text = "An absolute delight from start to finish."
+    remote = run_cli(
+        "sentiment", "-b", "openai", "-m", "gemma3-270m", "--json", "--no-log", text,
+        env={"ASSISTANT_OPENAI_BASE_URL": llama_server.base_url},
+    )  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
+    local = run_cli("sentiment", "-m", "gemma3-270m", "--json", "--no-log", text)
+    assert local.returncode == 0, local.stderr
+    remote_result, local_result = json.loads(remote.stdout), json.loads(local.stdout)
+    assert remote_result["label"] == local_result["label"] == "positive"
+    assert sum(remote_result["probabilities"].values()) == pytest.approx(1.0)
+    for label, probability in local_result["probabilities"].items():
+        assert remote_result["probabilities"][label] == pytest.approx(probability, abs=0.02)

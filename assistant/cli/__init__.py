@@ -29,6 +29,12 @@ LAZY_COMMANDS: dict[str, str] = {
     "config": "assistant.cli.info:config",
     "history": "assistant.cli.history:history",
     "templates": "assistant.cli.templates:templates",
+    "tools": "assistant.cli.tools:tools",
+    "tool": "assistant.cli.tools:tool",
+    "summarize": "assistant.cli.tools:summarize",
+    "translate": "assistant.cli.tools:translate",
+    "ner": "assistant.cli.tools:ner",
+    "sentiment": "assistant.cli.tools:sentiment",
     "compare": "assistant.cli.compare:compare",
 }
 

@@ -1,0 +1,349 @@
+"""``assistant tools``, ``assistant tool NAME`` and the shortcuts ``summarize``, ``translate``, ``ner``, ``sentiment``.
+
+A shortcut's options come from its tool's declared parameters (``--length``,
+``--to``/``--from``, ``--types``, ``--labels``), looked up only when the command
+is used, so a plugin that replaces a tool also replaces its options. Every
+parameter can also be given as ``-p key=value``, which is all the generic
+``assistant tool NAME`` takes.
+
+Input is TEXT, ``-`` or piped stdin, or ``--file PATH``; ``--batch FILE.jsonl``
+runs the tool over one input per line, writing one JSON line per input as it
+goes (a failed input becomes an ``error`` line, the others still run).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TextIO
+
+import click
+
+from .common import model_options, progress_to_stderr, read_stdin_text, resolve_model_and_backend
+from .history_options import history_options
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..tools import Parameter, RegisteredTool
+    from ..tools.batch import BatchItem
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, with each tool's parameters.")
+def tools(as_json: bool) -> None:
+    """List the available tools and the plugin providing each."""
+    from ..tools import available_tools, tool_failures
+
+    found = available_tools()
+    failures = tool_failures()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"tools": [t.to_dict() for t in found.values()], "failures": [f.to_dict() for f in failures]},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    width = max((len(name) for name in found), default=0)
+    for name, tool in found.items():
+        click.echo(f"{name:<{width}}  {tool.description}  [plugin: {tool.plugin}]")
+    if not found:
+        click.echo("(no tools: are plugins disabled with ASSISTANT_PLUGINS?)")
+    for failure in failures:
+        click.echo(f"FAILED plugin {failure.name!r} ({failure.stage}): {failure.error}", err=True)
+
+
+# ---- running a tool ------------------------------------------------------------------
+RESERVED_FLAGS = {
+    "model", "backend", "option", "verbose", "param", "json", "file", "batch", "output", "debug", "help", "db", "no_log",
+}  # fmt: skip
+
+
+def _common_params() -> list[click.Parameter]:
+    """TEXT, the input/output options and -m/-b/-o: shared by ``tool NAME`` and the shortcuts."""
+
+    def collect(func: Callable[..., Any]) -> list[click.Parameter]:
+        return list(getattr(func, "__click_params__", []))
+
+    @click.argument("text", required=False)
+    @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True), help="Read the input from PATH.")
+    @click.option(
+        "--batch",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Run over FILE.jsonl: one input per line, {\"text\": ...} (optional \"id\", \"params\") or a JSON string.",
+    )
+    @click.option("--output", type=click.Path(dir_okay=False), help="With --batch: write the JSON lines to PATH.")
+    @click.option("-p", "--param", "param_items", multiple=True, metavar="KEY=VALUE", help="A tool parameter.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+    @model_options
+    @history_options
+    def holder(**kwargs: Any) -> None: ...
+
+    return list(reversed(collect(holder)))
+
+
+def _option_for(parameter: Parameter) -> click.Option | None:
+    """A click option for a tool parameter (``--to``, ``--from``), or None when every flag is taken."""
+    names = [n for n in parameter.names if n.replace("_", "-") not in RESERVED_FLAGS]
+    if not names:
+        return None
+    flags = [f"--{n.replace('_', '-')}" for n in names]
+    dest = f"tp_{parameter.name}"
+    help_text = parameter.help + (f"  [default: {_show_default(parameter.default)}]" if parameter.default is not None else "")
+    if parameter.required:
+        help_text += "  [required]"
+    if parameter.type == "bool":
+        flags = [f"{flags[0]}/--no-{flags[0][2:]}", *flags[1:]]
+        return click.Option([*flags, dest], default=None, help=help_text)
+    kinds: dict[str, Any] = {"int": click.INT, "float": click.FLOAT}
+    if parameter.type == "choice":
+        kind: Any = click.Choice(list(parameter.choices), case_sensitive=False)
+    else:
+        kind = kinds.get(parameter.type, click.STRING)
+    metavar = "A,B,..." if parameter.type == "list" else None
+    return click.Option([*flags, dest], type=kind, default=None, help=help_text, metavar=metavar)
+
+
+def _show_default(value: Any) -> str:
+    return ",".join(value) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _key_values(items: tuple[str, ...]) -> dict[str, str]:
+    from ..options import split_option
+
+    values: dict[str, str] = {}
+    for item in items:
+        key, value = split_option(item)
+        values[key] = value
+    return values
+
+
+def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = True) -> None:
+    """What ``assistant tool NAME`` and every shortcut do once their options are parsed."""
+    from ..errors import ConfigError
+    from ..options import parse_options
+    from ..tools import get_tool
+
+    tool = get_tool(tool_name)
+    given = {key[3:]: value for key, value in kwargs.items() if key.startswith("tp_") and value is not None}
+    given.update(_key_values(kwargs["param_items"]))
+    for parameter in tool.parameters:
+        if parameter.required and not any(n in given for n in parameter.names) and not kwargs["batch"]:
+            flags = " / ".join(f"--{n.replace('_', '-')}" for n in parameter.names if n not in RESERVED_FLAGS)
+            how = flags if shortcut and flags else f"-p {parameter.name}=VALUE"
+            raise click.UsageError(f"tool {tool_name!r} needs the parameter {parameter.name!r} ({how})")
+    params = tool.resolve_params(given)  # bad values fail here, before a model is loaded
+
+    text, file, batch = kwargs["text"], kwargs["file"], kwargs["batch"]
+    if batch and (text is not None or file):
+        raise click.UsageError("--batch reads its inputs from the file; do not also give TEXT or --file")
+    if kwargs["output"] and not batch:
+        raise click.UsageError("--output goes with --batch")
+    items = _batch_items(batch) if batch else None
+    input_text = None if batch else read_input(text, file)
+
+    param_overrides, backend_opts = parse_options(kwargs["options"])
+    if param_overrides:
+        raise ConfigError(
+            f"-o {next(iter(param_overrides))}: tools choose their own sampling settings; "
+            "tool parameters go in -p key=value"
+        )
+    if kwargs["verbose"]:
+        backend_opts["verbose"] = True
+    model_name, backend_name = resolve_model_and_backend(kwargs["model"], kwargs["backend"])
+    from ..history.exchange import ExchangeRecorder
+    from ..history.session_link import link_history
+    from ..session import open_backend
+
+    history = link_history(kwargs["db"], kwargs["no_log"])  # fails before the model loads
+    click.get_current_context().call_on_close(history.close)
+    engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+    title = f"{tool.name}: batch over {Path(batch).name}" if batch else None
+    recorder = ExchangeRecorder(history, title=title)
+    try:
+        if items is not None:
+            _run_batch(tool, items, engine, params, kwargs["output"], recorder)
+        else:
+            assert input_text is not None
+            with recorder.turn(input_text, _turn_meta(engine, params)) as turn:
+                started = time.perf_counter()
+                result = tool.run(input_text, engine, params=params, progress=_print_progress(tool.name))
+                _report_tool_result(turn, tool.name, result.to_text(), result.to_dict(), engine, started)
+            click.echo(result.to_json() if kwargs["as_json"] else result.to_text())
+    except KeyboardInterrupt:
+        engine.cancel()
+        raise
+    finally:
+        engine.unload()
+
+
+def read_input(text: str | None, file: str | None) -> str:
+    """The tool's input from TEXT, ``-``/piped stdin, or --file (exactly one of them)."""
+    if text is not None and file:
+        raise click.UsageError("give TEXT or --file, not both")
+    if file:
+        if file == "-":
+            data = read_stdin_text()
+            return data or ""
+        try:
+            return Path(file).read_bytes().decode("utf-8", errors="replace")
+        except OSError as exc:
+            raise click.UsageError(f"cannot read {file}: {exc.strerror}") from None
+    if text == "-" or text is None:
+        data = read_stdin_text()
+        if data is None or not data.strip():
+            raise click.UsageError("no input: pass TEXT, '-' with text on stdin, --file PATH or --batch FILE.jsonl")
+        return data
+    return text
+
+
+def _print_progress(tool_name: str) -> Callable[[int, int, str], None]:
+    def show(done: int, total: int, message: str) -> None:
+        click.echo(f"{tool_name}: [{done}/{total}] {message}", err=True)
+
+    return show
+
+
+def _batch_items(path: str) -> list[BatchItem]:
+    from ..tools.batch import read_batch
+
+    return read_batch(Path(path))
+
+
+def _turn_meta(engine: Backend, params: dict[str, Any]) -> Any:
+    from ..history.records import TurnMeta
+
+    return TurnMeta(model=engine.model_name, backend=engine.name, params=params)
+
+
+def _report_tool_result(
+    turn: Any, tool_name: str, text: str, data: Any, engine: Backend, started: float
+) -> None:
+    """A tool's result as a history turn: its text as the reply, its JSON as ``tool_result``."""
+    from ..types import Completion, Timings, Usage
+
+    duration_ms = (time.perf_counter() - started) * 1000
+    completion = Completion(
+        text=text, model=engine.model_name, backend=engine.name, finish_reason="stop",
+        usage=Usage(), timings=Timings(duration_ms=duration_ms),
+    )  # fmt: skip
+    turn.complete(completion, tool_name=tool_name, tool_result=data)
+
+
+def _run_batch(
+    tool: RegisteredTool,
+    items: list[BatchItem],
+    engine: Backend,
+    params: dict[str, Any],
+    output: str | None,
+    recorder: Any,
+) -> None:
+    from ..tools.batch import run_batch
+
+    out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    failed = 0
+    try:
+        with click.progressbar(length=len(items), label=tool.name, file=sys.stderr) as bar:
+            started = time.perf_counter()
+            for record in run_batch(tool, items, engine, params):
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.flush()
+                if record.get("text") is not None:
+                    with recorder.turn(record["text"], _turn_meta(engine, params)) as turn:
+                        if "error" in record:
+                            turn.fail(str(record["error"]))
+                        else:
+                            text = json.dumps(record["result"], ensure_ascii=False)
+                            _report_tool_result(turn, tool.name, text, record["result"], engine, started)
+                started = time.perf_counter()
+                failed += "error" in record
+                bar.update(1)
+    finally:
+        if output:
+            out.close()
+    if failed:
+        click.echo(f"error: {failed} of {len(items)} inputs failed (see their \"error\" lines)", err=True)
+        sys.exit(1)
+
+
+# ---- commands ----------------------------------------------------------------------------
+class ToolCommand(click.Command):
+    """A command running one tool, with options made from the tool's parameters on first use."""
+
+    def __init__(self, tool_name: str | None, help: str, short_help: str) -> None:
+        self.tool_name = tool_name
+        self._tool_options_added = tool_name is None
+        params = _common_params()
+        if tool_name is None:
+            params.insert(0, click.Argument(["name"]))
+        super().__init__(
+            name=tool_name or "tool",
+            callback=self._run,
+            params=params,
+            help=help,
+            short_help=short_help,
+        )
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        self._add_tool_options()
+        return super().get_params(ctx)
+
+    def _add_tool_options(self) -> None:
+        if self._tool_options_added:
+            return
+        self._tool_options_added = True
+        from ..errors import AssistantError
+        from ..tools import available_tools
+
+        try:
+            tool = available_tools().get(self.tool_name or "")
+        except AssistantError:
+            tool = None
+        if tool is None:
+            return  # the callback reports the missing tool
+        taken = {opt for p in self.params for opt in getattr(p, "opts", [])}
+        position = 1  # after TEXT: the tool's own options come first in --help
+        for parameter in tool.parameters:
+            option = _option_for(parameter)
+            if option is not None and not taken & set(option.opts):
+                self.params.insert(position, option)
+                position += 1
+        if tool.plugin not in ("", self.tool_name):
+            self.help = f"{self.help}\n\nProvided by plugin {tool.plugin!r}: {tool.description}"
+
+    def _run(self, **kwargs: Any) -> None:
+        name = kwargs.pop("name", None) or self.tool_name
+        assert name is not None
+        run_tool_command(name, kwargs, shortcut=self.tool_name is not None)
+
+
+tool = ToolCommand(
+    None,
+    help="Run tool NAME on TEXT ('-' or piped stdin, --file, or --batch FILE.jsonl).\n\n"
+    "Tool parameters are given as -p key=value; `assistant tools --json` lists them.",
+    short_help="Run any tool by name.",
+)
+summarize = ToolCommand(
+    "summarize",
+    help="Summarize TEXT of any length (long input is summarised in parts, then combined).",
+    short_help="Summarize text (sentence, short or bullets).",
+)
+translate = ToolCommand(
+    "translate",
+    help="Translate TEXT into the language given with --to, paragraph by paragraph.",
+    short_help="Translate text (--to LANG).",
+)
+ner = ToolCommand(
+    "ner",
+    help="Find named entities in TEXT, with their types and character offsets.",
+    short_help="Named entities with offsets.",
+)
+sentiment = ToolCommand(
+    "sentiment",
+    help="Classify the sentiment of TEXT, with the probability of each label.",
+    short_help="Sentiment label and probabilities.",
+)

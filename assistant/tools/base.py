@@ -1,0 +1,185 @@
+"""The tool contract: what a plugin registers through ``register_tools``.
+
+A tool is any object with a ``name``, a one-line ``description``, typed
+``parameters``, the ``templates`` it renders, and a ``run(text, params, backend)``
+method returning a :class:`~assistant.tools.results.ToolResult`. It may
+subclass :class:`BaseTool` for the defaults, but duck typing is enough — the
+first-party tools in ``plugins/`` are registered exactly like a third party's.
+
+Parameters are declared rather than parsed by each tool so that the CLI can
+turn them into options (``--length``, ``--to``), the Python API can check
+keyword arguments, and ``assistant tools --json`` can describe them — all from
+one definition. By the time ``run`` is called its ``params`` mapping holds
+every declared parameter, coerced to its type, defaults filled in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from .results import ToolResult
+
+PARAM_TYPES = ("str", "int", "float", "bool", "choice", "list")
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, message)``: how a long-running tool reports how far it got."""
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+_FALSE = {"0", "false", "no", "off", "n"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One typed tool parameter.
+
+    ``type`` is one of ``str``, ``int``, ``float``, ``bool``, ``choice`` (one of
+    ``choices``) or ``list`` (of strings; a string value is split on commas, so
+    ``-p types=PERSON,DATE`` works). ``aliases`` are extra accepted names, e.g.
+    ``from`` for translate's ``source``, which is a keyword in Python.
+    """
+
+    name: str
+    type: str = "str"
+    help: str = ""
+    default: Any = None
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ConfigError(f"parameter {self.name!r}: type must be one of {', '.join(PARAM_TYPES)}")
+        if self.type == "choice" and not self.choices:
+            raise ConfigError(f"parameter {self.name!r}: a choice parameter needs choices")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    def coerce(self, value: Any) -> Any:
+        """``value`` (a string from the command line, or a Python value) as this parameter's type."""
+        if value is None:
+            return None
+        kind = self.type
+        try:
+            if kind == "str":
+                return str(value)
+            if kind == "int":
+                if isinstance(value, bool):
+                    raise ValueError(value)
+                return int(value)
+            if kind == "float":
+                return float(value)
+            if kind == "bool":
+                if isinstance(value, bool):
+                    return value
+                lowered = str(value).strip().lower()
+                if lowered in _TRUE:
+                    return True
+                if lowered in _FALSE:
+                    return False
+                raise ValueError(value)
+            if kind == "choice":
+                text = str(value).strip()
+                for choice in self.choices:
+                    if choice.lower() == text.lower():
+                        return choice
+                raise ConfigError(
+                    f"parameter {self.name!r} must be one of {', '.join(self.choices)}, not {text!r}"
+                )
+            # list
+            items = value.split(",") if isinstance(value, str) else list(value)
+            cleaned = [str(item).strip() for item in items if str(item).strip()]
+            if not cleaned:
+                raise ConfigError(f"parameter {self.name!r} needs at least one value")
+            return cleaned
+        except (TypeError, ValueError):
+            raise ConfigError(f"parameter {self.name!r} needs a {kind}, got {value!r}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "help": self.help,
+            "default": self.default,
+            "required": self.required,
+            "choices": list(self.choices),
+            "aliases": list(self.aliases),
+        }
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """What ``register(tool)`` accepts.
+
+    ``run`` may also accept a keyword argument ``progress`` (a :data:`Progress`
+    callable); the assistant passes it only to tools whose ``run`` declares it.
+    Raise :class:`~assistant.errors.ToolError` when the model's output cannot be
+    turned into a valid result; any other exception is reported as a bug in the
+    plugin, with the plugin's name.
+    """
+
+    name: str
+    description: str
+    parameters: Sequence[Parameter]
+    templates: Sequence[str]
+
+    def run(self, text: str, params: Mapping[str, Any], backend: Backend) -> ToolResult: ...
+
+
+class BaseTool:
+    """Optional base class: empty parameters and templates, a readable repr."""
+
+    name: str = ""
+    description: str = ""
+    parameters: Sequence[Parameter] = ()
+    templates: Sequence[str] = ()
+
+    def run(self, text: str, params: Mapping[str, Any], backend: Backend) -> ToolResult:
+        raise NotImplementedError(f"tool {self.name!r} does not implement run()")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} tool {self.name!r}>"
+
+
+@dataclass
+class ParameterSet:
+    """Resolves user-supplied values against a tool's declared parameters."""
+
+    tool_name: str
+    parameters: Sequence[Parameter] = field(default_factory=tuple)
+
+    def lookup(self, key: str) -> Parameter | None:
+        wanted = key.replace("-", "_")
+        for parameter in self.parameters:
+            if wanted in parameter.names or key in parameter.names:
+                return parameter
+        return None
+
+    def resolve(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Every declared parameter, typed, defaults filled; unknown or missing ones are errors."""
+        resolved: dict[str, Any] = {}
+        for key, value in values.items():
+            parameter = self.lookup(key)
+            if parameter is None:
+                known = ", ".join(p.name for p in self.parameters) or "none"
+                raise ConfigError(f"tool {self.tool_name!r} has no parameter {key!r} (parameters: {known})")
+            if value is None:
+                continue
+            if parameter.name in resolved:
+                raise ConfigError(f"tool {self.tool_name!r}: parameter {parameter.name!r} given twice")
+            resolved[parameter.name] = parameter.coerce(value)
+        for parameter in self.parameters:
+            if parameter.name in resolved:
+                continue
+            if parameter.required:
+                hint = "/".join(parameter.names)
+                raise ConfigError(f"tool {self.tool_name!r} needs the parameter {hint!r}")
+            default = parameter.default
+            resolved[parameter.name] = parameter.coerce(default) if default is not None else None
+        return resolved

@@ -1,0 +1,183 @@
+"""The tool registry, filled by the ``register_tools`` hook, and the failure boundary around tools.
+
+:func:`available_tools` asks every plugin to register its tools; a plugin whose
+hook raises (or registers something that is not a tool) is recorded as a
+plugin failure — named — and every other plugin's tools stay available.
+:class:`RegisteredTool` wraps a tool with the name of the plugin that provided
+it: it resolves parameters, passes ``progress`` only to tools that take it,
+and turns an unexpected exception inside ``run`` into a :class:`ToolError`
+naming the plugin, so a buggy third-party tool cannot take the CLI down with a
+bare traceback or be mistaken for an assistant bug.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..errors import AssistantError, ConfigError, ToolError
+from .base import Parameter, ParameterSet, Progress
+from .results import TextResult, ToolResult
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..plugins import PluginFailure
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def _check_tool(tool: Any) -> None:
+    """Reject objects that do not honour the contract, at registration time (naming what is wrong)."""
+    name = getattr(tool, "name", None)
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"tool name must be lower-case letters, digits, '-' or '_', got {name!r}")
+    if not isinstance(getattr(tool, "description", None), str):
+        raise ConfigError(f"tool {name!r} needs a one-line string description")
+    if not callable(getattr(tool, "run", None)):
+        raise ConfigError(f"tool {name!r} has no run(text, params, backend) method")
+    parameters = getattr(tool, "parameters", ())
+    if not all(isinstance(p, Parameter) for p in parameters):
+        raise ConfigError(f"tool {name!r}: parameters must be assistant.tools.Parameter objects")
+    names = [n for p in parameters for n in p.names]
+    if len(names) != len(set(names)):
+        raise ConfigError(f"tool {name!r} declares a parameter name twice")
+
+
+class RegisteredTool:
+    """A tool plus the plugin that registered it: what :func:`get_tool` returns."""
+
+    def __init__(self, tool: Any, plugin: str) -> None:
+        self.tool = tool
+        self.plugin = plugin
+        self._default_backend: Backend | None = None
+
+    # ---- description ----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.tool.name)
+
+    @property
+    def description(self) -> str:
+        return str(self.tool.description).strip().splitlines()[0] if self.tool.description.strip() else ""
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        return tuple(getattr(self.tool, "parameters", ()) or ())
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        return tuple(getattr(self.tool, "templates", ()) or ())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "plugin": self.plugin,
+            "templates": list(self.templates),
+            "parameters": [p.to_dict() for p in self.parameters],
+        }
+
+    def __repr__(self) -> str:
+        return f"<tool {self.name!r} from plugin {self.plugin!r}>"
+
+    # ---- running --------------------------------------------------------------
+    def resolve_params(self, params: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Merge ``params`` and keyword arguments, then type-check them against the declaration."""
+        merged: dict[str, Any] = dict(params or {})
+        for key, value in kwargs.items():
+            merged[key.rstrip("_")] = value  # from_=... for the Python keyword
+        return ParameterSet(self.name, self.parameters).resolve(merged)
+
+    def _accepts_progress(self) -> bool:
+        try:
+            signature = inspect.signature(self.tool.run)
+        except (TypeError, ValueError):
+            return False
+        return "progress" in signature.parameters or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
+        )
+
+    def default_backend(self) -> Backend:
+        """The configured default model, loaded once per RegisteredTool (API convenience)."""
+        if self._default_backend is None:
+            from ..config import default_backend, default_model
+            from ..session import open_backend
+
+            self._default_backend = open_backend(default_model(), default_backend())
+        return self._default_backend
+
+    def run(
+        self,
+        text: str,
+        backend: Backend | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+        **kwargs: Any,
+    ) -> ToolResult:
+        """Run the tool on ``text``. Parameters come as ``params={...}`` and/or keywords.
+
+        Without ``backend`` the default model is loaded (once per object).
+        """
+        if not isinstance(text, str):
+            raise ConfigError(f"tool {self.name!r} needs text (a str), got {type(text).__name__}")
+        resolved = self.resolve_params(params, **kwargs)
+        engine = backend if backend is not None else self.default_backend()
+        extra: dict[str, Any] = {"progress": progress} if progress is not None and self._accepts_progress() else {}
+        try:
+            result = self.tool.run(text, resolved, engine, **extra)
+        except AssistantError:
+            raise
+        except Exception as exc:  # a bug in the plugin: name it, keep the cause for --debug
+            raise ToolError(
+                f"tool {self.name!r} (plugin {self.plugin!r}) failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return self._checked(result)
+
+    def _checked(self, result: Any) -> ToolResult:
+        if isinstance(result, str):
+            return TextResult(result)
+        if callable(getattr(result, "to_dict", None)) and callable(getattr(result, "to_text", None)):
+            return result  # type: ignore[no-any-return]
+        raise ToolError(
+            f"tool {self.name!r} (plugin {self.plugin!r}) returned {type(result).__name__}, "
+            "not a result with to_dict() and to_text()"
+        )
+
+
+def available_tools() -> dict[str, RegisteredTool]:
+    """Every registered tool by name; when two plugins register one name, the later-loaded plugin wins.
+
+    (pluggy calls plugins in reverse load order, so a user's or pip-installed
+    plugin can replace a first-party tool by registering the same name.)
+    """
+    from ..plugins import call_registration_hook, current_plugin_name
+
+    found: dict[str, RegisteredTool] = {}
+
+    def register(tool: Any) -> None:
+        _check_tool(tool)
+        if tool.name not in found:
+            found[tool.name] = RegisteredTool(tool, current_plugin_name())
+
+    call_registration_hook("register_tools", register)
+    return dict(sorted(found.items()))
+
+
+def get_tool(name: str) -> RegisteredTool:
+    """The tool registered under ``name``; :class:`ToolError` lists the known ones when it is missing."""
+    tools = available_tools()
+    if name not in tools:
+        failed = [f.name for f in tool_failures()]
+        hint = f"; plugins that failed to load: {', '.join(failed)}" if failed else ""
+        known = ", ".join(tools) or "none"
+        raise ToolError(f"unknown tool {name!r} (available: {known}{hint})")
+    return tools[name]
+
+
+def tool_failures() -> list[PluginFailure]:
+    """Plugins that failed to import or to register their tools."""
+    from ..plugins import plugin_failures
+
+    return [f for f in plugin_failures() if f.stage in ("import", "register_tools")]

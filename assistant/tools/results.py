@@ -1,0 +1,148 @@
+"""Typed tool results: each serialises to JSON (``to_dict``) and renders as text (``to_text``).
+
+The CLI prints ``to_text()`` by default and ``to_dict()`` under ``--json`` and in
+``--batch`` output, so a tool never formats its own output. Third-party tools
+may return any object with those two methods; :class:`TextResult` covers the
+common case of a plain string.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ToolResult(ABC):
+    """Base class of the results tools return."""
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (strings, numbers, lists, dicts only)."""
+
+    @abstractmethod
+    def to_text(self) -> str:
+        """What a person reads in the terminal."""
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+@dataclass
+class TextResult(ToolResult):
+    """Plain text output, for tools whose answer is just a string."""
+
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text}
+
+    def to_text(self) -> str:
+        return self.text
+
+
+@dataclass
+class SummaryResult(ToolResult):
+    """A summary, and how it was made: ``chunks`` pieces summarised over ``rounds`` map-reduce rounds."""
+
+    summary: str
+    length: str
+    chunks: int = 1
+    rounds: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary, "length": self.length, "chunks": self.chunks, "rounds": self.rounds}
+
+    def to_text(self) -> str:
+        return self.summary
+
+
+@dataclass
+class TranslationResult(ToolResult):
+    """A translation; ``source`` is ``"auto"`` when the input language was not given."""
+
+    translation: str
+    source: str
+    target: str
+    paragraphs: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "translation": self.translation,
+            "source": self.source,
+            "target": self.target,
+            "paragraphs": self.paragraphs,
+        }
+
+    def to_text(self) -> str:
+        return self.translation
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity: ``input[start:end] == text`` (offsets in characters, end exclusive)."""
+
+    text: str
+    type: str
+    start: int
+    end: int
+    probability: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "type": self.type,
+            "start": self.start,
+            "end": self.end,
+            "probability": round(self.probability, 4),
+        }
+
+
+@dataclass
+class EntitiesResult(ToolResult):
+    """Entities found in a text, in order of appearance, with the types that were asked for."""
+
+    entities: list[Entity]
+    types: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entities": [e.to_dict() for e in self.entities], "types": list(self.types)}
+
+    def to_text(self) -> str:
+        if not self.entities:
+            return "(no entities)"
+        width = max(len(e.type) for e in self.entities)
+        return "\n".join(f"{e.type:<{width}}  {e.text}  [{e.start}:{e.end}]" for e in self.entities)
+
+
+@dataclass
+class LabelResult(ToolResult):
+    """A label chosen from a fixed set, with a probability for every label (they sum to 1).
+
+    ``method`` says how: ``likelihood`` (the model's score of each label) or
+    ``generation`` (the backend cannot score, so the model wrote the label and
+    the probabilities are one-hot).
+    """
+
+    label: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+    method: str = "likelihood"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "method": self.method,
+        }
+
+    def to_text(self) -> str:
+        others = ", ".join(f"{k} {v:.2f}" for k, v in sorted(self.probabilities.items(), key=lambda kv: -kv[1]))
+        return f"{self.label}  ({others})"
+
+
+SentimentResult = LabelResult
+"""The sentiment tool's result: a label and the probability of each label."""

@@ -1,0 +1,193 @@
+"""Splitting text into paragraphs, sentences and token-bounded chunks.
+
+Tools that must fit a model's context window (summarize's map step, translate's
+long paragraphs) split on the largest natural boundary that works — paragraph,
+then sentence, then word, then raw characters — and measure with the backend's
+own tokenizer, never a characters-per-token guess, so a chunk that is said to
+fit does fit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])([\"'”’)\]]*)\s+")
+
+
+_ABBREVIATIONS = frozenset(
+    "dr mr mrs ms mx prof st sr jr inc ltd co corp vs etc e.g i.e no fig approx dept gen col lt sgt rev mt".split()
+)
+
+
+def _ends_abbreviation(before: str) -> bool:
+    """Whether the dot ending ``before`` belongs to an abbreviation ("Dr.", "U.S.", "J.") rather than a sentence."""
+    if not before.endswith("."):
+        return False
+    word = before.rsplit(None, 1)[-1].lstrip("(\"'“‘[")
+    core = word[:-1]
+    if core.lower() in _ABBREVIATIONS:
+        return True
+    return (len(core) == 1 and core.isupper()) or ("." in core and all(len(p) <= 2 for p in core.split(".")))
+
+
+def _sentence_breaks(line: str) -> list[re.Match[str]]:
+    return [m for m in _SENTENCE_END.finditer(line) if not _ends_abbreviation(line[: m.start()])]
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph and the exact whitespace that followed it, so joining restores the layout."""
+
+    text: str
+    separator: str
+
+
+def split_paragraphs(text: str) -> tuple[str, list[Paragraph]]:
+    """(leading whitespace, paragraphs): ``lead + "".join(p.text + p.separator)`` == ``text``."""
+    stripped = text.lstrip()
+    lead = text[: len(text) - len(stripped)]
+    paragraphs: list[Paragraph] = []
+    position = 0
+    for match in _PARAGRAPH_BREAK.finditer(stripped):
+        body = stripped[position : match.start()]
+        core = body.rstrip()
+        paragraphs.append(Paragraph(core, body[len(core) :] + match.group()))
+        position = match.end()
+    tail = stripped[position:]
+    core = tail.rstrip()
+    if core or not paragraphs:
+        paragraphs.append(Paragraph(core, tail[len(core) :]))
+    else:  # the text ended with a paragraph break: its whitespace belongs to the last paragraph
+        last = paragraphs.pop()
+        paragraphs.append(Paragraph(last.text, last.separator + tail))
+    return lead, paragraphs
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (with their closing punctuation); line breaks also end a sentence."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        position = 0
+        for match in _sentence_breaks(line):
+            piece = line[position : match.end()].strip()
+            if piece:
+                sentences.append(piece)
+            position = match.end()
+        rest = line[position:].strip()
+        if rest:
+            sentences.append(rest)
+    return sentences
+
+
+def chunk_text(text: str, count_tokens: Callable[[str], int], budget: int) -> list[str]:
+    """Split ``text`` into pieces of at most ``budget`` tokens, on the largest boundary possible.
+
+    Every piece is checked with ``count_tokens`` itself (token counts are not
+    additive across joins), so no piece exceeds the budget — provided the
+    budget holds at least one character, which every real prompt budget does.
+    """
+    if budget < 1:
+        raise ValueError("budget must be at least 1 token")
+    text = text.strip()
+    if not text:
+        return []
+    if count_tokens(text) <= budget:
+        return [text]
+    _, paragraphs = split_paragraphs(text)
+    units = [p.text for p in paragraphs if p.text.strip()]
+    if len(units) > 1:
+        return _pack(units, "\n\n", count_tokens, budget)
+    sentences = split_sentences(text)
+    if len(sentences) > 1:
+        return _pack(sentences, " ", count_tokens, budget)
+    words = text.split()
+    if len(words) > 1:
+        return _pack(words, " ", count_tokens, budget)
+    return _split_characters(text, count_tokens, budget)
+
+
+def _pack(units: list[str], joiner: str, count_tokens: Callable[[str], int], budget: int) -> list[str]:
+    """Greedily group consecutive units while their summed token counts fit; oversized units split further.
+
+    Each unit is counted once, less the tokens every count carries (a BOS). A
+    finished group is counted again as joined text (joins can tokenize
+    differently); if that is over budget, units move from its end to the next
+    group until it fits, so groups stay as full as the budget allows.
+    """
+    fixed = count_tokens("")
+    join_cost = max(1, count_tokens(joiner) - fixed)
+    sizes = [count_tokens(unit) - fixed for unit in units]
+    chunks: list[str] = []
+    group: list[int] = []
+    group_tokens = fixed
+    index = 0
+    while index < len(units):
+        size = sizes[index]
+        if size + fixed > budget:
+            index -= _flush(group, units, joiner, count_tokens, budget, chunks)
+            group, group_tokens = [], fixed
+            chunks.extend(chunk_text(units[index], count_tokens, budget))
+            index += 1
+            continue
+        if group and group_tokens + join_cost + size > budget:
+            index -= _flush(group, units, joiner, count_tokens, budget, chunks)
+            group, group_tokens = [], fixed
+            continue
+        group_tokens += size + (join_cost if group else 0)
+        group.append(index)
+        index += 1
+    _flush(group, units, joiner, count_tokens, budget, chunks)
+    return chunks
+
+
+def _flush(
+    group: list[int], units: list[str], joiner: str, count_tokens: Callable[[str], int], budget: int,
+    chunks: list[str],
+) -> int:
+    """Append the group's joined text to ``chunks``; returns how many units it handed back."""
+    if not group:
+        return 0
+    handed_back = 0
+    joined = joiner.join(units[i] for i in group)
+    while len(group) > 1 and count_tokens(joined) > budget:
+        group = group[:-1]
+        handed_back += 1
+        joined = joiner.join(units[i] for i in group)
+    chunks.append(joined)
+    return handed_back
+
+
+def _split_characters(text: str, count_tokens: Callable[[str], int], budget: int) -> list[str]:
+    """Last resort for a single huge "word" (base64, a URL list): halve until each half fits."""
+    if count_tokens(text) <= budget or len(text) <= 1:
+        return [text]
+    middle = len(text) // 2
+    return _split_characters(text[:middle], count_tokens, budget) + _split_characters(
+        text[middle:], count_tokens, budget
+    )
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence in ``text``, for tools that must report offsets."""
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text):
+        base = line.start()
+        body = line.group()
+        position = 0
+        for match in _sentence_breaks(body):
+            _append_trimmed(spans, body, base, position, match.end(1))
+            position = match.end()
+        _append_trimmed(spans, body, base, position, len(body))
+    return spans
+
+
+def _append_trimmed(spans: list[tuple[int, int]], body: str, base: int, start: int, end: int) -> None:
+    piece = body[start:end]
+    stripped = piece.strip()
+    if not stripped:
+        return
+    offset = start + (len(piece) - len(piece.lstrip()))
+    spans.append((base + offset, base + offset + len(stripped)))
