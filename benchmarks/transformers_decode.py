@@ -182,8 +182,8 @@ Where the speed comes from: at batch 1 every token streams all float32 weights t
 the CPU, so matmuls dominate both loops. The native decoder fuses q/k/v and gate/up,
 keeps wide matrices transposed (MKL runs `x @ Wᵀ` about twice as fast as `F.linear` for
 one row here), and drops the HF forward's per-layer module, mask and cache overhead.
-`torch.compile` of the decode step was also measured: 140 s to compile for about 15 %
-more speed, so it is not used on the CPU.
+`torch.compile` of a decode step (HF forward, static cache) was also measured: 140 s to
+compile for about 15 % more speed, so it is not used on the CPU.
 
 GPU (CUDA graphs, bf16): not measured here — this machine has no GPU.
 """,
