@@ -153,6 +153,23 @@ class Chunk:
 
 
 @dataclass
+class AttentionMaps:
+    """Attention weights of one response (transformers backend, on request).
+
+    ``layers[l][h, i, j]`` is how much token ``i`` attends to token ``j`` in head
+    ``h`` of layer ``l``, over the prompt followed by the generated tokens
+    (``token_ids``; the first ``prompt_tokens`` are the prompt). Arrays are
+    numpy float32, ``[heads, n, n]`` each.
+    """
+
+    token_ids: list[int]
+    tokens: list[str]
+    prompt_tokens: int
+    layers: list[Any]
+    completion: Completion | None = None
+
+
+@dataclass
 class Completion:
     """A whole reply, as collected from a stream."""
 

@@ -12,6 +12,7 @@ BENCHMARKS = [
     "openai_stream",
     "templates_render",
     "tools_eval",
+    "transformers_decode",
 ]
 
 

@@ -138,3 +138,17 @@ def write_file() -> Callable[[Path, str, str], Path]:
         return path
 
     return write
+
+
+# Converted GGUF -> safetensors copies (transformers backend) are shared like model
+# files, so each machine converts a model once, not once per test run.
+REAL_TRANSFORMERS_CACHE = Path(
+    os.environ.get("ASSISTANT_TRANSFORMERS_CACHE") or paths().cache_dir / "transformers"
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_transformers_cache() -> Iterator[Path]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ASSISTANT_TRANSFORMERS_CACHE", str(REAL_TRANSFORMERS_CACHE))
+        yield REAL_TRANSFORMERS_CACHE

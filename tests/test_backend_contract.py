@@ -19,7 +19,7 @@ from assistant.types import GenerationParams, Message
 
 pytestmark = pytest.mark.model
 
-CONTRACT_BACKENDS = ["llama-cpp"]
+CONTRACT_BACKENDS = ["llama-cpp", "transformers"]
 FRANCE = [Message("system", "You are a helpful assistant."), Message("user", "What is the capital of France?")]
 GREEDY = GenerationParams(temperature=0, max_tokens=48)
 

@@ -17,8 +17,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
-from ..errors import ContextOverflowError
+from ..errors import ContextOverflowError, NotSupportedError
 from ..types import (
+    AttentionMaps,
     Chunk,
     Completion,
     FinishReason,
@@ -226,6 +227,10 @@ class TokenLoopBackend(ABC):
 
     def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
         return collect(self.stream(prompt, params), self.model_name, self.name)
+
+    def attention(self, prompt: Prompt, params: GenerationParams) -> AttentionMaps:
+        """Attention weights of a generated response; only engines that can form them override this."""
+        raise NotSupportedError(f"the {self.name} backend cannot return attention weights (-b transformers can)")
 
     def _logprob_entry(self, sampled: SampledToken) -> TokenLogprob:
         return TokenLogprob(

@@ -35,6 +35,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "translate": "assistant.cli.tools:translate",
     "ner": "assistant.cli.tools:ner",
     "sentiment": "assistant.cli.tools:sentiment",
+    "compare": "assistant.cli.compare:compare",
 }
 
 

@@ -32,3 +32,8 @@ def register_backends(register: Callable[..., None]) -> None:
         _lazy("assistant.backends.openai_backend", "OpenAIBackend"),
         description="remote OpenAI-compatible server (vLLM, TGI, llama-server, Ollama): -o base_url=... or -m REMOTE/MODEL",
     )
+    register(
+        "transformers",
+        _lazy("assistant.backends.transformers_backend", "TransformersBackend"),
+        description="PyTorch via Hugging Face transformers: CUDA, Apple MPS or CPU; GGUF or HF directories",
+    )

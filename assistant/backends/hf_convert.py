@@ -1,0 +1,262 @@
+"""GGUF → safetensors, once: the transformers backend's model cache.
+
+transformers can read a GGUF file, but it parses the vocabulary in Python and
+dequantizes every tensor on each load (20–65 s here). So the first load
+converts the file into an ordinary Hugging Face directory (fp32 safetensors +
+tokenizer, written with ``save_pretrained``) under
+``<cache>/transformers/<name>-<hash>/`` and later loads read that directory,
+which takes a second or two.
+
+A converted directory also holds ``assistant.json``: what llama.cpp would have
+read from the GGUF header and transformers drops (chat template, whether BOS is
+added, end-of-turn token ids, training context). It is written last, so a
+directory without it is an interrupted conversion and is redone. The whole
+directory is built under a temporary name and renamed into place, so two
+processes converting at once cannot leave a half-written copy behind.
+
+``ASSISTANT_TRANSFORMERS_CACHE`` moves the cache (tests point it at the user's
+real one so the conversion happens once per machine, like model downloads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..config import paths
+from ..errors import ModelLoadError
+from ..models.gguf import read_metadata, training_context_length
+
+Progress = Callable[[str], None]
+SIDECAR = "assistant.json"
+SIDECAR_FORMAT = 1
+
+
+@dataclass
+class ModelFacts:
+    """What the backend needs to know beyond the HF directory (stored in ``assistant.json``)."""
+
+    architecture: str = ""
+    chat_template: str | None = None
+    add_bos: bool | None = None  # None: decide from the tokenizer (plain HF directories)
+    bos_token_id: int | None = None
+    eos_token_id: int | None = None
+    extra_eog_token_ids: list[int] = field(default_factory=list)  # eot / eom from the GGUF header
+    context_length: int | None = None
+    source: str = ""
+    native_verified: list[str] = field(default_factory=list)  # settings the native decoder passed under
+    format: int = SIDECAR_FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    def save(self, path: Path) -> None:
+        """Rewrite the sidecar atomically (another process may be reading it)."""
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(self.to_json(), encoding="utf-8")
+        os.replace(partial, path)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ModelFacts | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
+            return None
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def cache_root() -> Path:
+    override = os.environ.get("ASSISTANT_TRANSFORMERS_CACHE")
+    return Path(override).expanduser() if override else paths().cache_dir / "transformers"
+
+
+def cache_key(gguf: Path) -> str:
+    """``<stem>-<hash>``: the catalog sha256 for catalog files (free), else path+size+mtime.
+
+    Hashing a multi-GB file on every load would cost seconds; a changed file
+    changes its size or mtime, which is what invalidates the copy.
+    """
+    from ..models.catalog import CATALOG
+
+    resolved = gguf.resolve()
+    stat = resolved.stat()
+    for entry in CATALOG:
+        with contextlib.suppress(OSError):
+            if entry.path.resolve() == resolved and stat.st_size == entry.size:
+                return f"{resolved.stem}-{entry.sha256[:16]}"
+    fingerprint = f"{resolved}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+    return f"{resolved.stem}-{hashlib.sha256(fingerprint).hexdigest()[:16]}"
+
+
+def converted_dir(gguf: Path) -> Path:
+    return cache_root() / cache_key(gguf)
+
+
+def is_converted(directory: Path) -> bool:
+    return (directory / SIDECAR).is_file() and (directory / "config.json").is_file()
+
+
+def facts_from_gguf(metadata: dict[str, Any], source: Path) -> ModelFacts:
+    extra = [
+        int(metadata[key])
+        for key in ("tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
+        if isinstance(metadata.get(key), int)
+    ]
+    bos = metadata.get("tokenizer.ggml.bos_token_id")
+    eos = metadata.get("tokenizer.ggml.eos_token_id")
+    return ModelFacts(
+        architecture=str(metadata.get("general.architecture", "")),
+        chat_template=metadata.get("tokenizer.chat_template") or None,
+        add_bos=bool(metadata.get("tokenizer.ggml.add_bos_token", True)) and isinstance(bos, int),
+        bos_token_id=int(bos) if isinstance(bos, int) else None,
+        eos_token_id=int(eos) if isinstance(eos, int) else None,
+        extra_eog_token_ids=extra,
+        context_length=training_context_length(metadata),
+        source=str(source),
+    )
+
+
+def tensor_data_end(gguf: Path) -> int:
+    """Where the last tensor's bytes end, from the header's tensor table (no data is read)."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    from ..models.gguf import GGUF_MAGIC, _Reader
+
+    with gguf.open("rb") as handle:
+        reader = _Reader(handle, gguf)
+        if reader.read(4) != GGUF_MAGIC:
+            raise ModelLoadError(gguf, "not a GGUF file (bad magic bytes)")
+        reader.unpack("<I")  # version
+        n_tensors = reader.unpack("<Q")
+        n_kv = reader.unpack("<Q")
+        alignment = 32
+        for _ in range(n_kv):
+            key = reader.string()
+            value = reader.value(reader.unpack("<I"), keep=False)
+            if key == "general.alignment" and isinstance(value, int):
+                alignment = value
+        end = 0
+        for _ in range(n_tensors):
+            reader.string()  # name
+            n_dims = reader.unpack("<I")
+            count = 1
+            for _ in range(n_dims):
+                count *= reader.unpack("<Q")
+            kind = reader.unpack("<I")
+            offset = reader.unpack("<Q")
+            try:
+                block, size = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
+            except (ValueError, KeyError):
+                raise ModelLoadError(gguf, f"unknown tensor type {kind} in the GGUF") from None
+            end = max(end, offset + count // block * size)
+        start = handle.tell()
+    return start + (-start % alignment) + end
+
+
+def check_tensor_data(gguf: Path) -> None:
+    """Reject a truncated GGUF before spending a minute converting it."""
+    try:
+        expected = tensor_data_end(gguf)
+    except ImportError as exc:
+        raise ModelLoadError(gguf, f"reading GGUF needs the 'gguf' package: {exc}") from exc
+    actual = gguf.stat().st_size
+    if actual < expected:
+        raise ModelLoadError(gguf, f"file is truncated ({actual} of {expected} bytes)")
+
+
+@contextlib.contextmanager
+def quiet_transformers(verbose: bool) -> Iterator[None]:
+    """Silence transformers' tqdm bars and warnings (they would draw over the chat UI)."""
+    from transformers.utils import logging as hf_logging
+
+    if verbose:
+        yield
+        return
+    bars = hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    # The GGUF dequantizer uses tqdm directly rather than transformers' switchable one.
+    gguf_utils: Any = sys.modules.get("transformers.modeling_gguf_pytorch_utils")
+    if gguf_utils is None:
+        with contextlib.suppress(ImportError):
+            import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    original_tqdm = getattr(gguf_utils, "tqdm", None)
+    if original_tqdm is not None:
+        gguf_utils.tqdm = functools.partial(original_tqdm, disable=True)
+    try:
+        yield
+    finally:
+        if original_tqdm is not None:
+            gguf_utils.tqdm = original_tqdm
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def ensure_converted(gguf: Path, progress: Progress, verbose: bool = False) -> tuple[Path, ModelFacts]:
+    """The converted directory for ``gguf`` (converting it first if needed) and its facts."""
+    target = converted_dir(gguf)
+    facts = ModelFacts.from_file(target / SIDECAR) if is_converted(target) else None
+    if facts is not None:
+        return target, facts
+    metadata = read_metadata(gguf)  # raises ModelLoadError for non-GGUF files
+    check_tensor_data(gguf)
+    facts = facts_from_gguf(metadata, gguf)
+    convert(gguf, target, facts, progress, verbose)
+    return target, facts
+
+
+def convert(gguf: Path, target: Path, facts: ModelFacts, progress: Progress, verbose: bool) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.perf_counter()
+    progress(f"converting {gguf.name} for transformers (first load only; takes a minute)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():  # an interrupted earlier conversion
+        shutil.rmtree(target, ignore_errors=True)
+    building = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        with quiet_transformers(verbose):
+            progress("  reading the vocabulary from the GGUF header")
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            progress("  dequantizing the weights to float32")
+            model = AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+            )
+            # The weights are plain tensors now; drop the GGUF quantizer so the
+            # model saves (and later loads) as an ordinary checkpoint.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            progress(f"  writing safetensors to {target}")
+            model.save_pretrained(str(building))
+            tokenizer.save_pretrained(str(building))
+            del model
+        (building / SIDECAR).write_text(facts.to_json(), encoding="utf-8")
+        try:
+            os.replace(building, target)
+        except OSError:
+            if not is_converted(target):  # nobody else finished it either
+                raise
+    except ModelLoadError:
+        raise
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        raise ModelLoadError(gguf, f"transformers cannot convert this GGUF: {exc}") from exc
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    progress(f"  converted in {time.perf_counter() - started:.0f} s; later loads use the copy")

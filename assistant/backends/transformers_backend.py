@@ -1,0 +1,482 @@
+"""The transformers backend: models run natively in PyTorch, on CUDA, Apple MPS or the CPU.
+
+It loads the same catalog GGUF files as llama-cpp (converted once to a
+safetensors copy, :mod:`assistant.backends.hf_convert`) and plain Hugging Face
+model directories. Everything a caller sees is shared with llama-cpp:
+streaming, stop sequences, UTF-8 safety, cancel and timings come from
+:class:`TokenLoopBackend`; the prompt comes from the same chat-template code
+with the same BOS rule, so both engines feed identical token ids; sampling
+follows llama.cpp's chain (:mod:`assistant.backends.sampling`).
+
+Decoding never calls ``model.generate``: a hand-written loop drives a decoder
+with a KV cache — the native one (:mod:`assistant.backends.native_decoder`)
+for Llama and Gemma 3, else the HF forward — and keeps the cached tokens so a
+follow-up request re-evaluates only what changed (chat turns, ``score``).
+
+Device and dtype default to the fastest safe choice: cuda > mps > cpu, bf16 on
+a GPU and fp32 on the CPU. Running out of GPU memory unloads the model and
+raises a :class:`BackendError` that says what to change; the app keeps going.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ..errors import BackendError, ContextOverflowError, ModelLoadError
+from ..types import AttentionMaps, GenerationParams, Message
+from .base import Prompt, SampledToken, TokenLoopBackend
+from .chat_format import ChatFormat, choose_chat_format
+from .hf_convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
+from .hf_vocab import TokenBytes, llama_cpp_special_tokens
+from .sampling import Sampler, top_logprobs
+
+DEFAULT_MAX_CTX = 8192
+MAX_SNAPSHOTS = 4
+OPTIONS = ("device", "dtype", "n_ctx", "n_threads", "attn", "native", "cuda_graphs")
+_DTYPES = {
+    "float32": "float32", "fp32": "float32", "float": "float32",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float16": "float16", "fp16": "float16", "half": "float16",
+}  # fmt: skip
+
+
+def choose_device(requested: str | None) -> Any:
+    """``auto`` → cuda > mps > cpu; an explicit device must exist in this torch build."""
+    import torch
+
+    name = str(requested or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise BackendError(f"unknown device {requested!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendError(f"device={name} asked for, but this torch ({torch.__version__}) sees no CUDA GPU")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise BackendError(f"device={name} asked for, but there are {torch.cuda.device_count()} CUDA GPU(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise BackendError("device=mps asked for, but Apple MPS is not available here")
+    elif device.type != "cpu":
+        raise BackendError(f"unsupported device {requested!r} (use auto, cpu, cuda, cuda:N or mps)")
+    return device
+
+
+def choose_dtype(requested: str | None, device: Any) -> Any:
+    """``auto`` → bfloat16 on a GPU, float32 on the CPU."""
+    import torch
+
+    name = str(requested or "auto").lower().removeprefix("torch.")
+    if name == "auto":
+        return torch.bfloat16 if device.type in ("cuda", "mps") else torch.float32
+    if name not in _DTYPES:
+        raise BackendError(f"unknown dtype {requested!r} (use auto, float32, bfloat16 or float16)")
+    return getattr(torch, _DTYPES[name])
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    count = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+class TransformersBackend(TokenLoopBackend):
+    name = "transformers"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._decoder: Any = None
+        self._bytes: TokenBytes | None = None
+        self._format: ChatFormat | None = None
+        self._facts = ModelFacts()
+        self._path: Path | None = None
+        self._directory: Path | None = None
+        self._device: Any = None
+        self._n_ctx = 0
+        self._add_bos = False
+        self._bos_id: int | None = None
+        self._bos_text = ""
+        self._eog: set[int] = set()
+        self._cached: list[int] = []  # token ids whose keys/values the decoder's cache holds
+        self._snapshots: dict[tuple[int, ...], Any] = {}  # prompt ids -> logits after them
+        self._options: dict[str, Any] = {}
+        self._native_note = ""
+
+    # ---- loading --------------------------------------------------------------------
+    def load(self, model: str, **options: Any) -> None:
+        from ..models import resolve_model_path
+
+        verbose = bool(options.pop("verbose", False))
+        progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise BackendError(
+                f"unknown transformers option(s): {', '.join(unknown)} (known: {', '.join(OPTIONS)})"
+            )
+        path = resolve_model_path(model, progress=progress)
+        import torch
+
+        device = choose_device(options.get("device"))
+        dtype = choose_dtype(options.get("dtype"), device)
+        attn = str(options.get("attn") or "sdpa")
+        if attn not in ("sdpa", "eager"):
+            raise BackendError(f"attn must be sdpa or eager, not {attn!r}")
+        n_threads = int(options.get("n_threads") or os.cpu_count() or 1)
+        if path.is_dir():
+            directory = path
+            if not (directory / "config.json").is_file():
+                raise ModelLoadError(path, "not a Hugging Face model directory (no config.json)")
+            facts = ModelFacts.from_file(directory / SIDECAR)
+        elif (path.parent / "config.json").is_file() and path.suffix != ".gguf":
+            raise ModelLoadError(path, f"this is one file of a model directory; pass {path.parent}")
+        else:
+            directory, facts = ensure_converted(path, progress, verbose)
+        self.unload()
+        torch.set_num_threads(n_threads)
+        self._device = device
+        with self._unloaded_on_failure(), self._device_errors("loading the model"):
+            hf_model, tokenizer = self._load_directory(directory, dtype, device, attn, verbose, path)
+            self._model, self._tokenizer = hf_model, tokenizer
+            facts = facts or self._facts_from_hf(hf_model, tokenizer, directory)
+            max_ctx = facts.context_length or getattr(hf_model.config, "max_position_embeddings", None)
+            n_ctx = int(options.get("n_ctx") or min(max_ctx or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
+            self._facts, self._path, self._directory, self._n_ctx = facts, path, directory, n_ctx
+            cuda_graphs = bool(options.get("cuda_graphs", device.type == "cuda"))
+            self._decoder = self._make_decoder(hf_model, bool(options.get("native", True)), cuda_graphs)
+            self._options = {
+                "device": str(device),
+                "dtype": str(dtype).removeprefix("torch."),
+                "n_ctx": n_ctx,
+                "n_threads": n_threads,
+                "attn": attn,
+                "decoder": self._decoder.kind,
+                "cuda_graphs": bool(getattr(self._decoder, "cuda_graphs", False)),
+            }
+            self._model_name = model if not Path(model).exists() else path.name
+            self._setup_tokens()
+
+    def _load_directory(
+        self, directory: Path, dtype: Any, device: Any, attn: str, verbose: bool, source: Path
+    ) -> tuple[Any, Any]:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            with quiet_transformers(verbose):
+                tokenizer = AutoTokenizer.from_pretrained(str(directory))
+                hf_model = AutoModelForCausalLM.from_pretrained(
+                    str(directory), dtype=dtype, attn_implementation=attn
+                )
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            if _is_oom(exc):
+                raise
+            raise ModelLoadError(source, f"transformers cannot load it: {exc}") from exc
+        hf_model.eval()
+        hf_model.requires_grad_(False)
+        return hf_model.to(device), tokenizer
+
+    def _facts_from_hf(self, hf_model: Any, tokenizer: Any, directory: Path) -> ModelFacts:
+        """Facts for a plain HF directory: its tokenizer decides the chat template and BOS."""
+        bos = tokenizer.bos_token_id
+        add_bos = False
+        if bos is not None:
+            with_specials = tokenizer("a", add_special_tokens=True).input_ids
+            without = tokenizer("a", add_special_tokens=False).input_ids
+            add_bos = with_specials[:1] == [bos] and without[:1] != [bos]
+        template = getattr(tokenizer, "chat_template", None)
+        extra = getattr(hf_model.generation_config, "eos_token_id", None)
+        extra_ids = extra if isinstance(extra, list) else [extra] if isinstance(extra, int) else []
+        return ModelFacts(
+            architecture=str(getattr(hf_model.config, "model_type", "")),
+            chat_template=template if isinstance(template, str) else None,
+            add_bos=add_bos,
+            bos_token_id=bos,
+            eos_token_id=tokenizer.eos_token_id,
+            extra_eog_token_ids=[int(i) for i in extra_ids],
+            context_length=getattr(hf_model.config, "max_position_embeddings", None),
+            source=str(directory),
+        )
+
+    def _make_decoder(self, hf_model: Any, native: bool, cuda_graphs: bool) -> Any:
+        """The native decoder if it supports this model and matches the HF forward, else the HF one.
+
+        The comparison costs two forwards; for a converted GGUF its success is
+        remembered in the cache's sidecar, per device, dtype and code version.
+        """
+        from .hf_decoder import HFDecoder
+        from .native_decoder import NativeDecoder, unsupported_reason, verification_key, verify
+
+        hf = HFDecoder(hf_model, self._n_ctx)
+        reason = unsupported_reason(hf_model) if native else "native=false"
+        if reason is None:
+            decoder = NativeDecoder(hf_model, self._n_ctx, cuda_graphs=cuda_graphs)
+            key = verification_key(decoder)
+            sidecar = self._directory / SIDECAR if self._directory else None
+            if key in self._facts.native_verified:
+                reason = None
+            else:
+                probe = list(range(3, 3 + min(8, self._n_ctx)))
+                reason = verify(decoder, hf.reference_logits, probe)
+                if reason is None and sidecar is not None and sidecar.is_file():
+                    self._facts.native_verified.append(key)
+                    with contextlib.suppress(OSError):
+                        self._facts.save(sidecar)
+            if reason is None:
+                self._native_note = ""
+                return decoder
+        self._native_note = reason or ""
+        return hf
+
+    def _setup_tokens(self) -> None:
+        tokenizer, facts = self._tokenizer, self._facts
+        bos = facts.bos_token_id if facts.bos_token_id is not None else tokenizer.bos_token_id
+        eos = facts.eos_token_id if facts.eos_token_id is not None else tokenizer.eos_token_id
+        specials = llama_cpp_special_tokens(tokenizer, [eos, *facts.extra_eog_token_ids])
+        self._bytes = TokenBytes(tokenizer, specials.roles)
+        self._bos_id = bos
+        self._bos_text = tokenizer.convert_ids_to_tokens(bos) if bos is not None else ""
+        eos_text = tokenizer.convert_ids_to_tokens(eos) if eos is not None else ""
+        self._add_bos = bool(facts.add_bos) and bos is not None
+        architecture = facts.architecture or str(getattr(self._model.config, "model_type", ""))
+        self._format = choose_chat_format(
+            facts.chat_template, architecture, bos_token=self._bos_text or "", eos_token=eos_text or ""
+        )
+        self._eog = set(specials.eog)
+        for marker in self._format.end_markers:
+            ids = tokenizer(marker, add_special_tokens=False).input_ids
+            if len(ids) == 1:
+                self._eog.add(int(ids[0]))
+        self._cached = []
+        self._snapshots = {}
+
+    def unload(self) -> None:
+        had_model = self._model is not None
+        self._model = self._decoder = self._tokenizer = None
+        self._cached = []
+        self._snapshots = {}
+        if had_model:
+            gc.collect()
+            with contextlib.suppress(Exception):
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
+    def _require(self) -> Any:
+        if self._model is None:
+            raise BackendError("no model loaded")
+        return self._model
+
+    @contextlib.contextmanager
+    def _unloaded_on_failure(self) -> Iterator[None]:
+        """A load that fails half-way leaves no half-loaded model behind."""
+        try:
+            yield
+        except BaseException:
+            self.unload()
+            raise
+
+    @contextlib.contextmanager
+    def _device_errors(self, action: str) -> Iterator[None]:
+        """Out of memory → unload, and one clear error; the app can load something smaller."""
+        try:
+            yield
+        except Exception as exc:
+            if not _is_oom(exc):
+                raise
+            device = str(self._device or "device")
+            self.unload()
+            raise BackendError(
+                f"{device} ran out of memory while {action}; the model was unloaded. "
+                "Load it again with a smaller n_ctx, dtype=float16/bfloat16, or device=cpu."
+            ) from exc
+
+    # ---- primitives --------------------------------------------------------------------
+    @property
+    def context_length(self) -> int:
+        self._require()
+        return self._n_ctx
+
+    def info(self) -> dict[str, Any]:
+        info = super().info()
+        info.update(
+            path=str(self._path),
+            converted=str(self._directory) if self._directory != self._path else None,
+            chat_format=self._format.source if self._format else None,
+            **self._options,
+        )
+        if self._native_note:
+            info["decoder_note"] = self._native_note
+        return info
+
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        self._require()
+        assert self._format is not None
+        return self._format.render(messages)
+
+    def tokenize_text(self, text: str) -> list[int]:
+        self._require()
+        ids = list(self._tokenizer(text, add_special_tokens=False).input_ids)
+        if self._add_bos and self._bos_id is not None and not (self._bos_text and text.startswith(self._bos_text)):
+            ids.insert(0, int(self._bos_id))
+        return ids
+
+    def token_bytes(self, token_id: int) -> bytes:
+        self._require()
+        assert self._bytes is not None
+        return self._bytes(token_id)
+
+    def is_end_of_generation(self, token_id: int) -> bool:
+        return token_id in self._eog
+
+    # ---- evaluation with prompt-prefix reuse -------------------------------------------------
+    def _truncate(self, length: int) -> None:
+        """Forget cached positions from ``length`` on (they will be overwritten)."""
+        self._cached = self._cached[:length]
+        for key in [k for k in self._snapshots if len(k) > length]:
+            del self._snapshots[key]
+
+    def _evaluate(self, ids: list[int]) -> Any:
+        """Logits after ``ids``, re-evaluating only what the cache does not already hold.
+
+        The logits at the end of recently evaluated prompts are kept: asking for
+        the same prompt again (a retry, ``score`` twice, streamed vs complete)
+        gives bit-identical numbers instead of re-running the last position in a
+        different batch shape, which changes the last float bits.
+        """
+        if not ids:
+            raise BackendError("the prompt is empty: there is nothing to continue from")
+        key = tuple(ids)
+        common = _common_prefix(self._cached, ids)
+        if key in self._snapshots and common >= len(ids):
+            self._truncate(len(ids))
+            return self._snapshots[key]
+        reuse = min(common, len(ids) - 1)
+        self._truncate(reuse)
+        logits = self._decoder.forward(ids[reuse:], reuse)[-1]
+        self._cached = list(ids)
+        self._snapshots[key] = logits
+        while len(self._snapshots) > MAX_SNAPSHOTS:
+            del self._snapshots[next(iter(self._snapshots))]
+        return logits
+
+    def _step(self, token: int) -> Any:
+        logits = self._decoder.forward([token], len(self._cached))
+        self._cached.append(token)
+        return logits[-1]
+
+    def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
+        self._require()
+        with self._device_errors("generating"):
+            logits = self._evaluate(prompt_ids)
+            sampler = Sampler(params, device=logits.device)
+            while True:
+                token = sampler(logits)
+                if params.logprobs:
+                    logprob, top = top_logprobs(logits, token, params.logprobs)
+                    yield SampledToken(token, logprob, top)
+                else:
+                    yield SampledToken(token)
+                if len(self._cached) >= self._n_ctx:
+                    return
+                logits = self._step(token)
+
+    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
+        """Sum of candidate-token log-probs; the prompt is evaluated once and its cache reused."""
+        import torch
+
+        self._require()
+        prompt_ids = self.tokenize_text(prompt)
+        if len(prompt_ids) >= self._n_ctx:
+            raise ContextOverflowError(len(prompt_ids), self._n_ctx)
+        results: list[float] = []
+        with self._device_errors("scoring"):
+            after_prompt = torch.log_softmax(self._evaluate(prompt_ids), dim=-1)
+            for candidate in candidates:
+                full = self.tokenize_text(prompt + candidate)
+                if len(full) > self._n_ctx:
+                    raise ContextOverflowError(len(full), self._n_ctx)
+                shared = max(1, _common_prefix(full, prompt_ids))
+                if shared == len(prompt_ids):
+                    first = after_prompt
+                else:  # the candidate's first token merged with the prompt's last one
+                    first = torch.log_softmax(self._evaluate(full[:shared]), dim=-1)
+                results.append(self._continuation_logprob(full[:shared], full[shared:], first))
+        return results
+
+    def _continuation_logprob(self, prefix: list[int], tokens: list[int], first: Any) -> float:
+        import torch
+
+        if not tokens:
+            return 0.0
+        total = float(first[tokens[0]])
+        if len(tokens) > 1:
+            self._truncate(len(prefix))
+            logits = self._decoder.forward(tokens[:-1], len(prefix), all_logits=True)
+            self._cached = prefix + tokens[:-1]
+            logprobs = torch.log_softmax(logits, dim=-1)
+            rows = torch.arange(len(tokens) - 1, device=logprobs.device)
+            picked = logprobs[rows, torch.tensor(tokens[1:], device=logprobs.device)]
+            total += float(picked.double().sum())
+        return total
+
+    # ---- introspection --------------------------------------------------------------------------
+    def attention(self, prompt: Prompt, params: GenerationParams) -> AttentionMaps:
+        """Generate a response, then return every layer's attention weights over prompt + response.
+
+        Costs one extra forward with eager attention (the fused kernels never form
+        the weights), and memory ``layers × heads × n²`` floats — ask only when
+        you will draw them.
+        """
+        import torch
+
+        hf_model = self._require()
+        completion = self.complete(prompt, params)
+        prompt_ids = self.prompt_token_ids(prompt)
+        ids = prompt_ids + completion.token_ids
+        previous = hf_model.config._attn_implementation
+        with self._device_errors("computing attention maps"):
+            try:
+                if previous != "eager":
+                    hf_model.set_attn_implementation("eager")
+                with torch.inference_mode():
+                    out = hf_model(
+                        input_ids=torch.tensor([ids], device=hf_model.device),
+                        use_cache=False,
+                        output_attentions=True,
+                    )
+            finally:
+                if previous != "eager":
+                    hf_model.set_attn_implementation(previous)
+        if not out.attentions:
+            raise BackendError("this model did not return attention weights")
+        return AttentionMaps(
+            token_ids=ids,
+            tokens=[self.token_text(t) for t in ids],
+            prompt_tokens=len(prompt_ids),
+            layers=[layer[0].float().cpu().numpy() for layer in out.attentions],
+            completion=completion,
+        )

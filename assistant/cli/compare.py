@@ -1,0 +1,185 @@
+"""``assistant compare``: one prompt, two backends, side by side, with their agreement."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import unicodedata
+from typing import Any
+
+import click
+
+from .common import progress_to_stderr, read_stdin_text
+
+DEFAULT_BACKENDS = ("llama-cpp", "transformers")
+
+
+@click.command()
+@click.argument("text", required=False)
+@click.option("-m", "--model", default=None, help="Catalog name or path (default: smollm2); the same for both.")
+@click.option(
+    "-b",
+    "--backend",
+    "backends",
+    multiple=True,
+    help="Backend to compare; give exactly two (default: llama-cpp and transformers).",
+)
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Sampling parameter or backend option, applied to both. Defaults here: temperature=0, max_tokens=128.",
+)
+@click.option("-s", "--system", default=None, help="System prompt.")
+@click.option("--top", "top_k", default=5, show_default=True, help="Size of the next-token sets compared.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--verbose", is_flag=True, help="Show the engines' own logs.")
+def compare(
+    text: str | None,
+    model: str | None,
+    backends: tuple[str, ...],
+    options: tuple[str, ...],
+    system: str | None,
+    top_k: int,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Run TEXT through two backends and show text, speed and agreement side by side.
+
+    Agreement is the index of the first generated token that differs and, for
+    each step before it, how many of the top-5 next-token candidates the two
+    engines share.
+    """
+    from ..compare import compare as run_compare
+    from ..config import default_model, default_system_prompt
+    from ..options import build_params, parse_options
+    from ..types import Message
+    from .prompt import build_user_text
+
+    user_text = build_user_text(None if text == "-" else text, read_stdin_text())
+    chosen = tuple(backends) or DEFAULT_BACKENDS
+    if len(chosen) != 2:
+        raise click.UsageError("give exactly two backends with -b (e.g. -b llama-cpp -b transformers)")
+    if top_k < 1:
+        raise click.UsageError("--top must be at least 1")
+    overrides, backend_opts = parse_options(options)
+    overrides = {"temperature": 0.0, "max_tokens": 128, **overrides}
+    params = build_params(overrides)
+    params = params.replace(logprobs=max(params.logprobs, top_k))  # agreement needs the top-k sets
+    if verbose:
+        backend_opts["verbose"] = True
+    system_prompt = default_system_prompt() if system is None else system
+    messages = ([Message("system", system_prompt)] if system_prompt else []) + [Message("user", user_text)]
+    model_name = model or default_model()
+    runs, agreement = run_compare(
+        messages, params, chosen, model_name, backend_opts, top_k=top_k, progress=progress_to_stderr
+    )
+    if as_json:
+        report = {
+            "model": model_name,
+            "params": params.to_dict(),
+            "runs": [run.to_dict() for run in runs],
+            "agreement": agreement.to_dict(),
+        }
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    click.echo(render_side_by_side(runs, agreement))
+
+
+def display_width(text: str) -> int:
+    """Terminal cells: wide (CJK, emoji) characters take two, combining marks none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def wrap_cells(text: str, width: int) -> list[str]:
+    """Word-wrap ``text`` to ``width`` terminal cells (words longer than a line are split)."""
+    lines: list[str] = []
+    current, used = "", 0
+    for word in re.findall(r"\S+\s*|\s+", text):
+        size = display_width(word.rstrip())
+        if used and used + size > width:
+            lines.append(current.rstrip())
+            current, used = "", 0
+        while display_width(word.rstrip()) > width:  # a word wider than the column
+            cut, taken = "", 0
+            for char in word:
+                step = display_width(char)
+                if taken + step > width:
+                    break
+                cut, taken = cut + char, taken + step
+            cut = cut or word[0]  # a column narrower than one wide character
+            lines.append(cut)
+            word = word[len(cut) :]
+        current += word
+        used = display_width(current)
+    if current.strip() or not lines:
+        lines.append(current.rstrip())
+    return lines
+
+
+def _number(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = None) -> str:
+    """Two columns (one per backend) of text and numbers, then the agreement summary."""
+    total = width or shutil.get_terminal_size((100, 24)).columns
+    label_width = 15
+    column = max(20, (total - label_width - 3) // 2)
+    left, right = runs
+
+    def row(label: str, a: str, b: str) -> list[str]:
+        a_lines, b_lines = wrap_cells(a, column), wrap_cells(b, column)
+        lines = []
+        for index in range(max(len(a_lines), len(b_lines))):
+            name = label if index == 0 else ""
+            a_part = a_lines[index] if index < len(a_lines) else ""
+            b_part = b_lines[index] if index < len(b_lines) else ""
+            padding = " " * (column - display_width(a_part))
+            lines.append(f"{name:<{label_width}}{a_part}{padding} │ {b_part}".rstrip())
+        return lines
+
+    def flat(text: str) -> str:
+        return " ".join(line for line in text.splitlines()) if text else ""
+
+    lines = row("", left.backend, right.backend)
+    lines.append("─" * min(total, label_width + 2 * column + 3))
+    lines += row("text", flat(left.text), flat(right.text))
+    lines += row("tokens/s", _number(left.tokens_per_second), _number(right.tokens_per_second))
+    lines += row("first token", _number(left.ttft_ms, " ms", 0), _number(right.ttft_ms, " ms", 0))
+    lines += row("prompt tokens", str(left.prompt_tokens), str(right.prompt_tokens))
+    lines += row("tokens out", str(len(left.token_ids)), str(len(right.token_ids)))
+    lines += row("finish", left.finish_reason, right.finish_reason)
+    lines += row("load", _number(left.load_seconds, " s"), _number(right.load_seconds, " s"))
+    lines.append("")
+    lines.append(describe_agreement(runs, agreement))
+    return "\n".join(lines)
+
+
+def describe_agreement(runs: list[Any], agreement: Any) -> str:
+    left, right = runs
+    parts = ["prompt token ids identical" if agreement.same_prompt_ids else "prompt token ids DIFFER"]
+    if agreement.first_difference is None:
+        parts.append(f"all {len(left.token_ids)} generated tokens identical")
+    else:
+        index = agreement.first_difference
+        a = repr(left.tokens[index]) if index < len(left.tokens) else "(end)"
+        b = repr(right.tokens[index]) if index < len(right.tokens) else "(end)"
+        parts.append(f"first differing token at index {index}: {a} vs {b}")
+    mean = agreement.mean_top_overlap
+    if mean is not None:
+        steps = " ".join(f"{value:.1f}" for value in agreement.top_overlap[:32])
+        more = " …" if len(agreement.top_overlap) > 32 else ""
+        parts.append(
+            f"top-{agreement.top_k} overlap {mean:.2f} on average over {len(agreement.top_overlap)} "
+            f"step(s): {steps}{more}"
+        )
+    return "agreement: " + "; ".join(parts)
