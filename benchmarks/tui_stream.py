@@ -143,7 +143,7 @@ async def app_runs(delay: float, reply: str, repeats: int) -> list[Run]:
     runs: list[Run] = []
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.chat_screen
-        while not (app.controller.ready and not screen.loading):
+        while not (app.controller.ready and not screen.model_loading):
             await pilot.pause(0.01)
         for _ in range(repeats):
             await screen.action_new_conversation()

@@ -54,7 +54,7 @@ async def shoot(name: str, steps: Callable[[Any], Awaitable[None]]) -> None:
     app = ChatApp(ChatController(settings, history=link))
     async with app.run_test(size=SIZE) as pilot:
         screen = app.chat_screen
-        while not app.controller.ready or screen.loading:
+        while not app.controller.ready or screen.model_loading:
             await pilot.pause(0.1)
         await steps(pilot)
         app.clear_notifications()

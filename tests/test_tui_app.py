@@ -166,7 +166,7 @@ def test_missing_model_is_a_notification_and_app_keeps_running() -> None:
 
     async def scenario(pilot: Any) -> None:
         screen = chat(app)
-        await wait_until(pilot, lambda: not screen.loading, what="load attempt")
+        await wait_until(pilot, lambda: not screen.model_loading, what="load attempt")
         await pilot.pause()
         assert not app.controller.ready
         assert any("missing-model" in str(n.title) for n in app._notifications)
@@ -175,9 +175,10 @@ def test_missing_model_is_a_notification_and_app_keeps_running() -> None:
         await pilot.pause()
         # Refused but not lost.
         assert screen.query_one(PromptInput).text == "hello?"
+        screen.query_one(PromptInput).clear()
         # Loading a good model from the app works.
         screen.load_model("fake-model", "fake")
-        await wait_until(pilot, lambda: app.controller.ready and not screen.loading)
+        await wait_until(pilot, lambda: app.controller.ready and not screen.model_loading)
         await type_and_send(pilot, "hello?")
         await wait_idle(pilot)
         assert screen.query_one(ChatLog).last_assistant().text == "Echo: hello?"
@@ -308,7 +309,7 @@ def test_switching_model_mid_conversation_keeps_messages() -> None:
         await wait_idle(pilot)
         first_backend = app.controller.backend
         app.switch_engine(model="other-model")
-        await wait_until(pilot, lambda: app.controller.backend is not first_backend and not chat(app).loading)
+        await wait_until(pilot, lambda: app.controller.backend is not first_backend and not chat(app).model_loading)
         await type_and_send(pilot, "after")
         await wait_idle(pilot)
         assert app.controller.backend.model_name == "other-model"
@@ -390,7 +391,7 @@ def test_backend_switch_from_the_command_palette_next_reply_from_other_engine() 
         await pilot.press(*"Backend: fake-b")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: app.controller.backend.name == "fake-b" and not chat(app).loading)
+        await wait_until(pilot, lambda: app.controller.backend.name == "fake-b" and not chat(app).model_loading)
         await type_and_send(pilot, "second")
         await wait_idle(pilot)
         replies = [m.text for m in chat(app).query(AssistantMessage)]
@@ -400,4 +401,36 @@ def test_backend_switch_from_the_command_palette_next_reply_from_other_engine() 
         assert "from engine A" in app.controller.backend.calls[-1]["prompt"]
         assert "on fake-b" in screen_text(app)
 
+    run_pilot(app, scenario)
+
+
+def test_message_sent_while_the_model_loads_goes_when_it_is_ready() -> None:
+    import time as _time
+
+    from assistant.backends.fake import FakeBackend
+
+    from .tui_support import register_fake
+
+    class SlowLoading(FakeBackend):
+        def load(self, model: str, **options: Any) -> None:
+            _time.sleep(0.5)
+            super().load(model, **options)
+
+    app = make_app()
+    register_fake(SlowLoading)
+
+    async def scenario(pilot: Any) -> None:
+        screen = chat(app)
+        assert screen.model_loading
+        await type_and_send(pilot, "early bird")
+        assert screen.queued == "early bird"
+        await type_and_send(pilot, "second")  # only one waits; this one goes back into the box
+        assert screen.query_one(PromptInput).text == "second"
+        await wait_until(pilot, lambda: app.controller.ready and not screen.model_loading)
+        await wait_idle(pilot)
+        assert screen.query_one(ChatLog).last_assistant().text == "Echo: early bird"
+        # The loading state never covers the screen (Textual's own `loading` overlay is not used).
+        assert not screen.query("LoadingIndicator")
+
+    scenario.no_wait = True  # type: ignore[attr-defined]
     run_pilot(app, scenario)

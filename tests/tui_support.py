@@ -71,7 +71,7 @@ async def wait_ready(pilot: Any) -> None:
     screen = pilot.app.chat_screen
     await wait_until(
         pilot,
-        lambda: pilot.app.controller.ready and not screen.loading and not screen.status_pending,
+        lambda: pilot.app.controller.ready and not screen.model_loading and not screen.status_pending,
         timeout=180,
         what="model load",
     )

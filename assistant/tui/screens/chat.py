@@ -79,7 +79,9 @@ class ChatScreen(Screen[None]):
         self.reply: AssistantMessage | None = None
         self.pending_user: UserMessage | None = None
         self._generating = False
-        self.loading = False
+        self.model_loading = False
+        self.queued: str | None = None
+        """A message sent while the model was loading, sent once it is ready."""
         self.status = StatusInfo()
         self.sent_at = 0.0
         self.first_text_at: float | None = None
@@ -190,7 +192,7 @@ class ChatScreen(Screen[None]):
     def load_model(self, model: str | None = None, backend: str | None = None) -> None:
         settings = self.controller.settings
         model, backend = model or settings.model, backend or settings.backend
-        self.loading = True
+        self.model_loading = True
         self.set_status(state="loading", detail=f"{model} on {backend}")
         if not self.controller.ready:
             self.log_view.mount(LoadingIndicator())
@@ -213,19 +215,28 @@ class ChatScreen(Screen[None]):
         self.set_status(detail=shorten(message.text, 60))
 
     async def on_model_loaded(self, message: ModelLoaded) -> None:
-        self.loading = False
+        self.model_loading = False
         await self.log_view.remove_children(LoadingIndicator)
         self.set_status(state="idle", detail="")
         self.refresh_engine_status()
         self.refresh_settings()
+        queued, self.queued = self.queued, None
+        if queued is not None:
+            await self.send(queued)
 
     async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        self.loading = False
+        self.model_loading = False
         await self.log_view.remove_children(LoadingIndicator)
         ready = self.controller.ready
         self.set_status(state="idle" if ready else "no model", detail="" if ready else "F2 to choose one")
         self.refresh_engine_status()
         self.notify(message.error, title=f"Could not load {message.model}", severity="error", timeout=10)
+        queued, self.queued = self.queued, None
+        if queued is not None:
+            if ready:
+                await self.send(queued)  # the previous model is still there
+            else:
+                self._give_back(queued)
 
     # ---- sending ------------------------------------------------------------------
     @on(PromptInput.Submitted)
@@ -245,8 +256,15 @@ class ChatScreen(Screen[None]):
             self.notify(reason, severity="warning")
 
     async def send(self, text: str) -> None:
-        if self.loading or not self.controller.ready:
-            self._give_back(text, "The model is still loading" if self.loading else "No model is loaded (F2)")
+        if self.model_loading:
+            if self.queued is not None:
+                self._give_back(text, "A message is already waiting for the model to load")
+            else:
+                self.queued = text
+                self.notify("The model is loading: your message goes as soon as it is ready")
+            return
+        if not self.controller.ready:
+            self._give_back(text, "No model is loaded (F2 to choose one)")
             return
         if is_slash_command(text):
             await self.run_slash_command(text)
