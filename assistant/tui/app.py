@@ -1,0 +1,172 @@
+"""The Textual application behind ``assistant chat``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+
+from ..errors import AssistantError
+from .controller import ChatController, ChatSettings
+from .screens.chat import ChatScreen
+from .screens.help import HelpScreen
+from .screens.settings import SettingsChoice, SettingsScreen
+from .text import visible_text
+
+DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
+GIL_SWITCH_INTERVAL = 0.001
+
+
+class ChatApp(App[None]):
+    """A chat window over one :class:`ChatController`."""
+
+    TITLE = "assistant"
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+    ]
+
+    def __init__(self, controller: ChatController) -> None:
+        super().__init__()
+        self.controller = controller
+        self.theme = DARK_THEME
+        self._previous_switch_interval = sys.getswitchinterval()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications quote user and model text (titles, errors): never markup, never escapes."""
+        super().notify(
+            visible_text(message), title=visible_text(title), severity=severity, timeout=timeout, markup=False
+        )
+
+    def get_default_screen(self) -> ChatScreen:
+        return ChatScreen()
+
+    @property
+    def chat_screen(self) -> ChatScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                return screen
+        raise LookupError("the chat screen is not open")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette (Ctrl+P): Textual's commands plus model/backend/template pickers."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Settings", "Model, backend, template and sampling parameters (F2)", self.action_settings
+        )
+        yield SystemCommand(
+            "Prompt inspector", "The exact text the model sees next (F3)", self.action_inspect
+        )
+        yield SystemCommand("Help", "Key bindings and slash commands (F1)", self.action_help)
+        yield SystemCommand(
+            "Toggle light/dark", "Switch between the light and dark theme (Ctrl+T)", self.action_toggle_theme
+        )
+        options = self.controller.settings_options()
+        settings = self.controller.settings
+        for label, name in options.backends:
+            if name != settings.backend:
+                yield SystemCommand(
+                    f"Backend: {name}",
+                    f"Next reply from {label}",
+                    lambda n=name: self.switch_engine(backend=n),
+                )
+        for label, name in options.models:
+            if name != settings.model:
+                yield SystemCommand(f"Model: {name}", label, lambda n=name: self.switch_engine(model=n))
+        for label, name in options.templates:
+            if (name or None) != settings.template:
+                yield SystemCommand(
+                    f"Template: {label}",
+                    "Prompting strategy for the next turns",
+                    lambda n=name: self.switch_template(n or None),
+                )
+
+    def on_mount(self) -> None:
+        # A worker thread waiting for the GIL while the UI thread draws waits up
+        # to the switch interval (5 ms by default) per token; 1 ms keeps the
+        # model's token rate close to headless while a reply streams.
+        self._previous_switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._previous_switch_interval, GIL_SWITCH_INTERVAL))
+
+    def on_unmount(self) -> None:
+        self.controller.cancel()
+        sys.setswitchinterval(self._previous_switch_interval)
+
+    # ---- panels -------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
+
+    def action_inspect(self) -> None:
+        self.chat_screen.action_inspect()
+
+    def action_settings(self) -> None:
+        settings = self.controller.settings
+        screen = SettingsScreen(
+            self.controller.settings_options(),
+            model=settings.model,
+            backend=settings.backend,
+            template=settings.template,
+            params=settings.params,
+            system=settings.system,
+            variables=settings.template_variables,
+        )
+        self.push_screen(screen, self.apply_settings)
+
+    def apply_settings(self, choice: SettingsChoice | None) -> None:
+        if choice is None:
+            return
+        settings: ChatSettings = self.controller.settings
+        engine_changed = choice.model != settings.model or choice.backend != settings.backend
+        before = settings.params
+        edited = {
+            name: getattr(choice.params, name)
+            for name in before.field_names()
+            if getattr(choice.params, name) != getattr(before, name)
+        }
+        settings.system = choice.system
+        try:
+            if choice.template != settings.template or choice.variables != settings.template_variables:
+                # A new template's own params become the defaults; fields edited in the panel still win.
+                self.controller.set_template(choice.template, choice.variables)
+        except AssistantError as exc:
+            self.notify(str(exc), title="Template", severity="error")
+        settings.params = settings.params.replace(**edited)
+        chat = self.chat_screen
+        chat.refresh_settings()
+        if engine_changed or not self.controller.ready:
+            if chat.generating:
+                self.notify("The model switches after this reply: press F2 again then", severity="warning")
+                return
+            chat.load_model(choice.model, choice.backend)
+
+    def switch_engine(self, model: str | None = None, backend: str | None = None) -> None:
+        """Load another model or backend; the conversation carries over."""
+        chat = self.chat_screen
+        if chat.generating:
+            self.notify("Stop the reply first (Esc)", severity="warning")
+            return
+        chat.load_model(model, backend)
+
+    def switch_template(self, template: str | None) -> None:
+        try:
+            self.controller.set_template(template)
+        except AssistantError as exc:
+            self.notify(str(exc), title="Template", severity="error")
+            return
+        self.chat_screen.refresh_settings()

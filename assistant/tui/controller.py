@@ -1,0 +1,390 @@
+"""What the chat app does, without drawing anything.
+
+The Textual screens call this object and render what it returns; they never
+talk to a backend, the template engine, the tools or the history store
+directly. That keeps the UI code about layout and events, and lets the rules
+(which prompt is sent, what a backend switch keeps, how a cancelled reply is
+recorded) be tested without a terminal.
+
+Methods that run a model (``load``, ``stream``, ``run_tool``) block: the app
+calls them from worker threads. Everything else is quick and safe to call from
+the UI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from ..backends import Backend, load_backend
+from ..context import FittedPrompt
+from ..errors import BackendError, NotSupportedError
+from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
+from .conversations import ConversationLibrary, OpenedConversation
+from .pickers import SettingsOptions, backend_choices, model_choices
+from .templating import TemplatedSession, is_choice, load_chat_template, template_choices
+from .tool_calls import ToolCall
+
+if TYPE_CHECKING:
+    from ..history.session_link import HistoryLink
+    from ..templates import PromptTemplate
+    from ..templates.run import TemplateResult
+    from ..templates.strategies import Extraction
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ChatSettings:
+    """The user's choices, all changeable while the app runs."""
+
+    model: str
+    backend: str
+    params: GenerationParams = field(default_factory=GenerationParams)
+    system: str | None = None
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    template: str | None = None
+    template_variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromptPreview:
+    """The exact text the model will see next, for the prompt inspector."""
+
+    text: str
+    tokens: int
+    context_length: int
+    messages: tuple[Message, ...]
+    approximate: bool = False
+    dropped: int = 0
+    """Older messages left out to fit the context window."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What a non-streamed turn produced: the reply to keep, and the structured result to draw."""
+
+    completion: Completion
+    result: Any
+    tool_name: str | None = None
+    tool_result: Any = None
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What the status bar shows about the loaded model."""
+
+    model: str
+    backend: str
+    device: str
+    context_length: int
+    """0 when the backend does not know its window (some remote servers)."""
+    approximate_counts: bool = False
+    """Token counts are estimates (a remote server without a tokenize endpoint)."""
+    context_used: int | None = None
+    dropped: int = 0
+    """Older messages the model does not get, to fit the window."""
+
+
+class ChatController:
+    """Owns the backend, the conversation and the settings of one chat window."""
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        loader: Callable[..., Backend] = load_backend,
+        history: HistoryLink | None = None,
+    ) -> None:
+        self.settings = settings
+        self._loader = loader
+        self._load_lock = threading.Lock()
+        self._streaming = threading.Lock()  # held while a reply is generated
+        self.backend: Backend | None = None
+        self.last: Completion | None = None
+        self.last_fit: FittedPrompt | None = None
+        self._session: TemplatedSession | None = None
+        self.template: PromptTemplate | None = None
+        self.library = ConversationLibrary(
+            history.store if history else None, history.log if history else False
+        )
+        resumed = history.conversation if history else None
+        self.messages: list[Message] = list(history.messages) if history else []
+        self.recorder = self.library.recorder(resumed.id if resumed else None, settings.template)
+        self._conversation_id = resumed.id if resumed else None
+
+    # ---- the model ------------------------------------------------------------------
+    def load(
+        self, model: str | None = None, backend: str | None = None, progress: Progress | None = None
+    ) -> Backend:
+        """Load ``model`` on ``backend`` (default: the current ones); the conversation stays.
+
+        The new engine is loaded before the old one is released, so a failed
+        switch leaves the previous model working.
+        """
+        model = model or self.settings.model
+        backend = backend or self.settings.backend
+        with self._load_lock:
+            options = dict(self.settings.backend_options) if backend == self.settings.backend else {}
+            if progress is not None:
+                options["progress"] = progress
+            engine = self._loader(backend, model, **options)
+            previous, self.backend = self.backend, engine
+            self.settings.model, self.settings.backend = model, backend
+            self._session = None
+            if previous is not None and previous is not engine:
+                previous.unload()
+            return engine
+
+    @property
+    def ready(self) -> bool:
+        return self.backend is not None
+
+    def require_backend(self) -> Backend:
+        if self.backend is None:
+            raise BackendError("no model is loaded yet (choose one with F2)")
+        return self.backend
+
+    def engine_status(self) -> EngineStatus | None:
+        if self.backend is None:
+            return None
+        info = self.backend.info()
+        return EngineStatus(
+            model=self.backend.model_name,
+            backend=self.backend.name,
+            device=str(info.get("device", "cpu")),
+            context_length=self.backend.context_length,
+            approximate_counts=info.get("token_count") == "estimate",
+        )
+
+    def unload(self, wait: float = 30.0) -> None:
+        """Release the engine, after stopping a reply still being generated.
+
+        The engine must not be freed under a generating thread (llama.cpp would
+        crash), so this cancels and waits up to ``wait`` seconds for it.
+        """
+        if self.backend is None:
+            return
+        self.cancel()
+        if self._streaming.acquire(timeout=wait):
+            self._streaming.release()
+        self.backend.unload()
+        self.backend = None
+
+    # ---- the conversation -----------------------------------------------------------
+    def session(self) -> TemplatedSession:
+        """The session over the current backend, sharing this controller's message list."""
+        backend = self.require_backend()
+        if self._session is None or self._session.backend is not backend:
+            self._session = TemplatedSession(backend, messages=self.messages)
+        self._session.params = self.settings.params
+        self._session.system = self.settings.system
+        self._session.recorder = self.recorder
+        self._session.template = self.template
+        self._session.variables = self.settings.template_variables
+        return self._session
+
+    @property
+    def conversation_id(self) -> int | None:
+        """The stored conversation shown (None until its first turn is recorded)."""
+        if self.recorder is not None and self.recorder.conversation_id is not None:
+            return self.recorder.conversation_id
+        return self._conversation_id
+
+    def prompt_messages(self, user_text: str) -> list[Message]:
+        """System prompt, history and the new user turn, as the backend will receive them."""
+        return self.session().prompt_messages(user_text)
+
+    def preview(self, user_text: str) -> PromptPreview:
+        """The exact prompt text for a next turn of ``user_text``: fitted, then chat-templated."""
+        backend = self.require_backend()
+        session = self.session()
+        fitted = session.fit_prompt(user_text)
+        text = backend.render_prompt(fitted.messages)
+        status = self.engine_status()
+        return PromptPreview(
+            text=text,
+            tokens=backend.count_tokens(text),
+            context_length=backend.context_length,
+            messages=tuple(fitted.messages),
+            approximate=bool(status and status.approximate_counts),
+            dropped=fitted.dropped,
+        )
+
+    def stream(self, user_text: str) -> Iterator[Chunk]:
+        """Stream the reply to ``user_text``; the turn is kept even when cut short."""
+        session = self.session()
+        session.last = None
+        session.last_fit = None
+        try:
+            with self._streaming:
+                yield from session.send(user_text)
+        finally:
+            self.last = session.last
+            if session.last_fit is not None:
+                self.last_fit = session.last_fit
+
+    def cancel(self) -> None:
+        """Stop the running reply within one token (safe from any thread)."""
+        if self.backend is not None:
+            self.backend.cancel()
+
+    def new_conversation(self) -> None:
+        """Start afresh; the next turn creates a new stored conversation."""
+        self.messages.clear()
+        self.last = None
+        self.last_fit = None
+        self._conversation_id = None
+        self.recorder = self.library.recorder(None, self.settings.template)
+
+    def open_conversation(self, conversation_id: int) -> OpenedConversation:
+        """Resume a stored conversation: its turns, its system prompt, and record into it."""
+        opened = self.library.open(conversation_id)
+        self.messages[:] = opened.context
+        self.settings.system = opened.conversation.system
+        self.last = None
+        self.last_fit = None
+        self._conversation_id = conversation_id
+        self.recorder = self.library.recorder(conversation_id, self.settings.template)
+        return opened
+
+    def delete_conversation(self, conversation_id: int) -> bool:
+        """Delete a stored conversation; True when it was the one open (now a new one)."""
+        self.library.delete(conversation_id)
+        if conversation_id == self.conversation_id:
+            self.new_conversation()
+            return True
+        return False
+
+    def fit(self) -> FittedPrompt | None:
+        """The conversation as the model would get it now (trimmed to the window), or None."""
+        if self.backend is None:
+            return None
+        session = self.session()
+        if not session.prompt_messages():
+            return FittedPrompt([], 0)
+        try:
+            return session.fit_prompt()
+        except (NotSupportedError, BackendError):
+            return None
+
+    def context_used(self) -> int | None:
+        """Tokens of the conversation so far (prompt + reply of the last turn)."""
+        if self.last is not None and self.last.usage.total_tokens:
+            return self.last.usage.total_tokens
+        fitted = self.fit()
+        return fitted.prompt_tokens if fitted is not None else None
+
+    def status(self) -> EngineStatus | None:
+        """Engine facts plus the context in use, in one call (it may tokenize: run it off the UI thread)."""
+        engine = self.engine_status()
+        if engine is None:
+            return None
+        fitted = self.last_fit if self.last is not None else self.fit()
+        return replace(
+            engine,
+            context_used=self.context_used(),
+            dropped=fitted.dropped if fitted is not None else 0,
+        )
+
+    def close(self) -> None:
+        self.unload()
+        self.library.close()
+
+    # ---- templates -------------------------------------------------------------------
+    def settings_options(self) -> SettingsOptions:
+        """Models, backends and templates the settings panel and command palette offer."""
+        return SettingsOptions(
+            models=model_choices(), backends=backend_choices(), templates=template_choices()
+        )
+
+    def set_template(self, name: str | None, variables: dict[str, str] | None = None) -> None:
+        """Use template ``name`` for the next turns (None: plain chat); its ``params`` become the defaults.
+
+        Raises TemplateError (unknown template, bad front matter, no ``input``
+        variable) and changes nothing in that case.
+        """
+        template = load_chat_template(name) if name else None
+        if template is not None and template.params:
+            self.settings.params = self.settings.params.replace(**template.params)
+        self.template = template
+        self.settings.template = name or None
+        if variables is not None:
+            self.settings.template_variables = dict(variables)
+        if self.recorder is not None:
+            self.recorder.template = self.settings.template
+
+    def extract(self, text: str) -> Extraction | None:
+        """The answer (and reasoning) the template asks for, from a finished reply; None without one."""
+        template = self.template
+        if template is None or (template.answer_prefix is None and template.output.type != "json"):
+            return None
+        from ..templates import extract_answer
+
+        return extract_answer(template, text)
+
+    @property
+    def scores_choices(self) -> bool:
+        """The current template picks a label by scoring instead of generating text."""
+        return is_choice(self.template)
+
+    def classify(self, user_text: str) -> TemplateResult:
+        """Run a choice template on ``user_text`` (label by log-likelihood) and keep the exchange."""
+        from ..templates.render import render_template
+        from ..templates.run import execute
+
+        template = self.template
+        assert template is not None
+        backend = self.require_backend()
+
+        def run() -> Exchange:
+            messages = render_template(template, self.settings.template_variables, input=user_text)
+            result = execute(template, messages, backend, self.settings.params)
+            answer = result.answer if result.answer is not None else result.output
+            return Exchange(
+                self._completion(str(answer), result.usage, result.timings), result, None, result.to_dict()
+            )
+
+        return self.run_exchange(user_text, run)
+
+    def run_tool(
+        self, line: str, call: ToolCall, progress: Callable[[int, int, str], None] | None = None
+    ) -> Any:
+        """Run a slash command's tool on the loaded model; the exchange is kept like a turn."""
+        backend = self.require_backend()
+
+        def run() -> Exchange:
+            result = call.tool.run(call.text, backend, params=call.params, progress=progress)
+            return Exchange(self._completion(result.to_text()), result, call.name, result.to_dict())
+
+        return self.run_exchange(line, run)
+
+    def _completion(
+        self, text: str, usage: Usage | None = None, timings: Timings | None = None
+    ) -> Completion:
+        backend = self.require_backend()
+        return Completion(
+            text, backend.model_name, backend.name, "stop", usage or Usage(), timings or Timings()
+        )
+
+    def run_exchange(self, user_text: str, run: Callable[[], Exchange]) -> Any:
+        """A turn that is not streamed (a tool, a scored label), kept like any other.
+
+        The user's text is stored before ``run`` starts; a failure is stored as
+        an error turn and re-raised. On success the exchange joins the
+        conversation (so the model sees it next turn, as a resumed one would).
+        """
+        store = self.library.store
+        turn = self.recorder.start(self.session(), user_text) if self.recorder is not None and store else None
+        try:
+            exchange = run()
+        except Exception as exc:
+            if turn is not None and store is not None:
+                store.fail_turn(turn, "", status="error", error=str(exc) or type(exc).__name__)
+            raise
+        if turn is not None and store is not None:
+            store.finish_turn(
+                turn, exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result
+            )
+        self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])
+        return exchange.result

@@ -1,0 +1,81 @@
+"""Small modal dialogs: ask for a line of text, or confirm a destructive action."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 70; height: auto; border: round $accent; background: $surface; padding: 1 2;
+}}
+{name} #buttons {{ height: auto; align-horizontal: right; margin-top: 1; }}
+{name} #buttons Button {{ margin-left: 1; }}
+"""
+
+
+class AskText(ModalScreen[str | None]):
+    """One line of text (Enter accepts, Esc cancels)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = _CSS.format(name="AskText")
+
+    def __init__(self, title: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.title_text
+            yield Input(self.value, id="answer")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("OK", variant="primary", id="ok")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def accept(self) -> None:
+        self.dismiss(self.query_one("#answer", Input).value)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """A yes/no question; y/Enter on "Yes", n/Esc for no."""
+
+    BINDINGS = [
+        Binding("escape,n", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes"),
+    ]
+    DEFAULT_CSS = _CSS.format(name="Confirm")
+
+    def __init__(self, question: str, yes: str = "Delete") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.question), markup=False)
+            with Horizontal(id="buttons"):
+                yield Button("Cancel", id="no")
+                yield Button(self.yes, variant="error", id="yes")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)

@@ -1,0 +1,62 @@
+"""F3: the exact text the model will see for the next turn, and its token count."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static, TextArea
+
+from ..controller import PromptPreview
+from ..text import visible_text
+
+
+class PromptInspector(ModalScreen[None]):
+    """Read-only view of the rendered prompt (template, history, chat template applied)."""
+
+    BINDINGS = [
+        Binding("escape,f3", "dismiss", "Close"),
+        Binding("c", "copy", "Copy prompt"),
+    ]
+
+    DEFAULT_CSS = """
+    PromptInspector { align: center middle; }
+    PromptInspector > Vertical {
+        width: 95%; height: 90%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    PromptInspector .summary { height: auto; margin-bottom: 1; }
+    PromptInspector TextArea { height: 1fr; }
+    """
+
+    def __init__(self, preview: PromptPreview) -> None:
+        super().__init__()
+        self.preview = preview
+
+    def summary(self) -> Text:
+        preview = self.preview
+        text = Text()
+        text.append(f"{'≈' if preview.approximate else ''}{preview.tokens}", style="bold")
+        if preview.context_length:
+            share = preview.tokens / preview.context_length
+            text.append(f" tokens of {preview.context_length} context ({share:.0%})")
+        else:
+            text.append(" tokens (the server does not report its context length)")
+        text.append(f" · {len(preview.messages)} messages")
+        if preview.dropped:
+            text.append(f" ({preview.dropped} older left out to fit)", style="yellow")
+        text.append(" · the last user turn is the text in the message box", style="italic")
+        return text
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "Prompt inspector — Esc to close, c to copy"
+            yield Static(self.summary(), classes="summary", markup=False)
+            yield TextArea(
+                visible_text(self.preview.text), read_only=True, soft_wrap=True, show_line_numbers=True
+            )
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.preview.text)
+        self.notify("Copied the prompt")

@@ -1,0 +1,212 @@
+"""F2: the settings panel — model, backend, template and sampling parameters.
+
+Returns a :class:`SettingsChoice` (or None on cancel); the chat screen applies
+it: parameters and template at once, a model or backend change by loading the
+new engine in a worker while the conversation stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ...errors import AssistantError, ConfigError
+from ...types import GenerationParams
+from ..pickers import SettingsOptions
+from ..templating import format_variables, load_chat_template, parse_variables
+
+CHAT_TEMPLATE = ""
+"""Select value meaning "no template: plain chat"."""
+
+
+@dataclass(frozen=True)
+class SettingsChoice:
+    model: str
+    backend: str
+    template: str | None
+    params: GenerationParams
+    system: str | None
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def _with_current(options: list[tuple[str, str]], current: str) -> list[tuple[str, str]]:
+    if current and all(value != current for _, value in options):
+        return [(current, current), *options]
+    return options
+
+
+def parse_params(values: dict[str, str], base: GenerationParams) -> GenerationParams:
+    """Typed, validated parameters from the panel's text fields (errors name the field)."""
+    changes: dict[str, object] = {}
+    for name, cast in (("temperature", float), ("top_p", float), ("top_k", int), ("max_tokens", int)):
+        raw = values[name].strip()
+        try:
+            changes[name] = cast(raw)
+        except ValueError:
+            raise ConfigError(f"{name.replace('_', ' ')} must be a number, not {raw!r}") from None
+    raw_seed = values["seed"].strip()
+    if raw_seed.lower() in ("", "none", "random"):
+        changes["seed"] = None
+    else:
+        try:
+            changes["seed"] = int(raw_seed)
+        except ValueError:
+            raise ConfigError(f"seed must be a whole number or empty, not {raw_seed!r}") from None
+    return base.replace(**changes)
+
+
+class SettingsScreen(ModalScreen[SettingsChoice | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply"),
+    ]
+
+    DEFAULT_CSS = """
+    SettingsScreen { align: center middle; }
+    SettingsScreen > VerticalScroll {
+        width: 90%; max-width: 90; height: auto; max-height: 95%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    SettingsScreen Grid {
+        grid-size: 2; grid-columns: 16 1fr; grid-rows: 1; height: auto; grid-gutter: 1 1; margin-top: 1;
+    }
+    SettingsScreen Label { color: $text-muted; }
+    SettingsScreen .error { color: $error; height: auto; }
+    SettingsScreen .hint { color: $text-muted; height: auto; margin-top: 1; }
+    SettingsScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
+    SettingsScreen #buttons Button { margin-left: 1; }
+    """
+
+    def __init__(
+        self,
+        options: SettingsOptions,
+        model: str,
+        backend: str,
+        template: str | None,
+        params: GenerationParams,
+        system: str | None,
+        variables: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.variables = dict(variables or {})
+        self.options = options
+        self.current_model = model
+        self.current_backend = backend
+        self.current_template = template
+        self.params = params
+        self.system = system
+
+    def compose(self) -> ComposeResult:
+        params = self.params
+        with VerticalScroll() as box:
+            box.border_title = "Settings — Ctrl+S apply, Esc cancel"
+            with Grid():
+                yield Label("Model")
+                yield Select(
+                    _with_current(self.options.models, self.current_model),
+                    value=self.current_model,
+                    allow_blank=False,
+                    compact=True,
+                    id="model",
+                )
+                yield Label("…or model path")
+                yield Input(
+                    placeholder="/path/to/model.gguf or a Hugging Face directory",
+                    id="model_path",
+                    compact=True,
+                )
+                yield Label("Backend")
+                yield Select(
+                    _with_current(self.options.backends, self.current_backend),
+                    value=self.current_backend,
+                    allow_blank=False,
+                    compact=True,
+                    id="backend",
+                )
+                yield Label("Template")
+                yield Select(
+                    _with_current(self.options.templates, self.current_template or CHAT_TEMPLATE),
+                    value=self.current_template or CHAT_TEMPLATE,
+                    allow_blank=False,
+                    compact=True,
+                    id="template",
+                )
+                yield Label("Template vars")
+                yield Input(
+                    format_variables(self.variables),
+                    placeholder="name=value; other=value (the message you type is `input`)",
+                    id="variables",
+                    compact=True,
+                )
+                yield Label("System prompt")
+                yield Input(
+                    self.system or "", placeholder="(none: the model's default)", id="system", compact=True
+                )
+                yield Label("Temperature")
+                yield Input(f"{params.temperature:g}", id="temperature", compact=True)
+                yield Label("Top-k")
+                yield Input(str(params.top_k), id="top_k", compact=True)
+                yield Label("Top-p")
+                yield Input(f"{params.top_p:g}", id="top_p", compact=True)
+                yield Label("Max new tokens")
+                yield Input(str(params.max_tokens), id="max_tokens", compact=True)
+                yield Label("Seed")
+                yield Input(
+                    "" if params.seed is None else str(params.seed),
+                    placeholder="random",
+                    id="seed",
+                    compact=True,
+                )
+            yield Static(
+                Text("Temperature 0 is greedy. Top-k 0 and top-p 1 switch those filters off."),
+                classes="hint",
+            )
+            yield Static("", classes="error", id="error", markup=False)
+            with Horizontal(id="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Apply", variant="primary", id="apply")
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value
+
+    def choice(self) -> SettingsChoice:
+        """The panel's values, validated; raises ConfigError naming the bad field."""
+        params = parse_params(
+            {name: self._value(name) for name in ("temperature", "top_k", "top_p", "max_tokens", "seed")},
+            self.params,
+        )
+        path = self._value("model_path").strip()
+        model = path or str(self.query_one("#model", Select).value)
+        template = str(self.query_one("#template", Select).value)
+        if template:
+            load_chat_template(template)  # a broken template is reported here, with the panel open
+        system = self._value("system")
+        return SettingsChoice(
+            model=model,
+            backend=str(self.query_one("#backend", Select).value),
+            template=template or None,
+            params=params,
+            system=system if system.strip() else None,
+            variables=parse_variables(self._value("variables")),
+        )
+
+    @on(Button.Pressed, "#apply")
+    @on(Input.Submitted)
+    def action_apply(self) -> None:
+        try:
+            choice = self.choice()
+        except AssistantError as exc:
+            self.query_one("#error", Static).update(Text(str(exc)))
+            return
+        self.dismiss(choice)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

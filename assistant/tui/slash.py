@@ -1,0 +1,76 @@
+"""Parsing slash commands typed in the chat input (``/translate fr some text``).
+
+Pure functions, so the rules are tested without a screen. A command applies to
+the text after it, or, when there is none, to the last message of the
+conversation (so ``/summarize`` right after a long reply summarises the reply).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..errors import ToolError
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """``name`` without the slash, ``params`` from ``key=value`` words, and the text."""
+
+    name: str
+    params: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+
+
+def is_slash_command(line: str) -> bool:
+    """A line starting with ``/word``; ``//`` escapes a literal leading slash."""
+    stripped = line.lstrip()
+    return (
+        stripped.startswith("/")
+        and not stripped.startswith("//")
+        and len(stripped) > 1
+        and not stripped[1].isspace()
+    )
+
+
+def unescape_slash(line: str) -> str:
+    """``//etc`` sends the message ``/etc``."""
+    stripped = line.lstrip()
+    return stripped[1:] if stripped.startswith("//") else line
+
+
+def parse_slash_command(
+    line: str, positional: tuple[str, ...] = (), known: frozenset[str] | None = None
+) -> SlashCommand:
+    """Split ``/name [positional...] [key=value...] text``.
+
+    ``positional`` names parameters that may be given as leading bare words
+    (``/translate fr`` fills ``to``). Leading ``key=value`` words set parameters
+    (only keys in ``known``, when given, so "x=1 is an equation" stays text).
+    The first other word starts the text, which keeps its own spacing and lines.
+    """
+    stripped = line.strip()
+    match = _NAME.match(stripped)
+    if match is None:
+        raise ToolError(f"not a slash command: {line!r}")
+    rest = stripped[match.end() :]
+    params: dict[str, str] = {}
+    wanted = list(positional)
+    while (word_match := _WORD.match(rest)) is not None:
+        word = word_match.group(1)
+        key, eq, value = word.partition("=")
+        key = key.replace("-", "_")
+        if eq and key.isidentifier() and (known is None or key in known):
+            params[key] = value
+            if key in wanted:
+                wanted.remove(key)
+        elif wanted:
+            params[wanted.pop(0)] = word
+        else:
+            break
+        rest = rest[word_match.end() :]
+    return SlashCommand(name=match.group(1).lower(), params=params, text=rest.strip())
+
+
+_NAME = re.compile(r"/(\S+)")
+_WORD = re.compile(r"\s*(\S+)")

@@ -1,0 +1,89 @@
+"""Hand-off of streamed text from the generation thread to the UI thread.
+
+The generation thread must never wait for the screen: posting one Textual
+message per token would queue thousands of messages at fast token rates, and
+``call_from_thread`` would block the model on every token. Instead the thread
+appends to this buffer and wakes the UI only when the buffer goes from empty to
+non-empty; the UI drains everything that arrived since. Under load the UI
+therefore does one Markdown append per frame, whatever the token rate.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+
+class ReplyBuffer:
+    """A lock-protected list of text pieces with "was it empty?" signalling."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._lock = threading.Lock()
+        self.pieces_in = 0
+
+    def push(self, text: str) -> bool:
+        """Add ``text``; True when the consumer should be woken (the buffer was empty)."""
+        with self._lock:
+            was_empty = not self._parts
+            self._parts.append(text)
+            self.pieces_in += 1
+            return was_empty
+
+    def drain(self) -> str:
+        """Everything pushed since the last drain, in order."""
+        with self._lock:
+            text = "".join(self._parts)
+            self._parts.clear()
+            return text
+
+
+class DrawPacer:
+    """When the next draw of a streaming reply may happen.
+
+    A draw (Markdown append, layout, repaint) is Python on the UI thread,
+    holding the interpreter lock the generation thread needs for every token.
+    After each draw the next one waits until the UI thread's CPU time since
+    the previous draw is at most ``cpu_share`` of the wall time, and at least
+    ``1 / max_fps``: smooth frame-rate streaming on a fast machine, fewer and
+    bigger appends on a slow or loaded one (or late in a long reply, when
+    layout costs more), and the model keeps most of its speed either way. The
+    screen is still redrawn at least every ``max_interval`` seconds, so text
+    keeps visibly flowing even when draws are expensive.
+    """
+
+    def __init__(
+        self,
+        max_fps: float = 30.0,
+        cpu_share: float = 0.2,
+        max_interval: float = 0.5,
+        clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self.min_interval = 1 / max_fps
+        self.cpu_share = cpu_share
+        self.max_interval = max_interval
+        self._clock = clock
+        self._cpu_clock = cpu_clock
+        self._next = 0.0
+        self._last: tuple[float, float] | None = None  # (wall, cpu) when the last draw started
+
+    def reset(self) -> None:
+        """A new reply: draw its first text at once."""
+        self._next = 0.0
+        self._last = None
+
+    def wait(self) -> float:
+        """Seconds until a draw may start (0: now)."""
+        return max(0.0, self._next - self._clock())
+
+    def drew(self) -> None:
+        """Call as a draw starts (on the UI thread); sets when the next may start."""
+        now, cpu = self._clock(), self._cpu_clock()
+        spacing = self.min_interval
+        if self._last is not None:
+            # UI CPU since the last draw started: that draw's layout and repaint, and anything else.
+            spacing = min(max(spacing, (cpu - self._last[1]) / self.cpu_share), self.max_interval)
+        self._next = now + spacing
+        self._last = (now, cpu)

@@ -1,0 +1,91 @@
+"""Prompt templates in a conversation: each turn rendered through the chosen template.
+
+With a template selected, what the user types fills the template's ``input``
+variable for that turn. The prompt is the template's system prompt (else the
+chat's), then the conversation so far, then the template's example turns and
+its rendered user message. The conversation (and the history) keeps what the
+user actually typed, so switching templates mid-conversation stays readable;
+the prompt inspector shows the rendered result.
+
+Choice templates (``output.type: choice``, e.g. few-shot sentiment) are not
+generated token by token: the label is picked by scoring each candidate, as
+``assistant prompt -t`` does (:func:`assistant.templates.run.execute`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import TemplateError
+from ..session import ChatSession
+from ..types import Message
+
+if TYPE_CHECKING:
+    from ..templates import PromptTemplate
+
+
+@dataclass
+class TemplatedSession(ChatSession):
+    """A :class:`ChatSession` whose new user turn goes through a prompt template."""
+
+    template: PromptTemplate | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def prompt_messages(self, user_text: str | None = None) -> list[Message]:
+        if self.template is None or user_text is None:
+            return super().prompt_messages(user_text)
+        from ..templates import render_template
+
+        rendered = render_template(self.template, self.variables, input=user_text)
+        head_len = 0
+        while head_len < len(rendered) and rendered[head_len].role == "system":
+            head_len += 1
+        system = rendered[:head_len] or ([Message("system", self.system)] if self.system else [])
+        return [*system, *self.messages, *rendered[head_len:]]
+
+
+def load_chat_template(name: str) -> PromptTemplate:
+    """A template usable in the chat: it must take the user's text as ``input``."""
+    from ..templates import load_template
+
+    template = load_template(name)
+    if template.variable("input") is None:
+        raise TemplateError(f"template {name!r} has no 'input' variable, so it cannot take chat messages")
+    return template
+
+
+def template_choices() -> list[tuple[str, str]]:
+    """(label, name) for every loadable template, plain chat first."""
+    from ..templates import list_templates
+
+    choices = [("chat (no template)", "")]
+    for listing in list_templates():
+        if listing.error is None:
+            strategy = f" [{listing.strategy}]" if listing.strategy else ""
+            choices.append((f"{listing.name}{strategy}", listing.name))
+    return choices
+
+
+def parse_variables(text: str) -> dict[str, str]:
+    """``key=value`` pairs separated by ``;`` or newlines (the settings panel's field)."""
+    variables: dict[str, str] = {}
+    for item in text.replace("\n", ";").split(";"):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise TemplateError(f"template variables must look like name=value; got {item.strip()!r}")
+        if key == "input":
+            raise TemplateError("'input' is what you type in the chat; it cannot be set here")
+        variables[key] = value.strip()
+    return variables
+
+
+def format_variables(variables: dict[str, Any]) -> str:
+    return "; ".join(f"{key}={value}" for key, value in variables.items())
+
+
+def is_choice(template: PromptTemplate | None) -> bool:
+    return template is not None and template.output.type == "choice"

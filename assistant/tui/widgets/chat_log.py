@@ -1,0 +1,270 @@
+"""The conversation: one widget per turn, in a scroll view that follows the reply.
+
+User turns are drawn as plain text (exactly what was sent); model replies as
+Markdown, streamed through :class:`textual.widgets.MarkdownStream` so each
+token costs the same however long the reply grows. Nothing a user or model
+wrote is ever parsed as Rich/Textual markup (see :mod:`assistant.tui.text`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Sequence
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from ..text import visible_text
+
+if TYPE_CHECKING:
+    from ...history import StoredMessage
+
+STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
+"""How a stored reply's status shows in its header."""
+
+_FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The contents of the fenced code blocks in ``markdown``, in order."""
+    return [match.group(2) for match in _FENCE.finditer(markdown)]
+
+
+class ReplyStream(MarkdownStream):
+    """Textual's MarkdownStream, with a ``stop()`` that finishes instead of cancelling.
+
+    Like its parent it coalesces everything written while an append is running
+    into the next single ``Markdown.append`` (which parses only from the last
+    block on, so each token costs the same however long the reply is). The
+    parent's ``stop()`` cancels the updater task, which can leave an append
+    still running in the background after ``stop()`` returned (and start the
+    final append before it finished). Here ``stop()`` asks the updater to
+    render what is queued and waits for it: when it returns, the widget holds
+    the whole reply.
+    """
+
+    def __init__(self, markdown_widget: Markdown) -> None:
+        super().__init__(markdown_widget)
+        self._closing = False
+
+    async def _run(self) -> None:
+        while True:
+            await self._new_markup.wait()
+            self._new_markup.clear()
+            text = "".join(self._pending)
+            self._pending.clear()
+            if text:
+                await self.markdown_widget.append(text)
+            if self._closing and not self._pending:
+                return
+
+    async def stop(self) -> None:
+        self._closing = True
+        self._new_markup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        self._stopped = True
+
+
+class ChatMessage(Vertical, can_focus=True):
+    """One turn. Focus it (click or Tab) to copy it, or its code blocks."""
+
+    BINDINGS = [
+        Binding("c", "copy_message", "Copy message"),
+        Binding("b", "copy_code", "Copy code block"),
+    ]
+
+    DEFAULT_CSS = """
+    ChatMessage {
+        height: auto;
+        margin: 0 1 1 0;
+        padding: 0 1;
+        border-left: outer $panel-lighten-2;
+    }
+    ChatMessage:focus { border-left: outer $accent; background: $boost; }
+    ChatMessage > .header { color: $text-muted; text-style: bold; height: 1; }
+    ChatMessage.user { border-left: outer $primary; }
+    ChatMessage.assistant { border-left: outer $success; }
+    ChatMessage.assistant.interrupted { border-left: outer $warning; }
+    ChatMessage.error { border-left: outer $error; }
+    ChatMessage.tool { border-left: outer $secondary; }
+    ChatMessage Markdown { padding: 0; margin: 0; }
+    ChatMessage > .body { height: auto; }
+    """
+
+    role = "message"
+
+    def __init__(self, text: str = "", label: str = "", status: str = "") -> None:
+        super().__init__(classes=self.role)
+        self.text = text
+        self.label = label or self.role.title()
+        self.status = status
+        self._code_index = 0
+
+    def header_text(self) -> Text:
+        text = Text(visible_text(self.label))
+        if self.status:
+            text.append(f"  [{self.status}]", style="italic")
+        return text
+
+    def compose_header(self) -> Static:
+        return Static(self.header_text(), classes="header", markup=False)
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+        self.set_class(status == "interrupted", "interrupted")
+        self.set_class(status == "error", "error")
+        if self.is_mounted:
+            self.query_one(".header", Static).update(self.header_text())
+
+    def copy_text(self) -> str:
+        return self.text
+
+    def action_copy_message(self) -> None:
+        self.app.copy_to_clipboard(self.copy_text())
+        self.notify(f"Copied the message ({len(self.copy_text())} characters)")
+
+    def action_copy_code(self) -> None:
+        blocks = code_blocks(self.text)
+        if not blocks:
+            self.notify("This message has no code block", severity="warning")
+            return
+        index = self._code_index % len(blocks)
+        self._code_index += 1
+        self.app.copy_to_clipboard(blocks[index])
+        self.notify(f"Copied code block {index + 1} of {len(blocks)}")
+
+
+class UserMessage(ChatMessage):
+    role = "user"
+
+    def __init__(self, text: str, status: str = "") -> None:
+        super().__init__(text, "You", status)
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self.compose_header()
+        yield Static(Text(visible_text(self.text)), classes="body", markup=False)
+
+
+class AssistantMessage(ChatMessage):
+    """A model reply; streams while it is generated, then may fold its reasoning."""
+
+    role = "assistant"
+
+    def __init__(self, text: str = "", label: str = "Assistant", status: str = "") -> None:
+        super().__init__(text, label, status)
+        self._stream: ReplyStream | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self.compose_header()
+        yield Markdown(visible_text(self.text), classes="body")
+
+    @property
+    def markdown(self) -> Markdown:
+        return self.query_one(Markdown)
+
+    def start_stream(self) -> None:
+        self._stream = ReplyStream(self.markdown)
+        self._stream.start()
+
+    async def write(self, text: str) -> None:
+        """Append streamed text (call from the UI thread, in order)."""
+        if not text:
+            return
+        self.text += text
+        if self._stream is None:
+            self.start_stream()
+        assert self._stream is not None
+        await self._stream.write(visible_text(text))
+
+    async def finish(self, status: str = "") -> None:
+        """End the stream (rendering whatever is still queued) and show the outcome."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        self.set_status(status)
+
+    async def show_reasoning(self, reasoning: str, answer: str) -> None:
+        """Replace the body by a collapsed "Reasoning" section and the extracted answer."""
+        await self.markdown.remove()
+        await self.mount(
+            Collapsible(
+                Markdown(visible_text(reasoning)), title="Reasoning", collapsed=True, classes="reasoning"
+            ),
+            Static(Text("Answer", style="bold"), classes="answer-label"),
+            Markdown(visible_text(answer), classes="body answer"),
+        )
+
+
+class ToolMessage(ChatMessage):
+    """The structured result of a slash command."""
+
+    role = "tool"
+
+    def __init__(self, label: str, body: Widget, plain_text: str) -> None:
+        super().__init__(plain_text, label)
+        self._body = body
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self.compose_header()
+        yield self._body
+
+
+class ChatLog(VerticalScroll):
+    """The scrolling list of turns; stays pinned to the bottom while a reply streams."""
+
+    DEFAULT_CSS = """
+    ChatLog { height: 1fr; padding: 1 1 0 1; scrollbar-size-vertical: 1; }
+    ChatLog > .empty { color: $text-muted; text-align: center; width: 100%; margin-top: 2; }
+    """
+
+    async def add(self, message: ChatMessage) -> ChatMessage:
+        await self.remove_children(".empty")
+        await self.mount(message)
+        self.anchor()
+        return message
+
+    async def clear(self, hint: str = "") -> None:
+        await self.remove_children()
+        if hint:
+            await self.mount(Static(Text(hint), classes="empty", markup=False))
+
+    async def show_stored(self, stored: Sequence[StoredMessage]) -> None:
+        """Replace the view by stored messages, drawn as they were: statuses, tool and template results."""
+        from .tool_results import result_view, stored_source_text
+
+        await self.remove_children()
+        widgets: list[ChatMessage] = []
+        previous: list[str] = []  # contents so far: a slash command may have run on the last message
+        for message in stored:
+            if message.role == "user":
+                widgets.append(UserMessage(message.content))
+            elif message.role == "assistant" and message.tool_result is not None:
+                body, plain = result_view(
+                    message.tool_result, stored_source_text(previous), plain=message.content
+                )
+                label = f"/{message.tool_name}" if message.tool_name else (message.template or "result")
+                widgets.append(ToolMessage(label, body, plain))
+            elif message.role == "assistant":
+                status = STORED_STATUS.get(message.status, message.status)
+                if message.status == "interrupted" and not message.content:
+                    status = "no reply"
+                widgets.append(
+                    AssistantMessage(message.content, label=message.model or "Assistant", status=status)
+                )
+            previous.append(message.content)
+        if widgets:
+            await self.mount_all(widgets)
+            self.anchor()
+
+    def turns(self) -> list[ChatMessage]:
+        return list(self.query(ChatMessage))
+
+    def last_assistant(self) -> AssistantMessage | None:
+        replies = list(self.query(AssistantMessage))
+        return replies[-1] if replies else None

@@ -1,0 +1,127 @@
+"""The message box: multi-line, Enter sends, with shell-like history on Up/Down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class InputHistory:
+    """Previously sent entries, browsed like a shell's history.
+
+    Browsing starts below the newest entry; the text being written when
+    browsing started is kept as the "draft" and comes back after the newest.
+    """
+
+    def __init__(self, entries: list[str] | None = None, limit: int = 500) -> None:
+        self.entries: list[str] = list(entries or [])[-limit:]
+        self.limit = limit
+        self._index: int | None = None
+        self._draft = ""
+
+    def add(self, entry: str) -> None:
+        if entry.strip() and (not self.entries or self.entries[-1] != entry):
+            self.entries.append(entry)
+            del self.entries[: -self.limit]
+        self._index = None
+
+    def previous(self, current: str) -> str | None:
+        """The entry before the one shown, or None at the oldest."""
+        if not self.entries:
+            return None
+        if self._index is None:
+            self._draft = current
+            self._index = len(self.entries)
+        if self._index == 0:
+            return None
+        self._index -= 1
+        return self.entries[self._index]
+
+    def next(self) -> str | None:
+        """The entry after the one shown (the draft after the newest), or None when not browsing."""
+        if self._index is None:
+            return None
+        self._index += 1
+        if self._index >= len(self.entries):
+            self._index = None
+            return self._draft
+        return self.entries[self._index]
+
+    @property
+    def browsing(self) -> bool:
+        return self._index is not None
+
+
+class PromptInput(TextArea):
+    """Enter sends; Shift+Enter or Ctrl+J inserts a newline; Up/Down at the edges browse history."""
+
+    DEFAULT_CSS = """
+    PromptInput { height: auto; max-height: 10; min-height: 3; border: round $primary 60%; padding: 0 1; }
+    PromptInput:focus { border: round $primary; }
+    """
+
+    @dataclass
+    class Submitted(Message):
+        """The user pressed Enter with this text in the box."""
+
+        input: "PromptInput"
+        text: str
+
+        @property
+        def control(self) -> "PromptInput":
+            return self.input
+
+    def __init__(self, history: InputHistory | None = None, **kwargs: object) -> None:
+        kwargs.setdefault(
+            "placeholder", "Message (Enter to send, Shift+Enter/Ctrl+J for a newline, / for tools)"
+        )
+        kwargs.setdefault("soft_wrap", True)
+        kwargs.setdefault("show_line_numbers", False)
+        kwargs.setdefault("highlight_cursor_line", False)
+        kwargs.setdefault("compact", False)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.sent_history = history or InputHistory()
+
+    def _show(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    async def _on_key(self, event: events.Key) -> None:
+        key = event.key
+        if key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.submit()
+            return
+        if key in ("shift+enter", "ctrl+j", "newline"):
+            event.stop()
+            event.prevent_default()
+            start, end = self.selection
+            self._replace_via_keyboard("\n", start, end)
+            return
+        if key == "up" and self.cursor_at_first_line:
+            entry = self.sent_history.previous(self.text)
+            if entry is not None:
+                event.stop()
+                event.prevent_default()
+                self._show(entry)
+                return
+        if key == "down" and self.cursor_at_last_line and self.sent_history.browsing:
+            entry = self.sent_history.next()
+            if entry is not None:
+                event.stop()
+                event.prevent_default()
+                self._show(entry)
+                return
+        await super()._on_key(event)
+
+    def submit(self) -> None:
+        text = self.text
+        if not text.strip():
+            return
+        self.sent_history.add(text)
+        self.clear()
+        self.post_message(self.Submitted(self, text))

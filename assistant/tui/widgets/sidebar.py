@@ -1,0 +1,174 @@
+"""The conversations sidebar: a search box over the history and the list of conversations.
+
+It owns listing, searching (as you type) and renaming; opening and deleting
+change what the chat screen shows, so it asks the screen with a message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ...errors import AssistantError
+from ..conversations import ConversationLibrary, ConversationRow
+from ..text import shorten, visible_text
+
+ROW_WIDTH = 27
+"""Characters of a title or detail line that fit beside the marker in the sidebar."""
+SEARCH_DELAY = 0.25
+"""Seconds of no typing before the search runs."""
+
+
+class ConversationList(OptionList):
+    """Enter opens, r renames, Delete deletes."""
+
+    BINDINGS = [
+        Binding("r", "rename", "Rename"),
+        Binding("delete,d", "delete", "Delete"),
+    ]
+
+    def selected_id(self) -> int | None:
+        if self.highlighted is None:
+            return None
+        option_id = self.get_option_at_index(self.highlighted).id
+        return int(option_id) if option_id is not None else None
+
+    def action_rename(self) -> None:
+        conversation_id = self.selected_id()
+        if conversation_id is not None:
+            self.post_message(Sidebar.RenameRequested(conversation_id))
+
+    def action_delete(self) -> None:
+        conversation_id = self.selected_id()
+        if conversation_id is not None:
+            self.post_message(Sidebar.DeleteRequested(conversation_id))
+
+
+class Sidebar(Vertical):
+    """Search box + conversations, newest first (or best search hits first)."""
+
+    DEFAULT_CSS = """
+    Sidebar { width: 34; height: 1fr; border-right: vkey $panel-lighten-2; padding: 0 0 0 1; }
+    Sidebar.-hidden { display: none; }
+    Sidebar > Input { margin: 0 1 1 0; }
+    Sidebar > ConversationList { height: 1fr; border: none; padding: 0; background: transparent; }
+    Sidebar > .note { color: $text-muted; height: auto; padding: 0 1 0 0; }
+    """
+
+    @dataclass
+    class Opened(Message):
+        conversation_id: int
+
+    @dataclass
+    class RenameRequested(Message):
+        conversation_id: int
+
+    @dataclass
+    class DeleteRequested(Message):
+        conversation_id: int
+
+    def __init__(self, library: ConversationLibrary, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.library = library
+        self.current_id: int | None = None
+        self._search_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="Search conversations", id="search", compact=True)
+        if not self.library.available:
+            yield Static(Text("History is off for this session (--no-log)."), classes="note")
+        yield ConversationList(id="conversations")
+
+    @property
+    def search_box(self) -> Input:
+        return self.query_one("#search", Input)
+
+    @property
+    def list_view(self) -> ConversationList:
+        return self.query_one(ConversationList)
+
+    # ---- contents -----------------------------------------------------------------
+    def refresh_rows(self) -> None:
+        """Re-read the list (or the search results) from the history."""
+        query = self.search_box.value
+        try:
+            rows = self.library.search(query) if query.strip() else self.library.recent()
+        except AssistantError as exc:
+            self.notify(str(exc), title="History", severity="error")
+            return
+        self.show_rows(rows)
+
+    def show_rows(self, rows: list[ConversationRow]) -> None:
+        """Replace the list, keeping the open conversation marked and highlighted."""
+        listing = self.list_view
+        options = []
+        highlight = None
+        for index, row in enumerate(rows):
+            is_current = row.id == self.current_id
+            prompt = Text(no_wrap=True, overflow="ellipsis")
+            prompt.append("▶ " if is_current else "  ", style="bold")
+            prompt.append(shorten(visible_text(row.title), ROW_WIDTH), style="bold" if is_current else "")
+            prompt.append("\n  ")
+            prompt.append(shorten(visible_text(row.detail), ROW_WIDTH), style="dim")
+            options.append(Option(prompt, id=str(row.id)))
+            if is_current:
+                highlight = index
+        listing.set_options(options)
+        if options:
+            listing.highlighted = highlight if highlight is not None else 0
+
+    # ---- events -------------------------------------------------------------------
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DELAY, self.refresh_rows)
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+        self.refresh_rows()
+        self.list_view.focus()
+
+    @on(OptionList.OptionSelected, "#conversations")
+    def _open(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.post_message(self.Opened(int(event.option.id)))
+
+    @on(RenameRequested)
+    def _rename(self, event: RenameRequested) -> None:
+        from ..screens.dialogs import AskText
+
+        event.stop()
+        conversation_id = event.conversation_id
+        try:
+            current = self.library.open(conversation_id).conversation.title or ""
+        except AssistantError as exc:
+            self.notify(str(exc), severity="error")
+            return
+
+        def done(title: str | None) -> None:
+            if title is None:
+                return
+            try:
+                self.library.rename(conversation_id, title)
+            except AssistantError as exc:
+                self.notify(str(exc), title="Rename", severity="error")
+                return
+            self.refresh_rows()
+
+        self.app.push_screen(AskText("Rename conversation", current), done)

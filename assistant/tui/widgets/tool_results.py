@@ -1,0 +1,188 @@
+"""Structured drawings of tool results: highlighted entities, sentiment bars.
+
+The renderers take plain values (text, spans, probabilities) rather than a
+tool's result class, so the same drawing serves any tool — a third-party NER
+plugin included — that returns the same shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from rich.text import Text
+from textual.widget import Widget
+from textual.widgets import Markdown, Static
+
+from ..text import visible_text
+
+ENTITY_STYLES = (
+    "bold black on #8ec07c",
+    "bold black on #83a598",
+    "bold black on #fabd2f",
+    "bold black on #d3869b",
+    "bold black on #fe8019",
+    "bold black on #b8bb26",
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    label: str
+
+
+def entity_styles(labels: Sequence[str]) -> dict[str, str]:
+    """A stable colour per entity type (in the order the types are listed)."""
+    return {label: ENTITY_STYLES[index % len(ENTITY_STYLES)] for index, label in enumerate(labels)}
+
+
+def highlight_entities(text: str, spans: Sequence[Span], labels: Sequence[str]) -> Text:
+    """``text`` with each span coloured by type and tagged ``[TYPE]``, then a legend line.
+
+    Spans outside the text or overlapping an earlier one are skipped rather
+    than drawn wrongly (tools guarantee valid offsets; this is belt and braces).
+    """
+    all_labels = list(dict.fromkeys([*labels, *(span.label for span in spans)]))
+    styles = entity_styles(all_labels)
+    out = Text()
+    position = 0
+    for span in sorted(spans, key=lambda s: (s.start, s.end)):
+        if span.start < position or span.end > len(text) or span.start >= span.end:
+            continue
+        out.append(visible_text(text[position : span.start]))
+        out.append(visible_text(text[span.start : span.end]), style=styles[span.label])
+        out.append(f" {span.label}", style="dim italic")
+        position = span.end
+    out.append(visible_text(text[position:]))
+    out.append("\n\n")
+    out.append("Legend: ", style="bold")
+    for index, label in enumerate(all_labels):
+        if index:
+            out.append("  ")
+        out.append(f" {label} ", style=styles[label])
+        count = sum(1 for span in spans if span.label == label)
+        out.append(f" {count}", style="dim")
+    if not spans:
+        out.append("   (no entities found)", style="italic")
+    return out
+
+
+def probability_bars(probabilities: Mapping[str, float], chosen: str | None = None, width: int = 30) -> Text:
+    """One line per label: name, a bar proportional to its probability, the percentage."""
+    out = Text()
+    name_width = max((len(label) for label in probabilities), default=0)
+    for index, (label, probability) in enumerate(sorted(probabilities.items(), key=lambda item: -item[1])):
+        if index:
+            out.append("\n")
+        filled = round(max(0.0, min(1.0, probability)) * width)
+        style = "bold green" if label == chosen else "cyan"
+        out.append(f"{visible_text(label):<{name_width}}  ", style="bold" if label == chosen else "")
+        out.append("█" * filled, style=style)
+        out.append("░" * (width - filled), style="dim")
+        out.append(f"  {probability:6.1%}")
+        if label == chosen:
+            out.append("  ◀", style=style)
+    return out
+
+
+class EntityView(Static):
+    DEFAULT_CSS = "EntityView { height: auto; }"
+
+    def __init__(self, text: str, spans: Sequence[Span], labels: Sequence[str]) -> None:
+        super().__init__(highlight_entities(text, spans, labels), markup=False)
+
+
+class SentimentView(Static):
+    DEFAULT_CSS = "SentimentView { height: auto; }"
+
+    def __init__(self, probabilities: Mapping[str, float], chosen: str | None) -> None:
+        super().__init__(probability_bars(probabilities, chosen), markup=False)
+
+
+def softmax(scores: Mapping[str, float]) -> dict[str, float]:
+    """Log-likelihoods → probabilities over the given labels."""
+    top = max(scores.values())
+    weights = {label: math.exp(score - top) for label, score in scores.items()}
+    total = sum(weights.values())
+    return {label: weight / total for label, weight in weights.items()}
+
+
+def result_view(result: Any, source_text: str = "", plain: str | None = None) -> tuple[Widget, str]:
+    """A widget drawing a tool's or template's result, and its plain text (for copying).
+
+    ``result`` is a live result (anything with ``to_dict``) or the stored JSON of
+    one, so a resumed conversation draws the same as the live one. It dispatches
+    on the data's shape, not a class, so plugins' results draw too:
+    ``probabilities`` (or log-likelihood ``scores``) → bars; ``entities`` with
+    offsets into ``source_text`` → highlighted text; anything else → its text
+    as Markdown.
+    """
+    if plain is None:
+        plain = result.to_text() if hasattr(result, "to_text") else str(result)
+    data = result.to_dict() if callable(getattr(result, "to_dict", None)) else result
+    if not isinstance(data, Mapping):
+        return Markdown(visible_text(plain), classes="body"), plain
+    probabilities = data.get("probabilities")
+    scores = data.get("scores")
+    if not probabilities and isinstance(scores, Mapping) and scores:
+        probabilities = softmax(scores)
+    if isinstance(probabilities, Mapping) and probabilities:
+        chosen = data.get("label") or data.get("answer")
+        bars = {str(k): float(v) for k, v in probabilities.items()}
+        return SentimentView(bars, str(chosen) if chosen is not None else None), plain
+    entities = data.get("entities")
+    if isinstance(entities, list) and source_text:
+        try:
+            spans = [Span(int(e["start"]), int(e["end"]), str(e["type"])) for e in entities]
+            valid = all(source_text[span.start : span.end] == e["text"] for span, e in zip(spans, entities))
+        except (KeyError, TypeError, ValueError):
+            valid = False
+        if valid:
+            return EntityView(source_text, spans, [str(t) for t in data.get("types") or []]), plain
+    return Markdown(visible_text(plain), classes="body"), plain
+
+
+def slash_help_view() -> tuple[Widget, str]:
+    """The slash commands, and every registered tool with how to call it."""
+    from ..keys import SLASH_HELP
+
+    text = Text()
+    lines: list[str] = []
+    rows = list(SLASH_HELP)
+    try:
+        from ...tools import available_tools
+        from ..tool_calls import usage
+
+        builtin = {command.split()[0] for command, _ in SLASH_HELP}
+        for name, registered in available_tools().items():
+            if f"/{name}" not in builtin:
+                rows.append((usage(registered), f"{registered.description} (plugin {registered.plugin})"))
+    except Exception as exc:  # a broken plugin must not hide the help
+        rows.append(("(tools)", f"could not list the tools: {exc}"))
+    width = max(len(command) for command, _ in rows)
+    for index, (command, description) in enumerate(rows):
+        if index:
+            text.append("\n")
+        text.append(f"{visible_text(command):<{width}}  ", style="bold")
+        text.append(visible_text(description))
+        lines.append(f"{command}  {description}")
+    return Static(text, markup=False), "\n".join(lines)
+
+
+def stored_source_text(contents: Sequence[str]) -> str:
+    """The text a stored tool turn ran on: the command's own text, else the message before it."""
+    from ..slash import is_slash_command, parse_slash_command
+
+    if not contents:
+        return ""
+    line = contents[-1]
+    if not is_slash_command(line):
+        return line
+    text = parse_slash_command(line).text
+    # A command's leading words may have been parameters; the tool's offsets decide (checked by the caller).
+    if text:
+        return text
+    return contents[-2] if len(contents) > 1 else ""

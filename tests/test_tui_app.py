@@ -1,0 +1,403 @@
+"""The chat app driven through Textual's Pilot, over the fake backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("textual")
+
+from assistant.tui.screens.chat import ChatScreen  # noqa: E402
+from assistant.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage  # noqa: E402
+from assistant.tui.widgets.prompt_input import PromptInput  # noqa: E402
+from assistant.tui.widgets.status_bar import StatusBar  # noqa: E402
+
+from .tui_support import make_app, run_pilot, screen_text, type_and_send, wait_idle, wait_until  # noqa: E402
+
+
+def chat(app: Any) -> ChatScreen:
+    return app.chat_screen
+
+
+def test_send_streams_reply_and_records_turn() -> None:
+    app = make_app(reply="Hello **there**, friend.")
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "hi", press_enter=True)
+        await wait_idle(pilot)
+        log = chat(app).query_one(ChatLog)
+        assert [type(m) for m in log.turns()] == [UserMessage, AssistantMessage]
+        reply = log.last_assistant()
+        assert reply is not None and reply.text == "Hello **there**, friend."
+        assert reply.markdown.source == "Hello **there**, friend."
+        assert reply.status == ""
+        assert [(m.role, m.content) for m in app.controller.messages] == [
+            ("user", "hi"),
+            ("assistant", "Hello **there**, friend."),
+        ]
+        text = screen_text(app)
+        assert "Hello there, friend." in text  # bold markers rendered, not shown
+        status = chat(app).query_one(StatusBar).info
+        assert status.state == "idle" and status.tokens_per_second == pytest.approx(345.6)
+        assert status.context_used == app.controller.last.usage.total_tokens
+        assert chat(app).query_one(PromptInput).text == ""
+
+    run_pilot(app, scenario)
+
+
+def test_reply_streams_through_markdown_stream_in_pieces() -> None:
+    reply = "word " * 100
+    app = make_app(reply=reply, token_delay=0.004, stable=False)
+    seen: list[int] = []
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "go")
+        await wait_until(pilot, lambda: chat(app).reply is not None and len(chat(app).reply.text) > 0)
+        while chat(app).generating:
+            current = chat(app).reply
+            if current is not None:
+                seen.append(len(current.text))
+            await pilot.pause(0.01)
+        await wait_idle(pilot)
+        assert chat(app).query_one(ChatLog).last_assistant().text == reply
+        # The screen saw the reply grow, i.e. it was drawn while being generated.
+        assert len({n for n in seen if 0 < n < len(reply)}) >= 2
+
+    run_pilot(app, scenario)
+
+
+def test_markup_and_escape_sequences_are_shown_literally() -> None:
+    nasty = "[bold red]not bold[/] \x1b[31mnot red\x1b[0m"
+    app = make_app(reply=lambda prompt: "reply " + nasty)
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, nasty)
+        await wait_idle(pilot)
+        text = screen_text(app)
+        assert "[bold red]not bold[/]" in text
+        assert "\x1b" not in text
+        assert "␛[31mnot red␛[0m" in text
+        # The conversation keeps the exact text; only the drawing is escaped.
+        assert app.controller.messages[0].content == nasty
+
+    run_pilot(app, scenario)
+
+
+def test_escape_stops_reply_within_one_token_and_keeps_partial() -> None:
+    full = "x" * 400
+    app = make_app(reply=full, token_delay=0.01, stable=False)
+    at_cancel: dict[str, int] = {}
+
+    async def scenario(pilot: Any) -> None:
+        screen = chat(app)
+        controller = app.controller
+        original_cancel = controller.cancel
+
+        def counting_cancel() -> None:
+            original_cancel()
+            at_cancel["pieces"] = screen.buffer.pieces_in
+
+        controller.cancel = counting_cancel  # type: ignore[method-assign]
+        await type_and_send(pilot, "long please")
+        await wait_until(pilot, lambda: screen.buffer.pieces_in >= 5, what="some tokens")
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        reply = screen.query_one(ChatLog).last_assistant()
+        assert reply is not None
+        assert reply.status == "interrupted"
+        assert "[interrupted]" in screen_text(app)
+        assert 0 < len(reply.text) < len(full)
+        assert screen.buffer.pieces_in - at_cancel["pieces"] <= 1
+        assert controller.last.finish_reason == "cancelled"
+        assert controller.messages[-1].content == reply.text
+        # The app keeps working: the next message gets a full reply.
+        controller.cancel = original_cancel  # type: ignore[method-assign]
+        controller.backend.token_delay = 0.0
+        await type_and_send(pilot, "again")
+        await wait_idle(pilot)
+        assert screen.query_one(ChatLog).last_assistant().text == full
+
+    run_pilot(app, scenario)
+
+
+def test_multiline_input_and_history() -> None:
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        box = chat(app).query_one(PromptInput)
+        await pilot.press("a", "ctrl+j", "b")
+        assert box.text == "a\nb"
+        await pilot.press("enter")
+        await wait_idle(pilot)
+        assert app.controller.messages[0].content == "a\nb"
+        await type_and_send(pilot, "second")
+        await wait_idle(pilot)
+        await pilot.press("d", "r", "a", "f", "t")
+        await pilot.press("up")
+        assert box.text == "second"
+        await pilot.press("up")
+        assert box.text == "a\nb"
+        await pilot.press("down")  # cursor is on the last line of "a\nb"
+        assert box.text == "second"
+        await pilot.press("down")
+        assert box.text == "draft"
+
+    run_pilot(app, scenario)
+
+
+def test_sending_while_generating_keeps_the_text() -> None:
+    app = make_app(reply="y" * 300, token_delay=0.01, stable=False)
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "first")
+        await wait_until(pilot, lambda: chat(app).buffer.pieces_in > 2)
+        await type_and_send(pilot, "second")
+        assert chat(app).query_one(PromptInput).text == "second"
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        assert [m.content for m in app.controller.messages if m.role == "user"] == ["first"]
+
+    run_pilot(app, scenario)
+
+
+def test_missing_model_is_a_notification_and_app_keeps_running() -> None:
+    app = make_app(model="missing-model")
+
+    async def scenario(pilot: Any) -> None:
+        screen = chat(app)
+        await wait_until(pilot, lambda: not screen.loading, what="load attempt")
+        await pilot.pause()
+        assert not app.controller.ready
+        assert any("missing-model" in str(n.title) for n in app._notifications)
+        assert screen.query_one(StatusBar).info.state == "no model"
+        await type_and_send(pilot, "hello?")
+        await pilot.pause()
+        # Refused but not lost.
+        assert screen.query_one(PromptInput).text == "hello?"
+        # Loading a good model from the app works.
+        screen.load_model("fake-model", "fake")
+        await wait_until(pilot, lambda: app.controller.ready and not screen.loading)
+        await type_and_send(pilot, "hello?")
+        await wait_idle(pilot)
+        assert screen.query_one(ChatLog).last_assistant().text == "Echo: hello?"
+
+    scenario.no_wait = True  # type: ignore[attr-defined]
+    run_pilot(app, scenario)
+
+
+def test_context_overflow_is_reported_and_message_returned() -> None:
+    app = make_app(context_length=120)
+
+    async def scenario(pilot: Any) -> None:
+        screen = chat(app)
+        await type_and_send(pilot, "z" * 500)
+        await wait_idle(pilot)
+        assert any("context" in n.message.lower() for n in app._notifications)
+        assert app.controller.messages == []
+        users = list(screen.query(UserMessage))
+        assert users and users[-1].status == "not sent"
+        assert screen.query_one(PromptInput).text == "z" * 500
+        assert not list(screen.query(AssistantMessage))
+
+    run_pilot(app, scenario)
+
+
+def test_help_lists_every_binding() -> None:
+    from assistant.tui.keys import KEY_HELP
+    from assistant.tui.screens.help import HelpScreen
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for entry in KEY_HELP[:6]:
+            assert entry.keys in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+    run_pilot(app, scenario, size=(110, 50))
+
+
+def test_prompt_inspector_shows_exact_prompt_and_token_count() -> None:
+    from assistant.tui.screens.inspector import PromptInspector
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "first question")
+        await wait_idle(pilot)
+        chat(app).query_one(PromptInput).load_text("draft question")
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptInspector), what="inspector")
+        preview = app.screen.preview
+        backend = app.controller.backend
+        expected = backend.render_prompt(app.controller.prompt_messages("draft question"))
+        assert preview.text == expected
+        assert "<|im_start|>user\nfirst question<|im_end|>" in preview.text
+        assert preview.text.endswith("<|im_start|>user\ndraft question<|im_end|>\n<|im_start|>assistant\n")
+        assert preview.tokens == backend.count_tokens(expected)
+        assert f"{preview.tokens} tokens of 2048" in screen_text(app)
+        await pilot.press("c")
+        assert app.clipboard == expected
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+    run_pilot(app, scenario)
+
+
+def test_settings_panel_changes_params_and_they_are_used() -> None:
+    from textual.widgets import Input
+
+    from assistant.tui.screens.settings import SettingsScreen
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("f2")
+        assert isinstance(app.screen, SettingsScreen)
+        settings_screen = app.screen
+        settings_screen.query_one("#temperature", Input).value = "0"
+        settings_screen.query_one("#top_k", Input).value = "7"
+        settings_screen.query_one("#max_tokens", Input).value = "64"
+        settings_screen.query_one("#seed", Input).value = "42"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ChatScreen)
+        params = app.controller.settings.params
+        assert (params.temperature, params.top_k, params.max_tokens, params.seed) == (0.0, 7, 64, 42)
+        assert "temp 0 (greedy)" in screen_text(app) and "seed 42" in screen_text(app)
+        await type_and_send(pilot, "hi")
+        await wait_idle(pilot)
+        used = app.controller.backend.calls[-1]["params"]
+        assert (used.temperature, used.top_k, used.max_tokens, used.seed) == (0.0, 7, 64, 42)
+
+    run_pilot(app, scenario, size=(100, 40))
+
+
+def test_settings_panel_rejects_bad_values_without_closing() -> None:
+    from textual.widgets import Input, Static
+
+    from assistant.tui.screens.settings import SettingsScreen
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("f2")
+        screen = app.screen
+        screen.query_one("#top_p", Input).value = "1.5"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, SettingsScreen)
+        assert "top_p" in str(screen.query_one("#error", Static).render())
+        screen.query_one("#temperature", Input).value = "warm"
+        await pilot.press("ctrl+s")
+        assert "temperature must be a number" in str(screen.query_one("#error", Static).render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+        assert app.controller.settings.params.top_p == 0.95
+
+    run_pilot(app, scenario, size=(100, 40))
+
+
+def test_switching_model_mid_conversation_keeps_messages() -> None:
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "before")
+        await wait_idle(pilot)
+        first_backend = app.controller.backend
+        app.switch_engine(model="other-model")
+        await wait_until(pilot, lambda: app.controller.backend is not first_backend and not chat(app).loading)
+        await type_and_send(pilot, "after")
+        await wait_idle(pilot)
+        assert app.controller.backend.model_name == "other-model"
+        prompt = app.controller.backend.calls[-1]["prompt"]
+        assert "before" in prompt and "after" in prompt
+        assert "other-model" in screen_text(app)
+
+    run_pilot(app, scenario)
+
+
+def test_copy_last_reply_and_code_block() -> None:
+    reply = "Here:\n\n```python\nprint('a')\n```\n\nand\n\n```\nsecond\n```\n"
+    app = make_app(reply=reply)
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "code please")
+        await wait_idle(pilot)
+        await pilot.press("f4")
+        assert app.clipboard == reply
+        message = chat(app).query_one(ChatLog).last_assistant()
+        message.focus()
+        await pilot.press("b")
+        assert app.clipboard == "print('a')\n"
+        await pilot.press("b")
+        assert app.clipboard == "second\n"
+        await pilot.press("c")
+        assert app.clipboard == reply
+
+    run_pilot(app, scenario)
+
+
+def test_new_conversation_clears_the_view_and_messages() -> None:
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "hello")
+        await wait_idle(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.controller.messages == []
+        assert not chat(app).query_one(ChatLog).turns()
+
+    run_pilot(app, scenario)
+
+
+def test_theme_toggle() -> None:
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        before = app.theme
+        await pilot.press("ctrl+t")
+        assert app.theme != before
+        await pilot.press("ctrl+t")
+        assert app.theme == before
+
+    run_pilot(app, scenario)
+
+
+def test_backend_switch_from_the_command_palette_next_reply_from_other_engine() -> None:
+    from assistant.backends.fake import FakeBackend
+    from assistant.hookspecs import hookimpl
+    from assistant.plugins import register_plugin
+
+    class OtherEngine(FakeBackend):
+        name = "fake-b"
+
+    class OtherPlugin:
+        @hookimpl
+        def register_backends(self, register: Any) -> None:
+            register("fake-b", lambda: OtherEngine(reply="from engine B"), description="second fake")
+
+    app = make_app(reply="from engine A")
+    register_plugin(OtherPlugin(), name="other-engine")
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "first")
+        await wait_idle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Backend: fake-b")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.controller.backend.name == "fake-b" and not chat(app).loading)
+        await type_and_send(pilot, "second")
+        await wait_idle(pilot)
+        replies = [m.text for m in chat(app).query(AssistantMessage)]
+        assert replies == ["from engine A", "from engine B"]
+        assert app.controller.settings.backend == "fake-b"
+        # The second engine got the whole conversation.
+        assert "from engine A" in app.controller.backend.calls[-1]["prompt"]
+        assert "on fake-b" in screen_text(app)
+
+    run_pilot(app, scenario)

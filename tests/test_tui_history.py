@@ -1,0 +1,215 @@
+"""The chat app and the history: recording, the sidebar (search, open, rename, delete), resuming."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("textual")
+
+from assistant.history import HistoryStore  # noqa: E402
+from assistant.tui.screens.dialogs import AskText, Confirm  # noqa: E402
+from assistant.tui.widgets.chat_log import AssistantMessage, ChatLog, UserMessage  # noqa: E402
+from assistant.tui.widgets.sidebar import ConversationList, Sidebar  # noqa: E402
+from assistant.tui.widgets.status_bar import StatusBar  # noqa: E402
+
+from .tui_support import make_app, run_pilot, screen_text, type_and_send, wait_idle, wait_until  # noqa: E402
+
+
+def sidebar_titles(app: Any) -> list[str]:
+    listing = app.chat_screen.query_one(ConversationList)
+    return [
+        str(listing.get_option_at_index(i).prompt).split("\n")[0][2:] for i in range(listing.option_count)
+    ]
+
+
+def seed_history(*conversations: list[tuple[str, str]]) -> list[int]:
+    """Store conversations of (user, reply) turns directly; returns their ids, oldest first."""
+    from assistant.types import Completion, Timings, Usage
+
+    ids = []
+    with HistoryStore.open() as store:
+        for turns in conversations:
+            conversation = store.create_conversation(system="You are a helpful assistant.")
+            for user, reply in turns:
+                completion = Completion(reply, "fake-model", "fake", "stop", Usage(10, 5), Timings())
+                store.record_turn(conversation.id, user, completion)
+            ids.append(conversation.id)
+    return ids
+
+
+def test_turns_are_recorded_and_listed() -> None:
+    app = make_app(reply="Paris.")
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "Capital of France?")
+        await wait_idle(pilot)
+        conversation_id = app.controller.conversation_id
+        assert conversation_id is not None
+        stored = app.controller.library.store.messages(conversation_id)
+        assert [(m.role, m.content, m.status) for m in stored] == [
+            ("user", "Capital of France?", "complete"),
+            ("assistant", "Paris.", "complete"),
+        ]
+        assert sidebar_titles(app) == ["Capital of France?"]
+        assert "▶ Capital of France?" in screen_text(app)
+
+    run_pilot(app, scenario)
+
+
+def test_interrupted_reply_is_stored_as_interrupted() -> None:
+    app = make_app(reply="z" * 400, token_delay=0.01, stable=False)
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "long")
+        await wait_until(pilot, lambda: app.chat_screen.buffer.pieces_in > 3)
+        await pilot.press("escape")
+        await wait_idle(pilot)
+        shown = app.chat_screen.query_one(ChatLog).last_assistant().text
+        stored = app.controller.library.store.messages(app.controller.conversation_id)
+        assert stored[-1].status == "interrupted"
+        assert stored[-1].content == shown and 0 < len(shown) < 400
+
+    run_pilot(app, scenario)
+
+
+def test_sidebar_search_and_open_resumes_conversation() -> None:
+    old, other = seed_history(
+        [("Tell me about zebras", "Zebras have stripes."), ("And lions?", "Lions roar.")],
+        [("Best pasta shape?", "Rigatoni.")],
+    )
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        screen = app.chat_screen
+        assert sidebar_titles(app) == ["Best pasta shape?", "Tell me about zebras"]
+        await pilot.press("ctrl+f")
+        assert screen.query_one(Sidebar).search_box.has_focus
+        await pilot.press(*"stripes")
+        await wait_until(
+            pilot, lambda: sidebar_titles(app) == ["Tell me about zebras"], what="search results"
+        )
+        await pilot.press("enter")  # to the list
+        assert screen.query_one(ConversationList).has_focus
+        await pilot.press("enter")  # open
+        await wait_until(pilot, lambda: app.controller.conversation_id == old)
+        log = screen.query_one(ChatLog)
+        assert [type(m) for m in log.turns()] == [UserMessage, AssistantMessage] * 2
+        assert "Lions roar." in screen_text(app)
+        assert [m.content for m in app.controller.messages] == [
+            "Tell me about zebras",
+            "Zebras have stripes.",
+            "And lions?",
+            "Lions roar.",
+        ]
+        # The next turn continues it: the model sees the earlier turns, the store gets the new one.
+        await type_and_send(pilot, "And giraffes?")
+        await wait_idle(pilot)
+        prompt = app.controller.backend.calls[-1]["prompt"]
+        assert "Zebras have stripes." in prompt and "And giraffes?" in prompt
+        assert len(app.controller.library.store.messages(old)) == 6
+        assert len(app.controller.library.store.messages(other)) == 2
+
+    run_pilot(app, scenario)
+
+
+def test_search_with_awkward_text_does_not_fail() -> None:
+    seed_history([('it\'s "quoted" AND (odd', "fine")])
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        box = app.chat_screen.query_one(Sidebar).search_box
+        for query in ['"unbalanced', "it's", "AND", "(", "*"]:
+            box.value = query
+            app.chat_screen.refresh_sidebar()
+            await pilot.pause()
+        assert not [n for n in app._notifications if n.severity == "error"]
+
+    run_pilot(app, scenario)
+
+
+def test_rename_and_delete_from_the_sidebar() -> None:
+    first, second = seed_history([("first question", "a")], [("second question", "b")])
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        screen = app.chat_screen
+        listing = screen.query_one(ConversationList)
+        listing.focus()
+        listing.highlighted = 0  # "second question" (newest first)
+        await pilot.press("r")
+        assert isinstance(app.screen, AskText)
+        app.screen.query_one("Input").value = "Renamed [bold]title[/]"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.controller.library.store.get_conversation(second).title == "Renamed [bold]title[/]"
+        assert "Renamed [bold]title[/]" in sidebar_titles(app)
+        # Delete asks first; "n" keeps it.
+        listing.focus()
+        listing.highlighted = sidebar_titles(app).index("first question")
+        await pilot.press("delete")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        assert len(sidebar_titles(app)) == 2
+        await pilot.press("delete")
+        await pilot.press("y")
+        await pilot.pause()
+        assert sidebar_titles(app) == ["Renamed [bold]title[/]"]
+        assert [c.id for c in app.controller.library.store.list_conversations()] == [second]
+        assert first not in app.controller.library.store.conversation_ids()
+
+    run_pilot(app, scenario)
+
+
+def test_deleting_the_open_conversation_starts_a_new_one() -> None:
+    (conversation,) = seed_history([("hello", "hi")])
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await app.chat_screen.open_conversation(conversation)
+        assert app.controller.messages
+        app.chat_screen.delete_conversation(conversation)
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.controller.messages == [] and app.controller.conversation_id is None
+        assert not app.chat_screen.query_one(ChatLog).turns()
+
+    run_pilot(app, scenario)
+
+
+def test_resume_trims_to_the_context_window() -> None:
+    turns = [(f"question {i} " + "x" * 150, f"answer {i} " + "y" * 150) for i in range(12)]
+    (conversation,) = seed_history(turns)
+    app = make_app(context_length=1024, continue_latest=True)
+
+    async def scenario(pilot: Any) -> None:
+        assert app.controller.conversation_id == conversation
+        # Everything is on screen ...
+        assert len(app.chat_screen.query_one(ChatLog).turns()) == 24
+        # ... and the status line says how much the model gets.
+        status = app.chat_screen.query_one(StatusBar).info
+        assert status.dropped > 0 and status.context_used <= 1024
+        assert "older msgs left out" in screen_text(app)
+        await type_and_send(pilot, "latest question")
+        await wait_idle(pilot)
+        prompt = app.controller.backend.calls[-1]["prompt"]
+        assert "latest question" in prompt and "answer 11" in prompt and "question 0 " not in prompt
+        assert len(app.controller.backend.tokenize_text(prompt)) <= 1024
+
+    run_pilot(app, scenario)
+
+
+def test_no_log_records_nothing() -> None:
+    app = make_app(history=False)
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "secret")
+        await wait_idle(pilot)
+        assert app.controller.conversation_id is None
+        assert "History is off" in screen_text(app)
+
+    run_pilot(app, scenario)
+    with HistoryStore.open() as store:
+        assert store.list_conversations() == []

@@ -1,0 +1,143 @@
+"""Templates in the chat app: rendered turns, chain-of-thought folding, scored choices, pickers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("textual")
+
+from textual.widgets import Collapsible, Input, Markdown, Select  # noqa: E402
+
+from assistant.tui.screens.settings import SettingsScreen  # noqa: E402
+from assistant.tui.widgets.chat_log import ChatLog, ToolMessage  # noqa: E402
+from assistant.tui.widgets.tool_results import SentimentView  # noqa: E402
+
+from .tui_support import make_app, run_pilot, screen_text, type_and_send, wait_idle, wait_until  # noqa: E402
+
+COT_REPLY = "Tom starts with 3 apples.\nHe buys 2 more, so 3 + 2 = 5.\nAnswer: 5"
+
+
+def test_chain_of_thought_folds_reasoning_and_shows_the_answer() -> None:
+    app = make_app(reply=COT_REPLY)
+
+    async def scenario(pilot: Any) -> None:
+        app.switch_template("chain-of-thought")
+        settings = app.controller.settings
+        assert settings.template == "chain-of-thought"
+        assert (settings.params.temperature, settings.params.max_tokens) == (0, 256)  # the template's params
+        assert "template chain-of-thought" in screen_text(app) and "temp 0 (greedy)" in screen_text(app)
+        await type_and_send(pilot, "Tom has 3 apples and buys 2 more. How many?")
+        await wait_idle(pilot)
+        reply = app.chat_screen.query_one(ChatLog).last_assistant()
+        collapsible = reply.query_one(Collapsible)
+        assert collapsible.collapsed and collapsible.title == "Reasoning"
+        assert reply.query_one(".answer", Markdown).source == "5"
+        assert "3 + 2 = 5" in collapsible.query_one(Markdown).source
+        # The model saw the template: its system prompt, worked examples, and the question.
+        prompt = app.controller.backend.calls[-1]["prompt"]
+        assert "Think step by step" in prompt and "Sara has 4 pencils" in prompt
+        # The conversation keeps what was typed and the whole reply; the history knows the template.
+        assert app.controller.messages[-2].content == "Tom has 3 apples and buys 2 more. How many?"
+        assert app.controller.messages[-1].content == COT_REPLY
+        stored = app.controller.library.store.messages(app.controller.conversation_id)
+        assert stored[-1].template == "chain-of-thought" and stored[-1].content == COT_REPLY
+
+    run_pilot(app, scenario)
+
+
+def test_reply_without_answer_line_is_marked() -> None:
+    app = make_app(reply="I am not sure.")
+
+    async def scenario(pilot: Any) -> None:
+        app.switch_template("chain-of-thought")
+        await type_and_send(pilot, "2 + 2?")
+        await wait_idle(pilot)
+        reply = app.chat_screen.query_one(ChatLog).last_assistant()
+        assert reply.status.startswith("no answer")
+        assert not reply.query(Collapsible)
+
+    run_pilot(app, scenario)
+
+
+def test_choice_template_scores_labels_and_draws_bars() -> None:
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        app.switch_template("few-shot-sentiment")
+        await type_and_send(pilot, "What a wonderful film, I loved it.")
+        await wait_idle(pilot)
+        message = app.chat_screen.query_one(ChatLog).query(ToolMessage).last()
+        bars = message.query_one(SentimentView)
+        text = str(bars.render())
+        assert "positive" in text and "negative" in text and "%" in text
+        label = app.controller.messages[-1].content
+        assert label in ("positive", "negative")
+        stored = app.controller.library.store.messages(app.controller.conversation_id)
+        assert stored[-1].content == label and stored[-1].template == "few-shot-sentiment"
+        assert set(stored[-1].tool_result["scores"]) == {"positive", "negative"}
+
+    run_pilot(app, scenario)
+
+
+def test_template_from_settings_with_variables_and_inspector() -> None:
+    from assistant.tui.screens.inspector import PromptInspector
+    from assistant.tui.widgets.prompt_input import PromptInput
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("f2")
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        screen.query_one("#template", Select).value = "zero-shot"
+        screen.query_one("#variables", Input).value = "task=Translate the text to French."
+        await pilot.press("ctrl+s")
+        assert app.controller.settings.template == "zero-shot"
+        assert app.controller.settings.template_variables == {"task": "Translate the text to French."}
+        app.chat_screen.query_one(PromptInput).load_text("Good morning")
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptInspector))
+        assert "Translate the text to French.\n\nGood morning" in app.screen.preview.text
+
+    run_pilot(app, scenario, size=(100, 40))
+
+
+def test_bad_template_variables_are_refused_in_the_panel() -> None:
+    from textual.widgets import Static
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("f2")
+        screen = app.screen
+        screen.query_one("#variables", Input).value = "no equals sign"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, SettingsScreen)
+        assert "name=value" in str(screen.query_one("#error", Static).render())
+
+    run_pilot(app, scenario, size=(100, 40))
+
+
+def test_unknown_template_is_a_notification() -> None:
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        app.switch_template("no-such-template")
+        await pilot.pause()
+        assert app.controller.settings.template is None
+        assert any(n.severity == "error" and "no-such-template" in n.message for n in app._notifications)
+
+    run_pilot(app, scenario)
+
+
+def test_palette_lists_templates() -> None:
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Template: few-shot [few-shot]" in titles
+        assert "Template: chain-of-thought [chain-of-thought]" in titles
+
+    run_pilot(app, scenario)
