@@ -13,6 +13,7 @@ BENCHMARKS = [
     "templates_render",
     "tools_eval",
     "transformers_decode",
+    "tui_stream",
 ]
 
 
