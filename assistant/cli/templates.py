@@ -433,9 +433,9 @@ def _user_text_of(messages: list[Any]) -> str:
 
 
 def _turn_meta(template: Any, engine: Any, params: Any) -> Any:
-    from ..history.records import TurnMeta
+    from ..history.exchange import turn_meta
 
-    return TurnMeta(model=engine.model_name, backend=engine.name, template=template.name, params=params.to_dict())
+    return turn_meta(engine, params, template=template.name)
 
 
 def _report_result(turn: Any, result: Any) -> None:

@@ -155,7 +155,7 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     if kwargs["verbose"]:
         backend_opts["verbose"] = True
     model_name, backend_name = resolve_model_and_backend(kwargs["model"], kwargs["backend"])
-    from ..history.exchange import ExchangeRecorder
+    from ..history.exchange import ExchangeRecorder, turn_meta
     from ..history.session_link import link_history
     from ..session import open_backend
 
@@ -169,7 +169,7 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
             _run_batch(tool, items, engine, params, kwargs["output"], recorder)
         else:
             assert input_text is not None
-            with recorder.turn(input_text, _turn_meta(engine, params)) as turn:
+            with recorder.turn(input_text, turn_meta(engine, params)) as turn:
                 started = time.perf_counter()
                 result = tool.run(input_text, engine, params=params, progress=_print_progress(tool.name))
                 _report_tool_result(turn, tool.name, result.to_text(), result.to_dict(), engine, started)
@@ -214,12 +214,6 @@ def _batch_items(path: str) -> list[BatchItem]:
     return read_batch(Path(path))
 
 
-def _turn_meta(engine: Backend, params: dict[str, Any]) -> Any:
-    from ..history.records import TurnMeta
-
-    return TurnMeta(model=engine.model_name, backend=engine.name, params=params)
-
-
 def _report_tool_result(
     turn: Any, tool_name: str, text: str, data: Any, engine: Backend, started: float
 ) -> None:
@@ -242,6 +236,7 @@ def _run_batch(
     output: str | None,
     recorder: Any,
 ) -> None:
+    from ..history.exchange import turn_meta
     from ..tools.batch import run_batch
 
     out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
@@ -253,7 +248,7 @@ def _run_batch(
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
                 if record.get("text") is not None:
-                    with recorder.turn(record["text"], _turn_meta(engine, params)) as turn:
+                    with recorder.turn(record["text"], turn_meta(engine, params)) as turn:
                         if "error" in record:
                             turn.fail(str(record["error"]))
                         else:

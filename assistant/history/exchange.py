@@ -48,6 +48,12 @@ class ExchangeTurn:
             self.partial = [text]
 
 
+def turn_meta(backend: Any, params: Any, template: str | None = None) -> TurnMeta:
+    """What produced a one-shot turn: the loaded backend, its params (GenerationParams or a dict)."""
+    params_dict = params.to_dict() if hasattr(params, "to_dict") else dict(params or {})
+    return TurnMeta(model=backend.model_name, backend=backend.name, template=template, params=params_dict)
+
+
 class ExchangeRecorder:
     """Creates the conversation on the first turn; a no-op with ``--no-log``."""
 
