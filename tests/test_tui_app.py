@@ -30,7 +30,7 @@ def test_send_streams_reply_and_records_turn() -> None:
         assert [type(m) for m in log.turns()] == [UserMessage, AssistantMessage]
         reply = log.last_assistant()
         assert reply is not None and reply.text == "Hello **there**, friend."
-        assert reply.markdown.source == "Hello **there**, friend."
+        assert reply.shown_markdown == "Hello **there**, friend."
         assert reply.status == ""
         assert [(m.role, m.content) for m in app.controller.messages] == [
             ("user", "hi"),

@@ -39,7 +39,7 @@ def test_real_model_answers_and_reports_speed(smollm2_path: Path) -> None:
         await wait_idle(pilot)
         reply = screen.query_one(ChatLog).last_assistant()
         assert reply is not None and "Paris" in reply.text
-        assert reply.markdown.source == reply.text
+        assert reply.shown_markdown == reply.text
         status = screen.query_one(StatusBar).info
         assert status.tokens_per_second and status.tokens_per_second > 0
         assert status.ttft_ms and status.ttft_ms > 0

@@ -1,8 +1,9 @@
 """The conversation: one widget per turn, in a scroll view that follows the reply.
 
 User turns are drawn as plain text (exactly what was sent); model replies as
-Markdown, streamed through :class:`textual.widgets.MarkdownStream` so each
-token costs the same however long the reply grows. Nothing a user or model
+Markdown, streamed through :class:`textual.widgets.MarkdownStream` into
+sealed segments and a live tail (:mod:`.reply_stream`), so each token costs
+the same however long the reply grows. Nothing a user or model
 wrote is ever parsed as Rich/Textual markup (see :mod:`assistant.tui.text`).
 """
 
@@ -16,9 +17,9 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 from ..text import visible_text
+from .reply_stream import ReplyBody, ReplyStream
 
 if TYPE_CHECKING:
     from ...history import StoredMessage
@@ -32,43 +33,6 @@ _FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DO
 def code_blocks(markdown: str) -> list[str]:
     """The contents of the fenced code blocks in ``markdown``, in order."""
     return [match.group(2) for match in _FENCE.finditer(markdown)]
-
-
-class ReplyStream(MarkdownStream):
-    """Textual's MarkdownStream, with a ``stop()`` that finishes instead of cancelling.
-
-    Like its parent it coalesces everything written while an append is running
-    into the next single ``Markdown.append`` (which parses only from the last
-    block on, so each token costs the same however long the reply is). The
-    parent's ``stop()`` cancels the updater task, which can leave an append
-    still running in the background after ``stop()`` returned (and start the
-    final append before it finished). Here ``stop()`` asks the updater to
-    render what is queued and waits for it: when it returns, the widget holds
-    the whole reply.
-    """
-
-    def __init__(self, markdown_widget: Markdown) -> None:
-        super().__init__(markdown_widget)
-        self._closing = False
-
-    async def _run(self) -> None:
-        while True:
-            await self._new_markup.wait()
-            self._new_markup.clear()
-            text = "".join(self._pending)
-            self._pending.clear()
-            if text:
-                await self.markdown_widget.append(text)
-            if self._closing and not self._pending:
-                return
-
-    async def stop(self) -> None:
-        self._closing = True
-        self._new_markup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        self._stopped = True
 
 
 class ChatMessage(Vertical, can_focus=True):
@@ -162,14 +126,19 @@ class AssistantMessage(ChatMessage):
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self.compose_header()
-        yield Markdown(visible_text(self.text), classes="body")
+        yield ReplyBody(visible_text(self.text), classes="body")
 
     @property
-    def markdown(self) -> Markdown:
-        return self.query_one(Markdown)
+    def body(self) -> ReplyBody:
+        return self.query_one(ReplyBody)
+
+    @property
+    def shown_markdown(self) -> str:
+        """The Markdown on screen (what has been drawn of the reply so far)."""
+        return self.body.source
 
     def start_stream(self) -> None:
-        self._stream = ReplyStream(self.markdown)
+        self._stream = ReplyStream(self.body)
         self._stream.start()
 
     async def write(self, text: str) -> None:
@@ -191,7 +160,7 @@ class AssistantMessage(ChatMessage):
 
     async def show_reasoning(self, reasoning: str, answer: str) -> None:
         """Replace the body by a collapsed "Reasoning" section and the extracted answer."""
-        await self.markdown.remove()
+        await self.body.remove()
         await self.mount(
             Collapsible(
                 Markdown(visible_text(reasoning)), title="Reasoning", collapsed=True, classes="reasoning"

@@ -1,0 +1,243 @@
+"""Streaming a reply's Markdown so that a token costs the same at the end of a long reply as at the start.
+
+Textual's :class:`~textual.widgets.markdown.MarkdownStream` re-parses only
+the last block on each append, but the Markdown widget is one container: when
+its last block grows, Textual re-arranges every block of the reply (box model,
+height) on the next layout, so late in a long reply every draw costs more, and
+the UI thread holds the interpreter lock the model's thread needs for longer.
+
+Here a reply is a column of Markdown *segments* (:class:`ReplyBody`). Only the
+last one, the live tail, is appended to. When the tail holds more than
+``segment_blocks`` blocks, its finished blocks are sealed where they are: the
+last two blocks move to a fresh tail segment, and the sealed segment never
+changes again, so Textual's arrangement cache keeps its layout. The split is
+made at the start of a top-level block, exactly where Textual's own append
+starts re-parsing, so the blocks are the ones a single Markdown widget would
+show; the margin between the two segments is set to what Textual's margin
+collapsing would have given inside one widget.
+"""
+
+from __future__ import annotations
+
+from textual.containers import ScrollableContainer, Vertical
+from textual.css.query import NoMatches
+from textual.geometry import Size
+from textual.widget import Widget
+from textual.widgets import Markdown
+from textual.widgets.markdown import MarkdownBlock, MarkdownStream
+
+SEGMENT_BLOCKS = 6
+"""Blocks the live tail of a streaming reply holds before its finished ones are sealed."""
+
+
+class ReplyBody(Vertical):
+    """A reply's Markdown as sealed segments plus one live tail; reads like a single Markdown widget."""
+
+    DEFAULT_CSS = """
+    ReplyBody { height: auto; }
+    ReplyBody > Markdown { height: auto; margin: 0; padding: 0; }
+    ReplyBody > Markdown.-folded > * { display: none; }
+    """
+
+    def __init__(self, markdown: str = "", classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self._initial = markdown
+        self._sealed: list[Markdown] = []
+        self._pinned: set[Markdown] = set()
+        self._pinned_width: int | None = None
+        self._watching: Widget | None = None
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Markdown(self._initial)
+
+    @property
+    def segments(self) -> list[Markdown]:
+        return [child for child in self.children if isinstance(child, Markdown)]
+
+    @property
+    def live(self) -> Markdown:
+        """The segment that receives appended text (the last one)."""
+        return self.segments[-1]
+
+    @property
+    def source(self) -> str:
+        """The whole Markdown shown, across segments."""
+        return "".join(segment.source for segment in self.segments)
+
+    @property
+    def folded(self) -> list[Markdown]:
+        """Sealed segments out of sight whose blocks are out of the layout for now."""
+        return [segment for segment in self._sealed if segment.has_class("-folded")]
+
+    def blocks(self) -> list[MarkdownBlock]:
+        """The top-level blocks shown, in order, across segments."""
+        return [block for segment in self.segments for block in _blocks(segment)]
+
+    # ---- sealing: a fixed height for what no longer changes ------------------------
+    def seal(self, segment: Markdown) -> None:
+        """``segment`` will not change again: fix its height.
+
+        Textual caches a container's arrangement per size, and arranges
+        containers of auto-height children at the size of their parent, which
+        grows with every draw of a streaming reply; so without a fixed height
+        every sealed segment would be arranged again on each draw. With one,
+        its box is known without looking inside, and it can be folded.
+        """
+        self._sealed.append(segment)
+        self._pin(segment)
+
+    def _pin(self, segment: Markdown) -> None:
+        """Fix ``segment``'s height to what its blocks take at the current width (later, if not laid out yet)."""
+        width = self.size.width
+        if not width:
+            self.call_after_refresh(self._pin, segment)
+            return
+        if segment.parent is self and segment not in self._pinned:
+            segment.styles.height = segment.arrange(Size(width, 0)).total_region.height
+            self._pinned.add(segment)
+            self._pinned_width = width
+
+    def on_resize(self) -> None:
+        """A new width re-wraps the text: unfold, let sealed segments size themselves, then pin them anew."""
+        width = self.size.width
+        if self._pinned_width is None or width == self._pinned_width:
+            return
+        self._pinned_width = None
+        self.unfold()
+        for segment in self._sealed:
+            self._pinned.discard(segment)
+            segment.styles.height = "auto"
+            self.call_after_refresh(self._pin, segment)
+
+    # ---- folding: out of sight, out of the layout ------------------------------------
+    def fold_out_of_sight(self, view: Widget) -> None:
+        """While ``view`` follows the end of the reply, fold sealed segments more than a screen above it.
+
+        Textual lays out every widget of the screen on each draw, off-screen
+        ones included, so without this a draw late in a long reply costs more
+        than an early one. A folded segment keeps its pinned height (the
+        scroll geometry does not change) but its blocks leave the layout; they
+        come back as soon as scrolling brings the segment within a screen of
+        the view (:meth:`_view_scrolled`), or the width changes.
+        """
+        if self._watching is not view:
+            self.watch(view, "scroll_y", self._view_scrolled, init=False)
+            self._watching = view
+        if view.max_scroll_y - view.scroll_y > 1:
+            return  # the reader has scrolled up
+        horizon = view.region.y - view.size.height
+        for segment in self._sealed:
+            if segment in self._pinned and not segment.has_class("-folded") and segment.region.bottom < horizon:
+                segment.add_class("-folded")
+
+    def _view_scrolled(self, old: float, new: float) -> None:
+        """Unfold the segments that this scroll brings within a screen of the view, before it is drawn."""
+        view = self._watching
+        if view is None or not self.folded:
+            return
+        shift = round(old - new)  # screen regions are from the last layout, at the old offset
+        near = view.region.grow((view.size.height, 0, view.size.height, 0))
+        for segment in self.folded:
+            if segment.region.translate((0, shift)).overlaps(near):
+                segment.remove_class("-folded")
+
+    def unfold(self) -> None:
+        """Put every folded segment's blocks back."""
+        for segment in self.folded:
+            segment.remove_class("-folded")
+
+
+def _blocks(markdown: Markdown) -> list[MarkdownBlock]:
+    return [child for child in markdown.children if isinstance(child, MarkdownBlock)]
+
+
+class ReplyStream(MarkdownStream):
+    """Textual's MarkdownStream over a :class:`ReplyBody`, sealing finished segments as it goes.
+
+    Like its parent it coalesces everything written while an append is running
+    into the next single ``Markdown.append``. Its ``stop()`` finishes instead of
+    cancelling: the parent's cancels the updater task, which can leave an
+    append running in the background after ``stop()`` returned. Here ``stop()``
+    asks the updater to render what is queued and waits for it, so when it
+    returns the body holds the whole reply.
+    """
+
+    def __init__(self, body: ReplyBody, segment_blocks: int = SEGMENT_BLOCKS) -> None:
+        super().__init__(body.live)
+        self.body = body
+        self.segment_blocks = max(segment_blocks, 2)
+        self._closing = False
+        self.sealed = 0
+        """Segments sealed so far (for tests and benchmarks)."""
+
+    async def _run(self) -> None:
+        while True:
+            await self._new_markup.wait()
+            self._new_markup.clear()
+            text = "".join(self._pending)
+            self._pending.clear()
+            if text:
+                await self.markdown_widget.append(text)
+                await self._seal_if_long()
+                view = self._view()
+                if view is not None:
+                    self.body.fold_out_of_sight(view)
+            if self._closing and not self._pending:
+                return
+
+    async def stop(self) -> None:
+        self._closing = True
+        self._new_markup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        self._stopped = True
+
+    def _view(self) -> Widget | None:
+        """The scrolling container the reply is shown in, if any."""
+        try:
+            return self.body.query_ancestor(ScrollableContainer)
+        except NoMatches:
+            return None
+
+    async def _seal_if_long(self) -> None:
+        """Seal the live segment's finished blocks once it holds more than ``segment_blocks``."""
+        live = self.markdown_widget
+        blocks = _blocks(live)
+        if len(blocks) <= self.segment_blocks:
+            return
+        # The last block may still grow or change type; the one before it is
+        # final. Both move, so the new segment starts on a block whose margins
+        # are settled, and the sealed one ends on a block that never changes.
+        moving = blocks[-2:]
+        last_sealed = blocks[-3]
+        if moving[0].source_range is None:
+            return
+        start = moving[0].source_range[0]
+        lines = live.source.splitlines(keepends=True)
+        head, tail = "".join(lines[:start]), "".join(lines[start:])
+        successor = Markdown()
+        with live.app.batch_update():
+            await live.remove_children(moving)
+            # What the sealed segment shows (MarkdownBlock.source slices it by line range).
+            live._markdown = head
+            await self.body.mount(successor)
+            await successor.append(tail)
+            first = _blocks(successor)
+            if first:
+                _collapse_margins(last_sealed, first[0])
+        self.markdown_widget = successor
+        self.body.seal(live)
+        self.sealed += 1
+
+
+def _collapse_margins(above: MarkdownBlock, below: MarkdownBlock) -> None:
+    """Make the gap between two segments what one widget's collapsed margins would give.
+
+    Inside one container Textual collapses adjacent vertical margins to the
+    larger of the two; across two containers they add up. ``above`` never
+    changes once sealed, so its bottom margin is trimmed by the part ``below``
+    already supplies.
+    """
+    margin, top = above.styles.margin, below.styles.margin.top
+    above.styles.margin = (margin.top, margin.right, max(margin.bottom, top) - top, margin.left)

@@ -1,0 +1,164 @@
+"""A streamed reply in sealed segments draws exactly what one Markdown widget draws, and stays cheap.
+
+The reference is a stored reply: the same text in a single Markdown widget.
+Streaming in random pieces, sealing often (small ``segment_blocks``) and
+folding what scrolls out of sight must not change a single character on
+screen, nor lose any of the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import random
+from typing import Any
+
+import pytest
+
+pytest.importorskip("textual")
+
+from textual.app import App, ComposeResult  # noqa: E402
+from textual.containers import VerticalScroll  # noqa: E402
+
+from assistant.tui.heap import NEVER, QuietCollector, settle_after_load  # noqa: E402
+from assistant.tui.widgets.chat_log import AssistantMessage  # noqa: E402
+
+PARAGRAPH = "Streaming text should cost the same per token at the end of a long reply as at the start. " * 2
+CODE = "```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```\n"
+ITEMS = "".join(f"- item {i}: keep rendering flat\n" for i in range(4))
+MIXED = (
+    "# Title\n\nSome *text*.\n\n## Sub\n\n1. one\n2. two\n\n3. three\n\n> quote\n> more\n\n"
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncode\n```\npara right after a fence\n\n---\n\n- x\n  - y\n- z\n\n"
+    "[bold]not markup[/bold] and `inline`\n\n"
+)
+SAMPLES = {
+    "paragraphs, lists and code": (PARAGRAPH + "\n\n" + ITEMS + "\n" + CODE + "\n") * 3,
+    "headers, tables, quotes, rules": MIXED * 2,
+    "ends inside a code block": (PARAGRAPH + "\n\n" + CODE + "\n") * 3 + "```\nunfinished",
+}
+
+
+class Harness(App[None]):
+    CSS = "#view { scrollbar-gutter: stable; }"  # the same text width whether or not it scrolls
+
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(id="view")
+
+
+def screen_lines(app: App[Any]) -> list[str]:
+    """The screen's text, without the scrollbar column."""
+    update = app.screen._compositor.render_full_update()
+    return ["".join(segment.text for segment in strip)[:-2].rstrip() for strip in update.strips]
+
+
+async def draw(text: str, *, height: int, stream: bool, segment_blocks: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Show ``text`` as a reply (streamed in random pieces, or stored) and read the screen back."""
+    app = Harness()
+    async with app.run_test(size=(90, height)) as pilot:
+        view = app.query_one("#view", VerticalScroll)
+        view.anchor()
+        if not stream:
+            message = AssistantMessage(text, label="model")
+            await view.mount(message)
+            await pilot.pause()
+            return {"lines": screen_lines(app), "shown": message.shown_markdown}
+        message = AssistantMessage(label="model")
+        await view.mount(message)
+        message.start_stream()
+        assert message._stream is not None
+        message._stream.segment_blocks = segment_blocks
+        rng = random.Random(seed)
+        position, most_folded = 0, 0
+        while position < len(text):
+            size = rng.randint(1, 60)
+            await message.write(text[position : position + size])
+            position += size
+            if rng.random() < 0.4:
+                await pilot.pause()
+                most_folded = max(most_folded, len(message.body.folded))
+        stream = message._stream
+        await message.finish()
+        await pilot.pause()
+        lines_at_end = screen_lines(app)
+        view.scroll_home(animate=False)
+        await pilot.pause()
+        await pilot.pause()
+        return {
+            "lines": lines_at_end,
+            "top": screen_lines(app),
+            "shown": message.shown_markdown,
+            "sealed": stream.sealed,
+            "segments": len(message.body.segments),
+            "most_folded": most_folded,
+            "folded_at_top": [s.region.y for s in message.body.folded],
+            "view": view.region,
+        }
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_sealed_segments_draw_what_one_markdown_widget_draws(name: str) -> None:
+    text = SAMPLES[name]
+    reference = asyncio.run(draw(text, height=200, stream=False))
+    for seed, segment_blocks in ((1, 2), (2, 4)):
+        streamed = asyncio.run(draw(text, height=200, stream=True, segment_blocks=segment_blocks, seed=seed))
+        assert streamed["shown"] == text
+        assert streamed["sealed"] >= 1
+        assert streamed["lines"] == reference["lines"], (name, segment_blocks)
+
+
+def test_segments_out_of_sight_fold_and_come_back_when_scrolled_to() -> None:
+    text = SAMPLES["paragraphs, lists and code"] * 2
+    tall = asyncio.run(draw(text, height=600, stream=False))  # all of it on one screen
+    short = asyncio.run(draw(text, height=24, stream=True, segment_blocks=3))
+    assert short["shown"] == text
+    assert short["most_folded"] >= 2  # while following the reply, what scrolled far above left the layout
+    # The bottom of the screen is what a tall screen shows at the same place...
+    bottom = [line for line in short["lines"] if line.strip()]
+    tall_lines = [line for line in tall["lines"] if line.strip()]
+    assert bottom[-10:] == tall_lines[-10:]
+    # ...and scrolling back to the top unfolds what comes into view, drawn as it always was.
+    top = [line for line in short["top"] if line.strip()]
+    assert top[:20] == tall_lines[:20]
+    assert all(y > short["view"].bottom for y in short["folded_at_top"])
+
+
+def test_quiet_collector_holds_back_full_collections_then_runs_one() -> None:
+    saved = gc.get_threshold()
+    quiet = QuietCollector()
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            collections.append(info["generation"])
+
+    quiet.begin()
+    try:
+        assert gc.get_threshold()[2] == NEVER and gc.get_threshold()[:2] == saved[:2]
+        quiet.begin()  # nested begin: still one saved state
+        gc.callbacks.append(count)
+        junk = []
+        for _ in range(200_000):  # plenty of young collections, no automatic full one
+            cycle: list[Any] = []
+            cycle.append(cycle)
+            junk.append(cycle) if len(junk) < 10 else None
+        assert collections and 2 not in collections
+        quiet.end()
+        assert collections[-1] == 2  # the held-back full collection ran at end()
+        assert gc.get_threshold() == saved
+        quiet.end()  # idempotent
+        assert gc.get_threshold() == saved
+    finally:
+        if count in gc.callbacks:
+            gc.callbacks.remove(count)
+        gc.set_threshold(*saved)
+
+
+def test_settle_after_load_freezes_survivors_and_can_be_repeated() -> None:
+    try:
+        settle_after_load()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        settle_after_load()  # a model switch: unfreeze, collect, freeze again
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
