@@ -13,9 +13,20 @@ chat: setup  ## Install everything (first run builds llama.cpp, ~10 min) and ope
 
 setup: $(STAMP) models
 
-$(STAMP): pyproject.toml requirements-dev.txt
+# llama-cpp-python builds llama.cpp from source. Its llamafile matrix kernels (tinyBLAS)
+# give wrong results for prompts of more than one token on some AVX2-only CPUs (AMD EPYC
+# here: SmolLM2 answers "La femme de France..." to "What is the capital of France?");
+# ggml's own kernels are right everywhere, so the build leaves llamafile out.
+# Your own CMAKE_ARGS (e.g. -DGGML_CUDA=on) are kept.
+LLAMA_CMAKE_ARGS := $(CMAKE_ARGS) -DGGML_LLAMAFILE=OFF
+
+$(STAMP): pyproject.toml requirements-dev.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[all,test]' -r requirements-dev.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -e '.[all,test]' -r requirements-dev.txt
+	$(BIN)/python -c "import llama_cpp, sys; sys.exit(b'LLAMAFILE = 1' in llama_cpp.llama_print_system_info())" || \
+	  { echo "llama-cpp-python was built with llamafile: rebuilding without it"; \
+	    CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --force-reinstall --no-deps --no-cache-dir \
+	      "llama-cpp-python==$$($(BIN)/python -c 'import llama_cpp; print(llama_cpp.__version__)')"; }
 	touch $(STAMP)
 
 models: $(STAMP)  ## Fetch and verify the default model

@@ -112,6 +112,7 @@ class LlamaCppBackend(TokenLoopBackend):
         default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
         n_gpu_layers = int(options.pop("n_gpu_layers", default_gpu_layers))
         n_batch = int(options.pop("n_batch", 512))
+        flash_attn = _flag(options.pop("flash_attn", False))
         options.pop("device", None)
         options.pop("dtype", None)
         if options:
@@ -127,6 +128,7 @@ class LlamaCppBackend(TokenLoopBackend):
                     n_threads_batch=n_threads,
                     n_gpu_layers=n_gpu_layers,
                     n_batch=min(n_batch, n_ctx),
+                    flash_attn=flash_attn,
                     verbose=verbose,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -135,7 +137,12 @@ class LlamaCppBackend(TokenLoopBackend):
         self._llm, self._lib, self._path, self._metadata = llm, lib, path, metadata
         self._vocab = lib.llama_model_get_vocab(llm.model)
         self._piece_cache, self._eog_cache = {}, {}
-        self._options = {"n_ctx": n_ctx, "n_threads": n_threads, "n_gpu_layers": n_gpu_layers}
+        self._options = {
+            "n_ctx": n_ctx,
+            "n_threads": n_threads,
+            "n_gpu_layers": n_gpu_layers,
+            "flash_attn": flash_attn,
+        }
         self._model_name = model if not Path(model).exists() else path.name
         self._setup_chat_format()
 
@@ -319,3 +326,15 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
             break
         count += 1
     return count
+
+
+def _flag(value: Any) -> bool:
+    """A boolean backend option, from Python or from ``-o name=value`` text."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise BackendError(f"flash_attn must be true or false, not {value!r}")
+    return bool(value)
