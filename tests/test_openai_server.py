@@ -235,7 +235,13 @@ def test_score_matches_the_local_backend_on_gemma(llama_server: LlamaServer, gem
     try:
         prompt, labels = "Review: I loved this film.\nSentiment (positive or negative):", [" positive", " negative"]
         remote_scores = remote.score(prompt, labels)
-        assert remote_scores == pytest.approx(local.score(prompt, labels), abs=2e-3)
+        local_scores = local.score(prompt, labels)
+        # The server evaluates prompt + label in one batch; locally the label is
+        # evaluated after the cached prompt. llama.cpp rounds the two batch shapes
+        # differently: 0.06 nats apart on an AVX2 build without llamafile (see the
+        # Makefile). The off-by-one echo bug (the SmolLM2 test) is off by whole nats.
+        assert remote_scores == pytest.approx(local_scores, abs=0.1)
+        assert remote_scores.index(max(remote_scores)) == local_scores.index(max(local_scores))
         assert remote.info()["score"] == "ok"
     finally:
         remote.unload()
