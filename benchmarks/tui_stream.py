@@ -249,8 +249,8 @@ DRAW_REPLY = 8000
 DRAW_PIECE = 40
 
 
-async def draw_costs(segment_blocks: int) -> tuple[float, float]:
-    """UI CPU per draw (append + layout + paint) over the first and the last fifth of a long reply.
+async def draw_costs(segment_blocks: int) -> tuple[float, float, float]:
+    """UI CPU per draw (append + layout + paint): medians over the first, the third and the last fifth.
 
     No model thread: the reply is written straight into a chat message in a
     120x40 scrolling view, ``DRAW_PIECE`` characters per draw, with the app's
@@ -293,7 +293,7 @@ async def draw_costs(segment_blocks: int) -> tuple[float, float]:
             quiet.end()
             gc.unfreeze()
     fifth = len(costs) // 5
-    return median(costs[:fifth]) * 1000, median(costs[-fifth:]) * 1000
+    return tuple(median(costs[i * fifth : (i + 1) * fifth]) * 1000 for i in (0, 2, 4))  # type: ignore[return-value]
 
 
 def summarize(label: str, delay: float, reply: str) -> dict[str, float]:
@@ -388,13 +388,16 @@ Machine: {machine()}; load average during the run: {load} (the machine is shared
 - *first / last 100 tokens*: how long the backend took, inside the app, to produce the first and the
   last 100 tokens: {flat_model}. *token → screen delay*: median time from a token being produced to
   being in the Markdown widget, over the first and the last 100 tokens: {flat_delay}.
-- *Draw cost* (no model thread; UI CPU per draw of {DRAW_PIECE} characters, median over the first and the
-  last fifth of a {DRAW_REPLY:,}-character reply in a 120x40 view): one Markdown widget (as before sealing):
-  {one_widget[0]:.1f} → {one_widget[1]:.1f} ms ({one_widget[1] / one_widget[0]:.2f}x); sealed segments with
-  folding (the app): {segmented[0]:.1f} → {segmented[1]:.1f} ms ({segmented[1] / segmented[0]:.2f}x). Textual
-  lays out every widget of the screen on each draw, off-screen ones included, so in one widget a draw
-  late in a long reply costs more; the app seals finished blocks into segments of fixed height and folds
-  the ones a screen above the view out of the layout (`assistant/tui/widgets/reply_stream.py`).
+- *Draw cost* (no model thread; UI CPU per draw of {DRAW_PIECE} characters, median over the first, the
+  third and the last fifth of a {DRAW_REPLY:,}-character reply in a 120x40 view): one Markdown widget (as
+  before sealing): {one_widget[0]:.0f} / {one_widget[1]:.0f} / {one_widget[2]:.0f} ms; sealed segments with folding (the
+  app): {segmented[0]:.0f} / {segmented[1]:.0f} / {segmented[2]:.0f} ms. The first fifth is cheaper in both (the
+  screen is not full yet). Textual lays out every widget of the screen on each draw, off-screen ones
+  included, so in one widget the cost keeps growing with the reply ({one_widget[2] / one_widget[1]:.2f}x from the
+  third fifth to the last); the app seals finished blocks into segments of fixed height and folds the
+  ones scrolled out of the view out of the layout (`assistant/tui/widgets/reply_stream.py`), so it
+  levels off ({segmented[2] / segmented[1]:.2f}x). What remains is Textual's own cost of re-mounting the last
+  block (a list is re-mounted whole on each append) and of painting a full screen.
 - *UI thread CPU*: CPU time of the UI thread ÷ wall time while the reply streams (Python threads
   share one interpreter lock, so this is time the model's thread may wait for). Draws are spaced so
   that the UI thread spends at most 40% of the wall time drawing, at most 30 a second; the GIL switch

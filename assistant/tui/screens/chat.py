@@ -218,13 +218,14 @@ class ChatScreen(Screen[None]):
         except Exception as exc:  # an engine bug must not take the app down
             self.post_message(ModelLoadFailed(model, backend, f"{type(exc).__name__}: {exc}"))
         else:
-            settle_after_load()
             self.post_message(ModelLoaded(model, backend))
 
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
         self.set_status(detail=shorten(message.text, 60))
 
     async def on_model_loaded(self, message: ModelLoaded) -> None:
+        # Once the screen shows the loaded state (a fast load must not delay the first frame).
+        self.call_after_refresh(settle_after_load)
         self.model_loading = False
         await self.log_view.remove_children(LoadingIndicator)
         self.set_status(state="idle", detail="")

@@ -26,7 +26,7 @@ from textual.widget import Widget
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownBlock, MarkdownStream
 
-SEGMENT_BLOCKS = 6
+SEGMENT_BLOCKS = 4
 """Blocks the live tail of a streaming reply holds before its finished ones are sealed."""
 
 
@@ -111,7 +111,7 @@ class ReplyBody(Vertical):
 
     # ---- folding: out of sight, out of the layout ------------------------------------
     def fold_out_of_sight(self, view: Widget) -> None:
-        """While ``view`` follows the end of the reply, fold sealed segments more than a screen above it.
+        """While ``view`` follows the end of the reply, fold sealed segments scrolled out of it.
 
         Textual lays out every widget of the screen on each draw, off-screen
         ones included, so without this a draw late in a long reply costs more
@@ -125,9 +125,9 @@ class ReplyBody(Vertical):
             self._watching = view
         if view.max_scroll_y - view.scroll_y > 1:
             return  # the reader has scrolled up
-        horizon = view.region.y - view.size.height
+        horizon = view.region.y
         for segment in self._sealed:
-            if segment in self._pinned and not segment.has_class("-folded") and segment.region.bottom < horizon:
+            if segment in self._pinned and not segment.has_class("-folded") and segment.region.bottom <= horizon:
                 segment.add_class("-folded")
 
     def _view_scrolled(self, old: float, new: float) -> None:
