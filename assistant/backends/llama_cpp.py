@@ -112,7 +112,9 @@ class LlamaCppBackend(TokenLoopBackend):
         default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
         n_gpu_layers = int(options.pop("n_gpu_layers", default_gpu_layers))
         n_batch = int(options.pop("n_batch", 512))
-        flash_attn = _flag(options.pop("flash_attn", False))
+        flash_attn = options.pop("flash_attn", False)
+        if flash_attn not in (True, False):  # -o flash_attn=on/off/1/0 arrive typed (options.coerce_scalar)
+            raise BackendError(f"flash_attn must be true or false, not {flash_attn!r}")
         options.pop("device", None)
         options.pop("dtype", None)
         if options:
@@ -327,14 +329,3 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
         count += 1
     return count
 
-
-def _flag(value: Any) -> bool:
-    """A boolean backend option, from Python or from ``-o name=value`` text."""
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise BackendError(f"flash_attn must be true or false, not {value!r}")
-    return bool(value)

@@ -30,7 +30,7 @@ NEVER = 1 << 30
 
 
 def settle_after_load() -> None:
-    """Collect, then freeze the survivors: call once a model has loaded (off the UI thread is fine).
+    """Collect, then freeze the survivors: call once a model has loaded.
 
     Objects frozen earlier (a previous engine, now unloaded) are unfrozen
     first, so garbage they left behind is collected now rather than kept.
@@ -46,10 +46,6 @@ class QuietCollector:
 
     def __init__(self) -> None:
         self._saved: tuple[int, int, int] | None = None
-
-    @property
-    def active(self) -> bool:
-        return self._saved is not None
 
     def begin(self) -> None:
         with _lock:

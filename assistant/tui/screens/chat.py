@@ -30,8 +30,8 @@ from ..messages import (
     TaskFinished,
     TaskProgress,
 )
-from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ..heap import QuietCollector, settle_after_load
+from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..text import shorten
 from ..widgets.chat_log import AssistantMessage, ChatLog, ToolMessage, UserMessage

@@ -9,12 +9,15 @@ the UI thread holds the interpreter lock the model's thread needs for longer.
 Here a reply is a column of Markdown *segments* (:class:`ReplyBody`). Only the
 last one, the live tail, is appended to. When the tail holds more than
 ``segment_blocks`` blocks, its finished blocks are sealed where they are: the
-last two blocks move to a fresh tail segment, and the sealed segment never
-changes again, so Textual's arrangement cache keeps its layout. The split is
-made at the start of a top-level block, exactly where Textual's own append
-starts re-parsing, so the blocks are the ones a single Markdown widget would
-show; the margin between the two segments is set to what Textual's margin
-collapsing would have given inside one widget.
+last two blocks move to a fresh tail segment, and the sealed segment gets a
+fixed height and never changes again. The split is made at the start of a
+top-level block, exactly where Textual's own append starts re-parsing, so the
+blocks are the ones a single Markdown widget would show; the margin between
+the two segments is set to what Textual's margin collapsing would have given
+inside one widget. Textual still lays out every widget of the screen on each
+draw, off-screen ones included, so sealed segments scrolled out of the view
+are *folded*: their blocks leave the layout, their fixed height keeps the
+scroll geometry, and they unfold before scrolling brings them back.
 """
 
 from __future__ import annotations
@@ -68,10 +71,6 @@ class ReplyBody(Vertical):
     def folded(self) -> list[Markdown]:
         """Sealed segments out of sight whose blocks are out of the layout for now."""
         return [segment for segment in self._sealed if segment.has_class("-folded")]
-
-    def blocks(self) -> list[MarkdownBlock]:
-        """The top-level blocks shown, in order, across segments."""
-        return [block for segment in self.segments for block in _blocks(segment)]
 
     # ---- sealing: a fixed height for what no longer changes ------------------------
     def seal(self, segment: Markdown) -> None:
@@ -169,6 +168,7 @@ class ReplyStream(MarkdownStream):
         self._closing = False
         self.sealed = 0
         """Segments sealed so far (for tests and benchmarks)."""
+        self._scroll_view: Widget | None = None
 
     async def _run(self) -> None:
         while True:
@@ -194,11 +194,13 @@ class ReplyStream(MarkdownStream):
         self._stopped = True
 
     def _view(self) -> Widget | None:
-        """The scrolling container the reply is shown in, if any."""
-        try:
-            return self.body.query_ancestor(ScrollableContainer)
-        except NoMatches:
-            return None
+        """The scrolling container the reply is shown in, if any (looked up once)."""
+        if self._scroll_view is None:
+            try:
+                self._scroll_view = self.body.query_ancestor(ScrollableContainer)
+            except NoMatches:
+                return None
+        return self._scroll_view
 
     async def _seal_if_long(self) -> None:
         """Seal the live segment's finished blocks once it holds more than ``segment_blocks``."""
