@@ -178,3 +178,43 @@ def test_uncreatable_directory_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(HistoryError, match="cannot create the directory"):
         HistoryStore.open(blocker / "sub" / "h.db")  # parent is a file: cannot mkdir
+
+
+class _FlakyConnection:
+    """Answers ``PRAGMA journal_mode`` with ``errors`` first, as SQLite does while another process switches."""
+
+    def __init__(self, *errors: str) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def execute(self, sql: str) -> "_FlakyConnection":
+        self.calls += 1
+        if self.errors:
+            raise sqlite3.OperationalError(self.errors.pop(0))
+        return self
+
+    def fetchone(self) -> tuple[str]:
+        return ("wal",)
+
+
+def test_switching_to_wal_waits_while_another_process_holds_the_lock() -> None:
+    from assistant.history.db import _enable_wal
+
+    conn = _FlakyConnection("database is locked", "database is locked")
+    _enable_wal(conn)  # type: ignore[arg-type]
+    assert conn.calls == 3
+
+
+def test_switching_to_wal_gives_up_after_the_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.history import db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.05)
+    conn = _FlakyConnection(*["database is locked"] * 1000)
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        db._enable_wal(conn)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1
+    other = _FlakyConnection("disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk"):
+        db._enable_wal(other)  # type: ignore[arg-type]
+    assert other.calls == 1  # not a lock: no retry

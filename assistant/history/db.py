@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -110,6 +111,28 @@ def check_writable(path: Path) -> None:
         )
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the lock.
+
+    Switching a new file to WAL takes an exclusive lock, and when another
+    process is doing the same (two front ends started at once on a fresh
+    database) SQLite answers "database is locked" at once, without waiting
+    the busy timeout. So wait here, up to the same :data:`BUSY_TIMEOUT_S`.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
     """A tuned connection wrapped in :class:`sqlite_utils.Database` (no migrations run).
 
@@ -129,7 +152,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
             if not read_only:
                 # Persistent in the file; returns the mode in force (stays
                 # "delete"/"memory" where WAL is impossible, which is still safe).
-                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                _enable_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
             # Touch the schema so "not a database" surfaces here, not later.
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
