@@ -33,10 +33,14 @@ Modules: :mod:`.db` (opening, pragmas, errors), :mod:`.migrations` (schema),
 
 from __future__ import annotations
 
-from .db import default_db_path, resolve_db_path
-from .recorder import ConversationRecorder
-from .records import Conversation, SearchHit, Status, StoredMessage, Turn, TurnMeta
-from .store import HistoryStore
+from ._sqlite_utils_import import import_sqlite_utils
+
+import_sqlite_utils()  # before the modules below import it, so it skips numpy (see that module)
+
+from .db import default_db_path, resolve_db_path  # noqa: E402
+from .recorder import ConversationRecorder  # noqa: E402
+from .records import Conversation, SearchHit, Status, StoredMessage, Turn, TurnMeta  # noqa: E402
+from .store import HistoryStore  # noqa: E402
 
 __all__ = [
     "Conversation",

@@ -34,7 +34,7 @@ from ..heap import QuietCollector, settle_after_load
 from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..text import shorten
-from ..widgets.chat_log import AssistantMessage, ChatLog, ToolMessage, UserMessage
+from ..widgets.chat_log import AssistantMessage, ChatLog, ToolMessage, UserMessage, prefetch_markdown
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
@@ -150,7 +150,13 @@ class ChatScreen(Screen[None]):
         # Focus after the first layout: the box is briefly zero-sized (and so
         # "hidden", which drops focus) until the screen has been arranged once.
         self.call_after_refresh(self.prompt_input.focus)
-        self.load_model()
+        self.call_after_refresh(self._prefetch_markdown)
+        self.load_model(after_first_frame=True)
+
+    @work(thread=True, group="prefetch", exit_on_error=False)
+    def _prefetch_markdown(self) -> None:
+        """Import the Markdown widgets while the user reads the first frame (see chat_log)."""
+        prefetch_markdown()
 
     def on_unmount(self) -> None:
         self.quiet_gc.end()  # the collector's thresholds are the process's, not the app's
@@ -198,14 +204,25 @@ class ChatScreen(Screen[None]):
         )
 
     # ---- model loading ------------------------------------------------------------
-    def load_model(self, model: str | None = None, backend: str | None = None) -> None:
+    def load_model(
+        self, model: str | None = None, backend: str | None = None, *, after_first_frame: bool = False
+    ) -> None:
+        """Show the loading state and load in a worker thread.
+
+        ``after_first_frame`` (at start-up): the worker starts once the screen
+        has been painted, because importing an engine and reading weights in
+        another thread competes with the first paint for the interpreter lock.
+        """
         settings = self.controller.settings
         model, backend = model or settings.model, backend or settings.backend
         self.model_loading = True
         self.set_status(state="loading", detail=f"{model} on {backend}")
         if not self.controller.ready:
             self.log_view.mount(LoadingIndicator())
-        self._load_worker(model, backend)
+        if after_first_frame:
+            self.call_after_refresh(self._load_worker, model, backend)
+        else:
+            self._load_worker(model, backend)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load_worker(self, model: str, backend: str) -> None:

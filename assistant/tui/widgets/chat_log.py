@@ -5,6 +5,10 @@ Markdown, streamed through :class:`textual.widgets.MarkdownStream` into
 sealed segments and a live tail (:mod:`.reply_stream`), so each token costs
 the same however long the reply grows. Nothing a user or model
 wrote is ever parsed as Rich/Textual markup (see :mod:`assistant.tui.text`).
+
+Textual's Markdown widgets (with markdown-it and Pygments, ~60 ms) are
+imported when the first reply is drawn, or in the background after the first
+frame (:func:`prefetch_markdown`), not before the empty chat can show.
 """
 
 from __future__ import annotations
@@ -16,18 +20,23 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets import Collapsible, Static
 
 from ..text import visible_text
-from .reply_stream import ReplyBody, ReplyStream
 
 if TYPE_CHECKING:
     from ...history import StoredMessage
+    from .reply_stream import ReplyBody, ReplyStream
 
 STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
 """How a stored reply's status shows in its header."""
 
 _FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def prefetch_markdown() -> None:
+    """Import the Markdown widgets now (run it in a thread once the first frame is up)."""
+    from . import reply_stream  # noqa: F401
 
 
 def code_blocks(markdown: str) -> list[str]:
@@ -125,11 +134,15 @@ class AssistantMessage(ChatMessage):
         self._stream: ReplyStream | None = None
 
     def compose(self):  # type: ignore[no-untyped-def]
+        from .reply_stream import ReplyBody
+
         yield self.compose_header()
         yield ReplyBody(visible_text(self.text), classes="body")
 
     @property
     def body(self) -> ReplyBody:
+        from .reply_stream import ReplyBody
+
         return self.query_one(ReplyBody)
 
     @property
@@ -138,6 +151,8 @@ class AssistantMessage(ChatMessage):
         return self.body.source
 
     def start_stream(self) -> None:
+        from .reply_stream import ReplyStream
+
         self._stream = ReplyStream(self.body)
         self._stream.start()
 
@@ -160,6 +175,8 @@ class AssistantMessage(ChatMessage):
 
     async def show_reasoning(self, reasoning: str, answer: str) -> None:
         """Replace the body by a collapsed "Reasoning" section and the extracted answer."""
+        from textual.widgets import Markdown
+
         await self.body.remove()
         await self.mount(
             Collapsible(

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from rich.text import Text
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from ..text import visible_text
 
@@ -120,6 +120,8 @@ def result_view(result: Any, source_text: str = "", plain: str | None = None) ->
     offsets into ``source_text`` → highlighted text; anything else → its text
     as Markdown.
     """
+    from textual.widgets import Markdown  # imported when a result is drawn (see chat_log)
+
     if plain is None:
         plain = result.to_text() if hasattr(result, "to_text") else str(result)
     data = result.to_dict() if callable(getattr(result, "to_dict", None)) else result
