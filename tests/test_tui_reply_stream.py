@@ -21,7 +21,10 @@ from textual.app import App, ComposeResult  # noqa: E402
 from textual.containers import VerticalScroll  # noqa: E402
 
 from assistant.tui.heap import NEVER, QuietCollector, settle_after_load  # noqa: E402
+from textual.widgets import Markdown  # noqa: E402
+
 from assistant.tui.widgets.chat_log import AssistantMessage  # noqa: E402
+from assistant.tui.widgets.growing_list import GrowingList, ReplySegment  # noqa: E402
 
 PARAGRAPH = "Streaming text should cost the same per token at the end of a long reply as at the start. " * 2
 CODE = "```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n```\n"
@@ -31,10 +34,18 @@ MIXED = (
     "| a | b |\n|---|---|\n| 1 | 2 |\n\n```\ncode\n```\npara right after a fence\n\n---\n\n- x\n  - y\n- z\n\n"
     "[bold]not markup[/bold] and `inline`\n\n"
 )
+LISTS = (
+    "Steps:\n\n" + "".join(f"{i}. step {i} of the recipe\n" for i in range(1, 13)) + "\n"
+    "- first\n- second item with a [link](https://example.com) and `code`\n\n  its second paragraph\n"
+    "- third, lazily\ncontinued\n- fourth with code:\n\n  ```\n  x = 1\n  ```\n"
+    "- nested\n  - deeper\n    - deepest\n  - back\n- last\n* other bullet, a new list\n\n"
+    "7. starts at seven\n8. eight\n9. nine\n10. ten\n\nafter the lists\n\n"
+)
 SAMPLES = {
     "paragraphs, lists and code": (PARAGRAPH + "\n\n" + ITEMS + "\n" + CODE + "\n") * 3,
     "headers, tables, quotes, rules": MIXED * 2,
     "ends inside a code block": (PARAGRAPH + "\n\n" + CODE + "\n") * 3 + "```\nunfinished",
+    "lists: numbering, nesting, paragraphs, code": LISTS * 2,
 }
 
 
@@ -58,9 +69,15 @@ async def draw(text: str, *, height: int, stream: bool, segment_blocks: int = 3,
         view = app.query_one("#view", VerticalScroll)
         view.anchor()
         if not stream:
-            message = AssistantMessage(text, label="model")
-            await view.mount(message)
-            await pilot.pause()
+            # The reference: Textual's own Markdown blocks, not the app's growing lists.
+            original, ReplySegment.BLOCKS = ReplySegment.BLOCKS, Markdown.BLOCKS
+            try:
+                message = AssistantMessage(text, label="model")
+                await view.mount(message)
+                await pilot.pause()
+            finally:
+                ReplySegment.BLOCKS = original
+            assert not any(isinstance(widget, GrowingList) for widget in message.walk_children())
             return {"lines": screen_lines(app), "shown": message.shown_markdown}
         message = AssistantMessage(label="model")
         await view.mount(message)
@@ -104,6 +121,42 @@ def test_sealed_segments_draw_what_one_markdown_widget_draws(name: str) -> None:
         assert streamed["shown"] == text
         assert streamed["sealed"] >= 1
         assert streamed["lines"] == reference["lines"], (name, segment_blocks)
+
+
+def test_a_streamed_list_keeps_its_rows_and_mounts_only_new_items() -> None:
+    """Textual re-mounts a whole list on each append; the app's lists keep every finished row."""
+    items = "".join(f"{i}. item number {i}, streamed a few characters at a time\n" for i in range(1, 15))
+
+    async def run() -> tuple[list[int], list[int], list[str], list[str]]:
+        app = Harness()
+        async with app.run_test(size=(90, 40)) as pilot:
+            view = app.query_one("#view", VerticalScroll)
+            view.anchor()
+            message = AssistantMessage(label="model")
+            await view.mount(message)
+            message.start_stream()
+            assert message._stream is not None
+            message._stream.segment_blocks = 100  # one segment: the list is always the live block
+            first_rows: list[int] = []
+            for start in range(0, len(items), 7):
+                await message.write(items[start : start + 7])
+                await pilot.pause()
+                listing = message.body.live.query_one("MarkdownOrderedList")
+                assert isinstance(listing, GrowingList)
+                first_rows.append(id(listing.children[0]))
+            rows = [id(row) for row in listing.children]
+            await message.finish()
+            await pilot.pause()
+            streamed = screen_lines(app)
+            bullets = [str(bullet.symbol) for bullet in listing.query("MarkdownBullet")]
+            return first_rows, rows, streamed, bullets
+
+    first_rows, rows, streamed, bullets = asyncio.run(run())
+    assert len(set(first_rows)) == 1  # the first item's row was never re-mounted
+    assert len(rows) == 14
+    assert bullets[0] == "  1. " and bullets[-1] == " 14. "  # re-aligned when the numbers reached two digits
+    reference = asyncio.run(draw(items, height=40, stream=False))
+    assert streamed == reference["lines"]
 
 
 def test_segments_out_of_sight_fold_and_come_back_when_scrolled_to() -> None:

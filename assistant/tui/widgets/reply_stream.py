@@ -18,6 +18,9 @@ inside one widget. Textual still lays out every widget of the screen on each
 draw, off-screen ones included, so sealed segments scrolled out of the view
 are *folded*: their blocks leave the layout, their fixed height keeps the
 scroll geometry, and they unfold before scrolling brings them back.
+
+Segments are :class:`~.growing_list.ReplySegment` widgets, whose lists grow
+in place instead of being replaced on each append.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownBlock, MarkdownStream
+
+from .growing_list import ReplySegment
 
 SEGMENT_BLOCKS = 4
 """Blocks the live tail of a streaming reply holds before its finished ones are sealed."""
@@ -51,7 +56,7 @@ class ReplyBody(Vertical):
         self._watching: Widget | None = None
 
     def compose(self):  # type: ignore[no-untyped-def]
-        yield Markdown(self._initial)
+        yield ReplySegment(self._initial)
 
     @property
     def segments(self) -> list[Markdown]:
@@ -218,7 +223,7 @@ class ReplyStream(MarkdownStream):
         start = moving[0].source_range[0]
         lines = live.source.splitlines(keepends=True)
         head, tail = "".join(lines[:start]), "".join(lines[start:])
-        successor = Markdown()
+        successor = ReplySegment()
         with live.app.batch_update():
             await live.remove_children(moving)
             # What the sealed segment shows (MarkdownBlock.source slices it by line range).
