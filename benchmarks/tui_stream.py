@@ -314,22 +314,16 @@ def textual_list_blocks() -> Iterator[None]:
         ReplySegment.BLOCKS = saved
 
 
-async def draw_costs(segment_blocks: int, textual_lists: bool = False) -> tuple[float, float, float]:
+async def draw_costs(segment_blocks: int) -> tuple[float, float, float]:
     """UI CPU per draw (append + layout + paint): medians over the first, the third and the last fifth.
 
     No model thread: the reply is written straight into a chat message in a
     120x40 scrolling view, ``DRAW_PIECE`` characters per draw, with the app's
-    garbage-collector policy. ``segment_blocks`` huge and ``textual_lists`` =
-    one Markdown widget with Textual's own blocks, the behaviour before
-    sealing, folding and growing lists (the baseline of the same run).
+    garbage-collector policy. ``segment_blocks`` huge under
+    :func:`textual_list_blocks` = one Markdown widget with Textual's own
+    blocks, the behaviour before sealing, folding and growing lists (the
+    baseline of the same run).
     """
-    if not textual_lists:
-        return await _draw_costs(segment_blocks)
-    with textual_list_blocks():
-        return await _draw_costs(segment_blocks)
-
-
-async def _draw_costs(segment_blocks: int) -> tuple[float, float, float]:
     from textual.app import App, ComposeResult
     from textual.containers import VerticalScroll
 
@@ -415,7 +409,8 @@ def main() -> None:
     frame_s = median(first_frames)
     from assistant.tui.widgets.reply_stream import SEGMENT_BLOCKS
 
-    one_widget = asyncio.run(draw_costs(1 << 30, textual_lists=True))
+    with textual_list_blocks():
+        one_widget = asyncio.run(draw_costs(1 << 30))
     segmented = asyncio.run(draw_costs(SEGMENT_BLOCKS))
     print("draw cost one widget", one_widget, "segmented", segmented, flush=True)
 

@@ -81,17 +81,18 @@ class GrowingList(_ListBase):
         rows = list(self.children)
         if sources is None or old is None or len(rows) != len(old) or not rows or len(items) < len(rows):
             return False
-        if sources[: len(old) - 1] != old[:-1] or not all(_row_parts(row) for row in rows):
+        parts = [_row_parts(row) for row in rows]
+        if sources[: len(old) - 1] != old[:-1] or not all(parts):
             return False
         symbols = self._bullet_symbols(items)
         last = len(old) - 1
-        if sources[last] != old[last] and not _update_row(rows[last], items[last]):
+        if sources[last] != old[last] and not _update_row(parts[last], items[last]):  # type: ignore[arg-type]
             await rows[last].remove()
             row = _row(items[last], symbols[last])
             await (self.mount(row, after=rows[last - 1]) if last else self.mount(row, before=0))
-            rows[last] = row
-        for row, symbol in zip(rows, symbols):
-            bullet, _ = _row_parts(row)  # type: ignore[misc]
+            rows[last], parts[last] = row, _row_parts(row)
+        for row_parts, symbol in zip(parts, symbols):
+            bullet, _ = row_parts  # type: ignore[misc]
             if bullet.symbol != symbol:
                 bullet.symbol = symbol
                 bullet.refresh(layout=True)  # its width is its text's ("9. " → "10. ")
@@ -141,11 +142,8 @@ def _row_parts(row: Widget) -> tuple[MarkdownBullet, Vertical] | None:
     return None
 
 
-def _update_row(row: Widget, item: MarkdownListItem) -> bool:
+def _update_row(parts: tuple[MarkdownBullet, Vertical], item: MarkdownListItem) -> bool:
     """Update a row whose item is one paragraph to ``item``'s paragraph, in place; False if not that shape."""
-    parts = _row_parts(row)
-    if parts is None:
-        return False
     blocks = list(parts[1].children)
     if (
         len(blocks) == 1
