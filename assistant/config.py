@@ -143,3 +143,23 @@ def default_backend() -> str:
     return str(
         os.environ.get("ASSISTANT_BACKEND") or load_config().get("default_backend") or "llama-cpp"
     )
+
+
+def engine_process_enabled() -> bool:
+    """Whether the chat app runs the model in a process of its own (default: yes, except on Windows).
+
+    ``ASSISTANT_ENGINE_PROCESS=0`` or ``engine_process = false`` in the config
+    keeps it in the app's process (one fewer interpreter in memory; the UI and
+    the model then share one interpreter lock).
+    """
+    value: object = os.environ.get("ASSISTANT_ENGINE_PROCESS")
+    if value is None or value == "":
+        value = load_config().get("engine_process", os.name != "nt")
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"engine_process must be true or false, not {value!r}")

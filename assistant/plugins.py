@@ -209,6 +209,11 @@ def reset_plugins() -> None:
         _state = None
 
 
+def plugin_source(name: str) -> str | None:
+    """Where plugin ``name`` came from: "built-in", a file path, "dist version", "runtime" or None."""
+    return _get_state().sources.get(name)
+
+
 def plugin_failures() -> list[PluginFailure]:
     return list(_get_state().failures)
 

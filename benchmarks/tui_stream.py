@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -35,10 +36,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from assistant.backends.fake import FakeBackend
+
 from ._report import machine, median, write_section
 
 TOKENS = 2000
 REPEATS = 3
+FAST_REPEATS = 5
+"""Runs of 2 s or less are noisier on a shared machine, and cheap: more of them."""
+
+
+def repeats_for(delay: float) -> int:
+    return FAST_REPEATS if delay < 0.005 else REPEATS
 PACES = (("paced at 1000 tok/s", 0.001), ("paced at 100 tok/s", 0.01))  # seconds per token
 
 
@@ -88,29 +97,39 @@ class CollectorPauses:
         gc.callbacks.remove(self)
 
 
-def timed_backend_class() -> type:
-    from assistant.backends.fake import FakeBackend
+class TimedFakeBackend(FakeBackend):
+    """The fake, recording the wall time of every chunk it yields.
 
-    class TimedFakeBackend(FakeBackend):
-        """Records the wall time of every chunk it yields."""
+    In the app's process the times go to ``current``; in an engine process
+    (load option ``timestamps``: a file) each stream appends one line of them
+    to that file. ``perf_counter`` is the system's monotonic clock on Linux,
+    so the two processes' times compare.
+    """
 
-        current: Run | None = None
+    current: Run | None = None
 
-        def stream(self, prompt: Any, params: Any) -> Iterator[Any]:
-            run = TimedFakeBackend.current
-            for chunk in super().stream(prompt, params):
-                if run is not None and chunk.token_ids:
-                    run.produced.append(time.perf_counter())
-                yield chunk
+    def load(self, model: str, **options: Any) -> None:
+        self.reply = options.pop("reply", self.reply)
+        self.timestamps = options.pop("timestamps", None)
+        super().load(model, **options)
 
-    return TimedFakeBackend
+    def stream(self, prompt: Any, params: Any) -> Iterator[Any]:
+        run = TimedFakeBackend.current
+        produced: list[float] = run.produced if run is not None and not self.timestamps else []
+        for chunk in super().stream(prompt, params):
+            if chunk.token_ids:
+                produced.append(time.perf_counter())
+            yield chunk
+        if self.timestamps:
+            with open(self.timestamps, "a", encoding="utf-8") as out:
+                out.write(json.dumps(produced) + "\n")
 
 
 def headless_seconds(delay: float, reply: str) -> float:
     """Request → last token, the backend consumed in a plain loop."""
     from assistant.types import GenerationParams, Message
 
-    backend = timed_backend_class()(reply=reply, token_delay=delay, context_length=8192)
+    backend = TimedFakeBackend(reply=reply, token_delay=delay, context_length=8192)
     backend.load("bench")
     params = GenerationParams(max_tokens=TOKENS + 10)
     start = time.perf_counter()
@@ -151,26 +170,44 @@ def patch_markdown_append(run_ref: list[Run | None] = CURRENT) -> None:
     Markdown._bench_patched = True  # type: ignore[attr-defined]
 
 
-async def app_runs(delay: float, reply: str, repeats: int) -> list[Run]:
+async def app_runs(delay: float, reply: str, repeats: int, engine_process: bool = True) -> list[Run]:
+    """The app streaming ``reply`` ``repeats`` times; the model in an engine process, or in the app's."""
+    from functools import partial
+
+    from assistant.backends import load_backend
+    from assistant.backends.engine_process import load_in_engine_process
     from assistant.backends.fake import FakeBackendPlugin
     from assistant.plugins import register_plugin, unregister_plugin
     from assistant.tui import ChatApp, ChatController, ChatSettings
     from assistant.types import GenerationParams
 
-    backend_cls = timed_backend_class()
-    unregister_plugin("bench-fake")
-    register_plugin(
-        FakeBackendPlugin(lambda: backend_cls(reply=reply, token_delay=delay, context_length=65536)),
-        name="bench-fake",
-    )
     run_ref = CURRENT
     patch_markdown_append(run_ref)
-    settings = ChatSettings(model="bench", backend="fake", params=GenerationParams(max_tokens=TOKENS + 10))
-    app = ChatApp(ChatController(settings))
+    timestamps = tempfile.NamedTemporaryFile(prefix="tui-bench-", suffix=".jsonl", delete=False).name
+    options: dict[str, Any] = {"reply": reply, "token_delay": delay, "n_ctx": 65536}
+    if engine_process:
+        loader: Any = partial(load_in_engine_process, factory="benchmarks.tui_stream:TimedFakeBackend")
+        options["timestamps"] = timestamps
+    else:
+        unregister_plugin("bench-fake")
+        register_plugin(FakeBackendPlugin(TimedFakeBackend), name="bench-fake")
+        loader = load_backend
+    settings = ChatSettings(
+        model="bench",
+        backend="fake",
+        params=GenerationParams(max_tokens=TOKENS + 10),
+        backend_options=options,
+    )
+    app = ChatApp(ChatController(settings, loader=loader))
     runs: list[Run] = []
-    with CollectorPauses() as collector:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await _measure(app, pilot, reply, repeats, run_ref, backend_cls, collector, runs)
+    try:
+        with CollectorPauses() as collector:
+            async with app.run_test(size=(120, 40)) as pilot:
+                written = timestamps if engine_process else None
+                await _measure(app, pilot, reply, repeats, run_ref, written, collector, runs)
+    finally:
+        app.controller.unload()
+        os.unlink(timestamps)
     return runs
 
 
@@ -180,22 +217,26 @@ async def _measure(
     reply: str,
     repeats: int,
     run_ref: list[Run | None],
-    backend_cls: Any,
+    timestamps: str | None,
     collector: CollectorPauses,
     runs: list[Run],
 ) -> None:
-    """Send the prompt ``repeats`` times, each in a new conversation, recording each run."""
+    """Send the prompt ``repeats`` times, each in a new conversation, recording each run.
+
+    ``timestamps``: the file an engine process writes token times to (None: the
+    model runs in this process and records them into the run directly).
+    """
     from assistant.tui.widgets.prompt_input import PromptInput
 
     screen = app.chat_screen
     while not (app.controller.ready and not screen.model_loading):
         await pilot.pause(0.01)
-    for _ in range(repeats):
+    for index in range(repeats):
         await screen.action_new_conversation()
         await pilot.pause()
         run = Run()
         run_ref[0] = run
-        backend_cls.current = run
+        TimedFakeBackend.current = run
         run.sent_at = time.perf_counter()
         cpu_at_send = time.thread_time()
         screen.query_one(PromptInput).load_text("go")
@@ -207,12 +248,15 @@ async def _measure(
         run.ui_cpu = (time.thread_time() - cpu_at_send) / (time.perf_counter() - run.sent_at)
         await pilot.pause(0.3)  # the full collection held back during the reply runs after its last draw
         run.gc_pauses = [p for p in collector.pauses if p[0] >= run.sent_at]
+        if timestamps is not None:
+            with open(timestamps, encoding="utf-8") as lines:
+                run.produced = json.loads(lines.read().splitlines()[index])
         shown_final = run.shown[-1][1] if run.shown else 0
         assert shown_final == len(reply), (shown_final, len(reply))
         assert len(run.produced) == len(reply)
         runs.append(run)
         run_ref[0] = None
-        backend_cls.current = None
+        TimedFakeBackend.current = None
 
 
 def time_when_shown(run: Run, k: int) -> float:
@@ -363,9 +407,10 @@ async def draw_costs(segment_blocks: int) -> tuple[float, float, float]:
     return tuple(median(costs[i * fifth : (i + 1) * fifth]) * 1000 for i in (0, 2, 4))  # type: ignore[return-value]
 
 
-def summarize(label: str, delay: float, reply: str) -> dict[str, float]:
-    headless = [headless_seconds(delay, reply) for _ in range(REPEATS)]
-    runs = asyncio.run(app_runs(delay, reply, REPEATS))
+def summarize(label: str, delay: float, reply: str, engine_process: bool = True) -> dict[str, float]:
+    repeats = repeats_for(delay)
+    headless = [headless_seconds(delay, reply) for _ in range(repeats)]
+    runs = asyncio.run(app_runs(delay, reply, repeats, engine_process))
     n = len(reply)
     rendered = [n / (r.done_at - r.sent_at) for r in runs]
     model_side = [n / (r.produced[-1] - r.sent_at) for r in runs]
@@ -375,6 +420,7 @@ def summarize(label: str, delay: float, reply: str) -> dict[str, float]:
     lag_first = [median([time_when_shown(r, k + 1) - r.produced[k] for k in range(100)]) for r in runs]
     lag_last = [median([time_when_shown(r, k + 1) - r.produced[k] for k in range(n - 100, n)]) for r in runs]
     catch_up = [r.done_at - r.produced[-1] for r in runs]
+    first_token = [r.produced[0] - r.sent_at for r in runs]
     appends = [len(r.shown) for r in runs]
     ui_share = [r.ui_cpu for r in runs]
     gc_during = [max((d for at, d, _ in r.gc_pauses if at < r.done_at), default=0.0) for r in runs]
@@ -386,6 +432,7 @@ def summarize(label: str, delay: float, reply: str) -> dict[str, float]:
         "first100_ms": median(first100) * 1000,
         "last100_ms": median(last100) * 1000,
         "catch_up_ms": median(catch_up) * 1000,
+        "first_token_ms": median(first_token) * 1000,
         "lag_first_ms": median(lag_first) * 1000,
         "lag_last_ms": median(lag_last) * 1000,
         "appends": median(appends),
@@ -402,6 +449,9 @@ def main() -> None:
     results = [("unthrottled (as fast as it can)", summarize("unthrottled", 0.0, reply))]
     for label, delay in PACES:
         results.append((label, summarize(label, delay, reply)))
+    fast_label, fast_delay = PACES[0]
+    in_app = f"{fast_label}, model in the app's process"
+    results.append((in_app, summarize(in_app, fast_delay, reply, engine_process=False)))
     with textual_list_blocks():  # the same 100 tok/s run, lists replaced on each append as Textual does
         replaced_lists = summarize("paced at 100 tok/s, Textual's lists", PACES[-1][1], reply)
     first_frame_seconds()  # warms the bytecode caches, as a second launch finds them
@@ -419,43 +469,52 @@ def main() -> None:
 
     rows = [
         f"| {label} | {r['headless']:,.0f} | {r['rendered']:,.0f} | **{ratio(r, 'rendered'):.3f}** | "
-        f"{ratio(r, 'model_side'):.3f} | {r['catch_up_ms']:.0f} | {r['appends']:.0f} | "
+        f"{ratio(r, 'model_side'):.3f} | {r['first_token_ms']:.0f} | {r['catch_up_ms']:.0f} | {r['appends']:.0f} | "
         f"{r['first100_ms']:.1f} / {r['last100_ms']:.1f} | {r['lag_first_ms']:.1f} / {r['lag_last_ms']:.1f} | "
         f"{r['ui_share']:.0%} | {r['gc_during_ms']:.0f} | {r['gc_after_ms']:.0f} |"
         for label, r in results
     ]
     verdicts = ", ".join(
         f"{label}: {ratio(r, 'rendered'):.3f} ({'meets' if ratio(r, 'rendered') >= 0.95 else 'MISSES'})"
-        for label, r in results
+        for label, r in results[:3]
     )
+    unthrottled, fast, in_app_row = results[0][1], results[1][1], results[3][1]
+    headless_ms = TOKENS / unthrottled["headless"] * 1000
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    slow = results[-1][1]  # the slowest pace: the model-like case
+    slow = results[2][1]  # the slowest pace: the model-like case
+    slow_label = results[2][0]
     model_ratio = slow["last100_ms"] / slow["first100_ms"] if slow["first100_ms"] else float("nan")
     flat_model = (
-        f"{model_ratio:.2f}x at {results[-1][0]} ({'flat' if 0.9 <= model_ratio <= 1.1 else 'NOT flat'})"
+        f"{model_ratio:.2f}x at {slow_label} ({'flat' if 0.9 <= model_ratio <= 1.1 else 'NOT flat'})"
     )
     flat_delay = (
-        f"{slow['lag_first_ms']:.0f} ms → {slow['lag_last_ms']:.0f} ms at {results[-1][0]}"
+        f"{slow['lag_first_ms']:.0f} ms → {slow['lag_last_ms']:.0f} ms at {slow_label}"
         f" ({'flat' if slow['lag_last_ms'] <= 1.5 * slow['lag_first_ms'] + 20 else 'grows'})"
     )
     body = f"""
 A {TOKENS}-token Markdown reply (paragraphs, lists, code blocks) from the fake backend (one byte per
 token), streamed into the chat app (headless Textual, 120x40) vs the same backend consumed in a plain
-loop in the same process; median of {REPEATS} (`python -m benchmarks.tui_stream`).
+loop in the same process; median of {FAST_REPEATS} runs ({REPEATS} at 100 tok/s) (`python -m benchmarks.tui_stream`).
 Machine: {machine()}; load average during the run: {load} (the machine is shared).
 
-| backend speed | headless tok/s | rendered tok/s | rendered ÷ headless | model side ÷ headless | last token → on screen (ms) | Markdown appends | first / last 100 tokens (ms) | token → screen delay, first / last 100 (ms) | UI thread CPU | longest GC pause while streaming (ms) | full GC after the reply (ms) |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| backend speed | headless tok/s | rendered tok/s | rendered ÷ headless | model side ÷ headless | send → first token (ms) | last token → on screen (ms) | Markdown appends | first / last 100 tokens (ms) | token → screen delay, first / last 100 (ms) | UI thread CPU | longest GC pause while streaming (ms) | full GC after the reply (ms) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 
+- The chat app runs the model in an engine process of its own (`assistant/backends/engine_process.py`);
+  the last row keeps it in the app's process (`ASSISTANT_ENGINE_PROCESS=0`), as before.
 - *rendered tok/s*: tokens ÷ (send → the whole reply is in the Markdown widget). *model side*: tokens ÷
   (send → the backend yielded its last token) inside the app, i.e. how much the UI slows the model.
 - Target rendered ÷ headless ≥ 0.95 — {verdicts}.
-- Unthrottled, the fake yields the whole reply in a few ms: no terminal UI paints that fast, so the ratio
-  measures the fixed cost of parsing and laying out 2000 characters of Markdown once, not a slowdown
-  per token. At 1000 tok/s the model's thread loses time waiting for the interpreter lock while the UI
-  thread draws (a draw is ~30-80 ms of Python on this machine); at 100 tok/s (a fast local model) the UI
-  keeps up and adds only the time of its last draw.
+- In the app's process, the model's thread waits for the interpreter lock whenever the UI thread draws
+  (a draw is ~30-80 ms of Python on this machine): at {fast_label} it ran at {ratio(in_app_row, 'model_side'):.2f} of its
+  headless speed. In its own process it ran at {ratio(fast, 'model_side'):.2f}; what is left of the gap is the
+  request's way to the engine and the last draw.
+- Unthrottled, the fake yields the whole reply in {headless_ms:.0f} ms headless. In the app the request alone
+  takes {unthrottled['first_token_ms']:.0f} ms to reach the engine (a worker thread starts and the prompt is
+  counted while the UI mounts the two messages), and one layout of the finished 2000-character Markdown
+  takes ~{unthrottled['catch_up_ms']:.0f} ms: no terminal UI renders a reply in the time this fake writes it, so
+  this row measures those fixed costs, not a slowdown per token.
 - *first / last 100 tokens*: how long the backend took, inside the app, to produce the first and the
   last 100 tokens: {flat_model}. *token → screen delay*: median time from a token being produced to
   being in the Markdown widget, over the first and the last 100 tokens: {flat_delay}.
@@ -470,15 +529,15 @@ Machine: {machine()}; load average during the run: {load} (the machine is shared
   {"levels off" if segmented[2] / segmented[1] <= 1.15 else "grows less"} ({segmented[2] / segmented[1]:.2f}x). Textual replaces a whole list on every append; the
   app's lists keep their finished items and mount only new ones. What remains is mostly Textual
   laying out and painting a full screen.
-- *UI thread CPU*: CPU time of the UI thread ÷ wall time while the reply streams (Python threads
-  share one interpreter lock, so this is time the model's thread may wait for). Draws are spaced so
+- *UI thread CPU*: CPU time of the UI thread ÷ wall time while the reply streams (with the model in
+  the app's process, threads share one interpreter lock: time the model's thread may wait for). Draws are spaced so
   that the UI thread spends at most 40% of the wall time drawing, at most 30 a second; the GIL switch
   interval is 0.2 ms while the app runs.
 - *GC*: the longest cyclic-garbage-collector pause (any thread) while the reply streams, and the one
   full collection the app runs after the reply has been drawn (`assistant/tui/heap.py`: survivors of a
   model load are frozen, and full collections wait for the end of the reply). Before, full collections
   of 80-170 ms came a few times per reply. Most of what that collection goes through is widgets the
-  reply's appends threw away: at {results[-1][0]} it takes {slow['gc_after_ms']:.0f} ms with the app's lists, which grow
+  reply's appends threw away: at {slow_label} it takes {slow['gc_after_ms']:.0f} ms with the app's lists, which grow
   in place, and {replaced_lists['gc_after_ms']:.0f} ms in the same run with Textual's, replaced on every append
   (and the pacer fitted {slow['appends']:.0f} appends into the reply with the app's lists,
   {replaced_lists['appends']:.0f} with Textual's).

@@ -434,3 +434,63 @@ def test_message_sent_while_the_model_loads_goes_when_it_is_ready() -> None:
 
     scenario.no_wait = True  # type: ignore[attr-defined]
     run_pilot(app, scenario)
+
+
+def test_reply_from_an_engine_process_streams_and_stops_on_escape(fake_backend_plugin_file: Any) -> None:
+    """The backend in a process of its own, as `assistant chat` runs it (a plugin file finds it there)."""
+    from assistant.tui import ChatApp, ChatController, ChatSettings
+
+    settings = ChatSettings(model="m", backend="fake", backend_options={"token_delay": 0.01})
+    app = ChatApp(ChatController(settings))
+
+    async def scenario(pilot: Any) -> None:
+        import os
+
+        screen = chat(app)
+        controller = app.controller
+        assert controller.backend.info()["engine_process"] != os.getpid()
+        await type_and_send(pilot, "hi")
+        await wait_idle(pilot)
+        assert screen.query_one(ChatLog).last_assistant().text == "Echo: hi"
+        long_text = "x" * 400
+        await type_and_send(pilot, long_text)
+        await wait_until(pilot, lambda: screen.buffer.pieces_in >= 20, what="some tokens")
+        await pilot.press("escape")
+        at_cancel = screen.buffer.pieces_in
+        await wait_idle(pilot)
+        reply = screen.query_one(ChatLog).last_assistant()
+        assert reply.status == "interrupted" and controller.last.finish_reason == "cancelled"
+        assert 0 < len(reply.text) < len("Echo: " + long_text)
+        assert screen.buffer.pieces_in - at_cancel <= 2  # one token may be in the pipe already
+        assert controller.messages[-1].content == reply.text
+
+    run_pilot(app, scenario)
+    assert app.controller.backend is None  # unloaded: the engine process has ended
+
+
+def test_an_engine_crash_mid_reply_keeps_the_partial_reply_and_the_next_message_works(
+    fake_backend_plugin_file: Any,
+) -> None:
+    import os
+    import signal
+
+    from assistant.tui import ChatApp, ChatController, ChatSettings
+
+    settings = ChatSettings(model="m", backend="fake", backend_options={"token_delay": 0.01})
+    app = ChatApp(ChatController(settings))
+
+    async def scenario(pilot: Any) -> None:
+        screen = chat(app)
+        controller = app.controller
+        await type_and_send(pilot, "y" * 300)
+        await wait_until(pilot, lambda: screen.buffer.pieces_in >= 10, what="some tokens")
+        os.kill(controller.backend.engine.pid, signal.SIGKILL)
+        await wait_idle(pilot)
+        reply = screen.query_one(ChatLog).last_assistant()
+        assert reply.text.startswith("Echo: yyy") and len(reply.text) < 306
+        assert any("killed by SIGKILL" in n.message for n in app._notifications)
+        await type_and_send(pilot, "hi")  # a new engine process loads the model again
+        await wait_idle(pilot)
+        assert screen.query_one(ChatLog).last_assistant().text == "Echo: hi"
+
+    run_pilot(app, scenario)

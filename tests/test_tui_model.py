@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ def test_real_model_answers_and_reports_speed(smollm2_path: Path) -> None:
         screen = app.chat_screen
         status = screen.query_one(StatusBar).info
         assert status.model == "smollm2" and status.backend == "llama-cpp" and status.context_length == 2048
+        assert app.controller.backend.info()["engine_process"] != os.getpid()  # the model has its own
         await type_and_send(pilot, "What is the capital of France?", press_enter=True)
         await wait_idle(pilot)
         reply = screen.query_one(ChatLog).last_assistant()

@@ -126,7 +126,10 @@ def run_pilot(app: Any, scenario: Callable[[Any], Any], size: tuple[int, int] = 
             await wait_ready(pilot) if scenario_needs_model(scenario) else None
             await scenario(pilot)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        app.controller.unload()  # as `assistant chat` does on exit: an engine process ends here
 
 
 def scenario_needs_model(scenario: Callable[[Any], Any]) -> bool:

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ..backends import Backend, load_backend
+from ..backends import Backend
 from ..context import FittedPrompt
 from ..errors import BackendError, NotSupportedError
 from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
@@ -33,6 +33,16 @@ if TYPE_CHECKING:
     from ..templates.strategies import Extraction
 
 Progress = Callable[[str], None]
+
+
+def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
+    """The default loader: the model in an engine process of its own where it can be.
+
+    Imported on first load, not at start-up (the first frame does not wait for it).
+    """
+    from ..backends.engine_process import load_chat_backend as load
+
+    return load(name, model, **options)
 
 
 @dataclass
@@ -93,7 +103,7 @@ class ChatController:
     def __init__(
         self,
         settings: ChatSettings,
-        loader: Callable[..., Backend] = load_backend,
+        loader: Callable[..., Backend] = load_chat_backend,
         history: HistoryLink | None = None,
     ) -> None:
         self.settings = settings

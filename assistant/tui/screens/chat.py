@@ -303,17 +303,20 @@ class ChatScreen(Screen[None]):
             await self.run_task(name, text, lambda: self.controller.classify(text))
             return
         self.generating = True
-        self.pending_user = await self.log_view.add(UserMessage(text))  # type: ignore[assignment]
-        label = self.controller.settings.model
-        self.reply = await self.log_view.add(AssistantMessage(label=label))  # type: ignore[assignment]
-        self.reply.start_stream()
         self.buffer.drain()
         self.sent_at = time.perf_counter()
         self.first_text_at = None
         self.pacer.reset()
         self.quiet_gc.begin()
-        self.set_status(state="generating", detail="")
+        # The model starts before the two messages are mounted (a frame or more of UI work):
+        # text it writes meanwhile waits in the buffer, and this screen handles the
+        # worker's messages only once this handler has returned.
         self._generate(text)
+        self.pending_user = await self.log_view.add(UserMessage(text))  # type: ignore[assignment]
+        label = self.controller.settings.model
+        self.reply = await self.log_view.add(AssistantMessage(label=label))  # type: ignore[assignment]
+        self.reply.start_stream()
+        self.set_status(state="generating", detail="")
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(self, text: str) -> None:

@@ -1,0 +1,239 @@
+"""The engine process: one backend, driven by the chat app over two pipes.
+
+``python -m assistant.backends.engine_host`` is started by
+:mod:`assistant.backends.engine_process`. It reads requests on stdin and
+answers on stdout; its own stdout and stderr (Python prints, llama.cpp's C
+logs) go to the log file the app opened for it, so nothing an engine prints
+can corrupt the message stream or the app's screen.
+
+Each request runs in its own thread, as the app's worker threads would call an
+in-process backend, so a token count asked for while a reply streams is not
+queued behind it. ``cancel`` is applied by the reading thread itself, at once.
+Stream chunks are handed to one sending thread, which batches whatever has
+piled up: the generating thread never waits for the pipe or for pickling a
+message per token.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import engine_wire as wire
+from .base import Backend
+
+
+@dataclass
+class _StreamState:
+    cancelled: bool = False
+    closed: bool = False
+
+
+class Outbox:
+    """Sends the engine's messages from one thread, merging consecutive chunks of a stream."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._items: list[wire.Message] = []
+        self._lock = threading.Lock()  # guards the list only: adding never waits for a send
+        self._sending = threading.Lock()
+        self._wake = threading.Event()
+        threading.Thread(target=self._run, name="engine-outbox", daemon=True).start()
+
+    def put(self, message: wire.Message) -> None:
+        with self._lock:
+            self._items.append(message)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def send_now(self, message: wire.Message) -> None:
+        with self._sending:
+            self._connection.send(message)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                items, self._items = self._items, []
+            with self._sending:
+                for message in merged(items):
+                    self._send(message)
+
+    def _send(self, message: wire.Message) -> None:
+        try:
+            self._connection.send(message)
+        except (BrokenPipeError, ConnectionError, EOFError, OSError):
+            os._exit(0)  # the app is gone: nobody is left to answer
+        except Exception as exc:  # a result that cannot be pickled: the caller gets an error instead
+            kind, request_id, _ = message
+            self._connection.send((wire.ERROR, request_id, wire.encode_exception(exc)))
+
+
+def merged(items: list[wire.Message]) -> list[wire.Message]:
+    """Consecutive single chunks of one stream become one ``chunks`` message."""
+    out: list[wire.Message] = []
+    for kind, request_id, payload in items:
+        if kind == wire.CHUNKS and out and out[-1][0] == wire.CHUNKS and out[-1][1] == request_id:
+            out[-1][2].extend(payload)
+        else:
+            out.append((kind, request_id, list(payload) if kind == wire.CHUNKS else payload))
+    return out
+
+
+def _factory(spec: str) -> Callable[[], Backend]:
+    """``module:attribute`` → a callable returning an unloaded backend."""
+    module_name, _, attribute = spec.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    return target
+
+
+class EngineHost:
+    """Serves one backend's methods to the app until the app closes the pipe or says ``exit``."""
+
+    def __init__(self, inbound: Any, outbound: Any) -> None:
+        self._inbound = inbound
+        self.outbox = Outbox(outbound)
+        self.backend: Backend | None = None
+        self._streams: dict[int, _StreamState] = {}
+
+    def serve(self) -> None:
+        self.outbox.send_now((wire.READY, 0, os.getpid()))
+        while True:
+            try:
+                kind, request_id, payload = self._inbound.recv()
+            except (EOFError, OSError):
+                return
+            if kind == wire.EXIT:
+                return
+            if kind == wire.CANCEL:
+                self._cancel()
+            elif kind == wire.CLOSE:
+                state = self._streams.get(request_id)
+                if state is not None:
+                    state.closed = True
+            elif kind == wire.STREAM:
+                state = _StreamState()
+                self._streams[request_id] = state  # before the thread starts: a cancel sent next finds it
+                self._start(self._stream, request_id, payload, state)
+            elif kind == wire.LOAD:
+                self._start(self._load, request_id, payload)
+            elif kind == wire.CALL:
+                self._start(self._call, request_id, payload)
+
+    def _start(self, target: Callable[..., None], *args: Any) -> None:
+        threading.Thread(target=target, args=args, name=f"engine-{args[0]}", daemon=True).start()
+
+    def _cancel(self) -> None:
+        for state in list(self._streams.values()):
+            state.cancelled = True
+        if self.backend is not None:
+            self.backend.cancel()
+
+    def _progress(self, request_id: int, text: str) -> None:
+        self.outbox.put((wire.PROGRESS, request_id, text))
+
+    def _fail(self, request_id: int, exc: BaseException) -> None:
+        self.outbox.put((wire.ERROR, request_id, wire.encode_exception(exc)))
+
+    def _load(self, request_id: int, payload: tuple[str, str, str, dict[str, Any], bool]) -> None:
+        """``name``: from the plugin registry; ``factory``: ``module:callable``; ``same``: this backend."""
+        kind, target, model, options, wants_progress = payload
+        try:
+            if wants_progress:
+                options = {**options, "progress": lambda text: self._progress(request_id, text)}
+            backend = self._loaded(kind, target, model, options)
+            facts = {
+                "name": backend.name,
+                "model_name": backend.model_name,
+                "context_length": backend.context_length,
+                "info": backend.info(),
+            }
+        except BaseException as exc:
+            self._fail(request_id, exc)
+            return
+        self.backend = backend
+        self.outbox.put((wire.RESULT, request_id, facts))
+
+    def _loaded(self, kind: str, target: str, model: str, options: dict[str, Any]) -> Backend:
+        from ..config import backend_options
+        from ..errors import BackendError
+        from . import load_backend
+
+        if kind == "name":
+            return load_backend(target, model, **options)
+        if kind == "same":
+            if self.backend is None:
+                raise BackendError("no backend to load another model into")
+            backend = self.backend
+        else:
+            backend = _factory(target)()
+        backend.load(model, **{**backend_options(backend.name), **options})
+        return backend
+
+    def _call(self, request_id: int, payload: tuple[str, tuple[Any, ...], dict[str, Any]]) -> None:
+        method, args, kwargs = payload
+        try:
+            if self.backend is None:
+                from ..errors import BackendError
+
+                raise BackendError("no model is loaded in the engine process")
+            result = getattr(self.backend, method)(*args, **kwargs)
+        except BaseException as exc:
+            self._fail(request_id, exc)
+            return
+        self.outbox.put((wire.RESULT, request_id, result))
+
+    def _stream(
+        self, request_id: int, payload: tuple[str, tuple[Any, ...], dict[str, Any]], state: _StreamState
+    ) -> None:
+        method, args, kwargs = payload
+        try:
+            backend = self.backend
+            if backend is None:
+                from ..errors import BackendError
+
+                raise BackendError("no model is loaded in the engine process")
+            chunks = getattr(backend, method)(*args, **kwargs)
+            try:
+                for chunk in chunks:
+                    self.outbox.put((wire.CHUNKS, request_id, (chunk,)))
+                    if state.closed:
+                        break
+                    if state.cancelled:
+                        backend.cancel()  # again: a stream clears the flag when it starts
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except BaseException as exc:
+            self._fail(request_id, exc)
+        else:
+            self.outbox.put((wire.END, request_id, None))
+        finally:
+            self._streams.pop(request_id, None)
+
+
+def main() -> None:
+    """Take the pipes from fds 0 and 1, then point 0 at /dev/null and 1 at the log (fd 2)."""
+    inbound = wire.reader(os.dup(0))
+    outbound = wire.writer(os.dup(1))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    EngineHost(inbound, outbound).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # daemon threads may still be inside the engine: do not run its finalizers under them
+
+
+if __name__ == "__main__":
+    main()
