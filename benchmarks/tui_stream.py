@@ -508,8 +508,10 @@ Machine: {machine()}; load average during the run: {load} (the machine is shared
 - Target rendered ÷ headless ≥ 0.95 — {verdicts}.
 - In the app's process, the model's thread waits for the interpreter lock whenever the UI thread draws
   (a draw is ~30-80 ms of Python on this machine): at {fast_label} it ran at {ratio(in_app_row, 'model_side'):.2f} of its
-  headless speed. In its own process it ran at {ratio(fast, 'model_side'):.2f}; what is left of the gap is the
-  request's way to the engine and the last draw.
+  headless speed. In its own process it ran at {ratio(fast, 'model_side'):.2f}: the rest is the request's
+  {fast['first_token_ms']:.0f} ms on its way to the engine, and the engine's thread waiting for a free core (two
+  cores here, the UI thread busy {fast['ui_share']:.0%} of the time). The rendered ratio adds the last draw
+  ({fast['catch_up_ms']:.0f} ms: the draw in progress when the last token arrives, then one with the rest).
 - Unthrottled, the fake yields the whole reply in {headless_ms:.0f} ms headless. In the app the request alone
   takes {unthrottled['first_token_ms']:.0f} ms to reach the engine (a worker thread starts and the prompt is
   counted while the UI mounts the two messages), and one layout of the finished 2000-character Markdown
