@@ -94,7 +94,7 @@ def test_an_exception_that_cannot_be_rebuilt_becomes_a_backend_error() -> None:
 
 
 def test_cancel_stops_the_stream_within_one_token(fake_backend_plugin_file: Path) -> None:
-    backend = load_in_engine_process("fake", "m", token_delay=0.01)
+    backend = load_in_engine_process("fake", "m", token_delay=0.03)
     try:
         chunks = backend.stream("x" * 300, GenerationParams(max_tokens=300))
         received: list[Chunk] = []
@@ -112,7 +112,7 @@ def test_cancel_stops_the_stream_within_one_token(fake_backend_plugin_file: Path
 def test_a_cancel_sent_before_the_first_token_is_not_lost() -> None:
     """The stream clears the cancel flag as it starts; the host re-applies a cancel that came first."""
     app_end, host_end = Pipe()
-    backend = FakeBackend(reply="y" * 200, token_delay=0.005)
+    backend = FakeBackend(reply="y" * 200, token_delay=0.03)
     backend.load("m")
     host = EngineHost(host_end, host_end)
     host.backend = backend
