@@ -20,6 +20,20 @@ def chat(app: Any) -> ChatScreen:
     return app.chat_screen
 
 
+def count_pieces_at_cancel(screen: ChatScreen) -> dict[str, int]:
+    """Record how many text pieces had reached the screen when the controller was asked to cancel."""
+    controller = screen.controller
+    original_cancel = controller.cancel
+    at_cancel: dict[str, int] = {}
+
+    def counting_cancel() -> None:
+        original_cancel()
+        at_cancel["pieces"] = screen.buffer.pieces_in
+
+    controller.cancel = counting_cancel  # type: ignore[method-assign]
+    return at_cancel
+
+
 def test_send_streams_reply_and_records_turn() -> None:
     app = make_app(reply="Hello **there**, friend.")
 
@@ -87,18 +101,11 @@ def test_markup_and_escape_sequences_are_shown_literally() -> None:
 def test_escape_stops_reply_within_one_token_and_keeps_partial() -> None:
     full = "x" * 400
     app = make_app(reply=full, token_delay=0.01, stable=False)
-    at_cancel: dict[str, int] = {}
-
     async def scenario(pilot: Any) -> None:
         screen = chat(app)
         controller = app.controller
         original_cancel = controller.cancel
-
-        def counting_cancel() -> None:
-            original_cancel()
-            at_cancel["pieces"] = screen.buffer.pieces_in
-
-        controller.cancel = counting_cancel  # type: ignore[method-assign]
+        at_cancel = count_pieces_at_cancel(screen)
         await type_and_send(pilot, "long please")
         await wait_until(pilot, lambda: screen.buffer.pieces_in >= 5, what="some tokens")
         await pilot.press("escape")
@@ -442,21 +449,13 @@ def test_reply_from_an_engine_process_streams_and_stops_on_escape(fake_backend_p
 
     settings = ChatSettings(model="m", backend="fake", backend_options={"token_delay": 0.02})
     app = ChatApp(ChatController(settings))
-    at_cancel: dict[str, int] = {}
-
     async def scenario(pilot: Any) -> None:
         import os
 
         screen = chat(app)
         controller = app.controller
         assert controller.backend.info()["engine_process"] != os.getpid()
-        original_cancel = controller.cancel
-
-        def counting_cancel() -> None:
-            original_cancel()
-            at_cancel["pieces"] = screen.buffer.pieces_in
-
-        controller.cancel = counting_cancel  # type: ignore[method-assign]
+        at_cancel = count_pieces_at_cancel(screen)
         await type_and_send(pilot, "hi")
         await wait_idle(pilot)
         assert screen.query_one(ChatLog).last_assistant().text == "Echo: hi"
