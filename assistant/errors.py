@@ -17,7 +17,8 @@ and the message says *where*.
     │   ├── BackendNotFoundError
     │   ├── ContextOverflowError prompt does not fit the context window
     │   ├── NotSupportedError  feature the backend cannot provide
-    │   └── RemoteError        network / HTTP failure of a remote backend
+    │   ├── RemoteError        network / HTTP failure of a remote backend
+    │   └── EngineStartError   the chat app's engine process could not start
     ├── TemplateError          prompt template problems
     ├── ToolError              a tool could not produce a valid result
     └── HistoryError           conversation database problems
@@ -90,6 +91,14 @@ class NotSupportedError(BackendError):
 
 class RemoteError(BackendError):
     """A remote backend's server could not be reached or answered with an error."""
+
+
+class EngineStartError(BackendError):
+    """The engine process (the chat app's model in a process of its own) did not start.
+
+    Raised before any model is loaded, so the caller can load it in its own
+    process instead (a frozen app whose executable cannot run ``-m``).
+    """
 
 
 class TemplateError(AssistantError):

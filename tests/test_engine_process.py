@@ -26,7 +26,13 @@ from assistant.backends.engine_process import (
 )
 from assistant.backends.fake import FakeBackend
 from assistant.hookspecs import hookimpl
-from assistant.errors import BackendError, ConfigError, ContextOverflowError, ModelLoadError
+from assistant.errors import (
+    BackendError,
+    ConfigError,
+    ContextOverflowError,
+    EngineStartError,
+    ModelLoadError,
+)
 from assistant.plugins import reset_plugins
 from assistant.types import Chunk, GenerationParams, Message
 
@@ -235,7 +241,15 @@ def test_a_process_that_cannot_start_is_a_clear_error(
     broken.write_text("#!/bin/sh\necho 'no interpreter here' >&2\nexit 3\n")
     broken.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(broken))
-    with pytest.raises(BackendError, match=r"did not start \(exit status 3\): .*no interpreter here"):
+    with pytest.raises(EngineStartError, match=r"did not start \(exit status 3\): .*no interpreter here"):
+        EngineProcess("fake m")
+    # The chat app's loader then loads the model in its own process, and says so.
+    notes: list[str] = []
+    backend = load_chat_backend("fake", "m", progress=notes.append)
+    assert isinstance(backend, FakeBackend) and backend.model_name == "m"
+    assert len(notes) == 1 and "loading the model in the app's process" in notes[0]
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "missing-python"))
+    with pytest.raises(EngineStartError, match="cannot start the engine process"):
         EngineProcess("fake m")
 
 

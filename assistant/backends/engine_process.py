@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import BackendError
+from ..errors import BackendError, EngineStartError
 from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message
 from . import engine_wire as wire
 from .base import Backend, Prompt
@@ -105,7 +105,7 @@ class EngineProcess:
                 start_new_session=True,  # Ctrl+C and Ctrl+Z in the terminal are the app's to handle
             )
         except OSError as exc:
-            raise BackendError(f"cannot start the engine process for {label}: {exc}") from exc
+            raise EngineStartError(f"cannot start the engine process for {label}: {exc}") from exc
         finally:
             log.close()
         assert self._process.stdin is not None and self._process.stdout is not None
@@ -131,7 +131,7 @@ class EngineProcess:
             self._process.kill()
             code = self._process.wait()
             detail = _log_tail() or "no output"
-            raise BackendError(
+            raise EngineStartError(
                 f"the engine process for {self.label} did not start{_describe_exit(code)}: {detail} "
                 f"(log: {engine_log_path()})"
             )
@@ -391,9 +391,19 @@ def runs_in_engine_process(name: str) -> bool:
 
 
 def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
-    """The chat app's loader: in an engine process when it can be, else in this process."""
-    if runs_in_engine_process(name):
-        return load_in_engine_process(name, model, **options)
+    """The chat app's loader: in an engine process when it can be, else in this process.
+
+    If the process cannot start at all (an executable that cannot run ``-m``,
+    as in a frozen app), the model is loaded here instead and the progress
+    callback says so: the chat still works, only without the isolation.
+    """
     from . import load_backend
 
+    if runs_in_engine_process(name):
+        try:
+            return load_in_engine_process(name, model, **options)
+        except EngineStartError as exc:
+            progress = options.get("progress")
+            if progress is not None:
+                progress(f"{exc}; loading the model in the app's process")
     return load_backend(name, model, **options)
