@@ -312,3 +312,12 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_an_unwritable_cache_only_loses_the_log(fake_backend_plugin_file: Path, assistant_home: Path) -> None:
+    (assistant_home / "cache").write_text("a file where the cache directory should be")
+    backend = load_in_engine_process("fake", "m")
+    try:
+        assert backend.complete("hi", GenerationParams()).text == "Echo: hi"
+    finally:
+        backend.unload()

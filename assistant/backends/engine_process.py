@@ -50,13 +50,17 @@ def engine_log_path() -> Path:
 
 
 def _open_log(label: str) -> Any:
+    """The engine's stderr: the log file, or /dev/null where the cache cannot be written."""
     path = engine_log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.stat().st_size > LOG_LIMIT_BYTES:
-        path.unlink()  # keep one bounded file rather than a growing one
-    log = open(path, "ab")  # noqa: SIM115 - handed to the child, closed here right after
-    log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} engine process for {label}\n".encode())
-    log.flush()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size > LOG_LIMIT_BYTES:
+            path.unlink()  # keep one bounded file rather than a growing one
+        log = open(path, "ab")  # noqa: SIM115 - handed to the child, closed here right after
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} engine process for {label}\n".encode())
+        log.flush()
+    except OSError:
+        return open(os.devnull, "wb")  # noqa: SIM115
     return log
 
 
@@ -130,6 +134,8 @@ class EngineProcess:
         if not ready:
             self._process.kill()
             code = self._process.wait()
+            self._in.close()
+            self._out.close()
             detail = _log_tail() or "no output"
             raise EngineStartError(
                 f"the engine process for {self.label} did not start{_describe_exit(code)}: {detail} "
