@@ -152,14 +152,10 @@ def engine_process_enabled() -> bool:
     keeps it in the app's process (one fewer interpreter in memory; the UI and
     the model then share one interpreter lock).
     """
-    value: object = os.environ.get("ASSISTANT_ENGINE_PROCESS")
-    if value is None or value == "":
-        value = load_config().get("engine_process", os.name != "nt")
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"engine_process must be true or false, not {value!r}")
+    from .options import coerce_scalar  # options reads the config: imported here, not at the top
+
+    raw = os.environ.get("ASSISTANT_ENGINE_PROCESS")
+    value = coerce_scalar(raw) if raw else load_config().get("engine_process", os.name != "nt")
+    if value in (True, False) and not isinstance(value, float):  # true/yes/on/1, false/no/off/0
+        return bool(value)
+    raise ConfigError(f"engine_process must be true or false, not {raw if raw else value!r}")

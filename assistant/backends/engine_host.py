@@ -16,8 +16,8 @@ message per token.
 
 from __future__ import annotations
 
-import importlib
 import os
+import pkgutil
 import sys
 import threading
 from dataclasses import dataclass
@@ -40,7 +40,6 @@ class Outbox:
         self._connection = connection
         self._items: list[wire.Message] = []
         self._lock = threading.Lock()  # guards the list only: adding never waits for a send
-        self._sending = threading.Lock()
         self._wake = threading.Event()
         threading.Thread(target=self._run, name="engine-outbox", daemon=True).start()
 
@@ -50,19 +49,14 @@ class Outbox:
         if not self._wake.is_set():
             self._wake.set()
 
-    def send_now(self, message: wire.Message) -> None:
-        with self._sending:
-            self._connection.send(message)
-
     def _run(self) -> None:
         while True:
             self._wake.wait()
             self._wake.clear()
             with self._lock:
                 items, self._items = self._items, []
-            with self._sending:
-                for message in merged(items):
-                    self._send(message)
+            for message in merged(items):
+                self._send(message)
 
     def _send(self, message: wire.Message) -> None:
         try:
@@ -85,15 +79,6 @@ def merged(items: list[wire.Message]) -> list[wire.Message]:
     return out
 
 
-def _factory(spec: str) -> Callable[[], Backend]:
-    """``module:attribute`` → a callable returning an unloaded backend."""
-    module_name, _, attribute = spec.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        target = getattr(target, part)
-    return target
-
-
 class EngineHost:
     """Serves one backend's methods to the app until the app closes the pipe or says ``exit``."""
 
@@ -104,7 +89,7 @@ class EngineHost:
         self._streams: dict[int, _StreamState] = {}
 
     def serve(self) -> None:
-        self.outbox.send_now((wire.READY, 0, os.getpid()))
+        self.outbox.put((wire.READY, 0, os.getpid()))
         while True:
             try:
                 kind, request_id, payload = self._inbound.recv()
@@ -173,7 +158,7 @@ class EngineHost:
                 raise BackendError("no backend to load another model into")
             backend = self.backend
         else:
-            backend = _factory(target)()
+            backend = pkgutil.resolve_name(target)()  # "module:callable"
         backend.load(model, **{**backend_options(backend.name), **options})
         return backend
 

@@ -203,9 +203,10 @@ class EngineProcess:
                 answers = self._pending.get(message[1])
             if answers is not None:
                 answers.put(message)
+        stopped = self._stopped_error()  # may wait a moment for the exit status: not under the lock
         with self._lock:
             if self._stopped is None:
-                self._stopped = self._stopped_error()
+                self._stopped = stopped
             waiting, self._pending = list(self._pending.values()), {}
         for answers in waiting:
             answers.put((wire.ERROR, 0, None))
@@ -234,7 +235,7 @@ class EngineProcess:
         self.notify(wire.EXIT)
         with self._lock:
             if self._stopped is None:
-                self._stopped = BackendError(f"the model {self.label} was unloaded")
+                self._stopped = self._stopped_error()  # "unloaded": closing was asked for
         try:
             self._process.wait(timeout=EXIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -14,8 +14,8 @@ process. Engine → app: ``ready`` once after start, ``progress`` while loading,
 
 from __future__ import annotations
 
-import importlib
 import pickle
+import pkgutil
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -79,12 +79,9 @@ def encode_exception(exc: BaseException) -> RemoteException:
 
 def decode_exception(remote: RemoteException) -> BaseException:
     """The engine's exception as its own class when that can be imported here, else a BackendError."""
-    cls: Any = None
     try:
-        cls = importlib.import_module(remote.module)
-        for part in remote.qualname.split("."):
-            cls = getattr(cls, part)
-    except Exception:
+        cls: Any = pkgutil.resolve_name(f"{remote.module}:{remote.qualname}")
+    except Exception:  # not importable here (a class local to a function, a module the app lacks)
         cls = None
     if isinstance(cls, type) and issubclass(cls, BaseException):
         try:
