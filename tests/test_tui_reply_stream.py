@@ -62,8 +62,16 @@ def screen_lines(app: App[Any]) -> list[str]:
     return ["".join(segment.text for segment in strip)[:-2].rstrip() for strip in update.strips]
 
 
-async def draw(text: str, *, height: int, stream: bool, segment_blocks: int = 3, seed: int = 0) -> dict[str, Any]:
-    """Show ``text`` as a reply (streamed in random pieces, or stored) and read the screen back."""
+async def draw(
+    text: str,
+    *,
+    height: int,
+    stream: bool,
+    segment_blocks: int = 3,
+    seed: int = 0,
+    pieces: list[str] | None = None,
+) -> dict[str, Any]:
+    """Show ``text`` as a reply (streamed in random pieces or in ``pieces``, or stored) and read the screen back."""
     app = Harness()
     async with app.run_test(size=(90, height)) as pilot:
         view = app.query_one("#view", VerticalScroll)
@@ -85,11 +93,15 @@ async def draw(text: str, *, height: int, stream: bool, segment_blocks: int = 3,
         assert message._stream is not None
         message._stream.segment_blocks = segment_blocks
         rng = random.Random(seed)
-        position, most_folded = 0, 0
-        while position < len(text):
-            size = rng.randint(1, 60)
-            await message.write(text[position : position + size])
-            position += size
+        if pieces is None:
+            pieces, position = [], 0
+            while position < len(text):
+                size = rng.randint(1, 60)
+                pieces.append(text[position : position + size])
+                position += size
+        most_folded = 0
+        for piece in pieces:
+            await message.write(piece)
             if rng.random() < 0.4:
                 await pilot.pause()
                 most_folded = max(most_folded, len(message.body.folded))
@@ -121,6 +133,28 @@ def test_sealed_segments_draw_what_one_markdown_widget_draws(name: str) -> None:
         assert streamed["shown"] == text
         assert streamed["sealed"] >= 1
         assert streamed["lines"] == reference["lines"], (name, segment_blocks)
+
+
+@pytest.mark.parametrize(
+    "changing",
+    [
+        ("Title\n", "=====\n\nafter the heading\n"),  # a paragraph becomes a heading (a larger top margin)
+        ("| a | b |\n", "|---|---|\n| 1 | 2 |\n\nafter the table\n"),  # a paragraph becomes a table
+        ("> quoted\n", "> more\n\n# Heading\n\ntext\n"),
+    ],
+    ids=["setext heading", "table", "quote"],
+)
+def test_a_block_that_changes_type_after_its_segment_was_sealed_keeps_the_gap(changing: tuple[str, str]) -> None:
+    """The seal moves only the last block, which may still change type: the gap above it follows."""
+    start, rest = changing
+    head = "First paragraph.\n\n- one\n- two\n\n"
+    pieces = [head + start, rest]  # the first write seals (three blocks, two allowed) with ``start`` live
+    text = "".join(pieces)
+    reference = asyncio.run(draw(text, height=40, stream=False))
+    streamed = asyncio.run(draw(text, height=40, stream=True, segment_blocks=2, pieces=pieces))
+    assert streamed["shown"] == text
+    assert streamed["sealed"] >= 1
+    assert streamed["lines"] == reference["lines"]
 
 
 def test_a_streamed_list_keeps_its_rows_and_mounts_only_new_items() -> None:

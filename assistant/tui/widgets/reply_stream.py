@@ -9,12 +9,12 @@ the UI thread holds the interpreter lock the model's thread needs for longer.
 Here a reply is a column of Markdown *segments* (:class:`ReplyBody`). Only the
 last one, the live tail, is appended to. When the tail holds more than
 ``segment_blocks`` blocks, its finished blocks are sealed where they are: the
-last two blocks move to a fresh tail segment, and the sealed segment gets a
-fixed height and never changes again. The split is made at the start of a
+last block moves to a fresh tail segment, and the sealed segment gets a fixed
+height and never changes again. The split is made at the start of the last
 top-level block, exactly where Textual's own append starts re-parsing, so the
-blocks are the ones a single Markdown widget would show; the margin between
-the two segments is set to what Textual's margin collapsing would have given
-inside one widget. Textual still lays out every widget of the screen on each
+blocks are the ones a single Markdown widget would show; the gap between the
+two segments is kept at what Textual's margin collapsing would give inside
+one widget, even when the moved block later changes type. Textual still lays out every widget of the screen on each
 draw, off-screen ones included, so sealed segments scrolled out of the view
 are *folded*: their blocks leave the layout, their fixed height keeps the
 scroll geometry, and they unfold before scrolling brings them back.
@@ -174,6 +174,8 @@ class ReplyStream(MarkdownStream):
         self.sealed = 0
         """Segments sealed so far (for tests and benchmarks)."""
         self._scroll_view: Widget | None = None
+        self._gap_above: int | None = None
+        """Bottom margin the last sealed block gave up (None until the first seal)."""
 
     async def _run(self) -> None:
         while True:
@@ -183,6 +185,7 @@ class ReplyStream(MarkdownStream):
             self._pending.clear()
             if text:
                 await self.markdown_widget.append(text)
+                self._fit_gap()
                 await self._seal_if_long()
                 view = self._view()
                 if view is not None:
@@ -208,43 +211,55 @@ class ReplyStream(MarkdownStream):
         return self._scroll_view
 
     async def _seal_if_long(self) -> None:
-        """Seal the live segment's finished blocks once it holds more than ``segment_blocks``."""
+        """Seal the live segment's finished blocks once it holds more than ``segment_blocks``.
+
+        Only the last block moves to the new segment (it is re-parsed there):
+        it may still grow or change type, while every block before it is final
+        (Textual's own append re-parses from the start of the last block). It
+        was started by the append just made, so it is short and cheap to mount
+        again, whereas the block before it may be a long list or code block.
+        """
         live = self.markdown_widget
         blocks = _blocks(live)
         if len(blocks) <= self.segment_blocks:
             return
-        # The last block may still grow or change type; the one before it is
-        # final. Both move, so the new segment starts on a block whose margins
-        # are settled, and the sealed one ends on a block that never changes.
-        moving = blocks[-2:]
-        last_sealed = blocks[-3]
-        if moving[0].source_range is None:
+        moving, last_sealed = blocks[-1], blocks[-2]
+        if moving.source_range is None:
             return
-        start = moving[0].source_range[0]
+        start = moving.source_range[0]
         lines = live.source.splitlines(keepends=True)
         head, tail = "".join(lines[:start]), "".join(lines[start:])
         successor = ReplySegment()
+        # The gap between the segments is the new segment's own top margin (see _fit_gap).
+        margin = last_sealed.styles.margin
+        self._gap_above = margin.bottom
         with live.app.batch_update():
-            await live.remove_children(moving)
+            last_sealed.styles.margin = (margin.top, margin.right, 0, margin.left)
+            await moving.remove()
             # What the sealed segment shows (MarkdownBlock.source slices it by line range).
             live._markdown = head
             await self.body.mount(successor)
             await successor.append(tail)
-            first = _blocks(successor)
-            if first:
-                _collapse_margins(last_sealed, first[0])
-        self.markdown_widget = successor
+            self.markdown_widget = successor
+            self._fit_gap()
         self.body.seal(live)
         self.sealed += 1
 
+    def _fit_gap(self) -> None:
+        """Give the live segment the gap one widget's collapsed margins would leave above its first block.
 
-def _collapse_margins(above: MarkdownBlock, below: MarkdownBlock) -> None:
-    """Make the gap between two segments what one widget's collapsed margins would give.
-
-    Inside one container Textual collapses adjacent vertical margins to the
-    larger of the two; across two containers they add up. ``above`` never
-    changes once sealed, so its bottom margin is trimmed by the part ``below``
-    already supplies.
-    """
-    margin, top = above.styles.margin, below.styles.margin.top
-    above.styles.margin = (margin.top, margin.right, max(margin.bottom, top) - top, margin.left)
+        Inside one container Textual collapses adjacent vertical margins to
+        the larger of the two; across two containers they add up. The sealed
+        block above gave up its bottom margin (``_gap_above``), and the live
+        segment's top margin makes up the difference to its first block's own
+        top margin. That block may still change type (a paragraph becomes a
+        table or a heading), so this runs after every append.
+        """
+        if self._gap_above is None:
+            return
+        live = self.markdown_widget
+        first = next(iter(_blocks(live)), None)
+        own = first.styles.margin.top if first is not None else 0
+        gap = max(self._gap_above, own) - own
+        if live.styles.margin.top != gap:
+            live.styles.margin = (gap, 0, 0, 0)
