@@ -188,6 +188,51 @@ def test_a_crashed_engine_is_an_error_then_the_next_request_starts_it_again(
         backend.unload()
 
 
+def test_a_model_that_crashes_as_it_reloads_is_not_reloaded_on_every_request(
+    assistant_home: Path, tmp_path: Path
+) -> None:
+    write_plugin(
+        assistant_home,
+        "fragile",
+        '''
+        import os, signal
+        from assistant import hookimpl
+        from assistant.backends.fake import FakeBackend
+
+        class Fragile(FakeBackend):
+            def load(self, model, **options):
+                if os.path.exists(options.pop("crash_if")):
+                    os.kill(os.getpid(), signal.SIGKILL)
+                super().load(model, **options)
+
+        @hookimpl
+        def register_backends(register):
+            register("fragile", Fragile)
+        ''',
+    )
+    crash_if = tmp_path / "crash"
+    notes: list[str] = []
+    backend = load_in_engine_process("fragile", "m", crash_if=str(crash_if), progress=notes.append)
+    try:
+        crash_if.touch()  # from now on the model crashes as it loads
+        os.kill(backend.engine.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not backend.engine.crashed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(BackendError, match=r"stopped \(killed by SIGKILL\) \(log") as reloading:
+            backend.count_tokens("x")  # the one reload: it crashes too
+        assert "next request" not in str(reloading.value)
+        assert notes == ["the engine stopped: loading m again"]
+        with pytest.raises(BackendError, match="loading m again after its engine stopped failed .*load a model"):
+            backend.count_tokens("x")  # at once, without another reload
+        assert notes == ["the engine stopped: loading m again"]
+        crash_if.unlink()
+        backend.load("m2", crash_if=str(crash_if))  # the way out: a fresh process, the old model not reloaded first
+        assert backend.model_name == "m2" and backend.complete("ok", GenerationParams()).text == "Echo: ok"
+    finally:
+        backend.unload()
+
+
 def test_unload_ends_the_process(engine: Any) -> None:
     process = engine.engine
     engine.unload()

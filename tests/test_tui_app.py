@@ -475,12 +475,22 @@ def test_reply_from_an_engine_process_streams_and_stops_on_escape(fake_backend_p
 
 
 def test_an_engine_crash_mid_reply_keeps_the_partial_reply_and_the_next_message_works(
-    fake_backend_plugin_file: Any,
+    fake_backend_plugin_file: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
     import signal
 
     from assistant.tui import ChatApp, ChatController, ChatSettings
+    from assistant.tui.screens.chat import ChatScreen
+
+    progress: list[str] = []
+    shown = ChatScreen.on_model_load_progress
+
+    def on_model_load_progress(self: ChatScreen, message: Any) -> None:
+        progress.append(message.text)
+        shown(self, message)
+
+    monkeypatch.setattr(ChatScreen, "on_model_load_progress", on_model_load_progress)
 
     settings = ChatSettings(model="m", backend="fake", backend_options={"token_delay": 0.01})
     app = ChatApp(ChatController(settings))
@@ -495,8 +505,9 @@ def test_an_engine_crash_mid_reply_keeps_the_partial_reply_and_the_next_message_
         reply = screen.query_one(ChatLog).last_assistant()
         assert reply.text.startswith("Echo: yyy") and len(reply.text) < 306
         assert any("killed by SIGKILL" in n.message for n in app._notifications)
-        await type_and_send(pilot, "hi")  # a new engine process loads the model again
+        await type_and_send(pilot, "hi")  # a new engine process loads the model again (or has already)
         await wait_idle(pilot)
         assert screen.query_one(ChatLog).last_assistant().text == "Echo: hi"
+        assert progress == ["the engine stopped: loading m again"]  # in the status bar meanwhile
 
     run_pilot(app, scenario)

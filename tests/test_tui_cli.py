@@ -17,6 +17,12 @@ def test_without_a_terminal_it_says_so_and_exits(args: tuple[str, ...]) -> None:
     assert proc.stdout == ""
 
 
+def test_a_bad_engine_process_setting_is_an_error_before_the_app_opens() -> None:
+    proc = run_cli("chat", env={"ASSISTANT_ENGINE_PROCESS": "maybe"}, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == "error: engine_process must be true or false, not 'maybe'"
+
+
 def test_chat_help_lists_its_options() -> None:
     proc = run_cli("chat", "--help")
     assert proc.returncode == 0

@@ -122,6 +122,8 @@ class EngineProcess:
         self._lock = threading.Lock()  # one message on the pipe at a time; the pending table
         self._stopped: BackendError | None = None
         self._closing = False
+        self.reloads_on_crash = False
+        """Set once a model has loaded: a crash from then on is followed by a reload (the error says so)."""
         self._await_ready()
         self.pid = self._process.pid
         threading.Thread(target=self._route, name=f"engine-reader-{self.pid}", daemon=True).start()
@@ -219,9 +221,9 @@ class EngineProcess:
             code = self._process.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             code = None
+        then = "; the next request loads the model again" if self.reloads_on_crash else ""
         return BackendError(
-            f"the engine process for {self.label} stopped{_describe_exit(code)}; "
-            f"the next request loads the model again (log: {engine_log_path()})"
+            f"the engine process for {self.label} stopped{_describe_exit(code)}{then} (log: {engine_log_path()})"
         )
 
     @property
@@ -258,30 +260,54 @@ class ProcessBackend:
     If the process dies (a crash inside the engine), the request in progress
     fails with a :class:`BackendError` and the next request starts a new
     process and loads the same model again, so the app recovers without the
-    user re-choosing the model.
+    user re-choosing the model. The load's progress callback hears about the
+    reload too. That is tried once per crash: if loading again fails as
+    well (a model that crashes as it loads), later requests fail at once
+    with that reason instead of reloading it on every request; loading a
+    model anew is the way out.
     """
 
     def __init__(self, label: str, spec: LoadSpec, progress: Callable[[str], None] | None = None) -> None:
         self._label = label
         self._spec = spec
+        self._progress = progress
         self._restarting = threading.Lock()
+        self._reload_failed: Exception | None = None
         self.engine, facts = self._start(progress)
         self._take(facts)
 
-    def _start(self, progress: Callable[[str], None] | None) -> tuple[EngineProcess, dict[str, Any]]:
-        engine = EngineProcess(f"{self._label} {self._spec[2]}")
+    def _start(
+        self, progress: Callable[[str], None] | None, spec: LoadSpec | None = None
+    ) -> tuple[EngineProcess, dict[str, Any]]:
+        spec = spec or self._spec
+        engine = EngineProcess(f"{self._label} {spec[2]}")
         try:
-            return engine, engine.answer(wire.LOAD, (*self._spec, progress is not None), progress)
+            facts = engine.answer(wire.LOAD, (*spec, progress is not None), progress)
         except BaseException:
             engine.close()
             raise
+        engine.reloads_on_crash = True
+        return engine, facts
 
     def _live(self) -> EngineProcess:
-        """The engine process, started again (model reloaded) if it crashed."""
+        """The engine process, started again (model reloaded) if it crashed and that has not failed yet."""
         with self._restarting:
-            if self.engine.crashed:
-                self.engine, facts = self._start(None)
-                self._take(facts)
+            if not self.engine.crashed:
+                return self.engine
+            model = self._spec[2]
+            if self._reload_failed is not None:
+                raise BackendError(
+                    f"loading {model} again after its engine stopped failed ({self._reload_failed}); "
+                    "load a model to try again"
+                ) from self._reload_failed
+            if self._progress is not None:
+                self._progress(f"the engine stopped: loading {model} again")
+            try:
+                self.engine, facts = self._start(self._progress)
+            except Exception as exc:
+                self._reload_failed = exc
+                raise
+            self._take(facts)
             return self.engine
 
     def _take(self, facts: dict[str, Any]) -> None:
@@ -299,11 +325,18 @@ class ProcessBackend:
         return self._context_length
 
     def load(self, model: str, **options: Any) -> None:
-        """Load another model into the same engine process."""
+        """Load another model into the same engine process (a new one if it has stopped)."""
         progress = options.pop("progress", None)
-        engine = self._live()
-        self._take(engine.answer(wire.LOAD, ("same", "", model, options, progress is not None), progress))
-        self._spec = (self._spec[0], self._spec[1], model, options)
+        spec: LoadSpec = (self._spec[0], self._spec[1], model, options)
+        if self.engine.crashed:  # nothing to keep: no reload of the old model first
+            engine, facts = self._start(progress, spec)
+            with self._restarting:
+                self.engine, self._reload_failed = engine, None
+        else:
+            facts = self.engine.answer(wire.LOAD, ("same", "", model, options, progress is not None), progress)
+        self._take(facts)
+        self._spec = spec
+        self._progress = progress or self._progress
 
     def info(self) -> dict[str, Any]:
         """What the engine reported when it loaded (asked once: the status bar reads it often)."""

@@ -30,10 +30,11 @@ def chat(
     no_log: bool = False,
 ) -> None:
     """Open the chat app. F1 inside it lists every key binding."""
-    from ..config import default_system_prompt
+    from ..config import default_system_prompt, engine_process_enabled
     from ..history.session_link import link_history
     from ..options import build_params, parse_options
 
+    engine_process_enabled()  # a bad setting is an error now, not a notification at the first model load
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         # A full-screen app cannot run without a terminal; say so instead of hanging.
         fail(
