@@ -9,9 +9,19 @@ before the cache's end rebuilds the cache from the remembered tokens.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 PREFILL_CHUNK = 512
+
+
+def cache_keyword(model: Any) -> str:
+    """The name ``model.forward`` takes its KV cache under.
+
+    Recent transformers 5.x call it ``cache`` and warn that ``past_key_values``
+    (the name of earlier 5.x releases) goes away in 5.40.
+    """
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 class HFDecoder:
@@ -23,6 +33,7 @@ class HFDecoder:
         self.device = model.device
         self._cache: Any = None
         self._tokens: list[int] = []
+        self._cache_keyword = cache_keyword(model)
 
     def reset(self) -> None:
         self._cache = None
@@ -63,10 +74,10 @@ class HFDecoder:
             positions = torch.arange(begin, begin + len(chunk), device=self.device)
             out = self.model(
                 input_ids=torch.tensor([chunk], device=self.device),
-                past_key_values=self._cache,
                 position_ids=positions[None],
                 use_cache=True,
                 logits_to_keep=0 if all_logits else 1,
+                **{self._cache_keyword: self._cache},
             )
             outputs.append(out.logits[0].float())
             self._tokens.extend(chunk)
