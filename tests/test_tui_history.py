@@ -114,6 +114,74 @@ def test_sidebar_search_and_open_resumes_conversation() -> None:
     run_pilot(app, scenario)
 
 
+def test_a_long_conversation_opens_at_its_end_and_draws_earlier_turns_as_you_scroll_up() -> None:
+    from assistant.tui.widgets.chat_log import EarlierMessages
+
+    turns = [(f"question {i}", f"answer {i}: " + "a long reply " * 120) for i in range(25)]
+    (conversation_id,) = seed_history(turns)
+    stored = [text for turn in turns for text in turn]
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        screen = app.chat_screen
+        await screen.open_conversation(conversation_id)
+        await pilot.pause()
+        log = screen.query_one(ChatLog)
+        drawn = log.turns()
+        assert 2 <= len(drawn) < 10 and log.earlier_count == len(stored) - len(drawn)
+        assert [m.text for m in drawn] == stored[-len(drawn) :]  # the end, in order
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y  # at the bottom
+        assert len(app.controller.messages) == len(stored)  # the model still gets the whole conversation
+        steps = 0
+        while log.earlier_count:
+            first = log.turns()[0]
+            at_the_top = first.virtual_region.y  # where it shows once scrolled to the top
+            count = len(log.turns())
+            log.scroll_home(animate=False)  # reaching the top draws the next batch above
+            await wait_until(pilot, lambda: len(log.turns()) > count, what="earlier turns")
+            await pilot.pause()
+            await pilot.pause()
+            assert first.virtual_region.y > at_the_top  # the batch went above it...
+            assert first.virtual_region.y - log.scroll_y == at_the_top  # ...and the view did not jump
+            steps += 1
+        assert steps >= 3
+        assert [m.text for m in log.turns()] == stored
+        assert not log.query(EarlierMessages)
+
+    run_pilot(app, scenario)
+
+
+def test_earlier_turns_of_a_conversation_that_fits_on_screen_come_with_a_click(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from assistant.tui.widgets import chat_log
+    from assistant.tui.widgets.chat_log import EarlierMessages
+
+    monkeypatch.setattr(chat_log, "EARLIER_BATCH_MESSAGES", 2)
+    (conversation_id,) = seed_history([("one?", "1"), ("two?", "2"), ("three?", "3")])
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        screen = app.chat_screen
+        await screen.open_conversation(conversation_id)
+        await pilot.pause()
+        log = screen.query_one(ChatLog)
+        assert [m.text for m in log.turns()] == ["three?", "3"]
+        assert "↑ 4 earlier messages: scroll up or click to show them" in screen_text(app)
+        await pilot.click(EarlierMessages)
+        await wait_until(pilot, lambda: log.earlier_count == 2, what="two more turns")
+        await pilot.pause()
+        assert [m.text for m in log.turns()] == ["two?", "2", "three?", "3"]
+        assert "↑ 2 earlier messages" in screen_text(app)
+        await pilot.click(EarlierMessages)
+        await wait_until(pilot, lambda: log.earlier_count == 0, what="the first turn")
+        await pilot.pause()
+        assert [m.text for m in log.turns()] == ["one?", "1", "two?", "2", "three?", "3"]
+        assert "earlier message" not in screen_text(app)
+
+    run_pilot(app, scenario)
+
+
 def test_search_with_awkward_text_does_not_fail() -> None:
     seed_history([('it\'s "quoted" AND (odd', "fine")])
     app = make_app()

@@ -201,6 +201,36 @@ class ToolMessage(ChatMessage):
         yield self._body
 
 
+EARLIER_BATCH_CHARS = 4000
+"""Stored text drawn at a time: when a conversation opens (its end), then per step as you scroll up.
+
+Textual takes ~0.4 s to mount and lay out a 2000-character Markdown reply on
+a 2-core machine, so a stored conversation of 20 such turns drawn at once
+froze the app for ~7 s; drawn from its end it opens in ~1.3 s.
+"""
+
+EARLIER_BATCH_MESSAGES = 30
+"""At most this many stored messages per step (short ones are cheap, but not free)."""
+
+
+class EarlierMessages(Static):
+    """The top of a stored conversation whose first messages are not drawn yet; click or scroll up."""
+
+    DEFAULT_CSS = """
+    EarlierMessages { color: $text-muted; text-align: center; width: 100%; margin-bottom: 1; }
+    EarlierMessages:hover { color: $text; }
+    """
+
+    def show_count(self, count: int) -> None:
+        noun = "message" if count == 1 else "messages"
+        self.update(Text(f"↑ {count} earlier {noun}: scroll up or click to show them"))
+
+    async def on_click(self) -> None:
+        log = self.parent
+        if isinstance(log, ChatLog):
+            await log.show_earlier()
+
+
 class ChatLog(VerticalScroll):
     """The scrolling list of turns; stays pinned to the bottom while a reply streams."""
 
@@ -209,6 +239,17 @@ class ChatLog(VerticalScroll):
     ChatLog > .empty { color: $text-muted; text-align: center; width: 100%; margin-top: 2; }
     """
 
+    def __init__(self, *children: Widget, **kwargs: object) -> None:
+        super().__init__(*children, **kwargs)  # type: ignore[arg-type]
+        self._earlier: list[ChatMessage] = []
+        """Stored messages not mounted yet, oldest first (see :meth:`show_earlier`)."""
+        self._showing_earlier = False
+
+    @property
+    def earlier_count(self) -> int:
+        """Stored messages above the first one drawn."""
+        return len(self._earlier)
+
     async def add(self, message: ChatMessage) -> ChatMessage:
         await self.remove_children(".empty")
         await self.mount(message)
@@ -216,15 +257,20 @@ class ChatLog(VerticalScroll):
         return message
 
     async def clear(self, hint: str = "") -> None:
+        self._earlier = []
         await self.remove_children()
         if hint:
             await self.mount(Static(Text(hint), classes="empty", markup=False))
 
     async def show_stored(self, stored: Sequence[StoredMessage]) -> None:
-        """Replace the view by stored messages, drawn as they were: statuses, tool and template results."""
+        """Replace the view by stored messages, drawn as they were: statuses, tool and template results.
+
+        Only the end is drawn at first (:data:`EARLIER_BATCH_CHARS`); earlier
+        messages are drawn as scrolling up reaches them.
+        """
         from .tool_results import result_view, stored_source_text
 
-        await self.remove_children()
+        await self.clear()
         widgets: list[ChatMessage] = []
         previous: list[str] = []  # contents so far: a slash command may have run on the last message
         for message in stored:
@@ -244,9 +290,69 @@ class ChatLog(VerticalScroll):
                     AssistantMessage(message.content, label=message.model or "Assistant", status=status)
                 )
             previous.append(message.content)
-        if widgets:
-            await self.mount_all(widgets)
+        self._earlier = widgets
+        recent: list[Widget] = list(self._take_earlier())
+        if self._earlier:
+            marker = EarlierMessages(markup=False)
+            marker.show_count(len(self._earlier))
+            recent.insert(0, marker)
+        if recent:
+            await self.mount_all(recent)
             self.anchor()
+
+    def _take_earlier(self) -> list[ChatMessage]:
+        """The last not-yet-drawn stored messages, up to one batch (at least two: an exchange)."""
+        count, chars = 0, 0
+        for message in reversed(self._earlier):
+            if count >= 2 and (chars >= EARLIER_BATCH_CHARS or count >= EARLIER_BATCH_MESSAGES):
+                break
+            count += 1
+            chars += len(message.text)
+        batch = self._earlier[len(self._earlier) - count :]
+        del self._earlier[len(self._earlier) - count :]
+        return batch
+
+    async def show_earlier(self) -> None:
+        """Draw the next batch of earlier stored messages above the first one shown, keeping the view still.
+
+        The new messages' height is known only once they are laid out, so the
+        scroll offset is corrected after that refresh (by how far the message
+        that was first has moved).
+        """
+        if not self._earlier or self._showing_earlier:
+            return
+        self._showing_earlier = True
+        try:
+            first = next((child for child in self.children if isinstance(child, ChatMessage)), None)
+            offset = first.virtual_region.y - self.scroll_y if first is not None else 0.0
+            batch = self._take_earlier()
+            marker = next(iter(self.query(EarlierMessages)), None)
+            if first is not None:
+                await self.mount_all(batch, before=first)
+            else:
+                await self.mount_all(batch)
+            if marker is not None:
+                if self._earlier:
+                    marker.show_count(len(self._earlier))
+                else:
+                    await marker.remove()
+            if first is not None:
+                self.call_after_refresh(self._keep_in_view, first, offset)
+        finally:
+            self._showing_earlier = False
+
+    def _keep_in_view(self, message: ChatMessage, offset: float) -> None:
+        self.scroll_to(y=message.virtual_region.y - offset, animate=False, immediate=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._earlier and new_value < 1 <= old_value:
+            self.call_later(self.show_earlier)
+
+    def on_mouse_scroll_up(self) -> None:
+        """Scrolling up at the top (where ``scroll_y`` cannot change) shows earlier messages too."""
+        if self._earlier and self.scroll_y < 1:
+            self.call_later(self.show_earlier)
 
     def turns(self) -> list[ChatMessage]:
         return list(self.query(ChatMessage))
