@@ -151,6 +151,37 @@ def test_a_long_conversation_opens_at_its_end_and_draws_earlier_turns_as_you_scr
     run_pilot(app, scenario)
 
 
+def test_page_up_in_the_message_box_scrolls_the_conversation_up_to_its_earlier_turns() -> None:
+    from assistant.tui.widgets.prompt_input import PromptInput
+
+    turns = [(f"question {i}", f"answer {i}: " + "a long reply " * 120) for i in range(8)]
+    (conversation_id,) = seed_history(turns)
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        screen = app.chat_screen
+        await screen.open_conversation(conversation_id)
+        await pilot.pause()
+        log = screen.query_one(ChatLog)
+        earlier = log.earlier_count
+        assert earlier and screen.query_one(PromptInput).has_focus
+        bottom = log.scroll_y
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert log.scroll_y < bottom  # the conversation moved, not the cursor
+        for _ in range(20):
+            if log.earlier_count < earlier:
+                break
+            await pilot.press("pageup")
+            await pilot.pause()
+        assert log.earlier_count < earlier
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert screen.query_one(PromptInput).has_focus
+
+    run_pilot(app, scenario)
+
+
 def test_earlier_turns_of_a_conversation_that_fits_on_screen_come_with_a_click(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

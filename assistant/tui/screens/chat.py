@@ -521,6 +521,16 @@ class ChatScreen(Screen[None]):
         self.sidebar.current_id = self.controller.conversation_id
         self.sidebar.refresh_rows()
 
+    def action_scroll_conversation(self, pages: int) -> None:
+        """Scroll the conversation by pages (the top draws earlier turns of a long stored one)."""
+        log = self.log_view
+        if pages < 0:
+            if log.scroll_y < 1 and log.earlier_count:
+                self.call_later(log.show_earlier)  # already at the top: the scroll cannot say so
+            log.scroll_page_up()
+        else:
+            log.scroll_page_down()
+
     def action_toggle_sidebar(self) -> None:
         self.sidebar.toggle_class("-hidden")
         if self.sidebar.has_class("-hidden") and self.sidebar.has_focus_within:

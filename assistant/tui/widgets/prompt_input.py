@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual import events
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -56,7 +57,16 @@ class InputHistory:
 
 
 class PromptInput(TextArea):
-    """Enter sends; Shift+Enter or Ctrl+J inserts a newline; Up/Down at the edges browse history."""
+    """Enter sends; Shift+Enter or Ctrl+J inserts a newline; Up/Down at the edges browse history.
+
+    PageUp / PageDown scroll the conversation rather than move the cursor by
+    a page of a box that is at most ten lines high.
+    """
+
+    BINDINGS = [
+        Binding("pageup", "screen.scroll_conversation(-1)", "Scroll up", show=False),
+        Binding("pagedown", "screen.scroll_conversation(1)", "Scroll down", show=False),
+    ]
 
     DEFAULT_CSS = """
     PromptInput { height: auto; max-height: 10; min-height: 3; border: round $primary 60%; padding: 0 1; }
