@@ -14,6 +14,7 @@ BENCHMARKS = [
     "tools_eval",
     "transformers_decode",
     "tui_stream",
+    "tui_open",
 ]
 
 

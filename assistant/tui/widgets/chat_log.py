@@ -206,7 +206,8 @@ EARLIER_BATCH_CHARS = 4000
 
 Textual takes ~0.4 s to mount and lay out a 2000-character Markdown reply on
 a 2-core machine, so a stored conversation of 20 such turns drawn at once
-froze the app for ~7 s; drawn from its end it opens in ~1.3 s.
+froze the app for ~9 s; drawn from its end it opens in ~1 s, however long it
+is (``benchmarks/tui_open.py``).
 """
 
 EARLIER_BATCH_MESSAGES = 30
