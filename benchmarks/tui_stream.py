@@ -307,11 +307,15 @@ def first_frame_seconds() -> float:
     writes the chat screen to the terminal, then exits. Bytecode caches are
     allowed (as for an installed package; call it once to warm them up).
     """
+    with tempfile.TemporaryDirectory(prefix="tui-bench-") as home:
+        return _launch_seconds(home)
+
+
+def _launch_seconds(home: str) -> float:
     import fcntl
     import struct
     import termios
 
-    home = tempfile.mkdtemp(prefix="tui-bench-")
     plugins = os.path.join(home, "config", "plugins")
     os.makedirs(plugins)
     with open(os.path.join(plugins, "benchfake.py"), "w") as plugin:
