@@ -1,5 +1,6 @@
-"""Opening a long stored conversation in the chat app: drawn from its end vs all at once.
+"""Long conversations in the chat app: opening one, and streaming a reply at the end of one.
 
+Opening: drawn from its end vs all at once.
 Textual mounts and lays out a Markdown reply slowly (~0.4 s for 2000
 characters on 2 cores), so drawing every turn of a long conversation when it
 opens freezes the app for seconds. The chat log draws the last
@@ -9,8 +10,16 @@ same chat log drawing everything at once (the batch made unlimited).
 
 Measured: the UI thread's time from "show these stored messages" to the first
 screen painted with them (headless Textual, 120x40), and the time to draw one
-more batch when scrolling reaches the top. ``python -m benchmarks.tui_open``
-writes the "## TUI: opening a conversation" section of docs/performance.md.
+more batch when scrolling reaches the top.
+
+Streaming: Textual lays out every widget of the screen on each refresh, so a
+reply streamed below 20 long turns paid for all of them on every draw. Turns
+far from the view are folded out of the layout
+(`assistant/tui/widgets/turn_folding.py`); the baseline, in the same run, is
+the same log with folding turned off, and an empty conversation for scale.
+
+``python -m benchmarks.tui_open`` writes the "## TUI: long conversations"
+section of docs/performance.md.
 """
 
 from __future__ import annotations
@@ -106,9 +115,83 @@ def measure(turns: int) -> dict[str, float]:
     return result
 
 
+STREAM_TURNS = 20
+STREAM_CHARS = 4000
+STREAM_PIECE = 40
+
+
+@contextmanager
+def folding(enabled: bool) -> Iterator[None]:
+    from assistant.tui.widgets.turn_folding import TurnFolder
+
+    saved = TurnFolder.refold
+    if not enabled:
+        TurnFolder.refold = lambda self, scroll_y=None: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        TurnFolder.refold = saved  # type: ignore[method-assign]
+
+
+async def draw_cpu_ms(turns: int) -> float:
+    """UI thread CPU per draw of a reply streamed (``STREAM_PIECE`` characters a draw) below ``turns`` drawn turns."""
+    from textual.app import App, ComposeResult
+
+    from assistant.tui.heap import QuietCollector
+    from assistant.tui.widgets.chat_log import AssistantMessage, ChatLog
+
+    class View(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChatLog()
+
+    app = View()
+    quiet = QuietCollector()
+    async with app.run_test(size=(120, 40)) as pilot:
+        log = app.query_one(ChatLog)
+        if turns:
+            with everything_at_once():  # as in a live session: every turn is drawn
+                await log.show_stored(stored_conversation(turns))
+        for _ in range(3):
+            await pilot.pause()
+        reply = await log.add(AssistantMessage(label="m"))
+        reply.start_stream()
+        text = make_reply(STREAM_CHARS)
+        await asyncio.sleep(0.2)
+        quiet.begin()
+        try:
+            cpu = time.thread_time()
+            draws = 0
+            for start in range(0, len(text), STREAM_PIECE):
+                await reply.write(text[start : start + STREAM_PIECE])
+                await asyncio.sleep(0.03)  # the screen refreshes meanwhile, as between two draws in the app
+                draws += 1
+            await reply.finish()
+            cpu = time.thread_time() - cpu
+        finally:
+            quiet.end()
+    return cpu / draws * 1000
+
+
+def measure_streaming() -> dict[str, float]:
+    import gc
+
+    empty, unfolded, folded = [], [], []
+    for _ in range(REPEATS):
+        empty.append(asyncio.run(draw_cpu_ms(0)))
+        with folding(False):
+            unfolded.append(asyncio.run(draw_cpu_ms(STREAM_TURNS)))
+        gc.collect()
+        folded.append(asyncio.run(draw_cpu_ms(STREAM_TURNS)))
+        gc.collect()
+    result = {"empty": median(empty), "unfolded": median(unfolded), "folded": median(folded)}
+    print("streaming", {k: round(v, 1) for k, v in result.items()}, flush=True)
+    return result
+
+
 def main() -> None:
     from assistant.tui.widgets.chat_log import EARLIER_BATCH_CHARS
 
+    streaming = measure_streaming()
     results = [(turns, measure(turns)) for turns in TURNS]
     rows = [
         f"| {turns} | {r['all_at_once'] * 1000:,.0f} | {r['from_the_end'] * 1000:,.0f} | "
@@ -133,8 +216,22 @@ paragraphs, a list, a code block) opened in the chat log (headless Textual, 120x
 - Opening no longer grows with the conversation: {longest['from_the_end'] * 1000:,.0f} ms for {TURNS[-1]}
   turns, where drawing everything took {longest['all_at_once']:.1f} s. Each batch costs about what
   opening does, paid only by scrolling that far up.
+
+A {STREAM_CHARS:,}-character reply streamed {STREAM_PIECE} characters a draw below {STREAM_TURNS} drawn turns
+(as in a live session, or a stored one scrolled through): UI thread CPU per draw (append, layout,
+paint), median of {REPEATS} runs.
+
+| conversation above the reply | UI CPU per draw (ms) |
+| --- | --- |
+| none (a new conversation) | {streaming['empty']:.0f} |
+| {STREAM_TURNS} turns, all in the layout (folding off: the baseline) | {streaming['unfolded']:.0f} |
+| {STREAM_TURNS} turns, those far from the view folded | {streaming['folded']:.0f} (**{streaming['unfolded'] / streaming['folded']:.1f}x** less) |
+
+- A folded turn keeps its height, so nothing on screen moves, and its children leave the layout; it
+  unfolds before scrolling brings it within a screen of the view (`tests/test_tui_turn_folding.py`
+  compares every screen with folding off).
 """
-    write_section("TUI: opening a conversation", body)
+    write_section("TUI: long conversations", body)
 
 
 if __name__ == "__main__":

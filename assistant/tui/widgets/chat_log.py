@@ -23,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from ..text import visible_text
+from .turn_folding import FOLD_CSS, TurnFolder
 
 if TYPE_CHECKING:
     from ...history import StoredMessage
@@ -238,10 +239,12 @@ class ChatLog(VerticalScroll):
     DEFAULT_CSS = """
     ChatLog { height: 1fr; padding: 1 1 0 1; scrollbar-size-vertical: 1; }
     ChatLog > .empty { color: $text-muted; text-align: center; width: 100%; margin-top: 2; }
-    """
+    """ + FOLD_CSS
 
     def __init__(self, *children: Widget, **kwargs: object) -> None:
         super().__init__(*children, **kwargs)  # type: ignore[arg-type]
+        self.folder = TurnFolder(self)
+        """Keeps turns far from the view out of the layout (see :mod:`.turn_folding`)."""
         self._earlier: list[ChatMessage] = []
         """Stored messages not mounted yet, oldest first (see :meth:`show_earlier`)."""
         self._showing_earlier = False
@@ -255,6 +258,7 @@ class ChatLog(VerticalScroll):
         await self.remove_children(".empty")
         await self.mount(message)
         self.anchor()
+        self.call_after_refresh(self.folder.refold)
         return message
 
     async def clear(self, hint: str = "") -> None:
@@ -300,6 +304,7 @@ class ChatLog(VerticalScroll):
         if recent:
             await self.mount_all(recent)
             self.anchor()
+            self.call_after_refresh(self.folder.refold)
 
     def _take_earlier(self) -> list[ChatMessage]:
         """The last not-yet-drawn stored messages, up to one batch (at least two: an exchange)."""
@@ -347,8 +352,12 @@ class ChatLog(VerticalScroll):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        self.folder.refold(new_value)
         if self._earlier and new_value < 1 <= old_value:
             self.call_later(self.show_earlier)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.folder.refold)
 
     def on_mouse_scroll_up(self) -> None:
         """Scrolling up at the top (where ``scroll_y`` cannot change) shows earlier messages too."""
