@@ -111,6 +111,38 @@ def test_cancel_from_another_thread(smollm2: Backend) -> None:
     assert chunks[-1].finish_reason == "cancelled"
 
 
+def test_cancel_while_the_prompt_is_read_stops_between_two_chunks(smollm2: Backend) -> None:
+    """Esc during a long prompt (a minute of a long conversation on a CPU) does not wait for all of it."""
+    from typing import Any
+
+    engine: Any = smollm2
+    # Where each backend evaluates one chunk of the prompt.
+    owner, method = (engine._llm, "eval") if engine.name == "llama-cpp" else (engine._decoder, "forward")
+    original = getattr(owner, method)
+    calls: list[int] = []
+
+    def one_chunk(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            smollm2.cancel()  # as Esc would, from the UI thread
+        return original(*args, **kwargs)
+
+    saved, engine.prefill_chunk = engine.prefill_chunk, 16
+    setattr(owner, method, one_chunk)
+    try:
+        prompt = [Message("user", "Tell me everything about the sea and its waves. " * 25)]
+        assert smollm2.count_tokens(prompt) > 10 * 16
+        chunks = list(smollm2.stream(prompt, GenerationParams(temperature=0, max_tokens=20)))
+    finally:
+        delattr(owner, method)
+        engine.prefill_chunk = saved
+    final = chunks[-1]
+    assert final.finish_reason == "cancelled"
+    assert final.usage is not None and final.usage.completion_tokens == 0
+    assert len(calls) == 2  # stopped between the chunks, not after the whole prompt
+    assert "Paris" in smollm2.complete(FRANCE, GREEDY).text  # and the engine works on
+
+
 def test_seed_makes_sampling_reproducible(smollm2: Backend) -> None:
     params = GenerationParams(temperature=1.0, seed=1234, max_tokens=24)
     assert smollm2.complete("Once upon a time", params).text == smollm2.complete("Once upon a time", params).text

@@ -199,7 +199,17 @@ class TokenLoopBackend(ABC):
 
     @abstractmethod
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
-        """Evaluate the prompt, then yield sampled tokens until the caller stops iterating."""
+        """Evaluate the prompt, then yield sampled tokens until the caller stops iterating.
+
+        A long prompt takes seconds to evaluate on a CPU: engines evaluate it in
+        chunks and return without yielding if :attr:`cancelled` is set between
+        two, so Esc does not wait for the whole prompt.
+        """
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the running ``stream`` was asked to stop (engines check it between prompt chunks)."""
+        return self._cancel.is_set()
 
     @abstractmethod
     def score(self, prompt: str, candidates: Sequence[str]) -> list[float]: ...
@@ -283,6 +293,9 @@ class TokenLoopBackend(ABC):
                 if generated >= budget:
                     finish = "length"
                     break
+            else:  # the engine stopped by itself: cancelled while it was still reading the prompt
+                if self._cancel.is_set():
+                    finish = "cancelled"
         finally:
             close = getattr(tokens, "close", None)
             if close is not None:

@@ -83,6 +83,8 @@ class LlamaCppBackend(TokenLoopBackend):
     def __init__(self) -> None:
         super().__init__()
         self._llm: Any = None
+        self.prefill_chunk = 0
+        """Prompt tokens evaluated between two checks for a cancel (0: llama.cpp's ``n_batch``)."""
         self._lib: Any = None
         self._vocab: Any = None
         self._format: ChatFormat | None = None
@@ -242,6 +244,8 @@ class LlamaCppBackend(TokenLoopBackend):
         want = params.logprobs
         n_ctx = llm.n_ctx()
         try:
+            if not self._prefill(prompt_ids):
+                return
             for token in llm.generate(
                 prompt_ids,
                 top_k=params.top_k,
@@ -265,6 +269,28 @@ class LlamaCppBackend(TokenLoopBackend):
                     return
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"llama.cpp failed while generating: {exc}") from exc
+
+    def _prefill(self, prompt_ids: list[int]) -> bool:
+        """Evaluate the prompt's whole ``n_batch`` chunks, one at a time; False if cancelled between two.
+
+        ``Llama.generate`` would evaluate the prompt in one call that cannot be
+        interrupted (a minute for a long conversation on a CPU). The chunks are
+        the ones it would run, and the rest (at most one chunk, with the last
+        token) is left to it: it finds the chunks in the cache and the numbers
+        do not change.
+        """
+        llm = self._llm
+        step = self.prefill_chunk or llm.n_batch
+        cached = _common_prefix(list(llm.input_ids[: llm.n_tokens]), prompt_ids[:-1])
+        whole = (len(prompt_ids) - 1 - cached) // step
+        if whole == 0:
+            return not self.cancelled
+        llm.n_tokens = cached
+        for start in range(cached, cached + whole * step, step):
+            if self.cancelled:
+                return False
+            llm.eval(prompt_ids[start : start + step])
+        return not self.cancelled
 
     def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
         """Sum of token log-probs of each candidate, evaluating the prompt once.

@@ -32,6 +32,7 @@ from ..types import AttentionMaps, GenerationParams, Message
 from .base import Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .hf_convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
+from .hf_decoder import PREFILL_CHUNK
 from .hf_vocab import TokenBytes, llama_cpp_special_tokens
 from .sampling import Sampler, top_logprobs
 
@@ -110,6 +111,8 @@ class TransformersBackend(TokenLoopBackend):
         self._model: Any = None
         self._tokenizer: Any = None
         self._decoder: Any = None
+        self.prefill_chunk = PREFILL_CHUNK
+        """Prompt tokens evaluated between two checks for a cancel (the decoders' own chunk)."""
         self._bytes: TokenBytes | None = None
         self._format: ChatFormat | None = None
         self._facts = ModelFacts()
@@ -388,9 +391,32 @@ class TransformersBackend(TokenLoopBackend):
         self._cached.append(token)
         return logits[-1]
 
+    def _prefill(self, ids: list[int]) -> bool:
+        """Evaluate the prompt's whole chunks one call at a time; False if cancelled between two.
+
+        The chunks are the ones the decoder runs in one ``forward`` (from the
+        first position the cache lacks, ``prefill_chunk`` long), and the rest
+        (at most one chunk, with the last token) is left to :meth:`_evaluate`,
+        so the numbers do not change; only a cancel can now come in between.
+        """
+        reuse = min(_common_prefix(self._cached, ids), len(ids) - 1)
+        step = self.prefill_chunk
+        whole = (len(ids) - 1 - reuse) // step
+        if whole == 0:
+            return not self.cancelled
+        self._truncate(reuse)
+        for start in range(reuse, reuse + whole * step, step):
+            if self.cancelled:
+                return False
+            self._decoder.forward(ids[start : start + step], start)
+            self._cached = list(ids[: start + step])
+        return not self.cancelled
+
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         self._require()
         with self._device_errors("generating"):
+            if not self._prefill(prompt_ids):
+                return
             logits = self._evaluate(prompt_ids)
             sampler = Sampler(params, device=logits.device)
             while True:
