@@ -114,19 +114,28 @@ def test_sidebar_search_and_open_resumes_conversation() -> None:
     run_pilot(app, scenario)
 
 
+def long_turns(count: int) -> list[tuple[str, str]]:
+    """(question, ~1500-character answer) turns: a few of them fill the screen."""
+    return [(f"question {i}", f"answer {i}: " + "a long reply " * 120) for i in range(count)]
+
+
+async def open_stored(app: Any, pilot: Any, conversation_id: int) -> ChatLog:
+    """Open a stored conversation from the chat screen; its chat log once drawn."""
+    await app.chat_screen.open_conversation(conversation_id)
+    await pilot.pause()
+    return app.chat_screen.query_one(ChatLog)
+
+
 def test_a_long_conversation_opens_at_its_end_and_draws_earlier_turns_as_you_scroll_up() -> None:
     from assistant.tui.widgets.chat_log import EarlierMessages
 
-    turns = [(f"question {i}", f"answer {i}: " + "a long reply " * 120) for i in range(25)]
+    turns = long_turns(25)
     (conversation_id,) = seed_history(turns)
     stored = [text for turn in turns for text in turn]
     app = make_app()
 
     async def scenario(pilot: Any) -> None:
-        screen = app.chat_screen
-        await screen.open_conversation(conversation_id)
-        await pilot.pause()
-        log = screen.query_one(ChatLog)
+        log = await open_stored(app, pilot, conversation_id)
         drawn = log.turns()
         assert 2 <= len(drawn) < 10 and log.earlier_count == len(stored) - len(drawn)
         assert [m.text for m in drawn] == stored[-len(drawn) :]  # the end, in order
@@ -154,15 +163,13 @@ def test_a_long_conversation_opens_at_its_end_and_draws_earlier_turns_as_you_scr
 def test_page_up_in_the_message_box_scrolls_the_conversation_up_to_its_earlier_turns() -> None:
     from assistant.tui.widgets.prompt_input import PromptInput
 
-    turns = [(f"question {i}", f"answer {i}: " + "a long reply " * 120) for i in range(8)]
+    turns = long_turns(8)
     (conversation_id,) = seed_history(turns)
     app = make_app()
 
     async def scenario(pilot: Any) -> None:
         screen = app.chat_screen
-        await screen.open_conversation(conversation_id)
-        await pilot.pause()
-        log = screen.query_one(ChatLog)
+        log = await open_stored(app, pilot, conversation_id)
         earlier = log.earlier_count
         assert earlier and screen.query_one(PromptInput).has_focus
         bottom = log.scroll_y
@@ -193,10 +200,7 @@ def test_earlier_turns_of_a_conversation_that_fits_on_screen_come_with_a_click(
     app = make_app()
 
     async def scenario(pilot: Any) -> None:
-        screen = app.chat_screen
-        await screen.open_conversation(conversation_id)
-        await pilot.pause()
-        log = screen.query_one(ChatLog)
+        log = await open_stored(app, pilot, conversation_id)
         assert [m.text for m in log.turns()] == ["three?", "3"]
         assert "↑ 4 earlier messages: scroll up or click to show them" in screen_text(app)
         await pilot.click(EarlierMessages)

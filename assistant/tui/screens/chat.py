@@ -525,8 +525,7 @@ class ChatScreen(Screen[None]):
         """Scroll the conversation by pages (the top draws earlier turns of a long stored one)."""
         log = self.log_view
         if pages < 0:
-            if log.scroll_y < 1 and log.earlier_count:
-                self.call_later(log.show_earlier)  # already at the top: the scroll cannot say so
+            log.scroll_up_past_top()
             log.scroll_page_up()
         else:
             log.scroll_page_down()

@@ -359,10 +359,13 @@ class ChatLog(VerticalScroll):
     def on_resize(self) -> None:
         self.call_after_refresh(self.folder.refold)
 
-    def on_mouse_scroll_up(self) -> None:
-        """Scrolling up at the top (where ``scroll_y`` cannot change) shows earlier messages too."""
+    def scroll_up_past_top(self) -> None:
+        """A scroll up asked for at the top (where ``scroll_y`` cannot change) shows earlier messages too."""
         if self._earlier and self.scroll_y < 1:
             self.call_later(self.show_earlier)
+
+    def on_mouse_scroll_up(self) -> None:
+        self.scroll_up_past_top()
 
     def turns(self) -> list[ChatMessage]:
         return list(self.query(ChatMessage))
