@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: chat setup models test-models test-tools test test-fast bench clean
+.PHONY: chat setup models rebuild-llama test-models test-tools test test-fast bench clean
 
 chat: setup  ## Install everything (first run builds llama.cpp, ~10 min) and open the chat
 	$(BIN)/assistant chat
@@ -19,15 +19,28 @@ setup: $(STAMP) models
 # ggml's own kernels are right everywhere, so the build leaves llamafile out.
 # Your own CMAKE_ARGS (e.g. -DGGML_CUDA=on) are kept.
 LLAMA_CMAKE_ARGS := $(CMAKE_ARGS) -DGGML_LLAMAFILE=OFF
+# ggml's AMX kernels (Intel Xeon, 4th generation on) crash with SIGSEGV in
+# ggml_backend_amx_mul_mat on every prompt of more than one token on the Xeon VMs here,
+# SmolLM2 and Gemma alike; the build's -march=native would turn them on, so they are left
+# out (AVX-512 stays). A compiler that does not know the flags does not enable AMX anyway.
+LLAMA_NO_AMX := $(shell echo | $(CC) -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 -E - >/dev/null 2>&1 && \
+  echo -mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+LLAMA_BUILD_ENV := CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CFLAGS="$(CFLAGS) $(LLAMA_NO_AMX)" CXXFLAGS="$(CXXFLAGS) $(LLAMA_NO_AMX)"
+# A wheel pip built earlier (its cache ignores these settings) is rebuilt if it has either.
+LLAMA_UNWANTED := b'LLAMAFILE = 1' in info or ($(if $(LLAMA_NO_AMX),True,False) and b'AMX_INT8 = 1' in info)
 
 $(STAMP): pyproject.toml requirements-dev.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -e '.[all,test]' -r requirements-dev.txt
-	$(BIN)/python -c "import llama_cpp, sys; sys.exit(b'LLAMAFILE = 1' in llama_cpp.llama_print_system_info())" || \
-	  { echo "llama-cpp-python was built with llamafile: rebuilding without it"; \
-	    CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --force-reinstall --no-deps --no-cache-dir \
-	      "llama-cpp-python==$$($(BIN)/python -c 'import llama_cpp; print(llama_cpp.__version__)')"; }
+	$(LLAMA_BUILD_ENV) $(BIN)/python -m pip install -e '.[all,test]' -r requirements-dev.txt
+	$(BIN)/python -c "import llama_cpp, sys; info = llama_cpp.llama_print_system_info(); sys.exit($(LLAMA_UNWANTED))" || \
+	  { echo "llama-cpp-python was built with llamafile or AMX kernels: rebuilding without them"; \
+	    $(MAKE) --no-print-directory rebuild-llama; }
 	touch $(STAMP)
+
+# Also the way to a GPU build: CMAKE_ARGS="-DGGML_CUDA=on" make rebuild-llama
+rebuild-llama:  ## Build llama-cpp-python again (~7 min), with the flags above and your CMAKE_ARGS
+	$(LLAMA_BUILD_ENV) $(BIN)/python -m pip install --force-reinstall --no-deps --no-cache-dir \
+	  "llama-cpp-python==$$($(BIN)/python -c 'import llama_cpp; print(llama_cpp.__version__)')"
 
 models: $(STAMP)  ## Fetch and verify the default model
 	$(BIN)/assistant models pull smollm2

@@ -9,7 +9,11 @@ without exercising them.
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -52,7 +56,34 @@ def _model_file(name: str) -> Path:
     path = REAL_MODELS_DIR / entry.filename
     if not path.is_file():
         pytest.fail(f"{path} is missing: run `make test-models` (or `assistant models pull {name}`)")
+    _check_llama_cpp_decodes(path)
     return path
+
+
+_LLAMA_DECODE_CHECK = """
+import sys, llama_cpp
+llm = llama_cpp.Llama(sys.argv[1], n_ctx=64, verbose=False)
+llm.eval(llm.tokenize(b"one two three four"))
+"""
+
+
+@functools.cache
+def _check_llama_cpp_decodes(path: Path) -> None:
+    """Fail clearly if this llama.cpp build crashes on a prompt of more than one token.
+
+    A crash inside llama.cpp takes the whole pytest process down with it, with
+    no word of which test or why; checked once per model, in a process of its
+    own, it is one clear failure instead (seen: AMX kernels on Intel Xeon VMs).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _LLAMA_DECODE_CHECK, str(path)], capture_output=True, text=True, timeout=120
+    )
+    if done.returncode < 0:
+        pytest.fail(
+            f"llama-cpp-python was killed by {signal.Signals(-done.returncode).name} evaluating a short prompt "
+            f"with {path.name}: rebuild it with `make rebuild-llama` (the Makefile leaves out the CPU kernels "
+            "that crashed here before)"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -508,6 +508,9 @@ def test_an_engine_crash_mid_reply_keeps_the_partial_reply_and_the_next_message_
         await type_and_send(pilot, "hi")  # a new engine process loads the model again (or has already)
         await wait_idle(pilot)
         assert screen.query_one(ChatLog).last_assistant().text == "Echo: hi"
-        assert progress == ["the engine stopped: loading m again"]  # in the status bar meanwhile
+        # In the status bar meanwhile, then not "loading" any more once it has loaded.
+        assert progress == ["the engine stopped: loading m again", "m is loaded again"]
+        info = screen.query_one(StatusBar).info
+        assert "loading" not in f"{info.state}: {info.detail}"
 
     run_pilot(app, scenario)

@@ -308,6 +308,8 @@ class ProcessBackend:
                 self._reload_failed = exc
                 raise
             self._take(facts)
+            if self._progress is not None:  # the last word: a status line must not keep saying "loading"
+                self._progress(f"{model} is loaded again")
             return self.engine
 
     def _take(self, facts: dict[str, Any]) -> None:
