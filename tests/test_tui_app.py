@@ -284,6 +284,33 @@ def test_settings_panel_changes_params_and_they_are_used() -> None:
     run_pilot(app, scenario, size=(100, 40))
 
 
+def test_settings_panel_works_from_the_keyboard_from_its_first_field() -> None:
+    from textual.widgets import Select
+
+    from assistant.tui.screens.settings import SettingsScreen
+
+    app = make_app()
+    switched: list[tuple[str | None, str | None]] = []
+
+    async def scenario(pilot: Any) -> None:
+        chat(app).load_model = lambda model=None, backend=None: switched.append((model, backend))
+        await pilot.press("f2")
+        assert isinstance(app.screen, SettingsScreen)
+        assert app.focused is app.screen.query_one("#model", Select)
+        await pilot.press("tab", "tab")  # the model path, then the backend
+        backend = app.screen.query_one("#backend", Select)
+        assert app.focused is backend
+        options = [value for _, value in backend._options]
+        await pilot.press("enter", "down", "enter")  # open the list, the next backend, choose it
+        chosen = options[options.index("fake") + 1]
+        assert backend.value == chosen
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ChatScreen)
+        assert switched and switched[-1][1] == chosen
+
+    run_pilot(app, scenario, size=(100, 40))
+
+
 def test_settings_panel_rejects_bad_values_without_closing() -> None:
     from textual.widgets import Input, Static
 

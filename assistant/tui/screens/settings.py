@@ -63,6 +63,9 @@ def parse_params(values: dict[str, str], base: GenerationParams) -> GenerationPa
 
 
 class SettingsScreen(ModalScreen[SettingsChoice | None]):
+    AUTO_FOCUS = "#model"
+    """The first field, not the form around it: F2, then Enter opens the model list (Tab: the next field)."""
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "apply", "Apply"),
