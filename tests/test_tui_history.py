@@ -265,6 +265,25 @@ def test_rename_and_delete_from_the_sidebar() -> None:
     run_pilot(app, scenario)
 
 
+def test_from_the_search_box_down_moves_to_the_results_where_r_renames() -> None:
+    seed_history([("about dragons", "a")], [("about knights", "b")])
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("ctrl+f")
+        search = app.chat_screen.query_one(Sidebar).search_box
+        assert app.focused is search
+        await pilot.press(*"knights")
+        await wait_until(pilot, lambda: sidebar_titles(app) == ["about knights"], what="the search results")
+        await pilot.press("down")
+        assert isinstance(app.focused, ConversationList)
+        await pilot.press("r")  # renames the hit: not typed into the search
+        assert isinstance(app.screen, AskText)
+        assert search.value == "knights"
+
+    run_pilot(app, scenario)
+
+
 def test_deleting_the_open_conversation_starts_a_new_one() -> None:
     (conversation,) = seed_history([("hello", "hi")])
     app = make_app()

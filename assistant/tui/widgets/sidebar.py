@@ -53,6 +53,17 @@ class ConversationList(OptionList):
             self.post_message(Sidebar.DeleteRequested(conversation_id))
 
 
+class SearchBox(Input):
+    """The search input; Down moves to the results (where r, Delete and Enter act), as Enter does."""
+
+    BINDINGS = [Binding("down", "to_results", "Results", show=False)]
+
+    def action_to_results(self) -> None:
+        sidebar = self.parent
+        if isinstance(sidebar, Sidebar):
+            sidebar.list_view.focus()
+
+
 class Sidebar(Vertical):
     """Search box + conversations, newest first (or best search hits first)."""
 
@@ -83,7 +94,7 @@ class Sidebar(Vertical):
         self._search_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="Search conversations", id="search", compact=True)
+        yield SearchBox(placeholder="Search conversations", id="search", compact=True)
         if not self.library.available:
             yield Static(Text("History is off for this session (--no-log)."), classes="note")
         yield ConversationList(id="conversations")
