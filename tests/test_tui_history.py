@@ -273,10 +273,9 @@ def test_from_the_search_box_down_moves_to_the_results_where_r_renames() -> None
         await pilot.press("ctrl+f")
         search = app.chat_screen.query_one(Sidebar).search_box
         assert app.focused is search
-        await pilot.press(*"knights")
-        await wait_until(pilot, lambda: sidebar_titles(app) == ["about knights"], what="the search results")
-        await pilot.press("down")
+        await pilot.press(*"knights", "down")  # before the search has run: it runs now
         assert isinstance(app.focused, ConversationList)
+        assert sidebar_titles(app) == ["about knights"]
         await pilot.press("r")  # renames the hit: not typed into the search
         assert isinstance(app.screen, AskText)
         assert search.value == "knights"

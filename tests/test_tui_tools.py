@@ -98,7 +98,9 @@ def test_tool_on_the_last_message_highlights_entities(test_tools: None) -> None:
         await app.chat_screen.action_new_conversation()
         await app.chat_screen.open_conversation(conversation)
         await pilot.pause()
-        assert app.chat_screen.query_one(ChatLog).query(ToolMessage).last().query(EntityView)
+        resumed = app.chat_screen.query_one(ChatLog).query(ToolMessage).last()
+        assert resumed.query(EntityView)
+        assert resumed.label == message.label == "/caps (on the last message)"  # as it was when it ran
 
     run_pilot(app, scenario)
 
@@ -117,9 +119,14 @@ def test_translate_takes_the_language_as_a_word_and_needs_it() -> None:
         await type_and_send(pilot, "/translate fr Hello world")
         await wait_idle(pilot)
         message = last_tool_message(app)
-        assert "to=fr" in message.label
+        assert message.label == "/translate to=fr"
         stored = app.controller.library.store.messages(app.controller.conversation_id)
         assert stored[-1].tool_name == "translate" and stored[-1].tool_result["target"] == "French"
+        conversation = app.controller.conversation_id
+        await app.chat_screen.action_new_conversation()
+        await app.chat_screen.open_conversation(conversation)
+        await pilot.pause()
+        assert last_tool_message(app).label == "/translate to=fr"
 
     run_pilot(app, scenario)
 

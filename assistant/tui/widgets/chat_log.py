@@ -273,7 +273,7 @@ class ChatLog(VerticalScroll):
         Only the end is drawn at first (:data:`EARLIER_BATCH_CHARS`); earlier
         messages are drawn as scrolling up reaches them.
         """
-        from .tool_results import result_view, stored_source_text
+        from .tool_results import result_view, stored_source_text, stored_tool_label
 
         await self.clear()
         widgets: list[ChatMessage] = []
@@ -285,7 +285,11 @@ class ChatLog(VerticalScroll):
                 body, plain = result_view(
                     message.tool_result, stored_source_text(previous), plain=message.content
                 )
-                label = f"/{message.tool_name}" if message.tool_name else (message.template or "result")
+                label = (
+                    stored_tool_label(previous, message.tool_name)
+                    if message.tool_name
+                    else (message.template or "result")
+                )
                 widgets.append(ToolMessage(label, body, plain))
             elif message.role == "assistant":
                 status = STORED_STATUS.get(message.status, message.status)

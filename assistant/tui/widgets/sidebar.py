@@ -61,7 +61,7 @@ class SearchBox(Input):
     def action_to_results(self) -> None:
         sidebar = self.parent
         if isinstance(sidebar, Sidebar):
-            sidebar.list_view.focus()
+            sidebar.go_to_results()
 
 
 class Sidebar(Vertical):
@@ -110,6 +110,7 @@ class Sidebar(Vertical):
     # ---- contents -----------------------------------------------------------------
     def refresh_rows(self) -> None:
         """Re-read the list (or the search results) from the history."""
+        self._search_timer = None  # this is the search it was waiting to run, if any
         query = self.search_box.value
         try:
             rows = self.library.search(query) if query.strip() else self.library.recent()
@@ -148,10 +149,13 @@ class Sidebar(Vertical):
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self.go_to_results()
+
+    def go_to_results(self) -> None:
+        """Run a search still waiting for the typing to pause, then focus its results."""
         if self._search_timer is not None:
             self._search_timer.stop()
-            self._search_timer = None
-        self.refresh_rows()
+            self.refresh_rows()
         self.list_view.focus()
 
     @on(OptionList.OptionSelected, "#conversations")

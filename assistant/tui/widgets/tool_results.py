@@ -174,6 +174,27 @@ def slash_help_view() -> tuple[Widget, str]:
     return Static(text, markup=False), "\n".join(lines)
 
 
+def stored_tool_label(contents: Sequence[str], tool_name: str) -> str:
+    """The header a stored tool turn had when it ran (``/translate to=fr``), rebuilt from its command.
+
+    Falls back to ``/name`` when the command no longer resolves (the tool's
+    plugin is gone, or its parameters changed).
+    """
+    from ...errors import AssistantError
+    from ...types import Message
+    from ..tool_calls import prepare_tool_call
+
+    if contents:
+        try:
+            call = prepare_tool_call(contents[-1], [Message("user", text) for text in contents[:-1]])
+        except AssistantError:
+            pass
+        else:
+            if call.name == tool_name:
+                return call.label
+    return f"/{tool_name}"
+
+
 def stored_source_text(contents: Sequence[str]) -> str:
     """The text a stored tool turn ran on: the command's own text, else the message before it."""
     from ..slash import is_slash_command, parse_slash_command
