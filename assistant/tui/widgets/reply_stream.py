@@ -88,7 +88,10 @@ class ReplyBody(Vertical):
         its box is known without looking inside, and it can be folded.
         """
         self._sealed.append(segment)
-        self._pin(segment)
+        # Measured once the screen has been laid out with it: rows a list mounted in the
+        # append just made have no styles yet, and arranging them now can come out short
+        # (a segment 2 lines too short hid the end of a list).
+        self.call_after_refresh(self._pin, segment)
 
     def _pin(self, segment: Markdown) -> None:
         """Fix ``segment``'s height to what its blocks take at the current width (later, if not laid out yet)."""
