@@ -14,7 +14,7 @@ from assistant.tui.widgets.chat_log import ChatLog, ToolMessage, UserMessage  # 
 from assistant.tui.widgets.prompt_input import PromptInput  # noqa: E402
 from assistant.tui.widgets.tool_results import EntityView, SentimentView  # noqa: E402
 
-from .tui_support import make_app, run_pilot, screen_text, type_and_send, wait_idle  # noqa: E402
+from .tui_support import make_app, run_pilot, screen_text, type_and_send, wait_idle, wait_until  # noqa: E402
 
 tools = pytest.importorskip("assistant.tools")
 
@@ -74,6 +74,27 @@ def test_sentiment_on_the_text_after_the_command_draws_bars() -> None:
         assert set(probabilities) == {"positive", "negative"}
         assert abs(sum(probabilities.values()) - 1) < 1e-3
         assert stored[-2].content == "/sentiment I loved this film, it was wonderful."
+
+    run_pilot(app, scenario)
+
+
+def test_after_a_tool_the_status_counts_the_conversation_with_the_tool_turn() -> None:
+    from assistant.tui.widgets.status_bar import StatusBar
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        screen = app.chat_screen
+        await type_and_send(pilot, "hello there")
+        await wait_idle(pilot)
+        after_reply = screen.query_one(StatusBar).info.context_used
+        await type_and_send(pilot, "/sentiment I loved this film, it was wonderful.")
+        await wait_idle(pilot)
+        await wait_until(pilot, lambda: not screen.status_pending, what="the status refresh")
+        used = screen.query_one(StatusBar).info.context_used
+        fitted = app.controller.fit()
+        assert fitted is not None and used == fitted.prompt_tokens  # what F3 counts for the next turn
+        assert used > after_reply  # the tool turn is part of the conversation now
 
     run_pilot(app, scenario)
 

@@ -279,7 +279,11 @@ class ChatController:
             return None
 
     def context_used(self) -> int | None:
-        """Tokens of the conversation so far (prompt + reply of the last turn)."""
+        """Tokens of the conversation so far: prompt + reply of the last streamed turn, else the prompt now.
+
+        After a tool or scored turn the conversation is counted again (that
+        turn joined it, and its own prompt was not the conversation's).
+        """
         if self.last is not None and self.last.usage.total_tokens:
             return self.last.usage.total_tokens
         fitted = self.fit()
@@ -397,4 +401,6 @@ class ChatController:
                 turn, exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result
             )
         self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])
+        # The last streamed reply no longer describes the context: the status counts the conversation anew.
+        self.last = self.last_fit = None
         return exchange.result
