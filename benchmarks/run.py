@@ -15,6 +15,7 @@ BENCHMARKS = [
     "transformers_decode",
     "tui_stream",
     "tui_open",
+    "tui_terminal",
 ]
 
 

@@ -170,8 +170,14 @@ def patch_markdown_append(run_ref: list[Run | None] = CURRENT) -> None:
     Markdown._bench_patched = True  # type: ignore[attr-defined]
 
 
-async def app_runs(delay: float, reply: str, repeats: int, engine_process: bool = True) -> list[Run]:
-    """The app streaming ``reply`` ``repeats`` times; the model in an engine process, or in the app's."""
+async def app_runs(
+    delay: float, reply: str, repeats: int, engine_process: bool = True, headless: bool = True
+) -> list[Run]:
+    """The app streaming ``reply`` ``repeats`` times; the model in an engine process, or in the app's.
+
+    ``headless=False`` draws to the real terminal on stdin/stderr (Textual's
+    Linux driver) instead of Textual's headless driver (:mod:`.tui_terminal`).
+    """
     from functools import partial
 
     from assistant.backends import load_backend
@@ -202,7 +208,7 @@ async def app_runs(delay: float, reply: str, repeats: int, engine_process: bool 
     runs: list[Run] = []
     try:
         with CollectorPauses() as collector:
-            async with app.run_test(size=(120, 40)) as pilot:
+            async with app.run_test(size=(120, 40), headless=headless) as pilot:
                 written = timestamps if engine_process else None
                 await _measure(app, pilot, reply, repeats, run_ref, written, collector, runs)
     finally:
