@@ -547,8 +547,11 @@ Machine: {machine()}; load average during the run: {load} (the machine is shared
   seal of this reply. What remains is mostly Textual laying out and painting a full screen.
 - *UI thread CPU*: CPU time of the UI thread ÷ wall time while the reply streams (with the model in
   the app's process, threads share one interpreter lock: time the model's thread may wait for). Draws are spaced so
-  that the UI thread spends at most 40% of the wall time drawing, at most 30 a second; the GIL switch
-  interval is 0.2 ms while the app runs.
+  that the UI thread spends at most 40% of the wall time drawing, at most 30 a second. The GIL switch
+  interval is 1 ms while the app runs, 0.2 ms while the model shares its process (the model's thread
+  then waits for the lock on every token); with the model in its engine process 0.2 ms cost the
+  1000 tok/s row ~0.02-0.03 (0.94-0.95 against 0.97 on an Intel Xeon VM: switches that only take cores
+  from the engine).
 - *GC*: the longest cyclic-garbage-collector pause (any thread) while the reply streams, and the one
   full collection the app runs after the reply has been drawn (`assistant/tui/heap.py`: survivors of a
   model load are frozen, and full collections wait for the end of the reply). Before, full collections

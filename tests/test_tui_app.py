@@ -501,6 +501,32 @@ def test_reply_from_an_engine_process_streams_and_stops_on_escape(fake_backend_p
     assert app.controller.backend is None  # unloaded: the engine process has ended
 
 
+def test_the_switch_interval_is_shortest_only_while_the_model_shares_the_apps_process(
+    fake_backend_plugin_file: Any,
+) -> None:
+    import sys
+
+    from assistant.tui import ChatApp, ChatController, ChatSettings
+    from assistant.tui.app import GIL_SWITCH_INTERVAL, GIL_SWITCH_INTERVAL_MODEL_HERE
+
+    before = sys.getswitchinterval()
+    seen: dict[str, float] = {}
+    for where, make in (
+        ("engine process", lambda: ChatApp(ChatController(ChatSettings(model="m", backend="fake")))),
+        ("here", make_app),  # registers its fake at run time, which loads in this process
+    ):
+        app = make()
+
+        async def scenario(pilot: Any, where: str = where, app: Any = app) -> None:
+            await wait_until(pilot, lambda: app.controller.ready and not chat(app).model_loading, what="the model")
+            assert app.controller.model_in_this_process == (where == "here")
+            seen[where] = sys.getswitchinterval()
+
+        run_pilot(app, scenario)
+        assert sys.getswitchinterval() == before  # put back when the app ends
+    assert seen == pytest.approx({"engine process": GIL_SWITCH_INTERVAL, "here": GIL_SWITCH_INTERVAL_MODEL_HERE})
+
+
 def test_an_engine_crash_mid_reply_keeps_the_partial_reply_and_the_next_message_works(
     fake_backend_plugin_file: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,7 +18,10 @@ from .screens.settings import SettingsChoice, SettingsScreen
 from .text import visible_text
 
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
-GIL_SWITCH_INTERVAL = 0.0002
+GIL_SWITCH_INTERVAL = 0.001
+"""The interpreter's thread switch interval while the app runs (the default is 5 ms); see on_mount."""
+GIL_SWITCH_INTERVAL_MODEL_HERE = 0.0002
+"""The same while the model's thread runs in the app's process (see fit_switch_interval)."""
 
 
 class ChatApp(App[None]):
@@ -94,13 +97,24 @@ class ChatApp(App[None]):
                 )
 
     def on_mount(self) -> None:
-        # A worker thread waiting for the GIL while the UI thread draws waits up
-        # to the switch interval (5 ms by default) per token; 0.2 ms keeps the
-        # model's token rate close to headless while a reply streams
-        # (benchmarks/tui_stream.py: 1 ms gave 0.97 at 100 tok/s and 0.74 at
-        # 1000 tok/s, 0.2 ms 0.98 and 0.82).
+        # A thread waiting for the GIL while the UI thread draws waits up to the
+        # switch interval (5 ms by default). The pipe reader and the stream's
+        # worker get each token to the screen sooner at 1 ms.
         self._previous_switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._previous_switch_interval, GIL_SWITCH_INTERVAL))
+
+    def fit_switch_interval(self, model_in_this_process: bool) -> None:
+        """Shorten the switch interval further only while the model's own thread shares our GIL.
+
+        With the model in this process its thread waits for the GIL on every
+        token while the UI draws: 0.2 ms kept it close to headless
+        (benchmarks/tui_stream.py: at 1000 tok/s 0.82, 1 ms 0.74). With the model
+        in its engine process, 0.2 ms only adds switches that slow the engine
+        on a 2-core machine: 0.94-0.95 of headless at 1000 tok/s against
+        0.97 at 1 ms (and at 5 ms).
+        """
+        wanted = GIL_SWITCH_INTERVAL_MODEL_HERE if model_in_this_process else GIL_SWITCH_INTERVAL
+        sys.setswitchinterval(min(self._previous_switch_interval, wanted))
 
     def on_unmount(self) -> None:
         self.controller.cancel()

@@ -155,6 +155,11 @@ class ChatController:
             raise BackendError("no model is loaded yet (choose one with F2)")
         return self.backend
 
+    @property
+    def model_in_this_process(self) -> bool:
+        """Whether the loaded model's threads run in the app's process (no engine process)."""
+        return self.backend is not None and "engine_process" not in self.backend.info()
+
     def engine_status(self) -> EngineStatus | None:
         if self.backend is None:
             return None

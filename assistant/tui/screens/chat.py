@@ -244,6 +244,7 @@ class ChatScreen(Screen[None]):
         # Once the screen shows the loaded state (a fast load must not delay the first frame).
         self.call_after_refresh(settle_after_load)
         self.model_loading = False
+        self.chat_app.fit_switch_interval(self.controller.model_in_this_process)
         await self.log_view.remove_children(LoadingIndicator)
         self.set_status(state="idle", detail="")
         self.refresh_engine_status()
