@@ -39,6 +39,7 @@ $(STAMP): pyproject.toml requirements-dev.txt Makefile
 
 # Also the way to a GPU build: CMAKE_ARGS="-DGGML_CUDA=on" make rebuild-llama
 rebuild-llama:  ## Build llama-cpp-python again (~7 min), with the flags above and your CMAKE_ARGS
+	@test -x $(BIN)/python || { echo "no $(VENV) yet: run make setup first"; exit 1; }
 	$(LLAMA_BUILD_ENV) $(BIN)/python -m pip install --force-reinstall --no-deps --no-cache-dir \
 	  "llama-cpp-python==$$($(BIN)/python -c 'import llama_cpp; print(llama_cpp.__version__)')"
 

@@ -101,7 +101,7 @@ class ChatApp(App[None]):
         # switch interval (5 ms by default). The pipe reader and the stream's
         # worker get each token to the screen sooner at 1 ms.
         self._previous_switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._previous_switch_interval, GIL_SWITCH_INTERVAL))
+        self.fit_switch_interval(model_in_this_process=False)  # no model yet
 
     def fit_switch_interval(self, model_in_this_process: bool) -> None:
         """Shorten the switch interval further only while the model's own thread shares our GIL.
