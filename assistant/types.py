@@ -117,22 +117,68 @@ class Timings:
 
 @dataclass
 class TopAlternative:
+    """One candidate at a generation step, with both probabilities (see :class:`TokenLogprob`)."""
+
     token: str
     token_id: int
     logprob: float
+    p_sampled: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.token, "id": self.token_id, "logprob": self.logprob, "p_sampled": self.p_sampled}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TopAlternative:
+        p = data.get("p_sampled")
+        return cls(str(data.get("text", "")), int(data.get("id", -1)), float(data["logprob"]),
+                   None if p is None else float(p))
 
 
 @dataclass
 class TokenLogprob:
-    """The chosen token's log-probability and the most likely alternatives at that step."""
+    """One generated token and the distributions it was chosen from.
+
+    Two distributions, with one meaning on every backend:
+
+    - *model* (``logprob``): the natural-log softmax of the model's raw logits at
+      that step — what the network predicts, before any sampling setting;
+    - *sampled* (``p_sampled``): the probability of the token under the
+      distribution it was actually drawn from — after repeat penalty, top-k,
+      top-p, min-p and temperature (greedy: 1 for the pick, 0 elsewhere). 0 means
+      a setting cut it; ``None`` means the backend cannot know it (a remote server
+      reports only the model's numbers).
+
+    ``top`` holds the most likely tokens of the *model* distribution at that step
+    (the chosen one included when it is among them), each with both numbers.
+    ``token_id`` is -1 where a server reports text only.
+    """
 
     token: str
     token_id: int
     logprob: float
     top: list[TopAlternative] = field(default_factory=list)
+    p_sampled: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The JSON shape of ``--json``, history and exports: ``{text, id, logprob, p_sampled, top}``."""
+        return {
+            "text": self.token,
+            "id": self.token_id,
+            "logprob": self.logprob,
+            "p_sampled": self.p_sampled,
+            "top": [alt.to_dict() for alt in self.top],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenLogprob:
+        p = data.get("p_sampled")
+        return cls(
+            token=str(data.get("text", "")),
+            token_id=int(data.get("id", -1)),
+            logprob=float(data["logprob"]),
+            top=[TopAlternative.from_dict(alt) for alt in data.get("top") or []],
+            p_sampled=None if p is None else float(p),
+        )
 
 
 @dataclass

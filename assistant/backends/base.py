@@ -35,6 +35,34 @@ Prompt = Sequence[Message] | str
 """Chat messages (rendered with the model's chat template) or raw text (fed as is)."""
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a loaded backend can do, as typed fields: callers read these, never ``info()`` keys.
+
+    A front end decides what to offer from here (a token view needs ``logprobs``,
+    the attention view ``attention``) instead of calling and catching
+    :class:`~assistant.errors.NotSupportedError`.
+    """
+
+    streaming: bool = True
+    score: bool = True
+    """``score()`` gives real log-likelihoods (label scoring)."""
+    logprobs: bool = True
+    """Per-token *model* log-probabilities and top alternatives while generating."""
+    sampled_probs: bool = True
+    """Per-token probability under the *sampled* distribution (after the settings)."""
+    next_token: bool = True
+    """The full next-token distribution after a prompt, and teacher-forced token scoring."""
+    attention: bool = False
+    """``attention()`` returns attention weights."""
+    constrained: bool = False
+    """Decoding constrained to a JSON schema."""
+    exact_token_count: bool = True
+    """``count_tokens`` is the model's own tokenizer, not an estimate."""
+    engine_process: bool = False
+    """The model runs in a process of its own (the app's process stays free to draw)."""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What every inference backend provides. Sampling params mean the same everywhere."""
@@ -46,6 +74,10 @@ class Backend(Protocol):
 
     @property
     def context_length(self) -> int: ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend can do with the loaded model (see :class:`Capabilities`)."""
 
     def load(self, model: str, **options: Any) -> None:
         """Load a catalog model name, a path, or (remote) a server-side model name."""
@@ -215,6 +247,13 @@ class TokenLoopBackend(ABC):
     def score(self, prompt: str, candidates: Sequence[str]) -> list[float]: ...
 
     # ---- the protocol, shared --------------------------------------------------
+    capabilities_default = Capabilities()
+    """Local engines form logits themselves, so they give every per-token number."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.capabilities_default
+
     @property
     def model_name(self) -> str:
         return self._model_name

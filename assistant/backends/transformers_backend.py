@@ -29,7 +29,7 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import BackendError, ContextOverflowError, ModelLoadError
 from ..types import AttentionMaps, GenerationParams, Message
-from .base import Prompt, SampledToken, TokenLoopBackend
+from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .hf_convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
 from .hf_decoder import PREFILL_CHUNK
@@ -105,6 +105,7 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 class TransformersBackend(TokenLoopBackend):
     name = "transformers"
+    capabilities_default = Capabilities(attention=True)
 
     def __init__(self) -> None:
         super().__init__()
