@@ -1,28 +1,17 @@
-"""Making model and user text safe to draw, and small formatting helpers.
+"""Small formatting helpers for the chat app.
 
 Text from a model or a user is data, never markup: it is shown through
 Markdown (which does not interpret Rich/Textual markup) or through
-``rich.text.Text`` / ``Content`` objects built without markup. Control
-characters are the remaining hazard: an ESC byte reaching the terminal would be
-*executed* (colours, cursor moves, even clipboard writes), so every C0/C1
-control except newline and tab is replaced by its visible Unicode "control
-picture" (ESC shows as ``␛``). The mapping is per character, so it can be
-applied to each streamed chunk independently.
+``rich.text.Text`` / ``Content`` objects built without markup, and control
+characters are made visible by :func:`assistant.terminal_text.visible_text`
+(re-exported here), the one definition the CLI uses too.
 """
 
 from __future__ import annotations
 
-# C0 controls -> U+2400.. pictures, DEL -> U+2421, C1 controls (U+0080-U+009F) -> "\x9b"-style escapes.
-_VISIBLE = {code: chr(0x2400 + code) for code in range(0x20) if code not in (0x09, 0x0A)}
-_VISIBLE[0x7F] = "\u2421"
-_VISIBLE.update({code: f"\\x{code:02x}" for code in range(0x80, 0xA0)})
-_TRANSLATION = str.maketrans(_VISIBLE)
+from ..terminal_text import visible_text
 
-
-def visible_text(text: str) -> str:
-    """``text`` with terminal control characters replaced by visible stand-ins."""
-    return text.translate(_TRANSLATION)
-
+__all__ = ["visible_text", "format_rate", "format_ms", "shorten"]
 
 def format_rate(tokens_per_second: float | None) -> str:
     return "–" if tokens_per_second is None else f"{tokens_per_second:.1f} tok/s"
