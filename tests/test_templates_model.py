@@ -53,3 +53,15 @@ def test_few_shot_sentiment_ships_passing_tests_on_smollm2(smollm2: Backend) -> 
     report = run_tests(load_template("few-shot-sentiment"), smollm2)
     assert [case.reason for case in report.cases if not case.passed] == []
     assert report.pass_rate == 1.0 and report.model
+
+
+@pytest.mark.parametrize("strategy", ["chat", "zero-shot", "few-shot", "chain-of-thought"])
+def test_every_starter_passes_its_own_tests_on_smollm2(
+    smollm2: Backend, user_templates: Path, strategy: str
+) -> None:
+    """`templates new -s STRATEGY` writes a template whose shipped test passes on the default model."""
+    from assistant.templates.scaffold import write_new_template
+
+    write_new_template(f"starter-{strategy}", strategy)
+    report = run_tests(load_template(f"starter-{strategy}"), smollm2)
+    assert [case.reason for case in report.cases if not case.passed] == []

@@ -241,10 +241,23 @@ def test_output_cut_at_max_tokens_says_so() -> None:
         (Expectation(one_of=("yes", "no")), "No", True),
         (Expectation(one_of=("yes", "no")), "maybe", False),
         (Expectation(equals='{"a": 1}'), {"a": 1}, True),
+        # JSON answers compare by value: spacing and key order do not matter
+        (Expectation(equals='{"b":2,  "a":1}'), {"a": 1, "b": 2}, True),
+        (Expectation(equals={"a": [1, 2]}), {"a": [1, 2]}, True),
+        (Expectation(equals={"a": [1, 2]}), {"a": [2, 1]}, False),
+        (Expectation(equals='{"a": 1}'), {"a": 1.5}, False),
     ],
 )
 def test_expectations(expect: Expectation, answer: Any, ok: bool) -> None:
     assert (check_expectation(expect, answer) is None) is ok
+
+
+def test_yaml_mapping_expectation_is_a_json_value() -> None:
+    from assistant.templates.spec import parse_expectation
+
+    expect = parse_expectation("t", {"equals": {"name": "Ada", "age": 36}})
+    assert check_expectation(expect, {"age": 36, "name": "Ada"}) is None
+    assert "expected {" in (check_expectation(expect, {"name": "Ada"}) or "")
 
 
 def test_run_tests_reports_pass_rate_and_reasons(user_templates: Path, write_file: Any) -> None:

@@ -69,6 +69,22 @@ Sentiment:
     "chain-of-thought": _COMMON_HEAD.format(description="Reason step by step, then answer.", strategy="chain-of-thought")
     + """system: >-
   Reason step by step. End with a last line of the form "Answer: <answer>".
+# Worked examples show a small model the format; without them a 135M model
+# rarely writes the "Answer:" line the answer is read from.
+examples:
+  - input: Sara has 4 pencils and gets 3 more. How many pencils does she have?
+    output: |-
+      Sara starts with 4 pencils.
+      She gets 3 more, so 4 + 3 = 7.
+      Answer: 7
+  - input: A box holds 10 eggs. 2 eggs break. How many eggs are left?
+    output: |-
+      The box starts with 10 eggs.
+      2 eggs break, so 10 - 2 = 8.
+      Answer: 8
+output:
+  type: text
+  answer_prefix: "Answer:"
 params:
   temperature: 0
   max_tokens: 384

@@ -113,7 +113,8 @@ class OutputSpec:
 class Expectation:
     """What a test case's answer must satisfy; every given check must hold."""
 
-    equals: str | None = None
+    equals: Any = None
+    """A string, or (for JSON output) a mapping/list/number given in YAML or as JSON text: compared by value."""
     contains: tuple[str, ...] = ()
     regex: str | None = None
     one_of: tuple[str, ...] = ()
@@ -306,6 +307,15 @@ def _string_list(where: str, key: str, value: Any) -> tuple[str, ...]:
     raise TemplateError(f"{where}: '{key}' must be a string or a list of strings")
 
 
+def _expected_value(value: Any) -> Any:
+    """Mappings and lists stay JSON values (compared by value); scalars become the text they read as."""
+    if value is None or isinstance(value, (dict, list)):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def parse_expectation(where: str, raw: Any) -> Expectation:
     if not isinstance(raw, dict) or not raw:
         raise TemplateError(f"{where}: 'expect' must be a mapping with equals, contains, regex or one_of")
@@ -322,7 +332,7 @@ def parse_expectation(where: str, raw: Any) -> Expectation:
     if not isinstance(case_sensitive, bool):
         raise TemplateError(f"{where}: 'case_sensitive' must be true or false")
     return Expectation(
-        equals=None if raw.get("equals") is None else str(raw["equals"]),
+        equals=_expected_value(raw.get("equals")),
         contains=_string_list(where, "contains", raw["contains"]) if "contains" in raw else (),
         regex=None if regex is None else str(regex),
         one_of=_string_list(where, "one_of", raw["one_of"]) if "one_of" in raw else (),

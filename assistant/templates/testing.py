@@ -78,12 +78,31 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _json_value(expected: Any) -> tuple[bool, Any]:
+    """(True, value) when ``expected`` is a JSON value or JSON text, so JSON answers compare by value."""
+    if not isinstance(expected, str):
+        return True, expected
+    try:
+        return True, json.loads(expected)
+    except ValueError:
+        return False, None
+
+
 def check_expectation(expect: Expectation, answer: Any) -> str | None:
-    """None if ``answer`` meets every check in ``expect``, else the first reason it does not."""
+    """None if ``answer`` meets every check in ``expect``, else the first reason it does not.
+
+    A JSON answer (``output: json``) is compared by value with ``equals``, so key
+    order and spacing do not matter; text answers compare as text.
+    """
     text = _text(answer)
     fold = (lambda s: s) if expect.case_sensitive else str.casefold
-    if expect.equals is not None and fold(text) != fold(expect.equals.strip()):
-        return f"expected {expect.equals!r}, got {text!r}"
+    if expect.equals is not None:
+        as_json, expected = _json_value(expect.equals) if not isinstance(answer, str) else (False, None)
+        if as_json:
+            if answer != expected:
+                return f"expected {json.dumps(expected, ensure_ascii=False)}, got {text}"
+        elif fold(text) != fold(_text(expect.equals)):
+            return f"expected {expect.equals!r}, got {text!r}"
     for needle in expect.contains:
         if fold(needle) not in fold(text):
             return f"expected the answer to contain {needle!r}, got {text!r}"
