@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from assistant.cli import main
 from assistant.history import HistoryStore
+from assistant.types import Completion, Timings, Usage
 from .conftest import REPO_ROOT, run_cli
 
 pytestmark = pytest.mark.usefixtures("fake_backend")
@@ -128,7 +129,18 @@ def test_export_formats(assistant_home: Path, tmp_path: Path) -> None:
     every = json.loads(cli("history", "export", "--all", "-f", "json").stdout)
     assert [c["id"] for c in every] == [1, 2]
     lines = cli("history", "export", "--all", "-f", "jsonl").stdout.splitlines()
-    assert [json.loads(line)["title"] for line in lines] == ["emoji 😀 and NUL inside", "second conversation"]
+    assert [json.loads(line) for line in lines] == [  # the chat fine-tuning shape, nothing else
+        {"messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "emoji 😀 and NUL \x00 inside"},
+            {"role": "assistant", "content": "Echo: emoji 😀 and NUL \x00 inside"},
+        ]},
+        {"messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "second conversation"},
+            {"role": "assistant", "content": "Echo: second conversation"},
+        ]},
+    ]
     markdown = cli("history", "export", "2").stdout
     assert markdown.startswith("# second conversation") and "## Assistant\n\nEcho: second conversation" in markdown
     out = tmp_path / "all.md"
@@ -157,6 +169,21 @@ def test_show_marks_interrupted_replies(assistant_home: Path) -> None:
         store.fail_turn(store.start_turn(conversation.id, "q"), "half", status="error", error="boom")
     shown = cli("history", "show", str(conversation.id)).stdout
     assert "error: boom" in shown and "half" in shown
+
+
+def test_jsonl_export_puts_the_system_prompt_first_and_leaves_out_cut_replies(assistant_home: Path) -> None:
+    with HistoryStore.open() as store:
+        conversation = store.create_conversation(system="Be brief.")
+        store.fail_turn(store.start_turn(conversation.id, "first"), "half a rep", status="interrupted")
+        turn = store.start_turn(conversation.id, "second")
+        store.finish_turn(turn, Completion("A whole reply.", "m", "fake", "stop", Usage(), Timings()))
+    line = cli("history", "export", str(conversation.id), "-f", "jsonl").stdout
+    assert json.loads(line) == {"messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first"},
+        {"role": "user", "content": "second"},
+        {"role": "assistant", "content": "A whole reply."},
+    ]}
 
 
 # ---- through a real process ------------------------------------------------------------------
