@@ -10,18 +10,20 @@ meets a context overflow.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Callable, Mapping
 
 from assistant import hookimpl
 from assistant.errors import ToolError
 from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
-from assistant.tools.generate import generate_checked
+from assistant.tools.generate import Generated, TokenProgress, generate_checked
 from assistant.tools.prompts import render
 from assistant.tools.text import chunk_text, split_sentences
 from assistant.types import GenerationParams
 
 MAX_SUMMARY_TOKENS = {"sentence": 80, "short": 200, "bullets": 250}
+
 DEFAULT_CHUNK_TOKENS = 2048
 """Small models summarise a couple of thousand tokens far better than a full 8k window."""
 
@@ -72,6 +74,8 @@ class Summarize(BaseTool):
         ),
     )
     templates = ("summarize", "summarize-combine")
+    tick_seconds = 5.0
+    """How often a long step reports its token count (one part can take minutes on a CPU)."""
 
     def run(
         self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
@@ -88,42 +92,76 @@ class Summarize(BaseTool):
         if params["chunk_tokens"] and params["chunk_tokens"] > 0:
             budget = min(budget, params["chunk_tokens"])
         chunks = chunk_text(text, count, budget)
-        if len(chunks) == 1:
-            summary = self._summarize(backend, chunks[0], length, limit)
-            return SummaryResult(summary=summary, length=length, chunks=1, rounds=1)
-
         report = progress or (lambda done, total, message: None)
+        if len(chunks) == 1:
+            step = self._summarize(backend, chunks[0], length, limit, self._ticker(report, 0, 1, "summarizing"))
+            return _result(step, length, chunks=1, rounds=1)
+
         summaries: list[str] = []
         for index, chunk in enumerate(chunks):
-            report(index, len(chunks), f"summarizing part {index + 1} of {len(chunks)}")
-            summaries.append(self._summarize(backend, chunk, "short", limit))
+            what = f"summarizing part {index + 1} of {len(chunks)}"
+            report(index, len(chunks), what)
+            part = self._summarize(backend, chunk, "short", limit, self._ticker(report, index, len(chunks), what))
+            summaries.append(_whole_sentences(part))
         report(len(chunks), len(chunks), "combining the summaries")
         rounds = 1
         while True:
             rounds += 1
             final = self._groups(backend, summaries, length, limit)
             if len(final) == 1:
-                summary = self._combine(backend, final[0], length, limit)
-                return SummaryResult(summary=summary, length=length, chunks=len(chunks), rounds=rounds)
+                tick = self._ticker(report, len(chunks), len(chunks), "combining the summaries")
+                step = self._combine(backend, final[0], length, limit, tick)
+                return _result(step, length, chunks=len(chunks), rounds=rounds)
             groups = self._groups(backend, summaries, "short", limit)
             if len(groups) >= len(summaries):
                 raise ToolError("the context window is too small to combine the partial summaries; raise n_ctx")
-            summaries = [self._combine(backend, group, "short", limit) for group in groups]
+            summaries = [_whole_sentences(self._combine(backend, group, "short", limit)) for group in groups]
 
     # ---- steps ------------------------------------------------------------------
+    def _ticker(self, report: Progress, done: int, total: int, what: str) -> TokenProgress:
+        """Reports ``what (N tokens)`` at most every ``tick_seconds`` while one step generates."""
+        last = time.monotonic()
+
+        def tick(tokens: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= self.tick_seconds:
+                last = now
+                report(done, total, f"{what} ({tokens} tokens)")
+
+        return tick
+
     def _params(self, limit: int) -> GenerationParams:
         return GenerationParams(max_tokens=limit, temperature=0.0, repeat_penalty=1.1)
 
     def _validator(self, length: str) -> Callable[[str], str | None]:
         return {"bullets": clean_bullets, "sentence": clean_sentence}.get(length, clean_summary)
 
-    def _summarize(self, backend: Any, chunk: str, length: str, limit: int) -> str:
+    def _summarize(
+        self, backend: Any, chunk: str, length: str, limit: int, on_tokens: TokenProgress | None = None
+    ) -> Generated:
         messages = render("summarize", {"input": chunk, "length": length})
-        return generate_checked(backend, messages, self._params(limit), self._validator(length), "summary")
+        return generate_checked(
+            backend, messages, self._params(limit), self._validator(length), "summary", on_tokens
+        )
 
-    def _combine(self, backend: Any, summaries: list[str], length: str, limit: int) -> str:
+    def _combine(
+        self, backend: Any, summaries: list[str], length: str, limit: int, on_tokens: TokenProgress | None = None
+    ) -> Generated:
+        """Combine partial summaries, with a reply budget taken from the parts.
+
+        A summary of summaries may need as many tokens as its parts hold (a
+        5,000-word story's parts overran the per-step ``limit`` and were cut
+        mid-sentence), so the budget is the parts' size, bounded by the room the
+        context window leaves after the prompt.
+        """
         messages = render("summarize-combine", {"summaries": summaries, "length": length})
-        return generate_checked(backend, messages, self._params(limit), self._validator(length), "summary")
+        count = token_counter(backend)
+        room = context_window(backend) - backend.count_tokens(messages) - SAFETY_MARGIN
+        budget = max(16, min(room, max(limit, sum(count(summary) for summary in summaries))))
+        return generate_checked(
+            backend, messages, self._params(budget), self._validator(length), "summary", on_tokens
+        )
 
     def _groups(self, backend: Any, summaries: list[str], length: str, limit: int) -> list[list[str]]:
         """Consecutive summaries packed so each group's combine prompt fits with room for the reply."""
@@ -139,6 +177,25 @@ class Summarize(BaseTool):
             else:
                 raise ToolError("the context window is too small to combine the partial summaries; raise n_ctx")
         return groups
+
+
+def _whole_sentences(step: Generated) -> str:
+    """A step cut at max tokens loses its unfinished last sentence (kept whole when it is the only one)."""
+    if step.complete:
+        return step.text
+    sentences = split_sentences(step.text)
+    if len(sentences) > 1 and not re.search(r"[.!?]['\")\]]*\s*$", step.text):
+        kept = step.text[: step.text.rfind(sentences[-1])].rstrip()
+        return kept or step.text
+    return step.text
+
+
+def _result(step: Generated, length: str, chunks: int, rounds: int) -> SummaryResult:
+    """The summary, with ``finish_reason: length`` when the last step was cut: never passed off as complete."""
+    return SummaryResult(
+        summary=_whole_sentences(step), length=length, chunks=chunks, rounds=rounds,
+        finish_reason=step.finish_reason,
+    )
 
 
 @hookimpl

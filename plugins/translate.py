@@ -104,7 +104,7 @@ class Translate(BaseTool):
         params = GenerationParams(
             max_tokens=2 * backend.count_tokens(piece) + 32, temperature=0.0, repeat_penalty=1.05
         )
-        return generate_checked(backend, messages, params, make_cleaner(piece), "translation")
+        return generate_checked(backend, messages, params, make_cleaner(piece), "translation").text
 
 
 @hookimpl

@@ -32,10 +32,12 @@ class RecordingFake(FakeBackend):
         self.prompt_sizes: list[int] = []
         self.score_calls: list[tuple[str, list[str]]] = []
         self.generations = 0
+        self.max_tokens: list[int] = []
 
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Any:
         self.prompt_sizes.append(len(prompt_ids))
         self.generations += 1
+        self.max_tokens.append(params.max_tokens)
         return super().sample_tokens(prompt_ids, params)
 
     def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
@@ -249,8 +251,31 @@ def test_a_single_enormous_word_is_summarised_without_overflow() -> None:
 def test_short_input_is_one_call_with_the_requested_length() -> None:
     backend = RecordingFake(reply="Here is a summary: It is short. It has a second sentence.")
     result = get_tool("summarize").run("Some text to summarise.", backend, length="sentence")
-    assert result.to_dict() == {"summary": "It is short.", "length": "sentence", "chunks": 1, "rounds": 1}
+    assert result.to_dict() == {
+        "summary": "It is short.", "length": "sentence", "chunks": 1, "rounds": 1, "finish_reason": "stop"
+    }
     assert backend.generations == 1
+
+
+def test_a_summary_cut_at_its_budget_says_so_and_drops_the_unfinished_sentence() -> None:
+    rambling = "The story begins in a village. " * 30 + "Then Thomas Reed married Eleanor and"
+    backend = RecordingFake(reply=rambling, context_length=1024)  # "short": at most 1024 // 8 = 128 tokens
+    result = get_tool("summarize").run("Some text to summarise.", backend)
+    assert result.finish_reason == "length" and result.to_dict()["finish_reason"] == "length"
+    assert result.summary.endswith("village.") and "Eleanor" not in result.summary
+    assert "cut at its token budget" in result.to_text()
+
+
+def test_the_combine_step_budget_comes_from_the_parts_and_parts_report_tokens(monkeypatch: Any) -> None:
+    summarize = get_tool("summarize")
+    monkeypatch.setattr(summarize.tool, "tick_seconds", 0.0)
+    backend = RecordingFake(reply="A part happens here. " * 5, context_length=1024)
+    seen: list[str] = []
+    result = summarize.run(LONG_TEXT, backend, progress=lambda d, t, m: seen.append(m))
+    assert result.chunks > 1 and result.finish_reason == "stop"
+    limit = 1024 // 8
+    assert backend.max_tokens[-1] > limit  # the final combine may use what the parts hold, not the step limit
+    assert any(re.search(r"summarizing part 1 of \d+ \(\d+ tokens\)", message) for message in seen)
 
 
 def test_bullets_are_normalised_and_a_reply_without_bullets_is_retried_then_an_error() -> None:

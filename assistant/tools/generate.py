@@ -7,10 +7,11 @@ reproducible).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import ToolError
-from ..types import GenerationParams, Message
+from ..types import FinishReason, GenerationParams, Message
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -19,22 +20,54 @@ Validator = Callable[[str], "str | None"]
 """Returns the cleaned output, or None when the output is unusable."""
 
 
+TokenProgress = Callable[[int], None]
+"""Called with the number of tokens generated so far, so a long step can show it is alive."""
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A validated output and why generation ended: ``length`` means it was cut at ``max_tokens``."""
+
+    text: str
+    finish_reason: FinishReason
+
+    @property
+    def complete(self) -> bool:
+        return self.finish_reason != "length"
+
+
 def generate_checked(
     backend: Backend,
     messages: Sequence[Message],
     params: GenerationParams,
     validate: Validator,
     what: str,
-) -> str:
-    """The validated output of the first attempt that passes; ToolError after two failures."""
+    on_tokens: TokenProgress | None = None,
+) -> Generated:
+    """The validated output of the first attempt that passes; ToolError after two failures.
+
+    The reply is streamed so ``on_tokens`` can report progress within one long
+    step; the caller decides what a reply cut at ``max_tokens`` means (the
+    ``finish_reason`` comes back with the text, never hidden).
+    """
     attempts = [params, params.replace(temperature=max(params.temperature, 0.7), seed=params.seed or 1)]
     last = ""
     for attempt in attempts:
-        completion = backend.complete(list(messages), attempt)
-        last = completion.text
+        parts: list[str] = []
+        tokens = 0
+        finish: FinishReason = "stop"
+        for chunk in backend.stream(list(messages), attempt):
+            parts.append(chunk.text)
+            if chunk.token_ids:
+                tokens += len(chunk.token_ids)
+                if on_tokens is not None:
+                    on_tokens(tokens)
+            if chunk.finish_reason is not None:
+                finish = chunk.finish_reason
+        last = "".join(parts)
         cleaned = validate(last)
         if cleaned is not None:
-            return cleaned
+            return Generated(cleaned, finish)
     shown = " ".join(last.split())[:80]
     raise ToolError(f"the model did not produce a usable {what} (twice; last output: {shown!r})")
 

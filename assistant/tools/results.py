@@ -53,11 +53,21 @@ class SummaryResult(ToolResult):
     length: str
     chunks: int = 1
     rounds: int = 1
+    finish_reason: str = "stop"
+    """``length`` when the final step was cut at its token budget (the unfinished sentence is dropped)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary, "length": self.length, "chunks": self.chunks, "rounds": self.rounds}
+        return {
+            "summary": self.summary,
+            "length": self.length,
+            "chunks": self.chunks,
+            "rounds": self.rounds,
+            "finish_reason": self.finish_reason,
+        }
 
     def to_text(self) -> str:
+        if self.finish_reason == "length":
+            return f"{self.summary}\n[summary cut at its token budget: the last step stopped at max tokens]"
         return self.summary
 
 
