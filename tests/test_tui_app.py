@@ -567,3 +567,25 @@ def test_an_engine_crash_mid_reply_keeps_the_partial_reply_and_the_next_message_
         assert "loading" not in f"{info.state}: {info.detail}"
 
     run_pilot(app, scenario)
+
+
+def test_ctrl_c_says_how_to_quit_in_words_and_ctrl_d_quits_only_an_empty_box() -> None:
+    app = make_app(reply="ok")
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        shown = [n.message for n in app._notifications]
+        assert any("Press Ctrl+Q to quit" in m for m in shown) and not any("[b]" in m for m in shown)
+        box = chat(app).query_one(PromptInput)
+        box.load_text("keep me")
+        box.move_cursor((0, 0))
+        await pilot.press("ctrl+d")  # with text: deletes the character to the right, does not quit
+        await pilot.pause()
+        assert box.text == "eep me" and app.is_running
+        box.clear()
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert not app.is_running
+
+    run_pilot(app, scenario)

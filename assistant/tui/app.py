@@ -53,6 +53,10 @@ class ChatApp(App[None]):
             visible_text(message), title=visible_text(title), severity=severity, timeout=timeout, markup=False
         )
 
+    def action_help_quit(self) -> None:
+        """Ctrl+C does not quit (it copies in text boxes): say what does, in words, not raw markup."""
+        self.notify("Press Ctrl+Q to quit (or Ctrl+D in an empty message box).", title="Do you want to quit?")
+
     def get_default_screen(self) -> ChatScreen:
         return ChatScreen()
 
@@ -71,6 +75,16 @@ class ChatApp(App[None]):
         )
         yield SystemCommand(
             "Prompt inspector", "The exact text the model sees next (F3)", self.action_inspect
+        )
+        yield SystemCommand(
+            "Token view",
+            "The focused (or last) reply's tokens, probabilities and sampling panel (t on a reply)",
+            self.action_token_view,
+        )
+        yield SystemCommand(
+            "Attention view",
+            "What each token of the focused (or last) reply looked at: layers, heads (a on a reply)",
+            self.action_attention_view,
         )
         yield SystemCommand("Help", "Key bindings and slash commands (F1)", self.action_help)
         yield SystemCommand(
@@ -130,6 +144,12 @@ class ChatApp(App[None]):
 
     def action_inspect(self) -> None:
         self.chat_screen.action_inspect()
+
+    def action_token_view(self) -> None:
+        self.chat_screen.action_token_view()
+
+    def action_attention_view(self) -> None:
+        self.chat_screen.action_attention_view()
 
     def action_settings(self) -> None:
         settings = self.controller.settings

@@ -112,6 +112,12 @@ class PromptInput(TextArea):
             start, end = self.selection
             self._replace_via_keyboard("\n", start, end)
             return
+        if key == "ctrl+d" and not self.text:
+            # Ctrl+D on an empty box quits, as in a shell; with text it deletes to the right as usual.
+            event.stop()
+            event.prevent_default()
+            self.app.exit()
+            return
         if key == "up" and self.cursor_at_first_line:
             entry = self.sent_history.previous(self.text)
             if entry is not None:
