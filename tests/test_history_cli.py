@@ -67,6 +67,31 @@ def test_continue_latest_and_by_id(assistant_home: Path) -> None:
         assert store.get_conversation(second).message_count == 4
 
 
+def test_continue_skips_tool_runs_and_batches(assistant_home: Path, tmp_path: Path) -> None:
+    chat_id = json.loads(ask("My name is Ada and I live in Paris.", "--json").stdout)["conversation_id"]
+    tool = cli("sentiment", "-b", "fake", "-m", "fake-model", "fine")
+    assert tool.exit_code == 0, tool.output
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": "good"}\n')
+    batch = cli("sentiment", "-b", "fake", "-m", "fake-model", "--batch", str(rows), "--output", str(tmp_path / "o.jsonl"))
+    assert batch.exit_code == 0, batch.output
+    listed = json.loads(cli("history", "list", "--json").stdout)
+    assert [c["kind"] for c in listed] == ["batch", "tool", "chat"]
+    assert "tool " in cli("history", "list").stdout
+    result = cli("prompt", "-c", "Where do I live?", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["conversation_id"] == chat_id
+
+
+def test_a_reply_cut_at_max_tokens_is_stored_as_such(assistant_home: Path) -> None:
+    ask("-o", "max_tokens=3", "hello there")
+    ask("hello again")
+    with HistoryStore.open() as store:
+        first, second = (store.messages(c.id)[-1] for c in reversed(store.list_conversations()))
+    assert (first.finish_reason, first.content) == ("length", "Ech")
+    assert second.finish_reason == "stop"
+
+
 def test_continued_conversation_is_trimmed_to_the_context(assistant_home: Path) -> None:
     for i in range(6):
         ask("-c" if i else "--json", f"turn {i} " + "x" * 150)

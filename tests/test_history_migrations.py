@@ -102,7 +102,7 @@ def test_a_migration_failing_halfway_rolls_back_and_stays_pending(
     assert "messages_fts" not in db.table_names()
     assert not db["messages"].triggers
     assert "conversations" in db.table_names()  # the migration before it stays applied
-    assert pending_names(db) == ["0002_messages_fts"]
+    assert pending_names(db) == ALL_NAMES[ALL_NAMES.index("0002_messages_fts") :]  # it and those after it
     db.close()
 
     monkeypatch.setattr(fts_migration, "fn", real)
@@ -132,3 +132,21 @@ def test_migrate_holds_the_write_lock(tmp_path: Path) -> None:
     db.close()
     other.close()
     assert seen and "locked" in seen[0]
+
+
+def test_kinds_are_backfilled_from_what_older_files_hold(tmp_path: Path) -> None:
+    """Tool runs (a tool_name on a reply) and batches (their titles) become their own kind; the rest chat."""
+    old = tmp_path / "old.db"
+    db = connect(old)
+    migrations.apply(db, stop_before="0004_kinds_and_finish_reasons")
+    stamp = "2020-01-01T00:00:00+00:00"
+    for cid, title in ((1, "a chat"), (2, "sentiment"), (3, "sentiment: batch over in.jsonl"),
+                       (4, "batch: zero-shot over rows.jsonl")):
+        db["conversations"].insert({"id": cid, "title": title, "created": stamp, "updated": stamp})
+    db["messages"].insert({"conversation_id": 2, "role": "assistant", "content": "{}", "created": stamp,
+                           "tool_name": "sentiment"})
+    db.close()
+    with HistoryStore.open(old) as store:
+        assert [store.get_conversation(cid).kind for cid in (1, 2, 3, 4)] == ["chat", "tool", "batch", "batch"]
+        assert store.latest_conversation().id == 1  # -c continues the chat
+        assert store.latest_conversation(kind=None).id == 4

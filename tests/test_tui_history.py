@@ -74,6 +74,27 @@ def test_interrupted_reply_is_stored_as_interrupted() -> None:
     run_pilot(app, scenario)
 
 
+def test_a_reply_stopped_at_max_tokens_reopens_saying_so() -> None:
+    from assistant.types import GenerationParams
+
+    app = make_app(reply="a reply longer than the budget", params=GenerationParams(max_tokens=4))
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "go")
+        await wait_idle(pilot)
+        live = app.chat_screen.query_one(ChatLog).last_assistant()
+        assert live.status == "stopped at max tokens"
+        conversation_id = app.controller.conversation_id
+        stored = app.controller.library.store.messages(conversation_id)[-1]
+        assert (stored.status, stored.finish_reason) == ("complete", "length")
+        await app.chat_screen.action_new_conversation()
+        log = await open_stored(app, pilot, conversation_id)
+        reopened = log.last_assistant()
+        assert reopened.text == "a re" and reopened.status == "stopped at max tokens"
+
+    run_pilot(app, scenario)
+
+
 def test_sidebar_search_and_open_resumes_conversation() -> None:
     old, other = seed_history(
         [("Tell me about zebras", "Zebras have stripes."), ("And lions?", "Lions roar.")],

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..terminal_text import visible_text
+from .common import COUNT, ROW_ID, TEXT, echo_json, echo_untrusted
 from .history_options import db_option
 
 if TYPE_CHECKING:
@@ -37,17 +38,13 @@ def _one_line(text: str | None, width: int = 60) -> str:
     return words if len(words) <= width else words[: width - 1] + "…"
 
 
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
 @click.group()
 def history() -> None:
     """Browse the conversation history (every prompt and chat turn is kept)."""
 
 
 @history.command("list")
-@click.option("-n", "--limit", default=20, show_default=True, help="How many conversations.")
+@click.option("-n", "--limit", type=COUNT, default=20, show_default=True, help="How many conversations.")
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 def list_command(limit: int, as_json: bool, db: str | None) -> None:
@@ -56,19 +53,19 @@ def list_command(limit: int, as_json: bool, db: str | None) -> None:
 
     if not resolve_db_path(db).exists():
         if as_json:
-            _echo_json([])
+            echo_json([])
         else:
             click.echo("no conversations yet", err=True)
         return
-    conversations = _open(db).list_conversations(limit=max(0, limit))
+    conversations = _open(db).list_conversations(limit=limit)
     if as_json:
-        _echo_json([c.to_dict() for c in conversations])
+        echo_json([c.to_dict() for c in conversations])
         return
     if not conversations:
         click.echo("no conversations yet", err=True)
     for c in conversations:
-        click.echo(
-            f"{c.id:>6}  {_when(c.updated)}  {c.message_count or 0:>4} msgs  "
+        echo_untrusted(
+            f"{c.id:>6}  {_when(c.updated)}  {c.message_count or 0:>4} msgs  {c.kind:<5}  "
             f"{_one_line(c.model, 20):<20}  {_one_line(c.title)}"
         )
 
@@ -88,7 +85,7 @@ def _message_header(message: StoredMessage) -> str:
 
 
 @history.command("show")
-@click.argument("conversation_id", type=int)
+@click.argument("conversation_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 def show(conversation_id: int, as_json: bool, db: str | None) -> None:
@@ -99,46 +96,46 @@ def show(conversation_id: int, as_json: bool, db: str | None) -> None:
     conversation = store.get_conversation(conversation_id)
     messages = store.messages(conversation_id)
     if as_json:
-        _echo_json(conversation_dict(conversation, messages))
+        echo_json(conversation_dict(conversation, messages))
         return
-    click.echo(f"conversation {conversation.id}: {conversation.title or '(untitled)'}")
+    echo_untrusted(f"conversation {conversation.id}: {conversation.title or '(untitled)'}")
     about = [f"created {_when(conversation.created)}"]
     about += [v for v in (conversation.model, conversation.backend) if v]
     if conversation.template:
         about.append(f"template {conversation.template}")
-    click.echo(" · ".join(about))
+    echo_untrusted(" · ".join(about))
     if conversation.system:
-        click.echo(f"--- system\n{conversation.system}")
+        echo_untrusted(f"--- system\n{conversation.system}")
     for message in messages:
-        click.echo(_message_header(message))
-        click.echo(message.content)
+        echo_untrusted(_message_header(message))
+        echo_untrusted(message.content)
         if message.tool_result is not None:
-            click.echo(json.dumps(message.tool_result, ensure_ascii=False, indent=2))
+            echo_json(message.tool_result)
 
 
 @history.command()
-@click.argument("query")
-@click.option("-n", "--limit", default=20, show_default=True)
+@click.argument("query", type=TEXT)
+@click.option("-n", "--limit", type=COUNT, default=20, show_default=True)
 @click.option("--recent", is_flag=True, help="Newest first instead of best match first.")
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 def search(query: str, limit: int, recent: bool, as_json: bool, db: str | None) -> None:
     """Messages containing every word of QUERY (any text; "a phrase" in quotes, pref* for prefixes)."""
-    hits = _open(db).search(query, limit=max(0, limit), order="recent" if recent else "relevance")
+    hits = _open(db).search(query, limit=limit, order="recent" if recent else "relevance")
     if as_json:
-        _echo_json([hit.to_dict() for hit in hits])
+        echo_json([hit.to_dict() for hit in hits])
         return
     if not hits:
         click.echo("no matches", err=True)
     for hit in hits:
-        click.echo(
+        echo_untrusted(
             f"{hit.conversation_id:>6}  #{hit.message_id:<7} {_when(hit.created)}  {hit.role:<9} "
             f"{_one_line(hit.snippet, 100)}"
         )
 
 
 @history.command()
-@click.argument("conversation_id", type=int, required=False)
+@click.argument("conversation_id", type=ROW_ID, required=False)
 @click.option("--all", "export_all", is_flag=True, help="Export every conversation.")
 @click.option(
     "-f", "--format", "fmt", type=click.Choice(["markdown", "json", "jsonl"]), default="markdown", show_default=True
@@ -162,8 +159,8 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, output: str 
 
 
 @history.command()
-@click.argument("conversation_id", type=int)
-@click.argument("title")
+@click.argument("conversation_id", type=ROW_ID)
+@click.argument("title", type=TEXT)
 @db_option
 def rename(conversation_id: int, title: str, db: str | None) -> None:
     """Give conversation ID a new TITLE."""
@@ -171,7 +168,7 @@ def rename(conversation_id: int, title: str, db: str | None) -> None:
 
 
 @history.command()
-@click.argument("conversation_id", type=int)
+@click.argument("conversation_id", type=ROW_ID)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @db_option
 def delete(conversation_id: int, yes: bool, db: str | None) -> None:
@@ -180,8 +177,10 @@ def delete(conversation_id: int, yes: bool, db: str | None) -> None:
     conversation = store.get_conversation(conversation_id)
     if not yes:
         click.confirm(
-            f"delete conversation {conversation.id} ({conversation.message_count} messages): "
-            f"{_one_line(conversation.title)}?",
+            visible_text(
+                f"delete conversation {conversation.id} ({conversation.message_count} messages): "
+                f"{_one_line(conversation.title)}?"
+            ),
             abort=True,
             err=True,
         )

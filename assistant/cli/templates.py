@@ -13,7 +13,15 @@ from typing import Any
 
 import click
 
-from .common import model_options, progress_to_stderr, read_stdin_text, resolve_model_and_backend
+from .common import (
+    TEXT,
+    echo_json,
+    echo_untrusted,
+    model_options,
+    progress_to_stderr,
+    read_stdin_text,
+    resolve_model_and_backend,
+)
 
 STRATEGY_CHOICE = click.Choice(["chat", "zero-shot", "few-shot", "chain-of-thought"])
 
@@ -48,6 +56,7 @@ def var_option(func: Any) -> Any:
         "-v",
         "--var",
         "var_items",
+        type=TEXT,
         multiple=True,
         metavar="NAME=VALUE",
         help="Template variable; NAME=@file.txt reads the value from a file.",
@@ -80,7 +89,7 @@ def list_command(show_all: bool, as_json: bool) -> None:
 
     found = list_templates(include_shadowed=show_all)
     if as_json:
-        click.echo(json.dumps([t.to_dict() for t in found], indent=2))
+        echo_json([t.to_dict() for t in found])
         return
     width = max((len(t.name) for t in found), default=0)
     for entry in found:
@@ -89,7 +98,7 @@ def list_command(show_all: bool, as_json: bool) -> None:
         else:
             detail = f"{entry.strategy:<16} {entry.description}"
         hidden = f" (hidden by {entry.shadowed_by})" if entry.shadowed_by else ""
-        click.echo(f"{entry.name:<{width}}  [{entry.source}]{hidden}  {detail}")
+        echo_untrusted(f"{entry.name:<{width}}  [{entry.source}]{hidden}  {detail}")
 
 
 @templates.command("show", short_help="Print a template's file.")
@@ -101,10 +110,10 @@ def show_command(name: str, as_json: bool) -> None:
 
     template = load_template(name)
     if as_json:
-        click.echo(json.dumps(template.to_dict(), indent=2, ensure_ascii=False))
+        echo_json(template.to_dict())
         return
-    click.echo(f"# {template.path} ({template.source})", err=True)
-    click.echo(template.path.read_text(encoding="utf-8"), nl=False)
+    echo_untrusted(f"# {template.path} ({template.source})", err=True)
+    echo_untrusted(template.path.read_text(encoding="utf-8"), nl=False)
 
 
 @templates.command("path", short_help="Template directories, or where NAME is.")
@@ -138,7 +147,7 @@ def new_command(name: str, strategy: str, force: bool) -> None:
 @templates.command("render", short_help="Print the messages NAME renders to.")
 @click.argument("name")
 @var_option
-@click.option("--input", "input_text", default=None, metavar="TEXT|-", help="Fill `input` (- reads stdin).")
+@click.option("--input", "input_text", type=TEXT, default=None, metavar="TEXT|-", help="Fill `input` (- reads stdin).")
 @click.option(
     "--examples-as", type=click.Choice(["turns", "inline"]), default=None, help="Lay few-shot examples out as chat turns or inline."
 )
@@ -167,25 +176,24 @@ def render_command(
     messages = render_template(template, parse_var_options(var_items), input=input_text, examples_as=examples_as)
     if not raw:
         if as_json:
-            click.echo(json.dumps([m.to_dict() for m in messages], indent=2, ensure_ascii=False))
+            echo_json([m.to_dict() for m in messages])
         else:
-            click.echo("\n\n".join(f"[{m.role}]\n{m.content}" for m in messages))
+            echo_untrusted("\n\n".join(f"[{m.role}]\n{m.content}" for m in messages))
         return
     engine, _ = _load_engine(model, backend, options, verbose)
     try:
-        if template.output.type == "choice":  # what is scored, not a chat reply
-            text, _ = scoring_prompt(template, messages, engine)
-        else:
-            text = engine.render_prompt(messages)
-        tokens = engine.count_tokens(text)
+        # Counted as the engine feeds it: message contents are data, so control-token text
+        # typed into them counts as the characters it is, not as a marker.
+        prompt = scoring_prompt(template, messages)[0] if template.output.type == "choice" else messages
+        text = prompt if isinstance(prompt, str) else engine.render_prompt(prompt)
+        tokens = engine.count_tokens(prompt)
         context = engine.context_length
     finally:
         engine.unload()
     if as_json:
-        click.echo(json.dumps({"text": text, "tokens": tokens, "context_length": context}, ensure_ascii=False))
+        echo_json({"text": text, "tokens": tokens, "context_length": context}, indent=None)
         return
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    echo_untrusted(text, nl=False)
     fits = "fits" if tokens < context else "DOES NOT FIT"
     click.echo(f"\n-- {tokens} tokens of a {context}-token context ({fits}; {engine.model_name})", err=True)
 
@@ -219,14 +227,14 @@ def test_command(
     finally:
         engine.unload()
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        echo_json(report.to_dict())
     else:
         for case in report.cases:
             mark = "PASS" if case.passed else "FAIL"
             line = f"{mark}  {case.name}"
             if not case.passed:
                 line += f": {case.reason}"
-            click.echo(line)
+            echo_untrusted(line)
         click.echo(f"pass rate: {report.passed}/{len(report.cases)} ({report.pass_rate:.0%}) "
                    f"[{report.model} on {report.backend}]")
     if report.pass_rate < min_pass_rate:
@@ -245,7 +253,7 @@ def import_command(file: Path, name: str | None, force: bool) -> None:
     template_name, text, warnings = import_llm_template(file, name)
     path = write_user_template(template_name, text, force=force)
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo_untrusted(f"warning: {warning}", err=True)
     click.echo(str(path))
 
 
@@ -330,8 +338,7 @@ def _prompt_once(
             def on_text(piece: str) -> None:
                 turn.add_text(piece)
                 if not as_json:
-                    stream.write(piece)
-                    stream.flush()
+                    echo_untrusted(piece, nl=False, err=not to_stdout)
 
             result = run_template(
                 template, variables, input=input_text, backend=engine, params=params, system=system, on_text=on_text
@@ -343,15 +350,17 @@ def _prompt_once(
     finally:
         engine.unload()
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        echo_json(result.to_dict(), indent=None)
     else:
         if result.output and not result.output.endswith("\n") and template.output.type != "choice":
             stream.write("\n")
         if not to_stdout and result.answer is not None:
-            answer = result.answer if isinstance(result.answer, str) else json.dumps(result.answer, ensure_ascii=False, indent=2)
-            click.echo(answer)
+            if isinstance(result.answer, str):
+                echo_untrusted(result.answer)
+            else:
+                echo_json(result.answer)
     if result.error:
-        click.echo(f"error: {result.error}", err=True)
+        echo_untrusted(f"error: {result.error}", err=True)
         sys.exit(1)
     if result.finish_reason == "length" and not as_json:
         click.echo("(stopped at max_tokens; raise it with -o max_tokens=N)", err=True)
@@ -382,7 +391,7 @@ def _prompt_batch(
     rows = read_rows(batch)
     engine, overrides = _load_engine(model, backend, options, verbose)
     params = resolve_params(template, overrides)
-    recorder = ExchangeRecorder(history, title=f"batch: {template.name} over {batch.name}")
+    recorder = ExchangeRecorder(history, title=f"batch: {template.name} over {batch.name}", kind="batch")
     meta = _turn_meta(template, engine, params)
 
     def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:

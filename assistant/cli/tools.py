@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 import click
 
-from .common import model_options, progress_to_stderr, read_stdin_text, resolve_model_and_backend
+from ..terminal_text import json_text
+from .common import (
+    TEXT,
+    echo_json,
+    echo_untrusted,
+    model_options,
+    progress_to_stderr,
+    read_stdin_text,
+    resolve_model_and_backend,
+)
 from .history_options import history_options
 
 if TYPE_CHECKING:
@@ -39,21 +48,15 @@ def tools(as_json: bool) -> None:
     found = available_tools()
     failures = tool_failures()
     if as_json:
-        click.echo(
-            json.dumps(
-                {"tools": [t.to_dict() for t in found.values()], "failures": [f.to_dict() for f in failures]},
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+        echo_json({"tools": [t.to_dict() for t in found.values()], "failures": [f.to_dict() for f in failures]})
         return
     width = max((len(name) for name in found), default=0)
     for name, tool in found.items():
-        click.echo(f"{name:<{width}}  {tool.description}  [plugin: {tool.plugin}]")
+        echo_untrusted(f"{name:<{width}}  {tool.description}  [plugin: {tool.plugin}]")
     if not found:
         click.echo("(no tools: are plugins disabled with ASSISTANT_PLUGINS?)")
     for failure in failures:
-        click.echo(f"FAILED plugin {failure.name!r} ({failure.stage}): {failure.error}", err=True)
+        echo_untrusted(f"FAILED plugin {failure.name!r} ({failure.stage}): {failure.error}", err=True)
 
 
 # ---- running a tool ------------------------------------------------------------------
@@ -68,7 +71,7 @@ def _common_params() -> list[click.Parameter]:
     def collect(func: Callable[..., Any]) -> list[click.Parameter]:
         return list(getattr(func, "__click_params__", []))
 
-    @click.argument("text", required=False)
+    @click.argument("text", type=TEXT, required=False)
     @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True), help="Read the input from PATH.")
     @click.option(
         "--batch",
@@ -163,7 +166,7 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     click.get_current_context().call_on_close(history.close)
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
     title = f"{tool.name}: batch over {Path(batch).name}" if batch else None
-    recorder = ExchangeRecorder(history, title=title)
+    recorder = ExchangeRecorder(history, title=title, kind="batch" if batch else "tool")
     try:
         if items is not None:
             _run_batch(tool, items, engine, params, kwargs["output"], recorder)
@@ -173,7 +176,10 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
                 started = time.perf_counter()
                 result = tool.run(input_text, engine, params=params, progress=_print_progress(tool.name))
                 _report_tool_result(turn, tool.name, result.to_text(), result.to_dict(), engine, started)
-            click.echo(result.to_json() if kwargs["as_json"] else result.to_text())
+            if kwargs["as_json"]:
+                echo_json(result.to_dict(), indent=None)
+            else:
+                echo_untrusted(result.to_text())
     except KeyboardInterrupt:
         engine.cancel()
         raise
@@ -203,7 +209,7 @@ def read_input(text: str | None, file: str | None) -> str:
 
 def _print_progress(tool_name: str) -> Callable[[int, int, str], None]:
     def show(done: int, total: int, message: str) -> None:
-        click.echo(f"{tool_name}: [{done}/{total}] {message}", err=True)
+        echo_untrusted(f"{tool_name}: [{done}/{total}] {message}", err=True)
 
     return show
 
@@ -245,7 +251,7 @@ def _run_batch(
         with click.progressbar(length=len(items), label=tool.name, file=sys.stderr) as bar:
             started = time.perf_counter()
             for record in run_batch(tool, items, engine, params):
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.write(json_text(record) + "\n")
                 out.flush()
                 if record.get("text") is not None:
                     with recorder.turn(record["text"], turn_meta(engine, params)) as turn:

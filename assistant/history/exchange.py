@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..types import Completion
-from .records import Status, TurnMeta
+from .records import Kind, Status, TurnMeta
 from .session_link import HistoryLink
 from .store import title_from
 
@@ -57,10 +57,13 @@ def turn_meta(backend: Any, params: Any, template: str | None = None) -> TurnMet
 class ExchangeRecorder:
     """Creates the conversation on the first turn; a no-op with ``--no-log``."""
 
-    def __init__(self, link: HistoryLink, *, system: str | None = None, title: str | None = None) -> None:
+    def __init__(
+        self, link: HistoryLink, *, system: str | None = None, title: str | None = None, kind: Kind = "chat"
+    ) -> None:
         self.link = link
         self.system = system
         self.title = title
+        self.kind = kind
         self.conversation_id: int | None = None
 
     @property
@@ -76,7 +79,7 @@ class ExchangeRecorder:
             return
         if self.conversation_id is None:
             conversation = store.create_conversation(
-                title=self.title or title_from(user_text), system=self.system, meta=meta
+                title=self.title or title_from(user_text), system=self.system, meta=meta, kind=self.kind
             )
             self.conversation_id = conversation.id
         turn = store.start_turn(self.conversation_id, user_text, meta)

@@ -82,6 +82,29 @@ def create_messages_fts(db: sqlite_utils.Database) -> None:
     db["messages"].enable_fts(["content"], fts_version="FTS5", create_triggers=True, tokenize=FTS_TOKENIZER)
 
 
+@migrations(name="0003_message_tokens")
+def add_message_tokens(db: sqlite_utils.Database) -> None:
+    # Per-token numbers of a reply generated with logprobs (JSON list in
+    # TokenLogprob.to_dict's shape), so a stored turn reopens with its token view.
+    db.execute("ALTER TABLE messages ADD COLUMN tokens TEXT")
+
+
+@migrations(name="0004_kinds_and_finish_reasons")
+def add_kinds_and_finish_reasons(db: sqlite_utils.Database) -> None:
+    # A conversation's kind (chat, tool, batch) so `-c` continues a chat, not the
+    # last tool run; a reply's finish_reason so one cut at max tokens reopens as such.
+    db.execute("ALTER TABLE conversations ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat'")
+    db.execute("ALTER TABLE messages ADD COLUMN finish_reason TEXT")
+    # Conversations written before: batches had "… batch over FILE" titles, tool
+    # runs stored a tool_name on their replies.
+    db.execute("UPDATE conversations SET kind = 'batch' WHERE title LIKE '%: batch over %'"
+               " OR title LIKE 'batch: % over %'")
+    db.execute(
+        "UPDATE conversations SET kind = 'tool' WHERE kind = 'chat' AND id IN"
+        " (SELECT conversation_id FROM messages WHERE tool_name IS NOT NULL)"
+    )
+
+
 def pending_names(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
     return [m.name for m in migration_set.pending(db)]
 

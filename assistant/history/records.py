@@ -7,8 +7,13 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..types import TokenLogprob
+
 Status = Literal["complete", "interrupted", "error"]
 STATUSES: tuple[Status, ...] = ("complete", "interrupted", "error")
+Kind = Literal["chat", "tool", "batch"]
+KINDS: tuple[Kind, ...] = ("chat", "tool", "batch")
+"""A conversation's kind: chat (the chat app, ``prompt``, one template run), a tool run, a batch."""
 
 
 def _json_or_none(raw: str | None) -> Any:
@@ -18,6 +23,17 @@ def _json_or_none(raw: str | None) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw  # written by something else: show it rather than fail
+
+
+def _tokens_or_none(raw: str | None) -> list[TokenLogprob] | None:
+    """Stored token numbers; something unreadable is dropped (the text is what matters)."""
+    data = _json_or_none(raw)
+    if not isinstance(data, list):
+        return None
+    try:
+        return [TokenLogprob.from_dict(entry) for entry in data]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,7 @@ class Conversation:
     system: str | None = None
     params: dict[str, Any] | None = None
     message_count: int | None = None
+    kind: Kind = "chat"
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
@@ -56,6 +73,7 @@ class Conversation:
             system=row["system"],
             params=_json_or_none(row["params"]),
             message_count=row.get("message_count"),
+            kind=row.get("kind") or "chat",  # absent: an old file opened read-only
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +103,15 @@ class StoredMessage:
     error: str | None = None
     tool_name: str | None = None
     tool_result: Any = None
+    finish_reason: str | None = None
+    """Why the reply ended (``length``: cut at max tokens); None for user turns and old rows."""
+    tokens: list[TokenLogprob] | None = None
+    """A reply's per-token numbers when it was generated with logprobs (the token view reopens from them)."""
+
+    @property
+    def token_ids(self) -> list[int] | None:
+        """The reply's token ids, when its tokens were stored."""
+        return [t.token_id for t in self.tokens] if self.tokens else None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredMessage:
@@ -107,10 +134,17 @@ class StoredMessage:
             error=row["error"],
             tool_name=row["tool_name"],
             tool_result=_json_or_none(row["tool_result"]),
+            finish_reason=row.get("finish_reason"),
+            tokens=_tokens_or_none(row.get("tokens")),  # absent: an old file opened read-only
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.tokens is None:
+            del data["tokens"]
+        else:
+            data["tokens"] = [t.to_dict() for t in self.tokens]
+        return data
 
 
 @dataclass

@@ -29,9 +29,9 @@ import sqlite_utils
 
 from ..errors import HistoryError
 from ..types import Completion, Message
-from .db import check_writable, connect, resolve_db_path, translate_errors, write_transaction
+from .db import check_writable, connect, is_writable, resolve_db_path, translate_errors, write_transaction
 from .migrations import migrate, pending_names
-from .records import STATUSES, Conversation, SearchHit, Status, StoredMessage, Turn, TurnMeta
+from .records import KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta
 from .search import fts_query
 
 T = TypeVar("T")
@@ -120,17 +120,26 @@ class HistoryStore:
         resolved = resolve_db_path(path)
         if not create and not resolved.exists():
             raise HistoryError(f"no history database at {resolved} yet")
-        read_only = not need_write and resolved.exists() and not _writable(resolved)
-        if not read_only:
-            check_writable(resolved)
-        db = connect(resolved, read_only=read_only)
+        if not need_write and resolved.exists():
+            # Reading commands open read-only (works in a read-only directory too),
+            # unless the file needs upgrading and can be upgraded.
+            db = connect(resolved, read_only=True)
+            try:
+                with translate_errors(resolved):
+                    pending = pending_names(db)
+            except BaseException:
+                db.close()
+                raise
+            if not pending:
+                return cls(db, resolved)
+            db.close()
+            if not is_writable(resolved):
+                raise HistoryError(f"history database {resolved} needs upgrading but is read-only")
+        check_writable(resolved)
+        db = connect(resolved)
         try:
             with translate_errors(resolved):
-                if read_only:
-                    if pending_names(db):
-                        raise HistoryError(f"history database {resolved} needs upgrading but is read-only")
-                else:
-                    migrate(db)
+                migrate(db)
         except BaseException:
             db.close()
             raise
@@ -154,7 +163,10 @@ class HistoryStore:
         title: str | None = None,
         system: str | None = None,
         meta: TurnMeta = TurnMeta(),
+        kind: Kind = "chat",
     ) -> Conversation:
+        if kind not in KINDS:
+            raise HistoryError(f"conversation kind must be one of {', '.join(KINDS)}, not {kind!r}")
         now = now_iso()
         row = {
             "title": storable_text(title) if title else None,
@@ -165,11 +177,12 @@ class HistoryStore:
             "template": meta.template,
             "system": storable_text(system) if system is not None else None,
             "params": _dump_json(meta.params, "params"),
+            "kind": kind,
         }
         with write_transaction(self.db):
             cursor = self.db.execute(
-                "INSERT INTO conversations (title, created, updated, model, backend, template, system, params)"
-                " VALUES (:title, :created, :updated, :model, :backend, :template, :system, :params)",
+                "INSERT INTO conversations (title, created, updated, model, backend, template, system, params, kind)"
+                " VALUES (:title, :created, :updated, :model, :backend, :template, :system, :params, :kind)",
                 row,
             )
         return Conversation(id=int(cursor.lastrowid or 0), message_count=0, **{**row, "params": meta.params})
@@ -188,9 +201,16 @@ class HistoryStore:
         return Conversation.from_row(rows[0])
 
     @_guarded
-    def latest_conversation(self) -> Conversation | None:
-        """The most recently updated conversation, or None in an empty database."""
-        rows = list(self.db.query("SELECT id FROM conversations ORDER BY updated DESC, id DESC LIMIT 1"))
+    def latest_conversation(self, kind: Kind | None = "chat") -> Conversation | None:
+        """The most recently updated conversation of ``kind`` (None: any kind), or None if there is none.
+
+        ``-c`` continues a *chat*: a tool run or a batch made since is not what
+        the user means to continue.
+        """
+        where, args = ("WHERE kind = ?", [kind]) if kind is not None else ("", [])
+        rows = list(
+            self.db.query(f"SELECT id FROM conversations {where} ORDER BY updated DESC, id DESC LIMIT 1", args)
+        )
         return self.get_conversation(rows[0]["id"]) if rows else None
 
     @_guarded
@@ -291,6 +311,7 @@ class HistoryStore:
             {
                 "content": storable_text(completion.text),
                 "status": status,
+                "finish_reason": completion.finish_reason,
                 "error": None,
                 "model": completion.model or None,
                 "backend": completion.backend or None,
@@ -301,6 +322,7 @@ class HistoryStore:
                 "duration_ms": completion.timings.duration_ms,
                 "tool_name": tool_name,
                 "tool_result": _dump_json(tool_result, "tool result"),
+                "tokens": _dump_json([e.to_dict() for e in completion.logprobs] or None, "tokens"),
             },
         )
 
@@ -358,20 +380,7 @@ class HistoryStore:
         process died first) is left out, as the live chat does, so the model sees
         alternating turns; such messages stay in the database and in ``show``.
         """
-        out: list[Message] = []
-        waiting: StoredMessage | None = None
-        for message in self.messages(conversation_id):
-            if message.role == "user":
-                waiting = message
-            elif message.role == "assistant":
-                if message.content:
-                    if waiting is not None:
-                        out.append(Message("user", waiting.content))
-                    out.append(Message("assistant", message.content))
-                waiting = None
-            else:
-                out.append(Message("system", message.content))
-        return out
+        return context_of(self.messages(conversation_id))
 
     @_guarded
     def search(self, query: str, limit: int = 20, order: str = "relevance") -> list[SearchHit]:
@@ -413,5 +422,23 @@ class HistoryStore:
             yield self.get_conversation(conversation_id), self.messages(conversation_id)
 
 
-def _writable(path: Path) -> bool:
-    return os.access(path, os.W_OK)
+def context_of(stored: Sequence[StoredMessage]) -> list[Message]:
+    """The model's view of stored messages (see :meth:`HistoryStore.context_messages`).
+
+    Also applied to the messages before one reply, to rebuild the prompt it
+    was written after (the chat app's token view).
+    """
+    out: list[Message] = []
+    waiting: StoredMessage | None = None
+    for message in stored:
+        if message.role == "user":
+            waiting = message
+        elif message.role == "assistant":
+            if message.content:
+                if waiting is not None:
+                    out.append(Message("user", waiting.content))
+                out.append(Message("assistant", message.content))
+            waiting = None
+        else:
+            out.append(Message("system", message.content))
+    return out

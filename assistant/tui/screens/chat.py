@@ -34,7 +34,14 @@ from ..heap import QuietCollector, settle_after_load
 from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..text import shorten
-from ..widgets.chat_log import AssistantMessage, ChatLog, ToolMessage, UserMessage, prefetch_markdown
+from ..widgets.chat_log import (
+    STOPPED_AT_MAX_TOKENS,
+    AssistantMessage,
+    ChatLog,
+    ToolMessage,
+    UserMessage,
+    prefetch_markdown,
+)
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
@@ -43,6 +50,7 @@ from .dialogs import Confirm
 
 if TYPE_CHECKING:
     from ...history import StoredMessage
+    from ...inspect.token_view import ReplyTokens
     from ..app import ChatApp
     from ..controller import ChatController
 
@@ -57,7 +65,7 @@ With a 0.2 ms GIL switch interval (see ``app.py``) the model keeps 97-98% of its
 speed at 100 tok/s up to a share of 0.5, while draws come every ~60 ms instead
 of every ~250 ms at 0.2 (benchmarks/tui_stream.py)."""
 
-FINISH_STATUS = {"cancelled": "interrupted", "length": "stopped at max tokens", "error": "error", "stop": ""}
+FINISH_STATUS = {"cancelled": "interrupted", "length": STOPPED_AT_MAX_TOKENS, "error": "error", "stop": ""}
 
 
 class ChatScreen(Screen[None]):
@@ -364,6 +372,7 @@ class ChatScreen(Screen[None]):
         self.generating = False
         if reply is not None:
             await reply.write(self.buffer.drain())
+            reply.reply_tokens = self.controller.last_tokens
             completion = message.completion
             if message.error is not None and not reply.text:
                 await reply.remove()
@@ -497,6 +506,65 @@ class ChatScreen(Screen[None]):
             return
         if self.app.screen is self:
             self.app.push_screen(PromptInspector(message.preview))
+
+    def action_token_view(self) -> None:
+        """The token view of the focused reply, else of the last one (the command palette's entry)."""
+        focused = self.focused
+        reply = focused if isinstance(focused, AssistantMessage) else self.log_view.last_assistant()
+        if reply is None or not reply.text:
+            self.notify("There is no reply to look at yet", severity="warning")
+            return
+        self.open_token_view(reply)
+
+    @on(AssistantMessage.TokenViewRequested)
+    def on_token_view_requested(self, event: AssistantMessage.TokenViewRequested) -> None:
+        self.open_token_view(event.reply)
+
+    def open_token_view(self, reply: AssistantMessage) -> None:
+        """Open the token view over ``reply``: its own numbers, the history's, or computed on the spot."""
+        from .token_view import TokenViewScreen
+
+        tokens = self.reply_tokens_for(reply, "Token view")
+        if tokens is not None:
+            self.app.push_screen(TokenViewScreen(tokens, reply.label))
+
+    def reply_tokens_for(self, reply: AssistantMessage, view: str) -> "ReplyTokens | None":
+        """``reply``'s prompt and tokens (kept while it streamed, or from the history); None, said why, if unknown."""
+        if reply is self.reply:
+            self.notify("The reply is still being written: open it when it is done", title=view, severity="warning")
+            return None
+        if reply.reply_tokens is None and reply.message_id is not None:
+            try:
+                reply.reply_tokens = self.controller.stored_reply_tokens(reply.message_id)
+            except AssistantError as exc:
+                self.notify(str(exc), title=view, severity="error")
+                return None
+        if reply.reply_tokens is None:
+            self.notify("The tokens of this reply are not known", title=view, severity="warning")
+        return reply.reply_tokens
+
+    def action_attention_view(self) -> None:
+        """The attention view of the focused reply, else of the last one (the command palette's entry)."""
+        focused = self.focused
+        reply = focused if isinstance(focused, AssistantMessage) else self.log_view.last_assistant()
+        if reply is None or not reply.text:
+            self.notify("There is no reply to look at yet", severity="warning")
+            return
+        self.open_attention_view(reply)
+
+    @on(AssistantMessage.AttentionViewRequested)
+    def on_attention_view_requested(self, event: AssistantMessage.AttentionViewRequested) -> None:
+        self.open_attention_view(event.reply)
+
+    def open_attention_view(self, reply: AssistantMessage) -> None:
+        """Open the attention view over ``reply`` (computed in the view's worker, on transformers)."""
+        from .attention import AttentionScreen
+
+        if self._busy():  # one engine, one job: the maps wait for the reply to finish
+            return
+        tokens = self.reply_tokens_for(reply, "Attention view")
+        if tokens is not None:
+            self.app.push_screen(AttentionScreen(tokens, reply.label))
 
     async def action_new_conversation(self) -> None:
         if self._busy():

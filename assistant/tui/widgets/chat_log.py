@@ -14,11 +14,13 @@ frame (:func:`prefetch_markdown`), not before the empty chat can show.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
@@ -27,10 +29,13 @@ from .turn_folding import FOLD_CSS, TurnFolder
 
 if TYPE_CHECKING:
     from ...history import StoredMessage
+    from ...inspect.token_view import ReplyTokens
     from .reply_stream import ReplyBody, ReplyStream
 
 STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
 """How a stored reply's status shows in its header."""
+STOPPED_AT_MAX_TOKENS = "stopped at max tokens"
+"""The header of a reply cut at max tokens, live and reopened."""
 
 _FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -129,10 +134,35 @@ class AssistantMessage(ChatMessage):
     """A model reply; streams while it is generated, then may fold its reasoning."""
 
     role = "assistant"
+    BINDINGS = [Binding("t", "token_view", "Tokens"), Binding("a", "attention_view", "Attention")]
 
-    def __init__(self, text: str = "", label: str = "Assistant", status: str = "") -> None:
+    @dataclass
+    class TokenViewRequested(Message):
+        """Open the token view of ``reply`` (the chat screen knows where its numbers are)."""
+
+        reply: AssistantMessage
+
+    @dataclass
+    class AttentionViewRequested(Message):
+        """Open the attention view of ``reply`` (it needs the same prompt and tokens as the token view)."""
+
+        reply: AssistantMessage
+
+    def __init__(
+        self, text: str = "", label: str = "Assistant", status: str = "", message_id: int | None = None
+    ) -> None:
         super().__init__(text, label, status)
         self._stream: ReplyStream | None = None
+        self.message_id = message_id
+        """The stored message, when the reply is in the history."""
+        self.reply_tokens: ReplyTokens | None = None
+        """Its tokens and their numbers, once known (a live reply's, or loaded for the token view)."""
+
+    def action_token_view(self) -> None:
+        self.post_message(self.TokenViewRequested(self))
+
+    def action_attention_view(self) -> None:
+        self.post_message(self.AttentionViewRequested(self))
 
     def compose(self):  # type: ignore[no-untyped-def]
         from .reply_stream import ReplyBody
@@ -293,10 +323,14 @@ class ChatLog(VerticalScroll):
                 widgets.append(ToolMessage(label, body, plain))
             elif message.role == "assistant":
                 status = STORED_STATUS.get(message.status, message.status)
+                if message.status == "complete" and message.finish_reason == "length":
+                    status = STOPPED_AT_MAX_TOKENS  # as the live turn said
                 if message.status == "interrupted" and not message.content:
                     status = "no reply"
                 widgets.append(
-                    AssistantMessage(message.content, label=message.model or "Assistant", status=status)
+                    AssistantMessage(
+                        message.content, label=message.model or "Assistant", status=status, message_id=message.id
+                    )
                 )
             previous.append(message.content)
         self._earlier = widgets
