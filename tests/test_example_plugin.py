@@ -70,3 +70,20 @@ def test_installed_plugin_runs_on_smollm2(installed: dict[str, str], smollm2_pat
     assert proc.returncode == 0, proc.stderr
     phrases = proc.stdout.splitlines()
     assert len(phrases) == 3 and all(p in TEXT for p in phrases)
+
+
+@pytest.mark.usefixtures("fake_backend_plugin_file")
+def test_a_plugin_tool_gets_a_shortcut_command_with_its_parameters(installed: dict[str, str]) -> None:
+    listed = run_cli("--help", env=installed).stdout
+    assert "keywords" in listed and "sentiment" in listed
+    shown = run_cli("keywords", "--help", env=installed)
+    assert shown.returncode == 0 and "--top" in shown.stdout and "Rank the key phrases" in shown.stdout
+    assert "--top" in run_cli("tool", "keywords", "--help", env=installed).stdout
+    proc = run_cli("keywords", "-b", "fake", "-m", "fake-model", "--top", "2", "--json", TEXT, env=installed)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["keywords"]) == 2
+    # A disabled plugin takes its command with it; the built-in tools' commands stay.
+    off = {**installed, "ASSISTANT_PLUGINS": "sentiment"}
+    assert "keywords" not in run_cli("--help", env=off).stdout
+    gone = run_cli("keywords", "x", env=off)
+    assert gone.returncode == 2 and "No such command 'keywords'" in gone.stderr

@@ -31,11 +31,10 @@ LAZY_COMMANDS: dict[str, str] = {
     "templates": "assistant.cli.templates:templates",
     "tools": "assistant.cli.tools:tools",
     "tool": "assistant.cli.tools:tool",
-    "summarize": "assistant.cli.tools:summarize",
-    "translate": "assistant.cli.tools:translate",
-    "ner": "assistant.cli.tools:ner",
-    "sentiment": "assistant.cli.tools:sentiment",
     "compare": "assistant.cli.compare:compare",
+    "attention": "assistant.cli.attention:attention",
+    "tokenize": "assistant.cli.inspect_tokens:tokenize",
+    "next": "assistant.cli.inspect_tokens:next_command",
 }
 
 
@@ -49,8 +48,14 @@ def debug_enabled() -> bool:
 
 
 def fail(message: str, code: int = 1) -> None:
-    """Print one line on stderr and exit: the CLI's single error style."""
-    click.echo(f"error: {message}", err=True)
+    """Print one line on stderr and exit: the CLI's single error style.
+
+    Messages can quote a server, a plugin or a file, so control characters are
+    made visible and line breaks flattened: one line, whatever the message holds.
+    """
+    from ..terminal_text import visible_text
+
+    click.echo(f"error: {visible_text(' '.join(message.split()) or message)}", err=True)
     sys.exit(code)
 
 
@@ -65,16 +70,19 @@ class AssistantGroup(click.Group):
         AssistantGroup._plugins_loaded = True
         from ..errors import AssistantError
         from ..plugins import call_registration_hook, report_failures
+        from .common import echo_untrusted
 
         try:
             call_registration_hook("register_commands", self, arg_name="cli")
-        except AssistantError as exc:
-            click.echo(f"warning: {exc}", err=True)
-        report_failures(lambda line: click.echo(line, err=True))
+            report_failures(lambda line: echo_untrusted(line, err=True))
+        except AssistantError as exc:  # ASSISTANT_STRICT_PLUGINS=1: a broken plugin stops every command
+            if debug_enabled():
+                raise
+            fail(str(exc))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
-        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS) | set(self._tool_names()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
@@ -83,7 +91,24 @@ class AssistantGroup(click.Group):
         # Plugins load here so their commands resolve and their failures are
         # reported (once, on stderr) whatever command runs.
         self._load_plugin_commands()
+        if cmd_name not in self.commands and cmd_name in self._tool_names():
+            from .tools import tool_command
+            from ..tools import available_tools
+
+            self.add_command(tool_command(available_tools()[cmd_name]), cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def _tool_names(self) -> list[str]:
+        """Every registered tool gets a shortcut command, unless a command of that name exists."""
+        from ..errors import AssistantError
+        from ..tools import available_tools
+
+        try:
+            names = list(available_tools())
+        except AssistantError:
+            return []  # a broken plugin is reported by name elsewhere; the other commands still work
+        return [name for name in names if name not in LAZY_COMMANDS and name not in self.commands
+                or isinstance(self.commands.get(name), _tool_command_type())]
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import AssistantError
@@ -99,6 +124,12 @@ class AssistantGroup(click.Group):
                 raise
             click.echo("\ninterrupted", err=True)
             sys.exit(130)
+
+
+def _tool_command_type() -> type:
+    from .tools import ToolCommand
+
+    return ToolCommand
 
 
 @click.group(cls=AssistantGroup, invoke_without_command=True)

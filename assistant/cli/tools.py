@@ -1,10 +1,14 @@
-"""``assistant tools``, ``assistant tool NAME`` and the shortcuts ``summarize``, ``translate``, ``ner``, ``sentiment``.
+"""``assistant tools``, ``assistant tool NAME`` and a shortcut command for every registered tool.
 
-A shortcut's options come from its tool's declared parameters (``--length``,
-``--to``/``--from``, ``--types``, ``--labels``), looked up only when the command
-is used, so a plugin that replaces a tool also replaces its options. Every
-parameter can also be given as ``-p key=value``, which is all the generic
-``assistant tool NAME`` takes.
+The shortcuts (``assistant summarize``, ``assistant sentiment``, a plugin's
+``assistant mytool``) are made from the tool registry (:func:`tool_command`),
+not written here: a third-party tool gets one, and a disabled plugin's
+disappears. A command's options come from its tool's declared parameters
+(``--length``, ``--to``/``--from``, ``--types``, ``--labels``), looked up only
+when the command is used, so a plugin that replaces a tool also replaces its
+options. Every parameter can also be given as ``-p key=value``; ``assistant
+tool NAME`` takes the same options once NAME is known (``tool NAME --help``
+lists them).
 
 Input is TEXT, ``-`` or piped stdin, or ``--file PATH``; ``--batch FILE.jsonl``
 runs the tool over one input per line, writing one JSON line per input as it
@@ -273,47 +277,62 @@ def _run_batch(
 
 # ---- commands ----------------------------------------------------------------------------
 class ToolCommand(click.Command):
-    """A command running one tool, with options made from the tool's parameters on first use."""
+    """A command running one tool, with options made from the tool's parameters on first use.
 
-    def __init__(self, tool_name: str | None, help: str, short_help: str) -> None:
+    The generic ``tool`` command has no tool of its own: each invocation's NAME
+    (its first argument) picks the tool whose options it gets.
+    """
+
+    def __init__(self, tool_name: str | None, help: str, short_help: str | None) -> None:
         self.tool_name = tool_name
-        self._tool_options_added = tool_name is None
-        params = _common_params()
+        self._base_params = _common_params()
         if tool_name is None:
-            params.insert(0, click.Argument(["name"]))
+            self._base_params.insert(0, click.Argument(["name"]))
+        self._base_help = help
+        self._options_for: str | None = None
+        """The tool whose options ``params`` holds now (None: only the common ones)."""
         super().__init__(
             name=tool_name or "tool",
             callback=self._run,
-            params=params,
+            params=list(self._base_params),
             help=help,
             short_help=short_help,
         )
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        self._add_tool_options()
+        if self.tool_name is not None:
+            self._use_tool_options(self.tool_name)
         return super().get_params(ctx)
 
-    def _add_tool_options(self) -> None:
-        if self._tool_options_added:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``tool NAME ...``: once NAME is known, its parameters are options too (and in ``--help``)."""
+        if self.tool_name is None:
+            named = args[0] if args and not args[0].startswith("-") else None
+            self._use_tool_options(named)
+        return super().parse_args(ctx, args)
+
+    def _use_tool_options(self, name: str | None) -> None:
+        if name == self._options_for and (name is None or len(self.params) > len(self._base_params)):
             return
-        self._tool_options_added = True
         from ..errors import AssistantError
         from ..tools import available_tools
 
+        self._options_for = name
+        self.params, self.help = list(self._base_params), self._base_help
         try:
-            tool = available_tools().get(self.tool_name or "")
+            tool = available_tools().get(name or "") if name else None
         except AssistantError:
             tool = None
         if tool is None:
             return  # the callback reports the missing tool
         taken = {opt for p in self.params for opt in getattr(p, "opts", [])}
-        position = 1  # after TEXT: the tool's own options come first in --help
+        position = 1 if self.tool_name is not None else 2  # after [NAME] TEXT: the tool's own options first
         for parameter in tool.parameters:
             option = _option_for(parameter)
             if option is not None and not taken & set(option.opts):
                 self.params.insert(position, option)
                 position += 1
-        if tool.plugin not in ("", self.tool_name):
+        if tool.plugin not in ("", tool.name):
             self.help = f"{self.help}\n\nProvided by plugin {tool.plugin!r}: {tool.description}"
 
     def _run(self, **kwargs: Any) -> None:
@@ -325,26 +344,16 @@ class ToolCommand(click.Command):
 tool = ToolCommand(
     None,
     help="Run tool NAME on TEXT ('-' or piped stdin, --file, or --batch FILE.jsonl).\n\n"
-    "Tool parameters are given as -p key=value; `assistant tools --json` lists them.",
+    "Tool parameters are options (`assistant tool NAME --help` lists them) or -p key=value.",
     short_help="Run any tool by name.",
 )
-summarize = ToolCommand(
-    "summarize",
-    help="Summarize TEXT of any length (long input is summarised in parts, then combined).",
-    short_help="Summarize text (sentence, short or bullets).",
-)
-translate = ToolCommand(
-    "translate",
-    help="Translate TEXT into the language given with --to, paragraph by paragraph.",
-    short_help="Translate text (--to LANG).",
-)
-ner = ToolCommand(
-    "ner",
-    help="Find named entities in TEXT, with their types and character offsets.",
-    short_help="Named entities with offsets.",
-)
-sentiment = ToolCommand(
-    "sentiment",
-    help="Classify the sentiment of TEXT, with the probability of each label.",
-    short_help="Sentiment label and probabilities.",
-)
+
+
+def tool_command(registered: RegisteredTool) -> ToolCommand:
+    """The shortcut command of a registered tool (``assistant NAME``), built-in or from a plugin."""
+    description = " ".join(registered.description.split()) or f"Run the {registered.name} tool."
+    return ToolCommand(
+        registered.name,
+        help=f"{description}\n\nInput: TEXT, '-' or piped stdin, --file PATH, or --batch FILE.jsonl.",
+        short_help=None,
+    )
