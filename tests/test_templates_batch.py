@@ -11,15 +11,9 @@ import pytest
 
 from assistant.backends.fake import FakeBackend
 from assistant.errors import ConfigError
+from assistant.batch import ProgressBar, completed_rows, format_duration, iter_results, read_rows
 from assistant.templates import load_template
-from assistant.templates.batch import (
-    ProgressBar,
-    completed_rows,
-    format_duration,
-    iter_results,
-    read_rows,
-    run_batch,
-)
+from assistant.templates.batch import run_batch
 from .conftest import run_cli
 
 TEMPLATE = "---\nvariables: [input, {name: lang, default: en}]\n---\n[{{ lang }}] {{ input }}\n"
@@ -50,14 +44,15 @@ def test_read_jsonl_rows(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"input": "a"}\n\n"just text"\n{broken\n[1, 2]\n{"input": "b", "id": 7}\n')
     rows = read_rows(path)
-    assert [(r.number, r.values, r.error is not None) for r in rows] == [
-        (1, {"input": "a"}, False),
-        (2, {"input": "just text"}, False),
-        (3, {}, True),
-        (4, {}, True),
-        (5, {"input": "b", "id": 7}, False),
+    assert [(r.number, r.values, r.id, r.error is not None) for r in rows] == [
+        (1, {"input": "a"}, None, False),
+        (2, {"text": "just text"}, None, False),
+        (3, {}, None, True),
+        (4, {}, None, True),
+        (5, {"input": "b"}, 7, False),
     ]
-    assert rows[2].error and rows[2].error.startswith("invalid JSON")
+    assert rows[2].error and rows[2].error.startswith("row 3 is not JSON")
+    assert [r.input_text() for r in rows] == ["a", "just text", None, None, "b"]
 
 
 def test_read_csv_rows(tmp_path: Path) -> None:
@@ -69,7 +64,7 @@ def test_read_csv_rows(tmp_path: Path) -> None:
         {"input": "bye"},  # empty cell: not given, so the default applies
         {"input": "multi\nline", "lang": "de"},
     ]
-    assert rows[3].error == "the row has more cells than the header"
+    assert rows[3].error == "row 4 has more cells than the header"
 
 
 def test_read_rows_rejects_unknown_formats_and_missing_files(tmp_path: Path) -> None:
@@ -99,8 +94,10 @@ def test_batch_records_every_row_and_keeps_going_after_failures(template: Any, t
     assert set(first) >= {"row", "vars", "prompt_hash", "output", "answer", "usage", "timings", "finish_reason"}
     assert first["usage"]["completion_tokens"] == 2
     assert "missing required variable(s) input" in records[1]["error"]
-    assert records[2]["error"].startswith("invalid JSON")
-    assert records[3]["error"] == "RuntimeError: engine fell over" and records[3]["prompt_hash"]
+    assert records[2]["error"].startswith("row 3 is not JSON")
+    # A backend's unexpected exception is named with its backend (assistant.backends.backend_failure).
+    assert records[3]["error"] == "the fake backend failed to generate: RuntimeError: engine fell over"
+    assert records[3]["prompt_hash"]
     assert records[4]["vars"] == {"input": "four", "lang": "de"}  # undeclared columns are not variables
 
 
@@ -235,3 +232,33 @@ def test_cli_batch_rejects_unknown_shared_variables_before_loading(
     result = run_cli("prompt", "-t", "b", "-b", "fake", "--batch", str(source), "-v", "langg=it")
     assert result.returncode == 1
     assert result.stderr.strip() == "error: template 'b': unknown variable(s) langg"
+
+
+def test_a_text_field_fills_input_and_the_id_is_kept(template: Any, tmp_path: Path) -> None:
+    """The README's reviews.jsonl shape ({"id", "text"}) runs under a template as under a tool."""
+    rows = read_rows(jsonl(tmp_path / "reviews.jsonl", [{"id": "r1", "text": "good"}, {"id": 2, "text": "bad"}]))
+    sink = io.StringIO()
+    summary = run_batch(template, rows, backend(), stdout=sink)
+    records = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert summary.failed == 0 and [r["id"] for r in records] == ["r1", 2]
+    assert [r["output"] for r in records] == ["Echo: [en] good", "Echo: [en] bad"]
+
+
+def test_input_field_names_the_column_and_a_row_without_it_fails(template: Any, tmp_path: Path) -> None:
+    rows = read_rows(jsonl(tmp_path / "in.jsonl", [{"review": "fine"}, {"text": "no review here"}]))
+    sink = io.StringIO()
+    summary = run_batch(template, rows, backend(), stdout=sink, input_field="review")
+    records = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert records[0]["output"] == "Echo: [en] fine" and (summary.done, summary.failed) == (1, 1)
+    assert records[1]["error"] == 'row 2 has no "review" field (choose one with --input-field)'
+
+
+def test_an_existing_output_is_kept_unless_forced(template: Any, tmp_path: Path) -> None:
+    rows = read_rows(jsonl(tmp_path / "in.jsonl", [{"input": "a"}]))
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"row": 1, "precious": true}\n')
+    with pytest.raises(ConfigError, match="--resume to continue it, --force to overwrite it"):
+        run_batch(template, rows, backend(), out=out)
+    assert "precious" in out.read_text()
+    run_batch(template, rows, backend(), out=out, force=True)
+    assert [r["output"] for r in lines(out)] == ["Echo: [en] a"]

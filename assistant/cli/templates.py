@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from .batch_options import check_batch_flags, finish_batch, interrupted
 from .common import (
     TEXT,
     echo_json,
@@ -276,6 +277,8 @@ def prompt_with_template(
     as_json: bool,
     db: str | None = None,
     no_log: bool = False,
+    force: bool = False,
+    input_field: str | None = None,
 ) -> None:
     """``assistant prompt -t``: one run (TEXT/stdin fill ``input``) or a batch over a file.
 
@@ -287,14 +290,16 @@ def prompt_with_template(
 
     template = load_template(template_name)
     variables = parse_var_options(var_items)
-    if batch is None and (out is not None or resume):
-        raise click.UsageError("--out and --resume only apply with --batch")
+    check_batch_flags(batch, out, resume, force, input_field)
     if batch is not None and text is not None:
         raise click.UsageError("--batch takes its inputs from the file; drop TEXT")
     history = link_history(db, no_log)  # fails before the model loads
     click.get_current_context().call_on_close(history.close)
     if batch is not None:
-        _prompt_batch(template, batch, out, resume, variables, model, backend, options, verbose, system, history)
+        _prompt_batch(
+            template, batch, out, resume, force, input_field, variables, model, backend, options, verbose, system,
+            history,
+        )
         return
     input_text = _template_input(text)
     _prompt_once(template, variables, input_text, model, backend, options, verbose, system, as_json, history)
@@ -371,6 +376,8 @@ def _prompt_batch(
     batch: Path,
     out: Path | None,
     resume: bool,
+    force: bool,
+    input_field: str | None,
     variables: dict[str, str],
     model: str | None,
     backend: str | None,
@@ -381,10 +388,11 @@ def _prompt_batch(
 ) -> None:
     from ..errors import TemplateError
     from ..history.exchange import ExchangeRecorder
-    from ..templates.batch import ProgressBar, check_output, read_rows, run_batch
+    from ..batch import ProgressBar, check_output, read_rows
+    from ..templates.batch import run_batch
     from ..templates.run import resolve_params
 
-    check_output(out, resume)  # before the model loads: a clash costs nothing
+    check_output(out, resume, force)  # before the model loads: a clash costs nothing
     unknown = sorted(name for name in variables if template.variable(name) is None)
     if unknown:  # would fail every row
         raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
@@ -406,27 +414,21 @@ def _prompt_batch(
             engine,
             out=out,
             resume=resume,
+            force=force,
             params=params,
             variables=variables,
             system=system,
+            input_field=input_field,
             progress=lambda total: ProgressBar(total),
             on_record=record,
         )
     except KeyboardInterrupt:
         engine.cancel()
-        hint = " rerun with --resume to continue" if out is not None else ""
-        click.echo(f"\nbatch interrupted; finished rows are saved.{hint}", err=True)
+        interrupted(out)
         raise
     finally:
         engine.unload()
-    skipped = f", {summary.skipped} already done" if summary.skipped else ""
-    click.echo(
-        f"batch: {summary.done} ok, {summary.failed} failed{skipped} of {summary.total} rows "
-        f"in {summary.seconds:.1f}s" + (f" -> {out}" if out else ""),
-        err=True,
-    )
-    if summary.failed:
-        sys.exit(1)
+    finish_batch(summary, out)
 
 
 # ---- history recording of template runs -------------------------------------------

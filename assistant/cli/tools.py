@@ -10,9 +10,11 @@ options. Every parameter can also be given as ``-p key=value``; ``assistant
 tool NAME`` takes the same options once NAME is known (``tool NAME --help``
 lists them).
 
-Input is TEXT, ``-`` or piped stdin, or ``--file PATH``; ``--batch FILE.jsonl``
-runs the tool over one input per line, writing one JSON line per input as it
-goes (a failed input becomes an ``error`` line, the others still run).
+Input is TEXT, ``-`` or piped stdin, or ``--file PATH``; ``--batch FILE``
+runs the tool over every row of a JSONL/CSV file with the shared batch runner
+(:mod:`assistant.batch`: the same flags and row format as template batches),
+writing one JSON line per row as it goes (a failed row becomes an ``error``
+line, the others still run).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -35,12 +37,13 @@ from .common import (
     read_stdin_text,
     resolve_model_and_backend,
 )
+from .batch_options import BATCH_FLAGS, batch_options, check_batch_flags, finish_batch, interrupted
 from .history_options import history_options
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
+    from ..batch import Row
     from ..tools import Parameter, RegisteredTool
-    from ..tools.batch import BatchItem
 
 
 @click.command()
@@ -65,7 +68,8 @@ def tools(as_json: bool) -> None:
 
 # ---- running a tool ------------------------------------------------------------------
 RESERVED_FLAGS = {
-    "model", "backend", "option", "verbose", "param", "json", "file", "batch", "output", "debug", "help", "db", "no_log",
+    "model", "backend", "option", "verbose", "param", "json", "file", "batch", "output", "out", "resume", "force",
+    "input_field", "debug", "help", "db", "no_log",
 }  # fmt: skip
 
 
@@ -77,12 +81,7 @@ def _common_params() -> list[click.Parameter]:
 
     @click.argument("text", type=TEXT, required=False)
     @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True), help="Read the input from PATH.")
-    @click.option(
-        "--batch",
-        type=click.Path(exists=True, dir_okay=False),
-        help="Run over FILE.jsonl: one input per line, {\"text\": ...} (optional \"id\", \"params\") or a JSON string.",
-    )
-    @click.option("--output", type=click.Path(dir_okay=False), help="With --batch: write the JSON lines to PATH.")
+    @batch_options
     @click.option("-p", "--param", "param_items", multiple=True, metavar="KEY=VALUE", help="A tool parameter.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
@@ -146,11 +145,14 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     params = tool.resolve_params(given)  # bad values fail here, before a model is loaded
 
     text, file, batch = kwargs["text"], kwargs["file"], kwargs["batch"]
+    check_batch_flags(*(kwargs[name] for name in BATCH_FLAGS))
     if batch and (text is not None or file):
         raise click.UsageError("--batch reads its inputs from the file; do not also give TEXT or --file")
-    if kwargs["output"] and not batch:
-        raise click.UsageError("--output goes with --batch")
-    items = _batch_items(batch) if batch else None
+    if batch:
+        from ..batch import check_output, read_rows
+
+        check_output(kwargs["out"], kwargs["resume"], kwargs["force"])  # before the model loads
+        rows = read_rows(batch)
     input_text = None if batch else read_input(text, file)
 
     param_overrides, backend_opts = parse_options(kwargs["options"])
@@ -172,8 +174,8 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     title = f"{tool.name}: batch over {Path(batch).name}" if batch else None
     recorder = ExchangeRecorder(history, title=title, kind="batch" if batch else "tool")
     try:
-        if items is not None:
-            _run_batch(tool, items, engine, params, kwargs["output"], recorder)
+        if batch:
+            _run_batch(tool, rows, engine, params, kwargs, recorder)
         else:
             assert input_text is not None
             with recorder.turn(input_text, turn_meta(engine, params)) as turn:
@@ -218,12 +220,6 @@ def _print_progress(tool_name: str) -> Callable[[int, int, str], None]:
     return show
 
 
-def _batch_items(path: str) -> list[BatchItem]:
-    from ..tools.batch import read_batch
-
-    return read_batch(Path(path))
-
-
 def _report_tool_result(
     turn: Any, tool_name: str, text: str, data: Any, engine: Backend, started: float
 ) -> None:
@@ -239,40 +235,40 @@ def _report_tool_result(
 
 
 def _run_batch(
-    tool: RegisteredTool,
-    items: list[BatchItem],
-    engine: Backend,
-    params: dict[str, Any],
-    output: str | None,
-    recorder: Any,
+    tool: RegisteredTool, rows: list[Row], engine: Backend, params: dict[str, Any], flags: dict[str, Any], recorder: Any
 ) -> None:
+    """The tool over every row (the shared batch runner), each row also a turn in the history."""
+    from ..batch import ProgressBar, run_rows
     from ..history.exchange import turn_meta
-    from ..tools.batch import run_batch
+    from ..tools.batch import run_tool_row
 
-    out: TextIO = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
-    failed = 0
+    out, input_field = flags["out"], flags["input_field"]
+    started = time.perf_counter()
+
+    def work(row: Row) -> dict[str, Any]:
+        nonlocal started
+        started = time.perf_counter()
+        return run_tool_row(tool, row, engine, params, input_field)
+
+    def record(result: dict[str, Any]) -> None:
+        if result.get("input") is None:
+            return  # nothing the user said to record (the row itself was unusable)
+        with recorder.turn(result["input"], turn_meta(engine, params)) as turn:
+            if result["error"] is not None:
+                turn.fail(str(result["error"]))
+            else:
+                text = json.dumps(result["result"], ensure_ascii=False)
+                _report_tool_result(turn, tool.name, text, result["result"], engine, started)
+
     try:
-        with click.progressbar(length=len(items), label=tool.name, file=sys.stderr) as bar:
-            started = time.perf_counter()
-            for record in run_batch(tool, items, engine, params):
-                out.write(json_text(record) + "\n")
-                out.flush()
-                if record.get("text") is not None:
-                    with recorder.turn(record["text"], turn_meta(engine, params)) as turn:
-                        if "error" in record:
-                            turn.fail(str(record["error"]))
-                        else:
-                            text = json.dumps(record["result"], ensure_ascii=False)
-                            _report_tool_result(turn, tool.name, text, record["result"], engine, started)
-                started = time.perf_counter()
-                failed += "error" in record
-                bar.update(1)
-    finally:
-        if output:
-            out.close()
-    if failed:
-        click.echo(f"error: {failed} of {len(items)} inputs failed (see their \"error\" lines)", err=True)
-        sys.exit(1)
+        summary = run_rows(
+            rows, work, out=out, resume=flags["resume"], force=flags["force"],
+            progress=lambda total: ProgressBar(total), on_record=record,
+        )
+    except KeyboardInterrupt:
+        interrupted(out)
+        raise
+    finish_batch(summary, out)
 
 
 # ---- commands ----------------------------------------------------------------------------

@@ -1,20 +1,20 @@
-"""Running a tool over many inputs (``--batch FILE.jsonl``) without losing any of them.
+"""Tool batches: a tool over many inputs (``assistant NAME --batch FILE``) without losing any of them.
 
-Each line of the input file is a JSON object ``{"text": ..., "id": ..., "params": {...}}``
-(``id`` and ``params`` optional) or a bare JSON string. Every line produces one
-output record, in order: ``{"line", "id", "text", "result"}`` on success or
-``{"line", "id", "text", "error"}`` when the line is malformed or the tool
-fails on it — one bad input never stops the others.
+Rows, resuming, overwrite protection, the progress bar and the summary are the
+shared batch runner's (:mod:`assistant.batch`, the same row format as template
+batches: JSONL or CSV, ``id`` kept, the input text in ``text`` or ``input`` or
+the ``--input-field``, per-row ``params``). This module turns a row into a tool
+run: its record is ``{"row", "id", "input", "result"}`` on success or
+``{"row", "id", "input", "error"}`` when the row is malformed or the tool fails
+on it — one bad input never stops the others.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..errors import AssistantError, ConfigError
+from ..batch import Row
+from ..errors import AssistantError
 from .base import ParameterSet
 
 if TYPE_CHECKING:
@@ -22,48 +22,8 @@ if TYPE_CHECKING:
     from .registry import RegisteredTool
 
 
-@dataclass
-class BatchItem:
-    """One input line: its text and per-line parameters, or why the line cannot be used."""
-
-    line: int
-    text: str | None = None
-    id: Any = None
-    params: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-def parse_line(number: int, raw: str) -> BatchItem:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        return BatchItem(number, error=f"line {number} is not JSON: {exc.msg}")
-    if isinstance(data, str):
-        return BatchItem(number, text=data)
-    if not isinstance(data, dict):
-        return BatchItem(number, error=f"line {number} must be a JSON object or string")
-    text, params = data.get("text"), data.get("params", {})
-    if not isinstance(text, str):
-        return BatchItem(number, id=data.get("id"), error=f"line {number} has no \"text\" string")
-    if not isinstance(params, dict):
-        return BatchItem(number, text=text, id=data.get("id"), error=f"line {number}: \"params\" must be an object")
-    return BatchItem(number, text=text, id=data.get("id"), params=params)
-
-
-def read_batch(path: Path) -> list[BatchItem]:
-    """Every non-blank line of ``path`` as a :class:`BatchItem` (line numbers from 1)."""
-    try:
-        content = path.read_bytes().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise ConfigError(f"cannot read batch file {path}: {exc.strerror}") from exc
-    items = [parse_line(number, raw) for number, raw in enumerate(content.splitlines(), 1) if raw.strip()]
-    if not items:
-        raise ConfigError(f"batch file {path} has no inputs")
-    return items
-
-
 def _merged(tool: RegisteredTool, shared: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Shared parameters with a line's overrides on top (aliases like ``from`` mapped to their name)."""
+    """Shared parameters with a row's overrides on top (aliases like ``from`` mapped to their name)."""
     declared = ParameterSet(tool.name, tool.parameters)
     merged = dict(shared)
     for key, value in overrides.items():
@@ -72,22 +32,26 @@ def _merged(tool: RegisteredTool, shared: dict[str, Any], overrides: dict[str, A
     return declared.resolve(merged)
 
 
-def run_batch(
-    tool: RegisteredTool, items: Sequence[BatchItem], backend: Backend, params: dict[str, Any] | None = None
-) -> Iterator[dict[str, Any]]:
-    """One output record per item, in order; per-line ``params`` override the shared ones."""
+def run_tool_row(
+    tool: RegisteredTool,
+    row: Row,
+    backend: Backend,
+    params: dict[str, Any] | None = None,
+    input_field: str | None = None,
+) -> dict[str, Any]:
+    """One row's record (without ``row``/``id``, which the runner adds); per-row ``params`` win."""
+    text = row.input_text(input_field)
+    record: dict[str, Any] = {"input": text}
+    if row.error is not None:
+        return {**record, "error": row.error}
+    if text is None:
+        return {**record, "error": row.missing_input(input_field)}
     shared = dict(params or {})
-    for item in items:
-        record: dict[str, Any] = {"line": item.line, "id": item.id, "text": item.text}
-        if item.error is not None:
-            record["error"] = item.error
-            yield record
-            continue
-        assert item.text is not None
-        try:
-            line_params = _merged(tool, shared, item.params) if item.params else shared
-            result = tool.run(item.text, backend, params=line_params)
-            record["result"] = result.to_dict()
-        except AssistantError as exc:
-            record["error"] = str(exc)
-        yield record
+    try:
+        line_params = _merged(tool, shared, row.params) if row.params else shared
+        result = tool.run(text, backend, params=line_params)
+    except AssistantError as exc:
+        return {**record, "error": str(exc)}
+    except Exception as exc:  # an engine's own exception type: still only this row's failure
+        return {**record, "error": f"{type(exc).__name__}: {exc}"}
+    return {**record, "result": result.to_dict(), "error": None}

@@ -1,0 +1,25 @@
+"""One batch runner for template and tool batches (``--batch FILE``).
+
+:mod:`.rows` reads the input file (JSONL or CSV, the same row format for both:
+an optional ``id`` kept in the results, per-row ``params``, the input text in
+``text`` or ``input`` or a field named with ``--input-field``); :mod:`.runner`
+runs each pending row through a caller's function, appends one JSON line per
+row as it goes, resumes (``--resume``), refuses to overwrite (``--force``),
+draws a progress bar on a terminal and ends with one summary line.
+"""
+
+from .rows import DEFAULT_INPUT_FIELDS, Row, read_rows
+from .runner import BatchSummary, ProgressBar, check_output, completed_rows, format_duration, iter_results, run_rows
+
+__all__ = [
+    "DEFAULT_INPUT_FIELDS",
+    "BatchSummary",
+    "ProgressBar",
+    "Row",
+    "check_output",
+    "completed_rows",
+    "format_duration",
+    "iter_results",
+    "read_rows",
+    "run_rows",
+]

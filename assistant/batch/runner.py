@@ -1,0 +1,219 @@
+"""Running rows and writing their results: resume, overwrite protection, progress and a summary.
+
+Results are appended one JSON line per row and flushed as they come, so an
+interrupted batch keeps every finished row. ``resume`` skips rows the output
+already holds without an error, re-runs the failed ones (their newer line
+comes later in the file: the last line for a row wins) and repairs a
+half-written last line. An existing results file is never overwritten unless
+``force`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+from ..errors import ConfigError
+from ..terminal_text import json_text
+from .rows import Row
+
+RowWork = Callable[[Row], dict[str, Any]]
+"""Runs one row; returns its result record (``error`` set when it failed). Must not raise for a bad row."""
+
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def line(self, out: Path | None = None) -> str:
+        """The one line a batch ends with: ``batch: 4 ok, 1 failed, 2 already done of 7 rows in 3.1s -> out``."""
+        skipped = f", {self.skipped} already done" if self.skipped else ""
+        target = f" -> {out}" if out is not None else ""
+        return (
+            f"batch: {self.done} ok, {self.failed} failed{skipped} of {self.total} rows "
+            f"in {self.seconds:.1f}s{target}"
+        )
+
+
+def check_output(out: Path | None, resume: bool, force: bool = False) -> None:
+    """Refuse to mix a new batch into an existing results file (and --resume without one)."""
+    if resume and out is None:
+        raise ConfigError("--resume needs --out (the results file to continue)")
+    if resume and force:
+        raise ConfigError("use either --resume (continue the results file) or --force (start it again)")
+    if out is not None and not resume and not force and out.exists() and out.stat().st_size:
+        raise ConfigError(
+            f"{out} already exists; pass --resume to continue it, --force to overwrite it, or choose another --out"
+        )
+
+
+def completed_rows(out: Path) -> set[int]:
+    """Row numbers already in ``out`` without an error; truncates a half-written last line."""
+    if not out.exists():
+        return set()
+    data = out.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        with out.open("r+b") as handle:  # the interrupted write: drop it, the row re-runs
+            handle.truncate(cut)
+        data = data[:cut]
+    status: dict[int, bool] = {}
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("row"), int):
+            status[record["row"]] = record.get("error") is None
+    return {row for row, ok in status.items() if ok}
+
+
+def iter_results(path: Path) -> Iterator[dict[str, Any]]:
+    """The last result line per row of a results file, in row order."""
+    latest: dict[int, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("row"), int):
+            latest[record["row"]] = record
+    for number in sorted(latest):
+        yield latest[number]
+
+
+class ProgressBar:
+    """``[#####.....] 45/100 45% 2.3 rows/s ETA 0:24 (1 failed)`` redrawn on a terminal.
+
+    On a non-terminal stream it stays quiet, so logs hold the one summary line
+    instead of hundreds of carriage returns.
+    """
+
+    def __init__(self, total: int, stream: IO[str] | None = None, width: int = 24) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.count = 0
+        self.failed = 0
+        self.start = time.perf_counter()
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def advance(self, ok: bool = True) -> None:
+        self.count += 1
+        self.failed += 0 if ok else 1
+        if self.live:
+            self.stream.write("\r" + self.line())
+            self.stream.flush()
+
+    def line(self, now: float | None = None) -> str:
+        elapsed = (now if now is not None else time.perf_counter()) - self.start
+        fraction = self.count / self.total if self.total else 1.0
+        filled = int(self.width * fraction)
+        rate = self.count / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.count) / rate if rate > 0 else None
+        parts = [
+            f"[{'#' * filled}{'.' * (self.width - filled)}]",
+            f"{self.count}/{self.total}",
+            f"{fraction:4.0%}",
+            f"{rate:.2f} rows/s",
+            f"ETA {format_duration(eta)}" if eta is not None else "ETA --:--",
+        ]
+        if self.failed:
+            parts.append(f"({self.failed} failed)")
+        return " ".join(parts)
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def run_rows(
+    rows: list[Row],
+    work: RowWork,
+    *,
+    out: Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: ProgressBar | Callable[[int], ProgressBar] | None = None,
+    stdout: IO[str] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> BatchSummary:
+    """Run every row not yet done through ``work``, writing each record as it comes.
+
+    Each record starts with ``row`` and ``id``; ``on_record`` sees it after it
+    is written (the CLI records it in the history).
+    """
+    check_output(out, resume, force)
+    done = completed_rows(out) if resume and out is not None else set()
+    pending = [row for row in rows if row.number not in done]
+    summary = BatchSummary(total=len(rows), skipped=len(rows) - len(pending))
+    bar = progress(len(pending)) if callable(progress) else progress
+    start = time.perf_counter()
+    with _OutputSink(out, stdout, append=resume) as sink:
+        try:
+            for row in pending:
+                record = {"row": row.number, "id": row.id, **work(row)}
+                record.setdefault("error", None)
+                sink.write(json_text(record) + "\n")
+                sink.flush()
+                if on_record is not None:
+                    on_record(record)
+                ok = record["error"] is None
+                summary.done += 1 if ok else 0
+                summary.failed += 0 if ok else 1
+                if bar is not None:
+                    bar.advance(ok)
+        finally:
+            summary.seconds = time.perf_counter() - start
+            if bar is not None:
+                bar.close()
+    return summary
+
+
+class _OutputSink:
+    """Write to ``out`` (created with its directory; appended to when resuming), or to stdout."""
+
+    def __init__(self, out: Path | None, stdout: IO[str] | None, append: bool) -> None:
+        self.out = out
+        self.stdout = stdout
+        self.append = append
+        self.handle: IO[str] | None = None
+
+    def __enter__(self) -> IO[str]:
+        if self.out is None:
+            return self.stdout or sys.stdout
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = self.out.open("a" if self.append else "w", encoding="utf-8")
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()

@@ -1,0 +1,63 @@
+"""The batch options every batch-capable command shares, and how a batch ends on the command line.
+
+``prompt -t NAME --batch`` and the tool commands take the same flags with the
+same meaning (the old ``--output`` of tool batches stays as an alias of
+``--out``); the work is :mod:`assistant.batch`'s.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import click
+
+if TYPE_CHECKING:
+    from ..batch import BatchSummary
+
+BATCH_FLAGS = ("batch", "out", "resume", "force", "input_field")
+"""The keyword names the options below arrive under."""
+
+
+def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--batch FILE``, ``--out/--output``, ``--resume``, ``--force``, ``--input-field``."""
+    options = [
+        click.option(
+            "--batch",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Run once per row of a .jsonl/.csv file (rows: {\"id\", \"text\" or \"input\", ...}).",
+        ),
+        click.option(
+            "--out", "--output", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+            help="Batch results file (JSON lines; default stdout).",
+        ),
+        click.option("--resume", is_flag=True, help="Continue a batch: skip the rows --out already holds."),
+        click.option("--force", is_flag=True, help="Overwrite an existing --out instead of refusing."),
+        click.option(
+            "--input-field", default=None, metavar="NAME",
+            help="The row field holding the input text (default: \"text\", else \"input\").",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def check_batch_flags(batch: Path | None, out: Path | None, resume: bool, force: bool, input_field: str | None) -> None:
+    """The other batch flags without --batch are a usage error (they would silently do nothing)."""
+    if batch is None and (out is not None or resume or force or input_field):
+        raise click.UsageError("--out/--output, --resume, --force and --input-field go with --batch")
+
+
+def finish_batch(summary: BatchSummary, out: Path | None) -> None:
+    """The summary line on stderr; exit status 1 when any row failed (their lines say why)."""
+    click.echo(summary.line(out), err=True)
+    if summary.failed:
+        sys.exit(1)
+
+
+def interrupted(out: Path | None) -> None:
+    hint = " rerun with --resume to continue" if out is not None else ""
+    click.echo(f"\nbatch interrupted; finished rows are saved.{hint}", err=True)
