@@ -87,12 +87,45 @@ def load_config() -> dict[str, Any]:
     return data
 
 
+KNOWN_KEYS = frozenset(
+    {"default_model", "default_backend", "default_system", "plugin_dirs", "templates_dir", "db", "engine_process",
+     "params", "backends", "remotes"}
+)
+"""Every top-level key the assistant reads; anything else in the file is reported (a typo would be ignored)."""
+
+
+def config_warnings() -> list[str]:
+    """One line per unknown top-level key, with the nearest known key when there is one.
+
+    Warnings, not errors: a key a newer version added should not stop an older
+    one. The CLI prints them once per command, before the command runs.
+    """
+    import difflib
+
+    try:
+        data = load_config()
+    except ConfigError:
+        return []  # the command that reads the config reports the error itself
+    where = paths().config_file
+    lines = []
+    for key in sorted(set(data) - KNOWN_KEYS):
+        close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(KNOWN_KEYS))})"
+        lines.append(f"warning: unknown key {key!r} in {where}{hint}; it is ignored")
+    return lines
+
+
 def backend_options(backend: str) -> dict[str, Any]:
     """Options configured for one backend under ``[backends.NAME]``."""
-    section = load_config().get("backends", {}).get(backend, {})
+    from .options import check_backend_options  # options reads the config: imported here, not at the top
+
+    backends = load_config().get("backends", {})
+    if not isinstance(backends, dict):
+        raise ConfigError(f"[backends] in {paths().config_file} must be a table of [backends.NAME] tables")
+    section = backends.get(backend, {})
     if not isinstance(section, dict):
-        raise ConfigError(f"[backends.{backend}] in the config must be a table")
-    return dict(section)
+        raise ConfigError(f"[backends.{backend}] in {paths().config_file} must be a table")
+    return check_backend_options(section, f"[backends.{backend}] of {paths().config_file}")
 
 
 REMOTE_KEYS = frozenset(

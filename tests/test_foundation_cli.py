@@ -151,3 +151,19 @@ def test_prompt_real_model_france(smollm2_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
     assert "llama" not in result.stderr.lower(), "C logs must be silenced"
+
+
+def test_an_unknown_config_key_is_a_warning_naming_the_nearest_key(assistant_home: Path) -> None:
+    config = assistant_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('default_modle = "gemma3"\nflux_capacitor = 1\n')
+    proc = run_cli("backends")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert lines == [
+        f"warning: unknown key 'default_modle' in {config} (did you mean 'default_model'?); it is ignored",
+        f"warning: unknown key 'flux_capacitor' in {config} (known: backends, db, default_backend, "
+        "default_model, default_system, engine_process, params, plugin_dirs, remotes, templates_dir); it is ignored",
+    ]
+    config.write_text('default_model = "smollm2"\n')
+    assert "warning" not in run_cli("backends").stderr

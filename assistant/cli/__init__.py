@@ -111,8 +111,12 @@ class AssistantGroup(click.Group):
                 or isinstance(self.commands.get(name), _tool_command_type())]
 
     def invoke(self, ctx: click.Context) -> Any:
+        from ..config import config_warnings
         from ..errors import AssistantError
+        from .common import echo_untrusted
 
+        for line in config_warnings():
+            echo_untrusted(line, err=True)
         try:
             return super().invoke(ctx)
         except AssistantError as exc:
