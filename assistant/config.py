@@ -11,6 +11,7 @@ Recognised keys (all optional)::
     plugin_dirs = ["~/my-plugins"]
     templates_dir = "~/prompts"          # user templates (default: <config>/templates)
     db = "~/assistant.db"                # history database (default: <data>/history.db)
+    batch_parallel = 8                   # rows a --batch runs at once (default 1; see docs/scale.md)
 
     [params]                             # default GenerationParams
     temperature = 0.7
@@ -89,7 +90,7 @@ def load_config() -> dict[str, Any]:
 
 KNOWN_KEYS = frozenset(
     {"default_model", "default_backend", "default_system", "plugin_dirs", "templates_dir", "db", "engine_process",
-     "params", "backends", "remotes"}
+     "params", "backends", "remotes", "batch_parallel"}
 )
 """Every top-level key the assistant reads; anything else in the file is reported (a typo would be ignored)."""
 
@@ -178,6 +179,14 @@ def default_backend() -> str:
     )
 
 
+def batch_parallel() -> int:
+    """Rows a batch runs at once when ``--parallel`` is not given (``batch_parallel = N``; default 1)."""
+    value = load_config().get("batch_parallel", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"batch_parallel in {paths().config_file} must be a whole number >= 1, not {value!r}")
+    return value
+
+
 def engine_process_enabled() -> bool:
     """Whether the chat app runs the model in a process of its own (default: yes, except on Windows).
 
@@ -192,3 +201,43 @@ def engine_process_enabled() -> bool:
     if value in (True, False) and not isinstance(value, float):  # true/yes/on/1, false/no/off/0
         return bool(value)
     raise ConfigError(f"engine_process must be true or false, not {raw if raw else value!r}")
+
+
+def set_top_level(key: str, value: str) -> Path:
+    """Set a top-level string ``key`` in the config file, keeping everything else (comments too) as written.
+
+    The line ``key = ...`` before the first ``[table]`` is replaced, or one is
+    added at the top. The result is parsed before it is written, so a file this
+    cannot edit safely is reported, never damaged.
+    """
+    import json
+    import re
+
+    path = paths().config_file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    line = f"{key} = {json.dumps(value)}"  # a JSON string is a valid TOML basic string
+    lines = text.splitlines()
+    first_table = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i in range(first_table):
+        if pattern.match(lines[i]):
+            lines[i] = line
+            break
+    else:
+        lines.insert(0, line)
+    new_text = "\n".join(lines) + "\n"
+    try:
+        if tomllib.loads(new_text).get(key) != value:
+            raise ConfigError(f"cannot set {key} in {path}: edit it by hand")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -13,6 +13,8 @@ from typing import Any, Iterable
 
 from .config import load_config
 from .errors import ConfigError
+from .terminal_text import visible_text
+from .text_checks import invalid_unicode
 from .types import GenerationParams
 
 _PARAM_FIELDS = {f.name: f for f in dataclasses.fields(GenerationParams)}
@@ -49,12 +51,85 @@ def _coerce_param(key: str, raw: str) -> Any:
     return raw
 
 
+# Backend options every local engine reads as whole numbers; checked here, where
+# ``-o`` and the config enter, so a typo is one line naming the key, not a
+# ValueError from deep inside an engine's ``load``.
+INTEGER_BACKEND_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "n_gpu_layers"})
+
+
+def _whole_number(value: Any) -> int | None:
+    """``value`` as an int if it is one (``8192``, ``8192.0``, ``"8192"``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]:
+    """``options`` with the integer options (:data:`INTEGER_BACKEND_OPTIONS`) made ints.
+
+    ``where`` names the source in the error: ``"-o"`` or ``"[backends.NAME] in FILE"``.
+    """
+    checked = dict(options)
+    for key in INTEGER_BACKEND_OPTIONS & set(options):
+        if options[key] is None:
+            continue
+        number = _whole_number(options[key])
+        if number is None:
+            shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
+            raise ConfigError(f"{shown} must be a whole number, not {options[key]!r}")
+        checked[key] = number
+    return checked
+
+
+def _check_param_type(key: str, value: Any, where: str) -> Any:
+    """A ``[params]`` value from the config, checked against its field's type (TOML is typed)."""
+    kind = str(_PARAM_FIELDS[key].type)
+    ok: bool
+    if key == "stop":
+        ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(s, str) for s in value))
+        wanted = "a string or a list of strings"
+    elif key == "seed":
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        wanted = "a whole number"
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        wanted = "a whole number"
+    elif kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        wanted = "a number"
+    else:
+        ok, wanted = True, ""
+    if not ok:
+        raise ConfigError(f"{key} in {where} must be {wanted}, not {value!r}")
+    return value
+
+
 def split_option(item: str) -> tuple[str, str]:
+    problem = invalid_unicode(item)
+    if problem:
+        raise ConfigError(f"option {visible_text(item)!r} is not valid UTF-8 ({problem})")
     key, sep, value = item.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not key:
-        raise ConfigError(f"option {item!r} must look like key=value")
+        raise ConfigError(f"option {visible_text(item)!r} must look like key=value")
     return key, value
+
+
+def _unescape(key: str, value: str) -> str:
+    """Backslash escapes (``\\n``, ``\\t``, ``\\u2029``) decoded; other text kept as typed (``é`` stays ``é``)."""
+    try:
+        return value.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"option {key}: bad backslash escape in {value!r} ({exc.reason})") from None
 
 
 def parse_options(items: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -64,26 +139,29 @@ def parse_options(items: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]
     for item in items:
         key, value = split_option(item)
         if key == "stop":
-            params.setdefault("stop", []).append(value.encode().decode("unicode_escape"))
+            params.setdefault("stop", []).append(_unescape(key, value))
         elif key in _PARAM_FIELDS:
             params[key] = _coerce_param(key, value)
         else:
             backend[key] = coerce_scalar(value)
-    return params, backend
+    return params, check_backend_options(backend, "-o")
 
 
 def build_params(overrides: dict[str, Any] | None = None) -> GenerationParams:
     """Defaults < config ``[params]`` < explicit overrides, validated once."""
+    from .config import paths
+
     merged: dict[str, Any] = {}
     configured = load_config().get("params", {})
+    where = f"[params] of {paths().config_file}"
     if not isinstance(configured, dict):
-        raise ConfigError("[params] in the config must be a table")
+        raise ConfigError(f"{where} must be a table")
     for source in (configured, overrides or {}):
         for key, value in source.items():
             if key not in _PARAM_FIELDS:
                 known = ", ".join(_PARAM_FIELDS)
                 raise ConfigError(f"unknown generation parameter {key!r} (known: {known})")
-            merged[key] = value
+            merged[key] = _check_param_type(key, value, where) if source is configured else value
     try:
         return GenerationParams(**merged)
     except TypeError as exc:

@@ -14,10 +14,17 @@ the built-ins are ``trylast``):
 it to an empty string to load none. A plugin that fails to import or register is
 recorded in :func:`plugin_failures`, reported once on stderr, and skipped; with
 ``ASSISTANT_STRICT_PLUGINS=1`` the error is raised instead.
+
+Plugins are trusted code (they run with the user's rights), so this isolates
+their *failures*, not their intent: any exception at import — ``sys.exit()``
+included — is caught and reported by name, and a hook implementation whose
+name matches no hook spec (``register_tool`` for ``register_tools``) is
+reported as a typo instead of being silently never called.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -95,16 +102,45 @@ def _user_plugin_dirs() -> list[Path]:
 
 
 def _record_failure(state: _State, name: str, stage: str, exc: BaseException) -> None:
+    error = _one_line(str(exc) if isinstance(exc, UnknownHookError) else f"{type(exc).__name__}: {exc}")
     if strict_plugins():
-        raise PluginError(name, exc) from exc
+        raise PluginError(name, error) from exc
+    if any(f.name == name and f.stage == stage and f.error == error for f in state.failures):
+        return  # the same hook called again (each registry call runs it)
     state.failures.append(
-        PluginFailure(
-            name=name,
-            stage=stage,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback="".join(traceback.format_exception(exc)),
-        )
+        PluginFailure(name=name, stage=stage, error=error, traceback="".join(traceback.format_exception(exc)))
     )
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """A plugin's message as one line (tracebacks and multi-line messages are common), capped."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class UnknownHookError(Exception):
+    """A plugin implements a hook name no spec declares (a typo: it would never be called)."""
+
+
+def _check_unknown_hooks(state: _State) -> None:
+    """pluggy's ``check_pending``, reporting every unknown hook instead of raising at the first.
+
+    Each is recorded as a failure of its plugin (stage ``"hook"``) with the
+    closest real hook name; the plugin's other hooks keep working.
+    """
+    known = [name for name in dir(hookspecs) if name.startswith("register_")]
+    for name in list(vars(state.pm.hook)):
+        if name.startswith("_"):
+            continue
+        caller = getattr(state.pm.hook, name)
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known hooks: {', '.join(known)})"
+            _record_failure(state, impl.plugin_name, "hook", UnknownHookError(f"unknown hook {name!r}{hint}"))
 
 
 def _load_module_from_file(path: Path) -> ModuleType:
@@ -141,7 +177,9 @@ def _load_directory_plugins(state: _State, directory: Path, allowed: set[str] | 
         try:
             module = _load_module_from_file(path)
             _register(state, module, name, str(path))
-        except Exception as exc:  # a plugin's bug must not stop the app
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a plugin's bug (even sys.exit()) must not stop the app
             _record_failure(state, name, "import", exc)
 
 
@@ -154,7 +192,9 @@ def _load_entry_point_plugins(state: _State, allowed: set[str] | None) -> None:
             dist = getattr(ep, "dist", None)
             source = f"{dist.name} {dist.version}" if dist else ep.value
             _register(state, plugin, ep.name, source)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # as for file plugins: SystemExit included
             _record_failure(state, ep.name, "import", exc)
 
 
@@ -170,6 +210,7 @@ def _build_state() -> _State:
     for directory in _user_plugin_dirs():
         _load_directory_plugins(state, directory, allowed)
     _load_entry_point_plugins(state, allowed)
+    _check_unknown_hooks(state)
     return state
 
 
@@ -222,11 +263,12 @@ def report_failures(echo: Callable[[str], None]) -> None:
     """Print each failure once per process, naming the plugin (CLI start-up calls this)."""
     state = _get_state()
     for failure in state.failures:
-        key = f"{failure.name}:{failure.stage}"
+        key = f"{failure.name}:{failure.stage}:{failure.error}"
         if key in state.reported:
             continue
         state.reported.add(key)
-        echo(f"warning: plugin {failure.name!r} skipped ({failure.stage}): {failure.error}")
+        what = "skipped (import)" if failure.stage == "import" else f"({failure.stage})"
+        echo(f"warning: plugin {failure.name!r} {what}: {failure.error}")
 
 
 def call_registration_hook(hook_name: str, register: Any, arg_name: str = "register") -> None:
@@ -241,7 +283,9 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
         _current.name = impl.plugin_name
         try:
             impl.function(**{name: register for name in impl.argnames if name == arg_name})
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit in a hook must not end the command either
             _record_failure(state, impl.plugin_name, hook_name, exc)
         finally:
             _current.name = ""

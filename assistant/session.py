@@ -11,10 +11,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .backends import Backend, load_backend
+from .backends import Backend, backend_failure, load_backend
+from .backends.base import Prompt
+from .models.mode import Mode
 from .context import FittedPrompt, fit_to_context, reply_reserve
-from .errors import HistoryError
-from .types import Chunk, Completion, GenerationParams, Message, Timings, Usage
+from .errors import AssistantError, HistoryError
+from .types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
 
 if TYPE_CHECKING:
     from .history.recorder import ConversationRecorder
@@ -54,11 +56,14 @@ class ChatSession:
     last: Completion | None = None
     recorder: ConversationRecorder | None = None
     last_fit: FittedPrompt | None = None
+    mode: Mode = "chat"
+    """``completion``: the conversation is one text the model continues (base models; see
+    :mod:`assistant.models.mode`, which decides); no system prompt, no chat template."""
 
     def prompt_messages(self, user_text: str | None = None) -> list[Message]:
         """System prompt + history (+ the new user turn), before fitting to the context."""
         out: list[Message] = []
-        if self.system:
+        if self.system and self.mode == "chat":
             out.append(Message("system", self.system))
         out.extend(self.messages)
         if user_text is not None:
@@ -68,7 +73,12 @@ class ChatSession:
     def fit_prompt(self, user_text: str | None = None) -> FittedPrompt:
         """What the backend will be sent: the prompt trimmed to the context window."""
         reserve = reply_reserve(self.params, self.backend.context_length)
-        return fit_to_context(self.backend, self.prompt_messages(user_text), reserve)
+        counter = self.backend if self.mode == "chat" else _CompletionCounter(self.backend)
+        return fit_to_context(counter, self.prompt_messages(user_text), reserve)  # type: ignore[arg-type]
+
+    def prompt_for(self, fitted: FittedPrompt) -> Prompt:
+        """What goes to the backend: the messages (chat) or their texts run together (completion)."""
+        return fitted.messages if self.mode == "chat" else completion_text(fitted.messages)
 
     def send(self, user_text: str) -> Iterator[Chunk]:
         """Stream the reply to ``user_text``; the turn is recorded even if cut short.
@@ -81,6 +91,8 @@ class ChatSession:
         recorder = self.recorder  # the one that started the turn finishes it
         turn = recorder.start(self, user_text) if recorder is not None else None
         parts: list[str] = []
+        token_ids: list[int] = []
+        logprobs: list[TokenLogprob] = []  # kept with the turn when the params asked for them
         final: Chunk | None = None
         appended = False
         status: Status = "interrupted"  # unless the stream ends or raises: the consumer stopped
@@ -90,30 +102,45 @@ class ChatSession:
             self.last_fit = fitted
             self.messages.append(Message("user", user_text))
             appended = True
-            for chunk in self.backend.stream(fitted.messages, self.params):
+            for chunk in self.backend.stream(self.prompt_for(fitted), self.params):
                 parts.append(chunk.text)
+                token_ids.extend(chunk.token_ids)
+                logprobs.extend(chunk.logprobs)
                 if chunk.finish_reason is not None:
                     final = chunk
                 if recorder is not None and turn is not None:
                     recorder.progress(turn, parts)
                 yield chunk
             status = "complete"
-        except Exception as exc:
+        except AssistantError as exc:
             status, error = "error", str(exc) or type(exc).__name__
             raise
+        except Exception as exc:  # a backend's bug: one line naming the backend, recorded as the turn's error
+            failure = backend_failure(self.backend.name, "generate", exc)
+            status, error = "error", str(failure)
+            raise failure from exc
         except KeyboardInterrupt:
             status, error = "interrupted", "interrupted by the user"
             raise
         finally:
             completion: Completion | None = None
             if parts or status == "complete":
-                completion = self._finish(parts, final, "error" if status == "error" else "cancelled")
+                completion = self._finish(
+                    parts, final, "error" if status == "error" else "cancelled", token_ids, logprobs
+                )
             elif appended:
                 self.messages.pop()  # nothing generated: leave the conversation as it was
             if recorder is not None and turn is not None:
                 _record(recorder, turn, completion, status, error, propagating=error is not None)
 
-    def _finish(self, parts: list[str], final: Chunk | None, default_reason: str) -> Completion:
+    def _finish(
+        self,
+        parts: list[str],
+        final: Chunk | None,
+        default_reason: str,
+        token_ids: list[int] | None = None,
+        logprobs: list[TokenLogprob] | None = None,
+    ) -> Completion:
         text = "".join(parts)
         self.messages.append(Message("assistant", text))
         self.last = Completion(
@@ -123,11 +150,37 @@ class ChatSession:
             finish_reason=(final.finish_reason if final and final.finish_reason else default_reason),  # type: ignore[arg-type]
             usage=final.usage if final and final.usage else Usage(),
             timings=final.timings if final and final.timings else Timings(),
+            token_ids=token_ids or [],
+            logprobs=logprobs or [],
+            incomplete_bytes=final.incomplete_bytes if final else 0,
         )
         return self.last
 
     def cancel(self) -> None:
         self.backend.cancel()
+
+
+def completion_text(messages: list[Message]) -> str:
+    """A completion-mode conversation as the one text the model continues: every turn's text, in order.
+
+    Nothing is added between turns: what the user typed and what the model wrote
+    are one document (system messages have no place in it and are left out).
+    """
+    return "".join(m.content for m in messages if m.role != "system")
+
+
+class _CompletionCounter:
+    """Counts a prompt's tokens as completion text, so context fitting measures what is really sent."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @property
+    def context_length(self) -> int:
+        return self.backend.context_length
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return self.backend.count_tokens(completion_text(messages))
 
 
 def _record(

@@ -12,13 +12,32 @@ streamed chunk independently. Stored bytes and ``--json`` keep the raw text.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 # C0 controls -> U+2400.. pictures, DEL -> U+2421, C1 controls (U+0080-U+009F) -> "\x9b"-style escapes.
 _VISIBLE = {code: chr(0x2400 + code) for code in range(0x20) if code not in (0x09, 0x0A)}
 _VISIBLE[0x7F] = "\u2421"
 _VISIBLE.update({code: f"\\x{code:02x}" for code in range(0x80, 0xA0)})
+# Lone surrogates (undecodable argv bytes, "\ud800" in JSON) cannot be encoded for
+# output at all: they get U+FFFD, the replacement the history store uses.
+_VISIBLE.update({code: "\ufffd" for code in range(0xD800, 0xE000)})
 _TRANSLATION = str.maketrans(_VISIBLE)
+# JSON already escapes C0 (\u001b); DEL and C1 (U+009B is a one-character CSI on
+# some terminals) it leaves raw. Inside JSON they can only occur in strings, where
+# \u escapes decode back to the same characters: the data is unchanged.
+_JSON_ESCAPES = str.maketrans({code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *range(0xD800, 0xE000))})
 
 
 def visible_text(text: str) -> str:
     """``text`` with terminal control characters replaced by visible stand-ins (``\\n`` and ``\\t`` kept)."""
     return text.translate(_TRANSLATION)
+
+
+def json_text(data: Any, *, indent: int | None = None) -> str:
+    """``data`` as JSON that is safe to print and decodes to exactly ``data``.
+
+    Non-ASCII text stays readable (``ensure_ascii=False``); every character a
+    terminal could act on, and lone surrogates, are ``\\uXXXX`` escapes.
+    """
+    return json.dumps(data, ensure_ascii=False, indent=indent).translate(_JSON_ESCAPES)

@@ -7,10 +7,14 @@ have ``to_dict`` so JSON output (``--json``, history, batch results) is one call
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigError
+
+MAX_LOGPROBS = 20
+"""Most alternatives per token ``-o logprobs=N`` may ask for (what OpenAI-compatible servers allow)."""
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
@@ -58,6 +62,9 @@ class GenerationParams:
 
     def validate(self) -> None:
         """Reject values no backend could honour, with the option's name in the message."""
+        for name in ("temperature", "top_p", "repeat_penalty"):  # nan passes every comparison below
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, not {getattr(self, name)!r}")
         if self.max_tokens < 1:
             raise ConfigError("max_tokens must be at least 1")
         if self.temperature < 0:
@@ -70,6 +77,8 @@ class GenerationParams:
             raise ConfigError("repeat_penalty must be > 0 (1 disables it)")
         if self.logprobs < 0:
             raise ConfigError("logprobs must be >= 0")
+        if self.logprobs > MAX_LOGPROBS:
+            raise ConfigError(f"logprobs must be at most {MAX_LOGPROBS} (the alternatives kept per token)")
         if isinstance(self.stop, str):
             self.stop = [self.stop]
         if any(not s for s in self.stop):
@@ -196,6 +205,9 @@ class Chunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
+    incomplete_bytes: int = 0
+    """On the final chunk: bytes of a character the model had not finished when generation
+    stopped (``max_tokens``, a cancel). They are dropped, never shown as U+FFFD."""
 
 
 @dataclass
@@ -206,6 +218,11 @@ class AttentionMaps:
     ``h`` of layer ``l``, over the prompt followed by the generated tokens
     (``token_ids``; the first ``prompt_tokens`` are the prompt). Arrays are
     numpy float32, ``[heads, n, n]`` each.
+
+    When a window was asked for, only the last tokens are kept: ``token_ids``,
+    ``tokens`` and the arrays cover positions ``window_start`` onwards of prompt
+    + reply (``prompt_tokens`` still counts the whole prompt), and a row's
+    weights on tokens before the window are not included.
     """
 
     token_ids: list[int]
@@ -213,6 +230,9 @@ class AttentionMaps:
     prompt_tokens: int
     layers: list[Any]
     completion: Completion | None = None
+    window_start: int = 0
+    pieces: list[Any] = field(default_factory=list)
+    """Each kept token's :class:`~assistant.inspect.pieces.TokenPiece` (exact bytes, control name): labels."""
 
 
 @dataclass
@@ -227,6 +247,8 @@ class Completion:
     timings: Timings
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    incomplete_bytes: int = 0
+    """Bytes of a cut-off last character, dropped from ``text`` (see :attr:`Chunk.incomplete_bytes`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,4 +261,6 @@ class Completion:
                 "ttft_ms": self.timings.ttft_ms,
                 "tokens_per_second": self.timings.tokens_per_second,
             },
+            **({"tokens": [entry.to_dict() for entry in self.logprobs]} if self.logprobs else {}),
+            **({"incomplete_bytes": self.incomplete_bytes} if self.incomplete_bytes else {}),
         }

@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "cli_startup",
     "llama_generate",
+    "logprobs_cost",
     "history",
     "openai_stream",
     "templates_render",
@@ -15,6 +16,7 @@ BENCHMARKS = [
     "transformers_decode",
     "tui_stream",
     "tui_open",
+    "tui_token_view",
     "tui_terminal",
 ]
 

@@ -1,70 +1,89 @@
-"""Accuracy of the sentiment and NER tools on the evaluation sets in tests/data/.
+"""Accuracy of the sentiment and NER tools: public corpora (SST-2, CoNLL-2003) and the project's own sets.
 
-``python -m benchmarks.tools_eval [--models smollm2,gemma3-270m] [--backends llama-cpp]``
+``python -m benchmarks.tools_eval [--models smollm2,gemma3-270m] [--sets sst2,conll,own] [--limit N]``
 
 Runs the *registered* tools (exactly what ``assistant sentiment`` / ``assistant
 ner`` run) for every model × backend pair, and reports:
 
-* sentiment accuracy on the positive/negative texts (default labels), and on
-  all texts with a third label ``neutral``; with and without calibration;
-* NER entity-level precision / recall / F1 (exact span and type) with the
-  default types, and with DATE added;
-* time per input.
+* public sets (``benchmarks/data/``, real human-labelled data nobody here
+  wrote): SST-2 accuracy; CoNLL-2003 entity P / R / F1 typed (exact span and
+  type) and span-only, F1 per type and a confusion table, for
+  PERSON/LOCATION/ORGANIZATION; seconds and prompt evaluations per item;
+* own sets (``tests/data/``): sentiment with and without calibration and a
+  third label ``neutral``; NER with the default types, with DATE, PERSON only.
 
-The table goes into docs/tools.md (between the ``tools-eval`` markers) and the
-timings into docs/performance.md (section "Tools"). ``--no-write`` only prints.
+``--limit N`` takes the first N rows of every set (fast iteration on a slice);
+``--sentiment-params``/``--ner-params k=v,...`` pass tool parameters, to compare
+methods. Only a full run with default parameters rewrites docs/tools.md (between
+the ``tools-public`` and ``tools-eval`` markers) and docs/performance.md
+(section "Tools"); ``--no-write`` only prints.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
+from benchmarks.tools_metrics import (
+    OWN_DATA,
+    PUBLIC_DATA,
+    ROOT,
+    SCORED_TYPES,
+    Counts,
+    NerReport,
+    conll_rows,
+    load_jsonl,
+)
+
 TOOLS_DOC = ROOT / "docs" / "tools.md"
-START, END = "<!-- tools-eval:start -->", "<!-- tools-eval:end -->"
-DEFAULT_TYPES = ("PERSON", "LOCATION", "ORGANIZATION")
+MARKERS = {
+    "own": ("<!-- tools-eval:start -->", "<!-- tools-eval:end -->"),
+    "public": ("<!-- tools-public:start -->", "<!-- tools-public:end -->"),
+}
+DEFAULT_TYPES = SCORED_TYPES
+SETS = ("sst2", "conll", "own")
 
 
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+class CountingBackend:
+    """A backend seen through a counter of prompt evaluations (``score``, ``complete`` and ``stream`` calls).
+
+    Every other attribute is the backend's own, so the tools behave exactly as
+    with the bare backend; the count is the cost measure that does not depend on
+    how busy the machine is.
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self.evaluations = 0
+
+    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
+        self.evaluations += 1
+        return self._backend.score(prompt, candidates)  # type: ignore[no-any-return]
+
+    def complete(self, prompt: Any, params: Any) -> Any:
+        self.evaluations += 1
+        return self._backend.complete(prompt, params)
+
+    def stream(self, prompt: Any, params: Any) -> Iterator[Any]:
+        self.evaluations += 1
+        return self._backend.stream(prompt, params)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
 
 
 @dataclass
-class Counts:
-    """Entity-level counts: a prediction is right only with the exact span *and* type."""
+class Cost:
+    """Seconds and prompt evaluations per item."""
 
-    true_positives: int = 0
-    false_positives: int = 0
-    false_negatives: int = 0
+    seconds: float = 0.0
+    evaluations: float = 0.0
 
-    def add(self, gold: Iterable[tuple[int, int, str]], predicted: Iterable[tuple[int, int, str]]) -> None:
-        gold_set, predicted_set = set(gold), set(predicted)
-        self.true_positives += len(gold_set & predicted_set)
-        self.false_positives += len(predicted_set - gold_set)
-        self.false_negatives += len(gold_set - predicted_set)
-
-    @property
-    def precision(self) -> float:
-        found = self.true_positives + self.false_positives
-        return self.true_positives / found if found else 0.0
-
-    @property
-    def recall(self) -> float:
-        wanted = self.true_positives + self.false_negatives
-        return self.true_positives / wanted if wanted else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+    def __str__(self) -> str:
+        return f"{self.seconds:.3f} s · {self.evaluations:.1f}"
 
 
 @dataclass
@@ -73,30 +92,48 @@ class Row:
     backend: str
     results: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    confusion: str = ""
     error: str = ""
 
 
-def sentiment_accuracy(tool: Any, backend: Any, rows: list[dict[str, Any]], labels: list[str], calibrate: bool) -> tuple[float, float]:
-    """(accuracy, seconds per text) over the rows whose gold label is in ``labels``."""
+def parse_params(text: str) -> dict[str, Any]:
+    """``"k=v,k2=v2"`` -> a dict (values as strings; the tool coerces them). ``;`` separates list items."""
+    params: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, _, value = item.partition("=")
+        params[key.strip()] = value.strip().replace(";", ",")
+    return params
+
+
+def sentiment_accuracy(
+    tool: Any, backend: Any, rows: list[dict[str, Any]], labels: list[str], **params: Any
+) -> tuple[float, Cost]:
+    """(accuracy, cost per text) over the rows whose gold label is in ``labels``."""
+    counting = CountingBackend(backend)
     wanted = [r for r in rows if r["label"] in labels]
     correct = 0
     start = time.perf_counter()
     for row in wanted:
-        result = tool.run(row["text"], backend, labels=labels, calibrate=calibrate)
+        result = tool.run(row["text"], counting, labels=labels, **params)
         correct += result.label == row["label"]
     elapsed = time.perf_counter() - start
-    return correct / len(wanted), elapsed / len(wanted)
+    return correct / len(wanted), Cost(elapsed / len(wanted), counting.evaluations / len(wanted))
 
 
-def ner_scores(tool: Any, backend: Any, rows: list[dict[str, Any]], types: Iterable[str]) -> tuple[Counts, float]:
-    types = list(types)
-    counts = Counts()
+def ner_report(
+    tool: Any, backend: Any, rows: list[dict[str, Any]], types: Iterable[str], **params: Any
+) -> tuple[NerReport, Cost]:
+    """Entity scores over ``rows`` (scored on ``types``), and the cost per sentence."""
+    types = tuple(types)
+    counting = CountingBackend(backend)
+    report = NerReport(types=types)
     start = time.perf_counter()
     for row in rows:
-        result = tool.run(row["text"], backend, types=types)
-        gold = [(e["start"], e["end"], e["type"]) for e in row["entities"] if e["type"] in types]
-        counts.add(gold, [(e.start, e.end, e.type) for e in result.entities])
-    return counts, (time.perf_counter() - start) / len(rows)
+        result = tool.run(row["text"], counting, types=list(types), **params)
+        gold = [(e["start"], e["end"], e["type"]) for e in row["entities"]]
+        report.add(gold, [(e.start, e.end, e.type) for e in result.entities])
+    elapsed = time.perf_counter() - start
+    return report, Cost(elapsed / len(rows), counting.evaluations / len(rows))
 
 
 def local_backends() -> list[str]:
@@ -106,41 +143,78 @@ def local_backends() -> list[str]:
     return [name for name in ("llama-cpp", "transformers") if name in available_backends()]
 
 
-def evaluate(model: str, backend_name: str, dataset: str, limit: int | None, options: dict[str, Any]) -> Row:
-    from assistant import get_tool, load_backend
+def public_results(
+    row: Row, backend: Any, sets: Sequence[str], limit: int | None,
+    sentiment_params: Mapping[str, Any], ner_params: Mapping[str, Any],
+) -> None:
+    from assistant import get_tool
 
-    row = Row(model, backend_name)
-    try:
-        backend = load_backend(backend_name, model, progress=lambda message: None, **options)
-    except Exception as exc:  # a missing engine or model is reported, not fatal
-        row.error = f"{type(exc).__name__}: {exc}"
-        return row
+    if "sst2" in sets:
+        texts = load_jsonl(PUBLIC_DATA / "sst2-dev.jsonl")[:limit]
+        accuracy, cost = sentiment_accuracy(
+            get_tool("sentiment"), backend, texts, ["positive", "negative"], **sentiment_params
+        )
+        row.results["SST-2 accuracy"] = f"**{accuracy:.1%}**"
+        row.results["SST-2 s · evals / text"] = str(cost)
+        row.timings["SST-2, per text"] = cost.seconds
+    if "conll" in sets:
+        sentences = conll_rows()[:limit]
+        report, cost = ner_report(get_tool("ner"), backend, sentences, DEFAULT_TYPES, **ner_params)
+        row.results["CoNLL typed P / R / F1"] = report.typed.summary()
+        row.results["CoNLL span-only F1"] = f"{report.spans.f1:.2f}"
+        row.results["CoNLL F1 per type"] = report.per_type_summary()
+        row.results["CoNLL s · evals / sentence"] = str(cost)
+        row.timings["CoNLL, per sentence"] = cost.seconds
+        row.confusion = report.confusion_table()
+
+
+def own_results(row: Row, backend: Any, dataset: str, limit: int | None) -> None:
+    from assistant import get_tool
+
     sentiment = get_tool("sentiment")
     ner = get_tool("ner")
-    texts = load_jsonl(DATA / f"sentiment_{dataset}.jsonl")[:limit]
-    sentences = load_jsonl(DATA / f"ner_{dataset}.jsonl")[:limit]
+    texts = load_jsonl(OWN_DATA / f"sentiment_{dataset}.jsonl")[:limit]
+    sentences = load_jsonl(OWN_DATA / f"ner_{dataset}.jsonl")[:limit]
+    two = ["positive", "negative"]
+    three = ["positive", "negative", "neutral"]
+    accuracy, cost = sentiment_accuracy(sentiment, backend, texts, two)
+    row.results["sentiment pos/neg"] = f"{accuracy:.1%}"
+    row.timings["sentiment, per text"] = cost.seconds
+    accuracy, _ = sentiment_accuracy(sentiment, backend, texts, two, calibrate=True)
+    row.results["pos/neg calibrated"] = f"{accuracy:.1%}"
+    accuracy, _ = sentiment_accuracy(sentiment, backend, texts, three)
+    row.results["+neutral"] = f"{accuracy:.1%}"
+    accuracy, _ = sentiment_accuracy(sentiment, backend, texts, three, calibrate=True)
+    row.results["+neutral calibrated"] = f"{accuracy:.1%}"
+    report, cost = ner_report(ner, backend, sentences, DEFAULT_TYPES)
+    row.results["NER P / R / F1"] = report.typed.summary()
+    row.timings["NER, per sentence"] = cost.seconds
+    report, _ = ner_report(ner, backend, sentences, (*DEFAULT_TYPES, "DATE"))
+    row.results["NER +DATE F1"] = f"{report.typed.f1:.2f}"
+    report, _ = ner_report(ner, backend, sentences, ("PERSON",))
+    row.results["NER PERSON only F1"] = f"{report.typed.f1:.2f}"
+
+
+def evaluate(
+    model: str, backend_name: str, sets: Sequence[str], dataset: str, limit: int | None,
+    options: dict[str, Any], sentiment_params: Mapping[str, Any], ner_params: Mapping[str, Any],
+) -> tuple[Row, Row]:
+    """(public-set row, own-set row) for one model on one backend; a failure to load is reported, not fatal."""
+    from assistant import load_backend
+
+    public, own = Row(model, backend_name), Row(model, backend_name)
     try:
-        two = ["positive", "negative"]
-        three = ["positive", "negative", "neutral"]
-        accuracy, per_text = sentiment_accuracy(sentiment, backend, texts, two, calibrate=False)
-        row.results["sentiment pos/neg"] = f"{accuracy:.1%}"
-        row.timings["sentiment, per text"] = per_text
-        accuracy, _ = sentiment_accuracy(sentiment, backend, texts, two, calibrate=True)
-        row.results["pos/neg calibrated"] = f"{accuracy:.1%}"
-        accuracy, _ = sentiment_accuracy(sentiment, backend, texts, three, calibrate=False)
-        row.results["+neutral"] = f"{accuracy:.1%}"
-        accuracy, _ = sentiment_accuracy(sentiment, backend, texts, three, calibrate=True)
-        row.results["+neutral calibrated"] = f"{accuracy:.1%}"
-        counts, per_sentence = ner_scores(ner, backend, sentences, DEFAULT_TYPES)
-        row.results["NER P / R / F1"] = f"{counts.precision:.2f} / {counts.recall:.2f} / **{counts.f1:.2f}**"
-        row.timings["NER, per sentence"] = per_sentence
-        counts, _ = ner_scores(ner, backend, sentences, (*DEFAULT_TYPES, "DATE"))
-        row.results["NER +DATE F1"] = f"{counts.f1:.2f}"
-        counts, _ = ner_scores(ner, backend, sentences, ("PERSON",))
-        row.results["NER PERSON only F1"] = f"{counts.f1:.2f}"
+        backend = load_backend(backend_name, model, progress=lambda message: None, **options)
+    except Exception as exc:
+        public.error = own.error = f"{type(exc).__name__}: {exc}"
+        return public, own
+    try:
+        public_results(public, backend, sets, limit, sentiment_params, ner_params)
+        if "own" in sets:
+            own_results(own, backend, dataset, limit)
     finally:
         backend.unload()
-    return row
+    return public, own
 
 
 def markdown_table(rows: list[Row]) -> str:
@@ -157,72 +231,117 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_tools_doc(table: str, counts: str) -> None:
-    block = f"{START}\n{counts}\n\n{table}\n{END}"
-    text = TOOLS_DOC.read_text(encoding="utf-8") if TOOLS_DOC.exists() else f"# Tools\n\n{START}\n{END}\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+def public_counts(limit: int | None) -> str:
+    texts = load_jsonl(PUBLIC_DATA / "sst2-dev.jsonl")[:limit]
+    sentences = conll_rows()[:limit]
+    scored = sum(1 for s in sentences for e in s["entities"] if e["type"] in DEFAULT_TYPES)
+    return (
+        f"SST-2: {len(texts)} phrases. CoNLL-2003: {len(sentences)} sentences, {scored} "
+        "PERSON/LOCATION/ORGANIZATION entities (MISC not scored). Cost columns: seconds · prompt "
+        "evaluations per item. Generated by `python -m benchmarks.tools_eval`."
+    )
+
+
+def own_counts(dataset: str, limit: int | None) -> str:
+    texts = load_jsonl(OWN_DATA / f"sentiment_{dataset}.jsonl")[:limit]
+    sentences = load_jsonl(OWN_DATA / f"ner_{dataset}.jsonl")[:limit]
+    polar = sum(1 for t in texts if t["label"] != "neutral")
+    entities = sum(1 for s in sentences for e in s["entities"] if e["type"] in DEFAULT_TYPES)
+    return (
+        f"Set `{dataset}`: {polar} positive/negative texts + {len(texts) - polar} neutral; "
+        f"{len(sentences)} sentences with {entities} PERSON/LOCATION/ORGANIZATION entities "
+        f"({sum(len(s['entities']) for s in sentences)} with DATE and MISC). "
+        "Backend option n_ctx=2048. Generated by `python -m benchmarks.tools_eval`."
+    )
+
+
+def confusion_blocks(rows: list[Row]) -> str:
+    return "\n\n".join(
+        f"CoNLL-2003 confusion, {row.model} ({row.backend}):\n\n{row.confusion}" for row in rows if row.confusion
+    )
+
+
+def write_tools_doc(which: str, body: str) -> None:
+    import re
+
+    start, end = MARKERS[which]
+    block = f"{start}\n{body}\n{end}"
+    text = TOOLS_DOC.read_text(encoding="utf-8") if TOOLS_DOC.exists() else "# Tools\n"
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     TOOLS_DOC.write_text(text, encoding="utf-8")
 
 
-def write_performance_section(rows: list[Row]) -> None:
+def write_performance_section(public: list[Row], own: list[Row]) -> None:
     from benchmarks._report import machine, write_section
 
     lines = [
         "Time per input in the accuracy run of `benchmarks/tools_eval.py` (the few-shot prefix is",
-        "reused from the KV cache across inputs; one prompt evaluation per text, and per candidate span).",
-        f"Machine: {machine()}; shared with other jobs, so indicative only.",
+        "reused from the KV cache across inputs where the prompt allows it). Prompt evaluations per",
+        "item are in docs/tools.md. Machine: " + machine() + "; shared with other jobs, so indicative only.",
         "",
-        "| model | backend | sentiment, ms per text | NER, ms per sentence |",
-        "|---|---|---|---|",
+        "| model | backend | SST-2, ms per text | CoNLL-2003, ms per sentence | own sentiment, ms per text | own NER, ms per sentence |",
+        "|---|---|---|---|---|---|",
     ]
-    for row in rows:
-        if row.error:
+    for p, o in zip(public, own):
+        if p.error:
             continue
-        lines.append(
-            f"| {row.model} | {row.backend} | {row.timings['sentiment, per text'] * 1000:.0f} "
-            f"| {row.timings['NER, per sentence'] * 1000:.0f} |"
-        )
+        cells = [
+            p.timings.get("SST-2, per text"), p.timings.get("CoNLL, per sentence"),
+            o.timings.get("sentiment, per text"), o.timings.get("NER, per sentence"),
+        ]
+        shown = " | ".join(f"{c * 1000:.0f}" if c is not None else "" for c in cells)
+        lines.append(f"| {p.model} | {p.backend} | {shown} |")
     write_section("Tools", "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:
     """``argv`` defaults to no arguments (benchmarks.run calls ``main()``); the script passes its own."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--models", default="smollm2,gemma3-270m")
-    parser.add_argument("--backends", default=None, help="default: every local backend registered")
-    parser.add_argument("--set", dest="dataset", default="eval", choices=("eval", "dev"))
-    parser.add_argument("--limit", type=int, default=None, help="only the first N texts and sentences")
+    parser.add_argument("--backends", default=None, help="comma-separated; default: every local backend registered")
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: sst2, conll, own")
+    parser.add_argument("--own-set", dest="dataset", default="eval", choices=("eval", "dev"))
+    parser.add_argument("--limit", type=int, default=None, help="only the first N rows of every set")
+    parser.add_argument("--sentiment-params", default="", help="tool parameters, e.g. calibrate=true")
+    parser.add_argument("--ner-params", default="", help="tool parameters for ner")
     parser.add_argument("--n-threads", type=int, default=0)
     parser.add_argument("--no-write", action="store_true", help="print only; leave the docs alone")
     args = parser.parse_args(argv or [])
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = set(sets) - set(SETS)
+    if unknown:
+        parser.error(f"unknown sets: {', '.join(sorted(unknown))}")
     options: dict[str, Any] = {"n_ctx": 2048}
     if args.n_threads:
         options["n_threads"] = args.n_threads
-    rows = []
+    sentiment_params, ner_params = parse_params(args.sentiment_params), parse_params(args.ner_params)
+    backends = args.backends.split(",") if args.backends else local_backends()
+    public_rows, own_rows = [], []
     for model in args.models.split(","):
-        for backend in (args.backends.split(",") if args.backends else local_backends()):
+        for backend in backends:
             print(f"evaluating {model} on {backend} ...", flush=True)
-            row = evaluate(model.strip(), backend.strip(), args.dataset, args.limit, dict(options))
-            print(row, flush=True)
-            rows.append(row)
-    texts = load_jsonl(DATA / f"sentiment_{args.dataset}.jsonl")[: args.limit]
-    sentences = load_jsonl(DATA / f"ner_{args.dataset}.jsonl")[: args.limit]
-    polar = sum(1 for t in texts if t["label"] != "neutral")
-    entities = sum(1 for s in sentences for e in s["entities"] if e["type"] in DEFAULT_TYPES)
-    counts = (
-        f"Set `{args.dataset}`: {polar} positive/negative texts + {len(texts) - polar} neutral; "
-        f"{len(sentences)} sentences with {entities} PERSON/LOCATION/ORGANIZATION entities "
-        f"({sum(len(s['entities']) for s in sentences)} with DATE and MISC). "
-        f"Backend option n_ctx={options['n_ctx']}. Generated by `python -m benchmarks.tools_eval`."
-    )
-    table = markdown_table(rows)
-    print(counts + "\n\n" + table)
-    if not args.no_write and args.dataset == "eval" and args.limit is None:
-        write_tools_doc(table, counts)
-        write_performance_section(rows)
+            public, own = evaluate(
+                model.strip(), backend.strip(), sets, args.dataset, args.limit, dict(options),
+                sentiment_params, ner_params,
+            )
+            print(public, own, sep="\n", flush=True)
+            public_rows.append(public)
+            own_rows.append(own)
+    public_body = own_body = ""
+    if {"sst2", "conll"} & set(sets):
+        public_body = f"{public_counts(args.limit)}\n\n{markdown_table(public_rows)}\n\n{confusion_blocks(public_rows)}"
+        print(public_body)
+    if "own" in sets:
+        own_body = f"{own_counts(args.dataset, args.limit)}\n\n{markdown_table(own_rows)}"
+        print(own_body)
+    full = args.limit is None and not (sentiment_params or ner_params) and set(sets) == set(SETS)
+    if not args.no_write and full and args.dataset == "eval":
+        write_tools_doc("public", public_body.rstrip())
+        write_tools_doc("own", own_body)
+        write_performance_section(public_rows, own_rows)
 
 
 if __name__ == "__main__":

@@ -4,21 +4,30 @@ Free-form generation is unusable for NER with small models (spans that are not
 in the text, invented types, broken JSON). So the work is split: code finds
 the candidate spans — runs of capitalised words and date patterns, see
 :mod:`assistant.tools.spans` — and the model only *types* each one, by the
-likelihood of each type word (or "none") after a few-shot prompt. Every
+likelihood of each type word (or "none") after a few-shot prompt that first
+describes every type ("organization: a company, sports team, …"). Every
 returned span is a slice of the input at its offsets and every type is one
 that was asked for, by construction; the sentence's prompt is evaluated once
-and its KV cache reused for each of its candidate spans.
+and its KV cache reused for each of its candidate spans. A last pass makes the
+types of one text consistent (:func:`consistent_types`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from assistant import hookimpl
 from assistant.errors import ConfigError, NotSupportedError, ToolError
 from assistant.tools import BaseTool, EntitiesResult, Entity, Parameter
-from assistant.tools.classify import generate_label, label_scores, softmax
+from assistant.tools.classify import (
+    CONTENT_FREE_INPUTS,
+    content_free_baseline,
+    generate_label,
+    label_scores,
+    softmax,
+)
 from assistant.tools.context import context_window, fits
 from assistant.tools.prompts import completion_text, render
 from assistant.tools.spans import Span, candidate_spans
@@ -29,16 +38,38 @@ TYPE_WORDS = {
     "LOCATION": "place", "LOC": "place", "GPE": "place",
     "ORGANIZATION": "organization", "ORGANISATION": "organization", "ORG": "organization",
     "DATE": "date", "TIME": "time",
-    "MISC": "other name", "EVENT": "event", "PRODUCT": "product", "WORK_OF_ART": "work of art",
+    "MISC": "other", "EVENT": "event", "PRODUCT": "product", "WORK_OF_ART": "work of art",
     "NORP": "nationality", "FACILITY": "building", "FAC": "building", "LANGUAGE": "language", "LAW": "law",
 }
 """The word the model sees for each type; other types are shown lower-cased ("ANIMAL" -> "animal")."""
 
 NONE_WORD = "none"
-CORE_TYPES = ("PERSON", "LOCATION", "ORGANIZATION")
+TYPE_DESCRIPTIONS = {
+    "person": "the name of a person: a full name, a first name or a surname",
+    "place": "a country, city, region, continent, mountain, river or other location",
+    "organization": "a company, sports team or club, political party, government body, newspaper or other group",
+    "other": "any other kind of name: a nationality, religion, language, event, product, title",
+    "date": "a date, a day of the week, a month or a year",
+    "time": "a time of day",
+    "nationality": "a nationality, religious or political group",
+    NONE_WORD: "a capitalised word that is not a name",
+}
+"""What each type word means, shown to the model above the examples; types not listed are shown bare."""
+
+TYPE_SYNONYMS = {
+    "person": ("man", "woman", "player"),
+    "place": ("city", "country", "region", "town"),
+    "organization": ("company", "team", "club", "party", "group", "agency", "government", "newspaper"),
+    "other": ("nationality", "event", "language", "religion", "product"),
+}
+"""More words for a type, scored with its own word and added up: the descriptions above the
+examples make a small model answer "team" or "company" for what the examples call an organization."""
+
+CORE_TYPES = ("PERSON", "LOCATION", "ORGANIZATION", "MISC")
 """Always offered to the model, asked for or not: with only PERSON offered, SmolLM2 calls
 organizations and places persons or misses persons (F1 0.08 for PERSON alone); offered
-all three and filtered afterwards, each subset scores like the full set (docs/tools.md)."""
+all and filtered afterwards, each subset scores like the full set (docs/tools.md). MISC
+("other") gives nationalities and events somewhere to go other than a core type."""
 DATE_TYPES = {"DATE", "TIME"}
 _TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _WINDOWS = (300, 150, 60, 20)
@@ -65,7 +96,7 @@ def check_types(types: Sequence[str]) -> dict[str, str]:
 
 
 def offered_types(requested: dict[str, str]) -> dict[str, str]:
-    """The types the model chooses among: the core three (as spelled in the request, if
+    """The types the model chooses among: the core ones (as spelled in the request, if
     requested) in their usual order, then the other requested types."""
     offered: dict[str, str] = {}
     for core in CORE_TYPES:
@@ -74,6 +105,54 @@ def offered_types(requested: dict[str, str]) -> dict[str, str]:
         offered[spelled] = word
     offered.update(requested)
     return offered
+
+
+@dataclass
+class TypedSpan:
+    """A candidate span of the input (``offset`` + ``span``) and the model's probability for each kind."""
+
+    offset: int
+    span: Span
+    kinds: list[str]
+    """The types chosen among, "" meaning none."""
+    probabilities: list[float]
+
+    @property
+    def best(self) -> int:
+        return max(range(len(self.kinds)), key=lambda i: self.probabilities[i])
+
+    @property
+    def kind(self) -> str:
+        return self.kinds[self.best]
+
+
+def consistent_types(typed: list[TypedSpan], person: str) -> list[TypedSpan]:
+    """One text, one type per name: the same spelling gets the same type, and a single word that
+    ends a name typed ``person`` in the same text ("Ardern" after "Jacinda Ardern") is that person.
+
+    A name's mentions pool their evidence (probabilities summed): a text usually
+    introduces a name in a clearer context than it repeats it, and a small model
+    types a bare surname far worse than a full name.
+    """
+    groups: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    for item in typed:
+        key = (item.span.text, tuple(item.kinds))
+        pooled = groups.setdefault(key, [0.0] * len(item.kinds))
+        groups[key] = [a + b for a, b in zip(pooled, item.probabilities)]
+    surnames: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+    for (text, kinds), pooled in groups.items():
+        words = text.split()
+        if len(words) > 1 and person in kinds and kinds[max(range(len(kinds)), key=lambda i: pooled[i])] == person:
+            surnames[(words[-1], kinds)] = pooled
+    result = []
+    for item in typed:
+        key = (item.span.text, tuple(item.kinds))
+        pooled = groups[key]
+        if key in surnames:
+            pooled = [a + b for a, b in zip(pooled, surnames[key])]
+        total = sum(pooled)
+        result.append(TypedSpan(item.offset, item.span, item.kinds, [p / total for p in pooled]))
+    return result
 
 
 class NamedEntities(BaseTool):
@@ -86,8 +165,24 @@ class NamedEntities(BaseTool):
             help="comma-separated entity types, e.g. PERSON,LOCATION,ORGANIZATION,DATE,MISC",
             default=("PERSON", "LOCATION", "ORGANIZATION"),
         ),
+        Parameter(
+            "calibrate",
+            "bool",
+            help="divide out each type's prior, measured on content-free inputs (docs/tools.md)",
+            default=False,
+        ),
     )
     templates = ("ner", "ner-question")
+
+    describe_types = True
+    """Describe each type above the examples (``TYPE_DESCRIPTIONS``); a switch for the benchmark's comparison."""
+    harmonise = True
+    synonyms = True
+    """Score :data:`TYPE_SYNONYMS` with each type word; a switch for the benchmark's comparison."""
+    """Run :func:`consistent_types` over each text; a switch for the benchmark's comparison."""
+
+    def __init__(self) -> None:
+        self._baselines: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[float]] = {}
 
     def run(self, text: str, params: Mapping[str, Any], backend: Any) -> EntitiesResult:
         requested = check_types(params["types"])
@@ -98,41 +193,75 @@ class NamedEntities(BaseTool):
         # 0.07 F1 on SmolLM2 (docs/tools.md).
         name_types = {t: w for t, w in offered.items() if t not in DATE_TYPES}
         date_types = {t: w for t, w in offered.items() if t in DATE_TYPES}
-        entities: list[Entity] = []
+        person = next(name for name, word in offered.items() if word == TYPE_WORDS["PERSON"])
+        typed: list[TypedSpan] = []
         for start, end in sentence_spans(text):
             sentence = text[start:end]
             for span in candidate_spans(sentence, dates=bool(date_types)):
                 shown, choices = (offered, date_types) if span.kind == "date" else (name_types, name_types)
-                kind, probability = self._type_of(backend, sentence, span, shown, choices)
-                if kind in requested:
-                    entities.append(Entity(span.text, kind, start + span.start, start + span.end, probability))
+                typed.append(self._typed(backend, sentence, start, span, shown, choices, params["calibrate"]))
+        if self.harmonise:
+            typed = consistent_types(typed, person)
+        entities = [
+            Entity(t.span.text, t.kind, t.offset + t.span.start, t.offset + t.span.end, t.probabilities[t.best])
+            for t in typed
+            if t.kind in requested
+        ]
         for entity in entities:  # the promise callers rely on; a failure here is a bug, said clearly
             if text[entity.start : entity.end] != entity.text or entity.type not in requested:
                 raise ToolError(f"internal error: entity {entity} does not match the input")
         return EntitiesResult(entities=entities, types=types)
 
-    def _type_of(
-        self, backend: Any, sentence: str, span: Span, shown: dict[str, str], choices: dict[str, str]
-    ) -> tuple[str, float]:
-        """The span's type among ``choices`` (or "" for none), with the prompt listing ``shown``."""
+    def _typed(
+        self, backend: Any, sentence: str, offset: int, span: Span, shown: dict[str, str],
+        choices: dict[str, str], calibrate: bool,
+    ) -> TypedSpan:
+        """The probability of each of ``choices`` (and none) for ``span``, the prompt listing ``shown``."""
         words = [*choices.values(), NONE_WORD]
         kinds = [*choices, ""]
-        candidates = [f" {word}" for word in words]
+        scored = self._scored_words(words)
+        candidates = [f" {word}" for word, _ in scored]
         context = self._context(backend, sentence, span, shown, candidates)
-        prompt = self._prompt(context, span, shown)
         try:
-            probabilities = softmax(label_scores(backend, prompt, candidates))
+            baseline = self._baseline(backend, shown, candidates) if calibrate else None
+            scores = label_scores(backend, self._prompt(context, span.text, shown), candidates, baseline)
         except NotSupportedError:
             messages = render("ner-question", {"sentence": context, "span": span.text, "words": words})
             word = generate_label(backend, messages, words)
-            return kinds[words.index(word)], 1.0
-        best = max(range(len(kinds)), key=lambda i: probabilities[i])
-        return kinds[best], probabilities[best]
+            return TypedSpan(offset, span, kinds, [float(w == word) for w in words])
+        probabilities = [0.0] * len(kinds)
+        for (_, index), probability in zip(scored, softmax(scores)):
+            probabilities[index] += probability
+        return TypedSpan(offset, span, kinds, probabilities)
 
-    def _prompt(self, sentence: str, span: Span, type_words: dict[str, str]) -> str:
+    def _scored_words(self, words: list[str]) -> list[tuple[str, int]]:
+        """(word, index of its type in ``words``): each type word, then its synonyms not taken by another."""
+        scored = [(word, index) for index, word in enumerate(words)]
+        if self.synonyms:
+            taken = set(words)
+            for index, word in enumerate(words):
+                extra = [w for w in TYPE_SYNONYMS.get(word, ()) if w not in taken]
+                taken.update(extra)
+                scored += [(w, index) for w in extra]
+        return scored
+
+    def _baseline(self, backend: Any, shown: dict[str, str], candidates: list[str]) -> list[float]:
+        """Each type's prior: its probability for a content-free span in a content-free sentence."""
+        key = (backend.name, backend.model_name, tuple(shown.values()), tuple(candidates))
+        if key not in self._baselines:
+            prompts = [self._prompt(x, x, shown) for x in CONTENT_FREE_INPUTS]
+            self._baselines[key] = content_free_baseline(backend, prompts, candidates)
+        return self._baselines[key]
+
+    def _prompt(self, sentence: str, span: str, type_words: dict[str, str]) -> str:
         # The sentence comes before the span in the prompt, so every span of a sentence
         # shares the prompt's prefix and the backend reuses its KV cache.
-        variables = {"sentence": sentence, "span": span.text, "type_words": type_words, "none_word": NONE_WORD}
+        words = [*dict.fromkeys(type_words.values()), NONE_WORD]
+        descriptions = {w: TYPE_DESCRIPTIONS[w] for w in words if w in TYPE_DESCRIPTIONS} if self.describe_types else {}
+        variables = {
+            "sentence": sentence, "span": span, "type_words": type_words, "none_word": NONE_WORD,
+            "descriptions": descriptions,
+        }
         return completion_text(render("ner", variables))
 
     def _context(
@@ -140,13 +269,13 @@ class NamedEntities(BaseTool):
     ) -> str:
         """The sentence, or a window around the span when a very long sentence would not fit."""
         reserve = max(backend.count_tokens(c) for c in candidates)
-        if fits(backend, self._prompt(sentence, span, type_words), reserve):
+        if fits(backend, self._prompt(sentence, span.text, type_words), reserve):
             return sentence
         for radius in _WINDOWS:
             left = sentence.rfind(" ", 0, max(0, span.start - radius)) + 1
             right = sentence.find(" ", min(len(sentence), span.end + radius))
             window = sentence[left : right if right != -1 else len(sentence)]
-            if fits(backend, self._prompt(window, span, type_words), reserve):
+            if fits(backend, self._prompt(window, span.text, type_words), reserve):
                 return window
         raise ToolError(f"the context window ({context_window(backend)} tokens) is too small for NER; raise n_ctx")
 

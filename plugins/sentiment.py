@@ -14,19 +14,22 @@ and its probabilities are one-hot, since no likelihoods exist.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Mapping, Sequence
 
 from assistant import hookimpl
 from assistant.errors import ConfigError, NotSupportedError, ToolError
 from assistant.tools import BaseTool, LabelResult, Parameter
-from assistant.tools.classify import generate_label, label_scores, softmax
+from assistant.tools.classify import (
+    CONTENT_FREE_INPUTS,
+    content_free_baseline,
+    generate_label,
+    label_scores,
+    softmax,
+)
 from assistant.tools.context import input_budget, token_counter
-from assistant.tools.prompts import completion_text, render
-from assistant.tools.text import chunk_text
-
-CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")
-"""Inputs with no sentiment, used to measure the model's prior preference for each label."""
-
+from assistant.tools.prompts import DemonstrationPool, completion_text, render
+from assistant.tools.text import chunk_text, tidy_spacing
 
 def check_labels(labels: Sequence[str]) -> list[str]:
     cleaned = [label.strip() for label in labels]
@@ -53,8 +56,29 @@ class Sentiment(BaseTool):
     )
     templates = ("sentiment", "sentiment-question")
 
+    demonstrations = "fixed"
+    """Which examples the prompt shows: ``fixed`` (the template's), ``pool`` (all of
+    ``sentiment.pool.jsonl``) or ``similar`` (its ``per_label`` nearest per label)."""
+    per_label = 2
+    tidy = True
+    """Show tokenized input ("does n't") with its usual spacing (:func:`tidy_spacing`)."""
+
     def __init__(self) -> None:
         self._baselines: dict[tuple[str, str, tuple[str, ...]], list[float]] = {}
+        self._pool: DemonstrationPool | None = None
+
+    def _demonstrations(self, text: str, labels: list[str]) -> list[Mapping[str, Any]]:
+        if self.demonstrations == "fixed":
+            return []
+        if self._pool is None:
+            from assistant.templates import load_template
+
+            path = load_template("sentiment").path.parent / "sentiment.pool.jsonl"
+            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            self._pool = DemonstrationPool(rows)
+        if self.demonstrations == "pool":
+            return self._pool.examples
+        return self._pool.nearest(text, self.per_label, [label.lower() for label in labels])
 
     def run(self, text: str, params: Mapping[str, Any], backend: Any) -> LabelResult:
         labels = check_labels(params["labels"])
@@ -70,7 +94,10 @@ class Sentiment(BaseTool):
             return LabelResult(label, {name: float(name == label) for name in labels}, method="generation")
 
     def _prompt(self, text: str, labels: list[str]) -> str:
-        return completion_text(render("sentiment", {"input": text, "labels": labels}))
+        if self.tidy:
+            text = tidy_spacing(text)
+        variables = {"input": text, "labels": labels, "demonstrations": self._demonstrations(text, labels)}
+        return completion_text(render("sentiment", variables))
 
     def _by_likelihood(
         self, backend: Any, text: str, labels: list[str], candidates: list[str], baseline: list[float] | None
@@ -94,8 +121,8 @@ class Sentiment(BaseTool):
     def _baseline(self, backend: Any, labels: list[str], candidates: list[str]) -> list[float]:
         key = (backend.name, backend.model_name, tuple(labels))
         if key not in self._baselines:
-            rows = [backend.score(self._prompt(x, labels), candidates) for x in CONTENT_FREE_INPUTS]
-            self._baselines[key] = [sum(col) / len(rows) for col in zip(*rows)]
+            prompts = [self._prompt(x, labels) for x in CONTENT_FREE_INPUTS]
+            self._baselines[key] = content_free_baseline(backend, prompts, candidates)
         return self._baselines[key]
 
 

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import pytest
 
 import assistant
+from assistant.backends.base import Prompt
 from assistant.backends.fake import FakeBackend
 from assistant.errors import NotSupportedError, TemplateError
 from assistant.templates import load_template, run_template
@@ -30,8 +31,9 @@ class ScoringFake(FakeBackend):
         self.table = table
         self.scored: list[tuple[str, list[str]]] = []
 
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
-        self.scored.append((prompt, list(candidates)))
+    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
+        text = prompt if isinstance(prompt, str) else self.render_prompt(prompt)  # messages: as the engine renders them
+        self.scored.append((text, list(candidates)))
         return [self.table[c.strip()] for c in candidates]
 
 

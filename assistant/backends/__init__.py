@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import BackendNotFoundError, ConfigError
+from ..errors import AssistantError, BackendError, BackendNotFoundError, ConfigError
 from .base import Backend, Prompt, TokenLoopBackend, collect
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Prompt",
     "TokenLoopBackend",
     "available_backends",
+    "backend_failure",
     "collect",
     "create_backend",
     "load_backend",
@@ -53,7 +54,12 @@ def create_backend(name: str) -> Backend:
     if name not in backends:
         known = ", ".join(sorted(backends)) or "none"
         raise BackendNotFoundError(f"unknown backend {name!r} (available: {known})")
-    return backends[name].factory()
+    try:
+        return backends[name].factory()
+    except AssistantError:
+        raise
+    except Exception as exc:  # a plugin's factory: its bug is reported by name, not as a traceback
+        raise backend_failure(name, "start", exc) from exc
 
 
 def load_backend(name: str, model: str, **options: Any) -> Backend:
@@ -62,5 +68,22 @@ def load_backend(name: str, model: str, **options: Any) -> Backend:
 
     backend = create_backend(name)
     merged = {**backend_options(name), **options}
-    backend.load(model, **merged)
+    try:
+        backend.load(model, **merged)
+    except AssistantError:
+        raise
+    except Exception as exc:
+        raise backend_failure(name, f"load {model}", exc) from exc
     return backend
+
+
+def backend_failure(name: str, doing: str, exc: BaseException) -> BackendError:
+    """An unexpected exception from a backend as a one-line :class:`BackendError` naming it.
+
+    Backends are meant to raise :mod:`assistant.errors` types; anything else (a
+    plugin backend's bug, an engine's ``RuntimeError``) is wrapped here where it
+    leaves the backend — at ``load`` and while streaming — so front ends print one
+    line instead of a traceback (``--debug`` still shows the original).
+    """
+    message = " ".join(str(exc).split()) or "(no message)"
+    return BackendError(f"the {name} backend failed to {doing}: {type(exc).__name__}: {message}")

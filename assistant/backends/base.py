@@ -15,9 +15,11 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence, runtime_checkable
 
-from ..errors import ContextOverflowError, NotSupportedError
+from ..errors import BackendError, ContextOverflowError, NotSupportedError
+from ..inspect.attention import DEFAULT_MEMORY_LIMIT as DEFAULT_ATTENTION_MEMORY_LIMIT
+from ..inspect.attention import check_memory, estimate_memory, window_length
 from ..types import (
     AttentionMaps,
     Chunk,
@@ -30,9 +32,19 @@ from ..types import (
     TopAlternative,
     Usage,
 )
+from .chat_format import PromptSegment
+
+if TYPE_CHECKING:
+    from ..inspect.distribution import NextToken
+    from ..inspect.pieces import TokenPiece
 
 Prompt = Sequence[Message] | str
-"""Chat messages (rendered with the model's chat template) or raw text (fed as is)."""
+"""Chat messages (rendered with the model's chat template) or raw text (fed as is).
+
+Either way the text from users, files, variables and tools is *data*: only the
+chat template's own markers become control tokens. Raw text has no template, so
+all of it is data (``"<|im_end|>"`` in it is those characters, not the token).
+"""
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,12 @@ class Capabilities:
     """``count_tokens`` is the model's own tokenizer, not an estimate."""
     engine_process: bool = False
     """The model runs in a process of its own (the app's process stays free to draw)."""
+    max_parallel: int = 1
+    """How many requests may run at once from different threads (``--parallel`` is capped to it).
+
+    A server takes many and batches them itself; a local engine that decodes
+    one sequence at a time says 1, and a batch runs its rows one by one.
+    """
 
 
 @runtime_checkable
@@ -98,11 +116,57 @@ class Backend(Protocol):
 
     def complete(self, prompt: Prompt, params: GenerationParams) -> Completion: ...
 
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
-        """Log-likelihood (natural log, summed over tokens) of each continuation after ``prompt``."""
+    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
+        """Log-likelihood (natural log, summed over tokens) of each continuation after ``prompt``.
+
+        Chat messages are rendered with the generation prompt, as :meth:`stream`
+        would; candidates are data, like the prompt's contents.
+        """
 
     def cancel(self) -> None:
         """Ask the running ``stream`` to stop; it finishes within one token with ``cancelled``."""
+
+    def token_logprobs(
+        self, prompt: Prompt, token_ids: Sequence[int], params: GenerationParams, top: int = 5
+    ) -> Iterator[TokenLogprob]:
+        """Teacher-forced numbers of a given reply: what each token *would* have had when generated.
+
+        ``token_ids`` follow ``prompt`` (a reply this model wrote, from
+        ``Completion.token_ids``). For each: its model logprob, its sampled
+        probability under ``params`` (repeat penalty over the reply's earlier
+        tokens included), and the ``top`` most likely alternatives with both
+        numbers — the same numbers generation reports with ``-o logprobs=top``.
+        Lazy, one entry per token: iterate for progress, stop (or ``cancel``)
+        to abandon. Only when ``capabilities.next_token``, else
+        :class:`NotSupportedError`.
+        """
+
+    def token_pieces(self, token_ids: Sequence[int]) -> list[TokenPiece]:
+        """Each token's exact bytes and, for a chat-template control token, its name (``assistant tokenize``).
+
+        Only when ``capabilities.next_token`` (a local vocabulary), else :class:`NotSupportedError`.
+        """
+
+    def next_token(self, prompt: Prompt, params: GenerationParams, top: int = 10) -> NextToken:
+        """The next-token distribution after ``prompt`` (rendered as :meth:`stream` would), whole vocabulary.
+
+        See :class:`~assistant.inspect.distribution.NextToken`; ``top``
+        candidates, most likely first. Only when ``capabilities.next_token``.
+        """
+
+    def attention(
+        self,
+        prompt: Prompt,
+        params: GenerationParams,
+        *,
+        reply: str | Sequence[int] | None = None,
+        window: int | None = None,
+        memory_limit: int | None = ...,
+    ) -> AttentionMaps:
+        """Attention weights over prompt + reply (see :meth:`TokenLoopBackend.attention`).
+
+        Only when ``capabilities.attention``; otherwise :class:`NotSupportedError`.
+        """
 
     def unload(self) -> None: ...
 
@@ -128,6 +192,7 @@ def collect(stream: Iterator[Chunk], model: str, backend: str) -> Completion:
         timings=final.timings or Timings(),
         token_ids=token_ids,
         logprobs=logprobs,
+        incomplete_bytes=final.incomplete_bytes,
     )
 
 
@@ -135,17 +200,26 @@ class Utf8Detokenizer:
     """Turns token byte pieces into text without ever splitting a multi-byte character.
 
     Tokens can end in the middle of a UTF-8 sequence (emoji, CJK); the incremental
-    decoder holds those bytes back until the character is complete.
+    decoder holds those bytes back until the character is complete. When
+    generation stops with a character still incomplete (``max_tokens`` reached
+    after the first of an emoji's two tokens), :meth:`flush` drops those bytes
+    and counts them in :attr:`dropped` instead of emitting U+FFFD, which would
+    end up in the reply, the ``--json`` text and the history.
     """
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.dropped = 0
 
     def feed(self, piece: bytes) -> str:
         return self._decoder.decode(piece)
 
     def flush(self) -> str:
-        return self._decoder.decode(b"", final=True)
+        """End of the text: nothing more to emit; an unfinished character's bytes are dropped."""
+        pending, _ = self._decoder.getstate()
+        self.dropped = len(pending)
+        self._decoder.reset()
+        return ""
 
 
 class StopMatcher:
@@ -189,11 +263,17 @@ class StopMatcher:
 
 @dataclass
 class SampledToken:
-    """One token chosen by an engine, with optional log-probabilities."""
+    """One token chosen by an engine, with optional log-probabilities.
+
+    ``logprob`` is the *model* log-probability, ``p_sampled`` the probability
+    under the *sampled* distribution (see :class:`~assistant.types.TokenLogprob`);
+    ``top`` holds ``(id, logprob, p_sampled)`` of the most likely tokens.
+    """
 
     token_id: int
     logprob: float | None = None
-    top: list[tuple[int, float]] = field(default_factory=list)
+    top: list[tuple[int, float, float | None]] = field(default_factory=list)
+    p_sampled: float | None = None
 
 
 class TokenLoopBackend(ABC):
@@ -220,8 +300,16 @@ class TokenLoopBackend(ABC):
     def render_prompt(self, messages: Sequence[Message]) -> str: ...
 
     @abstractmethod
-    def tokenize_text(self, text: str) -> list[int]:
-        """Tokenize rendered text, parsing special tokens and adding BOS if the model wants it."""
+    def render_segments(self, messages: Sequence[Message]) -> list[PromptSegment]:
+        """:meth:`render_prompt`'s text cut into template text and data (``ChatFormat.render_segments``)."""
+
+    @abstractmethod
+    def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
+        """Token ids of ``text`` on its own, no BOS; control tokens are recognised only if ``parse_special``."""
+
+    @abstractmethod
+    def leading_bos(self) -> int | None:
+        """The BOS id the model wants at the start of every prompt, or None."""
 
     @abstractmethod
     def token_bytes(self, token_id: int) -> bytes: ...
@@ -244,7 +332,7 @@ class TokenLoopBackend(ABC):
         return self._cancel.is_set()
 
     @abstractmethod
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]: ...
+    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]: ...
 
     # ---- the protocol, shared --------------------------------------------------
     capabilities_default = Capabilities()
@@ -261,9 +349,80 @@ class TokenLoopBackend(ABC):
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_name, "context_length": self.context_length}
 
+    def prompt_segments(self, prompt: Prompt) -> list[PromptSegment]:
+        """The prompt as template text and data: raw text is all data, messages go through the chat format."""
+        if isinstance(prompt, str):
+            return [PromptSegment(prompt, data=True)]
+        return self.render_segments(prompt)
+
     def prompt_token_ids(self, prompt: Prompt) -> list[int]:
-        text = prompt if isinstance(prompt, str) else self.render_prompt(prompt)
-        return self.tokenize_text(text)
+        return self.tokenize_segments(self.prompt_segments(prompt))
+
+    def tokenize_text(self, text: str) -> list[int]:
+        """Tokenize *trusted* rendered text, parsing its control tokens, BOS added if the model wants it.
+
+        Only for text that came out of a chat template with no data in it (tests,
+        a template's own markers); prompts go through :meth:`prompt_token_ids`.
+        """
+        return self.tokenize_segments([PromptSegment(text, data=False)])
+
+    def scoring_token_ids(self, prompt: Prompt, candidates: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+        """Ids of ``prompt``, and of ``prompt`` followed by each candidate (data), checked against the context.
+
+        Each candidate is tokenized *with* the prompt, as the model would read the
+        text, so a candidate's first token may merge with the prompt's last one.
+        """
+        segments = self.prompt_segments(prompt)
+        prompt_ids = self.tokenize_segments(segments)
+        n_ctx = self.context_length
+        if len(prompt_ids) >= n_ctx:
+            raise ContextOverflowError(len(prompt_ids), n_ctx)
+        continued = []
+        for candidate in candidates:
+            ids = self.tokenize_segments([*segments, PromptSegment(candidate, data=True)])
+            if len(ids) > n_ctx:
+                raise ContextOverflowError(len(ids), n_ctx)
+            continued.append(ids)
+        return prompt_ids, continued
+
+    def tokenize_segments(self, segments: Sequence[PromptSegment]) -> list[int]:
+        """Token ids of a segmented prompt: control tokens only where the template wrote them.
+
+        The text is cut at each control token found in a template segment, and
+        every run between two of them — template text and data together — is
+        tokenized with control tokens off. That is exactly how an engine treats
+        text with special-token parsing on (it splits at control tokens, then
+        tokenizes each piece), so a prompt whose data holds no control-token text
+        gets the same ids as before; data that does gets the characters.
+        """
+        runs: list[str | int] = []
+        pending: list[str] = []
+        for segment in segments:
+            if segment.data:
+                pending.append(segment.text)
+                continue
+            position = 0
+            for token in self.tokenize_fragment(segment.text, parse_special=True):
+                marker = self.control_token_name(token)
+                at = segment.text.find(marker, position) if marker else -1
+                if at == -1:
+                    continue
+                pending.append(segment.text[position:at])
+                runs += ["".join(pending), token]
+                pending = []
+                position = at + len(marker)
+            pending.append(segment.text[position:])
+        runs.append("".join(pending))
+        ids: list[int] = []
+        for run in runs:
+            if isinstance(run, int):
+                ids.append(run)
+            elif run:
+                ids.extend(self.tokenize_fragment(run, parse_special=False))
+        bos = self.leading_bos()
+        if bos is not None and ids[:1] != [bos]:
+            ids.insert(0, bos)
+        return ids
 
     def count_tokens(self, prompt: Prompt) -> int:
         return len(self.prompt_token_ids(prompt))
@@ -277,17 +436,156 @@ class TokenLoopBackend(ABC):
     def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
         return collect(self.stream(prompt, params), self.model_name, self.name)
 
-    def attention(self, prompt: Prompt, params: GenerationParams) -> AttentionMaps:
-        """Attention weights of a generated response; only engines that can form them override this."""
-        raise NotSupportedError(f"the {self.name} backend cannot return attention weights (-b transformers can)")
+    def attention(
+        self,
+        prompt: Prompt,
+        params: GenerationParams,
+        *,
+        reply: str | Sequence[int] | None = None,
+        window: int | None = None,
+        memory_limit: int | None = DEFAULT_ATTENTION_MEMORY_LIMIT,
+    ) -> AttentionMaps:
+        """Attention weights over prompt + reply, every layer and head.
+
+        ``reply`` None generates the reply first (with ``params``); a given reply
+        (text, or token ids of this model's vocabulary) is used as it is, so a
+        reply another engine wrote can be looked at without generating again.
+        ``window`` keeps only the last tokens (rows and columns). The memory the
+        computation needs is checked against ``memory_limit`` before the reply is
+        generated and again before the forward (see :mod:`assistant.inspect.attention`);
+        a cancel stops it between two layers with an error.
+        """
+        if not self.capabilities.attention:
+            raise NotSupportedError(
+                f"the {self.name} backend cannot return attention weights (-b transformers can)"
+            )
+        self._cancel.clear()
+        prompt_ids = self.prompt_token_ids(prompt)
+        n_ctx = self.context_length
+        if len(prompt_ids) >= n_ctx:
+            raise ContextOverflowError(len(prompt_ids), n_ctx)
+        layers, heads = self.attention_shape()
+        completion: Completion | None = None
+        if reply is None:
+            longest = len(prompt_ids) + min(params.max_tokens, n_ctx - len(prompt_ids))
+            check_memory(estimate_memory(layers, heads, longest, window), memory_limit)
+            completion = self.complete(prompt, params)
+            if completion.finish_reason == "cancelled":
+                raise BackendError("the attention computation was cancelled")
+            reply_ids = list(completion.token_ids)
+        elif isinstance(reply, str):
+            reply_ids = self.continuation_token_ids(reply)
+        else:
+            reply_ids = [int(token) for token in reply]
+        ids = prompt_ids + reply_ids
+        if len(ids) > n_ctx:
+            raise ContextOverflowError(len(ids), n_ctx)
+        check_memory(estimate_memory(layers, heads, len(ids), window), memory_limit)
+        start = len(ids) - window_length(len(ids), window)
+        weights = self.attention_weights(ids, start)
+        kept = ids[start:]
+        return AttentionMaps(
+            token_ids=kept,
+            tokens=[self.token_text(t) or self.control_token_name(t) for t in kept],
+            pieces=self.token_pieces(kept),
+            prompt_tokens=len(prompt_ids),
+            layers=weights,
+            completion=completion,
+            window_start=start,
+        )
+
+    # Engines with ``Capabilities.attention`` implement these three.
+    def attention_shape(self) -> tuple[int, int]:
+        """(layers, heads) of the loaded model: the memory estimate needs them before anything runs."""
+        raise NotSupportedError(f"the {self.name} backend cannot return attention weights")
+
+    def attention_weights(self, token_ids: list[int], start: int) -> list[Any]:
+        """Each layer's ``[heads, w, w]`` float32 weights over ``token_ids[start:]`` (rows and columns).
+
+        Runs one forward over all of ``token_ids`` keeping only the window of each
+        layer as it goes; raises :class:`BackendError` if :attr:`cancelled` is set.
+        """
+        raise NotSupportedError(f"the {self.name} backend cannot return attention weights")
+
+    def control_token_name(self, token_id: int) -> str:
+        """A control token's name (``<|im_start|>``), "" for any other token.
+
+        For labels (a control token's text is empty, like llama.cpp's), and for
+        :meth:`tokenize_segments` to find where the template wrote one.
+        """
+        return ""
+
+    def continuation_token_ids(self, text: str) -> list[int]:
+        """Tokens of ``text`` continuing a prompt: no BOS, and special-token text stays plain text."""
+        return self.tokenize_fragment(text, parse_special=False)
 
     def _logprob_entry(self, sampled: SampledToken) -> TokenLogprob:
         return TokenLogprob(
             token=self.token_text(sampled.token_id),
             token_id=sampled.token_id,
             logprob=float(sampled.logprob if sampled.logprob is not None else 0.0),
-            top=[TopAlternative(self.token_text(t), t, float(lp)) for t, lp in sampled.top],
+            top=[TopAlternative(self.token_text(t), t, float(lp), p) for t, lp, p in sampled.top],
+            p_sampled=sampled.p_sampled,
         )
+
+    # ---- looking inside: teacher-forced numbers and the next-token distribution -------
+    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
+        """The raw logits (1-D float32 numpy, whole vocabulary) after the prompt, then after each token.
+
+        Lazy: the row after ``token_ids[i]`` is computed only when asked for, so
+        a caller that stops early (a cancel) costs nothing more. Each row is the
+        caller's to keep. Engines that form logits implement it.
+        """
+        raise NotSupportedError(f"the {self.name} backend cannot give next-token distributions")
+
+    def _forced_ids(self, prompt: Prompt, token_ids: Sequence[int]) -> list[int]:
+        prompt_ids = self.prompt_token_ids(prompt)
+        total = len(prompt_ids) + max(len(token_ids) - 1, 0)
+        if len(prompt_ids) >= self.context_length or total >= self.context_length:
+            raise ContextOverflowError(max(len(prompt_ids), total), self.context_length)
+        return prompt_ids
+
+    def token_logprobs(
+        self, prompt: Prompt, token_ids: Sequence[int], params: GenerationParams, top: int = 5
+    ) -> Iterator[TokenLogprob]:
+        from ..inspect.distribution import sampled_distribution, token_numbers
+
+        self._cancel.clear()
+        prompt_ids = self._forced_ids(prompt, token_ids)
+        tokens = [int(t) for t in token_ids]
+        rows = self.iter_logits(prompt_ids, tokens)
+        try:
+            for index, (token, logits) in enumerate(zip(tokens, rows)):
+                if self._cancel.is_set():
+                    return
+                dist = sampled_distribution(logits, params, tokens[:index])
+                logprob, p_sampled, alternatives = token_numbers(dist, token, top)
+                yield TokenLogprob(
+                    token=self.token_text(token),
+                    token_id=token,
+                    logprob=logprob,
+                    top=[TopAlternative(self.token_text(t), t, lp, p) for t, lp, p in alternatives],
+                    p_sampled=p_sampled,
+                )
+        finally:
+            rows.close()
+
+    def token_pieces(self, token_ids: Sequence[int]) -> list[TokenPiece]:
+        from ..inspect.pieces import TokenPiece
+
+        return [TokenPiece(int(t), self.token_bytes(int(t)), self.control_token_name(int(t))) for t in token_ids]
+
+    def next_token(self, prompt: Prompt, params: GenerationParams, top: int = 10) -> NextToken:
+        from ..inspect.distribution import next_token
+
+        self._cancel.clear()
+        prompt_ids = self._forced_ids(prompt, [])
+        rows = self.iter_logits(prompt_ids, [])
+        try:
+            logits = next(rows)
+        finally:
+            rows.close()
+        return next_token(logits, params, self.token_text, top=top, prompt_tokens=len(prompt_ids))
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
         self._cancel.clear()
@@ -350,6 +648,7 @@ class TokenLoopBackend(ABC):
             finish_reason=finish,
             usage=Usage(prompt_tokens=len(prompt_ids), completion_tokens=generated),
             timings=make_timings(start, first_at, last_at, end, generated),
+            incomplete_bytes=detok.dropped,
         )
 
 

@@ -139,6 +139,7 @@ class EngineHost:
                 "model_name": backend.model_name,
                 "context_length": backend.context_length,
                 "info": backend.info(),
+                "capabilities": backend.capabilities,
             }
         except BaseException as exc:
             self._fail(request_id, exc)

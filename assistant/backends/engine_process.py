@@ -21,6 +21,7 @@ environment. Its output goes to ``<cache dir>/logs/engine.log``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import queue
@@ -30,12 +31,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ..errors import BackendError, EngineStartError
-from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message
+from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message, TokenLogprob
 from . import engine_wire as wire
-from .base import Backend, Prompt
+from .base import Backend, Capabilities, Prompt
+
+if TYPE_CHECKING:
+    from ..inspect.distribution import NextToken
+    from ..inspect.pieces import TokenPiece
 
 START_TIMEOUT_S = 60.0
 """A fresh interpreter importing the assistant takes well under a second; a loaded machine, longer."""
@@ -317,6 +322,7 @@ class ProcessBackend:
         self._model_name: str = facts["model_name"]
         self._context_length: int = facts["context_length"]
         self._info: dict[str, Any] = dict(facts["info"])
+        self._capabilities: Capabilities = dataclasses.replace(facts["capabilities"], engine_process=True)
 
     @property
     def model_name(self) -> str:
@@ -340,6 +346,11 @@ class ProcessBackend:
         self._spec = spec
         self._progress = progress or self._progress
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """The engine's, as it reported them when it loaded, with ``engine_process`` set."""
+        return self._capabilities
+
     def info(self) -> dict[str, Any]:
         """What the engine reported when it loaded (asked once: the status bar reads it often)."""
         return {**self._info, "engine_process": self.engine.pid}
@@ -359,15 +370,31 @@ class ProcessBackend:
     def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
         return self._call("complete", _portable(prompt), params)
 
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
-        return self._call("score", prompt, list(candidates))
+    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
+        return self._call("score", _portable(prompt), list(candidates))
 
-    def attention(self, prompt: Prompt, params: GenerationParams) -> AttentionMaps:
-        return self._call("attention", _portable(prompt), params)
+    def attention(self, prompt: Prompt, params: GenerationParams, **options: Any) -> AttentionMaps:
+        """Computed in the engine (``cancel`` reaches it at once and stops it between two layers)."""
+        return self._call("attention", _portable(prompt), params, **options)
+
+    def next_token(self, prompt: Prompt, params: GenerationParams, top: int = 10) -> NextToken:
+        return self._call("next_token", _portable(prompt), params, top)
+
+    def token_pieces(self, token_ids: Sequence[int]) -> list[TokenPiece]:
+        return self._call("token_pieces", list(token_ids))
+
+    def token_logprobs(
+        self, prompt: Prompt, token_ids: Sequence[int], params: GenerationParams, top: int = 5
+    ) -> Iterator[TokenLogprob]:
+        """Streamed from the engine like a reply: stopping early (or ``cancel``) stops it there."""
+        return self._stream("token_logprobs", (_portable(prompt), list(token_ids), params, top))
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
+        return self._stream("stream", (_portable(prompt), params))
+
+    def _stream(self, method: str, args: tuple[Any, ...]) -> Iterator[Any]:
         engine = self._live()
-        request_id, answers = engine.open(wire.STREAM, ("stream", (_portable(prompt), params), {}))
+        request_id, answers = engine.open(wire.STREAM, (method, args, {}))
         finished = False
         try:
             while True:

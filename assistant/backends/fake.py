@@ -2,7 +2,9 @@
 
 It tokenizes UTF-8 bytes one byte per token, so it exercises the same multi-byte
 safety, stop-sequence and cancellation paths as the real engines, in
-microseconds. Register it from a test with::
+microseconds. Given ``special_tokens`` (e.g. ``("<|im_start|>", "<|im_end|>")``)
+it also has control tokens (ids from 258 on), recognised only where the chat
+template wrote them, as on the real engines. Register it from a test with::
 
     from assistant.backends.fake import FakeBackendPlugin
     from assistant.plugins import register_plugin
@@ -19,10 +21,11 @@ from typing import Any, Callable, Iterator, Sequence
 from ..errors import BackendError, ModelLoadError
 from ..hookspecs import hookimpl
 from ..types import GenerationParams, Message
-from .base import SampledToken, TokenLoopBackend
-from .chat_format import CHATML_TEMPLATE, render_chat_template
+from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
+from .chat_format import CHATML_TEMPLATE, ChatFormat, PromptSegment, render_chat_template
 
 BOS, EOS = 256, 257
+VOCAB_SIZE = 258
 Reply = Callable[[list[int], GenerationParams], str]
 
 
@@ -43,8 +46,11 @@ class FakeBackend(TokenLoopBackend):
         reply: str | Callable[[str], str] | None = None,
         token_delay: float = 0.0,
         context_length: int = 2048,
+        special_tokens: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        self.special_tokens = tuple(special_tokens)
+        """Control tokens, ids ``VOCAB_SIZE + index`` (none by default: every byte is text)."""
         self.reply = reply
         self.token_delay = token_delay
         self._context_length = context_length
@@ -76,8 +82,38 @@ class FakeBackend(TokenLoopBackend):
     def render_prompt(self, messages: Sequence[Message]) -> str:
         return render_chat_template(CHATML_TEMPLATE, messages)
 
-    def tokenize_text(self, text: str) -> list[int]:
-        return [BOS, *text.encode("utf-8")]
+    def render_segments(self, messages: Sequence[Message]) -> list[PromptSegment]:
+        return ChatFormat(CHATML_TEMPLATE, source="fallback:chatml").render_segments(messages)
+
+    def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
+        if not (parse_special and self.special_tokens):
+            return list(text.encode("utf-8"))
+        ids: list[int] = []
+        position = 0
+        while position < len(text):
+            found = [(text.find(t, position), -len(t), i) for i, t in enumerate(self.special_tokens)]
+            hits = [hit for hit in found if hit[0] != -1]
+            if not hits:
+                break
+            at, negative_length, index = min(hits)
+            ids += [*text[position:at].encode("utf-8"), VOCAB_SIZE + index]
+            position = at - negative_length
+        return ids + list(text[position:].encode("utf-8"))
+
+    def leading_bos(self) -> int | None:
+        return BOS
+
+    def _special(self, token_id: int) -> str:
+        index = token_id - VOCAB_SIZE
+        return self.special_tokens[index] if 0 <= index < len(self.special_tokens) else ""
+
+    def control_token_name(self, token_id: int) -> str:
+        return self._special(token_id)
+
+    def _prompt_text(self, prompt_ids: list[int]) -> str:
+        """The prompt as text again: bytes, and the ``special_tokens`` as their names (BOS as nothing)."""
+        pieces = [bytes([t]) if t < 256 else self._special(t).encode("utf-8") for t in prompt_ids]
+        return b"".join(pieces).decode("utf-8", errors="replace")
 
     def token_bytes(self, token_id: int) -> bytes:
         return b"" if token_id >= 256 else bytes([token_id])
@@ -92,21 +128,40 @@ class FakeBackend(TokenLoopBackend):
             return self.reply(prompt_text)
         return self.reply
 
+    def _reply_ids(self, prompt_ids: list[int]) -> list[int]:
+        prompt_text = self._prompt_text(prompt_ids)
+        return [*self._reply_text(prompt_text).encode("utf-8"), EOS]
+
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         if not self._loaded:
             raise BackendError("no model loaded")
-        prompt_text = bytes(t for t in prompt_ids if t < 256).decode("utf-8", errors="replace")
+        prompt_text = self._prompt_text(prompt_ids)
         self.calls.append({"prompt": prompt_text, "params": params})
-        for byte in self._reply_text(prompt_text).encode("utf-8"):
-            if self.token_delay:
+        if params.logprobs:
+            from ..inspect.distribution import sampled_distribution, token_numbers
+        generated: list[int] = []
+        for position, token in enumerate(self._reply_ids(prompt_ids)):
+            if self.token_delay and token != EOS:
                 time.sleep(self.token_delay)
-            top = [(byte, -0.1), ((byte + 1) % 256, -2.5)] if params.logprobs else []
-            yield SampledToken(byte, -0.1, top[: params.logprobs])
-        yield SampledToken(EOS, -0.01)
+            if not params.logprobs:
+                yield SampledToken(token)
+                continue
+            dist = sampled_distribution(fake_logits(position, token), params, generated)
+            logprob, p_sampled, top = token_numbers(dist, token, params.logprobs)
+            generated.append(token)
+            yield SampledToken(token, logprob, top, p_sampled)
 
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
+    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
+        """The logits generation used: the reply's next byte clearly first (EOS after it)."""
+        if not self._loaded:
+            raise BackendError("no model loaded")
+        reply = self._reply_ids(prompt_ids)
+        for position in range(len(token_ids) + 1):
+            yield fake_logits(position, reply[position] if position < len(reply) else EOS)
+
+    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
         """Deterministic: a candidate found in the last user turn scores highest."""
-        last_turn = echo_reply(prompt).lower()
+        last_turn = echo_reply(prompt if isinstance(prompt, str) else self.render_prompt(prompt)).lower()
         scores = []
         for candidate in candidates:
             word = candidate.strip().lower()
@@ -114,6 +169,58 @@ class FakeBackend(TokenLoopBackend):
             bonus = 5.0 if word and word in last_turn else 0.0
             scores.append(bonus - 1.0 - digest - math.log1p(len(candidate)))
         return scores
+
+
+def fake_logits(position: int, target: int) -> Any:
+    """Deterministic logits over the 258 fake tokens: ``target`` well ahead, the rest a fixed spread.
+
+    Real numbers for the inspect paths (sampled probabilities, ``next``,
+    teacher forcing) without a model: the spread changes with ``position`` so
+    the alternatives differ from step to step.
+    """
+    import numpy as np
+
+    ids = np.arange(VOCAB_SIZE)
+    logits = -((ids * 7 + position * 13) % VOCAB_SIZE).astype(np.float32) / 32  # a permutation: no ties
+    logits[target] = 4.0
+    return logits
+
+
+class FakeAttentionBackend(FakeBackend):
+    """The fake with attention maps, for the attention view's and command's tests (``fake-attention``).
+
+    Each layer's heads look back with their own reach: row ``i`` of head ``h``
+    in layer ``l`` is a decaying distribution over tokens ``0..i`` (causal, sums
+    to 1) with extra weight on the first token, as real models' "attention sink".
+    """
+
+    name = "fake-attention"
+    capabilities_default = Capabilities(attention=True)
+    layers, heads = 4, 3
+
+    def attention_shape(self) -> tuple[int, int]:
+        return self.layers, self.heads
+
+    def attention_weights(self, token_ids: list[int], start: int) -> list[Any]:
+        import numpy as np
+
+        if not self._loaded:
+            raise BackendError("no model loaded")
+        n = len(token_ids)
+        distance = np.arange(n)[:, None] - np.arange(n)[None, :]
+        layers = []
+        for layer in range(self.layers):
+            if self.cancelled:
+                raise BackendError("the attention computation was cancelled")
+            heads = []
+            for head in range(self.heads):
+                reach = 1.0 + layer + 2.0 * head
+                weights = np.where(distance >= 0, np.exp(-np.maximum(distance, 0) / reach), 0.0)
+                weights[:, 0] += 0.5 * (layer + 1)
+                weights = np.tril(weights)
+                heads.append(weights / weights.sum(axis=1, keepdims=True))
+            layers.append(np.stack(heads)[:, start:, start:].astype(np.float32))
+        return layers
 
 
 class FakeBackendPlugin:
@@ -125,3 +232,4 @@ class FakeBackendPlugin:
     @hookimpl
     def register_backends(self, register: Callable[..., None]) -> None:
         register("fake", self.factory, description="deterministic fake backend for tests")
+        register("fake-attention", FakeAttentionBackend, description="the fake, with attention maps")

@@ -18,11 +18,18 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..errors import BackendError, ContextOverflowError, ModelLoadError
+from ..errors import BackendError, ModelLoadError
+from ..models.context_size import (
+    OVERRIDE_OPTION,
+    KvShape,
+    available_memory,
+    check_context_size,
+    override_requested,
+)
 from ..models.gguf import read_metadata, training_context_length
 from ..types import GenerationParams, Message
-from .base import SampledToken, TokenLoopBackend
-from .chat_format import ChatFormat, choose_chat_format
+from .base import Prompt, SampledToken, TokenLoopBackend
+from .chat_format import ChatFormat, PromptSegment, choose_chat_format
 
 DEFAULT_MAX_CTX = 8192
 _log_lines: deque[str] = deque(maxlen=200)
@@ -96,6 +103,7 @@ class LlamaCppBackend(TokenLoopBackend):
         self._options: dict[str, Any] = {}
         self._piece_cache: dict[int, bytes] = {}
         self._eog_cache: dict[int, bool] = {}
+        self._control_cache: dict[int, str] = {}
 
     # ---- loading ------------------------------------------------------------------
     def load(self, model: str, **options: Any) -> None:
@@ -107,12 +115,23 @@ class LlamaCppBackend(TokenLoopBackend):
         if path.is_dir():
             raise ModelLoadError(path, "llama-cpp needs a .gguf file, not a directory")
         metadata = read_metadata(path)
-        train_ctx = training_context_length(metadata) or DEFAULT_MAX_CTX
-        n_ctx = int(options.pop("n_ctx", 0) or min(train_ctx, DEFAULT_MAX_CTX))
+        trained = training_context_length(metadata)
+        n_ctx = int(options.pop("n_ctx", 0) or min(trained or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
+        override = override_requested(options)
+        options.pop(OVERRIDE_OPTION, None)
         n_threads = int(options.pop("n_threads", 0) or os.cpu_count() or 1)
         lib = _import_llama_cpp(verbose)
         default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
         n_gpu_layers = int(options.pop("n_gpu_layers", default_gpu_layers))
+        on_cpu = n_gpu_layers == 0 or not lib.llama_supports_gpu_offload()
+        check_context_size(  # before llama.cpp allocates the cache (f16 keys and values by default)
+            n_ctx,
+            trained=trained,
+            shape=KvShape.from_gguf(metadata),
+            bytes_per_value=2,
+            override=override,
+            memory=available_memory() if on_cpu else None,
+        )
         n_batch = int(options.pop("n_batch", 512))
         flash_attn = options.pop("flash_attn", False)
         if flash_attn not in (True, False):  # -o flash_attn=on/off/1/0 arrive typed (options.coerce_scalar)
@@ -140,7 +159,7 @@ class LlamaCppBackend(TokenLoopBackend):
             raise ModelLoadError(path, detail) from exc
         self._llm, self._lib, self._path, self._metadata = llm, lib, path, metadata
         self._vocab = lib.llama_model_get_vocab(llm.model)
-        self._piece_cache, self._eog_cache = {}, {}
+        self._piece_cache, self._eog_cache, self._control_cache = {}, {}, {}
         self._options = {
             "n_ctx": n_ctx,
             "n_threads": n_threads,
@@ -200,10 +219,27 @@ class LlamaCppBackend(TokenLoopBackend):
         assert self._format is not None
         return self._format.render(messages)
 
-    def tokenize_text(self, text: str) -> list[int]:
+    def render_segments(self, messages: Sequence[Message]) -> list[PromptSegment]:
+        self._require()
+        assert self._format is not None
+        return self._format.render_segments(messages)
+
+    def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
         llm = self._require()
-        add_bos = self._add_bos and not (self._bos_text and text.startswith(self._bos_text))
-        return list(llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+        return list(llm.tokenize(text.encode("utf-8"), add_bos=False, special=parse_special))
+
+    def leading_bos(self) -> int | None:
+        return int(self._require().token_bos()) if self._add_bos else None
+
+    def control_token_name(self, token_id: int) -> str:
+        """Control (and unknown) tokens: the ones llama.cpp only parses from text with ``special=True``."""
+        name = self._control_cache.get(token_id)
+        if name is None:
+            attr = self._lib.llama_vocab_get_attr(self._vocab, token_id)
+            control = attr & (self._lib.LLAMA_TOKEN_ATTR_CONTROL | self._lib.LLAMA_TOKEN_ATTR_UNKNOWN)
+            name = self._piece(token_id, special=True).decode("utf-8", "replace") if control else ""
+            self._control_cache[token_id] = name
+        return name
 
     def _piece(self, token_id: int, special: bool = False) -> bytes:
         size = 64
@@ -227,21 +263,28 @@ class LlamaCppBackend(TokenLoopBackend):
             self._eog_cache[token_id] = eog
         return eog
 
+    def _raw_logits(self) -> Any:
+        """The logits the context holds for its last evaluated position: a float32 view, valid until the next eval."""
+        import numpy as np
+
+        llm = self._llm
+        return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),))
+
     def _last_logprobs(self) -> Any:
         """Log-softmax of the logits the context holds for its last evaluated position."""
         import numpy as np
 
-        llm = self._llm
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(llm.n_vocab(),)).astype(np.float64)
+        logits = self._raw_logits().astype(np.float64)
         logits -= logits.max()
         return logits - np.log(np.exp(logits).sum())
 
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
-        import numpy as np
-
         llm = self._require()
         llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
         want = params.logprobs
+        if want:
+            from ..inspect.distribution import sampled_distribution, token_numbers
+        generated: list[int] = []  # the repeat penalty's window, as llama.cpp's sampler sees it
         n_ctx = llm.n_ctx()
         try:
             if not self._prefill(prompt_ids):
@@ -257,18 +300,33 @@ class LlamaCppBackend(TokenLoopBackend):
                 reset=True,
             ):
                 if want:
-                    logprobs = self._last_logprobs()
-                    top = np.argpartition(-logprobs, want)[:want]
-                    top = top[np.argsort(-logprobs[top])]
-                    yield SampledToken(
-                        int(token), float(logprobs[token]), [(int(t), float(logprobs[t])) for t in top]
-                    )
+                    # The logits the token was just drawn from (generate evaluates it only on the next step).
+                    dist = sampled_distribution(self._raw_logits(), params, generated)
+                    logprob, p_sampled, top = token_numbers(dist, int(token), want)
+                    generated.append(int(token))
+                    yield SampledToken(int(token), logprob, top, p_sampled)
                 else:
                     yield SampledToken(int(token))
                 if llm.n_tokens >= n_ctx:
                     return
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"llama.cpp failed while generating: {exc}") from exc
+
+    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
+        """Logits after the prompt (its cached prefix reused), then after each forced token, one eval each."""
+        self._require()
+        try:
+            self._evaluate_prefix(prompt_ids)
+            yield self._raw_logits().copy()
+            for token in token_ids:
+                if self.cancelled:
+                    return
+                self._llm.eval([int(token)])
+                yield self._raw_logits().copy()
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"llama.cpp failed while scoring tokens: {exc}") from exc
+        finally:
+            self._llm._requires_eval = True  # the context's logits are not the next generate()'s
 
     def _prefill(self, prompt_ids: list[int]) -> bool:
         """Evaluate the prompt's whole ``n_batch`` chunks, one at a time; False if cancelled between two.
@@ -292,22 +350,17 @@ class LlamaCppBackend(TokenLoopBackend):
             llm.eval(prompt_ids[start : start + step])
         return not self.cancelled
 
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
+    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
         """Sum of token log-probs of each candidate, evaluating the prompt once.
 
         The KV cache keeps the prompt; each candidate is evaluated on top of it and
         truncated away again (``Llama.eval`` drops cache cells past ``n_tokens``).
         """
         self._require()
-        prompt_ids = self.tokenize_text(prompt)
-        if len(prompt_ids) >= self.context_length:
-            raise ContextOverflowError(len(prompt_ids), self.context_length)
+        prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
         after_prompt = self._logprobs_after(prompt_ids)
         results: list[float] = []
-        for candidate in candidates:
-            full = self.tokenize_text(prompt + candidate)
-            if len(full) > self.context_length:
-                raise ContextOverflowError(len(full), self.context_length)
+        for full in continued:
             shared = max(1, _common_prefix(full, prompt_ids))
             if shared == len(prompt_ids):
                 self._cache_exactly(prompt_ids)
@@ -340,11 +393,15 @@ class LlamaCppBackend(TokenLoopBackend):
 
     def _logprobs_after(self, prefix: list[int]) -> Any:
         """Next-token log-probs after ``prefix`` (re-evaluating at least its last token)."""
+        self._evaluate_prefix(prefix)
+        return self._last_logprobs()
+
+    def _evaluate_prefix(self, prefix: list[int]) -> None:
+        """Evaluate ``prefix``, reusing the cached part but always its last token (its logits are wanted)."""
         llm = self._llm
         cached = min(_common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix), len(prefix) - 1)
         llm.n_tokens = cached
         llm.eval(prefix[cached:])
-        return self._last_logprobs()
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -39,11 +39,12 @@ from ..types import (
     FinishReason,
     GenerationParams,
     Message,
+    TokenLogprob,
     Usage,
 )
-from .base import Prompt, StopMatcher, collect, make_timings
+from .base import Capabilities, Prompt, StopMatcher, collect, make_timings
 from .chat_format import FALLBACKS, ChatFormat
-from .openai_http import HTTPStatusError, RemoteClient, origin
+from .openai_http import HTTPStatusError, NotOpenAIServerError, RemoteClient, origin
 from .openai_servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, is_default, profile_named
 from .openai_scoring import EchoScorer
 from .openai_settings import RemoteSettings, resolve_settings
@@ -61,6 +62,11 @@ _FINISH: dict[str, FinishReason] = {
     "length": "length",
     "max_tokens": "length",
 }
+
+
+MAX_PARALLEL_REQUESTS = 64
+"""Requests one backend keeps in flight at most (``--parallel``); servers queue and batch them
+themselves, and past a few dozen a single client only adds queueing (docs/scale.md)."""
 
 
 def _stderr(message: str) -> None:
@@ -81,7 +87,10 @@ class OpenAIBackend:
         self._context_length = 0
         self._context_source = "unknown"
         self._chat_format: ChatFormat | None = None
-        self._cancel = threading.Event()
+        self._streams: set[threading.Event] = set()
+        """One cancel flag per running stream: streams run at once under ``--parallel``, and one
+        stream starting must not clear another's cancel. :meth:`cancel` sets them all."""
+        self._streams_lock = threading.Lock()
         self._notify: Callable[[str], None] = _stderr
         self._warned: set[str] = set()
         self._tokenizer_ok: bool | None = None  # None: not tried yet
@@ -103,8 +112,10 @@ class OpenAIBackend:
         self._scorer = None
         client = RemoteClient(settings.api_key, settings.connect_timeout, settings.read_timeout, f"assistant/{__version__}")
         try:
-            listing = _optional(lambda: client.request_json("GET", settings.url("/models"), timeout=30))
-            entries = [e for e in (listing or {}).get("data", []) if isinstance(e, dict)] if isinstance(listing, dict) else []
+            # The configured read timeout, which its error message names; an HTML page here is not an API.
+            listing = _optional(lambda: client.request_json("GET", settings.url("/models")), html_ok=False)
+            data = listing.get("data") if isinstance(listing, dict) else None
+            entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
             self._served = [str(e.get("id")) for e in entries if e.get("id") is not None]
             probed: dict[str, Any] = {}
             self._profile = self._detect_profile(client, settings, entries, probed)
@@ -199,6 +210,19 @@ class OpenAIBackend:
     def context_length(self) -> int:
         """The server's context window, or 0 when the server does not say (set ``-o n_ctx=N``)."""
         return self._context_length
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the detected server offers; it never gives sampled probabilities, distributions or attention."""
+        return Capabilities(
+            score=self._profile.prompt_logprobs and self._score_state() != "unsupported",
+            logprobs=self._supports("logprobs"),
+            sampled_probs=False,
+            next_token=False,
+            attention=False,
+            exact_token_count=self._token_count_kind().startswith("exact"),
+            max_parallel=MAX_PARALLEL_REQUESTS,
+        )
 
     def info(self) -> dict[str, Any]:
         settings = self._settings
@@ -315,8 +339,10 @@ class OpenAIBackend:
 
     # ---- generation -------------------------------------------------------------------
     def cancel(self) -> None:
-        """Stop the running stream now: the socket is shut down, the server sees the disconnect."""
-        self._cancel.set()
+        """Stop every running stream now: the sockets are shut down, the server sees the disconnects."""
+        with self._streams_lock:
+            for flag in self._streams:
+                flag.set()
         if self._client is not None:
             self._client.abort()
 
@@ -336,7 +362,6 @@ class OpenAIBackend:
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
         client, settings = self._require()
-        self._cancel.clear()
         self.check_params(params)
         chat = not isinstance(prompt, str)
         if chat:
@@ -357,6 +382,24 @@ class OpenAIBackend:
     def _stream(
         self, client: RemoteClient, url: str, body: dict[str, Any], prompt: Prompt, params: GenerationParams
     ) -> Iterator[Chunk]:
+        cancelled = threading.Event()
+        with self._streams_lock:
+            self._streams.add(cancelled)
+        try:
+            yield from self._stream_events(client, url, body, prompt, params, cancelled)
+        finally:
+            with self._streams_lock:
+                self._streams.discard(cancelled)
+
+    def _stream_events(
+        self,
+        client: RemoteClient,
+        url: str,
+        body: dict[str, Any],
+        prompt: Prompt,
+        params: GenerationParams,
+        cancelled: threading.Event,
+    ) -> Iterator[Chunk]:
         start = time.perf_counter()
         stopper = StopMatcher(params.stop)
         finish: FinishReason | None = None
@@ -369,7 +412,7 @@ class OpenAIBackend:
         try:
             with self._open_stream(client, url, body) as events:
                 for event in events:
-                    if self._cancel.is_set():
+                    if cancelled.is_set():
                         break
                     if event.data.strip() == "[DONE]":
                         done = True
@@ -391,12 +434,12 @@ class OpenAIBackend:
                     if update.finish_reason:
                         finish = _FINISH.get(update.finish_reason, "stop")
         except RemoteError:
-            if not self._cancel.is_set():
+            if not cancelled.is_set():
                 tail = stopper.flush()
                 if tail:
                     yield Chunk(text=tail)  # keep every received character before failing
                 raise
-        if self._cancel.is_set():
+        if cancelled.is_set():
             finish = "cancelled"
         elif not (done or finish or stopped):
             tail = stopper.flush()
@@ -440,12 +483,39 @@ class OpenAIBackend:
         return len(ids) if ids is not None else estimate_tokens(prompt)
 
     # ---- scoring ---------------------------------------------------------------------
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
-        """Summed log-probability of each candidate after ``prompt``, from echoed prompt logprobs."""
+    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
+        """Summed log-probability of each candidate after ``prompt``, from echoed prompt logprobs.
+
+        The server gets text: chat messages are rendered here first, and the
+        server's tokenizer decides what in it is a control token (docs/security.md).
+        """
         client, settings = self._require()
         if self._scorer is None:
             self._scorer = EchoScorer(client, settings, self._profile, self._model)
-        return self._scorer.score(prompt, candidates)
+        text = prompt if isinstance(prompt, str) else self.render_prompt(prompt)
+        return self._scorer.score(text, candidates)
+
+    def token_logprobs(
+        self, prompt: Prompt, token_ids: Sequence[int], params: GenerationParams, top: int = 5
+    ) -> Iterator[TokenLogprob]:
+        """Servers do not score given tokens with their alternatives (``capabilities.next_token`` is False)."""
+        raise NotSupportedError("an OpenAI-compatible server cannot score a reply's tokens (a local backend can)")
+
+    def token_pieces(self, token_ids: Sequence[int]) -> Any:
+        """A server's vocabulary is not at hand (``capabilities.next_token`` is False)."""
+        raise NotSupportedError("an OpenAI-compatible server does not give its token pieces (a local backend can)")
+
+    def next_token(self, prompt: Prompt, params: GenerationParams, top: int = 10) -> Any:
+        """Servers do not expose the whole next-token distribution (``capabilities.next_token`` is False)."""
+        raise NotSupportedError(
+            "an OpenAI-compatible server does not give the next-token distribution (-b llama-cpp or transformers can)"
+        )
+
+    def attention(self, prompt: Prompt, params: GenerationParams, **_: Any) -> Any:
+        """Servers never return attention weights (``capabilities.attention`` is False)."""
+        raise NotSupportedError(
+            "an OpenAI-compatible server cannot return attention weights (-b transformers can)"
+        )
 
 
 class _Entered:
@@ -462,10 +532,17 @@ class _Entered:
         return self._manager.__exit__(*exc)
 
 
-def _optional(call: Callable[[], Any]) -> Any:
-    """The result of a request whose absence is fine (404/405/501 or a non-JSON answer) — else raise."""
+def _optional(call: Callable[[], Any], html_ok: bool = True) -> Any:
+    """The result of a request whose absence is fine (404/405/501 or a non-JSON answer) — else raise.
+
+    ``html_ok=False``: an HTML page is an error (the OpenAI API's own paths never answer with one).
+    """
     try:
         return call()
+    except NotOpenAIServerError:
+        if html_ok:
+            return None
+        raise
     except HTTPStatusError as exc:
         if exc.status in (400, 404, 405, 501):
             return None

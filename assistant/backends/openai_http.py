@@ -5,6 +5,13 @@ message names the server and says what to change (a timeout option, the API
 key), because the CLI prints exactly that one line. Streams can be aborted from
 another thread: :meth:`RemoteClient.abort` shuts the socket down, which wakes a
 reader blocked in ``recv`` at once instead of after the read timeout.
+
+Timing: httpx's read timeout restarts with every byte, so a server (or proxy)
+trickling keep-alive bytes would hold a request forever. Plain requests
+therefore also have a total deadline (the read timeout, for the whole body), and
+streams a progress deadline: no SSE *event* for the read timeout fails the
+stream, whatever bytes (``: ping`` comments) arrived meanwhile. Each timeout
+message names the number that expired and the option that sets it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import json
 import re
 import socket
 import threading
+import time
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -21,6 +29,22 @@ from ..errors import RemoteError
 from .sse import SSEDecoder, SSEEvent
 
 MAX_MESSAGE = 300
+RETRIES = 4
+"""Transient failures retried per request (429, 502/503/504, a connection reset before the answer)."""
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_BACKOFF_S = 0.5
+"""First wait when the server gives no ``Retry-After``; it doubles with each attempt."""
+MAX_RETRY_AFTER_S = 60.0
+"""A longer ``Retry-After`` fails the request with the server's message instead of waiting."""
+
+
+class NotOpenAIServerError(RemoteError):
+    """The server answered 200 with something that is not the OpenAI API (an HTML page: a web UI, a proxy's login)."""
+
+
+def _is_html(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind in ("text/html", "application/xhtml+xml")
 
 
 class HTTPStatusError(RemoteError):
@@ -80,11 +104,36 @@ def _reason(exc: BaseException) -> str:
     return text[:1].lower() + text[1:]
 
 
+def retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (a number or an HTTP date), None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
 class RemoteClient:
     """A thin wrapper over ``httpx.Client`` that speaks in RemoteErrors."""
 
     def __init__(
-        self, api_key: str | None, connect_timeout: float, read_timeout: float, user_agent: str = "assistant"
+        self,
+        api_key: str | None,
+        connect_timeout: float,
+        read_timeout: float,
+        user_agent: str = "assistant",
+        retries: int = RETRIES,
     ) -> None:
         import httpx
 
@@ -98,14 +147,22 @@ class RemoteClient:
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             follow_redirects=False,
         )
-        self._active: Any = None
+        self._active: set[Any] = set()
+        """Every open stream (several at once with ``--parallel``): :meth:`abort` breaks them all."""
         self._lock = threading.Lock()
+        self._woken = threading.Condition(self._lock)
+        self._aborts = 0
+        """Counts :meth:`abort` calls: a request waiting to retry gives up when it changes."""
+        self.retries = retries
+        self.backoff = RETRY_BACKOFF_S
 
     # ---- errors -------------------------------------------------------------------
-    def transport_error(self, exc: BaseException, url: str) -> RemoteError:
+    def transport_error(self, exc: BaseException, url: str, read_timeout: float | None = None) -> RemoteError:
+        """``exc`` as a one-line RemoteError; ``read_timeout`` is the one the request used (default: configured)."""
         import httpx
 
         where = origin(url)
+        read_timeout = self.read_timeout if read_timeout is None else read_timeout
         if isinstance(exc, httpx.ConnectTimeout):
             return RemoteError(
                 f"timed out after {self.connect_timeout:g}s connecting to {where} "
@@ -114,9 +171,7 @@ class RemoteClient:
         if isinstance(exc, httpx.ConnectError):
             return RemoteError(f"cannot connect to {where}: {_reason(exc)}")
         if isinstance(exc, httpx.ReadTimeout):
-            return RemoteError(
-                f"{where} sent nothing for {self.read_timeout:g}s (raise it with -o read_timeout=SECONDS)"
-            )
+            return RemoteError(f"{where} sent nothing for {read_timeout:g}s{self._timeout_hint(read_timeout)}")
         if isinstance(exc, httpx.TimeoutException):
             return RemoteError(f"timed out talking to {where}: {_reason(exc)}")
         if isinstance(exc, httpx.RemoteProtocolError):
@@ -124,6 +179,17 @@ class RemoteClient:
         if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
             return RemoteError(f"bad server URL {url!r}: {_reason(exc)}")
         return RemoteError(f"lost the connection to {where}: {_reason(exc)}")
+
+    def _timeout_hint(self, used: float) -> str:
+        """Name the option only when the timeout that expired is the configured one (probes use shorter ones)."""
+        return " (raise it with -o read_timeout=SECONDS)" if used == self.read_timeout else ""
+
+    def not_openai_error(self, content_type: str, url: str) -> NotOpenAIServerError:
+        kind = content_type.split(";", 1)[0].strip() or "no content type"
+        return NotOpenAIServerError(
+            f"{origin(url)} is not an OpenAI-compatible server (got {kind} for {urlsplit(url).path or '/'}); "
+            "check base_url: it usually ends in /v1"
+        )
 
     @staticmethod
     def status_error(status: int, reason: str, body: bytes, url: str) -> HTTPStatusError:
@@ -137,25 +203,55 @@ class RemoteClient:
 
     # ---- plain requests -------------------------------------------------------------
     def request_json(self, method: str, url: str, body: Any = None, timeout: float | None = None) -> Any:
-        """One request, JSON in and out; any failure is a RemoteError (HTTPStatusError for 4xx/5xx)."""
+        """One request, JSON in and out; any failure is a RemoteError (HTTPStatusError for 4xx/5xx).
+
+        ``timeout`` (default: the configured read timeout) bounds each read *and*
+        the whole answer, so a trickling server cannot hold the request open.
+        An HTML answer is a :class:`NotOpenAIServerError`.
+        """
         import httpx
 
-        kwargs: dict[str, Any] = {}
+        limit = self.read_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        kwargs: dict[str, Any] = {"timeout": httpx.Timeout(limit, connect=self.connect_timeout)}
         if body is not None:
             kwargs["json"] = body
-        if timeout is not None:
-            kwargs["timeout"] = httpx.Timeout(timeout, connect=self.connect_timeout)
         try:
-            response = self._client.request(method, url, **kwargs)
+            request = self._client.build_request(method, url, **kwargs)
+            response = self._send(request, url)
         except httpx.HTTPError as exc:
-            raise self.transport_error(exc, url) from exc
-        if response.status_code >= 400:
-            raise self.status_error(response.status_code, response.reason_phrase, response.content, url)
+            raise self.transport_error(exc, url, limit) from exc
         try:
-            return response.json()
+            content = self._read_body(response, url, deadline, limit)
+        finally:
+            response.close()
+        if response.status_code >= 400:
+            raise self.status_error(response.status_code, response.reason_phrase, content, url)
+        content_type = response.headers.get("content-type", "")
+        if _is_html(content_type):
+            raise self.not_openai_error(content_type, url)
+        try:
+            return json.loads(content)
         except ValueError:
-            snippet = one_line(response.text, 120)
+            snippet = one_line(content.decode("utf-8", "replace"), 120)
             raise RemoteError(f"{origin(url)} answered {urlsplit(url).path} with non-JSON: {snippet!r}") from None
+
+    def _read_body(self, response: Any, url: str, deadline: float, limit: float) -> bytes:
+        """The whole body, or a RemoteError once ``deadline`` passes (bytes trickling in do not extend it)."""
+        import httpx
+
+        parts: list[bytes] = []
+        try:
+            for piece in response.iter_bytes():
+                parts.append(piece)
+                if time.monotonic() > deadline:
+                    raise RemoteError(
+                        f"{origin(url)} did not finish answering {urlsplit(url).path or '/'} within {limit:g}s"
+                        f"{self._timeout_hint(limit)}"
+                    )
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, url, limit) from exc
+        return b"".join(parts)
 
     # ---- streams ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -169,7 +265,7 @@ class RemoteClient:
 
         request = self._client.build_request("POST", url, json=body, headers={"Accept": "text/event-stream"})
         try:
-            response = self._client.send(request, stream=True)
+            response = self._send(request, url)
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, url) from exc
         try:
@@ -180,49 +276,99 @@ class RemoteClient:
                     content = b""
                 raise self.status_error(response.status_code, response.reason_phrase, content, url)
             with self._lock:
-                self._active = response
+                self._active.add(response)
             content_type = response.headers.get("content-type", "")
+            if _is_html(content_type):
+                raise self.not_openai_error(content_type, url)
             if "json" in content_type and "event-stream" not in content_type:
                 yield self._single_json_event(response, url)
             else:
                 yield self._events(response, url)
         finally:
             with self._lock:
-                self._active = None
+                self._active.discard(response)
             response.close()
 
     def _events(self, response: Any, url: str) -> Iterator[SSEEvent]:
         import httpx
 
         decoder = SSEDecoder()
+        last_event = time.monotonic()
         try:
             for piece in response.iter_bytes():
-                yield from decoder.feed(piece)
+                events = decoder.feed(piece)
+                now = time.monotonic()
+                if events:
+                    last_event = now
+                elif now - last_event > self.read_timeout:  # only keep-alive bytes: no progress
+                    raise RemoteError(
+                        f"{origin(url)} sent no data for {self.read_timeout:g}s, only keep-alive bytes "
+                        "(raise it with -o read_timeout=SECONDS)"
+                    )
+                yield from events
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, url) from exc
         decoder.close()
 
     def _single_json_event(self, response: Any, url: str) -> Iterator[SSEEvent]:
-        import httpx
-
-        try:
-            content = response.read()
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc, url) from exc
+        content = self._read_body(response, url, time.monotonic() + self.read_timeout, self.read_timeout)
         yield SSEEvent(data=content.decode("utf-8", "replace"))
         yield SSEEvent(data="[DONE]")
 
     def abort(self) -> None:
-        """Break the active stream from any thread: the blocked reader wakes with an error now."""
+        """Break every active stream from any thread: blocked readers wake with an error now.
+
+        A request waiting to retry stops waiting and fails as well.
+        """
         with self._lock:
-            response = self._active
-        if response is None:
-            return
-        stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            responses = list(self._active)
+            self._aborts += 1
+            self._woken.notify_all()
+        for response in responses:
+            stream = response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    # ---- retries ----------------------------------------------------------------------
+    def _send(self, request: Any, url: str) -> Any:
+        """Send ``request`` (streamed), retrying transient failures before any byte of a reply was used.
+
+        Retried: 429 and 502/503/504 (rate limits, a server starting or
+        overloaded, a proxy whose upstream is busy) and a connection reset or
+        closed before the answer began. The wait honours ``Retry-After``
+        (seconds or an HTTP date, up to :data:`MAX_RETRY_AFTER_S`), else it
+        doubles from :attr:`backoff`. A 500 is not retried: it is usually this
+        request's fault, and the same request would fail the same way.
+        """
+        import httpx
+
+        with self._lock:
+            aborts = self._aborts
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = self._client.send(request, stream=True)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                if last:
+                    raise
+                delay = self.backoff * 2**attempt
+                reason = self.transport_error(exc, url)
+            else:
+                if response.status_code not in RETRY_STATUSES or last:
+                    return response
+                delay = retry_after(response.headers.get("retry-after"))
+                if delay is None:
+                    delay = self.backoff * 2**attempt
+                elif delay > MAX_RETRY_AFTER_S:
+                    return response  # the server wants a long pause: say so instead of hanging
+                response.close()
+                reason = RemoteError(f"{origin(url)} answered {response.status_code} {response.reason_phrase}")
+            with self._lock:
+                if self._woken.wait_for(lambda: self._aborts != aborts, timeout=delay):
+                    raise RemoteError(f"cancelled while waiting to retry ({reason})")
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def close(self) -> None:
         self._client.close()

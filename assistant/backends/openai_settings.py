@@ -17,6 +17,7 @@ from the config, which gives the same result as knowing its origin.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,8 @@ def _number(value: Any, key: str, kind: type) -> Any:
         number = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"option {key} needs a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"option {key} must be a finite number, got {value!r}")
     if number < 0 or (key.endswith("timeout") and number == 0):
         raise ConfigError(f"option {key} must be {'> 0' if key.endswith('timeout') else '>= 0'}, got {value!r}")
     return number

@@ -13,6 +13,9 @@ reproduce step by step:
 5. min-p 0 and typical-p 1 are no-ops, as llama-cpp passes them;
 6. temperature, softmax, one draw from a seeded generator.
 
+:mod:`assistant.inspect.distribution` defines the same chain in numpy, for the
+per-token *sampled* probabilities; tests hold the two to the same numbers.
+
 The random streams differ between engines, so a seed reproduces a run on the
 same backend, not across backends; greedy decoding is identical everywhere.
 """
@@ -23,9 +26,8 @@ import random
 from collections import deque
 from typing import Any
 
+from ..inspect.distribution import PENALTY_LAST_N
 from ..types import GenerationParams
-
-PENALTY_LAST_N = 64  # llama-cpp-python's last_n_tokens_size default
 
 
 class Sampler:
@@ -39,9 +41,30 @@ class Sampler:
         seed = params.seed if params.seed is not None else random.randrange(2**31)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(int(seed))
+        self.last: tuple[Any, Any] | None = None
+        """The distribution the last token was drawn from (see :meth:`distribution`)."""
 
     def __call__(self, logits: Any) -> int:
         """``logits``: 1-D float tensor over the vocabulary (not modified)."""
+        import torch
+
+        ids, probs = self.distribution(logits)
+        if self.params.greedy:
+            token = int(ids[0])
+        else:
+            choice = int(torch.multinomial(probs, 1, generator=self.generator))
+            token = int(ids[choice]) if ids is not None else choice
+        self.last = (ids, probs)
+        self.history.append(token)
+        return token
+
+    def distribution(self, logits: Any) -> tuple[Any, Any]:
+        """The sampled distribution at this step: ``(ids, probs)``, ``ids`` None when it spans the vocabulary.
+
+        The torch twin of :func:`assistant.inspect.distribution.sampled_distribution`
+        (tests hold the two to the same kept set and probabilities); it reads
+        the penalty window but does not change it.
+        """
         import torch
 
         params = self.params
@@ -51,16 +74,8 @@ class Sampler:
             values = logits[ids]
             logits[ids] = torch.where(values <= 0, values * params.repeat_penalty, values / params.repeat_penalty)
         if params.greedy:
-            token = int(torch.argmax(logits))
-        else:
-            token = self._sample(logits)
-        self.history.append(token)
-        return token
-
-    def _sample(self, logits: Any) -> int:
-        import torch
-
-        params = self.params
+            token = torch.argmax(logits).reshape(1)
+            return token, torch.ones(1, device=logits.device)
         vocab = logits.shape[-1]
         if 0 < params.top_k < vocab:
             values, ids = torch.topk(logits, params.top_k)  # sorted, descending
@@ -75,19 +90,31 @@ class Sampler:
             keep = int(torch.searchsorted(cumulative, torch.tensor([params.top_p], device=cumulative.device)))
             keep = max(1, min(keep + 1, values.shape[-1]))
             values, ids = values[:keep], ids[:keep] if ids is not None else None
-        probs = torch.softmax(values.float() / params.temperature, dim=-1)
-        choice = int(torch.multinomial(probs, 1, generator=self.generator))
-        return int(ids[choice]) if ids is not None else choice
+        return ids, torch.softmax(values.float() / params.temperature, dim=-1)
 
 
-def top_logprobs(logits: Any, token: int, count: int) -> tuple[float, list[tuple[int, float]]]:
-    """The model's log-probability of ``token`` and the ``count`` most likely tokens.
+def token_numbers(
+    logits: Any, token: int, count: int, sampled: tuple[Any, Any] | None
+) -> tuple[float, float | None, list[tuple[int, float, float | None]]]:
+    """The model log-probability and sampled probability of ``token``, and the ``count`` most likely tokens'.
 
-    Like the llama-cpp backend, these come from the raw logits (before penalty,
-    truncation and temperature): they describe the model, not the sampler.
+    The model numbers come from the raw logits (before penalty, truncation and
+    temperature), as on llama-cpp; ``sampled`` is the step's
+    :meth:`Sampler.distribution` (``None``: sampled probabilities unknown).
     """
     import torch
 
     logprobs = torch.log_softmax(logits.float(), dim=-1)
     values, ids = torch.topk(logprobs, min(count, logprobs.shape[-1]))
-    return float(logprobs[token]), [(int(i), float(v)) for i, v in zip(ids.tolist(), values.tolist())]
+    wanted = torch.cat([torch.tensor([token], device=ids.device), ids])
+    if sampled is None:
+        p_sampled: list[float | None] = [None] * len(wanted)
+    else:
+        kept_ids, kept_p = sampled
+        if kept_ids is None:
+            p_sampled = kept_p[wanted].tolist()
+        else:
+            match = wanted[:, None] == kept_ids[None, :]
+            p_sampled = (match.float() * kept_p[None, :]).sum(dim=1).tolist()
+    top = [(int(i), float(v), p) for i, v, p in zip(ids.tolist(), values.tolist(), p_sampled[1:])]
+    return float(logprobs[token]), p_sampled[0], top

@@ -27,18 +27,20 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..errors import BackendError, ContextOverflowError, ModelLoadError
-from ..types import AttentionMaps, GenerationParams, Message
+from ..errors import BackendError, ModelLoadError
+from ..models.context_size import OVERRIDE_OPTION, KvShape, available_memory, check_context_size, override_requested
+from ..types import GenerationParams, Message
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
-from .chat_format import ChatFormat, choose_chat_format
+from .chat_format import ChatFormat, PromptSegment, choose_chat_format
 from .hf_convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
 from .hf_decoder import PREFILL_CHUNK
 from .hf_vocab import TokenBytes, llama_cpp_special_tokens
-from .sampling import Sampler, top_logprobs
+from .sampling import Sampler, token_numbers
 
 DEFAULT_MAX_CTX = 8192
 MAX_SNAPSHOTS = 4
-OPTIONS = ("device", "dtype", "n_ctx", "n_threads", "attn", "native", "cuda_graphs")
+FORCED_CHUNK = 32  # forced tokens per forward in iter_logits: chunk × vocabulary floats of logits at once
+OPTIONS = ("device", "dtype", "n_ctx", "n_threads", "attn", "native", "cuda_graphs", OVERRIDE_OPTION)
 _DTYPES = {
     "float32": "float32", "fp32": "float32", "float": "float32",
     "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -86,12 +88,40 @@ def choose_dtype(requested: str | None, device: Any) -> Any:
     return getattr(torch, _DTYPES[name])
 
 
+class _AttentionCancelled(Exception):
+    """Raised inside a forward hook to stop an attention forward between two layers."""
+
+
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
     if isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _check_context(n_ctx: int, directory: Path, facts: ModelFacts | None, override: bool, dtype: Any, device: Any) -> None:
+    """Refuse an ``n_ctx`` past the trained context, or whose KV cache would not fit, before loading anything."""
+    import json
+
+    import torch
+
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    text_config = config.get("text_config") or config if isinstance(config, dict) else {}
+    trained = (facts.context_length if facts else None) or text_config.get("max_position_embeddings")
+    on_gpu = device.type == "cuda"
+    check_context_size(
+        n_ctx,
+        trained=trained if isinstance(trained, int) else None,
+        shape=KvShape.from_hf_config(config) if isinstance(config, dict) else None,
+        bytes_per_value=torch.empty((), dtype=dtype).element_size(),
+        override=override,
+        memory=int(torch.cuda.mem_get_info(device)[0]) if on_gpu else available_memory(),
+        where="GPU memory" if on_gpu else "memory",
+    )
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -141,7 +171,7 @@ class TransformersBackend(TokenLoopBackend):
             raise BackendError(
                 f"unknown transformers option(s): {', '.join(unknown)} (known: {', '.join(OPTIONS)})"
             )
-        path = resolve_model_path(model, progress=progress)
+        path = resolve_model_path(model, progress=progress, directory_ok=True)  # ORG/REPO: the HF cache
         import torch
 
         device = choose_device(options.get("device"))
@@ -159,6 +189,9 @@ class TransformersBackend(TokenLoopBackend):
             raise ModelLoadError(path, f"this is one file of a model directory; pass {path.parent}")
         else:
             directory, facts = ensure_converted(path, progress, verbose)
+        override = override_requested(options)
+        if options.get("n_ctx"):  # the default is within the trained context, and small
+            _check_context(int(options["n_ctx"]), directory, facts, override, dtype, device)
         self.unload()
         torch.set_num_threads(n_threads)
         self._device = device
@@ -341,12 +374,19 @@ class TransformersBackend(TokenLoopBackend):
         assert self._format is not None
         return self._format.render(messages)
 
-    def tokenize_text(self, text: str) -> list[int]:
+    def render_segments(self, messages: Sequence[Message]) -> list[PromptSegment]:
         self._require()
-        ids = list(self._tokenizer(text, add_special_tokens=False).input_ids)
-        if self._add_bos and self._bos_id is not None and not (self._bos_text and text.startswith(self._bos_text)):
-            ids.insert(0, int(self._bos_id))
-        return ids
+        assert self._format is not None
+        return self._format.render_segments(messages)
+
+    def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
+        """``split_special_tokens`` keeps special tokens' text as text, like llama.cpp's ``special=False``."""
+        self._require()
+        return list(self._tokenizer(text, add_special_tokens=False, split_special_tokens=not parse_special).input_ids)
+
+    def leading_bos(self) -> int | None:
+        self._require()
+        return int(self._bos_id) if self._add_bos and self._bos_id is not None else None
 
     def token_bytes(self, token_id: int) -> bytes:
         self._require()
@@ -423,29 +463,42 @@ class TransformersBackend(TokenLoopBackend):
             while True:
                 token = sampler(logits)
                 if params.logprobs:
-                    logprob, top = top_logprobs(logits, token, params.logprobs)
-                    yield SampledToken(token, logprob, top)
+                    logprob, p_sampled, top = token_numbers(logits, token, params.logprobs, sampler.last)
+                    yield SampledToken(token, logprob, top, p_sampled)
                 else:
                     yield SampledToken(token)
                 if len(self._cached) >= self._n_ctx:
                     return
                 logits = self._step(token)
 
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
+    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
+        """Logits after the prompt, then after each forced token; the tokens run ``FORCED_CHUNK`` per forward."""
+        self._require()
+        tokens = [int(t) for t in token_ids]
+        with self._device_errors("scoring tokens"):
+            yield self._evaluate(prompt_ids).float().cpu().numpy()
+            done = 0
+            while done < len(tokens):
+                if self.cancelled:
+                    return
+                chunk = tokens[done : done + FORCED_CHUNK]
+                start = len(prompt_ids) + done
+                self._truncate(start)
+                rows = self._decoder.forward(chunk, start, all_logits=True).float().cpu().numpy()
+                self._cached = list(prompt_ids) + tokens[: done + len(chunk)]
+                done += len(chunk)
+                yield from rows
+
+    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
         """Sum of candidate-token log-probs; the prompt is evaluated once and its cache reused."""
         import torch
 
         self._require()
-        prompt_ids = self.tokenize_text(prompt)
-        if len(prompt_ids) >= self._n_ctx:
-            raise ContextOverflowError(len(prompt_ids), self._n_ctx)
+        prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
         results: list[float] = []
         with self._device_errors("scoring"):
             after_prompt = torch.log_softmax(self._evaluate(prompt_ids), dim=-1)
-            for candidate in candidates:
-                full = self.tokenize_text(prompt + candidate)
-                if len(full) > self._n_ctx:
-                    raise ContextOverflowError(len(full), self._n_ctx)
+            for full in continued:
                 shared = max(1, _common_prefix(full, prompt_ids))
                 if shared == len(prompt_ids):
                     first = after_prompt
@@ -471,39 +524,53 @@ class TransformersBackend(TokenLoopBackend):
         return total
 
     # ---- introspection --------------------------------------------------------------------------
-    def attention(self, prompt: Prompt, params: GenerationParams) -> AttentionMaps:
-        """Generate a response, then return every layer's attention weights over prompt + response.
+    def attention_shape(self) -> tuple[int, int]:
+        config = self._require().config.get_text_config()
+        return int(config.num_hidden_layers), int(config.num_attention_heads)
 
-        Costs one extra forward with eager attention (the fused kernels never form
-        the weights), and memory ``layers × heads × n²`` floats — ask only when
-        you will draw them.
+    def control_token_name(self, token_id: int) -> str:
+        if self.token_bytes(token_id):  # only control tokens have no bytes (llama.cpp's rule, hf_vocab)
+            return ""
+        return str(self._tokenizer.convert_ids_to_tokens(int(token_id)) or "")
+
+    def attention_weights(self, token_ids: list[int], start: int) -> list[Any]:
+        """One eager-attention forward (fused kernels never form the weights), keeping each layer's window.
+
+        A hook on every attention module copies the window out of that layer's
+        ``[heads, n, n]`` weights as soon as the layer has run, so only one
+        layer's full matrices are alive at a time; the model's own
+        ``output_attentions`` would keep all of them to the end. The hook also
+        checks for a cancel, so Esc stops the forward between two layers.
         """
         import torch
 
         hf_model = self._require()
-        completion = self.complete(prompt, params)
-        prompt_ids = self.prompt_token_ids(prompt)
-        ids = prompt_ids + completion.token_ids
+        modules = [module for name, module in hf_model.named_modules() if name.endswith("self_attn")]
+        if not modules:
+            raise BackendError("this model has no attention modules the attention view knows (…self_attn)")
+        kept: list[Any] = []
+
+        def keep(module: Any, args: Any, output: Any) -> None:
+            if self.cancelled:
+                raise _AttentionCancelled
+            weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+            if weights is None:
+                raise BackendError("this model did not return attention weights")
+            kept.append(weights[0, :, start:, start:].to("cpu", torch.float32).clone().numpy())
+
         previous = hf_model.config._attn_implementation
+        handles = [module.register_forward_hook(keep) for module in modules]
         with self._device_errors("computing attention maps"):
             try:
                 if previous != "eager":
                     hf_model.set_attn_implementation("eager")
                 with torch.inference_mode():
-                    out = hf_model(
-                        input_ids=torch.tensor([ids], device=hf_model.device),
-                        use_cache=False,
-                        output_attentions=True,
-                    )
+                    hf_model(input_ids=torch.tensor([token_ids], device=hf_model.device), use_cache=False)
+            except _AttentionCancelled:
+                raise BackendError("the attention computation was cancelled") from None
             finally:
+                for handle in handles:
+                    handle.remove()
                 if previous != "eager":
                     hf_model.set_attn_implementation(previous)
-        if not out.attentions:
-            raise BackendError("this model did not return attention weights")
-        return AttentionMaps(
-            token_ids=ids,
-            tokens=[self.token_text(t) for t in ids],
-            prompt_tokens=len(prompt_ids),
-            layers=[layer[0].float().cpu().numpy() for layer in out.attentions],
-            completion=completion,
-        )
+        return kept

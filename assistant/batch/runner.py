@@ -10,6 +10,7 @@ half-written last line. An existing results file is never overwritten unless
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from typing import IO, Any, Callable, Iterator
 
 from ..errors import ConfigError
 from ..terminal_text import json_text
+from .parallel import in_order
 from .rows import Row
 
 RowWork = Callable[[Row], dict[str, Any]]
@@ -163,11 +165,16 @@ def run_rows(
     progress: ProgressBar | Callable[[int], ProgressBar] | None = None,
     stdout: IO[str] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    parallel: int = 1,
+    cancel: Callable[[], None] | None = None,
 ) -> BatchSummary:
     """Run every row not yet done through ``work``, writing each record as it comes.
 
     Each record starts with ``row`` and ``id``; ``on_record`` sees it after it
-    is written (the CLI records it in the history).
+    is written (the CLI records it in the history). With ``parallel`` > 1 that
+    many rows run at once (:mod:`.parallel`; ``work`` must then be thread-safe)
+    and records are still written in input order; ``cancel`` stops the
+    in-flight requests when the batch is interrupted.
     """
     check_output(out, resume, force)
     done = completed_rows(out) if resume and out is not None else set()
@@ -175,10 +182,11 @@ def run_rows(
     summary = BatchSummary(total=len(rows), skipped=len(rows) - len(pending))
     bar = progress(len(pending)) if callable(progress) else progress
     start = time.perf_counter()
-    with _OutputSink(out, stdout, append=resume) as sink:
+    results = in_order(pending, work, parallel, cancel)
+    with _OutputSink(out, stdout, append=resume) as sink, contextlib.closing(results):
         try:
-            for row in pending:
-                record = {"row": row.number, "id": row.id, **work(row)}
+            for row, result in results:
+                record = {"row": row.number, "id": row.id, **result}
                 record.setdefault("error", None)
                 sink.write(json_text(record) + "\n")
                 sink.flush()

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 if TYPE_CHECKING:
+    from ..backends.base import Backend
     from ..batch import BatchSummary
 
-BATCH_FLAGS = ("batch", "out", "resume", "force", "input_field")
+BATCH_FLAGS = ("batch", "out", "resume", "force", "input_field", "parallel")
 """The keyword names the options below arrive under."""
 
 
 def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--batch FILE``, ``--out/--output``, ``--resume``, ``--force``, ``--input-field``."""
+    """``--batch FILE``, ``--out/--output``, ``--resume``, ``--force``, ``--input-field``, ``--parallel``."""
     options = [
         click.option(
             "--batch",
@@ -39,16 +40,42 @@ def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--input-field", default=None, metavar="NAME",
             help="The row field holding the input text (default: \"text\", else \"input\").",
         ),
+        click.option(
+            "--parallel", type=click.IntRange(min=1), default=None, metavar="N",
+            help="Rows in flight at once (default: batch_parallel in the config, else 1; see docs/scale.md).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def check_batch_flags(batch: Path | None, out: Path | None, resume: bool, force: bool, input_field: str | None) -> None:
+def check_batch_flags(
+    batch: Path | None,
+    out: Path | None,
+    resume: bool,
+    force: bool,
+    input_field: str | None,
+    parallel: int | None = None,
+) -> None:
     """The other batch flags without --batch are a usage error (they would silently do nothing)."""
-    if batch is None and (out is not None or resume or force or input_field):
-        raise click.UsageError("--out/--output, --resume, --force and --input-field go with --batch")
+    if batch is None and (out is not None or resume or force or input_field or parallel is not None):
+        raise click.UsageError("--out/--output, --resume, --force, --input-field and --parallel go with --batch")
+
+
+def batch_parallel(requested: int | None, engine: Backend) -> int:
+    """Rows to run at once: ``--parallel``, else the config's ``batch_parallel``, capped by the backend.
+
+    A backend that cannot take that many (:attr:`Capabilities.max_parallel`)
+    runs fewer, with one note on stderr saying so.
+    """
+    from ..batch.parallel import parallel_for
+    from ..config import batch_parallel as configured
+
+    chosen, note = parallel_for(engine, requested if requested is not None else configured())
+    if note:
+        click.echo(note, err=True)
+    return chosen
 
 
 def finish_batch(summary: BatchSummary, out: Path | None) -> None:

@@ -1,4 +1,11 @@
-"""Options and helpers shared by the commands that run a model."""
+"""Options and helpers shared by the commands: model options, stdin, and the output boundary.
+
+Output boundary: every line the CLI prints that carries text it did not write
+itself (model replies, stored history, tool results, plugin and server messages,
+file contents) goes through :func:`echo_untrusted` or :func:`echo_json`, so a
+reply containing ``ESC ] 0 ; … BEL`` cannot retitle or clear the user's terminal
+— on a terminal and in a pipe alike. The database keeps the raw text.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import Any, Callable
 import click
 
 from ..config import default_backend, default_model
+from ..terminal_text import json_text, visible_text
 
 F = Callable[..., Any]
 
@@ -47,4 +55,87 @@ def read_stdin_text() -> str | None:
 
 
 def progress_to_stderr(message: str) -> None:
-    click.echo(message, err=True)
+    """Engine progress lines; they can quote a model file's own metadata, so shown made visible."""
+    echo_untrusted(message, err=True)
+
+
+def echo_untrusted(text: str, *, nl: bool = True, err: bool = False) -> None:
+    """Print text that came from a model, the history, a tool, a plugin or a file.
+
+    Control characters are made visible (:func:`~assistant.terminal_text.visible_text`);
+    ``click.echo`` flushes, so streamed pieces appear as they arrive.
+    """
+    click.echo(visible_text(text), nl=nl, err=err)
+
+
+def echo_json(data: Any, *, indent: int | None = 2, err: bool = False) -> None:
+    """Print ``data`` as JSON: the text is kept exactly, escaped where a terminal would act on it."""
+    click.echo(json_text(data, indent=indent), err=err)
+
+
+class UnicodeText(click.ParamType):
+    """A text argument that must be valid Unicode.
+
+    Python turns argv bytes that are not UTF-8 into lone surrogates
+    (``$'caf\\xe9'`` -> ``'caf\\udce9'``), which no tokenizer, database or
+    terminal can take. Refused here, where they enter, with the position.
+    Raises :class:`~assistant.errors.ConfigError` (one line, exit 1), not a usage error.
+    """
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        from ..errors import ConfigError
+        from ..text_checks import invalid_unicode
+
+        problem = invalid_unicode(value)
+        if problem:
+            raise ConfigError(f"{_param_label(param)} is not valid UTF-8 ({problem}); check the terminal's encoding")
+        return value
+
+
+def _param_label(param: click.Parameter | None) -> str:
+    if param is None:
+        return "an argument"
+    if isinstance(param, click.Argument):
+        return param.human_readable_name.upper()
+    return param.opts[0]
+
+
+TEXT = UnicodeText()
+
+SQLITE_MAX_INT = 2**63 - 1  # ids and counts past this cannot reach SQLite (OverflowError)
+
+
+class WholeNumber(click.ParamType):
+    """A whole number in ``[minimum, SQLITE_MAX_INT]``: conversation ids, ``-n`` counts.
+
+    Out-of-range or malformed values are a :class:`~assistant.errors.ConfigError`
+    (one line, exit 1) naming the option, instead of an OverflowError from SQLite
+    or a silently clamped ``-n -5``.
+    """
+
+    name = "integer"
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ..errors import ConfigError
+
+        try:
+            number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+        except ValueError:
+            number = None
+        if number is None or not self.minimum <= number <= SQLITE_MAX_INT:
+            shown = visible_text(str(value))
+            raise ConfigError(
+                f"{_param_label(param)} must be a whole number from {self.minimum} to {SQLITE_MAX_INT}, not {shown!r}"
+            )
+        return number
+
+
+ROW_ID = WholeNumber(1)
+COUNT = WholeNumber(1)

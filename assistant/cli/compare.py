@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import unicodedata
@@ -10,13 +9,14 @@ from typing import Any
 
 import click
 
-from .common import progress_to_stderr, read_stdin_text
+from ..terminal_text import visible_text
+from .common import TEXT, echo_json, echo_untrusted, progress_to_stderr, read_stdin_text
 
 DEFAULT_BACKENDS = ("llama-cpp", "transformers")
 
 
 @click.command()
-@click.argument("text", required=False)
+@click.argument("text", type=TEXT, required=False)
 @click.option("-m", "--model", default=None, help="Catalog name or path (default: smollm2); the same for both.")
 @click.option(
     "-b",
@@ -84,9 +84,9 @@ def compare(
             "runs": [run.to_dict() for run in runs],
             "agreement": agreement.to_dict(),
         }
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        echo_json(report)
         return
-    click.echo(render_side_by_side(runs, agreement))
+    echo_untrusted(render_side_by_side(runs, agreement))
 
 
 def display_width(text: str) -> int:
@@ -147,8 +147,8 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
             lines.append(f"{name:<{label_width}}{a_part}{padding} │ {b_part}".rstrip())
         return lines
 
-    def flat(text: str) -> str:
-        return " ".join(line for line in text.splitlines()) if text else ""
+    def flat(text: str) -> str:  # made visible before the layout measures it
+        return visible_text(" ".join(line for line in text.splitlines())) if text else ""
 
     lines = row("", left.backend, right.backend)
     lines.append("─" * min(total, label_width + 2 * column + 3))

@@ -30,7 +30,9 @@ def history_options(func: F) -> F:
 
 def continue_options(func: F) -> F:
     """``-c/--continue`` and ``--cid ID``."""
-    func = click.option("--cid", type=int, default=None, metavar="ID", help="Continue conversation ID.")(func)
+    from .common import ROW_ID
+
+    func = click.option("--cid", type=ROW_ID, default=None, metavar="ID", help="Continue conversation ID.")(func)
     return click.option(
         "-c", "--continue", "continue_latest", is_flag=True, help="Continue the latest conversation."
     )(func)

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from .common import echo_json, echo_untrusted
+
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
@@ -17,38 +19,43 @@ def backends(as_json: bool) -> None:
     found = available_backends()
     default = default_backend()
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {"name": b.name, "description": b.description, "plugin": b.plugin, "default": b.name == default}
-                    for b in found.values()
-                ],
-                indent=2,
-            )
+        echo_json(
+            [
+                {"name": b.name, "description": b.description, "plugin": b.plugin, "default": b.name == default}
+                for b in found.values()
+            ]
         )
         return
     for info in found.values():
         mark = " (default)" if info.name == default else ""
-        click.echo(f"{info.name}{mark}: {info.description}  [{info.plugin}]")
+        echo_untrusted(f"{info.name}{mark}: {info.description}  [{info.plugin}]")
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 def plugins(as_json: bool) -> None:
     """List loaded plugins, the hooks they implement, and plugins that failed."""
+    from ..backends import available_backends
     from ..plugins import list_plugins, plugin_failures
+    from ..templates.loader import template_dirs
+    from ..tools import available_tools
 
+    # Run every registration hook, so a hook that raises is listed here too
+    # (register_commands already ran when the CLI resolved this command).
+    available_backends()
+    available_tools()
+    template_dirs()
     loaded = list_plugins()
     failures = [f.to_dict() for f in plugin_failures()]
     if as_json:
-        click.echo(json.dumps({"plugins": loaded, "failures": failures}, indent=2))
+        echo_json({"plugins": loaded, "failures": failures})
         return
     for plugin in loaded:
-        click.echo(f"{plugin['name']}  ({plugin['source']})")
+        echo_untrusted(f"{plugin['name']}  ({plugin['source']})")
         for hook in plugin["hooks"]:
-            click.echo(f"    {hook}")
+            echo_untrusted(f"    {hook}")
     for failure in failures:
-        click.echo(f"FAILED {failure['name']} ({failure['stage']}): {failure['error']}")
+        echo_untrusted(f"FAILED {failure['name']} ({failure['stage']}): {failure['error']}")
 
 
 @click.group()

@@ -1,70 +1,214 @@
-"""``assistant models``: the catalog, pulling and locating model files."""
+"""``assistant models``: list, pull, inspect, remove and choose models (references: docs/models.md)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from typing import Any
 
 import click
 
 
-def _human_size(size: int) -> str:
-    return f"{size / 1e6:.0f} MB"
+def _human_size(size: int | None) -> str:
+    return "-" if size is None else f"{size / 1e6:.0f} MB"
+
+
+def _row_dict(row: Any, default_name: str | None) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "name": row.name,
+        "aliases": list(row.aliases),
+        "kind": row.kind,
+        "default": row.name == default_name,
+        "installed": row.installed,
+        "size": row.size,
+        "source": row.source,
+        "revision": row.revision,
+        "sha256": row.sha256,
+        "date": row.date,
+        "path": str(row.path),
+        "description": row.description,
+        "base": row.base,
+        "header": asdict(row.header) if row.header else None,
+    }
+
+
+def _default_name() -> str | None:
+    """The inventory name of the configured default model (an alias resolves to its catalog name)."""
+    from ..config import default_model
+    from ..errors import AssistantError
+    from ..models.inventory import find_row
+
+    try:
+        return find_row(default_model()).name
+    except AssistantError:
+        return None
 
 
 @click.group()
 def models() -> None:
-    """List, pull and locate models."""
+    """List, pull, inspect, remove and choose models (see docs/models.md)."""
 
 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_models(as_json: bool) -> None:
-    """Catalog models: name, size, source, installed?, path."""
-    from ..models import CATALOG, DEFAULT_MODEL
+    """Catalog, pulled and local models, with facts from each file's GGUF header."""
+    from ..models.inventory import inventory
+    from ..terminal_text import visible_text
 
-    rows = []
-    for entry in CATALOG:
-        rows.append(
-            {
-                "name": entry.name,
-                "aliases": list(entry.aliases),
-                "default": entry.name == DEFAULT_MODEL,
-                "size": entry.size,
-                "source": entry.sources[-1].describe(),
-                "installed": entry.installed,
-                "path": str(entry.path),
-                "description": entry.description,
-            }
-        )
+    default_name = _default_name()
+    rows = [_row_dict(row, default_name) for row in inventory()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    header = f"{'NAME':<24} {'SIZE':>7}  {'INSTALLED':<9}  {'SOURCE':<44} PATH"
-    click.echo(header)
+    click.echo(f"{'NAME':<36} {'SIZE':>7}  {'ARCH':<9} {'PARAMS':>6} {'QUANT':<7} {'CTX':>6} {'TMPL':<4}  SOURCE")
     for row in rows:
         name = row["name"] + (" *" if row["default"] else "")
-        click.echo(
-            f"{name:<24} {_human_size(row['size']):>7}  {'yes' if row['installed'] else 'no':<9}  "
-            f"{row['source'][:44]:<44} {row['path']}"
-        )
-    click.echo("* default. Any local .gguf path also works with -m.")
+        header = row["header"]
+        if not row["installed"]:
+            facts = f"{'(not downloaded)':<37}"
+        elif header is None:
+            facts = f"{'(not a readable GGUF)':<37}"
+        else:
+            from ..models.summary import HeaderSummary
+
+            summary = HeaderSummary(**header)
+            facts = (
+                f"{(summary.architecture or '-')[:9]:<9} {summary.parameters_label:>6} "
+                f"{(summary.quantization or '-')[:7]:<7} {summary.context_length or '-':>6} "
+                f"{'yes' if summary.chat_template else 'no':<4}"
+            )
+        base = " (base)" if row["base"] or (header and not header["chat_template"]) else ""
+        click.echo(visible_text(f"{name:<36} {_human_size(row['size']):>7}  {facts}  {row['source']}{base}"))
+    click.echo("* default. -m takes these names, any .gguf path, hf:ORG/REPO[/FILE.gguf] or a URL (docs/models.md).")
+
+
+def _terminal_progress(label: str) -> Any:
+    from ..models.download import ProgressLine
+
+    return ProgressLine(label, stream=sys.stderr)
 
 
 @models.command("pull")
-@click.argument("name")
+@click.argument("reference")
+@click.option("--quant", default=None, help="For hf:ORG/REPO: the quantization to pick (default: Q4_K_M first).")
 @click.option("--force", is_flag=True, help="Fetch again even if installed.")
-def pull_model(name: str, force: bool) -> None:
-    """Download NAME from its sources and verify its sha256."""
-    from ..models import get_entry, pull
+def pull_model(reference: str, quant: str | None, force: bool) -> None:
+    """Download REFERENCE (a catalog name, hf:ORG/REPO[/FILE.gguf] or an https:// URL) and verify it.
 
-    path = pull(get_entry(name), progress=lambda msg: click.echo(msg, err=True), force=force)
-    click.echo(str(path))
+    An interrupted pull (Ctrl-C, a lost connection) keeps its .part file; the
+    same command again resumes it.
+    """
+    from ..errors import ModelNotFoundError
+    from ..models import pull, refs
+
+    def say(message: str) -> None:
+        click.echo(message, err=True)
+
+    ref = refs.parse(reference, quant=quant)
+    if isinstance(ref, refs.CatalogRef):
+        click.echo(str(pull(ref.entry, progress=say, force=force)))
+    elif isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
+        click.echo(str(refs.pull_file(ref, say, _terminal_progress, force=force).path))
+    elif isinstance(ref, refs.HubModelRef):
+        click.echo(str(refs.hf_snapshot(ref, say)))
+    else:
+        raise ModelNotFoundError(f"{reference} is a local file already; nothing to pull")
 
 
 @models.command("path")
-@click.argument("name")
-def model_path(name: str) -> None:
-    """Print where NAME's file lives (whether or not it is installed)."""
-    from ..models import get_entry
+@click.argument("reference")
+def model_path(reference: str) -> None:
+    """Print where REFERENCE's file lives (a catalog model's whether or not it is installed)."""
+    from ..models.inventory import find_row
 
-    click.echo(str(get_entry(name).path))
+    click.echo(str(find_row(reference).path))
+
+
+@models.command("info")
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True)
+def model_info(reference: str, as_json: bool) -> None:
+    """What REFERENCE is, from its GGUF header (no weights loaded), and where it came from."""
+    from ..errors import ModelLoadError
+    from ..models.inventory import find_row, with_header
+    from ..models.mode import default_mode
+    from ..terminal_text import visible_text
+
+    row = with_header(find_row(reference))
+    data = {**_row_dict(row, _default_name()), "mode": default_mode(row.name)}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    if row.installed and row.header is None:
+        raise ModelLoadError(row.path, "not a readable GGUF file")
+    header = row.header
+    lines = [
+        ("name", row.name + (" (default)" if data["default"] else "")),
+        ("path", str(row.path) + ("" if row.installed else " (not downloaded)")),
+        ("source", row.source),
+        ("size", _human_size(row.size)),
+    ]
+    if header is not None:
+        lines += [
+            ("model", header.name or "-"),
+            ("architecture", header.architecture or "-"),
+            ("parameters", f"{header.parameters:,} ({header.parameters_label})" if header.parameters else "-"),
+            ("quantization", header.quantization or "-"),
+            ("context length", str(header.context_length or "-")),
+            ("chat template", "yes" if header.chat_template else "no"),
+        ]
+    lines.append(("mode", f"{data['mode']} (override with --mode)"))
+    for label, value in (("revision", row.revision), ("sha256", row.sha256), ("pulled", row.date)):
+        if value:
+            lines.append((label, value))
+    for label, value in lines:
+        click.echo(visible_text(f"{label + ':':<16}{value}"))
+
+
+@models.command("rm")
+@click.argument("reference")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask.")
+def remove_model(reference: str, yes: bool) -> None:
+    """Delete REFERENCE's file (and any .part of it) from the models directory."""
+    from ..errors import ModelNotFoundError
+    from ..models import registry
+    from ..models.download import part_path, human_bytes
+    from ..models.inventory import find_row
+
+    row = find_row(reference)
+    parts = [p for p in (part_path(row.path), row.path.with_name(row.path.name + ".partial")) if p.is_file()]
+    if not row.installed and not parts:
+        raise ModelNotFoundError(f"{row.name} is not downloaded; nothing to remove")
+    if not yes:
+        size = human_bytes(row.path.stat().st_size) if row.installed else "partial download"
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"refusing to delete {row.path} without a terminal to ask on: pass -y")
+        click.confirm(f"delete {row.path} ({size})?", abort=True, err=True)
+    row.path.unlink(missing_ok=True)
+    for part in parts:
+        part.unlink(missing_ok=True)
+    registry.remove(row.path.name)
+    click.echo(f"removed {row.name} ({row.path})", err=True)
+
+
+@models.command("default")
+@click.argument("reference", required=False)
+def model_default(reference: str | None) -> None:
+    """Make REFERENCE the default model (config's default_model); without it, print the default."""
+    from ..config import default_model, set_top_level
+    from ..models import refs
+
+    if reference is None:
+        click.echo(default_model())
+        return
+    ref = refs.parse(reference)  # refuses what -m could not load
+    name = reference
+    if isinstance(ref, refs.CatalogRef):
+        name = ref.entry.name
+    elif isinstance(ref, refs.LocalRef) and refs.local_file(reference) is None:
+        name = str(ref.path.resolve())  # a path: absolute, so it means the same from any directory
+    path = set_top_level("default_model", name)
+    click.echo(f"default model: {name} (in {path})", err=True)

@@ -45,6 +45,8 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 @click.argument("text", type=TEXT, required=False)
 @model_options
 @click.option("-s", "--system", type=TEXT, default=None, help="System prompt.")
+@click.option("--mode", type=click.Choice(["chat", "completion"]), default=None,
+              help="chat: turns in the model's template; completion: TEXT continued as is (default: completion for base models).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--probs", is_flag=True, help="Shade each token by its probability (on a terminal; implies -o logprobs=5).")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
@@ -61,6 +63,7 @@ def prompt(
     options: tuple[str, ...],
     verbose: bool,
     system: str | None,
+    mode: str | None,
     as_json: bool,
     probs: bool,
     debug: bool,
@@ -75,6 +78,7 @@ def prompt(
     resume: bool,
     force: bool,
     input_field: str | None,
+    parallel: int | None,
 ) -> None:
     """Send TEXT (and/or piped stdin) to the model and stream the answer.
 
@@ -86,23 +90,26 @@ def prompt(
 
         if probs:
             raise click.UsageError("--probs shades one reply; it does not combine with -t")
+        if mode is not None:
+            raise click.UsageError("--mode applies to TEXT; a template sets its own prompt (-t)")
 
         if continue_latest or cid is not None:
             raise click.UsageError("-c/--cid continue a conversation; they do not combine with -t")
 
         prompt_with_template(
             template_name=template_name, text=text, var_items=var_items, batch=batch, out=out, resume=resume,
-            force=force, input_field=input_field,
+            force=force, input_field=input_field, parallel=parallel,
             model=model, backend=backend, options=options, verbose=verbose, system=system, as_json=as_json,
             db=db, no_log=no_log,
         )
         return
-    if var_items or batch or out or resume or force or input_field:
+    if var_items or batch or out or resume or force or input_field or parallel is not None:
         raise click.UsageError("-v and the batch options (--batch, --out, ...) need a template (-t NAME)")
     from ..config import default_system_prompt
     from ..history.session_link import link_history
     from ..options import build_params, parse_options
     from ..inspect.shade import legend, shown_probability
+    from ..models.mode import choose_mode
     from ..session import ChatSession, open_backend
 
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
@@ -122,6 +129,7 @@ def prompt(
         system=history.system(system, default_system_prompt()),
         messages=history.messages,
         recorder=history.recorder(),
+        mode=choose_mode(mode, model_name),
     )
     context_length = engine.context_length
     out = sys.stdout

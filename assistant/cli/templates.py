@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .batch_options import check_batch_flags, finish_batch, interrupted
+from .batch_options import batch_parallel, check_batch_flags, finish_batch, interrupted
 from .common import (
     TEXT,
     echo_json,
@@ -279,6 +279,7 @@ def prompt_with_template(
     no_log: bool = False,
     force: bool = False,
     input_field: str | None = None,
+    parallel: int | None = None,
 ) -> None:
     """``assistant prompt -t``: one run (TEXT/stdin fill ``input``) or a batch over a file.
 
@@ -290,7 +291,7 @@ def prompt_with_template(
 
     template = load_template(template_name)
     variables = parse_var_options(var_items)
-    check_batch_flags(batch, out, resume, force, input_field)
+    check_batch_flags(batch, out, resume, force, input_field, parallel)
     if batch is not None and text is not None:
         raise click.UsageError("--batch takes its inputs from the file; drop TEXT")
     history = link_history(db, no_log)  # fails before the model loads
@@ -298,7 +299,7 @@ def prompt_with_template(
     if batch is not None:
         _prompt_batch(
             template, batch, out, resume, force, input_field, variables, model, backend, options, verbose, system,
-            history,
+            history, parallel,
         )
         return
     input_text = _template_input(text)
@@ -385,6 +386,7 @@ def _prompt_batch(
     verbose: bool,
     system: str | None,
     history: Any,
+    parallel: int | None = None,
 ) -> None:
     from ..errors import TemplateError
     from ..history.exchange import ExchangeRecorder
@@ -399,6 +401,7 @@ def _prompt_batch(
     rows = read_rows(batch)
     engine, overrides = _load_engine(model, backend, options, verbose)
     params = resolve_params(template, overrides)
+    in_flight = batch_parallel(parallel, engine)
     recorder = ExchangeRecorder(history, title=f"batch: {template.name} over {batch.name}", kind="batch")
     meta = _turn_meta(template, engine, params)
 
@@ -421,6 +424,7 @@ def _prompt_batch(
             input_field=input_field,
             progress=lambda total: ProgressBar(total),
             on_record=record,
+            parallel=in_flight,
         )
     except KeyboardInterrupt:
         engine.cancel()

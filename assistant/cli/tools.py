@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from ..terminal_text import json_text
 from .common import (
     TEXT,
     echo_json,
@@ -69,7 +68,7 @@ def tools(as_json: bool) -> None:
 # ---- running a tool ------------------------------------------------------------------
 RESERVED_FLAGS = {
     "model", "backend", "option", "verbose", "param", "json", "file", "batch", "output", "out", "resume", "force",
-    "input_field", "debug", "help", "db", "no_log",
+    "input_field", "parallel", "debug", "help", "db", "no_log",
 }  # fmt: skip
 
 
@@ -241,13 +240,14 @@ def _run_batch(
     from ..batch import ProgressBar, run_rows
     from ..history.exchange import turn_meta
     from ..tools.batch import run_tool_row
+    from .batch_options import batch_parallel
 
     out, input_field = flags["out"], flags["input_field"]
-    started = time.perf_counter()
+    parallel = batch_parallel(flags["parallel"], engine)
+    started: dict[int, float] = {}  # per row: rows may run at once (--parallel)
 
     def work(row: Row) -> dict[str, Any]:
-        nonlocal started
-        started = time.perf_counter()
+        started[row.number] = time.perf_counter()
         return run_tool_row(tool, row, engine, params, input_field)
 
     def record(result: dict[str, Any]) -> None:
@@ -258,12 +258,14 @@ def _run_batch(
                 turn.fail(str(result["error"]))
             else:
                 text = json.dumps(result["result"], ensure_ascii=False)
-                _report_tool_result(turn, tool.name, text, result["result"], engine, started)
+                _report_tool_result(
+                    turn, tool.name, text, result["result"], engine, started.pop(result["row"], time.perf_counter())
+                )
 
     try:
         summary = run_rows(
             rows, work, out=out, resume=flags["resume"], force=flags["force"],
-            progress=lambda total: ProgressBar(total), on_record=record,
+            progress=lambda total: ProgressBar(total), on_record=record, parallel=parallel, cancel=engine.cancel,
         )
     except KeyboardInterrupt:
         interrupted(out)

@@ -89,6 +89,11 @@ def translate_errors(path: Path) -> Iterator[None]:
         raise HistoryError(f"history database {path}: {exc.strerror or exc}") from exc
 
 
+def is_writable(path: Path) -> bool:
+    """Whether SQLite could write ``path``: the file and its directory (journal, WAL and index files live there)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
 def check_writable(path: Path) -> None:
     """Fail early, with a clear message, when the file or its directory is read-only.
 
@@ -133,17 +138,39 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
         pause = min(pause * 2, 0.1)
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """``mode=ro``; where that cannot work, ``immutable=1``.
+
+    A WAL database read with ``mode=ro`` still needs its ``-shm`` index, which
+    SQLite creates next to the file: in a read-only directory (a mounted backup,
+    another user's data) that fails with "unable to open database file".
+    ``immutable=1`` reads the file without any locking or index; it is only
+    used when ``mode=ro`` failed, i.e. when nobody can be writing there either.
+    """
+    base = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{base}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "unable to open" not in str(exc).lower() and "readonly" not in str(exc).lower():
+            raise
+    return sqlite3.connect(f"{base}?immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+
+
 def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
     """A tuned connection wrapped in :class:`sqlite_utils.Database` (no migrations run).
 
-    ``check_same_thread=False``: front ends generate in a worker thread and record
-    from there; :class:`~assistant.history.store.HistoryStore` serialises access
-    with a lock.
+    ``read_only=True`` (reading commands) opens with ``mode=ro`` — or
+    ``immutable=1`` in a read-only directory — so reading never needs, or
+    takes, write access. ``check_same_thread=False``: front ends generate in a
+    worker thread and record from there; :class:`~assistant.history.store.HistoryStore`
+    serialises access with a lock.
     """
     with translate_errors(path):
         if read_only:
-            uri = f"{path.resolve().as_uri()}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            conn = _connect_read_only(path)
         else:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         try:

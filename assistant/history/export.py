@@ -1,12 +1,16 @@
 """Exporting conversations as Markdown, JSON or JSON Lines.
 
 * ``json``: one object per conversation (``--all``: an array), every stored field;
-* ``jsonl``: one conversation object per line — the shape fine-tuning tools read
-  (``{"messages": [{"role": ..., "content": ...}, ...], ...}``);
-* ``markdown``: for reading; a reply that was cut short says so.
+* ``jsonl``: one conversation per line in the chat fine-tuning shape and nothing
+  else: ``{"messages": [{"role": ..., "content": ...}, ...]}``, the system prompt
+  as the first message; replies that did not complete (interrupted, cut at max
+  tokens, failed) are left out, since training on them teaches cut-offs;
+* ``markdown``: for reading; a reply that was cut short says so. Control
+  characters are made visible (``ESC`` as ``␛``), as everywhere text is shown.
 
-Text is written as stored: JSON escapes what it must (``\\u0000``), nothing is
-dropped or re-encoded, so a JSON export round-trips byte for byte.
+JSON text is written as stored: control characters (and DEL, C1) become
+``\\u`` escapes, nothing is dropped or re-encoded, so a JSON export round-trips
+byte for byte and is still safe to ``cat`` to a terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 from typing import Any, Iterable, Iterator, TextIO
 
 from ..errors import HistoryError
+from ..terminal_text import json_text, visible_text
 from .records import Conversation, StoredMessage
 
 FORMATS = ("markdown", "json", "jsonl")
@@ -27,6 +32,16 @@ def conversation_dict(conversation: Conversation, messages: list[StoredMessage])
     data["message_count"] = len(messages)
     data["messages"] = [m.to_dict() for m in messages]
     return data
+
+
+def fine_tuning_dict(conversation: Conversation, messages: list[StoredMessage]) -> dict[str, Any]:
+    """``{"messages": [{role, content}, ...]}``: what chat fine-tuning tools read, one conversation a line."""
+    turns = [{"role": "system", "content": conversation.system}] if conversation.system else []
+    for message in messages:
+        if message.role == "assistant" and message.status != "complete":
+            continue
+        turns.append({"role": message.role, "content": message.content})
+    return {"messages": turns}
 
 
 def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
@@ -53,20 +68,20 @@ def iter_export(conversations: Exported, fmt: str, *, many: bool) -> Iterator[st
         raise HistoryError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     if fmt == "jsonl":
         for conversation, messages in conversations:
-            yield json.dumps(conversation_dict(conversation, messages), ensure_ascii=False) + "\n"
+            yield json_text(fine_tuning_dict(conversation, messages)) + "\n"
     elif fmt == "json":
         if not many:
             for conversation, messages in conversations:
-                yield json.dumps(conversation_dict(conversation, messages), ensure_ascii=False, indent=2) + "\n"
+                yield json_text(conversation_dict(conversation, messages), indent=2) + "\n"
             return
         yield "["
         for index, (conversation, messages) in enumerate(conversations):
-            body = json.dumps(conversation_dict(conversation, messages), ensure_ascii=False, indent=2)
+            body = json_text(conversation_dict(conversation, messages), indent=2)
             yield ("," if index else "") + "\n" + body
         yield "\n]\n"
     else:
         for index, (conversation, messages) in enumerate(conversations):
-            yield ("\n---\n\n" if index else "") + markdown(conversation, messages)
+            yield ("\n---\n\n" if index else "") + visible_text(markdown(conversation, messages))
 
 
 def write_export(out: TextIO, conversations: Exported, fmt: str, *, many: bool) -> None:

@@ -14,6 +14,12 @@ these words":
 
 A query with no letters or digits at all raises :class:`HistoryError` with a
 friendly message instead of silently matching nothing.
+
+Each term costs FTS5 a pass over its posting list, so a pasted page (or
+``"python " * 1500``) took tens of seconds: repeated terms are dropped (they
+change nothing: every term must match anyway), and a query longer than
+:data:`MAX_QUERY_CHARS` or with more than :data:`MAX_QUERY_TERMS` distinct terms
+is refused with a message saying so.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import unicodedata
 from dataclasses import dataclass
 
 from ..errors import HistoryError
+
+MAX_QUERY_CHARS = 1000
+MAX_QUERY_TERMS = 32
 
 
 @dataclass(frozen=True)
@@ -75,10 +84,32 @@ def parse_terms(query: str) -> list[Term]:
     return terms
 
 
+def unique_terms(terms: list[Term]) -> list[Term]:
+    """``terms`` without repeats (case-insensitive, as FTS5's tokenizer folds case), first ones kept."""
+    seen: set[tuple[str, bool]] = set()
+    unique = []
+    for term in terms:
+        key = (term.text.casefold(), term.prefix)
+        if key not in seen:
+            seen.add(key)
+            unique.append(term)
+    return unique
+
+
 def fts_query(query: str) -> str:
-    """The FTS5 MATCH expression for ``query``; raises HistoryError if nothing is searchable."""
-    terms = [t for t in parse_terms(query) if has_word_characters(t.text)]
+    """The FTS5 MATCH expression for ``query``; raises HistoryError if nothing is searchable or it is too big."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise HistoryError(
+            f"the search is {len(query)} characters long; search for at most {MAX_QUERY_CHARS} "
+            "(a few distinctive words find a message faster)"
+        )
+    terms = unique_terms([t for t in parse_terms(query) if has_word_characters(t.text)])
     if not terms:
         shown = query if len(query) <= 40 else query[:40] + "…"
         raise HistoryError(f"nothing to search for in {shown!r}: include at least one word or number")
+    if len(terms) > MAX_QUERY_TERMS:
+        raise HistoryError(
+            f"the search has {len(terms)} different words or phrases; use at most {MAX_QUERY_TERMS} "
+            "(every one must match, so a few distinctive words are enough)"
+        )
     return " ".join(term.to_fts() for term in terms)

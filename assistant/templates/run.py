@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from ..backends import backend_failure
 from ..backends.base import Backend
-from ..errors import NotSupportedError
+from ..errors import AssistantError, NotSupportedError
 from ..types import GenerationParams, Message, Timings, Usage
 from .render import prompt_hash, render_template, with_system
 from .spec import PromptTemplate
@@ -143,15 +144,20 @@ def execute(
         except NotSupportedError:
             pass  # e.g. a remote server: generate and match a label instead
     parts: list[str] = []
-    for chunk in backend.stream(messages, params):
-        if chunk.text:
-            parts.append(chunk.text)
-            if on_text is not None:
-                on_text(chunk.text)
-        if chunk.finish_reason is not None:
-            result.finish_reason = chunk.finish_reason
-            result.usage = chunk.usage or Usage()
-            result.timings = chunk.timings or Timings()
+    try:
+        for chunk in backend.stream(messages, params):
+            if chunk.text:
+                parts.append(chunk.text)
+                if on_text is not None:
+                    on_text(chunk.text)
+            if chunk.finish_reason is not None:
+                result.finish_reason = chunk.finish_reason
+                result.usage = chunk.usage or Usage()
+                result.timings = chunk.timings or Timings()
+    except AssistantError:
+        raise
+    except Exception as exc:  # a backend's bug: one line naming it (see backend_failure)
+        raise backend_failure(backend.name, "generate", exc) from exc
     result.output = "".join(parts)
     _apply(result, extract_answer(template, result.output))
     if result.error and result.finish_reason == "length":
@@ -167,7 +173,7 @@ def _choose_by_score(
     on_text: Callable[[str], None] | None,
 ) -> TemplateResult:
     start = time.perf_counter()
-    prompt, candidates = scoring_prompt(template, messages, backend)
+    prompt, candidates = scoring_prompt(template, messages)
     labels = list(template.output.labels)
     scores = backend.score(prompt, candidates)
     best = max(range(len(labels)), key=lambda i: scores[i])

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..backends.base import Backend
+from ..backends.base import Prompt
 from ..errors import TemplateError
 from ..types import Message
 from .json_schema import validate
@@ -123,11 +123,15 @@ def extract_answer(template: PromptTemplate, text: str) -> Extraction:
     return Extraction(answer=body.strip(), reasoning=reasoning)
 
 
-def scoring_prompt(template: PromptTemplate, messages: Sequence[Message], backend: Backend) -> tuple[str, list[str]]:
-    """The exact text ``backend.score`` gets for a choice template, and the candidates."""
+def scoring_prompt(template: PromptTemplate, messages: Sequence[Message]) -> tuple[Prompt, list[str]]:
+    """The prompt ``backend.score`` gets for a choice template, and the candidates.
+
+    Chat messages (the backend renders them, their contents stay data), or for
+    ``scoring: text`` one plain text, all of it data.
+    """
     labels = list(template.output.labels)
     if not template.scores_text:
-        return backend.render_prompt(messages), labels
+        return list(messages), labels
     if any(m.role == "assistant" for m in messages):
         raise TemplateError(
             f"template {template.name!r} scores labels as plain text, which needs the examples inline "

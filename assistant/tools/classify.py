@@ -23,7 +23,7 @@ from ..errors import ToolError
 from ..types import GenerationParams, Message
 
 if TYPE_CHECKING:
-    from ..backends.base import Backend
+    from ..backends.base import Backend, Prompt
 
 
 def softmax(scores: Sequence[float]) -> list[float]:
@@ -38,7 +38,7 @@ def softmax(scores: Sequence[float]) -> list[float]:
 
 def label_scores(
     backend: Backend,
-    prompt: str,
+    prompt: Prompt,
     candidates: Sequence[str],
     baseline: Sequence[float] | None = None,
 ) -> list[float]:
@@ -54,6 +54,36 @@ def label_scores(
     if baseline is not None:
         scores = [s - b for s, b in zip(scores, baseline)]
     return scores
+
+
+CONTENT_FREE_INPUTS = ("N/A", "", "[MASK]")
+"""Inputs with no content, whose label scores measure the model's prior preference for each label."""
+
+
+def content_free_baseline(backend: Backend, prompts: Sequence[str], candidates: Sequence[str]) -> list[float]:
+    """The ``baseline`` for :func:`label_scores`: log of the mean label distribution over ``prompts``.
+
+    ``prompts`` are the tool's prompt filled with content-free inputs
+    (:data:`CONTENT_FREE_INPUTS`). Averaging *probabilities* and subtracting
+    their log is Zhao et al.'s diag(p_cf)⁻¹ correction: a label the model
+    favours whatever the input loses exactly that favour. (Averaging raw log
+    scores instead would also carry each candidate's length, which softmax over
+    one prompt already cancels.)
+    """
+    rows = [log_softmax(label_scores(backend, prompt, candidates)) for prompt in prompts]
+    return [log_sum_exp(column) - math.log(len(rows)) for column in zip(*rows)]
+
+
+def log_sum_exp(values: Sequence[float]) -> float:
+    """log(sum(exp(v))), without underflow for very negative values."""
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def log_softmax(scores: Sequence[float]) -> list[float]:
+    """Log-probabilities from log-scores (exact even where a probability underflows)."""
+    total = log_sum_exp(scores)
+    return [s - total for s in scores]
 
 
 def match_label(text: str, labels: Sequence[str]) -> str | None:

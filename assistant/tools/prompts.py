@@ -15,6 +15,8 @@ messages into that text the way the templates' ``scoring: text`` does.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any, Mapping, Sequence
 
 from ..errors import TemplateError
@@ -33,3 +35,67 @@ def completion_text(messages: Sequence[Message]) -> str:
     if any(m.role == "assistant" for m in messages):
         raise TemplateError("a completion prompt cannot contain assistant turns (lay examples out inline)")
     return "\n\n".join(m.content for m in messages)
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+def _words(text: str) -> set[str]:
+    """The content words of ``text``: function words say nothing about which example is closer."""
+    from .spans import STOPWORDS
+
+    return {word for word in _WORD.findall(text.lower()) if word not in STOPWORDS}
+
+
+class DemonstrationPool:
+    """Few-shot demonstrations chosen per input: the pool's examples most similar to it.
+
+    Similarity is lexical — cosine of IDF-weighted content-word vectors, IDF
+    measured over the pool — so it costs microseconds and needs no model. A fixed list of
+    examples shows the model the same few situations whatever the input; picking
+    the nearest ones shows it the situations that look like this input (Liu et
+    al. 2022; GPT-NER, 2023). The price is the KV cache: a prompt whose
+    examples change with the input is evaluated whole for every input.
+    """
+
+    def __init__(self, examples: Sequence[Mapping[str, Any]], text_key: str = "input", label_key: str = "output"):
+        self.examples = list(examples)
+        self.text_key, self.label_key = text_key, label_key
+        documents = [_words(str(e[text_key])) for e in self.examples]
+        frequency: dict[str, int] = {}
+        for words in documents:
+            for word in words:
+                frequency[word] = frequency.get(word, 0) + 1
+        size = len(self.examples)
+        self._idf = {word: math.log((size + 1) / (count + 1)) + 1.0 for word, count in frequency.items()}
+        self._vectors = [self._vector(str(e[text_key])) for e in self.examples]
+
+    def _vector(self, text: str) -> dict[str, float]:
+        # Binary weights (a word is there or not: short texts rarely repeat one); words the
+        # pool has never seen carry no evidence about which example is closer.
+        vector = {w: self._idf[w] for w in _words(text) if w in self._idf}
+        norm = math.sqrt(sum(v * v for v in vector.values()))
+        return {w: v / norm for w, v in vector.items()} if norm else {}
+
+    def similarities(self, text: str) -> list[float]:
+        """Cosine similarity of ``text`` to each example, in pool order."""
+        query = self._vector(text)
+        return [sum(weight * vector.get(word, 0.0) for word, weight in query.items()) for vector in self._vectors]
+
+    def nearest(self, text: str, per_label: int, labels: Sequence[str] | None = None) -> list[Mapping[str, Any]]:
+        """The ``per_label`` most similar examples of each label (of ``labels``, or all the pool's).
+
+        Balanced per label, because a prompt whose demonstrations mostly carry one
+        label pushes a small model towards it whatever the input. Returned least
+        similar first: the nearest demonstration sits right before the input,
+        where it influences the model most. Ties keep pool order (deterministic).
+        """
+        scores = self.similarities(text)
+        wanted = list(labels) if labels is not None else list(dict.fromkeys(e[self.label_key] for e in self.examples))
+        chosen: list[int] = []
+        for label in wanted:
+            indices = [i for i, e in enumerate(self.examples) if e[self.label_key] == label]
+            indices.sort(key=lambda i: (-scores[i], i))
+            chosen.extend(indices[:per_label])
+        chosen.sort(key=lambda i: (scores[i], -i))
+        return [self.examples[i] for i in chosen]

@@ -25,17 +25,22 @@ HEAD_NOUNS = frozenset(
     """university institute college school academy museum bank ministry department council board
     society church cathedral republic kingdom state states city county province district gulf bay
     isle isles island islands lake cape mount river sea duke earl house court chamber league union
-    federation association foundation centre center office bureau agency commission order army""".split()
+    federation association foundation centre center office bureau agency commission order army
+    organisation organization""".split()
 )
-"""Heads of names that take "of" ("Bank of England"); with any other left part of two or more words,
-"of" separates two names instead ("Ahmed Khan of Stanford University")."""
+"""Heads of names that take "of" ("Bank of England"); after any other word "of" separates two
+names ("Ahmed Khan of Stanford University", "Porto of Portugal")."""
 
 TITLES = frozenset(
     """dr mr mrs ms mx prof professor president chef coach sir dame king queen prince princess pope
     general captain senator minister mayor judge lord lady uncle aunt doctor nurse officer
-    chancellor governor sheikh rabbi""".split()
+    chancellor governor sheikh rabbi prime premier director chairman chairwoman secretary
+    ambassador speaker spokesman spokeswoman colonel lieutenant major commander sergeant admiral
+    deputy vice chief""".split()
 )
-"""Honorifics stripped from the front of a candidate ("Dr. Priya Raman" -> "Priya Raman")."""
+"""Honorifics and offices, stripped from the front of a candidate ("Dr. Priya Raman" -> "Priya
+Raman") and splitting a run where they occur inside it ("Security Council President Tono Eitel"
+-> "Security Council", "Tono Eitel"): a title is followed by a name, it is not part of it."""
 
 STOPWORDS = frozenset(
     """a an the this that these those my your his her its our their some any every each no all both
@@ -47,7 +52,8 @@ STOPWORDS = frozenset(
     not yes also just only even still already again never always often sometimes soon now here there
     today tonight yesterday tomorrow however meanwhile moreover furthermore therefore instead
     otherwise perhaps maybe indeed finally first second third next last once later earlier
-    please thanks thank hello hi dear oh well like""".split()
+    please thanks thank hello hi dear oh well like former ex one two three four five six seven
+    eight nine ten""".split()
 )
 """Common words that are capitalised only because they start a sentence or a heading."""
 
@@ -82,12 +88,21 @@ class Span:
 def _is_capitalised(word: str) -> bool:
     if word[0].isupper():
         return True
+    # Arabic names: "al-Aqsa", "Zine al-Abidine" (a lower-case particle, a hyphen, a capital)
+    particle, hyphen, rest = word.partition("-")
+    if hyphen and particle in CONNECTORS | {"el"} and rest[:1].isupper():
+        return True
     # iPhone, eBay: a lower-case letter then an upper-case one
     return len(word) > 1 and word[0].islower() and word[1].isupper()
 
 
 def _bare(word: str) -> str:
     return word.rstrip(".").lower()
+
+
+def _is_title(word: str) -> bool:
+    """An honorific or office, also hyphenated ("Lieutenant-Colonel", "Vice-President")."""
+    return all(part in TITLES for part in _bare(word).split("-"))
 
 
 def _is_stopword(word: str) -> bool:
@@ -111,14 +126,23 @@ def _words(text: str) -> list[tuple[int, int, str]]:
 
 
 def _only_spaces_between(text: str, end: int, start: int) -> bool:
+    """Whether two words are adjacent within a name: spaces only, or an ampersand ("Marks & Spencer")."""
     gap = text[end:start]
-    return 0 < len(gap) <= 2 and gap.strip(" \t") == ""
+    return (0 < len(gap) <= 2 and gap.strip(" \t") == "") or gap.strip(" \t") == "&" and len(gap) <= 3
 
 
-def _joins(words: list[tuple[int, int, str]], run: list[int]) -> bool:
-    """Whether a connector after ``run`` continues one name rather than starting another."""
-    named = [words[i][2] for i in run if not (_is_stopword(words[i][2]) or _bare(words[i][2]) in TITLES)]
-    return len(named) <= 1 or _bare(named[-1]) in HEAD_NOUNS
+def _joins(words: list[tuple[int, int, str]], run: list[int], connectors: list[str]) -> bool:
+    """Whether ``connectors`` after ``run`` continue one name rather than start another.
+
+    "of"/"for" join only after a head noun ("Bank of England", not "Porto of
+    Portugal"); the particles of personal names ("da", "van") join after one word.
+    """
+    named = [words[i][2] for i in run if not (_is_stopword(words[i][2]) or _is_title(words[i][2]))]
+    if not named:
+        return False
+    if _bare(named[-1]) in HEAD_NOUNS:
+        return True
+    return len(named) <= 1 and not {"of", "for"} & set(connectors)
 
 
 def _ends_sentence(word: str) -> bool:
@@ -151,29 +175,51 @@ def name_spans(text: str) -> list[Span]:
                 if not _only_spaces_between(text, words[k][1], words[k + 1][0]):
                     break
                 k += 1
-            if k > nxt and _is_capitalised(words[k][2]) and words[k - 1][2] in CONNECTORS and _joins(words, run):
+            joined = [w[2] for w in words[nxt:k]]
+            if k > nxt and _is_capitalised(words[k][2]) and words[k - 1][2] in CONNECTORS and _joins(words, run, joined):
                 run.extend(range(nxt, k + 1))
                 j = k
                 continue
             break
         i = j + 1
-        # strip leading stop words and titles (keep a title only if nothing follows it)
-        while run and (_is_stopword(words[run[0]][2]) or _bare(words[run[0]][2]) in TITLES) and len(run) > 1:
-            run.pop(0)
-        while run and words[run[0]][2] in CONNECTORS:
-            run.pop(0)
-        while run and words[run[-1]][2] in CONNECTORS:
-            run.pop()
-        if not run:
-            continue
-        first, last = words[run[0]], words[run[-1]]
-        if len(run) == 1 and (_is_stopword(first[2]) or _bare(first[2]) in TITLES):
-            continue
-        start, end = first[0], last[1]
-        if text[end - 1] == "." and not _keeps_dot(text[start:end]):
-            end -= 1
-        spans.append(Span(start, end, text[start:end]))
+        for part in _split_at_titles(words, run):
+            span = _span_of(text, words, part)
+            if span is not None:
+                spans.append(span)
     return spans
+
+
+def _split_at_titles(words: list[tuple[int, int, str]], run: list[int]) -> list[list[int]]:
+    """The run's parts between title words ("U.S. President Bill Clinton" -> "U.S.", "Bill Clinton")."""
+    parts: list[list[int]] = [[]]
+    for index in run:
+        if _is_title(words[index][2]) and index != run[-1]:
+            if parts[-1]:
+                parts.append([])
+        else:
+            parts[-1].append(index)
+    return [part for part in parts if part]
+
+
+def _span_of(text: str, words: list[tuple[int, int, str]], run: list[int]) -> Span | None:
+    """The candidate for a run: without leading stop words, weekdays and titles, or connectors at its ends."""
+    while len(run) > 1 and (
+        _is_stopword(words[run[0]][2]) or _is_title(words[run[0]][2]) or _bare(words[run[0]][2]) in WEEKDAYS
+    ):
+        run = run[1:]
+    while run and words[run[0]][2] in CONNECTORS:
+        run = run[1:]
+    while run and words[run[-1]][2] in CONNECTORS:
+        run = run[:-1]
+    if not run:
+        return None
+    first, last = words[run[0]], words[run[-1]]
+    if len(run) == 1 and (_is_stopword(first[2]) or _is_title(first[2])):
+        return None
+    start, end = first[0], last[1]
+    if text[end - 1] == "." and not _keeps_dot(text[start:end]):
+        end -= 1
+    return Span(start, end, text[start:end])
 
 
 def _keeps_dot(span_text: str) -> bool:

@@ -191,3 +191,18 @@ def _append_trimmed(spans: list[tuple[int, int]], body: str, base: int, start: i
         return
     offset = start + (len(piece) - len(piece.lstrip()))
     spans.append((base + offset, base + offset + len(stripped)))
+
+
+_SPACE_BEFORE = re.compile(r"\s+(?=[,.;:!?%)\]}]|n['’]t\b|['’](?:s|re|ve|ll|d|m)\b)", re.I)
+_SPACE_AFTER = re.compile(r"(?<=[(\[{$])\s+")
+
+
+def tidy_spacing(text: str) -> str:
+    """Text as it is usually written, from tokenized text: no space before punctuation or a clitic.
+
+    Corpora and tools that split text into tokens write "it 's not , " and
+    "does n't"; a model reads that as unusual text and, at 135M parameters,
+    misses the negation in "n't" more often. Only spacing changes — the words
+    are the same — so the model sees the text a person would have written.
+    """
+    return _SPACE_AFTER.sub("", _SPACE_BEFORE.sub("", " ".join(text.split())))

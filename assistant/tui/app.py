@@ -7,6 +7,7 @@ from typing import Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
@@ -38,6 +39,19 @@ class ChatApp(App[None]):
         self.controller = controller
         self.theme = DARK_THEME
         self._previous_switch_interval = sys.getswitchinterval()
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this platform; on Linux/macOS one that keeps bracketed pastes whole.
+
+        See :mod:`assistant.tui.paste_parser`: a paste holding escape sequences must
+        not turn into key presses (a pasted newline would send the message).
+        """
+        from textual.drivers.linux_driver import LinuxDriver
+
+        from .paste_parser import PasteSafeLinuxDriver
+
+        driver = super().get_driver_class()
+        return PasteSafeLinuxDriver if driver is LinuxDriver else driver
 
     def notify(
         self,

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from ..backends import Backend
 from ..context import FittedPrompt
 from ..errors import BackendError, NotSupportedError
-from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
+from ..inspect.token_view import ReplyTokens
+from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
 from .conversations import ConversationLibrary, OpenedConversation
 from .pickers import SettingsOptions, backend_choices, model_choices
 from .templating import TemplatedSession, is_choice, load_chat_template, template_choices
@@ -43,6 +44,20 @@ def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
     from ..backends.engine_process import load_chat_backend as load
 
     return load(name, model, **options)
+
+
+def reply_token_ids(backend: Backend, prompt: list[Message], text: str) -> list[int]:
+    """The token ids of a reply whose ids were not kept: the text tokenized as it follows its prompt.
+
+    Tokenized together with the rendered prompt (as the model saw it), then
+    the prompt's own ids are taken off the front.
+    """
+    rendered = backend.render_prompt(prompt)
+    prompt_ids = backend.prompt_token_ids(rendered)
+    ids = backend.prompt_token_ids(rendered + text)
+    if ids[: len(prompt_ids)] != prompt_ids:
+        raise BackendError("the reply's tokens cannot be told apart from its prompt's (they merge at the boundary)")
+    return ids[len(prompt_ids) :]
 
 
 @dataclass
@@ -113,6 +128,8 @@ class ChatController:
         self.backend: Backend | None = None
         self.last: Completion | None = None
         self.last_fit: FittedPrompt | None = None
+        self.last_tokens: ReplyTokens | None = None
+        """The last streamed reply's tokens, for its token view (see :meth:`stream`)."""
         self._session: TemplatedSession | None = None
         self.template: PromptTemplate | None = None
         self.library = ConversationLibrary(
@@ -122,6 +139,9 @@ class ChatController:
         self.messages: list[Message] = list(history.messages) if history else []
         self.recorder = self.library.recorder(resumed.id if resumed else None, settings.template)
         self._conversation_id = resumed.id if resumed else None
+        self._attention_backend: Backend | None = None
+        """A transformers engine for the attention view when the chat's own cannot give maps."""
+        self._attention_model = ""
 
     # ---- the model ------------------------------------------------------------------
     def load(
@@ -158,7 +178,7 @@ class ChatController:
     @property
     def model_in_this_process(self) -> bool:
         """Whether the loaded model's threads run in the app's process (no engine process)."""
-        return self.backend is not None and "engine_process" not in self.backend.info()
+        return self.backend is not None and not self.backend.capabilities.engine_process
 
     def engine_status(self) -> EngineStatus | None:
         if self.backend is None:
@@ -219,7 +239,7 @@ class ChatController:
         status = self.engine_status()
         return PromptPreview(
             text=text,
-            tokens=backend.count_tokens(text),
+            tokens=backend.count_tokens(fitted.messages),  # contents counted as data, as the engine feeds them
             context_length=backend.context_length,
             messages=tuple(fitted.messages),
             approximate=bool(status and status.approximate_counts),
@@ -227,10 +247,17 @@ class ChatController:
         )
 
     def stream(self, user_text: str) -> Iterator[Chunk]:
-        """Stream the reply to ``user_text``; the turn is kept even when cut short."""
+        """Stream the reply to ``user_text``; the turn is kept even when cut short.
+
+        The reply's tokens (token ids, and their numbers when the params ask
+        for logprobs) are kept in :attr:`last_tokens` with the exact prompt,
+        for the token view.
+        """
         session = self.session()
         session.last = None
         session.last_fit = None
+        self.last_tokens = None
+        params = session.params
         try:
             with self._streaming:
                 yield from session.send(user_text)
@@ -238,6 +265,15 @@ class ChatController:
             self.last = session.last
             if session.last_fit is not None:
                 self.last_fit = session.last_fit
+            if session.last is not None:
+                self.last_tokens = ReplyTokens(
+                    session.last.token_ids,
+                    params,
+                    session.last.logprobs,
+                    prompt=tuple(session.last_fit.messages) if session.last_fit is not None else None,
+                    model=session.last.model,
+                    backend=session.last.backend,
+                )
 
     def cancel(self) -> None:
         """Stop the running reply within one token (safe from any thread)."""
@@ -308,7 +344,172 @@ class ChatController:
 
     def close(self) -> None:
         self.unload()
+        self.unload_attention_backend()
         self.library.close()
+
+    # ---- attention view -----------------------------------------------------------------
+    def attention_unavailable(self, reply: ReplyTokens) -> str | None:
+        """Why ``reply``'s attention maps cannot be computed; None when they can."""
+        if self.backend is None:
+            return "no model is loaded"
+        if reply.prompt is None:
+            return "the prompt this reply was written after is not known"
+        if not reply.token_ids and not reply.text:
+            return "the reply has no tokens"
+        return None
+
+    def attention_model(self, reply: ReplyTokens) -> str:
+        """The model file to compute ``reply``'s attention with: the one that wrote it."""
+        backend = self.require_backend()
+        if not reply.model or reply.model == backend.model_name:
+            return self.settings.model
+        return reply.model
+
+    def attention_backend(self, model: str, progress: Progress | None = None) -> Backend:
+        """A backend that gives attention maps for ``model`` (blocks: call it from a worker).
+
+        The chat's own backend when it can (transformers); otherwise a
+        transformers backend on the same model file (the catalog GGUFs convert),
+        loaded on first use in a process of its own and kept for the next view
+        until the chat closes. Token ids agree between the two local engines.
+        """
+        backend = self.require_backend()
+        if backend.capabilities.attention and model == self.settings.model:
+            return backend
+        with self._load_lock:
+            side = self._attention_backend
+            if side is not None and self._attention_model == model:
+                return side
+            options: dict[str, Any] = {"progress": progress} if progress is not None else {}
+            engine = self._loader("transformers", model, **options)
+            if not engine.capabilities.attention:
+                engine.unload()
+                raise NotSupportedError("the transformers backend cannot return attention weights here")
+            self._attention_backend, self._attention_model = engine, model
+            if side is not None:
+                side.unload()
+            return engine
+
+    def reply_attention(self, reply: ReplyTokens, backend: Backend, window: int | None) -> AttentionMaps:
+        """Attention over ``reply``'s prompt and exactly its tokens (its text when they were not kept).
+
+        Blocks; :meth:`cancel_attention` stops it between two layers (a
+        :class:`BackendError`). The chat's own engine is held as while streaming.
+        """
+        reason = self.attention_unavailable(reply)
+        if reason is not None:
+            raise NotSupportedError(reason)
+        assert reply.prompt is not None
+        given: str | list[int] = list(reply.token_ids) if reply.token_ids else reply.text
+        if backend is not self.backend:
+            return backend.attention(list(reply.prompt), reply.params, reply=given, window=window)
+        if not self._streaming.acquire(blocking=False):
+            raise BackendError("the model is busy with a reply: try again when it is done")
+        try:
+            return backend.attention(list(reply.prompt), reply.params, reply=given, window=window)
+        finally:
+            self._streaming.release()
+
+    def cancel_attention(self) -> None:
+        """Stop an attention computation (safe from any thread; a chat reply is never running then)."""
+        for backend in (self._attention_backend, self.backend):
+            if backend is not None and backend.capabilities.attention:
+                backend.cancel()
+
+    def unload_attention_backend(self) -> None:
+        side, self._attention_backend = self._attention_backend, None
+        if side is not None:
+            side.unload()
+
+    # ---- token view -------------------------------------------------------------------
+    def token_numbers_unavailable(self, reply: ReplyTokens) -> str | None:
+        """Why ``reply``'s token probabilities cannot be computed now; None when they can."""
+        backend = self.backend
+        if backend is None:
+            return "no model is loaded"
+        if not backend.capabilities.next_token:
+            return (
+                f"the {backend.name} backend cannot score given tokens "
+                "(start the chat with -o logprobs=5 to record them as replies are written)"
+            )
+        if reply.model and reply.model != backend.model_name:
+            return f"this reply came from {reply.model}: load it (F2) to compute them"
+        if reply.prompt is None:
+            return "the prompt this reply was written after is not known"
+        if not reply.token_ids and not reply.text:
+            return "the reply has no tokens"
+        return None
+
+    def stored_reply_tokens(self, message_id: int) -> ReplyTokens | None:
+        """A stored reply of the open conversation, with its numbers if the history has them.
+
+        The prompt is rebuilt as the chat built it: the system prompt, the
+        conversation before the reply (:func:`~assistant.history.store.context_of`)
+        and its user turn through the template the turn was made with. It is not
+        fitted to the window again; a prompt that no longer fits is an error
+        when the numbers are computed.
+        """
+        from ..history.store import context_of
+
+        store, conversation_id = self.library.store, self.conversation_id
+        if store is None or conversation_id is None:
+            return None
+        stored = store.messages(conversation_id)
+        index = next((i for i, m in enumerate(stored) if m.id == message_id), None)
+        if index is None or stored[index].role != "assistant":
+            return None
+        message = stored[index]
+        before = stored[:index]
+        user = next((i for i in range(len(before) - 1, -1, -1) if before[i].role == "user"), None)
+        params = GenerationParams(
+            **{k: v for k, v in (message.params or {}).items() if k in GenerationParams.field_names()}
+        )
+        tokens = list(message.tokens or [])
+        prompt: tuple[Message, ...] | None = None
+        if user is not None:
+            template = load_chat_template(message.template) if message.template else None
+            variables = self.settings.template_variables if message.template == self.settings.template else {}
+            session = TemplatedSession(
+                self.require_backend(),
+                messages=context_of(before[:user]),
+                system=store.get_conversation(conversation_id).system,
+                template=template,
+                variables=variables,
+            )
+            prompt = tuple(session.prompt_messages(before[user].content))
+        return ReplyTokens(
+            [t.token_id for t in tokens],
+            params,
+            tokens,
+            prompt=prompt,
+            model=message.model or "",
+            backend=message.backend or "",
+            message_id=message.id,
+            origin="stored with the reply in the history",
+            text=message.content,
+        )
+
+    def reply_token_logprobs(self, reply: ReplyTokens, top: int) -> Iterator[TokenLogprob]:
+        """The numbers of exactly ``reply``'s tokens after its own prompt (teacher-forced), lazily.
+
+        Blocks (run it in a worker); iterate for progress, stop iterating or
+        :meth:`cancel` to abandon. The engine is held as while streaming, so
+        it is not unloaded under the computation; refused while a reply is
+        being written.
+        """
+        reason = self.token_numbers_unavailable(reply)
+        if reason is not None:
+            raise NotSupportedError(reason)
+        backend = self.require_backend()
+        assert reply.prompt is not None
+        if not self._streaming.acquire(blocking=False):
+            raise BackendError("the model is busy with a reply: try again when it is done")
+        try:
+            if not reply.token_ids:
+                reply.token_ids = reply_token_ids(backend, list(reply.prompt), reply.text)
+            yield from backend.token_logprobs(list(reply.prompt), reply.token_ids, reply.params, top)
+        finally:
+            self._streaming.release()
 
     # ---- templates -------------------------------------------------------------------
     def settings_options(self) -> SettingsOptions:

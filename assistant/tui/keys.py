@@ -53,7 +53,7 @@ KEY_HELP: tuple[KeyHelp, ...] = (
     KeyHelp("Conversations", "Delete (in the list)", "Delete the conversation (asks first)"),
     KeyHelp("App", "Tab / Shift+Tab", "Move focus between the input, messages and sidebar"),
     KeyHelp("App", "Ctrl+Q", "Quit"),
-    KeyHelp("App", "Ctrl+D (empty message box)", "Quit"),
+    KeyHelp("App", "Ctrl+D", "Quit, in an empty message box (with text it deletes to the right)"),
 )
 
 SLASH_HELP: tuple[tuple[str, str], ...] = (

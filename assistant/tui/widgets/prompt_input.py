@@ -9,6 +9,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from ...terminal_text import visible_text
+
 
 class InputHistory:
     """Previously sent entries, browsed like a shell's history.
@@ -133,6 +135,23 @@ class PromptInput(TextArea):
                 self._show(entry)
                 return
         await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        """Insert a paste whole, at the cursor, and never send it.
+
+        Pasted text is data: line breaks are normalised (``\\r\\n`` and ``\\r`` become
+        ``\\n``) and every other control character is made visible (ESC as ``␛``,
+        see :func:`~assistant.terminal_text.visible_text`), so pasted terminal
+        output cannot smuggle escape sequences into the message or the screen.
+        """
+        event.stop()
+        event.prevent_default()
+        if self.read_only:
+            return
+        text = visible_text(event.text.replace("\r\n", "\n").replace("\r", "\n"))
+        if result := self._replace_via_keyboard(text, *self.selection):
+            self.move_cursor(result.end_location)
+        self.focus()
 
     def submit(self) -> None:
         text = self.text

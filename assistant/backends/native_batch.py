@@ -1,0 +1,162 @@
+"""Several sequences per forward over the native decoder's weights (``--parallel`` on transformers).
+
+Why: on a CPU, one decode step streams every weight through memory for one
+row of activations; eight rows cost little more than one, because the
+matrix products are bound by reading the weights, not by the arithmetic.
+
+How: prompts of different lengths are **left-padded** to a common length, so
+every row's next token lands in the same cache slot. Each row has its own
+offset (``pads``): its positions start at 0 at its first real token, and an
+attention mask hides the padding (and, on Gemma's sliding layers, keys beyond
+the window). A padding query may attend to itself only, so no row of the
+softmax is empty (an all-masked row would be NaN and poison the cache). Rows
+that finish leave the batch: their cache rows are dropped.
+
+The cache here is separate from :class:`~.native_decoder.NativeDecoder`'s own
+(one sequence, with prompt-prefix reuse), so a batch never disturbs it. The
+arithmetic is the decoder's (same fused weights, norms, RoPE tables, MLP);
+tests hold each row's greedy output to the one the row gets alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from .native_decoder import NativeDecoder, _Layer
+
+PREFILL_CHUNK = 256
+"""Prompt positions evaluated per forward (times the batch size: bounds the activations' memory)."""
+
+
+@dataclass
+class BatchCache:
+    """Keys/values ``[rows, kv_heads, capacity, head_dim]`` per layer, and where each row starts."""
+
+    keys: list[Any]
+    values: list[Any]
+    pads: Any
+    """``[rows]`` long tensor: padding slots before each row's first token."""
+    length: int = 0
+    """Slots written so far (the same for every row)."""
+    rows: list[int] = field(default_factory=list)
+    """The caller's index of each row still in the batch, in cache order."""
+
+
+def start(decoder: NativeDecoder, prompts: Sequence[Sequence[int]], capacity: int) -> tuple[BatchCache, Any]:
+    """Evaluate left-padded ``prompts`` in a fresh cache of ``capacity`` slots; logits ``[rows, vocab]``."""
+    import torch
+
+    width = max(len(p) for p in prompts)
+    if capacity > decoder.max_positions or width > capacity:
+        raise ValueError(f"{max(width, capacity)} positions exceed the context of {decoder.max_positions}")
+    with torch.inference_mode():
+        device, rows = decoder.device, len(prompts)
+        pads = torch.tensor([width - len(p) for p in prompts], device=device)
+        ids = torch.tensor([[0] * (width - len(p)) + list(p) for p in prompts], device=device)
+        shape = (rows, decoder.n_kv, capacity, decoder.head_dim)
+        cache = BatchCache(
+            keys=[torch.zeros(shape, dtype=decoder.dtype, device=device) for _ in decoder.layers],
+            values=[torch.zeros(shape, dtype=decoder.dtype, device=device) for _ in decoder.layers],
+            pads=pads,
+            rows=list(range(rows)),
+        )
+        logits = None
+        for offset in range(0, width, PREFILL_CHUNK):
+            logits = _forward(decoder, cache, ids[:, offset : offset + PREFILL_CHUNK])
+    return cache, logits
+
+
+def step(decoder: NativeDecoder, cache: BatchCache, tokens: Sequence[int]) -> Any:
+    """One token per row (in cache order); logits ``[rows, vocab]``."""
+    import torch
+
+    if cache.length >= cache.keys[0].shape[2]:
+        raise ValueError("the batch cache is full")
+    with torch.inference_mode():
+        return _forward(decoder, cache, torch.tensor(list(tokens), device=decoder.device)[:, None])
+
+
+def keep_rows(cache: BatchCache, keep: Sequence[int]) -> None:
+    """Drop every row whose cache position is not in ``keep`` (finished rows leave the batch)."""
+    import torch
+
+    if len(keep) == len(cache.rows):
+        return
+    index = torch.tensor(list(keep), device=cache.pads.device)
+    cache.keys = [k.index_select(0, index) for k in cache.keys]
+    cache.values = [v.index_select(0, index) for v in cache.values]
+    cache.pads = cache.pads.index_select(0, index)
+    cache.rows = [cache.rows[i] for i in keep]
+
+
+def _forward(decoder: NativeDecoder, cache: BatchCache, ids: Any) -> Any:
+    """``ids`` ``[rows, t]`` at cache slots ``cache.length…``; logits after the last one, ``[rows, vocab]``."""
+    import torch
+
+    rows, t = ids.shape
+    begin, end = cache.length, cache.length + t
+    device = decoder.device
+    slots = torch.arange(begin, end, device=device)
+    positions = (slots[None, :] - cache.pads[:, None]).clamp(min=0)  # [rows, t]
+    x = decoder._embed(ids)
+    keys_at = torch.arange(end, device=device)
+    masks: dict[int | None, Any] = {}
+    for index, layer in enumerate(decoder.layers):
+        if layer.window not in masks:
+            masks[layer.window] = _mask(slots, keys_at, cache.pads, layer.window)
+        h = decoder._rms(x, layer.norm_in)
+        q, k, v = _qkv(decoder, layer, h, positions)
+        cache.keys[index][:, :, begin:end] = k
+        cache.values[index][:, :, begin:end] = v
+        attn = _attend(decoder, q, cache.keys[index][:, :, :end], cache.values[index][:, :, :end], masks[layer.window])
+        x = decoder._block_rest(layer, x, attn)
+    cache.length = end
+    return decoder._logits(x[:, -1])
+
+
+def _mask(slots: Any, keys_at: Any, pads: Any, window: int | None) -> Any:
+    """Boolean ``[rows, t, keys]``: causal, the row's own tokens only, within the window; a query sees itself."""
+    rows_first = pads[:, None, None]
+    queries = slots[None, :, None]
+    keys = keys_at[None, None, :]
+    allowed = (keys <= queries) & (keys >= rows_first)
+    if window is not None:
+        allowed &= keys > queries - window
+    return allowed | (keys == queries)
+
+
+def _qkv(decoder: NativeDecoder, layer: _Layer, x: Any, positions: Any) -> tuple[Any, Any, Any]:
+    """q ``[rows, heads, t, d]``, k and v ``[rows, kv_heads, t, d]``, RoPE at each row's own positions."""
+    import torch
+
+    rows, t, _ = x.shape
+    qkv = decoder._mm(x, layer.wqkv)
+    if layer.bqkv is not None:
+        qkv = qkv + layer.bqkv
+    d, heads, kv = decoder.head_dim, decoder.n_heads, decoder.n_kv
+    k_end = (heads + kv) * d
+    qk = qkv[..., :k_end].reshape(rows, t, heads + kv, d)
+    v = qkv[..., k_end:].reshape(rows, t, kv, d).transpose(1, 2)
+    if layer.q_norm is not None:
+        qk = torch.cat(
+            (decoder._rms(qk[:, :, :heads], layer.q_norm), decoder._rms(qk[:, :, heads:], layer.k_norm)), dim=2
+        )
+    qk = qk.transpose(1, 2)  # [rows, heads + kv, t, d]
+    cos = decoder.cos[layer.rope][positions][:, None]  # [rows, 1, t, d]
+    sin = decoder.sin[layer.rope][positions][:, None]
+    qk = qk * cos + qk.roll(d // 2, -1) * sin
+    return qk[:, :heads], qk[:, heads:], v
+
+
+def _attend(decoder: NativeDecoder, q: Any, keys: Any, values: Any, mask: Any) -> Any:
+    """Grouped-query attention as the decoder does it (queries of a KV head stacked), per row → ``[rows, t, heads·d]``."""
+    import torch.nn.functional as F
+
+    rows, heads, t, d = q.shape
+    group = heads // decoder.n_kv
+    q = q.reshape(rows, decoder.n_kv, group * t, d)
+    mask = mask.repeat(1, group, 1)[:, None]  # [rows, 1, group·t, keys]
+    out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=decoder.scale)
+    return out.reshape(rows, heads, t, d).transpose(1, 2).reshape(rows, t, heads * d)

@@ -1,0 +1,220 @@
+"""``assistant attention``: what the model looked at while it answered: heatmap, picture, numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import progress_to_stderr, read_stdin_text
+
+if TYPE_CHECKING:
+    from ..types import AttentionMaps
+
+DEFAULT_MAX_NEW_TOKENS = 16
+"""A short reply by default: the map is about how the reply relates to the prompt, and n² grows fast."""
+
+LABEL_WIDTH = 10
+"""Characters of a token's label in the terminal heatmap."""
+
+
+def parse_layer(value: str) -> int | None:
+    """``all`` → None (every layer), a number → that layer (negative counts from the last)."""
+    from ..errors import ConfigError
+
+    if value.strip().lower() == "all":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"--layer takes a layer number or 'all', not {value!r}") from None
+
+
+def parse_head(value: str) -> int | None:
+    """``mean`` → None (the mean over heads), a number → that head."""
+    from ..errors import ConfigError
+
+    if value.strip().lower() == "mean":
+        return None
+    try:
+        head = int(value)
+    except ValueError:
+        raise ConfigError(f"--head takes a head number or 'mean', not {value!r}") from None
+    if head < 0:
+        raise ConfigError(f"--head must be 0 or more, not {head}")
+    return head
+
+
+@click.command()
+@click.argument("text", required=False)
+@click.option("-m", "--model", default=None, help="Catalog name or path to a model (default: smollm2).")
+@click.option(
+    "-b",
+    "--backend",
+    default="transformers",
+    show_default=True,
+    help="Backend that computes the weights (one that can: see `assistant backends`).",
+)
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Sampling parameter or backend option (defaults here: temperature=0).",
+)
+@click.option("-s", "--system", default=None, help="System prompt.")
+@click.option(
+    "--layer",
+    "layer_text",
+    default="-1",
+    show_default=True,
+    help="Layer number (negative: from the last) or 'all'.",
+)
+@click.option(
+    "--head",
+    "head_text",
+    default="mean",
+    show_default=True,
+    help="Head number or 'mean' (the mean over heads).",
+)
+@click.option(
+    "--max-new-tokens",
+    "max_new_tokens",
+    type=int,
+    default=None,
+    help=f"Most reply tokens (default {DEFAULT_MAX_NEW_TOKENS}, or -o max_tokens=N).",
+)
+@click.option(
+    "--window",
+    type=int,
+    default=None,
+    help="Keep the last N tokens of prompt + reply (default 64; 0: all of them).",
+)
+@click.option(
+    "--max-memory", "max_memory_mb", type=int, default=None, help="Refuse past this many MB (default 2048)."
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Write a picture: FILE.png, .svg or .html."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the tokens and weights as one JSON object.")
+@click.option("--verbose", is_flag=True, help="Show the engine's own logs.")
+def attention(
+    text: str | None,
+    model: str | None,
+    backend: str,
+    options: tuple[str, ...],
+    system: str | None,
+    layer_text: str,
+    head_text: str,
+    max_new_tokens: int | None,
+    window: int | None,
+    max_memory_mb: int | None,
+    out: Path | None,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Generate a reply to TEXT, then show how much each token attended to each earlier one.
+
+    Row i of the map is token i's attention over the tokens before it (a
+    distribution: it sums to 1 over the whole prompt + reply). The terminal
+    shows one layer's map (default: the last layer, mean over heads); --out
+    draws it (or, with --layer all, every layer's head mean) as a picture.
+    """
+    from ..config import default_model, default_system_prompt
+    from ..errors import ConfigError
+    from ..inspect import attention as att
+    from ..options import build_params, parse_options
+    from ..session import open_backend
+    from ..types import Message
+    from .prompt import build_user_text
+
+    layer = parse_layer(layer_text)
+    head = parse_head(head_text)
+    if out is not None:
+        from ..inspect.pictures import picture_format
+
+        picture_format(out)  # a wrong suffix fails before the model loads
+    if window is not None and window < 0:
+        raise ConfigError(f"--window must be 0 (all tokens) or more, not {window}")
+    if max_memory_mb is not None and max_memory_mb <= 0:
+        raise ConfigError(f"--max-memory must be a positive number of MB, not {max_memory_mb}")
+    if max_new_tokens is not None and max_new_tokens < 1:
+        raise ConfigError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
+    user_text = build_user_text(None if text == "-" else text, read_stdin_text())
+    overrides, backend_opts = parse_options(options)
+    overrides.setdefault("temperature", 0.0)
+    if max_new_tokens is not None:
+        overrides["max_tokens"] = max_new_tokens
+    else:
+        overrides.setdefault("max_tokens", DEFAULT_MAX_NEW_TOKENS)
+    params = build_params(overrides)
+    if verbose:
+        backend_opts["verbose"] = True
+    system_prompt = system if system is not None else default_system_prompt()
+    messages = ([Message("system", system_prompt)] if system_prompt else []) + [Message("user", user_text)]
+    model_name = model or default_model()
+
+    engine = open_backend(model_name, backend, backend_opts, progress=progress_to_stderr)
+    try:  # a backend that cannot form attention weights says so, in one line
+        maps = engine.attention(
+            messages,
+            params,
+            window=att.DEFAULT_WINDOW if window is None else window or None,
+            memory_limit=(max_memory_mb or att.DEFAULT_MEMORY_LIMIT // 1024**2) * 1024**2,
+        )
+    finally:
+        engine.unload()
+    layers = att.layer_count(maps)
+    if layer is not None and layer < 0:
+        layer += layers
+        if layer < 0:
+            raise ConfigError(f"--layer {layer_text} does not exist: this model has {layers} layers")
+    att.check_selection(maps, layer, head)
+    reply = maps.completion.text if maps.completion is not None else ""
+    if as_json:
+        data = {
+            "model": engine.model_name,
+            "backend": engine.name,
+            "text": reply,
+            **att.maps_to_json(maps, layer, head),
+        }
+        click.echo(json.dumps(data, ensure_ascii=False))
+    if out is not None:
+        from ..inspect.pictures import save_attention_picture
+
+        save_attention_picture(maps, out, layer, head, engine.model_name)
+        click.echo(f"wrote {out}", err=True)
+    if not as_json and out is None:
+        print_heatmap(maps, layer, head, engine.model_name, reply)
+
+
+def print_heatmap(maps: AttentionMaps, layer: int | None, head: int | None, model: str, reply: str) -> None:
+    """The terminal view: title, the reply, the heatmap (cut to the terminal's width) and the legend."""
+    from rich.console import Console
+
+    from ..inspect import attention as att
+    from ..terminal_text import visible_text
+
+    console = Console(highlight=False, soft_wrap=False)
+    view = att.heatmap_view(maps, att.combined_map(maps, layer, head), LABEL_WIDTH)
+    margin = len(str(view.first_index + len(view.labels))) + 3 + LABEL_WIDTH + 1
+    view = att.tail_view(view, max(8, console.width - margin - 1))
+    colour = console.color_system is not None
+    console.print(
+        visible_text(att.map_title(model, layer, head, att.layer_count(maps))), style="bold", markup=False
+    )
+    console.print(f"reply: {visible_text(reply)}", markup=False)
+    console.print(att.heatmap_text(view, colour=colour))
+    console.print(att.summary_line(maps, len(view.labels)), markup=False, style="dim")
+    if colour:
+        console.print(
+            "colour = attention weight, dark 0 → bright 1 (∝ √weight) · "
+            "--out FILE.png draws it, --json gives the numbers",
+            markup=False,
+            style="dim",
+        )
+    else:
+        console.print(att.legend_text(), markup=False)

@@ -1,0 +1,200 @@
+"""``assistant tokenize`` and ``assistant next``: how the model cuts text, and what it could say next.
+
+Both load a local model (any backend whose ``capabilities.next_token`` is set)
+and print what :mod:`assistant.inspect` computes: token pieces with their bytes
+made visible, and the next-token distribution before and after the sampling
+settings — the lesson of every LLM primer, runnable. Everything that came from
+the model (token pieces) is printed through the one sanitizer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .common import TEXT, echo_json, model_options, progress_to_stderr, resolve_model_and_backend
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend, Prompt
+    from ..inspect.distribution import Candidate, NextToken
+    from ..inspect.pieces import TokenPiece
+
+BAR_WIDTH = 20
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of ``fraction`` (0..1) of ``width`` cells, in eighths of a cell."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, rest = divmod(eighths, 8)
+    return ("█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)
+
+
+def _open(model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool) -> tuple[Backend, Any]:
+    from ..options import build_params, parse_options
+    from ..session import open_backend
+
+    overrides, backend_opts = parse_options(options)
+    params = build_params(overrides)  # bad sampling values fail before the model loads
+    model_name, backend_name = resolve_model_and_backend(model, backend)
+    if verbose:
+        backend_opts["verbose"] = True
+    return open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr), params
+
+
+def _prompt(text: str, chat: bool, system: str | None) -> Prompt:
+    from ..types import Message
+
+    if not chat:
+        return text
+    return [*([Message("system", system)] if system else []), Message("user", text)]
+
+
+def _require_local(engine: Backend, what: str) -> None:
+    from ..errors import NotSupportedError
+
+    if not engine.capabilities.next_token:
+        raise NotSupportedError(f"the {engine.name} backend cannot {what} (use -b llama-cpp or -b transformers)")
+
+
+# ---- tokenize ---------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("text", type=TEXT)
+@model_options
+@click.option("--chat", is_flag=True, help="Render TEXT as a user message through the model's chat template first.")
+@click.option("-s", "--system", type=TEXT, default=None, help="With --chat: a system message before it.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def tokenize(
+    text: str, model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool,
+    chat: bool, system: str | None, as_json: bool, debug: bool,
+) -> None:  # fmt: skip
+    """Show how the model cuts TEXT into tokens: pieces, ids, bytes, and the share of the context window.
+
+    Leading spaces show as ␣, newlines as ↵, bytes that are not a whole character
+    as <0xNN>; with --chat the chat template's control tokens are marked special.
+    """
+    if system is not None and not chat:
+        raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
+    engine, _ = _open(model, backend, options, verbose)
+    try:
+        _require_local(engine, "show its token pieces")
+        ids = engine.prompt_token_ids(_prompt(text, chat, system))
+        pieces = engine.token_pieces(ids)
+        context = engine.context_length
+        facts = {"model": engine.model_name, "backend": engine.name}
+    finally:
+        engine.unload()
+    if as_json:
+        share = len(ids) / context if context else None
+        echo_json({**facts, "count": len(ids), "context_length": context, "context_share": share,
+                   "chat": chat, "tokens": [p.to_dict() for p in pieces]})  # fmt: skip
+        return
+    for line in tokenize_lines(pieces, context, facts):
+        click.echo(line)
+
+
+def tokenize_lines(pieces: list[TokenPiece], context: int, facts: dict[str, str]) -> list[str]:
+    """The text report: pieces in a row, then one line per token (``#``, id, piece, bytes)."""
+    from ..terminal_text import visible_text
+
+    count = len(pieces)
+    share = f"{count / context:.1%} of the {context}-token context window" if context else "context window unknown"
+    head = f"{visible_text(facts['model'])} ({facts['backend']}) · {count} token{'s' * (count != 1)} · {share}"
+    row = "".join(f"⟦{p.shown()}⟧" if p.special else f"[{p.shown()}]" for p in pieces)
+    width = max((len(str(p.token_id)) for p in pieces), default=2)
+    lines = [head, row, ""]
+    for index, piece in enumerate(pieces):
+        kind = "special" if piece.special else ("" if piece.text is not None else "part of a character")
+        raw = " ".join(f"{b:02x}" for b in piece.piece)
+        lines.append(f"{index:>5}  {piece.token_id:>{width}}  {piece.shown():<16} {raw:<24} {kind}".rstrip())
+    return lines
+
+
+# ---- next --------------------------------------------------------------------------------
+
+
+@click.command("next")
+@click.argument("text", type=TEXT)
+@model_options
+@click.option("--top", type=click.IntRange(1, 200), default=10, show_default=True, help="Candidates to show.")
+@click.option("--chat", is_flag=True, help="Render TEXT as a user message: what the reply would start with.")
+@click.option("-s", "--system", type=TEXT, default=None, help="With --chat: a system message before it.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def next_command(
+    text: str, model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool,
+    top: int, chat: bool, system: str | None, as_json: bool, debug: bool,
+) -> None:  # fmt: skip
+    """The next-token distribution after TEXT, before and after the sampling settings.
+
+    For each candidate: its probability under the model, whether top-k / top-p
+    keep it, and its probability under the settings (-o temperature=… -o top_k=…
+    -o top_p=… -o repeat_penalty=…); then the greedy pick and the entropy.
+    """
+    if system is not None and not chat:
+        raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
+    engine, params = _open(model, backend, options, verbose)
+    try:
+        _require_local(engine, "give the next-token distribution")
+        result = engine.next_token(_prompt(text, chat, system), params, top=top)
+        shown = [*result.candidates, result.greedy]
+        pieces = {p.token_id: p for p in engine.token_pieces([c.token_id for c in shown])}
+        facts = {"model": engine.model_name, "backend": engine.name}
+    finally:
+        engine.unload()
+    if as_json:
+        echo_json({**facts, **result.to_dict()})
+        return
+    for line in next_lines(result, pieces):
+        click.echo(line)
+
+
+def _label(candidate: Candidate, pieces: dict[int, TokenPiece]) -> str:
+    """The candidate's exact piece when known (a partial character shows its bytes), else its text."""
+    from ..inspect.pieces import TokenPiece
+
+    piece = pieces.get(candidate.token_id)
+    return (piece or TokenPiece(candidate.token_id, candidate.text.encode("utf-8"))).shown()
+
+
+def _settings(result: NextToken) -> str:
+    p = result.params
+    if p.greedy:
+        return "temperature 0 (greedy)"
+    parts = [f"temperature {p.temperature:g}", f"top-k {p.top_k or 'off'}", f"top-p {p.top_p:g}"]
+    if p.repeat_penalty != 1.0:
+        parts.append(f"repeat penalty {p.repeat_penalty:g}")
+    return " · ".join(parts)
+
+
+def next_lines(result: NextToken, pieces: dict[int, TokenPiece] | None = None) -> list[str]:
+    """The text report: one row per candidate with model and sampled probabilities as numbers and bars."""
+    pieces = pieces or {}
+    labels = [_label(c, pieces) for c in result.candidates]
+    width = max([5, *(len(label) for label in labels)])
+    lines = [
+        f"after {result.prompt_tokens} tokens · {_settings(result)}",
+        f"{'':>4}  {'token':<{width}}  {'model':>6}  {'':<{BAR_WIDTH}}  {'sampled':>7}",
+    ]
+    for rank, (candidate, label) in enumerate(zip(result.candidates, labels), start=1):
+        model = f"{candidate.prob:6.3f}  {bar(candidate.prob)}"
+        if candidate.cut_by is not None:
+            sampled = f"{'—':>7}  cut by {candidate.cut_by}" if candidate.cut_by != "greedy" else f"{0:7.3f}"
+        elif candidate.p_sampled is None:
+            sampled = f"{'?':>7}"
+        else:
+            sampled = f"{candidate.p_sampled:7.3f}  {bar(candidate.p_sampled)}"
+        lines.append(f"{rank:>4}  {label:<{width}}  {model}  {sampled}".rstrip())
+    greedy = result.greedy
+    lines += [
+        "",
+        f"greedy pick: {_label(greedy, pieces)} (model p {greedy.prob:.3f}) · entropy {result.entropy_bits:.2f} bits · "
+        f"the settings keep {result.kept} token{'s' * (result.kept != 1)} "
+        f"({result.kept_mass:.1%} of the model's probability)",
+        "model = softmax of the raw logits; sampled = after repeat penalty, top-k, top-p and temperature",
+    ]
+    return lines

@@ -1,0 +1,225 @@
+"""Attention pictures: PNG, SVG or a self-contained HTML page, for the CLI and the chat app's export.
+
+matplotlib is imported here, inside the functions, and only when a picture is
+written (it costs ~0.3 s: never at CLI start-up). Figures are built with
+``matplotlib.figure.Figure`` and the Agg canvas directly, not ``pyplot``: no
+global state, no GUI backend, safe from a worker thread.
+
+Token labels are model output, i.e. data: they pass through
+:func:`~assistant.inspect.attention.token_labels` (visible spaces, no control
+characters), matplotlib's mathtext is switched off for them (``$x$`` stays
+``$x$``), and the HTML page escapes every text it writes around the SVG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AssistantError
+from .attention import (
+    COLOUR_ANCHORS,
+    GAMMA,
+    check_selection,
+    heatmap_view,
+    layer_count,
+    legend_text,
+    map_title,
+    select_map,
+    summary_line,
+)
+
+if TYPE_CHECKING:
+    from ..types import AttentionMaps
+
+FORMATS = (".png", ".svg", ".html")
+"""What ``--out`` (and the chat app's export) can write, by file suffix."""
+
+LABEL_WIDTH = 14
+"""Characters of a token label on an axis (longer ones end in ``…``)."""
+
+MAX_LABELLED_TOKENS = 96
+"""Past this many tokens an axis shows every k-th label, so labels never overlap."""
+
+DPI = 110
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One heatmap of a figure: its weights and its title."""
+
+    matrix: Any
+    title: str
+
+
+def picture_format(path: Path) -> str:
+    """The format asked for by ``path``'s suffix, or a one-line error naming the ones there are."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise AssistantError(
+            f"cannot write {path.name!r}: the picture's file name must end in {', '.join(FORMATS)}"
+        )
+    return suffix[1:]
+
+
+@contextlib.contextmanager
+def _quiet_matplotlib() -> Iterator[None]:
+    """Token labels may hold characters the font lacks: draw a box, do not warn on stderr."""
+    logger = logging.getLogger("matplotlib")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def colormap() -> Any:
+    """The attention ramp of :mod:`.attention` as a matplotlib colormap (the terminal's colours)."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    return LinearSegmentedColormap.from_list(
+        "assistant-attention", [tuple(c / 255 for c in rgb) for rgb in COLOUR_ANCHORS]
+    )
+
+
+def _tick_positions(count: int) -> list[int]:
+    step = max(1, -(-count // MAX_LABELLED_TOKENS))
+    return list(range(0, count, step))
+
+
+def _draw_panel(
+    ax: Any, panel: Panel, labels: Sequence[str], reply_at: int | None, norm: Any, cmap: Any, small: bool
+) -> Any:
+    import numpy as np
+
+    matrix = np.asarray(panel.matrix, dtype=np.float32)
+    size = matrix.shape[0]
+    future = np.triu(np.ones_like(matrix, dtype=bool), k=1)
+    image = ax.imshow(np.ma.masked_array(matrix, future), cmap=cmap, norm=norm, interpolation="nearest")
+    if small:  # a grid's panel; a single map's title is the figure's
+        ax.set_title(panel.title, fontsize=8, parse_math=False)
+    if reply_at is not None and 0 < reply_at < size:
+        for draw in (ax.axhline, ax.axvline):
+            draw(reply_at - 0.5, color="#4aa3df", linewidth=0.8 if small else 1.2)
+    if small:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return image
+    ticks = _tick_positions(size)
+    fontsize = 7 if size > 40 else 9
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=fontsize, parse_math=False)
+    ax.set_yticklabels([labels[i] for i in ticks], fontsize=fontsize, parse_math=False)
+    ax.set_xlabel("attended token (key)")
+    ax.set_ylabel("attending token (query)")
+    return image
+
+
+def attention_figure(maps: AttentionMaps, panels: Sequence[Panel], title: str) -> Any:
+    """A figure of one labelled heatmap, or a grid of small ones (``--layer all``), with one colorbar."""
+    from matplotlib.colors import PowerNorm
+    from matplotlib.figure import Figure
+
+    view = heatmap_view(maps, panels[0].matrix, LABEL_WIDTH)
+    size = len(view.labels)
+    reply_at = maps.prompt_tokens - maps.window_start
+    cmap = colormap().with_extremes(bad="#ffffff")  # the future (above the diagonal): nothing to attend to
+    norm = PowerNorm(gamma=GAMMA, vmin=0.0, vmax=1.0)
+    with _quiet_matplotlib():
+        if len(panels) == 1:
+            side = min(16.0, max(6.0, 3.0 + size * 0.16))
+            figure = Figure(figsize=(side + 1.5, side), dpi=DPI, layout="constrained")
+            ax = figure.add_subplot()
+            image = _draw_panel(ax, panels[0], view.labels, reply_at, norm, cmap, small=False)
+        else:
+            columns = min(6, len(panels))
+            rows = -(-len(panels) // columns)
+            figure = Figure(figsize=(2.2 * columns + 1.2, 2.3 * rows + 0.8), dpi=DPI, layout="constrained")
+            axes = figure.subplots(rows, columns, squeeze=False)
+            image = None
+            for index, ax in enumerate(axes.flat):
+                if index < len(panels):
+                    image = _draw_panel(ax, panels[index], view.labels, reply_at, norm, cmap, small=True)
+                else:
+                    ax.set_axis_off()
+            ax = axes
+        figure.suptitle(title, parse_math=False)
+        colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
+        colorbar.set_label("attention weight (colour ∝ √weight)")
+        figure.supxlabel(
+            summary_line(maps, size).replace(" (rows ▸)", "") + " · blue lines: where the reply starts",
+            fontsize=8,
+            color="#555555",
+            parse_math=False,
+        )
+    return figure
+
+
+def write_figure(figure: Any, path: Path, title: str) -> None:
+    """Write ``figure`` as PNG, SVG or a self-contained HTML page (the SVG inline), by ``path``'s suffix."""
+    kind = picture_format(path)
+    with _quiet_matplotlib():
+        if kind in ("png", "svg"):
+            data = io.BytesIO()
+            figure.savefig(data, format=kind)
+            payload = data.getvalue()
+        else:
+            svg = io.StringIO()
+            figure.savefig(svg, format="svg")
+            payload = _html_page(svg.getvalue(), title).encode("utf-8")
+    try:
+        path.write_bytes(payload)
+    except OSError as exc:
+        raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _html_page(svg: str, title: str) -> str:
+    """One file that opens anywhere: the SVG inline (its XML prologue removed), every other text escaped."""
+    start = svg.find("<svg")
+    body = svg[start:] if start >= 0 else svg
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n"
+        "<style>body{font-family:sans-serif;margin:1em} svg{max-width:100%;height:auto}</style>\n"
+        "</head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(legend_text())}</p>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def picture_panels(
+    maps: AttentionMaps, layer: int | None, head: int | None, model: str
+) -> tuple[list[Panel], str]:
+    """What to draw, and the title: one layer's head (or head mean), or (``layer`` None) every layer's."""
+    layers = layer_count(maps)
+    if layer is None:
+        panels = [Panel(select_map(maps, index, head), f"layer {index}") for index in range(layers)]
+        return panels, map_title(model, None, head, layers).replace(
+            f"mean of {layers} layers", f"all {layers} layers"
+        )
+    return [Panel(select_map(maps, layer, head), map_title(model, layer, head, layers))], map_title(
+        model, layer, head, layers
+    )
+
+
+def save_attention_picture(
+    maps: AttentionMaps, path: Path, layer: int | None, head: int | None, model: str = ""
+) -> None:
+    """Draw one map (a layer's head or head mean) or, ``layer`` None, a grid of every layer's, into ``path``.
+
+    The suffix (.png, .svg, .html) picks the format; a wrong one fails before anything is drawn.
+    """
+    picture_format(path)
+    check_selection(maps, layer, head)
+    panels, title = picture_panels(maps, layer, head, model)
+    write_figure(attention_figure(maps, panels, title), path, title)

@@ -1,0 +1,75 @@
+"""How one token is shown to a person: its exact bytes, made visible.
+
+A token is a run of bytes, not of characters: ``" Paris"`` starts with a space
+the eye does not see, and an emoji can be split over two tokens whose halves
+are not text at all. :class:`TokenPiece` keeps the bytes and draws them so
+nothing is hidden — a leading space as ``␣``, a newline as ``↵``, a tab as
+``⇥``, bytes that are not (yet) a whole character as ``<0xE2>`` — and a
+chat-template control token by its name (``<|im_start|>``), marked special.
+Front ends print :meth:`TokenPiece.shown` (already safe for a terminal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..terminal_text import visible_text
+
+_WHITESPACE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"})
+
+
+@dataclass(frozen=True)
+class TokenPiece:
+    """One token of a model's vocabulary: id, the bytes it adds to the text, and its control name if any."""
+
+    token_id: int
+    piece: bytes
+    """What the token contributes to generated text (empty for a control token)."""
+    special: str = ""
+    """A control token's name (``<|im_start|>``); empty for ordinary tokens."""
+
+    @property
+    def text(self) -> str | None:
+        """The piece as text, or None when its bytes are not whole UTF-8 characters on their own."""
+        try:
+            return self.piece.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def shown(self) -> str:
+        """The piece as a person should see it: whitespace and partial characters visible, terminal-safe."""
+        if self.special:
+            return visible_text(self.special)
+        text = self.text
+        if text is None:
+            return _partial_bytes(self.piece)
+        if not text:
+            return "∅"
+        return visible_text(text.translate(_WHITESPACE))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.token_id,
+            "text": self.text if not self.special else self.special,
+            "bytes": self.piece.hex(),
+            "special": bool(self.special),
+        }
+
+
+def _partial_bytes(piece: bytes) -> str:
+    """Decode what is whole, show the rest as ``<0xNN>`` (an emoji cut in two shows as its byte halves)."""
+    out: list[str] = []
+    index = 0
+    while index < len(piece):
+        for end in range(min(len(piece), index + 4), index, -1):
+            try:
+                out.append(piece[index:end].decode("utf-8").translate(_WHITESPACE))
+            except UnicodeDecodeError:
+                continue
+            index = end
+            break
+        else:
+            out.append(f"<0x{piece[index]:02X}>")
+            index += 1
+    return visible_text("".join(out))

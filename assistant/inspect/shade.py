@@ -1,0 +1,82 @@
+"""The one colour scale for probabilities: terminal (16 colours and up), the chat app and pictures.
+
+Four levels, as in the design notes (``░ <10%  ▒ <50%  ▓ <90%  █ ≥90%``). Each
+level has a glyph (so colour is never the only carrier), a background from
+the 16 standard ANSI colours with a black foreground (readable on light and
+dark themes alike, and on terminals without 256 colours), and a hex colour of
+the same hue for Textual styles and matplotlib. A probability that is not
+known (``None``) is drawn unshaded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..types import TokenLogprob
+
+THRESHOLDS = (0.10, 0.50, 0.90)
+"""Upper bounds of the first three levels; the last is ``>= 0.90``."""
+
+
+@dataclass(frozen=True)
+class Shade:
+    """One level of the scale."""
+
+    label: str
+    """The legend's words for it, e.g. ``<10%``."""
+    glyph: str
+    ansi_bg: int
+    """SGR code of the background (one of the 16 standard colours)."""
+    color: str
+    """The same hue as ``#rrggbb`` (Textual styles, pictures)."""
+
+    def sgr(self) -> str:
+        """The escape sequence that starts this shade (black text on its background)."""
+        return f"\x1b[30;{self.ansi_bg}m"
+
+
+SHADES: tuple[Shade, ...] = (
+    Shade("<10%", "░", 41, "#d9534f"),  # red: the model found it unlikely
+    Shade("<50%", "▒", 43, "#f0ad4e"),  # yellow
+    Shade("<90%", "▓", 46, "#5bc0de"),  # cyan
+    Shade("≥90%", "█", 42, "#5cb85c"),  # green: near certain
+)
+RESET = "\x1b[0m"
+
+
+def shade_for(p: float | None) -> Shade | None:
+    """The level of probability ``p`` (``None`` when it is unknown)."""
+    if p is None:
+        return None
+    for shade, bound in zip(SHADES, THRESHOLDS):
+        if p < bound:
+            return shade
+    return SHADES[-1]
+
+
+def shaded(text: str, p: float | None) -> str:
+    """``text`` on its level's background, for a terminal. ``text`` must already be safe to print."""
+    shade = shade_for(p)
+    if shade is None or not text:
+        return text
+    # Keep newlines outside the coloured run: a background spilling to the line's end looks like a bug.
+    return "\n".join(f"{shade.sgr()}{line}{RESET}" if line else "" for line in text.split("\n"))
+
+
+def legend(ansi: bool = True, what: str = "sampled probability") -> str:
+    """One line naming the levels, coloured like the text when ``ansi``."""
+    parts = [f"{s.sgr()} {s.glyph} {s.label} {RESET}" if ansi else f"{s.glyph} {s.label}" for s in SHADES]
+    return f"shade = {what}: " + "  ".join(parts)
+
+
+def shown_probability(entries: Sequence[TokenLogprob], sampled: bool = True) -> float | None:
+    """The probability a run of text is shaded by: the least likely of the tokens that produced it.
+
+    ``sampled`` False (a backend without sampled probabilities, e.g. a remote
+    server) shades by the *model* probability instead — say so in the legend.
+    """
+    values = [e.p_sampled if sampled else math.exp(e.logprob) for e in entries]
+    known = [v for v in values if v is not None]
+    return min(known) if known else None

@@ -1,0 +1,366 @@
+"""The chat app's token view and sampling panel, without Textual.
+
+Everything the view shows is derived here, so it can be tested (and
+benchmarked) without a terminal: where a reply's numbers come from
+(:class:`ReplyTokens`), how its tokens are laid out in lines and pages
+(:func:`layout_tokens`), where the cursor is, and the rows of the panel at the
+cursor's step (:meth:`TokenViewState.step_rows`) — the numbers the reply was
+generated with, or, with the sampling panel open, what other settings of
+temperature / top-k / top-p would have made of the same candidates.
+
+The distribution math is :func:`assistant.inspect.distribution.explain`, the one
+definition shared with ``assistant next``; this module only chooses its inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Sequence
+
+from rich.cells import cell_len
+
+from ..terminal_text import visible_text
+from ..types import GenerationParams, Message, TokenLogprob, TopAlternative
+
+DEFAULT_TOP = 10
+"""Alternatives per step asked for when a reply's numbers are recomputed."""
+
+Setting = Literal["temperature", "top_k", "top_p"]
+
+TEMPERATURES: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0)
+TOP_KS: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 40, 50, 100, 0)
+"""From keeping the fewest to keeping all (0 = off): the order the keys step through."""
+TOP_PS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+@dataclass
+class ReplyTokens:
+    """One reply's tokens, and what is needed to (re)compute their numbers.
+
+    ``tokens`` are the per-step numbers when the reply was generated with
+    logprobs (or was recomputed); ``token_ids`` are always kept for a live
+    reply, so the numbers can be recomputed for exactly those tokens by
+    teacher-forced scoring after ``prompt``, the exact messages the reply was
+    generated from. ``prompt`` is None when it is not known (nothing can be
+    recomputed then).
+    """
+
+    token_ids: list[int]
+    params: GenerationParams
+    tokens: list[TokenLogprob] = field(default_factory=list)
+    prompt: tuple[Message, ...] | None = None
+    model: str = ""
+    backend: str = ""
+    message_id: int | None = None
+    """The stored message, when the reply is in the history."""
+    origin: str = "recorded while the reply was generated"
+    """Where ``tokens`` came from, in words for the view's title line."""
+    text: str = ""
+    """The reply's text: its token ids are found again from it when they were not kept (an old stored reply)."""
+
+    @property
+    def has_numbers(self) -> bool:
+        return bool(self.tokens)
+
+
+def token_label(text: str) -> str:
+    """A token as one line of visible text: newlines and tabs as symbols, empty pieces as ``∅``."""
+    if not text:
+        return "∅"
+    return visible_text(text).replace("\n", "↵").replace("\t", "→")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One token placed on a line: its index in the reply, first column and label."""
+
+    index: int
+    column: int
+    label: str
+
+    @property
+    def width(self) -> int:
+        return cell_len(self.label)
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """A reply's tokens wrapped into lines of at most ``width`` cells (a token is never split)."""
+
+    lines: tuple[tuple[Cell, ...], ...]
+    line_of: tuple[int, ...]
+    """The line of each token."""
+    width: int
+
+    def cell_at(self, line: int, column: int) -> Cell | None:
+        """The token drawn at ``column`` of ``line`` (for the mouse), or None."""
+        if not 0 <= line < len(self.lines):
+            return None
+        for cell in self.lines[line]:
+            if cell.column <= column < cell.column + max(cell.width, 1):
+                return cell
+        return None
+
+
+def layout_tokens(tokens: Sequence[str], width: int) -> TokenLayout:
+    """Wrap token labels into lines: a newline token ends its line, a token wider than a line gets its own.
+
+    Cheap enough for every resize: one pass, no rendering (2,000 tokens in ~2 ms).
+    """
+    width = max(width, 1)
+    lines: list[tuple[Cell, ...]] = []
+    line_of: list[int] = []
+    current: list[Cell] = []
+    column = 0
+    for index, text in enumerate(tokens):
+        label = token_label(text)
+        size = cell_len(label)
+        if current and column + size > width:
+            lines.append(tuple(current))
+            current, column = [], 0
+        current.append(Cell(index, column, label))
+        line_of.append(len(lines))
+        column += size
+        if text.endswith("\n"):
+            lines.append(tuple(current))
+            current, column = [], 0
+    if current or not lines:
+        lines.append(tuple(current))
+    return TokenLayout(tuple(lines), tuple(line_of), width)
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One candidate at a step, as the panel draws it."""
+
+    label: str
+    token_id: int
+    p_model: float
+    p_sampled: float | None
+    """Under the settings shown; None when it cannot be known from the candidates at hand."""
+    kept: bool | None
+    """Whether the settings leave it a chance (None: unknown from the candidates at hand)."""
+    cut_by: str | None
+    """The setting that removed it, with its value (``"top-k 40"``); None when kept or unknown."""
+    chosen: bool
+
+
+def probability(logprob: float) -> float:
+    return math.exp(logprob) if logprob > -math.inf else 0.0
+
+
+def _top_k_rank(k: float) -> float:
+    return math.inf if k == 0 else k  # 0 turns top-k off: it keeps the most
+
+
+def _step(
+    values: Sequence[float], current: float, direction: int, rank: Callable[[float], float] = float
+) -> float:
+    """The notch of ``values`` (ordered by ``rank``) after ``current`` in ``direction`` (+1 up, -1 down)."""
+    if current in values:
+        index = min(max(values.index(current) + direction, 0), len(values) - 1)
+        return values[index]
+    here = rank(current)
+    if direction > 0:
+        return next((v for v in values if rank(v) > here), values[-1])
+    return next((v for v in reversed(values) if rank(v) < here), values[0])
+
+
+def step_setting(params: GenerationParams, setting: Setting, direction: int) -> GenerationParams:
+    """``params`` with one sampling setting moved a notch (direction +1: keeps more, or flatter)."""
+    if setting == "temperature":
+        return params.replace(temperature=_step(TEMPERATURES, params.temperature, direction))
+    if setting == "top_k":
+        return params.replace(top_k=int(_step(TOP_KS, params.top_k, direction, _top_k_rank)))
+    return params.replace(top_p=_step(TOP_PS, params.top_p, direction))
+
+
+def describe_settings(params: GenerationParams) -> str:
+    """The sampling settings in one line, as the panel's title shows them."""
+    if params.greedy:
+        head = "temperature 0 (greedy)"
+    else:
+        head = f"temperature {params.temperature:g}"
+    top_k = f"top-k {params.top_k}" if params.top_k else "top-k off"
+    top_p = f"top-p {params.top_p:g}" if params.top_p < 1 else "top-p off"
+    parts = [head, top_k, top_p]
+    if params.repeat_penalty != 1:
+        parts.append(f"repeat penalty {params.repeat_penalty:g}")
+    return " · ".join(parts)
+
+
+class TokenViewState:
+    """Cursor, paging and sampling settings of one token view; rows derived on demand."""
+
+    def __init__(self, reply: ReplyTokens) -> None:
+        self.reply = reply
+        self.cursor = 0
+        self.what_if: GenerationParams | None = None
+        """The sampling panel's settings while it is open (None: the reply's own numbers)."""
+        self._layouts: dict[int, TokenLayout] = {}
+        """By width: the screen is laid out at more than one width while it opens (and on resizes)."""
+        self._rows: tuple[object, list[StepRow]] | None = None  # the last step's rows, by what they depend on
+        self.shades_sampled = _any_sampled(reply.tokens)
+
+    # ---- tokens and layout --------------------------------------------------------
+    @property
+    def tokens(self) -> list[TokenLogprob]:
+        return self.reply.tokens
+
+    def set_tokens(self, tokens: list[TokenLogprob]) -> None:
+        """New numbers (a recomputation finished): the layout is redone, the cursor kept in range."""
+        self.reply.tokens = tokens
+        self._layouts.clear()
+        self.shades_sampled = _any_sampled(tokens)
+        self.cursor = min(self.cursor, max(len(tokens) - 1, 0))
+
+    @property
+    def shade_name(self) -> str:
+        """What the shading shows: the sampled probability, or the model's where no sampled one is known."""
+        return "sampled probability" if self.shades_sampled else "model probability (sampled not available)"
+
+    def shade_probability(self, token: TokenLogprob) -> float | None:
+        """The number a token is shaded by (see :attr:`shade_name`)."""
+        return token.p_sampled if self.shades_sampled else probability(token.logprob)
+
+    def layout(self, width: int) -> TokenLayout:
+        width = max(width, 1)
+        layout = self._layouts.get(width)
+        if layout is None:
+            if len(self._layouts) >= 4:
+                self._layouts.clear()
+            layout = self._layouts[width] = layout_tokens([t.token for t in self.tokens], width)
+        return layout
+
+    def page(self, width: int, height: int) -> tuple[int, int]:
+        """The lines ``[start, end)`` of the page holding the cursor, ``height`` lines a page."""
+        layout = self.layout(width)
+        height = max(height, 1)
+        line = layout.line_of[self.cursor] if self.tokens else 0
+        start = (line // height) * height
+        return start, min(start + height, len(layout.lines))
+
+    def page_count(self, width: int, height: int) -> int:
+        return max(1, math.ceil(len(self.layout(width).lines) / max(height, 1)))
+
+    # ---- the cursor ----------------------------------------------------------------
+    def move(self, delta: int) -> None:
+        if self.tokens:
+            self.cursor = min(max(self.cursor + delta, 0), len(self.tokens) - 1)
+
+    def move_to(self, index: int) -> None:
+        self.move(index - self.cursor)
+
+    def move_lines(self, width: int, lines: int) -> None:
+        """Move the cursor ``lines`` lines up or down (a page: the page's height), to the same column."""
+        if not self.tokens:
+            return
+        layout = self.layout(width)
+        here = layout.lines[layout.line_of[self.cursor]]
+        column = next(cell.column for cell in here if cell.index == self.cursor)
+        target = min(max(layout.line_of[self.cursor] + lines, 0), len(layout.lines) - 1)
+        row = layout.lines[target]
+        if not row:
+            return
+        cell = layout.cell_at(target, column) or (row[-1] if column > row[-1].column else row[0])
+        self.cursor = cell.index
+
+    @property
+    def current(self) -> TokenLogprob | None:
+        return self.tokens[self.cursor] if self.tokens else None
+
+    # ---- the sampling panel --------------------------------------------------------
+    @property
+    def settings(self) -> GenerationParams:
+        """The settings the panel's sampled numbers are under."""
+        return self.what_if if self.what_if is not None else self.reply.params
+
+    def open_sampling(self) -> None:
+        if self.what_if is None:
+            self.what_if = self.reply.params.replace()
+
+    def close_sampling(self) -> None:
+        self.what_if = None
+
+    def adjust(self, setting: Setting, direction: int) -> None:
+        self.open_sampling()
+        assert self.what_if is not None
+        self.what_if = step_setting(self.what_if, setting, direction)
+
+    def reset_settings(self) -> None:
+        if self.what_if is not None:
+            self.what_if = self.reply.params.replace()
+
+    def step_rows(self) -> list[StepRow]:
+        """The candidates at the cursor's step, most likely first, the chosen token always among them."""
+        token = self.current
+        if token is None:
+            return []
+        key = (self.cursor, id(self.tokens), self.what_if is None, repr(self.settings))
+        if self._rows is None or self._rows[0] != key:
+            history = [t.token_id for t in self.tokens[: self.cursor]]
+            self._rows = (
+                key,
+                step_rows(token, self.settings, use_recorded=self.what_if is None, history=history),
+            )
+        return self._rows[1]
+
+
+def _any_sampled(tokens: Sequence[TokenLogprob]) -> bool:
+    """Whether the numbers include sampled probabilities (a remote server reports only the model's)."""
+    return any(token.p_sampled is not None for token in tokens)
+
+
+def _candidates(token: TokenLogprob) -> list[TopAlternative]:
+    """The step's alternatives, with the chosen token added when the top list lacks it."""
+    alternatives = list(token.top)
+    if not any(alt.token_id == token.token_id and alt.token == token.token for alt in alternatives):
+        alternatives.append(TopAlternative(token.token, token.token_id, token.logprob, token.p_sampled))
+    return alternatives
+
+
+def step_rows(
+    token: TokenLogprob, params: GenerationParams, use_recorded: bool, history: Sequence[int] = ()
+) -> list[StepRow]:
+    """Rows of one step under ``params``, most likely first; ``use_recorded`` keeps generation's numbers.
+
+    The candidates are a top-N list, not the whole vocabulary, so a sampled
+    probability that depends on tokens outside it comes back unknown (None)
+    from :func:`~assistant.inspect.distribution.explain`, never estimated.
+    ``history`` is the reply's tokens before this step (the repeat penalty's).
+    """
+    from .distribution import explain
+
+    alternatives = _candidates(token)
+    recorded = {(alt.token_id, alt.token): alt.p_sampled for alt in alternatives}
+    rows: list[StepRow] = []
+    for candidate in explain(alternatives, params, complete=False, history=history):
+        key = (candidate.token_id, candidate.text)
+        sampled = recorded.get(key) if use_recorded else None
+        rows.append(
+            StepRow(
+                label=token_label(candidate.text),
+                token_id=candidate.token_id,
+                p_model=probability(candidate.logprob),
+                p_sampled=sampled if sampled is not None else candidate.p_sampled,
+                kept=candidate.kept if sampled is None else sampled > 0,
+                cut_by=cut_label(candidate.cut_by, params),
+                chosen=key == (token.token_id, token.token),
+            )
+        )
+    return rows
+
+
+def cut_label(cut_by: str | None, params: GenerationParams) -> str | None:
+    """The setting that cut a candidate, with its value (``top-p 0.95``)."""
+    if not cut_by:
+        return None
+    name = cut_by.replace("_", "-")
+    if name == "top-k":
+        return f"top-k {params.top_k}"
+    if name == "top-p":
+        return f"top-p {params.top_p:g}"
+    if name == "greedy":
+        return "temperature 0 (greedy)"
+    return name

@@ -1,0 +1,187 @@
+"""Talking to the Hugging Face hub (or any server with its URL layout) without huggingface_hub.
+
+Only three things are needed for a GGUF file: the endpoint (``HF_ENDPOINT``),
+the file's metadata (a ``HEAD`` on ``{endpoint}/{repo}/resolve/{revision}/{file}``
+gives the commit, the size and, for LFS files, the sha256 in ``X-Linked-Etag``),
+and a repository's file list (``/api/models/{repo}/tree/{revision}``) to pick
+a quantization from. The token follows the hub's conventions (``HF_TOKEN``, else
+the file ``huggingface-cli login`` writes under ``HF_HOME``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelFetchError, ModelNotFoundError
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+METADATA_TIMEOUT_S = 10.0
+QUANT_PREFERENCE = ("Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q4_1", "Q5_K_S", "Q5_0", "Q6_K", "Q8_0", "BF16", "F16")
+"""Which GGUF of a repository ``hf:ORG/REPO`` takes: a good size/quality trade-off first."""
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def offline() -> bool:
+    """``HF_HUB_OFFLINE`` (the hub's convention) or ``ASSISTANT_OFFLINE``: no network at all."""
+    return any(
+        os.environ.get(var, "").strip().lower() not in ("", "0", "false", "no", "off")
+        for var in ("HF_HUB_OFFLINE", "ASSISTANT_OFFLINE")
+    )
+
+
+def token() -> str | None:
+    value = os.environ.get("HF_TOKEN")
+    if value:
+        return value.strip()
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    try:
+        return (home / "token").read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def auth_headers() -> dict[str, str]:
+    value = token()
+    return {"Authorization": f"Bearer {value}"} if value else {}
+
+
+def resolve_url(repo: str, revision: str, filename: str) -> str:
+    quoted = urllib.parse.quote(filename)
+    return f"{endpoint()}/{repo}/resolve/{urllib.parse.quote(revision, safe='')}/{quoted}"
+
+
+@dataclass(frozen=True)
+class FileMetadata:
+    url: str
+    commit: str | None
+    size: int | None
+    sha256: str | None
+    """The LFS sha256 (``X-Linked-Etag``); None for a file the hub gives no content hash for."""
+
+
+class _KeepRedirect(urllib.request.HTTPRedirectHandler):
+    """The hub puts the LFS headers on its redirect answer: read that one, do not follow it."""
+
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+
+def _etag(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
+
+
+def file_metadata(repo: str, revision: str, filename: str) -> FileMetadata:
+    url = resolve_url(repo, revision, filename)
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "assistant", **auth_headers()})
+    opener = urllib.request.build_opener(_KeepRedirect)
+    try:
+        response = opener.open(request, timeout=METADATA_TIMEOUT_S)
+        headers = response.headers
+        response.close()
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code not in (301, 302, 303, 307, 308):
+            raise _http_error(url, exc) from None
+        headers = exc.headers
+    except (urllib.error.URLError, OSError) as exc:
+        raise ModelFetchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    linked_etag = _etag(headers.get("X-Linked-Etag"))
+    sha256 = linked_etag if linked_etag and _SHA256.match(linked_etag) else None
+    size = headers.get("X-Linked-Size") or headers.get("Content-Length")
+    return FileMetadata(url, headers.get("X-Repo-Commit"), int(size) if size else None, sha256)
+
+
+def _http_error(url: str, exc: urllib.error.HTTPError) -> ModelFetchError:
+    if exc.code == 404:
+        return ModelFetchError(f"{url}: not found (HTTP 404): check the repository, revision and file name")
+    if exc.code in (401, 403):
+        return ModelFetchError(f"{url}: HTTP {exc.code}: a gated or private repository needs HF_TOKEN")
+    return ModelFetchError(f"{url}: HTTP {exc.code} {exc.reason}")
+
+
+def _get_json(url: str) -> tuple[object, str | None]:
+    request = urllib.request.Request(url, headers={"User-Agent": "assistant", **auth_headers()})
+    try:
+        with urllib.request.urlopen(request, timeout=METADATA_TIMEOUT_S) as response:
+            body = response.read()
+            link = response.headers.get("Link")
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise _http_error(url, exc) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ModelFetchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ModelFetchError(f"{url}: the answer is not JSON") from None
+    next_url = None
+    if link:
+        match = re.search(r'<([^>]+)>;\s*rel="next"', link)
+        next_url = match.group(1) if match else None
+    return data, next_url
+
+
+def list_files(repo: str, revision: str) -> list[str]:
+    """Every file path in ``repo`` at ``revision`` (the hub's tree API, all pages)."""
+    url: str | None = (
+        f"{endpoint()}/api/models/{repo}/tree/{urllib.parse.quote(revision, safe='')}?recursive=true"
+    )
+    files: list[str] = []
+    while url:
+        data, url = _get_json(url)
+        if not isinstance(data, list):
+            raise ModelFetchError(f"{endpoint()}/api/models/{repo}/tree/{revision}: unexpected answer")
+        files += [str(item["path"]) for item in data if isinstance(item, dict) and item.get("type") == "file"]
+    return files
+
+
+_SPLIT = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)
+
+
+def quantization_of(filename: str) -> str | None:
+    """The quantization named in a GGUF file name (``…Q4_K_M.gguf`` → ``Q4_K_M``), if any."""
+    stem = filename.rsplit("/", 1)[-1][: -len(".gguf")] if filename.lower().endswith(".gguf") else filename
+    match = re.search(r"(?:^|[._-])((?:I?Q\d(?:_[A-Z0-9]+)*)|BF16|F16|F32)$", stem, re.IGNORECASE)
+    return match.group(1).upper() if match else None
+
+
+def choose_gguf(repo: str, files: list[str], quant: str | None = None) -> str:
+    """The GGUF file of ``repo`` to pull: ``quant`` if given, else the first of :data:`QUANT_PREFERENCE`.
+
+    Split files (``-00001-of-00003``) and projector files (``mmproj``) are not
+    single models and are left out. When nothing fits, the error lists what the
+    repository has.
+    """
+    ggufs = [f for f in files if f.lower().endswith(".gguf") and not _SPLIT.search(f) and "mmproj" not in f.lower()]
+    if not ggufs:
+        raise ModelNotFoundError(f"hf:{repo} has no single-file GGUF model (files: {', '.join(files[:12]) or 'none'})")
+    by_quant: dict[str, list[str]] = {}
+    for name in ggufs:
+        by_quant.setdefault(quantization_of(name) or "", []).append(name)
+    wanted = (quant.upper(),) if quant else QUANT_PREFERENCE
+    for choice in wanted:
+        if by_quant.get(choice):
+            return sorted(by_quant[choice], key=len)[0]
+    if quant is None and len(ggufs) == 1:
+        return ggufs[0]
+    listed = ", ".join(sorted(ggufs))
+    want = quant or "/".join(QUANT_PREFERENCE[:5]) + "…"
+    raise ModelNotFoundError(
+        f"hf:{repo} has no {want} GGUF; it has: {listed} (pick one with hf:{repo}/FILE or --quant)"
+    )

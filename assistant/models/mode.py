@@ -1,0 +1,77 @@
+"""Chat or completion: the one place that decides how a model is prompted.
+
+An instruction-tuned model is asked in chat turns (its chat template, a system
+prompt). A *base* model was never trained on turns: wrapped in them it rambles
+(the Gemma 270M example printed "devenue payments" four times). It continues
+text instead, so it runs in completion mode: the text is the prompt, as is.
+
+A model is a base model when its catalog entry says so (``chat=False``) or its
+file carries no chat template (GGUF ``tokenizer.chat_template``, or a Hugging
+Face directory without one in ``tokenizer_config.json``/``chat_template.jinja``).
+Anything else (a remote server's model, an unknown reference) is chat.
+``--mode`` and the chat app's setting override.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, get_args
+
+from ..errors import ConfigError, ModelError
+
+Mode = Literal["chat", "completion"]
+MODES: tuple[str, ...] = get_args(Mode)
+
+
+def check_mode(value: str) -> Mode:
+    if value not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _directory_has_template(directory: Path) -> bool:
+    if (directory / "chat_template.jinja").is_file() or (directory / "chat_template.json").is_file():
+        return True
+    try:
+        config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True  # unknown: keep the default
+    return bool(isinstance(config, dict) and config.get("chat_template"))
+
+
+def default_mode(model: str) -> Mode:
+    """The mode ``model`` (a reference as ``-m`` takes it) runs in unless told otherwise. No network."""
+    from . import refs
+    from .summary import try_summarize
+
+    try:
+        ref = refs.parse(model)
+    except ModelError:
+        return "chat"
+    if isinstance(ref, refs.CatalogRef):
+        if not ref.entry.chat:
+            return "completion"
+        path: Path | None = ref.entry.path if ref.entry.installed else None
+    elif isinstance(ref, refs.LocalRef):
+        path = ref.path
+    elif isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
+        record = refs.installed(ref)
+        path = record.path if record else None
+    else:
+        return "chat"
+    if path is None:
+        return "chat"
+    if path.is_dir():
+        return "chat" if _directory_has_template(path) else "completion"
+    summary = try_summarize(path)
+    if summary is None:
+        return "chat"
+    return "chat" if summary.chat_template else "completion"
+
+
+def choose_mode(requested: str | None, model: str) -> Mode:
+    """``requested`` (``--mode``, the chat app's setting) when given, else :func:`default_mode`."""
+    if requested:
+        return check_mode(requested)
+    return default_mode(model)

@@ -1,0 +1,276 @@
+"""Model references: the one parser of what ``-m``, ``models pull`` and the chat app's picker accept.
+
+    smollm2, gemma3-270m            catalog names and aliases
+    My-Model.Q4_K_M.gguf            a file in the models directory (with or without .gguf)
+    ./x.gguf, ~/m/x.gguf, /abs/dir  a path (a directory for ``-b transformers``)
+    hf:ORG/REPO/FILE.gguf           one file of a Hugging Face repo
+    hf:ORG/REPO[:QUANT]             the repo's GGUF of that quantization (default: Q4_K_M first)
+    hf:ORG/REPO@REVISION/…          pinned to a branch, tag or commit
+    https://…/FILE.gguf             any URL
+    ORG/REPO                        a Hugging Face model id, for ``-b transformers`` (huggingface_hub's cache)
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..config import paths
+from ..errors import ModelFetchError, ModelNotFoundError
+from . import hub, registry
+from .catalog import CATALOG, CatalogEntry, find_entry, looks_like_path
+from .download import ProgressFactory, download, part_path
+
+Progress = Callable[[str], None]
+_REPO = r"[A-Za-z0-9][\w.-]*/[\w.-]+"
+_HF = re.compile(rf"^hf:(?P<repo>{_REPO})(?:@(?P<rev>[\w.-]+))?(?:/(?P<file>.+\.gguf)|:(?P<quant>[\w]+))?$", re.IGNORECASE)
+_MODEL_ID = re.compile(rf"^(?P<repo>{_REPO})(?:@(?P<rev>[\w.-]+))?$")
+
+
+@dataclass(frozen=True)
+class CatalogRef:
+    entry: CatalogEntry
+
+
+@dataclass(frozen=True)
+class LocalRef:
+    path: Path
+
+
+@dataclass(frozen=True)
+class HubFileRef:
+    repo: str
+    revision: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class HubRepoRef:
+    repo: str
+    revision: str
+    quant: str | None = None
+
+
+@dataclass(frozen=True)
+class UrlRef:
+    url: str
+
+    @property
+    def filename(self) -> str:
+        return urllib.parse.unquote(urllib.parse.urlparse(self.url).path.rsplit("/", 1)[-1])
+
+
+@dataclass(frozen=True)
+class HubModelRef:
+    """``ORG/REPO``: a Hugging Face model (safetensors + config), loaded from huggingface_hub's cache."""
+
+    repo: str
+    revision: str
+
+
+ModelRef = CatalogRef | LocalRef | HubFileRef | HubRepoRef | UrlRef | HubModelRef
+
+
+def describe(ref: ModelRef) -> str:
+    """The canonical text of a reference (what ``models list`` shows as the source)."""
+    if isinstance(ref, CatalogRef):
+        return ref.entry.name
+    if isinstance(ref, LocalRef):
+        return str(ref.path)
+    if isinstance(ref, UrlRef):
+        return ref.url
+    rev = "" if ref.revision == "main" else f"@{ref.revision}"
+    if isinstance(ref, HubFileRef):
+        return f"hf:{ref.repo}{rev}/{ref.filename}"
+    if isinstance(ref, HubRepoRef):
+        return f"hf:{ref.repo}{rev}" + (f":{ref.quant}" if ref.quant else "")
+    return f"{ref.repo}{rev}"
+
+
+def local_file(name: str) -> Path | None:
+    """A model file directly in the models directory named ``name`` (``.gguf`` optional)."""
+    if "/" in name or "\\" in name or not name:
+        return None
+    models_dir = paths().models_dir
+    for candidate in (name, f"{name}.gguf"):
+        path = models_dir / candidate
+        if candidate.lower().endswith(".gguf") and path.is_file():
+            return path
+    return None
+
+
+def parse(text: str, quant: str | None = None) -> ModelRef:
+    """What ``text`` refers to. Raises :class:`ModelNotFoundError` for nothing we know."""
+    text = text.strip()
+    entry = find_entry(text)
+    if entry is not None:
+        return CatalogRef(entry)
+    if text.lower().startswith("hf:"):
+        match = _HF.match(text)
+        if not match:
+            raise ModelNotFoundError(
+                f"bad Hugging Face reference {text!r}: use hf:ORG/REPO, hf:ORG/REPO:QUANT, "
+                "hf:ORG/REPO/FILE.gguf or hf:ORG/REPO@REVISION/FILE.gguf"
+            )
+        repo, rev = match["repo"], match["rev"] or "main"
+        if match["file"]:
+            return HubFileRef(repo, rev, match["file"])
+        return HubRepoRef(repo, rev, match["quant"] or quant)
+    if text.lower().startswith(("https://", "http://")):
+        ref = UrlRef(text)
+        if not ref.filename.lower().endswith(".gguf"):
+            raise ModelNotFoundError(f"{text}: a model URL must name a .gguf file")
+        return ref
+    found = local_file(text)
+    if found is not None:
+        return LocalRef(found)
+    path = Path(text).expanduser()
+    if path.exists():
+        return LocalRef(path)
+    match = _MODEL_ID.match(text)
+    if match and not text.startswith((".", "~")) and not text.lower().endswith(".gguf"):
+        return HubModelRef(match["repo"], match["rev"] or "main")
+    if looks_like_path(text):
+        raise ModelNotFoundError(f"model file not found: {path}")
+    known = ", ".join(e.name for e in CATALOG)
+    raise ModelNotFoundError(
+        f"unknown model {text!r} (catalog: {known}; or a .gguf file in {paths().models_dir}, a path, "
+        "hf:ORG/REPO, hf:ORG/REPO/FILE.gguf or an https:// URL; see docs/models.md)"
+    )
+
+
+# ---- hub and URL files ---------------------------------------------------------------------
+def installed(ref: HubFileRef | HubRepoRef | UrlRef) -> registry.PulledModel | None:
+    """The pulled model this reference names, if it is here (no network)."""
+    records = [r for r in registry.load() if r.path.is_file()]
+    if isinstance(ref, UrlRef):
+        return next((r for r in records if r.source == ref.url), None)
+
+    def same_revision(record: registry.PulledModel) -> bool:
+        if ref.revision == "main":
+            return True
+        return ref.revision in (record.requested_revision, record.revision) or bool(
+            record.revision and record.revision.startswith(ref.revision)
+        )
+
+    mine = [r for r in records if r.repo == ref.repo and same_revision(r)]
+    if isinstance(ref, HubFileRef):
+        return next((r for r in mine if r.filename == ref.filename), None)
+    if not mine:
+        return None
+    try:
+        chosen = hub.choose_gguf(ref.repo, [r.filename for r in mine], ref.quant)
+    except ModelNotFoundError:
+        return None
+    return next(r for r in mine if r.filename == chosen)
+
+
+def pull_file(
+    ref: HubFileRef | HubRepoRef | UrlRef,
+    progress: Progress,
+    transfer: ProgressFactory,
+    force: bool = False,
+    cancel: threading.Event | None = None,
+) -> registry.PulledModel:
+    """Download (or find already pulled) the GGUF file ``ref`` names, verified, and record it."""
+    if not force and (found := installed(ref)) is not None:
+        return found
+    if hub.offline():
+        raise ModelNotFoundError(
+            f"{describe(ref)} is not downloaded and offline mode is on (HF_HUB_OFFLINE / ASSISTANT_OFFLINE)"
+        )
+    if isinstance(ref, UrlRef):
+        url, repo, filename, commit, sha256, size, headers = ref.url, None, ref.filename, None, None, None, {}
+    else:
+        repo = ref.repo
+        if isinstance(ref, HubRepoRef):
+            filename = hub.choose_gguf(ref.repo, hub.list_files(ref.repo, ref.revision), ref.quant)
+            progress(f"{describe(ref)}: chose {filename}")
+        else:
+            filename = ref.filename
+        meta = hub.file_metadata(ref.repo, ref.revision, filename)
+        url, commit, sha256, size, headers = meta.url, meta.commit, meta.sha256, meta.size, hub.auth_headers()
+    name = filename.rsplit("/", 1)[-1]
+    dest = paths().models_dir / name
+    previous = registry.find(name)
+    if dest.exists() and not force and (previous is None or previous.source != _source(ref, filename)):
+        raise ModelFetchError(
+            f"{dest} already exists and came from elsewhere; remove it first (assistant models rm {name})"
+        )
+    if not sha256:
+        progress(f"note: {url} gives no sha256 to verify against; the file's own hash is recorded")
+    progress(f"pulling {url}" + (f" (resuming {part_path(dest).name})" if part_path(dest).is_file() else ""))
+    digest = download(url, dest, size=size, sha256=sha256, headers=headers, progress=transfer(name), cancel=cancel)
+    record = registry.PulledModel(
+        name=name,
+        source=_source(ref, filename),
+        repo=repo,
+        filename=filename,
+        revision=commit or (None if isinstance(ref, UrlRef) else ref.revision),
+        requested_revision=None if isinstance(ref, UrlRef) else ref.revision,
+        sha256=digest,
+        size=dest.stat().st_size,
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
+    registry.add(record)
+    progress(f"installed {name} at {dest} (sha256 {digest[:12]}…{' verified' if sha256 else ''})")
+    return record
+
+
+def _source(ref: HubFileRef | HubRepoRef | UrlRef, filename: str) -> str:
+    if isinstance(ref, UrlRef):
+        return ref.url
+    return describe(HubFileRef(ref.repo, ref.revision, filename))
+
+
+# ---- Hugging Face model ids (transformers) -------------------------------------------------
+def hf_cache_dir() -> Path:
+    """huggingface_hub's cache, read from the environment now (its constants are fixed at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
+
+
+SNAPSHOT_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
+"""The files of a transformers model; other weights formats (.bin, .onnx, .gguf) are left on the hub."""
+
+
+def hf_snapshot(ref: HubModelRef, progress: Progress) -> Path:
+    """The model's directory in huggingface_hub's cache, downloaded there if missing (and allowed).
+
+    huggingface_hub here (not our downloader): a transformers model is many files
+    in the cache layout other HF tools share, and ``HF_HOME``/``HF_TOKEN``/
+    ``HF_ENDPOINT`` conventions come with it.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    cache = hf_cache_dir()
+    try:
+        return Path(snapshot_download(ref.repo, revision=ref.revision, cache_dir=cache, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        pass
+    if hub.offline():
+        raise ModelNotFoundError(
+            f"{describe(ref)} is not in the Hugging Face cache ({cache}) and offline mode is on "
+            "(HF_HUB_OFFLINE / ASSISTANT_OFFLINE)"
+        )
+    progress(f"downloading {describe(ref)} into {cache}")
+    try:
+        folder = snapshot_download(
+            ref.repo, revision=ref.revision, cache_dir=cache, allow_patterns=SNAPSHOT_PATTERNS,
+            endpoint=hub.endpoint(), token=hub.token(),
+        )  # fmt: skip
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFetchError(f"{describe(ref)}: {first}") from None
+    return Path(folder)

@@ -1,0 +1,101 @@
+"""What a model file is, from its GGUF header alone: architecture, size, quantization, context, template.
+
+Read without loading weights (:func:`assistant.models.gguf.read_metadata`), and
+cached by path, size and modification time, because walking a 256k-token
+vocabulary takes a noticeable fraction of a second per file and ``models list``
+reads every file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..config import paths
+from ..errors import ModelError
+from .gguf import read_metadata, training_context_length
+
+FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S",
+    12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K",
+    19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL",
+    26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
+    36: "TQ1_0", 37: "TQ2_0",
+}  # fmt: skip
+"""llama.cpp's ``general.file_type`` values (``enum llama_ftype``): the file's main quantization."""
+
+
+@dataclass(frozen=True)
+class HeaderSummary:
+    architecture: str | None
+    parameters: int | None
+    quantization: str | None
+    context_length: int | None
+    chat_template: bool
+    """The file carries its own chat template (``tokenizer.chat_template``); a model without one is a base model."""
+    name: str | None = None
+
+    @property
+    def parameters_label(self) -> str:
+        if not self.parameters:
+            return "-"
+        for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+            if self.parameters >= scale:
+                return f"{self.parameters / scale:.{1 if self.parameters < 10 * scale else 0}f}{unit}"
+        return str(self.parameters)
+
+
+def _cache_file() -> Path:
+    return paths().cache_dir / "gguf-headers.json"
+
+
+def _load_cache() -> dict[str, dict]:
+    try:
+        data = json.loads(_cache_file().read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def summarize(path: Path) -> HeaderSummary:
+    """The header facts of a GGUF file (cached). Raises :class:`~assistant.errors.ModelLoadError` for non-GGUF."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    cache = _load_cache()
+    if isinstance(cache.get(key), dict):
+        try:
+            return HeaderSummary(**cache[key])
+        except TypeError:
+            pass
+    metadata = read_metadata(path, count_parameters=True)
+    file_type = metadata.get("general.file_type")
+    name = metadata.get("general.name")
+    summary = HeaderSummary(
+        architecture=str(metadata.get("general.architecture") or "") or None,
+        parameters=metadata.get("GGUF.parameter_count"),
+        quantization=FILE_TYPES.get(file_type, str(file_type)) if isinstance(file_type, int) else None,
+        context_length=training_context_length(metadata),
+        chat_template=bool(metadata.get("tokenizer.chat_template")),
+        name=str(name) if name else None,
+    )
+    cache[key] = asdict(summary)
+    try:
+        target = _cache_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return summary
+
+
+def try_summarize(path: Path) -> HeaderSummary | None:
+    """:func:`summarize`, or None for a file that is not a readable GGUF (listed, not fatal)."""
+    try:
+        return summarize(path)
+    except (ModelError, OSError):
+        return None

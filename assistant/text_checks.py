@@ -1,0 +1,40 @@
+"""Whether text that enters the assistant is valid Unicode: one check for argv, batch rows and files.
+
+A Python ``str`` can hold lone surrogates: undecodable argv bytes arrive as
+``\\udce9`` (``surrogateescape``), and JSON may spell ``"\\ud800"``. They have no
+UTF-8 encoding, so no tokenizer, database or terminal can take them; left alone
+they surface as a ``UnicodeEncodeError`` traceback far from where they came in.
+Callers refuse them where they enter, with the position, using these helpers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def invalid_unicode(text: str) -> str | None:
+    """None if ``text`` encodes as UTF-8, else a short description of the first bad character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"lone surrogate U+{code:04X}"
+        return f"{what} at character {exc.start + 1}"
+    return None
+
+
+def invalid_unicode_in(value: Any) -> str | None:
+    """:func:`invalid_unicode` over every string in a JSON-like value (keys included); None if all are valid."""
+    if isinstance(value, str):
+        return invalid_unicode(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = invalid_unicode_in(key) or invalid_unicode_in(item)
+            if problem:
+                return f"{problem} of {key!r}" if isinstance(key, str) and not invalid_unicode(key) else problem
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            problem = invalid_unicode_in(item)
+            if problem:
+                return problem
+    return None

@@ -1,0 +1,254 @@
+"""The attention view of one reply: what each token of prompt + reply looked at, layer by layer.
+
+The maps come from a transformers backend on the model that wrote the reply
+(the chat's own when it is one, else one loaded for this view: see
+:meth:`~assistant.tui.controller.ChatController.attention_backend`), computed
+over exactly the reply's tokens without generating again, in a worker thread
+while the view shows progress. Esc cancels a computation (it stops between two
+layers) and closes the view. ``e`` writes the picture ``assistant attention
+--out`` would, from the same maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import LoadingIndicator, Static
+
+from ...errors import AssistantError
+from ...inspect.attention import DEFAULT_WINDOW, AttentionViewState, legend_text, summary_line
+from ..text import visible_text
+
+if TYPE_CHECKING:
+    from ...inspect.token_view import ReplyTokens
+    from ...types import AttentionMaps
+    from ..app import ChatApp
+    from ..controller import ChatController
+    from ..widgets.attention_map import AttentionMap
+
+HINTS = "l/L layer · h/H head · m head mean · arrows move · e export PNG · Esc close"
+
+
+@dataclass
+class AttentionProgress(Message):
+    text: str
+
+
+@dataclass
+class AttentionReady(Message):
+    maps: AttentionMaps
+    model: str
+
+
+@dataclass
+class AttentionFailed(Message):
+    error: str
+
+
+@dataclass
+class PictureWritten(Message):
+    path: Path | None
+    error: str = ""
+
+
+def export_path(model: str, layer: int, head: int | None, directory: Path | None = None) -> Path:
+    """``attention-MODEL-layerN-mean.png`` in ``directory`` (default: the working one), never overwriting."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name) or "model"
+    stem = f"attention-{safe}-layer{layer}-{'mean' if head is None else f'head{head}'}"
+    folder = directory or Path.cwd()
+    path, number = folder / f"{stem}.png", 1
+    while path.exists():
+        number += 1
+        path = folder / f"{stem}-{number}.png"
+    return path
+
+
+class AttentionScreen(ModalScreen[None]):
+    """Heatmap over prompt + reply tokens, with layer and head selectors and a cursor."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("l", "layer(1)", "Next layer"),
+        Binding("L", "layer(-1)", "Previous layer"),
+        Binding("h", "head(1)", "Next head"),
+        Binding("H", "head(-1)", "Previous head"),
+        Binding("m", "mean", "Head mean"),
+        Binding("left", "move(0, -1)", show=False),
+        Binding("right", "move(0, 1)", show=False),
+        Binding("up", "move(-1, 0)", show=False),
+        Binding("down", "move(1, 0)", show=False),
+        Binding("e", "export", "Export PNG"),
+    ]
+
+    DEFAULT_CSS = """
+    AttentionScreen { align: center middle; }
+    AttentionScreen > Vertical {
+        width: 98%; height: 95%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    AttentionScreen .title { text-style: bold; height: 1; }
+    AttentionScreen .status, AttentionScreen .legend { height: auto; color: $text-muted; }
+    AttentionScreen .detail { height: auto; }
+    AttentionScreen LoadingIndicator { height: 3; }
+    """
+
+    def __init__(
+        self, reply: ReplyTokens, label: str, window: int = DEFAULT_WINDOW, colour: bool = True
+    ) -> None:
+        super().__init__()
+        self.reply = reply
+        self.label = label
+        self.window = window
+        self.colour = colour
+        self.state: AttentionViewState | None = None
+        self.computing = False
+
+    @property
+    def controller(self) -> ChatController:
+        app: ChatApp = self.app  # type: ignore[assignment]
+        return app.controller
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Attention — {visible_text(self.label)}"
+            box.border_subtitle = HINTS
+            yield Static("", classes="title", markup=False)
+            yield Static(Text("Starting…"), classes="status", markup=False)
+            yield LoadingIndicator()
+
+    def on_mount(self) -> None:
+        reason = self.controller.attention_unavailable(self.reply)
+        if reason is not None:
+            self._show_error(reason)
+            return
+        self.computing = True
+        self._compute(self.reply, self.window)
+
+    # ---- the computation (a worker: loading a model and one forward take seconds) ----------------
+    @work(thread=True, exclusive=True, group="attention", exit_on_error=False)
+    def _compute(self, reply: ReplyTokens, window: int) -> None:
+        controller = self.controller
+        try:
+            model = controller.attention_model(reply)
+            self.post_message(AttentionProgress(f"Getting {model} ready on transformers…"))
+            backend = controller.attention_backend(
+                model, progress=lambda text: self.post_message(AttentionProgress(text))
+            )
+            count = len(reply.token_ids) or "the"
+            self.post_message(
+                AttentionProgress(
+                    f"Computing every layer's attention over the prompt and {count} reply tokens…"
+                )
+            )
+            maps = controller.reply_attention(reply, backend, window)
+        except AssistantError as exc:
+            self.post_message(AttentionFailed(str(exc)))
+        except Exception as exc:  # an engine bug must not take the app down
+            self.post_message(AttentionFailed(f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(AttentionReady(maps, backend.model_name))
+
+    def on_attention_progress(self, message: AttentionProgress) -> None:
+        self.query_one(".status", Static).update(Text(visible_text(message.text)))
+
+    async def on_attention_ready(self, message: AttentionReady) -> None:
+        from ..widgets.attention_map import AttentionMap
+
+        self.computing = False
+        self.state = AttentionViewState(message.maps, model=message.model)
+        await self.query(LoadingIndicator).remove()
+        box = self.query_one(Vertical)
+        await box.mount(
+            AttentionMap(self.state, colour=self.colour),
+            Static("", classes="detail", markup=False),
+            Static(Text(legend_text() + " · colour: dark 0 → bright 1"), classes="legend", markup=False),
+        )
+        self.query_one(".status", Static).update(
+            Text(summary_line(message.maps, len(message.maps.token_ids)))
+        )
+        self._refresh()
+
+    def on_attention_failed(self, message: AttentionFailed) -> None:
+        self.computing = False
+        self._show_error(message.error)
+
+    def _show_error(self, error: str) -> None:
+        for indicator in self.query(LoadingIndicator):
+            indicator.remove()
+        self.query_one(".status", Static).update(
+            Text(f"No attention map: {visible_text(error)}", style="bold red")
+        )
+
+    # ---- keys -------------------------------------------------------------------------------------
+    @property
+    def heatmap(self) -> AttentionMap:
+        from ..widgets.attention_map import AttentionMap
+
+        return self.query_one(AttentionMap)
+
+    def _refresh(self) -> None:
+        if self.state is None:
+            return
+        self.query_one(".title", Static).update(Text(visible_text(self.state.title())))
+        self.query_one(".detail", Static).update(Text(self.state.detail()))
+        self.heatmap.redraw()
+
+    def action_layer(self, step: int) -> None:
+        if self.state is not None:
+            self.state.change_layer(step)
+            self._refresh()
+
+    def action_head(self, step: int) -> None:
+        if self.state is not None:
+            self.state.change_head(step)
+            self._refresh()
+
+    def action_mean(self) -> None:
+        if self.state is not None:
+            self.state.head = None
+            self._refresh()
+
+    def action_move(self, rows: int, columns: int) -> None:
+        if self.state is not None:
+            self.state.move(rows, columns)
+            self._refresh()
+
+    def action_close(self) -> None:
+        if self.computing:
+            self.controller.cancel_attention()
+        self.dismiss()
+
+    def action_export(self) -> None:
+        if self.state is None:
+            self.notify("The map is not ready yet", severity="warning")
+            return
+        path = export_path(self.state.model, self.state.layer, self.state.head)
+        self.notify(f"Drawing {path.name}…")
+        self._export(self.state.maps, path, self.state.layer, self.state.head, self.state.model)
+
+    @work(thread=True, group="attention-export", exit_on_error=False)
+    def _export(self, maps: AttentionMaps, path: Path, layer: int, head: int | None, model: str) -> None:
+        from ...inspect.pictures import save_attention_picture
+
+        try:
+            save_attention_picture(maps, path, layer, head, model)
+        except AssistantError as exc:
+            self.post_message(PictureWritten(None, str(exc)))
+        except Exception as exc:  # matplotlib failing must not take the app down
+            self.post_message(PictureWritten(None, f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(PictureWritten(path))
+
+    def on_picture_written(self, message: PictureWritten) -> None:
+        if message.path is None:
+            self.notify(message.error, title="Export", severity="error")
+        else:
+            self.notify(f"Wrote {message.path}", title="Export")

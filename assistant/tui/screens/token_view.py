@@ -1,0 +1,296 @@
+"""The token view of one reply, with its sampling panel.
+
+The reply's tokens are shaded by probability (:mod:`..widgets.token_strip`);
+←/→ (or a click) moves a cursor, and the panel below (:mod:`..widgets.token_panel`)
+shows that step's candidates with the *model* and *sampled* probabilities and
+what top-k / top-p cut. ``s`` opens the sampling panel: t/T, k/K, p/P change
+temperature, top-k and top-p, and the same candidates are re-drawn under them.
+
+The numbers come from the reply itself when it was generated with logprobs
+(live, or stored in the history). Otherwise they are computed here for exactly
+the reply's tokens, by teacher-forced scoring after the prompt it was
+generated from, in a worker (progress shown, Esc cancels). All state is in
+:class:`~assistant.inspect.token_view.TokenViewState`; this screen only draws
+it and turns keys into calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Footer, ProgressBar, Static
+
+from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState
+from ..widgets.token_panel import TokenPanel, legend_text
+from ..widgets.token_strip import TokenStrip
+
+if TYPE_CHECKING:
+    from ...types import TokenLogprob
+    from ..controller import ChatController
+
+PROGRESS_INTERVAL_S = 0.1
+"""Least time between two progress messages of a recomputation."""
+
+SAMPLING_ACTIONS = {"adjust", "reset_settings"}
+MOVE_ACTIONS = {"move", "move_to", "move_lines", "move_page"}
+
+
+@dataclass
+class TokensProgress(Message):
+    done: int
+    total: int
+
+
+@dataclass
+class TokensComputed(Message):
+    """A recomputation ended: ``tokens`` when it finished, ``error`` when it failed, neither when cancelled."""
+
+    tokens: list[TokenLogprob] | None
+    error: str | None = None
+
+
+class TokenViewScreen(ModalScreen[None]):
+    """One reply's tokens and probabilities; Esc backs out one level (panel, computation, view)."""
+
+    BINDINGS = [
+        Binding("left", "move(-1)", "token", key_display="←"),
+        Binding("right", "move(1)", "token", key_display="→"),
+        Binding("up", "move_lines(-1)", "Line up", show=False),
+        Binding("down", "move_lines(1)", "Line down", show=False),
+        Binding("pageup", "move_page(-1)", "Page up", show=False),
+        Binding("pagedown", "move_page(1)", "Page down", show=False),
+        Binding("home", "move_to(0)", "First token", show=False),
+        Binding("end", "move_to(-1)", "Last token", show=False),
+        Binding("s", "toggle_sampling", "sampling"),
+        Binding("t", "adjust('temperature', -1)", "temperature", key_display="t/T"),
+        Binding("T", "adjust('temperature', 1)", "temperature +", show=False),
+        Binding("k", "adjust('top_k', -1)", "top-k", key_display="k/K"),
+        Binding("K", "adjust('top_k', 1)", "top-k +", show=False),
+        Binding("p", "adjust('top_p', -1)", "top-p", key_display="p/P"),
+        Binding("P", "adjust('top_p', 1)", "top-p +", show=False),
+        Binding("equals_sign", "reset_settings", "reply's settings", key_display="="),
+        Binding("r", "recompute", "recompute"),
+        Binding("escape", "back", "back"),
+    ]
+
+    DEFAULT_CSS = """
+    TokenViewScreen { align: center middle; }
+    TokenViewScreen > #box {
+        width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    TokenViewScreen #source { height: auto; color: $text-muted; }
+    TokenViewScreen #progress { height: 1; display: none; }
+    TokenViewScreen #progress.-computing { display: block; }
+    TokenViewScreen #legend { height: 1; margin-bottom: 1; }
+    """
+
+    def __init__(self, reply: ReplyTokens, label: str = "") -> None:
+        super().__init__()
+        self.state = TokenViewState(reply)
+        self.label = label or reply.model or "reply"
+        self.computing = False
+        self._cancel = threading.Event()
+        self.note = ""
+        """Why there are no numbers (or what happened to a computation), shown under the title."""
+
+    @property
+    def controller(self) -> ChatController:
+        return self.app.controller  # type: ignore[attr-defined,no-any-return]
+
+    # ---- layout --------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Vertical(id="box") as box:
+            box.border_title = f"Tokens of {self.label}"
+            yield Static("", id="source", markup=False)
+            yield ProgressBar(id="progress", show_eta=False)
+            yield TokenStrip(self.state, id="strip")
+            yield Static(legend_text(self.state), id="legend", markup=False)
+            yield TokenPanel(self.state, id="panel")
+        yield Footer()
+
+    @property
+    def strip(self) -> TokenStrip:
+        return self.query_one(TokenStrip)
+
+    def on_mount(self) -> None:
+        if not self.state.reply.has_numbers:
+            reason = self.controller.token_numbers_unavailable(self.state.reply)
+            if reason is None:
+                self.action_recompute()
+            else:
+                self.note = f"This reply has no token probabilities, and they cannot be computed: {reason}."
+        self.redraw()
+        self.call_after_refresh(self.strip.refresh, layout=True)  # its room is known after one layout
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.redraw)
+
+    def on_token_strip_resized(self) -> None:
+        self.query_one("#box").border_subtitle = self.page_text()
+
+    def redraw(self) -> None:
+        """Everything that depends on the state: source line, page, panel, footer."""
+        self.query_one("#source", Static).update(self.source_text())
+        self.query_one("#legend", Static).display = bool(self.state.tokens)
+        self.query_one("#legend", Static).update(legend_text(self.state))
+        self.strip.refresh(layout=True)
+        self.redraw_step()
+        self.refresh_bindings()
+
+    def redraw_step(self) -> None:
+        """What a cursor move or a setting changes: the page, the panel and the page number."""
+        self.strip.refresh()
+        self.query_one(TokenPanel).show()
+        self.query_one("#box").border_subtitle = self.page_text()
+
+    def source_text(self) -> Text:
+        reply, state = self.state.reply, self.state
+        text = Text()
+        if state.tokens:
+            text.append(f"{len(state.tokens)} tokens", style="bold")
+            text.append(f" · numbers {reply.origin}")
+        elif self.computing:
+            count = f"{len(reply.token_ids)} tokens" if reply.token_ids else "the reply's tokens"
+            text.append(
+                f"Computing the probabilities of {count} "
+                "(teacher-forced scoring of the same tokens after the same prompt) · Esc cancels",
+                style="bold",
+            )
+        if self.note:
+            text.append(("\n" if text else "") + self.note, style="italic")
+        return text
+
+    def page_text(self) -> str:
+        if not self.state.tokens:
+            return ""
+        strip = self.strip
+        width, lines = strip.line_width, strip.lines_per_page
+        start, _ = self.state.page(width, lines)
+        return f"page {start // lines + 1} of {self.state.page_count(width, lines)}"
+
+    # ---- keys ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MOVE_ACTIONS:
+            return bool(self.state.tokens)
+        if action in SAMPLING_ACTIONS:
+            return self.state.what_if is not None and bool(self.state.tokens)
+        if action == "toggle_sampling":
+            return bool(self.state.tokens)
+        if action == "recompute":
+            return not self.computing and self.controller.token_numbers_unavailable(self.state.reply) is None
+        return True
+
+    def action_move(self, delta: int) -> None:
+        self.state.move(delta)
+        self.redraw_step()
+
+    def action_move_to(self, index: int) -> None:
+        self.state.move_to(index if index >= 0 else len(self.state.tokens) - 1)
+        self.redraw_step()
+
+    def action_move_lines(self, lines: int) -> None:
+        self.state.move_lines(self.strip.line_width, lines)
+        self.redraw_step()
+
+    def action_move_page(self, pages: int) -> None:
+        self.state.move_lines(self.strip.line_width, pages * self.strip.lines_per_page)
+        self.redraw_step()
+
+    def on_token_strip_picked(self, message: TokenStrip.Picked) -> None:
+        self.state.move_to(message.index)
+        self.redraw_step()
+
+    def action_toggle_sampling(self) -> None:
+        if self.state.what_if is None:
+            self.state.open_sampling()
+        else:
+            self.state.close_sampling()
+        self.redraw()
+
+    def action_adjust(self, setting: Setting, direction: int) -> None:
+        self.state.adjust(setting, direction)
+        self.redraw_step()
+
+    def action_reset_settings(self) -> None:
+        self.state.reset_settings()
+        self.redraw_step()
+
+    def action_back(self) -> None:
+        """Esc: close the sampling panel, else stop a computation, else close the view."""
+        if self.state.what_if is not None:
+            self.state.close_sampling()
+            self.redraw()
+        elif self.computing:
+            self.cancel_computation()
+        else:
+            self.dismiss(None)
+
+    # ---- recomputing -----------------------------------------------------------------
+    def action_recompute(self) -> None:
+        reason = self.controller.token_numbers_unavailable(self.state.reply)
+        if reason is not None:
+            self.notify(reason, severity="warning")
+            return
+        if self.computing:
+            return
+        self.computing = True
+        self.note = ""
+        self._cancel.clear()
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=len(self.state.reply.token_ids), progress=0)
+        bar.add_class("-computing")
+        self._compute(self.state.reply, self._cancel)
+        self.redraw()
+
+    def cancel_computation(self) -> None:
+        if self.computing:
+            self._cancel.set()
+            self.controller.cancel()
+
+    @work(thread=True, exclusive=True, group="token-numbers", exit_on_error=False)
+    def _compute(self, reply: ReplyTokens, cancel: threading.Event) -> None:
+        tokens: list[Any] = []
+        last = 0.0
+        try:
+            top = reply.params.logprobs or DEFAULT_TOP
+            for token in self.controller.reply_token_logprobs(reply, top):
+                if cancel.is_set():
+                    break
+                tokens.append(token)
+                now = time.monotonic()
+                if now - last >= PROGRESS_INTERVAL_S:
+                    last = now
+                    self.post_message(TokensProgress(len(tokens), len(reply.token_ids)))
+        except Exception as exc:  # an engine error must not close the app
+            self.post_message(TokensComputed(None, str(exc) or type(exc).__name__))
+            return
+        done = not cancel.is_set() and len(tokens) == len(reply.token_ids)
+        self.post_message(TokensComputed(tokens if done else None))
+
+    def on_tokens_progress(self, message: TokensProgress) -> None:
+        self.query_one("#progress", ProgressBar).update(total=message.total, progress=message.done)
+
+    def on_tokens_computed(self, message: TokensComputed) -> None:
+        self.computing = False
+        self.query_one("#progress", ProgressBar).remove_class("-computing")
+        if message.tokens is not None:
+            self.state.reply.origin = "computed by teacher-forced scoring of the same tokens"
+            self.state.set_tokens(message.tokens)
+        elif message.error is not None:
+            self.note = f"Could not compute the probabilities: {message.error}"
+        else:
+            self.note = "Cancelled. r computes them again; Esc closes."
+        self.redraw()
+
+    def on_unmount(self) -> None:
+        self.cancel_computation()

@@ -1,0 +1,166 @@
+"""Batch throughput with ``--parallel N``: rows/s at N=8 against one row at a time, in one run.
+
+``python -m benchmarks.batch_parallel [openai] [llama-server]``
+
+* **openai, loopback**: a stdlib HTTP server on 127.0.0.1 that answers every
+  chat request after a fixed 200 ms (a stand-in for a server that batches
+  requests, as vLLM and TGI do: latency per request, no queueing). 48 rows of a
+  template batch through :func:`assistant.templates.batch.run_batch`, the real
+  code path, sequential and N=8. Target: >= 6x rows/s.
+* **openai, llama-cpp-python's server**: the same batch against
+  ``python -m llama_cpp.server`` with SmolLM2, which decodes one request at a
+  time; the figure shows what ``--parallel`` cannot do for such a server.
+
+Each part writes its own section of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from assistant.backends import load_backend
+from assistant.batch import Row
+from assistant.templates import template_from_string
+from assistant.templates.batch import run_batch
+from assistant.types import GenerationParams
+
+from ._report import machine, write_section
+
+LATENCY_S = 0.2
+LOOPBACK_ROWS = 48
+SERVER_ROWS = 16
+PARALLEL = 8
+TEMPLATE = template_from_string("---\nvariables: [input]\n---\nLabel the sentiment of: {{ input }}\n", "bench")
+PARAMS = GenerationParams(temperature=0, max_tokens=24)
+
+
+def rows(count: int) -> list[Row]:
+    return [Row(n, {"text": f"Review {n}: the soup was cold but the staff were kind."}, id=n) for n in range(1, count + 1)]
+
+
+def rows_per_second(backend: Any, count: int, parallel: int) -> float:
+    started = time.perf_counter()
+    summary = run_batch(TEMPLATE, rows(count), backend, params=PARAMS, stdout=io.StringIO(), parallel=parallel)
+    elapsed = time.perf_counter() - started
+    assert summary.failed == 0, "every row must succeed"
+    return count / elapsed
+
+
+# ---- a loopback server with a fixed latency ------------------------------------------------
+class _Latency(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _json(self, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._json({"object": "list", "data": [{"id": "fixed", "object": "model", "owned_by": "bench"}]})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        time.sleep(LATENCY_S)
+        events = [{"choices": [{"index": 0, "delta": {"content": "positive"}, "finish_reason": None}]},
+                  {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]  # fmt: skip
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def loopback() -> dict[str, float]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Latency)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        backend = load_backend("openai", "fixed", base_url=url, progress=lambda _: None)
+        rows_per_second(backend, PARALLEL, PARALLEL)  # warm-up: connections, imports
+        sequential = rows_per_second(backend, LOOPBACK_ROWS, 1)
+        parallel = rows_per_second(backend, LOOPBACK_ROWS, PARALLEL)
+        backend.unload()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {"sequential": sequential, "parallel": parallel}
+
+
+def llama_server() -> dict[str, float]:
+    from assistant.models import resolve_model_path
+
+    from .openai_stream import start_server
+
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url = start_server(resolve_model_path("smollm2"), Path(tmp))
+        try:
+            backend = load_backend("openai", "smollm2", base_url=url, progress=lambda _: None)
+            rows_per_second(backend, 2, 1)  # warm-up
+            sequential = rows_per_second(backend, SERVER_ROWS, 1)
+            parallel = rows_per_second(backend, SERVER_ROWS, PARALLEL)
+            backend.unload()
+        finally:
+            process.terminate()
+            process.wait(10)
+    return {"sequential": sequential, "parallel": parallel}
+
+
+def main() -> None:
+    parts = sys.argv[1:] or ["openai", "llama-server"]
+    lines = []
+    if "openai" in parts:
+        figures = loopback()
+        ratio = figures["parallel"] / figures["sequential"]
+        verdict = "meets" if ratio >= 6 else "MISSES"
+        lines.append(
+            f"| loopback server, {LATENCY_S * 1000:.0f} ms per request, {LOOPBACK_ROWS} rows | "
+            f"{figures['sequential']:.2f} | {figures['parallel']:.2f} | **{ratio:.2f}x** (target >= 6x: {verdict}) |"
+        )
+    if "llama-server" in parts:
+        figures = llama_server()
+        ratio = figures["parallel"] / figures["sequential"]
+        lines.append(
+            f"| `python -m llama_cpp.server`, SmolLM2 Q4_1, {SERVER_ROWS} rows | "
+            f"{figures['sequential']:.2f} | {figures['parallel']:.2f} | {ratio:.2f}x (serializes: no target) |"
+        )
+    table = "\n".join(lines)
+    write_section(
+        "Batch --parallel: openai",
+        f"""
+A template batch (`run_batch`, greedy, max_tokens {PARAMS.max_tokens}) sequential and with
+`--parallel {PARALLEL}`, in one run (`python -m benchmarks.batch_parallel`). Machine: {machine()}.
+
+| server | rows/s sequential | rows/s N={PARALLEL} | ratio |
+| --- | --- | --- | --- |
+{table}
+
+A server that batches requests (vLLM, TGI, llama-server with `--parallel`; the loopback one
+stands in for them) gains nearly N-fold: the client's cost per row is small next to the
+latency. `llama_cpp.server` (llama-cpp-python) decodes one request at a time: whatever it
+gains comes from overlapping each row's time outside decoding (client work, HTTP, the
+server's request handling) with another row's decode, not from batching, and it does not
+grow with N. For real throughput use a batching server (docs/scale.md).
+""",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The chat app's token view: opening it on a long reply, and moving its cursor.
+
+Target (issue #17): the token view of a 2,000-token reply draws in < 200 ms on
+this machine. The view lays the reply's tokens out once per width (no
+rendering) and draws only the page holding the cursor
+(`assistant/inspect/token_view.py`, `assistant/tui/widgets/token_strip.py`),
+so opening should not grow with the reply: the ratio against a 20-token reply
+in the same run says whether it does. The baseline for paging, in the same run,
+is the same view drawing every line of the reply (the page made unlimited).
+
+Measured: the UI thread's wall time from pushing the view to the first screen
+painted with it (headless Textual, 120x40), and from a → key press (the cursor
+moves, the page and the panel are redrawn) to the next paint.
+
+``python -m benchmarks.tui_token_view`` writes the "## TUI: token view" section
+of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from ._report import machine, median, write_section
+from .tui_stream import make_reply
+
+SIZES = (20, 2000, 8000)
+REPEATS = 5
+STEPS = 20
+TOP = 5
+TARGET_MS = 200
+
+
+def reply_tokens(count: int) -> Any:
+    """A reply of ``count`` tokens (~4 characters each, with newlines) and ``TOP`` alternatives per step."""
+    from assistant.inspect.token_view import ReplyTokens
+    from assistant.types import GenerationParams, TokenLogprob, TopAlternative
+
+    text = make_reply(count * 4)
+    tokens = []
+    for index in range(count):
+        piece = text[index * 4 : index * 4 + 4]
+        p = (0.02, 0.3, 0.7, 0.95, 0.99)[index % 5]
+        top = [TopAlternative(piece, index, math.log(p), p)] + [
+            TopAlternative(f"alt{j}", 10_000 + j, math.log((1 - p) / (j + 2)), None) for j in range(TOP - 1)
+        ]
+        tokens.append(TokenLogprob(piece, index, math.log(p), top, p))
+    params = GenerationParams(temperature=0.7, top_k=40, top_p=0.95, logprobs=TOP)
+    return ReplyTokens([t.token_id for t in tokens], params, tokens, prompt=(), model="bench")
+
+
+@contextmanager
+def unpaged() -> Iterator[None]:
+    """The baseline: every line of the reply drawn, as a view without paging would."""
+    from assistant.tui.widgets.token_strip import TokenStrip
+
+    saved = TokenStrip.lines_per_page
+    TokenStrip.lines_per_page = property(lambda self: 1 << 30)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        TokenStrip.lines_per_page = saved  # type: ignore[method-assign]
+
+
+def host() -> Any:
+    """A bare app with the controller the view asks (no model: nothing is computed)."""
+    from textual.app import App
+
+    from assistant.tui.controller import ChatController, ChatSettings
+
+    class Host(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.controller = ChatController(ChatSettings(model="bench", backend="none"))
+
+    return Host()
+
+
+async def open_empty_modal() -> float:
+    """For scale: push → first paint of a modal screen holding one line and a footer."""
+    from textual.screen import ModalScreen
+    from textual.widgets import Footer, Static
+
+    class Empty(ModalScreen[None]):
+        def compose(self) -> Any:
+            yield Static("x")
+            yield Footer()
+
+    app = host()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        start = time.perf_counter()
+        await app.push_screen(Empty())
+        await pilot.pause()
+        return time.perf_counter() - start
+
+
+async def open_and_step(count: int) -> tuple[float, float]:
+    """(push → first paint, one cursor step → next paint) in seconds, for a reply of ``count`` tokens."""
+    from assistant.tui.screens.token_view import TokenViewScreen
+
+    reply = reply_tokens(count)
+    app = host()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.push_screen(TokenViewScreen(reply_tokens(20)))  # the first view imports numpy: not counted
+        await pilot.pause()
+        app.pop_screen()
+        await pilot.pause()
+        start = time.perf_counter()
+        await app.push_screen(TokenViewScreen(reply))
+        await pilot.pause()
+        opened = time.perf_counter() - start
+        screen = app.screen
+        assert isinstance(screen, TokenViewScreen) and len(screen.state.tokens) == count
+        steps = []
+        for _ in range(STEPS):
+            start = time.perf_counter()
+            await pilot.press("right")
+            await pilot.pause()
+            steps.append(time.perf_counter() - start)
+        return opened, median(steps)
+
+
+def measure(count: int, paged: bool = True) -> dict[str, float]:
+    import gc
+
+    opened, stepped = [], []
+    for _ in range(REPEATS):
+        if paged:
+            o, s = asyncio.run(open_and_step(count))
+        else:
+            with unpaged():
+                o, s = asyncio.run(open_and_step(count))
+        opened.append(o)
+        stepped.append(s)
+        gc.collect()
+    result = {"open": median(opened), "step": median(stepped)}
+    print(
+        count, "paged" if paged else "unpaged", {k: round(v * 1000, 1) for k, v in result.items()}, flush=True
+    )
+    return result
+
+
+def main() -> None:
+    empty = median([asyncio.run(open_empty_modal()) for _ in range(REPEATS)])
+    print("empty modal", round(empty * 1000, 1), flush=True)
+    results = {count: measure(count) for count in SIZES}
+    baseline = measure(2000, paged=False)
+    small, big = results[SIZES[0]], results[2000]
+    rows = [
+        f"| {count:,} | {r['open'] * 1000:.0f} | {r['step'] * 1000:.0f} |" for count, r in results.items()
+    ]
+    verdict = "met" if big["open"] * 1000 < TARGET_MS else "**missed**"
+    body = f"""
+The token view opened on a reply of N tokens (~4 characters each, {TOP} alternatives per step; headless
+Textual, 120x40), median of {REPEATS} runs (`python -m benchmarks.tui_token_view`). Machine: {machine()}.
+
+| reply tokens | open → first paint (ms) | → key → next paint (ms) |
+| --- | --- | --- |
+{chr(10).join(rows)}
+| 2,000, every line drawn (no paging: the baseline) | {baseline["open"] * 1000:.0f} | {baseline["step"] * 1000:.0f} |
+| for scale: an empty modal screen with a footer | {empty * 1000:.0f} | |
+
+- Target: a 2,000-token reply draws in < {TARGET_MS} ms: {verdict} ({big["open"] * 1000:.0f} ms). Opening it
+  costs **{big["open"] / small["open"]:.2f}x** a 20-token reply's, and paging makes it
+  **{baseline["open"] / big["open"]:.1f}x** faster than drawing every line: the reply is laid out once per
+  width (no rendering) and only the page holding the cursor is drawn
+  (`assistant/inspect/token_view.py`, `assistant/tui/widgets/token_strip.py`).
+- The first view of a session also imports numpy for the panel's numbers (not counted above); the
+  panel is drawn a frame after the reply, so the reply shows first.
+- Streaming does not pay for the view while it is closed: logprobs are not requested by default, and a
+  reply's token ids are kept by extending one list per chunk (`assistant/session.py`); the panel's
+  numbers are computed only for the step under the cursor.
+"""
+    write_section("TUI: token view", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The sentiment and NER tools on slices of the public sets, with the real default model.
+
+``benchmarks/tools_eval.py`` measures the full sets (docs/tools.md); these run
+20 rows each and assert floors well under those numbers, so they catch a
+broken prompt, scorer or span finder (which lands near chance) without making
+CI slow or flaky.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from assistant import get_tool, load_backend
+from benchmarks.tools_eval import ner_report, sentiment_accuracy
+from benchmarks.tools_metrics import PUBLIC_DATA, conll_rows, load_jsonl
+
+pytestmark = pytest.mark.model
+
+SLICE = 20
+
+
+@pytest.fixture(scope="module")
+def smollm2(smollm2_path: Path) -> Iterator[Any]:
+    backend = load_backend("llama-cpp", str(smollm2_path), n_ctx=2048, progress=lambda message: None)
+    yield backend
+    backend.unload()
+
+
+def test_sst2_slice_accuracy_is_far_above_chance(smollm2: Any) -> None:
+    rows = load_jsonl(PUBLIC_DATA / "sst2-dev.jsonl")[:SLICE]
+    accuracy, cost = sentiment_accuracy(get_tool("sentiment"), smollm2, rows, ["positive", "negative"])
+    assert accuracy >= 0.75, f"SST-2 accuracy {accuracy:.0%} on {SLICE} rows (full set: docs/tools.md)"
+    assert cost.evaluations == 1.0, "one prompt evaluation per text"
+
+
+def test_conll_slice_finds_and_types_entities(smollm2: Any) -> None:
+    rows = conll_rows()[:SLICE]
+    report, cost = ner_report(get_tool("ner"), smollm2, rows, ("PERSON", "LOCATION", "ORGANIZATION"))
+    assert report.spans.f1 >= 0.7, f"span-only F1 {report.spans.f1:.2f}"
+    assert report.typed.f1 >= 0.5, f"typed F1 {report.typed.f1:.2f}\n{report.confusion_table()}"
+    assert cost.evaluations <= 6, "about one prompt evaluation per candidate span"

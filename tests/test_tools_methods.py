@@ -1,0 +1,147 @@
+"""The methods behind the scoring tools, on the fake backend: calibration, demonstration selection, consistency.
+
+Each is checked against arithmetic done by hand here, so a change that quietly
+alters what the method computes fails even when the tools' shapes stay valid.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assistant.backends.fake import FakeBackend
+from assistant.tools import get_tool
+from assistant.tools.classify import CONTENT_FREE_INPUTS, content_free_baseline, label_scores, softmax
+from assistant.tools.prompts import DemonstrationPool
+from assistant.tools.spans import Span
+
+
+class TableBackend(FakeBackend):
+    """Scores from ``table(prompt, candidate)``; records every scored prompt."""
+
+    def __init__(self, table: Callable[[str, str], float]) -> None:
+        super().__init__()
+        self.load("fake-model")
+        self.table = table
+        self.prompts: list[str] = []
+
+    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
+        self.prompts.append(prompt)
+        return [self.table(prompt, c) for c in candidates]
+
+
+# ---- contextual calibration -----------------------------------------------------------------------
+def test_the_baseline_is_the_log_of_the_mean_content_free_distribution() -> None:
+    rows = {"A": [math.log(0.8), math.log(0.2)], "B": [math.log(0.6), math.log(0.4)]}
+    backend = TableBackend(lambda prompt, c: rows[prompt][[" x", " y"].index(c)])
+    baseline = content_free_baseline(backend, ["A", "B"], [" x", " y"])
+    assert baseline == pytest.approx([math.log(0.7), math.log(0.3)])
+
+
+def test_calibration_removes_a_prior_the_model_has_whatever_the_input() -> None:
+    # The model says 0.7 / 0.3 to content-free inputs; an input that it scores 0.6 / 0.4
+    # is, relative to that prior, evidence for the second label: 0.6/0.7 < 0.4/0.3.
+    backend = TableBackend(lambda prompt, c: math.log({" x": 0.6, " y": 0.4}[c]))
+    baseline = [math.log(0.7), math.log(0.3)]
+    calibrated = softmax(label_scores(backend, "input", [" x", " y"], baseline))
+    expected = (0.6 / 0.7) / (0.6 / 0.7 + 0.4 / 0.3)
+    assert calibrated == pytest.approx([expected, 1 - expected])
+
+
+@given(st.lists(st.floats(-30, 0), min_size=2, max_size=5))
+def test_calibrating_against_the_same_scores_gives_a_uniform_distribution(scores: list[float]) -> None:
+    candidates = [f" c{i}" for i in range(len(scores))]
+    backend = TableBackend(lambda prompt, c: scores[candidates.index(c)])
+    baseline = content_free_baseline(backend, list(CONTENT_FREE_INPUTS), candidates)
+    calibrated = softmax(label_scores(backend, "anything", candidates, baseline))
+    assert calibrated == pytest.approx([1 / len(scores)] * len(scores), rel=1e-6)
+
+
+def test_ner_calibration_measures_the_type_prior_once_per_type_set() -> None:
+    def table(prompt: str, candidate: str) -> float:
+        content_free = any(prompt.endswith(f"Sentence: {x}\n{x}:") for x in CONTENT_FREE_INPUTS)
+        if content_free:  # the model calls everything a person...
+            return {" person": -0.1}.get(candidate, -4.0)
+        return {" person": -0.5, " place": -1.5}.get(candidate, -6.0)  # ...and leans person here too
+
+    backend = TableBackend(table)
+    tool = get_tool("ner")
+    assert [e.type for e in tool.run("They flew to Kigali.", backend).entities] == ["PERSON"]
+    calibrated = tool.run("They flew to Kigali.", backend, calibrate=True)
+    assert [e.type for e in calibrated.entities] == ["LOCATION"]
+    calls = len(backend.prompts)
+    tool.run("They flew to Kigali.", backend, calibrate=True)
+    assert len(backend.prompts) == calls + 1, "the content-free baseline is cached"
+
+
+# ---- demonstration selection --------------------------------------------------------------------
+POOL = [
+    {"input": "The soup was cold and bland.", "output": "negative"},
+    {"input": "A gripping film with a great cast.", "output": "positive"},
+    {"input": "The film was boring and far too long.", "output": "negative"},
+    {"input": "Lovely soup, friendly staff.", "output": "positive"},
+    {"input": "Great battery life.", "output": "positive"},
+]
+
+
+def test_the_nearest_examples_of_each_label_are_chosen_nearest_last() -> None:
+    pool = DemonstrationPool(POOL)
+    chosen = pool.nearest("what a boring film", per_label=1, labels=["positive", "negative"])
+    assert [e["input"] for e in chosen] == ["A gripping film with a great cast.", "The film was boring and far too long."]
+    chosen = pool.nearest("the soup", per_label=1, labels=["positive", "negative"])
+    assert {e["input"] for e in chosen} == {"The soup was cold and bland.", "Lovely soup, friendly staff."}
+
+
+def test_similarity_weights_rare_words_over_common_ones() -> None:
+    pool = DemonstrationPool(POOL)
+    scores = pool.similarities("great soup")
+    # "soup" occurs in two examples and "great" in two: equal weight; "battery" in one is rarer.
+    assert scores[4] > 0 and scores[0] > 0
+    assert pool.similarities("battery")[4] > pool.similarities("great")[4]
+    assert pool.similarities("zebra") == [0.0] * len(POOL), "words the pool never saw carry no evidence"
+
+
+@given(st.text(max_size=60), st.integers(1, 3))
+def test_selection_is_balanced_deterministic_and_from_the_pool(text: str, per_label: int) -> None:
+    pool = DemonstrationPool(POOL)
+    chosen = pool.nearest(text, per_label, ["positive", "negative"])
+    assert chosen == pool.nearest(text, per_label, ["positive", "negative"])
+    counts = {label: sum(e["output"] == label for e in chosen) for label in ("positive", "negative")}
+    assert counts == {"positive": min(per_label, 3), "negative": min(per_label, 2)}
+    assert all(e in POOL for e in chosen)
+
+
+# ---- one type per name within a text ------------------------------------------------------------
+def typed(text: str, start: int, probabilities: list[float]) -> Any:
+    plugin = get_tool("ner").tool
+    module = __import__(type(plugin).__module__)
+    span = Span(start, start + len(text), text)
+    return module.TypedSpan(0, span, ["PERSON", "LOCATION", "ORGANIZATION", ""], probabilities)
+
+
+def consistent(items: list[Any]) -> list[str]:
+    module = __import__(type(get_tool("ner").tool).__module__)
+    return [t.kind for t in module.consistent_types(items, "PERSON")]
+
+
+def test_mentions_of_one_name_pool_their_evidence() -> None:
+    items = [typed("Jordan", 0, [0.2, 0.7, 0.1, 0.0]), typed("Jordan", 30, [0.9, 0.05, 0.05, 0.0])]
+    assert consistent(items) == ["PERSON", "PERSON"]  # 1.1 person vs 0.75 place
+
+
+def test_a_surname_follows_the_full_name_typed_person() -> None:
+    items = [
+        typed("Maria Okonkwo", 0, [0.8, 0.1, 0.1, 0.0]),
+        typed("Okonkwo", 40, [0.3, 0.1, 0.6, 0.0]),
+        typed("Okonkwo Holdings", 60, [0.1, 0.1, 0.8, 0.0]),
+    ]
+    assert consistent(items) == ["PERSON", "PERSON", "ORGANIZATION"]
+
+
+def test_different_names_keep_their_own_types() -> None:
+    items = [typed("Lima", 0, [0.1, 0.8, 0.1, 0.0]), typed("Peru", 10, [0.1, 0.1, 0.8, 0.0])]
+    assert consistent(items) == ["LOCATION", "ORGANIZATION"]

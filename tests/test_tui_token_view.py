@@ -1,0 +1,321 @@
+"""The token view and its sampling panel, driven through Pilot over the fake backend.
+
+The fake backend forms real logits (:func:`assistant.backends.fake.fake_logits`),
+so the numbers shown are the ones the sampler math gives, and teacher-forced
+scoring reproduces generation's numbers exactly when it is fed the right prompt.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator, Sequence
+
+import pytest
+
+pytest.importorskip("textual")
+
+from assistant.backends.base import Capabilities  # noqa: E402
+from assistant.backends.fake import FakeBackend  # noqa: E402
+from assistant.tui.screens.chat import ChatScreen  # noqa: E402
+from assistant.tui.screens.token_view import TokenViewScreen  # noqa: E402
+from assistant.tui.widgets.chat_log import AssistantMessage  # noqa: E402
+from assistant.tui.widgets.token_strip import TokenStrip  # noqa: E402
+from assistant.types import GenerationParams  # noqa: E402
+
+from .tui_support import (  # noqa: E402
+    StableFakeBackend,
+    make_app,
+    register_fake,
+    run_pilot,
+    screen_text,
+    type_and_send,
+    wait_idle,
+    wait_until,
+)
+
+PARAMS = GenerationParams(temperature=0.7, top_k=3, top_p=1.0, logprobs=5)
+
+
+class SlowScoring(StableFakeBackend):
+    """Scores a given reply at one token per ``delay`` seconds, so progress and Esc can be seen."""
+
+    delay = 0.05
+
+    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
+        for row in super().iter_logits(prompt_ids, token_ids):
+            time.sleep(self.delay)
+            yield row
+
+
+class RemoteLike(StableFakeBackend):
+    """A backend that can neither score given tokens nor know sampled probabilities (like openai)."""
+
+    capabilities_default = Capabilities(sampled_probs=False, next_token=False)
+
+
+def view(app: Any) -> TokenViewScreen:
+    screen = app.screen
+    assert isinstance(screen, TokenViewScreen), f"the token view is not open ({screen!r})"
+    return screen
+
+
+async def send_and_open(pilot: Any, text: str = "Paris?") -> TokenViewScreen:
+    """Send ``text``, focus the reply and press ``t`` on it."""
+    await type_and_send(pilot, text)
+    await wait_idle(pilot)
+    reply = pilot.app.chat_screen.log_view.last_assistant()
+    assert isinstance(reply, AssistantMessage)
+    reply.focus()
+    await pilot.pause()
+    await pilot.press("t")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, TokenViewScreen), what="the token view")
+    await pilot.pause()
+    return view(pilot.app)
+
+
+def generated(text: str, params: GenerationParams, system: str = "You are a helpful assistant.") -> Any:
+    """The fake's own generation with logprobs, for comparing numbers against."""
+    from assistant.types import Message
+
+    backend = FakeBackend()
+    backend.load("fake-model")
+    return backend.complete([Message("system", system), Message("user", text)], params)
+
+
+def test_t_on_a_reply_opens_its_tokens_and_the_cursor_walks_them() -> None:
+    app = make_app(params=PARAMS)
+
+    async def scenario(pilot: Any) -> None:
+        screen = await send_and_open(pilot, "Paris?")
+        state = screen.state
+        reply_text = "Echo: Paris?"
+        assert "".join(t.token for t in state.tokens) == reply_text
+        assert state.reply.origin == "recorded while the reply was generated"
+        expected = generated("Paris?", PARAMS)
+        assert [t.p_sampled for t in state.tokens] == [t.p_sampled for t in expected.logprobs]
+        assert state.cursor == 0
+        await pilot.press("right", "right")
+        assert state.cursor == 2
+        text = screen_text(app)
+        assert f"step 3 of {len(reply_text)}" in text
+        assert "◀ chosen" in text and "sampled" in text and "shade = sampled probability" in text
+        await pilot.press("end")
+        assert state.cursor == len(reply_text) - 1
+        await pilot.press("home")
+        assert state.cursor == 0
+        # A click on a token moves the cursor there (each fake token is one cell wide).
+        await pilot.click(TokenStrip, offset=(4, 0))
+        assert state.cursor == 4
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+    run_pilot(app, scenario)
+
+
+def test_sampling_panel_redraws_the_candidates_under_new_settings() -> None:
+    app = make_app(params=PARAMS)
+
+    async def scenario(pilot: Any) -> None:
+        screen = await send_and_open(pilot)
+        state = screen.state
+        await pilot.press("right")
+        as_generated = state.step_rows()
+        assert sum(1 for row in as_generated if row.kept) == 3  # top-k 3 of the 5 listed
+        await pilot.press("s")
+        assert state.what_if is not None
+        assert "what if (sampling panel)" in screen_text(app)
+        await pilot.press("T")  # temperature 0.7 -> 0.8
+        assert state.settings.temperature == 0.8
+        hotter = state.step_rows()
+        chosen_before = next(row for row in as_generated if row.chosen)
+        chosen_after = next(row for row in hotter if row.chosen)
+        assert chosen_after.p_sampled is not None and chosen_before.p_sampled is not None
+        assert chosen_after.p_sampled < chosen_before.p_sampled  # a flatter distribution
+        assert f"{chosen_after.p_sampled:.3f}" in screen_text(app)
+        await pilot.press("k")  # top-k 3 -> 2
+        assert state.settings.top_k == 2
+        assert "cut by top-k 2" in screen_text(app)
+        await pilot.press("t", "t", "t", "t", "t", "t", "t", "t")  # down to 0: greedy
+        assert state.settings.greedy
+        rows = state.step_rows()
+        assert [row.p_sampled for row in rows][:2] == [1.0, 0.0]
+        assert "temperature 0 (greedy)" in screen_text(app)
+        await pilot.press("equals_sign")
+        assert state.settings == state.reply.params
+        await pilot.press("escape")  # closes the panel only
+        assert state.what_if is None and isinstance(app.screen, TokenViewScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+    run_pilot(app, scenario)
+
+
+def test_a_reply_without_numbers_gets_them_computed_with_progress_and_esc_cancels() -> None:
+    app = make_app(params=PARAMS.replace(logprobs=0))
+    register_fake(lambda: SlowScoring())
+
+    async def scenario(pilot: Any) -> None:
+        user_text = "What is the capital of France, in one word please?"
+        screen = await send_and_open(pilot, user_text)
+        assert screen.computing and not screen.state.tokens
+        assert "Computing the probabilities of" in screen_text(app)
+        progress = screen.query_one("#progress")
+        await wait_until(pilot, lambda: (progress.progress or 0) > 0, what="progress")  # type: ignore[attr-defined]
+        await pilot.press("escape")  # cancels the computation, keeps the view
+        await wait_until(pilot, lambda: not screen.computing, what="the cancel")
+        assert isinstance(app.screen, TokenViewScreen) and not screen.state.tokens
+        assert "Cancelled" in screen_text(app)
+        SlowScoring.delay = 0.0
+        try:
+            await pilot.press("r")
+            await wait_until(pilot, lambda: not screen.computing, what="the computation")
+        finally:
+            SlowScoring.delay = 0.05
+        state = screen.state
+        assert state.reply.origin.startswith("computed by teacher-forced scoring")
+        expected = generated(user_text, PARAMS.replace(logprobs=10))
+        assert [t.token_id for t in state.tokens] == expected.token_ids[: len(state.tokens)]
+        assert [t.p_sampled for t in state.tokens] == pytest.approx([t.p_sampled for t in expected.logprobs])
+        assert [t.logprob for t in state.tokens] == pytest.approx([t.logprob for t in expected.logprobs])
+        await pilot.press("escape")
+        # Opening it again shows the numbers at once: they stay with the reply.
+        await pilot.press("t")
+        assert view(app).state.tokens and not view(app).computing
+
+    run_pilot(app, scenario)
+
+
+def test_a_backend_that_cannot_score_says_so_in_the_view() -> None:
+    app = make_app(params=PARAMS.replace(logprobs=0))
+    register_fake(lambda: RemoteLike())
+
+    async def scenario(pilot: Any) -> None:
+        screen = await send_and_open(pilot)
+        assert not screen.computing and not screen.state.tokens
+        text = " ".join(screen_text(app).split())
+        assert "cannot be computed" in screen.note and "cannot score given tokens" in screen.note
+        assert "cannot be computed" in text
+        await pilot.press("r")  # not offered: nothing happens
+        assert not screen.computing
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+    run_pilot(app, scenario)
+
+
+def test_reopened_stored_turn_shows_its_stored_tokens() -> None:
+    first = make_app(params=PARAMS)
+
+    async def record(pilot: Any) -> None:
+        await type_and_send(pilot, "Paris?")
+        await wait_idle(pilot)
+
+    run_pilot(first, record)
+    recorded = first.controller.last_tokens
+    assert recorded is not None and recorded.tokens
+
+    again = make_app(params=PARAMS.replace(logprobs=0), continue_latest=True)
+
+    async def reopen(pilot: Any) -> None:
+        reply = pilot.app.chat_screen.log_view.last_assistant()
+        assert reply is not None and reply.message_id is not None
+        reply.focus()
+        await pilot.pause()
+        await pilot.press("t")
+        state = view(pilot.app).state
+        assert state.reply.origin == "stored with the reply in the history"
+        assert [t.to_dict() for t in state.tokens] == [t.to_dict() for t in recorded.tokens]
+        assert state.reply.params.top_k == 3  # the settings the reply was written with
+
+    run_pilot(again, reopen)
+
+
+def test_reopened_stored_turn_without_tokens_is_scored_after_its_own_prompt() -> None:
+    first = make_app(params=PARAMS.replace(logprobs=0))
+
+    async def record(pilot: Any) -> None:
+        await type_and_send(pilot, "first question")
+        await wait_idle(pilot)
+        await type_and_send(pilot, "second one")
+        await wait_idle(pilot)
+
+    run_pilot(first, record)
+
+    again = make_app(params=PARAMS, continue_latest=True)
+
+    async def reopen(pilot: Any) -> None:
+        replies = list(pilot.app.chat_screen.log_view.query(AssistantMessage))
+        assert len(replies) == 2
+        replies[0].focus()  # the first reply: its prompt is the conversation's first turn only
+        await pilot.pause()
+        await pilot.press("t")
+        screen = view(pilot.app)
+        await wait_until(pilot, lambda: not screen.computing, what="the computation")
+        state = screen.state
+        expected = generated("first question", PARAMS.replace(logprobs=10))
+        assert "".join(t.token for t in state.tokens) == "Echo: first question"
+        assert [t.p_sampled for t in state.tokens] == pytest.approx([t.p_sampled for t in expected.logprobs])
+
+    run_pilot(again, reopen)
+
+
+def test_palette_offers_the_token_view() -> None:
+    app = make_app(params=PARAMS)
+
+    async def scenario(pilot: Any) -> None:
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Token view" in titles
+        app.action_token_view()  # no reply yet: a warning, nothing opens
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+        await type_and_send(pilot, "hi")
+        await wait_idle(pilot)
+        pilot.app.chat_screen.prompt_input.focus()
+        app.action_token_view()  # the last reply, whatever is focused
+        await pilot.pause()
+        assert "".join(t.token for t in view(app).state.tokens) == "Echo: hi"
+
+    run_pilot(app, scenario)
+
+
+def test_numbers_are_computed_only_by_the_model_that_wrote_the_reply() -> None:
+    from assistant.inspect.token_view import ReplyTokens
+    from assistant.tui import ChatController, ChatSettings
+
+    register_fake(lambda: StableFakeBackend())
+    controller = ChatController(ChatSettings(model="fake-model", backend="fake"))
+    reply = ReplyTokens([1, 2], PARAMS, prompt=(), model="fake-model")
+    assert controller.token_numbers_unavailable(reply) == "no model is loaded"
+    controller.load()
+    try:
+        assert controller.token_numbers_unavailable(reply) is None
+        other = ReplyTokens([1, 2], PARAMS, prompt=(), model="gemma3-270m")
+        assert "came from gemma3-270m" in (controller.token_numbers_unavailable(other) or "")
+        unknown = ReplyTokens([1, 2], PARAMS, prompt=None, model="fake-model")
+        assert "prompt" in (controller.token_numbers_unavailable(unknown) or "")
+    finally:
+        controller.unload()
+
+
+def test_a_long_reply_is_paged() -> None:
+    long_reply = " ".join(f"word{i:03d}" for i in range(200))  # 1,599 one-byte tokens
+    app = make_app(reply=long_reply, params=PARAMS.replace(max_tokens=2000))
+
+    async def scenario(pilot: Any) -> None:
+        screen = await send_and_open(pilot)
+        state, strip = screen.state, screen.strip
+        width, lines = strip.line_width, strip.lines_per_page
+        pages = state.page_count(width, lines)
+        assert pages > 2
+        box = screen.query_one("#box")
+        assert box.border_subtitle == f"page 1 of {pages}"
+        await pilot.press("pagedown")
+        assert state.page(width, lines)[0] == lines  # the second page
+        assert box.border_subtitle == f"page 2 of {pages}"
+        await pilot.press("end")
+        assert box.border_subtitle == f"page {pages} of {pages}"
+        assert long_reply[-7:] in screen_text(app)  # the last page is drawn
+        await pilot.press("pageup")
+        assert box.border_subtitle == f"page {pages - 1} of {pages}"
+
+    run_pilot(app, scenario)
