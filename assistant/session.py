@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .backends import Backend, backend_failure, load_backend
 from .backends.base import Prompt
-from .models.mode import Mode
 from .context import FittedPrompt, fit_to_context, reply_reserve
 from .errors import AssistantError, HistoryError
 from .types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
@@ -21,6 +20,7 @@ from .types import Chunk, Completion, GenerationParams, Message, Timings, TokenL
 if TYPE_CHECKING:
     from .history.recorder import ConversationRecorder
     from .history.records import Status, Turn
+    from .models.mode import Mode
 
 
 def stderr_progress(message: str) -> None:

@@ -11,6 +11,7 @@ BENCHMARKS = [
     "logprobs_cost",
     "history",
     "openai_stream",
+    "prompt_tokenize",
     "templates_render",
     "tools_eval",
     "transformers_decode",

@@ -32,7 +32,6 @@ from benchmarks.tools_metrics import (
     PUBLIC_DATA,
     ROOT,
     SCORED_TYPES,
-    Counts,
     NerReport,
     conll_rows,
     load_jsonl,
@@ -205,7 +204,7 @@ def evaluate(
     public, own = Row(model, backend_name), Row(model, backend_name)
     try:
         backend = load_backend(backend_name, model, progress=lambda message: None, **options)
-    except Exception as exc:
+    except Exception as exc:  # a missing engine or model is reported, not fatal
         public.error = own.error = f"{type(exc).__name__}: {exc}"
         return public, own
     try:
@@ -268,7 +267,7 @@ def write_tools_doc(which: str, body: str) -> None:
     block = f"{start}\n{body}\n{end}"
     text = TOOLS_DOC.read_text(encoding="utf-8") if TOOLS_DOC.exists() else "# Tools\n"
     if start in text and end in text:
-        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.DOTALL)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     TOOLS_DOC.write_text(text, encoding="utf-8")

@@ -56,15 +56,6 @@ TYPE_DESCRIPTIONS = {
 }
 """What each type word means, shown to the model above the examples; types not listed are shown bare."""
 
-TYPE_SYNONYMS = {
-    "person": ("man", "woman", "player"),
-    "place": ("city", "country", "region", "town"),
-    "organization": ("company", "team", "club", "party", "group", "agency", "government", "newspaper"),
-    "other": ("nationality", "event", "language", "religion", "product"),
-}
-"""More words for a type, scored with its own word and added up: the descriptions above the
-examples make a small model answer "team" or "company" for what the examples call an organization."""
-
 CORE_TYPES = ("PERSON", "LOCATION", "ORGANIZATION", "MISC")
 """Always offered to the model, asked for or not: with only PERSON offered, SmolLM2 calls
 organizations and places persons or misses persons (F1 0.08 for PERSON alone); offered
@@ -177,8 +168,6 @@ class NamedEntities(BaseTool):
     describe_types = True
     """Describe each type above the examples (``TYPE_DESCRIPTIONS``); a switch for the benchmark's comparison."""
     harmonise = True
-    synonyms = True
-    """Score :data:`TYPE_SYNONYMS` with each type word; a switch for the benchmark's comparison."""
     """Run :func:`consistent_types` over each text; a switch for the benchmark's comparison."""
 
     def __init__(self) -> None:
@@ -219,8 +208,7 @@ class NamedEntities(BaseTool):
         """The probability of each of ``choices`` (and none) for ``span``, the prompt listing ``shown``."""
         words = [*choices.values(), NONE_WORD]
         kinds = [*choices, ""]
-        scored = self._scored_words(words)
-        candidates = [f" {word}" for word, _ in scored]
+        candidates = [f" {word}" for word in words]
         context = self._context(backend, sentence, span, shown, candidates)
         try:
             baseline = self._baseline(backend, shown, candidates) if calibrate else None
@@ -229,21 +217,7 @@ class NamedEntities(BaseTool):
             messages = render("ner-question", {"sentence": context, "span": span.text, "words": words})
             word = generate_label(backend, messages, words)
             return TypedSpan(offset, span, kinds, [float(w == word) for w in words])
-        probabilities = [0.0] * len(kinds)
-        for (_, index), probability in zip(scored, softmax(scores)):
-            probabilities[index] += probability
-        return TypedSpan(offset, span, kinds, probabilities)
-
-    def _scored_words(self, words: list[str]) -> list[tuple[str, int]]:
-        """(word, index of its type in ``words``): each type word, then its synonyms not taken by another."""
-        scored = [(word, index) for index, word in enumerate(words)]
-        if self.synonyms:
-            taken = set(words)
-            for index, word in enumerate(words):
-                extra = [w for w in TYPE_SYNONYMS.get(word, ()) if w not in taken]
-                taken.update(extra)
-                scored += [(w, index) for w in extra]
-        return scored
+        return TypedSpan(offset, span, kinds, softmax(scores))
 
     def _baseline(self, backend: Any, shown: dict[str, str], candidates: list[str]) -> list[float]:
         """Each type's prior: its probability for a content-free span in a content-free sentence."""

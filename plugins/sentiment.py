@@ -31,6 +31,7 @@ from assistant.tools.context import input_budget, token_counter
 from assistant.tools.prompts import DemonstrationPool, completion_text, render
 from assistant.tools.text import chunk_text, tidy_spacing
 
+
 def check_labels(labels: Sequence[str]) -> list[str]:
     cleaned = [label.strip() for label in labels]
     if len(cleaned) < 2:
@@ -40,6 +41,10 @@ def check_labels(labels: Sequence[str]) -> list[str]:
     if len({label.lower() for label in cleaned}) != len(cleaned):
         raise ConfigError(f"sentiment labels must be distinct: {cleaned!r}")
     return cleaned
+
+
+_LONGEST = "\0longest"
+"""Marker for :meth:`Sentiment._demonstrations`: the longest examples it could choose."""
 
 
 class Sentiment(BaseTool):
@@ -53,22 +58,29 @@ class Sentiment(BaseTool):
             help="subtract each label's score after a content-free input (off: it lowered accuracy on SmolLM2)",
             default=False,
         ),
+        Parameter(
+            "examples",
+            "choice",
+            help="few-shot examples: the template's fixed ones, or per input the most similar of a pool "
+            "(slower: the prompt changes with every input; lower accuracy on SmolLM2, docs/tools.md)",
+            default="fixed",
+            choices=("fixed", "similar"),
+        ),
     )
     templates = ("sentiment", "sentiment-question")
 
-    demonstrations = "fixed"
-    """Which examples the prompt shows: ``fixed`` (the template's), ``pool`` (all of
-    ``sentiment.pool.jsonl``) or ``similar`` (its ``per_label`` nearest per label)."""
     per_label = 2
+    """Examples of each label shown with ``examples=similar``."""
     tidy = True
     """Show tokenized input ("does n't") with its usual spacing (:func:`tidy_spacing`)."""
 
     def __init__(self) -> None:
-        self._baselines: dict[tuple[str, str, tuple[str, ...]], list[float]] = {}
+        self._baselines: dict[tuple[str, str, tuple[str, ...], str], list[float]] = {}
         self._pool: DemonstrationPool | None = None
 
-    def _demonstrations(self, text: str, labels: list[str]) -> list[Mapping[str, Any]]:
-        if self.demonstrations == "fixed":
+    def _demonstrations(self, text: str, labels: list[str], examples: str) -> list[Mapping[str, Any]]:
+        """The examples chosen for ``text`` (``examples=similar``), or [] for the template's fixed ones."""
+        if examples == "fixed":
             return []
         if self._pool is None:
             from assistant.templates import load_template
@@ -76,9 +88,10 @@ class Sentiment(BaseTool):
             path = load_template("sentiment").path.parent / "sentiment.pool.jsonl"
             rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
             self._pool = DemonstrationPool(rows)
-        if self.demonstrations == "pool":
-            return self._pool.examples
-        return self._pool.nearest(text, self.per_label, [label.lower() for label in labels])
+        wanted = [label.lower() for label in labels]
+        if text is _LONGEST:  # the longest choice possible, for measuring how much input still fits
+            return [e for label in wanted for e in self._pool.longest(self.per_label, label)]
+        return self._pool.nearest(text, self.per_label, wanted)
 
     def run(self, text: str, params: Mapping[str, Any], backend: Any) -> LabelResult:
         labels = check_labels(params["labels"])
@@ -86,31 +99,36 @@ class Sentiment(BaseTool):
             raise ToolError("nothing to classify: the input is empty")
         candidates = [f" {label}" for label in labels]
         try:
-            baseline = self._baseline(backend, labels, candidates) if params["calibrate"] else None
-            return self._by_likelihood(backend, text, labels, candidates, baseline)
+            examples = params["examples"]
+            baseline = self._baseline(backend, labels, candidates, examples) if params["calibrate"] else None
+            return self._by_likelihood(backend, text, labels, candidates, baseline, examples)
         except NotSupportedError:
             messages = render("sentiment-question", {"input": text, "labels": labels})
             label = generate_label(backend, messages, labels)
             return LabelResult(label, {name: float(name == label) for name in labels}, method="generation")
 
-    def _prompt(self, text: str, labels: list[str]) -> str:
+    def _prompt(self, text: str, labels: list[str], examples: str, chosen_for: str | None = None) -> str:
+        """The prompt for ``text``; its examples chosen for ``chosen_for`` when given (else for ``text``)."""
+        demonstrations = self._demonstrations(text if chosen_for is None else chosen_for, labels, examples)
         if self.tidy:
             text = tidy_spacing(text)
-        variables = {"input": text, "labels": labels, "demonstrations": self._demonstrations(text, labels)}
+        variables = {"input": text, "labels": labels, "demonstrations": demonstrations}
         return completion_text(render("sentiment", variables))
 
     def _by_likelihood(
-        self, backend: Any, text: str, labels: list[str], candidates: list[str], baseline: list[float] | None
+        self, backend: Any, text: str, labels: list[str], candidates: list[str], baseline: list[float] | None,
+        examples: str,
     ) -> LabelResult:
         reserve = max(backend.count_tokens(c) for c in candidates) + 1
-        budget = input_budget(backend, lambda t: self._prompt(t, labels), reserve)
+        budget = input_budget(backend, lambda t: self._prompt(t, labels, examples, _LONGEST), reserve)
         count = token_counter(backend)
         pieces = chunk_text(text, count, budget)
         # Long input: classify each piece, weight its probabilities by its length.
         totals = [0.0] * len(labels)
         weight_sum = 0
         for piece in pieces:
-            probabilities = softmax(label_scores(backend, self._prompt(piece, labels), candidates, baseline))
+            prompt = self._prompt(piece, labels, examples)
+            probabilities = softmax(label_scores(backend, prompt, candidates, baseline))
             weight = count(piece)
             weight_sum += weight
             totals = [t + p * weight for t, p in zip(totals, probabilities)]
@@ -118,10 +136,10 @@ class Sentiment(BaseTool):
         best = max(range(len(labels)), key=lambda i: probabilities[i])
         return LabelResult(labels[best], dict(zip(labels, probabilities)), method="likelihood")
 
-    def _baseline(self, backend: Any, labels: list[str], candidates: list[str]) -> list[float]:
-        key = (backend.name, backend.model_name, tuple(labels))
+    def _baseline(self, backend: Any, labels: list[str], candidates: list[str], examples: str) -> list[float]:
+        key = (backend.name, backend.model_name, tuple(labels), examples)
         if key not in self._baselines:
-            prompts = [self._prompt(x, labels) for x in CONTENT_FREE_INPUTS]
+            prompts = [self._prompt(x, labels, examples) for x in CONTENT_FREE_INPUTS]
             self._baselines[key] = content_free_baseline(backend, prompts, candidates)
         return self._baselines[key]
 

@@ -27,8 +27,9 @@ import pty
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "images"
@@ -43,14 +44,20 @@ QUESTION = "What is the capital of France?"
 
 # ---- the command line, as a terminal shows it ------------------------------------------------------------
 def run_in_terminal(*args: str) -> str:
-    """Run ``assistant ARGS`` with a pseudo-terminal as stdout (colours on), return what it printed."""
+    """Run ``assistant ARGS`` in a pseudo-terminal (colours on), return what it printed (stdout and stderr)."""
     main_fd, child_fd = pty.openpty()
-    env = {**os.environ, "COLUMNS": str(TERMINAL_COLUMNS), "LINES": "60", "TERM": "xterm-256color"}
+    env = {
+        **os.environ,
+        "COLUMNS": str(TERMINAL_COLUMNS),
+        "LINES": "60",
+        "TERM": "xterm-256color",
+        "COLORTERM": "truecolor",
+    }
     env.pop("NO_COLOR", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "assistant", *args],
         stdout=child_fd,
-        stderr=subprocess.DEVNULL,
+        stderr=child_fd,  # legends and notes go to stderr: a terminal shows both
         stdin=subprocess.DEVNULL,
         cwd=ROOT,
         env=env,
@@ -87,20 +94,49 @@ def terminal_svg(name: str, command: str, output: str) -> None:
 def cli_pictures() -> None:
     for name, args in (
         ("inspect-tokenize", ("tokenize", "--chat", QUESTION)),
-        ("inspect-next", ("next", "The capital of France is", "-o", "temperature=0.8", "-o", "top_k=5",
-                          "-o", "top_p=0.9", "--top", "8")),
-        ("inspect-probs", ("prompt", "--probs", "--no-log", "-o", "temperature=0.7", "-o", "seed=3",
-                           "-o", "max_tokens=60", "Tell me one fact about Paris.")),
+        (
+            "inspect-next",
+            (
+                "next",
+                "The capital of France is",
+                "-o",
+                "temperature=0.8",
+                "-o",
+                "top_k=5",
+                "-o",
+                "top_p=0.9",
+                "--top",
+                "8",
+            ),
+        ),
+        (
+            "inspect-probs",
+            (
+                "prompt",
+                "--probs",
+                "-o",
+                "temperature=0.7",
+                "-o",
+                "seed=3",
+                "-o",
+                "max_tokens=60",
+                "Tell me one fact about Paris.",
+            ),
+        ),
         ("inspect-attention-terminal", ("attention", "--max-new-tokens", "8", "--window", "40", QUESTION)),
     ):
         terminal_svg(name, "assistant " + " ".join(_quoted(a) for a in args), run_in_terminal(*args))
-    for name, extra in (("inspect-attention", ("--layer", "16")), ("inspect-attention-layers", ("--layer", "all"))):
+    for name, extra in (
+        ("inspect-attention", ("--layer", "16")),
+        ("inspect-attention-layers", ("--layer", "all")),
+    ):
         path = OUT / f"{name}.png"
-        subprocess.run(
-            [sys.executable, "-m", "assistant", "attention", "--max-new-tokens", "8", *extra, "--out", str(path),
-             QUESTION],
-            check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+        args = ("attention", "--max-new-tokens", "8", *extra, "--out", str(path), QUESTION)
+        done = subprocess.run(
+            [sys.executable, "-m", "assistant", *args], cwd=ROOT, capture_output=True, text=True, check=False
         )
+        if done.returncode != 0:
+            raise SystemExit(f"assistant attention failed: {done.stderr.strip()}")
         print(f"wrote docs/images/{path.name}")
 
 
@@ -111,8 +147,6 @@ def _quoted(arg: str) -> str:
 # ---- the chat app ------------------------------------------------------------------------------------------
 async def shoot(name: str, steps: Callable[[Any], Awaitable[None]]) -> None:
     """The real chat (SmolLM2 on llama-cpp, token numbers recorded), ``steps``, then an SVG screenshot."""
-    from tui_screenshots import ask  # noqa: F401 - the same helper as the other app pictures
-
     from assistant.config import default_system_prompt
     from assistant.history.session_link import link_history
     from assistant.tui import ChatApp, ChatController, ChatSettings
@@ -196,10 +230,16 @@ def app_pictures() -> None:
 
 
 def main() -> None:
+    from assistant.backends.hf_convert import cache_root
+    from assistant.config import paths
+
     which = set(sys.argv[1:]) or {"cli", "app"}
     OUT.mkdir(parents=True, exist_ok=True)
+    # Your models and converted copies, but no history or config of yours in the pictures.
+    os.environ.setdefault("ASSISTANT_MODELS_DIR", str(paths().models_dir))
+    os.environ.setdefault("ASSISTANT_TRANSFORMERS_CACHE", str(cache_root()))
     with tempfile.TemporaryDirectory(prefix="assistant-inspect-") as home:
-        os.environ["ASSISTANT_HOME"] = home  # no history or config of yours in the pictures
+        os.environ["ASSISTANT_HOME"] = home
         if "cli" in which:
             cli_pictures()
         if "app" in which:

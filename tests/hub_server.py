@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import unquote, urlparse
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -60,6 +61,8 @@ class HubState:
     block_delay_s: float = 0.0
     """Seconds to wait between 1 MiB blocks of a file (a slow link, to interrupt a pull mid-way)."""
     requests: list[str] = field(default_factory=list)
+    authorized: list[str] = field(default_factory=list)
+    """Requests (method and path) that carried an ``Authorization`` header."""
     ranges: list[str] = field(default_factory=list)
     _shas: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -102,10 +105,12 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             state.requests.append(f"{self.command} {self.path}")
+            if self.headers.get("Authorization"):
+                state.authorized.append(f"{self.command} {self.path}")
             parsed = urlparse(self.path)
             path = unquote(parsed.path)
             if path.startswith("/api/models/"):
-                return self._api(path[len("/api/models/"):])
+                return self._api(path[len("/api/models/") :])
             if path.startswith("/cdn/"):
                 _, _, repo_a, repo_b, name = path.split("/", 4)
                 return self._file(f"{repo_a}/{repo_b}", name)
@@ -118,7 +123,10 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             file = state.repos[repo][name]
             sha = state.sha(repo, name)
             self.send_response(302)
-            self.send_header("Location", f"/cdn/{repo}/{name}")
+            # like the hub's CDN links: another host (``localhost`` for ``127.0.0.1``), so clients read the
+            # file's metadata from this answer and do not follow it for HEAD
+            port = self.server.server_address[1]
+            self.send_header("Location", f"http://localhost:{port}/cdn/{repo}/{name}")
             self.send_header("X-Repo-Commit", COMMIT)
             self.send_header("ETag", f'"{sha}"')
             self.send_header("X-Linked-Etag", f'"{sha}"')
@@ -206,7 +214,7 @@ class HubServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

@@ -116,3 +116,35 @@ def test_cli_prompt_on_gemma_is_a_completion_unless_told(gemma_path: Path) -> No
     assert completion["usage"]["prompt_tokens"] == 9  # BOS + 8 tokens of text: nothing else was sent
     chat = ask("--mode", "chat")  # the Gemma turn markers (and system prompt if any) around the text
     assert chat["usage"]["prompt_tokens"] > completion["usage"]["prompt_tokens"] + 4
+
+
+def test_chat_app_mode_setting_and_inspector_show_the_raw_text() -> None:
+    """The panel's Mode setting switches the chat app to completion; F3 shows exactly what is sent."""
+    from textual.widgets import Select
+
+    from assistant.tui.screens.chat import ChatScreen
+    from assistant.tui.screens.inspector import PromptInspector
+    from assistant.tui.screens.settings import SettingsScreen
+
+    from .tui_support import make_app, run_pilot, type_and_send, wait_idle, wait_until
+
+    app = make_app(reply=lambda prompt: " Paris.")
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_until(pilot, lambda: app.controller.ready, what="model loaded")
+        assert app.controller.prompt_mode() == "chat"  # an unknown model: chat by default
+        await pilot.press("f2")
+        assert isinstance(app.screen, SettingsScreen)
+        app.screen.query_one("#mode", Select).value = "completion"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ChatScreen) and app.controller.settings.mode == "completion"
+        await type_and_send(pilot, "The capital of France is")
+        await wait_idle(pilot)
+        assert app.controller.backend.calls[-1]["prompt"] == "The capital of France is"  # no system, no turns
+        preview = app.controller.preview(" It")
+        assert preview.text == "The capital of France is Paris. It"
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptInspector), what="inspector")
+        assert app.screen.preview.text == "The capital of France is Paris."
+
+    run_pilot(app, scenario, size=(100, 40))

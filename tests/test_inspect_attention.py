@@ -117,6 +117,21 @@ def test_window_keeps_the_last_tokens_rows_and_columns(fake: FakeAttentionBacken
     assert float(outside[-1]) > 0  # the weight on earlier tokens is what the rows lack
 
 
+@pytest.mark.usefixtures("fake_backend_plugin_file")
+def test_the_engine_process_computes_them_too() -> None:
+    """The chat app's engine: shape, a given reply and a window cross the pipe; numpy arrays come back."""
+    from assistant.backends.engine_process import load_in_engine_process
+
+    backend = load_in_engine_process("fake-attention", "m")
+    try:
+        assert backend.capabilities.attention and backend.attention_shape() == (4, 3)
+        maps = backend.attention(PROMPT, PARAMS, reply=" Paris.", window=8)
+        assert maps.completion is None and len(maps.token_ids) == 8 and maps.pieces
+        assert [layer.shape for layer in maps.layers] == [(3, 8, 8)] * 4
+    finally:
+        backend.unload()
+
+
 def test_backends_without_attention_refuse_in_one_line() -> None:
     from assistant.backends.fake import FakeBackend
 
@@ -125,6 +140,15 @@ def test_backends_without_attention_refuse_in_one_line() -> None:
     assert not backend.capabilities.attention
     with pytest.raises(NotSupportedError, match="-b transformers"):
         backend.attention(PROMPT, PARAMS)
+
+
+def test_negative_layers_count_from_the_last() -> None:
+    assert att.resolve_layer(-1, layers=30, heads=9) == 29
+    assert att.resolve_layer(None, layers=30, heads=9) is None
+    with pytest.raises(BackendError, match="layer -31 does not exist"):
+        att.resolve_layer(-31, layers=30, heads=9)
+    with pytest.raises(BackendError, match="head 9 does not exist"):
+        att.resolve_layer(0, layers=30, heads=9, head=9)
 
 
 def test_selection_errors_name_the_range(fake: FakeAttentionBackend) -> None:
@@ -255,6 +279,7 @@ def test_cli_prints_a_heatmap_with_a_legend() -> None:
     [
         (("--layer", "x"), "--layer takes a layer number or 'all'"),
         (("--layer", "9"), "layer 9 does not exist"),
+        (("--layer", "-5"), "layer -5 does not exist"),
         (("--head", "7"), "head 7 does not exist"),
         (("--out", "map.jpg"), "must end in .png, .svg, .html"),
         (("--max-memory", "1"), "would need about"),

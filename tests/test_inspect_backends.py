@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
-from typing import Any, Iterator
 
 import pytest
 
@@ -120,6 +121,24 @@ def test_a_remote_backend_says_what_it_cannot_give(server: FakeOpenAIServer) -> 
         backend.next_token(PROMPT, SAMPLING)
     with pytest.raises(NotSupportedError):
         list(backend.token_logprobs(PROMPT, [1, 2], SAMPLING))
+
+
+def test_a_remote_reply_carries_the_model_numbers_and_no_sampled_ones(server: FakeOpenAIServer) -> None:
+    from assistant.backends import load_backend
+
+    from .openai_fake_server import DONE, chat_chunk, sse
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        alternatives = [{"token": token, "logprob": logprob}, {"token": "x", "logprob": -3.0}]
+        return {"token": token, "logprob": logprob, "top_logprobs": alternatives}
+
+    events = [chat_chunk("Hi", logprobs={"content": [entry("Hi", -0.1)]}),
+              chat_chunk("!", logprobs={"content": [entry("!", -0.5)]}), chat_chunk(None, "stop"), DONE]  # fmt: skip
+    server.route("POST", "/v1/chat/completions", sse(events))
+    backend = load_backend("openai", "tiny", base_url=server.base_url, progress=lambda _: None)
+    tokens = backend.complete(PROMPT, GenerationParams(logprobs=2)).to_dict()["tokens"]
+    assert [(t["text"], t["logprob"], t["p_sampled"]) for t in tokens] == [("Hi", -0.1, None), ("!", -0.5, None)]
+    assert {alt["p_sampled"] for t in tokens for alt in t["top"]} == {None}
 
 
 def test_stored_tokens_round_trip_through_history(tmp_path: Path, fake: FakeBackend) -> None:

@@ -184,3 +184,20 @@ def test_shades_cover_the_levels_and_the_legend_names_them() -> None:
     assert shown_probability(entries) == 0.3
     assert shown_probability(entries, sampled=False) == pytest.approx(0.2)
     assert shown_probability([TokenLogprob("a", 1, -1.0)]) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(piece=st.binary(max_size=12), special=st.sampled_from(["", "<|im_start|>", "\x1b]0;x\x07"]))
+def test_a_token_piece_is_always_safe_to_print(piece: bytes, special: str) -> None:
+    from assistant.inspect.pieces import TokenPiece
+
+    shown = TokenPiece(1, piece, special).shown()
+    assert shown  # even an empty piece is visible
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in shown)
+    if not special and all(b >= 0x20 and b != 0x7F for b in piece):
+        try:
+            text = piece.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        if all(not (0x80 <= ord(ch) < 0xA0) for ch in text):
+            assert shown == text.replace(" ", "␣") or not text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -54,6 +54,16 @@ def test_sampled_numbers_are_a_distribution_and_teacher_forcing_reproduces_them(
         assert again.logprob == pytest.approx(generated.logprob, abs=2e-3)
         assert again.p_sampled == pytest.approx(generated.p_sampled, abs=2e-3)
         assert [a.token_id for a in again.top][:3] == [a.token_id for a in generated.top][:3]
+    # scoring left the engine's cache consistent: generating again gives the same reply
+    assert smollm2.complete(QUESTION, params).token_ids == completion.token_ids
+
+
+def test_the_sampled_numbers_follow_the_engines_repeat_penalty(smollm2: Backend) -> None:
+    """Greedy with a penalty: the engine's pick is the penalized argmax our numbers compute, at every step."""
+    repeats = [Message("user", "Repeat after me many times: apple apple apple apple")]
+    params = GenerationParams(temperature=0, max_tokens=40, logprobs=3, repeat_penalty=1.5)
+    completion = smollm2.complete(repeats, params)
+    assert {entry.p_sampled for entry in completion.logprobs} == {1.0}
 
 
 def test_the_full_vocabulary_sums_to_one(smollm2: Backend) -> None:

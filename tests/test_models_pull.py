@@ -11,8 +11,8 @@ import hashlib
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -52,11 +52,15 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
 
 def _pull(reference: str, **kwargs) -> registry.PulledModel:
     messages: list[str] = []
-    record = refs.pull_file(refs.parse(reference), messages.append, lambda label: lambda done, total: None, **kwargs)
+    record = refs.pull_file(
+        refs.parse(reference), messages.append, lambda label: lambda done, total: None, **kwargs
+    )
     return record
 
 
-def test_pull_hf_file_verifies_records_and_resolves_offline(hub: HubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pull_hf_file_verifies_records_and_resolves_offline(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     record = _pull(f"hf:{REPO}/{FILE}")
     assert record.path.is_file() and record.sha256 == SMOL_SHA and record.revision == COMMIT
     assert record.size == (REAL_MODELS_DIR / FILE).stat().st_size
@@ -103,6 +107,8 @@ def test_cut_transfer_keeps_part_then_resumes_and_verifies(hub: HubServer) -> No
     models_dir = refs.paths().models_dir
     part = models_dir / (FILE + ".part")
     assert part.stat().st_size == 40_000_000 and not (models_dir / FILE).exists()
+    listed = run_cli("models", "list").stdout
+    assert f"partial download: {FILE}.part (40.0 MB); pulling again resumes it" in listed
     record = _pull(f"hf:{REPO}/{FILE}")
     assert hub.state.ranges == ["bytes=40000000-"]
     assert record.sha256 == SMOL_SHA and not part.exists()
@@ -118,7 +124,9 @@ def test_wrong_sha256_is_rejected_and_nothing_installed(hub: HubServer) -> None:
 
 
 def test_404_names_the_url(hub: HubServer) -> None:
-    with pytest.raises(ModelFetchError, match=rf"{hub.url}/{REPO}/resolve/main/nope.gguf: not found \(HTTP 404\)"):
+    with pytest.raises(
+        ModelFetchError, match=rf"{hub.url}/{REPO}/resolve/main/nope.gguf: not found \(HTTP 404\)"
+    ):
         _pull(f"hf:{REPO}/nope.gguf")
     with pytest.raises(ModelFetchError, match="/api/models/org/missing/tree/main.*: not found"):
         _pull("hf:org/missing")
@@ -129,7 +137,9 @@ def test_connection_refused_names_the_url(hub: HubServer, monkeypatch: pytest.Mo
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: nothing listens there
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
-    with pytest.raises(ModelFetchError, match=rf"http://127.0.0.1:{port}/{REPO}/resolve/main/{FILE}: .*refused"):
+    with pytest.raises(
+        ModelFetchError, match=rf"http://127.0.0.1:{port}/{REPO}/resolve/main/{FILE}: .*refused"
+    ):
         _pull(f"hf:{REPO}/{FILE}")
 
 
@@ -167,7 +177,7 @@ def test_progress_line_on_a_pipe_is_quiet(tmp_path: Path) -> None:
 
     out = io.StringIO()
     line = ProgressLine("x.gguf", stream=out)
-    for done in range(0, 101):
+    for done in range(101):
         line(done * 1000, 100_000)
     lines = out.getvalue().splitlines()
     assert len(lines) == 11 and lines[-1].startswith("x.gguf: 100.0 KB / 100.0 KB (100%)")
@@ -185,7 +195,11 @@ def test_cli_pull_list_info_rm_default(hub: HubServer) -> None:
     assert "llama" in line and "135M" in line and "Q4_1" in line and "8192" in line
     tiny = run_cli("models", "pull", f"hf:{REPO}:Q8_0")
     assert tiny.returncode == 0, tiny.stderr
-    line = next(ln for ln in run_cli("models", "list").stdout.splitlines() if ln.startswith("SmolLM2-135M-Instruct.Q8_0"))
+    line = next(
+        ln
+        for ln in run_cli("models", "list").stdout.splitlines()
+        if ln.startswith("SmolLM2-135M-Instruct.Q8_0")
+    )
     assert "(not a readable GGUF)" in line and f"hf:{REPO}/SmolLM2-135M-Instruct.Q8_0.gguf" in line
     info = run_cli("models", "info", f"hf:{REPO}/{FILE}")
     assert "chat template:  yes" in info.stdout and f"revision:       {COMMIT}" in info.stdout
@@ -206,7 +220,9 @@ def test_cli_errors_are_one_line(hub: HubServer) -> None:
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "HTTP 404" in missing.stderr
     assert "Traceback" not in missing.stderr
     bad = run_cli("prompt", "-m", "hf:nope", "hi")
-    assert bad.returncode == 1 and "bad Hugging Face reference" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 1 and "bad Hugging Face reference" in bad.stderr and "Traceback" not in bad.stderr
+    )
 
 
 def test_ctrl_c_during_cli_pull_leaves_a_resumable_part(hub: HubServer) -> None:
@@ -230,7 +246,7 @@ def test_ctrl_c_during_cli_pull_leaves_a_resumable_part(hub: HubServer) -> None:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: download interrupted:") and "run the same command again to resume" in last
@@ -239,3 +255,53 @@ def test_ctrl_c_during_cli_pull_leaves_a_resumable_part(hub: HubServer) -> None:
     again = run_cli("models", "pull", f"hf:{REPO}/{FILE}")
     assert again.returncode == 0, again.stderr
     assert "resuming" in again.stderr and hub.state.ranges and not part.exists()
+
+
+def test_hf_model_id_downloads_into_the_hf_cache_then_works_offline(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ORG/REPO`` for transformers goes through huggingface_hub: HF_ENDPOINT, HF_HOME and offline mode hold."""
+    hub.state.repos["TestOrg/Tiny"] = {
+        "config.json": HubFile(data=b'{"model_type": "llama"}'),
+        "tokenizer_config.json": HubFile(data=b"{}"),
+        "model.safetensors": HubFile(data=b"\0" * 64),
+        "pytorch_model.bin": HubFile(data=b"old format: not fetched"),
+    }
+    folder = resolve_model_path("TestOrg/Tiny", directory_ok=True)
+    assert folder.is_relative_to(tmp_path / "hf-home" / "hub")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+    ]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = len(hub.state.requests)
+    assert resolve_model_path("TestOrg/Tiny", directory_ok=True) == folder
+    assert len(hub.state.requests) == before
+    with pytest.raises(ModelNotFoundError, match="not in the Hugging Face cache .* offline mode is on"):
+        resolve_model_path("TestOrg/Other", directory_ok=True)
+
+
+def test_the_same_file_already_here_is_recorded_not_downloaded(hub: HubServer) -> None:
+    import shutil
+
+    models_dir = refs.paths().models_dir
+    models_dir.mkdir(parents=True)
+    shutil.copyfile(REAL_MODELS_DIR / FILE, models_dir / FILE)  # e.g. the catalog's smollm2
+    record = _pull(f"hf:{REPO}/{FILE}")
+    assert record.sha256 == SMOL_SHA and not any(r.startswith("GET /cdn") for r in hub.state.requests)
+    (models_dir / "SmolLM2-135M-Instruct.Q8_0.gguf").write_bytes(b"something else")
+    with pytest.raises(ModelFetchError, match="already exists and came from elsewhere"):
+        _pull(f"hf:{REPO}:Q8_0")
+
+
+def test_hf_token_is_sent_to_the_hub_but_not_to_its_cdn(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    _pull(f"hf:{REPO}:Q8_0")
+    assert any(r.startswith("GET /cdn/") for r in hub.state.requests)  # the file came from the "CDN" host
+    assert hub.state.authorized and all("/cdn/" not in r for r in hub.state.authorized)
+    assert any("/resolve/" in r for r in hub.state.authorized) and any(
+        "/api/models/" in r for r in hub.state.authorized
+    )

@@ -9,7 +9,15 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.tools_eval import CountingBackend, parse_params
-from benchmarks.tools_metrics import MISSED, Counts, NerReport, conll_rows, load_jsonl, locate_entities, PUBLIC_DATA
+from benchmarks.tools_metrics import (
+    MISSED,
+    PUBLIC_DATA,
+    Counts,
+    NerReport,
+    conll_rows,
+    load_jsonl,
+    locate_entities,
+)
 
 
 def test_entities_are_located_on_token_boundaries_and_in_order() -> None:

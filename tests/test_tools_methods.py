@@ -145,3 +145,35 @@ def test_a_surname_follows_the_full_name_typed_person() -> None:
 def test_different_names_keep_their_own_types() -> None:
     items = [typed("Lima", 0, [0.1, 0.8, 0.1, 0.0]), typed("Peru", 10, [0.1, 0.1, 0.8, 0.0])]
     assert consistent(items) == ["LOCATION", "ORGANIZATION"]
+
+
+# ---- sentiment: tokenized input, examples chosen per input -------------------------------------
+def test_sentiment_shows_tokenized_input_with_its_usual_spacing() -> None:
+    backend = TableBackend(lambda prompt, c: -1.0)
+    get_tool("sentiment").run("it 's not bad , is n't it", backend)
+    assert backend.prompts[-1].endswith("Review: it's not bad, isn't it\nSentiment:")
+
+
+def test_sentiment_with_similar_examples_shows_the_pools_nearest_per_input() -> None:
+    backend = TableBackend(lambda prompt, c: -1.0)
+    tool = get_tool("sentiment")
+    tool.run("The hotel shower was cold.", backend, examples="similar")
+    tool.run("The concert sound was muddy.", backend, examples="similar")
+    hotel, concert = backend.prompts[-2:]
+    assert "Review: The shower was cold, the bed was hard" in hotel and "muddy" not in hotel.rsplit("Review:", 1)[0]
+    assert "Review: The sound was muddy" in concert
+    assert hotel.count("Review:") == concert.count("Review:") == 5, "2 per label, then the input"
+    fixed = TableBackend(lambda prompt, c: -1.0)
+    tool.run("The hotel shower was cold.", fixed)
+    assert "Review: The staff were friendly" in fixed.prompts[-1], "the default keeps the template's examples"
+
+
+def test_similar_examples_never_push_a_long_input_past_the_context() -> None:
+    class Small(TableBackend):
+        context_length = 600
+
+    backend = Small(lambda prompt, c: -1.0)
+    text = " ".join(f"the hotel room number {i} was fine but the shower was cold" for i in range(60))
+    get_tool("sentiment").run(text, backend, examples="similar")
+    assert len(backend.prompts) > 1
+    assert max(backend.count_tokens(p) for p in backend.prompts) < 600

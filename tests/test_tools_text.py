@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.tools.spans import candidate_spans, date_spans, name_spans
-from assistant.tools.text import chunk_text, sentence_spans, split_paragraphs, split_sentences
+from assistant.tools.text import chunk_text, sentence_spans, split_paragraphs, split_sentences, tidy_spacing
 
 WORDS = st.sampled_from(
     ["the", "Bank", "of", "England", "Dr.", "Ana", "Lopez", "went", "to", "Paris", "in", "1999", ".", ",",
@@ -97,6 +97,10 @@ def test_candidate_spans_are_non_overlapping_slices_of_the_input(text: str) -> N
         ("Toyota and Honda grew.", ["Toyota", "Honda"]),
         ("Yesterday it rained. However, nothing happened.", []),
         ("Fatima Al-Sayed, a nurse, met Paris Saint-Germain fans.", ["Fatima Al-Sayed", "Paris Saint-Germain"]),
+        ("U.S. President Amara Diallo met Lieutenant-Colonel Ivo Brandt.", ["U.S.", "Amara Diallo", "Ivo Brandt"]),
+        ("Porto of Portugal beat the Bank of Ghana team.", ["Porto", "Portugal", "Bank of Ghana"]),
+        ("Former Minister Zine al-Abidine spoke to Marks & Spencer staff.", ["Zine al-Abidine", "Marks & Spencer"]),
+        ("Friday Okoro won; the Prime Minister said nothing.", ["Okoro"]),
     ],
 )
 def test_name_spans(text: str, expected: list[str]) -> None:
@@ -110,3 +114,17 @@ def test_dates_are_found_by_pattern_and_never_offered_as_names() -> None:
     assert names == ["IBM"]
     kinds = {s.text: s.kind for s in candidate_spans(text, dates=True)}
     assert kinds["12 March 2024"] == "date" and kinds["IBM"] == "name"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("it 's not bad , but it does n't work ( really ) .", "it's not bad, but it doesn't work (really)."),
+        ("they 're here ; we 've paid $ 5 for 20 % off !", "they're here; we've paid $5 for 20% off!"),
+        ("Already   tidy text, with  spaces.", "Already tidy text, with spaces."),
+        ("rock 'n' roll", "rock 'n' roll"),
+    ],
+)
+def test_tidy_spacing_only_moves_spaces(text: str, expected: str) -> None:
+    assert tidy_spacing(text) == expected
+    assert tidy_spacing(text).replace(" ", "") == text.replace(" ", "")

@@ -13,7 +13,7 @@ from assistant.types import GenerationParams
 
 torch = pytest.importorskip("torch")
 
-from assistant.backends.sampling import Sampler, top_logprobs  # noqa: E402
+from assistant.backends.sampling import Sampler, token_numbers  # noqa: E402
 from assistant.backends.transformers_backend import (  # noqa: E402
     TransformersBackend,
     choose_device,
@@ -92,10 +92,10 @@ def test_seed_reproduces_and_differs_between_seeds() -> None:
 
 def test_top_logprobs_come_from_raw_logits() -> None:
     logits = _logits(2.0, 1.0, 0.0)
-    logprob, top = top_logprobs(logits, 1, 2)
+    logprob, p_sampled, top = token_numbers(logits, 1, 2, None)
     expected = torch.log_softmax(logits, dim=-1)
     assert logprob == pytest.approx(float(expected[1]))
-    assert [t for t, _ in top] == [0, 1]
+    assert [t for t, _, _ in top] == [0, 1] and p_sampled is None
     assert math.exp(top[0][1]) + math.exp(top[1][1]) + math.exp(float(expected[2])) == pytest.approx(1.0)
 
 

@@ -45,7 +45,7 @@ def state_of(tokens: list[TokenLogprob], **params: object) -> TokenViewState:
 
 def test_labels_make_control_characters_and_newlines_visible() -> None:
     assert token_label("\n") == "↵"
-    assert token_label("a\tb") == "a→b"
+    assert token_label("a\tb") == "a⇥b"
     assert token_label("\x1b[31m") == "␛[31m"
     assert token_label("") == "∅"
 
@@ -137,7 +137,7 @@ def test_describe_settings_names_what_is_off() -> None:
 def test_rows_as_generated_keep_the_recorded_numbers_and_name_the_cut() -> None:
     state = state_of([PARIS], temperature=0.7, top_k=40, top_p=0.95)
     rows = state.step_rows()
-    assert [row.label for row in rows] == [" Paris", " the", " a"]
+    assert [row.text for row in rows] == [" Paris", " the", " a"]
     assert [row.p_sampled for row in rows] == [0.95, 0.05, 0.0]
     assert rows[0].chosen and not rows[1].chosen
     assert rows[0].p_model == pytest.approx(0.90)
@@ -180,7 +180,7 @@ def test_unknown_numbers_stay_unknown() -> None:
 def test_the_chosen_token_is_listed_even_outside_the_top() -> None:
     token = step("z", 9, 0.001, [alt("x", 7, 0.6, 0.7), alt("y", 8, 0.3, 0.3)], 0.0)
     rows = state_of([token]).step_rows()
-    assert [row.label for row in rows] == ["x", "y", "z"]
+    assert [row.text for row in rows] == ["x", "y", "z"]
     assert rows[-1].chosen
 
 
@@ -191,3 +191,34 @@ def test_shading_falls_back_to_the_model_probability_only_when_no_sampled_one_is
     assert "model probability" in state.shade_name
     local = state_of([PARIS])
     assert local.shades_sampled and local.shade_probability(PARIS) == 0.95
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.floats(min_value=1e-4, max_value=1.0), min_size=1, max_size=8),
+    st.integers(min_value=0, max_value=7),
+    st.sampled_from([0.0, 0.5, 0.7, 1.0, 1.5]),
+    st.sampled_from([0, 1, 2, 3, 5, 40]),
+    st.sampled_from([0.1, 0.5, 0.9, 0.95, 1.0]),
+)
+def test_panel_rows_are_a_consistent_distribution(
+    weights: list[float], chosen: int, temperature: float, top_k: int, top_p: float
+) -> None:
+    """Whatever the settings: the chosen token is listed once, cut rows are 0, known kept rows sum to ≤ 1."""
+    total = sum(weights) * 1.25  # the listed tokens hold 80% of the model's mass
+    top = [alt(f"t{i}", i, w / total) for i, w in enumerate(weights)]
+    pick = top[min(chosen, len(top) - 1)]
+    token = TokenLogprob(pick.token, pick.token_id, pick.logprob, top, None)
+    state = state_of([token], temperature=0.7)
+    state.open_sampling()
+    state.what_if = GenerationParams(temperature=temperature, top_k=top_k, top_p=top_p)
+    rows = state.step_rows()
+    assert sum(row.chosen for row in rows) == 1
+    assert [row.p_model for row in rows] == sorted((row.p_model for row in rows), reverse=True)
+    for row in rows:
+        if row.cut_by is not None:
+            assert row.p_sampled == 0.0 and row.kept is False
+    known = [row.p_sampled for row in rows if row.p_sampled is not None]
+    assert sum(known) <= 1.0 + 1e-9
+    if temperature == 0:
+        assert rows[0].p_sampled == 1.0

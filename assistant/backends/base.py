@@ -168,6 +168,9 @@ class Backend(Protocol):
         Only when ``capabilities.attention``; otherwise :class:`NotSupportedError`.
         """
 
+    def attention_shape(self) -> tuple[int, int]:
+        """(layers, heads) of the loaded model, known before any attention is computed."""
+
     def unload(self) -> None: ...
 
 

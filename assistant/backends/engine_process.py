@@ -373,6 +373,9 @@ class ProcessBackend:
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
         return self._call("score", _portable(prompt), list(candidates))
 
+    def attention_shape(self) -> tuple[int, int]:
+        return self._call("attention_shape")
+
     def attention(self, prompt: Prompt, params: GenerationParams, **options: Any) -> AttentionMaps:
         """Computed in the engine (``cancel`` reaches it at once and stops it between two layers)."""
         return self._call("attention", _portable(prompt), params, **options)

@@ -32,6 +32,7 @@ from .base import Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, PromptSegment, choose_chat_format
 
 DEFAULT_MAX_CTX = 8192
+FORCED_CHUNK = 32  # forced tokens per decode in iter_logits: chunk × vocabulary floats of logits at once
 _log_lines: deque[str] = deque(maxlen=200)
 _log_state: dict[str, Any] = {"verbose": False, "callback": None}
 
@@ -313,20 +314,43 @@ class LlamaCppBackend(TokenLoopBackend):
             raise BackendError(f"llama.cpp failed while generating: {exc}") from exc
 
     def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
-        """Logits after the prompt (its cached prefix reused), then after each forced token, one eval each."""
+        """Logits after the prompt (its cached prefix reused), then after each forced token.
+
+        The forced tokens run ``FORCED_CHUNK`` per decode with every position's
+        logits kept (``Llama.eval`` keeps only the last one unless the whole
+        context was built with ``logits_all``): a reply is scored at prompt
+        speed, not one decode per token.
+        """
         self._require()
+        tokens = [int(t) for t in token_ids]
         try:
             self._evaluate_prefix(prompt_ids)
             yield self._raw_logits().copy()
-            for token in token_ids:
+            done = 0
+            while done < len(tokens):
                 if self.cancelled:
                     return
-                self._llm.eval([int(token)])
-                yield self._raw_logits().copy()
+                chunk = tokens[done : done + min(FORCED_CHUNK, self._llm.n_batch)]
+                done += len(chunk)
+                yield from self._eval_all_logits(chunk)
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"llama.cpp failed while scoring tokens: {exc}") from exc
         finally:
             self._llm._requires_eval = True  # the context's logits are not the next generate()'s
+
+    def _eval_all_logits(self, chunk: list[int]) -> Any:
+        """``Llama.eval`` of one batch, asking llama.cpp for every position's logits: ``[len(chunk), vocab]``."""
+        import numpy as np
+
+        llm = self._llm
+        start = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, start, -1)
+        llm._batch.set_batch(batch=chunk, n_past=start, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[start : start + len(chunk)] = chunk
+        llm.n_tokens = start + len(chunk)
+        rows = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(chunk) * llm.n_vocab(),))
+        return rows.reshape(len(chunk), llm.n_vocab()).copy()
 
     def _prefill(self, prompt_ids: list[int]) -> bool:
         """Evaluate the prompt's whole ``n_batch`` chunks, one at a time; False if cancelled between two.

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 PREFILL_CHUNK = 256
 """Prompt positions evaluated per forward (times the batch size: bounds the activations' memory)."""
+FIRST_CAPACITY = 256
+"""Slots for generated tokens allocated up front; the cache doubles when a batch needs more."""
 
 
 @dataclass
@@ -49,8 +51,9 @@ def start(decoder: NativeDecoder, prompts: Sequence[Sequence[int]], capacity: in
     import torch
 
     width = max(len(p) for p in prompts)
-    if capacity > decoder.max_positions or width > capacity:
-        raise ValueError(f"{max(width, capacity)} positions exceed the context of {decoder.max_positions}")
+    if width > decoder.max_positions:  # slots may exceed it (padding), a row's positions may not
+        raise ValueError(f"{width} positions exceed the context of {decoder.max_positions}")
+    capacity = max(capacity, width + 1)
     with torch.inference_mode():
         device, rows = decoder.device, len(prompts)
         pads = torch.tensor([width - len(p) for p in prompts], device=device)
@@ -73,9 +76,21 @@ def step(decoder: NativeDecoder, cache: BatchCache, tokens: Sequence[int]) -> An
     import torch
 
     if cache.length >= cache.keys[0].shape[2]:
-        raise ValueError("the batch cache is full")
+        _grow(cache)
     with torch.inference_mode():
         return _forward(decoder, cache, torch.tensor(list(tokens), device=decoder.device)[:, None])
+
+
+def _grow(cache: BatchCache) -> None:
+    """Double the slots (a row's budget outlived the first allocation)."""
+    import torch
+
+    def doubled(tensor: Any) -> Any:
+        return torch.cat((tensor, torch.zeros_like(tensor)), dim=2)
+
+    with torch.inference_mode():
+        cache.keys = [doubled(k) for k in cache.keys]
+        cache.values = [doubled(v) for v in cache.values]
 
 
 def keep_rows(cache: BatchCache, keep: Sequence[int]) -> None:
@@ -84,10 +99,11 @@ def keep_rows(cache: BatchCache, keep: Sequence[int]) -> None:
 
     if len(keep) == len(cache.rows):
         return
-    index = torch.tensor(list(keep), device=cache.pads.device)
-    cache.keys = [k.index_select(0, index) for k in cache.keys]
-    cache.values = [v.index_select(0, index) for v in cache.values]
-    cache.pads = cache.pads.index_select(0, index)
+    with torch.inference_mode():
+        index = torch.tensor(list(keep), device=cache.pads.device)
+        cache.keys = [k.index_select(0, index) for k in cache.keys]
+        cache.values = [v.index_select(0, index) for v in cache.values]
+        cache.pads = cache.pads.index_select(0, index)
     cache.rows = [cache.rows[i] for i in keep]
 
 

@@ -511,11 +511,15 @@ class OpenAIBackend:
             "an OpenAI-compatible server does not give the next-token distribution (-b llama-cpp or transformers can)"
         )
 
+    def attention_shape(self) -> tuple[int, int]:
+        raise NotSupportedError(NO_ATTENTION)
+
     def attention(self, prompt: Prompt, params: GenerationParams, **_: Any) -> Any:
         """Servers never return attention weights (``capabilities.attention`` is False)."""
-        raise NotSupportedError(
-            "an OpenAI-compatible server cannot return attention weights (-b transformers can)"
-        )
+        raise NotSupportedError(NO_ATTENTION)
+
+
+NO_ATTENTION = "an OpenAI-compatible server cannot return attention weights (-b transformers can)"
 
 
 class _Entered:

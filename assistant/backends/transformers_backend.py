@@ -21,9 +21,11 @@ raises a :class:`BackendError` that says what to change; the app keeps going.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -31,6 +33,7 @@ from ..errors import BackendError, ModelLoadError
 from ..models.context_size import OVERRIDE_OPTION, KvShape, available_memory, check_context_size, override_requested
 from ..types import GenerationParams, Message
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
+from .batch_scheduler import BatchScheduler, Request
 from .chat_format import ChatFormat, PromptSegment, choose_chat_format
 from .hf_convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
 from .hf_decoder import PREFILL_CHUNK
@@ -40,7 +43,9 @@ from .sampling import Sampler, token_numbers
 DEFAULT_MAX_CTX = 8192
 MAX_SNAPSHOTS = 4
 FORCED_CHUNK = 32  # forced tokens per forward in iter_logits: chunk × vocabulary floats of logits at once
-OPTIONS = ("device", "dtype", "n_ctx", "n_threads", "attn", "native", "cuda_graphs", OVERRIDE_OPTION)
+OPTIONS = ("device", "dtype", "n_ctx", "n_threads", "attn", "native", "cuda_graphs", "max_batch", OVERRIDE_OPTION)
+MAX_BATCH = {"cpu": 16, "cuda": 64}
+"""Rows decoded per forward when requests come at once (``--parallel``; ``-o max_batch=N`` changes it)."""
 _DTYPES = {
     "float32": "float32", "fp32": "float32", "float": "float32",
     "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -159,6 +164,12 @@ class TransformersBackend(TokenLoopBackend):
         self._snapshots: dict[tuple[int, ...], Any] = {}  # prompt ids -> logits after them
         self._options: dict[str, Any] = {}
         self._native_note = ""
+        self._lock = threading.RLock()
+        """Held while the decoder runs: requests from several threads (``--parallel``) take turns."""
+        self._scheduler: BatchScheduler | None = None
+        """Gathers concurrent generations into batches; only with the native decoder."""
+        self._tokenizer_lock = threading.Lock()
+        """Tokenizing mutates the fast tokenizer's settings: threads (``--parallel``) take turns."""
 
     # ---- loading --------------------------------------------------------------------
     def load(self, model: str, **options: Any) -> None:
@@ -213,6 +224,10 @@ class TransformersBackend(TokenLoopBackend):
                 "decoder": self._decoder.kind,
                 "cuda_graphs": bool(getattr(self._decoder, "cuda_graphs", False)),
             }
+            max_batch = int(options.get("max_batch") or MAX_BATCH.get(device.type, 1))
+            if self._decoder.kind == "native" and max_batch > 1:  # the HF forward decodes one sequence
+                self._scheduler = BatchScheduler(self._run_batch, max_batch)
+                self._options["max_batch"] = max_batch
             self._model_name = model if not Path(model).exists() else path.name
             self._setup_tokens()
 
@@ -311,6 +326,9 @@ class TransformersBackend(TokenLoopBackend):
 
     def unload(self) -> None:
         had_model = self._model is not None
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         self._model = self._decoder = self._tokenizer = None
         self._cached = []
         self._snapshots = {}
@@ -353,6 +371,12 @@ class TransformersBackend(TokenLoopBackend):
 
     # ---- primitives --------------------------------------------------------------------
     @property
+    def capabilities(self) -> Capabilities:
+        """Requests from several threads are batched (``max_parallel``) when the native decoder runs."""
+        batch = self._scheduler.max_batch if self._scheduler is not None else 1
+        return dataclasses.replace(self.capabilities_default, max_parallel=batch)
+
+    @property
     def context_length(self) -> int:
         self._require()
         return self._n_ctx
@@ -382,7 +406,9 @@ class TransformersBackend(TokenLoopBackend):
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
         """``split_special_tokens`` keeps special tokens' text as text, like llama.cpp's ``special=False``."""
         self._require()
-        return list(self._tokenizer(text, add_special_tokens=False, split_special_tokens=not parse_special).input_ids)
+        with self._tokenizer_lock:  # the call sets split_special_tokens on the shared Rust tokenizer
+            ids = self._tokenizer(text, add_special_tokens=False, split_special_tokens=not parse_special).input_ids
+        return list(ids)
 
     def leading_bos(self) -> int | None:
         self._require()
@@ -454,8 +480,17 @@ class TransformersBackend(TokenLoopBackend):
         return not self.cancelled
 
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
+        """Alone on the single-sequence path, or batched with requests from other threads (see the scheduler)."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return self._sample_alone(prompt_ids, params)
+        budget = max(1, min(params.max_tokens, self._n_ctx - len(prompt_ids)))
+        request = Request(list(prompt_ids), params, budget)
+        return scheduler.generate(request, lambda: self._sample_alone(prompt_ids, params))
+
+    def _sample_alone(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         self._require()
-        with self._device_errors("generating"):
+        with self._lock, self._device_errors("generating"):
             if not self._prefill(prompt_ids):
                 return
             logits = self._evaluate(prompt_ids)
@@ -470,6 +505,46 @@ class TransformersBackend(TokenLoopBackend):
                 if len(self._cached) >= self._n_ctx:
                     return
                 logits = self._step(token)
+
+    def _run_batch(self, requests: list[Request]) -> None:
+        """Decode ``requests`` together (:mod:`.native_batch`), each row with its own sampler, seed and budget.
+
+        A row leaves the batch at its end-of-generation token, at its budget,
+        or when its caller stopped reading (a stop sequence, a cancel).
+        """
+        from . import native_batch
+
+        self._require()
+        with self._lock, self._device_errors("generating"):
+            width = max(len(r.prompt_ids) for r in requests)
+            capacity = width + min(max(r.budget for r in requests), native_batch.FIRST_CAPACITY)
+            cache, logits = native_batch.start(self._decoder, [r.prompt_ids for r in requests], capacity)
+            samplers = [Sampler(r.params, device=logits.device) for r in requests]
+            produced = [0] * len(requests)
+            while cache.rows:
+                keep: list[int] = []
+                tokens: list[int] = []
+                for position, index in enumerate(cache.rows):
+                    request, sampler, row = requests[index], samplers[index], logits[position]
+                    if request.closed.is_set():
+                        request.finish()
+                        continue
+                    token = sampler(row)
+                    if request.params.logprobs:
+                        logprob, p_sampled, top = token_numbers(row, token, request.params.logprobs, sampler.last)
+                        request.put(SampledToken(token, logprob, top, p_sampled))
+                    else:
+                        request.put(SampledToken(token))
+                    produced[index] += 1
+                    if self.is_end_of_generation(token) or produced[index] >= request.budget:
+                        request.finish()
+                        continue
+                    keep.append(position)
+                    tokens.append(token)
+                if not keep:
+                    return
+                native_batch.keep_rows(cache, keep)
+                logits = native_batch.step(self._decoder, cache, tokens)
 
     def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
         """Logits after the prompt, then after each forced token; the tokens run ``FORCED_CHUNK`` per forward."""
@@ -496,7 +571,7 @@ class TransformersBackend(TokenLoopBackend):
         self._require()
         prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
         results: list[float] = []
-        with self._device_errors("scoring"):
+        with self._lock, self._device_errors("scoring"):
             after_prompt = torch.log_softmax(self._evaluate(prompt_ids), dim=-1)
             for full in continued:
                 shared = max(1, _common_prefix(full, prompt_ids))

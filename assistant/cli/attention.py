@@ -159,6 +159,8 @@ def attention(
 
     engine = open_backend(model_name, backend, backend_opts, progress=progress_to_stderr)
     try:  # a backend that cannot form attention weights says so, in one line
+        layers, heads = engine.attention_shape()
+        layer = att.resolve_layer(layer, layers, heads, head)  # a wrong layer or head fails before the work
         maps = engine.attention(
             messages,
             params,
@@ -167,12 +169,6 @@ def attention(
         )
     finally:
         engine.unload()
-    layers = att.layer_count(maps)
-    if layer is not None and layer < 0:
-        layer += layers
-        if layer < 0:
-            raise ConfigError(f"--layer {layer_text} does not exist: this model has {layers} layers")
-    att.check_selection(maps, layer, head)
     reply = maps.completion.text if maps.completion is not None else ""
     if as_json:
         data = {

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..inspect.shade import bar
 from .common import TEXT, echo_json, model_options, progress_to_stderr, resolve_model_and_backend
 
 if TYPE_CHECKING:
@@ -21,14 +22,6 @@ if TYPE_CHECKING:
     from ..inspect.pieces import TokenPiece
 
 BAR_WIDTH = 20
-_EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def bar(fraction: float, width: int = BAR_WIDTH) -> str:
-    """A horizontal bar of ``fraction`` (0..1) of ``width`` cells, in eighths of a cell."""
-    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
-    full, rest = divmod(eighths, 8)
-    return ("█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)
 
 
 def _open(model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool) -> tuple[Backend, Any]:
@@ -192,9 +185,11 @@ def next_lines(result: NextToken, pieces: dict[int, TokenPiece] | None = None) -
     greedy = result.greedy
     lines += [
         "",
-        f"greedy pick: {_label(greedy, pieces)} (model p {greedy.prob:.3f}) · entropy {result.entropy_bits:.2f} bits · "
-        f"the settings keep {result.kept} token{'s' * (result.kept != 1)} "
-        f"({result.kept_mass:.1%} of the model's probability)",
+        (
+            f"greedy pick: {_label(greedy, pieces)} (model p {greedy.prob:.3f}) · "
+            f"entropy {result.entropy_bits:.2f} bits · the settings keep {result.kept} "
+            f"token{'s' * (result.kept != 1)} ({result.kept_mass:.1%} of the model's probability)"
+        ),
         "model = softmax of the raw logits; sampled = after repeat penalty, top-k, top-p and temperature",
     ]
     return lines

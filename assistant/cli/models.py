@@ -63,7 +63,9 @@ def list_models(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'NAME':<36} {'SIZE':>7}  {'ARCH':<9} {'PARAMS':>6} {'QUANT':<7} {'CTX':>6} {'TMPL':<4}  SOURCE")
+    click.echo(
+        f"{'NAME':<36} {'SIZE':>7}  {'ARCH':<9} {'PARAMS':>6} {'QUANT':<7} {'CTX':>6} {'TMPL':<4}  SOURCE"
+    )
     for row in rows:
         name = row["name"] + (" *" if row["default"] else "")
         header = row["header"]
@@ -82,7 +84,18 @@ def list_models(as_json: bool) -> None:
             )
         base = " (base)" if row["base"] or (header and not header["chat_template"]) else ""
         click.echo(visible_text(f"{name:<36} {_human_size(row['size']):>7}  {facts}  {row['source']}{base}"))
-    click.echo("* default. -m takes these names, any .gguf path, hf:ORG/REPO[/FILE.gguf] or a URL (docs/models.md).")
+    click.echo(
+        "* default. -m takes these names, any .gguf path, hf:ORG/REPO[/FILE.gguf] or a URL (docs/models.md)."
+    )
+    from ..config import paths
+    from ..models.download import human_bytes
+
+    for part in sorted(paths().models_dir.glob("*.gguf.part")):
+        click.echo(
+            visible_text(
+                f"partial download: {part.name} ({human_bytes(part.stat().st_size)}); pulling again resumes it"
+            )
+        )
 
 
 def _terminal_progress(label: str) -> Any:
@@ -93,7 +106,9 @@ def _terminal_progress(label: str) -> Any:
 
 @models.command("pull")
 @click.argument("reference")
-@click.option("--quant", default=None, help="For hf:ORG/REPO: the quantization to pick (default: Q4_K_M first).")
+@click.option(
+    "--quant", default=None, help="For hf:ORG/REPO: the quantization to pick (default: Q4_K_M first)."
+)
 @click.option("--force", is_flag=True, help="Fetch again even if installed.")
 def pull_model(reference: str, quant: str | None, force: bool) -> None:
     """Download REFERENCE (a catalog name, hf:ORG/REPO[/FILE.gguf] or an https:// URL) and verify it.
@@ -103,15 +118,16 @@ def pull_model(reference: str, quant: str | None, force: bool) -> None:
     """
     from ..errors import ModelNotFoundError
     from ..models import pull, refs
+    from ..terminal_text import visible_text
 
     def say(message: str) -> None:
-        click.echo(message, err=True)
+        click.echo(visible_text(message), err=True)  # quotes the hub's file names: data, not controls
 
     ref = refs.parse(reference, quant=quant)
     if isinstance(ref, refs.CatalogRef):
         click.echo(str(pull(ref.entry, progress=say, force=force)))
     elif isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
-        click.echo(str(refs.pull_file(ref, say, _terminal_progress, force=force).path))
+        click.echo(visible_text(str(refs.pull_file(ref, say, _terminal_progress, force=force).path)))
     elif isinstance(ref, refs.HubModelRef):
         click.echo(str(refs.hf_snapshot(ref, say)))
     else:
@@ -155,7 +171,10 @@ def model_info(reference: str, as_json: bool) -> None:
         lines += [
             ("model", header.name or "-"),
             ("architecture", header.architecture or "-"),
-            ("parameters", f"{header.parameters:,} ({header.parameters_label})" if header.parameters else "-"),
+            (
+                "parameters",
+                f"{header.parameters:,} ({header.parameters_label})" if header.parameters else "-",
+            ),
             ("quantization", header.quantization or "-"),
             ("context length", str(header.context_length or "-")),
             ("chat template", "yes" if header.chat_template else "no"),
@@ -175,7 +194,7 @@ def remove_model(reference: str, yes: bool) -> None:
     """Delete REFERENCE's file (and any .part of it) from the models directory."""
     from ..errors import ModelNotFoundError
     from ..models import registry
-    from ..models.download import part_path, human_bytes
+    from ..models.download import human_bytes, part_path
     from ..models.inventory import find_row
 
     row = find_row(reference)

@@ -45,8 +45,12 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 @click.argument("text", type=TEXT, required=False)
 @model_options
 @click.option("-s", "--system", type=TEXT, default=None, help="System prompt.")
-@click.option("--mode", type=click.Choice(["chat", "completion"]), default=None,
-              help="chat: turns in the model's template; completion: TEXT continued as is (default: completion for base models).")
+@click.option(
+    "--mode",
+    type=click.Choice(["chat", "completion"]),
+    default=None,
+    help="chat: turns in the model's template; completion: TEXT continued as is (default: for base models).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--probs", is_flag=True, help="Shade each token by its probability (on a terminal; implies -o logprobs=5).")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")

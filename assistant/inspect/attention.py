@@ -144,7 +144,18 @@ def head_count(maps: AttentionMaps) -> int:
 
 def check_selection(maps: AttentionMaps, layer: int | None, head: int | None) -> None:
     """A clear error for a layer or head the model does not have (``None``: all layers / head mean)."""
-    layers, heads = layer_count(maps), head_count(maps)
+    check_indices(layer, head, layer_count(maps), head_count(maps))
+
+
+def resolve_layer(layer: int | None, layers: int, heads: int, head: int | None = None) -> int | None:
+    """``layer`` with a negative number counted from the last (``-1``: the last), checked with ``head``."""
+    if layer is not None and layer < 0 and layer + layers >= 0:
+        layer += layers
+    check_indices(layer, head, layers, heads)
+    return layer
+
+
+def check_indices(layer: int | None, head: int | None, layers: int, heads: int) -> None:
     if layer is not None and not 0 <= layer < layers:
         raise BackendError(f"layer {layer} does not exist: this model has layers 0 to {layers - 1}")
     if head is not None and not 0 <= head < heads:
@@ -278,12 +289,13 @@ def heatmap_text(
     that is all there is); without, its glyph (pipes, ``NO_COLOR``).
     ``cursor`` (row, column) draws that cell as ``◆`` in reverse video.
     """
+    from rich.cells import cell_len
     from rich.style import Style
     from rich.text import Text
 
     matrix = view.matrix
     size = len(view.labels)
-    label_width = max((len(label) for label in view.labels), default=1)
+    label_width = max((cell_len(label) for label in view.labels), default=1)  # wide (CJK) characters
     number_width = len(str(view.first_index + size - 1))
     margin = number_width + 3 + label_width + 1
     text = Text(no_wrap=True, overflow="crop")
@@ -305,9 +317,8 @@ def heatmap_text(
         label_style = (
             "reverse" if cursor is not None and cursor[0] == row else "bold" if marker == "▸" else ""
         )
-        text.append(
-            f"{position:>{number_width}} {marker} {view.labels[row]:<{label_width}} ", style=label_style
-        )
+        label = view.labels[row] + " " * (label_width - cell_len(view.labels[row]))
+        text.append(f"{position:>{number_width}} {marker} {label} ", style=label_style)
         for column in range(size):
             if (row, column) == cursor:
                 text.append("◆" * cell_width, style="reverse bold")

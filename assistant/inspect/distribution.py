@@ -394,7 +394,7 @@ def explain(
     listed = float(probs.sum())
     total = listed if complete else 1.0
     p_last = float(probs[-1])
-    k = params.top_k if params.top_k > 0 else 0
+    k = max(0, params.top_k)
     if complete and k >= n:
         k = 0
     # 1. top-k: which listed tokens it keeps, and bounds on the mass of everything it keeps

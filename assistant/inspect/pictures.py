@@ -30,7 +30,6 @@ from .attention import (
     check_selection,
     heatmap_view,
     layer_count,
-    legend_text,
     map_title,
     select_map,
     summary_line,
@@ -49,6 +48,11 @@ MAX_LABELLED_TOKENS = 96
 """Past this many tokens an axis shows every k-th label, so labels never overlap."""
 
 DPI = 110
+
+HTML_NOTE = (
+    "Row i: how much token i attends to each earlier token (a row sums to 1 over the whole prompt + reply). "
+    "Colour: dark 0 to bright 1, following the square root of the weight."
+)
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,7 @@ def _html_page(svg: str, title: str) -> str:
         f"<title>{html.escape(title)}</title>\n"
         "<style>body{font-family:sans-serif;margin:1em} svg{max-width:100%;height:auto}</style>\n"
         "</head>\n<body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(legend_text())}</p>\n{body}\n</body>\n</html>\n"
+        f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(HTML_NOTE)}</p>\n{body}\n</body>\n</html>\n"
     )
 
 

@@ -80,3 +80,16 @@ def shown_probability(entries: Sequence[TokenLogprob], sampled: bool = True) -> 
     values = [e.p_sampled if sampled else math.exp(e.logprob) for e in entries]
     known = [v for v in values if v is not None]
     return min(known) if known else None
+
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(fraction: float, width: int = 20) -> str:
+    """A horizontal bar of ``fraction`` (0..1) of ``width`` cells, in eighths of a cell (padded to ``width``).
+
+    The one bar of the inspect views: ``assistant next`` and the chat app's token panel.
+    """
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, rest = divmod(eighths, 8)
+    return ("█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)

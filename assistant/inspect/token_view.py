@@ -21,10 +21,11 @@ from typing import Callable, Literal, Sequence
 from rich.cells import cell_len
 
 from ..terminal_text import visible_text
-from ..types import GenerationParams, Message, TokenLogprob, TopAlternative
+from ..types import MAX_LOGPROBS, GenerationParams, Message, TokenLogprob, TopAlternative
 
-DEFAULT_TOP = 10
-"""Alternatives per step asked for when a reply's numbers are recomputed."""
+DEFAULT_TOP = MAX_LOGPROBS
+"""Alternatives per step asked for when a reply's numbers are computed: the most there may be, so
+the sampling panel can tell more of the sampled probabilities (the panel lists the first ten)."""
 
 Setting = Literal["temperature", "top_k", "top_p"]
 
@@ -49,7 +50,8 @@ class ReplyTokens:
     token_ids: list[int]
     params: GenerationParams
     tokens: list[TokenLogprob] = field(default_factory=list)
-    prompt: tuple[Message, ...] | None = None
+    prompt: tuple[Message, ...] | str | None = None
+    """The messages, or the raw text of a completion-mode reply (:mod:`assistant.models.mode`)."""
     model: str = ""
     backend: str = ""
     message_id: int | None = None
@@ -65,10 +67,14 @@ class ReplyTokens:
 
 
 def token_label(text: str) -> str:
-    """A token as one line of visible text: newlines and tabs as symbols, empty pieces as ``∅``."""
+    """A token as it reads in the reply: spaces kept, newlines and tabs as symbols, an empty piece as ``∅``.
+
+    The symbols are :mod:`.pieces`'; the candidates in the panel are drawn by
+    :meth:`~.pieces.TokenPiece.shown` (spaces visible too).
+    """
     if not text:
         return "∅"
-    return visible_text(text).replace("\n", "↵").replace("\t", "→")
+    return visible_text(text).replace("\n", "↵").replace("\t", "⇥")
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,8 @@ def layout_tokens(tokens: Sequence[str], width: int) -> TokenLayout:
 class StepRow:
     """One candidate at a step, as the panel draws it."""
 
-    label: str
+    text: str
+    """The token's text, raw (the panel makes it visible)."""
     token_id: int
     p_model: float
     p_sampled: float | None
@@ -340,7 +347,7 @@ def step_rows(
         sampled = recorded.get(key) if use_recorded else None
         rows.append(
             StepRow(
-                label=token_label(candidate.text),
+                text=candidate.text,
                 token_id=candidate.token_id,
                 p_model=probability(candidate.logprob),
                 p_sampled=sampled if sampled is not None else candidate.p_sampled,

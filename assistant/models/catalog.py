@@ -64,6 +64,11 @@ class CatalogEntry:
     chat: bool = True  # instruction-tuned (has a chat template) vs base model
 
     @property
+    def base(self) -> bool:
+        """A base (not instruction-tuned) model: it runs as a completion by default (see models/mode.py)."""
+        return not self.chat
+
+    @property
     def path(self) -> Path:
         return paths().models_dir / self.filename
 

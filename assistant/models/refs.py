@@ -1,13 +1,13 @@
-"""Model references: the one parser of what ``-m``, ``models pull`` and the chat app's picker accept.
+"""Model references: the one parser of what ``-m``, ``models pull`` and the chat app's picker accept::
 
-    smollm2, gemma3-270m            catalog names and aliases
-    My-Model.Q4_K_M.gguf            a file in the models directory (with or without .gguf)
-    ./x.gguf, ~/m/x.gguf, /abs/dir  a path (a directory for ``-b transformers``)
-    hf:ORG/REPO/FILE.gguf           one file of a Hugging Face repo
-    hf:ORG/REPO[:QUANT]             the repo's GGUF of that quantization (default: Q4_K_M first)
-    hf:ORG/REPO@REVISION/…          pinned to a branch, tag or commit
-    https://…/FILE.gguf             any URL
-    ORG/REPO                        a Hugging Face model id, for ``-b transformers`` (huggingface_hub's cache)
+smollm2, gemma3-270m            catalog names and aliases
+My-Model.Q4_K_M.gguf            a file in the models directory (with or without .gguf)
+./x.gguf, ~/m/x.gguf, /abs/dir  a path (a directory for ``-b transformers``)
+hf:ORG/REPO/FILE.gguf           one file of a Hugging Face repo
+hf:ORG/REPO[:QUANT]             the repo's GGUF of that quantization (default: Q4_K_M first)
+hf:ORG/REPO@REVISION/…          pinned to a branch, tag or commit
+https://…/FILE.gguf             any URL
+ORG/REPO                        a Hugging Face model id, for ``-b transformers`` (huggingface_hub's cache)
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import os
 import re
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..config import paths
 from ..errors import ModelFetchError, ModelNotFoundError
@@ -29,7 +29,9 @@ from .download import ProgressFactory, download, part_path
 
 Progress = Callable[[str], None]
 _REPO = r"[A-Za-z0-9][\w.-]*/[\w.-]+"
-_HF = re.compile(rf"^hf:(?P<repo>{_REPO})(?:@(?P<rev>[\w.-]+))?(?:/(?P<file>.+\.gguf)|:(?P<quant>[\w]+))?$", re.IGNORECASE)
+_HF = re.compile(
+    rf"^hf:(?P<repo>{_REPO})(?:@(?P<rev>[\w.-]+))?(?:/(?P<file>.+\.gguf)|:(?P<quant>[\w]+))?$", re.IGNORECASE
+)
 _MODEL_ID = re.compile(rf"^(?P<repo>{_REPO})(?:@(?P<rev>[\w.-]+))?$")
 
 
@@ -100,8 +102,11 @@ def local_file(name: str) -> Path | None:
     models_dir = paths().models_dir
     for candidate in (name, f"{name}.gguf"):
         path = models_dir / candidate
-        if candidate.lower().endswith(".gguf") and path.is_file():
-            return path
+        try:
+            if candidate.lower().endswith(".gguf") and path.is_file():
+                return path
+        except OSError:  # a name too long for the file system
+            return None
     return None
 
 
@@ -130,8 +135,12 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
     found = local_file(text)
     if found is not None:
         return LocalRef(found)
-    path = Path(text).expanduser()
-    if path.exists():
+    path = Path(os.path.expanduser(text))  # ~unknownuser stays as written (Path.expanduser would raise)
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # a NUL byte, a name too long: not a file we have
+        exists = False
+    if exists:
         return LocalRef(path)
     match = _MODEL_ID.match(text)
     if match and not text.startswith((".", "~")) and not text.lower().endswith(".gguf"):
@@ -196,17 +205,30 @@ def pull_file(
             filename = ref.filename
         meta = hub.file_metadata(ref.repo, ref.revision, filename)
         url, commit, sha256, size, headers = meta.url, meta.commit, meta.sha256, meta.size, hub.auth_headers()
-    name = filename.rsplit("/", 1)[-1]
+    name = _safe_file_name(filename)
     dest = paths().models_dir / name
     previous = registry.find(name)
+    same_file = False
     if dest.exists() and not force and (previous is None or previous.source != _source(ref, filename)):
-        raise ModelFetchError(
-            f"{dest} already exists and came from elsewhere; remove it first (assistant models rm {name})"
+        from .fetch import sha256_file
+
+        # the same bytes already here (the catalog's copy, a file put there by hand): record, do not download
+        same_file = bool(sha256) and sha256_file(dest) == sha256
+        if not same_file:
+            raise ModelFetchError(
+                f"{dest} already exists and came from elsewhere; remove it first (assistant models rm {name})"
+            )
+    if same_file and sha256:
+        digest = sha256
+        progress(f"{name} is already in {dest.parent} with the hub's sha256")
+    else:
+        if not sha256:
+            progress(f"note: {url} gives no sha256 to verify against; the file's own hash is recorded")
+        resuming = part_path(dest).is_file()
+        progress(f"pulling {url}" + (f" (resuming {part_path(dest).name})" if resuming else ""))
+        digest = download(
+            url, dest, size=size, sha256=sha256, headers=headers, progress=transfer(name), cancel=cancel
         )
-    if not sha256:
-        progress(f"note: {url} gives no sha256 to verify against; the file's own hash is recorded")
-    progress(f"pulling {url}" + (f" (resuming {part_path(dest).name})" if part_path(dest).is_file() else ""))
-    digest = download(url, dest, size=size, sha256=sha256, headers=headers, progress=transfer(name), cancel=cancel)
     record = registry.PulledModel(
         name=name,
         source=_source(ref, filename),
@@ -216,11 +238,19 @@ def pull_file(
         requested_revision=None if isinstance(ref, UrlRef) else ref.revision,
         sha256=digest,
         size=dest.stat().st_size,
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     registry.add(record)
     progress(f"installed {name} at {dest} (sha256 {digest[:12]}…{' verified' if sha256 else ''})")
     return record
+
+
+def _safe_file_name(filename: str) -> str:
+    """The last part of a server-given file name, refused when it could land outside the models directory."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    if not name.lower().endswith(".gguf") or name.startswith(".") or any(ord(c) < 32 for c in name):
+        raise ModelFetchError(f"refusing the file name {filename!r}: not a plain .gguf file name")
+    return name
 
 
 def _source(ref: HubFileRef | HubRepoRef | UrlRef, filename: str) -> str:
@@ -256,7 +286,15 @@ def hf_snapshot(ref: HubModelRef, progress: Progress) -> Path:
 
     cache = hf_cache_dir()
     try:
-        return Path(snapshot_download(ref.repo, revision=ref.revision, cache_dir=cache, local_files_only=True))
+        return Path(
+            snapshot_download(
+                ref.repo,
+                revision=ref.revision,
+                cache_dir=cache,
+                local_files_only=True,
+                allow_patterns=SNAPSHOT_PATTERNS,
+            )
+        )
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         pass
     if hub.offline():

@@ -99,3 +99,8 @@ class DemonstrationPool:
             chosen.extend(indices[:per_label])
         chosen.sort(key=lambda i: (scores[i], -i))
         return [self.examples[i] for i in chosen]
+
+    def longest(self, count: int, label: str) -> list[Mapping[str, Any]]:
+        """The ``count`` longest examples of ``label``: the most room a choice of them can take."""
+        mine = [e for e in self.examples if e[self.label_key] == label]
+        return sorted(mine, key=lambda e: -len(str(e[self.text_key])))[:count]

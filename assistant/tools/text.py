@@ -193,7 +193,7 @@ def _append_trimmed(spans: list[tuple[int, int]], body: str, base: int, start: i
     spans.append((base + offset, base + offset + len(stripped)))
 
 
-_SPACE_BEFORE = re.compile(r"\s+(?=[,.;:!?%)\]}]|n['’]t\b|['’](?:s|re|ve|ll|d|m)\b)", re.I)
+_SPACE_BEFORE = re.compile(r"\s+(?=[,.;:!?%)\]}]|n['’]t\b|['’](?:s|re|ve|ll|d|m)\b)", re.IGNORECASE)
 _SPACE_AFTER = re.compile(r"(?<=[(\[{$])\s+")
 
 

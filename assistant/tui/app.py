@@ -175,6 +175,7 @@ class ChatApp(App[None]):
             params=settings.params,
             system=settings.system,
             variables=settings.template_variables,
+            mode=settings.mode,
         )
         self.push_screen(screen, self.apply_settings)
 
@@ -190,6 +191,7 @@ class ChatApp(App[None]):
             if getattr(choice.params, name) != getattr(before, name)
         }
         settings.system = choice.system
+        settings.mode = choice.mode
         try:
             if choice.template != settings.template or choice.variables != settings.template_variables:
                 # A new template's own params become the defaults; fields edited in the panel still win.

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
 from ..backends import Backend
+from ..backends.base import Prompt
 from ..context import FittedPrompt
 from ..errors import BackendError, NotSupportedError
 from ..inspect.token_view import ReplyTokens
+from ..models.mode import Mode, choose_mode
 from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
 from .conversations import ConversationLibrary, OpenedConversation
 from .pickers import SettingsOptions, backend_choices, model_choices
@@ -46,18 +48,29 @@ def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
     return load(name, model, **options)
 
 
-def reply_token_ids(backend: Backend, prompt: list[Message], text: str) -> list[int]:
+def reply_token_ids(backend: Backend, prompt: Prompt, text: str) -> list[int]:
     """The token ids of a reply whose ids were not kept: the text tokenized as it follows its prompt.
 
     Tokenized together with the rendered prompt (as the model saw it), then
     the prompt's own ids are taken off the front.
     """
-    rendered = backend.render_prompt(prompt)
+    rendered = prompt if isinstance(prompt, str) else backend.render_prompt(prompt)
     prompt_ids = backend.prompt_token_ids(rendered)
     ids = backend.prompt_token_ids(rendered + text)
     if ids[: len(prompt_ids)] != prompt_ids:
         raise BackendError("the reply's tokens cannot be told apart from its prompt's (they merge at the boundary)")
     return ids[len(prompt_ids) :]
+
+
+def _reply_prompt(prompt: Prompt) -> tuple[Message, ...] | str:
+    """A prompt as :class:`ReplyTokens` keeps it: the raw text (completion mode) or the messages."""
+    return prompt if isinstance(prompt, str) else tuple(prompt)
+
+
+def _backend_prompt(prompt: tuple[Message, ...] | str | None) -> Prompt:
+    """A kept prompt as the backend takes it again (the caller checked it is known)."""
+    assert prompt is not None
+    return prompt if isinstance(prompt, str) else list(prompt)
 
 
 @dataclass
@@ -71,6 +84,8 @@ class ChatSettings:
     backend_options: dict[str, Any] = field(default_factory=dict)
     template: str | None = None
     template_variables: dict[str, str] = field(default_factory=dict)
+    mode: str | None = None
+    """``chat``/``completion``, or None: the model's default (base models complete text)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,8 @@ class ChatController:
         self.last_tokens: ReplyTokens | None = None
         """The last streamed reply's tokens, for its token view (see :meth:`stream`)."""
         self._session: TemplatedSession | None = None
+        self._mode_key: tuple[str | None, str] | None = None
+        self._mode: Mode = "chat"
         self.template: PromptTemplate | None = None
         self.library = ConversationLibrary(
             history.store if history else None, history.log if history else False
@@ -214,10 +231,18 @@ class ChatController:
             self._session = TemplatedSession(backend, messages=self.messages)
         self._session.params = self.settings.params
         self._session.system = self.settings.system
+        self._session.mode = self.prompt_mode()
         self._session.recorder = self.recorder
         self._session.template = self.template
         self._session.variables = self.settings.template_variables
         return self._session
+
+    def prompt_mode(self) -> Mode:
+        """Chat or completion for the current model and setting (decided by :func:`choose_mode`, cached)."""
+        key = (self.settings.mode, self.settings.model)
+        if self._mode_key != key:
+            self._mode_key, self._mode = key, choose_mode(*key)
+        return self._mode
 
     @property
     def conversation_id(self) -> int | None:
@@ -235,7 +260,8 @@ class ChatController:
         backend = self.require_backend()
         session = self.session()
         fitted = session.fit_prompt(user_text)
-        text = backend.render_prompt(fitted.messages)
+        prompt = session.prompt_for(fitted)  # completion mode: the text itself, no template
+        text = prompt if isinstance(prompt, str) else backend.render_prompt(prompt)
         status = self.engine_status()
         return PromptPreview(
             text=text,
@@ -270,7 +296,7 @@ class ChatController:
                     session.last.token_ids,
                     params,
                     session.last.logprobs,
-                    prompt=tuple(session.last_fit.messages) if session.last_fit is not None else None,
+                    prompt=_reply_prompt(session.prompt_for(session.last_fit)) if session.last_fit is not None else None,
                     model=session.last.model,
                     backend=session.last.backend,
                 )
@@ -402,11 +428,11 @@ class ChatController:
         assert reply.prompt is not None
         given: str | list[int] = list(reply.token_ids) if reply.token_ids else reply.text
         if backend is not self.backend:
-            return backend.attention(list(reply.prompt), reply.params, reply=given, window=window)
+            return backend.attention(_backend_prompt(reply.prompt), reply.params, reply=given, window=window)
         if not self._streaming.acquire(blocking=False):
             raise BackendError("the model is busy with a reply: try again when it is done")
         try:
-            return backend.attention(list(reply.prompt), reply.params, reply=given, window=window)
+            return backend.attention(_backend_prompt(reply.prompt), reply.params, reply=given, window=window)
         finally:
             self._streaming.release()
 
@@ -489,7 +515,7 @@ class ChatController:
             text=message.content,
         )
 
-    def reply_token_logprobs(self, reply: ReplyTokens, top: int) -> Iterator[TokenLogprob]:
+    def reply_token_logprobs(self, reply: ReplyTokens, top: int) -> Generator[TokenLogprob, None, None]:
         """The numbers of exactly ``reply``'s tokens after its own prompt (teacher-forced), lazily.
 
         Blocks (run it in a worker); iterate for progress, stop iterating or
@@ -506,8 +532,8 @@ class ChatController:
             raise BackendError("the model is busy with a reply: try again when it is done")
         try:
             if not reply.token_ids:
-                reply.token_ids = reply_token_ids(backend, list(reply.prompt), reply.text)
-            yield from backend.token_logprobs(list(reply.prompt), reply.token_ids, reply.params, top)
+                reply.token_ids = reply_token_ids(backend, _backend_prompt(reply.prompt), reply.text)
+            yield from backend.token_logprobs(_backend_prompt(reply.prompt), reply.token_ids, reply.params, top)
         finally:
             self._streaming.release()
 

@@ -15,23 +15,25 @@ class SettingsOptions:
 
 
 def model_choices() -> list[tuple[str, str]]:
-    """Catalog models (marked when downloaded) and other model files in the models dir."""
-    from ..config import paths
-    from ..models import CATALOG
+    """Every model by the names ``assistant models list`` shows (catalog, pulled, local files)."""
+    from ..models.inventory import inventory
 
     choices: list[tuple[str, str]] = []
-    known_files = set()
-    for entry in CATALOG:
-        known_files.add(entry.filename)
-        mark = "" if entry.installed else " (not downloaded)"
-        short = entry.aliases[0] if entry.aliases else entry.name
-        choices.append((f"{short}{mark}", short))
-    models_dir = paths().models_dir
-    if models_dir.is_dir():
-        for path in sorted(models_dir.glob("*.gguf")):
-            if path.name not in known_files:
-                choices.append((path.name, str(path)))
+    for row in inventory(read_headers=False):
+        marks = [mark for mark, on in (("not downloaded", not row.installed), ("base", row.base)) if on]
+        choices.append((row.name + (f" ({', '.join(marks)})" if marks else ""), row.name))
     return choices
+
+
+def picker_name(model: str) -> str:
+    """The picker's name for ``model`` as configured (``smollm2`` → ``smollm2-135m-instruct``)."""
+    from ..errors import AssistantError
+    from ..models.inventory import find_row
+
+    try:
+        return find_row(model).name
+    except AssistantError:
+        return model
 
 
 def backend_choices() -> list[tuple[str, str]]:

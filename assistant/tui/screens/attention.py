@@ -23,6 +23,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import LoadingIndicator, Static
+from textual.worker import get_current_worker
 
 from ...errors import AssistantError
 from ...inspect.attention import DEFAULT_WINDOW, AttentionViewState, legend_text, summary_line
@@ -142,6 +143,8 @@ class AttentionScreen(ModalScreen[None]):
             backend = controller.attention_backend(
                 model, progress=lambda text: self.post_message(AttentionProgress(text))
             )
+            if get_current_worker().is_cancelled:  # closed while the engine loaded: nobody waits
+                return
             count = len(reply.token_ids) or "the"
             self.post_message(
                 AttentionProgress(

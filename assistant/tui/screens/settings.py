@@ -24,6 +24,15 @@ from ..templating import format_variables, load_chat_template, parse_variables
 
 CHAT_TEMPLATE = ""
 """Select value meaning "no template: plain chat"."""
+PULL_CHOICE = "\x00pull"
+"""The model list's "pull…" entry: the reference is typed in the field below and pulled when loading."""
+MODEL_DEFAULT_MODE = ""
+"""Mode select value meaning "whatever the model is": completion for base models, else chat."""
+MODE_CHOICES = [
+    ("the model's default (completion for base models)", MODEL_DEFAULT_MODE),
+    ("chat: turns in the model's template", "chat"),
+    ("completion: the text continued as is", "completion"),
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class SettingsChoice:
     params: GenerationParams
     system: str | None
     variables: dict[str, str] = field(default_factory=dict)
+    mode: str | None = None
+    """``chat`` or ``completion``; None: the model's default (:mod:`assistant.models.mode`)."""
 
 
 def _with_current(options: list[tuple[str, str]], current: str) -> list[tuple[str, str]]:
@@ -96,8 +107,14 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
         params: GenerationParams,
         system: str | None,
         variables: dict[str, str] | None = None,
+        mode: str | None = None,
     ) -> None:
         super().__init__()
+        from ..pickers import picker_name
+
+        self.mode = mode
+        self.shown_model = picker_name(model)
+        """The model list's name for ``model`` (``smollm2`` is listed as ``smollm2-135m-instruct``)."""
         self.variables = dict(variables or {})
         self.options = options
         self.current_model = model
@@ -113,15 +130,18 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
             with Grid():
                 yield Label("Model")
                 yield Select(
-                    _with_current(self.options.models, self.current_model),
-                    value=self.current_model,
+                    [
+                        *_with_current(self.options.models, self.shown_model),
+                        ("pull… (type hf:ORG/REPO, a URL or a path below)", PULL_CHOICE),
+                    ],
+                    value=self.shown_model,
                     allow_blank=False,
                     compact=True,
                     id="model",
                 )
-                yield Label("…or model path")
+                yield Label("…or reference")
                 yield Input(
-                    placeholder="/path/to/model.gguf or a Hugging Face directory",
+                    placeholder="hf:ORG/REPO[/FILE.gguf], https://…/x.gguf or a path (pulled on load)",
                     id="model_path",
                     compact=True,
                 )
@@ -132,6 +152,14 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
                     allow_blank=False,
                     compact=True,
                     id="backend",
+                )
+                yield Label("Mode")
+                yield Select(
+                    MODE_CHOICES,
+                    value=self.mode or MODEL_DEFAULT_MODE,
+                    allow_blank=False,
+                    compact=True,
+                    id="mode",
                 )
                 yield Label("Template")
                 yield Select(
@@ -186,7 +214,17 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
             self.params,
         )
         path = self._value("model_path").strip()
-        model = path or str(self.query_one("#model", Select).value)
+        picked = str(self.query_one("#model", Select).value)
+        if picked == PULL_CHOICE and not path:
+            raise ConfigError(
+                "type the model to pull in the field below the list (hf:ORG/REPO, a URL, a path)"
+            )
+        if path:
+            from ...models.refs import parse
+
+            parse(path)  # a reference -m would refuse is reported here, with the panel open
+        model = path or (self.current_model if picked == self.shown_model else picked)
+        mode = str(self.query_one("#mode", Select).value)
         template = str(self.query_one("#template", Select).value)
         if template:
             load_chat_template(template)  # a broken template is reported here, with the panel open
@@ -198,6 +236,7 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
             params=params,
             system=system if system.strip() else None,
             variables=parse_variables(self._value("variables")),
+            mode=mode or None,
         )
 
     @on(Button.Pressed, "#apply")
@@ -209,6 +248,11 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
             self.query_one("#error", Static).update(Text(str(exc)))
             return
         self.dismiss(choice)
+
+    @on(Select.Changed, "#model")
+    def _pull_picked(self, event: Select.Changed) -> None:
+        if event.value == PULL_CHOICE:
+            self.query_one("#model_path", Input).focus()
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -171,9 +172,9 @@ class TokenViewScreen(ModalScreen[None]):
         return text
 
     def page_text(self) -> str:
-        if not self.state.tokens:
-            return ""
         strip = self.strip
+        if not self.state.tokens or not strip.content_size.width:
+            return ""  # not laid out yet: the strip's resize sets it
         width, lines = strip.line_width, strip.lines_per_page
         start, _ = self.state.page(width, lines)
         return f"page {start // lines + 1} of {self.state.page_count(width, lines)}"
@@ -259,18 +260,19 @@ class TokenViewScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="token-numbers", exit_on_error=False)
     def _compute(self, reply: ReplyTokens, cancel: threading.Event) -> None:
-        tokens: list[Any] = []
+        tokens: list[TokenLogprob] = []
         last = 0.0
         try:
-            top = reply.params.logprobs or DEFAULT_TOP
-            for token in self.controller.reply_token_logprobs(reply, top):
-                if cancel.is_set():
-                    break
-                tokens.append(token)
-                now = time.monotonic()
-                if now - last >= PROGRESS_INTERVAL_S:
-                    last = now
-                    self.post_message(TokensProgress(len(tokens), len(reply.token_ids)))
+            # closing(): a cancel stops the engine's loop and releases the engine at once, not at GC.
+            with closing(self.controller.reply_token_logprobs(reply, DEFAULT_TOP)) as numbers:
+                for token in numbers:
+                    if cancel.is_set():
+                        break
+                    tokens.append(token)
+                    now = time.monotonic()
+                    if now - last >= PROGRESS_INTERVAL_S:
+                        last = now
+                        self.post_message(TokensProgress(len(tokens), len(reply.token_ids)))
         except Exception as exc:  # an engine error must not close the app
             self.post_message(TokensComputed(None, str(exc) or type(exc).__name__))
             return

@@ -14,20 +14,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from ...inspect.shade import SHADES, shade_for
+from ...inspect.pieces import TokenPiece
+from ...inspect.shade import SHADES, bar, shade_for
 from ...inspect.token_view import StepRow, TokenViewState, describe_settings
 
 BAR_WIDTH = 24
 MAX_ROWS = 10
 """Candidates listed at most (the chosen token is always listed too)."""
-_EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def bar(p: float, width: int = BAR_WIDTH) -> str:
-    """A horizontal bar of ``p`` × ``width`` cells, in eighths of a cell."""
-    eighths = round(max(0.0, min(1.0, p)) * width * 8)
-    full, part = divmod(eighths, 8)
-    return "█" * full + (_EIGHTHS[part] if part else "")
 
 
 def number(p: float | None) -> str:
@@ -70,10 +63,10 @@ def step_table(rows: list[StepRow]) -> Table:
         label_style = "dim strike" if cut else ("bold" if row.chosen else "")
         shade = shade_for(row.p_sampled)
         table.add_row(
-            Text(row.label.replace(" ", "␣"), style=label_style),
+            Text(TokenPiece(row.token_id, row.text.encode("utf-8")).shown(), style=label_style),
             Text(number(row.p_model), style="dim" if cut else ""),
             Text(number(row.p_sampled), style="dim" if cut else "bold"),
-            Text(bar(row.p_sampled or 0.0), style=shade.color if shade else "dim"),
+            Text(bar(row.p_sampled or 0.0, BAR_WIDTH), style=shade.color if shade else "dim"),
             row_note(row),
         )
     return table

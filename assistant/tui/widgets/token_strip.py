@@ -46,25 +46,39 @@ _LEVEL_STYLES = _level_styles()
 
 
 def page_text(state: TokenViewState, width: int, lines: int) -> Text:
-    """The page of ``lines`` token lines (each with its glyph line) that holds the cursor."""
+    """The page of ``lines`` token lines (each with its glyph line) that holds the cursor.
+
+    Neighbouring tokens of the same level are appended as one run: a page holds hundreds of
+    tokens, and every style change is a segment Textual has to carry through to the screen.
+    """
     layout = state.layout(width)
     start, end = state.page(width, lines)
     tokens = state.tokens
     out = Text(no_wrap=True, overflow="crop", end="")
     for number in range(start, end):
-        cells = layout.lines[number]
-        glyphs = Text(no_wrap=True, overflow="crop", end="")
-        for cell in cells:
+        text_runs: list[tuple[str, Style]] = []
+        glyph_runs: list[tuple[str, Style]] = []
+        for cell in layout.lines[number]:
             style, glyph, gstyle = _styles(state.shade_probability(tokens[cell.index]))
             if cell.index == state.cursor:
                 style, gstyle = style + CURSOR, gstyle + CURSOR
-            out.append(cell.label, style)
-            glyphs.append(glyph * cell.width, gstyle)
+            _extend(text_runs, cell.label, style)
+            _extend(glyph_runs, glyph * cell.width, gstyle)
+        for piece, style in text_runs:
+            out.append(piece, style)
         out.append("\n")
-        out.append_text(glyphs)
+        for piece, style in glyph_runs:
+            out.append(piece, style)
         if number < end - 1:
             out.append("\n")
     return out
+
+
+def _extend(runs: list[tuple[str, Style]], piece: str, style: Style) -> None:
+    if runs and runs[-1][1] is style:
+        runs[-1] = (runs[-1][0] + piece, style)
+    else:
+        runs.append((piece, style))
 
 
 class TokenStrip(Widget):
