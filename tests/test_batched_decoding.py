@@ -130,7 +130,7 @@ def test_every_row_of_a_batch_matches_running_it_alone(engine: Any, monkeypatch:
     monkeypatch.setattr(engine._scheduler, "_run_batch", lambda requests: (sizes.append(len(requests)), run(requests)))
     together = _concurrently(engine, PROMPTS)
     assert sizes and max(sizes) >= 3, "the requests should have shared forwards"
-    for single, batched, (text, _) in zip(alone, together):
+    for single, batched, (text, _) in zip(alone, together, PROMPTS):
         assert batched.token_ids == single.token_ids, text
         assert batched.text == single.text and batched.finish_reason == single.finish_reason
     assert together[2].finish_reason == "length" and len(together[2].token_ids) == 5

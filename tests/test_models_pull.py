@@ -305,3 +305,25 @@ def test_hf_token_is_sent_to_the_hub_but_not_to_its_cdn(
     assert any("/resolve/" in r for r in hub.state.authorized) and any(
         "/api/models/" in r for r in hub.state.authorized
     )
+
+
+@pytest.mark.model
+def test_prompt_pulls_an_hf_reference_on_first_use_then_runs_offline(hub: HubServer) -> None:
+    args = (
+        "prompt",
+        "-m",
+        f"hf:{REPO}",
+        "-o",
+        "temperature=0",
+        "-o",
+        "max_tokens=6",
+        "-o",
+        "n_ctx=256",
+        "--no-log",
+    )
+    first = run_cli(*args, "What is the capital of France?")
+    assert first.returncode == 0, first.stderr
+    assert "installed SmolLM2-135M-Instruct.Q4_1.gguf" in first.stderr and "Paris" in first.stdout
+    again = run_cli(*args, "What is the capital of France?", env={"HF_HUB_OFFLINE": "1"})
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout and "pulling" not in again.stderr

@@ -195,3 +195,21 @@ def test_a_url_cannot_name_a_file_outside_the_models_dir(
         refs.pull_file(refs.parse(url), lambda _: None, lambda label: lambda done, total: None)
     assert not list(tmp_path.rglob("*.gguf*"))
     assert refs._safe_file_name("../../evil.gguf") == "evil.gguf"  # only the last part, inside the models dir
+
+
+def test_models_default_edits_only_its_line(assistant_home: Path) -> None:
+    from assistant.config import default_model, paths
+
+    config = paths().config_file
+    config.parent.mkdir(parents=True)
+    config.write_text('# my settings\ndefault_backend = "llama-cpp"\n\n[params]\ntemperature = 0.2\ndefault_model = "x"\n')
+    done = run_cli("models", "default", "smollm2")
+    assert done.returncode == 0, done.stderr
+    text = config.read_text()
+    assert text.startswith('default_model = "smollm2-135m-instruct"\n# my settings\n')
+    assert '[params]\ntemperature = 0.2\ndefault_model = "x"' in text  # a key inside a table is not the default
+    assert default_model() == "smollm2-135m-instruct"
+    assert run_cli("models", "default", "gemma3").returncode == 0
+    assert config.read_text().count("default_model") == 2 and default_model() == "gemma3-270m"
+    bad = run_cli("models", "default", "nosuchmodel")
+    assert bad.returncode == 1 and "unknown model" in bad.stderr and default_model() == "gemma3-270m"

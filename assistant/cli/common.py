@@ -23,7 +23,10 @@ F = Callable[..., Any]
 def model_options(func: F) -> F:
     """``-m``, ``-b``, ``-o key=value`` and ``--verbose``: choose and tune the model."""
     decorators = [
-        click.option("-m", "--model", default=None, help="Catalog name or path to a model (default: smollm2)."),
+        click.option(
+            "-m", "--model", default=None,
+            help="Catalog name, .gguf file or path, hf:ORG/REPO[/FILE.gguf] or URL (docs/models.md; default: smollm2).",
+        ),  # fmt: skip
         click.option("-b", "--backend", default=None, help="Backend name (see `assistant backends`)."),
         click.option(
             "-o",
