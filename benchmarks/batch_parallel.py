@@ -1,6 +1,6 @@
 """Batch throughput with ``--parallel N``: rows/s at N=8 against one row at a time, in one run.
 
-``python -m benchmarks.batch_parallel [openai] [llama-server]``
+``python -m benchmarks.batch_parallel [openai] [llama-server] [transformers]``
 
 * **openai, loopback**: a stdlib HTTP server on 127.0.0.1 that answers every
   chat request after a fixed 200 ms (a stand-in for a server that batches
@@ -11,7 +11,11 @@
   ``python -m llama_cpp.server`` with SmolLM2, which decodes one request at a
   time; the figure shows what ``--parallel`` cannot do for such a server.
 
-Each part writes its own section of docs/performance.md.
+* **transformers**: SmolLM2 on this CPU, 64 rows, sequential and N=8 (rows
+  decoded together in one forward per token, :mod:`assistant.backends.native_batch`).
+  Target: >= 3x rows/s.
+
+The openai parts write one section of docs/performance.md, transformers another.
 """
 
 from __future__ import annotations
@@ -123,8 +127,52 @@ def llama_server() -> dict[str, float]:
     return {"sequential": sequential, "parallel": parallel}
 
 
+TRANSFORMERS_ROWS = 64
+
+
+def transformers() -> dict[str, float]:
+    from assistant.models import resolve_model_path
+
+    backend = load_backend("transformers", str(resolve_model_path("smollm2")), n_ctx=1024, progress=lambda _: None)
+    try:
+        rows_per_second(backend, PARALLEL, PARALLEL)  # warm-up: both paths
+        rows_per_second(backend, 2, 1)
+        sequential = rows_per_second(backend, TRANSFORMERS_ROWS, 1)
+        parallel = rows_per_second(backend, TRANSFORMERS_ROWS, PARALLEL)
+    finally:
+        backend.unload()
+    return {"sequential": sequential, "parallel": parallel}
+
+
+def transformers_section() -> None:
+    figures = transformers()
+    ratio = figures["parallel"] / figures["sequential"]
+    verdict = "meets" if ratio >= 3 else "MISSES"
+    write_section(
+        "Batch --parallel: transformers",
+        f"""
+SmolLM2-135M (fp32, native decoder) on this CPU: the same template batch as above,
+{TRANSFORMERS_ROWS} rows, greedy, max_tokens {PARAMS.max_tokens}, sequential and `--parallel {PARALLEL}`
+(concurrent rows decoded together, one forward per token for the whole batch), in one run
+(`python -m benchmarks.batch_parallel transformers`). Machine: {machine()}.
+
+| rows/s sequential | rows/s N={PARALLEL} | ratio |
+| --- | --- | --- |
+| {figures['sequential']:.2f} | {figures['parallel']:.2f} | **{ratio:.2f}x** (target >= 3x: {verdict}) |
+
+Every row's greedy output is the one it gets alone (tests/test_batched_decoding.py, SmolLM2
+and Gemma 3). Batches are static: rows arriving while a batch decodes wait for the next one.
+""",
+    )
+
+
 def main() -> None:
-    parts = sys.argv[1:] or ["openai", "llama-server"]
+    parts = sys.argv[1:] or ["openai", "llama-server", "transformers"]
+    if "transformers" in parts:
+        transformers_section()
+        parts = [p for p in parts if p != "transformers"]
+        if not parts:
+            return
     lines = []
     if "openai" in parts:
         figures = loopback()
