@@ -355,3 +355,66 @@ def test_no_log_records_nothing() -> None:
     run_pilot(app, scenario)
     with HistoryStore.open() as store:
         assert store.list_conversations() == []
+
+
+def test_up_reaches_messages_of_earlier_runs_and_esc_leaves_the_search() -> None:
+    seed_history([("from an earlier run", "ok")])
+    app = make_app(reply="fine")
+
+    async def scenario(pilot: Any) -> None:
+        from assistant.tui.widgets.prompt_input import PromptInput
+
+        box = app.chat_screen.query_one(PromptInput)
+        await wait_until(pilot, lambda: box.has_focus)
+        await pilot.press("up")
+        assert box.text == "from an earlier run"
+        box.clear()
+        await pilot.press("ctrl+f")
+        assert app.chat_screen.query_one(Sidebar).search_box.has_focus
+        await pilot.press("escape")
+        assert box.has_focus
+
+    run_pilot(app, scenario)
+
+
+def test_ctrl_n_clears_the_old_chats_figures_and_keeps_the_draft_in_the_input_history() -> None:
+    app = make_app(reply="A reply.")
+
+    async def scenario(pilot: Any) -> None:
+        from assistant.tui.widgets.prompt_input import PromptInput
+
+        await type_and_send(pilot, "first chat")
+        await wait_idle(pilot)
+        status = app.chat_screen.query_one(StatusBar)
+        assert status.info.tokens_per_second is not None
+        await wait_until(pilot, lambda: not app.chat_screen.status_pending)
+        old_chat = status.info.context_used
+        box = app.chat_screen.query_one(PromptInput)
+        box.load_text("half-written thought")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert box.text == "" and status.info.tokens_per_second is None
+        await wait_until(pilot, lambda: not app.chat_screen.status_pending)
+        assert status.info.context_used is not None and status.info.context_used < old_chat - 15
+        await pilot.press("up")
+        assert box.text == "half-written thought"
+
+    run_pilot(app, scenario)
+
+
+def test_the_sidebar_folds_away_on_a_narrow_terminal_and_comes_back_when_wide() -> None:
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        sidebar = app.chat_screen.query_one(Sidebar)
+        assert sidebar.has_class("-hidden")  # 60 columns: the conversation keeps its room
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        assert not sidebar.has_class("-hidden")
+        await pilot.press("ctrl+b")  # the user's choice holds over later resizes
+        await pilot.resize_terminal(60, 30)
+        await pilot.resize_terminal(130, 30)
+        await pilot.pause()
+        assert sidebar.has_class("-hidden")
+
+    run_pilot(app, scenario, size=(60, 30))

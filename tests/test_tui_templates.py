@@ -141,3 +141,28 @@ def test_palette_lists_templates() -> None:
         assert "Template: chain-of-thought [chain-of-thought]" in titles
 
     run_pilot(app, scenario)
+
+
+def test_back_to_plain_chat_takes_the_templates_params_back() -> None:
+    from assistant.types import GenerationParams
+
+    app = make_app(params=GenerationParams(temperature=0.9, max_tokens=100, top_k=7))
+
+    async def scenario(pilot: Any) -> None:
+        settings = app.controller.settings
+        app.switch_template("chain-of-thought")
+        assert (settings.params.temperature, settings.params.max_tokens) == (0, 256)
+        app.controller.settings.params = settings.params.replace(top_k=3)  # the user's own change meanwhile
+        app.switch_template("")
+        assert settings.template is None
+        assert (settings.params.temperature, settings.params.max_tokens, settings.params.top_k) == (0.9, 100, 3)
+
+    run_pilot(app, scenario)
+
+
+def test_the_template_list_has_plain_chat_once() -> None:
+    from assistant.tui.templating import template_choices
+
+    choices = template_choices()
+    assert choices[0] == ("chat (no template)", "")
+    assert [name for _, name in choices].count("chat") == 0 and len(choices) > 3

@@ -213,3 +213,20 @@ def test_tool_results_snapshot(test_tools: None, snap_compare: Any, monkeypatch:
         "/sentiment I loved this film, it was wonderful.",
     )
     assert snap_compare(app, terminal_size=(110, 32), run_before=run_before)
+
+
+def test_a_bare_slash_command_after_a_tool_result_uses_the_last_model_reply() -> None:
+    from assistant.tui.tool_calls import last_conversation_message
+    from assistant.types import Message
+
+    messages = [
+        Message("user", "Tell me about the film."),
+        Message("assistant", "It was a dreadful, boring film."),
+        Message("user", "/summarize"),
+        Message("assistant", "A summary."),
+        Message("user", "/sentiment"),
+        Message("assistant", '{"label": "negative"}'),
+    ]
+    assert last_conversation_message(messages).content == "It was a dreadful, boring film."
+    assert last_conversation_message(messages[:1]).content == "Tell me about the film."
+    assert last_conversation_message([Message("user", "/help")]) is None

@@ -373,6 +373,16 @@ class HistoryStore:
         )
         return [StoredMessage.from_row(row) for row in rows]
 
+    @_guarded
+    def recent_user_texts(self, limit: int = 500, kind: Kind = "chat") -> list[str]:
+        """The newest ``limit`` user messages of ``kind`` conversations, oldest first (the chat app's Up history)."""
+        rows = self.db.query(
+            "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE m.role = 'user' AND c.kind = ? ORDER BY m.id DESC LIMIT ?",
+            [kind, limit],
+        )
+        return [row["content"] for row in rows][::-1]
+
     def context_messages(self, conversation_id: int) -> list[Message]:
         """The turns to resume a conversation with (system prompt not included).
 

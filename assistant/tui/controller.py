@@ -551,14 +551,27 @@ class ChatController:
         variable) and changes nothing in that case.
         """
         template = load_chat_template(name) if name else None
+        self.settings.params = self._without_template_params(self.settings.params)
         if template is not None and template.params:
+            before = self.settings.params.to_dict()
             self.settings.params = self.settings.params.replace(**template.params)
+            self._template_params = {key: (before[key], value) for key, value in template.params.items()}
         self.template = template
         self.settings.template = name or None
         if variables is not None:
             self.settings.template_variables = dict(variables)
         if self.recorder is not None:
             self.recorder.template = self.settings.template
+
+    _template_params: dict[str, tuple[Any, Any]] = {}
+    """Parameters the current template set: name -> (the user's value before, the template's value)."""
+
+    def _without_template_params(self, params: GenerationParams) -> GenerationParams:
+        """``params`` with the current template's settings taken back (those the user has not changed since)."""
+        current = params.to_dict()
+        restore = {key: before for key, (before, set_to) in self._template_params.items() if current.get(key) == set_to}
+        self._template_params = {}
+        return params.replace(**restore) if restore else params
 
     def extract(self, text: str) -> Extraction | None:
         """The answer (and reasoning) the template asks for, from a finished reply; None without one."""

@@ -70,6 +70,10 @@ class ConversationLibrary:
 
         return ConversationRecorder(self.store, conversation_id, template=template)
 
+    def recent_inputs(self, limit: int = 500) -> list[str]:
+        """What the user sent in earlier chats, oldest first, so Up reaches past this run of the app."""
+        return self.store.recent_user_texts(limit) if self.store is not None else []
+
     def recent(self, limit: int = 200) -> list[ConversationRow]:
         if self.store is None:
             return []

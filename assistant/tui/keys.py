@@ -49,6 +49,7 @@ KEY_HELP: tuple[KeyHelp, ...] = (
     KeyHelp("Conversations", "Ctrl+N", "New conversation"),
     KeyHelp("Conversations", "Ctrl+F", "Search conversations"),
     KeyHelp("Conversations", "Down (in the search)", "Go to the results (Enter too)"),
+    KeyHelp("Conversations", "Esc (in the search or the list)", "Back to the message box"),
     KeyHelp("Conversations", "Enter (in the list)", "Open the conversation"),
     KeyHelp("Conversations", "r (in the list)", "Rename the conversation"),
     KeyHelp("Conversations", "Delete (in the list)", "Delete the conversation (asks first)"),

@@ -55,13 +55,19 @@ def load_chat_template(name: str) -> PromptTemplate:
     return template
 
 
+PLAIN_CHAT = "chat"
+"""The built-in template that is plain chat: the list's first entry already is that, so it is not listed twice."""
+
+
 def template_choices() -> list[tuple[str, str]]:
-    """(label, name) for every loadable template, plain chat first."""
+    """(label, name) for every loadable template, plain chat first (once: a user's own ``chat`` is listed)."""
     from ..templates import list_templates
 
     choices = [("chat (no template)", "")]
     for listing in list_templates():
-        if listing.error is None:
+        if listing.name == PLAIN_CHAT and listing.source == "builtin":
+            continue
+        if listing.error is None and listing.shadowed_by is None:
             strategy = f" [{listing.strategy}]" if listing.strategy else ""
             choices.append((f"{listing.name}{strategy}", listing.name))
     return choices

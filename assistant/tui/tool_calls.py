@@ -1,7 +1,9 @@
 """Slash commands → tool calls: which tool, which parameters, which text.
 
 ``/translate fr Bonjour`` becomes the ``translate`` tool with ``to=fr`` on
-"Bonjour"; ``/summarize`` alone runs on the last message of the conversation.
+"Bonjour"; ``/summarize`` alone runs on the last message of the conversation —
+the last *model* reply (or the user's last message before any), never an earlier
+tool's output, so ``/sentiment`` after ``/summarize`` judges the conversation.
 Required parameters may be given as leading bare words (in declaration order);
 any parameter as ``name=value``. Everything is checked here, before a model
 runs, so a typo is a notification and the line goes back into the box.
@@ -14,7 +16,7 @@ from typing import Any, Sequence
 
 from ..errors import ToolError
 from ..types import Message
-from .slash import parse_slash_command
+from .slash import is_slash_command, parse_slash_command
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,28 @@ def prepare_tool_call(line: str, messages: Sequence[Message]) -> ToolCall:
     text = command.text
     on_last = not text
     if on_last:
-        if not messages:
+        last = last_conversation_message(messages)
+        if last is None:
             raise ToolError(f"/{name} needs text: type it after the command, or use it after a message")
-        text = messages[-1].content
+        text = last.content
     return ToolCall(name, tool, params, dict(command.params), text, on_last)
+
+
+def last_conversation_message(messages: Sequence[Message]) -> Message | None:
+    """The newest message that is part of the conversation: tool turns (a slash line and its result) are skipped."""
+    index = len(messages) - 1
+    while index >= 0:
+        message = messages[index]
+        if message.role == "assistant" and index > 0 and is_slash_command(messages[index - 1].content):
+            index -= 2  # a tool's result and the slash line that asked for it
+            continue
+        if message.role == "user" and is_slash_command(message.content):
+            index -= 1
+            continue
+        if message.role in ("user", "assistant"):
+            return message
+        index -= 1
+    return None
 
 
 def tool_names() -> list[tuple[str, str]]:

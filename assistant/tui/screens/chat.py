@@ -10,7 +10,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -155,6 +155,8 @@ class ChatScreen(Screen[None]):
             await self.log_view.clear(EMPTY_HINT)
         self.refresh_sidebar()
         self.refresh_settings()
+        for entry in self.controller.library.recent_inputs():
+            self.prompt_input.sent_history.add(entry)
         # Focus after the first layout: the box is briefly zero-sized (and so
         # "hidden", which drops focus) until the screen has been arranged once.
         self.call_after_refresh(self.prompt_input.focus)
@@ -571,7 +573,11 @@ class ChatScreen(Screen[None]):
             return
         self.controller.new_conversation()
         await self.log_view.clear(EMPTY_HINT)
-        self.set_status(tokens_per_second=None, ttft_ms=None)
+        # Nothing of the old chat stays on screen: its figures go now (the refresh
+        # below counts the new, empty one), and an unsent draft moves into the
+        # input history (Up brings it back) instead of being sent to the new chat.
+        self.set_status(tokens_per_second=None, ttft_ms=None, context_used=None, dropped=0)
+        self.prompt_input.put_aside_draft()
         self.refresh_engine_status()
         self.refresh_sidebar()
         self.prompt_input.focus()
@@ -599,12 +605,23 @@ class ChatScreen(Screen[None]):
         else:
             log.scroll_page_down()
 
+    NARROW_WIDTH = 80
+    """Below this many columns the sidebar starts hidden (it takes 34), so the conversation keeps its room."""
+    _sidebar_chosen = False
+    """Whether the user showed or hid the sidebar themselves (then a resize leaves it as they chose)."""
+
     def action_toggle_sidebar(self) -> None:
+        self._sidebar_chosen = True
         self.sidebar.toggle_class("-hidden")
         if self.sidebar.has_class("-hidden") and self.sidebar.has_focus_within:
             self.prompt_input.focus()
 
+    def on_resize(self, event: events.Resize) -> None:
+        if not self._sidebar_chosen:
+            self.sidebar.set_class(event.size.width < self.NARROW_WIDTH, "-hidden")
+
     def action_search(self) -> None:
+        self._sidebar_chosen = True
         self.sidebar.remove_class("-hidden")
         self.sidebar.search_box.focus()
 

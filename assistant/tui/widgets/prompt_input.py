@@ -153,6 +153,12 @@ class PromptInput(TextArea):
             self.move_cursor(result.end_location)
         self.focus()
 
+    def put_aside_draft(self) -> None:
+        """Empty the box, keeping what was typed in the input history (Up brings it back)."""
+        if self.text.strip():
+            self.sent_history.add(self.text)
+        self.clear()
+
     def submit(self) -> None:
         text = self.text
         if not text.strip():

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -28,13 +29,24 @@ SEARCH_DELAY = 0.25
 """Seconds of no typing before the search runs."""
 
 
+def back_to_message_box(widget: Widget) -> None:
+    """Esc in the sidebar: focus goes back to where the user types (Tab would walk every message first)."""
+    box = getattr(widget.screen, "prompt_input", None)
+    if isinstance(box, Widget):
+        box.focus()
+
+
 class ConversationList(OptionList):
-    """Enter opens, r renames, Delete deletes."""
+    """Enter opens, r renames, Delete deletes, Esc goes back to the message box."""
 
     BINDINGS = [
         Binding("r", "rename", "Rename"),
         Binding("delete,d", "delete", "Delete"),
+        Binding("escape", "leave", "Back", show=False),
     ]
+
+    def action_leave(self) -> None:
+        back_to_message_box(self)
 
     def selected_id(self) -> int | None:
         if self.highlighted is None:
@@ -54,9 +66,15 @@ class ConversationList(OptionList):
 
 
 class SearchBox(Input):
-    """The search input; Down moves to the results (where r, Delete and Enter act), as Enter does."""
+    """The search input; Down moves to the results (where r, Delete and Enter act), as Enter does; Esc leaves."""
 
-    BINDINGS = [Binding("down", "to_results", "Results", show=False)]
+    BINDINGS = [
+        Binding("down", "to_results", "Results", show=False),
+        Binding("escape", "leave", "Back", show=False),
+    ]
+
+    def action_leave(self) -> None:
+        back_to_message_box(self)
 
     def action_to_results(self) -> None:
         sidebar = self.parent
