@@ -40,13 +40,26 @@ def chat(
         fail(
             "assistant chat needs an interactive terminal; use `assistant prompt` for piped input or scripts"
         )
+    from ..tui.remembered import Remembered, load_last_used, of_conversation, save_last_used
+
     param_overrides, backend_opts = parse_options(options)
     if verbose:
         backend_opts["verbose"] = True
-    params = build_params(param_overrides)
     history = link_history(db, no_log, continue_latest, cid)
     click.get_current_context().call_on_close(history.close)
-    model_name, backend_name = resolve_model_and_backend(model or history.model, backend or history.backend)
+    # Settings not given on the command line come from the resumed conversation's
+    # newest reply, else from what the app closed with last time (tui/remembered.py).
+    if history.conversation is not None and history.store is not None:
+        remembered = of_conversation(history.store.messages(history.conversation.id)) or Remembered()
+    elif not (model or backend or options or template):
+        remembered = load_last_used() or Remembered()
+    else:
+        remembered = Remembered()
+    params = build_params(param_overrides)
+    params = remembered.params_over(params).replace(**param_overrides) if remembered.params else params
+    model_name, backend_name = resolve_model_and_backend(
+        model or history.model or remembered.model, backend or history.backend or remembered.backend
+    )
 
     from ..tui import ChatApp, ChatController, ChatSettings
 
@@ -56,9 +69,10 @@ def chat(
         params=params,
         system=history.system(system, default_system_prompt()) or None,
         backend_options=backend_opts,
+        mode=remembered.mode,
     )
     controller = ChatController(settings, history=history)
-    resumed_template = history.conversation.template if history.conversation else None
+    resumed_template = history.conversation.template if history.conversation else remembered.template
     if template or resumed_template:
         controller.set_template(template or resumed_template)
     app = ChatApp(controller)
@@ -66,3 +80,5 @@ def chat(
         app.run()
     finally:
         controller.unload()
+        final = controller.settings
+        save_last_used(Remembered(final.model, final.backend, final.template, final.params.to_dict(), final.mode))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 from ..backends import Backend
 from ..backends.base import Prompt
 from ..context import FittedPrompt
-from ..errors import BackendError, NotSupportedError
+from ..errors import AssistantError, BackendError, NotSupportedError
 from ..inspect.token_view import ReplyTokens
 from ..models.mode import Mode, choose_mode
 from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
@@ -316,9 +316,20 @@ class ChatController:
 
     def open_conversation(self, conversation_id: int) -> OpenedConversation:
         """Resume a stored conversation: its turns, its system prompt, and record into it."""
+        from .remembered import of_conversation
+
         opened = self.library.open(conversation_id)
         self.messages[:] = opened.context
         self.settings.system = opened.conversation.system
+        remembered = of_conversation(opened.stored)
+        if remembered is not None:  # its settings come back with it (the screen loads its model if need be)
+            if remembered.template != self.settings.template:
+                try:
+                    self.set_template(remembered.template)
+                except AssistantError:
+                    pass  # a template since deleted: plain settings, the conversation still opens
+            self.settings.params = remembered.params_over(self._without_template_params(self.settings.params))
+            opened.remembered = remembered
         self.last = None
         self.last_fit = None
         self._conversation_id = conversation_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HistoryError
 from ..types import Message
@@ -42,6 +42,8 @@ class OpenedConversation:
     """Every stored message, whatever its status: what the screen shows."""
     context: list[Message]
     """The turns the model is resumed with (fitted to the window at each send)."""
+    remembered: Any = None
+    """The settings its newest reply was made with (assistant.tui.remembered.Remembered), once restored."""
 
 
 class ConversationLibrary:

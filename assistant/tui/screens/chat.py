@@ -640,10 +640,16 @@ class ChatScreen(Screen[None]):
             return
         await self.show_stored(opened.stored)
         self.set_status(tokens_per_second=None, ttft_ms=None)
-        self.refresh_engine_status()
         self.refresh_settings()
         self.refresh_sidebar()
         self.prompt_input.focus()
+        remembered, settings = opened.remembered, self.controller.settings
+        if remembered is not None and remembered.model and remembered.backend and (
+            (remembered.model, remembered.backend) != (settings.model, settings.backend)
+        ):
+            self.load_model(remembered.model, remembered.backend)  # the model it was having with
+        else:
+            self.refresh_engine_status()
 
     async def show_stored(self, stored: "list[StoredMessage]") -> None:
         await self.log_view.show_stored(stored)

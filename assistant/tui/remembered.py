@@ -1,0 +1,94 @@
+"""What the chat app remembers of the user's settings: per conversation, and the last used.
+
+Model, backend, template, sampling parameters and mode:
+
+- **per conversation** they are what its newest reply was made with (every
+  stored message records model, backend, template and params), so reopening a
+  conversation — from the sidebar or with ``-c`` — brings them back;
+- **the last used** are written to ``<data>/chat_settings.json`` when the app
+  closes, and a new chat started without ``-m/-b/-t/-o`` begins with them.
+
+Textual-free: the app and ``assistant chat`` both call it. A missing or broken
+file is no memory, never an error: the config's defaults apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..types import GenerationParams
+
+FILE_NAME = "chat_settings.json"
+
+
+@dataclass(frozen=True)
+class Remembered:
+    model: str | None = None
+    backend: str | None = None
+    template: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    mode: str | None = None
+
+    def params_over(self, base: GenerationParams) -> GenerationParams:
+        """``base`` with the remembered values that still make valid parameters (others are dropped)."""
+        known = {k: v for k, v in self.params.items() if k in GenerationParams.field_names()}
+        try:
+            return base.replace(**known)
+        except Exception:  # a value an older version allowed: keep the defaults rather than fail
+            return base
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "backend": self.backend, "template": self.template,
+                "params": self.params, "mode": self.mode}
+
+
+def settings_path() -> Path:
+    from ..config import paths
+
+    return paths().data_dir / FILE_NAME
+
+
+def load_last_used(path: Path | None = None) -> Remembered | None:
+    """The settings the app closed with last time, or None (no file, or one that cannot be read)."""
+    target = path or settings_path()
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return value if isinstance(value, str) and value else None
+
+    params = data.get("params")
+    return Remembered(text("model"), text("backend"), text("template"),
+                      params if isinstance(params, dict) else {}, text("mode"))
+
+
+def save_last_used(remembered: Remembered, path: Path | None = None) -> None:
+    """Write the settings atomically (best effort: a read-only data directory just means no memory)."""
+    target = path or settings_path()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".chat_settings.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(remembered.to_dict(), out, ensure_ascii=False)
+        os.replace(temporary, target)
+    except OSError:
+        return
+
+
+def of_conversation(stored: Sequence[Any]) -> Remembered | None:
+    """The settings of a stored conversation's newest reply (StoredMessage rows), or None without one."""
+    for message in reversed(stored):
+        if message.role == "assistant" and (message.model or message.backend):
+            params = message.params if isinstance(message.params, dict) else {}
+            return Remembered(message.model, message.backend, message.template, params)
+    return None
