@@ -14,21 +14,32 @@ and quitting leaves no empty conversation behind.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import HistoryError
 from ..types import Completion
-from .records import Status, Turn, TurnMeta
+from .records import Kind, Status, Turn, TurnMeta
 from .store import HistoryStore, title_from
 
 if TYPE_CHECKING:
     from ..session import ChatSession
 
 CHECKPOINT_INTERVAL_S = 1.0
+KEEP: Any = object()
+"""``system=KEEP``: the turn does not change the conversation's system prompt."""
 
 
 class ConversationRecorder:
-    """Records one conversation's turns. ``template`` tags turns made from a template."""
+    """Records one conversation's turns: the one place a turn is written, for every front end.
+
+    Streamed chat turns use :meth:`start` / :meth:`progress` / :meth:`finish` /
+    :meth:`fail` (through :class:`~assistant.session.ChatSession`); one-shot
+    turns — a tool, a scored label, a template run, a batch row — use
+    :meth:`turn`. ``template`` tags turns made from a template; ``title`` and
+    ``kind`` describe the conversation it creates on its first turn.
+    """
 
     def __init__(
         self,
@@ -36,11 +47,15 @@ class ConversationRecorder:
         conversation_id: int | None = None,
         *,
         template: str | None = None,
+        title: str | None = None,
+        kind: Kind = "chat",
         checkpoint_interval: float = CHECKPOINT_INTERVAL_S,
     ) -> None:
         self.store = store
         self.conversation_id = conversation_id
         self.template = template
+        self.title = title
+        self.kind = kind
         self.checkpoint_interval = checkpoint_interval
         self._system: str | None = None
         self._system_known = False
@@ -50,7 +65,8 @@ class ConversationRecorder:
         self._last_checkpoint = 0.0
         self._checkpoint_failed = False
 
-    def _meta(self, session: ChatSession) -> TurnMeta:
+    def meta_of(self, session: ChatSession) -> TurnMeta:
+        """What produced a turn of ``session``: its backend, model, params and this recorder's template."""
         return TurnMeta(
             model=session.backend.model_name or None,
             backend=session.backend.name,
@@ -60,16 +76,20 @@ class ConversationRecorder:
 
     def start(self, session: ChatSession, user_text: str) -> Turn:
         """Store the user's message (creating the conversation if needed) before generation."""
-        meta = self._meta(session)
+        return self.start_turn(user_text, self.meta_of(session), session.system)
+
+    def start_turn(self, user_text: str, meta: TurnMeta, system: str | None = KEEP) -> Turn:
+        """The user's message, stored before anything runs; the conversation is created on the first turn."""
         if self.conversation_id is None:
+            first_system = None if system is KEEP else system
             conversation = self.store.create_conversation(
-                title=title_from(user_text), system=session.system, meta=meta
+                title=self.title or title_from(user_text), system=first_system, meta=meta, kind=self.kind
             )
             self.conversation_id = conversation.id
-            self._system, self._system_known = session.system, True
-        elif self._system_known and session.system != self._system:
-            self.store.set_system(self.conversation_id, session.system)
-            self._system = session.system
+            self._system, self._system_known = first_system, True
+        elif system is not KEEP and self._system_known and system != self._system:
+            self.store.set_system(self.conversation_id, system)
+            self._system = system
         self._last_checkpoint = time.monotonic()
         self._checkpoint_failed = False
         return self.store.start_turn(self.conversation_id, user_text, meta)
@@ -91,8 +111,65 @@ class ConversationRecorder:
         except HistoryError:
             self._checkpoint_failed = True
 
-    def finish(self, turn: Turn, completion: Completion) -> None:
-        self.store.finish_turn(turn, completion)
+    def finish(
+        self, turn: Turn, completion: Completion, *, tool_name: str | None = None, tool_result: Any = None
+    ) -> None:
+        self.store.finish_turn(turn, completion, tool_name=tool_name, tool_result=tool_result)
 
     def fail(self, turn: Turn, partial_text: str, status: Status, error: str | None = None) -> None:
         self.store.fail_turn(turn, partial_text, status=status, error=error)
+
+    @contextmanager
+    def turn(self, user_text: str, meta: TurnMeta, system: str | None = KEEP) -> Iterator[ExchangeTurn]:
+        """A one-shot turn: stored before the run, kept as interrupted / error if it is cut short.
+
+        ::
+
+            with recorder.turn(user_text, meta) as turn:
+                result = run(...)            # may raise: stored as error / interrupted
+                turn.complete(completion, tool_name="ner", tool_result=result.to_dict())
+        """
+        turn = self.start_turn(user_text, meta, system)
+        report = ExchangeTurn()
+        try:
+            yield report
+        except KeyboardInterrupt:
+            self.fail(turn, "".join(report.partial), "interrupted", "interrupted by the user")
+            raise
+        except Exception as exc:
+            self.fail(turn, "".join(report.partial), "error", str(exc) or type(exc).__name__)
+            raise
+        if report.completion is not None and report.status is None:
+            self.finish(turn, report.completion, tool_name=report.tool_name, tool_result=report.tool_result)
+        else:
+            self.fail(turn, "".join(report.partial), report.status or "error", report.error or "no result")
+
+
+@dataclass
+class ExchangeTurn:
+    """What a one-shot run reports back: a completion, or a failure with the text so far."""
+
+    partial: list[str] = field(default_factory=list)
+    completion: Completion | None = None
+    tool_name: str | None = None
+    tool_result: Any = None
+    status: Status | None = None
+    error: str | None = None
+
+    def add_text(self, piece: str) -> None:
+        self.partial.append(piece)
+
+    def complete(self, completion: Completion, *, tool_name: str | None = None, tool_result: Any = None) -> None:
+        self.completion, self.tool_name, self.tool_result = completion, tool_name, tool_result
+
+    def fail(self, error: str, text: str | None = None) -> None:
+        """The run finished but produced no valid result (e.g. no answer line)."""
+        self.status, self.error = "error", error
+        if text is not None:
+            self.partial = [text]
+
+
+@contextmanager
+def unrecorded_turn() -> Iterator[ExchangeTurn]:
+    """The same ``turn`` API with ``--no-log``: the report is collected and dropped."""
+    yield ExchangeTurn()

@@ -644,18 +644,17 @@ class ChatController:
         an error turn and re-raised. On success the exchange joins the
         conversation (so the model sees it next turn, as a resumed one would).
         """
-        store = self.library.store
-        turn = self.recorder.start(self.session(), user_text) if self.recorder is not None and store else None
-        try:
+        from ..history.recorder import unrecorded_turn
+
+        session = self.session()
+        recorded = (
+            self.recorder.turn(user_text, self.recorder.meta_of(session), session.system)
+            if self.recorder is not None
+            else unrecorded_turn()
+        )
+        with recorded as turn:  # stored before the run; a failure is kept as an error turn and re-raised
             exchange = run()
-        except Exception as exc:
-            if turn is not None and store is not None:
-                store.fail_turn(turn, "", status="error", error=str(exc) or type(exc).__name__)
-            raise
-        if turn is not None and store is not None:
-            store.finish_turn(
-                turn, exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result
-            )
+            turn.complete(exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result)
         self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])
         # The last streamed reply no longer describes the context: the status counts the conversation anew.
         self.last = self.last_fit = None
