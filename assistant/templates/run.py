@@ -138,11 +138,11 @@ def execute(
         model=backend.model_name,
         backend=backend.name,
     )
-    if template.output.type == "choice":
+    if template.output.type == "choice" and backend.capabilities.score:
         try:
             return _choose_by_score(template, messages, backend, result, on_text)
         except NotSupportedError:
-            pass  # e.g. a remote server: generate and match a label instead
+            pass  # a server whose profile promised echoed logprobs refused them: generate and match instead
     parts: list[str] = []
     try:
         for chunk in backend.stream(messages, params):
