@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from .common import progress_to_stderr, read_stdin_text
+from .common import echo_json, progress_to_stderr, read_stdin_text
 
 if TYPE_CHECKING:
     from ..types import AttentionMaps
@@ -177,7 +176,7 @@ def attention(
             "text": reply,
             **att.maps_to_json(maps, layer, head),
         }
-        click.echo(json.dumps(data, ensure_ascii=False))
+        echo_json(data, indent=None)
     if out is not None:
         from ..inspect.pictures import save_attention_picture
 
