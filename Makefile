@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: chat setup models rebuild-llama test-models test-tools test test-fast bench clean
+.PHONY: chat setup models rebuild-llama test-models test-tools test test-fast bench bench-gpu clean
 
 chat: setup  ## Install everything (first run builds llama.cpp, ~10 min) and open the chat
 	$(BIN)/assistant chat
@@ -63,6 +63,16 @@ test-fast: $(STAMP)  ## Unit tests only (no real model)
 
 bench: setup test-models  ## Benchmarks; results go to docs/performance.md
 	$(BIN)/python -m benchmarks.run
+
+# On a CUDA machine: a CUDA torch, llama-cpp-python rebuilt with CUDA if it cannot offload,
+# the tests marked gpu, then the GPU figures into docs/performance.md (benchmarks/gpu.py).
+# Without a GPU it stops after setup and the models, with one line saying so.
+bench-gpu: setup test-models  ## GPU tests and benchmarks (CUDA machine; results go to docs/performance.md)
+	$(BIN)/python -m benchmarks.gpu prepare
+	@$(BIN)/python -c "import llama_cpp, sys; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)" || \
+	  CMAKE_ARGS="$(CMAKE_ARGS) -DGGML_CUDA=on" $(MAKE) --no-print-directory rebuild-llama
+	$(BIN)/python -m pytest -q -m gpu tests
+	$(BIN)/python -m benchmarks.gpu run
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

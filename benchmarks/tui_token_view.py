@@ -19,6 +19,7 @@ of docs/performance.md.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import time
@@ -111,6 +112,7 @@ async def open_and_step(count: int) -> dict[str, float]:
         await pilot.pause()
         app.pop_screen()
         await pilot.pause()
+        gc.collect()  # the reply's objects were made just now: their collection is not the view's cost
         start, cpu = time.perf_counter(), time.thread_time()
         await app.push_screen(TokenViewScreen(reply))
         await pilot.pause()
@@ -128,8 +130,6 @@ async def open_and_step(count: int) -> dict[str, float]:
 
 
 def measure(count: int, paged: bool = True) -> dict[str, float]:
-    import gc
-
     runs = []
     for _ in range(REPEATS):
         if paged:
@@ -178,10 +178,12 @@ Machine: {machine()}; load average {load:.1f} when it ran.
   20-token reply's, and paging makes it **{baseline["open"] / big["open"]:.1f}x** faster than drawing every
   line: the reply is laid out once per width (no rendering) and only the page holding the cursor is
   drawn (`assistant/inspect/token_view.py`, `assistant/tui/widgets/token_strip.py`).
-- The first view of a session also imports numpy for the panel's numbers (not counted above); the
-  panel is drawn a frame after the reply, so the reply shows first.
+- The panel's numbers need numpy (~0.2 s to import, not counted above): the chat app imports it in
+  the background when a reply is focused (`prefetch_inspect` in `assistant/tui/widgets/chat_log.py`),
+  so `t` does not wait for it; only a first view opened from the palette without focusing a reply does.
 - Streaming does not pay for the view while it is closed: logprobs are not requested by default, and a
-  reply's token ids are kept by extending one list per chunk (`assistant/session.py`); the panel's
+  reply's token ids (and numbers, when asked for) are kept by extending two lists per chunk
+  (`assistant/session.py`); the panel's
   numbers are computed only for the step under the cursor.
 """
     write_section("TUI: token view", body)

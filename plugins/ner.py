@@ -122,8 +122,9 @@ def consistent_types(typed: list[TypedSpan], person: str) -> list[TypedSpan]:
     ends a name typed ``person`` in the same text ("Ardern" after "Jacinda Ardern") is that person.
 
     A name's mentions pool their evidence (probabilities summed): a text usually
-    introduces a name in a clearer context than it repeats it, and a small model
-    types a bare surname far worse than a full name.
+    introduces a name in a clearer context than it repeats it. A lone surname takes
+    the full name's distribution outright: a small model types a bare surname far
+    worse than the full name it repeats (it calls many of them organizations).
     """
     groups: dict[tuple[str, tuple[str, ...]], list[float]] = {}
     for item in typed:
@@ -140,7 +141,7 @@ def consistent_types(typed: list[TypedSpan], person: str) -> list[TypedSpan]:
         key = (item.span.text, tuple(item.kinds))
         pooled = groups[key]
         if key in surnames:
-            pooled = [a + b for a, b in zip(pooled, surnames[key])]
+            pooled = surnames[key]
         total = sum(pooled)
         result.append(TypedSpan(item.offset, item.span, item.kinds, [p / total for p in pooled]))
     return result

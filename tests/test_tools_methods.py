@@ -136,10 +136,13 @@ def test_mentions_of_one_name_pool_their_evidence() -> None:
 def test_a_surname_follows_the_full_name_typed_person() -> None:
     items = [
         typed("Maria Okonkwo", 0, [0.8, 0.1, 0.1, 0.0]),
-        typed("Okonkwo", 40, [0.3, 0.1, 0.6, 0.0]),
+        typed("Okonkwo", 40, [0.05, 0.05, 0.9, 0.0]),
         typed("Okonkwo Holdings", 60, [0.1, 0.1, 0.8, 0.0]),
     ]
     assert consistent(items) == ["PERSON", "PERSON", "ORGANIZATION"]
+    module = __import__(type(get_tool("ner").tool).__module__)
+    surname = module.consistent_types(items, "PERSON")[1]
+    assert surname.probabilities == pytest.approx([0.8, 0.1, 0.1, 0.0]), "the full name's distribution"
 
 
 def test_different_names_keep_their_own_types() -> None:

@@ -322,7 +322,10 @@ class ProcessBackend:
         self._model_name: str = facts["model_name"]
         self._context_length: int = facts["context_length"]
         self._info: dict[str, Any] = dict(facts["info"])
-        self._capabilities: Capabilities = dataclasses.replace(facts["capabilities"], engine_process=True)
+        # one request at a time over the pipes, whatever the engine could batch
+        self._capabilities: Capabilities = dataclasses.replace(
+            facts["capabilities"], engine_process=True, max_parallel=1
+        )
 
     @property
     def model_name(self) -> str:

@@ -87,6 +87,9 @@ def _recent_errors() -> str:
 
 class LlamaCppBackend(TokenLoopBackend):
     name = "llama-cpp"
+    # Capabilities.max_parallel stays 1: the high-level Llama object holds one sequence's
+    # KV cache; several sequences per batch would need llama.cpp's low-level batch API
+    # (per-token sequence ids, n_seq_max > 1), not measured yet (docs/scale.md).
 
     def __init__(self) -> None:
         super().__init__()

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 PREFILL_CHUNK = 256
 """Prompt positions evaluated per forward (times the batch size: bounds the activations' memory)."""
+MIN_SHARED_PREFIX = 8
+"""A common prompt prefix shorter than this is evaluated with the rest (not worth a separate pass)."""
 FIRST_CAPACITY = 256
 """Slots for generated tokens allocated up front; the cache doubles when a batch needs more."""
 
@@ -65,10 +67,47 @@ def start(decoder: NativeDecoder, prompts: Sequence[Sequence[int]], capacity: in
             pads=pads,
             rows=list(range(rows)),
         )
+        _shared_prefix(decoder, cache, prompts)
         logits = None
-        for offset in range(0, width, PREFILL_CHUNK):
+        for offset in range(cache.length, width, PREFILL_CHUNK):
             logits = _forward(decoder, cache, ids[:, offset : offset + PREFILL_CHUNK])
     return cache, logits
+
+
+def _shared_prefix(decoder: NativeDecoder, cache: BatchCache, prompts: Sequence[Sequence[int]]) -> None:
+    """Evaluate the prompts' common prefix once and copy its keys/values into every row.
+
+    Template rows share the system prompt and the template's own text; on a CPU
+    the prompt dominates a short reply, so computing it once per batch instead of
+    once per row is most of what batching gains. Afterwards the batch continues
+    at the slot after the prefix of the longest row; a shorter row (more
+    padding) re-evaluates the last of its prefix tokens there, with the same
+    inputs at the same positions.
+    """
+    import torch
+
+    shared = 0
+    first = prompts[0]
+    limit = min(len(p) for p in prompts) - 1  # every row keeps at least one token to evaluate
+    while shared < limit and all(p[shared] == first[shared] for p in prompts):
+        shared += 1
+    if len(prompts) < 2 or shared < MIN_SHARED_PREFIX:
+        return
+    device = decoder.device
+    alone = BatchCache(
+        keys=[torch.zeros_like(k[:1, :, :shared]) for k in cache.keys],
+        values=[torch.zeros_like(v[:1, :, :shared]) for v in cache.values],
+        pads=torch.zeros(1, dtype=torch.long, device=device),
+        rows=[0],
+    )
+    ids = torch.tensor([list(first[:shared])], device=device)
+    for offset in range(0, shared, PREFILL_CHUNK):
+        _forward(decoder, alone, ids[:, offset : offset + PREFILL_CHUNK])
+    for row, pad in enumerate(cache.pads.tolist()):
+        for layer in range(len(cache.keys)):
+            cache.keys[layer][row, :, pad : pad + shared] = alone.keys[layer][0]
+            cache.values[layer][row, :, pad : pad + shared] = alone.values[layer][0]
+    cache.length = int(cache.pads.min()) + shared
 
 
 def step(decoder: NativeDecoder, cache: BatchCache, tokens: Sequence[int]) -> Any:
@@ -111,7 +150,7 @@ def _forward(decoder: NativeDecoder, cache: BatchCache, ids: Any) -> Any:
     """``ids`` ``[rows, t]`` at cache slots ``cache.length…``; logits after the last one, ``[rows, vocab]``."""
     import torch
 
-    rows, t = ids.shape
+    t = ids.shape[1]
     begin, end = cache.length, cache.length + t
     device = decoder.device
     slots = torch.arange(begin, end, device=device)

@@ -73,13 +73,13 @@ class TokenViewScreen(ModalScreen[None]):
         Binding("home", "move_to(0)", "First token", show=False),
         Binding("end", "move_to(-1)", "Last token", show=False),
         Binding("s", "toggle_sampling", "sampling"),
-        Binding("t", "adjust('temperature', -1)", "temperature", key_display="t/T"),
+        Binding("t", "adjust('temperature', -1)", "temp", key_display="t/T"),
         Binding("T", "adjust('temperature', 1)", "temperature +", show=False),
         Binding("k", "adjust('top_k', -1)", "top-k", key_display="k/K"),
         Binding("K", "adjust('top_k', 1)", "top-k +", show=False),
         Binding("p", "adjust('top_p', -1)", "top-p", key_display="p/P"),
         Binding("P", "adjust('top_p', 1)", "top-p +", show=False),
-        Binding("equals_sign", "reset_settings", "reply's settings", key_display="="),
+        Binding("equals_sign", "reset_settings", "reset", key_display="="),
         Binding("r", "recompute", "recompute"),
         Binding("escape", "back", "back"),
     ]
@@ -93,6 +93,7 @@ class TokenViewScreen(ModalScreen[None]):
     TokenViewScreen #progress { height: 1; display: none; }
     TokenViewScreen #progress.-computing { display: block; }
     TokenViewScreen #legend { height: 1; margin-bottom: 1; }
+    TokenViewScreen #panel { margin-top: 1; }
     """
 
     def __init__(self, reply: ReplyTokens, label: str = "") -> None:
@@ -113,9 +114,9 @@ class TokenViewScreen(ModalScreen[None]):
         with Vertical(id="box") as box:
             box.border_title = f"Tokens of {self.label}"
             yield Static("", id="source", markup=False)
-            yield ProgressBar(id="progress", show_eta=False)
-            yield TokenStrip(self.state, id="strip")
             yield Static(legend_text(self.state), id="legend", markup=False)
+            yield ProgressBar(id="progress", show_eta=False)
+            yield TokenStrip(self.state, id="strip")  # takes the room the others leave; pages beyond it
             yield TokenPanel(self.state, id="panel")
         yield Footer()
 
@@ -131,10 +132,6 @@ class TokenViewScreen(ModalScreen[None]):
             else:
                 self.note = f"This reply has no token probabilities, and they cannot be computed: {reason}."
         self.redraw()
-        self.call_after_refresh(self.strip.refresh, layout=True)  # its room is known after one layout
-
-    def on_resize(self) -> None:
-        self.call_after_refresh(self.redraw)
 
     def on_token_strip_resized(self) -> None:
         self.query_one("#box").border_subtitle = self.page_text()
@@ -144,7 +141,6 @@ class TokenViewScreen(ModalScreen[None]):
         self.query_one("#source", Static).update(self.source_text())
         self.query_one("#legend", Static).display = bool(self.state.tokens)
         self.query_one("#legend", Static).update(legend_text(self.state))
-        self.strip.refresh(layout=True)
         self.redraw_step()
         self.refresh_bindings()
 

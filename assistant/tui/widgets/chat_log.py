@@ -14,6 +14,7 @@ frame (:func:`prefetch_markdown`), not before the empty chat can show.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -43,6 +44,11 @@ _FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DO
 def prefetch_markdown() -> None:
     """Import the Markdown widgets now (run it in a thread once the first frame is up)."""
     from . import reply_stream  # noqa: F401
+
+
+def prefetch_inspect() -> None:
+    """Import the inspect views' math (numpy: ~0.2 s) while a reply is focused, before t / a open a view."""
+    from ...inspect import distribution  # noqa: F401
 
 
 def code_blocks(markdown: str) -> list[str]:
@@ -157,6 +163,10 @@ class AssistantMessage(ChatMessage):
         """The stored message, when the reply is in the history."""
         self.reply_tokens: ReplyTokens | None = None
         """Its tokens and their numbers, once known (a live reply's, or loaded for the token view)."""
+
+    def on_focus(self) -> None:
+        if "assistant.inspect.distribution" not in sys.modules:
+            self.run_worker(prefetch_inspect, thread=True, group="prefetch-inspect", exit_on_error=False)
 
     def action_token_view(self) -> None:
         self.post_message(self.TokenViewRequested(self))

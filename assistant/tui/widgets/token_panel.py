@@ -98,11 +98,6 @@ class TokenPanel(Static):
         self._shape: tuple[int, int] | None = None
         """(rows, parts) drawn last: a layout is needed only when they change."""
 
-    def on_mount(self) -> None:
-        # After the first paint: the reply shows at once, the step's numbers a frame later
-        # (the first view of a session also imports numpy for them, ~0.1 s).
-        self.call_after_refresh(self.show)
-
     def show(self) -> None:
         state = self.state
         self.set_class(state.what_if is not None, "-what-if")

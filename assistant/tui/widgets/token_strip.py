@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
 
@@ -82,10 +81,14 @@ def _extend(runs: list[tuple[str, Style]], piece: str, style: Style) -> None:
 
 
 class TokenStrip(Widget):
-    """Draws :class:`TokenViewState`'s page; a click moves the cursor to the token under the mouse."""
+    """Draws :class:`TokenViewState`'s page; a click moves the cursor to the token under the mouse.
+
+    It takes the height its siblings leave (``1fr``), so the screen is laid out in one pass
+    when it opens, and shows as many lines a page as fit.
+    """
 
     DEFAULT_CSS = """
-    TokenStrip { height: auto; min-height: 2; }
+    TokenStrip { height: 1fr; min-height: 2; }
     """
 
     @dataclass
@@ -109,26 +112,6 @@ class TokenStrip(Widget):
     @property
     def line_width(self) -> int:
         return max(1, self.content_size.width)
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        """The reply's lines, up to the room its siblings leave in the container (then it pages).
-
-        The siblings' heights are those of the last layout; the screen lays out
-        again once after mounting, so the first frame settles at once.
-        """
-        if not self.state.tokens:
-            return 2
-        siblings = (
-            sum(
-                child.outer_size.height
-                for child in self.parent.children
-                if child is not self and child.display
-            )
-            if self.parent is not None
-            else 0
-        )
-        room = max(2, (container.height - siblings) // 2 * 2)
-        return max(2, min(2 * len(self.state.layout(width).lines), room))
 
     def render(self) -> Text:
         if not self.state.tokens:
