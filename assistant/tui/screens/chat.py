@@ -509,14 +509,20 @@ class ChatScreen(Screen[None]):
         if self.app.screen is self:
             self.app.push_screen(PromptInspector(message.preview))
 
-    def action_token_view(self) -> None:
-        """The token view of the focused reply, else of the last one (the command palette's entry)."""
+    def reply_to_inspect(self) -> AssistantMessage | None:
+        """The focused reply, else the last one (what the palette's inspect entries act on); None says why."""
         focused = self.focused
         reply = focused if isinstance(focused, AssistantMessage) else self.log_view.last_assistant()
         if reply is None or not reply.text:
             self.notify("There is no reply to look at yet", severity="warning")
-            return
-        self.open_token_view(reply)
+            return None
+        return reply
+
+    def action_token_view(self) -> None:
+        """The token view of the focused reply, else of the last one (the command palette's entry)."""
+        reply = self.reply_to_inspect()
+        if reply is not None:
+            self.open_token_view(reply)
 
     @on(AssistantMessage.TokenViewRequested)
     def on_token_view_requested(self, event: AssistantMessage.TokenViewRequested) -> None:
@@ -547,12 +553,9 @@ class ChatScreen(Screen[None]):
 
     def action_attention_view(self) -> None:
         """The attention view of the focused reply, else of the last one (the command palette's entry)."""
-        focused = self.focused
-        reply = focused if isinstance(focused, AssistantMessage) else self.log_view.last_assistant()
-        if reply is None or not reply.text:
-            self.notify("There is no reply to look at yet", severity="warning")
-            return
-        self.open_attention_view(reply)
+        reply = self.reply_to_inspect()
+        if reply is not None:
+            self.open_attention_view(reply)
 
     @on(AssistantMessage.AttentionViewRequested)
     def on_attention_view_requested(self, event: AssistantMessage.AttentionViewRequested) -> None:
