@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .option_values import check_backend_options, coerce_scalar
 
 APP_NAME = "assistant"
 
@@ -118,7 +119,6 @@ def config_warnings() -> list[str]:
 
 def backend_options(backend: str) -> dict[str, Any]:
     """Options configured for one backend under ``[backends.NAME]``."""
-    from .options import check_backend_options  # options reads the config: imported here, not at the top
 
     backends = load_config().get("backends", {})
     if not isinstance(backends, dict):
@@ -194,7 +194,6 @@ def engine_process_enabled() -> bool:
     keeps it in the app's process (one fewer interpreter in memory; the UI and
     the model then share one interpreter lock).
     """
-    from .options import coerce_scalar  # options reads the config: imported here, not at the top
 
     raw = os.environ.get("ASSISTANT_ENGINE_PROCESS")
     value = coerce_scalar(raw) if raw else load_config().get("engine_process", os.name != "nt")

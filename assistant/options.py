@@ -13,28 +13,12 @@ from typing import Any, Iterable
 
 from .config import load_config
 from .errors import ConfigError
+from .option_values import check_backend_options, coerce_scalar
 from .terminal_text import visible_text
 from .text_checks import invalid_unicode
 from .types import GenerationParams
 
 _PARAM_FIELDS = {f.name: f for f in dataclasses.fields(GenerationParams)}
-
-
-def coerce_scalar(raw: str) -> Any:
-    """Best-effort typing for backend options: ints, floats, booleans, else the string."""
-    lowered = raw.strip().lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    if lowered in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
 
 
 def _coerce_param(key: str, raw: str) -> Any:
@@ -49,45 +33,6 @@ def _coerce_param(key: str, raw: str) -> Any:
     except ValueError:
         raise ConfigError(f"option {key} needs a number, got {raw!r}") from None
     return raw
-
-
-# Backend options every local engine reads as whole numbers; checked here, where
-# ``-o`` and the config enter, so a typo is one line naming the key, not a
-# ValueError from deep inside an engine's ``load``.
-INTEGER_BACKEND_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "n_gpu_layers"})
-
-
-def _whole_number(value: Any) -> int | None:
-    """``value`` as an int if it is one (``8192``, ``8192.0``, ``"8192"``), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]:
-    """``options`` with the integer options (:data:`INTEGER_BACKEND_OPTIONS`) made ints.
-
-    ``where`` names the source in the error: ``"-o"`` or ``"[backends.NAME] in FILE"``.
-    """
-    checked = dict(options)
-    for key in INTEGER_BACKEND_OPTIONS & set(options):
-        if options[key] is None:
-            continue
-        number = _whole_number(options[key])
-        if number is None:
-            shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
-            raise ConfigError(f"{shown} must be a whole number, not {options[key]!r}")
-        checked[key] = number
-    return checked
 
 
 def _check_param_type(key: str, value: Any, where: str) -> Any:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.cli import main
-from assistant.options import INTEGER_BACKEND_OPTIONS
+from assistant.option_values import INTEGER_BACKEND_OPTIONS
 from assistant.types import GenerationParams
 
 pytestmark = pytest.mark.usefixtures("fake_backend")

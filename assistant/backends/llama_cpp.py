@@ -138,7 +138,7 @@ class LlamaCppBackend(TokenLoopBackend):
         )
         n_batch = int(options.pop("n_batch", 512))
         flash_attn = options.pop("flash_attn", False)
-        if flash_attn not in (True, False):  # -o flash_attn=on/off/1/0 arrive typed (options.coerce_scalar)
+        if flash_attn not in (True, False):  # -o flash_attn=on/off/1/0 arrive typed (option_values.coerce_scalar)
             raise BackendError(f"flash_attn must be true or false, not {flash_attn!r}")
         options.pop("device", None)
         options.pop("dtype", None)

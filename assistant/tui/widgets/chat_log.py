@@ -283,7 +283,7 @@ class ChatLog(VerticalScroll):
 
     def __init__(self, *children: Widget, **kwargs: object) -> None:
         super().__init__(*children, **kwargs)  # type: ignore[arg-type]
-        self.folder = TurnFolder(self)
+        self.folder = TurnFolder(self, self._child_turns)
         """Keeps turns far from the view out of the layout (see :mod:`.turn_folding`)."""
         self._earlier: list[ChatMessage] = []
         """Stored messages not mounted yet, oldest first (see :meth:`show_earlier`)."""
@@ -417,6 +417,10 @@ class ChatLog(VerticalScroll):
 
     def turns(self) -> list[ChatMessage]:
         return list(self.query(ChatMessage))
+
+    def _child_turns(self) -> list[ChatMessage]:
+        """The turns directly in the log (no tree walk: folding asks on every scroll)."""
+        return [child for child in self.children if isinstance(child, ChatMessage)]
 
     def last_assistant(self) -> AssistantMessage | None:
         replies = list(self.query(AssistantMessage))

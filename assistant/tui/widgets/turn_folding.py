@@ -13,7 +13,7 @@ since the text then wraps anew.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Sequence
 
 if TYPE_CHECKING:
     from textual.widget import Widget
@@ -27,14 +27,14 @@ KEEP_LAST = 2
 class TurnFolder:
     """Folds and unfolds the turns of one scrolling chat log."""
 
-    def __init__(self, log: Widget) -> None:
+    def __init__(self, log: Widget, turns: Callable[[], Sequence[Widget]]) -> None:
+        """``turns`` lists the log's turn widgets, oldest first (the log knows what a turn is; this module does not)."""
         self.log = log
+        self._turns = turns
         self._width: int | None = None
 
     def turns(self) -> list[Widget]:
-        from .chat_log import ChatMessage
-
-        return [child for child in self.log.children if isinstance(child, ChatMessage)]
+        return list(self._turns())
 
     def folded(self) -> list[Widget]:
         return [turn for turn in self.turns() if turn.has_class(FOLDED)]

@@ -1,0 +1,69 @@
+"""Typing option values: what ``-o`` and the config's backend tables both need, without reading the config.
+
+Kept apart from :mod:`assistant.options` (which reads the config for ``[params]``)
+so that :mod:`assistant.config` can use it too without an import loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["INTEGER_BACKEND_OPTIONS", "check_backend_options", "coerce_scalar"]
+
+
+def coerce_scalar(raw: str) -> Any:
+    """Best-effort typing for backend options: ints, floats, booleans, else the string."""
+    lowered = raw.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    if lowered in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+# Backend options every local engine reads as whole numbers; checked here, where
+# ``-o`` and the config enter, so a typo is one line naming the key, not a
+# ValueError from deep inside an engine's ``load``.
+INTEGER_BACKEND_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "n_gpu_layers"})
+
+
+def _whole_number(value: Any) -> int | None:
+    """``value`` as an int if it is one (``8192``, ``8192.0``, ``"8192"``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]:
+    """``options`` with the integer options (:data:`INTEGER_BACKEND_OPTIONS`) made ints.
+
+    ``where`` names the source in the error: ``"-o"`` or ``"[backends.NAME] in FILE"``.
+    """
+    checked = dict(options)
+    for key in INTEGER_BACKEND_OPTIONS & set(options):
+        if options[key] is None:
+            continue
+        number = _whole_number(options[key])
+        if number is None:
+            shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
+            raise ConfigError(f"{shown} must be a whole number, not {options[key]!r}")
+        checked[key] = number
+    return checked
