@@ -150,6 +150,31 @@ def test_sampling_panel_redraws_the_candidates_under_new_settings() -> None:
     run_pilot(app, scenario)
 
 
+def test_the_sampling_panel_asks_the_engine_when_the_listed_candidates_cannot_tell() -> None:
+    """top-k 40 over 5 recorded candidates: the panel's numbers come from the whole distribution."""
+    wide = GenerationParams(temperature=0.7, top_k=40, top_p=1.0, logprobs=5)
+    app = make_app(params=wide)
+
+    async def scenario(pilot: Any) -> None:
+        screen = await send_and_open(pilot)
+        state = screen.state
+        await pilot.press("right", "s", "T")  # temperature 0.8: what would each candidate get?
+        await wait_until(pilot, lambda: state.exact_key in state.exact, what="the engine's numbers")
+        await pilot.pause()
+        rows = state.step_rows()
+        assert all(row.p_sampled is not None for row in rows) and len(rows) > 5
+        # The same numbers the engine gives when it generates with those settings (teacher-forced here).
+        expected = app.controller.backend.token_logprobs(
+            state.reply.prompt and list(state.reply.prompt), state.reply.token_ids[:2], state.what_if, 20
+        )
+        last = list(expected)[-1]
+        chosen = next(row for row in rows if row.chosen)
+        assert chosen.p_sampled == pytest.approx(last.p_sampled)
+        assert "—" not in screen_text(app).split("what if")[1]
+
+    run_pilot(app, scenario)
+
+
 def test_a_reply_without_numbers_gets_them_computed_with_progress_and_esc_cancels() -> None:
     app = make_app(params=PARAMS.replace(logprobs=0))
     register_fake(lambda: SlowScoring())

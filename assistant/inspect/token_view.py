@@ -209,6 +209,8 @@ class TokenViewState:
         """By width: the screen is laid out at more than one width while it opens (and on resizes)."""
         self._rows: tuple[object, list[StepRow]] | None = None  # the last step's rows, by what they depend on
         self.shades_sampled = _any_sampled(reply.tokens)
+        self.exact: dict[tuple[int, str], TokenLogprob] = {}
+        """Sampling-panel numbers computed from the whole distribution, by (step, settings)."""
 
     # ---- tokens and layout --------------------------------------------------------
     @property
@@ -299,17 +301,39 @@ class TokenViewState:
         if self.what_if is not None:
             self.what_if = self.reply.params.replace()
 
+    @property
+    def exact_key(self) -> tuple[int, str] | None:
+        """What the sampling panel shows now: (step, settings); None when the panel is closed."""
+        return (self.cursor, repr(self.what_if)) if self.what_if is not None else None
+
+    def needs_exact(self) -> bool:
+        """The panel shows a number the listed candidates cannot give ("—"), and the whole distribution could."""
+        key = self.exact_key
+        return key is not None and key not in self.exact and any(r.p_sampled is None for r in self.step_rows())
+
+    def set_exact(self, key: tuple[int, str], token: TokenLogprob) -> None:
+        self.exact[key] = token
+
     def step_rows(self) -> list[StepRow]:
-        """The candidates at the cursor's step, most likely first, the chosen token always among them."""
+        """The candidates at the cursor's step, most likely first, the chosen token always among them.
+
+        Under the sampling panel's settings, numbers computed from the whole
+        distribution (:meth:`set_exact`) are used when there are some; else the
+        top-N list gives what it can.
+        """
         token = self.current
         if token is None:
             return []
-        key = (self.cursor, id(self.tokens), self.what_if is None, repr(self.settings))
+        exact = self.exact.get(self.exact_key) if self.exact_key is not None else None
+        key = (self.cursor, id(self.tokens), self.what_if is None, repr(self.settings), exact is not None)
         if self._rows is None or self._rows[0] != key:
             history = [t.token_id for t in self.tokens[: self.cursor]]
             self._rows = (
                 key,
-                step_rows(token, self.settings, use_recorded=self.what_if is None, history=history),
+                step_rows(
+                    exact or token, self.settings, use_recorded=self.what_if is None or exact is not None,
+                    history=history,
+                ),
             )
         return self._rows[1]
 

@@ -14,6 +14,7 @@ the UI thread.
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
@@ -526,7 +527,9 @@ class ChatController:
             text=message.content,
         )
 
-    def reply_token_logprobs(self, reply: ReplyTokens, top: int) -> Generator[TokenLogprob, None, None]:
+    def reply_token_logprobs(
+        self, reply: ReplyTokens, top: int, params: GenerationParams | None = None
+    ) -> Generator[TokenLogprob, None, None]:
         """The numbers of exactly ``reply``'s tokens after its own prompt (teacher-forced), lazily.
 
         Blocks (run it in a worker); iterate for progress, stop iterating or
@@ -544,9 +547,26 @@ class ChatController:
         try:
             if not reply.token_ids:
                 reply.token_ids = reply_token_ids(backend, _backend_prompt(reply.prompt), reply.text)
-            yield from backend.token_logprobs(_backend_prompt(reply.prompt), reply.token_ids, reply.params, top)
+            yield from backend.token_logprobs(
+                _backend_prompt(reply.prompt), reply.token_ids, params or reply.params, top
+            )
         finally:
             self._streaming.release()
+
+    def step_numbers(self, reply: ReplyTokens, step: int, params: GenerationParams, top: int) -> TokenLogprob:
+        """The numbers of ``reply``'s token ``step`` under other ``params``, from the whole distribution.
+
+        What the sampling panel asks when the recorded top-N list cannot say
+        what a setting would do: the engine re-reads the reply up to that step
+        (its cache keeps the prompt) and applies ``params`` to every logit.
+        """
+        with closing(self.reply_token_logprobs(_up_to(reply, step), top, params)) as numbers:
+            last: TokenLogprob | None = None
+            for last in numbers:
+                pass
+        if last is None:
+            raise BackendError("the engine gave no numbers for that step")
+        return last
 
     # ---- templates -------------------------------------------------------------------
     def settings_options(self) -> SettingsOptions:
@@ -659,3 +679,8 @@ class ChatController:
         # The last streamed reply no longer describes the context: the status counts the conversation anew.
         self.last = self.last_fit = None
         return exchange.result
+
+
+def _up_to(reply: ReplyTokens, step: int) -> ReplyTokens:
+    """``reply`` cut after its token ``step`` (same prompt and settings): what scoring that step needs."""
+    return replace(reply, token_ids=list(reply.token_ids[: step + 1]), tokens=[])

@@ -36,14 +36,24 @@ from ..widgets.token_panel import TokenPanel, legend_text
 from ..widgets.token_strip import TokenStrip
 
 if TYPE_CHECKING:
-    from ...types import TokenLogprob
+    from ...types import GenerationParams, TokenLogprob
     from ..controller import ChatController
 
 PROGRESS_INTERVAL_S = 0.1
 """Least time between two progress messages of a recomputation."""
+WHAT_IF_TOP = 20
+"""Candidates the sampling panel lists when its numbers come from the whole distribution."""
 
 SAMPLING_ACTIONS = {"adjust", "reset_settings"}
 MOVE_ACTIONS = {"move", "move_to", "move_lines", "move_page"}
+
+
+@dataclass
+class ExactNumbers(Message):
+    """One step's numbers under the sampling panel's settings, from the whole distribution."""
+
+    key: tuple[int, str]
+    token: TokenLogprob
 
 
 @dataclass
@@ -149,6 +159,36 @@ class TokenViewScreen(ModalScreen[None]):
         self.strip.refresh()
         self.query_one(TokenPanel).show()
         self.query_one("#box").border_subtitle = self.page_text()
+        self.ask_for_exact_numbers()
+
+    def ask_for_exact_numbers(self) -> None:
+        """When the panel shows "—" (the top-N list cannot tell), get that step's numbers from the engine.
+
+        The engine has the whole distribution: it re-reads the reply up to the
+        cursor's step under the panel's settings, in a worker (the newest ask
+        wins); the panel redraws with exact numbers when they arrive.
+        """
+        state = self.state
+        key = state.exact_key
+        if key is None or not state.reply.token_ids or not state.needs_exact() or self.computing:
+            return
+        if self.controller.token_numbers_unavailable(state.reply) is not None:
+            return
+        assert state.what_if is not None
+        self._exact(key, state.cursor, state.what_if)
+
+    @work(thread=True, exclusive=True, group="what-if", exit_on_error=False)
+    def _exact(self, key: tuple[int, str], step: int, params: GenerationParams) -> None:
+        try:
+            token = self.controller.step_numbers(self.state.reply, step, params, WHAT_IF_TOP)
+        except Exception:  # noqa: BLE001 - the panel keeps its "—"; the recompute key reports engine errors
+            return
+        self.post_message(ExactNumbers(key, token))
+
+    def on_exact_numbers(self, message: ExactNumbers) -> None:
+        self.state.set_exact(message.key, message.token)
+        if message.key == self.state.exact_key:
+            self.query_one(TokenPanel).show()
 
     def source_text(self) -> Text:
         reply, state = self.state.reply, self.state
