@@ -222,8 +222,8 @@ A server that batches requests (vLLM, TGI, llama-server with `--parallel`; the l
 stands in for them) gains nearly N-fold: the client's cost per row is small next to the
 latency. `llama_cpp.server` (llama-cpp-python) decodes one request at a time: whatever it
 gains comes from overlapping each row's time outside decoding (client work, HTTP, the
-server's request handling) with another row's decode, not from batching, and it does not
-grow with N. For real throughput use a batching server (docs/scale.md).
+server's request handling) with another row's decode, not from batching. For real
+throughput use a batching server (docs/scale.md).
 """,
     )
 

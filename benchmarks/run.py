@@ -6,6 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = [
+    "batch_parallel",
     "cli_startup",
     "llama_generate",
     "logprobs_cost",

@@ -21,9 +21,10 @@ tests hold each row's greedy output to the one the row gets alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
+    from .batch_scheduler import Request
     from .native_decoder import NativeDecoder, _Layer
 
 PREFILL_CHUNK = 256
@@ -72,6 +73,49 @@ def start(decoder: NativeDecoder, prompts: Sequence[Sequence[int]], capacity: in
         for offset in range(cache.length, width, PREFILL_CHUNK):
             logits = _forward(decoder, cache, ids[:, offset : offset + PREFILL_CHUNK])
     return cache, logits
+
+
+def decode_requests(decoder: NativeDecoder, requests: list[Request], is_end: Callable[[int], bool]) -> None:
+    """Decode ``requests`` together, each row with its own sampler, seed and budget, tokens to its queue.
+
+    A row leaves the batch at its end-of-generation token, at its budget, or
+    when its caller stopped reading (a stop sequence, a cancel).
+    """
+    from .base import SampledToken
+    from .sampling import Sampler, token_numbers
+
+    width = max(len(r.prompt_ids) for r in requests)
+    capacity = width + min(max(r.budget for r in requests), FIRST_CAPACITY)
+    cache, logits = start(decoder, [r.prompt_ids for r in requests], capacity)
+    samplers = [Sampler(r.params, device=logits.device) for r in requests]
+    # plain greedy rows: one argmax for the whole batch (one device sync, not one per row)
+    plain = [r.params.greedy and r.params.repeat_penalty == 1.0 and not r.params.logprobs for r in requests]
+    produced = [0] * len(requests)
+    while cache.rows:
+        keep: list[int] = []
+        tokens: list[int] = []
+        argmax = logits.argmax(dim=-1).tolist() if any(plain[i] for i in cache.rows) else []
+        for position, index in enumerate(cache.rows):
+            request, sampler, row = requests[index], samplers[index], logits[position]
+            if request.closed.is_set():
+                request.finish()
+                continue
+            token = argmax[position] if plain[index] else sampler(row)
+            if request.params.logprobs:
+                logprob, p_sampled, top = token_numbers(row, token, request.params.logprobs, sampler.last)
+                request.put(SampledToken(token, logprob, top, p_sampled))
+            else:
+                request.put(SampledToken(token))
+            produced[index] += 1
+            if is_end(token) or produced[index] >= request.budget:
+                request.finish()
+                continue
+            keep.append(position)
+            tokens.append(token)
+        if not keep:
+            return
+        keep_rows(cache, keep)
+        logits = step(decoder, cache, tokens)
 
 
 def _shared_prefix(decoder: NativeDecoder, cache: BatchCache, prompts: Sequence[Sequence[int]]) -> None:

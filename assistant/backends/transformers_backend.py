@@ -512,39 +512,11 @@ class TransformersBackend(TokenLoopBackend):
         A row leaves the batch at its end-of-generation token, at its budget,
         or when its caller stopped reading (a stop sequence, a cancel).
         """
-        from . import native_batch
+        from .native_batch import decode_requests
 
         self._require()
         with self._lock, self._device_errors("generating"):
-            width = max(len(r.prompt_ids) for r in requests)
-            capacity = width + min(max(r.budget for r in requests), native_batch.FIRST_CAPACITY)
-            cache, logits = native_batch.start(self._decoder, [r.prompt_ids for r in requests], capacity)
-            samplers = [Sampler(r.params, device=logits.device) for r in requests]
-            produced = [0] * len(requests)
-            while cache.rows:
-                keep: list[int] = []
-                tokens: list[int] = []
-                for position, index in enumerate(cache.rows):
-                    request, sampler, row = requests[index], samplers[index], logits[position]
-                    if request.closed.is_set():
-                        request.finish()
-                        continue
-                    token = sampler(row)
-                    if request.params.logprobs:
-                        logprob, p_sampled, top = token_numbers(row, token, request.params.logprobs, sampler.last)
-                        request.put(SampledToken(token, logprob, top, p_sampled))
-                    else:
-                        request.put(SampledToken(token))
-                    produced[index] += 1
-                    if self.is_end_of_generation(token) or produced[index] >= request.budget:
-                        request.finish()
-                        continue
-                    keep.append(position)
-                    tokens.append(token)
-                if not keep:
-                    return
-                native_batch.keep_rows(cache, keep)
-                logits = native_batch.step(self._decoder, cache, tokens)
+            decode_requests(self._decoder, requests, self.is_end_of_generation)
 
     def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
         """Logits after the prompt, then after each forced token; the tokens run ``FORCED_CHUNK`` per forward."""
