@@ -12,7 +12,7 @@
   time; the figure shows what ``--parallel`` cannot do for such a server.
 
 * **transformers**: SmolLM2 on this CPU, 64 rows, sequential and N=8 (rows
-  decoded together in one forward per token, :mod:`assistant.backends.native_batch`).
+  decoded together in one forward per token, :mod:`assistant.backends.torch.native_batch`).
   Target: >= 3x rows/s.
 
 The openai parts write one section of docs/performance.md, transformers another.

@@ -6,7 +6,7 @@ writes the "GPU" section of docs/performance.md:
 
 * native decoder, SmolLM2 bf16, batch 1: tok/s with and without CUDA graphs
   (goal on an H100/H200-class GPU: >= 1,000 tok/s with graphs);
-* batched decoding (concurrent requests, :mod:`assistant.backends.native_batch`)
+* batched decoding (concurrent requests, :mod:`assistant.backends.torch.native_batch`)
   at N = 1, 8, 64: aggregate tok/s (goal: >= 20,000 at N = 64);
 * llama-cpp with every layer offloaded (``n_gpu_layers=-1``): tok/s at batch 1.
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from assistant.backends import load_backend
-from assistant.backends.openai_servers import LLAMA_CPP_PYTHON
+from assistant.backends.openai.servers import LLAMA_CPP_PYTHON
 from assistant.models import resolve_model_path
 from assistant.types import GenerationParams, Message
 

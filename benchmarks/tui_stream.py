@@ -181,7 +181,7 @@ async def app_runs(
     from functools import partial
 
     from assistant.backends import load_backend
-    from assistant.backends.engine_process import load_in_engine_process
+    from assistant.backends.engine.process import load_in_engine_process
     from assistant.backends.fake import FakeBackendPlugin
     from assistant.plugins import register_plugin, unregister_plugin
     from assistant.tui import ChatApp, ChatController, ChatSettings
@@ -513,7 +513,7 @@ Machine: {machine()}; load average during the run: {load} (the machine is shared
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(rows)}
 
-- The chat app runs the model in an engine process of its own (`assistant/backends/engine_process.py`);
+- The chat app runs the model in an engine process of its own (`assistant/backends/engine/process.py`);
   the last row keeps it in the app's process (`ASSISTANT_ENGINE_PROCESS=0`), as before.
 - *rendered tok/s*: tokens ÷ (send → the whole reply is in the Markdown widget). *model side*: tokens ÷
   (send → the backend yielded its last token) inside the app, i.e. how much the UI slows the model.

@@ -230,7 +230,7 @@ def app_pictures() -> None:
 
 
 def main() -> None:
-    from assistant.backends.hf_convert import cache_root
+    from assistant.backends.torch.convert import cache_root
     from assistant.config import paths
 
     which = set(sys.argv[1:]) or {"cli", "app"}

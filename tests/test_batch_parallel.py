@@ -22,8 +22,8 @@ import pytest
 
 from assistant.backends import load_backend
 from assistant.backends.fake import FakeBackend
-from assistant.backends.openai_backend import OpenAIBackend
-from assistant.backends.openai_http import retry_after
+from assistant.backends.openai.backend import OpenAIBackend
+from assistant.backends.openai.http import retry_after
 from assistant.batch import Row, read_rows
 from assistant.batch.parallel import in_order, parallel_for
 from assistant.errors import RemoteError

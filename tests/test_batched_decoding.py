@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from assistant.backends import load_backend
-from assistant.backends.batch_scheduler import BatchScheduler, Request
+from assistant.backends.torch.batch_scheduler import BatchScheduler, Request
 from assistant.batch import Row
 from assistant.templates import template_from_string
 from assistant.templates.batch import run_batch

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from assistant.backends import engine_wire as wire
-from assistant.backends.engine_host import EngineHost, merged
-from assistant.backends.engine_process import (
+from assistant.backends.engine import wire
+from assistant.backends.engine.host import EngineHost, merged
+from assistant.backends.engine.process import (
     EngineProcess,
     engine_log_path,
     load_chat_backend,
@@ -331,7 +331,7 @@ def test_the_engine_exits_when_the_app_dies(fake_backend_plugin_file: Path) -> N
     script = textwrap.dedent(
         """
         import os
-        from assistant.backends.engine_process import load_in_engine_process
+        from assistant.backends.engine.process import load_in_engine_process
         backend = load_in_engine_process("fake", "m")
         print(backend.engine.pid, flush=True)
         os._exit(0)  # no unload: as if the app were killed

@@ -120,7 +120,7 @@ def test_window_keeps_the_last_tokens_rows_and_columns(fake: FakeAttentionBacken
 @pytest.mark.usefixtures("fake_backend_plugin_file")
 def test_the_engine_process_computes_them_too() -> None:
     """The chat app's engine: shape, a given reply and a window cross the pipe; numpy arrays come back."""
-    from assistant.backends.engine_process import load_in_engine_process
+    from assistant.backends.engine.process import load_in_engine_process
 
     backend = load_in_engine_process("fake-attention", "m")
     try:

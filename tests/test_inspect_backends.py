@@ -83,7 +83,7 @@ def test_logprobs_above_twenty_is_a_clear_error() -> None:
 
 
 def test_engine_process_reports_capabilities_and_proxies_the_inspect_calls(fake_backend_plugin_file: Path) -> None:
-    from assistant.backends.engine_process import load_in_engine_process
+    from assistant.backends.engine.process import load_in_engine_process
 
     local = FakeBackend()
     local.load("fake-model")

@@ -55,7 +55,7 @@ def test_torch_sampler_and_numpy_keep_the_same_tokens_with_the_same_probabilitie
     params: GenerationParams, penalty: float
 ) -> None:
     torch = pytest.importorskip("torch")
-    from assistant.backends.sampling import Sampler, token_numbers
+    from assistant.backends.torch.sampling import Sampler, token_numbers
 
     params = params.replace(repeat_penalty=penalty)
     history = [3, 7, 7, 11]

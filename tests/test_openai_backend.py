@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from assistant.backends import load_backend
-from assistant.backends.openai_backend import OpenAIBackend
+from assistant.backends.openai.backend import OpenAIBackend
 from assistant.errors import ContextOverflowError, NotSupportedError, RemoteError
 from assistant.session import ChatSession
 from assistant.types import GenerationParams, Message
@@ -251,7 +251,7 @@ def test_read_timeout_does_not_hang(server: FakeOpenAIServer) -> None:
 def test_connect_timeout_message() -> None:
     import httpx
 
-    from assistant.backends.openai_http import RemoteClient
+    from assistant.backends.openai.http import RemoteClient
 
     client = RemoteClient(None, connect_timeout=2.5, read_timeout=60)
     error = client.transport_error(httpx.ConnectTimeout("timed out"), "http://10.0.0.1:8000/v1/models")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.backends.openai_servers import LLAMA_CPP_PYTHON, OLLAMA, TGI, VLLM
-from assistant.backends.openai_settings import resolve_settings
+from assistant.backends.openai.servers import LLAMA_CPP_PYTHON, OLLAMA, TGI, VLLM
+from assistant.backends.openai.settings import resolve_settings
 from assistant.errors import ConfigError
 from assistant.types import GenerationParams
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.backends.openai_stream import parse_event, score_span
-from assistant.backends.sse import SSEDecoder, SSEEvent
+from assistant.backends.openai.stream import parse_event, score_span
+from assistant.backends.openai.sse import SSEDecoder, SSEEvent
 from assistant.errors import NotSupportedError, RemoteError
 
 

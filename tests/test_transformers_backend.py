@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from assistant.backends import load_backend
-from assistant.backends.transformers_backend import TransformersBackend
+from assistant.backends.torch.backend import TransformersBackend
 from assistant.errors import BackendError
 from assistant.types import GenerationParams, Message
 
@@ -53,8 +53,8 @@ def gemma(gemma_path: Path) -> Iterator[TransformersBackend]:
 def test_first_load_converts_once_then_uses_the_copy(
     smollm2_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assistant.backends import native_decoder
-    from assistant.backends.hf_convert import SIDECAR, converted_dir
+    from assistant.backends.torch import native_decoder
+    from assistant.backends.torch.convert import SIDECAR, converted_dir
 
     monkeypatch.setenv("ASSISTANT_TRANSFORMERS_CACHE", str(tmp_path / "cache"))
     target = converted_dir(smollm2_path)
@@ -166,7 +166,7 @@ def test_native_forward_matches_hf_with_a_short_sliding_window(gemma: Transforme
 
 
 def test_chunked_prefill_equals_one_pass(smollm2: TransformersBackend, monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant.backends import native_decoder
+    from assistant.backends.torch import native_decoder
 
     decoder = smollm2._decoder
     ids = smollm2.prompt_token_ids("A long enough prompt to be split into several chunks of four.")
@@ -219,7 +219,7 @@ def test_out_of_memory_unloads_and_says_what_to_do(smollm2_path: Path, monkeypat
 
 
 def test_out_of_memory_while_loading(smollm2_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant.backends import native_decoder
+    from assistant.backends.torch import native_decoder
 
     def exhausted(*args: object, **kwargs: object) -> None:
         raise RuntimeError("MPS backend out of memory (MPS allocated: 8 GB)")

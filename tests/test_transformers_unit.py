@@ -13,8 +13,8 @@ from assistant.types import GenerationParams
 
 torch = pytest.importorskip("torch")
 
-from assistant.backends.sampling import Sampler, token_numbers  # noqa: E402
-from assistant.backends.transformers_backend import (  # noqa: E402
+from assistant.backends.torch.sampling import Sampler, token_numbers  # noqa: E402
+from assistant.backends.torch.backend import (  # noqa: E402
     TransformersBackend,
     choose_device,
     choose_dtype,

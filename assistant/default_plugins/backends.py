@@ -29,11 +29,11 @@ def register_backends(register: Callable[..., None]) -> None:
     )
     register(
         "openai",
-        _lazy("assistant.backends.openai_backend", "OpenAIBackend"),
+        _lazy("assistant.backends.openai.backend", "OpenAIBackend"),
         description="remote OpenAI-compatible server (vLLM, TGI, llama-server, Ollama): -o base_url=... or -m REMOTE/MODEL",
     )
     register(
         "transformers",
-        _lazy("assistant.backends.transformers_backend", "TransformersBackend"),
+        _lazy("assistant.backends.torch.backend", "TransformersBackend"),
         description="PyTorch via Hugging Face transformers: CUDA, Apple MPS or CPU; GGUF or HF directories",
     )

@@ -3,7 +3,7 @@
 Two distributions have one meaning everywhere (see :class:`assistant.types.TokenLogprob`):
 *model* — the softmax of the raw logits — and *sampled* — the distribution a
 token is actually drawn from. The sampled one follows llama.cpp's chain as
-:mod:`assistant.backends.sampling` documents it:
+:mod:`assistant.backends.torch.sampling` documents it:
 
 1. repeat penalty over the last 64 *generated* tokens (a positive logit is
    divided by the penalty, a negative one multiplied);

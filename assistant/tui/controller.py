@@ -44,7 +44,7 @@ def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
 
     Imported on first load, not at start-up (the first frame does not wait for it).
     """
-    from ..backends.engine_process import load_chat_backend as load
+    from ..backends.engine.process import load_chat_backend as load
 
     return load(name, model, **options)
 

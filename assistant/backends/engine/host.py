@@ -1,7 +1,7 @@
 """The engine process: one backend, driven by the chat app over two pipes.
 
-``python -m assistant.backends.engine_host`` is started by
-:mod:`assistant.backends.engine_process`. It reads requests on stdin and
+``python -m assistant.backends.engine.host`` is started by
+:mod:`assistant.backends.engine.process`. It reads requests on stdin and
 answers on stdout; its own stdout and stderr (Python prints, llama.cpp's C
 logs) go to the log file the app opened for it, so nothing an engine prints
 can corrupt the message stream or the app's screen.
@@ -23,8 +23,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import engine_wire as wire
-from .base import Backend
+from . import wire
+from ..base import Backend
 
 
 @dataclass
@@ -148,9 +148,9 @@ class EngineHost:
         self.outbox.put((wire.RESULT, request_id, facts))
 
     def _loaded(self, kind: str, target: str, model: str, options: dict[str, Any]) -> Backend:
-        from ..config import backend_options
-        from ..errors import BackendError
-        from . import load_backend
+        from ...config import backend_options
+        from ...errors import BackendError
+        from .. import load_backend
 
         if kind == "name":
             return load_backend(target, model, **options)
@@ -167,7 +167,7 @@ class EngineHost:
         method, args, kwargs = payload
         try:
             if self.backend is None:
-                from ..errors import BackendError
+                from ...errors import BackendError
 
                 raise BackendError("no model is loaded in the engine process")
             result = getattr(self.backend, method)(*args, **kwargs)
@@ -183,7 +183,7 @@ class EngineHost:
         try:
             backend = self.backend
             if backend is None:
-                from ..errors import BackendError
+                from ...errors import BackendError
 
                 raise BackendError("no model is loaded in the engine process")
             chunks = getattr(backend, method)(*args, **kwargs)

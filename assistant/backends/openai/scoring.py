@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..errors import NotSupportedError
-from .openai_http import HTTPStatusError, RemoteClient
-from .openai_servers import ServerProfile
-from .openai_settings import RemoteSettings
-from .openai_stream import score_span
+from ...errors import NotSupportedError
+from .http import HTTPStatusError, RemoteClient
+from .servers import ServerProfile
+from .settings import RemoteSettings
+from .stream import score_span
 
 PROBE_TEXT = "The capital of France is"
 

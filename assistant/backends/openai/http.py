@@ -25,7 +25,7 @@ import time
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from ..errors import RemoteError
+from ...errors import RemoteError
 from .sse import SSEDecoder, SSEEvent
 
 MAX_MESSAGE = 300

@@ -1,15 +1,15 @@
 """The transformers backend: models run natively in PyTorch, on CUDA, Apple MPS or the CPU.
 
 It loads the same catalog GGUF files as llama-cpp (converted once to a
-safetensors copy, :mod:`assistant.backends.hf_convert`) and plain Hugging Face
+safetensors copy, :mod:`assistant.backends.torch.convert`) and plain Hugging Face
 model directories. Everything a caller sees is shared with llama-cpp:
 streaming, stop sequences, UTF-8 safety, cancel and timings come from
 :class:`TokenLoopBackend`; the prompt comes from the same chat-template code
 with the same BOS rule, so both engines feed identical token ids; sampling
-follows llama.cpp's chain (:mod:`assistant.backends.sampling`).
+follows llama.cpp's chain (:mod:`assistant.backends.torch.sampling`).
 
 Decoding never calls ``model.generate``: a hand-written loop drives a decoder
-with a KV cache — the native one (:mod:`assistant.backends.native_decoder`)
+with a KV cache — the native one (:mod:`assistant.backends.torch.native_decoder`)
 for Llama and Gemma 3, else the HF forward — and keeps the cached tokens so a
 follow-up request re-evaluates only what changed (chat turns, ``score``).
 
@@ -29,15 +29,15 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..errors import BackendError, ModelLoadError
-from ..models.context_size import OVERRIDE_OPTION, KvShape, available_memory, check_context_size, override_requested
-from ..types import GenerationParams, Message
-from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
+from ...errors import BackendError, ModelLoadError
+from ...models.context_size import OVERRIDE_OPTION, KvShape, available_memory, check_context_size, override_requested
+from ...types import GenerationParams, Message
+from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .batch_scheduler import BatchScheduler, Request
-from .chat_format import ChatFormat, PromptSegment, choose_chat_format
-from .hf_convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
+from ..chat_format import ChatFormat, PromptSegment, choose_chat_format
+from .convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
 from .hf_decoder import PREFILL_CHUNK
-from .hf_vocab import TokenBytes, llama_cpp_special_tokens
+from .vocab import TokenBytes, llama_cpp_special_tokens
 from .sampling import Sampler, token_numbers
 
 DEFAULT_MAX_CTX = 8192
@@ -173,7 +173,7 @@ class TransformersBackend(TokenLoopBackend):
 
     # ---- loading --------------------------------------------------------------------
     def load(self, model: str, **options: Any) -> None:
-        from ..models import resolve_model_path
+        from ...models import resolve_model_path
 
         verbose = bool(options.pop("verbose", False))
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..types import GenerationParams
+from ...types import GenerationParams
 
 _DEFAULTS = GenerationParams()
 

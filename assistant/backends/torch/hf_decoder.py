@@ -1,6 +1,6 @@
 """Decoding through the HF model's own forward, for architectures the native decoder lacks.
 
-Same contract as :class:`~assistant.backends.native_decoder.NativeDecoder`:
+Same contract as :class:`~assistant.backends.torch.native_decoder.NativeDecoder`:
 ``forward(ids, start)`` evaluates ``ids`` at positions ``start…`` on top of a
 cache that holds the first ``start`` tokens. HF caches cannot always be cut
 back (sliding-window layers drop old entries), so a request that starts

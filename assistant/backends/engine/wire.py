@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..errors import BackendError
+from ...errors import BackendError
 
 LOAD, CALL, STREAM, CLOSE, CANCEL, EXIT = "load", "call", "stream", "close", "cancel", "exit"
 READY, PROGRESS, RESULT, ERROR, CHUNKS, END = "ready", "progress", "result", "error", "chunks", "end"

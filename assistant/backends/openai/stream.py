@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NotSupportedError, RemoteError
-from ..types import TokenLogprob, TopAlternative, Usage
-from .openai_http import _message_from_json, one_line
+from ...errors import NotSupportedError, RemoteError
+from ...types import TokenLogprob, TopAlternative, Usage
+from .http import _message_from_json, one_line
 
 
 @dataclass

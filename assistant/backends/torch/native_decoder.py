@@ -22,7 +22,7 @@ arithmetic and removes the rest:
 
 It is used only after :func:`verify` finds its logits equal to the HF forward's
 on a probe sequence; any other architecture, or a mismatch, falls back to the
-HF forward (:mod:`assistant.backends.hf_decoder`).
+HF forward (:mod:`assistant.backends.torch.hf_decoder`).
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def decode_requests(decoder: NativeDecoder, requests: list[Request], is_end: Cal
     A row leaves the batch at its end-of-generation token, at its budget, or
     when its caller stopped reading (a stop sequence, a cancel).
     """
-    from .base import SampledToken
+    from ..base import SampledToken
     from .sampling import Sampler, token_numbers
 
     width = max(len(r.prompt_ids) for r in requests)

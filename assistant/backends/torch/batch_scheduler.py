@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..types import GenerationParams
+from ...types import GenerationParams
 
 GATHER_S = 0.01
 """How long a request that finds the engine idle waits for others to batch with."""

@@ -32,9 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..config import paths
-from ..errors import ModelLoadError
-from ..models.gguf import read_metadata, training_context_length
+from ...config import paths
+from ...errors import ModelLoadError
+from ...models.gguf import read_metadata, training_context_length
 
 Progress = Callable[[str], None]
 SIDECAR = "assistant.json"
@@ -88,7 +88,7 @@ def cache_key(gguf: Path) -> str:
     Hashing a multi-GB file on every load would cost seconds; a changed file
     changes its size or mtime, which is what invalidates the copy.
     """
-    from ..models.catalog import CATALOG
+    from ...models.catalog import CATALOG
 
     resolved = gguf.resolve()
     stat = resolved.stat()
@@ -132,7 +132,7 @@ def tensor_data_end(gguf: Path) -> int:
     """Where the last tensor's bytes end, from the header's tensor table (no data is read)."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-    from ..models.gguf import GGUF_MAGIC, _Reader
+    from ...models.gguf import GGUF_MAGIC, _Reader
 
     with gguf.open("rb") as handle:
         reader = _Reader(handle, gguf)

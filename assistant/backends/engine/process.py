@@ -15,7 +15,7 @@ plugin directory or an entry point). A plugin registered at run time with
 :func:`assistant.plugins.register_plugin` exists only in this process, so its
 backend is loaded here as before.
 
-The process is ``python -m assistant.backends.engine_host`` with the app's
+The process is ``python -m assistant.backends.engine.host`` with the app's
 environment. Its output goes to ``<cache dir>/logs/engine.log``.
 """
 
@@ -33,14 +33,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from ..errors import BackendError, EngineStartError
-from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message, TokenLogprob
-from . import engine_wire as wire
-from .base import Backend, Capabilities, Prompt
+from ...errors import BackendError, EngineStartError
+from ...types import AttentionMaps, Chunk, Completion, GenerationParams, Message, TokenLogprob
+from . import wire
+from ..base import Backend, Capabilities, Prompt
 
 if TYPE_CHECKING:
-    from ..inspect.distribution import NextToken
-    from ..inspect.pieces import TokenPiece
+    from ...inspect.distribution import NextToken
+    from ...inspect.pieces import TokenPiece
 
 START_TIMEOUT_S = 60.0
 """A fresh interpreter importing the assistant takes well under a second; a loaded machine, longer."""
@@ -49,7 +49,7 @@ LOG_LIMIT_BYTES = 1 << 20
 
 
 def engine_log_path() -> Path:
-    from ..config import paths
+    from ...config import paths
 
     return paths().cache_dir / "logs" / "engine.log"
 
@@ -81,7 +81,7 @@ def _log_tail(lines: int = 3) -> str:
 def _child_env() -> dict[str, str]:
     """The app's environment, with the directory holding this package first on the path."""
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     return env
 
@@ -105,7 +105,7 @@ class EngineProcess:
         log = _open_log(label)
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "assistant.backends.engine_host"],
+                [sys.executable, "-m", "assistant.backends.engine.host"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -453,9 +453,9 @@ def load_in_engine_process(
 
 def runs_in_engine_process(name: str) -> bool:
     """Whether the chat app loads backend ``name`` in a process of its own."""
-    from ..config import engine_process_enabled
-    from ..plugins import plugin_source
-    from . import available_backends
+    from ...config import engine_process_enabled
+    from ...plugins import plugin_source
+    from .. import available_backends
 
     if not engine_process_enabled():
         return False
@@ -472,7 +472,7 @@ def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
     as in a frozen app), the model is loaded here instead and the progress
     callback says so: the chat still works, only without the isolation.
     """
-    from . import load_backend
+    from .. import load_backend
 
     if runs_in_engine_process(name):
         try:

@@ -26,8 +26,8 @@ import random
 from collections import deque
 from typing import Any
 
-from ..inspect.distribution import PENALTY_LAST_N
-from ..types import GenerationParams
+from ...inspect.distribution import PENALTY_LAST_N
+from ...types import GenerationParams
 
 
 class Sampler:

@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .. import __version__
-from ..errors import ConfigError, ContextOverflowError, NotSupportedError, RemoteError
-from ..types import (
+from ... import __version__
+from ...errors import ConfigError, ContextOverflowError, NotSupportedError, RemoteError
+from ...types import (
     Chunk,
     Completion,
     FinishReason,
@@ -42,13 +42,13 @@ from ..types import (
     TokenLogprob,
     Usage,
 )
-from .base import Capabilities, Prompt, StopMatcher, collect, make_timings
-from .chat_format import FALLBACKS, ChatFormat
-from .openai_http import HTTPStatusError, NotOpenAIServerError, RemoteClient, origin
-from .openai_servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, is_default, profile_named
-from .openai_scoring import EchoScorer
-from .openai_settings import RemoteSettings, resolve_settings
-from .openai_stream import parse_event
+from ..base import Capabilities, Prompt, StopMatcher, collect, make_timings
+from ..chat_format import FALLBACKS, ChatFormat
+from .http import HTTPStatusError, NotOpenAIServerError, RemoteClient, origin
+from .servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, is_default, profile_named
+from .scoring import EchoScorer
+from .settings import RemoteSettings, resolve_settings
+from .stream import parse_event
 
 _CONTEXT_RE = re.compile(r"maximum context length is (\d+) tokens.*?(\d+) in (?:your prompt|the messages)", re.I | re.S)
 _FINISH: dict[str, FinishReason] = {

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import backend_options, remotes
-from ..errors import ConfigError
+from ...config import backend_options, remotes
+from ...errors import ConfigError
 
 BACKEND_NAME = "openai"
 ENV_BASE_URL = "ASSISTANT_OPENAI_BASE_URL"

@@ -1,0 +1,7 @@
+"""The openai backend: any OpenAI-compatible server (vLLM, TGI, llama-server, Ollama) over HTTP.
+
+``backend`` is the protocol implementation; ``http`` the client (timeouts,
+deadlines, retries), ``sse`` and ``stream`` the event stream, ``servers`` what
+each kind of server honours, ``settings`` where it is and how to reach it,
+``scoring`` label scoring from echoed prompt logprobs.
+"""
