@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assistant.backends import create_backend
-from assistant.backends.base import StopMatcher, Utf8Detokenizer
+from assistant.backends.streaming import StopMatcher, Utf8Detokenizer
 from assistant.backends.fake import FakeBackend
 from assistant.errors import ConfigError, ContextOverflowError
 from assistant.options import build_params, parse_options

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import AssistantError, BackendError, BackendNotFoundError, ConfigError
-from .base import Backend, Prompt, TokenLoopBackend, collect
+from .base import Backend, Prompt, TokenLoopBackend
+from .streaming import collect
 
 __all__ = [
     "Backend",

@@ -42,7 +42,8 @@ from ...types import (
     TokenLogprob,
     Usage,
 )
-from ..base import Capabilities, Prompt, StopMatcher, collect, make_timings
+from ..base import Capabilities, Prompt
+from ..streaming import StopMatcher, collect, make_timings
 from ..chat_format import FALLBACKS, ChatFormat
 from .http import HTTPStatusError, NotOpenAIServerError, RemoteClient, origin
 from .servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, is_default, profile_named
