@@ -46,9 +46,15 @@ def test_real_model_answers_and_reports_speed(smollm2_path: Path) -> None:
         assert status.tokens_per_second and status.tokens_per_second > 0
         assert status.ttft_ms and status.ttft_ms > 0
         assert status.context_used == app.controller.last.usage.total_tokens
-        # The inspector's token count is the backend's own count of the exact text.
+        # The inspector's token count is the backend's own count of the exact prompt, message contents
+        # counted as data (so it is the ids the engine is fed) and never more than the text's tokens
+        # with every marker parsed as text.
         preview = app.controller.preview("And of Italy?")
-        assert preview.tokens == app.controller.backend.count_tokens(preview.text)
+        backend = app.controller.backend
+        assert preview.tokens == backend.count_tokens(list(preview.messages)) == len(
+            backend.prompt_token_ids(list(preview.messages))
+        )
+        assert preview.tokens < backend.count_tokens(preview.text)
         assert "The capital of France is Paris." in preview.text
 
     run_pilot(app, scenario)
