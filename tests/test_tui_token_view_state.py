@@ -222,3 +222,10 @@ def test_panel_rows_are_a_consistent_distribution(
     assert sum(known) <= 1.0 + 1e-9
     if temperature == 0:
         assert rows[0].p_sampled == 1.0
+
+
+def test_a_piece_without_width_of_its_own_is_drawn_on_a_dotted_circle() -> None:
+    layout = layout_tokens(["🏻", "", "\u0301"], 1)  # a skin-tone modifier, an empty piece, a combining accent
+    labels = [cell.label for line in layout.lines for cell in line]
+    assert labels[0].startswith("◌") and labels[1] == "∅" and labels[2].startswith("◌")
+    assert [layout.cell_at(layout.line_of[i], 0).index for i in range(3)] == [0, 1, 2]

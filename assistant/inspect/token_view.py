@@ -74,7 +74,10 @@ def token_label(text: str) -> str:
     """
     if not text:
         return "∅"
-    return visible_text(text).replace("\n", "↵").replace("\t", "⇥")
+    label = visible_text(text).replace("\n", "↵").replace("\t", "⇥")
+    # A piece that takes no cells on its own (a combining mark, a skin-tone modifier) is drawn on a
+    # dotted circle, as type specimens show them, so it can be seen and clicked like any other token.
+    return label if cell_len(label) else "◌" + label
 
 
 @dataclass(frozen=True)
