@@ -30,7 +30,7 @@ from ..types import (
     TopAlternative,
     Usage,
 )
-from .chat_format import PromptSegment
+from .chat_format import ChatFormat, PromptSegment
 from .streaming import StopMatcher, Utf8Detokenizer, collect, make_timings
 
 if TYPE_CHECKING:
@@ -209,11 +209,15 @@ class TokenLoopBackend(ABC):
     def unload(self) -> None: ...
 
     @abstractmethod
-    def render_prompt(self, messages: Sequence[Message]) -> str: ...
+    def chat_format(self) -> ChatFormat:
+        """The loaded model's chat format (its own template, or the per-architecture fallback)."""
 
-    @abstractmethod
+    def render_prompt(self, messages: Sequence[Message]) -> str:
+        return self.chat_format().render(messages)
+
     def render_segments(self, messages: Sequence[Message]) -> list[PromptSegment]:
         """:meth:`render_prompt`'s text cut into template text and data (``ChatFormat.render_segments``)."""
+        return self.chat_format().render_segments(messages)
 
     @abstractmethod
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:

@@ -20,11 +20,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import BackendError, ModelLoadError
 from ..hookspecs import hookimpl
-from ..types import GenerationParams, Message
+from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
-from .chat_format import CHATML_TEMPLATE, ChatFormat, PromptSegment, render_chat_template
+from .chat_format import CHATML_TEMPLATE, ChatFormat
 
 BOS, EOS = 256, 257
+_CHATML = ChatFormat(CHATML_TEMPLATE, source="fallback:chatml")
 VOCAB_SIZE = 258
 Reply = Callable[[list[int], GenerationParams], str]
 
@@ -79,11 +80,8 @@ class FakeBackend(TokenLoopBackend):
     def info(self) -> dict[str, Any]:
         return {**super().info(), "device": "cpu"}
 
-    def render_prompt(self, messages: Sequence[Message]) -> str:
-        return render_chat_template(CHATML_TEMPLATE, messages)
-
-    def render_segments(self, messages: Sequence[Message]) -> list[PromptSegment]:
-        return ChatFormat(CHATML_TEMPLATE, source="fallback:chatml").render_segments(messages)
+    def chat_format(self) -> ChatFormat:
+        return _CHATML
 
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
         if not (parse_special and self.special_tokens):

@@ -27,9 +27,9 @@ from ..models.context_size import (
     override_requested,
 )
 from ..models.gguf import read_metadata, training_context_length
-from ..types import GenerationParams, Message
+from ..types import GenerationParams
 from .base import Prompt, SampledToken, TokenLoopBackend
-from .chat_format import ChatFormat, PromptSegment, choose_chat_format
+from .chat_format import ChatFormat, choose_chat_format
 
 DEFAULT_MAX_CTX = 8192
 FORCED_CHUNK = 32  # forced tokens per decode in iter_logits: chunk × vocabulary floats of logits at once
@@ -218,15 +218,10 @@ class LlamaCppBackend(TokenLoopBackend):
         )
         return info
 
-    def render_prompt(self, messages: Sequence[Message]) -> str:
+    def chat_format(self) -> ChatFormat:
         self._require()
         assert self._format is not None
-        return self._format.render(messages)
-
-    def render_segments(self, messages: Sequence[Message]) -> list[PromptSegment]:
-        self._require()
-        assert self._format is not None
-        return self._format.render_segments(messages)
+        return self._format
 
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
         llm = self._require()

@@ -31,10 +31,10 @@ from typing import Any, Iterator, Sequence
 
 from ...errors import BackendError, ModelLoadError
 from ...models.context_size import OVERRIDE_OPTION, KvShape, available_memory, check_context_size, override_requested
-from ...types import GenerationParams, Message
+from ...types import GenerationParams
 from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .batch_scheduler import BatchScheduler, Request
-from ..chat_format import ChatFormat, PromptSegment, choose_chat_format
+from ..chat_format import ChatFormat, choose_chat_format
 from .convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
 from .hf_decoder import PREFILL_CHUNK
 from .vocab import TokenBytes, llama_cpp_special_tokens
@@ -393,15 +393,10 @@ class TransformersBackend(TokenLoopBackend):
             info["decoder_note"] = self._native_note
         return info
 
-    def render_prompt(self, messages: Sequence[Message]) -> str:
+    def chat_format(self) -> ChatFormat:
         self._require()
         assert self._format is not None
-        return self._format.render(messages)
-
-    def render_segments(self, messages: Sequence[Message]) -> list[PromptSegment]:
-        self._require()
-        assert self._format is not None
-        return self._format.render_segments(messages)
+        return self._format
 
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
         """``split_special_tokens`` keeps special tokens' text as text, like llama.cpp's ``special=False``."""

@@ -386,7 +386,6 @@ class NativeDecoder:
         return self._logits(x)
 
     def _graph_step(self, token: int, position: int) -> Any:
-        import torch
 
         if self._graph is None:
             try:
