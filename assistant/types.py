@@ -46,6 +46,8 @@ class GenerationParams:
     irrelevant). Samplers apply in llama.cpp's order: repeat penalty, top-k, top-p,
     temperature. ``top_k == 0`` and ``top_p == 1`` disable those filters.
     ``logprobs > 0`` asks for that many top alternatives per generated token.
+    ``json_schema`` constrains decoding (backends whose ``Capabilities.constrained``
+    is false refuse it rather than ignore it).
     """
 
     max_tokens: int = 512
@@ -56,6 +58,10 @@ class GenerationParams:
     stop: list[str] = field(default_factory=list)
     repeat_penalty: float = 1.0
     logprobs: int = 0
+    json_schema: dict[str, Any] | None = None
+    """Constrain decoding to JSON documents matching this schema (the subset of
+    :mod:`assistant.templates.json_schema`): every sampled token keeps the text a
+    valid prefix, and generation ends when the document is complete. None: free text."""
 
     def __post_init__(self) -> None:
         self.validate()
