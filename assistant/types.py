@@ -60,7 +60,7 @@ class GenerationParams:
     logprobs: int = 0
     json_schema: dict[str, Any] | None = None
     """Constrain decoding to JSON documents matching this schema (the subset of
-    :mod:`assistant.templates.json_schema`): every sampled token keeps the text a
+    :mod:`assistant.structured.schema`): every sampled token keeps the text a
     valid prefix, and generation ends when the document is complete. None: free text."""
 
     def __post_init__(self) -> None:

@@ -169,7 +169,7 @@ def _params_from_options(options: Any, warnings: list[str]) -> dict[str, Any]:
 
 
 def _output_from_schema(schema: Any, where: str, warnings: list[str]) -> dict[str, Any]:
-    from .json_schema import check_schema
+    from ..structured.schema import check_schema
 
     try:
         check_schema(where, schema)

@@ -273,7 +273,7 @@ def parse_output(where: str, raw: Any, strategy: str) -> OutputSpec:
     if schema is not None:
         if kind != "json":
             raise TemplateError(f"{where}: output 'schema' only applies to type json")
-        from .json_schema import check_schema
+        from ..structured.schema import check_schema
 
         check_schema(where, schema)
     labels = raw.get("labels")

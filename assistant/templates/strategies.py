@@ -26,7 +26,7 @@ from typing import Any, Sequence
 from ..backends.base import Prompt
 from ..errors import TemplateError
 from ..types import Message
-from .json_schema import validate
+from ..structured.schema import validate
 from .spec import PromptTemplate
 
 _DECORATION = "*_#>`- \t"
