@@ -39,6 +39,8 @@ def _check_param_type(key: str, value: Any, where: str) -> Any:
     """A ``[params]`` value from the config, checked against its field's type (TOML is typed)."""
     kind = str(_PARAM_FIELDS[key].type)
     ok: bool
+    if key == "json_schema":  # one schema for every prompt would constrain chat too: a per-run choice
+        raise ConfigError(f"json_schema in {where} is not a default setting; use --schema SCHEMA (docs/structured.md)")
     if key == "stop":
         ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(s, str) for s in value))
         wanted = "a string or a list of strings"
@@ -83,6 +85,8 @@ def parse_options(items: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]
     backend: dict[str, Any] = {}
     for item in items:
         key, value = split_option(item)
+        if key == "json_schema":  # a schema is JSON, checked and shown to the model: not a key=value string
+            raise ConfigError("json_schema is not an -o option; use --schema SCHEMA (docs/structured.md)")
         if key == "stop":
             params.setdefault("stop", []).append(_unescape(key, value))
         elif key in _PARAM_FIELDS:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import ConfigError
+from .errors import AssistantError, ConfigError
 
 MAX_LOGPROBS = 20
 """Most alternatives per token ``-o logprobs=N`` may ask for (what OpenAI-compatible servers allow)."""
@@ -85,6 +85,13 @@ class GenerationParams:
             raise ConfigError("logprobs must be >= 0")
         if self.logprobs > MAX_LOGPROBS:
             raise ConfigError(f"logprobs must be at most {MAX_LOGPROBS} (the alternatives kept per token)")
+        if self.json_schema is not None:
+            from .structured.schema import check_schema  # one definition of the supported subset
+
+            try:
+                check_schema("json_schema", self.json_schema)
+            except AssistantError as exc:
+                raise ConfigError(str(exc)) from None
         if isinstance(self.stop, str):
             self.stop = [self.stop]
         if any(not s for s in self.stop):

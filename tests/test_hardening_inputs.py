@@ -135,6 +135,17 @@ def test_a_config_value_of_the_wrong_type_names_the_key_and_file(assistant_home:
     write_config(assistant_home, '[params]\nstop = ["ok", 3]\n')
     with pytest.raises(ConfigError, match="stop"):
         build_params()
+    write_config(assistant_home, '[params]\njson_schema = {type = "object"}\n')
+    assert_one_line_error(cli("prompt", *FAKE, "hi"), "json_schema", str(path), "--schema")
+
+
+@pytest.mark.parametrize(
+    ("schema", "named"),
+    [("object", "mapping"), ({"type": "object", "pattern": "x"}, "'pattern'"), ({"type": "strng"}, "'strng'")],
+)
+def test_a_json_schema_outside_the_supported_subset_is_refused_where_params_are_made(schema: object, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        GenerationParams(json_schema=schema)  # type: ignore[arg-type]
 
 
 # ---- ids and counts ------------------------------------------------------------------------------

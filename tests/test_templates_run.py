@@ -128,6 +128,7 @@ def test_json_output_is_parsed_and_checked_against_the_schema(user_templates: Pa
             type: object
             required: [name, age]
             properties: {name: {type: string}, age: {type: integer}}
+          constrain: false
         ---
         {{ input }}
         """,

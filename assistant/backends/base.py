@@ -36,6 +36,7 @@ from .streaming import StopMatcher, Utf8Detokenizer, collect, make_timings
 if TYPE_CHECKING:
     from ..inspect.distribution import NextToken
     from ..inspect.pieces import TokenPiece
+    from ..structured.constraint import ConstraintVocabulary, JsonConstraint
 
 Prompt = Sequence[Message] | str
 """Chat messages (rendered with the model's chat template) or raw text (fed as is).
@@ -186,6 +187,14 @@ class SampledToken:
     logprob: float | None = None
     top: list[tuple[int, float, float | None]] = field(default_factory=list)
     p_sampled: float | None = None
+    ends_document: bool = False
+    """This token closed the constrained (``json_schema``) document: generation ends after it."""
+
+
+def refuse_unconstrained(name: str, capabilities: Capabilities, params: GenerationParams) -> None:
+    """Raise :class:`NotSupportedError` for a ``json_schema`` a backend cannot honour (never ignore it)."""
+    if params.json_schema is not None and not capabilities.constrained:
+        raise NotSupportedError(f"the {name} backend cannot constrain decoding to a JSON schema")
 
 
 class TokenLoopBackend(ABC):
@@ -196,6 +205,8 @@ class TokenLoopBackend(ABC):
     def __init__(self) -> None:
         self._cancel = threading.Event()
         self._model_name = ""
+        self._constraint_vocab: ConstraintVocabulary | None = None
+        self._constraint_lock = threading.Lock()
 
     # ---- primitives each engine implements -------------------------------------
     @property
@@ -241,6 +252,29 @@ class TokenLoopBackend(ABC):
         chunks and return without yielding if :attr:`cancelled` is set between
         two, so Esc does not wait for the whole prompt.
         """
+
+    def constraint_sizes(self) -> tuple[int, int]:
+        """(tokens in the vocabulary, length of a logits vector), for engines with ``Capabilities.constrained``."""
+        raise NotSupportedError(f"the {self.name} backend cannot constrain decoding to a JSON schema")
+
+    def json_constraint(self, params: GenerationParams) -> JsonConstraint | None:
+        """The constraint for ``params.json_schema`` (None: free text); engines mask the raw logits with it.
+
+        The vocabulary is built on the first constrained request after a load (a few hundred ms).
+        """
+        if params.json_schema is None:
+            return None
+        with self._constraint_lock:
+            if self._constraint_vocab is None:
+                from ..structured.constraint import ConstraintVocabulary
+
+                count, size = self.constraint_sizes()
+                self._constraint_vocab = ConstraintVocabulary.from_backend(self, count, size)
+            vocab = self._constraint_vocab
+        return vocab.start(params.json_schema)
+
+    def forget_constraint_vocabulary(self) -> None:
+        self._constraint_vocab = None  # engines call it when they unload a model
 
     @property
     def cancelled(self) -> bool:
@@ -504,6 +538,7 @@ class TokenLoopBackend(ABC):
         return next_token(logits, params, self.token_text, top=top, prompt_tokens=len(prompt_ids))
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
+        refuse_unconstrained(self.name, self.capabilities, params)
         self._cancel.clear()
         start = time.perf_counter()
         prompt_ids = self.prompt_token_ids(prompt)
@@ -539,6 +574,9 @@ class TokenLoopBackend(ABC):
                 if stopped:
                     finish = "stop"
                     hit_stop_sequence = True
+                    break
+                if sampled.ends_document:
+                    finish = "stop"
                     break
                 if self._cancel.is_set():
                     finish = "cancelled"

@@ -4,7 +4,11 @@ It tokenizes UTF-8 bytes one byte per token, so it exercises the same multi-byte
 safety, stop-sequence and cancellation paths as the real engines, in
 microseconds. Given ``special_tokens`` (e.g. ``("<|im_start|>", "<|im_end|>")``)
 it also has control tokens (ids from 258 on), recognised only where the chat
-template wrote them, as on the real engines. Register it from a test with::
+template wrote them, as on the real engines. It constrains decoding too
+(``capabilities.constrained``): with ``params.json_schema`` set it writes, byte
+by byte, a deterministic document that matches the schema (its strings are the
+reply text it would otherwise have written), then stops, so ``max_tokens``
+cuts it like a real engine's. Register it from a test with::
 
     from assistant.backends.fake import FakeBackendPlugin
     from assistant.plugins import register_plugin
@@ -13,12 +17,14 @@ template wrote them, as on the real engines. Register it from a test with::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import math
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import BackendError, ModelLoadError
+from ..errors import BackendError, ModelLoadError, NotSupportedError
 from ..hookspecs import hookimpl
 from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
@@ -37,10 +43,39 @@ def echo_reply(prompt_text: str) -> str:
     return f"Echo: {last}"
 
 
+def example_document(schema: dict[str, Any], text: str) -> Any:
+    """A value matching ``schema`` (the subset of :mod:`assistant.structured.schema`), built from ``text``.
+
+    Deterministic: every property of an object (in order), ``minItems`` items of
+    an array (at least one where allowed), the first ``enum`` value, the first of
+    several types; strings are ``text`` (up to 60 characters), numbers count its words.
+    """
+    if "enum" in schema:
+        return schema["enum"][0]
+    kinds = schema.get("type", "string")
+    kind = kinds if isinstance(kinds, str) else (kinds[0] if kinds else "string")
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: example_document(sub, text) for name, sub in properties.items()}
+    if kind == "array":
+        count = max(int(schema.get("minItems", 0)), min(1, int(schema.get("maxItems", 1))))
+        return [example_document(schema.get("items") or {}, text) for _ in range(count)]
+    if kind == "integer":
+        return len(text.split())
+    if kind == "number":
+        return len(text.split()) + 0.5
+    if kind == "boolean":
+        return len(text) % 2 == 0
+    if kind == "null":
+        return None
+    return text[:60]
+
+
 class FakeBackend(TokenLoopBackend):
     """Byte-level fake engine. ``reply`` decides the text; ``token_delay`` slows it down."""
 
     name = "fake"
+    capabilities_default = Capabilities(constrained=True)
 
     def __init__(
         self,
@@ -48,8 +83,11 @@ class FakeBackend(TokenLoopBackend):
         token_delay: float = 0.0,
         context_length: int = 2048,
         special_tokens: Sequence[str] = (),
+        constrained: bool = True,
     ) -> None:
         super().__init__()
+        self.constrained = constrained
+        """False: behave as an engine that cannot constrain (``json_schema`` is refused)."""
         self.special_tokens = tuple(special_tokens)
         """Control tokens, ids ``VOCAB_SIZE + index`` (none by default: every byte is text)."""
         self.reply = reply
@@ -62,6 +100,10 @@ class FakeBackend(TokenLoopBackend):
     @property
     def context_length(self) -> int:
         return self._context_length
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return dataclasses.replace(self.capabilities_default, constrained=self.constrained)
 
     def load(self, model: str, **options: Any) -> None:
         if model.startswith("missing"):
@@ -126,19 +168,23 @@ class FakeBackend(TokenLoopBackend):
             return self.reply(prompt_text)
         return self.reply
 
-    def _reply_ids(self, prompt_ids: list[int]) -> list[int]:
-        prompt_text = self._prompt_text(prompt_ids)
-        return [*self._reply_text(prompt_text).encode("utf-8"), EOS]
+    def _reply_ids(self, prompt_ids: list[int], params: GenerationParams | None = None) -> list[int]:
+        text = self._reply_text(self._prompt_text(prompt_ids))
+        if params is not None and params.json_schema is not None:
+            text = json.dumps(example_document(params.json_schema, text), ensure_ascii=False)
+        return [*text.encode("utf-8"), EOS]
 
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         if not self._loaded:
             raise BackendError("no model loaded")
+        if params.json_schema is not None and not self.constrained:
+            raise NotSupportedError("this fake backend was made unable to constrain decoding to a schema")
         prompt_text = self._prompt_text(prompt_ids)
         self.calls.append({"prompt": prompt_text, "params": params})
         if params.logprobs:
             from ..inspect.distribution import sampled_distribution, token_numbers
         generated: list[int] = []
-        for position, token in enumerate(self._reply_ids(prompt_ids)):
+        for position, token in enumerate(self._reply_ids(prompt_ids, params)):
             if self.token_delay and token != EOS:
                 time.sleep(self.token_delay)
             if not params.logprobs:
@@ -193,7 +239,7 @@ class FakeAttentionBackend(FakeBackend):
     """
 
     name = "fake-attention"
-    capabilities_default = Capabilities(attention=True)
+    capabilities_default = Capabilities(attention=True, constrained=True)
     layers, heads = 4, 3
 
     def attention_shape(self) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from ..models.context_size import (
 )
 from ..models.gguf import read_metadata, training_context_length
 from ..types import GenerationParams
-from .base import Prompt, SampledToken, TokenLoopBackend
+from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 
 DEFAULT_MAX_CTX = 8192
@@ -90,6 +90,7 @@ class LlamaCppBackend(TokenLoopBackend):
     # Capabilities.max_parallel stays 1: the high-level Llama object holds one sequence's
     # KV cache; several sequences per batch would need llama.cpp's low-level batch API
     # (per-token sequence ids, n_seq_max > 1), not measured yet (docs/scale.md).
+    capabilities_default = Capabilities(constrained=True)
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,7 +124,9 @@ class LlamaCppBackend(TokenLoopBackend):
         n_ctx = int(options.pop("n_ctx", 0) or min(trained or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
         override = override_requested(options)
         options.pop(OVERRIDE_OPTION, None)
-        n_threads = int(options.pop("n_threads", 0) or os.cpu_count() or 1)
+        from .engine.threads import compute_threads
+
+        n_threads, n_threads_batch = compute_threads(int(options.pop("n_threads", 0) or 0))
         lib = _import_llama_cpp(verbose)
         default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
         n_gpu_layers = int(options.pop("n_gpu_layers", default_gpu_layers))
@@ -152,7 +155,7 @@ class LlamaCppBackend(TokenLoopBackend):
                     model_path=str(path),
                     n_ctx=n_ctx,
                     n_threads=n_threads,
-                    n_threads_batch=n_threads,
+                    n_threads_batch=n_threads_batch,
                     n_gpu_layers=n_gpu_layers,
                     n_batch=min(n_batch, n_ctx),
                     flash_attn=flash_attn,
@@ -167,6 +170,7 @@ class LlamaCppBackend(TokenLoopBackend):
         self._options = {
             "n_ctx": n_ctx,
             "n_threads": n_threads,
+            "n_threads_batch": n_threads_batch,
             "n_gpu_layers": n_gpu_layers,
             "flash_attn": flash_attn,
         }
@@ -196,6 +200,7 @@ class LlamaCppBackend(TokenLoopBackend):
             with contextlib.suppress(Exception):
                 self._llm.close()
         self._llm = None
+        self.forget_constraint_vocabulary()
 
     def _require(self) -> Any:
         if self._llm is None:
@@ -277,12 +282,28 @@ class LlamaCppBackend(TokenLoopBackend):
         logits -= logits.max()
         return logits - np.log(np.exp(logits).sum())
 
+    def constraint_sizes(self) -> tuple[int, int]:
+        n_vocab = int(self._require().n_vocab())
+        return n_vocab, n_vocab
+
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
+        """``Llama.generate`` token by token; a ``json_schema`` masks the logits first in its sampler chain.
+
+        The mask is a custom sampler that llama-cpp-python puts *first* in the
+        chain (before the repeat penalty, top-k, top-p and temperature), so the
+        settings mean what they mean unconstrained. It was measured against
+        llama.cpp's own grammar sampler (``LlamaGrammar.from_json_schema``) in
+        docs/performance.md, "Constrained decoding".
+        """
         llm = self._require()
         llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
         want = params.logprobs
         if want:
             from ..inspect.distribution import sampled_distribution, token_numbers
+        constraint = self.json_constraint(params)
+        masks = None
+        if constraint is not None:
+            masks = [lambda _ids, logits: constraint.mask_numpy(logits)]
         generated: list[int] = []  # the repeat penalty's window, as llama.cpp's sampler sees it
         n_ctx = llm.n_ctx()
         try:
@@ -297,15 +318,22 @@ class LlamaCppBackend(TokenLoopBackend):
                 temp=params.temperature,
                 repeat_penalty=params.repeat_penalty,
                 reset=True,
+                logits_processor=masks,
             ):
+                token = int(token)
+                done = False
+                if constraint is not None:
+                    constraint.advance(token)
+                    done = constraint.complete
                 if want:
                     # The logits the token was just drawn from (generate evaluates it only on the next step).
-                    dist = sampled_distribution(self._raw_logits(), params, generated)
-                    logprob, p_sampled, top = token_numbers(dist, int(token), want)
-                    generated.append(int(token))
-                    yield SampledToken(int(token), logprob, top, p_sampled)
+                    allowed = constraint.last_allowed if constraint is not None else None
+                    dist = sampled_distribution(self._raw_logits(), params, generated, allowed)
+                    logprob, p_sampled, top = token_numbers(dist, token, want)
+                    generated.append(token)
+                    yield SampledToken(token, logprob, top, p_sampled, ends_document=done)
                 else:
-                    yield SampledToken(int(token))
+                    yield SampledToken(token, ends_document=done)
                 if llm.n_tokens >= n_ctx:
                     return
         except (RuntimeError, ValueError) as exc:

@@ -81,6 +81,8 @@ def _message_header(message: StoredMessage) -> str:
             details.append(f"tool {message.tool_name}")
     if message.status != "complete":
         details.append(message.status + (f": {message.error}" if message.error else ""))
+    if message.alternatives > 1:  # regenerated or edited: the others are on branches not shown
+        details.append(f"version {message.alternative} of {message.alternatives}")
     return f"--- {message.role} #{message.id} ({', '.join(details)})"
 
 
@@ -89,7 +91,7 @@ def _message_header(message: StoredMessage) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @db_option
 def show(conversation_id: int, as_json: bool, db: str | None) -> None:
-    """Print one conversation with every message, including interrupted ones."""
+    """Print one conversation with every message, including interrupted ones (its active branch)."""
     from ..history.export import conversation_dict
 
     store = _open(db)
@@ -103,6 +105,9 @@ def show(conversation_id: int, as_json: bool, db: str | None) -> None:
     about += [v for v in (conversation.model, conversation.backend) if v]
     if conversation.template:
         about.append(f"template {conversation.template}")
+    hidden = (conversation.message_count or 0) - len(messages)
+    if hidden > 0:
+        about.append(f"{hidden} more message{'s' if hidden != 1 else ''} on other branches")
     echo_untrusted(" · ".join(about))
     if conversation.system:
         echo_untrusted(f"--- system\n{conversation.system}")

@@ -1,10 +1,17 @@
-"""``assistant prompt``: one question in, a streamed answer out."""
+"""``assistant prompt``: one question in, a streamed answer out.
+
+With ``--schema``/``--schema-multi`` the answer is one JSON document matching
+the schema (docs/structured.md): decoded under it where the backend can, and
+checked either way. A reply cut at ``max_tokens`` or failing the check is an
+error (exit 1); on a pipe the document is printed only once it has passed, so
+nothing downstream ever reads a truncated object as a valid one.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -54,6 +61,15 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--probs", is_flag=True, help="Shade each token by its probability (on a terminal; implies -o logprobs=5).")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option(
+    "--schema", "schema_text", type=TEXT, default=None, metavar="SCHEMA",
+    help="Answer with JSON matching SCHEMA: a JSON Schema file, inline JSON, t:TEMPLATE, or fields like "
+    "'name, age int, bio: a short bio' (docs/structured.md).",
+)  # fmt: skip
+@click.option(
+    "--schema-multi", "schema_multi", type=TEXT, default=None, metavar="SCHEMA",
+    help='Like --schema, for several of them: {"items": [...]}.',
+)  # fmt: skip
 @continue_options
 @history_options
 # -- templates (assistant/cli/templates.py does the work) --
@@ -71,6 +87,8 @@ def prompt(
     as_json: bool,
     probs: bool,
     debug: bool,
+    schema_text: str | None,
+    schema_multi: str | None,
     continue_latest: bool,
     cid: int | None,
     db: str | None,
@@ -88,27 +106,32 @@ def prompt(
 
     With -t NAME, run a template instead: TEXT/stdin fill its `input`, -v sets
     other variables, and --batch runs it over a file (see docs/templates.md).
+    With --schema, answer with one JSON document matching the schema (docs/structured.md).
     """
-    if template_name is not None:
+    schema = schema_option(schema_text, schema_multi)
+    if template_name is not None or (schema is not None and batch is not None):
         from .templates import prompt_with_template
 
+        used = "-t" if template_name is not None else "--batch"
         if probs:
-            raise click.UsageError("--probs shades one reply; it does not combine with -t")
+            raise click.UsageError(f"--probs shades one reply; it does not combine with {used}")
         if mode is not None:
-            raise click.UsageError("--mode applies to TEXT; a template sets its own prompt (-t)")
+            raise click.UsageError(f"--mode applies to TEXT; it does not combine with {used}")
 
         if continue_latest or cid is not None:
-            raise click.UsageError("-c/--cid continue a conversation; they do not combine with -t")
+            raise click.UsageError(f"-c/--cid continue a conversation; they do not combine with {used}")
 
         prompt_with_template(
             template_name=template_name, text=text, var_items=var_items, batch=batch, out=out, resume=resume,
             force=force, input_field=input_field, parallel=parallel,
             model=model, backend=backend, options=options, verbose=verbose, system=system, as_json=as_json,
-            db=db, no_log=no_log,
+            db=db, no_log=no_log, schema=schema,
         )
         return
     if var_items or batch or out or resume or force or input_field or parallel is not None:
-        raise click.UsageError("-v and the batch options (--batch, --out, ...) need a template (-t NAME)")
+        raise click.UsageError(
+            "-v and the batch options (--batch, --out, ...) need a template (-t NAME) or a --schema"
+        )
     from ..config import default_system_prompt
     from ..history.session_link import link_history
     from ..options import build_params, parse_options
@@ -127,10 +150,16 @@ def prompt(
     if verbose:
         backend_opts["verbose"] = True
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+    system_text = history.system(system, default_system_prompt())
+    if schema is not None:
+        from ..structured.output import schema_instruction
+
+        params = constrain_params(params, schema, engine)
+        system_text = schema_instruction(system_text, schema)
     session = ChatSession(
         engine,
         params=params,
-        system=history.system(system, default_system_prompt()),
+        system=system_text,
         messages=history.messages,
         recorder=history.recorder(),
         mode=choose_mode(mode, model_name),
@@ -139,16 +168,17 @@ def prompt(
     out = sys.stdout
     shade = probs and not as_json and out.isatty()  # piped output stays plain text
     sampled = engine.capabilities.sampled_probs
+    live = not as_json and (schema is None or out.isatty())  # a pipe gets a document only once it is checked
     try:
         for chunk in (stream := session.send(user_text)):
-            if not as_json and chunk.text:
+            if live and chunk.text:
                 if shade:
                     echo_shaded(chunk.text, shown_probability(chunk.logprobs, sampled))
                 else:
                     echo_untrusted(chunk.text, nl=False)
     except KeyboardInterrupt:
         engine.cancel()
-        if not as_json:
+        if live:
             out.write("\n")
         raise
     finally:
@@ -158,6 +188,10 @@ def prompt(
     assert completion is not None
     if history.conversation is not None:
         click.echo(describe_fit(history.conversation.id, session.last_fit, context_length), err=True)
+    if schema is not None:
+        finish_structured(completion, schema, as_json=as_json, live=live, conversation_id=(
+            session.recorder.conversation_id if session.recorder else None))
+        return
     if as_json:
         conversation_id = session.recorder.conversation_id if session.recorder else None
         echo_json({**completion.to_dict(), "conversation_id": conversation_id}, indent=None)
@@ -169,3 +203,52 @@ def prompt(
             click.echo(legend(ansi=sys.stderr.isatty(), what=what), err=True)
         if completion.finish_reason == "length":
             click.echo("(stopped at max_tokens; raise it with -o max_tokens=N)", err=True)
+
+
+def schema_option(schema_text: str | None, schema_multi: str | None) -> dict[str, Any] | None:
+    """The checked schema of ``--schema``/``--schema-multi`` (before any model loads), or None."""
+    if schema_text is not None and schema_multi is not None:
+        raise click.UsageError("give --schema or --schema-multi, not both")
+    if schema_text is None and schema_multi is None:
+        return None
+    from ..structured.concise import resolve_schema
+
+    if schema_multi is not None:
+        return resolve_schema(schema_multi, multi=True, option="--schema-multi")
+    assert schema_text is not None
+    return resolve_schema(schema_text, option="--schema")
+
+
+def constrain_params(params: Any, schema: dict[str, Any], engine: Any) -> Any:
+    """``params`` holding the decoder to ``schema`` where the backend can; else a note, and validation only."""
+    if engine.capabilities.constrained:
+        return params.replace(json_schema=schema)
+    from ..structured.output import unconstrained_note
+
+    echo_untrusted(unconstrained_note(engine.name), err=True)
+    return params
+
+
+def finish_structured(
+    completion: Any, schema: dict[str, Any], *, as_json: bool, live: bool, conversation_id: int | None
+) -> None:
+    """Print a ``--schema`` reply: the checked document (or with ``--json`` the record with ``object``).
+
+    A reply cut at max_tokens or not matching the schema is one error line and
+    exit status 1; under ``--json`` the record is printed first with ``object``
+    null and ``schema_error`` saying why.
+    """
+    from ..structured.output import check_reply
+    from . import fail
+
+    value, problem = check_reply(completion.text, completion.finish_reason, schema)
+    if as_json:
+        record = {**completion.to_dict(), "conversation_id": conversation_id, "object": value}
+        echo_json({**record, "schema_error": problem}, indent=None)
+    elif live:
+        if not completion.text.endswith("\n"):
+            sys.stdout.write("\n")
+    elif problem is None:
+        echo_untrusted(completion.text.strip())
+    if problem is not None:
+        fail(problem)

@@ -263,7 +263,7 @@ def import_command(file: Path, name: str | None, force: bool) -> None:
 
 def prompt_with_template(
     *,
-    template_name: str,
+    template_name: str | None,
     text: str | None,
     var_items: tuple[str, ...],
     batch: Path | None,
@@ -280,16 +280,29 @@ def prompt_with_template(
     force: bool = False,
     input_field: str | None = None,
     parallel: int | None = None,
+    schema: dict[str, Any] | None = None,
 ) -> None:
     """``assistant prompt -t``: one run (TEXT/stdin fill ``input``) or a batch over a file.
 
-    Runs are recorded in the history (one conversation per command, a turn per
-    run or batch row) unless ``--no-log``.
+    ``schema`` (``--schema``) makes the template answer in JSON matching it;
+    with no template (``--schema S --batch FILE``) each row's input is sent as
+    it is. Runs are recorded in the history (one conversation per command, a
+    turn per run or batch row) unless ``--no-log``.
     """
     from ..history.session_link import link_history
     from ..templates import load_template
+    from ..templates.run import schema_template, with_schema
 
-    template = load_template(template_name)
+    if template_name is None:
+        from ..structured.output import schema_instruction
+
+        assert schema is not None
+        template = schema_template(schema)
+        system = schema_instruction(system, schema)
+    else:
+        template = load_template(template_name)
+        if schema is not None:
+            template = with_schema(template, schema)
     variables = parse_var_options(var_items)
     check_batch_flags(batch, out, resume, force, input_field, parallel)
     if batch is not None and text is not None:
@@ -331,6 +344,7 @@ def _prompt_once(
 
     messages = with_system(render_template(template, variables, input=input_text), system)  # fails early
     engine, overrides = _load_engine(model, backend, options, verbose)
+    _note_constraint(template, engine)
     recorder = ExchangeRecorder(history, system=_system_of(messages))
     # Plain text streams to stdout; when an answer is extracted (chain-of-thought,
     # JSON, labels) the reply streams to stderr and stdout gets only the answer.
@@ -402,6 +416,7 @@ def _prompt_batch(
     engine, overrides = _load_engine(model, backend, options, verbose)
     params = resolve_params(template, overrides)
     in_flight = batch_parallel(parallel, engine)
+    _note_constraint(template, engine)
     recorder = ExchangeRecorder(history, title=f"batch: {template.name} over {batch.name}", kind="batch")
     meta = _turn_meta(template, engine, params)
 
@@ -433,6 +448,15 @@ def _prompt_batch(
     finally:
         engine.unload()
     finish_batch(summary, out)
+
+
+def _note_constraint(template: Any, engine: Any) -> None:
+    """Say once, on stderr, when a template's schema is validated but not enforced by the decoder."""
+    from ..templates.run import constraint_note
+
+    note = constraint_note(template, engine)
+    if note:
+        echo_untrusted(note, err=True)
 
 
 # ---- history recording of template runs -------------------------------------------

@@ -18,9 +18,15 @@ The API front ends use (TUI, ``assistant prompt``, templates, tools)::
     store.fail_turn(turn, partial_text, status="interrupted" | "error", error="...")
     store.record_turn(conversation.id, user_text, completion, meta)   # both at once
 
+    # Branches: a conversation is a tree; the active branch is what is read and continued.
+    recorder.regenerate(user_message_id)   # the next turn is another reply to that message
+    recorder.branch_after(parent_id)       # the next turn's message follows parent_id (an edit)
+    recorder.activate(message_id)          # show / continue the branch through that version
+    store.siblings(conversation_id, message_id)   # the versions at a message's place
+
     # Reading
     store.list_conversations(limit=50); store.get_conversation(id); store.latest_conversation()
-    store.messages(id)            # StoredMessage rows, any status
+    store.messages(id)            # StoredMessage rows of the active branch, any status (branch="all": every one)
     store.context_messages(id)    # list[Message] to resume with (see assistant.context to fit them)
     store.search("any text the user typed")
     store.rename(id, title); store.delete(id)

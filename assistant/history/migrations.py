@@ -105,6 +105,29 @@ def add_kinds_and_finish_reasons(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0005_message_tree")
+def add_message_tree(db: sqlite_utils.Database) -> None:
+    # A conversation becomes a tree: each message points at the one it follows
+    # (NULL: a first message), so a regenerated reply is a second child of its
+    # user message and an edited message a second child of the reply before it.
+    # conversations.head_id is the active leaf: the branch shown and continued.
+    # No REFERENCES clause: a conversation's messages are deleted in one
+    # statement, parents and children together, whatever the order.
+    db.execute("ALTER TABLE messages ADD COLUMN parent_id INTEGER")
+    db.execute("ALTER TABLE conversations ADD COLUMN head_id INTEGER")
+    # Everything written before was linear: each message follows the previous
+    # one of its conversation, and the newest is the head.
+    db.execute(
+        "UPDATE messages SET parent_id = (SELECT max(p.id) FROM messages p"
+        " WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id)"
+    )
+    db.execute(
+        "UPDATE conversations SET head_id ="
+        " (SELECT max(m.id) FROM messages m WHERE m.conversation_id = conversations.id)"
+    )
+    db.execute("CREATE INDEX messages_by_parent ON messages (parent_id)")
+
+
 def pending_names(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
     return [m.name for m in migration_set.pending(db)]
 

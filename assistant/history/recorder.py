@@ -9,6 +9,12 @@ ends only construct it::
 
 The conversation row is created lazily on the first turn, so opening the chat
 and quitting leaves no empty conversation behind.
+
+A conversation is a tree (see :meth:`HistoryStore.messages`): a turn normally
+follows the head; :meth:`ConversationRecorder.regenerate` makes the next turn
+another reply to a stored user message, :meth:`ConversationRecorder.branch_after`
+puts an edited message beside the one it replaces. Both branches are kept;
+:meth:`ConversationRecorder.activate` switches between them.
 """
 
 from __future__ import annotations
@@ -64,6 +70,50 @@ class ConversationRecorder:
             self._system_known = True
         self._last_checkpoint = 0.0
         self._checkpoint_failed = False
+        self._next: tuple[str, int | None] | None = None
+        """Where the next turn goes when not after the head: ("after", parent) or ("reply", user message)."""
+        self.last_turn: Turn | None = None
+        """The turn recorded last (its message ids: the chat app's widgets point at them)."""
+
+    # ---- branches ----------------------------------------------------------------------
+    def branch_after(self, parent_id: int | None) -> None:
+        """The next turn's user message follows ``parent_id`` (None: a new first message), not the head.
+
+        Edit and resend: the edited message is a new sibling of the one it
+        replaces, whose branch stays in the history.
+        """
+        self._require_conversation()
+        self._next = ("after", parent_id)
+
+    def regenerate(self, user_message_id: int) -> None:
+        """The next turn is another reply to the stored ``user_message_id`` (its text is not stored again)."""
+        self._require_conversation()
+        self._next = ("reply", user_message_id)
+
+    def cancel_branch(self) -> None:
+        """The turn prepared with :meth:`branch_after` / :meth:`regenerate` did not happen."""
+        self._next = None
+
+    @property
+    def branching(self) -> bool:
+        """A branch is prepared for the next turn."""
+        return self._next is not None
+
+    def activate(self, message_id: int) -> int:
+        """Show and continue the branch through ``message_id`` (another version of a reply or a message).
+
+        Returns the branch's head: the next turn follows it.
+        """
+        return self.store.activate(self._require_conversation(), message_id)
+
+    def siblings(self, message_id: int) -> list[int]:
+        """The versions at ``message_id``'s place, oldest first (itself included)."""
+        return self.store.siblings(self._require_conversation(), message_id)
+
+    def _require_conversation(self) -> int:
+        if self.conversation_id is None:
+            raise HistoryError("this conversation has no stored turns yet")
+        return self.conversation_id
 
     def meta_of(self, session: ChatSession) -> TurnMeta:
         """What produced a turn of ``session``: its backend, model, params and this recorder's template."""
@@ -79,7 +129,11 @@ class ConversationRecorder:
         return self.start_turn(user_text, self.meta_of(session), session.system)
 
     def start_turn(self, user_text: str, meta: TurnMeta, system: str | None = KEEP) -> Turn:
-        """The user's message, stored before anything runs; the conversation is created on the first turn."""
+        """The user's message, stored before anything runs; the conversation is created on the first turn.
+
+        It follows the conversation's head, unless a branch was prepared
+        (:meth:`branch_after`, :meth:`regenerate`: then only a new reply is stored).
+        """
         if self.conversation_id is None:
             first_system = None if system is KEEP else system
             conversation = self.store.create_conversation(
@@ -92,7 +146,16 @@ class ConversationRecorder:
             self._system = system
         self._last_checkpoint = time.monotonic()
         self._checkpoint_failed = False
-        return self.store.start_turn(self.conversation_id, user_text, meta)
+        where, self._next = self._next, None
+        if where is None:
+            turn = self.store.start_turn(self.conversation_id, user_text, meta)
+        elif where[0] == "reply":
+            assert where[1] is not None
+            turn = self.store.start_reply(self.conversation_id, where[1], meta)
+        else:
+            turn = self.store.start_turn(self.conversation_id, user_text, meta, parent_id=where[1])
+        self.last_turn = turn
+        return turn
 
     def progress(self, turn: Turn, parts: list[str]) -> None:
         """Checkpoint the partial reply at most every ``checkpoint_interval`` seconds.

@@ -59,6 +59,8 @@ class Conversation:
     params: dict[str, Any] | None = None
     message_count: int | None = None
     kind: Kind = "chat"
+    head_id: int | None = None
+    """The newest message of the branch shown and continued (None: no messages yet, or an old file)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
@@ -74,6 +76,7 @@ class Conversation:
             params=_json_or_none(row["params"]),
             message_count=row.get("message_count"),
             kind=row.get("kind") or "chat",  # absent: an old file opened read-only
+            head_id=row.get("head_id"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +110,12 @@ class StoredMessage:
     """Why the reply ended (``length``: cut at max tokens); None for user turns and old rows."""
     tokens: list[TokenLogprob] | None = None
     """A reply's per-token numbers when it was generated with logprobs (the token view reopens from them)."""
+    parent_id: int | None = None
+    """The message this one follows (None: a first message); a conversation is a tree of them."""
+    alternative: int = 1
+    """Which of the versions written at this point it is (1-based, oldest first): see ``alternatives``."""
+    alternatives: int = 1
+    """How many versions there are at this point: regenerated replies, edited messages (1: no other)."""
 
     @property
     def token_ids(self) -> list[int] | None:
@@ -136,10 +145,13 @@ class StoredMessage:
             tool_result=_json_or_none(row["tool_result"]),
             finish_reason=row.get("finish_reason"),
             tokens=_tokens_or_none(row.get("tokens")),  # absent: an old file opened read-only
+            parent_id=row.get("parent_id"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        if self.alternatives == 1:  # the common case: no branch here, nothing to say
+            del data["alternative"], data["alternatives"]
         if self.tokens is None:
             del data["tokens"]
         else:

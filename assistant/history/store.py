@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import threading
 import unicodedata
@@ -39,6 +38,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 TITLE_LENGTH = 60
 RANK_WINDOW = 500
 """Relevance search ranks at most this many of the newest matches (bounded latency)."""
+
+AT_HEAD: Any = object()
+"""``start_turn(parent_id=AT_HEAD)``: the new message follows the conversation's head (the default)."""
 
 _FINISH_TO_STATUS: dict[str, Status] = {
     "stop": "complete",
@@ -263,26 +265,92 @@ class HistoryStore:
 
     # ---- recording turns -----------------------------------------------------------
     @_guarded
-    def start_turn(self, conversation_id: int, user_text: str, meta: TurnMeta = TurnMeta()) -> Turn:
-        """Commit the user's message (and an empty ``interrupted`` reply) before generating."""
+    def start_turn(
+        self, conversation_id: int, user_text: str, meta: TurnMeta = TurnMeta(), *, parent_id: Any = AT_HEAD
+    ) -> Turn:
+        """Commit the user's message (and an empty ``interrupted`` reply) before generating.
+
+        The message follows the conversation's head (the branch shown), or
+        ``parent_id``: a message of the conversation, or None for a new first
+        message — an edited message starts a branch there. The new reply
+        becomes the head.
+        """
         now = now_iso()
         user_text = storable_text(user_text)
-        params = _dump_json(meta.params, "params")
         with write_transaction(self.db):
-            cursor = self.db.execute(
+            row = self.db.execute(
+                "SELECT id, head_id FROM conversations WHERE id = ?", [conversation_id]
+            ).fetchone()
+            if row is None:
+                raise HistoryError(f"no conversation with id {conversation_id}")
+            head = row[1] if row[1] is not None else self._chain_in_order(conversation_id)
+            if parent_id is AT_HEAD:
+                parent_id = head
+            elif parent_id is not None:
+                self._member(conversation_id, parent_id)
+            self.db.execute(
                 "UPDATE conversations SET updated = ?, title = coalesce(title, ?) WHERE id = ?",
                 [now, title_from(user_text), conversation_id],
             )
-            if cursor.rowcount == 0:
-                raise HistoryError(f"no conversation with id {conversation_id}")
-            insert = (
-                "INSERT INTO messages (conversation_id, role, content, created, model, backend, template,"
-                " params, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            user_id = self._insert(conversation_id, "user", user_text, now, meta, "complete", parent_id)
+            reply_id = self._insert(conversation_id, "assistant", "", now, meta, "interrupted", user_id)
+            self._set_head(conversation_id, reply_id)
+        return Turn(conversation_id, user_id, reply_id)
+
+    @_guarded
+    def start_reply(self, conversation_id: int, user_message_id: int, meta: TurnMeta = TurnMeta()) -> Turn:
+        """Another reply to a stored user message (regenerate): an empty ``interrupted`` one, made the head.
+
+        The replies before it stay as alternatives (:meth:`siblings`).
+        """
+        now = now_iso()
+        with write_transaction(self.db):
+            if self._member(conversation_id, user_message_id) != "user":
+                raise HistoryError(f"message {user_message_id} is not a user message: only those get replies")
+            self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", [now, conversation_id])
+            reply_id = self._insert(
+                conversation_id, "assistant", "", now, meta, "interrupted", user_message_id
             )
-            common = [now, meta.model, meta.backend, meta.template, params]
-            user_id = self.db.execute(insert, [conversation_id, "user", user_text, *common, "complete"]).lastrowid
-            reply_id = self.db.execute(insert, [conversation_id, "assistant", "", *common, "interrupted"]).lastrowid
-        return Turn(conversation_id, int(user_id or 0), int(reply_id or 0))
+            self._set_head(conversation_id, reply_id)
+        return Turn(conversation_id, user_message_id, reply_id)
+
+    def _insert(
+        self, conversation_id: int, role: str, content: str, now: str, meta: TurnMeta, status: str,
+        parent_id: int | None,
+    ) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO messages (conversation_id, role, content, created, model, backend, template,"
+            " params, status, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [conversation_id, role, content, now, meta.model, meta.backend, meta.template,
+             _dump_json(meta.params, "params"), status, parent_id],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def _chain_in_order(self, conversation_id: int) -> int | None:
+        """A conversation without a head (rows written by something that knows no tree) becomes one
+        branch in id order, as migration 0005 did for older files; returns its last message."""
+        self.db.execute(
+            "UPDATE messages SET parent_id = (SELECT max(p.id) FROM messages p"
+            " WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id)"
+            " WHERE conversation_id = ?",
+            [conversation_id],
+        )
+        row = self.db.execute(
+            "SELECT max(id) FROM messages WHERE conversation_id = ?", [conversation_id]
+        ).fetchone()
+        return row[0] if row else None
+
+    def _set_head(self, conversation_id: int, message_id: int) -> None:
+        self.db.execute("UPDATE conversations SET head_id = ? WHERE id = ?", [message_id, conversation_id])
+
+    def _member(self, conversation_id: int, message_id: int) -> str:
+        """The role of ``message_id``, which must be a message of ``conversation_id``."""
+        row = self.db.execute(
+            "SELECT role FROM messages WHERE id = ? AND conversation_id = ?", [message_id, conversation_id]
+        ).fetchone()
+        if row is None:
+            raise HistoryError(f"conversation {conversation_id} has no message {message_id}")
+        return str(row[0])
 
     @_guarded
     def checkpoint(self, turn: Turn, partial_text: str) -> None:
@@ -366,12 +434,88 @@ class HistoryStore:
 
     # ---- reading -----------------------------------------------------------------
     @_guarded
-    def messages(self, conversation_id: int) -> list[StoredMessage]:
-        """Every stored message of a conversation, in order, whatever its status."""
-        rows = self.db.query(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
-        )
-        return [StoredMessage.from_row(row) for row in rows]
+    def messages(self, conversation_id: int, branch: str = "active") -> list[StoredMessage]:
+        """The conversation's messages in order, whatever their status: its active branch, or ``"all"``.
+
+        The active branch is the path from the first message to the head: what
+        the chat shows and continues, ``-c`` resumes and export writes. Each
+        message says which of the versions at its place it is
+        (``alternative`` of ``alternatives``). A conversation without a head
+        (no tree: rows written by something else) is read in id order.
+        """
+        if branch not in ("active", "all"):
+            raise HistoryError(f"branch must be 'active' or 'all', not {branch!r}")
+        row = self.db.execute("SELECT head_id FROM conversations WHERE id = ?", [conversation_id]).fetchone()
+        head = row[0] if row else None
+        if branch == "all" or head is None:
+            rows = self.db.query(
+                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
+            )
+        else:
+            rows = self.db.query(
+                """
+                WITH RECURSIVE path(id) AS (
+                    SELECT ?
+                    UNION ALL
+                    SELECT m.parent_id FROM messages m JOIN path ON m.id = path.id
+                    WHERE m.parent_id IS NOT NULL AND m.parent_id < m.id
+                )
+                SELECT messages.* FROM messages JOIN path USING (id) WHERE conversation_id = ? ORDER BY id
+                """,
+                [head, conversation_id],
+            )
+        messages = [StoredMessage.from_row(row) for row in rows]
+        if head is not None:
+            children = self._children(conversation_id)
+            for message in messages:
+                versions = children.get(message.parent_id, [message.id])
+                message.alternative, message.alternatives = versions.index(message.id) + 1, len(versions)
+        return messages
+
+    def _children(self, conversation_id: int) -> dict[int | None, list[int]]:
+        """parent id -> its children's ids, oldest first (None: the first messages)."""
+        children: dict[int | None, list[int]] = {}
+        for message_id, parent_id in self.db.execute(
+            "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
+        ):
+            children.setdefault(parent_id, []).append(message_id)
+        return children
+
+    @_guarded
+    def siblings(self, conversation_id: int, message_id: int) -> list[int]:
+        """The versions at ``message_id``'s place, itself included, oldest first (the other replies
+        to its user message, or the other messages sent after the same reply)."""
+        self._member(conversation_id, message_id)
+        rows = self.db.execute(
+            "SELECT id FROM messages WHERE conversation_id = ?"
+            " AND parent_id IS (SELECT parent_id FROM messages WHERE id = ?) ORDER BY id",
+            [conversation_id, message_id],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    @_guarded
+    def activate(self, conversation_id: int, message_id: int) -> int:
+        """Make the branch through ``message_id`` the active one; return its new head.
+
+        The head is the newest message below ``message_id`` (ids grow, so it
+        is a leaf): the branch as it was last written, as far as it went.
+        """
+        with write_transaction(self.db):
+            self._member(conversation_id, message_id)
+            row = self.db.execute(
+                """
+                WITH RECURSIVE below(id) AS (
+                    SELECT ?
+                    UNION ALL
+                    SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id WHERE m.id > below.id
+                )
+                SELECT max(id) FROM below
+                """,
+                [message_id],
+            ).fetchone()
+            head = int(row[0])
+            self._set_head(conversation_id, head)
+        return head
 
     @_guarded
     def recent_user_texts(self, limit: int = 500, kind: Kind = "chat") -> list[str]:

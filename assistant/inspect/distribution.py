@@ -43,8 +43,9 @@ from ..types import GenerationParams, TopAlternative
 PENALTY_LAST_N = 64
 """Generated tokens the repeat penalty looks back over (llama-cpp-python's ``last_n_tokens_size``)."""
 
-CutBy = Literal["top-k", "top-p", "greedy"]
-"""The setting that gave a token sampled probability 0 (``greedy``: temperature 0 picked another)."""
+CutBy = Literal["top-k", "top-p", "greedy", "schema"]
+"""The setting that gave a token sampled probability 0 (``greedy``: temperature 0 picked another;
+``schema``: a ``json_schema`` did not allow it here)."""
 
 _FIRST_WINDOW = 64  # tokens a widening partial sort starts with (top-k off, top-p on)
 _FIRST_SPREAD = 4.0  # logits under the maximum a top-N search looks at first (widened as needed)
@@ -163,6 +164,7 @@ class SampledDistribution:
         top_k_ids: np.ndarray | None,
         greedy: bool,
         ranked_raw: np.ndarray | None,
+        allowed: np.ndarray | None = None,
     ) -> None:
         self.logits = logits
         """The raw logits (not a copy: valid as long as the caller's buffer is)."""
@@ -174,6 +176,7 @@ class SampledDistribution:
         self.greedy = greedy
         self._top_k_ids = top_k_ids  # None: top-k cut nothing
         self._ranked_raw = ranked_raw  # ids in raw-logit order, a prefix of the vocabulary's ranking
+        self._allowed = allowed  # a json_schema's mask (None: every token allowed)
         self._lookup: dict[int, float] = dict(zip(kept_ids.tolist(), kept_p.tolist())) if len(kept_ids) <= 4096 else {}
         self._dense: np.ndarray | None = None
         if not self._lookup and len(kept_ids):
@@ -198,6 +201,8 @@ class SampledDistribution:
         """Which setting cut the token; None if it is kept."""
         if self.p_sampled(token_id) > 0 or (self._dense is None and int(token_id) in self._lookup):
             return None
+        if self._allowed is not None and not self._allowed[token_id]:
+            return "schema"
         if self.greedy:
             return "greedy"
         if self._top_k_ids is not None and not bool(np.any(self._top_k_ids == token_id)):
@@ -267,14 +272,19 @@ def _logsumexp(values: np.ndarray) -> float:
 
 
 def sampled_distribution(
-    logits: np.ndarray, params: GenerationParams, history: Sequence[int] = ()
+    logits: np.ndarray, params: GenerationParams, history: Sequence[int] = (), allowed: np.ndarray | None = None
 ) -> SampledDistribution:
     """Apply the sampler chain to a full logits vector (``history``: the tokens generated so far).
 
     ``logits`` is 1-D (float32 preferred; it is not modified or copied unless
-    the repeat penalty changes it).
+    the repeat penalty changes it). ``allowed`` is a ``json_schema``'s mask
+    (:class:`~assistant.structured.constraint.JsonConstraint`): it comes first,
+    as the engines apply it, so the chain runs over the allowed tokens only;
+    the *model* numbers stay those of the raw logits.
     """
     raw = logits if logits.dtype in (np.float32, np.float64) else logits.astype(np.float32)
+    if allowed is not None:
+        return _masked_distribution(raw, params, history, allowed)
     log_z = _logsumexp(raw)
     x = apply_repeat_penalty(raw, history, params.repeat_penalty)
     penalized = x is not raw
@@ -305,6 +315,19 @@ def sampled_distribution(
     else:
         ranked_raw = None if penalized else ranked
     return SampledDistribution(raw, log_z, kept, p, top_k_ids, False, ranked_raw)
+
+
+def _masked_distribution(
+    raw: np.ndarray, params: GenerationParams, history: Sequence[int], allowed: np.ndarray
+) -> SampledDistribution:
+    """:func:`sampled_distribution` over the ``allowed`` tokens: the chain runs on that subset, ids mapped back."""
+    ids = np.flatnonzero(allowed[: len(raw)])
+    x = apply_repeat_penalty(raw, history, params.repeat_penalty)[ids]
+    inner = sampled_distribution(x, params)
+    top_k_ids = ids[inner._top_k_ids] if inner._top_k_ids is not None else None
+    return SampledDistribution(
+        raw, _logsumexp(raw), ids[inner.kept_ids], inner.kept_p, top_k_ids, inner.greedy, None, allowed
+    )
 
 
 def _top_p_keep(sorted_values: np.ndarray, log_mass: float, top_p: float) -> int:

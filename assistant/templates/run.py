@@ -6,10 +6,15 @@ scripts::
     from assistant import run_template
     result = run_template("sentiment", input="What a lovely film.")
     result.answer        # "positive"
+
+JSON output with a schema is decoded under the schema where the backend can
+(:func:`constrained_schema`), so the reply is the document and a reply cut at
+``max_tokens`` is an error; elsewhere it is validated (:func:`constraint_note`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,10 +22,10 @@ from typing import Any, Callable, Mapping
 
 from ..backends import backend_failure
 from ..backends.base import Backend
-from ..errors import AssistantError, NotSupportedError
+from ..errors import AssistantError, NotSupportedError, TemplateError
 from ..types import GenerationParams, Message, Timings, Usage
 from .render import prompt_hash, render_template, with_system
-from .spec import PromptTemplate
+from .spec import OutputSpec, PromptTemplate
 from .strategies import Extraction, extract_answer, scoring_prompt
 
 
@@ -122,6 +127,53 @@ def run_template(
     return execute(spec, messages, backend, generation, on_text)
 
 
+def constrained_schema(template: PromptTemplate) -> dict[str, Any] | None:
+    """The schema the decoder is held to for ``template`` on a backend that can constrain, or None.
+
+    JSON output with a schema, unless ``constrain: false``, and not after a
+    chain-of-thought: its reasoning comes before the answer line, so the reply
+    as a whole is no JSON document (the answer is validated instead).
+    """
+    output = template.output
+    if output.type != "json" or output.schema is None or not output.constrain or template.answer_prefix:
+        return None
+    return output.schema
+
+
+def constraint_note(template: PromptTemplate, backend: Backend) -> str | None:
+    """The one-line note for a schema that will be validated but not enforced (None when enforced or absent)."""
+    from ..structured.output import unconstrained_note
+
+    output = template.output
+    if output.type != "json" or output.schema is None or not output.constrain:
+        return None
+    if template.answer_prefix:
+        return unconstrained_note(
+            backend.name, f"template {template.name!r} reasons before its answer line, so decoding is not held to the schema"
+        )
+    return None if backend.capabilities.constrained else unconstrained_note(backend.name)
+
+
+def with_schema(template: PromptTemplate, schema: dict[str, Any]) -> PromptTemplate:
+    """``template`` answering in JSON matching ``schema`` (``prompt -t NAME --schema S``)."""
+    if template.output.type == "choice":
+        raise TemplateError(f"template {template.name!r} picks one of its labels; it takes no --schema")
+    output = dataclasses.replace(template.output, type="json", schema=schema, constrain=True)
+    return dataclasses.replace(template, output=output)
+
+
+def schema_template(schema: dict[str, Any]) -> PromptTemplate:
+    """A template that sends the input as it is and answers in JSON matching ``schema`` (``--schema --batch``).
+
+    It has no system prompt: the caller passes one that shows the model the
+    schema (:func:`~assistant.structured.output.schema_instruction`).
+    """
+    from .loader import template_from_string
+
+    template = template_from_string("{{ input }}", name="schema")
+    return dataclasses.replace(template, output=OutputSpec("json", schema))
+
+
 def execute(
     template: PromptTemplate,
     messages: list[Message],
@@ -143,6 +195,8 @@ def execute(
             return _choose_by_score(template, messages, backend, result, on_text)
         except NotSupportedError:
             pass  # a server whose profile promised echoed logprobs refused them: generate and match instead
+    schema = constrained_schema(template) if backend.capabilities.constrained else None
+    params = params.replace(json_schema=schema)
     parts: list[str] = []
     try:
         for chunk in backend.stream(messages, params):
@@ -159,6 +213,12 @@ def execute(
     except Exception as exc:  # a backend's bug: one line naming it (see backend_failure)
         raise backend_failure(backend.name, "generate", exc) from exc
     result.output = "".join(parts)
+    if schema is not None:  # the reply is the document itself, or a prefix of one cut at max_tokens
+        from ..structured.output import check_reply
+
+        value, problem = check_reply(result.output, result.finish_reason, schema)
+        _apply(result, Extraction(answer=value, error=problem))
+        return result
     _apply(result, extract_answer(template, result.output))
     if result.error and result.finish_reason == "length":
         result.error += " (the reply stopped at max_tokens; raise it with -o max_tokens=N)"

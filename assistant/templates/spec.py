@@ -37,7 +37,7 @@ FRONT_MATTER_KEYS = (
     "tests",
 )
 VARIABLE_KEYS = ("name", "description", "default", "required")
-OUTPUT_KEYS = ("type", "schema", "labels", "answer_prefix", "scoring")
+OUTPUT_KEYS = ("type", "schema", "labels", "answer_prefix", "scoring", "constrain")
 SCORING_MODES: tuple[str, ...] = ("text", "chat")
 TEST_KEYS = ("name", "vars", "input", "expect")
 EXPECT_KEYS = ("equals", "contains", "regex", "one_of", "case_sensitive")
@@ -88,6 +88,10 @@ class OutputSpec:
     ``scoring`` (choice only): ``text`` scores each label as the continuation of the
     prompt's plain text with the examples inline, as completion-style few-shot
     does; ``chat`` scores it as the assistant's reply under the model's chat template.
+
+    ``constrain`` (json with a schema): decode under the schema where the backend
+    can (``Capabilities.constrained``), so the answer is valid by construction;
+    ``false`` lets the model write freely and only validates (docs/structured.md).
     """
 
     type: OutputType = "text"
@@ -95,11 +99,13 @@ class OutputSpec:
     labels: tuple[str, ...] = ()
     answer_prefix: str | None = None
     scoring: str = "text"
+    constrain: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type}
         if self.schema is not None:
             data["schema"] = self.schema
+            data["constrain"] = self.constrain
         if self.labels:
             data["labels"] = list(self.labels)
         if self.answer_prefix:
@@ -251,7 +257,9 @@ def parse_variables(where: str, raw: Any) -> list[Variable]:
 def parse_params(where: str, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise TemplateError(f"{where}: 'params' must be a mapping")
-    known = tuple(GenerationParams.field_names())
+    known = tuple(name for name in GenerationParams.field_names() if name != "json_schema")
+    if "json_schema" in raw:
+        raise TemplateError(f"{where}: params: json_schema is set by 'output: {{type: json, schema: ...}}'")
     check_keys(f"{where}: params", raw, known)
     try:
         GenerationParams(**raw)
@@ -296,7 +304,12 @@ def parse_output(where: str, raw: Any, strategy: str) -> OutputSpec:
         raise TemplateError(f"{where}: output 'scoring' only applies to type choice")
     if scoring not in SCORING_MODES:
         raise TemplateError(f"{where}: output scoring must be one of {', '.join(SCORING_MODES)}, not {scoring!r}")
-    return OutputSpec(kind, schema, tuple(labels or ()), prefix, scoring)
+    constrain = raw.get("constrain", True)
+    if "constrain" in raw and schema is None:
+        raise TemplateError(f"{where}: output 'constrain' only applies to type json with a 'schema'")
+    if not isinstance(constrain, bool):
+        raise TemplateError(f"{where}: output 'constrain' must be true or false")
+    return OutputSpec(kind, schema, tuple(labels or ()), prefix, scoring, constrain)
 
 
 def _string_list(where: str, key: str, value: Any) -> tuple[str, ...]:

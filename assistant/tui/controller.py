@@ -14,27 +14,31 @@ the UI thread.
 from __future__ import annotations
 
 import threading
-from contextlib import closing
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..backends import Backend
-from ..backends.base import Prompt
 from ..context import FittedPrompt
 from ..errors import AssistantError, BackendError, NotSupportedError
 from ..inspect.token_view import ReplyTokens
 from ..models.mode import Mode, choose_mode
-from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
+from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
+from .branching import ConversationBranches
 from .conversations import ConversationLibrary, OpenedConversation
 from .pickers import SettingsOptions, backend_choices, model_choices
+from .reply_inspection import ReplyInspection, reply_prompt
+from .state import ChatSettings, EngineStatus, Exchange, PromptPreview
 from .templating import TemplatedSession, is_choice, load_chat_template, template_choices
 from .tool_calls import ToolCall
 
 if TYPE_CHECKING:
+    from ..history.records import Turn
     from ..history.session_link import HistoryLink
     from ..templates import PromptTemplate
     from ..templates.run import TemplateResult
     from ..templates.strategies import Extraction
+
+__all__ = ["ChatController", "ChatSettings", "EngineStatus", "Exchange", "PromptPreview", "load_chat_backend"]
 
 Progress = Callable[[str], None]
 
@@ -49,87 +53,13 @@ def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
     return load(name, model, **options)
 
 
-def reply_token_ids(backend: Backend, prompt: Prompt, text: str) -> list[int]:
-    """The token ids of a reply whose ids were not kept: the text tokenized as it follows its prompt.
+class ChatController(ReplyInspection, ConversationBranches):
+    """Owns the backend, the conversation and the settings of one chat window.
 
-    Tokenized together with the rendered prompt (as the model saw it), then
-    the prompt's own ids are taken off the front.
+    The token and attention views' model work is in :class:`ReplyInspection`;
+    regenerating, editing and switching between versions of a turn in
+    :class:`ConversationBranches`; the state it reports in :mod:`.state`.
     """
-    rendered = prompt if isinstance(prompt, str) else backend.render_prompt(prompt)
-    prompt_ids = backend.prompt_token_ids(rendered)
-    ids = backend.prompt_token_ids(rendered + text)
-    if ids[: len(prompt_ids)] != prompt_ids:
-        raise BackendError("the reply's tokens cannot be told apart from its prompt's (they merge at the boundary)")
-    return ids[len(prompt_ids) :]
-
-
-def _reply_prompt(prompt: Prompt) -> tuple[Message, ...] | str:
-    """A prompt as :class:`ReplyTokens` keeps it: the raw text (completion mode) or the messages."""
-    return prompt if isinstance(prompt, str) else tuple(prompt)
-
-
-def _backend_prompt(prompt: tuple[Message, ...] | str | None) -> Prompt:
-    """A kept prompt as the backend takes it again (the caller checked it is known)."""
-    assert prompt is not None
-    return prompt if isinstance(prompt, str) else list(prompt)
-
-
-@dataclass
-class ChatSettings:
-    """The user's choices, all changeable while the app runs."""
-
-    model: str
-    backend: str
-    params: GenerationParams = field(default_factory=GenerationParams)
-    system: str | None = None
-    backend_options: dict[str, Any] = field(default_factory=dict)
-    template: str | None = None
-    template_variables: dict[str, str] = field(default_factory=dict)
-    mode: str | None = None
-    """``chat``/``completion``, or None: the model's default (base models complete text)."""
-
-
-@dataclass(frozen=True)
-class PromptPreview:
-    """The exact text the model will see next, for the prompt inspector."""
-
-    text: str
-    tokens: int
-    context_length: int
-    messages: tuple[Message, ...]
-    approximate: bool = False
-    dropped: int = 0
-    """Older messages left out to fit the context window."""
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """What a non-streamed turn produced: the reply to keep, and the structured result to draw."""
-
-    completion: Completion
-    result: Any
-    tool_name: str | None = None
-    tool_result: Any = None
-
-
-@dataclass(frozen=True)
-class EngineStatus:
-    """What the status bar shows about the loaded model."""
-
-    model: str
-    backend: str
-    device: str
-    context_length: int
-    """0 when the backend does not know its window (some remote servers)."""
-    approximate_counts: bool = False
-    """Token counts are estimates (a remote server without a tokenize endpoint)."""
-    context_used: int | None = None
-    dropped: int = 0
-    """Older messages the model does not get, to fit the window."""
-
-
-class ChatController:
-    """Owns the backend, the conversation and the settings of one chat window."""
 
     def __init__(
         self,
@@ -230,13 +160,22 @@ class ChatController:
         backend = self.require_backend()
         if self._session is None or self._session.backend is not backend:
             self._session = TemplatedSession(backend, messages=self.messages)
-        self._session.params = self.settings.params
+        self._session.params = self._constrained(self.settings.params, backend)
         self._session.system = self.settings.system
         self._session.mode = self.prompt_mode()
         self._session.recorder = self.recorder
         self._session.template = self.template
         self._session.variables = self.settings.template_variables
         return self._session
+
+    def _constrained(self, params: GenerationParams, backend: Backend) -> GenerationParams:
+        """``params`` held to the template's JSON schema where the backend can constrain (as the CLI does)."""
+        from ..templates.run import constrained_schema
+
+        schema = constrained_schema(self.template) if self.template is not None else None
+        if schema is None or not backend.capabilities.constrained:
+            return params
+        return params.replace(json_schema=schema)
 
     def prompt_mode(self) -> Mode:
         """Chat or completion for the current model and setting (decided by :func:`choose_mode`, cached)."""
@@ -280,7 +219,13 @@ class ChatController:
         for logprobs) are kept in :attr:`last_tokens` with the exact prompt,
         for the token view.
         """
-        session = self.session()
+        if self.recorder is not None:
+            self.recorder.last_turn = None
+        try:
+            session = self.session()
+        except BaseException:
+            self.abandon_branch()  # nothing was sent: a prepared regenerate or edit does not linger
+            raise
         session.last = None
         session.last_fit = None
         self.last_tokens = None
@@ -289,6 +234,7 @@ class ChatController:
             with self._streaming:
                 yield from session.send(user_text)
         finally:
+            self.abandon_branch()  # only when the turn was not even stored
             self.last = session.last
             if session.last_fit is not None:
                 self.last_fit = session.last_fit
@@ -297,10 +243,15 @@ class ChatController:
                     session.last.token_ids,
                     params,
                     session.last.logprobs,
-                    prompt=_reply_prompt(session.prompt_for(session.last_fit)) if session.last_fit is not None else None,
+                    prompt=reply_prompt(session.prompt_for(session.last_fit)) if session.last_fit is not None else None,
                     model=session.last.model,
                     backend=session.last.backend,
                 )
+
+    @property
+    def last_turn(self) -> Turn | None:
+        """The stored ids of the turn sent last (None: history off, or it was not stored)."""
+        return self.recorder.last_turn if self.recorder is not None else None
 
     def cancel(self) -> None:
         """Stop the running reply within one token (safe from any thread)."""
@@ -384,189 +335,6 @@ class ChatController:
         self.unload()
         self.unload_attention_backend()
         self.library.close()
-
-    # ---- attention view -----------------------------------------------------------------
-    def attention_unavailable(self, reply: ReplyTokens) -> str | None:
-        """Why ``reply``'s attention maps cannot be computed; None when they can."""
-        if self.backend is None:
-            return "no model is loaded"
-        if reply.prompt is None:
-            return "the prompt this reply was written after is not known"
-        if not reply.token_ids and not reply.text:
-            return "the reply has no tokens"
-        return None
-
-    def attention_model(self, reply: ReplyTokens) -> str:
-        """The model file to compute ``reply``'s attention with: the one that wrote it."""
-        backend = self.require_backend()
-        if not reply.model or reply.model == backend.model_name:
-            return self.settings.model
-        return reply.model
-
-    def attention_backend(self, model: str, progress: Progress | None = None) -> Backend:
-        """A backend that gives attention maps for ``model`` (blocks: call it from a worker).
-
-        The chat's own backend when it can (transformers); otherwise a
-        transformers backend on the same model file (the catalog GGUFs convert),
-        loaded on first use in a process of its own and kept for the next view
-        until the chat closes. Token ids agree between the two local engines.
-        """
-        backend = self.require_backend()
-        if backend.capabilities.attention and model == self.settings.model:
-            return backend
-        with self._load_lock:
-            side = self._attention_backend
-            if side is not None and self._attention_model == model:
-                return side
-            options: dict[str, Any] = {"progress": progress} if progress is not None else {}
-            engine = self._loader("transformers", model, **options)
-            if not engine.capabilities.attention:
-                engine.unload()
-                raise NotSupportedError("the transformers backend cannot return attention weights here")
-            self._attention_backend, self._attention_model = engine, model
-            if side is not None:
-                side.unload()
-            return engine
-
-    def reply_attention(self, reply: ReplyTokens, backend: Backend, window: int | None) -> AttentionMaps:
-        """Attention over ``reply``'s prompt and exactly its tokens (its text when they were not kept).
-
-        Blocks; :meth:`cancel_attention` stops it between two layers (a
-        :class:`BackendError`). The chat's own engine is held as while streaming.
-        """
-        reason = self.attention_unavailable(reply)
-        if reason is not None:
-            raise NotSupportedError(reason)
-        assert reply.prompt is not None
-        given: str | list[int] = list(reply.token_ids) if reply.token_ids else reply.text
-        if backend is not self.backend:
-            return backend.attention(_backend_prompt(reply.prompt), reply.params, reply=given, window=window)
-        if not self._streaming.acquire(blocking=False):
-            raise BackendError("the model is busy with a reply: try again when it is done")
-        try:
-            return backend.attention(_backend_prompt(reply.prompt), reply.params, reply=given, window=window)
-        finally:
-            self._streaming.release()
-
-    def cancel_attention(self) -> None:
-        """Stop an attention computation (safe from any thread; a chat reply is never running then)."""
-        for backend in (self._attention_backend, self.backend):
-            if backend is not None and backend.capabilities.attention:
-                backend.cancel()
-
-    def unload_attention_backend(self) -> None:
-        side, self._attention_backend = self._attention_backend, None
-        if side is not None:
-            side.unload()
-
-    # ---- token view -------------------------------------------------------------------
-    def token_numbers_unavailable(self, reply: ReplyTokens) -> str | None:
-        """Why ``reply``'s token probabilities cannot be computed now; None when they can."""
-        backend = self.backend
-        if backend is None:
-            return "no model is loaded"
-        if not backend.capabilities.next_token:
-            return (
-                f"the {backend.name} backend cannot score given tokens "
-                "(start the chat with -o logprobs=5 to record them as replies are written)"
-            )
-        if reply.model and reply.model != backend.model_name:
-            return f"this reply came from {reply.model}: load it (F2) to compute them"
-        if reply.prompt is None:
-            return "the prompt this reply was written after is not known"
-        if not reply.token_ids and not reply.text:
-            return "the reply has no tokens"
-        return None
-
-    def stored_reply_tokens(self, message_id: int) -> ReplyTokens | None:
-        """A stored reply of the open conversation, with its numbers if the history has them.
-
-        The prompt is rebuilt as the chat built it: the system prompt, the
-        conversation before the reply (:func:`~assistant.history.store.context_of`)
-        and its user turn through the template the turn was made with. It is not
-        fitted to the window again; a prompt that no longer fits is an error
-        when the numbers are computed.
-        """
-        from ..history.store import context_of
-
-        store, conversation_id = self.library.store, self.conversation_id
-        if store is None or conversation_id is None:
-            return None
-        stored = store.messages(conversation_id)
-        index = next((i for i, m in enumerate(stored) if m.id == message_id), None)
-        if index is None or stored[index].role != "assistant":
-            return None
-        message = stored[index]
-        before = stored[:index]
-        user = next((i for i in range(len(before) - 1, -1, -1) if before[i].role == "user"), None)
-        params = GenerationParams(
-            **{k: v for k, v in (message.params or {}).items() if k in GenerationParams.field_names()}
-        )
-        tokens = list(message.tokens or [])
-        prompt: tuple[Message, ...] | None = None
-        if user is not None:
-            template = load_chat_template(message.template) if message.template else None
-            variables = self.settings.template_variables if message.template == self.settings.template else {}
-            session = TemplatedSession(
-                self.require_backend(),
-                messages=context_of(before[:user]),
-                system=store.get_conversation(conversation_id).system,
-                template=template,
-                variables=variables,
-            )
-            prompt = tuple(session.prompt_messages(before[user].content))
-        return ReplyTokens(
-            [t.token_id for t in tokens],
-            params,
-            tokens,
-            prompt=prompt,
-            model=message.model or "",
-            backend=message.backend or "",
-            message_id=message.id,
-            origin="stored with the reply in the history",
-            text=message.content,
-        )
-
-    def reply_token_logprobs(
-        self, reply: ReplyTokens, top: int, params: GenerationParams | None = None
-    ) -> Generator[TokenLogprob, None, None]:
-        """The numbers of exactly ``reply``'s tokens after its own prompt (teacher-forced), lazily.
-
-        Blocks (run it in a worker); iterate for progress, stop iterating or
-        :meth:`cancel` to abandon. The engine is held as while streaming, so
-        it is not unloaded under the computation; refused while a reply is
-        being written.
-        """
-        reason = self.token_numbers_unavailable(reply)
-        if reason is not None:
-            raise NotSupportedError(reason)
-        backend = self.require_backend()
-        assert reply.prompt is not None
-        if not self._streaming.acquire(blocking=False):
-            raise BackendError("the model is busy with a reply: try again when it is done")
-        try:
-            if not reply.token_ids:
-                reply.token_ids = reply_token_ids(backend, _backend_prompt(reply.prompt), reply.text)
-            yield from backend.token_logprobs(
-                _backend_prompt(reply.prompt), reply.token_ids, params or reply.params, top
-            )
-        finally:
-            self._streaming.release()
-
-    def step_numbers(self, reply: ReplyTokens, step: int, params: GenerationParams, top: int) -> TokenLogprob:
-        """The numbers of ``reply``'s token ``step`` under other ``params``, from the whole distribution.
-
-        What the sampling panel asks when the recorded top-N list cannot say
-        what a setting would do: the engine re-reads the reply up to that step
-        (its cache keeps the prompt) and applies ``params`` to every logit.
-        """
-        with closing(self.reply_token_logprobs(_up_to(reply, step), top, params)) as numbers:
-            last: TokenLogprob | None = None
-            for last in numbers:
-                pass
-        if last is None:
-            raise BackendError("the engine gave no numbers for that step")
-        return last
 
     # ---- templates -------------------------------------------------------------------
     def settings_options(self) -> SettingsOptions:
@@ -666,7 +434,13 @@ class ChatController:
         """
         from ..history.recorder import unrecorded_turn
 
-        session = self.session()
+        if self.recorder is not None:
+            self.recorder.last_turn = None
+        try:
+            session = self.session()
+        except BaseException:
+            self.abandon_branch()
+            raise
         recorded = (
             self.recorder.turn(user_text, self.recorder.meta_of(session), session.system)
             if self.recorder is not None
@@ -681,6 +455,3 @@ class ChatController:
         return exchange.result
 
 
-def _up_to(reply: ReplyTokens, step: int) -> ReplyTokens:
-    """``reply`` cut after its token ``step`` (same prompt and settings): what scoring that step needs."""
-    return replace(reply, token_ids=list(reply.token_ids[: step + 1]), tokens=[])

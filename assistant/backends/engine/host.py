@@ -208,6 +208,9 @@ class EngineHost:
 
 def main() -> None:
     """Take the pipes from fds 0 and 1, then point 0 at /dev/null and 1 at the log (fd 2)."""
+    from .threads import share_cores_with_ui
+
+    share_cores_with_ui()  # before any backend loads its native libraries
     inbound = wire.reader(os.dup(0))
     outbound = wire.writer(os.dup(1))
     devnull = os.open(os.devnull, os.O_RDONLY)

@@ -3,5 +3,6 @@
 ``backend`` is the protocol implementation; ``http`` the client (timeouts,
 deadlines, retries), ``sse`` and ``stream`` the event stream, ``servers`` what
 each kind of server honours, ``settings`` where it is and how to reach it,
-``scoring`` label scoring from echoed prompt logprobs.
+``scoring`` label scoring from echoed prompt logprobs, ``request_helpers`` what
+optional requests and server answers mean (no connection needed).
 """

@@ -23,12 +23,9 @@ while the server is still evaluating the prompt.
 
 from __future__ import annotations
 
-import math
-import re
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from ... import __version__
@@ -44,14 +41,21 @@ from ...types import (
 )
 from ..base import Capabilities, Prompt
 from ..streaming import StopMatcher, collect, make_timings
-from ..chat_format import FALLBACKS, ChatFormat
-from .http import HTTPStatusError, NotOpenAIServerError, RemoteClient, origin
+from ..chat_format import ChatFormat
+from .http import HTTPStatusError, RemoteClient, origin
+from .request_helpers import (  # estimate_tokens and the rest stay importable from here
+    _chat_format_option,
+    _context_overflow,
+    _Entered,
+    _optional,
+    _token_ids,
+    estimate_tokens,
+)
 from .servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, is_default, profile_named
 from .scoring import EchoScorer
 from .settings import RemoteSettings, resolve_settings
 from .stream import parse_event
 
-_CONTEXT_RE = re.compile(r"maximum context length is (\d+) tokens.*?(\d+) in (?:your prompt|the messages)", re.I | re.S)
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
     "eos": "stop",
@@ -221,6 +225,7 @@ class OpenAIBackend:
             sampled_probs=False,
             next_token=False,
             attention=False,
+            constrained=self._profile.constrained,
             exact_token_count=self._token_count_kind().startswith("exact"),
             max_parallel=MAX_PARALLEL_REQUESTS,
         )
@@ -238,6 +243,7 @@ class OpenAIBackend:
             "server": self._profile.name,
             "token_count": self._token_count_kind(),
             "score": self._score_state(),
+            "constrained": self._profile.constrained,
             "unsupported_params": sorted(
                 name for name in ("top_k", "repeat_penalty", "logprobs", "seed") if not self._supports(name)
             ),
@@ -365,6 +371,8 @@ class OpenAIBackend:
         client, settings = self._require()
         self.check_params(params)
         chat = not isinstance(prompt, str)
+        if params.json_schema is not None:
+            self._check_schema_request(chat)
         if chat:
             body: dict[str, Any] = {"messages": [m.to_dict() for m in prompt]}  # type: ignore[union-attr]
         elif self._profile.raw_prompts:
@@ -379,6 +387,20 @@ class OpenAIBackend:
             body["stream_options"] = {"include_usage": True}
         url = settings.url("/chat/completions" if chat else "/completions")
         return self._stream(client, url, body, prompt, params)
+
+    def _check_schema_request(self, chat: bool) -> None:
+        """Refuse a schema this server would not enforce: ignoring it would hand back unchecked text."""
+        if not self._profile.constrained:
+            raise NotSupportedError(
+                f"{self._profile.label} cannot constrain decoding to a JSON schema, so the reply can only be "
+                "validated after it is written (templates do that by themselves); pick the server with "
+                "-o server=vllm|llama-server|llama-cpp-python|ollama if auto-detection was wrong"
+            )
+        if not chat:
+            raise NotSupportedError(
+                f"{self._profile.label} holds only chat replies to a JSON schema (response_format); "
+                "send chat messages, not raw text"
+            )
 
     def _stream(
         self, client: RemoteClient, url: str, body: dict[str, Any], prompt: Prompt, params: GenerationParams
@@ -521,91 +543,3 @@ class OpenAIBackend:
 
 
 NO_ATTENTION = "an OpenAI-compatible server cannot return attention weights (-b transformers can)"
-
-
-class _Entered:
-    """Enter a context manager now (so HTTP errors surface before the first chunk), exit later."""
-
-    def __init__(self, manager: Any) -> None:
-        self._manager = manager
-        self._value = manager.__enter__()
-
-    def __enter__(self) -> Any:
-        return self._value
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self._manager.__exit__(*exc)
-
-
-def _optional(call: Callable[[], Any], html_ok: bool = True) -> Any:
-    """The result of a request whose absence is fine (404/405/501 or a non-JSON answer) — else raise.
-
-    ``html_ok=False``: an HTML page is an error (the OpenAI API's own paths never answer with one).
-    """
-    try:
-        return call()
-    except NotOpenAIServerError:
-        if html_ok:
-            return None
-        raise
-    except HTTPStatusError as exc:
-        if exc.status in (400, 404, 405, 501):
-            return None
-        raise
-    except RemoteError as exc:
-        if "non-JSON" in str(exc):
-            return None
-        raise
-
-
-def _context_overflow(exc: HTTPStatusError) -> tuple[int, int] | None:
-    """(context length, prompt tokens) from an OpenAI-style "maximum context length" error."""
-    match = _CONTEXT_RE.search(exc.server_message)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2))
-
-
-def _token_ids(data: Any) -> list[int] | None:
-    """Token ids from any tokenize answer: ``{"tokens": [..]}`` (ints or {"id"}), or a list (TGI)."""
-    items = data.get("tokens") if isinstance(data, dict) else data
-    if not isinstance(items, list):
-        return None
-    ids: list[int] = []
-    for item in items:
-        if isinstance(item, bool):
-            return None
-        if isinstance(item, int):
-            ids.append(item)
-        elif isinstance(item, dict) and isinstance(item.get("id"), int):
-            ids.append(item["id"])
-        else:
-            return None
-    return ids
-
-
-def estimate_tokens(prompt: Prompt) -> int:
-    """About 4 UTF-8 bytes per token, plus the few tokens each chat turn's markers take."""
-    if isinstance(prompt, str):
-        return math.ceil(len(prompt.encode("utf-8")) / 4)
-    size = sum(math.ceil(len(m.content.encode("utf-8")) / 4) + 4 for m in prompt)
-    return size + 3 if prompt else 0
-
-
-def _chat_format_option(value: str | None) -> ChatFormat | None:
-    """``chat_template``: a built-in name (chatml, gemma), a Jinja file, or inline Jinja text."""
-    if not value:
-        return None
-    if value in FALLBACKS:
-        template, markers = FALLBACKS[value]
-        return ChatFormat(template, source=f"option:{value}", end_markers=tuple(markers))
-    if "{%" in value or "{{" in value:
-        return ChatFormat(value, source="option:inline")
-    path = Path(value).expanduser()
-    if path.is_file():
-        try:
-            return ChatFormat(path.read_text(encoding="utf-8"), source=f"option:{path}")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read chat_template file {path}: {exc}") from exc
-    names = ", ".join(FALLBACKS)
-    raise ConfigError(f"chat_template must be one of {names}, a Jinja file, or Jinja text; got {value!r}")

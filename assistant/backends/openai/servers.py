@@ -3,7 +3,8 @@
 "OpenAI-compatible" covers servers that differ in exactly the places we care
 about: which sampling parameters beyond the OpenAI spec they accept (``top_k``,
 ``repeat_penalty``), whether they can tokenize, expose their chat template,
-return prompt log-probabilities, or feed a raw prompt as-is. A
+return prompt log-probabilities, feed a raw prompt as-is, or hold a chat reply
+to a JSON schema (``response_format``). A
 :class:`ServerProfile` records those facts for one server family, so the
 backend asks the profile instead of branching on server names, and parameters
 a server lacks are *reported* instead of silently dropped.
@@ -43,6 +44,21 @@ class ServerProfile:
     rejects_top_p_one: bool = False  # TGI: top_p must be < 1; leaving it out means the same
     # Where the context window is read when /v1/models does not say: (root path, *json keys).
     context_endpoint: tuple[str, ...] = ()
+    # How a chat request asks for schema-constrained decoding: "json_schema" (OpenAI's
+    # {"type": "json_schema", "json_schema": {...}}), "json_object" (llama-cpp-python's
+    # {"type": "json_object", "schema": ...}), or None: the server cannot, replies are only validated.
+    response_format: str | None = None
+
+    @property
+    def constrained(self) -> bool:
+        """Chat replies can be held to a JSON schema by the server's decoder."""
+        return self.response_format is not None
+
+    def schema_request(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """The ``response_format`` value that asks this server to decode under ``schema``."""
+        if self.response_format == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": _schema_name(schema), "schema": schema, "strict": True}}
 
     def unsupported(self, params: GenerationParams) -> list[tuple[str, Any]]:
         """Params with an effect that this server cannot apply, as (field, value)."""
@@ -81,7 +97,15 @@ class ServerProfile:
                 body["top_logprobs"] = params.logprobs
             else:
                 body["logprobs"] = params.logprobs
+        if params.json_schema is not None and chat and self.constrained:
+            body["response_format"] = self.schema_request(params.json_schema)
         return body
+
+
+def _schema_name(schema: dict[str, Any]) -> str:
+    """A ``json_schema.name`` (OpenAI wants ``[A-Za-z0-9_-]{1,64}``): the schema's title, else "reply"."""
+    title = "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in str(schema.get("title", "")))
+    return title.strip("_")[:64] or "reply"
 
 
 def is_default(name: str, value: Any) -> bool:
@@ -97,6 +121,7 @@ LLAMA_CPP_PYTHON = ServerProfile(
     fixed_params={"min_p": 0.0, "typical_p": 1.0},
     tokenizer="llama-cpp-python",
     prompt_logprobs=True,
+    response_format="json_object",  # its server turns "schema" into a llama.cpp grammar
 )
 LLAMA_SERVER = ServerProfile(
     name="llama-server",
@@ -106,6 +131,7 @@ LLAMA_SERVER = ServerProfile(
     tokenizer="llama-server",
     apply_template=True,
     context_endpoint=("/props", "default_generation_settings", "n_ctx"),
+    response_format="json_schema",
 )
 VLLM = ServerProfile(
     name="vllm",
@@ -115,6 +141,7 @@ VLLM = ServerProfile(
     tokenizer="vllm",
     prompt_logprobs=True,
     top_k_disabled=-1,
+    response_format="json_schema",
 )
 TGI = ServerProfile(
     name="tgi",
@@ -128,6 +155,7 @@ OLLAMA = ServerProfile(
     label="Ollama",
     logprobs=False,
     raw_prompts=False,  # its /v1/completions wraps the prompt in the model's template
+    response_format="json_schema",
 )
 GENERIC = ServerProfile(
     name="openai",

@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ...errors import BackendError, ModelLoadError
-from ...models.context_size import OVERRIDE_OPTION, KvShape, available_memory, check_context_size, override_requested
+from ...models.context_size import OVERRIDE_OPTION, override_requested
 from ...types import GenerationParams
 from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .batch_scheduler import BatchScheduler, Request
 from ..chat_format import ChatFormat, choose_chat_format
 from .convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
+from .device import check_context, is_oom, choose_device, choose_dtype
 from .hf_decoder import PREFILL_CHUNK
 from .vocab import TokenBytes, llama_cpp_special_tokens
 from .sampling import Sampler, token_numbers
@@ -46,87 +47,10 @@ FORCED_CHUNK = 32  # forced tokens per forward in iter_logits: chunk × vocabula
 OPTIONS = ("device", "dtype", "n_ctx", "n_threads", "attn", "native", "cuda_graphs", "max_batch", OVERRIDE_OPTION)
 MAX_BATCH = {"cpu": 16, "cuda": 64}
 """Rows decoded per forward when requests come at once (``--parallel``; ``-o max_batch=N`` changes it)."""
-_DTYPES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
-    "float16": "float16", "fp16": "float16", "half": "float16",
-}  # fmt: skip
-
-
-def choose_device(requested: str | None) -> Any:
-    """``auto`` → cuda > mps > cpu; an explicit device must exist in this torch build."""
-    import torch
-
-    name = str(requested or "auto").lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise BackendError(f"unknown device {requested!r} (use auto, cpu, cuda, cuda:N or mps)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BackendError(f"device={name} asked for, but this torch ({torch.__version__}) sees no CUDA GPU")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise BackendError(f"device={name} asked for, but there are {torch.cuda.device_count()} CUDA GPU(s)")
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise BackendError("device=mps asked for, but Apple MPS is not available here")
-    elif device.type != "cpu":
-        raise BackendError(f"unsupported device {requested!r} (use auto, cpu, cuda, cuda:N or mps)")
-    return device
-
-
-def choose_dtype(requested: str | None, device: Any) -> Any:
-    """``auto`` → bfloat16 on a GPU, float32 on the CPU."""
-    import torch
-
-    name = str(requested or "auto").lower().removeprefix("torch.")
-    if name == "auto":
-        return torch.bfloat16 if device.type in ("cuda", "mps") else torch.float32
-    if name not in _DTYPES:
-        raise BackendError(f"unknown dtype {requested!r} (use auto, float32, bfloat16 or float16)")
-    return getattr(torch, _DTYPES[name])
 
 
 class _AttentionCancelled(Exception):
     """Raised inside a forward hook to stop an attention forward between two layers."""
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def _check_context(n_ctx: int, directory: Path, facts: ModelFacts | None, override: bool, dtype: Any, device: Any) -> None:
-    """Refuse an ``n_ctx`` past the trained context, or whose KV cache would not fit, before loading anything."""
-    import json
-
-    import torch
-
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        config = {}
-    text_config = config.get("text_config") or config if isinstance(config, dict) else {}
-    trained = (facts.context_length if facts else None) or text_config.get("max_position_embeddings")
-    on_gpu = device.type == "cuda"
-    check_context_size(
-        n_ctx,
-        trained=trained if isinstance(trained, int) else None,
-        shape=KvShape.from_hf_config(config) if isinstance(config, dict) else None,
-        bytes_per_value=torch.empty((), dtype=dtype).element_size(),
-        override=override,
-        memory=int(torch.cuda.mem_get_info(device)[0]) if on_gpu else available_memory(),
-        where="GPU memory" if on_gpu else "memory",
-    )
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -140,7 +64,7 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 class TransformersBackend(TokenLoopBackend):
     name = "transformers"
-    capabilities_default = Capabilities(attention=True)
+    capabilities_default = Capabilities(attention=True, constrained=True)
 
     def __init__(self) -> None:
         super().__init__()
@@ -202,7 +126,7 @@ class TransformersBackend(TokenLoopBackend):
             directory, facts = ensure_converted(path, progress, verbose)
         override = override_requested(options)
         if options.get("n_ctx"):  # the default is within the trained context, and small
-            _check_context(int(options["n_ctx"]), directory, facts, override, dtype, device)
+            check_context(int(options["n_ctx"]), directory, facts, override, dtype, device)
         self.unload()
         torch.set_num_threads(n_threads)
         self._device = device
@@ -243,7 +167,7 @@ class TransformersBackend(TokenLoopBackend):
                     str(directory), dtype=dtype, attn_implementation=attn
                 )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            if _is_oom(exc):
+            if is_oom(exc):
                 raise
             raise ModelLoadError(source, f"transformers cannot load it: {exc}") from exc
         hf_model.eval()
@@ -332,6 +256,7 @@ class TransformersBackend(TokenLoopBackend):
         self._model = self._decoder = self._tokenizer = None
         self._cached = []
         self._snapshots = {}
+        self.forget_constraint_vocabulary()
         if had_model:
             gc.collect()
             with contextlib.suppress(Exception):
@@ -360,7 +285,7 @@ class TransformersBackend(TokenLoopBackend):
         try:
             yield
         except Exception as exc:
-            if not _is_oom(exc):
+            if not is_oom(exc):
                 raise
             device = str(self._device or "device")
             self.unload()
@@ -416,6 +341,11 @@ class TransformersBackend(TokenLoopBackend):
 
     def is_end_of_generation(self, token_id: int) -> bool:
         return token_id in self._eog
+
+    def constraint_sizes(self) -> tuple[int, int]:
+        """The tokenizer's tokens, and the logits' length (the model's vocabulary may be padded past it)."""
+        size = int(self._require().config.get_text_config().vocab_size)
+        return min(len(self._tokenizer), size), size
 
     # ---- evaluation with prompt-prefix reuse -------------------------------------------------
     def _truncate(self, length: int) -> None:
@@ -475,9 +405,13 @@ class TransformersBackend(TokenLoopBackend):
         return not self.cancelled
 
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
-        """Alone on the single-sequence path, or batched with requests from other threads (see the scheduler)."""
+        """Alone on the single-sequence path, or batched with requests from other threads (see the scheduler).
+
+        A constrained request (``json_schema``) always runs alone: its mask is
+        applied in this loop, which the batch decoder does not have.
+        """
         scheduler = self._scheduler
-        if scheduler is None:
+        if scheduler is None or params.json_schema is not None:
             return self._sample_alone(prompt_ids, params)
         budget = max(1, min(params.max_tokens, self._n_ctx - len(prompt_ids)))
         request = Request(list(prompt_ids), params, budget)
@@ -488,15 +422,21 @@ class TransformersBackend(TokenLoopBackend):
         with self._lock, self._device_errors("generating"):
             if not self._prefill(prompt_ids):
                 return
+            constraint = self.json_constraint(params)
             logits = self._evaluate(prompt_ids)
             sampler = Sampler(params, device=logits.device)
             while True:
-                token = sampler(logits)
+                # A schema's mask comes first, on the raw logits: the sampler chain runs over what it allows.
+                token = sampler(constraint.mask_torch(logits) if constraint is not None else logits)
+                done = False
+                if constraint is not None:
+                    constraint.advance(token)
+                    done = constraint.complete
                 if params.logprobs:
                     logprob, p_sampled, top = token_numbers(logits, token, params.logprobs, sampler.last)
-                    yield SampledToken(token, logprob, top, p_sampled)
+                    yield SampledToken(token, logprob, top, p_sampled, ends_document=done)
                 else:
-                    yield SampledToken(token)
+                    yield SampledToken(token, ends_document=done)
                 if len(self._cached) >= self._n_ctx:
                     return
                 logits = self._step(token)

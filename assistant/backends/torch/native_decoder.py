@@ -110,6 +110,8 @@ class NativeDecoder:
         self._graph: Any = None
         self._graph_failed = False
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
+        self.batch_matmul: Callable[[Any, Any], Any] | None = None
+        """The batched path's matrix product (:func:`.native_batch.matmul_for_rows`), made on its first batch."""
 
     # ---- weights ------------------------------------------------------------------
     def _store(self, weights: list[Any], modules: list[Any]) -> Any:
@@ -251,10 +253,10 @@ class NativeDecoder:
         x = self.embed[ids]
         return x * self.embed_scale if self.embed_scale is not None else x
 
-    def _logits(self, x: Any) -> Any:
+    def _logits(self, x: Any, mm: Callable[[Any, Any], Any] | None = None) -> Any:
         import torch
 
-        logits = self._mm(self._rms(x, self.final_norm), self.lm_head)
+        logits = (mm or self._mm)(self._rms(x, self.final_norm), self.lm_head)
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits.float()
@@ -297,17 +299,22 @@ class NativeDecoder:
         out = F.scaled_dot_product_attention(q[None], keys[None], values[None], attn_mask=mask, scale=self.scale)
         return out[0].reshape(heads, t, d).transpose(0, 1).reshape(t, heads * d)
 
-    def _block_rest(self, layer: _Layer, x: Any, attn: Any) -> Any:
-        """Output projection, residuals and the MLP, shared by both attention paths."""
-        out = self._mm(attn, layer.wo)
+    def _block_rest(self, layer: _Layer, x: Any, attn: Any, mm: Callable[[Any, Any], Any] | None = None) -> Any:
+        """Output projection, residuals and the MLP, shared by both attention paths (and the batched one).
+
+        ``mm`` replaces :meth:`_mm` for the batched path, whose weights are also
+        kept in a layout made for several rows (:mod:`.native_batch`).
+        """
+        mm = mm or self._mm
+        out = mm(attn, layer.wo)
         if layer.bo is not None:
             out = out + layer.bo
         if layer.norm_attn_out is not None:
             out = self._rms(out, layer.norm_attn_out)
         x = x + out
         h = self._rms(x, layer.norm_ff_in)
-        gate, up = self._mm(h, layer.wgu).chunk(2, dim=-1)
-        out = self._mm(self.act(gate) * up, layer.wd)
+        gate, up = mm(h, layer.wgu).chunk(2, dim=-1)
+        out = mm(self.act(gate) * up, layer.wd)
         if layer.norm_ff_out is not None:
             out = self._rms(out, layer.norm_ff_out)
         return x + out

@@ -3,6 +3,10 @@
 llama-cpp-python builds this sampler chain (``Llama._init_sampler``), which we
 reproduce step by step:
 
+0. a ``json_schema``'s mask, when there is one: the backend sets disallowed
+   tokens to -inf before calling the sampler (on llama-cpp the same mask is
+   the chain's first, custom sampler), so every step below runs over the
+   tokens the schema allows (:mod:`assistant.structured.constraint`);
 1. repeat penalty over the last ``last_n`` (64) *generated* tokens — llama.cpp's
    sampler only sees accepted tokens, not the prompt: a positive logit is
    divided by the penalty, a negative one multiplied;

@@ -1,7 +1,13 @@
 """The main screen: conversation, message box, settings and status lines.
 
 Model loading and generation run in thread workers; they post
-:mod:`assistant.tui.messages` back here, so the UI thread only ever draws.
+:mod:`assistant.tui.messages` (dataclass messages) back here, so the UI thread
+only ever draws. What the app *does* is the Textual-free controller's
+(:mod:`assistant.tui.controller`); this module is the screen's core — layout,
+status lines, loading a model, sending a turn and streaming its reply. Its
+other parts are mixins, one concern each: the panels and reply views
+(:mod:`.chat_views`), conversations and the sidebar (:mod:`.chat_conversations`),
+and regenerate / edit / versions (:mod:`.chat_branches`).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -19,18 +25,17 @@ from textual.timer import Timer
 from textual.widgets import Footer, LoadingIndicator
 
 from ...errors import AssistantError
+from ..heap import QuietCollector, settle_after_load
 from ..messages import (
     EngineStatusReady,
     ModelLoaded,
     ModelLoadFailed,
     ModelLoadProgress,
-    PreviewReady,
     ReplyFinished,
     ReplyProgress,
     TaskFinished,
     TaskProgress,
 )
-from ..heap import QuietCollector, settle_after_load
 from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..text import shorten
@@ -46,15 +51,15 @@ from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
 from ..widgets.tool_results import result_view, slash_help_view
-from .dialogs import Confirm
+from .chat_branches import BRANCH_CSS, EDIT_HINT, BranchActions, EditBanner
+from .chat_conversations import EMPTY_HINT, ConversationActions
+from .chat_views import ReplyViews
 
 if TYPE_CHECKING:
-    from ...history import StoredMessage
-    from ...inspect.token_view import ReplyTokens
     from ..app import ChatApp
     from ..controller import ChatController
 
-EMPTY_HINT = "Type a message and press Enter.  F1 help · F2 settings · F3 prompt inspector · / for tools"
+__all__ = ["EMPTY_HINT", "ChatScreen"]
 
 MAX_FPS = 30
 """Most draws per second of a streaming reply."""
@@ -68,10 +73,12 @@ of every ~250 ms at 0.2 (benchmarks/tui_stream.py)."""
 FINISH_STATUS = {"cancelled": "interrupted", "length": STOPPED_AT_MAX_TOKENS, "error": "error", "stop": ""}
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ReplyViews, ConversationActions, BranchActions, Screen[None]):
     AUTO_FOCUS = "PromptInput"
     BINDINGS = [
         Binding("escape", "stop", "Stop reply"),
+        Binding("escape", "cancel_edit", "Cancel edit"),
+        Binding("ctrl+r", "regenerate_last", "Regenerate", show=False),
         Binding("f2", "settings", "Settings"),
         Binding("f3", "inspect", "Prompt"),
         Binding("ctrl+n", "new_conversation", "New chat"),
@@ -84,7 +91,7 @@ class ChatScreen(Screen[None]):
     ChatScreen #main { height: 1fr; }
     ChatScreen #conversation { width: 1fr; }
     ChatScreen LoadingIndicator { height: 3; }
-    """
+    """ + BRANCH_CSS
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,6 +103,7 @@ class ChatScreen(Screen[None]):
         self.queued: str | None = None
         """A message sent while the model was loading, sent once it is ready."""
         self.status = StatusInfo()
+        self.editing = None
         self.sent_at = 0.0
         self.first_text_at: float | None = None
         self.rendered_at: float | None = None
@@ -118,6 +126,8 @@ class ChatScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
             return self._generating  # "esc Stop reply" in the footer only while a reply runs
+        if action == "cancel_edit":
+            return self.editing is not None and not self._generating
         return True
 
     @property
@@ -134,6 +144,7 @@ class ChatScreen(Screen[None]):
             yield Sidebar(self.controller.library, id="sidebar")
             with Vertical(id="conversation"):
                 yield ChatLog(id="log")
+                yield EditBanner(EDIT_HINT, id="edit-banner", markup=False)
                 yield PromptInput(id="input")
         yield SettingsBar(id="settings")
         yield StatusBar(id="status")
@@ -305,14 +316,25 @@ class ChatScreen(Screen[None]):
         if not self.controller.ready:
             self._give_back(text, "No model is loaded (F2 to choose one)")
             return
+        if self.editing is not None:
+            if is_slash_command(text) and parse_slash_command(text).name == "help":
+                self.cancel_edit()  # /help is no turn: nothing to send as a new version
+            elif not await self.begin_edit_send():
+                self._give_back(text)
+                return
         if is_slash_command(text):
-            await self.run_slash_command(text)
+            if not await self.run_slash_command(text):
+                await self.abandon_branch()  # refused: an edit prepared for it is not sent either
             return
         text = unescape_slash(text)
         if self.controller.scores_choices:
             name = self.controller.settings.template or "template"
             await self.run_task(name, text, lambda: self.controller.classify(text))
             return
+        await self.start_reply(text)
+
+    async def start_reply(self, text: str, user: UserMessage | None = None) -> None:
+        """Stream the reply to ``text`` in a worker (``user``: its message, already on screen to regenerate)."""
         self.generating = True
         self.buffer.drain()
         self.sent_at = time.perf_counter()
@@ -323,7 +345,7 @@ class ChatScreen(Screen[None]):
         # text it writes meanwhile waits in the buffer, and this screen handles the
         # worker's messages only once this handler has returned.
         self._generate(text)
-        self.pending_user = await self.log_view.add(UserMessage(text))  # type: ignore[assignment]
+        self.pending_user = user or await self.log_view.add(UserMessage(text))  # type: ignore[assignment]
         label = self.controller.settings.model
         self.reply = await self.log_view.add(AssistantMessage(label=label))  # type: ignore[assignment]
         self.reply.start_stream()
@@ -371,6 +393,7 @@ class ChatScreen(Screen[None]):
             self._flush_timer = None
         reply, self.reply = self.reply, None
         user, self.pending_user = self.pending_user, None
+        regenerated, self.regenerating = self.regenerating, False
         self.generating = False
         if reply is not None:
             await reply.write(self.buffer.drain())
@@ -378,7 +401,9 @@ class ChatScreen(Screen[None]):
             completion = message.completion
             if message.error is not None and not reply.text:
                 await reply.remove()
-                if user is not None:
+                if regenerated and user is not None:
+                    await self.redraw_branch_from(user)  # the failed version, as stored
+                elif user is not None:
                     user.set_status("not sent")
                     self._give_back(message.user_text)
             else:
@@ -387,6 +412,7 @@ class ChatScreen(Screen[None]):
                 if completion is not None and reason in ("stop", "length"):
                     await self._show_answer(reply, completion.text)
             self.rendered_at = time.perf_counter()
+            self.mark_turn(None if regenerated else user, reply if reply.is_attached else None)
         self.call_after_refresh(self.quiet_gc.end)
         if message.error is not None:
             self.notify(message.error, title="The reply failed", severity="error", timeout=10)
@@ -421,21 +447,24 @@ class ChatScreen(Screen[None]):
             await reply.show_reasoning(extraction.reasoning, answer)
 
     # ---- tools and scored templates -----------------------------------------------
-    async def run_slash_command(self, line: str) -> None:
-        """``/help`` here; any other command names a tool, run on its text or the last message."""
+    async def run_slash_command(self, line: str) -> bool:
+        """``/help`` here; any other command names a tool, run on its text or the last message.
+
+        False when no turn started (``/help``, or a mistake in the command).
+        """
         from ..tool_calls import prepare_tool_call
 
         if parse_slash_command(line).name == "help":
             await self.log_view.add(UserMessage(line))
             body, plain = slash_help_view()
             await self.log_view.add(ToolMessage("/help", body, plain))
-            return
+            return False
         try:
             call = prepare_tool_call(line, self.controller.messages)
         except AssistantError as exc:
             self._give_back(line)
             self.notify(str(exc), title="Slash command", severity="error", timeout=8)
-            return
+            return False
 
         def progress(done: int, total: int, message: str) -> None:
             self.post_message(TaskProgress(f"{done}/{total} {message}".strip()))
@@ -443,6 +472,7 @@ class ChatScreen(Screen[None]):
         await self.run_task(
             call.label, line, lambda: self.controller.run_tool(line, call, progress), source_text=call.text
         )
+        return True
 
     async def run_task(
         self, label: str, user_text: str, task: Callable[[], Any], source_text: str = ""
@@ -471,10 +501,12 @@ class ChatScreen(Screen[None]):
         if message.error is not None:
             if user is not None:
                 user.set_status("failed")
+                self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
             self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
         else:
             body, plain = result_view(message.result, message.source_text)
-            await self.log_view.add(ToolMessage(message.label, body, plain))
+            result = await self.log_view.add(ToolMessage(message.label, body, plain))
+            self.mark_turn(user, result)
         self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
         self.refresh_engine_status()
         self.refresh_sidebar()
@@ -483,208 +515,7 @@ class ChatScreen(Screen[None]):
         if self.generating:
             self.controller.cancel()
 
-    # ---- panels -------------------------------------------------------------------
-    def action_settings(self) -> None:
-        self.chat_app.action_settings()
-
-    def action_inspect(self) -> None:
-        if not self.controller.ready:
-            self.notify("No model is loaded yet", severity="warning")
-            return
-        self._preview_worker(self.prompt_input.text)
-
-    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _preview_worker(self, draft: str) -> None:
-        try:
-            self.post_message(PreviewReady(self.controller.preview(draft)))
-        except Exception as exc:  # a template or server error must not close the app
-            self.post_message(PreviewReady(None, str(exc) or type(exc).__name__))
-
-    def on_preview_ready(self, message: PreviewReady) -> None:
-        from .inspector import PromptInspector
-
-        if message.preview is None:
-            self.notify(message.error or "", title="Cannot render the prompt", severity="error")
-            return
-        if self.app.screen is self:
-            self.app.push_screen(PromptInspector(message.preview))
-
-    def reply_to_inspect(self) -> AssistantMessage | None:
-        """The focused reply, else the last one (what the palette's inspect entries act on); None says why."""
-        focused = self.focused
-        reply = focused if isinstance(focused, AssistantMessage) else self.log_view.last_assistant()
-        if reply is None or not reply.text:
-            self.notify("There is no reply to look at yet", severity="warning")
-            return None
-        return reply
-
-    def action_token_view(self) -> None:
-        """The token view of the focused reply, else of the last one (the command palette's entry)."""
-        reply = self.reply_to_inspect()
-        if reply is not None:
-            self.open_token_view(reply)
-
-    @on(AssistantMessage.TokenViewRequested)
-    def on_token_view_requested(self, event: AssistantMessage.TokenViewRequested) -> None:
-        self.open_token_view(event.reply)
-
-    def open_token_view(self, reply: AssistantMessage) -> None:
-        """Open the token view over ``reply``: its own numbers, the history's, or computed on the spot."""
-        from .token_view import TokenViewScreen
-
-        tokens = self.reply_tokens_for(reply, "Token view")
-        if tokens is not None:
-            self.app.push_screen(TokenViewScreen(tokens, reply.label))
-
-    def reply_tokens_for(self, reply: AssistantMessage, view: str) -> "ReplyTokens | None":
-        """``reply``'s prompt and tokens (kept while it streamed, or from the history); None, said why, if unknown."""
-        if reply is self.reply:
-            self.notify("The reply is still being written: open it when it is done", title=view, severity="warning")
-            return None
-        if reply.reply_tokens is None and reply.message_id is not None:
-            try:
-                reply.reply_tokens = self.controller.stored_reply_tokens(reply.message_id)
-            except AssistantError as exc:
-                self.notify(str(exc), title=view, severity="error")
-                return None
-        if reply.reply_tokens is None:
-            self.notify("The tokens of this reply are not known", title=view, severity="warning")
-        return reply.reply_tokens
-
-    def action_attention_view(self) -> None:
-        """The attention view of the focused reply, else of the last one (the command palette's entry)."""
-        reply = self.reply_to_inspect()
-        if reply is not None:
-            self.open_attention_view(reply)
-
-    @on(AssistantMessage.AttentionViewRequested)
-    def on_attention_view_requested(self, event: AssistantMessage.AttentionViewRequested) -> None:
-        self.open_attention_view(event.reply)
-
-    def open_attention_view(self, reply: AssistantMessage) -> None:
-        """Open the attention view over ``reply`` (computed in the view's worker, on transformers)."""
-        from .attention import AttentionScreen
-
-        if self._busy():  # one engine, one job: the maps wait for the reply to finish
-            return
-        tokens = self.reply_tokens_for(reply, "Attention view")
-        if tokens is not None:
-            self.app.push_screen(AttentionScreen(tokens, reply.label))
-
-    async def action_new_conversation(self) -> None:
-        if self._busy():
-            return
-        self.controller.new_conversation()
-        await self.log_view.clear(EMPTY_HINT)
-        # Nothing of the old chat stays on screen: its figures go now (the refresh
-        # below counts the new, empty one), and an unsent draft moves into the
-        # input history (Up brings it back) instead of being sent to the new chat.
-        self.set_status(tokens_per_second=None, ttft_ms=None, context_used=None, dropped=0)
-        self.prompt_input.put_aside_draft()
-        self.refresh_engine_status()
-        self.refresh_sidebar()
-        self.prompt_input.focus()
-
     def _busy(self) -> bool:
         if self.generating:
             self.notify("Stop the reply first (Esc)", severity="warning")
         return self.generating
-
-    # ---- conversations sidebar ----------------------------------------------------
-    @property
-    def sidebar(self) -> Sidebar:
-        return self.query_one(Sidebar)
-
-    def refresh_sidebar(self) -> None:
-        self.sidebar.current_id = self.controller.conversation_id
-        self.sidebar.refresh_rows()
-
-    def action_scroll_conversation(self, pages: int) -> None:
-        """Scroll the conversation by pages (the top draws earlier turns of a long stored one)."""
-        log = self.log_view
-        if pages < 0:
-            log.scroll_up_past_top()
-            log.scroll_page_up()
-        else:
-            log.scroll_page_down()
-
-    NARROW_WIDTH = 80
-    """Below this many columns the sidebar starts hidden (it takes 34), so the conversation keeps its room."""
-    _sidebar_chosen = False
-    """Whether the user showed or hid the sidebar themselves (then a resize leaves it as they chose)."""
-
-    def action_toggle_sidebar(self) -> None:
-        self._sidebar_chosen = True
-        self.sidebar.toggle_class("-hidden")
-        if self.sidebar.has_class("-hidden") and self.sidebar.has_focus_within:
-            self.prompt_input.focus()
-
-    def on_resize(self, event: events.Resize) -> None:
-        if not self._sidebar_chosen:
-            self.sidebar.set_class(event.size.width < self.NARROW_WIDTH, "-hidden")
-
-    def action_search(self) -> None:
-        self._sidebar_chosen = True
-        self.sidebar.remove_class("-hidden")
-        self.sidebar.search_box.focus()
-
-    @on(Sidebar.Opened)
-    async def on_conversation_opened(self, event: Sidebar.Opened) -> None:
-        await self.open_conversation(event.conversation_id)
-
-    async def open_conversation(self, conversation_id: int) -> None:
-        """Show a stored conversation and continue it (the model gets it fitted to its window)."""
-        if self._busy():
-            return
-        try:
-            opened = self.controller.open_conversation(conversation_id)
-        except AssistantError as exc:
-            self.notify(str(exc), title="Could not open the conversation", severity="error")
-            return
-        await self.show_stored(opened.stored)
-        self.set_status(tokens_per_second=None, ttft_ms=None)
-        self.refresh_settings()
-        self.refresh_sidebar()
-        self.prompt_input.focus()
-        remembered, settings = opened.remembered, self.controller.settings
-        if remembered is not None and remembered.model and remembered.backend and (
-            (remembered.model, remembered.backend) != (settings.model, settings.backend)
-        ):
-            self.load_model(remembered.model, remembered.backend)  # the model it was having with
-        else:
-            self.refresh_engine_status()
-
-    async def show_stored(self, stored: "list[StoredMessage]") -> None:
-        await self.log_view.show_stored(stored)
-        if not stored:
-            await self.log_view.clear(EMPTY_HINT)
-
-    @on(Sidebar.DeleteRequested)
-    def on_delete_requested(self, event: Sidebar.DeleteRequested) -> None:
-        self.delete_conversation(event.conversation_id)
-
-    def delete_conversation(self, conversation_id: int) -> None:
-        if conversation_id == self.controller.conversation_id and self._busy():
-            return
-
-        async def done(confirmed: bool | None) -> None:
-            if not confirmed:
-                return
-            try:
-                was_open = self.controller.delete_conversation(conversation_id)
-            except AssistantError as exc:
-                self.notify(str(exc), title="Delete", severity="error")
-                return
-            if was_open:
-                await self.log_view.clear(EMPTY_HINT)
-                self.refresh_engine_status()
-            self.refresh_sidebar()
-
-        self.app.push_screen(Confirm("Delete this conversation and all its messages?"), done)
-
-    def action_copy_last(self) -> None:
-        reply = self.log_view.last_assistant()
-        if reply is None or not reply.text:
-            self.notify("There is no reply to copy yet", severity="warning")
-            return
-        reply.action_copy_message()

@@ -1,7 +1,9 @@
 """The conversation: one widget per turn, in a scroll view that follows the reply.
 
 User turns are drawn as plain text (exactly what was sent); model replies as
-Markdown, streamed through :class:`textual.widgets.MarkdownStream` into
+Markdown (a reply that is exactly one JSON document, as a schema makes them,
+as a highlighted ``json`` code block once complete), streamed through
+:class:`textual.widgets.MarkdownStream` into
 sealed segments and a live tail (:mod:`.reply_stream`), so each token costs
 the same however long the reply grows. Nothing a user or model
 wrote is ever parsed as Rich/Textual markup (see :mod:`assistant.tui.text`).
@@ -13,6 +15,7 @@ frame (:func:`prefetch_markdown`), not before the empty chat can show.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -51,6 +54,26 @@ def prefetch_inspect() -> None:
     from ...inspect import distribution  # noqa: F401
 
 
+def json_markdown(text: str) -> str | None:
+    """A reply that is exactly one JSON object or array, as a fenced ``json`` block (indented); else None.
+
+    Only whole documents: a reply that merely contains JSON keeps its Markdown.
+    The copy actions still copy the reply as the model wrote it.
+    """
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "{[":
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None
+    body = json.dumps(value, indent=2, ensure_ascii=False)
+    fence = "```"
+    while fence in body:
+        fence += "`"
+    return f"{fence}json\n{body}\n{fence}\n"
+
+
 def code_blocks(markdown: str) -> list[str]:
     """The contents of the fenced code blocks in ``markdown``, in order."""
     return [match.group(2) for match in _FENCE.finditer(markdown)]
@@ -62,7 +85,17 @@ class ChatMessage(Vertical, can_focus=True):
     BINDINGS = [
         Binding("c", "copy_message", "Copy message"),
         Binding("b", "copy_code", "Copy code block"),
+        # Versions (regenerated replies, edited messages): only on a turn that has some.
+        Binding("left", "previous_version", "Previous version"),
+        Binding("right", "next_version", "Next version"),
     ]
+
+    @dataclass
+    class BranchRequested(Message):
+        """Regenerate this reply, edit this message, or show its ``previous`` / ``next`` version (the screen does)."""
+
+        message: ChatMessage
+        request: str
 
     DEFAULT_CSS = """
     ChatMessage {
@@ -90,9 +123,15 @@ class ChatMessage(Vertical, can_focus=True):
         self.label = label or self.role.title()
         self.status = status
         self._code_index = 0
+        self.message_id: int | None = None
+        """The stored message, when the turn is in the history."""
+        self.versions = (1, 1)
+        """Which of the versions at its place this is, of how many (regenerated replies, edited messages)."""
 
     def header_text(self) -> Text:
         text = Text(visible_text(self.label))
+        if self.versions[1] > 1:
+            text.append(f"  ‹ {self.versions[0]}/{self.versions[1]} ›", style="bold")
         if self.status:
             text.append(f"  [{self.status}]", style="italic")
         return text
@@ -104,6 +143,25 @@ class ChatMessage(Vertical, can_focus=True):
         self.status = status
         self.set_class(status == "interrupted", "interrupted")
         self.set_class(status == "error", "error")
+        self._redraw_header()
+
+    def set_versions(self, which: int, count: int) -> None:
+        self.versions = (which, count)
+        self._redraw_header()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("previous_version", "next_version"):
+            return self.versions[1] > 1  # else the key scrolls, as it does elsewhere in the log
+        return True
+
+    def action_previous_version(self) -> None:
+        self.post_message(self.BranchRequested(self, "previous"))
+
+    def action_next_version(self) -> None:
+        self.post_message(self.BranchRequested(self, "next"))
+
+    def _redraw_header(self) -> None:
         if self.is_mounted:
             self.query_one(".header", Static).update(self.header_text())
 
@@ -127,9 +185,14 @@ class ChatMessage(Vertical, can_focus=True):
 
 class UserMessage(ChatMessage):
     role = "user"
+    BINDINGS = [Binding("e", "edit", "Edit")]
 
-    def __init__(self, text: str, status: str = "") -> None:
+    def action_edit(self) -> None:
+        self.post_message(self.BranchRequested(self, "edit"))
+
+    def __init__(self, text: str, status: str = "", message_id: int | None = None) -> None:
         super().__init__(text, "You", status)
+        self.message_id = message_id
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self.compose_header()
@@ -140,7 +203,11 @@ class AssistantMessage(ChatMessage):
     """A model reply; streams while it is generated, then may fold its reasoning."""
 
     role = "assistant"
-    BINDINGS = [Binding("t", "token_view", "Tokens"), Binding("a", "attention_view", "Attention")]
+    BINDINGS = [
+        Binding("t", "token_view", "Tokens"),
+        Binding("a", "attention_view", "Attention"),
+        Binding("r", "regenerate", "Regenerate"),
+    ]
 
     @dataclass
     class TokenViewRequested(Message):
@@ -160,7 +227,6 @@ class AssistantMessage(ChatMessage):
         super().__init__(text, label, status)
         self._stream: ReplyStream | None = None
         self.message_id = message_id
-        """The stored message, when the reply is in the history."""
         self.reply_tokens: ReplyTokens | None = None
         """Its tokens and their numbers, once known (a live reply's, or loaded for the token view)."""
 
@@ -174,11 +240,14 @@ class AssistantMessage(ChatMessage):
     def action_attention_view(self) -> None:
         self.post_message(self.AttentionViewRequested(self))
 
+    def action_regenerate(self) -> None:
+        self.post_message(self.BranchRequested(self, "regenerate"))
+
     def compose(self):  # type: ignore[no-untyped-def]
         from .reply_stream import ReplyBody
 
         yield self.compose_header()
-        yield ReplyBody(visible_text(self.text), classes="body")
+        yield ReplyBody(visible_text(json_markdown(self.text) or self.text), classes="body")
 
     @property
     def body(self) -> ReplyBody:
@@ -212,6 +281,12 @@ class AssistantMessage(ChatMessage):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+        shown = json_markdown(self.text)
+        if shown is not None and self.is_mounted:
+            from .reply_stream import ReplyBody
+
+            await self.body.remove()
+            await self.mount(ReplyBody(visible_text(shown), classes="body"))
         self.set_status(status)
 
     async def show_reasoning(self, reasoning: str, answer: str) -> None:
@@ -253,6 +328,48 @@ is (``benchmarks/tui_open.py``).
 
 EARLIER_BATCH_MESSAGES = 30
 """At most this many stored messages per step (short ones are cheap, but not free)."""
+
+
+def stored_widgets(stored: Sequence[StoredMessage], before: Sequence[str] = ()) -> list[ChatMessage]:
+    """Stored messages as the turns the log draws: statuses, tool and template results, versions.
+
+    ``before``: the contents of the stored messages above these (a slash
+    command may have run on the last of them).
+    """
+    from .tool_results import result_view, stored_source_text, stored_tool_label
+
+    widgets: list[ChatMessage] = []
+    previous: list[str] = list(before)  # contents so far: a slash command may have run on the last message
+    for message in stored:
+        drawn = len(widgets)
+        if message.role == "user":
+            widgets.append(UserMessage(message.content))
+        elif message.role == "assistant" and message.tool_result is not None:
+            body, plain = result_view(
+                message.tool_result, stored_source_text(previous), plain=message.content
+            )
+            label = (
+                stored_tool_label(previous, message.tool_name)
+                if message.tool_name
+                else (message.template or "result")
+            )
+            widgets.append(ToolMessage(label, body, plain))
+        elif message.role == "assistant":
+            status = STORED_STATUS.get(message.status, message.status)
+            if message.status == "complete" and message.finish_reason == "length":
+                status = STOPPED_AT_MAX_TOKENS  # as the live turn said
+            if message.status == "interrupted" and not message.content:
+                status = "no reply"
+            widgets.append(
+                AssistantMessage(
+                    message.content, label=message.model or "Assistant", status=status, message_id=message.id
+                )
+            )
+        previous.append(message.content)
+        if len(widgets) > drawn:
+            widgets[-1].message_id = message.id
+            widgets[-1].versions = (message.alternative, message.alternatives)
+    return widgets
 
 
 class EarlierMessages(Static):
@@ -313,37 +430,8 @@ class ChatLog(VerticalScroll):
         Only the end is drawn at first (:data:`EARLIER_BATCH_CHARS`); earlier
         messages are drawn as scrolling up reaches them.
         """
-        from .tool_results import result_view, stored_source_text, stored_tool_label
-
         await self.clear()
-        widgets: list[ChatMessage] = []
-        previous: list[str] = []  # contents so far: a slash command may have run on the last message
-        for message in stored:
-            if message.role == "user":
-                widgets.append(UserMessage(message.content))
-            elif message.role == "assistant" and message.tool_result is not None:
-                body, plain = result_view(
-                    message.tool_result, stored_source_text(previous), plain=message.content
-                )
-                label = (
-                    stored_tool_label(previous, message.tool_name)
-                    if message.tool_name
-                    else (message.template or "result")
-                )
-                widgets.append(ToolMessage(label, body, plain))
-            elif message.role == "assistant":
-                status = STORED_STATUS.get(message.status, message.status)
-                if message.status == "complete" and message.finish_reason == "length":
-                    status = STOPPED_AT_MAX_TOKENS  # as the live turn said
-                if message.status == "interrupted" and not message.content:
-                    status = "no reply"
-                widgets.append(
-                    AssistantMessage(
-                        message.content, label=message.model or "Assistant", status=status, message_id=message.id
-                    )
-                )
-            previous.append(message.content)
-        self._earlier = widgets
+        self._earlier = stored_widgets(stored)
         recent: list[Widget] = list(self._take_earlier())
         if self._earlier:
             marker = EarlierMessages(markup=False)
@@ -353,6 +441,21 @@ class ChatLog(VerticalScroll):
             await self.mount_all(recent)
             self.anchor()
             self.call_after_refresh(self.folder.refold)
+
+    async def replace_from(
+        self, first: ChatMessage, stored: Sequence[StoredMessage], before: Sequence[str]
+    ) -> None:
+        """Replace ``first`` and every turn after it by ``stored`` (another branch of the conversation).
+
+        ``before``: the contents of the stored messages above (a slash command
+        may have run on the last of them). The view stays where it is.
+        """
+        children = list(self.children)
+        await self.remove_children(children[children.index(first) :])
+        widgets = stored_widgets(stored, before)
+        if widgets:
+            await self.mount_all(widgets)
+        self.call_after_refresh(self.folder.refold)
 
     def _take_earlier(self) -> list[ChatMessage]:
         """The last not-yet-drawn stored messages, up to one batch (at least two: an exchange)."""

@@ -1,0 +1,109 @@
+"""The backend's small pieces that need no connection: optional requests, server answers, estimates.
+
+Kept apart from :mod:`.backend` (the protocol implementation) so that module
+stays one job: what a reply to ``/models``, ``/tokenize`` or an overflowing
+request means, how many tokens a prompt is estimated at, and which chat
+template ``-o chat_template`` names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from ...errors import ConfigError, RemoteError
+from ..base import Prompt
+from ..chat_format import FALLBACKS, ChatFormat
+from .http import HTTPStatusError, NotOpenAIServerError
+
+_CONTEXT_RE = re.compile(r"maximum context length is (\d+) tokens.*?(\d+) in (?:your prompt|the messages)", re.I | re.S)
+
+
+class _Entered:
+    """Enter a context manager now (so HTTP errors surface before the first chunk), exit later."""
+
+    def __init__(self, manager: Any) -> None:
+        self._manager = manager
+        self._value = manager.__enter__()
+
+    def __enter__(self) -> Any:
+        return self._value
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._manager.__exit__(*exc)
+
+
+def _optional(call: Callable[[], Any], html_ok: bool = True) -> Any:
+    """The result of a request whose absence is fine (404/405/501 or a non-JSON answer) — else raise.
+
+    ``html_ok=False``: an HTML page is an error (the OpenAI API's own paths never answer with one).
+    """
+    try:
+        return call()
+    except NotOpenAIServerError:
+        if html_ok:
+            return None
+        raise
+    except HTTPStatusError as exc:
+        if exc.status in (400, 404, 405, 501):
+            return None
+        raise
+    except RemoteError as exc:
+        if "non-JSON" in str(exc):
+            return None
+        raise
+
+
+def _context_overflow(exc: HTTPStatusError) -> tuple[int, int] | None:
+    """(context length, prompt tokens) from an OpenAI-style "maximum context length" error."""
+    match = _CONTEXT_RE.search(exc.server_message)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def _token_ids(data: Any) -> list[int] | None:
+    """Token ids from any tokenize answer: ``{"tokens": [..]}`` (ints or {"id"}), or a list (TGI)."""
+    items = data.get("tokens") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        return None
+    ids: list[int] = []
+    for item in items:
+        if isinstance(item, bool):
+            return None
+        if isinstance(item, int):
+            ids.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("id"), int):
+            ids.append(item["id"])
+        else:
+            return None
+    return ids
+
+
+def estimate_tokens(prompt: Prompt) -> int:
+    """About 4 UTF-8 bytes per token, plus the few tokens each chat turn's markers take."""
+    if isinstance(prompt, str):
+        return math.ceil(len(prompt.encode("utf-8")) / 4)
+    size = sum(math.ceil(len(m.content.encode("utf-8")) / 4) + 4 for m in prompt)
+    return size + 3 if prompt else 0
+
+
+def _chat_format_option(value: str | None) -> ChatFormat | None:
+    """``chat_template``: a built-in name (chatml, gemma), a Jinja file, or inline Jinja text."""
+    if not value:
+        return None
+    if value in FALLBACKS:
+        template, markers = FALLBACKS[value]
+        return ChatFormat(template, source=f"option:{value}", end_markers=tuple(markers))
+    if "{%" in value or "{{" in value:
+        return ChatFormat(value, source="option:inline")
+    path = Path(value).expanduser()
+    if path.is_file():
+        try:
+            return ChatFormat(path.read_text(encoding="utf-8"), source=f"option:{path}")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read chat_template file {path}: {exc}") from exc
+    names = ", ".join(FALLBACKS)
+    raise ConfigError(f"chat_template must be one of {names}, a Jinja file, or Jinja text; got {value!r}")

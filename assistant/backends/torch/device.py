@@ -1,0 +1,95 @@
+"""Device, dtype and memory checks of the transformers backend: what to run on, and whether it fits.
+
+cuda > mps > cpu by default, bf16 on a GPU and fp32 on the CPU; an ``n_ctx``
+past the trained context or whose KV cache would not fit is refused before
+anything is loaded. Split from :mod:`.backend` so that stays one job (the
+token loop); the names are importable from there too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...errors import BackendError
+from ...models.context_size import KvShape, available_memory, check_context_size
+from .convert import ModelFacts
+
+_DTYPES = {
+    "float32": "float32", "fp32": "float32", "float": "float32",
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float16": "float16", "fp16": "float16", "half": "float16",
+}  # fmt: skip
+
+
+def choose_device(requested: str | None) -> Any:
+    """``auto`` → cuda > mps > cpu; an explicit device must exist in this torch build."""
+    import torch
+
+    name = str(requested or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise BackendError(f"unknown device {requested!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendError(f"device={name} asked for, but this torch ({torch.__version__}) sees no CUDA GPU")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise BackendError(f"device={name} asked for, but there are {torch.cuda.device_count()} CUDA GPU(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise BackendError("device=mps asked for, but Apple MPS is not available here")
+    elif device.type != "cpu":
+        raise BackendError(f"unsupported device {requested!r} (use auto, cpu, cuda, cuda:N or mps)")
+    return device
+
+
+def choose_dtype(requested: str | None, device: Any) -> Any:
+    """``auto`` → bfloat16 on a GPU, float32 on the CPU."""
+    import torch
+
+    name = str(requested or "auto").lower().removeprefix("torch.")
+    if name == "auto":
+        return torch.bfloat16 if device.type in ("cuda", "mps") else torch.float32
+    if name not in _DTYPES:
+        raise BackendError(f"unknown dtype {requested!r} (use auto, float32, bfloat16 or float16)")
+    return getattr(torch, _DTYPES[name])
+
+
+def is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def check_context(n_ctx: int, directory: Path, facts: ModelFacts | None, override: bool, dtype: Any, device: Any) -> None:
+    """Refuse an ``n_ctx`` past the trained context, or whose KV cache would not fit, before loading anything."""
+    import json
+
+    import torch
+
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    text_config = config.get("text_config") or config if isinstance(config, dict) else {}
+    trained = (facts.context_length if facts else None) or text_config.get("max_position_embeddings")
+    on_gpu = device.type == "cuda"
+    check_context_size(
+        n_ctx,
+        trained=trained if isinstance(trained, int) else None,
+        shape=KvShape.from_hf_config(config) if isinstance(config, dict) else None,
+        bytes_per_value=torch.empty((), dtype=dtype).element_size(),
+        override=override,
+        memory=int(torch.cuda.mem_get_info(device)[0]) if on_gpu else available_memory(),
+        where="GPU memory" if on_gpu else "memory",
+    )
+

@@ -1,0 +1,135 @@
+"""What a user types as a schema: llm's concise syntax, inline JSON, a file, or a template's schema.
+
+The concise syntax is simonw/llm's (``llm --schema 'name, age int, bio: a short
+biography'``), so a schema written for one tool works in the other:
+
+- fields are separated by commas, or by newlines when there is a newline
+  (then a description may hold commas);
+- each field is a name, an optional type after a space -- ``int``, ``float``,
+  ``bool`` or ``str`` (the default) -- and an optional ``: description``;
+- every field is required; the result is an object schema.
+
+``--schema-multi`` wraps a schema as llm does: an object whose ``items`` is an
+array of it (``{"items": [...]}``), which every engine can constrain to.
+
+Where llm quietly turns an unknown type into a string (``age integer`` ->
+string) or lets a repeated name overwrite the first, this parser refuses, naming
+the field: a schema never says less than the user wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .schema import check_schema
+
+CONCISE_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+"""Type words of the concise syntax and the JSON Schema types they stand for (llm's four)."""
+
+
+def concise_schema(text: str) -> dict[str, Any]:
+    """The object schema of a concise definition (``'name, age int: their age'``)."""
+    separator = "\n" if "\n" in text else ","
+    fields = [field.strip() for field in text.split(separator) if field.strip()]
+    if not fields:
+        raise ConfigError("the concise schema names no field (write e.g. 'name, age int')")
+    properties: dict[str, Any] = {}
+    for field in fields:
+        head, colon, description = field.partition(":")
+        words = head.split()
+        if not words:
+            raise ConfigError(f"concise schema: field {field!r} has no name before its ':'")
+        if len(words) > 2:
+            raise ConfigError(
+                f"concise schema: field {head.strip()!r} has more than a name and a type "
+                "(descriptions go after a ':')"
+            )
+        name = words[0]
+        kind = words[1] if len(words) == 2 else "str"
+        if kind not in CONCISE_TYPES:
+            raise ConfigError(
+                f"concise schema: field {name!r} has unknown type {kind!r} (types: {', '.join(CONCISE_TYPES)})"
+            )
+        if name in properties:
+            raise ConfigError(f"concise schema: field {name!r} is given twice")
+        prop: dict[str, Any] = {"type": CONCISE_TYPES[kind]}
+        if colon and description.strip():
+            prop["description"] = description.strip()
+        properties[name] = prop
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def multi_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` as the items of an ``items`` array in an object (llm's ``--schema-multi``)."""
+    return {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": schema}},
+        "required": ["items"],
+    }
+
+
+def resolve_schema(value: str, *, multi: bool = False, option: str = "--schema") -> dict[str, Any]:
+    """A checked JSON Schema from what the user gave ``option``.
+
+    In this order: inline JSON (starts with ``{``; ``[`` is refused as no schema), ``t:NAME`` (the output
+    schema of template NAME), an existing file holding a JSON Schema, else the
+    concise syntax. A value that looks like a file name (``.json`` or a path
+    separator, no comma) but names no file is an error rather than a one-field
+    schema. Keywords outside :data:`~assistant.structured.schema.SUPPORTED` are
+    rejected by name.
+    """
+    text = value.strip()
+    if not text:
+        raise ConfigError(f"{option} needs a schema: JSON, a file, or fields like 'name, age int'")
+    if text.startswith(("{", "[")):
+        schema = _json_schema(text, f"{option} (inline JSON)")
+    elif text.startswith("t:"):
+        schema = _template_schema(text[2:].strip(), option)
+    elif _is_file(text):
+        path = Path(text).expanduser()
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{option}: cannot read {path}: {exc}") from None
+        schema = _json_schema(raw, f"{option} file {path}")
+    elif _looks_like_path(text):
+        raise ConfigError(f"{option}: file {text} does not exist (inline JSON starts with '{{')")
+    else:
+        schema = concise_schema(text)
+    if multi:
+        schema = multi_schema(schema)
+    check_schema(option, schema)
+    return schema
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return "\n" not in text and Path(text).expanduser().is_file()
+    except (OSError, ValueError):  # a name too long for the file system is no file
+        return False
+
+
+def _looks_like_path(text: str) -> bool:
+    return "\n" not in text and "," not in text and (text.endswith(".json") or "/" in text)
+
+
+def _json_schema(text: str, where: str) -> dict[str, Any]:
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(schema, dict):
+        raise ConfigError(f"{where} must be a JSON object (a schema), not {type(schema).__name__}")
+    return schema
+
+
+def _template_schema(name: str, option: str) -> dict[str, Any]:
+    from ..templates import load_template
+
+    template = load_template(name)
+    if template.output.schema is None:
+        raise ConfigError(f"{option}: template {name!r} has no output schema")
+    return dict(template.output.schema)

@@ -1,0 +1,265 @@
+"""What the token and attention views ask of the model, for one reply of the chat.
+
+:class:`ReplyInspection` is the part of :class:`~assistant.tui.controller.ChatController`
+that works on a finished reply rather than on the conversation: rebuilding the
+prompt a stored reply was written after, scoring exactly its tokens
+(teacher-forced), and computing its attention maps, on the chat's engine or
+on a transformers engine loaded beside it. Textual-free, like the controller;
+the methods that run the model block and are called from the views' workers.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import closing
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable, Generator
+
+from ..backends import Backend
+from ..backends.base import Prompt
+from ..errors import BackendError, NotSupportedError
+from ..inspect.token_view import ReplyTokens
+from ..types import AttentionMaps, GenerationParams, Message, TokenLogprob
+from .templating import TemplatedSession, load_chat_template
+
+if TYPE_CHECKING:
+    from .conversations import ConversationLibrary
+    from .state import ChatSettings
+
+Progress = Callable[[str], None]
+
+
+def reply_token_ids(backend: Backend, prompt: Prompt, text: str) -> list[int]:
+    """The token ids of a reply whose ids were not kept: the text tokenized as it follows its prompt.
+
+    Tokenized together with the rendered prompt (as the model saw it), then
+    the prompt's own ids are taken off the front.
+    """
+    rendered = prompt if isinstance(prompt, str) else backend.render_prompt(prompt)
+    prompt_ids = backend.prompt_token_ids(rendered)
+    ids = backend.prompt_token_ids(rendered + text)
+    if ids[: len(prompt_ids)] != prompt_ids:
+        raise BackendError("the reply's tokens cannot be told apart from its prompt's (they merge at the boundary)")
+    return ids[len(prompt_ids) :]
+
+
+def reply_prompt(prompt: Prompt) -> tuple[Message, ...] | str:
+    """A prompt as :class:`ReplyTokens` keeps it: the raw text (completion mode) or the messages."""
+    return prompt if isinstance(prompt, str) else tuple(prompt)
+
+
+def _backend_prompt(prompt: tuple[Message, ...] | str | None) -> Prompt:
+    """A kept prompt as the backend takes it again (the caller checked it is known)."""
+    assert prompt is not None
+    return prompt if isinstance(prompt, str) else list(prompt)
+
+
+
+class ReplyInspection:
+    """The token view's and attention view's model work (mixed into the chat controller).
+
+    It shares the controller's engine and its locks: scoring holds the
+    engine as streaming does, so it is not unloaded underneath, and is
+    refused while a reply is being written.
+    """
+
+    backend: Backend | None
+    settings: ChatSettings
+    library: ConversationLibrary
+    _loader: Callable[..., Backend]
+    _load_lock: threading.Lock
+    _streaming: threading.Lock
+    _attention_backend: Backend | None = None
+    """A transformers engine for the attention view when the chat's own cannot give maps."""
+    _attention_model = ""
+
+    conversation_id: int | None
+    require_backend: Callable[[], Backend]
+
+    # ---- attention view -----------------------------------------------------------------
+    def attention_unavailable(self, reply: ReplyTokens) -> str | None:
+        """Why ``reply``'s attention maps cannot be computed; None when they can."""
+        if self.backend is None:
+            return "no model is loaded"
+        if reply.prompt is None:
+            return "the prompt this reply was written after is not known"
+        if not reply.token_ids and not reply.text:
+            return "the reply has no tokens"
+        return None
+
+    def attention_model(self, reply: ReplyTokens) -> str:
+        """The model file to compute ``reply``'s attention with: the one that wrote it."""
+        backend = self.require_backend()
+        if not reply.model or reply.model == backend.model_name:
+            return self.settings.model
+        return reply.model
+
+    def attention_backend(self, model: str, progress: Progress | None = None) -> Backend:
+        """A backend that gives attention maps for ``model`` (blocks: call it from a worker).
+
+        The chat's own backend when it can (transformers); otherwise a
+        transformers backend on the same model file (the catalog GGUFs convert),
+        loaded on first use in a process of its own and kept for the next view
+        until the chat closes. Token ids agree between the two local engines.
+        """
+        backend = self.require_backend()
+        if backend.capabilities.attention and model == self.settings.model:
+            return backend
+        with self._load_lock:
+            side = self._attention_backend
+            if side is not None and self._attention_model == model:
+                return side
+            options: dict[str, Any] = {"progress": progress} if progress is not None else {}
+            engine = self._loader("transformers", model, **options)
+            if not engine.capabilities.attention:
+                engine.unload()
+                raise NotSupportedError("the transformers backend cannot return attention weights here")
+            self._attention_backend, self._attention_model = engine, model
+            if side is not None:
+                side.unload()
+            return engine
+
+    def reply_attention(self, reply: ReplyTokens, backend: Backend, window: int | None) -> AttentionMaps:
+        """Attention over ``reply``'s prompt and exactly its tokens (its text when they were not kept).
+
+        Blocks; :meth:`cancel_attention` stops it between two layers (a
+        :class:`BackendError`). The chat's own engine is held as while streaming.
+        """
+        reason = self.attention_unavailable(reply)
+        if reason is not None:
+            raise NotSupportedError(reason)
+        assert reply.prompt is not None
+        given: str | list[int] = list(reply.token_ids) if reply.token_ids else reply.text
+        if backend is not self.backend:
+            return backend.attention(_backend_prompt(reply.prompt), reply.params, reply=given, window=window)
+        if not self._streaming.acquire(blocking=False):
+            raise BackendError("the model is busy with a reply: try again when it is done")
+        try:
+            return backend.attention(_backend_prompt(reply.prompt), reply.params, reply=given, window=window)
+        finally:
+            self._streaming.release()
+
+    def cancel_attention(self) -> None:
+        """Stop an attention computation (safe from any thread; a chat reply is never running then)."""
+        for backend in (self._attention_backend, self.backend):
+            if backend is not None and backend.capabilities.attention:
+                backend.cancel()
+
+    def unload_attention_backend(self) -> None:
+        side, self._attention_backend = self._attention_backend, None
+        if side is not None:
+            side.unload()
+
+    # ---- token view -------------------------------------------------------------------
+    def token_numbers_unavailable(self, reply: ReplyTokens) -> str | None:
+        """Why ``reply``'s token probabilities cannot be computed now; None when they can."""
+        backend = self.backend
+        if backend is None:
+            return "no model is loaded"
+        if not backend.capabilities.next_token:
+            return (
+                f"the {backend.name} backend cannot score given tokens "
+                "(start the chat with -o logprobs=5 to record them as replies are written)"
+            )
+        if reply.model and reply.model != backend.model_name:
+            return f"this reply came from {reply.model}: load it (F2) to compute them"
+        if reply.prompt is None:
+            return "the prompt this reply was written after is not known"
+        if not reply.token_ids and not reply.text:
+            return "the reply has no tokens"
+        return None
+
+    def stored_reply_tokens(self, message_id: int) -> ReplyTokens | None:
+        """A stored reply of the open conversation, with its numbers if the history has them.
+
+        The prompt is rebuilt as the chat built it: the system prompt, the
+        conversation before the reply (:func:`~assistant.history.store.context_of`)
+        and its user turn through the template the turn was made with. It is not
+        fitted to the window again; a prompt that no longer fits is an error
+        when the numbers are computed.
+        """
+        from ..history.store import context_of
+
+        store, conversation_id = self.library.store, self.conversation_id
+        if store is None or conversation_id is None:
+            return None
+        stored = store.messages(conversation_id)
+        index = next((i for i, m in enumerate(stored) if m.id == message_id), None)
+        if index is None or stored[index].role != "assistant":
+            return None
+        message = stored[index]
+        before = stored[:index]
+        user = next((i for i in range(len(before) - 1, -1, -1) if before[i].role == "user"), None)
+        params = GenerationParams(
+            **{k: v for k, v in (message.params or {}).items() if k in GenerationParams.field_names()}
+        )
+        tokens = list(message.tokens or [])
+        prompt: tuple[Message, ...] | None = None
+        if user is not None:
+            template = load_chat_template(message.template) if message.template else None
+            variables = self.settings.template_variables if message.template == self.settings.template else {}
+            session = TemplatedSession(
+                self.require_backend(),
+                messages=context_of(before[:user]),
+                system=store.get_conversation(conversation_id).system,
+                template=template,
+                variables=variables,
+            )
+            prompt = tuple(session.prompt_messages(before[user].content))
+        return ReplyTokens(
+            [t.token_id for t in tokens],
+            params,
+            tokens,
+            prompt=prompt,
+            model=message.model or "",
+            backend=message.backend or "",
+            message_id=message.id,
+            origin="stored with the reply in the history",
+            text=message.content,
+        )
+
+    def reply_token_logprobs(
+        self, reply: ReplyTokens, top: int, params: GenerationParams | None = None
+    ) -> Generator[TokenLogprob, None, None]:
+        """The numbers of exactly ``reply``'s tokens after its own prompt (teacher-forced), lazily.
+
+        Blocks (run it in a worker); iterate for progress, stop iterating or
+        :meth:`cancel` to abandon. The engine is held as while streaming, so
+        it is not unloaded under the computation; refused while a reply is
+        being written.
+        """
+        reason = self.token_numbers_unavailable(reply)
+        if reason is not None:
+            raise NotSupportedError(reason)
+        backend = self.require_backend()
+        assert reply.prompt is not None
+        if not self._streaming.acquire(blocking=False):
+            raise BackendError("the model is busy with a reply: try again when it is done")
+        try:
+            if not reply.token_ids:
+                reply.token_ids = reply_token_ids(backend, _backend_prompt(reply.prompt), reply.text)
+            yield from backend.token_logprobs(
+                _backend_prompt(reply.prompt), reply.token_ids, params or reply.params, top
+            )
+        finally:
+            self._streaming.release()
+
+    def step_numbers(self, reply: ReplyTokens, step: int, params: GenerationParams, top: int) -> TokenLogprob:
+        """The numbers of ``reply``'s token ``step`` under other ``params``, from the whole distribution.
+
+        What the sampling panel asks when the recorded top-N list cannot say
+        what a setting would do: the engine re-reads the reply up to that step
+        (its cache keeps the prompt) and applies ``params`` to every logit.
+        """
+        with closing(self.reply_token_logprobs(_up_to(reply, step), top, params)) as numbers:
+            last: TokenLogprob | None = None
+            for last in numbers:
+                pass
+        if last is None:
+            raise BackendError("the engine gave no numbers for that step")
+        return last
+
+
+def _up_to(reply: ReplyTokens, step: int) -> ReplyTokens:
+    """``reply`` cut after its token ``step`` (same prompt and settings): what scoring that step needs."""
+    return replace(reply, token_ids=list(reply.token_ids[: step + 1]), tokens=[])

@@ -1,0 +1,139 @@
+"""The chat screen's conversations: new, open, delete, and the sidebar that lists them.
+
+A mixin of :class:`~assistant.tui.screens.chat.ChatScreen`. What a
+conversation holds and how it is resumed is the controller's
+(:mod:`assistant.tui.conversations`); this part swaps what the log shows and
+keeps the sidebar in step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import events
+
+from ...errors import AssistantError
+from ..widgets.sidebar import Sidebar
+from .dialogs import Confirm
+
+if TYPE_CHECKING:
+    from ...history import StoredMessage
+    from .chat import ChatScreen
+
+    _Screen = ChatScreen
+else:
+    _Screen = object
+
+EMPTY_HINT = "Type a message and press Enter.  F1 help · F2 settings · F3 prompt inspector · / for tools"
+
+
+class ConversationActions(_Screen):
+    """New chat, the sidebar's open / delete / search, and scrolling the log (mixed into the chat screen)."""
+
+    async def action_new_conversation(self) -> None:
+        if self._busy():
+            return
+        self.cancel_edit()
+        self.controller.new_conversation()
+        await self.log_view.clear(EMPTY_HINT)
+        # Nothing of the old chat stays on screen: its figures go now (the refresh
+        # below counts the new, empty one), and an unsent draft moves into the
+        # input history (Up brings it back) instead of being sent to the new chat.
+        self.set_status(tokens_per_second=None, ttft_ms=None, context_used=None, dropped=0)
+        self.prompt_input.put_aside_draft()
+        self.refresh_engine_status()
+        self.refresh_sidebar()
+        self.prompt_input.focus()
+
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one(Sidebar)
+
+    def refresh_sidebar(self) -> None:
+        self.sidebar.current_id = self.controller.conversation_id
+        self.sidebar.refresh_rows()
+
+    def action_scroll_conversation(self, pages: int) -> None:
+        """Scroll the conversation by pages (the top draws earlier turns of a long stored one)."""
+        log = self.log_view
+        if pages < 0:
+            log.scroll_up_past_top()
+            log.scroll_page_up()
+        else:
+            log.scroll_page_down()
+
+    NARROW_WIDTH = 80
+    """Below this many columns the sidebar starts hidden (it takes 34), so the conversation keeps its room."""
+    _sidebar_chosen = False
+    """Whether the user showed or hid the sidebar themselves (then a resize leaves it as they chose)."""
+
+    def action_toggle_sidebar(self) -> None:
+        self._sidebar_chosen = True
+        self.sidebar.toggle_class("-hidden")
+        if self.sidebar.has_class("-hidden") and self.sidebar.has_focus_within:
+            self.prompt_input.focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if not self._sidebar_chosen:
+            self.sidebar.set_class(event.size.width < self.NARROW_WIDTH, "-hidden")
+
+    def action_search(self) -> None:
+        self._sidebar_chosen = True
+        self.sidebar.remove_class("-hidden")
+        self.sidebar.search_box.focus()
+
+    async def on_sidebar_opened(self, event: Sidebar.Opened) -> None:
+        await self.open_conversation(event.conversation_id)
+
+    async def open_conversation(self, conversation_id: int) -> None:
+        """Show a stored conversation and continue it (the model gets it fitted to its window)."""
+        if self._busy():
+            return
+        self.cancel_edit()
+        try:
+            opened = self.controller.open_conversation(conversation_id)
+        except AssistantError as exc:
+            self.notify(str(exc), title="Could not open the conversation", severity="error")
+            return
+        await self.show_stored(opened.stored)
+        self.set_status(tokens_per_second=None, ttft_ms=None)
+        self.refresh_settings()
+        self.refresh_sidebar()
+        self.prompt_input.focus()
+        remembered, settings = opened.remembered, self.controller.settings
+        if remembered is not None and remembered.model and remembered.backend and (
+            (remembered.model, remembered.backend) != (settings.model, settings.backend)
+        ):
+            self.load_model(remembered.model, remembered.backend)  # the model it was having with
+        else:
+            self.refresh_engine_status()
+
+    async def show_stored(self, stored: list[StoredMessage]) -> None:
+        await self.log_view.show_stored(stored)
+        if not stored:
+            await self.log_view.clear(EMPTY_HINT)
+
+    def on_sidebar_delete_requested(self, event: Sidebar.DeleteRequested) -> None:
+        self.delete_conversation(event.conversation_id)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        if conversation_id == self.controller.conversation_id and self._busy():
+            return
+
+        async def done(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            try:
+                was_open = self.controller.delete_conversation(conversation_id)
+            except AssistantError as exc:
+                self.notify(str(exc), title="Delete", severity="error")
+                return
+            if was_open:
+                self.cancel_edit()
+                await self.log_view.clear(EMPTY_HINT)
+                self.refresh_engine_status()
+            self.refresh_sidebar()
+
+        self.app.push_screen(Confirm("Delete this conversation and all its messages?"), done)
+
