@@ -106,12 +106,26 @@ SUBJECTS = [
 """50 varied subjects; each schema asks something different about them."""
 
 INSTRUCTIONS = {
-    "flat": "Give the name, age and city of {subject}. Answer in JSON.",
-    "nested": "Invent {subject}: their name and address (city and country). Answer in JSON.",
-    "arrays": "Give one to three tags and two scores from 1 to 10 for {subject}. Answer in JSON.",
-    "enums": "How do people usually feel about {subject}, and how sure are you? Answer in JSON.",
-    "optional": "Name a film about {subject}, with its year and rating if you know them. Answer in JSON.",
+    "flat": 'Give the name, age and city of {subject}. Answer in JSON like {{"name": "Ann", "age": 30, "city": "Oslo"}}.',
+    "nested": (
+        "Invent {subject}: their name and address. Answer in JSON like "
+        '{{"person": {{"name": "Ann", "address": {{"city": "Oslo", "country": "Norway"}}}}}}.'
+    ),
+    "arrays": (
+        "Give one to three tags and two scores from 1 to 10 for {subject}. "
+        'Answer in JSON like {{"tags": ["calm", "old"], "scores": [7, 4]}}.'
+    ),
+    "enums": (
+        "How do people usually feel about {subject}, and how sure are you? "
+        'Answer in JSON like {{"sentiment": "neutral", "confidence": "low"}}.'
+    ),
+    "optional": (
+        "Name a film about {subject}, with its year and rating if you know them. "
+        'Answer in JSON like {{"title": "Up", "year": 2009, "rating": 8.2}}.'
+    ),
 }
+"""Each prompt shows the shape, as one would prompt for JSON anyway (the constraint does not tell the model
+what the keys mean; a 135M model that is not told can fall into a loop inside a free-text string)."""
 LONG_SCHEMA = {
     "type": "object",
     "properties": {"steps": {"type": "array", "items": {"type": "string"}, "minItems": 6, "maxItems": 6}},

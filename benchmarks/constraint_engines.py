@@ -23,7 +23,8 @@ import json
 import random
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from assistant.structured.schema import validate
 

@@ -157,3 +157,28 @@ def test_a_template_batch_gives_the_same_results_in_parallel(engine: Any) -> Non
         return [(json.loads(line)["row"], json.loads(line)["output"]) for line in lines]
 
     assert texts(outputs[0]) == texts(outputs[1])
+
+
+@pytest.mark.model
+def test_batches_multiply_by_reordered_weights_when_memory_allows(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a CPU the batched path uses oneDNN's reordered copy; without room for it, the decoder's own product."""
+    import torch
+
+    from assistant.backends.torch import native_batch
+
+    decoder = engine._decoder
+    saved = decoder.batch_matmul
+    try:
+        decoder.batch_matmul = None
+        mm = native_batch.matmul_for_rows(decoder)
+        assert mm != decoder._mm, "oneDNN's reordered weights should be used on this CPU"
+        x = torch.randn(8, decoder.embed.shape[-1])
+        for stored in (decoder.layers[0].wgu, decoder.lm_head):
+            assert torch.allclose(mm(x, stored), decoder._mm(x, stored), rtol=1e-4, atol=1e-4)
+        decoder.batch_matmul = None
+        monkeypatch.setattr("assistant.models.context_size.available_memory", lambda: 1 << 20)
+        assert native_batch.matmul_for_rows(decoder) == decoder._mm
+    finally:
+        decoder.batch_matmul = saved

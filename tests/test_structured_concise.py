@@ -27,6 +27,7 @@ def test_llm_documented_examples() -> None:
         "type": "object",
         "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "one_sentence_bio": {"type": "string"}},
         "required": ["name", "age", "one_sentence_bio"],
+        "additionalProperties": False,
     }
     described = concise_schema("name: the person's name, age int: their age, bio: a short bio")
     assert described["properties"] == {
@@ -51,6 +52,7 @@ def test_multi_wraps_in_an_items_array_as_llm_does() -> None:
         "type": "object",
         "properties": {"items": {"type": "array", "items": one}},
         "required": ["items"],
+        "additionalProperties": False,
     }
     assert resolve_schema("name, age int", multi=True) == multi_schema(one)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -46,15 +47,28 @@ def _problems(text: str, schema: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize("temperature", [0.0, 0.7])
 def test_every_reply_parses_and_validates(backend: Backend, temperature: float) -> None:
-    failures = []
+    """Every reply that ends is a valid document; greedy, every one ends within ``MAX_TOKENS``.
+
+    The guarantee is about what the model may write, not whether it stops: at 0.7
+    SmolLM2 sometimes wanders off inside a free-text string (``"Norway}}} # JSON
+    as specified…``) and runs into ``max_tokens`` — a ``length`` finish the front
+    ends turn into an error, never a truncated object (measured: 5 of 250 on
+    llama-cpp; docs/performance.md, "Constrained decoding: speed").
+    """
+    invalid, unfinished = [], []
     for name, schema in SCHEMAS.items():
         for index, subject in enumerate(SUBJECTS):
             params = GenerationParams(temperature=temperature, max_tokens=MAX_TOKENS, json_schema=schema, seed=index)
             done = backend.complete(messages(name, subject), params)
-            problems = _problems(done.text, schema)
-            if done.finish_reason != "stop" or problems:
-                failures.append(f"{name} / {subject}: {done.finish_reason} {problems[:1]} {done.text!r}")
-    assert not failures, f"{len(failures)} of {len(SCHEMAS) * len(SUBJECTS)}:\n" + "\n".join(failures[:10])
+            if done.finish_reason != "stop":
+                assert done.finish_reason == "length" and _problems(done.text, schema)
+                unfinished.append(f"{name} / {subject}: {done.text!r}")
+            elif problems := _problems(done.text, schema):
+                invalid.append(f"{name} / {subject}: {problems[:1]} {done.text!r}")
+    cases = len(SCHEMAS) * len(SUBJECTS)
+    assert not invalid, f"{len(invalid)} of {cases} finished replies are invalid:\n" + "\n".join(invalid[:10])
+    allowed = 0 if temperature == 0 else cases // 20
+    assert len(unfinished) <= allowed, f"{len(unfinished)} of {cases} hit max_tokens:\n" + "\n".join(unfinished[:10])
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.7])
@@ -74,10 +88,9 @@ def test_cancel_stops_mid_document(backend: Backend) -> None:
     params = GenerationParams(temperature=0, max_tokens=MAX_TOKENS, json_schema=schema)
     prompt = messages("nested", SUBJECTS[0])
     whole = backend.complete(prompt, params).text
-    text, finish, seen = "", None, 0
-    for chunk in backend.stream(prompt, params):
+    text, finish = "", None
+    for seen, chunk in enumerate(backend.stream(prompt, params), start=1):
         text += chunk.text
-        seen += 1
         if seen == 4:
             backend.cancel()
         finish = chunk.finish_reason or finish

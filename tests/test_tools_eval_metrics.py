@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.tools_eval import CountingBackend, parse_params
+from benchmarks.tools_eval import CountingBackend, parse_params, public_slice
 from benchmarks.tools_metrics import (
     MISSED,
     PUBLIC_DATA,
@@ -84,3 +84,14 @@ def test_counting_backend_counts_prompt_evaluations_and_passes_the_rest_through(
 def test_tool_parameters_from_the_command_line() -> None:
     assert parse_params("calibrate=true, types=PERSON;DATE") == {"calibrate": "true", "types": "PERSON,DATE"}
     assert parse_params("") == {}
+
+
+def test_the_halves_of_a_public_set_split_it_and_limit_applies_after() -> None:
+    rows = list(range(7))
+    assert public_slice(rows, None) == rows
+    even, odd = public_slice(rows, None, "even"), public_slice(rows, None, "odd")
+    assert even == [0, 2, 4, 6] and odd == [1, 3, 5]
+    assert sorted(even + odd) == rows
+    assert public_slice(rows, 2, "odd") == [1, 3]
+    with pytest.raises(ValueError):
+        public_slice(rows, None, "first")

@@ -42,3 +42,22 @@ def test_conll_slice_finds_and_types_entities(smollm2: Any) -> None:
     assert report.spans.f1 >= 0.7, f"span-only F1 {report.spans.f1:.2f}"
     assert report.typed.f1 >= 0.5, f"typed F1 {report.typed.f1:.2f}\n{report.confusion_table()}"
     assert cost.evaluations <= 6, "about one prompt evaluation per candidate span"
+
+
+def test_bare_names_are_typed_as_what_they_usually_are(smollm2: Any) -> None:
+    # The second view of plugins/ner.py (mix_with_bare_name): a name with no sentence around it.
+    plugin = get_tool("ner").tool
+    module = __import__(type(plugin).__module__)
+    types = module.offered_types(module.check_types(["PERSON", "LOCATION", "ORGANIZATION"]))
+    kinds = [*types, ""]
+    names = {
+        "Canada": "LOCATION", "Tokyo": "LOCATION", "Microsoft": "ORGANIZATION",
+        "Toyota": "ORGANIZATION", "Angela Merkel": "PERSON", "John Smith": "PERSON",
+    }
+    typed = {}
+    for name in names:
+        probabilities = plugin._bare_name(smollm2, name, types, False)
+        assert probabilities is not None and sum(probabilities) == pytest.approx(1.0)
+        typed[name] = kinds[max(range(len(kinds)), key=lambda i: probabilities[i])]
+    right = sum(typed[name] == expected for name, expected in names.items())
+    assert right >= 4, typed

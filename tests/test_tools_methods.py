@@ -180,3 +180,70 @@ def test_similar_examples_never_push_a_long_input_past_the_context() -> None:
     get_tool("sentiment").run(text, backend, examples="similar")
     assert len(backend.prompts) > 1
     assert max(backend.count_tokens(p) for p in backend.prompts) < 600
+
+
+# ---- a name in its sentence and as a bare name -----------------------------------------------------
+def test_the_two_views_of_a_name_are_averaged() -> None:
+    module = __import__(type(get_tool("ner").tool).__module__)
+    mixed = module.mix_with_bare_name([0.7, 0.2, 0.1, 0.0], [0.1, 0.8, 0.0, 0.1])
+    assert mixed == pytest.approx([0.4, 0.5, 0.05, 0.05])
+    with pytest.raises(ValueError):
+        module.mix_with_bare_name([0.5, 0.5], [1.0])
+
+
+@given(st.lists(st.floats(0.01, 1.0), min_size=2, max_size=6), st.integers(0, 1000))
+def test_the_average_of_two_distributions_is_one(weights: list[float], seed: int) -> None:
+    module = __import__(type(get_tool("ner").tool).__module__)
+    first = softmax([math.log(w) for w in weights])
+    second = softmax([math.log(w) for w in reversed(weights)])
+    mixed = module.mix_with_bare_name(first, second)
+    assert sum(mixed) == pytest.approx(1.0) and min(mixed) > 0
+
+
+def test_a_bare_name_corrects_what_the_sentence_suggests_and_is_scored_once_per_backend() -> None:
+    # In its sentence the model leans organization (a sports report); as a bare name it is a clear place.
+    def table(prompt: str, candidate: str) -> float:
+        bare = prompt.endswith("Sentence: Kigali\nKigali:")
+        if bare:
+            return {" place": -0.1}.get(candidate, -5.0)
+        return {" organization": -0.6, " place": -0.9}.get(candidate, -5.0)
+
+    backend = TableBackend(table)
+    tool = get_tool("ner")
+    text = "Kigali beat the visitors 2-1."
+    assert [e.type for e in tool.run(text, backend).entities] == ["LOCATION"]
+    assert sum(p.endswith("Sentence: Kigali\nKigali:") for p in backend.prompts) == 1
+    tool.run(text, backend)
+    assert sum(p.endswith("Sentence: Kigali\nKigali:") for p in backend.prompts) == 1, "cached for this backend"
+    other = TableBackend(table)
+    tool.run(text, other)
+    assert sum(p.endswith("Sentence: Kigali\nKigali:") for p in other.prompts) == 1, "another backend scores anew"
+    plugin = tool.tool
+    plugin.bare_names = False
+    try:
+        assert [e.type for e in tool.run(text, TableBackend(table)).entities] == ["ORGANIZATION"]
+    finally:
+        plugin.bare_names = True
+
+
+def test_a_name_the_sentence_makes_clear_is_not_scored_again() -> None:
+    def table(prompt: str, candidate: str) -> float:
+        return {" person": 0.0}.get(candidate, -6.0)  # ~0.99 person in its sentence
+
+    backend = TableBackend(table)
+    result = get_tool("ner").run("Yesterday Ana Lopez spoke.", backend)
+    assert [(e.text, e.type) for e in result.entities] == [("Ana Lopez", "PERSON")]
+    assert not any(p.endswith("Sentence: Ana Lopez\nAna Lopez:") for p in backend.prompts)
+
+
+def test_a_backend_that_cannot_be_hashed_still_gets_the_bare_name_view() -> None:
+    class Unhashable(TableBackend):
+        __hash__ = None  # type: ignore[assignment]
+
+    def table(prompt: str, candidate: str) -> float:
+        if prompt.endswith("Sentence: Kigali\nKigali:"):
+            return {" place": -0.1}.get(candidate, -5.0)
+        return {" organization": -0.6, " place": -0.9}.get(candidate, -5.0)
+
+    backend = Unhashable(table)
+    assert [e.type for e in get_tool("ner").run("Kigali beat the visitors 2-1.", backend).entities] == ["LOCATION"]

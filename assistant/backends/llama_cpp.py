@@ -88,8 +88,9 @@ def _recent_errors() -> str:
 class LlamaCppBackend(TokenLoopBackend):
     name = "llama-cpp"
     # Capabilities.max_parallel stays 1: the high-level Llama object holds one sequence's
-    # KV cache; several sequences per batch would need llama.cpp's low-level batch API
-    # (per-token sequence ids, n_seq_max > 1), not measured yet (docs/scale.md).
+    # KV cache, and several sequences per llama_batch (low-level API, n_seq_max > 1) were
+    # measured at 1.24-1.33x rows/s for N=4/8 on a 2-core CPU, under the 1.5x that would pay
+    # for a second decode loop (benchmarks/llama_multiseq.py, docs/scale.md).
     capabilities_default = Capabilities(constrained=True)
 
     def __init__(self) -> None:

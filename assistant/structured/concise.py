@@ -7,7 +7,9 @@ biography'``), so a schema written for one tool works in the other:
   (then a description may hold commas);
 - each field is a name, an optional type after a space -- ``int``, ``float``,
   ``bool`` or ``str`` (the default) -- and an optional ``: description``;
-- every field is required; the result is an object schema.
+- every field is required and no other field is allowed (``additionalProperties:
+  false``): a constrained decoder would otherwise be free to add keys the user
+  never asked for (SmolLM2 adds a ``description`` to each item of a list).
 
 ``--schema-multi`` wraps a schema as llm does: an object whose ``items`` is an
 array of it (``{"items": [...]}``), which every engine can constrain to.
@@ -59,7 +61,7 @@ def concise_schema(text: str) -> dict[str, Any]:
         if colon and description.strip():
             prop["description"] = description.strip()
         properties[name] = prop
-    return {"type": "object", "properties": properties, "required": list(properties)}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
 def multi_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +70,7 @@ def multi_schema(schema: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "properties": {"items": {"type": "array", "items": schema}},
         "required": ["items"],
+        "additionalProperties": False,
     }
 
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
 from .schema import check_schema
@@ -74,7 +75,7 @@ class ConstraintVocabulary:
         if not eog:
             raise BackendError("this model has no end-of-generation token; a constrained reply could not end")
         self.size = size
-        self.eog = sorted(set(int(t) for t in eog))
+        self.eog = sorted({int(t) for t in eog})
         marked = [_CONTROL_MARK + name.encode("utf-8") if name else piece for piece, name in zip(pieces, control)]
         # llguidance needs every token to be distinct bytes or a marked special; a control token
         # without a name (or a duplicate name) gets one made from its id.

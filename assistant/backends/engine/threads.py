@@ -12,11 +12,14 @@ So the chat app's engine process (:func:`share_cores_with_ui`, called by the
 engine host before any backend loads):
 
 * decodes with one core fewer than the machine has (at least 1), leaving one
-  for the UI; the prompt, evaluated before the reply streams, still uses all;
+  for the UI; on llama-cpp the prompt, evaluated before the reply streams,
+  still uses all (torch has one thread count for both: the decode one);
 * makes OpenMP's idle threads sleep instead of spin (``OMP_WAIT_POLICY=passive``,
   unless the environment sets it): a thread that waits for a late one then
-  gives its core to whoever needs it. Measured here under load: 2 threads went
-  from 4-11 tok/s spinning to 39-48 passive.
+  gives its core to whoever needs it. Measured here under load (load average
+  4-8 on 2 cores): llama.cpp with 2 threads went from 4-11 tok/s spinning to
+  39-48 passive (1 thread: 24-51); torch (SmolLM2, native decoder) from 4-5 to
+  25-26 (1 thread: 28).
 
 Headless commands (``assistant prompt``, batches) keep every core. An explicit
 ``-o n_threads=N`` always wins.

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import os
 import sys
 import threading
 from pathlib import Path
@@ -114,7 +113,9 @@ class TransformersBackend(TokenLoopBackend):
         attn = str(options.get("attn") or "sdpa")
         if attn not in ("sdpa", "eager"):
             raise BackendError(f"attn must be sdpa or eager, not {attn!r}")
-        n_threads = int(options.get("n_threads") or os.cpu_count() or 1)
+        from ..engine.threads import compute_threads
+
+        n_threads = compute_threads(int(options.get("n_threads") or 0))[0]  # the chat app's engine leaves a core
         if path.is_dir():
             directory = path
             if not (directory / "config.json").is_file():

@@ -203,8 +203,9 @@ def matmul_for_rows(decoder: NativeDecoder) -> Callable[[Any, Any], Any]:
     """``mm(x, stored)`` for several rows: oneDNN over reordered weights on a CPU, else the decoder's own.
 
     The reordered copy is made once per loaded model (a few seconds, and the
-    weights' size in memory) and checked against the decoder's product on a
-    probe; anything unavailable or different keeps the decoder's ``_mm``.
+    weights' size in memory: skipped when less than twice that is free) and
+    checked against the decoder's product on a probe; anything unavailable or
+    different keeps the decoder's ``_mm``.
     """
     if decoder.batch_matmul is None:
         decoder.batch_matmul = _reordered_matmul(decoder) or decoder._mm
@@ -218,6 +219,12 @@ def _reordered_matmul(decoder: NativeDecoder) -> Callable[[Any, Any], Any] | Non
         return None
     stored_all = [w for layer in decoder.layers for w in (layer.wqkv, layer.wo, layer.wgu, layer.wd)]
     stored_all.append(decoder.lm_head)
+    from ...models.context_size import available_memory
+
+    copy_bytes = sum(w.numel() * w.element_size() for w, _ in stored_all)
+    free = available_memory()
+    if free is not None and free < 2 * copy_bytes:  # keep room: the copy would crowd out the cache
+        return None
     try:
         reorder = torch.ops.mkldnn._reorder_linear_weight
         linear = torch.ops.mkldnn._linear_pointwise
