@@ -130,6 +130,7 @@ def measure(path: str, conditions: tuple[str, ...]) -> dict[str, dict[str, list[
         "headless": lambda: headless(path),
         "app": lambda: asyncio.run(in_app(path, {})),
         "app, previous defaults": lambda: _previous_defaults(path, cores),
+        f"app, {cores} decode threads, idle threads sleep": lambda: asyncio.run(in_app(path, {"n_threads": cores})),
         f"headless, {fewer} thread(s) (for comparison)": lambda: headless(path, n_threads=fewer),
     }
     figures: dict[str, dict[str, list[tuple[float, int, float]]]] = {}
