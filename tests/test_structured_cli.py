@@ -276,6 +276,12 @@ LEAVES = st.one_of(
     st.sampled_from([{"type": t} for t in ("string", "integer", "number", "boolean", "null")]),
     st.lists(st.one_of(st.integers(-5, 5), st.text(max_size=4)), min_size=1, max_size=3).map(lambda e: {"enum": e}),
     st.just({"type": ["integer", "null"]}),
+    st.tuples(st.integers(0, 4), st.integers(0, 6)).map(
+        lambda t: {"type": "string", "minLength": t[0], "maxLength": t[0] + t[1]}
+    ),
+    st.tuples(st.sampled_from(["integer", "number"]), st.integers(-20, 20), st.integers(0, 9)).map(
+        lambda t: {"type": t[0], "minimum": t[1], "maximum": t[1] + t[2]}
+    ),
 )
 SCHEMAS = st.recursive(
     LEAVES,

@@ -239,3 +239,37 @@ def test_the_torch_sampler_only_draws_allowed_tokens(vocab: ConstraintVocabulary
     for _ in range(50):
         token = sampler(constraint.mask_torch(logits))
         assert constraint.last_allowed is not None and constraint.last_allowed[token]
+
+
+@pytest.mark.parametrize(
+    ("value", "schema", "problem"),
+    [
+        ("abcdef", {"type": "string", "maxLength": 5}, "longer than 5"),
+        ("ab", {"type": "string", "minLength": 3}, "shorter than 3"),
+        (9, {"type": "integer", "maximum": 7}, "above the maximum 7"),
+        (-2.5, {"type": "number", "minimum": -1.5}, "below the minimum -1.5"),
+    ],
+)
+def test_length_and_range_bounds_are_validated(value: Any, schema: dict[str, Any], problem: str) -> None:
+    from assistant.structured.schema import check_schema, validate
+
+    check_schema("test", schema)
+    assert any(problem in found for found in validate(value, schema))
+    assert validate(value, {"type": schema["type"]}) == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"type": "string", "maxLength": -1}, "maxLength must be a whole number"),
+        ({"type": "string", "minLength": 4, "maxLength": 2}, "minLength 4 is above maxLength 2"),
+        ({"type": "integer", "minimum": "3"}, "minimum must be a number"),
+        ({"type": "array", "minItems": 3, "maxItems": 1}, "minItems 3 is above maxItems 1"),
+    ],
+)
+def test_impossible_bounds_are_refused_when_the_schema_is_checked(schema: dict[str, Any], message: str) -> None:
+    from assistant.errors import TemplateError
+    from assistant.structured.schema import check_schema
+
+    with pytest.raises(TemplateError, match=message):
+        check_schema("test", schema)

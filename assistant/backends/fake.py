@@ -48,7 +48,8 @@ def example_document(schema: dict[str, Any], text: str) -> Any:
 
     Deterministic: every property of an object (in order), ``minItems`` items of
     an array (at least one where allowed), the first ``enum`` value, the first of
-    several types; strings are ``text`` (up to 60 characters), numbers count its words.
+    several types; strings are ``text`` (up to 60 characters, padded or cut to their
+    length bounds), numbers count its words (held to ``minimum``/``maximum``).
     """
     if "enum" in schema:
         return schema["enum"][0]
@@ -60,15 +61,17 @@ def example_document(schema: dict[str, Any], text: str) -> Any:
     if kind == "array":
         count = max(int(schema.get("minItems", 0)), min(1, int(schema.get("maxItems", 1))))
         return [example_document(schema.get("items") or {}, text) for _ in range(count)]
-    if kind == "integer":
-        return len(text.split())
-    if kind == "number":
-        return len(text.split()) + 0.5
+    if kind in ("integer", "number"):
+        value: float = len(text.split()) + (0.5 if kind == "number" else 0)
+        value = max(value, schema.get("minimum", value))
+        value = min(value, schema.get("maximum", value))
+        return int(value) if kind == "integer" and float(value).is_integer() else value
     if kind == "boolean":
         return len(text) % 2 == 0
     if kind == "null":
         return None
-    return text[:60]
+    short = text[: min(60, schema.get("maxLength", 60))]
+    return short.ljust(schema.get("minLength", 0), ".")
 
 
 class FakeBackend(TokenLoopBackend):

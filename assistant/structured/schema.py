@@ -2,7 +2,10 @@
 
 Supported keywords: ``type`` (a name or a list), ``properties``, ``required``,
 ``additionalProperties`` (boolean), ``items``, ``enum``, ``minItems``,
-``maxItems``, ``description`` and ``title``. Any other keyword is rejected when
+``maxItems``, ``minLength``, ``maxLength``, ``minimum``, ``maximum``,
+``description`` and ``title``. The bounds matter to constrained decoding: a
+string or number without one lets a small model at temperature > 0 wander on
+inside it until ``max_tokens``. Any other keyword is rejected when
 the template loads, so a schema never silently checks less than it says.
 """
 
@@ -22,6 +25,10 @@ SUPPORTED = frozenset(
         "enum",
         "minItems",
         "maxItems",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
         "description",
         "title",
     }
@@ -50,6 +57,15 @@ def check_schema(where: str, schema: Any, path: str = "schema") -> None:
     for kind in [kinds] if isinstance(kinds, str) else (kinds or []):
         if kind not in _TYPES:
             raise TemplateError(f"{where}: {path}: unknown type {kind!r}")
+    for key in ("minItems", "maxItems", "minLength", "maxLength"):
+        if key in schema and (not isinstance(schema[key], int) or isinstance(schema[key], bool) or schema[key] < 0):
+            raise TemplateError(f"{where}: {path}.{key} must be a whole number >= 0, not {schema[key]!r}")
+    for key in ("minimum", "maximum"):
+        if key in schema and (not isinstance(schema[key], (int, float)) or isinstance(schema[key], bool)):
+            raise TemplateError(f"{where}: {path}.{key} must be a number, not {schema[key]!r}")
+    for low, high in (("minItems", "maxItems"), ("minLength", "maxLength"), ("minimum", "maximum")):
+        if low in schema and high in schema and schema[low] > schema[high]:
+            raise TemplateError(f"{where}: {path}: {low} {schema[low]!r} is above {high} {schema[high]!r}")
     for name, sub in (schema.get("properties") or {}).items():
         check_schema(where, sub, f"{path}.properties.{name}")
     if "items" in schema:
@@ -86,6 +102,16 @@ def validate(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
         for name, sub in properties.items():
             if name in value:
                 problems.extend(validate(value[name], sub, f"{path}.{name}"))
+    if isinstance(value, str):
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            problems.append(f"{path}: shorter than {schema['minLength']} characters")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            problems.append(f"{path}: longer than {schema['maxLength']} characters")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            problems.append(f"{path}: {value!r} is below the minimum {schema['minimum']!r}")
+        if "maximum" in schema and value > schema["maximum"]:
+            problems.append(f"{path}: {value!r} is above the maximum {schema['maximum']!r}")
     if isinstance(value, list):
         if "minItems" in schema and len(value) < schema["minItems"]:
             problems.append(f"{path}: fewer than {schema['minItems']} items")
