@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from assistant.history import HistoryStore
 from assistant.history.records import TurnMeta

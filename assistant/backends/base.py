@@ -30,6 +30,7 @@ from ..types import (
     TopAlternative,
     Usage,
 )
+from .capabilities import Capabilities, refuse_unconstrained
 from .chat_format import ChatFormat, PromptSegment
 from .streaming import StopMatcher, Utf8Detokenizer, collect, make_timings
 
@@ -45,40 +46,6 @@ Either way the text from users, files, variables and tools is *data*: only the
 chat template's own markers become control tokens. Raw text has no template, so
 all of it is data (``"<|im_end|>"`` in it is those characters, not the token).
 """
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a loaded backend can do, as typed fields: callers read these, never ``info()`` keys.
-
-    A front end decides what to offer from here (a token view needs ``logprobs``,
-    the attention view ``attention``) instead of calling and catching
-    :class:`~assistant.errors.NotSupportedError`.
-    """
-
-    streaming: bool = True
-    score: bool = True
-    """``score()`` gives real log-likelihoods (label scoring)."""
-    logprobs: bool = True
-    """Per-token *model* log-probabilities and top alternatives while generating."""
-    sampled_probs: bool = True
-    """Per-token probability under the *sampled* distribution (after the settings)."""
-    next_token: bool = True
-    """The full next-token distribution after a prompt, and teacher-forced token scoring."""
-    attention: bool = False
-    """``attention()`` returns attention weights."""
-    constrained: bool = False
-    """Decoding constrained to a JSON schema."""
-    exact_token_count: bool = True
-    """``count_tokens`` is the model's own tokenizer, not an estimate."""
-    engine_process: bool = False
-    """The model runs in a process of its own (the app's process stays free to draw)."""
-    max_parallel: int = 1
-    """How many requests may run at once from different threads (``--parallel`` is capped to it).
-
-    A server takes many and batches them itself; a local engine that decodes
-    one sequence at a time says 1, and a batch runs its rows one by one.
-    """
 
 
 @runtime_checkable
@@ -189,12 +156,6 @@ class SampledToken:
     p_sampled: float | None = None
     ends_document: bool = False
     """This token closed the constrained (``json_schema``) document: generation ends after it."""
-
-
-def refuse_unconstrained(name: str, capabilities: Capabilities, params: GenerationParams) -> None:
-    """Raise :class:`NotSupportedError` for a ``json_schema`` a backend cannot honour (never ignore it)."""
-    if params.json_schema is not None and not capabilities.constrained:
-        raise NotSupportedError(f"the {name} backend cannot constrain decoding to a JSON schema")
 
 
 class TokenLoopBackend(ABC):

@@ -24,7 +24,7 @@ import math
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import BackendError, ModelLoadError, NotSupportedError
+from ..errors import BackendError, ModelLoadError
 from ..hookspecs import hookimpl
 from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
@@ -180,8 +180,6 @@ class FakeBackend(TokenLoopBackend):
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         if not self._loaded:
             raise BackendError("no model loaded")
-        if params.json_schema is not None and not self.constrained:
-            raise NotSupportedError("this fake backend was made unable to constrain decoding to a schema")
         prompt_text = self._prompt_text(prompt_ids)
         self.calls.append({"prompt": prompt_text, "params": params})
         if params.logprobs:

@@ -20,7 +20,6 @@ line, the others still run).
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable

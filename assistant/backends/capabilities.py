@@ -1,0 +1,53 @@
+"""What a loaded backend can do, as typed fields, and the one refusal of what it cannot.
+
+Callers decide what to offer from :class:`Capabilities` (re-exported by
+:mod:`assistant.backends.base`) instead of probing ``info()`` keys or calling and
+catching :class:`~assistant.errors.NotSupportedError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import NotSupportedError
+from ..types import GenerationParams
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a loaded backend can do, as typed fields: callers read these, never ``info()`` keys.
+
+    A front end decides what to offer from here (a token view needs ``logprobs``,
+    the attention view ``attention``) instead of calling and catching
+    :class:`~assistant.errors.NotSupportedError`.
+    """
+
+    streaming: bool = True
+    score: bool = True
+    """``score()`` gives real log-likelihoods (label scoring)."""
+    logprobs: bool = True
+    """Per-token *model* log-probabilities and top alternatives while generating."""
+    sampled_probs: bool = True
+    """Per-token probability under the *sampled* distribution (after the settings)."""
+    next_token: bool = True
+    """The full next-token distribution after a prompt, and teacher-forced token scoring."""
+    attention: bool = False
+    """``attention()`` returns attention weights."""
+    constrained: bool = False
+    """Decoding constrained to a JSON schema."""
+    exact_token_count: bool = True
+    """``count_tokens`` is the model's own tokenizer, not an estimate."""
+    engine_process: bool = False
+    """The model runs in a process of its own (the app's process stays free to draw)."""
+    max_parallel: int = 1
+    """How many requests may run at once from different threads (``--parallel`` is capped to it).
+
+    A server takes many and batches them itself; a local engine that decodes
+    one sequence at a time says 1, and a batch runs its rows one by one.
+    """
+
+
+def refuse_unconstrained(name: str, capabilities: Capabilities, params: GenerationParams) -> None:
+    """Raise :class:`NotSupportedError` for a ``json_schema`` a backend cannot honour (never ignore it)."""
+    if params.json_schema is not None and not capabilities.constrained:
+        raise NotSupportedError(f"the {name} backend cannot constrain decoding to a JSON schema")
