@@ -202,7 +202,8 @@ engine's own decode rate for the same reply. Machine: {machine()}; load average 
 - *app*: the engine's defaults (`assistant/backends/engine/threads.py`): {max(1, cores - 1)} decode
   thread(s) on this {cores}-core machine (one core left for the UI), all {cores} for the prompt, and
   OpenMP's idle threads sleep (`OMP_WAIT_POLICY=passive`) instead of spinning. *previous defaults*:
-  every core decodes and OpenMP waits as it does by default (spins first), as before.
+  every core decodes and OpenMP waits as it does by default (spins first), as before. *{cores}
+  decode threads, idle threads sleep*: every core decoding with the engine's passive waiting.
 - *headless*: every core, OpenMP's default waiting (unchanged). The last row is headless with the
   app's decode thread count, for comparison.
 - Why the app decodes on one core fewer: llama.cpp splits every product across its threads
