@@ -256,3 +256,35 @@ def test_draw_pacer_spaces_draws_by_their_cpu_cost() -> None:
     assert pacer.wait() == pytest.approx(1.0)
     pacer.reset()
     assert pacer.wait() == 0
+
+
+def test_draw_pacer_draws_less_while_no_core_is_free() -> None:
+    """The engine decoding on every core loses what the UI draws: then the smaller share applies."""
+    from assistant.tui.stream_buffer import DrawPacer
+
+    wall, cpu, free = [100.0], [5.0], [0.3]
+    pacer = DrawPacer(
+        max_fps=30,
+        cpu_share=0.4,
+        max_interval=0.5,
+        clock=lambda: wall[0],
+        cpu_clock=lambda: cpu[0],
+        crowded_share=0.1,
+        free_cores=lambda: free[0],
+    )
+    pacer.drew()
+    wall[0] += 0.05
+    cpu[0] += 0.01
+    pacer.drew()
+    assert pacer.cpu_share == 0.1
+    assert pacer.wait() == pytest.approx(0.1)  # 10 ms of drawing at a 0.1 share
+    free[0] = 1.6  # the engine moved to one core fewer: a core is free for the UI
+    wall[0] += 0.5
+    cpu[0] += 0.01
+    pacer.drew()
+    assert pacer.cpu_share == 0.4
+    assert pacer.wait() == pytest.approx(1 / 30)
+    free[0] = None  # cannot tell (not Linux): the share stays
+    wall[0] += 0.5
+    pacer.drew()
+    assert pacer.cpu_share == 0.4

@@ -14,9 +14,10 @@ import ctypes
 import os
 import random
 import sys
+import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import BackendError, ModelLoadError
 from ..models.context_size import (
@@ -30,6 +31,7 @@ from ..models.gguf import read_metadata, training_context_length
 from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
+from .engine.threads import AvailableCores, ThreadGovernor
 
 DEFAULT_MAX_CTX = 8192
 FORCED_CHUNK = 32  # forced tokens per decode in iter_logits: chunk × vocabulary floats of logits at once
@@ -107,6 +109,7 @@ class LlamaCppBackend(TokenLoopBackend):
         self._bos_text = ""
         self._end_marker_ids: set[int] = set()
         self._options: dict[str, Any] = {}
+        self._governor: ThreadGovernor | None = None
         self._piece_cache: dict[int, bytes] = {}
         self._eog_cache: dict[int, bool] = {}
         self._control_cache: dict[int, str] = {}
@@ -127,7 +130,8 @@ class LlamaCppBackend(TokenLoopBackend):
         options.pop(OVERRIDE_OPTION, None)
         from .engine.threads import compute_threads
 
-        n_threads, n_threads_batch = compute_threads(int(options.pop("n_threads", 0) or 0))
+        requested_threads = int(options.pop("n_threads", 0) or 0)
+        n_threads, n_threads_batch = compute_threads(requested_threads)
         lib = _import_llama_cpp(verbose)
         default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
         n_gpu_layers = int(options.pop("n_gpu_layers", default_gpu_layers))
@@ -150,6 +154,7 @@ class LlamaCppBackend(TokenLoopBackend):
             raise BackendError(f"unknown llama-cpp option(s): {', '.join(sorted(options))}")
         self.unload()
         _log_lines.clear()
+        free_cores = AvailableCores()  # from before the load, so the first request has a measure too
         try:
             with _stderr_silenced(not verbose):
                 llm = lib.Llama(
@@ -168,10 +173,13 @@ class LlamaCppBackend(TokenLoopBackend):
         self._llm, self._lib, self._path, self._metadata = llm, lib, path, metadata
         self._vocab = lib.llama_model_get_vocab(llm.model)
         self._piece_cache, self._eog_cache, self._control_cache = {}, {}, {}
+        # On the GPU the thread count hardly matters; on the CPU it is measured while decoding.
+        self._governor = ThreadGovernor(n_threads, free_cores) if not requested_threads and on_cpu else None
         self._options = {
             "n_ctx": n_ctx,
             "n_threads": n_threads,
             "n_threads_batch": n_threads_batch,
+            "decode_threads": "adaptive" if self._governor is not None else "fixed",
             "n_gpu_layers": n_gpu_layers,
             "flash_attn": flash_attn,
         }
@@ -222,6 +230,9 @@ class LlamaCppBackend(TokenLoopBackend):
             chat_format=self._format.source if self._format else None,
             **self._options,
         )
+        if self._governor is not None:
+            info["decode_steps_by_threads"] = dict(sorted(self._governor.use.items()))
+            info["n_threads"] = self._governor.current  # what the last reply settled on
         return info
 
     def chat_format(self) -> ChatFormat:
@@ -307,10 +318,12 @@ class LlamaCppBackend(TokenLoopBackend):
             masks = [lambda _ids, logits: constraint.mask_numpy(logits)]
         generated: list[int] = []  # the repeat penalty's window, as llama.cpp's sampler sees it
         n_ctx = llm.n_ctx()
+        self._start_threads()
         try:
             if not self._prefill(prompt_ids):
                 return
-            for token in llm.generate(
+            decode_threads = self._decode_threads_timer()
+            for token in decode_threads(llm.generate(
                 prompt_ids,
                 top_k=params.top_k,
                 top_p=params.top_p,
@@ -320,7 +333,7 @@ class LlamaCppBackend(TokenLoopBackend):
                 repeat_penalty=params.repeat_penalty,
                 reset=True,
                 logits_processor=masks,
-            ):
+            )):
                 token = int(token)
                 done = False
                 if constraint is not None:
@@ -340,6 +353,36 @@ class LlamaCppBackend(TokenLoopBackend):
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"llama.cpp failed while generating: {exc}") from exc
 
+    def _start_threads(self) -> None:
+        """Before a request: the thread count the governor starts it with, for the prompt and the first tokens."""
+        if self._governor is not None:
+            threads = self._governor.start_request()
+            self._require()._ctx.set_n_threads(threads, self._governor.prompt_threads)
+
+    def _decode_threads_timer(self) -> Callable[[Iterator[int]], Iterator[int]]:
+        """Wraps ``generate``: times each step and lets the governor change the thread count between steps.
+
+        Call :meth:`_start_threads` first (before the prompt is evaluated).
+        """
+        llm, governor = self._require(), self._governor
+
+        def timed(steps: Iterator[int]) -> Iterator[int]:
+            if governor is None:
+                yield from steps
+                return
+            while True:
+                started = time.perf_counter()
+                try:
+                    token = next(steps)
+                except StopIteration:
+                    return
+                change = governor.observe(time.perf_counter() - started)
+                if change is not None:
+                    llm._ctx.set_n_threads(change, governor.prompt_threads)
+                yield token
+
+        return timed
+
     def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
         """Logits after the prompt (its cached prefix reused), then after each forced token.
 
@@ -349,6 +392,7 @@ class LlamaCppBackend(TokenLoopBackend):
         speed, not one decode per token.
         """
         self._require()
+        self._start_threads()
         tokens = [int(t) for t in token_ids]
         try:
             self._evaluate_prefix(prompt_ids)
@@ -408,6 +452,7 @@ class LlamaCppBackend(TokenLoopBackend):
         truncated away again (``Llama.eval`` drops cache cells past ``n_tokens``).
         """
         self._require()
+        self._start_threads()
         prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
         after_prompt = self._logprobs_after(prompt_ids)
         results: list[float] = []

@@ -39,6 +39,10 @@ class ReplyBuffer:
             return text
 
 
+SPARE_CORE = 0.8
+"""Cores other processes leave this one (its own use included) for the UI to draw at its full share."""
+
+
 class DrawPacer:
     """When the next draw of a streaming reply may happen.
 
@@ -51,6 +55,14 @@ class DrawPacer:
     layout costs more), and the model keeps most of its speed either way. The
     screen is still redrawn at least every ``max_interval`` seconds, so text
     keeps visibly flowing even when draws are expensive.
+
+    The UI's CPU also competes for *cores*: the model's engine runs in its own
+    process, and a local engine that decodes on every core loses about as much
+    speed as the UI draws (its threads wait for the one that lost its core at
+    every step). So while the machine has no core to spare (``free_cores``,
+    looked at every ``max_interval``: what other processes leave this one)
+    the share drops to ``crowded_share``: fewer, bigger appends, and the model
+    at full speed.
     """
 
     def __init__(
@@ -60,12 +72,18 @@ class DrawPacer:
         max_interval: float = 0.5,
         clock: Callable[[], float] = time.perf_counter,
         cpu_clock: Callable[[], float] = time.thread_time,
+        crowded_share: float | None = None,
+        free_cores: Callable[[], float | None] | None = None,
     ) -> None:
         self.min_interval = 1 / max_fps
+        self.roomy_share = cpu_share
+        self.crowded_share = cpu_share if crowded_share is None else crowded_share
         self.cpu_share = cpu_share
         self.max_interval = max_interval
         self._clock = clock
         self._cpu_clock = cpu_clock
+        self._free_cores = free_cores or (lambda: None)
+        self._looked_at = 0.0
         self._next = 0.0
         self._last: tuple[float, float] | None = None  # (wall, cpu) when the last draw started
 
@@ -81,6 +99,11 @@ class DrawPacer:
     def drew(self) -> None:
         """Call as a draw starts (on the UI thread); sets when the next may start."""
         now, cpu = self._clock(), self._cpu_clock()
+        if now - self._looked_at >= self.max_interval:
+            self._looked_at = now
+            free = self._free_cores()
+            if free is not None:
+                self.cpu_share = self.roomy_share if free >= SPARE_CORE else self.crowded_share
         spacing = self.min_interval
         if self._last is not None:
             # UI CPU since the last draw started: that draw's layout and repaint, and anything else.

@@ -20,11 +20,16 @@ import os
 import pkgutil
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import wire
 from ..base import Backend
+
+
+COALESCE_SECONDS = 0.02
+"""Least time between two sends while a stream flows (the app draws at most 30 times a second)."""
 
 
 @dataclass
@@ -57,6 +62,11 @@ class Outbox:
                 items, self._items = self._items, []
             for message in merged(items):
                 self._send(message)
+            if any(kind == wire.CHUNKS for kind, _, _ in items):
+                # A stream is flowing: let its next chunks pile up for a moment. Each send wakes
+                # this thread and the app's reader, and on a machine whose cores all decode a
+                # wake-up takes a core from a compute thread the others then wait for.
+                time.sleep(COALESCE_SECONDS)
 
     def _send(self, message: wire.Message) -> None:
         try:
@@ -208,9 +218,6 @@ class EngineHost:
 
 def main() -> None:
     """Take the pipes from fds 0 and 1, then point 0 at /dev/null and 1 at the log (fd 2)."""
-    from .threads import share_cores_with_ui
-
-    share_cores_with_ui()  # before any backend loads its native libraries
     inbound = wire.reader(os.dup(0))
     outbound = wire.writer(os.dup(1))
     devnull = os.open(os.devnull, os.O_RDONLY)

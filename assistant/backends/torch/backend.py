@@ -25,6 +25,7 @@ import dataclasses
 import gc
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -34,6 +35,7 @@ from ...types import GenerationParams
 from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .batch_scheduler import BatchScheduler, Request
 from ..chat_format import ChatFormat, choose_chat_format
+from ..engine.threads import AvailableCores, ThreadGovernor
 from .convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
 from .device import check_context, is_oom, choose_device, choose_dtype
 from .hf_decoder import PREFILL_CHUNK
@@ -86,6 +88,7 @@ class TransformersBackend(TokenLoopBackend):
         self._cached: list[int] = []  # token ids whose keys/values the decoder's cache holds
         self._snapshots: dict[tuple[int, ...], Any] = {}  # prompt ids -> logits after them
         self._options: dict[str, Any] = {}
+        self._governor: ThreadGovernor | None = None
         self._native_note = ""
         self._lock = threading.RLock()
         """Held while the decoder runs: requests from several threads (``--parallel``) take turns."""
@@ -115,7 +118,9 @@ class TransformersBackend(TokenLoopBackend):
             raise BackendError(f"attn must be sdpa or eager, not {attn!r}")
         from ..engine.threads import compute_threads
 
-        n_threads = compute_threads(int(options.get("n_threads") or 0))[0]  # the chat app's engine leaves a core
+        requested_threads = int(options.get("n_threads") or 0)
+        n_threads = compute_threads(requested_threads)[0]
+        free_cores = AvailableCores()  # from before the load, so the first request has a measure too
         if path.is_dir():
             directory = path
             if not (directory / "config.json").is_file():
@@ -145,10 +150,14 @@ class TransformersBackend(TokenLoopBackend):
                 "dtype": str(dtype).removeprefix("torch."),
                 "n_ctx": n_ctx,
                 "n_threads": n_threads,
+                "decode_threads": "fixed",
                 "attn": attn,
                 "decoder": self._decoder.kind,
                 "cuda_graphs": bool(getattr(self._decoder, "cuda_graphs", False)),
             }
+            if not requested_threads and device.type == "cpu":  # measured while decoding (engine/threads.py)
+                self._governor = ThreadGovernor(n_threads, free_cores)
+                self._options["decode_threads"] = "adaptive"
             max_batch = int(options.get("max_batch") or MAX_BATCH.get(device.type, 1))
             if self._decoder.kind == "native" and max_batch > 1:  # the HF forward decodes one sequence
                 self._scheduler = BatchScheduler(self._run_batch, max_batch)
@@ -315,6 +324,9 @@ class TransformersBackend(TokenLoopBackend):
             chat_format=self._format.source if self._format else None,
             **self._options,
         )
+        if self._governor is not None:
+            info["decode_steps_by_threads"] = dict(sorted(self._governor.use.items()))
+            info["n_threads"] = self._governor.current  # what the last request settled on
         if self._native_note:
             info["decoder_note"] = self._native_note
         return info
@@ -421,10 +433,13 @@ class TransformersBackend(TokenLoopBackend):
     def _sample_alone(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         self._require()
         with self._lock, self._device_errors("generating"):
+            governor = self._start_threads()
             if not self._prefill(prompt_ids):
                 return
             constraint = self.json_constraint(params)
             logits = self._evaluate(prompt_ids)
+            if governor is not None:
+                self._set_threads(governor.current)
             sampler = Sampler(params, device=logits.device)
             while True:
                 # A schema's mask comes first, on the raw logits: the sampler chain runs over what it allows.
@@ -440,7 +455,29 @@ class TransformersBackend(TokenLoopBackend):
                     yield SampledToken(token, ends_document=done)
                 if len(self._cached) >= self._n_ctx:
                     return
+                started = time.perf_counter()
                 logits = self._step(token)
+                if governor is not None:
+                    change = governor.observe(time.perf_counter() - started)
+                    if change is not None:
+                        self._set_threads(change)
+
+    def _start_threads(self) -> ThreadGovernor | None:
+        """Before a request: every core left free, for its prompt (or scoring, or a batch); the governor, if any.
+
+        torch has one thread count for everything: a decode loop sets the
+        governor's count after the prompt.
+        """
+        if self._governor is not None:
+            self._governor.start_request()
+            self._set_threads(self._governor.prompt_threads)
+        return self._governor
+
+    @staticmethod
+    def _set_threads(count: int) -> None:
+        import torch
+
+        torch.set_num_threads(count)
 
     def _run_batch(self, requests: list[Request]) -> None:
         """Decode ``requests`` together (:mod:`.native_batch`), each row with its own sampler, seed and budget.
@@ -452,11 +489,13 @@ class TransformersBackend(TokenLoopBackend):
 
         self._require()
         with self._lock, self._device_errors("generating"):
+            self._start_threads()  # a batch keeps every thread busy between barriers: no probing per step
             decode_requests(self._decoder, requests, self.is_end_of_generation)
 
     def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
         """Logits after the prompt, then after each forced token; the tokens run ``FORCED_CHUNK`` per forward."""
         self._require()
+        self._start_threads()
         tokens = [int(t) for t in token_ids]
         with self._device_errors("scoring tokens"):
             yield self._evaluate(prompt_ids).float().cpu().numpy()
@@ -480,6 +519,7 @@ class TransformersBackend(TokenLoopBackend):
         prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
         results: list[float] = []
         with self._lock, self._device_errors("scoring"):
+            self._start_threads()
             after_prompt = torch.log_softmax(self._evaluate(prompt_ids), dim=-1)
             for full in continued:
                 shared = max(1, _common_prefix(full, prompt_ids))

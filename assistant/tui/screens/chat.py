@@ -37,6 +37,7 @@ from ..messages import (
     TaskProgress,
 )
 from ..slash import is_slash_command, parse_slash_command, unescape_slash
+from ...backends.engine.threads import AvailableCores
 from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..text import shorten
 from ..widgets.chat_log import (
@@ -69,6 +70,10 @@ UI_CPU_SHARE = 0.4
 With a 0.2 ms GIL switch interval (see ``app.py``) the model keeps 97-98% of its
 speed at 100 tok/s up to a share of 0.5, while draws come every ~60 ms instead
 of every ~250 ms at 0.2 (benchmarks/tui_stream.py)."""
+UI_CPU_SHARE_CROWDED = 0.1
+"""The share while no core is free for the UI (see :class:`DrawPacer`): SmolLM2 on llama.cpp on
+both cores of a 2-core machine kept ~0.93 of its headless speed at 0.1 against ~0.7 at 0.4
+(docs/performance.md, "TUI: the real model")."""
 
 FINISH_STATUS = {"cancelled": "interrupted", "length": STOPPED_AT_MAX_TOKENS, "error": "error", "stop": ""}
 
@@ -108,7 +113,9 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, Screen[None]):
         self.first_text_at: float | None = None
         self.rendered_at: float | None = None
         self._flush_timer: Timer | None = None
-        self.pacer = DrawPacer(MAX_FPS, UI_CPU_SHARE)
+        self.pacer = DrawPacer(
+            MAX_FPS, UI_CPU_SHARE, crowded_share=UI_CPU_SHARE_CROWDED, free_cores=AvailableCores()
+        )
         self.quiet_gc = QuietCollector()
         self._status_sequence = 0
         self.status_pending = False
