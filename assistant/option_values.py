@@ -34,6 +34,8 @@ def coerce_scalar(raw: str) -> Any:
 # ``-o`` and the config enter, so a typo is one line naming the key, not a
 # ValueError from deep inside an engine's ``load``.
 INTEGER_BACKEND_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "n_gpu_layers"})
+COUNT_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch"})
+"""Of those, the ones a negative number means nothing for (``n_gpu_layers=-1`` is every layer)."""
 
 
 def _whole_number(value: Any) -> int | None:
@@ -65,5 +67,8 @@ def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]
         if number is None:
             shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
             raise ConfigError(f"{shown} must be a whole number, not {options[key]!r}")
+        if number < 0 and key in COUNT_OPTIONS:
+            shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
+            raise ConfigError(f"{shown} must be 0 (the default) or more, not {number}")
         checked[key] = number
     return checked

@@ -102,6 +102,13 @@ def test_integer_backend_options_from_the_command_line(key: str) -> None:
     assert parse_options([f"{key}=8192"])[1] == {key: 8192}
 
 
+@pytest.mark.parametrize("key", ["n_ctx", "n_threads", "n_batch"])
+def test_counts_cannot_be_negative(key: str) -> None:
+    assert_one_line_error(cli("prompt", "-o", f"{key}=-3", "hi"), f"-o {key}", "0 (the default) or more", "-3")
+    assert parse_options([f"{key}=0"])[1] == {key: 0}
+    assert parse_options(["n_gpu_layers=-1"])[1] == {"n_gpu_layers": -1}  # every layer
+
+
 @pytest.mark.parametrize("key", ["n_ctx", "n_threads", "n_batch", "n_gpu_layers"])
 def test_integer_backend_options_from_the_config(key: str, assistant_home: Path) -> None:
     path = write_config(assistant_home, f'[backends.llama-cpp]\n{key} = "abc"\n')

@@ -84,8 +84,10 @@ class ThreadGovernor:
     DRIFT = 1.3
     """A change of the current count's speed by this factor (load came or went) makes probing that way due."""
 
-    UP_SPARE = 0.5
-    """Cores beyond the current count that other processes must leave free before a probe adds threads."""
+    UP_SPARE = 0.3
+    """Cores beyond the current count that other processes must leave free before a probe adds threads.
+
+    Another job holds a whole core; the chat app's UI, drawing at its full share, 0.4 of one."""
     FREE_CORE = 0.9
     """...and with this many, a probe adds threads without waiting for the cost budget."""
 
