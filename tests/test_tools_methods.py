@@ -182,21 +182,23 @@ def test_similar_examples_never_push_a_long_input_past_the_context() -> None:
     assert max(backend.count_tokens(p) for p in backend.prompts) < 600
 
 
-# ---- a name in its sentence and as a bare name -----------------------------------------------------
+# ---- a name in its sentence and as a bare name (view=bare) -------------------------------------------
+def ner_module() -> Any:
+    return __import__(type(get_tool("ner").tool).__module__)
+
+
 def test_the_two_views_of_a_name_are_averaged() -> None:
-    module = __import__(type(get_tool("ner").tool).__module__)
-    mixed = module.mix_with_bare_name([0.7, 0.2, 0.1, 0.0], [0.1, 0.8, 0.0, 0.1])
+    mixed = ner_module().mix_views([0.7, 0.2, 0.1, 0.0], [0.1, 0.8, 0.0, 0.1])
     assert mixed == pytest.approx([0.4, 0.5, 0.05, 0.05])
     with pytest.raises(ValueError):
-        module.mix_with_bare_name([0.5, 0.5], [1.0])
+        ner_module().mix_views([0.5, 0.5], [1.0])
 
 
 @given(st.lists(st.floats(0.01, 1.0), min_size=2, max_size=6), st.integers(0, 1000))
 def test_the_average_of_two_distributions_is_one(weights: list[float], seed: int) -> None:
-    module = __import__(type(get_tool("ner").tool).__module__)
     first = softmax([math.log(w) for w in weights])
     second = softmax([math.log(w) for w in reversed(weights)])
-    mixed = module.mix_with_bare_name(first, second)
+    mixed = ner_module().mix_views(first, second)
     assert sum(mixed) == pytest.approx(1.0) and min(mixed) > 0
 
 
@@ -211,19 +213,14 @@ def test_a_bare_name_corrects_what_the_sentence_suggests_and_is_scored_once_per_
     backend = TableBackend(table)
     tool = get_tool("ner")
     text = "Kigali beat the visitors 2-1."
-    assert [e.type for e in tool.run(text, backend).entities] == ["LOCATION"]
+    assert [e.type for e in tool.run(text, backend, view="bare").entities] == ["LOCATION"]
     assert sum(p.endswith("Sentence: Kigali\nKigali:") for p in backend.prompts) == 1
-    tool.run(text, backend)
+    tool.run(text, backend, view="bare")
     assert sum(p.endswith("Sentence: Kigali\nKigali:") for p in backend.prompts) == 1, "cached for this backend"
     other = TableBackend(table)
-    tool.run(text, other)
+    tool.run(text, other, view="bare")
     assert sum(p.endswith("Sentence: Kigali\nKigali:") for p in other.prompts) == 1, "another backend scores anew"
-    plugin = tool.tool
-    plugin.bare_names = False
-    try:
-        assert [e.type for e in tool.run(text, TableBackend(table)).entities] == ["ORGANIZATION"]
-    finally:
-        plugin.bare_names = True
+    assert [e.type for e in tool.run(text, TableBackend(table), view="none").entities] == ["ORGANIZATION"]
 
 
 def test_a_name_the_sentence_makes_clear_is_not_scored_again() -> None:
@@ -231,7 +228,7 @@ def test_a_name_the_sentence_makes_clear_is_not_scored_again() -> None:
         return {" person": 0.0}.get(candidate, -6.0)  # ~0.99 person in its sentence
 
     backend = TableBackend(table)
-    result = get_tool("ner").run("Yesterday Ana Lopez spoke.", backend)
+    result = get_tool("ner").run("Yesterday Ana Lopez spoke.", backend, view="bare")
     assert [(e.text, e.type) for e in result.entities] == [("Ana Lopez", "PERSON")]
     assert not any(p.endswith("Sentence: Ana Lopez\nAna Lopez:") for p in backend.prompts)
 
@@ -246,4 +243,88 @@ def test_a_backend_that_cannot_be_hashed_still_gets_the_bare_name_view() -> None
         return {" organization": -0.6, " place": -0.9}.get(candidate, -5.0)
 
     backend = Unhashable(table)
-    assert [e.type for e in get_tool("ner").run("Kigali beat the visitors 2-1.", backend).entities] == ["LOCATION"]
+    assert [e.type for e in get_tool("ner").run("Kigali beat the visitors 2-1.", backend, view="bare").entities] == [
+        "LOCATION"
+    ]
+    kind = Unhashable(lambda prompt, c: {" city": -0.1}.get(c, -5.0) if prompt.endswith("Kigali is a") else -1.0)
+    assert [e.type for e in get_tool("ner").run("Kigali beat the visitors 2-1.", kind).entities] == ["LOCATION"]
+
+
+# ---- the kind view ("<name> is a" country, company, ...) -------------------------------------------
+def test_a_types_share_is_the_sum_of_its_nouns_probabilities() -> None:
+    scores = [math.log(0.1), math.log(0.2), math.log(0.3), math.log(0.4)]  # person | place, place | other
+    assert ner_module().kind_distribution(scores, [1, 2, 1]) == pytest.approx([0.1, 0.5, 0.4])
+    # Scores need not be normalised: only their differences count.
+    shifted = [s - 7.0 for s in scores]
+    assert ner_module().kind_distribution(shifted, [1, 2, 1]) == pytest.approx([0.1, 0.5, 0.4])
+    with pytest.raises(ValueError):
+        ner_module().kind_distribution(scores, [2, 1])
+    with pytest.raises(ValueError):
+        ner_module().kind_distribution(scores, [4, 0])
+
+
+@given(st.lists(st.floats(-30.0, 0.0), min_size=2, max_size=12), st.integers(1, 4))
+def test_the_kind_distribution_is_a_distribution(scores: list[float], groups: int) -> None:
+    groups = min(groups, len(scores))
+    sizes = [len(scores) // groups] * groups
+    sizes[-1] += len(scores) - sum(sizes)
+    shares = ner_module().kind_distribution(scores, sizes)
+    assert len(shares) == groups and sum(shares) == pytest.approx(1.0) and min(shares) >= 0.0
+
+
+def test_each_noun_counts_for_one_type_and_a_requested_type_keeps_its_own_word() -> None:
+    module = ner_module()
+    default = module.kind_nouns(["person", "place", "organization", "other"])
+    assert [group[0] for group in default] == ["person", "place", "organization", "nationality"]
+    assert "event" in default[3] and "country" in default[1] and "company" in default[2]
+    with_event = module.kind_nouns(["person", "event", "other"])
+    assert with_event[1] == ["event"] and "event" not in with_event[2] and with_event[2]
+    assert module.kind_nouns(["animal"]) == [["animal"]], "a type without listed nouns is its own noun"
+    everything = module.kind_nouns(["nationality", "language", "religion", "event", "product", "title", "other"])
+    assert everything[-1] == ["other"], "a type left with no noun keeps its word"
+    nouns = [n for group in everything for n in group]
+    assert len(nouns) == len(set(nouns))
+
+
+def test_the_kind_view_corrects_what_the_sentence_suggests_with_the_same_cached_prefix() -> None:
+    # In its sentence the model leans organization; by itself the name is clearly a city (one of the
+    # place nouns), and nationality/organization nouns share the rest.
+    def table(prompt: str, candidate: str) -> float:
+        if prompt.endswith("Kigali is a"):
+            return {" city": -0.2, " country": -2.0, " company": -3.0}.get(candidate, -8.0)
+        return {" organization": -0.6, " place": -0.9}.get(candidate, -5.0)
+
+    backend = TableBackend(table)
+    tool = get_tool("ner")
+    text = "Kigali beat the visitors 2-1."
+    assert [e.type for e in tool.run(text, backend).entities] == ["LOCATION"]
+    kind_prompts = [p for p in backend.prompts if p.endswith("Kigali is a")]
+    sentence_prompts = [p for p in backend.prompts if p.endswith("Kigali:")]
+    assert len(kind_prompts) == 1 and len(sentence_prompts) == 1
+    shared = sentence_prompts[0].rsplit("\n\nSentence: ", 1)[0]
+    assert kind_prompts[0] == shared + "\n\nKigali is a", "the instructions and examples are shared, for the KV cache"
+    tool.run(text, backend)
+    assert sum(p.endswith("Kigali is a") for p in backend.prompts) == 1, "cached for this backend"
+    assert [e.type for e in tool.run(text, TableBackend(table), view="none").entities] == ["ORGANIZATION"]
+
+
+def test_a_name_the_sentence_makes_clear_is_not_asked_its_kind() -> None:
+    def table(prompt: str, candidate: str) -> float:
+        return {" person": 0.0}.get(candidate, -6.0)  # ~0.99 person in its sentence
+
+    backend = TableBackend(table)
+    result = get_tool("ner").run("Yesterday Ana Lopez spoke.", backend)
+    assert [(e.text, e.type) for e in result.entities] == [("Ana Lopez", "PERSON")]
+    assert not any(p.endswith("Ana Lopez is a") for p in backend.prompts)
+
+
+def test_the_kind_view_is_averaged_with_the_sentence_and_has_no_none() -> None:
+    # Sentence: person 0.5, none 0.5 (others ~0); by itself: all on "person" nouns. Average: person 0.75.
+    def table(prompt: str, candidate: str) -> float:
+        if prompt.endswith("Ana Lopez is a"):
+            return {" person": 0.0, " woman": 0.0}.get(candidate, -40.0)
+        return {" person": 0.0, " none": 0.0}.get(candidate, -40.0)
+
+    result = get_tool("ner").run("Yesterday Ana Lopez spoke.", TableBackend(table))
+    assert [(e.text, e.type) for e in result.entities] == [("Ana Lopez", "PERSON")]
+    assert result.entities[0].probability == pytest.approx(0.75)

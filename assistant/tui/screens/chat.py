@@ -70,10 +70,12 @@ UI_CPU_SHARE = 0.4
 With a 0.2 ms GIL switch interval (see ``app.py``) the model keeps 97-98% of its
 speed at 100 tok/s up to a share of 0.5, while draws come every ~60 ms instead
 of every ~250 ms at 0.2 (benchmarks/tui_stream.py)."""
-UI_CPU_SHARE_CROWDED = 0.1
-"""The share while no core is free for the UI (see :class:`DrawPacer`): SmolLM2 on llama.cpp on
-both cores of a 2-core machine kept ~0.93 of its headless speed at 0.1 against ~0.7 at 0.4
-(docs/performance.md, "TUI: the real model")."""
+UI_CPU_SHARE_CROWDED = 0.05
+"""The share while no core is free for the UI (see :class:`DrawPacer`). Whatever the UI draws then is
+taken from an engine thread the others wait for: SmolLM2 on llama.cpp in the app, against
+``assistant prompt`` in the same run, kept 0.85 of its speed at 0.05, 0.80 at 0.1 and 0.55 at 0.4 on an
+idle 2-core machine, and 0.97-1.0 / 0.92-0.97 / 0.8-0.9 beside another job. Draws then come every
+0.1 s early in a reply and every 0.5 s (``max_interval``) late in a long one."""
 
 FINISH_STATUS = {"cancelled": "interrupted", "length": STOPPED_AT_MAX_TOKENS, "error": "error", "stop": ""}
 
