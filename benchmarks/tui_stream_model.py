@@ -246,6 +246,13 @@ engine's own decode rate for the same reply. Machine: {machine()}; load average 
   share of the cores whatever its priority: even at nice 19). The second is the worst case seen for
   threads that wait for each other: two llama.cpp threads took seconds per token, so that row ran
   {CAPPED_TOKENS} tokens instead of {MAX_TOKENS}.
+- What the app still loses on a quiet machine is what the UI draws: every draw (Markdown append,
+  layout, repaint of the 120x40 screen: ~20-35 ms of CPU late in a long reply) takes a core from
+  one of the engine's threads, and the other waits for it at every barrier meanwhile; the engine
+  also spends a few percent of its tokens probing one thread fewer. With no core to spare the UI
+  draws at most 5% of the time (every 0.5 s late in a long reply), which is as far as smooth
+  streaming allows. Where the engine gains nothing from its last cores (a memory-bound decode on
+  many cores), the governor leaves them free and the UI draws at its full share.
 - Target app ÷ headless ≥ 0.95 — {"; ".join(verdicts)}.
 """,
     )
