@@ -263,6 +263,8 @@ class AvailableCores:
         return time.monotonic(), idle + time.process_time()
 
     def __call__(self) -> float | None:
+        if self._last is not None and time.monotonic() - self._last[0] < self.SHORTEST:
+            return self._value  # too soon to tell (and not worth reading the file): the last verdict
         now, last = self._read(), self._last
         if now is None or last is None:
             self._last = now
