@@ -44,16 +44,25 @@ def test_conll_slice_finds_and_types_entities(smollm2: Any) -> None:
     assert cost.evaluations <= 8, "about two prompt evaluations per candidate span: in its sentence and its kind"
 
 
-def test_bare_names_are_typed_as_what_they_usually_are(smollm2: Any) -> None:
-    # The earlier second view of plugins/ner.py (view=bare): a name with no sentence around it.
+CORE_NAMES = {
+    "Canada": "LOCATION", "Tokyo": "LOCATION", "Microsoft": "ORGANIZATION",
+    "Toyota": "ORGANIZATION", "Angela Merkel": "PERSON", "John Smith": "PERSON",
+}
+"""Names whose usual type is clear, for the second views of plugins/ner.py."""
+
+
+def _ner_offering_core_types() -> tuple[Any, list[str], list[str]]:
+    """The ner plugin, the type words it offers for PERSON/LOCATION/ORGANIZATION, and the kinds ("" = none)."""
     plugin = get_tool("ner").tool
     module = __import__(type(plugin).__module__)
     types = module.offered_types(module.check_types(["PERSON", "LOCATION", "ORGANIZATION"]))
-    kinds = [*types, ""]
-    names = {
-        "Canada": "LOCATION", "Tokyo": "LOCATION", "Microsoft": "ORGANIZATION",
-        "Toyota": "ORGANIZATION", "Angela Merkel": "PERSON", "John Smith": "PERSON",
-    }
+    return plugin, types, [*types, ""]
+
+
+def test_bare_names_are_typed_as_what_they_usually_are(smollm2: Any) -> None:
+    # The earlier second view of plugins/ner.py (view=bare): a name with no sentence around it.
+    plugin, types, kinds = _ner_offering_core_types()
+    names = CORE_NAMES
     typed = {}
     for name in names:
         probabilities = plugin._bare_name(smollm2, name, types, False)
@@ -66,14 +75,8 @@ def test_bare_names_are_typed_as_what_they_usually_are(smollm2: Any) -> None:
 def test_the_kind_view_knows_places_companies_people_and_other_names(smollm2: Any) -> None:
     # The second view of plugins/ner.py (view=kind): "<name> is a" continued by nouns, summed per type.
     # Nationalities and events must go to "other" (MISC) often: the sentence view almost never says so.
-    plugin = get_tool("ner").tool
-    module = __import__(type(plugin).__module__)
-    types = module.offered_types(module.check_types(["PERSON", "LOCATION", "ORGANIZATION"]))
-    kinds = [*types, ""]
-    core = {
-        "Canada": "LOCATION", "Tokyo": "LOCATION", "Microsoft": "ORGANIZATION",
-        "Toyota": "ORGANIZATION", "Angela Merkel": "PERSON", "John Smith": "PERSON",
-    }
+    plugin, types, kinds = _ner_offering_core_types()
+    core = CORE_NAMES
     other = ("Peruvian", "Icelandic", "Vietnamese", "Kenyan", "Buddhist", "Eurovision")
     typed = {}
     for name in (*core, *other):

@@ -269,8 +269,6 @@ class AvailableCores:
         if now is None or last is None:
             self._last = now
             return None
-        if now[0] - last[0] < self.SHORTEST:
-            return self._value  # too short to tell: the last verdict, and keep counting from the same start
         self._last = now
         self._value = (now[1] - last[1]) / (now[0] - last[0])
         return self._value
