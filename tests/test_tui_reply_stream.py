@@ -249,3 +249,30 @@ def test_settle_after_load_freezes_survivors_and_can_be_repeated() -> None:
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_pinned_height_is_measured_again_after_the_next_refresh() -> None:
+    """A sealed segment measured short (rows without their styles yet, on a loaded machine) is corrected."""
+    from textual.geometry import Size
+
+    from assistant.tui.widgets.reply_stream import ReplyBody
+
+    async def run() -> tuple[int, int, int]:
+        app = Harness()
+        async with app.run_test(size=(80, 30)) as pilot:
+            body = ReplyBody("First paragraph.\n\nSecond paragraph.\n")
+            await app.query_one("#view", VerticalScroll).mount(body)
+            await pilot.pause()
+            segment = body.segments[0]
+            body._pin(segment)  # the first measure (what sealing does once the screen is laid out)
+            first = int(segment.styles.height.value)
+            # What a style applied late (after the first measure, before the next refresh) adds:
+            segment.children[-1].styles.height = 6
+            await pilot.pause()
+            await pilot.pause()
+            needed = segment.arrange(Size(body.size.width, 0)).total_region.height
+            return first, needed, segment.outer_size.height
+
+    first, needed, shown = asyncio.run(run())
+    assert needed > first
+    assert shown == needed  # the box on screen takes the corrected height

@@ -288,3 +288,29 @@ def test_draw_pacer_draws_less_while_no_core_is_free() -> None:
     wall[0] += 0.5
     pacer.drew()
     assert pacer.cpu_share == 0.4
+
+
+def test_draw_pacer_judges_each_reply_by_its_own_cores() -> None:
+    """Idle time between replies is not a free core: the first look comes early in the reply, over it alone."""
+    from assistant.tui.stream_buffer import DrawPacer
+
+    wall, looks = [100.0], [100.0]
+
+    def free_cores() -> float:
+        # Measured since the last call: the machine was idle until 300 s, then the engine took every core.
+        since = looks[-1]
+        looks.append(wall[0])
+        return 2.0 if since < 300 else 0.1
+
+    pacer = DrawPacer(
+        cpu_share=0.4, max_interval=0.5, clock=lambda: wall[0], cpu_clock=lambda: 0.0,
+        crowded_share=0.05, free_cores=free_cores, first_look=0.1,
+    )
+    wall[0] = 300.0  # long after the last look: a new reply on an engine busy on every core
+    pacer.reset()
+    assert looks == [100.0, 300.0]  # the measure starts here; what it held (the idle time) is dropped
+    pacer.drew()
+    assert pacer.cpu_share == 0.4 and len(looks) == 2  # the last reply's share, until the first look
+    wall[0] += 0.1
+    pacer.drew()
+    assert pacer.cpu_share == 0.05 and len(looks) == 3

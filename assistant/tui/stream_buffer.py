@@ -74,8 +74,10 @@ class DrawPacer:
         cpu_clock: Callable[[], float] = time.thread_time,
         crowded_share: float | None = None,
         free_cores: Callable[[], float | None] | None = None,
+        first_look: float = 0.1,
     ) -> None:
         self.min_interval = 1 / max_fps
+        self.first_look = first_look
         self.roomy_share = cpu_share
         self.crowded_share = cpu_share if crowded_share is None else crowded_share
         self.cpu_share = cpu_share
@@ -88,9 +90,18 @@ class DrawPacer:
         self._last: tuple[float, float] | None = None  # (wall, cpu) when the last draw started
 
     def reset(self) -> None:
-        """A new reply: draw its first text at once."""
+        """A new reply: draw its first text at once, and judge the cores by this reply alone.
+
+        The free cores are measured afresh from here and first looked at
+        ``first_look`` seconds in: measured since the last look, they would
+        count the idle time between replies as free, and a reply on a local
+        engine busy on every core began with a dozen draws at the roomy share.
+        Until then the last reply's share holds.
+        """
         self._next = 0.0
         self._last = None
+        self._free_cores()  # (the idle time since the last look is not this reply's)
+        self._looked_at = self._clock() - self.max_interval + self.first_look
 
     def wait(self) -> float:
         """Seconds until a draw may start (0: now)."""

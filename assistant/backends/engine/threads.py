@@ -32,12 +32,26 @@ An explicit ``-o n_threads=N`` fixes the count (no governor), as does a GPU.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from typing import Callable
 
 LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 """Thread counts the governor moves between (below the machine's core count), besides every core and one fewer."""
+
+
+def typical(seconds: list[float]) -> float:
+    """How long a decode step takes at one thread count, from a few of them: their lower quartile.
+
+    Not the mean or the median: a step's time only ever grows by what else
+    happened meanwhile, and in the chat app that comes in bursts — the UI
+    mounting a reply's first messages, then a draw every fraction of a second,
+    each holding a core for 20-35 ms — which stretch one to three tokens at a
+    time. Three such tokens among six at the start of a reply made one thread
+    look as fast as two (it was at 0.65x) and kept the engine there. Sustained
+    load slows every step and still shows.
+    """
+    ordered = sorted(seconds)
+    return ordered[len(ordered) // 4]
 
 
 def compute_threads(requested: int = 0) -> tuple[int, int]:
@@ -66,7 +80,7 @@ class ThreadGovernor:
     """
 
     WINDOW = 6
-    """Recent tokens at the current count whose median is its speed."""
+    """Recent tokens at the current count whose :func:`typical` time is its speed."""
     PROBE = 4
     """Tokens a probe of a neighbouring count measures."""
     SETTLE = 1
@@ -77,8 +91,11 @@ class ThreadGovernor:
     """How much faster more threads must be to be adopted."""
     FEWER_TOLERANCE = 0.02
     """How much slower fewer threads may be and still be adopted."""
-    ABORT = 2.0
-    """A probe token this many times slower than the current count's median ends the probe at once."""
+    ABORT = 4.0
+    """A probe token this many times slower than the current count's typical token ends the probe at once.
+
+    Not less: a token the chat app's UI happened to draw over takes 2-3x its time (a 25 ms draw over a
+    10 ms token), while a ruinous count (two spinning threads beside another session's job) took 300x."""
     EXPLORE_SHARE = 0.02
     """Most of the decoding time lost probes may cost."""
     DRIFT = 1.3
@@ -169,9 +186,9 @@ class ThreadGovernor:
         self._window.append(seconds)
         del self._window[: -self.WINDOW]
         self._since_probe += 1
-        if len(self._window) < self.WINDOW // 2:
-            return  # (half a window: the first verdict of a reply comes early)
-        step = statistics.median(self._window)
+        if len(self._window) < self.WINDOW:
+            return
+        step = typical(self._window)
         if self._reference is None:
             self._reference = step
         elif step > self.DRIFT * self._reference or step * self.DRIFT < self._reference:
@@ -206,7 +223,7 @@ class ThreadGovernor:
         assert self._probe is not None
         direction, times = self._probe
         times.append(seconds)
-        home = statistics.median(self._window)
+        home = typical(self._window)
         if seconds > self.ABORT * home:
             self._end_probe(direction, home, won=False)
         elif len(times) >= self.PROBE:
@@ -214,7 +231,7 @@ class ThreadGovernor:
             # speed fewer leave cores to the UI and other work (a memory-bound decode on many
             # cores stops gaining well before the last one).
             limit = home * (1 + self.FEWER_TOLERANCE) if direction < 0 else home * (1 - self.MARGIN)
-            self._end_probe(direction, home, won=statistics.median(times) < limit)
+            self._end_probe(direction, home, won=typical(times) < limit)
 
     def _end_probe(self, direction: int, home: float, won: bool) -> None:
         assert self._probe is not None

@@ -36,6 +36,8 @@ from .growing_list import ReplySegment
 
 SEGMENT_BLOCKS = 4
 """Blocks the live tail of a streaming reply holds before its finished ones are sealed."""
+PIN_CHECKS = 2
+"""Times a sealed segment's fixed height is measured again, after later refreshes, while it still changes."""
 
 
 class ReplyBody(Vertical):
@@ -51,7 +53,8 @@ class ReplyBody(Vertical):
         super().__init__(classes=classes)
         self._initial = markdown
         self._sealed: list[Markdown] = []
-        self._pinned: set[Markdown] = set()
+        self._pinned: dict[Markdown, int] = {}
+        """Sealed segments with a fixed height, and that height."""
         self._pinned_width: int | None = None
         self._watching: Widget | None = None
 
@@ -93,16 +96,31 @@ class ReplyBody(Vertical):
         # (a segment 2 lines too short hid the end of a list).
         self.call_after_refresh(self._pin, segment)
 
-    def _pin(self, segment: Markdown) -> None:
-        """Fix ``segment``'s height to what its blocks take at the current width (later, if not laid out yet)."""
+    def _pin(self, segment: Markdown, checks: int = PIN_CHECKS) -> None:
+        """Fix ``segment``'s height to what its blocks take at the current width (later, if not laid out yet).
+
+        The height is measured again after the next refresh (up to ``checks``
+        times, while it still changes): on a loaded machine a list's rows
+        mounted by the last append could still lack their styles when it was
+        first measured, and a pinned height a line or two short hides the end
+        of the list for good.
+        """
         width = self.size.width
         if not width:
-            self.call_after_refresh(self._pin, segment)
+            self.call_after_refresh(self._pin, segment, checks)
             return
-        if segment.parent is self and segment not in self._pinned:
-            segment.styles.height = segment.arrange(Size(width, 0)).total_region.height
-            self._pinned.add(segment)
-            self._pinned_width = width
+        if segment.parent is not self or segment.has_class("-folded"):
+            return  # (folded: its blocks are out of the layout, and it was measured before)
+        if checks == PIN_CHECKS and segment in self._pinned:
+            return
+        height = segment.arrange(Size(width, 0)).total_region.height
+        if self._pinned.get(segment) == height:
+            return  # confirmed
+        segment.styles.height = height
+        self._pinned[segment] = height
+        self._pinned_width = width
+        if checks:
+            self.call_after_refresh(self._pin, segment, checks - 1)
 
     def on_resize(self) -> None:
         """A new width re-wraps the text: unfold, let sealed segments size themselves, then pin them anew."""
@@ -112,7 +130,7 @@ class ReplyBody(Vertical):
         self._pinned_width = None
         self.unfold()
         for segment in self._sealed:
-            self._pinned.discard(segment)
+            self._pinned.pop(segment, None)
             segment.styles.height = "auto"
             self.call_after_refresh(self._pin, segment)
 
