@@ -96,31 +96,41 @@ class ReplyBody(Vertical):
         # (a segment 2 lines too short hid the end of a list).
         self.call_after_refresh(self._pin, segment)
 
-    def _pin(self, segment: Markdown, checks: int = PIN_CHECKS) -> None:
-        """Fix ``segment``'s height to what its blocks take at the current width (later, if not laid out yet).
-
-        The height is measured again after the next refresh (up to ``checks``
-        times, while it still changes): on a loaded machine a list's rows
-        mounted by the last append could still lack their styles when it was
-        first measured, and a pinned height a line or two short hides the end
-        of the list for good.
-        """
+    def _pin(self, segment: Markdown) -> None:
+        """Fix ``segment``'s height to what its blocks take at the current width (later, if not laid out yet)."""
         width = self.size.width
         if not width:
-            self.call_after_refresh(self._pin, segment, checks)
+            self.call_after_refresh(self._pin, segment)
             return
-        if segment.parent is not self or segment.has_class("-folded"):
-            return  # (folded: its blocks are out of the layout, and it was measured before)
-        if checks == PIN_CHECKS and segment in self._pinned:
+        if segment.parent is self and segment not in self._pinned:
+            self._fix_height(segment, width, PIN_CHECKS)
+
+    def _check_pin(self, segment: Markdown, checks: int) -> None:
+        """Measure a pinned segment again after a refresh, and correct its height if it changed.
+
+        On a loaded machine a list's rows mounted by the last append could
+        still lack their styles when the segment was first measured, and a
+        pinned height a line or two short hides the end of the list for good.
+        """
+        if (
+            segment.parent is not self
+            or segment not in self._pinned
+            or segment.has_class("-folded")  # its blocks are out of the layout (it was measured before)
+            or self.size.width != self._pinned_width  # re-wrapped: pinned anew
+        ):
             return
+        self._fix_height(segment, self.size.width, checks)
+
+    def _fix_height(self, segment: Markdown, width: int, checks: int) -> None:
+        """Set the height ``segment``'s blocks take; check it again after the next refresh if it changed."""
         height = segment.arrange(Size(width, 0)).total_region.height
         if self._pinned.get(segment) == height:
-            return  # confirmed
+            return
         segment.styles.height = height
         self._pinned[segment] = height
         self._pinned_width = width
         if checks:
-            self.call_after_refresh(self._pin, segment, checks - 1)
+            self.call_after_refresh(self._check_pin, segment, checks - 1)
 
     def on_resize(self) -> None:
         """A new width re-wraps the text: unfold, let sealed segments size themselves, then pin them anew."""
