@@ -19,10 +19,12 @@ pytest.importorskip("textual")
 
 from textual.app import App, ComposeResult  # noqa: E402
 from textual.containers import VerticalScroll  # noqa: E402
+from textual.screen import Screen  # noqa: E402
 
 from assistant.tui.heap import NEVER, QuietCollector, settle_after_load  # noqa: E402
 from textual.widgets import Markdown  # noqa: E402
 
+from assistant.tui.screens.layout_pass import OneLayoutPass  # noqa: E402
 from assistant.tui.widgets.chat_log import AssistantMessage  # noqa: E402
 from assistant.tui.widgets.growing_list import GrowingList, ReplySegment  # noqa: E402
 
@@ -49,8 +51,19 @@ SAMPLES = {
 }
 
 
+class OnePassScreen(OneLayoutPass, Screen[None]):
+    """A screen laid out as the chat screen is: one pass per change."""
+
+
 class Harness(App[None]):
     CSS = "#view { scrollbar-gutter: stable; }"  # the same text width whether or not it scrolls
+
+    def __init__(self, one_pass: bool = False) -> None:
+        super().__init__()
+        self.one_pass = one_pass
+
+    def get_default_screen(self) -> Screen[None]:
+        return OnePassScreen() if self.one_pass else super().get_default_screen()
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="view")
@@ -70,9 +83,14 @@ async def draw(
     segment_blocks: int = 3,
     seed: int = 0,
     pieces: list[str] | None = None,
+    one_pass: bool = True,
 ) -> dict[str, Any]:
-    """Show ``text`` as a reply (streamed in random pieces or in ``pieces``, or stored) and read the screen back."""
-    app = Harness()
+    """Show ``text`` as a reply (streamed in random pieces or in ``pieces``, or stored) and read the screen back.
+
+    Streamed on a screen laid out as the chat screen is (``one_pass``); the stored
+    reference on Textual's own screen.
+    """
+    app = Harness(one_pass=stream and one_pass)
     async with app.run_test(size=(90, height)) as pilot:
         view = app.query_one("#view", VerticalScroll)
         view.anchor()
@@ -128,8 +146,10 @@ async def draw(
 def test_sealed_segments_draw_what_one_markdown_widget_draws(name: str) -> None:
     text = SAMPLES[name]
     reference = asyncio.run(draw(text, height=200, stream=False))
-    for seed, segment_blocks in ((1, 2), (2, 4)):
-        streamed = asyncio.run(draw(text, height=200, stream=True, segment_blocks=segment_blocks, seed=seed))
+    for seed, segment_blocks, one_pass in ((1, 2, True), (2, 4, True), (3, 3, False)):
+        streamed = asyncio.run(
+            draw(text, height=200, stream=True, segment_blocks=segment_blocks, seed=seed, one_pass=one_pass)
+        )
         assert streamed["shown"] == text
         assert streamed["sealed"] >= 1
         assert streamed["lines"] == reference["lines"], (name, segment_blocks)
@@ -276,3 +296,43 @@ def test_a_pinned_height_is_measured_again_after_the_next_refresh() -> None:
     first, needed, shown = asyncio.run(run())
     assert needed > first
     assert shown == needed  # the box on screen takes the corrected height
+
+
+def test_a_streamed_draw_is_laid_out_once_on_the_chat_screens_kind_of_screen() -> None:
+    """Textual lays the screen out again for the sizes its own pass found; the chat screen does not."""
+
+    async def passes(one_pass: bool) -> tuple[list[int], list[str]]:
+        app = Harness(one_pass=one_pass)
+        async with app.run_test(size=(80, 20)) as pilot:
+            view = app.query_one("#view", VerticalScroll)
+            view.anchor()
+            message = AssistantMessage(label="model")
+            await view.mount(message)
+            message.start_stream()
+            assert message._stream is not None
+            message._stream.segment_blocks = 100  # no sealing (its pinned height is a change of its own)
+            await pilot.pause()
+            screen = app.screen
+            count = [0]
+            layout = screen._refresh_layout
+
+            def counted(*args: Any, **kwargs: Any) -> None:
+                count[0] += 1
+                layout(*args, **kwargs)
+
+            screen._refresh_layout = counted  # type: ignore[method-assign]
+            counts = []
+            for index in range(6):  # each write grows the reply by a line or two: every size changes
+                count[0] = 0
+                await message.write(f"Line {index} of a reply that keeps growing while it streams.\n\n")
+                await asyncio.sleep(0.3)  # (Pilot.pause would lay the screen out itself)
+                counts.append(count[0])
+            await message.finish()
+            await pilot.pause()
+            return counts, screen_lines(app)
+
+    plain, plain_lines = asyncio.run(passes(one_pass=False))
+    once, once_lines = asyncio.run(passes(one_pass=True))
+    assert all(count >= 2 for count in plain)  # Textual's own screen: a second pass per draw
+    assert all(count == 1 for count in once)
+    assert once_lines == plain_lines  # and the screen shows the same

@@ -273,7 +273,7 @@ def test_draw_pacer_draws_less_while_no_core_is_free() -> None:
         free_cores=lambda: free[0],
     )
     pacer.drew()
-    wall[0] += 0.05
+    wall[0] += 0.1  # the first look
     cpu[0] += 0.01
     pacer.drew()
     assert pacer.cpu_share == 0.1
@@ -291,26 +291,61 @@ def test_draw_pacer_draws_less_while_no_core_is_free() -> None:
 
 
 def test_draw_pacer_judges_each_reply_by_its_own_cores() -> None:
-    """Idle time between replies is not a free core: the first look comes early in the reply, over it alone."""
+    """A reply starts at the crowded share; its cores are judged from its first text, not before."""
     from assistant.tui.stream_buffer import DrawPacer
 
-    wall, looks = [100.0], [100.0]
+    wall, cpu, looks = [100.0], [0.0], [100.0]
 
     def free_cores() -> float:
-        # Measured since the last call: the machine was idle until 300 s, then the engine took every core.
+        # Measured since the last call: the machine was idle until 300 s, the request's start-up
+        # (tokenizing, the UI mounting the messages) left a core free until 300.2, then the engine
+        # took every core.
         since = looks[-1]
         looks.append(wall[0])
-        return 2.0 if since < 300 else 0.1
+        return 2.0 if since < 300.2 else 0.1
 
     pacer = DrawPacer(
-        cpu_share=0.4, max_interval=0.5, clock=lambda: wall[0], cpu_clock=lambda: 0.0,
+        cpu_share=0.4, max_interval=0.5, clock=lambda: wall[0], cpu_clock=lambda: cpu[0],
         crowded_share=0.05, free_cores=free_cores, first_look=0.1,
     )
+    pacer.cpu_share = 0.4  # the last reply ended roomy
     wall[0] = 300.0  # long after the last look: a new reply on an engine busy on every core
     pacer.reset()
-    assert looks == [100.0, 300.0]  # the measure starts here; what it held (the idle time) is dropped
+    assert pacer.cpu_share == 0.05 and looks == [100.0]  # crowded until seen otherwise; nothing measured yet
+    wall[0] = 300.2  # the first text
     pacer.drew()
-    assert pacer.cpu_share == 0.4 and len(looks) == 2  # the last reply's share, until the first look
-    wall[0] += 0.1
+    assert looks == [100.0, 300.2]  # the measure starts at the first draw
+    assert pacer.cpu_share == 0.05
+    wall[0] += 1 / 30
+    cpu[0] += 0.02  # a 20 ms draw: 0.4 s at the crowded share, but the first look is due sooner
     pacer.drew()
-    assert pacer.cpu_share == 0.05 and len(looks) == 3
+    assert len(looks) == 2
+    assert pacer.wait() == pytest.approx(0.1 - 1 / 30)
+    wall[0] += pacer.wait()
+    cpu[0] += 0.03
+    pacer.drew()
+    assert pacer.cpu_share == 0.05 and looks[-1] == pytest.approx(300.3)  # judged over decoding alone
+    assert pacer.wait() == pytest.approx(0.5)  # from now on every max_interval at most
+
+
+def test_draw_pacer_turns_roomy_at_the_first_look_when_a_core_is_free() -> None:
+    """A remote model (or a spare core): the crowded start lasts one look, a tenth of a second."""
+    from assistant.tui.stream_buffer import DrawPacer
+
+    wall, cpu = [50.0], [0.0]
+    pacer = DrawPacer(
+        cpu_share=0.4, max_interval=0.5, clock=lambda: wall[0], cpu_clock=lambda: cpu[0],
+        crowded_share=0.05, free_cores=lambda: 1.7, first_look=0.1,
+    )
+    pacer.reset()
+    pacer.drew()
+    cpu[0] += 0.01
+    wall[0] += pacer.wait()
+    pacer.drew()
+    cpu[0] += 0.01
+    wall[0] += pacer.wait()
+    assert wall[0] == pytest.approx(50.1)
+    pacer.drew()
+    assert pacer.cpu_share == 0.4
+    cpu[0] += 0.005
+    assert pacer.wait() == pytest.approx(1 / 30)

@@ -85,23 +85,30 @@ class DrawPacer:
         self._clock = clock
         self._cpu_clock = cpu_clock
         self._free_cores = free_cores or (lambda: None)
-        self._looked_at = 0.0
+        self._looked_at: float | None = None  # None: the measure starts at the next draw
+        self._first_look_due = False
         self._next = 0.0
         self._last: tuple[float, float] | None = None  # (wall, cpu) when the last draw started
+        self.reset()
 
     def reset(self) -> None:
-        """A new reply: draw its first text at once, and judge the cores by this reply alone.
+        """A new reply: draw its first text at once, at the crowded share until the cores are seen free.
 
-        The free cores are measured afresh from here and first looked at
-        ``first_look`` seconds in: measured since the last look, they would
-        count the idle time between replies as free, and a reply on a local
-        engine busy on every core began with a dozen draws at the roomy share.
-        Until then the last reply's share holds.
+        The free cores are measured over this reply's decoding alone: from its
+        first draw (the first text is there, so the model is decoding) to a
+        look ``first_look`` seconds later, then every ``max_interval``.
+        Measured since the last look, they counted the idle time between
+        replies as free; measured from the request, the model's start (one
+        thread tokenizing) and the UI's own work mounting the messages. Either
+        way a reply on a local engine busy on every core began with a dozen
+        draws at the roomy share, each taking a core from it. Until the first
+        look the share is the crowded one: a remote model's reply draws its
+        first tenth of a second a little less often, a local one loses nothing.
         """
         self._next = 0.0
         self._last = None
-        self._free_cores()  # (the idle time since the last look is not this reply's)
-        self._looked_at = self._clock() - self.max_interval + self.first_look
+        self._looked_at = None
+        self.cpu_share = self.crowded_share
 
     def wait(self) -> float:
         """Seconds until a draw may start (0: now)."""
@@ -110,8 +117,13 @@ class DrawPacer:
     def drew(self) -> None:
         """Call as a draw starts (on the UI thread); sets when the next may start."""
         now, cpu = self._clock(), self._cpu_clock()
-        if now - self._looked_at >= self.max_interval:
+        if self._looked_at is None:
+            self._free_cores()  # the measure starts here (what it held before is not this reply's)
+            self._looked_at = now - self.max_interval + self.first_look
+            self._first_look_due = True
+        elif now - self._looked_at >= self.max_interval:
             self._looked_at = now
+            self._first_look_due = False
             free = self._free_cores()
             if free is not None:
                 self.cpu_share = self.roomy_share if free >= SPARE_CORE else self.crowded_share
@@ -119,5 +131,7 @@ class DrawPacer:
         if self._last is not None:
             # UI CPU since the last draw started: that draw's layout and repaint, and anything else.
             spacing = min(max(spacing, (cpu - self._last[1]) / self.cpu_share), self.max_interval)
+        if self._first_look_due:  # a draw at the first look, which may find a core free
+            spacing = min(spacing, max(self.min_interval, self._looked_at + self.max_interval - now))
         self._next = now + spacing
         self._last = (now, cpu)

@@ -55,6 +55,7 @@ from ..widgets.tool_results import result_view, slash_help_view
 from .chat_branches import BRANCH_CSS, EDIT_HINT, BranchActions, EditBanner
 from .chat_conversations import EMPTY_HINT, ConversationActions
 from .chat_views import ReplyViews
+from .layout_pass import OneLayoutPass
 
 if TYPE_CHECKING:
     from ..app import ChatApp
@@ -70,17 +71,18 @@ UI_CPU_SHARE = 0.4
 With a 0.2 ms GIL switch interval (see ``app.py``) the model keeps 97-98% of its
 speed at 100 tok/s up to a share of 0.5, while draws come every ~60 ms instead
 of every ~250 ms at 0.2 (benchmarks/tui_stream.py)."""
-UI_CPU_SHARE_CROWDED = 0.05
+UI_CPU_SHARE_CROWDED = 0.02
 """The share while no core is free for the UI (see :class:`DrawPacer`). Whatever the UI draws then is
-taken from an engine thread the others wait for: SmolLM2 on llama.cpp in the app, against
-``assistant prompt`` in the same run, kept 0.85 of its speed at 0.05, 0.80 at 0.1 and 0.55 at 0.4 on an
-idle 2-core machine, and 0.97-1.0 / 0.92-0.97 / 0.8-0.9 beside another job. Draws then come every
-0.1 s early in a reply and every 0.5 s (``max_interval``) late in a long one."""
+taken from an engine thread the others wait for. SmolLM2 on llama.cpp in the app, against
+``assistant prompt`` in the same run on an idle 2-core machine, kept 0.85 of its speed at 0.05, 0.80
+at 0.1 and 0.55 at 0.4 (before draws cost one layout instead of two); then, in 8 paired rounds, 0.91
+at 0.05, 0.96 at 0.02 and 1.00 with no drawing at all. At 0.02 a draw (5-15 ms) comes about every
+0.5 s (``max_interval``), two or three lines of text at a time."""
 
 FINISH_STATUS = {"cancelled": "interrupted", "length": STOPPED_AT_MAX_TOKENS, "error": "error", "stop": ""}
 
 
-class ChatScreen(ReplyViews, ConversationActions, BranchActions, Screen[None]):
+class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, Screen[None]):
     AUTO_FOCUS = "PromptInput"
     BINDINGS = [
         Binding("escape", "stop", "Stop reply"),
@@ -131,6 +133,10 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, Screen[None]):
     def generating(self, value: bool) -> None:
         self._generating = value
         self.refresh_bindings()
+        for prompt in self.query(PromptInput):
+            # A steady cursor while the model writes: each blink is a screen update, work the
+            # UI would take from a local model decoding on every core.
+            prompt.cursor_blink = not value
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":

@@ -182,6 +182,21 @@ class ReplyBody(Vertical):
             segment.remove_class("-folded")
 
 
+def _drop_requests_made_before_mount(segment: Widget, shown: set[Widget]) -> None:
+    """Forget the layout requests of ``segment``'s widgets that were not among those ``shown`` before an append.
+
+    Textual's Markdown fills each block it parses (``set_content``, a request
+    for layout) before mounting it. Mounting already asks for the parent's
+    layout, and that pass lays the new block out from scratch; but the block's
+    own request is sent only once it is mounted and idle, often just after the
+    pass, and the whole screen is laid out and repainted a second time for
+    nothing.
+    """
+    for widget in segment.walk_children(Widget):
+        if widget not in shown and widget._layout_required:
+            widget._layout_required = False
+
+
 def _blocks(markdown: Markdown) -> list[MarkdownBlock]:
     return [child for child in markdown.children if isinstance(child, MarkdownBlock)]
 
@@ -215,12 +230,19 @@ class ReplyStream(MarkdownStream):
             text = "".join(self._pending)
             self._pending.clear()
             if text:
-                await self.markdown_widget.append(text)
-                self._fit_gap()
-                await self._seal_if_long()
-                view = self._view()
-                if view is not None:
-                    self.body.fold_out_of_sight(view)
+                # One draw, one layout of the screen: none until the append's mounts are
+                # done (the paragraph's update alone would make one), and none for the
+                # requests new blocks made before they were mounted.
+                with self.body.app.batch_update():
+                    shown = set(self.markdown_widget.walk_children(Widget))
+                    await self.markdown_widget.append(text)
+                    self._fit_gap()
+                    await self._seal_if_long()
+                    _drop_requests_made_before_mount(self.markdown_widget, shown)
+                    view = self._view()
+                    if view is not None:
+                        self.body.fold_out_of_sight(view)
+                self.body.screen.check_idle()  # the batch's end wakes only the app
             if self._closing and not self._pending:
                 return
 
