@@ -263,23 +263,29 @@ engine's own decode rate for the same reply. Machine: {machine()}; load average 
   threads that wait for each other: two llama.cpp threads took seconds per token, so that row ran
   {CAPPED_TOKENS} tokens instead of {MAX_TOKENS}.
 - What the app still loses on a quiet machine is what the UI process does while the reply
-  streams: ~0.4 s of CPU for this story (13-15 draws; each a Markdown append, two layouts of
-  the screen — the content grows, then the anchored view scrolls — and a repaint of the 120x40
-  screen, 15-30 ms late in the reply). Each of those milliseconds takes a core from one of the
-  engine's two threads while the other spins at its next barrier, so the engine loses more
-  than the UI spends. The engine process alone (its pipe, no UI) keeps 0.96-1.0 of headless
-  speed. With no core to spare the UI draws at most 5% of the time, and at least every 0.5 s
-  so that text keeps flowing; redrawing every 1 s instead measured no clearer gain on this
-  machine, whose speed drifts ±10% between runs. Where the engine gains nothing from its last
-  cores (a memory-bound decode on many cores), the governor leaves them free and the UI draws
-  at its full share.
-- Fixed this round (issue #23): the governor judged a thread count by the *median* of a few
-  tokens, and the UI's bursts at the start of a reply (mounting its messages, the first
-  draws) made one thread look as fast as two; some replies then stayed on one thread (0.65-0.8
-  of headless). It now takes the lower quartile of a full window (`typical`) and a probe ends
-  early only at 4x, not 2x, the usual token time. The UI judged whether a core was free over
-  the time since its last look, idle time between replies included, so each reply began with
-  a dozen draws at the roomy share; it now measures each reply afresh from its start.
+  streams. Each draw is a Markdown append, one layout of the 120x40 screen and a repaint (5-15
+  ms); each of those milliseconds takes a core from one of the engine's two threads while the
+  other spins at its next barrier, so the engine loses more than the UI spends. In 8 paired
+  rounds of this story (headless, then the app at each setting, in turn) the app kept 0.91 of
+  headless speed at a crowded share of 0.05, 0.96 at 0.02 (now) and 1.00 with no drawing at
+  all; a second run of 8 rounds at 0.02 gave 0.93 (rounds 0.88-1.03), and the rows above 0.89.
+  Single rounds range ±10%, as this machine's speed drifts between runs (headless alone moved
+  between 95 and 124 tok/s within minutes). With no core to
+  spare the UI now draws at most 2% of the time and at least every 0.5 s, so text keeps
+  flowing in steps of two or three lines. Where the engine gains nothing from its last cores
+  (a memory-bound decode on many cores), the governor leaves them free and the UI draws at its
+  full share.
+- Fixed in issue #23: the governor judged a thread count by the *median* of a few tokens, and
+  the UI's bursts at the start of a reply (mounting its messages, the first draws) made one
+  thread look as fast as two; some replies then stayed on one thread (0.65-0.8 of headless).
+  It now takes the lower quartile of a full window (`typical`) and a probe ends early only at
+  4x, not 2x, the usual token time. Each draw laid the screen out two or three times (Textual
+  lays it out again for the sizes its own pass found, and for the requests new Markdown blocks
+  made before their mount); now once (`screens/layout_pass.py`, `reply_stream.py`). The UI
+  judged whether a core was free over the time since its last look, idle time between replies
+  included, then over the reply's start (the UI mounting its messages), so replies began with
+  a dozen draws at the roomy share; it now starts each reply at the crowded share and judges it
+  from the first text. The message box's cursor no longer blinks while the model writes.
 - Target app ÷ headless ≥ 0.95 — {"; ".join(verdicts)}.
 """,
     )
