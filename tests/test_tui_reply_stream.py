@@ -177,6 +177,18 @@ def test_a_block_that_changes_type_after_its_segment_was_sealed_keeps_the_gap(ch
     assert streamed["lines"] == reference["lines"]
 
 
+async def streaming_reply(app: App[Any], segment_blocks: int) -> AssistantMessage:
+    """A reply streaming into the harness's anchored view, sealing after ``segment_blocks`` blocks."""
+    view = app.query_one("#view", VerticalScroll)
+    view.anchor()
+    message = AssistantMessage(label="model")
+    await view.mount(message)
+    message.start_stream()
+    assert message._stream is not None
+    message._stream.segment_blocks = segment_blocks
+    return message
+
+
 def test_a_streamed_list_keeps_its_rows_and_mounts_only_new_items() -> None:
     """Textual re-mounts a whole list on each append; the app's lists keep every finished row."""
     items = "".join(f"{i}. item number {i}, streamed a few characters at a time\n" for i in range(1, 15))
@@ -184,13 +196,7 @@ def test_a_streamed_list_keeps_its_rows_and_mounts_only_new_items() -> None:
     async def run() -> tuple[list[int], list[int], list[str], list[str]]:
         app = Harness()
         async with app.run_test(size=(90, 40)) as pilot:
-            view = app.query_one("#view", VerticalScroll)
-            view.anchor()
-            message = AssistantMessage(label="model")
-            await view.mount(message)
-            message.start_stream()
-            assert message._stream is not None
-            message._stream.segment_blocks = 100  # one segment: the list is always the live block
+            message = await streaming_reply(app, 100)  # one segment: the list is always the live block
             first_rows: list[int] = []
             for start in range(0, len(items), 7):
                 await message.write(items[start : start + 7])
@@ -304,13 +310,7 @@ def test_a_streamed_draw_is_laid_out_once_on_the_chat_screens_kind_of_screen() -
     async def passes(one_pass: bool) -> tuple[list[int], list[str]]:
         app = Harness(one_pass=one_pass)
         async with app.run_test(size=(80, 20)) as pilot:
-            view = app.query_one("#view", VerticalScroll)
-            view.anchor()
-            message = AssistantMessage(label="model")
-            await view.mount(message)
-            message.start_stream()
-            assert message._stream is not None
-            message._stream.segment_blocks = 100  # no sealing (its pinned height is a change of its own)
+            message = await streaming_reply(app, 100)  # no sealing (its pinned height is a change of its own)
             await pilot.pause()
             screen = app.screen
             count = [0]
