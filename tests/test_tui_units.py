@@ -273,7 +273,7 @@ def test_draw_pacer_draws_less_while_no_core_is_free() -> None:
         free_cores=lambda: free[0],
     )
     pacer.drew()
-    wall[0] += 0.1  # the first look
+    wall[0] += 0.2  # the first look
     cpu[0] += 0.01
     pacer.drew()
     assert pacer.cpu_share == 0.1
@@ -306,7 +306,7 @@ def test_draw_pacer_judges_each_reply_by_its_own_cores() -> None:
 
     pacer = DrawPacer(
         cpu_share=0.4, max_interval=0.5, clock=lambda: wall[0], cpu_clock=lambda: cpu[0],
-        crowded_share=0.05, free_cores=free_cores, first_look=0.1,
+        crowded_share=0.05, free_cores=free_cores, first_look=0.2,
     )
     pacer.cpu_share = 0.4  # the last reply ended roomy
     wall[0] = 300.0  # long after the last look: a new reply on an engine busy on every core
@@ -316,35 +316,31 @@ def test_draw_pacer_judges_each_reply_by_its_own_cores() -> None:
     pacer.drew()
     assert looks == [100.0, 300.2]  # the measure starts at the first draw
     assert pacer.cpu_share == 0.05
-    wall[0] += 1 / 30
-    cpu[0] += 0.02  # a 20 ms draw: 0.4 s at the crowded share, but the first look is due sooner
-    pacer.drew()
-    assert len(looks) == 2
-    assert pacer.wait() == pytest.approx(0.1 - 1 / 30)
+    cpu[0] += 0.002  # a cheap first draw: still, nothing more is drawn until the first look
+    assert pacer.wait() == pytest.approx(0.2)
     wall[0] += pacer.wait()
-    cpu[0] += 0.03
     pacer.drew()
-    assert pacer.cpu_share == 0.05 and looks[-1] == pytest.approx(300.3)  # judged over decoding alone
-    assert pacer.wait() == pytest.approx(0.5)  # from now on every max_interval at most
+    assert pacer.cpu_share == 0.05 and looks[-1] == pytest.approx(300.4)  # judged over decoding alone
+    cpu[0] += 0.03
+    wall[0] += 1 / 30
+    pacer.drew()
+    assert pacer.wait() == pytest.approx(0.5)  # 30 ms of drawing at the crowded share: every max_interval
 
 
 def test_draw_pacer_turns_roomy_at_the_first_look_when_a_core_is_free() -> None:
-    """A remote model (or a spare core): the crowded start lasts one look, a tenth of a second."""
+    """A remote model (or a spare core): the crowded start lasts one look, a fifth of a second."""
     from assistant.tui.stream_buffer import DrawPacer
 
     wall, cpu = [50.0], [0.0]
     pacer = DrawPacer(
         cpu_share=0.4, max_interval=0.5, clock=lambda: wall[0], cpu_clock=lambda: cpu[0],
-        crowded_share=0.05, free_cores=lambda: 1.7, first_look=0.1,
+        crowded_share=0.05, free_cores=lambda: 1.7,
     )
     pacer.reset()
     pacer.drew()
     cpu[0] += 0.01
     wall[0] += pacer.wait()
-    pacer.drew()
-    cpu[0] += 0.01
-    wall[0] += pacer.wait()
-    assert wall[0] == pytest.approx(50.1)
+    assert wall[0] == pytest.approx(50.2)  # the second draw: the first look
     pacer.drew()
     assert pacer.cpu_share == 0.4
     cpu[0] += 0.005

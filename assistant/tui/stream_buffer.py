@@ -74,7 +74,7 @@ class DrawPacer:
         cpu_clock: Callable[[], float] = time.thread_time,
         crowded_share: float | None = None,
         free_cores: Callable[[], float | None] | None = None,
-        first_look: float = 0.1,
+        first_look: float = 0.2,
     ) -> None:
         self.min_interval = 1 / max_fps
         self.first_look = first_look
@@ -85,6 +85,7 @@ class DrawPacer:
         self._clock = clock
         self._cpu_clock = cpu_clock
         self._free_cores = free_cores or (lambda: None)
+        self._measures_cores = free_cores is not None
         self._looked_at: float | None = None  # None: the measure starts at the next draw
         self._first_look_due = False
         self._next = 0.0
@@ -96,14 +97,15 @@ class DrawPacer:
 
         The free cores are measured over this reply's decoding alone: from its
         first draw (the first text is there, so the model is decoding) to a
-        look ``first_look`` seconds later, then every ``max_interval``.
+        look ``first_look`` seconds later, when the second draw comes, then
+        every ``max_interval``.
         Measured since the last look, they counted the idle time between
         replies as free; measured from the request, the model's start (one
         thread tokenizing) and the UI's own work mounting the messages. Either
         way a reply on a local engine busy on every core began with a dozen
         draws at the roomy share, each taking a core from it. Until the first
         look the share is the crowded one: a remote model's reply draws its
-        first tenth of a second a little less often, a local one loses nothing.
+        first text, then the rest from a fifth of a second on; a local one loses nothing.
         """
         self._next = 0.0
         self._last = None
@@ -120,7 +122,7 @@ class DrawPacer:
         if self._looked_at is None:
             self._free_cores()  # the measure starts here (what it held before is not this reply's)
             self._looked_at = now - self.max_interval + self.first_look
-            self._first_look_due = True
+            self._first_look_due = self._measures_cores
         elif now - self._looked_at >= self.max_interval:
             self._looked_at = now
             self._first_look_due = False
@@ -131,7 +133,9 @@ class DrawPacer:
         if self._last is not None:
             # UI CPU since the last draw started: that draw's layout and repaint, and anything else.
             spacing = min(max(spacing, (cpu - self._last[1]) / self.cpu_share), self.max_interval)
-        if self._first_look_due:  # a draw at the first look, which may find a core free
-            spacing = min(spacing, max(self.min_interval, self._looked_at + self.max_interval - now))
+        if self._first_look_due:
+            # The next draw is at the first look: the measure then holds the model's decoding
+            # and this reply's first draw, not a burst of them (the UI's own CPU counts as free).
+            spacing = max(self.min_interval, self._looked_at + self.max_interval - now)
         self._next = now + spacing
         self._last = (now, cpu)
