@@ -268,7 +268,9 @@ engine's own decode rate for the same reply. Machine: {machine()}; load average 
   other spins at its next barrier, so the engine loses more than the UI spends. In 8 paired
   rounds of this story (headless, then the app at each setting, in turn) the app kept 0.91 of
   headless speed at a crowded share of 0.05, 0.96 at 0.02 (now) and 1.00 with no drawing at
-  all; a second run of 8 rounds at 0.02 gave 0.93 (rounds 0.88-1.03), and the rows above 0.89.
+  all; a second run of 8 rounds at 0.02 gave 0.93 (rounds 0.88-1.03), the rows above 0.89,
+  and a last run of 10 rounds (the final code) 0.92 (0.87-1.03; 0.90-0.96 over its 8 rounds in
+  which headless held 114-120 tok/s) — the UI still costs this machine's engine about 8%.
   Single rounds range ±10%, as this machine's speed drifts between runs (headless alone moved
   between 95 and 124 tok/s within minutes). With no core to
   spare the UI now draws at most 2% of the time and at least every 0.5 s, so text keeps
