@@ -98,8 +98,7 @@ class DrawPacer:
         The free cores are measured over this reply's decoding alone: from its
         first draw (the first text is there, so the model is decoding) to a
         look ``first_look`` seconds later, when the second draw comes, then
-        every ``max_interval``.
-        Measured since the last look, they counted the idle time between
+        every ``max_interval``. Measured since the last look, they counted the idle time between
         replies as free; measured from the request, the model's start (one
         thread tokenizing) and the UI's own work mounting the messages. Either
         way a reply on a local engine busy on every core began with a dozen

@@ -17,7 +17,7 @@ other change (new content, styles, mounts) asks outside the pass.
 
 This reaches into Textual's internals (the reactive's ``_layout`` flag and the
 screen's layout method); Textual is pinned below 8.3 (pyproject), and
-``tests/test_tui_stream_render.py`` fails if a draw goes back to two passes.
+``tests/test_tui_reply_stream.py`` fails if a streamed draw goes back to two passes.
 """
 
 from __future__ import annotations

@@ -242,7 +242,8 @@ class ReplyStream(MarkdownStream):
                     view = self._view()
                     if view is not None:
                         self.body.fold_out_of_sight(view)
-                self.body.screen.check_idle()  # the batch's end wakes only the app
+                if self.body.is_attached:  # (not if the conversation was closed meanwhile)
+                    self.body.screen.check_idle()  # the batch's end wakes only the app
             if self._closing and not self._pending:
                 return
 
