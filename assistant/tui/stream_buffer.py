@@ -80,17 +80,14 @@ class DrawPacer:
         self.first_look = first_look
         self.roomy_share = cpu_share
         self.crowded_share = cpu_share if crowded_share is None else crowded_share
-        self.cpu_share = cpu_share
         self.max_interval = max_interval
         self._clock = clock
         self._cpu_clock = cpu_clock
         self._free_cores = free_cores or (lambda: None)
         self._measures_cores = free_cores is not None
-        self._looked_at: float | None = None  # None: the measure starts at the next draw
-        self._first_look_due = False
-        self._next = 0.0
-        self._last: tuple[float, float] | None = None  # (wall, cpu) when the last draw started
-        self.reset()
+        self._looked_at: float | None  # None: the measure starts at the next draw
+        self._last: tuple[float, float] | None  # (wall, cpu) when the last draw started
+        self.reset()  # the rest of the state: as at the start of a reply
 
     def reset(self) -> None:
         """A new reply: draw its first text at once, at the crowded share until the cores are seen free.
@@ -109,6 +106,7 @@ class DrawPacer:
         self._next = 0.0
         self._last = None
         self._looked_at = None
+        self._first_look_due = False
         self.cpu_share = self.crowded_share
 
     def wait(self) -> float:
