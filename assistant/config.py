@@ -8,10 +8,12 @@ Recognised keys (all optional)::
 
     default_model = "smollm2"
     default_backend = "llama-cpp"
+    default_system = "Be brief."         # "" leaves the system prompt to the model
     plugin_dirs = ["~/my-plugins"]
     templates_dir = "~/prompts"          # user templates (default: <config>/templates)
     db = "~/assistant.db"                # history database (default: <data>/history.db)
     batch_parallel = 8                   # rows a --batch runs at once (default 1; see docs/scale.md)
+    engine_process = true                # the chat app's model in a process of its own
 
     [params]                             # default GenerationParams
     temperature = 0.7
@@ -25,6 +27,12 @@ Recognised keys (all optional)::
     base_url = "http://gpu-box:8000/v1"
     api_key_env = "LAB_API_KEY"          # or api_key = "..."; see docs/backends.md
     model = "meta-llama/Llama-3.1-8B-Instruct"
+
+String keys must be strings: a value of another type is a :class:`ConfigError`
+naming the key, not a surprise (``db = 5`` once made a database named ``5`` in
+whatever directory a command ran from). The path keys (``db``, ``templates_dir``,
+``plugin_dirs``) expand ``~``, and a relative path is taken from the config
+file's directory, the one place that does not change between commands.
 """
 
 from __future__ import annotations
@@ -73,20 +81,73 @@ def paths() -> Paths:
     )
 
 
-def load_config() -> dict[str, Any]:
-    """Parse the config file; a missing file is an empty config, a broken one an error."""
-    path = paths().config_file
+def _read_config_text(path: Path) -> str | None:
+    """The config file's text, None when there is none; any other failure is one :class:`ConfigError` line.
+
+    Shared by :func:`load_config` and :func:`set_top_level`, so a file that
+    cannot be read (permissions, not UTF-8) is reported alike wherever it is read.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
+        return None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read config {path}: not UTF-8 (byte {exc.start}); save it as UTF-8"
+        ) from exc
     except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+
+
+STRING_KEYS = frozenset({"default_model", "default_backend", "default_system"})
+PATH_KEYS = frozenset({"db", "templates_dir"})
+PATH_LIST_KEYS = frozenset({"plugin_dirs"})
+"""Top-level keys checked (and, for paths, resolved) as the file is read; the tables and
+``batch_parallel`` / ``engine_process`` are checked by the functions that read them."""
+
+
+def _config_path(value: str, base: Path) -> str:
+    """``~`` expanded; a relative path taken from ``base`` (the config file's directory), not the cwd."""
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _checked(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``data`` with the string and path keys type-checked and the paths made absolute.
+
+    Done once here, where the file is read, so that every reader of these keys
+    (history database, templates, plugins) sees the same checked values.
+    An empty string keeps meaning "not set" (the default).
+    """
+    base = path.parent
+    for key in sorted(STRING_KEYS | PATH_KEYS):
+        if key in data and not isinstance(data[key], str):
+            kind = "a path" if key in PATH_KEYS else "text"
+            raise ConfigError(f"{key} in {path} must be a string ({kind}), not {data[key]!r}")
+        if key in PATH_KEYS and data.get(key):
+            data[key] = _config_path(data[key], base)
+    for key in sorted(PATH_LIST_KEYS & set(data)):
+        entries = data[key]
+        if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError(f"{key} in {path} must be a list of paths (strings), not {entries!r}")
+        data[key] = [_config_path(e, base) for e in entries if e]
+    return data
+
+
+def load_config() -> dict[str, Any]:
+    """Parse the config file; a missing file is an empty config, a broken one an error.
+
+    String and path keys are checked and the paths resolved (see :func:`_checked`).
+    """
+    path = paths().config_file
+    text = _read_config_text(path)
+    if text is None:
+        return {}
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
-    return data
+    return _checked(data, path)
 
 
 KNOWN_KEYS = frozenset(
@@ -166,7 +227,7 @@ def default_system_prompt() -> str | None:
     "What is the capital of France?" in broken French under its built-in one).
     """
     value = load_config().get("default_system", DEFAULT_SYSTEM_PROMPT)
-    return str(value) if value else None
+    return value or None
 
 
 def default_model() -> str:
@@ -213,12 +274,7 @@ def set_top_level(key: str, value: str) -> Path:
     import re
 
     path = paths().config_file
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    text = _read_config_text(path) or ""
     line = f"{key} = {json.dumps(value)}"  # a JSON string is a valid TOML basic string
     lines = text.splitlines()
     first_table = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))

@@ -21,7 +21,8 @@ and the message says *where*.
     │   └── EngineStartError   the chat app's engine process could not start
     ├── TemplateError          prompt template problems
     ├── ToolError              a tool could not produce a valid result
-    └── HistoryError           conversation database problems
+    ├── HistoryError           conversation database problems
+    └── OutputError            results could not be written where they were asked to go
 """
 
 from __future__ import annotations
@@ -111,3 +112,7 @@ class ToolError(AssistantError):
 
 class HistoryError(AssistantError):
     """The conversation database cannot be opened, written or queried."""
+
+
+class OutputError(AssistantError):
+    """Results could not be written where they were asked to go (no such directory, no permission, a full disk)."""

@@ -15,6 +15,10 @@ from .errors import AssistantError, ConfigError
 
 MAX_LOGPROBS = 20
 """Most alternatives per token ``-o logprobs=N`` may ask for (what OpenAI-compatible servers allow)."""
+MAX_SEED = 2**32 - 2
+"""Largest sampling seed: llama.cpp's seed is an unsigned 32-bit number whose top value means "random"."""
+MAX_MAX_TOKENS = 10_000_000
+"""Largest ``max_tokens``: past any context window there is, and small enough to size buffers by."""
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
@@ -73,6 +77,11 @@ class GenerationParams:
                 raise ConfigError(f"{name} must be a finite number, not {getattr(self, name)!r}")
         if self.max_tokens < 1:
             raise ConfigError("max_tokens must be at least 1")
+        if self.max_tokens > MAX_MAX_TOKENS:
+            raise ConfigError(f"max_tokens must be at most {MAX_MAX_TOKENS:,} (a reply stops at the context window anyway)")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            # llama.cpp takes an unsigned 32-bit seed and reads 0xFFFFFFFF (what -1 becomes) as "random".
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}")
         if self.temperature < 0:
             raise ConfigError("temperature must be >= 0 (0 means greedy)")
         if self.top_k < 0:

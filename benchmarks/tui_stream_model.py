@@ -288,6 +288,16 @@ engine's own decode rate for the same reply. Machine: {machine()}; load average 
   included, then over the reply's start (the UI mounting its messages), so replies began with
   a dozen draws at the roomy share; it now starts each reply at the crowded share and judges it
   from the first text. The message box's cursor no longer blinks while the model writes.
+- Where the rest goes, token by token (the engine's time for each decode step, headless and
+  in the app, 3 rounds): headless, no step took twice the median; in the app 8-14 per story did,
+  about one per draw, and they hold 0.16-0.24 s of the 0.25-0.67 s by which the app's steps
+  exceed their own fastest tenth more than headless's do. Measured and rejected in the same
+  way: the engine pausing at its next token while the UI draws (a shared-memory flag; the draw
+  then had the machine to itself, 10-12 ms, but waited 7-9 ms for the pause: 0.91 against 0.97
+  in 4 paired rounds), and the engine sending the stream every 0.1 s or 0.25 s instead of
+  every 0.02 s (the steps' excess the same, 0.63 / 0.63 / 0.62 s per story). In a real terminal
+  (tmux) the UI thread spent 0.33 s on the story against 0.23-0.24 s in this benchmark: writing
+  the screen out costs about 0.1 s more, so a user sees somewhat less than the row above.
 - Target app ÷ headless ≥ 0.95 — {"; ".join(verdicts)}.
 """,
     )

@@ -71,6 +71,7 @@ class Summarize(BaseTool):
             "int",
             help="most input tokens summarised at once (0: as many as the context holds)",
             default=DEFAULT_CHUNK_TOKENS,
+            minimum=0,
         ),
     )
     templates = ("summarize", "summarize-combine")
@@ -89,7 +90,7 @@ class Summarize(BaseTool):
             input_budget(backend, lambda t, how=how: render("summarize", {"input": t, "length": how}), limit)
             for how in {length, "short"}
         )
-        if params["chunk_tokens"] and params["chunk_tokens"] > 0:
+        if params["chunk_tokens"]:
             budget = min(budget, params["chunk_tokens"])
         chunks = chunk_text(text, count, budget)
         report = progress or (lambda done, total, message: None)

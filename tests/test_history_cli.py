@@ -202,13 +202,48 @@ def test_jsonl_export_puts_the_system_prompt_first_and_leaves_out_cut_replies(as
         store.fail_turn(store.start_turn(conversation.id, "first"), "half a rep", status="interrupted")
         turn = store.start_turn(conversation.id, "second")
         store.finish_turn(turn, Completion("A whole reply.", "m", "fake", "stop", Usage(), Timings()))
+        store.fail_turn(store.start_turn(conversation.id, "third"), "", status="error", error="boom")
+        turn = store.start_turn(conversation.id, "fourth")
+        store.finish_turn(turn, Completion("Cut at max", "m", "fake", "length", Usage(), Timings()))
     line = cli("history", "export", str(conversation.id), "-f", "jsonl").stdout
+    # A cut reply goes with the user turn it answers: the turns alternate and end on the assistant.
     assert json.loads(line) == {"messages": [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "first"},
         {"role": "user", "content": "second"},
         {"role": "assistant", "content": "A whole reply."},
     ]}
+
+
+def test_jsonl_export_skips_conversations_with_no_whole_reply(assistant_home: Path, tmp_path: Path) -> None:
+    with HistoryStore.open() as store:
+        failed = store.create_conversation()
+        store.fail_turn(store.start_turn(failed.id, "q"), "", status="error", error="boom")
+        cut = store.create_conversation()
+        cut_reply = Completion("A few", "m", "fake", "length", Usage(), Timings())
+        store.finish_turn(store.start_turn(cut.id, "story"), cut_reply)
+    ask("kept")
+    result = cli("history", "export", "--all", "-f", "jsonl")
+    exported = [json.loads(line)["messages"] for line in result.stdout.splitlines()]
+    assert [messages[1]["content"] for messages in exported] == ["kept"]
+    assert "left out 2 conversation(s) with no complete reply" in result.stderr
+    single = cli("history", "export", str(cut.id), "-f", "jsonl")
+    assert single.exit_code == 0 and single.stdout == "" and "left out 1" in single.stderr
+    out = tmp_path / "x.jsonl"
+    written = cli("history", "export", "--all", "-f", "jsonl", "-o", str(out))
+    assert "exported 1 conversation(s)" in written.stderr and len(out.read_text().splitlines()) == 1
+    assert "*(stopped at max tokens)*" in cli("history", "export", str(cut.id)).stdout  # markdown marks it
+
+
+def test_jsonl_export_leaves_out_malformed_batch_rows(assistant_home: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "fine"}\nnot json\n[1, 2]\n')
+    result = cli("prompt", "-b", "fake", "-m", "fake-model", "-t", "zero-shot", "--batch", str(rows))
+    assert result.exit_code == 1  # two rows failed
+    exported = [json.loads(line) for line in cli("history", "export", "1", "-f", "jsonl").stdout.splitlines()]
+    assert len(exported) == 1
+    roles = [m["role"] for m in exported[0]["messages"]]
+    assert roles[-2:] == ["user", "assistant"] and roles.count("user") == 1
+    assert all(m["content"] != "{}" for m in exported[0]["messages"])
 
 
 # ---- through a real process ------------------------------------------------------------------
@@ -249,3 +284,13 @@ def test_ctrl_c_during_a_reply_is_recorded_as_interrupted(assistant_home: Path) 
     assert user.content == "long reply"
     assert reply.status == "interrupted" and reply.content.startswith("Echo")
     assert len(reply.content) < len("Echo: long reply")
+
+
+def test_batch_rows_that_never_became_a_prompt_are_not_recorded_as_turns(assistant_home: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "fine"}\nnot json\n[1, 2]\n')
+    result = cli("prompt", "-b", "fake", "-m", "fake-model", "-t", "zero-shot", "--batch", str(rows))
+    assert result.exit_code == 1  # two rows failed (in the results, not the history)
+    with HistoryStore.open() as store:
+        said = [m.content for m in store.messages(1) if m.role == "user"]
+    assert len(said) == 1 and "fine" in said[0]

@@ -239,3 +239,32 @@ def test_tokenize_and_next_commands_on_the_fake() -> None:
     assert "cut by top-k" in lines[4] and "greedy pick: E" in nxt.stdout
     bad = run_cli("next", "-b", "fake", "-m", "m", "-o", "top_p=2", "x")
     assert bad.returncode == 1 and bad.stderr.strip().splitlines()[-1] == "error: top_p must be in (0, 1]"
+
+
+@pytest.mark.usefixtures("fake_backend_plugin_file")
+def test_tokenize_chat_shows_the_system_prompt_that_prompt_sends() -> None:
+    from assistant.config import default_system_prompt
+
+    def count(*extra: str) -> int:
+        shown = run_cli("tokenize", "-b", "fake", "-m", "m", "--json", "--chat", *extra, "hi")
+        assert shown.returncode == 0, shown.stderr
+        return int(json.loads(shown.stdout)["count"])
+
+    configured = default_system_prompt()
+    assert configured  # the default config has one
+    assert count() == count("-s", configured) > count("-s", "")
+
+
+def test_next_after_empty_text_without_a_start_token_is_one_error_line() -> None:
+    from assistant.backends.fake import FakeBackend
+    from assistant.errors import ConfigError
+
+    class NoStartToken(FakeBackend):  # as SmolLM2: no beginning-of-text token before raw text
+        def prompt_token_ids(self, prompt: Any) -> list[int]:
+            return [t for t in super().prompt_token_ids(prompt) if t != 256]
+
+    engine = NoStartToken()
+    engine.load("m")
+    assert engine.prompt_token_ids("") == []
+    with pytest.raises(ConfigError, match="the text is empty"):
+        engine.next_token("", GenerationParams())

@@ -213,3 +213,12 @@ def test_models_default_edits_only_its_line(assistant_home: Path) -> None:
     assert config.read_text().count("default_model") == 2 and default_model() == "gemma3-270m"
     bad = run_cli("models", "default", "nosuchmodel")
     assert bad.returncode == 1 and "unknown model" in bad.stderr and default_model() == "gemma3-270m"
+
+
+def test_a_hub_token_file_that_is_not_text_is_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.models import hub
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    (tmp_path / "token").write_bytes(b"\xff\xfe")
+    assert hub.token() is None  # not a UnicodeDecodeError traceback on every pull

@@ -46,12 +46,12 @@ def test_read_jsonl_rows(tmp_path: Path) -> None:
     rows = read_rows(path)
     assert [(r.number, r.values, r.id, r.error is not None) for r in rows] == [
         (1, {"input": "a"}, None, False),
-        (2, {"text": "just text"}, None, False),
-        (3, {}, None, True),
+        (3, {"text": "just text"}, None, False),  # numbered by line: the blank line 2 is skipped, not renumbered
         (4, {}, None, True),
-        (5, {"input": "b"}, 7, False),
+        (5, {}, None, True),
+        (6, {"input": "b"}, 7, False),
     ]
-    assert rows[2].error and rows[2].error.startswith("row 3 is not JSON")
+    assert rows[2].error and rows[2].error.startswith("row 4 is not JSON")
     assert [r.input_text() for r in rows] == ["a", "just text", None, None, "b"]
 
 
@@ -93,7 +93,8 @@ def test_batch_records_every_row_and_keeps_going_after_failures(template: Any, t
     assert first["error"] is None and len(first["prompt_hash"]) == 64
     assert set(first) >= {"row", "vars", "prompt_hash", "output", "answer", "usage", "timings", "finish_reason"}
     assert first["usage"]["completion_tokens"] == 2
-    assert "missing required variable(s) input" in records[1]["error"]
+    # The same message a tool batch gives for a row without its text.
+    assert records[1]["error"] == 'row 2 has no "text" or "input" field (choose one with --input-field)'
     assert records[2]["error"].startswith("row 3 is not JSON")
     # A backend's unexpected exception is named with its backend (assistant.backends.backend_failure).
     assert records[3]["error"] == "the fake backend failed to generate: RuntimeError: engine fell over"

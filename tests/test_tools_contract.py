@@ -290,3 +290,18 @@ def test_a_users_template_overrides_the_tools_prompt(assistant_home: Path, fake:
     )
     result = get_tool("summarize").run("Some words.", fake, length="sentence")
     assert result.summary == "Echo: Condense this (sentence): Some words."
+
+
+def test_numeric_parameters_refuse_values_below_their_minimum_and_non_finite_floats() -> None:
+    from assistant.tools import Parameter
+
+    count = Parameter("chunk_tokens", "int", default=2048, minimum=0)
+    assert count.coerce("0") == 0 and count.coerce(5) == 5
+    with pytest.raises(ConfigError, match="'chunk_tokens' must be at least 0, not -5"):
+        count.coerce("-5")
+    share = Parameter("share", "float")
+    for bad in ("nan", "inf", "-inf"):
+        with pytest.raises(ConfigError, match="needs a float"):
+            share.coerce(bad)
+    with pytest.raises(ConfigError, match="at least 0"):
+        get_tool("summarize").resolve_params({"chunk_tokens": -5})

@@ -195,18 +195,50 @@ def test_missing_model_is_a_notification_and_app_keeps_running() -> None:
 
 
 def test_context_overflow_is_reported_and_message_returned() -> None:
-    app = make_app(context_length=120)
+    """A message the model never saw (it could not fit) is not kept as if sent: its text is back in the box."""
+    app = make_app(reply="Hi!", context_length=120)
 
     async def scenario(pilot: Any) -> None:
         screen = chat(app)
-        await type_and_send(pilot, "z" * 500)
+        await type_and_send(pilot, "Hello")
+        await wait_idle(pilot)
+        conversation_id = app.controller.conversation_id
+        store = app.controller.library.store
+        kept = [(m.role, m.content) for m in store.messages(conversation_id)]
+        for _ in range(2):  # retrying piles nothing up
+            screen.query_one(PromptInput).clear()
+            await type_and_send(pilot, "z" * 500)
+            await wait_idle(pilot)
+            assert screen.query_one(PromptInput).text == "z" * 500
+        assert sum("context" in n.message.lower() for n in app._notifications) == 2
+        assert [m.content for m in app.controller.messages] == ["Hello", "Hi!"]
+        assert [u.text for u in screen.query(UserMessage)] == ["Hello"]
+        assert [a.text for a in screen.query(AssistantMessage)] == ["Hi!"]
+        assert [(m.role, m.content) for m in store.messages(conversation_id)] == kept
+        assert not any("z" * 500 in text for text in app.controller.library.recent_inputs())
+
+    run_pilot(app, scenario)
+
+
+def test_an_edit_over_the_context_window_leaves_the_conversation_as_it_was() -> None:
+    app = make_app(reply="Hi!", context_length=120)
+
+    async def scenario(pilot: Any) -> None:
+        screen = chat(app)
+        await type_and_send(pilot, "Hello")
+        await wait_idle(pilot)
+        user = screen.query_one(UserMessage)
+        user.focus()
+        await pilot.press("e")
+        screen.query_one(PromptInput).load_text("z" * 500)
+        await pilot.press("enter")
         await wait_idle(pilot)
         assert any("context" in n.message.lower() for n in app._notifications)
-        assert app.controller.messages == []
-        users = list(screen.query(UserMessage))
-        assert users and users[-1].status == "not sent"
+        assert [u.text for u in screen.query(UserMessage)] == ["Hello"]
+        assert [a.text for a in screen.query(AssistantMessage)] == ["Hi!"]
         assert screen.query_one(PromptInput).text == "z" * 500
-        assert not list(screen.query(AssistantMessage))
+        stored = app.controller.library.store.messages(app.controller.conversation_id)
+        assert [m.content for m in stored] == ["Hello", "Hi!"]
 
     run_pilot(app, scenario)
 
@@ -324,10 +356,11 @@ def test_settings_panel_rejects_bad_values_without_closing() -> None:
         screen.query_one("#top_p", Input).value = "1.5"
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, SettingsScreen)
-        assert "top_p" in str(screen.query_one("#error", Static).render())
+        assert "Top-p must be in (0, 1]" in str(screen.query_one("#error", Static).render())
+        assert screen.focused is screen.query_one("#top_p", Input)  # the field to fix
         screen.query_one("#temperature", Input).value = "warm"
         await pilot.press("ctrl+s")
-        assert "temperature must be a number" in str(screen.query_one("#error", Static).render())
+        assert "Temperature must be a number" in str(screen.query_one("#error", Static).render())
         await pilot.press("escape")
         assert isinstance(app.screen, ChatScreen)
         assert app.controller.settings.params.top_p == 0.95

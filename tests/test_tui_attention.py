@@ -257,3 +257,17 @@ def test_real_llama_cpp_reply_gets_its_attention_from_transformers(smollm2_path:
         run_pilot(app, scenario, size=(110, 40))
     finally:
         app.controller.unload_attention_backend()
+
+
+def test_the_footer_shows_the_views_own_keys() -> None:
+    """Not the chat's reply keys (c Copy message … r Regenerate), which do nothing here."""
+    app = attention_app()
+
+    async def scenario(pilot: Any) -> None:
+        screen = await open_view(pilot)
+        await wait_map(pilot, screen)
+        footer = screen_text(app).splitlines()[-1]
+        assert "l/L" in footer and "h/H" in footer and "Export PNG" in footer and "Close" in footer
+        assert "Regenerate" not in footer and "Copy message" not in footer
+
+    run_pilot(app, scenario, size=(110, 40))

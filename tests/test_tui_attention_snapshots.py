@@ -6,18 +6,29 @@ Update after an intended change with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
 pytest.importorskip("pytest_textual_snapshot")
 
 from assistant.backends.fake import FakeAttentionBackend  # noqa: E402
+from assistant.types import Chunk, GenerationParams, Timings  # noqa: E402
 
 from .test_tui_snapshots import SIZE, fixed_dates, prepared  # noqa: E402,F401
 from .tui_support import make_app, register_fake, wait_until  # noqa: E402
 
 REPLY = "Paris is the capital."
+
+
+class StableAttention(FakeAttentionBackend):
+    """Maps as the fake forms them, with fixed timings: the chat's status line shows above the view's footer."""
+
+    def stream(self, prompt: Any, params: GenerationParams) -> Iterator[Chunk]:
+        for chunk in super().stream(prompt, params):
+            if chunk.timings is not None:
+                chunk.timings = Timings(ttft_ms=12.0, tokens_per_second=345.6, duration_ms=50.0)
+            yield chunk
 
 
 async def open_attention_view(pilot: Any) -> None:
@@ -36,7 +47,7 @@ async def open_attention_view(pilot: Any) -> None:
 
 def test_attention_view(snap_compare: Any) -> None:
     app = make_app(reply=REPLY)
-    register_fake(lambda: FakeAttentionBackend(reply=REPLY))
+    register_fake(lambda: StableAttention(reply=REPLY))
     assert snap_compare(
         app, terminal_size=SIZE, run_before=prepared("Capital of France?", after=open_attention_view)
     )

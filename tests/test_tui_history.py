@@ -418,3 +418,26 @@ def test_the_sidebar_folds_away_on_a_narrow_terminal_and_comes_back_when_wide() 
         assert sidebar.has_class("-hidden")
 
     run_pilot(app, scenario, size=(60, 30))
+
+
+def test_a_stored_reply_that_failed_before_any_text_reopens_saying_why() -> None:
+    """Such a turn (an engine that stopped, or one stored by an older version) shows its error, not a bare [error]."""
+    from assistant.types import Completion, Timings, Usage
+
+    with HistoryStore.open() as store:
+        conversation = store.create_conversation(system="You are a helpful assistant.")
+        completion = Completion("Hi!", "fake-model", "fake", "stop", Usage(10, 5), Timings())
+        store.record_turn(conversation.id, "Hello", completion)
+        from assistant.history.records import TurnMeta
+
+        turn = store.start_turn(conversation.id, "z" * 300, TurnMeta(model="fake-model", backend="fake"))
+        store.fail_turn(turn, "", status="error", error="prompt is 12097 tokens but the context window is 8192 tokens")
+    app = make_app(continue_latest=True)
+
+    async def scenario(pilot: Any) -> None:
+        replies = list(app.chat_screen.query(AssistantMessage))
+        assert replies[-1].status.startswith("error: prompt is 12097 tokens")
+        assert "[error: prompt is 12097 tokens" in screen_text(app)
+        assert replies[-1].has_class("error")
+
+    run_pilot(app, scenario, size=(120, 30))

@@ -166,3 +166,84 @@ def test_the_template_list_has_plain_chat_once() -> None:
     choices = template_choices()
     assert choices[0] == ("chat (no template)", "")
     assert [name for _, name in choices].count("chat") == 0 and len(choices) > 3
+
+
+def test_variables_left_from_another_template_are_refused_with_the_field_named() -> None:
+    """zero-shot's ``task`` kept in the field while switching to few-shot (which takes only ``input``)."""
+    from textual.widgets import Static
+
+    from assistant.tui.widgets.chat_log import UserMessage
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("f2")
+        screen = app.screen
+        screen.query_one("#template", Select).value = "zero-shot"
+        screen.query_one("#variables", Input).value = "task=Answer in French."
+        await pilot.press("ctrl+s")
+        assert app.controller.settings.template == "zero-shot"
+        await pilot.press("f2")
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        assert screen.query_one("#variables", Input).value == "task=Answer in French."
+        screen.query_one("#template", Select).value = "few-shot"
+        await pilot.press("ctrl+s")
+        assert app.screen is screen, "the panel stays open until the field is fixed"
+        error = str(screen.query_one("#error", Static).render())
+        assert error.startswith("Template vars:") and "task" in error and "it takes: input" in error
+        assert screen.focused is screen.query_one("#variables", Input)
+        assert app.controller.settings.template == "zero-shot"  # nothing changed
+        assert app.controller.settings.template_variables == {"task": "Answer in French."}
+        screen.query_one("#variables", Input).value = ""
+        await pilot.press("ctrl+s")
+        assert app.controller.settings.template == "few-shot"
+        assert app.controller.settings.template_variables == {}
+        await type_and_send(pilot, "What is 2 + 2?")
+        await wait_idle(pilot)
+        assert not any(n.severity == "error" for n in app._notifications)
+        assert [m.status for m in app.chat_screen.query(UserMessage)] == [""]
+
+    run_pilot(app, scenario, size=(100, 40))
+
+
+def test_a_required_variable_left_out_is_refused_in_the_panel() -> None:
+    from textual.widgets import Static
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("f2")
+        screen = app.screen
+        screen.query_one("#template", Select).value = "translate"  # needs target=…
+        await pilot.press("ctrl+s")
+        assert app.screen is screen
+        error = str(screen.query_one("#error", Static).render())
+        assert error.startswith("Template vars:") and "target=…" in error
+        screen.query_one("#variables", Input).value = "target=French"
+        await pilot.press("ctrl+s")
+        assert app.controller.settings.template == "translate"
+
+    run_pilot(app, scenario, size=(100, 40))
+
+
+def test_switching_template_from_the_palette_drops_variables_the_new_one_does_not_take() -> None:
+    from assistant.tui.widgets.chat_log import UserMessage
+
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        app.controller.set_template("zero-shot", {"task": "Answer in French."})
+        app.switch_template("few-shot")
+        assert app.controller.settings.template_variables == {}
+        await type_and_send(pilot, "What is 2 + 2?")
+        await wait_idle(pilot)
+        assert not any(n.severity == "error" for n in app._notifications)
+        assert [m.status for m in app.chat_screen.query(UserMessage)] == [""]
+        # Plain chat renders no template: the variables wait there for the template they were set for.
+        app.controller.set_template("zero-shot", {"task": "Answer in French."})
+        app.switch_template("")
+        app.switch_template("zero-shot")
+        assert app.controller.settings.template_variables == {"task": "Answer in French."}
+
+    run_pilot(app, scenario)

@@ -344,3 +344,95 @@ def test_a_long_reply_is_paged() -> None:
         assert box.border_subtitle == f"page {pages - 1} of {pages}"
 
     run_pilot(app, scenario)
+
+
+class SlowWhatIf(StableFakeBackend):
+    """Re-reads a reply slowly (``delay`` a token), so sampling-panel keys pressed meanwhile pile up."""
+
+    delay = 0.1
+
+    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
+        for row in super().iter_logits(prompt_ids, token_ids):
+            time.sleep(self.delay)
+            yield row
+
+
+def test_quick_sampling_keys_get_the_numbers_of_the_newest_settings() -> None:
+    """Keys pressed while the engine works on an older setting: the setting shown last gets its numbers."""
+    wide = GenerationParams(temperature=0.7, top_k=40, top_p=1.0, logprobs=5)
+    app = make_app(params=wide)
+    register_fake(lambda: SlowWhatIf())
+
+    async def scenario(pilot: Any) -> None:
+        screen = await send_and_open(pilot)
+        state = screen.state
+        await pilot.press("end", "s", "equals_sign")
+        for key in "TTPTP":  # each press asks for other exact numbers while the first ask still runs
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        await wait_until(pilot, lambda: state.exact_key in state.exact, timeout=15, what="the newest numbers")
+        await pilot.pause()
+        assert "—" not in screen_text(app).split("what if")[1]
+        assert not any(n.severity == "error" for n in app._notifications)
+
+    run_pilot(app, scenario)
+
+
+class FailingWhatIf(StableFakeBackend):
+    """Generates with logprobs, but cannot re-read a reply (the sampling panel's exact numbers fail)."""
+
+    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
+        from assistant.errors import BackendError
+
+        raise BackendError("the engine fell over")
+        yield  # pragma: no cover
+
+
+def test_exact_numbers_that_fail_say_why() -> None:
+    wide = GenerationParams(temperature=0.7, top_k=40, top_p=1.0, logprobs=5)
+    app = make_app(params=wide)
+    register_fake(lambda: FailingWhatIf())
+
+    async def scenario(pilot: Any) -> None:
+        await send_and_open(pilot)
+        await pilot.press("right", "s", "T")
+        await wait_until(
+            pilot,
+            lambda: any("the engine fell over" in n.message for n in app._notifications),
+            timeout=10,
+            what="the error",
+        )
+        assert isinstance(app.screen, TokenViewScreen)
+
+    run_pilot(app, scenario)
+
+
+class NamedEnd(StableFakeBackend):
+    """The fake whose end token is a named control token, as ``<|im_end|>`` is on a real chat model."""
+
+    def control_token_name(self, token_id: int) -> str:
+        from assistant.backends.fake import EOS
+
+        return "<|im_end|>" if token_id == EOS else super().control_token_name(token_id)
+
+
+def test_byte_tokens_and_control_tokens_are_drawn_as_the_cli_draws_them() -> None:
+    """"☑" is three byte tokens: <0xE2><0x98><0x91>, not three "�"; the end token by its name, not "∅"."""
+    app = make_app(params=PARAMS.replace(logprobs=10))
+    register_fake(lambda: NamedEnd(reply="☑ ok"))
+
+    async def scenario(pilot: Any) -> None:
+        from assistant.backends.fake import EOS
+
+        screen = await send_and_open(pilot, "tick")
+        state = screen.state
+        await wait_until(pilot, lambda: not state.missing_piece_ids(), what="the tokens' pieces")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "<0xE2><0x98><0x91> ok" in text and "\ufffd" not in text
+        await pilot.press("right")  # step 2: the end token is among the candidates
+        assert any(alt.token_id == EOS for alt in state.current.top)  # type: ignore[union-attr]
+        panel = screen_text(app).split("step 2 of")[1]
+        assert "<0x98>" in panel and "<|im_end|>" in panel and "∅" not in panel
+
+    run_pilot(app, scenario)

@@ -229,3 +229,25 @@ def test_a_piece_without_width_of_its_own_is_drawn_on_a_dotted_circle() -> None:
     labels = [cell.label for line in layout.lines for cell in line]
     assert labels[0].startswith("◌") and labels[1] == "∅" and labels[2].startswith("◌")
     assert [layout.cell_at(layout.line_of[i], 0).index for i in range(3)] == [0, 1, 2]
+
+
+def test_exact_pieces_draw_byte_tokens_and_control_tokens_as_the_cli_does() -> None:
+    """A token's text cannot say what its bytes are ("\ufffd") or which control token it is (""): its piece can."""
+    from assistant.inspect.pieces import TokenPiece
+
+    tick = [step("\ufffd", 0xE2, 0.9, [], 0.9), step("\ufffd", 0x98, 0.9, [], 0.9), step("\ufffd", 0x91, 0.9, [], 0.9)]
+    end = step("", 300, 0.8, [alt("", 300, 0.8, 0.9), alt(" ok", 301, 0.1, 0.1)], 0.9)
+    state = state_of([*tick, step(" ok", 301, 0.9, [], 0.9), end])
+    assert state.missing_piece_ids() == [0xE2, 0x98, 0x91, 301, 300]
+    before = [cell.label for cell in state.layout(80).lines[0]]
+    assert before == ["\ufffd", "\ufffd", "\ufffd", " ok", "∅"]
+    state.set_pieces(
+        [TokenPiece(t, bytes([t])) for t in (0xE2, 0x98, 0x91)]
+        + [TokenPiece(301, b" ok"), TokenPiece(300, b"", "<|im_end|>")]
+    )
+    assert not state.missing_piece_ids()
+    assert [cell.label for cell in state.layout(80).lines[0]] == ["<0xE2>", "<0x98>", "<0x91>", " ok", "<|im_end|>"]
+    assert token_label(TokenPiece(10, b"\n")) == "↵"
+    state.move_to(4)
+    assert [state.candidate_label(row.token_id, row.text) for row in state.step_rows()] == ["<|im_end|>", "␣ok"]
+    assert state.candidate_label(7, "x") == "x"  # not known: drawn from its text

@@ -152,6 +152,19 @@ def test_translate_takes_the_language_as_a_word_and_needs_it() -> None:
     run_pilot(app, scenario)
 
 
+def test_a_language_code_translate_does_not_know_keeps_the_typed_line() -> None:
+    """The language is checked as the tool runs (not by its declared parameters): the line still comes back."""
+    app = make_app(reply="Bonjour")
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "/translate zz Hello")
+        await wait_idle(pilot)
+        assert any("unknown language code 'zz'" in n.message for n in app._notifications)
+        assert app.chat_screen.query_one(PromptInput).text == "/translate zz Hello"
+
+    run_pilot(app, scenario)
+
+
 def test_failing_tool_is_a_notification_and_the_app_keeps_working(test_tools: None) -> None:
     app = make_app()
 
@@ -180,8 +193,17 @@ def test_unknown_command_and_help(test_tools: None) -> None:
         app.chat_screen.query_one(PromptInput).clear()
         await type_and_send(pilot, "/help")
         await pilot.pause()
-        text = screen_text(app)
-        assert "/summarize" in text and "/caps" in text and "tui-test-tools" in text
+        assert "//text" in screen_text(app)  # the end of the list, in view
+        # Every installed tool with its parameters, from the registry (not a fixed table).
+        shown = last_tool_message(app).text
+        assert "/summarize [length=sentence|short|bullets] [chunk_tokens=…] [TEXT]" in shown
+        assert "/translate TO [source=…] [TEXT]" in shown
+        assert "/caps [types=…] [TEXT]" in shown and "(plugin tui-test-tools)" in shown
+        lines = [" ".join(line.split()) for line in shown.splitlines()]
+        assert "length sentence, short (a paragraph) or bullets (default short)" in lines
+        assert any(line.startswith("to ") and "required" in line for line in lines)
+        assert any(line.startswith("source ") and "also from=" in line for line in lines)
+        assert "//text" in shown
         # A doubled slash sends the text as a message.
         await type_and_send(pilot, "//etc/hosts is a file")
         await wait_idle(pilot)

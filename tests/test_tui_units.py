@@ -129,12 +129,23 @@ def test_parse_params_validates_and_names_the_field() -> None:
         64,
         None,
     )
-    with pytest.raises(ConfigError, match="top_k"):
+    # One style: each field named by its label in the panel, a whole number asked for as such.
+    with pytest.raises(ConfigError, match=r"^Top-k must be >= 0"):
         parse_params({**values, "top_k": "-1"}, base)
-    with pytest.raises(ConfigError, match="max tokens must be a number"):
+    with pytest.raises(ConfigError, match=r"^Top-k must be a whole number, not '5.5'$"):
+        parse_params({**values, "top_k": "5.5"}, base)
+    with pytest.raises(ConfigError, match=r"^Max new tokens must be a whole number, not 'lots'$"):
         parse_params({**values, "max_tokens": "lots"}, base)
-    with pytest.raises(ConfigError, match="seed"):
+    with pytest.raises(ConfigError, match=r"^Max new tokens must be at least 1"):
+        parse_params({**values, "max_tokens": "0"}, base)
+    with pytest.raises(ConfigError, match=r"^Top-p must be in"):
+        parse_params({**values, "top_p": "1.5"}, base)
+    with pytest.raises(ConfigError, match=r"^Temperature must be a number, not 'warm'$"):
+        parse_params({**values, "temperature": "warm"}, base)
+    with pytest.raises(ConfigError, match=r"^Seed must be a whole number"):
         parse_params({**values, "seed": "1.5"}, base)
+    with pytest.raises(ConfigError, match=r"^Seed must be a whole number from 0"):
+        parse_params({**values, "seed": "-3"}, base)
     assert parse_params({**values, "seed": "7"}, base).seed == 7
 
 

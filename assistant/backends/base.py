@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence, runtime_checkable
 
-from ..errors import BackendError, ContextOverflowError, NotSupportedError
+from ..errors import BackendError, ConfigError, ContextOverflowError, NotSupportedError
 from ..inspect.attention import DEFAULT_MEMORY_LIMIT as DEFAULT_ATTENTION_MEMORY_LIMIT
 from ..inspect.attention import check_memory, estimate_memory, window_length
 from ..types import (
@@ -451,6 +451,8 @@ class TokenLoopBackend(ABC):
 
     def _forced_ids(self, prompt: Prompt, token_ids: Sequence[int]) -> list[int]:
         prompt_ids = self.prompt_token_ids(prompt)
+        if not prompt_ids:  # the engine would read logits that were never computed
+            raise ConfigError("the text is empty and this model starts it with no token of its own: nothing to predict from")
         total = len(prompt_ids) + max(len(token_ids) - 1, 0)
         if len(prompt_ids) >= self.context_length or total >= self.context_length:
             raise ContextOverflowError(max(len(prompt_ids), total), self.context_length)

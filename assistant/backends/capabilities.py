@@ -35,6 +35,10 @@ class Capabilities:
     """``attention()`` returns attention weights."""
     constrained: bool = False
     """Decoding constrained to a JSON schema."""
+    repeat_penalty: bool = True
+    """``repeat_penalty`` is applied (some servers have no such setting)."""
+    seed: bool = True
+    """A sampling ``seed`` makes a sampled reply reproducible (some servers ignore or refuse it)."""
     exact_token_count: bool = True
     """``count_tokens`` is the model's own tokenizer, not an estimate."""
     engine_process: bool = False

@@ -29,11 +29,14 @@ from ..text_checks import invalid_unicode_in
 DEFAULT_INPUT_FIELDS = ("text", "input")
 """Where a row's input text is looked for when no ``--input-field`` is given, in this order."""
 SUFFIXES = (".jsonl", ".ndjson", ".csv")
+MAX_BATCH_BYTES = 256 * 1024 * 1024
+"""Largest batch file read: every row is held in memory while the batch runs (hundreds of thousands of rows fit)."""
 
 
 @dataclass
 class Row:
-    """One input row: 1-based ``number`` (JSONL line / CSV record after the header)."""
+    """One input row: 1-based ``number`` (its line in a JSONL file, blank lines skipped but counted;
+    its record after the header in a CSV file)."""
 
     number: int
     values: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +64,11 @@ def read_rows(path: Path) -> list[Row]:
     if suffix not in SUFFIXES:
         raise ConfigError(f"batch file {path} must be .jsonl or .csv")
     try:
-        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BATCH_BYTES + 1)  # never more: a name can lead to /dev/zero
+        if len(data) > MAX_BATCH_BYTES:
+            raise ConfigError(f"batch file {path} is larger than {MAX_BATCH_BYTES // 2**20} MiB; split it into several")
+        text = data.decode("utf-8-sig", errors="replace")
     except FileNotFoundError:
         raise ConfigError(f"batch file {path} does not exist") from None
     except OSError as exc:
@@ -74,7 +81,9 @@ def read_rows(path: Path) -> list[Row]:
 
 def _jsonl_rows(text: str) -> list[Row]:
     rows: list[Row] = []
-    for number, line in enumerate((line for line in text.splitlines() if line.strip()), 1):
+    for number, line in enumerate(text.splitlines(), 1):  # the line number: what an editor shows
+        if not line.strip():
+            continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -87,7 +96,9 @@ def _jsonl_rows(text: str) -> list[Row]:
 def _row(number: int, value: Any) -> Row:
     problem = invalid_unicode_in(value)
     if problem:  # "\ud800": no engine or database can take it
-        return Row(number, error=f"row {number} is not valid Unicode ({problem})")
+        row_id = value.get("id") if isinstance(value, dict) else None
+        kept_id = row_id if not invalid_unicode_in(row_id) else None  # so the error line still says which row
+        return Row(number, id=kept_id, error=f"row {number} is not valid Unicode ({problem})")
     if isinstance(value, str):
         return Row(number, {"text": value})
     if not isinstance(value, dict):

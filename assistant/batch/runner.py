@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputError
 from ..terminal_text import json_text
 from .parallel import in_order
 from .rows import Row
@@ -55,16 +55,51 @@ class BatchSummary:
         )
 
 
-def check_output(out: Path | None, resume: bool, force: bool = False) -> None:
-    """Refuse to mix a new batch into an existing results file (and --resume without one)."""
+def check_output(out: Path | None, resume: bool, force: bool = False, source: Path | None = None) -> None:
+    """Refuse what would lose or mix results, before any model loads.
+
+    A new batch is not mixed into an existing results file (nor ``--resume``
+    given without one), the inputs (``source``) are never the file the
+    results overwrite, and a results file that cannot be created fails now,
+    not after the model has loaded and the first row has run.
+    """
     if resume and out is None:
         raise ConfigError("--resume needs --out (the results file to continue)")
     if resume and force:
         raise ConfigError("use either --resume (continue the results file) or --force (start it again)")
+    if out is None:
+        return
+    if source is not None and _same_file(out, source):
+        raise ConfigError(f"--out {out} is the --batch input file; choose another results file")
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file name for the results")
+    _check_writable(out)
     if out is not None and not resume and not force and out.exists() and out.stat().st_size:
         raise ConfigError(
             f"{out} already exists; pass --resume to continue it, --force to overwrite it, or choose another --out"
         )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_writable(out: Path) -> None:
+    """The results file, or the directory it will be created in (its nearest existing parent), accepts writes."""
+    if out.exists():
+        target, what = out, "file"
+    else:
+        target = out.parent
+        while not target.exists() and target != target.parent:
+            target = target.parent
+        what = "directory"
+        if not target.is_dir():
+            raise OutputError(f"cannot write {out}: {target} is not a directory")
+    if not os.access(target, os.W_OK):
+        raise OutputError(f"cannot write {out}: the {what} {target} is not writable")
 
 
 def completed_rows(out: Path) -> set[int]:
@@ -183,7 +218,7 @@ def run_rows(
     bar = progress(len(pending)) if callable(progress) else progress
     start = time.perf_counter()
     results = in_order(pending, work, parallel, cancel)
-    with _OutputSink(out, stdout, append=resume) as sink, contextlib.closing(results):
+    with _OutputSink(out, stdout, append=resume) as sink, contextlib.closing(results), _writing(out):
         try:
             for row, result in results:
                 record = {"row": row.number, "id": row.id, **result}
@@ -204,6 +239,17 @@ def run_rows(
     return summary
 
 
+@contextlib.contextmanager
+def _writing(out: Path | None) -> Iterator[None]:
+    """A write that fails (a full disk, a stream closed under us) is an :class:`OutputError` naming the file."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # a reader that stopped early (``| head``): the CLI leaves quietly
+    except OSError as exc:
+        raise OutputError(f"cannot write {out or 'the results'}: {exc.strerror or exc}") from exc
+
+
 class _OutputSink:
     """Write to ``out`` (created with its directory; appended to when resuming), or to stdout."""
 
@@ -216,12 +262,18 @@ class _OutputSink:
     def __enter__(self) -> IO[str]:
         if self.out is None:
             return self.stdout or sys.stdout
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.out.open("a" if self.append else "w", encoding="utf-8")
+        with _writing(self.out):
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = self.out.open("a" if self.append else "w", encoding="utf-8")
         return self.handle
 
     def __exit__(self, *exc: object) -> None:
-        if self.handle is not None:
-            self.handle.flush()
-            os.fsync(self.handle.fileno())
-            self.handle.close()
+        if self.handle is None:
+            return
+        try:
+            with _writing(self.out):
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+        finally:
+            with contextlib.suppress(OSError):
+                self.handle.close()  # its buffer could not be written: already reported

@@ -128,6 +128,21 @@ class AssistantGroup(click.Group):
                 raise
             click.echo("\ninterrupted", err=True)
             sys.exit(130)
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError) or debug_enabled():
+                raise  # a reader that stopped early (``| head``): click leaves quietly
+            _drop_unwritable_stdout()
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}")
+
+
+def _drop_unwritable_stdout() -> None:
+    """Point stdout at /dev/null when it refuses writes (a full disk), so exiting does not try its buffer again."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
 
 
 def _tool_command_type() -> type:

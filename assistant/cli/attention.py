@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import echo_json, progress_to_stderr, read_stdin_text
+from .common import echo_json, one_turn, progress_to_stderr, read_stdin_text
 
 if TYPE_CHECKING:
     from ..types import AttentionMaps
@@ -122,12 +122,11 @@ def attention(
     shows one layer's map (default: the last layer, mean over heads); --out
     draws it (or, with --layer all, every layer's head mean) as a picture.
     """
-    from ..config import default_model, default_system_prompt
+    from ..config import default_model
     from ..errors import ConfigError
     from ..inspect import attention as att
     from ..options import build_params, parse_options
     from ..session import open_backend
-    from ..types import Message
     from .prompt import build_user_text
 
     layer = parse_layer(layer_text)
@@ -152,8 +151,7 @@ def attention(
     params = build_params(overrides)
     if verbose:
         backend_opts["verbose"] = True
-    system_prompt = system if system is not None else default_system_prompt()
-    messages = ([Message("system", system_prompt)] if system_prompt else []) + [Message("user", user_text)]
+    messages = one_turn(user_text, system)
     model_name = model or default_model()
 
     engine = open_backend(model_name, backend, backend_opts, progress=progress_to_stderr)

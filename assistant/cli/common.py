@@ -9,8 +9,10 @@ reply containing ``ESC ] 0 ; … BEL`` cannot retitle or clear the user's termin
 
 from __future__ import annotations
 
+import io
 import sys
-from typing import Any, Callable
+from pathlib import Path
+from typing import IO, Any, Callable
 
 import click
 
@@ -48,13 +50,64 @@ def resolve_model_and_backend(model: str | None, backend: str | None) -> tuple[s
     return model or default_model(), backend or default_backend()
 
 
+def one_turn(text: str, system: str | None) -> list[Any]:
+    """TEXT as ``assistant prompt`` sends it: the system prompt given (``-s``; '' for none) or the configured one, then TEXT.
+
+    The inspection commands show the exact prompt a message gets, so they build it here too.
+    """
+    from ..config import default_system_prompt
+    from ..types import Message
+
+    system = default_system_prompt() if system is None else system
+    return [*([Message("system", system)] if system else []), Message("user", text)]
+
+
+MAX_INPUT_BYTES = 32 * 1024 * 1024
+"""Most bytes of input text read from stdin, ``--file`` or ``-v name=@file``.
+
+Far more than any model here can use (millions of tokens: days of summarising on
+a CPU), and small enough that ``/dev/zero`` or a wrong file is one error line
+instead of a MemoryError after gigabytes were read."""
+
+
+def read_limited(handle: IO[bytes], what: str) -> str:
+    """The text from ``handle`` (invalid UTF-8 becomes U+FFFD), refusing more than :data:`MAX_INPUT_BYTES`.
+
+    Reads at most one byte past the limit, whatever the source: a pipe, a
+    device or a file that grows while it is read.
+    """
+    from ..errors import ConfigError
+
+    data = handle.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise ConfigError(f"{what} is larger than {MAX_INPUT_BYTES // 2**20} MiB; give a smaller input")
+    return data.decode("utf-8", errors="replace")
+
+
+def read_input_file(path: str | Path, what: str) -> str:
+    """A file of input text through :func:`read_limited` (a pipe such as ``<(cmd)`` works too)."""
+    from ..errors import ConfigError
+
+    try:
+        if Path(path).is_dir():
+            raise ConfigError(f"{what} {path} is a directory")
+        with open(path, "rb") as handle:
+            return read_limited(handle, f"{what} {path}")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
 def read_stdin_text() -> str | None:
     """Piped stdin as text (invalid UTF-8 becomes U+FFFD), or None for a terminal."""
     stream = sys.stdin
     if stream is None or stream.isatty():
         return None
-    data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode()
-    return data.decode("utf-8", errors="replace")
+    if hasattr(stream, "buffer"):
+        return read_limited(stream.buffer, "the input on stdin")
+    text = stream.read(MAX_INPUT_BYTES + 1)  # a text stream (tests): the same limit, in characters
+    return read_limited(io.BytesIO(text.encode("utf-8", errors="replace")), "the input on stdin")
 
 
 def progress_to_stderr(message: str) -> None:

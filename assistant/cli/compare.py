@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
+from ..types import MAX_LOGPROBS
 from ..terminal_text import visible_text
-from .common import TEXT, echo_json, echo_untrusted, progress_to_stderr, read_stdin_text
+from .common import TEXT, echo_json, echo_untrusted, one_turn, progress_to_stderr, read_stdin_text
 
 DEFAULT_BACKENDS = ("llama-cpp", "transformers")
 
@@ -34,7 +35,10 @@ DEFAULT_BACKENDS = ("llama-cpp", "transformers")
     help="Sampling parameter or backend option, applied to both. Defaults here: temperature=0, max_tokens=128.",
 )
 @click.option("-s", "--system", default=None, help="System prompt.")
-@click.option("--top", "top_k", default=5, show_default=True, help="Size of the next-token sets compared.")
+@click.option(
+    "--top", "top_k", type=click.IntRange(1, MAX_LOGPROBS), default=5, show_default=True,
+    help=f"Size of the next-token sets compared (at most {MAX_LOGPROBS}: the alternatives kept per token).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--verbose", is_flag=True, help="Show the engines' own logs.")
 def compare(
@@ -54,9 +58,8 @@ def compare(
     engines share.
     """
     from ..compare import compare as run_compare
-    from ..config import default_model, default_system_prompt
+    from ..config import default_model
     from ..options import build_params, parse_options
-    from ..types import Message
     from .prompt import build_user_text
 
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
@@ -71,8 +74,7 @@ def compare(
     params = params.replace(logprobs=max(params.logprobs, top_k))  # agreement needs the top-k sets
     if verbose:
         backend_opts["verbose"] = True
-    system_prompt = default_system_prompt() if system is None else system
-    messages = ([Message("system", system_prompt)] if system_prompt else []) + [Message("user", user_text)]
+    messages = one_turn(user_text, system)
     model_name = model or default_model()
     runs, agreement = run_compare(
         messages, params, chosen, model_name, backend_opts, top_k=top_k, progress=progress_to_stderr

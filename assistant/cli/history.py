@@ -148,7 +148,7 @@ def search(query: str, limit: int, recent: bool, as_json: bool, db: str | None) 
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout).")
 @db_option
 def export(conversation_id: int | None, export_all: bool, fmt: str, output: str | None, db: str | None) -> None:
-    """Export conversation ID, or --all, as Markdown, JSON or JSON Lines."""
+    """Export conversation ID, or --all, as Markdown, JSON or JSON Lines (jsonl: whole exchanges only)."""
     from ..history.export import write_export
 
     if (conversation_id is None) == (not export_all):
@@ -156,11 +156,13 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, output: str 
     store = _open(db)
     ids = store.conversation_ids() if export_all else [store.get_conversation(conversation_id).id]  # type: ignore[arg-type]
     if output is None:
-        write_export(sys.stdout, store.iter_export(ids), fmt, many=export_all)
-        return
-    with open(output, "w", encoding="utf-8", newline="") as out:
-        write_export(out, store.iter_export(ids), fmt, many=export_all)
-    click.echo(f"exported {len(ids)} conversation(s) to {output}", err=True)
+        left_out = write_export(sys.stdout, store.iter_export(ids), fmt, many=export_all)
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as out:
+            left_out = write_export(out, store.iter_export(ids), fmt, many=export_all)
+        click.echo(f"exported {len(ids) - len(left_out)} conversation(s) to {output}", err=True)
+    if left_out:  # said, so that an export of nothing is not mistaken for a bug
+        click.echo(f"left out {len(left_out)} conversation(s) with no complete reply", err=True)
 
 
 @history.command()

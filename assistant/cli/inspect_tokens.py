@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..inspect.shade import bar
-from .common import TEXT, echo_json, model_options, progress_to_stderr, resolve_model_and_backend
+from .common import TEXT, echo_json, model_options, one_turn, progress_to_stderr, resolve_model_and_backend
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, Prompt
@@ -37,11 +37,8 @@ def _open(model: str | None, backend: str | None, options: tuple[str, ...], verb
 
 
 def _prompt(text: str, chat: bool, system: str | None) -> Prompt:
-    from ..types import Message
-
-    if not chat:
-        return text
-    return [*([Message("system", system)] if system else []), Message("user", text)]
+    """TEXT as sent: raw, or (``--chat``) as ``assistant prompt`` sends it, the configured system prompt first."""
+    return one_turn(text, system) if chat else text
 
 
 def _require_local(engine: Backend, what: str) -> None:
@@ -58,7 +55,7 @@ def _require_local(engine: Backend, what: str) -> None:
 @click.argument("text", type=TEXT)
 @model_options
 @click.option("--chat", is_flag=True, help="Render TEXT as a user message through the model's chat template first.")
-@click.option("-s", "--system", type=TEXT, default=None, help="With --chat: a system message before it.")
+@click.option("-s", "--system", type=TEXT, default=None, help="With --chat: the system message (default: config `default_system`; '' for none).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def tokenize(
@@ -115,7 +112,7 @@ def tokenize_lines(pieces: list[TokenPiece], context: int, facts: dict[str, str]
 @model_options
 @click.option("--top", type=click.IntRange(1, 200), default=10, show_default=True, help="Candidates to show.")
 @click.option("--chat", is_flag=True, help="Render TEXT as a user message: what the reply would start with.")
-@click.option("-s", "--system", type=TEXT, default=None, help="With --chat: a system message before it.")
+@click.option("-s", "--system", type=TEXT, default=None, help="With --chat: the system message (default: config `default_system`; '' for none).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def next_command(

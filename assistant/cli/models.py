@@ -192,12 +192,19 @@ def model_info(reference: str, as_json: bool) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
 def remove_model(reference: str, yes: bool) -> None:
     """Delete REFERENCE's file (and any .part of it) from the models directory."""
-    from ..errors import ModelNotFoundError
+    from ..errors import ModelError, ModelNotFoundError
     from ..models import registry
     from ..models.download import human_bytes, part_path
     from ..models.inventory import find_row
 
     row = find_row(reference)
+    if row.kind == "file":  # the user's own file elsewhere: deleting it is not this tool's job
+        from ..config import paths
+
+        raise ModelError(
+            f"{row.path} is not in the models directory ({paths().models_dir}); "
+            "models rm only deletes files kept there (delete this one yourself if you mean to)"
+        )
     parts = [p for p in (part_path(row.path), row.path.with_name(row.path.name + ".partial")) if p.is_file()]
     if not row.installed and not parts:
         raise ModelNotFoundError(f"{row.name} is not downloaded; nothing to remove")
@@ -218,16 +225,50 @@ def remove_model(reference: str, yes: bool) -> None:
 def model_default(reference: str | None) -> None:
     """Make REFERENCE the default model (config's default_model); without it, print the default."""
     from ..config import default_model, set_top_level
-    from ..models import refs
 
     if reference is None:
         click.echo(default_model())
         return
-    ref = refs.parse(reference)  # refuses what -m could not load
-    name = reference
-    if isinstance(ref, refs.CatalogRef):
-        name = ref.entry.name
-    elif isinstance(ref, refs.LocalRef) and refs.local_file(reference) is None:
-        name = str(ref.path.resolve())  # a path: absolute, so it means the same from any directory
+    name = _default_reference(reference)
     path = set_top_level("default_model", name)
     click.echo(f"default model: {name} (in {path})", err=True)
+
+
+def _default_reference(reference: str) -> str:
+    """What to write as ``default_model`` for ``reference``; refuses what ``-m`` could not load.
+
+    Checked here, once, without loading anything (a GGUF file's first four bytes,
+    the pull records): a default that fails is otherwise found by every later
+    command. A catalog model is pulled on first use, as with ``-m``; an ``hf:``
+    reference or URL must be pulled first, since the default should not start a
+    download nor fail later on a repository that does not exist. An ``ORG/REPO``
+    id is kept as given: it names a transformers model or a remote's model,
+    which only the backend can check.
+    """
+    from ..errors import ModelLoadError, ModelNotFoundError
+    from ..models import refs
+    from ..models.gguf import is_gguf
+
+    ref = refs.parse(reference)
+    if isinstance(ref, refs.CatalogRef):
+        return ref.entry.name
+    if isinstance(ref, refs.LocalRef):
+        if ref.path.is_dir():
+            if not (ref.path / "config.json").is_file():  # what -b transformers needs of a directory
+                raise ModelLoadError(ref.path, "a directory, but not a Hugging Face model (no config.json)")
+        elif not is_gguf(ref.path):
+            raise ModelLoadError(ref.path, "not a GGUF file (bad magic bytes)")
+        if refs.local_file(reference) is not None:
+            return reference  # a file name in the models directory: means the same from anywhere
+        return str(ref.path.resolve())  # a path: absolute, so it means the same from any directory
+    if isinstance(ref, refs.HubModelRef):
+        return reference
+    record = refs.installed(ref)
+    if record is None:
+        raise ModelNotFoundError(
+            f"{reference} is not downloaded; pull it first (assistant models pull {reference}), "
+            "then make it the default"
+        )
+    if not is_gguf(record.path):
+        raise ModelLoadError(record.path, "not a GGUF file (bad magic bytes)")
+    return reference

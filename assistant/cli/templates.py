@@ -6,7 +6,7 @@ Everything here imports the template engine inside the command functions, so
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,25 @@ from .common import (
     echo_untrusted,
     model_options,
     progress_to_stderr,
+    read_input_file,
     read_stdin_text,
     resolve_model_and_backend,
 )
 
 STRATEGY_CHOICE = click.Choice(["chat", "zero-shot", "few-shot", "chain-of-thought"])
+RENDER_INPUT_HINT = "pass it with --input TEXT, or --input - to read stdin"
+PROMPT_INPUT_HINT = "pass input as TEXT or on stdin"
+
+
+class PassRate(click.FloatRange):
+    """A rate in [0, 1] that is a number: click's FloatRange lets ``nan`` through, and every
+    comparison with NaN is false, so ``--min-pass-rate nan`` would pass any run."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rate = super().convert(value, param, ctx)
+        if math.isnan(rate):
+            self.fail(f"{value!r} is not a number from 0 to 1.", param, ctx)
+        return rate
 
 
 def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
@@ -42,12 +56,7 @@ def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
             value = value[1:]
         elif value.startswith("@"):
             path = Path(value[1:]).expanduser()
-            try:  # trailing newlines dropped, as $(cat file) does
-                value = path.read_text(encoding="utf-8").rstrip("\r\n")
-            except FileNotFoundError:
-                raise ConfigError(f"-v {key}: file {path} does not exist") from None
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"-v {key}: cannot read {path}: {exc}") from None
+            value = read_input_file(path, f"-v {key}: file").rstrip("\r\n")  # as $(cat file) does
         values[key] = value
     return values
 
@@ -113,8 +122,10 @@ def show_command(name: str, as_json: bool) -> None:
     if as_json:
         echo_json(template.to_dict())
         return
+    from ..templates.loader import read_template_text
+
     echo_untrusted(f"# {template.path} ({template.source})", err=True)
-    echo_untrusted(template.path.read_text(encoding="utf-8"), nl=False)
+    echo_untrusted(read_template_text(template.path), nl=False)
 
 
 @templates.command("path", short_help="Template directories, or where NAME is.")
@@ -174,7 +185,9 @@ def render_command(
     if input_text == "-":
         input_text = read_stdin_text() or ""
     template = load_template(name)
-    messages = render_template(template, parse_var_options(var_items), input=input_text, examples_as=examples_as)
+    messages = render_template(
+        template, parse_var_options(var_items), input=input_text, examples_as=examples_as, input_hint=RENDER_INPUT_HINT
+    )
     if not raw:
         if as_json:
             echo_json([m.to_dict() for m in messages])
@@ -203,7 +216,7 @@ def render_command(
 @click.argument("name")
 @model_options
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+@click.option("--min-pass-rate", type=PassRate(0, 1), default=1.0, show_default=True,
               help="Exit with status 1 below this pass rate.")
 def test_command(
     name: str,
@@ -342,7 +355,9 @@ def _prompt_once(
     from ..templates.render import with_system
     from ..templates.run import resolve_params, run_template
 
-    messages = with_system(render_template(template, variables, input=input_text), system)  # fails early
+    messages = with_system(  # fails early, before the model loads
+        render_template(template, variables, input=input_text, input_hint=PROMPT_INPUT_HINT), system
+    )
     engine, overrides = _load_engine(model, backend, options, verbose)
     _note_constraint(template, engine)
     recorder = ExchangeRecorder(history, system=_system_of(messages))
@@ -408,7 +423,7 @@ def _prompt_batch(
     from ..templates.batch import run_batch
     from ..templates.run import resolve_params
 
-    check_output(out, resume, force)  # before the model loads: a clash costs nothing
+    check_output(out, resume, force, source=batch)  # before the model loads: a clash costs nothing
     unknown = sorted(name for name in variables if template.variable(name) is None)
     if unknown:  # would fail every row
         raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
@@ -421,8 +436,9 @@ def _prompt_batch(
     meta = _turn_meta(template, engine, params)
 
     def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
-        user_text = _user_text_of(messages) if messages else json.dumps(row_result.get("vars"), ensure_ascii=False)
-        with recorder.turn(user_text, meta) as turn:
+        if not messages:
+            return  # the row never became a prompt (not JSON, a variable missing): nothing was said to record
+        with recorder.turn(_user_text_of(messages), meta) as turn:
             _report_record(turn, row_result, engine)
 
     try:

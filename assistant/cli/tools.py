@@ -32,6 +32,7 @@ from .common import (
     echo_untrusted,
     model_options,
     progress_to_stderr,
+    read_input_file,
     read_stdin_text,
     resolve_model_and_backend,
 )
@@ -149,7 +150,7 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     if batch:
         from ..batch import check_output, read_rows
 
-        check_output(kwargs["out"], kwargs["resume"], kwargs["force"])  # before the model loads
+        check_output(kwargs["out"], kwargs["resume"], kwargs["force"], source=batch)  # before the model loads
         rows = read_rows(batch)
     input_text = None if batch else read_input(text, file)
 
@@ -199,10 +200,7 @@ def read_input(text: str | None, file: str | None) -> str:
         if file == "-":
             data = read_stdin_text()
             return data or ""
-        try:
-            return Path(file).read_bytes().decode("utf-8", errors="replace")
-        except OSError as exc:
-            raise click.UsageError(f"cannot read {file}: {exc.strerror}") from None
+        return read_input_file(file, "--file")
     if text == "-" or text is None:
         data = read_stdin_text()
         if data is None or not data.strip():

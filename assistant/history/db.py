@@ -47,9 +47,9 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
         return Path(explicit).expanduser()
     from ..config import load_config
 
-    configured = load_config().get("db")
+    configured = load_config().get("db")  # a string, made absolute from the config file's directory
     if configured:
-        return Path(os.path.expanduser(str(configured)))
+        return Path(configured)
     return default_db_path()
 
 

@@ -4,7 +4,10 @@
 * ``jsonl``: one conversation per line in the chat fine-tuning shape and nothing
   else: ``{"messages": [{"role": ..., "content": ...}, ...]}``, the system prompt
   as the first message; replies that did not complete (interrupted, cut at max
-  tokens, failed) are left out, since training on them teaches cut-offs;
+  tokens, failed) are left out together with the user turn they answer, since
+  training on them teaches cut-offs and a user turn without its reply breaks the
+  user/assistant alternation trainers expect; a conversation left with no reply
+  is not written at all;
 * ``markdown``: for reading; a reply that was cut short says so. Control
   characters are made visible (``ESC`` as ``␛``), as everywhere text is shown.
 
@@ -34,14 +37,30 @@ def conversation_dict(conversation: Conversation, messages: list[StoredMessage])
     return data
 
 
-def fine_tuning_dict(conversation: Conversation, messages: list[StoredMessage]) -> dict[str, Any]:
-    """``{"messages": [{role, content}, ...]}``: what chat fine-tuning tools read, one conversation a line."""
+def fine_tuning_dict(conversation: Conversation, messages: list[StoredMessage]) -> dict[str, Any] | None:
+    """``{"messages": [{role, content}, ...]}``: what chat fine-tuning tools read, one conversation a line.
+
+    Only whole exchanges are kept: a user turn goes in with the reply that
+    answers it, and both are dropped when that reply was cut short (or never
+    came: a failed batch row, a killed process). Keeping the user turn alone
+    would give two user turns in a row or a conversation ending on the user,
+    which trainers reject or learn wrong. None when no exchange is left.
+    """
     turns = [{"role": "system", "content": conversation.system}] if conversation.system else []
+    asked: StoredMessage | None = None  # the user turn waiting for its reply
+    replies = 0
     for message in messages:
-        if message.role == "assistant" and message.status != "complete":
-            continue
-        turns.append({"role": message.role, "content": message.content})
-    return {"messages": turns}
+        if message.role == "user":
+            asked = message  # a previous one still waiting had no reply: it is dropped
+        elif message.role == "assistant":
+            if asked is not None and not message.cut_short:
+                turns.append({"role": "user", "content": asked.content})
+                turns.append({"role": "assistant", "content": message.content})
+                replies += 1
+            asked = None
+        else:
+            turns.append({"role": message.role, "content": message.content})
+    return {"messages": turns} if replies else None
 
 
 def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
@@ -59,16 +78,29 @@ def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
         if message.status != "complete":
             reason = f": {message.error}" if message.error else ""
             lines += [f"*({message.status}{reason})*", ""]
+        elif message.cut_short:
+            lines += ["*(stopped at max tokens)*", ""]
     return "\n".join(lines)
 
 
-def iter_export(conversations: Exported, fmt: str, *, many: bool) -> Iterator[str]:
-    """Yield the export in pieces, so ``--all`` streams instead of building one string."""
+def iter_export(
+    conversations: Exported, fmt: str, *, many: bool, left_out: list[int] | None = None
+) -> Iterator[str]:
+    """Yield the export in pieces, so ``--all`` streams instead of building one string.
+
+    ``left_out`` collects the ids of conversations not written (``jsonl``: no
+    whole exchange), so the caller can say so instead of exporting nothing silently.
+    """
     if fmt not in FORMATS:
         raise HistoryError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     if fmt == "jsonl":
         for conversation, messages in conversations:
-            yield json_text(fine_tuning_dict(conversation, messages)) + "\n"
+            example = fine_tuning_dict(conversation, messages)
+            if example is None:
+                if left_out is not None:
+                    left_out.append(conversation.id)
+                continue
+            yield json_text(example) + "\n"
     elif fmt == "json":
         if not many:
             for conversation, messages in conversations:
@@ -84,6 +116,9 @@ def iter_export(conversations: Exported, fmt: str, *, many: bool) -> Iterator[st
             yield ("\n---\n\n" if index else "") + visible_text(markdown(conversation, messages))
 
 
-def write_export(out: TextIO, conversations: Exported, fmt: str, *, many: bool) -> None:
-    for piece in iter_export(conversations, fmt, many=many):
+def write_export(out: TextIO, conversations: Exported, fmt: str, *, many: bool) -> list[int]:
+    """Write the export to ``out``; returns the ids of conversations left out (see :func:`iter_export`)."""
+    left_out: list[int] = []
+    for piece in iter_export(conversations, fmt, many=many, left_out=left_out):
         out.write(piece)
+    return left_out

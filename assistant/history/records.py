@@ -118,6 +118,16 @@ class StoredMessage:
     """How many versions there are at this point: regenerated replies, edited messages (1: no other)."""
 
     @property
+    def cut_short(self) -> bool:
+        """Whether the text stopped before the model ended it: interrupted, failed, or cut at max tokens.
+
+        A reply cut at max tokens is stored ``complete`` (nothing went wrong) with
+        ``finish_reason == "length"``, so the status alone does not say it; exports
+        that mark or leave out cut replies ask this.
+        """
+        return self.status != "complete" or self.finish_reason == "length"
+
+    @property
     def token_ids(self) -> list[int] | None:
         """The reply's token ids, when its tokens were stored."""
         return [t.token_id for t in self.tokens] if self.tokens else None

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 from rich.cells import cell_len
 
 from ..terminal_text import visible_text
 from ..types import MAX_LOGPROBS, GenerationParams, Message, TokenLogprob, TopAlternative
+from .pieces import TokenPiece
 
 DEFAULT_TOP = MAX_LOGPROBS
 """Alternatives per step asked for when a reply's numbers are computed: the most there may be, so
@@ -66,12 +67,22 @@ class ReplyTokens:
         return bool(self.tokens)
 
 
-def token_label(text: str) -> str:
+def token_label(token: str | TokenPiece) -> str:
     """A token as it reads in the reply: spaces kept, newlines and tabs as symbols, an empty piece as ``∅``.
 
-    The symbols are :mod:`.pieces`'; the candidates in the panel are drawn by
-    :meth:`~.pieces.TokenPiece.shown` (spaces visible too).
+    Given the token's exact :class:`~.pieces.TokenPiece` (from the backend's
+    vocabulary), bytes that are not a whole character show as ``<0xE2>`` and a
+    control token by its name (``<|im_end|>``), as :meth:`~.pieces.TokenPiece.shown`
+    draws them; its text alone cannot say either (it decodes a lone byte to
+    ``�``, and a control token adds no text). The symbols are :mod:`.pieces`';
+    the candidates in the panel are drawn by :meth:`~.pieces.TokenPiece.shown`
+    (spaces visible too).
     """
+    if isinstance(token, TokenPiece):
+        if token.special or token.text is None:
+            return token.shown()
+        token = token.text
+    text = token
     if not text:
         return "∅"
     label = visible_text(text).replace("\n", "↵").replace("\t", "⇥")
@@ -112,10 +123,12 @@ class TokenLayout:
         return None
 
 
-def layout_tokens(tokens: Sequence[str], width: int) -> TokenLayout:
+def layout_tokens(tokens: Sequence[str | TokenPiece], width: int) -> TokenLayout:
     """Wrap token labels into lines: a newline token ends its line, a token wider than a line gets its own.
 
-    Cheap enough for every resize: one pass, no rendering (2,000 tokens in ~2 ms).
+    Each token is its text, or its exact piece where the backend gave it (see
+    :func:`token_label`). Cheap enough for every resize: one pass, no rendering
+    (2,000 tokens in ~2 ms).
     """
     width = max(width, 1)
     lines: list[tuple[Cell, ...]] = []
@@ -131,7 +144,7 @@ def layout_tokens(tokens: Sequence[str], width: int) -> TokenLayout:
         current.append(Cell(index, column, label))
         line_of.append(len(lines))
         column += size
-        if text.endswith("\n"):
+        if ((text.text or "") if isinstance(text, TokenPiece) else text).endswith("\n"):
             lines.append(tuple(current))
             current, column = [], 0
     if current or not lines:
@@ -214,6 +227,30 @@ class TokenViewState:
         self.shades_sampled = _any_sampled(reply.tokens)
         self.exact: dict[tuple[int, str], TokenLogprob] = {}
         """Sampling-panel numbers computed from the whole distribution, by (step, settings)."""
+        self.pieces: dict[int, TokenPiece] = {}
+        """The exact pieces of the tokens shown, by id, from the backend that wrote the reply (see
+        :meth:`set_pieces`); until they are known a token is drawn from its text."""
+
+    # ---- how tokens are drawn -----------------------------------------------------
+    def missing_piece_ids(self) -> list[int]:
+        """The ids the view draws (:func:`shown_token_ids`) whose exact piece is not known yet."""
+        return [token_id for token_id in shown_token_ids(self.tokens) if token_id not in self.pieces]
+
+    def set_pieces(self, pieces: Iterable[TokenPiece]) -> None:
+        """The exact pieces of some tokens: the page is laid out again with them (their labels' widths change)."""
+        before = len(self.pieces)
+        self.pieces.update((piece.token_id, piece) for piece in pieces)
+        if len(self.pieces) != before:
+            self._layouts.clear()
+
+    def token_of(self, token_id: int, text: str) -> str | TokenPiece:
+        """What a token is drawn from: its exact piece when known, else its text (a server's, say)."""
+        return self.pieces.get(token_id, text) if token_id >= 0 else text
+
+    def candidate_label(self, token_id: int, text: str) -> str:
+        """A candidate as the panel lists it: :meth:`TokenPiece.shown`, from the exact piece when known."""
+        piece = self.pieces.get(token_id) if token_id >= 0 else None
+        return (piece or TokenPiece(token_id, text.encode("utf-8"))).shown()
 
     # ---- tokens and layout --------------------------------------------------------
     @property
@@ -242,7 +279,8 @@ class TokenViewState:
         if layout is None:
             if len(self._layouts) >= 4:
                 self._layouts.clear()
-            layout = self._layouts[width] = layout_tokens([t.token for t in self.tokens], width)
+            tokens = [self.token_of(t.token_id, t.token) for t in self.tokens]
+            layout = self._layouts[width] = layout_tokens(tokens, width)
         return layout
 
     def page(self, width: int, height: int) -> tuple[int, int]:
@@ -339,6 +377,16 @@ class TokenViewState:
                 ),
             )
         return self._rows[1]
+
+
+def shown_token_ids(tokens: Iterable[TokenLogprob]) -> list[int]:
+    """The ids a view of ``tokens`` draws: each token and its candidates, once each (no -1: a server's)."""
+    ids: dict[int, None] = {}
+    for token in tokens:
+        for token_id in (token.token_id, *(alt.token_id for alt in token.top)):
+            if token_id >= 0:
+                ids[token_id] = None
+    return list(ids)
 
 
 def _any_sampled(tokens: Sequence[TokenLogprob]) -> bool:

@@ -59,7 +59,7 @@ def token() -> str | None:
     home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
     try:
         return (home / "token").read_text(encoding="utf-8").strip() or None
-    except OSError:
+    except (OSError, UnicodeDecodeError):  # unreadable or not text: no token, as when there is none
         return None
 
 

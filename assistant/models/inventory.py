@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import paths
-from ..errors import ModelNotFoundError
+from ..errors import ModelError, ModelNotFoundError
 from . import registry
 from .catalog import CATALOG
 from .summary import HeaderSummary, try_summarize
@@ -25,7 +25,11 @@ class ModelRow:
     name: str
     path: Path
     kind: str
-    """``catalog``, ``pulled`` or ``local`` (a file put in the models directory by hand)."""
+    """``catalog``, ``pulled``, ``local`` (a file put in the models directory by hand) or ``file``.
+
+    ``file`` is a path outside the models directory: never listed, but ``models info``
+    reads it as ``-m`` would load it; ``models rm`` leaves it alone (not this tool's file).
+    """
     installed: bool
     size: int | None
     source: str
@@ -83,7 +87,12 @@ def inventory(read_headers: bool = True) -> list[ModelRow]:
 
 
 def find_row(reference: str) -> ModelRow:
-    """The installed-or-catalog model ``reference`` names (a name, alias, file name or pulled source)."""
+    """The model ``reference`` names (a name, alias, file name, pulled source, or any path to a file).
+
+    A file elsewhere is a ``file`` row named by its absolute path, so that
+    ``models info`` reads whatever ``-m`` accepts (docs/models.md: "give its path
+    anywhere") and the name means the same from any directory.
+    """
     from . import refs
 
     ref = refs.parse(reference)
@@ -95,7 +104,13 @@ def find_row(reference: str) -> ModelRow:
         for row in rows:
             if row.path.resolve() == target:
                 return row
-        raise ModelNotFoundError(f"{ref.path} is not in the models directory ({paths().models_dir})")
+        if not target.is_file():
+            what = "a directory" if target.is_dir() else "not a regular file"
+            raise ModelError(f"{ref.path} is {what}, not a GGUF model file")
+        return ModelRow(
+            name=str(target), path=target, kind="file", installed=True, size=target.stat().st_size,
+            source="local file (outside the models directory)",
+        )  # fmt: skip
     if isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
         record = refs.installed(ref)
         if record is not None:

@@ -99,6 +99,8 @@ def resolve_schema(value: str, *, multi: bool = False, option: str = "--schema")
             raise ConfigError(f"{option}: cannot read {path}: {exc}") from None
         schema = _json_schema(raw, f"{option} file {path}")
     elif _looks_like_path(text):
+        if Path(text).expanduser().is_dir():
+            raise ConfigError(f"{option}: {text} is a directory, not a schema file")
         raise ConfigError(f"{option}: file {text} does not exist (inline JSON starts with '{{')")
     else:
         schema = concise_schema(text)
@@ -124,6 +126,8 @@ def _json_schema(text: str, where: str) -> dict[str, Any]:
         schema = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise ConfigError(f"{where} nests too deeply to be a schema") from None
     if not isinstance(schema, dict):
         raise ConfigError(f"{where} must be a JSON object (a schema), not {type(schema).__name__}")
     return schema

@@ -44,10 +44,20 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def check_schema(where: str, schema: Any, path: str = "schema") -> None:
-    """Reject schemas that use keywords this validator does not implement."""
+MAX_DEPTH = 32
+"""Most schemas nested inside one another (``items`` of ``items``, ``properties`` of ``properties``).
+
+Real answers nest a few levels; the cap keeps the recursive checks, the validator,
+the constraint compiler and the history's copy of the schema far from Python's
+recursion limit, so a hostile or mistaken schema is one error line, not a crash."""
+
+
+def check_schema(where: str, schema: Any, path: str = "schema", depth: int = 0) -> None:
+    """Reject schemas that use keywords this validator does not implement, or that nest past :data:`MAX_DEPTH`."""
     if not isinstance(schema, dict):
         raise TemplateError(f"{where}: {path} must be a mapping")
+    if depth > MAX_DEPTH:
+        raise TemplateError(f"{where}: the schema nests more than {MAX_DEPTH} levels deep")
     for key in schema:
         if key not in SUPPORTED:
             raise TemplateError(
@@ -67,9 +77,9 @@ def check_schema(where: str, schema: Any, path: str = "schema") -> None:
         if low in schema and high in schema and schema[low] > schema[high]:
             raise TemplateError(f"{where}: {path}: {low} {schema[low]!r} is above {high} {schema[high]!r}")
     for name, sub in (schema.get("properties") or {}).items():
-        check_schema(where, sub, f"{path}.properties.{name}")
+        check_schema(where, sub, f"{path}.properties.{name}", depth + 1)
     if "items" in schema:
-        check_schema(where, schema["items"], f"{path}.items")
+        check_schema(where, schema["items"], f"{path}.items", depth + 1)
 
 
 def _is_type(value: Any, kind: str) -> bool:

@@ -89,7 +89,9 @@ def _run_row(
     record: dict[str, Any] = {"vars": values, "prompt_hash": None}
     if row.error is not None:
         return _failed(record, row.error), None
-    if input_field and text is None:
+    input_variable = template.variable("input")
+    needs_input = input_variable is not None and input_variable.required and values.get("input") is None
+    if text is None and (input_field or needs_input):  # the same message as a tool batch's
         return _failed(record, row.missing_input(input_field)), None
     messages: list[Message] | None = None
     try:

@@ -180,16 +180,26 @@ def _output_from_schema(schema: Any, where: str, warnings: list[str]) -> dict[st
 
 
 def import_llm_template(source: Path, name: str | None = None) -> tuple[str, str, list[str]]:
-    """Read an llm YAML file: (template name, template text, warnings). Validates the result."""
+    """Read an llm YAML file: (template name, template text, warnings). Validates the result.
+
+    The name (``--name``, else the file's stem) is checked first, by the same
+    rule as ``templates new``, so a bad one is named as such, not reported as a
+    mismatch inside the converted file. The file is read with the template
+    files' bounds (a regular file, at most the size cap).
+    """
+    from .loader import read_template_text, template_name
+
+    if name is not None:
+        name = template_name(name)
+    else:
+        try:
+            name = template_name(source.stem)
+        except TemplateError as exc:
+            raise TemplateError(f"{exc}; choose one with --name") from None
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TemplateError(f"{source} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"cannot read {source}: {exc}") from exc
+        data = yaml.safe_load(read_template_text(source, "llm template"))
     except yaml.YAMLError as exc:
         raise TemplateError(f"{source}: invalid YAML: {exc}") from None
-    name = name or source.stem
     text, warnings = convert_llm_template(data, name, str(source))
     _validate(text, name)
     return name, text, warnings

@@ -26,6 +26,7 @@ import functools
 import json
 import os
 import re
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,14 @@ import jinja2
 import yaml
 
 from ..errors import TemplateError
-from .sandbox import PromptSandbox, make_environment, translate_error, undeclared_names
+from .sandbox import (
+    MAX_RENDERED_CHARS,
+    PromptSandbox,
+    field_filename,
+    make_environment,
+    translate_error,
+    undeclared_names,
+)
 from .spec import (
     DEFAULT_EXAMPLE_TEMPLATE,
     EXAMPLE_MODES,
@@ -54,6 +62,8 @@ from .spec import (
 
 SUFFIX = ".jinja"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+EXAMPLE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
+"""What an ``examples:`` file may be named; checked before the file is opened."""
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -96,6 +106,68 @@ def template_dirs() -> list[TemplateDir]:
 
     call_registration_hook("register_template_dirs", register)
     return dirs
+
+
+# ---- names and files ----------------------------------------------------------------
+
+
+def template_name(name: str) -> str:
+    """The template name that ``name`` (``NAME`` or ``NAME.jinja``) stands for.
+
+    The one check of a template name, shared by lookups, ``templates new`` and
+    ``templates import``: a name becomes a file name in a templates directory,
+    so it may not hold a path, and ``x.jinja`` means ``x`` (never a file
+    ``x.jinja.jinja`` that no lookup could find).
+    """
+    stem = name.removesuffix(SUFFIX)
+    if not _NAME.match(stem) or stem.endswith(SUFFIX):
+        raise TemplateError(
+            f"invalid template name {name!r} (letters, digits, '.', '-', '_', starting with a letter or digit)"
+        )
+    return stem
+
+
+def read_template_text(path: Path, what: str = "template") -> str:
+    """The UTF-8 text of a template, partial or examples file, refusing what cannot be one.
+
+    These files are shared, untrusted data: a name that leads to ``/dev/zero``,
+    a FIFO or a gigabyte file must fail that one template with a one-line
+    reason, not exhaust memory or hang ``templates list``. So only regular files
+    are read (opened non-blocking and checked again on the open descriptor, so a
+    FIFO swapped in after the first check cannot block), and a file longer than
+    the rendered-prompt cap, :data:`MAX_RENDERED_CHARS` characters, is refused
+    from its size before it is read (and its read is bounded): a prompt built
+    from it could not be sent anyway, so one cap serves both.
+    """
+    max_bytes = 4 * MAX_RENDERED_CHARS  # a UTF-8 character takes at most 4 bytes
+    too_large = f"{what} {path} is larger than {MAX_RENDERED_CHARS:,} characters"
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise TemplateError(f"{what} {path} is not a regular file")
+        flags = os.O_RDONLY
+        for extra in ("O_NONBLOCK", "O_BINARY", "O_CLOEXEC"):  # whichever this platform has
+            flags |= getattr(os, extra, 0)
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise TemplateError(f"{what} {path} is not a regular file")
+            if info.st_size > max_bytes:
+                raise TemplateError(too_large)
+            data = handle.read(max_bytes + 1)  # the file may have grown since fstat
+    except FileNotFoundError:
+        suffix = " (a broken symbolic link)" if os.path.islink(path) else ""
+        raise TemplateError(f"{what} {path} does not exist{suffix}") from None
+    except OSError as exc:
+        raise TemplateError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise TemplateError(too_large)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{what} {path} is not UTF-8 text: {exc}") from None
+    if len(text) > MAX_RENDERED_CHARS:
+        raise TemplateError(too_large)
+    return text
 
 
 # ---- the front matter ---------------------------------------------------------------
@@ -159,17 +231,19 @@ class SearchPathLoader(jinja2.BaseLoader):
         for directory in self.dirs:
             for parts in candidates:
                 path = directory.joinpath(*parts)
-                if path.is_file():
+                # A FIFO, device or broken link says what it is, not "not found";
+                # a directory of partials named like a template is passed over.
+                if os.path.lexists(path) and not path.is_dir():
                     return self._read(path)
         raise jinja2.TemplateNotFound(template)
 
     @staticmethod
     def _read(path: Path) -> tuple[str, str, Callable[[], bool]]:
+        text = read_template_text(path)
         try:
-            text = path.read_text(encoding="utf-8")
             stamp = path.stat().st_mtime_ns
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TemplateError(f"cannot read template {path}: {exc}") from exc
+        except OSError as exc:
+            raise TemplateError(f"cannot read template {path}: {exc.strerror or exc}") from None
 
         def uptodate() -> bool:
             try:
@@ -196,23 +270,38 @@ def environment_for(dirs: tuple[Path, ...]) -> PromptSandbox:
 # ---- finding and loading --------------------------------------------------------------
 
 
-def _looks_like_path(name: str) -> bool:
-    return "/" in name or os.sep in name or name.endswith(SUFFIX)
+def _is_path(name: str) -> bool:
+    return "/" in name or os.sep in name or (os.altsep is not None and os.altsep in name)
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse a template entry that is not a regular file (a FIFO, a device, a broken link)
+    with that reason, rather than reporting it as missing or reading it."""
+    if not path.is_file():
+        broken = os.path.islink(path) and not path.exists()
+        reason = "a broken symbolic link" if broken else "not a regular file"
+        raise TemplateError(f"template {path} is {reason}")
 
 
 def find_template(name: str, dirs: list[TemplateDir] | None = None) -> tuple[Path, TemplateDir]:
-    """The file a template name resolves to, and the directory it was found in."""
+    """The file a template name resolves to, and the directory it was found in.
+
+    A name with a path separator is a file. ``NAME.jinja`` is the file of that
+    name when it exists (``-t ./x.jinja`` and ``-t x.jinja`` alike), else the
+    template ``NAME``, so the name ``templates new x.jinja`` printed finds it.
+    """
     dirs = template_dirs() if dirs is None else dirs
-    if _looks_like_path(name):
+    if _is_path(name) or (name.endswith(SUFFIX) and os.path.lexists(name)):
         path = Path(name).expanduser()
-        if path.is_file():
-            return path, TemplateDir(path.parent, "file")
-        raise TemplateError(f"template file {name} does not exist")
-    if not _NAME.match(name):
-        raise TemplateError(f"invalid template name {name!r} (letters, digits, '.', '-', '_')")
+        if not os.path.lexists(path):
+            raise TemplateError(f"template file {name} does not exist")
+        _check_regular(path)
+        return path, TemplateDir(path.parent, "file")
+    name = template_name(name)
     for directory in dirs:
         path = directory.path / f"{name}{SUFFIX}"
-        if path.is_file():
+        if os.path.lexists(path):  # first match wins, even a broken one: no silent fallback
+            _check_regular(path)
             return path, directory
     known = sorted({p.stem for d in dirs if d.path.is_dir() for p in d.path.glob(f"*{SUFFIX}")})
     close = difflib.get_close_matches(name, known, n=1)
@@ -253,20 +342,15 @@ def template_from_string(text: str, name: str = "inline") -> PromptTemplate:
     """A template from text (front matter optional), for scripts and notebooks.
 
     ``{% include %}``/``{% extends %}`` resolve through the usual search path;
-    an ``examples`` file name is relative to the current directory.
+    an ``examples`` file name is relative to the current directory (and must
+    stay inside it, as a file's must stay beside its template).
     """
     dirs = tuple(d.path for d in template_dirs())
     return parse_template_text(text, Path(f"{name}{SUFFIX}"), "string", environment_for(dirs))
 
 
 def parse_template_file(path: Path, source: str, env: PromptSandbox) -> PromptTemplate:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise TemplateError(f"template {path} is not UTF-8 text: {exc}") from exc
-    except OSError as exc:
-        raise TemplateError(f"cannot read template {path}: {exc.strerror}") from exc
-    return parse_template_text(text, path, source, env)
+    return parse_template_text(read_template_text(path), path, source, env)
 
 
 def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) -> PromptTemplate:
@@ -382,13 +466,21 @@ def _compile_body(env: PromptSandbox, text: str, path: Path) -> jinja2.Template:
 
 
 def _compile_field(env: PromptSandbox, text: str, key: str, front: str, path: Path) -> jinja2.Template:
-    """Compile a Jinja string from the front matter; errors give the file line of the value."""
+    """Compile a Jinja string from the front matter; errors give the file line of the value.
+
+    The source is shifted down by an empty comment so Jinja's line numbers are
+    the file's, and it is compiled under :func:`field_filename`, so an error
+    raised while it *renders* (sandbox, undefined variable) names the file,
+    the line and the field too, not ``<template>``.
+    """
+    start = _yaml_line(front, key)
+    first_line = start + 1 if start is not None else 1  # the front matter starts on line 2
+    source = ("{#" + "\n" * (first_line - 1) + "#}" if first_line > 1 else "") + text
     try:
-        return env.from_string(text)
+        code = env.compile(source, name=f"{path.name} ({key})", filename=field_filename(str(path), key))
+        return env.template_class.from_code(env, code, env.make_globals(None), None)
     except jinja2.TemplateSyntaxError as exc:
-        start = _yaml_line(front, key)
-        line = (start + 1 + (exc.lineno or 1) - 1) if start is not None else None
-        position = f"{path}:{line}" if line else f"{path}"
+        position = f"{path}:{exc.lineno}" if start is not None and exc.lineno else f"{path}"
         raise TemplateError(f"{position}: syntax error in '{key}': {exc.message}") from None
 
 
@@ -401,13 +493,38 @@ def _load_examples(
         return check_examples(where, raw, variables), ()
     if not isinstance(raw, str):
         raise TemplateError(f"{where}: 'examples' must be a list or a file name (YAML or JSONL)")
-    file = (path.parent / os.path.expanduser(raw)).resolve()
+    file = _examples_path(where, raw, path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"{where}: cannot read examples file {file}: {exc}") from exc
+        text = read_template_text(file, "examples file")
+    except TemplateError as exc:
+        raise TemplateError(f"{where}: {exc}") from None
     items = _parse_examples_file(file, text)
     return check_examples(f"{where} ({file.name})", items, variables), (file,)
+
+
+def _examples_path(where: str, raw: str, path: Path) -> Path:
+    """The examples file ``raw`` names, confined to the template's own directory.
+
+    A shared template must not pull ``~/.aws/credentials.json`` or
+    ``../../secrets.yaml`` into a prompt that may go to a remote server, so the
+    name is relative to the template's directory and, symbolic links resolved,
+    must stay inside it (``{% include %}`` is confined to the search path the
+    same way). The suffix is checked before anything is opened.
+    """
+    if os.path.isabs(raw) or raw.startswith("~") or Path(raw).drive:
+        raise TemplateError(
+            f"{where}: examples file {raw!r} must be a path relative to the template's directory"
+        )
+    if Path(raw).suffix not in EXAMPLE_SUFFIXES:
+        raise TemplateError(f"{where}: examples files must be {', '.join(EXAMPLE_SUFFIXES)}, not {raw!r}")
+    home = Path(os.path.realpath(os.path.abspath(path.parent)))
+    file = Path(os.path.realpath(home / raw))
+    if not file.is_relative_to(home):
+        raise TemplateError(f"{where}: examples file {raw!r} is outside the template's directory {home}")
+    if file.suffix not in EXAMPLE_SUFFIXES:  # a link inside the directory to some other kind of file
+        kinds = "/".join(EXAMPLE_SUFFIXES)
+        raise TemplateError(f"{where}: examples file {raw!r} leads to {file.name}, not a {kinds} file")
+    return file
 
 
 def _parse_examples_file(file: Path, text: str) -> list[Any]:
@@ -421,15 +538,13 @@ def _parse_examples_file(file: Path, text: str) -> list[Any]:
             except json.JSONDecodeError as exc:
                 raise TemplateError(f"{file}:{number}: invalid JSON: {exc.msg}") from None
         return items
-    if file.suffix in (".yaml", ".yml", ".json"):
-        try:
-            data = yaml.load(text, Loader=_YAML_LOADER)
-        except yaml.YAMLError as exc:
-            raise TemplateError(f"{file}: invalid YAML: {exc}") from None
-        if not isinstance(data, list):
-            raise TemplateError(f"{file}: an examples file must hold a list")
-        return data
-    raise TemplateError(f"{file}: examples files must be .jsonl, .yaml, .yml or .json")
+    try:  # .yaml, .yml, .json (the suffix was checked before reading)
+        data = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"{file}: invalid YAML: {exc}") from None
+    if not isinstance(data, list):
+        raise TemplateError(f"{file}: an examples file must hold a list")
+    return data
 
 
 # ---- listing ---------------------------------------------------------------------------
@@ -475,6 +590,9 @@ def list_templates(include_shadowed: bool = False) -> list[TemplateListing]:
             winners.setdefault(name, directory.source)
             entry = TemplateListing(name, path, directory.source, shadowed_by=shadowed_by)
             try:
+                if name.endswith(SUFFIX):  # x.jinja.jinja: no lookup could reach it by name
+                    raise TemplateError(f"{path.name} ends in {SUFFIX} twice; rename it to {name}")
+                template_name(name)  # any other name no lookup accepts says why
                 template = load_template(str(path) if shadowed_by else name, dirs)
                 entry.description, entry.strategy = template.description, template.strategy
             except TemplateError as exc:

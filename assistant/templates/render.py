@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import TemplateError
 from ..types import Message
-from .sandbox import MAX_RENDERED_CHARS, OutputLimitError, render_bounded, translate_error
+from .sandbox import MAX_RENDERED_CHARS, OutputLimitError, render_bounded, translate_error, value_size
 from .spec import PromptTemplate
 
 COT_INSTRUCTION = (
@@ -33,10 +33,24 @@ COT_INSTRUCTION = (
 )
 
 
+INPUT_HINT = "pass input=TEXT"
+"""How the ``input`` variable is given to :func:`render_template` itself; commands pass their own."""
+VARIABLES_HINT = "pass them with -v NAME=VALUE"
+
+
 def resolve_variables(
-    template: PromptTemplate, variables: Mapping[str, Any] | None = None, input: str | None = None
+    template: PromptTemplate,
+    variables: Mapping[str, Any] | None = None,
+    input: str | None = None,
+    *,
+    input_hint: str = INPUT_HINT,
 ) -> dict[str, Any]:
-    """Declared defaults overlaid with the given values; all problems reported at once."""
+    """Declared defaults overlaid with the given values; all problems reported at once.
+
+    ``input_hint`` says how the caller's user gives the input text (``--input``
+    for ``templates render``, TEXT or stdin for ``prompt -t``): only the caller
+    knows, and a hint naming another command's way sends the user astray.
+    """
     given = dict(variables or {})
     if input is not None:
         if template.variable("input") is None:
@@ -51,8 +65,13 @@ def resolve_variables(
         problems.append(f"unknown variable(s) {', '.join(unknown)} (it takes: {takes})")
     missing = [v.name for v in template.variables if v.required and given.get(v.name) is None]
     if missing:
-        hint = " (pass input as TEXT or on stdin)" if missing == ["input"] else " (pass them with -v NAME=VALUE)"
-        problems.append(f"missing required variable(s) {', '.join(missing)}{hint}")
+        if missing == ["input"]:
+            hint = input_hint
+        elif "input" in missing:
+            hint = f"input: {input_hint}; the others: {VARIABLES_HINT}"
+        else:
+            hint = VARIABLES_HINT
+        problems.append(f"missing required variable(s) {', '.join(missing)} ({hint})")
     if problems:
         raise TemplateError(f"template {template.name!r}: " + "; ".join(problems))
     values = {v.name: v.default for v in template.variables if not v.required}
@@ -83,6 +102,17 @@ class _Budget:
             raise TemplateError(f"{where}: rendered prompt exceeds {self.limit:,} characters")
         return text
 
+    def take_value(self, value: Any, where: str) -> str:
+        """``value`` as text, measured before ``str()`` builds it.
+
+        An example's ``output`` comes from YAML, where aliases make a nested list
+        of a billion references out of a few lines; ``str()`` of it would exhaust
+        memory before :meth:`take` could count it.
+        """
+        if value_size(value, self.left) > self.left:
+            raise TemplateError(f"{where}: rendered prompt exceeds {self.limit:,} characters")
+        return self.take(str(value).strip(), where)
+
 
 def render_template(
     template: PromptTemplate | str | os.PathLike[str],
@@ -91,12 +121,14 @@ def render_template(
     input: str | None = None,
     examples_as: str | None = None,
     max_chars: int = MAX_RENDERED_CHARS,
+    input_hint: str = INPUT_HINT,
 ) -> list[Message]:
     """Render a template (object, name or path) into the chat messages to send.
 
     ``input`` fills the ``input`` variable (what ``assistant prompt`` reads from
     TEXT or stdin). ``examples_as`` (``"turns"`` or ``"inline"``) overrides the
-    template's choice of how few-shot examples are laid out.
+    template's choice of how few-shot examples are laid out. ``input_hint`` is
+    how the caller's user gives the input, for the error when it is missing.
     """
     if not isinstance(template, PromptTemplate):
         from .loader import load_template
@@ -107,7 +139,7 @@ def render_template(
     mode = examples_as or template.examples_as
     if mode not in ("turns", "inline"):
         raise TemplateError(f"examples_as must be 'turns' or 'inline', not {mode!r}")
-    values = resolve_variables(template, variables, input)
+    values = resolve_variables(template, variables, input, input_hint=input_hint)
     compiled = template.compiled
     budget = _Budget(max_chars)
     where = str(template.path)
@@ -155,7 +187,7 @@ def _render_examples(
         example_values = {**values, **{k: v for k, v in example.items() if k != "output"}}
         context = {**example_values, "examples": template.examples}
         prompt = budget.render(compiled.body, context, where)
-        output = budget.take(str(example["output"]).strip(), where)
+        output = budget.take_value(example["output"], where)
         if mode == "turns":
             turns += [Message("user", prompt), Message("assistant", output)]
         else:

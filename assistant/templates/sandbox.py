@@ -430,6 +430,19 @@ def render_bounded(
 # ---- error translation ----------------------------------------------------------------
 
 
+_FIELD = re.compile(r"^<front matter '(?P<key>[A-Za-z_]+)' of (?P<path>.*)>$", re.DOTALL)
+
+
+def field_filename(path: str, key: str) -> str:
+    """The file name a front-matter field (``system``, ``example_template``) is compiled under.
+
+    Jinja puts it on the frames of the compiled code, so an error raised while
+    the field renders can name the template's file and the field
+    (:func:`translate_error`) instead of an anonymous ``<template>``.
+    """
+    return f"<front matter '{key}' of {path}>"
+
+
 def _template_frame(tb: TracebackType | None) -> tuple[str, int] | None:
     """The innermost traceback frame that belongs to a template file (Jinja rewrites them)."""
     found = None
@@ -448,6 +461,14 @@ def _short(filename: str) -> str:
         return filename
 
 
+def _position(filename: str, line: int) -> str:
+    """``file:line`` for a frame; a front-matter field's frame says which field too."""
+    field = _FIELD.match(filename)
+    if field is not None:
+        return f"{_short(field['path'])}:{line}: in '{field['key']}'"
+    return f"{_short(filename)}:{line}"
+
+
 def translate_error(exc: BaseException, where: str) -> TemplateError:
     """Turn any exception raised while compiling or rendering into a one-line TemplateError.
 
@@ -460,7 +481,7 @@ def translate_error(exc: BaseException, where: str) -> TemplateError:
         filename = exc.filename or where
         return TemplateError(f"{_short(filename)}:{exc.lineno}: syntax error: {exc.message}")
     location = _template_frame(exc.__traceback__)
-    prefix = f"{_short(location[0])}:{location[1]}" if location else where
+    prefix = _position(*location) if location else where
     if isinstance(exc, RenderLimitError):
         return TemplateError(f"{prefix}: refused by the template sandbox: {exc}")
     if isinstance(exc, SecurityError):

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ..errors import TemplateError
-from .loader import SUFFIX, user_templates_dir
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+from .loader import SUFFIX, template_name, user_templates_dir
 
 _COMMON_HEAD = """---
 description: {description}
@@ -99,9 +96,11 @@ tests:
 
 
 def write_user_template(name: str, text: str, *, force: bool = False) -> Path:
-    """Write ``NAME.jinja`` into the user templates directory; never overwrite unless ``force``."""
-    if not _NAME.match(name):
-        raise TemplateError(f"invalid template name {name!r} (letters, digits, '.', '-', '_')")
+    """Write ``NAME.jinja`` into the user templates directory; never overwrite unless ``force``.
+
+    ``name`` may end in ``.jinja`` (``templates new x.jinja`` writes ``x.jinja``).
+    """
+    name = template_name(name)
     directory = user_templates_dir()
     path = directory / f"{name}{SUFFIX}"
     if path.exists() and not force:

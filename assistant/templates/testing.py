@@ -125,7 +125,9 @@ def run_tests(
     for case in template.tests:
         expect = case.expect.to_dict()
         try:
-            messages = render_template(template, case.vars, input=case.input)
+            messages = render_template(
+                template, case.vars, input=case.input, input_hint="give the test case an 'input'"
+            )
             result = execute(template, messages, backend, generation)
         except AssistantError as exc:
             results.append(CaseResult(case.name, False, reason=str(exc), expect=expect))

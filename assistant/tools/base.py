@@ -15,6 +15,7 @@ every declared parameter, coerced to its type, defaults filled in.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -50,6 +51,8 @@ class Parameter:
     required: bool = False
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+    minimum: float | None = None
+    """For ``int`` and ``float``: the smallest value accepted (``-p chunk_tokens=-5`` is refused, not ignored)."""
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
@@ -72,9 +75,12 @@ class Parameter:
             if kind == "int":
                 if isinstance(value, bool):
                     raise ValueError(value)
-                return int(value)
+                return self._at_least(int(value))
             if kind == "float":
-                return float(value)
+                number = float(value)
+                if not math.isfinite(number):
+                    raise ValueError(value)
+                return self._at_least(number)
             if kind == "bool":
                 if isinstance(value, bool):
                     return value
@@ -101,6 +107,11 @@ class Parameter:
         except (TypeError, ValueError):
             raise ConfigError(f"parameter {self.name!r} needs a {kind}, got {value!r}") from None
 
+    def _at_least(self, number: int | float) -> int | float:
+        if self.minimum is not None and number < self.minimum:
+            raise ConfigError(f"parameter {self.name!r} must be at least {self.minimum:g}, not {number!r}")
+        return number
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -110,6 +121,7 @@ class Parameter:
             "required": self.required,
             "choices": list(self.choices),
             "aliases": list(self.aliases),
+            "minimum": self.minimum,
         }
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ToolError
 from ..types import GenerationParams, Message
+from .generate import within_reach
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, Prompt
@@ -101,7 +102,7 @@ def generate_label(backend: Backend, messages: Sequence[Message], labels: Sequen
     """Fallback for backends without ``score``: generate, validate against ``labels``, retry once."""
     attempts = [
         GenerationParams(max_tokens=8, temperature=0.0),
-        GenerationParams(max_tokens=8, temperature=0.7, seed=1),
+        within_reach(GenerationParams(max_tokens=8, temperature=0.7, seed=1), backend),
     ]
     answers = []
     for params in attempts:

@@ -24,6 +24,22 @@ TokenProgress = Callable[[int], None]
 """Called with the number of tokens generated so far, so a long step can show it is alive."""
 
 
+def within_reach(params: GenerationParams, backend: Backend) -> GenerationParams:
+    """A tool's own settings without those the backend lacks (a server without ``repeat_penalty`` or ``seed``).
+
+    They are the tool's preferences, not the user's (tools refuse ``-o``
+    sampling options), so a server that cannot honour them decodes without
+    them instead of failing the tool; a setting the user asks for is still
+    refused by the backend when it cannot honour it.
+    """
+    capabilities = backend.capabilities
+    if not capabilities.repeat_penalty and params.repeat_penalty != 1.0:
+        params = params.replace(repeat_penalty=1.0)
+    if not capabilities.seed and params.seed is not None:
+        params = params.replace(seed=None)
+    return params
+
+
 @dataclass(frozen=True)
 class Generated:
     """A validated output and why generation ended: ``length`` means it was cut at ``max_tokens``."""
@@ -50,7 +66,8 @@ def generate_checked(
     step; the caller decides what a reply cut at ``max_tokens`` means (the
     ``finish_reason`` comes back with the text, never hidden).
     """
-    attempts = [params, params.replace(temperature=max(params.temperature, 0.7), seed=params.seed or 1)]
+    retry = params.replace(temperature=max(params.temperature, 0.7), seed=params.seed or 1)
+    attempts = [within_reach(params, backend), within_reach(retry, backend)]
     last = ""
     for attempt in attempts:
         parts: list[str] = []

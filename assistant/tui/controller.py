@@ -28,7 +28,7 @@ from .conversations import ConversationLibrary, OpenedConversation
 from .pickers import SettingsOptions, backend_choices, model_choices
 from .reply_inspection import ReplyInspection, reply_prompt
 from .state import ChatSettings, EngineStatus, Exchange, PromptPreview
-from .templating import TemplatedSession, is_choice, load_chat_template, template_choices
+from .templating import TemplatedSession, is_choice, load_chat_template, template_choices, variables_taken
 from .tool_calls import ToolCall
 
 if TYPE_CHECKING:
@@ -215,6 +215,9 @@ class ChatController(ReplyInspection, ConversationBranches):
     def stream(self, user_text: str) -> Iterator[Chunk]:
         """Stream the reply to ``user_text``; the turn is kept even when cut short.
 
+        A turn whose prompt cannot be built is not kept: :attr:`last_turn` stays
+        None (the history is not written) when the error comes.
+
         The reply's tokens (token ids, and their numbers when the params ask
         for logprobs) are kept in :attr:`last_tokens` with the exact prompt,
         for the token view.
@@ -232,6 +235,10 @@ class ChatController(ReplyInspection, ConversationBranches):
         params = session.params
         try:
             with self._streaming:
+                # A prompt that cannot be built (over the context window, a template error) fails
+                # here, before the turn is recorded: the model never saw it, and the text goes
+                # back into the message box, so it is not kept as if sent.
+                session.prepare(user_text)
                 yield from session.send(user_text)
         finally:
             self.abandon_branch()  # only when the turn was not even stored
@@ -347,7 +354,8 @@ class ChatController(ReplyInspection, ConversationBranches):
         """Use template ``name`` for the next turns (None: plain chat); its ``params`` become the defaults.
 
         Raises TemplateError (unknown template, bad front matter, no ``input``
-        variable) and changes nothing in that case.
+        variable) and changes nothing in that case. Without ``variables``, the
+        ones set before stay as far as the new template takes them.
         """
         template = load_chat_template(name) if name else None
         self.settings.params = self._without_template_params(self.settings.params)
@@ -359,6 +367,8 @@ class ChatController(ReplyInspection, ConversationBranches):
         self.settings.template = name or None
         if variables is not None:
             self.settings.template_variables = dict(variables)
+        else:  # the palette, a reopened conversation: variables of another template would fail every turn
+            self.settings.template_variables = variables_taken(template, self.settings.template_variables)
         if self.recorder is not None:
             self.recorder.template = self.settings.template
 

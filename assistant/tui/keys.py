@@ -63,10 +63,8 @@ KEY_HELP: tuple[KeyHelp, ...] = (
 )
 
 SLASH_HELP: tuple[tuple[str, str], ...] = (
-    ("/summarize [length=sentence|short|bullets] [TEXT]", "Summarise TEXT, or the last message"),
-    ("/translate LANG [TEXT]", "Translate TEXT (or the last message) into LANG, e.g. /translate fr"),
-    ("/ner [TEXT]", "Highlight people, places and organisations"),
-    ("/sentiment [TEXT]", "Classify the sentiment, with a probability per label"),
-    ("/help", "List the slash commands and tools"),
+    ("/help", "List the slash commands and every installed tool with its parameters"),
     ("//text", "Send a message that starts with a slash"),
 )
+"""The slash commands that are not tools; the tools' rows come from the registry
+(:func:`assistant.tui.tool_calls.slash_help`), with their parameters."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from contextlib import closing
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Generator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Sequence
 
 from ..backends import Backend
 from ..backends.base import Prompt
@@ -23,6 +23,7 @@ from ..types import AttentionMaps, GenerationParams, Message, TokenLogprob
 from .templating import TemplatedSession, load_chat_template
 
 if TYPE_CHECKING:
+    from ..inspect.pieces import TokenPiece
     from .conversations import ConversationLibrary
     from .state import ChatSettings
 
@@ -168,6 +169,22 @@ class ReplyInspection:
         if not reply.token_ids and not reply.text:
             return "the reply has no tokens"
         return None
+
+    def token_pieces(self, reply: ReplyTokens, token_ids: Sequence[int]) -> list[TokenPiece]:
+        """The exact pieces of ``token_ids`` in the vocabulary of the model that wrote ``reply`` (quick).
+
+        What the views draw a token from: its bytes (``<0xE2>`` where they are
+        not a whole character) and a control token's name, as ``assistant next``
+        prints them; a token's text alone has neither. Empty when the loaded
+        model is not the reply's (another vocabulary) or its backend has no
+        local vocabulary (a server): the views then draw the tokens' texts.
+        """
+        backend = self.backend
+        if backend is None or not token_ids or not backend.capabilities.next_token:
+            return []
+        if reply.model and reply.model != backend.model_name:
+            return []
+        return list(backend.token_pieces(token_ids))
 
     def stored_reply_tokens(self, message_id: int) -> ReplyTokens | None:
         """A stored reply of the open conversation, with its numbers if the history has them.

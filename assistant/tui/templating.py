@@ -15,13 +15,14 @@ generated token by token: the label is picked by scoring each candidate, as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import TemplateError
 from ..session import ChatSession
 from ..types import Message
 
 if TYPE_CHECKING:
+    from ..context import FittedPrompt
     from ..templates import PromptTemplate
 
 
@@ -31,6 +32,27 @@ class TemplatedSession(ChatSession):
 
     template: PromptTemplate | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    _prepared: tuple[str, int, FittedPrompt] | None = field(default=None, repr=False, compare=False)
+    """The prompt :meth:`prepare` fitted, for the ``send`` that follows it (used once)."""
+
+    def prepare(self, user_text: str) -> FittedPrompt:
+        """Fit the prompt for ``user_text`` before the turn is sent, so one that cannot be built fails first.
+
+        :meth:`send` records the user's message before it fits the prompt: a
+        message over the context window (or that the template cannot render)
+        would be stored as if sent, beside an empty failed reply, though the
+        model never saw it. The chat calls this first; the ``send`` right after
+        reuses the result instead of tokenizing the conversation again.
+        """
+        fitted = super().fit_prompt(user_text)
+        self._prepared = (user_text, len(self.messages), fitted)
+        return fitted
+
+    def fit_prompt(self, user_text: str | None = None) -> FittedPrompt:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and (prepared[0], prepared[1]) == (user_text, len(self.messages)):
+            return prepared[2]
+        return super().fit_prompt(user_text)
 
     def prompt_messages(self, user_text: str | None = None) -> list[Message]:
         if self.template is None or user_text is None:
@@ -87,6 +109,43 @@ def parse_variables(text: str) -> dict[str, str]:
             raise TemplateError("'input' is what you type in the chat; it cannot be set here")
         variables[key] = value.strip()
     return variables
+
+
+VARIABLES_FIELD = "Template vars"
+"""The settings panel's field for a template's variables: its errors name it."""
+
+
+def check_variables(template: PromptTemplate, variables: Mapping[str, str]) -> None:
+    """Refuse ``variables`` that ``template`` could not render every turn with (TemplateError naming the field).
+
+    Every message is rendered through the template, so a variable it does not
+    take (left over from another template) or a required one left out would
+    fail each turn; the panel refuses them instead, while they can be fixed.
+    Unknown names are judged by :func:`~assistant.templates.render.resolve_variables`,
+    the one check ``prompt -t`` uses; missing ones are said here, in the panel's
+    terms (its field, not ``-v``).
+    """
+    from ..templates.render import resolve_variables
+
+    missing = [v.name for v in template.variables if v.required and v.name != "input" and v.name not in variables]
+    try:
+        if missing:
+            wanted = "; ".join(f"{name}=…" for name in missing)
+            raise TemplateError(f"template {template.name!r} needs a value for {', '.join(missing)} ({wanted})")
+        resolve_variables(template, variables, input="")
+    except TemplateError as exc:
+        raise TemplateError(f"{VARIABLES_FIELD}: {exc}") from None
+
+
+def variables_taken(template: PromptTemplate | None, variables: Mapping[str, str]) -> dict[str, str]:
+    """The ``variables`` ``template`` takes: what carries over when the template is switched without the panel.
+
+    Plain chat (None) renders no template and keeps them all, so switching back
+    to the template they were set for finds them again.
+    """
+    if template is None:
+        return dict(variables)
+    return {name: value for name, value in variables.items() if template.variable(name) is not None}
 
 
 def format_variables(variables: dict[str, Any]) -> str:

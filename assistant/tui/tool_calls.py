@@ -77,20 +77,81 @@ def last_conversation_message(messages: Sequence[Message]) -> Message | None:
     return None
 
 
-def tool_names() -> list[tuple[str, str]]:
-    """(name, description) of every registered tool, for /help."""
-    from ..tools import available_tools
-
-    return [(name, registered.description) for name, registered in available_tools().items()]
-
-
 def usage(tool: Any) -> str:
-    """``/translate TO [source=...]``: how to call a tool from the chat."""
+    """``/translate TO [source=…] [TEXT]``: how to call a tool from the chat (a choice lists its values)."""
     parts = [f"/{tool.name}"]
     for parameter in tool.parameters:
         if parameter.required:
             parts.append(parameter.name.upper())
+        elif parameter.choices:
+            parts.append(f"[{parameter.name}={'|'.join(parameter.choices)}]")
         else:
             parts.append(f"[{parameter.name}=…]")
     parts.append("[TEXT]")
     return " ".join(parts)
+
+
+def parameter_help(parameter: Any) -> str:
+    """One parameter in words: its help, then how it is given (required, default, other names)."""
+    notes = []
+    if parameter.required:
+        notes.append("required: a leading word or name=value")
+    elif parameter.default not in (None, "") and "default" not in parameter.help.lower():
+        default = parameter.default
+        if isinstance(default, bool):
+            shown = "on" if default else "off"
+        elif isinstance(default, (list, tuple)):
+            shown = ",".join(map(str, default))
+        else:
+            shown = str(default)
+        notes.append(f"default {shown}")
+    if parameter.aliases:
+        notes.append("also " + ", ".join(f"{alias}=" for alias in parameter.aliases))
+    text = parameter.help or parameter.type
+    return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+@dataclass(frozen=True)
+class SlashHelp:
+    """One slash command as ``/help`` and F1 list it: how to call it, what it does, its parameters."""
+
+    command: str
+    description: str
+    parameters: tuple[tuple[str, str], ...] = ()
+    """(name, what it takes) for each declared parameter (:func:`parameter_help`)."""
+
+    def lines(self) -> list[str]:
+        """As plain text (what copying the help gives)."""
+        width = max((len(name) for name, _ in self.parameters), default=0)
+        return [
+            self.command,
+            f"    {self.description}",
+            *(f"    {name:<{width}}  {text}" for name, text in self.parameters),
+        ]
+
+
+def slash_help() -> list[SlashHelp]:
+    """Every installed tool, with its parameters, then the commands that are not tools (``/help``, ``//``).
+
+    Built from the tool registry (plugins' tools and a replaced tool's own
+    parameters included), so the help says what the commands take here. A
+    plugin that breaks the listing leaves one entry saying so.
+    """
+    from .keys import SLASH_HELP
+
+    entries: list[SlashHelp] = []
+    try:
+        from ..tools import available_tools
+
+        for name, registered in sorted(available_tools().items()):
+            source = f" (plugin {registered.plugin})" if registered.plugin not in ("", name) else ""
+            entries.append(
+                SlashHelp(
+                    usage(registered),
+                    f"{registered.description}{source}",
+                    tuple((parameter.name, parameter_help(parameter)) for parameter in registered.parameters),
+                )
+            )
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the help
+        entries.append(SlashHelp("(tools)", f"could not list the tools: {exc}"))
+    return [*entries, *(SlashHelp(command, description) for command, description in SLASH_HELP)]

@@ -222,6 +222,8 @@ class OpenAIBackend:
         return Capabilities(
             score=self._profile.prompt_logprobs and self._score_state() != "unsupported",
             logprobs=self._supports("logprobs"),
+            repeat_penalty=self._supports("repeat_penalty"),
+            seed=self._supports("seed"),
             sampled_probs=False,
             next_token=False,
             attention=False,
@@ -431,7 +433,7 @@ class OpenAIBackend:
         pieces = 0
         first_at: float | None = None
         last_at = start
-        done = stopped = False
+        done = stopped = answered = False
         try:
             with self._open_stream(client, url, body) as events:
                 for event in events:
@@ -441,6 +443,7 @@ class OpenAIBackend:
                         done = True
                         break
                     update = parse_event(event.data, origin(url), params.logprobs)
+                    answered = answered or update.answered
                     usage = update.usage or usage
                     server_tps = update.tokens_per_second or server_tps
                     if update.text or update.logprobs:
@@ -469,6 +472,9 @@ class OpenAIBackend:
             if tail:
                 yield Chunk(text=tail)
             raise RemoteError(f"{origin(url)} ended the stream before the reply was complete")
+        elif not answered:
+            # A 200 with JSON of another shape ({"data": …}, "choices": null): not a reply, never an empty one.
+            raise RemoteError(f"{origin(url)} answered without a reply (no choices); is it an OpenAI-compatible server?")
         tail = "" if stopped else stopper.flush()
         end = time.perf_counter()
         if usage is None:

@@ -24,6 +24,8 @@ class EventUpdate:
     finish_reason: str | None = None
     usage: Usage | None = None
     tokens_per_second: float | None = None
+    answered: bool = False
+    """The event held the reply's choice (index 0): a reply whose events never do is no answer at all."""
 
 
 def _malformed(where: str, data: str) -> RemoteError:
@@ -68,6 +70,7 @@ def parse_event(data: str, where: str, want_logprobs: int = 0) -> EventUpdate:
             raise _malformed(where, data)
         if choice.get("index", 0) != 0:
             continue  # we always ask for one choice (n=1)
+        update.answered = True
         text = _choice_text(choice)
         if not isinstance(text, str):
             raise _malformed(where, data)

@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import LoadingIndicator, Static
+from textual.widgets import Footer, LoadingIndicator, Static
 from textual.worker import get_current_worker
 
 from ...errors import AssistantError
@@ -78,10 +78,10 @@ class AttentionScreen(ModalScreen[None]):
 
     BINDINGS = [
         Binding("escape", "close", "Close"),
-        Binding("l", "layer(1)", "Next layer"),
-        Binding("L", "layer(-1)", "Previous layer"),
-        Binding("h", "head(1)", "Next head"),
-        Binding("H", "head(-1)", "Previous head"),
+        Binding("l", "layer(1)", "layer", key_display="l/L"),
+        Binding("L", "layer(-1)", "Previous layer", show=False),
+        Binding("h", "head(1)", "head", key_display="h/H"),
+        Binding("H", "head(-1)", "Previous head", show=False),
         Binding("m", "mean", "Head mean"),
         Binding("left", "move(0, -1)", show=False),
         Binding("right", "move(0, 1)", show=False),
@@ -124,6 +124,7 @@ class AttentionScreen(ModalScreen[None]):
             yield Static("", classes="title", markup=False)
             yield Static(Text("Starting…"), classes="status", markup=False)
             yield LoadingIndicator()
+        yield Footer()  # its own keys: without it the chat's footer below showed the chat's
 
     def on_mount(self) -> None:
         reason = self.controller.attention_unavailable(self.reply)

@@ -113,6 +113,8 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         """A message sent while the model was loading, sent once it is ready."""
         self.status = StatusInfo()
         self.editing = None
+        self.sending_edit = False
+        """The reply being written answers an edited message (a new version of it)."""
         self.sent_at = 0.0
         self.first_text_at: float | None = None
         self.rendered_at: float | None = None
@@ -331,12 +333,15 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         if not self.controller.ready:
             self._give_back(text, "No model is loaded (F2 to choose one)")
             return
+        edited = False
         if self.editing is not None:
             if is_slash_command(text) and parse_slash_command(text).name == "help":
                 self.cancel_edit()  # /help is no turn: nothing to send as a new version
             elif not await self.begin_edit_send():
                 self._give_back(text)
                 return
+            else:
+                edited = True
         if is_slash_command(text):
             if not await self.run_slash_command(text):
                 await self.abandon_branch()  # refused: an edit prepared for it is not sent either
@@ -346,6 +351,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
             name = self.controller.settings.template or "template"
             await self.run_task(name, text, lambda: self.controller.classify(text))
             return
+        self.sending_edit = edited
         await self.start_reply(text)
 
     async def start_reply(self, text: str, user: UserMessage | None = None) -> None:
@@ -409,6 +415,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         reply, self.reply = self.reply, None
         user, self.pending_user = self.pending_user, None
         regenerated, self.regenerating = self.regenerating, False
+        edit_sent, self.sending_edit = self.sending_edit, False
         self.generating = False
         if reply is not None:
             await reply.write(self.buffer.drain())
@@ -419,8 +426,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
                 if regenerated and user is not None:
                     await self.redraw_branch_from(user)  # the failed version, as stored
                 elif user is not None:
-                    user.set_status("not sent")
-                    self._give_back(message.user_text)
+                    await self._not_sent(user, message.user_text, edit_sent)
             else:
                 reason = completion.finish_reason if completion is not None else "error"
                 await reply.finish(FINISH_STATUS.get(reason, reason))
@@ -440,6 +446,27 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         )
         self.refresh_engine_status()
         self.refresh_sidebar()
+
+    async def _not_sent(self, user: UserMessage, text: str, edit_sent: bool) -> None:
+        """A message that failed before the model wrote anything: its text goes back into the box.
+
+        When it was not recorded either (its prompt could not be built: over the
+        context window, a template error; or the history is off) it is not part
+        of the conversation, so it leaves the log too, and the conversation an
+        edit was to replace comes back. A recorded one stays, marked not sent, as
+        the history keeps it.
+        """
+        if self.controller.last_turn is None:
+            await user.remove()
+            conversation_id = self.controller.conversation_id
+            if edit_sent and conversation_id is not None:
+                try:
+                    await self.show_stored(self.controller.library.open(conversation_id).stored)
+                except AssistantError as exc:
+                    self.notify(str(exc), title="Could not draw the conversation again", severity="error")
+        else:
+            user.set_status("not sent")
+        self._give_back(text)
 
     async def _show_answer(self, reply: AssistantMessage, text: str) -> None:
         """Chain-of-thought and JSON templates: fold the reasoning away, show the extracted answer."""
@@ -517,6 +544,9 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
             if user is not None:
                 user.set_status("failed")
                 self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
+            # The line goes back into the box too, to fix and send again: a mistake only the tool
+            # can see (a language code /translate does not know) is found as it runs.
+            self._give_back(message.user_text)
             self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
         else:
             body, plain = result_view(message.result, message.source_text)

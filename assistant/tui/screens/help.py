@@ -1,4 +1,4 @@
-"""F1: every key binding and slash command, drawn from :mod:`assistant.tui.keys`."""
+"""F1: every key binding (:mod:`assistant.tui.keys`) and slash command, installed tools included."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..keys import KEY_HELP, SLASH_HELP
+from ..keys import KEY_HELP
+from ..widgets.tool_results import slash_help_renderable
 
 
 def _table(key_width: int = 0) -> Table:
@@ -22,7 +23,7 @@ def _table(key_width: int = 0) -> Table:
 
 
 def help_renderable() -> Group:
-    parts: list[Text | Table] = []
+    parts: list[Text | Table | Group] = []
     section = None
     width = max(len(entry.keys) for entry in KEY_HELP)
     table = _table(width)
@@ -36,10 +37,7 @@ def help_renderable() -> Group:
         table.add_row(Text(entry.keys), Text(entry.description))
     parts.append(table)
     parts.append(Text("\nSlash commands (type in the message box)", style="bold underline"))
-    slash = _table()
-    for command, description in SLASH_HELP:
-        slash.add_row(Text(command), Text(description))
-    parts.append(slash)
+    parts.append(slash_help_renderable())
     return Group(*parts)
 
 

@@ -17,10 +17,16 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ...errors import AssistantError, ConfigError
+from ...errors import AssistantError, ConfigError, TemplateError
 from ...types import GenerationParams
 from ..pickers import SettingsOptions
-from ..templating import format_variables, load_chat_template, parse_variables
+from ..templating import (
+    VARIABLES_FIELD,
+    check_variables,
+    format_variables,
+    load_chat_template,
+    parse_variables,
+)
 
 CHAT_TEMPLATE = ""
 """Select value meaning "no template: plain chat"."""
@@ -53,24 +59,68 @@ def _with_current(options: list[tuple[str, str]], current: str) -> list[tuple[st
     return options
 
 
+FIELD_LABELS = {
+    "temperature": "Temperature",
+    "top_k": "Top-k",
+    "top_p": "Top-p",
+    "max_tokens": "Max new tokens",
+    "seed": "Seed",
+}
+"""Each sampling field's label in the panel: an error names the field as the panel shows it."""
+
+
+class FieldError(ConfigError):
+    """A bad value in one field of the panel (``field``: its widget id, focused so it can be fixed)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _named(field: str, message: str) -> FieldError:
+    """``message`` about option ``field`` (``top_k must be >= 0``), starting with the field's label instead."""
+    label = FIELD_LABELS.get(field, field)
+    if message.startswith(field):
+        message = label + message[len(field) :]
+    elif not message.startswith(label):
+        message = f"{label}: {message}"
+    return FieldError(field, message)
+
+
 def parse_params(values: dict[str, str], base: GenerationParams) -> GenerationParams:
-    """Typed, validated parameters from the panel's text fields (errors name the field)."""
-    changes: dict[str, object] = {}
-    for name, cast in (("temperature", float), ("top_p", float), ("top_k", int), ("max_tokens", int)):
+    """Typed, validated parameters from the panel's text fields (errors name the field, as labelled).
+
+    Ranges are :meth:`GenerationParams.validate`'s, checked one field at a
+    time so the error can say which field holds the bad value.
+    """
+    params = base
+    for name, cast, kind in (
+        ("temperature", float, "a number"),
+        ("top_k", int, "a whole number"),
+        ("top_p", float, "a number"),
+        ("max_tokens", int, "a whole number"),
+    ):
         raw = values[name].strip()
         try:
-            changes[name] = cast(raw)
+            value = cast(raw)
         except ValueError:
-            raise ConfigError(f"{name.replace('_', ' ')} must be a number, not {raw!r}") from None
+            raise _named(name, f"{name} must be {kind}, not {raw!r}") from None
+        try:
+            params = params.replace(**{name: value})
+        except ConfigError as exc:
+            raise _named(name, str(exc)) from None
     raw_seed = values["seed"].strip()
     if raw_seed.lower() in ("", "none", "random"):
-        changes["seed"] = None
+        seed = None
     else:
         try:
-            changes["seed"] = int(raw_seed)
+            seed = int(raw_seed)
         except ValueError:
-            raise ConfigError(f"seed must be a whole number or empty, not {raw_seed!r}") from None
-    return base.replace(**changes)
+            raise _named("seed", f"seed must be a whole number or empty, not {raw_seed!r}") from None
+    try:
+        return params.replace(seed=seed)
+    except ConfigError as exc:
+        raise _named("seed", str(exc)) from None
 
 
 class SettingsScreen(ModalScreen[SettingsChoice | None]):
@@ -226,8 +276,16 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
         model = path or (self.current_model if picked == self.shown_model else picked)
         mode = str(self.query_one("#mode", Select).value)
         template = str(self.query_one("#template", Select).value)
+        try:
+            variables = parse_variables(self._value("variables"))
+        except TemplateError as exc:
+            raise FieldError("variables", f"{VARIABLES_FIELD}: {exc}") from None
         if template:
-            load_chat_template(template)  # a broken template is reported here, with the panel open
+            loaded = load_chat_template(template)  # a broken template is reported here, with the panel open
+            try:  # every turn is rendered with these: a leftover of another template would fail each one
+                check_variables(loaded, variables)
+            except TemplateError as exc:
+                raise FieldError("variables", str(exc)) from None
         system = self._value("system")
         return SettingsChoice(
             model=model,
@@ -235,7 +293,7 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
             template=template or None,
             params=params,
             system=system if system.strip() else None,
-            variables=parse_variables(self._value("variables")),
+            variables=variables,
             mode=mode or None,
         )
 
@@ -246,6 +304,8 @@ class SettingsScreen(ModalScreen[SettingsChoice | None]):
             choice = self.choice()
         except AssistantError as exc:
             self.query_one("#error", Static).update(Text(str(exc)))
+            if isinstance(exc, FieldError):
+                self.query_one(f"#{exc.field}", Input).focus()
             return
         self.dismiss(choice)
 

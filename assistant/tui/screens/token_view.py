@@ -31,11 +31,12 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, ProgressBar, Static
 
-from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState
+from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState, shown_token_ids
 from ..widgets.token_panel import TokenPanel, legend_text
 from ..widgets.token_strip import TokenStrip
 
 if TYPE_CHECKING:
+    from ...inspect.pieces import TokenPiece
     from ...types import GenerationParams, TokenLogprob
     from ..controller import ChatController
 
@@ -54,6 +55,23 @@ class ExactNumbers(Message):
 
     key: tuple[int, str]
     token: TokenLogprob
+    pieces: list[TokenPiece]
+    """The exact pieces of its candidates (the whole distribution's top may list new ones)."""
+
+
+@dataclass
+class PiecesFound(Message):
+    """The exact pieces of tokens the view shows (see :meth:`TokenViewState.set_pieces`)."""
+
+    pieces: list[TokenPiece]
+
+
+@dataclass
+class ExactFailed(Message):
+    """The engine could not give the numbers for ``key`` (and nothing newer was asked meanwhile)."""
+
+    key: tuple[int, str]
+    error: str
 
 
 @dataclass
@@ -112,6 +130,13 @@ class TokenViewScreen(ModalScreen[None]):
         self.label = label or reply.model or "reply"
         self.computing = False
         self._cancel = threading.Event()
+        self._engine_turn = threading.Lock()
+        """Held by this view's workers while they use the engine: a recomputation and the panel's
+        numbers wait for each other instead of finding the model busy."""
+        self._exact_lock = threading.Lock()
+        self._exact_wanted: tuple[tuple[int, str], int, GenerationParams] | None = None
+        """The sampling panel's newest ask (key, step, settings), not yet taken by the worker."""
+        self._exact_running = False
         self.note = ""
         """Why there are no numbers (or what happened to a computation), shown under the title."""
 
@@ -142,6 +167,7 @@ class TokenViewScreen(ModalScreen[None]):
             else:
                 self.note = f"This reply has no token probabilities, and they cannot be computed: {reason}."
         self.redraw()
+        self.ask_for_pieces()
 
     def on_token_strip_resized(self) -> None:
         self.query_one("#box").border_subtitle = self.page_text()
@@ -165,8 +191,11 @@ class TokenViewScreen(ModalScreen[None]):
         """When the panel shows "—" (the top-N list cannot tell), get that step's numbers from the engine.
 
         The engine has the whole distribution: it re-reads the reply up to the
-        cursor's step under the panel's settings, in a worker (the newest ask
-        wins); the panel redraws with exact numbers when they arrive.
+        cursor's step under the panel's settings, in a worker; the panel redraws
+        with exact numbers when they arrive. The newest ask wins: keys pressed
+        while the engine works replace what is wanted next, and one worker
+        computes them in turn (a thread worker cannot be stopped midway, and
+        two at once would find the engine taken).
         """
         state = self.state
         key = state.exact_key
@@ -175,20 +204,77 @@ class TokenViewScreen(ModalScreen[None]):
         if self.controller.token_numbers_unavailable(state.reply) is not None:
             return
         assert state.what_if is not None
-        self._exact(key, state.cursor, state.what_if)
+        with self._exact_lock:
+            self._exact_wanted = (key, state.cursor, state.what_if)
+            if self._exact_running:
+                return  # the running worker takes it next
+            self._exact_running = True
+        self._exact_worker()
 
-    @work(thread=True, exclusive=True, group="what-if", exit_on_error=False)
-    def _exact(self, key: tuple[int, str], step: int, params: GenerationParams) -> None:
+    @work(thread=True, group="what-if", exit_on_error=False)
+    def _exact_worker(self) -> None:
+        """Compute the wanted step's numbers until nothing newer is wanted; a failure is reported unless superseded."""
+        finished = False
         try:
-            token = self.controller.step_numbers(self.state.reply, step, params, WHAT_IF_TOP)
-        except Exception:  # noqa: BLE001 - the panel keeps its "—"; the recompute key reports engine errors
-            return
-        self.post_message(ExactNumbers(key, token))
+            while True:
+                with self._exact_lock:
+                    wanted, self._exact_wanted = self._exact_wanted, None
+                    if wanted is None:
+                        self._exact_running = False
+                        finished = True
+                        return
+                key, step, params = wanted
+                try:
+                    with self._engine_turn:
+                        token = self.controller.step_numbers(self.state.reply, step, params, WHAT_IF_TOP)
+                except Exception as exc:  # noqa: BLE001 - an engine error must not close the app
+                    with self._exact_lock:
+                        superseded = self._exact_wanted is not None
+                    if not superseded:
+                        self.post_message(ExactFailed(key, str(exc) or type(exc).__name__))
+                    continue
+                self.post_message(ExactNumbers(key, token, self._pieces_of([token])))
+        finally:
+            if not finished:  # an unexpected exit: the next ask starts a worker again
+                with self._exact_lock:
+                    self._exact_running = False
 
     def on_exact_numbers(self, message: ExactNumbers) -> None:
+        self.state.set_pieces(message.pieces)
         self.state.set_exact(message.key, message.token)
         if message.key == self.state.exact_key:
             self.query_one(TokenPanel).show()
+
+    def on_exact_failed(self, message: ExactFailed) -> None:
+        if message.key == self.state.exact_key and not self.computing:  # still the step and settings shown
+            self.notify(message.error, title="Could not compute the exact numbers", severity="error")
+
+    # ---- how tokens are drawn -------------------------------------------------------
+    def ask_for_pieces(self) -> None:
+        """Get the exact pieces of the tokens shown (bytes, control names) from the backend, in a worker."""
+        ids = self.state.missing_piece_ids()
+        if ids:
+            self._pieces_worker(ids)
+
+    @work(thread=True, group="token-pieces", exit_on_error=False)
+    def _pieces_worker(self, token_ids: list[int]) -> None:
+        pieces = self._pieces_of_ids(token_ids)
+        if pieces:
+            self.post_message(PiecesFound(pieces))
+
+    def _pieces_of(self, tokens: list[TokenLogprob]) -> list[TokenPiece]:
+        """The exact pieces of ``tokens`` and their candidates (from a worker: it asks the engine)."""
+        return self._pieces_of_ids(shown_token_ids(tokens))
+
+    def _pieces_of_ids(self, token_ids: list[int]) -> list[TokenPiece]:
+        try:
+            return self.controller.token_pieces(self.state.reply, token_ids)
+        except Exception:  # noqa: BLE001 - the tokens are still drawn, from their texts
+            return []
+
+    def on_pieces_found(self, message: PiecesFound) -> None:
+        self.state.set_pieces(message.pieces)
+        self.redraw_step()
 
     def source_text(self) -> Text:
         reply, state = self.state.reply, self.state
@@ -300,7 +386,7 @@ class TokenViewScreen(ModalScreen[None]):
         last = 0.0
         try:
             # closing(): a cancel stops the engine's loop and releases the engine at once, not at GC.
-            with closing(self.controller.reply_token_logprobs(reply, DEFAULT_TOP)) as numbers:
+            with self._engine_turn, closing(self.controller.reply_token_logprobs(reply, DEFAULT_TOP)) as numbers:
                 for token in numbers:
                     if cancel.is_set():
                         break
@@ -324,6 +410,7 @@ class TokenViewScreen(ModalScreen[None]):
         if message.tokens is not None:
             self.state.reply.origin = "computed by teacher-forced scoring of the same tokens"
             self.state.set_tokens(message.tokens)
+            self.ask_for_pieces()
         elif message.error is not None:
             self.note = f"Could not compute the probabilities: {message.error}"
         else:
@@ -331,4 +418,6 @@ class TokenViewScreen(ModalScreen[None]):
         self.redraw()
 
     def on_unmount(self) -> None:
+        with self._exact_lock:
+            self._exact_wanted = None  # a worker still running stops after its step
         self.cancel_computation()

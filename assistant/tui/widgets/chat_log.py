@@ -28,7 +28,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
-from ..text import visible_text
+from ..text import shorten, visible_text
 from .turn_folding import FOLD_CSS, TurnFolder
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class ChatMessage(Vertical, can_focus=True):
         self.text = text
         self.label = label or self.role.title()
         self.status = status
+        self._status_classes()  # a stored turn is drawn with its status from the start
         self._code_index = 0
         self.message_id: int | None = None
         """The stored message, when the turn is in the history."""
@@ -133,7 +134,7 @@ class ChatMessage(Vertical, can_focus=True):
         if self.versions[1] > 1:
             text.append(f"  ‹ {self.versions[0]}/{self.versions[1]} ›", style="bold")
         if self.status:
-            text.append(f"  [{self.status}]", style="italic")
+            text.append(f"  [{visible_text(self.status)}]", style="italic")  # an error's text is data
         return text
 
     def compose_header(self) -> Static:
@@ -141,9 +142,13 @@ class ChatMessage(Vertical, can_focus=True):
 
     def set_status(self, status: str) -> None:
         self.status = status
-        self.set_class(status == "interrupted", "interrupted")
-        self.set_class(status == "error", "error")
+        self._status_classes()
         self._redraw_header()
+
+    def _status_classes(self) -> None:
+        """Its border's colour says how it ended: interrupted, or failed (``error: why`` too)."""
+        self.set_class(self.status == "interrupted", "interrupted")
+        self.set_class(self.status == "error" or self.status.startswith("error:"), "error")
 
     def set_versions(self, which: int, count: int) -> None:
         self.versions = (which, count)
@@ -360,6 +365,8 @@ def stored_widgets(stored: Sequence[StoredMessage], before: Sequence[str] = ()) 
                 status = STOPPED_AT_MAX_TOKENS  # as the live turn said
             if message.status == "interrupted" and not message.content:
                 status = "no reply"
+            elif message.status == "error" and not message.content and message.error:
+                status = f"error: {shorten(message.error, 160)}"  # nothing else says why it failed
             widgets.append(
                 AssistantMessage(
                     message.content, label=message.model or "Assistant", status=status, message_id=message.id

@@ -9,12 +9,13 @@ reason in the title, never estimated.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from ...inspect.pieces import TokenPiece
 from ...inspect.shade import SHADES, bar, shade_for
 from ...inspect.token_view import StepRow, TokenViewState, describe_settings
 
@@ -51,7 +52,8 @@ def row_note(row: StepRow) -> Text:
     return Text("")
 
 
-def step_table(rows: list[StepRow]) -> Table:
+def step_table(rows: list[StepRow], label: Callable[[int, str], str]) -> Table:
+    """The candidates' rows; ``label(token_id, text)`` draws a token (:meth:`TokenViewState.candidate_label`)."""
     table = Table(box=None, pad_edge=False, expand=False, padding=(0, 2, 0, 0), header_style="bold")
     table.add_column("token", no_wrap=True, min_width=8, max_width=20, overflow="ellipsis")
     table.add_column("model", justify="right", no_wrap=True, min_width=7)
@@ -63,7 +65,7 @@ def step_table(rows: list[StepRow]) -> Table:
         label_style = "dim strike" if cut else ("bold" if row.chosen else "")
         shade = shade_for(row.p_sampled)
         table.add_row(
-            Text(TokenPiece(row.token_id, row.text.encode("utf-8")).shown(), style=label_style),
+            Text(label(row.token_id, row.text), style=label_style),
             Text(number(row.p_model), style="dim" if cut else ""),
             Text(number(row.p_sampled), style="dim" if cut else "bold"),
             Text(bar(row.p_sampled or 0.0, BAR_WIDTH), style=shade.color if shade else "dim"),
@@ -106,7 +108,7 @@ class TokenPanel(Static):
             return
         self.border_title = step_title(state).plain
         rows = state.step_rows()
-        table = step_table(rows)
+        table = step_table(rows, state.candidate_label)
         parts: list[Text | Table] = [table]
         if any(row.p_sampled is None for row in rows):
             parts.append(

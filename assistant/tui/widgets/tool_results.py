@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from rich.console import Group
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
@@ -147,31 +148,34 @@ def result_view(result: Any, source_text: str = "", plain: str | None = None) ->
     return Markdown(visible_text(plain), classes="body"), plain
 
 
+def slash_help_renderable() -> Group:
+    """Every slash command (:func:`~assistant.tui.tool_calls.slash_help`): how to call it, what it does,
+    and each parameter, the parameters' texts wrapping in a column of their own."""
+    from rich.padding import Padding
+    from rich.table import Table
+
+    from ..tool_calls import slash_help
+
+    parts: list[Any] = []
+    for entry in slash_help():
+        parts.append(Text(visible_text(entry.command), style="bold"))
+        parts.append(Padding(Text(visible_text(entry.description)), (0, 0, 0, 4)))
+        if entry.parameters:
+            table = Table(box=None, show_header=False, pad_edge=False, expand=False, padding=(0, 2, 0, 0))
+            table.add_column("parameter", no_wrap=True, style="italic")
+            table.add_column("takes")
+            for name, text in entry.parameters:
+                table.add_row(Text(visible_text(name)), Text(visible_text(text)))
+            parts.append(Padding(table, (0, 0, 0, 4)))
+    return Group(*parts)
+
+
 def slash_help_view() -> tuple[Widget, str]:
-    """The slash commands, and every registered tool with how to call it."""
-    from ..keys import SLASH_HELP
+    """``/help``'s result: the slash commands, every installed tool with its parameters."""
+    from ..tool_calls import slash_help
 
-    text = Text()
-    lines: list[str] = []
-    rows = list(SLASH_HELP)
-    try:
-        from ...tools import available_tools
-        from ..tool_calls import usage
-
-        builtin = {command.split()[0] for command, _ in SLASH_HELP}
-        for name, registered in available_tools().items():
-            if f"/{name}" not in builtin:
-                rows.append((usage(registered), f"{registered.description} (plugin {registered.plugin})"))
-    except Exception as exc:  # a broken plugin must not hide the help
-        rows.append(("(tools)", f"could not list the tools: {exc}"))
-    width = max(len(command) for command, _ in rows)
-    for index, (command, description) in enumerate(rows):
-        if index:
-            text.append("\n")
-        text.append(f"{visible_text(command):<{width}}  ", style="bold")
-        text.append(visible_text(description))
-        lines.append(f"{command}  {description}")
-    return Static(text, markup=False), "\n".join(lines)
+    plain = "\n".join(line for entry in slash_help() for line in entry.lines())
+    return Static(slash_help_renderable(), markup=False), plain
 
 
 def stored_tool_label(contents: Sequence[str], tool_name: str) -> str:
