@@ -83,11 +83,20 @@ class ChatSession:
     def send(self, user_text: str) -> Iterator[Chunk]:
         """Stream the reply to ``user_text``; the turn is recorded even if cut short.
 
-        The user's message is stored (when recording) before anything can fail.
-        If nothing was generated (context overflow, an error or a cancel before
-        the first token), the in-memory conversation is left as it was so the
-        user can retry; the database keeps the attempt with its status.
+        The prompt is built and fitted to the context window first: one that
+        cannot be (longer than the window, a template that cannot render it)
+        raises before anything is recorded, since the model never saw it. Then
+        the user's message is stored (when recording) before generation can
+        fail. If nothing was generated (an error or a cancel before the first
+        token), the in-memory conversation is left as it was so the user can
+        retry; the database keeps the attempt with its status.
         """
+        try:
+            fitted = self.fit_prompt(user_text)
+        except AssistantError:
+            raise
+        except Exception as exc:  # a backend's bug while counting tokens: one line naming the backend
+            raise backend_failure(self.backend.name, "count the prompt's tokens", exc) from exc
         recorder = self.recorder  # the one that started the turn finishes it
         turn = recorder.start(self, user_text) if recorder is not None else None
         parts: list[str] = []
@@ -98,7 +107,6 @@ class ChatSession:
         status: Status = "interrupted"  # unless the stream ends or raises: the consumer stopped
         error: str | None = None
         try:
-            fitted = self.fit_prompt(user_text)
             self.last_fit = fitted
             self.messages.append(Message("user", user_text))
             appended = True

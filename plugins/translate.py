@@ -48,14 +48,20 @@ def make_cleaner(source: str) -> Callable[[str], str | None]:
     return clean
 
 
+def _source_language(value: str) -> None:
+    """``auto`` (detect it) or a language :func:`language_name` knows."""
+    if value.strip().lower() != "auto":
+        language_name(value)
+
+
 class Translate(BaseTool):
     name = "translate"
     description = "Translate text into another language, keeping its paragraphs."
     parameters = (
         Parameter("to", "str", help="target language (name or code, e.g. French or fr)", required=True,
-                  aliases=("target",)),
+                  aliases=("target",), check=language_name),
         Parameter("source", "str", help="source language (default: auto-detect)", default="auto",
-                  aliases=("from",)),
+                  aliases=("from",), check=_source_language),
     )
     templates = ("translate",)
 

@@ -225,14 +225,14 @@ def test_backend_error_mid_stream_records_error_and_text(store: HistoryStore) ->
     assert (reply.status, reply.content, reply.error) == ("error", "he", "GPU fell off the bus")
 
 
-def test_context_overflow_keeps_the_users_message(store: HistoryStore) -> None:
+def test_a_message_over_the_context_window_is_not_recorded_as_a_turn(store: HistoryStore) -> None:
     session = ChatSession(engine(context_length=64), recorder=ConversationRecorder(store))
+    list(session.send("hi"))
     with pytest.raises(ContextOverflowError):
         list(session.send("x" * 500))
-    assert session.messages == []  # in memory: as before, so the user can retry
+    assert [m.content for m in session.messages][0] == "hi" and len(session.messages) == 2  # as before: retry
     rows = store.messages(session.recorder.conversation_id)  # type: ignore[union-attr,arg-type]
-    assert rows[0].content == "x" * 500
-    assert rows[1].status == "error" and "context window" in (rows[1].error or "")
+    assert [(row.role, row.status) for row in rows] == [("user", "complete"), ("assistant", "complete")]
 
 
 def test_recording_failure_does_not_hide_the_backend_error(store: HistoryStore) -> None:

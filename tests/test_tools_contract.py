@@ -305,3 +305,12 @@ def test_numeric_parameters_refuse_values_below_their_minimum_and_non_finite_flo
             share.coerce(bad)
     with pytest.raises(ConfigError, match="at least 0"):
         get_tool("summarize").resolve_params({"chunk_tokens": -5})
+
+
+def test_a_parameter_check_refuses_a_value_before_any_model_runs() -> None:
+    translate = get_tool("translate")
+    with pytest.raises(ConfigError, match="unknown language code 'zz'"):
+        translate.resolve_params({"to": "zz"})
+    with pytest.raises(ConfigError, match="unknown language code 'xx'"):
+        translate.resolve_params({"to": "fr", "from": "xx"})
+    assert translate.resolve_params({"to": "fr", "from": "auto"})["source"] == "auto"

@@ -153,7 +153,7 @@ def test_translate_takes_the_language_as_a_word_and_needs_it() -> None:
 
 
 def test_a_language_code_translate_does_not_know_keeps_the_typed_line() -> None:
-    """The language is checked as the tool runs (not by its declared parameters): the line still comes back."""
+    """The language is checked with the declared parameters, before the tool runs: nothing is sent or stored."""
     app = make_app(reply="Bonjour")
 
     async def scenario(pilot: Any) -> None:
@@ -161,6 +161,7 @@ def test_a_language_code_translate_does_not_know_keeps_the_typed_line() -> None:
         await wait_idle(pilot)
         assert any("unknown language code 'zz'" in n.message for n in app._notifications)
         assert app.chat_screen.query_one(PromptInput).text == "/translate zz Hello"
+        assert not list(app.chat_screen.query(UserMessage))  # refused, not a failed turn
 
     run_pilot(app, scenario)
 

@@ -53,6 +53,10 @@ class Parameter:
     aliases: tuple[str, ...] = ()
     minimum: float | None = None
     """For ``int`` and ``float``: the smallest value accepted (``-p chunk_tokens=-5`` is refused, not ignored)."""
+    check: Callable[[Any], Any] | None = field(default=None, compare=False)
+    """Called with the coerced value; raises :class:`ConfigError` for a value the tool cannot use
+    (translate's unknown language code). Applied with the types, so every front end refuses the
+    value before a model is loaded or run, not from inside ``run``."""
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
@@ -65,7 +69,13 @@ class Parameter:
         return (self.name, *self.aliases)
 
     def coerce(self, value: Any) -> Any:
-        """``value`` (a string from the command line, or a Python value) as this parameter's type."""
+        """``value`` (a string from the command line, or a Python value) as this parameter's type, checked."""
+        coerced = self._coerce(value)
+        if coerced is not None and self.check is not None:
+            self.check(coerced)
+        return coerced
+
+    def _coerce(self, value: Any) -> Any:
         if value is None:
             return None
         kind = self.type

@@ -235,10 +235,6 @@ class ChatController(ReplyInspection, ConversationBranches):
         params = session.params
         try:
             with self._streaming:
-                # A prompt that cannot be built (over the context window, a template error) fails
-                # here, before the turn is recorded: the model never saw it, and the text goes
-                # back into the message box, so it is not kept as if sent.
-                session.prepare(user_text)
                 yield from session.send(user_text)
         finally:
             self.abandon_branch()  # only when the turn was not even stored

@@ -22,7 +22,6 @@ from ..session import ChatSession
 from ..types import Message
 
 if TYPE_CHECKING:
-    from ..context import FittedPrompt
     from ..templates import PromptTemplate
 
 
@@ -32,27 +31,6 @@ class TemplatedSession(ChatSession):
 
     template: PromptTemplate | None = None
     variables: dict[str, str] = field(default_factory=dict)
-    _prepared: tuple[str, int, FittedPrompt] | None = field(default=None, repr=False, compare=False)
-    """The prompt :meth:`prepare` fitted, for the ``send`` that follows it (used once)."""
-
-    def prepare(self, user_text: str) -> FittedPrompt:
-        """Fit the prompt for ``user_text`` before the turn is sent, so one that cannot be built fails first.
-
-        :meth:`send` records the user's message before it fits the prompt: a
-        message over the context window (or that the template cannot render)
-        would be stored as if sent, beside an empty failed reply, though the
-        model never saw it. The chat calls this first; the ``send`` right after
-        reuses the result instead of tokenizing the conversation again.
-        """
-        fitted = super().fit_prompt(user_text)
-        self._prepared = (user_text, len(self.messages), fitted)
-        return fitted
-
-    def fit_prompt(self, user_text: str | None = None) -> FittedPrompt:
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and (prepared[0], prepared[1]) == (user_text, len(self.messages)):
-            return prepared[2]
-        return super().fit_prompt(user_text)
 
     def prompt_messages(self, user_text: str | None = None) -> list[Message]:
         if self.template is None or user_text is None:
