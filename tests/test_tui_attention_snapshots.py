@@ -6,29 +6,22 @@ Update after an intended change with
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 pytest.importorskip("pytest_textual_snapshot")
 
 from assistant.backends.fake import FakeAttentionBackend  # noqa: E402
-from assistant.types import Chunk, GenerationParams, Timings  # noqa: E402
 
 from .test_tui_snapshots import SIZE, fixed_dates, prepared  # noqa: E402,F401
-from .tui_support import make_app, register_fake, wait_until  # noqa: E402
+from .tui_support import FixedTimings, make_app, register_fake, wait_until  # noqa: E402
 
 REPLY = "Paris is the capital."
 
 
-class StableAttention(FakeAttentionBackend):
+class StableAttention(FixedTimings, FakeAttentionBackend):
     """Maps as the fake forms them, with fixed timings: the chat's status line shows above the view's footer."""
-
-    def stream(self, prompt: Any, params: GenerationParams) -> Iterator[Chunk]:
-        for chunk in super().stream(prompt, params):
-            if chunk.timings is not None:
-                chunk.timings = Timings(ttft_ms=12.0, tokens_per_second=345.6, duration_ms=50.0)
-            yield chunk
 
 
 async def open_attention_view(pilot: Any) -> None:

@@ -13,14 +13,18 @@ PLUGIN_NAME = "tui-test-fake"
 SYSTEM = "You are a helpful assistant."
 
 
-class StableFakeBackend(FakeBackend):
-    """The fake backend with fixed timings, so status lines are the same on every run."""
+class FixedTimings:
+    """Mixed into a fake backend: fixed timings, so status lines are the same on every run (snapshots)."""
 
     def stream(self, prompt: Any, params: GenerationParams) -> Iterator[Chunk]:
-        for chunk in super().stream(prompt, params):
+        for chunk in super().stream(prompt, params):  # type: ignore[misc]
             if chunk.timings is not None:
                 chunk.timings = Timings(ttft_ms=12.0, tokens_per_second=345.6, duration_ms=50.0)
             yield chunk
+
+
+class StableFakeBackend(FixedTimings, FakeBackend):
+    """The fake backend with fixed timings."""
 
 
 def register_fake(factory: Callable[[], FakeBackend]) -> None:
