@@ -37,3 +37,8 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    """The lazy names too, so ``dir(assistant)`` and tab completion show the public API."""
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,8 +1,11 @@
 """Plugin loading and the registries built from plugin hooks.
 
-Load order (first registered wins when two plugins register the same name,
-because pluggy calls later-registered and ``tryfirst`` implementations first and
-the built-ins are ``trylast``):
+Load order (when two plugins register the same backend or tool name the one
+loaded *later* wins: pluggy calls later-registered and ``tryfirst``
+implementations first, the registries keep the first registration they see, and
+the built-ins are ``trylast``; likewise a plugin file or entry point with the
+same name as an earlier plugin replaces it, so ``plugins/sentiment.py`` in the
+user's config directory replaces the first-party ``sentiment``):
 
 1. built-in plugins in :mod:`assistant.default_plugins` (always loaded);
 2. first-party ``.py`` plugins in the shipped ``plugins/`` directory;
@@ -11,7 +14,9 @@ the built-ins are ``trylast``):
 4. packages installed with pip that declare an ``assistant`` entry point.
 
 ``ASSISTANT_PLUGINS`` (comma-separated names) restricts which of 2–4 load; set
-it to an empty string to load none. A plugin that fails to import or register is
+it to an empty string to load none. A name there that no plugin has, and a
+configured ``plugin_dirs`` entry that is not a directory, are reported as
+failures (a typo would otherwise silently load nothing). A plugin that fails to import or register is
 recorded in :func:`plugin_failures`, reported once on stderr, and skipped; with
 ``ASSISTANT_STRICT_PLUGINS=1`` the error is raised instead.
 
@@ -40,7 +45,7 @@ from typing import Any, Callable, Iterator
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import AssistantError, PluginError
 
 DEFAULT_PLUGINS = (
     "assistant.default_plugins.backends",
@@ -68,6 +73,9 @@ class _State:
     failures: list[PluginFailure] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # plugin name -> where it came from
     reported: set[str] = field(default_factory=set)
+    # Set by report_failures: failures recorded later (a register_* hook raising when
+    # its registry is first used, after start-up) are printed through it too.
+    echo: Callable[[str], None] | None = None
 
 
 _state: _State | None = None
@@ -92,17 +100,24 @@ def first_party_plugin_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "plugins"
 
 
-def _user_plugin_dirs() -> list[Path]:
+def _user_plugin_dirs() -> list[tuple[Path, bool]]:
+    """The user's plugin directories, each with whether it was configured explicitly.
+
+    ``<config dir>/plugins`` is optional (most users have none); a ``plugin_dirs``
+    entry is something the user asked for, so one that is missing is reported.
+    """
     from .config import load_config, paths
 
-    dirs = [paths().config_dir / "plugins"]
+    dirs = [(paths().config_dir / "plugins", False)]
     for entry in load_config().get("plugin_dirs", []) or []:
-        dirs.append(Path(os.path.expanduser(str(entry))))
+        dirs.append((Path(os.path.expanduser(str(entry))), True))
     return dirs
 
 
 def _record_failure(state: _State, name: str, stage: str, exc: BaseException) -> None:
-    error = _one_line(str(exc) if isinstance(exc, UnknownHookError) else f"{type(exc).__name__}: {exc}")
+    # Our own errors say what went wrong in words; a plugin's bug keeps its exception's name.
+    said = isinstance(exc, (_LoadProblem, AssistantError)) and str(exc)
+    error = _one_line(said or f"{type(exc).__name__}: {exc}")
     if strict_plugins():
         raise PluginError(name, error) from exc
     if any(f.name == name and f.stage == stage and f.error == error for f in state.failures):
@@ -118,7 +133,11 @@ def _one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-class UnknownHookError(Exception):
+class _LoadProblem(Exception):
+    """A problem the loader itself finds (not a plugin's exception): its message is shown as is."""
+
+
+class UnknownHookError(_LoadProblem):
     """A plugin implements a hook name no spec declares (a typo: it would never be called)."""
 
 
@@ -149,29 +168,54 @@ def _load_module_from_file(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
+    previous = sys.modules.get(module_name)  # a plugin of the same stem from an earlier directory
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        sys.modules.pop(module_name, None)
+        # A broken file must not unhook the earlier plugin of that name, which stays registered
+        # (its classes are pickled by module name for the chat app's engine process).
+        if previous is not None:
+            sys.modules[module_name] = previous
+        else:
+            sys.modules.pop(module_name, None)
         raise
     return module
 
 
 def _register(state: _State, plugin: object, name: str, source: str) -> None:
-    if state.pm.get_plugin(name) is not None or name in state.pm.get_plugins():
+    """Register ``plugin`` as ``name``; a later plugin of the same name replaces the earlier one.
+
+    Later wins, as for backend and tool names: a user's ``sentiment.py`` is meant
+    to replace the first-party ``sentiment``, not to be dropped without a word.
+    """
+    previous = state.pm.get_plugin(name)
+    if previous is plugin:
         return
-    state.pm.register(plugin, name=name)
+    if previous is not None:
+        state.pm.unregister(previous, name=name)
+    try:
+        state.pm.register(plugin, name=name)
+    except BaseException:
+        if previous is not None:  # the replacement is broken: keep the plugin that worked
+            state.pm.register(previous, name=name)
+        raise
     state.sources[name] = source
 
 
-def _load_directory_plugins(state: _State, directory: Path, allowed: set[str] | None) -> None:
+def _load_directory_plugins(
+    state: _State, directory: Path, allowed: set[str] | None, seen: set[str], *, configured: bool = False
+) -> None:
     if not directory.is_dir():
+        if configured:
+            what = "is not a directory" if directory.exists() else "does not exist"
+            _record_failure(state, str(directory), "plugin_dirs", _LoadProblem(what))
         return
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
             continue
         name = path.stem
+        seen.add(name)
         if allowed is not None and name not in allowed:
             continue
         try:
@@ -183,8 +227,9 @@ def _load_directory_plugins(state: _State, directory: Path, allowed: set[str] | 
             _record_failure(state, name, "import", exc)
 
 
-def _load_entry_point_plugins(state: _State, allowed: set[str] | None) -> None:
+def _load_entry_point_plugins(state: _State, allowed: set[str] | None, seen: set[str]) -> None:
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        seen.add(ep.name)
         if allowed is not None and ep.name not in allowed:
             continue
         try:
@@ -206,10 +251,19 @@ def _build_state() -> _State:
         module = importlib.import_module(module_name)
         _register(state, module, module_name, "built-in")
     allowed = _allowed_names()
-    _load_directory_plugins(state, first_party_plugin_dir(), allowed)
-    for directory in _user_plugin_dirs():
-        _load_directory_plugins(state, directory, allowed)
-    _load_entry_point_plugins(state, allowed)
+    seen: set[str] = set()  # every plugin name found, allowed or not
+    loaded_dirs: set[str] = set()
+    for directory, configured in [(first_party_plugin_dir(), False), *_user_plugin_dirs()]:
+        key = os.path.realpath(directory)
+        if key in loaded_dirs:
+            continue  # listed twice (plugin_dirs naming <config dir>/plugins): load its files once
+        loaded_dirs.add(key)
+        _load_directory_plugins(state, directory, allowed, seen, configured=configured)
+    _load_entry_point_plugins(state, allowed, seen)
+    for name in sorted((allowed or set()) - seen):
+        _record_failure(
+            state, name, "ASSISTANT_PLUGINS", _LoadProblem("no plugin file or entry point has this name")
+        )
     _check_unknown_hooks(state)
     return state
 
@@ -228,11 +282,14 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def register_plugin(plugin: object, name: str | None = None, source: str = "runtime") -> None:
-    """Register a plugin object or module at run time (tests, notebooks, embedding apps)."""
+    """Register a plugin object or module at run time (tests, notebooks, embedding apps).
+
+    A plugin already registered under ``name`` is replaced (later wins, as at load
+    time), so re-running a notebook cell does not fail with pluggy's ValueError.
+    """
     state = _get_state()
     name = name or getattr(plugin, "__name__", None) or repr(plugin)
-    state.pm.register(plugin, name=name)
-    state.sources[name] = source
+    _register(state, plugin, name, source)
 
 
 def unregister_plugin(name: str) -> None:
@@ -260,15 +317,27 @@ def plugin_failures() -> list[PluginFailure]:
 
 
 def report_failures(echo: Callable[[str], None]) -> None:
-    """Print each failure once per process, naming the plugin (CLI start-up calls this)."""
+    """Print each failure once per process, naming the plugin (CLI start-up calls this).
+
+    ``echo`` is kept: a ``register_tools`` or ``register_backends`` hook runs only
+    when its registry is first used, after start-up, and its failure must still
+    be printed, or the plugin's backend or tool just goes missing without a word.
+    """
     state = _get_state()
+    state.echo = echo
+    _echo_new_failures(state)
+
+
+def _echo_new_failures(state: _State) -> None:
+    if state.echo is None:
+        return
     for failure in state.failures:
         key = f"{failure.name}:{failure.stage}:{failure.error}"
         if key in state.reported:
             continue
         state.reported.add(key)
         what = "skipped (import)" if failure.stage == "import" else f"({failure.stage})"
-        echo(f"warning: plugin {failure.name!r} {what}: {failure.error}")
+        state.echo(f"warning: plugin {failure.name!r} {what}: {failure.error}")
 
 
 def call_registration_hook(hook_name: str, register: Any, arg_name: str = "register") -> None:
@@ -289,6 +358,7 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
             _record_failure(state, impl.plugin_name, hook_name, exc)
         finally:
             _current.name = ""
+    _echo_new_failures(state)
 
 
 _current = threading.local()

@@ -233,10 +233,11 @@ A template batch (`run_batch`, greedy, max_tokens {PARAMS.max_tokens}) sequentia
 
 A server that batches requests (vLLM, TGI, llama-server with `--parallel`; the loopback one
 stands in for them) gains nearly N-fold: the client's cost per row is small next to the
-latency. `llama_cpp.server` (llama-cpp-python) decodes one request at a time: whatever it
-gains comes from overlapping each row's time outside decoding (client work, HTTP, the
-server's request handling) with another row's decode, not from batching. For real
-throughput use a batching server (docs/scale.md).
+latency. `llama_cpp.server` (llama-cpp-python) decodes one request at a time, so N in flight
+gain nothing (about 1x). It must be started with `--interrupt_requests False`: by default it
+drops a running request when another arrives and ends its stream with a bare `[DONE]` (the
+backend now reports that as an error; an earlier run of this table counted those dropped,
+empty replies and showed 2.5x). For real throughput use a batching server (docs/scale.md).
 """,
     )
 

@@ -43,7 +43,10 @@ def start_server(model: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], s
     log = (workdir / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "smollm2",
-         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"],
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False",
+         # By default it drops a running request when another arrives (ending its stream with a bare
+         # [DONE]): a --parallel batch would measure dropped replies, not served ones.
+         "--interrupt_requests", "False"],
         stdout=log, stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}/v1"

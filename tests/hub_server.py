@@ -60,6 +60,10 @@ class HubState:
     bad_sha: bool = False
     block_delay_s: float = 0.0
     """Seconds to wait between 1 MiB blocks of a file (a slow link, to interrupt a pull mid-way)."""
+    bad_length: bool = False
+    """Send a garbled ``Content-Length`` (and ``X-Linked-Size``): a server that lies about lengths."""
+    range_from_zero: bool = False
+    """Answer a ``Range`` request with 206 but the bytes from 0 (a broken proxy): the part must not grow them."""
     requests: list[str] = field(default_factory=list)
     authorized: list[str] = field(default_factory=list)
     """Requests (method and path) that carried an ``Authorization`` header."""
@@ -130,7 +134,7 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
             self.send_header("X-Repo-Commit", COMMIT)
             self.send_header("ETag", f'"{sha}"')
             self.send_header("X-Linked-Etag", f'"{sha}"')
-            self.send_header("X-Linked-Size", str(file.size()))
+            self.send_header("X-Linked-Size", "lots" if state.bad_length else str(file.size()))
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -147,8 +151,19 @@ def _handler(state: HubState) -> type[BaseHTTPRequestHandler]:
                 start = int(first)
                 end = int(last) + 1 if last else size
                 status = 206
+                if start >= size:  # as the hub's CDN: nothing left to send
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if state.range_from_zero:
+                    start, end = 0, size
             self.send_response(status)
-            self.send_header("Content-Length", str(end - start))
+            self.send_header("Content-Length", "12abc" if state.bad_length else str(end - start))
+            if state.bad_length:  # the length says nothing: the end of the connection ends the body
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.send_header("Accept-Ranges", "bytes")
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")

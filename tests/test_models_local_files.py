@@ -67,7 +67,7 @@ def test_info_reads_a_gguf_outside_the_models_directory(models_dir: Path, elsewh
 def test_info_on_something_else_is_one_line(models_dir: Path, elsewhere: Path) -> None:
     (elsewhere / "notes.txt").write_text("hello")
     not_gguf = cli("models", "info", "./notes.txt")
-    assert not_gguf.exit_code == 1 and not_gguf.stderr.endswith("notes.txt: not a readable GGUF file\n")
+    assert not_gguf.exit_code == 1 and not_gguf.stderr.endswith("notes.txt: not a GGUF file (bad magic bytes)\n")
     directory = cli("models", "info", str(elsewhere))
     assert directory.exit_code == 1
     assert directory.stderr == f"error: {elsewhere} is a directory, not a GGUF model file\n"

@@ -124,3 +124,76 @@ def test_hook_register_commands(assistant_home: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "hello world"
     assert "hello" in run_cli("--help").stdout
+
+
+def test_a_plugin_command_named_like_a_core_command_is_refused_and_named(assistant_home: Path) -> None:
+    plugin_dir = assistant_home / "config" / "plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    (plugin_dir / "takeover.py").write_text(
+        "import click\n"
+        "from assistant import hookimpl\n\n\n"
+        "@hookimpl\n"
+        "def register_commands(cli):\n"
+        "    @cli.command()\n"
+        "    def models():\n"
+        "        click.echo('not the models command')\n"
+    )
+    proc = run_cli("models", "list")
+    assert proc.returncode == 0, proc.stderr
+    assert "not the models command" not in proc.stdout and "smollm2" in proc.stdout
+    assert "warning: plugin 'takeover' (register_commands): command 'models' is a core command" in proc.stderr
+
+
+def test_a_tools_words_in_help_cannot_reach_the_terminal_raw(assistant_home: Path) -> None:
+    plugin_dir = assistant_home / "config" / "plugins"
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    (plugin_dir / "esc.py").write_text(
+        "from assistant import hookimpl\n"
+        "from assistant.tools import BaseTool, Parameter, TextResult\n\n\n"
+        "class Esc(BaseTool):\n"
+        "    name = 'esc'\n"
+        "    description = 'Rings\\x07 the \\x1b[31mbell'\n"
+        "    parameters = (Parameter('n', 'int', help='count\\x07 \\x1b]0;x\\x07', default=1),)\n\n"
+        "    def run(self, text, params, backend):\n"
+        "        return TextResult(text)\n\n\n"
+        "@hookimpl\n"
+        "def register_tools(register):\n"
+        "    register(Esc())\n"
+    )
+    for args in (("esc", "--help"), ("tool", "esc", "--help"), ("--help",)):
+        proc = run_cli(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert "\x07" not in proc.stdout and "\x1b" not in proc.stdout, args
+    assert "Rings␇ the ␛[31mbell" in run_cli("esc", "--help").stdout
+
+
+def test_registrations_of_the_wrong_kind_are_reported_by_plugin_and_skipped() -> None:
+    from assistant.backends import available_backends
+    from assistant.backends.fake import FakeBackend
+    from assistant.plugins import plugin_failures
+    from assistant.templates.loader import template_dirs
+
+    class Plugin:
+        @hookimpl
+        def register_backends(self, register: Any) -> None:
+            register("bad\x1bname", FakeBackend)
+
+    class Plugin2:
+        @hookimpl
+        def register_backends(self, register: Any) -> None:
+            register("fine-name", FakeBackend, description=5)
+
+    class Plugin3:
+        @hookimpl
+        def register_template_dirs(self, register: Any) -> None:
+            register(None)
+
+    for plugin, name in ((Plugin(), "bad-name"), (Plugin2(), "bad-description"), (Plugin3(), "bad-dir")):
+        register_plugin(plugin, name=name)
+    backends = available_backends()
+    assert "fine-name" not in backends and not any("\x1b" in name for name in backends)
+    assert "None" not in [str(d.path) for d in template_dirs()]
+    failed = {f.name: f.error for f in plugin_failures()}
+    assert "backend name must be" in failed["bad-name"]
+    assert "description must be a string" in failed["bad-description"]
+    assert "must be a path" in failed["bad-dir"]

@@ -5,6 +5,7 @@ Nothing here imports an engine; a factory runs only when its backend is used.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -33,6 +34,9 @@ class BackendInfo:
     plugin: str
 
 
+_BACKEND_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
+
+
 def available_backends() -> dict[str, BackendInfo]:
     """Every registered backend; the first plugin to register a name wins."""
     from ..plugins import call_registration_hook, current_plugin_name
@@ -40,8 +44,14 @@ def available_backends() -> dict[str, BackendInfo]:
     found: dict[str, BackendInfo] = {}
 
     def register(name: str, factory: Callable[[], Backend], description: str = "") -> None:
-        if not isinstance(name, str) or not name:
-            raise ConfigError("backend name must be a non-empty string")
+        # Checked here, so a plugin that passes something else is reported by name and skipped,
+        # instead of failing later in `-b NAME` or printing a name no one can type.
+        if not isinstance(name, str) or not _BACKEND_NAME.match(name):
+            raise ConfigError(f"backend name must be lower-case letters, digits, '.', '-' or '_', got {name!r}")
+        if not callable(factory):
+            raise ConfigError(f"backend {name!r}: the factory must be callable (a class or function), got {factory!r}")
+        if not isinstance(description, str):
+            raise ConfigError(f"backend {name!r}: the description must be a string, got {description!r}")
         if name not in found:
             found[name] = BackendInfo(name, factory, description, current_plugin_name())
 

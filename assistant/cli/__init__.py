@@ -63,6 +63,20 @@ class AssistantGroup(click.Group):
     """A click group with lazily imported commands and the error boundary."""
 
     _plugins_loaded = False
+    _plugins_registering = False
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """A command; while plugins register theirs, one named like a core command is refused.
+
+        The refusal is raised inside the plugin's hook, so that plugin is reported by
+        name and skipped, and ``assistant models`` stays the core command.
+        """
+        name = name or cmd.name
+        if AssistantGroup._plugins_registering and name in LAZY_COMMANDS:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"command {name!r} is a core command; a plugin cannot replace it")
+        super().add_command(cmd, name)
 
     def _load_plugin_commands(self) -> None:
         if AssistantGroup._plugins_loaded:
@@ -73,7 +87,11 @@ class AssistantGroup(click.Group):
         from .common import echo_untrusted
 
         try:
-            call_registration_hook("register_commands", self, arg_name="cli")
+            AssistantGroup._plugins_registering = True
+            try:
+                call_registration_hook("register_commands", self, arg_name="cli")
+            finally:
+                AssistantGroup._plugins_registering = False
             report_failures(lambda line: echo_untrusted(line, err=True))
         except AssistantError as exc:  # ASSISTANT_STRICT_PLUGINS=1: a broken plugin stops every command
             if debug_enabled():

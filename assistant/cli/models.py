@@ -125,11 +125,11 @@ def pull_model(reference: str, quant: str | None, force: bool) -> None:
 
     ref = refs.parse(reference, quant=quant)
     if isinstance(ref, refs.CatalogRef):
-        click.echo(str(pull(ref.entry, progress=say, force=force)))
+        click.echo(visible_text(str(pull(ref.entry, progress=say, force=force))))
     elif isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
         click.echo(visible_text(str(refs.pull_file(ref, say, _terminal_progress, force=force).path)))
     elif isinstance(ref, refs.HubModelRef):
-        click.echo(str(refs.hf_snapshot(ref, say)))
+        click.echo(visible_text(str(refs.hf_snapshot(ref, say))))
     else:
         raise ModelNotFoundError(f"{reference} is a local file already; nothing to pull")
 
@@ -139,8 +139,9 @@ def pull_model(reference: str, quant: str | None, force: bool) -> None:
 def model_path(reference: str) -> None:
     """Print where REFERENCE's file lives (a catalog model's whether or not it is installed)."""
     from ..models.inventory import find_row
+    from ..terminal_text import visible_text
 
-    click.echo(str(find_row(reference).path))
+    click.echo(visible_text(str(find_row(reference).path)))  # a file name is data, never terminal controls
 
 
 @models.command("info")
@@ -159,6 +160,9 @@ def model_info(reference: str, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     if row.installed and row.header is None:
+        from ..models.summary import summarize
+
+        summarize(row.path)  # raises the header's own reason (truncated, corrupt, not GGUF)
         raise ModelLoadError(row.path, "not a readable GGUF file")
     header = row.header
     lines = [
@@ -212,12 +216,39 @@ def remove_model(reference: str, yes: bool) -> None:
         size = human_bytes(row.path.stat().st_size) if row.installed else "partial download"
         if not sys.stdin.isatty():
             raise click.UsageError(f"refusing to delete {row.path} without a terminal to ask on: pass -y")
-        click.confirm(f"delete {row.path} ({size})?", abort=True, err=True)
+        from ..terminal_text import visible_text
+
+        click.confirm(visible_text(f"delete {row.path} ({size})?"), abort=True, err=True)
+    converted = _converted_copy(row.path) if row.installed else None
     row.path.unlink(missing_ok=True)
     for part in parts:
         part.unlink(missing_ok=True)
     registry.remove(row.path.name)
-    click.echo(f"removed {row.name} ({row.path})", err=True)
+    if converted is not None:  # -b transformers' float32 copy: often larger than the GGUF itself
+        import shutil
+
+        shutil.rmtree(converted, ignore_errors=True)
+    from ..terminal_text import visible_text
+
+    click.echo(visible_text(f"removed {row.name} ({row.path})"), err=True)
+
+
+def _converted_copy(path: Any) -> Any:
+    """The transformers backend's converted copy of ``path`` (a directory), if there is one.
+
+    Found before the file is deleted: its cache key depends on the file's size
+    and date. Without this, ``models rm`` would leave a copy several times the
+    GGUF's size behind in the cache, with nothing left to name it by.
+    """
+    try:
+        from ..backends.torch.convert import converted_dir
+    except ImportError:
+        return None
+    try:
+        directory = converted_dir(path)
+    except OSError:
+        return None
+    return directory if directory.is_dir() else None
 
 
 @models.command("default")
@@ -227,11 +258,15 @@ def model_default(reference: str | None) -> None:
     from ..config import default_model, set_top_level
 
     if reference is None:
-        click.echo(default_model())
+        from ..terminal_text import visible_text
+
+        click.echo(visible_text(default_model()))  # the config file's text: data
         return
     name = _default_reference(reference)
     path = set_top_level("default_model", name)
-    click.echo(f"default model: {name} (in {path})", err=True)
+    from ..terminal_text import visible_text
+
+    click.echo(visible_text(f"default model: {name} (in {path})"), err=True)
 
 
 def _default_reference(reference: str) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from ..terminal_text import visible_text
 from .common import (
     TEXT,
     echo_json,
@@ -98,7 +99,9 @@ def _option_for(parameter: Parameter) -> click.Option | None:
         return None
     flags = [f"--{n.replace('_', '-')}" for n in names]
     dest = f"tp_{parameter.name}"
-    help_text = parameter.help + (f"  [default: {_show_default(parameter.default)}]" if parameter.default is not None else "")
+    # A plugin's words: shown in --help, so made visible like everything else a plugin says.
+    shown_default = f"  [default: {_show_default(parameter.default)}]" if parameter.default is not None else ""
+    help_text = visible_text(parameter.help + shown_default)
     if parameter.required:
         help_text += "  [required]"
     if parameter.type == "bool":
@@ -328,7 +331,7 @@ class ToolCommand(click.Command):
                 self.params.insert(position, option)
                 position += 1
         if tool.plugin not in ("", tool.name):
-            self.help = f"{self.help}\n\nProvided by plugin {tool.plugin!r}: {tool.description}"
+            self.help = f"{self.help}\n\nProvided by plugin {visible_text(repr(tool.plugin))}: {visible_text(tool.description)}"
 
     def _run(self, **kwargs: Any) -> None:
         name = kwargs.pop("name", None) or self.tool_name
@@ -346,7 +349,7 @@ tool = ToolCommand(
 
 def tool_command(registered: RegisteredTool) -> ToolCommand:
     """The shortcut command of a registered tool (``assistant NAME``), built-in or from a plugin."""
-    description = " ".join(registered.description.split()) or f"Run the {registered.name} tool."
+    description = visible_text(" ".join(registered.description.split())) or f"Run the {registered.name} tool."
     return ToolCommand(
         registered.name,
         help=f"{description}\n\nInput: TEXT, '-' or piped stdin, --file PATH, or --batch FILE.jsonl.",

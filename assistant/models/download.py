@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import shutil
 import sys
 import threading
@@ -24,9 +25,15 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from ..errors import ModelFetchError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent pulls of one file are then not caught
+    fcntl = None  # type: ignore[assignment]
+from .gguf import GGUF_MAGIC
 
 BLOCK = 1 << 20
 CONNECT_TIMEOUT_S = 10.0
@@ -128,12 +135,11 @@ def check_free_space(directory: Path, needed: int) -> None:
         )
 
 
-def _hash_prefix(path: Path, digest: hashlib._Hash) -> int:
+def _hash_prefix(handle: BinaryIO, digest: hashlib._Hash) -> int:
     size = 0
-    with path.open("rb") as handle:
-        while block := handle.read(BLOCK):
-            digest.update(block)
-            size += len(block)
+    while block := handle.read(BLOCK):
+        digest.update(block)
+        size += len(block)
     return size
 
 
@@ -150,15 +156,52 @@ class _AuthStaysHome(urllib.request.HTTPRedirectHandler):
         return new
 
 
+class _HTTPStatusError(ModelFetchError):
+    """An HTTP error answer, with its status, so :func:`download` can react to 416 on a resume."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def _open(url: str, headers: dict[str, str]) -> urllib.request.addinfourl:
     request = urllib.request.Request(url, headers={"User-Agent": "assistant", **headers})
     try:
         return urllib.request.build_opener(_AuthStaysHome).open(request, timeout=CONNECT_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise ModelFetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
+        raise _HTTPStatusError(f"{url}: HTTP {exc.code} {exc.reason}", exc.code) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise ModelFetchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def header_int(value: str | None) -> int | None:
+    """A non-negative integer header (``Content-Length``, ``X-Linked-Size``); None when absent or garbled.
+
+    Servers are untrusted: a garbled length must not become a ``ValueError`` traceback.
+    """
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+def _range_start(response: urllib.request.addinfourl) -> int | None:
+    """Where a 206 answer's bytes start (``Content-Range: bytes START-END/TOTAL``), None if it does not say."""
+    match = re.match(r"\s*bytes\s+(\d+)-", response.headers.get("Content-Range") or "")
+    return int(match.group(1)) if match else None
+
+
+def _lock(handle: BinaryIO, part: Path) -> None:
+    """Hold ``part`` for this process: two pulls of one file would interleave their bytes in it."""
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ModelFetchError(
+            f"another pull is already writing {part}; wait for it to finish (or stop it) and try again"
+        ) from None
 
 
 def download(
@@ -176,44 +219,102 @@ def download(
     ``size``/``sha256`` come from the hub's metadata or the catalog; a sha256
     mismatch deletes the part file (its bytes cannot be trusted to resume from).
     Ctrl-C or ``cancel`` raise :class:`DownloadInterrupted` with the part kept.
+    The part file is locked while in use, so a second pull of the same file
+    fails at once instead of interleaving its bytes with the first one's; and a
+    file that does not start with ``GGUF`` (a login page, an error document) is
+    never renamed into place, since without a published hash nothing else would
+    catch it.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
-    digest = hashlib.sha256()
-    have = _hash_prefix(part, digest) if part.is_file() else 0
-    if size is not None and have > size:  # not a prefix of this file: start over
-        part.unlink()
-        digest, have = hashlib.sha256(), 0
-    check_free_space(dest.parent, (size - have) if size is not None else 0)
-    request_headers = dict(headers or {})
-    if have and (size is None or have < size):
-        request_headers["Range"] = f"bytes={have}-"
-    if size is None or have < size:
-        response = _open(url, request_headers)
-        with response:
-            if have and response.status != 206:  # the server ignored the Range: take the whole file again
-                digest, have = hashlib.sha256(), 0
-            total = size
-            if total is None and response.headers.get("Content-Length"):
-                total = have + int(response.headers["Content-Length"])
-            with part.open("ab" if have else "wb") as out:
-                try:
-                    have = _copy(response, out, digest, have, total, url, progress, cancel, part)
-                finally:
-                    getattr(progress, "end_line", lambda: None)()
+    with part.open("a+b") as out:
+        _lock(out, part)
+        out.seek(0)
+        digest = hashlib.sha256()
+        have = _hash_prefix(out, digest)
+        if size is not None and have > size:  # not a prefix of this file: start over
+            out.truncate(0)
+            digest, have = hashlib.sha256(), 0
+        check_free_space(dest.parent, (size - have) if size is not None else 0)
+        if size is None or have < size:
+            have, digest = _fetch(url, part, out, have, digest, size, dict(headers or {}), progress, cancel)
         if size is not None and have != size:
+            if have > size:  # more than announced: these bytes are not the file, resuming cannot fix them
+                out.truncate(0)
+                raise ModelFetchError(
+                    f"{url}: the server sent more than the {human_bytes(size)} announced; the download was deleted"
+                )
             raise ModelFetchError(
                 f"{url}: transfer ended at {human_bytes(have)} of {human_bytes(size)}; "
                 f"run the same command again to resume from {part.name}"
             )
-    got = digest.hexdigest()
-    if sha256 is not None and got != sha256.lower():
-        part.unlink(missing_ok=True)
-        raise ModelFetchError(
-            f"{url}: sha256 mismatch (got {got}, expected {sha256}); the download was deleted"
-        )
-    os.replace(part, dest)
+        got = digest.hexdigest()
+        if sha256 is not None and got != sha256.lower():
+            part.unlink(missing_ok=True)
+            raise ModelFetchError(
+                f"{url}: sha256 mismatch (got {got}, expected {sha256}); the download was deleted"
+            )
+        out.seek(0)
+        magic = out.read(4)
+        if magic != GGUF_MAGIC:
+            part.unlink(missing_ok=True)
+            raise ModelFetchError(
+                f"{url}: the server sent something that is not a GGUF file (it starts with {magic!r}, "
+                "perhaps an error or login page); the download was deleted"
+            )
+        os.replace(part, dest)  # while still locked: a second pull cannot start on a half-renamed file
     return got
+
+
+def _fetch(
+    url: str,
+    part: Path,
+    out: BinaryIO,
+    have: int,
+    digest: hashlib._Hash,
+    size: int | None,
+    headers: dict[str, str],
+    progress: TransferProgress,
+    cancel: threading.Event | None,
+) -> tuple[int, hashlib._Hash]:
+    """Append the rest of the file to ``out`` (from byte ``have``); return the new length and digest.
+
+    A resume is only trusted when the server answers 206 from exactly byte
+    ``have``; any other answer (the whole file, another range, 416 for a part
+    the server no longer matches) starts the file over, since appending it
+    would silently corrupt the download.
+    """
+    request_headers = dict(headers)
+    if have:
+        request_headers["Range"] = f"bytes={have}-"
+    try:
+        response = _open(url, request_headers)
+    except _HTTPStatusError as exc:
+        if not (have and exc.code == 416):
+            raise
+        out.truncate(0)  # the server refuses this range: the part is not a prefix it knows
+        digest, have = hashlib.sha256(), 0
+        response = _open(url, headers)
+    with response:
+        if have and (response.status != 206 or _range_start(response) != have):
+            if response.status == 206:  # a range we did not ask for: ask again for the whole file
+                response.close()
+                out.truncate(0)
+                digest, have = hashlib.sha256(), 0
+                return _fetch(url, part, out, have, digest, size, headers, progress, cancel)
+            out.truncate(0)  # the server ignored the Range: take the whole file again
+            digest, have = hashlib.sha256(), 0
+        total = size
+        length = header_int(response.headers.get("Content-Length"))
+        if total is None and length is not None:
+            total = have + length
+        out.seek(0, os.SEEK_END)
+        try:
+            have = _copy(response, out, digest, have, total, url, progress, cancel, part)
+        finally:
+            out.flush()
+            getattr(progress, "end_line", lambda: None)()
+    return have, digest
 
 
 def _copy(

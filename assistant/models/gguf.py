@@ -8,6 +8,7 @@ arrays (the vocabulary) are skipped, not decoded.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,10 +25,31 @@ _STRING, _ARRAY = 8, 9
 _MAX_STRING = 64 << 20
 
 
+_MAX_ARRAY_DEPTH = 4
+"""GGUF arrays may hold arrays; real files nest at most one level. A deeper file is hostile, not a model."""
+
+
 class _Reader:
+    """Reads a header whose lengths and counts are untrusted: each is checked against the bytes left first.
+
+    A crafted file can claim a 2**62-element array or nest arrays thousands deep;
+    checking the claim against the file's size before seeking or allocating turns
+    that into a one-line :class:`ModelLoadError` instead of an overflow, a
+    ``RecursionError`` or an attempt to build a list of 2**62 items.
+    """
+
     def __init__(self, handle: BinaryIO, path: Path) -> None:
         self.handle = handle
         self.path = path
+        self.size = os.fstat(handle.fileno()).st_size
+
+    def remaining(self) -> int:
+        return self.size - self.handle.tell()
+
+    def need(self, size: int, what: str) -> None:
+        """Refuse a claimed length that the rest of the file cannot hold (before anything is allocated)."""
+        if size > self.remaining():
+            raise ModelLoadError(self.path, f"corrupt GGUF header ({what} runs past the end of the file)")
 
     def read(self, size: int) -> bytes:
         data = self.handle.read(size)
@@ -42,24 +64,34 @@ class _Reader:
         length = self.unpack("<Q")
         if length > _MAX_STRING:
             raise ModelLoadError(self.path, "corrupt GGUF header (string too long)")
+        self.need(length, "a string")
         return self.read(length).decode("utf-8", errors="replace")
 
-    def value(self, kind: int, keep: bool) -> Any:
+    def value(self, kind: int, keep: bool, depth: int = 0) -> Any:
         if kind in _SCALARS:
             return self.unpack(_SCALARS[kind])
         if kind == _STRING:
             return self.string()
         if kind == _ARRAY:
+            if depth >= _MAX_ARRAY_DEPTH:
+                raise ModelLoadError(self.path, "corrupt GGUF header (arrays nested too deep)")
             item_kind = self.unpack("<I")
             count = self.unpack("<Q")
             if item_kind in _SCALARS:
                 size = struct.calcsize(_SCALARS[item_kind])
+                self.need(size * count, "an array")
                 if not keep:
                     self.handle.seek(size * count, 1)
                     return count
-                return [self.unpack(_SCALARS[item_kind]) for _ in range(count)]
-            items = [self.value(item_kind, keep) for _ in range(count)]
-            return items if keep else count
+                return list(struct.unpack(f"<{count}{_SCALARS[item_kind][1:]}", self.read(size * count)))
+            if item_kind not in (_STRING, _ARRAY):
+                raise ModelLoadError(self.path, f"corrupt GGUF header (unknown value type {item_kind})")
+            self.need(8 * count, "an array")  # every string or array item takes at least 8 bytes
+            if not keep:
+                for _ in range(count):
+                    self.value(item_kind, False, depth + 1)
+                return count
+            return [self.value(item_kind, True, depth + 1) for _ in range(count)]
         raise ModelLoadError(self.path, f"corrupt GGUF header (unknown value type {kind})")
 
 
@@ -91,12 +123,14 @@ def read_metadata(
             raise ModelLoadError(path, f"GGUF version {version} is too old")
         n_tensors = reader.unpack("<Q")
         n_kv = reader.unpack("<Q")
+        reader.need(n_kv * 12, "the key/value count")  # each pair: a key length (8) and a type (4) at least
         metadata: dict[str, Any] = {"GGUF.version": version}
         for _ in range(n_kv):
             key = reader.string()
             kind = reader.unpack("<I")
             metadata[key] = reader.value(kind, keep=key in keep_arrays)
         if count_parameters:
+            reader.need(n_tensors * 24, "the tensor count")  # name length, dims, type, offset at least
             total = 0
             for _ in range(n_tensors):
                 reader.string()  # tensor name
@@ -116,4 +150,5 @@ def read_metadata(
 def training_context_length(metadata: dict[str, Any]) -> int | None:
     arch = metadata.get("general.architecture", "")
     value = metadata.get(f"{arch}.context_length")
-    return int(value) if isinstance(value, int) else None
+    # an untrusted header: a bool (an int in Python) or a non-positive length is no context length
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelFetchError, ModelNotFoundError
+from .download import header_int
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 METADATA_TIMEOUT_S = 10.0
@@ -116,8 +117,9 @@ def file_metadata(repo: str, revision: str, filename: str) -> FileMetadata:
         raise ModelFetchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
     linked_etag = _etag(headers.get("X-Linked-Etag"))
     sha256 = linked_etag if linked_etag and _SHA256.match(linked_etag) else None
-    size = headers.get("X-Linked-Size") or headers.get("Content-Length")
-    return FileMetadata(url, headers.get("X-Repo-Commit"), int(size) if size else None, sha256)
+    # 0 is a redirect's own empty body, never a model's size: unknown, checked against the transfer instead
+    size = header_int(headers.get("X-Linked-Size")) or header_int(headers.get("Content-Length")) or None
+    return FileMetadata(url, headers.get("X-Repo-Commit"), size, sha256)
 
 
 def _http_error(url: str, exc: urllib.error.HTTPError) -> ModelFetchError:

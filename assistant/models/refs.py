@@ -135,11 +135,11 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
     found = local_file(text)
     if found is not None:
         return LocalRef(found)
-    path = Path(os.path.expanduser(text))  # ~unknownuser stays as written (Path.expanduser would raise)
     try:
+        path = Path(os.path.expanduser(text))  # ~unknownuser stays as written (Path.expanduser would raise)
         exists = path.exists()
-    except (OSError, ValueError):  # a NUL byte, a name too long: not a file we have
-        exists = False
+    except (OSError, ValueError):  # a NUL byte (expanduser of "~\0" raises too), a name too long
+        path, exists = Path(text), False
     if exists:
         return LocalRef(path)
     match = _MODEL_ID.match(text)

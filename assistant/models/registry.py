@@ -8,10 +8,18 @@ and what ``models list`` shows as source, revision and sha256.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
 
 from ..config import paths
 from ..errors import ModelError
@@ -53,26 +61,57 @@ def load() -> list[PulledModel]:
     records = []
     for item in data if isinstance(data, list) else []:
         try:
-            records.append(PulledModel(**item))
+            record = PulledModel(**item)
         except TypeError:
             continue  # a record from another version: ignored, not fatal
+        if not _plain_name(record.name):
+            continue  # "../x" or "/etc/x" would point models rm and -m outside the models directory
+        records.append(record)
     return records
+
+
+def _plain_name(name: object) -> bool:
+    """A file name directly in the models directory (the record is shared, so read as untrusted)."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and name not in (".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+    )
 
 
 def _save(records: list[PulledModel]) -> None:
     target = _file()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
+    # one temporary file per process: two pulls finishing together must not write into the same one
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps([asdict(r) for r in records], indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, target)
 
 
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """Serialize read-modify-write of the record: two pulls finishing together must both be recorded."""
+    if fcntl is None:
+        yield
+        return
+    lock = _file().with_name(REGISTRY_FILE + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+
+
 def add(record: PulledModel) -> None:
-    _save([r for r in load() if r.name != record.name] + [record])
+    with _locked():
+        _save([r for r in load() if r.name != record.name] + [record])
 
 
 def remove(name: str) -> None:
-    _save([r for r in load() if r.name != name])
+    with _locked():
+        _save([r for r in load() if r.name != name])
 
 
 def find(name: str) -> PulledModel | None:

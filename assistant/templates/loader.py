@@ -98,6 +98,8 @@ def template_dirs() -> list[TemplateDir]:
     builtin = _canonical(str(builtin_prompts_dir()))
 
     def register(path: Any) -> None:
+        if not isinstance(path, (str, os.PathLike)) or not str(path):
+            raise TemplateError(f"a templates directory must be a path, got {path!r}")
         directory = Path(os.path.expanduser(str(path)))
         canonical = _canonical(str(directory))
         source = "builtin" if canonical == builtin else f"plugin:{current_plugin_name()}"

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ... import __version__
 from ...errors import ConfigError, ContextOverflowError, NotSupportedError, RemoteError
+from ...terminal_text import visible_text
 from ...types import (
     Chunk,
     Completion,
@@ -42,7 +43,7 @@ from ...types import (
 from ..base import Capabilities, Prompt
 from ..streaming import StopMatcher, collect, make_timings
 from ..chat_format import ChatFormat
-from .http import HTTPStatusError, RemoteClient, origin
+from .http import HTTPStatusError, RemoteClient, origin, redact_url
 from .request_helpers import (  # estimate_tokens and the rest stay importable from here
     _chat_format_option,
     _context_overflow,
@@ -75,7 +76,8 @@ themselves, and past a few dozen a single client only adds queueing (docs/scale.
 
 
 def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """Warnings when no ``progress`` callback was given; they quote the server (model names), so made visible."""
+    print(visible_text(message), file=sys.stderr, flush=True)
 
 
 class OpenAIBackend:
@@ -240,7 +242,7 @@ class OpenAIBackend:
             "context_length": self._context_length,
             "context_length_source": self._context_source,
             "device": "remote",
-            "base_url": settings.base_url if settings else None,
+            "base_url": redact_url(settings.base_url) if settings else None,
             "remote": settings.remote if settings else None,
             "server": self._profile.name,
             "token_count": self._token_count_kind(),
@@ -467,14 +469,18 @@ class OpenAIBackend:
                 raise
         if cancelled.is_set():
             finish = "cancelled"
-        elif not (done or finish or stopped):
+        elif done and not answered:
+            # A 200 with JSON of another shape ({"data": …}, "choices": null): not a reply, never an empty one.
+            raise RemoteError(f"{origin(url)} answered without a reply (no choices); is it an OpenAI-compatible server?")
+        elif not (finish or stopped):
+            # Every complete OpenAI reply names its finish_reason. "[DONE]" without one is a reply
+            # the server dropped: llama-cpp-python's server ends a running request that way when
+            # another arrives (its --interrupt_requests, on by default), which under --parallel
+            # turned rows into empty "successful" results.
             tail = stopper.flush()
             if tail:
                 yield Chunk(text=tail)
-            raise RemoteError(f"{origin(url)} ended the stream before the reply was complete")
-        elif not answered:
-            # A 200 with JSON of another shape ({"data": …}, "choices": null): not a reply, never an empty one.
-            raise RemoteError(f"{origin(url)} answered without a reply (no choices); is it an OpenAI-compatible server?")
+            raise RemoteError(f"{origin(url)} {self._cut_short(done)}")
         tail = "" if stopped else stopper.flush()
         end = time.perf_counter()
         if usage is None:
@@ -483,6 +489,18 @@ class OpenAIBackend:
         if server_tps:
             timings.tokens_per_second = server_tps
         yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage, timings=timings)
+
+    def _cut_short(self, done: bool) -> str:
+        """Why a stream without a finish reason is no reply: the words after the server's name."""
+        if not done:
+            return "ended the stream before the reply was complete"
+        hint = ""
+        if self._profile.name == "llama-cpp-python":
+            hint = (
+                "; llama-cpp-python's server drops a request when another arrives: start it with "
+                "--interrupt_requests False, or send one request at a time (--parallel 1)"
+            )
+        return f"ended the reply without a finish reason (the server dropped the request{hint})"
 
     def _open_stream(self, client: RemoteClient, url: str, body: dict[str, Any]) -> Any:
         """Open the SSE stream; a reply that cannot fit is retried once with a max_tokens that fits.

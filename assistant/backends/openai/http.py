@@ -22,6 +22,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -58,9 +59,21 @@ class HTTPStatusError(RemoteError):
 
 
 def origin(url: str) -> str:
-    """``scheme://host:port`` of a URL: what error messages name (never the path or a key)."""
+    """``scheme://host:port`` of a URL: what error messages name (never the path, a key or ``user:password@``)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else redact_url(url)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with a ``user:password@`` part (HTTP basic auth, which httpx honours) shown as ``***@``.
+
+    A base URL may carry credentials (a lone user name is often a token);
+    anything shown to the user (messages, ``info()``, ``--json``, the history)
+    gets this form instead.
+    """
+    parts = urlsplit(url)
+    _, at, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"***@{host}").geturl() if at else url
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -140,6 +153,7 @@ class RemoteClient:
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        self._api_key = api_key
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._client = httpx.Client(
@@ -149,6 +163,11 @@ class RemoteClient:
         )
         self._active: set[Any] = set()
         """Every open stream (several at once with ``--parallel``): :meth:`abort` breaks them all."""
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        """Every TCP connection this client opened and still holds: a request waiting for its
+        response headers (a server still reading a long prompt) has no response in ``_active``
+        yet, so :meth:`abort` shuts these down too. An idle pooled one that gets shut is
+        seen as closed and replaced on next use."""
         self._lock = threading.Lock()
         self._woken = threading.Condition(self._lock)
         self._aborts = 0
@@ -177,7 +196,7 @@ class RemoteClient:
         if isinstance(exc, httpx.RemoteProtocolError):
             return RemoteError(f"{where} closed the connection in the middle of a response")
         if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
-            return RemoteError(f"bad server URL {url!r}: {_reason(exc)}")
+            return RemoteError(f"bad server URL {redact_url(url)!r}: {_reason(exc).replace(url, redact_url(url))}")
         return RemoteError(f"lost the connection to {where}: {_reason(exc)}")
 
     def _timeout_hint(self, used: float) -> str:
@@ -191,9 +210,11 @@ class RemoteClient:
             "check base_url: it usually ends in /v1"
         )
 
-    @staticmethod
-    def status_error(status: int, reason: str, body: bytes, url: str) -> HTTPStatusError:
+    def status_error(self, status: int, reason: str, body: bytes, url: str) -> HTTPStatusError:
         message, code = server_message(body)
+        if self._api_key and len(self._api_key) >= 4:
+            # Some servers and proxies quote the key they refused ("Invalid API key: sk-..."): never print it.
+            message = message.replace(self._api_key, "***")
         hint = ""
         if status in (401, 403):
             hint = " (check the API key: -o api_key=..., api_key_env in [remotes.NAME], or ASSISTANT_OPENAI_API_KEY)"
@@ -217,7 +238,7 @@ class RemoteClient:
         if body is not None:
             kwargs["json"] = body
         try:
-            request = self._client.build_request(method, url, **kwargs)
+            request = self._client.build_request(method, url, extensions={"trace": self._trace}, **kwargs)
             response = self._send(request, url)
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, url, limit) from exc
@@ -263,7 +284,9 @@ class RemoteClient:
         """
         import httpx
 
-        request = self._client.build_request("POST", url, json=body, headers={"Accept": "text/event-stream"})
+        request = self._client.build_request(
+            "POST", url, json=body, headers={"Accept": "text/event-stream"}, extensions={"trace": self._trace}
+        )
         try:
             response = self._send(request, url)
         except httpx.HTTPError as exc:
@@ -315,17 +338,24 @@ class RemoteClient:
         yield SSEEvent(data=content.decode("utf-8", "replace"))
         yield SSEEvent(data="[DONE]")
 
-    def abort(self) -> None:
-        """Break every active stream from any thread: blocked readers wake with an error now.
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpx's ``trace`` extension: remember each new connection, so :meth:`abort` can reach it."""
+        if event == "connection.connect_tcp.complete" and info.get("return_value") is not None:
+            with self._lock:
+                self._connections.add(info["return_value"])
 
-        A request waiting to retry stops waiting and fails as well.
+    def abort(self) -> None:
+        """Break every active request from any thread: blocked readers wake with an error now.
+
+        That covers streams already answering, requests still waiting for the
+        server's first byte, and a request waiting to retry (it stops waiting).
         """
         with self._lock:
-            responses = list(self._active)
+            streams = [response.extensions.get("network_stream") for response in self._active]
+            streams += list(self._connections)
             self._aborts += 1
             self._woken.notify_all()
-        for response in responses:
-            stream = response.extensions.get("network_stream")
+        for stream in streams:
             sock = stream.get_extra_info("socket") if stream is not None else None
             if sock is not None:
                 with contextlib.suppress(OSError):

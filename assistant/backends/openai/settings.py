@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from ...config import backend_options, remotes
 from ...errors import ConfigError
+from .http import redact_url
 
 BACKEND_NAME = "openai"
 ENV_BASE_URL = "ASSISTANT_OPENAI_BASE_URL"
@@ -63,7 +64,13 @@ def normalize_base_url(raw: str, source: str) -> str:
     url = str(raw).strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"base_url from {source} must look like http://HOST:PORT/v1, not {raw!r}")
+        raise ConfigError(f"base_url from {source} must look like http://HOST:PORT/v1, not {redact_url(str(raw))!r}")
+    if parts.query or parts.fragment:
+        # API paths are appended to base_url: "...?k=v" + "/chat/completions" would land in the query string.
+        raise ConfigError(
+            f"base_url from {source} cannot have a query string or fragment (after {parts.path or '/'!r}); "
+            "give the API root only, e.g. http://HOST:PORT/v1"
+        )
     if not parts.path:
         url += "/v1"
     return url
