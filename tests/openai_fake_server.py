@@ -13,7 +13,9 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import pytest
 
 Handler = Callable[["_RequestHandler", Any], None]
 
@@ -167,3 +169,23 @@ def stall(seconds: float, first: list[str] | None = None) -> Handler:
         time.sleep(seconds)
 
     return handler
+
+
+# ---- fixtures: a test module imports the one it needs (each is the module's ``server``) ----
+
+
+@pytest.fixture(name="server")
+def fake_openai_server() -> Iterator[FakeOpenAIServer]:
+    """A fake server with no routes: the test scripts every answer, ``/v1/models`` included."""
+    fake = FakeOpenAIServer()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(name="server")
+def tiny_openai_server() -> Iterator[FakeOpenAIServer]:
+    """A fake server that lists one model, ``tiny``; the test scripts the rest."""
+    fake = FakeOpenAIServer()
+    fake.models("tiny", owned_by="me")
+    yield fake
+    fake.close()

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -32,18 +32,10 @@ from assistant.templates.batch import run_batch
 from assistant.types import GenerationParams, Message
 
 from .conftest import REPO_ROOT, run_cli
-from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, send_json, sse, stall
+from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, send_json, sse, stall, tiny_openai_server  # noqa: F401 (the server fixture)
 
 TEMPLATE = "---\nvariables: [input]\n---\n{{ input }}\n"
 GREEDY = GenerationParams(temperature=0, max_tokens=16)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer()
-    fake.models("tiny", owned_by="me")
-    yield fake
-    fake.close()
 
 
 def echo_server(server: FakeOpenAIServer, latency: float | tuple[float, float]) -> dict[str, int]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from click.testing import CliRunner, Result
@@ -21,7 +20,7 @@ from assistant.plugins import reset_plugins
 from assistant.types import GenerationParams
 
 from .conftest import run_cli
-from .openai_fake_server import FakeOpenAIServer, send_json
+from .openai_fake_server import FakeOpenAIServer, fake_openai_server, send_json  # noqa: F401 (the server fixture)
 
 pytestmark = pytest.mark.usefixtures("fake_backend")
 
@@ -184,13 +183,6 @@ def test_the_largest_id_is_simply_not_found() -> None:
 
 
 # ---- remote servers ------------------------------------------------------------------------------
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer()
-    yield fake
-    fake.close()
-
-
 @pytest.mark.parametrize("listing", [{"data": 5}, {"data": "x"}, {"data": None}, [1, 2], "text", {"data": [5, None]}])
 def test_a_models_listing_of_the_wrong_shape_is_ignored(server: FakeOpenAIServer, listing: object) -> None:
     server.route("GET", "/v1/models", lambda h, _: send_json(h, 200, listing))

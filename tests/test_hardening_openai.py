@@ -8,7 +8,7 @@ configured time all the same, with a message naming it.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -16,18 +16,11 @@ from assistant.backends import load_backend
 from assistant.errors import RemoteError
 from assistant.types import GenerationParams, Message
 
-from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, sse
+from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, fake_openai_server, sse  # noqa: F401 (the server fixture)
 
 HELLO = [Message("user", "hi")]
 GREEDY = GenerationParams(max_tokens=8, temperature=0)
 TRICKLE_FOR = 6.0  # how long the server keeps trickling: well past the timeouts under test
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer()
-    yield fake
-    fake.close()
 
 
 def _connect(server: FakeOpenAIServer, **options: Any) -> Any:

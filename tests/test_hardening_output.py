@@ -23,7 +23,7 @@ from assistant.structured.schema import MAX_DEPTH
 from assistant.tools.generate import generate_checked, within_reach
 from assistant.types import GenerationParams, Message
 
-from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, send_json, sse
+from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, fake_openai_server, send_json, sse  # noqa: F401 (the server fixture)
 
 
 # ---- results that cannot be written ----------------------------------------------------
@@ -123,13 +123,6 @@ def test_a_tools_preferred_settings_are_dropped_where_the_backend_lacks_them() -
 
     generate_checked(backend, [Message("user", "hi")], wanted.replace(temperature=0), fail_then_pass, "answer")
     assert len(calls) == 2
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer()
-    yield fake
-    fake.close()
 
 
 def test_summarize_runs_against_a_server_without_repeat_penalty(server: FakeOpenAIServer) -> None:

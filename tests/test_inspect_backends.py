@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from assistant.history.records import TurnMeta
 from assistant.types import GenerationParams, Message
 
 from .conftest import run_cli
-from .openai_fake_server import FakeOpenAIServer
+from .openai_fake_server import FakeOpenAIServer, tiny_openai_server  # noqa: F401 (the server fixture)
 
 PROMPT = [Message("user", "héllo 👋")]
 SAMPLING = GenerationParams(temperature=0.8, top_k=20, top_p=0.9, repeat_penalty=1.2, logprobs=4, seed=1)
@@ -101,14 +100,6 @@ def test_engine_process_reports_capabilities_and_proxies_the_inspect_calls(fake_
         assert engine.next_token("Echo", SAMPLING, 3) == local.next_token("Echo", SAMPLING, 3)
     finally:
         engine.unload()
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer()
-    fake.models("tiny", owned_by="me")
-    yield fake
-    fake.close()
 
 
 def test_a_remote_backend_says_what_it_cannot_give(server: FakeOpenAIServer) -> None:

@@ -23,6 +23,7 @@ from assistant.models import refs, registry
 from assistant.models.download import download, header_int, part_path
 from assistant.models.gguf import read_metadata, training_context_length
 
+from .gguf_files import gguf_string, write_gguf_header
 from .hub_server import HubFile, HubServer, HubState
 
 MODEL = b"GGUF" + bytes(range(256)) * 4000  # ~1 MB: past one block, so a resume has a prefix
@@ -33,15 +34,6 @@ def cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def _string(text: str) -> bytes:
-    data = text.encode()
-    return struct.pack("<Q", len(data)) + data
-
-
-def _gguf(path: Path, pairs: list[tuple[str, int, bytes]], n_tensors: int = 0) -> Path:
-    body = b"".join(_string(key) + struct.pack("<I", kind) + value for key, kind, value in pairs)
-    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, n_tensors, len(pairs)) + body)
-    return path
 
 
 @pytest.fixture
@@ -69,7 +61,7 @@ def server(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSer
 # ---- GGUF headers: every length is checked before it is used -----------------------------------
 @pytest.mark.parametrize("count", [1 << 62, (1 << 64) - 1, 1 << 40])
 def test_a_huge_array_count_is_a_load_error(tmp_path: Path, count: int) -> None:
-    path = _gguf(tmp_path / "x.gguf", [("x", 9, struct.pack("<IQ", 10, count))])
+    path = write_gguf_header(tmp_path / "x.gguf", [("x", 9, struct.pack("<IQ", 10, count))])
     with pytest.raises(ModelLoadError, match="runs past the end"):
         read_metadata(path)
     with pytest.raises(ModelLoadError, match="runs past the end"):
@@ -78,7 +70,7 @@ def test_a_huge_array_count_is_a_load_error(tmp_path: Path, count: int) -> None:
 
 def test_deeply_nested_arrays_are_a_load_error(tmp_path: Path) -> None:
     nested = struct.pack("<IQ", 9, 1) * 5000 + struct.pack("<IQ", 4, 0)
-    path = _gguf(tmp_path / "x.gguf", [("x", 9, nested)])
+    path = write_gguf_header(tmp_path / "x.gguf", [("x", 9, nested)])
     with pytest.raises(ModelLoadError, match="nested too deep"):
         read_metadata(path)
 
@@ -94,8 +86,8 @@ def test_huge_kv_and_tensor_counts_are_refused_before_looping(tmp_path: Path) ->
 
 
 def test_kept_arrays_still_read_correctly(tmp_path: Path) -> None:
-    strings = struct.pack("<IQ", 8, 2) + _string("a") + _string("b")
-    path = _gguf(
+    strings = struct.pack("<IQ", 8, 2) + gguf_string("a") + gguf_string("b")
+    path = write_gguf_header(
         tmp_path / "x.gguf",
         [("n", 9, struct.pack("<IQ", 5, 3) + struct.pack("<3i", 1, -2, 3)), ("s", 9, strings)],
     )
@@ -112,7 +104,7 @@ def test_a_bool_or_zero_context_length_is_no_context_length() -> None:
 
 
 def test_cli_info_and_list_on_a_hostile_file_are_one_line(models_dir: Path) -> None:
-    _gguf(models_dir / "evil.gguf", [("x", 9, struct.pack("<IQ", 10, 1 << 62))])
+    write_gguf_header(models_dir / "evil.gguf", [("x", 9, struct.pack("<IQ", 10, 1 << 62))])
     info = cli("models", "info", "evil.gguf")
     assert info.exit_code == 1
     assert info.stderr.endswith("evil.gguf: corrupt GGUF header (an array runs past the end of the file)\n")
@@ -122,7 +114,7 @@ def test_cli_info_and_list_on_a_hostile_file_are_one_line(models_dir: Path) -> N
 
 def test_file_names_reach_the_terminal_as_data(models_dir: Path) -> None:
     name = "e\x1b]0;pwned\x07.gguf"
-    _gguf(models_dir / name, [("general.architecture", 8, _string("llama"))])
+    write_gguf_header(models_dir / name, [("general.architecture", 8, gguf_string("llama"))])
     for args in (("models", "path", name), ("models", "default", name), ("models", "rm", "-y", name)):
         result = cli(*args)
         assert result.exit_code == 0, result.output
@@ -199,7 +191,7 @@ def test_a_record_naming_a_file_outside_the_models_directory_is_ignored(
 def test_rm_also_removes_the_transformers_converted_copy(models_dir: Path) -> None:
     from assistant.backends.torch.convert import converted_dir
 
-    path = _gguf(models_dir / "m.gguf", [("general.architecture", 8, _string("llama"))])
+    path = write_gguf_header(models_dir / "m.gguf", [("general.architecture", 8, gguf_string("llama"))])
     copy = converted_dir(path)
     copy.mkdir(parents=True)
     (copy / "model.safetensors").write_bytes(b"x" * 10)

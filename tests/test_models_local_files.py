@@ -13,27 +13,22 @@ from assistant.cli import main
 from assistant.config import default_model
 from assistant.models import registry
 
+from .gguf_files import gguf_string, write_gguf_header
+
 
 def cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def _string(text: str) -> bytes:
-    data = text.encode()
-    return struct.pack("<Q", len(data)) + data
-
-
 def write_gguf(path: Path) -> Path:
     """A header-only GGUF (no tensors): enough for the header reader, which is all these commands use."""
     pairs = [
-        ("general.architecture", 8, _string("llama")),
-        ("general.name", 8, _string("Tiny")),
+        ("general.architecture", 8, gguf_string("llama")),
+        ("general.name", 8, gguf_string("Tiny")),
         ("llama.context_length", 4, struct.pack("<I", 2048)),
-        ("tokenizer.chat_template", 8, _string("{{ messages }}")),
+        ("tokenizer.chat_template", 8, gguf_string("{{ messages }}")),
     ]
-    body = b"".join(_string(key) + struct.pack("<I", kind) + value for key, kind, value in pairs)
-    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, len(pairs)) + body)
-    return path
+    return write_gguf_header(path, pairs)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,18 +33,11 @@ from .openai_fake_server import (
     sse,
     stall,
     text_chunk,
+    tiny_openai_server,  # noqa: F401 (the server fixture)
 )
 
 HELLO = [Message("user", "Say hello")]
 GREEDY = GenerationParams(temperature=0, max_tokens=32)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer()
-    fake.models("tiny", owned_by="me")
-    yield fake
-    fake.close()
 
 
 def connect(server: FakeOpenAIServer, model: str = "tiny", **options: Any) -> OpenAIBackend:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,18 +15,10 @@ from assistant.backends import load_backend
 from assistant.backends.openai.backend import OpenAIBackend
 from assistant.types import GenerationParams, Message
 
-from .openai_fake_server import FakeOpenAIServer
+from .openai_fake_server import FakeOpenAIServer, tiny_openai_server  # noqa: F401 (the server fixture)
 
 HELLO = [Message("user", "Say hello")]
 GREEDY = GenerationParams(temperature=0, max_tokens=8)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer()
-    fake.models("tiny", owned_by="me")
-    yield fake
-    fake.close()
 
 
 def connect(fake: FakeOpenAIServer, **options: Any) -> OpenAIBackend:

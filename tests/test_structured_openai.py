@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -24,17 +24,10 @@ from assistant.structured.concise import concise_schema
 from assistant.templates import run_template
 from assistant.types import GenerationParams, Message
 
-from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, sse
+from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, fake_openai_server, sse  # noqa: F401 (the server fixture)
 
 DOG = concise_schema("name, age int")
 ASK = [Message("user", "invent a dog")]
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    fake = FakeOpenAIServer()
-    yield fake
-    fake.close()
 
 
 def connect(fake: FakeOpenAIServer, owned_by: str, **options: Any) -> OpenAIBackend:
