@@ -11,7 +11,12 @@ requested so that agreement can be measured beyond the text:
   candidates the two engines have in common (1.0 = the same k tokens).
 
 Token ids are only comparable for the same model (the same vocabulary), which is
-what the command is for: one model, two engines.
+what the command is for: one model, two engines. A server that returns token
+texts but no ids (``-b openai``) is compared by token text instead, and a prompt
+whose token ids it cannot tell leaves ``same_prompt_ids`` unknown (``None``).
+
+Each side has its own model and backend options (:class:`Side`): a local engine
+and a server need different ones (``n_threads`` against ``base_url``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from .backends import Prompt, load_backend
+from .errors import NotSupportedError
 from .types import Completion, GenerationParams
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: the backend, the model it loads and the options only it gets."""
+
+    backend: str
+    model: str
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -32,27 +47,39 @@ class EngineRun:
     text: str
     token_ids: list[int]
     tokens: list[str]
-    prompt_token_ids: list[int]
+    prompt_token_ids: list[int] | None
+    """None: the backend cannot tell them (a server without a tokenizer endpoint)."""
     finish_reason: str
     ttft_ms: float | None
     tokens_per_second: float | None
     load_seconds: float
     top: list[list[int]] = field(default_factory=list)  # top-k candidate ids per step
+    top_tokens: list[list[str]] = field(default_factory=list)  # the same candidates' texts
 
     @property
-    def prompt_tokens(self) -> int:
-        return len(self.prompt_token_ids)
+    def prompt_tokens(self) -> int | None:
+        return None if self.prompt_token_ids is None else len(self.prompt_token_ids)
+
+    @property
+    def has_ids(self) -> bool:
+        """Every generated token's id, and its alternatives', is known (a server may give texts only: id -1)."""
+        return (
+            len(self.token_ids) == len(self.tokens)
+            and all(t >= 0 for t in self.token_ids)
+            and all(i >= 0 for step in self.top for i in step)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["prompt_tokens"] = self.prompt_tokens
-        del data["prompt_token_ids"], data["top"]
+        del data["prompt_token_ids"], data["top"], data["top_tokens"]
         return data
 
 
 @dataclass
 class Agreement:
-    same_prompt_ids: bool
+    same_prompt_ids: bool | None
+    """None: a side could not tell its prompt's token ids."""
     first_difference: int | None
     compared_steps: int
     top_k: int
@@ -67,22 +94,32 @@ class Agreement:
 
 
 def measure_agreement(a: EngineRun, b: EngineRun, top_k: int) -> Agreement:
-    """First differing token and the top-k overlap of each step up to it."""
+    """First differing token and the top-k overlap of each step up to it.
+
+    Tokens and candidates are compared by id where both sides know the ids,
+    else by their text (the same vocabulary gives the same texts).
+    """
+    by_id = a.has_ids and b.has_ids
+    seq_a: list[Any] = a.token_ids if by_id else a.tokens
+    seq_b: list[Any] = b.token_ids if by_id else b.tokens
+    top_a: list[list[Any]] = a.top if by_id else a.top_tokens
+    top_b: list[list[Any]] = b.top if by_id else b.top_tokens
     first: int | None = None
-    for index, (x, y) in enumerate(zip(a.token_ids, b.token_ids)):
+    for index, (x, y) in enumerate(zip(seq_a, seq_b)):
         if x != y:
             first = index
             break
     else:
-        if len(a.token_ids) != len(b.token_ids):
-            first = min(len(a.token_ids), len(b.token_ids))
-    steps = first if first is not None else len(a.token_ids)
+        if len(seq_a) != len(seq_b):
+            first = min(len(seq_a), len(seq_b))
+    steps = first if first is not None else len(seq_a)
     overlap = []
-    for step in range(min(steps, len(a.top), len(b.top))):
-        shared = set(a.top[step][:top_k]) & set(b.top[step][:top_k])
+    for step in range(min(steps, len(top_a), len(top_b))):
+        shared = set(top_a[step][:top_k]) & set(top_b[step][:top_k])
         overlap.append(len(shared) / top_k)
+    known = a.prompt_token_ids is not None and b.prompt_token_ids is not None
     return Agreement(
-        same_prompt_ids=a.prompt_token_ids == b.prompt_token_ids,
+        same_prompt_ids=a.prompt_token_ids == b.prompt_token_ids if known else None,
         first_difference=first,
         compared_steps=steps,
         top_k=top_k,
@@ -91,34 +128,36 @@ def measure_agreement(a: EngineRun, b: EngineRun, top_k: int) -> Agreement:
 
 
 def run_engine(
-    backend_name: str,
-    model: str,
+    side: Side,
     prompt: Prompt,
     params: GenerationParams,
-    options: dict[str, Any],
     progress: Callable[[str], None],
 ) -> EngineRun:
     import time
 
     started = time.perf_counter()
-    engine = load_backend(backend_name, model, progress=progress, **options)
+    engine = load_backend(side.backend, side.model, progress=progress, **side.options)
     loaded = time.perf_counter() - started
     try:
-        prompt_ids = engine.prompt_token_ids(prompt)
+        try:
+            prompt_ids: list[int] | None = list(engine.prompt_token_ids(prompt))
+        except NotSupportedError:  # a server without a tokenizer endpoint: the comparison still runs
+            prompt_ids = None
         completion: Completion = engine.complete(prompt, params)
         tokens = [entry.token for entry in completion.logprobs] or [""] * len(completion.token_ids)
         return EngineRun(
-            backend=backend_name,
+            backend=side.backend,
             model=engine.model_name,
             text=completion.text,
             token_ids=list(completion.token_ids),
             tokens=tokens,
-            prompt_token_ids=list(prompt_ids),
+            prompt_token_ids=prompt_ids,
             finish_reason=completion.finish_reason,
             ttft_ms=completion.timings.ttft_ms,
             tokens_per_second=completion.timings.tokens_per_second,
             load_seconds=loaded,
             top=[[alt.token_id for alt in entry.top] for entry in completion.logprobs],
+            top_tokens=[[alt.token for alt in entry.top] for entry in completion.logprobs],
         )
     finally:
         engine.unload()
@@ -127,15 +166,13 @@ def run_engine(
 def compare(
     prompt: Prompt,
     params: GenerationParams,
-    backends: Sequence[str],
-    model: str,
-    options: dict[str, Any] | None = None,
+    sides: Sequence[Side],
     top_k: int = 5,
     progress: Callable[[str], None] = lambda _: None,
 ) -> tuple[list[EngineRun], Agreement]:
-    """Run ``prompt`` through both backends (one at a time) and measure their agreement."""
-    if len(backends) != 2:
+    """Run ``prompt`` through both sides (one at a time) and measure their agreement."""
+    if len(sides) != 2:
         raise ValueError("compare needs exactly two backends")
     params = params.replace(logprobs=max(params.logprobs, top_k))
-    runs = [run_engine(name, model, prompt, params, dict(options or {}), progress) for name in backends]
+    runs = [run_engine(side, prompt, params, progress) for side in sides]
     return runs, measure_agreement(runs[0], runs[1], top_k)

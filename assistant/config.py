@@ -230,8 +230,22 @@ def default_system_prompt() -> str | None:
     return value or None
 
 
+CATALOG_DEFAULT_MODEL = "smollm2"
+"""The built-in default: a name in the local model catalog, so it means nothing to a server."""
+
+
+def configured_model() -> str | None:
+    """The default model the user chose (``ASSISTANT_MODEL``, else ``default_model``), or None."""
+    return str(os.environ.get("ASSISTANT_MODEL") or load_config().get("default_model") or "") or None
+
+
 def default_model() -> str:
-    return str(os.environ.get("ASSISTANT_MODEL") or load_config().get("default_model") or "smollm2")
+    """The model loaded when ``-m`` is not given: the user's choice, else the catalog default.
+
+    A backend whose models are named by a server has no use for the catalog
+    default; :func:`assistant.backends.default_model_for` decides per backend.
+    """
+    return configured_model() or CATALOG_DEFAULT_MODEL
 
 
 def default_backend() -> str:

@@ -36,6 +36,10 @@ def coerce_scalar(raw: str) -> Any:
 INTEGER_BACKEND_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "n_gpu_layers"})
 COUNT_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch"})
 """Of those, the ones a negative number means nothing for (``n_gpu_layers=-1`` is every layer)."""
+MAX_THREADS = 512
+"""Most ``n_threads`` a local engine is given: llama.cpp's ``GGML_MAX_N_THREADS``. Past it
+llama.cpp aborts the whole process (``std::bad_alloc`` for ``n_threads=99999999999``)
+instead of raising, and no machine here gains from more threads than that."""
 
 
 def _whole_number(value: Any) -> int | None:
@@ -70,5 +74,8 @@ def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]
         if number < 0 and key in COUNT_OPTIONS:
             shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
             raise ConfigError(f"{shown} must be 0 (the default) or more, not {number}")
+        if key == "n_threads" and number > MAX_THREADS:
+            shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
+            raise ConfigError(f"{shown} must be at most {MAX_THREADS}, not {number} (0 picks one per CPU core)")
         checked[key] = number
     return checked

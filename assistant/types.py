@@ -42,13 +42,24 @@ class Message:
         return cls(role=role, content=str(data.get("content", "")))
 
 
+GREEDY_BELOW = 1e-5
+"""Temperatures under this *are* greedy decoding: they are stored, sent and shown as 0.
+
+One definition of "effectively greedy" for every backend. At such a temperature
+each engine picks the most likely token anyway (llama.cpp's float32 makes 1e-300
+exactly 0), but a value kept as it is read as sampling elsewhere: it was shown as
+``temperature 1e-300`` with top-k/top-p cuts that did not happen, and dividing
+logits by 1e-320 gave NaN probabilities. vLLM also treats temperatures under
+1e-5 as greedy (its ``_SAMPLING_EPS``), so a remote vLLM and a local engine agree."""
+
+
 @dataclass
 class GenerationParams:
     """Sampling settings. Each field means the same thing on every backend.
 
     ``temperature == 0`` selects greedy decoding (and makes ``top_k``/``top_p``/``seed``
-    irrelevant). Samplers apply in llama.cpp's order: repeat penalty, top-k, top-p,
-    temperature. ``top_k == 0`` and ``top_p == 1`` disable those filters.
+    irrelevant); a temperature under :data:`GREEDY_BELOW` is stored as 0. Samplers apply
+    in llama.cpp's order: repeat penalty, top-k, top-p, temperature. ``top_k == 0`` and ``top_p == 1`` disable those filters.
     ``logprobs > 0`` asks for that many top alternatives per generated token.
     ``json_schema`` constrains decoding (backends whose ``Capabilities.constrained``
     is false refuse it rather than ignore it).
@@ -84,6 +95,8 @@ class GenerationParams:
             raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}")
         if self.temperature < 0:
             raise ConfigError("temperature must be >= 0 (0 means greedy)")
+        if self.temperature < GREEDY_BELOW:
+            self.temperature = 0.0  # greedy, and shown so (see GREEDY_BELOW)
         if self.top_k < 0:
             raise ConfigError("top_k must be >= 0 (0 disables it)")
         if not 0 < self.top_p <= 1:
@@ -108,7 +121,8 @@ class GenerationParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        """Greedy decoding: temperature 0, or one under :data:`GREEDY_BELOW` set after validation."""
+        return self.temperature < GREEDY_BELOW
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -87,7 +87,9 @@ class Sentiment(BaseTool):
             from assistant.templates import load_template
 
             path = load_template("sentiment").path.parent / "sentiment.pool.jsonl"
-            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            from assistant.batch.rows import jsonl_lines
+
+            rows = [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
             self._pool = DemonstrationPool(rows)
         wanted = [label.lower() for label in labels]
         if text is _LONGEST:  # the longest choice possible, for measuring how much input still fits

@@ -195,9 +195,10 @@ def test_jsonl_rows_are_numbered_by_their_line_and_keep_their_id_when_refused(tm
 def test_input_files_and_stdin_are_read_up_to_a_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 
+    from assistant import input_files
     from assistant.cli import common
 
-    monkeypatch.setattr(common, "MAX_INPUT_BYTES", 8)
+    monkeypatch.setattr(input_files, "MAX_INPUT_BYTES", 8)
     assert common.read_limited(io.BytesIO(b"12345678"), "x") == "12345678"
     with pytest.raises(ConfigError, match="the input on stdin is larger than 0 MiB"):
         common.read_limited(io.BytesIO(b"123456789"), "the input on stdin")

@@ -294,3 +294,41 @@ def test_batch_rows_that_never_became_a_prompt_are_not_recorded_as_turns(assista
     with HistoryStore.open() as store:
         said = [m.content for m in store.messages(1) if m.role == "user"]
     assert len(said) == 1 and "fine" in said[0]
+
+
+def test_export_onto_the_history_database_is_refused_and_keeps_the_history(assistant_home: Path) -> None:
+    """``-o`` naming the database (a slip of the shell history) used to truncate it: every conversation gone."""
+    ask("Keep me")
+    db = db_path(assistant_home)
+    before = db.read_bytes()
+    for target in (db, db.with_name(db.name + "-wal")):
+        if not target.exists():
+            continue
+        result = cli("history", "export", "1", "-o", str(target))
+        assert result.exit_code == 1
+        assert result.stderr.strip() == f"error: cannot export to {target}: it is the history database's own file"
+    assert db.read_bytes() == before
+    assert [c["title"] for c in json.loads(cli("history", "list", "--json").stdout)] == ["Keep me"]
+
+
+def test_an_export_that_fails_half_way_leaves_the_previous_file_whole(tmp_path: Path) -> None:
+    from assistant.errors import HistoryError
+    from assistant.history.export import export_to_file
+
+    store = HistoryStore.open(tmp_path / "h.db")
+    conversation = store.create_conversation(system=None)
+    previous = tmp_path / "export.md"
+    previous.write_text("last week's export\n")
+    previous.chmod(0o640)
+
+    def breaks_after_one():  # type: ignore[no-untyped-def]
+        yield from store.iter_export([conversation.id])
+        raise HistoryError("database is locked")
+
+    with pytest.raises(HistoryError):
+        export_to_file(previous, breaks_after_one(), "markdown", many=True)
+    assert previous.read_text() == "last week's export\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []  # no temporary left behind
+
+    assert export_to_file(previous, store.iter_export([conversation.id]), "markdown", many=False) == []
+    assert previous.read_text().startswith("# Conversation") and previous.stat().st_mode & 0o777 == 0o640

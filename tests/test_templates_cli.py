@@ -43,6 +43,14 @@ def test_list_and_list_json() -> None:
     assert {d["name"]: d["source"] for d in data}["few-shot"] == "builtin"
 
 
+def test_list_lines_up_the_strategy_column_whatever_the_source(user_templates: Path) -> None:
+    (user_templates / "mine.jinja").write_text("---\nstrategy: chat\n---\n{{ input }}\n")
+    lines = cli("templates", "list").stdout.splitlines()
+    mine = next(line for line in lines if line.startswith("mine "))
+    builtin = next(line for line in lines if line.startswith("zero-shot "))
+    assert mine.index("chat ") == builtin.index("zero-shot  ", len("zero-shot"))
+
+
 def test_show_prints_the_file_and_its_path() -> None:
     result = cli("templates", "show", "few-shot")
     path = builtin_prompts_dir() / "few-shot.jinja"
@@ -92,7 +100,7 @@ def test_render_few_shot_inline_on_request() -> None:
     result = cli("templates", "render", "few-shot", "--input", "Q?", "--examples-as", "inline", "--json")
     messages = json.loads(result.stdout)
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[1]["content"].startswith("Q: What is the capital of France?\nA: Paris\n\n")
+    assert messages[1]["content"].startswith("What is the capital of France? Paris\n\n")
 
 
 def test_render_errors_are_one_line(user_templates: Path) -> None:

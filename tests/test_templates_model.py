@@ -65,3 +65,36 @@ def test_every_starter_passes_its_own_tests_on_smollm2(
     write_new_template(f"starter-{strategy}", strategy)
     report = run_tests(load_template(f"starter-{strategy}"), smollm2)
     assert [case.reason for case in report.cases if not case.passed] == []
+
+
+# Questions that are neither the few-shot template's examples nor its tests.
+HELD_OUT = [
+    ("What is the capital of Spain?", "Madrid"),
+    ("What is the capital of Russia?", "Moscow"),
+    ("What is the capital of China?", "Beijing"),
+    ("What is the capital of Egypt?", "Cairo"),
+    ("What is the capital of Japan?", "Tokyo"),
+    ("What is the capital of England?", "London"),
+    ("What color is grass?", "green"),
+    ("What is the opposite of hot?", "cold"),
+]
+
+
+def test_few_shot_ships_passing_tests_on_smollm2(smollm2: Backend) -> None:
+    report = run_tests(load_template("few-shot"), smollm2)
+    assert [case.reason for case in report.cases if not case.passed] == []
+
+
+def test_few_shot_generalises_beyond_its_tests_on_smollm2(smollm2: Backend) -> None:
+    """The layout, not the tests' questions, makes the template work.
+
+    With a completion-style ``Q: …\\nA:`` body inside chat turns SmolLM2 got half
+    of these 8 (``Spain``, ``Saint Petersburg``…); with the bare question as the
+    user turn, 8 of 8. One miss is tolerated, a layout regression is not.
+    """
+    template = load_template("few-shot")
+    right = [
+        expected.lower() in (run_template(template, input=question, backend=smollm2).answer or "").lower()
+        for question, expected in HELD_OUT
+    ]
+    assert sum(right) >= len(HELD_OUT) - 1, right

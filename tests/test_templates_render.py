@@ -160,7 +160,9 @@ def test_builtin_strategies_render() -> None:
     assert zero[-1].content == "Translate to French.\n\nThank you"
     few = render_template("few-shot", input="What is the capital of Spain?")
     assert roles(few) == ["system"] + ["user", "assistant"] * 3 + ["user"]
-    assert few[-1].content == "Q: What is the capital of Spain?\nA:"
+    assert few[-1].content == "What is the capital of Spain?"
+    # The turns carry question and answer; no completion-style "Q:/A:" inside them.
+    assert [m.content for m in few[1:3]] == ["What is the capital of France?", "Paris"]
     cot = render_template("chain-of-thought", input="What is 1 + 1?")
     assert roles(cot) == ["system", "user", "assistant", "user", "assistant", "user"]
     assert cot[2].content.splitlines()[-1] == "Answer: 7"

@@ -112,3 +112,28 @@ def test_include_cannot_escape_the_template_directories(user_templates: Path, tm
     with pytest.raises(TemplateError, match="not found"):
         render_template("evil")
     assert load_template("evil")  # loading is fine; only rendering reaches for the file
+
+
+def test_a_symbolic_link_cannot_lead_an_include_or_a_template_out_of_its_directory(
+    user_templates: Path, tmp_path: Path
+) -> None:
+    """A cloned template pack's ``_footer.jinja -> ~/.ssh/id_rsa`` pulled the file into the prompt."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jinja").write_text("SECRET")
+    (user_templates / "_footer.jinja").symlink_to(outside / "secret.jinja")
+    (user_templates / "parts").mkdir()
+    (user_templates / "parts" / "linked").symlink_to(outside, target_is_directory=True)
+    (user_templates / "leak.jinja").symlink_to(outside / "secret.jinja")
+    for include in ("_footer", "parts/linked/secret.jinja"):
+        _write(user_templates, f"{{% include '{include}' %}}")
+        with pytest.raises(TemplateError, match="symbolic link leading outside") as err:
+            render_template("evil")
+        assert "SECRET" not in str(err.value)
+    with pytest.raises(TemplateError, match="symbolic link leading outside"):
+        load_template("leak")
+    # A link that stays inside the directory is an ordinary alias.
+    (user_templates / "_real.jinja").write_text("inner")
+    (user_templates / "_alias.jinja").symlink_to(user_templates / "_real.jinja")
+    _write(user_templates, "{% include '_alias' %}")
+    assert render_template("evil")[0].content == "inner"

@@ -262,6 +262,7 @@ def test_help_lists_every_binding() -> None:
 
 
 def test_prompt_inspector_shows_exact_prompt_and_token_count() -> None:
+    from assistant.tui.screens.help import HelpScreen
     from assistant.tui.screens.inspector import PromptInspector
 
     app = make_app()
@@ -280,6 +281,11 @@ def test_prompt_inspector_shows_exact_prompt_and_token_count() -> None:
         assert preview.text.endswith("<|im_start|>user\ndraft question<|im_end|>\n<|im_start|>assistant\n")
         assert preview.tokens == backend.count_tokens(expected)
         assert f"{preview.tokens} tokens of 2048" in screen_text(app)
+        inspector = app.screen
+        await pilot.press("f1")  # a modal screen hides the app's F1: the inspector binds it itself
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5, what="the help")
+        await pilot.press("escape")
+        assert app.screen is inspector
         await pilot.press("c")
         assert app.clipboard == expected
         await pilot.press("escape")
@@ -622,3 +628,42 @@ def test_ctrl_c_says_how_to_quit_in_words_and_ctrl_d_quits_only_an_empty_box() -
         assert not app.is_running
 
     run_pilot(app, scenario)
+
+
+def test_no_model_named_is_the_servers_own_in_the_settings_panel_and_the_default_elsewhere() -> None:
+    """`chat -b openai` without -m leaves the model "" (the server's own): F2 must show it, not crash,
+    and a local backend picked from there loads its own default instead of an empty name."""
+    import dataclasses
+
+    from textual.widgets import Select
+
+    from assistant.backends import default_model_for
+    from assistant.tui.screens.settings import SERVERS_OWN_MODEL, SettingsScreen
+
+    from .tui_support import StableFakeBackend, register_fake
+
+    class ServerLike(StableFakeBackend):
+        capabilities_default = dataclasses.replace(StableFakeBackend.capabilities_default, catalog_models=False)
+
+    app = make_app(model="")
+    register_fake(lambda: ServerLike(reply="ok"))
+    loaded: list[tuple[str, str]] = []
+
+    async def scenario(pilot: Any) -> None:
+        assert app.controller.settings.model == ""
+        await pilot.press("f2")
+        assert isinstance(app.screen, SettingsScreen)
+        assert app.screen.query_one("#model", Select).value == "" and SERVERS_OWN_MODEL in screen_text(app)
+        await pilot.press("escape")
+        register_fake(lambda: StableFakeBackend(reply="ok"))  # a backend of catalog models from here on
+        loader = app.controller._loader
+
+        def recording(backend: str, name: str, **options: Any) -> Any:
+            loaded.append((backend, name))
+            return loader(backend, name, **options)
+
+        app.controller._loader = recording
+        app.controller.load(backend="fake")
+
+    run_pilot(app, scenario, size=(100, 40))
+    assert loaded == [("fake", default_model_for("fake"))] and loaded[0][1]

@@ -271,3 +271,21 @@ def test_the_footer_shows_the_views_own_keys() -> None:
         assert "Regenerate" not in footer and "Copy message" not in footer
 
     run_pilot(app, scenario, size=(110, 40))
+
+
+def test_f1_opens_the_help_over_the_view_and_esc_comes_back_to_it() -> None:
+    """The app binds F1, but a modal view hides the app's bindings: the view binds it itself."""
+    from assistant.tui.screens.help import HelpScreen
+
+    app = attention_app()
+
+    async def scenario(pilot: Any) -> None:
+        screen = await open_view(pilot)
+        await wait_map(pilot, screen)
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5, what="the help")
+        assert "Attention view" in screen_text(app)
+        await pilot.press("escape")
+        assert app.screen is screen
+
+    run_pilot(app, scenario, size=(110, 40))

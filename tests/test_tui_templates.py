@@ -81,6 +81,35 @@ def test_choice_template_scores_labels_and_draws_bars() -> None:
     run_pilot(app, scenario)
 
 
+def test_a_choice_prompt_over_the_context_window_is_no_turn() -> None:
+    """As a streamed message whose prompt cannot be built: nothing stored, the line back in the box.
+
+    It was stored as a failed turn before the template was run, although the
+    model never saw it; sending it again then left a failed copy each time.
+    """
+    from assistant.tui.widgets.chat_log import UserMessage
+    from assistant.tui.widgets.prompt_input import PromptInput
+
+    app = make_app()  # a 2048-token window
+    long_text = "What a wonderful film. " * 400
+
+    async def scenario(pilot: Any) -> None:
+        app.switch_template("few-shot-sentiment")
+        await type_and_send(pilot, "Fine.")
+        await wait_idle(pilot)
+        conversation = app.controller.conversation_id
+        stored_before = app.controller.library.store.messages(conversation)
+        await type_and_send(pilot, long_text)
+        await wait_idle(pilot)
+        assert any("context" in n.message for n in app._notifications)
+        assert app.controller.library.store.messages(conversation) == stored_before
+        assert [m.text for m in app.chat_screen.query(UserMessage)] == ["Fine."]
+        assert app.chat_screen.query_one(PromptInput).text == long_text
+        assert app.controller.messages[-2].content == "Fine."  # the conversation as it was
+
+    run_pilot(app, scenario)
+
+
 def test_template_from_settings_with_variables_and_inspector() -> None:
     from assistant.tui.screens.inspector import PromptInspector
     from assistant.tui.widgets.prompt_input import PromptInput

@@ -112,6 +112,55 @@ def test_t_on_a_reply_opens_its_tokens_and_the_cursor_walks_them() -> None:
     run_pilot(app, scenario)
 
 
+def test_f1_in_the_token_view_lists_its_keys_and_esc_comes_back_to_the_view() -> None:
+    """F1 is the app's, but a modal view hides the app's bindings: the view binds F1 itself."""
+    from assistant.tui.screens.help import HelpScreen
+
+    app = make_app(params=PARAMS)
+
+    async def scenario(pilot: Any) -> None:
+        screen = await send_and_open(pilot)
+        await pilot.press("s")  # the sampling panel open: F1 still helps, and Esc leaves the panel as it was
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5, what="the help")
+        text = screen_text(app)
+        assert "Token view" in text and "Sampling panel" in text
+        await pilot.press("escape")
+        assert app.screen is screen and screen.state.what_if is not None
+        assert "f1 Help" in screen_text(app).splitlines()[-1]  # the footer says so, at 100 columns too
+
+    run_pilot(app, scenario)
+
+
+def test_a_narrow_terminal_keeps_the_numbers_the_cuts_the_settings_and_the_legend() -> None:
+    """At 50 columns the bar gives way, not the sampled number, the setting that cut a candidate,
+    the settings being tried (the panel's border would crop them) or the legend's last levels."""
+    app = make_app(params=PARAMS)
+
+    async def scenario(pilot: Any) -> None:
+        screen = await send_and_open(pilot)
+        await pilot.press("right", "s", "k")  # the sampling panel at top-k 2
+        await pilot.pause()
+        text = screen_text(app)
+        rows = screen.state.step_rows()
+        chosen = next(row for row in rows if row.chosen)
+        assert chosen.p_sampled is not None
+        line = next(line for line in text.splitlines() if "◀ chosen" in line)
+        assert f"{chosen.p_model:.3f}" in line and f"{chosen.p_sampled:.3f}" in line
+        lines = text.splitlines()
+        cuts = [index for index, line in enumerate(lines) if "cut by top-k" in line]
+        assert cuts
+        for index in cuts:  # wrapped onto the next line where the note has little room, never cropped
+            column = lines[index].index("cut by top-k")
+            value = lines[index][column + 12 :].strip(" │╮╯") or lines[index + 1][column : column + 12].strip()
+            assert value == "2", lines[index : index + 2]
+        assert "top-k 2" in text and "top-p off" in text and "what if" in text
+        for label in ("<10%", "<50%", "<90%", "≥90%", "unknown"):
+            assert label in text, label
+
+    run_pilot(app, scenario, size=(50, 34))
+
+
 def test_sampling_panel_redraws_the_candidates_under_new_settings() -> None:
     app = make_app(params=PARAMS)
 
@@ -320,6 +369,36 @@ def test_numbers_are_computed_only_by_the_model_that_wrote_the_reply() -> None:
         assert "prompt" in (controller.token_numbers_unavailable(unknown) or "")
     finally:
         controller.unload()
+
+
+def test_a_model_under_another_of_its_names_is_the_model_that_wrote_the_reply() -> None:
+    """``-m smollm2`` wrote the reply; the pickers load it as ``smollm2-135m-instruct``: one model."""
+    from assistant.inspect.token_view import ReplyTokens
+    from assistant.tui import ChatController, ChatSettings
+
+    register_fake(lambda: StableFakeBackend())
+    controller = ChatController(ChatSettings(model="smollm2-135m-instruct", backend="fake"))
+    controller.load()
+    try:
+        reply = ReplyTokens([1, 2], PARAMS, prompt=(), model="smollm2")
+        assert controller.token_numbers_unavailable(reply) is None
+        assert controller.token_pieces(reply, [1, 2])  # its vocabulary too: drawn from the exact pieces
+        other = ReplyTokens([1, 2], PARAMS, prompt=(), model="gemma3-270m")
+        assert "came from gemma3-270m" in (controller.token_numbers_unavailable(other) or "")
+    finally:
+        controller.unload()
+
+
+def test_the_palette_does_not_offer_the_loaded_model_again_under_its_listed_name() -> None:
+    """Picking it reloaded the same model and renamed it in the status line (smollm2 → smollm2-135m-instruct)."""
+    app = make_app(model="smollm2")
+
+    async def scenario(pilot: Any) -> None:
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Model: gemma3-270m" in titles
+        assert not any(title.startswith("Model: smollm2") for title in titles), titles
+
+    run_pilot(app, scenario)
 
 
 def test_a_long_reply_is_paged() -> None:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import AssistantError, BackendError, BackendNotFoundError, ConfigError
+from ..errors import AssistantError, BackendError, BackendNotFoundError, ConfigError, ModelNotFoundError
 from .base import Backend, Prompt, TokenLoopBackend
 from .streaming import collect
 
@@ -22,6 +22,7 @@ __all__ = [
     "backend_failure",
     "collect",
     "create_backend",
+    "default_model_for",
     "load_backend",
 ]
 
@@ -73,6 +74,22 @@ def create_backend(name: str) -> Backend:
         raise backend_failure(name, "start", exc) from exc
 
 
+def default_model_for(name: str) -> str:
+    """The model backend ``name`` loads when none is named (no ``-m``).
+
+    The user's ``default_model`` when set; else the catalog default for a backend
+    that loads catalog models, and ``""`` for one whose models live on a server
+    (``Capabilities.catalog_models`` is False): ``""`` asks it for the server's own
+    model, instead of sending the catalog's ``smollm2`` to a server that has no such model.
+    """
+    from ..config import configured_model, default_model
+
+    chosen = configured_model()
+    if chosen:
+        return chosen
+    return default_model() if create_backend(name).capabilities.catalog_models else ""
+
+
 def load_backend(name: str, model: str, **options: Any) -> Backend:
     """Create a backend and load a model into it, options from config then arguments."""
     from ..config import backend_options
@@ -81,11 +98,34 @@ def load_backend(name: str, model: str, **options: Any) -> Backend:
     merged = {**backend_options(name), **options}
     try:
         backend.load(model, **merged)
+    except ModelNotFoundError as exc:
+        hint = _remote_hint(backend, model)
+        if hint:
+            raise ModelNotFoundError(f"{exc}; {hint}") from exc
+        raise
     except AssistantError:
         raise
     except Exception as exc:
         raise backend_failure(name, f"load {model}", exc) from exc
     return backend
+
+
+def _remote_hint(backend: Backend, model: str) -> str | None:
+    """When ``-m lab`` or ``-m lab/MODEL`` names a configured remote but a local backend was asked to load it."""
+    if not backend.capabilities.catalog_models:
+        return None
+    from ..config import remotes
+
+    prefix = model.partition("/")[0]
+    try:
+        named = remotes()
+    except AssistantError:  # a malformed [remotes] table: the openai backend reports it when used
+        return None
+    if prefix not in named:
+        return None
+    from .openai.settings import BACKEND_NAME
+
+    return f"{prefix!r} is a remote in the config ([remotes.{prefix}]): add -b {BACKEND_NAME}"
 
 
 def backend_failure(name: str, doing: str, exc: BaseException) -> BackendError:

@@ -43,6 +43,10 @@ class Capabilities:
     """``count_tokens`` is the model's own tokenizer, not an estimate."""
     engine_process: bool = False
     """The model runs in a process of its own (the app's process stays free to draw)."""
+    catalog_models: bool = True
+    """``load()`` takes the local model catalog's references (a catalog name, a file, ``hf:…``), so the
+    catalog's default model applies when none is named. False where models are named by a server
+    (``-b openai``): with no model named, the server's own model is used, never a catalog name."""
     max_parallel: int = 1
     """How many requests may run at once from different threads (``--parallel`` is capped to it).
 

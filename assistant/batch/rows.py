@@ -10,7 +10,7 @@ header row naming the fields (an empty cell means "not given"). In an object:
   field ``--input-field NAME`` names;
 - every other field is a value (a template's variables).
 
-A row that cannot be used (bad JSON, invalid Unicode, no input) carries an
+A row that cannot be used (bad JSON, bytes that are not UTF-8, no input) carries an
 ``error`` and still produces a result line, so one bad row never stops a batch.
 """
 
@@ -19,18 +19,37 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..text_checks import invalid_unicode_in
+from ..text_checks import invalid_unicode, invalid_unicode_in
 
 DEFAULT_INPUT_FIELDS = ("text", "input")
 """Where a row's input text is looked for when no ``--input-field`` is given, in this order."""
 SUFFIXES = (".jsonl", ".ndjson", ".csv")
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 """Largest batch file read: every row is held in memory while the batch runs (hundreds of thousands of rows fit)."""
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text: split at ``\\n``, ``\\r\\n`` or ``\\r`` only.
+
+    Not :meth:`str.splitlines`, which also breaks at U+2028, U+2029, U+0085 and
+    a few C0 controls: JSON keeps the first three raw inside strings (and
+    ``ensure_ascii=False`` writers emit them so), so a valid row holding one was
+    cut into two broken rows and every later row number shifted. CR and LF never
+    occur raw inside a JSON value, so splitting at them alone is exact.
+    """
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line; it starts no new one
+    return lines
 
 
 @dataclass
@@ -68,12 +87,15 @@ def read_rows(path: Path) -> list[Row]:
             data = handle.read(MAX_BATCH_BYTES + 1)  # never more: a name can lead to /dev/zero
         if len(data) > MAX_BATCH_BYTES:
             raise ConfigError(f"batch file {path} is larger than {MAX_BATCH_BYTES // 2**20} MiB; split it into several")
-        text = data.decode("utf-8-sig", errors="replace")
+        # Undecodable bytes stay as surrogate escapes, so the row holding them fails with
+        # its position (text_checks) instead of being silently changed to U+FFFD: a Latin-1
+        # file would otherwise run with every accented letter replaced, and "succeed".
+        text = data.decode("utf-8-sig", errors="surrogateescape")
     except FileNotFoundError:
         raise ConfigError(f"batch file {path} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read batch file {path}: {exc.strerror or exc}") from exc
-    rows = _csv_rows(text) if suffix == ".csv" else _jsonl_rows(text)
+    rows = _csv_rows(text, path) if suffix == ".csv" else _jsonl_rows(text)
     if not rows:
         raise ConfigError(f"batch file {path} has no rows")
     return rows
@@ -81,7 +103,7 @@ def read_rows(path: Path) -> list[Row]:
 
 def _jsonl_rows(text: str) -> list[Row]:
     rows: list[Row] = []
-    for number, line in enumerate(text.splitlines(), 1):  # the line number: what an editor shows
+    for number, line in enumerate(jsonl_lines(text), 1):  # the line number: what an editor shows
         if not line.strip():
             continue
         try:
@@ -105,20 +127,65 @@ def _row(number: int, value: Any) -> Row:
         return Row(number, error=f"row {number} must be a JSON object (or a string, the input)")
     values = dict(value)
     row_id = values.pop("id", None)
-    params = values.pop("params", {})
+    params = values.pop("params", None)
+    if params is None:  # null is "not given", as for every other field
+        params = {}
     if not isinstance(params, dict):
         return Row(number, values, row_id, error=f'row {number}: "params" must be an object')
     return Row(number, values, row_id, params)
 
 
-def _csv_rows(text: str) -> list[Row]:
-    reader = csv.DictReader(io.StringIO(text))
+def _csv_rows(text: str, path: Path) -> list[Row]:
+    """The records after the header row, each checked on its own.
+
+    ``newline=""`` as the csv module requires, so CR-only files (old Excel for
+    Mac) and CRLF inside quoted cells read right. ``strict`` so that malformed
+    quoting is an error: otherwise an unterminated quote silently swallowed
+    every later record into one cell and those rows never ran. A bad record
+    becomes a failed row and reading goes on at the next line. The cell size
+    limit (128 KiB by default, past which the reader raised) is lifted to the
+    file cap, as a JSONL row is not limited either.
+    """
+    if csv.field_size_limit() < MAX_BATCH_BYTES:
+        csv.field_size_limit(MAX_BATCH_BYTES)  # process-wide, but only ever raised
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] = []
+    try:
+        while not header:  # blank lines before the header are skipped
+            header = next(reader)
+    except StopIteration:
+        return []
+    except csv.Error as exc:
+        raise ConfigError(f"batch file {path}: the header row is not valid CSV ({exc})") from None
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"batch file {path}: the header names {', '.join(map(repr, repeated))} more than once")
     rows: list[Row] = []
-    for number, record in enumerate(reader, 1):
-        if None in record:
+    number = 0
+    while True:
+        line = reader.line_num + 1  # where this record starts: what to look at in an editor
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            number += 1
+            rows.append(Row(number, error=f"row {number} (line {line}) is not valid CSV: {exc}"))
+            continue
+        if not cells:
+            continue  # a blank line is no record
+        number += 1
+        if len(cells) > len(header):
             rows.append(Row(number, error=f"row {number} has more cells than the header"))
             continue
-        values = {k: v for k, v in record.items() if v not in ("", None)}
+        record = dict(zip(header, cells))
+        problem = invalid_unicode_in(record)
+        if problem:
+            row_id = record.get("id")
+            kept_id = row_id if row_id and not invalid_unicode(row_id) else None
+            rows.append(Row(number, id=kept_id, error=f"row {number} is not valid Unicode ({problem})"))
+            continue
+        values = {k: v for k, v in record.items() if v != ""}
         row_id = values.pop("id", None)
         rows.append(Row(number, values, row_id))
     return rows

@@ -22,7 +22,7 @@ from typing import IO, Any, Callable, Iterator
 from ..errors import ConfigError, OutputError
 from ..terminal_text import json_text
 from .parallel import in_order
-from .rows import Row
+from .rows import Row, jsonl_lines
 
 RowWork = Callable[[Row], dict[str, Any]]
 """Runs one row; returns its result record (``error`` set when it failed). Must not raise for a bad row."""
@@ -113,7 +113,7 @@ def completed_rows(out: Path) -> set[int]:
             handle.truncate(cut)
         data = data[:cut]
     status: dict[int, bool] = {}
-    for line in data.decode("utf-8", errors="replace").splitlines():
+    for line in jsonl_lines(data.decode("utf-8", errors="replace")):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -126,7 +126,7 @@ def completed_rows(out: Path) -> set[int]:
 def iter_results(path: Path) -> Iterator[dict[str, Any]]:
     """The last result line per row of a results file, in row order."""
     latest: dict[int, dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in jsonl_lines(path.read_text(encoding="utf-8")):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

@@ -37,6 +37,10 @@ LAZY_COMMANDS: dict[str, str] = {
     "next": "assistant.cli.inspect_tokens:next_command",
 }
 
+LISTS_PLUGIN_FAILURES = frozenset({"plugins"})
+"""Commands whose own output lists every plugin failure: start-up does not also warn about
+them on stderr, so each failure is shown once."""
+
 
 def debug_enabled() -> bool:
     ctx = click.get_current_context(silent=True)
@@ -78,7 +82,8 @@ class AssistantGroup(click.Group):
             raise ConfigError(f"command {name!r} is a core command; a plugin cannot replace it")
         super().add_command(cmd, name)
 
-    def _load_plugin_commands(self) -> None:
+    def _load_plugin_commands(self, warn: bool = True) -> None:
+        """Run ``register_commands``; with ``warn``, plugin failures (now and later) become stderr warnings."""
         if AssistantGroup._plugins_loaded:
             return
         AssistantGroup._plugins_loaded = True
@@ -92,7 +97,8 @@ class AssistantGroup(click.Group):
                 call_registration_hook("register_commands", self, arg_name="cli")
             finally:
                 AssistantGroup._plugins_registering = False
-            report_failures(lambda line: echo_untrusted(line, err=True))
+            if warn:
+                report_failures(lambda line: echo_untrusted(line, err=True))
         except AssistantError as exc:  # ASSISTANT_STRICT_PLUGINS=1: a broken plugin stops every command
             if debug_enabled():
                 raise
@@ -107,8 +113,8 @@ class AssistantGroup(click.Group):
             module_name, attr = LAZY_COMMANDS[cmd_name].split(":")
             self.add_command(getattr(importlib.import_module(module_name), attr), cmd_name)
         # Plugins load here so their commands resolve and their failures are
-        # reported (once, on stderr) whatever command runs.
-        self._load_plugin_commands()
+        # reported (once: on stderr, or in the output of a command that lists them) whatever command runs.
+        self._load_plugin_commands(warn=cmd_name not in LISTS_PLUGIN_FAILURES)
         if cmd_name not in self.commands and cmd_name in self._tool_names():
             from .tools import tool_command
             from ..tools import available_tools

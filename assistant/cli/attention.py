@@ -132,9 +132,9 @@ def attention(
     layer = parse_layer(layer_text)
     head = parse_head(head_text)
     if out is not None:
-        from ..inspect.pictures import picture_format
+        from ..inspect.pictures import check_picture_path
 
-        picture_format(out)  # a wrong suffix fails before the model loads
+        check_picture_path(out)  # a wrong suffix or folder fails before the model loads
     if window is not None and window < 0:
         raise ConfigError(f"--window must be 0 (all tokens) or more, not {window}")
     if max_memory_mb is not None and max_memory_mb <= 0:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import io
 import sys
-from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 import click
 
-from ..config import default_backend, default_model
+from ..config import default_backend
+from ..input_files import MAX_INPUT_BYTES, read_input_file, read_limited  # noqa: F401 (the commands import them from here)
 from ..terminal_text import json_text, visible_text
 
 F = Callable[..., Any]
@@ -47,7 +47,17 @@ def model_options(func: F) -> F:
 
 
 def resolve_model_and_backend(model: str | None, backend: str | None) -> tuple[str, str]:
-    return model or default_model(), backend or default_backend()
+    """``-m``/``-b`` as given, else the defaults; the default model depends on the backend.
+
+    A remote backend gets ``""`` when no model is configured, meaning the server's own model
+    (see :func:`assistant.backends.default_model_for`).
+    """
+    backend_name = backend or default_backend()
+    if model:
+        return model, backend_name
+    from ..backends import default_model_for
+
+    return default_model_for(backend_name), backend_name
 
 
 def one_turn(text: str, system: str | None) -> list[Any]:
@@ -60,43 +70,6 @@ def one_turn(text: str, system: str | None) -> list[Any]:
 
     system = default_system_prompt() if system is None else system
     return [*([Message("system", system)] if system else []), Message("user", text)]
-
-
-MAX_INPUT_BYTES = 32 * 1024 * 1024
-"""Most bytes of input text read from stdin, ``--file`` or ``-v name=@file``.
-
-Far more than any model here can use (millions of tokens: days of summarising on
-a CPU), and small enough that ``/dev/zero`` or a wrong file is one error line
-instead of a MemoryError after gigabytes were read."""
-
-
-def read_limited(handle: IO[bytes], what: str) -> str:
-    """The text from ``handle`` (invalid UTF-8 becomes U+FFFD), refusing more than :data:`MAX_INPUT_BYTES`.
-
-    Reads at most one byte past the limit, whatever the source: a pipe, a
-    device or a file that grows while it is read.
-    """
-    from ..errors import ConfigError
-
-    data = handle.read(MAX_INPUT_BYTES + 1)
-    if len(data) > MAX_INPUT_BYTES:
-        raise ConfigError(f"{what} is larger than {MAX_INPUT_BYTES // 2**20} MiB; give a smaller input")
-    return data.decode("utf-8", errors="replace")
-
-
-def read_input_file(path: str | Path, what: str) -> str:
-    """A file of input text through :func:`read_limited` (a pipe such as ``<(cmd)`` works too)."""
-    from ..errors import ConfigError
-
-    try:
-        if Path(path).is_dir():
-            raise ConfigError(f"{what} {path} is a directory")
-        with open(path, "rb") as handle:
-            return read_limited(handle, f"{what} {path}")
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 def read_stdin_text() -> str | None:

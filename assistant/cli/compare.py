@@ -1,11 +1,16 @@
-"""``assistant compare``: one prompt, two backends, side by side, with their agreement."""
+"""``assistant compare``: one prompt, two backends, side by side, with their agreement.
+
+``-m`` and ``-o`` apply to both sides, unless prefixed with a side's backend
+(``-o openai:base_url=…``, ``-m openai:lab/MODEL``): a local engine and a
+server take different options and name models differently.
+"""
 
 from __future__ import annotations
 
 import re
 import shutil
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,12 +18,18 @@ from ..types import MAX_LOGPROBS
 from ..terminal_text import visible_text
 from .common import TEXT, echo_json, echo_untrusted, one_turn, progress_to_stderr, read_stdin_text
 
+if TYPE_CHECKING:
+    from ..compare import Side
+
 DEFAULT_BACKENDS = ("llama-cpp", "transformers")
 
 
 @click.command()
 @click.argument("text", type=TEXT, required=False)
-@click.option("-m", "--model", default=None, help="Catalog name or path (default: smollm2); the same for both.")
+@click.option(
+    "-m", "--model", "models", multiple=True, metavar="[BACKEND:]MODEL",
+    help="Model for both sides (default: each backend's own), or with a BACKEND: prefix for that side only.",
+)
 @click.option(
     "-b",
     "--backend",
@@ -31,8 +42,9 @@ DEFAULT_BACKENDS = ("llama-cpp", "transformers")
     "--option",
     "options",
     multiple=True,
-    metavar="KEY=VALUE",
-    help="Sampling parameter or backend option, applied to both. Defaults here: temperature=0, max_tokens=128.",
+    metavar="[BACKEND:]KEY=VALUE",
+    help="Sampling parameter or backend option for both sides; a backend option with a BACKEND: prefix "
+    "(-o openai:base_url=URL) goes to that side only. Defaults here: temperature=0, max_tokens=128.",
 )
 @click.option("-s", "--system", default=None, help="System prompt.")
 @click.option(
@@ -43,7 +55,7 @@ DEFAULT_BACKENDS = ("llama-cpp", "transformers")
 @click.option("--verbose", is_flag=True, help="Show the engines' own logs.")
 def compare(
     text: str | None,
-    model: str | None,
+    models: tuple[str, ...],
     backends: tuple[str, ...],
     options: tuple[str, ...],
     system: str | None,
@@ -54,11 +66,13 @@ def compare(
     """Run TEXT through two backends and show text, speed and agreement side by side.
 
     Agreement is the index of the first generated token that differs and, for
-    each step before it, how many of the top-5 next-token candidates the two
-    engines share.
+    each step before it, how many of the top-N next-token candidates (--top,
+    default 5) the two engines share.
+
+    -m and -o apply to both sides; prefixed with one side's backend they apply
+    to that side only, e.g. -b llama-cpp -b openai -o openai:base_url=URL.
     """
     from ..compare import compare as run_compare
-    from ..config import default_model
     from ..options import build_params, parse_options
     from .prompt import build_user_text
 
@@ -68,20 +82,19 @@ def compare(
         raise click.UsageError("give exactly two backends with -b (e.g. -b llama-cpp -b transformers)")
     if top_k < 1:
         raise click.UsageError("--top must be at least 1")
-    overrides, backend_opts = parse_options(options)
+    shared, scoped = split_scoped(options, chosen)
+    overrides, backend_opts = parse_options(shared)
     overrides = {"temperature": 0.0, "max_tokens": 128, **overrides}
     params = build_params(overrides)
     params = params.replace(logprobs=max(params.logprobs, top_k))  # agreement needs the top-k sets
     if verbose:
         backend_opts["verbose"] = True
+    sides = build_sides(chosen, models, backend_opts, scoped)
     messages = one_turn(user_text, system)
-    model_name = model or default_model()
-    runs, agreement = run_compare(
-        messages, params, chosen, model_name, backend_opts, top_k=top_k, progress=progress_to_stderr
-    )
+    runs, agreement = run_compare(messages, params, sides, top_k=top_k, progress=progress_to_stderr)
     if as_json:
         report = {
-            "model": model_name,
+            "model": sides[0].model if sides[0].model == sides[1].model else None,
             "params": params.to_dict(),
             "runs": [run.to_dict() for run in runs],
             "agreement": agreement.to_dict(),
@@ -89,6 +102,57 @@ def compare(
         echo_json(report)
         return
     echo_untrusted(render_side_by_side(runs, agreement))
+
+
+def _scope(item: str, backends: tuple[str, ...]) -> tuple[str | None, str]:
+    """``BACKEND:rest`` → (BACKEND, rest) when BACKEND is one of the compared ones; else (None, item).
+
+    Only the two backends named count as prefixes, so model references with a
+    colon of their own (``hf:ORG/REPO``, ``https://…``) stay whole.
+    """
+    head, sep, rest = item.partition(":")
+    if sep and "=" not in head and head in backends:
+        return head, rest
+    return None, item
+
+
+def split_scoped(items: tuple[str, ...], backends: tuple[str, ...]) -> tuple[list[str], dict[str, list[str]]]:
+    """``items`` for both sides, and those prefixed with one side's backend, by backend."""
+    shared: list[str] = []
+    scoped: dict[str, list[str]] = {}
+    for item in items:
+        backend, rest = _scope(item, backends)
+        if backend is None:
+            shared.append(item)
+        else:
+            scoped.setdefault(backend, []).append(rest)
+    return shared, scoped
+
+
+def build_sides(
+    backends: tuple[str, ...], models: tuple[str, ...], shared_options: dict[str, Any], scoped: dict[str, list[str]]
+) -> list[Side]:
+    """Each side's model and options: the shared ones, then that side's own (``BACKEND:`` prefixed)."""
+    from ..backends import default_model_for
+    from ..compare import Side
+    from ..errors import ConfigError
+    from ..options import parse_options
+
+    shared_models, scoped_models = split_scoped(models, backends)
+    if len(shared_models) > 1 or any(len(given) > 1 for given in scoped_models.values()):
+        raise click.UsageError("give -m once for both sides, or once per side with a BACKEND: prefix")
+    sides = []
+    for backend in backends:
+        params, own = parse_options(scoped.get(backend, []))
+        if params:
+            raise ConfigError(
+                f"{', '.join(sorted(params))}: sampling parameters apply to both sides (drop the {backend}: prefix); "
+                "a BACKEND: prefix is for backend options"
+            )
+        given = scoped_models.get(backend) or shared_models
+        model = given[0] if given else default_model_for(backend)
+        sides.append(Side(backend, model, {**shared_options, **own}))
+    return sides
 
 
 def display_width(text: str) -> int:
@@ -127,6 +191,10 @@ def wrap_cells(text: str, width: int) -> list[str]:
     return lines
 
 
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else str(value)
+
+
 def _number(value: float | None, unit: str = "", digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}{unit}"
 
@@ -157,8 +225,8 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
     lines += row("text", flat(left.text), flat(right.text))
     lines += row("tokens/s", _number(left.tokens_per_second), _number(right.tokens_per_second))
     lines += row("first token", _number(left.ttft_ms, " ms", 0), _number(right.ttft_ms, " ms", 0))
-    lines += row("prompt tokens", str(left.prompt_tokens), str(right.prompt_tokens))
-    lines += row("tokens out", str(len(left.token_ids)), str(len(right.token_ids)))
+    lines += row("prompt tokens", _count(left.prompt_tokens), _count(right.prompt_tokens))
+    lines += row("tokens out", str(len(left.tokens)), str(len(right.tokens)))  # a server may give texts, no ids
     lines += row("finish", left.finish_reason, right.finish_reason)
     lines += row("load", _number(left.load_seconds, " s"), _number(right.load_seconds, " s"))
     lines.append("")
@@ -168,9 +236,12 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
 
 def describe_agreement(runs: list[Any], agreement: Any) -> str:
     left, right = runs
-    parts = ["prompt token ids identical" if agreement.same_prompt_ids else "prompt token ids DIFFER"]
+    if agreement.same_prompt_ids is None:
+        parts = ["prompt token ids unknown (a backend cannot tell them)"]
+    else:
+        parts = ["prompt token ids identical" if agreement.same_prompt_ids else "prompt token ids DIFFER"]
     if agreement.first_difference is None:
-        parts.append(f"all {len(left.token_ids)} generated tokens identical")
+        parts.append(f"all {len(left.tokens)} generated tokens identical")
     else:
         index = agreement.first_difference
         a = repr(left.tokens[index]) if index < len(left.tokens) else "(end)"

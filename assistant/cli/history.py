@@ -149,7 +149,7 @@ def search(query: str, limit: int, recent: bool, as_json: bool, db: str | None) 
 @db_option
 def export(conversation_id: int | None, export_all: bool, fmt: str, output: str | None, db: str | None) -> None:
     """Export conversation ID, or --all, as Markdown, JSON or JSON Lines (jsonl: whole exchanges only)."""
-    from ..history.export import write_export
+    from ..history.export import export_to_file, write_export
 
     if (conversation_id is None) == (not export_all):
         raise click.UsageError("give a conversation ID or --all (not both)")
@@ -158,8 +158,7 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, output: str 
     if output is None:
         left_out = write_export(sys.stdout, store.iter_export(ids), fmt, many=export_all)
     else:
-        with open(output, "w", encoding="utf-8", newline="") as out:
-            left_out = write_export(out, store.iter_export(ids), fmt, many=export_all)
+        left_out = export_to_file(output, store.iter_export(ids), fmt, many=export_all, database=store.path)
         click.echo(f"exported {len(ids) - len(left_out)} conversation(s) to {output}", err=True)
     if left_out:  # said, so that an export of nothing is not mistaken for a bug
         click.echo(f"left out {len(left_out)} conversation(s) with no complete reply", err=True)

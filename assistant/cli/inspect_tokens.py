@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 BAR_WIDTH = 20
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal cells: a CJK character or an emoji takes two, so ``str.ljust`` misaligns."""
+    from rich.cells import cell_len
+
+    return text + " " * (width - cell_len(text))
+
+
 def _open(model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool) -> tuple[Backend, Any]:
     from ..options import build_params, parse_options
     from ..session import open_backend
@@ -100,7 +107,7 @@ def tokenize_lines(pieces: list[TokenPiece], context: int, facts: dict[str, str]
     for index, piece in enumerate(pieces):
         kind = "special" if piece.special else ("" if piece.text is not None else "part of a character")
         raw = " ".join(f"{b:02x}" for b in piece.piece)
-        lines.append(f"{index:>5}  {piece.token_id:>{width}}  {piece.shown():<16} {raw:<24} {kind}".rstrip())
+        lines.append(f"{index:>5}  {piece.token_id:>{width}}  {_pad(piece.shown(), 16)} {raw:<24} {kind}".rstrip())
     return lines
 
 
@@ -123,7 +130,8 @@ def next_command(
 
     For each candidate: its probability under the model, whether top-k / top-p
     keep it, and its probability under the settings (-o temperature=… -o top_k=…
-    -o top_p=… -o repeat_penalty=…); then the greedy pick and the entropy.
+    -o top_p=…); then the greedy pick and the entropy. -o repeat_penalty does not
+    change this first token: it weighs down tokens the reply already generated.
     """
     if system is not None and not chat:
         raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
@@ -156,18 +164,21 @@ def _settings(result: NextToken) -> str:
     if p.greedy:
         return "temperature 0 (greedy)"
     parts = [f"temperature {p.temperature:g}", f"top-k {p.top_k or 'off'}", f"top-p {p.top_p:g}"]
-    if p.repeat_penalty != 1.0:
-        parts.append(f"repeat penalty {p.repeat_penalty:g}")
+    if p.repeat_penalty != 1.0:  # it looks at generated tokens only, and before the first there are none
+        parts.append(f"repeat penalty {p.repeat_penalty:g} (no effect yet: nothing generated)")
     return " · ".join(parts)
 
 
 def next_lines(result: NextToken, pieces: dict[int, TokenPiece] | None = None) -> list[str]:
     """The text report: one row per candidate with model and sampled probabilities as numbers and bars."""
     pieces = pieces or {}
+    from rich.cells import cell_len
+
     labels = [_label(c, pieces) for c in result.candidates]
-    width = max([5, *(len(label) for label in labels)])
+    width = max([5, *(cell_len(label) for label in labels)])
+    count = result.prompt_tokens
     lines = [
-        f"after {result.prompt_tokens} tokens · {_settings(result)}",
+        f"after {count} token{'s' * (count != 1)} · {_settings(result)}",
         f"{'':>4}  {'token':<{width}}  {'model':>6}  {'':<{BAR_WIDTH}}  {'sampled':>7}",
     ]
     for rank, (candidate, label) in enumerate(zip(result.candidates, labels), start=1):
@@ -178,7 +189,7 @@ def next_lines(result: NextToken, pieces: dict[int, TokenPiece] | None = None) -
             sampled = f"{'?':>7}"
         else:
             sampled = f"{candidate.p_sampled:7.3f}  {bar(candidate.p_sampled)}"
-        lines.append(f"{rank:>4}  {label:<{width}}  {model}  {sampled}".rstrip())
+        lines.append(f"{rank:>4}  {_pad(label, width)}  {model}  {sampled}".rstrip())
     greedy = result.greedy
     lines += [
         "",

@@ -102,13 +102,14 @@ def list_command(show_all: bool, as_json: bool) -> None:
         echo_json([t.to_dict() for t in found])
         return
     width = max((len(t.name) for t in found), default=0)
-    for entry in found:
+    sources = [f"[{t.source}]" + (f" (hidden by {t.shadowed_by})" if t.shadowed_by else "") for t in found]
+    source_width = max((len(source) for source in sources), default=0)  # `[user]` lines up with `[builtin]`
+    for entry, source in zip(found, sources):
         if entry.error:
             detail = f"INVALID: {entry.error}"
         else:
             detail = f"{entry.strategy:<16} {entry.description}"
-        hidden = f" (hidden by {entry.shadowed_by})" if entry.shadowed_by else ""
-        echo_untrusted(f"{entry.name:<{width}}  [{entry.source}]{hidden}  {detail}")
+        echo_untrusted(f"{entry.name:<{width}}  {source:<{source_width}}  {detail}")
 
 
 @templates.command("show", short_help="Print a template's file.")

@@ -49,12 +49,17 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, with each tool's parameters.")
 def tools(as_json: bool) -> None:
-    """List the available tools and the plugin providing each."""
+    """List the available tools and the plugin providing each.
+
+    A plugin that failed to import or register its tools is warned about on
+    stderr once, as for every command (``assistant plugins`` lists them all);
+    ``--json`` also carries them under ``failures``.
+    """
     from ..tools import available_tools, tool_failures
 
     found = available_tools()
-    failures = tool_failures()
     if as_json:
+        failures = tool_failures()
         echo_json({"tools": [t.to_dict() for t in found.values()], "failures": [f.to_dict() for f in failures]})
         return
     width = max((len(name) for name in found), default=0)
@@ -62,8 +67,6 @@ def tools(as_json: bool) -> None:
         echo_untrusted(f"{name:<{width}}  {tool.description}  [plugin: {tool.plugin}]")
     if not found:
         click.echo("(no tools: are plugins disabled with ASSISTANT_PLUGINS?)")
-    for failure in failures:
-        echo_untrusted(f"FAILED plugin {failure.name!r} ({failure.stage}): {failure.error}", err=True)
 
 
 # ---- running a tool ------------------------------------------------------------------

@@ -18,10 +18,15 @@ byte for byte and is still safe to ``cat`` to a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
+import stat
+from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
-from ..errors import HistoryError
+from ..errors import HistoryError, OutputError
 from ..terminal_text import json_text, visible_text
 from .records import Conversation, StoredMessage
 
@@ -122,3 +127,61 @@ def write_export(out: TextIO, conversations: Exported, fmt: str, *, many: bool) 
     for piece in iter_export(conversations, fmt, many=many, left_out=left_out):
         out.write(piece)
     return left_out
+
+
+DATABASE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+"""The history file and the files SQLite keeps beside it: none of them is an export target."""
+
+
+def export_to_file(
+    path: str | os.PathLike[str], conversations: Exported, fmt: str, *, many: bool, database: Path | None = None
+) -> list[int]:
+    """Write the export to ``path`` whole or not at all; returns the ids left out (as :func:`write_export`).
+
+    Why not ``open(path, "w")``: that truncates first, so an export that fails
+    half way (a full disk, a database error) destroyed the file it was replacing,
+    and ``-o`` naming the history database itself (or its ``-wal``) emptied the
+    whole history. The text goes to a temporary file beside ``path`` and
+    replaces it only when complete; the database's own files are refused.
+    A target that is not a regular file (``/dev/stdout``, a FIFO) is written directly.
+    """
+    target = Path(path).expanduser()
+    if database is not None:
+        for suffix in DATABASE_COMPANIONS:
+            companion = database.with_name(database.name + suffix)
+            with contextlib.suppress(OSError):
+                if target.exists() and companion.exists() and os.path.samefile(target, companion):
+                    raise OutputError(f"cannot export to {target}: it is the history database's own file")
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as out:
+                return write_export(out, conversations, fmt, many=many)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    final = target.resolve()  # through a symbolic link: the file it names is replaced, not the link
+    temporary: str | None = None
+    try:
+        temporary = str(final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.part"))
+        # 0o666 under the umask, as open() would create the file (mkstemp's 0o600 would hide it from others)
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with open(handle, "w", encoding="utf-8", newline="") as out:
+            left_out = write_export(out, conversations, fmt, many=many)
+            out.flush()
+            os.fsync(out.fileno())
+        if mode is not None:
+            os.chmod(temporary, stat.S_IMODE(mode))  # an overwritten file keeps its permissions
+        os.replace(temporary, final)
+        temporary = None
+        return left_out
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)

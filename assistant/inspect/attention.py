@@ -300,11 +300,12 @@ def heatmap_text(
     margin = number_width + 3 + label_width + 1
     text = Text(no_wrap=True, overflow="crop")
     header = [" "] * (size * cell_width)
+    reply_column = view.reply_start - view.first_index
+    if 0 < reply_column < size:  # first, so that no number is written over it ("2│" read as 2)
+        header[reply_column * cell_width] = "│"
     for column in range(size):
         position = view.first_index + column
-        if position == view.reply_start and column > 0:
-            header[column * cell_width] = "│"
-        elif position % 10 == 0:
+        if position % 10 == 0 and column != reply_column:
             mark = str(position)
             start = column * cell_width
             if all(c == " " for c in header[start : start + len(mark)]) and start + len(mark) <= len(header):

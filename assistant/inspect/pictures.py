@@ -73,6 +73,23 @@ def picture_format(path: Path) -> str:
     return suffix[1:]
 
 
+def check_picture_path(path: Path) -> str:
+    """The format ``path`` asks for, once it is known the file can be created there.
+
+    ``--out`` is checked before the model loads and the reply is generated (a
+    long text takes minutes): a wrong suffix, an existing directory or a
+    folder that does not exist fail then, in one line, not after the work.
+    """
+    kind = picture_format(path)
+    if path.is_dir():
+        raise AssistantError(f"cannot write {path}: it is a directory (give a file name ending in .{kind})")
+    parent = path.parent
+    if not parent.is_dir():
+        reason = f"{parent} is not a folder" if parent.exists() else f"the folder {parent} does not exist"
+        raise AssistantError(f"cannot write {path}: {reason}")
+    return kind
+
+
 @contextlib.contextmanager
 def _quiet_matplotlib() -> Iterator[None]:
     """Token labels may hold characters the font lacks: draw a box, do not warn on stderr."""

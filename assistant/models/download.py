@@ -135,6 +135,10 @@ def check_free_space(directory: Path, needed: int) -> None:
         )
 
 
+class _Overrun(ModelFetchError):
+    """The server sent bytes that cannot be the file (past its announced size, or not GGUF): the part is deleted."""
+
+
 def _hash_prefix(handle: BinaryIO, digest: hashlib._Hash) -> int:
     size = 0
     while block := handle.read(BLOCK):
@@ -237,13 +241,12 @@ def download(
             digest, have = hashlib.sha256(), 0
         check_free_space(dest.parent, (size - have) if size is not None else 0)
         if size is None or have < size:
-            have, digest = _fetch(url, part, out, have, digest, size, dict(headers or {}), progress, cancel)
+            try:
+                have, digest = _fetch(url, part, out, have, digest, size, dict(headers or {}), progress, cancel)
+            except _Overrun:
+                part.unlink(missing_ok=True)  # these bytes are not the file: resuming from them cannot help
+                raise
         if size is not None and have != size:
-            if have > size:  # more than announced: these bytes are not the file, resuming cannot fix them
-                out.truncate(0)
-                raise ModelFetchError(
-                    f"{url}: the server sent more than the {human_bytes(size)} announced; the download was deleted"
-                )
             raise ModelFetchError(
                 f"{url}: transfer ended at {human_bytes(have)} of {human_bytes(size)}; "
                 f"run the same command again to resume from {part.name}"
@@ -258,10 +261,7 @@ def download(
         magic = out.read(4)
         if magic != GGUF_MAGIC:
             part.unlink(missing_ok=True)
-            raise ModelFetchError(
-                f"{url}: the server sent something that is not a GGUF file (it starts with {magic!r}, "
-                "perhaps an error or login page); the download was deleted"
-            )
+            raise ModelFetchError(_not_gguf(url, magic))
         os.replace(part, dest)  # while still locked: a second pull cannot start on a half-renamed file
     return got
 
@@ -308,6 +308,7 @@ def _fetch(
         length = header_int(response.headers.get("Content-Length"))
         if total is None and length is not None:
             total = have + length
+            check_free_space(part.parent, length)  # the catalog/hub gave no size: the server's, before any byte
         out.seek(0, os.SEEK_END)
         try:
             have = _copy(response, out, digest, have, total, url, progress, cancel, part)
@@ -336,6 +337,7 @@ def _copy(
         )
 
     progress(have, total)
+    head = b"" if have == 0 else GGUF_MAGIC  # a resumed part's start was checked when it was written
     try:
         while True:
             if cancel is not None and cancel.is_set():
@@ -349,12 +351,51 @@ def _copy(
                 ) from None
             if not block:
                 return have
+            if len(head) < len(GGUF_MAGIC):
+                head = (head + block)[: len(GGUF_MAGIC)]
+                if not GGUF_MAGIC.startswith(head):
+                    raise _Overrun(_not_gguf(url, head))
+            _check_bounds(url, part, have, len(block), total)
             out.write(block)
             digest.update(block)
             have += len(block)
             progress(have, total)
     except KeyboardInterrupt:
         raise interrupted() from None
+
+
+def _not_gguf(url: str, head: bytes) -> str:
+    return (
+        f"{url}: the server sent something that is not a GGUF file (it starts with {head!r}, "
+        "perhaps an error or login page); the download was deleted"
+    )
+
+
+def _check_bounds(url: str, part: Path, have: int, incoming: int, limit: int | None) -> None:
+    """Stop a transfer before it can fill the disk, checked before each block is written.
+
+    ``limit`` is the size the catalog or the hub announced (else the server's
+    ``Content-Length``): a byte past it is not the file (a server that streams
+    forever, a different file), so the part is deleted. Without one (a plain URL, no ``Content-Length``), free space is the
+    bound: the pull stops :data:`DISK_MARGIN` short of a full disk and gives the
+    space back, since bytes of unknown length may never end. With a known size
+    the space was checked up front; if something else fills the disk meanwhile,
+    the part is kept for a resume once space is freed.
+    """
+    if limit is not None and have + incoming > limit:
+        raise _Overrun(f"{url}: the server sent more than the {human_bytes(limit)} announced; the download was deleted")
+    free = shutil.disk_usage(part.parent).free
+    if free - incoming < DISK_MARGIN:
+        here = f"{human_bytes(have)} downloaded, {human_bytes(free)} free"
+        if limit is None:
+            raise _Overrun(
+                f"{url}: the server gave no size and the download nearly filled {part.parent} ({here}); "
+                "the download was deleted"
+            )
+        raise ModelFetchError(
+            f"{url}: disk nearly full in {part.parent} ({here}); free some space and run the same command "
+            f"again to resume from {part.name}"
+        )
 
 
 ProgressFactory = Callable[[str], TransferProgress]

@@ -24,6 +24,9 @@ from .download import header_int
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 METADATA_TIMEOUT_S = 10.0
+MAX_METADATA_BYTES = 16 << 20
+"""Most bytes of one metadata answer (a page of a repository's file list is a few hundred KB):
+a server that streams forever is one error line, not all of memory."""
 QUANT_PREFERENCE = (
     "Q4_K_M",
     "Q4_K_S",
@@ -134,13 +137,15 @@ def _get_json(url: str) -> tuple[object, str | None]:
     request = urllib.request.Request(url, headers={"User-Agent": "assistant", **auth_headers()})
     try:
         with urllib.request.urlopen(request, timeout=METADATA_TIMEOUT_S) as response:
-            body = response.read()
+            body = response.read(MAX_METADATA_BYTES + 1)
             link = response.headers.get("Link")
     except urllib.error.HTTPError as exc:
         exc.close()
         raise _http_error(url, exc) from None
     except (urllib.error.URLError, OSError) as exc:
         raise ModelFetchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    if len(body) > MAX_METADATA_BYTES:
+        raise ModelFetchError(f"{url}: the answer is larger than {MAX_METADATA_BYTES >> 20} MiB; not hub metadata")
     try:
         data = json.loads(body)
     except ValueError:

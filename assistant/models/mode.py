@@ -45,6 +45,8 @@ def default_mode(model: str) -> Mode:
     from . import refs
     from .summary import try_summarize
 
+    if not model.strip():  # "": a server's own model (-b openai without -m), never a local path
+        return "chat"
     try:
         ref = refs.parse(model)
     except ModelError:

@@ -113,6 +113,10 @@ def local_file(name: str) -> Path | None:
 def parse(text: str, quant: str | None = None) -> ModelRef:
     """What ``text`` refers to. Raises :class:`ModelNotFoundError` for nothing we know."""
     text = text.strip()
+    if not text:  # Path("") is the current directory: never what an empty -m or REF meant
+        raise ModelNotFoundError(
+            "no model named (an empty reference): give a catalog name, a .gguf file, hf:ORG/REPO or a URL"
+        )
     entry = find_entry(text)
     if entry is not None:
         return CatalogRef(entry)

@@ -92,15 +92,16 @@ def resolve_schema(value: str, *, multi: bool = False, option: str = "--schema")
     elif text.startswith("t:"):
         schema = _template_schema(text[2:].strip(), option)
     elif _is_file(text):
+        from ..input_files import read_input_file
+
         path = Path(text).expanduser()
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{option}: cannot read {path}: {exc}") from None
+        raw = read_input_file(path, f"{option}: schema file", strict=True)
         schema = _json_schema(raw, f"{option} file {path}")
     elif _looks_like_path(text):
         if Path(text).expanduser().is_dir():
             raise ConfigError(f"{option}: {text} is a directory, not a schema file")
+        if Path(text).expanduser().exists():  # /dev/zero, a FIFO: never read (it may not end)
+            raise ConfigError(f"{option}: {text} is not a regular file")
         raise ConfigError(f"{option}: file {text} does not exist (inline JSON starts with '{{')")
     else:
         schema = concise_schema(text)

@@ -85,7 +85,8 @@ def _run_row(
     text = row.input_text(input_field)
     if text is not None and "input" in declared:
         given["input"] = text
-    values = {**shared, **{k: v for k, v in given.items() if k in declared}}
+    # A null field is "not given", as an empty CSV cell is: the shared -v value or the default applies.
+    values = {**shared, **{k: v for k, v in given.items() if k in declared and v is not None}}
     record: dict[str, Any] = {"vars": values, "prompt_hash": None}
     if row.error is not None:
         return _failed(record, row.error), None

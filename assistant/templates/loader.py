@@ -236,6 +236,7 @@ class SearchPathLoader(jinja2.BaseLoader):
                 # A FIFO, device or broken link says what it is, not "not found";
                 # a directory of partials named like a template is passed over.
                 if os.path.lexists(path) and not path.is_dir():
+                    _check_inside(path, directory)
                     return self._read(path)
         raise jinja2.TemplateNotFound(template)
 
@@ -276,6 +277,21 @@ def _is_path(name: str) -> bool:
     return "/" in name or os.sep in name or (os.altsep is not None and os.altsep in name)
 
 
+def _check_inside(path: Path, directory: Path) -> None:
+    """Refuse a template or partial that a symbolic link leads out of its search directory.
+
+    ``split_template_path`` already refuses ``..`` and absolute include names,
+    but a link (``_footer.jinja -> ~/.ssh/id_rsa``, or a linked sub-directory)
+    in a cloned template pack would still pull any file into a prompt that may go
+    to a remote server: the confinement examples files have (``_examples_path``).
+    Links that stay inside the directory, and a linked directory itself, are fine.
+    """
+    real = Path(os.path.realpath(path))
+    home = Path(os.path.realpath(directory))
+    if not real.is_relative_to(home):
+        raise TemplateError(f"template {path} is a symbolic link leading outside {directory}, to {real}")
+
+
 def _check_regular(path: Path) -> None:
     """Refuse a template entry that is not a regular file (a FIFO, a device, a broken link)
     with that reason, rather than reporting it as missing or reading it."""
@@ -304,6 +320,7 @@ def find_template(name: str, dirs: list[TemplateDir] | None = None) -> tuple[Pat
         path = directory.path / f"{name}{SUFFIX}"
         if os.path.lexists(path):  # first match wins, even a broken one: no silent fallback
             _check_regular(path)
+            _check_inside(path, directory.path)
             return path, directory
     known = sorted({p.stem for d in dirs if d.path.is_dir() for p in d.path.glob(f"*{SUFFIX}")})
     close = difflib.get_close_matches(name, known, n=1)
@@ -532,7 +549,9 @@ def _examples_path(where: str, raw: str, path: Path) -> Path:
 def _parse_examples_file(file: Path, text: str) -> list[Any]:
     if file.suffix == ".jsonl":
         items = []
-        for number, line in enumerate(text.splitlines(), 1):
+        from ..batch.rows import jsonl_lines  # the one JSON Lines splitter (U+2028 stays inside its row)
+
+        for number, line in enumerate(jsonl_lines(text), 1):
             if not line.strip():
                 continue
             try:

@@ -75,7 +75,9 @@ def resolve_variables(
     if problems:
         raise TemplateError(f"template {template.name!r}: " + "; ".join(problems))
     values = {v.name: v.default for v in template.variables if not v.required}
-    values.update(given)
+    # None (JSON null, YAML ~) means "not given", as it does for a required variable
+    # above and as an empty CSV cell does: the default applies, never the text "None".
+    values.update({name: value for name, value in given.items() if value is not None})
     return values
 
 

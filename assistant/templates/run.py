@@ -116,10 +116,12 @@ def run_template(
     messages = with_system(render_template(spec, variables, input=input, examples_as=examples_as), system)
     generation = resolve_params(spec, params)
     if backend is None or isinstance(backend, str):
-        from ..config import default_backend, default_model
+        from ..backends import default_model_for
+        from ..config import default_backend
         from ..session import open_backend
 
-        engine = open_backend(model or default_model(), backend or default_backend())
+        name = backend or default_backend()
+        engine = open_backend(model or default_model_for(name), name)
         try:
             return execute(spec, messages, engine, generation, on_text)
         finally:

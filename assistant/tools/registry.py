@@ -101,10 +101,11 @@ class RegisteredTool:
     def default_backend(self) -> Backend:
         """The configured default model, loaded once per RegisteredTool (API convenience)."""
         if self._default_backend is None:
-            from ..config import default_backend, default_model
+            from ..backends import default_model_for
+            from ..config import default_backend
             from ..session import open_backend
 
-            self._default_backend = open_backend(default_model(), default_backend())
+            self._default_backend = open_backend(default_model_for(default_backend()), default_backend())
         return self._default_backend
 
     def run(

@@ -13,6 +13,7 @@ from textual.screen import Screen
 
 from ..errors import AssistantError
 from .controller import ChatController, ChatSettings
+from .pickers import same_model
 from .screens.chat import ChatScreen
 from .screens.help import HelpScreen
 from .screens.settings import SettingsChoice, SettingsScreen
@@ -114,7 +115,7 @@ class ChatApp(App[None]):
                     lambda n=name: self.switch_engine(backend=n),
                 )
         for label, name in options.models:
-            if name != settings.model:
+            if not same_model(name, settings.model):  # the loaded one under its listed name is no switch
                 yield SystemCommand(f"Model: {name}", label, lambda n=name: self.switch_engine(model=n))
         for label, name in options.templates:
             if (name or None) != settings.template:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
-from ..backends import Backend
-from ..context import FittedPrompt
+from ..backends import Backend, default_model_for
+from ..context import FittedPrompt, fit_to_context
 from ..errors import AssistantError, BackendError, NotSupportedError
 from ..inspect.token_view import ReplyTokens
 from ..models.mode import Mode, choose_mode
@@ -30,6 +30,9 @@ from .reply_inspection import ReplyInspection, reply_prompt
 from .state import ChatSettings, EngineStatus, Exchange, PromptPreview
 from .templating import TemplatedSession, is_choice, load_chat_template, template_choices, variables_taken
 from .tool_calls import ToolCall
+
+P = TypeVar("P")
+"""What a non-streamed turn's ``prepare`` builds for its ``run`` (see :meth:`ChatController.run_exchange`)."""
 
 if TYPE_CHECKING:
     from ..history.records import Turn
@@ -100,8 +103,10 @@ class ChatController(ReplyInspection, ConversationBranches):
         The new engine is loaded before the old one is released, so a failed
         switch leaves the previous model working.
         """
-        model = model or self.settings.model
         backend = backend or self.settings.backend
+        # No model named ("" after `-b openai` without -m, then another backend picked in F2):
+        # the backend's own default, the catalog's for a local engine, the server's for a server.
+        model = model or self.settings.model or default_model_for(backend)
         with self._load_lock:
             options = dict(self.settings.backend_options) if backend == self.settings.backend else {}
             if progress is not None:
@@ -401,15 +406,19 @@ class ChatController(ReplyInspection, ConversationBranches):
         assert template is not None
         backend = self.require_backend()
 
-        def run() -> Exchange:
+        def prepare() -> list[Message]:
             messages = render_template(template, self.settings.template_variables, input=user_text)
+            fit_to_context(backend, messages)  # one over the context window is refused here, unrecorded
+            return messages
+
+        def run(messages: list[Message]) -> Exchange:
             result = execute(template, messages, backend, self.settings.params)
             answer = result.answer if result.answer is not None else result.output
             return Exchange(
                 self._completion(str(answer), result.usage, result.timings), result, None, result.to_dict()
             )
 
-        return self.run_exchange(user_text, run)
+        return self.run_exchange(user_text, run, prepare)
 
     def run_tool(
         self, line: str, call: ToolCall, progress: Callable[[int, int, str], None] | None = None
@@ -417,11 +426,12 @@ class ChatController(ReplyInspection, ConversationBranches):
         """Run a slash command's tool on the loaded model; the exchange is kept like a turn."""
         backend = self.require_backend()
 
-        def run() -> Exchange:
+        def run(_: None) -> Exchange:
             result = call.tool.run(call.text, backend, params=call.params, progress=progress)
             return Exchange(self._completion(result.to_text()), result, call.name, result.to_dict())
 
-        return self.run_exchange(line, run)
+        # Nothing to build first: the parameters were checked when the call was prepared.
+        return self.run_exchange(line, run, lambda: None)
 
     def _completion(
         self, text: str, usage: Usage | None = None, timings: Timings | None = None
@@ -431,12 +441,17 @@ class ChatController(ReplyInspection, ConversationBranches):
             text, backend.model_name, backend.name, "stop", usage or Usage(), timings or Timings()
         )
 
-    def run_exchange(self, user_text: str, run: Callable[[], Exchange]) -> Any:
+    def run_exchange(self, user_text: str, run: Callable[[P], Exchange], prepare: Callable[[], P]) -> Any:
         """A turn that is not streamed (a tool, a scored label), kept like any other.
 
-        The user's text is stored before ``run`` starts; a failure is stored as
-        an error turn and re-raised. On success the exchange joins the
-        conversation (so the model sees it next turn, as a resumed one would).
+        ``prepare`` builds what the model will be given (a choice template's
+        rendered prompt, checked against the context window); it fails before
+        anything is stored, as a streamed message whose prompt cannot be built
+        does (:meth:`ChatSession.send`): the model never saw it, so it is no turn
+        and :attr:`last_turn` stays None. Then the user's text is stored and
+        ``run(prepared)`` runs; a failure there is stored as an error turn and
+        re-raised. On success the exchange joins the conversation (so the model
+        sees it next turn, as a resumed one would).
         """
         from ..history.recorder import unrecorded_turn
 
@@ -444,8 +459,9 @@ class ChatController(ReplyInspection, ConversationBranches):
             self.recorder.last_turn = None
         try:
             session = self.session()
+            prepared = prepare()
         except BaseException:
-            self.abandon_branch()
+            self.abandon_branch()  # nothing was sent: a prepared edit does not linger
             raise
         recorded = (
             self.recorder.turn(user_text, self.recorder.meta_of(session), session.system)
@@ -453,7 +469,7 @@ class ChatController(ReplyInspection, ConversationBranches):
             else unrecorded_turn()
         )
         with recorded as turn:  # stored before the run; a failure is kept as an error turn and re-raised
-            exchange = run()
+            exchange = run(prepared)
             turn.complete(exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result)
         self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])
         # The last streamed reply no longer describes the context: the status counts the conversation anew.

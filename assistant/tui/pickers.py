@@ -36,6 +36,18 @@ def picker_name(model: str) -> str:
         return model
 
 
+def same_model(first: str, second: str) -> bool:
+    """Whether two references name one model (``smollm2`` and ``smollm2-135m-instruct`` do).
+
+    The chat keeps the name the user gave (``-m smollm2``, the config's default),
+    while the pickers list a model by its inventory name: compared as strings,
+    the model already loaded looked like another one, so the palette offered to
+    load it again under the other name, and the token view refused to score the
+    replies it had written.
+    """
+    return first == second or (bool(first) and bool(second) and picker_name(first) == picker_name(second))
+
+
 def backend_choices() -> list[tuple[str, str]]:
     from ..backends import available_backends
 

@@ -20,6 +20,7 @@ from ..backends.base import Prompt
 from ..errors import BackendError, NotSupportedError
 from ..inspect.token_view import ReplyTokens
 from ..types import AttentionMaps, GenerationParams, Message, TokenLogprob
+from .pickers import same_model
 from .templating import TemplatedSession, load_chat_template
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class ReplyInspection:
     def attention_model(self, reply: ReplyTokens) -> str:
         """The model file to compute ``reply``'s attention with: the one that wrote it."""
         backend = self.require_backend()
-        if not reply.model or reply.model == backend.model_name:
+        if not reply.model or same_model(reply.model, backend.model_name):
             return self.settings.model
         return reply.model
 
@@ -162,7 +163,7 @@ class ReplyInspection:
                 f"the {backend.name} backend cannot score given tokens "
                 "(start the chat with -o logprobs=5 to record them as replies are written)"
             )
-        if reply.model and reply.model != backend.model_name:
+        if reply.model and not same_model(reply.model, backend.model_name):
             return f"this reply came from {reply.model}: load it (F2) to compute them"
         if reply.prompt is None:
             return "the prompt this reply was written after is not known"
@@ -182,7 +183,7 @@ class ReplyInspection:
         backend = self.backend
         if backend is None or not token_ids or not backend.capabilities.next_token:
             return []
-        if reply.model and reply.model != backend.model_name:
+        if reply.model and not same_model(reply.model, backend.model_name):
             return []
         return list(backend.token_pieces(token_ids))
 

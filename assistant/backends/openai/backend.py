@@ -160,10 +160,12 @@ class OpenAIBackend:
         if not settings.model:
             if len(self._served) == 1:
                 return self._served[0]
-            served = ", ".join(self._served) or "none listed"
-            label = f"remote {settings.remote!r}" if settings.remote else where
+            label = f"remote {settings.remote!r} names no model and {where}" if settings.remote else where
             hint = f"-m {settings.remote}/MODEL" if settings.remote else "-m MODEL"
-            raise ConfigError(f"{label} names no model and serves several; pick one with {hint} (served: {served})")
+            if not self._served:
+                raise ConfigError(f"{label} lists no models (GET /v1/models); name one with {hint}")
+            shown = ", ".join(self._served[:20]) + (f", … ({len(self._served)} in all)" if len(self._served) > 20 else "")
+            raise ConfigError(f"{label} serves {len(self._served)} models; pick one with {hint} (served: {shown})")
         if self._served and settings.model not in self._served:
             self._warn(
                 f"model {settings.model!r} is not among those {where} lists ({', '.join(self._served[:5])}); "
@@ -231,6 +233,7 @@ class OpenAIBackend:
             attention=False,
             constrained=self._profile.constrained,
             exact_token_count=self._token_count_kind().startswith("exact"),
+            catalog_models=False,
             max_parallel=MAX_PARALLEL_REQUESTS,
         )
 

@@ -101,9 +101,8 @@ def _chat_format_option(value: str | None) -> ChatFormat | None:
         return ChatFormat(value, source="option:inline")
     path = Path(value).expanduser()
     if path.is_file():
-        try:
-            return ChatFormat(path.read_text(encoding="utf-8"), source=f"option:{path}")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read chat_template file {path}: {exc}") from exc
+        from ...input_files import read_input_file
+
+        return ChatFormat(read_input_file(path, "chat_template file", strict=True), source=f"option:{path}")
     names = ", ".join(FALLBACKS)
     raise ConfigError(f"chat_template must be one of {names}, a Jinja file, or Jinja text; got {value!r}")

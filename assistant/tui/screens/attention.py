@@ -28,6 +28,7 @@ from textual.worker import get_current_worker
 from ...errors import AssistantError
 from ...inspect.attention import DEFAULT_WINDOW, AttentionViewState, legend_text, summary_line
 from ..text import visible_text
+from .help import HELP_BINDING, ViewHelp
 
 if TYPE_CHECKING:
     from ...inspect.token_view import ReplyTokens
@@ -73,7 +74,7 @@ def export_path(model: str, layer: int, head: int | None, directory: Path | None
     return path
 
 
-class AttentionScreen(ModalScreen[None]):
+class AttentionScreen(ViewHelp, ModalScreen[None]):
     """Heatmap over prompt + reply tokens, with layer and head selectors and a cursor."""
 
     BINDINGS = [
@@ -88,7 +89,10 @@ class AttentionScreen(ModalScreen[None]):
         Binding("up", "move(-1, 0)", show=False),
         Binding("down", "move(1, 0)", show=False),
         Binding("e", "export", "Export PNG"),
+        HELP_BINDING,
     ]
+
+    HELP_SECTION = "Attention view"
 
     DEFAULT_CSS = """
     AttentionScreen { align: center middle; }

@@ -342,8 +342,10 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
                 return
             else:
                 edited = True
+        self.sending_edit = edited
         if is_slash_command(text):
             if not await self.run_slash_command(text):
+                self.sending_edit = False
                 await self.abandon_branch()  # refused: an edit prepared for it is not sent either
             return
         text = unescape_slash(text)
@@ -351,7 +353,6 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
             name = self.controller.settings.template or "template"
             await self.run_task(name, text, lambda: self.controller.classify(text))
             return
-        self.sending_edit = edited
         await self.start_reply(text)
 
     async def start_reply(self, text: str, user: UserMessage | None = None) -> None:
@@ -539,14 +540,20 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
 
     async def on_task_finished(self, message: TaskFinished) -> None:
         user, self.pending_user = self.pending_user, None
+        edit_sent, self.sending_edit = self.sending_edit, False
         self.generating = False
         if message.error is not None:
-            if user is not None:
-                user.set_status("failed")
-                self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
-            # The line goes back into the box too, to fix and send again: a mistake only the tool
-            # can see (a language code /translate does not know) is found as it runs.
-            self._give_back(message.user_text)
+            if user is not None and self.controller.last_turn is None:
+                # Not stored: what the model was to get could not be built (a choice template's prompt
+                # over the context window, say), as with a streamed message; the line goes back.
+                await self._not_sent(user, message.user_text, edit_sent)
+            else:
+                if user is not None:
+                    user.set_status("failed")
+                    self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
+                # The line goes back into the box too, to fix and send again: a mistake only the tool
+                # can see as it runs is found then.
+                self._give_back(message.user_text)
             self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
         else:
             body, plain = result_view(message.result, message.source_text)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from textual import events
 
 from ...errors import AssistantError
+from ..pickers import same_model
 from ..widgets.sidebar import Sidebar
 from .dialogs import Confirm
 
@@ -103,7 +104,7 @@ class ConversationActions(_Screen):
         self.prompt_input.focus()
         remembered, settings = opened.remembered, self.controller.settings
         if remembered is not None and remembered.model and remembered.backend and (
-            (remembered.model, remembered.backend) != (settings.model, settings.backend)
+            remembered.backend != settings.backend or not same_model(remembered.model, settings.model)
         ):
             self.load_model(remembered.model, remembered.backend)  # the model it was having with
         else:

@@ -14,6 +14,9 @@ from textual.widgets import Static
 from ..keys import KEY_HELP
 from ..widgets.tool_results import slash_help_renderable
 
+HELP_BINDING = Binding("f1", "help", "Help")
+"""F1 on the app's own views (token view, attention view, prompt inspector): see :class:`ViewHelp`."""
+
 
 def _table(key_width: int = 0) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False, expand=False, padding=(0, 2, 0, 0))
@@ -22,12 +25,13 @@ def _table(key_width: int = 0) -> Table:
     return table
 
 
-def help_renderable() -> Group:
+def help_renderable(first: str | None = None) -> Group:
+    """Every key, by section; ``first``'s section on top (the keys of the view F1 was pressed in)."""
     parts: list[Text | Table | Group] = []
     section = None
     width = max(len(entry.keys) for entry in KEY_HELP)
     table = _table(width)
-    for entry in KEY_HELP:
+    for entry in sorted(KEY_HELP, key=lambda entry: entry.section != first):  # stable: else in table order
         if entry.section != section:
             if section is not None:
                 parts.append(table)
@@ -42,7 +46,7 @@ def help_renderable() -> Group:
 
 
 class HelpScreen(ModalScreen[None]):
-    """Key bindings; any of Esc, F1 or q closes it."""
+    """Key bindings; any of Esc, F1 or q closes it. ``first``: the section to show on top."""
 
     BINDINGS = [
         Binding("escape,f1,q", "dismiss", "Close"),
@@ -56,7 +60,26 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    def __init__(self, first: str | None = None) -> None:
+        super().__init__()
+        self.first = first
+
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:
             scroll.border_title = "Help — Esc to close"
-            yield Static(help_renderable())
+            yield Static(help_renderable(self.first))
+
+
+class ViewHelp:
+    """Mixed into the app's modal views: F1 opens the help with the view's own keys on top.
+
+    The app binds F1 too, but a modal screen hides the app's bindings (Textual
+    stops the binding chain at the modal), so without this F1 was dead exactly
+    where a view's keys need explaining. Add :data:`HELP_BINDING` to ``BINDINGS``.
+    """
+
+    HELP_SECTION: str | None = None
+    """The section of :data:`~assistant.tui.keys.KEY_HELP` listing the view's keys."""
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.HELP_SECTION))  # type: ignore[attr-defined]

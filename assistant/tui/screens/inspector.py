@@ -11,15 +11,19 @@ from textual.widgets import Static, TextArea
 
 from ..controller import PromptPreview
 from ..text import visible_text
+from .help import HELP_BINDING, ViewHelp
 
 
-class PromptInspector(ModalScreen[None]):
+class PromptInspector(ViewHelp, ModalScreen[None]):
     """Read-only view of the rendered prompt (template, history, chat template applied)."""
 
     BINDINGS = [
         Binding("escape,f3", "dismiss", "Close"),
         Binding("c", "copy", "Copy prompt"),
+        HELP_BINDING,
     ]
+
+    HELP_SECTION = "Panels"
 
     DEFAULT_CSS = """
     PromptInspector { align: center middle; }

@@ -53,9 +53,14 @@ class SettingsChoice:
     """``chat`` or ``completion``; None: the model's default (:mod:`assistant.models.mode`)."""
 
 
+SERVERS_OWN_MODEL = "the server's own model"
+"""How the model list shows ``""``: no model named, a server (``-b openai``) uses the one it serves."""
+
+
 def _with_current(options: list[tuple[str, str]], current: str) -> list[tuple[str, str]]:
-    if current and all(value != current for _, value in options):
-        return [(current, current), *options]
+    """``options`` with the current value first when it is not among them (a list must hold its value)."""
+    if all(value != current for _, value in options):
+        return [(current or SERVERS_OWN_MODEL, current), *options]
     return options
 
 

@@ -33,6 +33,7 @@ from textual.widgets import Footer, ProgressBar, Static
 
 from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState, shown_token_ids
 from ..widgets.token_panel import TokenPanel, legend_text
+from .help import HELP_BINDING, ViewHelp
 from ..widgets.token_strip import TokenStrip
 
 if TYPE_CHECKING:
@@ -88,12 +89,12 @@ class TokensComputed(Message):
     error: str | None = None
 
 
-class TokenViewScreen(ModalScreen[None]):
+class TokenViewScreen(ViewHelp, ModalScreen[None]):
     """One reply's tokens and probabilities; Esc backs out one level (panel, computation, view)."""
 
     BINDINGS = [
-        Binding("left", "move(-1)", "token", key_display="←"),
-        Binding("right", "move(1)", "token", key_display="→"),
+        Binding("left", "move(-1)", "token", key_display="←/→"),  # one footer entry: room for F1's
+        Binding("right", "move(1)", "Next token", show=False),
         Binding("up", "move_lines(-1)", "Line up", show=False),
         Binding("down", "move_lines(1)", "Line down", show=False),
         Binding("pageup", "move_page(-1)", "Page up", show=False),
@@ -110,7 +111,10 @@ class TokenViewScreen(ModalScreen[None]):
         Binding("equals_sign", "reset_settings", "reset", key_display="="),
         Binding("r", "recompute", "recompute"),
         Binding("escape", "back", "back"),
+        HELP_BINDING,
     ]
+
+    HELP_SECTION = "Token view"
 
     DEFAULT_CSS = """
     TokenViewScreen { align: center middle; }
@@ -120,7 +124,7 @@ class TokenViewScreen(ModalScreen[None]):
     TokenViewScreen #source { height: auto; color: $text-muted; }
     TokenViewScreen #progress { height: 1; display: none; }
     TokenViewScreen #progress.-computing { display: block; }
-    TokenViewScreen #legend { height: 1; margin-bottom: 1; }
+    TokenViewScreen #legend { height: auto; margin-bottom: 1; }
     TokenViewScreen #panel { margin-top: 1; }
     """
 

@@ -1,0 +1,58 @@
+"""Bounded reads of input text: the one definition every reader of user-named files and stdin uses.
+
+Stdin, ``--file``, ``-v name=@file``, ``--schema FILE`` and ``-o chat_template=FILE``
+all name something the user chose, which may be a gigabyte log, ``/dev/zero``
+or a file that keeps growing. Each is read through :func:`read_limited`, which
+never holds more than one byte past :data:`MAX_INPUT_BYTES`, so a wrong name is
+one :class:`~assistant.errors.ConfigError` line instead of a MemoryError after
+gigabytes were read. Kept out of :mod:`assistant.cli` because backends (a chat
+template file) and the structured-output parser read such files too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO
+
+from .errors import ConfigError
+
+__all__ = ["MAX_INPUT_BYTES", "read_input_file", "read_limited"]
+
+MAX_INPUT_BYTES = 32 * 1024 * 1024
+"""Most bytes of input text read from one source.
+
+Far more than any model here can use (millions of tokens: days of summarising on
+a CPU), and small enough that ``/dev/zero`` or a wrong file is one error line
+instead of a MemoryError after gigabytes were read."""
+
+
+def read_limited(handle: IO[bytes], what: str, *, strict: bool = False) -> str:
+    """The text from ``handle``, refusing more than :data:`MAX_INPUT_BYTES`.
+
+    Reads at most one byte past the limit, whatever the source: a pipe, a
+    device or a file that grows while it is read. Invalid UTF-8 becomes U+FFFD
+    (text for a model), or with ``strict`` is an error (a schema or a template,
+    where a replaced byte would silently change what the file says).
+    """
+    data = handle.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise ConfigError(f"{what} is larger than {MAX_INPUT_BYTES // 2**20} MiB; give a smaller input")
+    if not strict:
+        return data.decode("utf-8", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def read_input_file(path: str | Path, what: str, *, strict: bool = False) -> str:
+    """A file of input text through :func:`read_limited` (a pipe such as ``<(cmd)`` works too)."""
+    try:
+        if Path(path).is_dir():
+            raise ConfigError(f"{what} {path} is a directory")
+        with open(path, "rb") as handle:
+            return read_limited(handle, f"{what} {path}", strict=strict)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
