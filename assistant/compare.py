@@ -13,7 +13,10 @@ requested so that agreement can be measured beyond the text:
 Token ids are only comparable for the same model (the same vocabulary), which is
 what the command is for: one model, two engines. A server that returns token
 texts but no ids (``-b openai``) is compared by token text instead, and a prompt
-whose token ids it cannot tell leaves ``same_prompt_ids`` unknown (``None``).
+whose token ids it cannot tell leaves ``same_prompt_ids`` unknown (``None``). A
+server that returns no logprobs at all gives text but no tokens: the token
+measures are then unknown (``tokens_known`` false), never "differ at token 0"
+against an empty list; only ``same_text`` is measured.
 
 Each side has its own model and backend options (:class:`Side`): a local engine
 and a server need different ones (``n_threads`` against ``base_url``).
@@ -61,6 +64,11 @@ class EngineRun:
         return None if self.prompt_token_ids is None else len(self.prompt_token_ids)
 
     @property
+    def tokens_known(self) -> bool:
+        """Whether the generated tokens are known: a server that sends no logprobs gives the text only."""
+        return bool(self.tokens) or not self.text
+
+    @property
     def has_ids(self) -> bool:
         """Every generated token's id, and its alternatives', is known (a server may give texts only: id -1)."""
         return (
@@ -72,6 +80,7 @@ class EngineRun:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["prompt_tokens"] = self.prompt_tokens
+        data["tokens_known"] = self.tokens_known
         del data["prompt_token_ids"], data["top"], data["top_tokens"]
         return data
 
@@ -84,6 +93,10 @@ class Agreement:
     compared_steps: int
     top_k: int
     top_overlap: list[float]
+    same_text: bool
+    tokens_known: bool
+    """False: a side gave text without tokens (no logprobs), so the token measures
+    (``first_difference``, ``compared_steps``, ``top_overlap``) were not taken."""
 
     @property
     def mean_top_overlap(self) -> float | None:
@@ -97,8 +110,13 @@ def measure_agreement(a: EngineRun, b: EngineRun, top_k: int) -> Agreement:
     """First differing token and the top-k overlap of each step up to it.
 
     Tokens and candidates are compared by id where both sides know the ids,
-    else by their text (the same vocabulary gives the same texts).
+    else by their text (the same vocabulary gives the same texts). Where a side
+    does not know its tokens at all, nothing token-wise is claimed.
     """
+    known = a.prompt_token_ids is not None and b.prompt_token_ids is not None
+    same_prompt_ids = a.prompt_token_ids == b.prompt_token_ids if known else None
+    if not (a.tokens_known and b.tokens_known):
+        return Agreement(same_prompt_ids, None, 0, top_k, [], same_text=a.text == b.text, tokens_known=False)
     by_id = a.has_ids and b.has_ids
     seq_a: list[Any] = a.token_ids if by_id else a.tokens
     seq_b: list[Any] = b.token_ids if by_id else b.tokens
@@ -117,13 +135,14 @@ def measure_agreement(a: EngineRun, b: EngineRun, top_k: int) -> Agreement:
     for step in range(min(steps, len(top_a), len(top_b))):
         shared = set(top_a[step][:top_k]) & set(top_b[step][:top_k])
         overlap.append(len(shared) / top_k)
-    known = a.prompt_token_ids is not None and b.prompt_token_ids is not None
     return Agreement(
-        same_prompt_ids=a.prompt_token_ids == b.prompt_token_ids if known else None,
+        same_prompt_ids=same_prompt_ids,
         first_difference=first,
         compared_steps=steps,
         top_k=top_k,
         top_overlap=overlap,
+        same_text=a.text == b.text,
+        tokens_known=True,
     )
 
 

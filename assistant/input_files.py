@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from .errors import ConfigError
+from .text_checks import invalid_utf8
 
 __all__ = ["MAX_INPUT_BYTES", "read_input_file", "read_limited"]
 
@@ -31,22 +32,30 @@ def read_limited(handle: IO[bytes], what: str, *, strict: bool = False) -> str:
 
     Reads at most one byte past the limit, whatever the source: a pipe, a
     device or a file that grows while it is read. Invalid UTF-8 becomes U+FFFD
-    (text for a model), or with ``strict`` is an error (a schema or a template,
-    where a replaced byte would silently change what the file says).
+    (stdin: often another program's output, text for a model), or with
+    ``strict`` is a one-line error naming the byte and its offset
+    (:func:`~assistant.text_checks.invalid_utf8`): where a replaced byte would
+    silently change what a file says.
     """
     data = handle.read(MAX_INPUT_BYTES + 1)
     if len(data) > MAX_INPUT_BYTES:
         raise ConfigError(f"{what} is larger than {MAX_INPUT_BYTES // 2**20} MiB; give a smaller input")
     if not strict:
         return data.decode("utf-8", errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    problem = invalid_utf8(data)
+    if problem:
+        raise ConfigError(f"{what} is not UTF-8 text ({problem}); save it as UTF-8")
+    return data.decode("utf-8")
 
 
-def read_input_file(path: str | Path, what: str, *, strict: bool = False) -> str:
-    """A file of input text through :func:`read_limited` (a pipe such as ``<(cmd)`` works too)."""
+def read_input_file(path: str | Path, what: str, *, strict: bool = True) -> str:
+    """A file of input text through :func:`read_limited` (a pipe such as ``<(cmd)`` works too).
+
+    Strict by default: a file the user named (``-v name=@file``, ``--file``, a
+    schema, a chat template) that is not UTF-8 is refused with the byte's
+    position, as a batch file's row is, instead of running on text whose
+    accented letters silently became U+FFFD.
+    """
     try:
         if Path(path).is_dir():
             raise ConfigError(f"{what} {path} is a directory")

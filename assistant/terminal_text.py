@@ -6,8 +6,18 @@ terminal (and in a pipe that later reaches one) a control character would be
 sequences, CR and BS overwrite what was printed, BEL rings. So every C0/C1
 control except newline and tab is replaced by a visible stand-in: C0 by its
 Unicode "control picture" (ESC shows as ``␛``), DEL by ``␡``, C1 by a ``\\x9b``
-style escape. The mapping is per character, so it can be applied to each
-streamed chunk independently. Stored bytes and ``--json`` keep the raw text.
+style escape.
+
+The invisible bidirectional-text controls (:data:`BIDI_CONTROLS`: embeddings,
+overrides, isolates and the three marks) are not executed by the terminal but
+by its text layout: ``RLO`` makes ``exe.png`` of ``\\u202egnp.exe`` look like a
+picture, and a history title or GGUF name can reorder the line it is shown on
+("Trojan Source"). They show as ``\\u202e`` style escapes. Right-to-left
+*letters* (Hebrew, Arabic) are text and stay as they are; only the invisible
+controls that override their natural order are made visible.
+
+The mapping is per character, so it can be applied to each streamed chunk
+independently. Stored bytes and ``--json`` keep the raw text.
 """
 
 from __future__ import annotations
@@ -19,18 +29,51 @@ from typing import Any
 _VISIBLE = {code: chr(0x2400 + code) for code in range(0x20) if code not in (0x09, 0x0A)}
 _VISIBLE[0x7F] = "\u2421"
 _VISIBLE.update({code: f"\\x{code:02x}" for code in range(0x80, 0xA0)})
+
+BIDI_CONTROLS = frozenset(
+    (
+        0x061C,  # ARABIC LETTER MARK
+        0x200E,  # LEFT-TO-RIGHT MARK
+        0x200F,  # RIGHT-TO-LEFT MARK
+        *range(0x202A, 0x202F),  # LRE, RLE, PDF, LRO, RLO: embeddings and overrides
+        *range(0x2066, 0x206A),  # LRI, RLI, FSI, PDI: isolates
+    )
+)
+"""Code points of the invisible Unicode bidi controls: every character of the
+explicit bidi classes (LRE … PDI) plus the implicit marks ALM, LRM and RLM."""
+_VISIBLE.update({code: f"\\u{code:04x}" for code in BIDI_CONTROLS})
 # Lone surrogates (undecodable argv bytes, "\ud800" in JSON) cannot be encoded for
 # output at all: they get U+FFFD, the replacement the history store uses.
 _VISIBLE.update({code: "\ufffd" for code in range(0xD800, 0xE000)})
 _TRANSLATION = str.maketrans(_VISIBLE)
-# JSON already escapes C0 (\u001b); DEL and C1 (U+009B is a one-character CSI on
-# some terminals) it leaves raw. Inside JSON they can only occur in strings, where
-# \u escapes decode back to the same characters: the data is unchanged.
-_JSON_ESCAPES = str.maketrans({code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *range(0xD800, 0xE000))})
+# JSON already escapes C0 (\u001b); DEL, C1 (U+009B is a one-character CSI on
+# some terminals) and the bidi controls it leaves raw. Inside JSON they can only
+# occur in strings, where \u escapes decode back to the same characters: the data
+# is unchanged.
+_JSON_ESCAPES = str.maketrans(
+    {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS, *range(0xD800, 0xE000))}
+)
+
+
+_NO_BIDI = str.maketrans({code: None for code in BIDI_CONTROLS})
+
+
+def without_bidi_controls(text: str) -> str:
+    """``text`` without the invisible bidi controls: for the user's own text, such as a paste.
+
+    Shown as ``\\u200f`` escapes, a right-to-left mark copied with a Hebrew or
+    Arabic sentence would reach the model as six letters of noise; dropped, the
+    sentence reads the same and nothing is left to reorder the screen.
+    """
+    return text.translate(_NO_BIDI)
 
 
 def visible_text(text: str) -> str:
-    """``text`` with terminal control characters replaced by visible stand-ins (``\\n`` and ``\\t`` kept)."""
+    """``text`` with terminal control characters replaced by visible stand-ins (``\\n`` and ``\\t`` kept).
+
+    C0/C1 controls and the bidi controls of :data:`BIDI_CONTROLS` included, so
+    nothing printed can move the cursor, restyle the terminal or reorder a line.
+    """
     return text.translate(_TRANSLATION)
 
 

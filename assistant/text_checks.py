@@ -1,5 +1,10 @@
 """Whether text that enters the assistant is valid Unicode: one check for argv, batch rows and files.
 
+Bytes that are not UTF-8 (a Latin-1 file named by ``-v name=@file``) are refused
+by :func:`invalid_utf8` with the byte and where it is, in the same words as a
+string's undecodable argv byte (``byte 0xe9``), rather than silently decoded to
+U+FFFD: the text would otherwise change without a word.
+
 A Python ``str`` can hold lone surrogates: undecodable argv bytes arrive as
 ``\\udce9`` (``surrogateescape``), and JSON may spell ``"\\ud800"``. They have no
 UTF-8 encoding, so no tokenizer, database or terminal can take them; left alone
@@ -37,4 +42,19 @@ def invalid_unicode_in(value: Any) -> str | None:
             problem = invalid_unicode_in(item)
             if problem:
                 return problem
+    return None
+
+
+def invalid_utf8(data: bytes) -> str | None:
+    """None if ``data`` is UTF-8, else which byte is not and where: ``byte 0xe9 at offset 3, line 1``.
+
+    The offset counts bytes from 0, as ``xxd``, ``od`` and ``dd skip=`` do (a
+    character count means nothing in bytes that are not text); the line is
+    where an editor finds it.
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"byte 0x{data[exc.start]:02x} at offset {exc.start}, line {line}"
     return None

@@ -29,6 +29,8 @@ DEFAULT_CHUNK_TOKENS = 2048
 
 _PREAMBLE = re.compile(r"^\s*(?:here(?:'s| is) (?:a |the )?(?:short |brief )?summary[^:\n]*:|summary:)\s*", re.I)
 _BULLET = re.compile(r"^\s*(?:[-*•‣]|\d+[.)])\s+")
+_SENTENCE_DONE = re.compile(r"[.!?…]['\")\]]*\s*$")
+"""Text whose last sentence is finished (closing punctuation, perhaps a quote or bracket)."""
 
 
 def clean_summary(text: str) -> str | None:
@@ -46,11 +48,28 @@ def clean_sentence(text: str) -> str | None:
 
 
 def clean_bullets(text: str) -> str | None:
-    """Normalise any list style to "- " bullets; a reply without list items is rejected."""
+    """Normalise any list style to "- " bullets; a reply without list items is rejected.
+
+    An item the model wrapped onto further lines ("1. The right to copy any work you create or" /
+    "   modify.") keeps them, so no bullet is cut off mid-sentence: a line right after an item
+    continues it when it is indented or the item has not finished its sentence. Lines before the
+    list, and a remark after it (unindented, after a finished item or a blank line), are not items.
+    """
     body = clean_summary(text)
     if body is None:
         return None
-    items = [_BULLET.sub("", line).strip() for line in body.splitlines() if _BULLET.match(line)]
+    items: list[str] = []
+    in_item = False
+    for line in body.splitlines():
+        if _BULLET.match(line):
+            items.append(_BULLET.sub("", line).strip())
+            in_item = True
+        elif not line.strip():
+            in_item = False
+        elif in_item and (line[:1].isspace() or not _SENTENCE_DONE.search(items[-1])):
+            items[-1] = f"{items[-1]} {line.strip()}".strip()
+        else:
+            in_item = False
     items = [item for item in items if item]
     return "\n".join(f"- {item}" for item in items) if items else None
 
@@ -128,7 +147,7 @@ class Summarize(BaseTool):
             now = time.monotonic()
             if now - last >= self.tick_seconds:
                 last = now
-                report(done, total, f"{what} ({tokens} tokens)")
+                report(done, total, f"{what} ({tokens} token{'' if tokens == 1 else 's'})")
 
         return tick
 
@@ -185,17 +204,23 @@ def _whole_sentences(step: Generated) -> str:
     if step.complete:
         return step.text
     sentences = split_sentences(step.text)
-    if len(sentences) > 1 and not re.search(r"[.!?]['\")\]]*\s*$", step.text):
+    if len(sentences) > 1 and not _SENTENCE_DONE.search(step.text):
         kept = step.text[: step.text.rfind(sentences[-1])].rstrip()
         return kept or step.text
     return step.text
 
 
 def _result(step: Generated, length: str, chunks: int, rounds: int) -> SummaryResult:
-    """The summary, with ``finish_reason: length`` when the last step was cut: never passed off as complete."""
+    """The summary, with ``finish_reason: length`` when the last step was cut: never passed off as complete.
+
+    A ``sentence`` summary is the reply's first sentence (:func:`clean_sentence`): when that
+    sentence is finished, the cut fell in the text thrown away after it, and the summary is whole.
+    """
+    finish = step.finish_reason
+    if length == "sentence" and _SENTENCE_DONE.search(step.text):
+        finish = "stop"
     return SummaryResult(
-        summary=_whole_sentences(step), length=length, chunks=chunks, rounds=rounds,
-        finish_reason=step.finish_reason,
+        summary=_whole_sentences(step), length=length, chunks=chunks, rounds=rounds, finish_reason=finish,
     )
 
 

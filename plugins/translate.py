@@ -19,7 +19,7 @@ from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
 from assistant.tools.generate import generate_checked
 from assistant.tools.languages import language_name
 from assistant.tools.prompts import render
-from assistant.tools.text import chunk_text, split_paragraphs
+from assistant.tools.text import PARAGRAPH_BREAK, chunk_text, split_paragraphs
 from assistant.types import GenerationParams
 
 MAX_PIECE_TOKENS = 512
@@ -33,19 +33,35 @@ _QUOTES = [('"', '"'), ("“", "”"), ("«", "»"), ("'", "'")]
 
 
 def make_cleaner(source: str) -> Callable[[str], str | None]:
-    """Strip the chatter small models add ("Here is the translation:", wrapping quotes)."""
+    """Strip the chatter small models add ("Here is the translation:", wrapping quotes, a remark after it)."""
 
     def clean(text: str) -> str | None:
         out = _PREAMBLE.sub("", text.strip(), count=1).strip()
+        if "\n" not in source.strip():
+            out = _one_line(out)
         for left, right in _QUOTES:
             wrapped = out.startswith(left) and out.endswith(right) and len(out) > 1
             if wrapped and not source.strip().startswith(left):
                 out = out[len(left) : -len(right)].strip()
-        if not re.search(r"\n[ \t]*\n", source):  # one paragraph in, one paragraph out
-            out = re.sub(r"\n[ \t]*\n\s*", "\n", out)
+        if not PARAGRAPH_BREAK.search(source):  # one paragraph in, one paragraph out
+            out = PARAGRAPH_BREAK.sub("\n", out)
         return out or None
 
     return clean
+
+
+def _one_line(reply: str) -> str:
+    """The translation of a one-line piece: the reply's first line that is not an introduction.
+
+    Small models follow a translation with a remark on a line of its own ("Good
+    morning." -> "おはよう…\nIn Japanese, the phrase "Good morning" is often…");
+    a line of input has a line of translation, so later lines are that remark. A
+    first line ending in ":" introduces what follows ("Sure! Here it is:").
+    """
+    lines = [line.strip() for line in reply.splitlines() if line.strip()]
+    while len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    return lines[0] if lines else ""
 
 
 def _source_language(value: str) -> None:

@@ -87,3 +87,17 @@ def test_a_paste_lands_whole_in_the_message_box_and_is_not_sent() -> None:
         )
 
     run_pilot(app, scenario)
+
+
+def test_a_pasted_right_to_left_sentence_keeps_its_words_and_loses_its_invisible_marks() -> None:
+    """Bidi marks copied with Hebrew text are dropped, not shown as ``\\u200f`` letters sent to the model."""
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        box = app.chat_screen.query_one(PromptInput)
+        box.focus()
+        box.post_message(events.Paste("\u200fשלום\u200f world \u202eevil"))
+        await wait_until(pilot, lambda: "world" in box.text, what="the paste")
+        assert box.text == "שלום world evil"
+
+    run_pilot(app, scenario)

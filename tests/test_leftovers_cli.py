@@ -54,7 +54,7 @@ def test_a_remote_without_model_uses_the_servers_only_model(
     )
     result = CliRunner().invoke(main, ["prompt", "-m", "lab", "--no-log", "--json", "hi"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["model"] == "only-one"
+    assert json.loads(result.stdout)["model"] == "lab/only-one"  # REMOTE/MODEL: what -c loads again
 
 
 def test_a_configured_default_model_still_applies_to_openai(
@@ -210,6 +210,7 @@ def test_a_remote_name_given_to_a_local_backend_says_to_add_b_openai(assistant_h
     (assistant_home / "config").mkdir(parents=True, exist_ok=True)
     (assistant_home / "config" / "config.toml").write_text('[remotes.lab]\nbase_url = "http://127.0.0.1:9/v1"\n')
     for model in ("lab", "lab/qwen"):
-        result = CliRunner().invoke(main, ["prompt", "-m", model, "--no-log", "hi"])
+        # -b named: without it, a remote's name picks the server backend by itself (test_round4_remote)
+        result = CliRunner().invoke(main, ["prompt", "-b", "llama-cpp", "-m", model, "--no-log", "hi"])
         assert result.exit_code == 1
         assert result.stderr.rstrip().endswith("'lab' is a remote in the config ([remotes.lab]): add -b openai")

@@ -75,7 +75,7 @@ def test_unlisted_model_warns_and_sole_model_is_the_default(server: FakeOpenAISe
     assert "'smollm2' is not among" in backend.notes[0]  # type: ignore[attr-defined]
     (assistant_home / "config").mkdir(parents=True)
     (assistant_home / "config" / "config.toml").write_text(f'[remotes.box]\nbase_url = "{server.base_url}"\n')
-    assert load_backend("openai", "box", progress=lambda _: None).model_name == "tiny"
+    assert load_backend("openai", "box", progress=lambda _: None).model_name == "box/tiny"  # REMOTE/MODEL
 
 
 def test_connection_refused_is_one_line() -> None:

@@ -139,7 +139,7 @@ def test_cli_named_remote_and_json(llama_server: LlamaServer, assistant_home: Pa
                      "Once upon a time")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["backend"], data["model"], data["finish_reason"]) == ("openai", "smollm2", "length")
+    assert (data["backend"], data["model"], data["finish_reason"]) == ("openai", "local/smollm2", "length")
     assert data["usage"]["completion_tokens"] == 3
 
 

@@ -374,6 +374,53 @@ def test_settings_panel_rejects_bad_values_without_closing() -> None:
     run_pilot(app, scenario, size=(100, 40))
 
 
+def test_f1_opens_the_help_from_the_settings_and_the_dialogs_with_their_keys_first() -> None:
+    """A modal screen hides the app's F1: settings, the yes/no and the text dialog bind it themselves."""
+    from textual.widgets import Input
+
+    from assistant.tui.screens.dialogs import AskText, Confirm
+    from assistant.tui.screens.help import HelpScreen
+    from assistant.tui.screens.settings import SettingsScreen
+
+    app = make_app()
+
+    async def help_over(pilot: Any, screen: Any, first_section: str) -> None:
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5, what="the help")
+        assert app.screen.first == first_section
+        text = screen_text(app)
+        assert first_section in text and text.index(first_section) < text.index("Message box")
+        await pilot.press("escape")
+        assert app.screen is screen
+
+    async def scenario(pilot: Any) -> None:
+        await pilot.press("f2")
+        settings = app.screen
+        assert isinstance(settings, SettingsScreen)
+        settings.query_one("#temperature", Input).focus()  # a text field: F1 must still reach the screen
+        await pilot.pause()
+        await help_over(pilot, settings, "Settings")
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+        confirm = Confirm("Delete it?")
+        await app.push_screen(confirm)
+        await pilot.pause()
+        await help_over(pilot, confirm, "Dialogs")
+        await pilot.press("n")
+        assert isinstance(app.screen, ChatScreen)
+
+        ask = AskText("Rename", "old title")
+        await app.push_screen(ask)
+        await pilot.pause()
+        await help_over(pilot, ask, "Dialogs")
+        assert ask.query_one(Input).value == "old title"  # F1 typed nothing into the field
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+    run_pilot(app, scenario, size=(100, 40))
+
+
 def test_switching_model_mid_conversation_keeps_messages() -> None:
     app = make_app()
 
@@ -389,6 +436,41 @@ def test_switching_model_mid_conversation_keeps_messages() -> None:
         prompt = app.controller.backend.calls[-1]["prompt"]
         assert "before" in prompt and "after" in prompt
         assert "other-model" in screen_text(app)
+
+    run_pilot(app, scenario)
+
+
+def test_switching_model_counts_the_context_again_and_drops_the_old_engines_speed() -> None:
+    """The status line after a switch: the new engine's count of the conversation, no old tok/s or TTFT.
+
+    The last reply's usage was counted in the previous engine's tokens; the
+    engine switched to here reads the chat template's markers as one token
+    each, so the old count is far off what the new model is sent.
+    """
+    from .tui_support import StableFakeBackend, register_fake
+
+    app = make_app(reply="Hello there, how are you?")
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "before the switch")
+        await wait_idle(pilot)
+        screen = chat(app)
+        assert screen.status.tokens_per_second is not None and screen.status.ttft_ms is not None
+        old_count = screen.status.context_used
+        register_fake(lambda: StableFakeBackend(reply="ok", special_tokens=("<|im_start|>", "<|im_end|>")))
+        first_backend = app.controller.backend
+        app.switch_engine(model="other-model")
+        await wait_until(
+            pilot, lambda: app.controller.backend is not first_backend and not screen.model_loading
+        )
+        await wait_until(pilot, lambda: not screen.status_pending, what="the status line")
+        backend = app.controller.backend
+        fitted = app.controller.fit()
+        assert fitted is not None
+        assert screen.status.context_used == fitted.prompt_tokens == backend.count_tokens(fitted.messages)
+        assert screen.status.context_used != old_count
+        assert screen.status.tokens_per_second is None and screen.status.ttft_ms is None
+        assert "other-model" in screen_text(app) and "345.6" not in screen_text(app)
 
     run_pilot(app, scenario)
 

@@ -166,6 +166,34 @@ def test_escape_gives_up_an_edit() -> None:
     run_pilot(app, scenario)
 
 
+def test_escape_on_an_edit_gives_back_the_draft_it_set_aside() -> None:
+    """``e`` borrows the message box: Esc gives up the edit and the half-written message comes back."""
+    app = make_app(reply="ok")
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, "hello")
+        await wait_idle(pilot)
+        await type_and_send(pilot, "again")
+        await wait_idle(pilot)
+        box = app.chat_screen.query_one(PromptInput)
+        box.load_text("my half-written\ndraft")
+        first, second = app.chat_screen.query(UserMessage)
+        await focus(pilot, first)
+        await pilot.press("e")
+        assert box.text == "hello"
+        await focus(pilot, second)  # another message, still in edit mode: the draft is still the first one
+        await pilot.press("e")
+        assert box.text == "again"
+        await pilot.press("escape")
+        assert not app.chat_screen.query_one(EditBanner).display
+        assert box.text == "my half-written\ndraft" and box.has_focus
+        assert box.cursor_location == box.document.end
+        await pilot.press("escape")  # no edit now: Esc leaves the box alone
+        assert box.text == "my half-written\ndraft"
+
+    run_pilot(app, scenario)
+
+
 def test_a_reopened_conversation_shows_the_version_last_chosen() -> None:
     reply, _ = numbered_replies()
     first = make_app(reply=reply)

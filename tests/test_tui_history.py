@@ -274,6 +274,8 @@ def test_rename_and_delete_from_the_sidebar() -> None:
         listing.highlighted = sidebar_titles(app).index("first question")
         await pilot.press("delete")
         assert isinstance(app.screen, Confirm)
+        # The question names the row Delete acts on (the highlighted one, not necessarily the open one).
+        assert "Delete “first question” and all its messages?" in screen_text(app)
         await pilot.press("n")
         assert len(sidebar_titles(app)) == 2
         await pilot.press("delete")

@@ -7,16 +7,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import echo_json, one_turn, progress_to_stderr, read_stdin_text
+from .common import echo_json, echo_untrusted, one_turn, progress_to_stderr, read_stdin_text
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..types import AttentionMaps
 
 DEFAULT_MAX_NEW_TOKENS = 16
 """A short reply by default: the map is about how the reply relates to the prompt, and n² grows fast."""
 
 LABEL_WIDTH = 10
-"""Characters of a token's label in the terminal heatmap."""
+"""Characters of a token's label in the terminal heatmap (fewer on a narrow terminal: ``fit_view``)."""
 
 
 def parse_layer(value: str) -> int | None:
@@ -95,8 +97,8 @@ def parse_head(value: str) -> int | None:
 @click.option(
     "--max-memory", "max_memory_mb", type=int, default=None, help="Refuse past this many MB (default 2048)."
 )
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="Write a picture: FILE.png, .svg or .html."
+@click.option(  # a str, not a Path: Path("x.png/") drops the slash that says "a folder"
+    "--out", type=click.Path(), default=None, help="Write a picture: FILE.png, .svg or .html."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the tokens and weights as one JSON object.")
 @click.option("--verbose", is_flag=True, help="Show the engine's own logs.")
@@ -111,7 +113,7 @@ def attention(
     max_new_tokens: int | None,
     window: int | None,
     max_memory_mb: int | None,
-    out: Path | None,
+    out: str | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -131,10 +133,14 @@ def attention(
 
     layer = parse_layer(layer_text)
     head = parse_head(head_text)
+    console = None
     if out is not None:
         from ..inspect.pictures import check_picture_path
 
         check_picture_path(out)  # a wrong suffix or folder fails before the model loads
+    elif not as_json:  # the terminal heatmap: a terminal too narrow for any map fails before the work too
+        console = heatmap_console()
+        att.check_heatmap_width(console.width)
     if window is not None and window < 0:
         raise ConfigError(f"--window must be 0 (all tokens) or more, not {window}")
     if max_memory_mb is not None and max_memory_mb <= 0:
@@ -178,23 +184,28 @@ def attention(
     if out is not None:
         from ..inspect.pictures import save_attention_picture
 
-        save_attention_picture(maps, out, layer, head, engine.model_name)
-        click.echo(f"wrote {out}", err=True)
-    if not as_json and out is None:
-        print_heatmap(maps, layer, head, engine.model_name, reply)
+        save_attention_picture(maps, Path(out), layer, head, engine.model_name)
+        echo_untrusted(f"wrote {out}", err=True)
+    if console is not None:
+        print_heatmap(console, maps, layer, head, engine.model_name, reply)
 
 
-def print_heatmap(maps: AttentionMaps, layer: int | None, head: int | None, model: str, reply: str) -> None:
-    """The terminal view: title, the reply, the heatmap (cut to the terminal's width) and the legend."""
+def heatmap_console() -> Console:
+    """The console the terminal heatmap is printed on (its width decides what fits)."""
     from rich.console import Console
 
+    return Console(highlight=False, soft_wrap=False)
+
+
+def print_heatmap(
+    console: Console, maps: AttentionMaps, layer: int | None, head: int | None, model: str, reply: str
+) -> None:
+    """The terminal view: title, the reply, the heatmap (fitted to the terminal's width) and the legend."""
     from ..inspect import attention as att
     from ..terminal_text import visible_text
 
-    console = Console(highlight=False, soft_wrap=False)
     view = att.heatmap_view(maps, att.combined_map(maps, layer, head), LABEL_WIDTH)
-    margin = len(str(view.first_index + len(view.labels))) + 3 + LABEL_WIDTH + 1
-    view = att.tail_view(view, max(8, console.width - margin - 1))
+    view = att.fit_view(view, console.width)  # narrower labels, then fewer tokens: never a cropped row
     colour = console.color_system is not None
     console.print(
         visible_text(att.map_title(model, layer, head, att.layer_count(maps))), style="bold", markup=False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 import click
 
@@ -31,8 +31,9 @@ def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Run once per row of a .jsonl/.csv file (rows: {\"id\", \"text\" or \"input\", ...}).",
         ),
         click.option(
-            "--out", "--output", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-            help="Batch results file (JSON lines; default stdout).",
+            "--out", "--output", "out", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+            default=None, callback=_dash_is_stdout,
+            help="Batch results file (JSON lines; default, or -, stdout).",
         ),
         click.option("--resume", is_flag=True, help="Continue a batch: skip the rows --out already holds."),
         click.option("--force", is_flag=True, help="Overwrite an existing --out instead of refusing."),
@@ -78,6 +79,11 @@ def batch_parallel(requested: int | None, engine: Backend) -> int:
     return chosen
 
 
+def _dash_is_stdout(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``--out -`` is stdout, as the convention goes, not a results file named "-"."""
+    return None if value is not None and str(value) == "-" else value
+
+
 def finish_batch(summary: BatchSummary, out: Path | None) -> None:
     """The summary line on stderr; exit status 1 when any row failed (their lines say why)."""
     click.echo(summary.line(out), err=True)
@@ -85,6 +91,8 @@ def finish_batch(summary: BatchSummary, out: Path | None) -> None:
         sys.exit(1)
 
 
-def interrupted(out: Path | None) -> None:
+def interrupted(out: Path | None) -> NoReturn:
+    """Ctrl-C in a batch: say what is kept and how to go on, then exit 130 (this line is the whole report)."""
     hint = " rerun with --resume to continue" if out is not None else ""
     click.echo(f"\nbatch interrupted; finished rows are saved.{hint}", err=True)
+    sys.exit(130)

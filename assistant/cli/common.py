@@ -50,20 +50,56 @@ def resolve_model_and_backend(model: str | None, backend: str | None) -> tuple[s
     """``-m``/``-b`` as given, else the defaults; the default model depends on the backend.
 
     A remote backend gets ``""`` when no model is configured, meaning the server's own model
-    (see :func:`assistant.backends.default_model_for`).
+    (see :func:`assistant.backends.default_model_for`). Without ``-b``, a model that names a
+    ``[remotes.NAME]`` table (given, or the configured default) is on the server backend.
     """
-    backend_name = backend or default_backend()
     if model:
-        return model, backend_name
+        return model, backend or _remote_backend(model) or default_backend()
+    backend_name = backend or default_backend()
     from ..backends import default_model_for
 
-    return default_model_for(backend_name), backend_name
+    chosen = default_model_for(backend_name)
+    return chosen, (backend or (_remote_backend(chosen) if chosen else None) or backend_name)
+
+
+def _remote_backend(model: str) -> str | None:
+    """The server backend when ``-m NAME`` or ``-m NAME/MODEL`` names a ``[remotes.NAME]`` table (no ``-b``).
+
+    ``-m lab/llama3`` can only mean the remote: asking for ``-b openai`` as well
+    would only restate it. A local file of that path still wins, as ``-m`` takes paths.
+    """
+    from pathlib import Path
+
+    from ..config import remotes
+    from ..errors import AssistantError
+
+    prefix = model.partition("/")[0]
+    try:
+        if not prefix or prefix not in remotes() or Path(model).expanduser().exists():
+            return None
+    except (AssistantError, OSError):  # a malformed [remotes] table is reported where it is used
+        return None
+    from ..backends.openai.settings import BACKEND_NAME
+
+    return BACKEND_NAME
+
+
+CHAT_SYSTEM_HELP = (
+    "With --chat: the system message (default: config `default_system`; '' sends none, "
+    "and the model's chat template may then add its own, as SmolLM2's does)."
+)
+"""``-s`` of the inspection commands. ``''`` sends no system message, exactly as
+``assistant prompt -s ''`` does; what the model then sees is up to its chat
+template, and the shown prompt must not be called empty when the template adds a
+default of its own."""
 
 
 def one_turn(text: str, system: str | None) -> list[Any]:
-    """TEXT as ``assistant prompt`` sends it: the system prompt given (``-s``; '' for none) or the configured one, then TEXT.
+    """TEXT as ``assistant prompt`` sends it: the system prompt (``-s``, else the configured one), then TEXT.
 
-    The inspection commands show the exact prompt a message gets, so they build it here too.
+    ``-s ''`` gives no system message (the model's chat template may still add
+    its own default). The inspection commands show the exact prompt a message
+    gets, so they build it here too.
     """
     from ..config import default_system_prompt
     from ..types import Message

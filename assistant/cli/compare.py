@@ -226,12 +226,17 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
     lines += row("tokens/s", _number(left.tokens_per_second), _number(right.tokens_per_second))
     lines += row("first token", _number(left.ttft_ms, " ms", 0), _number(right.ttft_ms, " ms", 0))
     lines += row("prompt tokens", _count(left.prompt_tokens), _count(right.prompt_tokens))
-    lines += row("tokens out", str(len(left.tokens)), str(len(right.tokens)))  # a server may give texts, no ids
+    lines += row("tokens out", _tokens_out(left), _tokens_out(right))  # a server may give texts, no ids
     lines += row("finish", left.finish_reason, right.finish_reason)
     lines += row("load", _number(left.load_seconds, " s"), _number(right.load_seconds, " s"))
     lines.append("")
     lines.append(describe_agreement(runs, agreement))
     return "\n".join(lines)
+
+
+def _tokens_out(run: Any) -> str:
+    """How many tokens a side generated; "unknown" for a server that sent text without logprobs."""
+    return str(len(run.tokens)) if run.tokens_known else "unknown"
 
 
 def describe_agreement(runs: list[Any], agreement: Any) -> str:
@@ -240,7 +245,11 @@ def describe_agreement(runs: list[Any], agreement: Any) -> str:
         parts = ["prompt token ids unknown (a backend cannot tell them)"]
     else:
         parts = ["prompt token ids identical" if agreement.same_prompt_ids else "prompt token ids DIFFER"]
-    if agreement.first_difference is None:
+    if not agreement.tokens_known:  # no tokens to compare: say so, never "differ at token 0" against nothing
+        silent = " and ".join(run.backend for run in runs if not run.tokens_known)
+        parts.append(f"generated tokens unknown ({silent} sent no logprobs)")
+        parts.append("texts identical" if agreement.same_text else "texts differ")
+    elif agreement.first_difference is None:
         parts.append(f"all {len(left.tokens)} generated tokens identical")
     else:
         index = agreement.first_difference

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..inspect.shade import bar
-from .common import TEXT, echo_json, model_options, one_turn, progress_to_stderr, resolve_model_and_backend
+from .common import (
+    CHAT_SYSTEM_HELP, TEXT, echo_json, model_options, one_turn, progress_to_stderr, resolve_model_and_backend,
+)
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, Prompt
@@ -62,7 +64,7 @@ def _require_local(engine: Backend, what: str) -> None:
 @click.argument("text", type=TEXT)
 @model_options
 @click.option("--chat", is_flag=True, help="Render TEXT as a user message through the model's chat template first.")
-@click.option("-s", "--system", type=TEXT, default=None, help="With --chat: the system message (default: config `default_system`; '' for none).")
+@click.option("-s", "--system", type=TEXT, default=None, help=CHAT_SYSTEM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def tokenize(
@@ -119,7 +121,7 @@ def tokenize_lines(pieces: list[TokenPiece], context: int, facts: dict[str, str]
 @model_options
 @click.option("--top", type=click.IntRange(1, 200), default=10, show_default=True, help="Candidates to show.")
 @click.option("--chat", is_flag=True, help="Render TEXT as a user message: what the reply would start with.")
-@click.option("-s", "--system", type=TEXT, default=None, help="With --chat: the system message (default: config `default_system`; '' for none).")
+@click.option("-s", "--system", type=TEXT, default=None, help=CHAT_SYSTEM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def next_command(

@@ -461,7 +461,6 @@ def _prompt_batch(
     except KeyboardInterrupt:
         engine.cancel()
         interrupted(out)
-        raise
     finally:
         engine.unload()
     finish_batch(summary, out)

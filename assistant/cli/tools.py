@@ -138,6 +138,7 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     from ..errors import ConfigError
     from ..options import parse_options
     from ..tools import get_tool
+    from ..tools.base import ParameterSet
 
     tool = get_tool(tool_name)
     given = {key[3:]: value for key, value in kwargs.items() if key.startswith("tp_") and value is not None}
@@ -147,7 +148,8 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
             flags = " / ".join(f"--{n.replace('_', '-')}" for n in parameter.names if n not in RESERVED_FLAGS)
             how = flags if shortcut and flags else f"-p {parameter.name}=VALUE"
             raise click.UsageError(f"tool {tool_name!r} needs the parameter {parameter.name!r} ({how})")
-    params = tool.resolve_params(given)  # bad values fail here, before a model is loaded
+    # Bad values fail here, before a model is loaded; a batch's rows may each give a required one.
+    params = ParameterSet(tool.name, tool.parameters).resolve(given, require=not kwargs["batch"])
 
     text, file, batch = kwargs["text"], kwargs["file"], kwargs["batch"]
     check_batch_flags(*(kwargs[name] for name in BATCH_FLAGS))
@@ -272,7 +274,6 @@ def _run_batch(
         )
     except KeyboardInterrupt:
         interrupted(out)
-        raise
     finish_batch(summary, out)
 
 

@@ -8,13 +8,14 @@ then take the model, system prompt, earlier messages and recorder from it, so
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ..errors import ConfigError, HistoryError
 from ..types import Message
 from .db import resolve_db_path
 from .recorder import ConversationRecorder
-from .records import Conversation
-from .store import HistoryStore
+from .records import Conversation, StoredMessage
+from .store import HistoryStore, context_of
 
 
 @dataclass
@@ -25,14 +26,26 @@ class HistoryLink:
     conversation: Conversation | None = None
     messages: list[Message] = field(default_factory=list)
     log: bool = True
+    written_by: tuple[str | None, str | None] | None = None
+    """(model, backend) of the newest reply the model wrote on the resumed branch, if any: see :attr:`model`."""
 
     @property
     def model(self) -> str | None:
-        """The resumed conversation's model, used when ``-m`` is not given."""
+        """The model to continue with when ``-m`` is not given: the one that wrote the newest reply.
+
+        The conversation row keeps the *first* turn's model, so a conversation moved to
+        another model (``-c -b openai -m lab/MODEL``, F2 in the chat) went back to the old
+        one on the next ``-c``; it is taken from the newest reply, with its backend.
+        """
+        if self.written_by is not None:
+            return self.written_by[0]
         return self.conversation.model if self.conversation else None
 
     @property
     def backend(self) -> str | None:
+        """The backend paired with :attr:`model` (a model name means nothing on another backend)."""
+        if self.written_by is not None:
+            return self.written_by[1]
         return self.conversation.backend if self.conversation else None
 
     def system(self, explicit: str | None, default: str | None) -> str | None:
@@ -77,8 +90,20 @@ def link_history(
             conversation = store.latest_conversation()
             if conversation is None:
                 raise HistoryError("no conversation to continue yet")
-        messages = store.context_messages(conversation.id) if conversation else []
+        stored = store.messages(conversation.id) if conversation else []
     except BaseException:
         store.close()
         raise
-    return HistoryLink(store, conversation, messages, log=not no_log)
+    return HistoryLink(store, conversation, context_of(stored), log=not no_log, written_by=newest_writer(stored))
+
+
+def newest_writer(stored: Sequence[StoredMessage]) -> tuple[str | None, str | None] | None:
+    """(model, backend) of the newest reply a model actually wrote (some text, or complete), or None.
+
+    A reply that failed before any text (a refused model name, a server that was
+    down) is skipped: continuing with what failed would fail again.
+    """
+    for message in reversed(stored):
+        if message.role == "assistant" and message.model and (message.content or message.status == "complete"):
+            return message.model, message.backend
+    return None

@@ -26,11 +26,11 @@ one definition of each step:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError
+from ..errors import AssistantError, BackendError
 from .shade import SHADES, shade_for
 
 if TYPE_CHECKING:
@@ -197,11 +197,24 @@ def outside_window(matrix: np.ndarray) -> np.ndarray:
 
 
 # ---- labels and shades ---------------------------------------------------------------------------
-def short_label(shown: str, width: int = 12) -> str:
-    """A label cut to ``width`` characters, ending in ``…`` when cut."""
-    if len(shown) <= width:
+def short_label(shown: str, width: int = 12, measure: Callable[[str], int] = len) -> str:
+    """A label cut to ``width``, ending in ``…`` when cut.
+
+    ``measure`` counts the width: characters by default (picture axes), or
+    terminal cells (``rich.cells.cell_len``: a CJK character takes two) where
+    the label must fit a column of the terminal heatmap.
+    """
+    if measure(shown) <= width:
         return shown
-    return shown[:width] if width < 2 else shown[: width - 1] + "…"
+    if measure is len:
+        return shown[:width] if width < 2 else shown[: width - 1] + "…"
+    ellipsis = "…" if width >= 2 else ""
+    kept = ""
+    for char in shown:
+        if measure(kept + char + ellipsis) > width:
+            break
+        kept += char
+    return kept + ellipsis
 
 
 def token_labels(maps: AttentionMaps, width: int = 12) -> list[str]:
@@ -348,6 +361,62 @@ def tail_view(view: HeatmapView, count: int) -> HeatmapView:
         return view
     cut = size - count
     return HeatmapView(view.matrix[cut:, cut:], view.labels[cut:], view.first_index + cut, view.reply_start)
+
+
+MIN_LABEL_WIDTH = 3
+"""Narrowest token label of a fitted heatmap: ``␣c…`` still tells the rows apart."""
+
+MIN_CELLS = 8
+"""Token columns a fitted heatmap keeps (when there are that many) before it narrows the labels
+instead: fewer would show almost nothing of what each token attends to."""
+
+
+def heatmap_min_width(number_width: int = 1) -> int:
+    """The narrowest terminal (in cells) a heatmap is drawn on, with row numbers of ``number_width`` digits.
+
+    Row number, `` ▸ ``, a :data:`MIN_LABEL_WIDTH` label, a space, room for
+    :data:`MIN_CELLS` token columns, and one spare column (a line that fills the
+    last column makes some terminals wrap). With ``number_width=1`` it is a lower
+    bound known before any token is, so ``assistant attention`` can refuse a
+    narrower terminal before the model loads.
+    """
+    return number_width + 3 + MIN_LABEL_WIDTH + 1 + MIN_CELLS + 1
+
+
+def check_heatmap_width(width: int, number_width: int = 1) -> None:
+    """One error line, naming the width needed, when a terminal ``width`` cells wide cannot show a heatmap."""
+    needed = heatmap_min_width(number_width)
+    if width < needed:
+        raise AssistantError(
+            f"the terminal is {width} columns wide, too narrow for the attention map "
+            f"(it needs {needed}): widen it, or use --out FILE.png or --json"
+        )
+
+
+def fit_view(view: HeatmapView, width: int) -> HeatmapView:
+    """``view`` fitted to a terminal ``width`` cells wide: labels narrowed, then only the last tokens kept.
+
+    :func:`heatmap_text` crops lines wider than the screen, and a crop cuts the
+    diagonal (the newest tokens) off every row while the label margin stays; a
+    margin wider than the screen leaves no map at all. So the labels give way
+    first (down to :data:`MIN_LABEL_WIDTH` cells) while fewer than
+    :data:`MIN_CELLS` token columns would fit, then the earliest tokens are
+    dropped, rows and columns alike (:func:`summary_line` says which are shown).
+    Narrower than :func:`heatmap_min_width`: :func:`check_heatmap_width`'s error.
+    """
+    from rich.cells import cell_len
+
+    size = len(view.labels)
+    number_width = len(str(view.first_index + size - 1))
+    check_heatmap_width(width, number_width)
+    room = width - number_width - 3 - 1 - 1  # row number, " ▸ ", the space after the label, the spare column
+    wanted = min(size, MIN_CELLS)
+    widest = max((cell_len(label) for label in view.labels), default=MIN_LABEL_WIDTH)
+    label_width = next(
+        (cells for cells in range(widest, MIN_LABEL_WIDTH, -1) if room - cells >= wanted), MIN_LABEL_WIDTH
+    )
+    tail = tail_view(view, room - label_width)
+    return replace(tail, labels=[short_label(label, label_width, cell_len) for label in tail.labels])
 
 
 def summary_line(maps: AttentionMaps, shown: int) -> str:

@@ -17,6 +17,7 @@ import contextlib
 import html
 import io
 import logging
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -73,13 +74,22 @@ def picture_format(path: Path) -> str:
     return suffix[1:]
 
 
-def check_picture_path(path: Path) -> str:
-    """The format ``path`` asks for, once it is known the file can be created there.
+def check_picture_path(given: str | os.PathLike[str]) -> str:
+    """The format ``given`` asks for, once it is known the file can be created there.
 
     ``--out`` is checked before the model loads and the reply is generated (a
     long text takes minutes): a wrong suffix, an existing directory or a
     folder that does not exist fail then, in one line, not after the work.
+    Take the name as typed: a trailing ``/`` (or ``/.``) says "a folder"
+    (``x.png/``), and ``Path`` would drop it and write a file named ``x.png``.
     """
+    text = os.fspath(given)
+    if os.path.basename(text) in ("", ".", ".."):  # "x.png/", "x.png/.": a folder's name
+        raise AssistantError(
+            f"cannot write {text or repr(text)}: that names a folder, not a file "
+            f"(give a file name ending in {', '.join(FORMATS)})"
+        )
+    path = Path(text)
     kind = picture_format(path)
     if path.is_dir():
         raise AssistantError(f"cannot write {path}: it is a directory (give a file name ending in .{kind})")

@@ -183,8 +183,13 @@ class ParameterSet:
                 return parameter
         return None
 
-    def resolve(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Every declared parameter, typed, defaults filled; unknown or missing ones are errors."""
+    def resolve(self, values: Mapping[str, Any], require: bool = True) -> dict[str, Any]:
+        """Every declared parameter, typed, defaults filled; unknown or missing ones are errors.
+
+        With ``require=False`` a missing required parameter is left out instead: a batch's
+        shared parameters are checked before the model loads, while each row may still
+        supply the required one (``{"params": {"to": "fr"}}``) and is checked with it.
+        """
         resolved: dict[str, Any] = {}
         for key, value in values.items():
             parameter = self.lookup(key)
@@ -198,6 +203,8 @@ class ParameterSet:
             resolved[parameter.name] = parameter.coerce(value)
         for parameter in self.parameters:
             if parameter.name in resolved:
+                continue
+            if parameter.required and not require:
                 continue
             if parameter.required:
                 hint = "/".join(parameter.names)

@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n\s*")
+"""A blank line between paragraphs, with LF or CRLF line ends: a file written on Windows has
+paragraphs too ("\\r\\n\\r\\n"), and its layout must survive a translation like any other."""
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])([\"'”’)\]]*)\s+")
 
 
@@ -51,7 +53,7 @@ def split_paragraphs(text: str) -> tuple[str, list[Paragraph]]:
     lead = text[: len(text) - len(stripped)]
     paragraphs: list[Paragraph] = []
     position = 0
-    for match in _PARAGRAPH_BREAK.finditer(stripped):
+    for match in PARAGRAPH_BREAK.finditer(stripped):
         body = stripped[position : match.start()]
         core = body.rstrip()
         paragraphs.append(Paragraph(core, body[len(core) :] + match.group()))

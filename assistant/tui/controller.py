@@ -115,6 +115,10 @@ class ChatController(ReplyInspection, ConversationBranches):
             previous, self.backend = self.backend, engine
             self.settings.model, self.settings.backend = model, backend
             self._session = None
+            # The last reply's counts are in the previous engine's tokens: the status line's
+            # context must count the conversation again, with the new tokenizer and template.
+            self.last = None
+            self.last_fit = None
             if previous is not None and previous is not engine:
                 previous.unload()
             return engine

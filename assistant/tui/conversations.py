@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from ..history import Conversation, ConversationRecorder, HistoryStore, StoredMessage
 
 
+UNTITLED = "(untitled)"
+"""How a conversation without a title is named in the sidebar and in questions about it."""
+
+
 def format_when(iso: str) -> str:
     """A stored UTC timestamp as local "YYYY-MM-DD HH:MM" (the raw text if unparsable)."""
     try:
@@ -82,7 +86,7 @@ class ConversationLibrary:
         return [
             ConversationRow(
                 conversation.id,
-                conversation.title or "(untitled)",
+                conversation.title or UNTITLED,
                 f"{format_when(conversation.updated)} · {conversation.message_count or 0} msgs",
             )
             for conversation in self.store.list_conversations(limit=limit)
@@ -103,7 +107,7 @@ class ConversationLibrary:
                 continue
             seen.add(hit.conversation_id)
             snippet = " ".join(hit.snippet.split())
-            rows.append(ConversationRow(hit.conversation_id, hit.conversation_title or "(untitled)", snippet))
+            rows.append(ConversationRow(hit.conversation_id, hit.conversation_title or UNTITLED, snippet))
         return rows
 
     def open(self, conversation_id: int) -> OpenedConversation:
@@ -113,6 +117,10 @@ class ConversationLibrary:
             stored=store.messages(conversation_id),
             context=store.context_messages(conversation_id),
         )
+
+    def title(self, conversation_id: int) -> str:
+        """The conversation's title, "" when it has none (without reading its messages)."""
+        return self._require().get_conversation(conversation_id).title or ""
 
     def rename(self, conversation_id: int, title: str) -> None:
         self._require().rename(conversation_id, title)

@@ -112,6 +112,7 @@ class OpenAIBackend:
         settings = resolve_settings(model, options)
         chat_format = _chat_format_option(settings.chat_template)
         self.unload()
+        self._settings = None  # a load that fails must not pair the old remote with the new model name
         self._notify = progress or _stderr
         self._warned = set()
         self._tokenizer_ok = None
@@ -213,6 +214,16 @@ class OpenAIBackend:
     # ---- description ----------------------------------------------------------------
     @property
     def model_name(self) -> str:
+        """The ``-m`` reference that reconnects to this model: ``REMOTE/MODEL`` for a named remote.
+
+        Like a local backend's (the name it was loaded by), this is what the history
+        records and what ``-c``/``--cid`` load again; the bare served id lost the
+        remote, so a resumed conversation went to the default server instead.
+        Requests carry the served id (``info()["model"]``).
+        """
+        settings = self._settings
+        if settings is not None and settings.remote and self._model:
+            return f"{settings.remote}/{self._model}"
         return self._model
 
     @property
@@ -361,7 +372,7 @@ class OpenAIBackend:
             self._client.abort()
 
     def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        return collect(self.stream(prompt, params), self._model, self.name)
+        return collect(self.stream(prompt, params), self.model_name, self.name)
 
     def check_params(self, params: GenerationParams) -> None:
         """Raise for a parameter the user set that this server cannot honour; warn for our defaults."""

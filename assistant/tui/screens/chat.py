@@ -284,7 +284,8 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         self.model_loading = False
         self.chat_app.fit_switch_interval(self.controller.model_in_this_process)
         await self.log_view.remove_children(LoadingIndicator)
-        self.set_status(state="idle", detail="")
+        # Speed and TTFT were the previous engine's: beside the new model's name they would mislead.
+        self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
         self.refresh_engine_status()
         self.refresh_settings()
         queued, self.queued = self.queued, None

@@ -50,6 +50,8 @@ class BranchActions(_Screen):
     """The message being edited (its new text is in the message box)."""
     regenerating = False
     """The reply streaming now is another version of a stored one (not a new turn)."""
+    draft_before_edit = ""
+    """What the message box held when ``e`` started the edit: Esc puts it back (an edit borrows the box)."""
 
     def _stored_id(self, message: ChatMessage, what: str) -> int | None:
         """``message``'s stored id; None (said why) when it has none."""
@@ -115,8 +117,10 @@ class BranchActions(_Screen):
         """Put ``message`` in the message box; Enter sends it as a new version of it."""
         if self._busy() or self._stored_id(message, "message") is None:
             return
+        if self.editing is None:  # editing another message meanwhile: the draft is still the first one
+            self.draft_before_edit = self.prompt_input.text
         self.cancel_edit()
-        self.prompt_input.put_aside_draft()  # a draft goes into the Up history
+        self.prompt_input.put_aside_draft()  # into the Up history too: kept there if the edit is sent
         self.editing = message
         message.set_class(True, "-editing")
         self.prompt_input.load_text(message.text)
@@ -126,9 +130,12 @@ class BranchActions(_Screen):
         self.prompt_input.focus()
 
     def action_cancel_edit(self) -> None:
+        """Esc: give up the edit; the box holds again what was being written before ``e``."""
         if self.editing is not None:
             self.cancel_edit()
-            self.prompt_input.clear()
+            draft, self.draft_before_edit = self.draft_before_edit, ""
+            self.prompt_input.load_text(draft)
+            self.prompt_input.move_cursor(self.prompt_input.document.end)
 
     def cancel_edit(self) -> None:
         """Leave edit mode (the message box keeps its text)."""

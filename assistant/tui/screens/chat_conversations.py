@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from textual import events
 
 from ...errors import AssistantError
+from ..conversations import UNTITLED
 from ..pickers import same_model
+from ..text import shorten, visible_text
 from ..widgets.sidebar import Sidebar
 from .dialogs import Confirm
 
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 else:
     _Screen = object
 
+DELETE_TITLE_WIDTH = 50
+"""Characters of a title quoted in the delete question (it fits the dialog's 70 columns on one line)."""
 EMPTY_HINT = "Type a message and press Enter.  F1 help · F2 settings · F3 prompt inspector · / for tools"
 
 
@@ -119,7 +123,13 @@ class ConversationActions(_Screen):
         self.delete_conversation(event.conversation_id)
 
     def delete_conversation(self, conversation_id: int) -> None:
+        """Delete after a yes to a question that names it: Delete acts on the highlighted row."""
         if conversation_id == self.controller.conversation_id and self._busy():
+            return
+        try:
+            title = self.controller.library.title(conversation_id) or UNTITLED
+        except AssistantError as exc:
+            self.notify(str(exc), title="Delete", severity="error")
             return
 
         async def done(confirmed: bool | None) -> None:
@@ -136,5 +146,6 @@ class ConversationActions(_Screen):
                 self.refresh_engine_status()
             self.refresh_sidebar()
 
-        self.app.push_screen(Confirm("Delete this conversation and all its messages?"), done)
+        question = f"Delete “{shorten(visible_text(title), DELETE_TITLE_WIDTH)}” and all its messages?"
+        self.app.push_screen(Confirm(question), done)
 

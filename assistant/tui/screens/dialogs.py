@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from .help import HELP_BINDING, ViewHelp
+
 _CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{
@@ -20,10 +22,11 @@ _CSS = """
 """
 
 
-class AskText(ModalScreen[str | None]):
+class AskText(ViewHelp, ModalScreen[str | None]):
     """One line of text (Enter accepts, Esc cancels)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP_BINDING]
+    HELP_SECTION = "Dialogs"
     DEFAULT_CSS = _CSS.format(name="AskText")
 
     def __init__(self, title: str, value: str = "") -> None:
@@ -49,13 +52,15 @@ class AskText(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class Confirm(ModalScreen[bool]):
+class Confirm(ViewHelp, ModalScreen[bool]):
     """A yes/no question; y/Enter on "Yes", n/Esc for no."""
 
     BINDINGS = [
         Binding("escape,n", "answer(False)", "No"),
         Binding("y", "answer(True)", "Yes"),
+        HELP_BINDING,
     ]
+    HELP_SECTION = "Dialogs"
     DEFAULT_CSS = _CSS.format(name="Confirm")
 
     def __init__(self, question: str, yes: str = "Delete") -> None:

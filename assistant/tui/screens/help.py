@@ -15,7 +15,7 @@ from ..keys import KEY_HELP
 from ..widgets.tool_results import slash_help_renderable
 
 HELP_BINDING = Binding("f1", "help", "Help")
-"""F1 on the app's own views (token view, attention view, prompt inspector): see :class:`ViewHelp`."""
+"""F1 on the app's modal screens (views, inspector, settings, dialogs): see :class:`ViewHelp`."""
 
 
 def _table(key_width: int = 0) -> Table:
@@ -71,7 +71,7 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ViewHelp:
-    """Mixed into the app's modal views: F1 opens the help with the view's own keys on top.
+    """Mixed into the app's modal screens: F1 opens the help with the screen's own keys on top.
 
     The app binds F1 too, but a modal screen hides the app's bindings (Textual
     stops the binding chain at the modal), so without this F1 was dead exactly

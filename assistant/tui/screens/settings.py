@@ -27,6 +27,7 @@ from ..templating import (
     load_chat_template,
     parse_variables,
 )
+from .help import HELP_BINDING, ViewHelp
 
 CHAT_TEMPLATE = ""
 """Select value meaning "no template: plain chat"."""
@@ -128,14 +129,17 @@ def parse_params(values: dict[str, str], base: GenerationParams) -> GenerationPa
         raise _named("seed", str(exc)) from None
 
 
-class SettingsScreen(ModalScreen[SettingsChoice | None]):
+class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
     AUTO_FOCUS = "#model"
     """The first field, not the form around it: F2, then Enter opens the model list (Tab: the next field)."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "apply", "Apply"),
+        HELP_BINDING,
     ]
+
+    HELP_SECTION = "Settings"
 
     DEFAULT_CSS = """
     SettingsScreen { align: center middle; }

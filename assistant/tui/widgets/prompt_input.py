@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-from ...terminal_text import visible_text
+from ...terminal_text import visible_text, without_bidi_controls
 
 
 class InputHistory:
@@ -143,12 +143,15 @@ class PromptInput(TextArea):
         ``\\n``) and every other control character is made visible (ESC as ``␛``,
         see :func:`~assistant.terminal_text.visible_text`), so pasted terminal
         output cannot smuggle escape sequences into the message or the screen.
+        The invisible bidi marks a right-to-left sentence is often copied with
+        are dropped instead (:func:`~assistant.terminal_text.without_bidi_controls`):
+        the user's own words reach the model as they read.
         """
         event.stop()
         event.prevent_default()
         if self.read_only:
             return
-        text = visible_text(event.text.replace("\r\n", "\n").replace("\r", "\n"))
+        text = visible_text(without_bidi_controls(event.text.replace("\r\n", "\n").replace("\r", "\n")))
         if result := self._replace_via_keyboard(text, *self.selection):
             self.move_cursor(result.end_location)
         self.focus()

@@ -189,7 +189,7 @@ class Sidebar(Vertical):
         event.stop()
         conversation_id = event.conversation_id
         try:
-            current = self.library.open(conversation_id).conversation.title or ""
+            current = self.library.title(conversation_id)
         except AssistantError as exc:
             self.notify(str(exc), severity="error")
             return
