@@ -13,10 +13,9 @@ See ``docs/templates.md`` for the file format and the strategies.
 
 from __future__ import annotations
 
+from .listing import TemplateListing, list_templates
 from .loader import (
     TemplateDir,
-    TemplateListing,
-    list_templates,
     load_template,
     template_dirs,
     template_from_string,
