@@ -13,8 +13,9 @@ A plugin is any module or object with functions decorated by ``@hookimpl``::
     def register_tools(register):
         register(MyTool())
 
-Built-in backends and tools use these same hooks, marked ``trylast=True`` so a
-third-party plugin registering the same name wins.
+Built-in backends use these same hooks, marked ``trylast=True``; the first-party
+tools are ordinary plugin files in ``plugins/``, loaded before the user's plugins and
+entry points. When two plugins register the same name, the later-loaded one wins.
 """
 
 from __future__ import annotations

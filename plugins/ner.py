@@ -378,8 +378,11 @@ class NamedEntities(BaseTool):
         # shares the prompt's prefix and the backend reuses its KV cache.
         words = [*dict.fromkeys(type_words.values()), NONE_WORD]
         descriptions = {w: TYPE_DESCRIPTIONS[w] for w in words if w in TYPE_DESCRIPTIONS} if self.describe_types else {}
+        # The examples are labelled with the full names (PERSON, LOCATION, ...): a type asked for by
+        # another name for the same word (PER, GPE) labels them too, not "none".
+        spellings = {t: w for t, w in TYPE_WORDS.items() if w in words and t not in type_words}
         variables = {
-            "sentence": sentence, "span": span, "type_words": type_words, "none_word": NONE_WORD,
+            "sentence": sentence, "span": span, "type_words": {**type_words, **spellings}, "none_word": NONE_WORD,
             "descriptions": descriptions, "kind_of": kind_of,
         }
         return completion_text(render("ner", variables))

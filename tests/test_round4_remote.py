@@ -168,3 +168,24 @@ def test_out_dash_writes_the_results_to_stdout(
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "-").exists()
     assert json.loads(result.stdout.splitlines()[0])["row"] == 1
+
+
+def test_a_resumed_turn_on_a_server_of_unknown_context_says_unknown_not_of_0() -> None:
+    """A server that does not report its context length gave "34 prompt tokens of 0"."""
+    from types import SimpleNamespace
+
+    from assistant.cli.history_options import describe_fit
+
+    fit = SimpleNamespace(prompt_tokens=34, dropped=0)
+    assert describe_fit(7, fit, 0) == "conversation 7: 34 prompt tokens (the context window's length is unknown)"
+    assert describe_fit(7, fit, 8192) == "conversation 7: 34 prompt tokens of 8192"
+
+
+def test_debug_after_the_command_shows_the_traceback(assistant_home: Path) -> None:
+    """``assistant prompt --debug …`` printed one line: the command's flag was gone by the error boundary."""
+    for args in (["--debug", "prompt", "-b", "nope", "hi"], ["prompt", "--debug", "-b", "nope", "hi"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code != 0
+        assert result.exception is not None and not isinstance(result.exception, SystemExit), args  # raised
+    plain = CliRunner().invoke(main, ["prompt", "-b", "nope", "hi"])
+    assert isinstance(plain.exception, SystemExit) and plain.stderr.startswith("error: ")

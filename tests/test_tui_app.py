@@ -284,6 +284,7 @@ def test_prompt_inspector_shows_exact_prompt_and_token_count() -> None:
         inspector = app.screen
         await pilot.press("f1")  # a modal screen hides the app's F1: the inspector binds it itself
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), timeout=5, what="the help")
+        assert "Copy the prompt" in screen_text(app)  # the inspector's own keys come first, on screen
         await pilot.press("escape")
         assert app.screen is inspector
         await pilot.press("c")

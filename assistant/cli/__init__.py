@@ -42,12 +42,28 @@ LISTS_PLUGIN_FAILURES = frozenset({"plugins"})
 them on stderr, so each failure is shown once."""
 
 
+_DEBUG_META = "assistant.debug"
+"""Where ``--debug`` given to any command of the invocation is noted (``Context.meta`` is shared by all of them)."""
+
+
+def _note_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_DEBUG_META] = True
+    return value
+
+
+debug_option = click.option(
+    "--debug", is_flag=True, callback=_note_debug, help="Show tracebacks instead of one-line errors."
+)
+"""``--debug`` on the group and on a command alike. Noted in the shared meta because the error
+reaches :class:`AssistantGroup` after the command's own context is closed: its params are gone,
+and ``assistant prompt --debug …`` printed one line instead of the traceback."""
+
+
 def debug_enabled() -> bool:
     ctx = click.get_current_context(silent=True)
-    while ctx is not None:
-        if ctx.params.get("debug"):
-            return True
-        ctx = ctx.parent
+    if ctx is not None and ctx.meta.get(_DEBUG_META):
+        return True
     return os.environ.get("ASSISTANT_DEBUG", "") not in ("", "0")
 
 
@@ -177,7 +193,7 @@ def _tool_command_type() -> type:
 
 @click.group(cls=AssistantGroup, invoke_without_command=True)
 @click.version_option(__version__, prog_name="assistant")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@debug_option
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """A local-first terminal chat assistant with prompt tooling.

@@ -41,7 +41,9 @@ def continue_options(func: F) -> F:
 def describe_fit(conversation_id: int | None, fit: Any, context_length: int) -> str:
     """One stderr line after a resumed turn: how much of the conversation the model saw."""
     tokens = "unknown" if fit is None or fit.prompt_tokens is None else str(fit.prompt_tokens)
-    line = f"conversation {conversation_id}: {tokens} prompt tokens of {context_length}"
+    # 0: the server did not say how long its context is (not a window of no tokens)
+    window = f" of {context_length}" if context_length > 0 else " (the context window's length is unknown)"
+    line = f"conversation {conversation_id}: {tokens} prompt tokens{window}"
     if fit is not None and fit.dropped:
         line += f"; {fit.dropped} oldest message(s) left out to fit the context window"
     return line

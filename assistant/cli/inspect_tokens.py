@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..inspect.shade import bar
+from . import debug_option
 from .common import (
     CHAT_SYSTEM_HELP, TEXT, echo_json, model_options, one_turn, progress_to_stderr, resolve_model_and_backend,
 )
@@ -66,7 +67,7 @@ def _require_local(engine: Backend, what: str) -> None:
 @click.option("--chat", is_flag=True, help="Render TEXT as a user message through the model's chat template first.")
 @click.option("-s", "--system", type=TEXT, default=None, help=CHAT_SYSTEM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@debug_option
 def tokenize(
     text: str, model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool,
     chat: bool, system: str | None, as_json: bool, debug: bool,
@@ -123,7 +124,7 @@ def tokenize_lines(pieces: list[TokenPiece], context: int, facts: dict[str, str]
 @click.option("--chat", is_flag=True, help="Render TEXT as a user message: what the reply would start with.")
 @click.option("-s", "--system", type=TEXT, default=None, help=CHAT_SYSTEM_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@debug_option
 def next_command(
     text: str, model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool,
     top: int, chat: bool, system: str | None, as_json: bool, debug: bool,

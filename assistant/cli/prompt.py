@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .batch_options import batch_options
+from . import debug_option
 from .common import (
     TEXT,
     echo_json,
@@ -60,7 +61,7 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--probs", is_flag=True, help="Shade each token by its probability (on a terminal; implies -o logprobs=5).")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@debug_option
 @click.option(
     "--schema", "schema_text", type=TEXT, default=None, metavar="SCHEMA",
     help="Answer with JSON matching SCHEMA: a JSON Schema file, inline JSON, t:TEMPLATE, or fields like "
@@ -186,6 +187,9 @@ def prompt(
         engine.unload()
     completion = session.last
     assert completion is not None
+    if live and not completion.text.endswith("\n"):
+        out.write("\n")  # end the reply's line before any note on stderr
+        out.flush()
     if history.conversation is not None:
         click.echo(describe_fit(history.conversation.id, session.last_fit, context_length), err=True)
     if schema is not None:
@@ -196,8 +200,6 @@ def prompt(
         conversation_id = session.recorder.conversation_id if session.recorder else None
         echo_json({**completion.to_dict(), "conversation_id": conversation_id}, indent=None)
     else:
-        if not completion.text.endswith("\n"):
-            out.write("\n")
         if shade:
             what = "sampled probability" if sampled else "model probability (the server gives no sampled one)"
             click.echo(legend(ansi=sys.stderr.isatty(), what=what), err=True)
@@ -245,10 +247,7 @@ def finish_structured(
     if as_json:
         record = {**completion.to_dict(), "conversation_id": conversation_id, "object": value}
         echo_json({**record, "schema_error": problem}, indent=None)
-    elif live:
-        if not completion.text.endswith("\n"):
-            sys.stdout.write("\n")
-    elif problem is None:
+    elif not live and problem is None:
         echo_untrusted(completion.text.strip())
     if problem is not None:
         fail(problem)

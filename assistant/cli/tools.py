@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from ..terminal_text import visible_text
+from . import debug_option
 from .common import (
     TEXT,
     echo_json,
@@ -87,7 +88,7 @@ def _common_params() -> list[click.Parameter]:
     @batch_options
     @click.option("-p", "--param", "param_items", multiple=True, metavar="KEY=VALUE", help="A tool parameter.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+    @debug_option
     @model_options
     @history_options
     def holder(**kwargs: Any) -> None: ...

@@ -44,6 +44,8 @@ KEY_HELP: tuple[KeyHelp, ...] = (
     KeyHelp("Attention view", "arrows", "Move the cursor: the weight of that cell shows below the map"),
     KeyHelp("Attention view", "e", "Export the map as a PNG (the picture `assistant attention --out` draws)"),
     KeyHelp("Attention view", "Esc", "Cancel the computation, close the view"),
+    KeyHelp("Prompt inspector", "c", "Copy the prompt (the exact text, as the model sees it)"),
+    KeyHelp("Prompt inspector", "Esc / F3", "Close the inspector"),
     KeyHelp("Settings", "Ctrl+S (or Enter in a field)", "Apply (a bad value is named, its field focused)"),
     KeyHelp("Settings", "Esc (in settings)", "Close the settings, changing nothing"),
     KeyHelp("Dialogs", "y / n", "Answer a yes / no question (Esc is no)"),

@@ -35,6 +35,9 @@ DEFAULT_READ_TIMEOUT = 300.0
 OPTION_KEYS = frozenset(
     {"base_url", "api_key", "api_key_env", "server", "connect_timeout", "read_timeout", "chat_template", "n_ctx"}
 )
+SERVER_KEYS = frozenset({"base_url", "api_key", "api_key_env"})
+"""Where a server is and its key: a ``[remotes.NAME]`` table (or ``-o``) gives its own,
+never ``[backends.openai]``'s."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
             return explicit[key], f"-o {key}"
         if key in table:
             return table[key], f"[remotes.{remote}]"
+        if remote is not None and key in SERVER_KEYS:
+            return None, ""  # the default server's address and key are never a named remote's
         if remote is None and env and os.environ.get(env):
             return os.environ[env], f"${env}"
         if key in configured:

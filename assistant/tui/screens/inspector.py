@@ -23,7 +23,7 @@ class PromptInspector(ViewHelp, ModalScreen[None]):
         HELP_BINDING,
     ]
 
-    HELP_SECTION = "Panels"
+    HELP_SECTION = "Prompt inspector"
 
     DEFAULT_CSS = """
     PromptInspector { align: center middle; }
