@@ -6,11 +6,11 @@ so that :mod:`assistant.config` can use it too without an import loop.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["INTEGER_BACKEND_OPTIONS", "check_backend_options", "coerce_scalar"]
+__all__ = ["INTEGER_BACKEND_OPTIONS", "check_backend_options", "coerce_scalar", "switch_option"]
 
 
 def coerce_scalar(raw: str) -> Any:
@@ -56,6 +56,25 @@ def _whole_number(value: Any) -> int | None:
         except ValueError:
             return None
     return None
+
+
+def switch_option(options: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A true/false backend option (``flash_attn``, ``native``, ``n_ctx_override`` …), checked.
+
+    ``-o`` and the config arrive typed (:func:`coerce_scalar`), but the Python API
+    passes what it is given: ``bool("false")`` is True, so ``native="false"`` ran the
+    native decoder. Anything but a boolean (or the usual words for one) is an error.
+    """
+    from .errors import BackendError
+
+    value = options.get(key, default)
+    if isinstance(value, str):
+        value = coerce_scalar(value)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BackendError(f"{key} must be true or false, not {options.get(key)!r}")
+    return value
 
 
 def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]:

@@ -122,3 +122,15 @@ def test_default_takes_gguf_files_and_pulled_references(models_dir: Path, elsewh
     hf_dir.mkdir()
     (hf_dir / "config.json").write_text("{}")
     assert cli("models", "default", "./hf-model").exit_code == 0 and default_model() == str(hf_dir)
+
+
+def test_rm_of_the_default_model_says_the_default_is_gone(models_dir: Path, elsewhere: Path) -> None:
+    """``default_model`` keeps naming a removed file: every command would then fail to find it."""
+    inside = write_gguf(models_dir / "mine.gguf")
+    assert cli("models", "default", "mine.gguf").exit_code == 0
+    removed = cli("models", "rm", "-y", "mine.gguf")
+    assert removed.exit_code == 0 and not inside.exists()
+    assert "mine.gguf was the default model" in removed.stderr and "assistant models default" in removed.stderr
+    other = write_gguf(models_dir / "other.gguf")
+    quiet = cli("models", "rm", "-y", "other.gguf")
+    assert quiet.exit_code == 0 and not other.exists() and "default model" not in quiet.stderr

@@ -118,7 +118,8 @@ def test_info_reports_engine_settings(smollm2: TransformersBackend) -> None:
 
 
 def test_hf_forward_decoder_gives_the_same_tokens(smollm2_path: Path, smollm2: TransformersBackend) -> None:
-    slow = load_backend("transformers", str(smollm2_path), n_ctx=512, native=False, progress=_quiet)
+    # "false" as a Python caller may pass it: bool("false") is True, and it ran the native decoder
+    slow = load_backend("transformers", str(smollm2_path), n_ctx=512, native="false", progress=_quiet)
     try:
         assert slow.info()["decoder"] == "hf"
         assert slow.complete(FRANCE, GREEDY).token_ids == smollm2.complete(FRANCE, GREEDY).token_ids

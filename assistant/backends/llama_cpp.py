@@ -28,6 +28,7 @@ from ..models.context_size import (
     override_requested,
 )
 from ..models.gguf import read_metadata, training_context_length
+from ..option_values import switch_option
 from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
@@ -145,9 +146,8 @@ class LlamaCppBackend(TokenLoopBackend):
             memory=available_memory() if on_cpu else None,
         )
         n_batch = int(options.pop("n_batch", 512))
-        flash_attn = options.pop("flash_attn", False)
-        if flash_attn not in (True, False):  # -o flash_attn=on/off/1/0 arrive typed (option_values.coerce_scalar)
-            raise BackendError(f"flash_attn must be true or false, not {flash_attn!r}")
+        flash_attn = switch_option(options, "flash_attn", False)
+        options.pop("flash_attn", None)
         options.pop("device", None)
         options.pop("dtype", None)
         if options:

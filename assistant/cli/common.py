@@ -22,8 +22,21 @@ from ..terminal_text import json_text, visible_text
 F = Callable[..., Any]
 
 
-def model_options(func: F) -> F:
-    """``-m``, ``-b``, ``-o key=value`` and ``--verbose``: choose and tune the model."""
+SAMPLING_OPTION_HELP = (
+    "Sampling parameter (max_tokens, temperature, top_k, top_p, seed, stop, "
+    "repeat_penalty, logprobs) or backend option (n_ctx, n_threads, device, ...)."
+)
+ENGINE_OPTION_HELP = "Backend option (n_ctx, n_threads, device, ...); the tool sets its own sampling."
+
+
+def model_options(func: F | None = None, *, sampling: bool = True) -> Any:
+    """``-m``, ``-b``, ``-o key=value`` and ``--verbose``: choose and tune the model.
+
+    ``sampling=False`` for commands that refuse sampling parameters (the tools
+    choose their own): their ``-o`` help must not offer what they refuse.
+    """
+    if func is None:
+        return lambda undecorated: model_options(undecorated, sampling=sampling)
     decorators = [
         click.option(
             "-m", "--model", default=None,
@@ -36,8 +49,7 @@ def model_options(func: F) -> F:
             "options",
             multiple=True,
             metavar="KEY=VALUE",
-            help="Sampling parameter (max_tokens, temperature, top_k, top_p, seed, stop, "
-            "repeat_penalty, logprobs) or backend option (n_ctx, n_threads, device, ...).",
+            help=SAMPLING_OPTION_HELP if sampling else ENGINE_OPTION_HELP,
         ),
         click.option("--verbose", is_flag=True, help="Show the engine's own logs."),
     ]

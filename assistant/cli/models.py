@@ -220,6 +220,7 @@ def remove_model(reference: str, yes: bool) -> None:
 
         click.confirm(visible_text(f"delete {row.path} ({size})?"), abort=True, err=True)
     converted = _converted_copy(row.path) if row.installed else None
+    was_default = _is_configured_default(row)
     row.path.unlink(missing_ok=True)
     for part in parts:
         part.unlink(missing_ok=True)
@@ -231,6 +232,29 @@ def remove_model(reference: str, yes: bool) -> None:
     from ..terminal_text import visible_text
 
     click.echo(visible_text(f"removed {row.name} ({row.path})"), err=True)
+    if was_default:
+        click.echo(
+            visible_text(
+                f"note: {row.name} was the default model (default_model in the config): "
+                "choose another with `assistant models default NAME`, or pull it again"
+            ),
+            err=True,
+        )
+
+
+def _is_configured_default(row: Any) -> bool:
+    """Whether the config's ``default_model`` names ``row``: removing it leaves every command without a model."""
+    from ..config import configured_model
+    from ..errors import AssistantError
+    from ..models.inventory import find_row
+
+    chosen = configured_model()
+    if not chosen:
+        return False
+    try:
+        return bool(find_row(chosen).path == row.path)
+    except AssistantError:
+        return False
 
 
 def _converted_copy(path: Any) -> Any:

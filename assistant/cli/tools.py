@@ -89,7 +89,7 @@ def _common_params() -> list[click.Parameter]:
     @click.option("-p", "--param", "param_items", multiple=True, metavar="KEY=VALUE", help="A tool parameter.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @debug_option
-    @model_options
+    @model_options(sampling=False)
     @history_options
     def holder(**kwargs: Any) -> None: ...
 

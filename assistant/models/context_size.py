@@ -116,10 +116,9 @@ def _gb(size: float) -> str:
 
 def override_requested(options: Mapping[str, Any]) -> bool:
     """The value of ``n_ctx_override`` (typed by the option parser); anything but true/false is an error."""
-    value = options.get(OVERRIDE_OPTION, False)
-    if value not in (True, False):
-        raise BackendError(f"{OVERRIDE_OPTION} must be true or false, not {value!r}")
-    return bool(value)
+    from ..option_values import switch_option
+
+    return switch_option(options, OVERRIDE_OPTION, False)
 
 
 def check_context_size(

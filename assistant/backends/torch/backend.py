@@ -31,6 +31,7 @@ from typing import Any, Iterator, Sequence
 
 from ...errors import BackendError, ModelLoadError
 from ...models.context_size import OVERRIDE_OPTION, override_requested
+from ...option_values import switch_option
 from ...types import GenerationParams
 from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .batch_scheduler import BatchScheduler, Request
@@ -143,8 +144,8 @@ class TransformersBackend(TokenLoopBackend):
             max_ctx = facts.context_length or getattr(hf_model.config, "max_position_embeddings", None)
             n_ctx = int(options.get("n_ctx") or min(max_ctx or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
             self._facts, self._path, self._directory, self._n_ctx = facts, path, directory, n_ctx
-            cuda_graphs = bool(options.get("cuda_graphs", device.type == "cuda"))
-            self._decoder = self._make_decoder(hf_model, bool(options.get("native", True)), cuda_graphs)
+            cuda_graphs = switch_option(options, "cuda_graphs", device.type == "cuda")
+            self._decoder = self._make_decoder(hf_model, switch_option(options, "native", True), cuda_graphs)
             self._options = {
                 "device": str(device),
                 "dtype": str(dtype).removeprefix("torch."),
