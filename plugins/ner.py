@@ -53,13 +53,16 @@ TYPE_DESCRIPTIONS = {
     "person": "the name of a person: a full name, a first name or a surname",
     "place": "a country, city, region, continent, mountain, river or other location",
     "organization": "a company, sports team or club, political party, government body, newspaper or other group",
-    "other": "any other kind of name: a nationality, religion, language, event, product, title",
+    "other": "any other kind of name",
     "date": "a date, a day of the week, a month or a year",
     "time": "a time of day",
     "nationality": "a nationality, religious or political group",
     NONE_WORD: "a capitalised word that is not a name",
 }
-"""What each type word means, shown to the model above the examples; types not listed are shown bare."""
+"""What each type word means, shown to the model above the examples; types not listed are shown bare.
+"other" is followed by the kinds in :data:`OTHER_KINDS` that no requested type claims (:func:`type_descriptions`)."""
+OTHER_KINDS = ("nationality", "religion", "language", "event", "product", "title")
+"""The kinds of name the catch-all "other" (MISC) stands for, as its description lists them."""
 
 KIND_NOUNS = {
     "person": ("person", "man", "woman"),
@@ -170,6 +173,24 @@ def kind_nouns(type_words: Sequence[str]) -> list[list[str]]:
         nouns[word] = own or [word]
         claimed.update(nouns[word])
     return [nouns[word] for word in type_words]
+
+
+def type_descriptions(type_words: Sequence[str]) -> dict[str, str]:
+    """The descriptions (:data:`TYPE_DESCRIPTIONS`) of the type words that have one.
+
+    A kind of "other" that a requested type claims ("product" for PRODUCT) is left out of
+    the description of "other", by the rule that gives the kind view's nouns to the type
+    (:func:`kind_nouns`): otherwise the prompt would tell the model such names are "other".
+    """
+    descriptions = {w: TYPE_DESCRIPTIONS[w] for w in type_words if w in TYPE_DESCRIPTIONS}
+    other = TYPE_WORDS["MISC"]
+    if other in descriptions:
+        words = [w for w in type_words if w != NONE_WORD]
+        nouns = kind_nouns(words)[words.index(other)]
+        kinds = [kind for kind in OTHER_KINDS if kind in nouns]
+        if kinds:
+            descriptions[other] += ": a " + ", ".join(kinds)
+    return descriptions
 
 
 def kind_distribution(scores: Sequence[float], sizes: Sequence[int]) -> list[float]:
@@ -377,7 +398,7 @@ class NamedEntities(BaseTool):
         # The sentence comes before the span in the prompt, so every span of a sentence
         # shares the prompt's prefix and the backend reuses its KV cache.
         words = [*dict.fromkeys(type_words.values()), NONE_WORD]
-        descriptions = {w: TYPE_DESCRIPTIONS[w] for w in words if w in TYPE_DESCRIPTIONS} if self.describe_types else {}
+        descriptions = type_descriptions(words) if self.describe_types else {}
         # The examples are labelled with the full names (PERSON, LOCATION, ...): a type asked for by
         # another name for the same word (PER, GPE) labels them too, not "none".
         spellings = {t: w for t, w in TYPE_WORDS.items() if w in words and t not in type_words}

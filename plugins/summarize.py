@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from assistant import hookimpl
@@ -28,7 +29,12 @@ DEFAULT_CHUNK_TOKENS = 2048
 """Small models summarise a couple of thousand tokens far better than a full 8k window."""
 
 _PREAMBLE = re.compile(r"^\s*(?:here(?:'s| is) (?:a |the )?(?:short |brief )?summary[^:\n]*:|summary:)\s*", re.I)
-_BULLET = re.compile(r"^\s*(?:[-*•‣]|\d+[.)])\s+")
+_BULLET = re.compile(r"^\s*(?:(?:[-*•‣]|\d+[.)])\s+)+")
+"""A list item's marker (repeated markers, "*  *   text", are one marker)."""
+_NOT_PROSE = re.compile(r"^\s*(?:```|#|\|)", re.MULTILINE)
+"""Code fences, headings and table rows: a reply with them is a copy of a document, not prose sentences."""
+PROSE_SENTENCES = (2, 8)
+"""A prose reply of this many sentences becomes one bullet per sentence (fewer is no list; more, no summary)."""
 _SENTENCE_DONE = re.compile(r"[.!?…]['\")\]]*\s*$")
 """Text whose last sentence is finished (closing punctuation, perhaps a quote or bracket)."""
 
@@ -74,6 +80,61 @@ def clean_bullets(text: str) -> str | None:
     return "\n".join(f"- {item}" for item in items) if items else None
 
 
+def prose_bullets(text: str) -> str | None:
+    """Last resort for ``bullets``: a short prose reply, one "- " bullet per sentence of it.
+
+    SmolLM2-135M answers the bullets prompt with a paragraph nine times in ten
+    (greedy); the paragraph is usually a faithful summary, while the sampled retry
+    that follows it mostly invents. So the model's own sentences become the bullets
+    (:class:`BulletSummary` says so). A reply of one sentence, of more than
+    ``PROSE_SENTENCES`` or with code, headings or tables is not converted.
+    """
+    body = clean_summary(text)
+    if body is None or _NOT_PROSE.search(body):
+        return None
+    sentences = [s.strip(" \"'“”") for s in split_sentences(body)]
+    sentences = [s for s in sentences if s]
+    low, high = PROSE_SENTENCES
+    if not low <= len(sentences) <= high:
+        return None
+    return "\n".join(f"- {sentence}" for sentence in sentences)
+
+
+class BulletCheck:
+    """The ``bullets`` validator: the model's list (:func:`clean_bullets`), else its prose by sentence.
+
+    ``from_sentences`` tells which the last accepted reply was.
+    """
+
+    def __init__(self) -> None:
+        self.from_sentences = False
+
+    def __call__(self, text: str) -> str | None:
+        listed = clean_bullets(text)
+        if listed is not None:
+            self.from_sentences = False
+            return listed
+        converted = prose_bullets(text)
+        self.from_sentences = converted is not None
+        return converted
+
+
+@dataclass
+class BulletSummary(SummaryResult):
+    """A ``bullets`` summary, and whether the model wrote the list or prose split into one bullet per sentence."""
+
+    from_sentences: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "bullets": "sentences" if self.from_sentences else "list"}
+
+    def to_text(self) -> str:
+        text = super().to_text()
+        if self.from_sentences:
+            return f"{text}\n[the model wrote prose: each bullet is one of its sentences]"
+        return text
+
+
 class Summarize(BaseTool):
     name = "summarize"
     description = "Summarize text of any length as one sentence, a short paragraph or bullet points."
@@ -113,9 +174,11 @@ class Summarize(BaseTool):
             budget = min(budget, params["chunk_tokens"])
         chunks = chunk_text(text, count, budget)
         report = progress or (lambda done, total, message: None)
+        check = self._validator(length)  # the final step's: BulletCheck tells how a bullet list was made
         if len(chunks) == 1:
-            step = self._summarize(backend, chunks[0], length, limit, self._ticker(report, 0, 1, "summarizing"))
-            return _result(step, length, chunks=1, rounds=1)
+            tick = self._ticker(report, 0, 1, "summarizing")
+            step = self._summarize(backend, chunks[0], length, limit, tick, check)
+            return _result(step, length, check, chunks=1, rounds=1)
 
         summaries: list[str] = []
         for index, chunk in enumerate(chunks):
@@ -130,8 +193,8 @@ class Summarize(BaseTool):
             final = self._groups(backend, summaries, length, limit)
             if len(final) == 1:
                 tick = self._ticker(report, len(chunks), len(chunks), "combining the summaries")
-                step = self._combine(backend, final[0], length, limit, tick)
-                return _result(step, length, chunks=len(chunks), rounds=rounds)
+                step = self._combine(backend, final[0], length, limit, tick, check)
+                return _result(step, length, check, chunks=len(chunks), rounds=rounds)
             groups = self._groups(backend, summaries, "short", limit)
             if len(groups) >= len(summaries):
                 raise ToolError("the context window is too small to combine the partial summaries; raise n_ctx")
@@ -155,18 +218,22 @@ class Summarize(BaseTool):
         return GenerationParams(max_tokens=limit, temperature=0.0, repeat_penalty=1.1)
 
     def _validator(self, length: str) -> Callable[[str], str | None]:
-        return {"bullets": clean_bullets, "sentence": clean_sentence}.get(length, clean_summary)
+        if length == "bullets":
+            return BulletCheck()
+        return clean_sentence if length == "sentence" else clean_summary
 
     def _summarize(
-        self, backend: Any, chunk: str, length: str, limit: int, on_tokens: TokenProgress | None = None
+        self, backend: Any, chunk: str, length: str, limit: int, on_tokens: TokenProgress | None = None,
+        check: Callable[[str], str | None] | None = None,
     ) -> Generated:
         messages = render("summarize", {"input": chunk, "length": length})
         return generate_checked(
-            backend, messages, self._params(limit), self._validator(length), "summary", on_tokens
+            backend, messages, self._params(limit), check or self._validator(length), "summary", on_tokens
         )
 
     def _combine(
-        self, backend: Any, summaries: list[str], length: str, limit: int, on_tokens: TokenProgress | None = None
+        self, backend: Any, summaries: list[str], length: str, limit: int, on_tokens: TokenProgress | None = None,
+        check: Callable[[str], str | None] | None = None,
     ) -> Generated:
         """Combine partial summaries, with a reply budget taken from the parts.
 
@@ -180,7 +247,7 @@ class Summarize(BaseTool):
         room = context_window(backend) - backend.count_tokens(messages) - SAFETY_MARGIN
         budget = max(16, min(room, max(limit, sum(count(summary) for summary in summaries))))
         return generate_checked(
-            backend, messages, self._params(budget), self._validator(length), "summary", on_tokens
+            backend, messages, self._params(budget), check or self._validator(length), "summary", on_tokens
         )
 
     def _groups(self, backend: Any, summaries: list[str], length: str, limit: int) -> list[list[str]]:
@@ -210,7 +277,9 @@ def _whole_sentences(step: Generated) -> str:
     return step.text
 
 
-def _result(step: Generated, length: str, chunks: int, rounds: int) -> SummaryResult:
+def _result(
+    step: Generated, length: str, check: Callable[[str], str | None], chunks: int, rounds: int
+) -> SummaryResult:
     """The summary, with ``finish_reason: length`` when the last step was cut: never passed off as complete.
 
     A ``sentence`` summary is the reply's first sentence (:func:`clean_sentence`): when that
@@ -219,9 +288,13 @@ def _result(step: Generated, length: str, chunks: int, rounds: int) -> SummaryRe
     finish = step.finish_reason
     if length == "sentence" and _SENTENCE_DONE.search(step.text):
         finish = "stop"
-    return SummaryResult(
-        summary=_whole_sentences(step), length=length, chunks=chunks, rounds=rounds, finish_reason=finish,
-    )
+    summary = _whole_sentences(step)
+    if isinstance(check, BulletCheck):
+        return BulletSummary(
+            summary=summary, length=length, chunks=chunks, rounds=rounds, finish_reason=finish,
+            from_sentences=check.from_sentences,
+        )
+    return SummaryResult(summary=summary, length=length, chunks=chunks, rounds=rounds, finish_reason=finish)
 
 
 @hookimpl

@@ -50,6 +50,28 @@ def test_ner_spans_and_types(smollm2: Any) -> None:
         assert entity.type in ("PERSON", "LOCATION", "ORGANIZATION")
 
 
+@pytest.mark.parametrize(
+    "text, types, expected",
+    [
+        ("Marie Curie moved to Paris in 1891.", ["PERSON", "DATE"], {("Marie Curie", "PERSON"), ("1891", "DATE")}),
+        (
+            "On Monday Barack Obama met Angela Merkel in Berlin.",
+            ["PER", "LOC", "DATE"],
+            {("Monday", "DATE"), ("Barack Obama", "PER"), ("Angela Merkel", "PER"), ("Berlin", "LOC")},
+        ),
+        (
+            "The World Health Organization said Ebola spread in Liberia.",
+            ["LOCATION", "DISEASE"],
+            {("Ebola", "DISEASE"), ("Liberia", "LOCATION")},
+        ),
+    ],
+)
+def test_ner_custom_type_sets(smollm2: Any, text: str, types: list[str], expected: set[tuple[str, str]]) -> None:
+    result = get_tool("ner").run(text, smollm2, types=types)
+    assert {(e.text, e.type) for e in result.entities} == expected
+    assert result.types == types
+
+
 def test_long_input_is_summarised_without_context_overflow(smollm2: Any) -> None:
     paragraph = (
         "The town council met on Monday to discuss the new library. Members agreed that the old building "
@@ -68,3 +90,26 @@ def test_translate_keeps_paragraphs(smollm2: Any) -> None:
     first, second = result.translation.split("\n\n")
     assert first.strip() and second.strip()
     assert result.translation != "Good morning.\n\nThank you very much."
+
+
+BULLET_TEXTS = [
+    "The city council of Riverton voted 7-2 on Tuesday night to approve a new public library near the central "
+    "railway station. The current library, built in 1962, has been described by staff as cramped and difficult to "
+    "heat. The new building will have three floors, a children's wing and a small cafe, and is expected to cost 14 "
+    "million dollars. Construction is scheduled to begin next spring and to finish in about two years.",
+    "To make a simple tomato soup, first heat two tablespoons of olive oil in a large pot. Add one chopped onion "
+    "and two cloves of garlic and cook them gently for five minutes until soft. Then add a kilo of chopped ripe "
+    "tomatoes, a pinch of sugar and 500 millilitres of vegetable stock. Let the soup simmer for twenty minutes. "
+    "Blend it until smooth, season with salt and pepper, and serve it hot with fresh bread.",
+    "To reset your router, first unplug it from the power socket and wait thirty seconds. Plug it back in and wait "
+    "until the power light turns solid green, which takes about two minutes. If you still cannot connect, press "
+    "and hold the small reset button on the back for ten seconds with a paperclip.",
+]
+
+
+@pytest.mark.parametrize("text", BULLET_TEXTS, ids=["news", "recipe", "router"])
+def test_bullets_succeed(smollm2: Any, text: str) -> None:
+    result = get_tool("summarize").run(text, smollm2, length="bullets")
+    lines = result.summary.splitlines()
+    assert len(lines) >= 2 and all(line.startswith("- ") and line[2:].strip() for line in lines)
+    assert result.to_dict()["bullets"] in ("list", "sentences")
