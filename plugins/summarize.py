@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from assistant import hookimpl
-from assistant.errors import ToolError
+from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
 from assistant.tools.generate import Generated, TokenProgress, generate_checked
@@ -27,6 +27,17 @@ MAX_SUMMARY_TOKENS = {"sentence": 80, "short": 200, "bullets": 250}
 
 DEFAULT_CHUNK_TOKENS = 2048
 """Small models summarise a couple of thousand tokens far better than a full 8k window."""
+
+MIN_CHUNK_TOKENS = 64
+"""Fewer input tokens per part than a sentence or two: a document becomes thousands of model calls."""
+
+
+def _check_chunk_tokens(value: int) -> None:
+    if 0 < value < MIN_CHUNK_TOKENS:
+        raise ConfigError(
+            f"chunk_tokens must be 0 (as many as the context holds) or at least {MIN_CHUNK_TOKENS}, not {value}"
+        )
+
 
 _PREAMBLE = re.compile(r"^\s*(?:here(?:'s| is) (?:a |the )?(?:short |brief )?summary[^:\n]*:|summary:)\s*", re.I)
 _BULLET = re.compile(r"^\s*(?:(?:[-*•‣]|\d+[.)])\s+)+")
@@ -149,9 +160,10 @@ class Summarize(BaseTool):
         Parameter(
             "chunk_tokens",
             "int",
-            help="most input tokens summarised at once (0: as many as the context holds)",
+            help=f"most input tokens summarised at once (0: as many as the context holds; else at least {MIN_CHUNK_TOKENS})",
             default=DEFAULT_CHUNK_TOKENS,
             minimum=0,
+            check=_check_chunk_tokens,
         ),
     )
     templates = ("summarize", "summarize-combine")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from assistant.cli import main
 
-from .openai_fake_server import FakeOpenAIServer, chat_chunk, fake_openai_server, sse  # noqa: F401 (the server fixture)
+from .openai_fake_server import FakeOpenAIServer, chat_chunk, fake_openai_server, send_json, sse  # noqa: F401 (the server fixture)
 
 
 def _chat_server(server: FakeOpenAIServer, *served: str) -> None:
@@ -214,3 +214,14 @@ def test_a_remote_name_given_to_a_local_backend_says_to_add_b_openai(assistant_h
         result = CliRunner().invoke(main, ["prompt", "-b", "llama-cpp", "-m", model, "--no-log", "hi"])
         assert result.exit_code == 1
         assert result.stderr.rstrip().endswith("'lab' is a remote in the config ([remotes.lab]): add -b openai")
+
+
+def test_no_model_list_at_all_points_at_base_url(server: FakeOpenAIServer, assistant_home: Path) -> None:
+    """A 404 for /models (a base_url short of the API root, behind a proxy) said "lists no models"."""
+    missing = CliRunner().invoke(main, ["prompt", "-b", "openai", "-o", f"base_url={server.base_url}", "--no-log", "hi"])
+    assert missing.exit_code == 1  # no /v1/models route: a 404
+    line = missing.stderr.strip()
+    assert "gave no model list at /v1/models" in line and "base_url is the API root" in line and "\n" not in line
+    server.route("GET", "/v1/models", lambda h, _: send_json(h, 200, {"object": "list", "data": []}))
+    empty = CliRunner().invoke(main, ["prompt", "-b", "openai", "-o", f"base_url={server.base_url}", "--no-log", "hi"])
+    assert empty.exit_code == 1 and "lists no models (GET /v1/models)" in empty.stderr

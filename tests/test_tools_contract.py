@@ -305,6 +305,9 @@ def test_numeric_parameters_refuse_values_below_their_minimum_and_non_finite_flo
             share.coerce(bad)
     with pytest.raises(ConfigError, match="at least 0"):
         get_tool("summarize").resolve_params({"chunk_tokens": -5})
+    with pytest.raises(ConfigError, match="chunk_tokens must be 0 .* or at least 64, not 1"):
+        get_tool("summarize").resolve_params({"chunk_tokens": 1})  # one-token parts: thousands of calls
+    assert get_tool("summarize").resolve_params({"chunk_tokens": 64})["chunk_tokens"] == 64
 
 
 def test_a_parameter_check_refuses_a_value_before_any_model_runs() -> None:

@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
+from urllib.parse import urlsplit
 
 from ... import __version__
 from ...errors import ConfigError, ContextOverflowError, NotSupportedError, RemoteError
@@ -127,7 +128,7 @@ class OpenAIBackend:
             self._served = [str(e.get("id")) for e in entries if e.get("id") is not None]
             probed: dict[str, Any] = {}
             self._profile = self._detect_profile(client, settings, entries, probed)
-            self._model = self._choose_model(settings)
+            self._model = self._choose_model(settings, listed=isinstance(data, list))
             self._context_length, self._context_source = self._find_context_length(client, settings, entries, probed)
         except BaseException:
             client.close()
@@ -156,13 +157,19 @@ class OpenAIBackend:
             return PROFILES["tgi"]
         return GENERIC
 
-    def _choose_model(self, settings: RemoteSettings) -> str:
+    def _choose_model(self, settings: RemoteSettings, listed: bool = True) -> str:
+        """The model to ask for; ``listed``: whether ``/models`` answered with a list at all."""
         where = origin(settings.base_url)
         if not settings.model:
             if len(self._served) == 1:
                 return self._served[0]
             label = f"remote {settings.remote!r} names no model and {where}" if settings.remote else where
             hint = f"-m {settings.remote}/MODEL" if settings.remote else "-m MODEL"
+            if not self._served and not listed:  # a 404 or no JSON: most often a base_url short of the API root
+                raise ConfigError(
+                    f"{label} gave no model list at {urlsplit(settings.url('/models')).path}; check that base_url is "
+                    f"the API root (usually ending in /v1), or name the model with {hint}"
+                )
             if not self._served:
                 raise ConfigError(f"{label} lists no models (GET /v1/models); name one with {hint}")
             shown = ", ".join(self._served[:20]) + (f", … ({len(self._served)} in all)" if len(self._served) > 20 else "")
