@@ -34,9 +34,11 @@ def register_backends(register: Callable[..., None]) -> None:
 
     Call ``register(name, factory, description="")`` for each backend. ``factory``
     is a zero-argument callable (usually the class) returning an object that
-    implements :class:`assistant.backends.base.Backend`. Factories are only called
-    when the backend is used, so heavy imports (torch, llama_cpp) belong inside
-    the backend's ``load``, never at module level.
+    implements :class:`assistant.backends.base.Backend`, whose ``name`` should be
+    the registered name: the history records it, and ``prompt -c`` reopens a
+    conversation's backend by it. Factories are only called when the backend is
+    used, so heavy imports (torch, llama_cpp) belong inside the backend's ``load``,
+    never at module level.
     """
 
 
@@ -44,7 +46,7 @@ def register_backends(register: Callable[..., None]) -> None:
 def register_tools(register: Callable[[Any], None]) -> None:
     """Register tools (summarize, translate, NER, ...).
 
-    Call ``register(tool)`` with an object implementing
+    Call ``register(tool)`` with an object (an instance, not the class) implementing
     :class:`assistant.tools.Tool`: a ``name``, a one-line ``description``, typed
     ``parameters`` and a ``run(text, params, backend)`` method returning a result
     that serialises to JSON and renders as text.

@@ -109,7 +109,8 @@ def build_params(overrides: dict[str, Any] | None = None) -> GenerationParams:
         for key, value in source.items():
             if key not in _PARAM_FIELDS:
                 known = ", ".join(_PARAM_FIELDS)
-                raise ConfigError(f"unknown generation parameter {key!r} (known: {known})")
+                origin = f" in {where}" if source is configured else ""
+                raise ConfigError(f"unknown generation parameter {key!r}{origin} (known: {known})")
             merged[key] = _check_param_type(key, value, where) if source is configured else value
     try:
         return GenerationParams(**merged)

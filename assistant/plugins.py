@@ -18,7 +18,9 @@ it to an empty string to load none. A name there that no plugin has, and a
 configured ``plugin_dirs`` entry that is not a directory, are reported as
 failures (a typo would otherwise silently load nothing). A plugin that fails to import or register is
 recorded in :func:`plugin_failures`, reported once on stderr, and skipped; with
-``ASSISTANT_STRICT_PLUGINS=1`` the error is raised instead.
+``ASSISTANT_STRICT_PLUGINS=1`` the error is raised instead. A config file that
+cannot be read is recorded the same way (its ``plugin_dirs`` are skipped), so a
+typo in it does not stop commands that never read it (``assistant --help``).
 
 Plugins are trusted code (they run with the user's rights), so this isolates
 their *failures*, not their intent: any exception at import — ``sys.exit()``
@@ -45,7 +47,7 @@ from typing import Any, Callable, Iterator
 import pluggy
 
 from . import hookspecs
-from .errors import AssistantError, PluginError
+from .errors import AssistantError, ConfigError, PluginError
 
 DEFAULT_PLUGINS = (
     "assistant.default_plugins.backends",
@@ -100,16 +102,24 @@ def first_party_plugin_dir() -> Path:
     return packaged if packaged.is_dir() else here.parent / "plugins"
 
 
-def _user_plugin_dirs() -> list[tuple[Path, bool]]:
+def _user_plugin_dirs(state: _State) -> list[tuple[Path, bool]]:
     """The user's plugin directories, each with whether it was configured explicitly.
 
     ``<config dir>/plugins`` is optional (most users have none); a ``plugin_dirs``
     entry is something the user asked for, so one that is missing is reported.
+    A config file that cannot be read is reported the same way, not raised: plugins
+    load for every command, and a typo in the config must not stop ``assistant --help``
+    or ``assistant config path`` (a command that reads the config still says why it cannot).
     """
     from .config import load_config, paths
 
     dirs = [(paths().config_dir / "plugins", False)]
-    for entry in load_config().get("plugin_dirs", []) or []:
+    try:
+        configured = load_config().get("plugin_dirs", []) or []
+    except ConfigError as exc:
+        _record_failure(state, "plugin_dirs", "config", _LoadProblem(f"not read, their plugins not loaded: {exc}"))
+        return dirs
+    for entry in configured:
         dirs.append((Path(os.path.expanduser(str(entry))), True))
     return dirs
 
@@ -147,7 +157,6 @@ def _check_unknown_hooks(state: _State) -> None:
     Each is recorded as a failure of its plugin (stage ``"hook"``) with the
     closest real hook name; the plugin's other hooks keep working.
     """
-    known = [name for name in dir(hookspecs) if name.startswith("register_")]
     for name in list(vars(state.pm.hook)):
         if name.startswith("_"):
             continue
@@ -155,11 +164,34 @@ def _check_unknown_hooks(state: _State) -> None:
         if caller.has_spec():
             continue
         for impl in caller.get_hookimpls():
-            if impl.optionalhook:
-                continue
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (known hooks: {', '.join(known)})"
-            _record_failure(state, impl.plugin_name, "hook", UnknownHookError(f"unknown hook {name!r}{hint}"))
+            if not impl.optionalhook:
+                _record_failure(state, impl.plugin_name, "hook", _unknown_hook(name))
+
+
+def _known_hooks() -> list[str]:
+    return [name for name in dir(hookspecs) if name.startswith("register_")]
+
+
+def _unknown_hook(name: str) -> UnknownHookError:
+    """The error for hook implementation ``name`` that no spec declares, with the closest real name."""
+    known = _known_hooks()
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    hint = f" (did you mean {close[0]!r}?)" if close else f" (known hooks: {', '.join(known)})"
+    return UnknownHookError(f"unknown hook {name!r}{hint}")
+
+
+def _unknown_hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[UnknownHookError]:
+    """The hook implementations of ``plugin`` (not yet registered) that match no hook spec, as pluggy finds them."""
+    known = set(_known_hooks())
+    found = []
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is None or opts.get("optionalhook"):
+            continue
+        hook_name = opts.get("specname") or attr
+        if hook_name not in known:
+            found.append(_unknown_hook(hook_name))
+    return found
 
 
 def _load_module_from_file(path: Path) -> ModuleType:
@@ -253,7 +285,7 @@ def _build_state() -> _State:
     allowed = _allowed_names()
     seen: set[str] = set()  # every plugin name found, allowed or not
     loaded_dirs: set[str] = set()
-    for directory, configured in [(first_party_plugin_dir(), False), *_user_plugin_dirs()]:
+    for directory, configured in [(first_party_plugin_dir(), False), *_user_plugin_dirs(state)]:
         key = os.path.realpath(directory)
         if key in loaded_dirs:
             continue  # listed twice (plugin_dirs naming <config dir>/plugins): load its files once
@@ -289,7 +321,15 @@ def register_plugin(plugin: object, name: str | None = None, source: str = "runt
     """
     state = _get_state()
     name = name or getattr(plugin, "__name__", None) or repr(plugin)
-    _register(state, plugin, name, source)
+    # Raised, not recorded: the caller is right here, and a hook that is never called (a
+    # typo) or pluggy's refusal of a wrong argument name would otherwise pass unnoticed.
+    unknown = _unknown_hooks_of(state.pm, plugin)
+    if unknown:
+        raise PluginError(name, "; ".join(str(problem) for problem in unknown))
+    try:
+        _register(state, plugin, name, source)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(name, _one_line(str(exc))) from exc
 
 
 def unregister_plugin(name: str) -> None:

@@ -39,7 +39,11 @@ _BACKEND_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
 
 
 def available_backends() -> dict[str, BackendInfo]:
-    """Every registered backend; the first plugin to register a name wins."""
+    """Every registered backend; of two registrations of one name the first seen is kept.
+
+    pluggy calls the later-loaded plugin first, so that is the later-loaded plugin's
+    (later wins, as for tools and commands; docs/plugins.md).
+    """
     from ..plugins import call_registration_hook, current_plugin_name
 
     found: dict[str, BackendInfo] = {}
@@ -67,11 +71,20 @@ def create_backend(name: str) -> Backend:
         known = ", ".join(sorted(backends)) or "none"
         raise BackendNotFoundError(f"unknown backend {name!r} (available: {known})")
     try:
-        return backends[name].factory()
+        backend = backends[name].factory()
     except AssistantError:
         raise
     except Exception as exc:  # a plugin's factory: its bug is reported by name, not as a traceback
         raise backend_failure(name, "start", exc) from exc
+    if getattr(backend, "name", None) != name:
+        # The registered name is the one ``-b`` (and ``-c``, from the history) can load again; a
+        # plugin backend that inherits ``name`` ("base", "fake") or registers a class under a
+        # second name would otherwise be recorded under a name that loads something else or nothing.
+        try:
+            backend.name = name
+        except AttributeError:  # a read-only property: the backend answers for its own name
+            pass
+    return backend
 
 
 def default_model_for(name: str) -> str:

@@ -84,18 +84,28 @@ class AssistantGroup(click.Group):
 
     _plugins_loaded = False
     _plugins_registering = False
+    plugin_commands: dict[str, str] = {}
+    """Command name -> the plugin that added it, for naming the plugin when its command fails."""
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """A command; while plugins register theirs, one named like a core command is refused.
 
         The refusal is raised inside the plugin's hook, so that plugin is reported by
-        name and skipped, and ``assistant models`` stays the core command.
+        name and skipped, and ``assistant models`` stays the core command. Of two plugins
+        adding one name the later-loaded keeps it, as for backends and tools: pluggy
+        calls it first, so a name already added during registration is left as it is.
         """
         name = name or cmd.name
-        if AssistantGroup._plugins_registering and name in LAZY_COMMANDS:
-            from ..errors import ConfigError
+        if AssistantGroup._plugins_registering:
+            if name in LAZY_COMMANDS:
+                from ..errors import ConfigError
 
-            raise ConfigError(f"command {name!r} is a core command; a plugin cannot replace it")
+                raise ConfigError(f"command {name!r} is a core command; a plugin cannot replace it")
+            if name in AssistantGroup.plugin_commands:
+                return
+            from ..plugins import current_plugin_name
+
+            AssistantGroup.plugin_commands[name or ""] = current_plugin_name()
         super().add_command(cmd, name)
 
     def _load_plugin_commands(self, warn: bool = True) -> None:
@@ -174,6 +184,16 @@ class AssistantGroup(click.Group):
             _drop_unwritable_stdout()
             where = f"{exc.filename}: " if exc.filename else ""
             fail(f"{where}{exc.strerror or exc}")
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            # A plugin command's own bug is reported by name in one line, as a plugin tool's is;
+            # a core command's is a bug here, and keeps its traceback.
+            plugin = AssistantGroup.plugin_commands.get(ctx.invoked_subcommand or "")
+            if plugin is None or debug_enabled():
+                raise
+            message = " ".join(str(exc).split()) or "(no message)"
+            fail(f"command {ctx.invoked_subcommand!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {message}")
 
 
 def _drop_unwritable_stdout() -> None:

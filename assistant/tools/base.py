@@ -72,7 +72,15 @@ class Parameter:
         """``value`` (a string from the command line, or a Python value) as this parameter's type, checked."""
         coerced = self._coerce(value)
         if coerced is not None and self.check is not None:
-            self.check(coerced)
+            try:
+                self.check(coerced)
+            except ConfigError:
+                raise
+            except (ValueError, TypeError) as exc:
+                # A plugin's check that raises the everyday Python errors still refuses the value in
+                # one line naming the parameter, instead of a traceback from every front end.
+                detail = " ".join(str(exc).split()) or type(exc).__name__
+                raise ConfigError(f"parameter {self.name!r}: {detail}") from exc
         return coerced
 
     def _coerce(self, value: Any) -> Any:

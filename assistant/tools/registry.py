@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import AssistantError, ConfigError, ToolError
@@ -28,20 +29,61 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 def _check_tool(tool: Any) -> None:
-    """Reject objects that do not honour the contract, at registration time (naming what is wrong)."""
-    name = getattr(tool, "name", None)
+    """Reject objects that do not honour the contract, at registration time (naming what is wrong).
+
+    Checked here rather than when the tool runs: by then the default model has been
+    loaded (seconds), and the error would be a bare ``TypeError`` from inside the call.
+    """
+    if isinstance(tool, type):  # register(Shout): backends register classes, tools register instances
+        raise ConfigError(
+            f"tool {getattr(tool, 'name', tool.__name__)!r}: register an instance ({tool.__name__}()), not the class"
+        )
+    if not hasattr(tool, "name"):
+        raise ConfigError(
+            f"register() takes a tool (name, description, run), got a {type(tool).__name__!r} object with no tool name"
+        )
+    name = tool.name
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(f"tool name must be lower-case letters, digits, '-' or '_', got {name!r}")
     if not isinstance(getattr(tool, "description", None), str):
         raise ConfigError(f"tool {name!r} needs a one-line string description")
     if not callable(getattr(tool, "run", None)):
         raise ConfigError(f"tool {name!r} has no run(text, params, backend) method")
-    parameters = getattr(tool, "parameters", ())
+    _check_run_signature(name, tool.run)
+    parameters = _sequence_of(name, "parameters", getattr(tool, "parameters", ()) or (), "(Parameter(...),)")
     if not all(isinstance(p, Parameter) for p in parameters):
         raise ConfigError(f"tool {name!r}: parameters must be assistant.tools.Parameter objects")
+    templates = _sequence_of(name, "templates", getattr(tool, "templates", ()) or (), "('my-prompt',)")
+    if not all(isinstance(t, str) for t in templates):
+        raise ConfigError(f"tool {name!r}: templates must be template names (strings)")
     names = [n for p in parameters for n in p.names]
     if len(names) != len(set(names)):
         raise ConfigError(f"tool {name!r} declares a parameter name twice")
+
+
+def _sequence_of(tool: str, attribute: str, value: Any, one: str) -> tuple[Any, ...]:
+    """``value`` as a tuple, refusing the lone item that a missing comma makes of ``(item)``.
+
+    Iterating a string would make each letter a template name, and iterating a
+    lone ``Parameter`` fails with a ``TypeError`` that does not say which attribute.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ConfigError(
+            f"tool {tool!r}: {attribute} must be a tuple or list, got {type(value).__name__}; for one, write {one}"
+        )
+    return tuple(value)
+
+
+def _check_run_signature(name: str, run: Any) -> None:
+    """``run`` must accept ``(text, params, backend)``: a wrong signature is the plugin's bug, named now."""
+    try:
+        signature = inspect.signature(run)
+    except (TypeError, ValueError):
+        return  # a builtin or C callable: nothing to check
+    try:
+        signature.bind("", {}, None)
+    except TypeError as exc:
+        raise ConfigError(f"tool {name!r}: run must accept (text, params, backend): {exc}") from None
 
 
 class RegisteredTool:
