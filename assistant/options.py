@@ -35,8 +35,11 @@ def _coerce_param(key: str, raw: str) -> Any:
     return raw
 
 
-def _check_param_type(key: str, value: Any, where: str) -> Any:
-    """A ``[params]`` value from the config, checked against its field's type (TOML is typed)."""
+def check_param_type(key: str, value: Any, where: str) -> Any:
+    """A ``[params]`` value of the config, a template or a batch row, checked against its field's type.
+
+    TOML, YAML and JSON are typed: a ``stop: [1, 2]`` let through would fail only inside the engine.
+    """
     kind = str(_PARAM_FIELDS[key].type)
     ok: bool
     if key == "json_schema":  # one schema for every prompt would constrain chat too: a per-run choice
@@ -111,7 +114,7 @@ def build_params(overrides: dict[str, Any] | None = None) -> GenerationParams:
                 known = ", ".join(_PARAM_FIELDS)
                 origin = f" in {where}" if source is configured else ""
                 raise ConfigError(f"unknown generation parameter {key!r}{origin} (known: {known})")
-            merged[key] = _check_param_type(key, value, where) if source is configured else value
+            merged[key] = check_param_type(key, value, where) if source is configured else value
     try:
         return GenerationParams(**merged)
     except TypeError as exc:

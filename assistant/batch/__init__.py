@@ -9,7 +9,16 @@ draws a progress bar on a terminal and ends with one summary line.
 """
 
 from .rows import DEFAULT_INPUT_FIELDS, Row, read_rows
-from .runner import BatchSummary, ProgressBar, check_output, completed_rows, format_duration, iter_results, run_rows
+from .runner import (
+    BatchSummary,
+    ProgressBar,
+    check_output,
+    completed_rows,
+    done_rows,
+    format_duration,
+    iter_results,
+    run_rows,
+)
 
 __all__ = [
     "DEFAULT_INPUT_FIELDS",
@@ -18,6 +27,7 @@ __all__ = [
     "Row",
     "check_output",
     "completed_rows",
+    "done_rows",
     "format_duration",
     "iter_results",
     "read_rows",

@@ -7,7 +7,7 @@ every kind of row gains without the row code knowing about parallelism.
 
 Why input order: the results file is written in row order, so what a kill
 leaves behind is always "every row before K, none after", plus nothing half
-written, and ``--resume`` by row number stays exact. At most ``2 × N`` rows are
+written, and ``--resume`` stays exact. At most ``2 × N`` rows are
 submitted ahead of the oldest unwritten one, so a slow row holds back only a
 bounded number of finished ones.
 

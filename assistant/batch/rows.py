@@ -4,7 +4,7 @@ A JSONL line is an object or a bare string (the input text); a CSV file has a
 header row naming the fields (an empty cell means "not given"). In an object:
 
 - ``id`` (optional, any JSON value) is copied into the row's result;
-- ``params`` (optional object) holds per-row parameters (tool parameters);
+- ``params`` (optional object) holds per-row parameters (a tool's, or a template's sampling parameters);
 - the input text is ``text`` or ``input`` by default (``reviews.jsonl`` rows
   like ``{"id": 1, "text": "..."}`` work for tools and templates alike), or the
   field ``--input-field NAME`` names;

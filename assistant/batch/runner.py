@@ -4,12 +4,14 @@ Results are appended one JSON line per row and flushed as they come, so an
 interrupted batch keeps every finished row. ``resume`` skips rows the output
 already holds without an error, re-runs the failed ones (their newer line
 comes later in the file: the last line for a row wins) and repairs a
-half-written last line. An existing results file is never overwritten unless
-``force`` is given.
+half-written last line. Rows are matched to their lines by ``id`` where the
+input gives each row its own, else by row number (:func:`done_rows`). An
+existing results file is never overwritten unless ``force`` is given.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -102,25 +104,66 @@ def _check_writable(out: Path) -> None:
         raise OutputError(f"cannot write {out}: the {what} {target} is not writable")
 
 
-def completed_rows(out: Path) -> set[int]:
-    """Row numbers already in ``out`` without an error; truncates a half-written last line."""
+def _line_statuses(out: Path) -> list[tuple[int, Any, bool]]:
+    """``(row, id, ok)`` for each result line of ``out`` in file order; truncates a half-written last line."""
     if not out.exists():
-        return set()
+        return []
     data = out.read_bytes()
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
         with out.open("r+b") as handle:  # the interrupted write: drop it, the row re-runs
             handle.truncate(cut)
         data = data[:cut]
-    status: dict[int, bool] = {}
+    statuses: list[tuple[int, Any, bool]] = []
     for line in jsonl_lines(data.decode("utf-8", errors="replace")):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(record, dict) and isinstance(record.get("row"), int):
-            status[record["row"]] = record.get("error") is None
+            statuses.append((record["row"], record.get("id"), record.get("error") is None))
+    return statuses
+
+
+def completed_rows(out: Path) -> set[int]:
+    """Row numbers already in ``out`` without an error (the last line for a row wins).
+
+    Truncates a half-written last line.
+    """
+    status = {row: ok for row, _, ok in _line_statuses(out)}
     return {row for row, ok in status.items() if ok}
+
+
+def _id_key(value: Any) -> str:
+    """An ``id`` as a dictionary key: ids are any JSON value (``7``, ``"7"``, ``[1, 2]``),
+    compared as JSON."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def done_rows(rows: list[Row], out: Path) -> set[int]:
+    """The numbers of the ``rows`` that ``out`` already holds without an error (the last line for a row wins).
+
+    A row whose ``id`` no other row of the input shares is matched by that id,
+    wherever its line was written: rows inserted, deleted or reordered in the
+    input between two runs still find their results, and no row is skipped
+    because another row used to stand at its number. Other rows (no id, or an
+    id given twice) are matched by number, and only when the line's id is the
+    row's too. Truncates a half-written last line.
+    """
+    statuses = _line_statuses(out)
+    counts = collections.Counter(_id_key(row.id) for row in rows if row.id is not None)
+    by_id = {_id_key(row_id): ok for _, row_id, ok in statuses if row_id is not None}
+    by_number = {(number, _id_key(row_id)): ok for number, row_id, ok in statuses}
+    done: set[int] = set()
+    for row in rows:
+        key = _id_key(row.id)
+        if row.id is not None and counts[key] == 1:
+            ok = by_id.get(key, False)
+        else:
+            ok = by_number.get((row.number, key), False)
+        if ok:
+            done.add(row.number)
+    return done
 
 
 def iter_results(path: Path) -> Iterator[dict[str, Any]]:
@@ -212,7 +255,7 @@ def run_rows(
     in-flight requests when the batch is interrupted.
     """
     check_output(out, resume, force)
-    done = completed_rows(out) if resume and out is not None else set()
+    done = done_rows(rows, out) if resume and out is not None else set()
     pending = [row for row in rows if row.number not in done]
     summary = BatchSummary(total=len(rows), skipped=len(rows) - len(pending))
     bar = progress(len(pending)) if callable(progress) else progress

@@ -353,11 +353,10 @@ def _prompt_once(
 ) -> None:
     from ..history.exchange import ExchangeRecorder
     from ..templates import render_template
-    from ..templates.render import with_system
     from ..templates.run import resolve_params, run_template
 
-    messages = with_system(  # fails early, before the model loads
-        render_template(template, variables, input=input_text, input_hint=PROMPT_INPUT_HINT), system
+    messages = render_template(  # fails early, before the model loads
+        template, variables, input=input_text, input_hint=PROMPT_INPUT_HINT, system=system
     )
     engine, overrides = _load_engine(model, backend, options, verbose)
     _note_constraint(template, engine)
@@ -421,7 +420,7 @@ def _prompt_batch(
     from ..errors import TemplateError
     from ..history.exchange import ExchangeRecorder
     from ..batch import ProgressBar, check_output, read_rows
-    from ..templates.batch import run_batch
+    from ..templates.batch import row_generation_params, run_batch
     from ..templates.run import resolve_params
 
     check_output(out, resume, force, source=batch)  # before the model loads: a clash costs nothing
@@ -439,7 +438,9 @@ def _prompt_batch(
     def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
         if not messages:
             return  # the row never became a prompt (not JSON, a variable missing): nothing was said to record
-        with recorder.turn(_user_text_of(messages), meta) as turn:
+        own = row_result.get("params")  # the row's own sampling parameters, recorded as used
+        row_meta = _turn_meta(template, engine, row_generation_params(row_result, params)) if own else meta
+        with recorder.turn(_user_text_of(messages), row_meta) as turn:
             _report_record(turn, row_result, engine)
 
     try:

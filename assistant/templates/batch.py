@@ -9,6 +9,9 @@ recorded with its ``error`` and the batch goes on.
 
 A row's input text (``text`` or ``input``, or the ``--input-field``) fills the
 template's ``input`` variable; its other fields fill variables of the same name.
+Its ``params`` object, as in a tool batch, overrides the sampling parameters for
+that row alone (over the template's ``params`` and ``-o``), and is copied into
+its result line so the line says how it was produced.
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ from ..backends.base import Backend
 from ..batch import BatchSummary, ProgressBar, Row, run_rows
 from ..errors import AssistantError
 from ..types import GenerationParams, Message
-from .render import prompt_hash, render_template, with_system
+from .render import prompt_hash, render_template
 from .run import execute
 from .spec import PromptTemplate
+
+
+ROW_VARIABLES_HINT = "give the row a field of that name, or -v NAME=VALUE for every row"
+"""How a batch row gives a variable, for the error when one is missing (not "-v" alone: rows differ)."""
 
 
 def run_batch(
@@ -94,11 +101,16 @@ def _run_row(
     needs_input = input_variable is not None and input_variable.required and values.get("input") is None
     if text is None and (input_field or needs_input):  # the same message as a tool batch's
         return _failed(record, row.missing_input(input_field)), None
+    if row.params:
+        record["params"] = row.params
     messages: list[Message] | None = None
     try:
-        messages = with_system(render_template(template, values, examples_as=examples_as), system)
+        row_params = _row_params(row, params)
+        messages = render_template(
+            template, values, examples_as=examples_as, system=system, variables_hint=ROW_VARIABLES_HINT
+        )
         record["prompt_hash"] = prompt_hash(messages)
-        result = execute(template, messages, backend, params)
+        result = execute(template, messages, backend, row_params)
     except AssistantError as exc:  # one bad row must not end the batch
         return _failed(record, str(exc)), messages
     except Exception as exc:  # an engine's own exception type: still only this row's failure
@@ -106,6 +118,21 @@ def _run_row(
     data = result.to_dict()
     data.pop("template", None)
     return {**record, **data}, messages
+
+
+def _row_params(row: Row, params: GenerationParams) -> GenerationParams:
+    """``params`` with the row's own ``params`` over them, checked as a template's ``params`` are."""
+    if not row.params:
+        return params
+    from .spec import parse_params
+
+    return params.replace(**parse_params(f"row {row.number}", row.params))
+
+
+def row_generation_params(record: dict[str, Any], params: GenerationParams) -> GenerationParams:
+    """The parameters a result line was produced with: ``params`` under the row's own (for the history)."""
+    given = record.get("params")
+    return params.replace(**given) if isinstance(given, dict) and given else params
 
 
 def _failed(record: dict[str, Any], error: str) -> dict[str, Any]:

@@ -517,8 +517,8 @@ def _load_examples(
         text = read_template_text(file, "examples file")
     except TemplateError as exc:
         raise TemplateError(f"{where}: {exc}") from None
-    items = _parse_examples_file(file, text)
-    return check_examples(f"{where} ({file.name})", items, variables), (file,)
+    items, lines = _parse_examples_file(file, text)
+    return check_examples(f"{where} ({file.name})", items, variables, lines), (file,)
 
 
 def _examples_path(where: str, raw: str, path: Path) -> Path:
@@ -546,9 +546,12 @@ def _examples_path(where: str, raw: str, path: Path) -> Path:
     return file
 
 
-def _parse_examples_file(file: Path, text: str) -> list[Any]:
+def _parse_examples_file(file: Path, text: str) -> tuple[list[Any], list[int] | None]:
+    """The examples a file holds, and for JSON Lines each one's line (blank lines are skipped,
+    so "example #2" may be on line 3: the line is what to look for in an editor)."""
     if file.suffix == ".jsonl":
         items = []
+        lines: list[int] = []
         from ..batch.rows import jsonl_lines  # the one JSON Lines splitter (U+2028 stays inside its row)
 
         for number, line in enumerate(jsonl_lines(text), 1):
@@ -558,14 +561,15 @@ def _parse_examples_file(file: Path, text: str) -> list[Any]:
                 items.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise TemplateError(f"{file}:{number}: invalid JSON: {exc.msg}") from None
-        return items
+            lines.append(number)
+        return items, lines
     try:  # .yaml, .yml, .json (the suffix was checked before reading)
         data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise TemplateError(f"{file}: invalid YAML: {exc}") from None
     if not isinstance(data, list):
         raise TemplateError(f"{file}: an examples file must hold a list")
-    return data
+    return data, None
 
 
 def clear_cache() -> None:

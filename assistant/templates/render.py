@@ -44,12 +44,15 @@ def resolve_variables(
     input: str | None = None,
     *,
     input_hint: str = INPUT_HINT,
+    variables_hint: str = VARIABLES_HINT,
 ) -> dict[str, Any]:
     """Declared defaults overlaid with the given values; all problems reported at once.
 
     ``input_hint`` says how the caller's user gives the input text (``--input``
-    for ``templates render``, TEXT or stdin for ``prompt -t``): only the caller
-    knows, and a hint naming another command's way sends the user astray.
+    for ``templates render``, TEXT or stdin for ``prompt -t``), and
+    ``variables_hint`` the other variables (``-v``, a batch row's fields, a test
+    case's ``vars``): only the caller knows, and a hint naming another command's
+    way sends the user astray.
     """
     given = dict(variables or {})
     if input is not None:
@@ -68,9 +71,9 @@ def resolve_variables(
         if missing == ["input"]:
             hint = input_hint
         elif "input" in missing:
-            hint = f"input: {input_hint}; the others: {VARIABLES_HINT}"
+            hint = f"input: {input_hint}; the others: {variables_hint}"
         else:
-            hint = VARIABLES_HINT
+            hint = variables_hint
         problems.append(f"missing required variable(s) {', '.join(missing)} ({hint})")
     if problems:
         raise TemplateError(f"template {template.name!r}: " + "; ".join(problems))
@@ -124,13 +127,20 @@ def render_template(
     examples_as: str | None = None,
     max_chars: int = MAX_RENDERED_CHARS,
     input_hint: str = INPUT_HINT,
+    system: str | None = None,
+    variables_hint: str = VARIABLES_HINT,
 ) -> list[Message]:
     """Render a template (object, name or path) into the chat messages to send.
 
     ``input`` fills the ``input`` variable (what ``assistant prompt`` reads from
     TEXT or stdin). ``examples_as`` (``"turns"`` or ``"inline"``) overrides the
     template's choice of how few-shot examples are laid out. ``input_hint`` is
-    how the caller's user gives the input, for the error when it is missing.
+    how the caller's user gives the input, and ``variables_hint`` the other
+    variables, for the error when one is missing. ``system`` replaces the
+    template's system prompt (``-s``; ``""`` drops it). It is applied here, not
+    to the rendered messages, because what the system prompt says decides
+    whether a chain-of-thought template appends its answer-line instruction: a
+    replacement that does not ask for the answer line must get the instruction.
     """
     if not isinstance(template, PromptTemplate):
         from .loader import load_template
@@ -141,17 +151,22 @@ def render_template(
     mode = examples_as or template.examples_as
     if mode not in ("turns", "inline"):
         raise TemplateError(f"examples_as must be 'turns' or 'inline', not {mode!r}")
-    values = resolve_variables(template, variables, input, input_hint=input_hint)
+    values = resolve_variables(
+        template, variables, input, input_hint=input_hint, variables_hint=variables_hint
+    )
     compiled = template.compiled
     budget = _Budget(max_chars)
     where = str(template.path)
     messages: list[Message] = []
     context = {**values, "examples": template.examples}
 
-    if compiled.system is not None:
-        system = budget.render(compiled.system, context, f"{where} (system)")
+    if system is not None:
         if system:
-            messages.append(Message("system", system))
+            messages.append(Message("system", budget.take(system, f"{where} (system)")))
+    elif compiled.system is not None:
+        rendered = budget.render(compiled.system, context, f"{where} (system)")
+        if rendered:
+            messages.append(Message("system", rendered))
 
     example_turns, example_block = _render_examples(template, values, mode, budget)
     messages.extend(example_turns)
@@ -195,14 +210,6 @@ def _render_examples(
         else:
             blocks.append(budget.render(compiled.example, {**context, "prompt": prompt, "output": output}, where))
     return turns, "\n\n".join(blocks)
-
-
-def with_system(messages: list[Message], system: str | None) -> list[Message]:
-    """Replace the system prompt (``-s``): ``None`` keeps the template's, ``""`` drops it."""
-    if system is None:
-        return messages
-    rest = [m for m in messages if m.role != "system"]
-    return [Message("system", system), *rest] if system else rest
 
 
 def prompt_hash(messages: Sequence[Message]) -> str:

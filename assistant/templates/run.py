@@ -24,7 +24,7 @@ from ..backends import backend_failure
 from ..backends.base import Backend
 from ..errors import AssistantError, NotSupportedError, TemplateError
 from ..types import GenerationParams, Message, Timings, Usage
-from .render import prompt_hash, render_template, with_system
+from .render import prompt_hash, render_template
 from .spec import OutputSpec, PromptTemplate
 from .strategies import Extraction, extract_answer, scoring_prompt
 
@@ -113,7 +113,7 @@ def run_template(
     failures raise.
     """
     spec = _resolve_template(template)
-    messages = with_system(render_template(spec, variables, input=input, examples_as=examples_as), system)
+    messages = render_template(spec, variables, input=input, examples_as=examples_as, system=system)
     generation = resolve_params(spec, params)
     if backend is None or isinstance(backend, str):
         from ..backends import default_model_for

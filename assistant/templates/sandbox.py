@@ -443,15 +443,47 @@ def field_filename(path: str, key: str) -> str:
     return f"<front matter '{key}' of {path}>"
 
 
-def _template_frame(tb: TracebackType | None) -> tuple[str, int] | None:
-    """The innermost traceback frame that belongs to a template file (Jinja rewrites them)."""
-    found = None
+def _is_template_file(filename: str) -> bool:
+    return filename.endswith(".jinja") or filename == "<template>" or filename.startswith("<front matter")
+
+
+def _template_frames(tb: TracebackType | None) -> list[tuple[str, int]]:
+    """The traceback's frames that belong to template files, outermost first (Jinja rewrites them).
+
+    Consecutive frames of one file (a macro, a block, a loop) are one entry at the
+    innermost line: the line that included, extended or called into the next file.
+    """
+    frames: list[tuple[str, int]] = []
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename.endswith(".jinja") or filename == "<template>" or filename.startswith("<front matter"):
-            found = (filename, tb.tb_lineno)
+        if _is_template_file(filename):
+            if frames and frames[-1][0] == filename:
+                frames[-1] = (filename, tb.tb_lineno)
+            else:
+                frames.append((filename, tb.tb_lineno))
         tb = tb.tb_next
-    return found
+    return frames
+
+
+MAX_CHAIN = 3
+"""Outer files named in "(reached from ...)"; a deeper chain (mutual includes) ends in "..."."""
+
+
+def _reached_from(frames: list[tuple[str, int]], error_file: str) -> str:
+    """`` (reached from greet.jinja:8)``: the lines that pulled in the files between the template and the error.
+
+    Why: an error inside an ``{% include %}``d partial names the partial's line,
+    but a partial shared by several templates (or included twice by one) leaves
+    the user asking which include led there.
+    """
+    while frames and frames[-1][0] == error_file:
+        frames = frames[:-1]
+    if not frames:
+        return ""
+    chain = [_position(*frame).replace(": in ", " in ") for frame in reversed(frames)]
+    if len(chain) > MAX_CHAIN:
+        chain = [*chain[:MAX_CHAIN], "..."]
+    return f" (reached from {', '.join(chain)})"
 
 
 def _short(filename: str) -> str:
@@ -475,24 +507,36 @@ def translate_error(exc: BaseException, where: str) -> TemplateError:
     ``where`` names the template (or the front matter field) for errors that
     carry no file position of their own.
     """
+    frames = _template_frames(exc.__traceback__)
     if isinstance(exc, TemplateError) and not isinstance(exc, RenderLimitError):
-        return exc
+        if not frames:
+            return exc
+        # A partial the loader refused (a link leading out, not a regular file): the include that named it.
+        return TemplateError(f"{_position(*frames[-1])}: {exc}{_reached_from(frames[:-1], frames[-1][0])}")
     if isinstance(exc, jinja2.TemplateSyntaxError):
         filename = exc.filename or where
-        return TemplateError(f"{_short(filename)}:{exc.lineno}: syntax error: {exc.message}")
-    location = _template_frame(exc.__traceback__)
+        return TemplateError(
+            f"{_short(filename)}:{exc.lineno}: syntax error: {exc.message}{_reached_from(frames, filename)}"
+        )
+    location = frames[-1] if frames else None
     prefix = _position(*location) if location else where
+    suffix = _reached_from(frames, location[0]) if location else ""
+    return TemplateError(f"{prefix}: {_describe(exc)}{suffix}")
+
+
+def _describe(exc: BaseException) -> str:
+    """What went wrong, after the ``file:line:`` of :func:`translate_error`."""
     if isinstance(exc, RenderLimitError):
-        return TemplateError(f"{prefix}: refused by the template sandbox: {exc}")
+        return f"refused by the template sandbox: {exc}"
     if isinstance(exc, SecurityError):
-        return TemplateError(f"{prefix}: unsafe operation blocked by the template sandbox: {exc}")
+        return f"unsafe operation blocked by the template sandbox: {exc}"
     if isinstance(exc, jinja2.TemplateNotFound):
-        return TemplateError(f"{prefix}: template {exc.name!r} not found (see `assistant templates path`)")
+        return f"template {exc.name!r} not found (see `assistant templates path`)"
     if isinstance(exc, jinja2.UndefinedError):
-        return TemplateError(f"{prefix}: {exc.message}")
+        return str(exc.message)
     if isinstance(exc, RecursionError):
-        return TemplateError(f"{prefix}: template includes or extends itself")
-    return TemplateError(f"{prefix}: {type(exc).__name__}: {exc}")
+        return "template includes or extends itself"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def undeclared_names(env: jinja2.Environment, source: str, filename: str) -> set[str]:

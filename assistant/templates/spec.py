@@ -255,12 +255,25 @@ def parse_variables(where: str, raw: Any) -> list[Variable]:
 
 
 def parse_params(where: str, raw: Any) -> dict[str, Any]:
+    """Sampling parameters given as data (a template's ``params``, a batch row's ``params``), checked.
+
+    Each value is checked against its field's type, as the config's ``[params]``
+    are: YAML and JSON are typed, and a ``stop: [1, 2]`` or ``max_tokens: 5.5``
+    that got through would fail only inside the engine, as its "bug".
+    """
+    from ..options import check_param_type  # the one typed check of a params value (config [params] too)
+
     if not isinstance(raw, dict):
         raise TemplateError(f"{where}: 'params' must be a mapping")
     known = tuple(name for name in GenerationParams.field_names() if name != "json_schema")
     if "json_schema" in raw:
         raise TemplateError(f"{where}: params: json_schema is set by 'output: {{type: json, schema: ...}}'")
     check_keys(f"{where}: params", raw, known)
+    for key, value in raw.items():
+        try:
+            check_param_type(key, value, "params")
+        except ConfigError as exc:  # "max_tokens in params must be a whole number, not 5.5"
+            raise TemplateError(f"{where}: {exc}") from None
     try:
         GenerationParams(**raw)
     except (ConfigError, TypeError) as exc:
@@ -383,12 +396,17 @@ def parse_tests(where: str, raw: Any, variables: list[Variable]) -> list[TestCas
     return cases
 
 
-def check_examples(where: str, examples: list[Any], variables: list[Variable]) -> list[dict[str, Any]]:
-    """Each example is a mapping of declared variables plus the expected ``output``."""
+def check_examples(
+    where: str, examples: list[Any], variables: list[Variable], lines: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Each example is a mapping of declared variables plus the expected ``output``.
+
+    ``lines`` (a JSON Lines file's) gives each example's line, named in errors.
+    """
     declared = {v.name: v for v in variables}
     checked: list[dict[str, Any]] = []
     for index, example in enumerate(examples, 1):
-        ex_where = f"{where}: example #{index}"
+        ex_where = f"{where}: example #{index}" + (f" (line {lines[index - 1]})" if lines else "")
         if not isinstance(example, dict):
             raise TemplateError(f"{ex_where} must be a mapping of variables plus 'output'")
         if "output" not in example:

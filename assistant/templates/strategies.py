@@ -48,6 +48,20 @@ def split_answer_line(text: str, prefix: str) -> tuple[str, str | None]:
     answer on the line after a bare ``Answer:``. Returns ``(text, None)`` when no
     answer line exists: the caller reports that rather than guessing.
     """
+    found = _answer_line(text, prefix)
+    if found is None:
+        return text.strip(), None
+    lines, index, rest = found
+    if not rest:
+        rest = next(line.strip() for line in lines[index + 1 :] if line.strip()).strip("*_`").strip()
+    return "\n".join(lines[:index]).strip(), rest
+
+
+def _answer_line(text: str, prefix: str) -> tuple[list[str], int, str] | None:
+    """The reply's lines, the index of its last ``prefix`` line with an answer, and the text after the prefix.
+
+    A bare ``prefix`` line counts only when a non-blank line follows it.
+    """
     lines = text.splitlines()
     wanted = prefix.strip().lower()
     for index in range(len(lines) - 1, -1, -1):
@@ -55,14 +69,23 @@ def split_answer_line(text: str, prefix: str) -> tuple[str, str | None]:
         if not stripped.lower().startswith(wanted):
             continue
         rest = stripped[len(wanted) :].strip().strip("*_`").strip()
-        if not rest:
-            following = [line.strip() for line in lines[index + 1 :] if line.strip()]
-            if not following:
-                continue
-            rest = following[0].strip("*_`").strip()
-        reasoning = "\n".join(lines[:index]).strip()
-        return reasoning, rest
-    return text.strip(), None
+        if rest or any(line.strip() for line in lines[index + 1 :]):
+            return lines, index, rest
+    return None
+
+
+def _answer_tail(text: str, prefix: str) -> str:
+    """Everything after the answer line's prefix, to the end of the reply.
+
+    A JSON answer is often pretty-printed or fenced over several lines
+    (``Answer:`` then a ```` ```json ```` block), so it is read from here, not
+    from the answer line alone.
+    """
+    found = _answer_line(text, prefix)
+    if found is None:
+        return ""
+    lines, index, rest = found
+    return "\n".join([rest, *lines[index + 1 :]])
 
 
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)```", re.DOTALL)
@@ -112,7 +135,7 @@ def extract_answer(template: PromptTemplate, text: str) -> Extraction:
         body = answer_text
     kind = template.output.type
     if kind == "json":
-        extraction = parse_json_answer(body, template.output.schema)
+        extraction = parse_json_answer(_answer_tail(text, prefix) if prefix else body, template.output.schema)
         extraction.reasoning = reasoning
         return extraction
     if kind == "choice":

@@ -73,9 +73,10 @@ class TestReport:
 
 
 def _text(value: Any) -> str:
+    """What a check reads: a text answer trimmed, a JSON answer as compact JSON (``{"a":1}``, documented)."""
     if isinstance(value, str):
         return value.strip()
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _json_value(expected: Any) -> tuple[bool, Any]:
@@ -100,7 +101,8 @@ def check_expectation(expect: Expectation, answer: Any) -> str | None:
         as_json, expected = _json_value(expect.equals) if not isinstance(answer, str) else (False, None)
         if as_json:
             if answer != expected:
-                return f"expected {json.dumps(expected, ensure_ascii=False)}, got {text}"
+                shown = json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+                return f"expected {shown}, got {text}"
         elif fold(text) != fold(_text(expect.equals)):
             return f"expected {expect.equals!r}, got {text!r}"
     for needle in expect.contains:
@@ -126,7 +128,8 @@ def run_tests(
         expect = case.expect.to_dict()
         try:
             messages = render_template(
-                template, case.vars, input=case.input, input_hint="give the test case an 'input'"
+                template, case.vars, input=case.input, input_hint="give the test case an 'input'",
+                variables_hint="set them in the test case's 'vars'",
             )
             result = execute(template, messages, backend, generation)
         except AssistantError as exc:
