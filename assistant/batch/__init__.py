@@ -8,10 +8,11 @@ row as it goes, resumes (``--resume``), refuses to overwrite (``--force``),
 draws a progress bar on a terminal and ends with one summary line.
 """
 
-from .rows import DEFAULT_INPUT_FIELDS, Row, read_rows
+from .rows import DEFAULT_INPUT_FIELDS, Row, check_input_field, read_rows
 from .runner import (
     BatchSummary,
     ProgressBar,
+    already_done,
     check_output,
     completed_rows,
     done_rows,
@@ -25,6 +26,8 @@ __all__ = [
     "BatchSummary",
     "ProgressBar",
     "Row",
+    "already_done",
+    "check_input_field",
     "check_output",
     "completed_rows",
     "done_rows",

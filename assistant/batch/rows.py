@@ -77,6 +77,23 @@ class Row:
         return f"row {self.number} has no {wanted} field (choose one with --input-field)"
 
 
+def check_input_field(rows: list[Row], input_field: str | None, source: Path) -> None:
+    """Refuse an ``--input-field`` that no readable row has, before the model loads.
+
+    A typo (``--input-field txt``) would otherwise load the model and then fail
+    every row, one line each. A field that only some rows lack is left to fail
+    those rows alone.
+    """
+    if not input_field:
+        return
+    readable = [row for row in rows if row.error is None]
+    if not readable or any(row.values.get(input_field) is not None for row in readable):
+        return
+    names = sorted({name for row in readable for name in row.values})
+    shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
+    raise ConfigError(f"--input-field {input_field!r}: no row of {source} has that field (its fields: {shown or 'none'})")
+
+
 def read_rows(path: Path) -> list[Row]:
     """Every row of a JSONL or CSV file (chosen by extension); unreadable rows carry an error."""
     suffix = path.suffix.lower()

@@ -166,6 +166,19 @@ def done_rows(rows: list[Row], out: Path) -> set[int]:
     return done
 
 
+def already_done(rows: list[Row], out: Path | None, resume: bool) -> BatchSummary | None:
+    """The summary of a ``--resume`` that finds every row done, else None: checked before the model loads.
+
+    Loading a model (seconds, or a server's first request) to run nothing is the
+    cost this saves; the summary line is the one the run would have ended with.
+    """
+    if not resume or out is None or not rows:
+        return None
+    if len(done_rows(rows, out)) < len(rows):
+        return None
+    return BatchSummary(total=len(rows), skipped=len(rows))
+
+
 def iter_results(path: Path) -> Iterator[dict[str, Any]]:
     """The last result line per row of a results file, in row order."""
     latest: dict[int, dict[str, Any]] = {}

@@ -419,7 +419,7 @@ def _prompt_batch(
 ) -> None:
     from ..errors import TemplateError
     from ..history.exchange import ExchangeRecorder
-    from ..batch import ProgressBar, check_output, read_rows
+    from ..batch import ProgressBar, already_done, check_input_field, check_output, read_rows
     from ..templates.batch import row_generation_params, run_batch
     from ..templates.run import resolve_params
 
@@ -428,6 +428,10 @@ def _prompt_batch(
     if unknown:  # would fail every row
         raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
     rows = read_rows(batch)
+    check_input_field(rows, input_field, batch)
+    if (finished := already_done(rows, out, resume)) is not None:
+        finish_batch(finished, out)  # nothing left to run: no model to load
+        return
     engine, overrides = _load_engine(model, backend, options, verbose)
     params = resolve_params(template, overrides)
     in_flight = batch_parallel(parallel, engine)

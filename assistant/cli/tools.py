@@ -157,10 +157,14 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     if batch and (text is not None or file):
         raise click.UsageError("--batch reads its inputs from the file; do not also give TEXT or --file")
     if batch:
-        from ..batch import check_output, read_rows
+        from ..batch import already_done, check_input_field, check_output, read_rows
 
         check_output(kwargs["out"], kwargs["resume"], kwargs["force"], source=batch)  # before the model loads
         rows = read_rows(batch)
+        check_input_field(rows, kwargs["input_field"], batch)
+        if (finished := already_done(rows, kwargs["out"], kwargs["resume"])) is not None:
+            finish_batch(finished, kwargs["out"])  # nothing left to run: no model to load
+            return
     input_text = None if batch else read_input(text, file)
 
     param_overrides, backend_opts = parse_options(kwargs["options"])
