@@ -103,3 +103,28 @@ def test_an_unknown_key_in_the_configs_params_names_the_config_file(assistant_ho
     config.write_text("")
     flag = run_cli("prompt", "-b", "fake", "-o", "temprature=1", "hi")
     assert flag.returncode == 1 and "[params]" not in flag.stderr, flag.stderr
+
+
+@pytest.mark.parametrize(
+    ("registered", "message"),
+    [
+        ("'templates'", "a templates directory must be an absolute path"),
+        ("'/nonexistent/templates'", "templates directory '/nonexistent/templates' does not exist"),
+    ],
+    ids=["relative", "missing"],
+)
+def test_a_plugins_templates_directory_that_cannot_hold_templates_is_reported_by_name(
+    assistant_home: Path, registered: str, message: str
+) -> None:
+    _plugin(
+        assistant_home,
+        "tpl",
+        "from assistant import hookimpl\n\n"
+        "@hookimpl\n"
+        "def register_template_dirs(register):\n"
+        f"    register({registered})\n",
+    )
+    proc = run_cli("templates", "list")
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: plugin 'tpl' (register_template_dirs): {message}" in proc.stderr
+    assert "chat" in proc.stdout  # the other templates are all there

@@ -101,6 +101,14 @@ def template_dirs() -> list[TemplateDir]:
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise TemplateError(f"a templates directory must be a path, got {path!r}")
         directory = Path(os.path.expanduser(str(path)))
+        # Checked here, so the plugin is named: a relative path would be looked up from wherever
+        # the user happens to run the command, and a missing folder would silently hold nothing.
+        if not directory.is_absolute():
+            raise TemplateError(
+                f"a templates directory must be an absolute path (Path(__file__).parent / 'templates'), got {str(path)!r}"
+            )
+        if not directory.is_dir():
+            raise TemplateError(f"templates directory {str(directory)!r} does not exist or is not a directory")
         canonical = _canonical(str(directory))
         source = "builtin" if canonical == builtin else f"plugin:{current_plugin_name()}"
         if all(_canonical(str(d.path)) != canonical for d in dirs):
