@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from assistant.backends.fake import FakeBackend
 from assistant.batch import done_rows, read_rows
 from assistant.errors import TemplateError
 from assistant.templates import load_template, render_template
 from assistant.templates.batch import run_batch
 from .conftest import run_cli
+from .test_templates_batch import backend, jsonl, lines
 
 GREET = """\
 ---
@@ -23,21 +23,6 @@ variables: [who]
 Hello {{ who }}.
 {% include "_part" %}
 """
-
-
-def backend(reply: Any = None) -> FakeBackend:
-    engine = FakeBackend(reply=reply)
-    engine.load("fake-model")
-    return engine
-
-
-def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def jsonl(path: Path, rows: list[Any]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 # ---- an error inside an included file names the include too ------------------------
