@@ -81,6 +81,8 @@ def _message_header(message: StoredMessage) -> str:
             details.append(f"tool {message.tool_name}")
     if message.status != "complete":
         details.append(message.status + (f": {message.error}" if message.error else ""))
+    elif message.cut_short:  # complete, but cut at max tokens: as the chat app and markdown export say
+        details.append("stopped at max tokens")
     if message.alternatives > 1:  # regenerated or edited: the others are on branches not shown
         details.append(f"version {message.alternative} of {message.alternatives}")
     return f"--- {message.role} #{message.id} ({', '.join(details)})"

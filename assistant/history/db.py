@@ -146,6 +146,10 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     another user's data) that fails with "unable to open database file".
     ``immutable=1`` reads the file without any locking or index; it is only
     used when ``mode=ro`` failed, i.e. when nobody can be writing there either.
+    It reads the main file alone: with a ``-wal`` file holding changes beside
+    it (a writer still running, or killed) it would show the history as it was
+    before them — all of it, for a file whose every turn was in the WAL, came
+    out as "needs upgrading" — so that is one clear error instead.
     """
     base = path.resolve().as_uri()
     conn = sqlite3.connect(f"{base}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
@@ -156,6 +160,12 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         conn.close()
         if "unable to open" not in str(exc).lower() and "readonly" not in str(exc).lower():
             raise
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise HistoryError(
+            f"cannot read history database {path} in a read-only directory: its newest changes are in "
+            f"{wal.name}, which SQLite reads only where it can write; copy both files to a writable directory"
+        )
     return sqlite3.connect(f"{base}?immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
 
 

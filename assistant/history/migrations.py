@@ -132,6 +132,21 @@ def pending_names(db: sqlite_utils.Database, migration_set: Migrations = migrati
     return [m.name for m in migration_set.pending(db)]
 
 
+def foreign_tables(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
+    """The tables of a database that holds data but none of the history's migrations: another program's file.
+
+    Why: opening is what creates the schema, so ``--db`` naming some other SQLite
+    file (a typo, a browser's or an app's database) added the history's tables to
+    it — even from ``history list`` — or failed half way with "table messages
+    already exists". An empty file, or one the history already wrote, gives [].
+    """
+    if migration_set.applied(db):
+        return []
+    return sorted(
+        name for name in db.table_names() if not name.startswith("sqlite_") and name != migration_set.migrations_table
+    )
+
+
 def migrate(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
     """Apply pending migrations under the write lock; return the names applied.
 

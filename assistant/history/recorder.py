@@ -11,7 +11,10 @@ The conversation row is created lazily on the first turn, so opening the chat
 and quitting leaves no empty conversation behind.
 
 A conversation is a tree (see :meth:`HistoryStore.messages`): a turn normally
-follows the head; :meth:`ConversationRecorder.regenerate` makes the next turn
+follows the message this recorder last knew as the head — the one the model's
+context ends with — so a turn another process added meanwhile (two ``prompt -c``
+at once, two chat windows on one conversation) becomes another branch instead of
+a turn the model never saw; :meth:`ConversationRecorder.regenerate` makes the next turn
 another reply to a stored user message, :meth:`ConversationRecorder.branch_after`
 puts an edited message beside the one it replaces. Both branches are kept;
 :meth:`ConversationRecorder.activate` switches between them.
@@ -19,6 +22,7 @@ puts an edited message beside the one it replaces. Both branches are kept;
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..errors import HistoryError
 from ..types import Completion
 from .records import Kind, Status, Turn, TurnMeta
-from .store import HistoryStore, title_from
+from .store import AT_HEAD, HistoryStore, title_from
 
 if TYPE_CHECKING:
     from ..session import ChatSession
@@ -56,7 +60,9 @@ class ConversationRecorder:
         title: str | None = None,
         kind: Kind = "chat",
         checkpoint_interval: float = CHECKPOINT_INTERVAL_S,
+        after: Any = AT_HEAD,
     ) -> None:
+        """``after``: the message a resumed conversation's context ends with (default: its head now)."""
         self.store = store
         self.conversation_id = conversation_id
         self.template = template
@@ -65,9 +71,15 @@ class ConversationRecorder:
         self.checkpoint_interval = checkpoint_interval
         self._system: str | None = None
         self._system_known = False
+        self._after: Any = after
+        """The message the next turn follows: the head as this recorder saw it (AT_HEAD: the store's)."""
+        self._lock = threading.Lock()
         if conversation_id is not None:
-            self._system = store.get_conversation(conversation_id).system
+            conversation = store.get_conversation(conversation_id)
+            self._system = conversation.system
             self._system_known = True
+            if after is AT_HEAD and conversation.head_id is not None:
+                self._after = conversation.head_id
         self._last_checkpoint = 0.0
         self._checkpoint_failed = False
         self._next: tuple[str, int | None] | None = None
@@ -91,8 +103,13 @@ class ConversationRecorder:
         self._next = ("reply", user_message_id)
 
     def cancel_branch(self) -> None:
-        """The turn prepared with :meth:`branch_after` / :meth:`regenerate` did not happen."""
+        """The turn prepared with :meth:`branch_after` / :meth:`regenerate` did not happen.
+
+        The next turn follows the stored head again: a front end that backs out
+        reloads the conversation from the store (the branch it shows next).
+        """
         self._next = None
+        self._after = AT_HEAD
 
     @property
     def branching(self) -> bool:
@@ -104,7 +121,9 @@ class ConversationRecorder:
 
         Returns the branch's head: the next turn follows it.
         """
-        return self.store.activate(self._require_conversation(), message_id)
+        head = self.store.activate(self._require_conversation(), message_id)
+        self._after = head
+        return head
 
     def siblings(self, message_id: int) -> list[int]:
         """The versions at ``message_id``'s place, oldest first (itself included)."""
@@ -133,7 +152,17 @@ class ConversationRecorder:
 
         It follows the conversation's head, unless a branch was prepared
         (:meth:`branch_after`, :meth:`regenerate`: then only a new reply is stored).
+        Not the store's head: the head as this recorder saw it, so the stored
+        turn follows what the model was given even when another process wrote
+        to the conversation meanwhile.
         """
+        with self._lock:  # one decision of where the turn goes at a time (batch rows may record from threads)
+            turn = self._start_turn(user_text, meta, system)
+            self._after = turn.reply_message_id
+            self.last_turn = turn
+        return turn
+
+    def _start_turn(self, user_text: str, meta: TurnMeta, system: str | None) -> Turn:
         if self.conversation_id is None:
             first_system = None if system is KEEP else system
             conversation = self.store.create_conversation(
@@ -148,14 +177,11 @@ class ConversationRecorder:
         self._checkpoint_failed = False
         where, self._next = self._next, None
         if where is None:
-            turn = self.store.start_turn(self.conversation_id, user_text, meta)
-        elif where[0] == "reply":
+            return self.store.start_turn(self.conversation_id, user_text, meta, parent_id=self._after)
+        if where[0] == "reply":
             assert where[1] is not None
-            turn = self.store.start_reply(self.conversation_id, where[1], meta)
-        else:
-            turn = self.store.start_turn(self.conversation_id, user_text, meta, parent_id=where[1])
-        self.last_turn = turn
-        return turn
+            return self.store.start_reply(self.conversation_id, where[1], meta)
+        return self.store.start_turn(self.conversation_id, user_text, meta, parent_id=where[1])
 
     def progress(self, turn: Turn, parts: list[str]) -> None:
         """Checkpoint the partial reply at most every ``checkpoint_interval`` seconds.

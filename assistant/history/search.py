@@ -20,10 +20,18 @@ Each term costs FTS5 a pass over its posting list, so a pasted page (or
 change nothing: every term must match anyway), and a query longer than
 :data:`MAX_QUERY_CHARS` or with more than :data:`MAX_QUERY_TERMS` distinct terms
 is refused with a message saying so.
+
+:func:`snippet` shows where a long message matched. FTS5's own ``snippet()``
+scores every window against every hit, so its cost grows with the square of
+the hits in one message: a 15 MB reply with a word 400,000 times kept
+``history search`` busy for hours. A long message is looked at a piece at a
+time instead, through a small index of one piece, so the cost stays about one
+piece's.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import unicodedata
 from dataclasses import dataclass
 
@@ -31,6 +39,10 @@ from ..errors import HistoryError
 
 MAX_QUERY_CHARS = 1000
 MAX_QUERY_TERMS = 32
+SNIPPET_PIECE_CHARS = 4096
+"""A message longer than this gets its snippet from the first piece of this size that matches."""
+SNIPPET_ARGS = "0, '[', ']', '…', 12"
+"""``snippet()``'s arguments: the column, the marks around a matched word, the ellipsis, the words shown."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +108,11 @@ def unique_terms(terms: list[Term]) -> list[Term]:
     return unique
 
 
-def fts_query(query: str) -> str:
-    """The FTS5 MATCH expression for ``query``; raises HistoryError if nothing is searchable or it is too big."""
+def fts_query(query: str, *, any_term: bool = False) -> str:
+    """The FTS5 MATCH expression for ``query``; raises HistoryError if nothing is searchable or it is too big.
+
+    ``any_term``: a piece matches when it has any of the words (:func:`snippet`), not all of them.
+    """
     if len(query) > MAX_QUERY_CHARS:
         raise HistoryError(
             f"the search is {len(query)} characters long; search for at most {MAX_QUERY_CHARS} "
@@ -112,4 +127,30 @@ def fts_query(query: str) -> str:
             f"the search has {len(terms)} different words or phrases; use at most {MAX_QUERY_TERMS} "
             "(every one must match, so a few distinctive words are enough)"
         )
-    return " ".join(term.to_fts() for term in terms)
+    return (" OR " if any_term else " ").join(term.to_fts() for term in terms)
+
+
+def snippet(text: str, any_term_query: str, tokenizer: str) -> str:
+    """A snippet of a long ``text`` (the words around the first match, matches in [brackets]).
+
+    Pieces of :data:`SNIPPET_PIECE_CHARS` go one at a time into an in-memory FTS5
+    table with the history's ``tokenizer``, so matching and marking are FTS5's
+    own, and a piece matching ``any_term_query`` (:func:`fts_query` with
+    ``any_term=True``) gives the snippet; a word cut by a piece's edge may go
+    unmarked. Without a match: the start of the text.
+    """
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        conn.execute(f"CREATE VIRTUAL TABLE piece USING fts5(content, tokenize = '{tokenizer}')")
+        for start in range(0, len(text), SNIPPET_PIECE_CHARS):
+            conn.execute("DELETE FROM piece")
+            conn.execute("INSERT INTO piece (rowid, content) VALUES (1, ?)", [text[start : start + SNIPPET_PIECE_CHARS]])
+            row = conn.execute(
+                f"SELECT snippet(piece, {SNIPPET_ARGS}) FROM piece WHERE piece MATCH ?", [any_term_query]
+            ).fetchone()
+            if row is not None:
+                found = str(row[0])
+                return found if start == 0 or found.startswith("…") else "…" + found
+    finally:
+        conn.close()
+    return " ".join(text[:200].split()) + "…"

@@ -8,14 +8,14 @@ then take the model, system prompt, earlier messages and recorder from it, so
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..errors import ConfigError, HistoryError
 from ..types import Message
 from .db import resolve_db_path
 from .recorder import ConversationRecorder
 from .records import Conversation, StoredMessage
-from .store import HistoryStore, context_of
+from .store import AT_HEAD, HistoryStore, context_of
 
 
 @dataclass
@@ -28,6 +28,8 @@ class HistoryLink:
     log: bool = True
     written_by: tuple[str | None, str | None] | None = None
     """(model, backend) of the newest reply the model wrote on the resumed branch, if any: see :attr:`model`."""
+    after: Any = AT_HEAD
+    """The message :attr:`messages` ends with (the head when it was read): the next turn follows it."""
 
     @property
     def model(self) -> str | None:
@@ -60,7 +62,7 @@ class HistoryLink:
         if not self.log or self.store is None:
             return None
         conversation_id = self.conversation.id if self.conversation else None
-        return ConversationRecorder(self.store, conversation_id, template=template)
+        return ConversationRecorder(self.store, conversation_id, template=template, after=self.after)
 
     def close(self) -> None:
         if self.store is not None:
@@ -94,7 +96,11 @@ def link_history(
     except BaseException:
         store.close()
         raise
-    return HistoryLink(store, conversation, context_of(stored), log=not no_log, written_by=newest_writer(stored))
+    return HistoryLink(
+        store, conversation, context_of(stored), log=not no_log, written_by=newest_writer(stored),
+        # what the model is given ends here, so the turn goes after it even if another process writes meanwhile
+        after=(stored[-1].id if stored else None) if conversation is not None else AT_HEAD,
+    )
 
 
 def newest_writer(stored: Sequence[StoredMessage]) -> tuple[str | None, str | None] | None:

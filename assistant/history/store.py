@@ -29,9 +29,9 @@ import sqlite_utils
 from ..errors import HistoryError
 from ..types import Completion, Message
 from .db import check_writable, connect, is_writable, resolve_db_path, translate_errors, write_transaction
-from .migrations import migrate, pending_names
+from .migrations import FTS_TOKENIZER, foreign_tables, migrate, pending_names
 from .records import KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta
-from .search import fts_query
+from .search import SNIPPET_ARGS, SNIPPET_PIECE_CHARS, fts_query, snippet
 
 T = TypeVar("T")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -71,11 +71,15 @@ def storable_text(text: str) -> str:
     return text
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: control characters and runs of whitespace become single spaces (a title)."""
+    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
+
+
 def title_from(text: str) -> str | None:
     """The first non-blank line, whitespace and control characters collapsed, cut at TITLE_LENGTH."""
     for line in text[:4096].splitlines():  # a title never needs more; 1 MB messages stay fast
-        line = line.strip()[: TITLE_LENGTH * 4]
-        words = " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in line).split())
+        words = one_line(line.strip()[: TITLE_LENGTH * 4])
         if words:
             return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1] + "…"
     return None
@@ -88,6 +92,17 @@ def _dump_json(value: Any, what: str) -> str | None:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise HistoryError(f"{what} must be JSON-serialisable: {exc}") from exc
+
+
+def _refuse_foreign(db: sqlite_utils.Database, path: Path) -> None:
+    """Never add the history's tables to another program's SQLite file (see :func:`foreign_tables`)."""
+    tables = foreign_tables(db)
+    if tables:
+        shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+        raise HistoryError(
+            f"{path} is a SQLite database but not an assistant history (it has tables {shown}); "
+            "choose another file with --db"
+        )
 
 
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
@@ -122,20 +137,29 @@ class HistoryStore:
         resolved = resolve_db_path(path)
         if not create and not resolved.exists():
             raise HistoryError(f"no history database at {resolved} yet")
-        if not need_write and resolved.exists():
-            # Reading commands open read-only (works in a read-only directory too),
-            # unless the file needs upgrading and can be upgraded.
+        if resolved.exists() and not resolved.is_file():
+            # SQLite says "disk I/O error" for a directory or /dev/null, and opening a FIFO blocks for ever.
+            raise HistoryError(
+                f"history database {resolved} is not a file (a directory, device or pipe); "
+                "give a file path with --db, or skip history with --no-log"
+            )
+        if resolved.exists():
+            # Looked at read-only first: reading commands need no more (it works in
+            # a read-only directory too) unless the file needs upgrading, and a
+            # file that is not a history is refused before anything is written
+            # to it (not even the switch to WAL).
             db = connect(resolved, read_only=True)
             try:
                 with translate_errors(resolved):
+                    _refuse_foreign(db, resolved)
                     pending = pending_names(db)
             except BaseException:
                 db.close()
                 raise
-            if not pending:
+            if not need_write and not pending:
                 return cls(db, resolved)
             db.close()
-            if not is_writable(resolved):
+            if not need_write and not is_writable(resolved):
                 raise HistoryError(f"history database {resolved} needs upgrading but is read-only")
         check_writable(resolved)
         db = connect(resolved)
@@ -171,7 +195,7 @@ class HistoryStore:
             raise HistoryError(f"conversation kind must be one of {', '.join(KINDS)}, not {kind!r}")
         now = now_iso()
         row = {
-            "title": storable_text(title) if title else None,
+            "title": (one_line(storable_text(title)) or None) if title else None,  # a batch's: its file name
             "created": now,
             "updated": now,
             "model": meta.model,
@@ -232,7 +256,7 @@ class HistoryStore:
 
     @_guarded
     def rename(self, conversation_id: int, title: str) -> None:
-        title = " ".join(storable_text(title).split())
+        title = one_line(storable_text(title))  # as a title made from a message: no ESC, BEL, newline
         if not title:
             raise HistoryError("a conversation title cannot be empty")
         with write_transaction(self.db):
@@ -556,10 +580,10 @@ class HistoryStore:
             ).fetchone()
             floor = row[0] if row else 0
         order_by = "messages_fts.rank, m.id DESC" if order == "relevance" else "messages_fts.rowid DESC"
+        # No snippet() here: SQLite would make one for every match it sorts, not only the `limit` shown.
         rows = self.db.execute(
             f"""
-            SELECT m.id, m.conversation_id, c.title, m.role, m.created,
-                   snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet
+            SELECT m.id, m.conversation_id, c.title, m.role, m.created
             FROM messages_fts
             JOIN messages m ON m.id = messages_fts.rowid
             JOIN conversations c ON c.id = m.conversation_id
@@ -569,7 +593,18 @@ class HistoryStore:
             """,
             [match, floor, limit],
         ).fetchall()
-        return [SearchHit(*row) for row in rows]
+        return [SearchHit(*row, self._snippet(row[0], match, query)) for row in rows]
+
+    def _snippet(self, message_id: int, match: str, query: str) -> str:
+        """FTS5's snippet of a message; a long one's from :func:`.search.snippet` (bounded cost)."""
+        content = self.db.execute("SELECT content FROM messages WHERE id = ?", [message_id]).fetchone()[0]
+        if len(content) > SNIPPET_PIECE_CHARS:
+            return snippet(content, fts_query(query, any_term=True), FTS_TOKENIZER)
+        row = self.db.execute(
+            f"SELECT snippet(messages_fts, {SNIPPET_ARGS}) FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?",
+            [match, message_id],
+        ).fetchone()
+        return str(row[0]) if row else ""
 
     def iter_export(self, conversation_ids: Sequence[int]) -> Iterator[tuple[Conversation, list[StoredMessage]]]:
         for conversation_id in conversation_ids:
