@@ -34,7 +34,7 @@ def continue_options(func: F) -> F:
 
     func = click.option("--cid", type=ROW_ID, default=None, metavar="ID", help="Continue conversation ID.")(func)
     return click.option(
-        "-c", "--continue", "continue_latest", is_flag=True, help="Continue the latest conversation."
+        "-c", "--continue", "continue_latest", is_flag=True, help="Continue the latest chat (tool runs and batches are skipped; --cid for any)."
     )(func)
 
 
