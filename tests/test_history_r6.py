@@ -313,3 +313,27 @@ def test_a_read_only_copy_with_its_changes_in_the_wal_is_one_clear_error(tmp_pat
     )
     with HistoryStore.open(home / "data" / "history.db") as store:  # where it can write, everything is there
         assert [c.title for c in store.list_conversations()] == ["still in the WAL"]
+
+
+def test_a_chat_window_regenerates_on_its_own_branch_after_another_moved_the_head(tmp_path: Path) -> None:
+    """The chat app's branch actions read the window's own branch, not the store's head another window moved."""
+    from assistant.tui.branching import ConversationBranches
+
+    class Window(ConversationBranches):
+        def __init__(self, recorder: ConversationRecorder) -> None:
+            self.recorder, self.messages, self.last, self.last_fit = recorder, [], None, None
+
+    with HistoryStore.open(tmp_path / "h.db") as store:
+        one = ConversationRecorder(store)
+        record(one, "hello")
+        two = ConversationRecorder(store, one.conversation_id)
+        record(one, "one: first")
+        mine = one.last_turn.reply_message_id  # type: ignore[union-attr]
+        record(two, "two: first")  # beside "one: first": the stored head is now on window two's branch
+        window = Window(one)
+        assert window.begin_regenerate(mine) == "one: first"
+        assert [m.content for m in window.messages] == ["hello", "Echo: hello"]
+        record(one, "one: first")
+        assert one.conversation_id is not None
+        replies = [m.content for m in store.messages(one.conversation_id, "all") if m.role == "assistant"]
+        assert replies.count("Echo: one: first") == 2  # a second version of window one's reply

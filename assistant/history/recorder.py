@@ -112,6 +112,11 @@ class ConversationRecorder:
         self._after = AT_HEAD
 
     @property
+    def head(self) -> int | None:
+        """The message the next turn follows as this recorder knows it, or None for the store's head."""
+        return None if self._after is AT_HEAD else self._after
+
+    @property
     def branching(self) -> bool:
         """A branch is prepared for the next turn."""
         return self._next is not None

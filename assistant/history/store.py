@@ -458,19 +458,24 @@ class HistoryStore:
 
     # ---- reading -----------------------------------------------------------------
     @_guarded
-    def messages(self, conversation_id: int, branch: str = "active") -> list[StoredMessage]:
+    def messages(
+        self, conversation_id: int, branch: str = "active", *, head: int | None = None
+    ) -> list[StoredMessage]:
         """The conversation's messages in order, whatever their status: its active branch, or ``"all"``.
 
         The active branch is the path from the first message to the head: what
-        the chat shows and continues, ``-c`` resumes and export writes. Each
+        the chat shows and continues, ``-c`` resumes and export writes. ``head``
+        names another message to end the path at instead: the branch a chat window
+        is on while another process moved the stored head. Each
         message says which of the versions at its place it is
         (``alternative`` of ``alternatives``). A conversation without a head
         (no tree: rows written by something else) is read in id order.
         """
         if branch not in ("active", "all"):
             raise HistoryError(f"branch must be 'active' or 'all', not {branch!r}")
-        row = self.db.execute("SELECT head_id FROM conversations WHERE id = ?", [conversation_id]).fetchone()
-        head = row[0] if row else None
+        if head is None:
+            row = self.db.execute("SELECT head_id FROM conversations WHERE id = ?", [conversation_id]).fetchone()
+            head = row[0] if row else None
         if branch == "all" or head is None:
             rows = self.db.query(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]

@@ -62,7 +62,9 @@ class ConversationBranches:
     def _branch(self) -> list[StoredMessage]:
         recorder = self._tree()
         assert recorder.conversation_id is not None
-        return recorder.store.messages(recorder.conversation_id)
+        # The recorder's head, not the store's: another window or `prompt -c` on this
+        # conversation may have moved the stored head to a branch this chat is not on.
+        return recorder.store.messages(recorder.conversation_id, head=recorder.head)
 
     def _continue_from(self, stored: list[StoredMessage]) -> None:
         """The model's view of the conversation becomes ``stored`` (the turns the next one follows)."""
