@@ -36,16 +36,21 @@ def read_limited(handle: IO[bytes], what: str, *, strict: bool = False) -> str:
     ``strict`` is a one-line error naming the byte and its offset
     (:func:`~assistant.text_checks.invalid_utf8`): where a replaced byte would
     silently change what a file says.
+
+    A leading byte-order mark (Notepad's "UTF-8 with BOM", Windows PowerShell's
+    ``Out-File``) is dropped, as batch files drop it: kept, an invisible U+FEFF
+    reached the model ahead of the text, and a ``--schema`` file was refused as
+    "not valid JSON: Unexpected UTF-8 BOM".
     """
     data = handle.read(MAX_INPUT_BYTES + 1)
     if len(data) > MAX_INPUT_BYTES:
         raise ConfigError(f"{what} is larger than {MAX_INPUT_BYTES // 2**20} MiB; give a smaller input")
     if not strict:
-        return data.decode("utf-8", errors="replace")
+        return data.decode("utf-8-sig", errors="replace")
     problem = invalid_utf8(data)
     if problem:
         raise ConfigError(f"{what} is not UTF-8 text ({problem}); save it as UTF-8")
-    return data.decode("utf-8")
+    return data.decode("utf-8-sig")
 
 
 def read_input_file(path: str | Path, what: str, *, strict: bool = True) -> str:

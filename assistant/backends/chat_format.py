@@ -17,11 +17,13 @@ types ``<|im_end|>`` gets the characters, not the end of their turn).
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Sequence
 
 from ..errors import TemplateError
+from ..text_checks import invalid_unicode
 from ..types import Message
 
 CHATML_TEMPLATE = (
@@ -64,10 +66,31 @@ class PromptSegment:
 _MARKS = [chr(c) for c in range(0xFDD0, 0xFDF0)]
 """Unicode noncharacters (never text): two that no content holds mark where each content starts and ends."""
 
+_RANDOM_MARK_LENGTH = 16
+"""Noncharacters in a random mark: 32**16 = 2**80 sequences, so no content can hold one by design."""
 
-def _marks(messages: Sequence[Message], template: str) -> tuple[str, str] | None:
-    free = [m for m in _MARKS if m not in template and not any(m in message.content for message in messages)]
-    return (free[0], free[1]) if len(free) >= 2 else None
+
+def _marks(messages: Sequence[Message], template: str) -> tuple[str, str]:
+    """Two marks that neither the template nor any content holds.
+
+    A single free noncharacter each when there are two; a content can hold all
+    32 (anyone can paste them), and then the marks are random runs of them. A
+    content that defeated the marks used to send the render to a look-up over the
+    whole prompt, where a user message equal to nearby template text
+    (``<|im_end|>`` … ``user``) was found in the template's markup and its own
+    markers parsed as control tokens.
+    """
+
+    def unused(mark: str) -> bool:
+        return mark not in template and not any(mark in message.content for message in messages)
+
+    free = [m for m in _MARKS if unused(m)]
+    if len(free) >= 2:
+        return free[0], free[1]
+    while True:  # a content holding a random 16-noncharacter run: 2**-80 per try
+        open_mark, close_mark = ("".join(secrets.choice(_MARKS) for _ in range(_RANDOM_MARK_LENGTH)) for _ in "oc")
+        if open_mark != close_mark and unused(open_mark) and unused(close_mark):
+            return open_mark, close_mark
 
 
 def _marked(content: str, open_mark: str, close_mark: str) -> str:
@@ -79,43 +102,79 @@ def _marked(content: str, open_mark: str, close_mark: str) -> str:
     return f"{content[:start]}{open_mark}{core}{close_mark}{content[start + len(core):]}"
 
 
-def _split_marked(text: str, open_mark: str, close_mark: str) -> list[PromptSegment] | None:
-    """Segments of a render made with marked contents; None if the marks are not well nested."""
-    segments: list[PromptSegment] = []
-    position = 0
-    while position < len(text):
-        start = text.find(open_mark, position)
-        end = text.find(close_mark, position)
-        if start == -1:
-            if end != -1:
-                return None
-            segments.append(PromptSegment(text[position:], data=False))
-            break
-        if end < start or open_mark in text[start + 1 : end]:
-            return None
-        segments.append(PromptSegment(text[position:start], data=False))
-        segments.append(PromptSegment(text[start + 1 : end], data=True))
-        position = end + 1
-    return [s for s in segments if s.text]
+def _split_marked(text: str, open_mark: str, close_mark: str) -> list[PromptSegment]:
+    """Segments of a render made with marked contents: each open…close pair encloses data.
 
-
-def _located(text: str, messages: Sequence[Message]) -> list[PromptSegment]:
-    """Fallback for templates that rewrite contents: each content found in order in the render is data.
-
-    A content the template rewrote is not found, and stays template text: such
-    templates (rare; slicing or splitting contents) are not protected fully.
+    A mark without its partner belongs to a content the template rewrote (sliced
+    off its end, or split it): that mark is dropped and that content stays
+    template text, but every other content is still found exactly where the
+    marks put it. The caller checks that the segments join to the plain render.
     """
     segments: list[PromptSegment] = []
+
+    def template_text(piece: str) -> None:
+        segments.append(PromptSegment(piece.replace(open_mark, "").replace(close_mark, ""), data=False))
+
     position = 0
-    for message in messages:
-        core = message.content.strip()
-        at = text.find(core, position) if core else -1
-        if at == -1:
+    while True:
+        start = text.find(open_mark, position)
+        if start == -1:
+            template_text(text[position:])
+            break
+        inside = start + len(open_mark)
+        end = text.find(close_mark, inside)
+        if end == -1:
+            template_text(text[position:])
+            break
+        reopened = text.find(open_mark, inside, end)
+        if reopened != -1:  # this open mark lost its close: not data
+            template_text(text[position:reopened])
+            position = reopened
             continue
-        segments += [PromptSegment(text[position:at], data=False), PromptSegment(core, data=True)]
-        position = at + len(core)
+        template_text(text[position:start])
+        segments.append(PromptSegment(text[inside:end], data=True))
+        position = end + len(close_mark)
+    merged: list[PromptSegment] = []
+    for segment in segments:
+        if not segment.text:
+            continue
+        if merged and not merged[-1].data and not segment.data:
+            merged[-1] = PromptSegment(merged[-1].text + segment.text, data=False)
+        else:
+            merged.append(segment)
+    return merged
+
+
+def _data_spans(segments: Sequence[PromptSegment]) -> list[tuple[int, int]]:
+    """Where the data segments lie, as (start, end) offsets into the joined text."""
+    spans, position = [], 0
+    for segment in segments:
+        if segment.data:
+            spans.append((position, position + len(segment.text)))
+        position += len(segment.text)
+    return spans
+
+
+def _from_spans(text: str, spans: Sequence[tuple[int, int]]) -> list[PromptSegment]:
+    """``text`` cut into template text and the data at ``spans`` (sorted, not overlapping)."""
+    segments: list[PromptSegment] = []
+    position = 0
+    for start, end in spans:
+        segments += [PromptSegment(text[position:start], data=False), PromptSegment(text[start:end], data=True)]
+        position = end
     segments.append(PromptSegment(text[position:], data=False))
     return [s for s in segments if s.text]
+
+
+def _looked_up(text: str, core: str, low: int, high: int, taken: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    """The first place in ``text[low:high]`` that holds ``core`` and no data already placed."""
+    at = text.find(core, low, high)
+    while at != -1:
+        end = at + len(core)
+        if not any(start < end and at < stop for start, stop in taken):
+            return at, end
+        at = text.find(core, at + 1, high)
+    return None
 
 
 @dataclass(frozen=True)
@@ -141,27 +200,73 @@ class ChatFormat:
         """The same text as :meth:`render`, cut into template text and message contents (data).
 
         The template renders a second time with each content's core between two
-        noncharacter marks (two that neither the template nor any content holds);
-        where the marks land is where the data is. A template
-        that rewrites contents beyond trimming them (slicing, replacing) moves or
-        drops the marks: then each content is looked up in the plain render instead.
+        marks that neither the template nor any content holds (:func:`_marks`);
+        where the marks land is where the data is. A content the template
+        rewrites beyond trimming (slicing, splitting) loses a mark and stays
+        template text; the others are still data. If the marked render differs
+        from the plain one (a template that tests a content's length or first
+        characters), the messages are marked one at a time
+        (:meth:`_spans_one_by_one`).
         """
         plain = self.render(messages, add_generation_prompt)
         marks = _marks(messages, self.template)
-        if marks is not None:
-            marked = [{"role": m.role, "content": _marked(m.content, *marks)} for m in messages]
-            text = _render_dicts(
-                self.template,
-                marked,
-                render_limit(messages) + 2 * len(messages),
-                bos_token=self.bos_token,
-                eos_token=self.eos_token,
-                add_generation_prompt=add_generation_prompt,
-            )
-            segments = _split_marked(text, *marks)
-            if segments is not None and "".join(s.text for s in segments) == plain:
-                return segments
-        return _located(plain, messages)
+        segments = self._marked_segments(plain, messages, range(len(messages)), marks, add_generation_prompt)
+        if segments is not None:
+            return segments
+        return _from_spans(plain, self._spans_one_by_one(plain, messages, marks, add_generation_prompt))
+
+    def _marked_segments(
+        self,
+        plain: str,
+        messages: Sequence[Message],
+        which: Sequence[int],
+        marks: tuple[str, str],
+        add_generation_prompt: bool,
+    ) -> list[PromptSegment] | None:
+        """The render with the contents of messages ``which`` marked, split; None if it is not the plain text."""
+        marked = [
+            {"role": m.role, "content": _marked(m.content, *marks) if i in which else m.content}
+            for i, m in enumerate(messages)
+        ]
+        text = _render_dicts(
+            self.template,
+            marked,
+            render_limit(messages) + sum(map(len, marks)) * len(which),
+            bos_token=self.bos_token,
+            eos_token=self.eos_token,
+            add_generation_prompt=add_generation_prompt,
+        )
+        segments = _split_marked(text, *marks)
+        return segments if "".join(s.text for s in segments) == plain else None
+
+    def _spans_one_by_one(
+        self, plain: str, messages: Sequence[Message], marks: tuple[str, str], add_generation_prompt: bool
+    ) -> list[tuple[int, int]]:
+        """Data spans for a template whose output the marks change (one that tests a content's first characters).
+
+        Each message is marked on its own, so one content the marks perturb
+        leaves the others exact. Only the contents that still cannot be marked
+        are looked up in the plain render, and only between the data of the
+        messages around them: a content equal to nearby markup (``<|im_end|>``
+        … ``user``) was once found in the markup, and its own markers parsed.
+        """
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for index, message in enumerate(messages):
+            if message.content.strip():
+                segments = self._marked_segments(plain, messages, (index,), marks, add_generation_prompt)
+                if segments is not None:
+                    spans[index] = _data_spans(segments)
+        for index, message in enumerate(messages):
+            core = message.content.strip()
+            if index in spans or not core:
+                continue
+            taken = [span for found in spans.values() for span in found]
+            low = max((end for i, found in spans.items() if i < index for _, end in found), default=0)
+            high = min((start for i, found in spans.items() if i > index for start, _ in found), default=len(plain))
+            span = _looked_up(plain, core, low, high, taken)
+            if span is not None:
+                spans[index] = [span]
+        return sorted(span for found in spans.values() for span in found)
 
 
 def choose_chat_format(
@@ -241,8 +346,21 @@ def _render_dicts(
         compiled = _compiled.get(template)
         if compiled is None:
             compiled = _compiled[template] = _sandbox().from_string(template)
-        return render_bounded(compiled, {"messages": messages, **variables}, limit, allocation_limit=limit)
+        text = render_bounded(compiled, {"messages": messages, **variables}, limit, allocation_limit=limit)
     except RenderLimitError as exc:
         raise TemplateError(f"model chat template refused by the template sandbox: {exc}") from None
+    except TemplateError:
+        raise  # raise_exception(): the template's own words
     except jinja2.TemplateError as exc:
         raise TemplateError(f"model chat template failed: {exc}") from exc
+    except RecursionError:
+        raise TemplateError("model chat template failed: it nests or recurses too deeply") from None
+    except Exception as exc:
+        # A template from a model file is untrusted: `{{ 1/0 }}`, `{{ 1 + 'a' }}` or a
+        # `|sort` of mixed types is its bug, one line, not a traceback in our code.
+        message = " ".join(str(exc).split())
+        raise TemplateError(f"model chat template failed: {type(exc).__name__}: {message}") from exc
+    problem = invalid_unicode(text)
+    if problem:  # `{{ '\\ud800' }}`: no tokenizer can encode it
+        raise TemplateError(f"the prompt the model chat template rendered is not valid Unicode ({problem})")
+    return text
