@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.batch import Row, already_done, check_input_field
+from assistant.batch import Row, already_done, check_input_field, read_rows
 from assistant.errors import ConfigError
 from .conftest import run_cli
 
@@ -81,3 +81,28 @@ def test_already_done_needs_resume_an_out_file_and_every_row(tmp_path: Path) -> 
     assert already_done(rows[:1], out, resume=True).skipped == 1  # type: ignore[union-attr]
     assert already_done(rows[:1], out, resume=False) is None
     assert already_done(rows[:1], None, resume=True) is None
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_row_longer_than_one_input_may_be_fails_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    from assistant.batch import rows as rows_module
+
+    monkeypatch.setattr(rows_module, "MAX_ROW_CHARS", 100)
+    source = tmp_path / f"rows{suffix}"
+    long_text = "x" * 200
+    if suffix == ".jsonl":
+        source.write_text(f'{{"text": "short"}}\n{{"text": "{long_text}"}}\n"fine"\n')
+    else:
+        source.write_text(f"text\nshort\n{long_text}\nfine\n")
+    rows = read_rows(source)
+    assert [row.error for row in rows] == [None, "row 2 is longer than 0 Mi characters, the most one input may be", None]
+    assert [row.input_text() for row in rows] == ["short", None, "fine"]
+
+
+def test_the_row_limit_is_the_input_file_limit() -> None:
+    from assistant.batch.rows import MAX_ROW_CHARS
+    from assistant.input_files import MAX_INPUT_BYTES
+
+    assert MAX_ROW_CHARS == MAX_INPUT_BYTES == 32 * 2**20

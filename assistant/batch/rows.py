@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..input_files import MAX_INPUT_BYTES
 from ..text_checks import invalid_unicode, invalid_unicode_in
 
 DEFAULT_INPUT_FIELDS = ("text", "input")
@@ -32,6 +33,9 @@ DEFAULT_INPUT_FIELDS = ("text", "input")
 SUFFIXES = (".jsonl", ".ndjson", ".csv")
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 """Largest batch file read: every row is held in memory while the batch runs (hundreds of thousands of rows fit)."""
+MAX_ROW_CHARS = MAX_INPUT_BYTES
+"""Longest row, in characters: one input, so no longer than ``--file`` reads. A 100 MB line
+otherwise took minutes and gigabytes to parse and run; over the limit it fails on its own."""
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -121,6 +125,9 @@ def read_rows(path: Path) -> list[Row]:
 def _jsonl_rows(text: str) -> list[Row]:
     rows: list[Row] = []
     for number, line in enumerate(jsonl_lines(text), 1):  # the line number: what an editor shows
+        if len(line) > MAX_ROW_CHARS:  # checked before parsing: json.loads of it is the cost
+            rows.append(Row(number, error=_too_long(number)))
+            continue
         if not line.strip():
             continue
         try:
@@ -130,6 +137,10 @@ def _jsonl_rows(text: str) -> list[Row]:
             continue
         rows.append(_row(number, value))
     return rows
+
+
+def _too_long(number: int) -> str:
+    return f"row {number} is longer than {MAX_ROW_CHARS // 2**20} Mi characters, the most one input may be"
 
 
 def _row(number: int, value: Any) -> Row:
@@ -194,6 +205,9 @@ def _csv_rows(text: str, path: Path) -> list[Row]:
         number += 1
         if len(cells) > len(header):
             rows.append(Row(number, error=f"row {number} has more cells than the header"))
+            continue
+        if sum(map(len, cells)) > MAX_ROW_CHARS:
+            rows.append(Row(number, error=_too_long(number)))
             continue
         record = dict(zip(header, cells))
         problem = invalid_unicode_in(record)
