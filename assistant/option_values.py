@@ -33,8 +33,8 @@ def coerce_scalar(raw: str) -> Any:
 # Backend options every local engine reads as whole numbers; checked here, where
 # ``-o`` and the config enter, so a typo is one line naming the key, not a
 # ValueError from deep inside an engine's ``load``.
-INTEGER_BACKEND_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "n_gpu_layers"})
-COUNT_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch"})
+INTEGER_BACKEND_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "n_gpu_layers", "max_batch"})
+COUNT_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "max_batch"})
 """Of those, the ones a negative number means nothing for (``n_gpu_layers=-1`` is every layer)."""
 MAX_THREADS = 512
 """Most ``n_threads`` a local engine is given: llama.cpp's ``GGML_MAX_N_THREADS``. Past it

@@ -9,6 +9,17 @@ from typing import Any
 import click
 
 
+def _shown(value: object) -> str:
+    """One field of ``models list``/``info``: a header's or file name's text is data, kept on its line.
+
+    ``visible_text`` keeps newlines (right for a reply), but a newline in a GGUF's
+    ``general.name`` would print a line of its own, such as a forged ``sha256:``.
+    """
+    from ..terminal_text import visible_text
+
+    return visible_text(str(value)).replace("\n", "\u21b5").replace("\t", "\u21e5")
+
+
 def _human_size(size: int | None) -> str:
     return "-" if size is None else f"{size / 1e6:.0f} MB"
 
@@ -67,7 +78,7 @@ def list_models(as_json: bool) -> None:
         f"{'NAME':<36} {'SIZE':>7}  {'ARCH':<9} {'PARAMS':>6} {'QUANT':<7} {'CTX':>6} {'TMPL':<4}  SOURCE"
     )
     for row in rows:
-        name = row["name"] + (" *" if row["default"] else "")
+        name = _shown(row["name"]) + (" *" if row["default"] else "")
         header = row["header"]
         if not row["installed"]:
             facts = f"{'(not downloaded)':<37}"
@@ -78,12 +89,12 @@ def list_models(as_json: bool) -> None:
 
             summary = HeaderSummary(**header)
             facts = (
-                f"{(summary.architecture or '-')[:9]:<9} {summary.parameters_label:>6} "
-                f"{(summary.quantization or '-')[:7]:<7} {summary.context_length or '-':>6} "
+                f"{_shown(summary.architecture or '-')[:9]:<9} {summary.parameters_label:>6} "
+                f"{_shown(summary.quantization or '-')[:7]:<7} {summary.context_length or '-':>6} "
                 f"{'yes' if summary.chat_template else 'no':<4}"
             )
         base = " (base)" if row["base"] or (header and not header["chat_template"]) else ""
-        click.echo(visible_text(f"{name:<36} {_human_size(row['size']):>7}  {facts}  {row['source']}{base}"))
+        click.echo(f"{name:<36} {_human_size(row['size']):>7}  {facts}  {_shown(row['source'])}{base}")
     click.echo(
         "* default. -m takes these names, any .gguf path, hf:ORG/REPO[/FILE.gguf] or a URL (docs/models.md)."
     )
@@ -91,6 +102,8 @@ def list_models(as_json: bool) -> None:
     from ..models.download import human_bytes
 
     for part in sorted(paths().models_dir.glob("*.gguf.part")):
+        if not part.is_file():  # a dangling symlink: nothing to resume
+            continue
         click.echo(
             visible_text(
                 f"partial download: {part.name} ({human_bytes(part.stat().st_size)}); pulling again resumes it"
@@ -124,6 +137,15 @@ def pull_model(reference: str, quant: str | None, force: bool) -> None:
         click.echo(visible_text(message), err=True)  # quotes the hub's file names: data, not controls
 
     ref = refs.parse(reference, quant=quant)
+    if quant is not None:  # said once, not silently dropped: it only picks among a repository's files
+        if not isinstance(ref, refs.HubRepoRef):
+            raise click.UsageError(
+                visible_text(f"--quant picks a file of hf:ORG/REPO; {reference} names one model already")
+            )
+        if ref.quant is not None and ref.quant.upper() != quant.upper():
+            raise click.UsageError(
+                visible_text(f"--quant {quant} contradicts the reference's :{ref.quant}; give one of them")
+            )
     if isinstance(ref, refs.CatalogRef):
         click.echo(visible_text(str(pull(ref.entry, progress=say, force=force))))
     elif isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
@@ -152,7 +174,6 @@ def model_info(reference: str, as_json: bool) -> None:
     from ..errors import ModelLoadError
     from ..models.inventory import find_row, with_header
     from ..models.mode import default_mode
-    from ..terminal_text import visible_text
 
     row = with_header(find_row(reference))
     data = {**_row_dict(row, _default_name()), "mode": default_mode(row.name)}
@@ -188,7 +209,7 @@ def model_info(reference: str, as_json: bool) -> None:
         if value:
             lines.append((label, value))
     for label, value in lines:
-        click.echo(visible_text(f"{label + ':':<16}{value}"))
+        click.echo(f"{label + ':':<16}{_shown(value)}")
 
 
 @models.command("rm")

@@ -25,6 +25,10 @@ _STRING, _ARRAY = 8, 9
 _MAX_STRING = 64 << 20
 
 
+MAX_TENSOR_DIMS = 8
+"""Most dimensions a tensor of the header's table may claim (ggml has 4): each is read one by one,
+so a claim of 2**32 - 1 made every reader of the table loop over the whole file."""
+
 _MAX_ARRAY_DEPTH = 4
 """GGUF arrays may hold arrays; real files nest at most one level. A deeper file is hostile, not a model."""
 
@@ -135,8 +139,10 @@ def read_metadata(
             for _ in range(n_tensors):
                 reader.string()  # tensor name
                 n_dims = reader.unpack("<I")
-                if n_dims > 8:
-                    raise ModelLoadError(path, "corrupt GGUF header (tensor with more than 8 dimensions)")
+                if n_dims > MAX_TENSOR_DIMS:
+                    raise ModelLoadError(
+                        path, f"corrupt GGUF header (tensor with more than {MAX_TENSOR_DIMS} dimensions)"
+                    )
                 elements = 1
                 for _ in range(n_dims):
                     elements *= reader.unpack("<Q")
@@ -148,7 +154,9 @@ def read_metadata(
 
 
 def training_context_length(metadata: dict[str, Any]) -> int | None:
-    arch = metadata.get("general.architecture", "")
+    arch = metadata.get("general.architecture")
+    if not isinstance(arch, str) or not arch:  # a number or an array is no architecture to look the key up by
+        return None
     value = metadata.get(f"{arch}.context_length")
     # an untrusted header: a bool (an int in Python) or a non-positive length is no context length
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -77,9 +77,15 @@ def inventory(read_headers: bool = True) -> list[ModelRow]:
         for path in sorted(models_dir.glob("*.gguf")):
             if path.name in seen:
                 continue
+            try:  # a dangling symlink (a model on an unmounted disk) or a directory is no model, not an error
+                if not path.is_file():
+                    continue
+                size = path.stat().st_size
+            except OSError:
+                continue
             rows.append(
                 ModelRow(
-                    name=path.name, path=path, kind="local", installed=True, size=path.stat().st_size,
+                    name=path.name, path=path, kind="local", installed=True, size=size,
                     source="local file", header=try_summarize(path) if read_headers else None,
                 )
             )  # fmt: skip

@@ -7,7 +7,8 @@ text instead, so it runs in completion mode: the text is the prompt, as is.
 
 A model is a base model when its catalog entry says so (``chat=False``) or its
 file carries no chat template (GGUF ``tokenizer.chat_template``, or a Hugging
-Face directory without one in ``tokenizer_config.json``/``chat_template.jinja``).
+Face directory without one in ``tokenizer_config.json``/``chat_template.jinja``,
+given by path or as ``ORG/REPO`` in the Hugging Face cache).
 Anything else (a remote server's model, an unknown reference) is chat.
 ``--mode`` and the chat app's setting override.
 """
@@ -60,8 +61,8 @@ def default_mode(model: str) -> Mode:
     elif isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
         record = refs.installed(ref)
         path = record.path if record else None
-    else:
-        return "chat"
+    else:  # ORG/REPO: its directory in the Hugging Face cache, once downloaded (the backend loads it first)
+        path = refs.cached_snapshot(ref)
     if path is None:
         return "chat"
     if path.is_dir():

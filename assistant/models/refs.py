@@ -132,6 +132,9 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
             return HubFileRef(repo, rev, match["file"])
         return HubRepoRef(repo, rev, match["quant"] or quant)
     if text.lower().startswith(("https://", "http://")):
+        hub_ref = _hub_page(text)
+        if hub_ref is not None:
+            return hub_ref
         ref = UrlRef(text)
         if not ref.filename.lower().endswith(".gguf"):
             raise ModelNotFoundError(f"{text}: a model URL must name a .gguf file")
@@ -156,6 +159,32 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
         f"unknown model {text!r} (catalog: {known}; or a .gguf file in {paths().models_dir}, a path, "
         "hf:ORG/REPO, hf:ORG/REPO/FILE.gguf or an https:// URL; see docs/models.md)"
     )
+
+
+_HUB_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
+_HUB_PATH = re.compile(
+    rf"^/(?P<repo>{_REPO})"
+    r"(?:/(?:blob|resolve)/(?P<rev>[\w.-]+)/(?P<file>.+\.gguf)|/tree/(?P<branch>[\w.-]+))?/?$"
+)
+
+
+def _hub_page(url: str) -> HubFileRef | HubRepoRef | None:
+    """A huggingface.co address copied from the browser, as the ``hf:`` reference it means.
+
+    The file page (``…/blob/main/x.gguf``) is HTML, so fetched as a URL it was
+    refused as "not a GGUF file"; the download link (``…/resolve/…``) worked, but
+    as a plain URL, without the hub's sha256 to verify it. The repository page
+    (``huggingface.co/ORG/REPO``) was "a model URL must name a .gguf file".
+    """
+    parts = urllib.parse.urlparse(url)
+    if (parts.hostname or "").lower() not in _HUB_HOSTS:
+        return None
+    match = _HUB_PATH.match(urllib.parse.unquote(parts.path))
+    if match is None:
+        return None
+    if match["file"]:
+        return HubFileRef(match["repo"], match["rev"], match["file"])
+    return HubRepoRef(match["repo"], match["branch"] or "main")
 
 
 # ---- hub and URL files ---------------------------------------------------------------------
@@ -289,19 +318,16 @@ def hf_snapshot(ref: HubModelRef, progress: Progress) -> Path:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     cache = hf_cache_dir()
-    try:
-        return Path(
-            snapshot_download(
-                ref.repo,
-                revision=ref.revision,
-                cache_dir=cache,
-                local_files_only=True,
-                allow_patterns=SNAPSHOT_PATTERNS,
-            )
-        )
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
-        pass
+    cached = _cached_folder(ref)
+    lacking = _model_files_missing(cached) if cached is not None else None
+    if cached is not None and lacking is None:
+        return cached
     if hub.offline():
+        if cached is not None and cached.is_dir():  # there, but not all of it (another tool's partial copy)
+            raise ModelNotFoundError(
+                f"{describe(ref)} in the Hugging Face cache ({cached}) has no {lacking}, "
+                "and offline mode is on (HF_HUB_OFFLINE / ASSISTANT_OFFLINE)"
+            )
         raise ModelNotFoundError(
             f"{describe(ref)} is not in the Hugging Face cache ({cache}) and offline mode is on "
             "(HF_HUB_OFFLINE / ASSISTANT_OFFLINE)"
@@ -313,6 +339,94 @@ def hf_snapshot(ref: HubModelRef, progress: Progress) -> Path:
             endpoint=hub.endpoint(), token=hub.token(),
         )  # fmt: skip
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFetchError(f"{describe(ref)}: {first}") from None
+        raise ModelFetchError(f"{describe(ref)}: {_hub_failure(exc, ref)}") from None
+    missing = _model_files_missing(Path(folder))
+    if missing is not None:  # a GGUF-only repository, say: the download matched nothing to load
+        raise ModelNotFoundError(
+            f"{describe(ref)} has no {missing}, so it is not a transformers model "
+            f"(a repository of GGUF files is hf:{ref.repo})"
+        )
     return Path(folder)
+
+
+def _cached_folder(ref: HubModelRef) -> Path | None:
+    """The model's snapshot directory in huggingface_hub's cache, complete or not, or None. No network.
+
+    Looks for the repository's folder first (the cache's layout, ``models--ORG--REPO``):
+    a remote server's model id (``-b openai -m ORG/REPO``) is rarely there, and then
+    huggingface_hub, which only the transformers extra installs, is not imported at all.
+    """
+    if not (hf_cache_dir() / f"models--{ref.repo.replace('/', '--')}").is_dir():
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+    except ImportError:
+        return None
+    try:
+        return Path(
+            snapshot_download(
+                ref.repo,
+                revision=ref.revision,
+                cache_dir=hf_cache_dir(),
+                local_files_only=True,
+                allow_patterns=SNAPSHOT_PATTERNS,
+            )
+        )
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        return None
+
+
+def cached_snapshot(ref: HubModelRef) -> Path | None:
+    """The model's directory if huggingface_hub's cache holds all transformers needs of it, else None.
+
+    Never touches the network: for what can be known about a model without
+    loading it (its chat template, so its mode), once it has been downloaded.
+    """
+    folder = _cached_folder(ref)
+    return folder if folder is not None and _model_files_missing(folder) is None else None
+
+
+def _model_files_missing(folder: Path) -> str | None:
+    """What a snapshot lacks to be loaded by transformers (``config.json``, safetensors weights), or None.
+
+    ``snapshot_download`` succeeds on a repository none of whose files match the
+    patterns, and returns a directory that does not even exist: without this check
+    ``-b transformers -m ORG/GGUF-REPO`` ended in a FileNotFoundError.
+    """
+    if not (folder / "config.json").is_file():
+        return "config.json"
+    if not any(folder.glob("*.safetensors")):
+        return "*.safetensors weights (other weight formats are not downloaded)"
+    return None
+
+
+def _hub_failure(exc: BaseException, ref: HubModelRef) -> str:
+    """What went wrong, in words: huggingface_hub's first line is "Got: RemoteEntryNotFoundError: 404 …"."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    cause = exc.__cause__
+    if isinstance(cause, HfHubHTTPError):  # snapshot_download wraps the hub's answer
+        exc = cause
+    elif cause is not None:  # no answer at all: a refused connection, a timeout, a DNS failure
+        return f"cannot reach {hub.endpoint()}: {_first_line(cause)}"
+    if isinstance(exc, GatedRepoError):  # before its base class, RepositoryNotFoundError
+        return "a gated repository: accept its terms on the hub, and set HF_TOKEN"
+    if isinstance(exc, RepositoryNotFoundError):
+        return "no such repository on the hub (a private one needs HF_TOKEN)"
+    if isinstance(exc, RevisionNotFoundError):
+        return f"the repository has no revision {ref.revision!r}"
+    if isinstance(exc, RemoteEntryNotFoundError):
+        return "not found on the hub (HTTP 404): check the repository and revision"
+    return _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

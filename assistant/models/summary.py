@@ -59,6 +59,25 @@ def _load_cache() -> dict[str, dict]:
         return {}
 
 
+def _text(metadata: dict, key: str) -> str | None:
+    """A string value of an untrusted header, else None.
+
+    A key of the wrong type is not that fact: an array arrives as its length, so
+    ``str()`` made a 2-element ``general.name`` the model "2" and an array
+    ``tokenizer.chat_template`` a chat template (chat mode for a base model).
+    llama.cpp refuses such keys too.
+    """
+    value = metadata.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _file_type(value: object) -> str | None:
+    """``general.file_type`` as a quantization name (an unknown number as itself; a bool is no file type)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return FILE_TYPES.get(value, str(value))
+
+
 def summarize(path: Path) -> HeaderSummary:
     """The header facts of a GGUF file (cached). Raises :class:`~assistant.errors.ModelLoadError` for non-GGUF."""
     path = Path(path).resolve()
@@ -71,15 +90,13 @@ def summarize(path: Path) -> HeaderSummary:
         except TypeError:
             pass
     metadata = read_metadata(path, count_parameters=True)
-    file_type = metadata.get("general.file_type")
-    name = metadata.get("general.name")
     summary = HeaderSummary(
-        architecture=str(metadata.get("general.architecture") or "") or None,
+        architecture=_text(metadata, "general.architecture"),
         parameters=metadata.get("GGUF.parameter_count"),
-        quantization=FILE_TYPES.get(file_type, str(file_type)) if isinstance(file_type, int) else None,
+        quantization=_file_type(metadata.get("general.file_type")),
         context_length=training_context_length(metadata),
-        chat_template=bool(metadata.get("tokenizer.chat_template")),
-        name=str(name) if name else None,
+        chat_template=_text(metadata, "tokenizer.chat_template") is not None,
+        name=_text(metadata, "general.name"),
     )
     cache[key] = asdict(summary)
     try:

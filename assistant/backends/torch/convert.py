@@ -116,9 +116,11 @@ def facts_from_gguf(metadata: dict[str, Any], source: Path) -> ModelFacts:
     ]
     bos = metadata.get("tokenizer.ggml.bos_token_id")
     eos = metadata.get("tokenizer.ggml.eos_token_id")
+    template = metadata.get("tokenizer.chat_template")  # an untrusted header: an array arrives as its length
+    architecture = metadata.get("general.architecture")
     return ModelFacts(
-        architecture=str(metadata.get("general.architecture", "")),
-        chat_template=metadata.get("tokenizer.chat_template") or None,
+        architecture=architecture if isinstance(architecture, str) else "",
+        chat_template=template if isinstance(template, str) and template else None,
         add_bos=bool(metadata.get("tokenizer.ggml.add_bos_token", True)) and isinstance(bos, int),
         bos_token_id=int(bos) if isinstance(bos, int) else None,
         eos_token_id=int(eos) if isinstance(eos, int) else None,
@@ -132,7 +134,7 @@ def tensor_data_end(gguf: Path) -> int:
     """Where the last tensor's bytes end, from the header's tensor table (no data is read)."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-    from ...models.gguf import GGUF_MAGIC, _Reader
+    from ...models.gguf import GGUF_MAGIC, MAX_TENSOR_DIMS, _Reader
 
     with gguf.open("rb") as handle:
         reader = _Reader(handle, gguf)
@@ -145,12 +147,21 @@ def tensor_data_end(gguf: Path) -> int:
         for _ in range(n_kv):
             key = reader.string()
             value = reader.value(reader.unpack("<I"), keep=False)
-            if key == "general.alignment" and isinstance(value, int):
+            if key == "general.alignment" and isinstance(value, int) and not isinstance(value, bool):
                 alignment = value
+        if alignment <= 0 or alignment & (alignment - 1):  # as llama.cpp: 0 would divide by zero below
+            raise ModelLoadError(
+                gguf, f"corrupt GGUF header (general.alignment {alignment} is not a power of two)"
+            )
         end = 0
+        reader.need(n_tensors * 24, "the tensor count")  # name length, dims, type, offset at least
         for _ in range(n_tensors):
             reader.string()  # name
             n_dims = reader.unpack("<I")
+            if n_dims > MAX_TENSOR_DIMS:  # else the loop below walks the whole file, 8 bytes at a time
+                raise ModelLoadError(
+                    gguf, f"corrupt GGUF header (tensor with more than {MAX_TENSOR_DIMS} dimensions)"
+                )
             count = 1
             for _ in range(n_dims):
                 count *= reader.unpack("<Q")
@@ -212,11 +223,34 @@ def ensure_converted(gguf: Path, progress: Progress, verbose: bool = False) -> t
     facts = ModelFacts.from_file(target / SIDECAR) if is_converted(target) else None
     if facts is not None:
         return target, facts
-    metadata = read_metadata(gguf)  # raises ModelLoadError for non-GGUF files
+    metadata = read_metadata(gguf, count_parameters=True)  # raises ModelLoadError for non-GGUF files
     check_tensor_data(gguf)
     facts = facts_from_gguf(metadata, gguf)
+    check_room_for_copy(gguf, target.parent, metadata.get("GGUF.parameter_count"))
     convert(gguf, target, facts, progress, verbose)
     return target, facts
+
+
+def check_room_for_copy(gguf: Path, cache: Path, parameters: int | None) -> None:
+    """Refuse before converting when the float32 copy (4 bytes a parameter) cannot fit in ``cache``.
+
+    A quantized GGUF grows about 7 times (a 4.4 GB 7B Q4_K_M becomes 28 GB):
+    without this a conversion ran for minutes and then died on a full disk.
+    """
+    from ...errors import ModelFetchError
+    from ...models.download import check_free_space
+
+    if not parameters:
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        check_free_space(cache, int(parameters) * 4)
+    except ModelFetchError as exc:
+        raise ModelLoadError(
+            gguf,
+            f"{exc}, for the float32 copy transformers loads (4 bytes a parameter); "
+            "free some, or move that cache with ASSISTANT_TRANSFORMERS_CACHE",
+        ) from None
 
 
 def convert(gguf: Path, target: Path, facts: ModelFacts, progress: Progress, verbose: bool) -> None:

@@ -22,11 +22,16 @@ _DTYPES = {
 }  # fmt: skip
 
 
+def _unset(requested: Any) -> bool:
+    """Only a missing or empty value means ``auto``: ``-o device=0`` arrives as the int 0, a choice."""
+    return requested is None or (isinstance(requested, str) and not requested.strip())
+
+
 def choose_device(requested: str | None) -> Any:
     """``auto`` → cuda > mps > cpu; an explicit device must exist in this torch build."""
     import torch
 
-    name = str(requested or "auto").lower()
+    name = "auto" if _unset(requested) else str(requested).strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -54,7 +59,7 @@ def choose_dtype(requested: str | None, device: Any) -> Any:
     """``auto`` → bfloat16 on a GPU, float32 on the CPU."""
     import torch
 
-    name = str(requested or "auto").lower().removeprefix("torch.")
+    name = "auto" if _unset(requested) else str(requested).strip().lower().removeprefix("torch.")
     if name == "auto":
         return torch.bfloat16 if device.type in ("cuda", "mps") else torch.float32
     if name not in _DTYPES:
