@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import echo_json, echo_untrusted, one_turn, progress_to_stderr, read_stdin_text
+from .common import echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,7 +66,8 @@ def parse_head(value: str) -> int | None:
     metavar="KEY=VALUE",
     help="Sampling parameter or backend option (defaults here: temperature=0).",
 )
-@click.option("-s", "--system", default=None, help="System prompt.")
+@click.option("-s", "--system", default=None, help="System prompt (chat mode).")
+@mode_option
 @click.option(
     "--layer",
     "layer_text",
@@ -108,6 +109,7 @@ def attention(
     backend: str,
     options: tuple[str, ...],
     system: str | None,
+    mode: str | None,
     layer_text: str,
     head_text: str,
     max_new_tokens: int | None,
@@ -127,6 +129,7 @@ def attention(
     from ..config import default_model
     from ..errors import ConfigError
     from ..inspect import attention as att
+    from ..models.mode import choose_mode
     from ..options import build_params, parse_options
     from ..session import open_backend
     from .prompt import build_user_text
@@ -157,15 +160,15 @@ def attention(
     params = build_params(overrides)
     if verbose:
         backend_opts["verbose"] = True
-    messages = one_turn(user_text, system)
     model_name = model or default_model()
+    prompt = message_prompt(user_text, system, choose_mode(mode, model_name))  # a base model continues TEXT
 
     engine = open_backend(model_name, backend, backend_opts, progress=progress_to_stderr)
     try:  # a backend that cannot form attention weights says so, in one line
         layers, heads = engine.attention_shape()
         layer = att.resolve_layer(layer, layers, heads, head)  # a wrong layer or head fails before the work
         maps = engine.attention(
-            messages,
+            prompt,
             params,
             window=att.DEFAULT_WINDOW if window is None else window or None,
             memory_limit=(max_memory_mb or att.DEFAULT_MEMORY_LIMIT // 1024**2) * 1024**2,

@@ -106,6 +106,28 @@ template, and the shown prompt must not be called empty when the template adds a
 default of its own."""
 
 
+mode_option = click.option(
+    "--mode",
+    type=click.Choice(["chat", "completion"]),
+    default=None,
+    help="chat: turns in the model's template; completion: TEXT continued as is (default: for base models).",
+)
+"""``--mode``: how TEXT is put to the model, for every command that sends it (models/mode.py decides the default)."""
+
+
+def message_prompt(text: str, system: str | None, mode: str) -> Any:
+    """TEXT as a command sends it in ``mode``: one turn (:func:`one_turn`), or the text itself for a base model.
+
+    An explicit ``-s`` in completion mode is refused rather than dropped: a base
+    model continues TEXT as is, and there is no system message to put it in.
+    """
+    if mode == "completion":
+        if system:
+            raise click.UsageError("-s/--system needs chat mode: in completion mode TEXT is continued as is (--mode chat)")
+        return text
+    return one_turn(text, system)
+
+
 def one_turn(text: str, system: str | None) -> list[Any]:
     """TEXT as ``assistant prompt`` sends it: the system prompt (``-s``, else the configured one), then TEXT.
 

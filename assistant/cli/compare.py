@@ -16,7 +16,7 @@ import click
 
 from ..types import MAX_LOGPROBS
 from ..terminal_text import visible_text
-from .common import TEXT, echo_json, echo_untrusted, one_turn, progress_to_stderr, read_stdin_text
+from .common import TEXT, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text
 
 if TYPE_CHECKING:
     from ..compare import Side
@@ -46,7 +46,8 @@ DEFAULT_BACKENDS = ("llama-cpp", "transformers")
     help="Sampling parameter or backend option for both sides; a backend option with a BACKEND: prefix "
     "(-o openai:base_url=URL) goes to that side only. Defaults here: temperature=0, max_tokens=128.",
 )
-@click.option("-s", "--system", default=None, help="System prompt.")
+@click.option("-s", "--system", default=None, help="System prompt (chat mode).")
+@mode_option
 @click.option(
     "--top", "top_k", type=click.IntRange(1, MAX_LOGPROBS), default=5, show_default=True,
     help=f"Size of the next-token sets compared (at most {MAX_LOGPROBS}: the alternatives kept per token).",
@@ -59,6 +60,7 @@ def compare(
     backends: tuple[str, ...],
     options: tuple[str, ...],
     system: str | None,
+    mode: str | None,
     top_k: int,
     as_json: bool,
     verbose: bool,
@@ -90,8 +92,8 @@ def compare(
     if verbose:
         backend_opts["verbose"] = True
     sides = build_sides(chosen, models, backend_opts, scoped)
-    messages = one_turn(user_text, system)
-    runs, agreement = run_compare(messages, params, sides, top_k=top_k, progress=progress_to_stderr)
+    prompt = message_prompt(user_text, system, side_mode(sides, mode))
+    runs, agreement = run_compare(prompt, params, sides, top_k=top_k, progress=progress_to_stderr)
     if as_json:
         report = {
             "model": sides[0].model if sides[0].model == sides[1].model else None,
@@ -153,6 +155,23 @@ def build_sides(
         model = given[0] if given else default_model_for(backend)
         sides.append(Side(backend, model, {**shared_options, **own}))
     return sides
+
+
+def side_mode(sides: list[Side], requested: str | None) -> str:
+    """The one mode both sides are prompted in: ``--mode``, else the models' own (a base model: completion).
+
+    Both sides get the same prompt, or the comparison measures the prompts; two
+    models that would be prompted differently need ``--mode`` to say which.
+    """
+    from ..models.mode import choose_mode
+
+    if requested:
+        return choose_mode(requested, "")
+    modes = {side.model: choose_mode(None, side.model) for side in sides}
+    if len(set(modes.values())) > 1:
+        told = ", ".join(f"{model or 'the server model'}: {mode}" for model, mode in modes.items())
+        raise click.UsageError(f"the two models are prompted differently ({told}); choose one with --mode")
+    return next(iter(modes.values()))
 
 
 def display_width(text: str) -> int:

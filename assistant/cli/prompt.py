@@ -21,6 +21,7 @@ from .common import (
     TEXT,
     echo_json,
     echo_untrusted,
+    mode_option,
     model_options,
     progress_to_stderr,
     read_stdin_text,
@@ -53,12 +54,7 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 @click.argument("text", type=TEXT, required=False)
 @model_options
 @click.option("-s", "--system", type=TEXT, default=None, help="System prompt.")
-@click.option(
-    "--mode",
-    type=click.Choice(["chat", "completion"]),
-    default=None,
-    help="chat: turns in the model's template; completion: TEXT continued as is (default: for base models).",
-)
+@mode_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 @click.option("--probs", is_flag=True, help="Shade each token by its probability (on a terminal; implies -o logprobs=5).")
 @debug_option
@@ -148,6 +144,9 @@ def prompt(
     history = link_history(db, no_log, continue_latest, cid)  # fails before the model loads
     click.get_current_context().call_on_close(history.close)
     model_name, backend_name = resolve_model_and_backend(model or history.model, backend or history.backend)
+    prompt_mode = choose_mode(mode, model_name)
+    if prompt_mode == "completion" and system:  # a base model has no system turn: refused, not dropped
+        raise click.UsageError("-s/--system needs chat mode: in completion mode TEXT is continued as is (--mode chat)")
     if verbose:
         backend_opts["verbose"] = True
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
@@ -163,7 +162,7 @@ def prompt(
         system=system_text,
         messages=history.messages,
         recorder=history.recorder(),
-        mode=choose_mode(mode, model_name),
+        mode=prompt_mode,
     )
     context_length = engine.context_length
     out = sys.stdout
