@@ -114,7 +114,7 @@ def test_include_of_a_builtin_and_of_partials_in_subdirectories(user_templates: 
 
 def test_an_override_that_extends_itself_is_a_clear_error(user_templates: Path, write_file: Any) -> None:
     write_file(user_templates, "loop.jinja", "---\nvariables: []\n---\n{% extends 'loop' %}\n")
-    with pytest.raises(TemplateError, match="includes or extends itself"):
+    with pytest.raises(TemplateError, match="recurses too deeply .an include, extends or macro"):
         render_template("loop")
 
 
@@ -149,3 +149,11 @@ def test_every_builtin_template_loads_and_ships_tests() -> None:
         assert template.source == "builtin"
         assert template.tests, f"built-in template {name} has no tests"
         assert template.description
+
+
+def test_a_macro_that_calls_itself_for_ever_is_named_as_recursion(user_templates: Path, write_file: Any) -> None:
+    write_file(
+        user_templates, "deep.jinja", "---\nvariables: []\n---\n{% macro down(n) %}{{ down(n + 1) }}{% endmacro %}{{ down(0) }}\n"
+    )
+    with pytest.raises(TemplateError, match=r"recurses too deeply \(an include, extends or macro that leads back"):
+        render_template("deep")

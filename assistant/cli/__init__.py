@@ -79,8 +79,31 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _tolerate_narrow_encodings() -> None:
+    """Let stdout and stderr replace what their encoding cannot hold, instead of raising.
+
+    Model output is any Unicode; under a Latin-1 locale or ``PYTHONIOENCODING=ascii``
+    the first emoji of a reply raised ``UnicodeEncodeError`` mid-stream, a traceback
+    instead of the rest of the answer. Such characters print as ``?`` there; UTF-8
+    streams are left exactly as they are.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+        reconfigure = getattr(stream, "reconfigure", None)
+        if encoding in ("utf-8", "utf8") or reconfigure is None or getattr(stream, "errors", "") != "strict":
+            continue
+        try:
+            reconfigure(errors="replace")
+        except (ValueError, OSError):  # a detached or closed stream: nothing to print to anyway
+            pass
+
+
 class AssistantGroup(click.Group):
     """A click group with lazily imported commands and the error boundary."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        _tolerate_narrow_encodings()
+        return super().main(*args, **kwargs)
 
     _plugins_loaded = False
     _plugins_registering = False

@@ -229,9 +229,9 @@ class WholeNumber(click.ParamType):
         except ValueError:
             number = None
         if number is None or not self.minimum <= number <= SQLITE_MAX_INT:
-            shown = visible_text(str(value))
+            shown = visible_text(str(value))  # already escaped: quoted, not repr'd (which doubled each backslash)
             raise ConfigError(
-                f"{_param_label(param)} must be a whole number from {self.minimum} to {SQLITE_MAX_INT}, not {shown!r}"
+                f"{_param_label(param)} must be a whole number from {self.minimum} to {SQLITE_MAX_INT}, not '{shown}'"
             )
         return number
 

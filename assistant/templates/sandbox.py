@@ -535,7 +535,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, jinja2.UndefinedError):
         return str(exc.message)
     if isinstance(exc, RecursionError):
-        return "template includes or extends itself"
+        return "template recurses too deeply (an include, extends or macro that leads back to itself)"
     return f"{type(exc).__name__}: {exc}"
 
 

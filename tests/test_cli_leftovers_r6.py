@@ -1,0 +1,28 @@
+"""CLI edges: narrow output encodings, escaped values in number errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .conftest import run_cli
+
+
+def test_a_reply_a_latin1_terminal_cannot_hold_prints_with_replacements(fake_backend_plugin_file: Path) -> None:
+    # The fake model repeats the message: an emoji and a CJK character a Latin-1 stream cannot encode.
+    proc = run_cli("prompt", "-b", "fake", "café 😀 漢", env={"PYTHONIOENCODING": "latin-1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "UnicodeEncodeError" not in proc.stderr
+    assert "caf" in proc.stdout and "?" in proc.stdout
+
+
+def test_a_utf8_stream_is_left_exactly_as_it_is(fake_backend_plugin_file: Path) -> None:
+    proc = run_cli("prompt", "-b", "fake", "café 😀 漢", env={"PYTHONIOENCODING": "utf-8"})
+    assert proc.returncode == 0, proc.stderr
+    assert "café 😀 漢" in proc.stdout
+
+
+def test_a_bad_number_is_quoted_once_escaped_once(assistant_home: Path) -> None:
+    proc = run_cli("history", "show", "\x1b]0;PWN\x07\u202e")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith("not '␛]0;PWN␇\\u202e'"), proc.stderr
+    assert "\x1b" not in proc.stderr and "\u202e" not in proc.stderr
