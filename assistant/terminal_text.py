@@ -84,3 +84,26 @@ def json_text(data: Any, *, indent: int | None = None) -> str:
     terminal could act on, and lone surrogates, are ``\\uXXXX`` escapes.
     """
     return json.dumps(data, ensure_ascii=False, indent=indent).translate(_JSON_ESCAPES)
+
+
+class StreamedLineEnds:
+    """CRLF made LF across streamed pieces, for printing: ``\r`` and ``\n`` often arrive as two tokens.
+
+    A CR that ends a piece is held until the next piece shows whether a LF
+    follows; :meth:`flush` gives back one still held at the end. Only line ends
+    change: a lone CR stays, for :func:`visible_text` to show as ``␍``.
+    """
+
+    def __init__(self) -> None:
+        self._held_cr = False
+
+    def feed(self, piece: str) -> str:
+        if self._held_cr:
+            piece, self._held_cr = "\r" + piece, False
+        if piece.endswith("\r"):
+            piece, self._held_cr = piece[:-1], True
+        return piece.replace("\r\n", "\n")
+
+    def flush(self) -> str:
+        held, self._held_cr = ("\r" if self._held_cr else ""), False
+        return held

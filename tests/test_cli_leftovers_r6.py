@@ -26,3 +26,26 @@ def test_a_bad_number_is_quoted_once_escaped_once(assistant_home: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().endswith("not '␛]0;PWN␇\\u202e'"), proc.stderr
     assert "\x1b" not in proc.stderr and "\u202e" not in proc.stderr
+
+
+def test_crlf_line_ends_print_as_line_ends_and_a_lone_cr_stays_visible(fake_backend_plugin_file: Path) -> None:
+    proc = run_cli("prompt", "-b", "fake", "one\r\ntwo\rthree")
+    assert proc.returncode == 0, proc.stderr
+    assert "one\ntwo␍three" in proc.stdout
+    assert "\r" not in proc.stdout
+
+
+def test_streamed_line_ends_join_a_cr_and_lf_that_arrive_apart() -> None:
+    from assistant.terminal_text import StreamedLineEnds
+
+    folder = StreamedLineEnds()
+    pieces = ["one\r", "\ntwo\r", "three\r\n", "four\r"]
+    shown = "".join(folder.feed(piece) for piece in pieces) + folder.flush()
+    assert shown == "one\ntwo\rthree\nfour\r"
+    assert folder.flush() == ""
+
+
+def test_a_template_reply_streams_crlf_as_line_ends_too(fake_backend_plugin_file: Path) -> None:
+    proc = run_cli("prompt", "-t", "chat", "-b", "fake", "one\r\ntwo")
+    assert proc.returncode == 0, proc.stderr
+    assert "one\ntwo" in proc.stdout and "␍" not in proc.stdout

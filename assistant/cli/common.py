@@ -162,9 +162,11 @@ def echo_untrusted(text: str, *, nl: bool = True, err: bool = False) -> None:
     """Print text that came from a model, the history, a tool, a plugin or a file.
 
     Control characters are made visible (:func:`~assistant.terminal_text.visible_text`);
-    ``click.echo`` flushes, so streamed pieces appear as they arrive.
+    ``click.echo`` flushes, so streamed pieces appear as they arrive. A CRLF line end
+    (a translated Windows file, a server's reply) is a line end, not ``␍`` before each
+    newline; a lone CR, which would overwrite the line on a terminal, still shows as ``␍``.
     """
-    click.echo(visible_text(text), nl=nl, err=err)
+    click.echo(visible_text(text.replace("\r\n", "\n")), nl=nl, err=err)
 
 
 def echo_json(data: Any, *, indent: int | None = 2, err: bool = False) -> None:

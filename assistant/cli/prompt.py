@@ -135,6 +135,7 @@ def prompt(
     from ..inspect.shade import legend, shown_probability
     from ..models.mode import choose_mode
     from ..session import ChatSession, open_backend
+    from ..terminal_text import StreamedLineEnds
 
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
     param_overrides, backend_opts = parse_options(options)
@@ -169,13 +170,17 @@ def prompt(
     shade = probs and not as_json and out.isatty()  # piped output stays plain text
     sampled = engine.capabilities.sampled_probs
     live = not as_json and (schema is None or out.isatty())  # a pipe gets a document only once it is checked
+    line_ends = StreamedLineEnds()
     try:
         for chunk in (stream := session.send(user_text)):
-            if live and chunk.text:
+            shown = line_ends.feed(chunk.text) if live and chunk.text else ""
+            if shown:
                 if shade:
-                    echo_shaded(chunk.text, shown_probability(chunk.logprobs, sampled))
+                    echo_shaded(shown, shown_probability(chunk.logprobs, sampled))
                 else:
-                    echo_untrusted(chunk.text, nl=False)
+                    echo_untrusted(shown, nl=False)
+        if live and (held := line_ends.flush()):
+            echo_untrusted(held, nl=False)
     except KeyboardInterrupt:
         engine.cancel()
         if live:

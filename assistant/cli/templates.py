@@ -352,6 +352,7 @@ def _prompt_once(
     history: Any,
 ) -> None:
     from ..history.exchange import ExchangeRecorder
+    from ..terminal_text import StreamedLineEnds
     from ..templates import render_template
     from ..templates.run import resolve_params, run_template
 
@@ -367,17 +368,20 @@ def _prompt_once(
     stream = sys.stdout if to_stdout else sys.stderr
 
     params = resolve_params(template, overrides)
+    line_ends = StreamedLineEnds()
     try:
         with recorder.turn(_user_text_of(messages), _turn_meta(template, engine, params)) as turn:
 
             def on_text(piece: str) -> None:
                 turn.add_text(piece)
-                if not as_json:
-                    echo_untrusted(piece, nl=False, err=not to_stdout)
+                if not as_json and (shown := line_ends.feed(piece)):
+                    echo_untrusted(shown, nl=False, err=not to_stdout)
 
             result = run_template(
                 template, variables, input=input_text, backend=engine, params=params, system=system, on_text=on_text
             )
+            if not as_json and (held := line_ends.flush()):
+                echo_untrusted(held, nl=False, err=not to_stdout)
             _report_result(turn, result)
     except KeyboardInterrupt:
         engine.cancel()
