@@ -72,7 +72,9 @@ def test_user_plugin_overrides_builtin_backend(assistant_home: Path) -> None:
     info = available_backends()["llama-cpp"]
     assert info.description == "user override"
     assert info.plugin == "mine"
-    assert create_backend("llama-cpp").name == "fake"
+    backend = create_backend("llama-cpp")
+    assert type(backend).__name__ == "FakeBackend"  # the override's class...
+    assert backend.name == "llama-cpp"  # ...under the name it was registered as, which -b and -c load again
 
 
 def test_assistant_plugins_restricts_loading(assistant_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
