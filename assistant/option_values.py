@@ -6,11 +6,18 @@ so that :mod:`assistant.config` can use it too without an import loop.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import ConfigError
+from .errors import BackendError, ConfigError
 
-__all__ = ["INTEGER_BACKEND_OPTIONS", "check_backend_options", "coerce_scalar", "switch_option"]
+__all__ = [
+    "INTEGER_BACKEND_OPTIONS",
+    "check_backend_options",
+    "coerce_scalar",
+    "did_you_mean",
+    "switch_option",
+    "unknown_options_error",
+]
 
 
 def coerce_scalar(raw: str) -> Any:
@@ -65,8 +72,6 @@ def switch_option(options: Mapping[str, Any], key: str, default: bool) -> bool:
     passes what it is given: ``bool("false")`` is True, so ``native="false"`` ran the
     native decoder. Anything but a boolean (or the usual words for one) is an error.
     """
-    from .errors import BackendError
-
     value = options.get(key, default)
     if isinstance(value, str):
         value = coerce_scalar(value)
@@ -98,3 +103,32 @@ def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]
             raise ConfigError(f"{shown} must be at most {MAX_THREADS}, not {number} (0 picks one per CPU core)")
         checked[key] = number
     return checked
+
+
+def did_you_mean(unknown: Iterable[str], known: Sequence[str]) -> str:
+    """A hint for misspelt keys, `` (did you mean temperature?)``, or "" when none is close.
+
+    ``-o temprature=0`` reaches the backend, whose own list (``known``) lacks the
+    sampling keys, so those are candidates too: the typo is most often one of them.
+    """
+    import dataclasses
+    import difflib
+
+    from .types import GenerationParams
+
+    candidates = [*known, *(f.name for f in dataclasses.fields(GenerationParams))]
+    close = [
+        match[0] for key in unknown if (match := difflib.get_close_matches(key, candidates, n=1, cutoff=0.75))
+    ]
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def unknown_options_error(backend: str, unknown: Iterable[str], known: Sequence[str]) -> BackendError:
+    """The one line every local backend gives for options it does not read.
+
+    ``unknown llama-cpp option(s): n_ctxx (did you mean n_ctx?) (known: n_ctx, …)``:
+    the same on each backend, so a typo is as easy to fix whichever engine runs.
+    """
+    names = sorted(unknown)
+    hint = did_you_mean(names, known)
+    return BackendError(f"unknown {backend} option(s): {', '.join(names)}{hint} (known: {', '.join(known)})")

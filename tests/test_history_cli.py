@@ -167,7 +167,7 @@ def test_export_formats(assistant_home: Path, tmp_path: Path) -> None:
         ]},
     ]
     markdown = cli("history", "export", "2").stdout
-    assert markdown.startswith("# second conversation") and "## Assistant\n\nEcho: second conversation" in markdown
+    assert markdown.startswith("# second conversation") and "## Assistant\n\n> Echo: second conversation" in markdown
     out = tmp_path / "all.md"
     result = cli("history", "export", "--all", "-o", str(out))
     assert result.exit_code == 0 and "---" in out.read_text()

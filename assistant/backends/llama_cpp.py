@@ -4,7 +4,9 @@ Generation drives ``Llama.generate`` token by token, so cancellation, stop
 sequences and UTF-8 handling come from the shared :class:`TokenLoopBackend` and
 behave exactly as on the transformers backend. llama.cpp's C logs are captured
 into a ring buffer (shown with ``verbose=True``, and quoted in load errors)
-instead of being printed over the user's terminal.
+instead of being printed over the user's terminal. What ``verbose=True`` shows
+quotes the GGUF's own strings (its name, its chat template), so it is printed
+through :func:`~assistant.terminal_text.visible_text`, as any untrusted text is.
 """
 
 from __future__ import annotations
@@ -28,16 +30,44 @@ from ..models.context_size import (
     override_requested,
 )
 from ..models.gguf import read_metadata, training_context_length
-from ..option_values import switch_option
+from ..option_values import switch_option, unknown_options_error
+from ..terminal_text import visible_text
 from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
 
 DEFAULT_MAX_CTX = 8192
+OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers", "n_batch", "flash_attn", OVERRIDE_OPTION)
+"""The backend options llama-cpp reads: what an unknown option's error lists and suggests from."""
+IGNORED_OPTIONS = ("device", "dtype")
+"""Transformers options llama-cpp accepts and ignores (it always has); never suggested: they change nothing here."""
 FORCED_CHUNK = 32  # forced tokens per decode in iter_logits: chunk × vocabulary floats of logits at once
 _log_lines: deque[str] = deque(maxlen=200)
 _log_state: dict[str, Any] = {"verbose": False, "callback": None}
+
+
+class _VisibleStream:
+    """A text stream that passes what is written through :func:`visible_text` to ``stream``.
+
+    llama-cpp-python's own ``verbose`` prints (``Using gguf chat template: …``,
+    the chat template's names and end tokens) go to ``sys.stderr`` as they are.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(visible_text(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _log_text(text: bytes) -> str:
+    """One llama.cpp log fragment as text safe to print (newlines kept, ESC and bidi controls visible)."""
+    return visible_text(text.decode("utf-8", errors="replace"))
 
 
 @contextlib.contextmanager
@@ -72,7 +102,7 @@ def _import_llama_cpp(verbose: bool) -> Any:
 
         @llama_cpp.llama_log_callback
         def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-            line = text.decode("utf-8", errors="replace")
+            line = _log_text(text)  # a GGUF's name or template, quoted: untrusted text
             _log_lines.append(line)
             if _log_state["verbose"]:
                 print(line, end="", file=sys.stderr, flush=True)
@@ -121,6 +151,9 @@ class LlamaCppBackend(TokenLoopBackend):
 
         verbose = bool(options.pop("verbose", False))
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
+        unknown = set(options) - set(OPTIONS) - set(IGNORED_OPTIONS)
+        if unknown:  # before resolving the model, which may download it
+            raise unknown_options_error("llama-cpp", unknown, OPTIONS)
         path = resolve_model_path(model, progress=progress)
         if path.is_dir():
             raise ModelLoadError(path, "llama-cpp needs a .gguf file, not a directory")
@@ -148,15 +181,14 @@ class LlamaCppBackend(TokenLoopBackend):
         n_batch = int(options.pop("n_batch", 512))
         flash_attn = switch_option(options, "flash_attn", False)
         options.pop("flash_attn", None)
-        options.pop("device", None)
-        options.pop("dtype", None)
-        if options:
-            raise BackendError(f"unknown llama-cpp option(s): {', '.join(sorted(options))}")
         self.unload()
         _log_lines.clear()
         free_cores = AvailableCores()  # from before the load, so the first request has a measure too
         try:
-            with _stderr_silenced(not verbose):
+            shown: Any = contextlib.nullcontext()
+            if verbose:  # llama-cpp-python prints the GGUF's chat template and end tokens as they are
+                shown = contextlib.redirect_stderr(_VisibleStream(sys.stderr))
+            with _stderr_silenced(not verbose), shown:
                 llm = lib.Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,

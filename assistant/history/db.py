@@ -11,6 +11,10 @@ log written by one or a few processes at a time:
 * **busy timeout** — a second process waits up to :data:`BUSY_TIMEOUT_S` for the
   write lock instead of failing at once.
 * ``foreign_keys=ON`` — messages cannot point at a missing conversation.
+* **text read with replacement** — a TEXT value that is not UTF-8 (written by
+  another program, or by hand with ``CAST(x'ff' AS TEXT)``) reads with U+FFFD
+  where its bad bytes are (:func:`_decode_text`), as invalid UTF-8 from stdin
+  does, instead of one row making every read of the history fail.
 
 Every :class:`sqlite3.Error` that leaves this package is turned into a
 :class:`~assistant.errors.HistoryError` whose message names the file and says
@@ -138,6 +142,16 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
         pause = min(pause * 2, 0.1)
 
 
+def _decode_text(value: bytes) -> str:
+    """A TEXT value as ``str``, invalid UTF-8 as U+FFFD: the connections' ``text_factory``.
+
+    sqlite3's default (``str``) raises "Could not decode to UTF-8 column …" for
+    the whole query, so one bad title or message took ``list``, ``show``,
+    ``search``, ``export``, ``-c`` and the chat app's sidebar down together.
+    """
+    return value.decode("utf-8", "replace")
+
+
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """``mode=ro``; where that cannot work, ``immutable=1``.
 
@@ -183,6 +197,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
             conn = _connect_read_only(path)
         else:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        conn.text_factory = _decode_text
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")

@@ -10,6 +10,9 @@
   is not written at all;
 * ``markdown``: for reading; a reply that was cut short says so. Control
   characters are made visible (``ESC`` as ``␛``), as everywhere text is shown.
+  Every message is a block quote (:func:`quoted`), so its own Markdown renders
+  but cannot make the document's structure: a ``## Assistant`` line in a
+  message is a heading inside that quote, not a turn.
 
 JSON text is written as stored: control characters (and DEL, C1) become
 ``\\u`` escapes, nothing is dropped or re-encoded, so a JSON export round-trips
@@ -68,20 +71,37 @@ def fine_tuning_dict(conversation: Conversation, messages: list[StoredMessage]) 
     return {"messages": turns} if replies else None
 
 
+def quoted(content: str) -> list[str]:
+    """``content`` as the lines of a Markdown block quote (none for empty content).
+
+    Why a quote: a message is untrusted text, and written as it is, a line
+    ``## Assistant`` in it was a turn of the exported document, ``---`` the
+    start of the next conversation, and an unclosed code fence swallowed every
+    turn after it. Inside a block quote every one of those ends with the quote
+    (CommonMark closes a container's open blocks with it), while the message's
+    own headings, lists and code still render. Only ``\\n`` ends a line here:
+    a lone ``\\r`` is shown as ``␍`` by :func:`~assistant.terminal_text.visible_text`.
+    """
+    if not content:
+        return []
+    return [f"> {line}" if line else ">" for line in content.split("\n")] + [""]
+
+
 def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
-    title = conversation.title or f"Conversation {conversation.id}"
+    title = " ".join((conversation.title or f"Conversation {conversation.id}").split())
     details = [f"conversation {conversation.id}", conversation.created]
     details += [v for v in (conversation.model, conversation.backend, conversation.template) if v]
-    lines = [f"# {title}", "", "*" + " · ".join(details) + "*", ""]
+    lines = [f"# {title}", "", "*" + " · ".join(" ".join(d.split()) for d in details) + "*", ""]
     if conversation.system:
-        lines += ["## System", "", conversation.system, ""]
+        lines += ["## System", "", *quoted(conversation.system)]
     for message in messages:
-        lines += [f"## {message.role.capitalize()}", "", message.content, ""]
+        lines += [f"## {message.role.capitalize()}", "", *quoted(message.content)]
         if message.tool_name:
             result = json.dumps(message.tool_result, ensure_ascii=False, indent=2)
-            lines += [f"Tool `{message.tool_name}` result:", "", "```json", result, "```", ""]
+            tool = " ".join(message.tool_name.split())
+            lines += [f"Tool `{tool}` result:", "", "```json", result, "```", ""]
         if message.status != "complete":
-            reason = f": {message.error}" if message.error else ""
+            reason = f": {' '.join(message.error.split())}" if message.error else ""  # one line: no turn forged
             lines += [f"*({message.status}{reason})*", ""]
         elif message.cut_short:
             lines += ["*(stopped at max tokens)*", ""]

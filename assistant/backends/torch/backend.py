@@ -31,7 +31,7 @@ from typing import Any, Iterator, Sequence
 
 from ...errors import BackendError, ModelLoadError
 from ...models.context_size import OVERRIDE_OPTION, override_requested
-from ...option_values import check_backend_options, switch_option
+from ...option_values import check_backend_options, switch_option, unknown_options_error
 from ...types import GenerationParams
 from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .batch_scheduler import BatchScheduler, Request
@@ -53,18 +53,6 @@ MAX_BATCH = {"cpu": 16, "cuda": 64}
 
 class _AttentionCancelled(Exception):
     """Raised inside a forward hook to stop an attention forward between two layers."""
-
-
-def _did_you_mean(unknown: list[str]) -> str:
-    """A hint for a misspelt key: ``-o temprature=0`` reaches the backend, whose own list lacks sampling keys."""
-    import dataclasses
-    import difflib
-
-    known = [*OPTIONS, *(f.name for f in dataclasses.fields(GenerationParams))]
-    close = [
-        match[0] for key in unknown if (match := difflib.get_close_matches(key, known, n=1, cutoff=0.75))
-    ]
-    return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -118,10 +106,7 @@ class TransformersBackend(TokenLoopBackend):
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
-            raise BackendError(
-                f"unknown transformers option(s): {', '.join(unknown)}{_did_you_mean(unknown)} "
-                f"(known: {', '.join(OPTIONS)})"
-            )
+            raise unknown_options_error("transformers", unknown, OPTIONS)
         # The CLI and the config check these already; the Python API passes what it is given.
         options = check_backend_options(options, "the transformers backend's options")
         requested_batch = options.get("max_batch") or 0  # checked above, before any download or load
