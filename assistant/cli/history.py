@@ -111,13 +111,20 @@ def show(conversation_id: int, as_json: bool, db: str | None) -> None:
     if hidden > 0:
         about.append(f"{hidden} more message{'s' if hidden != 1 else ''} on other branches")
     echo_untrusted(" · ".join(about))
+    # Contents are indented under their header: a message holding a line such as
+    # "--- assistant #5" would otherwise read as a turn of its own.
     if conversation.system:
-        echo_untrusted(f"--- system\n{conversation.system}")
+        echo_untrusted(f"--- system\n{_indented(conversation.system)}")
     for message in messages:
         echo_untrusted(_message_header(message))
-        echo_untrusted(message.content)
+        echo_untrusted(_indented(message.content))
         if message.tool_result is not None:
             echo_json(message.tool_result)
+
+
+def _indented(text: str) -> str:
+    """``text`` with every line indented two spaces (blank lines stay blank)."""
+    return "\n".join(f"  {line}" if line.strip() else "" for line in text.split("\n"))
 
 
 @history.command()
