@@ -40,6 +40,16 @@ def assistant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 @pytest.fixture
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty models directory (``ASSISTANT_MODELS_DIR``) and conversion cache for this test."""
+    directory = tmp_path / "models"
+    directory.mkdir()
+    monkeypatch.setenv("ASSISTANT_MODELS_DIR", str(directory))
+    monkeypatch.setenv("ASSISTANT_TRANSFORMERS_CACHE", str(tmp_path / "converted"))
+    return directory
+
+
+@pytest.fixture
 def fake_backend() -> Iterator[None]:
     """Register the deterministic fake backend under the name ``fake``."""
     from assistant.backends.fake import FakeBackendPlugin

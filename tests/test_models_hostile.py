@@ -37,15 +37,6 @@ def cli(*args: str) -> Result:
 
 
 @pytest.fixture
-def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "models"
-    directory.mkdir()
-    monkeypatch.setenv("ASSISTANT_MODELS_DIR", str(directory))
-    monkeypatch.setenv("ASSISTANT_TRANSFORMERS_CACHE", str(tmp_path / "converted"))
-    return directory
-
-
-@pytest.fixture
 def server(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     state = HubState(
         repos={"org/repo": {"m.gguf": HubFile(data=MODEL), "page.gguf": HubFile(data=b"<html>x")}}

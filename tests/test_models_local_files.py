@@ -32,14 +32,6 @@ def write_gguf(path: Path) -> Path:
 
 
 @pytest.fixture
-def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "models"
-    directory.mkdir()
-    monkeypatch.setenv("ASSISTANT_MODELS_DIR", str(directory))
-    return directory
-
-
-@pytest.fixture
 def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "elsewhere"
     directory.mkdir()

@@ -11,12 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from assistant.backends.torch.backend import TransformersBackend
 from assistant.backends.torch.convert import facts_from_gguf, tensor_data_end
 from assistant.backends.torch.device import choose_device, choose_dtype
-from assistant.cli import main
 from assistant.errors import BackendError, ConfigError, ModelFetchError, ModelLoadError, ModelNotFoundError
 from assistant.models import refs
 from assistant.models.gguf import read_metadata
@@ -24,21 +22,9 @@ from assistant.models.summary import summarize
 
 from .gguf_files import ARRAY, STRING, UINT32, gguf_string, write_gguf_header
 from .hub_server import HubFile, HubServer, HubState
+from .test_models_hostile import cli
 
 BOOL = 7
-
-
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-@pytest.fixture
-def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "models"
-    directory.mkdir()
-    monkeypatch.setenv("ASSISTANT_MODELS_DIR", str(directory))
-    monkeypatch.setenv("ASSISTANT_TRANSFORMERS_CACHE", str(tmp_path / "converted"))
-    return directory
 
 
 # ---- transformers options: one line naming the option, before anything is loaded ---------------
