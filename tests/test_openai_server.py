@@ -285,3 +285,12 @@ def test_sentiment_tool_through_the_server_matches_local(llama_server: LlamaServ
     assert sum(remote_result["probabilities"].values()) == pytest.approx(1.0)
     for label, probability in local_result["probabilities"].items():
         assert remote_result["probabilities"][label] == pytest.approx(probability, abs=0.02)
+
+
+def test_a_prompt_over_the_servers_context_says_so(remote: Backend) -> None:
+    """llama-cpp-python answers it with 200 and an empty stream; the message used to be "before the reply
+    was complete", with nothing to go on (tests/test_openai_r6.py plays the same with a scripted server)."""
+    long = [Message("user", "the cat sat on the mat " * 450)]  # ~2700 tokens, the server's n_ctx is 2048
+    with pytest.raises(RemoteError, match="without sending any reply; .* does not fit its context window"):
+        remote.complete(long, GREEDY)
+    assert remote.complete(FRANCE, GREEDY).text == "The capital of France is Paris."  # the server still serves

@@ -44,12 +44,13 @@ from ...types import (
 from ..base import Capabilities, Prompt
 from ..streaming import StopMatcher, collect, make_timings
 from ..chat_format import ChatFormat
-from .http import HTTPStatusError, RemoteClient, origin, redact_url
+from .http import HTTPStatusError, RemoteClient, _message_from_json, origin, redact_url
 from .request_helpers import (  # estimate_tokens and the rest stay importable from here
     _chat_format_option,
     _context_overflow,
     _Entered,
     _optional,
+    _probe,
     _token_ids,
     estimate_tokens,
 )
@@ -123,6 +124,12 @@ class OpenAIBackend:
         try:
             # The configured read timeout, which its error message names; an HTML page here is not an API.
             listing = _optional(lambda: client.request_json("GET", settings.url("/models")), html_ok=False)
+            if isinstance(listing, dict) and listing.get("error"):
+                # A 200 carrying an error (a proxy refusing the key) is no model list: say what the server said.
+                message, _ = _message_from_json(listing)
+                path = urlsplit(settings.url("/models")).path
+                where = origin(settings.base_url)
+                raise RemoteError(f"{where} answered {path} with an error: {client.redact(message)}")
             data = listing.get("data") if isinstance(listing, dict) else None
             entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
             self._served = [str(e.get("id")) for e in entries if e.get("id") is not None]
@@ -148,10 +155,10 @@ class OpenAIBackend:
             found = OWNED_BY.get(str(entry.get("owned_by", "")).lower())
             if found is not None:
                 return found
-        version = _optional(lambda: client.request_json("GET", settings.root_url("/api/version"), timeout=10))
+        version = _probe(lambda: client.request_json("GET", settings.root_url("/api/version"), timeout=10))
         if isinstance(version, dict) and "version" in version:
             return PROFILES["ollama"]
-        info = _optional(lambda: client.request_json("GET", settings.root_url("/info"), timeout=10))
+        info = _probe(lambda: client.request_json("GET", settings.root_url("/info"), timeout=10))
         if isinstance(info, dict) and "model_id" in info:
             probed["/info"] = info
             return PROFILES["tgi"]
@@ -196,7 +203,7 @@ class OpenAIBackend:
             path, *keys = self._profile.context_endpoint
             found: Any = probed.get(path)
             if found is None:
-                found = _optional(lambda: client.request_json("GET", settings.root_url(path), timeout=10))
+                found = _probe(lambda: client.request_json("GET", settings.root_url(path), timeout=10))
             for key in keys:
                 found = found.get(key) if isinstance(found, dict) else None
             if isinstance(found, int) and found > 0:
@@ -456,16 +463,18 @@ class OpenAIBackend:
         pieces = 0
         first_at: float | None = None
         last_at = start
-        done = stopped = answered = False
+        done = stopped = answered = heard = False
         try:
             with self._open_stream(client, url, body) as events:
                 for event in events:
+                    heard = True
                     if cancelled.is_set():
                         break
                     if event.data.strip() == "[DONE]":
                         done = True
                         break
-                    update = parse_event(event.data, origin(url), params.logprobs)
+                    data = client.redact(event.data)  # a key the server quotes back never goes further
+                    update = parse_event(data, origin(url), params.logprobs, event.event)
                     answered = answered or update.answered
                     usage = update.usage or usage
                     server_tps = update.tokens_per_second or server_tps
@@ -501,7 +510,7 @@ class OpenAIBackend:
             tail = stopper.flush()
             if tail:
                 yield Chunk(text=tail)
-            raise RemoteError(f"{origin(url)} {self._cut_short(done)}")
+            raise RemoteError(f"{origin(url)} {self._cut_short(done, heard)}")
         tail = "" if stopped else stopper.flush()
         end = time.perf_counter()
         if usage is None:
@@ -511,8 +520,21 @@ class OpenAIBackend:
             timings.tokens_per_second = server_tps
         yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage, timings=timings)
 
-    def _cut_short(self, done: bool) -> str:
-        """Why a stream without a finish reason is no reply: the words after the server's name."""
+    def _cut_short(self, done: bool, heard: bool) -> str:
+        """Why a stream without a finish reason is no reply: the words after the server's name.
+
+        ``heard``: whether any event came at all. llama-cpp-python's server answers a prompt
+        longer than its context window with a 200 and an empty stream (its error goes to its
+        own log only), which read as a reply cut short with nothing to go on.
+        """
+        if not done and not heard:
+            hint = ""
+            if self._profile.name == "llama-cpp-python":
+                hint = (
+                    "; llama-cpp-python's server does this when the prompt does not fit its context window: "
+                    "shorten the prompt, or start the server with a larger --n_ctx"
+                )
+            return f"ended the stream without sending any reply{hint}"
         if not done:
             return "ended the stream before the reply was complete"
         hint = ""

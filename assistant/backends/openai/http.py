@@ -88,8 +88,31 @@ def server_message(body: bytes | str) -> tuple[str, str | None]:
     try:
         data = json.loads(text)
     except ValueError:
-        return one_line(text) or "(empty response)", None
+        return html_summary(text) or one_line(text) or "(empty response)", None
     return _message_from_json(data)
+
+
+_HTML_START = re.compile(r"\s*<(?:!doctype\s+html|html|head|body|title)\b", re.I)
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+_HTML_HEADING = re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.I | re.S)
+_HTML_CODE = re.compile(r"<script\b.*?</script\s*>|<style\b.*?</style\s*>", re.I | re.S)
+
+
+def html_summary(text: str) -> str | None:
+    """``HTML page "502 Bad Gateway"`` for a proxy's or web server's error page, None for anything else.
+
+    Reverse proxies (nginx, Cloudflare, a load balancer) answer 502/413/401 with an
+    HTML page; quoting its markup made a one-line error of a hundred tags.
+    The page's title (else its first heading, else its text) says what happened.
+    """
+    if not _HTML_START.match(text):
+        return None
+    from html import unescape
+
+    found = _HTML_TITLE.search(text) or _HTML_HEADING.search(text)
+    inner = found.group(1) if found else _HTML_CODE.sub(" ", text)
+    words = one_line(unescape(re.sub(r"<[^>]*>", " ", inner)), 120)
+    return f"HTML page {words!r}" if words else "an HTML page"
 
 
 def _message_from_json(data: Any) -> tuple[str, str | None]:
@@ -197,7 +220,7 @@ class RemoteClient:
             return RemoteError(f"{where} closed the connection in the middle of a response")
         if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
             return RemoteError(f"bad server URL {redact_url(url)!r}: {_reason(exc).replace(url, redact_url(url))}")
-        return RemoteError(f"lost the connection to {where}: {_reason(exc)}")
+        return RemoteError(f"lost the connection to {where}: {self.redact(_reason(exc))}")
 
     def _timeout_hint(self, used: float) -> str:
         """Name the option only when the timeout that expired is the configured one (probes use shorter ones)."""
@@ -210,14 +233,28 @@ class RemoteClient:
             "check base_url: it usually ends in /v1"
         )
 
-    def status_error(self, status: int, reason: str, body: bytes, url: str) -> HTTPStatusError:
-        message, code = server_message(body)
+    def redact(self, text: str) -> str:
+        """``text`` with the API key shown as ``***``: anything quoted from the server goes through this.
+
+        Some servers and proxies quote the key they refused ("Invalid API key: sk-..."),
+        in a 4xx body, a 200 error body or an error event mid-stream; what they
+        say reaches messages, ``--json`` and the history, which must never hold the key.
+        """
         if self._api_key and len(self._api_key) >= 4:
-            # Some servers and proxies quote the key they refused ("Invalid API key: sk-..."): never print it.
-            message = message.replace(self._api_key, "***")
+            return text.replace(self._api_key, "***")
+        return text
+
+    def status_error(self, status: int, reason: str, body: bytes, url: str, wait: str | None = None) -> HTTPStatusError:
+        """The one-line error for a 4xx/5xx answer; ``wait``: its ``Retry-After`` header, if any."""
+        message, code = server_message(body)
+        message = self.redact(message)
         hint = ""
         if status in (401, 403):
             hint = " (check the API key: -o api_key=..., api_key_env in [remotes.NAME], or ASSISTANT_OPENAI_API_KEY)"
+        delay = retry_after(wait) if status in RETRY_STATUSES else None
+        if delay is not None and delay > MAX_RETRY_AFTER_S:
+            # Not waited for (over MAX_RETRY_AFTER_S): say when the server will take requests again.
+            hint = f" (the server asks to wait {delay:.0f}s before retrying)"
         path = urlsplit(url).path or "/"
         text = f"{origin(url)} answered {status} {reason} for {path}: {message}{hint}"
         return HTTPStatusError(text, status, message, code)
@@ -247,14 +284,16 @@ class RemoteClient:
         finally:
             response.close()
         if response.status_code >= 400:
-            raise self.status_error(response.status_code, response.reason_phrase, content, url)
+            raise self.status_error(
+                response.status_code, response.reason_phrase, content, url, response.headers.get("retry-after")
+            )
         content_type = response.headers.get("content-type", "")
         if _is_html(content_type):
             raise self.not_openai_error(content_type, url)
         try:
             return json.loads(content)
         except ValueError:
-            snippet = one_line(content.decode("utf-8", "replace"), 120)
+            snippet = self.redact(one_line(content.decode("utf-8", "replace"), 120))
             raise RemoteError(f"{origin(url)} answered {urlsplit(url).path} with non-JSON: {snippet!r}") from None
 
     def _read_body(self, response: Any, url: str, deadline: float, limit: float) -> bytes:
@@ -297,7 +336,9 @@ class RemoteClient:
                     content = response.read()
                 except httpx.HTTPError:
                     content = b""
-                raise self.status_error(response.status_code, response.reason_phrase, content, url)
+                raise self.status_error(
+                    response.status_code, response.reason_phrase, content, url, response.headers.get("retry-after")
+                )
             with self._lock:
                 self._active.add(response)
             content_type = response.headers.get("content-type", "")
@@ -317,12 +358,14 @@ class RemoteClient:
 
         decoder = SSEDecoder()
         last_event = time.monotonic()
+        any_event = False
         try:
             for piece in response.iter_bytes():
                 events = decoder.feed(piece)
                 now = time.monotonic()
                 if events:
                     last_event = now
+                    any_event = True
                 elif now - last_event > self.read_timeout:  # only keep-alive bytes: no progress
                     raise RemoteError(
                         f"{origin(url)} sent no data for {self.read_timeout:g}s, only keep-alive bytes "
@@ -332,6 +375,13 @@ class RemoteClient:
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, url) from exc
         decoder.close()
+        if not any_event and decoder.foreign is not None:
+            # A 200 with plain text ("Internal Server Error") used to read as a stream cut short.
+            kind = response.headers.get("content-type", "").split(";", 1)[0].strip() or "no content type"
+            snippet = self.redact(one_line(decoder.foreign, 120))
+            raise RemoteError(
+                f"{origin(url)} answered {urlsplit(url).path or '/'} with {kind}, not an event stream: {snippet!r}"
+            )
 
     def _single_json_event(self, response: Any, url: str) -> Iterator[SSEEvent]:
         content = self._read_body(response, url, time.monotonic() + self.read_timeout, self.read_timeout)

@@ -56,6 +56,19 @@ def _optional(call: Callable[[], Any], html_ok: bool = True) -> Any:
         raise
 
 
+def _probe(call: Callable[[], Any]) -> Any:
+    """The answer to a detection request outside the API (``/api/version``, ``/info``, ``/props``), else None.
+
+    ``/v1/models`` has already answered, so the server is up and speaks the API. A
+    gateway that refuses (401/403), errors at or stalls on a path outside ``/v1`` only
+    says "not that server family"; failing the load there refused servers that work.
+    """
+    try:
+        return call()
+    except RemoteError:
+        return None
+
+
 def _context_overflow(exc: HTTPStatusError) -> tuple[int, int] | None:
     """(context length, prompt tokens) from an OpenAI-style "maximum context length" error."""
     match = _CONTEXT_RE.search(exc.server_message)

@@ -22,12 +22,18 @@ from .stream import score_span
 PROBE_TEXT = "The capital of France is"
 
 
+REFUSALS = frozenset({400, 404, 405, 422, 501})
+"""Statuses that say "this request cannot be served here" (no echo, no logprobs, no /completions).
+Any other (429 rate limit, 401 key, 408/413, 5xx) is a fault of the moment: it must fail the call,
+not mark scoring unsupported for the rest of the connection (tools would silently switch method)."""
+
+
 def completions_json(client: RemoteClient, settings: RemoteSettings, body: dict[str, Any], label: str) -> Any:
     """POST /completions for scoring; a refusal of logprobs/echo is NotSupportedError, not a fault."""
     try:
         return client.request_json("POST", settings.url("/completions"), body)
     except HTTPStatusError as exc:
-        if exc.status >= 500 and "logprob" not in exc.server_message.lower():
+        if exc.status not in REFUSALS and "logprob" not in exc.server_message.lower():
             raise
         raise NotSupportedError(
             f"score is not supported by this backend: {label} refused prompt log-probabilities "

@@ -98,6 +98,22 @@ def _key_from_env_var(var: Any, where: str) -> str:
     return value
 
 
+def _checked_key(value: Any, source: str) -> str | None:
+    """The key without surrounding whitespace, None when nothing is left; a key no header can carry is an error.
+
+    A key read from a file or pasted often ends in a newline, ``\\r`` or a space. httpx
+    refused such a header with an error quoting it whole — ``Bearer sk-...`` printed
+    in the message and stored in the history. The error here never shows the key.
+    """
+    key = str(value).strip()
+    if key and not (key.isascii() and key.isprintable()):
+        raise ConfigError(
+            f"the API key from {source} holds a control or non-ASCII character, which an HTTP header "
+            "cannot carry; check the key"
+        )
+    return key or None
+
+
 def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
     """Combine ``-m``, options, the named remote, env and config into one RemoteSettings."""
     unknown = sorted(set(options) - OPTION_KEYS)
@@ -139,11 +155,12 @@ def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
             f"no server for -b openai: set {ENV_BASE_URL}, pass -o base_url=http://HOST:PORT/v1, "
             "or add a [remotes.NAME] table to the config and use -m NAME/MODEL"
         )
-    api_key, _ = pick("api_key", ENV_API_KEY)
+    api_key, key_source = pick("api_key", ENV_API_KEY)
     if not api_key:
         key_var, _ = pick("api_key_env")
         if key_var:
-            api_key = _key_from_env_var(key_var, where)
+            api_key, key_source = _key_from_env_var(key_var, where), f"${key_var}"
+    api_key = _checked_key(api_key, key_source) if api_key else None
     server, _ = pick("server")
     connect, _ = pick("connect_timeout")
     read, _ = pick("read_timeout")
@@ -153,7 +170,7 @@ def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
         base_url=normalize_base_url(base_url, source),
         model=model_name,
         remote=remote,
-        api_key=str(api_key) if api_key else None,
+        api_key=api_key,
         server=str(server or "auto"),
         connect_timeout=_number(connect, "connect_timeout", float) if connect is not None else DEFAULT_CONNECT_TIMEOUT,
         read_timeout=_number(read, "read_timeout", float) if read is not None else DEFAULT_READ_TIMEOUT,

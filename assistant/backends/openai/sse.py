@@ -35,6 +35,9 @@ class SSEDecoder:
         self._id: str | None = None
         self._started = False
         self._pending_cr = False
+        self.foreign: str | None = None
+        """The first line that is neither an SSE field nor a comment ("Internal Server Error"):
+        a body that holds one and no event was never an event stream."""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode ``chunk`` and return every event it completes (possibly none)."""
@@ -43,6 +46,8 @@ class SSEDecoder:
     def close(self) -> None:
         """End of stream: an event without its closing blank line is dropped, per the spec."""
         self._consume(self._text.decode(b"", final=True))
+        if self._buffer.strip():
+            self._note_foreign(self._buffer)  # a last line without its line break
 
     @property
     def has_partial_event(self) -> bool:
@@ -78,9 +83,15 @@ class SSEDecoder:
         if line.startswith(":"):
             return None  # comment (servers send ": ping" keep-alives)
         field, colon, value = line.partition(":")
+        self._note_foreign(line)
         if colon and value.startswith(" "):
             value = value[1:]
         if field == "data":
+            self._data.append(value)
+        elif field == "error":
+            # Outside the spec: llama.cpp's server streams a failure as "error: {json}" (then
+            # "data: [DONE]"); ignored like any unknown field, its message was lost.
+            self._event = "error"
             self._data.append(value)
         elif field == "event":
             self._event = value
@@ -88,6 +99,10 @@ class SSEDecoder:
             self._id = value
         # "retry" and unknown fields are ignored, as the spec says.
         return None
+
+    def _note_foreign(self, line: str) -> None:
+        if self.foreign is None and line.partition(":")[0] not in _FIELDS and not line.startswith(":"):
+            self.foreign = line
 
     def _dispatch(self) -> SSEEvent | None:
         data = "\n".join(self._data)
@@ -97,6 +112,9 @@ class SSEDecoder:
         if not data:  # the spec dispatches nothing for an empty data buffer
             return None
         return SSEEvent(data=data, event=event_type, id=self._id)
+
+
+_FIELDS = frozenset({"data", "event", "id", "retry", "error"})
 
 
 def _line_end(buffer: str) -> tuple[int, int] | None:

@@ -32,21 +32,27 @@ def _malformed(where: str, data: str) -> RemoteError:
     return RemoteError(f"{where} sent a malformed stream event: {one_line(data, 80)!r}")
 
 
-def parse_event(data: str, where: str, want_logprobs: int = 0) -> EventUpdate:
+def parse_event(data: str, where: str, want_logprobs: int = 0, event: str = "message") -> EventUpdate:
     """Parse one ``data:`` payload of a chat or text completion stream.
 
     Accepts chat deltas (``choices[].delta.content``), text completions
     (``choices[].text``) and a whole non-streamed answer (``choices[].message``).
-    An ``error`` object mid-stream, non-JSON data or a wrongly typed field is a
-    RemoteError; fields we do not use are ignored.
+    An ``error`` object mid-stream, an event of type ``error`` (``event: error``,
+    or llama.cpp's ``error: {...}`` line), non-JSON data or a wrongly typed field
+    is a RemoteError; fields we do not use are ignored.
     """
     try:
         payload = json.loads(data)
     except ValueError:
+        if event == "error":
+            raise RemoteError(f"{where} reported an error mid-reply: {one_line(data)}") from None
         raise _malformed(where, data) from None
+    if event == "error":
+        message, _ = _message_from_json(payload)
+        raise RemoteError(f"{where} reported an error mid-reply: {message}")
     if not isinstance(payload, dict):
         raise _malformed(where, data)
-    if payload.get("error"):
+    if payload.get("error") or payload.get("object") == "error":  # the latter: vLLM's own error shape
         message, _ = _message_from_json(payload)
         raise RemoteError(f"{where} reported an error mid-reply: {message}")
     update = EventUpdate()
