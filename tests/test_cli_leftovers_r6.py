@@ -49,3 +49,20 @@ def test_a_template_reply_streams_crlf_as_line_ends_too(fake_backend_plugin_file
     proc = run_cli("prompt", "-t", "chat", "-b", "fake", "one\r\ntwo")
     assert proc.returncode == 0, proc.stderr
     assert "one\ntwo" in proc.stdout and "␍" not in proc.stdout
+
+
+def test_config_show_never_prints_an_api_key_or_url_credentials(assistant_home: Path) -> None:
+    import json
+
+    config = assistant_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        '[backends.openai]\napi_key = "sk-secret-1"\nbase_url = "http://user:pw@box:8000/v1"\n'
+        '[remotes.lab]\nbase_url = "http://box:8001/v1"\napi_key = "sk-secret-2"\napi_key_env = "LAB_KEY"\n'
+    )
+    proc = run_cli("config", "show")
+    assert proc.returncode == 0, proc.stderr
+    assert "sk-secret" not in proc.stdout and "user:pw" not in proc.stdout
+    shown = json.loads(proc.stdout)["config"]
+    assert shown["backends"]["openai"] == {"api_key": "***", "base_url": "http://***@box:8000/v1"}
+    assert shown["remotes"]["lab"] == {"base_url": "http://box:8001/v1", "api_key": "***", "api_key_env": "LAB_KEY"}

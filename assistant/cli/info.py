@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -71,6 +72,28 @@ def config_path() -> None:
     click.echo(str(paths().config_file))
 
 
+SECRET_KEYS = frozenset({"api_key"})
+"""Config keys whose values are credentials: ``config show`` masks them (keys are never printed)."""
+
+
+def _without_secrets(value: Any, key: str = "") -> Any:
+    """The parsed config with API keys shown as ``***`` and a base URL's ``user:password@`` as ``***@``.
+
+    ``config show`` is what people paste into bug reports.
+    """
+    if isinstance(value, dict):
+        return {k: _without_secrets(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v, key) for v in value]
+    if key in SECRET_KEYS and value:
+        return "***"
+    if key == "base_url" and isinstance(value, str):
+        from ..backends.openai.http import redact_url
+
+        return redact_url(value)
+    return value
+
+
 @config.command("show")
 def config_show() -> None:
     """Print the directories in use and the parsed config."""
@@ -83,7 +106,7 @@ def config_show() -> None:
                 "config_file": str(p.config_file),
                 "data_dir": str(p.data_dir),
                 "cache_dir": str(p.cache_dir),
-                "config": load_config(),
+                "config": _without_secrets(load_config()),
             },
             indent=2,
             default=str,
