@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from ..backends import Backend, default_model_for
 from ..context import FittedPrompt, fit_to_context
-from ..errors import AssistantError, BackendError, NotSupportedError
+from ..errors import AssistantError, BackendError, NotSupportedError, ToolError
 from ..inspect.token_view import ReplyTokens
 from ..models.mode import Mode, choose_mode
 from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
@@ -28,8 +28,18 @@ from .conversations import ConversationLibrary, OpenedConversation
 from .pickers import SettingsOptions, backend_choices, model_choices
 from .reply_inspection import ReplyInspection, reply_prompt
 from .state import ChatSettings, EngineStatus, Exchange, PromptPreview
-from .templating import TemplatedSession, is_choice, load_chat_template, template_choices, variables_taken
+from .templating import (
+    TemplatedSession,
+    extraction_of,
+    is_choice,
+    load_chat_template,
+    template_choices,
+    variables_taken,
+)
 from .tool_calls import ToolCall
+
+TOOL_STOPPED = "stopped (Esc)"
+"""Why a tool's turn ended when Esc stopped it."""
 
 P = TypeVar("P")
 """What a non-streamed turn's ``prepare`` builds for its ``run`` (see :meth:`ChatController.run_exchange`)."""
@@ -74,6 +84,7 @@ class ChatController(ReplyInspection, ConversationBranches):
         self._loader = loader
         self._load_lock = threading.Lock()
         self._streaming = threading.Lock()  # held while a reply is generated
+        self._tool_stop = threading.Event()  # Esc during a tool's run (see run_tool)
         self.backend: Backend | None = None
         self.last: Completion | None = None
         self.last_fit: FittedPrompt | None = None
@@ -115,6 +126,7 @@ class ChatController(ReplyInspection, ConversationBranches):
             previous, self.backend = self.backend, engine
             self.settings.model, self.settings.backend = model, backend
             self._session = None
+            self._mode_key = None  # the model's files are there now: its mode is read from them
             # The last reply's counts are in the previous engine's tokens: the status line's
             # context must count the conversation again, with the new tokenizer and template.
             self.last = None
@@ -187,7 +199,11 @@ class ChatController(ReplyInspection, ConversationBranches):
         return params.replace(json_schema=schema)
 
     def prompt_mode(self) -> Mode:
-        """Chat or completion for the current model and setting (decided by :func:`choose_mode`, cached)."""
+        """Chat or completion for the current model and setting (decided by :func:`choose_mode`, cached).
+
+        Decided again after each load (see :meth:`load`): an ``ORG/REPO`` model's mode is read from
+        its download, so an answer given before the files were there ("chat") must not outlive it.
+        """
         key = (self.settings.mode, self.settings.model)
         if self._mode_key != key:
             self._mode_key, self._mode = key, choose_mode(*key)
@@ -214,7 +230,9 @@ class ChatController(ReplyInspection, ConversationBranches):
         status = self.engine_status()
         return PromptPreview(
             text=text,
-            tokens=backend.count_tokens(fitted.messages),  # contents counted as data, as the engine feeds them
+            # What is sent, counted as the engine feeds it: the messages (contents as data) in chat
+            # mode, the one text in completion mode (counting its messages would add a chat template).
+            tokens=backend.count_tokens(prompt),
             context_length=backend.context_length,
             messages=tuple(fitted.messages),
             approximate=bool(status and status.approximate_counts),
@@ -250,7 +268,7 @@ class ChatController(ReplyInspection, ConversationBranches):
             self.last = session.last
             if session.last_fit is not None:
                 self.last_fit = session.last_fit
-            if session.last is not None:
+            if not self._forget_unanswered_turn() and session.last is not None:
                 self.last_tokens = ReplyTokens(
                     session.last.token_ids,
                     params,
@@ -260,13 +278,30 @@ class ChatController(ReplyInspection, ConversationBranches):
                     backend=session.last.backend,
                 )
 
+    def _forget_unanswered_turn(self) -> bool:
+        """A reply stopped before its first token (Esc while the model read the prompt) leaves no turn.
+
+        The session keeps the message and an empty reply, but the model never answered it: a
+        resumed conversation leaves such a turn out (``context_of``), so the live one does too,
+        and the next message is not sent after it. The history keeps it, marked interrupted.
+        """
+        last = self.last
+        if last is None or last.text or last.finish_reason != "cancelled":
+            return False
+        if len(self.messages) >= 2 and self.messages[-1].role == "assistant" and not self.messages[-1].content:
+            del self.messages[-2:]
+        self.last = self.last_fit = None  # the status line counts the conversation anew
+        self.last_tokens = None
+        return True
+
     @property
     def last_turn(self) -> Turn | None:
         """The stored ids of the turn sent last (None: history off, or it was not stored)."""
         return self.recorder.last_turn if self.recorder is not None else None
 
     def cancel(self) -> None:
-        """Stop the running reply within one token (safe from any thread)."""
+        """Stop the running reply within one token, or the running tool (safe from any thread)."""
+        self._tool_stop.set()
         if self.backend is not None:
             self.backend.cancel()
 
@@ -389,12 +424,7 @@ class ChatController(ReplyInspection, ConversationBranches):
 
     def extract(self, text: str) -> Extraction | None:
         """The answer (and reasoning) the template asks for, from a finished reply; None without one."""
-        template = self.template
-        if template is None or (template.answer_prefix is None and template.output.type != "json"):
-            return None
-        from ..templates import extract_answer
-
-        return extract_answer(template, text)
+        return extraction_of(self.template, text)
 
     @property
     def scores_choices(self) -> bool:
@@ -427,11 +457,25 @@ class ChatController(ReplyInspection, ConversationBranches):
     def run_tool(
         self, line: str, call: ToolCall, progress: Callable[[int, int, str], None] | None = None
     ) -> Any:
-        """Run a slash command's tool on the loaded model; the exchange is kept like a turn."""
+        """Run a slash command's tool on the loaded model; the exchange is kept like a turn.
+
+        Esc (:meth:`cancel`) stops only the generation running at that moment, and a tool
+        makes many (a summary's parts, a retry after an output it cannot use): the stop
+        is kept for the whole run, and the tool's next progress report ends it.
+        """
         backend = self.require_backend()
+        self._tool_stop.clear()
+
+        def report(done: int, total: int, message: str) -> None:
+            if self._tool_stop.is_set():
+                raise ToolError(TOOL_STOPPED)
+            if progress is not None:
+                progress(done, total, message)
 
         def run(_: None) -> Exchange:
-            result = call.tool.run(call.text, backend, params=call.params, progress=progress)
+            result = call.tool.run(call.text, backend, params=call.params, progress=report)
+            if self._tool_stop.is_set():  # stopped after its last report: what it made may be cut short
+                raise ToolError(TOOL_STOPPED)
             return Exchange(self._completion(result.to_text()), result, call.name, result.to_dict())
 
         # Nothing to build first: the parameters were checked when the call was prepared.

@@ -25,6 +25,7 @@ from .templating import TemplatedSession, load_chat_template
 
 if TYPE_CHECKING:
     from ..inspect.pieces import TokenPiece
+    from ..models.mode import Mode
     from .conversations import ConversationLibrary
     from .state import ChatSettings
 
@@ -77,6 +78,7 @@ class ReplyInspection:
 
     conversation_id: int | None
     require_backend: Callable[[], Backend]
+    prompt_mode: Callable[[], Mode]
 
     # ---- attention view -----------------------------------------------------------------
     def attention_unavailable(self, reply: ReplyTokens) -> str | None:
@@ -192,10 +194,12 @@ class ReplyInspection:
 
         The prompt is rebuilt as the chat built it: the system prompt, the
         conversation before the reply (:func:`~assistant.history.store.context_of`)
-        and its user turn through the template the turn was made with. It is not
-        fitted to the window again; a prompt that no longer fits is an error
-        when the numbers are computed.
+        and its user turn through the template the turn was made with — in
+        completion mode (a base model) the one text the model continued, as the
+        live reply keeps it. It is not fitted to the window again; a prompt that
+        no longer fits is an error when the numbers are computed.
         """
+        from ..context import FittedPrompt
         from ..history.store import context_of
 
         store, conversation_id = self.library.store, self.conversation_id
@@ -212,7 +216,7 @@ class ReplyInspection:
             **{k: v for k, v in (message.params or {}).items() if k in GenerationParams.field_names()}
         )
         tokens = list(message.tokens or [])
-        prompt: tuple[Message, ...] | None = None
+        prompt: tuple[Message, ...] | str | None = None
         if user is not None:
             template = load_chat_template(message.template) if message.template else None
             variables = self.settings.template_variables if message.template == self.settings.template else {}
@@ -222,8 +226,11 @@ class ReplyInspection:
                 system=store.get_conversation(conversation_id).system,
                 template=template,
                 variables=variables,
+                # The numbers need the reply's own model loaded (token_numbers_unavailable): its mode now.
+                mode=self.prompt_mode(),
             )
-            prompt = tuple(session.prompt_messages(before[user].content))
+            messages = session.prompt_messages(before[user].content)
+            prompt = reply_prompt(session.prompt_for(FittedPrompt(messages, None)))
         return ReplyTokens(
             [t.token_id for t in tokens],
             params,

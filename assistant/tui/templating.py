@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..errors import TemplateError
+from ..errors import AssistantError, TemplateError
 from ..session import ChatSession
 from ..types import Message
 
 if TYPE_CHECKING:
     from ..templates import PromptTemplate
+    from ..templates.strategies import Extraction
 
 
 @dataclass
@@ -132,3 +133,55 @@ def format_variables(variables: dict[str, Any]) -> str:
 
 def is_choice(template: PromptTemplate | None) -> bool:
     return template is not None and template.output.type == "choice"
+
+
+def extraction_of(template: PromptTemplate | None, text: str) -> Extraction | None:
+    """The answer (and reasoning) ``template`` asks for, from a finished reply; None when it asks none.
+
+    One rule for the live reply and a stored one drawn again (a reopened chain-of-thought
+    turn folds its reasoning as it did when it was written).
+    """
+    if template is None or (template.answer_prefix is None and template.output.type != "json"):
+        return None
+    from ..templates import extract_answer
+
+    return extract_answer(template, text)
+
+
+def stored_extraction(
+    template_name: str | None, text: str, loaded: dict[str, PromptTemplate | None] | None = None
+) -> Extraction | None:
+    """:func:`extraction_of` for a stored reply, by its template's name (None if it cannot be loaded now).
+
+    ``loaded`` keeps the templates read so far, so a long conversation reads each file once.
+    """
+    if not template_name or template_name == PLAIN_CHAT:
+        return None
+    loaded = {} if loaded is None else loaded
+    if template_name not in loaded:
+        try:
+            loaded[template_name] = load_chat_template(template_name)
+        except AssistantError:  # deleted or broken since: the reply is drawn as it was written
+            loaded[template_name] = None
+    try:
+        return extraction_of(loaded[template_name], text)
+    except AssistantError:
+        return None
+
+
+def answer_view(extraction: Extraction | None) -> tuple[tuple[str, str] | None, str]:
+    """How a finished reply shows its template's answer: (reasoning, answer) to fold, and a status.
+
+    The status is ``no answer: …`` when the answer could not be found in the reply; the
+    fold is None when there is nothing to fold (no reasoning, or no template answer at all).
+    """
+    import json
+
+    if extraction is None:
+        return None, ""
+    if extraction.error is not None:
+        return None, f"no answer: {extraction.error}"
+    if not extraction.reasoning:
+        return None, ""
+    answer = extraction.answer if isinstance(extraction.answer, str) else json.dumps(extraction.answer, indent=2)
+    return (extraction.reasoning, answer), ""

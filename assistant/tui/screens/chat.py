@@ -12,7 +12,6 @@ and regenerate / edit / versions (:mod:`.chat_branches`).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -40,6 +39,7 @@ from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ...backends.engine.threads import AvailableCores
 from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..text import shorten
+from ..templating import answer_view
 from ..widgets.chat_log import (
     STOPPED_AT_MAX_TOKENS,
     AssistantMessage,
@@ -423,7 +423,9 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
             await reply.write(self.buffer.drain())
             reply.reply_tokens = self.controller.last_tokens
             completion = message.completion
-            if message.error is not None and not reply.text:
+            # Failed, or stopped before the model wrote anything (no completion is left then):
+            # the message was not answered, and goes back into the box.
+            if (message.error is not None or completion is None) and not reply.text:
                 await reply.remove()
                 if regenerated and user is not None:
                     await self.redraw_branch_from(user)  # the failed version, as stored
@@ -477,18 +479,11 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         except AssistantError as exc:
             self.notify(str(exc), title="Template", severity="error")
             return
-        if extraction is None:
-            return
-        if extraction.error is not None:
-            reply.set_status(f"no answer: {extraction.error}")
-            return
-        answer = (
-            extraction.answer
-            if isinstance(extraction.answer, str)
-            else json.dumps(extraction.answer, indent=2)
-        )
-        if extraction.reasoning:
-            await reply.show_reasoning(extraction.reasoning, answer)
+        folded, note = answer_view(extraction)
+        if note:
+            reply.set_status(note)
+        if folded is not None:
+            await reply.show_reasoning(*folded)
 
     # ---- tools and scored templates -----------------------------------------------
     async def run_slash_command(self, line: str) -> bool:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from textual.widgets import Static
 
 from ...errors import AssistantError
-from ..widgets.chat_log import AssistantMessage, ChatMessage, UserMessage
+from ..widgets.chat_log import AssistantMessage, ChatMessage, ToolMessage, UserMessage
 
 if TYPE_CHECKING:
     from ..branching import BranchView
@@ -81,6 +81,15 @@ class BranchActions(_Screen):
         reply = self.log_view.last_assistant()
         if reply is None:
             self.notify("There is no reply to write again yet", severity="warning")
+            return
+        last = self.log_view.turns()[-1]
+        if last is not reply:  # writing an earlier reply again would drop the turns after it from view
+            why = (
+                "the last turn is a tool's result, which is not written again: send the command again"
+                if isinstance(last, ToolMessage)
+                else "the last message has no reply to write again: send it again"
+            )
+            self.notify(f"{why} (r on a reply writes that one again)", title="Regenerate", severity="warning")
             return
         self.call_later(self.regenerate, reply)
 

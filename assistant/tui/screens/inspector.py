@@ -47,7 +47,8 @@ class PromptInspector(ViewHelp, ModalScreen[None]):
             text.append(f" tokens of {preview.context_length} context ({share:.0%})")
         else:
             text.append(" tokens (the server does not report its context length)")
-        text.append(f" · {len(preview.messages)} messages")
+        count = len(preview.messages)
+        text.append(f" · {count} message{'' if count == 1 else 's'}")
         if preview.dropped:
             text.append(f" ({preview.dropped} older left out to fit)", style="yellow")
         text.append(" · the last user turn is the text in the message box", style="italic")

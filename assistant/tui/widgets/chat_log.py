@@ -227,11 +227,18 @@ class AssistantMessage(ChatMessage):
         reply: AssistantMessage
 
     def __init__(
-        self, text: str = "", label: str = "Assistant", status: str = "", message_id: int | None = None
+        self,
+        text: str = "",
+        label: str = "Assistant",
+        status: str = "",
+        message_id: int | None = None,
+        folded: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(text, label, status)
         self._stream: ReplyStream | None = None
         self.message_id = message_id
+        self._folded = folded
+        """(reasoning, answer): a stored chain-of-thought reply, drawn folded as it was live."""
         self.reply_tokens: ReplyTokens | None = None
         """Its tokens and their numbers, once known (a live reply's, or loaded for the token view)."""
 
@@ -252,7 +259,10 @@ class AssistantMessage(ChatMessage):
         from .reply_stream import ReplyBody
 
         yield self.compose_header()
-        yield ReplyBody(visible_text(json_markdown(self.text) or self.text), classes="body")
+        if self._folded is not None:
+            yield from reasoning_widgets(*self._folded)
+        else:
+            yield ReplyBody(visible_text(json_markdown(self.text) or self.text), classes="body")
 
     @property
     def body(self) -> ReplyBody:
@@ -296,16 +306,19 @@ class AssistantMessage(ChatMessage):
 
     async def show_reasoning(self, reasoning: str, answer: str) -> None:
         """Replace the body by a collapsed "Reasoning" section and the extracted answer."""
-        from textual.widgets import Markdown
-
         await self.body.remove()
-        await self.mount(
-            Collapsible(
-                Markdown(visible_text(reasoning)), title="Reasoning", collapsed=True, classes="reasoning"
-            ),
-            Static(Text("Answer", style="bold"), classes="answer-label"),
-            Markdown(visible_text(answer), classes="body answer"),
-        )
+        await self.mount(*reasoning_widgets(reasoning, answer))
+
+
+def reasoning_widgets(reasoning: str, answer: str) -> list[Widget]:
+    """A chain-of-thought reply's body: its reasoning collapsed, then the extracted answer."""
+    from textual.widgets import Markdown
+
+    return [
+        Collapsible(Markdown(visible_text(reasoning)), title="Reasoning", collapsed=True, classes="reasoning"),
+        Static(Text("Answer", style="bold"), classes="answer-label"),
+        Markdown(visible_text(answer), classes="body answer"),
+    ]
 
 
 class ToolMessage(ChatMessage):
@@ -341,9 +354,11 @@ def stored_widgets(stored: Sequence[StoredMessage], before: Sequence[str] = ()) 
     ``before``: the contents of the stored messages above these (a slash
     command may have run on the last of them).
     """
+    from ..templating import answer_view, stored_extraction
     from .tool_results import result_view, stored_source_text, stored_tool_label
 
     widgets: list[ChatMessage] = []
+    templates: dict = {}  # the templates the replies were written with, each read once
     previous: list[str] = list(before)  # contents so far: a slash command may have run on the last message
     for message in stored:
         drawn = len(widgets)
@@ -367,9 +382,17 @@ def stored_widgets(stored: Sequence[StoredMessage], before: Sequence[str] = ()) 
                 status = "no reply"
             elif message.status == "error" and not message.content and message.error:
                 status = f"error: {shorten(message.error, 160)}"  # nothing else says why it failed
+            folded = None
+            if message.status == "complete" and message.content:  # as the live reply ends (chat.py)
+                folded, note = answer_view(stored_extraction(message.template, message.content, templates))
+                status = note or status
             widgets.append(
                 AssistantMessage(
-                    message.content, label=message.model or "Assistant", status=status, message_id=message.id
+                    message.content,
+                    label=message.model or "Assistant",
+                    status=status,
+                    message_id=message.id,
+                    folded=folded,
                 )
             )
         previous.append(message.content)
