@@ -136,6 +136,11 @@ class ChatSession:
                 completion = self._finish(
                     parts, final, "error" if status == "error" else "cancelled", token_ids, logprobs
                 )
+                if not completion.text and completion.finish_reason == "cancelled":
+                    # Stopped before the first token (the engine ends a cancelled stream normally):
+                    # the model never answered, so the exchange leaves the live conversation, as
+                    # a resumed one leaves it out (context_of). ``last`` still says what happened.
+                    del self.messages[-2:]
             elif appended:
                 self.messages.pop()  # nothing generated: leave the conversation as it was
             if recorder is not None and turn is not None:

@@ -281,15 +281,13 @@ class ChatController(ReplyInspection, ConversationBranches):
     def _forget_unanswered_turn(self) -> bool:
         """A reply stopped before its first token (Esc while the model read the prompt) leaves no turn.
 
-        The session keeps the message and an empty reply, but the model never answered it: a
-        resumed conversation leaves such a turn out (``context_of``), so the live one does too,
-        and the next message is not sent after it. The history keeps it, marked interrupted.
+        The session has already taken the exchange out of the conversation (the model never
+        answered it; a resumed conversation leaves it out too), so the next message is not sent
+        after it; here its numbers go too. The history keeps it, marked interrupted.
         """
         last = self.last
         if last is None or last.text or last.finish_reason != "cancelled":
             return False
-        if len(self.messages) >= 2 and self.messages[-1].role == "assistant" and not self.messages[-1].content:
-            del self.messages[-2:]
         self.last = self.last_fit = None  # the status line counts the conversation anew
         self.last_tokens = None
         return True
