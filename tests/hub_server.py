@@ -236,3 +236,16 @@ class HubServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def cached_hf_model(home: Path, repo: str, files: dict[str, bytes]) -> Path:
+    """``repo`` at ``main`` in a huggingface_hub cache under ``home`` (``HF_HOME``), as snapshot_download lays it out."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    folder = home / "hub" / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(commit)
+    snapshot = folder / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name, data in files.items():
+        (snapshot / name).write_bytes(data)
+    return snapshot

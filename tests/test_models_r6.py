@@ -21,7 +21,7 @@ from assistant.models.gguf import read_metadata
 from assistant.models.summary import summarize
 
 from .gguf_files import ARRAY, STRING, UINT32, gguf_string, write_gguf_header
-from .hub_server import HubFile, HubServer, HubState
+from .hub_server import HubFile, HubServer, HubState, cached_hf_model
 from .test_models_hostile import cli
 
 BOOL = 7
@@ -212,7 +212,7 @@ def test_an_incomplete_cached_model_offline_says_what_it_lacks(
 ) -> None:
     # a copy another tool left with .bin weights only: "not in the cache" would be wrong
     files = {"config.json": b"{}", "pytorch_model.bin": b"x"}
-    snapshot = _cached_model(tmp_path / "hf-home", "org/bin-only", files)
+    snapshot = cached_hf_model(tmp_path / "hf-home", "org/bin-only", files)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -225,19 +225,6 @@ def test_an_incomplete_cached_model_offline_says_what_it_lacks(
     assert _snapshot("org/bin-only") == snapshot
 
 
-def _cached_model(home: Path, repo: str, files: dict[str, bytes]) -> Path:
-    """``repo`` at ``main`` in a huggingface_hub cache under ``home``, as snapshot_download lays it out."""
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    folder = home / "hub" / f"models--{repo.replace('/', '--')}"
-    (folder / "refs").mkdir(parents=True)
-    (folder / "refs" / "main").write_text(commit)
-    snapshot = folder / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for name, data in files.items():
-        (snapshot / name).write_bytes(data)
-    return snapshot
-
-
 def test_a_base_model_by_id_runs_as_a_completion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a directory without a chat template was "completion" by path, but "chat" as ORG/REPO: wrapped in turns
     from assistant.models.mode import default_mode
@@ -245,8 +232,8 @@ def test_a_base_model_by_id_runs_as_a_completion(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     weights = {"config.json": b"{}", "model.safetensors": b"w"}
-    base = _cached_model(tmp_path / "hf-home", "org/base", {**weights, "tokenizer_config.json": b"{}"})
-    _cached_model(tmp_path / "hf-home", "org/instruct", {**weights, "chat_template.jinja": b"{{ x }}"})
+    base = cached_hf_model(tmp_path / "hf-home", "org/base", {**weights, "tokenizer_config.json": b"{}"})
+    cached_hf_model(tmp_path / "hf-home", "org/instruct", {**weights, "chat_template.jinja": b"{{ x }}"})
     assert default_mode(str(base)) == "completion"
     assert default_mode("org/base") == "completion"
     assert default_mode("org/instruct") == "chat"

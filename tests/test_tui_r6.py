@@ -13,20 +13,8 @@ from assistant.backends.fake import FakeBackend  # noqa: E402
 from assistant.tui import ChatController, ChatSettings  # noqa: E402
 from assistant.tui.widgets.prompt_input import PromptInput  # noqa: E402
 
+from .hub_server import cached_hf_model  # noqa: E402
 from .tui_support import make_app, run_pilot, screen_text, type_and_send, wait_idle, wait_until  # noqa: E402
-
-
-def _cached_model(hf_home: Path, repo: str, files: dict[str, bytes]) -> Path:
-    """``repo`` at ``main`` in a huggingface_hub cache, as snapshot_download lays it out."""
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    folder = hf_home / "hub" / f"models--{repo.replace('/', '--')}"
-    (folder / "refs").mkdir(parents=True)
-    (folder / "refs" / "main").write_text(commit)
-    snapshot = folder / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for name, data in files.items():
-        (snapshot / name).write_bytes(data)
-    return snapshot
 
 
 def test_a_models_mode_is_read_again_once_a_load_has_downloaded_it(
@@ -44,7 +32,7 @@ def test_a_models_mode_is_read_again_once_a_load_has_downloaded_it(
     def loader(backend: str, model: str, **options: Any) -> FakeBackend:
         if backend == "downloading":  # what transformers does on load: the repository lands in the cache
             files = {"config.json": b"{}", "model.safetensors": b"w", "tokenizer_config.json": b"{}"}
-            _cached_model(tmp_path / "hf-home", model, files)  # a base model: no chat template
+            cached_hf_model(tmp_path / "hf-home", model, files)  # a base model: no chat template
         engine = FakeBackend()
         engine.load(model)
         return engine
