@@ -117,7 +117,9 @@ def _user_plugin_dirs(state: _State) -> list[tuple[Path, bool]]:
     try:
         configured = load_config().get("plugin_dirs", []) or []
     except ConfigError as exc:
-        _record_failure(state, "plugin_dirs", "config", _LoadProblem(f"not read, their plugins not loaded: {exc}"))
+        _record_failure(
+            state, "plugin_dirs", "config", _LoadProblem(f"the plugins of plugin_dirs were not loaded: {exc}")
+        )
         return dirs
     for entry in configured:
         dirs.append((Path(os.path.expanduser(str(entry))), True))
@@ -376,6 +378,9 @@ def _echo_new_failures(state: _State) -> None:
         if key in state.reported:
             continue
         state.reported.add(key)
+        if failure.stage == "config":  # no plugin failed: the config that names plugin directories did
+            state.echo(f"warning: {failure.error}")
+            continue
         what = "skipped (import)" if failure.stage == "import" else f"({failure.stage})"
         state.echo(f"warning: plugin {failure.name!r} {what}: {failure.error}")
 

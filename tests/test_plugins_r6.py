@@ -167,7 +167,7 @@ def test_a_config_file_with_a_typo_does_not_stop_help_or_config_path(assistant_h
     config = config_dir / "config.toml"
     config.write_text('plugin_dirs = ["~/mine"]\ndefault_model = \n', encoding="utf-8")
 
-    warning = "warning: plugin 'plugin_dirs' (config): not read, their plugins not loaded: invalid TOML in "
+    warning = "warning: the plugins of plugin_dirs were not loaded: invalid TOML in "
     shown = run_cli("--help")
     assert shown.returncode == 0, shown.stderr
     assert "Commands:" in shown.stdout and "shout" in shown.stdout  # <config dir>/plugins still loads
@@ -184,4 +184,4 @@ def test_a_config_file_with_a_typo_is_an_error_with_strict_plugins(assistant_hom
     (assistant_home / "config" / "config.toml").write_text("default_model = \n", encoding="utf-8")
     proc = run_cli("config", "path", env={"ASSISTANT_STRICT_PLUGINS": "1"})
     assert proc.returncode == 1
-    assert proc.stderr.startswith("error: plugin 'plugin_dirs' failed: not read, their plugins not loaded: invalid TOML")
+    assert proc.stderr.startswith("error: plugin 'plugin_dirs' failed: the plugins of plugin_dirs were not loaded: invalid TOML")
