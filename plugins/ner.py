@@ -19,13 +19,14 @@ consistent (:func:`consistent_types`).
 from __future__ import annotations
 
 import re
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from assistant import hookimpl
 from assistant.errors import ConfigError, NotSupportedError, ToolError
-from assistant.tools import BaseTool, EntitiesResult, Entity, Parameter
+from assistant.tools import BaseTool, EntitiesResult, Entity, Parameter, Progress
 from assistant.tools.classify import (
     CONTENT_FREE_INPUTS,
     content_free_baseline,
@@ -35,7 +36,7 @@ from assistant.tools.classify import (
 )
 from assistant.tools.context import context_window, fits
 from assistant.tools.prompts import completion_text, render
-from assistant.tools.spans import Span, candidate_spans
+from assistant.tools.spans import Span, candidate_spans, one_line
 from assistant.tools.text import sentence_spans
 
 TYPE_WORDS = {
@@ -289,7 +290,12 @@ class NamedEntities(BaseTool):
         self._bare: weakref.WeakKeyDictionary[Any, dict[tuple[str, tuple[Any, ...], bool, str], list[float] | None]]
         self._bare = weakref.WeakKeyDictionary()
 
-    def run(self, text: str, params: Mapping[str, Any], backend: Any) -> EntitiesResult:
+    progress_seconds = 5.0
+    """How often a long text reports which sentence it has reached (a 50-page file takes many minutes)."""
+
+    def run(
+        self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
+    ) -> EntitiesResult:
         requested = check_types(params["types"])
         types = list(requested)
         offered = offered_types(requested)
@@ -299,14 +305,28 @@ class NamedEntities(BaseTool):
         name_types = {t: w for t, w in offered.items() if t not in DATE_TYPES}
         date_types = {t: w for t, w in offered.items() if t in DATE_TYPES}
         person = next(name for name, word in offered.items() if word == TYPE_WORDS["PERSON"])
+        # A name span only ever comes out as a name type: with dates alone asked for, typing the
+        # names (and asking each one's kind) would take most of the time for nothing.
+        names_wanted = any(t not in DATE_TYPES for t in requested)
         typed: list[TypedSpan] = []
-        for start, end in sentence_spans(text):
+        sentences = sentence_spans(text)
+        reported = time.monotonic()
+        for index, (start, end) in enumerate(sentences):
+            if progress is not None and time.monotonic() - reported >= self.progress_seconds:
+                reported = time.monotonic()
+                progress(index, len(sentences), f"typing the names of sentence {index + 1} of {len(sentences)}")
             sentence = text[start:end]
-            spans = candidate_spans(sentence, dates=bool(date_types))
+            found = [s for s in candidate_spans(sentence, dates=bool(date_types)) if names_wanted or s.kind == "date"]
+            # A hard-wrapped sentence is shown on one line, a name wrapped in it as one name
+            # ("Richard Stallman"); its offsets and text stay the input's.
+            sentence, spans = one_line(sentence, found)
             in_sentence = []
-            for span in spans:  # all of a sentence's spans first: they share its prompt in the KV cache
+            for raw, span in zip(found, spans):  # a sentence's spans first: they share its prompt in the KV cache
                 shown, choices = (offered, date_types) if span.kind == "date" else (name_types, name_types)
-                in_sentence.append(self._typed(backend, sentence, start, span, shown, choices, params["calibrate"]))
+                item = self._typed(backend, sentence, start, span, shown, choices, params["calibrate"])
+                in_sentence.append(
+                    TypedSpan(start, Span(raw.start, raw.end, span.text, span.kind), item.kinds, item.probabilities)
+                )
             for item in in_sentence:
                 view = params["view"]
                 below = self.bare_name_below if view == "bare" else self.kind_below
@@ -320,7 +340,10 @@ class NamedEntities(BaseTool):
         if self.harmonise:
             typed = consistent_types(typed, person)
         entities = [
-            Entity(t.span.text, t.kind, t.offset + t.span.start, t.offset + t.span.end, t.probabilities[t.best])
+            Entity(
+                text[t.offset + t.span.start : t.offset + t.span.end], t.kind, t.offset + t.span.start,
+                t.offset + t.span.end, t.probabilities[t.best],
+            )
             for t in typed
             if t.kind in requested
         ]

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from assistant import hookimpl
 from assistant.errors import ConfigError, NotSupportedError, ToolError
-from assistant.tools import BaseTool, LabelResult, Parameter
+from assistant.tools import BaseTool, LabelResult, Parameter, Progress
 from assistant.tools.classify import (
     CONTENT_FREE_INPUTS,
     content_free_baseline,
@@ -96,7 +96,9 @@ class Sentiment(BaseTool):
             return [e for label in wanted for e in self._pool.longest(self.per_label, label)]
         return self._pool.nearest(text, self.per_label, wanted)
 
-    def run(self, text: str, params: Mapping[str, Any], backend: Any) -> LabelResult:
+    def run(
+        self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
+    ) -> LabelResult:
         labels = check_labels(params["labels"])
         if not text.strip():
             raise ToolError("nothing to classify: the input is empty")
@@ -104,7 +106,7 @@ class Sentiment(BaseTool):
         try:
             examples = params["examples"]
             baseline = self._baseline(backend, labels, candidates, examples) if params["calibrate"] else None
-            return self._by_likelihood(backend, text, labels, candidates, baseline, examples)
+            return self._by_likelihood(backend, text, labels, candidates, baseline, examples, progress)
         except NotSupportedError:
             messages = render("sentiment-question", {"input": text, "labels": labels})
             label = generate_label(backend, messages, labels)
@@ -120,7 +122,7 @@ class Sentiment(BaseTool):
 
     def _by_likelihood(
         self, backend: Any, text: str, labels: list[str], candidates: list[str], baseline: list[float] | None,
-        examples: str,
+        examples: str, progress: Progress | None = None,
     ) -> LabelResult:
         reserve = max(backend.count_tokens(c) for c in candidates) + 1
         budget = input_budget(backend, lambda t: self._prompt(t, labels, examples, _LONGEST), reserve)
@@ -129,7 +131,9 @@ class Sentiment(BaseTool):
         # Long input: classify each piece, weight its probabilities by its length.
         totals = [0.0] * len(labels)
         weight_sum = 0
-        for piece in pieces:
+        for index, piece in enumerate(pieces):
+            if progress is not None and len(pieces) > 1:  # a long document: seconds per part on a CPU
+                progress(index, len(pieces), f"classifying part {index + 1} of {len(pieces)}")
             prompt = self._prompt(piece, labels, examples)
             probabilities = softmax(label_scores(backend, prompt, candidates, baseline))
             weight = count(piece)

@@ -28,6 +28,13 @@ MAX_SUMMARY_TOKENS = {"sentence": 80, "short": 200, "bullets": 250}
 DEFAULT_CHUNK_TOKENS = 2048
 """Small models summarise a couple of thousand tokens far better than a full 8k window."""
 
+COMBINE_REPLY_FACTOR = 2
+"""A combine step's reply may be this many times the length's own budget, however much the parts hold.
+
+Its parts may hold more than one step's budget (a 5,000-word story's were cut mid-sentence at it),
+but not without bound: on a 50-page document (18 parts) SmolLM2 filled a budget of the parts' 3,000
+tokens with one paragraph repeated, five minutes for a "short paragraph"."""
+
 MIN_CHUNK_TOKENS = 64
 """Fewer input tokens per part than a sentence or two: a document becomes thousands of model calls."""
 
@@ -42,11 +49,15 @@ def _check_chunk_tokens(value: int) -> None:
 _PREAMBLE = re.compile(r"^\s*(?:here(?:'s| is) (?:a |the )?(?:short |brief )?summary[^:\n]*:|summary:)\s*", re.I)
 _BULLET = re.compile(r"^\s*(?:(?:[-*•‣]|\d+[.)])\s+)+")
 """A list item's marker (repeated markers, "*  *   text", are one marker)."""
-_NOT_PROSE = re.compile(r"^\s*(?:```|#|\|)", re.MULTILINE)
-"""Code fences, headings and table rows: a reply with them is a copy of a document, not prose sentences."""
+_NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
+_RULE = re.compile(r"^\s*(?:-{3,}|={3,})\s*$")
+"""A line of only ``---`` or ``===``: a heading's underline ("1. Definitions" / "-----") or a rule."""
+_NOT_PROSE = re.compile(r"^\s*(?:```|#|\||(?:-{3,}|={3,})\s*$)", re.MULTILINE)
+"""Code fences, headings (``#`` or underlined) and table rows: a reply with them is a copy of a
+document, not prose sentences."""
 PROSE_SENTENCES = (2, 8)
 """A prose reply of this many sentences becomes one bullet per sentence (fewer is no list; more, no summary)."""
-_SENTENCE_DONE = re.compile(r"[.!?…]['\")\]]*\s*$")
+_SENTENCE_DONE = re.compile(r"[.!?…。！？]['\")\]」』）”’]*\s*$")
 """Text whose last sentence is finished (closing punctuation, perhaps a quote or bracket)."""
 
 
@@ -70,15 +81,22 @@ def clean_bullets(text: str) -> str | None:
     An item the model wrapped onto further lines ("1. The right to copy any work you create or" /
     "   modify.") keeps them, so no bullet is cut off mid-sentence: a line right after an item
     continues it when it is indented or the item has not finished its sentence. Lines before the
-    list, and a remark after it (unindented, after a finished item or a blank line), are not items.
+    list, and a remark after it (unindented, after a finished item or a blank line), are not items;
+    nor is a numbered heading the model copied from the document ("1. Definitions" underlined with
+    "-----"), and an underline or rule ends an item instead of joining it.
     """
     body = clean_summary(text)
     if body is None:
         return None
     items: list[str] = []
     in_item = False
+    previous = ""
     for line in body.splitlines():
-        if _BULLET.match(line):
+        if _RULE.match(line):
+            if in_item and _NUMBERED.match(previous):  # "1. Definitions" underlined: a copied heading
+                items.pop()
+            in_item = False
+        elif _BULLET.match(line):
             items.append(_BULLET.sub("", line).strip())
             in_item = True
         elif not line.strip():
@@ -87,6 +105,7 @@ def clean_bullets(text: str) -> str | None:
             items[-1] = f"{items[-1]} {line.strip()}".strip()
         else:
             in_item = False
+        previous = line
     items = [item for item in items if item]
     return "\n".join(f"- {item}" for item in items) if items else None
 
@@ -252,12 +271,14 @@ class Summarize(BaseTool):
         A summary of summaries may need as many tokens as its parts hold (a
         5,000-word story's parts overran the per-step ``limit`` and were cut
         mid-sentence), so the budget is the parts' size, bounded by the room the
-        context window leaves after the prompt.
+        context window leaves after the prompt and by :data:`COMBINE_REPLY_FACTOR`
+        times ``limit`` (a summary, not a reply as long as all the parts).
         """
         messages = render("summarize-combine", {"summaries": summaries, "length": length})
         count = token_counter(backend)
         room = context_window(backend) - backend.count_tokens(messages) - SAFETY_MARGIN
-        budget = max(16, min(room, max(limit, sum(count(summary) for summary in summaries))))
+        parts = sum(count(summary) for summary in summaries)
+        budget = max(16, min(room, COMBINE_REPLY_FACTOR * limit, max(limit, parts)))
         return generate_checked(
             backend, messages, self._params(budget), check or self._validator(length), "summary", on_tokens
         )

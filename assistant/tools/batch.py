@@ -32,6 +32,24 @@ def _merged(tool: RegisteredTool, shared: dict[str, Any], overrides: dict[str, A
     return declared.resolve(merged)
 
 
+def _field_hint(tool: RegisteredTool, row: Row, given: dict[str, Any]) -> str:
+    """Why a required parameter that the row holds as a plain field (a CSV column ``to``) was not taken.
+
+    A row's fields are its input and id; only its ``params`` object overrides parameters, so the
+    bare "needs the parameter 'to'" would leave a user looking at the ``to`` column puzzled.
+    """
+    for parameter in tool.parameters:
+        if not parameter.required or any(name in given for name in parameter.names):
+            continue
+        field = next((name for name in parameter.names if row.values.get(name) is not None), None)
+        if field is not None:
+            return (
+                f'; the row\'s "{field}" field is not a parameter: a JSON Lines row gives it as '
+                f'"params": {{"{parameter.name}": ...}} (a CSV row cannot), or pass it to the command'
+            )
+    return ""
+
+
 def run_tool_row(
     tool: RegisteredTool,
     row: Row,
@@ -51,7 +69,7 @@ def run_tool_row(
         line_params = _merged(tool, shared, row.params) if row.params else shared
         result = tool.run(text, backend, params=line_params)
     except AssistantError as exc:
-        return {**record, "error": str(exc)}
+        return {**record, "error": str(exc) + _field_hint(tool, row, {**shared, **row.params})}
     except Exception as exc:  # an engine's own exception type: still only this row's failure
         return {**record, "error": f"{type(exc).__name__}: {exc}"}
     return {**record, "result": result.to_dict(), "error": None}

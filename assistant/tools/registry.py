@@ -128,7 +128,10 @@ class RegisteredTool:
         """Merge ``params`` and keyword arguments, then type-check them against the declaration."""
         merged: dict[str, Any] = dict(params or {})
         for key, value in kwargs.items():
-            merged[key.rstrip("_")] = value  # from_=... for the Python keyword
+            name = key.rstrip("_")  # from_=... for the Python keyword
+            if name in merged:  # run(params={"to": "fr"}, to="de") would silently pick one
+                raise ConfigError(f"tool {self.name!r}: parameter {name!r} given twice (in params= and as a keyword)")
+            merged[name] = value
         return ParameterSet(self.name, self.parameters).resolve(merged)
 
     def _accepts_progress(self) -> bool:

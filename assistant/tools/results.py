@@ -126,7 +126,8 @@ class EntitiesResult(ToolResult):
         if not self.entities:
             return "(no entities)"
         width = max(len(e.type) for e in self.entities)
-        return "\n".join(f"{e.type:<{width}}  {e.text}  [{e.start}:{e.end}]" for e in self.entities)
+        # A name wrapped onto the next line is one line here ("Richard\nStallman"); to_dict keeps it exact.
+        return "\n".join(f"{e.type:<{width}}  {' '.join(e.text.split())}  [{e.start}:{e.end}]" for e in self.entities)
 
 
 @dataclass

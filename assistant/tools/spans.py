@@ -125,10 +125,36 @@ def _words(text: str) -> list[tuple[int, int, str]]:
     return words
 
 
+_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+"""One line break and the indentation around it: where a hard-wrapped line goes on ("Richard" / "Stallman")."""
+
+
 def _only_spaces_between(text: str, end: int, start: int) -> bool:
-    """Whether two words are adjacent within a name: spaces only, or an ampersand ("Marks & Spencer")."""
+    """Whether two words are adjacent within a name: spaces only, an ampersand ("Marks & Spencer"), or
+    one line break (a name wrapped onto the next line; the NER tool hands over a multi-line sentence
+    only for a hard-wrapped paragraph, :func:`assistant.tools.text.sentence_spans`)."""
     gap = text[end:start]
-    return (0 < len(gap) <= 2 and gap.strip(" \t") == "") or gap.strip(" \t") == "&" and len(gap) <= 3
+    if (0 < len(gap) <= 2 and gap.strip(" \t") == "") or gap.strip(" \t") == "&" and len(gap) <= 3:
+        return True
+    return _LINE_BREAK.fullmatch(gap) is not None
+
+
+def one_line(sentence: str, spans: list[Span]) -> tuple[str, list[Span]]:
+    """``sentence`` with each line break (and the indentation around it) one space, and ``spans``
+    moved to match: how a hard-wrapped sentence and its names are shown to a model."""
+    breaks = list(_LINE_BREAK.finditer(sentence))
+    if not breaks:
+        return sentence, spans
+    shown = _LINE_BREAK.sub(" ", sentence)
+
+    def moved(position: int) -> int:
+        return position - sum(len(m.group()) - 1 for m in breaks if m.end() <= position)
+
+    result = []
+    for span in spans:
+        start, end = moved(span.start), moved(span.end)
+        result.append(Span(start, end, shown[start:end], span.kind))
+    return shown, result
 
 
 def _joins(words: list[tuple[int, int, str]], run: list[int], connectors: list[str]) -> bool:

@@ -16,7 +16,9 @@ from typing import Callable
 PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n\s*")
 """A blank line between paragraphs, with LF or CRLF line ends: a file written on Windows has
 paragraphs too ("\\r\\n\\r\\n"), and its layout must survive a translation like any other."""
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])([\"'”’)\]]*)\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])([\"'”’)\]」』）]*)(?:\s+|(?<=[。！？」』）”’])(?=\S))")
+"""The end of a sentence: closing punctuation, perhaps quotes or brackets, then a space — or nothing
+after a CJK full stop ("…です。山田さんは…"), since Chinese and Japanese put no space between sentences."""
 
 
 _ABBREVIATIONS = frozenset(
@@ -172,12 +174,50 @@ def _split_characters(text: str, count_tokens: Callable[[str], int], budget: int
     )
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of each sentence in ``text``, for tools that must report offsets."""
-    spans: list[tuple[int, int]] = []
+WRAPPED_LINE = 40
+"""A line at least this long that runs straight on into the next is one hard-wrapped paragraph's
+(a ``.txt`` file, an e-mail): its sentence, and a name in it ("Richard" / "Stallman"), go on.
+Shorter lines are joined only to a line that starts in lower case; a column of short lines
+("Alice Smith" / "Bob Jones") stays a line each."""
+_NOT_RUN_ON = re.compile(r"^\s*(?:[-*•>|#]|\d+[.)]\s)")
+"""A line that starts a list item, a quote, a table row or a heading starts something new."""
+
+
+def _runs_on(line: str, following: str) -> bool:
+    """Whether ``following`` continues the sentence of ``line`` (the line before it, no blank line between)."""
+    start = following.lstrip()[:1]
+    return (
+        (len(line.strip()) >= WRAPPED_LINE or start.islower())
+        and not line.lstrip().startswith(("|", "#"))
+        and bool(start)
+        and not _NOT_RUN_ON.match(following)
+    )
+
+
+def _wrapped_blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line, with a hard-wrapped paragraph's lines joined into one block."""
+    blocks: list[tuple[int, int]] = []
+    previous: re.Match[str] | None = None
     for line in re.finditer(r"[^\n]+", text):
-        base = line.start()
-        body = line.group()
+        joined = previous is not None and previous.end() + 1 == line.start() and _runs_on(previous.group(), line.group())
+        if joined:
+            blocks[-1] = (blocks[-1][0], line.end())
+        else:
+            blocks.append((line.start(), line.end()))
+        previous = line
+    return blocks
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each sentence in ``text``, for tools that must report offsets.
+
+    A line break ends a sentence, except inside a hard-wrapped paragraph (:data:`WRAPPED_LINE`):
+    there a sentence may hold line breaks, which a caller showing it to a model should make spaces.
+    """
+    spans: list[tuple[int, int]] = []
+    for block_start, block_end in _wrapped_blocks(text):
+        base = block_start
+        body = text[block_start:block_end]
         position = 0
         for match in _sentence_breaks(body):
             _append_trimmed(spans, body, base, position, match.end(1))
