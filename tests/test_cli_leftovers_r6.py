@@ -66,3 +66,23 @@ def test_config_show_never_prints_an_api_key_or_url_credentials(assistant_home: 
     shown = json.loads(proc.stdout)["config"]
     assert shown["backends"]["openai"] == {"api_key": "***", "base_url": "http://***@box:8000/v1"}
     assert shown["remotes"]["lab"] == {"base_url": "http://box:8001/v1", "api_key": "***", "api_key_env": "LAB_KEY"}
+
+
+def test_a_label_the_model_wrote_shows_no_probabilities_as_if_measured() -> None:
+    from assistant.tools.results import LabelResult
+
+    written = LabelResult("positive", {"positive": 1.0, "negative": 0.0}, method="generation")
+    assert written.to_text() == "positive  (written by the model: this backend cannot score labels, so no probabilities)"
+    assert written.to_dict()["method"] == "generation"
+    scored = LabelResult("positive", {"positive": 0.8, "negative": 0.2})
+    assert scored.to_text() == "positive  (positive 0.80, negative 0.20)"
+
+
+def test_a_wrong_tool_parameter_type_is_said_in_words() -> None:
+    import pytest
+
+    from assistant.errors import ConfigError
+    from assistant.tools.base import Parameter
+
+    with pytest.raises(ConfigError, match=r"^parameter 'chunk_tokens' needs a whole number, got 'many'$"):
+        Parameter("chunk_tokens", type="int").coerce("many")

@@ -67,7 +67,7 @@ def test_shared_batch_parameters_may_leave_a_required_one_to_the_rows() -> None:
     assert declared.resolve({"n": "3"}, require=False) == {"n": 3}
     with pytest.raises(ConfigError, match="needs the parameter 'to'"):
         declared.resolve({"n": "3"})
-    with pytest.raises(ConfigError, match="needs a int"):
+    with pytest.raises(ConfigError, match="needs a whole number"):
         declared.resolve({"n": "x"}, require=False)  # the values given are still checked
 
 

@@ -301,7 +301,7 @@ def test_numeric_parameters_refuse_values_below_their_minimum_and_non_finite_flo
         count.coerce("-5")
     share = Parameter("share", "float")
     for bad in ("nan", "inf", "-inf"):
-        with pytest.raises(ConfigError, match="needs a float"):
+        with pytest.raises(ConfigError, match="needs a number"):
             share.coerce(bad)
     with pytest.raises(ConfigError, match="at least 0"):
         get_tool("summarize").resolve_params({"chunk_tokens": -5})

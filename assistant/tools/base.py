@@ -123,7 +123,8 @@ class Parameter:
                 raise ConfigError(f"parameter {self.name!r} needs at least one value")
             return cleaned
         except (TypeError, ValueError):
-            raise ConfigError(f"parameter {self.name!r} needs a {kind}, got {value!r}") from None
+            wanted = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(kind, f"a {kind}")
+            raise ConfigError(f"parameter {self.name!r} needs {wanted}, got {value!r}") from None
 
     def _at_least(self, number: int | float) -> int | float:
         if self.minimum is not None and number < self.minimum:

@@ -151,6 +151,8 @@ class LabelResult(ToolResult):
         }
 
     def to_text(self) -> str:
+        if self.method == "generation":  # one-hot: no likelihoods exist, so none are shown as if measured
+            return f"{self.label}  (written by the model: this backend cannot score labels, so no probabilities)"
         others = ", ".join(f"{k} {v:.2f}" for k, v in sorted(self.probabilities.items(), key=lambda kv: -kv[1]))
         return f"{self.label}  ({others})"
 
