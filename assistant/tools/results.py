@@ -32,6 +32,19 @@ class ToolResult(ABC):
         return self.to_text()
 
 
+CUT = "length"
+"""The ``finish_reason`` of a reply cut at its token budget (``max_tokens``), as the backends report it."""
+
+
+def cut_notice(what: str, where: str) -> str:
+    """The line under a result's text that says part of it was cut at its token budget.
+
+    One wording for every tool, so a person reading the terminal learns of a cut the same way
+    whichever tool made it; ``--json`` says it with ``finish_reason: length``.
+    """
+    return f"[{what} cut at its token budget: {where} stopped at max tokens]"
+
+
 @dataclass
 class TextResult(ToolResult):
     """Plain text output, for tools whose answer is just a string."""
@@ -66,19 +79,29 @@ class SummaryResult(ToolResult):
         }
 
     def to_text(self) -> str:
-        if self.finish_reason == "length":
-            return f"{self.summary}\n[summary cut at its token budget: the last step stopped at max tokens]"
+        if self.finish_reason == CUT:
+            return f"{self.summary}\n{cut_notice('summary', 'the last step')}"
         return self.summary
 
 
 @dataclass
 class TranslationResult(ToolResult):
-    """A translation; ``source`` is ``"auto"`` when the input language was not given."""
+    """A translation; ``source`` is ``"auto"`` when the input language was not given.
+
+    ``finish_reason`` is ``length`` when the reply for some paragraph was cut at its token
+    budget (``cut`` lists those paragraphs, counted from 1): the translation of that paragraph
+    is unfinished, and is never passed off as complete.
+    """
 
     translation: str
     source: str
     target: str
     paragraphs: int = 1
+    cut: list[int] = field(default_factory=list)
+
+    @property
+    def finish_reason(self) -> str:
+        return CUT if self.cut else "stop"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,9 +109,15 @@ class TranslationResult(ToolResult):
             "source": self.source,
             "target": self.target,
             "paragraphs": self.paragraphs,
+            "finish_reason": self.finish_reason,
+            "cut_paragraphs": list(self.cut),
         }
 
     def to_text(self) -> str:
+        if self.cut:
+            which = ", ".join(str(n) for n in self.cut)
+            where = f"paragraph{'s' if len(self.cut) > 1 else ''} {which} of {self.paragraphs}"
+            return f"{self.translation}\n{cut_notice('translation', where)}"
         return self.translation
 
 
