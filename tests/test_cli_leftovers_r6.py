@@ -86,3 +86,25 @@ def test_a_wrong_tool_parameter_type_is_said_in_words() -> None:
 
     with pytest.raises(ConfigError, match=r"^parameter 'chunk_tokens' needs a whole number, got 'many'$"):
         Parameter("chunk_tokens", type="int").coerce("many")
+
+
+def test_a_choice_template_prints_its_label_once(fake_backend_plugin_file: Path) -> None:
+    proc = run_cli("prompt", "-t", "few-shot-sentiment", "-b", "fake", "The soup was cold.")
+    assert proc.returncode == 0, proc.stderr
+    label = proc.stdout.strip()
+    assert label in ("positive", "negative", "neutral"), proc.stdout
+    assert label not in proc.stderr  # it was echoed to stderr as if streamed, then printed again
+
+
+def test_plugins_lists_an_unreadable_config_instead_of_failing(assistant_home: Path) -> None:
+    config = assistant_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[params\n")
+    proc = run_cli("plugins")
+    assert proc.returncode == 0, proc.stderr
+    assert "FAILED plugin_dirs (config): the plugins of plugin_dirs were not loaded: invalid TOML" in proc.stdout
+
+
+def test_backends_marks_the_default_once(assistant_home: Path) -> None:
+    line = next(line for line in run_cli("backends").stdout.splitlines() if line.startswith("llama-cpp"))
+    assert line.count("(default)") == 1

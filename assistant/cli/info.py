@@ -37,6 +37,7 @@ def backends(as_json: bool) -> None:
 def plugins(as_json: bool) -> None:
     """List loaded plugins, the hooks they implement, and plugins that failed."""
     from ..backends import available_backends
+    from ..errors import AssistantError
     from ..plugins import list_plugins, plugin_failures
     from ..templates.loader import template_dirs
     from ..tools import available_tools
@@ -45,7 +46,10 @@ def plugins(as_json: bool) -> None:
     # (register_commands already ran when the CLI resolved this command).
     available_backends()
     available_tools()
-    template_dirs()
+    try:
+        template_dirs()
+    except AssistantError:  # an unreadable config (it names the user's templates folder): listed below
+        pass
     loaded = list_plugins()
     failures = [f.to_dict() for f in plugin_failures()]
     if as_json:

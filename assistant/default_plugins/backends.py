@@ -25,7 +25,7 @@ def register_backends(register: Callable[..., None]) -> None:
     register(
         "llama-cpp",
         _lazy("assistant.backends.llama_cpp", "LlamaCppBackend"),
-        description="llama.cpp via llama-cpp-python: quantized GGUF on CPU or GPU (default)",
+        description="llama.cpp via llama-cpp-python: quantized GGUF on CPU or GPU",
     )
     register(
         "openai",
