@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..errors import HistoryError
 from ..types import Completion
 from .records import Kind, Status, Turn, TurnMeta
-from .store import AT_HEAD, HistoryStore, title_from
+from .store import AT_HEAD, HistoryStore
+from .stored_text import title_from
 
 if TYPE_CHECKING:
     from ..session import ChatSession

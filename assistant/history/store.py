@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import threading
-import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -32,10 +30,9 @@ from .db import check_writable, connect, is_writable, resolve_db_path, translate
 from .migrations import FTS_TOKENIZER, foreign_tables, migrate, pending_names
 from .records import KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta
 from .search import SNIPPET_ARGS, SNIPPET_PIECE_CHARS, fts_query, snippet
+from .stored_text import one_line, storable_text, title_from
 
 T = TypeVar("T")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-TITLE_LENGTH = 60
 RANK_WINDOW = 500
 """Relevance search ranks at most this many of the newest matches (bounded latency)."""
 
@@ -53,36 +50,6 @@ _FINISH_TO_STATUS: dict[str, Status] = {
 def now_iso() -> str:
     """UTC, microseconds (so "latest" is unambiguous); ISO 8601 strings sort chronologically."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def storable_text(text: str) -> str:
-    """``text`` as SQLite can store it: lone surrogates become U+FFFD, all else unchanged.
-
-    Python strings may hold lone surrogates (``surrogateescape`` input); they have
-    no UTF-8 encoding, so they get the same defined replacement as invalid UTF-8
-    read from stdin. Everything else — NUL, emoji, CJK, megabytes — is kept as is.
-    """
-    if not isinstance(text, str):
-        raise HistoryError(f"message content must be text, not {type(text).__name__}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text)
-    return text
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line: control characters and runs of whitespace become single spaces (a title)."""
-    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
-
-
-def title_from(text: str) -> str | None:
-    """The first non-blank line, whitespace and control characters collapsed, cut at TITLE_LENGTH."""
-    for line in text[:4096].splitlines():  # a title never needs more; 1 MB messages stay fast
-        words = one_line(line.strip()[: TITLE_LENGTH * 4])
-        if words:
-            return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1] + "…"
-    return None
 
 
 def _dump_json(value: Any, what: str) -> str | None:

@@ -1,0 +1,47 @@
+"""Text as the history stores and titles it: storable strings, one-line titles.
+
+Kept apart from :mod:`.store` (the database access) because the same rules
+apply wherever a title or a stored string is made: a conversation's first
+message, a rename, a batch's file name.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from ..errors import HistoryError
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+TITLE_LENGTH = 60
+"""Longest title made from a message (characters); longer ones end in "…"."""
+
+
+def storable_text(text: str) -> str:
+    """``text`` as SQLite can store it: lone surrogates become U+FFFD, all else unchanged.
+
+    Python strings may hold lone surrogates (``surrogateescape`` input); they have
+    no UTF-8 encoding, so they get the same defined replacement as invalid UTF-8
+    read from stdin. Everything else — NUL, emoji, CJK, megabytes — is kept as is.
+    """
+    if not isinstance(text, str):
+        raise HistoryError(f"message content must be text, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: control characters and runs of whitespace become single spaces (a title)."""
+    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
+
+
+def title_from(text: str) -> str | None:
+    """The first non-blank line, whitespace and control characters collapsed, cut at TITLE_LENGTH."""
+    for line in text[:4096].splitlines():  # a title never needs more; 1 MB messages stay fast
+        words = one_line(line.strip()[: TITLE_LENGTH * 4])
+        if words:
+            return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1] + "…"
+    return None
