@@ -372,11 +372,9 @@ def _prompt_once(
     try:
         with recorder.turn(_user_text_of(messages), _turn_meta(template, engine, params)) as turn:
 
-            streamed = template.output.type != "choice"  # a scored label is no reply: stdout gets it once, below
-
             def on_text(piece: str) -> None:
                 turn.add_text(piece)
-                if streamed and not as_json and (shown := line_ends.feed(piece)):
+                if not as_json and (shown := line_ends.feed(piece)):
                     echo_untrusted(shown, nl=False, err=not to_stdout)
 
             result = run_template(

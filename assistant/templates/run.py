@@ -108,7 +108,7 @@ def run_template(
     name / None, in which case ``model`` (default: the configured one) is loaded
     for this call and unloaded after. ``params`` overrides the template's default
     sampling parameters. ``system`` replaces the template's system prompt.
-    ``on_text`` receives the reply as it streams. Output problems (no answer
+    ``on_text`` receives the reply as it streams (nothing, for a choice the backend scores: no reply is written). Output problems (no answer
     line, invalid JSON) are reported in ``result.error``; rendering and backend
     failures raise.
     """
@@ -194,7 +194,7 @@ def execute(
     )
     if template.output.type == "choice" and backend.capabilities.score:
         try:
-            return _choose_by_score(template, messages, backend, result, on_text)
+            return _choose_by_score(template, messages, backend, result)
         except NotSupportedError:
             pass  # a server whose profile promised echoed logprobs refused them: generate and match instead
     schema = constrained_schema(template) if backend.capabilities.constrained else None
@@ -232,8 +232,8 @@ def _choose_by_score(
     messages: list[Message],
     backend: Backend,
     result: TemplateResult,
-    on_text: Callable[[str], None] | None,
 ) -> TemplateResult:
+    """The label the backend scores best. Nothing streams (``on_text`` is not called): no reply is written."""
     start = time.perf_counter()
     prompt, candidates = scoring_prompt(template, messages)
     labels = list(template.output.labels)
@@ -243,8 +243,6 @@ def _choose_by_score(
     result.output = result.answer = labels[best]
     result.usage = Usage(prompt_tokens=backend.count_tokens(prompt), completion_tokens=0)
     result.timings = Timings(duration_ms=(time.perf_counter() - start) * 1000)
-    if on_text is not None:
-        on_text(result.output)
     return result
 
 
