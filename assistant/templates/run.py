@@ -108,8 +108,9 @@ def run_template(
     name / None, in which case ``model`` (default: the configured one) is loaded
     for this call and unloaded after. ``params`` overrides the template's default
     sampling parameters. ``system`` replaces the template's system prompt.
-    ``on_text`` receives the reply as it streams (nothing, for a choice the backend scores: no reply is written). Output problems (no answer
-    line, invalid JSON) are reported in ``result.error``; rendering and backend
+    ``on_text`` receives the reply as it streams (nothing, for a choice the
+    backend scores: no reply is written). Output problems (no answer line,
+    invalid JSON) are reported in ``result.error``; rendering and backend
     failures raise.
     """
     spec = _resolve_template(template)
