@@ -14,20 +14,11 @@ from typing import Any
 
 import pytest
 
-from assistant.backends.fake import FakeBackend
 from assistant.tools import get_tool
 
 
-def fake(reply: Any = None, context_length: int = 2048) -> FakeBackend:
-    backend = FakeBackend(reply=reply, context_length=context_length)
-    backend.load("fake-model")
-    return backend
-
-
-def input_of(prompt: str) -> str:
-    """The text a translate prompt asks to translate (after the instruction's blank line)."""
-    turn = prompt.rsplit("<|im_start|>user\n", 1)[-1].split("<|im_end|>", 1)[0]
-    return turn.split("\n\n", 1)[-1]
+from .test_round4_tools import fake
+from .test_round4_tools import last_user_text as input_of  # the text a translate prompt asks to translate
 
 
 def translate(text: str, reply: Any, **params: str) -> Any:
