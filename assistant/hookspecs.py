@@ -49,7 +49,9 @@ def register_tools(register: Callable[[Any], None]) -> None:
     Call ``register(tool)`` with an object (an instance, not the class) implementing
     :class:`assistant.tools.Tool`: a ``name``, a one-line ``description``, typed
     ``parameters`` and a ``run(text, params, backend)`` method returning a result
-    that serialises to JSON and renders as text.
+    that serialises to JSON and renders as text. A tool whose ``run`` never uses
+    the model declares ``needs_model = False``: no front end loads a model for it,
+    and ``run`` gets ``backend=None``.
     """
 
 

@@ -5,7 +5,8 @@ an optional ``id`` kept in the results, per-row ``params``, the input text in
 ``text`` or ``input`` or a field named with ``--input-field``); :mod:`.runner`
 runs each pending row through a caller's function, appends one JSON line per
 row as it goes, resumes (``--resume``), refuses to overwrite (``--force``),
-draws a progress bar on a terminal and ends with one summary line.
+draws a progress bar on a terminal and ends with one summary line;
+:mod:`.history` records the rows as one conversation, which ``--resume`` continues.
 """
 
 from .rows import DEFAULT_INPUT_FIELDS, Row, check_input_field, read_rows
@@ -18,6 +19,7 @@ from .runner import (
     done_rows,
     format_duration,
     iter_results,
+    recorded_conversation,
     run_rows,
 )
 
@@ -34,5 +36,6 @@ __all__ = [
     "format_duration",
     "iter_results",
     "read_rows",
+    "recorded_conversation",
     "run_rows",
 ]

@@ -7,6 +7,11 @@ comes later in the file: the last line for a row wins) and repairs a
 half-written last line. Rows are matched to their lines by ``id`` where the
 input gives each row its own, else by row number (:func:`done_rows`). An
 existing results file is never overwritten unless ``force`` is given.
+
+A batch is one conversation in the history, with a turn per row. Each line
+names it (``conversation_id``), so ``--resume`` finds the conversation the
+first run began and continues it (:func:`recorded_conversation`,
+:mod:`.history`) instead of scattering one batch over several.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import collections
 import contextlib
 import json
 import os
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -37,6 +43,8 @@ class BatchSummary:
     failed: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    conversation_id: int | None = None
+    """The history conversation holding the rows' turns (None: not recorded, ``--no-log``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,15 +53,21 @@ class BatchSummary:
             "failed": self.failed,
             "skipped": self.skipped,
             "seconds": round(self.seconds, 3),
+            "conversation_id": self.conversation_id,
         }
 
     def line(self, out: Path | None = None) -> str:
-        """The one line a batch ends with: ``batch: 4 ok, 1 failed, 2 already done of 7 rows in 3.1s -> out``."""
+        """The one line a batch ends with.
+
+        ``batch: 4 ok, 1 failed, 2 already done of 7 rows in 3.1s -> out.jsonl (history: conversation 12)``:
+        the conversation is the one ``assistant history show`` opens, the same for every run of a resumed batch.
+        """
         skipped = f", {self.skipped} already done" if self.skipped else ""
         target = f" -> {out}" if out is not None else ""
+        recorded = f" (history: conversation {self.conversation_id})" if self.conversation_id is not None else ""
         return (
             f"batch: {self.done} ok, {self.failed} failed{skipped} of {self.total} rows "
-            f"in {self.seconds:.1f}s{target}"
+            f"in {self.seconds:.1f}s{target}{recorded}"
         )
 
 
@@ -123,6 +137,28 @@ def _line_statuses(out: Path) -> list[tuple[int, Any, bool]]:
         if isinstance(record, dict) and isinstance(record.get("row"), int):
             statuses.append((record["row"], record.get("id"), record.get("error") is None))
     return statuses
+
+
+def recorded_conversation(out: Path) -> int | None:
+    """The history conversation the batch behind ``out`` was recorded in: the last line's ``conversation_id``.
+
+    None when no line names one (a ``--no-log`` run, a file from an older version, no file).
+    The last line wins, as for the rows: a run that had to start a new conversation is the
+    one the next ``--resume`` continues.
+    """
+    if not out.exists():
+        return None
+    found: int | None = None
+    for line in jsonl_lines(out.read_bytes().decode("utf-8", errors="replace")):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("row"), int):
+            value = record.get("conversation_id")
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                found = value
+    return found
 
 
 def completed_rows(out: Path) -> set[int]:
@@ -258,19 +294,26 @@ def run_rows(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     parallel: int = 1,
     cancel: Callable[[], None] | None = None,
+    conversation: Callable[[], int | None] | None = None,
 ) -> BatchSummary:
     """Run every row not yet done through ``work``, writing each record as it comes.
 
-    Each record starts with ``row`` and ``id``; ``on_record`` sees it after it
-    is written (the CLI records it in the history). With ``parallel`` > 1 that
-    many rows run at once (:mod:`.parallel`; ``work`` must then be thread-safe)
-    and records are still written in input order; ``cancel`` stops the
-    in-flight requests when the batch is interrupted.
+    Each record starts with ``row`` and ``id``; ``on_record`` sees it just before
+    it is written (the CLI records it in the history), and it is written even when
+    ``on_record`` raises (Ctrl-C while recording keeps the row). ``conversation`` gives the
+    history conversation the rows are recorded in: asked after ``on_record`` (the
+    first row's turn creates it), written on every line as ``conversation_id``
+    and into the summary. With ``parallel`` > 1 that many rows run at once
+    (:mod:`.parallel`; ``work`` must then be thread-safe) and records are still
+    written in input order; ``cancel`` stops the in-flight requests when the
+    batch is interrupted.
     """
     check_output(out, resume, force)
     done = done_rows(rows, out) if resume and out is not None else set()
     pending = [row for row in rows if row.number not in done]
-    summary = BatchSummary(total=len(rows), skipped=len(rows) - len(pending))
+    summary = BatchSummary(
+        total=len(rows), skipped=len(rows) - len(pending), conversation_id=conversation() if conversation else None
+    )
     bar = progress(len(pending)) if callable(progress) else progress
     start = time.perf_counter()
     results = in_order(pending, work, parallel, cancel)
@@ -279,10 +322,14 @@ def run_rows(
             for row, result in results:
                 record = {"row": row.number, "id": row.id, **result}
                 record.setdefault("error", None)
-                sink.write(json_text(record) + "\n")
-                sink.flush()
-                if on_record is not None:
-                    on_record(record)
+                try:
+                    if on_record is not None:
+                        on_record(record)
+                finally:  # a failed or interrupted recording still keeps the row's result
+                    if conversation is not None:
+                        record["conversation_id"] = summary.conversation_id = conversation()
+                    sink.write(json_text(record) + "\n")
+                    sink.flush()
                 ok = record["error"] is None
                 summary.done += 1 if ok else 0
                 summary.failed += 0 if ok else 1
@@ -329,7 +376,10 @@ class _OutputSink:
         try:
             with _writing(self.out):
                 self.handle.flush()
-                os.fsync(self.handle.fileno())
+                if stat.S_ISREG(os.fstat(self.handle.fileno()).st_mode):
+                    # Durable on disk. Only a file: fsync of a pipe or a device (``--out /dev/stdout``
+                    # into ``| jq``) fails with EINVAL, after every row was written.
+                    os.fsync(self.handle.fileno())
         finally:
             with contextlib.suppress(OSError):
                 self.handle.close()  # its buffer could not be written: already reported

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 import click
 
+from .common import FilePath
+
 if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..batch import BatchSummary
@@ -26,12 +28,12 @@ def batch_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--batch",
-            type=click.Path(path_type=Path, dir_okay=False),
+            type=FilePath(path_type=Path, dir_okay=False),
             default=None,
             help="Run once per row of a .jsonl/.csv file (rows: {\"id\", \"text\" or \"input\", ...}).",
         ),
         click.option(
-            "--out", "--output", "out", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+            "--out", "--output", "out", type=FilePath(path_type=Path, dir_okay=False, allow_dash=True),
             default=None, callback=_dash_is_stdout,
             help="Batch results file (JSON lines; default, or -, stdout).",
         ),

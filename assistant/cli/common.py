@@ -207,6 +207,21 @@ def _param_label(param: click.Parameter | None) -> str:
 
 TEXT = UnicodeText()
 
+
+class FilePath(click.Path):
+    """:class:`click.Path` that refuses an empty name.
+
+    ``--out "$OUT"`` with ``OUT`` unset passes ``""``: click made it ``.``
+    (``--out . is a directory``), and ``--file ""`` read stdin instead, ending in
+    "stdin holds no text". The option is named instead, with what was wrong.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("needs a file name, not an empty string", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 SQLITE_MAX_INT = 2**63 - 1  # ids and counts past this cannot reach SQLite (OverflowError)
 
 

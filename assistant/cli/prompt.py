@@ -4,7 +4,9 @@ With ``--schema``/``--schema-multi`` the answer is one JSON document matching
 the schema (docs/structured.md): decoded under it where the backend can, and
 checked either way. A reply cut at ``max_tokens`` or failing the check is an
 error (exit 1); on a pipe the document is printed only once it has passed, so
-nothing downstream ever reads a truncated object as a valid one.
+nothing downstream ever reads a truncated object as a valid one. The schema is
+that reply's alone (:mod:`assistant.structured.session`): ``-c`` without it
+continues as plain chat.
 """
 
 from __future__ import annotations
@@ -134,7 +136,8 @@ def prompt(
     from ..options import build_params, parse_options
     from ..inspect.shade import legend, shown_probability
     from ..models.mode import choose_mode
-    from ..session import ChatSession, open_backend
+    from ..session import open_backend
+    from ..structured.session import SchemaSession
     from ..terminal_text import StreamedLineEnds
 
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
@@ -152,18 +155,23 @@ def prompt(
         backend_opts["verbose"] = True
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
     system_text = history.system(system, default_system_prompt())
-    if schema is not None:
-        from ..structured.output import schema_instruction
+    if system is None and history.conversation is not None:
+        from ..structured.output import without_schema_instruction
 
+        # Older versions stored a --schema turn's instruction as the conversation's system prompt.
+        system_text = without_schema_instruction(system_text)
+    if schema is not None:
         params = constrain_params(params, schema, engine)
-        system_text = schema_instruction(system_text, schema)
-    session = ChatSession(
+    # The schema is this reply's, not the conversation's: shown in its prompt, never stored as
+    # the system prompt, so a later `-c` without --schema is plain chat (structured/session.py).
+    session = SchemaSession(
         engine,
         params=params,
         system=system_text,
         messages=history.messages,
         recorder=history.recorder(),
         mode=prompt_mode,
+        schema=schema,
     )
     context_length = engine.context_length
     out = sys.stdout

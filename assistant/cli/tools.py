@@ -14,7 +14,12 @@ Input is TEXT, ``-`` or piped stdin, or ``--file PATH``; ``--batch FILE``
 runs the tool over every row of a JSONL/CSV file with the shared batch runner
 (:mod:`assistant.batch`: the same flags and row format as template batches),
 writing one JSON line per row as it goes (a failed row becomes an ``error``
-line, the others still run).
+line, the others still run), each row a turn of the batch's one conversation
+(:mod:`assistant.batch.history`: ``--resume`` continues it).
+
+A tool that declares ``needs_model = False`` (:mod:`assistant.tools.base`) runs
+without a model: none is loaded, and the options that would choose one are
+refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..terminal_text import visible_text
 from . import debug_option
 from .common import (
     TEXT,
+    FilePath,
     echo_json,
     echo_untrusted,
     model_options,
@@ -84,7 +90,7 @@ def _common_params() -> list[click.Parameter]:
         return list(getattr(func, "__click_params__", []))
 
     @click.argument("text", type=TEXT, required=False)
-    @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True), help="Read the input from PATH.")
+    @click.option("-f", "--file", "file", type=FilePath(dir_okay=False, allow_dash=True), help="Read the input from PATH.")
     @batch_options
     @click.option("-p", "--param", "param_items", multiple=True, metavar="KEY=VALUE", help="A tool parameter.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -134,6 +140,29 @@ def _key_values(items: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
+def _given_params(tool: RegisteredTool, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The tool parameters given on the command line: its own options (``--to``), then ``-p key=value``.
+
+    A parameter given both ways is refused: the two come from different options, whose order on
+    the command line is lost, so neither can be said to come last (``--to de -p to=fr`` ran in
+    French without a word). ``-p`` repeated keeps the last, as ``-o`` does.
+    """
+    from ..tools.base import ParameterSet
+
+    flagged = {key[3:]: value for key, value in kwargs.items() if key.startswith("tp_") and value is not None}
+    declared = ParameterSet(tool.name, tool.parameters)
+    given = dict(flagged)
+    for key, value in _key_values(kwargs["param_items"]).items():
+        parameter = declared.lookup(key)
+        if parameter is not None and parameter.name in flagged:
+            flag = next(f"--{n.replace('_', '-')}" for n in parameter.names if n.replace("_", "-") not in RESERVED_FLAGS)
+            raise click.UsageError(
+                f"tool {tool.name!r}: parameter {parameter.name!r} given twice ({flag} and -p {key}=...); give it once"
+            )
+        given[key] = value
+    return given
+
+
 def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = True) -> None:
     """What ``assistant tool NAME`` and every shortcut do once their options are parsed."""
     from ..errors import ConfigError
@@ -142,8 +171,9 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     from ..tools.base import ParameterSet
 
     tool = get_tool(tool_name)
-    given = {key[3:]: value for key, value in kwargs.items() if key.startswith("tp_") and value is not None}
-    given.update(_key_values(kwargs["param_items"]))
+    if not tool.needs_model:
+        _refuse_model_options(tool.name, kwargs)
+    given = _given_params(tool, kwargs)
     for parameter in tool.parameters:
         if parameter.required and not any(n in given for n in parameter.names) and not kwargs["batch"]:
             flags = " / ".join(f"--{n.replace('_', '-')}" for n in parameter.names if n not in RESERVED_FLAGS)
@@ -175,51 +205,99 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
         )
     if kwargs["verbose"]:
         backend_opts["verbose"] = True
-    model_name, backend_name = resolve_model_and_backend(kwargs["model"], kwargs["backend"])
-    from ..history.exchange import ExchangeRecorder, turn_meta
+    from ..history.exchange import ExchangeRecorder
     from ..history.session_link import link_history
-    from ..session import open_backend
 
     history = link_history(kwargs["db"], kwargs["no_log"])  # fails before the model loads
     click.get_current_context().call_on_close(history.close)
-    engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
-    title = f"{tool.name}: batch over {Path(batch).name}" if batch else None
-    recorder = ExchangeRecorder(history, title=title, kind="batch" if batch else "tool")
+    engine = _open_engine(tool, kwargs, backend_opts)
+    if batch:
+        from ..batch.history import BatchRecorder
+
+        recorder: Any = BatchRecorder(
+            history, title=f"{tool.name}: batch over {Path(batch).name}", out=kwargs["out"], resume=kwargs["resume"]
+        )
+    else:
+        recorder = ExchangeRecorder(history, kind="tool")
     try:
         if batch:
             _run_batch(tool, rows, engine, params, kwargs, recorder)
         else:
             assert input_text is not None
-            with recorder.turn(input_text, turn_meta(engine, params)) as turn:
+            with recorder.turn(input_text, tool_turn_meta(engine, params)) as turn:
                 started = time.perf_counter()
                 result = tool.run(input_text, engine, params=params, progress=_print_progress(tool.name))
                 _report_tool_result(turn, tool.name, result.to_text(), result.to_dict(), engine, started)
             if kwargs["as_json"]:
                 echo_json(result.to_dict(), indent=None)
             else:
-                echo_untrusted(result.to_text())
+                shown = result.to_text()  # a text that ends its own line gets no blank line after it
+                echo_untrusted(shown, nl=not shown.endswith("\n"))
     except KeyboardInterrupt:
-        engine.cancel()
+        if engine is not None:
+            engine.cancel()
         raise
     finally:
-        engine.unload()
+        if engine is not None:
+            engine.unload()
+
+
+MODEL_FLAGS = (("model", "-m"), ("backend", "-b"), ("options", "-o"), ("verbose", "--verbose"))
+"""The options that choose and tune a model: refused for a tool that declares it uses none."""
+MODEL_OPTION_NAMES = frozenset(name for name, _ in MODEL_FLAGS)
+
+
+def _refuse_model_options(tool_name: str, kwargs: dict[str, Any]) -> None:
+    """``-m``/``-b``/``-o``/``--verbose`` with a tool that uses no model would silently do nothing: refused."""
+    given = [flag for name, flag in MODEL_FLAGS if kwargs.get(name)]
+    if given:
+        raise click.UsageError(
+            f"tool {tool_name!r} uses no model (it declares needs_model = False); drop {', '.join(given)}"
+        )
+
+
+def _open_engine(tool: RegisteredTool, kwargs: dict[str, Any], backend_opts: dict[str, Any]) -> Backend | None:
+    """The model the tool runs on, or None for a tool that declares it needs none (nothing is loaded)."""
+    if not tool.needs_model:
+        return None
+    from ..session import open_backend
+
+    model_name, backend_name = resolve_model_and_backend(kwargs["model"], kwargs["backend"])
+    return open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+
+
+def tool_turn_meta(engine: Backend | None, params: dict[str, Any]) -> Any:
+    """What produced a tool turn: the model and backend, or only the parameters for a tool that uses no model."""
+    from ..history.exchange import turn_meta
+    from ..history.records import TurnMeta
+
+    return turn_meta(engine, params) if engine is not None else TurnMeta(params=dict(params))
+
+
+NO_INPUT = "no input: pass TEXT, '-' with text on stdin, --file PATH or --batch FILE.jsonl"
 
 
 def read_input(text: str | None, file: str | None) -> str:
-    """The tool's input from TEXT, ``-``/piped stdin, or --file (exactly one of them)."""
+    """The tool's input from TEXT, ``-``/piped stdin, or --file (exactly one of them).
+
+    Input with no text in it (``""``, an empty file, blank stdin) is a usage error
+    here, before a model loads: every way of giving it is refused alike, instead
+    of a blank TEXT or file costing a model load, then failing inside the tool and
+    leaving an empty turn in the history.
+    """
     if text is not None and file:
         raise click.UsageError("give TEXT or --file, not both")
-    if file:
-        if file == "-":
-            data = read_stdin_text()
-            return data or ""
-        return read_input_file(file, "--file")
-    if text == "-" or text is None:
-        data = read_stdin_text()
-        if data is None or not data.strip():
-            raise click.UsageError("no input: pass TEXT, '-' with text on stdin, --file PATH or --batch FILE.jsonl")
-        return data
-    return text
+    if file == "-" or (not file and text in ("-", None)):
+        data, source = read_stdin_text(), "stdin"
+        if data is None:
+            raise click.UsageError(NO_INPUT)
+    elif file:
+        data, source = read_input_file(file, "--file"), f"--file {file}"
+    else:
+        data, source = text, "TEXT"
+    if data is None or not data.strip():
+        raise click.UsageError(f"{NO_INPUT} ({visible_text(source)} holds no text)")
+    return data
 
 
 def _print_progress(tool_name: str) -> Callable[[int, int, str], None]:
@@ -230,30 +308,46 @@ def _print_progress(tool_name: str) -> Callable[[int, int, str], None]:
 
 
 def _report_tool_result(
-    turn: Any, tool_name: str, text: str, data: Any, engine: Backend, started: float
+    turn: Any, tool_name: str, text: str, data: Any, engine: Backend | None, started: float
 ) -> None:
-    """A tool's result as a history turn: its text as the reply, its JSON as ``tool_result``."""
+    """A tool's result as a history turn: its text as the reply, its JSON as ``tool_result``.
+
+    A tool that uses no model (``engine`` None) leaves the turn's model and backend empty.
+    """
     from ..types import Completion, Timings, Usage
 
     duration_ms = (time.perf_counter() - started) * 1000
     completion = Completion(
-        text=text, model=engine.model_name, backend=engine.name, finish_reason="stop",
-        usage=Usage(), timings=Timings(duration_ms=duration_ms),
+        text=text, model=engine.model_name if engine else "", backend=engine.name if engine else "",
+        finish_reason="stop", usage=Usage(), timings=Timings(duration_ms=duration_ms),
     )  # fmt: skip
     turn.complete(completion, tool_name=tool_name, tool_result=data)
 
 
 def _run_batch(
-    tool: RegisteredTool, rows: list[Row], engine: Backend, params: dict[str, Any], flags: dict[str, Any], recorder: Any
+    tool: RegisteredTool,
+    rows: list[Row],
+    engine: Backend | None,
+    params: dict[str, Any],
+    flags: dict[str, Any],
+    recorder: Any,
 ) -> None:
-    """The tool over every row (the shared batch runner), each row also a turn in the history."""
+    """The tool over every row (the shared batch runner), each row also a turn in the batch's conversation.
+
+    ``engine`` is None for a tool that uses no model: its rows run one at a time (there is no
+    backend to declare how many requests it takes, nor a model call to overlap).
+    """
     from ..batch import ProgressBar, run_rows
-    from ..history.exchange import turn_meta
     from ..tools.batch import run_tool_row
     from .batch_options import batch_parallel
 
     out, input_field = flags["out"], flags["input_field"]
-    parallel = batch_parallel(flags["parallel"], engine)
+    if engine is not None:
+        parallel = batch_parallel(flags["parallel"], engine)
+    else:
+        parallel = 1
+        if (flags["parallel"] or 1) > 1:
+            click.echo(f"note: tool {tool.name!r} uses no model; --parallel {flags['parallel']} runs as 1", err=True)
     started: dict[int, float] = {}  # per row: rows may run at once (--parallel)
 
     def work(row: Row) -> dict[str, Any]:
@@ -263,7 +357,7 @@ def _run_batch(
     def record(result: dict[str, Any]) -> None:
         if result.get("input") is None:
             return  # nothing the user said to record (the row itself was unusable)
-        with recorder.turn(result["input"], turn_meta(engine, params)) as turn:
+        with recorder.turn(result["input"], tool_turn_meta(engine, params)) as turn:
             if result["error"] is not None:
                 turn.fail(str(result["error"]))
             else:
@@ -272,11 +366,14 @@ def _run_batch(
                     turn, tool.name, text, result["result"], engine, started.pop(result["row"], time.perf_counter())
                 )
 
+    if recorder.note:
+        echo_untrusted(recorder.note, err=True)
     try:
         summary = run_rows(
             rows, work, out=out, resume=flags["resume"], force=flags["force"],
-            progress=lambda total: ProgressBar(total), on_record=record, parallel=parallel, cancel=engine.cancel,
-        )
+            progress=lambda total: ProgressBar(total), on_record=record, parallel=parallel,
+            cancel=engine.cancel if engine is not None else None, conversation=recorder.conversation,
+        )  # fmt: skip
     except KeyboardInterrupt:
         interrupted(out)
     finish_batch(summary, out)
@@ -330,6 +427,9 @@ class ToolCommand(click.Command):
             tool = available_tools().get(name or "") if name else None
         except AssistantError:
             tool = None
+        for param in self.params:  # a tool that uses no model: --help offers no model options (they are refused)
+            if param.name in MODEL_OPTION_NAMES:
+                param.hidden = tool is not None and not tool.needs_model
         if tool is None:
             return  # the callback reports the missing tool
         taken = {opt for p in self.params for opt in getattr(p, "opts", [])}

@@ -45,11 +45,44 @@ def unconstrained_note(backend_name: str, reason: str = "") -> str:
     return f"note: {why}; the reply is validated against the schema, not constrained"
 
 
+SCHEMA_INSTRUCTION = "Reply with one JSON document that matches this JSON Schema:\n"
+"""How :func:`schema_instruction` introduces the schema (the JSON follows on the next line)."""
+
+
 def schema_instruction(system: str | None, schema: dict[str, Any]) -> str:
     """``system`` followed by the schema, so the model reads what the decoder will hold it to.
 
     A constrained decoder forces the keys and types, but only the prompt can
     tell the model what each field is for (the concise syntax's descriptions).
+    The instruction belongs to the replies held to the schema: it is added to
+    their prompt (:class:`~assistant.structured.session.SchemaSession`), never
+    stored as the conversation's system prompt, so a later turn without a
+    schema is not told to write JSON that nothing then holds it to.
     """
-    told = "Reply with one JSON document that matches this JSON Schema:\n" + json.dumps(schema, ensure_ascii=False)
+    told = SCHEMA_INSTRUCTION + json.dumps(schema, ensure_ascii=False)
     return f"{system.rstrip()}\n\n{told}" if system and system.strip() else told
+
+
+def without_schema_instruction(system: str | None) -> str | None:
+    """``system`` without a trailing :func:`schema_instruction` (None when nothing else is left).
+
+    Conversations recorded by earlier versions stored the instruction as their
+    system prompt; continuing one without ``--schema`` must not inherit it.
+    Only an exact instruction is removed: the introduction line, then one JSON
+    object to the end, after a blank line or at the start.
+    """
+    if not system:
+        return system
+    at = system.rfind(SCHEMA_INSTRUCTION)
+    if at < 0:
+        return system
+    head = system[:at]
+    if head and not head.endswith("\n\n"):
+        return system
+    try:
+        schema = json.loads(system[at + len(SCHEMA_INSTRUCTION) :])
+    except json.JSONDecodeError:
+        return system
+    if not isinstance(schema, dict):
+        return system
+    return head[:-2] if head else None

@@ -6,6 +6,12 @@ method returning a :class:`~assistant.tools.results.ToolResult`. It may
 subclass :class:`BaseTool` for the defaults, but duck typing is enough — the
 first-party tools in ``plugins/`` are registered exactly like a third party's.
 
+What a tool needs from the assistant is declared, not guessed: ``needs_model``
+(a bool, default True, as simonw/llm's models declare ``can_stream`` or
+``needs_key``) says whether ``run`` uses the model. A tool that declares
+``needs_model = False`` is run with ``backend=None``, and no front end loads a
+model for it — loading one costs seconds, and fails where none is installed.
+
 Parameters are declared rather than parsed by each tool so that the CLI can
 turn them into options (``--length``, ``--to``), the Python API can check
 keyword arguments, and ``assistant tools --json`` can describe them — all from
@@ -144,9 +150,28 @@ class Parameter:
         }
 
 
+NEEDS_MODEL_DEFAULT = True
+"""A tool that does not say otherwise is given a model: what every tool got before the flag existed."""
+
+
+def needs_model(tool: Any) -> bool:
+    """The tool's ``needs_model`` declaration (:data:`NEEDS_MODEL_DEFAULT` when it makes none).
+
+    The one place the flag is read, so the registry's check, the CLI and the
+    Python API agree on what an undeclared tool means.
+    """
+    return getattr(tool, "needs_model", NEEDS_MODEL_DEFAULT)  # type: ignore[no-any-return]
+
+
 @runtime_checkable
 class Tool(Protocol):
     """What ``register(tool)`` accepts.
+
+    Optionally also ``needs_model: bool`` (default True): False declares that
+    ``run`` never uses the model, so it is called with ``backend=None`` and no
+    model is loaded for it (``assistant tool NAME``, ``--batch``,
+    ``get_tool(NAME).run(text)``). It is not a Protocol member, so tools written
+    before it existed still satisfy ``isinstance(obj, Tool)``.
 
     ``run`` may also accept a keyword argument ``progress`` (a :data:`Progress`
     callable); the assistant passes it only to tools whose ``run`` declares it.
@@ -160,18 +185,20 @@ class Tool(Protocol):
     parameters: Sequence[Parameter]
     templates: Sequence[str]
 
-    def run(self, text: str, params: Mapping[str, Any], backend: Backend) -> ToolResult: ...
+    def run(self, text: str, params: Mapping[str, Any], backend: Backend | None) -> ToolResult: ...
 
 
 class BaseTool:
-    """Optional base class: empty parameters and templates, a readable repr."""
+    """Optional base class: empty parameters and templates, a model (``needs_model``), a readable repr."""
 
     name: str = ""
     description: str = ""
     parameters: Sequence[Parameter] = ()
     templates: Sequence[str] = ()
+    needs_model: bool = NEEDS_MODEL_DEFAULT
+    """False: ``run`` never uses the model; it gets ``backend=None`` and none is loaded for it."""
 
-    def run(self, text: str, params: Mapping[str, Any], backend: Backend) -> ToolResult:
+    def run(self, text: str, params: Mapping[str, Any], backend: Backend | None) -> ToolResult:
         raise NotImplementedError(f"tool {self.name!r} does not implement run()")
 
     def __repr__(self) -> str:

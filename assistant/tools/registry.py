@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import AssistantError, ConfigError, ToolError
-from .base import Parameter, ParameterSet, Progress
+from .base import Parameter, ParameterSet, Progress, needs_model
 from .results import TextResult, ToolResult
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ def _check_tool(tool: Any) -> None:
     names = [n for p in parameters for n in p.names]
     if len(names) != len(set(names)):
         raise ConfigError(f"tool {name!r} declares a parameter name twice")
+    declared = needs_model(tool)
+    if not isinstance(declared, bool):  # "no", 0, a method: guessing would load a model needlessly, or break run
+        raise ConfigError(f"tool {name!r}: needs_model must be True or False, got {declared!r}")
 
 
 def _sequence_of(tool: str, attribute: str, value: Any, one: str) -> tuple[Any, ...]:
@@ -111,11 +114,17 @@ class RegisteredTool:
     def templates(self) -> tuple[str, ...]:
         return tuple(getattr(self.tool, "templates", ()) or ())
 
+    @property
+    def needs_model(self) -> bool:
+        """Whether ``run`` uses the model: False means no front end loads one for this tool."""
+        return needs_model(self.tool)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "description": self.description,
             "plugin": self.plugin,
+            "needs_model": self.needs_model,
             "templates": list(self.templates),
             "parameters": [p.to_dict() for p in self.parameters],
         }
@@ -164,12 +173,17 @@ class RegisteredTool:
     ) -> ToolResult:
         """Run the tool on ``text``. Parameters come as ``params={...}`` and/or keywords.
 
-        Without ``backend`` the default model is loaded (once per object).
+        Without ``backend`` the default model is loaded (once per object), unless
+        the tool declares ``needs_model = False``: it is then always run with
+        ``backend=None``, as its declaration promises, whatever the caller passed.
         """
         if not isinstance(text, str):
             raise ConfigError(f"tool {self.name!r} needs text (a str), got {type(text).__name__}")
         resolved = self.resolve_params(params, **kwargs)
-        engine = backend if backend is not None else self.default_backend()
+        if not self.needs_model:
+            engine = None
+        else:
+            engine = backend if backend is not None else self.default_backend()
         extra: dict[str, Any] = {"progress": progress} if progress is not None and self._accepts_progress() else {}
         try:
             result = self.tool.run(text, resolved, engine, **extra)

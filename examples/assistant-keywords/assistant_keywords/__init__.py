@@ -73,6 +73,7 @@ class Keywords(BaseTool):
     description = "Rank the key phrases of a text with the model."
     parameters = (Parameter("top", "int", help="how many phrases to return", default=5),)
     templates = ("keywords",)  # prompts/keywords.jinja, registered below
+    needs_model = True  # run scores phrases with the model (the default; False: none is loaded for the tool)
 
     def run(self, text: str, params: Mapping[str, Any], backend: Any) -> KeywordsResult:
         top = params["top"]
