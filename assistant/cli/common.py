@@ -16,6 +16,7 @@ from typing import Any, Callable
 import click
 
 from ..config import default_backend
+from ..paths import names_a_directory
 from ..input_files import MAX_INPUT_BYTES, read_input_file, read_limited  # noqa: F401 (the commands import them from here)
 from ..terminal_text import json_text, visible_text
 
@@ -213,12 +214,16 @@ class FilePath(click.Path):
 
     ``--out "$OUT"`` with ``OUT`` unset passes ``""``: click made it ``.``
     (``--out . is a directory``), and ``--file ""`` read stdin instead, ending in
-    "stdin holds no text". The option is named instead, with what was wrong.
+    "stdin holds no text". Nor a name ending in a separator (``--out results/``),
+    which click would turn into a file named ``results``. The option is named
+    instead, with what was wrong.
     """
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not value.strip():
             self.fail("needs a file name, not an empty string", param, ctx)
+        if isinstance(value, str) and value != "-" and names_a_directory(value):
+            self.fail(f"{value} names a directory (it ends in a separator); give a file name", param, ctx)
         return super().convert(value, param, ctx)
 
 

@@ -29,12 +29,13 @@ def _when(timestamp: str) -> str:
     """A stored UTC timestamp in the user's local time, to the minute."""
     try:
         return datetime.fromisoformat(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return timestamp
+    except ValueError:  # written by another program: shown as it is, on one line
+        return _flat(timestamp)
 
 
 def _one_line(text: str | None, width: int = 60) -> str:
-    words = " ".join((text or "").split())
+    """:func:`_flat`, cut to ``width`` characters (a column of a listing)."""
+    words = _flat(text or "")
     return words if len(words) <= width else words[: width - 1] + "…"
 
 
@@ -85,7 +86,18 @@ def _message_header(message: StoredMessage) -> str:
         details.append("stopped at max tokens")
     if message.alternatives > 1:  # regenerated or edited: the others are on branches not shown
         details.append(f"version {message.alternative} of {message.alternatives}")
-    return f"--- {message.role} #{message.id} ({', '.join(details)})"
+    return _flat(f"--- {message.role} #{message.id} ({', '.join(details)})")
+
+
+def _flat(text: str) -> str:
+    """``text`` on one line, every run of whitespace one space.
+
+    For the lines ``show`` writes around the contents: an error message (a
+    server's words), a title or a model name written by another program is
+    untrusted text too, and a line break in it would start a line that can pass
+    for another message's header.
+    """
+    return " ".join(text.split())
 
 
 @history.command("show")
@@ -102,7 +114,7 @@ def show(conversation_id: int, as_json: bool, db: str | None) -> None:
     if as_json:
         echo_json(conversation_dict(conversation, messages))
         return
-    echo_untrusted(f"conversation {conversation.id}: {conversation.title or '(untitled)'}")
+    echo_untrusted(_flat(f"conversation {conversation.id}: {conversation.title or '(untitled)'}"))
     about = [f"created {_when(conversation.created)}"]
     about += [v for v in (conversation.model, conversation.backend) if v]
     if conversation.template:
@@ -110,7 +122,7 @@ def show(conversation_id: int, as_json: bool, db: str | None) -> None:
     hidden = (conversation.message_count or 0) - len(messages)
     if hidden > 0:
         about.append(f"{hidden} more message{'s' if hidden != 1 else ''} on other branches")
-    echo_untrusted(" · ".join(about))
+    echo_untrusted(_flat(" · ".join(about)))
     # Contents are indented under their header: a message holding a line such as
     # "--- assistant #5" would otherwise read as a turn of its own.
     if conversation.system:

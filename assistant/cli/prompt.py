@@ -155,11 +155,6 @@ def prompt(
         backend_opts["verbose"] = True
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
     system_text = history.system(system, default_system_prompt())
-    if system is None and history.conversation is not None:
-        from ..structured.output import without_schema_instruction
-
-        # Older versions stored a --schema turn's instruction as the conversation's system prompt.
-        system_text = without_schema_instruction(system_text)
     if schema is not None:
         params = constrain_params(params, schema, engine)
     # The schema is this reply's, not the conversation's: shown in its prompt, never stored as

@@ -101,15 +101,23 @@ def list_command(show_all: bool, as_json: bool) -> None:
     if as_json:
         echo_json([t.to_dict() for t in found])
         return
-    width = max((len(t.name) for t in found), default=0)
+    # One row per template: a file name, description or error holding a line break
+    # would otherwise start a row of its own, one that can pass for another template.
+    names = [_one_line(t.name) for t in found]
+    width = max((len(name) for name in names), default=0)
     sources = [f"[{t.source}]" + (f" (hidden by {t.shadowed_by})" if t.shadowed_by else "") for t in found]
     source_width = max((len(source) for source in sources), default=0)  # `[user]` lines up with `[builtin]`
-    for entry, source in zip(found, sources):
+    for entry, name, source in zip(found, names, sources):
         if entry.error:
-            detail = f"INVALID: {entry.error}"
+            detail = f"INVALID: {_one_line(entry.error)}"
         else:
-            detail = f"{entry.strategy:<16} {entry.description}"
-        echo_untrusted(f"{entry.name:<{width}}  {source:<{source_width}}  {detail}")
+            detail = f"{entry.strategy:<16} {_one_line(entry.description)}"
+        echo_untrusted(f"{name:<{width}}  {source:<{source_width}}  {detail}")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace, line breaks included, as one space."""
+    return " ".join(text.split())
 
 
 @templates.command("show", short_help="Print a template's file.")
@@ -246,9 +254,9 @@ def test_command(
     else:
         for case in report.cases:
             mark = "PASS" if case.passed else "FAIL"
-            line = f"{mark}  {case.name}"
+            line = f"{mark}  {_one_line(case.name)}"  # one row a case: a name cannot add a PASS row
             if not case.passed:
-                line += f": {case.reason}"
+                line += f": {_one_line(case.reason)}"
             echo_untrusted(line)
         click.echo(f"pass rate: {report.passed}/{len(report.cases)} ({report.pass_rate:.0%}) "
                    f"[{report.model} on {report.backend}]")
@@ -352,6 +360,7 @@ def _prompt_once(
     history: Any,
 ) -> None:
     from ..history.exchange import ExchangeRecorder
+    from ..history.stored_text import title_from
     from ..terminal_text import StreamedLineEnds
     from ..templates import render_template
     from ..templates.run import resolve_params, run_template
@@ -361,7 +370,9 @@ def _prompt_once(
     )
     engine, overrides = _load_engine(model, backend, options, verbose)
     _note_constraint(template, engine)
-    recorder = ExchangeRecorder(history, system=_system_of(messages))
+    # Titled by what the user gave, not by the rendered message: that starts with the
+    # template's own words (its first example, "Answer the question."), the same every run.
+    recorder = ExchangeRecorder(history, system=_system_of(messages), title=title_from(input_text or ""))
     # Plain text streams to stdout; when an answer is extracted (chain-of-thought,
     # JSON, labels) the reply streams to stderr and stdout gets only the answer.
     to_stdout = template.output.type == "text" and template.answer_prefix is None
@@ -422,8 +433,8 @@ def _prompt_batch(
     parallel: int | None = None,
 ) -> None:
     from ..errors import TemplateError
-    from ..history.exchange import ExchangeRecorder
     from ..batch import ProgressBar, already_done, check_input_field, check_output, read_rows
+    from ..batch.history import BatchRecorder
     from ..templates.batch import row_generation_params, run_batch
     from ..templates.run import resolve_params
 
@@ -440,7 +451,9 @@ def _prompt_batch(
     params = resolve_params(template, overrides)
     in_flight = batch_parallel(parallel, engine)
     _note_constraint(template, engine)
-    recorder = ExchangeRecorder(history, title=f"batch: {template.name} over {batch.name}", kind="batch")
+    recorder = BatchRecorder(history, title=f"batch: {template.name} over {batch.name}", out=out, resume=resume)
+    if recorder.note:
+        echo_untrusted(recorder.note, err=True)
     meta = _turn_meta(template, engine, params)
 
     def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
@@ -466,6 +479,7 @@ def _prompt_batch(
             progress=lambda total: ProgressBar(total),
             on_record=record,
             parallel=in_flight,
+            conversation=recorder.conversation,
         )
     except KeyboardInterrupt:
         engine.cancel()

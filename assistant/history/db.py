@@ -33,6 +33,7 @@ from typing import Iterator
 import sqlite_utils
 
 from ..errors import HistoryError
+from ..paths import names_a_directory
 
 BUSY_TIMEOUT_S = 5.0
 DB_FILENAME = "history.db"
@@ -46,9 +47,23 @@ def default_db_path() -> Path:
 
 
 def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``--db PATH`` beats the config's ``db`` key, which beats the default location."""
-    if explicit:
-        return Path(explicit).expanduser()
+    """``--db PATH`` beats the config's ``db`` key, which beats the default location.
+
+    An explicit path that is empty (``--db "$UNSET"``) or ends in a separator
+    (``--db backups/``: a directory) is refused: taken as given, the first
+    wrote to the default history the user meant to keep apart from, and the
+    second created a database *file* named like the directory.
+    """
+    if explicit is not None:
+        text = os.fspath(explicit)
+        if not text.strip():
+            raise HistoryError(
+                "the history database path is empty; give a file with --db PATH, or leave --db out"
+            )
+        if names_a_directory(text):
+            suggested = f"{text.rstrip('/' + os.sep)}{os.sep}{DB_FILENAME}"
+            raise HistoryError(f"history database {text} names a directory; give a file path, such as {suggested}")
+        return Path(text).expanduser()
     from ..config import load_config
 
     configured = load_config().get("db")  # a string, made absolute from the config file's directory

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
 from ..errors import HistoryError, OutputError
+from ..paths import names_a_directory
 from ..terminal_text import json_text, visible_text
 from .records import Conversation, StoredMessage
 
@@ -164,8 +165,14 @@ def export_to_file(
     whole history. The text goes to a temporary file beside ``path`` and
     replaces it only when complete; the database's own files are refused.
     A target that is not a regular file (``/dev/stdout``, a FIFO) is written directly.
+    A path ending in a separator names a directory (``-o exports/``): refused, as
+    ``Path`` would drop the separator and write a file of the directory's name.
     """
-    target = Path(path).expanduser()
+    text = os.fspath(path)
+    if names_a_directory(text):
+        suffix = {"markdown": "md"}.get(fmt, fmt)
+        raise OutputError(f"cannot export to {text}: it names a directory; give a file name, such as {text}export.{suffix}")
+    target = Path(text).expanduser()
     if database is not None:
         for suffix in DATABASE_COMPANIONS:
             companion = database.with_name(database.name + suffix)

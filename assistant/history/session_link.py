@@ -51,11 +51,18 @@ class HistoryLink:
         return self.conversation.backend if self.conversation else None
 
     def system(self, explicit: str | None, default: str | None) -> str | None:
-        """``-s`` wins; a resumed conversation keeps its own; else the default."""
+        """``-s`` wins; a resumed conversation keeps its own; else the default.
+
+        Older versions stored a ``--schema`` turn's JSON instruction as the
+        conversation's system prompt; it belonged to that reply, so a resumed
+        conversation is given its system prompt without it.
+        """
         if explicit is not None:
             return explicit
         if self.conversation is not None:
-            return self.conversation.system
+            from ..structured.output import without_schema_instruction
+
+            return without_schema_instruction(self.conversation.system)
         return default
 
     def recorder(self, template: str | None = None) -> ConversationRecorder | None:

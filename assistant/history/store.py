@@ -11,6 +11,10 @@ Recording a turn is two steps so that nothing the user typed is ever lost:
 A process killed in between leaves the user's message and the partial reply
 (as of the last checkpoint) marked ``interrupted``. All writes are
 transactions; every public method is thread-safe (one connection, one lock).
+
+How messages form a tree of branches, and the queries that walk it, live in
+:mod:`.tree`; this module owns the connection, its lock and transactions, and
+the public API on top.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sqlite_utils
 
 from ..errors import HistoryError
 from ..types import Completion, Message
+from . import tree
 from .db import check_writable, connect, is_writable, resolve_db_path, translate_errors, write_transaction
 from .migrations import FTS_TOKENIZER, foreign_tables, migrate, pending_names
 from .records import KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta
@@ -274,18 +279,18 @@ class HistoryStore:
             ).fetchone()
             if row is None:
                 raise HistoryError(f"no conversation with id {conversation_id}")
-            head = row[1] if row[1] is not None else self._chain_in_order(conversation_id)
+            head = row[1] if row[1] is not None else tree.chain_in_order(self.db, conversation_id)
             if parent_id is AT_HEAD:
                 parent_id = head
             elif parent_id is not None:
-                self._member(conversation_id, parent_id)
+                tree.member_role(self.db, conversation_id, parent_id)
             self.db.execute(
                 "UPDATE conversations SET updated = ?, title = coalesce(title, ?) WHERE id = ?",
                 [now, title_from(user_text), conversation_id],
             )
             user_id = self._insert(conversation_id, "user", user_text, now, meta, "complete", parent_id)
             reply_id = self._insert(conversation_id, "assistant", "", now, meta, "interrupted", user_id)
-            self._set_head(conversation_id, reply_id)
+            tree.set_head(self.db, conversation_id, reply_id)
         return Turn(conversation_id, user_id, reply_id)
 
     @_guarded
@@ -296,13 +301,13 @@ class HistoryStore:
         """
         now = now_iso()
         with write_transaction(self.db):
-            if self._member(conversation_id, user_message_id) != "user":
+            if tree.member_role(self.db, conversation_id, user_message_id) != "user":
                 raise HistoryError(f"message {user_message_id} is not a user message: only those get replies")
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", [now, conversation_id])
             reply_id = self._insert(
                 conversation_id, "assistant", "", now, meta, "interrupted", user_message_id
             )
-            self._set_head(conversation_id, reply_id)
+            tree.set_head(self.db, conversation_id, reply_id)
         return Turn(conversation_id, user_message_id, reply_id)
 
     def _insert(
@@ -316,32 +321,6 @@ class HistoryStore:
              _dump_json(meta.params, "params"), status, parent_id],
         )
         return int(cursor.lastrowid or 0)
-
-    def _chain_in_order(self, conversation_id: int) -> int | None:
-        """A conversation without a head (rows written by something that knows no tree) becomes one
-        branch in id order, as migration 0005 did for older files; returns its last message."""
-        self.db.execute(
-            "UPDATE messages SET parent_id = (SELECT max(p.id) FROM messages p"
-            " WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id)"
-            " WHERE conversation_id = ?",
-            [conversation_id],
-        )
-        row = self.db.execute(
-            "SELECT max(id) FROM messages WHERE conversation_id = ?", [conversation_id]
-        ).fetchone()
-        return row[0] if row else None
-
-    def _set_head(self, conversation_id: int, message_id: int) -> None:
-        self.db.execute("UPDATE conversations SET head_id = ? WHERE id = ?", [message_id, conversation_id])
-
-    def _member(self, conversation_id: int, message_id: int) -> str:
-        """The role of ``message_id``, which must be a message of ``conversation_id``."""
-        row = self.db.execute(
-            "SELECT role FROM messages WHERE id = ? AND conversation_id = ?", [message_id, conversation_id]
-        ).fetchone()
-        if row is None:
-            raise HistoryError(f"conversation {conversation_id} has no message {message_id}")
-        return str(row[0])
 
     @_guarded
     def checkpoint(self, turn: Turn, partial_text: str) -> None:
@@ -441,53 +420,20 @@ class HistoryStore:
         if branch not in ("active", "all"):
             raise HistoryError(f"branch must be 'active' or 'all', not {branch!r}")
         if head is None:
-            row = self.db.execute("SELECT head_id FROM conversations WHERE id = ?", [conversation_id]).fetchone()
-            head = row[0] if row else None
-        if branch == "all" or head is None:
-            rows = self.db.query(
-                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
-            )
-        else:
-            rows = self.db.query(
-                """
-                WITH RECURSIVE path(id) AS (
-                    SELECT ?
-                    UNION ALL
-                    SELECT m.parent_id FROM messages m JOIN path ON m.id = path.id
-                    WHERE m.parent_id IS NOT NULL AND m.parent_id < m.id
-                )
-                SELECT messages.* FROM messages JOIN path USING (id) WHERE conversation_id = ? ORDER BY id
-                """,
-                [head, conversation_id],
-            )
-        messages = [StoredMessage.from_row(row) for row in rows]
+            head = tree.head_of(self.db, conversation_id)
+        messages = [
+            StoredMessage.from_row(row)
+            for row in tree.branch_rows(self.db, conversation_id, None if branch == "all" else head)
+        ]
         if head is not None:
-            children = self._children(conversation_id)
-            for message in messages:
-                versions = children.get(message.parent_id, [message.id])
-                message.alternative, message.alternatives = versions.index(message.id) + 1, len(versions)
+            tree.number_versions(self.db, conversation_id, messages)
         return messages
-
-    def _children(self, conversation_id: int) -> dict[int | None, list[int]]:
-        """parent id -> its children's ids, oldest first (None: the first messages)."""
-        children: dict[int | None, list[int]] = {}
-        for message_id, parent_id in self.db.execute(
-            "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
-        ):
-            children.setdefault(parent_id, []).append(message_id)
-        return children
 
     @_guarded
     def siblings(self, conversation_id: int, message_id: int) -> list[int]:
         """The versions at ``message_id``'s place, itself included, oldest first (the other replies
         to its user message, or the other messages sent after the same reply)."""
-        self._member(conversation_id, message_id)
-        rows = self.db.execute(
-            "SELECT id FROM messages WHERE conversation_id = ?"
-            " AND parent_id IS (SELECT parent_id FROM messages WHERE id = ?) ORDER BY id",
-            [conversation_id, message_id],
-        ).fetchall()
-        return [row[0] for row in rows]
+        return tree.siblings(self.db, conversation_id, message_id)
 
     @_guarded
     def activate(self, conversation_id: int, message_id: int) -> int:
@@ -497,20 +443,9 @@ class HistoryStore:
         is a leaf): the branch as it was last written, as far as it went.
         """
         with write_transaction(self.db):
-            self._member(conversation_id, message_id)
-            row = self.db.execute(
-                """
-                WITH RECURSIVE below(id) AS (
-                    SELECT ?
-                    UNION ALL
-                    SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id WHERE m.id > below.id
-                )
-                SELECT max(id) FROM below
-                """,
-                [message_id],
-            ).fetchone()
-            head = int(row[0])
-            self._set_head(conversation_id, head)
+            tree.member_role(self.db, conversation_id, message_id)
+            head = tree.leaf_below(self.db, message_id)
+            tree.set_head(self.db, conversation_id, head)
         return head
 
     @_guarded

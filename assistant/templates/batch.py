@@ -49,12 +49,14 @@ def run_batch(
     stdout: IO[str] | None = None,
     on_record: Callable[[dict[str, Any], list[Message] | None], None] | None = None,
     parallel: int = 1,
+    conversation: Callable[[], int | None] | None = None,
 ) -> BatchSummary:
     """Run every row not yet done; ``variables`` are shared values a row's own fields override.
 
     ``system`` replaces the template's system prompt for every row (as ``-s`` does).
-    ``on_record(record, messages)`` sees each row's result after it is written
-    (the CLI records it in the history; ``messages`` is None if rendering failed).
+    ``on_record(record, messages)`` sees each row's result just before it is written
+    (the CLI records it in the history; ``messages`` is None if rendering failed);
+    ``conversation`` names the history conversation on each line (:func:`~assistant.batch.run_rows`).
     ``parallel`` rows run at once (the backend's ``cancel`` stops them on Ctrl-C).
     """
     generation = params or template.generation_params()
@@ -73,7 +75,7 @@ def run_batch(
 
     return run_rows(
         rows, work, out=out, resume=resume, force=force, progress=progress, stdout=stdout, on_record=seen,
-        parallel=parallel, cancel=backend.cancel,
+        parallel=parallel, cancel=backend.cancel, conversation=conversation,
     )
 
 

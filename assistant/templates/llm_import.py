@@ -188,6 +188,7 @@ def import_llm_template(source: Path, name: str | None = None) -> tuple[str, str
     files' bounds (a regular file, at most the size cap).
     """
     from .loader import read_template_text, template_name
+    from .yaml_data import load_yaml
 
     if name is not None:
         name = template_name(name)
@@ -197,7 +198,7 @@ def import_llm_template(source: Path, name: str | None = None) -> tuple[str, str
         except TemplateError as exc:
             raise TemplateError(f"{exc}; choose one with --name") from None
     try:
-        data = yaml.safe_load(read_template_text(source, "llm template"))
+        data = load_yaml(read_template_text(source, "llm template"), str(source))
     except yaml.YAMLError as exc:
         raise TemplateError(f"{source}: invalid YAML: {exc}") from None
     text, warnings = convert_llm_template(data, name, str(source))

@@ -36,14 +36,9 @@ import jinja2
 import yaml
 
 from ..errors import TemplateError
-from .sandbox import (
-    MAX_RENDERED_CHARS,
-    PromptSandbox,
-    field_filename,
-    make_environment,
-    translate_error,
-    undeclared_names,
-)
+from .diagnostics import field_filename, reads_other_templates, translate_error, undeclared_names
+from .sandbox import MAX_RENDERED_CHARS, PromptSandbox, make_environment
+from .yaml_data import load_yaml, parse_front_matter, yaml_line
 from .spec import (
     DEFAULT_EXAMPLE_TEMPLATE,
     EXAMPLE_MODES,
@@ -64,9 +59,6 @@ SUFFIX = ".jinja"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 EXAMPLE_SUFFIXES = (".jsonl", ".yaml", ".yml", ".json")
 """What an ``examples:`` file may be named; checked before the file is opened."""
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 @dataclass(frozen=True)
 class TemplateDir:
     path: Path
@@ -212,21 +204,6 @@ def jinja_source(text: str) -> str:
         if lines[index].rstrip("\r\n").strip() in ("---", "..."):
             return "{#" + "\n" * index + "#}\n" + "".join(lines[index + 1 :])
     return text
-
-
-def _yaml_line(front_matter: str, key: str) -> int | None:
-    """1-based line (within the front matter) where ``key``'s value text starts."""
-    try:
-        node = yaml.compose(front_matter, Loader=_YAML_LOADER)
-    except yaml.YAMLError:
-        return None
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    for key_node, value_node in node.value:
-        if key_node.value == key:
-            block = isinstance(value_node, yaml.ScalarNode) and value_node.style in ("|", ">")
-            return value_node.start_mark.line + 1 + (1 if block else 0)
-    return None
 
 
 class SearchPathLoader(jinja2.BaseLoader):
@@ -384,7 +361,7 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
     """Everything a template declares, checked; compiles the body, system and example template."""
     where = str(path)
     front, body, body_line = split_front_matter(text, path)
-    data = _parse_yaml(front, path)
+    data = parse_front_matter(front, path)
     check_keys(where, data, FRONT_MATTER_KEYS)
 
     name = data.get("name", path.stem)
@@ -452,7 +429,13 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
         body_line=body_line,
         dependencies=dependencies,
     )
-    template.compiled = Compiled(body_template, system_template, example_compiled, "examples" in body_reads)
+    template.compiled = Compiled(
+        body_template,
+        system_template,
+        example_compiled,
+        "examples" in body_reads,
+        reads_other_templates(env, jinja_source(text), str(path)),
+    )
     return template
 
 
@@ -464,23 +447,8 @@ class Compiled:
     system: jinja2.Template | None
     example: jinja2.Template
     body_uses_examples: bool
-
-
-def _parse_yaml(front: str, path: Path) -> dict[str, Any]:
-    if not front.strip():
-        return {}
-    try:
-        data = yaml.load(front, Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 2}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise TemplateError(f"{path}{line}: invalid YAML front matter: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise TemplateError(f"{path}: the front matter must be a YAML mapping")
-    return data
+    reads_other_templates: bool = False
+    """It includes, extends or imports another template (whose variables were not inferred)."""
 
 
 def _compile_body(env: PromptSandbox, text: str, path: Path) -> jinja2.Template:
@@ -500,7 +468,7 @@ def _compile_field(env: PromptSandbox, text: str, key: str, front: str, path: Pa
     raised while it *renders* (sandbox, undefined variable) names the file,
     the line and the field too, not ``<template>``.
     """
-    start = _yaml_line(front, key)
+    start = yaml_line(front, key)
     first_line = start + 1 if start is not None else 1  # the front matter starts on line 2
     source = ("{#" + "\n" * (first_line - 1) + "#}" if first_line > 1 else "") + text
     try:
@@ -572,7 +540,7 @@ def _parse_examples_file(file: Path, text: str) -> tuple[list[Any], list[int] | 
             lines.append(number)
         return items, lines
     try:  # .yaml, .yml, .json (the suffix was checked before reading)
-        data = yaml.load(text, Loader=_YAML_LOADER)
+        data = load_yaml(text, str(file))
     except yaml.YAMLError as exc:
         raise TemplateError(f"{file}: invalid YAML: {exc}") from None
     if not isinstance(data, list):

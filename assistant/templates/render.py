@@ -24,7 +24,8 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import TemplateError
 from ..types import Message
-from .sandbox import MAX_RENDERED_CHARS, OutputLimitError, render_bounded, translate_error, value_size
+from .diagnostics import translate_error
+from .sandbox import MAX_RENDERED_CHARS, OutputLimitError, render_bounded, step_budget, value_size
 from .spec import PromptTemplate
 
 COT_INSTRUCTION = (
@@ -55,9 +56,18 @@ def resolve_variables(
     way sends the user astray.
     """
     given = dict(variables or {})
+    # A variable read only in an included or parent template is not inferred from the body:
+    # "it takes no input" would send the user to the command line, not to the template.
+    declare = (
+        "; a variable read only through an include or a parent template must be declared under 'variables'"
+        if template.compiled is not None and template.compiled.reads_other_templates
+        else ""
+    )
     if input is not None:
         if template.variable("input") is None:
-            raise TemplateError(f"template {template.name!r} has no 'input' variable, so it takes no input text")
+            raise TemplateError(
+                f"template {template.name!r} has no 'input' variable, so it takes no input text{declare}"
+            )
         if given.get("input") is not None:
             raise TemplateError("the 'input' variable was given twice (as a variable and as input text)")
         given["input"] = input
@@ -65,7 +75,7 @@ def resolve_variables(
     unknown = sorted(name for name in given if template.variable(name) is None)
     if unknown:
         takes = ", ".join(template.variable_names) or "no variables"
-        problems.append(f"unknown variable(s) {', '.join(unknown)} (it takes: {takes})")
+        problems.append(f"unknown variable(s) {', '.join(unknown)} (it takes: {takes}){declare}")
     missing = [v.name for v in template.variables if v.required and given.get(v.name) is None]
     if missing:
         if missing == ["input"]:
@@ -154,6 +164,14 @@ def render_template(
     values = resolve_variables(
         template, variables, input, input_hint=input_hint, variables_hint=variables_hint
     )
+    with step_budget():  # one for the system prompt, every example and the query together
+        return _render_messages(template, values, mode, system, max_chars)
+
+
+def _render_messages(
+    template: PromptTemplate, values: dict[str, Any], mode: str, system: str | None, max_chars: int
+) -> list[Message]:
+    """The messages of :func:`render_template`, once its variables are resolved."""
     compiled = template.compiled
     budget = _Budget(max_chars)
     where = str(template.path)

@@ -18,20 +18,27 @@ chat template fed a long conversation). Values are measured with
 so ``[s] * 1000`` cannot be turned into a gigabyte by printing or joining it.
 The rendered output is capped as well (:func:`render_bounded`).
 
-The sandbox does not bound CPU time: a loop that prints nothing runs as long as
-it runs. Only load templates you would run as a shell script's input.
+Nor can a template run for ever: every loop iteration and every call (macros,
+methods, ``loop()`` of a recursive loop) is one step, so is the work done on
+large values (:func:`_charge`), and a render that passes :data:`MAX_RENDER_STEPS`
+is stopped with a :class:`RenderLimitError`. Jinja has no ``while``, but nested
+``range`` loops or a macro calling itself twice make 10^10 steps out of one
+line, and a template that prints nothing is never stopped by the output cap;
+the chat app renders templates to show the prompt, so one such template froze
+it with no key left to press. Steps are counted, not timed, so the limit is the
+same on every machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import re
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import jinja2
+from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import Concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, SecurityError
@@ -51,9 +58,49 @@ _allocation_limit: contextvars.ContextVar[int] = contextvars.ContextVar(
 )
 """Largest value (in characters, see :func:`value_size`) one operation may build in the running render."""
 
+MAX_RENDER_STEPS = 1_000_000
+"""Steps of work one render may do (about a second): a loop iteration or a call is one, measuring
+a value one per item, reading or building text one per :data:`CHARS_PER_STEP` characters.
+A chat template over thousands of messages takes well under a million."""
+
+CHARS_PER_STEP = 1000
+"""Characters of text read or built that count as one step (upper-casing 1,000 characters
+costs about what one loop iteration does)."""
+
+
+class _Steps:
+    """What is left of the running render's step budget (mutable: one object per render)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+_steps: contextvars.ContextVar[_Steps | None] = contextvars.ContextVar("template_steps", default=None)
+"""The running render's step budget (None outside :func:`render_bounded`: nothing is counted)."""
+
+
+def _charge(steps: int) -> None:
+    """Take ``steps`` from the running render's budget; past it, the render is stopped.
+
+    Counting loop iterations and calls alone is not enough: one iteration can
+    measure a 100,000-item list or upper-case a megabyte, so a loop of a few
+    thousand did minutes of work. What each operation reads or builds is
+    charged too, so the budget bounds the work, not only the steps.
+    """
+    budget = _steps.get()
+    if budget is not None and steps:
+        budget.left -= steps
+        if budget.left < 0:
+            raise RenderLimitError(
+                f"the template did more than {MAX_RENDER_STEPS:,} steps of work (loop iterations, calls, "
+                "and reading or building large values): a loop or recursion that does not end?"
+            )
+
 
 class RenderLimitError(TemplateError):
-    """A template tried to allocate more than the sandbox allows."""
+    """A template tried to allocate, or to work, more than the sandbox allows."""
 
 
 class OutputLimitError(RenderLimitError):
@@ -75,8 +122,10 @@ def value_size(value: Any, budget: int | None = None) -> int:
     limit = budget if budget is not None else _allocation_limit.get()
     total = 0
     stack = [value]
+    popped = 0
     while stack and total <= limit:
         item = stack.pop()
+        popped += 1
         if isinstance(item, (str, bytes)):
             total += len(item)
         elif isinstance(item, bool) or item is None:
@@ -94,13 +143,16 @@ def value_size(value: Any, budget: int | None = None) -> int:
             stack.extend(item.values())
         else:
             total += 8
+    _charge(popped)  # measuring is work too: a big list measured in a loop was minutes of it
     return total
 
 
 def _refuse_past(size: int, what: str) -> None:
+    """Refuse an operation whose result would pass the allocation limit; charge its size as work."""
     limit = _allocation_limit.get()
     if size > limit:
         raise RenderLimitError(f"{what} would build {size:,} characters (limit {limit:,})")
+    _charge(size // CHARS_PER_STEP)
 
 
 def _check_arguments(args: Iterable[Any], what: str) -> None:
@@ -109,6 +161,7 @@ def _check_arguments(args: Iterable[Any], what: str) -> None:
         size = value_size(arg, limit)
         if size > limit:
             raise RenderLimitError(f"{what}: a value of {size:,}+ characters is too large (limit {limit:,})")
+        _charge(size // CHARS_PER_STEP)  # the operation reads it
 
 
 # ---- size estimates of the operations that can amplify ----------------------------------
@@ -252,10 +305,17 @@ _FILTER_SIZES: dict[str, Callable[..., int]] = {
 }
 
 
+_UNMEASURED_FILTERS = frozenset({"length", "count", "first", "last", "default", "d", "attr", "abs", "round"})
+"""Filters that neither build a value nor read more of their input than one item: measuring
+their input would be the only work they do (``messages|length`` in a chat template's loop)."""
+
+
 def _bounded_filter(filters: dict[str, Callable[..., Any]], name: str) -> None:
     original = filters[name]
     passes_context = hasattr(original, "jinja_pass_arg")
     estimate = _FILTER_SIZES.get(name)
+    if name in _UNMEASURED_FILTERS:
+        return
 
     @functools.wraps(original)
     def bounded(*args: Any, **kwargs: Any) -> Any:
@@ -291,7 +351,33 @@ class _BoundedFormatter(SandboxedFormatter):
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Compiles ``a ~ b`` to a call that measures the pieces before joining them."""
+    """Compiles ``a ~ b`` to a call that measures the pieces before joining them, and makes
+    every loop iteration a step of the render's budget (:meth:`PromptSandbox.step`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._step_markers: set[int] = set()
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        # In the body, not around the iterable: a recursive loop's inner levels iterate
+        # over what ``loop(...)`` was given, which never passes through ``node.iter``.
+        # Jinja allows no node types of our own, so the step is an ExprStmt this
+        # generator recognises by identity (visit_ExprStmt).
+        marker = nodes.ExprStmt(nodes.EnvironmentAttribute("step", lineno=node.lineno), lineno=node.lineno)
+        self._step_markers.add(id(marker))
+        body = node.body
+        node.body = [marker, *body]
+        try:
+            super().visit_For(node, frame)
+        finally:
+            node.body = body
+            self._step_markers.discard(id(marker))
+
+    def visit_ExprStmt(self, node: nodes.ExprStmt, frame: Frame) -> None:
+        if id(node) in self._step_markers:
+            self.writeline("environment.step()", node)
+        else:
+            super().visit_ExprStmt(node, frame)
 
     def visit_Concat(self, node: Concat, frame: Frame) -> None:
         self.write("environment.join_bounded((")
@@ -335,7 +421,15 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
                 _refuse_past(value_size(left) + value_size(right), "concatenation")
         return super().call_binop(context, operator, left, right)
 
+    def step(self) -> None:
+        """Count one loop iteration or call against the running render's :data:`MAX_RENDER_STEPS`."""
+        _charge(1)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        __self.step()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, (str, bytes)):
+            _charge(len(owner) // CHARS_PER_STEP)  # a str method reads the whole string
         size = _method_size(__obj, args, kwargs)
         if size is not None:
             _refuse_past(size, f"str.{__obj.__name__}")
@@ -401,6 +495,25 @@ def make_environment(loader: jinja2.BaseLoader | None) -> PromptSandbox:
     )
 
 
+@contextlib.contextmanager
+def step_budget() -> Iterator[None]:
+    """One budget of :data:`MAX_RENDER_STEPS` for everything rendered inside.
+
+    A prompt renders its body once per few-shot example as well as for the
+    query: a budget per piece would let a template with many examples multiply
+    it, so :func:`~assistant.templates.render.render_template` holds one for the
+    whole prompt. Inside an outer budget this one adds nothing.
+    """
+    if _steps.get() is not None:
+        yield
+        return
+    token = _steps.set(_Steps(MAX_RENDER_STEPS))
+    try:
+        yield
+    finally:
+        _steps.reset(token)
+
+
 def render_bounded(
     template: jinja2.Template,
     context: dict[str, Any],
@@ -415,137 +528,14 @@ def render_bounded(
     """
     token = _allocation_limit.set(allocation_limit or max(limit, MAX_RENDERED_CHARS))
     try:
-        parts: list[str] = []
-        size = 0
-        for piece in template.generate(context):
-            size += len(piece)
-            if size > limit:
-                raise OutputLimitError(f"rendered text exceeds {limit:,} characters")
-            parts.append(piece)
-        return "".join(parts)
+        with step_budget():
+            parts: list[str] = []
+            size = 0
+            for piece in template.generate(context):
+                size += len(piece)
+                if size > limit:
+                    raise OutputLimitError(f"rendered text exceeds {limit:,} characters")
+                parts.append(piece)
+            return "".join(parts)
     finally:
         _allocation_limit.reset(token)
-
-
-# ---- error translation ----------------------------------------------------------------
-
-
-_FIELD = re.compile(r"^<front matter '(?P<key>[A-Za-z_]+)' of (?P<path>.*)>$", re.DOTALL)
-
-
-def field_filename(path: str, key: str) -> str:
-    """The file name a front-matter field (``system``, ``example_template``) is compiled under.
-
-    Jinja puts it on the frames of the compiled code, so an error raised while
-    the field renders can name the template's file and the field
-    (:func:`translate_error`) instead of an anonymous ``<template>``.
-    """
-    return f"<front matter '{key}' of {path}>"
-
-
-def _is_template_file(filename: str) -> bool:
-    return filename.endswith(".jinja") or filename == "<template>" or filename.startswith("<front matter")
-
-
-def _template_frames(tb: TracebackType | None) -> list[tuple[str, int]]:
-    """The traceback's frames that belong to template files, outermost first (Jinja rewrites them).
-
-    Consecutive frames of one file (a macro, a block, a loop) are one entry at the
-    innermost line: the line that included, extended or called into the next file.
-    """
-    frames: list[tuple[str, int]] = []
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if _is_template_file(filename):
-            if frames and frames[-1][0] == filename:
-                frames[-1] = (filename, tb.tb_lineno)
-            else:
-                frames.append((filename, tb.tb_lineno))
-        tb = tb.tb_next
-    return frames
-
-
-MAX_CHAIN = 3
-"""Outer files named in "(reached from ...)"; a deeper chain (mutual includes) ends in "..."."""
-
-
-def _reached_from(frames: list[tuple[str, int]], error_file: str) -> str:
-    """`` (reached from greet.jinja:8)``: the lines that pulled in the files between the template and the error.
-
-    Why: an error inside an ``{% include %}``d partial names the partial's line,
-    but a partial shared by several templates (or included twice by one) leaves
-    the user asking which include led there.
-    """
-    while frames and frames[-1][0] == error_file:
-        frames = frames[:-1]
-    if not frames:
-        return ""
-    chain = [_position(*frame).replace(": in ", " in ") for frame in reversed(frames)]
-    if len(chain) > MAX_CHAIN:
-        chain = [*chain[:MAX_CHAIN], "..."]
-    return f" (reached from {', '.join(chain)})"
-
-
-def _short(filename: str) -> str:
-    try:
-        return str(Path(filename).relative_to(Path.cwd()))
-    except ValueError:
-        return filename
-
-
-def _position(filename: str, line: int) -> str:
-    """``file:line`` for a frame; a front-matter field's frame says which field too."""
-    field = _FIELD.match(filename)
-    if field is not None:
-        return f"{_short(field['path'])}:{line}: in '{field['key']}'"
-    return f"{_short(filename)}:{line}"
-
-
-def translate_error(exc: BaseException, where: str) -> TemplateError:
-    """Turn any exception raised while compiling or rendering into a one-line TemplateError.
-
-    ``where`` names the template (or the front matter field) for errors that
-    carry no file position of their own.
-    """
-    frames = _template_frames(exc.__traceback__)
-    if isinstance(exc, TemplateError) and not isinstance(exc, RenderLimitError):
-        if not frames:
-            return exc
-        # A partial the loader refused (a link leading out, not a regular file): the include that named it.
-        return TemplateError(f"{_position(*frames[-1])}: {exc}{_reached_from(frames[:-1], frames[-1][0])}")
-    if isinstance(exc, jinja2.TemplateSyntaxError):
-        filename = exc.filename or where
-        return TemplateError(
-            f"{_short(filename)}:{exc.lineno}: syntax error: {exc.message}{_reached_from(frames, filename)}"
-        )
-    location = frames[-1] if frames else None
-    prefix = _position(*location) if location else where
-    suffix = _reached_from(frames, location[0]) if location else ""
-    return TemplateError(f"{prefix}: {_describe(exc)}{suffix}")
-
-
-def _describe(exc: BaseException) -> str:
-    """What went wrong, after the ``file:line:`` of :func:`translate_error`."""
-    if isinstance(exc, RenderLimitError):
-        return f"refused by the template sandbox: {exc}"
-    if isinstance(exc, SecurityError):
-        return f"unsafe operation blocked by the template sandbox: {exc}"
-    if isinstance(exc, jinja2.TemplateNotFound):
-        return f"template {exc.name!r} not found (see `assistant templates path`)"
-    if isinstance(exc, jinja2.UndefinedError):
-        return str(exc.message)
-    if isinstance(exc, RecursionError):
-        return "template recurses too deeply (an include, extends or macro that leads back to itself)"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def undeclared_names(env: jinja2.Environment, source: str, filename: str) -> set[str]:
-    """Variables a template body reads but never sets (Jinja's own static analysis)."""
-    from jinja2 import meta
-
-    try:
-        ast = env.parse(source, filename=filename)
-    except jinja2.TemplateSyntaxError as exc:
-        exc.filename = filename
-        raise translate_error(exc, filename) from None
-    return set(meta.find_undeclared_variables(ast))

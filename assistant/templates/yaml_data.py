@@ -1,0 +1,105 @@
+"""The YAML a template holds, front matter and examples files alike, loaded as plain data.
+
+Apart from :mod:`.loader` (finding, reading and compiling template files)
+because YAML brings hazards of its own that every YAML input must be guarded
+against the same way: aliases that expand a few lines into billions of values,
+and types JSON has none for (dates, ``!!binary``) that a template can neither
+put in a prompt nor print with ``--json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import TemplateError
+from .sandbox import MAX_RENDERED_CHARS, value_size
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, with ``2024-01-01`` left the text it is rather than made a date.
+
+    A template's values are text to put in a prompt or JSON to print
+    (``templates show --json``); a date is neither, and JSON has no type for it.
+    """
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_YAML_LOADER: Any = _YamlLoader
+_PLAIN_TYPES = (str, int, float, bool, type(None), list, dict)
+"""What a template's YAML may hold: the types JSON has (explicit tags such as !!binary add others)."""
+MAX_YAML_CHARS = 2 * MAX_RENDERED_CHARS
+"""How large a front matter's or examples file's data may be with its aliases expanded
+(the text itself is at most :data:`MAX_RENDERED_CHARS`; expanded, plain data stays about as large)."""
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """The data of a YAML document, refused when its aliases expand it past :data:`MAX_YAML_CHARS`
+    or when it holds a value JSON has no type for.
+
+    ``&a [x, x, …]`` then ``&b [*a, *a, …]`` nine levels deep is a few lines
+    meaning 9^9 strings. Loading shares them, so it is cheap, but anything that
+    turns the value into text builds it all: a description made ``templates
+    list`` hang, and so would a test's name or the ``repr`` in an error message.
+    Measured with :func:`~.sandbox.value_size`, which stops at the limit.
+    Raises :class:`yaml.YAMLError` for invalid YAML (the caller says where).
+    """
+    data = yaml.load(text, Loader=_YAML_LOADER)
+    if value_size(data, MAX_YAML_CHARS) > MAX_YAML_CHARS:
+        raise TemplateError(
+            f"{where}: the YAML is larger than {MAX_YAML_CHARS:,} characters "
+            "once its aliases (*name) are expanded"
+        )
+    stack = [data]  # bounded: the size check above passed
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, _PLAIN_TYPES):
+            raise TemplateError(
+                f"{where}: a YAML {type(item).__name__} value (an explicit tag such as !!binary, !!set or "
+                "!!timestamp) is not supported; write it as text"
+            )
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return data
+
+
+def yaml_line(front_matter: str, key: str) -> int | None:
+    """1-based line (within the front matter) where ``key``'s value text starts."""
+    try:
+        node = yaml.compose(front_matter, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if key_node.value == key:
+            block = isinstance(value_node, yaml.ScalarNode) and value_node.style in ("|", ">")
+            return value_node.start_mark.line + 1 + (1 if block else 0)
+    return None
+
+
+def parse_front_matter(front: str, path: Path) -> dict[str, Any]:
+    if not front.strip():
+        return {}
+    try:
+        data = load_yaml(front, str(path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TemplateError(f"{path}{line}: invalid YAML front matter: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TemplateError(f"{path}: the front matter must be a YAML mapping")
+    return data
