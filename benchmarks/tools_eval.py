@@ -15,9 +15,10 @@ ner`` run) for every model × backend pair, and reports:
 ``--limit N`` takes the first N rows of every set (fast iteration on a slice);
 ``--half even|odd`` the even or odd rows of the public sets (a change should hold on both);
 ``--sentiment-params``/``--ner-params k=v,...`` pass tool parameters, to compare
-methods. Only a full run with default parameters rewrites docs/tools.md (between
-the ``tools-public`` and ``tools-eval`` markers) and docs/performance.md
-(section "Tools"); ``--no-write`` only prints.
+methods. ``--errors`` prints each SST-2 phrase the sentiment tool got wrong, with its
+label probabilities (what to read before choosing a method). Only a full run with default
+parameters rewrites docs/tools.md (between the ``tools-public`` and ``tools-eval`` markers)
+and docs/performance.md (section "Tools"); ``--no-write`` only prints.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class Row:
     timings: dict[str, float] = field(default_factory=dict)
     confusion: str = ""
     error: str = ""
+    mistakes: list[str] = field(default_factory=list, repr=False)
+    """SST-2 phrases the tool got wrong, one line each (``--errors``)."""
 
 
 def parse_params(text: str) -> dict[str, Any]:
@@ -105,10 +108,28 @@ def parse_params(text: str) -> dict[str, Any]:
     return params
 
 
+def mistake_line(text: str, gold: str, probabilities: Mapping[str, float]) -> str:
+    """One misclassified text for ``--errors``: gold label, the tool's probabilities, the text.
+
+    Printed as data (:func:`~assistant.terminal_text.visible_text`): a data file's text
+    reaches the terminal. The probabilities show how far off the tool was — a phrase lost
+    at 0.49 asks for a different method than one lost at 0.05 — which is what to read
+    before choosing a method (docs/tools.md, "What each method gave").
+    """
+    from assistant.terminal_text import visible_text
+
+    shown = " ".join(f"{label} {p:.2f}" for label, p in probabilities.items())
+    return visible_text(f"gold {gold} | {shown} | {' '.join(text.split())}")
+
+
 def sentiment_accuracy(
-    tool: Any, backend: Any, rows: list[dict[str, Any]], labels: list[str], **params: Any
+    tool: Any, backend: Any, rows: list[dict[str, Any]], labels: list[str],
+    mistakes: list[str] | None = None, **params: Any,
 ) -> tuple[float, Cost]:
-    """(accuracy, cost per text) over the rows whose gold label is in ``labels``."""
+    """(accuracy, cost per text) over the rows whose gold label is in ``labels``.
+
+    ``mistakes``, when given, receives a :func:`mistake_line` for every row the tool got wrong.
+    """
     counting = CountingBackend(backend)
     wanted = [r for r in rows if r["label"] in labels]
     correct = 0
@@ -116,6 +137,8 @@ def sentiment_accuracy(
     for row in wanted:
         result = tool.run(row["text"], counting, labels=labels, **params)
         correct += result.label == row["label"]
+        if mistakes is not None and result.label != row["label"]:
+            mistakes.append(mistake_line(row["text"], row["label"], result.probabilities))
     elapsed = time.perf_counter() - start
     return correct / len(wanted), Cost(elapsed / len(wanted), counting.evaluations / len(wanted))
 
@@ -164,7 +187,7 @@ def public_results(
     if "sst2" in sets:
         texts = public_slice(load_jsonl(PUBLIC_DATA / "sst2-dev.jsonl"), limit, half)
         accuracy, cost = sentiment_accuracy(
-            get_tool("sentiment"), backend, texts, ["positive", "negative"], **sentiment_params
+            get_tool("sentiment"), backend, texts, ["positive", "negative"], row.mistakes, **sentiment_params
         )
         row.results["SST-2 accuracy"] = f"**{accuracy:.1%}**"
         row.results["SST-2 s · evals / text"] = str(cost)
@@ -323,6 +346,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ner-params", default="", help="tool parameters for ner")
     parser.add_argument("--n-threads", type=int, default=0)
     parser.add_argument("--no-write", action="store_true", help="print only; leave the docs alone")
+    parser.add_argument(
+        "--errors", action="store_true",
+        help="also print each misclassified SST-2 phrase with its label probabilities",
+    )
     args = parser.parse_args(argv or [])
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = set(sets) - set(SETS)
@@ -342,6 +369,9 @@ def main(argv: list[str] | None = None) -> None:
                 sentiment_params, ner_params, args.half,
             )
             print(public, own, sep="\n", flush=True)
+            if args.errors and public.mistakes:
+                heading = f"SST-2 phrases {model} got wrong ({len(public.mistakes)}):"
+                print(heading, *public.mistakes, sep="\n", flush=True)
             public_rows.append(public)
             own_rows.append(own)
     public_body = own_body = ""
