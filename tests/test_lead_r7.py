@@ -59,3 +59,11 @@ def test_a_resumed_conversation_stored_with_a_schema_instruction_is_given_back_w
         assert link.system("explicit", "default") == "explicit"
     finally:
         link.close()
+
+
+@pytest.mark.parametrize("args", [["-h"], ["history", "-h"], ["sentiment", "-h"], ["templates", "show", "-h"]])
+def test_dash_h_is_help_everywhere(args: list[str]) -> None:
+    """``-h`` was "No such option: -h" on every command."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Usage: ") and "-h, --help" in result.output

@@ -234,7 +234,7 @@ def _tool_command_type() -> type:
     return ToolCommand
 
 
-@click.group(cls=AssistantGroup, invoke_without_command=True)
+@click.group(cls=AssistantGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="assistant")
 @debug_option
 @click.pass_context
