@@ -184,10 +184,32 @@ def backend_options(backend: str) -> dict[str, Any]:
     backends = load_config().get("backends", {})
     if not isinstance(backends, dict):
         raise ConfigError(f"[backends] in {paths().config_file} must be a table of [backends.NAME] tables")
+    if backend not in backends:
+        _refuse_misspelt_table(backends, backend)
     section = backends.get(backend, {})
     if not isinstance(section, dict):
         raise ConfigError(f"[backends.{backend}] in {paths().config_file} must be a table")
     return check_backend_options(section, f"[backends.{backend}] of {paths().config_file}")
+
+
+def _spelling(name: str) -> str:
+    return name.lower().replace("_", "-").replace(" ", "-")
+
+
+def _refuse_misspelt_table(backends: dict[str, Any], backend: str) -> None:
+    """A ``[backends.X]`` table meant for ``backend`` but spelt otherwise (``llama_cpp``, ``LLAMA-CPP``).
+
+    Its options were silently not applied: ``[backends.llama_cpp] n_ctx = 2048``
+    ran with the default context. Only a table that differs from the backend's
+    name by case, ``_`` for ``-`` or spaces is taken for it: another name may be
+    a plugin's backend.
+    """
+    for name in backends:
+        if _spelling(name) == _spelling(backend):
+            raise ConfigError(
+                f"[backends.{name}] in {paths().config_file} does not apply to the {backend} backend: "
+                f"name the table [backends.{backend}]"
+            )
 
 
 REMOTE_KEYS = frozenset(
@@ -277,6 +299,31 @@ def engine_process_enabled() -> bool:
     raise ConfigError(f"engine_process must be true or false, not {raw if raw else value!r}")
 
 
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string (``"..."``): quote, backslash and control characters escaped.
+
+    Not ``json.dumps``: JSON writes a character past U+FFFF as a surrogate pair
+    (``"\\ud83d\\ude00"``), which TOML refuses ("not a Unicode scalar value"), so
+    ``models default ./😀.gguf`` was "invalid TOML in config.toml" for a file that
+    did not even exist. Everything else is written as itself (TOML files are UTF-8).
+    """
+    from .text_checks import invalid_unicode
+
+    problem = invalid_unicode(value)
+    if problem:  # a lone surrogate (an undecodable file name): no UTF-8 file can hold it
+        raise ConfigError(f"{value!r} cannot be written to the config: it is not valid Unicode ({problem})")
+    escaped = {'"': '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+    out = []
+    for char in value:
+        if char in escaped:
+            out.append(escaped[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
 def set_top_level(key: str, value: str) -> Path:
     """Set a top-level string ``key`` in the config file, keeping everything else (comments too) as written.
 
@@ -284,12 +331,11 @@ def set_top_level(key: str, value: str) -> Path:
     added at the top. The result is parsed before it is written, so a file this
     cannot edit safely is reported, never damaged.
     """
-    import json
     import re
 
     path = paths().config_file
     text = _read_config_text(path) or ""
-    line = f"{key} = {json.dumps(value)}"  # a JSON string is a valid TOML basic string
+    line = f"{key} = {toml_string(value)}"
     lines = text.splitlines()
     first_table = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")

@@ -17,6 +17,7 @@ __all__ = [
     "did_you_mean",
     "switch_option",
     "unknown_options_error",
+    "whole_number",
 ]
 
 
@@ -49,7 +50,7 @@ llama.cpp aborts the whole process (``std::bad_alloc`` for ``n_threads=999999999
 instead of raising, and no machine here gains from more threads than that."""
 
 
-def _whole_number(value: Any) -> int | None:
+def whole_number(value: Any) -> int | None:
     """``value`` as an int if it is one (``8192``, ``8192.0``, ``"8192"``), else None."""
     if isinstance(value, bool):
         return None
@@ -91,7 +92,7 @@ def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]
     for key in INTEGER_BACKEND_OPTIONS & set(options):
         if options[key] is None:
             continue
-        number = _whole_number(options[key])
+        number = whole_number(options[key])
         if number is None:
             shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
             raise ConfigError(f"{shown} must be a whole number, not {options[key]!r}")

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from .config import load_config
 from .errors import ConfigError
-from .option_values import check_backend_options, coerce_scalar
+from .option_values import check_backend_options, coerce_scalar, whole_number
 from .terminal_text import visible_text
 from .text_checks import invalid_unicode
 from .types import GenerationParams
@@ -23,15 +23,20 @@ _PARAM_FIELDS = {f.name: f for f in dataclasses.fields(GenerationParams)}
 
 def _coerce_param(key: str, raw: str) -> Any:
     kind = str(_PARAM_FIELDS[key].type)
-    try:
-        if key == "seed":
-            return None if raw.strip().lower() in ("none", "") else int(raw)
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
+    if key == "seed" and raw.strip().lower() in ("none", ""):
+        return None
+    if key == "seed" or kind == "int":
+        # whole numbers as the backend options take them: -o n_ctx=1e3 was 1000, -o max_tokens=1e3
+        # "needs a number" (it is one), and -o top_k=2.5 was told the same
+        number = whole_number(coerce_scalar(raw))
+        if number is None:
+            raise ConfigError(f"option {key} needs a whole number, got {raw!r}")
+        return number
+    if kind == "float":
+        try:
             return float(raw)
-    except ValueError:
-        raise ConfigError(f"option {key} needs a number, got {raw!r}") from None
+        except ValueError:
+            raise ConfigError(f"option {key} needs a number, got {raw!r}") from None
     return raw
 
 

@@ -287,6 +287,26 @@ def _raise_exception(message: str) -> None:
 _environment: Any = None
 
 
+def _generation_tags() -> Any:
+    """A Jinja extension reading ``{% generation %}…{% endgeneration %}`` as its body, as is.
+
+    Fine-tuned models' templates mark the assistant's part this way for training
+    (transformers' ``return_assistant_tokens_mask``); transformers and
+    llama-cpp-python both accept the tags, and render the body unchanged. Without
+    them, such a model's chat failed with "Encountered unknown tag 'generation'".
+    """
+    from jinja2.ext import Extension
+
+    class GenerationTags(Extension):
+        tags = {"generation"}
+
+        def parse(self, parser: Any) -> Any:
+            next(parser.stream)  # the tag's name
+            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+    return GenerationTags
+
+
 def _sandbox() -> Any:
     global _environment
     if _environment is None:
@@ -295,6 +315,7 @@ def _sandbox() -> Any:
         # Same whitespace settings as transformers' apply_chat_template (trim_blocks,
         # lstrip_blocks, loopcontrols), with the allocation limits of prompt templates.
         env = bounded_environment()
+        env.add_extension(_generation_tags())
         env.globals["raise_exception"] = _raise_exception
         env.globals["strftime_now"] = lambda fmt: date.today().strftime(fmt)
         _environment = env

@@ -16,6 +16,7 @@ import ctypes
 import os
 import random
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -29,7 +30,7 @@ from ..models.context_size import (
     check_context_size,
     override_requested,
 )
-from ..models.gguf import read_metadata, training_context_length
+from ..models.gguf import chat_template, header_text, read_metadata, training_context_length
 from ..option_values import switch_option, unknown_options_error
 from ..terminal_text import visible_text
 from ..types import GenerationParams
@@ -38,12 +39,15 @@ from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
 
 DEFAULT_MAX_CTX = 8192
+DEFAULT_BATCH = 512
+"""Prompt tokens per decode unless ``-o n_batch`` says otherwise (llama-cpp-python's default)."""
 OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers", "n_batch", "flash_attn", OVERRIDE_OPTION)
 """The backend options llama-cpp reads: what an unknown option's error lists and suggests from."""
 IGNORED_OPTIONS = ("device", "dtype")
 """Transformers options llama-cpp accepts and ignores (it always has); never suggested: they change nothing here."""
 FORCED_CHUNK = 32  # forced tokens per decode in iter_logits: chunk × vocabulary floats of logits at once
 _log_lines: deque[str] = deque(maxlen=200)
+_load_lock = threading.Lock()
 _log_state: dict[str, Any] = {"verbose": False, "callback": None}
 
 
@@ -112,8 +116,40 @@ def _import_llama_cpp(verbose: bool) -> Any:
     return llama_cpp
 
 
+def _uncompiled_chat_formatter(*args: Any, **kwargs: Any) -> Any:
+    """Stands in for llama-cpp-python's ``Jinja2ChatFormatter`` while ``Llama()`` loads a model.
+
+    ``Llama()`` compiles every chat template of the GGUF's header for its own
+    ``create_chat_completion``, which this backend never calls (prompts render in
+    :mod:`.chat_format`'s bounded sandbox): a template Jinja cannot compile
+    (``{% for %}``) made the model fail to load, even in completion mode.
+    """
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise BackendError("llama-cpp-python's own chat handler is not used by this backend")
+
+    return type("UncompiledChatFormatter", (), {"to_chat_handler": staticmethod(lambda: refuse)})()
+
+
+@contextlib.contextmanager
+def _chat_handlers_not_compiled(lib: Any) -> Iterator[None]:
+    """While ``Llama()`` runs: its chat formatter does not compile the GGUF's templates (see above)."""
+    module = getattr(lib, "llama_chat_format", None)
+    original = getattr(module, "Jinja2ChatFormatter", None)
+    if original is None:
+        yield
+        return
+    with _load_lock:  # one load at a time puts the stand-in in place and takes it away
+        module.Jinja2ChatFormatter = _uncompiled_chat_formatter
+        try:
+            yield
+        finally:
+            module.Jinja2ChatFormatter = original
+
+
 def _recent_errors() -> str:
-    lines = [ln.strip() for ln in _log_lines if ln.strip()]
+    """The last log lines worth quoting in a load error (the loader's progress dots are not)."""
+    lines = [ln.strip() for ln in _log_lines if ln.strip().strip(".")]
     interesting = [ln for ln in lines if "error" in ln.lower() or "fail" in ln.lower()]
     return "; ".join((interesting or lines)[-2:])
 
@@ -129,6 +165,7 @@ class LlamaCppBackend(TokenLoopBackend):
     def __init__(self) -> None:
         super().__init__()
         self._llm: Any = None
+        self._n_ctx = 0
         self.prefill_chunk = 0
         """Prompt tokens evaluated between two checks for a cancel (0: llama.cpp's ``n_batch``)."""
         self._lib: Any = None
@@ -149,7 +186,9 @@ class LlamaCppBackend(TokenLoopBackend):
     def load(self, model: str, **options: Any) -> None:
         from ..models import resolve_model_path
 
-        verbose = bool(options.pop("verbose", False))
+        # checked: bool("no") was True, so `verbose = "no"` in the config printed every llama.cpp log line
+        verbose = switch_option(options, "verbose", False)
+        options.pop("verbose", None)
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
         unknown = set(options) - set(OPTIONS) - set(IGNORED_OPTIONS)
         if unknown:  # before resolving the model, which may download it
@@ -178,7 +217,8 @@ class LlamaCppBackend(TokenLoopBackend):
             override=override,
             memory=available_memory() if on_cpu else None,
         )
-        n_batch = int(options.pop("n_batch", 512))
+        # 0 is the default, as for the other count options: llama.cpp itself refused n_batch=0 at load
+        n_batch = int(options.pop("n_batch", 0) or DEFAULT_BATCH)
         flash_attn = switch_option(options, "flash_attn", False)
         options.pop("flash_attn", None)
         self.unload()
@@ -188,7 +228,7 @@ class LlamaCppBackend(TokenLoopBackend):
             shown: Any = contextlib.nullcontext()
             if verbose:  # llama-cpp-python prints the GGUF's chat template and end tokens as they are
                 shown = contextlib.redirect_stderr(_VisibleStream(sys.stderr))
-            with _stderr_silenced(not verbose), shown:
+            with _stderr_silenced(not verbose), shown, _chat_handlers_not_compiled(lib):
                 llm = lib.Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,
@@ -203,6 +243,9 @@ class LlamaCppBackend(TokenLoopBackend):
             detail = _recent_errors() or str(exc)
             raise ModelLoadError(path, detail) from exc
         self._llm, self._lib, self._path, self._metadata = llm, lib, path, metadata
+        # llama.cpp rounds n_ctx up (to 256s), llama-cpp-python's token record keeps the size asked for:
+        # past it eval() failed ("could not broadcast … into shape (0,)") or stopped recording tokens.
+        self._n_ctx = min(int(llm.n_ctx()), len(llm.input_ids))
         self._vocab = lib.llama_model_get_vocab(llm.model)
         self._piece_cache, self._eog_cache, self._control_cache = {}, {}, {}
         # On the GPU the thread count hardly matters; on the CPU it is measured while decoding.
@@ -225,14 +268,14 @@ class LlamaCppBackend(TokenLoopBackend):
         eos_text = self._piece(eos_id, special=True).decode("utf-8", "replace") if eos_id >= 0 else ""
         self._add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", True)) and bos_id >= 0
         self._format = choose_chat_format(
-            meta.get("tokenizer.chat_template"),
-            str(meta.get("general.architecture", "")),
+            chat_template(meta),  # what models info and the mode go by: a non-string value is no template
+            header_text(meta, "general.architecture") or "",
             bos_token=self._bos_text,
             eos_token=eos_text,
         )
         self._end_marker_ids = set()
         for marker in self._format.end_markers:
-            ids = llm.tokenize(marker.encode(), add_bos=False, special=True)
+            ids = self._tokenize(marker.encode(), special=True)
             if len(ids) == 1:
                 self._end_marker_ids.add(ids[0])
 
@@ -251,7 +294,8 @@ class LlamaCppBackend(TokenLoopBackend):
     # ---- primitives ---------------------------------------------------------------
     @property
     def context_length(self) -> int:
-        return int(self._require().n_ctx())
+        self._require()
+        return self._n_ctx
 
     def info(self) -> dict[str, Any]:
         info = super().info()
@@ -273,8 +317,28 @@ class LlamaCppBackend(TokenLoopBackend):
         return self._format
 
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
-        llm = self._require()
-        return list(llm.tokenize(text.encode("utf-8"), add_bos=False, special=parse_special))
+        self._require()
+        return self._tokenize(text.encode("utf-8"), special=parse_special)
+
+    def _tokenize(self, data: bytes, special: bool) -> list[int]:
+        """``llama_tokenize`` into a buffer sized by the text (a token is at least one byte).
+
+        Not ``Llama.tokenize``: llama-cpp-python sizes its buffer by the model's
+        *trained* context, read from the untrusted header, so a GGUF claiming
+        2**31 tokens failed every count ("Array length must be >= 0") and one
+        claiming 2**30 allocated 4 GB per call.
+        """
+        lib = self._lib
+        size = len(data) + 2
+        for _ in range(2):
+            buffer = (lib.llama_token * size)()
+            n = lib.llama_tokenize(self._vocab, data, len(data), buffer, size, False, special)
+            if n >= 0:
+                return list(buffer[:n])
+            if n == -(2**31):  # llama.cpp's overflow answer: more tokens than an int32 counts
+                break
+            size = -n
+        raise BackendError(f"llama.cpp could not tokenize a text of {len(data):,} bytes")
 
     def leading_bos(self) -> int | None:
         return int(self._require().token_bos()) if self._add_bos else None
@@ -349,7 +413,7 @@ class LlamaCppBackend(TokenLoopBackend):
         if constraint is not None:
             masks = [lambda _ids, logits: constraint.mask_numpy(logits)]
         generated: list[int] = []  # the repeat penalty's window, as llama.cpp's sampler sees it
-        n_ctx = llm.n_ctx()
+        n_ctx = self.context_length
         self._start_threads()
         try:
             if not self._prefill(prompt_ids):

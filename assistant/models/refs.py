@@ -24,7 +24,7 @@ from pathlib import Path
 from ..config import paths
 from ..errors import ModelFetchError, ModelNotFoundError
 from . import hub, registry
-from .catalog import CATALOG, CatalogEntry, find_entry, looks_like_path
+from .catalog import CATALOG, CatalogEntry, HuggingFaceSource, find_entry, looks_like_path
 from .download import ProgressFactory, download, part_path
 
 Progress = Callable[[str], None]
@@ -188,9 +188,29 @@ def _hub_page(url: str) -> HubFileRef | HubRepoRef | None:
 
 
 # ---- hub and URL files ---------------------------------------------------------------------
+def _catalog_records(pulled: list[registry.PulledModel]) -> list[registry.PulledModel]:
+    """Installed catalog files, as the records a pull of their hub source would have written.
+
+    ``models list`` shows a catalog model's source (``hf:QuantFactory/…/SmolLM2-135M-Instruct.Q4_1.gguf``),
+    but ``-m`` with it said "not downloaded and offline mode is on" with the very file in place.
+    """
+    names = {record.name for record in pulled}
+    return [
+        registry.PulledModel(
+            name=entry.filename, source=source.describe(), repo=source.repo, filename=source.filename,
+            revision=None, requested_revision="main", sha256=entry.sha256, size=entry.size, date="",
+        )  # fmt: skip
+        for entry in CATALOG
+        if entry.filename not in names and entry.installed
+        for source in entry.sources
+        if isinstance(source, HuggingFaceSource)
+    ]
+
+
 def installed(ref: HubFileRef | HubRepoRef | UrlRef) -> registry.PulledModel | None:
-    """The pulled model this reference names, if it is here (no network)."""
+    """The pulled model this reference names, if it is here (no network); a catalog file counts too."""
     records = [r for r in registry.load() if r.path.is_file()]
+    records += _catalog_records(records)
     if isinstance(ref, UrlRef):
         return next((r for r in records if r.source == ref.url), None)
 
@@ -314,8 +334,14 @@ def hf_snapshot(ref: HubModelRef, progress: Progress) -> Path:
     in the cache layout other HF tools share, and ``HF_HOME``/``HF_TOKEN``/
     ``HF_ENDPOINT`` conventions come with it.
     """
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    except ImportError:  # only the transformers extra installs it: `models pull ORG/REPO` was a traceback
+        raise ModelNotFoundError(
+            f"{describe(ref)} is a Hugging Face model id, for -b transformers, which is not installed "
+            f"(pip install 'assistant[transformers]'); a repository of GGUF files is hf:{ref.repo}"
+        ) from None
 
     cache = hf_cache_dir()
     cached = _cached_folder(ref)

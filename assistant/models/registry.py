@@ -66,8 +66,21 @@ def load() -> list[PulledModel]:
             continue  # a record from another version: ignored, not fatal
         if not _plain_name(record.name):
             continue  # "../x" or "/etc/x" would point models rm and -m outside the models directory
+        if not _well_typed(record):
+            continue  # "size": "big" ended models list in a TypeError traceback
         records.append(record)
     return records
+
+
+_OPTIONAL_TEXT = ("repo", "revision", "requested_revision")
+
+
+def _well_typed(record: PulledModel) -> bool:
+    """Every field of the type it is read as (the record is shared, so read as untrusted)."""
+    texts = all(isinstance(getattr(record, name), str) for name in ("source", "filename", "sha256", "date"))
+    optional = all(isinstance(getattr(record, name), (str, type(None))) for name in _OPTIONAL_TEXT)
+    size = isinstance(record.size, int) and not isinstance(record.size, bool) and record.size >= 0
+    return texts and optional and size
 
 
 def _plain_name(name: object) -> bool:

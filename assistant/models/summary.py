@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..config import paths
 from ..errors import ModelError
-from .gguf import read_metadata, training_context_length
+from .gguf import chat_template, header_text, read_metadata, training_context_length
 
 FILE_TYPES = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S",
@@ -59,18 +59,6 @@ def _load_cache() -> dict[str, dict]:
         return {}
 
 
-def _text(metadata: dict, key: str) -> str | None:
-    """A string value of an untrusted header, else None.
-
-    A key of the wrong type is not that fact: an array arrives as its length, so
-    ``str()`` made a 2-element ``general.name`` the model "2" and an array
-    ``tokenizer.chat_template`` a chat template (chat mode for a base model).
-    llama.cpp refuses such keys too.
-    """
-    value = metadata.get(key)
-    return value if isinstance(value, str) and value else None
-
-
 def _file_type(value: object) -> str | None:
     """``general.file_type`` as a quantization name (an unknown number as itself; a bool is no file type)."""
     if not isinstance(value, int) or isinstance(value, bool):
@@ -91,12 +79,12 @@ def summarize(path: Path) -> HeaderSummary:
             pass
     metadata = read_metadata(path, count_parameters=True)
     summary = HeaderSummary(
-        architecture=_text(metadata, "general.architecture"),
+        architecture=header_text(metadata, "general.architecture"),
         parameters=metadata.get("GGUF.parameter_count"),
         quantization=_file_type(metadata.get("general.file_type")),
         context_length=training_context_length(metadata),
-        chat_template=_text(metadata, "tokenizer.chat_template") is not None,
-        name=_text(metadata, "general.name"),
+        chat_template=chat_template(metadata) is not None,
+        name=header_text(metadata, "general.name"),
     )
     cache[key] = asdict(summary)
     try:

@@ -54,11 +54,25 @@ def typical(seconds: list[float]) -> float:
     return ordered[len(ordered) // 4]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (``taskset``, a container's cpuset, a
+    cluster job's allocation), not every core of the machine.
+
+    ``os.cpu_count()`` counts the machine: under ``taskset -c 0`` on a 16-core
+    host the engine started on 16 threads sharing one core, and 8 threads on one
+    core decode SmolLM2 at 6 tokens/s against 36 on one thread.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def compute_threads(requested: int = 0) -> tuple[int, int]:
     """``(decode threads to start with, prompt threads)``; ``requested`` (> 0) is the user's fixed choice."""
     if requested > 0:
         return requested, requested
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     return cores, cores
 
 
