@@ -24,6 +24,22 @@ Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 
+def length_note(prompt_tokens: int, completion_tokens: int, context_length: int | None) -> str:
+    """Why a reply that ended with ``finish_reason == "length"`` was cut, and what to change.
+
+    "length" covers two limits: ``max_tokens``, and the end of the context window
+    (the prompt fills part of it, so the reply's room can be less than
+    ``max_tokens``). Telling a user to raise ``max_tokens`` when the window was
+    full sends them the wrong way, so prompt and reply against the window decide.
+    """
+    if context_length and prompt_tokens + completion_tokens >= context_length:
+        return (
+            f"the reply stopped where the context window of {context_length} tokens ends; "
+            "shorten the prompt, start a new conversation, or raise -o n_ctx=N"
+        )
+    return "the reply stopped at max_tokens; raise it with -o max_tokens=N"
+
+
 @dataclass(frozen=True)
 class Message:
     """One chat turn. ``content`` is plain text: never markup, never a template."""

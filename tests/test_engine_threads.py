@@ -44,7 +44,7 @@ def one_core_taken(_: int, count: int, rng: random.Random) -> float:
 
 
 def test_headless_starts_on_every_core_and_a_fixed_count_wins() -> None:
-    cores = os.cpu_count() or 1
+    cores = threads.usable_cores()
     assert threads.compute_threads() == (cores, cores)
     assert threads.compute_threads(3) == (3, 3)
 
@@ -148,7 +148,7 @@ def test_available_cores_reads_idle_time_and_our_own(tmp_path: Path, monkeypatch
 def test_llama_cpp_decodes_with_the_governor_unless_told(smollm2_path: Path) -> None:
     from assistant.types import GenerationParams, Message
 
-    cores = os.cpu_count() or 1
+    cores = threads.usable_cores()
     backend = load_backend("llama-cpp", str(smollm2_path), n_ctx=256, progress=lambda _: None)
     try:
         assert backend.info()["decode_threads"] == "adaptive"

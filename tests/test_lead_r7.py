@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from assistant.backends.fake import FakeBackend, FakeBackendPlugin
 from assistant.cli import main
 from assistant.history import HistoryStore, TurnMeta
 from assistant.history.session_link import link_history
 from assistant.paths import names_a_directory
+from assistant.plugins import register_plugin
 from assistant.structured.output import schema_instruction
+from assistant.types import length_note
 
 
 @pytest.mark.parametrize("name", ["out/", "a/b/", "./"])
@@ -67,3 +70,34 @@ def test_dash_h_is_help_everywhere(args: list[str]) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Usage: ") and "-h, --help" in result.output
+
+
+# ---- a reply cut by the context window is not blamed on max_tokens ---------------------------------
+
+
+
+def test_length_note_tells_the_window_from_max_tokens() -> None:
+    assert "max_tokens" in length_note(10, 5, 100) and "context window" not in length_note(10, 5, 100)
+    assert "context window of 100 tokens" in length_note(60, 40, 100)
+    assert "max_tokens" in length_note(60, 40, None)  # a window nobody knows is not blamed
+
+
+@pytest.fixture
+def long_replies() -> None:
+    register_plugin(FakeBackendPlugin(lambda: FakeBackend(reply="word " * 400)), name="fake-long-r7")
+
+
+@pytest.mark.parametrize("template", [[], ["-t", "zero-shot"]])
+@pytest.mark.parametrize(
+    ("options", "blamed"),
+    [(["-o", "n_ctx=400", "-o", "max_tokens=1000"], "context window of 400 tokens"), (["-o", "max_tokens=5"], "max_tokens")],
+)
+def test_a_cut_reply_names_the_limit_it_reached(
+    long_replies: None, template: list[str], options: list[str], blamed: str, tmp_path: Path
+) -> None:
+    """With about 280 tokens of room in a 400-token window, "raise max_tokens" (1000) sent users the wrong way."""
+    result = CliRunner().invoke(
+        main, ["prompt", "-b", "fake", "-m", "x", "--db", str(tmp_path / "h.db"), *template, *options, "Tell a story."]
+    )
+    assert result.exit_code == 0, result.output
+    assert blamed in result.stderr

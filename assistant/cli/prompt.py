@@ -211,7 +211,9 @@ def prompt(
             what = "sampled probability" if sampled else "model probability (the server gives no sampled one)"
             click.echo(legend(ansi=sys.stderr.isatty(), what=what), err=True)
         if completion.finish_reason == "length":
-            click.echo("(stopped at max_tokens; raise it with -o max_tokens=N)", err=True)
+            from ..types import length_note
+
+            click.echo(f"({length_note(completion.usage.prompt_tokens, completion.usage.completion_tokens, context_length)})", err=True)
 
 
 def schema_option(schema_text: str | None, schema_multi: str | None) -> dict[str, Any] | None:

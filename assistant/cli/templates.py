@@ -369,6 +369,7 @@ def _prompt_once(
         template, variables, input=input_text, input_hint=PROMPT_INPUT_HINT, system=system
     )
     engine, overrides = _load_engine(model, backend, options, verbose)
+    context_length = engine.context_length  # for the note on a cut reply, after the engine is unloaded
     _note_constraint(template, engine)
     # Titled by what the user gave, not by the rendered message: that starts with the
     # template's own words (its first example, "Answer the question."), the same every run.
@@ -413,7 +414,9 @@ def _prompt_once(
         echo_untrusted(f"error: {result.error}", err=True)
         sys.exit(1)
     if result.finish_reason == "length" and not as_json:
-        click.echo("(stopped at max_tokens; raise it with -o max_tokens=N)", err=True)
+        from ..types import length_note
+
+        click.echo(f"({length_note(result.usage.prompt_tokens, result.usage.completion_tokens, context_length)})", err=True)
 
 
 def _prompt_batch(

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 from ..backends import backend_failure
 from ..backends.base import Backend
 from ..errors import AssistantError, NotSupportedError, TemplateError
-from ..types import GenerationParams, Message, Timings, Usage
+from ..types import GenerationParams, Message, Timings, Usage, length_note
 from .render import prompt_hash, render_template
 from .spec import OutputSpec, PromptTemplate
 from .strategies import Extraction, extract_answer, scoring_prompt
@@ -224,7 +224,7 @@ def execute(
         return result
     _apply(result, extract_answer(template, result.output))
     if result.error and result.finish_reason == "length":
-        result.error += " (the reply stopped at max_tokens; raise it with -o max_tokens=N)"
+        result.error += f" ({length_note(result.usage.prompt_tokens, result.usage.completion_tokens, backend.context_length)})"
     return result
 
 

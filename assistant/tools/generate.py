@@ -2,7 +2,8 @@
 
 Greedy decoding is deterministic, so retrying the same request would repeat
 the same bad answer; the retry samples instead (fixed seed, so a run is still
-reproducible).
+reproducible). A generation the user cancelled is never retried: it ends the
+tool at once with :data:`TOOL_STOPPED`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from ..types import FinishReason, GenerationParams, Message
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
+
+TOOL_STOPPED = "stopped (Esc)"
+"""Why a tool's run ended when the user stopped it: the ToolError message.
+
+A cancel reaches a tool as a generation's ``cancelled`` finish reason in the
+chat app, where Esc sends it (Ctrl-C in the CLI interrupts the tool itself).
+"""
 
 Validator = Callable[[str], "str | None"]
 """Returns the cleaned output, or None when the output is unusable."""
@@ -64,7 +72,10 @@ def generate_checked(
 
     The reply is streamed so ``on_tokens`` can report progress within one long
     step; the caller decides what a reply cut at ``max_tokens`` means (the
-    ``finish_reason`` comes back with the text, never hidden).
+    ``finish_reason`` comes back with the text, never hidden). An attempt the
+    user cancelled raises ToolError(:data:`TOOL_STOPPED`) whatever its text:
+    retrying would start a second generation after the user asked to stop, and
+    a partial output that happens to pass the check is not the tool's result.
     """
     retry = params.replace(temperature=max(params.temperature, 0.7), seed=params.seed or 1)
     attempts = [within_reach(params, backend), within_reach(retry, backend)]
@@ -81,6 +92,8 @@ def generate_checked(
                     on_tokens(tokens)
             if chunk.finish_reason is not None:
                 finish = chunk.finish_reason
+        if finish == "cancelled":
+            raise ToolError(TOOL_STOPPED)
         last = "".join(parts)
         cleaned = validate(last)
         if cleaned is not None:

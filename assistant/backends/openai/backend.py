@@ -19,57 +19,39 @@ messages. Text received before a fault has already been yielded, so a
 :class:`~assistant.session.ChatSession` keeps the partial reply (finish reason
 ``error``). ``cancel`` shuts the socket down, so it takes effect at once even
 while the server is still evaluating the prompt.
+
+This module is the protocol implementation and keeps what ``load`` found out;
+finding it out is :mod:`.discovery`, reading a streamed reply :mod:`.reply_stream`,
+scoring :mod:`.scoring`, and the connection-free pieces :mod:`.request_helpers`.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-import time
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 from ... import __version__
-from ...errors import ConfigError, ContextOverflowError, NotSupportedError, RemoteError
+from ...errors import NotSupportedError, RemoteError
 from ...terminal_text import visible_text
-from ...types import (
-    Chunk,
-    Completion,
-    FinishReason,
-    GenerationParams,
-    Message,
-    TokenLogprob,
-    Usage,
-)
+from ...types import Chunk, Completion, GenerationParams, Message, TokenLogprob
 from ..base import Capabilities, Prompt
-from ..streaming import StopMatcher, collect, make_timings
 from ..chat_format import ChatFormat
+from ..streaming import collect
+from .discovery import choose_model, detect_profile, find_context_length
 from .http import HTTPStatusError, RemoteClient, _message_from_json, origin, redact_url
+from .reply_stream import stream_reply
 from .request_helpers import (  # estimate_tokens and the rest stay importable from here
     _chat_format_option,
-    _context_overflow,
-    _Entered,
     _optional,
-    _probe,
     _token_ids,
     estimate_tokens,
+    tokenize_request,
 )
-from .servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, is_default, profile_named
 from .scoring import EchoScorer
+from .servers import GENERIC, ServerProfile, is_default
 from .settings import RemoteSettings, resolve_settings
-from .stream import parse_event
-
-_FINISH: dict[str, FinishReason] = {
-    "stop": "stop",
-    "eos": "stop",
-    "eos_token": "stop",
-    "stop_sequence": "stop",
-    "tool_calls": "stop",
-    "function_call": "stop",
-    "content_filter": "stop",
-    "length": "length",
-    "max_tokens": "length",
-}
 
 
 MAX_PARALLEL_REQUESTS = 64
@@ -134,81 +116,15 @@ class OpenAIBackend:
             entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
             self._served = [str(e.get("id")) for e in entries if e.get("id") is not None]
             probed: dict[str, Any] = {}
-            self._profile = self._detect_profile(client, settings, entries, probed)
-            self._model = self._choose_model(settings, listed=isinstance(data, list))
-            self._context_length, self._context_source = self._find_context_length(client, settings, entries, probed)
+            self._profile = detect_profile(client, settings, entries, probed)
+            self._model = choose_model(settings, self._served, self._warn, listed=isinstance(data, list))
+            self._context_length, self._context_source = find_context_length(
+                client, settings, self._profile, self._model, entries, probed
+            )
         except BaseException:
             client.close()
             raise
         self._client, self._settings, self._chat_format = client, settings, chat_format
-
-    def _detect_profile(
-        self, client: RemoteClient, settings: RemoteSettings, entries: list[dict[str, Any]], probed: dict[str, Any]
-    ) -> ServerProfile:
-        if settings.server != "auto":
-            profile = profile_named(settings.server)
-            if profile is None:
-                known = ", ".join(["auto", *PROFILES])
-                raise ConfigError(f"unknown server {settings.server!r} (known: {known})")
-            return profile
-        for entry in entries:
-            found = OWNED_BY.get(str(entry.get("owned_by", "")).lower())
-            if found is not None:
-                return found
-        version = _probe(lambda: client.request_json("GET", settings.root_url("/api/version"), timeout=10))
-        if isinstance(version, dict) and "version" in version:
-            return PROFILES["ollama"]
-        info = _probe(lambda: client.request_json("GET", settings.root_url("/info"), timeout=10))
-        if isinstance(info, dict) and "model_id" in info:
-            probed["/info"] = info
-            return PROFILES["tgi"]
-        return GENERIC
-
-    def _choose_model(self, settings: RemoteSettings, listed: bool = True) -> str:
-        """The model to ask for; ``listed``: whether ``/models`` answered with a list at all."""
-        where = origin(settings.base_url)
-        if not settings.model:
-            if len(self._served) == 1:
-                return self._served[0]
-            label = f"remote {settings.remote!r} names no model and {where}" if settings.remote else where
-            hint = f"-m {settings.remote}/MODEL" if settings.remote else "-m MODEL"
-            if not self._served and not listed:  # a 404 or no JSON: most often a base_url short of the API root
-                raise ConfigError(
-                    f"{label} gave no model list at {urlsplit(settings.url('/models')).path}; check that base_url is "
-                    f"the API root (usually ending in /v1), or name the model with {hint}"
-                )
-            if not self._served:
-                raise ConfigError(f"{label} lists no models (GET /v1/models); name one with {hint}")
-            shown = ", ".join(self._served[:20]) + (f", … ({len(self._served)} in all)" if len(self._served) > 20 else "")
-            raise ConfigError(f"{label} serves {len(self._served)} models; pick one with {hint} (served: {shown})")
-        if self._served and settings.model not in self._served:
-            self._warn(
-                f"model {settings.model!r} is not among those {where} lists ({', '.join(self._served[:5])}); "
-                "the server may refuse it or answer with another model"
-            )
-        return settings.model
-
-    def _find_context_length(
-        self, client: RemoteClient, settings: RemoteSettings, entries: list[dict[str, Any]], probed: dict[str, Any]
-    ) -> tuple[int, str]:
-        if settings.n_ctx:
-            return settings.n_ctx, "option n_ctx"
-        entry = next((e for e in entries if e.get("id") == self._model), entries[0] if len(entries) == 1 else None)
-        if entry is not None:
-            meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
-            for value in (entry.get("max_model_len"), meta.get("n_ctx"), entry.get("context_length")):
-                if isinstance(value, int) and value > 0:
-                    return value, "server"
-        if self._profile.context_endpoint:
-            path, *keys = self._profile.context_endpoint
-            found: Any = probed.get(path)
-            if found is None:
-                found = _probe(lambda: client.request_json("GET", settings.root_url(path), timeout=10))
-            for key in keys:
-                found = found.get(key) if isinstance(found, dict) else None
-            if isinstance(found, int) and found > 0:
-                return found, "server"
-        return 0, "unknown"
 
     def unload(self) -> None:
         if self._client is not None:
@@ -354,17 +270,7 @@ class OpenAIBackend:
         if style is None or self._tokenizer_ok is False:
             return None
         client, settings = self._require()
-        text = what.get("text")
-        if style == "llama-cpp-python":
-            url, body = settings.root_url("/extras/tokenize"), {"input": text, "model": self._model}
-        elif style == "llama-server":
-            url, body = settings.root_url("/tokenize"), {"content": text, "add_special": True, "parse_special": True}
-        elif style == "vllm":
-            url = settings.root_url("/tokenize")
-            body = {"model": self._model, **({"prompt": text} if text is not None else
-                                              {"messages": what["messages"], "add_generation_prompt": True})}
-        else:  # tgi
-            url, body = settings.root_url("/tokenize"), {"inputs": text}
+        url, body = tokenize_request(style, settings, self._model, what)
         try:
             data = client.request_json("POST", url, body)
         except HTTPStatusError as exc:
@@ -441,136 +347,24 @@ class OpenAIBackend:
         with self._streams_lock:
             self._streams.add(cancelled)
         try:
-            yield from self._stream_events(client, url, body, prompt, params, cancelled)
+            yield from stream_reply(
+                client, url, body, params, cancelled, self._profile, lambda: self._prompt_size(prompt)
+            )
         finally:
             with self._streams_lock:
                 self._streams.discard(cancelled)
 
-    def _stream_events(
-        self,
-        client: RemoteClient,
-        url: str,
-        body: dict[str, Any],
-        prompt: Prompt,
-        params: GenerationParams,
-        cancelled: threading.Event,
-    ) -> Iterator[Chunk]:
-        start = time.perf_counter()
-        stopper = StopMatcher(params.stop)
-        finish: FinishReason | None = None
-        usage: Usage | None = None
-        server_tps: float | None = None
-        pieces = 0
-        first_at: float | None = None
-        last_at = start
-        done = stopped = answered = heard = False
-        try:
-            with self._open_stream(client, url, body) as events:
-                for event in events:
-                    heard = True
-                    if cancelled.is_set():
-                        break
-                    if event.data.strip() == "[DONE]":
-                        done = True
-                        break
-                    data = client.redact(event.data)  # a key the server quotes back never goes further
-                    update = parse_event(data, origin(url), params.logprobs, event.event)
-                    answered = answered or update.answered
-                    usage = update.usage or usage
-                    server_tps = update.tokens_per_second or server_tps
-                    if update.text or update.logprobs:
-                        now = time.perf_counter()
-                        first_at = first_at or now
-                        last_at = now
-                        pieces += 1
-                        out, stopped = stopper.push(update.text)
-                        if out or update.logprobs:
-                            yield Chunk(text=out, logprobs=update.logprobs)
-                        if stopped:
-                            finish = "stop"
-                            break
-                    if update.finish_reason:
-                        finish = _FINISH.get(update.finish_reason, "stop")
-        except RemoteError:
-            if not cancelled.is_set():
-                tail = stopper.flush()
-                if tail:
-                    yield Chunk(text=tail)  # keep every received character before failing
-                raise
-        if cancelled.is_set():
-            finish = "cancelled"
-        elif done and not answered:
-            # A 200 with JSON of another shape ({"data": …}, "choices": null): not a reply, never an empty one.
-            raise RemoteError(f"{origin(url)} answered without a reply (no choices); is it an OpenAI-compatible server?")
-        elif not (finish or stopped):
-            # Every complete OpenAI reply names its finish_reason. "[DONE]" without one is a reply
-            # the server dropped: llama-cpp-python's server ends a running request that way when
-            # another arrives (its --interrupt_requests, on by default), which under --parallel
-            # turned rows into empty "successful" results.
-            tail = stopper.flush()
-            if tail:
-                yield Chunk(text=tail)
-            raise RemoteError(f"{origin(url)} {self._cut_short(done, heard)}")
-        tail = "" if stopped else stopper.flush()
-        end = time.perf_counter()
-        if usage is None:
-            usage = Usage(prompt_tokens=self._usage_prompt_tokens(prompt), completion_tokens=pieces)
-        timings = make_timings(start, first_at, last_at, end, usage.completion_tokens or pieces)
-        if server_tps:
-            timings.tokens_per_second = server_tps
-        yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage, timings=timings)
+    def _prompt_size(self, prompt: Prompt) -> tuple[int, bool]:
+        """(prompt tokens, exact): the server's tokenizer where it has one, else an estimate.
 
-    def _cut_short(self, done: bool, heard: bool) -> str:
-        """Why a stream without a finish reason is no reply: the words after the server's name.
-
-        ``heard``: whether any event came at all. llama-cpp-python's server answers a prompt
-        longer than its context window with a 200 and an empty stream (its error goes to its
-        own log only), which read as a reply cut short with nothing to go on.
+        For usage when the stream carried none, and for a request too long for the window
+        whose refusal does not say how long the prompt is.
         """
-        if not done and not heard:
-            hint = ""
-            if self._profile.name == "llama-cpp-python":
-                hint = (
-                    "; llama-cpp-python's server does this when the prompt does not fit its context window: "
-                    "shorten the prompt, or start the server with a larger --n_ctx"
-                )
-            return f"ended the stream without sending any reply{hint}"
-        if not done:
-            return "ended the stream before the reply was complete"
-        hint = ""
-        if self._profile.name == "llama-cpp-python":
-            hint = (
-                "; llama-cpp-python's server drops a request when another arrives: start it with "
-                "--interrupt_requests False, or send one request at a time (--parallel 1)"
-            )
-        return f"ended the reply without a finish reason (the server dropped the request{hint})"
-
-    def _open_stream(self, client: RemoteClient, url: str, body: dict[str, Any]) -> Any:
-        """Open the SSE stream; a reply that cannot fit is retried once with a max_tokens that fits.
-
-        Local backends stop at the end of the context window; servers instead refuse
-        a request whose prompt + max_tokens exceeds it. Their 400 says how long the
-        prompt is, so the request is repeated with the room that is left.
-        """
-        try:
-            return _Entered(client.stream_events(url, body))
-        except HTTPStatusError as exc:
-            sizes = _context_overflow(exc)
-            if sizes is None:
-                raise
-            context, prompt_tokens = sizes
-            if prompt_tokens >= context:
-                raise ContextOverflowError(prompt_tokens, context) from exc
-            retry = {**body, "max_tokens": context - prompt_tokens}
-            return _Entered(client.stream_events(url, retry))
-
-    def _usage_prompt_tokens(self, prompt: Prompt) -> int:
-        """Prompt size when the server's stream carried no usage: its tokenizer, else an estimate."""
         try:
             ids = self._exact_ids(prompt)
         except RemoteError:
             ids = None
-        return len(ids) if ids is not None else estimate_tokens(prompt)
+        return (len(ids), True) if ids is not None else (estimate_tokens(prompt), False)
 
     # ---- scoring ---------------------------------------------------------------------
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:

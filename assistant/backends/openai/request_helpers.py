@@ -2,14 +2,15 @@
 
 Kept apart from :mod:`.backend` (the protocol implementation) so that module
 stays one job: what a reply to ``/models``, ``/tokenize`` or an overflowing
-request means, how many tokens a prompt is estimated at, and which chat
-template ``-o chat_template`` names.
+request means, how a tokenize request is written for each server family, how
+many tokens a prompt is estimated at, and which chat template ``-o chat_template`` names.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,8 +18,20 @@ from ...errors import ConfigError, RemoteError
 from ..base import Prompt
 from ..chat_format import FALLBACKS, ChatFormat
 from .http import HTTPStatusError, NotOpenAIServerError
+from .settings import RemoteSettings
 
-_CONTEXT_RE = re.compile(r"maximum context length is (\d+) tokens.*?(\d+) in (?:your prompt|the messages)", re.I | re.S)
+_CONTEXT_RE = re.compile(r"(?:maximum context length is|context length is only) (\d+) tokens", re.I)
+_PROMPT_SIZE_RES = (
+    re.compile(r"(\d+) in (?:your prompt|the messages)", re.I),  # OpenAI, vLLM before 0.8
+    re.compile(r"your request has (\d+) input tokens", re.I),  # vLLM 0.8 to 0.10
+    re.compile(r"(?:messages|prompt) resulted in (\d+) tokens", re.I),  # OpenAI: the prompt alone
+    re.compile(r"your prompt contains (\d+) input tokens", re.I),  # later vLLM, when it counted them all
+)
+_PROMPT_AT_LEAST_RES = (
+    # vLLM stops tokenizing one token past the room it has: these counts are where it stopped.
+    re.compile(r"your prompt contains at least (\d+) input tokens", re.I),
+    re.compile(r"you passed (\d+) input tokens", re.I),
+)
 
 
 class _Entered:
@@ -69,12 +82,35 @@ def _probe(call: Callable[[], Any]) -> Any:
         return None
 
 
-def _context_overflow(exc: HTTPStatusError) -> tuple[int, int] | None:
-    """(context length, prompt tokens) from an OpenAI-style "maximum context length" error."""
-    match = _CONTEXT_RE.search(exc.server_message)
+@dataclass(frozen=True)
+class ContextOverflow:
+    """What a server's "maximum context length" refusal says about the request."""
+
+    context: int
+    prompt_tokens: int | None
+    """The prompt's size, when the message states it exactly."""
+    at_least: int = 0
+    """Else a lower bound on it (vLLM stops counting past the room it has), or 0."""
+
+
+def _context_overflow(exc: HTTPStatusError) -> ContextOverflow | None:
+    """The context length and the prompt's size from a server's "maximum context length" error.
+
+    The wording differs between servers and versions (OpenAI, vLLM before 0.8,
+    0.8 to 0.10, later ones); a message naming the context length but no exact
+    prompt size gives the lower bound it states, if any.
+    """
+    message = exc.server_message
+    match = _CONTEXT_RE.search(message)
     if match is None:
         return None
-    return int(match.group(1)), int(match.group(2))
+    context = int(match.group(1))
+    for pattern in _PROMPT_SIZE_RES:
+        found = pattern.search(message)
+        if found is not None:
+            return ContextOverflow(context, int(found.group(1)))
+    bounds = [int(found.group(1)) for pattern in _PROMPT_AT_LEAST_RES if (found := pattern.search(message))]
+    return ContextOverflow(context, None, max(bounds, default=0))
 
 
 def _token_ids(data: Any) -> list[int] | None:
@@ -93,6 +129,26 @@ def _token_ids(data: Any) -> list[int] | None:
         else:
             return None
     return ids
+
+
+def tokenize_request(
+    style: str, settings: RemoteSettings, model: str, what: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """(url, body) of a tokenize request in ``style`` (a profile's ``tokenizer``) for ``what``.
+
+    ``what`` is ``{"text": ...}`` or, for vLLM (which applies its own chat template),
+    ``{"messages": [...]}``; the answer is read by :func:`_token_ids`.
+    """
+    text = what.get("text")
+    if style == "llama-cpp-python":
+        return settings.root_url("/extras/tokenize"), {"input": text, "model": model}
+    if style == "llama-server":
+        return settings.root_url("/tokenize"), {"content": text, "add_special": True, "parse_special": True}
+    if style == "vllm":
+        body = {"model": model, **({"prompt": text} if text is not None else
+                                   {"messages": what["messages"], "add_generation_prompt": True})}
+        return settings.root_url("/tokenize"), body
+    return settings.root_url("/tokenize"), {"inputs": text}  # tgi
 
 
 def estimate_tokens(prompt: Prompt) -> int:

@@ -16,6 +16,12 @@ follow-up request re-evaluates only what changed (chat turns, ``score``).
 Device and dtype default to the fastest safe choice: cuda > mps > cpu, bf16 on
 a GPU and fp32 on the CPU. Running out of GPU memory unloads the model and
 raises a :class:`BackendError` that says what to change; the app keeps going.
+
+This module is the protocol implementation: option checks, what a load keeps,
+locks and threads, the generation loop. Reading a model directory and choosing
+its decoder and token rules is :mod:`.loading`; which tokens the KV cache holds
+(prompt-prefix reuse, forced tokens, continuation log-probs) :mod:`.prompt_cache`;
+attention maps :mod:`.attention_window`.
 """
 
 from __future__ import annotations
@@ -34,34 +40,23 @@ from ...models.context_size import OVERRIDE_OPTION, override_requested
 from ...option_values import check_backend_options, switch_option, unknown_options_error
 from ...types import GenerationParams
 from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
-from .batch_scheduler import BatchScheduler, Request
-from ..chat_format import ChatFormat, choose_chat_format
+from ..chat_format import ChatFormat
 from ..engine.threads import AvailableCores, ThreadGovernor
-from .convert import SIDECAR, ModelFacts, ensure_converted, quiet_transformers
-from .device import check_context, is_oom, choose_device, choose_dtype
+from .attention_window import window_weights
+from .batch_scheduler import BatchScheduler, Request
+from .convert import SIDECAR, ModelFacts, ensure_converted
+from .device import check_context, choose_device, choose_dtype, is_oom
 from .hf_decoder import PREFILL_CHUNK
-from .vocab import TokenBytes, llama_cpp_special_tokens
+from .loading import TokenRules, choose_decoder, facts_from_hf, load_directory, token_rules
+from .prompt_cache import PromptCache, common_prefix
 from .sampling import Sampler, token_numbers
 
+__all__ = ["TransformersBackend", "choose_device", "choose_dtype"]
+
 DEFAULT_MAX_CTX = 8192
-MAX_SNAPSHOTS = 4
-FORCED_CHUNK = 32  # forced tokens per forward in iter_logits: chunk × vocabulary floats of logits at once
 OPTIONS = ("device", "dtype", "n_ctx", "n_threads", "attn", "native", "cuda_graphs", "max_batch", OVERRIDE_OPTION)
 MAX_BATCH = {"cpu": 16, "cuda": 64}
 """Rows decoded per forward when requests come at once (``--parallel``; ``-o max_batch=N`` changes it)."""
-
-
-class _AttentionCancelled(Exception):
-    """Raised inside a forward hook to stop an attention forward between two layers."""
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    count = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        count += 1
-    return count
 
 
 class TransformersBackend(TokenLoopBackend):
@@ -72,22 +67,16 @@ class TransformersBackend(TokenLoopBackend):
         super().__init__()
         self._model: Any = None
         self._tokenizer: Any = None
-        self._decoder: Any = None
+        self._cache: PromptCache | None = None
+        """The decoder, and which token ids its KV cache holds."""
         self.prefill_chunk = PREFILL_CHUNK
         """Prompt tokens evaluated between two checks for a cancel (the decoders' own chunk)."""
-        self._bytes: TokenBytes | None = None
-        self._format: ChatFormat | None = None
+        self._tokens: TokenRules | None = None
         self._facts = ModelFacts()
         self._path: Path | None = None
         self._directory: Path | None = None
         self._device: Any = None
         self._n_ctx = 0
-        self._add_bos = False
-        self._bos_id: int | None = None
-        self._bos_text = ""
-        self._eog: set[int] = set()
-        self._cached: list[int] = []  # token ids whose keys/values the decoder's cache holds
-        self._snapshots: dict[tuple[int, ...], Any] = {}  # prompt ids -> logits after them
         self._options: dict[str, Any] = {}
         self._governor: ThreadGovernor | None = None
         self._native_note = ""
@@ -139,14 +128,17 @@ class TransformersBackend(TokenLoopBackend):
         torch.set_num_threads(n_threads)
         self._device = device
         with self._unloaded_on_failure(), self._device_errors("loading the model"):
-            hf_model, tokenizer = self._load_directory(directory, dtype, device, attn, verbose, path)
+            hf_model, tokenizer = load_directory(directory, dtype, device, attn, verbose, path)
             self._model, self._tokenizer = hf_model, tokenizer
-            facts = facts or self._facts_from_hf(hf_model, tokenizer, directory)
+            facts = facts or facts_from_hf(hf_model, tokenizer, directory)
             max_ctx = facts.context_length or getattr(hf_model.config, "max_position_embeddings", None)
             n_ctx = int(options.get("n_ctx") or min(max_ctx or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
             self._facts, self._path, self._directory, self._n_ctx = facts, path, directory, n_ctx
             cuda_graphs = switch_option(options, "cuda_graphs", device.type == "cuda")
-            self._decoder = self._make_decoder(hf_model, switch_option(options, "native", True), cuda_graphs)
+            decoder, self._native_note = choose_decoder(
+                hf_model, n_ctx, facts, directory, switch_option(options, "native", True), cuda_graphs
+            )
+            self._cache = PromptCache(decoder)
             self._options = {
                 "device": str(device),
                 "dtype": str(dtype).removeprefix("torch."),
@@ -165,109 +157,14 @@ class TransformersBackend(TokenLoopBackend):
                 self._scheduler = BatchScheduler(self._run_batch, max_batch)
                 self._options["max_batch"] = max_batch
             self._model_name = model if not Path(model).exists() else path.name
-            self._setup_tokens()
-
-    def _load_directory(
-        self, directory: Path, dtype: Any, device: Any, attn: str, verbose: bool, source: Path
-    ) -> tuple[Any, Any]:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        try:
-            with quiet_transformers(verbose):
-                tokenizer = AutoTokenizer.from_pretrained(str(directory))
-                hf_model = AutoModelForCausalLM.from_pretrained(
-                    str(directory), dtype=dtype, attn_implementation=attn
-                )
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            if is_oom(exc):
-                raise
-            raise ModelLoadError(source, f"transformers cannot load it: {exc}") from exc
-        hf_model.eval()
-        hf_model.requires_grad_(False)
-        return hf_model.to(device), tokenizer
-
-    def _facts_from_hf(self, hf_model: Any, tokenizer: Any, directory: Path) -> ModelFacts:
-        """Facts for a plain HF directory: its tokenizer decides the chat template and BOS."""
-        bos = tokenizer.bos_token_id
-        add_bos = False
-        if bos is not None:
-            with_specials = tokenizer("a", add_special_tokens=True).input_ids
-            without = tokenizer("a", add_special_tokens=False).input_ids
-            add_bos = with_specials[:1] == [bos] and without[:1] != [bos]
-        template = getattr(tokenizer, "chat_template", None)
-        extra = getattr(hf_model.generation_config, "eos_token_id", None)
-        extra_ids = extra if isinstance(extra, list) else [extra] if isinstance(extra, int) else []
-        return ModelFacts(
-            architecture=str(getattr(hf_model.config, "model_type", "")),
-            chat_template=template if isinstance(template, str) else None,
-            add_bos=add_bos,
-            bos_token_id=bos,
-            eos_token_id=tokenizer.eos_token_id,
-            extra_eog_token_ids=[int(i) for i in extra_ids],
-            context_length=getattr(hf_model.config, "max_position_embeddings", None),
-            source=str(directory),
-        )
-
-    def _make_decoder(self, hf_model: Any, native: bool, cuda_graphs: bool) -> Any:
-        """The native decoder if it supports this model and matches the HF forward, else the HF one.
-
-        The comparison costs two forwards; for a converted GGUF its success is
-        remembered in the cache's sidecar, per device, dtype and code version.
-        """
-        from .hf_decoder import HFDecoder
-        from .native_decoder import NativeDecoder, unsupported_reason, verification_key, verify
-
-        hf = HFDecoder(hf_model, self._n_ctx)
-        reason = unsupported_reason(hf_model) if native else "native=false"
-        if reason is None:
-            decoder = NativeDecoder(hf_model, self._n_ctx, cuda_graphs=cuda_graphs)
-            key = verification_key(decoder)
-            sidecar = self._directory / SIDECAR if self._directory else None
-            if key in self._facts.native_verified:
-                reason = None
-            else:
-                probe = list(range(3, 3 + min(8, self._n_ctx)))
-                reason = verify(decoder, hf.reference_logits, probe)
-                if reason is None and sidecar is not None and sidecar.is_file():
-                    self._facts.native_verified.append(key)
-                    with contextlib.suppress(OSError):
-                        self._facts.save(sidecar)
-            if reason is None:
-                self._native_note = ""
-                return decoder
-        self._native_note = reason or ""
-        return hf
-
-    def _setup_tokens(self) -> None:
-        tokenizer, facts = self._tokenizer, self._facts
-        bos = facts.bos_token_id if facts.bos_token_id is not None else tokenizer.bos_token_id
-        eos = facts.eos_token_id if facts.eos_token_id is not None else tokenizer.eos_token_id
-        specials = llama_cpp_special_tokens(tokenizer, [eos, *facts.extra_eog_token_ids])
-        self._bytes = TokenBytes(tokenizer, specials.roles)
-        self._bos_id = bos
-        self._bos_text = tokenizer.convert_ids_to_tokens(bos) if bos is not None else ""
-        eos_text = tokenizer.convert_ids_to_tokens(eos) if eos is not None else ""
-        self._add_bos = bool(facts.add_bos) and bos is not None
-        architecture = facts.architecture or str(getattr(self._model.config, "model_type", ""))
-        self._format = choose_chat_format(
-            facts.chat_template, architecture, bos_token=self._bos_text or "", eos_token=eos_text or ""
-        )
-        self._eog = set(specials.eog)
-        for marker in self._format.end_markers:
-            ids = tokenizer(marker, add_special_tokens=False).input_ids
-            if len(ids) == 1:
-                self._eog.add(int(ids[0]))
-        self._cached = []
-        self._snapshots = {}
+            self._tokens = token_rules(tokenizer, facts, str(getattr(hf_model.config, "model_type", "")))
 
     def unload(self) -> None:
         had_model = self._model is not None
         if self._scheduler is not None:
             self._scheduler.stop()
             self._scheduler = None
-        self._model = self._decoder = self._tokenizer = None
-        self._cached = []
-        self._snapshots = {}
+        self._model = self._cache = self._tokenizer = None
         self.forget_constraint_vocabulary()
         if had_model:
             gc.collect()
@@ -276,6 +173,11 @@ class TransformersBackend(TokenLoopBackend):
 
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
+
+    @property
+    def _decoder(self) -> Any:
+        """The decoder running the model (the prompt cache's), None when nothing is loaded."""
+        return self._cache.decoder if self._cache is not None else None
 
     def _require(self) -> Any:
         if self._model is None:
@@ -323,7 +225,7 @@ class TransformersBackend(TokenLoopBackend):
         info.update(
             path=str(self._path),
             converted=str(self._directory) if self._directory != self._path else None,
-            chat_format=self._format.source if self._format else None,
+            chat_format=self._tokens.chat_format.source if self._tokens else None,
             **self._options,
         )
         if self._governor is not None:
@@ -335,8 +237,8 @@ class TransformersBackend(TokenLoopBackend):
 
     def chat_format(self) -> ChatFormat:
         self._require()
-        assert self._format is not None
-        return self._format
+        assert self._tokens is not None
+        return self._tokens.chat_format
 
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
         """``split_special_tokens`` keeps special tokens' text as text, like llama.cpp's ``special=False``."""
@@ -347,77 +249,28 @@ class TransformersBackend(TokenLoopBackend):
 
     def leading_bos(self) -> int | None:
         self._require()
-        return int(self._bos_id) if self._add_bos and self._bos_id is not None else None
+        assert self._tokens is not None
+        rules = self._tokens
+        return int(rules.bos_id) if rules.add_bos and rules.bos_id is not None else None
 
     def token_bytes(self, token_id: int) -> bytes:
         self._require()
-        assert self._bytes is not None
-        return self._bytes(token_id)
+        assert self._tokens is not None
+        return self._tokens.bytes(token_id)
 
     def is_end_of_generation(self, token_id: int) -> bool:
-        return token_id in self._eog
+        return self._tokens is not None and token_id in self._tokens.eog
 
     def constraint_sizes(self) -> tuple[int, int]:
         """The tokenizer's tokens, and the logits' length (the model's vocabulary may be padded past it)."""
         size = int(self._require().config.get_text_config().vocab_size)
         return min(len(self._tokenizer), size), size
 
-    # ---- evaluation with prompt-prefix reuse -------------------------------------------------
+    # ---- generation ----------------------------------------------------------------------------
     def _truncate(self, length: int) -> None:
-        """Forget cached positions from ``length`` on (they will be overwritten)."""
-        self._cached = self._cached[:length]
-        for key in [k for k in self._snapshots if len(k) > length]:
-            del self._snapshots[key]
-
-    def _evaluate(self, ids: list[int]) -> Any:
-        """Logits after ``ids``, re-evaluating only what the cache does not already hold.
-
-        The logits at the end of recently evaluated prompts are kept: asking for
-        the same prompt again (a retry, ``score`` twice, streamed vs complete)
-        gives bit-identical numbers instead of re-running the last position in a
-        different batch shape, which changes the last float bits.
-        """
-        if not ids:
-            raise BackendError("the prompt is empty: there is nothing to continue from")
-        key = tuple(ids)
-        common = _common_prefix(self._cached, ids)
-        if key in self._snapshots and common >= len(ids):
-            self._truncate(len(ids))
-            return self._snapshots[key]
-        reuse = min(common, len(ids) - 1)
-        self._truncate(reuse)
-        logits = self._decoder.forward(ids[reuse:], reuse)[-1]
-        self._cached = list(ids)
-        self._snapshots[key] = logits
-        while len(self._snapshots) > MAX_SNAPSHOTS:
-            del self._snapshots[next(iter(self._snapshots))]
-        return logits
-
-    def _step(self, token: int) -> Any:
-        logits = self._decoder.forward([token], len(self._cached))
-        self._cached.append(token)
-        return logits[-1]
-
-    def _prefill(self, ids: list[int]) -> bool:
-        """Evaluate the prompt's whole chunks one call at a time; False if cancelled between two.
-
-        The chunks are the ones the decoder runs in one ``forward`` (from the
-        first position the cache lacks, ``prefill_chunk`` long), and the rest
-        (at most one chunk, with the last token) is left to :meth:`_evaluate`,
-        so the numbers do not change; only a cancel can now come in between.
-        """
-        reuse = min(_common_prefix(self._cached, ids), len(ids) - 1)
-        step = self.prefill_chunk
-        whole = (len(ids) - 1 - reuse) // step
-        if whole == 0:
-            return not self.cancelled
-        self._truncate(reuse)
-        for start in range(reuse, reuse + whole * step, step):
-            if self.cancelled:
-                return False
-            self._decoder.forward(ids[start : start + step], start)
-            self._cached = list(ids[: start + step])
-        return not self.cancelled
+        """Forget cached positions from ``length`` on (benchmarks use it to make every run pay its prefill)."""
+        if self._cache is not None:
+            self._cache.truncate(length)
 
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         """Alone on the single-sequence path, or batched with requests from other threads (see the scheduler).
@@ -434,12 +287,14 @@ class TransformersBackend(TokenLoopBackend):
 
     def _sample_alone(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         self._require()
+        cache = self._cache
+        assert cache is not None
         with self._lock, self._device_errors("generating"):
             governor = self._start_threads()
-            if not self._prefill(prompt_ids):
+            if not cache.prefill(prompt_ids, self.prefill_chunk, lambda: self.cancelled):
                 return
             constraint = self.json_constraint(params)
-            logits = self._evaluate(prompt_ids)
+            logits = cache.evaluate(prompt_ids)
             if governor is not None:
                 self._set_threads(governor.current)
             sampler = Sampler(params, device=logits.device)
@@ -455,10 +310,10 @@ class TransformersBackend(TokenLoopBackend):
                     yield SampledToken(token, logprob, top, p_sampled, ends_document=done)
                 else:
                     yield SampledToken(token, ends_document=done)
-                if len(self._cached) >= self._n_ctx:
+                if len(cache.cached) >= self._n_ctx:
                     return
                 started = time.perf_counter()
-                logits = self._step(token)
+                logits = cache.step(token)
                 if governor is not None:
                     change = governor.observe(time.perf_counter() - started)
                     if change is not None:
@@ -494,61 +349,38 @@ class TransformersBackend(TokenLoopBackend):
             self._start_threads()  # a batch keeps every thread busy between barriers: no probing per step
             decode_requests(self._decoder, requests, self.is_end_of_generation)
 
+    # ---- scoring and looking inside ----------------------------------------------------------
     def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
-        """Logits after the prompt, then after each forced token; the tokens run ``FORCED_CHUNK`` per forward."""
+        """Logits after the prompt, then after each forced token (:meth:`PromptCache.forced_rows`)."""
         self._require()
+        cache = self._cache
+        assert cache is not None
         self._start_threads()
         tokens = [int(t) for t in token_ids]
         with self._device_errors("scoring tokens"):
-            yield self._evaluate(prompt_ids).float().cpu().numpy()
-            done = 0
-            while done < len(tokens):
-                if self.cancelled:
-                    return
-                chunk = tokens[done : done + FORCED_CHUNK]
-                start = len(prompt_ids) + done
-                self._truncate(start)
-                rows = self._decoder.forward(chunk, start, all_logits=True).float().cpu().numpy()
-                self._cached = list(prompt_ids) + tokens[: done + len(chunk)]
-                done += len(chunk)
-                yield from rows
+            yield from cache.forced_rows(prompt_ids, tokens, lambda: self.cancelled)
 
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
         """Sum of candidate-token log-probs; the prompt is evaluated once and its cache reused."""
         import torch
 
         self._require()
+        cache = self._cache
+        assert cache is not None
         prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
         results: list[float] = []
         with self._lock, self._device_errors("scoring"):
             self._start_threads()
-            after_prompt = torch.log_softmax(self._evaluate(prompt_ids), dim=-1)
+            after_prompt = torch.log_softmax(cache.evaluate(prompt_ids), dim=-1)
             for full in continued:
-                shared = max(1, _common_prefix(full, prompt_ids))
+                shared = max(1, common_prefix(full, prompt_ids))
                 if shared == len(prompt_ids):
                     first = after_prompt
                 else:  # the candidate's first token merged with the prompt's last one
-                    first = torch.log_softmax(self._evaluate(full[:shared]), dim=-1)
-                results.append(self._continuation_logprob(full[:shared], full[shared:], first))
+                    first = torch.log_softmax(cache.evaluate(full[:shared]), dim=-1)
+                results.append(cache.continuation_logprob(full[:shared], full[shared:], first))
         return results
 
-    def _continuation_logprob(self, prefix: list[int], tokens: list[int], first: Any) -> float:
-        import torch
-
-        if not tokens:
-            return 0.0
-        total = float(first[tokens[0]])
-        if len(tokens) > 1:
-            self._truncate(len(prefix))
-            logits = self._decoder.forward(tokens[:-1], len(prefix), all_logits=True)
-            self._cached = prefix + tokens[:-1]
-            logprobs = torch.log_softmax(logits, dim=-1)
-            rows = torch.arange(len(tokens) - 1, device=logprobs.device)
-            picked = logprobs[rows, torch.tensor(tokens[1:], device=logprobs.device)]
-            total += float(picked.double().sum())
-        return total
-
-    # ---- introspection --------------------------------------------------------------------------
     def attention_shape(self) -> tuple[int, int]:
         config = self._require().config.get_text_config()
         return int(config.num_hidden_layers), int(config.num_attention_heads)
@@ -559,43 +391,7 @@ class TransformersBackend(TokenLoopBackend):
         return str(self._tokenizer.convert_ids_to_tokens(int(token_id)) or "")
 
     def attention_weights(self, token_ids: list[int], start: int) -> list[Any]:
-        """One eager-attention forward (fused kernels never form the weights), keeping each layer's window.
-
-        A hook on every attention module copies the window out of that layer's
-        ``[heads, n, n]`` weights as soon as the layer has run, so only one
-        layer's full matrices are alive at a time; the model's own
-        ``output_attentions`` would keep all of them to the end. The hook also
-        checks for a cancel, so Esc stops the forward between two layers.
-        """
-        import torch
-
+        """Each layer's window of attention weights (:func:`.attention_window.window_weights`); Esc stops it."""
         hf_model = self._require()
-        modules = [module for name, module in hf_model.named_modules() if name.endswith("self_attn")]
-        if not modules:
-            raise BackendError("this model has no attention modules the attention view knows (…self_attn)")
-        kept: list[Any] = []
-
-        def keep(module: Any, args: Any, output: Any) -> None:
-            if self.cancelled:
-                raise _AttentionCancelled
-            weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
-            if weights is None:
-                raise BackendError("this model did not return attention weights")
-            kept.append(weights[0, :, start:, start:].to("cpu", torch.float32).clone().numpy())
-
-        previous = hf_model.config._attn_implementation
-        handles = [module.register_forward_hook(keep) for module in modules]
         with self._device_errors("computing attention maps"):
-            try:
-                if previous != "eager":
-                    hf_model.set_attn_implementation("eager")
-                with torch.inference_mode():
-                    hf_model(input_ids=torch.tensor([token_ids], device=hf_model.device), use_cache=False)
-            except _AttentionCancelled:
-                raise BackendError("the attention computation was cancelled") from None
-            finally:
-                for handle in handles:
-                    handle.remove()
-                if previous != "eager":
-                    hf_model.set_attn_implementation(previous)
-        return kept
+            return window_weights(hf_model, token_ids, start, lambda: self.cancelled)

@@ -1,0 +1,106 @@
+"""What connecting to a server finds out: which kind of server it is, which model to ask for, its context window.
+
+Apart from :mod:`.backend` because it runs once per ``load`` and answers three
+questions from the ``/v1/models`` listing and a few detection requests; the
+protocol implementation only keeps the answers. Detection never fails a load
+that works: a server that refuses a probe outside the API is just "not that
+family" (:func:`~.request_helpers._probe`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from ...errors import ConfigError
+from .http import RemoteClient, origin
+from .request_helpers import _probe
+from .servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, profile_named
+from .settings import RemoteSettings
+
+
+def detect_profile(
+    client: RemoteClient, settings: RemoteSettings, entries: list[dict[str, Any]], probed: dict[str, Any]
+) -> ServerProfile:
+    """The server family: ``-o server=NAME``, else the listing's ``owned_by``, else what answers a probe.
+
+    ``probed`` keeps the answers worth reusing (TGI's ``/info`` also holds its context length).
+    """
+    if settings.server != "auto":
+        profile = profile_named(settings.server)
+        if profile is None:
+            known = ", ".join(["auto", *PROFILES])
+            raise ConfigError(f"unknown server {settings.server!r} (known: {known})")
+        return profile
+    for entry in entries:
+        found = OWNED_BY.get(str(entry.get("owned_by", "")).lower())
+        if found is not None:
+            return found
+    version = _probe(lambda: client.request_json("GET", settings.root_url("/api/version"), timeout=10))
+    if isinstance(version, dict) and "version" in version:
+        return PROFILES["ollama"]
+    info = _probe(lambda: client.request_json("GET", settings.root_url("/info"), timeout=10))
+    if isinstance(info, dict) and "model_id" in info:
+        probed["/info"] = info
+        return PROFILES["tgi"]
+    return GENERIC
+
+
+def choose_model(
+    settings: RemoteSettings, served: list[str], warn: Callable[[str], None], listed: bool = True
+) -> str:
+    """The model to ask for; ``listed``: whether ``/models`` answered with a list at all.
+
+    With no model named, the one the server serves; with several, a ConfigError that lists them.
+    A named model the listing lacks is only warned about (servers alias names).
+    """
+    where = origin(settings.base_url)
+    if not settings.model:
+        if len(served) == 1:
+            return served[0]
+        label = f"remote {settings.remote!r} names no model and {where}" if settings.remote else where
+        hint = f"-m {settings.remote}/MODEL" if settings.remote else "-m MODEL"
+        if not served and not listed:  # a 404 or no JSON: most often a base_url short of the API root
+            raise ConfigError(
+                f"{label} gave no model list at {urlsplit(settings.url('/models')).path}; check that base_url is "
+                f"the API root (usually ending in /v1), or name the model with {hint}"
+            )
+        if not served:
+            raise ConfigError(f"{label} lists no models (GET /v1/models); name one with {hint}")
+        shown = ", ".join(served[:20]) + (f", … ({len(served)} in all)" if len(served) > 20 else "")
+        raise ConfigError(f"{label} serves {len(served)} models; pick one with {hint} (served: {shown})")
+    if served and settings.model not in served:
+        warn(
+            f"model {settings.model!r} is not among those {where} lists ({', '.join(served[:5])}); "
+            "the server may refuse it or answer with another model"
+        )
+    return settings.model
+
+
+def find_context_length(
+    client: RemoteClient,
+    settings: RemoteSettings,
+    profile: ServerProfile,
+    model: str,
+    entries: list[dict[str, Any]],
+    probed: dict[str, Any],
+) -> tuple[int, str]:
+    """(context window, where it came from): ``-o n_ctx``, the listing, the profile's endpoint, else (0, "unknown")."""
+    if settings.n_ctx:
+        return settings.n_ctx, "option n_ctx"
+    entry = next((e for e in entries if e.get("id") == model), entries[0] if len(entries) == 1 else None)
+    if entry is not None:
+        meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+        for value in (entry.get("max_model_len"), meta.get("n_ctx"), entry.get("context_length")):
+            if isinstance(value, int) and value > 0:
+                return value, "server"
+    if profile.context_endpoint:
+        path, *keys = profile.context_endpoint
+        found: Any = probed.get(path)
+        if found is None:
+            found = _probe(lambda: client.request_json("GET", settings.root_url(path), timeout=10))
+        for key in keys:
+            found = found.get(key) if isinstance(found, dict) else None
+        if isinstance(found, int) and found > 0:
+            return found, "server"
+    return 0, "unknown"

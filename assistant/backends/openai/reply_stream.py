@@ -1,0 +1,178 @@
+"""Reading one streamed reply: a server's SSE events turned into :class:`~assistant.types.Chunk` s.
+
+Apart from :mod:`.backend` because it is the one place that decides what a
+stream *means*: which finish reasons are which, where a stop sequence cuts the
+text (servers' own ``stop`` handling is not trusted to hold text back), when a
+stream that ends without a finish reason is a dropped request rather than a
+reply, and how a request too long for the window is retried with the room that
+is left. Text received before a fault is yielded before the
+:class:`~assistant.errors.RemoteError`, so the caller keeps the partial reply.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+from ...errors import ContextOverflowError, RemoteError
+from ...types import Chunk, FinishReason, GenerationParams, Usage
+from ..streaming import StopMatcher, make_timings
+from .http import HTTPStatusError, RemoteClient, origin
+from .request_helpers import _context_overflow, _Entered
+from .servers import ServerProfile
+from .stream import parse_event
+
+FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "eos": "stop",
+    "eos_token": "stop",
+    "stop_sequence": "stop",
+    "tool_calls": "stop",
+    "function_call": "stop",
+    "content_filter": "stop",
+    "length": "length",
+    "max_tokens": "length",
+}
+"""Servers' finish reasons, in our four words (an unknown one counts as ``stop``)."""
+
+
+PromptSize = Callable[[], "tuple[int, bool]"]
+"""The prompt's size in tokens, and whether that is exact (the server's tokenizer) or an estimate."""
+
+
+def open_stream(client: RemoteClient, url: str, body: dict[str, Any], prompt_size: PromptSize) -> Any:
+    """Open the SSE stream; a reply that cannot fit is retried once with a max_tokens that fits.
+
+    Local backends stop at the end of the context window; servers instead refuse
+    a request whose prompt + max_tokens exceeds it. Their 400 names the context
+    length and, in most wordings, how long the prompt is, so the request is
+    repeated with the room that is left. Recent vLLM only says the prompt has
+    "at least" so many tokens (it stops counting past the room it has): then the
+    size comes from ``prompt_size`` (the server's tokenizer where it has one).
+    """
+    try:
+        return _Entered(client.stream_events(url, body))
+    except HTTPStatusError as exc:
+        sizes = _context_overflow(exc)
+        if sizes is None:
+            raise
+        context, prompt_tokens = sizes.context, sizes.prompt_tokens
+        if prompt_tokens is None and sizes.at_least >= context:
+            prompt_tokens = sizes.at_least
+        if prompt_tokens is None:
+            counted, exact = prompt_size()
+            prompt_tokens = counted if exact else max(counted, sizes.at_least)
+            if not exact and prompt_tokens >= context:
+                raise  # an estimate says it cannot fit: the server's own words are the error
+        if prompt_tokens >= context:
+            raise ContextOverflowError(prompt_tokens, context) from exc
+        retry = {**body, "max_tokens": context - prompt_tokens}
+        return _Entered(client.stream_events(url, retry))
+
+
+def stream_reply(
+    client: RemoteClient,
+    url: str,
+    body: dict[str, Any],
+    params: GenerationParams,
+    cancelled: threading.Event,
+    profile: ServerProfile,
+    prompt_size: PromptSize,
+) -> Iterator[Chunk]:
+    """The reply's chunks, then one final chunk with finish reason, usage and timings.
+
+    ``cancelled`` ends it with ``cancelled`` (the backend's ``cancel`` sets it and shuts the
+    socket); ``prompt_size`` is asked only when the server sent no usage, or refused a
+    request too long for its window without saying how long the prompt is.
+    """
+    start = time.perf_counter()
+    stopper = StopMatcher(params.stop)
+    finish: FinishReason | None = None
+    usage: Usage | None = None
+    server_tps: float | None = None
+    pieces = 0
+    first_at: float | None = None
+    last_at = start
+    done = stopped = answered = heard = False
+    try:
+        with open_stream(client, url, body, prompt_size) as events:
+            for event in events:
+                heard = True
+                if cancelled.is_set():
+                    break
+                if event.data.strip() == "[DONE]":
+                    done = True
+                    break
+                data = client.redact(event.data)  # a key the server quotes back never goes further
+                update = parse_event(data, origin(url), params.logprobs, event.event)
+                answered = answered or update.answered
+                usage = update.usage or usage
+                server_tps = update.tokens_per_second or server_tps
+                if update.text or update.logprobs:
+                    now = time.perf_counter()
+                    first_at = first_at or now
+                    last_at = now
+                    pieces += 1
+                    out, stopped = stopper.push(update.text)
+                    if out or update.logprobs:
+                        yield Chunk(text=out, logprobs=update.logprobs)
+                    if stopped:
+                        finish = "stop"
+                        break
+                if update.finish_reason:
+                    finish = FINISH_REASONS.get(update.finish_reason, "stop")
+    except RemoteError:
+        if not cancelled.is_set():
+            tail = stopper.flush()
+            if tail:
+                yield Chunk(text=tail)  # keep every received character before failing
+            raise
+    if cancelled.is_set():
+        finish = "cancelled"
+    elif done and not answered:
+        # A 200 with JSON of another shape ({"data": …}, "choices": null): not a reply, never an empty one.
+        raise RemoteError(f"{origin(url)} answered without a reply (no choices); is it an OpenAI-compatible server?")
+    elif not (finish or stopped):
+        # Every complete OpenAI reply names its finish_reason. "[DONE]" without one is a reply
+        # the server dropped: llama-cpp-python's server ends a running request that way when
+        # another arrives (its --interrupt_requests, on by default), which under --parallel
+        # turned rows into empty "successful" results.
+        tail = stopper.flush()
+        if tail:
+            yield Chunk(text=tail)
+        raise RemoteError(f"{origin(url)} {cut_short(profile, done, heard)}")
+    tail = "" if stopped else stopper.flush()
+    end = time.perf_counter()
+    if usage is None:
+        usage = Usage(prompt_tokens=prompt_size()[0], completion_tokens=pieces)
+    timings = make_timings(start, first_at, last_at, end, usage.completion_tokens or pieces)
+    if server_tps:
+        timings.tokens_per_second = server_tps
+    yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage, timings=timings)
+
+
+def cut_short(profile: ServerProfile, done: bool, heard: bool) -> str:
+    """Why a stream without a finish reason is no reply: the words after the server's name.
+
+    ``heard``: whether any event came at all. llama-cpp-python's server answers a prompt
+    longer than its context window with a 200 and an empty stream (its error goes to its
+    own log only), which read as a reply cut short with nothing to go on.
+    """
+    if not done and not heard:
+        hint = ""
+        if profile.name == "llama-cpp-python":
+            hint = (
+                "; llama-cpp-python's server does this when the prompt does not fit its context window: "
+                "shorten the prompt, or start the server with a larger --n_ctx"
+            )
+        return f"ended the stream without sending any reply{hint}"
+    if not done:
+        return "ended the stream before the reply was complete"
+    hint = ""
+    if profile.name == "llama-cpp-python":
+        hint = (
+            "; llama-cpp-python's server drops a request when another arrives: start it with "
+            "--interrupt_requests False, or send one request at a time (--parallel 1)"
+        )
+    return f"ended the reply without a finish reason (the server dropped the request{hint})"
