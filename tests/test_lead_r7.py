@@ -101,3 +101,35 @@ def test_a_cut_reply_names_the_limit_it_reached(
     )
     assert result.exit_code == 0, result.output
     assert blamed in result.stderr
+
+
+# ---- a cancelled label generation is not retried ----------------------------------------------------
+
+
+def test_a_cancelled_label_generation_stops_instead_of_retrying() -> None:
+    """generate_label (sentiment/ner on a backend that cannot score) retried after Esc, as generate_checked did."""
+    from assistant.errors import ToolError
+    from assistant.tools.classify import generate_label
+    from assistant.tools.generate import TOOL_STOPPED
+    from assistant.types import Completion, Message, Timings, Usage
+
+    class CancelledOnce(FakeBackend):
+        def complete(self, prompt: object, params: object) -> Completion:  # type: ignore[override]
+            self.calls.append({"prompt": prompt})
+            return Completion("pos", "m", "fake", "cancelled", Usage(), Timings())
+
+    backend = CancelledOnce()
+    backend.load("m")
+    with pytest.raises(ToolError) as raised:
+        generate_label(backend, [Message("user", "Review: fine\nSentiment:")], ["positive", "negative"])
+    assert str(raised.value) == TOOL_STOPPED
+    assert len(backend.calls) == 1
+
+
+def test_transformers_verbose_is_a_switch_not_any_truthy_value() -> None:
+    """``verbose = "maybe"`` in the config was bool("maybe"): on, silently (llama-cpp already checked it)."""
+    from assistant.backends.torch.backend import TransformersBackend
+    from assistant.errors import BackendError
+
+    with pytest.raises(BackendError, match="verbose must be true or false"):
+        TransformersBackend().load("no-such-model", verbose="maybe")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ToolError
 from ..types import GenerationParams, Message
-from .generate import within_reach
+from .generate import TOOL_STOPPED, within_reach
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, Prompt
@@ -106,7 +106,10 @@ def generate_label(backend: Backend, messages: Sequence[Message], labels: Sequen
     ]
     answers = []
     for params in attempts:
-        answer = backend.complete(list(messages), params).text
+        completion = backend.complete(list(messages), params)
+        if completion.finish_reason == "cancelled":  # stopped by the user: no second attempt
+            raise ToolError(TOOL_STOPPED)
+        answer = completion.text
         answers.append(answer.strip())
         label = match_label(answer, labels)
         if label is not None:

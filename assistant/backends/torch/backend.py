@@ -91,7 +91,9 @@ class TransformersBackend(TokenLoopBackend):
     def load(self, model: str, **options: Any) -> None:
         from ...models import resolve_model_path
 
-        verbose = bool(options.pop("verbose", False))
+        # checked as on llama-cpp: bool("no") is True, so `verbose = "no"` in the config turned it on
+        verbose = switch_option(options, "verbose", False)
+        options.pop("verbose", None)
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
