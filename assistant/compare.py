@@ -58,6 +58,9 @@ class EngineRun:
     load_seconds: float
     top: list[list[int]] = field(default_factory=list)  # top-k candidate ids per step
     top_tokens: list[list[str]] = field(default_factory=list)  # the same candidates' texts
+    shown: list[str] = field(default_factory=list)
+    """Each generated token as :meth:`~assistant.inspect.pieces.TokenPiece.shown` draws it, from its exact
+    bytes where the engine gives them: half an emoji is ``<0xF0><0x9F>``, where its text is only "\ufffd"."""
 
     @property
     def prompt_tokens(self) -> int | None:
@@ -81,8 +84,18 @@ class EngineRun:
         data = asdict(self)
         data["prompt_tokens"] = self.prompt_tokens
         data["tokens_known"] = self.tokens_known
-        del data["prompt_token_ids"], data["top"], data["top_tokens"]
+        del data["prompt_token_ids"], data["top"], data["top_tokens"], data["shown"]
         return data
+
+    def token_label(self, index: int) -> str:
+        """Generated token ``index`` as a person should see it (terminal-safe), ``(end)`` past the last."""
+        from .inspect.pieces import TokenPiece
+
+        if index < len(self.shown):
+            return self.shown[index]
+        if index < len(self.tokens):
+            return TokenPiece(-1, self.tokens[index].encode("utf-8")).shown()
+        return "(end)"
 
 
 @dataclass
@@ -164,6 +177,10 @@ def run_engine(
             prompt_ids = None
         completion: Completion = engine.complete(prompt, params)
         tokens = [entry.token for entry in completion.logprobs] or [""] * len(completion.token_ids)
+        # the exact pieces, while the engine is loaded (a server has no vocabulary at hand: texts then)
+        shown: list[str] = []
+        if engine.capabilities.next_token:
+            shown = [piece.shown() for piece in engine.token_pieces(completion.token_ids)]
         return EngineRun(
             backend=side.backend,
             model=engine.model_name,
@@ -177,6 +194,7 @@ def run_engine(
             load_seconds=loaded,
             top=[[alt.token_id for alt in entry.top] for entry in completion.logprobs],
             top_tokens=[[alt.token for alt in entry.top] for entry in completion.logprobs],
+            shown=shown,
         )
     finally:
         engine.unload()

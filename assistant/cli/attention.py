@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text
+from .common import (
+    TEXT, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,7 +51,7 @@ def parse_head(value: str) -> int | None:
 
 
 @click.command()
-@click.argument("text", required=False)
+@click.argument("text", type=TEXT, required=False)
 @click.option("-m", "--model", default=None, help="Catalog name or path to a model (default: smollm2).")
 @click.option(
     "-b",
@@ -66,7 +68,7 @@ def parse_head(value: str) -> int | None:
     metavar="KEY=VALUE",
     help="Sampling parameter or backend option (defaults here: temperature=0).",
 )
-@click.option("-s", "--system", default=None, help="System prompt (chat mode).")
+@click.option("-s", "--system", type=TEXT, default=None, help="System prompt (chat mode).")
 @mode_option
 @click.option(
     "--layer",
@@ -132,6 +134,7 @@ def attention(
     from ..models.mode import choose_mode
     from ..options import build_params, parse_options
     from ..session import open_backend
+    from ..types import MAX_MAX_TOKENS
     from .prompt import build_user_text
 
     layer = parse_layer(layer_text)
@@ -150,6 +153,8 @@ def attention(
         raise ConfigError(f"--max-memory must be a positive number of MB, not {max_memory_mb}")
     if max_new_tokens is not None and max_new_tokens < 1:
         raise ConfigError(f"--max-new-tokens must be at least 1, not {max_new_tokens}")
+    if max_new_tokens is not None and max_new_tokens > MAX_MAX_TOKENS:  # named as typed, not as max_tokens
+        raise ConfigError(f"--max-new-tokens must be at most {MAX_MAX_TOKENS:,}, not {max_new_tokens}")
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
     overrides, backend_opts = parse_options(options)
     overrides.setdefault("temperature", 0.0)

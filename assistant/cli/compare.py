@@ -46,7 +46,7 @@ DEFAULT_BACKENDS = ("llama-cpp", "transformers")
     help="Sampling parameter or backend option for both sides; a backend option with a BACKEND: prefix "
     "(-o openai:base_url=URL) goes to that side only. Defaults here: temperature=0, max_tokens=128.",
 )
-@click.option("-s", "--system", default=None, help="System prompt (chat mode).")
+@click.option("-s", "--system", type=TEXT, default=None, help="System prompt (chat mode).")
 @mode_option
 @click.option(
     "--top", "top_k", type=click.IntRange(1, MAX_LOGPROBS), default=5, show_default=True,
@@ -258,6 +258,10 @@ def _tokens_out(run: Any) -> str:
     return str(len(run.tokens)) if run.tokens_known else "unknown"
 
 
+def _quoted(label: str) -> str:
+    return label if label == "(end)" else f"'{label}'"
+
+
 def describe_agreement(runs: list[Any], agreement: Any) -> str:
     left, right = runs
     if agreement.same_prompt_ids is None:
@@ -272,8 +276,7 @@ def describe_agreement(runs: list[Any], agreement: Any) -> str:
         parts.append(f"all {len(left.tokens)} generated tokens identical")
     else:
         index = agreement.first_difference
-        a = repr(left.tokens[index]) if index < len(left.tokens) else "(end)"
-        b = repr(right.tokens[index]) if index < len(right.tokens) else "(end)"
+        a, b = (_quoted(run.token_label(index)) for run in runs)  # two halves of emojis differ in their bytes
         parts.append(f"first differing token at index {index}: {a} vs {b}")
     mean = agreement.mean_top_overlap
     if mean is not None:

@@ -46,6 +46,21 @@ def _open(model: str | None, backend: str | None, options: tuple[str, ...], verb
     return open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr), params
 
 
+def _input_text(text: str | None) -> str:
+    """TEXT and piped stdin joined as ``assistant prompt`` joins them, so the tokens shown are the ones it sends.
+
+    TEXT alone is kept exactly as typed, blank included: how a run of spaces is
+    cut is a fair question here (``assistant prompt`` refuses a blank prompt).
+    """
+    from .common import read_stdin_text
+    from .prompt import build_user_text
+
+    stdin_text = read_stdin_text()
+    if text not in (None, "-") and not (stdin_text or "").strip():
+        return text
+    return build_user_text(None if text == "-" else text, stdin_text)
+
+
 def _prompt(text: str, chat: bool, system: str | None) -> Prompt:
     """TEXT as sent: raw, or (``--chat``) as ``assistant prompt`` sends it, the configured system prompt first."""
     return one_turn(text, system) if chat else text
@@ -62,7 +77,7 @@ def _require_local(engine: Backend, what: str) -> None:
 
 
 @click.command()
-@click.argument("text", type=TEXT)
+@click.argument("text", type=TEXT, required=False)
 @model_options
 @click.option("--chat", is_flag=True, help="Render TEXT as a user message through the model's chat template first.")
 @click.option("-s", "--system", type=TEXT, default=None, help=CHAT_SYSTEM_HELP)
@@ -76,9 +91,11 @@ def tokenize(
 
     Leading spaces show as ␣, newlines as ↵, bytes that are not a whole character
     as <0xNN>; with --chat the chat template's control tokens are marked special.
+    Piped text is read too, after TEXT, as `assistant prompt` reads it (cat notes.txt | assistant tokenize).
     """
     if system is not None and not chat:
         raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
+    text = _input_text(text)
     engine, _ = _open(model, backend, options, verbose)
     try:
         _require_local(engine, "show its token pieces")
@@ -97,12 +114,29 @@ def tokenize(
         click.echo(line)
 
 
+def context_share(count: int, context: int) -> str:
+    """``count`` tokens against the context window, in words: its share, and what is left or too many.
+
+    A share alone hides the limit: 8191 and 8195 tokens of 8192 both print
+    100.0%, and the engines take a prompt only while it leaves room for one
+    token of reply (fewer tokens than the window).
+    """
+    if not context:
+        return "context window unknown"
+    share = f"{count / context:.1%} of the {context}-token context window"
+    if count < context:
+        left = context - count
+        return f"{share} ({left} to spare)"
+    over = count - context + 1
+    return f"{share}: {over} token{'s' * (over != 1)} too many, the model takes at most {context - 1}"
+
+
 def tokenize_lines(pieces: list[TokenPiece], context: int, facts: dict[str, str]) -> list[str]:
     """The text report: pieces in a row, then one line per token (``#``, id, piece, bytes)."""
     from ..terminal_text import visible_text
 
     count = len(pieces)
-    share = f"{count / context:.1%} of the {context}-token context window" if context else "context window unknown"
+    share = context_share(count, context)
     head = f"{visible_text(facts['model'])} ({facts['backend']}) · {count} token{'s' * (count != 1)} · {share}"
     row = "".join(f"⟦{p.shown()}⟧" if p.special else f"[{p.shown()}]" for p in pieces)
     width = max((len(str(p.token_id)) for p in pieces), default=2)
@@ -118,7 +152,7 @@ def tokenize_lines(pieces: list[TokenPiece], context: int, facts: dict[str, str]
 
 
 @click.command("next")
-@click.argument("text", type=TEXT)
+@click.argument("text", type=TEXT, required=False)
 @model_options
 @click.option("--top", type=click.IntRange(1, 200), default=10, show_default=True, help="Candidates to show.")
 @click.option("--chat", is_flag=True, help="Render TEXT as a user message: what the reply would start with.")
@@ -135,9 +169,11 @@ def next_command(
     keep it, and its probability under the settings (-o temperature=… -o top_k=…
     -o top_p=…); then the greedy pick and the entropy. -o repeat_penalty does not
     change this first token: it weighs down tokens the reply already generated.
+    Piped text is read too, after TEXT, as `assistant prompt` reads it.
     """
     if system is not None and not chat:
         raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
+    text = _input_text(text)
     engine, params = _open(model, backend, options, verbose)
     try:
         _require_local(engine, "give the next-token distribution")
@@ -148,18 +184,30 @@ def next_command(
     finally:
         engine.unload()
     if as_json:
-        echo_json({**facts, **result.to_dict()})
+        echo_json({**facts, **next_json(result, pieces)})
         return
     for line in next_lines(result, pieces):
         click.echo(line)
 
 
+def next_json(result: NextToken, pieces: dict[int, TokenPiece]) -> dict[str, Any]:
+    """``result`` as JSON, each token named as ``tokenize --json`` names it: its bytes, and whether it is a
+    control token (whose text is empty: ``<|im_end|>`` was ``"text": ""``)."""
+    data = result.to_dict()
+    for candidate in [data["greedy"], *data["candidates"]]:
+        piece = pieces.get(candidate["id"])
+        if piece is not None:
+            candidate.update(piece.to_dict())
+    return data
+
+
 def _label(candidate: Candidate, pieces: dict[int, TokenPiece]) -> str:
-    """The candidate's exact piece when known (a partial character shows its bytes), else its text."""
+    """The candidate's exact piece when known (a partial character shows its bytes, a control token
+    its name in ⟦…⟧, as ``tokenize`` marks it), else its text."""
     from ..inspect.pieces import TokenPiece
 
     piece = pieces.get(candidate.token_id)
-    return (piece or TokenPiece(candidate.token_id, candidate.text.encode("utf-8"))).shown()
+    return (piece or TokenPiece(candidate.token_id, candidate.text.encode("utf-8"))).marked()
 
 
 def _settings(result: NextToken) -> str:
@@ -172,26 +220,39 @@ def _settings(result: NextToken) -> str:
     return " · ".join(parts)
 
 
+def probability_text(p: float, width: int = 7) -> str:
+    """``p`` in ``width`` cells: three decimals, or, for a chance too small for them, two significant digits.
+
+    A token the settings keep is never printed as ``0.000``, the number of a
+    token they cut: at a high temperature every kept token's chance is about
+    1/vocabulary (``2.0e-05``), which is the lesson, not zero.
+    """
+    return f"{p:{width}.1e}" if 0 < p < 0.0005 else f"{p:{width}.3f}"
+
+
 def next_lines(result: NextToken, pieces: dict[int, TokenPiece] | None = None) -> list[str]:
     """The text report: one row per candidate with model and sampled probabilities as numbers and bars."""
     pieces = pieces or {}
     from rich.cells import cell_len
+
+    from ..inspect.token_view import cut_label
 
     labels = [_label(c, pieces) for c in result.candidates]
     width = max([5, *(cell_len(label) for label in labels)])
     count = result.prompt_tokens
     lines = [
         f"after {count} token{'s' * (count != 1)} · {_settings(result)}",
-        f"{'':>4}  {'token':<{width}}  {'model':>6}  {'':<{BAR_WIDTH}}  {'sampled':>7}",
+        f"{'':>4}  {'token':<{width}}  {'model':>7}  {'':<{BAR_WIDTH}}  {'sampled':>7}",
     ]
     for rank, (candidate, label) in enumerate(zip(result.candidates, labels), start=1):
-        model = f"{candidate.prob:6.3f}  {bar(candidate.prob)}"
-        if candidate.cut_by is not None:
-            sampled = f"{'—':>7}  cut by {candidate.cut_by}" if candidate.cut_by != "greedy" else f"{0:7.3f}"
+        model = f"{probability_text(candidate.prob)}  {bar(candidate.prob)}"
+        if candidate.cut_by is not None:  # the setting with its value, as the chat app's token panel says it
+            why = "temperature 0" if candidate.cut_by == "greedy" else cut_label(candidate.cut_by, result.params)
+            sampled = f"{probability_text(0.0)}  cut by {why}"
         elif candidate.p_sampled is None:
             sampled = f"{'?':>7}"
         else:
-            sampled = f"{candidate.p_sampled:7.3f}  {bar(candidate.p_sampled)}"
+            sampled = f"{probability_text(candidate.p_sampled)}  {bar(candidate.p_sampled)}"
         lines.append(f"{rank:>4}  {_pad(label, width)}  {model}  {sampled}".rstrip())
     greedy = result.greedy
     lines += [

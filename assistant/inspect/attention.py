@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from ..types import AttentionMaps
+    from .pieces import TokenPiece
 
 DEFAULT_WINDOW = 64
 """Tokens drawn (the last ones: the end of the prompt and the reply); a terminal row is about this wide."""
@@ -223,12 +224,16 @@ def token_labels(maps: AttentionMaps, width: int = 12) -> list[str]:
     The backend's pieces carry the exact bytes (a cut emoji shows as ``<0xF0>``)
     and control tokens' names; maps built without them fall back to the text.
     """
+    return [short_label(piece.shown(), width) for piece in drawn_pieces(maps)]
+
+
+def drawn_pieces(maps: AttentionMaps) -> list[TokenPiece]:
+    """The drawn tokens' exact pieces (bytes, control names), or, for maps built without them, their text."""
     from .pieces import TokenPiece
 
-    pieces = maps.pieces or [
+    return list(maps.pieces) or [
         TokenPiece(token_id, text.encode("utf-8")) for token_id, text in zip(maps.token_ids, maps.tokens)
     ]
-    return [short_label(piece.shown(), width) for piece in pieces]
 
 
 def shade_level(weight: float) -> float:
@@ -455,9 +460,11 @@ def maps_to_json(maps: AttentionMaps, layer: int | None, head: int | None, digit
         "prompt_tokens": maps.prompt_tokens,
         "total_tokens": first + len(maps.token_ids),
         "window_start": first,
+        # each token as `assistant tokenize --json` gives it: a piece that is not a whole character has
+        # text null and its bytes (its decoded text would be "\ufffd"), a control token is marked special
         "tokens": [
-            {"index": first + i, "id": token_id, "text": text, "reply": first + i >= maps.prompt_tokens}
-            for i, (token_id, text) in enumerate(zip(maps.token_ids, maps.tokens))
+            {"index": first + i, **piece.to_dict(), "reply": first + i >= maps.prompt_tokens}
+            for i, piece in enumerate(drawn_pieces(maps))
         ],
         "maps": drawn,
     }

@@ -18,6 +18,7 @@ import html
 import io
 import logging
 import os
+import secrets
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -78,10 +79,12 @@ def check_picture_path(given: str | os.PathLike[str]) -> str:
     """The format ``given`` asks for, once it is known the file can be created there.
 
     ``--out`` is checked before the model loads and the reply is generated (a
-    long text takes minutes): a wrong suffix, an existing directory or a
-    folder that does not exist fail then, in one line, not after the work.
-    Take the name as typed: a trailing ``/`` (or ``/.``) says "a folder"
-    (``x.png/``), and ``Path`` would drop it and write a file named ``x.png``.
+    long text takes minutes): a wrong suffix, an existing directory or
+    something else that is not a file, a folder that does not exist or cannot
+    be written to (read-only, not the user's, ``/proc``) fail then, in one
+    line, not after the work. Take the name as typed: a trailing ``/`` (or
+    ``/.``) says "a folder" (``x.png/``), and ``Path`` would drop it and write
+    a file named ``x.png``.
     """
     text = os.fspath(given)
     if os.path.basename(text) in ("", ".", ".."):  # "x.png/", "x.png/.": a folder's name
@@ -93,11 +96,75 @@ def check_picture_path(given: str | os.PathLike[str]) -> str:
     kind = picture_format(path)
     if path.is_dir():
         raise AssistantError(f"cannot write {path}: it is a directory (give a file name ending in .{kind})")
-    parent = path.parent
+    target = _target(path)
+    if target.exists() and not target.is_file():  # a FIFO would block the write, a device swallow it
+        raise AssistantError(f"cannot write {path}: it exists and is not a regular file")
+    parent = target.parent
     if not parent.is_dir():
         reason = f"{parent} is not a folder" if parent.exists() else f"the folder {parent} does not exist"
         raise AssistantError(f"cannot write {path}: {reason}")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise AssistantError(f"cannot write {path}: the file is read-only")
+    try:  # the one sure test that a file can be created there: create one (permissions, read-only mounts)
+        fd, name = _create_temporary(target, mode=0o600)
+    except OSError as exc:
+        if not _writable_file(target):  # else the file itself is written (write_atomically)
+            raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from None
+    else:
+        os.close(fd)
+        os.unlink(name)
     return kind
+
+
+def _writable_file(target: Path) -> bool:
+    """An existing file one may write, in a folder that may take no new file (the user's file, a shared folder)."""
+    return target.is_file() and os.access(target, os.W_OK)
+
+
+def _target(path: Path) -> Path:
+    """The file a write to ``path`` lands in: a symbolic link's target (the link itself stays a link)."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _create_temporary(target: Path, mode: int = 0o666) -> tuple[int, Path]:
+    """A new hidden file beside ``target`` (the same folder: a rename replaces ``target`` in one step).
+
+    ``mode`` less the umask, as a file the user creates gets; a random name,
+    so two exports at once (the chat app draws in a thread) never share one.
+    """
+    name = target.with_name(f".{target.name[:64]}.{secrets.token_hex(6)}.tmp")  # a long name stays legal
+    return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), name
+
+
+def write_atomically(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` so that a file already there is replaced whole or not at all.
+
+    Written beside it first and renamed over it: a full disk or a kill half-way
+    leaves the old picture as it was, never a truncated one. An existing file
+    keeps its permissions; in a folder that takes no new file, a file one may
+    write is written in place.
+    """
+    target = _target(path)
+    try:
+        fd, name = _create_temporary(target)
+    except OSError as exc:
+        if not _writable_file(target):
+            raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        try:  # no new file in that folder, but this one may be written: in place, as before
+            target.write_bytes(payload)
+        except OSError as error:
+            raise AssistantError(f"cannot write {path}: {error.strerror or error}") from error
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        with contextlib.suppress(OSError):
+            os.chmod(name, os.stat(target).st_mode & 0o7777)
+        os.replace(name, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 @contextlib.contextmanager
@@ -209,10 +276,7 @@ def write_figure(figure: Any, path: Path, title: str) -> None:
             svg = io.StringIO()
             figure.savefig(svg, format="svg")
             payload = _html_page(svg.getvalue(), title).encode("utf-8")
-    try:
-        path.write_bytes(payload)
-    except OSError as exc:
-        raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    write_atomically(path, payload)
 
 
 def _html_page(svg: str, title: str) -> str:

@@ -4,8 +4,10 @@ A token is a run of bytes, not of characters: ``" Paris"`` starts with a space
 the eye does not see, and an emoji can be split over two tokens whose halves
 are not text at all. :class:`TokenPiece` keeps the bytes and draws them so
 nothing is hidden — a leading space as ``␣``, a newline as ``↵``, a tab as
-``⇥``, bytes that are not (yet) a whole character as ``<0xE2>`` — and a
-chat-template control token by its name (``<|im_start|>``), marked special.
+``⇥``, bytes that are not (yet) a whole character as ``<0xE2>``, a piece that
+starts with a character of no width (a combining accent, the emoji variation
+selector U+FE0F, a zero-width joiner) on a dotted circle ``◌`` — and a chat-template
+control token by its name (``<|im_start|>``), marked special.
 Front ends print :meth:`TokenPiece.shown` (already safe for a terminal).
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from rich.cells import cell_len
 
 from ..terminal_text import visible_text
 
@@ -46,7 +50,12 @@ class TokenPiece:
             return _partial_bytes(self.piece)
         if not text:
             return "∅"
-        return visible_text(text.translate(_WHITESPACE))
+        return drawable(visible_text(text.translate(_WHITESPACE)))
+
+    def marked(self) -> str:
+        """:meth:`shown`, a control token in ``⟦…⟧``: listed among text pieces, ``<|im_end|>`` the token
+        (the reply ends) must not read as the twelve characters a model could also write."""
+        return f"⟦{self.shown()}⟧" if self.special else self.shown()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +64,17 @@ class TokenPiece:
             "bytes": self.piece.hex(),
             "special": bool(self.special),
         }
+
+
+def drawable(label: str) -> str:
+    """``label`` drawn so it can be seen: one that starts with a character of no width gets a dotted circle ``◌``.
+
+    A combining mark, U+FE0F (what makes ❤ an emoji) or a zero-width joiner is a
+    token of its own in many vocabularies; printed bare it is invisible, and it
+    joins whatever is printed before it (a bracket, a column rule). Type
+    specimens draw such a character on a dotted circle; so does every view here.
+    """
+    return "◌" + label if label and not cell_len(label[0]) else label
 
 
 def _partial_bytes(piece: bytes) -> str:
@@ -72,4 +92,4 @@ def _partial_bytes(piece: bytes) -> str:
         else:
             out.append(f"<0x{piece[index]:02X}>")
             index += 1
-    return visible_text("".join(out))
+    return drawable(visible_text("".join(out)))

@@ -22,7 +22,7 @@ from rich.cells import cell_len
 
 from ..terminal_text import visible_text
 from ..types import MAX_LOGPROBS, GenerationParams, Message, TokenLogprob, TopAlternative
-from .pieces import TokenPiece
+from .pieces import TokenPiece, drawable
 
 DEFAULT_TOP = MAX_LOGPROBS
 """Alternatives per step asked for when a reply's numbers are computed: the most there may be, so
@@ -85,10 +85,9 @@ def token_label(token: str | TokenPiece) -> str:
     text = token
     if not text:
         return "∅"
-    label = visible_text(text).replace("\n", "↵").replace("\t", "⇥")
-    # A piece that takes no cells on its own (a combining mark, a skin-tone modifier) is drawn on a
-    # dotted circle, as type specimens show them, so it can be seen and clicked like any other token.
-    return label if cell_len(label) else "◌" + label
+    # A piece that starts with a character of no width (a combining mark, a skin-tone modifier) is drawn
+    # on a dotted circle (:func:`~.pieces.drawable`), so it can be seen and clicked like any other token.
+    return drawable(visible_text(text).replace("\n", "↵").replace("\t", "⇥"))
 
 
 @dataclass(frozen=True)
