@@ -16,7 +16,7 @@ for the reply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import ContextOverflowError, NotSupportedError
@@ -52,6 +52,32 @@ def _turn_starts(body: Sequence[Message]) -> list[int]:
     return [i for i, m in enumerate(body) if i > 0 and m.role == "user" and i < len(body) - 1]
 
 
+PROBE_CHARS_PER_TOKEN = 16
+"""Characters of a huge newest message counted first: far more per token than any tokenizer averages on text."""
+
+
+def _refuse_a_newest_message_far_past(backend: Backend, head: list[Message], body: list[Message]) -> None:
+    """Raise :class:`ContextOverflowError` when the newest message's first part alone overflows the window.
+
+    The newest message is always kept, so if its beginning already needs more
+    tokens than the window holds nothing can fit. Counting only that beginning
+    turns a pasted 20 MB file from seconds of tokenizing and a gigabyte of
+    token ids into an answer at once; a message that might fit is counted in
+    full as before. (A prefix tokenizes to at most a token or two more than the
+    same text inside the whole, hence the margin.)
+    """
+    window = backend.context_length
+    if not body or window <= 0:
+        return
+    newest = body[-1]
+    limit = window * PROBE_CHARS_PER_TOKEN
+    if len(newest.content) <= limit:
+        return
+    tokens = backend.count_tokens([*head, replace(newest, content=newest.content[:limit])])
+    if tokens > window + 16:
+        raise ContextOverflowError(tokens, window, at_least=True)
+
+
 def fit_to_context(backend: Backend, messages: Sequence[Message], reserve: int = 0) -> FittedPrompt:
     """Drop the oldest turns of ``messages`` until the prompt fits ``context_length - reserve``.
 
@@ -70,6 +96,7 @@ def fit_to_context(backend: Backend, messages: Sequence[Message], reserve: int =
         head_len += 1
     head, body = messages[:head_len], messages[head_len:]
     try:
+        _refuse_a_newest_message_far_past(backend, head, body)
         total = backend.count_tokens(messages)
     except NotSupportedError:
         return FittedPrompt(messages, None)

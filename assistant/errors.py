@@ -77,11 +77,12 @@ class BackendNotFoundError(BackendError):
 class ContextOverflowError(BackendError):
     """The prompt needs more tokens than the model's context window holds."""
 
-    def __init__(self, prompt_tokens: int, context_length: int) -> None:
+    def __init__(self, prompt_tokens: int, context_length: int, *, at_least: bool = False) -> None:
         self.prompt_tokens = prompt_tokens
+        """The prompt's tokens, or with ``at_least`` a lower bound (only a part of it was counted)."""
         self.context_length = context_length
         super().__init__(
-            f"prompt is {prompt_tokens} tokens but the context window is "
+            f"prompt is {'at least ' if at_least else ''}{prompt_tokens} tokens but the context window is "
             f"{context_length} tokens; shorten the input or raise n_ctx"
         )
 

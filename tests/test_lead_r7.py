@@ -133,3 +133,45 @@ def test_transformers_verbose_is_a_switch_not_any_truthy_value() -> None:
 
     with pytest.raises(BackendError, match="verbose must be true or false"):
         TransformersBackend().load("no-such-model", verbose="maybe")
+
+
+def test_an_engine_without_attention_says_where_to_get_it_whichever_method_is_asked() -> None:
+    """``attention -b llama-cpp`` asked attention_shape first and got no hint of ``-b transformers``."""
+    from assistant.backends.llama_cpp import LlamaCppBackend
+    from assistant.errors import NotSupportedError
+
+    backend = LlamaCppBackend()
+    for ask in (backend.attention_shape, lambda: backend.attention_weights([1, 2], 0)):
+        with pytest.raises(NotSupportedError, match=r"\(-b transformers can\)"):
+            ask()
+
+
+# ---- a pasted file far past the window is refused from its beginning ---------------------------------
+
+
+class CountingFake(FakeBackend):
+    """Records the longest message it was asked to count."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.longest_counted = 0
+
+    def count_tokens(self, prompt: object) -> int:  # type: ignore[override]
+        self.longest_counted = max(self.longest_counted, *(len(m.content) for m in prompt))  # type: ignore[attr-defined]
+        return super().count_tokens(prompt)  # type: ignore[arg-type]
+
+
+def test_a_huge_newest_message_is_refused_without_tokenizing_all_of_it() -> None:
+    """20 MB on stdin took seconds and a gigabyte of token ids before "prompt is 5950021 tokens ..."."""
+    from assistant.context import PROBE_CHARS_PER_TOKEN, fit_to_context
+    from assistant.errors import ContextOverflowError
+    from assistant.types import Message
+
+    backend = CountingFake(context_length=256)
+    backend.load("m")
+    huge = "The cat sat on the mat. " * 100_000
+    with pytest.raises(ContextOverflowError, match="prompt is at least") as raised:
+        fit_to_context(backend, [Message("system", "Be brief."), Message("user", huge)])
+    assert raised.value.prompt_tokens > 256
+    assert backend.longest_counted == 256 * PROBE_CHARS_PER_TOKEN
+

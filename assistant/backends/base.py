@@ -367,9 +367,7 @@ class TokenLoopBackend(ABC):
         a cancel stops it between two layers with an error.
         """
         if not self.capabilities.attention:
-            raise NotSupportedError(
-                f"the {self.name} backend cannot return attention weights (-b transformers can)"
-            )
+            raise NotSupportedError(self._no_attention())
         self._cancel.clear()
         prompt_ids = self.prompt_token_ids(prompt)
         n_ctx = self.context_length
@@ -405,10 +403,14 @@ class TokenLoopBackend(ABC):
             window_start=start,
         )
 
+    def _no_attention(self) -> str:
+        """The one message for an engine without attention weights, with where to get them."""
+        return f"the {self.name} backend cannot return attention weights (-b transformers can)"
+
     # Engines with ``Capabilities.attention`` implement these three.
     def attention_shape(self) -> tuple[int, int]:
         """(layers, heads) of the loaded model: the memory estimate needs them before anything runs."""
-        raise NotSupportedError(f"the {self.name} backend cannot return attention weights")
+        raise NotSupportedError(self._no_attention())
 
     def attention_weights(self, token_ids: list[int], start: int) -> list[Any]:
         """Each layer's ``[heads, w, w]`` float32 weights over ``token_ids[start:]`` (rows and columns).
@@ -416,7 +418,7 @@ class TokenLoopBackend(ABC):
         Runs one forward over all of ``token_ids`` keeping only the window of each
         layer as it goes; raises :class:`BackendError` if :attr:`cancelled` is set.
         """
-        raise NotSupportedError(f"the {self.name} backend cannot return attention weights")
+        raise NotSupportedError(self._no_attention())
 
     def control_token_name(self, token_id: int) -> str:
         """A control token's name (``<|im_start|>``), "" for any other token.
