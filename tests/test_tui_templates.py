@@ -165,7 +165,10 @@ def test_palette_lists_templates() -> None:
     app = make_app()
 
     async def scenario(pilot: Any) -> None:
-        titles = [command.title for command in app.get_system_commands(app.screen)]
+        from textual.content import Content
+
+        # As the palette shows them: it reads a title as markup (the strategy in brackets is escaped).
+        titles = [Content.from_markup(command.title).plain for command in app.get_system_commands(app.screen)]
         assert "Template: few-shot [few-shot]" in titles
         assert "Template: chain-of-thought [chain-of-thought]" in titles
 

@@ -17,7 +17,7 @@ from .pickers import same_model
 from .screens.chat import ChatScreen
 from .screens.help import HelpScreen
 from .screens.settings import SettingsChoice, SettingsScreen
-from .text import visible_text
+from .text import as_markup, visible_text
 
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
 GIL_SWITCH_INTERVAL = 0.001
@@ -107,20 +107,23 @@ class ChatApp(App[None]):
         )
         options = self.controller.settings_options()
         settings = self.controller.settings
+        # The palette reads titles and help as markup: names of files, templates and plugins are escaped.
         for label, name in options.backends:
             if name != settings.backend:
                 yield SystemCommand(
-                    f"Backend: {name}",
-                    f"Next reply from {label}",
+                    f"Backend: {as_markup(name)}",
+                    f"Next reply from {as_markup(label)}",
                     lambda n=name: self.switch_engine(backend=n),
                 )
         for label, name in options.models:
             if not same_model(name, settings.model):  # the loaded one under its listed name is no switch
-                yield SystemCommand(f"Model: {name}", label, lambda n=name: self.switch_engine(model=n))
+                yield SystemCommand(
+                    f"Model: {as_markup(name)}", as_markup(label), lambda n=name: self.switch_engine(model=n)
+                )
         for label, name in options.templates:
             if (name or None) != settings.template:
                 yield SystemCommand(
-                    f"Template: {label}",
+                    f"Template: {as_markup(label)}",
                     "Prompting strategy for the next turns",
                     lambda n=name: self.switch_template(n or None),
                 )

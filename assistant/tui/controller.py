@@ -104,6 +104,7 @@ class ChatController(ReplyInspection, ConversationBranches):
         self._attention_backend: Backend | None = None
         """A transformers engine for the attention view when the chat's own cannot give maps."""
         self._attention_model = ""
+        self._written_here = {}
 
     # ---- the model ------------------------------------------------------------------
     def load(
@@ -277,6 +278,9 @@ class ChatController(ReplyInspection, ConversationBranches):
                     model=session.last.model,
                     backend=session.last.backend,
                 )
+                turn = self.last_turn
+                if turn is not None:
+                    self.keep_reply_tokens(turn.reply_message_id, self.last_tokens)
 
     def _forget_unanswered_turn(self) -> bool:
         """A reply stopped before its first token (Esc while the model read the prompt) leaves no turn.
@@ -336,6 +340,7 @@ class ChatController(ReplyInspection, ConversationBranches):
     def delete_conversation(self, conversation_id: int) -> bool:
         """Delete a stored conversation; True when it was the one open (now a new one)."""
         self.library.delete(conversation_id)
+        self._written_here.clear()  # the history may give its message ids to new messages
         if conversation_id == self.conversation_id:
             self.new_conversation()
             return True

@@ -24,6 +24,7 @@ from .pickers import same_model
 from .templating import TemplatedSession, load_chat_template
 
 if TYPE_CHECKING:
+    from ..history.recorder import ConversationRecorder
     from ..inspect.pieces import TokenPiece
     from ..models.mode import Mode
     from .conversations import ConversationLibrary
@@ -69,12 +70,16 @@ class ReplyInspection:
     backend: Backend | None
     settings: ChatSettings
     library: ConversationLibrary
+    recorder: ConversationRecorder | None
     _loader: Callable[..., Backend]
     _load_lock: threading.Lock
     _streaming: threading.Lock
     _attention_backend: Backend | None = None
     """A transformers engine for the attention view when the chat's own cannot give maps."""
     _attention_model = ""
+    _written_here: dict[int, ReplyTokens]
+    """The replies streamed in this window, by stored message id: their exact token ids and prompt
+    (see :meth:`keep_reply_tokens`)."""
 
     conversation_id: int | None
     require_backend: Callable[[], Backend]
@@ -189,6 +194,14 @@ class ReplyInspection:
             return []
         return list(backend.token_pieces(token_ids))
 
+    def keep_reply_tokens(self, message_id: int, tokens: ReplyTokens) -> None:
+        """Remember a reply streamed here by its stored id: its widget is drawn again from the
+        history when its conversation is switched to another version and back, or reopened, and the
+        history keeps token ids only with numbers; scoring its text tokenized again could score
+        other pieces than the model wrote."""
+        tokens.message_id = message_id
+        self._written_here[message_id] = tokens
+
     def stored_reply_tokens(self, message_id: int) -> ReplyTokens | None:
         """A stored reply of the open conversation, with its numbers if the history has them.
 
@@ -196,16 +209,22 @@ class ReplyInspection:
         conversation before the reply (:func:`~assistant.history.store.context_of`)
         and its user turn through the template the turn was made with — in
         completion mode (a base model) the one text the model continued, as the
-        live reply keeps it. It is not fitted to the window again; a prompt that
-        no longer fits is an error when the numbers are computed.
+        live reply keeps it. A conversation that outgrew the window then loses
+        its oldest turns as it did then (down to the prompt's stored token
+        count), whatever the window now; a prompt that no longer fits is an
+        error when the numbers are computed.
         """
-        from ..context import FittedPrompt
         from ..history.store import context_of
 
+        if message_id in self._written_here:
+            return self._written_here[message_id]
         store, conversation_id = self.library.store, self.conversation_id
         if store is None or conversation_id is None:
             return None
-        stored = store.messages(conversation_id)
+        # The branch this window shows (the recorder's head): another window or `prompt -c`
+        # may have moved the stored head to another version, without the reply asked about.
+        head = self.recorder.head if self.recorder is not None else None
+        stored = store.messages(conversation_id, head=head)
         index = next((i for i, m in enumerate(stored) if m.id == message_id), None)
         if index is None or stored[index].role != "assistant":
             return None
@@ -229,8 +248,10 @@ class ReplyInspection:
                 # The numbers need the reply's own model loaded (token_numbers_unavailable): its mode now.
                 mode=self.prompt_mode(),
             )
-            messages = session.prompt_messages(before[user].content)
-            prompt = reply_prompt(session.prompt_for(FittedPrompt(messages, None)))
+            # Counted in the loaded model's tokens: the reply's own model's count says nothing in another's.
+            own_model = not message.model or same_model(message.model, self.require_backend().model_name)
+            fitted = session.fit_as_sent(before[user].content, message.prompt_tokens if own_model else None)
+            prompt = reply_prompt(session.prompt_for(fitted))
         return ReplyTokens(
             [t.token_id for t in tokens],
             params,

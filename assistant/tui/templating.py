@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ..context import FittedPrompt
 from ..errors import AssistantError, TemplateError
 from ..session import ChatSession
 from ..types import Message
@@ -44,6 +45,31 @@ class TemplatedSession(ChatSession):
             head_len += 1
         system = rendered[:head_len] or ([Message("system", self.system)] if self.system else [])
         return [*system, *self.messages, *rendered[head_len:]]
+
+    def fit_as_sent(self, user_text: str, prompt_tokens: int | None) -> FittedPrompt:
+        """The prompt a stored reply was written after: trimmed, as then, to the ``prompt_tokens`` it had.
+
+        A long conversation was fitted to the window of its day (oldest turns
+        left out); rebuilt whole, it is another prompt, and numbers computed
+        after it are not the ones the model wrote with (nor is the window now
+        the same: ``-o n_ctx`` is not remembered). Dropping the oldest turns
+        until the count is the stored one is the same cut, since each turn
+        dropped only shrinks it. Unknown (an old row): the whole rebuild; so too when even
+        that cut is over the window now (computing its numbers then says so).
+        """
+        from ..context import fit_to_context
+        from ..errors import ContextOverflowError
+        from ..session import _CompletionCounter  # the count fit_prompt uses, one definition
+
+        messages = self.prompt_messages(user_text)
+        if not prompt_tokens:
+            return FittedPrompt(messages, None)
+        counter = self.backend if self.mode == "chat" else _CompletionCounter(self.backend)
+        reserve = self.backend.context_length - prompt_tokens  # budget: exactly the tokens it had
+        try:
+            return fit_to_context(counter, messages, reserve)  # type: ignore[arg-type]
+        except ContextOverflowError:
+            return FittedPrompt(messages, None)
 
 
 def load_chat_template(name: str) -> PromptTemplate:

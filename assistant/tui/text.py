@@ -11,7 +11,20 @@ from __future__ import annotations
 
 from ..terminal_text import visible_text
 
-__all__ = ["visible_text", "format_rate", "format_ms", "shorten"]
+__all__ = ["visible_text", "as_markup", "format_rate", "format_ms", "shorten"]
+
+
+def as_markup(text: str) -> str:
+    """``text`` made visible, for the places Textual reads a string as markup (palette entries).
+
+    A model named ``m[Q4_K_M].gguf`` lost its bracket (read as a style), ``[@click=…]`` is an
+    action, and a closing tag with nothing open (``[/b]``) raised and closed the app. Every
+    ``[`` is escaped: Textual's own ``escape`` leaves ``[Q4_K_M]`` alone (it only escapes tags
+    starting with a lowercase letter, ``#``, ``/`` or ``@``) while its parser reads any word.
+    Where a widget takes a ``Text``, pass that instead: it is never parsed.
+    """
+    return visible_text(text).replace("[", "\\[")
+
 
 def format_rate(tokens_per_second: float | None) -> str:
     return "–" if tokens_per_second is None else f"{tokens_per_second:.1f} tok/s"

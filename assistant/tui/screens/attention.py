@@ -123,7 +123,7 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Attention — {visible_text(self.label)}"
+            box.border_title = Text(f"Attention — {visible_text(self.label)}")  # a Text: a str is markup
             box.border_subtitle = HINTS
             yield Static("", classes="title", markup=False)
             yield Static(Text("Starting…"), classes="status", markup=False)

@@ -111,9 +111,13 @@ class BranchActions(_Screen):
             await log.show_earlier()  # its message is above the part drawn yet
         children = list(log.children)
         user = children[children.index(reply) - 1]
+        focused = reply.has_focus  # `r` on it: the new version takes its place, focus included
         await self.log_view.remove_children(children[children.index(reply) :])
         self.regenerating = True
         await self.start_reply(text, user if isinstance(user, UserMessage) else None)
+        if focused and self.reply is not None:
+            # Else the focus falls to the message above, and the reply's keys (r, ←/→, t, a) go there.
+            self.reply.focus(scroll_visible=False)
 
     def _model_ready(self) -> bool:
         if self.model_loading or not self.controller.ready:

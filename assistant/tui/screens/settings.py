@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from ...errors import AssistantError, ConfigError, TemplateError
 from ...types import GenerationParams
 from ..pickers import SettingsOptions
+from ..text import visible_text
 from ..templating import (
     VARIABLES_FIELD,
     check_variables,
@@ -58,11 +59,15 @@ SERVERS_OWN_MODEL = "the server's own model"
 """How the model list shows ``""``: no model named, a server (``-b openai``) uses the one it serves."""
 
 
-def _with_current(options: list[tuple[str, str]], current: str) -> list[tuple[str, str]]:
-    """``options`` with the current value first when it is not among them (a list must hold its value)."""
+def _with_current(options: list[tuple[str, str]], current: str) -> list[tuple[Text, str]]:
+    """``options`` with the current value first when it is not among them (a list must hold its value).
+
+    Labels as ``Text``: a Select reads a string as markup, and these are file names, references
+    and plugins' descriptions (``m[Q4_K_M].gguf`` lost its bracket; a ``[/b]`` in one closed the app).
+    """
     if all(value != current for _, value in options):
-        return [(current or SERVERS_OWN_MODEL, current), *options]
-    return options
+        options = [(current or SERVERS_OWN_MODEL, current), *options]
+    return [(Text(visible_text(label)), value) for label, value in options]
 
 
 FIELD_LABELS = {

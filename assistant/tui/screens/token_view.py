@@ -33,6 +33,7 @@ from textual.widgets import Footer, ProgressBar, Static
 
 from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState, shown_token_ids
 from ..widgets.token_panel import TokenPanel, legend_text
+from ..text import visible_text
 from .help import HELP_BINDING, ViewHelp
 from ..widgets.token_strip import TokenStrip
 
@@ -143,6 +144,10 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         self._exact_running = False
         self.note = ""
         """Why there are no numbers (or what happened to a computation), shown under the title."""
+        self.tokens_from_text = not reply.token_ids
+        """The reply's own token ids were not kept (a stored reply without numbers): the ones scored are
+        its text tokenized again, which need not be the pieces the model wrote (`שלום` in one piece
+        where it wrote a byte at a time), so the view must not call them the same tokens."""
 
     @property
     def controller(self) -> ChatController:
@@ -151,7 +156,7 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
     # ---- layout --------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Vertical(id="box") as box:
-            box.border_title = f"Tokens of {self.label}"
+            box.border_title = Text(f"Tokens of {visible_text(self.label)}")  # a Text: a str is markup
             yield Static("", id="source", markup=False)
             yield Static(legend_text(self.state), id="legend", markup=False)
             yield ProgressBar(id="progress", show_eta=False)
@@ -290,12 +295,21 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
             count = f"{len(reply.token_ids)} tokens" if reply.token_ids else "the reply's tokens"
             text.append(
                 f"Computing the probabilities of {count} "
-                "(teacher-forced scoring of the same tokens after the same prompt) · Esc cancels",
+                f"(teacher-forced scoring of {self.scored_tokens()} after the same prompt) · Esc cancels",
                 style="bold",
             )
         if self.note:
             text.append(("\n" if text else "") + self.note, style="italic")
         return text
+
+    def scored_tokens(self) -> str:
+        """What the numbers are computed for, in words: the reply's own tokens, or its text's."""
+        if self.tokens_from_text:
+            return (
+                "the reply's text, tokenized again (its own tokens were not kept: "
+                "the model may have written it in other pieces)"
+            )
+        return "the same tokens"
 
     def page_text(self) -> str:
         strip = self.strip
@@ -412,7 +426,7 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         self.computing = False
         self.query_one("#progress", ProgressBar).remove_class("-computing")
         if message.tokens is not None:
-            self.state.reply.origin = "computed by teacher-forced scoring of the same tokens"
+            self.state.reply.origin = f"computed by teacher-forced scoring of {self.scored_tokens()}"
             self.state.set_tokens(message.tokens)
             self.ask_for_pieces()
         elif message.error is not None:

@@ -57,9 +57,12 @@ class TurnFolder:
         top = log.scroll_y if scroll_y is None else scroll_y
         near_top, near_bottom = top - height, top + 2 * height
         turns = self.turns()
-        for turn in turns[: max(len(turns) - KEEP_LAST, 0)]:
+        kept = max(len(turns) - KEEP_LAST, 0)
+        for index, turn in enumerate(turns):
             region = turn.virtual_region
-            near = region.bottom > near_top and region.y < near_bottom
+            # The last turns count as near wherever they are: folded while others came after them
+            # (a message that failed and was taken back out of the log), they unfold again.
+            near = index >= kept or (region.bottom > near_top and region.y < near_bottom)
             if turn.has_class(FOLDED):
                 if near:
                     turn.remove_class(FOLDED)
