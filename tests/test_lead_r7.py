@@ -175,3 +175,27 @@ def test_a_huge_newest_message_is_refused_without_tokenizing_all_of_it() -> None
     assert raised.value.prompt_tokens > 256
     assert backend.longest_counted == 256 * PROBE_CHARS_PER_TOKEN
 
+
+
+def test_the_chat_app_resumes_an_old_schema_conversation_without_its_instruction() -> None:
+    """The chat app reads the stored system prompt itself (not through HistoryLink): the same rule applies."""
+    from typing import Any
+
+    from assistant.history.records import TurnMeta as Meta
+    from assistant.types import Completion, Timings, Usage
+
+    from .tui_support import make_app, run_pilot, wait_until
+
+    stored = schema_instruction("Be brief.", {"type": "object", "properties": {"a": {"type": "string"}}})
+    with HistoryStore.open() as store:
+        conversation = store.create_conversation(system=stored)
+        completion = Completion('{"a": "x"}', "fake-model", "fake", "stop", Usage(5, 2), Timings())
+        store.record_turn(conversation.id, "A question", completion, Meta("fake-model", "fake", None, {}))
+    app = make_app()
+
+    async def scenario(pilot: Any) -> None:
+        await app.chat_screen.open_conversation(conversation.id)
+        await wait_until(pilot, lambda: app.controller.conversation_id == conversation.id)
+        assert app.controller.settings.system == "Be brief."
+
+    run_pilot(app, scenario)

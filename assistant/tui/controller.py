@@ -22,6 +22,8 @@ from ..context import FittedPrompt, fit_to_context
 from ..errors import AssistantError, BackendError, NotSupportedError, ToolError
 from ..inspect.token_view import ReplyTokens
 from ..models.mode import Mode, choose_mode
+from ..structured.output import without_schema_instruction
+from ..tools.generate import TOOL_STOPPED
 from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
 from .branching import ConversationBranches
 from .conversations import ConversationLibrary, OpenedConversation
@@ -37,9 +39,6 @@ from .templating import (
     variables_taken,
 )
 from .tool_calls import ToolCall
-
-TOOL_STOPPED = "stopped (Esc)"
-"""Why a tool's turn ended when Esc stopped it."""
 
 P = TypeVar("P")
 """What a non-streamed turn's ``prepare`` builds for its ``run`` (see :meth:`ChatController.run_exchange`)."""
@@ -321,7 +320,8 @@ class ChatController(ReplyInspection, ConversationBranches):
 
         opened = self.library.open(conversation_id)
         self.messages[:] = opened.context
-        self.settings.system = opened.conversation.system
+        # Older versions stored a --schema reply's JSON instruction as the system prompt: it was that reply's.
+        self.settings.system = without_schema_instruction(opened.conversation.system)
         remembered = of_conversation(opened.stored)
         if remembered is not None:  # its settings come back with it (the screen loads its model if need be)
             if remembered.template != self.settings.template:
