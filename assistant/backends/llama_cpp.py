@@ -37,6 +37,7 @@ from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
+from .prompt_reuse import common_prefix
 
 DEFAULT_MAX_CTX = 8192
 DEFAULT_BATCH = 512
@@ -530,7 +531,7 @@ class LlamaCppBackend(TokenLoopBackend):
         """
         llm = self._llm
         step = self.prefill_chunk or llm.n_batch
-        cached = _common_prefix(list(llm.input_ids[: llm.n_tokens]), prompt_ids[:-1])
+        cached = common_prefix(list(llm.input_ids[: llm.n_tokens]), prompt_ids[:-1])
         whole = (len(prompt_ids) - 1 - cached) // step
         if whole == 0:
             return not self.cancelled
@@ -553,7 +554,7 @@ class LlamaCppBackend(TokenLoopBackend):
         after_prompt = self._logprobs_after(prompt_ids)
         results: list[float] = []
         for full in continued:
-            shared = max(1, _common_prefix(full, prompt_ids))
+            shared = max(1, common_prefix(full, prompt_ids))
             if shared == len(prompt_ids):
                 self._cache_exactly(prompt_ids)
                 logprobs = after_prompt
@@ -577,7 +578,7 @@ class LlamaCppBackend(TokenLoopBackend):
     def _cache_exactly(self, prefix: list[int]) -> int:
         """Make the KV cache hold exactly ``prefix``; returns how many tokens were reused."""
         llm = self._llm
-        cached = _common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix)
+        cached = common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix)
         llm.n_tokens = cached
         if cached < len(prefix):
             llm.eval(prefix[cached:])
@@ -591,15 +592,7 @@ class LlamaCppBackend(TokenLoopBackend):
     def _evaluate_prefix(self, prefix: list[int]) -> None:
         """Evaluate ``prefix``, reusing the cached part but always its last token (its logits are wanted)."""
         llm = self._llm
-        cached = min(_common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix), len(prefix) - 1)
+        cached = min(common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix), len(prefix) - 1)
         llm.n_tokens = cached
         llm.eval(prefix[cached:])
 
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    count = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        count += 1
-    return count

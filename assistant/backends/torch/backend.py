@@ -48,7 +48,8 @@ from .convert import SIDECAR, ModelFacts, ensure_converted
 from .device import check_context, choose_device, choose_dtype, is_oom
 from .hf_decoder import PREFILL_CHUNK
 from .loading import TokenRules, choose_decoder, facts_from_hf, load_directory, token_rules
-from .prompt_cache import PromptCache, common_prefix
+from ..prompt_reuse import common_prefix
+from .prompt_cache import PromptCache
 from .sampling import Sampler, token_numbers
 
 __all__ = ["TransformersBackend", "choose_device", "choose_dtype"]

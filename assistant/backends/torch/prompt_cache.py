@@ -15,24 +15,15 @@ Not thread-safe on its own: the backend holds its lock around every use.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 from ...errors import BackendError
+from ..prompt_reuse import common_prefix
 
 MAX_SNAPSHOTS = 4
 """Prompts whose final logits are kept (a retry, ``score`` twice, streamed vs complete)."""
 FORCED_CHUNK = 32
 """Forced tokens per forward in :meth:`PromptCache.forced_rows`: chunk × vocabulary floats of logits at once."""
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading ids ``a`` and ``b`` share."""
-    count = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        count += 1
-    return count
 
 
 class PromptCache:
