@@ -352,7 +352,7 @@ def set_top_level(key: str, value: str) -> Path:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new_text, encoding="utf-8")
-    os.replace(tmp, path)
+    from .files import write_replacing
+
+    write_replacing(path, new_text)  # a linked config (dotfiles) stays a link; its target is updated
     return path

@@ -11,7 +11,7 @@ from assistant.backends.fake import FakeBackend, FakeBackendPlugin
 from assistant.cli import main
 from assistant.history import HistoryStore, TurnMeta
 from assistant.history.session_link import link_history
-from assistant.paths import names_a_directory
+from assistant.files import names_a_directory
 from assistant.plugins import register_plugin
 from assistant.structured.output import schema_instruction
 from assistant.types import length_note
@@ -199,3 +199,52 @@ def test_the_chat_app_resumes_an_old_schema_conversation_without_its_instruction
         assert app.controller.settings.system == "Be brief."
 
     run_pilot(app, scenario)
+
+
+# ---- one way to replace a file ----------------------------------------------------------------------
+
+
+def test_replacing_keeps_the_old_file_whole_when_writing_fails(tmp_path: Path) -> None:
+    from assistant.files import replacing
+
+    kept = tmp_path / "kept.txt"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    with pytest.raises(RuntimeError):
+        with replacing(kept) as handle:
+            handle.write("half")
+            raise RuntimeError("disk full, say")
+    assert kept.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.txt"]  # no temporary file left behind
+    with replacing(kept) as handle:
+        handle.write("new")
+    assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o640
+
+
+def test_replacing_through_a_link_or_the_link_itself(tmp_path: Path) -> None:
+    from assistant.files import write_replacing
+
+    real = tmp_path / "real.toml"
+    real.write_text("a = 1\n")
+    link = tmp_path / "link.toml"
+    link.symlink_to(real)
+    write_replacing(link, "a = 2\n")
+    assert link.is_symlink() and real.read_text() == "a = 2\n"
+    write_replacing(link, "a = 3\n", through_link=False)
+    assert not link.is_symlink() and link.read_text() == "a = 3\n" and real.read_text() == "a = 2\n"
+
+
+def test_models_default_keeps_a_linked_config_a_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config.toml linked from a dotfiles repository was replaced by a plain file (and a fixed .tmp name raced)."""
+    from assistant.config import paths, set_top_level
+
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "assistant.toml"
+    real.write_text('# mine\nmodel = "a"\n')
+    config = paths().config_file
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.symlink_to(real)
+    set_top_level("model", "b")
+    assert config.is_symlink()
+    assert real.read_text() == '# mine\nmodel = "b"\n'

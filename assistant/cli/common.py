@@ -16,7 +16,7 @@ from typing import Any, Callable
 import click
 
 from ..config import default_backend
-from ..paths import names_a_directory
+from ..files import names_a_directory
 from ..input_files import MAX_INPUT_BYTES, read_input_file, read_limited  # noqa: F401 (the commands import them from here)
 from ..terminal_text import json_text, visible_text
 

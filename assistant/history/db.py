@@ -33,7 +33,7 @@ from typing import Iterator
 import sqlite_utils
 
 from ..errors import HistoryError
-from ..paths import names_a_directory
+from ..files import names_a_directory
 
 BUSY_TIMEOUT_S = 5.0
 DB_FILENAME = "history.db"

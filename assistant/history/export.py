@@ -24,13 +24,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
 
 from ..errors import HistoryError, OutputError
-from ..paths import names_a_directory
+from ..files import names_a_directory, replacing
 from ..terminal_text import json_text, visible_text
 from .records import Conversation, StoredMessage
 
@@ -191,24 +190,8 @@ def export_to_file(
                 return write_export(out, conversations, fmt, many=many)
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    final = target.resolve()  # through a symbolic link: the file it names is replaced, not the link
-    temporary: str | None = None
-    try:
-        temporary = str(final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.part"))
-        # 0o666 under the umask, as open() would create the file (mkstemp's 0o600 would hide it from others)
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with open(handle, "w", encoding="utf-8", newline="") as out:
-            left_out = write_export(out, conversations, fmt, many=many)
-            out.flush()
-            os.fsync(out.fileno())
-        if mode is not None:
-            os.chmod(temporary, stat.S_IMODE(mode))  # an overwritten file keeps its permissions
-        os.replace(temporary, final)
-        temporary = None
-        return left_out
+    try:  # through a symbolic link: the file it names is replaced, not the link
+        with replacing(target) as out:
+            return write_export(out, conversations, fmt, many=many)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)

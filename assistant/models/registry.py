@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ except ImportError:  # Windows: no advisory locks
 
 from ..config import paths
 from ..errors import ModelError
+from ..files import write_replacing
 
 REGISTRY_FILE = "pulled.json"
 
@@ -98,10 +97,8 @@ def _plain_name(name: object) -> bool:
 def _save(records: list[PulledModel]) -> None:
     target = _file()
     target.parent.mkdir(parents=True, exist_ok=True)
-    # one temporary file per process: two pulls finishing together must not write into the same one
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps([asdict(r) for r in records], indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    # a fresh temporary file each time: two pulls finishing together never write into the same one
+    write_replacing(target, json.dumps([asdict(r) for r in records], indent=2) + "\n")
 
 
 @contextlib.contextmanager

@@ -9,12 +9,12 @@ reads every file.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config import paths
 from ..errors import ModelError
+from ..files import write_replacing
 from .gguf import chat_template, header_text, read_metadata, training_context_length
 
 FILE_TYPES = {
@@ -90,9 +90,7 @@ def summarize(path: Path) -> HeaderSummary:
     try:
         target = _cache_file()
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache), encoding="utf-8")
-        os.replace(tmp, target)
+        write_replacing(target, json.dumps(cache))
     except OSError:
         pass  # a cache that cannot be written only costs time
     return summary

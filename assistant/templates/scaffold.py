@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import TemplateError
+from ..files import write_replacing
 from .loader import SUFFIX, template_name, user_templates_dir
 
 _COMMON_HEAD = """---
@@ -111,22 +111,11 @@ def write_user_template(name: str, text: str, *, force: bool = False) -> Path:
     # Written beside it and renamed over it: the name is replaced, never followed, so
     # a NAME.jinja that is a link (a cloned template pack) cannot make this write
     # land on the file it points to, and a failed write leaves the old file whole.
-    handle, staging = tempfile.mkstemp(prefix=f".{name}.", suffix=".new", dir=directory)  # new, never a link
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(staging, 0o666 & ~_umask())  # as an ordinary new file, not mkstemp's owner-only mode
-        os.replace(staging, path)
+        write_replacing(path, text, through_link=False)
     except OSError as exc:
-        Path(staging).unlink(missing_ok=True)
         raise TemplateError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # read by setting it: there is no getter
-    os.umask(mask)
-    return mask
 
 
 def write_new_template(name: str, strategy: str, *, force: bool = False) -> Path:

@@ -15,12 +15,11 @@ file is no memory, never an error: the config's defaults apply.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..files import replacing
 from ..types import GenerationParams
 
 FILE_NAME = "chat_settings.json"
@@ -77,10 +76,8 @@ def save_last_used(remembered: Remembered, path: Path | None = None) -> None:
     target = path or settings_path()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".chat_settings.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
+        with replacing(target) as out:
             json.dump(remembered.to_dict(), out, ensure_ascii=False)
-        os.replace(temporary, target)
     except OSError:
         return
 
