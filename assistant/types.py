@@ -184,15 +184,35 @@ class TopAlternative:
     token_id: int
     logprob: float
     p_sampled: float | None = None
+    piece: bytes | None = None
+    """The token's exact bytes where the engine knows them (see :class:`TokenLogprob`)."""
+    special: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.token, "id": self.token_id, "logprob": self.logprob, "p_sampled": self.p_sampled}
+        return {"text": self.token, "id": self.token_id, "logprob": self.logprob, "p_sampled": self.p_sampled,
+                **_piece_fields(self.piece, self.special)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TopAlternative:
         p = data.get("p_sampled")
         return cls(str(data.get("text", "")), int(data.get("id", -1)), float(data["logprob"]),
-                   None if p is None else float(p))
+                   None if p is None else float(p), _piece_of(data), bool(data.get("special", False)))
+
+
+def _piece_fields(piece: bytes | None, special: bool) -> dict[str, Any]:
+    """``bytes`` (hex) and ``special``, as ``tokenize --json`` writes them; nothing where the bytes are unknown."""
+    return {} if piece is None else {"bytes": piece.hex(), "special": special}
+
+
+def _piece_of(data: dict[str, Any]) -> bytes | None:
+    """The bytes a stored token carries (hex), or None: older records and servers have none."""
+    value = data.get("bytes")
+    if not isinstance(value, str):
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -212,6 +232,11 @@ class TokenLogprob:
     ``top`` holds the most likely tokens of the *model* distribution at that step
     (the chosen one included when it is among them), each with both numbers.
     ``token_id`` is -1 where a server reports text only.
+
+    ``piece`` is the token's exact bytes where the engine knows them (the local
+    engines): ``token`` alone is "\ufffd" for each half of a character split
+    across two tokens (an emoji, CJK), so a reply could not be rebuilt from its
+    tokens. ``special`` marks a control token (``<|im_end|>``), whose text is empty.
     """
 
     token: str
@@ -219,14 +244,18 @@ class TokenLogprob:
     logprob: float
     top: list[TopAlternative] = field(default_factory=list)
     p_sampled: float | None = None
+    piece: bytes | None = None
+    special: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of ``--json``, history and exports: ``{text, id, logprob, p_sampled, top}``."""
+        """The JSON shape of ``--json``, history and exports: ``{text, id, logprob, p_sampled, top}``
+        (and ``bytes``/``special`` where the engine knows them)."""
         return {
             "text": self.token,
             "id": self.token_id,
             "logprob": self.logprob,
             "p_sampled": self.p_sampled,
+            **_piece_fields(self.piece, self.special),
             "top": [alt.to_dict() for alt in self.top],
         }
 
@@ -239,6 +268,8 @@ class TokenLogprob:
             logprob=float(data["logprob"]),
             top=[TopAlternative.from_dict(alt) for alt in data.get("top") or []],
             p_sampled=None if p is None else float(p),
+            piece=_piece_of(data),
+            special=bool(data.get("special", False)),
         )
 
 

@@ -41,8 +41,8 @@ def test_generation_fills_both_numbers_and_keeps_the_chosen_token_in_top(fake: F
         assert entry.top[0].token_id == token  # the fake's pick is its most likely token
         assert entry.top[0].p_sampled == entry.p_sampled
     data = completion.to_dict()["tokens"][0]
-    assert set(data) == {"text", "id", "logprob", "p_sampled", "top"}
-    assert set(data["top"][0]) == {"text", "id", "logprob", "p_sampled"}
+    assert set(data) == {"text", "id", "logprob", "p_sampled", "bytes", "special", "top"}  # bytes: a local vocabulary
+    assert set(data["top"][0]) == {"text", "id", "logprob", "p_sampled", "bytes", "special"}
     assert "tokens" not in fake.complete(PROMPT, SAMPLING.replace(logprobs=0)).to_dict()
 
 

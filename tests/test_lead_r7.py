@@ -248,3 +248,32 @@ def test_models_default_keeps_a_linked_config_a_link(tmp_path: Path, monkeypatch
     set_top_level("model", "b")
     assert config.is_symlink()
     assert real.read_text() == '# mine\nmodel = "b"\n'
+
+
+# ---- logprobs carry each token's bytes -----------------------------------------------------------
+
+
+def test_a_reply_is_rebuilt_from_its_tokens_bytes_even_where_a_character_is_split() -> None:
+    """``prompt --json -o logprobs`` gave "\\ufffd" for each byte token of an emoji, with no bytes to rebuild it."""
+    from assistant.types import GenerationParams, Message, TokenLogprob
+
+    backend = FakeBackend(reply="Hi 😀 东京")
+    backend.load("m")
+    completion = backend.complete([Message("user", "x")], GenerationParams(temperature=0, logprobs=2))
+    entries = [entry.to_dict() for entry in completion.logprobs]
+    assert any(entry["text"] == "\ufffd" for entry in entries)  # the case: split characters
+    rebuilt = b"".join(bytes.fromhex(entry["bytes"]) for entry in entries if not entry["special"])
+    assert rebuilt.decode("utf-8") == completion.text
+    assert all("bytes" in alt for entry in entries for alt in entry["top"])
+    again = [TokenLogprob.from_dict(entry) for entry in entries]  # history reads back what it stored
+    assert [e.piece for e in again] == [e.piece for e in completion.logprobs]
+    forced = list(backend.token_logprobs([Message("user", "x")], completion.token_ids, GenerationParams(temperature=0)))
+    assert [f.piece for f in forced] == [e.piece for e in completion.logprobs]
+
+
+def test_a_stored_token_without_bytes_reads_back_as_before() -> None:
+    from assistant.types import TokenLogprob
+
+    old = {"text": "a", "id": 5, "logprob": -0.1, "p_sampled": 1.0, "top": []}
+    assert TokenLogprob.from_dict(old).piece is None
+    assert TokenLogprob.from_dict(old).to_dict() == old

@@ -433,13 +433,30 @@ class TokenLoopBackend(ABC):
         return self.tokenize_fragment(text, parse_special=False)
 
     def _logprob_entry(self, sampled: SampledToken) -> TokenLogprob:
+        return self._numbered(sampled.token_id, float(sampled.logprob if sampled.logprob is not None else 0.0),
+                              sampled.p_sampled, [(t, float(lp), p) for t, lp, p in sampled.top])
+
+    def _numbered(
+        self, token: int, logprob: float, p_sampled: float | None, top: Sequence[tuple[int, float, float | None]]
+    ) -> TokenLogprob:
+        """One step's numbers with each token's text and exact bytes (``--json`` rebuilds split characters)."""
+        pieces = self._pieces_by_id([token, *(t for t, _, _ in top)])
+
+        def piece(token_id: int) -> tuple[bytes | None, bool]:
+            found = pieces.get(token_id)
+            return (None, False) if found is None else (found.piece, bool(found.special))
+
         return TokenLogprob(
-            token=self.token_text(sampled.token_id),
-            token_id=sampled.token_id,
-            logprob=float(sampled.logprob if sampled.logprob is not None else 0.0),
-            top=[TopAlternative(self.token_text(t), t, float(lp), p) for t, lp, p in sampled.top],
-            p_sampled=sampled.p_sampled,
-        )
+            self.token_text(token), token, logprob,
+            [TopAlternative(self.token_text(t), t, lp, p, *piece(t)) for t, lp, p in top],
+            p_sampled, *piece(token),
+        )  # fmt: skip
+
+    def _pieces_by_id(self, token_ids: Sequence[int]) -> dict[int, TokenPiece]:
+        try:
+            return {piece.token_id: piece for piece in self.token_pieces(sorted(set(token_ids)))}
+        except NotSupportedError:
+            return {}
 
     # ---- looking inside: teacher-forced numbers and the next-token distribution -------
     def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
@@ -475,13 +492,7 @@ class TokenLoopBackend(ABC):
                     return
                 dist = sampled_distribution(logits, params, tokens[:index])
                 logprob, p_sampled, alternatives = token_numbers(dist, token, top)
-                yield TokenLogprob(
-                    token=self.token_text(token),
-                    token_id=token,
-                    logprob=logprob,
-                    top=[TopAlternative(self.token_text(t), t, lp, p) for t, lp, p in alternatives],
-                    p_sampled=p_sampled,
-                )
+                yield self._numbered(token, logprob, p_sampled, alternatives)
         finally:
             rows.close()
 
