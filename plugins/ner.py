@@ -316,7 +316,10 @@ class NamedEntities(BaseTool):
                 reported = time.monotonic()
                 progress(index, len(sentences), f"typing the names of sentence {index + 1} of {len(sentences)}")
             sentence = text[start:end]
-            found = [s for s in candidate_spans(sentence, dates=bool(date_types)) if names_wanted or s.kind == "date"]
+            found = [
+                s for s in candidate_spans(sentence, dates=bool(date_types), times="TIME" in date_types)
+                if names_wanted or s.kind == "date"
+            ]
             # A hard-wrapped sentence is shown on one line, a name wrapped in it as one name
             # ("Richard Stallman"); its offsets and text stay the input's.
             sentence, spans = one_line(sentence, found)
@@ -439,9 +442,16 @@ class NamedEntities(BaseTool):
         if fits(backend, self._prompt(sentence, span.text, type_words), reserve):
             return sentence
         for radius in _WINDOWS:
-            left = sentence.rfind(" ", 0, max(0, span.start - radius)) + 1
-            right = sentence.find(" ", min(len(sentence), span.end + radius))
-            window = sentence[left : right if right != -1 else len(sentence)]
+            # Whole words, unless the nearest space is far off (a base64 blob, a long URL): then a cut
+            # inside that word, so the window stays about ``radius`` each side whatever the text.
+            low, high = max(0, span.start - radius), min(len(sentence), span.end + radius)
+            left = sentence.rfind(" ", 0, low) + 1
+            if low - left > radius:
+                left = low
+            right = sentence.find(" ", high)
+            if right == -1 or right - high > radius:
+                right = high
+            window = sentence[left:right]
             if fits(backend, self._prompt(window, span.text, type_words), reserve):
                 return window
         raise ToolError(f"the context window ({context_window(backend)} tokens) is too small for NER; raise n_ctx")

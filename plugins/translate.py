@@ -2,7 +2,8 @@
 
 Each paragraph is translated on its own and put back with exactly the
 whitespace that separated it from the next one; a paragraph too long for the
-context is translated in sentence-bounded pieces. Small models given a whole
+context is translated in pieces split between its lines (each line break kept), and
+a line too long in sentence-bounded pieces. Small models given a whole
 document tend to merge paragraphs, drop some, or stop early — one paragraph at
 a time avoids all three.
 """
@@ -23,7 +24,17 @@ from assistant.tools.text import PARAGRAPH_BREAK, chunk_text, split_paragraphs
 from assistant.types import GenerationParams
 
 MAX_PIECE_TOKENS = 512
-"""Longest piece translated at once; longer paragraphs are split on sentences."""
+"""Longest piece translated at once; longer paragraphs are split between lines, then on sentences."""
+
+LONG_REPLY_FACTOR = 8
+"""Tokens of reply per token of a piece allowed on a second try, when the first (twice the piece) was cut.
+
+A translation into another script can take far more tokens than its source: SmolLM2's tokenizer
+spends about four times as many on Hindi, Japanese or Russian as on the English they translate
+("Good morning, how are you today?": 8 tokens; in Japanese 37), so at twice the piece every
+such translation was cut. The first try stays at twice, which holds any translation between Latin
+scripts and bounds a reply that loops; only a reply cut there gets the longer budget (greedy
+decoding repeats the first try's text and goes on), within the room the context leaves."""
 
 _PREAMBLE = re.compile(
     r"^\s*(?:(?:here(?:'s| is) )?(?:the |a )?translation(?: (?:in|into|to) [\w ]+)?\s*:|[\w ]+ translation:)\s*",
@@ -123,6 +134,60 @@ def _drop_remarks(reply: str, source: str) -> tuple[str, bool]:
     return reply, False
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r?\n|\r|$)")
+
+
+def pieces_of(paragraph: str, count: Callable[[str], int], budget: int) -> list[tuple[str, str, str]]:
+    """A paragraph in pieces of at most ``budget`` tokens, as (lead, piece, after) triples:
+    ``"".join(lead + piece + after)`` is the paragraph, so putting each piece's translation
+    between its ``lead`` and ``after`` keeps the layout.
+
+    A paragraph of several lines (a list, a poem, a table without blank lines) too long for one
+    piece is split between its lines, with each line break and indentation kept: pieces cut at
+    sentences or words and joined with spaces would make a long list one line. Only a single
+    line too long for a piece is cut inside it (:func:`chunk_text`), its pieces joined by spaces.
+    """
+    if count(paragraph) <= budget:
+        return [("", paragraph, "")]
+    lines = [m.group() for m in _LINE.finditer(paragraph) if m.group()]
+    if len(lines) == 1:
+        parts = chunk_text(paragraph, count, budget)
+        return [("", part, " " if index < len(parts) - 1 else "") for index, part in enumerate(parts)]
+    pieces: list[tuple[str, str, str]] = []
+    group: list[str] = []
+
+    def flush() -> None:
+        if group:
+            joined = "".join(group)
+            body = joined.strip()
+            if body:
+                lead = joined[: len(joined) - len(joined.lstrip())]
+                pieces.append((lead, body, joined[len(lead) + len(body) :]))
+            elif pieces:
+                lead, body, after = pieces[-1]
+                pieces[-1] = (lead, body, after + joined)
+            group.clear()
+
+    for line in lines:
+        if count(line.strip()) > budget:
+            flush()
+            group.append(line)
+            joined = "".join(group)
+            lead = joined[: len(joined) - len(joined.lstrip())]
+            body = joined.strip()
+            parts = chunk_text(body, count, budget)
+            pieces.extend(("" if i else lead, part, " ") for i, part in enumerate(parts))
+            pieces[-1] = (pieces[-1][0], pieces[-1][1], joined[len(lead) + len(body) :])
+            group.clear()
+        elif group and count("".join([*group, line]).strip()) > budget:
+            flush()
+            group.append(line)
+        else:
+            group.append(line)
+    flush()
+    return pieces
+
+
 def _source_language(value: str) -> None:
     """``auto`` (detect it) or a language :func:`language_name` knows."""
     if value.strip().lower() != "auto":
@@ -181,23 +246,32 @@ class Translate(BaseTool):
         room = (window - overhead - 32 - SAFETY_MARGIN) // 3
         if room < 8:
             raise ToolError(f"the context window ({window} tokens) is too small to translate; raise n_ctx")
-        pieces = chunk_text(paragraph, count, min(room, MAX_PIECE_TOKENS))
-        translated = [self._piece(backend, piece, target, source) for piece in pieces]
-        return " ".join(text for text, _ in translated), all(whole for _, whole in translated)
+        out: list[str] = []
+        whole = True
+        for lead, piece, after in pieces_of(paragraph, count, min(room, MAX_PIECE_TOKENS)):
+            text, done = self._piece(backend, piece, target, source)
+            out.append(f"{lead}{text}{after}")
+            whole = whole and done
+        return "".join(out), whole
 
     def _piece(self, backend: Any, piece: str, target: str, source: str | None) -> tuple[str, bool]:
         """A piece's translation, and whether it is whole.
 
         A reply cut at max tokens is unfinished unless the cut fell in a remark the
-        cleaner dropped after a finished translation.
+        cleaner dropped after a finished translation; a reply cut at twice the piece's
+        tokens is asked for again with :data:`LONG_REPLY_FACTOR` times them.
         """
         messages = render("translate", {"input": piece, "target": target, "source": source or ""})
-        params = GenerationParams(
-            max_tokens=2 * backend.count_tokens(piece) + 32, temperature=0.0, repeat_penalty=1.05
-        )
-        clean = make_cleaner(piece, (target, source or ""))
-        step = generate_checked(backend, messages, params, clean, "translation")
-        return step.text, step.complete or clean.dropped_tail
+        size = backend.count_tokens(piece)
+        room = context_window(backend) - backend.count_tokens(messages) - SAFETY_MARGIN
+        for budget in (2 * size + 32, LONG_REPLY_FACTOR * size + 32):
+            params = GenerationParams(max_tokens=min(budget, room), temperature=0.0, repeat_penalty=1.05)
+            clean = make_cleaner(piece, (target, source or ""))
+            step = generate_checked(backend, messages, params, clean, "translation")
+            whole = step.complete or clean.dropped_tail
+            if whole or budget >= room:
+                break
+        return step.text, whole
 
 
 @hookimpl

@@ -11,10 +11,33 @@ what lets the NER tool promise that ``text[start:end] == entity.text``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from typing import Callable
 
-_WORD = re.compile(r"[^\W_](?:[\w'’\-.]*[^\W_])?\.?")
-"""A word: letters/digits, inner apostrophes, hyphens and dots ("Al-Sayed", "U.S."), optional final dot."""
+
+def _mark_class() -> str:
+    """The combining marks (categories Mn, Mc, Me) of the scripts written with them, as a regex class body.
+
+    Python's ``\\w`` has no combining marks, so a name in decomposed form ("Zu\\u0308rich", NFD, as
+    macOS writes file names) or in an Indic script would end at its first accent or vowel sign.
+    Latin, Greek, Cyrillic, Hebrew, Arabic, the Indic scripts, Thai and the combining blocks
+    lie below U+2000, plus the combining marks for symbols and half marks.
+    """
+    ranges: list[tuple[int, int]] = []
+    for code in [*range(0x300, 0x2000), *range(0x20D0, 0x2100), *range(0xFE20, 0xFE30)]:
+        if unicodedata.category(chr(code)).startswith("M"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+_MARK = _mark_class()
+_WORD = re.compile(rf"[^\W_][{_MARK}]*(?:[\w'’\-.{_MARK}]*[^\W_][{_MARK}]*)?\.?")
+"""A word: letters/digits with their combining marks, inner apostrophes, hyphens and dots ("Al-Sayed",
+"U.S."), optional final dot."""
 
 CONNECTORS = frozenset(
     "of de da del della di du des van von der den la le al bin ibn for y".split()
@@ -36,11 +59,20 @@ TITLES = frozenset(
     general captain senator minister mayor judge lord lady uncle aunt doctor nurse officer
     chancellor governor sheikh rabbi prime premier director chairman chairwoman secretary
     ambassador speaker spokesman spokeswoman colonel lieutenant major commander sergeant admiral
-    deputy vice chief""".split()
+    deputy vice chief gen col lt sgt capt maj adm cmdr gov sen rep rev""".split()
 )
 """Honorifics and offices, stripped from the front of a candidate ("Dr. Priya Raman" -> "Priya
 Raman") and splitting a run where they occur inside it ("Security Council President Tono Eitel"
--> "Security Council", "Tono Eitel"): a title is followed by a name, it is not part of it."""
+-> "Security Council", "Tono Eitel"): a title is followed by a name, it is not part of it.
+Abbreviated ones too ("Gen. Patton", "Sen. Warren", "Rev. Jackson"): their dot ends no sentence."""
+
+LONGEST_NAME_WORD = 64
+"""Characters in the longest word a name may hold (Welsh place names reach 58). A longer "word" is a
+base64 blob, a hash or a long identifier: never a candidate, whatever its first letter."""
+
+NAME_PREFIXES = frozenset("st mt ft".split())
+"""Abbreviations that begin a name ("St. Louis", "Mt. Everest", "Ft. Worth"): the dot after one that
+starts a run ends neither the run nor the sentence; after a name ("Main St.") it may end both."""
 
 STOPWORDS = frozenset(
     """a an the this that these those my your his her its our their some any every each no all both
@@ -86,6 +118,9 @@ class Span:
 
 
 def _is_capitalised(word: str) -> bool:
+    """Whether ``word`` starts a name or goes on with one (a capital, "al-" + capital, "iPhone")."""
+    if len(word) > LONGEST_NAME_WORD:
+        return False
     if word[0].isupper():
         return True
     # Arabic names: "al-Aqsa", "Zine al-Abidine" (a lower-case particle, a hyphen, a capital)
@@ -125,7 +160,12 @@ def _words(text: str) -> list[tuple[int, int, str]]:
     return words
 
 
-_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+_SPACE = r"(?:[^\S\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|\u200b)"
+"""One horizontal space of any kind: a no-break space ("New\u00a0York", common in text copied from web
+pages and in French), a narrow or thin space, or a zero-width space, as well as a plain space or tab."""
+_GAP = re.compile(rf"{_SPACE}{{1,2}}|{_SPACE}?&{_SPACE}?")
+"""What may stand between two words of one name on a line: a space or two, or an ampersand ("Marks & Spencer")."""
+_LINE_BREAK = re.compile(rf"{_SPACE}*\r?\n{_SPACE}*")
 """One line break and the indentation around it: where a hard-wrapped line goes on ("Richard" / "Stallman")."""
 
 
@@ -134,18 +174,26 @@ def _only_spaces_between(text: str, end: int, start: int) -> bool:
     one line break (a name wrapped onto the next line; the NER tool hands over a multi-line sentence
     only for a hard-wrapped paragraph, :func:`assistant.tools.text.sentence_spans`)."""
     gap = text[end:start]
-    if (0 < len(gap) <= 2 and gap.strip(" \t") == "") or gap.strip(" \t") == "&" and len(gap) <= 3:
-        return True
-    return _LINE_BREAK.fullmatch(gap) is not None
+    return _GAP.fullmatch(gap) is not None or _LINE_BREAK.fullmatch(gap) is not None
+
+
+_ODD_SPACE = re.compile(r"(?![ \t])" + _SPACE)
+"""A horizontal space other than a plain space or tab (no-break, thin, zero-width)."""
 
 
 def one_line(sentence: str, spans: list[Span]) -> tuple[str, list[Span]]:
     """``sentence`` with each line break (and the indentation around it) one space, and ``spans``
-    moved to match: how a hard-wrapped sentence and its names are shown to a model."""
-    breaks = list(_LINE_BREAK.finditer(sentence))
+    moved to match: how a hard-wrapped sentence and its names are shown to a model.
+
+    A no-break, thin or zero-width space is shown as a plain one (one character for one, so no
+    offset moves): the model reads "New York" as it reads it elsewhere, whatever the input's spaces."""
+    shown = _ODD_SPACE.sub(" ", sentence)
+    breaks = list(_LINE_BREAK.finditer(shown))
     if not breaks:
-        return sentence, spans
-    shown = _LINE_BREAK.sub(" ", sentence)
+        if shown == sentence:
+            return sentence, spans
+        return shown, [Span(s.start, s.end, shown[s.start : s.end], s.kind) for s in spans]
+    shown = _LINE_BREAK.sub(" ", shown)
 
     def moved(position: int) -> int:
         return position - sum(len(m.group()) - 1 for m in breaks if m.end() <= position)
@@ -176,20 +224,51 @@ def _ends_sentence(word: str) -> bool:
     return word.endswith(".") and _bare(word) not in TITLES and len(word.rstrip(".")) > 1 and "." not in word[:-1]
 
 
+def _headline_stopword(words: list[tuple[int, int, str]]) -> Callable[[str], bool] | None:
+    """For text whose every word starts with a capital (a headline: "Obama Visits Paris With Merkel",
+    or all in capitals), the test for a stop word there; None for ordinary text.
+
+    There capitals say nothing, so a stop word is the common word and ends a run instead of joining
+    it. In text all in capitals even "IT" is the pronoun ("US" stays a candidate); in title case a
+    word in capitals is still an acronym (:func:`_is_stopword`).
+    """
+    cased = [word for _, _, word in words if any(c.isupper() or c.islower() for c in word)]
+    if len(cased) < 2 or any(word[0].islower() for word in cased):
+        return None
+    if any(c.islower() for word in cased for c in word):
+        return _is_stopword
+    return lambda word: _bare(word) in STOPWORDS and _bare(word) != "us"
+
+
+def _starts_name(words: list[tuple[int, int, str]], run: list[int]) -> bool:
+    """Whether the run's last word is a name prefix ("St.") with only stop words or titles before it."""
+    *before, last = run
+    return _bare(words[last][2]) in NAME_PREFIXES and all(
+        _is_stopword(words[k][2]) or _is_title(words[k][2]) for k in before
+    )
+
+
 def name_spans(text: str) -> list[Span]:
-    """Runs of capitalised words (with inner connectors), minus leading stop words and titles."""
+    """Runs of capitalised words (with inner connectors), minus leading stop words and titles.
+
+    In a headline every word is capitalised, so there a stop word ends a run instead of joining
+    it: "BARACK OBAMA VISITED PARIS WITH ANGELA MERKEL" is two runs, not one sentence-long name.
+    """
     words = _words(text)
+    common = _headline_stopword(words)
     spans: list[Span] = []
     i = 0
     while i < len(words):
-        if not _is_capitalised(words[i][2]):
+        if not _is_capitalised(words[i][2]) or (common is not None and common(words[i][2])):
             i += 1
             continue
         run = [i]
         j = i
-        while not _ends_sentence(words[j][2]) and j + 1 < len(words):
+        while j + 1 < len(words) and not (_ends_sentence(words[j][2]) and not _starts_name(words, run)):
             nxt = j + 1
             if not _only_spaces_between(text, words[j][1], words[nxt][0]):
+                break
+            if common is not None and common(words[nxt][2]):
                 break
             if _is_capitalised(words[nxt][2]):
                 run.append(nxt)
@@ -218,8 +297,10 @@ def name_spans(text: str) -> list[Span]:
 def _split_at_titles(words: list[tuple[int, int, str]], run: list[int]) -> list[list[int]]:
     """The run's parts between title words ("U.S. President Bill Clinton" -> "U.S.", "Bill Clinton")."""
     parts: list[list[int]] = [[]]
-    for index in run:
-        if _is_title(words[index][2]) and index != run[-1]:
+    for position, index in enumerate(run):
+        # "Martin Luther King Jr.": a title word between a name and its suffix is that name's
+        suffixed = bool(parts[-1]) and position + 1 < len(run) and _bare(words[run[position + 1]][2]) in {"jr", "sr"}
+        if _is_title(words[index][2]) and index != run[-1] and not suffixed:
             if parts[-1]:
                 parts.append([])
         else:
@@ -278,12 +359,28 @@ def _without_overlaps(spans: list[Span]) -> list[Span]:
     return sorted(kept, key=lambda s: s.start)
 
 
-def candidate_spans(text: str, dates: bool = True) -> list[Span]:
-    """Name runs and (optionally) dates, non-overlapping, in text order.
+_TIME_PATTERN = re.compile(
+    r"\b\d{1,2}(?::[0-5]\d){1,2}(?:\s?(?:[ap]\.m\.|[ap]m\b))?|\b\d{1,2}\s?(?:[ap]\.m\.|[ap]m\b)", re.IGNORECASE
+)
+"""Times of day: "10:30", "09:15:00", "10:30 pm", "3pm", "10 a.m."."""
 
-    A name run that is only a weekday or a month ("Tuesday") is a date, never a name.
+
+def time_spans(text: str) -> list[Span]:
+    """Times of day by pattern; typed among the date types, like dates (kind "date")."""
+    return [Span(m.start(), m.end(), m.group(), kind="date") for m in _TIME_PATTERN.finditer(text)]
+
+
+def candidate_spans(text: str, dates: bool = True, times: bool = False) -> list[Span]:
+    """Name runs and (optionally) dates and times of day, non-overlapping, in text order.
+
+    A name run that is only a weekday or a month ("Tuesday") is a date, never a name. Times are
+    candidates only when asked for (the NER tool asks when TIME is a requested type): without
+    them ``--types TIME`` could never find "10:30", and with them always a DATE-only request
+    would be offered times to call dates.
     """
     date_list = date_spans(text) if dates else []
+    if times:
+        date_list = _without_overlaps([*date_list, *time_spans(text)])
     names = [
         s
         for s in name_spans(text)
