@@ -277,3 +277,15 @@ def test_a_stored_token_without_bytes_reads_back_as_before() -> None:
     old = {"text": "a", "id": 5, "logprob": -0.1, "p_sampled": 1.0, "top": []}
     assert TokenLogprob.from_dict(old).piece is None
     assert TokenLogprob.from_dict(old).to_dict() == old
+
+
+def test_an_abbreviated_title_ends_no_sentence_and_titles_are_one_list() -> None:
+    """"Sen." and "Ft." ended a sentence for chunking while NER's span finder treated them as titles."""
+    from assistant.tools.spans import TITLES
+    from assistant.tools.text import ABBREVIATED_TITLES, sentence_spans
+
+    text = "Sen. Warren spoke. Then Capt. Ross flew to Ft. Worth. Gov. Hale left."
+    spans = sentence_spans(text)
+    pieces = [text[s.start : s.end] if hasattr(s, "start") else text[s[0] : s[1]] for s in spans]
+    assert pieces == ["Sen. Warren spoke.", "Then Capt. Ross flew to Ft. Worth.", "Gov. Hale left."]
+    assert ABBREVIATED_TITLES <= TITLES

@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
+from .text import ABBREVIATED_TITLES
+
 
 def _mark_class() -> str:
     """The combining marks (categories Mn, Mc, Me) of the scripts written with them, as a regex class body.
@@ -54,12 +56,12 @@ HEAD_NOUNS = frozenset(
 """Heads of names that take "of" ("Bank of England"); after any other word "of" separates two
 names ("Ahmed Khan of Stanford University", "Porto of Portugal")."""
 
-TITLES = frozenset(
-    """dr mr mrs ms mx prof professor president chef coach sir dame king queen prince princess pope
+TITLES = ABBREVIATED_TITLES | frozenset(
+    """professor president chef coach sir dame king queen prince princess pope
     general captain senator minister mayor judge lord lady uncle aunt doctor nurse officer
     chancellor governor sheikh rabbi prime premier director chairman chairwoman secretary
     ambassador speaker spokesman spokeswoman colonel lieutenant major commander sergeant admiral
-    deputy vice chief gen col lt sgt capt maj adm cmdr gov sen rep rev""".split()
+    deputy vice chief""".split()
 )
 """Honorifics and offices, stripped from the front of a candidate ("Dr. Priya Raman" -> "Priya
 Raman") and splitting a run where they occur inside it ("Security Council President Tono Eitel"

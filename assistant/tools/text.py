@@ -21,8 +21,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])([\"'”’)\]」』）]*)(?:
 after a CJK full stop ("…です。山田さんは…"), since Chinese and Japanese put no space between sentences."""
 
 
-_ABBREVIATIONS = frozenset(
-    "dr mr mrs ms mx prof st sr jr inc ltd co corp vs etc e.g i.e no fig approx dept gen col lt sgt rev mt".split()
+ABBREVIATED_TITLES = frozenset("dr mr mrs ms mx prof gen col lt sgt capt maj adm cmdr gov sen rep rev".split())
+"""Titles written short with a dot ("Sen. Warren"): the dot ends no sentence, and a name follows
+(:data:`assistant.tools.spans.TITLES` includes them)."""
+
+_ABBREVIATIONS = ABBREVIATED_TITLES | frozenset(
+    "st mt ft sr jr inc ltd co corp vs etc e.g i.e no fig approx dept".split()
 )
 
 
