@@ -23,6 +23,7 @@ independently. Stored bytes and ``--json`` keep the raw text.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # C0 controls -> U+2400.. pictures, DEL -> U+2421, C1 controls (U+0080-U+009F) -> "\x9b"-style escapes.
@@ -66,6 +67,21 @@ def without_bidi_controls(text: str) -> str:
     sentence reads the same and nothing is left to reorder the screen.
     """
     return text.translate(_NO_BIDI)
+
+
+_BLANK_RUNS = re.compile("[ \t\r\n\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """``text`` flattened to one line: each run of spaces, tabs and line ends becomes one space.
+
+    Line ends include U+2028/U+2029, which some viewers break lines at. For error
+    messages and listings that must stay one line. Not
+    ``" ".join(text.split())``: ``str.split`` also splits on VT, FF, FS…US and
+    NEL, which are control characters, so a message holding them lost them
+    silently as spaces; here they stay, for :func:`visible_text` to show.
+    """
+    return _BLANK_RUNS.sub(" ", text).strip(" ")  # not .strip(): it would drop an end VT, FS or NEL
 
 
 def visible_text(text: str) -> str:

@@ -73,10 +73,44 @@ def fail(message: str, code: int = 1) -> None:
     Messages can quote a server, a plugin or a file, so control characters are
     made visible and line breaks flattened: one line, whatever the message holds.
     """
+    from ..terminal_text import one_line, visible_text
+
+    click.echo(f"error: {visible_text(one_line(message) or message)}", err=True)
+    sys.exit(code)
+
+
+def _visible_usage_error(exc: click.ClickException) -> None:
+    """Make the controls in a click error visible before click prints it.
+
+    Click quotes the user's own arguments in some messages (``Got unexpected
+    extra argument (…)``) raw, and a plugin command's ``ClickException`` may quote
+    anything; click prints them on the terminal, where an ESC would be executed.
+    """
     from ..terminal_text import visible_text
 
-    click.echo(f"error: {visible_text(' '.join(message.split()) or message)}", err=True)
-    sys.exit(code)
+    exc.message = visible_text(exc.message)
+
+
+def _visible_help(command: click.Command) -> None:
+    """Make the controls in a plugin command's help (and its subcommands' and options') visible.
+
+    Click prints a command's ``help``, ``short_help``, ``epilog`` and option help as
+    they are; a plugin's words are data, as a plugin tool's description is.
+    Idempotent: visible text maps to itself.
+    """
+    from ..terminal_text import visible_text
+
+    for attr in ("help", "short_help", "epilog"):
+        value = getattr(command, attr, None)
+        if isinstance(value, str):
+            setattr(command, attr, visible_text(value))
+    for param in command.params:
+        value = getattr(param, "help", None)
+        if isinstance(value, str):
+            param.help = visible_text(value)  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _visible_help(sub)
 
 
 def _tolerate_narrow_encodings() -> None:
@@ -104,6 +138,13 @@ class AssistantGroup(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         _tolerate_narrow_encodings()
         return super().main(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.ClickException as exc:  # the top level's own usage errors
+            _visible_usage_error(exc)
+            raise
 
     _plugins_loaded = False
     _plugins_registering = False
@@ -169,7 +210,10 @@ class AssistantGroup(click.Group):
             from ..tools import available_tools
 
             self.add_command(tool_command(available_tools()[cmd_name]), cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and cmd_name in AssistantGroup.plugin_commands:
+            _visible_help(command)  # here, not in add_command: a plugin's group gets its subcommands later
+        return command
 
     def _tool_names(self) -> list[str]:
         """Every registered tool gets a shortcut command, unless a command of that name exists."""
@@ -207,7 +251,10 @@ class AssistantGroup(click.Group):
             _drop_unwritable_stdout()
             where = f"{exc.filename}: " if exc.filename else ""
             fail(f"{where}{exc.strerror or exc}")
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except click.exceptions.ClickException as exc:
+            _visible_usage_error(exc)
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:
             # A plugin command's own bug is reported by name in one line, as a plugin tool's is;
@@ -215,7 +262,9 @@ class AssistantGroup(click.Group):
             plugin = AssistantGroup.plugin_commands.get(ctx.invoked_subcommand or "")
             if plugin is None or debug_enabled():
                 raise
-            message = " ".join(str(exc).split()) or "(no message)"
+            from ..terminal_text import one_line
+
+            message = one_line(str(exc)) or "(no message)"
             fail(f"command {ctx.invoked_subcommand!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {message}")
 
 

@@ -199,10 +199,14 @@ def attention(
 
 
 def heatmap_console() -> Console:
-    """The console the terminal heatmap is printed on (its width decides what fits)."""
+    """The console the terminal heatmap is printed on (its width decides what fits).
+
+    No emoji codes: Rich turns ``:smile:`` into 😄 even with ``markup=False``, and the
+    reply and token labels printed here are the model's text, shown as written.
+    """
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, emoji=False)
 
 
 def print_heatmap(

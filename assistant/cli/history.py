@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..terminal_text import visible_text
+from ..terminal_text import one_line, visible_text
 from .common import COUNT, ROW_ID, TEXT, echo_json, echo_untrusted
 from .history_options import db_option
 
@@ -97,7 +97,7 @@ def _flat(text: str) -> str:
     untrusted text too, and a line break in it would start a line that can pass
     for another message's header.
     """
-    return " ".join(text.split())
+    return one_line(text)
 
 
 @history.command("show")
@@ -180,7 +180,7 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, output: str 
         left_out = write_export(sys.stdout, store.iter_export(ids), fmt, many=export_all)
     else:
         left_out = export_to_file(output, store.iter_export(ids), fmt, many=export_all, database=store.path)
-        click.echo(f"exported {len(ids) - len(left_out)} conversation(s) to {output}", err=True)
+        echo_untrusted(f"exported {len(ids) - len(left_out)} conversation(s) to {output}", err=True)
     if left_out:  # said, so that an export of nothing is not mistaken for a bug
         click.echo(f"left out {len(left_out)} conversation(s) with no complete reply", err=True)
 

@@ -116,8 +116,10 @@ def list_command(show_all: bool, as_json: bool) -> None:
 
 
 def _one_line(text: str) -> str:
-    """``text`` with every run of whitespace, line breaks included, as one space."""
-    return " ".join(text.split())
+    """``text`` with every run of blanks, line breaks included, as one space (controls kept, to be shown)."""
+    from ..terminal_text import one_line
+
+    return one_line(text)
 
 
 @templates.command("show", short_help="Print a template's file.")
@@ -146,11 +148,11 @@ def path_command(name: str | None) -> None:
 
     if name:
         path, _ = find_template(name)
-        click.echo(str(path))
+        echo_untrusted(str(path))  # a plugin registers its template directories: its path is its words
         return
     for directory in template_dirs():
         missing = "" if directory.path.is_dir() else "  (does not exist yet)"
-        click.echo(f"{directory.path}\t{directory.source}{missing}")
+        echo_untrusted(f"{directory.path}\t{directory.source}{missing}")
 
 
 @templates.command("new", short_help="Create a starter template.")
@@ -162,7 +164,7 @@ def new_command(name: str, strategy: str, force: bool) -> None:
     from ..templates.scaffold import write_new_template
 
     path = write_new_template(name, strategy, force=force)
-    click.echo(str(path))
+    echo_untrusted(str(path))
 
 
 @templates.command("render", short_help="Print the messages NAME renders to.")
@@ -218,7 +220,8 @@ def render_command(
         return
     echo_untrusted(text, nl=False)
     fits = "fits" if tokens < context else "DOES NOT FIT"
-    click.echo(f"\n-- {tokens} tokens of a {context}-token context ({fits}; {engine.model_name})", err=True)
+    # The model's name is a file's (a hub's choice) or a server's: data.
+    echo_untrusted(f"\n-- {tokens} tokens of a {context}-token context ({fits}; {engine.model_name})", err=True)
 
 
 @templates.command("test", short_help="Run NAME's tests; print the pass rate.")
@@ -258,8 +261,8 @@ def test_command(
             if not case.passed:
                 line += f": {_one_line(case.reason)}"
             echo_untrusted(line)
-        click.echo(f"pass rate: {report.passed}/{len(report.cases)} ({report.pass_rate:.0%}) "
-                   f"[{report.model} on {report.backend}]")
+        echo_untrusted(f"pass rate: {report.passed}/{len(report.cases)} ({report.pass_rate:.0%}) "
+                       f"[{report.model} on {report.backend}]")
     if report.pass_rate < min_pass_rate:
         sys.exit(1)
 
@@ -277,7 +280,7 @@ def import_command(file: Path, name: str | None, force: bool) -> None:
     path = write_user_template(template_name, text, force=force)
     for warning in warnings:
         echo_untrusted(f"warning: {warning}", err=True)
-    click.echo(str(path))
+    echo_untrusted(str(path))
 
 
 # ---- assistant prompt -t NAME ---------------------------------------------------------

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from ..terminal_text import visible_text
+from ..terminal_text import one_line, visible_text
 from . import debug_option
 from .common import (
     TEXT,
@@ -123,6 +123,8 @@ def _option_for(parameter: Parameter) -> click.Option | None:
     else:
         kind = kinds.get(parameter.type, click.STRING)
     metavar = "A,B,..." if parameter.type == "list" else None
+    if parameter.type == "choice":  # click's own "[a|b]" would print a plugin's choices raw
+        metavar = f"[{'|'.join(visible_text(choice) for choice in parameter.choices)}]"
     return click.Option([*flags, dest], type=kind, default=None, help=help_text, metavar=metavar)
 
 
@@ -458,7 +460,7 @@ tool = ToolCommand(
 
 def tool_command(registered: RegisteredTool) -> ToolCommand:
     """The shortcut command of a registered tool (``assistant NAME``), built-in or from a plugin."""
-    description = visible_text(" ".join(registered.description.split())) or f"Run the {registered.name} tool."
+    description = visible_text(one_line(registered.description)) or f"Run the {registered.name} tool."
     return ToolCommand(
         registered.name,
         help=f"{description}\n\nInput: TEXT, '-' or piped stdin, --file PATH, or --batch FILE.jsonl.",
