@@ -141,7 +141,9 @@ def _record_failure(state: _State, name: str, stage: str, exc: BaseException) ->
 
 def _one_line(text: str, limit: int = 300) -> str:
     """A plugin's message as one line (tracebacks and multi-line messages are common), capped."""
-    flat = " ".join(text.split())
+    from .terminal_text import one_line
+
+    flat = one_line(text)  # other controls stay, for the printed line to show visibly
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -289,3 +289,13 @@ def test_an_abbreviated_title_ends_no_sentence_and_titles_are_one_list() -> None
     pieces = [text[s.start : s.end] if hasattr(s, "start") else text[s[0] : s[1]] for s in spans]
     assert pieces == ["Sen. Warren spoke.", "Then Capt. Ross flew to Ft. Worth.", "Gov. Hale left."]
     assert ABBREVIATED_TITLES <= TITLES
+
+
+def test_a_backend_failure_keeps_its_control_characters_for_display() -> None:
+    """``" ".join(text.split())`` turned VT, FF and NEL into spaces: the line lost what the message held."""
+    from assistant.backends import backend_failure
+    from assistant.plugins import _one_line
+
+    message = str(backend_failure("x", "load", RuntimeError("a\x0bb\x85c\nd")))
+    assert message.endswith("RuntimeError: a\x0bb\x85c d")
+    assert _one_line("one\x0ctwo\n  three") == "one\x0ctwo three"

@@ -149,5 +149,7 @@ def backend_failure(name: str, doing: str, exc: BaseException) -> BackendError:
     leaves the backend — at ``load`` and while streaming — so front ends print one
     line instead of a traceback (``--debug`` still shows the original).
     """
-    message = " ".join(str(exc).split()) or "(no message)"
+    from ..terminal_text import one_line
+
+    message = one_line(str(exc)) or "(no message)"
     return BackendError(f"the {name} backend failed to {doing}: {type(exc).__name__}: {message}")

@@ -85,7 +85,9 @@ class Parameter:
             except (ValueError, TypeError) as exc:
                 # A plugin's check that raises the everyday Python errors still refuses the value in
                 # one line naming the parameter, instead of a traceback from every front end.
-                detail = " ".join(str(exc).split()) or type(exc).__name__
+                from ..terminal_text import one_line
+
+                detail = one_line(str(exc)) or type(exc).__name__
                 raise ConfigError(f"parameter {self.name!r}: {detail}") from exc
         return coerced
 
