@@ -40,5 +40,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The lazy names too, so ``dir(assistant)`` and tab completion show the public API."""
-    return sorted(set(globals()) | set(_LAZY))
+    """The public API (lazy names included), its submodules and dunders, so ``dir(assistant)``
+    and tab completion offer what a script may use, not this file's own imports (``Any``)."""
+    from types import ModuleType
+
+    own = {name for name, value in globals().items() if name.startswith("__") or isinstance(value, ModuleType)}
+    return sorted(own | set(__all__))

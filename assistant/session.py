@@ -8,13 +8,15 @@ the reply", including how a cancelled reply is kept.
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .backends import Backend, backend_failure, load_backend
 from .backends.base import Prompt
 from .context import FittedPrompt, fit_to_context, reply_reserve
-from .errors import AssistantError, HistoryError
+from .errors import AssistantError, ConfigError, HistoryError
 from .types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
 
 if TYPE_CHECKING:
@@ -47,6 +49,12 @@ class ChatSession:
     ``error``. Each ``send`` fits the prompt into the context window with
     :func:`~assistant.context.fit_to_context`; ``last_fit`` says how many tokens it
     used and how many old messages it left out.
+
+    ``params`` may be given as a mapping (``{"temperature": 0}``): it is built into
+    :class:`GenerationParams` over the config's ``[params]``, as ``run_template`` and
+    the tools take it. A script's wrong argument (a backend's name instead of a loaded
+    backend, a message that is not text) is a :class:`ConfigError` naming it, raised
+    before anything is sent or recorded, not an engine failure blamed on the backend.
     """
 
     backend: Backend
@@ -59,6 +67,23 @@ class ChatSession:
     mode: Mode = "chat"
     """``completion``: the conversation is one text the model continues (base models; see
     :mod:`assistant.models.mode`, which decides); no system prompt, no chat template."""
+    _sending: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    """Held while a reply streams: a conversation has one reply at a time (see :meth:`send`)."""
+
+    def __post_init__(self) -> None:
+        if self.backend is None or isinstance(self.backend, (str, bytes)):
+            raise ConfigError(
+                f"ChatSession needs a loaded backend (load_backend(NAME, MODEL)), not {self.backend!r}"
+            )
+        self.params = session_params(self.params)
+        if self.system is not None and not isinstance(self.system, str):
+            raise ConfigError(
+                f"ChatSession's system prompt must be a str or None, not {type(self.system).__name__}"
+            )
+        if self.mode not in ("chat", "completion"):
+            raise ConfigError(f"ChatSession's mode must be 'chat' or 'completion', not {self.mode!r}")
+        if not isinstance(self.messages, list) or not all(isinstance(m, Message) for m in self.messages):
+            raise ConfigError("ChatSession's messages must be a list of Message")
 
     def prompt_messages(self, user_text: str | None = None) -> list[Message]:
         """System prompt + history (+ the new user turn), before fitting to the context."""
@@ -90,7 +115,27 @@ class ChatSession:
         fail. If nothing was generated (an error or a cancel before the first
         token), the in-memory conversation is left as it was so the user can
         retry; the database keeps the attempt with its status.
+
+        One reply at a time: a second ``send`` while the first one's stream is
+        still open (not read to its end nor closed; another thread's) is refused,
+        since both would append to one conversation and share one engine.
         """
+        if not isinstance(user_text, str):
+            raise ConfigError(
+                f"ChatSession.send needs the user's text (a str), got {type(user_text).__name__}"
+            )
+        if not self._sending.acquire(blocking=False):
+            raise ConfigError(
+                "this ChatSession is still streaming a reply: read it to the end or close() it before sending again"
+            )
+        try:
+            yield from self._send(user_text)
+        finally:
+            self._sending.release()
+
+    def _send(self, user_text: str) -> Iterator[Chunk]:
+        """:meth:`send`, once the session is free."""
+        self.params = session_params(self.params)  # a mapping assigned since (a script's settings change)
         try:
             fitted = self.fit_prompt(user_text)
         except AssistantError:
@@ -171,6 +216,19 @@ class ChatSession:
 
     def cancel(self) -> None:
         self.backend.cancel()
+
+
+def session_params(params: GenerationParams | Mapping[str, Any] | None) -> GenerationParams:
+    """A session's params: a GenerationParams as given; a mapping (or None) over the config's ``[params]``."""
+    if isinstance(params, GenerationParams):
+        return params
+    if params is None or isinstance(params, Mapping):
+        from .options import build_params
+
+        return build_params(dict(params or {}))
+    raise ConfigError(
+        f"ChatSession's params must be a GenerationParams or a mapping, not {type(params).__name__}"
+    )
 
 
 def completion_text(messages: list[Message]) -> str:
