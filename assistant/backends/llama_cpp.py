@@ -182,6 +182,8 @@ class LlamaCppBackend(TokenLoopBackend):
         self._piece_cache: dict[int, bytes] = {}
         self._eog_cache: dict[int, bool] = {}
         self._control_cache: dict[int, str] = {}
+        self._engine_lock = threading.Lock()
+        """Held while the context decodes (:meth:`_engine_turn`)."""
 
     # ---- loading ------------------------------------------------------------------
     def load(self, model: str, **options: Any) -> None:
@@ -395,7 +397,33 @@ class LlamaCppBackend(TokenLoopBackend):
         n_vocab = int(self._require().n_vocab())
         return n_vocab, n_vocab
 
+    @contextlib.contextmanager
+    def _engine_turn(self) -> Iterator[None]:
+        """The context to oneself while decoding, or a one-line refusal if it is in use.
+
+        One llama.cpp context holds one sequence: two threads decoding at once
+        aborted the whole process (``GGML_ASSERT`` in ggml-cpu), and a score taken
+        while a reply is paused mid-stream would rewrite the reply's KV cache. So
+        a second use is refused at once rather than waited for: a stream is a
+        generator, which may be paused for ever or resumed from another thread,
+        so waiting could never end. Each thread gets its own backend instead.
+        """
+        if not self._engine_lock.acquire(blocking=False):
+            raise BackendError(
+                "the llama-cpp backend is already generating or scoring (another thread, or a reply not "
+                "read to its end); load one backend per thread"
+            )
+        try:
+            yield
+        finally:
+            self._engine_lock.release()
+
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
+        """The engine's tokens, while nothing else decodes (:meth:`_engine_turn`)."""
+        with self._engine_turn():
+            yield from self._sample_tokens(prompt_ids, params)
+
+    def _sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         """``Llama.generate`` token by token; a ``json_schema`` masks the logits first in its sampler chain.
 
         The mask is a custom sampler that llama-cpp-python puts *first* in the
@@ -481,6 +509,11 @@ class LlamaCppBackend(TokenLoopBackend):
         return timed
 
     def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
+        """:meth:`_iter_logits`, while nothing else decodes (:meth:`_engine_turn`)."""
+        with self._engine_turn():
+            yield from self._iter_logits(prompt_ids, token_ids)
+
+    def _iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
         """Logits after the prompt (its cached prefix reused), then after each forced token.
 
         The forced tokens run ``FORCED_CHUNK`` per decode with every position's
@@ -549,21 +582,22 @@ class LlamaCppBackend(TokenLoopBackend):
         truncated away again (``Llama.eval`` drops cache cells past ``n_tokens``).
         """
         self._require()
-        self._start_threads()
         prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
-        after_prompt = self._logprobs_after(prompt_ids)
-        results: list[float] = []
-        for full in continued:
-            shared = max(1, common_prefix(full, prompt_ids))
-            if shared == len(prompt_ids):
-                self._cache_exactly(prompt_ids)
-                logprobs = after_prompt
-            else:  # the candidate's first token merged with the prompt's last one
-                logprobs = self._logprobs_after(full[:shared])
-            results.append(self._continuation_logprob(full[shared:], logprobs))
-        # The logits in the context no longer belong to the cache's last position;
-        # make the next generate() re-evaluate instead of sampling from them.
-        self._llm._requires_eval = True
+        with self._engine_turn():
+            self._start_threads()
+            after_prompt = self._logprobs_after(prompt_ids)
+            results: list[float] = []
+            for full in continued:
+                shared = max(1, common_prefix(full, prompt_ids))
+                if shared == len(prompt_ids):
+                    self._cache_exactly(prompt_ids)
+                    logprobs = after_prompt
+                else:  # the candidate's first token merged with the prompt's last one
+                    logprobs = self._logprobs_after(full[:shared])
+                results.append(self._continuation_logprob(full[shared:], logprobs))
+            # The logits in the context no longer belong to the cache's last position;
+            # make the next generate() re-evaluate instead of sampling from them.
+            self._llm._requires_eval = True
         return results
 
     def _continuation_logprob(self, tokens: list[int], logprobs: Any) -> float:
