@@ -119,17 +119,28 @@ def _check_writable(out: Path) -> None:
 
 
 def _line_statuses(out: Path) -> list[tuple[int, Any, bool]]:
-    """``(row, id, ok)`` for each result line of ``out`` in file order; truncates a half-written last line."""
+    """``(row, id, ok)`` for each result line of ``out`` in file order; truncates a half-written last line.
+
+    A last line without its newline that is a whole result (a file saved by an editor or
+    a script that drops the final newline) is kept and given its newline: only a line cut
+    short by an interrupted write is dropped. A prefix of a record never parses as one
+    (its braces are unbalanced), so the two cannot be confused.
+    """
     if not out.exists():
         return []
     data = out.read_bytes()
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
-        with out.open("r+b") as handle:  # the interrupted write: drop it, the row re-runs
-            handle.truncate(cut)
-        data = data[:cut]
+        if _is_result_line(data[cut:]):
+            with out.open("ab") as handle:  # a whole row: keep it; appended rows start on a line of their own
+                handle.write(b"\n")
+            data += b"\n"
+        else:
+            with out.open("r+b") as handle:  # the interrupted write: drop it, the row re-runs
+                handle.truncate(cut)
+            data = data[:cut]
     statuses: list[tuple[int, Any, bool]] = []
-    for line in jsonl_lines(data.decode("utf-8", errors="replace")):
+    for line in jsonl_lines(_results_text(data)):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -137,6 +148,22 @@ def _line_statuses(out: Path) -> list[tuple[int, Any, bool]]:
         if isinstance(record, dict) and isinstance(record.get("row"), int):
             statuses.append((record["row"], record.get("id"), record.get("error") is None))
     return statuses
+
+
+def _results_text(data: bytes) -> str:
+    """A results file's text. A byte order mark (the file saved by an editor that adds one)
+    is not part of the first line: read with it, that line was no JSON, its row counted as
+    not done, and ``--resume`` ran it a second time."""
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def _is_result_line(line: bytes) -> bool:
+    """Whether ``line`` is one whole result record (a JSON object with a row number)."""
+    try:
+        record = json.loads(_results_text(line).rstrip("\r"))
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and isinstance(record.get("row"), int)
 
 
 def recorded_conversation(out: Path) -> int | None:
@@ -149,7 +176,7 @@ def recorded_conversation(out: Path) -> int | None:
     if not out.exists():
         return None
     found: int | None = None
-    for line in jsonl_lines(out.read_bytes().decode("utf-8", errors="replace")):
+    for line in jsonl_lines(_results_text(out.read_bytes())):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -218,7 +245,7 @@ def already_done(rows: list[Row], out: Path | None, resume: bool) -> BatchSummar
 def iter_results(path: Path) -> Iterator[dict[str, Any]]:
     """The last result line per row of a results file, in row order."""
     latest: dict[int, dict[str, Any]] = {}
-    for line in jsonl_lines(path.read_text(encoding="utf-8")):
+    for line in jsonl_lines(_results_text(path.read_bytes())):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

@@ -61,9 +61,18 @@ def check_batch_flags(
     input_field: str | None,
     parallel: int | None = None,
 ) -> None:
-    """The other batch flags without --batch are a usage error (they would silently do nothing)."""
+    """The other batch flags without --batch are a usage error (they would silently do nothing).
+
+    A batch without ``--parallel`` reads ``batch_parallel`` from the config here, so a bad
+    value there is refused before the model loads (seconds locally, a request to a server),
+    not after, as the other batch checks are.
+    """
     if batch is None and (out is not None or resume or force or input_field or parallel is not None):
         raise click.UsageError("--out/--output, --resume, --force, --input-field and --parallel go with --batch")
+    if batch is not None and parallel is None:
+        from ..config import batch_parallel as configured
+
+        configured()
 
 
 def batch_parallel(requested: int | None, engine: Backend) -> int:
