@@ -299,3 +299,33 @@ def test_a_backend_failure_keeps_its_control_characters_for_display() -> None:
     message = str(backend_failure("x", "load", RuntimeError("a\x0bb\x85c\nd")))
     assert message.endswith("RuntimeError: a\x0bb\x85c d")
     assert _one_line("one\x0ctwo\n  three") == "one\x0ctwo three"
+
+
+def test_a_csv_row_with_an_empty_text_cell_says_so(tmp_path: Path) -> None:
+    """It said 'row 2 has no "text" or "input" field', sending the user to a header that has it."""
+    from assistant.batch.rows import read_rows
+
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,good\n2,\n")
+    first, second = read_rows(source)
+    assert first.input_text() == "good"
+    assert second.input_text() is None
+    assert second.missing_input() == 'row 2 has an empty "text" cell'
+    assert second.missing_input("review") == 'row 2 has no "review" field (choose one with --input-field)'
+
+
+def test_the_batch_summary_shows_an_out_path_visibly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``batch: … -> {out}`` printed the --out path raw: a name holding an escape sequence reached the terminal."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"text": "good"}\n')
+    register_plugin(FakeBackendPlugin(lambda: FakeBackend(reply="positive")), name="fake-summary-r7")
+    out = "res\x1b]0;owned\x07.jsonl"
+    result = CliRunner().invoke(main, ["sentiment", "-b", "fake", "-m", "x", "--batch", "in.jsonl", "--out", out, "--no-log"])
+    assert "batch: 1 ok" in result.stderr, result.output
+    assert "\x1b" not in result.stderr
+
+
+def test_a_server_message_keeps_its_controls_for_display() -> None:
+    from assistant.backends.openai.http import one_line
+
+    assert one_line("Error:\n  bad\x0bthing") == "Error: bad\x0bthing"

@@ -67,6 +67,8 @@ class Row:
     id: Any = None
     params: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    empty: tuple[str, ...] = ()
+    """A CSV row's columns whose cells are empty (left out of ``values``, so a default applies)."""
 
     def input_text(self, input_field: str | None = None) -> str | None:
         """The row's input text: ``input_field``, else the first of :data:`DEFAULT_INPUT_FIELDS` present."""
@@ -78,7 +80,11 @@ class Row:
         return None
 
     def missing_input(self, input_field: str | None = None) -> str:
-        wanted = f'"{input_field}"' if input_field else " or ".join(f'"{n}"' for n in DEFAULT_INPUT_FIELDS)
+        names = (input_field,) if input_field else DEFAULT_INPUT_FIELDS
+        blank = [name for name in names if name in self.empty]
+        if blank:  # the column is there, its cell is not: "no field" would send the user to the header
+            return f'row {self.number} has an empty "{blank[0]}" cell'
+        wanted = " or ".join(f'"{n}"' for n in names)
         return f"row {self.number} has no {wanted} field (choose one with --input-field)"
 
 
@@ -250,5 +256,5 @@ def _csv_rows(text: str, path: Path) -> list[Row]:
             continue
         values = {k: v for k, v in record.items() if v != ""}
         row_id = values.pop("id", None)
-        rows.append(Row(number, values, row_id))
+        rows.append(Row(number, values, row_id, empty=tuple(k for k, v in record.items() if v == "")))
     return rows

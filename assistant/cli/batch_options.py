@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 import click
 
-from .common import FilePath
+from .common import FilePath, echo_untrusted
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -97,7 +97,7 @@ def _dash_is_stdout(ctx: click.Context, param: click.Parameter, value: Path | No
 
 def finish_batch(summary: BatchSummary, out: Path | None) -> None:
     """The summary line on stderr; exit status 1 when any row failed (their lines say why)."""
-    click.echo(summary.line(out), err=True)
+    echo_untrusted(summary.line(out), err=True)  # the --out path is the user's text: shown visibly
     if summary.failed:
         sys.exit(1)
 

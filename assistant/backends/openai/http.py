@@ -77,8 +77,13 @@ def redact_url(url: str) -> str:
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    """Collapse whitespace (server messages often carry tracebacks) and cap the length."""
-    flat = " ".join(text.split())
+    """Collapse line ends (server messages often carry tracebacks) and cap the length.
+
+    Other controls stay (:func:`~assistant.terminal_text.one_line`), for the printed line to show visibly.
+    """
+    from ...terminal_text import one_line as flattened
+
+    flat = flattened(text)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
