@@ -206,18 +206,11 @@ class ChatApp(App[None]):
         chat = self.chat_screen
         chat.refresh_settings()
         if engine_changed or not self.controller.ready:
-            if chat.generating:
-                self.notify("The model switches after this reply: press F2 again then", severity="warning")
-                return
             chat.load_model(choice.model, choice.backend)
 
     def switch_engine(self, model: str | None = None, backend: str | None = None) -> None:
-        """Load another model or backend; the conversation carries over."""
-        chat = self.chat_screen
-        if chat.generating:
-            self.notify("Stop the reply first (Esc)", severity="warning")
-            return
-        chat.load_model(model, backend)
+        """Load another model or backend; the conversation carries over (after the reply being written)."""
+        self.chat_screen.load_model(model, backend)
 
     def switch_template(self, template: str | None) -> None:
         try:
@@ -226,3 +219,4 @@ class ChatApp(App[None]):
             self.notify(str(exc), title="Template", severity="error")
             return
         self.chat_screen.refresh_settings()
+        self.chat_screen.warn_template()

@@ -31,10 +31,13 @@ from .pickers import SettingsOptions, backend_choices, model_choices
 from .reply_inspection import ReplyInspection, reply_prompt
 from .state import ChatSettings, EngineStatus, Exchange, PromptPreview
 from .templating import (
+    VARIABLES_FIELD,
+    VARIABLES_HINT,
     TemplatedSession,
     extraction_of,
     is_choice,
     load_chat_template,
+    missing_variables_note,
     template_choices,
     variables_taken,
 )
@@ -329,7 +332,15 @@ class ChatController(ReplyInspection, ConversationBranches):
                     self.set_template(remembered.template)
                 except AssistantError:
                     pass  # a template since deleted: plain settings, the conversation still opens
-            self.settings.params = remembered.params_over(self._without_template_params(self.settings.params))
+            own = self._without_template_params(self.settings.params)
+            self.settings.params = remembered.params_over(own)
+            if self.template is not None:  # its values came with the reply: leaving it takes them back
+                now, before = self.settings.params.to_dict(), own.to_dict()
+                self._template_params = {
+                    key: (before[key], value)
+                    for key, value in self.template.params.items()
+                    if now.get(key) == value
+                }
             opened.remembered = remembered
         self.last = None
         self.last_fit = None
@@ -415,14 +426,34 @@ class ChatController(ReplyInspection, ConversationBranches):
         if self.recorder is not None:
             self.recorder.template = self.settings.template
 
+    def template_warning(self) -> str | None:
+        """What the template in force still needs before a message can be sent through it; None when nothing.
+
+        The settings panel refuses a required variable left out, but the palette
+        and a reopened conversation switch the template with only the variables
+        it takes: say so at once, not as every turn's failure.
+        """
+        note = missing_variables_note(self.template, self.settings.template_variables)
+        return None if note is None else f"{note}: set it in the settings (F2), field {VARIABLES_FIELD}"
+
     _template_params: dict[str, tuple[Any, Any]] = {}
     """Parameters the current template set: name -> (the user's value before, the template's value)."""
 
     def _without_template_params(self, params: GenerationParams) -> GenerationParams:
         """``params`` with the current template's settings taken back (those the user has not changed since)."""
+        restored = self.params_without_template(params)
+        self._template_params = {}
+        return restored
+
+    def params_without_template(self, params: GenerationParams | None = None) -> GenerationParams:
+        """The user's own parameters: ``params`` (the settings' by default) less what the template set.
+
+        What the app remembers on exit: saving the template's settings as the
+        user's kept chain-of-thought's greedy 256 tokens after switching back to chat.
+        """
+        params = params if params is not None else self.settings.params
         current = params.to_dict()
         restore = {key: before for key, (before, set_to) in self._template_params.items() if current.get(key) == set_to}
-        self._template_params = {}
         return params.replace(**restore) if restore else params
 
     def extract(self, text: str) -> Extraction | None:
@@ -444,7 +475,9 @@ class ChatController(ReplyInspection, ConversationBranches):
         backend = self.require_backend()
 
         def prepare() -> list[Message]:
-            messages = render_template(template, self.settings.template_variables, input=user_text)
+            messages = render_template(
+                template, self.settings.template_variables, input=user_text, variables_hint=VARIABLES_HINT
+            )
             fit_to_context(backend, messages)  # one over the context window is refused here, unrecorded
             return messages
 

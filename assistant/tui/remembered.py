@@ -32,6 +32,8 @@ class Remembered:
     template: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     mode: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    """The template's variables (translate's ``target``): without them it fails every turn after a restart."""
 
     def params_over(self, base: GenerationParams) -> GenerationParams:
         """``base`` with the remembered values that still make valid parameters (others are dropped)."""
@@ -43,7 +45,7 @@ class Remembered:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "backend": self.backend, "template": self.template,
-                "params": self.params, "mode": self.mode}
+                "params": self.params, "mode": self.mode, "variables": self.variables}
 
 
 def settings_path() -> Path:
@@ -67,8 +69,11 @@ def load_last_used(path: Path | None = None) -> Remembered | None:
         return value if isinstance(value, str) and value else None
 
     params = data.get("params")
+    variables = data.get("variables")
+    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+        variables = {}
     return Remembered(text("model"), text("backend"), text("template"),
-                      params if isinstance(params, dict) else {}, text("mode"))
+                      params if isinstance(params, dict) else {}, text("mode"), {str(k): v for k, v in variables.items()})
 
 
 def save_last_used(remembered: Remembered, path: Path | None = None) -> None:

@@ -8,6 +8,7 @@ conversation (so ``/summarize`` right after a long reply summarises the reply).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import ToolError
@@ -40,7 +41,10 @@ def unescape_slash(line: str) -> str:
 
 
 def parse_slash_command(
-    line: str, positional: tuple[str, ...] = (), known: frozenset[str] | None = None
+    line: str,
+    positional: tuple[str, ...] = (),
+    known: frozenset[str] | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> SlashCommand:
     """Split ``/name [positional...] [key=value...] text``.
 
@@ -48,6 +52,11 @@ def parse_slash_command(
     (``/translate fr`` fills ``to``). Leading ``key=value`` words set parameters
     (only keys in ``known``, when given, so "x=1 is an equation" stays text).
     The first other word starts the text, which keeps its own spacing and lines.
+    Against a tool's parameters (``known`` given), one given twice (``to=fr to=de``,
+    or a leading word and then ``to=de``) is refused, as the ``tool`` command
+    refuses it, instead of the last one silently winning. ``aliases`` maps another
+    name of a parameter to it (``target`` -> ``to``): ``/translate target=fr Hello``
+    has given ``to``, so "Hello" is text, not the leading word for ``to``.
     """
     stripped = line.strip()
     match = _NAME.match(stripped)
@@ -55,16 +64,23 @@ def parse_slash_command(
         raise ToolError(f"not a slash command: {line!r}")
     rest = stripped[match.end() :]
     params: dict[str, str] = {}
+    given: set[str] = set()  # parameters given so far, by their own names
     wanted = list(positional)
     while (word_match := _WORD.match(rest)) is not None:
         word = word_match.group(1)
         key, eq, value = word.partition("=")
         key = key.replace("-", "_")
         if eq and key.isidentifier() and (known is None or key in known):
+            parameter = (aliases or {}).get(key, key)
+            if known is not None and parameter in given:
+                name = match.group(1).lower()
+                raise ToolError(f"/{name}: parameter {parameter!r} given twice; give it once")
             params[key] = value
-            if key in wanted:
-                wanted.remove(key)
+            given.add(parameter)
+            if parameter in wanted:
+                wanted.remove(parameter)
         elif wanted:
+            given.add(wanted[0])
             params[wanted.pop(0)] = word
         else:
             break

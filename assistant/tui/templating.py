@@ -39,7 +39,9 @@ class TemplatedSession(ChatSession):
             return super().prompt_messages(user_text)
         from ..templates import render_template
 
-        rendered = render_template(self.template, self.variables, input=user_text)
+        rendered = render_template(
+            self.template, self.variables, input=user_text, variables_hint=VARIABLES_HINT
+        )
         head_len = 0
         while head_len < len(rendered) and rendered[head_len].role == "system":
             head_len += 1
@@ -87,17 +89,29 @@ PLAIN_CHAT = "chat"
 
 
 def template_choices() -> list[tuple[str, str]]:
-    """(label, name) for every loadable template, plain chat first (once: a user's own ``chat`` is listed)."""
+    """(label, name) for every template a chat can use, plain chat first (a user's own ``chat`` listed once).
+
+    One without an ``input`` variable (``summarize-combine``, the summarize tool's
+    own step) cannot take a message: offered, it was only refused once picked.
+    """
     from ..templates import list_templates
 
     choices = [("chat (no template)", "")]
     for listing in list_templates():
         if listing.name == PLAIN_CHAT and listing.source == "builtin":
             continue
-        if listing.error is None and listing.shadowed_by is None:
+        if listing.error is None and listing.shadowed_by is None and _takes_messages(listing.name):
             strategy = f" [{listing.strategy}]" if listing.strategy else ""
             choices.append((f"{listing.name}{strategy}", listing.name))
     return choices
+
+
+def _takes_messages(name: str) -> bool:
+    try:
+        load_chat_template(name)  # loaded once already by the listing: cached
+    except TemplateError:
+        return False
+    return True
 
 
 def parse_variables(text: str) -> dict[str, str]:
@@ -119,6 +133,27 @@ def parse_variables(text: str) -> dict[str, str]:
 VARIABLES_FIELD = "Template vars"
 """The settings panel's field for a template's variables: its errors name it."""
 
+VARIABLES_HINT = f"set them in the settings (F2), field {VARIABLES_FIELD}: name=value"
+"""Where the chat's user gives a template's variables (the app has no ``-v``): a render's error says so."""
+
+
+def missing_variables(template: PromptTemplate | None, variables: Mapping[str, str]) -> list[str]:
+    """The variables ``template`` requires that ``variables`` leaves out (``input`` is the message itself)."""
+    if template is None:
+        return []
+    return [
+        v.name for v in template.variables if v.required and v.name != "input" and v.name not in variables
+    ]
+
+
+def missing_variables_note(template: PromptTemplate | None, variables: Mapping[str, str]) -> str | None:
+    """One line saying which required variables are unset and where to set them; None when none is."""
+    missing = missing_variables(template, variables)
+    if not missing or template is None:
+        return None
+    wanted = "; ".join(f"{name}=…" for name in missing)
+    return f"template {template.name!r} needs a value for {', '.join(missing)} ({wanted})"
+
 
 def check_variables(template: PromptTemplate, variables: Mapping[str, str]) -> None:
     """Refuse ``variables`` that ``template`` could not render every turn with (TemplateError naming the field).
@@ -132,11 +167,10 @@ def check_variables(template: PromptTemplate, variables: Mapping[str, str]) -> N
     """
     from ..templates.render import resolve_variables
 
-    missing = [v.name for v in template.variables if v.required and v.name != "input" and v.name not in variables]
+    note = missing_variables_note(template, variables)
     try:
-        if missing:
-            wanted = "; ".join(f"{name}=…" for name in missing)
-            raise TemplateError(f"template {template.name!r} needs a value for {', '.join(missing)} ({wanted})")
+        if note is not None:
+            raise TemplateError(note)
         resolve_variables(template, variables, input="")
     except TemplateError as exc:
         raise TemplateError(f"{VARIABLES_FIELD}: {exc}") from None

@@ -47,8 +47,8 @@ def prepare_tool_call(line: str, messages: Sequence[Message]) -> ToolCall:
     name = parse_slash_command(line).name
     tool = get_tool(name)
     positional = tuple(p.name for p in tool.parameters if p.required)
-    known = frozenset(n for p in tool.parameters for n in p.names)
-    command = parse_slash_command(line, positional=positional, known=known)
+    aliases = {n: p.name for p in tool.parameters for n in p.names}
+    command = parse_slash_command(line, positional=positional, known=frozenset(aliases), aliases=aliases)
     params = tool.resolve_params(command.params)
     text = command.text
     on_last = not text

@@ -111,6 +111,8 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         self.model_loading = False
         self.queued: str | None = None
         """A message sent while the model was loading, sent once it is ready."""
+        self.engine_after_reply: tuple[str, str] | None = None
+        """A model / backend chosen (F2, the palette) while a reply ran: loaded as soon as it ends."""
         self.status = StatusInfo()
         self.editing = None
         self.sending_edit = False
@@ -139,6 +141,10 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
             # A steady cursor while the model writes: each blink is a screen update, work the
             # UI would take from a local model decoding on every core.
             prompt.cursor_blink = not value
+        if not value and self.engine_after_reply is not None:
+            model, backend = self.engine_after_reply
+            self.engine_after_reply = None
+            self.call_later(self.load_model, model, backend)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
@@ -183,6 +189,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
             await self.log_view.clear(EMPTY_HINT)
         self.refresh_sidebar()
         self.refresh_settings()
+        self.warn_template()
         for entry in self.controller.library.recent_inputs():
             self.prompt_input.sent_history.add(entry)
         # Focus after the first layout: the box is briefly zero-sized (and so
@@ -250,9 +257,14 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         ``after_first_frame`` (at start-up): the worker starts once the screen
         has been painted, because importing an engine and reading weights in
         another thread competes with the first paint for the interpreter lock.
+        Asked while a reply is written (F2, the palette), it loads when that reply ends.
         """
         settings = self.controller.settings
         model, backend = model or settings.model, backend or settings.backend
+        if self.generating:  # the engine is in use: the choice waits for the reply's end, not lost
+            self.engine_after_reply = (model, backend)
+            self.notify(f"{model} on {backend} loads when this reply ends", severity="warning")
+            return
         self.model_loading = True
         self.set_status(state="loading", detail=f"{model} on {backend}")
         if not self.controller.ready:

@@ -106,6 +106,7 @@ class ConversationActions(_Screen):
         self.refresh_settings()
         self.refresh_sidebar()
         self.prompt_input.focus()
+        self.warn_template()
         remembered, settings = opened.remembered, self.controller.settings
         if remembered is not None and remembered.model and remembered.backend and (
             remembered.backend != settings.backend or not same_model(remembered.model, settings.model)
@@ -113,6 +114,11 @@ class ConversationActions(_Screen):
             self.load_model(remembered.model, remembered.backend)  # the model it was having with
         else:
             self.refresh_engine_status()
+
+    def warn_template(self) -> None:
+        """A template in force that still needs a variable says so now, not as each turn's failure."""
+        if (warning := self.controller.template_warning()) is not None:
+            self.notify(warning, title="Template", severity="warning")
 
     async def show_stored(self, stored: list[StoredMessage]) -> None:
         await self.log_view.show_stored(stored)

@@ -55,6 +55,9 @@ class SettingsChoice:
     """``chat`` or ``completion``; None: the model's default (:mod:`assistant.models.mode`)."""
 
 
+REFERENCE_FIELD = "…or reference"
+"""The field under the model list for a path, ``hf:`` reference or URL: its errors name it."""
+
 SERVERS_OWN_MODEL = "the server's own model"
 """How the model list shows ``""``: no model named, a server (``-b openai``) uses the one it serves."""
 
@@ -96,6 +99,16 @@ def _named(field: str, message: str) -> FieldError:
     elif not message.startswith(label):
         message = f"{label}: {message}"
     return FieldError(field, message)
+
+
+def _shown(value: float) -> str:
+    """``value`` as the panel shows it: short (``0.7``, ``1``) yet exact: an unchanged panel changes nothing.
+
+    ``:g`` keeps six digits: ``-o temperature=0.123456789`` came back from an untouched
+    panel as 0.123457, a setting the user never chose (and a cached prompt's params changed).
+    """
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def parse_params(values: dict[str, str], base: GenerationParams) -> GenerationParams:
@@ -203,7 +216,7 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
                     compact=True,
                     id="model",
                 )
-                yield Label("…or reference")
+                yield Label(REFERENCE_FIELD)
                 yield Input(
                     placeholder="hf:ORG/REPO[/FILE.gguf], https://…/x.gguf or a path (pulled on load)",
                     id="model_path",
@@ -245,11 +258,11 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
                     self.system or "", placeholder="(none: the model's default)", id="system", compact=True
                 )
                 yield Label("Temperature")
-                yield Input(f"{params.temperature:g}", id="temperature", compact=True)
+                yield Input(_shown(params.temperature), id="temperature", compact=True)
                 yield Label("Top-k")
                 yield Input(str(params.top_k), id="top_k", compact=True)
                 yield Label("Top-p")
-                yield Input(f"{params.top_p:g}", id="top_p", compact=True)
+                yield Input(_shown(params.top_p), id="top_p", compact=True)
                 yield Label("Max new tokens")
                 yield Input(str(params.max_tokens), id="max_tokens", compact=True)
                 yield Label("Seed")
@@ -280,13 +293,17 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         path = self._value("model_path").strip()
         picked = str(self.query_one("#model", Select).value)
         if picked == PULL_CHOICE and not path:
-            raise ConfigError(
-                "type the model to pull in the field below the list (hf:ORG/REPO, a URL, a path)"
+            raise FieldError(
+                "model_path",
+                f"{REFERENCE_FIELD}: type the model to pull here (hf:ORG/REPO, a URL, a path)",
             )
         if path:
             from ...models.refs import parse
 
-            parse(path)  # a reference -m would refuse is reported here, with the panel open
+            try:  # a reference -m would refuse is reported here, with the panel open and the field focused
+                parse(path)
+            except AssistantError as exc:
+                raise FieldError("model_path", f"{REFERENCE_FIELD}: {exc}") from None
         model = path or (self.current_model if picked == self.shown_model else picked)
         mode = str(self.query_one("#mode", Select).value)
         template = str(self.query_one("#template", Select).value)
