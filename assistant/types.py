@@ -99,6 +99,7 @@ class GenerationParams:
 
     def validate(self) -> None:
         """Reject values no backend could honour, with the option's name in the message."""
+        self._check_types()
         for name in ("temperature", "top_p", "repeat_penalty"):  # nan passes every comparison below
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"{name} must be a finite number, not {getattr(self, name)!r}")
@@ -134,6 +135,29 @@ class GenerationParams:
             self.stop = [self.stop]
         if any(not s for s in self.stop):
             raise ConfigError("stop sequences must not be empty")
+
+    def _check_types(self) -> None:
+        """Wrong types from the Python API, refused in words: ``temperature="x"`` was a TypeError
+        from a comparison, ``max_tokens=2.5`` was taken, ``stop=5`` failed deep in a backend."""
+        for name in ("temperature", "top_p", "repeat_penalty"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name} must be a number, not {value!r}")
+        for name in ("max_tokens", "top_k", "logprobs", "seed"):
+            value = getattr(self, name)
+            if value is None and name == "seed":
+                continue
+            if isinstance(value, float) and value.is_integer():
+                setattr(self, name, int(value))
+            elif isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} needs a whole number, not {value!r}")
+        stop = self.stop
+        if not isinstance(stop, str) and (
+            not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop)
+        ):
+            raise ConfigError(f"stop must be a text or a list of texts, not {stop!r}")
+        if isinstance(stop, tuple):
+            self.stop = list(stop)
 
     @property
     def greedy(self) -> bool:

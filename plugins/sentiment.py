@@ -52,7 +52,7 @@ class Sentiment(BaseTool):
     name = "sentiment"
     description = "Classify the sentiment of text (positive/negative, or your own labels) with probabilities."
     parameters = (
-        Parameter("labels", "list", help="comma-separated labels", default=("positive", "negative")),
+        Parameter("labels", "list", help="comma-separated labels", default=("positive", "negative"), check=check_labels),
         Parameter(
             "calibrate",
             "bool",

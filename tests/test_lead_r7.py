@@ -329,3 +329,71 @@ def test_a_server_message_keeps_its_controls_for_display() -> None:
     from assistant.backends.openai.http import one_line
 
     assert one_line("Error:\n  bad\x0bthing") == "Error: bad\x0bthing"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"temperature": "x"}, "temperature must be a number, not 'x'"),
+        ({"top_p": True}, "top_p must be a number"),
+        ({"max_tokens": 2.5}, "max_tokens needs a whole number, not 2.5"),
+        ({"top_k": "3"}, "top_k needs a whole number"),
+        ({"seed": 1.5}, "seed needs a whole number"),
+        ({"stop": 5}, "stop must be a text or a list of texts, not 5"),
+        ({"stop": ["a", 1]}, "stop must be a text or a list of texts"),
+    ],
+)
+def test_generation_params_of_the_wrong_type_are_refused_in_words(kwargs: dict[str, object], said: str) -> None:
+    from assistant.errors import ConfigError
+    from assistant.types import GenerationParams
+
+    with pytest.raises(ConfigError) as raised:
+        GenerationParams(**kwargs)  # type: ignore[arg-type]
+    assert said in str(raised.value)
+
+
+def test_whole_floats_and_tuples_are_taken_as_what_they_mean() -> None:
+    from assistant.types import GenerationParams
+
+    params = GenerationParams(max_tokens=64.0, stop=("a", "b"), seed=3.0)  # type: ignore[arg-type]
+    assert (params.max_tokens, params.stop, params.seed) == (64, ["a", "b"], 3)
+    assert isinstance(params.max_tokens, int)
+
+
+@pytest.mark.parametrize("labels", ["good", "a,a"])
+def test_sentiment_labels_it_cannot_use_are_refused_with_the_parameters(labels: str) -> None:
+    """They failed only inside run: in the chat app a failed turn was stored instead of a refusal."""
+    from assistant.errors import ConfigError
+    from assistant.tools import get_tool
+    from assistant.tools.base import ParameterSet
+
+    tool = get_tool("sentiment")
+    with pytest.raises(ConfigError, match="labels"):
+        ParameterSet("sentiment", tool.parameters).resolve({"labels": labels})
+
+
+# ---- what the chat app remembers on exit -----------------------------------------------------------
+
+
+def test_the_chat_app_remembers_the_users_params_not_the_templates() -> None:
+    """Saved on exit with chain-of-thought's greedy settings, plain chat stayed greedy after a restart."""
+    from assistant.tui import ChatController, ChatSettings
+    from assistant.types import GenerationParams
+
+    controller = ChatController(ChatSettings(model="m", backend="fake", params=GenerationParams(temperature=0.8)))
+    controller.set_template("chain-of-thought")
+    assert controller.settings.params.temperature != 0.8  # the template's own setting is in force
+    assert controller.params_without_template().temperature == 0.8
+    assert controller.settings.params.temperature != 0.8  # asking changed nothing
+
+
+def test_remembered_settings_keep_the_templates_variables(tmp_path: Path) -> None:
+    """Restarted with translate but without target=, every message failed."""
+    from assistant.tui.remembered import Remembered, load_last_used, save_last_used
+
+    path = tmp_path / "chat_settings.json"
+    save_last_used(Remembered("m", "fake", "translate", {}, None, {"target": "French"}), path)
+    loaded = load_last_used(path)
+    assert loaded is not None and loaded.variables == {"target": "French"}
+    path.write_text('{"template": "translate", "variables": {"target": 5}}')
+    assert load_last_used(path).variables == {}  # type: ignore[union-attr]

@@ -73,12 +73,18 @@ def chat(
     )
     controller = ChatController(settings, history=history)
     resumed_template = history.conversation.template if history.conversation else remembered.template
-    if template or resumed_template:
-        controller.set_template(template or resumed_template)
+    chosen = template or resumed_template
+    if chosen:
+        # the variables remembered with that template on exit (none are stored in the history)
+        variables = remembered.variables if remembered.template == chosen and remembered.variables else None
+        controller.set_template(chosen, variables)
     app = ChatApp(controller)
     try:
         app.run()
     finally:
         controller.unload()
         final = controller.settings
-        save_last_used(Remembered(final.model, final.backend, final.template, final.params.to_dict(), final.mode))
+        save_last_used(Remembered(
+            final.model, final.backend, final.template, controller.params_without_template().to_dict(), final.mode,
+            dict(final.template_variables),
+        ))  # fmt: skip
