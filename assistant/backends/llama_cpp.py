@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import random
 import sys
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -32,11 +30,19 @@ from ..models.context_size import (
 )
 from ..models.gguf import chat_template, header_text, read_metadata, training_context_length
 from ..option_values import switch_option, unknown_options_error
-from ..terminal_text import visible_text
 from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
+from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read the log buffer through this module)
+    _chat_handlers_not_compiled,
+    _VisibleStream,
+    _import_llama_cpp,
+    _log_lines,
+    _log_state,
+    _recent_errors,
+    _stderr_silenced,
+)
 from .prompt_reuse import common_prefix
 
 DEFAULT_MAX_CTX = 8192
@@ -47,114 +53,6 @@ OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers", "n_batch", "flash_attn", OVERRI
 IGNORED_OPTIONS = ("device", "dtype")
 """Transformers options llama-cpp accepts and ignores (it always has); never suggested: they change nothing here."""
 FORCED_CHUNK = 32  # forced tokens per decode in iter_logits: chunk × vocabulary floats of logits at once
-_log_lines: deque[str] = deque(maxlen=200)
-_load_lock = threading.Lock()
-_log_state: dict[str, Any] = {"verbose": False, "callback": None}
-
-
-class _VisibleStream:
-    """A text stream that passes what is written through :func:`visible_text` to ``stream``.
-
-    llama-cpp-python's own ``verbose`` prints (``Using gguf chat template: …``,
-    the chat template's names and end tokens) go to ``sys.stderr`` as they are.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        self._stream.write(visible_text(text))
-        return len(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _log_text(text: bytes) -> str:
-    """One llama.cpp log fragment as text safe to print (newlines kept, ESC and bidi controls visible)."""
-    return visible_text(text.decode("utf-8", errors="replace"))
-
-
-@contextlib.contextmanager
-def _stderr_silenced(enabled: bool) -> Iterator[None]:
-    """Point fd 2 at /dev/null while C code that prints directly runs (import, model load)."""
-    if not enabled:
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _import_llama_cpp(verbose: bool) -> Any:
-    """Import llama_cpp lazily and route its C log output through our callback."""
-    _log_state["verbose"] = verbose
-    with _stderr_silenced(not verbose):
-        import llama_cpp
-
-    if _log_state["callback"] is None:
-
-        @llama_cpp.llama_log_callback
-        def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-            line = _log_text(text)  # a GGUF's name or template, quoted: untrusted text
-            _log_lines.append(line)
-            if _log_state["verbose"]:
-                print(line, end="", file=sys.stderr, flush=True)
-
-        _log_state["callback"] = _callback  # keep a reference: C holds a raw pointer
-        llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
-    return llama_cpp
-
-
-def _uncompiled_chat_formatter(*args: Any, **kwargs: Any) -> Any:
-    """Stands in for llama-cpp-python's ``Jinja2ChatFormatter`` while ``Llama()`` loads a model.
-
-    ``Llama()`` compiles every chat template of the GGUF's header for its own
-    ``create_chat_completion``, which this backend never calls (prompts render in
-    :mod:`.chat_format`'s bounded sandbox): a template Jinja cannot compile
-    (``{% for %}``) made the model fail to load, even in completion mode.
-    """
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise BackendError("llama-cpp-python's own chat handler is not used by this backend")
-
-    return type("UncompiledChatFormatter", (), {"to_chat_handler": staticmethod(lambda: refuse)})()
-
-
-@contextlib.contextmanager
-def _chat_handlers_not_compiled(lib: Any) -> Iterator[None]:
-    """While ``Llama()`` runs: its chat formatter does not compile the GGUF's templates (see above)."""
-    module = getattr(lib, "llama_chat_format", None)
-    original = getattr(module, "Jinja2ChatFormatter", None)
-    if original is None:
-        yield
-        return
-    with _load_lock:  # one load at a time puts the stand-in in place and takes it away
-        module.Jinja2ChatFormatter = _uncompiled_chat_formatter
-        try:
-            yield
-        finally:
-            module.Jinja2ChatFormatter = original
-
-
-def _recent_errors() -> str:
-    """The last log lines worth quoting in a load error (the loader's progress dots are not)."""
-    lines = [ln.strip() for ln in _log_lines if ln.strip().strip(".")]
-    interesting = [ln for ln in lines if "error" in ln.lower() or "fail" in ln.lower()]
-    return "; ".join((interesting or lines)[-2:])
-
-
 class LlamaCppBackend(TokenLoopBackend):
     name = "llama-cpp"
     # Capabilities.max_parallel stays 1: the high-level Llama object holds one sequence's
