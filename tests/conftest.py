@@ -156,6 +156,22 @@ def fake_backend_plugin_file(assistant_home: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def fakes() -> list:  # list[FakeBackend]
+    """The fake backend registered as ``fake`` in this process; every instance the CLI makes is kept to look at."""
+    from assistant.backends.fake import FakeBackend, FakeBackendPlugin
+    from assistant.plugins import register_plugin
+
+    made: list[FakeBackend] = []
+
+    def factory() -> FakeBackend:
+        made.append(FakeBackend())
+        return made[-1]
+
+    register_plugin(FakeBackendPlugin(factory), name="fake-recorded")
+    return made
+
+
 # ---- prompt templates (issue 4) -----------------------------------------------------
 
 

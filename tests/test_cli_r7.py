@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from assistant import hookimpl
-from assistant.backends.fake import FakeBackend, FakeBackendPlugin
+from assistant.backends.fake import FakeBackend
 from assistant.cli import main
 from assistant.plugins import register_plugin
 from assistant.structured.output import schema_instruction, without_schema_instruction
@@ -32,19 +32,6 @@ def history(*args: str) -> Any:
     result = cli("history", *args, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-@pytest.fixture
-def fakes() -> list[FakeBackend]:
-    """The fake backend as ``fake``; every instance the CLI makes is kept to look at."""
-    made: list[FakeBackend] = []
-
-    def factory() -> FakeBackend:
-        made.append(FakeBackend())
-        return made[-1]
-
-    register_plugin(FakeBackendPlugin(factory), name="fake-r7")
-    return made
 
 
 # ---- 1. the schema instruction belongs to the structured reply -----------------------------------

@@ -33,19 +33,6 @@ def cli(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(main, list(args), input=input)
 
 
-@pytest.fixture
-def fakes() -> list[FakeBackend]:
-    """The fake backend registered as ``fake``; every instance the CLI makes is kept to look at."""
-    made: list[FakeBackend] = []
-
-    def factory() -> FakeBackend:
-        made.append(FakeBackend())
-        return made[-1]
-
-    register_plugin(FakeBackendPlugin(factory), name="fake-structured")
-    return made
-
-
 def unconstrained(reply: str) -> list[FakeBackend]:
     """A fake that cannot constrain, replying ``reply`` (the last made one's ``reply`` is used for the next)."""
     made: list[FakeBackend] = []
