@@ -47,6 +47,13 @@ class Message:
     role: Role
     content: str
 
+    def __post_init__(self) -> None:
+        # From the Python API: Message("robot", None) was taken, and failed far away (or was stored).
+        if self.role not in ("system", "user", "assistant"):
+            raise ConfigError(f"message role must be system, user or assistant, not {self.role!r}")
+        if not isinstance(self.content, str):
+            raise ConfigError(f"message content must be text, not {type(self.content).__name__}")
+
     def to_dict(self) -> dict[str, str]:
         return {"role": self.role, "content": self.content}
 

@@ -397,3 +397,24 @@ def test_remembered_settings_keep_the_templates_variables(tmp_path: Path) -> Non
     assert loaded is not None and loaded.variables == {"target": "French"}
     path.write_text('{"template": "translate", "variables": {"target": 5}}')
     assert load_last_used(path).variables == {}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("role", "content"), [("robot", "hi"), ("user", None), ("user", 5)])
+def test_a_message_of_the_wrong_shape_is_refused_where_it_is_made(role: str, content: object) -> None:
+    from assistant.errors import ConfigError
+    from assistant.types import Message
+
+    with pytest.raises(ConfigError, match="message"):
+        Message(role, content)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("top", [0, -1, 2.5])
+def test_next_token_refuses_a_number_of_candidates_it_cannot_give(top: object) -> None:
+    """``top=0`` gave an empty candidate list without a word."""
+    from assistant.errors import ConfigError
+    from assistant.types import GenerationParams, Message
+
+    backend = FakeBackend()
+    backend.load("m")
+    with pytest.raises(ConfigError, match="top must be"):
+        backend.next_token([Message("user", "hi")], GenerationParams(), top=top)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..types import GenerationParams, TopAlternative
 
 PENALTY_LAST_N = 64
@@ -372,6 +373,8 @@ def next_token(
     history: Sequence[int] = (),
 ) -> NextToken:
     """The :class:`NextToken` record for one logits vector; ``text_of(id) -> str`` names tokens."""
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:  # top=0 gave an empty list, silently
+        raise ConfigError(f"top must be a whole number of candidates, at least 1, not {top!r}")
     dist = sampled_distribution(logits, params, history)
     greedy_id = int(np.argmax(apply_repeat_penalty(dist.logits, history, params.repeat_penalty)))
     return NextToken(
