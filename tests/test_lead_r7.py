@@ -418,3 +418,17 @@ def test_next_token_refuses_a_number_of_candidates_it_cannot_give(top: object) -
     backend.load("m")
     with pytest.raises(ConfigError, match="top must be"):
         backend.next_token([Message("user", "hi")], GenerationParams(), top=top)  # type: ignore[arg-type]
+
+
+def test_a_servers_token_bytes_are_kept() -> None:
+    """OpenAI-style servers list each token's bytes; an emoji split over two tokens is rebuilt from them."""
+    from assistant.backends.openai.stream import _logprobs
+
+    data = {"content": [
+        {"token": "\ufffd", "logprob": -0.1, "bytes": [240, 159], "top_logprobs": []},
+        {"token": "\ufffd", "logprob": -0.2, "bytes": [152, 128], "top_logprobs": []},
+        {"token": "!", "logprob": -0.3, "bytes": "nope", "top_logprobs": []},
+    ]}  # fmt: skip
+    first, second, third = _logprobs(data, 1)
+    assert (first.piece + second.piece).decode() == "😀"  # type: ignore[operator]
+    assert third.piece is None and "bytes" not in third.to_dict()

@@ -102,6 +102,17 @@ def _top(pairs: list[tuple[str, float]], want: int) -> list[TopAlternative]:
     return [TopAlternative(token=token, token_id=-1, logprob=logprob) for token, logprob in ranked]
 
 
+def _server_bytes(value: Any) -> bytes | None:
+    """The token's bytes as a chat-format server lists them (``"bytes": [240, 159, …]``), or None.
+
+    A character split over two tokens arrives as "\ufffd" text on both halves;
+    the bytes rebuild it, as the local engines' pieces do.
+    """
+    if isinstance(value, list) and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in value):
+        return bytes(value)
+    return None
+
+
 def _logprobs(data: Any, want: int) -> list[TokenLogprob]:
     """Chat (``content: [{token, logprob, top_logprobs}]``) or text (parallel lists) logprobs.
 
@@ -120,9 +131,10 @@ def _logprobs(data: Any, want: int) -> list[TokenLogprob]:
                 for t in item.get("top_logprobs") or []
                 if isinstance(t, dict) and isinstance(t.get("logprob"), (int, float))
             ]
-            out.append(
-                TokenLogprob(str(item.get("token", "")), -1, float(item["logprob"]), _top(alternatives, want))
-            )
+            out.append(TokenLogprob(
+                str(item.get("token", "")), -1, float(item["logprob"]), _top(alternatives, want),
+                piece=_server_bytes(item.get("bytes")),
+            ))  # fmt: skip
         return out
     tokens = data.get("tokens") or []
     values = data.get("token_logprobs") or []
