@@ -139,15 +139,22 @@ def _line_statuses(out: Path) -> list[tuple[int, Any, bool]]:
             with out.open("r+b") as handle:  # the interrupted write: drop it, the row re-runs
                 handle.truncate(cut)
             data = data[:cut]
-    statuses: list[tuple[int, Any, bool]] = []
+    return [(record["row"], record.get("id"), record.get("error") is None) for record in _result_records(data)]
+
+
+def _result_records(data: bytes) -> Iterator[dict[str, Any]]:
+    """The result records of a results file's bytes, in file order: JSON objects with a row number.
+
+    One reading for the resume check, the conversation lookup and :func:`iter_results`;
+    anything else on a line (a cut write, a note) is no record.
+    """
     for line in jsonl_lines(_results_text(data)):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
         if isinstance(record, dict) and isinstance(record.get("row"), int):
-            statuses.append((record["row"], record.get("id"), record.get("error") is None))
-    return statuses
+            yield record
 
 
 def _results_text(data: bytes) -> str:
@@ -159,11 +166,7 @@ def _results_text(data: bytes) -> str:
 
 def _is_result_line(line: bytes) -> bool:
     """Whether ``line`` is one whole result record (a JSON object with a row number)."""
-    try:
-        record = json.loads(_results_text(line).rstrip("\r"))
-    except json.JSONDecodeError:
-        return False
-    return isinstance(record, dict) and isinstance(record.get("row"), int)
+    return len(list(_result_records(line))) == 1
 
 
 def recorded_conversation(out: Path) -> int | None:
@@ -176,15 +179,10 @@ def recorded_conversation(out: Path) -> int | None:
     if not out.exists():
         return None
     found: int | None = None
-    for line in jsonl_lines(_results_text(out.read_bytes())):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("row"), int):
-            value = record.get("conversation_id")
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                found = value
+    for record in _result_records(out.read_bytes()):
+        value = record.get("conversation_id")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            found = value
     return found
 
 
@@ -244,14 +242,7 @@ def already_done(rows: list[Row], out: Path | None, resume: bool) -> BatchSummar
 
 def iter_results(path: Path) -> Iterator[dict[str, Any]]:
     """The last result line per row of a results file, in row order."""
-    latest: dict[int, dict[str, Any]] = {}
-    for line in jsonl_lines(_results_text(path.read_bytes())):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("row"), int):
-            latest[record["row"]] = record
+    latest = {record["row"]: record for record in _result_records(path.read_bytes())}
     for number in sorted(latest):
         yield latest[number]
 
