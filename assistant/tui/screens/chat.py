@@ -295,21 +295,23 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         self.call_after_refresh(settle_after_load)
         self.model_loading = False
         self.chat_app.fit_switch_interval(self.controller.model_in_this_process)
-        await self.log_view.remove_children(LoadingIndicator)
         # Speed and TTFT were the previous engine's: beside the new model's name they would mislead.
         self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
+        # The status refresh starts before the first await, so no other handler (or test) sees the
+        # model loaded with its status neither shown nor pending.
         self.refresh_engine_status()
         self.refresh_settings()
+        await self.log_view.remove_children(LoadingIndicator)
         queued, self.queued = self.queued, None
         if queued is not None:
             await self.send(queued)
 
     async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
         self.model_loading = False
-        await self.log_view.remove_children(LoadingIndicator)
         ready = self.controller.ready
         self.set_status(state="idle" if ready else "no model", detail="" if ready else "F2 to choose one")
         self.refresh_engine_status()
+        await self.log_view.remove_children(LoadingIndicator)
         self.notify(message.error, title=f"Could not load {message.model}", severity="error", timeout=10)
         queued, self.queued = self.queued, None
         if queued is not None:
