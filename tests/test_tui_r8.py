@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("textual")
 
-from .tui_support import make_app, run_pilot, wait_until  # noqa: E402
+from .tui_support import make_app, run_pilot, type_and_send, wait_idle, wait_until  # noqa: E402
 
 
 def test_a_loaded_model_has_its_status_shown_or_pending_before_the_handler_first_yields() -> None:
@@ -36,3 +36,37 @@ def test_a_loaded_model_has_its_status_shown_or_pending_before_the_handler_first
 
     scenario.no_wait = True  # type: ignore[attr-defined]
     run_pilot(app, scenario)
+
+
+@pytest.mark.parametrize("line", ["hello there", "/sentiment what a lovely day"])
+def test_the_app_turns_idle_only_once_the_reply_or_result_is_drawn(line: str) -> None:
+    """The finish handlers set 'not generating' first and then awaited the reply's last drawing, so
+    a test (or anything keyed to the idle state) could see the app idle with a half-finished reply."""
+    from assistant.tui.screens.chat import ChatScreen
+
+    app = make_app(reply="Hello! **Bold** reply.")
+    seen: list[tuple[int, bool]] = []
+    prop = ChatScreen.generating
+
+    def setter(screen: Any, value: bool) -> None:
+        if not value and prop.fget(screen):
+            from assistant.tui.widgets.chat_log import ChatLog, ToolMessage
+
+            log = screen.query_one(ChatLog)
+            seen.append((len(log.query(ToolMessage)), screen.reply is None and screen.pending_user is None))
+            last = log.last_assistant()
+            seen.append((0, last is None or (last.shown_markdown == last.text and last.message_id is not None)))
+        prop.fset(screen, value)
+
+    async def scenario(pilot: Any) -> None:
+        await type_and_send(pilot, line)
+        await wait_idle(pilot)
+
+    ChatScreen.generating = property(prop.fget, setter)  # type: ignore[method-assign]
+    try:
+        run_pilot(app, scenario)
+    finally:
+        ChatScreen.generating = prop  # type: ignore[method-assign]
+    assert seen and all(done for _, done in seen)
+    if line.startswith("/"):
+        assert seen[0][0] == 1  # the tool's result was on screen when the app went idle

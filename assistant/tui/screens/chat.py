@@ -432,38 +432,54 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
         user, self.pending_user = self.pending_user, None
         regenerated, self.regenerating = self.regenerating, False
         edit_sent, self.sending_edit = self.sending_edit, False
-        self.generating = False
-        if reply is not None:
-            await reply.write(self.buffer.drain())
-            reply.reply_tokens = self.controller.last_tokens
+        try:
+            if reply is not None:
+                await self._finish_reply(reply, user, message, regenerated=regenerated, edit_sent=edit_sent)
+        finally:
+            # Idle only once the reply is drawn in full: nothing (a key binding, a test waiting for
+            # the end) sees the app idle with the reply half finished.
+            self.generating = False
+            self.call_after_refresh(self.quiet_gc.end)
+            if message.error is not None:
+                self.notify(message.error, title="The reply failed", severity="error", timeout=10)
             completion = message.completion
-            # Failed, or stopped before the model wrote anything (no completion is left then):
-            # the message was not answered, and goes back into the box.
-            if (message.error is not None or completion is None) and not reply.text:
-                await reply.remove()
-                if regenerated and user is not None:
-                    await self.redraw_branch_from(user)  # the failed version, as stored
-                elif user is not None:
-                    await self._not_sent(user, message.user_text, edit_sent)
-            else:
-                reason = completion.finish_reason if completion is not None else "error"
-                await reply.finish(FINISH_STATUS.get(reason, reason))
-                if completion is not None and reason in ("stop", "length"):
-                    await self._show_answer(reply, completion.text)
-            self.rendered_at = time.perf_counter()
-            self.mark_turn(None if regenerated else user, reply if reply.is_attached else None)
-        self.call_after_refresh(self.quiet_gc.end)
-        if message.error is not None:
-            self.notify(message.error, title="The reply failed", severity="error", timeout=10)
+            self.set_status(
+                state="idle",
+                detail="",
+                tokens_per_second=completion.timings.tokens_per_second if completion else None,
+                ttft_ms=completion.timings.ttft_ms if completion else None,
+            )
+            self.refresh_engine_status()
+            self.refresh_sidebar()
+
+    async def _finish_reply(
+        self,
+        reply: AssistantMessage,
+        user: UserMessage | None,
+        message: ReplyFinished,
+        *,
+        regenerated: bool,
+        edit_sent: bool,
+    ) -> None:
+        """Draw the end of a reply: its last text and status, or take it away when nothing came."""
+        await reply.write(self.buffer.drain())
+        reply.reply_tokens = self.controller.last_tokens
         completion = message.completion
-        self.set_status(
-            state="idle",
-            detail="",
-            tokens_per_second=completion.timings.tokens_per_second if completion else None,
-            ttft_ms=completion.timings.ttft_ms if completion else None,
-        )
-        self.refresh_engine_status()
-        self.refresh_sidebar()
+        # Failed, or stopped before the model wrote anything (no completion is left then):
+        # the message was not answered, and goes back into the box.
+        if (message.error is not None or completion is None) and not reply.text:
+            await reply.remove()
+            if regenerated and user is not None:
+                await self.redraw_branch_from(user)  # the failed version, as stored
+            elif user is not None:
+                await self._not_sent(user, message.user_text, edit_sent)
+        else:
+            reason = completion.finish_reason if completion is not None else "error"
+            await reply.finish(FINISH_STATUS.get(reason, reason))
+            if completion is not None and reason in ("stop", "length"):
+                await self._show_answer(reply, completion.text)
+        self.rendered_at = time.perf_counter()
+        self.mark_turn(None if regenerated else user, reply if reply.is_attached else None)
 
     async def _not_sent(self, user: UserMessage, text: str, edit_sent: bool) -> None:
         """A message that failed before the model wrote anything: its text goes back into the box.
@@ -551,27 +567,29 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
     async def on_task_finished(self, message: TaskFinished) -> None:
         user, self.pending_user = self.pending_user, None
         edit_sent, self.sending_edit = self.sending_edit, False
-        self.generating = False
-        if message.error is not None:
-            if user is not None and self.controller.last_turn is None:
-                # Not stored: what the model was to get could not be built (a choice template's prompt
-                # over the context window, say), as with a streamed message; the line goes back.
-                await self._not_sent(user, message.user_text, edit_sent)
+        try:
+            if message.error is not None:
+                if user is not None and self.controller.last_turn is None:
+                    # Not stored: what the model was to get could not be built (a choice template's
+                    # prompt over the context window, say), as with a streamed message; the line goes back.
+                    await self._not_sent(user, message.user_text, edit_sent)
+                else:
+                    if user is not None:
+                        user.set_status("failed")
+                        self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
+                    # The line goes back into the box too, to fix and send again: a mistake only the
+                    # tool can see as it runs is found then.
+                    self._give_back(message.user_text)
+                self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
             else:
-                if user is not None:
-                    user.set_status("failed")
-                    self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
-                # The line goes back into the box too, to fix and send again: a mistake only the tool
-                # can see as it runs is found then.
-                self._give_back(message.user_text)
-            self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
-        else:
-            body, plain = result_view(message.result, message.source_text)
-            result = await self.log_view.add(ToolMessage(message.label, body, plain))
-            self.mark_turn(user, result)
-        self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
-        self.refresh_engine_status()
-        self.refresh_sidebar()
+                body, plain = result_view(message.result, message.source_text)
+                result = await self.log_view.add(ToolMessage(message.label, body, plain))
+                self.mark_turn(user, result)
+        finally:
+            self.generating = False  # idle once the result is on screen (as for a reply)
+            self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
+            self.refresh_engine_status()
+            self.refresh_sidebar()
 
     def action_stop(self) -> None:
         if self.generating:
