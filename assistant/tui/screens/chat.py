@@ -7,13 +7,14 @@ only ever draws. What the app *does* is the Textual-free controller's
 status lines, loading a model, sending a turn and streaming its reply. Its
 other parts are mixins, one concern each: the panels and reply views
 (:mod:`.chat_views`), conversations and the sidebar (:mod:`.chat_conversations`),
-and regenerate / edit / versions (:mod:`.chat_branches`).
+regenerate / edit / versions (:mod:`.chat_branches`), and slash commands and scored
+templates (:mod:`.chat_tasks`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -32,8 +33,6 @@ from ..messages import (
     ModelLoadProgress,
     ReplyFinished,
     ReplyProgress,
-    TaskFinished,
-    TaskProgress,
 )
 from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ...backends.engine.threads import AvailableCores
@@ -44,16 +43,15 @@ from ..widgets.chat_log import (
     STOPPED_AT_MAX_TOKENS,
     AssistantMessage,
     ChatLog,
-    ToolMessage,
     UserMessage,
     prefetch_markdown,
 )
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
-from ..widgets.tool_results import result_view, slash_help_view
 from .chat_branches import BRANCH_CSS, EDIT_HINT, BranchActions, EditBanner
 from .chat_conversations import EMPTY_HINT, ConversationActions
+from .chat_tasks import TaskActions
 from .chat_views import ReplyViews
 from .layout_pass import OneLayoutPass
 
@@ -82,7 +80,7 @@ at 0.05, 0.96 at 0.02 and 1.00 with no drawing at all. At 0.02 a draw (5-15 ms) 
 FINISH_STATUS = {"cancelled": "interrupted", "length": STOPPED_AT_MAX_TOKENS, "error": "error", "stop": ""}
 
 
-class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, Screen[None]):
+class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, OneLayoutPass, Screen[None]):
     AUTO_FOCUS = "PromptInput"
     BINDINGS = [
         Binding("escape", "stop", "Stop reply"),
@@ -514,82 +512,6 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, OneLayoutPass, 
             reply.set_status(note)
         if folded is not None:
             await reply.show_reasoning(*folded)
-
-    # ---- tools and scored templates -----------------------------------------------
-    async def run_slash_command(self, line: str) -> bool:
-        """``/help`` here; any other command names a tool, run on its text or the last message.
-
-        False when no turn started (``/help``, or a mistake in the command).
-        """
-        from ..tool_calls import prepare_tool_call
-
-        if parse_slash_command(line).name == "help":
-            await self.log_view.add(UserMessage(line))
-            body, plain = slash_help_view()
-            await self.log_view.add(ToolMessage("/help", body, plain))
-            return False
-        try:
-            call = prepare_tool_call(line, self.controller.messages)
-        except AssistantError as exc:
-            self._give_back(line)
-            self.notify(str(exc), title="Slash command", severity="error", timeout=8)
-            return False
-
-        def progress(done: int, total: int, message: str) -> None:
-            self.post_message(TaskProgress(f"{done}/{total} {message}".strip()))
-
-        await self.run_task(
-            call.label, line, lambda: self.controller.run_tool(line, call, progress), source_text=call.text
-        )
-        return True
-
-    async def run_task(
-        self, label: str, user_text: str, task: Callable[[], Any], source_text: str = ""
-    ) -> None:
-        """Run a non-streamed turn (a tool, a scored template) in a worker; its result is drawn when done."""
-        self.generating = True
-        self.pending_user = await self.log_view.add(UserMessage(user_text))  # type: ignore[assignment]
-        self.set_status(state="running tool", detail=label)
-        self._task_worker(label, user_text, task, source_text)
-
-    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _task_worker(self, label: str, user_text: str, task: Callable[[], Any], source_text: str) -> None:
-        try:
-            self.post_message(TaskFinished(label, user_text, task(), source_text=source_text))
-        except AssistantError as exc:
-            self.post_message(TaskFinished(label, user_text, error=str(exc)))
-        except Exception as exc:  # a plugin's bug must not take the app down
-            self.post_message(TaskFinished(label, user_text, error=f"{type(exc).__name__}: {exc}"))
-
-    def on_task_progress(self, message: TaskProgress) -> None:
-        self.set_status(detail=shorten(message.text, 60))
-
-    async def on_task_finished(self, message: TaskFinished) -> None:
-        user, self.pending_user = self.pending_user, None
-        edit_sent, self.sending_edit = self.sending_edit, False
-        try:
-            if message.error is not None:
-                if user is not None and self.controller.last_turn is None:
-                    # Not stored: what the model was to get could not be built (a choice template's
-                    # prompt over the context window, say), as with a streamed message; the line goes back.
-                    await self._not_sent(user, message.user_text, edit_sent)
-                else:
-                    if user is not None:
-                        user.set_status("failed")
-                        self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
-                    # The line goes back into the box too, to fix and send again: a mistake only the
-                    # tool can see as it runs is found then.
-                    self._give_back(message.user_text)
-                self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
-            else:
-                body, plain = result_view(message.result, message.source_text)
-                result = await self.log_view.add(ToolMessage(message.label, body, plain))
-                self.mark_turn(user, result)
-        finally:
-            self.generating = False  # idle once the result is on screen (as for a reply)
-            self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
-            self.refresh_engine_status()
-            self.refresh_sidebar()
 
     def action_stop(self) -> None:
         if self.generating:
