@@ -29,7 +29,7 @@ def _when(timestamp: str) -> str:
     """A stored UTC timestamp in the user's local time, to the minute."""
     try:
         return datetime.fromisoformat(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:  # written by another program: shown as it is, on one line
+    except (ValueError, OverflowError):  # written by another program (year 9999 at -14:00): as it is, on one line
         return _flat(timestamp)
 
 
@@ -102,20 +102,27 @@ def _flat(text: str) -> str:
 
 @history.command("show")
 @click.argument("conversation_id", type=ROW_ID)
+@click.option(
+    "--at", "at", type=ROW_ID, default=None, metavar="MESSAGE_ID",
+    help="The branch through this message (a search hit on another branch), not the active one.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @db_option
-def show(conversation_id: int, as_json: bool, db: str | None) -> None:
+def show(conversation_id: int, at: int | None, as_json: bool, db: str | None) -> None:
     """Print one conversation with every message, including interrupted ones (its active branch)."""
     from ..history.export import conversation_dict
 
     store = _open(db)
     conversation = store.get_conversation(conversation_id)
-    messages = store.messages(conversation_id)
+    head = store.head_through(conversation_id, at) if at is not None else None
+    messages = store.messages(conversation_id, head=head)
     if as_json:
         echo_json(conversation_dict(conversation, messages))
         return
     echo_untrusted(_flat(f"conversation {conversation.id}: {conversation.title or '(untitled)'}"))
     about = [f"created {_when(conversation.created)}"]
+    if head is not None and head != conversation.head_id:
+        about.append(f"the branch through #{at}, not the one `-c` continues")
     about += [v for v in (conversation.model, conversation.backend) if v]
     if conversation.template:
         about.append(f"template {conversation.template}")
@@ -125,9 +132,13 @@ def show(conversation_id: int, as_json: bool, db: str | None) -> None:
     echo_untrusted(_flat(" · ".join(about)))
     # Contents are indented under their header: a message holding a line such as
     # "--- assistant #5" would otherwise read as a turn of its own.
-    if conversation.system:
-        echo_untrusted(f"--- system\n{_indented(conversation.system)}")
+    system = messages[0].system if messages else conversation.system
+    if system:
+        echo_untrusted(f"--- system\n{_indented(system)}")
     for message in messages:
+        if message.system != system:  # changed here (`prompt -c -s`, the chat app's settings)
+            system = message.system
+            echo_untrusted(f"--- system (changed)\n{_indented(system)}" if system else "--- system (none from here)")
         echo_untrusted(_message_header(message))
         echo_untrusted(_indented(message.content))
         if message.tool_result is not None:
@@ -160,13 +171,26 @@ def search(query: str, limit: int, recent: bool, as_json: bool, db: str | None) 
         )
 
 
+def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``-o -`` is stdout, as the convention goes (and ``prompt --batch --out -``), not a file named "-";
+    an empty name (``-o "$UNSET"``) is refused, not taken for the current directory."""
+    if value == "-":
+        return None
+    if value is not None and not value.strip():
+        raise click.BadParameter("needs a file name, not an empty string", ctx, param)
+    return value
+
+
 @history.command()
 @click.argument("conversation_id", type=ROW_ID, required=False)
 @click.option("--all", "export_all", is_flag=True, help="Export every conversation.")
 @click.option(
     "-f", "--format", "fmt", type=click.Choice(["markdown", "json", "jsonl"]), default="markdown", show_default=True
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, callback=_output_file,
+    help="File (default, or -: stdout).",
+)
 @db_option
 def export(conversation_id: int | None, export_all: bool, fmt: str, output: str | None, db: str | None) -> None:
     """Export conversation ID, or --all, as Markdown, JSON or JSON Lines (jsonl: whole exchanges only)."""

@@ -23,10 +23,12 @@ The API front ends use (TUI, ``assistant prompt``, templates, tools)::
     recorder.branch_after(parent_id)       # the next turn's message follows parent_id (an edit)
     recorder.activate(message_id)          # show / continue the branch through that version
     store.siblings(conversation_id, message_id)   # the versions at a message's place
+    store.head_through(conversation_id, message_id)   # the head of the branch through a message (read only)
 
     # Reading
     store.list_conversations(limit=50); store.get_conversation(id); store.latest_conversation()
     store.messages(id)            # StoredMessage rows of the active branch, any status (branch="all": every one)
+                                  # each with the system prompt it was written under (.system) and .token_ids
     store.context_messages(id)    # list[Message] to resume with (see assistant.context to fit them)
     store.search("any text the user typed")
     store.rename(id, title); store.delete(id)

@@ -14,7 +14,10 @@ log written by one or a few processes at a time:
 * **text read with replacement** — a TEXT value that is not UTF-8 (written by
   another program, or by hand with ``CAST(x'ff' AS TEXT)``) reads with U+FFFD
   where its bad bytes are (:func:`_decode_text`), as invalid UTF-8 from stdin
-  does, instead of one row making every read of the history fail.
+  does, instead of one row making every read of the history fail; a BLOB
+  (``x'..'``, ``readfile()``) reads as text the same way (:func:`_decoded_row`):
+  the history stores none, and as ``bytes`` it stopped ``list``, ``show`` and
+  every export with a traceback.
 
 Every :class:`sqlite3.Error` that leaves this package is turned into a
 :class:`~assistant.errors.HistoryError` whose message names the file and says
@@ -167,6 +170,13 @@ def _decode_text(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
+def _decoded_row(cursor: sqlite3.Cursor, row: tuple[object, ...]) -> tuple[object, ...]:
+    """A row with any BLOB value read as text (:func:`_decode_text`): the connections' ``row_factory``."""
+    if any(type(value) is bytes for value in row):
+        return tuple(_decode_text(value) if type(value) is bytes else value for value in row)
+    return row
+
+
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """``mode=ro``; where that cannot work, ``immutable=1``.
 
@@ -213,6 +223,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite_utils.Database:
         else:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         conn.text_factory = _decode_text
+        conn.row_factory = _decoded_row
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")

@@ -12,7 +12,8 @@
   characters are made visible (``ESC`` as ``␛``), as everywhere text is shown.
   Every message is a block quote (:func:`quoted`), so its own Markdown renders
   but cannot make the document's structure: a ``## Assistant`` line in a
-  message is a heading inside that quote, not a turn.
+  message is a heading inside that quote, not a turn; raw HTML in it is made
+  text (:func:`inert_html`), code excepted.
 
 JSON text is written as stored: control characters (and DEL, C1) become
 ``\\u`` escapes, nothing is dropped or re-encoded, so a JSON export round-trips
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TextIO
@@ -39,9 +41,17 @@ Exported = Iterable[tuple[Conversation, list[StoredMessage]]]
 
 
 def conversation_dict(conversation: Conversation, messages: list[StoredMessage]) -> dict[str, Any]:
+    """Every stored field; a message's ``system`` only where it is not the conversation's (an earlier one)."""
     data = conversation.to_dict()
     data["message_count"] = len(messages)
-    data["messages"] = [m.to_dict() for m in messages]
+    data["messages"] = [message_dict(m, conversation.system) for m in messages]
+    return data
+
+
+def message_dict(message: StoredMessage, conversation_system: str | None) -> dict[str, Any]:
+    data = message.to_dict()
+    if (message.system or None) == (conversation_system or None):
+        del data["system"]
     return data
 
 
@@ -54,9 +64,9 @@ def fine_tuning_dict(conversation: Conversation, messages: list[StoredMessage]) 
     would give two user turns in a row or a conversation ending on the user,
     which trainers reject or learn wrong. None when no exchange is left.
     """
-    turns = [{"role": "system", "content": conversation.system}] if conversation.system else []
+    turns: list[dict[str, Any]] = []
     asked: StoredMessage | None = None  # the user turn waiting for its reply
-    replies = 0
+    system = conversation.system
     for message in messages:
         if message.role == "user":
             asked = message  # a previous one still waiting had no reply: it is dropped
@@ -64,11 +74,84 @@ def fine_tuning_dict(conversation: Conversation, messages: list[StoredMessage]) 
             if asked is not None and not message.cut_short:
                 turns.append({"role": "user", "content": asked.content})
                 turns.append({"role": "assistant", "content": message.content})
-                replies += 1
+                system = message.system  # the prompt the last reply kept was written under
             asked = None
         else:
             turns.append({"role": message.role, "content": message.content})
-    return {"messages": turns} if replies else None
+    if not any(turn["role"] == "assistant" for turn in turns):
+        return None
+    # One system prompt, the one the last reply was written under (with every turn before it in
+    # its context): where the conversation's changed, the earlier replies had another.
+    return {"messages": ([{"role": "system", "content": system}] if system else []) + turns}
+
+
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+_BACKTICKS = re.compile(r"`+")
+_SPECIAL = re.compile(r"[\\`<]")
+_AUTOLINK = re.compile(r"<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>")
+
+
+def inert_html(line: str) -> str:
+    """One line of Markdown with every ``<`` that could open raw HTML escaped (``\\<``), code spans kept.
+
+    Why: CommonMark passes raw HTML through, and a message is untrusted text. A
+    line ``<!--`` or a ``<script>``, ``<style>`` or ``<textarea>`` in a reply
+    (an answer about web pages) ran to the end of the rendered document — every
+    later turn hidden, or run as a script by a renderer that allows it. Text in
+    backticks is code and stays as written, as does an autolink (``<https://…>``).
+    """
+    if "<" not in line:  # the common case, and megabyte replies: nothing to do
+        return line
+    out: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        special = _SPECIAL.search(line, i)
+        if special is None:
+            out.append(line[i:])
+            break
+        out.append(line[i : special.start()])
+        i = special.start()
+        ch = line[i]
+        if ch == "\\":  # an escape already: both characters as they are
+            out.append(line[i : i + 2])
+            i += 2
+        elif ch == "`":
+            run = _BACKTICKS.match(line, i)
+            assert run is not None
+            ticks = run.group()
+            close = next((m for m in _BACKTICKS.finditer(line, run.end()) if m.group() == ticks), None)
+            end = close.end() if close is not None else run.end()  # no closing run: literal backticks
+            out.append(line[i:end])
+            i = end
+        else:  # "<"
+            link = _AUTOLINK.match(line, i)
+            if link is not None:
+                out.append(link.group())
+                i = link.end()
+                continue
+            following = line[i + 1 : i + 2]
+            out.append("\\<" if following.isalpha() or following in ("!", "?", "/") else "<")
+            i += 1
+    return "".join(out)
+
+
+def inert_markdown(content: str) -> list[str]:
+    """``content``'s lines with raw HTML made text (:func:`inert_html`) outside fenced code blocks."""
+    lines = []
+    fence: str | None = None  # the open fence's characters, while inside a fenced code block
+    for line in content.split("\n"):
+        opening = _FENCE.match(line)
+        marks, rest = (opening.group(1), line[opening.end() :]) if opening is not None else ("", "")
+        if fence is not None:
+            if marks[:1] == fence[0] and len(marks) >= len(fence) and not rest.strip():  # it closes
+                fence = None
+            lines.append(line)
+        elif marks and not (marks[0] == "`" and "`" in rest):  # a backtick fence's info has no backtick
+            fence = marks
+            lines.append(line)
+        else:
+            lines.append(inert_html(line))
+    return lines
 
 
 def quoted(content: str) -> list[str]:
@@ -79,29 +162,35 @@ def quoted(content: str) -> list[str]:
     start of the next conversation, and an unclosed code fence swallowed every
     turn after it. Inside a block quote every one of those ends with the quote
     (CommonMark closes a container's open blocks with it), while the message's
-    own headings, lists and code still render. Only ``\\n`` ends a line here:
-    a lone ``\\r`` is shown as ``␍`` by :func:`~assistant.terminal_text.visible_text`.
+    own headings, lists and code still render. ``\\n`` and ``\\r\\n`` end a line
+    (a message pasted from a Windows file showed ``␍`` at the end of each):
+    a lone ``\\r`` is shown as ``␍`` by :func:`~assistant.terminal_text.visible_text`,
+    as everywhere text is printed.
     """
     if not content:
         return []
-    return [f"> {line}" if line else ">" for line in content.split("\n")] + [""]
+    return [f"> {line}" if line else ">" for line in inert_markdown(content.replace("\r\n", "\n"))] + [""]
 
 
 def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
-    title = " ".join((conversation.title or f"Conversation {conversation.id}").split())
+    title = inert_html(" ".join((conversation.title or f"Conversation {conversation.id}").split()))
     details = [f"conversation {conversation.id}", conversation.created]
     details += [v for v in (conversation.model, conversation.backend, conversation.template) if v]
-    lines = [f"# {title}", "", "*" + " · ".join(" ".join(d.split()) for d in details) + "*", ""]
-    if conversation.system:
-        lines += ["## System", "", *quoted(conversation.system)]
+    lines = [f"# {title}", "", "*" + inert_html(" · ".join(" ".join(d.split()) for d in details)) + "*", ""]
+    system = messages[0].system if messages else conversation.system
+    if system:
+        lines += ["## System", "", *quoted(system)]
     for message in messages:
+        if message.system != system:  # changed here: each turn shows the prompt it was written under
+            system = message.system
+            lines += ["## System (changed)", "", *(quoted(system) if system else ["*(none from here)*", ""])]
         lines += [f"## {message.role.capitalize()}", "", *quoted(message.content)]
         if message.tool_name:
             result = json.dumps(message.tool_result, ensure_ascii=False, indent=2)
             tool = " ".join(message.tool_name.split())
             lines += [f"Tool `{tool}` result:", "", "```json", result, "```", ""]
         if message.status != "complete":
-            reason = f": {' '.join(message.error.split())}" if message.error else ""  # one line: no turn forged
+            reason = f": {inert_html(' '.join(message.error.split()))}" if message.error else ""  # one line: no turn forged
             lines += [f"*({message.status}{reason})*", ""]
         elif message.cut_short:
             lines += ["*(stopped at max tokens)*", ""]

@@ -128,6 +128,23 @@ def add_message_tree(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX messages_by_parent ON messages (parent_id)")
 
 
+@migrations(name="0006_message_system")
+def add_message_system(db: sqlite_utils.Database) -> None:
+    # The system prompt a message was written under, kept when the conversation's
+    # changes (`prompt -c -s`, the chat app's settings): NULL means "the
+    # conversation's system prompt", '' means none. Before, a change replaced the
+    # only copy, so earlier turns showed (and exported) a prompt they never had.
+    db.execute("ALTER TABLE messages ADD COLUMN system TEXT")
+
+
+@migrations(name="0007_message_token_ids")
+def add_message_token_ids(db: sqlite_utils.Database) -> None:
+    # A reply's token ids (JSON list) when they were not stored with logprobs in
+    # `tokens`: the exact tokens the model sampled, which re-tokenizing the text
+    # does not always give back.
+    db.execute("ALTER TABLE messages ADD COLUMN token_ids TEXT")
+
+
 def pending_names(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
     return [m.name for m in migration_set.pending(db)]
 

@@ -31,15 +31,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 from ..errors import HistoryError
 from ..types import Completion
 from .records import Kind, Status, Turn, TurnMeta
-from .store import AT_HEAD, HistoryStore
+from .store import AT_HEAD, KEEP, HistoryStore
 from .stored_text import title_from
 
 if TYPE_CHECKING:
     from ..session import ChatSession
 
 CHECKPOINT_INTERVAL_S = 1.0
-KEEP: Any = object()
-"""``system=KEEP``: the turn does not change the conversation's system prompt."""
 
 
 class ConversationRecorder:
@@ -70,15 +68,11 @@ class ConversationRecorder:
         self.title = title
         self.kind = kind
         self.checkpoint_interval = checkpoint_interval
-        self._system: str | None = None
-        self._system_known = False
         self._after: Any = after
         """The message the next turn follows: the head as this recorder saw it (AT_HEAD: the store's)."""
         self._lock = threading.Lock()
         if conversation_id is not None:
             conversation = store.get_conversation(conversation_id)
-            self._system = conversation.system
-            self._system_known = True
             if after is AT_HEAD and conversation.head_id is not None:
                 self._after = conversation.head_id
         self._last_checkpoint = 0.0
@@ -170,24 +164,24 @@ class ConversationRecorder:
 
     def _start_turn(self, user_text: str, meta: TurnMeta, system: str | None) -> Turn:
         if self.conversation_id is None:
-            first_system = None if system is KEEP else system
             conversation = self.store.create_conversation(
-                title=self.title or title_from(user_text), system=first_system, meta=meta, kind=self.kind
+                title=self.title or title_from(user_text),
+                system=None if system is KEEP else system,
+                meta=meta,
+                kind=self.kind,
             )
             self.conversation_id = conversation.id
-            self._system, self._system_known = first_system, True
-        elif system is not KEEP and self._system_known and system != self._system:
-            self.store.set_system(self.conversation_id, system)
-            self._system = system
         self._last_checkpoint = time.monotonic()
         self._checkpoint_failed = False
         where, self._next = self._next, None
+        # The system prompt goes with the turn: a change is recorded in the same transaction,
+        # and the turns before it keep the one they had.
         if where is None:
-            return self.store.start_turn(self.conversation_id, user_text, meta, parent_id=self._after)
+            return self.store.start_turn(self.conversation_id, user_text, meta, parent_id=self._after, system=system)
         if where[0] == "reply":
             assert where[1] is not None
-            return self.store.start_reply(self.conversation_id, where[1], meta)
-        return self.store.start_turn(self.conversation_id, user_text, meta, parent_id=where[1])
+            return self.store.start_reply(self.conversation_id, where[1], meta, system=system)
+        return self.store.start_turn(self.conversation_id, user_text, meta, parent_id=where[1], system=system)
 
     def progress(self, turn: Turn, parts: list[str]) -> None:
         """Checkpoint the partial reply at most every ``checkpoint_interval`` seconds.

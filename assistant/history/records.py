@@ -25,6 +25,20 @@ def _json_or_none(raw: str | None) -> Any:
         return raw  # written by something else: show it rather than fail
 
 
+def _number(value: Any) -> Any:
+    """A numeric column's value, or None where another program stored something else there
+    (SQLite keeps text that does not look like a number as text): shown as "1.5 tok/s", it failed."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _ids_or_none(raw: str | None) -> list[int] | None:
+    """Stored token ids; something unreadable is dropped, as :func:`_tokens_or_none` does."""
+    data = _json_or_none(raw)
+    if not isinstance(data, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in data):
+        return None
+    return data
+
+
 def _tokens_or_none(raw: str | None) -> list[TokenLogprob] | None:
     """Stored token numbers; something unreadable is dropped (the text is what matters)."""
     data = _json_or_none(raw)
@@ -112,6 +126,11 @@ class StoredMessage:
     """A reply's per-token numbers when it was generated with logprobs (the token view reopens from them)."""
     parent_id: int | None = None
     """The message this one follows (None: a first message); a conversation is a tree of them."""
+    system: str | None = None
+    """The system prompt this message was written under (None: none). A conversation's can change
+    (``prompt -c -s``, the chat app's settings); each message keeps the one it had."""
+    token_ids: list[int] | None = None
+    """A reply's token ids as the model sampled them (from :attr:`tokens` when those were stored)."""
     alternative: int = 1
     """Which of the versions written at this point it is (1-based, oldest first): see ``alternatives``."""
     alternatives: int = 1
@@ -127,13 +146,12 @@ class StoredMessage:
         """
         return self.status != "complete" or self.finish_reason == "length"
 
-    @property
-    def token_ids(self) -> list[int] | None:
-        """The reply's token ids, when its tokens were stored."""
-        return [t.token_id for t in self.tokens] if self.tokens else None
-
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> StoredMessage:
+    def from_row(cls, row: dict[str, Any], conversation_system: str | None = None) -> StoredMessage:
+        """``conversation_system``: the conversation's system prompt now, which a message
+        written since its last change holds (stored as NULL: see migration 0006)."""
+        tokens = _tokens_or_none(row.get("tokens"))  # absent: an old file opened read-only
+        system = row.get("system")
         return cls(
             id=row["id"],
             conversation_id=row["conversation_id"],
@@ -145,17 +163,19 @@ class StoredMessage:
             backend=row["backend"],
             template=row["template"],
             params=_json_or_none(row["params"]),
-            prompt_tokens=row["prompt_tokens"],
-            completion_tokens=row["completion_tokens"],
-            ttft_ms=row["ttft_ms"],
-            tokens_per_second=row["tokens_per_second"],
-            duration_ms=row["duration_ms"],
+            prompt_tokens=_number(row["prompt_tokens"]),
+            completion_tokens=_number(row["completion_tokens"]),
+            ttft_ms=_number(row["ttft_ms"]),
+            tokens_per_second=_number(row["tokens_per_second"]),
+            duration_ms=_number(row["duration_ms"]),
             error=row["error"],
             tool_name=row["tool_name"],
             tool_result=_json_or_none(row["tool_result"]),
             finish_reason=row.get("finish_reason"),
-            tokens=_tokens_or_none(row.get("tokens")),  # absent: an old file opened read-only
+            tokens=tokens,
             parent_id=row.get("parent_id"),
+            system=(conversation_system if system is None else system) or None,  # "": none
+            token_ids=[t.token_id for t in tokens] if tokens else _ids_or_none(row.get("token_ids")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +186,8 @@ class StoredMessage:
             del data["tokens"]
         else:
             data["tokens"] = [t.to_dict() for t in self.tokens]
+        if self.token_ids is None or self.tokens is not None:  # the tokens hold their ids
+            del data["token_ids"]
         return data
 
 

@@ -44,6 +44,9 @@ RANK_WINDOW = 500
 AT_HEAD: Any = object()
 """``start_turn(parent_id=AT_HEAD)``: the new message follows the conversation's head (the default)."""
 
+KEEP: Any = object()
+"""``start_turn(system=KEEP)``: the turn does not change the conversation's system prompt."""
+
 _FINISH_TO_STATUS: dict[str, Status] = {
     "stop": "complete",
     "length": "complete",
@@ -236,14 +239,26 @@ class HistoryStore:
             if cursor.rowcount == 0:
                 raise HistoryError(f"no conversation with id {conversation_id}")
 
-    @_guarded
-    def set_system(self, conversation_id: int, system: str | None) -> None:
-        """Change the system prompt later turns of this conversation are resumed with."""
-        with write_transaction(self.db):
-            self.db.execute(
-                "UPDATE conversations SET system = ?, updated = ? WHERE id = ?",
-                [storable_text(system) if system is not None else None, now_iso(), conversation_id],
-            )
+    def _change_system(self, conversation_id: int, current: str | None, system: Any) -> None:
+        """Make ``system`` the conversation's system prompt (``KEEP``: leave it), inside a write transaction:
+        what later turns are resumed with.
+
+        A message stores NULL while it was written under the conversation's
+        prompt; before that changes, those messages are given the old one
+        ('' for none), so no message ever shows a prompt it did not have.
+        Decided on the stored prompt, under the write lock: two processes on
+        one conversation with different prompts each keep their own turns'.
+        """
+        if system is KEEP:
+            return
+        new = storable_text(system) if system is not None else None
+        if (new or None) == (current or None):  # "" and None both mean no system prompt
+            return
+        self.db.execute(
+            "UPDATE messages SET system = ? WHERE conversation_id = ? AND system IS NULL",
+            [current or "", conversation_id],
+        )
+        self.db.execute("UPDATE conversations SET system = ? WHERE id = ?", [new, conversation_id])
 
     @_guarded
     def delete(self, conversation_id: int) -> int:
@@ -262,20 +277,27 @@ class HistoryStore:
     # ---- recording turns -----------------------------------------------------------
     @_guarded
     def start_turn(
-        self, conversation_id: int, user_text: str, meta: TurnMeta = TurnMeta(), *, parent_id: Any = AT_HEAD
+        self,
+        conversation_id: int,
+        user_text: str,
+        meta: TurnMeta = TurnMeta(),
+        *,
+        parent_id: Any = AT_HEAD,
+        system: Any = KEEP,
     ) -> Turn:
         """Commit the user's message (and an empty ``interrupted`` reply) before generating.
 
         The message follows the conversation's head (the branch shown), or
         ``parent_id``: a message of the conversation, or None for a new first
         message — an edited message starts a branch there. The new reply
-        becomes the head.
+        becomes the head. ``system``: the system prompt the turn is generated
+        under, when it may differ from the conversation's (see :meth:`_change_system`).
         """
         now = now_iso()
         user_text = storable_text(user_text)
         with write_transaction(self.db):
             row = self.db.execute(
-                "SELECT id, head_id FROM conversations WHERE id = ?", [conversation_id]
+                "SELECT id, head_id, system FROM conversations WHERE id = ?", [conversation_id]
             ).fetchone()
             if row is None:
                 raise HistoryError(f"no conversation with id {conversation_id}")
@@ -284,6 +306,7 @@ class HistoryStore:
                 parent_id = head
             elif parent_id is not None:
                 tree.member_role(self.db, conversation_id, parent_id)
+            self._change_system(conversation_id, row[2], system)
             self.db.execute(
                 "UPDATE conversations SET updated = ?, title = coalesce(title, ?) WHERE id = ?",
                 [now, title_from(user_text), conversation_id],
@@ -294,15 +317,19 @@ class HistoryStore:
         return Turn(conversation_id, user_id, reply_id)
 
     @_guarded
-    def start_reply(self, conversation_id: int, user_message_id: int, meta: TurnMeta = TurnMeta()) -> Turn:
+    def start_reply(
+        self, conversation_id: int, user_message_id: int, meta: TurnMeta = TurnMeta(), *, system: Any = KEEP
+    ) -> Turn:
         """Another reply to a stored user message (regenerate): an empty ``interrupted`` one, made the head.
 
-        The replies before it stay as alternatives (:meth:`siblings`).
+        The replies before it stay as alternatives (:meth:`siblings`). ``system``: as for :meth:`start_turn`.
         """
         now = now_iso()
         with write_transaction(self.db):
             if tree.member_role(self.db, conversation_id, user_message_id) != "user":
                 raise HistoryError(f"message {user_message_id} is not a user message: only those get replies")
+            current = self.db.execute("SELECT system FROM conversations WHERE id = ?", [conversation_id]).fetchone()
+            self._change_system(conversation_id, current[0], system)
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", [now, conversation_id])
             reply_id = self._insert(
                 conversation_id, "assistant", "", now, meta, "interrupted", user_message_id
@@ -361,6 +388,8 @@ class HistoryStore:
                 "tool_name": tool_name,
                 "tool_result": _dump_json(tool_result, "tool result"),
                 "tokens": _dump_json([e.to_dict() for e in completion.logprobs] or None, "tokens"),
+                # without logprobs the ids alone: the exact tokens sampled, for the token view
+                "token_ids": None if completion.logprobs else _dump_json(list(completion.token_ids) or None, "token ids"),
             },
         )
 
@@ -421,8 +450,10 @@ class HistoryStore:
             raise HistoryError(f"branch must be 'active' or 'all', not {branch!r}")
         if head is None:
             head = tree.head_of(self.db, conversation_id)
+        found = self.db.execute("SELECT system FROM conversations WHERE id = ?", [conversation_id]).fetchone()
+        system = found[0] if found else None
         messages = [
-            StoredMessage.from_row(row)
+            StoredMessage.from_row(row, system)
             for row in tree.branch_rows(self.db, conversation_id, None if branch == "all" else head)
         ]
         if head is not None:
@@ -447,6 +478,13 @@ class HistoryStore:
             head = tree.leaf_below(self.db, message_id)
             tree.set_head(self.db, conversation_id, head)
         return head
+
+    @_guarded
+    def head_through(self, conversation_id: int, message_id: int) -> int:
+        """The head :meth:`activate` would give the branch through ``message_id``, changing nothing:
+        ``history show --at`` reads the branch a search hit is on (search covers every branch)."""
+        tree.member_role(self.db, conversation_id, message_id)
+        return tree.leaf_below(self.db, message_id)
 
     @_guarded
     def recent_user_texts(self, limit: int = 500, kind: Kind = "chat") -> list[str]:
@@ -504,7 +542,10 @@ class HistoryStore:
 
     def _snippet(self, message_id: int, match: str, query: str) -> str:
         """FTS5's snippet of a message; a long one's from :func:`.search.snippet` (bounded cost)."""
-        content = self.db.execute("SELECT content FROM messages WHERE id = ?", [message_id]).fetchone()[0]
+        found = self.db.execute("SELECT content FROM messages WHERE id = ?", [message_id]).fetchone()
+        if found is None:  # deleted by another process since the search found it
+            return ""
+        content = found[0]
         if len(content) > SNIPPET_PIECE_CHARS:
             return snippet(content, fts_query(query, any_term=True), FTS_TOKENIZER)
         row = self.db.execute(
