@@ -246,10 +246,13 @@ class WholeNumber(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         from ..errors import ConfigError
 
-        try:
-            number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
-        except ValueError:
-            number = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number: int | None = value
+        else:
+            # ASCII digits only: int() would also take "９" (full width), "1_0" and "+5", so a
+            # typo could open another conversation than the one the user read.
+            text = str(value).strip()
+            number = int(text) if text.isascii() and text.isdigit() else None
         if number is None or not self.minimum <= number <= SQLITE_MAX_INT:
             shown = visible_text(str(value))  # already escaped: quoted, not repr'd (which doubled each backslash)
             raise ConfigError(
