@@ -7,6 +7,7 @@ Everything here imports the template engine inside the command functions, so
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,13 @@ def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"variable {item!r} must look like name=value (or name=@file)")
+        if key in values:  # the first value would be dropped without a word
+            raise ConfigError(f"variable {key!r} is given twice (-v {key}=...); give it once")
         if value.startswith("@@"):
             value = value[1:]
         elif value.startswith("@"):
+            if not value[1:].strip():  # Path("") is ".": "file . is a directory" named no file the user gave
+                raise ConfigError(f"-v {key}=@ names no file (write -v {key}=@FILE, or -v {key}=@@ for a literal '@')")
             path = Path(value[1:]).expanduser()
             value = read_input_file(path, f"-v {key}: file").rstrip("\r\n")  # as $(cat file) does
         values[key] = value
@@ -151,7 +156,12 @@ def path_command(name: str | None) -> None:
         echo_untrusted(str(path))  # a plugin registers its template directories: its path is its words
         return
     for directory in template_dirs():
-        missing = "" if directory.path.is_dir() else "  (does not exist yet)"
+        if directory.path.is_dir():
+            missing = ""
+        elif os.path.lexists(directory.path):  # a file, or a broken link: not "yet" to come
+            missing = "  (not a directory)"
+        else:
+            missing = "  (does not exist yet)"
         echo_untrusted(f"{directory.path}\t{directory.source}{missing}")
 
 
@@ -164,7 +174,17 @@ def new_command(name: str, strategy: str, force: bool) -> None:
     from ..templates.scaffold import write_new_template
 
     path = write_new_template(name, strategy, force=force)
+    _note_override(path.stem)
     echo_untrusted(str(path))
+
+
+def _note_override(name: str) -> None:
+    """Say on stderr when the template just written hides a plugin's or built-in one of its name."""
+    from ..templates.scaffold import override_note
+
+    note = override_note(name)
+    if note:
+        echo_untrusted(f"note: {note}", err=True)
 
 
 @templates.command("render", short_help="Print the messages NAME renders to.")
@@ -191,6 +211,7 @@ def render_command(
 ) -> None:
     """Render NAME with variables and print the chat messages it produces."""
     from ..templates import load_template, render_template
+    from ..templates.render import format_messages
     from ..templates.strategies import scoring_prompt
 
     if input_text == "-":
@@ -203,7 +224,7 @@ def render_command(
         if as_json:
             echo_json([m.to_dict() for m in messages])
         else:
-            echo_untrusted("\n\n".join(f"[{m.role}]\n{m.content}" for m in messages))
+            echo_untrusted(format_messages(messages))
         return
     engine, _ = _load_engine(model, backend, options, verbose)
     try:
@@ -280,6 +301,7 @@ def import_command(file: Path, name: str | None, force: bool) -> None:
     path = write_user_template(template_name, text, force=force)
     for warning in warnings:
         echo_untrusted(f"warning: {warning}", err=True)
+    _note_override(path.stem)
     echo_untrusted(str(path))
 
 
@@ -366,11 +388,12 @@ def _prompt_once(
     from ..history.stored_text import title_from
     from ..terminal_text import StreamedLineEnds
     from ..templates import render_template
-    from ..templates.run import resolve_params, run_template
+    from ..templates.run import require_user_message, resolve_params, run_template
 
     messages = render_template(  # fails early, before the model loads
         template, variables, input=input_text, input_hint=PROMPT_INPUT_HINT, system=system
     )
+    require_user_message(template, messages, PROMPT_INPUT_HINT)
     engine, overrides = _load_engine(model, backend, options, verbose)
     context_length = engine.context_length  # for the note on a cut reply, after the engine is unloaded
     _note_constraint(template, engine)

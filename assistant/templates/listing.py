@@ -46,7 +46,9 @@ def list_templates(include_shadowed: bool = False) -> list[TemplateListing]:
             continue
         for path in sorted(directory.path.glob(f"*{SUFFIX}")):
             name = path.stem
-            if name.startswith("_"):
+            # Partials, and hidden files: an editor's lock file (emacs `.#x.jinja`, a broken link),
+            # macOS's `._x.jinja` resource forks. No lookup reaches a name starting with '.'.
+            if name.startswith(("_", ".")):
                 continue
             shadowed_by = winners.get(name)
             if shadowed_by is not None and not include_shadowed:
@@ -54,7 +56,7 @@ def list_templates(include_shadowed: bool = False) -> list[TemplateListing]:
             winners.setdefault(name, directory.source)
             entry = TemplateListing(name, path, directory.source, shadowed_by=shadowed_by)
             try:
-                if name.endswith(SUFFIX):  # x.jinja.jinja: no lookup could reach it by name
+                if path.name.endswith(SUFFIX * 2):  # x.jinja.jinja: no lookup could reach it by name
                     raise TemplateError(f"{path.name} ends in {SUFFIX} twice; rename it to {name}")
                 template_name(name)  # any other name no lookup accepts says why
                 template = load_template(str(path) if shadowed_by else name, dirs)

@@ -188,7 +188,7 @@ def import_llm_template(source: Path, name: str | None = None) -> tuple[str, str
     files' bounds (a regular file, at most the size cap).
     """
     from .loader import read_template_text, template_name
-    from .yaml_data import load_yaml
+    from .yaml_data import load_yaml, yaml_problem
 
     if name is not None:
         name = template_name(name)
@@ -200,7 +200,8 @@ def import_llm_template(source: Path, name: str | None = None) -> tuple[str, str
     try:
         data = load_yaml(read_template_text(source, "llm template"), str(source))
     except yaml.YAMLError as exc:
-        raise TemplateError(f"{source}: invalid YAML: {exc}") from None
+        line, problem = yaml_problem(exc)
+        raise TemplateError(f"{source}{line}: invalid YAML: {problem}") from None
     text, warnings = convert_llm_template(data, name, str(source))
     _validate(text, name)
     return name, text, warnings

@@ -36,9 +36,10 @@ import jinja2
 import yaml
 
 from ..errors import TemplateError
+from ..text_checks import invalid_unicode_in, invalid_utf8
 from .diagnostics import field_filename, reads_other_templates, translate_error, undeclared_names
 from .sandbox import MAX_RENDERED_CHARS, PromptSandbox, make_environment
-from .yaml_data import load_yaml, parse_front_matter, yaml_line
+from .yaml_data import load_yaml, parse_front_matter, yaml_line, yaml_problem
 from .spec import (
     DEFAULT_EXAMPLE_TEMPLATE,
     EXAMPLE_MODES,
@@ -163,10 +164,12 @@ def read_template_text(path: Path, what: str = "template") -> str:
         raise TemplateError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if len(data) > max_bytes:
         raise TemplateError(too_large)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TemplateError(f"{what} {path} is not UTF-8 text: {exc}") from None
+    problem = invalid_utf8(data)
+    if problem:  # the line, for an editor; "position 31" of a codec said nothing an editor shows
+        raise TemplateError(f"{what} {path} is not UTF-8 text ({problem}); save it as UTF-8")
+    # A byte-order mark (Notepad's "UTF-8 with BOM") is dropped, as input files drop it:
+    # kept, the '---' line was not seen and the whole front matter was sent as the prompt.
+    text = data.decode("utf-8-sig")
     if len(text) > MAX_RENDERED_CHARS:
         raise TemplateError(too_large)
     return text
@@ -308,8 +311,9 @@ def find_template(name: str, dirs: list[TemplateDir] | None = None) -> tuple[Pat
             _check_inside(path, directory.path)
             return path, directory
     known = sorted({p.stem for d in dirs if d.path.is_dir() for p in d.path.glob(f"*{SUFFIX}")})
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else "; `assistant templates list` shows them"
+    by_lower = {stem.lower(): stem for stem in known}  # `-t Few-Shot` is close to few-shot, whatever the case
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    hint = f"; did you mean {by_lower[close[0]]!r}?" if close else "; `assistant templates list` shows them"
     raise TemplateError(f"no template named {name!r}{hint}")
 
 
@@ -350,6 +354,7 @@ def template_from_string(text: str, name: str = "inline") -> PromptTemplate:
     stay inside it, as a file's must stay beside its template).
     """
     dirs = tuple(d.path for d in template_dirs())
+    text = text.removeprefix("\ufeff")  # a byte-order mark read with encoding="utf-8", as files drop it
     return parse_template_text(text, Path(f"{name}{SUFFIX}"), "string", environment_for(dirs))
 
 
@@ -373,6 +378,9 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
     system = data.get("system")
     if system is not None and not isinstance(system, str):
         raise TemplateError(f"{where}: 'system' must be a string")
+    description = data.get("description")
+    if isinstance(description, (dict, list, bool)):  # would be listed as its Python repr
+        raise TemplateError(f"{where}: 'description' must be one line of text")
     example_template = data.get("example_template", DEFAULT_EXAMPLE_TEMPLATE)
     if not isinstance(example_template, str):
         raise TemplateError(f"{where}: 'example_template' must be a string")
@@ -394,6 +402,16 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
             )
     else:
         variables = [Variable(n) for n in sorted(used - builtins)]
+    if "example_template" in data:  # a misspelt name failed only when examples were laid out inline
+        reads = undeclared_names(env, example_template, f"{where} (example_template)")
+        unknown = sorted(reads - builtins - {v.name for v in variables})
+        if unknown:
+            start = yaml_line(front, "example_template")
+            position = f"{where}:{start + 1}" if start is not None else where  # the front matter starts on line 2
+            raise TemplateError(
+                f"{position}: in 'example_template': {', '.join(map(repr, unknown))} "
+                f"{'is' if len(unknown) == 1 else 'are'} undefined (it reads prompt, output and the template's variables)"
+            )
 
     examples, dependencies = _load_examples(where, data.get("examples"), path, variables)
     if strategy == "few-shot" and not examples:
@@ -414,7 +432,7 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
         name=name,
         path=path,
         body=body,
-        description=str(data.get("description", "") or ""),
+        description="" if description is None else str(description),
         strategy=strategy,
         variables=variables,
         examples=examples,
@@ -534,17 +552,29 @@ def _parse_examples_file(file: Path, text: str) -> tuple[list[Any], list[int] | 
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line))
+                item = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise TemplateError(f"{file}:{number}: invalid JSON: {exc.msg}") from None
+            # JSON may spell a lone surrogate ("\ud800"): no tokenizer or hash can take it,
+            # so it is refused here, at its line, not as a traceback when the prompt is sent.
+            problem = invalid_unicode_in(item)
+            if problem:
+                raise TemplateError(f"{file}:{number}: not valid Unicode ({problem})")
+            items.append(item)
             lines.append(number)
+        if not items:
+            raise TemplateError(f"{file}: the examples file holds no examples")
         return items, lines
     try:  # .yaml, .yml, .json (the suffix was checked before reading)
         data = load_yaml(text, str(file))
     except yaml.YAMLError as exc:
-        raise TemplateError(f"{file}: invalid YAML: {exc}") from None
+        line, problem = yaml_problem(exc)
+        kind = "JSON" if file.suffix == ".json" else "YAML"  # JSON is read as the YAML it also is
+        raise TemplateError(f"{file}{line}: invalid {kind}: {problem}") from None
     if not isinstance(data, list):
         raise TemplateError(f"{file}: an examples file must hold a list")
+    if not data:
+        raise TemplateError(f"{file}: the examples file holds no examples")
     return data, None
 
 

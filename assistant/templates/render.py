@@ -20,10 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Mapping, Sequence
+import re
+from typing import Any, Mapping, Sequence, get_args
 
 from ..errors import TemplateError
-from ..types import Message
+from ..text_checks import invalid_unicode_in
+from ..types import Message, Role
 from .diagnostics import translate_error
 from .sandbox import MAX_RENDERED_CHARS, OutputLimitError, render_bounded, step_budget, value_size
 from .spec import PromptTemplate
@@ -71,6 +73,9 @@ def resolve_variables(
         if given.get("input") is not None:
             raise TemplateError("the 'input' variable was given twice (as a variable and as input text)")
         given["input"] = input
+    bad_text = invalid_unicode_in({name: value for name, value in given.items() if value is not None})
+    if bad_text:  # a lone surrogate (an undecodable argv byte, "\ud800" in JSON) has no UTF-8: no model takes it
+        raise TemplateError(f"template {template.name!r}: a value is not valid Unicode ({bad_text})")
     problems: list[str] = []
     unknown = sorted(name for name in given if template.variable(name) is None)
     if unknown:
@@ -87,11 +92,66 @@ def resolve_variables(
         problems.append(f"missing required variable(s) {', '.join(missing)} ({hint})")
     if problems:
         raise TemplateError(f"template {template.name!r}: " + "; ".join(problems))
-    values = {v.name: v.default for v in template.variables if not v.required}
+    # A default left empty in YAML (``default:``, null) is the empty text, never the word "None".
+    values = {v.name: "" if v.default is None else v.default for v in template.variables if not v.required}
     # None (JSON null, YAML ~) means "not given", as it does for a required variable
     # above and as an empty CSV cell does: the default applies, never the text "None".
-    values.update({name: value for name, value in given.items() if value is not None})
+    for name, value in given.items():
+        if value is not None:
+            values[name] = typed_value(template, name, value)
     return values
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def typed_value(template: PromptTemplate, name: str, value: Any) -> Any:
+    """``value`` as the type of the variable's default, when it is text and the default is
+    a boolean, a number, a list or a mapping (given as JSON: ``-v labels='["yes", "no"]'``).
+
+    ``-v`` values and CSV cells are always text, and the text ``"false"`` is true in
+    Jinja: ``-v brief=false`` turned on the very ``{% if brief %}`` it meant to turn
+    off, and ``-v count=5`` failed ``{{ count + 1 }}`` with a TypeError. Text that is
+    not of that type is an error naming the variable, not a guess.
+    """
+    default = template.variable(name).default  # resolve_variables refused unknown names
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        return value
+    text = value.strip()
+    if isinstance(default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        kind = "true or false (also yes/no, on/off, 1/0)"
+    elif isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            kind = "a whole number"
+    elif isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            kind = "a number"
+    else:  # a list or mapping: JSON text of that kind (a plain text would be looped over letter by letter)
+        kind = "a JSON list" if isinstance(default, list) else "a JSON object"
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, type(default)):
+            return parsed
+    raise TemplateError(
+        f"template {template.name!r}: variable {name!r} takes {kind} "
+        f"(its default is {_clipped(json.dumps(default, ensure_ascii=False))}), not {_clipped(repr(value))}"
+    )
+
+
+def _clipped(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters for an error line (a value may be a whole file's)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Budget:
@@ -118,7 +178,7 @@ class _Budget:
         return text
 
     def take_value(self, value: Any, where: str) -> str:
-        """``value`` as text, measured before ``str()`` builds it.
+        """``value`` as text (JSON unless it is a string), measured before it is built.
 
         An example's ``output`` comes from YAML, where aliases make a nested list
         of a billion references out of a few lines; ``str()`` of it would exhaust
@@ -126,7 +186,11 @@ class _Budget:
         """
         if value_size(value, self.left) > self.left:
             raise TemplateError(f"{where}: rendered prompt exceeds {self.limit:,} characters")
-        return self.take(str(value).strip(), where)
+        if isinstance(value, str):
+            return self.take(value.strip(), where)
+        # A mapping, list, number or boolean (a JSON template's example output) is written as
+        # JSON, what the model is to answer: Python's str() taught it {'x': True} instead.
+        return self.take(json.dumps(value, ensure_ascii=False), where)
 
 
 def render_template(
@@ -219,7 +283,8 @@ def _render_examples(
     blocks: list[str] = []
     for index, example in enumerate(template.examples, 1):
         where = f"{template.path} (example #{index})"
-        example_values = {**values, **{k: v for k, v in example.items() if k != "output"}}
+        # None (JSON null, YAML ~) is "not given" here too: the call's value or the default applies.
+        example_values = {**values, **{k: v for k, v in example.items() if k != "output" and v is not None}}
         context = {**example_values, "examples": template.examples}
         prompt = budget.render(compiled.body, context, where)
         output = budget.take_value(example["output"], where)
@@ -228,6 +293,26 @@ def _render_examples(
         else:
             blocks.append(budget.render(compiled.example, {**context, "prompt": prompt, "output": output}, where))
     return turns, "\n\n".join(blocks)
+
+
+_MARKER_LIKE = re.compile(
+    r"^\\*\[(?:" + "|".join(get_args(Role)) + r")\][ \t]*\r?$", re.MULTILINE
+)  # a CRLF line end prints as a line end (echo_untrusted), so "[user]\r" reads as a marker too
+
+
+def format_messages(messages: Sequence[Message]) -> str:
+    """The messages as ``templates render`` prints them: a ``[role]`` line, then the content.
+
+    Contents are data (a value of ``-v``, a few-shot example, model output), so a
+    content line that reads as a marker (``[assistant]``) gets a backslash in
+    front: otherwise a value could show a turn that will never be sent. A line
+    that already starts with backslashes before such a marker gets one more, so
+    the marker lines the renderer writes are the only bare ones and the escape
+    is reversible (drop one leading backslash from each such line).
+    """
+    return "\n\n".join(
+        f"[{m.role}]\n" + _MARKER_LIKE.sub(lambda found: "\\" + found.group(0), m.content) for m in messages
+    )
 
 
 def prompt_hash(messages: Sequence[Message]) -> str:

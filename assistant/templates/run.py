@@ -24,7 +24,7 @@ from ..backends import backend_failure
 from ..backends.base import Backend
 from ..errors import AssistantError, NotSupportedError, TemplateError
 from ..types import GenerationParams, Message, Timings, Usage, length_note
-from .render import prompt_hash, render_template
+from .render import INPUT_HINT, prompt_hash, render_template
 from .spec import OutputSpec, PromptTemplate
 from .strategies import Extraction, extract_answer, scoring_prompt
 
@@ -115,6 +115,7 @@ def run_template(
     """
     spec = _resolve_template(template)
     messages = render_template(spec, variables, input=input, examples_as=examples_as, system=system)
+    require_user_message(spec, messages)  # before a model is loaded for nothing
     generation = resolve_params(spec, params)
     if backend is None or isinstance(backend, str):
         from ..backends import default_model_for
@@ -177,6 +178,20 @@ def schema_template(schema: dict[str, Any]) -> PromptTemplate:
     return dataclasses.replace(template, output=OutputSpec("json", schema))
 
 
+def require_user_message(template: PromptTemplate, messages: list[Message], input_hint: str = INPUT_HINT) -> None:
+    """Refuse to run messages with nothing for the model to answer.
+
+    A template whose body rendered empty (the built-in ``chat`` with no input)
+    is a system prompt alone: right for a chat session to start from, but run
+    as a prompt the model answered a question nobody asked, and the made-up
+    reply was recorded as the answer.
+    """
+    if not any(m.role == "user" for m in messages):
+        raise TemplateError(
+            f"template {template.name!r} rendered no user message, so there is nothing to answer ({input_hint})"
+        )
+
+
 def execute(
     template: PromptTemplate,
     messages: list[Message],
@@ -185,6 +200,7 @@ def execute(
     on_text: Callable[[str], None] | None = None,
 ) -> TemplateResult:
     """Run already-rendered messages on a loaded backend and extract the answer."""
+    require_user_message(template, messages, "give it an input text")  # a batch row, a test case
     result = TemplateResult(
         template=template.name,
         messages=messages,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import TemplateError
 from ..files import write_replacing
-from .loader import SUFFIX, template_name, user_templates_dir
+from .loader import SUFFIX, template_dirs, template_name, user_templates_dir
 
 _COMMON_HEAD = """---
 description: {description}
@@ -107,7 +107,14 @@ def write_user_template(name: str, text: str, *, force: bool = False) -> Path:
     path = directory / f"{name}{SUFFIX}"
     if os.path.lexists(path) and not force:  # a dangling link is something there too
         raise TemplateError(f"{path} already exists (pass --force to overwrite it)")
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # mkdir's own words, "…/templates: File exists", named no problem
+        raise TemplateError(
+            f"the templates directory {directory} is a file, not a directory (move it, or set templates_dir)"
+        ) from None
+    except OSError as exc:
+        raise TemplateError(f"cannot create the templates directory {directory}: {exc.strerror or exc}") from None
     # Written beside it and renamed over it: the name is replaced, never followed, so
     # a NAME.jinja that is a link (a cloned template pack) cannot make this write
     # land on the file it points to, and a failed write leaves the old file whole.
@@ -123,3 +130,25 @@ def write_new_template(name: str, strategy: str, *, force: bool = False) -> Path
     if strategy not in STARTERS:
         raise TemplateError(f"unknown strategy {strategy!r}")
     return write_user_template(name, STARTERS[strategy], force=force)
+
+
+def override_note(name: str) -> str | None:
+    """What the user template ``name`` now hides (a plugin's or built-in template of its name), or None.
+
+    The first match wins, so ``templates new translate`` silently became what the
+    translate tool renders, and a starter without the tool's variables made the
+    tool fail (``unknown variable(s) language``) with nothing to connect the two.
+    """
+    hidden = next((d for d in template_dirs() if d.source != "user" and (d.path / f"{name}{SUFFIX}").exists()), None)
+    if hidden is None:
+        return None
+    try:
+        from ..tools.registry import available_tools
+
+        tools = sorted(tool.name for tool in available_tools().values() if name in tool.templates)
+    except Exception:  # noqa: BLE001 -- a broken tool plugin must not fail a file already written
+        tools = []
+    users = ""
+    if tools:
+        users = f", which the {', '.join(tools)} tool{'s' if len(tools) > 1 else ''} render{'' if len(tools) > 1 else 's'}"
+    return f"{name}{SUFFIX} overrides the {hidden.source} template {name!r}{users}; delete it or choose another name to undo that"

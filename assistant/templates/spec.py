@@ -299,6 +299,12 @@ def parse_output(where: str, raw: Any, strategy: str) -> OutputSpec:
         check_schema(where, schema)
     labels = raw.get("labels")
     if kind == "choice":
+        if isinstance(labels, list) and len(labels) >= 2 and any(isinstance(x, bool) for x in labels):
+            # YAML 1.1 reads yes/no/on/off/true/false as booleans: `labels: [yes, no]` is [True, False]
+            raise TemplateError(
+                f"{where}: output labels must be strings; YAML reads yes, no, on, off, true and false "
+                "as true/false, so quote them (labels: ['yes', 'no'])"
+            )
         if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
             raise TemplateError(f"{where}: output type choice needs 'labels': a list of at least two strings")
         if len(set(labels)) != len(labels):
@@ -348,18 +354,26 @@ def parse_expectation(where: str, raw: Any) -> Expectation:
     check_keys(f"{where}: expect", raw, EXPECT_KEYS)
     if not any(key in raw for key in EXPECT_KEYS[:4]):
         raise TemplateError(f"{where}: 'expect' needs at least one of equals, contains, regex, one_of")
+    empty = [key for key in EXPECT_KEYS[:4] if key in raw and raw[key] is None]
+    if empty:  # `equals:` left empty checked nothing: a test that could not fail
+        raise TemplateError(f"{where}: expect '{empty[0]}' has no value (write equals: '' for an empty answer)")
     regex = raw.get("regex")
     if regex is not None:
         try:
             re.compile(str(regex))
         except re.error as exc:
             raise TemplateError(f"{where}: invalid regex {regex!r}: {exc}") from exc
+    if regex is not None and not str(regex):
+        raise TemplateError(f"{where}: expect 'regex' is empty, which every answer matches")
     case_sensitive = raw.get("case_sensitive", False)
     if not isinstance(case_sensitive, bool):
         raise TemplateError(f"{where}: 'case_sensitive' must be true or false")
+    contains = _string_list(where, "contains", raw["contains"]) if "contains" in raw else ()
+    if any(not needle for needle in contains):  # "" is in every answer
+        raise TemplateError(f"{where}: expect 'contains' holds an empty text, which every answer contains")
     return Expectation(
         equals=_expected_value(raw.get("equals")),
-        contains=_string_list(where, "contains", raw["contains"]) if "contains" in raw else (),
+        contains=contains,
         regex=None if regex is None else str(regex),
         one_of=_string_list(where, "one_of", raw["one_of"]) if "one_of" in raw else (),
         case_sensitive=case_sensitive,
@@ -409,12 +423,12 @@ def check_examples(
         ex_where = f"{where}: example #{index}" + (f" (line {lines[index - 1]})" if lines else "")
         if not isinstance(example, dict):
             raise TemplateError(f"{ex_where} must be a mapping of variables plus 'output'")
-        if "output" not in example:
+        if example.get("output") is None:  # null is "not given", as for a variable: no text to show
             raise TemplateError(f"{ex_where} has no 'output'")
         for key in example:
             if key != "output" and key not in declared:
                 raise TemplateError(f"{ex_where}: unknown variable {key!r}")
-        missing = [v.name for v in variables if v.required and v.name not in example]
+        missing = [v.name for v in variables if v.required and example.get(v.name) is None]
         if missing:
             raise TemplateError(f"{ex_where} lacks required variable(s): {', '.join(missing)}")
         checked.append(dict(example))

@@ -99,18 +99,41 @@ def parse_json_answer(text: str, schema: dict[str, Any] | None) -> Extraction:
     try:
         value = json.loads(candidate)
     except json.JSONDecodeError:
-        starts = [i for i in (candidate.find("{"), candidate.find("[")) if i != -1]
-        if not starts:
-            return Extraction(error="the reply contains no JSON")
-        try:
-            value, _ = json.JSONDecoder().raw_decode(candidate[min(starts) :])
-        except json.JSONDecodeError as exc:
-            return Extraction(error=f"the reply is not valid JSON: {exc.msg} at position {exc.pos}")
+        found = _first_json_value(candidate)
+        if isinstance(found, str):
+            return Extraction(error=found)
+        value = found[0]
     if schema is not None:
         problems = validate(value, schema)
         if problems:
             return Extraction(answer=None, error="JSON does not match the schema: " + "; ".join(problems[:5]))
     return Extraction(answer=value)
+
+
+MAX_JSON_STARTS = 200
+"""Brackets tried as the start of the reply's first JSON value before giving up (each try may read to the end)."""
+
+
+def _first_json_value(text: str) -> tuple[Any] | str:
+    """``(value,)`` for the first ``{`` or ``[`` that starts a JSON value, else why there is none.
+
+    Every bracket is tried in turn, not only the first: prose before the JSON
+    often holds one (``Use {name} for the name: {"name": "Ada"}``), and giving up
+    there reported a reply holding valid JSON as "not valid JSON".
+    """
+    decoder = json.JSONDecoder()
+    first_error: json.JSONDecodeError | None = None
+    starts = (match.start() for match in re.finditer(r"[\[{]", text))
+    for tries, start in enumerate(starts):
+        if tries == MAX_JSON_STARTS:
+            break
+        try:
+            return (decoder.raw_decode(text, start)[0],)
+        except json.JSONDecodeError as exc:
+            first_error = first_error or exc
+    if first_error is None:
+        return "the reply contains no JSON"
+    return f"the reply is not valid JSON: {first_error.msg} at position {first_error.pos}"
 
 
 def match_label(text: str, labels: Sequence[str]) -> str | None:

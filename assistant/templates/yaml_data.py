@@ -28,6 +28,26 @@ class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
     """
 
 
+def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> Any:
+    """A mapping, refusing a key given twice: YAML's loaders keep the last one without a word,
+    so a second ``system:`` further down a long front matter silently replaced the first."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *base` merges; its keys may be overridden on purpose
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line)
+        except TypeError:
+            continue  # an unhashable key: the constructor below reports it
+        if first != key_node.start_mark.line:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is given twice", key_node.start_mark
+            )
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _YamlLoader.yaml_implicit_resolvers = {
     first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
@@ -88,15 +108,24 @@ def yaml_line(front_matter: str, key: str) -> int | None:
     return None
 
 
+def yaml_problem(exc: yaml.YAMLError, first_line: int = 1) -> tuple[str, str]:
+    """(``":LINE"`` or ``""``, what is wrong) of a YAML error, the line counted from ``first_line``.
+
+    ``str(exc)`` ends in ``in "<unicode string>", line 3, column 3``: the name of
+    nothing the user has, after a message that already named the file.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + first_line}" if mark is not None else ""
+    return line, getattr(exc, "problem", None) or str(exc)
+
+
 def parse_front_matter(front: str, path: Path) -> dict[str, Any]:
     if not front.strip():
         return {}
     try:
         data = load_yaml(front, str(path))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 2}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        line, problem = yaml_problem(exc, 2)  # the front matter starts on the file's line 2
         raise TemplateError(f"{path}{line}: invalid YAML front matter: {problem}") from None
     if data is None:
         return {}
