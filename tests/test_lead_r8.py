@@ -14,3 +14,15 @@ def test_a_conversation_id_is_ascii_digits_only(raw: str) -> None:
     result = CliRunner().invoke(main, ["history", "show", raw])
     assert result.exit_code == 1
     assert "must be a whole number" in result.output
+
+
+def test_render_and_run_template_name_a_variables_argument_that_is_not_a_mapping() -> None:
+    """`run_template("zero-shot", backend)` said "'LlamaCppBackend' object is not iterable"."""
+    from assistant import render_template, run_template
+
+    class NotAMapping:
+        pass
+
+    for call in (render_template, run_template):
+        with pytest.raises(TypeError, match="variables must be a mapping of name to value, not NotAMapping"):
+            call("zero-shot", NotAMapping())  # type: ignore[arg-type]

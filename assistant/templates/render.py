@@ -57,6 +57,9 @@ def resolve_variables(
     case's ``vars``): only the caller knows, and a hint naming another command's
     way sends the user astray.
     """
+    if variables is not None and not isinstance(variables, Mapping):
+        # run_template("t", backend) puts the backend here: name what this argument is.
+        raise TypeError(f"variables must be a mapping of name to value, not {type(variables).__name__}")
     given = dict(variables or {})
     # A variable read only in an included or parent template is not inferred from the body:
     # "it takes no input" would send the user to the command line, not to the template.
