@@ -48,6 +48,31 @@ all of it is data (``"<|im_end|>"`` in it is those characters, not the token).
 """
 
 
+def checked_prompt(prompt: Any) -> Prompt:
+    """``prompt`` itself if it is a :data:`Prompt`; a TypeError naming what it is otherwise.
+
+    The Python API's edge: a list of OpenAI-style dicts or a number would
+    otherwise fail deep in a chat template ("'dict' object has no attribute ...").
+    """
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
+        wrong = next((m for m in prompt if not isinstance(m, Message)), None)
+        if wrong is None:
+            return prompt
+        hint = " (Message.from_dict makes one from a dict)" if isinstance(wrong, dict) else ""
+        raise TypeError(f"a prompt's messages must be Message objects{hint}, not {type(wrong).__name__}")
+    raise TypeError(f"a prompt must be text (str) or a list of Message, not {type(prompt).__name__}")
+
+
+def checked_params(params: Any) -> GenerationParams:
+    """``params`` itself if it is a :class:`GenerationParams`; a TypeError naming what it is otherwise."""
+    if not isinstance(params, GenerationParams):
+        hint = " (GenerationParams(**values) makes one from a dict)" if isinstance(params, dict) else ""
+        raise TypeError(f"params must be a GenerationParams{hint}, not {type(params).__name__}")
+    return params
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What every inference backend provides. Sampling params mean the same everywhere."""
@@ -262,7 +287,7 @@ class TokenLoopBackend(ABC):
 
     def prompt_segments(self, prompt: Prompt) -> list[PromptSegment]:
         """The prompt as template text and data: raw text is all data, messages go through the chat format."""
-        if isinstance(prompt, str):
+        if isinstance(checked_prompt(prompt), str):
             return [PromptSegment(prompt, data=True)]
         return self.render_segments(prompt)
 
@@ -514,7 +539,7 @@ class TokenLoopBackend(ABC):
         return next_token(logits, params, self.token_text, top=top, prompt_tokens=len(prompt_ids))
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
-        refuse_unconstrained(self.name, self.capabilities, params)
+        refuse_unconstrained(self.name, self.capabilities, checked_params(params))
         self._cancel.clear()
         start = time.perf_counter()
         prompt_ids = self.prompt_token_ids(prompt)

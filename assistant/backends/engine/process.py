@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from ...errors import BackendError, EngineStartError
 from ...types import AttentionMaps, Chunk, Completion, GenerationParams, Message, TokenLogprob
 from . import wire
-from ..base import Backend, Capabilities, Prompt
+from ..base import Backend, Capabilities, Prompt, checked_params, checked_prompt
 
 if TYPE_CHECKING:
     from ...inspect.distribution import NextToken
@@ -371,7 +371,7 @@ class ProcessBackend:
         return self._call("count_tokens", _portable(prompt))
 
     def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
-        return self._call("complete", _portable(prompt), params)
+        return self._call("complete", _portable(prompt), checked_params(params))
 
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
         return self._call("score", _portable(prompt), list(candidates))
@@ -396,7 +396,7 @@ class ProcessBackend:
         return self._stream("token_logprobs", (_portable(prompt), list(token_ids), params, top))
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
-        return self._stream("stream", (_portable(prompt), params))
+        return self._stream("stream", (_portable(prompt), checked_params(params)))
 
     def _stream(self, method: str, args: tuple[Any, ...]) -> Iterator[Any]:
         engine = self._live()
@@ -434,6 +434,8 @@ class ProcessBackend:
 
 
 def _portable(prompt: Prompt) -> Prompt:
+    """The prompt as it crosses to the engine process, checked here so a wrong type is named at once."""
+    checked_prompt(prompt)
     return prompt if isinstance(prompt, str) else list(prompt)
 
 
