@@ -61,6 +61,8 @@ def read_input_file(path: str | Path, what: str, *, strict: bool = True) -> str:
     position, as a batch file's row is, instead of running on text whose
     accented letters silently became U+FFFD.
     """
+    if "\0" in str(path):  # a config value or an API argument can hold one; open() raised a bare ValueError
+        raise ConfigError(f"{what} {str(path)!r} is not a file name: it holds a NUL character")
     try:
         if Path(path).is_dir():
             raise ConfigError(f"{what} {path} is a directory")

@@ -36,7 +36,7 @@ from assistant.tools.classify import (
 )
 from assistant.tools.context import context_window, fits
 from assistant.tools.prompts import completion_text, render
-from assistant.tools.spans import Span, candidate_spans, one_line
+from assistant.tools.spans import Span, candidate_spans, caseless_script, one_line
 from assistant.tools.text import sentence_spans
 
 TYPE_WORDS = {
@@ -298,6 +298,8 @@ class NamedEntities(BaseTool):
     ) -> EntitiesResult:
         requested = check_types(params["types"])
         types = list(requested)
+        if not text.strip():  # a bare "(no entities)" would read as a finding about a text
+            return EntitiesResult(entities=[], types=types, note="the input is empty")
         offered = offered_types(requested)
         # Name spans are never dates and date spans (found by pattern) are only ever dates,
         # so each is typed among its own labels: adding "date" to every choice cost names
@@ -353,7 +355,14 @@ class NamedEntities(BaseTool):
         for entity in entities:  # the promise callers rely on; a failure here is a bug, said clearly
             if text[entity.start : entity.end] != entity.text or entity.type not in requested:
                 raise ToolError(f"internal error: entity {entity} does not match the input")
-        return EntitiesResult(entities=entities, types=types)
+        script = caseless_script(text) if names_wanted else None
+        note = (
+            f"ner finds names by their capital letters, and most of this text is in {script} script, "
+            "which has none: names written in it are not found"
+            if script is not None
+            else None
+        )
+        return EntitiesResult(entities=entities, types=types, note=note)
 
     def _typed(
         self, backend: Any, sentence: str, offset: int, span: Span, shown: dict[str, str],

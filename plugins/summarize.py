@@ -195,6 +195,9 @@ class Summarize(BaseTool):
         length: str = params["length"]
         if not text.strip():
             raise ToolError("nothing to summarize: the input is empty")
+        if not any(char.isalnum() for char in text):
+            # "😀" or "!!!" was "summarised" as a paragraph about a company's carbon emissions.
+            raise ToolError("nothing to summarize: the input has no words, only symbols or punctuation")
         limit = min(MAX_SUMMARY_TOKENS[length], max(16, context_window(backend) // 8))
         count = token_counter(backend)
         budget = min(

@@ -257,10 +257,15 @@ class Translate(BaseTool):
     def _piece(self, backend: Any, piece: str, target: str, source: str | None) -> tuple[str, bool]:
         """A piece's translation, and whether it is whole.
 
-        A reply cut at max tokens is unfinished unless the cut fell in a remark the
+        A piece without a letter is its own translation. A reply cut at max tokens is unfinished
+        unless the cut fell in a remark the
         cleaner dropped after a finished translation; a reply cut at twice the piece's
         tokens is asked for again with :data:`LONG_REPLY_FACTOR` times them.
         """
+        if not any(char.isalpha() for char in piece):
+            # Nothing to translate (a number, punctuation, emoji): kept as it is. Asked anyway,
+            # SmolLM2 turned "!!!" into a German sentence cut at its budget.
+            return piece, True
         messages = render("translate", {"input": piece, "target": target, "source": source or ""})
         size = backend.count_tokens(piece)
         room = context_window(backend) - backend.count_tokens(messages) - SAFETY_MARGIN

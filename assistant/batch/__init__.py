@@ -11,9 +11,11 @@ draws a progress bar on a terminal and ends with one summary line;
 
 from .rows import DEFAULT_INPUT_FIELDS, Row, check_input_field, read_rows
 from .runner import (
+    BackendFailure,
     BatchSummary,
     ProgressBar,
     already_done,
+    backend_failure,
     check_output,
     completed_rows,
     done_rows,
@@ -25,10 +27,12 @@ from .runner import (
 
 __all__ = [
     "DEFAULT_INPUT_FIELDS",
+    "BackendFailure",
     "BatchSummary",
     "ProgressBar",
     "Row",
     "already_done",
+    "backend_failure",
     "check_input_field",
     "check_output",
     "completed_rows",

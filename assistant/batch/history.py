@@ -12,19 +12,25 @@ titles, which a user may rename, or from the newest batch, which may be another.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import HistoryError
 from ..history.exchange import ExchangeRecorder
 from ..history.recorder import ConversationRecorder
 from ..history.session_link import HistoryLink
-from .runner import recorded_conversation
+from .runner import iter_results, recorded_conversation
+
+CHECKED_INPUTS = 200
+"""Inputs of the results file looked for among the conversation's messages: enough to find one, bounded."""
+CONTAINED_INPUTS = 20
+"""Of those, the ones also looked for inside a message (a template's rendered prompt), which costs more."""
 
 
 class BatchRecorder(ExchangeRecorder):
     """A batch's recorder: a new ``batch`` conversation, or with ``resume`` the one ``out`` names.
 
     When the conversation the results file names cannot be continued (another
-    ``--db``, deleted since, not a batch), the resumed rows start a new one and
+    ``--db``, deleted since, not a batch, another batch's), the resumed rows start a new one and
     :attr:`note` says so: the summary line then names the new conversation.
     """
 
@@ -36,19 +42,8 @@ class BatchRecorder(ExchangeRecorder):
         """The conversation a resumed batch continues (None: a new one, or not recorded)."""
         if self.recorder is None or link.store is None or not resume or out is None:
             return
-        earlier = recorded_conversation(out)
+        earlier, self.note = continued_conversation(link, out)
         if earlier is None:
-            return  # the earlier run was not recorded (--no-log) or predates conversation_id
-        try:
-            conversation = link.store.get_conversation(earlier)
-        except HistoryError:
-            conversation = None
-        if conversation is None or conversation.kind != "batch":
-            what = "is not in this history" if conversation is None else "is not a batch"
-            self.note = (
-                f"note: conversation {earlier}, where {out.name} was recorded, {what}; "
-                "the resumed rows are recorded in a new conversation"
-            )
             return
         self.recorder = ConversationRecorder(link.store, earlier, title=title, kind="batch")
         self.continued = earlier
@@ -56,3 +51,73 @@ class BatchRecorder(ExchangeRecorder):
     def conversation(self) -> int | None:
         """The conversation the rows are recorded in (None before the first turn of a new one)."""
         return self.conversation_id
+
+
+def continued_conversation(link: HistoryLink, out: Path) -> tuple[int | None, str | None]:
+    """The conversation of ``link``'s history where the batch behind ``out`` was recorded, and a note
+    when ``out`` names one that is not that batch's.
+
+    ``(None, None)``: nothing to continue (no history, or the earlier runs were not recorded).
+    The id on the lines is only a number: with another ``--db`` (or the default database after a
+    run with ``--db``) the same number is some other conversation, often another batch, and the
+    resumed rows went into it. So the conversation must also hold the batch's rows: one of the
+    inputs the results file recorded in it is among its messages (:func:`_holds_rows`).
+    """
+    if link.store is None:
+        return None, None
+    earlier = recorded_conversation(out)
+    if earlier is None:
+        return None, None  # the earlier run was not recorded (--no-log) or predates conversation_id
+    try:
+        conversation = link.store.get_conversation(earlier)
+    except HistoryError:
+        conversation = None
+    if conversation is None:
+        what = "is not in this history"
+    elif conversation.kind != "batch":
+        what = "is not a batch"
+    elif not _holds_rows(link, earlier, out):
+        what = "in this history holds another batch"
+    else:
+        return earlier, None
+    return None, (
+        f"note: conversation {earlier}, where {out.name} was recorded, {what}; "
+        "the resumed rows are recorded in a new conversation"
+    )
+
+
+def _inputs(record: dict[str, Any]) -> str | None:
+    """What a result line's row said: a tool batch's ``input``, a template batch's ``input`` variable.
+
+    Not a template's other variables: one may be used only in the system prompt, which is not the
+    turn's user text, and a batch of the right conversation would be taken for another's."""
+    text = record.get("input")
+    if not isinstance(text, str):
+        variables = record.get("vars")
+        text = variables.get("input") if isinstance(variables, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def _holds_rows(link: HistoryLink, conversation_id: int, out: Path) -> bool:
+    """Whether the conversation holds a row that ``out`` says was recorded in it.
+
+    A tool batch's turn is the row's input itself; a template batch's is the rendered user message,
+    which contains its ``input`` variable. A results file whose lines carry no input to look for
+    (a template without one) cannot be checked, and is trusted as before.
+    """
+    assert link.store is not None
+    wanted = [
+        text
+        for record in iter_results(out)
+        if record.get("conversation_id") == conversation_id and (text := _inputs(record)) is not None
+    ][:CHECKED_INPUTS]
+    if not wanted:
+        return True
+    try:
+        said = [m.content for m in link.store.messages(conversation_id, "all") if m.role == "user"]
+    except HistoryError:
+        return False
+    exact = set(said)
+    if any(text in exact for text in wanted):
+        return True
+    return any(text in message for text in wanted[:CONTAINED_INPUTS] for message in said)

@@ -69,6 +69,8 @@ class Row:
     error: str | None = None
     empty: tuple[str, ...] = ()
     """A CSV row's columns whose cells are empty (left out of ``values``, so a default applies)."""
+    short: tuple[str, ...] = ()
+    """A CSV row's columns it has no cell for at all (a record with fewer cells than the header)."""
 
     def input_text(self, input_field: str | None = None) -> str | None:
         """The row's input text: ``input_field``, else the first of :data:`DEFAULT_INPUT_FIELDS` present."""
@@ -84,25 +86,38 @@ class Row:
         blank = [name for name in names if name in self.empty]
         if blank:  # the column is there, its cell is not: "no field" would send the user to the header
             return f'row {self.number} has an empty "{blank[0]}" cell'
+        cut = [name for name in names if name in self.short]
+        if cut:  # the header has the column; this record stops before it (a ragged row)
+            return f'row {self.number} has fewer cells than the header: none for "{cut[0]}"'
         wanted = " or ".join(f'"{n}"' for n in names)
         return f"row {self.number} has no {wanted} field (choose one with --input-field)"
 
 
-def check_input_field(rows: list[Row], input_field: str | None, source: Path) -> None:
+def check_input_field(rows: list[Row], input_field: str | None, source: Path, *, required: bool = False) -> None:
     """Refuse an ``--input-field`` that no readable row has, before the model loads.
 
     A typo (``--input-field txt``) would otherwise load the model and then fail
     every row, one line each. A field that only some rows lack is left to fail
-    those rows alone.
+    those rows alone. With ``required`` (a tool batch: every row needs its input
+    text) the same holds without ``--input-field``: a file none of whose rows has
+    a ``text`` or ``input`` field (a CSV whose column is ``review``) is refused,
+    naming the fields it has.
     """
-    if not input_field:
+    if not input_field and not required:
         return
     readable = [row for row in rows if row.error is None]
-    if not readable or any(row.values.get(input_field) is not None for row in readable):
+    if not readable or any(row.input_text(input_field) is not None for row in readable):
         return
-    names = sorted({name for row in readable for name in row.values})
+    if any(set(row.empty) & set((input_field,) if input_field else DEFAULT_INPUT_FIELDS) for row in readable):
+        return  # the column is there, only empty so far: each row says so
+    names = sorted({name for row in readable for name in (*row.values, *row.empty)})
     shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
-    raise ConfigError(f"--input-field {input_field!r}: no row of {source} has that field (its fields: {shown or 'none'})")
+    if input_field:
+        raise ConfigError(f"--input-field {input_field!r}: no row of {source} has that field (its fields: {shown or 'none'})")
+    raise ConfigError(
+        f'no row of {source} has a "text" or "input" field (its fields: {shown or "none"}); '
+        "name the one holding the input with --input-field"
+    )
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -169,12 +184,21 @@ def _jsonl_rows(text: str) -> list[Row]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             rows.append(Row(number, error=f"row {number} is not JSON: {exc.msg}"))
             continue
+        except ValueError as exc:  # NaN / Infinity (_no_constant)
+            rows.append(Row(number, error=f"row {number} is not JSON: {exc}"))
+            continue
         rows.append(_row(number, value))
     return rows
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse ``NaN``, ``Infinity`` and ``-Infinity``, which Python's JSON reader takes and JSON has not:
+    an ``"id": NaN`` was copied into the result line, which ``jq`` and every strict reader then refused."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _too_long(number: int) -> str:
@@ -223,6 +247,10 @@ def _csv_rows(text: str, path: Path) -> list[Row]:
         return []
     except csv.Error as exc:
         raise ConfigError(f"batch file {path}: the header row is not valid CSV ({exc})") from None
+    # "id, text" (a space after each comma, as people type CSV) named a column " text", which no
+    # row field or template variable matched: every row failed with "no text field". Cells keep
+    # their spaces (they are the input); only the names are trimmed.
+    header = [name.strip() for name in header]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ConfigError(f"batch file {path}: the header names {', '.join(map(repr, repeated))} more than once")
@@ -248,6 +276,7 @@ def _csv_rows(text: str, path: Path) -> list[Row]:
             rows.append(Row(number, error=_too_long(number)))
             continue
         record = dict(zip(header, cells))
+        short = tuple(header[len(cells) :])
         problem = invalid_unicode_in(record)
         if problem:
             row_id = record.get("id")
@@ -256,5 +285,5 @@ def _csv_rows(text: str, path: Path) -> list[Row]:
             continue
         values = {k: v for k, v in record.items() if v != ""}
         row_id = values.pop("id", None)
-        rows.append(Row(number, values, row_id, empty=tuple(k for k, v in record.items() if v == "")))
+        rows.append(Row(number, values, row_id, empty=tuple(k for k, v in record.items() if v == ""), short=short))
     return rows

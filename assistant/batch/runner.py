@@ -12,6 +12,10 @@ A batch is one conversation in the history, with a turn per row. Each line
 names it (``conversation_id``), so ``--resume`` finds the conversation the
 first run began and continues it (:func:`recorded_conversation`,
 :mod:`.history`) instead of scattering one batch over several.
+
+A failure of the backend itself (:class:`BackendFailure`: the server refuses the key or
+cannot be reached) is not a row's: when consecutive rows meet the same one, the batch
+stops, and ``--resume`` goes on from there once it is fixed.
 """
 
 from __future__ import annotations
@@ -27,13 +31,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from ..errors import ConfigError, OutputError
+from ..errors import ConfigError, OutputError, RemoteError
 from ..terminal_text import json_text
 from .parallel import in_order
 from .rows import Row, jsonl_lines
 
 RowWork = Callable[[Row], dict[str, Any]]
-"""Runs one row; returns its result record (``error`` set when it failed). Must not raise for a bad row."""
+"""Runs one row; returns its result record (``error`` set when it failed). Must not raise for a bad row.
+A row that failed because the backend as a whole did (:func:`backend_failure`) returns a
+:class:`BackendFailure` record, so the runner can stop a batch that every later row would fail too."""
+
+REQUEST_FAULTS = frozenset({400, 413, 414, 422})
+"""HTTP statuses that blame the request (a row too long, a prompt the server would not take), not the server:
+the next row may well succeed, so they never stop a batch."""
+STOP_AFTER = 2
+"""Consecutive rows failing with the same backend failure that stop a batch (:func:`run_rows`)."""
+
+
+class BackendFailure(dict):  # type: ignore[type-arg]
+    """The record of a row that failed because the backend did: the server refused the API key, could not
+    be reached, lost the model. Written like any record; the type only tells the runner.
+
+    Such a failure is the same for every row, so a batch of 10,000 rows against a wrong key or a stopped
+    server made 10,000 requests and wrote 10,000 identical error lines: :func:`run_rows` stops after
+    :data:`STOP_AFTER` rows in a row fail alike, and ``--resume`` goes on once the cause is fixed.
+    """
+
+
+def backend_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the backend as a whole (a :class:`RemoteError` that does not blame
+    the request itself, :data:`REQUEST_FAULTS`), which the next row would most likely meet too."""
+    if not isinstance(exc, RemoteError):
+        return False
+    status = getattr(exc, "status", None)  # an HTTP status, where the error has one
+    return not (isinstance(status, int) and status in REQUEST_FAULTS)
 
 
 @dataclass
@@ -45,6 +76,13 @@ class BatchSummary:
     seconds: float = 0.0
     conversation_id: int | None = None
     """The history conversation holding the rows' turns (None: not recorded, ``--no-log``)."""
+    stopped: str | None = None
+    """Why the batch stopped before its last row (the backend failed alike on consecutive rows), else None."""
+
+    @property
+    def not_run(self) -> int:
+        """Rows neither run in this run nor done before it (a stopped batch's rest: ``--resume`` runs them)."""
+        return max(0, self.total - self.skipped - self.done - self.failed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,8 +90,10 @@ class BatchSummary:
             "done": self.done,
             "failed": self.failed,
             "skipped": self.skipped,
+            "not_run": self.not_run,
             "seconds": round(self.seconds, 3),
             "conversation_id": self.conversation_id,
+            "stopped": self.stopped,
         }
 
     def line(self, out: Path | None = None) -> str:
@@ -63,6 +103,8 @@ class BatchSummary:
         the conversation is the one ``assistant history show`` opens, the same for every run of a resumed batch.
         """
         skipped = f", {self.skipped} already done" if self.skipped else ""
+        if self.stopped is not None and self.not_run:
+            skipped += f", {self.not_run} not run"
         target = f" -> {out}" if out is not None else ""
         recorded = f" (history: conversation {self.conversation_id})" if self.conversation_id is not None else ""
         return (
@@ -94,6 +136,33 @@ def check_output(out: Path | None, resume: bool, force: bool = False, source: Pa
         raise ConfigError(
             f"{out} already exists; pass --resume to continue it, --force to overwrite it, or choose another --out"
         )
+    if resume and out.is_file() and out.stat().st_size:
+        _check_resumable(out)
+
+
+CUT_RECORD = b'{"row"'
+"""How every result line starts (:func:`run_rows` writes ``row`` first): a last line cut short by a kill
+starts so too, and only such a line is ever dropped (:func:`_line_statuses`)."""
+
+
+def _check_resumable(out: Path) -> None:
+    """Refuse to ``--resume`` into a file that is not a batch's results.
+
+    ``--resume`` appends to ``out`` and drops a half-written last line: given ``--out notes.txt``
+    by mistake, it cut the last line of the user's notes and appended results to them. A file
+    with no result line is not resumed; nor one whose unfinished last line is not a cut result.
+    """
+    data = out.read_bytes()
+    cut = data.rfind(b"\n") + 1
+    whole, rest = data[:cut], data[cut:]
+    fragment = _results_text(rest).strip().encode()
+    if fragment and not _is_result_line(rest) and not (fragment.startswith(CUT_RECORD) or CUT_RECORD.startswith(fragment)):
+        raise ConfigError(
+            f"--resume: the last line of {out} is not a batch result, so {out} is not a results file to continue; "
+            "choose another --out"
+        )
+    if _results_text(whole).strip() and not fragment and not any(True for _ in _result_records(whole)):
+        raise ConfigError(f"--resume: {out} holds no batch results; choose another --out")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -324,7 +393,10 @@ def run_rows(
     and into the summary. With ``parallel`` > 1 that many rows run at once
     (:mod:`.parallel`; ``work`` must then be thread-safe) and records are still
     written in input order; ``cancel`` stops the in-flight requests when the
-    batch is interrupted.
+    batch is interrupted. When :data:`STOP_AFTER` rows in a row come back as the same
+    :class:`BackendFailure` (a refused key, a server that cannot be reached), the batch stops
+    there, every line written so far kept, and the summary says why (``stopped``): the rows
+    left would each fail the same way, one request and one error line apiece.
     """
     check_output(out, resume, force)
     done = done_rows(rows, out) if resume and out is not None else set()
@@ -335,9 +407,14 @@ def run_rows(
     bar = progress(len(pending)) if callable(progress) else progress
     start = time.perf_counter()
     results = in_order(pending, work, parallel, cancel)
+    alike: list[int] = []  # the consecutive rows that failed with the same backend failure
+    last_failure: str | None = None
     with _OutputSink(out, stdout, append=resume) as sink, contextlib.closing(results), _writing(out):
         try:
             for row, result in results:
+                failure = str(result.get("error")) if isinstance(result, BackendFailure) else None
+                alike = [*alike, row.number] if failure is not None and failure == last_failure else [row.number]
+                last_failure = failure
                 record = {"row": row.number, "id": row.id, **result}
                 record.setdefault("error", None)
                 try:
@@ -353,6 +430,10 @@ def run_rows(
                 summary.failed += 0 if ok else 1
                 if bar is not None:
                     bar.advance(ok)
+                if failure is not None and len(alike) >= STOP_AFTER:
+                    rows_named = ", ".join(map(str, alike[:-1])) + f" and {alike[-1]}"
+                    summary.stopped = f"rows {rows_named} failed alike: {failure}"
+                    break  # closing ``results`` cancels the rows in flight; none of them is written
         finally:
             summary.seconds = time.perf_counter() - start
             if bar is not None:

@@ -96,9 +96,16 @@ def _dash_is_stdout(ctx: click.Context, param: click.Parameter, value: Path | No
 
 
 def finish_batch(summary: BatchSummary, out: Path | None) -> None:
-    """The summary line on stderr; exit status 1 when any row failed (their lines say why)."""
+    """The summary line on stderr; exit status 1 when any row failed (their lines say why).
+
+    A batch stopped by a failure of the backend itself says so first, on one line of its own
+    (the failure is the server's text: shown visibly), with how to go on.
+    """
+    if summary.stopped is not None:
+        then = "rerun with --resume to run the rest" if out is not None else "run the batch again"
+        echo_untrusted(f"error: the batch stopped: {summary.stopped}; once that is fixed, {then}", err=True)
     echo_untrusted(summary.line(out), err=True)  # the --out path is the user's text: shown visibly
-    if summary.failed:
+    if summary.failed or summary.stopped is not None:
         sys.exit(1)
 
 

@@ -178,9 +178,7 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     given = _given_params(tool, kwargs)
     for parameter in tool.parameters:
         if parameter.required and not any(n in given for n in parameter.names) and not kwargs["batch"]:
-            flags = " / ".join(f"--{n.replace('_', '-')}" for n in parameter.names if n not in RESERVED_FLAGS)
-            how = flags if shortcut and flags else f"-p {parameter.name}=VALUE"
-            raise click.UsageError(f"tool {tool_name!r} needs the parameter {parameter.name!r} ({how})")
+            raise click.UsageError(_needs(tool, parameter.name, shortcut))
     # Bad values fail here, before a model is loaded; a batch's rows may each give a required one.
     params = ParameterSet(tool.name, tool.parameters).resolve(given, require=not kwargs["batch"])
 
@@ -189,14 +187,20 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     if batch and (text is not None or file):
         raise click.UsageError("--batch reads its inputs from the file; do not also give TEXT or --file")
     if batch:
-        from ..batch import already_done, check_input_field, check_output, read_rows
+        from ..batch import check_input_field, check_output, read_rows
+        from ..tools.batch import check_resume, missing_everywhere
 
         check_output(kwargs["out"], kwargs["resume"], kwargs["force"], source=batch)  # before the model loads
         rows = read_rows(batch)
-        check_input_field(rows, kwargs["input_field"], batch)
-        if (finished := already_done(rows, kwargs["out"], kwargs["resume"])) is not None:
-            finish_batch(finished, kwargs["out"])  # nothing left to run: no model to load
-            return
+        check_input_field(rows, kwargs["input_field"], batch, required=True)  # every tool row needs its text
+        if (missing := missing_everywhere(tool, rows, given)) is not None:
+            where = (
+                "the rows of a CSV file cannot give parameters"
+                if Path(batch).suffix.lower() == ".csv"
+                else f'no row of {batch} gives it in its "params"'
+            )
+            raise click.UsageError(f"{_needs(tool, missing, shortcut)}; {where}")
+        check_resume(tool, rows, kwargs["out"], kwargs["resume"], params)
     input_text = None if batch else read_input(text, file)
 
     param_overrides, backend_opts = parse_options(kwargs["options"])
@@ -212,6 +216,8 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
 
     history = link_history(kwargs["db"], kwargs["no_log"])  # fails before the model loads
     click.get_current_context().call_on_close(history.close)
+    if batch and _all_done(rows, kwargs["out"], kwargs["resume"], history):
+        return  # nothing left to run: no model to load
     engine = _open_engine(tool, kwargs, backend_opts)
     if batch:
         from ..batch.history import BatchRecorder
@@ -242,6 +248,33 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     finally:
         if engine is not None:
             engine.unload()
+
+
+def _needs(tool: RegisteredTool, name: str, shortcut: bool) -> str:
+    """``tool 'translate' needs the parameter 'to' (--to / --target)``: how to give a required parameter."""
+    parameter = next(p for p in tool.parameters if p.name == name)
+    flags = " / ".join(f"--{n.replace('_', '-')}" for n in parameter.names if n not in RESERVED_FLAGS)
+    how = flags if shortcut and flags else f"-p {parameter.name}=VALUE"
+    return f"tool {tool.name!r} needs the parameter {parameter.name!r} ({how})"
+
+
+def _all_done(rows: list[Row], out: Path | None, resume: bool, history: Any) -> bool:
+    """A ``--resume`` that finds every row done ends here, its summary naming the batch's conversation.
+
+    The summary line of a run that had nothing left is the one the batch's last run ended with,
+    conversation included: without it, the user who resumed to find where the batch was recorded
+    was not told. The conversation is named only where it is this history's (:mod:`assistant.batch.history`).
+    """
+    from ..batch import already_done
+    from ..batch.history import continued_conversation
+
+    finished = already_done(rows, out, resume)
+    if finished is None:
+        return False
+    assert out is not None
+    finished.conversation_id = continued_conversation(history, out)[0]
+    finish_batch(finished, out)
+    return True
 
 
 MODEL_FLAGS = (("model", "-m"), ("backend", "-b"), ("options", "-o"), ("verbose", "--verbose"))
@@ -340,10 +373,11 @@ def _run_batch(
     backend to declare how many requests it takes, nor a model call to overlap).
     """
     from ..batch import ProgressBar, run_rows
-    from ..tools.batch import run_tool_row
+    from ..tools.batch import check_resume_model, run_tool_row
     from .batch_options import batch_parallel
 
     out, input_field = flags["out"], flags["input_field"]
+    check_resume_model(out, flags["resume"], engine)  # the model's name is known once it is loaded
     if engine is not None:
         parallel = batch_parallel(flags["parallel"], engine)
     else:
@@ -359,7 +393,9 @@ def _run_batch(
     def record(result: dict[str, Any]) -> None:
         if result.get("input") is None:
             return  # nothing the user said to record (the row itself was unusable)
-        with recorder.turn(result["input"], tool_turn_meta(engine, params)) as turn:
+        used = result.get("params")  # with the row's own params over the command's: what the row ran with
+        meta = tool_turn_meta(engine, used if isinstance(used, dict) else params)
+        with recorder.turn(result["input"], meta) as turn:
             if result["error"] is not None:
                 turn.fail(str(result["error"]))
             else:

@@ -4,17 +4,22 @@ Rows, resuming, overwrite protection, the progress bar and the summary are the
 shared batch runner's (:mod:`assistant.batch`, the same row format as template
 batches: JSONL or CSV, ``id`` kept, the input text in ``text`` or ``input`` or
 the ``--input-field``, per-row ``params``). This module turns a row into a tool
-run: its record is ``{"row", "id", "input", "result"}`` on success or
-``{"row", "id", "input", "error"}`` when the row is malformed or the tool fails
-on it — one bad input never stops the others.
+run: its record is ``{"row", "id", "input", "tool", "params", "model", "backend", "result"}`` on
+success or the same with ``error`` instead of ``result`` when the row is malformed or the tool fails
+on it — one bad input never stops the others. ``tool``, ``params`` (the parameters the row
+ran with, defaults included), ``model`` and ``backend`` say what made the line, so ``--resume``
+refuses to add the lines of another tool, other parameters or another model to a results file
+(:func:`check_resume`, :func:`check_resume_model`).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..batch import Row
-from ..errors import AssistantError
+from ..batch import BackendFailure, Row, backend_failure, iter_results
+from ..errors import AssistantError, ConfigError
 from .base import ParameterSet
 
 if TYPE_CHECKING:
@@ -26,10 +31,36 @@ def _merged(tool: RegisteredTool, shared: dict[str, Any], overrides: dict[str, A
     """Shared parameters with a row's overrides on top (aliases like ``from`` mapped to their name)."""
     declared = ParameterSet(tool.name, tool.parameters)
     merged = dict(shared)
+    seen: dict[str, str] = {}
     for key, value in overrides.items():
         parameter = declared.lookup(key)
-        merged[parameter.name if parameter else key] = value
+        name = parameter.name if parameter else key
+        if name in seen:  # {"from": "en", "source": "de"}: one would silently win
+            raise ConfigError(
+                f"tool {tool.name!r}: parameter {name!r} given twice in the row's params ({seen[name]!r} and {key!r})"
+            )
+        seen[name] = key
+        merged[name] = value
     return declared.resolve(merged)
+
+
+def missing_everywhere(tool: RegisteredTool, rows: list[Row], given: dict[str, Any]) -> str | None:
+    """The name of a required parameter that neither the command (``given``) nor any row's ``params``
+    gives, else None: every row would fail for the want of it, so the batch is refused before the model
+    loads (a CSV file's rows have no ``params`` at all)."""
+    declared = ParameterSet(tool.name, tool.parameters)
+    for parameter in tool.parameters:
+        if not parameter.required or any(given.get(name) is not None for name in parameter.names):
+            continue
+        in_rows = any(
+            (found := declared.lookup(key)) is not None and found.name == parameter.name and value is not None
+            for row in rows
+            if row.error is None
+            for key, value in row.params.items()
+        )
+        if not in_rows:
+            return parameter.name
+    return None
 
 
 def _field_hint(tool: RegisteredTool, row: Row, given: dict[str, Any]) -> str:
@@ -59,7 +90,7 @@ def run_tool_row(
 ) -> dict[str, Any]:
     """One row's record (without ``row``/``id``, which the runner adds); per-row ``params`` win."""
     text = row.input_text(input_field)
-    record: dict[str, Any] = {"input": text}
+    record: dict[str, Any] = {"input": text, "tool": tool.name, "params": None, **made_by(backend)}
     if row.error is not None:
         return {**record, "error": row.error}
     if text is None:
@@ -67,9 +98,98 @@ def run_tool_row(
     shared = dict(params or {})
     try:
         line_params = _merged(tool, shared, row.params) if row.params else shared
+        record["params"] = line_params
         result = tool.run(text, backend, params=line_params)
     except AssistantError as exc:
-        return {**record, "error": str(exc) + _field_hint(tool, row, {**shared, **row.params})}
+        failed = {**record, "error": str(exc) + _field_hint(tool, row, {**shared, **row.params})}
+        return BackendFailure(failed) if backend_failure(exc) else failed  # the runner stops on a run of these
     except Exception as exc:  # an engine's own exception type: still only this row's failure
         return {**record, "error": f"{type(exc).__name__}: {exc}"}
     return {**record, "result": result.to_dict(), "error": None}
+
+
+def made_by(backend: Backend | None) -> dict[str, Any]:
+    """The ``model`` and ``backend`` of a tool line, as a template batch's line has them (null for a tool
+    that uses no model)."""
+    return {"model": backend.model_name if backend else None, "backend": backend.name if backend else None}
+
+
+def check_resume_model(out: Path | None, resume: bool, backend: Backend | None) -> None:
+    """Refuse a ``--resume`` on another model than the one the finished lines of ``out`` came from.
+
+    Checked once the model is loaded, before any row runs: the name on the lines is the loaded
+    backend's (a remote's served model, the reference as given), and a catalog alias counts as its
+    entry (:func:`_model_key`). A batch half labelled by one model and half by another, with
+    nothing on the lines to tell which, is not one result.
+    """
+    if not resume or out is None or backend is None or not out.exists():
+        return
+    here = made_by(backend)
+    for record in iter_results(out):
+        if record.get("error") is not None or record.get("model") is None:
+            continue  # a failed row re-runs; a line of an older version says nothing
+        there = {"model": record.get("model"), "backend": record.get("backend")}
+        if _model_key(there) != _model_key(here):
+            raise ConfigError(
+                f"--resume: the rows in {out} ran on {there['model']} ({there['backend']}), this run on "
+                f"{here['model']} ({here['backend']}); resume with that model, or --force to start again, "
+                "or choose another --out"
+            )
+
+
+def _model_key(made: dict[str, Any]) -> tuple[str, str]:
+    """A line's model and backend, a catalog alias read as its entry's name (``smollm2`` is
+    ``smollm2-135m-instruct``), so the same model named two ways is one model."""
+    from ..models.catalog import find_entry
+
+    name = str(made["model"])
+    entry = find_entry(name)
+    return (entry.name if entry is not None else name, str(made["backend"]))
+
+
+def _as_json(value: Any) -> str:
+    """A parameter value as its results-file JSON (a tuple default and a list read back compare equal)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def check_resume(tool: RegisteredTool, rows: list[Row], out: Path | None, resume: bool, params: dict[str, Any]) -> None:
+    """Refuse a ``--resume`` whose results file another tool, other parameters or a template batch wrote.
+
+    ``--resume`` keeps the lines already there and runs only the rest, so resuming a sentiment
+    batch's file with ``ner``, or with ``--labels`` changed, left one file of two kinds of result
+    that nothing marked apart (and a template batch's file made every row look done). Checked on
+    the lines of finished rows, before the model loads. ``params`` are the command's (a row's own
+    ``params`` may differ, and its line is not compared); a file from a version that did not
+    record the tool is not checked.
+    """
+    if not resume or out is None or not out.exists():
+        return
+    own_numbers = {row.number for row in rows if row.params}
+    own_ids = {_as_json(row.id) for row in rows if row.params and row.id is not None}
+    for record in iter_results(out):
+        if record.get("error") is not None:
+            continue  # re-run anyway
+        if "prompt_hash" in record or "vars" in record:
+            raise ConfigError(
+                f"--resume: {out} holds a template batch's results, not tool {tool.name!r}'s; choose another --out"
+            )
+        other = record.get("tool")
+        if other is None:
+            continue
+        if other != tool.name:
+            raise ConfigError(
+                f"--resume: {out} holds results of tool {str(other)!r}, not {tool.name!r}; choose another --out"
+            )
+        used = record.get("params")
+        if not isinstance(used, dict) or record["row"] in own_numbers or _as_json(record.get("id")) in own_ids:
+            continue
+        for name, value in params.items():
+            if name in used and _as_json(used[name]) != _as_json(value):
+                raise ConfigError(
+                    f"--resume: the rows in {out} ran with {name}={_shown(used[name])}, this run has "
+                    f"{name}={_shown(value)}; give the same, or --force to start again, or choose another --out"
+                )
+
+
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)

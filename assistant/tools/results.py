@@ -147,16 +147,23 @@ class EntitiesResult(ToolResult):
 
     entities: list[Entity]
     types: list[str]
+    note: str | None = None
+    """Why the entities may be incomplete, where the tool can tell (a script without capital letters,
+    whose names it cannot find); in the JSON only when there is one."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"entities": [e.to_dict() for e in self.entities], "types": list(self.types)}
+        data: dict[str, Any] = {"entities": [e.to_dict() for e in self.entities], "types": list(self.types)}
+        if self.note is not None:
+            data["note"] = self.note
+        return data
 
     def to_text(self) -> str:
         if not self.entities:
-            return "(no entities)"
+            return f"(no entities: {self.note})" if self.note else "(no entities)"
         width = max(len(e.type) for e in self.entities)
         # A name wrapped onto the next line is one line here ("Richard\nStallman"); to_dict keeps it exact.
-        return "\n".join(f"{e.type:<{width}}  {' '.join(e.text.split())}  [{e.start}:{e.end}]" for e in self.entities)
+        lines = [f"{e.type:<{width}}  {' '.join(e.text.split())}  [{e.start}:{e.end}]" for e in self.entities]
+        return "\n".join([*lines, f"note: {self.note}"] if self.note else lines)
 
 
 @dataclass

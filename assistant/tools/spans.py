@@ -372,6 +372,36 @@ def time_spans(text: str) -> list[Span]:
     return [Span(m.start(), m.end(), m.group(), kind="date") for m in _TIME_PATTERN.finditer(text)]
 
 
+CASELESS_SAMPLE = 100_000
+"""Characters of a text looked at by :func:`caseless_script`: enough to know its script, bounded."""
+
+
+def caseless_script(text: str) -> str | None:
+    """The script most of ``text``'s letters are in when it has no capital letters (Han, Arabic,
+    Devanagari, Thai, ...), else None.
+
+    Names are found by their capitals (:func:`name_spans`), so a text in such a script yields no
+    candidate, and "no entities" would read as a finding about the text rather than a limit of
+    the method: the NER tool says which it is. Decided by the letters of the first
+    :data:`CASELESS_SAMPLE` characters: more letters without case than with.
+    """
+    cased = 0
+    scripts: dict[str, int] = {}
+    for char in text[:CASELESS_SAMPLE]:
+        if not char.isalpha():
+            continue
+        if char.lower() != char.upper():
+            cased += 1
+            continue
+        name = unicodedata.name(char, "")
+        script = name.split(" ", 1)[0] if name else "unnamed"
+        scripts[script] = scripts.get(script, 0) + 1
+    if sum(scripts.values()) <= cased:
+        return None
+    script = max(scripts, key=lambda key: scripts[key])
+    return {"CJK": "Han"}.get(script, script.title())
+
+
 def candidate_spans(text: str, dates: bool = True, times: bool = False) -> list[Span]:
     """Name runs and (optionally) dates and times of day, non-overlapping, in text order.
 
