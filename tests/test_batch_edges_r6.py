@@ -53,7 +53,10 @@ def test_a_resume_with_every_row_done_loads_no_model(
         "--batch", str(source), "--input-field", "review", "--out", str(out), "--resume",
     )
     assert again.returncode == 0, again.stderr
-    assert again.stderr.strip() == f"batch: 0 ok, 0 failed, 2 already done of 2 rows in 0.0s -> {out}"
+    # The batch's conversation is named, as the run that finished it did (round 8).
+    assert again.stderr.strip() == (
+        f"batch: 0 ok, 0 failed, 2 already done of 2 rows in 0.0s -> {out} (history: conversation 1)"
+    )
     assert out.read_bytes() == before
     # One row failed or missing: the model is needed, and loading the missing one now fails.
     out.write_text(json.dumps(json.loads(before.splitlines()[0])) + "\n")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from assistant.cli import main
+
+from .openai_fake_server import FakeOpenAIServer, send_json, tiny_openai_server  # noqa: F401 (the server fixture)
 
 
 @pytest.mark.parametrize("raw", ["９", "1_0", "+5", "٣", " 1 2 "])
@@ -71,3 +76,45 @@ def test_the_engine_process_names_them_before_anything_crosses(fake_backend_plug
         assert backend.count_tokens("Hi") > 0  # still serving
     finally:
         backend.unload()
+
+
+def test_a_template_batch_against_a_server_refusing_the_key_stops_after_two_rows(
+    server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tool batches stopped on a backend failing as a whole; template batches still sent every row."""
+    for path in ("/v1/completions", "/v1/chat/completions"):
+        server.route("POST", path, lambda h, _: send_json(h, 401, {"error": {"message": "Invalid API key"}}))
+    monkeypatch.setenv("ASSISTANT_OPENAI_BASE_URL", server.base_url)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(f'"question {n}"\n' for n in range(1, 7)))
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        main, ["prompt", "-t", "zero-shot", "-b", "openai", "-m", "tiny", "--batch", str(rows), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert [json.loads(line)["row"] for line in out.read_text().splitlines()] == [1, 2]
+    assert "error: the batch stopped: rows 1 and 2 failed alike: " in result.stderr
+    assert len(server.bodies("/v1/completions") + server.bodies("/v1/chat/completions")) == 2
+
+
+@pytest.mark.parametrize("second", [("sentiment",), ("prompt", "-t", "few-shot")], ids=["tool", "other-template"])
+def test_a_template_resume_refuses_a_tool_or_another_templates_results(
+    tmp_path: Path, fake_backend_plugin_file: Path, second: tuple[str, ...]
+) -> None:
+    """`prompt -t zero-shot --resume` onto a sentiment batch's file counted every row as done, and onto
+    another template's file mixed two templates' answers in one file; the reverse (a tool resuming a
+    template's file) was refused already."""
+    from .conftest import run_cli
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": "good"}\n{"id": "b", "text": "bad"}\n')
+    out = tmp_path / "out.jsonl"
+    first = run_cli(*second, "-b", "fake", "--batch", str(rows), "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    before = out.read_bytes()
+    again = run_cli("prompt", "-t", "zero-shot", "-b", "fake", "--batch", str(rows), "--out", str(out), "--resume")
+    assert again.returncode == 1
+    assert "--resume:" in again.stderr and "choose another --out" in again.stderr
+    assert out.read_bytes() == before
+    if second[0] == "prompt":
+        assert json.loads(before.splitlines()[0])["template"] == "few-shot"

@@ -18,12 +18,26 @@ from ..errors import HistoryError
 from ..history.exchange import ExchangeRecorder
 from ..history.recorder import ConversationRecorder
 from ..history.session_link import HistoryLink
-from .runner import iter_results, recorded_conversation
+from .rows import Row
+from .runner import BatchSummary, already_done, iter_results, recorded_conversation
 
 CHECKED_INPUTS = 200
 """Inputs of the results file looked for among the conversation's messages: enough to find one, bounded."""
 CONTAINED_INPUTS = 20
 """Of those, the ones also looked for inside a message (a template's rendered prompt), which costs more."""
+
+
+def finished_already(rows: list[Row], out: Path | None, resume: bool, link: HistoryLink) -> BatchSummary | None:
+    """The summary of a ``--resume`` that finds every row done (else None), naming the batch's conversation.
+
+    The line is the one the batch's last run ended with, conversation included: the user who
+    resumed to find where the batch was recorded is told, for tool and template batches alike,
+    and only where the conversation is this history's (:func:`continued_conversation`).
+    """
+    finished = already_done(rows, out, resume)
+    if finished is not None and out is not None:
+        finished.conversation_id = continued_conversation(link, out)[0]
+    return finished
 
 
 class BatchRecorder(ExchangeRecorder):

@@ -462,9 +462,9 @@ def _prompt_batch(
     parallel: int | None = None,
 ) -> None:
     from ..errors import TemplateError
-    from ..batch import ProgressBar, already_done, check_input_field, check_output, read_rows
-    from ..batch.history import BatchRecorder
-    from ..templates.batch import row_generation_params, run_batch
+    from ..batch import ProgressBar, check_input_field, check_output, read_rows
+    from ..batch.history import BatchRecorder, finished_already
+    from ..templates.batch import check_resume, row_generation_params, run_batch
     from ..templates.run import resolve_params
 
     check_output(out, resume, force, source=batch)  # before the model loads: a clash costs nothing
@@ -473,7 +473,8 @@ def _prompt_batch(
         raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
     rows = read_rows(batch)
     check_input_field(rows, input_field, batch)
-    if (finished := already_done(rows, out, resume)) is not None:
+    check_resume(template, out, resume)
+    if (finished := finished_already(rows, out, resume, history)) is not None:
         finish_batch(finished, out)  # nothing left to run: no model to load
         return
     engine, overrides = _load_engine(model, backend, options, verbose)

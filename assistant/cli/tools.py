@@ -259,20 +259,13 @@ def _needs(tool: RegisteredTool, name: str, shortcut: bool) -> str:
 
 
 def _all_done(rows: list[Row], out: Path | None, resume: bool, history: Any) -> bool:
-    """A ``--resume`` that finds every row done ends here, its summary naming the batch's conversation.
+    """A ``--resume`` that finds every row done ends here, before any model loads."""
+    from ..batch.history import finished_already
 
-    The summary line of a run that had nothing left is the one the batch's last run ended with,
-    conversation included: without it, the user who resumed to find where the batch was recorded
-    was not told. The conversation is named only where it is this history's (:mod:`assistant.batch.history`).
-    """
-    from ..batch import already_done
-    from ..batch.history import continued_conversation
-
-    finished = already_done(rows, out, resume)
+    finished = finished_already(rows, out, resume, history)
     if finished is None:
         return False
     assert out is not None
-    finished.conversation_id = continued_conversation(history, out)[0]
     finish_batch(finished, out)
     return True
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import IO, Any, Callable, Mapping
 
 from ..backends.base import Backend
-from ..batch import BatchSummary, ProgressBar, Row, run_rows
-from ..errors import AssistantError
+from ..batch import BackendFailure, BatchSummary, ProgressBar, Row, backend_failure, iter_results, run_rows
+from ..errors import AssistantError, ConfigError
 from ..types import GenerationParams, Message
 from .render import prompt_hash, render_template
 from .run import execute
@@ -30,6 +30,32 @@ from .spec import PromptTemplate
 
 ROW_VARIABLES_HINT = "give the row a field of that name, or -v NAME=VALUE for every row"
 """How a batch row gives a variable, for the error when one is missing (not "-v" alone: rows differ)."""
+
+
+def check_resume(template: PromptTemplate, out: Path | None, resume: bool) -> None:
+    """Refuse a ``--resume`` whose results file a tool batch or another template's batch wrote.
+
+    ``--resume`` keeps the finished lines and runs only the rest: onto a sentiment tool's file,
+    every row looked done; onto another template's, two templates' answers shared one file with
+    nothing to tell them apart. Checked before the model loads, on finished lines (a failed one is
+    run again anyway); a line from a version that did not record its template is not checked.
+    """
+    if not resume or out is None or not out.exists():
+        return
+    for record in iter_results(out):
+        if record.get("error") is not None:
+            continue
+        tool = record.get("tool")
+        if tool is not None:
+            raise ConfigError(
+                f"--resume: {out} holds results of tool {str(tool)!r}, not of template {template.name!r}; "
+                "choose another --out"
+            )
+        other = record.get("template")
+        if isinstance(other, str) and other != template.name:
+            raise ConfigError(
+                f"--resume: {out} holds results of template {other!r}, not {template.name!r}; choose another --out"
+            )
 
 
 def run_batch(
@@ -113,13 +139,13 @@ def _run_row(
         )
         record["prompt_hash"] = prompt_hash(messages)
         result = execute(template, messages, backend, row_params)
-    except AssistantError as exc:  # one bad row must not end the batch
-        return _failed(record, str(exc)), messages
+    except AssistantError as exc:  # one bad row must not end the batch ...
+        failed = _failed(record, str(exc))
+        # ... but a backend that fails as a whole (a refused key, no server) stops it, as a tool batch's.
+        return (BackendFailure(failed) if backend_failure(exc) else failed), messages
     except Exception as exc:  # an engine's own exception type: still only this row's failure
         return _failed(record, f"{type(exc).__name__}: {exc}"), messages
-    data = result.to_dict()
-    data.pop("template", None)
-    return {**record, **data}, messages
+    return {**record, **result.to_dict()}, messages  # its "template" lets --resume tell batches apart
 
 
 def _row_params(row: Row, params: GenerationParams) -> GenerationParams:
