@@ -64,6 +64,16 @@ def _stderr(message: str) -> None:
     print(visible_text(message), file=sys.stderr, flush=True)
 
 
+def _model_ids(entries: list[dict[str, Any]]) -> list[str]:
+    """The served model ids of a ``/v1/models`` listing: names, not ``""``, ``null`` or an object.
+
+    ``{"id": ""}`` was the server's only model, so every request asked for model ``""``
+    and the history recorded a conversation with no model; ``{"id": {...}}`` was "{'a': 1}".
+    """
+    ids = [e.get("id") for e in entries]
+    return [str(i) for i in ids if isinstance(i, (str, int)) and not isinstance(i, bool) and str(i).strip()]
+
+
 class OpenAIBackend:
     """Drives a remote OpenAI-compatible server; see the module docstring."""
 
@@ -114,7 +124,7 @@ class OpenAIBackend:
                 raise RemoteError(f"{where} answered {path} with an error: {client.redact(message)}")
             data = listing.get("data") if isinstance(listing, dict) else None
             entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
-            self._served = [str(e.get("id")) for e in entries if e.get("id") is not None]
+            self._served = _model_ids(entries)
             probed: dict[str, Any] = {}
             self._profile = detect_profile(client, settings, entries, probed)
             self._model = choose_model(settings, self._served, self._warn, listed=isinstance(data, list))

@@ -19,6 +19,16 @@ from .servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, profile_named
 from .settings import RemoteSettings
 
 
+PROBE_TIMEOUT_S = 10.0
+"""Longest wait for a detection request outside the API (it only decides "not that family")."""
+
+
+def _probe_timeout(settings: RemoteSettings) -> float:
+    """:data:`PROBE_TIMEOUT_S`, or the read timeout when that is shorter: with ``-o read_timeout=2``
+    a gateway that holds unknown paths open still added two 10-second waits to every load."""
+    return min(PROBE_TIMEOUT_S, settings.read_timeout)
+
+
 def detect_profile(
     client: RemoteClient, settings: RemoteSettings, entries: list[dict[str, Any]], probed: dict[str, Any]
 ) -> ServerProfile:
@@ -36,10 +46,11 @@ def detect_profile(
         found = OWNED_BY.get(str(entry.get("owned_by", "")).lower())
         if found is not None:
             return found
-    version = _probe(lambda: client.request_json("GET", settings.root_url("/api/version"), timeout=10))
+    wait = _probe_timeout(settings)
+    version = _probe(lambda: client.request_json("GET", settings.root_url("/api/version"), timeout=wait))
     if isinstance(version, dict) and "version" in version:
         return PROFILES["ollama"]
-    info = _probe(lambda: client.request_json("GET", settings.root_url("/info"), timeout=10))
+    info = _probe(lambda: client.request_json("GET", settings.root_url("/info"), timeout=wait))
     if isinstance(info, dict) and "model_id" in info:
         probed["/info"] = info
         return PROFILES["tgi"]
@@ -92,15 +103,22 @@ def find_context_length(
     if entry is not None:
         meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
         for value in (entry.get("max_model_len"), meta.get("n_ctx"), entry.get("context_length")):
-            if isinstance(value, int) and value > 0:
+            if _window(value):
                 return value, "server"
     if profile.context_endpoint:
         path, *keys = profile.context_endpoint
         found: Any = probed.get(path)
         if found is None:
-            found = _probe(lambda: client.request_json("GET", settings.root_url(path), timeout=10))
+            wait = _probe_timeout(settings)
+            found = _probe(lambda: client.request_json("GET", settings.root_url(path), timeout=wait))
         for key in keys:
             found = found.get(key) if isinstance(found, dict) else None
-        if isinstance(found, int) and found > 0:
+        if _window(found):
             return found, "server"
     return 0, "unknown"
+
+
+def _window(value: Any) -> bool:
+    """Whether a server's number can be a context window: a positive int, and not ``true``
+    (a bool is an int in Python: ``"max_model_len": true`` made a window of "True tokens")."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

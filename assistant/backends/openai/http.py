@@ -35,6 +35,9 @@ RETRIES = 4
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_BACKOFF_S = 0.5
 """First wait when the server gives no ``Retry-After``; it doubles with each attempt."""
+MAX_BODY_BYTES = 64 * 2**20
+"""Largest plain (not streamed) answer read: a model list, a tokenization or an echo is far smaller,
+and a server (or whatever answers at base_url) sending without end was read until memory ran out."""
 MAX_RETRY_AFTER_S = 60.0
 """A longer ``Retry-After`` fails the request with the server's message instead of waiting."""
 
@@ -60,7 +63,10 @@ class HTTPStatusError(RemoteError):
 
 def origin(url: str) -> str:
     """``scheme://host:port`` of a URL: what error messages name (never the path, a key or ``user:password@``)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1": no origin to name, only the text to show
+        return redact_url(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else redact_url(url)
 
 
@@ -71,7 +77,10 @@ def redact_url(url: str) -> str:
     anything shown to the user (messages, ``info()``, ``--json``, the history)
     gets this form instead.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unsplittable ("http://u:pw@[::1"): hide whatever stands before an "@" in the host part
+        return re.sub(r"(?<=://)[^/?#]*@", "***@", url)
     _, at, host = parts.netloc.rpartition("@")
     return parts._replace(netloc=f"***@{host}").geturl() if at else url
 
@@ -264,6 +273,21 @@ class RemoteClient:
         text = f"{origin(url)} answered {status} {reason} for {path}: {message}{hint}"
         return HTTPStatusError(text, status, message, code)
 
+    def redirect_error(self, status: int, reason: str, location: str | None, url: str) -> HTTPStatusError:
+        """The one-line error for a 3xx answer: redirects are not followed, so the API key never travels on.
+
+        Without this a redirected stream read as "ended the stream without sending any
+        reply" and a redirected ``/v1/models`` as "gave no model list". The new address
+        comes from the server: quoted on one line, any key or password in it hidden.
+        """
+        target = self.redact(redact_url(one_line(location or "", 120))) or "nowhere (no Location header)"
+        path = urlsplit(url).path or "/"
+        text = (
+            f"{origin(url)} answered {status} {reason} for {path}, redirecting to {target!r}; redirects are not "
+            "followed (the API key would go along): set base_url to the address that answers"
+        )
+        return HTTPStatusError(text, status, f"redirect to {target}")
+
     # ---- plain requests -------------------------------------------------------------
     def request_json(self, method: str, url: str, body: Any = None, timeout: float | None = None) -> Any:
         """One request, JSON in and out; any failure is a RemoteError (HTTPStatusError for 4xx/5xx).
@@ -292,11 +316,16 @@ class RemoteClient:
             raise self.status_error(
                 response.status_code, response.reason_phrase, content, url, response.headers.get("retry-after")
             )
+        if 300 <= response.status_code < 400:
+            location = response.headers.get("location")
+            raise self.redirect_error(response.status_code, response.reason_phrase, location, url)
         content_type = response.headers.get("content-type", "")
         if _is_html(content_type):
             raise self.not_openai_error(content_type, url)
         try:
-            return json.loads(content)
+            # Decoded here, not by json.loads: one byte that is not UTF-8 (a Latin-1 model name)
+            # made the whole answer "non-JSON", and /v1/models then read as no model list.
+            return json.loads(content.decode("utf-8", "replace").removeprefix("\ufeff"))
         except ValueError:
             snippet = self.redact(one_line(content.decode("utf-8", "replace"), 120))
             raise RemoteError(f"{origin(url)} answered {urlsplit(url).path} with non-JSON: {snippet!r}") from None
@@ -306,9 +335,16 @@ class RemoteClient:
         import httpx
 
         parts: list[bytes] = []
+        size = 0
         try:
             for piece in response.iter_bytes():
                 parts.append(piece)
+                size += len(piece)
+                if size > MAX_BODY_BYTES:
+                    raise RemoteError(
+                        f"{origin(url)} answered {urlsplit(url).path or '/'} with more than "
+                        f"{MAX_BODY_BYTES // 2**20} MiB; that is no API answer (check base_url)"
+                    )
                 if time.monotonic() > deadline:
                     raise RemoteError(
                         f"{origin(url)} did not finish answering {urlsplit(url).path or '/'} within {limit:g}s"
@@ -337,13 +373,16 @@ class RemoteClient:
             raise self.transport_error(exc, url) from exc
         try:
             if response.status_code >= 400:
-                try:
-                    content = response.read()
-                except httpx.HTTPError:
+                try:  # bounded like any plain answer: an error page can trickle, or never end
+                    content = self._read_body(response, url, time.monotonic() + self.read_timeout, self.read_timeout)
+                except RemoteError:
                     content = b""
                 raise self.status_error(
                     response.status_code, response.reason_phrase, content, url, response.headers.get("retry-after")
                 )
+            if 300 <= response.status_code < 400:
+                location = response.headers.get("location")
+                raise self.redirect_error(response.status_code, response.reason_phrase, location, url)
             with self._lock:
                 self._active.add(response)
             content_type = response.headers.get("content-type", "")

@@ -94,9 +94,10 @@ def stream_reply(
     pieces = 0
     first_at: float | None = None
     last_at = start
-    done = stopped = answered = heard = False
+    done = stopped = answered = heard = opened = False
     try:
         with open_stream(client, url, body, prompt_size) as events:
+            opened = True
             for event in events:
                 heard = True
                 if cancelled.is_set():
@@ -122,11 +123,15 @@ def stream_reply(
                         break
                 if update.finish_reason:
                     finish = FINISH_REASONS.get(update.finish_reason, "stop")
-    except RemoteError:
+    except RemoteError as exc:
         if not cancelled.is_set():
             tail = stopper.flush()
             if tail:
                 yield Chunk(text=tail)  # keep every received character before failing
+            if opened and not heard and profile.name == "llama-cpp-python" and _connection_dropped(exc):
+                # llama-cpp-python refusing a prompt longer than its window: an empty stream, or (when
+                # its close beats the stream's end) a connection closed before any event. Same words for both.
+                raise RemoteError(f"{origin(url)} {cut_short(profile, False, False)}") from exc
             raise
     if cancelled.is_set():
         finish = "cancelled"
@@ -176,3 +181,10 @@ def cut_short(profile: ServerProfile, done: bool, heard: bool) -> str:
             "--interrupt_requests False, or send one request at a time (--parallel 1)"
         )
     return f"ended the reply without a finish reason (the server dropped the request{hint})"
+
+
+def _connection_dropped(exc: RemoteError) -> bool:
+    """Whether ``exc`` is the server closing or resetting the connection (not a timeout, not a status)."""
+    import httpx
+
+    return isinstance(exc.__cause__, (httpx.RemoteProtocolError, httpx.ReadError))

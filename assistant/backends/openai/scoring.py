@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ...errors import NotSupportedError
+from ...errors import NotSupportedError, RemoteError
 from .http import HTTPStatusError, RemoteClient
 from .servers import ServerProfile
 from .settings import RemoteSettings
-from .stream import score_span
+from .stream import finite_number, score_span
 
 PROBE_TEXT = "The capital of France is"
 
@@ -87,22 +87,29 @@ class EchoScorer:
 
     def _echo(self, text: str) -> tuple[list[str], list[int], list[float | None]]:
         data = completions_json(self._client, self._settings, {**self._neutral_body(text), "echo": True}, self._label)
-        choice = (data.get("choices") or [{}])[0] if isinstance(data, dict) else {}
-        logprobs = (choice.get("logprobs") if isinstance(choice, dict) else None) or {}
+        choice = _first_choice(data)
+        logprobs = _object(choice.get("logprobs"))
         tokens, offsets, values = logprobs.get("tokens"), logprobs.get("text_offset"), logprobs.get("token_logprobs")
-        echoed = str(choice.get("text", "")) if isinstance(choice, dict) else ""
+        echoed = choice.get("text")
         if (
             not isinstance(tokens, list)
             or not isinstance(offsets, list)
             or not isinstance(values, list)
             or not len(tokens) == len(offsets) == len(values)
+            or not isinstance(echoed, str)
             or not echoed.startswith(text)
         ):
             raise NotSupportedError(
                 f"score is not supported by this backend: {self._label} did not echo the prompt "
                 "with its log-probabilities"
             )
-        return [str(t) for t in tokens], [int(o) for o in offsets], [None if v is None else float(v) for v in values]
+        numbers = [None if v is None else finite_number(v) for v in values]
+        if not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets) or any(
+            n is None and v is not None for n, v in zip(numbers, values)
+        ):
+            # A string offset crashed int(); NaN summed into a NaN score.
+            raise RemoteError(f"{self._label} echoed log-probabilities that are not finite numbers")
+        return [str(t) for t in tokens], offsets, numbers
 
     def _check_alignment(self) -> None:
         """Does the echoed logprob of a token equal the one reported when that token was generated?"""
@@ -112,10 +119,10 @@ class EchoScorer:
             raise NotSupportedError(self._problem)
         try:
             data = completions_json(self._client, self._settings, self._neutral_body(PROBE_TEXT), self._label)
-            generated = ((data.get("choices") or [{}])[0].get("logprobs") or {}) if isinstance(data, dict) else {}
-            token = (generated.get("tokens") or [None])[0]
-            expected = (generated.get("token_logprobs") or [None])[0]
-            if not isinstance(token, str) or not isinstance(expected, (int, float)):
+            generated = _object(_first_choice(data).get("logprobs"))
+            token = _first(generated.get("tokens"))
+            expected = finite_number(_first(generated.get("token_logprobs")))
+            if not isinstance(token, str) or expected is None:
                 raise NotSupportedError(
                     f"score is not supported by this backend: {self._label} returned no log-probabilities"
                 )
@@ -136,3 +143,18 @@ class EchoScorer:
                 )
                 raise NotSupportedError(self._problem)
         self.state = "ok (unverified)"  # the probe token merged with its neighbour: nothing to compare
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: a field of the wrong type holds nothing."""
+    return value if isinstance(value, dict) else {}
+
+
+def _first(value: Any) -> Any:
+    """The first item of a JSON array, None for an empty array or anything else."""
+    return value[0] if isinstance(value, list) and value else None
+
+
+def _first_choice(data: Any) -> dict[str, Any]:
+    """``choices[0]`` of a completions answer, or an empty object when the answer has no such thing."""
+    return _object(_first(_object(data).get("choices")))

@@ -32,6 +32,9 @@ ENV_BASE_URL = "ASSISTANT_OPENAI_BASE_URL"
 ENV_API_KEY = "ASSISTANT_OPENAI_API_KEY"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0
+MAX_TIMEOUT = 7 * 24 * 3600.0
+"""Longest ``connect_timeout``/``read_timeout`` (a week): past about 1e9 seconds the socket layer
+failed every load with "OverflowError: timestamp out of range for platform time_t"."""
 OPTION_KEYS = frozenset(
     {"base_url", "api_key", "api_key_env", "server", "connect_timeout", "read_timeout", "chat_template", "n_ctx"}
 )
@@ -65,9 +68,19 @@ class RemoteSettings:
 def normalize_base_url(raw: str, source: str) -> str:
     """``http://host:8000`` -> ``http://host:8000/v1``; anything but http(s) is a config error."""
     url = str(raw).strip().rstrip("/")
-    parts = urlsplit(url)
+    shape = f"base_url from {source} must look like http://HOST:PORT/v1"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port past 65535 or not a number)
+    except ValueError as exc:
+        # "http://[::1" or ":99999": the load failed with "ValueError: Invalid IPv6 URL", or a
+        # port out of range read as "connection refused".
+        raise ConfigError(f"{shape}: {exc} in {_shown(url)}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"base_url from {source} must look like http://HOST:PORT/v1, not {redact_url(str(raw))!r}")
+        raise ConfigError(f"{shape}, not {_shown(str(raw))}")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        # httpx refused a control character with its own InvalidURL ("failed to load : InvalidURL ...").
+        raise ConfigError(f"{shape}; it holds a space or a control character: {_shown(url)}")
     if parts.query or parts.fragment:
         # API paths are appended to base_url: "...?k=v" + "/chat/completions" would land in the query string.
         raise ConfigError(
@@ -79,15 +92,29 @@ def normalize_base_url(raw: str, source: str) -> str:
     return url
 
 
+def _shown(url: str) -> str:
+    """A base URL quoted in a message: any ``user:password@`` hidden, control characters escaped by repr."""
+    return repr(redact_url(url))
+
+
 def _number(value: Any, key: str, kind: type) -> Any:
+    """``value`` as a ``kind`` (int or float) within range; never a bool or a fraction quietly cut.
+
+    From Python, ``read_timeout=True`` became a 1-second timeout and ``n_ctx=2.7`` a window
+    of 2 tokens; the CLI's ``-o`` already refuses both.
+    """
+    if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+        raise ConfigError(f"option {key} needs a {'whole ' if kind is int else ''}number, got {value!r}")
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"option {key} needs a number, got {value!r}") from None
     if not math.isfinite(number):
         raise ConfigError(f"option {key} must be a finite number, got {value!r}")
     if number < 0 or (key.endswith("timeout") and number == 0):
         raise ConfigError(f"option {key} must be {'> 0' if key.endswith('timeout') else '>= 0'}, got {value!r}")
+    if key.endswith("timeout") and number > MAX_TIMEOUT:
+        raise ConfigError(f"option {key} must be at most {MAX_TIMEOUT:g} seconds (a week), got {value!r}")
     return number
 
 
@@ -105,6 +132,9 @@ def _checked_key(value: Any, source: str) -> str | None:
     refused such a header with an error quoting it whole — ``Bearer sk-...`` printed
     in the message and stored in the history. The error here never shows the key.
     """
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        # str() of a list or a table is no key: it was sent as "Bearer ['sk-…']".
+        raise ConfigError(f"the API key from {source} must be a string, got {type(value).__name__}")
     key = str(value).strip()
     if key and not (key.isascii() and key.isprintable()):
         raise ConfigError(

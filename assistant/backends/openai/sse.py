@@ -30,6 +30,10 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
+        self._unended: list[str] = []
+        """Pieces after ``_buffer`` that hold no line end: a long line (a 20 MB event) arrives in
+        thousands of reads, and adding each one to ``_buffer`` and searching it again took time
+        growing with the square of the line's length."""
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -46,13 +50,20 @@ class SSEDecoder:
     def close(self) -> None:
         """End of stream: an event without its closing blank line is dropped, per the spec."""
         self._consume(self._text.decode(b"", final=True))
+        self._join()
         if self._buffer.strip():
             self._note_foreign(self._buffer)  # a last line without its line break
 
     @property
     def has_partial_event(self) -> bool:
         """True when the stream stopped inside an event (data received, no blank line yet)."""
+        self._join()
         return bool(self._data or self._buffer.strip())
+
+    def _join(self) -> None:
+        if self._unended:
+            self._buffer += "".join(self._unended)
+            self._unended = []
 
     def _consume(self, text: str) -> list[SSEEvent]:
         if not self._started and text:
@@ -61,20 +72,27 @@ class SSEDecoder:
         if self._pending_cr and text.startswith("\n"):
             text = text[1:]  # the \n of a \r\n pair split across two reads
         self._pending_cr = False
-        self._buffer += text
+        if "\n" not in text and "\r" not in text:
+            if text:
+                self._unended.append(text)
+            return []
+        self._join()
+        buffer = self._buffer + text
         events: list[SSEEvent] = []
+        start = 0  # lines are read by position: cutting each off the buffer copied the rest every time
         while True:
-            cut = _line_end(self._buffer)
+            cut = _line_end(buffer, start)
             if cut is None:
                 break
             index, width = cut
-            line = self._buffer[:index]
-            if width == 1 and self._buffer[index] == "\r" and index + 1 == len(self._buffer):
+            line = buffer[start:index]
+            if width == 1 and buffer[index] == "\r" and index + 1 == len(buffer):
                 self._pending_cr = True  # maybe the first half of \r\n
-            self._buffer = self._buffer[index + width :]
+            start = index + width
             event = self._line(line)
             if event is not None:
                 events.append(event)
+        self._buffer = buffer[start:]
         return events
 
     def _line(self, line: str) -> SSEEvent | None:
@@ -117,10 +135,10 @@ class SSEDecoder:
 _FIELDS = frozenset({"data", "event", "id", "retry", "error"})
 
 
-def _line_end(buffer: str) -> tuple[int, int] | None:
-    """Position and width of the first line terminator (\\r\\n, \\n or \\r) in ``buffer``."""
-    newline = buffer.find("\n")
-    carriage = buffer.find("\r", 0, newline if newline != -1 else len(buffer))
+def _line_end(buffer: str, start: int = 0) -> tuple[int, int] | None:
+    """Position and width of the first line terminator (\\r\\n, \\n or \\r) in ``buffer`` from ``start``."""
+    newline = buffer.find("\n", start)
+    carriage = buffer.find("\r", start, newline if newline != -1 else len(buffer))
     if carriage != -1:
         return carriage, 2 if carriage + 1 == newline else 1
     if newline != -1:

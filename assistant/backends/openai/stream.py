@@ -7,6 +7,7 @@ what counts as malformed) are plain functions with plain tests.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,15 +58,12 @@ def parse_event(data: str, where: str, want_logprobs: int = 0, event: str = "mes
         raise RemoteError(f"{where} reported an error mid-reply: {message}")
     update = EventUpdate()
     usage = payload.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-        prompt_tokens = usage.get("prompt_tokens")
-        update.usage = Usage(
-            prompt_tokens=prompt_tokens if isinstance(prompt_tokens, int) else 0,
-            completion_tokens=usage["completion_tokens"],
-        )
+    if isinstance(usage, dict) and (completion_tokens := _count(usage.get("completion_tokens"))) is not None:
+        update.usage = Usage(prompt_tokens=_count(usage.get("prompt_tokens")) or 0, completion_tokens=completion_tokens)
     timings = payload.get("timings")  # llama-server adds its own measurements
-    if isinstance(timings, dict) and isinstance(timings.get("predicted_per_second"), (int, float)):
-        update.tokens_per_second = float(timings["predicted_per_second"]) or None
+    speed = finite_number(timings.get("predicted_per_second")) if isinstance(timings, dict) else None
+    if speed is not None and speed > 0:
+        update.tokens_per_second = speed
     choices = payload.get("choices")
     if choices is None:
         return update
@@ -74,8 +72,8 @@ def parse_event(data: str, where: str, want_logprobs: int = 0, event: str = "mes
     for choice in choices:
         if not isinstance(choice, dict):
             raise _malformed(where, data)
-        if choice.get("index", 0) != 0:
-            continue  # we always ask for one choice (n=1)
+        if choice.get("index") not in (0, None):
+            continue  # we always ask for one choice (n=1); "index": null is that one too
         update.answered = True
         text = _choice_text(choice)
         if not isinstance(text, str):
@@ -85,6 +83,14 @@ def parse_event(data: str, where: str, want_logprobs: int = 0, event: str = "mes
         if choice.get("finish_reason"):
             update.finish_reason = str(choice["finish_reason"])
     return update
+
+
+def _count(value: Any) -> int | None:
+    """A token count from ``usage``: a non-negative int (not a bool), else None.
+
+    ``-5`` or ``true`` from a server made negative counts and a negative speed in ``--json``.
+    """
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _choice_text(choice: dict[str, Any]) -> Any:
@@ -97,9 +103,16 @@ def _choice_text(choice: dict[str, Any]) -> Any:
     return choice.get("text") or ""
 
 
-def _top(pairs: list[tuple[str, float]], want: int) -> list[TopAlternative]:
-    ranked = sorted(pairs, key=lambda pair: -pair[1])[:want]
-    return [TopAlternative(token=token, token_id=-1, logprob=logprob) for token, logprob in ranked]
+def finite_number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite JSON number, else None (a log-probability, a speed).
+
+    A bool, a string, NaN or an infinity from a server is no number to show or
+    store: ``--json`` wrote ``NaN`` (not JSON at all) and ``True`` became 1.0.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _server_bytes(value: Any) -> bytes | None:
@@ -113,10 +126,29 @@ def _server_bytes(value: Any) -> bytes | None:
     return None
 
 
-def _logprobs(data: Any, want: int) -> list[TokenLogprob]:
-    """Chat (``content: [{token, logprob, top_logprobs}]``) or text (parallel lists) logprobs.
+def _alternative(token: Any, value: Any, piece: Any = None) -> TopAlternative | None:
+    logprob = finite_number(value)
+    if logprob is None:
+        return None
+    return TopAlternative(token=str(token), token_id=-1, logprob=logprob, piece=_server_bytes(piece))
 
-    Servers report token strings, not ids: ``token_id`` is -1.
+
+def _top(alternatives: list[TopAlternative | None], want: int) -> list[TopAlternative]:
+    found = [alt for alt in alternatives if alt is not None]
+    return sorted(found, key=lambda alt: -alt.logprob)[:want]
+
+
+def _listed(value: Any) -> list[Any]:
+    """A JSON array's items; anything else (a string, a number, an object) holds none."""
+    return value if isinstance(value, list) else []
+
+
+def _logprobs(data: Any, want: int) -> list[TokenLogprob]:
+    """Chat (``content: [{token, logprob, bytes, top_logprobs}]``) or text (parallel lists) logprobs.
+
+    Servers report token strings, not ids: ``token_id`` is -1. The bytes a chat-format
+    server lists for a token, and for each alternative, are kept (``piece``). An entry
+    of the wrong shape, or whose log-probability is no finite number, is left out.
     """
     if not want or not isinstance(data, dict):
         return []
@@ -124,26 +156,28 @@ def _logprobs(data: Any, want: int) -> list[TokenLogprob]:
     content = data.get("content")
     if isinstance(content, list):
         for item in content:
-            if not isinstance(item, dict) or not isinstance(item.get("logprob"), (int, float)):
+            if not isinstance(item, dict) or (logprob := finite_number(item.get("logprob"))) is None:
                 continue
             alternatives = [
-                (str(t.get("token", "")), float(t["logprob"]))
-                for t in item.get("top_logprobs") or []
-                if isinstance(t, dict) and isinstance(t.get("logprob"), (int, float))
+                _alternative(t.get("token", ""), t.get("logprob"), t.get("bytes"))
+                for t in _listed(item.get("top_logprobs"))
+                if isinstance(t, dict)
             ]
             out.append(TokenLogprob(
-                str(item.get("token", "")), -1, float(item["logprob"]), _top(alternatives, want),
+                str(item.get("token", "")), -1, logprob, _top(alternatives, want),
                 piece=_server_bytes(item.get("bytes")),
             ))  # fmt: skip
         return out
-    tokens = data.get("tokens") or []
-    values = data.get("token_logprobs") or []
-    tops = data.get("top_logprobs") or [None] * len(tokens)
+    tokens = _listed(data.get("tokens"))
+    values = _listed(data.get("token_logprobs"))
+    tops = _listed(data.get("top_logprobs"))
+    tops = tops + [None] * (len(tokens) - len(tops))  # a short list of alternatives drops no token
     for token, value, top in zip(tokens, values, tops):
-        if not isinstance(value, (int, float)):
+        logprob = finite_number(value)
+        if logprob is None:
             continue
-        alternatives = [(str(t), float(v)) for t, v in (top or {}).items() if isinstance(v, (int, float))]
-        out.append(TokenLogprob(str(token), -1, float(value), _top(alternatives, want)))
+        pairs = top.items() if isinstance(top, dict) else ()
+        out.append(TokenLogprob(str(token), -1, logprob, _top([_alternative(t, v) for t, v in pairs], want)))
     return out
 
 
