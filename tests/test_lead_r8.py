@@ -118,3 +118,14 @@ def test_a_template_resume_refuses_a_tool_or_another_templates_results(
     assert out.read_bytes() == before
     if second[0] == "prompt":
         assert json.loads(before.splitlines()[0])["template"] == "few-shot"
+
+
+def test_the_openai_backend_names_them_too(server: FakeOpenAIServer) -> None:
+    from assistant.backends import load_backend
+
+    server.route("POST", "/tokenize", lambda h, _: send_json(h, 200, {"tokens": [1, 2]}))
+    backend = load_backend("openai", "tiny", base_url=server.base_url, progress=lambda _: None)
+    for call, message in _wrong_calls(backend):
+        with pytest.raises(TypeError, match=message):
+            call()  # type: ignore[operator]
+    assert not server.bodies("/v1/completions") and not server.bodies("/v1/chat/completions")

@@ -36,7 +36,7 @@ from ... import __version__
 from ...errors import NotSupportedError, RemoteError
 from ...terminal_text import visible_text
 from ...types import Chunk, Completion, GenerationParams, Message, TokenLogprob
-from ..base import Capabilities, Prompt
+from ..base import Capabilities, Prompt, checked_params, checked_prompt
 from ..chat_format import ChatFormat
 from ..streaming import collect
 from .discovery import choose_model, detect_profile, find_context_length
@@ -268,7 +268,7 @@ class OpenAIBackend:
         return estimate_tokens(prompt)
 
     def _exact_ids(self, prompt: Prompt) -> list[int] | None:
-        if isinstance(prompt, str):
+        if isinstance(checked_prompt(prompt), str):
             return self._tokenize({"text": prompt})
         if self._profile.tokenizer == "vllm":
             return self._tokenize({"messages": [m.to_dict() for m in prompt]})
@@ -317,8 +317,8 @@ class OpenAIBackend:
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
         client, settings = self._require()
-        self.check_params(params)
-        chat = not isinstance(prompt, str)
+        self.check_params(checked_params(params))
+        chat = not isinstance(checked_prompt(prompt), str)
         if params.json_schema is not None:
             self._check_schema_request(chat)
         if chat:
