@@ -88,7 +88,9 @@ def _read_config_text(path: Path) -> str | None:
     cannot be read (permissions, not UTF-8) is reported alike wherever it is read.
     """
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: Windows editors (Notepad) start a UTF-8 file with a byte order mark, which
+        # tomllib calls "Invalid statement (at line 1, column 1)" in a file that looks right
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         return None
     except UnicodeDecodeError as exc:
@@ -336,7 +338,11 @@ def set_top_level(key: str, value: str) -> Path:
     path = paths().config_file
     text = _read_config_text(path) or ""
     line = f"{key} = {toml_string(value)}"
-    lines = text.splitlines()
+    # TOML lines end at "\n" only: str.splitlines() also broke a line at U+2028, U+0085 or a form feed,
+    # legal inside a TOML string or comment, and the "\n" written back made a valid file invalid
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
     first_table = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
     for i in range(first_table):
@@ -347,10 +353,15 @@ def set_top_level(key: str, value: str) -> Path:
         lines.insert(0, line)
     new_text = "\n".join(lines) + "\n"
     try:
-        if tomllib.loads(new_text).get(key) != value:
-            raise ConfigError(f"cannot set {key} in {path}: edit it by hand")
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
+        valid = tomllib.loads(new_text).get(key) == value
+    except tomllib.TOMLDecodeError:
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:  # broken before our edit (and not only on this key's line)
+            raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
+        valid = False
+    if not valid:  # a layout this line edit cannot handle (the key inside a multi-line string, ...)
+        raise ConfigError(f"cannot set {key} in {path} without changing the rest of it: edit it by hand")
     path.parent.mkdir(parents=True, exist_ok=True)
     from .files import write_replacing
 

@@ -21,7 +21,13 @@ def _shown(value: object) -> str:
 
 
 def _human_size(size: int | None) -> str:
-    return "-" if size is None else f"{size / 1e6:.0f} MB"
+    """A size for the SIZE column: a small file (a crafted or cut header) said "0 MB", as if empty."""
+    if size is None:
+        return "-"
+    for unit, scale in (("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.0f} {unit}"
+    return f"{size} B"
 
 
 def _row_dict(row: Any, default_name: str | None) -> dict[str, Any]:
@@ -219,10 +225,15 @@ def remove_model(reference: str, yes: bool) -> None:
     """Delete REFERENCE's file (and any .part of it) from the models directory."""
     from ..errors import ModelError, ModelNotFoundError
     from ..models import registry
-    from ..models.download import being_pulled, human_bytes, part_path
+    from ..models.download import being_pulled, human_bytes, part_path, source_note
     from ..models.inventory import find_row
 
-    row = find_row(reference)
+    try:
+        row = find_row(reference)
+    except ModelNotFoundError:
+        row = _unfinished_pull(reference)
+        if row is None:
+            raise
     if row.kind == "file":  # the user's own file elsewhere: deleting it is not this tool's job
         from ..config import paths
 
@@ -249,6 +260,7 @@ def remove_model(reference: str, yes: bool) -> None:
     row.path.unlink(missing_ok=True)
     for part in parts:
         part.unlink(missing_ok=True)
+        source_note(part).unlink(missing_ok=True)
     registry.remove(row.path.name)
     if converted is not None:  # -b transformers' float32 copy: often larger than the GGUF itself
         import shutil
@@ -265,6 +277,24 @@ def remove_model(reference: str, yes: bool) -> None:
             ),
             err=True,
         )
+
+
+def _unfinished_pull(reference: str) -> Any:
+    """A not-yet-pulled ``hf:ORG/REPO/FILE.gguf`` or URL whose ``.part`` is in the models directory, or None.
+
+    ``models list`` names such a part ("pulling again resumes it"), but ``models rm``
+    with the same reference said "not downloaded" and left gigabytes behind.
+    """
+    from ..models import refs
+    from ..models.inventory import ModelRow
+
+    ref = refs.parse(reference)
+    path = refs.unfinished_file(ref) if isinstance(ref, (refs.HubFileRef, refs.UrlRef)) else None
+    if path is None:
+        return None
+    return ModelRow(
+        name=path.name, path=path, kind="pulled", installed=False, size=None, source=refs.describe(ref)
+    )
 
 
 def _is_configured_default(row: Any) -> bool:
@@ -313,9 +343,20 @@ def model_default(reference: str | None) -> None:
         return
     name = _default_reference(reference)
     path = set_top_level("default_model", name)
+    import os
+
     from ..terminal_text import visible_text
 
     click.echo(visible_text(f"default model: {name} (in {path})"), err=True)
+    from ..models.catalog import find_entry
+
+    override = os.environ.get("ASSISTANT_MODEL")
+    same = (find_entry(override) or override) == (find_entry(name) or name) if override else True
+    if not same:  # the variable wins over the config: the change seemed to do nothing
+        click.echo(
+            visible_text(f"note: ASSISTANT_MODEL={override} is set and overrides it where it is set"),
+            err=True,
+        )
 
 
 def _default_reference(reference: str) -> str:

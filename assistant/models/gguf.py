@@ -23,11 +23,22 @@ _SCALARS = {
 }  # fmt: skip
 _STRING, _ARRAY = 8, 9
 _MAX_STRING = 64 << 20
+_MAX_KEPT_TEXT = 64 << 20
+"""Most bytes of string values one header may hold in memory together. Each string is bounded by
+:data:`_MAX_STRING`, but a file of many such strings had every one of them decoded and kept (a 4 GB
+file, 4 GB of memory, for ``models list``); real headers keep well under 1 MB (vocabularies are
+arrays, skipped)."""
 
 
 MAX_TENSOR_DIMS = 8
 """Most dimensions a tensor of the header's table may claim (ggml has 4): each is read one by one,
 so a claim of 2**32 - 1 made every reader of the table loop over the whole file."""
+
+SMALL_ARRAY = 1024
+"""Numeric arrays of at most this many items are returned as lists: per-layer values (OpenELM's
+``attention.head_count_kv``) that :class:`~assistant.models.context_size.KvShape` needs as numbers;
+returned as their length, such an array read as "16 KV heads" for a model of 16 layers. A vocabulary's
+scores and token types (tens of thousands) stay skipped."""
 
 _MAX_ARRAY_DEPTH = 4
 """GGUF arrays may hold arrays; real files nest at most one level. A deeper file is hostile, not a model."""
@@ -46,6 +57,7 @@ class _Reader:
         self.handle = handle
         self.path = path
         self.size = os.fstat(handle.fileno()).st_size
+        self.kept_text = 0
 
     def remaining(self) -> int:
         return self.size - self.handle.tell()
@@ -64,18 +76,25 @@ class _Reader:
     def unpack(self, fmt: str) -> Any:
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
 
-    def string(self) -> str:
+    def string(self, keep: bool = True) -> str:
+        """A string value; skipped (seeked over, "" returned) unless ``keep``: a vocabulary's items need no decoding."""
         length = self.unpack("<Q")
         if length > _MAX_STRING:
             raise ModelLoadError(self.path, "corrupt GGUF header (string too long)")
         self.need(length, "a string")
+        if not keep:
+            self.handle.seek(length, 1)
+            return ""
+        self.kept_text += length
+        if self.kept_text > _MAX_KEPT_TEXT:  # checked before reading: the claim, not the bytes
+            raise ModelLoadError(self.path, "corrupt GGUF header (more text than any model's header holds)")
         return self.read(length).decode("utf-8", errors="replace")
 
     def value(self, kind: int, keep: bool, depth: int = 0) -> Any:
         if kind in _SCALARS:
             return self.unpack(_SCALARS[kind])
         if kind == _STRING:
-            return self.string()
+            return self.string(keep=keep or depth == 0)  # a top-level string is a fact; an array's, skipped
         if kind == _ARRAY:
             if depth >= _MAX_ARRAY_DEPTH:
                 raise ModelLoadError(self.path, "corrupt GGUF header (arrays nested too deep)")
@@ -84,7 +103,7 @@ class _Reader:
             if item_kind in _SCALARS:
                 size = struct.calcsize(_SCALARS[item_kind])
                 self.need(size * count, "an array")
-                if not keep:
+                if not keep and count > SMALL_ARRAY:
                     self.handle.seek(size * count, 1)
                     return count
                 return list(struct.unpack(f"<{count}{_SCALARS[item_kind][1:]}", self.read(size * count)))
@@ -110,7 +129,8 @@ def is_gguf(path: Path) -> bool:
 def read_metadata(
     path: str | Path, keep_arrays: tuple[str, ...] = (), count_parameters: bool = False
 ) -> dict[str, Any]:
-    """Metadata of a GGUF file. Arrays are returned as their length unless named in ``keep_arrays``.
+    """Metadata of a GGUF file. Arrays are returned as their length unless named in ``keep_arrays``
+    or numeric and small (:data:`SMALL_ARRAY`: per-layer values, as lists).
 
     ``count_parameters`` also reads the tensor table after the metadata (names and
     shapes, no weights) and stores the total element count as ``GGUF.parameter_count``.
@@ -118,6 +138,13 @@ def read_metadata(
     path = Path(path)
     if not path.is_file():  # /dev/zero or a FIFO exists: "no such file" sent the user looking for a typo
         raise ModelLoadError(path, "not a regular file" if path.exists() else "no such file")
+    try:
+        return _read(path, keep_arrays, count_parameters)
+    except OSError as exc:  # unreadable (permissions, I/O): "error: Input/output error" named no file
+        raise ModelLoadError(path, f"cannot read it: {exc.strerror or exc}") from None
+
+
+def _read(path: Path, keep_arrays: tuple[str, ...], count_parameters: bool) -> dict[str, Any]:
     with path.open("rb") as handle:
         reader = _Reader(handle, path)
         if handle.read(4) != GGUF_MAGIC:
@@ -137,7 +164,7 @@ def read_metadata(
             reader.need(n_tensors * 24, "the tensor count")  # name length, dims, type, offset at least
             total = 0
             for _ in range(n_tensors):
-                reader.string()  # tensor name
+                reader.string(keep=False)  # tensor name
                 n_dims = reader.unpack("<I")
                 if n_dims > MAX_TENSOR_DIMS:
                     raise ModelLoadError(

@@ -27,6 +27,9 @@ METADATA_TIMEOUT_S = 10.0
 MAX_METADATA_BYTES = 16 << 20
 """Most bytes of one metadata answer (a page of a repository's file list is a few hundred KB):
 a server that streams forever is one error line, not all of memory."""
+MAX_TREE_PAGES = 100
+"""Most pages of a repository's file list followed (the hub pages 1000 files): a server whose
+``Link: rel="next"`` never ends is one error line, not a loop."""
 QUANT_PREFERENCE = (
     "Q4_K_M",
     "Q4_K_S",
@@ -134,9 +137,12 @@ def _http_error(url: str, exc: urllib.error.HTTPError) -> ModelFetchError:
 
 
 def _get_json(url: str) -> tuple[object, str | None]:
+    from .download import _AuthStaysHome
+
     request = urllib.request.Request(url, headers={"User-Agent": "assistant", **auth_headers()})
+    opener = urllib.request.build_opener(_AuthStaysHome)  # urlopen sent the token on to another host
     try:
-        with urllib.request.urlopen(request, timeout=METADATA_TIMEOUT_S) as response:
+        with opener.open(request, timeout=METADATA_TIMEOUT_S) as response:
             body = response.read(MAX_METADATA_BYTES + 1)
             link = response.headers.get("Link")
     except urllib.error.HTTPError as exc:
@@ -159,16 +165,26 @@ def _get_json(url: str) -> tuple[object, str | None]:
 
 def list_files(repo: str, revision: str) -> list[str]:
     """Every file path in ``repo`` at ``revision`` (the hub's tree API, all pages)."""
-    url: str | None = (
-        f"{endpoint()}/api/models/{repo}/tree/{urllib.parse.quote(revision, safe='')}?recursive=true"
-    )
+    where = f"{endpoint()}/api/models/{repo}/tree/{revision}"
+    url = f"{endpoint()}/api/models/{repo}/tree/{urllib.parse.quote(revision, safe='')}?recursive=true"
+    host = urllib.parse.urlsplit(url).netloc
     files: list[str] = []
-    while url:
-        data, url = _get_json(url)
+    for _ in range(MAX_TREE_PAGES):
+        data, next_url = _get_json(url)
         if not isinstance(data, list):
-            raise ModelFetchError(f"{endpoint()}/api/models/{repo}/tree/{revision}: unexpected answer")
-        files += [str(item["path"]) for item in data if isinstance(item, dict) and item.get("type") == "file"]
-    return files
+            raise ModelFetchError(f"{where}: unexpected answer")
+        # an untrusted answer: an entry without a text "path" is skipped (item["path"] was a KeyError traceback)
+        files += [
+            item["path"]
+            for item in data
+            if isinstance(item, dict) and item.get("type") == "file" and isinstance(item.get("path"), str)
+        ]
+        if not next_url:
+            return files
+        url = urllib.parse.urljoin(url, next_url)
+        if urllib.parse.urlsplit(url).netloc != host:  # the token goes with each page: same host only
+            raise ModelFetchError(f"{where}: the next page of files is on another host ({url})")
+    raise ModelFetchError(f"{where}: more than {MAX_TREE_PAGES} pages of files")
 
 
 _SPLIT = re.compile(r"-\d{5}-of-\d{5}\.gguf$", re.IGNORECASE)

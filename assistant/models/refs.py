@@ -25,13 +25,14 @@ from ..config import paths
 from ..errors import ModelFetchError, ModelNotFoundError
 from . import hub, registry
 from .catalog import CATALOG, CatalogEntry, HuggingFaceSource, find_entry, looks_like_path
-from .download import ProgressFactory, download, part_path
+from .download import ProgressFactory, download, drop_empty_part, part_path
 
 Progress = Callable[[str], None]
 _REPO = r"[A-Za-z0-9][\w.-]*/[\w.-]+"
 _HF = re.compile(
     rf"^hf:(?P<repo>{_REPO})(?:@(?P<rev>[\w.-]+))?(?:/(?P<file>.+\.gguf)|:(?P<quant>[\w]+))?$", re.IGNORECASE
 )
+_OTHER_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 _MODEL_ID = re.compile(rf"^(?P<repo>{_REPO})(?:@(?P<rev>[\w.-]+))?$")
 
 
@@ -132,6 +133,10 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
             return HubFileRef(repo, rev, match["file"])
         return HubRepoRef(repo, rev, match["quant"] or quant)
     if text.lower().startswith(("https://", "http://")):
+        try:
+            _ = urllib.parse.urlsplit(text).port  # raises for a bad host or port
+        except ValueError as exc:  # "https://[::1/x.gguf" was a ValueError traceback wherever -m is read
+            raise ModelNotFoundError(f"{text}: not a valid URL ({exc})") from None
         hub_ref = _hub_page(text)
         if hub_ref is not None:
             return hub_ref
@@ -149,6 +154,9 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
         path, exists = Path(text), False
     if exists:
         return LocalRef(path)
+    scheme = _OTHER_SCHEME.match(text)
+    if scheme:  # "ftp://h/x.gguf" was "model file not found: ftp:/h/x.gguf"
+        raise ModelNotFoundError(f"{text}: only https:// and http:// URLs can be pulled, not {scheme[1]}://")
     match = _MODEL_ID.match(text)
     if match and not text.startswith((".", "~")) and not text.lower().endswith(".gguf"):
         return HubModelRef(match["repo"], match["rev"] or "main")
@@ -242,6 +250,7 @@ def pull_file(
 ) -> registry.PulledModel:
     """Download (or find already pulled) the GGUF file ``ref`` names, verified, and record it."""
     if not force and (found := installed(ref)) is not None:
+        drop_empty_part(found.path)  # an older version's leftover: it resumes nothing
         return found
     if hub.offline():
         raise ModelNotFoundError(
@@ -277,7 +286,7 @@ def pull_file(
     else:
         if not sha256:
             progress(f"note: {url} gives no sha256 to verify against; the file's own hash is recorded")
-        resuming = part_path(dest).is_file()
+        resuming = _has_bytes(part_path(dest))  # an empty part resumes nothing: "resuming" would mislead
         progress(f"pulling {url}" + (f" (resuming {part_path(dest).name})" if resuming else ""))
         digest = download(
             url, dest, size=size, sha256=sha256, headers=headers, progress=transfer(name), cancel=cancel
@@ -296,6 +305,25 @@ def pull_file(
     registry.add(record)
     progress(f"installed {name} at {dest} (sha256 {digest[:12]}…{' verified' if sha256 else ''})")
     return record
+
+
+def unfinished_file(ref: HubFileRef | UrlRef) -> Path | None:
+    """Where ``ref``'s file goes in the models directory, when a ``.part`` of it is there (no network).
+
+    Only for references that name their file: ``hf:ORG/REPO`` needs the hub to choose one.
+    """
+    try:
+        path = paths().models_dir / _safe_file_name(ref.filename)
+    except ModelFetchError:  # a name that could never have been pulled
+        return None
+    return path if part_path(path).is_file() else None
+
+
+def _has_bytes(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _safe_file_name(filename: str) -> str:

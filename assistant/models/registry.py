@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,6 +56,9 @@ def load() -> list[PulledModel]:
         data = json.loads(_file().read_text(encoding="utf-8"))
     except FileNotFoundError:
         return []
+    except NotADirectoryError:  # "cannot read …/pulled.json: Not a directory" hid what is wrong
+        where = " (set by ASSISTANT_MODELS_DIR)" if os.environ.get("ASSISTANT_MODELS_DIR") else ""
+        raise ModelError(f"the models directory {paths().models_dir}{where} is not a directory") from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot read {_file()}: {exc}") from None
     records = []
@@ -120,6 +124,8 @@ def add(record: PulledModel) -> None:
 
 
 def remove(name: str) -> None:
+    if find(name) is None:  # nothing recorded (a catalog or hand-placed file): no pulled.json to write
+        return
     with _locked():
         _save([r for r in load() if r.name != name])
 

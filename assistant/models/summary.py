@@ -72,11 +72,9 @@ def summarize(path: Path) -> HeaderSummary:
     stat = path.stat()
     key = f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
     cache = _load_cache()
-    if isinstance(cache.get(key), dict):
-        try:
-            return HeaderSummary(**cache[key])
-        except TypeError:
-            pass
+    cached = _from_cache(cache.get(key))
+    if cached is not None:
+        return cached
     metadata = read_metadata(path, count_parameters=True)
     summary = HeaderSummary(
         architecture=header_text(metadata, "general.architecture"),
@@ -86,6 +84,8 @@ def summarize(path: Path) -> HeaderSummary:
         chat_template=chat_template(metadata) is not None,
         name=header_text(metadata, "general.name"),
     )
+    # entries of this file's earlier versions, and of files gone, only grow the cache
+    cache = {k: v for k, v in cache.items() if k.rsplit(":", 2)[0] != str(path) and _still_there(k)}
     cache[key] = asdict(summary)
     try:
         target = _cache_file()
@@ -94,6 +94,30 @@ def summarize(path: Path) -> HeaderSummary:
     except OSError:
         pass  # a cache that cannot be written only costs time
     return summary
+
+
+def _from_cache(entry: object) -> HeaderSummary | None:
+    """A cached summary, if ``entry`` is one with fields of the right types (else it is read again).
+
+    The cache is a file: an edited or damaged one (``"parameters": "x"``) ended
+    ``models list`` in a TypeError traceback.
+    """
+    if not isinstance(entry, dict):
+        return None
+    try:
+        summary = HeaderSummary(**entry)
+    except TypeError:
+        return None
+    texts = (summary.architecture, summary.quantization, summary.name)
+    numbers = (summary.parameters, summary.context_length)
+    texts_ok = all(v is None or isinstance(v, str) for v in texts)
+    numbers_ok = all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in numbers)
+    return summary if texts_ok and numbers_ok and isinstance(summary.chat_template, bool) else None
+
+
+def _still_there(key: str) -> bool:
+    """Whether the file a cache key (``PATH:SIZE:MTIME``) names still exists."""
+    return Path(key.rsplit(":", 2)[0]).is_file()
 
 
 def try_summarize(path: Path) -> HeaderSummary | None:
