@@ -129,3 +129,27 @@ def test_the_openai_backend_names_them_too(server: FakeOpenAIServer) -> None:
         with pytest.raises(TypeError, match=message):
             call()  # type: ignore[operator]
     assert not server.bodies("/v1/completions") and not server.bodies("/v1/chat/completions")
+
+
+def test_a_reply_that_fails_part_way_ends_its_line_before_the_error() -> None:
+    """`partial replyerror: lost the connection` was printed as one line: Ctrl-C ended the reply's
+    line first, an error did not."""
+    from assistant.backends.fake import FakeBackend, FakeBackendPlugin
+    from assistant.errors import BackendError
+    from assistant.plugins import register_plugin, unregister_plugin
+
+    class FailsPartWay(FakeBackend):
+        def stream(self, prompt, params):  # type: ignore[no-untyped-def]
+            for number, chunk in enumerate(super().stream(prompt, params)):
+                if number == 2:
+                    raise BackendError("lost the connection")
+                yield chunk
+
+    register_plugin(FakeBackendPlugin(lambda: FailsPartWay(reply="one two three four")), name="fails-part-way")
+    try:
+        result = CliRunner().invoke(main, ["prompt", "-b", "fake", "--no-log", "hello"])
+    finally:
+        unregister_plugin("fails-part-way")
+    assert result.exit_code == 1
+    assert result.stdout and result.stdout.endswith("\n")
+    assert "lost the connection" in result.stderr

@@ -174,6 +174,7 @@ def prompt(
     sampled = engine.capabilities.sampled_probs
     live = not as_json and (schema is None or out.isatty())  # a pipe gets a document only once it is checked
     line_ends = StreamedLineEnds()
+    open_line = False  # part of a reply line is on the screen: an error must not go on after it
     try:
         for chunk in (stream := session.send(user_text)):
             shown = line_ends.feed(chunk.text) if live and chunk.text else ""
@@ -182,12 +183,19 @@ def prompt(
                     echo_shaded(shown, shown_probability(chunk.logprobs, sampled))
                 else:
                     echo_untrusted(shown, nl=False)
+                open_line = not shown.endswith("\n")
         if live and (held := line_ends.flush()):
             echo_untrusted(held, nl=False)
+            open_line = not held.endswith("\n")
     except KeyboardInterrupt:
         engine.cancel()
         if live:
             out.write("\n")
+        raise
+    except Exception:
+        if open_line:  # "partial replyerror: lost the connection" read as one line
+            out.write("\n")
+            out.flush()
         raise
     finally:
         stream.close()  # a reply cut short by Ctrl-C is recorded as interrupted
