@@ -10,7 +10,14 @@ from click.testing import CliRunner
 
 from assistant.cli import main
 
-from .openai_fake_server import FakeOpenAIServer, send_json, tiny_openai_server  # noqa: F401 (the server fixture)
+from .openai_fake_server import (  # noqa: F401 (the server fixture)
+    DONE,
+    FakeOpenAIServer,
+    chat_chunk,
+    send_json,
+    sse,
+    tiny_openai_server,
+)
 
 
 @pytest.mark.parametrize("raw", ["９", "1_0", "+5", "٣", " 1 2 "])
@@ -153,3 +160,25 @@ def test_a_reply_that_fails_part_way_ends_its_line_before_the_error() -> None:
     assert result.exit_code == 1
     assert result.stdout and result.stdout.endswith("\n")
     assert "lost the connection" in result.stderr
+
+
+def test_a_templates_own_setting_a_server_lacks_is_dropped_a_users_is_refused(
+    server: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prompt -t summarize -b openai` failed on a generic server ("repeat_penalty=1.1 is not supported"):
+    the template's own params were refused as if the user had set them; a tool's are dropped."""
+    server.models("tiny", owned_by="acme")  # a generic server: no repeat_penalty, no seed
+    server.route("POST", "/v1/chat/completions", sse([chat_chunk("Short."), chat_chunk(finish="stop"), DONE]))
+    monkeypatch.setenv("ASSISTANT_OPENAI_BASE_URL", server.base_url)
+    template = tmp_path / "picky.jinja"
+    template.write_text("---\nparams:\n  repeat_penalty: 1.2\n  seed: 7\n---\nSay: {{ input }}\n")
+    runner = CliRunner()
+    ran = runner.invoke(main, ["prompt", "-t", str(template), "-b", "openai", "-m", "tiny", "--no-log", "hi"])
+    assert ran.exit_code == 0, ran.output
+    assert ran.stdout.strip() == "Short."
+    body = server.bodies("/v1/chat/completions")[0]
+    assert "repeat_penalty" not in body and body["seed"] == 7  # a setting the server has stays
+    refused = runner.invoke(
+        main, ["prompt", "-t", str(template), "-b", "openai", "-m", "tiny", "--no-log", "-o", "repeat_penalty=1.3", "hi"]
+    )
+    assert refused.exit_code == 1 and "repeat_penalty" in refused.stderr

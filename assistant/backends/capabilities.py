@@ -8,6 +8,7 @@ catching :class:`~assistant.errors.NotSupportedError`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Collection
 
 from ..errors import NotSupportedError
 from ..types import GenerationParams
@@ -59,3 +60,20 @@ def refuse_unconstrained(name: str, capabilities: Capabilities, params: Generati
     """Raise :class:`NotSupportedError` for a ``json_schema`` a backend cannot honour (never ignore it)."""
     if params.json_schema is not None and not capabilities.constrained:
         raise NotSupportedError(f"the {name} backend cannot constrain decoding to a JSON schema")
+
+
+def within_reach(
+    params: GenerationParams, capabilities: Capabilities, *, kept: Collection[str] = ()
+) -> GenerationParams:
+    """Preferred settings without those the backend lacks (a server without ``repeat_penalty`` or ``seed``).
+
+    For a tool's own settings or a template's ``params``: preferences, not the user's
+    choice, so a server that cannot honour them decodes without them instead of
+    failing every call. ``kept`` names the settings the user gave (``-o``), which
+    stay, for the backend to refuse when it cannot honour them.
+    """
+    if not capabilities.repeat_penalty and params.repeat_penalty != 1.0 and "repeat_penalty" not in kept:
+        params = params.replace(repeat_penalty=1.0)
+    if not capabilities.seed and params.seed is not None and "seed" not in kept:
+        params = params.replace(seed=None)
+    return params

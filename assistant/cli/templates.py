@@ -405,7 +405,7 @@ def _prompt_once(
     to_stdout = template.output.type == "text" and template.answer_prefix is None
     stream = sys.stdout if to_stdout else sys.stderr
 
-    params = resolve_params(template, overrides)
+    params = resolve_params(template, overrides, engine)
     line_ends = StreamedLineEnds()
     try:
         with recorder.turn(_user_text_of(messages), _turn_meta(template, engine, params)) as turn:
@@ -478,7 +478,7 @@ def _prompt_batch(
         finish_batch(finished, out)  # nothing left to run: no model to load
         return
     engine, overrides = _load_engine(model, backend, options, verbose)
-    params = resolve_params(template, overrides)
+    params = resolve_params(template, overrides, engine)
     in_flight = batch_parallel(parallel, engine)
     _note_constraint(template, engine)
     recorder = BatchRecorder(history, title=f"batch: {template.name} over {batch.name}", out=out, resume=resume)

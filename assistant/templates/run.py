@@ -82,12 +82,26 @@ def _resolve_template(template: PromptTemplate | str | os.PathLike[str]) -> Prom
 
 
 def resolve_params(
-    template: PromptTemplate, params: GenerationParams | Mapping[str, Any] | None
+    template: PromptTemplate,
+    params: GenerationParams | Mapping[str, Any] | None,
+    backend: Backend | None = None,
 ) -> GenerationParams:
-    """A GenerationParams is used as given; a mapping overrides the template's ``params``."""
+    """A GenerationParams is used as given; a mapping overrides the template's ``params``.
+
+    With the ``backend`` that will run it, a setting of the template's own that the backend
+    lacks (``repeat_penalty: 1.1`` on a server without it) is dropped, as a tool's are: the
+    template's params are defaults, and they made every run fail on such a server. A setting
+    given in ``params`` is the caller's, and stays for the backend to refuse.
+    """
     if isinstance(params, GenerationParams):
         return params
-    return template.generation_params(dict(params or {}))
+    given = dict(params or {})
+    resolved = template.generation_params(given)
+    if backend is None:
+        return resolved
+    from ..backends.capabilities import within_reach
+
+    return within_reach(resolved, backend.capabilities, kept=given.keys())
 
 
 def run_template(
@@ -116,7 +130,7 @@ def run_template(
     spec = _resolve_template(template)
     messages = render_template(spec, variables, input=input, examples_as=examples_as, system=system)
     require_user_message(spec, messages)  # before a model is loaded for nothing
-    generation = resolve_params(spec, params)
+    resolve_params(spec, params)  # a bad setting is refused before a model loads
     if backend is None or isinstance(backend, str):
         from ..backends import default_model_for
         from ..config import default_backend
@@ -125,10 +139,10 @@ def run_template(
         name = backend or default_backend()
         engine = open_backend(model or default_model_for(name), name)
         try:
-            return execute(spec, messages, engine, generation, on_text)
+            return execute(spec, messages, engine, resolve_params(spec, params, engine), on_text)
         finally:
             engine.unload()
-    return execute(spec, messages, backend, generation, on_text)
+    return execute(spec, messages, backend, resolve_params(spec, params, backend), on_text)
 
 
 def constrained_schema(template: PromptTemplate) -> dict[str, Any] | None:

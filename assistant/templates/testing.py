@@ -122,7 +122,7 @@ def run_tests(
 ) -> TestReport:
     """Run every test case; a case that errors (render or output problem) fails with the reason."""
     overrides = {"temperature": 0.0, **(params or {})}
-    generation = resolve_params(template, overrides)
+    generation = resolve_params(template, overrides, backend)
     results: list[CaseResult] = []
     for case in template.tests:
         expect = case.expect.to_dict()

@@ -33,19 +33,13 @@ TokenProgress = Callable[[int], None]
 
 
 def within_reach(params: GenerationParams, backend: Backend) -> GenerationParams:
-    """A tool's own settings without those the backend lacks (a server without ``repeat_penalty`` or ``seed``).
+    """A tool's own settings without those the backend lacks (:func:`~assistant.backends.capabilities.within_reach`).
 
-    They are the tool's preferences, not the user's (tools refuse ``-o``
-    sampling options), so a server that cannot honour them decodes without
-    them instead of failing the tool; a setting the user asks for is still
-    refused by the backend when it cannot honour it.
+    Tools refuse ``-o`` sampling options, so every setting here is the tool's preference.
     """
-    capabilities = backend.capabilities
-    if not capabilities.repeat_penalty and params.repeat_penalty != 1.0:
-        params = params.replace(repeat_penalty=1.0)
-    if not capabilities.seed and params.seed is not None:
-        params = params.replace(seed=None)
-    return params
+    from ..backends.capabilities import within_reach as reachable
+
+    return reachable(params, backend.capabilities)
 
 
 @dataclass(frozen=True)
