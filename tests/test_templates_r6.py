@@ -94,7 +94,7 @@ def test_a_refused_partial_names_the_include_that_asked_for_it(
         ("{stop: [1, 2]}", "stop in params must be a string or a list of strings, not [1, 2]"),
         ("{max_tokens: 5.5}", "max_tokens in params must be a whole number, not 5.5"),
         ("{max_tokens: '64'}", "max_tokens in params must be a whole number, not '64'"),
-        ("{temperature: yes}", "temperature in params must be a number, not True"),
+        ("{temperature: yes}", "temperature in params must be a number, not 'yes'"),
     ],
 )
 def test_template_params_of_the_wrong_type_are_refused_when_it_loads(

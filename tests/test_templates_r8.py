@@ -150,12 +150,25 @@ def test_a_merge_key_may_still_be_overridden() -> None:
     assert template.params == {"temperature": 0, "max_tokens": 7}
 
 
-def test_yes_no_labels_say_to_quote_them() -> None:
-    """``labels: [yes, no]`` is [True, False] in YAML: "needs a list of at least two strings" puzzled."""
-    with pytest.raises(TemplateError, match=r"YAML reads yes, no, .* quote them"):
-        template_from_string("---\noutput: {type: choice, labels: [yes, no]}\n---\n{{ input }}\n", "yn")
-    template = template_from_string("---\noutput: {type: choice, labels: ['yes', 'no']}\n---\n{{ input }}\n", "yn")
+def test_yes_no_labels_are_text_and_true_false_say_to_quote_them() -> None:
+    """``labels: [yes, no]`` was [True, False] (YAML 1.1): yes/no/on/off are text now (YAML 1.2's
+    booleans are true and false only), and true/false labels say to quote them."""
+    template = template_from_string("---\noutput: {type: choice, labels: [yes, no]}\n---\n{{ input }}\n", "yn")
     assert template.output.labels == ("yes", "no")
+    with pytest.raises(TemplateError, match=r"YAML reads true and false as booleans, so quote them"):
+        template_from_string("---\noutput: {type: choice, labels: [true, false]}\n---\n{{ input }}\n", "tf")
+    template = template_from_string("---\noutput: {type: choice, labels: ['true', 'false']}\n---\n{{ input }}\n", "tf")
+    assert template.output.labels == ("true", "false")
+
+
+def test_an_examples_output_of_yes_stays_yes() -> None:
+    """An example's ``output: no`` was shown to the model as "False"."""
+    from assistant.templates.yaml_data import load_yaml
+
+    assert load_yaml("- {input: a, output: no}\n- {input: b, output: on}\n", "x") == [
+        {"input": "a", "output": "no"},
+        {"input": "b", "output": "on"},
+    ]
 
 
 @pytest.mark.parametrize("value", ["{a: 1}", "[a, b]", "true"])

@@ -300,10 +300,10 @@ def parse_output(where: str, raw: Any, strategy: str) -> OutputSpec:
     labels = raw.get("labels")
     if kind == "choice":
         if isinstance(labels, list) and len(labels) >= 2 and any(isinstance(x, bool) for x in labels):
-            # YAML 1.1 reads yes/no/on/off/true/false as booleans: `labels: [yes, no]` is [True, False]
+            # yes/no are text (YAML 1.2, .yaml_data), but true/false are still booleans
             raise TemplateError(
-                f"{where}: output labels must be strings; YAML reads yes, no, on, off, true and false "
-                "as true/false, so quote them (labels: ['yes', 'no'])"
+                f"{where}: output labels must be strings; YAML reads true and false as booleans, "
+                "so quote them (labels: ['true', 'false'])"
             )
         if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) and x for x in labels):
             raise TemplateError(f"{where}: output type choice needs 'labels': a list of at least two strings")

@@ -9,6 +9,7 @@ put in a prompt nor print with ``--json``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..errors import TemplateError
 from .sandbox import MAX_RENDERED_CHARS, value_size
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -49,9 +51,12 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) 
 
 _YamlLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != _TIMESTAMP_TAG]
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in (_TIMESTAMP_TAG, _BOOL_TAG)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.2's booleans, true and false only: YAML 1.1 (PyYAML's) also reads yes/no/on/off as
+# booleans, so `labels: [yes, no]` became [True, False] and an example's `output: no` "False".
+_YamlLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _YAML_LOADER: Any = _YamlLoader
 _PLAIN_TYPES = (str, int, float, bool, type(None), list, dict)
 """What a template's YAML may hold: the types JSON has (explicit tags such as !!binary add others)."""
