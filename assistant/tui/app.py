@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
@@ -17,7 +18,7 @@ from .pickers import same_model
 from .screens.chat import ChatScreen
 from .screens.help import HelpScreen
 from .screens.settings import SettingsChoice, SettingsScreen
-from .text import as_markup, visible_text
+from .text import as_markup, as_typed, visible_text
 
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
 GIL_SWITCH_INTERVAL = 0.001
@@ -67,6 +68,34 @@ class ChatApp(App[None]):
         super().notify(
             visible_text(message), title=visible_text(title), severity=severity, timeout=timeout, markup=False
         )
+
+    async def on_event(self, event: events.Event) -> None:
+        """A paste is made what a text box may hold before any widget gets it.
+
+        Textual's text boxes draw a pasted ESC as is: pasted terminal output in a settings
+        field, the sidebar's search or the command palette restyled the terminal, and an OSC
+        set its title. :func:`~assistant.tui.text.as_typed` shows it as ``␛`` (line ends
+        normalised, bidi marks dropped), here, where every paste comes in.
+        """
+        if isinstance(event, events.Paste) and not event.is_forwarded:
+            text = as_typed(event.text)
+            if text != event.text:
+                event = events.Paste(text)
+        await super().on_event(event)
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste no text box took (a message, the sidebar or nothing focused) goes into the message box.
+
+        Textual hands a paste to the focused widget only; a message or the sidebar
+        has no use for it, so it bubbled up to here and was lost. On the chat screen it
+        is what the user means to send; on another screen (help, a dialog) it
+        stays dropped, since the message box is hidden under it.
+        """
+        screen = self.screen
+        if isinstance(screen, ChatScreen):
+            # The box stops the pastes it takes itself, so none comes here twice.
+            event.stop()
+            screen.prompt_input.post_message(events.Paste(event.text))
 
     def action_help_quit(self) -> None:
         """Ctrl+C does not quit (it copies in text boxes): say what does, in words, not raw markup."""

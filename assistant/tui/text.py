@@ -9,9 +9,24 @@ characters are made visible by :func:`assistant.terminal_text.visible_text`
 
 from __future__ import annotations
 
-from ..terminal_text import visible_text
+from ..terminal_text import visible_text, without_bidi_controls
 
-__all__ = ["visible_text", "as_markup", "format_rate", "format_ms", "shorten"]
+__all__ = ["visible_text", "as_markup", "as_typed", "format_rate", "format_ms", "shorten"]
+
+
+def as_typed(text: str) -> str:
+    """``text`` as it may stand in a text box the user edits: a paste, a recalled or edited message.
+
+    A text box draws its characters as they are, so an ESC in it reached the
+    terminal (pasted terminal output turned the screen red, an OSC set the window
+    title). Line ends are normalised (``\\r\\n`` and ``\\r`` become ``\\n``),
+    every other control character is made visible (ESC as ``␛``, see
+    :func:`visible_text`), and the invisible bidi marks a right-to-left sentence is
+    often copied with are dropped instead
+    (:func:`~assistant.terminal_text.without_bidi_controls`): the user's own words
+    reach the model as they read. What the box shows is what is sent.
+    """
+    return visible_text(without_bidi_controls(text.replace("\r\n", "\n").replace("\r", "\n")))
 
 
 def as_markup(text: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Collection
 
 from rich.text import Text
 from textual import work
@@ -58,17 +58,23 @@ class AttentionFailed(Message):
 
 @dataclass
 class PictureWritten(Message):
-    path: Path | None
-    error: str = ""
+    path: Path
+    error: str | None = None
+    """None when the picture was written."""
 
 
-def export_path(model: str, layer: int, head: int | None, directory: Path | None = None) -> Path:
-    """``attention-MODEL-layerN-mean.png`` in ``directory`` (default: the working one), never overwriting."""
+def export_path(
+    model: str, layer: int, head: int | None, directory: Path | None = None, taken: Collection[Path] = ()
+) -> Path:
+    """``attention-MODEL-layerN-mean.png`` in ``directory`` (default: the working one), never overwriting.
+
+    ``taken``: paths of pictures still being drawn, which do not exist yet but are not free either.
+    """
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name) or "model"
     stem = f"attention-{safe}-layer{layer}-{'mean' if head is None else f'head{head}'}"
     folder = directory or Path.cwd()
     path, number = folder / f"{stem}.png", 1
-    while path.exists():
+    while path.exists() or path in taken:
         number += 1
         path = folder / f"{stem}-{number}.png"
     return path
@@ -115,6 +121,8 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
         self.colour = colour
         self.state: AttentionViewState | None = None
         self.computing = False
+        self.exporting: set[Path] = set()
+        """Pictures being drawn (see :meth:`action_export`)."""
 
     @property
     def controller(self) -> ChatController:
@@ -238,7 +246,10 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
         if self.state is None:
             self.notify("The map is not ready yet", severity="warning")
             return
-        path = export_path(self.state.model, self.state.layer, self.state.head)
+        # A picture takes a second or more to draw: "e" pressed again meanwhile gave the same
+        # name, and the second picture overwrote the first as both were written at once.
+        path = export_path(self.state.model, self.state.layer, self.state.head, taken=self.exporting)
+        self.exporting.add(path)
         self.notify(f"Drawing {path.name}…")
         self._export(self.state.maps, path, self.state.layer, self.state.head, self.state.model)
 
@@ -249,14 +260,15 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
         try:
             save_attention_picture(maps, path, layer, head, model)
         except AssistantError as exc:
-            self.post_message(PictureWritten(None, str(exc)))
+            self.post_message(PictureWritten(path, str(exc)))
         except Exception as exc:  # matplotlib failing must not take the app down
-            self.post_message(PictureWritten(None, f"{type(exc).__name__}: {exc}"))
+            self.post_message(PictureWritten(path, f"{type(exc).__name__}: {exc}"))
         else:
             self.post_message(PictureWritten(path))
 
     def on_picture_written(self, message: PictureWritten) -> None:
-        if message.path is None:
+        self.exporting.discard(message.path)
+        if message.error is not None:
             self.notify(message.error, title="Export", severity="error")
         else:
             self.notify(f"Wrote {message.path}", title="Export")

@@ -136,8 +136,7 @@ class BranchActions(_Screen):
         self.prompt_input.put_aside_draft()  # into the Up history too: kept there if the edit is sent
         self.editing = message
         message.set_class(True, "-editing")
-        self.prompt_input.load_text(message.text)
-        self.prompt_input.move_cursor(self.prompt_input.document.end)
+        self.prompt_input.show_message(message.text)
         self.query_one(EditBanner).add_class("-editing")
         self.refresh_bindings()
         self.prompt_input.focus()

@@ -29,7 +29,8 @@ else:
 
 DELETE_TITLE_WIDTH = 50
 """Characters of a title quoted in the delete question (it fits the dialog's 70 columns on one line)."""
-EMPTY_HINT = "Type a message and press Enter.  F1 help · F2 settings · F3 prompt inspector · / for tools"
+EMPTY_HINT = "Type a message and press Enter.\nF1 help · F2 settings · F3 prompt inspector · / for tools"
+"""Two lines: as one (95 columns) it wrapped beside the sidebar at any usual width, leaving "tools" alone."""
 
 
 class ConversationActions(_Screen):

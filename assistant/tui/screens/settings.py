@@ -255,7 +255,7 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
                 )
                 yield Label("System prompt")
                 yield Input(
-                    self.system or "", placeholder="(none: the model's default)", id="system", compact=True
+                    self._shown_system, placeholder="(none: the model's default)", id="system", compact=True
                 )
                 yield Label("Temperature")
                 yield Input(_shown(params.temperature), id="temperature", compact=True)
@@ -280,6 +280,13 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Apply", variant="primary", id="apply")
+
+    @property
+    def _shown_system(self) -> str:
+        """The system prompt as its field shows it: a text field draws an ESC as is (``-s`` from a
+        script, a stored conversation's prompt restyled the terminal), so control characters show
+        as ``␛`` and the like (:func:`visible_text`)."""
+        return visible_text(self.system or "")
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value
@@ -318,6 +325,8 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
             except TemplateError as exc:
                 raise FieldError("variables", str(exc)) from None
         system = self._value("system")
+        if system == self._shown_system:  # untouched: the prompt as it was, not as the field shows it
+            system = self.system or ""
         return SettingsChoice(
             model=model,
             backend=str(self.query_one("#backend", Select).value),
@@ -334,9 +343,13 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         try:
             choice = self.choice()
         except AssistantError as exc:
-            self.query_one("#error", Static).update(Text(str(exc)))
+            error = self.query_one("#error", Static)
+            error.update(Text(str(exc)))
             if isinstance(exc, FieldError):
                 self.query_one(f"#{exc.field}", Input).focus()
+            # In a short terminal the panel scrolls, and the error under the fields was out of
+            # sight: Ctrl+S seemed to do nothing. Once drawn, it is scrolled into view.
+            self.call_after_refresh(error.scroll_visible, animate=False)
             return
         self.dismiss(choice)
 

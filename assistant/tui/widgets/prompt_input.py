@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
-from ...terminal_text import visible_text, without_bidi_controls
+from ..text import as_typed
 
 
 class InputHistory:
@@ -97,8 +97,14 @@ class PromptInput(TextArea):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.sent_history = history or InputHistory()
 
-    def _show(self, text: str) -> None:
-        self.load_text(text)
+    def show_message(self, text: str) -> None:
+        """Put a message sent before (recalled with Up, or to edit) in the box, cursor at its end.
+
+        A message from the history (another program's, an ``assistant prompt`` run) may hold an
+        ESC: drawn as is, it restyled the terminal and left garbage on the screen. It is shown
+        as a paste would be (:func:`~assistant.tui.text.as_typed`), and sent as shown.
+        """
+        self.load_text(as_typed(text))
         self.move_cursor(self.document.end)
 
     async def _on_key(self, event: events.Key) -> None:
@@ -125,34 +131,29 @@ class PromptInput(TextArea):
             if entry is not None:
                 event.stop()
                 event.prevent_default()
-                self._show(entry)
+                self.show_message(entry)
                 return
         if key == "down" and self.cursor_at_last_line and self.sent_history.browsing:
             entry = self.sent_history.next()
             if entry is not None:
                 event.stop()
                 event.prevent_default()
-                self._show(entry)
+                self.show_message(entry)
                 return
         await super()._on_key(event)
 
     async def _on_paste(self, event: events.Paste) -> None:
         """Insert a paste whole, at the cursor, and never send it.
 
-        Pasted text is data: line breaks are normalised (``\\r\\n`` and ``\\r`` become
-        ``\\n``) and every other control character is made visible (ESC as ``␛``,
-        see :func:`~assistant.terminal_text.visible_text`), so pasted terminal
+        Pasted text is data: it is made what a box may hold (:func:`~assistant.tui.text.as_typed`:
+        line ends normalised, ESC shown as ``␛``, bidi marks dropped), so pasted terminal
         output cannot smuggle escape sequences into the message or the screen.
-        The invisible bidi marks a right-to-left sentence is often copied with
-        are dropped instead (:func:`~assistant.terminal_text.without_bidi_controls`):
-        the user's own words reach the model as they read.
         """
         event.stop()
         event.prevent_default()
         if self.read_only:
             return
-        text = visible_text(without_bidi_controls(event.text.replace("\r\n", "\n").replace("\r", "\n")))
-        if result := self._replace_via_keyboard(text, *self.selection):
+        if result := self._replace_via_keyboard(as_typed(event.text), *self.selection):
             self.move_cursor(result.end_location)
         self.focus()
 

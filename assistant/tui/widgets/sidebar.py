@@ -36,6 +36,16 @@ def back_to_message_box(widget: Widget) -> None:
         box.focus()
 
 
+def esc_leaves(widget: Widget) -> bool:
+    """Whether Esc in the sidebar goes back to the message box: not while a reply is written.
+
+    Then Esc stops the reply, as everywhere else on the chat screen (the footer says so);
+    the sidebar's own Esc took it first, and a user searching while the model wrote had to
+    press it twice, the first press seeming to do nothing.
+    """
+    return not getattr(widget.screen, "generating", False)
+
+
 class ConversationList(OptionList):
     """Enter opens, r renames, Delete deletes, Esc goes back to the message box."""
 
@@ -47,6 +57,9 @@ class ConversationList(OptionList):
 
     def action_leave(self) -> None:
         back_to_message_box(self)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return esc_leaves(self) if action == "leave" else super().check_action(action, parameters)
 
     def selected_id(self) -> int | None:
         if self.highlighted is None:
@@ -75,6 +88,9 @@ class SearchBox(Input):
 
     def action_leave(self) -> None:
         back_to_message_box(self)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return esc_leaves(self) if action == "leave" else super().check_action(action, parameters)
 
     def action_to_results(self) -> None:
         sidebar = self.parent
@@ -135,12 +151,20 @@ class Sidebar(Vertical):
         except AssistantError as exc:
             self.notify(str(exc), title="History", severity="error")
             return
-        self.show_rows(rows)
+        self.show_rows(rows, query)
 
-    def show_rows(self, rows: list[ConversationRow]) -> None:
-        """Replace the list, keeping the open conversation marked and highlighted."""
+    def show_rows(self, rows: list[ConversationRow], query: str = "") -> None:
+        """Replace the list, keeping the open conversation marked and highlighted.
+
+        A search that found nothing says so: an empty list looked like a search still running,
+        or one that had not understood the words.
+        """
         listing = self.list_view
         options = []
+        if not rows and query.strip() and self.library.available:  # history off: its own note says so
+            note = Text(no_wrap=True, overflow="ellipsis", style="dim italic")
+            note.append(f"  No conversation matches\n  {shorten(visible_text(query), ROW_WIDTH)}")
+            options.append(Option(note, disabled=True))
         highlight = None
         for index, row in enumerate(rows):
             is_current = row.id == self.current_id
@@ -153,7 +177,7 @@ class Sidebar(Vertical):
             if is_current:
                 highlight = index
         listing.set_options(options)
-        if options:
+        if rows:
             listing.highlighted = highlight if highlight is not None else 0
 
     # ---- events -------------------------------------------------------------------
