@@ -182,3 +182,62 @@ def test_a_templates_own_setting_a_server_lacks_is_dropped_a_users_is_refused(
         main, ["prompt", "-t", str(template), "-b", "openai", "-m", "tiny", "--no-log", "-o", "repeat_penalty=1.3", "hi"]
     )
     assert refused.exit_code == 1 and "repeat_penalty" in refused.stderr
+
+
+SLOW_BACKEND_PLUGIN = """\
+import time
+from assistant.backends.fake import FakeBackend
+from assistant.hookspecs import hookimpl
+
+
+class SlowFake(FakeBackend):
+    name = "slow"
+
+    def load(self, model, **options):
+        time.sleep(120)
+        super().load(model, **options)
+
+
+@hookimpl
+def register_backends(register):
+    register("slow", SlowFake)
+"""
+
+
+def test_quitting_the_chat_while_a_model_loads_ends_the_load(assistant_home: Path) -> None:
+    """Ctrl+Q while a model loaded (a first transformers load: ~75 s) left a blank screen until the load
+    ended: the loading thread kept the program open. Quitting now ends the engine process loading it."""
+    import threading
+    import time
+
+    from assistant.backends.engine import process
+    from assistant.errors import BackendError
+    from assistant.plugins import reset_plugins
+    from assistant.tui import ChatController, ChatSettings
+    from assistant.types import GenerationParams
+
+    plugins = assistant_home / "config" / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    (plugins / "slow_backend.py").write_text(SLOW_BACKEND_PLUGIN, encoding="utf-8")
+    reset_plugins()
+    controller = ChatController(ChatSettings(model="fake-model", backend="slow", system=None, params=GenerationParams()))
+    failed: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            controller.load()
+        except BaseException as exc:  # noqa: BLE001 (what the load ended with is the point)
+            failed.append(exc)
+
+    loading = threading.Thread(target=load)
+    loading.start()
+    deadline = time.monotonic() + 30
+    while not process._STARTING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process._STARTING, "the engine process never started loading"
+    controller.abort_loading()
+    loading.join(timeout=15)
+    assert not loading.is_alive()
+    assert failed and isinstance(failed[0], BackendError)
+    assert not process._STARTING and controller.backend is None
+    controller.abort_loading()  # nothing loading: nothing happens

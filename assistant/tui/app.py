@@ -179,6 +179,7 @@ class ChatApp(App[None]):
 
     def on_unmount(self) -> None:
         self.controller.cancel()
+        self.controller.abort_loading()  # quitting while a model loads: not kept open until it is loaded
         sys.setswitchinterval(self._previous_switch_interval)
 
     # ---- panels -------------------------------------------------------------------

@@ -303,6 +303,17 @@ class ChatController(ReplyInspection, ConversationBranches):
         """The stored ids of the turn sent last (None: history off, or it was not stored)."""
         return self.recorder.last_turn if self.recorder is not None else None
 
+    def abort_loading(self) -> None:
+        """End a model load still running (on quitting): its engine process is stopped, and the
+        loading thread fails at once instead of keeping the program open until the load ends."""
+        if not self._load_lock.locked():
+            return
+        import sys
+
+        process = sys.modules.get("assistant.backends.engine.process")
+        if process is not None:  # nothing started an engine process: there is none to end
+            process.abort_loads()
+
     def cancel(self) -> None:
         """Stop the running reply within one token, or the running tool (safe from any thread)."""
         self._tool_stop.set()

@@ -236,6 +236,15 @@ class EngineProcess:
         """The process ended without being asked to."""
         return self._stopped is not None and not self._closing
 
+    def abort(self) -> None:
+        """End the process at once, whatever it is doing (a load that would take a minute):
+        waiting requests fail as "unloaded", as after :meth:`close`."""
+        self._closing = True
+        try:
+            self._process.kill()
+        except OSError:  # already gone
+            pass
+
     def close(self) -> None:
         """Ask the process to exit, then make sure it has."""
         self._closing = True
@@ -253,6 +262,25 @@ class EngineProcess:
     @property
     def returncode(self) -> int | None:
         return self._process.poll()
+
+
+_STARTING: set[EngineProcess] = set()
+"""Engine processes loading their first model: what :func:`abort_loads` ends."""
+_STARTING_LOCK = threading.Lock()
+
+
+def abort_loads() -> int:
+    """End every engine process of this program that is still loading its model; how many there were.
+
+    For quitting while a model loads: a load (a first transformers import, a large
+    file) can take a minute, and the program would wait for it to finish only to
+    unload it. The thread waiting for each load gets a :class:`BackendError`.
+    """
+    with _STARTING_LOCK:
+        starting = list(_STARTING)
+    for engine in starting:
+        engine.abort()
+    return len(starting)
 
 
 LoadSpec = tuple[str, str, str, dict[str, Any]]
@@ -286,11 +314,16 @@ class ProcessBackend:
     ) -> tuple[EngineProcess, dict[str, Any]]:
         spec = spec or self._spec
         engine = EngineProcess(f"{self._label} {spec[2]}")
+        with _STARTING_LOCK:
+            _STARTING.add(engine)
         try:
             facts = engine.answer(wire.LOAD, (*spec, progress is not None), progress)
         except BaseException:
             engine.close()
             raise
+        finally:
+            with _STARTING_LOCK:
+                _STARTING.discard(engine)
         engine.reloads_on_crash = True
         return engine, facts
 
