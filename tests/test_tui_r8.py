@@ -70,3 +70,30 @@ def test_the_app_turns_idle_only_once_the_reply_or_result_is_drawn(line: str) ->
     assert seen and all(done for _, done in seen)
     if line.startswith("/"):
         assert seen[0][0] == 1  # the tool's result was on screen when the app went idle
+
+
+def test_a_stored_reply_is_inspected_under_its_own_system_prompt_with_its_own_token_ids() -> None:
+    """Reopened, a reply written before the system prompt changed was scored under the conversation's
+    newest system prompt, and a reply stored without logprobs was re-tokenized from its text though the
+    history now keeps its ids."""
+    from assistant.tui.widgets.chat_log import ChatLog
+
+    app = make_app(reply="a short reply")
+
+    async def scenario(pilot: Any) -> None:
+        controller = app.controller
+        controller.settings.system = "You are terse."
+        await type_and_send(pilot, "first question")
+        await wait_idle(pilot)
+        first = app.chat_screen.query_one(ChatLog).last_assistant()
+        live_ids = list(first.reply_tokens.token_ids)
+        controller.settings.system = "You are chatty."
+        await type_and_send(pilot, "second question")
+        await wait_idle(pilot)
+        controller._written_here.clear()  # as reopened after a restart: only the history knows the reply
+        stored = controller.stored_reply_tokens(first.message_id)
+        assert stored is not None and stored.prompt is not None
+        assert stored.prompt[0].role == "system" and stored.prompt[0].content == "You are terse."
+        assert live_ids and stored.token_ids == live_ids and not stored.tokens
+
+    run_pilot(app, scenario)

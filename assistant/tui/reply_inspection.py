@@ -242,7 +242,7 @@ class ReplyInspection:
             session = TemplatedSession(
                 self.require_backend(),
                 messages=context_of(before[:user]),
-                system=store.get_conversation(conversation_id).system,
+                system=message.system,  # the prompt it was written under: a conversation's can change
                 template=template,
                 variables=variables,
                 # The numbers need the reply's own model loaded (token_numbers_unavailable): its mode now.
@@ -253,7 +253,7 @@ class ReplyInspection:
             fitted = session.fit_as_sent(before[user].content, message.prompt_tokens if own_model else None)
             prompt = reply_prompt(session.prompt_for(fitted))
         return ReplyTokens(
-            [t.token_id for t in tokens],
+            list(message.token_ids or []),  # kept without logprobs too: the exact ids, not re-tokenized text
             params,
             tokens,
             prompt=prompt,
