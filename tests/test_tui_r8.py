@@ -97,3 +97,17 @@ def test_a_stored_reply_is_inspected_under_its_own_system_prompt_with_its_own_to
         assert live_ids and stored.token_ids == live_ids and not stored.tokens
 
     run_pilot(app, scenario)
+
+
+@pytest.mark.parametrize(("model", "shown"), [("gemma3-270m", "template completion"), ("fake-model", "template chat")])
+def test_the_settings_bar_says_completion_for_a_base_model(model: str, shown: str) -> None:
+    """With gemma3-270m (a base model: completion mode, no chat turns) the bar said "template chat"."""
+    from assistant.tui.widgets.status_bar import SettingsBar
+
+    app = make_app(model=model)
+
+    async def scenario(pilot: Any) -> None:
+        assert app.controller.prompt_mode() == ("completion" if model.startswith("gemma") else "chat")
+        assert shown in app.chat_screen.query_one(SettingsBar).render().plain
+
+    run_pilot(app, scenario)

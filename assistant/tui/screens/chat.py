@@ -211,7 +211,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
 
     def refresh_settings(self) -> None:
         settings = self.controller.settings
-        self.query_one(SettingsBar).info = SettingsInfo(settings.template, settings.params)
+        self.query_one(SettingsBar).info = SettingsInfo(settings.template, settings.params, self.controller.prompt_mode())
 
     def refresh_engine_status(self) -> None:
         """Recompute the engine facts and context use in a worker; the status line updates when done."""

@@ -87,6 +87,8 @@ class StatusBar(Static):
 class SettingsInfo:
     template: str | None
     params: GenerationParams
+    mode: str = "chat"
+    """``completion`` for a base model continuing text (:mod:`assistant.models.mode`): no chat turns."""
 
 
 class SettingsBar(Static):
@@ -106,7 +108,7 @@ class SettingsBar(Static):
         seed = "random" if params.seed is None else str(params.seed)
         temperature = "0 (greedy)" if params.greedy else f"{params.temperature:g}"
         fields = [
-            ("template", visible_text(self.info.template or "chat")),
+            ("template", self._template_label(self.info)),
             ("temp", temperature),
             ("top-k", str(params.top_k)),
             ("top-p", f"{params.top_p:g}"),
@@ -120,3 +122,10 @@ class SettingsBar(Static):
             text.append(value, style="bold")
         text.append("   F2 to change", style="italic")
         return text
+
+    @staticmethod
+    def _template_label(info: SettingsInfo) -> str:
+        """The template's name, or "chat"; a base model in completion mode has no chat turns, so it says so."""
+        if info.mode == "completion":
+            return f"{visible_text(info.template)} (completion)" if info.template else "completion"
+        return visible_text(info.template or "chat")
