@@ -111,3 +111,29 @@ def test_the_settings_bar_says_completion_for_a_base_model(model: str, shown: st
         assert shown in app.chat_screen.query_one(SettingsBar).render().plain
 
     run_pilot(app, scenario)
+
+
+def test_a_failed_tool_run_reopens_as_it_was_shown_live() -> None:
+    """`/summarize` stopped with Esc showed the slash line marked failed; reopened, it was an empty
+    "[error: stopped (Esc)]" reply, since the stored turn did not say a tool had run."""
+    from assistant.errors import ToolError
+    from assistant.tui.widgets.chat_log import AssistantMessage, UserMessage, stored_widgets
+
+    app = make_app(reply="Hi")
+
+    async def scenario(pilot: Any) -> None:
+        controller = app.controller
+
+        def run(_: None) -> Any:
+            raise ToolError("stopped (Esc)")
+
+        with pytest.raises(ToolError):
+            controller.run_exchange("/summarize a long text", run, lambda: None, tool_name="summarize")
+        stored = controller.library.store.messages(controller.conversation_id)
+        assert stored[-1].tool_name == "summarize" and stored[-1].status == "error"
+        widgets = stored_widgets(stored)
+        assert [type(w) for w in widgets] == [UserMessage]
+        assert widgets[0].status == "failed"
+        assert not any(isinstance(w, AssistantMessage) for w in widgets)
+
+    run_pilot(app, scenario)

@@ -205,8 +205,10 @@ class ConversationRecorder:
     ) -> None:
         self.store.finish_turn(turn, completion, tool_name=tool_name, tool_result=tool_result)
 
-    def fail(self, turn: Turn, partial_text: str, status: Status, error: str | None = None) -> None:
-        self.store.fail_turn(turn, partial_text, status=status, error=error)
+    def fail(
+        self, turn: Turn, partial_text: str, status: Status, error: str | None = None, tool_name: str | None = None
+    ) -> None:
+        self.store.fail_turn(turn, partial_text, status=status, error=error, tool_name=tool_name)
 
     @contextmanager
     def turn(self, user_text: str, meta: TurnMeta, system: str | None = KEEP) -> Iterator[ExchangeTurn]:
@@ -223,15 +225,17 @@ class ConversationRecorder:
         try:
             yield report
         except KeyboardInterrupt:
-            self.fail(turn, "".join(report.partial), "interrupted", "interrupted by the user")
+            self.fail(turn, "".join(report.partial), "interrupted", "interrupted by the user", report.tool_name)
             raise
         except Exception as exc:
-            self.fail(turn, "".join(report.partial), "error", str(exc) or type(exc).__name__)
+            self.fail(turn, "".join(report.partial), "error", str(exc) or type(exc).__name__, report.tool_name)
             raise
         if report.completion is not None and report.status is None:
             self.finish(turn, report.completion, tool_name=report.tool_name, tool_result=report.tool_result)
         else:
-            self.fail(turn, "".join(report.partial), report.status or "error", report.error or "no result")
+            self.fail(
+                turn, "".join(report.partial), report.status or "error", report.error or "no result", report.tool_name
+            )
 
 
 @dataclass
@@ -241,6 +245,7 @@ class ExchangeTurn:
     partial: list[str] = field(default_factory=list)
     completion: Completion | None = None
     tool_name: str | None = None
+    """The tool that runs (set before it runs, so a failure is stored as that tool's too)."""
     tool_result: Any = None
     status: Status | None = None
     error: str | None = None

@@ -394,13 +394,26 @@ class HistoryStore:
         )
 
     @_guarded
-    def fail_turn(self, turn: Turn, partial_text: str, *, status: Status = "error", error: str | None = None) -> None:
-        """Keep a reply cut short by cancel (``interrupted``) or a failure (``error``)."""
+    def fail_turn(
+        self,
+        turn: Turn,
+        partial_text: str,
+        *,
+        status: Status = "error",
+        error: str | None = None,
+        tool_name: str | None = None,
+    ) -> None:
+        """Keep a reply cut short by cancel (``interrupted``) or a failure (``error``).
+
+        ``tool_name``: the tool that failed (a slash command stopped with Esc), so the turn is
+        drawn again as the failed tool run it was, not as a model reply that failed.
+        """
         if status not in STATUSES or status == "complete":
             raise HistoryError(f"fail_turn status must be 'interrupted' or 'error', not {status!r}")
-        self._write_reply(
-            turn, {"content": storable_text(partial_text), "status": status, "error": error}
-        )
+        values: dict[str, Any] = {"content": storable_text(partial_text), "status": status, "error": error}
+        if tool_name is not None:
+            values["tool_name"] = tool_name
+        self._write_reply(turn, values)
 
     def _write_reply(self, turn: Turn, values: dict[str, Any]) -> None:
         if turn.finished:

@@ -526,7 +526,7 @@ class ChatController(ReplyInspection, ConversationBranches):
             return Exchange(self._completion(result.to_text()), result, call.name, result.to_dict())
 
         # Nothing to build first: the parameters were checked when the call was prepared.
-        return self.run_exchange(line, run, lambda: None)
+        return self.run_exchange(line, run, lambda: None, tool_name=call.name)
 
     def _completion(
         self, text: str, usage: Usage | None = None, timings: Timings | None = None
@@ -536,7 +536,9 @@ class ChatController(ReplyInspection, ConversationBranches):
             text, backend.model_name, backend.name, "stop", usage or Usage(), timings or Timings()
         )
 
-    def run_exchange(self, user_text: str, run: Callable[[P], Exchange], prepare: Callable[[], P]) -> Any:
+    def run_exchange(
+        self, user_text: str, run: Callable[[P], Exchange], prepare: Callable[[], P], tool_name: str | None = None
+    ) -> Any:
         """A turn that is not streamed (a tool, a scored label), kept like any other.
 
         ``prepare`` builds what the model will be given (a choice template's
@@ -564,6 +566,7 @@ class ChatController(ReplyInspection, ConversationBranches):
             else unrecorded_turn()
         )
         with recorded as turn:  # stored before the run; a failure is kept as an error turn and re-raised
+            turn.tool_name = tool_name  # a failed tool run is stored as that tool's
             exchange = run(prepared)
             turn.complete(exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result)
         self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])

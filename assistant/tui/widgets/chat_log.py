@@ -374,6 +374,10 @@ def stored_widgets(stored: Sequence[StoredMessage], before: Sequence[str] = ()) 
                 else (message.template or "result")
             )
             widgets.append(ToolMessage(label, body, plain))
+        elif message.role == "assistant" and message.tool_name and message.status != "complete":
+            # A tool run that failed (stopped with Esc, say): drawn as live, its slash line marked failed.
+            if widgets and isinstance(widgets[-1], UserMessage):
+                widgets[-1].set_status("failed")
         elif message.role == "assistant":
             status = STORED_STATUS.get(message.status, message.status)
             if message.status == "complete" and message.finish_reason == "length":
