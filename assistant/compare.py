@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-from .backends import Prompt, load_backend
-from .errors import NotSupportedError
+from .backends import Prompt, create_backend, load_backend
+from .errors import ModelNotFoundError, NotSupportedError
 from .types import Completion, GenerationParams
 
 
@@ -200,6 +200,27 @@ def run_engine(
         engine.unload()
 
 
+def check_side(side: Side) -> None:
+    """Fail now, in one line, on a side that could not load: an unknown backend or model reference.
+
+    The sides run one after the other, and the first may take minutes; a typo
+    in the second side's ``-m`` was reported only after it. A reference the
+    catalog cannot parse is loaded for real, which fails at once and says why
+    (with the hint :func:`~assistant.backends.load_backend` adds, such as a
+    remote's name given to a local backend); a plugin's backend that takes
+    such a name is left to run. Nothing is downloaded or loaded for a
+    reference that parses.
+    """
+    from .models import refs
+
+    if not create_backend(side.backend).capabilities.catalog_models:
+        return  # a server names its models: only it can tell
+    try:
+        refs.parse(side.model)
+    except ModelNotFoundError:
+        load_backend(side.backend, side.model, progress=lambda _: None, **side.options).unload()
+
+
 def compare(
     prompt: Prompt,
     params: GenerationParams,
@@ -210,6 +231,8 @@ def compare(
     """Run ``prompt`` through both sides (one at a time) and measure their agreement."""
     if len(sides) != 2:
         raise ValueError("compare needs exactly two backends")
+    for side in sides:  # a wrong name on the second side failed only after the first side's whole run
+        check_side(side)
     params = params.replace(logprobs=max(params.logprobs, top_k))
     runs = [run_engine(side, prompt, params, progress) for side in sides]
     return runs, measure_agreement(runs[0], runs[1], top_k)

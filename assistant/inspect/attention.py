@@ -428,7 +428,9 @@ def summary_line(maps: AttentionMaps, shown: int) -> str:
     """Which tokens are drawn (the last ``shown``), out of how many, and where the reply is."""
     total = maps.window_start + len(maps.token_ids)
     reply = total - maps.prompt_tokens
-    if shown < total:
+    if shown == 1 < total:  # not "tokens 30–30 of 31 (the last 1)"
+        span = f"token {total - 1} of {total} (the last one)"
+    elif shown < total:
         span = f"tokens {total - shown}–{total - 1} of {total} (the last {shown})"
     else:
         span = f"all {total} tokens"

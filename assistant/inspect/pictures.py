@@ -66,11 +66,20 @@ class Panel:
 
 
 def picture_format(path: Path) -> str:
-    """The format asked for by ``path``'s suffix, or a one-line error naming the ones there are."""
+    """The format asked for by ``path``'s suffix, or a one-line error naming the ones there are.
+
+    The error names the path as given (``/dev/full``, not ``'full'``), and a
+    name that is only a suffix (``.png``: a hidden file with no suffix, to
+    ``Path``) is told it needs a name, not that it must end in ``.png``.
+    """
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
+        if path.name.lower() in FORMATS:
+            raise AssistantError(
+                f"cannot write {str(path)!r}: give the picture a name before {path.name} (map{path.name})"
+            )
         raise AssistantError(
-            f"cannot write {path.name!r}: the picture's file name must end in {', '.join(FORMATS)}"
+            f"cannot write {str(path)!r}: the picture's file name must end in {', '.join(FORMATS)}"
         )
     return suffix[1:]
 
@@ -94,8 +103,20 @@ def check_picture_path(given: str | os.PathLike[str]) -> str:
         )
     path = Path(text)
     kind = picture_format(path)
+    try:  # a name too long, a loop of links: the system's reason, in the same one line as the others
+        _check_writable(path, kind)
+    except OSError as exc:
+        raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return kind
+
+
+def _check_writable(path: Path, kind: str) -> None:
+    """:func:`check_picture_path`'s tests of the file system (they may raise :class:`OSError`)."""
     if path.is_dir():
         raise AssistantError(f"cannot write {path}: it is a directory (give a file name ending in .{kind})")
+    if path.is_symlink():  # a loop of links (ELOOP) raises here; the picture replaced the link before
+        with contextlib.suppress(FileNotFoundError):  # a dangling link: its target's folder is checked below
+            os.stat(path)
     target = _target(path)
     if target.exists() and not target.is_file():  # a FIFO would block the write, a device swallow it
         raise AssistantError(f"cannot write {path}: it exists and is not a regular file")
@@ -113,7 +134,6 @@ def check_picture_path(given: str | os.PathLike[str]) -> str:
     else:
         os.close(fd)
         os.unlink(name)
-    return kind
 
 
 def _writable_file(target: Path) -> bool:

@@ -60,6 +60,25 @@ MAX_BATCH = {"cpu": 16, "cuda": 64}
 """Rows decoded per forward when requests come at once (``--parallel``; ``-o max_batch=N`` changes it)."""
 
 
+def check_cuda_graphs(asked: bool | None, device: Any, native: bool) -> None:
+    """``cuda_graphs=true`` where it cannot take effect is refused, not ignored.
+
+    The graphs capture the native decoder's step on a CUDA device; on the CPU
+    or MPS, or with ``native=false``, the option did nothing and ``info`` said
+    ``cuda_graphs: false`` with no word of why. ``None``: not given (on by
+    default on CUDA).
+    """
+    if not asked:
+        return
+    if device.type != "cuda":
+        raise BackendError(
+            f"cuda_graphs=true needs a CUDA device, and this model runs on {device.type} "
+            "(drop the option, or add -o device=cuda)"
+        )
+    if not native:
+        raise BackendError("cuda_graphs=true needs the native decoder (drop native=false, or cuda_graphs)")
+
+
 class TransformersBackend(TokenLoopBackend):
     name = "transformers"
     capabilities_default = Capabilities(attention=True, constrained=True)
@@ -81,8 +100,10 @@ class TransformersBackend(TokenLoopBackend):
         self._options: dict[str, Any] = {}
         self._governor: ThreadGovernor | None = None
         self._native_note = ""
-        self._lock = threading.RLock()
-        """Held while the decoder runs: requests from several threads (``--parallel``) take turns."""
+        self._lock = threading.Lock()
+        """Held while the model runs (:meth:`_engine_turn`): requests from several threads take turns."""
+        self._lock_owner: int | None = None
+        """The thread that took :attr:`_lock` (a stream paused in it still holds it)."""
         self._scheduler: BatchScheduler | None = None
         """Gathers concurrent generations into batches; only with the native decoder."""
         self._tokenizer_lock = threading.Lock()
@@ -102,11 +123,16 @@ class TransformersBackend(TokenLoopBackend):
         # The CLI and the config check these already; the Python API passes what it is given.
         options = check_backend_options(options, "the transformers backend's options")
         requested_batch = options.get("max_batch") or 0  # checked above, before any download or load
+        native = switch_option(options, "native", True)  # switches too: a typo is found before the load
+        graphs_asked = None  # not given: on by default on CUDA
+        if options.get("cuda_graphs") is not None:
+            graphs_asked = switch_option(options, "cuda_graphs", False)
         path = resolve_model_path(model, progress=progress, directory_ok=True)  # ORG/REPO: the HF cache
         import torch
 
         device = choose_device(options.get("device"))
         dtype = choose_dtype(options.get("dtype"), device)
+        check_cuda_graphs(graphs_asked, device, native)
         attn = str(options.get("attn") or "sdpa")
         if attn not in ("sdpa", "eager"):
             raise BackendError(f"attn must be sdpa or eager, not {attn!r}")
@@ -137,9 +163,9 @@ class TransformersBackend(TokenLoopBackend):
             max_ctx = facts.context_length or getattr(hf_model.config, "max_position_embeddings", None)
             n_ctx = int(options.get("n_ctx") or min(max_ctx or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
             self._facts, self._path, self._directory, self._n_ctx = facts, path, directory, n_ctx
-            cuda_graphs = switch_option(options, "cuda_graphs", device.type == "cuda")
+            cuda_graphs = device.type == "cuda" if graphs_asked is None else graphs_asked
             decoder, self._native_note = choose_decoder(
-                hf_model, n_ctx, facts, directory, switch_option(options, "native", True), cuda_graphs
+                hf_model, n_ctx, facts, directory, native, cuda_graphs
             )
             self._cache = PromptCache(decoder)
             self._options = {
@@ -210,6 +236,31 @@ class TransformersBackend(TokenLoopBackend):
                 f"{device} ran out of memory while {action}; the model was unloaded. "
                 "Load it again with a smaller n_ctx, dtype=float16/bfloat16, or device=cpu."
             ) from exc
+
+    @contextlib.contextmanager
+    def _engine_turn(self) -> Iterator[None]:
+        """The model to oneself while it runs: generation, scoring, forced tokens, attention maps.
+
+        The KV cache holds one sequence, and the attention forward hooks every
+        layer and swaps the attention implementation: two at once gave wrong
+        logits (``next`` in two threads read each other's cache). Another
+        thread waits its turn (``--parallel`` requests take turns, or are
+        batched); the thread that already holds it — a reply streamed but not
+        read to its end — is refused in one line, since waiting for itself
+        would never end and going ahead would rewrite the paused reply's cache.
+        """
+        me = threading.get_ident()
+        if self._lock_owner == me:
+            raise BackendError(
+                "the transformers backend is already generating or scoring in this thread (a reply not "
+                "read to its end); read or close it first"
+            )
+        with self._lock:
+            self._lock_owner = me
+            try:
+                yield
+            finally:
+                self._lock_owner = None
 
     # ---- primitives --------------------------------------------------------------------
     @property
@@ -292,7 +343,7 @@ class TransformersBackend(TokenLoopBackend):
         self._require()
         cache = self._cache
         assert cache is not None
-        with self._lock, self._device_errors("generating"):
+        with self._engine_turn(), self._device_errors("generating"):
             governor = self._start_threads()
             if not cache.prefill(prompt_ids, self.prefill_chunk, lambda: self.cancelled):
                 return
@@ -348,7 +399,7 @@ class TransformersBackend(TokenLoopBackend):
         from .native_batch import decode_requests
 
         self._require()
-        with self._lock, self._device_errors("generating"):
+        with self._engine_turn(), self._device_errors("generating"):
             self._start_threads()  # a batch keeps every thread busy between barriers: no probing per step
             decode_requests(self._decoder, requests, self.is_end_of_generation)
 
@@ -358,9 +409,9 @@ class TransformersBackend(TokenLoopBackend):
         self._require()
         cache = self._cache
         assert cache is not None
-        self._start_threads()
         tokens = [int(t) for t in token_ids]
-        with self._device_errors("scoring tokens"):
+        with self._engine_turn(), self._device_errors("scoring tokens"):  # the cache is the decoder's one
+            self._start_threads()
             yield from cache.forced_rows(prompt_ids, tokens, lambda: self.cancelled)
 
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
@@ -372,7 +423,7 @@ class TransformersBackend(TokenLoopBackend):
         assert cache is not None
         prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
         results: list[float] = []
-        with self._lock, self._device_errors("scoring"):
+        with self._engine_turn(), self._device_errors("scoring"):
             self._start_threads()
             after_prompt = torch.log_softmax(cache.evaluate(prompt_ids), dim=-1)
             for full in continued:
@@ -396,5 +447,5 @@ class TransformersBackend(TokenLoopBackend):
     def attention_weights(self, token_ids: list[int], start: int) -> list[Any]:
         """Each layer's window of attention weights (:func:`.attention_window.window_weights`); Esc stops it."""
         hf_model = self._require()
-        with self._device_errors("computing attention maps"):
+        with self._engine_turn(), self._device_errors("computing attention maps"):  # hooks on shared modules
             return window_weights(hf_model, token_ids, start, lambda: self.cancelled)
