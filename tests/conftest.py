@@ -23,6 +23,15 @@ from assistant.config import paths
 
 REAL_MODELS_DIR = Path(os.environ.get("ASSISTANT_MODELS_DIR") or paths().models_dir)
 
+try:  # hypothesis explores new examples on every local run; CI runs the same ones each time
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+    if os.environ.get("CI"):
+        _hypothesis_settings.load_profile("ci")
+except ImportError:  # hypothesis is a test dependency; its tests are skipped without it
+    pass
+
 
 @pytest.fixture(autouse=True)
 def assistant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

@@ -200,4 +200,7 @@ def test_a_token_piece_is_always_safe_to_print(piece: bytes, special: str) -> No
         except UnicodeDecodeError:
             return
         if all(not (0x80 <= ord(ch) < 0xA0) for ch in text):
-            assert shown == text.replace(" ", "␣") or not text
+            from assistant.inspect.pieces import drawable
+
+            # a piece opening with a character of no width (a combining mark) sits on a dotted circle
+            assert shown == drawable(text.replace(" ", "␣")) or not text

@@ -241,3 +241,51 @@ def test_quitting_the_chat_while_a_model_loads_ends_the_load(assistant_home: Pat
     assert failed and isinstance(failed[0], BackendError)
     assert not process._STARTING and controller.backend is None
     controller.abort_loading()  # nothing loading: nothing happens
+
+
+@pytest.mark.parametrize("bad", [-1, 10**9, 258])
+def test_token_ids_outside_the_vocabulary_are_refused_before_an_engine_reads_them(bad: int) -> None:
+    """On llama-cpp `token_logprobs(prompt, [-1], params)` aborted the whole Python process (C++
+    std::out_of_range); out-of-range ids were IndexError/OverflowError on both local backends."""
+    from assistant.backends.fake import FakeBackend
+    from assistant.errors import ConfigError
+    from assistant.types import GenerationParams
+
+    backend = FakeBackend()
+    backend.load("fake-model")
+    with pytest.raises(ConfigError, match=f"token id {bad} is not in this model's vocabulary"):
+        list(backend.token_logprobs("Hi", [72, bad], GenerationParams()))
+    with pytest.raises(ConfigError, match="not in this model's vocabulary"):
+        backend.token_pieces([bad])
+    with pytest.raises(TypeError, match="a token id must be a whole number, not str"):
+        backend.token_pieces(["7"])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="top must be 0 or more"):
+        list(backend.token_logprobs("Hi", [72], GenerationParams(), top=-1))
+    assert [p.token_id for p in backend.token_pieces([72, 257])] == [72, 257]
+
+
+def test_an_attention_reply_of_ids_outside_the_vocabulary_is_refused() -> None:
+    from assistant.backends.fake import FakeAttentionBackend
+    from assistant.errors import ConfigError
+    from assistant.types import GenerationParams
+
+    backend = FakeAttentionBackend()
+    backend.load("fake-model")
+    with pytest.raises(ConfigError, match="token id 100000 is not in this model's vocabulary"):
+        backend.attention("Hi", GenerationParams(), reply=[72, 100000])
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("bad", [-1, 10**9])
+def test_llama_cpp_in_this_process_survives_a_token_id_outside_its_vocabulary(smollm2_path: Path, bad: int) -> None:
+    from assistant.backends import load_backend
+    from assistant.errors import ConfigError
+    from assistant.types import GenerationParams
+
+    backend = load_backend("llama-cpp", str(smollm2_path), n_ctx=256)
+    try:
+        with pytest.raises(ConfigError, match="not in this model's vocabulary \\(0 to 49151\\)"):
+            list(backend.token_logprobs("Hi", [bad], GenerationParams()))
+        assert backend.token_pieces([49151])  # still alive
+    finally:
+        backend.unload()

@@ -243,6 +243,31 @@ class TokenLoopBackend(ABC):
         """(tokens in the vocabulary, length of a logits vector), for engines with ``Capabilities.constrained``."""
         raise NotSupportedError(f"the {self.name} backend cannot constrain decoding to a JSON schema")
 
+    def vocabulary_size(self) -> int | None:
+        """How many token ids the model has (ids 0 to this − 1); None where the engine does not say."""
+        try:
+            return self.constraint_sizes()[0]
+        except NotSupportedError:
+            return None
+
+    def checked_token_ids(self, token_ids: Sequence[int]) -> list[int]:
+        """Token ids a caller gives (a reply to score, pieces to name), checked before an engine reads them.
+
+        An id outside the vocabulary made llama.cpp abort the whole process (a C++
+        ``std::out_of_range``) and transformers raise IndexError or OverflowError.
+        """
+        size = self.vocabulary_size()
+        ids: list[int] = []
+        for token in token_ids:
+            if isinstance(token, bool) or not hasattr(token, "__index__"):
+                raise TypeError(f"a token id must be a whole number, not {type(token).__name__}")
+            number = int(token)
+            if number < 0 or (size is not None and number >= size):
+                top = f"0 to {size - 1}" if size is not None else "0 or more"
+                raise ConfigError(f"token id {number} is not in this model's vocabulary ({top})")
+            ids.append(number)
+        return ids
+
     def json_constraint(self, params: GenerationParams) -> JsonConstraint | None:
         """The constraint for ``params.json_schema`` (None: free text); engines mask the raw logits with it.
 
@@ -410,7 +435,7 @@ class TokenLoopBackend(ABC):
         elif isinstance(reply, str):
             reply_ids = self.continuation_token_ids(reply)
         else:
-            reply_ids = [int(token) for token in reply]
+            reply_ids = self.checked_token_ids(reply)
         ids = prompt_ids + reply_ids
         if len(ids) > n_ctx:
             raise ContextOverflowError(len(ids), n_ctx)
@@ -507,9 +532,11 @@ class TokenLoopBackend(ABC):
     ) -> Iterator[TokenLogprob]:
         from ..inspect.distribution import sampled_distribution, token_numbers
 
+        if top < 0:
+            raise ConfigError(f"top must be 0 or more (alternatives per token), not {top}")
+        tokens = self.checked_token_ids(token_ids)
         self._cancel.clear()
-        prompt_ids = self._forced_ids(prompt, token_ids)
-        tokens = [int(t) for t in token_ids]
+        prompt_ids = self._forced_ids(prompt, tokens)
         rows = self.iter_logits(prompt_ids, tokens)
         try:
             for index, (token, logits) in enumerate(zip(tokens, rows)):
@@ -524,7 +551,7 @@ class TokenLoopBackend(ABC):
     def token_pieces(self, token_ids: Sequence[int]) -> list[TokenPiece]:
         from ..inspect.pieces import TokenPiece
 
-        return [TokenPiece(int(t), self.token_bytes(int(t)), self.control_token_name(int(t))) for t in token_ids]
+        return [TokenPiece(t, self.token_bytes(t), self.control_token_name(t)) for t in self.checked_token_ids(token_ids)]
 
     def next_token(self, prompt: Prompt, params: GenerationParams, top: int = 10) -> NextToken:
         from ..inspect.distribution import next_token

@@ -161,6 +161,9 @@ class FakeBackend(TokenLoopBackend):
     def token_bytes(self, token_id: int) -> bytes:
         return b"" if token_id >= 256 else bytes([token_id])
 
+    def vocabulary_size(self) -> int:
+        return VOCAB_SIZE + len(self.special_tokens)
+
     def is_end_of_generation(self, token_id: int) -> bool:
         return token_id == EOS
 
