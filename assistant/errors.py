@@ -82,9 +82,13 @@ class ContextOverflowError(BackendError):
         """The prompt's tokens, or with ``at_least`` a lower bound (only a part of it was counted)."""
         self.context_length = context_length
         super().__init__(
-            f"prompt is {'at least ' if at_least else ''}{prompt_tokens} tokens but the context window is "
-            f"{context_length} tokens; shorten the input or raise n_ctx"
+            f"prompt is {'at least ' if at_least else ''}{_tokens(prompt_tokens)} but the context window is "
+            f"{_tokens(context_length)}; shorten the input or raise n_ctx"
         )
+
+
+def _tokens(count: int) -> str:
+    return f"{count} token" if count == 1 else f"{count} tokens"
 
 
 class NotSupportedError(BackendError):
