@@ -296,3 +296,12 @@ def test_a_context_overflow_of_one_token_is_said_in_the_singular() -> None:
 
     assert str(ContextOverflowError(1, 1)).startswith("prompt is 1 token but the context window is 1 token;")
     assert str(ContextOverflowError(2, 1)).startswith("prompt is 2 tokens but the context window is 1 token;")
+
+
+def test_the_chosen_token_added_to_a_steps_candidates_keeps_its_bytes() -> None:
+    from assistant.inspect.token_view import _candidates
+    from assistant.types import TokenLogprob
+
+    token = TokenLogprob("\ufffd", 240, -0.5, top=[], p_sampled=0.6, piece=b"\xf0")
+    (added,) = _candidates(token)
+    assert added.piece == b"\xf0" and added.token_id == 240

@@ -397,7 +397,9 @@ def _candidates(token: TokenLogprob) -> list[TopAlternative]:
     """The step's alternatives, with the chosen token added when the top list lacks it."""
     alternatives = list(token.top)
     if not any(alt.token_id == token.token_id and alt.token == token.token for alt in alternatives):
-        alternatives.append(TopAlternative(token.token, token.token_id, token.logprob, token.p_sampled))
+        alternatives.append(
+            TopAlternative(token.token, token.token_id, token.logprob, token.p_sampled, token.piece, token.special)
+        )
     return alternatives
 
 
