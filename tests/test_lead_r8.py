@@ -305,3 +305,14 @@ def test_the_chosen_token_added_to_a_steps_candidates_keeps_its_bytes() -> None:
     token = TokenLogprob("\ufffd", 240, -0.5, top=[], p_sampled=0.6, piece=b"\xf0")
     (added,) = _candidates(token)
     assert added.piece == b"\xf0" and added.token_id == 240
+
+
+def test_attention_on_a_server_asks_the_server_for_its_own_model_not_the_catalog_default(
+    server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`attention -b openai` without -m asked the server for smollm2 ("model 'smollm2' is not among those
+    ...") before saying attention is unsupported; `prompt` uses the server's only model."""
+    monkeypatch.setenv("ASSISTANT_OPENAI_BASE_URL", server.base_url)
+    result = CliRunner().invoke(main, ["attention", "-b", "openai", "--json", "Hi"])
+    assert result.exit_code == 1
+    assert "smollm2" not in result.output and "attention" in result.stderr

@@ -9,6 +9,7 @@ import click
 
 from .common import (
     TEXT, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text,
+    resolve_model_and_backend,
 )
 
 if TYPE_CHECKING:
@@ -128,7 +129,6 @@ def attention(
     shows one layer's map (default: the last layer, mean over heads); --out
     draws it (or, with --layer all, every layer's head mean) as a picture.
     """
-    from ..config import default_model
     from ..errors import ConfigError
     from ..inspect import attention as att
     from ..models.mode import choose_mode
@@ -165,7 +165,7 @@ def attention(
     params = build_params(overrides)
     if verbose:
         backend_opts["verbose"] = True
-    model_name = model or default_model()
+    model_name, backend = resolve_model_and_backend(model, backend)  # -b openai: the server's own model
     prompt = message_prompt(user_text, system, choose_mode(mode, model_name))  # a base model continues TEXT
 
     engine = open_backend(model_name, backend, backend_opts, progress=progress_to_stderr)
