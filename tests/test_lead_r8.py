@@ -316,3 +316,35 @@ def test_attention_on_a_server_asks_the_server_for_its_own_model_not_the_catalog
     result = CliRunner().invoke(main, ["attention", "-b", "openai", "--json", "Hi"])
     assert result.exit_code == 1
     assert "smollm2" not in result.output and "attention" in result.stderr
+
+
+def test_a_second_stream_from_the_thread_whose_lone_stream_is_paused_is_refused_not_a_hang() -> None:
+    """transformers: a reply streamed but not read to its end, then another started in the same thread,
+    waited forever (the second waited for the engine the first held, which only that thread could free)."""
+    import threading
+
+    from assistant.backends.torch.batch_scheduler import BatchScheduler, Request
+    from assistant.errors import BackendError
+    from assistant.types import GenerationParams
+
+    scheduler = BatchScheduler(lambda requests: None, max_batch=4, gather_s=0.01)
+    first = scheduler.generate(Request([1], GenerationParams(), 4), lambda: iter(["a", "b"]))
+    assert next(first) == "a"  # paused mid-stream
+    outcome: list[BaseException | list] = []
+
+    def second() -> None:
+        try:
+            outcome.append(list(scheduler.generate(Request([2], GenerationParams(), 4), lambda: iter(["c"]))))
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    # Run in this thread's place: the refusal is by thread, so call it here, guarded by a watchdog.
+    watchdog = threading.Timer(10, lambda: scheduler.stop())
+    watchdog.start()
+    try:
+        second()
+    finally:
+        watchdog.cancel()
+    assert isinstance(outcome[0], BackendError) and "already generating in this thread" in str(outcome[0])
+    assert list(first) == ["b"]  # the paused one goes on
+    assert list(scheduler.generate(Request([3], GenerationParams(), 4), lambda: iter(["d"]))) == ["d"]

@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from ...errors import BackendError
 from ...types import GenerationParams
 
 GATHER_S = 0.01
@@ -75,13 +76,22 @@ class BatchScheduler:
         self._cv = threading.Condition()
         self._waiting: list[Request] = []
         self._busy = False  # a batch or a lone request is on the engine
+        self._alone_in: int | None = None  # the thread whose lone request is on the engine
         self._gathering = 0  # lone requests still deciding whether company came
         self._worker: threading.Thread | None = None
         self._stopped = False
 
     def generate(self, request: Request, alone: Callable[[], Iterator[Any]]) -> Iterator[Any]:
         """The request's tokens: from ``alone()`` if it runs by itself, else from its batch."""
+        me = threading.get_ident()
         with self._cv:
+            if self._busy and self._alone_in == me:
+                # Its lone request is paused in this very thread (a stream not read to its end): this one
+                # would wait for it, and it can only go on once this thread returns to it.
+                raise BackendError(
+                    "the transformers backend is already generating in this thread (a reply not read to its "
+                    "end); read or close it first"
+                )
             solo = not self._busy and not self._waiting and not self._gathering
             if solo:
                 self._gathering += 1
@@ -89,7 +99,7 @@ class BatchScheduler:
                 self._gathering -= 1
                 solo = not self._waiting and not self._busy
             if solo:
-                self._busy = True
+                self._busy, self._alone_in = True, me
             else:
                 self._waiting.append(request)
                 self._start_worker()
@@ -101,7 +111,7 @@ class BatchScheduler:
             yield from alone()
         finally:
             with self._cv:
-                self._busy = False
+                self._busy, self._alone_in = False, None
                 self._cv.notify_all()
 
     def stop(self) -> None:
