@@ -8,6 +8,8 @@ import pytest
 
 pytest.importorskip("textual")
 
+from assistant.types import GenerationParams  # noqa: E402
+
 from .tui_support import make_app, run_pilot, type_and_send, wait_idle, wait_until  # noqa: E402
 
 
@@ -135,5 +137,29 @@ def test_a_failed_tool_run_reopens_as_it_was_shown_live() -> None:
         assert [type(w) for w in widgets] == [UserMessage]
         assert widgets[0].status == "failed"
         assert not any(isinstance(w, AssistantMessage) for w in widgets)
+
+    run_pilot(app, scenario)
+
+
+def test_the_settings_bar_does_not_show_a_top_k_the_server_does_not_apply() -> None:
+    """On a server without top_k (a generic OpenAI-compatible one) the bar said "top-k 40" while the
+    server sampled without it (the backend's warning went to stderr, hidden by the app)."""
+    import dataclasses
+
+    from assistant.tui.widgets.status_bar import SettingsBar
+
+    from .tui_support import StableFakeBackend, register_fake
+
+    class NoTopK(StableFakeBackend):
+        @property
+        def capabilities(self):  # type: ignore[no-untyped-def]
+            return dataclasses.replace(super().capabilities, top_k=False, seed=False)
+
+    app = make_app(params=GenerationParams(top_k=40, seed=3, temperature=0.7))
+    register_fake(lambda: NoTopK(reply="Hi"))
+
+    async def scenario(pilot: Any) -> None:
+        shown = app.chat_screen.query_one(SettingsBar).render().plain
+        assert "top-k none here" in shown and "seed none here" in shown and "top-k 40" not in shown
 
     run_pilot(app, scenario)

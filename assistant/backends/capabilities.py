@@ -36,6 +36,8 @@ class Capabilities:
     """``attention()`` returns attention weights."""
     constrained: bool = False
     """Decoding constrained to a JSON schema."""
+    top_k: bool = True
+    """``top_k`` is applied (some servers have no such setting: they sample without it)."""
     repeat_penalty: bool = True
     """``repeat_penalty`` is applied (some servers have no such setting)."""
     seed: bool = True

@@ -177,6 +177,7 @@ class OpenAIBackend:
         return Capabilities(
             score=self._profile.prompt_logprobs and self._score_state() != "unsupported",
             logprobs=self._supports("logprobs"),
+            top_k=self._supports("top_k"),
             repeat_penalty=self._supports("repeat_penalty"),
             seed=self._supports("seed"),
             sampled_probs=False,

@@ -211,7 +211,14 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
 
     def refresh_settings(self) -> None:
         settings = self.controller.settings
-        self.query_one(SettingsBar).info = SettingsInfo(settings.template, settings.params, self.controller.prompt_mode())
+        lacking: frozenset[str] = frozenset()
+        if self.controller.ready:  # what the loaded backend cannot apply is not shown as if it were
+            capabilities = self.controller.require_backend().capabilities
+            applied = {"top_k": capabilities.top_k, "seed": capabilities.seed}
+            lacking = frozenset(name for name, yes in applied.items() if not yes)
+        self.query_one(SettingsBar).info = SettingsInfo(
+            settings.template, settings.params, self.controller.prompt_mode(), lacking
+        )
 
     def refresh_engine_status(self) -> None:
         """Recompute the engine facts and context use in a worker; the status line updates when done."""

@@ -89,6 +89,8 @@ class SettingsInfo:
     params: GenerationParams
     mode: str = "chat"
     """``completion`` for a base model continuing text (:mod:`assistant.models.mode`): no chat turns."""
+    lacking: frozenset[str] = frozenset()
+    """Settings the loaded backend cannot apply (``top_k``, ``seed`` on some servers): shown as not applied."""
 
 
 class SettingsBar(Static):
@@ -105,12 +107,15 @@ class SettingsBar(Static):
         if self.info is None:
             return text
         params = self.info.params
+        lacking = self.info.lacking
         seed = "random" if params.seed is None else str(params.seed)
+        if "seed" in lacking and params.seed is not None:
+            seed = "none here"  # the server ignores it: a reply is not reproducible
         temperature = "0 (greedy)" if params.greedy else f"{params.temperature:g}"
         fields = [
             ("template", self._template_label(self.info)),
             ("temp", temperature),
-            ("top-k", str(params.top_k)),
+            ("top-k", "none here" if "top_k" in lacking else str(params.top_k)),
             ("top-p", f"{params.top_p:g}"),
             ("max", str(params.max_tokens)),
             ("seed", seed),
