@@ -106,6 +106,14 @@ def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]
     return checked
 
 
+def _sampling_names() -> set[str]:
+    import dataclasses
+
+    from .types import GenerationParams
+
+    return {f.name for f in dataclasses.fields(GenerationParams)}
+
+
 def did_you_mean(unknown: Iterable[str], known: Sequence[str]) -> str:
     """A hint for misspelt keys, `` (did you mean temperature?)``, or "" when none is close.
 
@@ -131,5 +139,12 @@ def unknown_options_error(backend: str, unknown: Iterable[str], known: Sequence[
     the same on each backend, so a typo is as easy to fix whichever engine runs.
     """
     names = sorted(unknown)
-    hint = did_you_mean(names, known)
+    sampling = [name for name in names if name in _sampling_names()]
+    # load_backend(..., temperature=0): "(did you mean temperature?)" named the very key refused.
+    hint = (
+        f" ({', '.join(sampling)}: a sampling parameter, given with the params of a generation "
+        "(GenerationParams, ChatSession's params), not when loading)"
+        if sampling
+        else did_you_mean(names, known)
+    )
     return BackendError(f"unknown {backend} option(s): {', '.join(names)}{hint} (known: {', '.join(known)})")

@@ -17,6 +17,7 @@ from .backends import Backend, backend_failure, load_backend
 from .backends.base import Prompt
 from .context import FittedPrompt, fit_to_context, reply_reserve
 from .errors import AssistantError, ConfigError, HistoryError
+from .text_checks import invalid_unicode
 from .types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class ChatSession:
     the tools take it. A script's wrong argument (a backend's name instead of a loaded
     backend, a message that is not text) is a :class:`ConfigError` naming it, raised
     before anything is sent or recorded, not an engine failure blamed on the backend.
+    The fields are checked again at each :meth:`send`, so one set in between
+    (``session.params.temperature = -1``, ``session.recorder = ...``) is held to the same rules.
     """
 
     backend: Backend
@@ -71,15 +74,36 @@ class ChatSession:
     """Held while a reply streams: a conversation has one reply at a time (see :meth:`send`)."""
 
     def __post_init__(self) -> None:
-        if self.backend is None or isinstance(self.backend, (str, bytes)):
+        self._check_fields()
+
+    def _check_fields(self) -> None:
+        """Every field checked, at construction and again at each :meth:`send`: a script sets them
+        between sends (``session.recorder = ConversationRecorder(store)``, ``session.params.top_p = 2``),
+        and a wrong one must be refused before anything is recorded or sent."""
+        if self.backend is None or isinstance(self.backend, _PLAIN_DATA):
+            # ChatSession(5) or a backend's name was taken, and failed at the first send as an
+            # AttributeError blamed on "the backend" (or, from another thread, cancel()).
             raise ConfigError(
-                f"ChatSession needs a loaded backend (load_backend(NAME, MODEL)), not {self.backend!r}"
+                f"ChatSession needs a loaded backend (load_backend(NAME, MODEL)), not {_shown(self.backend)}"
+            )
+        if self.recorder is not None and not all(
+            callable(getattr(self.recorder, name, None)) for name in ("start", "progress", "finish", "fail")
+        ):
+            # recorder="x" was taken and failed at send with "'str' object has no attribute 'start'".
+            raise ConfigError(
+                "ChatSession's recorder must be a ConversationRecorder (assistant.history) or None, "
+                f"not {_shown(self.recorder)}"
             )
         self.params = session_params(self.params)
+        # A field set since (``session.params.temperature = -5``) skipped the checks made when the
+        # params were built, and the engine sampled at a negative temperature without a word.
+        self.params.validate()
         if self.system is not None and not isinstance(self.system, str):
             raise ConfigError(
                 f"ChatSession's system prompt must be a str or None, not {type(self.system).__name__}"
             )
+        if self.system is not None and (problem := invalid_unicode(self.system)):
+            raise ConfigError(f"ChatSession's system prompt is not valid Unicode ({problem})")
         if self.mode not in ("chat", "completion"):
             raise ConfigError(f"ChatSession's mode must be 'chat' or 'completion', not {self.mode!r}")
         if not isinstance(self.messages, list) or not all(isinstance(m, Message) for m in self.messages):
@@ -124,6 +148,9 @@ class ChatSession:
             raise ConfigError(
                 f"ChatSession.send needs the user's text (a str), got {type(user_text).__name__}"
             )
+        problem = invalid_unicode(user_text)
+        if problem:  # refused where it enters, in the message's own positions (see assistant.text_checks)
+            raise ConfigError(f"the message is not valid Unicode ({problem})")
         if not self._sending.acquire(blocking=False):
             raise ConfigError(
                 "this ChatSession is still streaming a reply: read it to the end or close() it before sending again"
@@ -135,7 +162,7 @@ class ChatSession:
 
     def _send(self, user_text: str) -> Iterator[Chunk]:
         """:meth:`send`, once the session is free."""
-        self.params = session_params(self.params)  # a mapping assigned since (a script's settings change)
+        self._check_fields()  # a mapping assigned to params since, a recorder set since …
         try:
             fitted = self.fit_prompt(user_text)
         except AssistantError:
@@ -179,7 +206,8 @@ class ChatSession:
             completion: Completion | None = None
             if parts or status == "complete":
                 completion = self._finish(
-                    parts, final, "error" if status == "error" else "cancelled", token_ids, logprobs
+                    parts, final, "error" if status == "error" else "cancelled", token_ids, logprobs,
+                    prompt_tokens=fitted.prompt_tokens,
                 )
                 if not completion.text and completion.finish_reason == "cancelled":
                     # Stopped before the first token (the engine ends a cancelled stream normally):
@@ -198,15 +226,19 @@ class ChatSession:
         default_reason: str,
         token_ids: list[int] | None = None,
         logprobs: list[TokenLogprob] | None = None,
+        prompt_tokens: int | None = None,
     ) -> Completion:
+        """The reply as :attr:`last`. Cut short (no final chunk: the consumer stopped, Ctrl-C, an
+        error), its usage is what was counted here, not the zeros a reply of "The" was shown with."""
         text = "".join(parts)
+        usage = final.usage if final and final.usage else Usage(prompt_tokens or 0, len(token_ids or []))
         self.messages.append(Message("assistant", text))
         self.last = Completion(
             text=text,
             model=self.backend.model_name,
             backend=self.backend.name,
             finish_reason=(final.finish_reason if final and final.finish_reason else default_reason),  # type: ignore[arg-type]
-            usage=final.usage if final and final.usage else Usage(),
+            usage=usage,
             timings=final.timings if final and final.timings else Timings(),
             token_ids=token_ids or [],
             logprobs=logprobs or [],
@@ -229,6 +261,21 @@ def session_params(params: GenerationParams | Mapping[str, Any] | None) -> Gener
     raise ConfigError(
         f"ChatSession's params must be a GenerationParams or a mapping, not {type(params).__name__}"
     )
+
+
+_PLAIN_DATA = (str, bytes, bytearray, int, float, complex, list, tuple, dict, set, frozenset, Mapping)
+"""What a script passes by mistake for a backend (its name, a number, a dict of options): never one."""
+
+
+def _shown(value: object) -> str:
+    """A wrong argument in an error: its value where that is a short name or number, else its type.
+
+    Never an object's own ``repr``: that can be long, raise, or hold terminal escapes."""
+    if value is None or isinstance(value, (str, bytes, int, float)):
+        shown = repr(value)  # escapes control characters
+        if len(shown) <= 60:
+            return shown
+    return type(value).__name__
 
 
 def completion_text(messages: list[Message]) -> str:

@@ -1,13 +1,15 @@
 """Plain data types shared by every backend, tool and front end.
 
-They are dataclasses rather than dicts so that a typo is an error, and they all
-have ``to_dict`` so JSON output (``--json``, history, batch results) is one call.
+They are dataclasses rather than dicts so that a typo is an error, and the ones
+that are written out (messages, params, replies, usage, token numbers) have
+``to_dict`` so JSON output (``--json``, history, batch results) is one call.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,10 +61,17 @@ class Message:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
+        """A message from ``{"role": ..., "content": ...}`` (a missing content is empty text).
+
+        The content must be text: ``str()`` of anything else made ``None`` the message
+        "None" and an OpenAI content list its Python repr, sent to the model as the user's words.
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"Message.from_dict needs a dict with role and content, not {type(data).__name__}")
         role = data.get("role")
         if role not in ("system", "user", "assistant"):
             raise ConfigError(f"message role must be system, user or assistant, not {role!r}")
-        return cls(role=role, content=str(data.get("content", "")))
+        return cls(role=role, content=data.get("content", ""))
 
 
 GREEDY_BELOW = 1e-5
@@ -142,22 +151,31 @@ class GenerationParams:
             self.stop = [self.stop]
         if any(not s for s in self.stop):
             raise ConfigError("stop sequences must not be empty")
+        from .text_checks import invalid_unicode
+
+        for number, sequence in enumerate(self.stop, 1):  # never matched by any reply: it cannot be text
+            problem = invalid_unicode(sequence)
+            if problem:
+                raise ConfigError(f"stop sequence {number} is not valid Unicode ({problem})")
 
     def _check_types(self) -> None:
         """Wrong types from the Python API, refused in words: ``temperature="x"`` was a TypeError
         from a comparison, ``max_tokens=2.5`` was taken, ``stop=5`` failed deep in a backend."""
         for name in ("temperature", "top_p", "repeat_penalty"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise ConfigError(f"{name} must be a number, not {value!r}")
+            if type(value) is not float:  # numpy's float32, a Fraction, an int: stored as the float they are
+                try:
+                    setattr(self, name, float(value))
+                except OverflowError:  # temperature=10**400 was an OverflowError from math.isfinite
+                    raise ConfigError(f"{name} must be a finite number, not one too large for a float") from None
         for name in ("max_tokens", "top_k", "logprobs", "seed"):
             value = getattr(self, name)
             if value is None and name == "seed":
                 continue
-            if isinstance(value, float) and value.is_integer():
-                setattr(self, name, int(value))
-            elif isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{name} needs a whole number, not {value!r}")
+            if type(value) is not int:  # 8.0, numpy's int64 (a DataFrame's column): a plain int from here on
+                setattr(self, name, _whole_number(name, value))
         stop = self.stop
         if not isinstance(stop, str) and (
             not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop)
@@ -180,6 +198,20 @@ class GenerationParams:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
+
+
+def _whole_number(name: str, value: Any) -> int:
+    """A whole number given as another type (``8.0``, ``numpy.int64(8)``) as an int; a ConfigError otherwise."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.nan
+        if number.is_integer():
+            return int(number)
+    raise ConfigError(f"{name} needs a whole number, not {value!r}")
 
 
 @dataclass

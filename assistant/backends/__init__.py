@@ -5,6 +5,7 @@ Nothing here imports an engine; a factory runs only when its backend is used.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -66,6 +67,8 @@ def available_backends() -> dict[str, BackendInfo]:
 
 def create_backend(name: str) -> Backend:
     """An unloaded backend instance by name."""
+    if not isinstance(name, str):  # load_backend(None, ...) was "unknown backend None", as if a name were missing
+        raise TypeError(f"a backend's name must be a str (such as 'llama-cpp'), not {type(name).__name__}")
     backends = available_backends()
     if name not in backends:
         known = ", ".join(sorted(backends)) or "none"
@@ -103,12 +106,23 @@ def default_model_for(name: str) -> str:
     return default_model() if create_backend(name).capabilities.catalog_models else ""
 
 
-def load_backend(name: str, model: str, **options: Any) -> Backend:
-    """Create a backend and load a model into it, options from config then arguments."""
-    from ..config import backend_options
+def load_backend(name: str, model: str | os.PathLike[str], **options: Any) -> Backend:
+    """Create a backend and load a model into it, options from config then arguments.
 
+    ``model`` is what ``-m`` takes (a catalog name, a path, ``hf:ORG/REPO`` …); a
+    :class:`~pathlib.Path` is its path. ``options`` are checked as ``-o`` and the
+    config's ``[backends.NAME]`` are: ``n_ctx="abc"`` is a :class:`ConfigError` naming
+    it, not an engine's ``ValueError``, and ``n_threads`` past what llama.cpp survives is refused.
+    """
+    from ..config import backend_options
+    from ..option_values import check_backend_options
+
+    model = _model_reference(model)
+    progress = options.get("progress")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"load_backend's progress must be a function of one message (str), not {type(progress).__name__}")
     backend = create_backend(name)
-    merged = {**backend_options(name), **options}
+    merged = {**backend_options(name), **check_backend_options(options, "load_backend()")}
     try:
         backend.load(model, **merged)
     except ModelNotFoundError as exc:
@@ -121,6 +135,22 @@ def load_backend(name: str, model: str, **options: Any) -> Backend:
     except Exception as exc:
         raise backend_failure(name, f"load {model}", exc) from exc
     return backend
+
+
+def _model_reference(model: object) -> str:
+    """``model`` as the text ``-m`` takes: a str, or a path object's path; a TypeError for anything else.
+
+    ``load_backend("llama-cpp", None)`` was "failed to load None: AttributeError: 'NoneType'
+    object has no attribute 'strip'", blamed on the backend; a ``Path`` was refused the same way.
+    """
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if not isinstance(model, str):
+        raise TypeError(
+            "load_backend's model must be a str (a catalog name, a path, hf:ORG/REPO) or a path, "
+            f"not {type(model).__name__}"
+        )
+    return model
 
 
 def _remote_hint(backend: Backend, model: str) -> str | None:
