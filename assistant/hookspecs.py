@@ -3,7 +3,9 @@
 Hooks use the registration-callback style of simonw/llm: the assistant calls the
 hook with a ``register`` function and the plugin calls it once per thing it
 provides. That keeps plugins free of return-value conventions and lets one hook
-register several things.
+register several things. (A hook that returns something, an ``async def`` or
+generator hook, and a ``register_*`` function without ``@hookimpl`` are
+reported as the plugin's failure: each would otherwise register nothing, silently.)
 
 A plugin is any module or object with functions decorated by ``@hookimpl``::
 

@@ -19,14 +19,17 @@ configured ``plugin_dirs`` entry that is not a directory, are reported as
 failures (a typo would otherwise silently load nothing). A plugin that fails to import or register is
 recorded in :func:`plugin_failures`, reported once on stderr, and skipped; with
 ``ASSISTANT_STRICT_PLUGINS=1`` the error is raised instead. A config file that
-cannot be read is recorded the same way (its ``plugin_dirs`` are skipped), so a
-typo in it does not stop commands that never read it (``assistant --help``).
+cannot be read and sets ``plugin_dirs`` is recorded the same way (those are
+skipped), so a typo in it does not stop commands that never read it
+(``assistant --help``); one without ``plugin_dirs`` skipped no plugin, and is left
+to the commands that read it to report.
 
 Plugins are trusted code (they run with the user's rights), so this isolates
 their *failures*, not their intent: any exception at import — ``sys.exit()``
 included — is caught and reported by name, and a hook implementation whose
-name matches no hook spec (``register_tool`` for ``register_tools``) is
-reported as a typo instead of being silently never called.
+name matches no hook spec (``register_tool`` for ``register_tools``), a hook
+function without ``@hookimpl`` and a hook that returns what it should register
+are reported instead of being silently never called or dropped.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 import threading
 import traceback
@@ -117,13 +121,33 @@ def _user_plugin_dirs(state: _State) -> list[tuple[Path, bool]]:
     try:
         configured = load_config().get("plugin_dirs", []) or []
     except ConfigError as exc:
-        _record_failure(
-            state, "plugin_dirs", "config", _LoadProblem(f"the plugins of plugin_dirs were not loaded: {exc}")
-        )
+        # Only when the file names plugin_dirs: without them no plugin was skipped, and
+        # every command repeated the config error as a plugin warning before its own.
+        if _may_name_plugin_dirs(paths().config_file):
+            _record_failure(
+                state, "plugin_dirs", "config", _LoadProblem(f"the plugins of plugin_dirs were not loaded: {exc}")
+            )
         return dirs
     for entry in configured:
         dirs.append((Path(os.path.expanduser(str(entry))), True))
     return dirs
+
+
+_PLUGIN_DIRS_KEY = re.compile(rb"""^[ \t]*["']?plugin_dirs["']?[ \t]*=""", re.MULTILINE)
+
+
+def _may_name_plugin_dirs(config_file: Path) -> bool:
+    """Whether a config file that cannot be parsed sets ``plugin_dirs`` (True when that cannot be told).
+
+    Looked for in the raw bytes: the file is invalid TOML, not UTF-8, or has a
+    wrong type somewhere, so there is nothing parsed to ask.
+    """
+    try:
+        if not config_file.is_file():  # a FIFO would block the read; a folder cannot be read
+            return True
+        return _PLUGIN_DIRS_KEY.search(config_file.read_bytes()) is not None
+    except OSError:  # unreadable: its plugin_dirs, if any, were not loaded either
+        return True
 
 
 def _record_failure(state: _State, name: str, stage: str, exc: BaseException) -> None:
@@ -159,8 +183,13 @@ def _check_unknown_hooks(state: _State) -> None:
     """pluggy's ``check_pending``, reporting every unknown hook instead of raising at the first.
 
     Each is recorded as a failure of its plugin (stage ``"hook"``) with the
-    closest real hook name; the plugin's other hooks keep working.
+    closest real hook name; the plugin's other hooks keep working. So is a
+    ``register_tools`` function without ``@hookimpl``: pluggy ignores it, and the
+    plugin's tools would go missing without a word.
     """
+    for name, plugin in state.pm.list_name_plugin():
+        for problem in _unmarked_hooks_of(state.pm, plugin):
+            _record_failure(state, name, "hook", problem)
     for name in list(vars(state.pm.hook)):
         if name.startswith("_"):
             continue
@@ -198,6 +227,39 @@ def _unknown_hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[UnknownH
     return found
 
 
+def _unmarked_hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[_LoadProblem]:
+    """The functions of ``plugin`` named like a hook but not marked ``@hookimpl`` (never called)."""
+    found = []
+    for hook_name in _known_hooks():
+        attr = getattr(plugin, hook_name, None)
+        if callable(attr) and pm.parse_hookimpl_opts(plugin, hook_name) is None:
+            found.append(
+                _LoadProblem(
+                    f"{hook_name} is not marked @hookimpl, so it is never called (from assistant import hookimpl)"
+                )
+            )
+    return found
+
+
+_SHOWN_AS_IS = frozenset("\t\n\u2028\u2029")
+
+
+def _check_plugin_name(name: str) -> None:
+    """Refuse a file or entry point name that cannot stand for a plugin.
+
+    A built-in's name would replace it (every built-in backend gone from a file
+    named ``assistant.default_plugins.backends.py``); a name with control
+    characters (a newline, ESC) would be printed in every listing and error that
+    names the plugin.
+    """
+    from .terminal_text import visible_text
+
+    if name in DEFAULT_PLUGINS:
+        raise _LoadProblem("this is the name of a built-in plugin, which cannot be replaced; rename it")
+    if visible_text(name) != name or any(ch in _SHOWN_AS_IS for ch in name):
+        raise _LoadProblem("the name holds control characters; rename it")
+
+
 def _load_module_from_file(path: Path) -> ModuleType:
     module_name = f"assistant_plugin_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -228,6 +290,9 @@ def _register(state: _State, plugin: object, name: str, source: str) -> None:
     previous = state.pm.get_plugin(name)
     if previous is plugin:
         return
+    other = state.pm.get_name(plugin)
+    if other is not None:  # pluggy's own error lists every plugin loaded
+        raise _LoadProblem(f"the same module or object is already loaded as plugin {other!r}")
     if previous is not None:
         state.pm.unregister(previous, name=name)
     try:
@@ -255,6 +320,9 @@ def _load_directory_plugins(
         if allowed is not None and name not in allowed:
             continue
         try:
+            _check_plugin_name(name)
+            if not path.is_file():  # a folder named x.py, a FIFO (reading it would hang), /dev/zero
+                raise _LoadProblem(f"{path} is not a regular file")
             module = _load_module_from_file(path)
             _register(state, module, name, str(path))
         except KeyboardInterrupt:
@@ -269,6 +337,7 @@ def _load_entry_point_plugins(state: _State, allowed: set[str] | None, seen: set
         if allowed is not None and ep.name not in allowed:
             continue
         try:
+            _check_plugin_name(ep.name)
             plugin = ep.load()
             dist = getattr(ep, "dist", None)
             source = f"{dist.name} {dist.version}" if dist else ep.value
@@ -287,7 +356,7 @@ def _build_state() -> _State:
         module = importlib.import_module(module_name)
         _register(state, module, module_name, "built-in")
     allowed = _allowed_names()
-    seen: set[str] = set()  # every plugin name found, allowed or not
+    seen: set[str] = set(DEFAULT_PLUGINS)  # every plugin name found, allowed or not (built-ins always load)
     loaded_dirs: set[str] = set()
     for directory, configured in [(first_party_plugin_dir(), False), *_user_plugin_dirs(state)]:
         key = os.path.realpath(directory)
@@ -304,11 +373,30 @@ def _build_state() -> _State:
     return state
 
 
+_building = False
+
+
+class LoadingReentered(_LoadProblem):
+    """A plugin used the plugin registries while plugins were still loading (at its import)."""
+
+
 def _get_state() -> _State:
-    global _state
+    global _state, _building
     with _lock:
         if _state is None:
-            _state = _build_state()
+            if _building:
+                # A plugin calling get_tool() (or any registry) at import: building again from here
+                # imported that plugin again, which built again… 89 levels deep, seconds, until a
+                # RecursionError. Refused instead, so that plugin is reported by name.
+                raise LoadingReentered(
+                    "it uses the plugins (get_tool, available_tools, …) while they load: "
+                    "call them inside a function (a hook, or run), not at import"
+                )
+            _building = True
+            try:
+                _state = _build_state()
+            finally:
+                _building = False
         return _state
 
 
@@ -327,12 +415,12 @@ def register_plugin(plugin: object, name: str | None = None, source: str = "runt
     name = name or getattr(plugin, "__name__", None) or repr(plugin)
     # Raised, not recorded: the caller is right here, and a hook that is never called (a
     # typo) or pluggy's refusal of a wrong argument name would otherwise pass unnoticed.
-    unknown = _unknown_hooks_of(state.pm, plugin)
+    unknown = [*_unknown_hooks_of(state.pm, plugin), *_unmarked_hooks_of(state.pm, plugin)]
     if unknown:
         raise PluginError(name, "; ".join(str(problem) for problem in unknown))
     try:
         _register(state, plugin, name, source)
-    except pluggy.PluginValidationError as exc:
+    except (pluggy.PluginValidationError, _LoadProblem) as exc:
         raise PluginError(name, _one_line(str(exc))) from exc
 
 
@@ -397,8 +485,12 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
     hook = getattr(state.pm.hook, hook_name)
     for impl in _call_order(hook.get_hookimpls()):
         _current.name = impl.plugin_name
+        given = _guarded(state, impl.plugin_name, hook_name, register) if arg_name == "register" else register
         try:
-            impl.function(**{name: register for name in impl.argnames if name == arg_name})
+            if impl.hookwrapper or impl.wrapper:
+                raise _LoadProblem(f"{hook_name} cannot be a hook wrapper: call register(...) in a plain function")
+            returned = impl.function(**{name: given for name in impl.argnames if name == arg_name})
+            _check_returned(hook_name, arg_name, returned)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit in a hook must not end the command either
@@ -406,6 +498,53 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
         finally:
             _current.name = ""
     _echo_new_failures(state)
+
+
+def _guarded(state: _State, plugin: str, hook_name: str, register: Callable[..., Any]) -> Callable[..., Any]:
+    """``register`` recording a refused registration as the plugin's failure instead of raising into its hook.
+
+    Raised, the refusal ended the hook: whatever the plugin registered after the
+    bad one went missing without a word, and which did depended on their order.
+    """
+    import inspect
+
+    signature = inspect.signature(register)
+    signature = signature.replace(  # shown as (name, factory, description=''): no type hints
+        parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+        return_annotation=signature.empty,
+    )
+
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:  # named as the plugin wrote it, not as our inner function is called
+                raise _LoadProblem(f"register{signature}: {exc}") from None
+            register(*args, **kwargs)
+        except Exception as exc:  # a refusal (ConfigError) or a call that does not fit
+            if strict_plugins():
+                raise
+            _record_failure(state, plugin, hook_name, exc)
+
+    return guarded
+
+
+def _check_returned(hook_name: str, arg_name: str, returned: Any) -> None:
+    """Refuse what a hook returns in place of registering: it would be dropped without a word.
+
+    ``return [MyTool()]`` (the style of other plugin systems) registers nothing;
+    an ``async def`` or generator hook never even runs its body.
+    (``register_commands`` may return what it added to ``cli``: that is harmless.)
+    """
+    import inspect
+
+    if inspect.iscoroutine(returned) or inspect.isgenerator(returned) or inspect.isasyncgen(returned):
+        if not inspect.isasyncgen(returned):  # (an async generator never started warns of nothing)
+            returned.close()  # never run: no "coroutine was never awaited" warning on stderr
+        raise _LoadProblem(f"{hook_name} must be a plain function (def), not async def or a generator")
+    if returned is not None and arg_name == "register":
+        what = type(returned).__name__
+        raise _LoadProblem(f"{hook_name} returned a {what}, which is ignored: call register(...) for each instead")
 
 
 _current = threading.local()

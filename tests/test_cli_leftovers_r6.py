@@ -99,7 +99,7 @@ def test_a_choice_template_prints_its_label_once(fake_backend_plugin_file: Path)
 def test_plugins_lists_an_unreadable_config_instead_of_failing(assistant_home: Path) -> None:
     config = assistant_home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("[params\n")
+    config.write_text('plugin_dirs = ["~/p"]\n[params\n')  # the warning is for a config that sets plugin_dirs
     proc = run_cli("plugins")
     assert proc.returncode == 0, proc.stderr
     assert "FAILED plugin_dirs (config): the plugins of plugin_dirs were not loaded: invalid TOML" in proc.stdout

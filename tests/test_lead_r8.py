@@ -348,3 +348,20 @@ def test_a_second_stream_from_the_thread_whose_lone_stream_is_paused_is_refused_
     assert isinstance(outcome[0], BackendError) and "already generating in this thread" in str(outcome[0])
     assert list(first) == ["b"]  # the paused one goes on
     assert list(scheduler.generate(Request([3], GenerationParams(), 4), lambda: iter(["d"]))) == ["d"]
+
+
+def test_params_changed_after_they_were_made_are_checked_when_a_backend_gets_them() -> None:
+    from assistant.backends.fake import FakeBackend
+    from assistant.errors import ConfigError
+    from assistant.types import GenerationParams
+
+    backend = FakeBackend()
+    backend.load("fake-model")
+    params = GenerationParams(max_tokens=4)
+    params.max_tokens = 0
+    with pytest.raises(ConfigError, match="max_tokens must be at least 1"):
+        backend.complete("Hi", params)
+    params = GenerationParams()
+    params.stop = [5]  # type: ignore[list-item]
+    with pytest.raises((ConfigError, TypeError)):
+        backend.complete("Hi", params)

@@ -181,7 +181,7 @@ def test_a_config_file_with_a_typo_does_not_stop_help_or_config_path(assistant_h
 
 def test_a_config_file_with_a_typo_is_an_error_with_strict_plugins(assistant_home: Path) -> None:
     (assistant_home / "config").mkdir(parents=True)
-    (assistant_home / "config" / "config.toml").write_text("default_model = \n", encoding="utf-8")
+    (assistant_home / "config" / "config.toml").write_text('plugin_dirs = ["~/p"]\ndefault_model = \n', encoding="utf-8")
     proc = run_cli("config", "path", env={"ASSISTANT_STRICT_PLUGINS": "1"})
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: plugin 'plugin_dirs' failed: the plugins of plugin_dirs were not loaded: invalid TOML")

@@ -66,10 +66,16 @@ def checked_prompt(prompt: Any) -> Prompt:
 
 
 def checked_params(params: Any) -> GenerationParams:
-    """``params`` itself if it is a :class:`GenerationParams`; a TypeError naming what it is otherwise."""
+    """``params`` itself if it is a :class:`GenerationParams` with values a backend can honour.
+
+    A TypeError names what else it is. The values are checked again here, not only where the object
+    was made: a field changed afterwards (``params.max_tokens = 0``) reached the engine unchecked
+    (a token was generated; ``stop = [5]`` was a raw TypeError).
+    """
     if not isinstance(params, GenerationParams):
         hint = " (GenerationParams(**values) makes one from a dict)" if isinstance(params, dict) else ""
         raise TypeError(f"params must be a GenerationParams{hint}, not {type(params).__name__}")
+    params.validate()
     return params
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..terminal_text import one_line
 from .common import echo_json, echo_untrusted
 
 
@@ -29,7 +30,13 @@ def backends(as_json: bool) -> None:
         return
     for info in found.values():
         mark = " (default)" if info.name == default else ""
-        echo_untrusted(f"{info.name}{mark}: {info.description}  [{info.plugin}]")
+        echo_untrusted(f"{info.name}{mark}: {_first_line(info.description)}  [{one_line(info.plugin)}]")
+
+
+def _first_line(description: str) -> str:
+    """A plugin's description as the one line a listing has room for (a tool's is cut the same way)."""
+    lines = description.strip().splitlines()
+    return one_line(lines[0]) if lines else ""
 
 
 @click.command()
@@ -48,19 +55,20 @@ def plugins(as_json: bool) -> None:
     available_tools()
     try:
         template_dirs()
-    except AssistantError:  # an unreadable config (it names the user's templates folder): listed below
-        pass
+    except AssistantError:  # an unreadable config (it names the user's templates folder):
+        pass  # the commands that read it say why
     loaded = list_plugins()
     failures = [f.to_dict() for f in plugin_failures()]
     if as_json:
         echo_json({"plugins": loaded, "failures": failures})
         return
+    # one_line: a name can be a plugin_dirs entry or an ASSISTANT_PLUGINS word holding a line break
     for plugin in loaded:
-        echo_untrusted(f"{plugin['name']}  ({plugin['source']})")
+        echo_untrusted(f"{one_line(plugin['name'])}  ({one_line(plugin['source'])})")
         for hook in plugin["hooks"]:
-            echo_untrusted(f"    {hook}")
+            echo_untrusted(f"    {one_line(hook)}")
     for failure in failures:
-        echo_untrusted(f"FAILED {failure['name']} ({failure['stage']}): {failure['error']}")
+        echo_untrusted(f"FAILED {one_line(failure['name'])} ({failure['stage']}): {failure['error']}")
 
 
 @click.group()
