@@ -88,6 +88,8 @@ def _read_config_text(path: Path) -> str | None:
     cannot be read (permissions, not UTF-8) is reported alike wherever it is read.
     """
     try:
+        if path.exists() and not path.is_file():  # a FIFO would hang every command, --help included
+            raise ConfigError(f"cannot read config {path}: it is not a regular file")
         # utf-8-sig: Windows editors (Notepad) start a UTF-8 file with a byte order mark, which
         # tomllib calls "Invalid statement (at line 1, column 1)" in a file that looks right
         return path.read_text(encoding="utf-8-sig")

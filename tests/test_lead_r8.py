@@ -365,3 +365,19 @@ def test_params_changed_after_they_were_made_are_checked_when_a_backend_gets_the
     params.stop = [5]  # type: ignore[list-item]
     with pytest.raises((ConfigError, TypeError)):
         backend.complete("Hi", params)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_config_that_is_not_a_regular_file_is_one_line_not_a_hang(assistant_home: Path, kind: str) -> None:
+    """A FIFO at config.toml hung every command, --help included (reading waits for a writer)."""
+    import os
+
+    from .conftest import run_cli
+
+    config = assistant_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(config) if kind == "fifo" else config.mkdir()
+    listed = run_cli("models", "list", timeout=60)  # listing goes on, with the config's problem named
+    assert "config.toml: it is not a regular file" in listed.stderr and "Traceback" not in listed.stderr
+    prompted = run_cli("prompt", "-b", "fake", "Hi", timeout=60)
+    assert prompted.returncode == 1 and "it is not a regular file" in prompted.stderr
