@@ -381,3 +381,52 @@ def test_a_config_that_is_not_a_regular_file_is_one_line_not_a_hang(assistant_ho
     assert "config.toml: it is not a regular file" in listed.stderr and "Traceback" not in listed.stderr
     prompted = run_cli("prompt", "-b", "fake", "Hi", timeout=60)
     assert prompted.returncode == 1 and "it is not a regular file" in prompted.stderr
+
+
+def test_get_tool_and_load_template_name_a_wrong_argument_type() -> None:
+    from assistant import get_tool, load_template
+
+    with pytest.raises(TypeError, match="a tool name must be text, not NoneType"):
+        get_tool(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a template is named by text or a path, not int"):
+        load_template(5)  # type: ignore[arg-type]
+
+
+class _ExitingTool:
+    name = "exits"
+    description = "calls sys.exit"
+    parameters: list = []
+    needs_model = False
+
+    def run(self, text, params, backend):  # type: ignore[no-untyped-def]
+        import sys
+
+        sys.exit(5)
+
+
+class _BadTextTool(_ExitingTool):
+    name = "badtext"
+
+    def run(self, text, params, backend):  # type: ignore[no-untyped-def]
+        class Result:
+            def to_dict(self):  # type: ignore[no-untyped-def]
+                return {}
+
+            def to_text(self):  # type: ignore[no-untyped-def]
+                return 42
+
+        return Result()
+
+
+@pytest.mark.parametrize(
+    ("tool", "message"),
+    [(_ExitingTool(), "failed: SystemExit: 5"), (_BadTextTool(), "its result's to_text\\(\\) gave int, not text")],
+)
+def test_a_plugin_tool_that_exits_or_gives_no_text_is_named(tool: object, message: str) -> None:
+    """A tool calling sys.exit(5) ended the CLI with code 5 and no word; a to_text() giving 42 said
+    "message content must be text, not int" without naming the tool."""
+    from assistant.errors import ToolError
+    from assistant.tools.registry import RegisteredTool
+
+    with pytest.raises(ToolError, match=message):
+        RegisteredTool(tool, "my-plugin").run("hello")

@@ -330,6 +330,8 @@ def _stamp(paths: tuple[Path, ...]) -> tuple[Any, ...]:
 
 def load_template(name: str | os.PathLike[str], dirs: list[TemplateDir] | None = None) -> PromptTemplate:
     """Find, parse and validate a template by name (or by path to a ``.jinja`` file)."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"a template is named by text or a path, not {type(name).__name__}")
     dirs = template_dirs() if dirs is None else dirs
     path, found_in = find_template(os.fspath(name), dirs)
     search = tuple(d.path for d in dirs)

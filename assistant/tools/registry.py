@@ -189,7 +189,7 @@ class RegisteredTool:
             result = self.tool.run(text, resolved, engine, **extra)
         except AssistantError:
             raise
-        except Exception as exc:  # a bug in the plugin: name it, keep the cause for --debug
+        except (Exception, SystemExit) as exc:  # a bug in the plugin (sys.exit() too): name it, keep the cause
             raise ToolError(
                 f"tool {self.name!r} (plugin {self.plugin!r}) failed: {type(exc).__name__}: {exc}"
             ) from exc
@@ -199,6 +199,18 @@ class RegisteredTool:
         if isinstance(result, str):
             return TextResult(result)
         if callable(getattr(result, "to_dict", None)) and callable(getattr(result, "to_text", None)):
+            try:
+                text = result.to_text()
+            except Exception as exc:  # noqa: BLE001 - the plugin's result, named
+                raise ToolError(
+                    f"tool {self.name!r} (plugin {self.plugin!r}): its result's to_text() failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if not isinstance(text, str):  # found here, not as "message content must be text" later
+                raise ToolError(
+                    f"tool {self.name!r} (plugin {self.plugin!r}): its result's to_text() gave "
+                    f"{type(text).__name__}, not text"
+                )
             return result  # type: ignore[no-any-return]
         raise ToolError(
             f"tool {self.name!r} (plugin {self.plugin!r}) returned {type(result).__name__}, "
@@ -227,6 +239,8 @@ def available_tools() -> dict[str, RegisteredTool]:
 
 def get_tool(name: str) -> RegisteredTool:
     """The tool registered under ``name``; :class:`ToolError` lists the known ones when it is missing."""
+    if not isinstance(name, str):
+        raise TypeError(f"a tool name must be text, not {type(name).__name__}")
     tools = available_tools()
     if name not in tools:
         failed = [f.name for f in tool_failures()]
