@@ -132,10 +132,44 @@ def _tolerate_narrow_encodings() -> None:
             pass
 
 
+_STD_STREAMS = ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w"))
+
+
+def _fill_closed_std_streams() -> list[str]:
+    """Put /dev/null where the shell closed stdin, stdout or stderr (``<&-``, ``>&-``, ``2>&-``); their names.
+
+    Python leaves ``sys.stdin`` & co. ``None`` then, and every ``sys.stdin.isatty()``
+    or ``sys.stderr.flush()`` raised AttributeError: ``assistant chat <&-`` was a
+    traceback, ``assistant prompt hi 2>&-`` a "backend failed to load" error (the
+    llama.cpp import silences stderr). Worse, the closed descriptor is the lowest free
+    one, so the next file opened (the history database, a model) would take it and get
+    whatever C code writes to "stderr". Closed stdin then reads as empty, as ``</dev/null``.
+    """
+    closed = []
+    for fd, name, mode in _STD_STREAMS:
+        if getattr(sys, name) is not None:
+            continue
+        closed.append(name)
+        try:
+            os.fstat(fd)
+        except OSError:  # still free: fill it, so no later file lands there
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        else:  # already taken by something else: leave that alone, and read or write /dev/null instead
+            fd = os.open(os.devnull, os.O_RDWR)
+        setattr(sys, name, open(fd, mode, encoding="utf-8", errors="replace", closefd=False))
+    return closed
+
+
 class AssistantGroup(click.Group):
     """A click group with lazily imported commands and the error boundary."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        if "stdout" in _fill_closed_std_streams():
+            # As ``ls >&-`` does: whatever the command prints would be lost (a reply, an export).
+            fail("stdout is closed (>&-): the output would be lost; redirect it to a file, or to /dev/null to drop it")
         _tolerate_narrow_encodings()
         return super().main(*args, **kwargs)
 

@@ -7,13 +7,13 @@ import sys
 import click
 
 from . import fail
-from .common import model_options, resolve_model_and_backend
+from .common import TEXT, model_options, resolve_model_and_backend
 from .history_options import continue_options, history_options
 
 
 @click.command()
 @model_options
-@click.option("-s", "--system", default=None, help="System prompt (default: config `default_system`).")
+@click.option("-s", "--system", type=TEXT, default=None, help="System prompt (default: config `default_system`).")
 @click.option("-t", "--template", default=None, help="Prompt template / strategy for each turn.")
 @continue_options
 @history_options

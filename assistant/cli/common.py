@@ -10,7 +10,9 @@ reply containing ``ESC ] 0 ; … BEL`` cannot retitle or clear the user's termin
 from __future__ import annotations
 
 import io
+import signal
 import sys
+import threading
 from typing import Any, Callable
 
 import click
@@ -154,9 +156,68 @@ def read_stdin_text() -> str | None:
     return read_limited(io.BytesIO(text.encode("utf-8", errors="replace")), "the input on stdin")
 
 
+class CtrlC:
+    """Ctrl-C from the model's load to the reply's end, made to stop the command every time.
+
+    llama.cpp calls back into Python while it loads (its log callback) and decodes
+    (its abort callback); a KeyboardInterrupt raised in a callback is dropped by
+    ctypes ("Exception ignored on calling ctypes callback function"): the reply went
+    on to max_tokens and the command exited 0. So each press is noted; once the engine
+    is loaded a press cancels it (the stream ends cleanly and the turn is recorded as
+    interrupted) instead of raising, and :meth:`check` raises for a press that was lost.
+    A second press raises at once, for a backend that does not stop.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = threading.Event()
+        self.engine: Any = None
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> "CtrlC":
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        except ValueError:  # not the main thread (an embedding program): Python's own handling stays
+            pass
+        return self
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt for a press that has not stopped the command yet."""
+        if self.pressed.is_set():
+            raise KeyboardInterrupt
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self.pressed.is_set() or self.engine is None:
+            self.pressed.set()
+            raise KeyboardInterrupt
+        self.pressed.set()
+        self.engine.cancel()
+
+
 def progress_to_stderr(message: str) -> None:
     """Engine progress lines; they can quote a model file's own metadata, so shown made visible."""
     echo_untrusted(message, err=True)
+
+
+def colour_on(stream: Any) -> bool:
+    """Whether ``stream`` may get ANSI colours: a terminal, without ``NO_COLOR`` (no-color.org) or ``TERM=dumb``.
+
+    ``assistant prompt --probs`` printed its SGR backgrounds to a dumb terminal,
+    which shows them as ``^[[30;46m`` around every token, and ignored ``NO_COLOR``,
+    which the chat app (Textual) and the attention heatmap (Rich) honour.
+    """
+    import os
+
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        return False
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM", "") != "dumb"
 
 
 def echo_untrusted(text: str, *, nl: bool = True, err: bool = False) -> None:

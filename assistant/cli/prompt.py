@@ -21,6 +21,8 @@ from .batch_options import batch_options
 from . import debug_option
 from .common import (
     TEXT,
+    CtrlC,
+    colour_on,
     echo_json,
     echo_untrusted,
     mode_option,
@@ -134,11 +136,9 @@ def prompt(
     from ..config import default_system_prompt
     from ..history.session_link import link_history
     from ..options import build_params, parse_options
-    from ..inspect.shade import legend, shown_probability
+    from ..inspect.shade import legend
     from ..models.mode import choose_mode
     from ..session import open_backend
-    from ..structured.session import SchemaSession
-    from ..terminal_text import StreamedLineEnds
 
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
     param_overrides, backend_opts = parse_options(options)
@@ -153,53 +153,23 @@ def prompt(
         raise click.UsageError("-s/--system needs chat mode: in completion mode TEXT is continued as is (--mode chat)")
     if verbose:
         backend_opts["verbose"] = True
-    engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
-    system_text = history.system(system, default_system_prompt())
-    if schema is not None:
-        params = constrain_params(params, schema, engine)
-    # The schema is this reply's, not the conversation's: shown in its prompt, never stored as
-    # the system prompt, so a later `-c` without --schema is plain chat (structured/session.py).
-    session = SchemaSession(
-        engine,
-        params=params,
-        system=system_text,
-        messages=history.messages,
-        recorder=history.recorder(),
-        mode=prompt_mode,
-        schema=schema,
-    )
-    context_length = engine.context_length
-    out = sys.stdout
-    shade = probs and not as_json and out.isatty()  # piped output stays plain text
-    sampled = engine.capabilities.sampled_probs
-    live = not as_json and (schema is None or out.isatty())  # a pipe gets a document only once it is checked
-    line_ends = StreamedLineEnds()
-    open_line = False  # part of a reply line is on the screen: an error must not go on after it
+    ctrl_c = CtrlC().install()
     try:
-        for chunk in (stream := session.send(user_text)):
-            shown = line_ends.feed(chunk.text) if live and chunk.text else ""
-            if shown:
-                if shade:
-                    echo_shaded(shown, shown_probability(chunk.logprobs, sampled))
-                else:
-                    echo_untrusted(shown, nl=False)
-                open_line = not shown.endswith("\n")
-        if live and (held := line_ends.flush()):
-            echo_untrusted(held, nl=False)
-            open_line = not held.endswith("\n")
-    except KeyboardInterrupt:
-        engine.cancel()
-        if live:
-            out.write("\n")
-        raise
-    except Exception:
-        if open_line:  # "partial replyerror: lost the connection" read as one line
-            out.write("\n")
-            out.flush()
-        raise
+        engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+        ctrl_c.engine = engine
+        try:
+            ctrl_c.check()  # pressed while loading, and dropped in a callback
+        except KeyboardInterrupt:
+            engine.unload()
+            raise
+        context_length = engine.context_length  # asked before the reply: the engine is unloaded after it
+        session, live, shade, sampled = stream_reply(
+            engine, ctrl_c, history, user_text, system_text=history.system(system, default_system_prompt()),
+            params=params, schema=schema, mode=prompt_mode, as_json=as_json, probs=probs,
+        )  # fmt: skip
     finally:
-        stream.close()  # a reply cut short by Ctrl-C is recorded as interrupted
-        engine.unload()
+        ctrl_c.restore()
+    out = sys.stdout
     completion = session.last
     assert completion is not None
     if live and not completion.text.endswith("\n"):
@@ -217,11 +187,79 @@ def prompt(
     else:
         if shade:
             what = "sampled probability" if sampled else "model probability (the server gives no sampled one)"
-            click.echo(legend(ansi=sys.stderr.isatty(), what=what), err=True)
+            click.echo(legend(ansi=colour_on(sys.stderr), what=what), err=True)
+        elif probs and out.isatty():  # asked for on a terminal that takes no colours: say why nothing is shaded
+            click.echo(f"(--probs: no shading, {no_colour_reason()}; --json shows each token's probability)", err=True)
         if completion.finish_reason == "length":
             from ..types import length_note
 
             click.echo(f"({length_note(completion.usage.prompt_tokens, completion.usage.completion_tokens, context_length)})", err=True)
+
+
+def no_colour_reason() -> str:
+    """Why :func:`~assistant.cli.common.colour_on` refused colours on a terminal."""
+    import os
+
+    return "NO_COLOR is set" if os.environ.get("NO_COLOR") else "TERM is dumb"
+
+
+def stream_reply(
+    engine: Any, ctrl_c: CtrlC, history: Any, user_text: str, *, system_text: str | None, params: Any,
+    schema: dict[str, Any] | None, mode: str, as_json: bool, probs: bool,
+) -> tuple[Any, bool, bool, bool]:
+    """Send ``user_text`` and print the reply as it streams (unless it is held for ``--json``/``--schema``).
+
+    Returns the session (its ``last`` is the reply), and whether the reply was
+    printed live, shaded, and by sampled probabilities. The engine is unloaded here.
+    """
+    from ..inspect.shade import shown_probability
+    from ..structured.session import SchemaSession
+    from ..terminal_text import StreamedLineEnds
+
+    out = sys.stdout
+    shade = probs and not as_json and colour_on(out)  # piped output stays plain text, as NO_COLOR's does
+    sampled = engine.capabilities.sampled_probs
+    live = not as_json and (schema is None or out.isatty())  # a pipe gets a document only once it is checked
+    line_ends = StreamedLineEnds()
+    open_line = False  # part of a reply line is on the screen: an error must not go on after it
+    stream = None
+    try:
+        if schema is not None:
+            params = constrain_params(params, schema, engine)
+        # The schema is this reply's, not the conversation's: shown in its prompt, never stored as
+        # the system prompt, so a later `-c` without --schema is plain chat (structured/session.py).
+        session = SchemaSession(
+            engine, params=params, system=system_text, messages=history.messages, recorder=history.recorder(),
+            mode=mode, schema=schema,
+        )  # fmt: skip
+        stream = session.send(user_text)
+        for chunk in stream:
+            shown = line_ends.feed(chunk.text) if live and chunk.text else ""
+            if shown:
+                if shade:
+                    echo_shaded(shown, shown_probability(chunk.logprobs, sampled))
+                else:
+                    echo_untrusted(shown, nl=False)
+                open_line = not shown.endswith("\n")
+        ctrl_c.check()  # the engine stopped at Ctrl-C: now the interruption goes on as usual
+        if live and (held := line_ends.flush()):
+            echo_untrusted(held, nl=False)
+            open_line = not held.endswith("\n")
+    except KeyboardInterrupt:
+        engine.cancel()
+        if open_line:  # end the partial reply's line; a reply not begun leaves stdout empty
+            out.write("\n")
+        raise
+    except Exception:
+        if open_line:  # "partial replyerror: lost the connection" read as one line
+            out.write("\n")
+            out.flush()
+        raise
+    finally:
+        if stream is not None:
+            stream.close()  # a reply cut short by Ctrl-C is recorded as interrupted
+        engine.unload()
+    return session, live, shade, sampled
 
 
 def schema_option(schema_text: str | None, schema_multi: str | None) -> dict[str, Any] | None:
