@@ -430,3 +430,23 @@ def test_a_plugin_tool_that_exits_or_gives_no_text_is_named(tool: object, messag
 
     with pytest.raises(ToolError, match=message):
         RegisteredTool(tool, "my-plugin").run("hello")
+
+
+def test_a_template_run_keeps_its_tokens_numbers_and_ids(fakes: list) -> None:
+    """`prompt -t few-shot -o logprobs=2 --json` dropped the option (no "tokens"), and the history kept
+    no token ids for a template's reply: the template runner kept only the text of the stream."""
+    from assistant.history.store import HistoryStore
+
+    result = CliRunner().invoke(
+        main, ["prompt", "-t", "zero-shot", "-b", "fake", "-o", "logprobs=2", "--json", "2+2?"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["tokens"] and len(data["tokens"][0]["top"]) == 2
+    plain = CliRunner().invoke(main, ["prompt", "-t", "zero-shot", "-b", "fake", "--json", "3+3?"])
+    assert "tokens" not in json.loads(plain.stdout)  # only when asked for, as `prompt` does
+    from assistant.history.db import default_db_path
+
+    with HistoryStore.open(default_db_path()) as store:
+        replies = [m for c in (1, 2) for m in store.messages(c) if m.role == "assistant"]
+    assert len(replies) == 2 and all(reply.token_ids for reply in replies)

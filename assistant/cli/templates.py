@@ -547,21 +547,10 @@ def _turn_meta(template: Any, engine: Any, params: Any) -> Any:
 
 
 def _report_result(turn: Any, result: Any) -> None:
-    from ..types import Completion
-
     if result.error is not None:
         turn.fail(result.error, text=result.output)
         return
-    turn.complete(
-        Completion(
-            text=result.output,
-            model=result.model,
-            backend=result.backend,
-            finish_reason=result.finish_reason,
-            usage=result.usage,
-            timings=result.timings,
-        )
-    )
+    turn.complete(result.completion())  # its token ids and numbers too, as a plain prompt's
 
 
 def _report_record(turn: Any, record: dict[str, Any], engine: Any) -> None:

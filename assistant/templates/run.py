@@ -18,12 +18,13 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ..backends import backend_failure
 from ..backends.base import Backend
 from ..errors import AssistantError, NotSupportedError, TemplateError
-from ..types import GenerationParams, Message, Timings, Usage, length_note
+from ..backends.streaming import collect
+from ..types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage, length_note
 from .render import INPUT_HINT, prompt_hash, render_template
 from .spec import OutputSpec, PromptTemplate
 from .strategies import Extraction, extract_answer, scoring_prompt
@@ -46,10 +47,27 @@ class TemplateResult:
     timings: Timings = field(default_factory=Timings)
     model: str = ""
     backend: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    """The reply's token ids (kept in the history, as a plain prompt's are); none for a scored choice."""
+    tokens: list[TokenLogprob] = field(default_factory=list)
+    """Each token's numbers, with ``logprobs=N`` (``--json`` shows them as ``tokens``, as ``prompt`` does)."""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def completion(self) -> Completion:
+        """The reply as the history records it: text, numbers and the token ids."""
+        return Completion(
+            text=self.output,
+            model=self.model,
+            backend=self.backend,
+            finish_reason=self.finish_reason,  # type: ignore[arg-type]
+            usage=self.usage,
+            timings=self.timings,
+            token_ids=list(self.token_ids),
+            logprobs=list(self.tokens),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -70,6 +88,8 @@ class TemplateResult:
             usage=self.usage.to_dict(),
             timings=self.timings.to_dict(),
         )
+        if self.tokens:
+            data["tokens"] = [token.to_dict() for token in self.tokens]
         return data
 
 
@@ -230,22 +250,23 @@ def execute(
             pass  # a server whose profile promised echoed logprobs refused them: generate and match instead
     schema = constrained_schema(template) if backend.capabilities.constrained else None
     params = params.replace(json_schema=schema)
-    parts: list[str] = []
+    def shown(stream: Iterator[Chunk]) -> Iterator[Chunk]:
+        for chunk in stream:
+            if chunk.text and on_text is not None:
+                on_text(chunk.text)
+            yield chunk
+
     try:
-        for chunk in backend.stream(messages, params):
-            if chunk.text:
-                parts.append(chunk.text)
-                if on_text is not None:
-                    on_text(chunk.text)
-            if chunk.finish_reason is not None:
-                result.finish_reason = chunk.finish_reason
-                result.usage = chunk.usage or Usage()
-                result.timings = chunk.timings or Timings()
+        # collect(): the one place a stream becomes a reply, its token ids and numbers included
+        completion = collect(shown(backend.stream(messages, params)), backend.model_name, backend.name)
     except AssistantError:
         raise
     except Exception as exc:  # a backend's bug: one line naming it (see backend_failure)
         raise backend_failure(backend.name, "generate", exc) from exc
-    result.output = "".join(parts)
+    result.output = completion.text
+    result.finish_reason = completion.finish_reason
+    result.usage, result.timings = completion.usage, completion.timings
+    result.token_ids, result.tokens = list(completion.token_ids), list(completion.logprobs)
     if schema is not None:  # the reply is the document itself, or a prefix of one cut at max_tokens
         from ..structured.output import check_reply
 
