@@ -80,6 +80,8 @@ class LlamaCppBackend(TokenLoopBackend):
         self._piece_cache: dict[int, bytes] = {}
         self._eog_cache: dict[int, bool] = {}
         self._control_cache: dict[int, str] = {}
+        self._abort_check: Any = None
+        """The abort callback llama.cpp holds while a prompt is read (:meth:`_abort_on_cancel`)."""
         self._engine_lock = threading.Lock()
         """Held while the context decodes (:meth:`_engine_turn`)."""
 
@@ -185,6 +187,7 @@ class LlamaCppBackend(TokenLoopBackend):
             with contextlib.suppress(Exception):
                 self._llm.close()
         self._llm = None
+        self._abort_check = None  # freed with its context
         self.forget_constraint_vocabulary()
 
     def _require(self) -> Any:
@@ -343,6 +346,7 @@ class LlamaCppBackend(TokenLoopBackend):
         n_ctx = self.context_length
         self._start_threads()
         try:
+            self._abort_on_cancel(True)  # until the first token: reading the prompt is what takes long
             if not self._prefill(prompt_ids):
                 return
             decode_threads = self._decode_threads_timer()
@@ -357,6 +361,7 @@ class LlamaCppBackend(TokenLoopBackend):
                 reset=True,
                 logits_processor=masks,
             )):
+                self._abort_on_cancel(False)
                 token = int(token)
                 done = False
                 if constraint is not None:
@@ -374,7 +379,31 @@ class LlamaCppBackend(TokenLoopBackend):
                 if llm.n_tokens >= n_ctx:
                     return
         except (RuntimeError, ValueError) as exc:
+            if self.cancelled:  # llama_decode aborted mid-prompt (returned 2): the cancel, not a failure
+                return
             raise BackendError(f"llama.cpp failed while generating: {exc}") from exc
+        finally:
+            self._abort_on_cancel(False)
+
+    def _abort_on_cancel(self, on: bool) -> None:
+        """``on``: llama.cpp checks for a cancel between two steps of a decode, and aborts the decode.
+
+        Without it a cancel waited for the prompt chunk being read (``n_batch``
+        tokens: seconds on a busy CPU, a minute for a large model). On only
+        while the prompt is read: the check is a call into Python per graph
+        node, which a one-token decode would pay on every token. An aborted
+        decode leaves ``n_tokens`` where it was and the next ``eval`` drops the
+        cache cells past it, so the cache stays a prefix of what was read.
+        """
+        if on == (self._abort_check is not None):
+            return
+        if on:
+            self._abort_check = self._lib.ggml_abort_callback(lambda _data: self._cancel.is_set())
+            self._lib.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_check, None)
+        else:  # the callback object lives until llama.cpp no longer holds it
+            if self._llm is not None:  # (an unload frees the context, callback and all)
+                self._lib.llama_set_abort_callback(self._llm._ctx.ctx, self._lib.ggml_abort_callback(), None)
+            self._abort_check = None
 
     def _start_threads(self) -> None:
         """Before a request: the thread count the governor starts it with, for the prompt and the first tokens."""
