@@ -450,3 +450,21 @@ def test_a_template_run_keeps_its_tokens_numbers_and_ids(fakes: list) -> None:
     with HistoryStore.open(default_db_path()) as store:
         replies = [m for c in (1, 2) for m in store.messages(c) if m.role == "assistant"]
     assert len(replies) == 2 and all(reply.token_ids for reply in replies)
+
+
+@pytest.mark.model
+def test_llama_cpp_refuses_to_unload_under_a_paused_reply_instead_of_crashing(smollm2_path: Path) -> None:
+    """`unload()` while a reply was paused, then resuming it, aborted the process (GGML_ASSERT); with
+    another thread decoding it was a segmentation fault."""
+    from assistant.backends import load_backend
+    from assistant.errors import BackendError
+    from assistant.types import GenerationParams
+
+    backend = load_backend("llama-cpp", str(smollm2_path), n_ctx=256)
+    stream = backend.stream("Count to ten:", GenerationParams(max_tokens=8, temperature=0))
+    next(stream)  # paused mid-reply: the context is in use
+    with pytest.raises(BackendError, match="before unloading"):
+        backend.unload()
+    assert "".join(chunk.text for chunk in stream) is not None  # the reply goes on, unharmed
+    backend.unload()  # once it is done, unloading works
+    backend.unload()  # and twice is fine

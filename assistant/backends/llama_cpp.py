@@ -183,10 +183,20 @@ class LlamaCppBackend(TokenLoopBackend):
                 self._end_marker_ids.add(ids[0])
 
     def unload(self) -> None:
+        """Free the model; refused while it decodes, since freeing a context under a decode crashed the
+        process (a segmentation fault in another thread's reply; a GGML assert in a paused one resumed)."""
         if self._llm is not None:
-            with contextlib.suppress(Exception):
-                self._llm.close()
-        self._llm = None
+            if not self._engine_lock.acquire(blocking=False):
+                raise BackendError(
+                    "the llama-cpp backend is generating or scoring (another thread, or a reply not read to "
+                    "its end): stop it (cancel) or close that reply before unloading"
+                )
+            try:
+                with contextlib.suppress(Exception):
+                    self._llm.close()
+                self._llm = None
+            finally:
+                self._engine_lock.release()
         self._abort_check = None  # freed with its context
         self.forget_constraint_vocabulary()
 
