@@ -468,3 +468,30 @@ def test_llama_cpp_refuses_to_unload_under_a_paused_reply_instead_of_crashing(sm
     assert "".join(chunk.text for chunk in stream) is not None  # the reply goes on, unharmed
     backend.unload()  # once it is done, unloading works
     backend.unload()  # and twice is fine
+
+
+def test_a_tiny_repeat_penalty_keeps_the_distribution_finite() -> None:
+    """repeat_penalty=1e-308 divided a logit past the float range: transformers failed with "probability
+    tensor contains either inf, nan", and the views' numbers would be NaN."""
+    import numpy as np
+
+    from assistant.inspect.distribution import apply_repeat_penalty, sampled_distribution
+    from assistant.types import GenerationParams
+
+    logits = np.array([2.0, 1.0, -1.0, 0.5], dtype=np.float32)
+    penalised = apply_repeat_penalty(logits, [0, 2], 1e-308)
+    assert np.isfinite(penalised).all() and penalised[0] == np.float32(1e30)
+    dist = sampled_distribution(logits, GenerationParams(repeat_penalty=1e-308, temperature=0.8), [0, 2])
+    assert dist is not None
+
+
+def test_the_torch_sampler_keeps_a_tiny_repeat_penalty_finite() -> None:
+    torch = pytest.importorskip("torch")
+    from assistant.backends.torch.sampling import Sampler
+    from assistant.types import GenerationParams
+
+    sampler = Sampler(GenerationParams(repeat_penalty=1e-308, temperature=0.8, seed=1))
+    sampler.history.extend([0, 2])
+    _, probabilities = sampler.distribution(torch.tensor([2.0, 1.0, -1.0, 0.5]))
+    assert torch.isfinite(probabilities).all()
+    assert sampler(torch.tensor([2.0, 1.0, -1.0, 0.5])) in range(4)

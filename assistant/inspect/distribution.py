@@ -135,6 +135,11 @@ def penalty_window(history: Sequence[int]) -> list[int]:
     return list(history[-PENALTY_LAST_N:]) if history else []
 
 
+PENALISED_LOGIT_LIMIT = 1e30
+"""The most a repeat penalty may push a logit: past it, the temperature's division overflows float32 (NaN
+probabilities); real logits stay within a few hundred, so nothing else is changed."""
+
+
 def apply_repeat_penalty(logits: np.ndarray, history: Sequence[int], penalty: float) -> np.ndarray:
     """``logits`` with llama.cpp's repeat penalty applied (a copy only when something changes)."""
     window = penalty_window(history)
@@ -143,7 +148,10 @@ def apply_repeat_penalty(logits: np.ndarray, history: Sequence[int], penalty: fl
     ids = np.unique(np.asarray(window, dtype=np.int64))
     out = logits.copy()
     values = out[ids]
-    out[ids] = np.where(values <= 0, values * penalty, values / penalty)
+    with np.errstate(divide="ignore", over="ignore"):
+        penalised = np.where(values <= 0, values * penalty, values / penalty)
+    # A tiny penalty (1e-308) divided a logit past the float range: inf made the softmax NaN.
+    out[ids] = np.clip(penalised, -PENALISED_LOGIT_LIMIT, PENALISED_LOGIT_LIMIT)
     return out
 
 

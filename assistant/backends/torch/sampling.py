@@ -30,7 +30,7 @@ import random
 from collections import deque
 from typing import Any
 
-from ...inspect.distribution import PENALTY_LAST_N
+from ...inspect.distribution import PENALISED_LOGIT_LIMIT, PENALTY_LAST_N
 from ...types import GenerationParams
 
 
@@ -76,7 +76,9 @@ class Sampler:
             logits = logits.clone()
             ids = torch.tensor(sorted(set(self.history)), device=logits.device)
             values = logits[ids]
-            logits[ids] = torch.where(values <= 0, values * params.repeat_penalty, values / params.repeat_penalty)
+            penalised = torch.where(values <= 0, values * params.repeat_penalty, values / params.repeat_penalty)
+            # a tiny penalty overflowed to inf (NaN probabilities): held as the numpy twin holds it
+            logits[ids] = penalised.clamp(-PENALISED_LOGIT_LIMIT, PENALISED_LOGIT_LIMIT)
         if params.greedy:
             token = torch.argmax(logits).reshape(1)
             return token, torch.ones(1, device=logits.device)
