@@ -246,8 +246,8 @@ def test_exact_pieces_draw_byte_tokens_and_control_tokens_as_the_cli_does() -> N
         + [TokenPiece(301, b" ok"), TokenPiece(300, b"", "<|im_end|>")]
     )
     assert not state.missing_piece_ids()
-    assert [cell.label for cell in state.layout(80).lines[0]] == ["<0xE2>", "<0x98>", "<0x91>", " ok", "<|im_end|>"]
+    assert [cell.label for cell in state.layout(80).lines[0]] == ["<0xE2>", "<0x98>", "<0x91>", " ok", "⟦<|im_end|>⟧"]
     assert token_label(TokenPiece(10, b"\n")) == "↵"
     state.move_to(4)
-    assert [state.candidate_label(row.token_id, row.text) for row in state.step_rows()] == ["<|im_end|>", "␣ok"]
+    assert [state.candidate_label(row.token_id, row.text) for row in state.step_rows()] == ["⟦<|im_end|>⟧", "␣ok"]
     assert state.candidate_label(7, "x") == "x"  # not known: drawn from its text

@@ -72,15 +72,15 @@ def token_label(token: str | TokenPiece) -> str:
 
     Given the token's exact :class:`~.pieces.TokenPiece` (from the backend's
     vocabulary), bytes that are not a whole character show as ``<0xE2>`` and a
-    control token by its name (``<|im_end|>``), as :meth:`~.pieces.TokenPiece.shown`
-    draws them; its text alone cannot say either (it decodes a lone byte to
+    control token by its name in brackets (``⟦<|im_end|>⟧``), as :meth:`~.pieces.TokenPiece.marked`
+    draws them (``assistant next`` too); its text alone cannot say either (it decodes a lone byte to
     ``�``, and a control token adds no text). The symbols are :mod:`.pieces`';
-    the candidates in the panel are drawn by :meth:`~.pieces.TokenPiece.shown`
+    the candidates in the panel are drawn by :meth:`~.pieces.TokenPiece.marked`
     (spaces visible too).
     """
     if isinstance(token, TokenPiece):
         if token.special or token.text is None:
-            return token.shown()
+            return token.marked()
         token = token.text
     text = token
     if not text:
@@ -247,9 +247,13 @@ class TokenViewState:
         return self.pieces.get(token_id, text) if token_id >= 0 else text
 
     def candidate_label(self, token_id: int, text: str) -> str:
-        """A candidate as the panel lists it: :meth:`TokenPiece.shown`, from the exact piece when known."""
+        """A candidate as the panel lists it: :meth:`TokenPiece.marked`, as ``assistant next`` does.
+
+        From the exact piece when known; a control token in ``⟦…⟧``, so ``⟦<|im_end|>⟧`` (the reply
+        ends) does not read as the characters ``<|im_end|>`` a model can also write.
+        """
         piece = self.pieces.get(token_id) if token_id >= 0 else None
-        return (piece or TokenPiece(token_id, text.encode("utf-8"))).shown()
+        return (piece or TokenPiece(token_id, text.encode("utf-8"))).marked()
 
     # ---- tokens and layout --------------------------------------------------------
     @property

@@ -114,7 +114,13 @@ class ReplyInspection:
         backend = self.require_backend()
         if backend.capabilities.attention and model == self.settings.model:
             return backend
-        with self._load_lock:
+        if not self._load_lock.acquire(blocking=False):
+            # An engine is loading already (the chat's, or one a view closed meanwhile started): without
+            # a word the view sat on "Getting … ready" for the minute that load takes.
+            if progress is not None:
+                progress("waiting for a model load under way to finish…")
+            self._load_lock.acquire()
+        try:
             side = self._attention_backend
             if side is not None and self._attention_model == model:
                 return side
@@ -127,6 +133,8 @@ class ReplyInspection:
             if side is not None:
                 side.unload()
             return engine
+        finally:
+            self._load_lock.release()
 
     def reply_attention(self, reply: ReplyTokens, backend: Backend, window: int | None) -> AttentionMaps:
         """Attention over ``reply``'s prompt and exactly its tokens (its text when they were not kept).

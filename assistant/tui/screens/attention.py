@@ -248,7 +248,14 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
             return
         # A picture takes a second or more to draw: "e" pressed again meanwhile gave the same
         # name, and the second picture overwrote the first as both were written at once.
-        path = export_path(self.state.model, self.state.layer, self.state.head, taken=self.exporting)
+        try:
+            path = export_path(self.state.model, self.state.layer, self.state.head, taken=self.exporting)
+        except OSError as exc:  # the working folder was removed, or cannot be read: the app stays up
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            self.notify(
+                f"Cannot write the picture in the working folder: {reason}", title="Export", severity="error"
+            )
+            return
         self.exporting.add(path)
         self.notify(f"Drawing {path.name}…")
         self._export(self.state.maps, path, self.state.layer, self.state.head, self.state.model)

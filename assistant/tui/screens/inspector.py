@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static, TextArea
+from textual.widgets import Footer, Static, TextArea
 
 from ..controller import PromptPreview
 from ..text import visible_text
@@ -51,8 +51,20 @@ class PromptInspector(ViewHelp, ModalScreen[None]):
         text.append(f" · {count} message{'' if count == 1 else 's'}")
         if preview.dropped:
             text.append(f" ({preview.dropped} older left out to fit)", style="yellow")
-        text.append(" · the last user turn is the text in the message box", style="italic")
+        if self.completion:  # no turns, no template: the text the model continues
+            text.append(
+                " · completion mode: one text the model continues, the message box's text at its end",
+                style="italic",
+            )
+        else:
+            text.append(" · the last user turn is the text in the message box", style="italic")
         return text
+
+    @property
+    def completion(self) -> bool:
+        """Whether the prompt is one text (a base model), not chat turns: the summary must not speak of turns."""
+        controller = getattr(self.app, "controller", None)
+        return controller is not None and controller.prompt_mode() == "completion"
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -61,6 +73,7 @@ class PromptInspector(ViewHelp, ModalScreen[None]):
             yield TextArea(
                 visible_text(self.preview.text), read_only=True, soft_wrap=True, show_line_numbers=True
             )
+        yield Footer()  # its own keys: without it the chat's footer below offered t, a, r and c of a reply
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.preview.text)
