@@ -495,3 +495,18 @@ def test_the_torch_sampler_keeps_a_tiny_repeat_penalty_finite() -> None:
     _, probabilities = sampler.distribution(torch.tensor([2.0, 1.0, -1.0, 0.5]))
     assert torch.isfinite(probabilities).all()
     assert sampler(torch.tensor([2.0, 1.0, -1.0, 0.5])) in range(4)
+
+
+def test_attention_labels_mark_a_control_token_as_the_other_views_do() -> None:
+    import numpy as np
+
+    from assistant.inspect.attention import token_labels
+    from assistant.inspect.pieces import TokenPiece
+    from assistant.types import AttentionMaps
+
+    pieces = [TokenPiece(1, b"", "<|im_end|>"), TokenPiece(2, b"<|im_end|>")]
+    maps = AttentionMaps(
+        layers=[np.zeros((1, 2, 2), dtype=np.float32)], token_ids=[1, 2], tokens=["", "<|im_end|>"],
+        prompt_tokens=1, pieces=pieces,
+    )
+    assert token_labels(maps) == ["⟦<|im_end|>⟧", "<|im_end|>"]

@@ -219,12 +219,13 @@ def short_label(shown: str, width: int = 12, measure: Callable[[str], int] = len
 
 
 def token_labels(maps: AttentionMaps, width: int = 12) -> list[str]:
-    """Each drawn token as :meth:`~assistant.inspect.pieces.TokenPiece.shown` draws it, cut short.
+    """Each drawn token as :meth:`~assistant.inspect.pieces.TokenPiece.marked` draws it (a control token in
+    ``⟦…⟧``, as ``next`` and the token view mark it), cut short.
 
     The backend's pieces carry the exact bytes (a cut emoji shows as ``<0xF0>``)
     and control tokens' names; maps built without them fall back to the text.
     """
-    return [short_label(piece.shown(), width) for piece in drawn_pieces(maps)]
+    return [short_label(piece.marked(), width) for piece in drawn_pieces(maps)]
 
 
 def drawn_pieces(maps: AttentionMaps) -> list[TokenPiece]:
