@@ -510,3 +510,18 @@ def test_attention_labels_mark_a_control_token_as_the_other_views_do() -> None:
         prompt_tokens=1, pieces=pieces,
     )
     assert token_labels(maps) == ["⟦<|im_end|>⟧", "<|im_end|>"]
+
+
+def test_ctrl_c_inside_an_engine_callback_stops_a_template_run_too() -> None:
+    """`prompt -t`: a Ctrl-C that llama.cpp's callback dropped let the reply run to max_tokens and exit 0."""
+    from assistant.backends.fake import FakeBackendPlugin
+    from assistant.plugins import register_plugin
+
+    from .test_cli_r8w2 import DroppingCallbackBackend
+
+    register_plugin(FakeBackendPlugin(DroppingCallbackBackend.make), name="fake-dropping")
+    result = CliRunner().invoke(main, ["prompt", "-t", "zero-shot", "-b", "fake", "-m", "x", "hello"])
+    assert result.exit_code == 130, result.output
+    assert len(result.stdout) < 20
+    shown = CliRunner().invoke(main, ["history", "show", "1", "--json"])
+    assert json.loads(shown.stdout)["messages"][-1]["status"] == "interrupted"

@@ -17,6 +17,7 @@ import click
 from .batch_options import batch_parallel, check_batch_flags, finish_batch, interrupted
 from .common import (
     TEXT,
+    CtrlC,
     echo_json,
     echo_untrusted,
     model_options,
@@ -384,17 +385,37 @@ def _prompt_once(
     as_json: bool,
     history: Any,
 ) -> None:
-    from ..history.exchange import ExchangeRecorder
-    from ..history.stored_text import title_from
-    from ..terminal_text import StreamedLineEnds
     from ..templates import render_template
-    from ..templates.run import require_user_message, resolve_params, run_template
+    from ..templates.run import require_user_message
 
     messages = render_template(  # fails early, before the model loads
         template, variables, input=input_text, input_hint=PROMPT_INPUT_HINT, system=system
     )
     require_user_message(template, messages, PROMPT_INPUT_HINT)
-    engine, overrides = _load_engine(model, backend, options, verbose)
+    ctrl_c = CtrlC().install()  # a press inside an engine callback is not lost (see CtrlC)
+    try:
+        engine, overrides = _load_engine(model, backend, options, verbose)
+        ctrl_c.engine = engine
+        try:
+            ctrl_c.check()  # pressed while loading, and dropped in a callback
+        except KeyboardInterrupt:
+            engine.unload()
+            raise
+        _run_one(template, variables, input_text, system, engine, overrides, messages, history, as_json, ctrl_c)
+    finally:
+        ctrl_c.restore()
+
+
+def _run_one(
+    template: Any, variables: dict[str, str], input_text: str | None, system: str | None, engine: Any,
+    overrides: dict[str, Any], messages: list[Any], history: Any, as_json: bool, ctrl_c: CtrlC,
+) -> None:
+    """The loaded template run of ``prompt -t``: streamed, recorded, its answer printed; the engine unloaded."""
+    from ..history.exchange import ExchangeRecorder
+    from ..history.stored_text import title_from
+    from ..terminal_text import StreamedLineEnds
+    from ..templates.run import resolve_params, run_template
+
     context_length = engine.context_length  # for the note on a cut reply, after the engine is unloaded
     _note_constraint(template, engine)
     # Titled by what the user gave, not by the rendered message: that starts with the
@@ -418,6 +439,7 @@ def _prompt_once(
             result = run_template(
                 template, variables, input=input_text, backend=engine, params=params, system=system, on_text=on_text
             )
+            ctrl_c.check()  # the engine stopped at Ctrl-C: recorded as interrupted, then the usual exit
             if not as_json and (held := line_ends.flush()):
                 echo_untrusted(held, nl=False, err=not to_stdout)
             _report_result(turn, result)
