@@ -525,3 +525,27 @@ def test_ctrl_c_inside_an_engine_callback_stops_a_template_run_too() -> None:
     assert len(result.stdout) < 20
     shown = CliRunner().invoke(main, ["history", "show", "1", "--json"])
     assert json.loads(shown.stdout)["messages"][-1]["status"] == "interrupted"
+
+
+def test_a_plugin_command_named_with_a_control_character_is_refused(assistant_home: Path) -> None:
+    """A plugin command named "evil\\x1b[31m" reached the terminal raw in `assistant --help`."""
+    import textwrap
+
+    from .conftest import run_cli
+
+    plugins = assistant_home / "config" / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    (plugins / "naming.py").write_text(textwrap.dedent('''
+        import click
+        from assistant import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command(name="evil\\x1b[31m")
+            def evil():
+                click.echo("boo")
+    '''), encoding="utf-8")
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "command name must be lower-case letters" in result.stderr

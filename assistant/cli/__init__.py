@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -163,6 +164,10 @@ def _fill_closed_std_streams() -> list[str]:
     return closed
 
 
+_COMMAND_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+"""A plugin command's name: what a shell user types and ``--help`` lists on one line (as tool names)."""
+
+
 class AssistantGroup(click.Group):
     """A click group with lazily imported commands and the error boundary."""
 
@@ -195,9 +200,13 @@ class AssistantGroup(click.Group):
         """
         name = name or cmd.name
         if AssistantGroup._plugins_registering:
-            if name in LAZY_COMMANDS:
-                from ..errors import ConfigError
+            from ..errors import ConfigError
 
+            if not isinstance(name, str) or not _COMMAND_NAME.fullmatch(name):
+                # An ESC in a name reached the terminal in `assistant --help`; a newline split its listing.
+                shown = ascii(name) if isinstance(name, str) else type(name).__name__
+                raise ConfigError(f"command name must be lower-case letters, digits, '-' or '_', got {shown}")
+            if name in LAZY_COMMANDS:
                 raise ConfigError(f"command {name!r} is a core command; a plugin cannot replace it")
             if name in AssistantGroup.plugin_commands:
                 return
