@@ -292,3 +292,17 @@ def test_run_tests_reports_pass_rate_and_reasons(user_templates: Path, write_fil
     assert "expected 'Rome', got 'Milan'" in report.cases[1].reason
     assert all(call["params"].temperature == 0 for call in backend.calls)  # tests run greedy
     assert report.to_dict()["total"] == 3
+
+
+def test_a_choice_generated_instead_of_scored_is_cut_short(user_templates: Path, write_file: Any) -> None:
+    """Against a server that cannot score, a choice template's reply ran to max_tokens (512): a small model
+    rambled "however, however, ..." past every label, at 512 tokens' cost per row (round 8)."""
+    from assistant.templates.run import CHOICE_REPLY_TOKENS
+
+    write_file(user_templates, "c.jinja", CHOICE % "")
+    backend = NoScoreFake(reply="good")
+    backend.load("m")
+    assert run_template("c", input="meh", backend=backend).answer == "good"
+    assert backend.calls[-1]["params"].max_tokens == CHOICE_REPLY_TOKENS == 32
+    run_template("c", input="meh", backend=backend, params={"max_tokens": 8})
+    assert backend.calls[-1]["params"].max_tokens == 8  # a smaller limit stays

@@ -226,6 +226,10 @@ def require_user_message(template: PromptTemplate, messages: list[Message], inpu
         )
 
 
+CHOICE_REPLY_TOKENS = 32
+"""The most a choice template's reply may run where labels are generated rather than scored."""
+
+
 def execute(
     template: PromptTemplate,
     messages: list[Message],
@@ -250,6 +254,10 @@ def execute(
             pass  # a server whose profile promised echoed logprobs refused them: generate and match instead
     schema = constrained_schema(template) if backend.capabilities.constrained else None
     params = params.replace(json_schema=schema)
+    if template.output.type == "choice" and params.max_tokens > CHOICE_REPLY_TOKENS:
+        # Not scored (the backend cannot): a label is a few words, and a reply let run to 512 tokens
+        # was mostly babble ("however, however, ...") that named none of the labels, at 512 tokens' cost.
+        params = params.replace(max_tokens=CHOICE_REPLY_TOKENS)
     def shown(stream: Iterator[Chunk]) -> Iterator[Chunk]:
         for chunk in stream:
             if chunk.text and on_text is not None:
