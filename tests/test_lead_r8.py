@@ -549,3 +549,18 @@ def test_a_plugin_command_named_with_a_control_character_is_refused(assistant_ho
     assert result.returncode == 0
     assert "\x1b" not in result.stdout + result.stderr
     assert "command name must be lower-case letters" in result.stderr
+
+
+def test_next_token_cancelled_before_its_row_is_a_backend_error_not_stop_iteration() -> None:
+    from assistant.backends.fake import FakeBackend
+    from assistant.errors import BackendError
+    from assistant.types import GenerationParams
+
+    class Cancelled(FakeBackend):
+        def iter_logits(self, prompt_ids, token_ids):  # type: ignore[no-untyped-def]
+            return iter(())  # what a cancel mid-prefill leaves
+
+    backend = Cancelled()
+    backend.load("fake-model")
+    with pytest.raises(BackendError, match="cancelled"):
+        backend.next_token("Hi", GenerationParams())

@@ -566,9 +566,11 @@ class TokenLoopBackend(ABC):
         prompt_ids = self._forced_ids(prompt, [])
         rows = self.iter_logits(prompt_ids, [])
         try:
-            logits = next(rows)
+            logits = next(rows, None)
         finally:
             rows.close()
+        if logits is None:  # a cancel ended the engine's rows before the first (not a bare StopIteration)
+            raise BackendError("the next-token computation was cancelled")
         return next_token(logits, params, self.token_text, top=top, prompt_tokens=len(prompt_ids))
 
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
