@@ -558,7 +558,8 @@ def test_next_token_cancelled_before_its_row_is_a_backend_error_not_stop_iterati
 
     class Cancelled(FakeBackend):
         def iter_logits(self, prompt_ids, token_ids):  # type: ignore[no-untyped-def]
-            return iter(())  # what a cancel mid-prefill leaves
+            return  # what a cancel mid-prefill leaves: rows that end before the first
+            yield
 
     backend = Cancelled()
     backend.load("fake-model")
