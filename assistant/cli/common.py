@@ -187,6 +187,15 @@ class CtrlC:
             signal.signal(signal.SIGINT, self._previous)
             self._installed = False
 
+    def attach(self, engine: Any) -> None:
+        """The engine is loaded: a press now cancels it; one dropped during the load stops here (unloaded)."""
+        self.engine = engine
+        try:
+            self.check()
+        except KeyboardInterrupt:
+            engine.unload()
+            raise
+
     def check(self) -> None:
         """Raise KeyboardInterrupt for a press that has not stopped the command yet."""
         if self.pressed.is_set():

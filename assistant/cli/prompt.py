@@ -156,12 +156,7 @@ def prompt(
     ctrl_c = CtrlC().install()
     try:
         engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
-        ctrl_c.engine = engine
-        try:
-            ctrl_c.check()  # pressed while loading, and dropped in a callback
-        except KeyboardInterrupt:
-            engine.unload()
-            raise
+        ctrl_c.attach(engine)  # a press while loading, dropped in a callback, stops here
         context_length = engine.context_length  # asked before the reply: the engine is unloaded after it
         session, live, shade, sampled = stream_reply(
             engine, ctrl_c, history, user_text, system_text=history.system(system, default_system_prompt()),

@@ -395,12 +395,7 @@ def _prompt_once(
     ctrl_c = CtrlC().install()  # a press inside an engine callback is not lost (see CtrlC)
     try:
         engine, overrides = _load_engine(model, backend, options, verbose)
-        ctrl_c.engine = engine
-        try:
-            ctrl_c.check()  # pressed while loading, and dropped in a callback
-        except KeyboardInterrupt:
-            engine.unload()
-            raise
+        ctrl_c.attach(engine)  # a press while loading, dropped in a callback, stops here
         _run_one(template, variables, input_text, system, engine, overrides, messages, history, as_json, ctrl_c)
     finally:
         ctrl_c.restore()
