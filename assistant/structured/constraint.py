@@ -51,6 +51,45 @@ def schema_key(schema: dict[str, Any]) -> str:
     return json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_CANNOT_COMPILE = "the JSON schema cannot be compiled for constrained decoding"
+_MAX_ENGINE_ERROR = 200  # llguidance quotes whole generated regexes (thousands of characters) in its errors
+
+
+def check_constrainable(where: str, schema: dict[str, Any]) -> None:
+    """Refuse, before any model loads, a schema the constraint engine cannot build or no JSON can match.
+
+    :func:`~assistant.structured.schema.check_schema` knows the subset; this
+    asks llguidance itself (no vocabulary needed, a few ms) so that
+    ``required: [x]`` with no ``x`` allowed, an empty ``enum``, an integer range
+    with no integer in it, or bounds the engine cannot turn into a regex are
+    one error line when the schema is given, not after a model has loaded.
+    """
+    import llguidance
+
+    from ..errors import ConfigError
+
+    check_schema(where, schema)
+    problem = llguidance.LLMatcher.validate_grammar(_grammar(schema, ConfigError, where))
+    if problem:
+        raise ConfigError(f"{where}: {_CANNOT_COMPILE}: {_one_line(problem)}")
+
+
+def _grammar(schema: dict[str, Any], error: type[Exception], where: str = "") -> str:
+    import llguidance
+
+    try:
+        return llguidance.LLMatcher.grammar_from_json_schema(schema, defaults={"whitespace_flexible": False})
+    except (ValueError, TypeError) as exc:  # e.g. a number JSON allows but the engine cannot serialise
+        prefix = f"{where}: " if where else ""
+        raise error(f"{prefix}{_CANNOT_COMPILE}: {_one_line(str(exc))}") from None
+
+
+def _one_line(text: str) -> str:
+    """An engine message as one bounded line (its regex errors span lines and quote the whole regex)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _MAX_ENGINE_ERROR else flat[: _MAX_ENGINE_ERROR - 3] + "..."
+
+
 class ConstraintVocabulary:
     """A model's vocabulary for the constraint engine, with its compiled schemas.
 
@@ -114,10 +153,10 @@ class ConstraintVocabulary:
                 self._compiled.move_to_end(key)
                 return matcher
         check_schema("json_schema", schema)
-        grammar = llguidance.LLMatcher.grammar_from_json_schema(schema, defaults={"whitespace_flexible": False})
+        grammar = _grammar(schema, BackendError)
         matcher = llguidance.LLMatcher(self.tokenizer, grammar, log_level=0)
         if matcher.is_error():
-            raise BackendError(f"the JSON schema cannot be compiled for constrained decoding: {matcher.get_error()}")
+            raise BackendError(f"{_CANNOT_COMPILE}: {_one_line(matcher.get_error())}")
         with self._lock:
             self._compiled[key] = matcher
             while len(self._compiled) > MAX_CACHED_SCHEMAS:
@@ -197,7 +236,9 @@ class JsonConstraint:
         if int(token) in self._eog:
             return
         if not self._matcher.consume_token(int(token)):
-            raise BackendError(f"constrained decoding: token {token} was not allowed ({self._matcher.get_error()})")
+            raise BackendError(
+                f"constrained decoding: token {token} was not allowed ({_one_line(self._matcher.get_error())})"
+            )
 
     @property
     def complete(self) -> bool:
@@ -211,4 +252,4 @@ class JsonConstraint:
 
     def _check(self) -> None:
         if self._matcher.is_error():
-            raise BackendError(f"constrained decoding failed: {self._matcher.get_error()}")
+            raise BackendError(f"constrained decoding failed: {_one_line(self._matcher.get_error())}")

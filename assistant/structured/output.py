@@ -30,13 +30,27 @@ def check_reply(text: str, finish_reason: str, schema: dict[str, Any] | None) ->
     if finish_reason == "cancelled":
         return None, "the reply was cancelled before the JSON document was complete"
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         return None, f"the reply is not one JSON document: {exc.msg} at position {exc.pos}"
+    except _NotJson as exc:
+        return None, f"the reply is not one JSON document: {exc} is not JSON"
+    except RecursionError:
+        return None, "the reply is not one JSON document: it nests too deeply to read"
     problems = validate(value, schema) if schema is not None else []
     if problems:
         return None, "the reply does not match the schema: " + "; ".join(problems[:5])
     return value, None
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _not_json(name: str) -> Any:
+    """Python's reader takes ``NaN`` and ``Infinity``; JSON has neither, and ``--json`` would print them
+    back as invalid JSON, so a validated (not constrained) reply holding one is refused."""
+    raise _NotJson(name)
 
 
 def unconstrained_note(backend_name: str, reason: str = "") -> str:

@@ -52,8 +52,20 @@ the constraint compiler and the history's copy of the schema far from Python's
 recursion limit, so a hostile or mistaken schema is one error line, not a crash."""
 
 
+MAX_SUBSCHEMAS = 2000
+"""Most schemas in one (every ``properties`` entry and ``items`` counts), and most ``enum`` values in all.
+
+The constraint engine's work grows faster than the schema: 10,000 optional
+properties took it 5 s to compile and 500,000 enum values 5 s to refuse, all
+before the first token. Counting first refuses such a schema at once; it also
+bounds a template's YAML aliases, which can make a short file name the same
+sub-schema millions of times."""
+
+
 def check_schema(where: str, schema: Any, path: str = "schema", depth: int = 0) -> None:
     """Reject schemas that use keywords this validator does not implement, or that nest past :data:`MAX_DEPTH`."""
+    if depth == 0:
+        _check_size(where, schema)
     if not isinstance(schema, dict):
         raise TemplateError(f"{where}: {path} must be a mapping")
     if depth > MAX_DEPTH:
@@ -64,15 +76,24 @@ def check_schema(where: str, schema: Any, path: str = "schema", depth: int = 0) 
                 f"{where}: {path}: unsupported schema keyword {key!r} (supported: {', '.join(sorted(SUPPORTED))})"
             )
     kinds = schema.get("type")
+    if kinds is not None and not isinstance(kinds, (str, list)):
+        raise TemplateError(f"{where}: {path}.type must be a type name or a list of them, not {_short(kinds)}")
     for kind in [kinds] if isinstance(kinds, str) else (kinds or []):
-        if kind not in _TYPES:
-            raise TemplateError(f"{where}: {path}: unknown type {kind!r}")
+        if not isinstance(kind, str) or kind not in _TYPES:
+            raise TemplateError(f"{where}: {path}: unknown type {_short(kind)}")
+    _check_shapes(where, path, schema)
     for key in ("minItems", "maxItems", "minLength", "maxLength"):
-        if key in schema and (not isinstance(schema[key], int) or isinstance(schema[key], bool) or schema[key] < 0):
-            raise TemplateError(f"{where}: {path}.{key} must be a whole number >= 0, not {schema[key]!r}")
+        value = schema.get(key)
+        if key in schema and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT):
+            raise TemplateError(
+                f"{where}: {path}.{key} must be a whole number from 0 to {MAX_COUNT}, not {_short(value)}"
+            )
     for key in ("minimum", "maximum"):
-        if key in schema and (not isinstance(schema[key], (int, float)) or isinstance(schema[key], bool)):
-            raise TemplateError(f"{where}: {path}.{key} must be a number, not {schema[key]!r}")
+        value = schema.get(key)
+        if key in schema and (not isinstance(value, (int, float)) or isinstance(value, bool) or not _finite(value)):
+            raise TemplateError(
+                f"{where}: {path}.{key} must be a number from -{MAX_BOUND:.0e} to {MAX_BOUND:.0e}, not {_short(value)}"
+            )
     for low, high in (("minItems", "maxItems"), ("minLength", "maxLength"), ("minimum", "maximum")):
         if low in schema and high in schema and schema[low] > schema[high]:
             raise TemplateError(f"{where}: {path}: {low} {schema[low]!r} is above {high} {schema[high]!r}")
@@ -80,6 +101,81 @@ def check_schema(where: str, schema: Any, path: str = "schema", depth: int = 0) 
         check_schema(where, sub, f"{path}.properties.{name}", depth + 1)
     if "items" in schema:
         check_schema(where, schema["items"], f"{path}.items", depth + 1)
+
+
+MAX_COUNT = 1_000_000
+"""Largest ``minLength``/``maxLength``/``minItems``/``maxItems``: far past any reply a context holds,
+and below the 2**32 where the constraint engine's repetition counts stop (``maxLength: 1e12`` could
+not be compiled, and was only found out after the model had loaded)."""
+
+MAX_BOUND = 1e15
+"""Largest ``minimum``/``maximum`` magnitude: numbers past it (1e400 parses as infinity, 10**20 is no
+float the constraint engine can take) would make a constraint that cannot be built or a check that
+never fails; 1e15 still holds every integer exactly."""
+
+
+def _check_size(where: str, schema: Any) -> None:
+    """Refuse a schema with more than :data:`MAX_SUBSCHEMAS` sub-schemas or enum values, counting as it goes."""
+    pending, schemas, values = [schema], 0, 0
+    while pending:
+        node = pending.pop()
+        schemas += 1
+        if not isinstance(node, dict):
+            continue
+        enum = node.get("enum")
+        values += len(enum) if isinstance(enum, list) else 0
+        if schemas > MAX_SUBSCHEMAS or values > MAX_SUBSCHEMAS:
+            what = "sub-schemas (properties and items)" if schemas > MAX_SUBSCHEMAS else "enum values"
+            raise TemplateError(f"{where}: the schema has more than {MAX_SUBSCHEMAS} {what}")
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            pending.extend(properties.values())
+        if "items" in node:
+            pending.append(node["items"])
+
+
+def _finite(value: float) -> bool:
+    return -MAX_BOUND <= value <= MAX_BOUND
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: errors quote what the user wrote, never all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_shapes(where: str, path: str, schema: dict[str, Any]) -> None:
+    """The keywords whose value has a fixed JSON shape: the validator reads them as such.
+
+    A string ``enum`` would turn membership into a substring test and a list of
+    ``properties`` would crash it, so both are refused when the schema is given.
+    """
+    if "properties" in schema and not isinstance(schema["properties"], dict):
+        raise TemplateError(f"{where}: {path}.properties must be a mapping of names to schemas")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+        raise TemplateError(f"{where}: {path}.required must be a list of property names")
+    if "enum" in schema and not isinstance(schema["enum"], list):
+        raise TemplateError(f"{where}: {path}.enum must be a list of values")
+    if "additionalProperties" in schema and not isinstance(schema["additionalProperties"], bool):
+        raise TemplateError(
+            f"{where}: {path}.additionalProperties must be true or false (a schema there is not supported)"
+        )
+    for key in ("title", "description"):
+        if key in schema and not isinstance(schema[key], str):
+            raise TemplateError(f"{where}: {path}.{key} must be text")
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """JSON equality: Python's ``==`` says ``True == 1`` and ``False == 0.0``, so ``enum: [1]`` let
+    ``true`` through (and ``enum: [false]`` a ``0``) wherever a reply is validated, not constrained."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _is_type(value: Any, kind: str) -> bool:
@@ -98,8 +194,8 @@ def validate(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
         names = [kinds] if isinstance(kinds, str) else list(kinds)
         if not any(_is_type(value, kind) for kind in names):
             return [f"{path}: expected {' or '.join(names)}, got {type(value).__name__}"]
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{path}: {value!r} is not one of {schema['enum']!r}")
+    if "enum" in schema and not any(_same_json(value, choice) for choice in schema["enum"]):
+        problems.append(f"{path}: {_short(value)} is not one of {_short(schema['enum'], 120)}")
     if isinstance(value, dict):
         properties = schema.get("properties") or {}
         for name in schema.get("required") or []:
