@@ -565,3 +565,13 @@ def test_next_token_cancelled_before_its_row_is_a_backend_error_not_stop_iterati
     backend.load("fake-model")
     with pytest.raises(BackendError, match="cancelled"):
         backend.next_token("Hi", GenerationParams())
+
+
+@pytest.mark.parametrize("reply", ["NaN", '{"x": Infinity}', "Answer: [-Infinity]", "[" * 100_000 + "]" * 100_000])
+def test_a_templates_json_answer_with_nan_or_deep_nesting_is_an_error_not_a_value(reply: str) -> None:
+    """`constrain: false` JSON answers took NaN (printed back as invalid JSON) and deep nesting raised
+    RecursionError, where the structured path's reader already refused both."""
+    from assistant.templates.strategies import parse_json_answer
+
+    extraction = parse_json_answer(reply, {"type": "number"} if reply == "NaN" else None)
+    assert extraction.answer is None and extraction.error and "not valid JSON" in extraction.error

@@ -30,10 +30,10 @@ def check_reply(text: str, finish_reason: str, schema: dict[str, Any] | None) ->
     if finish_reason == "cancelled":
         return None, "the reply was cancelled before the JSON document was complete"
     try:
-        value = json.loads(text, parse_constant=_not_json)
+        value = json.loads(text, parse_constant=refuse_constant)
     except json.JSONDecodeError as exc:
         return None, f"the reply is not one JSON document: {exc.msg} at position {exc.pos}"
-    except _NotJson as exc:
+    except NotJsonConstant as exc:
         return None, f"the reply is not one JSON document: {exc} is not JSON"
     except RecursionError:
         return None, "the reply is not one JSON document: it nests too deeply to read"
@@ -43,14 +43,14 @@ def check_reply(text: str, finish_reason: str, schema: dict[str, Any] | None) ->
     return value, None
 
 
-class _NotJson(ValueError):
-    pass
+class NotJsonConstant(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a reply read as JSON (see :func:`refuse_constant`)."""
 
 
-def _not_json(name: str) -> Any:
+def refuse_constant(name: str) -> Any:
     """Python's reader takes ``NaN`` and ``Infinity``; JSON has neither, and ``--json`` would print them
-    back as invalid JSON, so a validated (not constrained) reply holding one is refused."""
-    raise _NotJson(name)
+    back as invalid JSON, so a reply holding one is refused (``parse_constant=`` of every reply reader)."""
+    raise NotJsonConstant(name)
 
 
 def unconstrained_note(backend_name: str, reason: str = "") -> str:

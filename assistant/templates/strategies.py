@@ -95,9 +95,15 @@ def parse_json_answer(text: str, schema: dict[str, Any] | None) -> Extraction:
     """The first JSON value in the reply (a fenced block wins), checked against ``schema``."""
     fenced = _FENCE.search(text)
     candidate = fenced.group(1) if fenced else text
+    from ..structured.output import NotJsonConstant, refuse_constant
+
     value: Any = None
     try:
-        value = json.loads(candidate)
+        value = json.loads(candidate, parse_constant=refuse_constant)
+    except NotJsonConstant as exc:  # NaN: --json would print it back as invalid JSON
+        return Extraction(error=f"the reply is not valid JSON: {exc} is not JSON")
+    except RecursionError:
+        return Extraction(error="the reply is not valid JSON: it nests too deeply to read")
     except json.JSONDecodeError:
         found = _first_json_value(candidate)
         if isinstance(found, str):
@@ -121,7 +127,9 @@ def _first_json_value(text: str) -> tuple[Any] | str:
     often holds one (``Use {name} for the name: {"name": "Ada"}``), and giving up
     there reported a reply holding valid JSON as "not valid JSON".
     """
-    decoder = json.JSONDecoder()
+    from ..structured.output import NotJsonConstant, refuse_constant
+
+    decoder = json.JSONDecoder(parse_constant=refuse_constant)
     first_error: json.JSONDecodeError | None = None
     starts = (match.start() for match in re.finditer(r"[\[{]", text))
     for tries, start in enumerate(starts):
@@ -131,6 +139,10 @@ def _first_json_value(text: str) -> tuple[Any] | str:
             return (decoder.raw_decode(text, start)[0],)
         except json.JSONDecodeError as exc:
             first_error = first_error or exc
+        except NotJsonConstant as exc:
+            return f"the reply is not valid JSON: {exc} is not JSON"
+        except RecursionError:
+            return "the reply is not valid JSON: it nests too deeply to read"
     if first_error is None:
         return "the reply contains no JSON"
     return f"the reply is not valid JSON: {first_error.msg} at position {first_error.pos}"
