@@ -151,6 +151,9 @@ class GenerationParams:
             self.stop = [self.stop]
         if any(not s for s in self.stop):
             raise ConfigError("stop sequences must not be empty")
+        if self.stop and self.json_schema is not None:
+            # the decoder writes the document whole; a stop sequence cut it ("Expecting ',' delimiter")
+            raise ConfigError("stop sequences would cut the JSON document a schema asks for: leave stop out")
         from .text_checks import invalid_unicode
 
         for number, sequence in enumerate(self.stop, 1):  # never matched by any reply: it cannot be text

@@ -575,3 +575,10 @@ def test_a_templates_json_answer_with_nan_or_deep_nesting_is_an_error_not_a_valu
 
     extraction = parse_json_answer(reply, {"type": "number"} if reply == "NaN" else None)
     assert extraction.answer is None and extraction.error and "not valid JSON" in extraction.error
+
+
+def test_a_stop_sequence_with_a_schema_is_refused_not_a_cut_document(fakes: list) -> None:
+    """`-o stop=, --schema 'name, age int'` cut the document at the first comma: "Expecting ',' delimiter"."""
+    result = CliRunner().invoke(main, ["prompt", "-b", "fake", "-o", "stop=,", "--schema", "name, age int", "Hi"])
+    assert result.exit_code == 1
+    assert "stop sequences would cut the JSON document" in result.stderr
