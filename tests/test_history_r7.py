@@ -202,8 +202,9 @@ def test_a_template_run_is_titled_by_its_input_not_the_templates_own_words(assis
         assert result.exit_code == 0, result.output
     with HistoryStore.open() as store:
         assert [c.title for c in store.list_conversations()] == ["Name a colour", "What is 2+2?"]
-        user = store.messages(1)[0].content
-    assert user.startswith("Answer the question.") and user.endswith("What is 2+2?")  # what was sent, as before
+        user = store.messages(1)[0]
+    # what was typed is the message; what was sent is kept beside it (round 9)
+    assert user.content == "What is 2+2?" and user.rendered[-1].content.startswith("Answer the question.")
 
 
 def test_an_export_to_a_path_ending_in_a_slash_is_refused_not_made_a_file(tmp_path: Path) -> None:

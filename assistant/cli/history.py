@@ -73,6 +73,8 @@ def list_command(limit: int, as_json: bool, db: str | None) -> None:
 
 def _message_header(message: StoredMessage) -> str:
     details = [_when(message.created)]
+    if message.rendered is not None:  # shown as typed; --json has what the model was sent
+        details.append(f"sent through template {message.template or '(unnamed)'}, see --json")
     if message.role == "assistant":
         if message.completion_tokens:
             details.append(f"{message.completion_tokens} tokens")

@@ -32,6 +32,7 @@ from .common import (
     resolve_model_and_backend,
 )
 from .history_options import continue_options, describe_fit, history_options
+from .templates import examples_as_option
 
 
 PROBS_ALTERNATIVES = 5
@@ -73,9 +74,10 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
 )  # fmt: skip
 @continue_options
 @history_options
-# -- templates (assistant/cli/templates.py does the work) --
+# -- templates (assistant/cli/template_run.py does the work) --
 @click.option("-t", "--template", "template_name", default=None, help="Run a prompt template (TEXT/stdin fill `input`).")
 @click.option("-v", "--var", "var_items", type=TEXT, multiple=True, metavar="NAME=VALUE", help="Template variable; NAME=@file reads a file.")
+@examples_as_option
 @batch_options
 def prompt(
     text: str | None,
@@ -96,6 +98,7 @@ def prompt(
     no_log: bool,
     template_name: str | None,
     var_items: tuple[str, ...],
+    examples_as: str | None,
     batch: Path | None,
     out: Path | None,
     resume: bool,
@@ -106,12 +109,15 @@ def prompt(
     """Send TEXT (and/or piped stdin) to the model and stream the answer.
 
     With -t NAME, run a template instead: TEXT/stdin fill its `input`, -v sets
-    other variables, and --batch runs it over a file (see docs/templates.md).
+    other variables, --examples-as lays out its examples, and --batch runs it
+    over a file (see docs/templates.md).
     With --schema, answer with one JSON document matching the schema (docs/structured.md).
     """
     schema = schema_option(schema_text, schema_multi)
+    if examples_as is not None and template_name is None:  # --schema --batch sends each input as it is
+        raise click.UsageError("--examples-as lays out a template's examples; it needs a template (-t NAME)")
     if template_name is not None or (schema is not None and batch is not None):
-        from .templates import prompt_with_template
+        from .template_run import prompt_with_template
 
         used = "-t" if template_name is not None else "--batch"
         if probs:
@@ -123,7 +129,8 @@ def prompt(
             raise click.UsageError(f"-c/--cid continue a conversation; they do not combine with {used}")
 
         prompt_with_template(
-            template_name=template_name, text=text, var_items=var_items, batch=batch, out=out, resume=resume,
+            template_name=template_name, text=text, var_items=var_items, examples_as=examples_as, batch=batch,
+            out=out, resume=resume,
             force=force, input_field=input_field, parallel=parallel,
             model=model, backend=backend, options=options, verbose=verbose, system=system, as_json=as_json,
             db=db, no_log=no_log, schema=schema,
@@ -154,14 +161,26 @@ def prompt(
     if verbose:
         backend_opts["verbose"] = True
     ctrl_c = CtrlC().install()
+    session: Any = None
     try:
         engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
         ctrl_c.attach(engine)  # a press while loading, dropped in a callback, stops here
         context_length = engine.context_length  # asked before the reply: the engine is unloaded after it
-        session, live, shade, sampled = stream_reply(
-            engine, ctrl_c, history, user_text, system_text=history.system(system, default_system_prompt()),
-            params=params, schema=schema, mode=prompt_mode, as_json=as_json, probs=probs,
-        )  # fmt: skip
+        try:
+            session = reply_session(
+                engine, history, system_text=history.system(system, default_system_prompt()), params=params,
+                schema=schema, mode=prompt_mode,
+            )  # fmt: skip
+        except BaseException:  # a session refused (a bad setting): the engine goes, as after a reply
+            engine.unload()
+            raise
+        live, shade, sampled = stream_reply(
+            engine, ctrl_c, session, user_text, schema=schema, as_json=as_json, probs=probs
+        )
+    except KeyboardInterrupt:
+        if as_json:  # a script reading stdout still gets a record: what was written, marked "cancelled"
+            echo_json(interrupted_record(session, model_name, backend_name, schema), indent=None)
+        raise
     finally:
         ctrl_c.restore()
     out = sys.stdout
@@ -173,12 +192,10 @@ def prompt(
     if history.conversation is not None:
         click.echo(describe_fit(history.conversation.id, session.last_fit, context_length), err=True)
     if schema is not None:
-        finish_structured(completion, schema, as_json=as_json, live=live, conversation_id=(
-            session.recorder.conversation_id if session.recorder else None))
+        finish_structured(completion, schema, as_json=as_json, live=live, conversation_id=conversation_of(session))
         return
     if as_json:
-        conversation_id = session.recorder.conversation_id if session.recorder else None
-        echo_json({**completion.to_dict(), "conversation_id": conversation_id}, indent=None)
+        echo_json(json_record(completion, conversation_of(session)), indent=None)
     else:
         if shade:
             what = "sampled probability" if sampled else "model probability (the server gives no sampled one)"
@@ -198,17 +215,33 @@ def no_colour_reason() -> str:
     return "NO_COLOR is set" if os.environ.get("NO_COLOR") else "TERM is dumb"
 
 
+def reply_session(
+    engine: Any, history: Any, *, system_text: str | None, params: Any, schema: dict[str, Any] | None, mode: str
+) -> Any:
+    """The session the reply is written in: the resumed conversation's, recorded unless ``--no-log``."""
+    from ..structured.session import SchemaSession
+
+    if schema is not None:
+        params = constrain_params(params, schema, engine)
+    # The schema is this reply's, not the conversation's: shown in its prompt, never stored as
+    # the system prompt, so a later `-c` without --schema is plain chat (structured/session.py).
+    return SchemaSession(
+        engine, params=params, system=system_text, messages=history.messages, recorder=history.recorder(),
+        mode=mode, schema=schema,
+    )  # fmt: skip
+
+
 def stream_reply(
-    engine: Any, ctrl_c: CtrlC, history: Any, user_text: str, *, system_text: str | None, params: Any,
-    schema: dict[str, Any] | None, mode: str, as_json: bool, probs: bool,
-) -> tuple[Any, bool, bool, bool]:
+    engine: Any, ctrl_c: CtrlC, session: Any, user_text: str, *, schema: dict[str, Any] | None, as_json: bool,
+    probs: bool,
+) -> tuple[bool, bool, bool]:
     """Send ``user_text`` and print the reply as it streams (unless it is held for ``--json``/``--schema``).
 
-    Returns the session (its ``last`` is the reply), and whether the reply was
-    printed live, shaded, and by sampled probabilities. The engine is unloaded here.
+    Returns whether the reply was printed live, shaded, and by sampled
+    probabilities; ``session.last`` is the reply. The engine is unloaded here,
+    and the reply is recorded (as interrupted, after Ctrl-C) before this returns or raises.
     """
     from ..inspect.shade import shown_probability
-    from ..structured.session import SchemaSession
     from ..terminal_text import StreamedLineEnds
 
     out = sys.stdout
@@ -219,14 +252,6 @@ def stream_reply(
     open_line = False  # part of a reply line is on the screen: an error must not go on after it
     stream = None
     try:
-        if schema is not None:
-            params = constrain_params(params, schema, engine)
-        # The schema is this reply's, not the conversation's: shown in its prompt, never stored as
-        # the system prompt, so a later `-c` without --schema is plain chat (structured/session.py).
-        session = SchemaSession(
-            engine, params=params, system=system_text, messages=history.messages, recorder=history.recorder(),
-            mode=mode, schema=schema,
-        )  # fmt: skip
         stream = session.send(user_text)
         for chunk in stream:
             shown = line_ends.feed(chunk.text) if live and chunk.text else ""
@@ -252,9 +277,42 @@ def stream_reply(
         raise
     finally:
         if stream is not None:
-            stream.close()  # a reply cut short by Ctrl-C is recorded as interrupted
+            stream.close()  # a reply cut short by Ctrl-C is recorded as interrupted (and is session.last)
         engine.unload()
-    return session, live, shade, sampled
+    return live, shade, sampled
+
+
+def conversation_of(session: Any) -> int | None:
+    """The history conversation the reply was recorded in (None with ``--no-log``)."""
+    return session.recorder.conversation_id if session is not None and session.recorder else None
+
+
+def json_record(completion: Any, conversation_id: int | None) -> dict[str, Any]:
+    """``prompt --json``'s record of a reply."""
+    return {**completion.to_dict(), "conversation_id": conversation_id}
+
+
+def interrupted_record(
+    session: Any, model_name: str, backend_name: str, schema: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The ``--json`` record after Ctrl-C: the reply as far as it went (empty when none had begun).
+
+    Its ``finish_reason`` is what the history keeps for the reply (``cancelled``,
+    stored with status ``interrupted``), unless the reply had ended before the press.
+    With ``--schema`` it has ``object`` null and ``schema_error``, as a failed check's.
+    """
+    from ..types import Completion, Timings, Usage
+
+    completion = session.last if session is not None else None
+    if completion is None:  # stopped while the model loaded, or before its first token
+        completion = Completion("", model_name, backend_name, "cancelled", Usage(), Timings())
+    record = json_record(completion, conversation_of(session))
+    if schema is not None:
+        from ..structured.output import check_reply
+
+        value, problem = check_reply(completion.text, completion.finish_reason, schema)
+        record.update(object=value, schema_error=problem)
+    return record
 
 
 def schema_option(schema_text: str | None, schema_multi: str | None) -> dict[str, Any] | None:
@@ -295,8 +353,7 @@ def finish_structured(
 
     value, problem = check_reply(completion.text, completion.finish_reason, schema)
     if as_json:
-        record = {**completion.to_dict(), "conversation_id": conversation_id, "object": value}
-        echo_json({**record, "schema_error": problem}, indent=None)
+        echo_json({**json_record(completion, conversation_id), "object": value, "schema_error": problem}, indent=None)
     elif not live and problem is None:
         echo_untrusted(completion.text.strip())
     if problem is not None:

@@ -35,7 +35,8 @@ The API front ends use (TUI, ``assistant prompt``, templates, tools)::
 
 Every failure is a :class:`~assistant.errors.HistoryError` with a one-line message.
 Modules: :mod:`.db` (opening, pragmas, errors), :mod:`.migrations` (schema),
-:mod:`.store`, :mod:`.tree` (branches), :mod:`.recorder`, :mod:`.search` (query quoting), :mod:`.export`,
+:mod:`.store`, :mod:`.tree` (branches), :mod:`.resume` (what a resumed conversation gives the model),
+:mod:`.recorder`, :mod:`.search` (query quoting), :mod:`.export`,
 :mod:`.session_link` (what ``prompt``/``chat`` options resolve to).
 """
 

@@ -16,8 +16,9 @@ one conversation, a turn per row)::
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Sequence
 
+from ..types import Message
 from .recorder import ConversationRecorder, ExchangeTurn, unrecorded_turn
 from .records import Kind, TurnMeta
 from .session_link import HistoryLink
@@ -52,7 +53,10 @@ class ExchangeRecorder:
     def conversation_id(self) -> int | None:
         return self.recorder.conversation_id if self.recorder is not None else None
 
-    def turn(self, user_text: str, meta: TurnMeta) -> AbstractContextManager[ExchangeTurn]:
+    def turn(
+        self, user_text: str, meta: TurnMeta, rendered: Sequence[Message] | None = None
+    ) -> AbstractContextManager[ExchangeTurn]:
+        """``user_text``: what the user gave; ``rendered``: what a template made of it and sent instead."""
         if self.recorder is None:
             return unrecorded_turn()
-        return self.recorder.turn(user_text, meta, self.system)
+        return self.recorder.turn(user_text, meta, self.system, rendered)

@@ -7,8 +7,10 @@
   tokens, failed) are left out together with the user turn they answer, since
   training on them teaches cut-offs and a user turn without its reply breaks the
   user/assistant alternation trainers expect; a conversation left with no reply
-  is not written at all;
-* ``markdown``: for reading; a reply that was cut short says so. Control
+  is not written at all; a template run's user turn is written as the model was
+  sent it (its example turns and filled-in body), which is what its reply answers;
+* ``markdown``: for reading; a reply that was cut short says so, a message sent
+  through a template shows what the user typed and says so. Control
   characters are made visible (``ESC`` as ``␛``), as everywhere text is shown.
   Every message is a block quote (:func:`quoted`), so its own Markdown renders
   but cannot make the document's structure: a ``## Assistant`` line in a
@@ -33,6 +35,7 @@ from typing import Any, Iterable, Iterator, TextIO
 from ..errors import HistoryError, OutputError
 from ..files import names_a_directory, replacing
 from ..terminal_text import json_text, visible_text
+from ..types import Message
 from .records import Conversation, StoredMessage
 
 FORMATS = ("markdown", "json", "jsonl")
@@ -72,7 +75,8 @@ def fine_tuning_dict(conversation: Conversation, messages: list[StoredMessage]) 
             asked = message  # a previous one still waiting had no reply: it is dropped
         elif message.role == "assistant":
             if asked is not None and not message.cut_short:
-                turns.append({"role": "user", "content": asked.content})
+                # As the model was sent it (a template's rendering): the reply answers that, not the bare input.
+                turns += [m.to_dict() for m in asked.rendered or [Message("user", asked.content)]]
                 turns.append({"role": "assistant", "content": message.content})
                 system = message.system  # the prompt the last reply kept was written under
             asked = None
@@ -185,6 +189,9 @@ def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
             system = message.system
             lines += ["## System (changed)", "", *(quoted(system) if system else ["*(none from here)*", ""])]
         lines += [f"## {message.role.capitalize()}", "", *quoted(message.content)]
+        if message.rendered is not None:
+            template = " ".join((message.template or "(unnamed)").split())
+            lines += [f"*(sent through template {inert_html(template)}; the JSON export has what the model was sent)*", ""]
         if message.tool_name:
             result = json.dumps(message.tool_result, ensure_ascii=False, indent=2)
             tool = " ".join(message.tool_name.split())

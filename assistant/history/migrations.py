@@ -145,6 +145,16 @@ def add_message_token_ids(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN token_ids TEXT")
 
 
+@migrations(name="0008_message_rendered")
+def add_message_rendered(db: sqlite_utils.Database) -> None:
+    # A template run's user message as the template rendered it (JSON list of
+    # {"role", "content"}: its example turns and filled-in body), while
+    # `content` keeps what the user typed. Before, `content` held the rendered
+    # text alone: the conversation reopened as the whole template, and its
+    # example turns were lost to `-c`. NULL: `content` was sent as it is.
+    db.execute("ALTER TABLE messages ADD COLUMN rendered TEXT")
+
+
 def pending_names(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
     return [m.name for m in migration_set.pending(db)]
 

@@ -26,11 +26,11 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..errors import HistoryError
-from ..types import Completion
-from .records import Kind, Status, Turn, TurnMeta
+from ..types import Completion, Message
+from .records import INTERRUPTED_BY_USER, Kind, Status, Turn, TurnMeta
 from .store import AT_HEAD, KEEP, HistoryStore
 from .stored_text import title_from
 
@@ -147,22 +147,27 @@ class ConversationRecorder:
         """Store the user's message (creating the conversation if needed) before generation."""
         return self.start_turn(user_text, self.meta_of(session), session.system)
 
-    def start_turn(self, user_text: str, meta: TurnMeta, system: str | None = KEEP) -> Turn:
+    def start_turn(
+        self, user_text: str, meta: TurnMeta, system: str | None = KEEP, rendered: Sequence[Message] | None = None
+    ) -> Turn:
         """The user's message, stored before anything runs; the conversation is created on the first turn.
 
         It follows the conversation's head, unless a branch was prepared
         (:meth:`branch_after`, :meth:`regenerate`: then only a new reply is stored).
         Not the store's head: the head as this recorder saw it, so the stored
         turn follows what the model was given even when another process wrote
-        to the conversation meanwhile.
+        to the conversation meanwhile. ``rendered``: what a prompt template made of
+        ``user_text``, sent in its place (see :meth:`HistoryStore.start_turn`).
         """
         with self._lock:  # one decision of where the turn goes at a time (batch rows may record from threads)
-            turn = self._start_turn(user_text, meta, system)
+            turn = self._start_turn(user_text, meta, system, rendered)
             self._after = turn.reply_message_id
             self.last_turn = turn
         return turn
 
-    def _start_turn(self, user_text: str, meta: TurnMeta, system: str | None) -> Turn:
+    def _start_turn(
+        self, user_text: str, meta: TurnMeta, system: str | None, rendered: Sequence[Message] | None
+    ) -> Turn:
         if self.conversation_id is None:
             conversation = self.store.create_conversation(
                 title=self.title or title_from(user_text),
@@ -177,11 +182,15 @@ class ConversationRecorder:
         # The system prompt goes with the turn: a change is recorded in the same transaction,
         # and the turns before it keep the one they had.
         if where is None:
-            return self.store.start_turn(self.conversation_id, user_text, meta, parent_id=self._after, system=system)
+            return self.store.start_turn(
+                self.conversation_id, user_text, meta, parent_id=self._after, system=system, rendered=rendered
+            )
         if where[0] == "reply":
             assert where[1] is not None
             return self.store.start_reply(self.conversation_id, where[1], meta, system=system)
-        return self.store.start_turn(self.conversation_id, user_text, meta, parent_id=where[1], system=system)
+        return self.store.start_turn(
+            self.conversation_id, user_text, meta, parent_id=where[1], system=system, rendered=rendered
+        )
 
     def progress(self, turn: Turn, parts: list[str]) -> None:
         """Checkpoint the partial reply at most every ``checkpoint_interval`` seconds.
@@ -211,8 +220,12 @@ class ConversationRecorder:
         self.store.fail_turn(turn, partial_text, status=status, error=error, tool_name=tool_name)
 
     @contextmanager
-    def turn(self, user_text: str, meta: TurnMeta, system: str | None = KEEP) -> Iterator[ExchangeTurn]:
+    def turn(
+        self, user_text: str, meta: TurnMeta, system: str | None = KEEP, rendered: Sequence[Message] | None = None
+    ) -> Iterator[ExchangeTurn]:
         """A one-shot turn: stored before the run, kept as interrupted / error if it is cut short.
+
+        ``rendered``: what a prompt template made of ``user_text`` (a template run), as :meth:`start_turn`.
 
         ::
 
@@ -220,12 +233,12 @@ class ConversationRecorder:
                 result = run(...)            # may raise: stored as error / interrupted
                 turn.complete(completion, tool_name="ner", tool_result=result.to_dict())
         """
-        turn = self.start_turn(user_text, meta, system)
+        turn = self.start_turn(user_text, meta, system, rendered)
         report = ExchangeTurn()
         try:
             yield report
         except KeyboardInterrupt:
-            self.fail(turn, "".join(report.partial), "interrupted", "interrupted by the user", report.tool_name)
+            self.fail(turn, "".join(report.partial), "interrupted", INTERRUPTED_BY_USER, report.tool_name)
             raise
         except Exception as exc:
             self.fail(turn, "".join(report.partial), "error", str(exc) or type(exc).__name__, report.tool_name)

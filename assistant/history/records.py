@@ -7,10 +7,13 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..types import TokenLogprob
+from ..errors import ConfigError
+from ..types import Message, TokenLogprob
 
 Status = Literal["complete", "interrupted", "error"]
 STATUSES: tuple[Status, ...] = ("complete", "interrupted", "error")
+INTERRUPTED_BY_USER = "interrupted by the user"
+"""The error stored with a turn Ctrl-C stopped (status ``interrupted``); ``--json`` records say it too."""
 Kind = Literal["chat", "tool", "batch"]
 KINDS: tuple[Kind, ...] = ("chat", "tool", "batch")
 """A conversation's kind: chat (the chat app, ``prompt``, one template run), a tool run, a batch."""
@@ -48,6 +51,25 @@ def _tokens_or_none(raw: str | None) -> list[TokenLogprob] | None:
         return [TokenLogprob.from_dict(entry) for entry in data]
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
+
+
+def _messages_or_none(raw: str | None) -> list[Message] | None:
+    """A stored rendering (:attr:`StoredMessage.rendered`); something unreadable is dropped:
+    the message is then sent as the text it shows, as a row written before migration 0008 is."""
+    data = _json_or_none(raw)
+    if not isinstance(data, list) or not data:
+        return None
+    try:
+        return [Message(entry["role"], entry["content"]) for entry in data]
+    except (TypeError, KeyError, ConfigError):
+        return None
+
+
+def rendered_json(messages: list[Message] | None) -> str | None:
+    """What :func:`_messages_or_none` reads back (None: nothing rendered, the text was sent as it is)."""
+    if not messages:
+        return None
+    return json.dumps([m.to_dict() for m in messages], ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,11 @@ class StoredMessage:
     (``prompt -c -s``, the chat app's settings); each message keeps the one it had."""
     token_ids: list[int] | None = None
     """A reply's token ids as the model sampled them (from :attr:`tokens` when those were stored)."""
+    rendered: list[Message] | None = None
+    """A user message run through a prompt template (``prompt -t``): what the model was sent in its
+    place — the template's example turns and its filled-in body — while :attr:`content` is what the
+    user typed. None: :attr:`content` itself was sent. :func:`~assistant.history.store.context_of`
+    resumes with these, so ``-c`` gives the model what it saw."""
     alternative: int = 1
     """Which of the versions written at this point it is (1-based, oldest first): see ``alternatives``."""
     alternatives: int = 1
@@ -176,6 +203,7 @@ class StoredMessage:
             parent_id=row.get("parent_id"),
             system=(conversation_system if system is None else system) or None,  # "": none
             token_ids=[t.token_id for t in tokens] if tokens else _ids_or_none(row.get("token_ids")),
+            rendered=_messages_or_none(row.get("rendered")),  # absent: an old file opened read-only
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +216,10 @@ class StoredMessage:
             data["tokens"] = [t.to_dict() for t in self.tokens]
         if self.token_ids is None or self.tokens is not None:  # the tokens hold their ids
             del data["token_ids"]
+        if self.rendered is None:  # the common case: the text shown is the text sent
+            del data["rendered"]
+        else:
+            data["rendered"] = [m.to_dict() for m in self.rendered]
         return data
 
 

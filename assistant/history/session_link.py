@@ -15,7 +15,8 @@ from ..types import Message
 from .db import resolve_db_path
 from .recorder import ConversationRecorder
 from .records import Conversation, StoredMessage
-from .store import AT_HEAD, HistoryStore, context_of
+from .resume import context_of
+from .store import AT_HEAD, HistoryStore
 
 
 @dataclass

@@ -31,9 +31,12 @@ import sqlite_utils
 from ..errors import HistoryError
 from ..types import Completion, Message
 from . import tree
-from .db import check_writable, connect, is_writable, resolve_db_path, translate_errors, write_transaction
+from .db import BUSY_TIMEOUT_S, check_writable, connect, is_writable, resolve_db_path, translate_errors, write_transaction
 from .migrations import FTS_TOKENIZER, foreign_tables, migrate, pending_names
-from .records import KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta
+from .records import (
+    KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta, rendered_json,
+)
+from .resume import context_of  # noqa: F401  (imported from here by the chat app)
 from .search import SNIPPET_ARGS, SNIPPET_PIECE_CHARS, fts_query, snippet
 from .stored_text import one_line, storable_text, title_from
 
@@ -262,7 +265,16 @@ class HistoryStore:
 
     @_guarded
     def delete(self, conversation_id: int) -> int:
-        """Delete a conversation and its messages (and their search index rows); return the count."""
+        """Delete a conversation and its messages (and their search index rows); return the count.
+
+        Gone from the file too, not only from every read: the search index
+        keeps a deleted message's words in its segments (the FTS triggers only
+        add a "deleted" marker) until they are merged, and SQLite leaves freed
+        pages as they were. So the index is merged now (FTS5 ``optimize``, about
+        a second for 50,000 messages), freed pages are zeroed (``secure_delete``)
+        and the write-ahead log, which holds copies of the pages, is emptied.
+        """
+        self.db.execute("PRAGMA secure_delete = ON")  # this connection's deletes overwrite what they free
         with write_transaction(self.db):
             # Explicit rather than ON DELETE CASCADE alone, so it works even on a
             # connection where foreign keys are off; the FTS triggers fire per row.
@@ -272,6 +284,15 @@ class HistoryStore:
             cursor = self.db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
             if cursor.rowcount == 0:
                 raise HistoryError(f"no conversation with id {conversation_id}")
+            if deleted:
+                self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        # Best effort, without waiting: a reader in another process (an open chat app in the middle
+        # of a read) keeps the log until it lets go, and the delete is not held up for it.
+        self.db.execute("PRAGMA busy_timeout = 0")
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         return int(deleted)
 
     # ---- recording turns -----------------------------------------------------------
@@ -284,6 +305,7 @@ class HistoryStore:
         *,
         parent_id: Any = AT_HEAD,
         system: Any = KEEP,
+        rendered: Sequence[Message] | None = None,
     ) -> Turn:
         """Commit the user's message (and an empty ``interrupted`` reply) before generating.
 
@@ -292,9 +314,12 @@ class HistoryStore:
         message — an edited message starts a branch there. The new reply
         becomes the head. ``system``: the system prompt the turn is generated
         under, when it may differ from the conversation's (see :meth:`_change_system`).
+        ``rendered``: what a prompt template made of ``user_text``, sent in its place
+        (:attr:`StoredMessage.rendered`); ``user_text`` is what the user typed.
         """
         now = now_iso()
         user_text = storable_text(user_text)
+        sent = rendered_json([Message(m.role, storable_text(m.content)) for m in rendered] if rendered else None)
         with write_transaction(self.db):
             row = self.db.execute(
                 "SELECT id, head_id, system FROM conversations WHERE id = ?", [conversation_id]
@@ -311,7 +336,7 @@ class HistoryStore:
                 "UPDATE conversations SET updated = ?, title = coalesce(title, ?) WHERE id = ?",
                 [now, title_from(user_text), conversation_id],
             )
-            user_id = self._insert(conversation_id, "user", user_text, now, meta, "complete", parent_id)
+            user_id = self._insert(conversation_id, "user", user_text, now, meta, "complete", parent_id, sent)
             reply_id = self._insert(conversation_id, "assistant", "", now, meta, "interrupted", user_id)
             tree.set_head(self.db, conversation_id, reply_id)
         return Turn(conversation_id, user_id, reply_id)
@@ -339,13 +364,13 @@ class HistoryStore:
 
     def _insert(
         self, conversation_id: int, role: str, content: str, now: str, meta: TurnMeta, status: str,
-        parent_id: int | None,
+        parent_id: int | None, rendered: str | None = None,
     ) -> int:
         cursor = self.db.execute(
             "INSERT INTO messages (conversation_id, role, content, created, model, backend, template,"
-            " params, status, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " params, status, parent_id, rendered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [conversation_id, role, content, now, meta.model, meta.backend, meta.template,
-             _dump_json(meta.params, "params"), status, parent_id],
+             _dump_json(meta.params, "params"), status, parent_id, rendered],
         )
         return int(cursor.lastrowid or 0)
 
@@ -570,25 +595,3 @@ class HistoryStore:
     def iter_export(self, conversation_ids: Sequence[int]) -> Iterator[tuple[Conversation, list[StoredMessage]]]:
         for conversation_id in conversation_ids:
             yield self.get_conversation(conversation_id), self.messages(conversation_id)
-
-
-def context_of(stored: Sequence[StoredMessage]) -> list[Message]:
-    """The model's view of stored messages (see :meth:`HistoryStore.context_messages`).
-
-    Also applied to the messages before one reply, to rebuild the prompt it
-    was written after (the chat app's token view).
-    """
-    out: list[Message] = []
-    waiting: StoredMessage | None = None
-    for message in stored:
-        if message.role == "user":
-            waiting = message
-        elif message.role == "assistant":
-            if message.content:
-                if waiting is not None:
-                    out.append(Message("user", waiting.content))
-                out.append(Message("assistant", message.content))
-            waiting = None
-        else:
-            out.append(Message("system", message.content))
-    return out
