@@ -17,7 +17,9 @@ A plugin is any module or object with functions decorated by ``@hookimpl``::
 
 Built-in backends use these same hooks, marked ``trylast=True``; the first-party
 tools are ordinary plugin files in ``plugins/``, loaded before the user's plugins and
-entry points. When two plugins register the same name, the later-loaded one wins.
+entry points. When two plugins register the same name, the later-loaded one wins;
+one plugin registering a name twice is reported as its failure, and its first
+registration is kept.
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ Plugins are trusted code (they run with the user's rights), so this isolates
 their *failures*, not their intent: any exception at import — ``sys.exit()``
 included — is caught and reported by name, and a hook implementation whose
 name matches no hook spec (``register_tool`` for ``register_tools``), a hook
-function without ``@hookimpl`` and a hook that returns what it should register
-are reported instead of being silently never called or dropped.
+function without ``@hookimpl``, a hook that returns what it should register and
+one plugin registering a tool or backend name twice are reported instead of being
+silently never called or dropped.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ def _may_name_plugin_dirs(config_file: Path) -> bool:
 
 def _record_failure(state: _State, name: str, stage: str, exc: BaseException) -> None:
     # Our own errors say what went wrong in words; a plugin's bug keeps its exception's name.
-    said = isinstance(exc, (_LoadProblem, AssistantError)) and str(exc)
-    error = _one_line(said or f"{type(exc).__name__}: {exc}")
+    said = isinstance(exc, (_LoadProblem, AssistantError)) and exception_text(exc)
+    error = _one_line(said or f"{type(exc).__name__}: {exception_text(exc)}")
     if strict_plugins():
         raise PluginError(name, error) from exc
     if any(f.name == name and f.stage == stage and f.error == error for f in state.failures):
@@ -161,6 +162,19 @@ def _record_failure(state: _State, name: str, stage: str, exc: BaseException) ->
     state.failures.append(
         PluginFailure(name=name, stage=stage, error=error, traceback="".join(traceback.format_exception(exc)))
     )
+
+
+def exception_text(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when a plugin's exception cannot say what it is.
+
+    An exception class whose ``__str__`` raises, or returns something other than text,
+    made the report itself raise: the plugin that was to be skipped stopped every command
+    with a traceback. For every message quoting a plugin's exception.
+    """
+    try:
+        return str(exc)
+    except Exception as problem:  # noqa: BLE001 - the plugin's code, running inside our report
+        return f"(its message could not be shown: {type(problem).__name__})"
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -241,7 +255,7 @@ def _unmarked_hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[_LoadPr
     return found
 
 
-_SHOWN_AS_IS = frozenset("\t\n\u2028\u2029")
+_SHOWN_AS_IS = frozenset("\t\n")  # kept by visible_text, yet no name holds them
 
 
 def _check_plugin_name(name: str) -> None:
@@ -310,6 +324,8 @@ def _load_directory_plugins(
     if not directory.is_dir():
         if configured:
             what = "is not a directory" if directory.exists() else "does not exist"
+            if directory.suffix == ".py" and directory.is_file():  # the plugin itself, named instead of its folder
+                what = f"is a plugin file, not a directory: plugin_dirs lists folders ({directory.parent})"
             _record_failure(state, str(directory), "plugin_dirs", _LoadProblem(what))
         return
     for path in sorted(directory.glob("*.py")):
@@ -322,6 +338,8 @@ def _load_directory_plugins(
         try:
             _check_plugin_name(name)
             if not path.is_file():  # a folder named x.py, a FIFO (reading it would hang), /dev/zero
+                if path.is_symlink() and not path.exists():
+                    raise _LoadProblem(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist")
                 raise _LoadProblem(f"{path} is not a regular file")
             module = _load_module_from_file(path)
             _register(state, module, name, str(path))
@@ -484,7 +502,7 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
     state = _get_state()
     hook = getattr(state.pm.hook, hook_name)
     for impl in _call_order(hook.get_hookimpls()):
-        _current.name = impl.plugin_name
+        _current.name, _current.hook = impl.plugin_name, hook_name
         given = _guarded(state, impl.plugin_name, hook_name, register) if arg_name == "register" else register
         try:
             if impl.hookwrapper or impl.wrapper:
@@ -496,7 +514,7 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
         except BaseException as exc:  # SystemExit in a hook must not end the command either
             _record_failure(state, impl.plugin_name, hook_name, exc)
         finally:
-            _current.name = ""
+            _current.name = _current.hook = ""
     _echo_new_failures(state)
 
 
@@ -514,19 +532,48 @@ def _guarded(state: _State, plugin: str, hook_name: str, register: Callable[...,
         return_annotation=signature.empty,
     )
 
+    registered: set[str] = set()  # the names this plugin registered in this call of the hook
+
     def guarded(*args: Any, **kwargs: Any) -> None:
         try:
             try:
-                signature.bind(*args, **kwargs)
+                bound = signature.bind(*args, **kwargs)
             except TypeError as exc:  # named as the plugin wrote it, not as our inner function is called
                 raise _LoadProblem(f"register{signature}: {exc}") from None
+            name = _registered_name(hook_name, bound.arguments)
+            if name is not None and name in registered:
+                # Kept, the second silently replaced or lost to the first depending on the registry;
+                # a copy-pasted register(...) that forgot to rename is this plugin's bug, named.
+                what = hook_name.removeprefix("register_").removesuffix("s")
+                raise _LoadProblem(f"registers {what} {name!r} twice: the first is kept, the second ignored")
             register(*args, **kwargs)
+            if name is not None:
+                registered.add(name)
         except Exception as exc:  # a refusal (ConfigError) or a call that does not fit
             if strict_plugins():
                 raise
             _record_failure(state, plugin, hook_name, exc)
 
     return guarded
+
+
+def _registered_name(hook_name: str, arguments: dict[str, Any]) -> str | None:
+    """The name a ``register(...)`` call of ``hook_name`` claims; None where registrations have no name.
+
+    ``register_backends`` takes the name first, ``register_tools`` a tool with a
+    ``name`` (the registry itself refuses a tool without one). A directory given
+    twice to ``register_template_dirs`` is searched once and loses nothing, so it
+    has no name here.
+    """
+    first = next(iter(arguments.values()), None)
+    if hook_name == "register_tools":
+        try:
+            first = getattr(first, "name", None)
+        except Exception:  # noqa: BLE001 - a broken property: the registry's own check reports it
+            return None
+    elif hook_name != "register_backends":
+        return None
+    return first if isinstance(first, str) else None
 
 
 def _check_returned(hook_name: str, arg_name: str, returned: Any) -> None:
@@ -553,6 +600,23 @@ _current = threading.local()
 def current_plugin_name() -> str:
     """Inside a ``register`` callback: the name of the plugin registering."""
     return getattr(_current, "name", "")
+
+
+def refuse_registration(problem: str) -> None:
+    """Inside a registration hook: record ``problem`` as the registering plugin's failure, without raising.
+
+    For registries a plugin reaches other than through ``register`` (``register_commands``
+    gets the click group itself): raised, the refusal ended the plugin's hook and
+    every command it added after the refused one went missing without a word. The
+    caller then skips that one registration. With ``ASSISTANT_STRICT_PLUGINS=1`` it
+    raises :class:`~assistant.errors.PluginError`, as every plugin failure does.
+    Outside a hook (no plugin is registering) it raises :class:`ConfigError`.
+    """
+    name, hook = current_plugin_name(), getattr(_current, "hook", "")
+    if not name:
+        raise ConfigError(problem)
+    state = _get_state()
+    _record_failure(state, name, hook, _LoadProblem(problem))
 
 
 def _call_order(impls: list[Any]) -> Iterator[Any]:

@@ -16,6 +16,17 @@ picture, and a history title or GGUF name can reorder the line it is shown on
 *letters* (Hebrew, Arabic) are text and stay as they are; only the invisible
 controls that override their natural order are made visible.
 
+The invisible format characters of :data:`HIDDEN_FORMAT` hide text: a soft
+hyphen or a zero-width space makes ``pay\\u00adpal`` read as ``paypal``, and the
+"tag" characters (U+E0020…) carry a whole sentence no one sees ("ASCII
+smuggling" of instructions to a model). The line and paragraph separators
+U+2028/U+2029 break some terminals' line layout and none shows them. All of them
+show as ``\\u00ad`` / ``\\U000e0041`` style escapes, as the bidi controls do. The
+joiners that are part of ordinary text stay: ZWJ (U+200D) builds emoji
+sequences and Indic conjuncts, ZWNJ (U+200C) is spelling in Persian, and the
+format characters with a glyph (Arabic number signs) or of a script's own
+orthography (Mongolian, hieroglyph and shorthand format controls) are text.
+
 The mapping is per character, so it can be applied to each streamed chunk
 independently. Stored bytes and ``--json`` keep the raw text.
 """
@@ -43,6 +54,24 @@ BIDI_CONTROLS = frozenset(
 """Code points of the invisible Unicode bidi controls: every character of the
 explicit bidi classes (LRE … PDI) plus the implicit marks ALM, LRM and RLM."""
 _VISIBLE.update({code: f"\\u{code:04x}" for code in BIDI_CONTROLS})
+
+HIDDEN_FORMAT = frozenset(
+    (
+        0x00AD,  # SOFT HYPHEN
+        0x200B,  # ZERO WIDTH SPACE
+        0x2028,  # LINE SEPARATOR
+        0x2029,  # PARAGRAPH SEPARATOR
+        *range(0x2060, 0x2065),  # WORD JOINER, invisible math operators (function application, times, …)
+        *range(0x206A, 0x2070),  # deprecated shaping and symmetric-swapping controls
+        0xFEFF,  # ZERO WIDTH NO-BREAK SPACE (byte order mark)
+        *range(0xFFF9, 0xFFFC),  # interlinear annotation anchor, separator, terminator
+        0xE0001,  # LANGUAGE TAG
+        *range(0xE0020, 0xE0080),  # TAG characters: invisible ASCII
+    )
+)
+"""Code points that are invisible, or break lines no terminal draws, and can hide or spoof text:
+shown as escapes (``\\u00ad``) by :func:`visible_text`, dropped by :func:`without_invisible_controls`."""
+_VISIBLE.update({code: f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}" for code in HIDDEN_FORMAT})
 # Lone surrogates (undecodable argv bytes, "\ud800" in JSON) cannot be encoded for
 # output at all: they get U+FFFD, the replacement the history store uses.
 _VISIBLE.update({code: "\ufffd" for code in range(0xD800, 0xE000)})
@@ -52,21 +81,32 @@ _TRANSLATION = str.maketrans(_VISIBLE)
 # occur in strings, where \u escapes decode back to the same characters: the data
 # is unchanged.
 _JSON_ESCAPES = str.maketrans(
-    {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS, *range(0xD800, 0xE000))}
+    {
+        code: json.dumps(chr(code))[1:-1]  # \\u escapes; a surrogate pair for a tag character (U+E0041)
+        for code in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS, *HIDDEN_FORMAT, *range(0xD800, 0xE000))
+    }
 )
 
 
-_NO_BIDI = str.maketrans({code: None for code in BIDI_CONTROLS})
+_NO_INVISIBLE = str.maketrans(
+    {code: None for code in (*BIDI_CONTROLS, *HIDDEN_FORMAT)} | {0x2028: "\n", 0x2029: "\n"}
+)
 
 
-def without_bidi_controls(text: str) -> str:
-    """``text`` without the invisible bidi controls: for the user's own text, such as a paste.
+def without_invisible_controls(text: str) -> str:
+    """``text`` without invisible controls, for the user's own text such as a paste: it reads the same.
 
     Shown as ``\\u200f`` escapes, a right-to-left mark copied with a Hebrew or
-    Arabic sentence would reach the model as six letters of noise; dropped, the
-    sentence reads the same and nothing is left to reorder the screen.
+    Arabic sentence, or the soft hyphens of a web page, would reach the model as
+    six letters of noise each; dropped, the sentence reads the same and nothing
+    is left to reorder the screen or to hide words (tag characters) from the
+    person sending them. The line and paragraph separators become the line end
+    they stand for.
     """
-    return text.translate(_NO_BIDI)
+    return text.translate(_NO_INVISIBLE)
+
+
+without_bidi_controls = without_invisible_controls  # the name the chat app's paste handling imports
 
 
 _BLANK_RUNS = re.compile("[ \t\r\n\u2028\u2029]+")
@@ -87,8 +127,9 @@ def one_line(text: str) -> str:
 def visible_text(text: str) -> str:
     """``text`` with terminal control characters replaced by visible stand-ins (``\\n`` and ``\\t`` kept).
 
-    C0/C1 controls and the bidi controls of :data:`BIDI_CONTROLS` included, so
-    nothing printed can move the cursor, restyle the terminal or reorder a line.
+    C0/C1 controls, the bidi controls of :data:`BIDI_CONTROLS` and the invisible
+    format characters of :data:`HIDDEN_FORMAT` included, so nothing printed can
+    move the cursor, restyle the terminal, reorder or break a line, or hide text.
     """
     return text.translate(_TRANSLATION)
 

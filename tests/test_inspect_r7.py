@@ -20,9 +20,10 @@ from assistant.types import GenerationParams, Message
 
 from .conftest import run_cli
 
-ZERO_WIDTH = ("\ufe0f", "\u0301", "\u200d", "\u200b")
-"""The emoji variation selector (❤ + U+FE0F = ❤️; token 31752 of SmolLM2's vocabulary), a combining acute,
-a zero-width joiner and a zero-width space: characters of no width, each a token of its own in some vocabulary."""
+ZERO_WIDTH = ("\ufe0f", "\u0301", "\u200d")
+"""The emoji variation selector (❤ + U+FE0F = ❤️; token 31752 of SmolLM2's vocabulary), a combining acute and
+a zero-width joiner: characters of no width, each a token of its own in some vocabulary (a zero-width space is
+shown as ``\\u200b`` since round 9, as every hidden format character is)."""
 
 
 # ---- a piece that starts with a character of no width is drawn so it can be seen ------------------------------------------

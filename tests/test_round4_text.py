@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from assistant.errors import AssistantError, ConfigError
-from assistant.terminal_text import BIDI_CONTROLS, json_text, visible_text
+from assistant.terminal_text import BIDI_CONTROLS, HIDDEN_FORMAT, json_text, visible_text
 
 from .conftest import run_cli
 from .openai_fake_server import DONE, FakeOpenAIServer, chat_chunk, sse, tiny_openai_server  # noqa: F401
@@ -74,7 +74,8 @@ def test_visible_text_never_leaves_a_bidi_control_and_keeps_everything_else(text
         c
         for c in text
         if not (
-            ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or ord(c) in BIDI_CONTROLS or 0xD800 <= ord(c) < 0xE000
+            ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or ord(c) in BIDI_CONTROLS or ord(c) in HIDDEN_FORMAT
+            or 0xD800 <= ord(c) < 0xE000
         )
     )
     assert visible_text(kept) == kept

@@ -102,6 +102,11 @@ _DATE_PATTERNS = [
         r"\b(?:\d{1,2}\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
         r"(?:\s+\d{1,2}(?:st|nd|rd|th)?,?)?(?:\s+\d{4})?\b"
     ),
+    # the 3rd of May, 12 of March 2024
+    re.compile(
+        r"\b\d{1,2}(?:st|nd|rd|th)?\s+of\s+(?:January|February|March|April|May|June|July|August|September"
+        r"|October|November|December)\b(?:,?\s+\d{4}\b)?"
+    ),
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # ISO dates
     re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"),
     re.compile(r"\b(?:1[5-9]|20)\d{2}s?\b"),  # years 1500-2099, decades "1990s"
@@ -337,8 +342,86 @@ def _keeps_dot(span_text: str) -> bool:
     return last.count(".") > 1 or last.rstrip(".").lower() in {"inc", "ltd", "co", "corp", "jr", "sr", "st"}
 
 
+DATE_CONTEXT = frozenset(
+    """in since until till by early late mid during throughout last next this every each before""".split()
+)
+"""Words that make the month name or number after them a date ("in March", "since May", "mid-April",
+"in 2001"): with a day or a year beside it a month name is a date anyway ("3 May 2024", "March 2023")."""
+
+OF_A_MONTH = frozenset("end beginning start middle rest half ides".split())
+"""Words before "of" that make the month after it a date ("the end of May"; "the 3rd of May" is a pattern)."""
+
+_BEFORE_MONTH = re.compile(r"(?:(\w+)\s+of|(\w+))(?:\s+|-)\Z")
+"""The word before a month name or a year (as in "in March", "mid-March"), or the word before its "of"."""
+
+
+def _month_is_date(text: str, start: int, end: int) -> bool:
+    """Whether the bare month name at ``text[start:end]`` (no day or year with it) is a date.
+
+    Not when a capitalised word follows it on the line: "April Ryan", "June Carter" and "The
+    August Review" are names, and "in April Smith's book" is more likely one than not. Otherwise
+    "March" and "May" (a verb, a modal, a name: "Theresa May") are dates only after a word that
+    says so ("in March", "since May", "the end of May"), the other months always
+    ("April showers").
+    """
+    following = _WORD.match(text, end + 1) if text[end : end + 1] in (" ", "\u00a0") else None
+    if following is not None:
+        word = following.group()
+        # "In June President Obama", "in May I", "June July August": no name goes on after these
+        if _is_capitalised(word) and not (_is_stopword(word) or _is_title(word) or _bare(word) in MONTHS | WEEKDAYS):
+            return False
+    before = _BEFORE_MONTH.search(text, max(0, start - 40), start)  # the word is near: a bounded look back
+    if before is not None:
+        if before.group(1) is not None:  # "… of March"
+            if before.group(1).lower() in OF_A_MONTH:
+                return True
+        elif before.group(2).lower() in DATE_CONTEXT:
+            return True
+    return text[start:end].lower() not in ("march", "may")
+
+
+STREET_WORDS = frozenset(
+    "street st avenue ave road rd boulevard blvd lane ln drive dr way place square terrace parkway highway".split()
+)
+"""Last words of a street's name: the number before "Pennsylvania Avenue" is a house number, not a year."""
+
+COUNTED = frozenset(
+    """people persons men women children soldiers troops workers employees members students residents
+    visitors fans voters votes points goals runs yards metres meters km kilometres kilometers miles feet
+    acres hectares tonnes tons kg kilograms pounds dollars euros yen rupees pesos calories words pages
+    copies units cars homes houses jobs cases deaths years days hours minutes seconds""".split()
+)
+"""Things counted: a number before one is a quantity ("2000 points", "1500 years ago"), not a year."""
+
+
+def _year_is_date(text: str, start: int, end: int) -> bool:
+    """Whether the four digits of a year pattern at ``text[start:end]`` are a year.
+
+    Not a house number ("1600 Pennsylvania Avenue") nor a count ("2000 points"), unless
+    a word before says date ("in 2001 Ford Street closed").
+    """
+    before = _BEFORE_MONTH.search(text, max(0, start - 40), start)
+    if before is not None and before.group(2) is not None and before.group(2).lower() in DATE_CONTEXT:
+        return True
+    after = _words(text[end : end + 120])  # a street name is a few words: a bounded look ahead
+    if not after or not _only_spaces_between(text, end, end + after[0][0]):
+        return True
+    first = after[0][2]
+    if _bare(first) in COUNTED:
+        return False
+    names = []
+    for _, _, word in after:
+        if not _is_capitalised(word):
+            break
+        names.append(word)
+    return not (names and len(names) <= 4 and any(_bare(word) in STREET_WORDS for word in names[1:]))
+
+
 def date_spans(text: str) -> list[Span]:
-    """Dates by pattern (weekdays, months with day/year, years, ISO and slash dates), longest first."""
+    """Dates by pattern (weekdays, months with day/year, years, ISO and slash dates), longest first.
+
+    A month name alone is a date only where the words around it say so (:func:`_month_is_date`).
+    """
     found: list[Span] = []
     for pattern in _DATE_PATTERNS:
         for match in pattern.finditer(text):
@@ -347,8 +430,14 @@ def date_spans(text: str) -> list[Span]:
             if not value:
                 continue
             lowered = value.lower()
-            if lowered in MONTHS - {"march", "may"} or lowered in WEEKDAYS or any(c.isdigit() for c in value) or " " in value:
-                found.append(Span(start, start + len(value), value, kind="date"))
+            if lowered in MONTHS:
+                if not _month_is_date(text, start, start + len(value)):
+                    continue
+            elif not (lowered in WEEKDAYS or any(c.isdigit() for c in value) or " " in value):
+                continue
+            elif value.isdigit() and not _year_is_date(text, start, start + len(value)):
+                continue
+            found.append(Span(start, start + len(value), value, kind="date"))
     return _without_overlaps(found)
 
 
@@ -361,10 +450,15 @@ def _without_overlaps(spans: list[Span]) -> list[Span]:
     return sorted(kept, key=lambda s: s.start)
 
 
+_HOUR_12 = r"(?:1[0-2]|0?[1-9])"
+_HOUR_24 = r"(?:[01]?\d|2[0-3])"
+_AM_PM = r"\s?(?:[ap]\.m\.|[ap]m\b)"
 _TIME_PATTERN = re.compile(
-    r"\b\d{1,2}(?::[0-5]\d){1,2}(?:\s?(?:[ap]\.m\.|[ap]m\b))?|\b\d{1,2}\s?(?:[ap]\.m\.|[ap]m\b)", re.IGNORECASE
+    rf"(?<![\w.:,])(?:{_HOUR_12}[:.][0-5]\d{_AM_PM}|{_HOUR_24}(?::[0-5]\d){{1,2}}\b|{_HOUR_12}{_AM_PM})",
+    re.IGNORECASE,
 )
-"""Times of day: "10:30", "09:15:00", "10:30 pm", "3pm", "10 a.m."."""
+"""Times of day: "10:30", "09:15:00", "10:30 pm", "10.30 am", "3pm", "10 a.m.". Whole numbers only:
+not the "30 am" of "10.30 am" nor of "1.30 am", and no hour a clock lacks ("25 am", "24:10")."""
 
 
 def time_spans(text: str) -> list[Span]:
