@@ -193,26 +193,31 @@ class AssistantGroup(click.Group):
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """A command; while plugins register theirs, one named like a core command is refused.
 
-        The refusal is raised inside the plugin's hook, so that plugin is reported by
-        name and skipped, and ``assistant models`` stays the core command. Of two plugins
-        adding one name the later-loaded keeps it, as for backends and tools: pluggy
-        calls it first, so a name already added during registration is left as it is.
+        A refusal is recorded as the registering plugin's failure (reported by name)
+        and only that command is skipped: raised, it ended the plugin's hook, and the
+        commands it added after the refused one went missing without a word.
+        ``assistant models`` stays the core command. Of two plugins adding one name
+        the later-loaded keeps it, as for backends and tools: pluggy calls it first, so
+        a name already added during registration is left as it is; one plugin adding a
+        name twice is reported, its first command kept.
         """
         name = name or cmd.name
         if AssistantGroup._plugins_registering:
-            from ..errors import ConfigError
+            from ..plugins import current_plugin_name, refuse_registration
 
             if not isinstance(name, str) or not _COMMAND_NAME.fullmatch(name):
                 # An ESC in a name reached the terminal in `assistant --help`; a newline split its listing.
                 shown = ascii(name) if isinstance(name, str) else type(name).__name__
-                raise ConfigError(f"command name must be lower-case letters, digits, '-' or '_', got {shown}")
-            if name in LAZY_COMMANDS:
-                raise ConfigError(f"command {name!r} is a core command; a plugin cannot replace it")
-            if name in AssistantGroup.plugin_commands:
+                refuse_registration(f"command name must be lower-case letters, digits, '-' or '_', got {shown}")
                 return
-            from ..plugins import current_plugin_name
-
-            AssistantGroup.plugin_commands[name or ""] = current_plugin_name()
+            if name in LAZY_COMMANDS:
+                refuse_registration(f"command {name!r} is a core command; a plugin cannot replace it")
+                return
+            if name in AssistantGroup.plugin_commands:
+                if AssistantGroup.plugin_commands[name] == current_plugin_name():
+                    refuse_registration(f"registers command {name!r} twice: the first is kept, the second ignored")
+                return
+            AssistantGroup.plugin_commands[name] = current_plugin_name()
         super().add_command(cmd, name)
 
     def _load_plugin_commands(self, warn: bool = True) -> None:

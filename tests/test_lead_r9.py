@@ -1,0 +1,64 @@
+"""Round 9, found while integrating the helpers' work (tests that fail without each fix)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from .conftest import run_cli
+
+
+def _plugin(home: Path, name: str, body: str) -> None:
+    plugins = home / "config" / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    (plugins / f"{name}.py").write_text(textwrap.dedent(body), encoding="utf-8")
+
+
+def test_a_refused_plugin_command_does_not_take_the_plugins_later_commands_with_it(assistant_home: Path) -> None:
+    """A refused name was raised inside ``register_commands``: every command the plugin added after it was lost."""
+    _plugin(assistant_home, "several", '''
+        import click
+        from assistant import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command(name="models")
+            def clash():
+                click.echo("not the core one")
+
+            @cli.command(name="Bad Name")
+            def bad():
+                click.echo("bad")
+
+            @cli.command(name="shout")
+            def shout():
+                click.echo("HELLO")
+    ''')
+    result = run_cli("shout")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "HELLO"
+    assert "'models' is a core command" in result.stderr
+    assert "command name must be lower-case letters" in result.stderr
+    listing = run_cli("plugins")
+    assert "FAILED several" in listing.stdout + listing.stderr
+
+
+def test_one_plugin_adding_one_command_name_twice_is_reported_and_the_first_kept(assistant_home: Path) -> None:
+    _plugin(assistant_home, "twice", '''
+        import click
+        from assistant import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command(name="hello")
+            def first():
+                click.echo("first")
+
+            @cli.command(name="hello")
+            def second():
+                click.echo("second")
+    ''')
+    result = run_cli("hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "first"
+    assert "registers command 'hello' twice" in result.stderr
