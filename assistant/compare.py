@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-from .backends import Prompt, create_backend, load_backend
-from .errors import ModelNotFoundError, NotSupportedError
+from .backends import Backend, Prompt, check_options, create_backend, load_backend
+from .errors import AssistantError, BackendError, ConfigError, ModelNotFoundError, NotSupportedError
 from .types import Completion, GenerationParams
 
 
@@ -159,23 +159,37 @@ def measure_agreement(a: EngineRun, b: EngineRun, top_k: int) -> Agreement:
     )
 
 
+def _ignore_engine(engine: Backend | None) -> None:
+    """The default ``on_engine``: nobody needs to reach the loaded engine."""
+
+
 def run_engine(
     side: Side,
     prompt: Prompt,
     params: GenerationParams,
     progress: Callable[[str], None],
+    on_engine: Callable[[Backend | None], None] = _ignore_engine,
 ) -> EngineRun:
+    """``prompt`` through one side's engine, loaded for it and unloaded after.
+
+    ``on_engine`` gets the engine once it is loaded (so Ctrl-C can cancel it), and None
+    once it is unloaded. A reply cut by a cancel is a :class:`BackendError`: a comparison
+    with a side stopped short would measure the cancel, not the engines.
+    """
     import time
 
     started = time.perf_counter()
     engine = load_backend(side.backend, side.model, progress=progress, **side.options)
     loaded = time.perf_counter() - started
     try:
+        on_engine(engine)
         try:
             prompt_ids: list[int] | None = list(engine.prompt_token_ids(prompt))
         except NotSupportedError:  # a server without a tokenizer endpoint: the comparison still runs
             prompt_ids = None
         completion: Completion = engine.complete(prompt, params)
+        if completion.finish_reason == "cancelled":
+            raise BackendError(f"the {side.backend} side of the comparison was cancelled")
         tokens = [entry.token for entry in completion.logprobs] or [""] * len(completion.token_ids)
         # the exact pieces, while the engine is loaded (a server has no vocabulary at hand: texts then)
         shown: list[str] = []
@@ -198,6 +212,40 @@ def run_engine(
         )
     finally:
         engine.unload()
+        on_engine(None)
+
+
+def check_sides_options(sides: Sequence[Side]) -> None:
+    """Each side's backend options, checked by its backend (:func:`~assistant.backends.check_options`).
+
+    An option both sides got that one of them refuses (``-o n_batch=8`` with a
+    transformers side) is named with the way to give it to the other side only.
+    """
+    for side in sides:
+        try:
+            check_options(side.backend, side.options)
+        except AssistantError as exc:
+            refused = [key for key in side.options if _refused(side.backend, key, side.options[key])]
+            others = [other for other in sides if other.backend != side.backend]
+            shared = [  # given to both and taken by the other side (a typo no side takes is just refused)
+                key for key in refused
+                if others and all(key in o.options and not _refused(o.backend, key, o.options[key]) for o in others)
+            ]  # fmt: skip
+            if not shared:
+                raise
+            other, key = others[0], shared[0]
+            raise ConfigError(
+                f"{exc}; -o {key} went to both sides: give it to the {other.backend} side only with "
+                f"-o {other.backend}:{key}={side.options[key]}"
+            ) from exc
+
+
+def _refused(backend: str, key: str, value: Any) -> bool:
+    try:
+        check_options(backend, {key: value})
+    except AssistantError:
+        return True
+    return False
 
 
 def check_side(side: Side) -> None:
@@ -227,12 +275,17 @@ def compare(
     sides: Sequence[Side],
     top_k: int = 5,
     progress: Callable[[str], None] = lambda _: None,
+    on_engine: Callable[[Backend | None], None] = _ignore_engine,
 ) -> tuple[list[EngineRun], Agreement]:
-    """Run ``prompt`` through both sides (one at a time) and measure their agreement."""
+    """Run ``prompt`` through both sides (one at a time) and measure their agreement.
+
+    ``on_engine`` is told of each engine as it is loaded and unloaded (:func:`run_engine`).
+    """
     if len(sides) != 2:
         raise ValueError("compare needs exactly two backends")
+    check_sides_options(sides)  # -o n_gpu_layers=0 refused by a transformers side: before either side loads
     for side in sides:  # a wrong name on the second side failed only after the first side's whole run
         check_side(side)
     params = params.replace(logprobs=max(params.logprobs, top_k))
-    runs = [run_engine(side, prompt, params, progress) for side in sides]
+    runs = [run_engine(side, prompt, params, progress, on_engine) for side in sides]
     return runs, measure_agreement(runs[0], runs[1], top_k)

@@ -21,6 +21,7 @@ __all__ = [
     "TokenLoopBackend",
     "available_backends",
     "backend_failure",
+    "check_options",
     "collect",
     "create_backend",
     "default_model_for",
@@ -114,15 +115,12 @@ def load_backend(name: str, model: str | os.PathLike[str], **options: Any) -> Ba
     config's ``[backends.NAME]`` are: ``n_ctx="abc"`` is a :class:`ConfigError` naming
     it, not an engine's ``ValueError``, and ``n_threads`` past what llama.cpp survives is refused.
     """
-    from ..config import backend_options
-    from ..option_values import check_backend_options
-
     model = _model_reference(model)
     progress = options.get("progress")
     if progress is not None and not callable(progress):
         raise TypeError(f"load_backend's progress must be a function of one message (str), not {type(progress).__name__}")
     backend = create_backend(name)
-    merged = {**backend_options(name), **check_backend_options(options, "load_backend()")}
+    merged = _load_options(name, options)
     try:
         backend.load(model, **merged)
     except ModelNotFoundError as exc:
@@ -135,6 +133,29 @@ def load_backend(name: str, model: str | os.PathLike[str], **options: Any) -> Ba
     except Exception as exc:
         raise backend_failure(name, f"load {model}", exc) from exc
     return backend
+
+
+def _load_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`load_backend` passes to ``load``: the config's ``[backends.NAME]``, then ``options``."""
+    from ..config import backend_options
+    from ..option_values import check_backend_options
+
+    return {**backend_options(name), **check_backend_options(options, "load_backend()")}
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse now, with the line ``load`` would give, an option backend ``name`` does not take; nothing loads.
+
+    For a command that loads one backend after another (``assistant compare``): an
+    option the second one refuses was found only after the first had run, minutes later.
+    The options are merged with the config's as :func:`load_backend` merges them, and
+    checked by the backend's :meth:`~assistant.backends.base.Backend.check_options`
+    (a plugin backend written before that member is left to refuse them at ``load``).
+    """
+    backend = create_backend(name)
+    check = getattr(backend, "check_options", None)
+    if check is not None:
+        check(_load_options(name, options))
 
 
 def _model_reference(model: object) -> str:

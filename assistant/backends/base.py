@@ -169,6 +169,14 @@ class Backend(Protocol):
     def attention_shape(self) -> tuple[int, int]:
         """(layers, heads) of the loaded model, known before any attention is computed."""
 
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Raise the error :meth:`load` would raise for an option it does not take, loading nothing.
+
+        Called on an unloaded backend (``assistant compare`` checks both sides before
+        either runs). Use :func:`assistant.backends.check_options`, which also takes a
+        plugin backend written before this member.
+        """
+
     def unload(self) -> None: ...
 
 
@@ -210,6 +218,27 @@ class TokenLoopBackend(ABC):
 
     @abstractmethod
     def unload(self) -> None: ...
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """The unknown-option refusal of :meth:`load`, from the one list ``load`` reads.
+
+        The module that defines the engine's ``load`` names the options it reads in
+        ``OPTIONS`` (and those it accepts and ignores in ``IGNORED_OPTIONS``), as
+        llama_cpp.py and torch/backend.py do; an engine whose ``load`` has no such list
+        (a plugin's subclass with a ``load`` of its own) is left to ``load``.
+        """
+        import sys
+
+        from ..option_values import unknown_options_error
+
+        module = sys.modules.get(getattr(type(self).load, "__module__", None) or "")
+        known = getattr(module, "OPTIONS", None)
+        if not isinstance(known, (tuple, list, frozenset, set)):
+            return
+        ignored = getattr(module, "IGNORED_OPTIONS", ())
+        unknown = set(options) - set(known) - set(ignored) - {"verbose", "progress"}
+        if unknown:
+            raise unknown_options_error(self.name, unknown, list(known))
 
     @abstractmethod
     def chat_format(self) -> ChatFormat:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .common import (
-    TEXT, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text,
+    TEXT, CtrlC, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text,
     resolve_model_and_backend,
 )
 
@@ -168,18 +168,20 @@ def attention(
     model_name, backend = resolve_model_and_backend(model, backend)  # -b openai: the server's own model
     prompt = message_prompt(user_text, system, choose_mode(mode, model_name))  # a base model continues TEXT
 
-    engine = open_backend(model_name, backend, backend_opts, progress=progress_to_stderr)
-    try:  # a backend that cannot form attention weights says so, in one line
-        layers, heads = engine.attention_shape()
-        layer = att.resolve_layer(layer, layers, heads, head)  # a wrong layer or head fails before the work
-        maps = engine.attention(
-            prompt,
-            params,
-            window=att.DEFAULT_WINDOW if window is None else window or None,
-            memory_limit=(max_memory_mb or att.DEFAULT_MEMORY_LIMIT // 1024**2) * 1024**2,
-        )
-    finally:
-        engine.unload()
+    with CtrlC(at_once=True) as ctrl_c:  # a press stops the engine: "interrupted", status 130
+        engine = open_backend(model_name, backend, backend_opts, progress=progress_to_stderr)
+        ctrl_c.attach(engine)  # a press while loading, dropped in an engine callback, stops here
+        try:  # a backend that cannot form attention weights says so, in one line
+            layers, heads = engine.attention_shape()
+            layer = att.resolve_layer(layer, layers, heads, head)  # a wrong layer or head: before the work
+            maps = engine.attention(
+                prompt,
+                params,
+                window=att.DEFAULT_WINDOW if window is None else window or None,
+                memory_limit=(max_memory_mb or att.DEFAULT_MEMORY_LIMIT // 1024**2) * 1024**2,
+            )
+        finally:
+            engine.unload()
     reply = maps.completion.text if maps.completion is not None else ""
     if as_json:
         data = {
@@ -218,7 +220,8 @@ def print_heatmap(
 
     view = att.heatmap_view(maps, att.combined_map(maps, layer, head), LABEL_WIDTH)
     view = att.fit_view(view, console.width)  # narrower labels, then fewer tokens: never a cropped row
-    colour = console.color_system is not None
+    # NO_COLOR leaves Rich a colour system but drops every colour: the cells would all be blank
+    colour = console.color_system is not None and not console.no_color
     console.print(
         visible_text(att.map_title(model, layer, head, att.layer_count(maps))), style="bold", markup=False
     )

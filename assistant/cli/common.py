@@ -166,11 +166,18 @@ class CtrlC:
     is loaded a press cancels it (the stream ends cleanly and the turn is recorded as
     interrupted) instead of raising, and :meth:`check` raises for a press that was lost.
     A second press raises at once, for a backend that does not stop.
+
+    ``at_once=True`` (the inspection commands, which record nothing) raises at the
+    first press too, after cancelling the engine: llama.cpp reading a long prompt for
+    ``assistant next`` does not look at the cancel, and stopping only at a second press
+    made a Ctrl-C wait minutes. Where the raise is dropped (inside a callback) the
+    cancel still stops the engine, and :meth:`check` raises afterwards.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, at_once: bool = False) -> None:
         self.pressed = threading.Event()
         self.engine: Any = None
+        self.at_once = at_once
         self._previous: Any = None
         self._installed = False
 
@@ -201,12 +208,37 @@ class CtrlC:
         if self.pressed.is_set():
             raise KeyboardInterrupt
 
+    def detach(self) -> None:
+        """The engine was unloaded: a press now raises at once, instead of cancelling an engine that is gone.
+
+        For a command that loads one engine after another (``assistant compare``): a press
+        between the two would only have been noticed once the second one had loaded.
+        """
+        self.engine = None
+
+    def __enter__(self) -> "CtrlC":
+        """``with CtrlC(at_once=True) as ctrl_c:`` around a command's engine work (the inspection commands).
+
+        Leaving the block restores the previous handler. A press the engine answered by
+        cancelling (``next`` ends in "the next-token computation was cancelled", ``compare``'s
+        reply in ``cancelled``) or by finishing anyway leaves as :class:`KeyboardInterrupt`: the
+        command's one ``interrupted`` line and status 130, never an error or a full report.
+        """
+        return self.install()
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        self.restore()
+        if self.pressed.is_set() and not isinstance(error, KeyboardInterrupt):
+            raise KeyboardInterrupt from error
+
     def _on_sigint(self, signum: int, frame: Any) -> None:
         if self.pressed.is_set() or self.engine is None:
             self.pressed.set()
             raise KeyboardInterrupt
         self.pressed.set()
         self.engine.cancel()
+        if self.at_once:
+            raise KeyboardInterrupt
 
 
 def progress_to_stderr(message: str) -> None:

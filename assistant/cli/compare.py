@@ -16,7 +16,9 @@ import click
 
 from ..types import MAX_LOGPROBS
 from ..terminal_text import visible_text
-from .common import TEXT, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text
+from .common import (
+    TEXT, CtrlC, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text,
+)
 
 if TYPE_CHECKING:
     from ..compare import Side
@@ -93,7 +95,17 @@ def compare(
         backend_opts["verbose"] = True
     sides = build_sides(chosen, models, backend_opts, scoped)
     prompt = message_prompt(user_text, system, side_mode(sides, mode))
-    runs, agreement = run_compare(prompt, params, sides, top_k=top_k, progress=progress_to_stderr)
+    with CtrlC(at_once=True) as ctrl_c:  # a press stops the running side: "interrupted", status 130
+
+        def on_engine(engine: Any) -> None:  # loaded: a press cancels it; unloaded: a press raises at once
+            if engine is None:
+                ctrl_c.detach()
+            else:
+                ctrl_c.attach(engine)
+
+        runs, agreement = run_compare(
+            prompt, params, sides, top_k=top_k, progress=progress_to_stderr, on_engine=on_engine
+        )
     if as_json:
         report = {
             "model": sides[0].model if sides[0].model == sides[1].model else None,

@@ -16,7 +16,8 @@ import click
 from ..inspect.shade import bar
 from . import debug_option
 from .common import (
-    CHAT_SYSTEM_HELP, TEXT, echo_json, model_options, one_turn, progress_to_stderr, resolve_model_and_backend,
+    CHAT_SYSTEM_HELP, TEXT, CtrlC, echo_json, model_options, one_turn, progress_to_stderr,
+    resolve_model_and_backend,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ def _pad(text: str, width: int) -> str:
     return text + " " * (width - cell_len(text))
 
 
-def _open(model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool) -> tuple[Backend, Any]:
+def _open(
+    model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool, ctrl_c: CtrlC
+) -> tuple[Backend, Any]:
+    """The loaded engine and the sampling settings; a Ctrl-C from here on stops it (:class:`CtrlC`)."""
     from ..options import build_params, parse_options
     from ..session import open_backend
 
@@ -43,7 +47,9 @@ def _open(model: str | None, backend: str | None, options: tuple[str, ...], verb
     model_name, backend_name = resolve_model_and_backend(model, backend)
     if verbose:
         backend_opts["verbose"] = True
-    return open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr), params
+    engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+    ctrl_c.attach(engine)  # a press while loading, dropped in llama.cpp's log callback, stops here
+    return engine, params
 
 
 def _input_text(text: str | None) -> str:
@@ -96,15 +102,16 @@ def tokenize(
     if system is not None and not chat:
         raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
     text = _input_text(text)
-    engine, _ = _open(model, backend, options, verbose)
-    try:
-        _require_local(engine, "show its token pieces")
-        ids = engine.prompt_token_ids(_prompt(text, chat, system))
-        pieces = engine.token_pieces(ids)
-        context = engine.context_length
-        facts = {"model": engine.model_name, "backend": engine.name}
-    finally:
-        engine.unload()
+    with CtrlC(at_once=True) as ctrl_c:
+        engine, _ = _open(model, backend, options, verbose, ctrl_c)
+        try:
+            _require_local(engine, "show its token pieces")
+            ids = engine.prompt_token_ids(_prompt(text, chat, system))
+            pieces = engine.token_pieces(ids)
+            context = engine.context_length
+            facts = {"model": engine.model_name, "backend": engine.name}
+        finally:
+            engine.unload()
     if as_json:
         share = len(ids) / context if context else None
         echo_json({**facts, "count": len(ids), "context_length": context, "context_share": share,
@@ -174,15 +181,16 @@ def next_command(
     if system is not None and not chat:
         raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
     text = _input_text(text)
-    engine, params = _open(model, backend, options, verbose)
-    try:
-        _require_local(engine, "give the next-token distribution")
-        result = engine.next_token(_prompt(text, chat, system), params, top=top)
-        shown = [*result.candidates, result.greedy]
-        pieces = {p.token_id: p for p in engine.token_pieces([c.token_id for c in shown])}
-        facts = {"model": engine.model_name, "backend": engine.name}
-    finally:
-        engine.unload()
+    with CtrlC(at_once=True) as ctrl_c:  # a press stops the engine: "interrupted", status 130
+        engine, params = _open(model, backend, options, verbose, ctrl_c)
+        try:
+            _require_local(engine, "give the next-token distribution")
+            result = engine.next_token(_prompt(text, chat, system), params, top=top)
+            shown = [*result.candidates, result.greedy]
+            pieces = {p.token_id: p for p in engine.token_pieces([c.token_id for c in shown])}
+            facts = {"model": engine.model_name, "backend": engine.name}
+        finally:
+            engine.unload()
     if as_json:
         echo_json({**facts, **next_json(result, pieces)})
         return
