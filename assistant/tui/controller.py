@@ -85,6 +85,8 @@ class ChatController(ReplyInspection, ConversationBranches):
         self.settings = settings
         self._loader = loader
         self._load_lock = threading.Lock()
+        self._closing = False
+        """The app is quitting (:meth:`abort_loading`): no load may start an engine now."""
         self._streaming = threading.Lock()  # held while a reply is generated
         self._tool_stop = threading.Event()  # Esc during a tool's run (see run_tool)
         self.backend: Backend | None = None
@@ -122,6 +124,7 @@ class ChatController(ReplyInspection, ConversationBranches):
         # the backend's own default, the catalog's for a local engine, the server's for a server.
         model = model or self.settings.model or default_model_for(backend)
         with self._load_lock:
+            self.refuse_when_closing()
             options = dict(self.settings.backend_options) if backend == self.settings.backend else {}
             if progress is not None:
                 options["progress"] = progress
@@ -306,6 +309,7 @@ class ChatController(ReplyInspection, ConversationBranches):
     def abort_loading(self) -> None:
         """End a model load still running (on quitting): its engine process is stopped, and the
         loading thread fails at once instead of keeping the program open until the load ends."""
+        self._closing = True  # a load waiting for the lock must not start one when it gets it
         if not self._load_lock.locked():
             return
         import sys
@@ -313,6 +317,17 @@ class ChatController(ReplyInspection, ConversationBranches):
         process = sys.modules.get("assistant.backends.engine.process")
         if process is not None:  # nothing started an engine process: there is none to end
             process.abort_loads()
+
+    def refuse_when_closing(self) -> None:
+        """No new engine once the app quits (see :meth:`abort_loading`): raise instead.
+
+        Quitting ended the load under way, but a second one waiting for it (the attention
+        view opened again while its engine loaded, "waiting for a model load under way")
+        then got the lock and started an engine, and the program waited a minute more for
+        that load before it could exit.
+        """
+        if self._closing:
+            raise BackendError("the app is closing: no model is loaded now")
 
     def cancel(self) -> None:
         """Stop the running reply within one token, or the running tool (safe from any thread)."""
@@ -567,7 +582,11 @@ class ChatController(ReplyInspection, ConversationBranches):
         )
         with recorded as turn:  # stored before the run; a failure is kept as an error turn and re-raised
             turn.tool_name = tool_name  # a failed tool run is stored as that tool's
-            exchange = run(prepared)
+            # The engine is held as while streaming: a tool's or a template's generation ran beside
+            # the token view's scoring of an earlier reply (two requests in one llama.cpp context),
+            # and closing the app mid-tool freed the engine under it.
+            with self._streaming:
+                exchange = run(prepared)
             turn.complete(exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result)
         self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])
         # The last streamed reply no longer describes the context: the status counts the conversation anew.

@@ -36,12 +36,20 @@ class Remembered:
     """The template's variables (translate's ``target``): without them it fails every turn after a restart."""
 
     def params_over(self, base: GenerationParams) -> GenerationParams:
-        """``base`` with the remembered values that still make valid parameters (others are dropped)."""
-        known = {k: v for k, v in self.params.items() if k in GenerationParams.field_names()}
-        try:
-            return base.replace(**known)
-        except Exception:  # a value an older version allowed: keep the defaults rather than fail
-            return base
+        """``base`` with the remembered values that still make valid parameters (others are dropped).
+
+        One value at a time: a single one an older version allowed (or a hand-edited file) made
+        every remembered parameter fall back to the defaults, the temperature the user chose too.
+        """
+        params = base
+        for name, value in self.params.items():
+            if name not in GenerationParams.field_names():
+                continue
+            try:
+                params = params.replace(**{name: value})
+            except Exception:  # noqa: BLE001 - a value no longer valid: that one keeps its default
+                continue
+        return params
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "backend": self.backend, "template": self.template,

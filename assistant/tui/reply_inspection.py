@@ -74,6 +74,8 @@ class ReplyInspection:
     _loader: Callable[..., Backend]
     _load_lock: threading.Lock
     _streaming: threading.Lock
+    _scoring = False
+    """The token view's scoring holds the engine now (see :meth:`cancel_scoring`)."""
     _attention_backend: Backend | None = None
     """A transformers engine for the attention view when the chat's own cannot give maps."""
     _attention_model = ""
@@ -83,6 +85,7 @@ class ReplyInspection:
 
     conversation_id: int | None
     require_backend: Callable[[], Backend]
+    refuse_when_closing: Callable[[], None]
     prompt_mode: Callable[[], Mode]
 
     # ---- attention view -----------------------------------------------------------------
@@ -121,6 +124,7 @@ class ReplyInspection:
                 progress("waiting for a model load under way to finish…")
             self._load_lock.acquire()
         try:
+            self.refuse_when_closing()
             side = self._attention_backend
             if side is not None and self._attention_model == model:
                 return side
@@ -150,7 +154,7 @@ class ReplyInspection:
         if backend is not self.backend:
             return backend.attention(_backend_prompt(reply.prompt), reply.params, reply=given, window=window)
         if not self._streaming.acquire(blocking=False):
-            raise BackendError("the model is busy with a reply: try again when it is done")
+            raise BackendError("the model is busy with a reply or a tool: try again when it is done")
         try:
             return backend.attention(_backend_prompt(reply.prompt), reply.params, reply=given, window=window)
         finally:
@@ -288,7 +292,8 @@ class ReplyInspection:
         backend = self.require_backend()
         assert reply.prompt is not None
         if not self._streaming.acquire(blocking=False):
-            raise BackendError("the model is busy with a reply: try again when it is done")
+            raise BackendError("the model is busy with a reply or a tool: try again when it is done")
+        self._scoring = True
         try:
             if not reply.token_ids:
                 reply.token_ids = reply_token_ids(backend, _backend_prompt(reply.prompt), reply.text)
@@ -296,7 +301,19 @@ class ReplyInspection:
                 _backend_prompt(reply.prompt), reply.token_ids, params or reply.params, top
             )
         finally:
+            self._scoring = False
             self._streaming.release()
+
+    def cancel_scoring(self) -> None:
+        """Stop the token view's scoring (safe from any thread), and nothing else.
+
+        The view's Esc called :meth:`cancel`, which stops whatever holds the engine: opened
+        while a reply or a tool ran, its scoring was refused ("busy"), and an Esc pressed
+        before that answer came stopped the reply or the tool instead.
+        """
+        backend = self.backend
+        if self._scoring and backend is not None:
+            backend.cancel()
 
     def step_numbers(self, reply: ReplyTokens, step: int, params: GenerationParams, top: int) -> TokenLogprob:
         """The numbers of ``reply``'s token ``step`` under other ``params``, from the whole distribution.

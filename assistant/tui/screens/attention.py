@@ -26,7 +26,7 @@ from textual.widgets import Footer, LoadingIndicator, Static
 from textual.worker import get_current_worker
 
 from ...errors import AssistantError
-from ...inspect.attention import DEFAULT_WINDOW, AttentionViewState, legend_text, summary_line
+from ...inspect.attention import DEFAULT_WINDOW, AttentionViewState, summary_line
 from ..text import visible_text
 from .help import HELP_BINDING, ViewHelp
 
@@ -176,7 +176,7 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
         self.query_one(".status", Static).update(Text(visible_text(message.text)))
 
     async def on_attention_ready(self, message: AttentionReady) -> None:
-        from ..widgets.attention_map import AttentionMap
+        from ..widgets.attention_map import AttentionMap, map_legend
 
         self.computing = False
         self.state = AttentionViewState(message.maps, model=message.model)
@@ -185,7 +185,7 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
         await box.mount(
             AttentionMap(self.state, colour=self.colour),
             Static("", classes="detail", markup=False),
-            Static(Text(legend_text() + " · colour: dark 0 → bright 1"), classes="legend", markup=False),
+            Static(map_legend(self.colour), classes="legend", markup=False),
         )
         self.query_one(".status", Static).update(
             Text(summary_line(message.maps, len(message.maps.token_ids)))

@@ -111,6 +111,10 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         """A message sent while the model was loading, sent once it is ready."""
         self.engine_after_reply: tuple[str, str] | None = None
         """A model / backend chosen (F2, the palette) while a reply ran: loaded as soon as it ends."""
+        self.loading: tuple[str, str] | None = None
+        """The model / backend being loaded now."""
+        self.load_after_load: tuple[str, str] | None = None
+        """A model / backend chosen while another loaded: loaded as soon as that load ends."""
         self.status = StatusInfo()
         self.editing = None
         self.sending_edit = False
@@ -270,6 +274,15 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             self.engine_after_reply = (model, backend)
             self.notify(f"{model} on {backend} loads when this reply ends", severity="warning")
             return
+        if self.model_loading:
+            # One load at a time, the newest choice last. Two at once (F2 again while a switch
+            # loads) ended in turn: the first one's end said "idle" and sent a waiting message to
+            # that model, whose engine the second load then unloaded under the reply.
+            if (model, backend) != self.loading:
+                self.load_after_load = (model, backend)
+                self.notify(f"{model} on {backend} loads when the model being loaded is ready")
+            return
+        self.loading = (model, backend)
         self.model_loading = True
         self.set_status(state="loading", detail=f"{model} on {backend}")
         if not self.controller.ready:
@@ -295,10 +308,22 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
         self.set_status(detail=shorten(message.text, 60))
 
+    def _load_next(self) -> bool:
+        """Start the load chosen while the last one ran (see :meth:`load_model`); False if none was."""
+        self.model_loading = False
+        self.loading = None
+        chosen, self.load_after_load = self.load_after_load, None
+        if chosen is None:
+            return False
+        self.load_model(*chosen)
+        return True
+
     async def on_model_loaded(self, message: ModelLoaded) -> None:
         # Once the screen shows the loaded state (a fast load must not delay the first frame).
         self.call_after_refresh(settle_after_load)
-        self.model_loading = False
+        if self._load_next():  # another model was chosen meanwhile: still loading, nothing sent yet
+            self.refresh_settings()
+            return
         self.chat_app.fit_switch_interval(self.controller.model_in_this_process)
         # Speed and TTFT were the previous engine's: beside the new model's name they would mislead.
         self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
@@ -312,7 +337,9 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             await self.send(queued)
 
     async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        self.model_loading = False
+        if self._load_next():
+            self.notify(message.error, title=f"Could not load {message.model}", severity="error", timeout=10)
+            return
         ready = self.controller.ready
         self.set_status(state="idle" if ready else "no model", detail="" if ready else "F2 to choose one")
         self.refresh_engine_status()

@@ -79,17 +79,26 @@ class BranchActions(_Screen):
         turn starts from that loop (call_later), as a sent message does, so the worker's
         ReplyFinished cannot be handled before the reply is on screen."""
         reply = self.log_view.last_assistant()
-        if reply is None:
+        turns = self.log_view.turns()
+        if not turns:
             self.notify("There is no reply to write again yet", severity="warning")
             return
-        last = self.log_view.turns()[-1]
+        last = turns[-1]
         if last is not reply:  # writing an earlier reply again would drop the turns after it from view
-            why = (
-                "the last turn is a tool's result, which is not written again: send the command again"
-                if isinstance(last, ToolMessage)
-                else "the last message has no reply to write again: send it again"
-            )
-            self.notify(f"{why} (r on a reply writes that one again)", title="Regenerate", severity="warning")
+            # A choice template's label as the only result said "There is no reply to write again yet"
+            # under the result on screen, as if nothing had been answered.
+            if isinstance(last, ToolMessage) and last.label.startswith("/"):
+                why = "the last turn is a tool's result, which is not written again: send the command again"
+            elif isinstance(last, ToolMessage):
+                why = (
+                    "the last turn is a choice template's result, scored rather than written: "
+                    "send the message again"
+                )
+            else:
+                why = "the last message has no reply to write again: send it again"
+            if reply is not None:
+                why += " (r on a reply writes that one again)"
+            self.notify(why, title="Regenerate", severity="warning")
             return
         self.call_later(self.regenerate, reply)
 

@@ -47,9 +47,26 @@ class ConversationActions(_Screen):
         # input history (Up brings it back) instead of being sent to the new chat.
         self.set_status(tokens_per_second=None, ttft_ms=None, context_used=None, dropped=0)
         self.prompt_input.put_aside_draft()
+        self.return_queued()
         self.refresh_engine_status()
         self.refresh_sidebar()
         self.prompt_input.focus()
+
+    def return_queued(self) -> None:
+        """A message waiting for the model to load belongs to the conversation it was written in.
+
+        Sent while the model loaded, then Ctrl+N or another conversation opened from the sidebar:
+        it went, once the model was ready, to whichever conversation was open then. It goes back
+        into the message box instead, to send (or not) where the user now is.
+        """
+        queued, self.queued = self.queued, None
+        if queued is None:
+            return
+        unsent = "The message waiting for the model was not sent"
+        if self.prompt_input.text.strip():  # a draft there stays; the message is in the Up history
+            self.notify(f"{unsent}: Up brings it back", severity="warning")
+        else:
+            self._give_back(queued, f"{unsent}: it is back in the message box")
 
 
     @property
@@ -103,6 +120,7 @@ class ConversationActions(_Screen):
             self.notify(str(exc), title="Could not open the conversation", severity="error")
             return
         await self.show_stored(opened.stored)
+        self.return_queued()
         self.set_status(tokens_per_second=None, ttft_ms=None)
         self.refresh_settings()
         self.refresh_sidebar()

@@ -8,8 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Footer, Input, Static
 
+from ..text import visible_text
 from .help import HELP_BINDING, ViewHelp
 
 _CSS = """
@@ -34,18 +35,29 @@ class AskText(ViewHelp, ModalScreen[str | None]):
         self.title_text = title
         self.value = value
 
+    @property
+    def shown_value(self) -> str:
+        """The value as the field shows it: a text field draws its characters as they are, so a
+        stored title's right-to-left override (``\u202e``, kept by the history) reordered the
+        dialog's line on the terminal. Control and bidi characters show as :func:`visible_text`
+        writes them, as the sidebar shows the same title."""
+        return visible_text(self.value)
+
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = self.title_text
-            yield Input(self.value, id="answer")
+            box.border_title = Text(visible_text(self.title_text))  # a Text: a str is markup
+            yield Input(self.shown_value, id="answer")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("OK", variant="primary", id="ok")
+        yield Footer()  # its own keys: the chat's footer below offered keys that do nothing here
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
     def accept(self) -> None:
-        self.dismiss(self.query_one("#answer", Input).value)
+        answer = self.query_one("#answer", Input).value
+        # Untouched: the value as it was, not as the field shows it (OK changes nothing).
+        self.dismiss(self.value if answer == self.shown_value else answer)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -74,6 +86,7 @@ class Confirm(ViewHelp, ModalScreen[bool]):
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="no")
                 yield Button(self.yes, variant="error", id="yes")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from ..keys import KEY_HELP
 from ..widgets.tool_results import slash_help_renderable
@@ -68,6 +68,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll() as scroll:
             scroll.border_title = "Help — Esc to close"
             yield Static(help_renderable(self.first))
+        yield Footer()  # its own keys, not the chat's (F2, Ctrl+N do nothing over the help)
 
 
 class ViewHelp:

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from ...errors import AssistantError, ConfigError, TemplateError
 from ...types import GenerationParams
@@ -280,6 +280,9 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Apply", variant="primary", id="apply")
+        # Its own keys: without it the chat's footer below offered the keys of the reply focused
+        # before F2 (t Tokens, a Attention, r Regenerate), none of which works over the panel.
+        yield Footer()
 
     @property
     def _shown_system(self) -> str:

@@ -396,7 +396,7 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
     def cancel_computation(self) -> None:
         if self.computing:
             self._cancel.set()
-            self.controller.cancel()
+            self.controller.cancel_scoring()  # not cancel(): a reply or tool may hold the engine
 
     @work(thread=True, exclusive=True, group="token-numbers", exit_on_error=False)
     def _compute(self, reply: ReplyTokens, cancel: threading.Event) -> None:
