@@ -38,19 +38,24 @@ from .tui_support import (  # noqa: E402
 
 
 class SlowAttention(FakeAttentionBackend):
-    """Takes its time per layer (checking for a cancel), so progress and Esc can be seen."""
+    """Runs until cancelled (checking every few milliseconds, up to a minute), so progress and Esc can be seen.
 
-    delay = 0.3
+    It used to take a fixed 0.3 s: on a busy machine the computation could finish before
+    the test pressed Esc, and the test then waited in vain for the cancel.
+    """
+
+    limit = 60.0
     started = threading.Event()
     cancelled_seen = threading.Event()
 
     def attention_weights(self, token_ids: list[int], start: int) -> list[Any]:
         SlowAttention.started.set()
-        for _ in range(20):
+        deadline = time.monotonic() + self.limit
+        while time.monotonic() < deadline:
             if self.cancelled:
                 SlowAttention.cancelled_seen.set()
                 raise BackendError("the attention computation was cancelled")
-            time.sleep(self.delay / 20)
+            time.sleep(0.005)
         return super().attention_weights(token_ids, start)
 
 
