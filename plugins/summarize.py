@@ -10,7 +10,6 @@ meets a context overflow.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -18,7 +17,7 @@ from assistant import hookimpl
 from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
-from assistant.tools.generate import Generated, TokenProgress, generate_checked
+from assistant.tools.generate import Generated, TokenProgress, generate_checked, ticker
 from assistant.tools.prompts import render
 from assistant.tools.text import chunk_text, split_sentences
 from assistant.types import GenerationParams
@@ -237,16 +236,7 @@ class Summarize(BaseTool):
     # ---- steps ------------------------------------------------------------------
     def _ticker(self, report: Progress, done: int, total: int, what: str) -> TokenProgress:
         """Reports ``what (N tokens)`` at most every ``tick_seconds`` while one step generates."""
-        last = time.monotonic()
-
-        def tick(tokens: int) -> None:
-            nonlocal last
-            now = time.monotonic()
-            if now - last >= self.tick_seconds:
-                last = now
-                report(done, total, f"{what} ({tokens} token{'' if tokens == 1 else 's'})")
-
-        return tick
+        return ticker(report, done, total, what, self.tick_seconds)
 
     def _params(self, limit: int) -> GenerationParams:
         return GenerationParams(max_tokens=limit, temperature=0.0, repeat_penalty=1.1)

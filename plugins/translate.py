@@ -17,7 +17,7 @@ from assistant import hookimpl
 from assistant.errors import ToolError
 from assistant.tools import BaseTool, Parameter, Progress, TranslationResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
-from assistant.tools.generate import generate_checked
+from assistant.tools.generate import TokenProgress, generate_checked, ticker
 from assistant.tools.languages import language_name
 from assistant.tools.prompts import render
 from assistant.tools.text import PARAGRAPH_BREAK, chunk_text, split_paragraphs
@@ -47,6 +47,7 @@ _REMARK = re.compile(
     re.IGNORECASE,
 )
 """A line where the model labels its own remark ("Note: …", "Explanation: …", "Literal translation: …")."""
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 _LABELLED = re.compile(r"^\s*[^\W\d_][\w' ()-]{0,40}?\s*:(?!//)")
 """A line that starts with a label of some kind ("Remarque :", "English:"), in any language."""
 
@@ -81,6 +82,12 @@ class Cleaner:
                 out = out[len(left) : -len(right)].strip()
         if not PARAGRAPH_BREAK.search(self.source):  # one paragraph in, one paragraph out
             out = PARAGRAPH_BREAK.sub("\n", out)
+        # The reply's line breaks are the source's: a CRLF file came back with LF inside its
+        # paragraphs and CRLF between them, mixed line ends in one file. (A source that mixes
+        # them gives no one line end to follow, and the reply keeps the model's.)
+        ends = set(_NEWLINE.findall(self.source))
+        if len(ends) == 1:
+            out = _NEWLINE.sub(ends.pop(), out)
         return out or None
 
     def _unlabel(self, reply: str) -> str:
@@ -188,6 +195,26 @@ def pieces_of(paragraph: str, count: Callable[[str], int], budget: int) -> list[
     return pieces
 
 
+LOOP_WINDOW = 60
+"""Fewest characters of a reply's end that must repeat one unit for :func:`looping` to call it a loop."""
+
+
+def looping(text: str, longest: int = 400) -> bool:
+    """Whether ``text`` ends going round in a loop: one unit of up to ``longest`` characters repeated
+    at least three times, over at least :data:`LOOP_WINDOW` characters ("le début de la lumière, le
+    début de la lumière, …"). The unit may be cut anywhere, as a reply cut at its token budget is.
+    """
+    tail = text.rstrip()[-3 * longest :]
+    for period in range(1, longest + 1):
+        window = max(3 * period, LOOP_WINDOW)
+        if window > len(tail):
+            return False
+        end = tail[-window:]
+        if end[:-period] == end[period:]:
+            return True
+    return False
+
+
 def _source_language(value: str) -> None:
     """``auto`` (detect it) or a language :func:`language_name` knows."""
     if value.strip().lower() != "auto":
@@ -205,6 +232,9 @@ class Translate(BaseTool):
     )
     templates = ("translate",)
 
+    tick_seconds = 5.0
+    """How often a long piece reports its token count (a 512-token piece can take a minute on a CPU)."""
+
     def run(
         self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
     ) -> TranslationResult:
@@ -216,45 +246,59 @@ class Translate(BaseTool):
         if not todo:
             raise ToolError("nothing to translate: the input is empty")
         report = progress or (lambda done, total, message: None)
+        budget = self._piece_budget(backend, target, source)
+        count = token_counter(backend)
+        # Progress counts pieces: a long paragraph (a file that is one enormous line) is many
+        # model calls, and reported by paragraph it showed nothing for minutes.
+        split = [pieces_of(p.text, count, budget) if p.text.strip() else [] for p in paragraphs]
+        total = sum(len(pieces) for pieces in split)
         out = [lead]
         done = 0
+        translated_paragraphs = 0
         cut: list[int] = []
-        for paragraph in paragraphs:
-            if paragraph.text.strip():
-                if len(todo) > 1:
-                    report(done, len(todo), f"translating paragraph {done + 1} of {len(todo)}")
-                translated, whole = self._paragraph(backend, paragraph.text, target, source)
-                out.append(translated)
-                done += 1
+        for paragraph, pieces in zip(paragraphs, split):
+            if pieces:
+                translated_paragraphs += 1
+                parts: list[str] = []
+                whole = True
+                for before, piece, after in pieces:
+                    what = f"translating paragraph {translated_paragraphs} of {len(todo)}"
+                    if total > len(todo):
+                        what = f"translating piece {done + 1} of {total}" + (
+                            f" (paragraph {translated_paragraphs} of {len(todo)})" if len(todo) > 1 else ""
+                        )
+                    if total > 1:
+                        report(done, total, what)
+                    tick = ticker(report, done, total, what, self.tick_seconds)
+                    translation, finished = self._piece(backend, piece, target, source, tick)
+                    parts.append(f"{before}{translation}{after}")
+                    whole = whole and finished
+                    done += 1
+                out.append("".join(parts))
                 if not whole:
-                    cut.append(done)
+                    cut.append(translated_paragraphs)
             else:
                 out.append(paragraph.text)
             out.append(paragraph.separator)
-        if len(todo) > 1:
-            report(done, len(todo), "done")
+        if total > 1:
+            report(done, total, "done")
         return TranslationResult(
             translation="".join(out), source=source or "auto", target=target, paragraphs=len(todo), cut=cut
         )
 
-    def _paragraph(self, backend: Any, paragraph: str, target: str, source: str | None) -> tuple[str, bool]:
-        """The paragraph's translation, and whether it is whole (no piece's reply cut at max tokens)."""
-        count = token_counter(backend)
+    def _piece_budget(self, backend: Any, target: str, source: str | None) -> int:
+        """Most tokens of input translated at once: the piece, a reply up to twice as long and the prompt fit."""
         overhead = backend.count_tokens(render("translate", {"input": "", "target": target, "source": source or ""}))
         # input + a reply up to twice as long must fit: overhead + n + (2n + 32) <= context
         window = context_window(backend)
         room = (window - overhead - 32 - SAFETY_MARGIN) // 3
         if room < 8:
             raise ToolError(f"the context window ({window} tokens) is too small to translate; raise n_ctx")
-        out: list[str] = []
-        whole = True
-        for lead, piece, after in pieces_of(paragraph, count, min(room, MAX_PIECE_TOKENS)):
-            text, done = self._piece(backend, piece, target, source)
-            out.append(f"{lead}{text}{after}")
-            whole = whole and done
-        return "".join(out), whole
+        return min(room, MAX_PIECE_TOKENS)
 
-    def _piece(self, backend: Any, piece: str, target: str, source: str | None) -> tuple[str, bool]:
+    def _piece(
+        self, backend: Any, piece: str, target: str, source: str | None, on_tokens: TokenProgress | None = None
+    ) -> tuple[str, bool]:
         """A piece's translation, and whether it is whole.
 
         A piece without a letter is its own translation. A reply cut at max tokens is unfinished
@@ -272,9 +316,11 @@ class Translate(BaseTool):
         for budget in (2 * size + 32, LONG_REPLY_FACTOR * size + 32):
             params = GenerationParams(max_tokens=min(budget, room), temperature=0.0, repeat_penalty=1.05)
             clean = make_cleaner(piece, (target, source or ""))
-            step = generate_checked(backend, messages, params, clean, "translation")
+            step = generate_checked(backend, messages, params, clean, "translation", on_tokens)
             whole = step.complete or clean.dropped_tail
-            if whole or budget >= room:
+            if whole or budget >= room or (looping(step.text) and not looping(piece)):
+                # A greedy reply that went round in a loop to its budget repeats the same loop
+                # given four times the budget: the retry only made a cut piece take five times as long.
                 break
         return step.text, whole
 

@@ -20,6 +20,7 @@ import codecs
 import csv
 import io
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,9 @@ class Row:
         blank = [name for name in names if name in self.empty]
         if blank:  # the column is there, its cell is not: "no field" would send the user to the header
             return f'row {self.number} has an empty "{blank[0]}" cell'
+        given = [name for name in names if isinstance(self.values.get(name), str) and not self.values[name].strip()]
+        if given:  # "text": "" or "   ": there is a field, with nothing in it
+            return f'row {self.number} has an empty "{given[0]}" field'
         cut = [name for name in names if name in self.short]
         if cut:  # the header has the column; this record stops before it (a ragged row)
             return f'row {self.number} has fewer cells than the header: none for "{cut[0]}"'
@@ -184,11 +188,11 @@ def _jsonl_rows(text: str) -> list[Row]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_constant=_no_constant)
+            value = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_whole_number)
         except json.JSONDecodeError as exc:
             rows.append(Row(number, error=f"row {number} is not JSON: {exc.msg}"))
             continue
-        except ValueError as exc:  # NaN / Infinity (_no_constant)
+        except ValueError as exc:  # NaN / Infinity (_no_constant), 1e400 (_finite_float), 9…9 (_whole_number)
             rows.append(Row(number, error=f"row {number} is not JSON: {exc}"))
             continue
         rows.append(_row(number, value))
@@ -199,6 +203,28 @@ def _no_constant(name: str) -> Any:
     """Refuse ``NaN``, ``Infinity`` and ``-Infinity``, which Python's JSON reader takes and JSON has not:
     an ``"id": NaN`` was copied into the result line, which ``jq`` and every strict reader then refused."""
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(literal: str) -> float:
+    """A JSON number as a float, refusing one too large for any float (``1e400``): Python reads it
+    as infinity, and the result line then held ``Infinity``, which no strict JSON reader takes."""
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"the number {_clipped_number(literal)} is too large (it would be infinity)")
+    return value
+
+
+def _whole_number(literal: str) -> int:
+    """A JSON integer; one of thousands of digits is refused in words, where Python's own error
+    told the user to call ``sys.set_int_max_str_digits()``."""
+    try:
+        return int(literal)
+    except ValueError:
+        raise ValueError(f"the number {_clipped_number(literal)} has too many digits ({len(literal):,})") from None
+
+
+def _clipped_number(literal: str) -> str:
+    return literal if len(literal) <= 40 else literal[:39] + "…"
 
 
 def _too_long(number: int) -> str:

@@ -131,6 +131,9 @@ def check_output(out: Path | None, resume: bool, force: bool = False, source: Pa
         raise ConfigError(f"--out {out} is the --batch input file; choose another results file")
     if out.is_dir():
         raise ConfigError(f"--out {out} is a directory; give a file name for the results")
+    if resume and out.exists() and not out.is_file():
+        # Reading /dev/stdout for the rows done waited for ever on a pipe, or for keys on a terminal.
+        raise ConfigError(f"--resume reads the rows done from --out, and {out} is not a regular file; give the results file")
     _check_writable(out)
     if out is not None and not resume and not force and out.exists() and out.stat().st_size:
         raise ConfigError(

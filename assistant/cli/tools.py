@@ -366,7 +366,8 @@ def _run_batch(
     backend to declare how many requests it takes, nor a model call to overlap).
     """
     from ..batch import ProgressBar, run_rows
-    from ..tools.batch import check_resume_model, run_tool_row
+    from ..batch.provenance import check_resume_model
+    from ..tools.batch import run_tool_row
     from .batch_options import batch_parallel
 
     out, input_field = flags["out"], flags["input_field"]

@@ -20,7 +20,17 @@ from pathlib import Path
 from typing import IO, Any, Callable, Mapping
 
 from ..backends.base import Backend
-from ..batch import BackendFailure, BatchSummary, ProgressBar, Row, backend_failure, iter_results, run_rows
+from ..batch import (
+    DEFAULT_INPUT_FIELDS,
+    BackendFailure,
+    BatchSummary,
+    ProgressBar,
+    Row,
+    backend_failure,
+    iter_results,
+    run_rows,
+)
+from ..batch.provenance import check_resume_model
 from ..errors import AssistantError, ConfigError
 from ..types import GenerationParams, Message
 from .render import prompt_hash, render_template
@@ -85,6 +95,7 @@ def run_batch(
     ``conversation`` names the history conversation on each line (:func:`~assistant.batch.run_rows`).
     ``parallel`` rows run at once (the backend's ``cancel`` stops them on Ctrl-C).
     """
+    check_resume_model(out, resume, backend)  # another model's answers are not added to this one's
     generation = params or template.generation_params()
     declared = set(template.variable_names)
     rendered: dict[int, list[Message] | None] = {}
@@ -118,6 +129,11 @@ def _run_row(
 ) -> tuple[dict[str, Any], list[Message] | None]:
     given = dict(row.values)
     text = row.input_text(input_field)
+    if text is not None and not text.strip():
+        # Blank text is no input, as for `prompt -t NAME ""`: taken as given, a few-shot template's
+        # messages ended with its last example's answer, and the model's reply to nobody was the row's.
+        text = None
+        given = {k: v for k, v in given.items() if k not in ((input_field,) if input_field else DEFAULT_INPUT_FIELDS)}
     if text is not None and "input" in declared:
         given["input"] = text
     # A null field is "not given", as an empty CSV cell is: the shared -v value or the default applies.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from typing import Any, Mapping, Sequence, get_args
@@ -134,10 +135,14 @@ def typed_value(template: PromptTemplate, name: str, value: Any) -> Any:
         except ValueError:
             kind = "a whole number"
     elif isinstance(default, float):
+        kind = "a number"
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
-            kind = "a number"
+            pass
+        else:  # "nan", "inf" and "1e999" are floats to Python, not numbers a prompt means
+            if math.isfinite(number):
+                return number
     else:  # a list or mapping: JSON text of that kind (a plain text would be looped over letter by letter)
         kind = "a JSON list" if isinstance(default, list) else "a JSON object"
         try:

@@ -27,7 +27,7 @@ from ..backends.streaming import collect
 from ..types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage, length_note
 from .render import INPUT_HINT, prompt_hash, render_template
 from .spec import OutputSpec, PromptTemplate
-from .strategies import Extraction, extract_answer, scoring_prompt
+from .strategies import Extraction, answer_runs_to_end, extract_answer, scoring_prompt
 
 
 @dataclass
@@ -281,7 +281,15 @@ def execute(
         value, problem = check_reply(result.output, result.finish_reason, schema)
         _apply(result, Extraction(answer=value, error=problem))
         return result
-    _apply(result, extract_answer(template, result.output))
+    extraction = extract_answer(template, result.output)
+    prefix = template.answer_prefix
+    if result.finish_reason == "length" and prefix and extraction.error is None and answer_runs_to_end(result.output, prefix):
+        # "Answer: 1" of a reply cut on its way to "Answer: 111": never a truncated answer, as for JSON.
+        extraction = Extraction(
+            reasoning=extraction.reasoning,
+            error=f"the reply was cut inside its final {prefix!r} line, so the answer may be incomplete",
+        )
+    _apply(result, extraction)
     if result.error and result.finish_reason == "length":
         result.error += f" ({length_note(result.usage.prompt_tokens, result.usage.completion_tokens, backend.context_length)})"
     return result

@@ -74,6 +74,21 @@ def _answer_line(text: str, prefix: str) -> tuple[list[str], int, str] | None:
     return None
 
 
+def answer_runs_to_end(text: str, prefix: str) -> bool:
+    """Whether the answer read after ``prefix`` is the reply's last line, with no line end after it.
+
+    Such an answer in a reply cut at ``max_tokens`` may itself be cut ("Answer: 1" of "Answer: 111");
+    one followed by a line end or by further lines was written whole.
+    """
+    found = _answer_line(text, prefix)
+    if found is None or text.endswith(("\n", "\r")):
+        return False
+    lines, index, rest = found
+    if not rest:  # a bare prefix line: the answer is the next line that is not blank
+        index = next(i for i in range(index + 1, len(lines)) if lines[i].strip())
+    return index == len(lines) - 1
+
+
 def _answer_tail(text: str, prefix: str) -> str:
     """Everything after the answer line's prefix, to the end of the reply.
 

@@ -9,7 +9,7 @@ success or the same with ``error`` instead of ``result`` when the row is malform
 on it — one bad input never stops the others. ``tool``, ``params`` (the parameters the row
 ran with, defaults included), ``model`` and ``backend`` say what made the line, so ``--resume``
 refuses to add the lines of another tool, other parameters or another model to a results file
-(:func:`check_resume`, :func:`check_resume_model`).
+(:func:`check_resume`, :func:`~assistant.batch.provenance.check_resume_model`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..batch import BackendFailure, Row, backend_failure, iter_results
+from ..batch.provenance import check_resume_model, made_by
+from ..batch.provenance import model_key as _model_key  # noqa: F401 (its old name, which tests use)
 from ..errors import AssistantError, ConfigError
 from .base import ParameterSet
+
+__all__ = ["check_resume", "check_resume_model", "made_by", "missing_everywhere", "run_tool_row"]
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -106,45 +110,6 @@ def run_tool_row(
     except Exception as exc:  # an engine's own exception type: still only this row's failure
         return {**record, "error": f"{type(exc).__name__}: {exc}"}
     return {**record, "result": result.to_dict(), "error": None}
-
-
-def made_by(backend: Backend | None) -> dict[str, Any]:
-    """The ``model`` and ``backend`` of a tool line, as a template batch's line has them (null for a tool
-    that uses no model)."""
-    return {"model": backend.model_name if backend else None, "backend": backend.name if backend else None}
-
-
-def check_resume_model(out: Path | None, resume: bool, backend: Backend | None) -> None:
-    """Refuse a ``--resume`` on another model than the one the finished lines of ``out`` came from.
-
-    Checked once the model is loaded, before any row runs: the name on the lines is the loaded
-    backend's (a remote's served model, the reference as given), and a catalog alias counts as its
-    entry (:func:`_model_key`). A batch half labelled by one model and half by another, with
-    nothing on the lines to tell which, is not one result.
-    """
-    if not resume or out is None or backend is None or not out.exists():
-        return
-    here = made_by(backend)
-    for record in iter_results(out):
-        if record.get("error") is not None or record.get("model") is None:
-            continue  # a failed row re-runs; a line of an older version says nothing
-        there = {"model": record.get("model"), "backend": record.get("backend")}
-        if _model_key(there) != _model_key(here):
-            raise ConfigError(
-                f"--resume: the rows in {out} ran on {there['model']} ({there['backend']}), this run on "
-                f"{here['model']} ({here['backend']}); resume with that model, or --force to start again, "
-                "or choose another --out"
-            )
-
-
-def _model_key(made: dict[str, Any]) -> tuple[str, str]:
-    """A line's model and backend, a catalog alias read as its entry's name (``smollm2`` is
-    ``smollm2-135m-instruct``), so the same model named two ways is one model."""
-    from ..models.catalog import find_entry
-
-    name = str(made["model"])
-    entry = find_entry(name)
-    return (entry.name if entry is not None else name, str(made["backend"]))
 
 
 def _as_json(value: Any) -> str:

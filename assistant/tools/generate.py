@@ -8,6 +8,7 @@ tool at once with :data:`TOOL_STOPPED`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -30,6 +31,25 @@ Validator = Callable[[str], "str | None"]
 
 TokenProgress = Callable[[int], None]
 """Called with the number of tokens generated so far, so a long step can show it is alive."""
+
+
+def ticker(report: Callable[[int, int, str], None], done: int, total: int, what: str, every: float = 5.0) -> TokenProgress:
+    """A :data:`TokenProgress` that reports ``what (N tokens)`` at most every ``every`` seconds.
+
+    Why: one step of a tool (a part of a long document, a piece of a one-line file) can
+    generate for minutes on a CPU; without a tick the user sees nothing and cannot tell a
+    slow model from a hung one.
+    """
+    last = time.monotonic()
+
+    def tick(tokens: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every:
+            last = now
+            report(done, total, f"{what} ({tokens} token{'' if tokens == 1 else 's'})")
+
+    return tick
 
 
 def within_reach(params: GenerationParams, backend: Backend) -> GenerationParams:
