@@ -121,3 +121,16 @@ class HistoryError(AssistantError):
 
 class OutputError(AssistantError):
     """Results could not be written where they were asked to go (no such directory, no permission, a full disk)."""
+
+
+def exception_text(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when a plugin's exception cannot say what it is.
+
+    An exception class whose ``__str__`` raises, or returns something other than text,
+    made the report itself raise: the plugin that was to be skipped stopped every command
+    with a traceback. For every message quoting a plugin's exception.
+    """
+    try:
+        return str(exc)
+    except Exception as problem:  # noqa: BLE001 - the plugin's code, running inside our report
+        return f"(its message could not be shown: {type(problem).__name__})"

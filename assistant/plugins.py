@@ -52,7 +52,7 @@ from typing import Any, Callable, Iterator
 import pluggy
 
 from . import hookspecs
-from .errors import AssistantError, ConfigError, PluginError
+from .errors import AssistantError, ConfigError, PluginError, exception_text
 
 DEFAULT_PLUGINS = (
     "assistant.default_plugins.backends",
@@ -162,19 +162,6 @@ def _record_failure(state: _State, name: str, stage: str, exc: BaseException) ->
     state.failures.append(
         PluginFailure(name=name, stage=stage, error=error, traceback="".join(traceback.format_exception(exc)))
     )
-
-
-def exception_text(exc: BaseException) -> str:
-    """``str(exc)``, or a stand-in when a plugin's exception cannot say what it is.
-
-    An exception class whose ``__str__`` raises, or returns something other than text,
-    made the report itself raise: the plugin that was to be skipped stopped every command
-    with a traceback. For every message quoting a plugin's exception.
-    """
-    try:
-        return str(exc)
-    except Exception as problem:  # noqa: BLE001 - the plugin's code, running inside our report
-        return f"(its message could not be shown: {type(problem).__name__})"
 
 
 def _one_line(text: str, limit: int = 300) -> str:

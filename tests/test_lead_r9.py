@@ -62,3 +62,38 @@ def test_one_plugin_adding_one_command_name_twice_is_reported_and_the_first_kept
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "first"
     assert "registers command 'hello' twice" in result.stderr
+
+
+def test_a_tool_raising_an_exception_whose_message_cannot_be_shown_is_a_one_line_error(assistant_home: Path) -> None:
+    """The report of the plugin's failure called ``str(exc)``, which raised again: a traceback."""
+    _plugin(assistant_home, "brokenmsg", '''
+        from assistant import hookimpl
+        from assistant.tools import BaseTool, TextResult
+
+
+        class Unprintable(Exception):
+            def __str__(self):
+                raise RuntimeError("no message for you")
+
+
+        class Broken(BaseTool):
+            name = "broken"
+            description = "Fails with an exception that cannot say what it is."
+            needs_model = False
+
+            def run(self, text, params, backend):
+                raise Unprintable()
+
+
+        @hookimpl
+        def register_tools(register):
+            register(Broken())
+    ''')
+    result = run_cli("tool", "broken", "hello")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "tool 'broken' (plugin 'brokenmsg') failed: Unprintable: (its message could not be shown" in result.stderr
+    batch = assistant_home / "rows.jsonl"
+    batch.write_text('{"text": "a"}\n', encoding="utf-8")
+    result = run_cli("tool", "broken", "--batch", str(batch))
+    assert "Traceback" not in result.stderr

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..batch import BackendFailure, Row, backend_failure, iter_results
 from ..batch.provenance import check_resume_model, made_by
 from ..batch.provenance import model_key as _model_key  # noqa: F401 (its old name, which tests use)
-from ..errors import AssistantError, ConfigError
+from ..errors import AssistantError, ConfigError, exception_text
 from .base import ParameterSet
 
 __all__ = ["check_resume", "check_resume_model", "made_by", "missing_everywhere", "run_tool_row"]
@@ -108,7 +108,7 @@ def run_tool_row(
         failed = {**record, "error": str(exc) + _field_hint(tool, row, {**shared, **row.params})}
         return BackendFailure(failed) if backend_failure(exc) else failed  # the runner stops on a run of these
     except Exception as exc:  # an engine's own exception type: still only this row's failure
-        return {**record, "error": f"{type(exc).__name__}: {exc}"}
+        return {**record, "error": f"{type(exc).__name__}: {exception_text(exc)}"}
     return {**record, "result": result.to_dict(), "error": None}
 
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..errors import AssistantError, ConfigError, ToolError
+from ..errors import AssistantError, ConfigError, ToolError, exception_text
 from .base import Parameter, ParameterSet, Progress, needs_model
 from .results import TextResult, ToolResult
 
@@ -191,7 +191,7 @@ class RegisteredTool:
             raise
         except (Exception, SystemExit) as exc:  # a bug in the plugin (sys.exit() too): name it, keep the cause
             raise ToolError(
-                f"tool {self.name!r} (plugin {self.plugin!r}) failed: {type(exc).__name__}: {exc}"
+                f"tool {self.name!r} (plugin {self.plugin!r}) failed: {type(exc).__name__}: {exception_text(exc)}"
             ) from exc
         return self._checked(result)
 
@@ -204,7 +204,7 @@ class RegisteredTool:
             except Exception as exc:  # noqa: BLE001 - the plugin's result, named
                 raise ToolError(
                     f"tool {self.name!r} (plugin {self.plugin!r}): its result's to_text() failed: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"{type(exc).__name__}: {exception_text(exc)}"
                 ) from exc
             if not isinstance(text, str):  # found here, not as "message content must be text" later
                 raise ToolError(
