@@ -106,7 +106,6 @@ def without_invisible_controls(text: str) -> str:
     return text.translate(_NO_INVISIBLE)
 
 
-without_bidi_controls = without_invisible_controls  # the name the chat app's paste handling imports
 
 
 _BLANK_RUNS = re.compile("[ \t\r\n\u2028\u2029]+")

@@ -25,7 +25,6 @@ from assistant.terminal_text import (
     HIDDEN_FORMAT,
     json_text,
     visible_text,
-    without_bidi_controls,
     without_invisible_controls,
 )
 from assistant.tools import available_tools
@@ -87,7 +86,6 @@ def test_nothing_hidden_survives_and_chunks_show_as_the_whole(text: str) -> None
 def test_a_paste_drops_them_and_keeps_the_line_break_a_separator_stands_for() -> None:
     pasted = "co\u00adoperate\u200b now\u2028next\u2029para\u202e" + SMUGGLED
     assert without_invisible_controls(pasted) == "cooperate now\nnext\npara"
-    assert without_bidi_controls is without_invisible_controls  # the chat app's paste uses this name
 
 
 def test_the_chat_app_paste_shows_what_it_sends() -> None:

@@ -9,7 +9,7 @@ characters are made visible by :func:`assistant.terminal_text.visible_text`
 
 from __future__ import annotations
 
-from ..terminal_text import visible_text, without_bidi_controls
+from ..terminal_text import visible_text, without_invisible_controls
 
 __all__ = ["visible_text", "as_markup", "as_typed", "format_rate", "format_ms", "shorten"]
 
@@ -23,10 +23,10 @@ def as_typed(text: str) -> str:
     every other control character is made visible (ESC as ``␛``, see
     :func:`visible_text`), and the invisible bidi marks a right-to-left sentence is
     often copied with are dropped instead
-    (:func:`~assistant.terminal_text.without_bidi_controls`): the user's own words
+    (:func:`~assistant.terminal_text.without_invisible_controls`): the user's own words
     reach the model as they read. What the box shows is what is sent.
     """
-    return visible_text(without_bidi_controls(text.replace("\r\n", "\n").replace("\r", "\n")))
+    return visible_text(without_invisible_controls(text.replace("\r\n", "\n").replace("\r", "\n")))
 
 
 def as_markup(text: str) -> str:
