@@ -249,11 +249,13 @@ class ReplyInspection:
         tokens = list(message.tokens or [])
         prompt: tuple[Message, ...] | str | None = None
         if user is not None:
-            template = load_chat_template(message.template) if message.template else None
+            sent = before[user].rendered  # a template run (`prompt -t`) keeps what it sent: no rendering again
+            sent_as_is = bool(sent) and sent[-1].role == "user"  # type: ignore[index]
+            template = load_chat_template(message.template) if message.template and not sent_as_is else None
             variables = self.settings.template_variables if message.template == self.settings.template else {}
             session = TemplatedSession(
                 self.require_backend(),
-                messages=context_of(before[:user]),
+                messages=context_of(before[:user]) + (list(sent[:-1]) if sent_as_is else []),  # type: ignore[index]
                 system=message.system,  # the prompt it was written under: a conversation's can change
                 template=template,
                 variables=variables,
@@ -262,7 +264,8 @@ class ReplyInspection:
             )
             # Counted in the loaded model's tokens: the reply's own model's count says nothing in another's.
             own_model = not message.model or same_model(message.model, self.require_backend().model_name)
-            fitted = session.fit_as_sent(before[user].content, message.prompt_tokens if own_model else None)
+            user_text = sent[-1].content if sent_as_is else before[user].content  # type: ignore[index]
+            fitted = session.fit_as_sent(user_text, message.prompt_tokens if own_model else None)
             prompt = reply_prompt(session.prompt_for(fitted))
         return ReplyTokens(
             list(message.token_ids or []),  # kept without logprobs too: the exact ids, not re-tokenized text
