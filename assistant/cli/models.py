@@ -362,9 +362,9 @@ def model_default(reference: str | None) -> None:
 def _default_reference(reference: str) -> str:
     """What to write as ``default_model`` for ``reference``; refuses what ``-m`` could not load.
 
-    Checked here, once, without loading anything (a GGUF file's first four bytes,
-    the pull records): a default that fails is otherwise found by every later
-    command. A catalog model is pulled on first use, as with ``-m``; an ``hf:``
+    Checked here, once, without loading any weights (a GGUF file's header and tensor
+    table, as ``models info`` reads them; the pull records): a default that fails is
+    otherwise found by every later command. A catalog model is pulled on first use, as with ``-m``; an ``hf:``
     reference or URL must be pulled first, since the default should not start a
     download nor fail later on a repository that does not exist. An ``ORG/REPO``
     id is kept as given: it names a transformers model or a remote's model,
@@ -372,7 +372,7 @@ def _default_reference(reference: str) -> str:
     """
     from ..errors import ModelLoadError, ModelNotFoundError
     from ..models import refs
-    from ..models.gguf import is_gguf
+    from ..models.summary import summarize
 
     ref = refs.parse(reference)
     if isinstance(ref, refs.CatalogRef):
@@ -381,8 +381,8 @@ def _default_reference(reference: str) -> str:
         if ref.path.is_dir():
             if not (ref.path / "config.json").is_file():  # what -b transformers needs of a directory
                 raise ModelLoadError(ref.path, "a directory, but not a Hugging Face model (no config.json)")
-        elif not is_gguf(ref.path):
-            raise ModelLoadError(ref.path, "not a GGUF file (bad magic bytes)")
+        else:
+            summarize(ref.path)  # the header's own reason: not GGUF, a header or tensor data cut short
         if refs.local_file(reference) is not None:
             return reference  # a file name in the models directory: means the same from anywhere
         return str(ref.path.resolve())  # a path: absolute, so it means the same from any directory
@@ -394,6 +394,5 @@ def _default_reference(reference: str) -> str:
             f"{reference} is not downloaded; pull it first (assistant models pull {reference}), "
             "then make it the default"
         )
-    if not is_gguf(record.path):
-        raise ModelLoadError(record.path, "not a GGUF file (bad magic bytes)")
+    summarize(record.path)
     return reference

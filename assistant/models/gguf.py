@@ -161,23 +161,52 @@ def _read(path: Path, keep_arrays: tuple[str, ...], count_parameters: bool) -> d
             kind = reader.unpack("<I")
             metadata[key] = reader.value(kind, keep=key in keep_arrays)
         if count_parameters:
-            reader.need(n_tensors * 24, "the tensor count")  # name length, dims, type, offset at least
-            total = 0
-            for _ in range(n_tensors):
-                reader.string(keep=False)  # tensor name
-                n_dims = reader.unpack("<I")
-                if n_dims > MAX_TENSOR_DIMS:
-                    raise ModelLoadError(
-                        path, f"corrupt GGUF header (tensor with more than {MAX_TENSOR_DIMS} dimensions)"
-                    )
-                elements = 1
-                for _ in range(n_dims):
-                    elements *= reader.unpack("<Q")
-                reader.unpack("<I")  # type
-                reader.unpack("<Q")  # offset
-                total += elements
-            metadata["GGUF.parameter_count"] = total
+            _read_tensor_table(reader, n_tensors, metadata)
     return metadata
+
+
+def _read_tensor_table(reader: _Reader, n_tensors: int, metadata: dict[str, Any]) -> None:
+    """The tensor table after the metadata (names, shapes, types, offsets; no weights), into ``metadata``.
+
+    Stores ``GGUF.parameter_count`` (total elements), ``GGUF.tensors`` (``(ggml type, elements,
+    offset)`` each) and ``GGUF.data_start`` (where tensor data begins, aligned). A file whose last
+    tensor starts past its end is refused here: a copy or download cut short (half the bytes of a
+    model) was listed by ``models list`` and ``models info`` as a healthy model of half the size,
+    and accepted by ``models default``, until llama.cpp refused it at load.
+    """
+    path = reader.path
+    reader.need(n_tensors * 24, "the tensor count")  # name length, dims, type, offset at least
+    total = 0
+    tensors: list[tuple[int, int, int]] = []
+    for _ in range(n_tensors):
+        reader.string(keep=False)  # tensor name
+        n_dims = reader.unpack("<I")
+        if n_dims > MAX_TENSOR_DIMS:
+            raise ModelLoadError(path, f"corrupt GGUF header (tensor with more than {MAX_TENSOR_DIMS} dimensions)")
+        elements = 1
+        for _ in range(n_dims):
+            elements *= reader.unpack("<Q")
+        kind = reader.unpack("<I")
+        offset = reader.unpack("<Q")
+        tensors.append((kind, elements, offset))
+        total += elements
+    alignment = metadata.get("general.alignment", 32)
+    if not isinstance(alignment, int) or isinstance(alignment, bool):
+        alignment = 32  # a key of the wrong type is not that fact (as for every header value)
+    if alignment <= 0 or alignment & (alignment - 1):  # as llama.cpp: 0 would divide by zero below
+        raise ModelLoadError(path, f"corrupt GGUF header (general.alignment {alignment} is not a power of two)")
+    start = reader.handle.tell()
+    data_start = start + (-start % alignment)
+    metadata["GGUF.parameter_count"] = total
+    metadata["GGUF.tensors"] = tensors
+    metadata["GGUF.data_start"] = data_start
+    last = max((offset for _, elements, offset in tensors if elements), default=None)
+    if last is not None and data_start + last >= reader.size:  # that tensor has not one byte in the file
+        raise ModelLoadError(
+            path,
+            f"file is truncated ({reader.size:,} bytes; its tensor data runs past {data_start + last:,}): "
+            "an interrupted download or copy? pull or copy it again",
+        )
 
 
 def header_text(metadata: dict[str, Any], key: str) -> str | None:

@@ -47,8 +47,14 @@ class HeaderSummary:
         return str(self.parameters)
 
 
+CACHE_VERSION = 2
+"""Bumped when reading a header learns to refuse files it used to accept: an entry written before
+(version 1 took a file cut short in its tensor data for a whole model) would vouch for the file as
+long as its size and time are unchanged."""
+
+
 def _cache_file() -> Path:
-    return paths().cache_dir / "gguf-headers.json"
+    return paths().cache_dir / f"gguf-headers-v{CACHE_VERSION}.json"
 
 
 def _load_cache() -> dict[str, dict]:
@@ -91,6 +97,8 @@ def summarize(path: Path) -> HeaderSummary:
         target = _cache_file()
         target.parent.mkdir(parents=True, exist_ok=True)
         write_replacing(target, json.dumps(cache))
+        for old in range(1, CACHE_VERSION):  # an older version's cache is never read again
+            target.with_name("gguf-headers.json" if old == 1 else f"gguf-headers-v{old}.json").unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written only costs time
     return summary

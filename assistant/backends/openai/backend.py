@@ -40,10 +40,11 @@ from ..base import Capabilities, Prompt, checked_params, checked_prompt
 from ..chat_format import ChatFormat
 from ..streaming import collect
 from .discovery import choose_model, detect_profile, find_context_length
-from .http import HTTPStatusError, RemoteClient, _message_from_json, origin, redact_url
+from .http import HTTPStatusError, NotOpenAIServerError, RemoteClient, _message_from_json, origin, redact_url
 from .reply_stream import stream_reply
 from .request_helpers import (  # estimate_tokens and the rest stay importable from here
     _chat_format_option,
+    _non_json,
     _optional,
     _token_ids,
     estimate_tokens,
@@ -289,6 +290,12 @@ class OpenAIBackend:
                 self._tokenizer_ok = False
                 return None
             raise
+        except NotOpenAIServerError:
+            data = None  # a proxy's page for a path it does not pass on: no tokenizer, as for JSON of another shape
+        except RemoteError as exc:
+            if not _non_json(exc):
+                raise
+            data = None  # before: every tool and template failed on "answered /extras/tokenize with non-JSON"
         ids = _token_ids(data)
         self._tokenizer_ok = ids is not None
         return ids

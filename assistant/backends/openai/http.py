@@ -80,9 +80,17 @@ def redact_url(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:  # unsplittable ("http://u:pw@[::1"): hide whatever stands before an "@" in the host part
-        return re.sub(r"(?<=://)[^/?#]*@", "***@", url)
+        return re.sub(r"(?<=://)[^/?#]*@", "***@", re.sub(r"([?#]).*", r"\1***", url))
     _, at, host = parts.netloc.rpartition("@")
-    return parts._replace(netloc=f"***@{host}").geturl() if at else url
+    if at:
+        parts = parts._replace(netloc=f"***@{host}")
+    # A query string or fragment is refused as a base_url (API paths are appended), but one written
+    # in the config (an Azure-style "?api-key=...") was printed as it is by `config show`.
+    if parts.query:
+        parts = parts._replace(query="***")
+    if parts.fragment:
+        parts = parts._replace(fragment="***")
+    return parts.geturl() if (at or parts.query or parts.fragment) else url
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:

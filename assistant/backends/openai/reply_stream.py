@@ -131,7 +131,7 @@ def stream_reply(
             if opened and not heard and profile.name == "llama-cpp-python" and _connection_dropped(exc):
                 # llama-cpp-python refusing a prompt longer than its window: an empty stream, or (when
                 # its close beats the stream's end) a connection closed before any event. Same words for both.
-                raise RemoteError(f"{origin(url)} {cut_short(profile, False, False)}") from exc
+                raise RemoteError(f"{origin(url)} {cut_short(profile, False, False, url)}") from exc
             raise
     if cancelled.is_set():
         finish = "cancelled"
@@ -146,7 +146,7 @@ def stream_reply(
         tail = stopper.flush()
         if tail:
             yield Chunk(text=tail)
-        raise RemoteError(f"{origin(url)} {cut_short(profile, done, heard)}")
+        raise RemoteError(f"{origin(url)} {cut_short(profile, done, heard, url)}")
     tail = "" if stopped else stopper.flush()
     end = time.perf_counter()
     if usage is None:
@@ -157,13 +157,20 @@ def stream_reply(
     yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage, timings=timings)
 
 
-def cut_short(profile: ServerProfile, done: bool, heard: bool) -> str:
+def cut_short(profile: ServerProfile, done: bool, heard: bool, url: str | None = None) -> str:
     """Why a stream without a finish reason is no reply: the words after the server's name.
 
     ``heard``: whether any event came at all. llama-cpp-python's server answers a prompt
     longer than its context window with a 200 and an empty stream (its error goes to its
-    own log only), which read as a reply cut short with nothing to go on.
+    own log only), which read as a reply cut short with nothing to go on. A server that
+    was stopped or killed ends its streams the same way, so before that hint is given the
+    server's address (``url``) is tried once: when nothing listens there any more, that is
+    the reason (a batch whose server died said "shorten the prompt, or start the server
+    with a larger --n_ctx").
     """
+    if not done and url is not None and not _listening(url):
+        said = "without sending any reply" if not heard else "before the reply was complete"
+        return f"ended the stream {said}, and nothing listens there any more: the server stopped"
     if not done and not heard:
         hint = ""
         if profile.name == "llama-cpp-python":
@@ -181,6 +188,29 @@ def cut_short(profile: ServerProfile, done: bool, heard: bool) -> str:
             "--interrupt_requests False, or send one request at a time (--parallel 1)"
         )
     return f"ended the reply without a finish reason (the server dropped the request{hint})"
+
+
+def _listening(url: str, timeout: float = 2.0) -> bool:
+    """Whether something still accepts connections at ``url``'s host and port (False only when refused).
+
+    Asked only after a stream ended early; a timeout or any other failure counts as listening, so
+    only a server that is certainly gone changes the message.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return True
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
 
 
 def _connection_dropped(exc: RemoteError) -> bool:

@@ -64,9 +64,14 @@ def _optional(call: Callable[[], Any], html_ok: bool = True) -> Any:
             return None
         raise
     except RemoteError as exc:
-        if "non-JSON" in str(exc):
+        if _non_json(exc):
             return None
         raise
+
+
+def _non_json(exc: RemoteError) -> bool:
+    """Whether ``exc`` is :meth:`RemoteClient.request_json`'s "answered PATH with non-JSON"."""
+    return "with non-JSON: " in str(exc)
 
 
 def _probe(call: Callable[[], Any]) -> Any:

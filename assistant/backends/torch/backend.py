@@ -127,15 +127,17 @@ class TransformersBackend(TokenLoopBackend):
         graphs_asked = None  # not given: on by default on CUDA
         if options.get("cuda_graphs") is not None:
             graphs_asked = switch_option(options, "cuda_graphs", False)
+        # read as device and dtype are (case and spaces aside), and before a download: `attn=SDPA` was refused
+        # only after the model was found, while `device=CPU` and `dtype=Float32` were taken
+        attn = str(options.get("attn") or "sdpa").strip().lower()
+        if attn not in ("sdpa", "eager"):
+            raise BackendError(f"attn must be sdpa or eager, not {options.get('attn')!r}")
         path = resolve_model_path(model, progress=progress, directory_ok=True)  # ORG/REPO: the HF cache
         import torch
 
         device = choose_device(options.get("device"))
         dtype = choose_dtype(options.get("dtype"), device)
         check_cuda_graphs(graphs_asked, device, native)
-        attn = str(options.get("attn") or "sdpa")
-        if attn not in ("sdpa", "eager"):
-            raise BackendError(f"attn must be sdpa or eager, not {attn!r}")
         from ..engine.threads import compute_threads
 
         requested_threads = int(options.get("n_threads") or 0)

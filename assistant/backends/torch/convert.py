@@ -131,49 +131,22 @@ def facts_from_gguf(metadata: dict[str, Any], source: Path) -> ModelFacts:
 
 
 def tensor_data_end(gguf: Path) -> int:
-    """Where the last tensor's bytes end, from the header's tensor table (no data is read)."""
+    """Where the last tensor's bytes end, from the header's tensor table (no data is read).
+
+    The table is read by :func:`~assistant.models.gguf.read_metadata` (one reader of it); only
+    the byte size of each ggml type comes from the ``gguf`` package.
+    """
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-    from ...models.gguf import GGUF_MAGIC, MAX_TENSOR_DIMS, _Reader
-
-    with gguf.open("rb") as handle:
-        reader = _Reader(handle, gguf)
-        if reader.read(4) != GGUF_MAGIC:
-            raise ModelLoadError(gguf, "not a GGUF file (bad magic bytes)")
-        reader.unpack("<I")  # version
-        n_tensors = reader.unpack("<Q")
-        n_kv = reader.unpack("<Q")
-        alignment = 32
-        for _ in range(n_kv):
-            key = reader.string()
-            value = reader.value(reader.unpack("<I"), keep=False)
-            if key == "general.alignment" and isinstance(value, int) and not isinstance(value, bool):
-                alignment = value
-        if alignment <= 0 or alignment & (alignment - 1):  # as llama.cpp: 0 would divide by zero below
-            raise ModelLoadError(
-                gguf, f"corrupt GGUF header (general.alignment {alignment} is not a power of two)"
-            )
-        end = 0
-        reader.need(n_tensors * 24, "the tensor count")  # name length, dims, type, offset at least
-        for _ in range(n_tensors):
-            reader.string()  # name
-            n_dims = reader.unpack("<I")
-            if n_dims > MAX_TENSOR_DIMS:  # else the loop below walks the whole file, 8 bytes at a time
-                raise ModelLoadError(
-                    gguf, f"corrupt GGUF header (tensor with more than {MAX_TENSOR_DIMS} dimensions)"
-                )
-            count = 1
-            for _ in range(n_dims):
-                count *= reader.unpack("<Q")
-            kind = reader.unpack("<I")
-            offset = reader.unpack("<Q")
-            try:
-                block, size = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
-            except (ValueError, KeyError):
-                raise ModelLoadError(gguf, f"unknown tensor type {kind} in the GGUF") from None
-            end = max(end, offset + count // block * size)
-        start = handle.tell()
-    return start + (-start % alignment) + end
+    metadata = read_metadata(gguf, count_parameters=True)
+    end = 0
+    for kind, count, offset in metadata["GGUF.tensors"]:
+        try:
+            block, size = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
+        except (ValueError, KeyError):
+            raise ModelLoadError(gguf, f"unknown tensor type {kind} in the GGUF") from None
+        end = max(end, offset + count // block * size)
+    return int(metadata["GGUF.data_start"]) + end
 
 
 def check_tensor_data(gguf: Path) -> None:
@@ -225,10 +198,36 @@ def ensure_converted(gguf: Path, progress: Progress, verbose: bool = False) -> t
         return target, facts
     metadata = read_metadata(gguf, count_parameters=True)  # raises ModelLoadError for non-GGUF files
     check_tensor_data(gguf)
+    check_special_tokens(metadata, gguf)
     facts = facts_from_gguf(metadata, gguf)
     check_room_for_copy(gguf, target.parent, metadata.get("GGUF.parameter_count"))
     convert(gguf, target, facts, progress, verbose)
     return target, facts
+
+
+SPECIAL_TOKEN_KEYS = ("bos_token_id", "eos_token_id", "unknown_token_id", "padding_token_id")
+"""The header's special-token ids that transformers' GGUF tokenizer looks up in the vocabulary."""
+
+
+def check_special_tokens(metadata: dict[str, Any], gguf: Path) -> None:
+    """Refuse a special-token id outside the vocabulary before the conversion starts.
+
+    transformers indexes the vocabulary with each of them: an id past its end ended the load in
+    "IndexError: list index out of range" (llama.cpp logs such an id and goes on without it).
+    """
+    vocabulary = metadata.get("tokenizer.ggml.tokens")  # an array arrives as its length
+    if not isinstance(vocabulary, int) or isinstance(vocabulary, bool):
+        return
+    for key in SPECIAL_TOKEN_KEYS:
+        value = metadata.get(f"tokenizer.ggml.{key}")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocabulary:
+            raise ModelLoadError(
+                gguf,
+                f"its header's tokenizer.ggml.{key} is {value!r}, not a token of its {vocabulary:,}-token "
+                "vocabulary, so transformers cannot read its tokenizer (-b llama-cpp ignores that id)",
+            )
 
 
 def check_room_for_copy(gguf: Path, cache: Path, parameters: int | None) -> None:
