@@ -97,3 +97,67 @@ def test_a_tool_raising_an_exception_whose_message_cannot_be_shown_is_a_one_line
     batch.write_text('{"text": "a"}\n', encoding="utf-8")
     result = run_cli("tool", "broken", "--batch", str(batch))
     assert "Traceback" not in result.stderr
+
+
+
+
+def _swallowing_backend() -> type:
+    from assistant.backends.fake import FakeBackend
+
+    class Swallows(FakeBackend):
+        replies = 0
+
+        def sample_tokens(self, prompt_ids: list[int], params: object):  # type: ignore[no-untyped-def]
+            type(self).replies += 1
+            if type(self).replies == 2:
+                import os
+                import signal
+
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    for _ in range(10_000):  # the handler runs between bytecodes: inside this block
+                        pass
+                except KeyboardInterrupt:
+                    pass  # dropped, as ctypes drops it
+            yield from super().sample_tokens(prompt_ids, params)
+
+    return Swallows
+
+
+def test_a_ctrl_c_the_engine_swallows_stops_a_tool_batch_after_that_row(tmp_path: Path) -> None:
+    """`assistant summarize --batch` went on through every row after Ctrl-C and exited 0 (the press was
+    dropped inside llama.cpp's callback); the interrupted row was written as done with a cut summary."""
+    import json
+
+    from click.testing import CliRunner
+
+    from assistant.backends.fake import FakeBackendPlugin
+    from assistant.cli import main
+    from assistant.plugins import register_plugin
+
+    backend = _swallowing_backend()
+    register_plugin(FakeBackendPlugin(backend), name="fake-swallows-ctrl-c-tool")
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(f'{{"id": {n}, "text": "Row number {n} says something."}}\n' for n in range(1, 6)))
+    ran = CliRunner().invoke(
+        main, ["summarize", "-b", "fake", "-m", "m", "--batch", str(source), "--out", str(out)], catch_exceptions=False
+    )
+    assert ran.exit_code == 130, ran.output
+    assert "batch interrupted; finished rows are saved" in ran.stderr
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [1]
+    assert backend.replies == 2  # nothing ran after it
+
+
+def test_a_ctrl_c_during_a_single_tool_run_is_an_interrupt_not_a_result(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from assistant.backends.fake import FakeBackendPlugin
+    from assistant.cli import main
+    from assistant.plugins import register_plugin
+
+    backend = _swallowing_backend()
+    backend.replies = 1  # the first reply is the one interrupted
+    register_plugin(FakeBackendPlugin(backend), name="fake-swallows-ctrl-c-one")
+    ran = CliRunner().invoke(main, ["summarize", "-b", "fake", "-m", "m", "Some text to summarize here."])
+    assert ran.exit_code == 130, ran.output
+    assert ran.stdout == ""  # no summary printed as if whole

@@ -35,6 +35,7 @@ from ..terminal_text import one_line, visible_text
 from . import debug_option
 from .common import (
     TEXT,
+    CtrlC,
     FilePath,
     echo_json,
     echo_untrusted,
@@ -211,14 +212,40 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
         )
     if kwargs["verbose"]:
         backend_opts["verbose"] = True
-    from ..history.exchange import ExchangeRecorder
     from ..history.session_link import link_history
 
     history = link_history(kwargs["db"], kwargs["no_log"])  # fails before the model loads
     click.get_current_context().call_on_close(history.close)
     if batch and _all_done(rows, kwargs["out"], kwargs["resume"], history):
         return  # nothing left to run: no model to load
-    engine = _open_engine(tool, kwargs, backend_opts)
+    # Ctrl-C stops the command every time (see CtrlC): a press inside llama.cpp's callbacks was
+    # dropped by ctypes, and a batch ran every remaining row to the end, exiting 0. A press cancels
+    # the engine and raises; where the raise is lost, the batch stops after the row in flight (that
+    # row unwritten) and a single run at its next progress report or at its end.
+    from ..errors import AssistantError
+
+    ctrl_c = CtrlC(at_once=True).install()
+    try:
+        engine = _open_engine(tool, kwargs, backend_opts)
+        if engine is not None:
+            ctrl_c.attach(engine)  # a press dropped while loading stops here
+        _run_opened(tool, engine, params, kwargs, rows if batch else [], input_text, history, ctrl_c)
+    except AssistantError:
+        if ctrl_c.pressed.is_set():  # "… was cancelled": the user's press, not the tool's failure
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        ctrl_c.restore()
+
+
+def _run_opened(
+    tool: RegisteredTool, engine: Backend | None, params: dict[str, Any], kwargs: dict[str, Any],
+    rows: list[Any], input_text: str | None, history: Any, ctrl_c: CtrlC,
+) -> None:
+    """The tool on its loaded engine: the batch, or the one input; the engine unloaded after."""
+    from ..history.exchange import ExchangeRecorder
+
+    batch = kwargs["batch"]
     if batch:
         from ..batch.history import BatchRecorder
 
@@ -229,12 +256,19 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
         recorder = ExchangeRecorder(history, kind="tool")
     try:
         if batch:
-            _run_batch(tool, rows, engine, params, kwargs, recorder)
+            _run_batch(tool, rows, engine, params, kwargs, recorder, ctrl_c.check)
         else:
             assert input_text is not None
+            show = _print_progress(tool.name)
+
+            def progress(done: int, total: int, message: str) -> None:
+                ctrl_c.check()  # a press the engine swallowed stops a long run between its parts
+                show(done, total, message)
+
             with recorder.turn(input_text, tool_turn_meta(engine, params)) as turn:
                 started = time.perf_counter()
-                result = tool.run(input_text, engine, params=params, progress=_print_progress(tool.name))
+                result = tool.run(input_text, engine, params=params, progress=progress)
+                ctrl_c.check()  # the run ended because its engine was cancelled: not a result
                 _report_tool_result(turn, tool.name, result.to_text(), result.to_dict(), engine, started)
             if kwargs["as_json"]:
                 echo_json(result.to_dict(), indent=None)
@@ -359,8 +393,12 @@ def _run_batch(
     params: dict[str, Any],
     flags: dict[str, Any],
     recorder: Any,
+    check_interrupt: Callable[[], None] = lambda: None,
 ) -> None:
     """The tool over every row (the shared batch runner), each row also a turn in the batch's conversation.
+
+    ``check_interrupt()`` runs after each row's work and raises :class:`KeyboardInterrupt`
+    for a Ctrl-C the engine swallowed: that row is then not written as done with a cut result.
 
     ``engine`` is None for a tool that uses no model: its rows run one at a time (there is no
     backend to declare how many requests it takes, nor a model call to overlap).
@@ -382,7 +420,9 @@ def _run_batch(
 
     def work(row: Row) -> dict[str, Any]:
         started[row.number] = time.perf_counter()
-        return run_tool_row(tool, row, engine, params, input_field)
+        result = run_tool_row(tool, row, engine, params, input_field)
+        check_interrupt()
+        return result
 
     def record(result: dict[str, Any]) -> None:
         if result.get("input") is None:
