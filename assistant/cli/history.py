@@ -33,6 +33,13 @@ def _when(timestamp: str) -> str:
         return _flat(timestamp)
 
 
+def _untitled() -> str:
+    """What a conversation without a title is called (imported late: ``history --help`` loads no SQLite layer)."""
+    from ..history.stored_text import UNTITLED
+
+    return UNTITLED
+
+
 def _one_line(text: str | None, width: int = 60) -> str:
     """:func:`_flat`, cut to ``width`` characters (a column of a listing)."""
     words = _flat(text or "")
@@ -67,7 +74,7 @@ def list_command(limit: int, as_json: bool, db: str | None) -> None:
     for c in conversations:
         echo_untrusted(
             f"{c.id:>6}  {_when(c.updated)}  {c.message_count or 0:>4} msgs  {c.kind:<5}  "
-            f"{_one_line(c.model, 20):<20}  {_one_line(c.title)}"
+            f"{_one_line(c.model, 20):<20}  {_one_line(c.title) or _untitled()}"
         )
 
 
@@ -121,7 +128,7 @@ def show(conversation_id: int, at: int | None, as_json: bool, db: str | None) ->
     if as_json:
         echo_json(conversation_dict(conversation, messages))
         return
-    echo_untrusted(_flat(f"conversation {conversation.id}: {conversation.title or '(untitled)'}"))
+    echo_untrusted(_flat(f"conversation {conversation.id}: {conversation.title or _untitled()}"))
     about = [f"created {_when(conversation.created)}"]
     if head is not None and head != conversation.head_id:
         about.append(f"the branch through #{at}, not the one `-c` continues")
@@ -232,10 +239,20 @@ def delete(conversation_id: int, yes: bool, db: str | None) -> None:
         click.confirm(
             visible_text(
                 f"delete conversation {conversation.id} ({conversation.message_count} messages): "
-                f"{_one_line(conversation.title)}?"
+                f"{_one_line(conversation.title) or _untitled()}?"
             ),
             abort=True,
             err=True,
         )
     deleted = store.delete(conversation_id)
     click.echo(f"deleted conversation {conversation_id} ({deleted} messages)", err=True)
+
+
+@history.command()
+@db_option
+def repair(db: str | None) -> None:
+    """Rebuild the search index from the messages (after a "malformed" error); every message is kept."""
+    from ..history.repair import repair_history
+
+    indexed = repair_history(db)
+    click.echo(f"rebuilt the search index ({indexed} messages); the history is sound", err=True)

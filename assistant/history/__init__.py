@@ -32,12 +32,14 @@ The API front ends use (TUI, ``assistant prompt``, templates, tools)::
     store.context_messages(id)    # list[Message] to resume with (see assistant.context to fit them)
     store.search("any text the user typed")
     store.rename(id, title); store.delete(id)
+    store.repair()                # rebuild the search index after a "malformed" error
 
-Every failure is a :class:`~assistant.errors.HistoryError` with a one-line message.
+Every failure is a :class:`~assistant.errors.HistoryError` with a one-line message, a wrong
+argument's too (:mod:`.arguments`).
 Modules: :mod:`.db` (opening, pragmas, errors), :mod:`.migrations` (schema),
 :mod:`.store`, :mod:`.tree` (branches), :mod:`.resume` (what a resumed conversation gives the model),
-:mod:`.recorder`, :mod:`.search` (query quoting), :mod:`.export`,
-:mod:`.session_link` (what ``prompt``/``chat`` options resolve to).
+:mod:`.recorder`, :mod:`.search` (query quoting, the search itself), :mod:`.repair` (the search index
+rebuilt), :mod:`.export`, :mod:`.session_link` (what ``prompt``/``chat`` options resolve to).
 """
 
 from __future__ import annotations

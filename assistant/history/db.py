@@ -89,10 +89,19 @@ def describe_error(path: Path, exc: BaseException) -> str:
             f"history database {path} is locked by another process "
             f"(waited {BUSY_TIMEOUT_S:g} s); try again"
         )
-    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+    if "malformed" in lowered or "corrupt" in lowered:  # most often the search index alone: see .repair
+        from .repair import REPAIR_HINT
+
+        return (
+            f"{path} is not a usable history database ({text}); {REPAIR_HINT} "
+            "(with the same --db); if it cannot, move the file aside or choose another with --db"
+        )
+    if "not a database" in lowered:
         return f"{path} is not a usable history database ({text}); move it aside or choose another with --db"
     if "disk is full" in lowered or "disk full" in lowered:
         return f"cannot write history database {path}: the disk is full"
+    if "closed database" in lowered:  # used after HistoryStore.close() (sqlite3.ProgrammingError)
+        return f"history database {path} was closed (HistoryStore.close()); open it again with HistoryStore.open"
     if "unable to open" in lowered:
         return f"cannot open history database {path}: check the directory exists and is writable"
     return f"history database {path}: {text}"
@@ -109,6 +118,20 @@ def translate_errors(path: Path) -> Iterator[None]:
         raise HistoryError(describe_error(path, exc)) from exc
     except OSError as exc:
         raise HistoryError(f"history database {path}: {exc.strerror or exc}") from exc
+
+
+def check_existing_file(path: Path, *, must_exist: bool) -> None:
+    """A one-line HistoryError unless ``path`` is a file (or, ``must_exist=False``, nothing yet)."""
+    if not path.exists():
+        if must_exist:
+            raise HistoryError(f"no history database at {path} yet")
+        return
+    if not path.is_file():
+        # SQLite says "disk I/O error" for a directory or /dev/null, and opening a FIFO blocks for ever.
+        raise HistoryError(
+            f"history database {path} is not a file (a directory, device or pipe); "
+            "give a file path with --db, or skip history with --no-log"
+        )
 
 
 def is_writable(path: Path) -> bool:

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..errors import HistoryError
 from ..types import Completion, Message
-from .records import INTERRUPTED_BY_USER, Kind, Status, Turn, TurnMeta
+from . import arguments
+from .records import INTERRUPTED_BY_USER, KINDS, Kind, Status, Turn, TurnMeta
 from .store import AT_HEAD, KEEP, HistoryStore
 from .stored_text import title_from
 
@@ -62,6 +63,10 @@ class ConversationRecorder:
         after: Any = AT_HEAD,
     ) -> None:
         """``after``: the message a resumed conversation's context ends with (default: its head now)."""
+        if not isinstance(store, HistoryStore):  # else the first turn fails, after the model has run
+            raise HistoryError(f"store must be a HistoryStore (HistoryStore.open()), not {type(store).__name__}")
+        if kind not in KINDS:
+            raise HistoryError(f"conversation kind must be one of {', '.join(KINDS)}, not {kind!r}")
         self.store = store
         self.conversation_id = conversation_id
         self.template = template
@@ -262,11 +267,20 @@ class ExchangeTurn:
     tool_result: Any = None
     status: Status | None = None
     error: str | None = None
+    recorded: bool = True
+    """False with ``--no-log`` (:func:`unrecorded_turn`): nothing is stored, so nothing needs to be storable."""
 
     def add_text(self, piece: str) -> None:
         self.partial.append(piece)
 
     def complete(self, completion: Completion, *, tool_name: str | None = None, tool_result: Any = None) -> None:
+        """Checked here, inside the ``with``: a wrong value is then stored as the turn's error and raised.
+        Found only when the block ended, the turn was left "interrupted" (or "no result": None) and no one told."""
+        if self.recorded:
+            arguments.completion(completion)
+            self.partial = [completion.text]  # kept with the error should the rest be refused
+            arguments.optional_text(tool_name, "tool_name")
+            arguments.json_text(tool_result, "tool result")
         self.completion, self.tool_name, self.tool_result = completion, tool_name, tool_result
 
     def fail(self, error: str, text: str | None = None) -> None:
@@ -279,4 +293,4 @@ class ExchangeTurn:
 @contextmanager
 def unrecorded_turn() -> Iterator[ExchangeTurn]:
     """The same ``turn`` API with ``--no-log``: the report is collected and dropped."""
-    yield ExchangeTurn()
+    yield ExchangeTurn(recorded=False)

@@ -20,7 +20,6 @@ the public API on top.
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,14 +29,18 @@ import sqlite_utils
 
 from ..errors import HistoryError
 from ..types import Completion, Message
-from . import tree
-from .db import BUSY_TIMEOUT_S, check_writable, connect, is_writable, resolve_db_path, translate_errors, write_transaction
-from .migrations import FTS_TOKENIZER, foreign_tables, migrate, pending_names
+from . import arguments, tree
+from .db import (
+    BUSY_TIMEOUT_S, check_existing_file, check_writable, connect, is_writable, resolve_db_path, translate_errors,
+    write_transaction,
+)
+from .migrations import foreign_tables, migrate, pending_names
 from .records import (
     KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta, rendered_json,
 )
+from .repair import rebuild_search_index
 from .resume import context_of  # noqa: F401  (imported from here by the chat app)
-from .search import SNIPPET_ARGS, SNIPPET_PIECE_CHARS, fts_query, snippet
+from .search import message_snippet, search_messages
 from .stored_text import one_line, storable_text, title_from
 
 T = TypeVar("T")
@@ -61,15 +64,6 @@ _FINISH_TO_STATUS: dict[str, Status] = {
 def now_iso() -> str:
     """UTC, microseconds (so "latest" is unambiguous); ISO 8601 strings sort chronologically."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _dump_json(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise HistoryError(f"{what} must be JSON-serialisable: {exc}") from exc
 
 
 def _refuse_foreign(db: sqlite_utils.Database, path: Path) -> None:
@@ -112,15 +106,8 @@ class HistoryStore:
         ``create=False`` fails with a clear error when the file does not exist;
         ``need_write=False`` lets read-only commands open a read-only file.
         """
-        resolved = resolve_db_path(path)
-        if not create and not resolved.exists():
-            raise HistoryError(f"no history database at {resolved} yet")
-        if resolved.exists() and not resolved.is_file():
-            # SQLite says "disk I/O error" for a directory or /dev/null, and opening a FIFO blocks for ever.
-            raise HistoryError(
-                f"history database {resolved} is not a file (a directory, device or pipe); "
-                "give a file path with --db, or skip history with --no-log"
-            )
+        resolved = resolve_db_path(arguments.db_path(path))
+        check_existing_file(resolved, must_exist=not create)
         if resolved.exists():
             # Looked at read-only first: reading commands need no more (it works in
             # a read-only directory too) unless the file needs upgrading, and a
@@ -171,16 +158,17 @@ class HistoryStore:
     ) -> Conversation:
         if kind not in KINDS:
             raise HistoryError(f"conversation kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        meta = arguments.turn_meta(meta)
         now = now_iso()
-        row = {
-            "title": (one_line(storable_text(title)) or None) if title else None,  # a batch's: its file name
+        row = {  # the title: a batch's names its file
+            "title": (one_line(storable_text(title, "a conversation title")) or None) if title is not None else None,
             "created": now,
             "updated": now,
             "model": meta.model,
             "backend": meta.backend,
             "template": meta.template,
-            "system": storable_text(system) if system is not None else None,
-            "params": _dump_json(meta.params, "params"),
+            "system": storable_text(system, "the system prompt") if system is not None else None,
+            "params": arguments.json_text(meta.params, "params"),
             "kind": kind,
         }
         with write_transaction(self.db):
@@ -193,6 +181,7 @@ class HistoryStore:
 
     @_guarded
     def get_conversation(self, conversation_id: int) -> Conversation:
+        conversation_id = arguments.row_id(conversation_id)
         rows = list(
             self.db.query(
                 "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
@@ -211,6 +200,8 @@ class HistoryStore:
         ``-c`` continues a *chat*: a tool run or a batch made since is not what
         the user means to continue.
         """
+        if kind is not None and kind not in KINDS:
+            raise HistoryError(f"conversation kind must be one of {', '.join(KINDS)} or None, not {kind!r}")
         where, args = ("WHERE kind = ?", [kind]) if kind is not None else ("", [])
         rows = list(
             self.db.query(f"SELECT id FROM conversations {where} ORDER BY updated DESC, id DESC LIMIT 1", args)
@@ -220,6 +211,7 @@ class HistoryStore:
     @_guarded
     def list_conversations(self, limit: int = 20, offset: int = 0) -> list[Conversation]:
         """Newest first, each with its message count."""
+        limit, offset = arguments.count(limit, "limit"), arguments.count(offset, "offset")
         rows = self.db.query(
             "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
             " FROM conversations c ORDER BY c.updated DESC, c.id DESC LIMIT ? OFFSET ?",
@@ -234,7 +226,8 @@ class HistoryStore:
 
     @_guarded
     def rename(self, conversation_id: int, title: str) -> None:
-        title = one_line(storable_text(title))  # as a title made from a message: no ESC, BEL, newline
+        conversation_id = arguments.row_id(conversation_id)
+        title = one_line(storable_text(title, "a conversation title"))  # as one made from a message: no ESC, BEL
         if not title:
             raise HistoryError("a conversation title cannot be empty")
         with write_transaction(self.db):
@@ -254,7 +247,7 @@ class HistoryStore:
         """
         if system is KEEP:
             return
-        new = storable_text(system) if system is not None else None
+        new = storable_text(system, "the system prompt") if system is not None else None
         if (new or None) == (current or None):  # "" and None both mean no system prompt
             return
         self.db.execute(
@@ -274,6 +267,7 @@ class HistoryStore:
         a second for 50,000 messages), freed pages are zeroed (``secure_delete``)
         and the write-ahead log, which holds copies of the pages, is emptied.
         """
+        conversation_id = arguments.row_id(conversation_id)
         self.db.execute("PRAGMA secure_delete = ON")  # this connection's deletes overwrite what they free
         with write_transaction(self.db):
             # Explicit rather than ON DELETE CASCADE alone, so it works even on a
@@ -317,8 +311,13 @@ class HistoryStore:
         ``rendered``: what a prompt template made of ``user_text``, sent in its place
         (:attr:`StoredMessage.rendered`); ``user_text`` is what the user typed.
         """
+        conversation_id = arguments.row_id(conversation_id)
+        meta = arguments.turn_meta(meta)
+        if parent_id is not AT_HEAD and parent_id is not None:
+            parent_id = arguments.row_id(parent_id, "parent_id")
         now = now_iso()
         user_text = storable_text(user_text)
+        rendered = arguments.rendered(rendered)
         sent = rendered_json([Message(m.role, storable_text(m.content)) for m in rendered] if rendered else None)
         with write_transaction(self.db):
             row = self.db.execute(
@@ -349,6 +348,9 @@ class HistoryStore:
 
         The replies before it stay as alternatives (:meth:`siblings`). ``system``: as for :meth:`start_turn`.
         """
+        conversation_id = arguments.row_id(conversation_id)
+        user_message_id = arguments.row_id(user_message_id, "user_message_id")
+        meta = arguments.turn_meta(meta)
         now = now_iso()
         with write_transaction(self.db):
             if tree.member_role(self.db, conversation_id, user_message_id) != "user":
@@ -370,7 +372,7 @@ class HistoryStore:
             "INSERT INTO messages (conversation_id, role, content, created, model, backend, template,"
             " params, status, parent_id, rendered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [conversation_id, role, content, now, meta.model, meta.backend, meta.template,
-             _dump_json(meta.params, "params"), status, parent_id, rendered],
+             arguments.json_text(meta.params, "params"), status, parent_id, rendered],
         )
         return int(cursor.lastrowid or 0)
 
@@ -395,6 +397,8 @@ class HistoryStore:
         tool_result: Any = None,
     ) -> None:
         """Store the finished reply; its status follows ``completion.finish_reason``."""
+        completion = arguments.completion(completion)
+        tool_name = arguments.optional_text(tool_name, "tool_name")
         status = _FINISH_TO_STATUS.get(completion.finish_reason, "complete")
         self._write_reply(
             turn,
@@ -411,10 +415,10 @@ class HistoryStore:
                 "tokens_per_second": completion.timings.tokens_per_second,
                 "duration_ms": completion.timings.duration_ms,
                 "tool_name": tool_name,
-                "tool_result": _dump_json(tool_result, "tool result"),
-                "tokens": _dump_json([e.to_dict() for e in completion.logprobs] or None, "tokens"),
+                "tool_result": arguments.json_text(tool_result, "tool result"),
+                "tokens": arguments.json_text([e.to_dict() for e in completion.logprobs] or None, "tokens"),
                 # without logprobs the ids alone: the exact tokens sampled, for the token view
-                "token_ids": None if completion.logprobs else _dump_json(list(completion.token_ids) or None, "token ids"),
+                "token_ids": None if completion.logprobs else arguments.json_text(list(completion.token_ids) or None, "token ids"),
             },
         )
 
@@ -435,6 +439,8 @@ class HistoryStore:
         """
         if status not in STATUSES or status == "complete":
             raise HistoryError(f"fail_turn status must be 'interrupted' or 'error', not {status!r}")
+        error = arguments.optional_text(error, "error")
+        tool_name = arguments.optional_text(tool_name, "tool_name")
         values: dict[str, Any] = {"content": storable_text(partial_text), "status": status, "error": error}
         if tool_name is not None:
             values["tool_name"] = tool_name
@@ -486,6 +492,9 @@ class HistoryStore:
         """
         if branch not in ("active", "all"):
             raise HistoryError(f"branch must be 'active' or 'all', not {branch!r}")
+        conversation_id = arguments.row_id(conversation_id)
+        if head is not None:
+            head = arguments.row_id(head, "head")
         if head is None:
             head = tree.head_of(self.db, conversation_id)
         found = self.db.execute("SELECT system FROM conversations WHERE id = ?", [conversation_id]).fetchone()
@@ -502,7 +511,7 @@ class HistoryStore:
     def siblings(self, conversation_id: int, message_id: int) -> list[int]:
         """The versions at ``message_id``'s place, itself included, oldest first (the other replies
         to its user message, or the other messages sent after the same reply)."""
-        return tree.siblings(self.db, conversation_id, message_id)
+        return tree.siblings(self.db, arguments.row_id(conversation_id), arguments.row_id(message_id, "message id"))
 
     @_guarded
     def activate(self, conversation_id: int, message_id: int) -> int:
@@ -511,6 +520,7 @@ class HistoryStore:
         The head is the newest message below ``message_id`` (ids grow, so it
         is a leaf): the branch as it was last written, as far as it went.
         """
+        conversation_id, message_id = arguments.row_id(conversation_id), arguments.row_id(message_id, "message id")
         with write_transaction(self.db):
             tree.member_role(self.db, conversation_id, message_id)
             head = tree.leaf_below(self.db, message_id)
@@ -521,12 +531,14 @@ class HistoryStore:
     def head_through(self, conversation_id: int, message_id: int) -> int:
         """The head :meth:`activate` would give the branch through ``message_id``, changing nothing:
         ``history show --at`` reads the branch a search hit is on (search covers every branch)."""
+        conversation_id, message_id = arguments.row_id(conversation_id), arguments.row_id(message_id, "message id")
         tree.member_role(self.db, conversation_id, message_id)
         return tree.leaf_below(self.db, message_id)
 
     @_guarded
     def recent_user_texts(self, limit: int = 500, kind: Kind = "chat") -> list[str]:
         """The newest ``limit`` user messages of ``kind`` conversations, oldest first (the chat app's Up history)."""
+        limit = arguments.count(limit, "limit")
         rows = self.db.query(
             "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id"
             " WHERE m.role = 'user' AND c.kind = ? ORDER BY m.id DESC LIMIT ?",
@@ -545,53 +557,23 @@ class HistoryStore:
 
     @_guarded
     def search(self, query: str, limit: int = 20, order: str = "relevance") -> list[SearchHit]:
-        """Messages containing every word of ``query`` (any text: see :mod:`.search`).
-
-        ``order="relevance"`` ranks by BM25 among the :data:`RANK_WINDOW` most
-        recent matching messages (all of them when there are fewer) — ranking every
-        match of a very common word costs ~3 µs a row, 300 ms at 100k messages.
-        ``order="recent"`` is newest first.
-        """
+        """Messages containing every word of ``query`` (any text: see :mod:`.search`), ranked by
+        relevance (BM25, among the newest :data:`RANK_WINDOW` matches) or ``order="recent"``."""
         if order not in ("relevance", "recent"):
             raise HistoryError(f"search order must be 'relevance' or 'recent', not {order!r}")
-        match = fts_query(query)
-        floor = 0
-        if order == "relevance":
-            row = self.db.execute(
-                "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-                [match, RANK_WINDOW - 1],
-            ).fetchone()
-            floor = row[0] if row else 0
-        order_by = "messages_fts.rank, m.id DESC" if order == "relevance" else "messages_fts.rowid DESC"
-        # No snippet() here: SQLite would make one for every match it sorts, not only the `limit` shown.
-        rows = self.db.execute(
-            f"""
-            SELECT m.id, m.conversation_id, c.title, m.role, m.created
-            FROM messages_fts
-            JOIN messages m ON m.id = messages_fts.rowid
-            JOIN conversations c ON c.id = m.conversation_id
-            WHERE messages_fts MATCH ? AND messages_fts.rowid >= ?
-            ORDER BY {order_by}
-            LIMIT ?
-            """,
-            [match, floor, limit],
-        ).fetchall()
-        return [SearchHit(*row, self._snippet(row[0], match, query)) for row in rows]
+        limit = arguments.count(limit, "limit")
+        return search_messages(self.db, arguments.text(query, "the search query"), limit, order, RANK_WINDOW)
 
     def _snippet(self, message_id: int, match: str, query: str) -> str:
-        """FTS5's snippet of a message; a long one's from :func:`.search.snippet` (bounded cost)."""
-        found = self.db.execute("SELECT content FROM messages WHERE id = ?", [message_id]).fetchone()
-        if found is None:  # deleted by another process since the search found it
-            return ""
-        content = found[0]
-        if len(content) > SNIPPET_PIECE_CHARS:
-            return snippet(content, fts_query(query, any_term=True), FTS_TOKENIZER)
-        row = self.db.execute(
-            f"SELECT snippet(messages_fts, {SNIPPET_ARGS}) FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?",
-            [match, message_id],
-        ).fetchone()
-        return str(row[0]) if row else ""
+        return message_snippet(self.db, message_id, match, query)
+
+    @_guarded
+    def repair(self) -> int:
+        """Rebuild the search index from the messages (see :mod:`.repair`); return how many it holds."""
+        return rebuild_search_index(self.db, self.path)
 
     def iter_export(self, conversation_ids: Sequence[int]) -> Iterator[tuple[Conversation, list[StoredMessage]]]:
+        if isinstance(conversation_ids, (str, bytes)) or not isinstance(conversation_ids, Sequence):
+            raise HistoryError(f"conversation_ids must be a list of ids, not {type(conversation_ids).__name__}")
         for conversation_id in conversation_ids:
             yield self.get_conversation(conversation_id), self.messages(conversation_id)

@@ -15,17 +15,20 @@ from ..errors import HistoryError
 _SURROGATE = re.compile("[\ud800-\udfff]")
 TITLE_LENGTH = 60
 """Longest title made from a message (characters); longer ones end in "…"."""
+UNTITLED = "(untitled)"
+"""How a conversation without a title (nothing typed yet, or only blank lines) is named where it is listed."""
 
 
-def storable_text(text: str) -> str:
+def storable_text(text: str, what: str = "message content") -> str:
     """``text`` as SQLite can store it: lone surrogates become U+FFFD, all else unchanged.
 
     Python strings may hold lone surrogates (``surrogateescape`` input); they have
     no UTF-8 encoding, so they get the same defined replacement as invalid UTF-8
     read from stdin. Everything else — NUL, emoji, CJK, megabytes — is kept as is.
+    ``what`` names the value in the error for one that is not a ``str`` (a title, a system prompt).
     """
     if not isinstance(text, str):
-        raise HistoryError(f"message content must be text, not {type(text).__name__}")
+        raise HistoryError(f"{what} must be text, not {type(text).__name__}")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

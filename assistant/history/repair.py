@@ -1,0 +1,89 @@
+"""Rebuilding the search index: the part of a history file that can be damaged and made again.
+
+``messages_fts`` is an external-content FTS5 index: it holds no text of its own,
+only what it was told by the triggers on ``messages``. When its pages hold
+something FTS5 cannot read (a crash on a file system that reorders writes, a
+tool that edited the file), every search, delete and new message fails with
+"database disk image is malformed" — while the messages themselves are intact
+and ``list``/``show``/``export`` still read them. The old advice, "move it aside",
+threw a whole history away for an index that ``'rebuild'`` makes again from the
+messages. ``assistant history repair`` does that, after SQLite's own check says
+the tables themselves are sound; a file damaged beyond that is left as it is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import HistoryError
+from .db import BUSY_TIMEOUT_S, check_existing_file, resolve_db_path, write_transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+REPAIR_HINT = "`assistant history repair` rebuilds its search index, the part usually at fault, keeping every message"
+"""Said with a "malformed" error (see :func:`.db.describe_error`)."""
+
+
+def _beyond_repair(path: Path, detail: str) -> HistoryError:
+    return HistoryError(
+        f"{path} is damaged beyond its search index ({detail}); save what still reads with "
+        "`assistant history export --all --format json`, then move the file aside"
+    )
+
+
+def check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """``PRAGMA quick_check``: a :class:`HistoryError` saying the file is past repair unless it is "ok"."""
+    try:
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        if "not a database" in str(exc):  # not SQLite at all: there is nothing to export either
+            raise HistoryError(f"{path} is not a SQLite database; move it aside or choose another with --db") from exc
+        raise _beyond_repair(path, str(exc)) from exc
+    if problems != ["ok"]:
+        raise _beyond_repair(path, "; ".join(problems[:3]))
+
+
+def rebuild_search_index(db: sqlite_utils.Database, path: Path) -> int:
+    """Check the tables, rebuild ``messages_fts`` from ``messages`` and check it; return the messages indexed.
+
+    A file damaged beyond the index is refused, changing nothing: the messages
+    it still reads can be exported before it is moved aside.
+    """
+    check_tables(db.conn, path)
+    with write_transaction(db):
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+    return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+
+def repair_history(path: Any = None) -> int:
+    """``assistant history repair``: check the file before the history opens it, then rebuild its index.
+
+    Opening reads the schema and the migrations, which a file damaged there
+    cannot give: that is said as "beyond repair", not as the "malformed" error
+    whose advice is to run this.
+    """
+    from . import arguments
+    from .store import HistoryStore
+
+    resolved = resolve_db_path(arguments.db_path(path))
+    check_existing_file(resolved, must_exist=True)
+    try:
+        conn = sqlite3.connect(f"{resolved.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"cannot open history database {resolved}: {exc}") from exc
+    try:
+        check_tables(conn, resolved)
+    except sqlite3.Error as exc:  # locked: said as every command says it
+        from .db import describe_error
+
+        raise HistoryError(describe_error(resolved, exc)) from exc
+    finally:
+        conn.close()
+    with HistoryStore.open(resolved, create=False) as store:
+        return store.repair()
