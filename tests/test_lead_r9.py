@@ -161,3 +161,24 @@ def test_a_ctrl_c_during_a_single_tool_run_is_an_interrupt_not_a_result(tmp_path
     ran = CliRunner().invoke(main, ["summarize", "-b", "fake", "-m", "m", "Some text to summarize here."])
     assert ran.exit_code == 130, ran.output
     assert ran.stdout == ""  # no summary printed as if whole
+
+
+def test_history_show_says_one_token_not_one_tokens(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+    from assistant.history import HistoryStore
+    from assistant.types import Completion, Timings, Usage
+
+    def reply(text: str, tokens: int) -> Completion:
+        return Completion(text=text, model="m", backend="fake", finish_reason="stop",
+                          usage=Usage(completion_tokens=tokens), timings=Timings())
+
+    db = tmp_path / "h.db"
+    with HistoryStore.open(db) as store:
+        conversation = store.create_conversation()
+        store.record_turn(conversation.id, "hi", reply("Yo", 1))
+        store.record_turn(conversation.id, "again", reply("Yo yo", 2))
+    shown = CliRunner().invoke(main, ["history", "show", "1", "--db", str(db)]).output
+    assert "1 token," in shown or "1 token)" in shown
+    assert "1 tokens" not in shown and "2 tokens" in shown

@@ -84,7 +84,8 @@ def _message_header(message: StoredMessage) -> str:
         details.append(f"sent through template {message.template or '(unnamed)'}, see --json")
     if message.role == "assistant":
         if message.completion_tokens:
-            details.append(f"{message.completion_tokens} tokens")
+            count = message.completion_tokens
+            details.append(f"{count} token{'' if count == 1 else 's'}")
         if message.tokens_per_second:
             details.append(f"{message.tokens_per_second:.1f} tok/s")
         if message.tool_name:
