@@ -226,13 +226,17 @@ def remotes() -> dict[str, dict[str, Any]]:
     """The ``[remotes.NAME]`` tables: named OpenAI-compatible servers for ``-b openai``.
 
     Unknown keys are errors so that a typo (``base-url``) does not silently fall
-    back to another server.
+    back to another server. A name holding ``/`` is left out: ``-m a/b`` reads as
+    remote ``a`` or a Hugging Face id, so no ``-m`` can select it, and it must not
+    stop the other remotes; :func:`check_remote_reference` refuses it where ``-m`` names it.
     """
     section = load_config().get("remotes", {})
     if not isinstance(section, dict):
         raise ConfigError("[remotes] in the config must be a table of [remotes.NAME] tables")
     found: dict[str, dict[str, Any]] = {}
     for name, table in section.items():
+        if "/" in name:
+            continue
         if not isinstance(table, dict):
             raise ConfigError(f"[remotes.{name}] in the config must be a table")
         unknown = sorted(set(table) - REMOTE_KEYS)
@@ -241,6 +245,32 @@ def remotes() -> dict[str, dict[str, Any]]:
             raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [remotes.{name}] (known: {known})")
         found[name] = dict(table)
     return found
+
+
+def remote_table_names() -> list[str]:
+    """The names under ``[remotes]`` as written, before :func:`remotes` checks the tables.
+
+    A malformed table makes :func:`remotes` fail for every name; a caller that must tell
+    "``-m loc`` names no remote" from "``-m loc`` names one, in a config with an error"
+    (``-m``'s choice of backend) asks here.
+    """
+    section = load_config().get("remotes", {})
+    return [str(name) for name in section] if isinstance(section, dict) else []
+
+
+def check_remote_reference(model: str) -> None:
+    """A :class:`ConfigError` when ``model`` (``-m``) names a ``[remotes."a/b"]`` table, which cannot be selected.
+
+    ``-m a/b/MODEL`` reads as remote ``a``, or a Hugging Face id when there is no
+    such remote: the table was quietly never used, and the model was looked up as
+    ``a/b`` instead. Only the name that ``-m`` reaches is refused; other remotes work.
+    """
+    for name in remote_table_names():
+        if "/" in name and (model == name or model.startswith(name + "/")):
+            raise ConfigError(
+                f"the remote name {name!r} in [remotes] cannot be used: a remote's name cannot hold '/' "
+                f"(-m {name} reads as a Hugging Face model id); rename the table, e.g. {name.replace('/', '-')!r}"
+            )
 
 
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."

@@ -79,3 +79,18 @@ def within_reach(
     if not capabilities.seed and params.seed is not None and "seed" not in kept:
         params = params.replace(seed=None)
     return params
+
+
+def known_before_load(backend: object, feature: str) -> object | None:
+    """Capability ``feature`` of ``backend`` where every load gives the same, read before any load; else None.
+
+    A backend lists in ``capabilities_before_load`` (a class attribute, a set of
+    :class:`Capabilities` field names) the fields its unloaded ``capabilities`` already
+    answer for whatever model it will load: llama-cpp never gives attention weights,
+    whichever GGUF it loads. A command refuses what the backend can never do before
+    the load instead of after it (``assistant attention -b llama-cpp``). A backend
+    that lists nothing (a plugin's) is asked only once loaded, as before.
+    """
+    if feature not in getattr(type(backend), "capabilities_before_load", ()):
+        return None
+    return getattr(backend.capabilities, feature)  # type: ignore[attr-defined]

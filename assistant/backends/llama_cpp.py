@@ -26,15 +26,15 @@ from ..models.context_size import (
     KvShape,
     available_memory,
     check_context_size,
-    override_requested,
 )
 from ..models.gguf import chat_template, header_text, read_metadata, training_context_length
-from ..option_values import switch_option, unknown_options_error
 from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
 from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read the log buffer through this module)
+    IGNORED_OPTIONS,  # the options load reads (and ignores), named here for the engine's callers
+    OPTIONS,
     _chat_handlers_not_compiled,
     _VisibleStream,
     _import_llama_cpp,
@@ -42,17 +42,16 @@ from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read t
     _log_state,
     _recent_errors,
     _stderr_silenced,
+    read_load_options,
 )
 from .prompt_reuse import common_prefix
 
 DEFAULT_MAX_CTX = 8192
 DEFAULT_BATCH = 512
 """Prompt tokens per decode unless ``-o n_batch`` says otherwise (llama-cpp-python's default)."""
-OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers", "n_batch", "flash_attn", OVERRIDE_OPTION)
-"""The backend options llama-cpp reads: what an unknown option's error lists and suggests from."""
-IGNORED_OPTIONS = ("device", "dtype")
-"""Transformers options llama-cpp accepts and ignores (it always has); never suggested: they change nothing here."""
 FORCED_CHUNK = 32  # forced tokens per decode in iter_logits: chunk × vocabulary floats of logits at once
+
+
 class LlamaCppBackend(TokenLoopBackend):
     name = "llama-cpp"
     # Capabilities.max_parallel stays 1: the high-level Llama object holds one sequence's
@@ -60,6 +59,10 @@ class LlamaCppBackend(TokenLoopBackend):
     # measured at 1.24-1.33x rows/s for N=4/8 on a 2-core CPU, under the 1.5x that would pay
     # for a second decode loop (benchmarks/llama_multiseq.py, docs/scale.md).
     capabilities_default = Capabilities(constrained=True)
+    capabilities_before_load = frozenset(
+        {"score", "logprobs", "sampled_probs", "next_token", "attention", "constrained", "catalog_models"}
+    )
+    """The same for every GGUF (``capabilities.known_before_load``): no attention weights, whichever loads."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -89,28 +92,23 @@ class LlamaCppBackend(TokenLoopBackend):
     def load(self, model: str, **options: Any) -> None:
         from ..models import resolve_model_path
 
-        # checked: bool("no") was True, so `verbose = "no"` in the config printed every llama.cpp log line
-        verbose = switch_option(options, "verbose", False)
-        options.pop("verbose", None)
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
-        unknown = set(options) - set(OPTIONS) - set(IGNORED_OPTIONS)
-        if unknown:  # before resolving the model, which may download it
-            raise unknown_options_error("llama-cpp", unknown, OPTIONS)
+        options = read_load_options(options)  # names and values, before resolving the model (a download)
+        verbose, override, flash_attn = options["verbose"], options[OVERRIDE_OPTION], options["flash_attn"]
         path = resolve_model_path(model, progress=progress)
         if path.is_dir():
             raise ModelLoadError(path, "llama-cpp needs a .gguf file, not a directory")
         metadata = read_metadata(path)
         trained = training_context_length(metadata)
-        n_ctx = int(options.pop("n_ctx", 0) or min(trained or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
-        override = override_requested(options)
-        options.pop(OVERRIDE_OPTION, None)
+        n_ctx = int(options.get("n_ctx") or min(trained or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
         from .engine.threads import compute_threads
 
-        requested_threads = int(options.pop("n_threads", 0) or 0)
+        requested_threads = int(options.get("n_threads") or 0)
         n_threads, n_threads_batch = compute_threads(requested_threads)
         lib = _import_llama_cpp(verbose)
         default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
-        n_gpu_layers = int(options.pop("n_gpu_layers", default_gpu_layers))
+        given_layers = options.get("n_gpu_layers")
+        n_gpu_layers = default_gpu_layers if given_layers is None else int(given_layers)
         on_cpu = n_gpu_layers == 0 or not lib.llama_supports_gpu_offload()
         check_context_size(  # before llama.cpp allocates the cache (f16 keys and values by default)
             n_ctx,
@@ -121,9 +119,7 @@ class LlamaCppBackend(TokenLoopBackend):
             memory=available_memory() if on_cpu else None,
         )
         # 0 is the default, as for the other count options: llama.cpp itself refused n_batch=0 at load
-        n_batch = int(options.pop("n_batch", 0) or DEFAULT_BATCH)
-        flash_attn = switch_option(options, "flash_attn", False)
-        options.pop("flash_attn", None)
+        n_batch = int(options.get("n_batch") or DEFAULT_BATCH)
         self.unload()
         _log_lines.clear()
         free_cores = AvailableCores()  # from before the load, so the first request has a measure too
@@ -163,6 +159,10 @@ class LlamaCppBackend(TokenLoopBackend):
         }
         self._model_name = model if not Path(model).exists() else path.name
         self._setup_chat_format()
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """What ``load`` refuses in its options (names and values: :func:`read_load_options`), loading nothing."""
+        read_load_options(dict(options))
 
     def _setup_chat_format(self) -> None:
         llm, meta = self._llm, self._metadata
@@ -462,7 +462,8 @@ class LlamaCppBackend(TokenLoopBackend):
         self._start_threads()
         tokens = [int(t) for t in token_ids]
         try:
-            self._evaluate_prefix(prompt_ids)
+            if not self._evaluate_prefix(prompt_ids):
+                return  # cancelled while the prompt was read: no rows (next_token says so)
             yield self._raw_logits().copy()
             done = 0
             while done < len(tokens):
@@ -500,16 +501,27 @@ class LlamaCppBackend(TokenLoopBackend):
         do not change.
         """
         llm = self._llm
-        step = self.prefill_chunk or llm.n_batch
+        step = self._read_step()
         cached = common_prefix(list(llm.input_ids[: llm.n_tokens]), prompt_ids[:-1])
         whole = (len(prompt_ids) - 1 - cached) // step
         if whole == 0:
             return not self.cancelled
-        llm.n_tokens = cached
-        for start in range(cached, cached + whole * step, step):
+        return self._read_chunks(prompt_ids, cached, cached + whole * step)
+
+    def _read_step(self) -> int:
+        """Prompt tokens per ``Llama.eval`` between two checks for a cancel."""
+        return self.prefill_chunk or self._llm.n_batch
+
+    def _read_chunks(self, ids: list[int], start: int, end: int) -> bool:
+        """Evaluate ``ids[start:end]`` after the cache's first ``start`` tokens, one :meth:`_read_step` at a
+        time; False if cancelled between two (the abort callback, when on, stops the one under way)."""
+        llm = self._llm
+        step = self._read_step()
+        llm.n_tokens = start
+        for at in range(start, end, step):
             if self.cancelled:
                 return False
-            llm.eval(prompt_ids[start : start + step])
+            llm.eval(ids[at : min(at + step, end)])
         return not self.cancelled
 
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
@@ -520,21 +532,24 @@ class LlamaCppBackend(TokenLoopBackend):
         """
         self._require()
         prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
+        self._cancel.clear()  # a cancel of an earlier reply is not this one's
         with self._engine_turn():
             self._start_threads()
-            after_prompt = self._logprobs_after(prompt_ids)
-            results: list[float] = []
-            for full in continued:
-                shared = max(1, common_prefix(full, prompt_ids))
-                if shared == len(prompt_ids):
-                    self._cache_exactly(prompt_ids)
-                    logprobs = after_prompt
-                else:  # the candidate's first token merged with the prompt's last one
-                    logprobs = self._logprobs_after(full[:shared])
-                results.append(self._continuation_logprob(full[shared:], logprobs))
-            # The logits in the context no longer belong to the cache's last position;
-            # make the next generate() re-evaluate instead of sampling from them.
-            self._llm._requires_eval = True
+            try:
+                after_prompt = self._logprobs_after(prompt_ids)
+                results: list[float] = []
+                for full in continued:
+                    shared = max(1, common_prefix(full, prompt_ids))
+                    if shared == len(prompt_ids):
+                        self._cache_exactly(prompt_ids)
+                        logprobs = after_prompt
+                    else:  # the candidate's first token merged with the prompt's last one
+                        logprobs = self._logprobs_after(full[:shared])
+                    results.append(self._continuation_logprob(full[shared:], logprobs))
+            finally:
+                # The logits in the context no longer belong to the cache's last position;
+                # make the next generate() re-evaluate instead of sampling from them.
+                self._llm._requires_eval = True
         return results
 
     def _continuation_logprob(self, tokens: list[int], logprobs: Any) -> float:
@@ -556,14 +571,27 @@ class LlamaCppBackend(TokenLoopBackend):
         return cached
 
     def _logprobs_after(self, prefix: list[int]) -> Any:
-        """Next-token log-probs after ``prefix`` (re-evaluating at least its last token)."""
-        self._evaluate_prefix(prefix)
+        """Next-token log-probs after ``prefix`` (re-evaluating at least its last token); a cancel is a BackendError."""
+        if not self._evaluate_prefix(prefix):
+            raise BackendError("the scoring was cancelled")
         return self._last_logprobs()
 
-    def _evaluate_prefix(self, prefix: list[int]) -> None:
-        """Evaluate ``prefix``, reusing the cached part but always its last token (its logits are wanted)."""
+    def _evaluate_prefix(self, prefix: list[int]) -> bool:
+        """Evaluate ``prefix``, reusing the cached part but always its last token (its logits are wanted).
+
+        Read as :meth:`_prefill` reads a prompt: in chunks, with the abort callback on, so a
+        cancel (Ctrl-C on ``assistant next`` or while scoring) stops a long prompt at once
+        instead of after the whole of it. False if cancelled: the logits are then not the prefix's.
+        """
         llm = self._llm
         cached = min(common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix), len(prefix) - 1)
-        llm.n_tokens = cached
-        llm.eval(prefix[cached:])
+        self._abort_on_cancel(True)
+        try:
+            return self._read_chunks(prefix, cached, len(prefix))
+        except (RuntimeError, ValueError):
+            if self.cancelled:  # llama_decode aborted mid-chunk (returned 2): the cancel, not a failure
+                return False
+            raise
+        finally:
+            self._abort_on_cancel(False)
 

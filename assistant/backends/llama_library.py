@@ -6,7 +6,8 @@ lines go into one ring buffer (quoted in load errors, printed with
 ``verbose=True`` through :func:`~assistant.terminal_text.visible_text`, since they
 quote a GGUF's own strings); C code that prints straight to fd 2 is silenced
 while it runs; and while ``Llama()`` loads, llama-cpp-python's own chat
-formatter is replaced, one load at a time.
+formatter is replaced, one load at a time. The options the backend hands
+``Llama()`` are checked here too (:func:`read_load_options`), before any load.
 """
 
 from __future__ import annotations
@@ -20,7 +21,41 @@ from collections import deque
 from typing import Any, Iterator
 
 from ..errors import BackendError
+from ..models.context_size import OVERRIDE_OPTION, override_requested
+from ..option_values import check_backend_options, switch_option, unknown_options_error
 from ..terminal_text import visible_text
+
+OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers", "n_batch", "flash_attn", OVERRIDE_OPTION)
+"""The backend options llama-cpp reads: what an unknown option's error lists and suggests from."""
+IGNORED_OPTIONS = ("device", "dtype")
+"""Transformers options llama-cpp accepts and ignores (it always has); never suggested: they change nothing here."""
+
+
+def read_load_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Every load option checked, names and values, with no model touched: the one check ``load`` and
+    ``check_options`` make.
+
+    Returns the options with the integer ones made ints and the switches (``verbose``,
+    ``flash_attn``, ``n_ctx_override``) read as booleans. ``assistant compare`` calls it
+    (through ``check_options``) before either side loads: ``-o llama-cpp:flash_attn=maybe``
+    was refused only when its side's turn came, after the other side had run.
+    """
+    # checked: bool("no") was True, so `verbose = "no"` in the config printed every llama.cpp log line
+    verbose = switch_option(options, "verbose", False)
+    rest = {k: v for k, v in options.items() if k not in ("verbose", "progress")}
+    unknown = set(rest) - set(OPTIONS) - set(IGNORED_OPTIONS)
+    if unknown:
+        raise unknown_options_error("llama-cpp", unknown, OPTIONS)
+    # The CLI and the config check these already; the Python API passes what it is given
+    # (n_ctx="abc" was a ValueError from int(), blamed on the backend).
+    rest = check_backend_options(rest, "the llama-cpp backend's options")
+    return {
+        **rest,
+        "verbose": verbose,
+        "flash_attn": switch_option(rest, "flash_attn", False),
+        OVERRIDE_OPTION: override_requested(rest),
+    }
+
 
 _log_lines: deque[str] = deque(maxlen=200)
 _load_lock = threading.Lock()

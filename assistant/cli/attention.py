@@ -166,6 +166,7 @@ def attention(
     if verbose:
         backend_opts["verbose"] = True
     model_name, backend = resolve_model_and_backend(model, backend)  # -b openai: the server's own model
+    refuse_without_attention(backend)  # -b llama-cpp: before the model loads, not after
     prompt = message_prompt(user_text, system, choose_mode(mode, model_name))  # a base model continues TEXT
 
     with CtrlC(at_once=True) as ctrl_c:  # a press stops the engine: "interrupted", status 130
@@ -198,6 +199,22 @@ def attention(
         echo_untrusted(f"wrote {out}", err=True)
     if console is not None:
         print_heatmap(console, maps, layer, head, engine.model_name, reply)
+
+
+def refuse_without_attention(backend: str) -> None:
+    """The backend's own refusal, before any load, when it can give no attention weights whatever the model.
+
+    Read from the typed capability where the backend knows it unloaded
+    (:func:`~assistant.backends.capabilities.known_before_load`); other backends are
+    asked once loaded, as before. The refusal is the backend's ``attention_shape``'s,
+    the one line it gives loaded too.
+    """
+    from ..backends import create_backend
+    from ..backends.capabilities import known_before_load
+
+    unloaded = create_backend(backend)
+    if known_before_load(unloaded, "attention") is False:
+        unloaded.attention_shape()  # NotSupportedError: "the llama-cpp backend cannot return attention weights ..."
 
 
 def heatmap_console() -> Console:

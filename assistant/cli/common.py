@@ -85,14 +85,23 @@ def _remote_backend(model: str) -> str | None:
     """
     from pathlib import Path
 
-    from ..config import remotes
+    from ..config import check_remote_reference, remote_table_names, remotes
     from ..errors import AssistantError
 
     prefix = model.partition("/")[0]
     try:
-        if not prefix or prefix not in remotes() or Path(model).expanduser().exists():
+        if not prefix or Path(model).expanduser().exists():
             return None
-    except (AssistantError, OSError):  # a malformed [remotes] table is reported where it is used
+    except OSError:  # a name no file system takes (too long): not a file, then
+        pass
+    try:
+        named = remotes()
+    except AssistantError:  # a malformed [remotes] table: reported here when -m names a remote, used or not
+        if prefix in remote_table_names():  # (else `-m loc` read as a model: "unknown model 'loc'")
+            raise
+        return None
+    if prefix not in named:
+        check_remote_reference(model)  # -m a/b for a [remotes."a/b"] table: the name, not "unknown model"
         return None
     from ..backends.openai.settings import BACKEND_NAME
 
@@ -179,6 +188,7 @@ class CtrlC:
         self.engine: Any = None
         self.at_once = at_once
         self._previous: Any = None
+        self._previous_hook: Any = sys.unraisablehook
         self._installed = False
 
     def install(self) -> "CtrlC":
@@ -186,13 +196,28 @@ class CtrlC:
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
             self._installed = True
         except ValueError:  # not the main thread (an embedding program): Python's own handling stays
-            pass
+            return self
+        self._previous_hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
         return self
 
     def restore(self) -> None:
         if self._installed:
             signal.signal(signal.SIGINT, self._previous)
+            sys.unraisablehook = self._previous_hook
             self._installed = False
+
+    def _unraisable(self, info: Any) -> None:
+        """A press raised inside an engine's C callback is not printed: it was noted, and the engine cancelled.
+
+        ctypes drops an exception raised in a callback and prints "Exception ignored on
+        calling ctypes callback function" with a traceback: Ctrl-C on ``assistant next``
+        while llama.cpp read the prompt (its abort callback runs Python between two graph
+        nodes) printed six lines of traceback above "interrupted".
+        """
+        if isinstance(info.exc_value, KeyboardInterrupt) and self.pressed.is_set():
+            return
+        self._previous_hook(info)
 
     def attach(self, engine: Any) -> None:
         """The engine is loaded: a press now cancels it; one dropped during the load stops here (unloaded)."""

@@ -52,7 +52,7 @@ from .request_helpers import (  # estimate_tokens and the rest stay importable f
 )
 from .scoring import EchoScorer
 from .servers import GENERIC, ServerProfile, is_default
-from .settings import RemoteSettings, resolve_settings
+from .settings import RemoteSettings, check_option_keys, resolve_settings
 
 
 MAX_PARALLEL_REQUESTS = 64
@@ -79,6 +79,8 @@ class OpenAIBackend:
     """Drives a remote OpenAI-compatible server; see the module docstring."""
 
     name = "openai"
+    capabilities_before_load = frozenset({"sampled_probs", "next_token", "attention", "catalog_models"})
+    """What no server offers, known before connecting (``capabilities.known_before_load``); the rest is the server's."""
 
     def __init__(self) -> None:
         self._settings: RemoteSettings | None = None
@@ -136,6 +138,10 @@ class OpenAIBackend:
             client.close()
             raise
         self._client, self._settings, self._chat_format = client, settings, chat_format
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """The unknown-option refusal of :meth:`load`, connecting to nothing (``assistant compare``)."""
+        check_option_keys({k: v for k, v in options.items() if k not in ("progress", "verbose")})
 
     def unload(self) -> None:
         if self._client is not None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...config import backend_options, remotes
+from ...config import backend_options, check_remote_reference, remotes
 from ...errors import ConfigError
 from .http import redact_url
 
@@ -144,13 +144,18 @@ def _checked_key(value: Any, source: str) -> str | None:
     return key or None
 
 
-def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
-    """Combine ``-m``, options, the named remote, env and config into one RemoteSettings."""
+def check_option_keys(options: dict[str, Any]) -> None:
+    """Refuse an option the openai backend does not read (``OPTION_KEYS``): ``load`` and ``check_options`` both ask."""
     unknown = sorted(set(options) - OPTION_KEYS)
     if unknown:
         raise ConfigError(
             f"unknown openai backend option(s): {', '.join(unknown)} (known: {', '.join(sorted(OPTION_KEYS))})"
         )
+
+
+def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
+    """Combine ``-m``, options, the named remote, env and config into one RemoteSettings."""
+    check_option_keys(options)
     configured = backend_options(BACKEND_NAME)
     explicit = {k: v for k, v in options.items() if not (k in configured and configured[k] == v)}
     table: dict[str, Any] = {}
@@ -161,6 +166,7 @@ def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
         remote, table = prefix, named[prefix]
         model_name = rest or str(table.get("model") or "")
     else:
+        check_remote_reference(model)  # a [remotes."a/b"] table: never the default server's model "a/b"
         model_name = model
     where = f"[remotes.{remote}]" if remote else "the environment/config"
 

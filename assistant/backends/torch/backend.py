@@ -79,9 +79,63 @@ def check_cuda_graphs(asked: bool | None, device: Any, native: bool) -> None:
         raise BackendError("cuda_graphs=true needs the native decoder (drop native=false, or cuda_graphs)")
 
 
+@dataclasses.dataclass(frozen=True)
+class LoadChoices:
+    """The load options of the transformers backend, each value checked (:func:`read_load_options`)."""
+
+    options: dict[str, Any]
+    """All of them, the integer ones made ints (``check_backend_options``)."""
+    verbose: bool
+    native: bool
+    cuda_graphs: bool | None
+    """None: not given (on by default on CUDA)."""
+    attn: str
+    device: Any
+    dtype: Any
+    max_batch: int
+    override: bool
+    """``n_ctx_override``: an ``n_ctx`` past the trained context is allowed."""
+
+
+def read_load_options(options: dict[str, Any]) -> LoadChoices:
+    """Every load option checked, names and values, with no model touched: the one check ``load`` and
+    ``check_options`` make.
+
+    ``assistant compare`` calls it (through ``check_options``) before either side loads, so
+    ``-o transformers:attn=SDPA2`` or ``device=cuda`` on a machine without CUDA is refused at once,
+    not after the other side ran and this one found and converted its model. Imports torch:
+    the device and dtype are what this torch build offers.
+    """
+    # checked as on llama-cpp: bool("no") is True, so `verbose = "no"` in the config turned it on
+    verbose = switch_option(options, "verbose", False)
+    rest = {k: v for k, v in options.items() if k not in ("verbose", "progress")}
+    unknown = sorted(set(rest) - set(OPTIONS))
+    if unknown:
+        raise unknown_options_error("transformers", unknown, OPTIONS)
+    # The CLI and the config check these already; the Python API passes what it is given.
+    rest = check_backend_options(rest, "the transformers backend's options")
+    native = switch_option(rest, "native", True)
+    graphs_asked = None if rest.get("cuda_graphs") is None else switch_option(rest, "cuda_graphs", False)
+    # read as device and dtype are (case and spaces aside): `attn=SDPA` was refused while `device=CPU` was taken
+    attn = str(rest.get("attn") or "sdpa").strip().lower()
+    if attn not in ("sdpa", "eager"):
+        raise BackendError(f"attn must be sdpa or eager, not {rest.get('attn')!r}")
+    override = override_requested(rest)
+    device = choose_device(rest.get("device"))
+    dtype = choose_dtype(rest.get("dtype"), device)
+    check_cuda_graphs(graphs_asked, device, native)
+    return LoadChoices(
+        rest, verbose, native, graphs_asked, attn, device, dtype, rest.get("max_batch") or 0, override
+    )
+
+
 class TransformersBackend(TokenLoopBackend):
     name = "transformers"
     capabilities_default = Capabilities(attention=True, constrained=True)
+    capabilities_before_load = frozenset(
+        {"score", "logprobs", "sampled_probs", "next_token", "attention", "constrained", "catalog_models"}
+    )
+    """The same for every model (``capabilities.known_before_load``); ``max_parallel`` waits for the decoder."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,31 +167,14 @@ class TransformersBackend(TokenLoopBackend):
     def load(self, model: str, **options: Any) -> None:
         from ...models import resolve_model_path
 
-        # checked as on llama-cpp: bool("no") is True, so `verbose = "no"` in the config turned it on
-        verbose = switch_option(options, "verbose", False)
-        options.pop("verbose", None)
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise unknown_options_error("transformers", unknown, OPTIONS)
-        # The CLI and the config check these already; the Python API passes what it is given.
-        options = check_backend_options(options, "the transformers backend's options")
-        requested_batch = options.get("max_batch") or 0  # checked above, before any download or load
-        native = switch_option(options, "native", True)  # switches too: a typo is found before the load
-        graphs_asked = None  # not given: on by default on CUDA
-        if options.get("cuda_graphs") is not None:
-            graphs_asked = switch_option(options, "cuda_graphs", False)
-        # read as device and dtype are (case and spaces aside), and before a download: `attn=SDPA` was refused
-        # only after the model was found, while `device=CPU` and `dtype=Float32` were taken
-        attn = str(options.get("attn") or "sdpa").strip().lower()
-        if attn not in ("sdpa", "eager"):
-            raise BackendError(f"attn must be sdpa or eager, not {options.get('attn')!r}")
+        choices = read_load_options(options)  # every value, before any download or load
+        options, verbose, native, attn = choices.options, choices.verbose, choices.native, choices.attn
+        requested_batch, graphs_asked = choices.max_batch, choices.cuda_graphs
+        device, dtype = choices.device, choices.dtype
         path = resolve_model_path(model, progress=progress, directory_ok=True)  # ORG/REPO: the HF cache
         import torch
 
-        device = choose_device(options.get("device"))
-        dtype = choose_dtype(options.get("dtype"), device)
-        check_cuda_graphs(graphs_asked, device, native)
         from ..engine.threads import compute_threads
 
         requested_threads = int(options.get("n_threads") or 0)
@@ -152,7 +189,7 @@ class TransformersBackend(TokenLoopBackend):
             raise ModelLoadError(path, f"this is one file of a model directory; pass {path.parent}")
         else:
             directory, facts = ensure_converted(path, progress, verbose)
-        override = override_requested(options)
+        override = choices.override
         if options.get("n_ctx"):  # the default is within the trained context, and small
             check_context(int(options["n_ctx"]), directory, facts, override, dtype, device)
         self.unload()
@@ -189,6 +226,10 @@ class TransformersBackend(TokenLoopBackend):
                 self._options["max_batch"] = max_batch
             self._model_name = model if not Path(model).exists() else path.name
             self._tokens = token_rules(tokenizer, facts, str(getattr(hf_model.config, "model_type", "")))
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """What ``load`` refuses in its options (names and values: :func:`read_load_options`), loading nothing."""
+        read_load_options(dict(options))
 
     def unload(self) -> None:
         had_model = self._model is not None
