@@ -7,7 +7,8 @@ runs each pending row through a caller's function, appends one JSON line per
 row as it goes, resumes (``--resume``), refuses to overwrite (``--force``),
 draws a progress bar on a terminal and ends with one summary line;
 :mod:`.history` records the rows as one conversation, which ``--resume`` continues;
-:mod:`.provenance` refuses a ``--resume`` on another model than the one that wrote the lines.
+:mod:`.provenance` refuses a ``--resume`` on another model, or with other shared settings (``-o``, ``-v``),
+than those that wrote the lines.
 """
 
 from .rows import DEFAULT_INPUT_FIELDS, Row, check_input_field, read_rows

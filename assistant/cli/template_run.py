@@ -103,13 +103,14 @@ def _prompt_once(
     examples_as: str | None = None,
 ) -> None:
     from ..templates import render_template
-    from ..templates.run import require_user_message
+    from ..templates.run import refuse_before_load, require_user_message
 
     messages = render_template(  # fails early, before the model loads
         template, variables, input=input_text, examples_as=examples_as, input_hint=PROMPT_INPUT_HINT, system=system
     )
     require_user_message(template, messages, PROMPT_INPUT_HINT)
     model, backend = resolve_model_and_backend(model, backend)  # named by the record of a run stopped loading
+    refuse_before_load(template, examples_as, backend)  # what would fail once loaded, whatever the reply
     ctrl_c = CtrlC().install()  # a press inside an engine callback is not lost (see CtrlC)
     try:
         try:
@@ -221,7 +222,7 @@ def _prompt_batch(
     from ..batch import ProgressBar, check_input_field, check_output, read_rows
     from ..batch.history import BatchRecorder, finished_already
     from ..templates.batch import check_resume, row_generation_params, run_batch
-    from ..templates.run import resolve_params
+    from ..templates.run import refuse_before_load, resolve_params
 
     check_output(out, resume, force, source=batch)  # before the model loads: a clash costs nothing
     unknown = sorted(name for name in variables if template.variable(name) is None)
@@ -229,52 +230,73 @@ def _prompt_batch(
         raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
     rows = read_rows(batch)
     check_input_field(rows, input_field, batch)
-    check_resume(template, out, resume)
+    refuse_before_load(template, examples_as, resolve_model_and_backend(model, backend)[1])  # every row would fail
+    sampling = _sampling_given(options)  # -o as given, recorded on each line and compared on --resume
+    if (note := check_resume(template, out, resume, variables=variables, sampling=sampling)) is not None:
+        echo_untrusted(note, err=True)
     if (finished := finished_already(rows, out, resume, history)) is not None:
         finish_batch(finished, out)  # nothing left to run: no model to load
         return
-    engine, overrides = load_engine(model, backend, options, verbose)
-    params = resolve_params(template, overrides, engine)
-    in_flight = batch_parallel(parallel, engine)
-    _note_constraint(template, engine)
-    recorder = BatchRecorder(history, title=f"batch: {template.name} over {batch.name}", out=out, resume=resume)
-    if recorder.note:
-        echo_untrusted(recorder.note, err=True)
-    meta = _turn_meta(template, engine, params)
-
-    def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
-        if not messages:
-            return  # the row never became a prompt (not JSON, a variable missing): nothing was said to record
-        own = row_result.get("params")  # the row's own sampling parameters, recorded as used
-        row_meta = _turn_meta(template, engine, row_generation_params(row_result, params)) if own else meta
-        typed = _typed_text(None, row_result.get("vars") or {}, messages)
-        with recorder.turn(typed, row_meta, _sent_for(typed, messages)) as turn:
-            _report_record(turn, row_result, engine)
-
+    # Ctrl-C cancels the row in flight and stops the batch after it, that row unwritten (see CtrlC; a
+    # second press raises at once). A plain KeyboardInterrupt raised in llama.cpp's abort callback was
+    # dropped by ctypes with a traceback on stderr: the row failed and the batch went on with the rest.
+    ctrl_c = CtrlC().install()
     try:
-        summary = run_batch(
-            template,
-            rows,
-            engine,
-            out=out,
-            resume=resume,
-            force=force,
-            params=params,
-            variables=variables,
-            examples_as=examples_as,
-            system=system,
-            input_field=input_field,
-            progress=lambda total: ProgressBar(total),
-            on_record=record,
-            parallel=in_flight,
-            conversation=recorder.conversation,
-        )
-    except KeyboardInterrupt:
-        engine.cancel()
-        interrupted(out)
+        engine, overrides = load_engine(model, backend, options, verbose)
+        ctrl_c.attach(engine)  # a press dropped while loading stops here
+        try:
+            params = resolve_params(template, overrides, engine)
+            in_flight = batch_parallel(parallel, engine)
+            _note_constraint(template, engine)
+            title = f"batch: {template.name} over {batch.name}"
+            recorder = BatchRecorder(history, title=title, out=out, resume=resume)
+            if recorder.note:
+                echo_untrusted(recorder.note, err=True)
+            meta = _turn_meta(template, engine, params)
+
+            def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
+                if not messages:
+                    return  # the row never became a prompt (not JSON, a variable missing): nothing was said to record
+                own = row_result.get("params")  # the row's own sampling parameters, recorded as used
+                row_meta = _turn_meta(template, engine, row_generation_params(row_result, params)) if own else meta
+                typed = _typed_text(None, row_result.get("vars") or {}, messages)
+                with recorder.turn(typed, row_meta, _sent_for(typed, messages)) as turn:
+                    _report_record(turn, row_result, engine)
+
+            summary = run_batch(
+                template,
+                rows,
+                engine,
+                out=out,
+                resume=resume,
+                force=force,
+                params=params,
+                variables=variables,
+                sampling=sampling,
+                examples_as=examples_as,
+                system=system,
+                input_field=input_field,
+                progress=lambda total: ProgressBar(total),
+                on_record=record,
+                parallel=in_flight,
+                conversation=recorder.conversation,
+                check_interrupt=ctrl_c.check,
+            )
+        except KeyboardInterrupt:
+            engine.cancel()
+            interrupted(out)
+        finally:
+            engine.unload()
     finally:
-        engine.unload()
+        ctrl_c.restore()
     finish_batch(summary, out)
+
+
+def _sampling_given(options: tuple[str, ...]) -> dict[str, Any]:
+    """The sampling settings among ``-o`` (a bad one refused here, before the model loads)."""
+    from ..options import parse_options
+
+    return parse_options(options)[0]
 
 
 def _note_constraint(template: Any, engine: Any) -> None:

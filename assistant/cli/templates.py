@@ -232,6 +232,10 @@ def render_command(
         else:
             echo_untrusted(format_messages(messages))
         return
+    if template.output.type == "choice":  # the prompt shown is the one scored: refused now if it cannot be
+        from ..templates.run import refuse_before_load
+
+        refuse_before_load(template, examples_as, resolve_model_and_backend(model, backend)[1])
     engine, _ = load_engine(model, backend, options, verbose)
     try:
         # Counted as the engine feeds it: message contents are data, so control-token text
@@ -246,9 +250,22 @@ def render_command(
         echo_json({"text": text, "tokens": tokens, "context_length": context}, indent=None)
         return
     echo_untrusted(text, nl=False)
-    fits = "fits" if tokens < context else "DOES NOT FIT"
     # The model's name is a file's (a hub's choice) or a server's: data.
-    echo_untrusted(f"\n-- {tokens} tokens of a {context}-token context ({fits}; {engine.model_name})", err=True)
+    echo_untrusted(f"\n-- {fit_line(tokens, context, engine.model_name)}", err=True)
+
+
+def fit_line(tokens: int, context: int, model_name: str) -> str:
+    """How a rendered prompt fits the model's context window, in words.
+
+    A ``context`` of 0 is a backend that does not know its window (a server that does not
+    report it), as :func:`~assistant.cli.history_options.describe_fit` reads it: not a
+    window of no tokens, which every prompt "DOES NOT FIT". The engines take a prompt only
+    while it leaves room for one token of reply, hence fewer tokens than the window.
+    """
+    if context <= 0:
+        return f"{tokens} tokens (the context window's length is unknown; set -o n_ctx=N; {model_name})"
+    fits = "fits" if tokens < context else "DOES NOT FIT"
+    return f"{tokens} tokens of a {context}-token context ({fits}; {model_name})"
 
 
 @templates.command("test", short_help="Run NAME's tests; print the pass rate.")

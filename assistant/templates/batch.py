@@ -3,8 +3,9 @@
 Rows, resuming, overwrite protection, the progress bar and the summary are the
 shared batch runner's (:mod:`assistant.batch`); this module turns a row into a
 template run. Each result line records the row number and ``id``, the variables
-used, a hash of the rendered prompt, the output, the extracted answer, usage and
-timings. A row that fails (bad JSON, a missing variable, a backend error) is
+used, the shared ``-v`` values (``shared_vars``) and ``-o`` sampling settings
+(``sampling``) every row ran with, a hash of the rendered prompt, the output, the
+extracted answer, usage and timings. A row that fails (bad JSON, a missing variable, a backend error) is
 recorded with its ``error`` and the batch goes on.
 
 A row's input text (``text`` or ``input``, or the ``--input-field``) fills the
@@ -27,10 +28,9 @@ from ..batch import (
     ProgressBar,
     Row,
     backend_failure,
-    iter_results,
     run_rows,
 )
-from ..batch.provenance import check_resume_model
+from ..batch.provenance import check_resume_made, check_resume_model, finished_lines
 from ..errors import AssistantError, ConfigError
 from ..types import GenerationParams, Message
 from .render import prompt_hash, render_template
@@ -42,19 +42,32 @@ ROW_VARIABLES_HINT = "give the row a field of that name, or -v NAME=VALUE for ev
 """How a batch row gives a variable, for the error when one is missing (not "-v" alone: rows differ)."""
 
 
-def check_resume(template: PromptTemplate, out: Path | None, resume: bool) -> None:
-    """Refuse a ``--resume`` whose results file a tool batch or another template's batch wrote.
+SHARED_FLAGS = {"shared_vars": "-v", "sampling": "-o"}
+"""The fields of a result line that record the settings every row shared, and the option giving each."""
+
+
+def check_resume(
+    template: PromptTemplate,
+    out: Path | None,
+    resume: bool,
+    *,
+    variables: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Refuse a ``--resume`` whose results file a tool batch, another template's batch, or this
+    template's batch with other ``-v`` values or ``-o`` sampling settings wrote.
 
     ``--resume`` keeps the finished lines and runs only the rest: onto a sentiment tool's file,
     every row looked done; onto another template's, two templates' answers shared one file with
-    nothing to tell them apart. Checked before the model loads, on finished lines (a failed one is
-    run again anyway); a line from a version that did not record its template is not checked.
+    nothing to tell them apart; with ``-o temperature=0.9`` onto a file made at 0.2, two ways of
+    answering did. Checked before the model loads, on finished lines (a failed one is run again
+    anyway); a line from a version that did not record its template is not checked.
+
+    Returns a note when finished lines do not record the shared settings (an older version
+    wrote them): they are resumed, not refused, since refusing would leave ``--force`` (running
+    every row again) as the only way on, and nothing on those lines says they differ.
     """
-    if not resume or out is None or not out.exists():
-        return
-    for record in iter_results(out):
-        if record.get("error") is not None:
-            continue
+    for record in finished_lines(out, resume):
         tool = record.get("tool")
         if tool is not None:
             raise ConfigError(
@@ -66,6 +79,13 @@ def check_resume(template: PromptTemplate, out: Path | None, resume: bool) -> No
             raise ConfigError(
                 f"--resume: {out} holds results of template {other!r}, not {template.name!r}; choose another --out"
             )
+    made = {"shared_vars": dict(variables or {}), "sampling": dict(sampling or {})}
+    if check_resume_made(out, resume, made, SHARED_FLAGS):
+        return (
+            f"note: finished rows in {out} do not record the -v and -o values they ran with (an older "
+            "version wrote them); they are kept as they are, unchecked"
+        )
+    return None
 
 
 def run_batch(
@@ -78,6 +98,7 @@ def run_batch(
     force: bool = False,
     params: GenerationParams | None = None,
     variables: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Any] | None = None,
     examples_as: str | None = None,
     system: str | None = None,
     input_field: str | None = None,
@@ -86,24 +107,35 @@ def run_batch(
     on_record: Callable[[dict[str, Any], list[Message] | None], None] | None = None,
     parallel: int = 1,
     conversation: Callable[[], int | None] | None = None,
+    check_interrupt: Callable[[], None] | None = None,
 ) -> BatchSummary:
     """Run every row not yet done; ``variables`` are shared values a row's own fields override.
+
+    ``sampling`` names the settings of ``params`` the caller gave over the template's (``-o``);
+    each line records them and ``variables`` (as ``sampling`` and ``shared_vars``), which
+    :func:`check_resume` compares on a ``--resume``.
 
     ``system`` replaces the template's system prompt for every row (as ``-s`` does).
     ``on_record(record, messages)`` sees each row's result just before it is written
     (the CLI records it in the history; ``messages`` is None if rendering failed);
     ``conversation`` names the history conversation on each line (:func:`~assistant.batch.run_rows`).
     ``parallel`` rows run at once (the backend's ``cancel`` stops them on Ctrl-C).
+    ``check_interrupt()`` runs after each row's work and raises :class:`KeyboardInterrupt` for a
+    Ctrl-C the engine swallowed (llama.cpp's ctypes callbacks drop the exception, and the cancel
+    it set ends the reply early): the row is then not written, not taken as done with a cut reply.
     """
     check_resume_model(out, resume, backend)  # another model's answers are not added to this one's
     generation = params or template.generation_params()
     declared = set(template.variable_names)
+    shared = {"shared_vars": dict(variables or {}), "sampling": dict(sampling or {})}
     rendered: dict[int, list[Message] | None] = {}
 
     def work(row: Row) -> dict[str, Any]:
         record, rendered[row.number] = _run_row(
-            template, row, backend, generation, variables or {}, declared, examples_as, system, input_field
+            template, row, backend, generation, shared, declared, examples_as, system, input_field
         )
+        if check_interrupt is not None:
+            check_interrupt()
         return record
 
     def seen(record: dict[str, Any]) -> None:
@@ -121,7 +153,7 @@ def _run_row(
     row: Row,
     backend: Backend,
     params: GenerationParams,
-    shared: Mapping[str, Any],
+    made: Mapping[str, dict[str, Any]],
     declared: set[str],
     examples_as: str | None,
     system: str | None,
@@ -137,8 +169,8 @@ def _run_row(
     if text is not None and "input" in declared:
         given["input"] = text
     # A null field is "not given", as an empty CSV cell is: the shared -v value or the default applies.
-    values = {**shared, **{k: v for k, v in given.items() if k in declared and v is not None}}
-    record: dict[str, Any] = {"vars": values, "prompt_hash": None}
+    values = {**made["shared_vars"], **{k: v for k, v in given.items() if k in declared and v is not None}}
+    record: dict[str, Any] = {"vars": values, **made, "prompt_hash": None}
     if row.error is not None:
         return _failed(record, row.error), None
     input_variable = template.variable("input")

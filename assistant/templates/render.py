@@ -120,8 +120,10 @@ def typed_value(template: PromptTemplate, name: str, value: Any) -> Any:
     not of that type is an error naming the variable, not a guess.
     """
     default = template.variable(name).default  # resolve_variables refused unknown names
-    if not isinstance(value, str) or default is None or isinstance(default, str):
+    if default is None or isinstance(default, str):
         return value
+    if not isinstance(value, str):
+        return _typed_json_value(template, name, value, default)
     text = value.strip()
     if isinstance(default, bool):
         if text.lower() in _TRUE:
@@ -155,6 +157,42 @@ def typed_value(template: PromptTemplate, name: str, value: Any) -> Any:
         f"template {template.name!r}: variable {name!r} takes {kind} "
         f"(its default is {_clipped(json.dumps(default, ensure_ascii=False))}), not {_clipped(repr(value))}"
     )
+
+
+def _typed_json_value(template: PromptTemplate, name: str, value: Any, default: Any) -> Any:
+    """A value already typed (a JSON batch row's ``"count": 5``, a Python caller's) checked against
+    the type of the variable's default, as text is in :func:`typed_value`.
+
+    JSON's ``true`` is Python's ``True``, and ``bool`` is an ``int``: ``"count": true`` rendered
+    ``{{ count + 1 }}`` as 2, ``"brief": 1`` passed for a yes/no, and ``"count": [1]`` failed inside
+    the template with a TypeError. A whole number is a number (``"ratio": 1`` for a default of 0.5).
+    """
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value), "a number"
+    elif isinstance(default, list):
+        ok, kind = isinstance(value, (list, tuple)), "a list"
+    elif isinstance(default, dict):
+        ok, kind = isinstance(value, Mapping), "a mapping"
+    else:  # a default of a type YAML has no more of (a date): taken as given, as before
+        return value
+    if ok:
+        return float(value) if isinstance(default, float) else value
+    raise TemplateError(
+        f"template {template.name!r}: variable {name!r} takes {kind} "
+        f"(its default is {_clipped(json.dumps(default, ensure_ascii=False, default=str))}), "
+        f"not {_clipped(json.dumps(value, ensure_ascii=False, default=str))}"
+    )
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # a whole number past any float's range (10**400)
+        return False
 
 
 def _clipped(text: str, limit: int = 60) -> str:
@@ -275,6 +313,12 @@ def _render_messages(
     if not messages:
         raise TemplateError(f"template {template.name!r} rendered nothing")
     return messages
+
+
+def examples_as_turns(template: PromptTemplate, examples_as: str | None = None) -> bool:
+    """Whether :func:`render_template` lays ``template``'s examples out as chat turns (user and
+    assistant messages) with this ``examples_as`` (None: the template's own choice)."""
+    return bool(template.examples) and (examples_as or template.examples_as) == "turns"
 
 
 def _render_examples(

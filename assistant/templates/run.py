@@ -27,7 +27,7 @@ from ..backends.streaming import collect
 from ..types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage, length_note
 from .render import INPUT_HINT, prompt_hash, render_template
 from .spec import OutputSpec, PromptTemplate
-from .strategies import Extraction, answer_runs_to_end, extract_answer, scoring_prompt
+from .strategies import Extraction, answer_runs_to_end, extract_answer, scoring_prompt, text_scoring_needs_inline
 
 
 @dataclass
@@ -122,6 +122,27 @@ def resolve_params(
     from ..backends.capabilities import within_reach
 
     return within_reach(resolved, backend.capabilities, kept=given.keys())
+
+
+def refuse_before_load(template: PromptTemplate, examples_as: str | None, backend_name: str) -> None:
+    """Refuse, before the model loads, a run that would fail once loaded whatever the input.
+
+    A ``scoring: text`` template with its examples as turns (``--examples-as turns``) cannot be
+    scored, and :func:`execute` scores wherever ``capabilities.score``: on a backend whose
+    unloaded capabilities already say it scores, whatever model it loads
+    (:func:`~assistant.backends.capabilities.known_before_load`), the run failed only after the
+    load. A backend that knows only once loaded (a server) is not refused here: one that cannot
+    score generates the label instead, turns and all.
+    """
+    from .render import examples_as_turns
+
+    if not (template.scores_text and examples_as_turns(template, examples_as)):
+        return
+    from ..backends import create_backend
+    from ..backends.capabilities import known_before_load
+
+    if known_before_load(create_backend(backend_name), "score") is True:
+        raise text_scoring_needs_inline(template)
 
 
 def run_template(

@@ -196,6 +196,16 @@ def extract_answer(template: PromptTemplate, text: str) -> Extraction:
     return Extraction(answer=body.strip(), reasoning=reasoning)
 
 
+def text_scoring_needs_inline(template: PromptTemplate) -> TemplateError:
+    """The refusal of a ``scoring: text`` template whose examples are laid out as chat turns:
+    a plain text has no turns to put them in (raised on scoring, or before the load where the
+    backend is known to score: :func:`~assistant.templates.run.refuse_before_load`)."""
+    return TemplateError(
+        f"template {template.name!r} scores labels as plain text, which needs the examples inline "
+        "(examples_as: inline, or --examples-as inline)"
+    )
+
+
 def scoring_prompt(template: PromptTemplate, messages: Sequence[Message]) -> tuple[Prompt, list[str]]:
     """The prompt ``backend.score`` gets for a choice template, and the candidates.
 
@@ -206,10 +216,7 @@ def scoring_prompt(template: PromptTemplate, messages: Sequence[Message]) -> tup
     if not template.scores_text:
         return list(messages), labels
     if any(m.role == "assistant" for m in messages):
-        raise TemplateError(
-            f"template {template.name!r} scores labels as plain text, which needs the examples inline "
-            "(examples_as: inline)"
-        )
+        raise text_scoring_needs_inline(template)
     text = "\n\n".join(m.content for m in messages)
     separator = "" if text[-1:].isspace() else " "
     return text, [separator + label for label in labels]
