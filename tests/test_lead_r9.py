@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from .conftest import run_cli
 
 
@@ -182,3 +184,54 @@ def test_history_show_says_one_token_not_one_tokens(tmp_path: Path) -> None:
     shown = CliRunner().invoke(main, ["history", "show", "1", "--db", str(db)]).output
     assert "1 token," in shown or "1 token)" in shown
     assert "1 tokens" not in shown and "2 tokens" in shown
+
+
+# ---- scoring candidates: their type, and one that swallows the whole prompt --------------------------------------
+def test_candidates_must_be_a_list_of_texts() -> None:
+    """`score(prompt, "yes")` scored "y", "e" and "s"; `[None]` failed in a tokenizer."""
+    import pytest
+
+    from assistant.backends.base import checked_candidates
+    from assistant.backends.fake import FakeBackend
+
+    backend = FakeBackend()
+    backend.load("fake-model")
+    for wrong, named in (("yes", "not one text"), ([None], "not NoneType"), (5, "not int"), ([b"x"], "not bytes")):
+        with pytest.raises(TypeError, match=named):
+            backend.score("Answer:", wrong)
+    assert checked_candidates(("a", "b")) == ["a", "b"]
+
+
+def test_next_token_and_attention_check_their_params() -> None:
+    import pytest
+
+    from assistant.backends.fake import FakeBackend
+    from assistant.types import GenerationParams
+
+    backend = FakeBackend()
+    backend.load("fake-model")
+    with pytest.raises(TypeError, match="params must be a GenerationParams"):
+        backend.next_token("Hi", None)  # type: ignore[arg-type]
+    if backend.capabilities.attention:
+        with pytest.raises(TypeError, match="window must be a whole number"):
+            backend.attention("Hi", GenerationParams(), reply="x", window="64")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="reply must be text or a list of token ids"):
+            backend.attention("Hi", GenerationParams(), reply=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("backend_name", ["llama-cpp", "transformers"])
+def test_a_candidate_merging_with_the_whole_prompt_is_refused_not_certain(backend_name: str) -> None:
+    """SmolLM2 reads "x" + "a" as the one token "xa": every candidate of `score("x", ["a", "b"])` scored 0.0
+    (certainty). A merge with the prompt's last token only is still scored (the token healed)."""
+    from assistant import load_backend
+    from assistant.errors import ConfigError
+
+    backend = load_backend(backend_name, "smollm2")
+    try:
+        with pytest.raises(ConfigError, match="merges with the prompt's first token"):
+            backend.score("x", ["a", "b"])
+        healed = backend.score("The cat sat on the m", ["at", "ountain"])
+        assert all(score < 0 for score in healed)
+    finally:
+        backend.unload()

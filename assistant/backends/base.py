@@ -79,6 +79,22 @@ def checked_params(params: Any) -> GenerationParams:
     return params
 
 
+def checked_candidates(candidates: Any) -> list[str]:
+    """``candidates`` as a list of texts; a TypeError naming what else it is.
+
+    A bare string is itself a sequence: ``score(prompt, "yes")`` scored the three
+    one-letter candidates "y", "e" and "s", and ``[None]`` failed deep in a tokenizer.
+    """
+    if isinstance(candidates, str):
+        raise TypeError(f"candidates must be a list of texts, not one text (give [{candidates[:40]!r}] for one candidate)")
+    if not isinstance(candidates, Sequence) or isinstance(candidates, (bytes, bytearray)):
+        raise TypeError(f"candidates must be a list of texts, not {type(candidates).__name__}")
+    for candidate in candidates:
+        if not isinstance(candidate, str):
+            raise TypeError(f"candidates must be texts (str), not {type(candidate).__name__}")
+    return list(candidates)
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What every inference backend provides. Sampling params mean the same everywhere."""
@@ -366,8 +382,13 @@ class TokenLoopBackend(ABC):
         """Ids of ``prompt``, and of ``prompt`` followed by each candidate (data), checked against the context.
 
         Each candidate is tokenized *with* the prompt, as the model would read the
-        text, so a candidate's first token may merge with the prompt's last one.
+        text, so a candidate's first token may merge with the prompt's last one (a
+        prompt ending in a space, "Answer: " + "yes"): the engines then score the
+        merged tokens after the prompt's shared ids, the prompt's last token "healed".
+        A candidate that merges with the prompt's *first* token leaves nothing to score
+        it after: refused (it scored 0.0, certainty, for every candidate of ``score("x", ["a"])``).
         """
+        candidates = checked_candidates(candidates)
         segments = self.prompt_segments(prompt)
         prompt_ids = self.tokenize_segments(segments)
         n_ctx = self.context_length
@@ -378,6 +399,11 @@ class TokenLoopBackend(ABC):
             ids = self.tokenize_segments([*segments, PromptSegment(candidate, data=True)])
             if len(ids) > n_ctx:
                 raise ContextOverflowError(len(ids), n_ctx)
+            if candidate and prompt_ids and ids and ids[0] != prompt_ids[0]:
+                raise ConfigError(
+                    f"the candidate {candidate[:40]!r} merges with the prompt's first token, so nothing comes "
+                    "before it to score it after: give a longer prompt"
+                )
             continued.append(ids)
         return prompt_ids, continued
 
@@ -453,6 +479,12 @@ class TokenLoopBackend(ABC):
         """
         if not self.capabilities.attention:
             raise NotSupportedError(self._no_attention())
+        checked_params(params)
+        if reply is not None and not isinstance(reply, str):
+            if not isinstance(reply, Sequence) or isinstance(reply, (bytes, bytearray)):
+                raise TypeError(f"reply must be text or a list of token ids, not {type(reply).__name__}")
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int)):
+            raise TypeError(f"window must be a whole number of tokens or None, not {type(window).__name__}")
         self._cancel.clear()
         prompt_ids = self.prompt_token_ids(prompt)
         n_ctx = self.context_length
@@ -591,6 +623,7 @@ class TokenLoopBackend(ABC):
     def next_token(self, prompt: Prompt, params: GenerationParams, top: int = 10) -> NextToken:
         from ..inspect.distribution import next_token
 
+        checked_params(params)
         self._cancel.clear()
         prompt_ids = self._forced_ids(prompt, [])
         rows = self.iter_logits(prompt_ids, [])

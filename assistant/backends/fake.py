@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..errors import BackendError, ModelLoadError
 from ..hookspecs import hookimpl
 from ..types import GenerationParams
-from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
+from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend, checked_candidates
 from .chat_format import CHATML_TEMPLATE, ChatFormat
 
 BOS, EOS = 256, 257
@@ -211,7 +211,7 @@ class FakeBackend(TokenLoopBackend):
         """Deterministic: a candidate found in the last user turn scores highest."""
         last_turn = echo_reply(prompt if isinstance(prompt, str) else self.render_prompt(prompt)).lower()
         scores = []
-        for candidate in candidates:
+        for candidate in checked_candidates(candidates):
             word = candidate.strip().lower()
             digest = int(hashlib.sha256(candidate.encode()).hexdigest()[:6], 16) / 0xFFFFFF
             bonus = 5.0 if word and word in last_turn else 0.0

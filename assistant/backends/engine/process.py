@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from ...errors import BackendError, EngineStartError
 from ...types import AttentionMaps, Chunk, Completion, GenerationParams, Message, TokenLogprob
 from . import wire
-from ..base import Backend, Capabilities, Prompt, checked_params, checked_prompt
+from ..base import Backend, Capabilities, Prompt, checked_candidates, checked_params, checked_prompt
 
 if TYPE_CHECKING:
     from ...inspect.distribution import NextToken
@@ -407,17 +407,17 @@ class ProcessBackend:
         return self._call("complete", _portable(prompt), checked_params(params))
 
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
-        return self._call("score", _portable(prompt), list(candidates))
+        return self._call("score", _portable(prompt), checked_candidates(candidates))
 
     def attention_shape(self) -> tuple[int, int]:
         return self._call("attention_shape")
 
     def attention(self, prompt: Prompt, params: GenerationParams, **options: Any) -> AttentionMaps:
         """Computed in the engine (``cancel`` reaches it at once and stops it between two layers)."""
-        return self._call("attention", _portable(prompt), params, **options)
+        return self._call("attention", _portable(prompt), checked_params(params), **options)
 
     def next_token(self, prompt: Prompt, params: GenerationParams, top: int = 10) -> NextToken:
-        return self._call("next_token", _portable(prompt), params, top)
+        return self._call("next_token", _portable(prompt), checked_params(params), top)
 
     def token_pieces(self, token_ids: Sequence[int]) -> list[TokenPiece]:
         return self._call("token_pieces", list(token_ids))

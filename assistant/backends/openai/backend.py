@@ -36,7 +36,7 @@ from ... import __version__
 from ...errors import NotSupportedError, RemoteError
 from ...terminal_text import visible_text
 from ...types import Chunk, Completion, GenerationParams, Message, TokenLogprob
-from ..base import Capabilities, Prompt, checked_params, checked_prompt
+from ..base import Capabilities, Prompt, checked_candidates, checked_params, checked_prompt
 from ..chat_format import ChatFormat
 from ..streaming import collect
 from .discovery import choose_model, detect_profile, find_context_length
@@ -400,8 +400,8 @@ class OpenAIBackend:
         client, settings = self._require()
         if self._scorer is None:
             self._scorer = EchoScorer(client, settings, self._profile, self._model)
-        text = prompt if isinstance(prompt, str) else self.render_prompt(prompt)
-        return self._scorer.score(text, candidates)
+        text = prompt if isinstance(checked_prompt(prompt), str) else self.render_prompt(prompt)
+        return self._scorer.score(text, checked_candidates(candidates))
 
     def token_logprobs(
         self, prompt: Prompt, token_ids: Sequence[int], params: GenerationParams, top: int = 5
