@@ -235,3 +235,13 @@ def test_a_candidate_merging_with_the_whole_prompt_is_refused_not_certain(backen
         assert all(score < 0 for score in healed)
     finally:
         backend.unload()
+
+
+def test_a_local_backend_asked_for_a_remote_names_the_broken_remotes_table(assistant_home: Path) -> None:
+    """`-b llama-cpp -m loc` with a typo in another [remotes] table lost its "add -b openai" hint without a word."""
+    config = assistant_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[remotes.loc]\nbase_url = "http://127.0.0.1:9"\n[remotes.bad]\nbase-url = "http://x"\n')
+    result = run_cli("prompt", "-b", "llama-cpp", "-m", "loc", "hi")
+    assert result.returncode == 1
+    assert "'loc' is a remote in the config, but [remotes] cannot be used: unknown key(s) base-url" in result.stderr

@@ -178,13 +178,17 @@ def _remote_hint(backend: Backend, model: str) -> str | None:
     """When ``-m lab`` or ``-m lab/MODEL`` names a configured remote but a local backend was asked to load it."""
     if not backend.capabilities.catalog_models:
         return None
-    from ..config import remotes
+    from ..config import remote_table_names, remotes
 
     prefix = model.partition("/")[0]
     try:
         named = remotes()
-    except AssistantError:  # a malformed [remotes] table: the openai backend reports it when used
-        return None
+    except AssistantError as exc:  # a malformed [remotes] table: named where -m names one of its remotes
+        try:
+            listed = prefix in remote_table_names()
+        except AssistantError:  # the config itself unreadable: reported where it is read
+            return None
+        return f"{prefix!r} is a remote in the config, but [remotes] cannot be used: {exc}" if listed else None
     if prefix not in named:
         return None
     from .openai.settings import BACKEND_NAME
