@@ -245,3 +245,14 @@ def test_a_local_backend_asked_for_a_remote_names_the_broken_remotes_table(assis
     result = run_cli("prompt", "-b", "llama-cpp", "-m", "loc", "hi")
     assert result.returncode == 1
     assert "'loc' is a remote in the config, but [remotes] cannot be used: unknown key(s) base-url" in result.stderr
+
+
+@pytest.mark.parametrize(("command", "what"), [("next", "give the next-token distribution"), ("tokenize", "show its token pieces")])
+def test_next_and_tokenize_refuse_a_server_before_connecting(assistant_home: Path, command: str, what: str) -> None:
+    """`next -m REMOTE` connected (or timed out on a dead server) before saying a server gives no next-token rows."""
+    config = assistant_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[remotes.dead]\nbase_url = "http://127.0.0.1:9"\n')
+    result = run_cli(command, "-m", "dead", "hi")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: the openai backend cannot {what} (use -b llama-cpp or -b transformers)"

@@ -36,19 +36,32 @@ def _pad(text: str, width: int) -> str:
 
 
 def _open(
-    model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool, ctrl_c: CtrlC
+    model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool, ctrl_c: CtrlC, what: str
 ) -> tuple[Backend, Any]:
-    """The loaded engine and the sampling settings; a Ctrl-C from here on stops it (:class:`CtrlC`)."""
+    """The loaded engine and the sampling settings; a Ctrl-C from here on stops it (:class:`CtrlC`).
+
+    A backend that can never do ``what`` (a server: no next-token rows) is refused before it
+    loads or connects, where its typed capability says so without a model
+    (:func:`~assistant.backends.capabilities.known_before_load`); else once loaded.
+    """
+    from ..backends import create_backend
+    from ..backends.capabilities import known_before_load
     from ..options import build_params, parse_options
     from ..session import open_backend
 
     overrides, backend_opts = parse_options(options)
     params = build_params(overrides)  # bad sampling values fail before the model loads
     model_name, backend_name = resolve_model_and_backend(model, backend)
+    _require_local(backend_name, known_before_load(create_backend(backend_name), "next_token"), what)
     if verbose:
         backend_opts["verbose"] = True
     engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
     ctrl_c.attach(engine)  # a press while loading, dropped in llama.cpp's log callback, stops here
+    try:
+        _require_local(engine.name, engine.capabilities.next_token, what)
+    except BaseException:
+        engine.unload()
+        raise
     return engine, params
 
 
@@ -72,11 +85,12 @@ def _prompt(text: str, chat: bool, system: str | None) -> Prompt:
     return one_turn(text, system) if chat else text
 
 
-def _require_local(engine: Backend, what: str) -> None:
+def _require_local(backend_name: str, next_token: object, what: str) -> None:
+    """Refuse a backend whose ``next_token`` capability is False (None: not known yet)."""
     from ..errors import NotSupportedError
 
-    if not engine.capabilities.next_token:
-        raise NotSupportedError(f"the {engine.name} backend cannot {what} (use -b llama-cpp or -b transformers)")
+    if next_token is False:
+        raise NotSupportedError(f"the {backend_name} backend cannot {what} (use -b llama-cpp or -b transformers)")
 
 
 # ---- tokenize ---------------------------------------------------------------------------
@@ -103,9 +117,8 @@ def tokenize(
         raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
     text = _input_text(text)
     with CtrlC(at_once=True) as ctrl_c:
-        engine, _ = _open(model, backend, options, verbose, ctrl_c)
+        engine, _ = _open(model, backend, options, verbose, ctrl_c, "show its token pieces")
         try:
-            _require_local(engine, "show its token pieces")
             ids = engine.prompt_token_ids(_prompt(text, chat, system))
             pieces = engine.token_pieces(ids)
             context = engine.context_length
@@ -182,9 +195,8 @@ def next_command(
         raise click.UsageError("-s/--system needs --chat (raw text has no messages)")
     text = _input_text(text)
     with CtrlC(at_once=True) as ctrl_c:  # a press stops the engine: "interrupted", status 130
-        engine, params = _open(model, backend, options, verbose, ctrl_c)
+        engine, params = _open(model, backend, options, verbose, ctrl_c, "give the next-token distribution")
         try:
-            _require_local(engine, "give the next-token distribution")
             result = engine.next_token(_prompt(text, chat, system), params, top=top)
             shown = [*result.candidates, result.greedy]
             pieces = {p.token_id: p for p in engine.token_pieces([c.token_id for c in shown])}
