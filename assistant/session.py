@@ -126,7 +126,7 @@ class ChatSession:
         return fit_to_context(counter, self.prompt_messages(user_text), reserve)  # type: ignore[arg-type]
 
     def prompt_for(self, fitted: FittedPrompt) -> Prompt:
-        """What goes to the backend: the messages (chat) or their texts run together (completion)."""
+        """What goes to the backend: the messages (chat) or the one text of :func:`completion_text` (completion)."""
         return fitted.messages if self.mode == "chat" else completion_text(fitted.messages)
 
     def send(self, user_text: str) -> Iterator[Chunk]:
@@ -278,13 +278,35 @@ def _shown(value: object) -> str:
     return type(value).__name__
 
 
+TURN_SEPARATOR = " "
+"""Put before a user's text that follows a turn when neither side has whitespace where they meet."""
+
+
 def completion_text(messages: list[Message]) -> str:
     """A completion-mode conversation as the one text the model continues: every turn's text, in order.
 
-    Nothing is added between turns: what the user typed and what the model wrote
-    are one document (system messages have no place in it and are left out).
+    What the user typed and what the model wrote are one document (system
+    messages have no place in it and are left out). A reply is the model's
+    continuation of the text before it, so nothing goes before it. The user's
+    next text, though, is new writing after a finished reply: joined as is,
+    ``…the sea.`` and ``In the abyss`` became ``…the sea.In the abyss``, for
+    the model and on screen. So where neither the text so far ends with
+    whitespace nor the user's text starts with some, one
+    :data:`TURN_SEPARATOR` goes between them; a newline either side wrote is
+    kept as the only separator. This is the one definition: the chat app's
+    turns and views and ``assistant prompt -c`` send and show this text.
     """
-    return "".join(m.content for m in messages if m.role != "system")
+    parts: list[str] = []
+    last = ""  # the last character so far (an empty turn adds none)
+    for message in messages:
+        if message.role == "system" or not message.content:
+            continue
+        text = message.content
+        if message.role == "user" and last and not last.isspace() and not text[0].isspace():
+            parts.append(TURN_SEPARATOR)
+        parts.append(text)
+        last = text[-1]
+    return "".join(parts)
 
 
 class _CompletionCounter:

@@ -201,23 +201,74 @@ class ChatApp(App[None]):
 
     def action_settings(self) -> None:
         settings = self.controller.settings
+        model, backend, note = self._engine_shown_in_settings()
         screen = SettingsScreen(
             self.controller.settings_options(),
-            model=settings.model,
-            backend=settings.backend,
+            model=model,
+            backend=backend,
             template=settings.template,
             params=settings.params,
             system=settings.system,
             variables=settings.template_variables,
             mode=settings.mode,
+            note=note,
         )
         self.push_screen(screen, self.apply_settings)
+
+    def refresh_settings_note(self, failed: tuple[str, str] | None = None) -> None:
+        """A load ended (or another began) with the settings panel open: its line about the switch follows.
+
+        ``failed``: the load of that model / backend failed; a panel showing it says so, since
+        applying it would try again.
+        """
+        for screen in self.screen_stack:
+            if isinstance(screen, SettingsScreen):
+                note = self._engine_shown_in_settings()[2]
+                if not note and failed == (screen.current_model, screen.current_backend):
+                    note = (
+                        f"{visible_text(failed[0]) or 'the default model'} on {visible_text(failed[1])} "
+                        "could not be loaded: Apply tries again; choose another model to switch"
+                    )
+                screen.set_note(note)
+
+    def _engine_shown_in_settings(self) -> tuple[str, str, str]:
+        """The model and backend the settings panel shows, and what it says about a switch under way.
+
+        During a switch (F2 → another model, tens of seconds to load) the
+        settings still named the old model until the load ended: the panel
+        showed it, and applying an untouched panel kept the switch going while
+        it claimed the old model. It shows the model chosen instead, says that
+        it is loading and which engine answers meanwhile; nothing is applied
+        to an engine before it is loaded (see :meth:`apply_settings`).
+        """
+        settings = self.controller.settings
+        current = (settings.model, settings.backend)
+        chat = self.chat_screen
+        chosen = chat.engine_choice
+        if chosen is None or (chosen == current and self.controller.ready and not chat.model_loading):
+            return settings.model, settings.backend, ""
+        model, backend = chosen
+        if chat.engine_after_reply is not None:
+            when = "loads when the reply being written ends"
+        elif chosen == chat.loading:
+            when = "is loading"
+        else:
+            when = "loads after the model being loaded now"
+        answering = (
+            f"; {visible_text(settings.model) or 'the server'} answers until then"
+            if self.controller.ready and chosen != current
+            else ""
+        )
+        named = f"{visible_text(model) or 'the default model'} on {visible_text(backend)}"
+        return model, backend, f"{named} {when}{answering}"
 
     def apply_settings(self, choice: SettingsChoice | None) -> None:
         if choice is None:
             return
         settings: ChatSettings = self.controller.settings
-        engine_changed = choice.model != settings.model or choice.backend != settings.backend
+        # Against what the panel showed: the engine being switched to, if a switch is under way.
+        shown = self.chat_screen.engine_choice or (settings.model, settings.backend)
+        engine_changed = (choice.model, choice.backend) != shown
         before = settings.params
         edited = {
             name: getattr(choice.params, name)

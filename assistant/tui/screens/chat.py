@@ -271,6 +271,9 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         settings = self.controller.settings
         model, backend = model or settings.model, backend or settings.backend
         if self.generating:  # the engine is in use: the choice waits for the reply's end, not lost
+            if (model, backend) == (settings.model, settings.backend) and self.controller.ready:
+                self.engine_after_reply = None  # back to the engine answering: nothing to load
+                return
             self.engine_after_reply = (model, backend)
             self.notify(f"{model} on {backend} loads when this reply ends", severity="warning")
             return
@@ -281,10 +284,13 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             if (model, backend) != self.loading:
                 self.load_after_load = (model, backend)
                 self.notify(f"{model} on {backend} loads when the model being loaded is ready")
+            else:  # the newest choice is the one loading: a choice queued before it is dropped
+                self.load_after_load = None
             return
         self.loading = (model, backend)
         self.model_loading = True
         self.set_status(state="loading", detail=f"{model} on {backend}")
+        self.chat_app.refresh_settings_note()  # an open F2 panel said it waited for the reply
         if not self.controller.ready:
             self.log_view.mount(LoadingIndicator())
         if after_first_frame:
@@ -305,6 +311,16 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         else:
             self.post_message(ModelLoaded(model, backend))
 
+    @property
+    def engine_choice(self) -> tuple[str, str] | None:
+        """The model / backend chosen and not loaded yet (the newest choice), or None.
+
+        What the app will answer with once the loads settle: a choice waiting
+        for the reply to end, else one waiting for the load under way, else
+        that load. The settings panel shows it as the model (see ChatApp.action_settings).
+        """
+        return self.engine_after_reply or self.load_after_load or self.loading
+
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
         self.set_status(detail=shorten(message.text, 60))
 
@@ -313,10 +329,10 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         self.model_loading = False
         self.loading = None
         chosen, self.load_after_load = self.load_after_load, None
-        if chosen is None:
-            return False
-        self.load_model(*chosen)
-        return True
+        if chosen is not None:
+            self.load_model(*chosen)
+        self.chat_app.refresh_settings_note()  # an open F2 panel no longer says the ended load is running
+        return chosen is not None
 
     async def on_model_loaded(self, message: ModelLoaded) -> None:
         # Once the screen shows the loaded state (a fast load must not delay the first frame).
@@ -337,7 +353,9 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             await self.send(queued)
 
     async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        if self._load_next():
+        loading_next = self._load_next()
+        self.chat_app.refresh_settings_note(failed=(message.model, message.backend))
+        if loading_next:
             self.notify(message.error, title=f"Could not load {message.model}", severity="error", timeout=10)
             return
         ready = self.controller.ready

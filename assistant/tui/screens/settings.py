@@ -185,11 +185,14 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         system: str | None,
         variables: dict[str, str] | None = None,
         mode: str | None = None,
+        note: str = "",
     ) -> None:
         super().__init__()
         from ..pickers import picker_name
 
         self.mode = mode
+        self.note = note
+        """A line above the fields: a model switch under way (``model`` is the one being switched to)."""
         self.shown_model = picker_name(model)
         """The model list's name for ``model`` (``smollm2`` is listed as ``smollm2-135m-instruct``)."""
         self.variables = dict(variables or {})
@@ -204,6 +207,9 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         params = self.params
         with VerticalScroll() as box:
             box.border_title = "Settings — Ctrl+S apply, Esc cancel"
+            note = Static(Text(self.note), classes="hint note", id="note", markup=False)
+            note.display = bool(self.note)
+            yield note
             with Grid():
                 yield Label("Model")
                 yield Select(
@@ -283,6 +289,14 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         # Its own keys: without it the chat's footer below offered the keys of the reply focused
         # before F2 (t Tokens, a Attention, r Regenerate), none of which works over the panel.
         yield Footer()
+
+    def set_note(self, note: str) -> None:
+        """Say ``note`` above the fields instead (empty: nothing): the switch it spoke of has ended."""
+        self.note = note
+        if self.is_mounted:
+            widget = self.query_one("#note", Static)
+            widget.update(Text(note))
+            widget.display = bool(note)
 
     @property
     def _shown_system(self) -> str:

@@ -314,10 +314,17 @@ def reasoning_widgets(reasoning: str, answer: str) -> list[Widget]:
     """A chain-of-thought reply's body: its reasoning collapsed, then the extracted answer."""
     from textual.widgets import Markdown
 
+    from .line_breaks import reply_parser
+
     return [
-        Collapsible(Markdown(visible_text(reasoning)), title="Reasoning", collapsed=True, classes="reasoning"),
+        Collapsible(
+            Markdown(visible_text(reasoning), parser_factory=reply_parser),
+            title="Reasoning",
+            collapsed=True,
+            classes="reasoning",
+        ),
         Static(Text("Answer", style="bold"), classes="answer-label"),
-        Markdown(visible_text(answer), classes="body answer"),
+        Markdown(visible_text(answer), classes="body answer", parser_factory=reply_parser),
     ]
 
 

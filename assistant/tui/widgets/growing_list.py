@@ -165,3 +165,9 @@ class ReplySegment(Markdown):
         "bullet_list_open": GrowingBulletList,
         "ordered_list_open": GrowingOrderedList,
     }
+
+    def __init__(self, markdown: str | None = None, classes: str | None = None) -> None:
+        from .line_breaks import reply_parser
+
+        # A model's single newlines are line breaks (see .line_breaks), live and reopened alike.
+        super().__init__(markdown, classes=classes, parser_factory=reply_parser)

@@ -123,11 +123,13 @@ def result_view(result: Any, source_text: str = "", plain: str | None = None) ->
     """
     from textual.widgets import Markdown  # imported when a result is drawn (see chat_log)
 
+    from .line_breaks import reply_parser  # a tool's text keeps its line breaks, as a reply does
+
     if plain is None:
         plain = result.to_text() if hasattr(result, "to_text") else str(result)
     data = result.to_dict() if callable(getattr(result, "to_dict", None)) else result
     if not isinstance(data, Mapping):
-        return Markdown(visible_text(plain), classes="body"), plain
+        return Markdown(visible_text(plain), classes="body", parser_factory=reply_parser), plain
     probabilities = data.get("probabilities")
     scores = data.get("scores")
     if not probabilities and isinstance(scores, Mapping) and scores:
@@ -145,7 +147,7 @@ def result_view(result: Any, source_text: str = "", plain: str | None = None) ->
             valid = False
         if valid:
             return EntityView(source_text, spans, [str(t) for t in data.get("types") or []]), plain
-    return Markdown(visible_text(plain), classes="body"), plain
+    return Markdown(visible_text(plain), classes="body", parser_factory=reply_parser), plain
 
 
 def slash_help_renderable() -> Group:
