@@ -12,14 +12,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import HistoryError
+from ..history.stored_text import UNTITLED  # one name for a conversation without a title, CLI and app
 from ..types import Message
 
 if TYPE_CHECKING:
     from ..history import Conversation, ConversationRecorder, HistoryStore, StoredMessage
-
-
-UNTITLED = "(untitled)"
-"""How a conversation without a title is named in the sidebar and in questions about it."""
 
 
 def format_when(iso: str) -> str:
