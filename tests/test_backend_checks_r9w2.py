@@ -12,6 +12,8 @@ from assistant.backends import check_options, create_backend, load_backend
 from assistant.errors import AssistantError, ConfigError
 from assistant.types import GenerationParams
 
+from .interrupt_support import CancelAfter
+
 from .conftest import run_cli
 
 
@@ -161,17 +163,6 @@ def test_a_remote_named_like_the_prefix_still_wins_over_a_slashed_name(assistant
 LONG_TEXT = " ".join(f"item{i}" for i in range(150))
 
 
-class _CancelAfter(threading.Event):
-    """A cancel that arrives after ``calls`` checks of it: mid-decode once llama.cpp asks between its steps."""
-
-    def __init__(self, calls: int) -> None:
-        super().__init__()
-        self.calls = 0
-        self.limit = calls
-
-    def is_set(self) -> bool:
-        self.calls += 1
-        return self.calls > self.limit or super().is_set()
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +180,7 @@ def test_a_cancel_stops_next_while_the_prompt_is_read(llama) -> None:  # type: i
     params = GenerationParams(temperature=0)
     expected = llama.next_token(LONG_TEXT, params, top=3)
     llama._llm.n_tokens = 0  # nothing cached: the next call reads the whole prompt again
-    llama._cancel = _CancelAfter(40)  # far fewer checks than one decode of 300 tokens makes
+    llama._cancel = CancelAfter(40)  # far fewer checks than one decode of 300 tokens makes
     try:
         with pytest.raises(BackendError, match="the next-token computation was cancelled"):
             llama.next_token(LONG_TEXT, params, top=3)
@@ -235,7 +226,7 @@ def test_a_cancel_stops_scoring_and_the_next_score_is_right(llama) -> None:  # t
 
     expected = llama.score(LONG_TEXT, [" item150", " banana"])
     llama._llm.n_tokens = 0
-    llama._cancel = _CancelAfter(40)
+    llama._cancel = CancelAfter(40)
     try:
         with pytest.raises(BackendError, match="the scoring was cancelled"):
             llama.score(LONG_TEXT, [" item150", " banana"])

@@ -104,24 +104,10 @@ def test_a_tool_raising_an_exception_whose_message_cannot_be_shown_is_a_one_line
 
 
 def _swallowing_backend() -> type:
-    from assistant.backends.fake import FakeBackend
+    from .interrupt_support import SwallowsCtrlC
 
-    class Swallows(FakeBackend):
+    class Swallows(SwallowsCtrlC):
         replies = 0
-
-        def sample_tokens(self, prompt_ids: list[int], params: object):  # type: ignore[no-untyped-def]
-            type(self).replies += 1
-            if type(self).replies == 2:
-                import os
-                import signal
-
-                try:
-                    os.kill(os.getpid(), signal.SIGINT)
-                    for _ in range(10_000):  # the handler runs between bytecodes: inside this block
-                        pass
-                except KeyboardInterrupt:
-                    pass  # dropped, as ctypes drops it
-            yield from super().sample_tokens(prompt_ids, params)
 
     return Swallows
 
@@ -158,7 +144,7 @@ def test_a_ctrl_c_during_a_single_tool_run_is_an_interrupt_not_a_result(tmp_path
     from assistant.plugins import register_plugin
 
     backend = _swallowing_backend()
-    backend.replies = 1  # the first reply is the one interrupted
+    backend.at = 1  # the first reply is the one interrupted
     register_plugin(FakeBackendPlugin(backend), name="fake-swallows-ctrl-c-one")
     ran = CliRunner().invoke(main, ["summarize", "-b", "fake", "-m", "m", "Some text to summarize here."])
     assert ran.exit_code == 130, ran.output

@@ -10,22 +10,13 @@ import pytest
 from assistant.backends import load_backend
 from assistant.types import GenerationParams
 
+from .interrupt_support import CancelAfter
+
 pytestmark = pytest.mark.model
 
 LONG_TEXT = " ".join(f"item{i}" for i in range(120))
 
 
-class _CancelAfter(threading.Event):
-    """A cancel that arrives after ``calls`` checks of it: mid-decode once llama.cpp asks between its steps."""
-
-    def __init__(self, calls: int) -> None:
-        super().__init__()
-        self.calls = 0
-        self.limit = calls
-
-    def is_set(self) -> bool:
-        self.calls += 1
-        return self.calls > self.limit or super().is_set()
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +32,7 @@ def test_a_cancel_stops_the_prompt_mid_decode_and_the_cache_stays_usable(backend
     params = GenerationParams(temperature=0, max_tokens=3, seed=1)
     expected = "".join(chunk.text for chunk in backend.stream(LONG_TEXT, params))
     backend._llm.n_tokens = 0  # nothing cached: the next reply reads the whole prompt again
-    backend._cancel = _CancelAfter(40)  # far fewer checks than one decode makes between its steps
+    backend._cancel = CancelAfter(40)  # far fewer checks than one decode makes between its steps
     try:
         chunks = list(backend.stream(LONG_TEXT, params))
     finally:

@@ -20,6 +20,8 @@ from assistant.errors import ConfigError, TemplateError
 from assistant.templates import render_template, template_from_string
 from assistant.templates.batch import check_resume
 
+from .interrupt_support import SwallowsCtrlC
+
 
 def cli(*args: str) -> Result:
     return CliRunner().invoke(main, list(args))
@@ -222,25 +224,8 @@ def test_a_backend_that_knows_nothing_before_its_load_is_not_refused_early() -> 
 
 
 # ---- Ctrl-C in a template batch that the engine swallows (llama.cpp's ctypes callbacks) --------------------------
-class _SwallowsCtrlC(FakeBackend):
-    """Ctrl-C arrives while the second row decodes, inside an engine callback that drops the exception, as
-    ctypes drops one raised in llama.cpp's abort callback ("Exception ignored on calling ctypes callback")."""
-
-    replies = 0
-
-    def sample_tokens(self, prompt_ids: list[int], params: Any) -> Any:
-        type(self).replies += 1
-        if type(self).replies == 2:
-            import os
-            import signal
-
-            try:
-                os.kill(os.getpid(), signal.SIGINT)
-                for _ in range(10_000):  # the handler runs between bytecodes: inside this block
-                    pass
-            except KeyboardInterrupt:
-                pass  # dropped, as ctypes drops it
-        yield from super().sample_tokens(prompt_ids, params)
+class _SwallowsCtrlC(SwallowsCtrlC):
+    """Ctrl-C arrives while the second row decodes, inside an engine callback that drops the exception."""
 
 
 def test_a_ctrl_c_the_engine_swallows_stops_the_batch_after_that_row(tmp_path: Path) -> None:
