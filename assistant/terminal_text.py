@@ -19,7 +19,17 @@ controls that override their natural order are made visible.
 The invisible format characters of :data:`HIDDEN_FORMAT` hide text: a soft
 hyphen or a zero-width space makes ``pay\\u00adpal`` read as ``paypal``, and the
 "tag" characters (U+E0020…) carry a whole sentence no one sees ("ASCII
-smuggling" of instructions to a model). The line and paragraph separators
+smuggling" of instructions to a model). The Hangul fillers (U+115F, U+1160,
+U+3164, U+FFA0) are letters that draw nothing: ``admin\\u3164`` passes for
+``admin``, and a word of them is a blank no one can tell from a space (an
+old-Hangul syllable that uses U+115F/U+1160 for a missing jamo shows the escape). The
+supplementary variation selectors (U+E0100…U+E01EF, like the rest of that
+plane) draw nothing either, and with the 16 standard selectors they spell one
+byte each: a payload hidden behind one visible character ("emoji smuggling"),
+which their escapes bring to light. Their one use in text, a glyph
+variant of a CJK ideograph in a Japanese name, shows as the escape after the
+ideograph; the emoji and standard variation selectors (U+FE00…U+FE0F) stay,
+as every emoji with ``\\ufe0f`` would otherwise be noise. The line and paragraph separators
 U+2028/U+2029 break some terminals' line layout and none shows them. All of them
 show as ``\\u00ad`` / ``\\U000e0041`` style escapes, as the bidi controls do. The
 joiners that are part of ordinary text stay: ZWJ (U+200D) builds emoji
@@ -33,6 +43,7 @@ independently. Stored bytes and ``--json`` keep the raw text.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -65,8 +76,14 @@ HIDDEN_FORMAT = frozenset(
         *range(0x206A, 0x2070),  # deprecated shaping and symmetric-swapping controls
         0xFEFF,  # ZERO WIDTH NO-BREAK SPACE (byte order mark)
         *range(0xFFF9, 0xFFFC),  # interlinear annotation anchor, separator, terminator
-        0xE0001,  # LANGUAGE TAG
-        *range(0xE0020, 0xE0080),  # TAG characters: invisible ASCII
+        0x115F,  # HANGUL CHOSEONG FILLER: a letter that draws nothing
+        0x1160,  # HANGUL JUNGSEONG FILLER
+        0x3164,  # HANGUL FILLER
+        0xFFA0,  # HALFWIDTH HANGUL FILLER
+        # Plane 14, all default-ignorable: LANGUAGE TAG (U+E0001), the TAG characters (U+E0020…U+E007F,
+        # invisible ASCII), the supplementary variation selectors (U+E0100…U+E01EF, a hidden byte each)
+        # and the unassigned rest, which a conforming renderer draws as nothing too.
+        *range(0xE0000, 0xE1000),
     )
 )
 """Code points that are invisible, or break lines no terminal draws, and can hide or spoof text:
@@ -76,21 +93,35 @@ _VISIBLE.update({code: f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}" 
 # output at all: they get U+FFFD, the replacement the history store uses.
 _VISIBLE.update({code: "\ufffd" for code in range(0xD800, 0xE000)})
 _TRANSLATION = str.maketrans(_VISIBLE)
+
+
+def _json_escape(code: int) -> str:
+    """``\\u007f``, or the surrogate pair JSON spells a character past U+FFFF with (``\\udb40\\udc41``).
+
+    What ``json.dumps`` writes, computed directly: the table holds thousands of code points.
+    """
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
 # JSON already escapes C0 (\u001b); DEL, C1 (U+009B is a one-character CSI on
 # some terminals) and the bidi controls it leaves raw. Inside JSON they can only
 # occur in strings, where \u escapes decode back to the same characters: the data
 # is unchanged.
-_JSON_ESCAPES = str.maketrans(
-    {
-        code: json.dumps(chr(code))[1:-1]  # \\u escapes; a surrogate pair for a tag character (U+E0041)
+# Built on first use (functools.cache): thousands of entries, and `assistant --help` needs neither.
+@functools.cache
+def _json_escapes() -> dict[int, str]:
+    return {
+        code: _json_escape(code)
         for code in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS, *HIDDEN_FORMAT, *range(0xD800, 0xE000))
     }
-)
 
 
-_NO_INVISIBLE = str.maketrans(
-    {code: None for code in (*BIDI_CONTROLS, *HIDDEN_FORMAT)} | {0x2028: "\n", 0x2029: "\n"}
-)
+@functools.cache
+def _no_invisible() -> dict[int, str | None]:
+    return dict.fromkeys((*BIDI_CONTROLS, *HIDDEN_FORMAT)) | {0x2028: "\n", 0x2029: "\n"}
 
 
 def without_invisible_controls(text: str) -> str:
@@ -103,7 +134,7 @@ def without_invisible_controls(text: str) -> str:
     person sending them. The line and paragraph separators become the line end
     they stand for.
     """
-    return text.translate(_NO_INVISIBLE)
+    return text.translate(_no_invisible())
 
 
 
@@ -139,7 +170,7 @@ def json_text(data: Any, *, indent: int | None = None) -> str:
     Non-ASCII text stays readable (``ensure_ascii=False``); every character a
     terminal could act on, and lone surrogates, are ``\\uXXXX`` escapes.
     """
-    return json.dumps(data, ensure_ascii=False, indent=indent).translate(_JSON_ESCAPES)
+    return json.dumps(data, ensure_ascii=False, indent=indent).translate(_json_escapes())
 
 
 class StreamedLineEnds:

@@ -196,6 +196,18 @@ class GenerationParams:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> GenerationParams:
+        """A copy with ``changes``, validated as construction validates (a wrong type is a ConfigError).
+
+        A name that is no setting is a ConfigError naming it, not the ``TypeError``
+        of ``dataclasses.replace``: the names come from users (``-o``, a batch row's
+        or a results file's ``params``), and a TypeError surfaced as a traceback.
+        """
+        known = self.field_names()
+        unknown = [name for name in changes if name not in known]
+        if unknown:
+            names = ", ".join(repr(name) for name in unknown)
+            plural = "s" if len(unknown) > 1 else ""
+            raise ConfigError(f"unknown generation parameter{plural} {names} (known: {', '.join(known)})")
         return dataclasses.replace(self, **changes)
 
     @classmethod

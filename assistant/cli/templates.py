@@ -116,9 +116,15 @@ def list_command(show_all: bool, as_json: bool) -> None:
         return
     # One row per template: a file name, description or error holding a line break
     # would otherwise start a row of its own, one that can pass for another template.
-    names = [_one_line(t.name) for t in found]
+    # Padded as shown: ESC is one character but `\u3164` six, so raw lengths misaligned the columns.
+    from ..terminal_text import visible_text
+
+    names = [visible_text(_one_line(t.name)) for t in found]
     width = max((len(name) for name in names), default=0)
-    sources = [f"[{t.source}]" + (f" (hidden by {t.shadowed_by})" if t.shadowed_by else "") for t in found]
+    sources = [
+        visible_text(_one_line(f"[{t.source}]" + (f" (hidden by {t.shadowed_by})" if t.shadowed_by else "")))
+        for t in found
+    ]
     source_width = max((len(source) for source in sources), default=0)  # `[user]` lines up with `[builtin]`
     for entry, name, source in zip(found, names, sources):
         if entry.error:

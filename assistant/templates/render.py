@@ -348,8 +348,8 @@ def _render_examples(
 
 
 _MARKER_LIKE = re.compile(
-    r"^\\*\[(?:" + "|".join(get_args(Role)) + r")\][ \t]*\r?$", re.MULTILINE
-)  # a CRLF line end prints as a line end (echo_untrusted), so "[user]\r" reads as a marker too
+    r"^[^\S\n]*\\*\[(?:" + "|".join(get_args(Role)) + r")\][^\S\n]*$", re.MULTILINE
+)  # any blank around it (a no-break space, a CR of a CRLF line end) prints as nothing, so " [user]\xa0" reads as a marker too
 
 
 def format_messages(messages: Sequence[Message]) -> str:

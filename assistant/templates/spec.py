@@ -358,11 +358,13 @@ def parse_expectation(where: str, raw: Any) -> Expectation:
     if empty:  # `equals:` left empty checked nothing: a test that could not fail
         raise TemplateError(f"{where}: expect '{empty[0]}' has no value (write equals: '' for an empty answer)")
     regex = raw.get("regex")
+    if regex is not None and not isinstance(regex, (str, int, float)) or isinstance(regex, bool):
+        raise TemplateError(f"{where}: expect 'regex' must be a text, not {type(regex).__name__}")
     if regex is not None:
         try:
             re.compile(str(regex))
-        except re.error as exc:
-            raise TemplateError(f"{where}: invalid regex {regex!r}: {exc}") from exc
+        except (re.error, OverflowError, RecursionError) as exc:  # a{4294967295}, 5000 nested groups
+            raise TemplateError(f"{where}: invalid regex {str(regex)[:80]!r}: {exc}") from exc
     if regex is not None and not str(regex):
         raise TemplateError(f"{where}: expect 'regex' is empty, which every answer matches")
     case_sensitive = raw.get("case_sensitive", False)

@@ -7,17 +7,25 @@ whitespace and, unless ``case_sensitive: true``, letter case.
 
 Cases run greedily (``temperature 0``) unless the caller overrides it, so a
 pass rate means the same thing on every run of the same model.
+
+A ``regex`` runs in a child Python with a time limit (:data:`REGEX_TIME_LIMIT`):
+Python's ``re`` backtracks, and a pattern such as ``(a+)+$`` against
+``aaaa…b`` takes longer than the age of the universe, with no timeout to give
+and no way to stop it in a thread. A child process can be killed; the case then
+fails with a line naming the pattern, and the other cases still run.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..backends.base import Backend
-from ..errors import AssistantError
+from ..errors import AssistantError, TemplateError
 from .run import execute, resolve_params
 from .render import render_template
 from .spec import Expectation, PromptTemplate
@@ -89,6 +97,53 @@ def _json_value(expected: Any) -> tuple[bool, Any]:
         return False, None
 
 
+REGEX_TIME_LIMIT = 5.0
+"""Seconds a ``regex`` expectation may take on one answer. A sane pattern on a reply of any
+length a model writes takes milliseconds; one past this backtracks catastrophically."""
+
+# What the child runs: only the standard library (-I -S: no site-packages, no
+# current directory on the path, no PYTHON* variables), so it starts in ~20 ms.
+_REGEX_CHILD = (
+    "import json, re, sys\n"
+    "job = json.load(sys.stdin)\n"
+    "sys.stdout.write('1' if re.search(job['pattern'], job['text'], job['flags']) else '0')\n"
+)
+
+
+class RegexTimeLimit(TemplateError):
+    """A ``regex`` expectation ran past :data:`REGEX_TIME_LIMIT` on an answer."""
+
+
+def regex_search(pattern: str, text: str, flags: int = 0, limit: float | None = None) -> bool:
+    """Whether ``pattern`` is found in ``text`` within ``limit`` seconds (:data:`REGEX_TIME_LIMIT` if None).
+
+    Past the limit: :class:`RegexTimeLimit`; a child that fails otherwise: :class:`TemplateError`.
+
+    Why a process: ``re`` has no timeout, holds the GIL while it matches (a thread
+    cannot be stopped, nor wait beside it), and ``SIGALRM`` exists only on Unix and
+    in the main thread. A child process is the one thing that can be stopped anywhere;
+    ``subprocess.run`` kills it on the timeout and on Ctrl-C.
+    """
+    limit = REGEX_TIME_LIMIT if limit is None else limit
+    if not sys.executable or getattr(sys, "frozen", False):  # no python to start (embedded, a frozen
+        return re.search(pattern, text, flags) is not None  # app's executable is the app): here, unbounded
+    job = json.dumps({"pattern": pattern, "text": text, "flags": flags})  # ASCII: lone surrogates travel too
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _REGEX_CHILD],
+            input=job, capture_output=True, text=True, encoding="utf-8", timeout=limit,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise RegexTimeLimit(f"the regex /{pattern}/ ran past {limit:g} s on the answer") from None
+    except OSError as exc:  # no process could start (a process limit, memory)
+        problem = exc.strerror or exc
+        raise TemplateError(f"the regex /{pattern}/ could not be run on the answer: {problem}") from None
+    if done.returncode != 0 or done.stdout not in ("0", "1"):
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise TemplateError(f"the regex /{pattern}/ could not be run on the answer: {last}")
+    return done.stdout == "1"
+
+
 def check_expectation(expect: Expectation, answer: Any) -> str | None:
     """None if ``answer`` meets every check in ``expect``, else the first reason it does not.
 
@@ -110,7 +165,13 @@ def check_expectation(expect: Expectation, answer: Any) -> str | None:
             return f"expected the answer to contain {needle!r}, got {text!r}"
     if expect.regex is not None:
         flags = 0 if expect.case_sensitive else re.IGNORECASE
-        if re.search(expect.regex, text, flags) is None:
+        try:
+            found = regex_search(expect.regex, text, flags)
+        except RegexTimeLimit as exc:  # the pattern's fault, not the model's: say so, and how to fix it
+            return f"{exc}: it backtracks without end (nested repeats such as (a+)+); simplify it"
+        except TemplateError as exc:  # the child could not start or failed: the case cannot pass
+            return str(exc)
+        if not found:
             return f"expected a match for /{expect.regex}/, got {text!r}"
     if expect.one_of and fold(text) not in {fold(option.strip()) for option in expect.one_of}:
         return f"expected one of {list(expect.one_of)!r}, got {text!r}"
