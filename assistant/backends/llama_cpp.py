@@ -18,9 +18,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
-from ..errors import BackendError, ModelLoadError
+from ..errors import BackendError, ConfigError, ModelLoadError
 from ..models.context_size import (
     OVERRIDE_OPTION,
     KvShape,
@@ -29,30 +29,32 @@ from ..models.context_size import (
 )
 from ..models.gguf import chat_template, header_text, read_metadata, training_context_length
 from ..types import GenerationParams
-from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend
+from .base import Capabilities, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
 from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read the log buffer through this module)
     IGNORED_OPTIONS,  # the options load reads (and ignores), named here for the engine's callers
     OPTIONS,
     _chat_handlers_not_compiled,
-    _VisibleStream,
     _import_llama_cpp,
     _log_lines,
     _log_state,
     _recent_errors,
     _stderr_silenced,
+    _VisibleStream,
+    callback_interrupts,
+    log_presses_noted,
     read_load_options,
 )
-from .prompt_reuse import common_prefix
+from .llama_reading import LlamaReading
+from .token_markers import MarkerCutter, vocab_markers
 
 DEFAULT_MAX_CTX = 8192
 DEFAULT_BATCH = 512
 """Prompt tokens per decode unless ``-o n_batch`` says otherwise (llama-cpp-python's default)."""
-FORCED_CHUNK = 32  # forced tokens per decode in iter_logits: chunk × vocabulary floats of logits at once
 
 
-class LlamaCppBackend(TokenLoopBackend):
+class LlamaCppBackend(LlamaReading, TokenLoopBackend):
     name = "llama-cpp"
     # Capabilities.max_parallel stays 1: the high-level Llama object holds one sequence's
     # KV cache, and several sequences per llama_batch (low-level API, n_seq_max > 1) were
@@ -83,6 +85,8 @@ class LlamaCppBackend(TokenLoopBackend):
         self._piece_cache: dict[int, bytes] = {}
         self._eog_cache: dict[int, bool] = {}
         self._control_cache: dict[int, str] = {}
+        self._markers: MarkerCutter | None = None
+        """Cuts untrusted text inside the vocabulary's markers (:mod:`.token_markers`); made at first use."""
         self._abort_check: Any = None
         """The abort callback llama.cpp holds while a prompt is read (:meth:`_abort_on_cancel`)."""
         self._engine_lock = threading.Lock()
@@ -127,7 +131,7 @@ class LlamaCppBackend(TokenLoopBackend):
             shown: Any = contextlib.nullcontext()
             if verbose:  # llama-cpp-python prints the GGUF's chat template and end tokens as they are
                 shown = contextlib.redirect_stderr(_VisibleStream(sys.stderr))
-            with _stderr_silenced(not verbose), shown, _chat_handlers_not_compiled(lib):
+            with _stderr_silenced(not verbose), shown, _chat_handlers_not_compiled(lib), log_presses_noted():
                 llm = lib.Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,
@@ -139,14 +143,18 @@ class LlamaCppBackend(TokenLoopBackend):
                     verbose=verbose,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
-            detail = _recent_errors() or str(exc)
-            raise ModelLoadError(path, detail) from exc
+            callback_interrupts.raise_pending()  # a Ctrl-C the log callback caught: not a broken model
+            raise ModelLoadError(path, _recent_errors() or str(exc)) from exc
+        if callback_interrupts.pending():  # pressed while it loaded: stopped, nothing kept
+            with contextlib.suppress(Exception):
+                llm.close()
+            callback_interrupts.raise_pending()
         self._llm, self._lib, self._path, self._metadata = llm, lib, path, metadata
         # llama.cpp rounds n_ctx up (to 256s), llama-cpp-python's token record keeps the size asked for:
         # past it eval() failed ("could not broadcast … into shape (0,)") or stopped recording tokens.
         self._n_ctx = min(int(llm.n_ctx()), len(llm.input_ids))
         self._vocab = lib.llama_model_get_vocab(llm.model)
-        self._piece_cache, self._eog_cache, self._control_cache = {}, {}, {}
+        self._piece_cache, self._eog_cache, self._control_cache, self._markers = {}, {}, {}, None
         # On the GPU the thread count hardly matters; on the CPU it is measured while decoding.
         self._governor = ThreadGovernor(n_threads, free_cores) if not requested_threads and on_cpu else None
         self._options = {
@@ -231,8 +239,19 @@ class LlamaCppBackend(TokenLoopBackend):
         return self._format
 
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
+        """Without ``parse_special`` (untrusted text) cut inside marker texts, which llama.cpp would read
+        as the marker whatever the flag (Gemma's ``<start_of_image>``: :mod:`.token_markers`)."""
         self._require()
-        return self._tokenize(text.encode("utf-8"), special=parse_special)
+        if parse_special:
+            return self._tokenize(text.encode("utf-8"), special=True)
+        cutter = self._marker_cutter()
+        return cutter.tokenize(text, lambda piece: self._tokenize(piece.encode("utf-8"), special=False))
+
+    def _marker_cutter(self) -> MarkerCutter:
+        if self._markers is None:
+            markers = vocab_markers(self._lib, self._vocab, lambda token_id: self._piece(token_id, special=True))
+            self._markers = MarkerCutter(markers)
+        return self._markers
 
     def _tokenize(self, data: bytes, special: bool) -> list[int]:
         """``llama_tokenize`` into a buffer sized by the text (a token is at least one byte).
@@ -258,11 +277,13 @@ class LlamaCppBackend(TokenLoopBackend):
         return int(self._require().token_bos()) if self._add_bos else None
 
     def control_token_name(self, token_id: int) -> str:
-        """Control (and unknown) tokens: the ones llama.cpp only parses from text with ``special=True``."""
+        """Control (and unknown) tokens, the ones llama.cpp only parses from text with ``special=True``, and
+        the vocabulary's markers, which :meth:`tokenize_fragment` keeps out of untrusted text."""
         name = self._control_cache.get(token_id)
         if name is None:
             attr = self._lib.llama_vocab_get_attr(self._vocab, token_id)
             control = attr & (self._lib.LLAMA_TOKEN_ATTR_CONTROL | self._lib.LLAMA_TOKEN_ATTR_UNKNOWN)
+            control = control or token_id in self._marker_cutter().ids  # a template's <start_of_image>
             name = self._piece(token_id, special=True).decode("utf-8", "replace") if control else ""
             self._control_cache[token_id] = name
         return name
@@ -319,6 +340,7 @@ class LlamaCppBackend(TokenLoopBackend):
         generator, which may be paused for ever or resumed from another thread,
         so waiting could never end. Each thread gets its own backend instead.
         """
+        callback_interrupts.raise_pending()  # a Ctrl-C caught in a callback since: no new work
         if not self._engine_lock.acquire(blocking=False):
             raise BackendError(
                 "the llama-cpp backend is already generating or scoring (another thread, or a reply not "
@@ -328,6 +350,7 @@ class LlamaCppBackend(TokenLoopBackend):
             yield
         finally:
             self._engine_lock.release()
+        callback_interrupts.raise_pending()  # caught by the log callback during a call that does not check
 
     def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
         """The engine's tokens, while nothing else decodes (:meth:`_engine_turn`)."""
@@ -344,6 +367,10 @@ class LlamaCppBackend(TokenLoopBackend):
         docs/performance.md, "Constrained decoding".
         """
         llm = self._require()
+        if not prompt_ids:  # llama-cpp-python asserted (a bare AssertionError): as ``_forced_ids`` words it
+            raise ConfigError(
+                "the text is empty and this model starts it with no token of its own: nothing to predict from"
+            )
         llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
         want = params.logprobs
         if want:
@@ -351,7 +378,11 @@ class LlamaCppBackend(TokenLoopBackend):
         constraint = self.json_constraint(params)
         masks = None
         if constraint is not None:
-            masks = [lambda _ids, logits: constraint.mask_numpy(logits)]
+            # llama-cpp-python calls it from C (its custom sampler): a Ctrl-C in it is noted, the logits kept
+            mask = callback_interrupts.guard(
+                lambda _ids, logits: constraint.mask_numpy(logits), lambda _ids, logits: logits
+            )
+            masks = [mask]
         generated: list[int] = []  # the repeat penalty's window, as llama.cpp's sampler sees it
         n_ctx = self.context_length
         self._start_threads()
@@ -372,6 +403,7 @@ class LlamaCppBackend(TokenLoopBackend):
                 logits_processor=masks,
             )):
                 self._abort_on_cancel(False)
+                callback_interrupts.raise_pending()
                 token = int(token)
                 done = False
                 if constraint is not None:
@@ -389,6 +421,7 @@ class LlamaCppBackend(TokenLoopBackend):
                 if llm.n_tokens >= n_ctx:
                     return
         except (RuntimeError, ValueError) as exc:
+            callback_interrupts.raise_pending()  # aborted by a Ctrl-C the abort check caught
             if self.cancelled:  # llama_decode aborted mid-prompt (returned 2): the cancel, not a failure
                 return
             raise BackendError(f"llama.cpp failed while generating: {exc}") from exc
@@ -408,7 +441,10 @@ class LlamaCppBackend(TokenLoopBackend):
         if on == (self._abort_check is not None):
             return
         if on:
-            self._abort_check = self._lib.ggml_abort_callback(lambda _data: self._cancel.is_set())
+            check = callback_interrupts.guard_one(
+                lambda _: self._cancel.is_set() or callback_interrupts.pending(), answer=True
+            )
+            self._abort_check = self._lib.ggml_abort_callback(check)
             self._lib.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_check, None)
         else:  # the callback object lives until llama.cpp no longer holds it
             if self._llm is not None:  # (an unload frees the context, callback and all)
@@ -444,154 +480,3 @@ class LlamaCppBackend(TokenLoopBackend):
                 yield token
 
         return timed
-
-    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
-        """:meth:`_iter_logits`, while nothing else decodes (:meth:`_engine_turn`)."""
-        with self._engine_turn():
-            yield from self._iter_logits(prompt_ids, token_ids)
-
-    def _iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
-        """Logits after the prompt (its cached prefix reused), then after each forced token.
-
-        The forced tokens run ``FORCED_CHUNK`` per decode with every position's
-        logits kept (``Llama.eval`` keeps only the last one unless the whole
-        context was built with ``logits_all``): a reply is scored at prompt
-        speed, not one decode per token.
-        """
-        self._require()
-        self._start_threads()
-        tokens = [int(t) for t in token_ids]
-        try:
-            if not self._evaluate_prefix(prompt_ids):
-                return  # cancelled while the prompt was read: no rows (next_token says so)
-            yield self._raw_logits().copy()
-            done = 0
-            while done < len(tokens):
-                if self.cancelled:
-                    return
-                chunk = tokens[done : done + min(FORCED_CHUNK, self._llm.n_batch)]
-                done += len(chunk)
-                yield from self._eval_all_logits(chunk)
-        except (RuntimeError, ValueError) as exc:
-            raise BackendError(f"llama.cpp failed while scoring tokens: {exc}") from exc
-        finally:
-            self._llm._requires_eval = True  # the context's logits are not the next generate()'s
-
-    def _eval_all_logits(self, chunk: list[int]) -> Any:
-        """``Llama.eval`` of one batch, asking llama.cpp for every position's logits: ``[len(chunk), vocab]``."""
-        import numpy as np
-
-        llm = self._llm
-        start = llm.n_tokens
-        llm._ctx.kv_cache_seq_rm(-1, start, -1)
-        llm._batch.set_batch(batch=chunk, n_past=start, logits_all=True)
-        llm._ctx.decode(llm._batch)
-        llm.input_ids[start : start + len(chunk)] = chunk
-        llm.n_tokens = start + len(chunk)
-        rows = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(chunk) * llm.n_vocab(),))
-        return rows.reshape(len(chunk), llm.n_vocab()).copy()
-
-    def _prefill(self, prompt_ids: list[int]) -> bool:
-        """Evaluate the prompt's whole ``n_batch`` chunks, one at a time; False if cancelled between two.
-
-        ``Llama.generate`` would evaluate the prompt in one call that cannot be
-        interrupted (a minute for a long conversation on a CPU). The chunks are
-        the ones it would run, and the rest (at most one chunk, with the last
-        token) is left to it: it finds the chunks in the cache and the numbers
-        do not change.
-        """
-        llm = self._llm
-        step = self._read_step()
-        cached = common_prefix(list(llm.input_ids[: llm.n_tokens]), prompt_ids[:-1])
-        whole = (len(prompt_ids) - 1 - cached) // step
-        if whole == 0:
-            return not self.cancelled
-        return self._read_chunks(prompt_ids, cached, cached + whole * step)
-
-    def _read_step(self) -> int:
-        """Prompt tokens per ``Llama.eval`` between two checks for a cancel."""
-        return self.prefill_chunk or self._llm.n_batch
-
-    def _read_chunks(self, ids: list[int], start: int, end: int) -> bool:
-        """Evaluate ``ids[start:end]`` after the cache's first ``start`` tokens, one :meth:`_read_step` at a
-        time; False if cancelled between two (the abort callback, when on, stops the one under way)."""
-        llm = self._llm
-        step = self._read_step()
-        llm.n_tokens = start
-        for at in range(start, end, step):
-            if self.cancelled:
-                return False
-            llm.eval(ids[at : min(at + step, end)])
-        return not self.cancelled
-
-    def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
-        """Sum of token log-probs of each candidate, evaluating the prompt once.
-
-        The KV cache keeps the prompt; each candidate is evaluated on top of it and
-        truncated away again (``Llama.eval`` drops cache cells past ``n_tokens``).
-        """
-        self._require()
-        prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
-        self._cancel.clear()  # a cancel of an earlier reply is not this one's
-        with self._engine_turn():
-            self._start_threads()
-            try:
-                after_prompt = self._logprobs_after(prompt_ids)
-                results: list[float] = []
-                for full in continued:
-                    shared = max(1, common_prefix(full, prompt_ids))
-                    if shared == len(prompt_ids):
-                        self._cache_exactly(prompt_ids)
-                        logprobs = after_prompt
-                    else:  # the candidate's first token merged with the prompt's last one
-                        logprobs = self._logprobs_after(full[:shared])
-                    results.append(self._continuation_logprob(full[shared:], logprobs))
-            finally:
-                # The logits in the context no longer belong to the cache's last position;
-                # make the next generate() re-evaluate instead of sampling from them.
-                self._llm._requires_eval = True
-        return results
-
-    def _continuation_logprob(self, tokens: list[int], logprobs: Any) -> float:
-        total = 0.0
-        for index, token in enumerate(tokens):
-            total += float(logprobs[token])
-            if index + 1 < len(tokens):
-                self._llm.eval([token])
-                logprobs = self._last_logprobs()
-        return total
-
-    def _cache_exactly(self, prefix: list[int]) -> int:
-        """Make the KV cache hold exactly ``prefix``; returns how many tokens were reused."""
-        llm = self._llm
-        cached = common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix)
-        llm.n_tokens = cached
-        if cached < len(prefix):
-            llm.eval(prefix[cached:])
-        return cached
-
-    def _logprobs_after(self, prefix: list[int]) -> Any:
-        """Next-token log-probs after ``prefix`` (re-evaluating at least its last token); a cancel is a BackendError."""
-        if not self._evaluate_prefix(prefix):
-            raise BackendError("the scoring was cancelled")
-        return self._last_logprobs()
-
-    def _evaluate_prefix(self, prefix: list[int]) -> bool:
-        """Evaluate ``prefix``, reusing the cached part but always its last token (its logits are wanted).
-
-        Read as :meth:`_prefill` reads a prompt: in chunks, with the abort callback on, so a
-        cancel (Ctrl-C on ``assistant next`` or while scoring) stops a long prompt at once
-        instead of after the whole of it. False if cancelled: the logits are then not the prefix's.
-        """
-        llm = self._llm
-        cached = min(common_prefix(list(llm.input_ids[: llm.n_tokens]), prefix), len(prefix) - 1)
-        self._abort_on_cancel(True)
-        try:
-            return self._read_chunks(prefix, cached, len(prefix))
-        except (RuntimeError, ValueError):
-            if self.cancelled:  # llama_decode aborted mid-chunk (returned 2): the cancel, not a failure
-                return False
-            raise
-        finally:
-            self._abort_on_cancel(False)
-

@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 from collections import deque
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import BackendError
 from ..models.context_size import OVERRIDE_OPTION, override_requested
@@ -56,6 +56,82 @@ def read_load_options(options: dict[str, Any]) -> dict[str, Any]:
         OVERRIDE_OPTION: override_requested(rest),
     }
 
+
+class CallbackInterrupts:
+    """Ctrl-C pressed while llama.cpp called back into Python: noted there, raised once the C call returns.
+
+    Python runs a SIGINT handler between two bytecodes, which is often inside a
+    callback llama.cpp is running (its log lines while a model loads, the abort
+    check between two graph nodes while a prompt is read, a logits mask while a
+    token is drawn). ctypes drops an exception raised there and prints
+    "Exception ignored on calling ctypes callback function": a plain script
+    that pressed Ctrl-C got that traceback, then a "llama_decode returned 2"
+    BackendError or a reply that went on. Each callback is wrapped
+    (:meth:`guard`): the press is noted, the abort check answers "abort", and
+    the backend calls :meth:`raise_pending` after each llama.cpp call. Noted per
+    thread: a backend in another thread never takes the main thread's press.
+    """
+
+    def __init__(self) -> None:
+        self._threads: set[int] = set()
+
+    def note(self) -> None:
+        self._threads.add(threading.get_ident())
+
+    def pending(self) -> bool:
+        return threading.get_ident() in self._threads
+
+    def raise_pending(self) -> None:
+        """Raise the KeyboardInterrupt a callback caught in this thread, if any (once)."""
+        ident = threading.get_ident()
+        if ident in self._threads:
+            self._threads.discard(ident)
+            raise KeyboardInterrupt from None  # not "during handling of" llama.cpp's aborted decode
+
+    def guard(self, callback: Callable[..., Any], answer: Callable[..., Any]) -> Callable[..., Any]:
+        """``callback`` for C to call: a KeyboardInterrupt raised in it is noted, ``answer(*args)`` returned.
+
+        Catches a press that lands in the callback's body (a logits mask's numpy work); one
+        pending as the call starts is raised at the wrapper's first instruction, outside any
+        ``try``: :meth:`guard_one` is for the callbacks that small.
+        """
+
+        def guarded(*args: Any) -> Any:
+            try:
+                return callback(*args)
+            except KeyboardInterrupt:
+                self.note()
+                return answer(*args)
+
+        return guarded
+
+    def guard_one(self, callback: Callable[[Any], Any], answer: Any) -> Callable[[Any], Any]:
+        """A one-argument ``callback`` for C to call, which notes a press even one pending as it is called.
+
+        Python runs a pending signal handler at a function's first instruction, before
+        any ``try`` in it: llama.cpp's abort check, called between two graph nodes, is
+        where a press made during a decode is nearly always raised. So C calls the
+        ``send`` of a generator (a method written in C, which runs no Python instruction
+        of its own), and the generator resumes *inside* its ``try``.
+        """
+
+        def resumed() -> Iterator[Any]:
+            result = None
+            while True:
+                try:
+                    data = yield result
+                    result = callback(data)
+                except KeyboardInterrupt:
+                    self.note()
+                    result = answer
+
+        steps = resumed()
+        next(steps)
+        return steps.send
+
+
+callback_interrupts = CallbackInterrupts()
+"""The process's one record: signal handlers run in the main thread; llama.cpp's log callback is global."""
 
 _log_lines: deque[str] = deque(maxlen=200)
 _load_lock = threading.Lock()
@@ -115,16 +191,46 @@ def _import_llama_cpp(verbose: bool) -> Any:
 
     if _log_state["callback"] is None:
 
-        @llama_cpp.llama_log_callback
-        def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        def _log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
             line = _log_text(text)  # a GGUF's name or template, quoted: untrusted text
             _log_lines.append(line)
             if _log_state["verbose"]:
                 print(line, end="", file=sys.stderr, flush=True)
 
+        # Ctrl-C while a model loads mostly lands here (the loader logs hundreds of lines).
+        _log_state["guarded"] = callback_interrupts.guard(_log, lambda *_: None)
+        _callback = llama_cpp.llama_log_callback(_log_state["guarded"])
         _log_state["callback"] = _callback  # keep a reference: C holds a raw pointer
         llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
     return llama_cpp
+
+
+@contextlib.contextmanager
+def log_presses_noted() -> Iterator[None]:
+    """While a model loads: a Ctrl-C raised as the log callback starts is noted, not printed and lost.
+
+    A press pending when llama.cpp calls the log callback is raised at the callback's
+    first instruction, before its ``try`` (:meth:`CallbackInterrupts.guard`), and
+    ctypes hands it to ``sys.unraisablehook`` (which printed it into the silenced fd 2:
+    the load went on as if nothing was pressed). The log callback takes three
+    arguments, so :meth:`CallbackInterrupts.guard_one` cannot stand in for it; this
+    hook, for the load only (loads take turns), notes exactly that exception and
+    passes anything else on.
+    """
+    previous = sys.unraisablehook
+
+    def hook(info: Any) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt) and info.object is _log_state.get("guarded"):
+            callback_interrupts.note()
+        else:
+            previous(info)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        if sys.unraisablehook is hook:  # unless someone put their own in since
+            sys.unraisablehook = previous
 
 
 def _uncompiled_chat_formatter(*args: Any, **kwargs: Any) -> Any:
