@@ -34,3 +34,88 @@ def test_a_value_line_that_prints_like_a_role_marker_is_escaped(line: str) -> No
     lines = shown.splitlines()
     assert lines[0] == "[user]"
     assert [text for text in lines[1:] if text.strip() in ("[user]", "[system]", "[assistant]")] == []
+
+
+# ---- the token loop shared by local engines --------------------------------------------------------
+
+from typing import Any, Iterator, Sequence  # noqa: E402
+
+from assistant.backends.base import SampledToken, TokenLoopBackend  # noqa: E402
+from assistant.errors import ConfigError  # noqa: E402
+from assistant.types import GenerationParams  # noqa: E402
+
+_PIECES = {1: b"Hello", 2: b" wor", 3: b"", 4: b"ld", 5: b""}  # 3: a control token <|sep|>, 5: the end
+
+
+class _Scripted(TokenLoopBackend):
+    """A token loop that "samples" a fixed script of ids, to test what ``stream`` does with them."""
+
+    name = "scripted"
+
+    def __init__(self, script: list[int], bos: int | None = 9) -> None:
+        super().__init__()
+        self.script = script
+        self.bos = bos
+
+    context_length = 64  # type: ignore[assignment]
+
+    def load(self, model: str, **options: Any) -> None: ...
+
+    def unload(self) -> None: ...
+
+    def chat_format(self) -> Any:
+        raise NotImplementedError
+
+    def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
+        return [1] * len(text.split())
+
+    def leading_bos(self) -> int | None:
+        return self.bos
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return _PIECES.get(token_id, b"")
+
+    def control_token_name(self, token_id: int) -> str:
+        return {3: "<|sep|>", 5: "<|end|>"}.get(token_id, "")
+
+    def is_end_of_generation(self, token_id: int) -> bool:
+        return token_id == 5
+
+    def sample_tokens(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[SampledToken]:
+        for token in self.script:
+            yield SampledToken(token_id=token, logprob=0.0)
+
+    def score(self, prompt: Any, candidates: Sequence[str]) -> list[float]:
+        return [0.0 for _ in candidates]
+
+
+def _text(backend: TokenLoopBackend, params: GenerationParams) -> tuple[str, str | None]:
+    chunks = list(backend.stream("x", params))
+    return "".join(c.text for c in chunks), chunks[-1].finish_reason
+
+
+def test_a_stop_sequence_naming_a_control_token_stops_there() -> None:
+    # Control tokens have no text, so `-o stop=<|sep|>` could never match and generation ran on
+    backend = _Scripted([1, 2, 4, 3, 1, 1, 5])
+    assert _text(backend, GenerationParams(max_tokens=20, stop=["<|sep|>"])) == ("Hello world", "stop")
+    assert _text(backend, GenerationParams(max_tokens=20)) == ("Hello worldHelloHello", "stop")
+
+
+def test_text_held_back_as_a_possible_stop_is_kept_when_a_control_token_stops() -> None:
+    backend = _Scripted([1, 2, 3, 4])
+    # " wor" could start the stop " world": it is held back, then flushed when <|sep|> ends the reply
+    assert _text(backend, GenerationParams(max_tokens=20, stop=[" world", "<|sep|>"])) == ("Hello wor", "stop")
+
+
+def test_an_empty_prompt_without_a_bos_is_one_config_error_for_every_engine() -> None:
+    backend = _Scripted([1], bos=None)
+    with pytest.raises(ConfigError, match="nothing to predict from"):
+        list(backend.stream("", GenerationParams(max_tokens=4)))
+
+
+@pytest.mark.parametrize("prompt", ["bad \ud800 text", [Message("user", "a \udcff b")]])
+def test_a_prompt_with_a_lone_surrogate_is_refused_in_one_line(prompt: Any) -> None:
+    from assistant.backends.base import checked_prompt
+
+    with pytest.raises(ConfigError, match="not valid text"):
+        checked_prompt(prompt)

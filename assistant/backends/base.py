@@ -48,6 +48,9 @@ all of it is data (``"<|im_end|>"`` in it is those characters, not the token).
 """
 
 
+NOTHING_TO_PREDICT_FROM = "the text is empty and this model starts it with no token of its own: nothing to predict from"
+
+
 def checked_prompt(prompt: Any) -> Prompt:
     """``prompt`` itself if it is a :data:`Prompt`; a TypeError naming what it is otherwise.
 
@@ -55,14 +58,26 @@ def checked_prompt(prompt: Any) -> Prompt:
     otherwise fail deep in a chat template ("'dict' object has no attribute ...").
     """
     if isinstance(prompt, str):
+        _refuse_invalid_unicode(prompt)
         return prompt
     if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
         wrong = next((m for m in prompt if not isinstance(m, Message)), None)
         if wrong is None:
+            for message in prompt:
+                _refuse_invalid_unicode(message.content)
             return prompt
         hint = " (Message.from_dict makes one from a dict)" if isinstance(wrong, dict) else ""
         raise TypeError(f"a prompt's messages must be Message objects{hint}, not {type(wrong).__name__}")
     raise TypeError(f"a prompt must be text (str) or a list of Message, not {type(prompt).__name__}")
+
+
+def _refuse_invalid_unicode(text: str) -> None:
+    """A lone surrogate (``"\\ud800"`` from a bad decode) is a one-line error, not a UnicodeEncodeError in the engine."""
+    from ..text_checks import invalid_unicode
+
+    problem = invalid_unicode(text)
+    if problem:
+        raise ConfigError(f"the prompt is not valid text: {problem}")
 
 
 def checked_params(params: Any) -> GenerationParams:
@@ -487,6 +502,8 @@ class TokenLoopBackend(ABC):
             raise TypeError(f"window must be a whole number of tokens or None, not {type(window).__name__}")
         self._cancel.clear()
         prompt_ids = self.prompt_token_ids(prompt)
+        if not prompt_ids:  # engines assert on it (llama-cpp-python: a bare AssertionError)
+            raise ConfigError(NOTHING_TO_PREDICT_FROM)
         n_ctx = self.context_length
         if len(prompt_ids) >= n_ctx:
             raise ContextOverflowError(len(prompt_ids), n_ctx)
@@ -588,7 +605,7 @@ class TokenLoopBackend(ABC):
     def _forced_ids(self, prompt: Prompt, token_ids: Sequence[int]) -> list[int]:
         prompt_ids = self.prompt_token_ids(prompt)
         if not prompt_ids:  # the engine would read logits that were never computed
-            raise ConfigError("the text is empty and this model starts it with no token of its own: nothing to predict from")
+            raise ConfigError(NOTHING_TO_PREDICT_FROM)
         total = len(prompt_ids) + max(len(token_ids) - 1, 0)
         if len(prompt_ids) >= self.context_length or total >= self.context_length:
             raise ContextOverflowError(max(len(prompt_ids), total), self.context_length)
@@ -640,6 +657,8 @@ class TokenLoopBackend(ABC):
         self._cancel.clear()
         start = time.perf_counter()
         prompt_ids = self.prompt_token_ids(prompt)
+        if not prompt_ids:  # engines assert on it (llama-cpp-python: a bare AssertionError)
+            raise ConfigError(NOTHING_TO_PREDICT_FROM)
         n_ctx = self.context_length
         if len(prompt_ids) >= n_ctx:
             raise ContextOverflowError(len(prompt_ids), n_ctx)
@@ -651,6 +670,9 @@ class TokenLoopBackend(ABC):
         generated = 0
         first_at: float | None = None
         last_at = start
+        # A control token's text is empty, so a stop sequence naming one (``-o stop=<|im_start|>``) is
+        # matched by the token's name instead; its text never reaches the StopMatcher.
+        stop_names = frozenset(params.stop)
         tokens = self.sample_tokens(prompt_ids, params)
         try:
             for sampled in tokens:
@@ -663,6 +685,9 @@ class TokenLoopBackend(ABC):
                 last_at = now
                 if self.is_end_of_generation(sampled.token_id):
                     finish = "stop"
+                    break
+                if stop_names and (name := self.control_token_name(sampled.token_id)) and name in stop_names:
+                    finish = "stop"  # the text held back as a possible stop's start is still flushed below
                     break
                 generated += 1
                 text, stopped = stopper.push(detok.feed(self.token_bytes(sampled.token_id)))

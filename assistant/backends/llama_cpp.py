@@ -367,10 +367,6 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         docs/performance.md, "Constrained decoding".
         """
         llm = self._require()
-        if not prompt_ids:  # llama-cpp-python asserted (a bare AssertionError): as ``_forced_ids`` words it
-            raise ConfigError(
-                "the text is empty and this model starts it with no token of its own: nothing to predict from"
-            )
         llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
         want = params.logprobs
         if want:
