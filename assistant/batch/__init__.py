@@ -7,8 +7,9 @@ runs each pending row through a caller's function, appends one JSON line per
 row as it goes, resumes (``--resume``), refuses to overwrite (``--force``),
 draws a progress bar on a terminal and ends with one summary line;
 :mod:`.history` records the rows as one conversation, which ``--resume`` continues;
-:mod:`.provenance` refuses a ``--resume`` on another model, or with other shared settings (``-o``, ``-v``),
-than those that wrote the lines.
+:mod:`.provenance` refuses a ``--resume`` on another model, or with other shared settings (a template
+batch's ``-o``, ``-v``, ``--schema``, ``-s``, ``--examples-as``; a tool batch's parameters), than those
+that wrote the lines.
 """
 
 from .rows import DEFAULT_INPUT_FIELDS, Row, check_input_field, read_rows

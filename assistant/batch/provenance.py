@@ -5,16 +5,19 @@ Template and tool batches alike write ``model`` and ``backend`` on every finishe
 file to say the batch is two results, so it is refused once the model is loaded (the name on the
 lines is the loaded backend's: a remote's served model, the reference as given), before any row runs.
 
-The same holds for the settings a batch shares across its rows (a template batch's ``-o`` and
-``-v`` values): :func:`check_resume_made` is the one test of "a finished line of this file
-recorded another value", run before the model loads, with one message naming what differs.
+The same holds for the settings a batch shares across its rows (a template batch's ``-o``, ``-v``,
+``--schema``, ``-s`` and ``--examples-as``; a tool batch's parameters): :func:`check_resume_made` is the one test
+of "a finished line of this file recorded another value", run before the model loads, with one
+message naming what differs. Which kind of batch wrote a file (a tool's, a template's) is
+:func:`check_resume_kind`'s, for both.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Mapping
 
 from ..errors import ConfigError
 from .runner import iter_results
@@ -46,6 +49,44 @@ def finished_lines(out: Path | None, resume: bool) -> Iterator[dict[str, Any]]:
             yield record
 
 
+def line_maker(record: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """What kind of batch wrote a result line: ``("tool", name)``, ``("template", name)`` (the name
+    None on a line that does not say it), or None for a line of an older version that says neither."""
+    if record.get("tool") is not None:
+        return "tool", str(record["tool"])
+    if isinstance(record.get("template"), str):
+        return "template", record["template"]
+    if "prompt_hash" in record or "vars" in record:
+        return "template", None
+    return None
+
+
+def check_resume_kind(out: Path | None, resume: bool, kind: str, name: str) -> None:
+    """Refuse a ``--resume`` onto the results of another tool or template (``kind`` and ``name``: this run's).
+
+    ``--resume`` keeps the finished lines and runs only the rest: onto a sentiment tool's file a
+    template batch found every row done; onto another template's or tool's, two kinds of answer
+    shared one file with nothing to tell them apart.
+    """
+    for record in finished_lines(out, resume):
+        found = line_maker(record)
+        if found is None or found == (kind, name):
+            continue
+        other_kind, other = found
+        if kind == "tool":
+            held = (
+                f"holds a template batch's results, not tool {name!r}'s" if other_kind == "template"
+                else f"holds results of tool {other!r}, not {name!r}"
+            )
+        elif other_kind == "tool":
+            held = f"holds results of tool {other!r}, not of template {name!r}"
+        elif other is None:
+            continue  # a template's line that does not name its template: nothing to compare
+        else:
+            held = f"holds results of template {other!r}, not {name!r}"
+        raise ConfigError(f"--resume: {out} {held}; choose another --out")
+
+
 def check_resume_model(out: Path | None, resume: bool, backend: Backend | None) -> None:
     """Refuse a ``--resume`` on another model than the one the finished lines of ``out`` came from.
 
@@ -67,31 +108,64 @@ def check_resume_model(out: Path | None, resume: bool, backend: Backend | None) 
             )
 
 
-def check_resume_made(out: Path | None, resume: bool, made: Mapping[str, Mapping[str, Any]], flags: Mapping[str, str]) -> bool:
+def check_resume_made(
+    out: Path | None,
+    resume: bool,
+    made: Mapping[str, Any],
+    flags: Mapping[str, str],
+    *,
+    partial: Collection[str] = (),
+    whole: Collection[str] = (),
+    compared: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[str]:
     """Refuse a ``--resume`` when a finished line of ``out`` recorded one of ``made``'s settings otherwise.
 
-    ``made`` maps a line's field (``sampling``) to this run's settings under it (``{"temperature":
-    0.2}``); ``flags`` maps the field to the option that gives them (``-o``), for the message. Values
-    compare as their JSON (a tuple and the list read back are one value; ``1`` and ``true`` are not).
-    The error names the first setting that differs. Returns True when some finished line has none of
-    the fields (an older version wrote it): nothing on it to compare, which the caller says.
+    The one test of "this results file was made by the same run" for template and tool batches.
+    ``made`` maps a line's field to what this run has under it: a mapping of settings
+    (``sampling``: ``{"temperature": 0.2}``), compared setting by setting, or one value (``system``:
+    the ``-s`` text, null when not given; a field in ``whole``, such as a JSON schema, is one value
+    even when it is an object). ``flags`` maps the field to the option that gives it
+    (``-o``; ``""`` for settings named as they are given, a tool's ``labels=…``), for the message.
+    Values compare as their JSON (a tuple and the list read back are one value; ``1`` and ``true`` are
+    not), a set-valued setting (:data:`SET_VALUED`) in any order. The error names the first setting
+    that differs.
+
+    A field in ``partial`` is compared only on the settings both sides name: it records every
+    setting, defaults included (a tool's parameters), so one named on one side alone is another
+    version's parameter, not another value. ``compared(line)`` says which finished lines are
+    compared at all (a tool row with its own ``params`` ran with other settings by design).
+
+    Returns the fields some compared line does not record (an older version wrote it), in
+    ``made``'s order: nothing on it to compare, which the caller may say.
     """
-    unrecorded = False
+    unrecorded: set[str] = set()
     for record in finished_lines(out, resume):
-        recorded = [field for field in made if isinstance(record.get(field), dict)]
-        if not recorded:
-            unrecorded = True
+        if compared is not None and not compared(record):
             continue
-        for field in recorded:
-            difference = _difference(record[field], made[field])
+        for field, here in made.items():
+            settings = isinstance(here, Mapping) and field not in whole
+            if not (isinstance(record.get(field), dict) if settings else field in record):
+                unrecorded.add(field)
+                continue
+            there = record[field]
+            difference = (
+                _difference(field, there, here, field in partial)
+                if settings
+                else (None if _comparable(field, there) == _comparable(field, here) else (None, there, here))
+            )
             if difference is not None:
-                name, there, here = difference
+                name, old, new = difference
                 flag = flags.get(field, field)
                 raise ConfigError(
-                    f"--resume: the rows in {out} ran with {_setting(flag, name, there)}, this run has "
-                    f"{_setting(flag, name, here)}; give the same, or --force to start again, or choose another --out"
+                    f"--resume: the rows in {out} ran with {_setting(flag, name, old)}, this run has "
+                    f"{_setting(flag, name, new)}; give the same, or --force to start again, or choose another --out"
                 )
-    return unrecorded
+    return [field for field in made if field in unrecorded]
+
+
+SET_VALUED: Mapping[str, frozenset[str]] = {"sampling": frozenset({"stop"})}
+"""Per line field, the settings whose value is a set in meaning, compared in any order and without
+repeats: a reply ends where any stop sequence comes, whichever ``-o stop=…`` was given first."""
 
 
 def as_json(value: Any) -> str:
@@ -99,21 +173,39 @@ def as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _difference(there: Mapping[str, Any], here: Mapping[str, Any]) -> tuple[str, Any, Any] | None:
+def _comparable(field: str, value: Any, name: str | None = None) -> str:
+    """``value`` as compared on ``--resume``: its JSON, a set-valued setting's items sorted and unique."""
+    if name is not None and name in SET_VALUED.get(field, ()) and isinstance(value, (list, tuple)):
+        return as_json(sorted({as_json(item) for item in value}))
+    return as_json(value)
+
+
+def _difference(
+    field: str, there: Mapping[str, Any], here: Mapping[str, Any], partial: bool
+) -> tuple[str, Any, Any] | None:
     for name in sorted(set(there) | set(here)):
         old, new = there.get(name, _ABSENT), here.get(name, _ABSENT)
-        if old is _ABSENT or new is _ABSENT or as_json(old) != as_json(new):
+        if old is _ABSENT or new is _ABSENT:
+            if partial:
+                continue
+            return name, old, new
+        if _comparable(field, old, name) != _comparable(field, new, name):
             return name, old, new
     return None
 
 
-def _setting(flag: str, name: str, value: Any) -> str:
-    if value is _ABSENT:
-        return f"no {flag} {name}"
-    shown = value if isinstance(value, str) else as_json(value)
+def _setting(flag: str, name: str | None, value: Any) -> str:
+    """``-o temperature=0.2``, ``no -o temperature``, ``labels=a,b`` (no flag), ``-s 'text'`` (no name)."""
+    option = " ".join(part for part in (flag, name) if part)
+    if value is _ABSENT or (name is None and value is None):
+        return f"no {option}"
+    if isinstance(value, (list, tuple)):  # as given: -o stop=a -o stop=b, --labels a,b
+        shown = ",".join(item if isinstance(item, str) else as_json(item) for item in value)
+    else:
+        shown = value if isinstance(value, str) else as_json(value)
     if len(shown) > SHOWN_LIMIT:
         shown = shown[: SHOWN_LIMIT - 1] + "…"
-    return f"{flag} {name}={shown}"
+    return f"{option}={shown}" if name is not None else f"{option} {shlex.quote(shown)}"
 
 
 def model_key(made: dict[str, Any]) -> tuple[str, str]:

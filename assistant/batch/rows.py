@@ -128,6 +128,12 @@ def read_rows(path: Path) -> list[Row]:
     """Every row of a JSONL or CSV file (chosen by extension); unreadable rows carry an error."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
+        if str(path) == "-" or (path.exists() and not path.is_file()):
+            # `--batch -` or `--batch <(cmd)`: the format is the name's, and --resume reads the rows again.
+            raise ConfigError(
+                f"--batch {path}: rows are read from a .jsonl or .csv file, not from a pipe or stdin; "
+                "save them to one first"
+            )
         raise ConfigError(f"batch file {path} must be .jsonl or .csv")
     try:
         with path.open("rb") as handle:

@@ -3,8 +3,9 @@
 Rows, resuming, overwrite protection, the progress bar and the summary are the
 shared batch runner's (:mod:`assistant.batch`); this module turns a row into a
 template run. Each result line records the row number and ``id``, the variables
-used, the shared ``-v`` values (``shared_vars``) and ``-o`` sampling settings
-(``sampling``) every row ran with, a hash of the rendered prompt, the output, the
+used, the shared ``-v`` values (``shared_vars``), ``-o`` sampling settings
+(``sampling``), JSON schema (``schema``), ``-s`` system prompt (``system``) and examples' layout
+(``examples_as``) every row ran with, a hash of the rendered prompt, the output, the
 extracted answer, usage and timings. A row that fails (bad JSON, a missing variable, a backend error) is
 recorded with its ``error`` and the batch goes on.
 
@@ -30,8 +31,8 @@ from ..batch import (
     backend_failure,
     run_rows,
 )
-from ..batch.provenance import check_resume_made, check_resume_model, finished_lines
-from ..errors import AssistantError, ConfigError
+from ..batch.provenance import check_resume_kind, check_resume_made, check_resume_model
+from ..errors import AssistantError
 from ..types import GenerationParams, Message
 from .render import prompt_hash, render_template
 from .run import execute
@@ -42,8 +43,49 @@ ROW_VARIABLES_HINT = "give the row a field of that name, or -v NAME=VALUE for ev
 """How a batch row gives a variable, for the error when one is missing (not "-v" alone: rows differ)."""
 
 
-SHARED_FLAGS = {"shared_vars": "-v", "sampling": "-o"}
+SHARED_FLAGS = {
+    "shared_vars": "-v", "sampling": "-o", "schema": "--schema", "system": "-s", "examples_as": "--examples-as"
+}
 """The fields of a result line that record the settings every row shared, and the option giving each."""
+
+
+class _NotGiven:
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Any = _NotGiven()
+"""A ``system``/``examples_as`` of :func:`check_resume` its caller did not pass (as against ``None``,
+"no ``-s``"): that setting is then not compared there, only by :func:`run_batch`, which has it."""
+
+
+def shared_settings(
+    template: PromptTemplate,
+    variables: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Any] | None = None,
+    system: str | None = None,
+    examples_as: str | None = None,
+) -> dict[str, Any]:
+    """What every row of a batch shares, as each result line records it (:data:`SHARED_FLAGS`).
+
+    ``schema`` is the JSON schema the answers are held to (``--schema``, or the template's own),
+    null for an answer that is not JSON. ``system`` is the ``-s`` text as given (null: the
+    template's own system prompt), without the schema's instruction that a ``--schema --batch``
+    without a template adds to it: the schema is its own field, and a resume with another one is
+    told so, not that its ``-s`` differs. ``examples_as`` is the layout the examples get
+    (``--examples-as``, else the template's choice), null for a template without examples:
+    there is nothing to lay out, so the flag changes no prompt and a resume that adds it is the
+    same run.
+    """
+    from ..structured.output import without_schema_instruction
+
+    return {
+        "shared_vars": dict(variables or {}),
+        "sampling": dict(sampling or {}),
+        "schema": template.output.schema if template.output.type == "json" else None,
+        "system": without_schema_instruction(system),
+        "examples_as": (examples_as or template.examples_as) if template.examples else None,
+    }
 
 
 def check_resume(
@@ -53,36 +95,38 @@ def check_resume(
     *,
     variables: Mapping[str, Any] | None = None,
     sampling: Mapping[str, Any] | None = None,
+    system: str | None = NOT_GIVEN,
+    examples_as: str | None = NOT_GIVEN,
 ) -> str | None:
     """Refuse a ``--resume`` whose results file a tool batch, another template's batch, or this
-    template's batch with other ``-v`` values or ``-o`` sampling settings wrote.
+    template's batch with other ``-v`` values, ``-o`` sampling settings, ``--schema``, ``-s``
+    system prompt or ``--examples-as`` layout wrote.
 
     ``--resume`` keeps the finished lines and runs only the rest: onto a sentiment tool's file,
     every row looked done; onto another template's, two templates' answers shared one file with
-    nothing to tell them apart; with ``-o temperature=0.9`` onto a file made at 0.2, two ways of
-    answering did. Checked before the model loads, on finished lines (a failed one is run again
-    anyway); a line from a version that did not record its template is not checked.
+    nothing to tell them apart; with ``-o temperature=0.9`` (or another ``-s``) onto a file made
+    at 0.2, two ways of answering did. Checked before the model loads, on finished lines (a failed
+    one is run again anyway); a line from a version that did not record its template is not checked.
+    ``system`` and ``examples_as`` left out (:data:`NOT_GIVEN`) are not compared here.
 
-    Returns a note when finished lines do not record the shared settings (an older version
-    wrote them): they are resumed, not refused, since refusing would leave ``--force`` (running
-    every row again) as the only way on, and nothing on those lines says they differ.
+    Returns a note when finished lines do not record some of the shared settings (an older
+    version wrote them): they are resumed, not refused, since refusing would leave ``--force``
+    (running every row again) as the only way on, and nothing on those lines says they differ.
     """
-    for record in finished_lines(out, resume):
-        tool = record.get("tool")
-        if tool is not None:
-            raise ConfigError(
-                f"--resume: {out} holds results of tool {str(tool)!r}, not of template {template.name!r}; "
-                "choose another --out"
-            )
-        other = record.get("template")
-        if isinstance(other, str) and other != template.name:
-            raise ConfigError(
-                f"--resume: {out} holds results of template {other!r}, not {template.name!r}; choose another --out"
-            )
-    made = {"shared_vars": dict(variables or {}), "sampling": dict(sampling or {})}
-    if check_resume_made(out, resume, made, SHARED_FLAGS):
+    check_resume_kind(out, resume, "template", template.name)
+    made = shared_settings(
+        template, variables, sampling, None if system is NOT_GIVEN else system,
+        None if examples_as is NOT_GIVEN else examples_as,
+    )
+    for field, left_out in (("system", system), ("examples_as", examples_as)):
+        if left_out is NOT_GIVEN:
+            del made[field]
+    unrecorded = check_resume_made(out, resume, made, SHARED_FLAGS, whole={"schema"})
+    if unrecorded:
+        named = [SHARED_FLAGS[field] for field in unrecorded]
+        flags = " and ".join(named) if len(named) < 3 else ", ".join(named[:-1]) + " and " + named[-1]
         return (
-            f"note: finished rows in {out} do not record the -v and -o values they ran with (an older "
+            f"note: finished rows in {out} do not record the {flags} values they ran with (an older "
             "version wrote them); they are kept as they are, unchecked"
         )
     return None
@@ -112,8 +156,8 @@ def run_batch(
     """Run every row not yet done; ``variables`` are shared values a row's own fields override.
 
     ``sampling`` names the settings of ``params`` the caller gave over the template's (``-o``);
-    each line records them and ``variables`` (as ``sampling`` and ``shared_vars``), which
-    :func:`check_resume` compares on a ``--resume``.
+    each line records them, ``variables``, ``system`` and the examples' layout
+    (:func:`shared_settings`), which :func:`check_resume` compares on a ``--resume``.
 
     ``system`` replaces the template's system prompt for every row (as ``-s`` does).
     ``on_record(record, messages)`` sees each row's result just before it is written
@@ -125,9 +169,12 @@ def run_batch(
     it set ends the reply early): the row is then not written, not taken as done with a cut reply.
     """
     check_resume_model(out, resume, backend)  # another model's answers are not added to this one's
+    # Every shared setting, -s and --examples-as included (a caller's check before the model loaded
+    # may not have had them); its note, if any, was the caller's to give.
+    check_resume(template, out, resume, variables=variables, sampling=sampling, system=system, examples_as=examples_as)
     generation = params or template.generation_params()
     declared = set(template.variable_names)
-    shared = {"shared_vars": dict(variables or {}), "sampling": dict(sampling or {})}
+    shared = shared_settings(template, variables, sampling, system, examples_as)
     rendered: dict[int, list[Message] | None] = {}
 
     def work(row: Row) -> dict[str, Any]:
@@ -153,7 +200,7 @@ def _run_row(
     row: Row,
     backend: Backend,
     params: GenerationParams,
-    made: Mapping[str, dict[str, Any]],
+    made: Mapping[str, Any],
     declared: set[str],
     examples_as: str | None,
     system: str | None,

@@ -14,12 +14,11 @@ refuses to add the lines of another tool, other parameters or another model to a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..batch import BackendFailure, Row, backend_failure, iter_results
-from ..batch.provenance import check_resume_model, made_by
+from ..batch import BackendFailure, Row, backend_failure
+from ..batch.provenance import as_json, check_resume_kind, check_resume_made, check_resume_model, made_by
 from ..batch.provenance import model_key as _model_key  # noqa: F401 (its old name, which tests use)
 from ..errors import AssistantError, ConfigError, exception_text
 from .base import ParameterSet
@@ -112,49 +111,25 @@ def run_tool_row(
     return {**record, "result": result.to_dict(), "error": None}
 
 
-def _as_json(value: Any) -> str:
-    """A parameter value as its results-file JSON (a tuple default and a list read back compare equal)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
 def check_resume(tool: RegisteredTool, rows: list[Row], out: Path | None, resume: bool, params: dict[str, Any]) -> None:
     """Refuse a ``--resume`` whose results file another tool, other parameters or a template batch wrote.
 
     ``--resume`` keeps the lines already there and runs only the rest, so resuming a sentiment
     batch's file with ``ner``, or with ``--labels`` changed, left one file of two kinds of result
     that nothing marked apart (and a template batch's file made every row look done). Checked on
-    the lines of finished rows, before the model loads. ``params`` are the command's (a row's own
-    ``params`` may differ, and its line is not compared); a file from a version that did not
+    the lines of finished rows, before the model loads. ``params`` are the command's, defaults
+    included, compared by :func:`~assistant.batch.provenance.check_resume_made` as a template
+    batch's shared settings are, with two differences of meaning: the line of a row with its own
+    ``params`` is not compared (it ran with other values by design), and a parameter named on
+    one side only is another version's, not another value. A file from a version that did not
     record the tool is not checked.
     """
-    if not resume or out is None or not out.exists():
-        return
+    check_resume_kind(out, resume, "tool", tool.name)
     own_numbers = {row.number for row in rows if row.params}
-    own_ids = {_as_json(row.id) for row in rows if row.params and row.id is not None}
-    for record in iter_results(out):
-        if record.get("error") is not None:
-            continue  # re-run anyway
-        if "prompt_hash" in record or "vars" in record:
-            raise ConfigError(
-                f"--resume: {out} holds a template batch's results, not tool {tool.name!r}'s; choose another --out"
-            )
-        other = record.get("tool")
-        if other is None:
-            continue
-        if other != tool.name:
-            raise ConfigError(
-                f"--resume: {out} holds results of tool {str(other)!r}, not {tool.name!r}; choose another --out"
-            )
-        used = record.get("params")
-        if not isinstance(used, dict) or record["row"] in own_numbers or _as_json(record.get("id")) in own_ids:
-            continue
-        for name, value in params.items():
-            if name in used and _as_json(used[name]) != _as_json(value):
-                raise ConfigError(
-                    f"--resume: the rows in {out} ran with {name}={_shown(used[name])}, this run has "
-                    f"{name}={_shown(value)}; give the same, or --force to start again, or choose another --out"
-                )
+    own_ids = {as_json(row.id) for row in rows if row.params and row.id is not None}
 
+    def compared(record: dict[str, Any]) -> bool:
+        own = record.get("row") in own_numbers or as_json(record.get("id")) in own_ids
+        return record.get("tool") is not None and not own
 
-def _shown(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    check_resume_made(out, resume, {"params": params}, {"params": ""}, partial={"params"}, compared=compared)
