@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.errors import TemplateError
@@ -119,3 +121,27 @@ def test_a_prompt_with_a_lone_surrogate_is_refused_in_one_line(prompt: Any) -> N
 
     with pytest.raises(ConfigError, match="not valid text"):
         checked_prompt(prompt)
+
+
+# ---- a template batch's resume check runs before the model loads, -s and --examples-as included ----
+
+def test_a_resume_with_another_system_prompt_is_refused_before_the_model_loads(fakes: list, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "text": "one"}\n{"id": 2, "text": "two"}\n')
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"row": 1, "id": 1, "template": "few-shot", "system": "Be terse.", "examples_as": "turns",
+                               "shared_vars": {}, "sampling": {}, "schema": None, "error": None,
+                               "output": "x"}) + "\n")
+    before = out.read_bytes()
+    result = CliRunner().invoke(main, ["prompt", "-t", "few-shot", "-b", "fake", "-m", "m", "--batch", str(source),
+                                       "--out", str(out), "--resume", "-s", "Be chatty."])
+    assert result.exit_code == 1, result.output
+    assert "this run has -s 'Be chatty.'" in result.stderr
+    assert all(fake.loaded_model is None for fake in fakes)  # refused before anything loaded
+    assert out.read_bytes() == before

@@ -232,7 +232,9 @@ def _prompt_batch(
     check_input_field(rows, input_field, batch)
     refuse_before_load(template, examples_as, resolve_model_and_backend(model, backend)[1])  # every row would fail
     sampling = _sampling_given(options)  # -o as given, recorded on each line and compared on --resume
-    if (note := check_resume(template, out, resume, variables=variables, sampling=sampling)) is not None:
+    if (note := check_resume(
+        template, out, resume, variables=variables, sampling=sampling, system=system, examples_as=examples_as
+    )) is not None:
         echo_untrusted(note, err=True)
     if (finished := finished_already(rows, out, resume, history)) is not None:
         finish_batch(finished, out)  # nothing left to run: no model to load
