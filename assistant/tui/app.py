@@ -69,6 +69,30 @@ class ChatApp(App[None]):
             visible_text(message), title=visible_text(title), severity=severity, timeout=timeout, markup=False
         )
 
+    OPENED_SCHEMES = frozenset({"http", "https"})
+    """The links a click opens (see :meth:`open_url`)."""
+
+    def open_url(self, url: str, *, new_tab: bool = True) -> None:
+        """Open a clicked link only when it is a web address.
+
+        Every link on screen is a model's (a reply, a tool's result), and Textual
+        hands a click on one to ``webbrowser.open`` as is: ``[notes](run.sh)`` had
+        ``xdg-open`` open a file of the working folder with its default program, and
+        ``ssh://``, ``smb://`` or an app's own scheme start whatever handles them.
+        """
+        from urllib.parse import urlsplit
+
+        try:
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError:  # a malformed address (an unclosed IPv6 bracket)
+            scheme = ""
+        if scheme not in self.OPENED_SCHEMES or not urlsplit(url).netloc:
+            self.notify(
+                f"Not opened: {url[:200]} (only http and https links open)", title="Link", severity="warning"
+            )
+            return
+        super().open_url(url, new_tab=new_tab)
+
     async def on_event(self, event: events.Event) -> None:
         """A paste is made what a text box may hold before any widget gets it.
 
@@ -250,7 +274,7 @@ class ChatApp(App[None]):
         model, backend = chosen
         if chat.engine_after_reply is not None:
             when = "loads when the reply being written ends"
-        elif chosen == chat.loading:
+        elif chosen == chat.engine_loading:
             when = "is loading"
         else:
             when = "loads after the model being loaded now"

@@ -357,7 +357,9 @@ class ChatController(ReplyInspection, ConversationBranches):
                 try:
                     self.set_template(remembered.template)
                 except AssistantError:
-                    pass  # a template since deleted: plain settings, the conversation still opens
+                    # A template since deleted: plain settings, the conversation still opens. (Passing
+                    # kept the template in force before, which the conversation never had.)
+                    self.set_template(None)
             own = self._without_template_params(self.settings.params)
             self.settings.params = remembered.params_over(own)
             if self.template is not None:  # its values came with the reply: leaving it takes them back

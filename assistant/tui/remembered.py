@@ -78,10 +78,30 @@ def load_last_used(path: Path | None = None) -> Remembered | None:
 
     params = data.get("params")
     variables = data.get("variables")
+    from ..models.mode import MODES
+
+    mode = text("mode")
+    if mode not in MODES:  # a hand-edited or older file: `assistant chat` crashed on choose_mode's error
+        mode = None
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         variables = {}
-    return Remembered(text("model"), text("backend"), text("template"),
-                      params if isinstance(params, dict) else {}, text("mode"), {str(k): v for k, v in variables.items()})
+    return Remembered(text("model"), text("backend"), _loadable(text("template")),
+                      params if isinstance(params, dict) else {}, mode, {str(k): v for k, v in variables.items()})
+
+
+def _loadable(template: str | None) -> str | None:
+    """``template`` if it still loads, else None: a remembered template since deleted (or broken) made
+    every `assistant chat` without -t stop with "no template named ..." before the app opened."""
+    if template is None:
+        return None
+    from ..errors import AssistantError
+    from .templating import load_chat_template  # the lookup set_template makes
+
+    try:
+        load_chat_template(template)
+    except AssistantError:
+        return None
+    return template
 
 
 def save_last_used(remembered: Remembered, path: Path | None = None) -> None:

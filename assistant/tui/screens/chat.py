@@ -111,8 +111,10 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         """A message sent while the model was loading, sent once it is ready."""
         self.engine_after_reply: tuple[str, str] | None = None
         """A model / backend chosen (F2, the palette) while a reply ran: loaded as soon as it ends."""
-        self.loading: tuple[str, str] | None = None
-        """The model / backend being loaded now."""
+        self.engine_loading: tuple[str, str] | None = None
+        """The model / backend being loaded now. (Not ``loading``: that is Textual's reactive, which
+        covered the whole screen with a loading indicator while a model switch loaded and dropped
+        the message box's focus onto the last reply.)"""
         self.load_after_load: tuple[str, str] | None = None
         """A model / backend chosen while another loaded: loaded as soon as that load ends."""
         self.status = StatusInfo()
@@ -281,13 +283,13 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             # One load at a time, the newest choice last. Two at once (F2 again while a switch
             # loads) ended in turn: the first one's end said "idle" and sent a waiting message to
             # that model, whose engine the second load then unloaded under the reply.
-            if (model, backend) != self.loading:
+            if (model, backend) != self.engine_loading:
                 self.load_after_load = (model, backend)
                 self.notify(f"{model} on {backend} loads when the model being loaded is ready")
             else:  # the newest choice is the one loading: a choice queued before it is dropped
                 self.load_after_load = None
             return
-        self.loading = (model, backend)
+        self.engine_loading = (model, backend)
         self.model_loading = True
         self.set_status(state="loading", detail=f"{model} on {backend}")
         self.chat_app.refresh_settings_note()  # an open F2 panel said it waited for the reply
@@ -319,7 +321,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         for the reply to end, else one waiting for the load under way, else
         that load. The settings panel shows it as the model (see ChatApp.action_settings).
         """
-        return self.engine_after_reply or self.load_after_load or self.loading
+        return self.engine_after_reply or self.load_after_load or self.engine_loading
 
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
         self.set_status(detail=shorten(message.text, 60))
@@ -327,7 +329,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
     def _load_next(self) -> bool:
         """Start the load chosen while the last one ran (see :meth:`load_model`); False if none was."""
         self.model_loading = False
-        self.loading = None
+        self.engine_loading = None
         chosen, self.load_after_load = self.load_after_load, None
         if chosen is not None:
             self.load_model(*chosen)

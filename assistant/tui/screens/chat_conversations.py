@@ -102,12 +102,21 @@ class ConversationActions(_Screen):
             self.sidebar.set_class(event.size.width < self.NARROW_WIDTH, "-hidden")
 
     def action_search(self) -> None:
-        self._sidebar_chosen = True
+        if self.sidebar.has_class("-hidden"):  # shown for the search: the user's choice
+            self._sidebar_chosen = True
+        # Else searching a sidebar already shown chose nothing: a narrower window later kept it, and
+        # the conversation beside it got 6 columns of 40.
         self.sidebar.remove_class("-hidden")
         self.sidebar.search_box.focus()
 
     async def on_sidebar_opened(self, event: Sidebar.Opened) -> None:
         await self.open_conversation(event.conversation_id)
+        if self.size.width < self.NARROW_WIDTH and not self.sidebar.has_class("-hidden"):
+            # Shown in a narrow window (Ctrl+F, Ctrl+B), the sidebar left the conversation just
+            # opened a few columns (6 of 40): it makes way, as it starts hidden there.
+            self.sidebar.add_class("-hidden")
+            self._sidebar_chosen = False  # a window widened again shows it, as at the start
+            self.prompt_input.focus()
 
     async def open_conversation(self, conversation_id: int) -> None:
         """Show a stored conversation and continue it (the model gets it fitted to its window)."""

@@ -7,6 +7,7 @@ new engine in a worker while the conversation stays.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -129,6 +130,9 @@ def parse_params(values: dict[str, str], base: GenerationParams) -> GenerationPa
             value = cast(raw)
         except ValueError:
             raise _named(name, f"{name} must be {kind}, not {raw!r}") from None
+        if isinstance(value, float) and math.isinf(value) and "inf" not in raw.lower():
+            # 1e999 is a float too large (inf): "not inf" named a value the user never typed
+            raise _named(name, f"{name} must be a finite number, not {raw!r} (too large)")
         try:
             params = params.replace(**{name: value})
         except ConfigError as exc:

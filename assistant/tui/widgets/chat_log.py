@@ -40,6 +40,20 @@ STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
 """How a stored reply's status shows in its header."""
 STOPPED_AT_MAX_TOKENS = "stopped at max tokens"
 """The header of a reply cut at max tokens, live and reopened."""
+EMPTY_REPLY = "empty reply"
+
+
+def ended_status(status: str, text: str) -> str:
+    """The header status of a reply that ended (``""``: it stopped, or ``stopped at max tokens``).
+
+    A reply the model ended at once, or wrote only spaces and newlines, drew its
+    header over nothing: the same as a reply still waiting for its first token.
+    It says so, live and reopened.
+    """
+    if text.strip() or status not in ("", STOPPED_AT_MAX_TOKENS):
+        return status
+    return f"{status}, {EMPTY_REPLY}" if status else EMPTY_REPLY
+
 
 _FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -302,7 +316,7 @@ class AssistantMessage(ChatMessage):
 
             await self.body.remove()
             await self.mount(ReplyBody(visible_text(shown), classes="body"))
-        self.set_status(status)
+        self.set_status(ended_status(status, self.text))
 
     async def show_reasoning(self, reasoning: str, answer: str) -> None:
         """Replace the body by a collapsed "Reasoning" section and the extracted answer."""
@@ -389,6 +403,8 @@ def stored_widgets(stored: Sequence[StoredMessage], before: Sequence[str] = ()) 
             status = STORED_STATUS.get(message.status, message.status)
             if message.status == "complete" and message.finish_reason == "length":
                 status = STOPPED_AT_MAX_TOKENS  # as the live turn said
+            if message.status == "complete":
+                status = ended_status(status, message.content)
             if message.status == "interrupted" and not message.content:
                 status = "no reply"
             elif message.status == "error" and not message.content and message.error:
