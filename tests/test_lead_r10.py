@@ -145,3 +145,35 @@ def test_a_resume_with_another_system_prompt_is_refused_before_the_model_loads(f
     assert "this run has -s 'Be chatty.'" in result.stderr
     assert all(fake.loaded_model is None for fake in fakes)  # refused before anything loaded
     assert out.read_bytes() == before
+
+
+def test_chat_resuming_a_conversation_whose_template_was_deleted_opens_with_a_notice(
+    assistant_home: Path, fakes: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `assistant chat -c` stopped with "no template named …" when the conversation's template was gone
+    import click.testing
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+    from assistant.templates.loader import user_templates_dir
+    from assistant.tui.app import ChatApp
+
+    folder = user_templates_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "brief.jinja").write_text("[user]\nBriefly: {{ input }}\n", encoding="utf-8")
+    made = CliRunner().invoke(main, ["prompt", "-t", "brief", "-b", "fake", "-m", "m", "hello"])
+    assert made.exit_code == 0, made.output
+    (folder / "brief.jinja").unlink()
+
+    opened: list[ChatApp] = []
+    monkeypatch.setattr(ChatApp, "run", lambda self, *a, **k: opened.append(self))
+    monkeypatch.setattr(click.testing._NamedTextIOWrapper, "isatty", lambda self: True, raising=False)
+    result = CliRunner().invoke(main, ["chat", "-c", "-b", "fake", "-m", "m"])
+    assert result.exit_code == 0, result.output
+    (app,) = opened
+    assert app.controller.template is None
+    (notice,) = app.startup_notices
+    assert notice.startswith("template 'brief' is not used: ") and "plain chat" in notice
+    # asked for on the command line, a missing template is still an error
+    asked = CliRunner().invoke(main, ["chat", "-t", "brief", "-b", "fake", "-m", "m"])
+    assert asked.exit_code == 1 and "brief" in asked.stderr

@@ -31,6 +31,7 @@ def chat(
 ) -> None:
     """Open the chat app. F1 inside it lists every key binding."""
     from ..config import default_system_prompt, engine_process_enabled
+    from ..errors import AssistantError
     from ..history.session_link import link_history
     from ..options import build_params, parse_options
 
@@ -74,11 +75,19 @@ def chat(
     controller = ChatController(settings, history=history)
     resumed_template = history.conversation.template if history.conversation else remembered.template
     chosen = template or resumed_template
+    notices: list[str] = []
     if chosen:
         # the variables remembered with that template on exit (none are stored in the history)
         variables = remembered.variables if remembered.template == chosen and remembered.variables else None
-        controller.set_template(chosen, variables)
-    app = ChatApp(controller)
+        try:
+            controller.set_template(chosen, variables)
+        except AssistantError as exc:
+            if template:  # asked for on the command line: an error, as everywhere
+                raise
+            # the conversation's (or last session's) template, since deleted or broken: the chat still opens
+            controller.set_template(None)
+            notices.append(f"template {chosen!r} is not used: {exc}; the conversation goes on as plain chat")
+    app = ChatApp(controller, notices)
     try:
         app.run()
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -36,9 +36,11 @@ class ChatApp(App[None]):
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
     ]
 
-    def __init__(self, controller: ChatController) -> None:
+    def __init__(self, controller: ChatController, notices: Sequence[str] = ()) -> None:
         super().__init__()
         self.controller = controller
+        self.startup_notices = tuple(notices)
+        """Warnings found before the app opened (a remembered template since deleted), shown once it has."""
         self.theme = DARK_THEME
         self._previous_switch_interval = sys.getswitchinterval()
 
@@ -187,6 +189,8 @@ class ChatApp(App[None]):
         # worker get each token to the screen sooner at 1 ms.
         self._previous_switch_interval = sys.getswitchinterval()
         self.fit_switch_interval(model_in_this_process=False)  # no model yet
+        for notice in self.startup_notices:
+            self.notify(notice, severity="warning", timeout=10)
 
     def fit_switch_interval(self, model_in_this_process: bool) -> None:
         """Shorten the switch interval further only while the model's own thread shares our GIL.
