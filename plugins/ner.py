@@ -87,7 +87,12 @@ CORE_TYPES = ("PERSON", "LOCATION", "ORGANIZATION", "MISC")
 organizations and places persons or misses persons (F1 0.08 for PERSON alone); offered
 all and filtered afterwards, each subset scores like the full set (docs/tools.md). MISC
 ("other") gives nationalities and events somewhere to go other than a core type."""
-DATE_TYPES = {"DATE", "TIME"}
+PATTERN_KINDS = ("date", "time")
+"""The kinds of candidate span found by pattern (:func:`assistant.tools.spans.candidate_spans`), each also
+the type word of the one type it can be: a "date" span is typed only among the types whose word is "date"
+(or none), a "time" span among those whose word is "time". The pattern knows a time of day from a date
+far better than SmolLM2, which, shown both words, called "3pm" and "10 a.m." dates and, shown "time"
+alone, "Friday" and "March 2024" times."""
 _TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _WINDOWS = (300, 150, 60, 20)
 """Characters of context kept each side of a span, tried in turn, when a sentence is too long."""
@@ -301,15 +306,15 @@ class NamedEntities(BaseTool):
         if not text.strip():  # a bare "(no entities)" would read as a finding about a text
             return EntitiesResult(entities=[], types=types, note="the input is empty")
         offered = offered_types(requested)
-        # Name spans are never dates and date spans (found by pattern) are only ever dates,
-        # so each is typed among its own labels: adding "date" to every choice cost names
-        # 0.07 F1 on SmolLM2 (docs/tools.md).
-        name_types = {t: w for t, w in offered.items() if t not in DATE_TYPES}
-        date_types = {t: w for t, w in offered.items() if t in DATE_TYPES}
+        # Name spans are never dates and date or time spans (found by pattern) are only ever the
+        # type their pattern says, so each is typed among its own labels: adding "date" to every
+        # choice cost names 0.07 F1 on SmolLM2 (docs/tools.md).
+        name_types = {t: w for t, w in offered.items() if w not in PATTERN_KINDS}
+        pattern_types = {kind: {t: w for t, w in offered.items() if w == kind} for kind in PATTERN_KINDS}
         person = next(name for name, word in offered.items() if word == TYPE_WORDS["PERSON"])
         # A name span only ever comes out as a name type: with dates alone asked for, typing the
         # names (and asking each one's kind) would take most of the time for nothing.
-        names_wanted = any(t not in DATE_TYPES for t in requested)
+        names_wanted = any(w not in PATTERN_KINDS for w in requested.values())
         typed: list[TypedSpan] = []
         sentences = sentence_spans(text)
         reported = time.monotonic()
@@ -319,15 +324,19 @@ class NamedEntities(BaseTool):
                 progress(index, len(sentences), f"typing the names of sentence {index + 1} of {len(sentences)}")
             sentence = text[start:end]
             found = [
-                s for s in candidate_spans(sentence, dates=bool(date_types), times="TIME" in date_types)
-                if names_wanted or s.kind == "date"
+                s
+                for s in candidate_spans(sentence, bool(pattern_types["date"]), bool(pattern_types["time"]))
+                if names_wanted or s.kind != "name"
             ]
             # A hard-wrapped sentence is shown on one line, a name wrapped in it as one name
             # ("Richard Stallman"); its offsets and text stay the input's.
             sentence, spans = one_line(sentence, found)
             in_sentence = []
             for raw, span in zip(found, spans):  # a sentence's spans first: they share its prompt in the KV cache
-                shown, choices = (offered, date_types) if span.kind == "date" else (name_types, name_types)
+                if span.kind == "name":
+                    shown, choices = name_types, name_types
+                else:
+                    shown, choices = offered, pattern_types[span.kind]
                 item = self._typed(backend, sentence, start, span, shown, choices, params["calibrate"])
                 in_sentence.append(
                     TypedSpan(start, Span(raw.start, raw.end, span.text, span.kind), item.kinds, item.probabilities)
@@ -337,7 +346,7 @@ class NamedEntities(BaseTool):
                 below = self.bare_name_below if view == "bare" else self.kind_below
                 if item.probabilities[item.best] >= below:
                     view = "none"
-                if view != "none" and item.span.kind != "date":
+                if view != "none" and item.span.kind == "name":
                     second = self._by_itself(backend, item.span.text, name_types, params["calibrate"], view)
                     if second is not None:
                         item = TypedSpan(item.offset, item.span, item.kinds, mix_views(item.probabilities, second))

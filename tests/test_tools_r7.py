@@ -145,8 +145,8 @@ def test_times_are_candidates_when_asked_for() -> None:
     text = "We met at 10:30 on Monday, left at 3pm, at 10 a.m. the next day and at 7 PM. At 09:15:00 UTC too."
     found = [(s.text, s.kind) for s in candidate_spans(text, times=True)]
     assert found == [
-        ("10:30", "date"), ("Monday", "date"), ("3pm", "date"), ("10 a.m.", "date"), ("7 PM", "date"),
-        ("09:15:00", "date"), ("UTC", "name"),
+        ("10:30", "time"), ("Monday", "date"), ("3pm", "time"), ("10 a.m.", "time"), ("7 PM", "time"),
+        ("09:15:00", "time"), ("UTC", "name"),
     ]
     assert [s.text for s in candidate_spans(text)] == ["Monday", "PM", "UTC"]  # dates only: as before
     assert [s.text for s in candidate_spans("at 5 amps, the score 2:1", times=True)] == []
@@ -157,7 +157,7 @@ def test_ner_types_times_only_when_time_is_requested() -> None:
     with_time, dates_only = ScoreCounter(), ScoreCounter()
     result = get_tool("ner").run(text, with_time, types=["TIME"])
     get_tool("ner").run(text, dates_only, types=["DATE"])
-    assert with_time.scored == ["7:45 a.m.:", "Monday:", "11:05:"]
+    assert with_time.scored == ["7:45 a.m.:", "11:05:"]  # a date is never typed TIME (r10)
     assert dates_only.scored == ["Monday:"]
     assert all(text[e.start : e.end] == e.text and e.type == "TIME" for e in result.entities)
 

@@ -100,7 +100,7 @@ def test_candidate_spans_are_non_overlapping_slices_of_the_input(text: str) -> N
         ("U.S. President Amara Diallo met Lieutenant-Colonel Ivo Brandt.", ["U.S.", "Amara Diallo", "Ivo Brandt"]),
         ("Porto of Portugal beat the Bank of Ghana team.", ["Porto", "Portugal", "Bank of Ghana"]),
         ("Former Minister Zine al-Abidine spoke to Marks & Spencer staff.", ["Zine al-Abidine", "Marks & Spencer"]),
-        ("Friday Okoro won; the Prime Minister said nothing.", ["Okoro"]),
+        ("On Friday Okoro won; the Prime Minister said nothing.", ["Okoro"]),  # "Friday Okoro" alone is a name (r10)
     ],
 )
 def test_name_spans(text: str, expected: list[str]) -> None:

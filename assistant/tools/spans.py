@@ -96,10 +96,23 @@ MONTHS = frozenset(
     "january february march april may june july august september october november december".split()
 )
 
+
+def _cased(names: str) -> str:
+    """A regex of names as written in a sentence ("March") or in a text all in capitals ("MARCH"), never
+    in lower case: "may" and "march" are words."""
+    return f"(?:{names}|{names.upper()})"
+
+
+_MONTH_NAME = _cased(
+    r"Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
+    r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?"
+)
+"""A month's name or its abbreviation, whole: not the "Mar" of "Market 2024" nor the "Jan" of "Janesville"."""
+
 _DATE_PATTERNS = [
     # 12 March 2024, 12 Mar 2024, March 12, 2024, March 2024
     re.compile(
-        r"\b(?:\d{1,2}\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+        rf"\b(?:\d{{1,2}}\s+)?{_MONTH_NAME}\b\.?"
         r"(?:\s+\d{1,2}(?:st|nd|rd|th)?,?)?(?:\s+\d{4})?\b"
     ),
     # the 3rd of May, 12 of March 2024
@@ -110,7 +123,7 @@ _DATE_PATTERNS = [
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # ISO dates
     re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"),
     re.compile(r"\b(?:1[5-9]|20)\d{2}s?\b"),  # years 1500-2099, decades "1990s"
-    re.compile(r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"),
+    re.compile(rf"\b{_cased('Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday')}\b"),
 ]
 
 
@@ -121,7 +134,8 @@ class Span:
     start: int
     end: int
     text: str
-    kind: str = "name"  # "name" (capitalised run) or "date" (matched a date pattern)
+    kind: str = "name"
+    """"name" (a capitalised run), "date" (matched a date pattern) or "time" (a time of day)."""
 
 
 def _is_capitalised(word: str) -> bool:
@@ -316,9 +330,10 @@ def _split_at_titles(words: list[tuple[int, int, str]], run: list[int]) -> list[
 
 
 def _span_of(text: str, words: list[tuple[int, int, str]], run: list[int]) -> Span | None:
-    """The candidate for a run: without leading stop words, weekdays and titles, or connectors at its ends."""
+    """The candidate for a run: without leading stop words, titles and weekdays that are dates there, or
+    connectors at its ends."""
     while len(run) > 1 and (
-        _is_stopword(words[run[0]][2]) or _is_title(words[run[0]][2]) or _bare(words[run[0]][2]) in WEEKDAYS
+        _is_stopword(words[run[0]][2]) or _is_title(words[run[0]][2]) or _leads_a_date(text, words[run[0]])
     ):
         run = run[1:]
     while run and words[run[0]][2] in CONNECTORS:
@@ -334,6 +349,14 @@ def _span_of(text: str, words: list[tuple[int, int, str]], run: list[int]) -> Sp
     if text[end - 1] == "." and not _keeps_dot(text[start:end]):
         end -= 1
     return Span(start, end, text[start:end])
+
+
+def _leads_a_date(text: str, word: tuple[int, int, str]) -> bool:
+    """Whether a run's first word is a weekday that is a date there, so not part of the name after it
+    ("On Tuesday Obama said" -> "Obama"; "Tuesday Weld starred" is one name: :func:`_month_or_day_is_date`)."""
+    start, _, value = word
+    bare = value.rstrip(".")
+    return bare.lower() in WEEKDAYS and _month_or_day_is_date(text, start, start + len(bare))
 
 
 def _keeps_dot(span_text: str) -> bool:
@@ -355,29 +378,41 @@ _BEFORE_MONTH = re.compile(r"(?:(\w+)\s+of|(\w+))(?:\s+|-)\Z")
 """The word before a month name or a year (as in "in March", "mid-March"), or the word before its "of"."""
 
 
-def _month_is_date(text: str, start: int, end: int) -> bool:
-    """Whether the bare month name at ``text[start:end]`` (no day or year with it) is a date.
+WEEKDAY_CONTEXT = DATE_CONTEXT | {"on"}
+"""Words that make the weekday after them a date even before a name ("On Tuesday Obama said", "Last
+Friday Mitchell won"): the preposition of days, and the words that say date before a month."""
 
-    Not when a capitalised word follows it on the line: "April Ryan", "June Carter" and "The
-    August Review" are names, and "in April Smith's book" is more likely one than not. Otherwise
-    "March" and "May" (a verb, a modal, a name: "Theresa May") are dates only after a word that
-    says so ("in March", "since May", "the end of May"), the other months always
-    ("April showers").
+
+def _month_or_day_is_date(text: str, start: int, end: int) -> bool:
+    """Whether the weekday or bare month name at ``text[start:end]`` (no day or year with it) is a date.
+
+    Not when a capitalised word follows it on the line: "April Ryan", "June Carter", "Tuesday
+    Weld" and "The August Review" are names, and "in April Smith's book" is more likely one
+    than not. A weekday is rarely a first name, so for one a word before that says date
+    (:data:`WEEKDAY_CONTEXT`) outweighs the name after it ("On Tuesday Obama said"); a month
+    often is one ("Until May Ann stayed"). Otherwise "March" and "May" (a verb, a modal, a
+    name: "Theresa May") are dates only after a word that says so ("in March", "since May",
+    "the end of May"), the other months and the weekdays always ("April showers", "See you Friday").
     """
-    following = _WORD.match(text, end + 1) if text[end : end + 1] in (" ", "\u00a0") else None
-    if following is not None:
-        word = following.group()
-        # "In June President Obama", "in May I", "June July August": no name goes on after these
-        if _is_capitalised(word) and not (_is_stopword(word) or _is_title(word) or _bare(word) in MONTHS | WEEKDAYS):
-            return False
+    word = text[start:end].lower()
     before = _BEFORE_MONTH.search(text, max(0, start - 40), start)  # the word is near: a bounded look back
+    said = False
     if before is not None:
         if before.group(1) is not None:  # "… of March"
-            if before.group(1).lower() in OF_A_MONTH:
-                return True
-        elif before.group(2).lower() in DATE_CONTEXT:
-            return True
-    return text[start:end].lower() not in ("march", "may")
+            said = before.group(1).lower() in OF_A_MONTH
+        else:
+            said = before.group(2).lower() in (WEEKDAY_CONTEXT if word in WEEKDAYS else DATE_CONTEXT)
+    if said and word in WEEKDAYS:
+        return True
+    following = _WORD.match(text, end + 1) if text[end : end + 1] in (" ", "\u00a0") else None
+    if following is not None:
+        after = following.group()
+        # "In June President Obama", "in May I", "June July August": no name goes on after these
+        if _is_capitalised(after) and not (
+            _is_stopword(after) or _is_title(after) or _bare(after) in MONTHS | WEEKDAYS
+        ):
+            return False
+    return said or word not in ("march", "may")
 
 
 STREET_WORDS = frozenset(
@@ -420,7 +455,8 @@ def _year_is_date(text: str, start: int, end: int) -> bool:
 def date_spans(text: str) -> list[Span]:
     """Dates by pattern (weekdays, months with day/year, years, ISO and slash dates), longest first.
 
-    A month name alone is a date only where the words around it say so (:func:`_month_is_date`).
+    A weekday or a month name alone is a date only where the words around it say so
+    (:func:`_month_or_day_is_date`): "Tuesday Weld" and "April Ryan" are names.
     """
     found: list[Span] = []
     for pattern in _DATE_PATTERNS:
@@ -430,10 +466,10 @@ def date_spans(text: str) -> list[Span]:
             if not value:
                 continue
             lowered = value.lower()
-            if lowered in MONTHS:
-                if not _month_is_date(text, start, start + len(value)):
+            if lowered in MONTHS | WEEKDAYS:
+                if not _month_or_day_is_date(text, start, start + len(value)):
                     continue
-            elif not (lowered in WEEKDAYS or any(c.isdigit() for c in value) or " " in value):
+            elif not (any(c.isdigit() for c in value) or " " in value):
                 continue
             elif value.isdigit() and not _year_is_date(text, start, start + len(value)):
                 continue
@@ -462,8 +498,9 @@ not the "30 am" of "10.30 am" nor of "1.30 am", and no hour a clock lacks ("25 a
 
 
 def time_spans(text: str) -> list[Span]:
-    """Times of day by pattern; typed among the date types, like dates (kind "date")."""
-    return [Span(m.start(), m.end(), m.group(), kind="date") for m in _TIME_PATTERN.finditer(text)]
+    """Times of day by pattern, of kind "time": the pattern knows a time from a date, so the NER tool
+    types a time only as a time (or none), never leaving SmolLM2 to guess between "date" and "time"."""
+    return [Span(m.start(), m.end(), m.group(), kind="time") for m in _TIME_PATTERN.finditer(text)]
 
 
 CASELESS_SAMPLE = 100_000
@@ -499,10 +536,11 @@ def caseless_script(text: str) -> str | None:
 def candidate_spans(text: str, dates: bool = True, times: bool = False) -> list[Span]:
     """Name runs and (optionally) dates and times of day, non-overlapping, in text order.
 
-    A name run that is only a weekday or a month ("Tuesday") is a date, never a name. Times are
-    candidates only when asked for (the NER tool asks when TIME is a requested type): without
-    them ``--types TIME`` could never find "10:30", and with them always a DATE-only request
-    would be offered times to call dates.
+    A name run that is only a weekday or a month ("Tuesday") is a date, never a name. Dates and
+    times are candidates only when asked for (the NER tool asks for each when a requested type
+    means it, DATE or TIME): without them ``--types TIME`` could never find "10:30", and with them
+    always a DATE-only request would be offered times. Each keeps its kind ("date", "time"), which
+    decides the only type it can have.
     """
     date_list = date_spans(text) if dates else []
     if times:
