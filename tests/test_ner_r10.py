@@ -170,3 +170,17 @@ def test_weekdays_and_months_in_capitals_are_dates() -> None:
     assert ("TUESDAY", "date") in found and ("MARCH 5, 2024", "date") in found
     assert _found("we march in may") == [], "lower case is never a month"
     assert _found("YOU MAY GO IN MAY.")[-1] == ("MAY", "date")
+
+
+# ---- (lead) a month's abbreviation before a day number ends no sentence ----------------------------------------
+def test_a_month_abbreviation_before_a_day_ends_no_sentence() -> None:
+    from assistant.tools.text import split_sentences
+
+    assert split_sentences("The vote is on Mar. 5 in Paris. It was set in Jan. Then we left.") == [
+        "The vote is on Mar. 5 in Paris.", "It was set in Jan.", "Then we left.",
+    ]
+    assert split_sentences("We met on Sept. 12, 2024. Done.") == ["We met on Sept. 12, 2024.", "Done."]
+    from assistant.tools.spans import candidate_spans
+
+    found = [(s.text, s.kind) for s in candidate_spans(split_sentences("The vote is on Mar. 5 in Paris. Done.")[0])]
+    assert found == [("Mar. 5", "date"), ("Paris", "name")]

@@ -41,8 +41,22 @@ def _ends_abbreviation(before: str) -> bool:
     return (len(core) == 1 and core.isupper()) or ("." in core and all(len(p) <= 2 for p in core.split(".")))
 
 
+_MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())
+"""Months written short ("Mar. 5"): their dot ends no sentence where a day number follows. Only
+there: "Jan." alone may be a name's initial or a sentence's last word."""
+
+
+def _ends_month_abbreviation(before: str, after: str) -> bool:
+    if not (before.endswith(".") and after[:1].isdigit()):
+        return False
+    return before.rsplit(None, 1)[-1].lstrip("(\"'“‘[")[:-1].lower() in _MONTH_ABBREVIATIONS
+
+
 def _sentence_breaks(line: str) -> list[re.Match[str]]:
-    return [m for m in _SENTENCE_END.finditer(line) if not _ends_abbreviation(line[: m.start()])]
+    return [
+        m for m in _SENTENCE_END.finditer(line)
+        if not _ends_abbreviation(line[: m.start()]) and not _ends_month_abbreviation(line[: m.start()], line[m.end():])
+    ]
 
 
 @dataclass(frozen=True)
