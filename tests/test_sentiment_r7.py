@@ -9,25 +9,12 @@ the list is exactly the wrong rows with exactly the tool's probabilities.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
 
 import pytest
 
-from assistant.backends.fake import FakeBackend
+from tests.scoring_support import TableBackend
 from assistant.tools import get_tool
 from benchmarks.tools_eval import mistake_line, sentiment_accuracy
-
-
-class TableBackend(FakeBackend):
-    """Scores from ``table(prompt, candidate)``."""
-
-    def __init__(self, table: Callable[[str, str], float]) -> None:
-        super().__init__()
-        self.load("fake-model")
-        self.table = table
-
-    def score(self, prompt: str, candidates: Sequence[str]) -> list[float]:
-        return [self.table(prompt, c) for c in candidates]
 
 
 def by_last_review(prompt: str, candidate: str) -> float:
