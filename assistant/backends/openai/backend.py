@@ -52,7 +52,7 @@ from .request_helpers import (  # estimate_tokens and the rest stay importable f
 )
 from .scoring import EchoScorer
 from .servers import GENERIC, ServerProfile, is_default
-from .settings import RemoteSettings, check_option_keys, resolve_settings
+from .settings import RemoteSettings, check_option_values, resolve_settings
 
 
 MAX_PARALLEL_REQUESTS = 64
@@ -140,8 +140,15 @@ class OpenAIBackend:
         self._client, self._settings, self._chat_format = client, settings, chat_format
 
     def check_options(self, options: dict[str, Any]) -> None:
-        """The unknown-option refusal of :meth:`load`, connecting to nothing (``assistant compare``)."""
-        check_option_keys({k: v for k, v in options.items() if k not in ("progress", "verbose")})
+        """What :meth:`load` refuses in its options, names and values, connecting to nothing (``assistant compare``).
+
+        Each value goes through the check ``load`` makes (:func:`.settings.option_value`), and a
+        ``chat_template`` is read as ``load`` reads it: a missing file or unknown name is refused here.
+        """
+        given = {k: v for k, v in options.items() if k not in ("progress", "verbose")}
+        check_option_values(given)
+        if given.get("chat_template"):
+            _chat_format_option(given["chat_template"])
 
     def unload(self) -> None:
         if self._client is not None:

@@ -37,7 +37,8 @@ RETRY_BACKOFF_S = 0.5
 """First wait when the server gives no ``Retry-After``; it doubles with each attempt."""
 MAX_BODY_BYTES = 64 * 2**20
 """Largest plain (not streamed) answer read: a model list, a tokenization or an echo is far smaller,
-and a server (or whatever answers at base_url) sending without end was read until memory ran out."""
+and a server (or whatever answers at base_url) sending without end was read until memory ran out.
+Also the most one streamed event may hold (an event has no natural size limit but this)."""
 MAX_RETRY_AFTER_S = 60.0
 """A longer ``Retry-After`` fails the request with the server's message instead of waiting."""
 
@@ -414,6 +415,13 @@ class RemoteClient:
         try:
             for piece in response.iter_bytes():
                 events = decoder.feed(piece)
+                if decoder.pending_size > MAX_BODY_BYTES:
+                    # One event past what any whole answer may be: 200 MB with no line break took
+                    # a gigabyte of memory and twenty seconds before it was refused as malformed.
+                    raise RemoteError(
+                        f"{origin(url)} sent a stream event of more than {MAX_BODY_BYTES // 2**20} MiB "
+                        f"for {urlsplit(url).path or '/'}; that is no reply (check base_url)"
+                    )
                 now = time.monotonic()
                 if events:
                     last_event = now

@@ -165,18 +165,43 @@ def estimate_tokens(prompt: Prompt) -> int:
 
 
 def _chat_format_option(value: str | None) -> ChatFormat | None:
-    """``chat_template``: a built-in name (chatml, gemma), a Jinja file, or inline Jinja text."""
+    """``chat_template``: a built-in name (chatml, gemma), a Jinja file, or inline Jinja text.
+
+    A template Jinja cannot parse is refused here, before anything connects (``load``
+    and ``check_options`` both call this): it was found only when the first prompt was
+    rendered, after the server had been reached and the reply asked for.
+    """
     if not value:
         return None
     if value in FALLBACKS:
         template, markers = FALLBACKS[value]
         return ChatFormat(template, source=f"option:{value}", end_markers=tuple(markers))
     if "{%" in value or "{{" in value:
-        return ChatFormat(value, source="option:inline")
+        return _parsed(ChatFormat(value, source="option:inline"), "the chat_template text")
     path = Path(value).expanduser()
     if path.is_file():
         from ...input_files import read_input_file
 
-        return ChatFormat(read_input_file(path, "chat_template file", strict=True), source=f"option:{path}")
+        chat_format = ChatFormat(read_input_file(path, "chat_template file", strict=True), source=f"option:{path}")
+        return _parsed(chat_format, f"chat_template file {path}")
     names = ", ".join(FALLBACKS)
     raise ConfigError(f"chat_template must be one of {names}, a Jinja file, or Jinja text; got {value!r}")
+
+
+def _parsed(chat_format: ChatFormat, what: str) -> ChatFormat:
+    """``chat_format`` if Jinja can parse its template; a ConfigError naming ``what`` if not.
+
+    It is tried on one user turn; only a syntax error refuses it (a template may refuse
+    some conversations on purpose, with ``raise_exception``: that is its own message, later).
+    """
+    import jinja2
+
+    from ...errors import TemplateError
+    from ...types import Message
+
+    try:
+        chat_format.render([Message("user", "hi")])
+    except TemplateError as exc:
+        if isinstance(exc.__cause__, jinja2.TemplateSyntaxError):
+            raise ConfigError(f"{what} is no Jinja template: {exc.__cause__}") from None
+    return chat_format

@@ -97,24 +97,28 @@ def _shown(url: str) -> str:
     return repr(redact_url(url))
 
 
-def _number(value: Any, key: str, kind: type) -> Any:
+def _number(value: Any, key: str, kind: type, source: str = "") -> Any:
     """``value`` as a ``kind`` (int or float) within range; never a bool or a fraction quietly cut.
 
     From Python, ``read_timeout=True`` became a 1-second timeout and ``n_ctx=2.7`` a window
-    of 2 tokens; the CLI's ``-o`` already refuses both.
+    of 2 tokens; the CLI's ``-o`` already refuses both. ``source`` (a remote's table, the
+    config) is named in the error, so the value is found where it was written.
     """
+    where = f" (in {source})" if source and not source.startswith("-o") else ""
     if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
-        raise ConfigError(f"option {key} needs a {'whole ' if kind is int else ''}number, got {value!r}")
+        raise ConfigError(f"option {key} needs a {'whole ' if kind is int else ''}number, got {value!r}{where}")
     try:
         number = kind(value)
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"option {key} needs a number, got {value!r}") from None
+        raise ConfigError(f"option {key} needs a number, got {value!r}{where}") from None
     if not math.isfinite(number):
-        raise ConfigError(f"option {key} must be a finite number, got {value!r}")
+        raise ConfigError(f"option {key} must be a finite number, got {value!r}{where}")
     if number < 0 or (key.endswith("timeout") and number == 0):
-        raise ConfigError(f"option {key} must be {'> 0' if key.endswith('timeout') else '>= 0'}, got {value!r}")
+        raise ConfigError(
+            f"option {key} must be {'> 0' if key.endswith('timeout') else '>= 0'}, got {value!r}{where}"
+        )
     if key.endswith("timeout") and number > MAX_TIMEOUT:
-        raise ConfigError(f"option {key} must be at most {MAX_TIMEOUT:g} seconds (a week), got {value!r}")
+        raise ConfigError(f"option {key} must be at most {MAX_TIMEOUT:g} seconds (a week), got {value!r}{where}")
     return number
 
 
@@ -151,6 +155,61 @@ def check_option_keys(options: dict[str, Any]) -> None:
         raise ConfigError(
             f"unknown openai backend option(s): {', '.join(unknown)} (known: {', '.join(sorted(OPTION_KEYS))})"
         )
+
+
+def option_value(key: str, value: Any, source: str) -> Any:
+    """One option's value as ``load`` uses it, checked; ``source`` names where it came from in the error.
+
+    The one check of each value: :func:`resolve_settings` runs every value it picks through it
+    (``-o``, a remote's table, the environment, the config) before anything connects, and
+    ``check_options`` runs the given ones (``assistant compare`` checks both sides before either
+    runs: ``-o read_timeout=-1`` or ``server=vllmm`` was found only when that side connected).
+    """
+    if key == "base_url":
+        return normalize_base_url(value, source)
+    if key == "api_key":
+        return _checked_key(value, source)
+    if key == "api_key_env":
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"api_key_env from {source} must name an environment variable, got {value!r}")
+        return value.strip()
+    if key == "server":
+        return _server_name(value, source)
+    if key in ("connect_timeout", "read_timeout"):
+        return _number(value, key, float, source)
+    if key == "n_ctx":
+        return _number(value, key, int, source)
+    if key == "chat_template":
+        if not isinstance(value, str):  # str() of a list was taken as inline text and refused as "['a']"
+            raise ConfigError(f"chat_template from {source} must be a name, a file or Jinja text, not {type(value).__name__}")
+        return value
+    raise ConfigError(f"unknown openai backend option: {key}")
+
+
+def _server_name(value: Any, source: str) -> str:
+    """``server``: ``auto`` or a known family, case and spaces aside (it was refused only after ``GET /models``)."""
+    from .servers import PROFILES, profile_named
+
+    name = (value.strip().lower() or "auto") if isinstance(value, str) else value
+    if name == "auto" or (isinstance(name, str) and profile_named(name) is not None):
+        return name
+    known = ", ".join(["auto", *PROFILES])
+    raise ConfigError(f"unknown server {value!r} from {source} (known: {known})")
+
+
+def check_option_values(options: dict[str, Any]) -> None:
+    """Names and values of options merged as ``load`` gets them (the config's, then ``-o``), connecting nowhere.
+
+    The config's server keys are left out: a named remote (``-m NAME/MODEL``) never reads them,
+    so a bad one there is refused where it is used (:func:`resolve_settings`).
+    """
+    check_option_keys(options)
+    configured = backend_options(BACKEND_NAME)
+    for key, value in options.items():
+        from_config = key in configured and configured[key] == value
+        if value is None or (from_config and key in SERVER_KEYS):
+            continue
+        option_value(key, value, "[backends.openai]" if from_config else f"-o {key}")
 
 
 def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
@@ -193,23 +252,25 @@ def resolve_settings(model: str, options: dict[str, Any]) -> RemoteSettings:
         )
     api_key, key_source = pick("api_key", ENV_API_KEY)
     if not api_key:
-        key_var, _ = pick("api_key_env")
+        key_var, var_source = pick("api_key_env")
         if key_var:
+            key_var = option_value("api_key_env", key_var, var_source)
             api_key, key_source = _key_from_env_var(key_var, where), f"${key_var}"
-    api_key = _checked_key(api_key, key_source) if api_key else None
-    server, _ = pick("server")
-    connect, _ = pick("connect_timeout")
-    read, _ = pick("read_timeout")
-    template, _ = pick("chat_template")
-    n_ctx, _ = pick("n_ctx")
+    api_key = option_value("api_key", api_key, key_source) if api_key else None
+
+    def value(key: str, default: Any) -> Any:
+        picked, found_in = pick(key)
+        return default if picked is None else option_value(key, picked, found_in)
+
+    template = value("chat_template", None)
     return RemoteSettings(
-        base_url=normalize_base_url(base_url, source),
+        base_url=option_value("base_url", base_url, source),
         model=model_name,
         remote=remote,
         api_key=api_key,
-        server=str(server or "auto"),
-        connect_timeout=_number(connect, "connect_timeout", float) if connect is not None else DEFAULT_CONNECT_TIMEOUT,
-        read_timeout=_number(read, "read_timeout", float) if read is not None else DEFAULT_READ_TIMEOUT,
-        chat_template=str(template) if template else None,
-        n_ctx=_number(n_ctx, "n_ctx", int) if n_ctx is not None else 0,
+        server=value("server", "auto") or "auto",
+        connect_timeout=value("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        read_timeout=value("read_timeout", DEFAULT_READ_TIMEOUT),
+        chat_template=template or None,
+        n_ctx=value("n_ctx", 0),
     )

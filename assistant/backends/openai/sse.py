@@ -34,7 +34,9 @@ class SSEDecoder:
         """Pieces after ``_buffer`` that hold no line end: a long line (a 20 MB event) arrives in
         thousands of reads, and adding each one to ``_buffer`` and searching it again took time
         growing with the square of the line's length."""
+        self._unended_size = 0
         self._data: list[str] = []
+        self._data_size = 0
         self._event = ""
         self._id: str | None = None
         self._started = False
@@ -60,10 +62,17 @@ class SSEDecoder:
         self._join()
         return bool(self._data or self._buffer.strip())
 
+    @property
+    def pending_size(self) -> int:
+        """Characters held for an event not complete yet: what a caller bounds, since a server that
+        sends one endless line (no line break, ever) would otherwise be held in memory whole."""
+        return self._unended_size + len(self._buffer) + self._data_size
+
     def _join(self) -> None:
         if self._unended:
             self._buffer += "".join(self._unended)
             self._unended = []
+            self._unended_size = 0
 
     def _consume(self, text: str) -> list[SSEEvent]:
         if not self._started and text:
@@ -75,6 +84,7 @@ class SSEDecoder:
         if "\n" not in text and "\r" not in text:
             if text:
                 self._unended.append(text)
+                self._unended_size += len(text)
             return []
         self._join()
         buffer = self._buffer + text
@@ -106,11 +116,13 @@ class SSEDecoder:
             value = value[1:]
         if field == "data":
             self._data.append(value)
+            self._data_size += len(value)
         elif field == "error":
             # Outside the spec: llama.cpp's server streams a failure as "error: {json}" (then
             # "data: [DONE]"); ignored like any unknown field, its message was lost.
             self._event = "error"
             self._data.append(value)
+            self._data_size += len(value)
         elif field == "event":
             self._event = value
         elif field == "id" and "\0" not in value:
@@ -126,6 +138,7 @@ class SSEDecoder:
         data = "\n".join(self._data)
         event_type = self._event or "message"
         self._data = []
+        self._data_size = 0
         self._event = ""
         if not data:  # the spec dispatches nothing for an empty data buffer
             return None

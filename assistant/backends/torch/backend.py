@@ -45,7 +45,7 @@ from ..engine.threads import AvailableCores, ThreadGovernor
 from .attention_window import window_weights
 from .batch_scheduler import BatchScheduler, Request
 from .convert import SIDECAR, ModelFacts, ensure_converted
-from .device import check_context, choose_device, choose_dtype, is_oom
+from .device import check_context, check_gguf_context, choose_device, choose_dtype, is_oom
 from .hf_decoder import PREFILL_CHUNK
 from .loading import TokenRules, choose_decoder, facts_from_hf, load_directory, token_rules
 from ..prompt_reuse import common_prefix
@@ -180,6 +180,12 @@ class TransformersBackend(TokenLoopBackend):
         requested_threads = int(options.get("n_threads") or 0)
         n_threads = compute_threads(requested_threads)[0]
         free_cores = AvailableCores()  # from before the load, so the first request has a measure too
+        n_ctx_asked = int(options.get("n_ctx") or 0)
+
+        def context_check(metadata: dict[str, Any]) -> None:  # a GGUF about to be converted: its header says
+            if n_ctx_asked:
+                check_gguf_context(n_ctx_asked, metadata, choices.override, dtype, device)
+
         if path.is_dir():
             directory = path
             if not (directory / "config.json").is_file():
@@ -188,10 +194,9 @@ class TransformersBackend(TokenLoopBackend):
         elif (path.parent / "config.json").is_file() and path.suffix != ".gguf":
             raise ModelLoadError(path, f"this is one file of a model directory; pass {path.parent}")
         else:
-            directory, facts = ensure_converted(path, progress, verbose)
-        override = choices.override
-        if options.get("n_ctx"):  # the default is within the trained context, and small
-            check_context(int(options["n_ctx"]), directory, facts, override, dtype, device)
+            directory, facts = ensure_converted(path, progress, verbose, before_converting=context_check)
+        if n_ctx_asked:  # the default is within the trained context, and small
+            check_context(n_ctx_asked, directory, facts, choices.override, dtype, device)
         self.unload()
         torch.set_num_threads(n_threads)
         self._device = device
@@ -455,21 +460,31 @@ class TransformersBackend(TokenLoopBackend):
         tokens = [int(t) for t in token_ids]
         with self._engine_turn(), self._device_errors("scoring tokens"):  # the cache is the decoder's one
             self._start_threads()
-            yield from cache.forced_rows(prompt_ids, tokens, lambda: self.cancelled)
+            yield from cache.forced_rows(prompt_ids, tokens, self.prefill_chunk, lambda: self.cancelled)
 
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]:
-        """Sum of candidate-token log-probs; the prompt is evaluated once and its cache reused."""
+        """Sum of candidate-token log-probs; the prompt is evaluated once and its cache reused.
+
+        The prompt is read in :attr:`prefill_chunk` pieces with a check for a cancel between two,
+        as generation reads it, and again before each candidate: a cancel (Ctrl-C, Esc) is a
+        :class:`BackendError` at once, not after the whole prompt was read.
+        """
         import torch
 
         self._require()
         cache = self._cache
         assert cache is not None
         prompt_ids, continued = self.scoring_token_ids(prompt, candidates)
+        self._cancel.clear()  # a cancel of an earlier reply is not this one's
         results: list[float] = []
         with self._engine_turn(), self._device_errors("scoring"):
             self._start_threads()
+            if not cache.prefill(prompt_ids, self.prefill_chunk, lambda: self.cancelled):
+                raise BackendError("the scoring was cancelled")
             after_prompt = torch.log_softmax(cache.evaluate(prompt_ids), dim=-1)
             for full in continued:
+                if self.cancelled:
+                    raise BackendError("the scoring was cancelled")
                 shared = max(1, common_prefix(full, prompt_ids))
                 if shared == len(prompt_ids):
                     first = after_prompt

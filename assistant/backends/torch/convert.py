@@ -190,8 +190,18 @@ def quiet_transformers(verbose: bool) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def ensure_converted(gguf: Path, progress: Progress, verbose: bool = False) -> tuple[Path, ModelFacts]:
-    """The converted directory for ``gguf`` (converting it first if needed) and its facts."""
+def ensure_converted(
+    gguf: Path,
+    progress: Progress,
+    verbose: bool = False,
+    before_converting: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[Path, ModelFacts]:
+    """The converted directory for ``gguf`` (converting it first if needed) and its facts.
+
+    ``before_converting`` gets the GGUF's header when a conversion is due, before it starts: a
+    load option the model refuses (an ``n_ctx`` past its context) is refused then, not after
+    a conversion of minutes.
+    """
     target = converted_dir(gguf)
     facts = ModelFacts.from_file(target / SIDECAR) if is_converted(target) else None
     if facts is not None:
@@ -199,6 +209,8 @@ def ensure_converted(gguf: Path, progress: Progress, verbose: bool = False) -> t
     metadata = read_metadata(gguf, count_parameters=True)  # raises ModelLoadError for non-GGUF files
     check_tensor_data(gguf)
     check_special_tokens(metadata, gguf)
+    if before_converting is not None:
+        before_converting(metadata)
     facts = facts_from_gguf(metadata, gguf)
     check_room_for_copy(gguf, target.parent, metadata.get("GGUF.parameter_count"))
     convert(gguf, target, facts, progress, verbose)

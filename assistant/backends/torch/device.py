@@ -79,19 +79,31 @@ def check_context(n_ctx: int, directory: Path, facts: ModelFacts | None, overrid
     """Refuse an ``n_ctx`` past the trained context, or whose KV cache would not fit, before loading anything."""
     import json
 
-    import torch
-
     try:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
     text_config = config.get("text_config") or config if isinstance(config, dict) else {}
     trained = (facts.context_length if facts else None) or text_config.get("max_position_embeddings")
+    shape = KvShape.from_hf_config(config) if isinstance(config, dict) else None
+    _check_context(n_ctx, trained, shape, override, dtype, device)
+
+
+def check_gguf_context(n_ctx: int, metadata: dict[str, Any], override: bool, dtype: Any, device: Any) -> None:
+    """:func:`check_context` from a GGUF's header, for a model not converted yet: refused before the conversion."""
+    from ...models.gguf import training_context_length
+
+    _check_context(n_ctx, training_context_length(metadata), KvShape.from_gguf(metadata), override, dtype, device)
+
+
+def _check_context(n_ctx: int, trained: Any, shape: KvShape | None, override: bool, dtype: Any, device: Any) -> None:
+    import torch
+
     on_gpu = device.type == "cuda"
     check_context_size(
         n_ctx,
-        trained=trained if isinstance(trained, int) else None,
-        shape=KvShape.from_hf_config(config) if isinstance(config, dict) else None,
+        trained=trained if isinstance(trained, int) and not isinstance(trained, bool) else None,
+        shape=shape,
         bytes_per_value=torch.empty((), dtype=dtype).element_size(),
         override=override,
         memory=int(torch.cuda.mem_get_info(device)[0]) if on_gpu else available_memory(),

@@ -86,8 +86,16 @@ class PromptCache:
             self.cached = list(ids[: start + chunk])
         return not cancelled()
 
-    def forced_rows(self, prompt_ids: list[int], tokens: list[int], cancelled: Callable[[], bool]) -> Iterator[Any]:
-        """Logits (float32 numpy) after the prompt, then after each forced token, ``FORCED_CHUNK`` per forward."""
+    def forced_rows(
+        self, prompt_ids: list[int], tokens: list[int], chunk: int, cancelled: Callable[[], bool]
+    ) -> Iterator[Any]:
+        """Logits (float32 numpy) after the prompt, then after each forced token, ``FORCED_CHUNK`` per forward.
+
+        The prompt is read as :meth:`prefill` reads it, ``chunk`` tokens per forward: a cancel
+        between two ends the rows before the first (``next`` on a long prompt waited for all of it).
+        """
+        if not self.prefill(prompt_ids, chunk, cancelled):
+            return
         yield self.evaluate(prompt_ids).float().cpu().numpy()
         done = 0
         while done < len(tokens):
