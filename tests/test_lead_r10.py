@@ -177,3 +177,58 @@ def test_chat_resuming_a_conversation_whose_template_was_deleted_opens_with_a_no
     # asked for on the command line, a missing template is still an error
     asked = CliRunner().invoke(main, ["chat", "-t", "brief", "-b", "fake", "-m", "m"])
     assert asked.exit_code == 1 and "brief" in asked.stderr
+
+
+def test_stopping_the_batch_scheduler_waits_for_the_batch_in_flight() -> None:
+    # Ctrl-C in `-b transformers --parallel 4` exited 134 ("terminate called without an active
+    # exception"): unload returned while the batch-decode thread was still inside torch.
+    import threading
+    import time
+
+    from assistant.backends.torch.batch_scheduler import BatchScheduler, Request
+    from assistant.types import GenerationParams
+
+    running, done = threading.Event(), threading.Event()
+
+    def run_batch(requests: list) -> None:
+        running.set()
+        time.sleep(0.5)
+        for request in requests:
+            request.finish()
+        done.set()
+
+    scheduler = BatchScheduler(run_batch, max_batch=4, gather_s=0.2)
+    readers = [
+        threading.Thread(target=lambda n=n: list(scheduler.generate(Request([n], GenerationParams(), 4), lambda: iter(()))))
+        for n in range(3)
+    ]
+    for reader in readers:
+        reader.start()
+    assert running.wait(5)
+    scheduler.stop()
+    assert done.is_set()  # stop returned only once the batch had ended
+    for reader in readers:
+        reader.join(5)
+
+
+@pytest.mark.model
+def test_transformers_keeps_gemmas_markers_out_of_untrusted_text_as_llama_cpp_does(gemma_path: Path) -> None:
+    # `tokenize -b transformers -m gemma3-270m "a <start_of_image> b"` gave the image marker, id 255999:
+    # the converted tokenizer has it as an added token not marked special, which split_special_tokens keeps
+    from assistant.backends import load_backend
+    from assistant.types import Message
+
+    engine = load_backend("transformers", str(gemma_path), n_ctx=512, progress=lambda *_: None)
+    try:
+        for text in ("a <start_of_image> b", "x[multimodal]y", "<<end_of_image>>"):
+            ids = engine.tokenize_fragment(text, parse_special=False)
+            assert not {255999, 256000, 5} & set(ids), text
+            assert b"".join(engine.token_bytes(i) for i in ids).decode() == text
+        prompt = engine.prompt_token_ids([Message("user", "see <start_of_image> here")])
+        assert 255999 not in prompt and 105 in prompt  # the template's <start_of_turn> is still the token
+        assert engine.tokenize_text("look: <start_of_image>")[-1] == 255999  # trusted template text
+        assert engine.control_token_name(255999) == "<start_of_image>"
+        plain = "para one\n\npara two\t\t<table><tr><td>1</td></tr></table>    done"
+        assert engine.tokenize_fragment(plain, parse_special=False) == engine._hf_tokenize(plain, split_special=True)
+    finally:
+        engine.unload()

@@ -49,6 +49,7 @@ from .device import check_context, check_gguf_context, choose_device, choose_dty
 from .hf_decoder import PREFILL_CHUNK
 from .loading import TokenRules, choose_decoder, facts_from_hf, load_directory, token_rules
 from ..prompt_reuse import common_prefix
+from ..token_markers import MarkerCutter, find_markers
 from .prompt_cache import PromptCache
 from .sampling import Sampler, token_numbers
 
@@ -161,6 +162,7 @@ class TransformersBackend(TokenLoopBackend):
         self._scheduler: BatchScheduler | None = None
         """Gathers concurrent generations into batches; only with the native decoder."""
         self._tokenizer_lock = threading.Lock()
+        self._markers: MarkerCutter | None = None
         """Tokenizing mutates the fast tokenizer's settings: threads (``--parallel``) take turns."""
 
     # ---- loading --------------------------------------------------------------------
@@ -203,6 +205,7 @@ class TransformersBackend(TokenLoopBackend):
         with self._unloaded_on_failure(), self._device_errors("loading the model"):
             hf_model, tokenizer = load_directory(directory, dtype, device, attn, verbose, path)
             self._model, self._tokenizer = hf_model, tokenizer
+            self._markers = None  # this tokenizer's, on first use
             facts = facts or facts_from_hf(hf_model, tokenizer, directory)
             max_ctx = facts.context_length or getattr(hf_model.config, "max_position_embeddings", None)
             n_ctx = int(options.get("n_ctx") or min(max_ctx or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
@@ -343,11 +346,29 @@ class TransformersBackend(TokenLoopBackend):
         return self._tokens.chat_format
 
     def tokenize_fragment(self, text: str, parse_special: bool) -> list[int]:
-        """``split_special_tokens`` keeps special tokens' text as text, like llama.cpp's ``special=False``."""
+        """``split_special_tokens`` keeps special tokens' text as text, like llama.cpp's ``special=False``.
+
+        It does not split *added* tokens that are not marked special, and the tokenizer converted
+        from a GGUF has Gemma's ``<start_of_image>`` as one: untrusted text is cut inside such
+        markers first, as the llama-cpp backend cuts it (:mod:`..token_markers`).
+        """
         self._require()
+        if parse_special:
+            return self._hf_tokenize(text, split_special=False)
+        return self._marker_cutter().tokenize(text, lambda piece: self._hf_tokenize(piece, split_special=True))
+
+    def _hf_tokenize(self, text: str, split_special: bool) -> list[int]:
         with self._tokenizer_lock:  # the call sets split_special_tokens on the shared Rust tokenizer
-            ids = self._tokenizer(text, add_special_tokens=False, split_special_tokens=not parse_special).input_ids
+            ids = self._tokenizer(text, add_special_tokens=False, split_special_tokens=split_special).input_ids
         return list(ids)
+
+    def _marker_cutter(self) -> MarkerCutter:
+        if self._markers is None:
+            added = getattr(self._tokenizer, "added_tokens_decoder", None) or {}
+            self._markers = MarkerCutter(
+                find_markers((int(token_id), str(token.content)) for token_id, token in added.items() if not token.special)
+            )
+        return self._markers
 
     def leading_bos(self) -> int | None:
         self._require()
@@ -498,6 +519,9 @@ class TransformersBackend(TokenLoopBackend):
         return int(config.num_hidden_layers), int(config.num_attention_heads)
 
     def control_token_name(self, token_id: int) -> str:
+        marker = self._marker_cutter().ids.get(int(token_id))
+        if marker is not None:  # a template's <start_of_image>, which untrusted text cannot become
+            return marker
         if self.token_bytes(token_id):  # only control tokens have no bytes (llama.cpp's rule, hf_vocab)
             return ""
         return str(self._tokenizer.convert_ids_to_tokens(int(token_id)) or "")

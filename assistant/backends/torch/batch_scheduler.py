@@ -66,6 +66,10 @@ class Request:
             self.closed.set()
 
 
+STOP_WAIT_S = 10.0
+"""How long :meth:`BatchScheduler.stop` waits for the batch in flight to end."""
+
+
 class BatchScheduler:
     """Runs lone requests inline and concurrent ones as batches of at most ``max_batch``."""
 
@@ -122,6 +126,12 @@ class BatchScheduler:
             self._cv.notify_all()
         for request in waiting:
             request.fail(RuntimeError("the model was unloaded"))
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            # The batch in flight ends once its callers stop reading (a cancel, Ctrl-C): wait for it, or a
+            # process exiting on Ctrl-C tore torch down under the thread ("terminate called without an
+            # active exception", exit 134 instead of 130).
+            worker.join(timeout=STOP_WAIT_S)
 
     def _start_worker(self) -> None:
         if self._worker is None or not self._worker.is_alive():
