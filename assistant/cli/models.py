@@ -255,7 +255,8 @@ def remove_model(reference: str, yes: bool) -> None:
         from ..terminal_text import visible_text
 
         click.confirm(visible_text(f"delete {row.path} ({size})?"), abort=True, err=True)
-    converted = _converted_copy(row.path) if row.installed else None
+    # a link's copy is its target's (the key follows links), and the target stays: so does its copy
+    converted = _converted_copy(row.path) if row.installed and not row.path.is_symlink() else None
     was_default = _is_configured_default(row)
     row.path.unlink(missing_ok=True)
     for part in parts:

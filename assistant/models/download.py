@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from ..errors import ModelFetchError
+from ..errors import ModelFetchError, ModelLoadError
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; concurrent pulls of one file are then not caught
     fcntl = None  # type: ignore[assignment]
-from .gguf import GGUF_MAGIC
+from .gguf import CUT_HINT, GGUF_MAGIC, check_whole
 
 BLOCK = 1 << 20
 CONNECT_TIMEOUT_S = 10.0
@@ -153,7 +153,7 @@ _MAX_NOTE = 64 << 10
 """More than any URL: the note is a file in a shared directory, read with a bound."""
 
 
-def _same_source(part: Path, url: str) -> bool:
+def same_source(part: Path, url: str) -> bool:
     """Whether ``part``'s bytes may be resumed from ``url`` (a part older than its note is trusted)."""
     if not source_note(part).exists():
         return True
@@ -323,7 +323,7 @@ def download(
     with part.open("a+b") as out:
         _lock(out, part)
         try:
-            if not _same_source(part, url):  # another URL's bytes under the same file name
+            if not same_source(part, url):  # another URL's bytes under the same file name
                 out.truncate(0)
             source_note(part).write_text(url, encoding="utf-8")
             out.seek(0)
@@ -332,7 +332,8 @@ def download(
             if size is not None and have > size:  # not a prefix of this file: start over
                 out.truncate(0)
                 digest, have = hashlib.sha256(), 0
-            check_free_space(dest.parent, (size - have) if size is not None else 0)
+            if size is not None and have < size:  # else the server's length is checked in _fetch, before any byte
+                check_free_space(dest.parent, size - have)  # (a check of 0 bytes said "need 0 B" and refused)
             if size is None or have < size:
                 try:
                     have, digest = _fetch(
@@ -357,6 +358,8 @@ def download(
             if magic != GGUF_MAGIC:
                 part.unlink(missing_ok=True)
                 raise ModelFetchError(_not_gguf(url, magic))
+            out.flush()
+            _check_whole(url, part, dest, verified=sha256 is not None)
             os.replace(part, dest)  # while still locked: a second pull cannot start on a half-renamed file
         except BaseException:
             _drop_if_empty(out, part)
@@ -473,6 +476,38 @@ def _copy(
             progress(have, total)
     except KeyboardInterrupt:
         raise interrupted() from None
+
+
+def why_not_whole(path: Path) -> str | None:
+    """Why ``path`` is not a whole GGUF file (see :func:`~assistant.models.gguf.check_whole`); None if it is.
+
+    Without the header reader's advice to pull again: for a file that matches what
+    the server publishes, pulling again fetches the same bytes.
+    """
+    try:
+        check_whole(path)
+    except ModelLoadError as exc:
+        return exc.reason.removesuffix(CUT_HINT)
+    return None
+
+
+def _check_whole(url: str, part: Path, dest: Path, verified: bool) -> None:
+    """Refuse (and delete) a download that is not a whole GGUF file, before it is renamed into place.
+
+    The published file itself can be cut short: its sha256 then matches, and it was
+    installed, listed by ``models list`` as "not a readable GGUF", refused by llama.cpp
+    at load, and it had replaced a good copy (``--force``). Resuming cannot help (the
+    server's bytes end there), so the part is deleted, and a copy already installed
+    stays as it was.
+    """
+    why = why_not_whole(part)
+    if why is not None:
+        part.unlink(missing_ok=True)
+        whose = "its sha256 matches: the published file itself is cut short" if verified else "as the server sent it"
+        raise ModelFetchError(
+            f"{url}: {dest.name} is not a whole GGUF file: {why}; {whose}; "
+            "it was not installed and the download was deleted"
+        )
 
 
 def _not_gguf(url: str, head: bytes) -> str:

@@ -169,10 +169,11 @@ def _read_tensor_table(reader: _Reader, n_tensors: int, metadata: dict[str, Any]
     """The tensor table after the metadata (names, shapes, types, offsets; no weights), into ``metadata``.
 
     Stores ``GGUF.parameter_count`` (total elements), ``GGUF.tensors`` (``(ggml type, elements,
-    offset)`` each) and ``GGUF.data_start`` (where tensor data begins, aligned). A file whose last
-    tensor starts past its end is refused here: a copy or download cut short (half the bytes of a
-    model) was listed by ``models list`` and ``models info`` as a healthy model of half the size,
-    and accepted by ``models default``, until llama.cpp refused it at load.
+    offset)`` each), ``GGUF.data_start`` (where tensor data begins, aligned) and ``GGUF.data_end``
+    (where the last tensor's bytes end, by :data:`GGML_BLOCKS`). A file that ends before that is
+    refused here: a copy or download cut short (half the bytes of a model) was listed by ``models
+    list`` and ``models info`` as a healthy model of half the size, and accepted by ``models
+    default``, until llama.cpp refused it at load.
     """
     path = reader.path
     reader.need(n_tensors * 24, "the tensor count")  # name length, dims, type, offset at least
@@ -200,13 +201,57 @@ def _read_tensor_table(reader: _Reader, n_tensors: int, metadata: dict[str, Any]
     metadata["GGUF.parameter_count"] = total
     metadata["GGUF.tensors"] = tensors
     metadata["GGUF.data_start"] = data_start
-    last = max((offset for _, elements, offset in tensors if elements), default=None)
-    if last is not None and data_start + last >= reader.size:  # that tensor has not one byte in the file
-        raise ModelLoadError(
-            path,
-            f"file is truncated ({reader.size:,} bytes; its tensor data runs past {data_start + last:,}): "
-            "an interrupted download or copy? pull or copy it again",
-        )
+    end = max((offset + 1 for _, elements, offset in tensors if elements), default=0)
+    for kind, elements, offset in tensors:
+        if elements and kind in GGML_BLOCKS:  # a type this table does not know counts its first byte alone
+            block, block_bytes = GGML_BLOCKS[kind]
+            end = max(end, offset + elements * block_bytes // block)
+    metadata["GGUF.data_end"] = data_start + end
+    if end and data_start + end > reader.size:  # the bytes of some tensor are not all in the file
+        cut = f"file is truncated ({reader.size:,} bytes; its tensor data runs to {data_start + end:,})"
+        raise ModelLoadError(path, cut + CUT_HINT)
+
+
+GGML_BLOCKS: dict[int, tuple[int, int]] = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 40),
+    10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
+    16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82),
+    23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
+    34: (256, 54), 35: (256, 66), 39: (32, 17),
+}  # fmt: skip
+"""ggml tensor types: (elements per block, bytes per block), as ggml's type traits (and the ``gguf``
+package's ``GGML_QUANT_SIZES``) give them; kept here since ``gguf`` is an optional dependency. With it
+the tensor table says where the last tensor's bytes end, so a file cut inside its last tensor (a
+download that stopped a few bytes short) is "truncated" too, not only one cut before a tensor's start."""
+
+
+CUT_HINT = ": an interrupted download or copy? pull or copy it again"
+"""The advice that ends the truncated-tensor-data reason; a pull refusing a published file cut short drops it
+(pulling again would fetch the same bytes)."""
+
+READ_VERSIONS = (2, 3)
+"""The GGUF versions this reader knows the layout of; only their headers are judged by :func:`check_whole`."""
+
+
+def check_whole(path: Path) -> None:
+    """Raise :class:`ModelLoadError` when ``path``, a GGUF of a version this reader knows, is not whole.
+
+    For a download about to be installed: a published file cut short matches its own
+    published sha256, and was installed only for ``models list`` to call it "not
+    readable" and llama.cpp to refuse it. The header and tensor table are read (no
+    weights), so a file cut in its header or in its tensor data is refused. A file of
+    another version (a future GGUF, or bytes that only start with the magic) is left to
+    the engine: this reader cannot tell whether it is whole.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise ModelLoadError(path, f"cannot read it: {exc.strerror or exc}") from None
+    if len(head) == 8 and head[:4] == GGUF_MAGIC and struct.unpack("<I", head[4:])[0] not in READ_VERSIONS:
+        return
+    read_metadata(path, count_parameters=True)
 
 
 def header_text(metadata: dict[str, Any], key: str) -> str | None:

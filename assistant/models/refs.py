@@ -25,7 +25,15 @@ from ..config import paths
 from ..errors import ModelFetchError, ModelNotFoundError
 from . import hub, registry
 from .catalog import CATALOG, CatalogEntry, HuggingFaceSource, find_entry, looks_like_path
-from .download import ProgressFactory, download, drop_empty_part, part_path
+from .download import (
+    ProgressFactory,
+    being_pulled,
+    download,
+    drop_empty_part,
+    part_path,
+    same_source,
+    why_not_whole,
+)
 
 Progress = Callable[[str], None]
 _REPO = r"[A-Za-z0-9][\w.-]*/[\w.-]+"
@@ -111,6 +119,34 @@ def local_file(name: str) -> Path | None:
     return None
 
 
+def _in_models_dir_but_no_file(name: str) -> str | None:
+    """Why ``name``, listed by ``ls`` in the models directory, is no model file there; None if it is not there.
+
+    A directory, a FIFO, a dangling or looping link named ``x.gguf`` there was
+    "model file not found: x.gguf", which sent the user looking for a typo.
+    """
+    if "/" in name or "\\" in name:
+        return None
+    for candidate in (name, f"{name}.gguf"):
+        path = paths().models_dir / candidate
+        what = _no_file_there(path) if candidate.lower().endswith(".gguf") else None
+        if what is not None:
+            return f"{path} is {what}, not a GGUF model file"
+    return None
+
+
+def _no_file_there(path: Path) -> str | None:
+    """What is at ``path`` when it is something, but no regular file: a directory, a FIFO, a dangling link."""
+    try:
+        if not os.path.lexists(path) or path.is_file():
+            return None
+        if path.is_symlink() and not path.exists():
+            return "a symbolic link to nothing (or to itself)"
+        return "a directory" if path.is_dir() else "a special file (a FIFO, a device)"
+    except (OSError, ValueError):  # a name too long: nothing to say about it
+        return None
+
+
 def parse(text: str, quant: str | None = None) -> ModelRef:
     """What ``text`` refers to. Raises :class:`ModelNotFoundError` for nothing we know."""
     text = text.strip()
@@ -160,6 +196,9 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
     match = _MODEL_ID.match(text)
     if match and not text.startswith((".", "~")) and not text.lower().endswith(".gguf"):
         return HubModelRef(match["repo"], match["rev"] or "main")
+    odd = _in_models_dir_but_no_file(text)
+    if odd is not None:
+        raise ModelNotFoundError(odd)
     if looks_like_path(text):
         raise ModelNotFoundError(f"model file not found: {path}")
     known = ", ".join(e.name for e in CATALOG)
@@ -270,6 +309,10 @@ def pull_file(
     name = _safe_file_name(filename)
     dest = paths().models_dir / name
     previous = registry.find(name)
+    blocking = None if dest.is_symlink() and not dest.exists() else _no_file_there(dest)  # a dangling link: replaced
+    if blocking is not None:
+        # hashing a FIFO there waited forever; a directory there failed only after the whole download
+        raise ModelFetchError(f"{dest} is {blocking}, not a model file; move it away first")
     same_file = False
     if dest.exists() and not force and (previous is None or previous.source != _source(ref, filename)):
         from .fetch import sha256_file
@@ -281,13 +324,22 @@ def pull_file(
                 f"{dest} already exists and came from elsewhere; remove it first (assistant models rm {name})"
             )
     if same_file and sha256:
+        why = why_not_whole(dest)
+        if why is not None:  # the hub's own bytes, and they are cut short: nothing to record
+            raise ModelFetchError(
+                f"{dest} has the hub's sha256 but is not a whole GGUF file: {why}; "
+                "the published file itself is cut short, so it was not recorded"
+            )
         digest = sha256
         progress(f"{name} is already in {dest.parent} with the hub's sha256")
     else:
         if not sha256:
             progress(f"note: {url} gives no sha256 to verify against; the file's own hash is recorded")
-        resuming = _has_bytes(part_path(dest))  # an empty part resumes nothing: "resuming" would mislead
-        progress(f"pulling {url}" + (f" (resuming {part_path(dest).name})" if resuming else ""))
+        # "resuming" misled for an empty part, one another pull is writing (this one fails at once), and
+        # another URL's part (started over)
+        part = part_path(dest)
+        resuming = _has_bytes(part) and not being_pulled(part) and same_source(part, url)
+        progress(f"pulling {url}" + (f" (resuming {part.name})" if resuming else ""))
         digest = download(
             url, dest, size=size, sha256=sha256, headers=headers, progress=transfer(name), cancel=cancel
         )

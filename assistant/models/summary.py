@@ -47,10 +47,11 @@ class HeaderSummary:
         return str(self.parameters)
 
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bumped when reading a header learns to refuse files it used to accept: an entry written before
-(version 1 took a file cut short in its tensor data for a whole model) would vouch for the file as
-long as its size and time are unchanged."""
+(version 1 took a file cut short in its tensor data for a whole model, version 2 one cut inside its
+last tensor, and kept header text of any length) would vouch for the file as long as its size and
+time are unchanged."""
 
 
 def _cache_file() -> Path:
@@ -63,6 +64,16 @@ def _load_cache() -> dict[str, dict]:
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+MAX_FACT = 200
+"""Most characters of a header's text kept as a fact (a model's name, its architecture): a header may
+hold 64 MB strings, and a ``general.name`` of 30 MB was printed whole by ``models info`` and kept in the
+header cache, which every ``models list`` then parsed again."""
+
+
+def _fact(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_FACT else text[: MAX_FACT - 1] + "…"
 
 
 def _file_type(value: object) -> str | None:
@@ -83,12 +94,12 @@ def summarize(path: Path) -> HeaderSummary:
         return cached
     metadata = read_metadata(path, count_parameters=True)
     summary = HeaderSummary(
-        architecture=header_text(metadata, "general.architecture"),
+        architecture=_fact(header_text(metadata, "general.architecture")),
         parameters=metadata.get("GGUF.parameter_count"),
         quantization=_file_type(metadata.get("general.file_type")),
         context_length=training_context_length(metadata),
         chat_template=chat_template(metadata) is not None,
-        name=header_text(metadata, "general.name"),
+        name=_fact(header_text(metadata, "general.name")),
     )
     # entries of this file's earlier versions, and of files gone, only grow the cache
     cache = {k: v for k, v in cache.items() if k.rsplit(":", 2)[0] != str(path) and _still_there(k)}
