@@ -232,3 +232,19 @@ def test_transformers_keeps_gemmas_markers_out_of_untrusted_text_as_llama_cpp_do
         assert engine.tokenize_fragment(plain, parse_special=False) == engine._hf_tokenize(plain, split_special=True)
     finally:
         engine.unload()
+
+
+@pytest.mark.model
+def test_the_converter_refuses_a_file_cut_inside_its_last_tensor_with_the_one_header_reader(
+    smollm2_path: Path, tmp_path: Path
+) -> None:
+    # convert.py had its own tensor-size table (from the optional gguf package); now the header reader's
+    from assistant.backends.torch.convert import check_tensor_data, tensor_data_end
+    from assistant.errors import ModelLoadError
+
+    assert tensor_data_end(smollm2_path) == smollm2_path.stat().st_size
+    cut = tmp_path / "cut.gguf"
+    with smollm2_path.open("rb") as source, cut.open("wb") as target:
+        target.write(source.read(smollm2_path.stat().st_size - 1))
+    with pytest.raises(ModelLoadError, match="file is truncated"):
+        check_tensor_data(cut)
