@@ -77,12 +77,14 @@ class BackendNotFoundError(BackendError):
 class ContextOverflowError(BackendError):
     """The prompt needs more tokens than the model's context window holds."""
 
-    def __init__(self, prompt_tokens: int, context_length: int, *, at_least: bool = False) -> None:
+    def __init__(
+        self, prompt_tokens: int, context_length: int, *, at_least: bool = False, what: str = "prompt"
+    ) -> None:
         self.prompt_tokens = prompt_tokens
         """The prompt's tokens, or with ``at_least`` a lower bound (only a part of it was counted)."""
         self.context_length = context_length
-        super().__init__(
-            f"prompt is {'at least ' if at_least else ''}{_tokens(prompt_tokens)} but the context window is "
+        super().__init__(  # ``what``: the text that overflowed ("prompt with the candidate '…'" when scoring)
+            f"{what} is {'at least ' if at_least else ''}{_tokens(prompt_tokens)} but the context window is "
             f"{_tokens(context_length)}; shorten the input or raise n_ctx"
         )
 

@@ -248,3 +248,20 @@ def test_the_converter_refuses_a_file_cut_inside_its_last_tensor_with_the_one_he
         target.write(source.read(smollm2_path.stat().st_size - 1))
     with pytest.raises(ModelLoadError, match="file is truncated"):
         check_tensor_data(cut)
+
+
+def test_a_candidate_with_a_lone_surrogate_is_refused_in_one_line() -> None:
+    from assistant.backends.base import checked_candidates
+
+    with pytest.raises(ConfigError, match="a candidate is not valid text: lone surrogate U\\+D800"):
+        checked_candidates(["ok", "bad \ud800"])
+
+
+def test_a_candidate_that_overflows_the_context_is_named() -> None:
+    # it said "prompt is 402 tokens" for a prompt that fit
+    from assistant.errors import ContextOverflowError
+
+    backend = _Scripted([1])
+    backend.context_length = 8  # type: ignore[misc]
+    with pytest.raises(ContextOverflowError, match=r"^prompt with the candidate 'w w w w w w w w w w ' is 12 tokens"):
+        backend.scoring_token_ids("a b", [" ok", "w " * 10])

@@ -71,13 +71,13 @@ def checked_prompt(prompt: Any) -> Prompt:
     raise TypeError(f"a prompt must be text (str) or a list of Message, not {type(prompt).__name__}")
 
 
-def _refuse_invalid_unicode(text: str) -> None:
+def _refuse_invalid_unicode(text: str, what: str = "the prompt") -> None:
     """A lone surrogate (``"\\ud800"`` from a bad decode) is a one-line error, not a UnicodeEncodeError in the engine."""
     from ..text_checks import invalid_unicode
 
     problem = invalid_unicode(text)
     if problem:
-        raise ConfigError(f"the prompt is not valid text: {problem}")
+        raise ConfigError(f"{what} is not valid text: {problem}")
 
 
 def checked_params(params: Any) -> GenerationParams:
@@ -107,6 +107,7 @@ def checked_candidates(candidates: Any) -> list[str]:
     for candidate in candidates:
         if not isinstance(candidate, str):
             raise TypeError(f"candidates must be texts (str), not {type(candidate).__name__}")
+        _refuse_invalid_unicode(candidate, "a candidate")
     return list(candidates)
 
 
@@ -412,8 +413,8 @@ class TokenLoopBackend(ABC):
         continued = []
         for candidate in candidates:
             ids = self.tokenize_segments([*segments, PromptSegment(candidate, data=True)])
-            if len(ids) > n_ctx:
-                raise ContextOverflowError(len(ids), n_ctx)
+            if len(ids) > n_ctx:  # the prompt fits (above): name the candidate that does not
+                raise ContextOverflowError(len(ids), n_ctx, what=f"prompt with the candidate {candidate[:40]!r}")
             if candidate and prompt_ids and ids and ids[0] != prompt_ids[0]:
                 raise ConfigError(
                     f"the candidate {candidate[:40]!r} merges with the prompt's first token, so nothing comes "
