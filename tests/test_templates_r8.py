@@ -72,10 +72,16 @@ def test_a_value_holding_a_marker_line_is_not_shown_as_a_turn() -> None:
 def test_marker_escaping_is_reversible_and_leaves_other_lines_alone() -> None:
     content = "[assistant]\n\\[user]\n\\\\[system]  \n[x]\nsee [assistant] here\n [user]"
     shown = format_messages([Message("user", content)])
-    assert shown == "[user]\n\\[assistant]\n\\\\[user]\n\\\\\\[system]  \n[x]\nsee [assistant] here\n [user]"
+    # a leading blank prints as nothing much: " [user]" reads as a marker too, and gets its backslash after the blank
+    assert shown == "[user]\n\\[assistant]\n\\\\[user]\n\\\\\\[system]  \n[x]\nsee [assistant] here\n \\[user]"
     body = shown.split("\n", 1)[1]
-    unescaped = "\n".join(line[1:] if line.lstrip("\\").startswith("[") and line.startswith("\\") else line
-                          for line in body.split("\n"))
+
+    def unescape(line: str) -> str:
+        blank = line[: len(line) - len(line.lstrip())]
+        rest = line[len(blank):]
+        return blank + rest[1:] if rest.startswith("\\") and rest.lstrip("\\").startswith("[") else line
+
+    unescaped = "\n".join(unescape(line) for line in body.split("\n"))
     assert unescaped == content
 
 

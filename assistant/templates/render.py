@@ -348,7 +348,7 @@ def _render_examples(
 
 
 _MARKER_LIKE = re.compile(
-    r"^[^\S\n]*\\*\[(?:" + "|".join(get_args(Role)) + r")\][^\S\n]*$", re.MULTILINE
+    r"^([^\S\n]*)(\\*\[(?:" + "|".join(get_args(Role)) + r")\][^\S\n]*)$", re.MULTILINE
 )  # any blank around it (a no-break space, a CR of a CRLF line end) prints as nothing, so " [user]\xa0" reads as a marker too
 
 
@@ -363,7 +363,7 @@ def format_messages(messages: Sequence[Message]) -> str:
     is reversible (drop one leading backslash from each such line).
     """
     return "\n\n".join(
-        f"[{m.role}]\n" + _MARKER_LIKE.sub(lambda found: "\\" + found.group(0), m.content) for m in messages
+        f"[{m.role}]\n" + _MARKER_LIKE.sub(lambda found: found.group(1) + "\\" + found.group(2), m.content) for m in messages
     )
 
 
