@@ -89,9 +89,9 @@ def describe_error(path: Path, exc: BaseException) -> str:
             f"history database {path} is locked by another process "
             f"(waited {BUSY_TIMEOUT_S:g} s); try again"
         )
-    if "malformed" in lowered or "corrupt" in lowered:  # most often the search index alone: see .repair
-        from .repair import REPAIR_HINT
+    from .repair import REPAIR_HINT, unreadable_index
 
+    if "malformed" in lowered or "corrupt" in lowered or unreadable_index(exc):  # most often the search index
         return (
             f"{path} is not a usable history database ({text}); {REPAIR_HINT} "
             "(with the same --db); if it cannot, move the file aside or choose another with --db"

@@ -159,6 +159,18 @@ def pending_names(db: sqlite_utils.Database, migration_set: Migrations = migrati
     return [m.name for m in migration_set.pending(db)]
 
 
+def newer_names(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
+    """Migrations of this set the file records that this version does not have: a newer version's file.
+
+    Why: such a file was opened and written as if it had this version's schema;
+    rows written without what the newer schema expects (a column it fills, a
+    meaning it gave one) break the file for the version that made it. Reading
+    commands still read it; :meth:`~assistant.history.store.HistoryStore.open` refuses to write it.
+    """
+    known = {m.name for m in migration_set.pending(sqlite_utils.Database(memory=True))}  # all, on an empty file
+    return [m.name for m in migration_set.applied(db) if m.name not in known]
+
+
 def foreign_tables(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
     """The tables of a database that holds data but none of the history's migrations: another program's file.
 

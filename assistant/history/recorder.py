@@ -149,8 +149,16 @@ class ConversationRecorder:
         )
 
     def start(self, session: ChatSession, user_text: str) -> Turn:
-        """Store the user's message (creating the conversation if needed) before generation."""
-        return self.start_turn(user_text, self.meta_of(session), session.system)
+        """Store the user's message (creating the conversation if needed) before generation.
+
+        The system prompt recorded is the one the model is sent: none in
+        completion mode (a base model continues the text alone, see
+        :meth:`ChatSession.prompt_messages`). Recorded as the session's, the
+        configured default showed in ``history show`` and every export (a
+        ``system`` turn in jsonl) of a conversation the model never saw it in.
+        """
+        system = session.system if session.mode == "chat" else None
+        return self.start_turn(user_text, self.meta_of(session), system)
 
     def start_turn(
         self, user_text: str, meta: TurnMeta, system: str | None = KEEP, rendered: Sequence[Message] | None = None

@@ -56,9 +56,50 @@ def rebuild_search_index(db: sqlite_utils.Database, path: Path) -> int:
     """
     check_tables(db.conn, path)
     with write_transaction(db):
-        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+        try:
+            db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+        except sqlite3.DatabaseError as exc:
+            if not unreadable_index(exc):
+                raise
+            _empty_index(db)  # 'rebuild' needs an index FTS5 can open: start it again from an empty one
+            db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
     return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+
+UNREADABLE_INDEX = ("vtable constructor failed", "invalid fts5 file format")
+"""SQLite's words when FTS5 cannot open the index: its structure record or settings are lost or unreadable."""
+
+
+def unreadable_index(exc: BaseException) -> bool:
+    """Whether ``exc`` says the search index cannot be opened (see :func:`_empty_index`)."""
+    text = str(exc).lower()
+    return any(words in text for words in UNREADABLE_INDEX)
+
+
+def _empty_index(db: sqlite_utils.Database) -> None:
+    """Reset ``messages_fts``'s own tables to those of a new, empty index (in the caller's transaction).
+
+    Why: with the index's structure record or its settings row lost (a torn
+    write, a tool that "cleaned" the file), FTS5 cannot open the table at all —
+    search, delete and every new message fail with "vtable constructor failed",
+    and so did ``'rebuild'`` and even ``DROP TABLE``: the repair meant for a
+    damaged index could not repair this one. The shadow tables are ordinary
+    tables; an empty index's rows, taken from a scratch FTS5 table made by this
+    same SQLite library (so in a format it reads), make the index openable, and
+    ``'rebuild'`` then fills it from the messages. No message is touched.
+    """
+    scratch = sqlite3.connect(":memory:")
+    try:
+        scratch.execute("CREATE VIRTUAL TABLE fresh USING fts5(content)")
+        blocks = scratch.execute("SELECT id, block FROM fresh_data").fetchall()
+        settings = scratch.execute("SELECT k, v FROM fresh_config").fetchall()
+    finally:
+        scratch.close()
+    for table in ("messages_fts_data", "messages_fts_idx", "messages_fts_docsize", "messages_fts_config"):
+        db.execute(f"DELETE FROM {table}")
+    db.conn.executemany("INSERT INTO messages_fts_data (id, block) VALUES (?, ?)", blocks)
+    db.conn.executemany("INSERT INTO messages_fts_config (k, v) VALUES (?, ?)", settings)
 
 
 def repair_history(path: Any = None) -> int:

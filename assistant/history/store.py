@@ -34,7 +34,7 @@ from .db import (
     BUSY_TIMEOUT_S, check_existing_file, check_writable, connect, is_writable, resolve_db_path, translate_errors,
     write_transaction,
 )
-from .migrations import foreign_tables, migrate, pending_names
+from .migrations import foreign_tables, migrate, newer_names, pending_names
 from .records import (
     KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta, rendered_json,
 )
@@ -118,9 +118,17 @@ class HistoryStore:
                 with translate_errors(resolved):
                     _refuse_foreign(db, resolved)
                     pending = pending_names(db)
+                    newer = newer_names(db) if need_write else []
             except BaseException:
                 db.close()
                 raise
+            if newer:
+                db.close()
+                raise HistoryError(
+                    f"history database {resolved} was written by a newer version of assistant (its schema has "
+                    f"{', '.join(newer[:3])}); upgrade assistant, choose another file with --db, "
+                    "or skip history with --no-log (reading it with `assistant history` works)"
+                )
             if not need_write and not pending:
                 return cls(db, resolved)
             db.close()
