@@ -51,9 +51,11 @@ _BULLET = re.compile(r"^\s*(?:(?:[-*•‣]|\d+[.)])\s+)+")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
 _RULE = re.compile(r"^\s*(?:-{3,}|={3,})\s*$")
 """A line of only ``---`` or ``===``: a heading's underline ("1. Definitions" / "-----") or a rule."""
-_NOT_PROSE = re.compile(r"^\s*(?:```|#|\||(?:-{3,}|={3,})\s*$)", re.MULTILINE)
-"""Code fences, headings (``#`` or underlined) and table rows: a reply with them is a copy of a
-document, not prose sentences."""
+_NOT_PROSE = re.compile(r"^\s*(?:```|#|\||(?:-{3,}|={3,})\s*$)|^(?: {2,}|\t)\S|[{};]\s*$|\):\s*$", re.MULTILINE)
+"""Code fences, headings (``#`` or underlined), table rows, and code without a fence (an indented
+line, a line ending in ``{``, ``}``, ``;`` or ``):``): a reply with them is a copy of a document,
+not prose sentences. Asked for bullets on a Python file, SmolLM2 copied it ("def add(a, b):" /
+"    return a + b"), and each line of code became a bullet "the model wrote as prose"."""
 PROSE_SENTENCES = (2, 8)
 """A prose reply of this many sentences becomes one bullet per sentence (fewer is no list; more, no summary)."""
 _SENTENCE_DONE = re.compile(r"[.!?…。！？]['\")\]」』）”’]*\s*$")
@@ -231,7 +233,16 @@ class Summarize(BaseTool):
             groups = self._groups(backend, summaries, "short", limit)
             if len(groups) >= len(summaries):
                 raise ToolError("the context window is too small to combine the partial summaries; raise n_ctx")
-            summaries = [_whole_sentences(self._combine(backend, group, "short", limit)) for group in groups]
+            # Each group of a further round is reported and ticks like a part: a 6,000-line document's
+            # groups ran for minutes after "combining the summaries" with nothing on stderr.
+            combined: list[str] = []
+            for number, group in enumerate(groups, 1):
+                what = f"combining the summaries: group {number} of {len(groups)} (round {rounds})"
+                report(len(chunks), len(chunks), what)
+                tick = self._ticker(report, len(chunks), len(chunks), what)
+                combined.append(_whole_sentences(self._combine(backend, group, "short", limit, tick)))
+            summaries = combined
+            report(len(chunks), len(chunks), "combining the summaries")
 
     # ---- steps ------------------------------------------------------------------
     def _ticker(self, report: Progress, done: int, total: int, what: str) -> TokenProgress:

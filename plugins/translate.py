@@ -3,7 +3,8 @@
 Each paragraph is translated on its own and put back with exactly the
 whitespace that separated it from the next one; a paragraph too long for the
 context is translated in pieces split between its lines (each line break kept), and
-a line too long in sentence-bounded pieces. Small models given a whole
+a line too long in sentence-bounded pieces. Markdown's fenced code blocks are code, not
+language, and are kept as they are (:func:`code_blocks`). Small models given a whole
 document tend to merge paragraphs, drop some, or stop early — one paragraph at
 a time avoids all three.
 """
@@ -14,13 +15,13 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 from assistant import hookimpl
-from assistant.errors import ToolError
+from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, TranslationResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
 from assistant.tools.generate import TokenProgress, generate_checked, ticker
 from assistant.tools.languages import language_name
 from assistant.tools.prompts import render
-from assistant.tools.text import PARAGRAPH_BREAK, chunk_text, split_paragraphs
+from assistant.tools.text import PARAGRAPH_BREAK, Paragraph, chunk_text, split_paragraphs
 from assistant.types import GenerationParams
 
 MAX_PIECE_TOKENS = 512
@@ -195,6 +196,52 @@ def pieces_of(paragraph: str, count: Callable[[str], int], budget: int) -> list[
     return pieces
 
 
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+"""A Markdown code fence: three or more backticks or tildes (an info string may follow an opening one)."""
+
+
+def code_blocks(paragraphs: Sequence[Paragraph]) -> list[tuple[Paragraph, bool]]:
+    """The paragraphs with Markdown's fenced code blocks split off, each marked whether it is code.
+
+    Code is not language: it is kept as it is. Translating a README, SmolLM2 turned
+    ``print("hi")`` inside a fence into a French sentence and left the closing fence, so the rest of
+    the document rendered as code. A block may hold blank lines (it then spans paragraphs) and may
+    start or end inside a paragraph ("Example:" / a fence): the lines before and after it are
+    translated as paragraphs of their own, with the line breaks between them kept. A block left
+    open runs to the end, as Markdown reads it. ``"".join(p.text + p.separator)`` is unchanged.
+    """
+    units: list[tuple[Paragraph, bool]] = []
+    fence = ""  # the opening fence of the block the lines are in
+    for paragraph in paragraphs:
+        groups: list[tuple[str, bool]] = []
+        for line in (m.group() for m in _LINE.finditer(paragraph.text) if m.group()):
+            opener = _FENCE.match(line)
+            code = bool(fence) or opener is not None
+            if fence:
+                closes = opener is not None and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence)
+                if closes and not line[opener.end() :].strip():
+                    fence = ""
+            elif opener is not None:
+                fence = opener.group(1)
+            if groups and groups[-1][1] == code:
+                groups[-1] = (groups[-1][0] + line, code)
+            else:
+                groups.append((line, code))
+        for index, (body, code) in enumerate(groups):
+            last = index == len(groups) - 1
+            core = body if last else body.rstrip("\r\n")
+            separator = body[len(core) :] + (paragraph.separator if last else "")
+            lead = core[: len(core) - len(core.lstrip())]
+            if lead and units:  # an indented line after a fence: its indentation is layout, not text
+                before, was_code = units[-1]
+                units[-1] = (Paragraph(before.text, before.separator + lead), was_code)
+                core = core[len(lead) :]
+            units.append((Paragraph(core, separator), code))
+        if not groups:
+            units.append((paragraph, bool(fence)))
+    return units
+
+
 LOOP_WINDOW = 60
 """Fewest characters of a reply's end that must repeat one unit for :func:`looping` to call it a loop."""
 
@@ -221,12 +268,23 @@ def _source_language(value: str) -> None:
         language_name(value)
 
 
+def _target_language(value: str) -> None:
+    """A language :func:`language_name` knows, never ``auto``.
+
+    Why: ``auto`` means "detect it" for the source only; as a target it passed as a language
+    named "Auto", the model was asked to translate "to Auto", and the result said ``"target": "Auto"``.
+    """
+    if value.strip().lower() == "auto":
+        raise ConfigError("the target language cannot be 'auto' (only the source is detected); name it, e.g. 'French'")
+    language_name(value)
+
+
 class Translate(BaseTool):
     name = "translate"
     description = "Translate text into another language, keeping its paragraphs."
     parameters = (
         Parameter("to", "str", help="target language (name or code, e.g. French or fr)", required=True,
-                  aliases=("target",), check=language_name),
+                  aliases=("target",), check=_target_language),
         Parameter("source", "str", help="source language (default: auto-detect)", default="auto",
                   aliases=("from",), check=_source_language),
     )
@@ -239,18 +297,20 @@ class Translate(BaseTool):
         self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
     ) -> TranslationResult:
         target = language_name(params["to"])
-        raw_source = str(params["source"] or "auto")
+        raw_source = str(params["source"] or "auto").strip()  # " auto" is auto, as its check reads it
         source = None if raw_source.lower() == "auto" else language_name(raw_source)
-        lead, paragraphs = split_paragraphs(text)
-        todo = [p for p in paragraphs if p.text.strip()]
-        if not todo:
+        lead, blocks = split_paragraphs(text)
+        units = code_blocks(blocks)
+        if not any(paragraph.text.strip() for paragraph, _ in units):
             raise ToolError("nothing to translate: the input is empty")
+        paragraphs = [paragraph for paragraph, _ in units]
+        todo = [paragraph for paragraph, code in units if not code and paragraph.text.strip()]
         report = progress or (lambda done, total, message: None)
         budget = self._piece_budget(backend, target, source)
         count = token_counter(backend)
         # Progress counts pieces: a long paragraph (a file that is one enormous line) is many
         # model calls, and reported by paragraph it showed nothing for minutes.
-        split = [pieces_of(p.text, count, budget) if p.text.strip() else [] for p in paragraphs]
+        split = [pieces_of(p.text, count, budget) if p.text.strip() and not code else [] for p, code in units]
         total = sum(len(pieces) for pieces in split)
         out = [lead]
         done = 0
