@@ -16,6 +16,7 @@ and its probabilities are one-hot, since no likelihoods exist.
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any, Callable, Mapping, Sequence
 
 from assistant import hookimpl
@@ -34,14 +35,34 @@ from assistant.tools.text import chunk_text, tidy_spacing
 
 
 def check_labels(labels: Sequence[str]) -> list[str]:
+    """The labels, stripped; a set the prompt cannot use is refused naming the one label at fault.
+
+    A label is the text scored after "Sentiment:", so a control character (an escape sequence,
+    a tab or carriage return pasted with it) or a ':' or line break would be scored as part of
+    it, and a label that repeats another (case aside) would split its probability. The message
+    quotes only the label at fault: with 200 labels, quoting them all made one error a page long.
+    """
     cleaned = [label.strip() for label in labels]
     if len(cleaned) < 2:
         raise ConfigError("sentiment needs at least two labels, e.g. labels=positive,negative")
-    if any(not label or any(c in label for c in "\n:") for label in cleaned):
-        raise ConfigError(f"sentiment labels must be non-empty words without ':' or newlines: {cleaned!r}")
-    if len({label.lower() for label in cleaned}) != len(cleaned):
-        raise ConfigError(f"sentiment labels must be distinct: {cleaned!r}")
+    seen: dict[str, str] = {}
+    for label in cleaned:
+        if not label or ":" in label or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in label):
+            raise ConfigError(
+                f"sentiment labels must be non-empty words without ':', line breaks or control characters, "
+                f"not {shorten(label)!r}"
+            )
+        if label.lower() in seen:
+            first = seen[label.lower()]
+            twice = f"{shorten(first)!r} and {shorten(label)!r}" if first != label else repr(shorten(label))
+            raise ConfigError(f"sentiment labels must be distinct: {twice} given twice (case is ignored)")
+        seen[label.lower()] = label
     return cleaned
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: a label in a message, not a page of it."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _LONGEST = "\0longest"

@@ -207,7 +207,7 @@ def test_a_row_field_named_like_a_missing_required_parameter_is_explained(tmp_pa
     first, second = read_rows(rows_file)
     tool = get_tool("translate")
     error = run_tool_row(tool, first, fake(), {})["error"]
-    assert "needs the parameter 'to/target'" in error
+    assert "needs the parameter 'to' (or 'target')" in error
     assert 'the row\'s "to" field is not a parameter' in error and '"params": {"to": ...}' in error
     assert "field is not a parameter" not in run_tool_row(tool, second, fake(), {})["error"]  # no such field
     done = run_tool_row(tool, first, fake(reply="Bonjour."), {"to": "fr"})

@@ -84,6 +84,17 @@ RESERVED_FLAGS = {
 }  # fmt: skip
 
 
+def _flags(parameter: Parameter) -> list[str]:
+    """The options a tool parameter gets (``--to``, ``--target``): each of its names that no common option takes.
+
+    The one rule for the options, for the "given twice" message and for how a missing
+    parameter is named, so none of them names a flag that is really ``--input-field``'s.
+    """
+    taken = {opt for p in _common_params() for opt in getattr(p, "opts", ())} | {"--help"}
+    flags = [f"--{n.replace('_', '-')}" for n in parameter.names]
+    return [flag for flag in flags if flag not in taken and flag[2:].replace("-", "_") not in RESERVED_FLAGS]
+
+
 def _common_params() -> list[click.Parameter]:
     """TEXT, the input/output options and -m/-b/-o: shared by ``tool NAME`` and the shortcuts."""
 
@@ -105,10 +116,9 @@ def _common_params() -> list[click.Parameter]:
 
 def _option_for(parameter: Parameter) -> click.Option | None:
     """A click option for a tool parameter (``--to``, ``--from``), or None when every flag is taken."""
-    names = [n for n in parameter.names if n.replace("_", "-") not in RESERVED_FLAGS]
-    if not names:
+    flags = _flags(parameter)
+    if not flags:
         return None
-    flags = [f"--{n.replace('_', '-')}" for n in names]
     dest = f"tp_{parameter.name}"
     # A plugin's words: shown in --help, so made visible like everything else a plugin says.
     shown_default = f"  [default: {_show_default(parameter.default)}]" if parameter.default is not None else ""
@@ -158,7 +168,7 @@ def _given_params(tool: RegisteredTool, kwargs: dict[str, Any]) -> dict[str, Any
     for key, value in _key_values(kwargs["param_items"]).items():
         parameter = declared.lookup(key)
         if parameter is not None and parameter.name in flagged:
-            flag = next(f"--{n.replace('_', '-')}" for n in parameter.names if n.replace("_", "-") not in RESERVED_FLAGS)
+            flag = _flags(parameter)[0]
             raise click.UsageError(
                 f"tool {tool.name!r}: parameter {parameter.name!r} given twice ({flag} and -p {key}=...); give it once"
             )
@@ -166,7 +176,7 @@ def _given_params(tool: RegisteredTool, kwargs: dict[str, Any]) -> dict[str, Any
     return given
 
 
-def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = True) -> None:
+def run_tool_command(tool_name: str, kwargs: dict[str, Any]) -> None:
     """What ``assistant tool NAME`` and every shortcut do once their options are parsed."""
     from ..errors import ConfigError
     from ..options import parse_options
@@ -179,9 +189,9 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
     given = _given_params(tool, kwargs)
     for parameter in tool.parameters:
         if parameter.required and not any(n in given for n in parameter.names) and not kwargs["batch"]:
-            raise click.UsageError(_needs(tool, parameter.name, shortcut))
+            raise click.UsageError(_needs(tool, parameter.name))
     # Bad values fail here, before a model is loaded; a batch's rows may each give a required one.
-    params = ParameterSet(tool.name, tool.parameters).resolve(given, require=not kwargs["batch"])
+    params = ParameterSet(tool.name, tool.parameters, cli_spelling).resolve(given, require=not kwargs["batch"])
 
     text, file, batch = kwargs["text"], kwargs["file"], kwargs["batch"]
     check_batch_flags(*(kwargs[name] for name in BATCH_FLAGS))
@@ -200,7 +210,7 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any], shortcut: bool = Tr
                 if Path(batch).suffix.lower() == ".csv"
                 else f'no row of {batch} gives it in its "params"'
             )
-            raise click.UsageError(f"{_needs(tool, missing, shortcut)}; {where}")
+            raise click.UsageError(f"{_needs(tool, missing)}; {where}")
         check_resume(tool, rows, kwargs["out"], kwargs["resume"], params)
     input_text = None if batch else read_input(text, file)
 
@@ -284,12 +294,20 @@ def _run_opened(
             engine.unload()
 
 
-def _needs(tool: RegisteredTool, name: str, shortcut: bool) -> str:
+def cli_spelling(parameter: Parameter) -> str:
+    """A parameter as it is typed on the command line: ``--to / --target``, or ``-p name=VALUE`` without a flag.
+
+    ``assistant tool NAME`` takes the tool's options as its shortcut does (``tool NAME --help``).
+    """
+    return " / ".join(_flags(parameter)) or f"-p {parameter.name}=VALUE"
+
+
+def _needs(tool: RegisteredTool, name: str) -> str:
     """``tool 'translate' needs the parameter 'to' (--to / --target)``: how to give a required parameter."""
+    from ..tools.base import missing_parameter
+
     parameter = next(p for p in tool.parameters if p.name == name)
-    flags = " / ".join(f"--{n.replace('_', '-')}" for n in parameter.names if n not in RESERVED_FLAGS)
-    how = flags if shortcut and flags else f"-p {parameter.name}=VALUE"
-    return f"tool {tool.name!r} needs the parameter {parameter.name!r} ({how})"
+    return missing_parameter(tool.name, parameter, cli_spelling)
 
 
 def _all_done(rows: list[Row], out: Path | None, resume: bool, history: Any) -> bool:
@@ -483,9 +501,28 @@ class ToolCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """``tool NAME ...``: once NAME is known, its parameters are options too (and in ``--help``)."""
         if self.tool_name is None:
-            named = args[0] if args and not args[0].startswith("-") else None
-            self._use_tool_options(named)
+            self._use_tool_options(self._named_tool(args))
         return super().parse_args(ctx, args)
+
+    def _named_tool(self, args: list[str]) -> str | None:
+        """NAME among ``tool``'s arguments: the first that is neither an option nor an option's value.
+
+        Not simply the first argument: ``tool --json sentiment --labels a,b TEXT`` (common options
+        before NAME) refused ``--labels`` as "No such option", its tool's options never added.
+        """
+        takes_value = {
+            opt for p in self._base_params if isinstance(p, click.Option) and not p.is_flag for opt in p.opts
+        }
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            if arg == "--":
+                return args[index + 1] if index + 1 < len(args) else None
+            if arg.startswith("-") and arg != "-":
+                index += 2 if arg in takes_value else 1  # "-m NAME"; a flag, "--model=NAME" or "-mNAME"
+                continue
+            return arg
+        return None
 
     def _use_tool_options(self, name: str | None) -> None:
         if name == self._options_for and (name is None or len(self.params) > len(self._base_params)):
@@ -517,7 +554,7 @@ class ToolCommand(click.Command):
     def _run(self, **kwargs: Any) -> None:
         name = kwargs.pop("name", None) or self.tool_name
         assert name is not None
-        run_tool_command(name, kwargs, shortcut=self.tool_name is not None)
+        run_tool_command(name, kwargs)
 
 
 tool = ToolCommand(

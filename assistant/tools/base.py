@@ -36,6 +36,10 @@ PARAM_TYPES = ("str", "int", "float", "bool", "choice", "list")
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, message)``: how a long-running tool reports how far it got."""
 
+Spelling = Callable[["Parameter"], str]
+"""How a front end shows a parameter as its user types it (``--to / --target`` on the command line,
+``to=…`` in the chat app), for :func:`missing_parameter`; "" when the name says it all."""
+
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
 
@@ -65,6 +69,20 @@ class Parameter:
     value before a model is loaded or run, not from inside ``run``."""
 
     def __post_init__(self) -> None:
+        # Checked when the plugin builds the Parameter (its import fails, named), not as a TypeError
+        # traceback from every command that shows the tool: `help=None` broke `assistant NAME` and
+        # its --help; `aliases="target"` made six one-letter names of the word.
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"a parameter's name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.help, str):
+            raise ConfigError(f"parameter {self.name!r}: help must be a string, got {type(self.help).__name__}")
+        for attribute in ("choices", "aliases"):
+            value = getattr(self, attribute)
+            if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+                raise ConfigError(
+                    f"parameter {self.name!r}: {attribute} must be a tuple of strings, got {value!r}"
+                    + (f"; for one, write ({value!r},)" if isinstance(value, str) else "")
+                )
         if self.type not in PARAM_TYPES:
             raise ConfigError(f"parameter {self.name!r}: type must be one of {', '.join(PARAM_TYPES)}")
         if self.type == "choice" and not self.choices:
@@ -139,17 +157,44 @@ class Parameter:
             raise ConfigError(f"parameter {self.name!r} must be at least {self.minimum:g}, not {number!r}")
         return number
 
+    def default_value(self) -> Any:
+        """The default as ``run`` receives it (coerced: ``Path('/tmp')`` → ``'/tmp'``, a tuple → a list).
+
+        What ``tools --json`` shows, so a plugin's default of any type is listed as the value the
+        tool gets, and is JSON: a ``Path`` default made the whole listing a traceback.
+        """
+        return None if self.default is None else self.coerce(self.default)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "type": self.type,
             "help": self.help,
-            "default": self.default,
+            "default": self.default_value(),
             "required": self.required,
             "choices": list(self.choices),
             "aliases": list(self.aliases),
             "minimum": self.minimum,
         }
+
+
+def other_names(parameter: Parameter) -> str:
+    """The default :data:`Spelling` (the Python API, a batch row's ``params``): the parameter's other names.
+
+    A key there is the parameter's name or an alias, so the name alone says how to give it; an
+    alias is added as ``or 'target'``, never glued to the name ("'to/target'" read as one name).
+    """
+    return ", ".join(f"or {alias!r}" for alias in parameter.aliases)
+
+
+def missing_parameter(tool_name: str, parameter: Parameter, spelling: Spelling | None = None) -> str:
+    """``tool 'translate' needs the parameter 'to' (--to / --target)``: the one wording of a missing parameter.
+
+    Every front end says it alike and only ``spelling`` differs: how its user types the
+    parameter (:func:`other_names` by default).
+    """
+    how = (spelling or other_names)(parameter)
+    return f"tool {tool_name!r} needs the parameter {parameter.name!r}" + (f" ({how})" if how else "")
 
 
 NEEDS_MODEL_DEFAULT = True
@@ -213,6 +258,8 @@ class ParameterSet:
 
     tool_name: str
     parameters: Sequence[Parameter] = field(default_factory=tuple)
+    spelling: Spelling | None = None
+    """How the front end resolving these values spells a parameter, for :func:`missing_parameter`."""
 
     def lookup(self, key: str) -> Parameter | None:
         wanted = key.replace("-", "_")
@@ -245,8 +292,7 @@ class ParameterSet:
             if parameter.required and not require:
                 continue
             if parameter.required:
-                hint = "/".join(parameter.names)
-                raise ConfigError(f"tool {self.tool_name!r} needs the parameter {hint!r}")
+                raise ConfigError(missing_parameter(self.tool_name, parameter, self.spelling))
             default = parameter.default
             resolved[parameter.name] = parameter.coerce(default) if default is not None else None
         return resolved

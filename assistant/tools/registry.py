@@ -56,6 +56,11 @@ def _check_tool(tool: Any) -> None:
     templates = _sequence_of(name, "templates", getattr(tool, "templates", ()) or (), "('my-prompt',)")
     if not all(isinstance(t, str) for t in templates):
         raise ConfigError(f"tool {name!r}: templates must be template names (strings)")
+    for parameter in parameters:  # a default the tool cannot use fails every run that leaves it out: named now
+        try:
+            parameter.default_value()
+        except ConfigError as exc:
+            raise ConfigError(f"tool {name!r} declares a default it refuses: {exc}") from None
     names = [n for p in parameters for n in p.names]
     if len(names) != len(set(names)):
         raise ConfigError(f"tool {name!r} declares a parameter name twice")

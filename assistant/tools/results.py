@@ -9,6 +9,7 @@ common case of a plain string.
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,6 +167,33 @@ class EntitiesResult(ToolResult):
         return "\n".join([*lines, f"note: {self.note}"] if self.note else lines)
 
 
+PLACES = 4
+"""Decimal places of a probability in a result's JSON."""
+
+
+def rounded_distribution(probabilities: dict[str, float], places: int = PLACES) -> dict[str, float]:
+    """``probabilities`` rounded to ``places`` decimals that still sum to 1 (largest remainders round up).
+
+    Rounding each on its own broke the promise that the labels' probabilities sum to 1: five
+    labels gave 1.0001 and 200 gave 0.9998. Here each is floored to the grid, and the units
+    still missing go to those that lost most, so a probability moves by less than one unit.
+    """
+    total = sum(probabilities.values())
+    if not probabilities or not math.isfinite(total) or total <= 0:
+        return {key: round(value, places) for key, value in probabilities.items()}
+    unit = 10**places
+    scaled = {key: value / total * unit for key, value in probabilities.items()}
+    units = {key: math.floor(value) for key, value in scaled.items()}
+    missing = max(0, unit - sum(units.values()))
+    for key in sorted(scaled, key=lambda k: units[k] - scaled[k])[:missing]:
+        units[key] += 1
+    return {key: count / unit for key, count in units.items()}
+
+
+SHOWN_LABELS = 10
+"""The most probable labels a :class:`LabelResult`'s text lists (the JSON has every one)."""
+
+
 @dataclass
 class LabelResult(ToolResult):
     """A label chosen from a fixed set, with a probability for every label (they sum to 1).
@@ -182,15 +210,19 @@ class LabelResult(ToolResult):
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
-            "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
+            "probabilities": rounded_distribution(self.probabilities),
             "method": self.method,
         }
 
     def to_text(self) -> str:
         if self.method == "generation":  # one-hot: no likelihoods exist, so none are shown as if measured
             return f"{self.label}  (written by the model: this backend cannot score labels, so no probabilities)"
-        others = ", ".join(f"{k} {v:.2f}" for k, v in sorted(self.probabilities.items(), key=lambda kv: -kv[1]))
-        return f"{self.label}  ({others})"
+        ranked = sorted(self.probabilities.items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in ranked[:SHOWN_LABELS])
+        if len(ranked) > SHOWN_LABELS:  # 200 labels made one line of 3,000 characters, nearly all "0.00"
+            rest = ranked[SHOWN_LABELS:]
+            shown += f", and {len(rest)} more labels, none above {rest[0][1]:.2f}"
+        return f"{self.label}  ({shown})"
 
 
 SentimentResult = LabelResult

@@ -12,7 +12,7 @@ runs, so a typo is a notification and the line goes back into the box.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import ToolError
 from ..types import Message
@@ -40,16 +40,36 @@ class ToolCall:
         )
 
 
+def slash_spelling(command: str, positional: Sequence[str]) -> Callable[[Any], str]:
+    """How a parameter is typed after ``/command`` (:func:`parse_slash_command`): a leading word, when it is one
+    of the required ones (``/translate fr …``), and ``name=…`` under each of its names (``to=…``, ``target=…``).
+
+    The chat app's :data:`~assistant.tools.base.Spelling` for the missing-parameter message, which said
+    "needs the parameter 'to/target'" there: a name nobody can type.
+    """
+
+    def spell(parameter: Any) -> str:
+        keys = " or ".join(f"{name}=…" for name in parameter.names)
+        if parameter.name in positional:
+            ahead = positional[: positional.index(parameter.name)]
+            words = " ".join(name.upper() for name in (*ahead, parameter.name))
+            return f"/{command} {words} …, or {keys}"
+        return keys
+
+    return spell
+
+
 def prepare_tool_call(line: str, messages: Sequence[Message]) -> ToolCall:
     """Resolve a slash line against the registered tools (ToolError / ConfigError when it cannot run)."""
     from ..tools import get_tool
+    from ..tools.base import ParameterSet
 
     name = parse_slash_command(line).name
     tool = get_tool(name)
     positional = tuple(p.name for p in tool.parameters if p.required)
     aliases = {n: p.name for p in tool.parameters for n in p.names}
     command = parse_slash_command(line, positional=positional, known=frozenset(aliases), aliases=aliases)
-    params = tool.resolve_params(command.params)
+    params = ParameterSet(tool.name, tool.parameters, slash_spelling(name, positional)).resolve(command.params)
     text = command.text
     on_last = not text
     if on_last:
