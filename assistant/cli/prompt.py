@@ -355,6 +355,8 @@ def finish_structured(
     if as_json:
         echo_json({**json_record(completion, conversation_id), "object": value, "schema_error": problem}, indent=None)
     elif not live and problem is None:
-        echo_untrusted(completion.text.strip())
+        from ..structured.output import printable_document
+
+        click.echo(printable_document(completion.text.strip()))  # JSON a pipe reads: escaped, not made visible
     if problem is not None:
         fail(problem)

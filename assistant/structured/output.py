@@ -43,6 +43,29 @@ def check_reply(text: str, finish_reason: str, schema: dict[str, Any] | None) ->
     return value, None
 
 
+def printable_document(text: str) -> str:
+    """A checked reply's JSON document, safe to print and still exactly that document.
+
+    ``prompt --schema S | jq`` reads what is printed as JSON. A JSON string may hold
+    DEL, C1 controls, bidi and invisible format characters raw; shown through the
+    terminal guard (:func:`~assistant.terminal_text.visible_text`) they became ``␡``
+    (another value) or ``\\x9b`` and ``\\U000e0041`` (no JSON at all). Here each becomes
+    the ``\\uXXXX`` escape JSON spells it with, so the value, and the model's layout,
+    are kept. Outside strings a valid document holds no such character but a CR of its
+    whitespace, which becomes a line end (a lone CR would move the cursor back).
+    """
+    from ..terminal_text import visible_text
+
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    table = {ord(ch): _json_escape(ch) for ch in set(text) if ch not in "\n\t" and visible_text(ch) != ch}
+    return text.translate(table)
+
+
+def _json_escape(ch: str) -> str:
+    """``ch`` as JSON escapes it (a surrogate pair past U+FFFF): the same value in any JSON reader."""
+    return json.dumps(ch)[1:-1]
+
+
 class NotJsonConstant(ValueError):
     """``NaN``, ``Infinity`` or ``-Infinity`` in a reply read as JSON (see :func:`refuse_constant`)."""
 
