@@ -16,7 +16,6 @@ A row that cannot be used (bad JSON, bytes that are not UTF-8, no input) carries
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..input_files import MAX_INPUT_BYTES
+from ..input_files import MAX_INPUT_BYTES, wide_encoding
 from ..text_checks import invalid_unicode, invalid_unicode_in
 
 DEFAULT_INPUT_FIELDS = ("text", "input")
@@ -140,7 +139,7 @@ def read_rows(path: Path) -> list[Row]:
             data = handle.read(MAX_BATCH_BYTES + 1)  # never more: a name can lead to /dev/zero
         if len(data) > MAX_BATCH_BYTES:
             raise ConfigError(f"batch file {path} is larger than {MAX_BATCH_BYTES // 2**20} MiB; split it into several")
-        wide = _wide_encoding(data)
+        wide = wide_encoding(data)  # one file of another encoding: one error, before the model loads
         if wide:
             raise ConfigError(f"batch file {path} is {wide} text, not UTF-8; save it as UTF-8")
         # Undecodable bytes stay as surrogate escapes, so the row holding them fails with
@@ -155,34 +154,6 @@ def read_rows(path: Path) -> list[Row]:
     if not rows:
         raise ConfigError(f"batch file {path} has no rows")
     return rows
-
-
-_WIDE_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"),  # before UTF-16 LE, whose BOM it starts with
-    (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"),
-    (codecs.BOM_UTF16_BE, "UTF-16"),
-)
-
-
-def _wide_encoding(data: bytes) -> str | None:
-    """The encoding ("UTF-16" or "UTF-32") of a file in one of those (Excel's "Unicode Text",
-    Windows PowerShell's ``>``), else None.
-
-    Read as UTF-8, such a file failed every row with a message about a byte 0xff or bad JSON
-    and never said why; the whole file is in another encoding, so it is one error, before
-    the model loads. Known by its byte order mark, or, without one, by a NUL beside the first
-    ASCII character: neither JSON nor a CSV header starts with a NUL byte.
-    """
-    for bom, name in _WIDE_BOMS:
-        if data.startswith(bom):
-            return name
-    head = data[:4]
-    if len(head) == 4 and head.count(0) == 3 and (head[0] or head[3]):
-        return "UTF-32"
-    if len(head) >= 2 and (head[0] == 0) != (head[1] == 0) and max(head[:2]) < 0x80:
-        return "UTF-16"
-    return None
 
 
 def _jsonl_rows(text: str) -> list[Row]:
