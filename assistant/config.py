@@ -138,20 +138,36 @@ def _checked(data: dict[str, Any], path: Path) -> dict[str, Any]:
     return data
 
 
+_last_parsed: tuple[Path, str, dict[str, Any]] | None = None
+"""The config file last parsed: its path, its text and the checked result."""
+
+
 def load_config() -> dict[str, Any]:
     """Parse the config file; a missing file is an empty config, a broken one an error.
 
     String and path keys are checked and the paths resolved (see :func:`_checked`).
+    The file is read on every call (tests and the chat app see an edit at once), but
+    parsed again only when its text changed: one command asks for it a dozen times
+    (plugins, warnings, default backend, model, options), and a config grown large
+    (a log pasted into it) cost seconds per parse, 20 s for ``assistant config path``.
+    Each caller gets its own copy.
     """
+    global _last_parsed
+    import copy
+
     path = paths().config_file
     text = _read_config_text(path)
     if text is None:
         return {}
+    if _last_parsed is not None and _last_parsed[0] == path and _last_parsed[1] == text:
+        return copy.deepcopy(_last_parsed[2])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
-    return _checked(data, path)
+    data = _checked(data, path)
+    _last_parsed = (path, text, data)
+    return copy.deepcopy(data)
 
 
 KNOWN_KEYS = frozenset(

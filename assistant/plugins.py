@@ -35,10 +35,12 @@ silently never called or dropped.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.metadata
 import importlib.util
+import io
 import os
 import re
 import sys
@@ -83,6 +85,8 @@ class _State:
     # Set by report_failures: failures recorded later (a register_* hook raising when
     # its registry is first used, after start-up) are printed through it too.
     echo: Callable[[str], None] | None = None
+    slow: dict[str, float] = field(default_factory=dict)  # plugin name -> seconds its import took, when slow
+    printed: set[str] = field(default_factory=set)  # lines plugins printed, shown once (see _plugin_output)
 
 
 _state: _State | None = None
@@ -254,11 +258,50 @@ def _check_plugin_name(name: str) -> None:
     names the plugin.
     """
     from .terminal_text import visible_text
+    from .text_checks import invalid_unicode
 
     if name in DEFAULT_PLUGINS:
         raise _LoadProblem("this is the name of a built-in plugin, which cannot be replaced; rename it")
+    problem = invalid_unicode(name)
+    if problem:  # an undecodable file name: once called "holds control characters", which it may not
+        raise _LoadProblem(f"the name is not valid UTF-8 ({problem}); rename it")
     if visible_text(name) != name or any(ch in _SHOWN_AS_IS for ch in name):
         raise _LoadProblem("the name holds control characters; rename it")
+
+
+@contextlib.contextmanager
+def _plugin_output(state: _State, name: str) -> Iterator[None]:
+    """What a plugin prints while it imports or registers: to stderr, made visible, each line naming it.
+
+    Each line once per process: the registries run a hook again on every use, and a
+    hook's one message came out as many times.
+
+    Left alone, a ``print`` at a plugin's import went to stdout ahead of every
+    command's output (``assistant tools --json`` was no longer JSON) and an ESC in it
+    reached the terminal raw. Plugins are trusted code, but what they print is data;
+    writes to the file descriptors themselves (C code) are not caught.
+    """
+    from .terminal_text import visible_text
+
+    captured = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace", write_through=True)
+    # Held throughout: two threads swapping the streams at once (a --parallel batch asking for a
+    # tool) could each restore the other's buffer, and every later line of output went into it.
+    with _output_lock:
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = captured
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+            text = captured.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+            for line in text.rstrip("\n").split("\n") if text else ():
+                shown = f"plugin {name!r}: {visible_text(line)}"
+                if shown not in state.printed:
+                    state.printed.add(shown)
+                    print(shown, file=sys.stderr)
+
+
+_output_lock = threading.RLock()
 
 
 def _load_module_from_file(path: Path) -> ModuleType:
@@ -280,6 +323,34 @@ def _load_module_from_file(path: Path) -> ModuleType:
             sys.modules.pop(module_name, None)
         raise
     return module
+
+
+SLOW_IMPORT_S = 1.0
+"""A plugin whose import takes this long is named on every command: each one waits for it, and
+without the name a slow ``assistant --help`` gave no clue which plugin to fix."""
+
+
+@contextlib.contextmanager
+def _timed_import(state: _State, name: str, *, first_party: bool = False) -> Iterator[None]:
+    """Note ``name`` in ``state.slow`` when importing it takes :data:`SLOW_IMPORT_S` or more.
+
+    The first-party plugins are not timed: their import time is the start-up
+    benchmark's business (benchmarks/), and a loaded machine must not add a warning
+    to every command.
+    """
+    import time
+
+    if first_party:
+        state.slow.pop(name, None)
+        yield
+        return
+    start = time.monotonic()
+    yield
+    elapsed = time.monotonic() - start
+    if elapsed >= SLOW_IMPORT_S:
+        state.slow[name] = elapsed
+    else:
+        state.slow.pop(name, None)  # a slow plugin replaced by a quick one of the same name
 
 
 def _register(state: _State, plugin: object, name: str, source: str) -> None:
@@ -328,7 +399,9 @@ def _load_directory_plugins(
                 if path.is_symlink() and not path.exists():
                     raise _LoadProblem(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist")
                 raise _LoadProblem(f"{path} is not a regular file")
-            module = _load_module_from_file(path)
+            first_party = directory == first_party_plugin_dir()
+            with _plugin_output(state, name), _timed_import(state, name, first_party=first_party):
+                module = _load_module_from_file(path)
             _register(state, module, name, str(path))
         except KeyboardInterrupt:
             raise
@@ -343,7 +416,8 @@ def _load_entry_point_plugins(state: _State, allowed: set[str] | None, seen: set
             continue
         try:
             _check_plugin_name(ep.name)
-            plugin = ep.load()
+            with _plugin_output(state, ep.name), _timed_import(state, ep.name):
+                plugin = ep.load()
             dist = getattr(ep, "dist", None)
             source = f"{dist.name} {dist.version}" if dist else ep.value
             _register(state, plugin, ep.name, source)
@@ -465,9 +539,21 @@ def report_failures(echo: Callable[[str], None]) -> None:
     _echo_new_failures(state)
 
 
+def slow_import_note(seconds: float) -> str:
+    """What is said of a plugin that is slow to import (on stderr, and in ``assistant plugins``)."""
+    return (
+        f"took {seconds:.1f} s to import, and every command waits for it: "
+        "import heavy modules inside the functions that use them (docs/plugins.md)"
+    )
+
+
 def _echo_new_failures(state: _State) -> None:
     if state.echo is None:
         return
+    for name, seconds in state.slow.items():
+        if f"slow:{name}" not in state.reported and state.pm.get_plugin(name) is not None:
+            state.reported.add(f"slow:{name}")
+            state.echo(f"warning: plugin {name!r} {slow_import_note(seconds)}")
     for failure in state.failures:
         key = f"{failure.name}:{failure.stage}:{failure.error}"
         if key in state.reported:
@@ -494,7 +580,8 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
         try:
             if impl.hookwrapper or impl.wrapper:
                 raise _LoadProblem(f"{hook_name} cannot be a hook wrapper: call register(...) in a plain function")
-            returned = impl.function(**{name: given for name in impl.argnames if name == arg_name})
+            with _plugin_output(state, impl.plugin_name):
+                returned = impl.function(**{name: given for name in impl.argnames if name == arg_name})
             _check_returned(hook_name, arg_name, returned)
         except KeyboardInterrupt:
             raise
@@ -620,5 +707,8 @@ def list_plugins() -> list[dict[str, Any]]:
     result = []
     for name, plugin in state.pm.list_name_plugin():
         hooks = sorted(impl_hook.name for impl_hook in state.pm.get_hookcallers(plugin) or [])
-        result.append({"name": name, "source": state.sources.get(name, "?"), "hooks": hooks})
+        entry: dict[str, Any] = {"name": name, "source": state.sources.get(name, "?"), "hooks": hooks}
+        if name in state.slow:
+            entry["import_s"] = round(state.slow[name], 2)
+        result.append(entry)
     return sorted(result, key=lambda p: (p["source"] != "built-in", p["name"]))

@@ -164,6 +164,10 @@ def _fill_closed_std_streams() -> list[str]:
     return closed
 
 
+_TOOLS_META = "assistant.tools"
+"""Where one invocation keeps the registered tools (``Context.meta`` is shared by its contexts)."""
+_TOOL_NAMES_META = "assistant.tool_names"
+
 _COMMAND_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 """A plugin command's name: what a shell user types and ``--help`` lists on one line (as tool names)."""
 
@@ -201,6 +205,14 @@ class AssistantGroup(click.Group):
         a name already added during registration is left as it is; one plugin adding a
         name twice is reported, its first command kept.
         """
+        if AssistantGroup._plugins_registering and not isinstance(cmd, click.Command):
+            from ..plugins import refuse_registration
+
+            # Else an AttributeError ('int' object has no attribute 'name') ended the plugin's hook,
+            # and the commands it added after this one went missing.
+            given = type(cmd).__name__
+            refuse_registration(f"cli.add_command takes a click command (@click.command()), got {given}")
+            return
         name = name or cmd.name
         if AssistantGroup._plugins_registering:
             from ..plugins import current_plugin_name, refuse_registration
@@ -244,7 +256,7 @@ class AssistantGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
-        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS) | set(self._tool_names()))
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS) | set(self._tool_names(ctx)))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
@@ -253,27 +265,51 @@ class AssistantGroup(click.Group):
         # Plugins load here so their commands resolve and their failures are
         # reported (once: on stderr, or in the output of a command that lists them) whatever command runs.
         self._load_plugin_commands(warn=cmd_name not in LISTS_PLUGIN_FAILURES)
-        if cmd_name not in self.commands and cmd_name in self._tool_names():
+        if cmd_name not in self.commands and cmd_name in self._tool_names(ctx):
             from .tools import tool_command
-            from ..tools import available_tools
 
-            self.add_command(tool_command(available_tools()[cmd_name]), cmd_name)
+            self.add_command(tool_command(self._tools(ctx)[cmd_name]), cmd_name)
         command = super().get_command(ctx, cmd_name)
         if command is not None and cmd_name in AssistantGroup.plugin_commands:
             _visible_help(command)  # here, not in add_command: a plugin's group gets its subcommands later
         return command
 
-    def _tool_names(self) -> list[str]:
-        """Every registered tool gets a shortcut command, unless a command of that name exists."""
+    def _tools(self, ctx: click.Context) -> dict[str, Any]:
+        """The registered tools, asked of the plugins once per invocation (kept in ``ctx.meta``).
+
+        Asked per command instead, ``assistant --help`` ran every ``register_tools`` hook
+        once for each command it listed, and each run registers every tool again: with a
+        plugin registering 300 tools it took 40 s, with 5,000 it never finished.
+        """
         from ..errors import AssistantError
         from ..tools import available_tools
 
-        try:
-            names = list(available_tools())
-        except AssistantError:
-            return []  # a broken plugin is reported by name elsewhere; the other commands still work
-        return [name for name in names if name not in LAZY_COMMANDS and name not in self.commands
-                or isinstance(self.commands.get(name), _tool_command_type())]
+        tools = ctx.meta.get(_TOOLS_META)
+        if tools is None:
+            try:
+                tools = available_tools()
+            except AssistantError:
+                tools = {}  # a broken plugin is reported by name elsewhere; the other commands still work
+            ctx.meta[_TOOLS_META] = tools
+        return tools  # type: ignore[no-any-return]
+
+    def _tool_names(self, ctx: click.Context) -> set[str]:
+        """Every registered tool gets a shortcut command, unless a command of that name exists.
+
+        Kept for the invocation with the tools: the plugins' commands are added before it
+        is first asked, and only tool commands are added after.
+        """
+        names = ctx.meta.get(_TOOL_NAMES_META)
+        if names is None:
+            tool_command_type = _tool_command_type()
+            names = {
+                name
+                for name in self._tools(ctx)
+                if name not in LAZY_COMMANDS and name not in self.commands
+                or isinstance(self.commands.get(name), tool_command_type)
+            }
+            ctx.meta[_TOOL_NAMES_META] = names
+        return names  # type: ignore[no-any-return]
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..config import config_warnings

@@ -45,7 +45,7 @@ def plugins(as_json: bool) -> None:
     """List loaded plugins, the hooks they implement, and plugins that failed."""
     from ..backends import available_backends
     from ..errors import AssistantError
-    from ..plugins import list_plugins, plugin_failures
+    from ..plugins import list_plugins, plugin_failures, slow_import_note
     from ..templates.loader import template_dirs
     from ..tools import available_tools
 
@@ -65,6 +65,8 @@ def plugins(as_json: bool) -> None:
     # one_line: a name can be a plugin_dirs entry or an ASSISTANT_PLUGINS word holding a line break
     for plugin in loaded:
         echo_untrusted(f"{one_line(plugin['name'])}  ({one_line(plugin['source'])})")
+        if "import_s" in plugin:
+            echo_untrusted(f"  SLOW: {slow_import_note(plugin['import_s'])}")
         for hook in plugin["hooks"]:
             echo_untrusted(f"    {one_line(hook)}")
     for failure in failures:
