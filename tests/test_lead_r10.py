@@ -265,3 +265,25 @@ def test_a_candidate_that_overflows_the_context_is_named() -> None:
     backend.context_length = 8  # type: ignore[misc]
     with pytest.raises(ContextOverflowError, match=r"^prompt with the candidate 'w w w w w w w w w w ' is 12 tokens"):
         backend.scoring_token_ids("a b", [" ok", "w " * 10])
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: 42, "the fake backend failed to start: TypeError: the factory returned int, not a backend"),
+        (lambda: (_ for _ in ()).throw(SystemExit(3)), "the fake backend failed to start: SystemExit: 3"),
+    ],
+)
+def test_a_plugin_backend_factory_that_returns_junk_or_exits_is_named(
+    assistant_home: Path, factory: Any, message: str
+) -> None:
+    # register("x", lambda: 42) was an AttributeError traceback; SystemExit(3) ended the command silently
+    from assistant.backends import create_backend
+    from assistant.backends.fake import FakeBackendPlugin
+    from assistant.errors import BackendError
+    from assistant.plugins import register_plugin
+
+    register_plugin(FakeBackendPlugin(factory), name="fake-junk")
+    with pytest.raises(BackendError) as caught:
+        create_backend("fake")
+    assert str(caught.value).startswith(message)

@@ -76,10 +76,14 @@ def create_backend(name: str) -> Backend:
         raise BackendNotFoundError(f"unknown backend {name!r} (available: {known})")
     try:
         backend = backends[name].factory()
-    except AssistantError:
+    except (AssistantError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # a plugin's factory: its bug is reported by name, not as a traceback
+    except BaseException as exc:  # a plugin's factory: its bug (a SystemExit too) is reported by name
         raise backend_failure(name, "start", exc) from exc
+    if not all(callable(getattr(backend, method, None)) for method in ("load", "stream", "complete")):
+        # register("x", lambda: 42): an AttributeError traceback at the first use otherwise
+        made = TypeError(f"the factory returned {type(backend).__name__}, not a backend (no load/stream/complete)")
+        raise backend_failure(name, "start", made)
     if getattr(backend, "name", None) != name:
         # The registered name is the one ``-b`` (and ``-c``, from the history) can load again; a
         # plugin backend that inherits ``name`` ("base", "fake") or registers a class under a
