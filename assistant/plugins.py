@@ -288,7 +288,11 @@ def _plugin_output(state: _State, name: str) -> Iterator[None]:
     # tool) could each restore the other's buffer, and every later line of output went into it.
     with _output_lock:
         saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = captured
+        me = threading.get_ident()
+        # Only this thread's writes are the plugin's: another thread's progress line printed
+        # meanwhile goes where it always goes, not out as "plugin 'x': …".
+        sys.stdout = _ThreadRouted(saved[0], captured, me)  # type: ignore[assignment]
+        sys.stderr = _ThreadRouted(saved[1], captured, me)  # type: ignore[assignment]
         try:
             yield
         finally:
@@ -302,6 +306,28 @@ def _plugin_output(state: _State, name: str) -> Iterator[None]:
 
 
 _output_lock = threading.RLock()
+
+
+class _ThreadRouted:
+    """A stream that sends one thread's writes to ``captured`` and every other thread's to ``original``."""
+
+    def __init__(self, original: Any, captured: Any, thread: int) -> None:
+        self._original, self._captured, self._thread = original, captured, thread
+
+    def _target(self) -> Any:
+        return self._captured if threading.get_ident() == self._thread else self._original
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def writelines(self, lines: Any) -> None:
+        self._target().writelines(lines)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, buffer…: the thread's own stream's
+        return getattr(self._target(), name)
 
 
 def _load_module_from_file(path: Path) -> ModuleType:

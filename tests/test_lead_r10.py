@@ -287,3 +287,36 @@ def test_a_plugin_backend_factory_that_returns_junk_or_exits_is_named(
     with pytest.raises(BackendError) as caught:
         create_backend("fake")
     assert str(caught.value).startswith(message)
+
+
+def test_another_threads_output_while_a_plugin_hook_runs_is_not_the_plugins(
+    assistant_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What a plugin prints is caught (and named) by swapping sys.stdout/sys.stderr; a progress line
+    # printed by another thread meanwhile came out as "plugin 'slow': [#####"
+    import sys
+    import threading
+
+    from assistant import hookimpl
+    from assistant.plugins import register_plugin
+    from assistant.tools import available_tools
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow:
+        @hookimpl
+        def register_tools(self, register: Any) -> None:
+            print("from the plugin")
+            entered.set()
+            release.wait(5)
+
+    register_plugin(Slow(), name="slow")
+    worker = threading.Thread(target=available_tools)
+    worker.start()
+    assert entered.wait(5)
+    print("progress 3/10", file=sys.stderr)
+    release.set()
+    worker.join(5)
+    err = capsys.readouterr().err
+    assert "progress 3/10" in err and "plugin 'slow': progress" not in err
+    assert "plugin 'slow': from the plugin" in err
