@@ -174,8 +174,27 @@ def run_engine(
 
     ``on_engine`` gets the engine once it is loaded (so Ctrl-C can cancel it), and None
     once it is unloaded. A reply cut by a cancel is a :class:`BackendError`: a comparison
-    with a side stopped short would measure the cancel, not the engines.
+    with a side stopped short would measure the cancel, not the engines. Any error of the
+    run says which side it came from (``the transformers side (smollm2): prompt is …``):
+    the other side may have run for minutes before it.
     """
+    try:
+        return _run_engine(side, prompt, params, progress, on_engine)
+    except AssistantError as exc:  # "prompt is 27 tokens but the context window is 8": whose window?
+        named = f"the {side.backend} side"
+        if not str(exc).startswith(named):
+            exc.args = (f"{named} ({side.model}): {exc}",)  # the same error, its class and fields kept
+        raise
+
+
+def _run_engine(
+    side: Side,
+    prompt: Prompt,
+    params: GenerationParams,
+    progress: Callable[[str], None],
+    on_engine: Callable[[Backend | None], None],
+) -> EngineRun:
+    """:func:`run_engine`'s work; its errors are not yet named by the side they come from."""
     import time
 
     started = time.perf_counter()

@@ -234,8 +234,19 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
     """Two columns (one per backend) of text and numbers, then the agreement summary."""
     total = width or shutil.get_terminal_size((100, 24)).columns
     label_width = 15
-    column = max(20, (total - label_width - 3) // 2)
+    column = (total - label_width - 3) // 2
     left, right = runs
+    rows = [
+        ("text", flat_text(left.text), flat_text(right.text)),
+        ("tokens/s", _number(left.tokens_per_second), _number(right.tokens_per_second)),
+        ("first token", _number(left.ttft_ms, " ms", 0), _number(right.ttft_ms, " ms", 0)),
+        ("prompt tokens", _count(left.prompt_tokens), _count(right.prompt_tokens)),
+        ("tokens out", _tokens_out(left), _tokens_out(right)),  # a server may give texts, no ids
+        ("finish", left.finish_reason, right.finish_reason),
+        ("load", _number(left.load_seconds, " s"), _number(right.load_seconds, " s")),
+    ]
+    if column < MIN_COLUMN:  # two columns would overflow the terminal and its wrapping would shred the table
+        return stacked(runs, rows, agreement, max(total, MIN_COLUMN))
 
     def row(label: str, a: str, b: str) -> list[str]:
         a_lines, b_lines = wrap_cells(a, column), wrap_cells(b, column)
@@ -248,20 +259,40 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
             lines.append(f"{name:<{label_width}}{a_part}{padding} │ {b_part}".rstrip())
         return lines
 
-    def flat(text: str) -> str:  # made visible before the layout measures it
-        return visible_text(" ".join(line for line in text.splitlines())) if text else ""
-
     lines = row("", left.backend, right.backend)
     lines.append("─" * min(total, label_width + 2 * column + 3))
-    lines += row("text", flat(left.text), flat(right.text))
-    lines += row("tokens/s", _number(left.tokens_per_second), _number(right.tokens_per_second))
-    lines += row("first token", _number(left.ttft_ms, " ms", 0), _number(right.ttft_ms, " ms", 0))
-    lines += row("prompt tokens", _count(left.prompt_tokens), _count(right.prompt_tokens))
-    lines += row("tokens out", _tokens_out(left), _tokens_out(right))  # a server may give texts, no ids
-    lines += row("finish", left.finish_reason, right.finish_reason)
-    lines += row("load", _number(left.load_seconds, " s"), _number(right.load_seconds, " s"))
+    for label, a, b in rows:
+        lines += row(label, a, b)
     lines.append("")
     lines.append(describe_agreement(runs, agreement))
+    return "\n".join(lines)
+
+
+MIN_COLUMN = 12
+"""Narrowest column of the side-by-side table; a terminal too narrow for two of them gets one side after the other."""
+
+
+def flat_text(text: str) -> str:
+    """A reply on one line, made visible before the layout measures it."""
+    return visible_text(" ".join(line for line in text.splitlines())) if text else ""
+
+
+def stacked(runs: list[Any], rows: list[tuple[str, str, str]], agreement: Any, total: int) -> str:
+    """The table for a narrow terminal: each side's rows in turn, a value beside its label where it fits,
+    else under it, indented."""
+    label_width = 15 if total - 15 >= MIN_COLUMN else 2  # too narrow: the label gets a line of its own
+    lines: list[str] = []
+    for side, run in enumerate(runs):
+        if side:
+            lines.append("")
+        lines += [run.backend, "─" * max(1, min(total, display_width(run.backend)))]
+        for label, *values in rows:
+            if label_width < len(label):
+                lines.append(label)
+            for index, part in enumerate(wrap_cells(values[side], max(1, total - label_width))):
+                name = label if index == 0 and label_width >= len(label) else ""
+                lines.append(f"{name:<{label_width}}{part}".rstrip())
+    lines += ["", describe_agreement(runs, agreement)]
     return "\n".join(lines)
 
 
