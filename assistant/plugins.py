@@ -35,12 +35,10 @@ silently never called or dropped.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import importlib
 import importlib.metadata
 import importlib.util
-import io
 import os
 import re
 import sys
@@ -55,6 +53,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import AssistantError, ConfigError, PluginError, exception_text
+from .plugin_output import plugin_output, slow_import_note, timed_import
 
 DEFAULT_PLUGINS = (
     "assistant.default_plugins.backends",
@@ -269,67 +268,6 @@ def _check_plugin_name(name: str) -> None:
         raise _LoadProblem("the name holds control characters; rename it")
 
 
-@contextlib.contextmanager
-def _plugin_output(state: _State, name: str) -> Iterator[None]:
-    """What a plugin prints while it imports or registers: to stderr, made visible, each line naming it.
-
-    Each line once per process: the registries run a hook again on every use, and a
-    hook's one message came out as many times.
-
-    Left alone, a ``print`` at a plugin's import went to stdout ahead of every
-    command's output (``assistant tools --json`` was no longer JSON) and an ESC in it
-    reached the terminal raw. Plugins are trusted code, but what they print is data;
-    writes to the file descriptors themselves (C code) are not caught.
-    """
-    from .terminal_text import visible_text
-
-    captured = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace", write_through=True)
-    # Held throughout: two threads swapping the streams at once (a --parallel batch asking for a
-    # tool) could each restore the other's buffer, and every later line of output went into it.
-    with _output_lock:
-        saved = sys.stdout, sys.stderr
-        me = threading.get_ident()
-        # Only this thread's writes are the plugin's: another thread's progress line printed
-        # meanwhile goes where it always goes, not out as "plugin 'x': …".
-        sys.stdout = _ThreadRouted(saved[0], captured, me)  # type: ignore[assignment]
-        sys.stderr = _ThreadRouted(saved[1], captured, me)  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            sys.stdout, sys.stderr = saved
-            text = captured.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
-            for line in text.rstrip("\n").split("\n") if text else ():
-                shown = f"plugin {name!r}: {visible_text(line)}"
-                if shown not in state.printed:
-                    state.printed.add(shown)
-                    print(shown, file=sys.stderr)
-
-
-_output_lock = threading.RLock()
-
-
-class _ThreadRouted:
-    """A stream that sends one thread's writes to ``captured`` and every other thread's to ``original``."""
-
-    def __init__(self, original: Any, captured: Any, thread: int) -> None:
-        self._original, self._captured, self._thread = original, captured, thread
-
-    def _target(self) -> Any:
-        return self._captured if threading.get_ident() == self._thread else self._original
-
-    def write(self, text: str) -> int:
-        return self._target().write(text)
-
-    def writelines(self, lines: Any) -> None:
-        self._target().writelines(lines)
-
-    def flush(self) -> None:
-        self._target().flush()
-
-    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, buffer…: the thread's own stream's
-        return getattr(self._target(), name)
-
-
 def _load_module_from_file(path: Path) -> ModuleType:
     module_name = f"assistant_plugin_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -349,34 +287,6 @@ def _load_module_from_file(path: Path) -> ModuleType:
             sys.modules.pop(module_name, None)
         raise
     return module
-
-
-SLOW_IMPORT_S = 1.0
-"""A plugin whose import takes this long is named on every command: each one waits for it, and
-without the name a slow ``assistant --help`` gave no clue which plugin to fix."""
-
-
-@contextlib.contextmanager
-def _timed_import(state: _State, name: str, *, first_party: bool = False) -> Iterator[None]:
-    """Note ``name`` in ``state.slow`` when importing it takes :data:`SLOW_IMPORT_S` or more.
-
-    The first-party plugins are not timed: their import time is the start-up
-    benchmark's business (benchmarks/), and a loaded machine must not add a warning
-    to every command.
-    """
-    import time
-
-    if first_party:
-        state.slow.pop(name, None)
-        yield
-        return
-    start = time.monotonic()
-    yield
-    elapsed = time.monotonic() - start
-    if elapsed >= SLOW_IMPORT_S:
-        state.slow[name] = elapsed
-    else:
-        state.slow.pop(name, None)  # a slow plugin replaced by a quick one of the same name
 
 
 def _register(state: _State, plugin: object, name: str, source: str) -> None:
@@ -426,7 +336,7 @@ def _load_directory_plugins(
                     raise _LoadProblem(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist")
                 raise _LoadProblem(f"{path} is not a regular file")
             first_party = directory == first_party_plugin_dir()
-            with _plugin_output(state, name), _timed_import(state, name, first_party=first_party):
+            with plugin_output(state.printed, name), timed_import(state.slow, name, first_party=first_party):
                 module = _load_module_from_file(path)
             _register(state, module, name, str(path))
         except KeyboardInterrupt:
@@ -442,7 +352,7 @@ def _load_entry_point_plugins(state: _State, allowed: set[str] | None, seen: set
             continue
         try:
             _check_plugin_name(ep.name)
-            with _plugin_output(state, ep.name), _timed_import(state, ep.name):
+            with plugin_output(state.printed, ep.name), timed_import(state.slow, ep.name):
                 plugin = ep.load()
             dist = getattr(ep, "dist", None)
             source = f"{dist.name} {dist.version}" if dist else ep.value
@@ -565,14 +475,6 @@ def report_failures(echo: Callable[[str], None]) -> None:
     _echo_new_failures(state)
 
 
-def slow_import_note(seconds: float) -> str:
-    """What is said of a plugin that is slow to import (on stderr, and in ``assistant plugins``)."""
-    return (
-        f"took {seconds:.1f} s to import, and every command waits for it: "
-        "import heavy modules inside the functions that use them (docs/plugins.md)"
-    )
-
-
 def _echo_new_failures(state: _State) -> None:
     if state.echo is None:
         return
@@ -606,7 +508,7 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
         try:
             if impl.hookwrapper or impl.wrapper:
                 raise _LoadProblem(f"{hook_name} cannot be a hook wrapper: call register(...) in a plain function")
-            with _plugin_output(state, impl.plugin_name):
+            with plugin_output(state.printed, impl.plugin_name):
                 returned = impl.function(**{name: given for name in impl.argnames if name == arg_name})
             _check_returned(hook_name, arg_name, returned)
         except KeyboardInterrupt:

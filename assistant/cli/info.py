@@ -45,7 +45,8 @@ def plugins(as_json: bool) -> None:
     """List loaded plugins, the hooks they implement, and plugins that failed."""
     from ..backends import available_backends
     from ..errors import AssistantError
-    from ..plugins import list_plugins, plugin_failures, slow_import_note
+    from ..plugin_output import slow_import_note
+    from ..plugins import list_plugins, plugin_failures
     from ..templates.loader import template_dirs
     from ..tools import available_tools
 

@@ -1,0 +1,110 @@
+"""What plugins print while they load, and how long their import takes: both told to the user by name.
+
+Split from :mod:`assistant.plugins` (which calls these around every import and
+registration hook) so that module keeps to loading and registering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import threading
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def plugin_output(printed: set[str], name: str) -> Iterator[None]:
+    """What a plugin prints while it imports or registers: to stderr, made visible, each line naming it.
+
+    Each line once per process: the registries run a hook again on every use, and a
+    hook's one message came out as many times.
+
+    Left alone, a ``print`` at a plugin's import went to stdout ahead of every
+    command's output (``assistant tools --json`` was no longer JSON) and an ESC in it
+    reached the terminal raw. Plugins are trusted code, but what they print is data;
+    writes to the file descriptors themselves (C code) are not caught.
+    """
+    from .terminal_text import visible_text
+
+    captured = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace", write_through=True)
+    # Held throughout: two threads swapping the streams at once (a --parallel batch asking for a
+    # tool) could each restore the other's buffer, and every later line of output went into it.
+    with _output_lock:
+        saved = sys.stdout, sys.stderr
+        me = threading.get_ident()
+        # Only this thread's writes are the plugin's: another thread's progress line printed
+        # meanwhile goes where it always goes, not out as "plugin 'x': …".
+        sys.stdout = _ThreadRouted(saved[0], captured, me)  # type: ignore[assignment]
+        sys.stderr = _ThreadRouted(saved[1], captured, me)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+            text = captured.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+            for line in text.rstrip("\n").split("\n") if text else ():
+                shown = f"plugin {name!r}: {visible_text(line)}"
+                if shown not in printed:
+                    printed.add(shown)
+                    print(shown, file=sys.stderr)
+
+
+_output_lock = threading.RLock()
+
+
+class _ThreadRouted:
+    """A stream that sends one thread's writes to ``captured`` and every other thread's to ``original``."""
+
+    def __init__(self, original: Any, captured: Any, thread: int) -> None:
+        self._original, self._captured, self._thread = original, captured, thread
+
+    def _target(self) -> Any:
+        return self._captured if threading.get_ident() == self._thread else self._original
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def writelines(self, lines: Any) -> None:
+        self._target().writelines(lines)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, buffer…: the thread's own stream's
+        return getattr(self._target(), name)
+
+
+SLOW_IMPORT_S = 1.0
+"""A plugin whose import takes this long is named on every command: each one waits for it, and
+without the name a slow ``assistant --help`` gave no clue which plugin to fix."""
+
+
+@contextlib.contextmanager
+def timed_import(slow: dict[str, float], name: str, *, first_party: bool = False) -> Iterator[None]:
+    """Note ``name`` in ``slow`` when importing it takes :data:`SLOW_IMPORT_S` or more.
+
+    The first-party plugins are not timed: their import time is the start-up
+    benchmark's business (benchmarks/), and a loaded machine must not add a warning
+    to every command.
+    """
+    import time
+
+    if first_party:
+        slow.pop(name, None)
+        yield
+        return
+    start = time.monotonic()
+    yield
+    elapsed = time.monotonic() - start
+    if elapsed >= SLOW_IMPORT_S:
+        slow[name] = elapsed
+    else:
+        slow.pop(name, None)  # a slow plugin replaced by a quick one of the same name
+
+
+def slow_import_note(seconds: float) -> str:
+    """What is said of a plugin that is slow to import (on stderr, and in ``assistant plugins``)."""
+    return (
+        f"took {seconds:.1f} s to import, and every command waits for it: "
+        "import heavy modules inside the functions that use them (docs/plugins.md)"
+    )
