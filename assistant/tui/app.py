@@ -33,7 +33,8 @@ class ChatApp(App[None]):
     TITLE = "assistant"
     BINDINGS = [
         Binding("f1", "help", "Help"),
-        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+        # priority: "anywhere", as F1 says; a view or dialog (a modal screen) hid the app's bindings
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False, priority=True),
     ]
 
     def __init__(self, controller: ChatController, notices: Sequence[str] = ()) -> None:

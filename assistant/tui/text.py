@@ -52,6 +52,20 @@ def format_ms(ms: float | None) -> str:
 
 
 def shorten(text: str, width: int) -> str:
-    """One line of at most ``width`` characters, for titles and list rows."""
+    """One line of at most ``width`` terminal cells, for titles and list rows.
+
+    Cells, not characters: a CJK character takes two, so a Japanese title cut at the row's
+    number of characters was twice as wide as the sidebar and wrapped onto a second line.
+    """
+    from rich.cells import split_graphemes
+
     line = " ".join(text.split())
-    return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
+    spans, cells = split_graphemes(line)
+    if cells <= width:
+        return line
+    end, used = 0, 0
+    for start, stop, size in spans:  # whole graphemes only: an emoji sequence is not split
+        if used + size > width - 1:
+            break
+        end, used = stop, used + size
+    return line[:end] + "…"

@@ -328,7 +328,9 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         if action == "toggle_sampling":
             return bool(self.state.tokens)
         if action == "recompute":
-            return not self.computing and self.controller.token_numbers_unavailable(self.state.reply) is None
+            # Offered even when the numbers cannot be computed now (another model loaded): the key
+            # then says why. Hidden, it did nothing at all over a reply that has stored numbers.
+            return not self.computing
         return True
 
     def action_move(self, delta: int) -> None:

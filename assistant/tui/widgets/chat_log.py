@@ -98,10 +98,11 @@ class ChatMessage(Vertical, can_focus=True):
 
     BINDINGS = [
         Binding("c", "copy_message", "Copy message"),
-        Binding("b", "copy_code", "Copy code block"),
-        # Versions (regenerated replies, edited messages): only on a turn that has some.
-        Binding("left", "previous_version", "Previous version"),
-        Binding("right", "next_version", "Next version"),
+        Binding("b", "copy_code", "Copy code"),
+        # Versions (regenerated replies, edited messages): only on a turn that has some. One footer
+        # entry for both: two long ones pushed a reply's t (tokens) and a (attention) off an 80-column footer.
+        Binding("left", "previous_version", "version", key_display="←/→"),
+        Binding("right", "next_version", "Next version", show=False),
     ]
 
     @dataclass
@@ -119,7 +120,8 @@ class ChatMessage(Vertical, can_focus=True):
         border-left: outer $panel-lighten-2;
     }
     ChatMessage:focus { border-left: outer $accent; background: $boost; }
-    ChatMessage > .header { color: $text-muted; text-style: bold; height: 1; }
+    /* auto: a long header (a stored turn's "[error: why]") wraps instead of losing its end at the edge */
+    ChatMessage > .header { color: $text-muted; text-style: bold; height: auto; }
     ChatMessage.user { border-left: outer $primary; }
     ChatMessage.assistant { border-left: outer $success; }
     ChatMessage.assistant.interrupted { border-left: outer $warning; }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -52,21 +53,27 @@ class StatusBar(Static):
     info: reactive[StatusInfo] = reactive(StatusInfo, layout=False)
 
     def render(self) -> Text:
+        """The line, fitted to the width: the model's name gives way first, then the state's detail.
+
+        Cropped at its end, an 80-column terminal lost the context count (``ctx 641/8192``),
+        the one live number of how full the window is, behind a long model name and device.
+        """
         info = self.info
-        text = Text(no_wrap=True, overflow="ellipsis")
         state = info.state + (f": {info.detail}" if info.detail else "")
-        text.append("● ", style=_STATE_STYLE.get(info.state, "white"))
-        text.append(visible_text(state), style="bold")
+        head = Text()
+        head.append("● ", style=_STATE_STYLE.get(info.state, "white"))
+        head.append(visible_text(state), style="bold")
+        model = Text()
         if info.model:
-            text.append("  │  ")
-            text.append(visible_text(info.model), style="bold")
-            text.append(f" on {visible_text(info.backend)}")
+            model.append("  │  ")
+            model.append(visible_text(info.model), style="bold")
+            model.append(f" on {visible_text(info.backend)}")
             if info.device:
-                text.append(f" ({visible_text(info.device)})")
-        text.append("  │  ")
-        text.append(format_rate(info.tokens_per_second))
-        text.append(f"  TTFT {format_ms(info.ttft_ms)}")
-        text.append("  │  ctx ")
+                model.append(f" ({visible_text(info.device)})")
+        tail = Text("  │  ")
+        tail.append(format_rate(info.tokens_per_second))
+        tail.append(f"  TTFT {format_ms(info.ttft_ms)}")
+        tail.append("  │  ctx ")
         used = (
             "–" if info.context_used is None else f"{'≈' if info.approximate else ''}{info.context_used}"
         )
@@ -77,10 +84,39 @@ class StatusBar(Static):
             if info.context_length is None
             else str(info.context_length)
         )
-        text.append(f"{used}/{total}")
+        tail.append(f"{used}/{total}")
         if info.dropped:
-            text.append(f" ({info.dropped} older msgs left out)", style="yellow")
-        return text
+            tail.append(f" ({info.dropped} older msgs left out)", style="yellow")
+        return _fitted(head, model, tail, self.content_size.width)
+
+
+MIN_MODEL_CELLS = 12
+"""Narrower than this the model's part is left out rather than cut to a stub (F2 names the model)."""
+
+
+def _fitted(head: Text, model: Text, tail: Text, width: int) -> Text:
+    """``head + model + tail`` in ``width`` cells: ``model`` is cut (with ``…``) or left out, then ``head``."""
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    if width <= 0 or head.cell_len + model.cell_len + tail.cell_len <= width:
+        room = None
+    else:
+        room = width - head.cell_len - tail.cell_len
+    if room is not None and room < model.cell_len:
+        if room >= MIN_MODEL_CELLS:
+            model = model.copy()
+            model.truncate(room - 1)
+            model.append("…")
+        else:
+            model = Text()
+            spare = width - tail.cell_len
+            if head.cell_len > spare:
+                head = head.copy()
+                head.truncate(max(spare - 1, 2))
+                head.append("…")
+    text.append_text(head)
+    text.append_text(model)
+    text.append_text(tail)
+    return text
 
 
 @dataclass(frozen=True)
@@ -97,15 +133,26 @@ class SettingsBar(Static):
     """The template and sampling parameters in force, always on screen."""
 
     DEFAULT_CSS = """
-    SettingsBar { height: 1; background: $panel-darken-1; color: $text-muted; padding: 0 1; }
+    SettingsBar { height: auto; background: $panel-darken-1; color: $text-muted; padding: 0 1; }
     """
 
-    info: reactive[SettingsInfo | None] = reactive(None, layout=False)
+    info: reactive[SettingsInfo | None] = reactive(None, layout=True)  # a second line may come or go
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        return self._text(self.content_size.width)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """The lines at the width being laid out (``content_size`` still holds the previous one)."""
+        return self._text(width).plain.count("\n") + 1
+
+    def _text(self, width: int) -> Text:
+        """The settings on one line; where they do not fit, "F2 to change" goes, then they take two lines.
+
+        Cropped at its end, a 60-column terminal lost the maximum tokens and the seed: the values
+        in force must always be in sight.
+        """
         if self.info is None:
-            return text
+            return Text()
         params = self.info.params
         lacking = self.info.lacking
         seed = "random" if params.seed is None else str(params.seed)
@@ -120,12 +167,27 @@ class SettingsBar(Static):
             ("max", str(params.max_tokens)),
             ("seed", seed),
         ]
-        for index, (name, value) in enumerate(fields):
-            if index:
+        parts = []
+        for name, value in fields:
+            part = Text(f"{name} ")
+            part.append(value, style="bold")
+            parts.append(part)
+        hint = Text("   F2 to change", style="italic")
+        one_line = Text("  ").join(parts)
+        if not width or one_line.cell_len + hint.cell_len <= width:
+            return one_line + hint
+        if one_line.cell_len <= width:
+            return one_line
+        text, line = Text(), 0
+        for part in parts:  # a field is never broken: "top-k" stays beside its value
+            if line and line + 2 + part.cell_len > width:
+                text.append("\n")
+                line = 0
+            elif line:
                 text.append("  ")
-            text.append(f"{name} ")
-            text.append(value, style="bold")
-        text.append("   F2 to change", style="italic")
+                line += 2
+            text.append_text(part)
+            line += part.cell_len
         return text
 
     @staticmethod

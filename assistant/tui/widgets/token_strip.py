@@ -88,7 +88,7 @@ class TokenStrip(Widget):
     """
 
     DEFAULT_CSS = """
-    TokenStrip { height: 1fr; min-height: 2; }
+    TokenStrip { height: 1fr; min-height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     @dataclass

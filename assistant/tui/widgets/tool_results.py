@@ -73,14 +73,20 @@ def highlight_entities(text: str, spans: Sequence[Span], labels: Sequence[str]) 
 
 def probability_bars(probabilities: Mapping[str, float], chosen: str | None = None, width: int = 30) -> Text:
     """One line per label: name, a bar proportional to its probability, the percentage."""
+    from rich.cells import cell_len
+
     out = Text()
-    name_width = max((len(label) for label in probabilities), default=0)
+    # Cells of the labels as drawn: a CJK label (``/sentiment labels=正面,负面``) takes two a character,
+    # and a control character is drawn wider (``\u202e``), so padding by characters misaligned the bars.
+    names = {label: visible_text(label) for label in probabilities}
+    name_width = max((cell_len(name) for name in names.values()), default=0)
     for index, (label, probability) in enumerate(sorted(probabilities.items(), key=lambda item: -item[1])):
         if index:
             out.append("\n")
         filled = round(max(0.0, min(1.0, probability)) * width)
         style = "bold green" if label == chosen else "cyan"
-        out.append(f"{visible_text(label):<{name_width}}  ", style="bold" if label == chosen else "")
+        name = names[label]
+        out.append(name + " " * (name_width - cell_len(name) + 2), style="bold" if label == chosen else "")
         out.append("█" * filled, style=style)
         out.append("░" * (width - filled), style="dim")
         out.append(f"  {probability:6.1%}")
