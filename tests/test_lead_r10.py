@@ -320,3 +320,17 @@ def test_another_threads_output_while_a_plugin_hook_runs_is_not_the_plugins(
     err = capsys.readouterr().err
     assert "progress 3/10" in err and "plugin 'slow': progress" not in err
     assert "plugin 'slow': from the plugin" in err
+
+
+@pytest.mark.parametrize(("terminal", "expected"), [(True, "a\nb\n\n␍c\n"), (False, "a\r\nb\r\n\r\n␍c\n")])
+def test_crlf_line_ends_reach_a_file_as_they_were(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], terminal: bool, expected: str
+) -> None:
+    # `translate --file windows.txt > out.txt` wrote LF line ends, though docs/tools.md says CRLF survives
+    import sys
+
+    from assistant.cli.common import echo_untrusted
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal, raising=False)
+    echo_untrusted("a\r\nb\r\n\r\n\rc")
+    assert capsys.readouterr().out == expected

@@ -292,9 +292,17 @@ def echo_untrusted(text: str, *, nl: bool = True, err: bool = False) -> None:
     Control characters are made visible (:func:`~assistant.terminal_text.visible_text`);
     ``click.echo`` flushes, so streamed pieces appear as they arrive. A CRLF line end
     (a translated Windows file, a server's reply) is a line end, not ``␍`` before each
-    newline; a lone CR, which would overwrite the line on a terminal, still shows as ``␍``.
+    newline: on a terminal an LF, and into a file or pipe the CRLF itself (``translate --file
+    windows.txt > out.txt`` kept its line ends only in ``--json`` before); a lone CR, which would
+    overwrite the line on a terminal, still shows as ``␍``.
     """
-    click.echo(visible_text(text.replace("\r\n", "\n")), nl=nl, err=err)
+    stream = sys.stderr if err else sys.stdout
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream: as on a terminal
+        terminal = True
+    line_end = "\n" if terminal else "\r\n"
+    click.echo(line_end.join(visible_text(part) for part in text.split("\r\n")), nl=nl, err=err)
 
 
 def echo_json(data: Any, *, indent: int | None = 2, err: bool = False) -> None:
