@@ -334,3 +334,25 @@ def test_crlf_line_ends_reach_a_file_as_they_were(
     monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal, raising=False)
     echo_untrusted("a\r\nb\r\n\r\n\rc")
     assert capsys.readouterr().out == expected
+
+
+def test_one_huge_line_is_chunked_without_counting_every_word() -> None:
+    # a 1.3 MB line of 200,000 words took 34 s of tokenizer calls (one per word) before the first model call
+    import random
+
+    from assistant.tools.text import chunk_text
+
+    rng = random.Random(7)
+    words = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 9))) for _ in range(50_000)]
+    calls = 0
+
+    def count(text: str) -> int:
+        nonlocal calls
+        calls += 1
+        return len(text) // 4 + 1
+
+    chunks = chunk_text(" ".join(words), count, 512)
+    assert " ".join(chunks).split() == words  # every word, in order, once
+    assert all(count(chunk) <= 512 for chunk in chunks)
+    assert calls < 5_000 + len(chunks)  # was one call per word
+    assert len(chunks) <= 1.15 * (len(" ".join(words)) // 4 // 512 + 1)  # still about as full as the budget allows
