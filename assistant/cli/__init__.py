@@ -76,7 +76,11 @@ def fail(message: str, code: int = 1) -> None:
     """
     from ..terminal_text import one_line, visible_text
 
-    click.echo(f"error: {visible_text(one_line(message) or message)}", err=True)
+    try:
+        click.echo(f"error: {visible_text(one_line(message) or message)}", err=True)
+    except BrokenPipeError:  # stderr's reader is gone (`2>&1 | head`): the error ends as the pipe did, quietly
+        _leave_if_reader_gone()
+        raise
     sys.exit(code)
 
 
@@ -188,6 +192,9 @@ class AssistantGroup(click.Group):
         except click.exceptions.ClickException as exc:  # the top level's own usage errors
             _visible_usage_error(exc)
             raise
+        except BrokenPipeError:  # `assistant --help | head -1`: the help is printed while parsing
+            _leave_if_reader_gone()
+            raise
 
     _plugins_loaded = False
     _plugins_registering = False
@@ -275,23 +282,7 @@ class AssistantGroup(click.Group):
         return command
 
     def _tools(self, ctx: click.Context) -> dict[str, Any]:
-        """The registered tools, asked of the plugins once per invocation (kept in ``ctx.meta``).
-
-        Asked per command instead, ``assistant --help`` ran every ``register_tools`` hook
-        once for each command it listed, and each run registers every tool again: with a
-        plugin registering 300 tools it took 40 s, with 5,000 it never finished.
-        """
-        from ..errors import AssistantError
-        from ..tools import available_tools
-
-        tools = ctx.meta.get(_TOOLS_META)
-        if tools is None:
-            try:
-                tools = available_tools()
-            except AssistantError:
-                tools = {}  # a broken plugin is reported by name elsewhere; the other commands still work
-            ctx.meta[_TOOLS_META] = tools
-        return tools  # type: ignore[no-any-return]
+        return invocation_tools(ctx)
 
     def _tool_names(self, ctx: click.Context) -> set[str]:
         """Every registered tool gets a shortcut command, unless a command of that name exists.
@@ -316,9 +307,9 @@ class AssistantGroup(click.Group):
         from ..errors import AssistantError
         from .common import echo_untrusted
 
-        for line in config_warnings():
-            echo_untrusted(line, err=True)
         try:
+            for line in config_warnings():  # inside: a stderr whose reader is gone stops quietly here too
+                echo_untrusted(line, err=True)
             return super().invoke(ctx)
         except AssistantError as exc:
             if debug_enabled():
@@ -330,8 +321,10 @@ class AssistantGroup(click.Group):
             click.echo("\ninterrupted", err=True)
             sys.exit(130)
         except OSError as exc:
-            if isinstance(exc, BrokenPipeError) or debug_enabled():
-                raise  # a reader that stopped early (``| head``): click leaves quietly
+            if debug_enabled():
+                raise
+            if isinstance(exc, BrokenPipeError):
+                _leave_if_reader_gone()  # else another pipe broke (a plugin's, a socket): said as any error is
             _drop_unwritable_stdout()
             where = f"{exc.filename}: " if exc.filename else ""
             fail(f"{where}{exc.strerror or exc}")
@@ -350,6 +343,77 @@ class AssistantGroup(click.Group):
 
             message = one_line(str(exc)) or "(no message)"
             fail(f"command {ctx.invoked_subcommand!r} (plugin {plugin!r}) failed: {type(exc).__name__}: {message}")
+
+
+def invocation_tools(ctx: click.Context | None = None) -> dict[str, Any]:
+    """The registered tools, asked of the plugins once per invocation (kept in ``ctx.meta``).
+
+    Asked per command instead, ``assistant --help`` ran every ``register_tools`` hook
+    once for each command it listed, and each run registers every tool again: with a
+    plugin registering 300 tools it took 40 s, with 5,000 it never finished. A tool's
+    own command asks here too (its options, then its run): each ``available_tools()``
+    call checks every tool again, half a second with 5,000 of them.
+    A broken plugin leaves ``{}`` (strict plugins) or its tools out: it is reported by
+    name elsewhere, and the other commands still work.
+    """
+    from ..errors import AssistantError
+    from ..tools import available_tools
+
+    ctx = ctx or click.get_current_context(silent=True)
+    tools = ctx.meta.get(_TOOLS_META) if ctx is not None else None
+    if tools is None:
+        try:
+            tools = available_tools()
+        except AssistantError:
+            tools = {}
+        if ctx is not None:
+            ctx.meta[_TOOLS_META] = tools
+    return tools  # type: ignore[no-any-return]
+
+
+READER_GONE_STATUS = 128 + 13
+"""The exit status when the reader of stdout or stderr stopped early (``assistant … | head``): 141,
+as for a command killed by SIGPIPE (``cat``, ``grep``), which is what a shell reports for them. Not
+0: the command did not finish (a batch's later rows never ran); not 1, which says something failed."""
+
+
+def _reader_gone(stream: Any) -> bool:
+    """Whether ``stream`` is a pipe (or socket) nobody reads any more: a write to it fails with EPIPE.
+
+    Asked of the descriptor itself (``poll`` reports an error on a pipe without readers), so a
+    broken pipe that is not stdout's or stderr's (a plugin's socket) is not taken for the user's ``| head``.
+    """
+    import select
+
+    try:
+        fd = stream.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test's buffer), or one already closed
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events)
+
+
+def _leave_if_reader_gone() -> None:
+    """``assistant … | head``: stop quietly, with status 141, when stdout's or stderr's reader is gone.
+
+    No traceback and no message (there is no one to read it). What the command writes to files
+    is closed by the unwinding that brought the error here (a batch's ``--output`` holds every
+    finished row; ``--resume`` runs the rest), a streamed reply is recorded as interrupted, and the
+    engine is unloaded. Each gone stream is pointed at /dev/null, so the output still buffered for
+    it is not written again at exit (Python's "Exception ignored … BrokenPipeError").
+    """
+    gone = [stream for stream in (sys.stdout, sys.stderr) if _reader_gone(stream)]
+    if not gone:
+        return
+    with open(os.devnull, "w") as devnull:
+        for stream in gone:
+            try:
+                os.dup2(devnull.fileno(), stream.fileno())
+            except (OSError, ValueError):
+                pass
+    sys.exit(READER_GONE_STATUS)
 
 
 def _drop_unwritable_stdout() -> None:

@@ -87,6 +87,7 @@ def compare(
     if top_k < 1:
         raise click.UsageError("--top must be at least 1")
     shared, scoped = split_scoped(options, chosen)
+    _refuse_other_prefixes(shared, chosen)
     overrides, backend_opts = parse_options(shared)
     overrides = {"temperature": 0.0, "max_tokens": 128, **overrides}
     params = build_params(overrides)
@@ -141,6 +142,22 @@ def split_scoped(items: tuple[str, ...], backends: tuple[str, ...]) -> tuple[lis
         else:
             scoped.setdefault(backend, []).append(rest)
     return shared, scoped
+
+
+def _refuse_other_prefixes(items: list[str], backends: tuple[str, ...]) -> None:
+    """``-o openai:base_url=…`` when openai is not compared: named so, not as an unknown option of both sides.
+
+    No option's key holds a colon, so a prefix that names neither side is a slip (a backend
+    left out of ``-b``, a typo); taken for a key, it was "unknown llama-cpp option(s): openai:base_url".
+    """
+    for item in items:
+        key = item.partition("=")[0]
+        prefix, colon, _ = key.partition(":")
+        if colon and prefix.strip():
+            raise click.UsageError(
+                f"-o {visible_text(item)}: {visible_text(prefix)!r} is not one of the backends compared "
+                f"({' and '.join(backends)}); a BACKEND: prefix names one of them"
+            )
 
 
 def build_sides(

@@ -24,6 +24,7 @@ refused rather than ignored.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -90,9 +91,15 @@ def _flags(parameter: Parameter) -> list[str]:
     The one rule for the options, for the "given twice" message and for how a missing
     parameter is named, so none of them names a flag that is really ``--input-field``'s.
     """
-    taken = {opt for p in _common_params() for opt in getattr(p, "opts", ())} | {"--help"}
+    taken = _common_flags()
     flags = [f"--{n.replace('_', '-')}" for n in parameter.names]
     return [flag for flag in flags if flag not in taken and flag[2:].replace("-", "_") not in RESERVED_FLAGS]
+
+
+@functools.cache
+def _common_flags() -> frozenset[str]:
+    """The flags the common options take (and ``--help``): made once, not for each parameter of each tool."""
+    return frozenset({opt for p in _common_params() for opt in getattr(p, "opts", ())} | {"--help"})
 
 
 def _common_params() -> list[click.Parameter]:
@@ -182,8 +189,11 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any]) -> None:
     from ..options import parse_options
     from ..tools import get_tool
     from ..tools.base import ParameterSet
+    from . import invocation_tools
 
-    tool = get_tool(tool_name)
+    # As the command's options were made: the registry is asked once per invocation. Not found
+    # there, get_tool asks again, and says why (an unknown name, a plugin that failed to load).
+    tool = invocation_tools().get(tool_name) or get_tool(tool_name)
     if not tool.needs_model:
         _refuse_model_options(tool.name, kwargs)
     given = _given_params(tool, kwargs)
@@ -479,29 +489,44 @@ class ToolCommand(click.Command):
 
     def __init__(self, tool_name: str | None, help: str, short_help: str | None) -> None:
         self.tool_name = tool_name
-        self._base_params = _common_params()
-        if tool_name is None:
-            self._base_params.insert(0, click.Argument(["name"]))
+        self._base: list[click.Parameter] | None = None
         self._base_help = help
         self._options_for: str | None = None
         """The tool whose options ``params`` holds now (None: only the common ones)."""
-        super().__init__(
-            name=tool_name or "tool",
-            callback=self._run,
-            params=list(self._base_params),
-            help=help,
-            short_help=short_help,
-        )
+        super().__init__(name=tool_name or "tool", callback=self._run, help=help, short_help=short_help)
+        self._params: list[click.Parameter] | None = None
+
+    # Every registered tool gets a command, and ``assistant --help`` (or a shell completing
+    # ``assistant t``) makes each one for its line of help: with the options made here, 5,000
+    # tools took seconds (25 click options each). They are made when first asked for instead:
+    # by the one command that runs, or shows its own help.
+    @property
+    def _base_params(self) -> list[click.Parameter]:
+        if self._base is None:
+            self._base = _common_params()
+            if self.tool_name is None:
+                self._base.insert(0, click.Argument(["name"]))
+        return self._base
+
+    @property  # type: ignore[override]
+    def params(self) -> list[click.Parameter]:
+        if self._params is None:
+            self._params = list(self._base_params)
+        return self._params
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:
+        self._params = value
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         if self.tool_name is not None:
-            self._use_tool_options(self.tool_name)
+            self._use_tool_options(self.tool_name, ctx)
         return super().get_params(ctx)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """``tool NAME ...``: once NAME is known, its parameters are options too (and in ``--help``)."""
         if self.tool_name is None:
-            self._use_tool_options(self._named_tool(args))
+            self._use_tool_options(self._named_tool(args), ctx)
         return super().parse_args(ctx, args)
 
     def _named_tool(self, args: list[str]) -> str | None:
@@ -524,18 +549,14 @@ class ToolCommand(click.Command):
             return arg
         return None
 
-    def _use_tool_options(self, name: str | None) -> None:
+    def _use_tool_options(self, name: str | None, ctx: click.Context) -> None:
         if name == self._options_for and (name is None or len(self.params) > len(self._base_params)):
             return
-        from ..errors import AssistantError
-        from ..tools import available_tools
+        from . import invocation_tools
 
         self._options_for = name
         self.params, self.help = list(self._base_params), self._base_help
-        try:
-            tool = available_tools().get(name or "") if name else None
-        except AssistantError:
-            tool = None
+        tool = invocation_tools(ctx).get(name) if name else None
         for param in self.params:  # a tool that uses no model: --help offers no model options (they are refused)
             if param.name in MODEL_OPTION_NAMES:
                 param.hidden = tool is not None and not tool.needs_model
@@ -552,8 +573,8 @@ class ToolCommand(click.Command):
             self.help = f"{self.help}\n\nProvided by plugin {visible_text(repr(tool.plugin))}: {visible_text(tool.description)}"
 
     def _run(self, **kwargs: Any) -> None:
-        name = kwargs.pop("name", None) or self.tool_name
-        assert name is not None
+        # ``tool "" TEXT``: an empty NAME is an unknown tool like any other (an AssertionError once).
+        name = kwargs.pop("name") if self.tool_name is None else self.tool_name
         run_tool_command(name, kwargs)
 
 
