@@ -183,7 +183,8 @@ def run_engine(
     except AssistantError as exc:  # "prompt is 27 tokens but the context window is 8": whose window?
         named = f"the {side.backend} side"
         if not str(exc).startswith(named):
-            exc.args = (f"{named} ({side.model}): {exc}",)  # the same error, its class and fields kept
+            model = side.model or "the server's model"  # openai with no -m: the server picks
+            exc.args = (f"{named} ({model}): {exc}",)  # the same error, its class and fields kept
         raise
 
 

@@ -228,6 +228,8 @@ def remove_model(reference: str, yes: bool) -> None:
     from ..models.download import being_pulled, human_bytes, part_path, source_note
     from ..models.inventory import find_row
 
+    if _remove_dangling_link(reference, yes):
+        return
     try:
         row = find_row(reference)
     except ModelNotFoundError:
@@ -278,6 +280,27 @@ def remove_model(reference: str, yes: bool) -> None:
             ),
             err=True,
         )
+
+
+def _remove_dangling_link(reference: str, yes: bool) -> bool:
+    """Remove REFERENCE when it is a link in the models directory that points at nothing; whether it was.
+
+    Its target is gone, so there is no size to show and no converted copy to keep or drop.
+    """
+    from ..models import refs, registry
+    from ..terminal_text import visible_text
+
+    link = refs.dangling_link(reference.strip())
+    if link is None:
+        return False
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"refusing to delete {link} without a terminal to ask on: pass -y")
+        click.confirm(visible_text(f"delete the broken link {link}?"), abort=True, err=True)
+    link.unlink(missing_ok=True)
+    registry.remove(link.name)
+    click.echo(visible_text(f"removed the broken link {link}"), err=True)
+    return True
 
 
 def _unfinished_pull(reference: str) -> Any:

@@ -16,6 +16,7 @@ import http.client
 import os
 import re
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -203,6 +204,25 @@ class _HTTPStatusError(ModelFetchError):
         self.code = code
 
 
+def unreachable(url: str, exc: BaseException) -> ModelFetchError:
+    """The one-line error for a request that got no answer at all (no HTTP status).
+
+    ``str()`` of a socket error is "[Errno -2] Name or service not known": true, but it does
+    not say that the machine is probably offline, or which host it tried.
+    """
+    reason = getattr(exc, "reason", exc)
+    host = urllib.parse.urlsplit(url).hostname or url
+    if isinstance(reason, socket.gaierror):
+        return ModelFetchError(f"{url}: cannot reach {host}: its name does not resolve (offline, or a typo?)")
+    if isinstance(reason, ConnectionRefusedError):
+        return ModelFetchError(f"{url}: cannot reach {host}: the connection was refused")
+    if isinstance(reason, TimeoutError):
+        return ModelFetchError(f"{url}: cannot reach {host}: no answer in time")
+    if isinstance(reason, OSError) and reason.strerror:
+        return ModelFetchError(f"{url}: cannot reach {host}: {reason.strerror}")
+    return ModelFetchError(f"{url}: {reason}")
+
+
 def _open(url: str, headers: dict[str, str]) -> urllib.request.addinfourl:
     request = urllib.request.Request(url, headers={"User-Agent": "assistant", **headers})
     try:
@@ -211,7 +231,7 @@ def _open(url: str, headers: dict[str, str]) -> urllib.request.addinfourl:
         exc.close()
         raise _HTTPStatusError(f"{url}: HTTP {exc.code} {exc.reason}", exc.code) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise ModelFetchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+        raise unreachable(url, exc) from None
 
 
 def header_int(value: str | None) -> int | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelFetchError, ModelNotFoundError
-from .download import header_int
+from .download import header_int, unreachable
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 METADATA_TIMEOUT_S = 10.0
@@ -120,7 +120,7 @@ def file_metadata(repo: str, revision: str, filename: str) -> FileMetadata:
             raise _http_error(url, exc) from None
         headers = exc.headers
     except (urllib.error.URLError, OSError) as exc:
-        raise ModelFetchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+        raise unreachable(url, exc) from None
     linked_etag = _etag(headers.get("X-Linked-Etag"))
     sha256 = linked_etag if linked_etag and _SHA256.match(linked_etag) else None
     # 0 is a redirect's own empty body, never a model's size: unknown, checked against the transfer instead
@@ -149,7 +149,7 @@ def _get_json(url: str) -> tuple[object, str | None]:
         exc.close()
         raise _http_error(url, exc) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ModelFetchError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+        raise unreachable(url, exc) from None
     if len(body) > MAX_METADATA_BYTES:
         raise ModelFetchError(f"{url}: the answer is larger than {MAX_METADATA_BYTES >> 20} MiB; not hub metadata")
     try:

@@ -135,6 +135,24 @@ def _in_models_dir_but_no_file(name: str) -> str | None:
     return None
 
 
+def dangling_link(name: str) -> Path | None:
+    """The link ``name`` (or ``name.gguf``) in the models directory when it points at nothing; else None.
+
+    ``models rm`` of such a link was refused as "not a GGUF model file", so nothing could remove it.
+    """
+    if "/" in name or "\\" in name:
+        return None
+    for candidate in (name, f"{name}.gguf"):
+        path = paths().models_dir / candidate
+        try:
+            if candidate.lower().endswith(".gguf") and path.is_symlink() and not path.exists():
+                return path
+        except (OSError, ValueError):  # a name too long, or a loop: ``exists`` follows it
+            if path.is_symlink():
+                return path
+    return None
+
+
 def _no_file_there(path: Path) -> str | None:
     """What is at ``path`` when it is something, but no regular file: a directory, a FIFO, a dangling link."""
     try:

@@ -1,0 +1,85 @@
+"""Round 11: small fixes the lead made from the helpers' "noticed and left alone" lists."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from assistant import compare
+from assistant.errors import BackendError
+from assistant.types import GenerationParams
+
+
+def test_an_openai_side_with_the_servers_own_model_is_named_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`compare` with an openai side and no -m printed "the openai side (): …"."""
+
+    def fail(*_args: object) -> None:
+        raise BackendError("connection refused")
+
+    monkeypatch.setattr(compare, "_run_engine", fail)
+    with pytest.raises(BackendError) as caught:
+        compare.run_engine(compare.Side("openai", ""), "hi", GenerationParams(), lambda _line: None)
+    assert str(caught.value) == "the openai side (the server's model): connection refused"
+    with pytest.raises(BackendError) as caught:
+        compare.run_engine(compare.Side("llama-cpp", "smollm2"), "hi", GenerationParams(), lambda _line: None)
+    assert str(caught.value) == "the llama-cpp side (smollm2): connection refused"
+
+
+def test_an_unreachable_host_is_named_without_errno() -> None:
+    """`models pull hf:a/b` offline printed "[Errno -2] Name or service not known"."""
+    import socket
+    import urllib.error
+
+    from assistant.models import hub
+    from assistant.models.download import unreachable
+
+    url = "https://huggingface.co/a/b/resolve/main/x.gguf"
+    offline = urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+    assert str(unreachable(url, offline)) == (
+        f"{url}: cannot reach huggingface.co: its name does not resolve (offline, or a typo?)"
+    )
+    refused = urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+    assert str(unreachable(url, refused)) == f"{url}: cannot reach huggingface.co: the connection was refused"
+    assert "Errno" not in str(unreachable(url, OSError(101, "Network is unreachable")))
+    assert hub.unreachable is unreachable  # one definition for the hub's metadata calls and the download
+
+
+def test_metadata_from_a_port_nobody_listens_on_says_refused() -> None:
+    import socket
+
+    from assistant.errors import ModelFetchError
+    from assistant.models import hub
+
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ModelFetchError, match="cannot reach 127.0.0.1: the connection was refused"):
+        hub._get_json(f"http://127.0.0.1:{port}/api/models/a/b")
+
+
+def test_models_rm_removes_a_link_to_nothing(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models rm x.gguf` of a dangling link in the models directory was refused: nothing could remove it."""
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "gone.gguf").symlink_to(tmp_path / "nowhere.gguf")
+    (tmp_path / "elsewhere.gguf").write_bytes(b"GGUF")
+    monkeypatch.setenv("ASSISTANT_MODELS_DIR", str(models))
+    monkeypatch.setenv("ASSISTANT_HOME", str(tmp_path / "home"))
+    refused = CliRunner().invoke(main, ["models", "rm", "gone"])
+    assert refused.exit_code == 2 and "pass -y" in refused.output
+    assert (models / "gone.gguf").is_symlink()
+    done = CliRunner().invoke(main, ["models", "rm", "-y", "gone"])
+    assert done.exit_code == 0, done.output
+    assert "removed the broken link" in done.output
+    assert not os.path.lexists(models / "gone.gguf")
+    # a link that still points at a file is not "broken": the usual rm (which keeps the target)
+    (models / "alive.gguf").symlink_to(tmp_path / "elsewhere.gguf")
+    from assistant.models import refs
+
+    assert refs.dangling_link("alive") is None
+    assert (tmp_path / "elsewhere.gguf").exists()
