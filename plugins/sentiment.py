@@ -65,6 +65,43 @@ def shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _quoted(labels: Sequence[str]) -> str:
+    """Labels for a note: "'neutral'", "'happy' and 'sad'", the first five and how many more."""
+    shown = [repr(shorten(label)) for label in labels[:5]]
+    if len(labels) > 5:
+        shown.append(f"{len(labels) - 5} more")
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+POOL_FILE = "sentiment.pool.jsonl"
+
+
+def _read_pool() -> list[Mapping[str, Any]]:
+    """The ``examples=similar`` pool: next to the ``sentiment`` template, else the assistant's own.
+
+    A user who overrides the template (a ``sentiment.jinja`` in their templates directory) need not
+    copy the pool too: without one there, `--examples similar` failed as a bug in the plugin
+    (FileNotFoundError). A pool that is there but unreadable is refused in one line naming it.
+    """
+    from assistant.batch.rows import jsonl_lines
+    from assistant.default_plugins.template_dirs import builtin_prompts_dir
+    from assistant.templates import load_template
+
+    path = load_template("sentiment").path.parent / POOL_FILE
+    if not path.is_file():
+        path = builtin_prompts_dir() / POOL_FILE
+    try:
+        rows = [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        from assistant.terminal_text import one_line
+
+        raise ConfigError(f"the examples=similar pool {path} cannot be read: {one_line(str(exc))}") from exc
+    if not all(isinstance(row, dict) and isinstance(row.get("input"), str) and isinstance(row.get("output"), str)
+               for row in rows):
+        raise ConfigError(f"the examples=similar pool {path} must hold one {{\"input\", \"output\"}} object of strings a line")
+    return rows
+
+
 _LONGEST = "\0longest"
 """Marker for :meth:`Sentiment._demonstrations`: the longest examples it could choose."""
 
@@ -84,7 +121,8 @@ class Sentiment(BaseTool):
             "examples",
             "choice",
             help="few-shot examples: the template's fixed ones, or per input the most similar of a pool "
-            "(slower: the prompt changes with every input; lower accuracy on SmolLM2, docs/tools.md)",
+            "(positive, negative, neutral; a label the pool lacks gets the fixed examples for it, and the result's "
+            "note names it; slower: the prompt changes with every input; lower accuracy on SmolLM2, docs/tools.md)",
             default="fixed",
             choices=("fixed", "similar"),
         ),
@@ -98,24 +136,72 @@ class Sentiment(BaseTool):
 
     def __init__(self) -> None:
         self._baselines: dict[tuple[str, str, tuple[str, ...], str], list[float]] = {}
-        self._pool: DemonstrationPool | None = None
+        self._pool_rows: list[Mapping[str, Any]] | None = None
+        self._pools: dict[tuple[str, ...], DemonstrationPool] = {}
+        self._choices: dict[tuple[str, ...], tuple[list[str], list[Mapping[str, Any]], list[str]]] = {}
 
     def _demonstrations(self, text: str, labels: list[str], examples: str) -> list[Mapping[str, Any]]:
-        """The examples chosen for ``text`` (``examples=similar``), or [] for the template's fixed ones."""
+        """The examples chosen for ``text`` (``examples=similar``), or [] for the template's fixed ones.
+
+        Every label asked for gets examples where any exist: the pool's nearest for the labels the
+        pool has, the template's fixed examples for a label it lacks (:meth:`_choice`). Before, a
+        label the pool lacked (``neutral``, before the pool held any) got none, while the others
+        got two each: a prompt that pushed the model away from that label whatever the input.
+        """
         if examples == "fixed":
             return []
-        if self._pool is None:
+        in_pool, fixed, _ = self._choice(labels)
+        pool = self._pool_for(in_pool)
+        if text is _LONGEST:  # the longest choice possible, for measuring how much input still fits
+            return [*fixed, *(e for label in in_pool for e in pool.longest(self.per_label, label))]
+        return [*fixed, *pool.nearest(text, self.per_label, in_pool)] if in_pool else fixed
+
+    def _choice(self, labels: list[str]) -> tuple[list[str], list[Mapping[str, Any]], list[str]]:
+        """For ``examples=similar``: the labels the pool has (lower case, as its rows write them),
+        the fixed examples shown for the labels it lacks, and the labels neither has an example of."""
+        if self._pool_rows is None:
+            self._pool_rows = _read_pool()
+        wanted = [label.lower() for label in labels]
+        if tuple(wanted) in self._choices:  # a batch asks for the same labels on every row
+            return self._choices[tuple(wanted)]
+        pooled = {str(row["output"]) for row in self._pool_rows}
+        in_pool = [label for label in wanted if label in pooled]
+        lacking = [label for label in wanted if label not in pooled]
+        fixed: list[Mapping[str, Any]] = []
+        if lacking:
             from assistant.templates import load_template
 
-            path = load_template("sentiment").path.parent / "sentiment.pool.jsonl"
-            from assistant.batch.rows import jsonl_lines
+            fixed = [e for e in load_template("sentiment").examples if str(e.get("output")) in lacking]
+        none = [label for label in lacking if not any(e["output"] == label for e in fixed)]
+        self._choices[tuple(wanted)] = (in_pool, fixed, none)
+        return in_pool, fixed, none
 
-            rows = [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
-            self._pool = DemonstrationPool(rows)
-        wanted = [label.lower() for label in labels]
-        if text is _LONGEST:  # the longest choice possible, for measuring how much input still fits
-            return [e for label in wanted for e in self._pool.longest(self.per_label, label)]
-        return self._pool.nearest(text, self.per_label, wanted)
+    def _pool_for(self, labels: list[str]) -> DemonstrationPool:
+        """The pool's rows of ``labels``, IDF measured over them alone: the examples that can be
+        chosen. So adding rows of another label (``neutral``) changes nothing for the others."""
+        key = tuple(labels)
+        if key not in self._pools:
+            rows = self._pool_rows or []
+            self._pools[key] = DemonstrationPool([row for row in rows if row["output"] in labels])
+        return self._pools[key]
+
+    def _note(self, labels: list[str], examples: str) -> str | None:
+        """With ``examples=similar``, which labels the pool lacks, and what the prompt shows for them instead."""
+        if examples != "similar":
+            return None
+        in_pool, fixed, none = self._choice(labels)
+        by_lower = {label.lower(): label for label in labels}
+        lacking = [by_lower[label] for label in by_lower if label not in in_pool]
+        if not lacking:
+            return None
+        parts = []
+        fallback = [label for label in lacking if label.lower() not in none]
+        if fallback:
+            parts.append(f"the fixed examples shown for {_quoted(fallback)}, which the pool has none of")
+        missing = [label for label in lacking if label.lower() in none]
+        if missing:
+            parts.append(f"no examples at all for {_quoted(missing)} (neither the pool nor the fixed ones have any)")
+        return "examples=similar: " + "; ".join(parts)
 
     def run(
         self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
@@ -127,7 +213,9 @@ class Sentiment(BaseTool):
         try:
             examples = params["examples"]
             baseline = self._baseline(backend, labels, candidates, examples) if params["calibrate"] else None
-            return self._by_likelihood(backend, text, labels, candidates, baseline, examples, progress)
+            result = self._by_likelihood(backend, text, labels, candidates, baseline, examples, progress)
+            result.note = self._note(labels, examples)
+            return result
         except NotSupportedError:
             messages = render("sentiment-question", {"input": text, "labels": labels})
             label = generate_label(backend, messages, labels)

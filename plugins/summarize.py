@@ -19,7 +19,7 @@ from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
 from assistant.tools.generate import Generated, TokenProgress, generate_checked, ticker
 from assistant.tools.prompts import render
-from assistant.tools.text import chunk_text, split_sentences
+from assistant.tools.text import chunk_text, split_sentences, word_count
 from assistant.types import GenerationParams
 
 MAX_SUMMARY_TOKENS = {"sentence": 80, "short": 200, "bullets": 250}
@@ -33,6 +33,21 @@ COMBINE_REPLY_FACTOR = 2
 Its parts may hold more than one step's budget (a 5,000-word story's were cut mid-sentence at it),
 but not without bound: on a 50-page document (18 parts) SmolLM2 filled a budget of the parts' 3,000
 tokens with one paragraph repeated, five minutes for a "short paragraph"."""
+
+SHORTEST_INPUT_WORDS = 12
+"""Input of fewer words (:func:`word_count`) is too short to summarize, and is its own summary.
+
+Asked anyway, SmolLM2 invented one: "x y z" became "a new employee wellness program that focuses
+on mental health", "我喜欢猫" (I like cats) "I love spending time with them [lions and tigers] in their
+natural habitats", "The cat sat on the mat." "…, a classic scene in literature". The input comes
+back as it is, with a note, rather than as an error: in a batch of reviews a three-word one is
+not a failed row, and every front end (CLI, chat app, Python API) gets the same result."""
+
+SHORT_INPUT_CHARACTERS = 200
+"""...and fewer characters: a few "words" thousands of characters long (base64, a minified line)
+are no short text, and go through the chunking that keeps their prompts within the context."""
+
+TOO_SHORT_NOTE = f"the input is too short to summarize (under {SHORTEST_INPUT_WORDS} words): shown as it is"
 
 MIN_CHUNK_TOKENS = 64
 """Fewer input tokens per part than a sentence or two: a document becomes thousands of model calls."""
@@ -168,7 +183,10 @@ class BulletSummary(SummaryResult):
 
 class Summarize(BaseTool):
     name = "summarize"
-    description = "Summarize text of any length as one sentence, a short paragraph or bullet points."
+    description = (
+        "Summarize text of any length as one sentence, a short paragraph or bullet points "
+        f"(input of under {SHORTEST_INPUT_WORDS} words is too short: it comes back as it is, with a note)."
+    )
     parameters = (
         Parameter(
             "length",
@@ -199,6 +217,10 @@ class Summarize(BaseTool):
         if not any(char.isalnum() for char in text):
             # "😀" or "!!!" was "summarised" as a paragraph about a company's carbon emissions.
             raise ToolError("nothing to summarize: the input has no words, only symbols or punctuation")
+        if word_count(text) < SHORTEST_INPUT_WORDS and len(text.strip()) < SHORT_INPUT_CHARACTERS:
+            return SummaryResult(
+                summary=text.strip(), length=length, chunks=0, rounds=0, finish_reason="stop", note=TOO_SHORT_NOTE
+            )
         limit = min(MAX_SUMMARY_TOKENS[length], max(16, context_window(backend) // 8))
         count = token_counter(backend)
         budget = min(

@@ -66,7 +66,9 @@ class Cleaner:
 
     def __init__(self, source: str, languages: Sequence[str] = ()) -> None:
         self.source = source
-        names = "|".join(re.escape(name) for name in languages if name)
+        # "Chinese (Traditional)" is labelled by the model as that or as plain "Chinese:".
+        spelled = [form for name in languages if name for form in (name, name.split(" (")[0])]
+        names = "|".join(re.escape(name) for name in sorted(set(spelled), key=len, reverse=True))
         self._label = re.compile(rf"^\s*(?:in\s+)?(?:{names})\s*:\s*", re.IGNORECASE) if names else None
         self.dropped_tail = False
 
@@ -283,7 +285,7 @@ class Translate(BaseTool):
     name = "translate"
     description = "Translate text into another language, keeping its paragraphs."
     parameters = (
-        Parameter("to", "str", help="target language (name or code, e.g. French or fr)", required=True,
+        Parameter("to", "str", help="target language (name or code, e.g. French, fr, pt-BR; a script or region is kept: zh-Hant is Chinese (Traditional))", required=True,
                   aliases=("target",), check=_target_language),
         Parameter("source", "str", help="source language (default: auto-detect)", default="auto",
                   aliases=("from",), check=_source_language),

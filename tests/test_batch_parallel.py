@@ -294,7 +294,14 @@ def test_cli_parallel_needs_batch_and_a_valid_config(
 
 def test_tool_batch_runs_rows_in_parallel(server: FakeOpenAIServer, tmp_path: Path) -> None:
     state = echo_server(server, 0.2)
-    source = write_rows(tmp_path / "in.jsonl", 8)
+    source = tmp_path / "in.jsonl"  # rows long enough to summarize (a short one comes back as it is, no call)
+    source.write_text(
+        "".join(
+            json.dumps({"id": f"r{n}", "text": f"row {n} holds a dozen words or more, enough to be worth summarizing"})
+            + "\n"
+            for n in range(1, 9)
+        )
+    )
     out = tmp_path / "out.jsonl"
     started = time.perf_counter()
     result = run_cli(

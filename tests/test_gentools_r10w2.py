@@ -66,7 +66,7 @@ def test_the_cli_refuses_to_auto_in_one_line_before_loading_a_model(tmp_path) ->
 
 
 # ---- 2. variant subtags -----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("tag", "name"), [("en-GB-oxendict", "English"), ("de-CH-1901", "German")])
+@pytest.mark.parametrize(("tag", "name"), [("en-GB-oxendict", "English (United Kingdom)"), ("de-CH-1901", "German (Switzerland)")])
 def test_a_tag_with_a_variant_names_its_language(tag: str, name: str) -> None:
     assert language_name(tag) == name
 
@@ -93,7 +93,10 @@ def test_code_without_a_fence_is_not_split_into_prose_bullets(reply: str) -> Non
 def test_a_copy_of_the_code_is_retried_not_passed_off_as_bullets() -> None:
     replies = iter([CODE, "The file defines add. It prints a sum."])
     backend = fake(reply=lambda prompt: next(replies))
-    result = get_tool("summarize").run("def add(a, b):\n    return a + b\n\nprint(add(2, 3))", backend, length="bullets")
+    result = get_tool("summarize").run(
+        "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n\nprint(add(2, 3), sub(5, 1))",
+        backend, length="bullets",
+    )
     assert result.summary == "- The file defines add.\n- It prints a sum."
 
 

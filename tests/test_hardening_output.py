@@ -130,7 +130,7 @@ def test_summarize_runs_against_a_server_without_repeat_penalty(server: FakeOpen
     server.route("POST", "/v1/chat/completions", sse([chat_chunk("The soup was cold."), chat_chunk(finish="stop"), DONE]))
     backend = load_backend("openai", "tiny", base_url=server.base_url, progress=lambda _: None)
     assert not backend.capabilities.repeat_penalty
-    result = get_tool("summarize").run("The soup was cold and the service slow.", backend, length="sentence")
+    result = get_tool("summarize").run("The soup was cold and the service slow, and the waiter forgot our order twice.", backend, length="sentence")
     assert result.summary == "The soup was cold."
     sent = server.bodies("/v1/chat/completions")
     assert sent and all("repeat_penalty" not in body and "repetition_penalty" not in body for body in sent)

@@ -115,12 +115,12 @@ def test_a_templated_reply_is_made_visible(server: FakeOpenAIServer) -> None:
 
 def test_a_tool_result_is_made_visible(server: FakeOpenAIServer) -> None:
     base = ["-b", "openai", "-o", f"base_url={server.base_url}", "-m", "tiny"]
-    summary = CliRunner().invoke(main, ["summarize", *base, "some text to summarize"])
+    summary = CliRunner().invoke(main, ["summarize", *base, "some text to summarize, long enough to need a summary of a dozen words or more"])
     assert summary.exit_code == 0, summary.output
     assert_no_controls(summary.stdout, "summarize")
     assert_no_controls(summary.stderr, "summarize (stderr)")
     assert "␛]0;PWNED-TITLE␇" in summary.stdout
-    as_json = CliRunner().invoke(main, ["summarize", *base, "--json", "some text to summarize"])
+    as_json = CliRunner().invoke(main, ["summarize", *base, "--json", "some text to summarize, long enough to need a summary of a dozen words or more"])
     assert as_json.exit_code == 0, as_json.output
     assert_no_controls(as_json.stdout, "summarize --json")
     assert "\x1b]0;PWNED-TITLE\x07" in json.loads(as_json.stdout)["summary"]

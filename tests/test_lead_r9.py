@@ -126,7 +126,7 @@ def test_a_ctrl_c_the_engine_swallows_stops_a_tool_batch_after_that_row(tmp_path
     backend = _swallowing_backend()
     register_plugin(FakeBackendPlugin(backend), name="fake-swallows-ctrl-c-tool")
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    source.write_text("".join(f'{{"id": {n}, "text": "Row number {n} says something."}}\n' for n in range(1, 6)))
+    source.write_text("".join(f'{{"id": {n}, "text": "Row number {n} says something long enough to be worth a summary of its own."}}\n' for n in range(1, 6)))
     ran = CliRunner().invoke(
         main, ["summarize", "-b", "fake", "-m", "m", "--batch", str(source), "--out", str(out)], catch_exceptions=False
     )
@@ -146,7 +146,7 @@ def test_a_ctrl_c_during_a_single_tool_run_is_an_interrupt_not_a_result(tmp_path
     backend = _swallowing_backend()
     backend.at = 1  # the first reply is the one interrupted
     register_plugin(FakeBackendPlugin(backend), name="fake-swallows-ctrl-c-one")
-    ran = CliRunner().invoke(main, ["summarize", "-b", "fake", "-m", "m", "Some text to summarize here."])
+    ran = CliRunner().invoke(main, ["summarize", "-b", "fake", "-m", "m", "Some text to summarize here, long enough to need a summary: a dozen words or more."])
     assert ran.exit_code == 130, ran.output
     assert ran.stdout == ""  # no summary printed as if whole
 

@@ -113,7 +113,7 @@ WRAPPED_LIST = (  # shaped like SmolLM2-135M's reply for the first 9,000 charact
 
 
 def test_a_bullet_the_model_wrapped_keeps_its_continuation_lines() -> None:
-    result = get_tool("summarize").run("Some text to summarize.", fake(reply=WRAPPED_LIST), length="bullets")
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", fake(reply=WRAPPED_LIST), length="bullets")
     assert result.finish_reason == "stop"
     assert result.summary.splitlines() == [
         "- The right to copy any work that you create or modify.  This means anything.",
@@ -145,12 +145,12 @@ def test_a_multi_line_paragraph_keeps_its_lines() -> None:
 # ---- 5. a whole first sentence is a whole one-sentence summary ------------------------------------------
 def test_a_sentence_summary_cut_after_its_first_sentence_is_not_reported_cut() -> None:
     reply = "The council will build a new library. " + "It will have many books and rooms " * 10
-    result = get_tool("summarize").run("Some text.", fake(reply=reply), length="sentence")
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", fake(reply=reply), length="sentence")
     assert (result.summary, result.finish_reason) == ("The council will build a new library.", "stop")
     assert "cut at its token budget" not in result.to_text()
 
 
 def test_a_sentence_summary_cut_inside_its_sentence_still_says_so() -> None:
     reply = "The council will build a new library with " + "many books and rooms and " * 10
-    result = get_tool("summarize").run("Some text.", fake(reply=reply), length="sentence")
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", fake(reply=reply), length="sentence")
     assert result.finish_reason == "length" and "cut at its token budget" in result.to_text()

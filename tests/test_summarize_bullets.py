@@ -74,7 +74,7 @@ def test_a_prose_reply_is_converted_without_a_retry_and_the_result_says_so() -> 
         return stream(prompt, params)
 
     backend.stream = counted  # type: ignore[method-assign]
-    result = get_tool("summarize").run("Some text to summarize.", backend, length="bullets")
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", backend, length="bullets")
     assert len(calls) == 1
     assert result.summary.splitlines()[0] == "- The council approved a new library."
     assert result.to_dict()["bullets"] == "sentences"
@@ -82,7 +82,7 @@ def test_a_prose_reply_is_converted_without_a_retry_and_the_result_says_so() -> 
 
 
 def test_a_listed_reply_is_the_models_list_with_no_note() -> None:
-    result = get_tool("summarize").run("Some text.", fake("Points:\n1. First.\n2. Second."), length="bullets")
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", fake("Points:\n1. First.\n2. Second."), length="bullets")
     assert result.summary == "- First.\n- Second."
     assert result.to_dict()["bullets"] == "list"
     assert result.to_text() == "- First.\n- Second."
@@ -90,10 +90,10 @@ def test_a_listed_reply_is_the_models_list_with_no_note() -> None:
 
 def test_a_document_copy_is_still_an_error_after_the_retry() -> None:
     with pytest.raises(ToolError, match="usable summary"):
-        get_tool("summarize").run("Some text.", fake("# Title\n```\ncode\n```"), length="bullets")
+        get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", fake("# Title\n```\ncode\n```"), length="bullets")
 
 
 def test_other_lengths_keep_their_result_shape() -> None:
-    result = get_tool("summarize").run("Some text.", fake(PROSE), length="short")
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", fake(PROSE), length="short")
     assert set(result.to_dict()) == {"summary", "length", "chunks", "rounds", "finish_reason"}
     assert result.summary == PROSE.removeprefix("Here is a short summary: ")

@@ -288,8 +288,9 @@ def test_a_users_template_overrides_the_tools_prompt(assistant_home: Path, fake:
     (templates / "summarize.jinja").write_text(
         "---\nvariables: [input, length]\n---\nCondense this ({{ length }}): {{ input }}\n", encoding="utf-8"
     )
-    result = get_tool("summarize").run("Some words.", fake, length="sentence")
-    assert result.summary == "Echo: Condense this (sentence): Some words."
+    words = "Some words, enough of them to be worth a summary: twelve or more in all."
+    result = get_tool("summarize").run(words, fake, length="sentence")
+    assert result.summary.startswith("Echo: Condense this (sentence): Some words, enough")
 
 
 def test_numeric_parameters_refuse_values_below_their_minimum_and_non_finite_floats() -> None:

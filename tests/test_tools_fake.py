@@ -258,7 +258,7 @@ def test_a_single_enormous_word_is_summarised_without_overflow() -> None:
 
 def test_short_input_is_one_call_with_the_requested_length() -> None:
     backend = RecordingFake(reply="Here is a summary: It is short. It has a second sentence.")
-    result = get_tool("summarize").run("Some text to summarise.", backend, length="sentence")
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", backend, length="sentence")
     assert result.to_dict() == {
         "summary": "It is short.", "length": "sentence", "chunks": 1, "rounds": 1, "finish_reason": "stop"
     }
@@ -268,7 +268,7 @@ def test_short_input_is_one_call_with_the_requested_length() -> None:
 def test_a_summary_cut_at_its_budget_says_so_and_drops_the_unfinished_sentence() -> None:
     rambling = "The story begins in a village. " * 30 + "Then Thomas Reed married Eleanor and"
     backend = RecordingFake(reply=rambling, context_length=1024)  # "short": at most 1024 // 8 = 128 tokens
-    result = get_tool("summarize").run("Some text to summarise.", backend)
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", backend)
     assert result.finish_reason == "length" and result.to_dict()["finish_reason"] == "length"
     assert result.summary.endswith("village.") and "Eleanor" not in result.summary
     assert "cut at its token budget" in result.to_text()
@@ -288,18 +288,18 @@ def test_the_combine_step_budget_comes_from_the_parts_and_parts_report_tokens(mo
 
 def test_bullets_are_normalised_and_a_reply_without_bullets_is_retried_then_an_error() -> None:
     backend = RecordingFake(reply="Summary:\n* first point\n2. second point\n• third")
-    result = get_tool("summarize").run("Some text.", backend, length="bullets")
+    result = get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", backend, length="bullets")
     assert result.summary == "- first point\n- second point\n- third"
 
     prose = RecordingFake(reply="Just a paragraph, no list at all.")
     with pytest.raises(ToolError, match="usable summary"):
-        get_tool("summarize").run("Some text.", prose, length="bullets")
+        get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", prose, length="bullets")
     assert prose.generations == 2
 
 
 def test_a_context_too_small_for_the_prompt_is_a_clear_error() -> None:
     with pytest.raises(ToolError, match="context window"):
-        get_tool("summarize").run("text", RecordingFake(context_length=64))
+        get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", RecordingFake(context_length=64))
 
 
 # ---- translate -----------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def test_an_unknown_language_code_with_a_region_or_script_is_refused(tag: str) -
 
 @pytest.mark.parametrize(
     ("value", "name"),
-    [("pt-BR", "Portuguese"), ("zh_Hant", "Chinese"), ("es-419", "Spanish"), ("sr-Latn-RS", "Serbian"),
+    [("pt-BR", "Portuguese (Brazil)"), ("zh_Hant", "Chinese (Traditional)"), ("es-419", "Spanish (Latin America)"),
+     ("sr-Latn-RS", "Serbian (Latin)"),
      ("Ga-Dangme", "Ga-Dangme"), ("Serbo-Croatian", "Serbo-Croatian"), ("Swiss German", "Swiss German"),
      ("Chinese (Traditional)", "Chinese (Traditional)"), ("portuguese (Brazil)", "Portuguese (Brazil)")],
 )
@@ -96,7 +97,7 @@ def test_an_underline_or_rule_ends_a_bullet_instead_of_joining_it() -> None:
 
 def test_a_reply_that_copies_a_documents_headings_is_an_error_not_a_bullet() -> None:
     with pytest.raises(ToolError, match="did not produce a usable summary"):
-        get_tool("summarize").run("Some text to summarise.", fake(reply=COPIED), length="bullets")
+        get_tool("summarize").run("Some text to summarise, long enough to need a summary: a dozen words or more.", fake(reply=COPIED), length="bullets")
 
 
 # ---- 3. CJK sentences ---------------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ def test_a_long_cjk_text_is_chunked_at_its_sentence_ends() -> None:
 
 
 def test_a_one_sentence_summary_of_a_cjk_reply_is_its_first_sentence() -> None:
-    result = get_tool("summarize").run("任意の文章。", fake(reply=JAPANESE), length="sentence")
+    result = get_tool("summarize").run("任意の文章です。これは要約のための長い文章です。", fake(reply=JAPANESE), length="sentence")
     assert result.summary == "東京は日本の首都です。"
     assert result.finish_reason == "stop"  # the reply was cut (87 bytes, 80 allowed) after a whole sentence
 

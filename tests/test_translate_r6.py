@@ -51,7 +51,10 @@ def test_a_cut_in_the_remark_after_a_whole_one_line_translation_is_not_a_cut() -
 
 
 def test_summarize_and_translate_say_a_cut_the_same_way() -> None:
-    summary = get_tool("summarize").run("It rained.", fake(reply="word " * 400), length="short")
+    summary = get_tool("summarize").run(
+        "It rained all day, so the match was called off and the fans went home early.",
+        fake(reply="word " * 400), length="short",
+    )
     assert summary.finish_reason == "length"
     assert summary.to_text().endswith("[summary cut at its token budget: the last step stopped at max tokens]")
 

@@ -69,19 +69,27 @@ class SummaryResult(ToolResult):
     rounds: int = 1
     finish_reason: str = "stop"
     """``length`` when the final step was cut at its token budget (the unfinished sentence is dropped)."""
+    note: str | None = None
+    """Why the summary is not the model's, where it is not (an input too short to summarize, returned
+    as it is, with ``chunks`` and ``rounds`` 0); in the JSON only when there is one."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "summary": self.summary,
             "length": self.length,
             "chunks": self.chunks,
             "rounds": self.rounds,
             "finish_reason": self.finish_reason,
         }
+        if self.note is not None:
+            data["note"] = self.note
+        return data
 
     def to_text(self) -> str:
         if self.finish_reason == CUT:
             return f"{self.summary}\n{cut_notice('summary', 'the last step')}"
+        if self.note is not None:
+            return f"{self.summary}\n[{self.note}]"
         return self.summary
 
 
@@ -206,15 +214,25 @@ class LabelResult(ToolResult):
     label: str
     probabilities: dict[str, float] = field(default_factory=dict)
     method: str = "likelihood"
+    note: str | None = None
+    """What the reader should know about how the label was chosen (sentiment's ``examples=similar``
+    naming a label the pool has no examples of); in the JSON only when there is one."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "label": self.label,
             "probabilities": rounded_distribution(self.probabilities),
             "method": self.method,
         }
+        if self.note is not None:
+            data["note"] = self.note
+        return data
 
     def to_text(self) -> str:
+        text = self._text()
+        return f"{text}\nnote: {self.note}" if self.note is not None else text
+
+    def _text(self) -> str:
         if self.method == "generation":  # one-hot: no likelihoods exist, so none are shown as if measured
             return f"{self.label}  (written by the model: this backend cannot score labels, so no probabilities)"
         ranked = sorted(self.probabilities.items(), key=lambda kv: -kv[1])
