@@ -83,3 +83,32 @@ def test_models_rm_removes_a_link_to_nothing(tmp_path, monkeypatch: pytest.Monke
 
     assert refs.dangling_link("alive") is None
     assert (tmp_path / "elsewhere.gguf").exists()
+
+
+def test_a_run_method_is_inspected_once_for_many_instances_of_its_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5,000 tools of one class spent half a second in inspect.signature on every command."""
+    from assistant.errors import ConfigError
+    from assistant.tools import registry
+
+    class Generated:
+        description = "one of many"
+
+        def __init__(self, n: int) -> None:
+            self.name = f"gen{n}"
+
+        def run(self, text: str, params: dict, backend: object) -> str:
+            return text
+
+    class Broken(Generated):
+        def run(self, text: str) -> str:  # type: ignore[override]
+            return text
+
+    calls = []
+    real = registry.inspect.signature
+    monkeypatch.setattr(registry.inspect, "signature", lambda f: calls.append(f) or real(f))
+    for n in range(50):
+        registry._check_tool(Generated(n))
+    assert len(calls) == 1
+    for _ in range(2):  # a wrong signature is never remembered as good
+        with pytest.raises(ConfigError, match="run must accept"):
+            registry._check_tool(Broken(1))
