@@ -175,8 +175,11 @@ class ChatSession:
             raise
         except Exception as exc:  # a backend's bug while counting tokens: one line naming the backend
             raise backend_failure(self.backend.name, "count the prompt's tokens", exc) from exc
+        prompt = self.prompt_for(fitted)
         recorder = self.recorder  # the one that started the turn finishes it
-        turn = recorder.start(self, user_text) if recorder is not None else None
+        # completion mode: the exact text sent is kept with the reply, so resuming continues from it
+        sent = prompt if isinstance(prompt, str) else None
+        turn = recorder.start(self, user_text, completion_prompt=sent) if recorder is not None else None
         parts: list[str] = []
         token_ids: list[int] = []
         logprobs: list[TokenLogprob] = []  # kept with the turn when the params asked for them
@@ -188,7 +191,7 @@ class ChatSession:
             self.last_fit = fitted
             self.messages.append(Message("user", user_text))
             appended = True
-            for chunk in self.backend.stream(self.prompt_for(fitted), self.params):
+            for chunk in self.backend.stream(prompt, self.params):
                 parts.append(chunk.text)
                 token_ids.extend(chunk.token_ids)
                 logprobs.extend(chunk.logprobs)
@@ -288,6 +291,30 @@ TURN_SEPARATOR = " "
 """Put before a user's text that follows a turn when neither side has whitespace where they meet."""
 
 
+@dataclass(frozen=True)
+class SentText(Message):
+    """A message of a resumed completion-mode conversation with the text it added to the prompt the
+    model was really sent (:attr:`~assistant.history.records.StoredMessage.completion_prompt`).
+
+    Why: :func:`completion_text` joins turns by today's rule; a conversation
+    written under another (before :data:`TURN_SEPARATOR`, none went between a
+    reply and the next user text) rebuilt into another text than the one its
+    model continued. ``sent`` is what joined this message to the text before it
+    (whitespace, or nothing) and its text; :func:`completion_text` takes it as it
+    is. ``content`` stays the message as stored: chat mode, and every view of
+    the turns, use that.
+    """
+
+    sent: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.sent, str):
+            raise ConfigError(f"SentText's sent text must be text, not {type(self.sent).__name__}")
+        if not self.sent.endswith(self.content):
+            raise ConfigError("SentText's sent text must end with its content (what joined it, then the text)")
+
+
 def completion_text(messages: list[Message]) -> str:
     """A completion-mode conversation as the one text the model continues: every turn's text, in order.
 
@@ -301,11 +328,25 @@ def completion_text(messages: list[Message]) -> str:
     :data:`TURN_SEPARATOR` goes between them; a newline either side wrote is
     kept as the only separator. This is the one definition: the chat app's
     turns and views and ``assistant prompt -c`` send and show this text.
+    A resumed conversation's :class:`SentText` messages add the text they were
+    sent as, joints included, so it continues as it was written (the first one
+    kept drops what joined it to turns left out).
     """
     parts: list[str] = []
     last = ""  # the last character so far (an empty turn adds none)
+    first = True  # no turn before this one (the ones before it were left out, or there were none)
     for message in messages:
-        if message.role == "system" or not message.content:
+        if message.role == "system":
+            continue
+        if isinstance(message, SentText):
+            sent = message.content if first else message.sent  # what joined it to a turn left out goes too
+            first = False
+            if sent:
+                parts.append(sent)
+                last = sent[-1]
+            continue
+        first = False
+        if not message.content:
             continue
         text = message.content
         if message.role == "user" and last and not last.isspace() and not text[0].isspace():

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from ..errors import HistoryError
 from ..types import Completion, Message
 from .records import TurnMeta
+from .stored_text import storable_text
 
 SQLITE_MAX_INTEGER = 2**63 - 1
 """The largest id SQLite can store (and bind: a larger Python int is an OverflowError there)."""
@@ -85,6 +86,11 @@ def rendered(value: Any) -> Sequence[Message] | None:
     if not isinstance(value, (list, tuple)) or not all(isinstance(m, Message) for m in value):
         raise HistoryError("rendered must be a list of assistant.types.Message (what the model was sent)")
     return value
+
+
+def completion_prompt(value: Any) -> str | None:
+    """``value`` as a reply's completion prompt is stored (None: a chat-mode reply; see :func:`storable_text`)."""
+    return None if value is None else storable_text(value, "the completion prompt")
 
 
 def db_path(value: Any) -> Any:

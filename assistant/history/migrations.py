@@ -155,6 +155,29 @@ def add_message_rendered(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN rendered TEXT")
 
 
+@migrations(name="0009_message_completion_prompt")
+def add_message_completion_prompt(db: sqlite_utils.Database) -> None:
+    # A completion-mode reply's prompt: the exact text the model continued
+    # (a base model is sent the conversation as one text). Rebuilt from the
+    # turns instead, a conversation reopened after the way turns are joined
+    # changed (a space between a reply and the next user text) was another text
+    # than the one the model wrote after. NULL: a chat-mode reply, a tool's, or
+    # one written before (rebuilt from its turns: nothing else to go on).
+    db.execute("ALTER TABLE messages ADD COLUMN completion_prompt TEXT")
+
+
+READABLE_WITHOUT: frozenset[str] = frozenset({"0009_message_completion_prompt"})
+"""Migrations a file can be read without: each only adds a column that every read takes as NULL
+where it is missing. A read-only file lacking nothing else is read as it is (``history list``,
+``--no-log -c``) instead of "needs upgrading but is read-only": a new column must not lock
+the previous version's read-only copies out."""
+
+
+def needed_to_read(pending: list[str]) -> list[str]:
+    """The pending migrations (names) a reader cannot do without (see :data:`READABLE_WITHOUT`)."""
+    return [name for name in pending if name not in READABLE_WITHOUT]
+
+
 def pending_names(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:
     return [m.name for m in migration_set.pending(db)]
 

@@ -148,7 +148,7 @@ class ConversationRecorder:
             params=session.params.to_dict(),
         )
 
-    def start(self, session: ChatSession, user_text: str) -> Turn:
+    def start(self, session: ChatSession, user_text: str, completion_prompt: str | None = None) -> Turn:
         """Store the user's message (creating the conversation if needed) before generation.
 
         The system prompt recorded is the one the model is sent: none in
@@ -156,12 +156,16 @@ class ConversationRecorder:
         :meth:`ChatSession.prompt_messages`). Recorded as the session's, the
         configured default showed in ``history show`` and every export (a
         ``system`` turn in jsonl) of a conversation the model never saw it in.
+        ``completion_prompt``: in completion mode, the one text the model is sent,
+        kept with the reply so that resuming continues from exactly that text
+        (:attr:`~assistant.history.records.StoredMessage.completion_prompt`).
         """
         system = session.system if session.mode == "chat" else None
-        return self.start_turn(user_text, self.meta_of(session), system)
+        return self.start_turn(user_text, self.meta_of(session), system, completion_prompt=completion_prompt)
 
     def start_turn(
-        self, user_text: str, meta: TurnMeta, system: str | None = KEEP, rendered: Sequence[Message] | None = None
+        self, user_text: str, meta: TurnMeta, system: str | None = KEEP, rendered: Sequence[Message] | None = None,
+        *, completion_prompt: str | None = None,
     ) -> Turn:
         """The user's message, stored before anything runs; the conversation is created on the first turn.
 
@@ -170,16 +174,17 @@ class ConversationRecorder:
         Not the store's head: the head as this recorder saw it, so the stored
         turn follows what the model was given even when another process wrote
         to the conversation meanwhile. ``rendered``: what a prompt template made of
-        ``user_text``, sent in its place (see :meth:`HistoryStore.start_turn`).
+        ``user_text``, sent in its place, and ``completion_prompt``: see :meth:`HistoryStore.start_turn`.
         """
         with self._lock:  # one decision of where the turn goes at a time (batch rows may record from threads)
-            turn = self._start_turn(user_text, meta, system, rendered)
+            turn = self._start_turn(user_text, meta, system, rendered, completion_prompt)
             self._after = turn.reply_message_id
             self.last_turn = turn
         return turn
 
     def _start_turn(
-        self, user_text: str, meta: TurnMeta, system: str | None, rendered: Sequence[Message] | None
+        self, user_text: str, meta: TurnMeta, system: str | None, rendered: Sequence[Message] | None,
+        completion_prompt: str | None,
     ) -> Turn:
         if self.conversation_id is None:
             conversation = self.store.create_conversation(
@@ -194,15 +199,14 @@ class ConversationRecorder:
         where, self._next = self._next, None
         # The system prompt goes with the turn: a change is recorded in the same transaction,
         # and the turns before it keep the one they had.
-        if where is None:
-            return self.store.start_turn(
-                self.conversation_id, user_text, meta, parent_id=self._after, system=system, rendered=rendered
-            )
-        if where[0] == "reply":
+        if where is not None and where[0] == "reply":
             assert where[1] is not None
-            return self.store.start_reply(self.conversation_id, where[1], meta, system=system)
+            return self.store.start_reply(
+                self.conversation_id, where[1], meta, system=system, completion_prompt=completion_prompt
+            )
         return self.store.start_turn(
-            self.conversation_id, user_text, meta, parent_id=where[1], system=system, rendered=rendered
+            self.conversation_id, user_text, meta, parent_id=self._after if where is None else where[1],
+            system=system, rendered=rendered, completion_prompt=completion_prompt,
         )
 
     def progress(self, turn: Turn, parts: list[str]) -> None:

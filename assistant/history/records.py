@@ -65,6 +65,11 @@ def _messages_or_none(raw: str | None) -> list[Message] | None:
         return None
 
 
+def _text_or_none(raw: Any) -> str | None:
+    """A stored text column; something else another program put there (a number, a blob) is dropped."""
+    return raw if isinstance(raw, str) else None
+
+
 def rendered_json(messages: list[Message] | None) -> str | None:
     """What :func:`_messages_or_none` reads back (None: nothing rendered, the text was sent as it is)."""
     if not messages:
@@ -158,6 +163,11 @@ class StoredMessage:
     place — the template's example turns and its filled-in body — while :attr:`content` is what the
     user typed. None: :attr:`content` itself was sent. :func:`~assistant.history.store.context_of`
     resumes with these, so ``-c`` gives the model what it saw."""
+    completion_prompt: str | None = None
+    """A completion-mode reply's prompt: the exact text the model continued (a base model is sent the
+    conversation as one text, see :func:`~assistant.session.completion_text`). Resuming continues from
+    it and the reply (:func:`~assistant.history.resume.context_of`). None: a chat-mode reply, a user
+    message, or a reply stored before migration 0009 (its text is then rebuilt from the turns)."""
     alternative: int = 1
     """Which of the versions written at this point it is (1-based, oldest first): see ``alternatives``."""
     alternatives: int = 1
@@ -204,6 +214,7 @@ class StoredMessage:
             system=(conversation_system if system is None else system) or None,  # "": none
             token_ids=[t.token_id for t in tokens] if tokens else _ids_or_none(row.get("token_ids")),
             rendered=_messages_or_none(row.get("rendered")),  # absent: an old file opened read-only
+            completion_prompt=_text_or_none(row.get("completion_prompt")),  # absent: as rendered
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +227,8 @@ class StoredMessage:
             data["tokens"] = [t.to_dict() for t in self.tokens]
         if self.token_ids is None or self.tokens is not None:  # the tokens hold their ids
             del data["token_ids"]
+        if self.completion_prompt is None:  # chat mode: the turns are what was sent
+            del data["completion_prompt"]
         if self.rendered is None:  # the common case: the text shown is the text sent
             del data["rendered"]
         else:

@@ -34,7 +34,7 @@ from .db import (
     BUSY_TIMEOUT_S, check_existing_file, check_writable, connect, is_writable, resolve_db_path, translate_errors,
     write_transaction,
 )
-from .migrations import foreign_tables, migrate, newer_names, pending_names
+from .migrations import foreign_tables, migrate, needed_to_read, newer_names, pending_names
 from .records import (
     KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta, rendered_json,
 )
@@ -131,6 +131,8 @@ class HistoryStore:
                 )
             if not need_write and not pending:
                 return cls(db, resolved)
+            if not need_write and not needed_to_read(pending) and not is_writable(resolved):
+                return cls(db, resolved)  # older by columns a read does without: read as it is
             db.close()
             if not need_write and not is_writable(resolved):
                 raise HistoryError(f"history database {resolved} needs upgrading but is read-only")
@@ -308,6 +310,7 @@ class HistoryStore:
         parent_id: Any = AT_HEAD,
         system: Any = KEEP,
         rendered: Sequence[Message] | None = None,
+        completion_prompt: str | None = None,
     ) -> Turn:
         """Commit the user's message (and an empty ``interrupted`` reply) before generating.
 
@@ -318,6 +321,8 @@ class HistoryStore:
         under, when it may differ from the conversation's (see :meth:`_change_system`).
         ``rendered``: what a prompt template made of ``user_text``, sent in its place
         (:attr:`StoredMessage.rendered`); ``user_text`` is what the user typed.
+        ``completion_prompt``: in completion mode, the text the model is sent (kept with the reply,
+        :attr:`StoredMessage.completion_prompt`).
         """
         conversation_id = arguments.row_id(conversation_id)
         meta = arguments.turn_meta(meta)
@@ -327,6 +332,7 @@ class HistoryStore:
         user_text = storable_text(user_text)
         rendered = arguments.rendered(rendered)
         sent = rendered_json([Message(m.role, storable_text(m.content)) for m in rendered] if rendered else None)
+        prompt = arguments.completion_prompt(completion_prompt)
         with write_transaction(self.db):
             row = self.db.execute(
                 "SELECT id, head_id, system FROM conversations WHERE id = ?", [conversation_id]
@@ -344,21 +350,26 @@ class HistoryStore:
                 [now, title_from(user_text), conversation_id],
             )
             user_id = self._insert(conversation_id, "user", user_text, now, meta, "complete", parent_id, sent)
-            reply_id = self._insert(conversation_id, "assistant", "", now, meta, "interrupted", user_id)
+            reply_id = self._insert(
+                conversation_id, "assistant", "", now, meta, "interrupted", user_id, completion_prompt=prompt
+            )
             tree.set_head(self.db, conversation_id, reply_id)
         return Turn(conversation_id, user_id, reply_id)
 
     @_guarded
     def start_reply(
-        self, conversation_id: int, user_message_id: int, meta: TurnMeta = TurnMeta(), *, system: Any = KEEP
+        self, conversation_id: int, user_message_id: int, meta: TurnMeta = TurnMeta(), *, system: Any = KEEP,
+        completion_prompt: str | None = None,
     ) -> Turn:
         """Another reply to a stored user message (regenerate): an empty ``interrupted`` one, made the head.
 
-        The replies before it stay as alternatives (:meth:`siblings`). ``system``: as for :meth:`start_turn`.
+        The replies before it stay as alternatives (:meth:`siblings`). ``system``, ``completion_prompt``:
+        as for :meth:`start_turn`.
         """
         conversation_id = arguments.row_id(conversation_id)
         user_message_id = arguments.row_id(user_message_id, "user_message_id")
         meta = arguments.turn_meta(meta)
+        prompt = arguments.completion_prompt(completion_prompt)
         now = now_iso()
         with write_transaction(self.db):
             if tree.member_role(self.db, conversation_id, user_message_id) != "user":
@@ -367,20 +378,20 @@ class HistoryStore:
             self._change_system(conversation_id, current[0], system)
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", [now, conversation_id])
             reply_id = self._insert(
-                conversation_id, "assistant", "", now, meta, "interrupted", user_message_id
+                conversation_id, "assistant", "", now, meta, "interrupted", user_message_id, completion_prompt=prompt
             )
             tree.set_head(self.db, conversation_id, reply_id)
         return Turn(conversation_id, user_message_id, reply_id)
 
     def _insert(
         self, conversation_id: int, role: str, content: str, now: str, meta: TurnMeta, status: str,
-        parent_id: int | None, rendered: str | None = None,
+        parent_id: int | None, rendered: str | None = None, *, completion_prompt: str | None = None,
     ) -> int:
         cursor = self.db.execute(
             "INSERT INTO messages (conversation_id, role, content, created, model, backend, template,"
-            " params, status, parent_id, rendered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " params, status, parent_id, rendered, completion_prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [conversation_id, role, content, now, meta.model, meta.backend, meta.template,
-             arguments.json_text(meta.params, "params"), status, parent_id, rendered],
+             arguments.json_text(meta.params, "params"), status, parent_id, rendered, completion_prompt],
         )
         return int(cursor.lastrowid or 0)
 
