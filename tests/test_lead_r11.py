@@ -112,3 +112,14 @@ def test_a_run_method_is_inspected_once_for_many_instances_of_its_class(monkeypa
     for _ in range(2):  # a wrong signature is never remembered as good
         with pytest.raises(ConfigError, match="run must accept"):
             registry._check_tool(Broken(1))
+
+
+def test_model_help_says_the_configured_default_comes_first() -> None:
+    """`prompt --help` said "default: smollm2" while `prompt` ran the config's default_model."""
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    for command in ("prompt", "attention", "next"):
+        shown = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
+        assert "default: ASSISTANT_MODEL, else config default_model, else smollm2" in shown, command

@@ -53,7 +53,7 @@ def parse_head(value: str) -> int | None:
 
 @click.command()
 @click.argument("text", type=TEXT, required=False)
-@click.option("-m", "--model", default=None, help="Catalog name or path to a model (default: smollm2).")
+@click.option("-m", "--model", default=None, help="Catalog name or path to a model (default: ASSISTANT_MODEL, else config default_model, else smollm2).")
 @click.option(
     "-b",
     "--backend",

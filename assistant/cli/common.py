@@ -43,7 +43,7 @@ def model_options(func: F | None = None, *, sampling: bool = True) -> Any:
     decorators = [
         click.option(
             "-m", "--model", default=None,
-            help="Catalog name, .gguf file or path, hf:ORG/REPO[/FILE.gguf] or URL (docs/models.md; default: smollm2).",
+            help="Catalog name, .gguf file or path, hf:ORG/REPO[/FILE.gguf] or URL (docs/models.md; default: ASSISTANT_MODEL, else config default_model, else smollm2).",
         ),  # fmt: skip
         click.option("-b", "--backend", default=None, help="Backend name (see `assistant backends`)."),
         click.option(
