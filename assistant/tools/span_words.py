@@ -1,0 +1,178 @@
+"""The words of a text as the NER candidate finder sees them (:mod:`assistant.tools.spans`).
+
+What a word is (letters with their combining marks, inner apostrophes, hyphens and dots), which are
+capitalised, common or titles, and which spaces join the words of one name: shared by the name runs
+(:mod:`assistant.tools.spans`) and the dates and times (:mod:`assistant.tools.span_dates`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable
+
+from .text import ABBREVIATED_TITLES
+
+
+def _mark_class() -> str:
+    """The combining marks (categories Mn, Mc, Me) of the scripts written with them, as a regex class body.
+
+    Python's ``\\w`` has no combining marks, so a name in decomposed form ("Zu\\u0308rich", NFD, as
+    macOS writes file names) or in an Indic script would end at its first accent or vowel sign.
+    Latin, Greek, Cyrillic, Hebrew, Arabic, the Indic scripts, Thai and the combining blocks
+    lie below U+2000, plus the combining marks for symbols and half marks.
+    """
+    ranges: list[tuple[int, int]] = []
+    for code in [*range(0x300, 0x2000), *range(0x20D0, 0x2100), *range(0xFE20, 0xFE30)]:
+        if unicodedata.category(chr(code)).startswith("M"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+_MARK = _mark_class()
+_WORD = re.compile(rf"[^\W_][{_MARK}]*(?:[\w'’\-.{_MARK}]*[^\W_][{_MARK}]*)?\.?")
+"""A word: letters/digits with their combining marks, inner apostrophes, hyphens and dots ("Al-Sayed",
+"U.S."), optional final dot."""
+
+CONNECTORS = frozenset(
+    "of de da del della di du des van von der den la le al bin ibn for y".split()
+)
+"""Lower-case words allowed *inside* a name when a capitalised word follows."""
+
+TITLES = ABBREVIATED_TITLES | frozenset(
+    """professor president chef coach sir dame king queen prince princess pope
+    general captain senator minister mayor judge lord lady uncle aunt doctor nurse officer
+    chancellor governor sheikh rabbi prime premier director chairman chairwoman secretary
+    ambassador speaker spokesman spokeswoman colonel lieutenant major commander sergeant admiral
+    deputy vice chief""".split()
+)
+"""Honorifics and offices, stripped from the front of a candidate ("Dr. Priya Raman" -> "Priya
+Raman") and splitting a run where they occur inside it ("Security Council President Tono Eitel"
+-> "Security Council", "Tono Eitel"): a title is followed by a name, it is not part of it.
+Abbreviated ones too ("Gen. Patton", "Sen. Warren", "Rev. Jackson"): their dot ends no sentence."""
+
+LONGEST_NAME_WORD = 64
+"""Characters in the longest word a name may hold (Welsh place names reach 58). A longer "word" is a
+base64 blob, a hash or a long identifier: never a candidate, whatever its first letter."""
+
+STOPWORDS = frozenset(
+    """a an the this that these those my your his her its our their some any every each no all both
+    i you he she it we they me him us them who whom whose which what where when why how
+    and or but nor so yet if then than because although though while whereas unless until since
+    as at by in on to from with without into onto upon over under after before during despite
+    about above below between among through across against around near beyond within along
+    is are was were be been am do does did has have had will would can could shall should may might must
+    not yes also just only even still already again never always often sometimes soon now here there
+    today tonight yesterday tomorrow however meanwhile moreover furthermore therefore instead
+    otherwise perhaps maybe indeed finally first second third next last once later earlier
+    please thanks thank hello hi dear oh well like former ex one two three four five six seven
+    eight nine ten""".split()
+)
+"""Common words that are capitalised only because they start a sentence or a heading."""
+
+WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
+MONTHS = frozenset(
+    "january february march april may june july august september october november december".split()
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A slice of the input: ``text == source[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+    kind: str = "name"
+    """"name" (a capitalised run), "date" (matched a date pattern) or "time" (a time of day)."""
+
+
+def _moved(span: Span, start: int, end: int, source: str) -> Span:
+    return Span(start, end, source[start:end], span.kind)
+
+
+def _is_capitalised(word: str) -> bool:
+    """Whether ``word`` starts a name or goes on with one (a capital, "al-" + capital, "iPhone")."""
+    if len(word) > LONGEST_NAME_WORD:
+        return False
+    if word[0].isupper():
+        return True
+    # Arabic names: "al-Aqsa", "Zine al-Abidine" (a lower-case particle, a hyphen, a capital)
+    particle, hyphen, rest = word.partition("-")
+    if hyphen and particle in CONNECTORS | {"el"} and rest[:1].isupper():
+        return True
+    # iPhone, eBay: a lower-case letter then an upper-case one
+    return len(word) > 1 and word[0].islower() and word[1].isupper()
+
+
+def _bare(word: str) -> str:
+    return word.rstrip(".").lower()
+
+
+def _is_title(word: str) -> bool:
+    """An honorific or office, also hyphenated ("Lieutenant-Colonel", "Vice-President")."""
+    return all(part in TITLES for part in _bare(word).split("-"))
+
+
+def _is_stopword(word: str) -> bool:
+    """A common word, unless written in capitals as an acronym ("US", "IT")."""
+    core = word.rstrip(".")
+    return core.lower() in STOPWORDS and not (len(core) > 1 and core.isupper())
+
+
+def _words(text: str) -> list[tuple[int, int, str]]:
+    words = []
+    for match in _WORD.finditer(text):
+        start, end = match.span()
+        word = match.group()
+        for suffix in ("'s", "’s"):  # possessive: "Murakami's" -> "Murakami"
+            if word.endswith(suffix) and len(word) > len(suffix):
+                end -= len(suffix)
+                word = word[: -len(suffix)]
+                break
+        words.append((start, end, word))
+    return words
+
+
+_SPACE = r"(?:[^\S\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|\u200b)"
+"""One horizontal space of any kind: a no-break space ("New\u00a0York", common in text copied from web
+pages and in French), a narrow or thin space, or a zero-width space, as well as a plain space or tab."""
+_GAP = re.compile(rf"{_SPACE}{{1,2}}|{_SPACE}?&{_SPACE}?")
+"""What may stand between two words of one name on a line: a space or two, or an ampersand ("Marks & Spencer")."""
+_LINE_BREAK = re.compile(rf"{_SPACE}*\r?\n{_SPACE}*")
+"""One line break and the indentation around it: where a hard-wrapped line goes on ("Richard" / "Stallman")."""
+
+
+def _only_spaces_between(text: str, end: int, start: int) -> bool:
+    """Whether two words are adjacent within a name: spaces only, an ampersand ("Marks & Spencer"), or
+    one line break (a name wrapped onto the next line; the NER tool hands over a multi-line sentence
+    only for a hard-wrapped paragraph, :func:`assistant.tools.text.sentence_spans`)."""
+    gap = text[end:start]
+    return _GAP.fullmatch(gap) is not None or _LINE_BREAK.fullmatch(gap) is not None
+
+
+def _ends_sentence(word: str) -> bool:
+    """A trailing dot ends the run unless the word is a title or an initial ("Dr.", "J.")."""
+    return word.endswith(".") and _bare(word) not in TITLES and len(word.rstrip(".")) > 1 and "." not in word[:-1]
+
+
+def _headline_stopword(words: list[tuple[int, int, str]]) -> Callable[[str], bool] | None:
+    """For text whose every word starts with a capital (a headline: "Obama Visits Paris With Merkel",
+    or all in capitals), the test for a stop word there; None for ordinary text.
+
+    There capitals say nothing, so a stop word is the common word and ends a run instead of joining
+    it. In text all in capitals even "IT" is the pronoun ("US" stays a candidate); in title case a
+    word in capitals is still an acronym (:func:`_is_stopword`).
+    """
+    cased = [word for _, _, word in words if any(c.isupper() or c.islower() for c in word)]
+    if len(cased) < 2 or any(word[0].islower() for word in cased):
+        return None
+    if any(c.islower() for word in cased for c in word):
+        return _is_stopword
+    return lambda word: _bare(word) in STOPWORDS and _bare(word) != "us"
+
+
