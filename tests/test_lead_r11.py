@@ -123,3 +123,13 @@ def test_model_help_says_the_configured_default_comes_first() -> None:
     for command in ("prompt", "attention", "next"):
         shown = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
         assert "default: ASSISTANT_MODEL, else config default_model, else smollm2" in shown, command
+
+
+def test_a_colour_code_after_a_full_stop_still_ends_the_sentence() -> None:
+    """"Obama.\\x1b[0m Then" hid the sentence break: NER saw one sentence, and its windows and examples with it."""
+    from assistant.tools.text import sentence_spans
+
+    text = "Barack Obama spoke.\x1b[0m Then Angela Merkel replied."
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["Barack Obama spoke.\x1b[0m", "Then Angela Merkel replied."]
+    plain = 'He said "fine." Then left.'
+    assert [plain[a:b] for a, b in sentence_spans(plain)] == ['He said "fine."', "Then left."]

@@ -16,9 +16,12 @@ from typing import Callable
 PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n\s*")
 """A blank line between paragraphs, with LF or CRLF line ends: a file written on Windows has
 paragraphs too ("\\r\\n\\r\\n"), and its layout must survive a translation like any other."""
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])([\"'”’)\]」』）]*)(?:\s+|(?<=[。！？」』）”’])(?=\S))")
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…。！？])((?:[\"'”’)\]」』）]|\x1b\[[0-?]*[ -/]*[@-~])*)(?:\s+|(?<=[。！？」』）”’])(?=\S))"
+)
 """The end of a sentence: closing punctuation, perhaps quotes or brackets, then a space — or nothing
-after a CJK full stop ("…です。山田さんは…"), since Chinese and Japanese put no space between sentences."""
+after a CJK full stop ("…です。山田さんは…"), since Chinese and Japanese put no space between sentences.
+A terminal colour code after the stop ("Obama.\\x1b[0m Then") is closing matter too: it hid the break."""
 
 
 ABBREVIATED_TITLES = frozenset("dr mr mrs ms mx prof gen col lt sgt capt maj adm cmdr gov sen rep rev".split())
