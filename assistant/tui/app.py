@@ -125,7 +125,17 @@ class ChatApp(App[None]):
             screen.prompt_input.post_message(events.Paste(event.text))
 
     def action_help_quit(self) -> None:
-        """Ctrl+C does not quit (it copies in text boxes): say what does, in words, not raw markup."""
+        """Ctrl+C does not quit (it copies in text boxes): say what does, in words, not raw markup.
+
+        While a reply is being written, Ctrl+C is most likely meant to stop it (as in a shell):
+        the note says Esc does that, instead of only asking whether to quit.
+        """
+        screen = self.screen
+        if isinstance(screen, ChatScreen) and screen.generating:
+            self.notify(
+                "Esc stops the reply (its text so far stays). Ctrl+Q quits.", title="Stop the reply?"
+            )
+            return
         self.notify("Press Ctrl+Q to quit (or Ctrl+D in an empty message box).", title="Do you want to quit?")
 
     def get_default_screen(self) -> ChatScreen:

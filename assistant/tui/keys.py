@@ -33,6 +33,7 @@ KEY_HELP: tuple[KeyHelp, ...] = (
     KeyHelp("Token view", "← / → (or click)", "Previous / next token: its step's candidates below"),
     KeyHelp("Token view", "↑ / ↓, PgUp / PgDn", "The token a line or a page up / down (long replies page)"),
     KeyHelp("Token view", "Home / End", "First / last token"),
+    KeyHelp("Token view", "[ / ]", "Pick the previous / next candidate: the list scrolls to it, shown whole above it"),
     KeyHelp("Token view", "s", "Sampling panel: the same candidates under other settings"),
     KeyHelp("Token view", "t/T, k/K, p/P", "Sampling panel: temperature, top-k, top-p down / up"),
     KeyHelp("Token view", "=", "Sampling panel: back to the reply's own settings"),

@@ -84,6 +84,7 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
     """Heatmap over prompt + reply tokens, with layer and head selectors and a cursor."""
 
     BINDINGS = [
+        HELP_BINDING,  # first: on a narrow screen the footer crops its end, and F1 explains every key
         Binding("escape", "close", "Close"),
         Binding("l", "layer(1)", "layer", key_display="l/L"),
         Binding("L", "layer(-1)", "Previous layer", show=False),
@@ -95,7 +96,6 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
         Binding("up", "move(-1, 0)", show=False),
         Binding("down", "move(1, 0)", show=False),
         Binding("e", "export", "Export PNG"),
-        HELP_BINDING,
     ]
 
     HELP_SECTION = "Attention view"
@@ -214,8 +214,35 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
         if self.state is None:
             return
         self.query_one(".title", Static).update(Text(visible_text(self.state.title())))
-        self.query_one(".detail", Static).update(Text(self.state.detail()))
+        self.query_one(".detail", Static).update(self.detail_text())
         self.heatmap.redraw()
+
+    def detail_text(self) -> Text:
+        """The weight under the cursor, then both its tokens whole, with their ids and byte lengths.
+
+        The map's labels (and the line above, which names them the same way) are cut to
+        ten cells with ``…``: a long token could not be read whole anywhere in the view.
+        """
+        from ...inspect.attention import drawn_pieces
+        from ..widgets.token_panel import token_detail
+
+        state = self.state
+        assert state is not None
+        text = Text(state.detail())
+        pieces = drawn_pieces(state.maps)
+        first = state.maps.window_start
+        ends = [("row: token", state.row), ("looks at token", state.column)]
+        if state.row == state.column:  # a token looking at itself: named once (a short screen needs the rows)
+            ends = [("row and column: token", state.row)]
+        for head, index in ends:
+            if 0 <= index < len(pieces):
+                piece = pieces[index]
+                exact = piece if state.maps.pieces else None
+                text.append("\n")
+                text.append_text(
+                    token_detail(f"{head} {first + index}", exact, piece.token_id, piece.text or "")
+                )
+        return text
 
     def action_layer(self, step: int) -> None:
         if self.state is not None:

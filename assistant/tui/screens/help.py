@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -18,24 +19,37 @@ HELP_BINDING = Binding("f1", "help", "Help")
 """F1 on the app's modal screens (views, inspector, settings, dialogs): see :class:`ViewHelp`."""
 
 
-def _table(key_width: int = 0) -> Table:
+MIN_ACTION_WIDTH = 36
+"""The action column's least width before the keys column gives up its full width (and wraps)."""
+
+
+def _table(key_width: int = 0, wrap_keys: bool = False) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False, expand=False, padding=(0, 2, 0, 0))
-    table.add_column("keys", style="bold", no_wrap=True, min_width=key_width)
+    table.add_column("keys", style="bold", no_wrap=not wrap_keys, min_width=key_width, max_width=key_width or None)
     table.add_column("action")
     return table
 
 
-def help_renderable(first: str | None = None) -> Group:
-    """Every key, by section; ``first``'s section on top (the keys of the view F1 was pressed in)."""
+def help_renderable(first: str | None = None, width: int | None = None) -> Group:
+    """Every key, by section; ``first``'s section on top (the keys of the view F1 was pressed in).
+
+    ``width`` (the help's, when known): on a narrow screen the keys column is narrower than its
+    longest entry (31 cells) and wraps, instead of leaving the actions 16 cells to wrap every
+    few words into a column five lines a key.
+    """
     parts: list[Text | Table | Group] = []
     section = None
-    width = max(len(entry.keys) for entry in KEY_HELP)
-    table = _table(width)
+    widest = max(cell_len(entry.keys) for entry in KEY_HELP)
+    key_width = widest
+    if width is not None and widest + 2 + MIN_ACTION_WIDTH > width:
+        key_width = max(min(widest, width - 2 - MIN_ACTION_WIDTH), 12)
+    wrap = key_width < widest
+    table = _table(key_width, wrap)
     for entry in sorted(KEY_HELP, key=lambda entry: entry.section != first):  # stable: else in table order
         if entry.section != section:
             if section is not None:
                 parts.append(table)
-                table = _table(width)
+                table = _table(key_width, wrap)
             section = entry.section
             parts.append(Text(f"\n{section}", style="bold underline"))
         table.add_row(Text(entry.keys), Text(entry.description))
@@ -69,6 +83,12 @@ class HelpScreen(ModalScreen[None]):
             scroll.border_title = "Help — Esc to close"
             yield Static(help_renderable(self.first))
         yield Footer()  # its own keys, not the chat's (F2, Ctrl+N do nothing over the help)
+
+    def on_resize(self) -> None:
+        """Drawn again for the width it has: a narrow screen wraps the keys column, not every action."""
+        width = self.query_one(VerticalScroll).scrollable_content_region.width
+        if width:
+            self.query_one(VerticalScroll).query_one(Static).update(help_renderable(self.first, width - 1))
 
 
 class ViewHelp:

@@ -32,13 +32,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, ProgressBar, Static
 
 from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState, shown_token_ids
-from ..widgets.token_panel import TokenPanel, legend_text
+from ...inspect.pieces import TokenPiece
+from ..widgets.token_panel import TokenPanel, legend_text, token_detail
 from ..text import visible_text
 from .help import HELP_BINDING, ViewHelp
 from ..widgets.token_strip import TokenStrip
 
 if TYPE_CHECKING:
-    from ...inspect.pieces import TokenPiece
     from ...types import GenerationParams, TokenLogprob
     from ..controller import ChatController
 
@@ -48,7 +48,7 @@ WHAT_IF_TOP = 20
 """Candidates the sampling panel lists when its numbers come from the whole distribution."""
 
 SAMPLING_ACTIONS = {"adjust", "reset_settings"}
-MOVE_ACTIONS = {"move", "move_to", "move_lines", "move_page"}
+MOVE_ACTIONS = {"move", "move_to", "move_lines", "move_page", "pick"}
 
 
 @dataclass
@@ -94,6 +94,7 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
     """One reply's tokens and probabilities; Esc backs out one level (panel, computation, view)."""
 
     BINDINGS = [
+        HELP_BINDING,  # first: on a narrow screen the footer crops its end, and F1 explains every key
         Binding("left", "move(-1)", "token", key_display="←/→"),  # one footer entry: room for F1's
         Binding("right", "move(1)", "Next token", show=False),
         Binding("up", "move_lines(-1)", "Line up", show=False),
@@ -102,6 +103,8 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         Binding("pagedown", "move_page(1)", "Page down", show=False),
         Binding("home", "move_to(0)", "First token", show=False),
         Binding("end", "move_to(-1)", "Last token", show=False),
+        Binding("right_square_bracket", "pick(1)", "candidate", key_display="[/]"),
+        Binding("left_square_bracket", "pick(-1)", "Previous candidate", show=False),
         Binding("s", "toggle_sampling", "sampling"),
         Binding("t", "adjust('temperature', -1)", "temp", key_display="t/T"),
         Binding("T", "adjust('temperature', 1)", "temperature +", show=False),
@@ -112,7 +115,6 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         Binding("equals_sign", "reset_settings", "reset", key_display="="),
         Binding("r", "recompute", "recompute"),
         Binding("escape", "back", "back"),
-        HELP_BINDING,
     ]
 
     HELP_SECTION = "Token view"
@@ -126,7 +128,7 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
     TokenViewScreen #progress { height: 1; display: none; }
     TokenViewScreen #progress.-computing { display: block; }
     TokenViewScreen #legend { height: auto; margin-bottom: 1; }
-    TokenViewScreen #panel { margin-top: 1; }
+    TokenViewScreen #detail { height: auto; margin-top: 1; }
     """
 
     def __init__(self, reply: ReplyTokens, label: str = "") -> None:
@@ -142,6 +144,8 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         self._exact_wanted: tuple[tuple[int, str], int, GenerationParams] | None = None
         """The sampling panel's newest ask (key, step, settings), not yet taken by the worker."""
         self._exact_running = False
+        self._step_shown = -1
+        """The step the panel and the detail line were drawn for (a candidate picked belongs to it)."""
         self.note = ""
         """Why there are no numbers (or what happened to a computation), shown under the title."""
         self.tokens_from_text = not reply.token_ids
@@ -161,8 +165,9 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
             yield Static(legend_text(self.state), id="legend", markup=False)
             yield ProgressBar(id="progress", show_eta=False)
             yield TokenStrip(self.state, id="strip")  # takes the room the others leave; pages beyond it
+            yield Static("", id="detail", markup=False)  # the token at the cursor (and the picked candidate) whole
             yield TokenPanel(self.state, id="panel")
-        yield Footer()
+        yield Footer(compact=True)  # compact: more of the keys fit a narrow screen (F1, first, always does)
 
     @property
     def strip(self) -> TokenStrip:
@@ -180,6 +185,7 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
 
     def on_token_strip_resized(self) -> None:
         self.query_one("#box").border_subtitle = self.page_text()
+        self.call_after_refresh(self.fit_panel)
 
     def redraw(self) -> None:
         """Everything that depends on the state: source line, page, panel, footer."""
@@ -192,9 +198,65 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
     def redraw_step(self) -> None:
         """What a cursor move or a setting changes: the page, the panel and the page number."""
         self.strip.refresh()
-        self.query_one(TokenPanel).show()
+        panel = self.query_one(TokenPanel)
+        if self.state.cursor != self._step_shown:  # another step: other candidates, none picked, from the top
+            self._step_shown = self.state.cursor
+            panel.picked = None
+            panel.scroll_home(animate=False)
+        panel.show()
+        self.show_detail()
         self.query_one("#box").border_subtitle = self.page_text()
         self.ask_for_exact_numbers()
+
+    def fit_panel(self) -> None:
+        """Let the panel take the room the other lines leave, the strip keeping a third of it.
+
+        The panel scrolls past its height; a fixed share of the box let it run off a short
+        screen (24 rows: its lower border and the line saying what was out of sight were cut).
+        """
+        box = self.query_one("#box")
+        inner = box.content_region.height
+        if not inner:
+            return
+        used = sum(
+            widget.outer_size.height + widget.styles.margin.top + widget.styles.margin.bottom
+            for widget in box.children
+            if widget.display and not isinstance(widget, (TokenPanel, TokenStrip))
+        )
+        panel = self.query_one(TokenPanel)
+        free = inner - used - panel.styles.margin.top
+        strip = max(2, (free // 3) // 2 * 2)  # a third for the reply's tokens (two rows a line), one line at least
+        room = max(free - strip, 3)  # its borders and one line, at the least
+        if panel.styles.max_height is None or panel.styles.max_height.value != room:
+            panel.styles.max_height = room
+
+    def show_detail(self) -> None:
+        """The detail line: the cursor's token whole (the strip and the panel cut a long one with ``…``),
+        its id and byte length; under it the candidate picked with ``[`` / ``]``, the same way."""
+        detail = self.query_one("#detail", Static)
+        token = self.state.current
+        detail.display = token is not None
+        if token is None:
+            return
+        state = self.state
+        piece = self._piece(token.token_id, token.piece, token.special)
+        lines = [token_detail(f"token {state.cursor + 1}", piece, token.token_id, token.token)]
+        panel = self.query_one(TokenPanel)
+        row = panel.picked_row
+        if row is not None and panel.picked is not None:
+            head = f"candidate {panel.picked + 1} of {len(panel.rows)}"
+            lines.append(token_detail(head, self._piece(row.token_id, None, False), row.token_id, row.text))
+        detail.update(Text("\n").join(lines))
+        self.call_after_refresh(self.fit_panel)  # the detail line's height may have changed
+
+    def _piece(self, token_id: int, piece: bytes | None, special: bool) -> TokenPiece | None:
+        """A token's exact piece: the backend's (:attr:`TokenViewState.pieces`), else the bytes the reply kept."""
+        known = self.state.pieces.get(token_id) if token_id >= 0 else None
+        if known is not None:
+            return known
+        if piece is not None and not special:
+            return TokenPiece(token_id, piece)
+        return None
 
     def ask_for_exact_numbers(self) -> None:
         """When the panel shows "—" (the top-N list cannot tell), get that step's numbers from the engine.
@@ -253,6 +315,7 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         self.state.set_exact(message.key, message.token)
         if message.key == self.state.exact_key:
             self.query_one(TokenPanel).show()
+            self.show_detail()  # the candidate picked may be another one in the new list
 
     def on_exact_failed(self, message: ExactFailed) -> None:
         if message.key == self.state.exact_key and not self.computing:  # still the step and settings shown
@@ -336,6 +399,11 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
     def action_move(self, delta: int) -> None:
         self.state.move(delta)
         self.redraw_step()
+
+    def action_pick(self, delta: int) -> None:
+        """``]`` / ``[``: highlight the next / previous candidate (the list scrolls to it; the detail line shows it whole)."""
+        self.query_one(TokenPanel).pick(delta)
+        self.show_detail()
 
     def action_move_to(self, index: int) -> None:
         self.state.move_to(index if index >= 0 else len(self.state.tokens) - 1)

@@ -86,16 +86,31 @@ class PromptInput(TextArea):
         def control(self) -> "PromptInput":
             return self.input
 
+    PLACEHOLDERS = (
+        "Message (Enter to send, Shift+Enter/Ctrl+J for a newline, / for tools)",
+        "Message (Enter sends, Ctrl+J newline, / tools)",
+        "Message (Enter sends)",
+        "Message",
+    )
+    """From the longest: the first that fits the box is shown (a placeholder is cut, never wrapped)."""
+
     def __init__(self, history: InputHistory | None = None, **kwargs: object) -> None:
-        kwargs.setdefault(
-            "placeholder", "Message (Enter to send, Shift+Enter/Ctrl+J for a newline, / for tools)"
-        )
+        self._fitted_placeholder = "placeholder" not in kwargs
+        kwargs.setdefault("placeholder", self.PLACEHOLDERS[0])
         kwargs.setdefault("soft_wrap", True)
         kwargs.setdefault("show_line_numbers", False)
         kwargs.setdefault("highlight_cursor_line", False)
         kwargs.setdefault("compact", False)
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.sent_history = history or InputHistory()
+
+    def on_resize(self) -> None:
+        """On a narrow screen the hint is said shorter: cut, "… Shift+Enter/Ctrl+J for a" hid how to add a line."""
+        if self._fitted_placeholder:
+            width = self.content_size.width - 1  # the cursor's cell
+            self.placeholder = next(
+                (text for text in self.PLACEHOLDERS if len(text) <= width), self.PLACEHOLDERS[-1]
+            )
 
     def show_message(self, text: str) -> None:
         """Put a message sent before (recalled with Up, or to edit) in the box, cursor at its end.

@@ -70,10 +70,9 @@ class StatusBar(Static):
             model.append(f" on {visible_text(info.backend)}")
             if info.device:
                 model.append(f" ({visible_text(info.device)})")
-        tail = Text("  │  ")
-        tail.append(format_rate(info.tokens_per_second))
-        tail.append(f"  TTFT {format_ms(info.ttft_ms)}")
-        tail.append("  │  ctx ")
+        rate = Text("  │  " + format_rate(info.tokens_per_second))
+        ttft = Text(f"  TTFT {format_ms(info.ttft_ms)}")
+        ctx = Text("  │  ctx ")
         used = (
             "–" if info.context_used is None else f"{'≈' if info.approximate else ''}{info.context_used}"
         )
@@ -84,10 +83,15 @@ class StatusBar(Static):
             if info.context_length is None
             else str(info.context_length)
         )
-        tail.append(f"{used}/{total}")
+        ctx.append(f"{used}/{total}")
         if info.dropped:
-            tail.append(f" ({info.dropped} older msgs left out)", style="yellow")
-        return _fitted(head, model, tail, self.content_size.width)
+            ctx.append(f" ({info.dropped} older msgs left out)", style="yellow")
+        width = self.content_size.width
+        # Narrower still (40 columns), the speed gives way, TTFT first: cropped at the end, the line
+        # lost the context count, and cut to "● …" the state (idle, generating) went before the speed.
+        tiers = (rate + ttft + ctx, rate + ctx, ctx)
+        tail = next((tier for tier in tiers if not width or head.cell_len + tier.cell_len <= width), ctx)
+        return _fitted(head, model, tail, width)
 
 
 MIN_MODEL_CELLS = 12

@@ -5,6 +5,12 @@ generated or, with the sampling panel open, under the settings the user is
 trying. A candidate a setting cut is dimmed and struck out *and* says which
 setting cut it; a number that cannot be known is shown as ``—`` with the
 reason in the title, never estimated.
+
+Every candidate known is listed (up to the engine's top 20 and the chosen
+token): the panel scrolls when they do not fit, its subtitle says how many
+are out of sight and which keys bring them in (``[`` / ``]`` pick one, which
+also shows it whole on the detail line: a long token's column is cut with
+``…``). A top-10 used to hide half of what top-k 20 keeps.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from typing import Callable
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
+from ...inspect.pieces import TokenPiece
 from ...inspect.shade import SHADES, bar, shade_for
 from ...inspect.token_view import StepRow, TokenViewState, describe_settings
 
@@ -26,8 +35,10 @@ MIN_BAR_WIDTH = 4
 TOKEN_WIDTH = (8, 20)
 """The token column's least and most cells (a longer token is cut with an ellipsis)."""
 NUMBER_WIDTH = 7
-MAX_ROWS = 10
-"""Candidates listed at most (the chosen token is always listed too)."""
+SCROLLBAR = 1
+"""The panel's scrollbar's width (see ``scrollbar-size-vertical``)."""
+PICKED = Style(reverse=True)
+"""The row of the candidate picked with ``[`` / ``]``."""
 
 
 def number(p: float | None) -> str:
@@ -79,27 +90,25 @@ def row_note(row: StepRow) -> Text:
     return Text("")
 
 
-def step_table(rows: list[StepRow], label: Callable[[int, str], str], width: int | None = None) -> Table:
-    """The candidates' rows; ``label(token_id, text)`` draws a token (:meth:`TokenViewState.candidate_label`).
+def step_table(
+    rows: list[StepRow], label: Callable[[int, str], str], width: int | None = None, picked: int | None = None
+) -> Table:
+    """The candidates' rows, every one; ``label(token_id, text)`` draws a token (:meth:`TokenViewState.candidate_label`).
 
     ``width`` (the panel's, when known) decides what gives way on a narrow
     screen: the bar first (the numbers beside it say the same), then the note
     wraps; the numbers and the setting that cut a candidate are never cropped.
+    ``picked``: the row drawn highlighted (its token is shown whole on the detail line).
     """
-    limit = MAX_ROWS
     bar_width = BAR_WIDTH
+    labels = [label(row.token_id, row.text) for row in rows]
+    notes = [row_note(row) for row in rows]
     if width is not None:
-        listed = rows[:MAX_ROWS] + [row for row in rows[MAX_ROWS:] if row.chosen]
-        longest = max((cell_len(label(row.token_id, row.text)) for row in listed), default=0)
+        longest = max((cell_len(text) for text in labels), default=0)
         token_width = min(longest, TOKEN_WIDTH[1])
         fixed = max(token_width, TOKEN_WIDTH[0]) + 2 + (NUMBER_WIDTH + 2) * 2  # token, model, sampled
-        note_width = max((row_note(row).cell_len for row in listed), default=0)
+        note_width = max((note.cell_len for note in notes), default=0)
         bar_width = min(BAR_WIDTH, width - fixed - note_width - 2)
-        if note_width > width - fixed:  # notes wrap to two lines: half the rows fit the panel's height
-            limit = MAX_ROWS // 2
-    shown = rows[:limit] + [row for row in rows[limit:] if row.chosen]
-    labels = [label(row.token_id, row.text) for row in shown]
-    notes = [row_note(row) for row in shown]
     table = Table(box=None, pad_edge=False, expand=False, padding=(0, 2, 0, 0), header_style="bold")
     least, most = TOKEN_WIDTH
     table.add_column("token", no_wrap=True, min_width=least, max_width=most, overflow="ellipsis")
@@ -109,7 +118,7 @@ def step_table(rows: list[StepRow], label: Callable[[int, str], str], width: int
     if with_bar:
         table.add_column("", no_wrap=True, width=bar_width)
     table.add_column("", overflow="fold")  # wraps rather than cropping "cut by top-p 0.95" on a narrow screen
-    for row, text, note in zip(shown, labels, notes):
+    for index, (row, text, note) in enumerate(zip(rows, labels, notes)):
         cut = row.kept is False
         shade = shade_for(row.p_sampled)
         cells = [
@@ -119,8 +128,31 @@ def step_table(rows: list[StepRow], label: Callable[[int, str], str], width: int
         ]
         if with_bar:
             cells.append(Text(bar(row.p_sampled or 0.0, bar_width), style=shade.color if shade else "dim"))
-        table.add_row(*cells, note)
+        table.add_row(*cells, note, style=PICKED if index == picked else None)
     return table
+
+
+def token_detail(head: str, piece: TokenPiece | None, token_id: int, text: str) -> Text:
+    """One token whole, for the detail line: ``head: ␣Paris · id 12366 · 6 bytes``.
+
+    The panel's column and the strip cut a long token with ``…``; here it is
+    never cut (the line wraps), drawn as :meth:`TokenPiece.marked` draws it
+    (terminal-safe, spaces and control tokens visible). The byte count is the
+    engine's when it gave the piece; from the text alone it is said so (a lone
+    byte of a split character decodes to ``�``, three bytes of text).
+    """
+    line = Text(f"{head}: ", style="dim")
+    exact = piece is not None
+    shown = piece or TokenPiece(token_id, text.encode("utf-8"))
+    line.append(shown.marked(), style="bold")
+    facts = [f"id {token_id}" if token_id >= 0 else "id not known (the server gave text only)"]
+    if shown.special:
+        facts.append("control token")
+    else:
+        size = len(shown.piece)
+        facts.append(f"{size} byte{'' if size == 1 else 's'}" + ("" if exact else " as text"))
+    line.append("  ·  " + " · ".join(facts), style="dim")
+    return line
 
 
 def step_title(state: TokenViewState) -> tuple[str, Text]:
@@ -134,19 +166,69 @@ def step_title(state: TokenViewState) -> tuple[str, Text]:
     return head, title
 
 
-class TokenPanel(Static):
-    """The step's candidates; :meth:`show` redraws it from the state."""
+def more_kept_note(rows: list[StepRow]) -> Text | None:
+    """A line when the settings may keep tokens the list does not hold (it ends before anything was cut).
+
+    The list is the model's most likely tokens (20 at most, from the engine); when none of them
+    is cut, top-k 40 or top-p 0.95 may keep more, and the panel must not look like the whole of it.
+    """
+    if not rows or any(row.kept is False for row in rows):
+        return None
+    return Text(
+        f"All {len(rows)} listed are kept; the settings may keep more, beyond the model's most likely "
+        "tokens listed here.",
+        style="dim italic",
+    )
+
+
+class TokenPanel(ScrollableContainer, can_focus=False):
+    """The step's candidates, every one (scrolled when they do not fit); :meth:`show` redraws it from the state.
+
+    ``picked`` is the candidate highlighted with ``[`` / ``]`` (None: none); the screen keys
+    it and shows it whole on its detail line. The subtitle says how many candidates are out
+    of sight and how to see them.
+    """
 
     DEFAULT_CSS = """
-    TokenPanel { height: auto; max-height: 16; border: round $accent; padding: 0 1; }
+    TokenPanel {
+        height: auto; max-height: 60%; border: round $accent; padding: 0 0 0 1;
+        scrollbar-size-vertical: 1; overflow-x: hidden;
+    }
     TokenPanel.-what-if { border: round $warning; }
+    TokenPanel > Static { height: auto; }
     """
 
     def __init__(self, state: TokenViewState, **kwargs: object) -> None:
-        super().__init__("", markup=False, **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]
         self.state = state
-        self._shape: tuple[int, int] | None = None
+        self.picked: int | None = None
+        self._shape: tuple[int, int, int] | None = None
         """(rows, parts, lines) drawn last: a layout is needed only when they change."""
+        self._row_lines: list[int] = []
+        """The first drawn line of each candidate (a note that wraps makes a row two lines)."""
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static("", markup=False)
+
+    @property
+    def rows(self) -> list[StepRow]:
+        return self.state.step_rows() if self.state.tokens else []
+
+    def pick(self, delta: int) -> None:
+        """Highlight the next (``+1``) or previous candidate; from none, the first or the last."""
+        count = len(self.rows)
+        if not count:
+            self.picked = None
+        elif self.picked is None:
+            self.picked = 0 if delta > 0 else count - 1
+        else:
+            self.picked = min(max(self.picked + delta, 0), count - 1)
+        self.show()
+
+    @property
+    def picked_row(self) -> StepRow | None:
+        rows = self.rows
+        return rows[self.picked] if self.picked is not None and self.picked < len(rows) else None
 
     def show(self) -> None:
         state = self.state
@@ -154,7 +236,9 @@ class TokenPanel(Static):
         self.display = bool(state.tokens)
         if not state.tokens:
             return
-        width = self.content_size.width or None  # None until laid out: drawn wide, redrawn on resize
+        # One column is kept for the scrollbar, shown or not: drawn a column narrower when it
+        # appears, the table would wrap its notes differently as the list grows past the panel.
+        width = max(self.content_region.width - SCROLLBAR, 1) if self.content_region.width else None
         head, settings = step_title(state)
         parts: list[Text | Table] = []
         if width is None or cell_len(head) + 3 + settings.cell_len + 6 <= self.size.width:
@@ -163,7 +247,10 @@ class TokenPanel(Static):
             self.border_title = head
             parts.append(settings)
         rows = state.step_rows()
-        table = step_table(rows, state.candidate_label, width)
+        if self.picked is not None and self.picked >= len(rows):
+            self.picked = len(rows) - 1 if rows else None
+        table = step_table(rows, state.candidate_label, width, self.picked)
+        title_lines = self._lines(Group(*parts), width) if parts else 0
         parts.append(table)
         if any(row.p_sampled is None for row in rows):
             parts.append(
@@ -172,17 +259,76 @@ class TokenPanel(Static):
                     style="dim italic",
                 )
             )
+        more = more_kept_note(rows)
+        if more is not None:
+            parts.append(more)
         group = Group(*parts)
+        self._row_lines = [title_lines + line for line in self._table_row_lines(table, width)]
         shape = (table.row_count, len(parts), self._lines(group, width))
-        self.update(group, layout=shape != self._shape)  # most steps keep the panel's height
+        self.query_one(Static).update(group, layout=shape != self._shape)  # most steps keep the panel's height
+        if shape != self._shape:
+            self.refresh(layout=True)
         self._shape = shape
+        self.call_after_refresh(self._follow_pick)
 
-    def _lines(self, group: Group, width: int | None) -> int:
-        """Lines ``group`` takes at ``width``: a note that wraps on a narrow panel makes it taller."""
+    def _lines(self, renderable: Group | Table, width: int | None) -> int:
+        """Lines ``renderable`` takes at ``width``: a note that wraps on a narrow panel makes it taller."""
         if width is None:
             return 0
         console = self.app.console
-        return len(console.render_lines(group, console.options.update_width(width), pad=False))
+        return len(console.render_lines(renderable, console.options.update_width(width), pad=False))
+
+    def _table_row_lines(self, table: Table, width: int | None) -> list[int]:
+        """Each row's first line in ``table`` drawn at ``width`` (a row starts where its token cell does)."""
+        if width is None:
+            return list(range(1, table.row_count + 1))
+        console = self.app.console
+        lines = console.render_lines(table, console.options.update_width(width), pad=False)
+        starts = []
+        for number, line in enumerate(lines[1:], start=1):  # the header first
+            text = "".join(segment.text for segment in line)
+            if text[:1].strip():  # a token's label never starts with a blank (spaces are drawn as ␣)
+                starts.append(number)
+        return starts
+
+    def _follow_pick(self) -> None:
+        """Scroll the picked candidate into view, then say what is out of sight."""
+        if self.picked is not None and self.picked < len(self._row_lines):
+            first = self._row_lines[self.picked]
+            last = (
+                self._row_lines[self.picked + 1] - 1 if self.picked + 1 < len(self._row_lines) else first
+            )
+            top, height = int(self.scroll_y), self.scrollable_content_region.height
+            if first < top or (self.picked == 0 and top):
+                self.scroll_to(y=first - (1 if self.picked == 0 else 0), animate=False)  # the header too
+            elif last >= top + height:
+                self.scroll_to(y=last - height + 1, animate=False)
+        self.call_after_refresh(self.update_subtitle)
+
+    def hidden_rows(self) -> tuple[int, int]:
+        """(above, below): candidates whose first line is out of sight."""
+        top, height = int(self.scroll_y), self.scrollable_content_region.height
+        if not height:
+            return 0, 0
+        above = sum(1 for line in self._row_lines if line < top)
+        below = sum(1 for line in self._row_lines if line >= top + height)
+        return above, below
+
+    def update_subtitle(self) -> None:
+        above, below = self.hidden_rows()
+        if not above and not below:
+            self.border_subtitle = ""
+            return
+        parts = []
+        if above:
+            parts.append(f"{above} above")
+        if below:
+            parts.append(f"{below} more below")
+        self.border_subtitle = f"{' · '.join(parts)}: [ ] or the wheel scroll"
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.update_subtitle()
 
     def on_resize(self) -> None:
         self.show()  # what gives way on a narrow panel depends on its width (see step_table)
