@@ -248,7 +248,9 @@ class ReplyInspection:
         )
         tokens = list(message.tokens or [])
         prompt: tuple[Message, ...] | str | None = None
-        if user is not None:
+        if message.completion_prompt is not None and self.prompt_mode() == "completion":
+            prompt = message.completion_prompt  # the exact text it continued, kept with it: nothing to rebuild
+        elif user is not None:
             sent = before[user].rendered  # a template run (`prompt -t`) keeps what it sent: no rendering again
             sent_as_is = bool(sent) and sent[-1].role == "user"  # type: ignore[index]
             template = load_chat_template(message.template) if message.template and not sent_as_is else None

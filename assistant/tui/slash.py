@@ -69,6 +69,10 @@ def parse_slash_command(
     while (word_match := _WORD.match(rest)) is not None:
         word = word_match.group(1)
         key, eq, value = word.partition("=")
+        if known is not None and key.startswith("--") and key[2:].replace("-", "_") in known:
+            # `/ner --types PERSON text` analysed "--types PERSON" as part of the text, silently
+            flag = key[2:].replace("-", "_")
+            raise ToolError(f"/{match.group(1).lower()}: write {flag}=VALUE here, not {key} (the CLI's spelling)")
         key = key.replace("-", "_")
         if eq and key.isidentifier() and (known is None or key in known):
             parameter = (aliases or {}).get(key, key)

@@ -105,8 +105,17 @@ class EntityView(Static):
 class SentimentView(Static):
     DEFAULT_CSS = "SentimentView { height: auto; }"
 
-    def __init__(self, probabilities: Mapping[str, float], chosen: str | None) -> None:
-        super().__init__(probability_bars(probabilities, chosen), markup=False)
+    def __init__(self, probabilities: Mapping[str, float], chosen: str | None, note: str | None = None) -> None:
+        super().__init__(noted_bars(probabilities, chosen, note), markup=False)
+
+
+def noted_bars(probabilities: Mapping[str, float], chosen: str | None, note: str | None) -> Text:
+    """The bars, and the result's note under them (which labels got no examples, …): the CLI prints it too."""
+    bars = probability_bars(probabilities, chosen)
+    if note:
+        bars.append("\n")
+        bars.append(visible_text(f"note: {note}"), style="dim")
+    return bars
 
 
 def softmax(scores: Mapping[str, float]) -> dict[str, float]:
@@ -143,7 +152,9 @@ def result_view(result: Any, source_text: str = "", plain: str | None = None) ->
     if isinstance(probabilities, Mapping) and probabilities:
         chosen = data.get("label") or data.get("answer")
         bars = {str(k): float(v) for k, v in probabilities.items()}
-        return SentimentView(bars, str(chosen) if chosen is not None else None), plain
+        note = data.get("note")
+        shown_note = note if isinstance(note, str) and note.strip() else None
+        return SentimentView(bars, str(chosen) if chosen is not None else None, shown_note), plain
     entities = data.get("entities")
     if isinstance(entities, list) and source_text:
         try:
