@@ -243,7 +243,7 @@ def check_sides_options(sides: Sequence[Side]) -> None:
     """
     for side in sides:
         try:
-            check_options(side.backend, side.options)
+            check_options(side.backend, side.options, side.model)  # n_ctx past the model: before either runs
         except AssistantError as exc:
             refused = [key for key in side.options if _refused(side.backend, key, side.options[key])]
             others = [other for other in sides if other.backend != side.backend]

@@ -97,13 +97,7 @@ class ChatSession:
         self.params = session_params(self.params)
         # A field set since (``session.params.temperature = -5``) skipped the checks made when the
         # params were built, and the engine sampled at a negative temperature without a word.
-        self.params.validate()
-        if self.params.json_schema is not None:
-            # validate() knows the subset; only the constraint engine knows that no JSON matches
-            # ``{"enum": []}``: that was a BackendError at send, recorded as the turn's error.
-            from .structured.constraint import check_constrainable
-
-            check_constrainable("ChatSession's json_schema", self.params.json_schema)
+        self.params.validate()  # a schema no JSON matches (``{"enum": []}``) too: before anything is recorded
         if self.system is not None and not isinstance(self.system, str):
             raise ConfigError(
                 f"ChatSession's system prompt must be a str or None, not {type(self.system).__name__}"

@@ -21,6 +21,13 @@ MAX_SEED = 2**32 - 2
 """Largest sampling seed: llama.cpp's seed is an unsigned 32-bit number whose top value means "random"."""
 MAX_MAX_TOKENS = 10_000_000
 """Largest ``max_tokens``: past any context window there is, and small enough to size buffers by."""
+MAX_TOP_K = 2**31 - 1
+"""Largest ``top_k``: llama.cpp (and the servers built on it) read it as a signed 32-bit number, so
+``top_k=4294967297`` was top-k 1 there (greedy) and no cut on transformers. Any value at or past the
+vocabulary's size keeps every token, as 0 does."""
+MAX_TEMPERATURE = 1e6
+"""Largest ``temperature``: past it every token left is as likely as the next to six digits. The engines
+divide in float32, where 1e39 is infinity: logits of -inf (a schema's disallowed tokens) became NaN."""
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
@@ -125,13 +132,18 @@ class GenerationParams:
             raise ConfigError(f"max_tokens must be at most {MAX_MAX_TOKENS:,} (a reply stops at the context window anyway)")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             # llama.cpp takes an unsigned 32-bit seed and reads 0xFFFFFFFF (what -1 becomes) as "random".
-            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed}")
+            shown = f"{self.seed:.3g}" if isinstance(self.seed, int) and abs(self.seed) >= 10**15 else self.seed
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, not {shown}")
         if self.temperature < 0:
             raise ConfigError("temperature must be >= 0 (0 means greedy)")
+        if self.temperature > MAX_TEMPERATURE:
+            raise ConfigError(f"temperature must be at most {MAX_TEMPERATURE:g} (past it every token is as likely)")
         if self.temperature < GREEDY_BELOW:
             self.temperature = 0.0  # greedy, and shown so (see GREEDY_BELOW)
         if self.top_k < 0:
             raise ConfigError("top_k must be >= 0 (0 disables it)")
+        if self.top_k > MAX_TOP_K:
+            raise ConfigError(f"top_k must be at most {MAX_TOP_K} (0, or any number past the vocabulary, disables it)")
         if not 0 < self.top_p <= 1:
             raise ConfigError("top_p must be in (0, 1]")
         if self.repeat_penalty <= 0:
@@ -141,10 +153,12 @@ class GenerationParams:
         if self.logprobs > MAX_LOGPROBS:
             raise ConfigError(f"logprobs must be at most {MAX_LOGPROBS} (the alternatives kept per token)")
         if self.json_schema is not None:
-            from .structured.schema import check_schema  # one definition of the supported subset
+            # The one check of a schema (the subset, then what the constraint engine can hold a reply
+            # to): ``{"enum": []}`` passed here and failed at the first token, after a model had loaded.
+            from .structured.constraint import check_constrainable
 
             try:
-                check_schema("json_schema", self.json_schema)
+                check_constrainable("json_schema", self.json_schema)
             except AssistantError as exc:
                 raise ConfigError(str(exc)) from None
         if isinstance(self.stop, str):

@@ -133,3 +133,21 @@ def test_a_colour_code_after_a_full_stop_still_ends_the_sentence() -> None:
     assert [text[a:b] for a, b in sentence_spans(text)] == ["Barack Obama spoke.\x1b[0m", "Then Angela Merkel replied."]
     plain = 'He said "fine." Then left.'
     assert [plain[a:b] for a, b in sentence_spans(plain)] == ['He said "fine."', "Then left."]
+
+
+def test_a_huge_seed_is_quoted_short() -> None:
+    """`-o seed=1e99` quoted the expanded 100-digit number back."""
+    from assistant.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"not 1e\+99$"):
+        GenerationParams(seed=10**99)
+    with pytest.raises(ConfigError, match=r"not 4294967295$"):
+        GenerationParams(seed=2**32 - 1)
+
+
+def test_compare_gives_each_sides_model_to_its_options_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An n_ctx past the model is checked against the model named for that side, before either side runs."""
+    seen = []
+    monkeypatch.setattr(compare, "check_options", lambda *args: seen.append(args))
+    compare.check_sides_options([compare.Side("llama-cpp", "smollm2", {"n_ctx": 100}), compare.Side("transformers", "gemma3")])
+    assert seen == [("llama-cpp", {"n_ctx": 100}, "smollm2"), ("transformers", {}, "gemma3")]

@@ -114,7 +114,7 @@ def test_chat_session_refuses_a_schema_no_json_can_match_before_anything_is_reco
 
     backend = FakeBackend()
     backend.load("x")
-    with pytest.raises(ConfigError, match=r"^ChatSession's json_schema: the JSON schema cannot be compiled"):
+    with pytest.raises(ConfigError, match=r"^json_schema: the JSON schema cannot be compiled"):
         ChatSession(backend, params={"json_schema": schema})
     session = ChatSession(backend, params={"max_tokens": 50})
     store = HistoryStore.open(tmp_path / "h.db")

@@ -147,7 +147,7 @@ def _load_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     return {**backend_options(name), **check_backend_options(options, "load_backend()")}
 
 
-def check_options(name: str, options: dict[str, Any]) -> None:
+def check_options(name: str, options: dict[str, Any], model: str | os.PathLike[str] | None = None) -> None:
     """Refuse now, with the line ``load`` would give, an option backend ``name`` does not take; nothing loads.
 
     For a command that loads one backend after another (``assistant compare``): an
@@ -155,11 +155,30 @@ def check_options(name: str, options: dict[str, Any]) -> None:
     The options are merged with the config's as :func:`load_backend` merges them, and
     checked by the backend's :meth:`~assistant.backends.base.Backend.check_options`
     (a plugin backend written before that member is left to refuse them at ``load``).
+    With ``model`` (as :func:`load_backend` takes it), what ``load`` would refuse about
+    that model is refused too where its files tell (``-o n_ctx=100000`` for a model
+    trained on 8192 tokens), still loading and downloading nothing.
     """
     backend = create_backend(name)
     check = getattr(backend, "check_options", None)
-    if check is not None:
-        check(_load_options(name, options))
+    if check is None:
+        return
+    merged = _load_options(name, options)
+    if model is None or not _takes_model(check):  # a plugin backend written before ``model``
+        check(merged)
+    else:
+        check(merged, model=_model_reference(model))
+
+
+def _takes_model(check: Callable[..., Any]) -> bool:
+    """Whether a backend's ``check_options`` takes the ``model`` argument the protocol added."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(check).parameters
+    except (TypeError, ValueError):
+        return False
+    return "model" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 def _model_reference(model: object) -> str:

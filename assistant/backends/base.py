@@ -201,12 +201,17 @@ class Backend(Protocol):
     def attention_shape(self) -> tuple[int, int]:
         """(layers, heads) of the loaded model, known before any attention is computed."""
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Any], model: str | None = None) -> None:
         """Raise the error :meth:`load` would raise for an option it does not take, loading nothing.
 
         Called on an unloaded backend (``assistant compare`` checks both sides before
-        either runs). Use :func:`assistant.backends.check_options`, which also takes a
-        plugin backend written before this member.
+        either runs). With ``model`` (what :meth:`load` would be given), also what ``load``
+        would refuse about that model's limits that its files on disk tell, such as an
+        ``n_ctx`` past the context it was trained on — read from headers, never loaded or
+        downloaded (a model not here yet is left to ``load``). A remote backend, whose
+        model lives on a server, takes ``model`` and checks the options alone.
+        Use :func:`assistant.backends.check_options`, which also takes a plugin backend
+        written before this member (or before ``model``).
         """
 
     def unload(self) -> None: ...
@@ -251,8 +256,11 @@ class TokenLoopBackend(ABC):
     @abstractmethod
     def unload(self) -> None: ...
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Any], model: str | None = None) -> None:
         """The unknown-option refusal of :meth:`load`, from the one list ``load`` reads.
+
+        ``model`` is taken for the protocol's sake: the local engines here check its
+        limits too (their own ``check_options``); a plugin's engine knows its own.
 
         The module that defines the engine's ``load`` names the options it reads in
         ``OPTIONS`` (and those it accepts and ignores in ``IGNORED_OPTIONS``), as
@@ -407,6 +415,8 @@ class TokenLoopBackend(ABC):
         candidates = checked_candidates(candidates)
         segments = self.prompt_segments(prompt)
         prompt_ids = self.tokenize_segments(segments)
+        if not prompt_ids:  # llama-cpp scored 0.0 (certainty) for every candidate; transformers refused
+            raise ConfigError(NOTHING_TO_PREDICT_FROM)
         n_ctx = self.context_length
         if len(prompt_ids) >= n_ctx:
             raise ContextOverflowError(len(prompt_ids), n_ctx)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import BackendError, ConfigError, ModelLoadError
+from ..errors import BackendError, ModelLoadError
 from ..models.context_size import (
     OVERRIDE_OPTION,
     KvShape,
@@ -47,11 +47,40 @@ from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read t
     read_load_options,
 )
 from .llama_reading import LlamaReading
+from .model_files import model_on_disk
 from .token_markers import MarkerCutter, vocab_markers
 
 DEFAULT_MAX_CTX = 8192
+MAX_N_CTX = 2**31 - 1
+"""Largest ``n_ctx`` llama.cpp is given: its context size and positions are 32-bit numbers."""
 DEFAULT_BATCH = 512
 """Prompt tokens per decode unless ``-o n_batch`` says otherwise (llama-cpp-python's default)."""
+
+
+def _context_plan(lib: Any, metadata: dict[str, Any], options: dict[str, Any]) -> tuple[int, int, bool]:
+    """``(n_ctx, n_gpu_layers, on_cpu)`` for a GGUF with this header, the context size checked.
+
+    ``options`` are :func:`read_load_options`'s. An ``n_ctx`` past the trained context (unless
+    ``n_ctx_override``), or whose f16 KV cache would not fit in the memory left, is refused here,
+    before llama.cpp allocates it: the one check ``load`` and ``check_options`` make.
+    """
+    trained = training_context_length(metadata)
+    n_ctx = int(options.get("n_ctx") or min(trained or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
+    default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
+    given_layers = options.get("n_gpu_layers")
+    n_gpu_layers = default_gpu_layers if given_layers is None else int(given_layers)
+    on_cpu = n_gpu_layers == 0 or not lib.llama_supports_gpu_offload()
+    check_context_size(  # before llama.cpp allocates the cache (f16 keys and values by default)
+        n_ctx,
+        trained=trained,
+        shape=KvShape.from_gguf(metadata),
+        bytes_per_value=2,
+        override=bool(options.get(OVERRIDE_OPTION)),
+        memory=available_memory() if on_cpu else None,
+    )
+    if n_ctx > MAX_N_CTX:  # on a GPU no memory check stops it, and ctypes wraps it (2**32 + 100 was 100)
+        raise BackendError(f"n_ctx={n_ctx} is past the {MAX_N_CTX} tokens llama.cpp can hold; use a smaller n_ctx")
+    return n_ctx, n_gpu_layers, on_cpu
 
 
 class LlamaCppBackend(LlamaReading, TokenLoopBackend):
@@ -98,30 +127,17 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
 
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
         options = read_load_options(options)  # names and values, before resolving the model (a download)
-        verbose, override, flash_attn = options["verbose"], options[OVERRIDE_OPTION], options["flash_attn"]
+        verbose, flash_attn = options["verbose"], options["flash_attn"]
         path = resolve_model_path(model, progress=progress)
         if path.is_dir():
             raise ModelLoadError(path, "llama-cpp needs a .gguf file, not a directory")
         metadata = read_metadata(path)
-        trained = training_context_length(metadata)
-        n_ctx = int(options.get("n_ctx") or min(trained or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX))
         from .engine.threads import compute_threads
 
         requested_threads = int(options.get("n_threads") or 0)
         n_threads, n_threads_batch = compute_threads(requested_threads)
         lib = _import_llama_cpp(verbose)
-        default_gpu_layers = -1 if lib.llama_supports_gpu_offload() else 0
-        given_layers = options.get("n_gpu_layers")
-        n_gpu_layers = default_gpu_layers if given_layers is None else int(given_layers)
-        on_cpu = n_gpu_layers == 0 or not lib.llama_supports_gpu_offload()
-        check_context_size(  # before llama.cpp allocates the cache (f16 keys and values by default)
-            n_ctx,
-            trained=trained,
-            shape=KvShape.from_gguf(metadata),
-            bytes_per_value=2,
-            override=override,
-            memory=available_memory() if on_cpu else None,
-        )
+        n_ctx, n_gpu_layers, on_cpu = _context_plan(lib, metadata, options)
         # 0 is the default, as for the other count options: llama.cpp itself refused n_batch=0 at load
         n_batch = int(options.get("n_batch") or DEFAULT_BATCH)
         self.unload()
@@ -168,9 +184,17 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         self._model_name = model if not Path(model).exists() else path.name
         self._setup_chat_format()
 
-    def check_options(self, options: dict[str, Any]) -> None:
-        """What ``load`` refuses in its options (names and values: :func:`read_load_options`), loading nothing."""
-        read_load_options(dict(options))
+    def check_options(self, options: dict[str, Any], model: str | None = None) -> None:
+        """What ``load`` refuses in its options (names and values: :func:`read_load_options`), loading nothing.
+
+        With ``model``, its context size too, as ``load`` checks it (:func:`_context_plan`), from the
+        GGUF's header when the file is here: ``compare -o n_ctx=100000`` was refused only when this
+        side's turn came, after the other side had run.
+        """
+        checked = read_load_options(dict(options))
+        path = model_on_disk(model) if model is not None else None
+        if path is not None:
+            _context_plan(_import_llama_cpp(checked["verbose"]), read_metadata(path), checked)
 
     def _setup_chat_format(self) -> None:
         llm, meta = self._llm, self._metadata
@@ -362,7 +386,9 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
 
         The mask is a custom sampler that llama-cpp-python puts *first* in the
         chain (before the repeat penalty, top-k, top-p and temperature), so the
-        settings mean what they mean unconstrained. It was measured against
+        settings mean what they mean unconstrained. The repeat penalty is one
+        there too, right after the mask: :func:`~assistant.inspect.distribution.apply_repeat_penalty`,
+        the definition the sampled probabilities and the transformers sampler use. It was measured against
         llama.cpp's own grammar sampler (``LlamaGrammar.from_json_schema``) in
         docs/performance.md, "Constrained decoding".
         """
@@ -370,16 +396,26 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         llm.set_seed(params.seed if params.seed is not None else random.randrange(2**31))
         want = params.logprobs
         if want:
-            from ..inspect.distribution import sampled_distribution, token_numbers
+            from ..inspect.distribution import PENALTY_LAST_N, sampled_distribution, token_numbers
         constraint = self.json_constraint(params)
-        masks = None
+        processors: list[Callable[[Any, Any], Any]] = []
+        generated: list[int] = []  # the repeat penalty's window, as llama.cpp's sampler sees it
         if constraint is not None:
             # llama-cpp-python calls it from C (its custom sampler): a Ctrl-C in it is noted, the logits kept
-            mask = callback_interrupts.guard(
+            processors.append(callback_interrupts.guard(
                 lambda _ids, logits: constraint.mask_numpy(logits), lambda _ids, logits: logits
-            )
-            masks = [mask]
-        generated: list[int] = []  # the repeat penalty's window, as llama.cpp's sampler sees it
+            ))  # fmt: skip
+        if params.repeat_penalty != 1.0:
+            # The penalty of inspect.distribution (what the sampled probabilities and the transformers
+            # sampler apply), not llama.cpp's own: that one reads the penalty as a float32, so one under
+            # 1e-38 was 0 there and a penalised logit infinity, and the draw came from NaN probabilities
+            # (transformers held the same value to a finite logit and repeated the token).
+            from ..inspect.distribution import apply_repeat_penalty
+
+            processors.append(callback_interrupts.guard(
+                lambda _ids, logits: apply_repeat_penalty(logits, generated, params.repeat_penalty),
+                lambda _ids, logits: logits,
+            ))  # fmt: skip
         n_ctx = self.context_length
         self._start_threads()
         try:
@@ -394,13 +430,14 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
                 min_p=0.0,
                 typical_p=1.0,
                 temp=params.temperature,
-                repeat_penalty=params.repeat_penalty,
+                repeat_penalty=1.0,  # applied by the processors above (one definition of it)
                 reset=True,
-                logits_processor=masks,
+                logits_processor=processors or None,
             )):
                 self._abort_on_cancel(False)
                 callback_interrupts.raise_pending()
                 token = int(token)
+                generated.append(token)  # before the next draw, which reads it
                 done = False
                 if constraint is not None:
                     constraint.advance(token)
@@ -408,9 +445,9 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
                 if want:
                     # The logits the token was just drawn from (generate evaluates it only on the next step).
                     allowed = constraint.last_allowed if constraint is not None else None
-                    dist = sampled_distribution(self._raw_logits(), params, generated, allowed)
+                    before = generated[-PENALTY_LAST_N - 1 : -1]  # the window this token was drawn with
+                    dist = sampled_distribution(self._raw_logits(), params, before, allowed)
                     logprob, p_sampled, top = token_numbers(dist, token, want)
-                    generated.append(token)
                     yield SampledToken(token, logprob, top, p_sampled, ends_document=done)
                 else:
                     yield SampledToken(token, ends_document=done)

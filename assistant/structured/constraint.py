@@ -55,23 +55,48 @@ _CANNOT_COMPILE = "the JSON schema cannot be compiled for constrained decoding"
 _MAX_ENGINE_ERROR = 200  # llguidance quotes whole generated regexes (thousands of characters) in its errors
 
 
+_CONSTRAINABLE: OrderedDict[str, None] = OrderedDict()
+"""Keys (:func:`schema_key`) of schemas :func:`check_constrainable` has passed, most recent last."""
+_CONSTRAINABLE_LOCK = threading.Lock()
+
+
 def check_constrainable(where: str, schema: dict[str, Any]) -> None:
     """Refuse, before any model loads, a schema the constraint engine cannot build or no JSON can match.
 
+    The one check of a ``json_schema``: :meth:`GenerationParams.validate
+    <assistant.types.GenerationParams.validate>` runs it, so every path that
+    builds params (the CLI's ``--schema``, templates, ``ChatSession``, the
+    Python API) refuses the same schemas with the same line.
     :func:`~assistant.structured.schema.check_schema` knows the subset; this
-    asks llguidance itself (no vocabulary needed, a few ms) so that
+    asks llguidance itself (no vocabulary needed) so that
     ``required: [x]`` with no ``x`` allowed, an empty ``enum``, an integer range
     with no integer in it, or bounds the engine cannot turn into a regex are
     one error line when the schema is given, not after a model has loaded.
+    A schema that passed is remembered (:data:`MAX_CACHED_SCHEMAS` of them):
+    params are validated again at every request, and a large schema takes
+    llguidance a tenth of a second.
     """
-    import llguidance
-
     from ..errors import ConfigError
 
     check_schema(where, schema)
+    try:
+        key: str | None = schema_key(schema)
+    except (TypeError, ValueError):  # a value JSON cannot hold: the engine refuses it below, in words
+        key = None
+    with _CONSTRAINABLE_LOCK:
+        if key is not None and key in _CONSTRAINABLE:
+            _CONSTRAINABLE.move_to_end(key)
+            return
+    import llguidance
+
     problem = llguidance.LLMatcher.validate_grammar(_grammar(schema, ConfigError, where))
     if problem:
         raise ConfigError(f"{where}: {_CANNOT_COMPILE}: {_one_line(problem)}")
+    if key is not None:
+        with _CONSTRAINABLE_LOCK:
+            _CONSTRAINABLE[key] = None
+            while len(_CONSTRAINABLE) > MAX_CACHED_SCHEMAS:
+                _CONSTRAINABLE.popitem(last=False)
 
 
 def _grammar(schema: dict[str, Any], error: type[Exception], where: str = "") -> str:

@@ -139,8 +139,10 @@ class OpenAIBackend:
             raise
         self._client, self._settings, self._chat_format = client, settings, chat_format
 
-    def check_options(self, options: dict[str, Any]) -> None:
+    def check_options(self, options: dict[str, Any], model: str | None = None) -> None:
         """What :meth:`load` refuses in its options, names and values, connecting to nothing (``assistant compare``).
+
+        ``model`` names one of the server's models: only the server knows its limits, so it is not checked here.
 
         Each value goes through the check ``load`` makes (:func:`.settings.option_value`), and a
         ``chat_template`` is read as ``load`` reads it: a missing file or unknown name is refused here.

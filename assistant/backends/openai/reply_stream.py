@@ -131,7 +131,7 @@ def stream_reply(
             if opened and not heard and profile.name == "llama-cpp-python" and _connection_dropped(exc):
                 # llama-cpp-python refusing a prompt longer than its window: an empty stream, or (when
                 # its close beats the stream's end) a connection closed before any event. Same words for both.
-                raise RemoteError(f"{origin(url)} {cut_short(profile, False, False, url)}") from exc
+                raise RemoteError(f"{origin(url)} {cut_short(profile, False, False, url, prompt_size)}") from exc
             raise
     if cancelled.is_set():
         finish = "cancelled"
@@ -146,7 +146,7 @@ def stream_reply(
         tail = stopper.flush()
         if tail:
             yield Chunk(text=tail)
-        raise RemoteError(f"{origin(url)} {cut_short(profile, done, heard, url)}")
+        raise RemoteError(f"{origin(url)} {cut_short(profile, done, heard, url, prompt_size)}")
     tail = "" if stopped else stopper.flush()
     end = time.perf_counter()
     if usage is None:
@@ -157,7 +157,9 @@ def stream_reply(
     yield Chunk(text=tail, finish_reason=finish or "stop", usage=usage, timings=timings)
 
 
-def cut_short(profile: ServerProfile, done: bool, heard: bool, url: str | None = None) -> str:
+def cut_short(
+    profile: ServerProfile, done: bool, heard: bool, url: str | None = None, prompt_size: PromptSize | None = None
+) -> str:
     """Why a stream without a finish reason is no reply: the words after the server's name.
 
     ``heard``: whether any event came at all. llama-cpp-python's server answers a prompt
@@ -166,7 +168,9 @@ def cut_short(profile: ServerProfile, done: bool, heard: bool, url: str | None =
     was stopped or killed ends its streams the same way, so before that hint is given the
     server's address (``url``) is tried once: when nothing listens there any more, that is
     the reason (a batch whose server died said "shorten the prompt, or start the server
-    with a larger --n_ctx").
+    with a larger --n_ctx"). It does the same with a prompt of no tokens (an empty text
+    for a model that starts one with no token of its own): where ``prompt_size`` counts
+    none, that is said instead, in the words the local backends use.
     """
     if not done and url is not None and not _listening(url):
         said = "without sending any reply" if not heard else "before the reply was complete"
@@ -174,6 +178,10 @@ def cut_short(profile: ServerProfile, done: bool, heard: bool, url: str | None =
     if not done and not heard:
         hint = ""
         if profile.name == "llama-cpp-python":
+            if prompt_size is not None and prompt_size() == (0, True):
+                from ..base import NOTHING_TO_PREDICT_FROM
+
+                return f"ended the stream without sending any reply: {NOTHING_TO_PREDICT_FROM}"
             hint = (
                 "; llama-cpp-python's server does this when the prompt does not fit its context window: "
                 "shorten the prompt, or start the server with a larger --n_ctx"

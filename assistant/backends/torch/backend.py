@@ -37,19 +37,21 @@ from typing import Any, Iterator, Sequence
 
 from ...errors import BackendError, ModelLoadError
 from ...models.context_size import OVERRIDE_OPTION, override_requested
+from ...models.gguf import read_metadata
 from ...option_values import check_backend_options, switch_option, unknown_options_error
 from ...types import GenerationParams
 from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
 from ..chat_format import ChatFormat
 from ..engine.threads import AvailableCores, ThreadGovernor
+from ..model_files import model_on_disk
+from ..prompt_reuse import common_prefix
+from ..token_markers import MarkerCutter, find_markers
 from .attention_window import window_weights
 from .batch_scheduler import BatchScheduler, Request
 from .convert import SIDECAR, ModelFacts, ensure_converted
 from .device import check_context, check_gguf_context, choose_device, choose_dtype, is_oom
 from .hf_decoder import PREFILL_CHUNK
 from .loading import TokenRules, choose_decoder, facts_from_hf, load_directory, token_rules
-from ..prompt_reuse import common_prefix
-from ..token_markers import MarkerCutter, find_markers
 from .prompt_cache import PromptCache
 from .sampling import Sampler, token_numbers
 
@@ -97,6 +99,11 @@ class LoadChoices:
     override: bool
     """``n_ctx_override``: an ``n_ctx`` past the trained context is allowed."""
 
+    @property
+    def n_ctx(self) -> int:
+        """The context size asked for; 0: the model's own, up to ``DEFAULT_MAX_CTX``."""
+        return int(self.options.get("n_ctx") or 0)
+
 
 def read_load_options(options: dict[str, Any]) -> LoadChoices:
     """Every load option checked, names and values, with no model touched: the one check ``load`` and
@@ -128,6 +135,18 @@ def read_load_options(options: dict[str, Any]) -> LoadChoices:
     return LoadChoices(
         rest, verbose, native, graphs_asked, attn, device, dtype, rest.get("max_batch") or 0, override
     )
+
+
+def check_gguf_n_ctx(metadata: dict[str, Any], choices: LoadChoices) -> None:
+    """The ``n_ctx`` asked for, checked against a GGUF's header (:func:`.device.check_gguf_context`)."""
+    if choices.n_ctx:  # the default is within the trained context, and small
+        check_gguf_context(choices.n_ctx, metadata, choices.override, choices.dtype, choices.device)
+
+
+def check_directory_n_ctx(directory: Path, facts: ModelFacts | None, choices: LoadChoices) -> None:
+    """The ``n_ctx`` asked for, checked against a model directory's config (:func:`.device.check_context`)."""
+    if choices.n_ctx:
+        check_context(choices.n_ctx, directory, facts, choices.override, choices.dtype, choices.device)
 
 
 class TransformersBackend(TokenLoopBackend):
@@ -182,12 +201,6 @@ class TransformersBackend(TokenLoopBackend):
         requested_threads = int(options.get("n_threads") or 0)
         n_threads = compute_threads(requested_threads)[0]
         free_cores = AvailableCores()  # from before the load, so the first request has a measure too
-        n_ctx_asked = int(options.get("n_ctx") or 0)
-
-        def context_check(metadata: dict[str, Any]) -> None:  # a GGUF about to be converted: its header says
-            if n_ctx_asked:
-                check_gguf_context(n_ctx_asked, metadata, choices.override, dtype, device)
-
         if path.is_dir():
             directory = path
             if not (directory / "config.json").is_file():
@@ -195,10 +208,11 @@ class TransformersBackend(TokenLoopBackend):
             facts = ModelFacts.from_file(directory / SIDECAR)
         elif (path.parent / "config.json").is_file() and path.suffix != ".gguf":
             raise ModelLoadError(path, f"this is one file of a model directory; pass {path.parent}")
-        else:
-            directory, facts = ensure_converted(path, progress, verbose, before_converting=context_check)
-        if n_ctx_asked:  # the default is within the trained context, and small
-            check_context(n_ctx_asked, directory, facts, choices.override, dtype, device)
+        else:  # a GGUF's n_ctx is checked from its header, before a conversion of minutes
+            directory, facts = ensure_converted(
+                path, progress, verbose, before_converting=lambda metadata: check_gguf_n_ctx(metadata, choices)
+            )
+        check_directory_n_ctx(directory, facts, choices)
         self.unload()
         torch.set_num_threads(n_threads)
         self._device = device
@@ -235,9 +249,22 @@ class TransformersBackend(TokenLoopBackend):
             self._model_name = model if not Path(model).exists() else path.name
             self._tokens = token_rules(tokenizer, facts, str(getattr(hf_model.config, "model_type", "")))
 
-    def check_options(self, options: dict[str, Any]) -> None:
-        """What ``load`` refuses in its options (names and values: :func:`read_load_options`), loading nothing."""
-        read_load_options(dict(options))
+    def check_options(self, options: dict[str, Any], model: str | None = None) -> None:
+        """What ``load`` refuses in its options (names and values: :func:`read_load_options`), loading nothing.
+
+        With ``model``, an ``n_ctx`` it cannot take too, from the files ``load`` would read when they
+        are here (a model directory's ``config.json``, else the GGUF's header): ``compare -o
+        transformers:n_ctx=100000`` was refused only when this side's turn came, after the other had run.
+        """
+        choices = read_load_options(dict(options))
+        path = model_on_disk(model, directory_ok=True) if model is not None and choices.n_ctx else None
+        if path is None:
+            return
+        if path.is_dir():
+            if (path / "config.json").is_file():  # else load refuses the directory itself
+                check_directory_n_ctx(path, ModelFacts.from_file(path / SIDECAR), choices)
+        elif not ((path.parent / "config.json").is_file() and path.suffix != ".gguf"):
+            check_gguf_n_ctx(read_metadata(path), choices)
 
     def unload(self) -> None:
         had_model = self._model is not None
