@@ -35,7 +35,6 @@ silently never called or dropped.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -53,6 +52,15 @@ import pluggy
 
 from . import hookspecs
 from .errors import AssistantError, ConfigError, PluginError, exception_text
+from .plugin_checks import (
+    LoadProblem,
+    check_returned,
+    plugin_line,
+    registered_name,
+    unknown_hook,
+    unknown_hooks_of,
+    unmarked_hooks_of,
+)
 from .plugin_output import plugin_output, slow_import_note, timed_import
 
 DEFAULT_PLUGINS = (
@@ -129,7 +137,7 @@ def _user_plugin_dirs(state: _State) -> list[tuple[Path, bool]]:
         # every command repeated the config error as a plugin warning before its own.
         if _may_name_plugin_dirs(paths().config_file):
             _record_failure(
-                state, "plugin_dirs", "config", _LoadProblem(f"the plugins of plugin_dirs were not loaded: {exc}")
+                state, "plugin_dirs", "config", LoadProblem(f"the plugins of plugin_dirs were not loaded: {exc}")
             )
         return dirs
     for entry in configured:
@@ -156,8 +164,8 @@ def _may_name_plugin_dirs(config_file: Path) -> bool:
 
 def _record_failure(state: _State, name: str, stage: str, exc: BaseException) -> None:
     # Our own errors say what went wrong in words; a plugin's bug keeps its exception's name.
-    said = isinstance(exc, (_LoadProblem, AssistantError)) and exception_text(exc)
-    error = _one_line(said or f"{type(exc).__name__}: {exception_text(exc)}")
+    said = isinstance(exc, (LoadProblem, AssistantError)) and exception_text(exc)
+    error = plugin_line(said or f"{type(exc).__name__}: {exception_text(exc)}")
     if strict_plugins():
         raise PluginError(name, error) from exc
     if any(f.name == name and f.stage == stage and f.error == error for f in state.failures):
@@ -165,22 +173,6 @@ def _record_failure(state: _State, name: str, stage: str, exc: BaseException) ->
     state.failures.append(
         PluginFailure(name=name, stage=stage, error=error, traceback="".join(traceback.format_exception(exc)))
     )
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    """A plugin's message as one line (tracebacks and multi-line messages are common), capped."""
-    from .terminal_text import one_line
-
-    flat = one_line(text)  # other controls stay, for the printed line to show visibly
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-class _LoadProblem(Exception):
-    """A problem the loader itself finds (not a plugin's exception): its message is shown as is."""
-
-
-class UnknownHookError(_LoadProblem):
-    """A plugin implements a hook name no spec declares (a typo: it would never be called)."""
 
 
 def _check_unknown_hooks(state: _State) -> None:
@@ -192,7 +184,7 @@ def _check_unknown_hooks(state: _State) -> None:
     plugin's tools would go missing without a word.
     """
     for name, plugin in state.pm.list_name_plugin():
-        for problem in _unmarked_hooks_of(state.pm, plugin):
+        for problem in unmarked_hooks_of(state.pm, plugin):
             _record_failure(state, name, "hook", problem)
     for name in list(vars(state.pm.hook)):
         if name.startswith("_"):
@@ -202,47 +194,7 @@ def _check_unknown_hooks(state: _State) -> None:
             continue
         for impl in caller.get_hookimpls():
             if not impl.optionalhook:
-                _record_failure(state, impl.plugin_name, "hook", _unknown_hook(name))
-
-
-def _known_hooks() -> list[str]:
-    return [name for name in dir(hookspecs) if name.startswith("register_")]
-
-
-def _unknown_hook(name: str) -> UnknownHookError:
-    """The error for hook implementation ``name`` that no spec declares, with the closest real name."""
-    known = _known_hooks()
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-    hint = f" (did you mean {close[0]!r}?)" if close else f" (known hooks: {', '.join(known)})"
-    return UnknownHookError(f"unknown hook {name!r}{hint}")
-
-
-def _unknown_hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[UnknownHookError]:
-    """The hook implementations of ``plugin`` (not yet registered) that match no hook spec, as pluggy finds them."""
-    known = set(_known_hooks())
-    found = []
-    for attr in dir(plugin):
-        opts = pm.parse_hookimpl_opts(plugin, attr)
-        if opts is None or opts.get("optionalhook"):
-            continue
-        hook_name = opts.get("specname") or attr
-        if hook_name not in known:
-            found.append(_unknown_hook(hook_name))
-    return found
-
-
-def _unmarked_hooks_of(pm: pluggy.PluginManager, plugin: object) -> list[_LoadProblem]:
-    """The functions of ``plugin`` named like a hook but not marked ``@hookimpl`` (never called)."""
-    found = []
-    for hook_name in _known_hooks():
-        attr = getattr(plugin, hook_name, None)
-        if callable(attr) and pm.parse_hookimpl_opts(plugin, hook_name) is None:
-            found.append(
-                _LoadProblem(
-                    f"{hook_name} is not marked @hookimpl, so it is never called (from assistant import hookimpl)"
-                )
-            )
-    return found
+                _record_failure(state, impl.plugin_name, "hook", unknown_hook(name))
 
 
 _SHOWN_AS_IS = frozenset("\t\n")  # kept by visible_text, yet no name holds them
@@ -260,12 +212,12 @@ def _check_plugin_name(name: str) -> None:
     from .text_checks import invalid_unicode
 
     if name in DEFAULT_PLUGINS:
-        raise _LoadProblem("this is the name of a built-in plugin, which cannot be replaced; rename it")
+        raise LoadProblem("this is the name of a built-in plugin, which cannot be replaced; rename it")
     problem = invalid_unicode(name)
     if problem:  # an undecodable file name: once called "holds control characters", which it may not
-        raise _LoadProblem(f"the name is not valid UTF-8 ({problem}); rename it")
+        raise LoadProblem(f"the name is not valid UTF-8 ({problem}); rename it")
     if visible_text(name) != name or any(ch in _SHOWN_AS_IS for ch in name):
-        raise _LoadProblem("the name holds control characters; rename it")
+        raise LoadProblem("the name holds control characters; rename it")
 
 
 def _load_module_from_file(path: Path) -> ModuleType:
@@ -300,7 +252,7 @@ def _register(state: _State, plugin: object, name: str, source: str) -> None:
         return
     other = state.pm.get_name(plugin)
     if other is not None:  # pluggy's own error lists every plugin loaded
-        raise _LoadProblem(f"the same module or object is already loaded as plugin {other!r}")
+        raise LoadProblem(f"the same module or object is already loaded as plugin {other!r}")
     if previous is not None:
         state.pm.unregister(previous, name=name)
     try:
@@ -320,7 +272,7 @@ def _load_directory_plugins(
             what = "is not a directory" if directory.exists() else "does not exist"
             if directory.suffix == ".py" and directory.is_file():  # the plugin itself, named instead of its folder
                 what = f"is a plugin file, not a directory: plugin_dirs lists folders ({directory.parent})"
-            _record_failure(state, str(directory), "plugin_dirs", _LoadProblem(what))
+            _record_failure(state, str(directory), "plugin_dirs", LoadProblem(what))
         return
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
@@ -333,8 +285,8 @@ def _load_directory_plugins(
             _check_plugin_name(name)
             if not path.is_file():  # a folder named x.py, a FIFO (reading it would hang), /dev/zero
                 if path.is_symlink() and not path.exists():
-                    raise _LoadProblem(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist")
-                raise _LoadProblem(f"{path} is not a regular file")
+                    raise LoadProblem(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist")
+                raise LoadProblem(f"{path} is not a regular file")
             first_party = directory == first_party_plugin_dir()
             with plugin_output(state.printed, name), timed_import(state.slow, name, first_party=first_party):
                 module = _load_module_from_file(path)
@@ -382,7 +334,7 @@ def _build_state() -> _State:
     _load_entry_point_plugins(state, allowed, seen)
     for name in sorted((allowed or set()) - seen):
         _record_failure(
-            state, name, "ASSISTANT_PLUGINS", _LoadProblem("no plugin file or entry point has this name")
+            state, name, "ASSISTANT_PLUGINS", LoadProblem("no plugin file or entry point has this name")
         )
     _check_unknown_hooks(state)
     return state
@@ -391,7 +343,7 @@ def _build_state() -> _State:
 _building = False
 
 
-class LoadingReentered(_LoadProblem):
+class LoadingReentered(LoadProblem):
     """A plugin used the plugin registries while plugins were still loading (at its import)."""
 
 
@@ -430,13 +382,13 @@ def register_plugin(plugin: object, name: str | None = None, source: str = "runt
     name = name or getattr(plugin, "__name__", None) or repr(plugin)
     # Raised, not recorded: the caller is right here, and a hook that is never called (a
     # typo) or pluggy's refusal of a wrong argument name would otherwise pass unnoticed.
-    unknown = [*_unknown_hooks_of(state.pm, plugin), *_unmarked_hooks_of(state.pm, plugin)]
+    unknown = [*unknown_hooks_of(state.pm, plugin), *unmarked_hooks_of(state.pm, plugin)]
     if unknown:
         raise PluginError(name, "; ".join(str(problem) for problem in unknown))
     try:
         _register(state, plugin, name, source)
-    except (pluggy.PluginValidationError, _LoadProblem) as exc:
-        raise PluginError(name, _one_line(str(exc))) from exc
+    except (pluggy.PluginValidationError, LoadProblem) as exc:
+        raise PluginError(name, plugin_line(str(exc))) from exc
 
 
 def unregister_plugin(name: str) -> None:
@@ -507,10 +459,10 @@ def call_registration_hook(hook_name: str, register: Any, arg_name: str = "regis
         given = _guarded(state, impl.plugin_name, hook_name, register) if arg_name == "register" else register
         try:
             if impl.hookwrapper or impl.wrapper:
-                raise _LoadProblem(f"{hook_name} cannot be a hook wrapper: call register(...) in a plain function")
+                raise LoadProblem(f"{hook_name} cannot be a hook wrapper: call register(...) in a plain function")
             with plugin_output(state.printed, impl.plugin_name):
                 returned = impl.function(**{name: given for name in impl.argnames if name == arg_name})
-            _check_returned(hook_name, arg_name, returned)
+            check_returned(hook_name, arg_name, returned)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit in a hook must not end the command either
@@ -541,13 +493,13 @@ def _guarded(state: _State, plugin: str, hook_name: str, register: Callable[...,
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError as exc:  # named as the plugin wrote it, not as our inner function is called
-                raise _LoadProblem(f"register{signature}: {exc}") from None
-            name = _registered_name(hook_name, bound.arguments)
+                raise LoadProblem(f"register{signature}: {exc}") from None
+            name = registered_name(hook_name, bound.arguments)
             if name is not None and name in registered:
                 # Kept, the second silently replaced or lost to the first depending on the registry;
                 # a copy-pasted register(...) that forgot to rename is this plugin's bug, named.
                 what = hook_name.removeprefix("register_").removesuffix("s")
-                raise _LoadProblem(f"registers {what} {name!r} twice: the first is kept, the second ignored")
+                raise LoadProblem(f"registers {what} {name!r} twice: the first is kept, the second ignored")
             register(*args, **kwargs)
             if name is not None:
                 registered.add(name)
@@ -557,43 +509,6 @@ def _guarded(state: _State, plugin: str, hook_name: str, register: Callable[...,
             _record_failure(state, plugin, hook_name, exc)
 
     return guarded
-
-
-def _registered_name(hook_name: str, arguments: dict[str, Any]) -> str | None:
-    """The name a ``register(...)`` call of ``hook_name`` claims; None where registrations have no name.
-
-    ``register_backends`` takes the name first, ``register_tools`` a tool with a
-    ``name`` (the registry itself refuses a tool without one). A directory given
-    twice to ``register_template_dirs`` is searched once and loses nothing, so it
-    has no name here.
-    """
-    first = next(iter(arguments.values()), None)
-    if hook_name == "register_tools":
-        try:
-            first = getattr(first, "name", None)
-        except Exception:  # noqa: BLE001 - a broken property: the registry's own check reports it
-            return None
-    elif hook_name != "register_backends":
-        return None
-    return first if isinstance(first, str) else None
-
-
-def _check_returned(hook_name: str, arg_name: str, returned: Any) -> None:
-    """Refuse what a hook returns in place of registering: it would be dropped without a word.
-
-    ``return [MyTool()]`` (the style of other plugin systems) registers nothing;
-    an ``async def`` or generator hook never even runs its body.
-    (``register_commands`` may return what it added to ``cli``: that is harmless.)
-    """
-    import inspect
-
-    if inspect.iscoroutine(returned) or inspect.isgenerator(returned) or inspect.isasyncgen(returned):
-        if not inspect.isasyncgen(returned):  # (an async generator never started warns of nothing)
-            returned.close()  # never run: no "coroutine was never awaited" warning on stderr
-        raise _LoadProblem(f"{hook_name} must be a plain function (def), not async def or a generator")
-    if returned is not None and arg_name == "register":
-        what = type(returned).__name__
-        raise _LoadProblem(f"{hook_name} returned a {what}, which is ignored: call register(...) for each instead")
 
 
 _current = threading.local()
@@ -618,7 +533,7 @@ def refuse_registration(problem: str) -> None:
     if not name:
         raise ConfigError(problem)
     state = _get_state()
-    _record_failure(state, name, hook, _LoadProblem(problem))
+    _record_failure(state, name, hook, LoadProblem(problem))
 
 
 def _call_order(impls: list[Any]) -> Iterator[Any]:

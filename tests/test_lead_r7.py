@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 from assistant.backends.fake import FakeBackend, FakeBackendPlugin
 from assistant.cli import main
+from assistant.files import names_a_directory
 from assistant.history import HistoryStore, TurnMeta
 from assistant.history.session_link import link_history
-from assistant.files import names_a_directory
 from assistant.plugins import register_plugin
 from assistant.structured.output import schema_instruction
 from assistant.types import length_note
@@ -294,7 +294,7 @@ def test_an_abbreviated_title_ends_no_sentence_and_titles_are_one_list() -> None
 def test_a_backend_failure_keeps_its_control_characters_for_display() -> None:
     """``" ".join(text.split())`` turned VT, FF and NEL into spaces: the line lost what the message held."""
     from assistant.backends import backend_failure
-    from assistant.plugins import _one_line
+    from assistant.plugin_checks import plugin_line as _one_line
 
     message = str(backend_failure("x", "load", RuntimeError("a\x0bb\x85c\nd")))
     assert message.endswith("RuntimeError: a\x0bb\x85c d")
