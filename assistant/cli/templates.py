@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ..terminal_text import one_line
 from .common import (
     TEXT,
     echo_json,
@@ -119,26 +120,19 @@ def list_command(show_all: bool, as_json: bool) -> None:
     # Padded as shown: ESC is one character but `\u3164` six, so raw lengths misaligned the columns.
     from ..terminal_text import visible_text
 
-    names = [visible_text(_one_line(t.name)) for t in found]
+    names = [visible_text(one_line(t.name)) for t in found]
     width = max((len(name) for name in names), default=0)
     sources = [
-        visible_text(_one_line(f"[{t.source}]" + (f" (hidden by {t.shadowed_by})" if t.shadowed_by else "")))
+        visible_text(one_line(f"[{t.source}]" + (f" (hidden by {t.shadowed_by})" if t.shadowed_by else "")))
         for t in found
     ]
     source_width = max((len(source) for source in sources), default=0)  # `[user]` lines up with `[builtin]`
     for entry, name, source in zip(found, names, sources):
         if entry.error:
-            detail = f"INVALID: {_one_line(entry.error)}"
+            detail = f"INVALID: {one_line(entry.error)}"
         else:
-            detail = f"{entry.strategy:<16} {_one_line(entry.description)}"
+            detail = f"{entry.strategy:<16} {one_line(entry.description)}"
         echo_untrusted(f"{name:<{width}}  {source:<{source_width}}  {detail}")
-
-
-def _one_line(text: str) -> str:
-    """``text`` with every run of blanks, line breaks included, as one space (controls kept, to be shown)."""
-    from ..terminal_text import one_line
-
-    return one_line(text)
 
 
 @templates.command("show", short_help="Print a template's file.")
@@ -307,9 +301,9 @@ def test_command(
     else:
         for case in report.cases:
             mark = "PASS" if case.passed else "FAIL"
-            line = f"{mark}  {_one_line(case.name)}"  # one row a case: a name cannot add a PASS row
+            line = f"{mark}  {one_line(case.name)}"  # one row a case: a name cannot add a PASS row
             if not case.passed:
-                line += f": {_one_line(case.reason)}"
+                line += f": {one_line(case.reason)}"
             echo_untrusted(line)
         echo_untrusted(f"pass rate: {report.passed}/{len(report.cases)} ({report.pass_rate:.0%}) "
                        f"[{report.model} on {report.backend}]")
