@@ -26,15 +26,9 @@ def model_on_disk(model: str, directory_ok: bool = False) -> Path | None:
 
     try:
         ref = refs.parse(model)
-        if isinstance(ref, refs.CatalogRef):
-            path: Path | None = ref.entry.path if ref.entry.installed else None
-        elif isinstance(ref, refs.LocalRef):
-            path = ref.path
-        elif isinstance(ref, refs.HubModelRef):
-            path = refs.cached_snapshot(ref) if directory_ok else None
-        else:
-            record = refs.installed(ref)
-            path = record.path if record is not None else None
+        if isinstance(ref, refs.HubModelRef) and not directory_ok:
+            return None
+        path = refs.files_here(ref)
     except (AssistantError, OSError, ValueError):  # a bad reference, an unreadable registry: load reports it
         return None
     if path is None:

@@ -52,17 +52,10 @@ def default_mode(model: str) -> Mode:
         ref = refs.parse(model)
     except ModelError:
         return "chat"
-    if isinstance(ref, refs.CatalogRef):
-        if ref.entry.base:
-            return "completion"
-        path: Path | None = ref.entry.path if ref.entry.installed else None
-    elif isinstance(ref, refs.LocalRef):
-        path = ref.path
-    elif isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
-        record = refs.installed(ref)
-        path = record.path if record else None
-    else:  # ORG/REPO: its directory in the Hugging Face cache, once downloaded (the backend loads it first)
-        path = refs.cached_snapshot(ref)
+    if isinstance(ref, refs.CatalogRef) and ref.entry.base:
+        return "completion"
+    # ORG/REPO: its directory in the Hugging Face cache, once downloaded (the backend loads it first)
+    path = refs.files_here(ref)
     if path is None:
         return "chat"
     if path.is_dir():

@@ -511,6 +511,23 @@ def cached_snapshot(ref: HubModelRef) -> Path | None:
     return folder if folder is not None and _model_files_missing(folder) is None else None
 
 
+def files_here(ref: ModelRef) -> Path | None:
+    """Where ``ref``'s file (or Hugging Face directory) is on this machine, or None when it is not here yet.
+
+    No network, no download: for what can be known of a model before loading it
+    (its mode, the context its header allows). The one mapping of each kind of
+    reference to its local files; the path may still be missing or unreadable.
+    """
+    if isinstance(ref, CatalogRef):
+        return ref.entry.path if ref.entry.installed else None
+    if isinstance(ref, LocalRef):
+        return ref.path
+    if isinstance(ref, HubModelRef):
+        return cached_snapshot(ref)
+    record = installed(ref)
+    return record.path if record is not None else None
+
+
 def _model_files_missing(folder: Path) -> str | None:
     """What a snapshot lacks to be loaded by transformers (``config.json``, safetensors weights), or None.
 
