@@ -151,3 +151,17 @@ def test_compare_gives_each_sides_model_to_its_options_check(monkeypatch: pytest
     monkeypatch.setattr(compare, "check_options", lambda *args: seen.append(args))
     compare.check_sides_options([compare.Side("llama-cpp", "smollm2", {"n_ctx": 100}), compare.Side("transformers", "gemma3")])
     assert seen == [("llama-cpp", {"n_ctx": 100}, "smollm2"), ("transformers", {}, "gemma3")]
+
+
+def test_religious_noble_and_police_titles_are_not_part_of_a_name() -> None:
+    """"Pastor Ann Lee" was one PERSON span with its title; "Duke of Orleans" made "Duke" a candidate."""
+    from assistant.tools.spans import name_spans
+
+    def names(text: str) -> list[str]:
+        return [text[s.start : s.end] for s in name_spans(text)]
+
+    assert names("On Sunday Pastor Ann Lee spoke.") == ["Sunday", "Ann Lee"]
+    assert names("Bishop Desmond Tutu met Cardinal Ratzinger.") == ["Desmond Tutu", "Ratzinger"]
+    assert names("Detective Inspector Jane Tennison arrived.") == ["Jane Tennison"]
+    assert names("French troops under Duke of Orleans besieging Turin were defeated.") == ["French", "Orleans", "Turin"]
+    assert names("The Cardinals won again.") == ["Cardinals"]  # a plural is a team, not a title

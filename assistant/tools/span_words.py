@@ -48,7 +48,9 @@ TITLES = ABBREVIATED_TITLES | frozenset(
     general captain senator minister mayor judge lord lady uncle aunt doctor nurse officer
     chancellor governor sheikh rabbi prime premier director chairman chairwoman secretary
     ambassador speaker spokesman spokeswoman colonel lieutenant major commander sergeant admiral
-    deputy vice chief""".split()
+    deputy vice chief pastor reverend bishop archbishop cardinal imam emir sultan emperor empress
+    duke duchess baron baroness detective inspector sheriff councillor councilman councilwoman
+    congressman congresswoman madam mister""".split()
 )
 """Honorifics and offices, stripped from the front of a candidate ("Dr. Priya Raman" -> "Priya
 Raman") and splitting a run where they occur inside it ("Security Council President Tono Eitel"
