@@ -90,17 +90,26 @@ def _read_config_text(path: Path) -> str | None:
     try:
         if path.exists() and not path.is_file():  # a FIFO would hang every command, --help included
             raise ConfigError(f"cannot read config {path}: it is not a regular file")
-        # utf-8-sig: Windows editors (Notepad) start a UTF-8 file with a byte order mark, which
-        # tomllib calls "Invalid statement (at line 1, column 1)" in a file that looks right
-        return path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"cannot read config {path}: not UTF-8 (byte {exc.start}); save it as UTF-8"
-        ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    try:
+        # utf-8-sig: Windows editors (Notepad) start a UTF-8 file with a byte order mark, which
+        # tomllib calls "Invalid statement (at line 1, column 1)" in a file that looks right
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config {path}: not UTF-8 (byte {exc.start}); save it as UTF-8") from exc
+    if "\0" in text:
+        # UTF-16 without a byte order mark (Windows PowerShell's `>`) is valid UTF-8, a NUL after
+        # each letter: TOML said "Invalid statement (at line 1, column 1)" of a file that looked right.
+        from .input_files import wide_encoding
+
+        encoding = wide_encoding(data)
+        if encoding:
+            raise ConfigError(f"cannot read config {path}: it is {encoding} text, not UTF-8; save it as UTF-8")
+    return text
 
 
 STRING_KEYS = frozenset({"default_model", "default_backend", "default_system"})
@@ -324,6 +333,16 @@ def default_backend() -> str:
     return str(
         os.environ.get("ASSISTANT_BACKEND") or load_config().get("default_backend") or "llama-cpp"
     )
+
+
+def default_backend_source() -> str | None:
+    """Where :func:`default_backend` came from, for an error about it: ``ASSISTANT_BACKEND``,
+    ``default_backend in PATH``, or None for the built-in default."""
+    if os.environ.get("ASSISTANT_BACKEND"):
+        return "ASSISTANT_BACKEND"
+    if load_config().get("default_backend"):
+        return f"default_backend in {paths().config_file}"
+    return None
 
 
 def batch_parallel() -> int:

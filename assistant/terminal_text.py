@@ -46,7 +46,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 
 # C0 controls -> U+2400.. pictures, DEL -> U+2421, C1 controls (U+0080-U+009F) -> "\x9b"-style escapes.
 _VISIBLE = {code: chr(0x2400 + code) for code in range(0x20) if code not in (0x09, 0x0A)}
@@ -142,7 +142,7 @@ def without_invisible_controls(text: str) -> str:
 _BLANK_RUNS = re.compile("[ \t\r\n\u2028\u2029]+")
 
 
-def one_line(text: str) -> str:
+def one_line(text: str, width: int | None = None) -> str:
     """``text`` flattened to one line: each run of spaces, tabs and line ends becomes one space.
 
     Line ends include U+2028/U+2029, which some viewers break lines at. For error
@@ -150,8 +150,40 @@ def one_line(text: str) -> str:
     ``" ".join(text.split())``: ``str.split`` also splits on VT, FF, FS…US and
     NEL, which are control characters, so a message holding them lost them
     silently as spaces; here they stay, for :func:`visible_text` to show.
+
+    With ``width`` (a column of a listing), a longer line is cut to at most that
+    many terminal cells, ending in "…" (:func:`cell_width`): counted in characters,
+    a Japanese title took twice its column and wrapped the row.
     """
-    return _BLANK_RUNS.sub(" ", text).strip(" ")  # not .strip(): it would drop an end VT, FS or NEL
+    flat = _BLANK_RUNS.sub(" ", text).strip(" ")  # not .strip(): it would drop an end VT, FS or NEL
+    if width is None or cell_width(flat) <= width:
+        return flat
+    used, end = 0, 0
+    for index, char in enumerate(flat):
+        size = _cells(char)
+        if size and used + size > width - 1:  # a mark of no width stays with the character before it
+            break
+        used, end = used + size, index + 1
+    return flat[:end] + "…"
+
+
+def _cells(char: str) -> int:
+    """Terminal cells ``char`` takes: 2 for East Asian wide and full-width, 0 for combining marks, else 1."""
+    import unicodedata
+
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def cell_width(text: str) -> int:
+    """How many terminal cells ``text`` (one line) takes: CJK characters and most emoji take two."""
+    return sum(_cells(char) for char in text) if not text.isascii() else len(text)
+
+
+def padded(text: str, width: int) -> str:
+    """``text`` followed by spaces to fill ``width`` cells (``f"{text:<20}"`` counts characters, not cells)."""
+    return text + " " * max(0, width - cell_width(text))
 
 
 def visible_text(text: str) -> str:
@@ -164,13 +196,14 @@ def visible_text(text: str) -> str:
     return text.translate(_TRANSLATION)
 
 
-def json_text(data: Any, *, indent: int | None = None) -> str:
+def json_text(data: Any, *, indent: int | None = None, default: Callable[[Any], Any] | None = None) -> str:
     """``data`` as JSON that is safe to print and decodes to exactly ``data``.
 
     Non-ASCII text stays readable (``ensure_ascii=False``); every character a
     terminal could act on, and lone surrogates, are ``\\uXXXX`` escapes.
+    ``default`` is ``json.dumps``'s: what a value JSON has no type for becomes.
     """
-    return json.dumps(data, ensure_ascii=False, indent=indent).translate(_json_escapes())
+    return json.dumps(data, ensure_ascii=False, indent=indent, default=default).translate(_json_escapes())
 
 
 class StreamedLineEnds:

@@ -61,6 +61,12 @@ def chat(
     model_name, backend_name = resolve_model_and_backend(
         model or history.model or remembered.model, backend or history.backend or remembered.backend
     )
+    if backend_opts:
+        from ..backends import check_options
+
+        # `-o bogus=1` typed here is an error before the app opens, as in every other command: it
+        # opened, and said "Could not load: unknown llama-cpp option(s)" in a box over an empty chat.
+        check_options(backend_name, backend_opts)
 
     from ..tui import ChatApp, ChatController, ChatSettings
 

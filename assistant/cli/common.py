@@ -69,12 +69,30 @@ def resolve_model_and_backend(model: str | None, backend: str | None) -> tuple[s
     ``[remotes.NAME]`` table (given, or the configured default) is on the server backend.
     """
     if model:
-        return model, backend or _remote_backend(model) or default_backend()
-    backend_name = backend or default_backend()
+        return model, backend or _remote_backend(model) or _known_default_backend()
+    backend_name = backend or _known_default_backend()
     from ..backends import default_model_for
 
     chosen = default_model_for(backend_name)
     return chosen, (backend or (_remote_backend(chosen) if chosen else None) or backend_name)
+
+
+def _known_default_backend() -> str:
+    """The default backend, refused by where it was set when no backend has that name.
+
+    ``ASSISTANT_BACKEND=lama-cpp`` in a shell profile was "unknown backend 'lama-cpp'"
+    for a command with no ``-b`` at all, which left the user looking for a typo they never typed.
+    """
+    from ..backends import available_backends
+    from ..config import default_backend_source
+    from ..errors import BackendNotFoundError
+
+    name = default_backend()
+    source = default_backend_source()
+    if source is not None and name not in (found := available_backends()):
+        known = ", ".join(sorted(found)) or "none"
+        raise BackendNotFoundError(f"unknown backend {name!r}, set by {source} (available: {known})")
+    return name
 
 
 def _remote_backend(model: str) -> str | None:
@@ -155,12 +173,23 @@ def one_turn(text: str, system: str | None) -> list[Any]:
 
 
 def read_stdin_text() -> str | None:
-    """Piped stdin as text (invalid UTF-8 becomes U+FFFD), or None for a terminal."""
+    """Piped stdin as text (invalid UTF-8 becomes U+FFFD), or None for a terminal.
+
+    A stdin that cannot be read is one line naming stdin: opened for writing only
+    (``0>file``) it was "error: Bad file descriptor", which did not say what was bad.
+    (Stdin redirected from a directory never gets here: Python itself stops at
+    start-up with "Fatal Python error: init_sys_streams".)
+    """
     stream = sys.stdin
     if stream is None or stream.isatty():
         return None
     if hasattr(stream, "buffer"):
-        return read_limited(stream.buffer, "the input on stdin")
+        try:
+            return read_limited(stream.buffer, "the input on stdin")
+        except OSError as exc:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"cannot read the input on stdin: {exc.strerror or exc}") from None
     text = stream.read(MAX_INPUT_BYTES + 1)  # a text stream (tests): the same limit, in characters
     return read_limited(io.BytesIO(text.encode("utf-8", errors="replace")), "the input on stdin")
 
@@ -227,6 +256,17 @@ class CtrlC:
         except KeyboardInterrupt:
             engine.unload()
             raise
+
+    def renew(self) -> None:
+        """Cancel the engine again for a press it has forgotten; called for each streamed piece.
+
+        An engine clears its cancel as a reply starts (``Backend.stream``), so a press
+        after the load but before that (while the prompt was counted and fitted, the
+        user's message stored: seconds for a long piped text) was lost, and the reply
+        went on to max_tokens before the command stopped as "interrupted".
+        """
+        if self.pressed.is_set() and self.engine is not None:
+            self.engine.cancel()
 
     def check(self) -> None:
         """Raise KeyboardInterrupt for a press that has not stopped the command yet."""

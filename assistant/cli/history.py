@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..terminal_text import one_line, visible_text
+from ..terminal_text import one_line, padded, visible_text
 from .common import COUNT, ROW_ID, TEXT, echo_json, echo_untrusted
 from .history_options import db_option
 
@@ -30,7 +30,7 @@ def _when(timestamp: str) -> str:
     try:
         return datetime.fromisoformat(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
     except (ValueError, OverflowError):  # written by another program (year 9999 at -14:00): as it is, on one line
-        return _flat(timestamp)
+        return one_line(timestamp)
 
 
 def _untitled() -> str:
@@ -40,10 +40,10 @@ def _untitled() -> str:
     return UNTITLED
 
 
-def _one_line(text: str | None, width: int = 60) -> str:
-    """:func:`_flat`, cut to ``width`` characters (a column of a listing)."""
-    words = _flat(text or "")
-    return words if len(words) <= width else words[: width - 1] + "…"
+def _column(text: str | None, width: int = 60) -> str:
+    """Stored text as a column of a listing: one line, made visible first, so that the cut at
+    ``width`` terminal cells counts what is shown (an escape such as ``\\u202e`` is six cells)."""
+    return one_line(visible_text(text or ""), width)
 
 
 @click.group()
@@ -74,7 +74,7 @@ def list_command(limit: int, as_json: bool, db: str | None) -> None:
     for c in conversations:
         echo_untrusted(
             f"{c.id:>6}  {_when(c.updated)}  {c.message_count or 0:>4} msgs  {c.kind:<5}  "
-            f"{_one_line(c.model, 20):<20}  {_one_line(c.title) or _untitled()}"
+            f"{padded(_column(c.model, 20), 20)}  {_column(c.title) or _untitled()}"
         )
 
 
@@ -96,18 +96,9 @@ def _message_header(message: StoredMessage) -> str:
         details.append("stopped at max tokens")
     if message.alternatives > 1:  # regenerated or edited: the others are on branches not shown
         details.append(f"version {message.alternative} of {message.alternatives}")
-    return _flat(f"--- {message.role} #{message.id} ({', '.join(details)})")
-
-
-def _flat(text: str) -> str:
-    """``text`` on one line, every run of whitespace one space.
-
-    For the lines ``show`` writes around the contents: an error message (a
-    server's words), a title or a model name written by another program is
-    untrusted text too, and a line break in it would start a line that can pass
-    for another message's header.
-    """
-    return one_line(text)
+    # An error message (a server's words) is untrusted: a line break in it would start a
+    # line that can pass for another message's header, so the header is one line.
+    return one_line(f"--- {message.role} #{message.id} ({', '.join(details)})")
 
 
 @history.command("show")
@@ -129,7 +120,7 @@ def show(conversation_id: int, at: int | None, as_json: bool, db: str | None) ->
     if as_json:
         echo_json(conversation_dict(conversation, messages))
         return
-    echo_untrusted(_flat(f"conversation {conversation.id}: {conversation.title or _untitled()}"))
+    echo_untrusted(one_line(f"conversation {conversation.id}: {conversation.title or _untitled()}"))
     about = [f"created {_when(conversation.created)}"]
     if head is not None and head != conversation.head_id:
         about.append(f"the branch through #{at}, not the one `-c` continues")
@@ -139,7 +130,7 @@ def show(conversation_id: int, at: int | None, as_json: bool, db: str | None) ->
     hidden = (conversation.message_count or 0) - len(messages)
     if hidden > 0:
         about.append(f"{hidden} more message{'s' if hidden != 1 else ''} on other branches")
-    echo_untrusted(_flat(" · ".join(about)))
+    echo_untrusted(one_line(" · ".join(about)))
     # Contents are indented under their header: a message holding a line such as
     # "--- assistant #5" would otherwise read as a turn of its own.
     system = messages[0].system if messages else conversation.system
@@ -177,7 +168,7 @@ def search(query: str, limit: int, recent: bool, as_json: bool, db: str | None) 
     for hit in hits:
         echo_untrusted(
             f"{hit.conversation_id:>6}  #{hit.message_id:<7} {_when(hit.created)}  {hit.role:<9} "
-            f"{_one_line(hit.snippet, 100)}"
+            f"{_column(hit.snippet, 100)}"
         )
 
 
@@ -240,7 +231,7 @@ def delete(conversation_id: int, yes: bool, db: str | None) -> None:
         click.confirm(
             visible_text(
                 f"delete conversation {conversation.id} ({conversation.message_count} messages): "
-                f"{_one_line(conversation.title) or _untitled()}?"
+                f"{_column(conversation.title) or _untitled()}?"
             ),
             abort=True,
             err=True,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from ..terminal_text import one_line
+from ..terminal_text import json_text, one_line
 from .common import echo_json, echo_untrusted
 
 
@@ -115,8 +114,10 @@ def config_show() -> None:
     from ..config import load_config, paths
 
     p = paths()
+    # json_text, not json.dumps: "Réponds en français" stays readable (it was "R\u00e9ponds"),
+    # and what a terminal would act on is still escaped. TOML dates have no JSON type: str.
     click.echo(
-        json.dumps(
+        json_text(
             {
                 "config_file": str(p.config_file),
                 "data_dir": str(p.data_dir),

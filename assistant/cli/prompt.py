@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from .batch_options import batch_options
 from . import debug_option
+from .batch_options import batch_options
 from .common import (
     TEXT,
     CtrlC,
@@ -33,7 +33,6 @@ from .common import (
 )
 from .history_options import continue_options, describe_fit, history_options
 from .templates import examples_as_option
-
 
 PROBS_ALTERNATIVES = 5
 """Alternatives per token ``--probs`` asks for when ``-o logprobs`` is not given (stored in history too)."""
@@ -142,9 +141,9 @@ def prompt(
         )
     from ..config import default_system_prompt
     from ..history.session_link import link_history
-    from ..options import build_params, parse_options
     from ..inspect.shade import legend
     from ..models.mode import choose_mode
+    from ..options import build_params, parse_options
     from ..session import open_backend
 
     user_text = build_user_text(None if text == "-" else text, read_stdin_text())
@@ -254,6 +253,7 @@ def stream_reply(
     try:
         stream = session.send(user_text)
         for chunk in stream:
+            ctrl_c.renew()
             shown = line_ends.feed(chunk.text) if live and chunk.text else ""
             if shown:
                 if shade:
