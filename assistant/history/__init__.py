@@ -37,7 +37,7 @@ The API front ends use (TUI, ``assistant prompt``, templates, tools)::
 Every failure is a :class:`~assistant.errors.HistoryError` with a one-line message, a wrong
 argument's too (:mod:`.arguments`).
 Modules: :mod:`.db` (opening, pragmas, errors), :mod:`.migrations` (schema),
-:mod:`.store`, :mod:`.tree` (branches), :mod:`.resume` (what a resumed conversation gives the model),
+:mod:`.store`, :mod:`.tree` (branches), :mod:`.completion_prompts` (a completion-mode reply's prompt, stored as a delta), :mod:`.resume` (what a resumed conversation gives the model),
 :mod:`.recorder`, :mod:`.search` (query quoting, the search itself), :mod:`.repair` (the search index
 rebuilt), :mod:`.export`, :mod:`.session_link` (what ``prompt``/``chat`` options resolve to).
 """

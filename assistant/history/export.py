@@ -28,9 +28,10 @@ import contextlib
 import json
 import os
 import re
+import sqlite3
 import stat
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 from ..errors import HistoryError, OutputError
 from ..files import names_a_directory, replacing
@@ -204,6 +205,49 @@ def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
     return "\n".join(lines)
 
 
+class UnreadableConversations(HistoryError):
+    """Raised after an export of several conversations, some of which a damaged file could not give."""
+
+
+def readable(
+    conversation_ids: Sequence[int], read: Callable[[int], tuple[Conversation, list[StoredMessage]]]
+) -> Iterator[tuple[Conversation, list[StoredMessage]]]:
+    """``read(id)`` for each id; of several, one the file is too damaged to give is skipped, and
+    :class:`UnreadableConversations` names them once every other one has been given.
+
+    Why: ``history repair`` sends a user with a file damaged beyond the search index to
+    ``export --all`` to "save what still reads", and one damaged page in one conversation
+    stopped that export at it (``[`` and nothing else): nothing was saved. The export goes on,
+    stays valid (:func:`iter_export` closes it, :func:`export_to_file` keeps the file), and
+    ends with one error line naming what was not in it.
+    """
+    skipped: list[tuple[int, HistoryError]] = []
+    for conversation_id in conversation_ids:
+        try:
+            found = read(conversation_id)
+        except HistoryError as exc:
+            if len(conversation_ids) < 2 or not _damaged(exc):
+                raise
+            skipped.append((conversation_id, exc))
+            continue
+        yield found
+    if skipped:
+        ids = ", ".join(str(conversation_id) for conversation_id, _ in skipped)
+        cause = skipped[0][1].__cause__
+        raise UnreadableConversations(
+            f"the export leaves out conversation(s) {ids}, which the damaged file could not give ({cause}); "
+            f"it holds the other {len(conversation_ids) - len(skipped)}"
+        ) from cause
+
+
+def _damaged(exc: HistoryError) -> bool:
+    """Whether ``exc`` comes from a damaged file (SQLite's "malformed"/"corrupt"), not a lock or a bad id."""
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.DatabaseError) and any(
+        word in str(cause).lower() for word in ("malformed", "corrupt")
+    )
+
+
 def iter_export(
     conversations: Exported, fmt: str, *, many: bool, left_out: list[int] | None = None
 ) -> Iterator[str]:
@@ -211,9 +255,26 @@ def iter_export(
 
     ``left_out`` collects the ids of conversations not written (``jsonl``: no
     whole exchange), so the caller can say so instead of exporting nothing silently.
+    :class:`UnreadableConversations` raised by ``conversations`` is raised again once the export is
+    whole (a JSON array closed), so what it holds is usable.
     """
     if fmt not in FORMATS:
         raise HistoryError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    unreadable: list[UnreadableConversations] = []
+    yield from _pieces(_until_unreadable(conversations, unreadable), fmt, many, left_out)
+    if unreadable:
+        raise unreadable[0]
+
+
+def _until_unreadable(conversations: Exported, unreadable: list[UnreadableConversations]) -> Exported:
+    """``conversations``, ending (not raising) at :class:`UnreadableConversations`, which goes to ``unreadable``."""
+    try:
+        yield from conversations
+    except UnreadableConversations as exc:
+        unreadable.append(exc)
+
+
+def _pieces(conversations: Exported, fmt: str, many: bool, left_out: list[int] | None) -> Iterator[str]:
     if fmt == "jsonl":
         for conversation, messages in conversations:
             example = fine_tuning_dict(conversation, messages)
@@ -243,6 +304,15 @@ def write_export(out: TextIO, conversations: Exported, fmt: str, *, many: bool) 
     for piece in iter_export(conversations, fmt, many=many, left_out=left_out):
         out.write(piece)
     return left_out
+
+
+def _write_keeping(out: TextIO, conversations: Exported, fmt: str, many: bool, unreadable: list[HistoryError]) -> list[int]:
+    """:func:`write_export`, a whole export with :class:`UnreadableConversations` kept for after the file is in place."""
+    try:
+        return write_export(out, conversations, fmt, many=many)
+    except UnreadableConversations as exc:
+        unreadable.append(exc)
+        return []
 
 
 DATABASE_COMPANIONS = ("", "-wal", "-shm", "-journal")
@@ -280,14 +350,16 @@ def export_to_file(
         mode = None
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    if mode is not None and not stat.S_ISREG(mode):
-        try:
+    unreadable: list[HistoryError] = []  # raised once the export is in place: what it holds is kept
+    try:
+        if mode is not None and not stat.S_ISREG(mode):
             with open(target, "w", encoding="utf-8", newline="") as out:
-                return write_export(out, conversations, fmt, many=many)
-        except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    try:  # through a symbolic link: the file it names is replaced, not the link
-        with replacing(target) as out:
-            return write_export(out, conversations, fmt, many=many)
+                left_out = _write_keeping(out, conversations, fmt, many, unreadable)
+        else:
+            with replacing(target) as out:  # through a symbolic link: the file it names is replaced, not the link
+                left_out = _write_keeping(out, conversations, fmt, many, unreadable)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    if unreadable:
+        raise unreadable[0]
+    return left_out

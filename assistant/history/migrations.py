@@ -16,8 +16,12 @@ both try to create the tables.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from ..errors import HistoryError
 
 MIGRATION_SET = "assistant.history"
 
@@ -166,7 +170,23 @@ def add_message_completion_prompt(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN completion_prompt TEXT")
 
 
-READABLE_WITHOUT: frozenset[str] = frozenset({"0009_message_completion_prompt"})
+@migrations(name="0010_completion_prompt_deltas")
+def add_completion_prompt_deltas(db: sqlite_utils.Database) -> None:
+    # A completion-mode reply's prompt as what it adds to the prompt of the reply
+    # before it (see assistant/history/completion_prompts.py): stored whole, the
+    # prompts of an n-turn conversation took space in n squared. Rows with a base
+    # keep completion_prompt NULL, so a version before this reads them as replies
+    # without a recorded prompt, never as a wrong one. The prompts stored whole
+    # so far are converted.
+    from .completion_prompts import store_all
+
+    db.execute("ALTER TABLE messages ADD COLUMN completion_prompt_base INTEGER")
+    db.execute("ALTER TABLE messages ADD COLUMN completion_prompt_keep INTEGER")
+    db.execute("ALTER TABLE messages ADD COLUMN completion_prompt_added TEXT")
+    store_all(db)
+
+
+READABLE_WITHOUT: frozenset[str] = frozenset({"0009_message_completion_prompt", "0010_completion_prompt_deltas"})
 """Migrations a file can be read without: each only adds a column that every read takes as NULL
 where it is missing. A read-only file lacking nothing else is read as it is (``history list``,
 ``--no-log -c``) instead of "needs upgrading but is read-only": a new column must not lock
@@ -207,6 +227,17 @@ def foreign_tables(db: sqlite_utils.Database, migration_set: Migrations = migrat
     return sorted(
         name for name in db.table_names() if not name.startswith("sqlite_") and name != migration_set.migrations_table
     )
+
+
+def refuse_foreign(db: sqlite_utils.Database, path: Path) -> None:
+    """Never add the history's tables to another program's SQLite file (see :func:`foreign_tables`)."""
+    tables = foreign_tables(db)
+    if tables:
+        shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+        raise HistoryError(
+            f"{path} is a SQLite database but not an assistant history (it has tables {shown}); "
+            "choose another file with --db"
+        )
 
 
 def migrate(db: sqlite_utils.Database, migration_set: Migrations = migrations) -> list[str]:

@@ -29,14 +29,29 @@ import sqlite_utils
 
 from ..errors import HistoryError
 from ..types import Completion, Message
-from . import arguments, tree
+from . import arguments, completion_prompts, tree
 from .db import (
-    BUSY_TIMEOUT_S, check_existing_file, check_writable, connect, is_writable, resolve_db_path, translate_errors,
+    BUSY_TIMEOUT_S,
+    check_existing_file,
+    check_writable,
+    connect,
+    is_writable,
+    resolve_db_path,
+    translate_errors,
     write_transaction,
 )
-from .migrations import foreign_tables, migrate, needed_to_read, newer_names, pending_names
+from .migrations import migrate, needed_to_read, newer_names, pending_names, refuse_foreign
 from .records import (
-    KINDS, STATUSES, Conversation, Kind, SearchHit, Status, StoredMessage, Turn, TurnMeta, rendered_json,
+    KINDS,
+    STATUSES,
+    Conversation,
+    Kind,
+    SearchHit,
+    Status,
+    StoredMessage,
+    Turn,
+    TurnMeta,
+    rendered_json,
 )
 from .repair import rebuild_search_index
 from .resume import context_of  # noqa: F401  (imported from here by the chat app)
@@ -64,17 +79,6 @@ _FINISH_TO_STATUS: dict[str, Status] = {
 def now_iso() -> str:
     """UTC, microseconds (so "latest" is unambiguous); ISO 8601 strings sort chronologically."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _refuse_foreign(db: sqlite_utils.Database, path: Path) -> None:
-    """Never add the history's tables to another program's SQLite file (see :func:`foreign_tables`)."""
-    tables = foreign_tables(db)
-    if tables:
-        shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
-        raise HistoryError(
-            f"{path} is a SQLite database but not an assistant history (it has tables {shown}); "
-            "choose another file with --db"
-        )
 
 
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
@@ -116,7 +120,7 @@ class HistoryStore:
             db = connect(resolved, read_only=True)
             try:
                 with translate_errors(resolved):
-                    _refuse_foreign(db, resolved)
+                    refuse_foreign(db, resolved)
                     pending = pending_names(db)
                     newer = newer_names(db) if need_write else []
             except BaseException:
@@ -337,8 +341,8 @@ class HistoryStore:
             row = self.db.execute(
                 "SELECT id, head_id, system FROM conversations WHERE id = ?", [conversation_id]
             ).fetchone()
-            if row is None:
-                raise HistoryError(f"no conversation with id {conversation_id}")
+            if row is None:  # most often deleted by another process (`history delete`) while a chat had it open
+                raise HistoryError(f"no conversation with id {conversation_id} (deleted?); start a new conversation")
             head = row[1] if row[1] is not None else tree.chain_in_order(self.db, conversation_id)
             if parent_id is AT_HEAD:
                 parent_id = head
@@ -350,9 +354,8 @@ class HistoryStore:
                 [now, title_from(user_text), conversation_id],
             )
             user_id = self._insert(conversation_id, "user", user_text, now, meta, "complete", parent_id, sent)
-            reply_id = self._insert(
-                conversation_id, "assistant", "", now, meta, "interrupted", user_id, completion_prompt=prompt
-            )
+            reply_id = self._insert(conversation_id, "assistant", "", now, meta, "interrupted", user_id)
+            completion_prompts.store(self.db, reply_id, prompt)  # what it adds to the reply's before
             tree.set_head(self.db, conversation_id, reply_id)
         return Turn(conversation_id, user_id, reply_id)
 
@@ -377,21 +380,20 @@ class HistoryStore:
             current = self.db.execute("SELECT system FROM conversations WHERE id = ?", [conversation_id]).fetchone()
             self._change_system(conversation_id, current[0], system)
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", [now, conversation_id])
-            reply_id = self._insert(
-                conversation_id, "assistant", "", now, meta, "interrupted", user_message_id, completion_prompt=prompt
-            )
+            reply_id = self._insert(conversation_id, "assistant", "", now, meta, "interrupted", user_message_id)
+            completion_prompts.store(self.db, reply_id, prompt)
             tree.set_head(self.db, conversation_id, reply_id)
         return Turn(conversation_id, user_message_id, reply_id)
 
     def _insert(
         self, conversation_id: int, role: str, content: str, now: str, meta: TurnMeta, status: str,
-        parent_id: int | None, rendered: str | None = None, *, completion_prompt: str | None = None,
+        parent_id: int | None, rendered: str | None = None,
     ) -> int:
         cursor = self.db.execute(
             "INSERT INTO messages (conversation_id, role, content, created, model, backend, template,"
-            " params, status, parent_id, rendered, completion_prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " params, status, parent_id, rendered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [conversation_id, role, content, now, meta.model, meta.backend, meta.template,
-             arguments.json_text(meta.params, "params"), status, parent_id, rendered, completion_prompt],
+             arguments.json_text(meta.params, "params"), status, parent_id, rendered],
         )
         return int(cursor.lastrowid or 0)
 
@@ -518,10 +520,8 @@ class HistoryStore:
             head = tree.head_of(self.db, conversation_id)
         found = self.db.execute("SELECT system FROM conversations WHERE id = ?", [conversation_id]).fetchone()
         system = found[0] if found else None
-        messages = [
-            StoredMessage.from_row(row, system)
-            for row in tree.branch_rows(self.db, conversation_id, None if branch == "all" else head)
-        ]
+        rows = tree.branch_rows(self.db, conversation_id, None if branch == "all" else head)
+        messages = [StoredMessage.from_row(row, system) for row in completion_prompts.resolved(self.db, rows)]
         if head is not None:
             tree.number_versions(self.db, conversation_id, messages)
         return messages
@@ -592,7 +592,9 @@ class HistoryStore:
         return rebuild_search_index(self.db, self.path)
 
     def iter_export(self, conversation_ids: Sequence[int]) -> Iterator[tuple[Conversation, list[StoredMessage]]]:
+        """Each conversation and its messages; of several, a damaged one is skipped (see :func:`.export.readable`)."""
         if isinstance(conversation_ids, (str, bytes)) or not isinstance(conversation_ids, Sequence):
             raise HistoryError(f"conversation_ids must be a list of ids, not {type(conversation_ids).__name__}")
-        for conversation_id in conversation_ids:
-            yield self.get_conversation(conversation_id), self.messages(conversation_id)
+        from .export import readable
+
+        return readable(conversation_ids, lambda cid: (self.get_conversation(cid), self.messages(cid)))
