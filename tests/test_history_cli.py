@@ -225,7 +225,7 @@ def test_jsonl_export_skips_conversations_with_no_whole_reply(assistant_home: Pa
     result = cli("history", "export", "--all", "-f", "jsonl")
     exported = [json.loads(line)["messages"] for line in result.stdout.splitlines()]
     assert [messages[1]["content"] for messages in exported] == ["kept"]
-    assert "left out 2 conversation(s) with no complete reply" in result.stderr
+    assert "left out 2 conversation(s) with no whole reply" in result.stderr
     single = cli("history", "export", str(cut.id), "-f", "jsonl")
     assert single.exit_code == 0 and single.stdout == "" and "left out 1" in single.stderr
     out = tmp_path / "x.jsonl"

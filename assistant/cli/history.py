@@ -197,8 +197,10 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, output: str 
     """Export conversation ID, or --all, as Markdown, JSON or JSON Lines (jsonl: whole exchanges only)."""
     from ..history.export import export_to_file, write_export
 
-    if (conversation_id is None) == (not export_all):
-        raise click.UsageError("give a conversation ID or --all (not both)")
+    if conversation_id is None and not export_all:
+        raise click.UsageError("give a conversation ID or --all")
+    if conversation_id is not None and export_all:
+        raise click.UsageError("give a conversation ID or --all, not both")
     store = _open(db)
     ids = store.conversation_ids() if export_all else [store.get_conversation(conversation_id).id]  # type: ignore[arg-type]
     if output is None:
@@ -207,7 +209,7 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, output: str 
         left_out = export_to_file(output, store.iter_export(ids), fmt, many=export_all, database=store.path)
         echo_untrusted(f"exported {len(ids) - len(left_out)} conversation(s) to {output}", err=True)
     if left_out:  # said, so that an export of nothing is not mistaken for a bug
-        click.echo(f"left out {len(left_out)} conversation(s) with no complete reply", err=True)
+        click.echo(f"left out {len(left_out)} conversation(s) with no whole reply (each was interrupted, cut at max tokens or failed)", err=True)
 
 
 @history.command()
