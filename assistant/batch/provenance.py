@@ -96,10 +96,15 @@ def check_resume_model(out: Path | None, resume: bool, backend: Backend | None) 
     if backend is None:
         return
     here = made_by(backend)
+    seen: set[tuple[Any, Any]] = set()  # (model, backend) pairs already compared: a batch repeats one
     for record in finished_lines(out, resume):
         if record.get("model") is None:
             continue  # a line of an older version says nothing
         there = {"model": record.get("model"), "backend": record.get("backend")}
+        pair = (str(there["model"]), str(there["backend"]))  # all that model_key reads
+        if pair in seen:
+            continue
+        seen.add(pair)
         if model_key(there) != model_key(here):
             raise ConfigError(
                 f"--resume: the rows in {out} ran on {there['model']} ({there['backend']}), this run on "
@@ -139,21 +144,27 @@ def check_resume_made(
     ``made``'s order: nothing on it to compare, which the caller may say.
     """
     unrecorded: set[str] = set()
+    passed: dict[str, Any] = {}  # per field, a value already found the same as this run's
+    settings_of = {field: isinstance(here, Mapping) and field not in whole for field, here in made.items()}
     for record in finished_lines(out, resume):
         if compared is not None and not compared(record):
             continue
         for field, here in made.items():
-            settings = isinstance(here, Mapping) and field not in whole
+            settings = settings_of[field]
             if not (isinstance(record.get(field), dict) if settings else field in record):
                 unrecorded.add(field)
                 continue
             there = record[field]
+            if field in passed and _identical(there, passed[field]):
+                continue  # the lines of one batch repeat one value: compared once, not 100,000 times
             difference = (
                 _difference(field, there, here, field in partial)
                 if settings
                 else (None if _comparable(field, there) == _comparable(field, here) else (None, there, here))
             )
-            if difference is not None:
+            if difference is None:
+                passed[field] = there
+            else:
                 name, old, new = difference
                 flag = flags.get(field, field)
                 raise ConfigError(
@@ -161,6 +172,18 @@ def check_resume_made(
                     f"{_setting(flag, name, new)}; give the same, or --force to start again, or choose another --out"
                 )
     return [field for field in made if field in unrecorded]
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Whether two values read from JSON are the same JSON: equal, and of the same types throughout
+    (Python's ``1 == True == 1.0`` is three JSON values)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_identical(value, b[key]) for key, value in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_identical, a, b))
+    return bool(a == b)
 
 
 SET_VALUED: Mapping[str, frozenset[str]] = {"sampling": frozenset({"stop"})}

@@ -18,7 +18,6 @@ from .common import CtrlC, echo_json, echo_untrusted, read_stdin_text, resolve_m
 from .templates import PROMPT_INPUT_HINT, load_engine, parse_var_options
 
 
-
 def prompt_with_template(
     *,
     template_name: str | None,
@@ -138,8 +137,8 @@ def _run_one(
     """
     from ..history.exchange import ExchangeRecorder
     from ..history.stored_text import title_from
-    from ..terminal_text import StreamedLineEnds
     from ..templates.run import execute, resolve_params
+    from ..terminal_text import StreamedLineEnds
 
     context_length = engine.context_length  # for the note on a cut reply, after the engine is unloaded
     _note_constraint(template, engine)
@@ -218,9 +217,9 @@ def _prompt_batch(
     parallel: int | None = None,
     examples_as: str | None = None,
 ) -> None:
-    from ..errors import TemplateError
     from ..batch import ProgressBar, check_input_field, check_output, read_rows
     from ..batch.history import BatchRecorder, finished_already
+    from ..errors import TemplateError
     from ..templates.batch import check_resume, row_generation_params, run_batch
     from ..templates.run import refuse_before_load, resolve_params
 

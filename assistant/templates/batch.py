@@ -38,7 +38,6 @@ from .render import prompt_hash, render_template
 from .run import execute
 from .spec import PromptTemplate
 
-
 ROW_VARIABLES_HINT = "give the row a field of that name, or -v NAME=VALUE for every row"
 """How a batch row gives a variable, for the error when one is missing (not "-v" alone: rows differ)."""
 
@@ -217,7 +216,8 @@ def _run_row(
         given["input"] = text
     # A null field is "not given", as an empty CSV cell is: the shared -v value or the default applies.
     values = {**made["shared_vars"], **{k: v for k, v in given.items() if k in declared and v is not None}}
-    record: dict[str, Any] = {"vars": values, **made, "prompt_hash": None}
+    # "template" on a failed line too: the file says which template every row was for (``jq .template``).
+    record: dict[str, Any] = {"vars": values, **made, "prompt_hash": None, "template": template.name}
     if row.error is not None:
         return _failed(record, row.error), None
     input_variable = template.variable("input")

@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import TemplateError
 from .loader import SUFFIX, load_template, template_dirs, template_name
 
+
 @dataclass
 class TemplateListing:
     name: str

@@ -190,6 +190,9 @@ def import_llm_template(source: Path, name: str | None = None) -> tuple[str, str
     from .loader import read_template_text, template_name
     from .yaml_data import load_yaml, yaml_problem
 
+    # The file first: `templates import .` (or a missing file with a spaced name) said
+    # "invalid template name ''" about a file it never read.
+    source_text = read_template_text(source, "llm template")
     if name is not None:
         name = template_name(name)
     else:
@@ -198,18 +201,25 @@ def import_llm_template(source: Path, name: str | None = None) -> tuple[str, str
         except TemplateError as exc:
             raise TemplateError(f"{exc}; choose one with --name") from None
     try:
-        data = load_yaml(read_template_text(source, "llm template"), str(source))
+        data = load_yaml(source_text, str(source))
     except yaml.YAMLError as exc:
         line, problem = yaml_problem(exc)
         raise TemplateError(f"{source}{line}: invalid YAML: {problem}") from None
     text, warnings = convert_llm_template(data, name, str(source))
-    _validate(text, name)
+    _validate(text, name, source)
     return name, text, warnings
 
 
-def _validate(text: str, name: str) -> None:
-    """Parse the converted text the way the loader will, so we never write a broken template."""
+def _validate(text: str, name: str, source: Path) -> None:
+    """Parse the converted text the way the loader will, so we never write a broken template.
+
+    The error names ``source`` first: the problem came from it (``options: {temperature: hot}``),
+    and the ``NAME.jinja`` it would have become does not exist to look at.
+    """
     from .loader import parse_template_text
     from .sandbox import make_environment
 
-    parse_template_text(text, Path(f"{name}.jinja"), "file", make_environment(None))
+    try:
+        parse_template_text(text, Path(f"{name}.jinja"), "file", make_environment(None))
+    except TemplateError as exc:
+        raise TemplateError(f"{source}: converted, it would not load: {exc}") from None

@@ -39,7 +39,6 @@ from ..errors import TemplateError
 from ..text_checks import invalid_unicode_in, invalid_utf8
 from .diagnostics import field_filename, reads_other_templates, translate_error, undeclared_names
 from .sandbox import MAX_RENDERED_CHARS, PromptSandbox, make_environment
-from .yaml_data import load_yaml, parse_front_matter, yaml_line, yaml_problem
 from .spec import (
     DEFAULT_EXAMPLE_TEMPLATE,
     EXAMPLE_MODES,
@@ -55,6 +54,7 @@ from .spec import (
     parse_tests,
     parse_variables,
 )
+from .yaml_data import load_yaml, parse_front_matter, yaml_line, yaml_problem
 
 SUFFIX = ".jinja"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

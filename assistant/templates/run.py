@@ -22,12 +22,18 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ..backends import backend_failure
 from ..backends.base import Backend
-from ..errors import AssistantError, NotSupportedError, TemplateError
 from ..backends.streaming import collect
+from ..errors import AssistantError, NotSupportedError, TemplateError
 from ..types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage, length_note
 from .render import INPUT_HINT, prompt_hash, render_template
 from .spec import OutputSpec, PromptTemplate
-from .strategies import Extraction, answer_runs_to_end, extract_answer, scoring_prompt, text_scoring_needs_inline
+from .strategies import (
+    Extraction,
+    answer_runs_to_end,
+    extract_answer,
+    scoring_prompt,
+    text_scoring_needs_inline,
+)
 
 
 @dataclass

@@ -18,15 +18,15 @@ chat template fed a long conversation). Values are measured with
 so ``[s] * 1000`` cannot be turned into a gigabyte by printing or joining it.
 The rendered output is capped as well (:func:`render_bounded`).
 
-Nor can a template run for ever: every loop iteration and every call (macros,
-methods, ``loop()`` of a recursive loop) is one step, so is the work done on
-large values (:func:`_charge`), and a render that passes :data:`MAX_RENDER_STEPS`
-is stopped with a :class:`RenderLimitError`. Jinja has no ``while``, but nested
-``range`` loops or a macro calling itself twice make 10^10 steps out of one
-line, and a template that prints nothing is never stopped by the output cap;
-the chat app renders templates to show the prompt, so one such template froze
-it with no key left to press. Steps are counted, not timed, so the limit is the
-same on every machine.
+Nor can a template run for ever: every loop iteration and every call (macros, methods,
+``loop()`` of a recursive loop) is one step, so is the work done on large values
+(:func:`_charge`: measuring, comparing and slicing them, routed here by
+:mod:`.compiler`), and a render that passes :data:`MAX_RENDER_STEPS` is stopped with a
+:class:`RenderLimitError`. Jinja has no ``while``, but nested ``range`` loops or a macro
+calling itself twice make 10^10 steps out of one line, and a template that prints
+nothing is never stopped by the output cap; the chat app renders templates to show the
+prompt, so one such template froze it with no key left to press. Steps are counted, not
+timed, so the limit is the same on every machine.
 """
 
 from __future__ import annotations
@@ -38,13 +38,11 @@ import re
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import jinja2
-from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, Frame
-from jinja2.nodes import Concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, SecurityError
 from markupsafe import Markup
 
 from ..errors import TemplateError
+from .compiler import BoundedCodeGenerator
 
 MAX_RENDERED_CHARS = 1_000_000
 """Rendered prompts longer than this are refused (≈250k tokens, past any local model's window)."""
@@ -145,6 +143,18 @@ def value_size(value: Any, budget: int | None = None) -> int:
             total += 8
     _charge(popped)  # measuring is work too: a big list measured in a loop was minutes of it
     return total
+
+
+def read_cost(value: Any) -> int:
+    """Steps charged for scanning ``value`` once (a comparison, ``in``): a step per
+    :data:`CHARS_PER_STEP` characters of text, a step per item of a list or tuple
+    (each item is compared in turn). Mappings and sets are looked up by hash, and
+    other values are small, so they cost nothing here."""
+    if isinstance(value, (str, bytes)):
+        return len(value) // CHARS_PER_STEP
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    return 0
 
 
 def _refuse_past(size: int, what: str) -> None:
@@ -310,6 +320,23 @@ _UNMEASURED_FILTERS = frozenset({"length", "count", "first", "last", "default", 
 their input would be the only work they do (``messages|length`` in a chat template's loop)."""
 
 
+_COMPARING_TESTS = frozenset(
+    {"in", "==", "eq", "equalto", "!=", "ne", "<", "lt", "lessthan", "<=", "le", ">", "gt", "greaterthan", ">=", "ge"}
+)
+"""Tests that compare or scan their arguments (``x is in y``): charged as the operators are."""
+
+
+def _charged_test(tests: dict[str, Callable[..., Any]], name: str) -> None:
+    original = tests[name]
+
+    @functools.wraps(original)
+    def charged(*args: Any, **kwargs: Any) -> Any:
+        _charge(sum(map(read_cost, args)))
+        return original(*args, **kwargs)
+
+    tests[name] = charged
+
+
 def _bounded_filter(filters: dict[str, Callable[..., Any]], name: str) -> None:
     original = filters[name]
     passes_context = hasattr(original, "jinja_pass_arg")
@@ -350,48 +377,11 @@ class _BoundedFormatter(SandboxedFormatter):
         return super().vformat(format_string, args, kwargs)
 
 
-class _BoundedCodeGenerator(CodeGenerator):
-    """Compiles ``a ~ b`` to a call that measures the pieces before joining them, and makes
-    every loop iteration a step of the render's budget (:meth:`PromptSandbox.step`)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._step_markers: set[int] = set()
-
-    def visit_For(self, node: nodes.For, frame: Frame) -> None:
-        # In the body, not around the iterable: a recursive loop's inner levels iterate
-        # over what ``loop(...)`` was given, which never passes through ``node.iter``.
-        # Jinja allows no node types of our own, so the step is an ExprStmt this
-        # generator recognises by identity (visit_ExprStmt).
-        marker = nodes.ExprStmt(nodes.EnvironmentAttribute("step", lineno=node.lineno), lineno=node.lineno)
-        self._step_markers.add(id(marker))
-        body = node.body
-        node.body = [marker, *body]
-        try:
-            super().visit_For(node, frame)
-        finally:
-            node.body = body
-            self._step_markers.discard(id(marker))
-
-    def visit_ExprStmt(self, node: nodes.ExprStmt, frame: Frame) -> None:
-        if id(node) in self._step_markers:
-            self.writeline("environment.step()", node)
-        else:
-            super().visit_ExprStmt(node, frame)
-
-    def visit_Concat(self, node: Concat, frame: Frame) -> None:
-        self.write("environment.join_bounded((")
-        for arg in node.nodes:
-            self.visit(arg, frame)
-            self.write(", ")
-        self.write("))")
-
-
 class PromptSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, plus size limits on everything that can allocate without bound."""
 
     intercepted_binops = frozenset({"*", "**", "%", "+"})
-    code_generator_class = _BoundedCodeGenerator
+    code_generator_class = BoundedCodeGenerator
 
     @property
     def max_chars(self) -> int:
@@ -424,6 +414,20 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
     def step(self) -> None:
         """Count one loop iteration or call against the running render's :data:`MAX_RENDER_STEPS`."""
         _charge(1)
+
+    def read_operand(self, value: Any) -> Any:
+        """An operand of a comparison or membership test, charged for the scan it may take; returned as is."""
+        _charge(read_cost(value))
+        return value
+
+    def slice_bounded(self, value: Any, start: Any, stop: Any, step: Any) -> Any:
+        """``value[start:stop:step]``, charged as :func:`read_cost` charges what it copies."""
+        part = slice(start, stop, step)
+        if isinstance(value, (str, bytes, list, tuple)):
+            with contextlib.suppress(TypeError, ValueError):  # bad bounds: the subscript says so below
+                copied = len(range(*part.indices(len(value))))
+                _charge(copied if isinstance(value, (list, tuple)) else copied // CHARS_PER_STEP)
+        return value[part]
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         __self.step()
@@ -480,6 +484,8 @@ def bounded_environment(**settings: Any) -> PromptSandbox:
     env.finalize = env.finalize_bounded
     for name in list(env.filters):
         _bounded_filter(env.filters, name)
+    for name in _COMPARING_TESTS & set(env.tests):
+        _charged_test(env.tests, name)
     env.globals.pop("lipsum", None)  # generates text; no prompt needs it
     return env
 

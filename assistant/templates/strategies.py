@@ -25,8 +25,8 @@ from typing import Any, Sequence
 
 from ..backends.base import Prompt
 from ..errors import TemplateError
-from ..types import Message
 from ..structured.schema import validate
+from ..types import Message
 from .spec import PromptTemplate
 
 _DECORATION = "*_#>`- \t"

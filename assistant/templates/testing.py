@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 from ..backends.base import Backend
 from ..errors import AssistantError, TemplateError
-from .run import execute, resolve_params
 from .render import render_template
+from .run import execute, resolve_params
 from .spec import Expectation, PromptTemplate
 
 
