@@ -199,3 +199,23 @@ def test_config_show_keeps_non_ascii_text_readable_and_controls_escaped(assistan
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert '"Réponds en français, 日本語 \\u001b]0;x\\u0007"' in result.stdout
     assert json.loads(result.stdout)["config"]["default_system"] == "Réponds en français, 日本語 \x1b]0;x\x07"
+
+
+def test_ctrl_c_before_a_template_reply_starts_stops_the_reply(assistant_home: Path) -> None:
+    """The same lost press on ``prompt -t``: the template's reply ran to max_tokens before "interrupted"."""
+    from assistant.backends.fake import FakeBackendPlugin
+    from assistant.plugins import register_plugin
+
+    class Backend(FakeBackend):
+        def stream(self, messages: Any, params: Any) -> Any:  # pressed just before the engine clears its cancel
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            return super().stream(messages, params)
+
+    reply = "one two three four five six seven eight nine ten " * 50
+    register_plugin(FakeBackendPlugin(lambda: Backend(reply=reply)), name="fake-interrupted-template")
+    result = CliRunner().invoke(main, ["prompt", *FAKE, "-t", "chat", "--json", "-o", "max_tokens=400", "hello"])
+    assert result.exit_code == 130, result.output
+    record = json.loads(result.stdout)
+    assert record["finish_reason"] == "cancelled", record
+    assert len(record.get("text") or record.get("reply") or "") < 40, record

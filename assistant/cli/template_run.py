@@ -159,6 +159,7 @@ def _run_one(
         with recorder.turn(typed, _turn_meta(template, engine, params), _sent_for(typed, messages)) as turn:
 
             def on_text(piece: str) -> None:
+                ctrl_c.renew()  # a press before the reply started is not forgotten by the engine
                 turn.add_text(piece)
                 streamed.append(piece)
                 if not as_json and (shown := line_ends.feed(piece)):
