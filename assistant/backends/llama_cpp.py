@@ -46,6 +46,7 @@ from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read t
     log_presses_noted,
     read_load_options,
 )
+from .llama_limits import check_llama_limits
 from .llama_reading import LlamaReading
 from .model_files import model_on_disk
 from .token_markers import MarkerCutter, vocab_markers
@@ -132,6 +133,7 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         if path.is_dir():
             raise ModelLoadError(path, "llama-cpp needs a .gguf file, not a directory")
         metadata = read_metadata(path)
+        check_llama_limits(path, metadata)  # values llama.cpp would abort the process on
         from .engine.threads import compute_threads
 
         requested_threads = int(options.get("n_threads") or 0)
@@ -194,7 +196,9 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         checked = read_load_options(dict(options))
         path = model_on_disk(model) if model is not None else None
         if path is not None:
-            _context_plan(_import_llama_cpp(checked["verbose"]), read_metadata(path), checked)
+            metadata = read_metadata(path)
+            check_llama_limits(path, metadata)
+            _context_plan(_import_llama_cpp(checked["verbose"]), metadata, checked)
 
     def _setup_chat_format(self) -> None:
         llm, meta = self._llm, self._metadata

@@ -14,10 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..types import MAX_LOGPROBS
 from ..terminal_text import visible_text
+from ..types import MAX_LOGPROBS
 from .common import (
-    TEXT, CtrlC, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text,
+    TEXT,
+    CtrlC,
+    echo_json,
+    echo_untrusted,
+    message_prompt,
+    mode_option,
+    progress_to_stderr,
+    read_stdin_text,
 )
 
 if TYPE_CHECKING:

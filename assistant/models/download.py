@@ -11,22 +11,20 @@ puts it in place, so a file at the final name is always complete and verified.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
 import re
 import shutil
 import socket
-import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from ..errors import ModelFetchError, ModelLoadError
 
@@ -35,6 +33,7 @@ try:
 except ImportError:  # Windows: no advisory locks; concurrent pulls of one file are then not caught
     fcntl = None  # type: ignore[assignment]
 from .gguf import CUT_HINT, GGUF_MAGIC, check_whole
+from .progress import ProgressLine, TransferProgress, human_bytes  # noqa: F401 (ProgressLine: imported from here)
 
 BLOCK = 1 << 20
 CONNECT_TIMEOUT_S = 10.0
@@ -50,81 +49,8 @@ class PartInUse(ModelFetchError):
     """Another pull is writing this file's ``.part`` now: no other source should be tried either."""
 
 
-class TransferProgress(Protocol):
-    """Told how far a download is: bytes done (including a resumed prefix) and the total if known."""
-
-    def __call__(self, done: int, total: int | None) -> None: ...
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(size) < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
-@dataclass
-class ProgressLine:
-    """A progress display for a terminal (one redrawn line) or a pipe (a quiet line every 10%).
-
-    Shows bytes, speed and time left; speed counts only this run's bytes, so a
-    resumed download does not claim the resumed prefix arrived instantly.
-    """
-
-    label: str
-    stream: object = None
-    interval_s: float = 0.2
-    _start: float = 0.0
-    _first: int | None = None
-    _last_draw: float = 0.0
-    _last_decile: int = -1
-
-    def __post_init__(self) -> None:
-        from ..terminal_text import visible_text
-
-        self.label = visible_text(self.label)  # a file name from a server: data, never terminal controls
-        self.stream = self.stream or sys.stderr
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def __call__(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if self._first is None:
-            self._first, self._start = done, now
-        finished = total is not None and done >= total
-        if self._tty:
-            if not finished and now - self._last_draw < self.interval_s:
-                return
-            self._write("\r\x1b[2K" + self.describe(done, total, now) + ("\n" if finished else ""))
-            self._last_draw = 0.0 if finished else now
-            return
-        decile = (done * 10 // total) if total else -1
-        if total and decile > self._last_decile:
-            self._last_decile = decile
-            self._write(self.describe(done, total, now) + "\n")
-
-    def end_line(self) -> None:
-        """Move off a half-drawn line (before an error message, on a terminal)."""
-        if self._tty and self._last_draw:
-            self._write("\n")
-            self._last_draw = 0.0
-
-    def describe(self, done: int, total: int | None, now: float) -> str:
-        elapsed = max(now - self._start, 1e-6)
-        speed = (done - (self._first or 0)) / elapsed
-        text = f"{self.label}: {human_bytes(done)}"
-        if total:
-            text += f" / {human_bytes(total)} ({100 * done / total:.0f}%)"
-        if done > (self._first or 0):
-            text += f"  {human_bytes(speed)}/s"
-        if total and speed > 0 and done < total:
-            left = int((total - done) / speed)
-            text += f"  ETA {left // 60}:{left % 60:02d}"
-        return text
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)  # type: ignore[attr-defined]
-        self.stream.flush()  # type: ignore[attr-defined]
+class PartUnwritable(ModelFetchError):
+    """Writing the ``.part`` failed here (a full disk, a quota, a file-size limit): another source cannot help."""
 
 
 def part_path(dest: Path) -> Path:
@@ -438,8 +364,11 @@ def _fetch(
         try:
             have = _copy(response, out, digest, have, total, url, progress, cancel, part)
         finally:
-            out.flush()
             getattr(progress, "end_line", lambda: None)()
+            try:
+                out.flush()
+            except OSError as exc:  # the last buffered bytes: a full disk shows here as often as in write
+                raise _write_error(url, part, exc) from None
     if promised is not None and have < promised:
         # http.client's read(n) returns b"" when the connection closes early, not an error: without
         # this a URL without a published size or hash was installed cut short, as if complete
@@ -490,12 +419,30 @@ def _copy(
                 if not GGUF_MAGIC.startswith(head):
                     raise _Overrun(_not_gguf(url, head))
             _check_bounds(url, part, have, len(block), total)
-            out.write(block)
+            try:
+                out.write(block)
+            except OSError as exc:
+                raise _write_error(url, part, exc) from None
             digest.update(block)
             have += len(block)
             progress(have, total)
     except KeyboardInterrupt:
         raise interrupted() from None
+
+
+def _write_error(url: str, part: Path, exc: OSError) -> PartUnwritable:
+    """A write to the part file that failed (a full disk or quota, a file-size limit, an I/O error), in one line.
+
+    Was the bare ``error: File too large`` (or ``No space left on device``): no file, no URL, and no word
+    that the bytes written so far are kept and the same command resumes from them.
+    """
+    with contextlib.suppress(OSError):
+        kept = human_bytes(part.stat().st_size)
+        return PartUnwritable(
+            f"{url}: cannot write {part}: {exc.strerror or exc}; {kept} kept: once that is fixed (free space, "
+            f"a limit), run the same command again to resume from {part.name}"
+        )
+    return PartUnwritable(f"{url}: cannot write {part}: {exc.strerror or exc}")
 
 
 def why_not_whole(path: Path) -> str | None:

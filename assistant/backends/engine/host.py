@@ -24,9 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import wire
 from ..base import Backend
-
+from . import wire
 
 COALESCE_SECONDS = 0.02
 """Least time between two sends while a stream flows (the app draws at most 30 times a second)."""

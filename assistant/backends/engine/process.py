@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ...errors import BackendError, EngineStartError
 from ...types import AttentionMaps, Chunk, Completion, GenerationParams, Message, TokenLogprob
-from . import wire
 from ..base import Backend, Capabilities, Prompt, checked_candidates, checked_params, checked_prompt
+from . import wire
 
 if TYPE_CHECKING:
     from ...inspect.distribution import NextToken

@@ -54,7 +54,6 @@ from .scoring import EchoScorer
 from .servers import GENERIC, ServerProfile, is_default
 from .settings import RemoteSettings, check_option_values, resolve_settings
 
-
 MAX_PARALLEL_REQUESTS = 64
 """Requests one backend keeps in flight at most (``--parallel``); servers queue and batch them
 themselves, and past a few dozen a single client only adds queueing (docs/scale.md)."""

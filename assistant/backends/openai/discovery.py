@@ -18,7 +18,6 @@ from .request_helpers import _probe
 from .servers import GENERIC, OWNED_BY, PROFILES, ServerProfile, profile_named
 from .settings import RemoteSettings
 
-
 PROBE_TIMEOUT_S = 10.0
 """Longest wait for a detection request outside the API (it only decides "not that family")."""
 

@@ -163,6 +163,18 @@ def _reason(exc: BaseException) -> str:
     return text[:1].lower() + text[1:]
 
 
+def disconnected(exc: BaseException) -> bool:
+    """Whether an ``httpx.RemoteProtocolError`` is the server closing the connection, not a malformed answer.
+
+    httpx raises that one class for both: "Server disconnected without sending a response", "peer closed
+    connection without sending complete message body" (h11's and httpcore's words for a dropped
+    connection), and h11's verdicts on bytes that are no HTTP ("illegal header line", "illegal status
+    line"). Only a dropped connection is worth retrying or resuming; the same broken answer comes back.
+    """
+    text = str(exc).lower()
+    return not text or "disconnect" in text or "closed connection" in text or "connection closed" in text
+
+
 def retry_after(value: str | None) -> float | None:
     """Seconds a ``Retry-After`` header asks for (a number or an HTTP date), None if absent or unreadable."""
     if not value:
@@ -240,7 +252,12 @@ class RemoteClient:
         if isinstance(exc, httpx.TimeoutException):
             return RemoteError(f"timed out talking to {where}: {_reason(exc)}")
         if isinstance(exc, httpx.RemoteProtocolError):
-            return RemoteError(f"{where} closed the connection in the middle of a response")
+            if disconnected(exc):
+                return RemoteError(f"{where} closed the connection in the middle of a response")
+            # A malformed answer (a header with a control byte, a bad status line, a Location no URL can
+            # hold): read as "closed the connection" after four retries of the same broken answer.
+            reason = self.redact(one_line(_reason(exc), 160))
+            return RemoteError(f"{where} sent a malformed HTTP response ({reason}); is base_url an OpenAI API server?")
         if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
             return RemoteError(f"bad server URL {redact_url(url)!r}: {_reason(exc).replace(url, redact_url(url))}")
         return RemoteError(f"lost the connection to {where}: {self.redact(_reason(exc))}")
@@ -491,7 +508,7 @@ class RemoteClient:
             try:
                 response = self._client.send(request, stream=True)
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-                if last:
+                if last or (isinstance(exc, httpx.RemoteProtocolError) and not disconnected(exc)):
                     raise
                 delay = self.backoff * 2**attempt
                 reason = self.transport_error(exc, url)

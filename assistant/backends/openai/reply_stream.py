@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 from ...errors import ContextOverflowError, RemoteError
 from ...types import Chunk, FinishReason, GenerationParams, Usage
 from ..streaming import StopMatcher, make_timings
-from .http import HTTPStatusError, RemoteClient, origin
+from .http import HTTPStatusError, RemoteClient, disconnected, origin
 from .request_helpers import _context_overflow, _Entered
 from .servers import ServerProfile
 from .stream import parse_event
@@ -35,6 +35,23 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "max_tokens": "length",
 }
 """Servers' finish reasons, in our four words (an unknown one counts as ``stop``)."""
+
+
+def piece_limit(max_tokens: int) -> int:
+    """Most text pieces (events with text or log-probabilities) a reply of ``max_tokens`` is read for.
+
+    Servers send at most one piece per token (vLLM, TGI, llama.cpp's servers, Ollama; several tokens
+    may share one), so past this the server is ignoring ``max_tokens``: one that did streamed 20,000
+    tokens for ``-o max_tokens=5``, all printed, stored and held in memory, where a reply that never
+    ended would never stop. The margin leaves room for a proxy that splits tokens into smaller pieces.
+    """
+    return 2 * max_tokens + 8
+
+
+TOKEN_CHARS = 1024
+"""Characters counted per token of ``max_tokens`` before a reply is cut: no vocabulary has a token this long
+(their longest are runs of spaces, a few hundred at most), and without a bound on the text a server could
+send each of its pieces as a 60 MB event."""
 
 
 PromptSize = Callable[[], "tuple[int, bool]"]
@@ -92,6 +109,8 @@ def stream_reply(
     usage: Usage | None = None
     server_tps: float | None = None
     pieces = 0
+    limit = piece_limit(params.max_tokens)
+    received = 0
     first_at: float | None = None
     last_at = start
     done = stopped = answered = heard = opened = False
@@ -120,6 +139,10 @@ def stream_reply(
                         yield Chunk(text=out, logprobs=update.logprobs)
                     if stopped:
                         finish = "stop"
+                        break
+                    received += len(update.text)
+                    if pieces >= limit or received > limit * TOKEN_CHARS:  # the server ignores max_tokens
+                        finish = "length"
                         break
                 if update.finish_reason:
                     finish = FINISH_REASONS.get(update.finish_reason, "stop")
@@ -225,4 +248,7 @@ def _connection_dropped(exc: RemoteError) -> bool:
     """Whether ``exc`` is the server closing or resetting the connection (not a timeout, not a status)."""
     import httpx
 
-    return isinstance(exc.__cause__, (httpx.RemoteProtocolError, httpx.ReadError))
+    cause = exc.__cause__
+    if isinstance(cause, httpx.RemoteProtocolError):
+        return disconnected(cause)  # not a malformed answer
+    return isinstance(cause, httpx.ReadError)
