@@ -85,7 +85,7 @@ def load_last_used(path: Path | None = None) -> Remembered | None:
         mode = None
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         variables = {}
-    return Remembered(text("model"), text("backend"), _loadable(text("template")),
+    return Remembered(_still_there(text("model")), text("backend"), _loadable(text("template")),
                       params if isinstance(params, dict) else {}, mode, {str(k): v for k, v in variables.items()})
 
 
@@ -102,6 +102,25 @@ def _loadable(template: str | None) -> str | None:
     except AssistantError:
         return None
     return template
+
+
+def _still_there(model: str | None) -> str | None:
+    """``model`` unless it names a GGUF file that is gone (moved, deleted): then None, the config's default.
+
+    The app opened with "Could not load ...: model file not found" and no model at all, every time,
+    until one was chosen in F2. Only a ``.gguf`` name is judged (a path, a file in the models
+    directory): any other name may be a catalog entry to pull or a server's model (``-b openai``).
+    """
+    if model is None or not model.lower().endswith(".gguf"):
+        return model
+    from ..errors import ModelNotFoundError
+    from ..models import refs
+
+    try:
+        refs.parse(model)
+    except ModelNotFoundError:
+        return None
+    return model
 
 
 def save_last_used(remembered: Remembered, path: Path | None = None) -> None:

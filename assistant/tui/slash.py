@@ -24,9 +24,13 @@ class SlashCommand:
 
 
 def is_slash_command(line: str) -> bool:
-    """A line starting with ``/word``; ``//`` escapes a literal leading slash."""
+    """A line starting with ``/word``, or a lone ``/`` (the help); ``//`` escapes a literal leading slash.
+
+    The message box says "/ for tools": a lone ``/`` sent was a message to the model, and the
+    model's answer to it a turn of the conversation. It lists the tools, as ``/help`` does.
+    """
     stripped = line.lstrip()
-    return (
+    return stripped.rstrip() == "/" or (
         stripped.startswith("/")
         and not stripped.startswith("//")
         and len(stripped) > 1
@@ -59,6 +63,8 @@ def parse_slash_command(
     has given ``to``, so "Hello" is text, not the leading word for ``to``.
     """
     stripped = line.strip()
+    if stripped == "/":
+        return SlashCommand("help")
     match = _NAME.match(stripped)
     if match is None:
         raise ToolError(f"not a slash command: {line!r}")

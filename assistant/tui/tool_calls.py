@@ -175,3 +175,25 @@ def slash_help() -> list[SlashHelp]:
     except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the help
         entries.append(SlashHelp("(tools)", f"could not list the tools: {exc}"))
     return [*entries, *(SlashHelp(command, description) for command, description in SLASH_HELP)]
+
+
+def help_entries(topic: str = "") -> list[SlashHelp]:
+    """What ``/help`` lists: every command, or with a name (``/help translate``) that one alone.
+
+    ``/help translate`` listed every command, and ``/help nosuch`` too, as if the name were not
+    there: a name that is no command is refused as any slash command naming no tool is.
+    """
+    entries = slash_help()
+    words = topic.split()
+    if not words:
+        return entries
+    if len(words) > 1:
+        raise ToolError(f"/help takes one command's name (/help translate), not {topic.strip()!r}")
+    name = words[0].lstrip("/").lower()
+    found = [entry for entry in entries if entry.command.split()[0].lower() == f"/{name}"]
+    if found:
+        return found
+    from ..tools import get_tool
+
+    get_tool(name)  # no such tool: the error names the ones there are
+    return entries  # a tool the listing could not describe (a plugin that broke it): the whole help

@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, LoadingIndicator
 
+from ...backends.engine.threads import AvailableCores
 from ...errors import AssistantError
 from ..heap import QuietCollector, settle_after_load
 from ..messages import (
@@ -35,10 +36,9 @@ from ..messages import (
     ReplyProgress,
 )
 from ..slash import is_slash_command, parse_slash_command, unescape_slash
-from ...backends.engine.threads import AvailableCores
 from ..stream_buffer import DrawPacer, ReplyBuffer
-from ..text import shorten
 from ..templating import answer_view
+from ..text import shorten
 from ..widgets.chat_log import (
     STOPPED_AT_MAX_TOKENS,
     AssistantMessage,
@@ -435,7 +435,10 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         # worker's messages only once this handler has returned.
         self._generate(text)
         self.pending_user = user or await self.log_view.add(UserMessage(text))  # type: ignore[assignment]
-        label = self.controller.settings.model
+        # The engine's name for its model, as the status line and the stored reply have it: the
+        # reference (`-m ~/models/x.gguf`) headed the live reply with the whole path, reopened "x.gguf".
+        engine = self.controller.backend
+        label = (engine.model_name if engine is not None else "") or self.controller.settings.model
         self.reply = await self.log_view.add(AssistantMessage(label=label))  # type: ignore[assignment]
         self.reply.start_stream()
         self.set_status(state="generating", detail="")

@@ -177,6 +177,7 @@ class ConversationActions(_Screen):
             if was_open:
                 self.cancel_edit()
                 await self.log_view.clear(EMPTY_HINT)
+                self.return_queued()  # written for the conversation just deleted: not sent into a new one
                 self.refresh_engine_status()
             self.refresh_sidebar()
 

@@ -37,10 +37,16 @@ class TaskActions(_Screen):
         """
         from ..tool_calls import prepare_tool_call
 
-        if parse_slash_command(line).name == "help":
+        command = parse_slash_command(line)
+        if command.name == "help":
+            try:
+                body, plain = slash_help_view(command.text)
+            except AssistantError as exc:  # `/help nosuch`: no command of that name
+                self._give_back(line)
+                self.notify(str(exc), title="Slash command", severity="error", timeout=8)
+                return False
             await self.log_view.add(UserMessage(line))
-            body, plain = slash_help_view()
-            await self.log_view.add(ToolMessage("/help", body, plain))
+            await self.log_view.add(ToolMessage(line.strip() if command.text else "/help", body, plain))
             return False
         try:
             call = prepare_tool_call(line, self.controller.messages)
@@ -89,7 +95,7 @@ class TaskActions(_Screen):
                     await self._not_sent(user, message.user_text, edit_sent)
                 else:
                     if user is not None:
-                        user.set_status("failed")
+                        user.set_status("failed", shorten(message.error, 160))  # the reason stays in sight
                         self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
                     # The line goes back into the box too, to fix and send again: a mistake only the
                     # tool can see as it runs is found then.

@@ -21,7 +21,6 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 from ...errors import AssistantError, ConfigError, TemplateError
 from ...types import GenerationParams
 from ..pickers import SettingsOptions
-from ..text import visible_text
 from ..templating import (
     VARIABLES_FIELD,
     check_variables,
@@ -29,6 +28,7 @@ from ..templating import (
     load_chat_template,
     parse_variables,
 )
+from ..text import visible_text
 from .help import HELP_BINDING, ViewHelp
 
 CHAT_TEMPLATE = ""

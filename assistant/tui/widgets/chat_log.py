@@ -138,6 +138,8 @@ class ChatMessage(Vertical, can_focus=True):
         self.text = text
         self.label = label or self.role.title()
         self.status = status
+        self.why = ""
+        """What ``status`` is about (a failed tool run's error): the header says ``[failed: why]``."""
         self._status_classes()  # a stored turn is drawn with its status from the start
         self._code_index = 0
         self.message_id: int | None = None
@@ -150,14 +152,15 @@ class ChatMessage(Vertical, can_focus=True):
         if self.versions[1] > 1:
             text.append(f"  ‹ {self.versions[0]}/{self.versions[1]} ›", style="bold")
         if self.status:
-            text.append(f"  [{visible_text(self.status)}]", style="italic")  # an error's text is data
+            shown = f"{self.status}: {self.why}" if self.why else self.status
+            text.append(f"  [{visible_text(shown)}]", style="italic")  # an error's text is data
         return text
 
     def compose_header(self) -> Static:
         return Static(self.header_text(), classes="header", markup=False)
 
-    def set_status(self, status: str) -> None:
-        self.status = status
+    def set_status(self, status: str, why: str = "") -> None:
+        self.status, self.why = status, why
         self._status_classes()
         self._redraw_header()
 
@@ -398,9 +401,10 @@ def stored_widgets(stored: Sequence[StoredMessage], before: Sequence[str] = ()) 
             )
             widgets.append(ToolMessage(label, body, plain))
         elif message.role == "assistant" and message.tool_name and message.status != "complete":
-            # A tool run that failed (stopped with Esc, say): drawn as live, its slash line marked failed.
+            # A tool run that failed (stopped with Esc, say): drawn as live, its slash line marked failed
+            # with the reason (live, a notification said it; reopened, nothing did).
             if widgets and isinstance(widgets[-1], UserMessage):
-                widgets[-1].set_status("failed")
+                widgets[-1].set_status("failed", shorten(message.error or "", 160))
         elif message.role == "assistant":
             status = STORED_STATUS.get(message.status, message.status)
             if message.status == "complete" and message.finish_reason == "length":

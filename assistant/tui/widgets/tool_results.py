@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rich.console import Group
 from rich.text import Text
@@ -17,6 +17,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ..text import visible_text
+
+if TYPE_CHECKING:
+    from ..tool_calls import SlashHelp
 
 ENTITY_STYLES = (
     "bold black on #8ec07c",
@@ -167,16 +170,16 @@ def result_view(result: Any, source_text: str = "", plain: str | None = None) ->
     return Markdown(visible_text(plain), classes="body", parser_factory=reply_parser), plain
 
 
-def slash_help_renderable() -> Group:
-    """Every slash command (:func:`~assistant.tui.tool_calls.slash_help`): how to call it, what it does,
-    and each parameter, the parameters' texts wrapping in a column of their own."""
+def slash_help_renderable(entries: Sequence[SlashHelp] | None = None) -> Group:
+    """Slash commands (every one: :func:`~assistant.tui.tool_calls.slash_help`): how to call each, what it
+    does, and each parameter, the parameters' texts wrapping in a column of their own."""
     from rich.padding import Padding
     from rich.table import Table
 
     from ..tool_calls import slash_help
 
     parts: list[Any] = []
-    for entry in slash_help():
+    for entry in slash_help() if entries is None else entries:
         parts.append(Text(visible_text(entry.command), style="bold"))
         parts.append(Padding(Text(visible_text(entry.description)), (0, 0, 0, 4)))
         if entry.parameters:
@@ -189,12 +192,14 @@ def slash_help_renderable() -> Group:
     return Group(*parts)
 
 
-def slash_help_view() -> tuple[Widget, str]:
-    """``/help``'s result: the slash commands, every installed tool with its parameters."""
-    from ..tool_calls import slash_help
+def slash_help_view(topic: str = "") -> tuple[Widget, str]:
+    """``/help``'s result: the slash commands, every installed tool with its parameters (``/help NAME``:
+    that one; :class:`~assistant.errors.ToolError` when NAME is no command)."""
+    from ..tool_calls import help_entries
 
-    plain = "\n".join(line for entry in slash_help() for line in entry.lines())
-    return Static(slash_help_renderable(), markup=False), plain
+    entries = help_entries(topic)
+    plain = "\n".join(line for entry in entries for line in entry.lines())
+    return Static(slash_help_renderable(entries), markup=False), plain
 
 
 def stored_tool_label(contents: Sequence[str], tool_name: str) -> str:
