@@ -70,7 +70,7 @@ KEY_HELP: tuple[KeyHelp, ...] = (
 )
 
 SLASH_HELP: tuple[tuple[str, str], ...] = (
-    ("/help", "List the slash commands and every installed tool with its parameters"),
+    ("/help [NAME]", "List the slash commands and every installed tool with its parameters, or one of them"),
     ("//text", "Send a message that starts with a slash"),
 )
 """The slash commands that are not tools; the tools' rows come from the registry
