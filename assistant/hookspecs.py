@@ -55,7 +55,9 @@ def register_tools(register: Callable[[Any], None]) -> None:
     ``parameters`` and a ``run(text, params, backend)`` method returning a result
     that serialises to JSON and renders as text. A tool whose ``run`` never uses
     the model declares ``needs_model = False``: no front end loads a model for it,
-    and ``run`` gets ``backend=None``.
+    and ``run`` gets ``backend=None``. A tool that settles some inputs without a
+    model (summarize's too-short input) says so in an optional
+    ``answer_without_model(text, params)``, asked before any model is loaded.
     """
 
 

@@ -285,7 +285,7 @@ def _load_directory_plugins(
             _check_plugin_name(name)
             if not path.is_file():  # a folder named x.py, a FIFO (reading it would hang), /dev/zero
                 if path.is_symlink() and not path.exists():
-                    raise LoadProblem(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist")
+                    raise LoadProblem(f"{path} is a symbolic link to {os.readlink(path)}, {_why_unresolved(path)}")
                 raise LoadProblem(f"{path} is not a regular file")
             first_party = directory == first_party_plugin_dir()
             with plugin_output(state.printed, name), timed_import(state.slow, name, first_party=first_party):
@@ -295,6 +295,22 @@ def _load_directory_plugins(
             raise
         except BaseException as exc:  # a plugin's bug (even sys.exit()) must not stop the app
             _record_failure(state, name, "import", exc)
+
+
+def _why_unresolved(link: Path) -> str:
+    """Why a symbolic link leads nowhere: its target is missing, or the links go round in a loop.
+
+    A link to itself ("loop.py -> loop.py") was said to point at "loop.py, which does not exist",
+    a file the user could see right there.
+    """
+    import errno
+
+    try:
+        os.stat(link)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links that never reaches a file"
+    return "which does not exist"
 
 
 def _load_entry_point_plugins(state: _State, allowed: set[str] | None, seen: set[str]) -> None:

@@ -207,8 +207,7 @@ class Sentiment(BaseTool):
         self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
     ) -> LabelResult:
         labels = check_labels(params["labels"])
-        if not text.strip():
-            raise ToolError("nothing to classify: the input is empty")
+        self.answer_without_model(text, params)
         candidates = [f" {label}" for label in labels]
         try:
             examples = params["examples"]
@@ -220,6 +219,12 @@ class Sentiment(BaseTool):
             messages = render("sentiment-question", {"input": text, "labels": labels})
             label = generate_label(backend, messages, labels)
             return LabelResult(label, {name: float(name == label) for name in labels}, method="generation")
+
+    def answer_without_model(self, text: str, params: Mapping[str, Any]) -> None:
+        """Empty input is refused before any model is loaded (every front end asks this first); else None."""
+        if not text.strip():
+            raise ToolError("nothing to classify: the input is empty")
+        return None
 
     def _prompt(self, text: str, labels: list[str], examples: str, chosen_for: str | None = None) -> str:
         """The prompt for ``text``; its examples chosen for ``chosen_for`` when given (else for ``text``)."""

@@ -212,15 +212,9 @@ class Summarize(BaseTool):
         self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
     ) -> SummaryResult:
         length: str = params["length"]
-        if not text.strip():
-            raise ToolError("nothing to summarize: the input is empty")
-        if not any(char.isalnum() for char in text):
-            # "😀" or "!!!" was "summarised" as a paragraph about a company's carbon emissions.
-            raise ToolError("nothing to summarize: the input has no words, only symbols or punctuation")
-        if word_count(text) < SHORTEST_INPUT_WORDS and len(text.strip()) < SHORT_INPUT_CHARACTERS:
-            return SummaryResult(
-                summary=text.strip(), length=length, chunks=0, rounds=0, finish_reason="stop", note=TOO_SHORT_NOTE
-            )
+        early = self.answer_without_model(text, params)
+        if early is not None:
+            return early
         limit = min(MAX_SUMMARY_TOKENS[length], max(16, context_window(backend) // 8))
         count = token_counter(backend)
         budget = min(
@@ -265,6 +259,27 @@ class Summarize(BaseTool):
                 combined.append(_whole_sentences(self._combine(backend, group, "short", limit, tick)))
             summaries = combined
             report(len(chunks), len(chunks), "combining the summaries")
+
+    def answer_without_model(self, text: str, params: Mapping[str, Any]) -> SummaryResult | None:
+        """Input too short to summarize is its own summary; input without words is refused; else None.
+
+        Decided here, before any model is loaded: every front end asks this first
+        (:meth:`~assistant.tools.registry.RegisteredTool.answer_without_model`), so
+        ``assistant summarize "x y z"`` answers at once instead of after a model load.
+        """
+        if not text.strip():
+            raise ToolError("nothing to summarize: the input is empty")
+        if not any(char.isalnum() for char in text):
+            # "😀" or "!!!" was "summarised" as a paragraph about a company's carbon emissions.
+            raise ToolError("nothing to summarize: the input has no words, only symbols or punctuation")
+        # The length first: counting the words of a 30 MB document took seconds, and this is asked
+        # before the model loads and again as the tool runs.
+        if len(text.strip()) < SHORT_INPUT_CHARACTERS and word_count(text) < SHORTEST_INPUT_WORDS:
+            return SummaryResult(
+                summary=text.strip(), length=params["length"], chunks=0, rounds=0, finish_reason="stop",
+                note=TOO_SHORT_NOTE,
+            )
+        return None
 
     # ---- steps ------------------------------------------------------------------
     def _ticker(self, report: Progress, done: int, total: int, what: str) -> TokenProgress:

@@ -281,6 +281,12 @@ def _target_language(value: str) -> None:
     language_name(value)
 
 
+def _languages(params: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The target language's name and the source's (None: detect it), from the resolved parameters."""
+    raw_source = str(params["source"] or "auto").strip()  # " auto" is auto, as its check reads it
+    return language_name(params["to"]), None if raw_source.lower() == "auto" else language_name(raw_source)
+
+
 class Translate(BaseTool):
     name = "translate"
     description = "Translate text into another language, keeping its paragraphs."
@@ -298,13 +304,12 @@ class Translate(BaseTool):
     def run(
         self, text: str, params: Mapping[str, Any], backend: Any, progress: Progress | None = None
     ) -> TranslationResult:
-        target = language_name(params["to"])
-        raw_source = str(params["source"] or "auto").strip()  # " auto" is auto, as its check reads it
-        source = None if raw_source.lower() == "auto" else language_name(raw_source)
+        early = self.answer_without_model(text, params)
+        if early is not None:
+            return early
+        target, source = _languages(params)
         lead, blocks = split_paragraphs(text)
         units = code_blocks(blocks)
-        if not any(paragraph.text.strip() for paragraph, _ in units):
-            raise ToolError("nothing to translate: the input is empty")
         paragraphs = [paragraph for paragraph, _ in units]
         todo = [paragraph for paragraph, code in units if not code and paragraph.text.strip()]
         report = progress or (lambda done, total, message: None)
@@ -347,6 +352,22 @@ class Translate(BaseTool):
         return TranslationResult(
             translation="".join(out), source=source or "auto", target=target, paragraphs=len(todo), cut=cut
         )
+
+    def answer_without_model(self, text: str, params: Mapping[str, Any]) -> TranslationResult | None:
+        """Input with no words outside code blocks is its own translation; empty input is refused; else None.
+
+        Decided before any model is loaded (every front end asks this first): a file of only
+        code, or "2024", loaded the model for seconds and made no call to it (code is kept as
+        it is, and so is a piece without a letter: :meth:`_piece`).
+        """
+        units = code_blocks(split_paragraphs(text)[1])
+        if not any(paragraph.text.strip() for paragraph, _ in units):
+            raise ToolError("nothing to translate: the input is empty")
+        prose = [paragraph for paragraph, code in units if not code and paragraph.text.strip()]
+        if any(char.isalpha() for paragraph in prose for char in paragraph.text):
+            return None
+        target, source = _languages(params)
+        return TranslationResult(translation=text, source=source or "auto", target=target, paragraphs=len(prose), cut=[])
 
     def _piece_budget(self, backend: Any, target: str, source: str | None) -> int:
         """Most tokens of input translated at once: the piece, a reply up to twice as long and the prompt fit."""

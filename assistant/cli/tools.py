@@ -25,7 +25,6 @@ refused rather than ignored.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,6 +33,7 @@ import click
 
 from ..terminal_text import one_line, visible_text
 from . import debug_option
+from .batch_options import BATCH_FLAGS, batch_options, check_batch_flags, finish_batch
 from .common import (
     TEXT,
     CtrlC,
@@ -46,8 +46,8 @@ from .common import (
     read_stdin_text,
     resolve_model_and_backend,
 )
-from .batch_options import BATCH_FLAGS, batch_options, check_batch_flags, finish_batch, interrupted
 from .history_options import history_options
+from .tool_batch import report_tool_result, run_batch, tool_turn_meta
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -246,7 +246,8 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any]) -> None:
 
     ctrl_c = CtrlC(at_once=True).install()
     try:
-        engine = _open_engine(tool, kwargs, backend_opts)
+        early = _answer_without_model(tool, params, kwargs, rows if batch else [], input_text)
+        engine = None if early else _open_engine(tool, kwargs, backend_opts)
         if engine is not None:
             ctrl_c.attach(engine)  # a press dropped while loading stops here
         _run_opened(tool, engine, params, kwargs, rows if batch else [], input_text, history, ctrl_c)
@@ -276,7 +277,7 @@ def _run_opened(
         recorder = ExchangeRecorder(history, kind="tool")
     try:
         if batch:
-            _run_batch(tool, rows, engine, params, kwargs, recorder, ctrl_c.check)
+            run_batch(tool, rows, engine, params, kwargs, recorder, ctrl_c.check)
         else:
             assert input_text is not None
             show = _print_progress(tool.name)
@@ -289,7 +290,7 @@ def _run_opened(
                 started = time.perf_counter()
                 result = tool.run(input_text, engine, params=params, progress=progress)
                 ctrl_c.check()  # the run ended because its engine was cancelled: not a result
-                _report_tool_result(turn, tool.name, result.to_text(), result.to_dict(), engine, started)
+                report_tool_result(turn, tool.name, result.to_text(), result.to_dict(), engine, started)
             if kwargs["as_json"]:
                 echo_json(result.to_dict(), indent=None)
             else:
@@ -356,12 +357,27 @@ def _open_engine(tool: RegisteredTool, kwargs: dict[str, Any], backend_opts: dic
     return open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
 
 
-def tool_turn_meta(engine: Backend | None, params: dict[str, Any]) -> Any:
-    """What produced a tool turn: the model and backend, or only the parameters for a tool that uses no model."""
-    from ..history.exchange import turn_meta
-    from ..history.records import TurnMeta
+def _answer_without_model(
+    tool: RegisteredTool, params: dict[str, Any], kwargs: dict[str, Any], rows: list[Row], input_text: str | None
+) -> bool:
+    """Whether the tool settles the input (every row of a batch) without a model, so none is loaded.
 
-    return turn_meta(engine, params) if engine is not None else TurnMeta(params=dict(params))
+    The tool decides (:meth:`~assistant.tools.registry.RegisteredTool.answer_without_model`):
+    ``assistant summarize "x y z"`` loaded the model for seconds before giving its input back as
+    too short. The run then asks it again, for each input: that answer is what is printed.
+    """
+    from ..errors import AssistantError
+    from ..tools.batch import settled_without_model
+
+    if not tool.needs_model:
+        return False  # no model either way
+    if kwargs["batch"]:
+        return all(settled_without_model(tool, row, params, kwargs["input_field"]) for row in rows)
+    assert input_text is not None
+    try:
+        return tool.answer_without_model(input_text, params) is not None
+    except AssistantError:
+        return True  # refused outright: the run says why, and no model is needed to say it
 
 
 NO_INPUT = "no input: pass TEXT, '-' with text on stdin, --file PATH or --batch FILE.jsonl"
@@ -395,88 +411,6 @@ def _print_progress(tool_name: str) -> Callable[[int, int, str], None]:
         echo_untrusted(f"{tool_name}: [{done}/{total}] {message}", err=True)
 
     return show
-
-
-def _report_tool_result(
-    turn: Any, tool_name: str, text: str, data: Any, engine: Backend | None, started: float
-) -> None:
-    """A tool's result as a history turn: its text as the reply, its JSON as ``tool_result``.
-
-    A tool that uses no model (``engine`` None) leaves the turn's model and backend empty.
-    """
-    from ..types import Completion, Timings, Usage
-
-    duration_ms = (time.perf_counter() - started) * 1000
-    completion = Completion(
-        text=text, model=engine.model_name if engine else "", backend=engine.name if engine else "",
-        finish_reason="stop", usage=Usage(), timings=Timings(duration_ms=duration_ms),
-    )  # fmt: skip
-    turn.complete(completion, tool_name=tool_name, tool_result=data)
-
-
-def _run_batch(
-    tool: RegisteredTool,
-    rows: list[Row],
-    engine: Backend | None,
-    params: dict[str, Any],
-    flags: dict[str, Any],
-    recorder: Any,
-    check_interrupt: Callable[[], None] = lambda: None,
-) -> None:
-    """The tool over every row (the shared batch runner), each row also a turn in the batch's conversation.
-
-    ``check_interrupt()`` runs after each row's work and raises :class:`KeyboardInterrupt`
-    for a Ctrl-C the engine swallowed: that row is then not written as done with a cut result.
-
-    ``engine`` is None for a tool that uses no model: its rows run one at a time (there is no
-    backend to declare how many requests it takes, nor a model call to overlap).
-    """
-    from ..batch import ProgressBar, run_rows
-    from ..batch.provenance import check_resume_model
-    from ..tools.batch import run_tool_row
-    from .batch_options import batch_parallel
-
-    out, input_field = flags["out"], flags["input_field"]
-    check_resume_model(out, flags["resume"], engine)  # the model's name is known once it is loaded
-    if engine is not None:
-        parallel = batch_parallel(flags["parallel"], engine)
-    else:
-        parallel = 1
-        if (flags["parallel"] or 1) > 1:
-            click.echo(f"note: tool {tool.name!r} uses no model; --parallel {flags['parallel']} runs as 1", err=True)
-    started: dict[int, float] = {}  # per row: rows may run at once (--parallel)
-
-    def work(row: Row) -> dict[str, Any]:
-        started[row.number] = time.perf_counter()
-        result = run_tool_row(tool, row, engine, params, input_field)
-        check_interrupt()
-        return result
-
-    def record(result: dict[str, Any]) -> None:
-        if result.get("input") is None:
-            return  # nothing the user said to record (the row itself was unusable)
-        used = result.get("params")  # with the row's own params over the command's: what the row ran with
-        meta = tool_turn_meta(engine, used if isinstance(used, dict) else params)
-        with recorder.turn(result["input"], meta) as turn:
-            if result["error"] is not None:
-                turn.fail(str(result["error"]))
-            else:
-                text = json.dumps(result["result"], ensure_ascii=False)
-                _report_tool_result(
-                    turn, tool.name, text, result["result"], engine, started.pop(result["row"], time.perf_counter())
-                )
-
-    if recorder.note:
-        echo_untrusted(recorder.note, err=True)
-    try:
-        summary = run_rows(
-            rows, work, out=out, resume=flags["resume"], force=flags["force"],
-            progress=lambda total: ProgressBar(total), on_record=record, parallel=parallel,
-            cancel=engine.cancel if engine is not None else None, conversation=recorder.conversation,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        interrupted(out)
-    finish_batch(summary, out)
 
 
 # ---- commands ----------------------------------------------------------------------------

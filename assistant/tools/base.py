@@ -220,6 +220,14 @@ class Tool(Protocol):
     ``get_tool(NAME).run(text)``). It is not a Protocol member, so tools written
     before it existed still satisfy ``isinstance(obj, Tool)``.
 
+    Optionally also ``answer_without_model(text, params)``: the result for an
+    input the tool can settle without a model (summarize's input too short to
+    summarize), else None; it may raise :class:`~assistant.errors.ToolError` for
+    an input it refuses outright. Every front end asks it first, with the
+    resolved ``params``, and loads no model when it answers
+    (:meth:`~assistant.tools.registry.RegisteredTool.answer_without_model`): a
+    model load costs seconds that such an input does not need.
+
     ``run`` may also accept a keyword argument ``progress`` (a :data:`Progress`
     callable); the assistant passes it only to tools whose ``run`` declares it.
     Raise :class:`~assistant.errors.ToolError` when the model's output cannot be
@@ -247,6 +255,13 @@ class BaseTool:
 
     def run(self, text: str, params: Mapping[str, Any], backend: Backend | None) -> ToolResult:
         raise NotImplementedError(f"tool {self.name!r} does not implement run()")
+
+    def answer_without_model(self, text: str, params: Mapping[str, Any]) -> ToolResult | None:
+        """The result for an input settled without a model, or None (the default: every input needs one).
+
+        See :class:`Tool`; ``run`` should ask it too, so a direct call gives the same result.
+        """
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} tool {self.name!r}>"

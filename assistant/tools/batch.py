@@ -23,7 +23,7 @@ from ..batch.provenance import model_key as _model_key  # noqa: F401 (its old na
 from ..errors import AssistantError, ConfigError, exception_text
 from .base import ParameterSet
 
-__all__ = ["check_resume", "check_resume_model", "made_by", "missing_everywhere", "run_tool_row"]
+__all__ = ["check_resume", "check_resume_model", "made_by", "missing_everywhere", "run_tool_row", "settled_without_model"]
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -82,6 +82,23 @@ def _field_hint(tool: RegisteredTool, row: Row, given: dict[str, Any]) -> str:
                 f'"params": {{"{parameter.name}": ...}} (a CSV row cannot), or pass it to the command'
             )
     return ""
+
+
+def settled_without_model(
+    tool: RegisteredTool, row: Row, params: dict[str, Any] | None = None, input_field: str | None = None
+) -> bool:
+    """Whether the row's record needs no model: the tool settles its input without one
+    (:meth:`~.registry.RegisteredTool.answer_without_model`), or the row fails before any model call
+    (malformed, no input, bad ``params``, an input the tool refuses). A batch whose every row is
+    settled so loads no model: a file of short reviews to summarize cost a model load for nothing."""
+    text = row.input_text(input_field)
+    if row.error is not None or text is None:
+        return True
+    try:
+        line_params = _merged(tool, dict(params or {}), row.params) if row.params else dict(params or {})
+        return tool.answer_without_model(text, line_params) is not None
+    except AssistantError:
+        return True
 
 
 def run_tool_row(

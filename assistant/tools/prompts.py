@@ -86,19 +86,28 @@ class DemonstrationPool:
         """The ``per_label`` most similar examples of each label (of ``labels``, or all the pool's).
 
         Balanced per label, because a prompt whose demonstrations mostly carry one
-        label pushes a small model towards it whatever the input. Returned least
-        similar first: the nearest demonstration sits right before the input,
-        where it influences the model most. Ties keep pool order (deterministic).
+        label pushes a small model towards it whatever the input. Laid out in rounds
+        of one example per label, in the order of ``labels`` (as the fixed examples
+        are): each label's least similar first, its nearest in the last round, right
+        before the input. Ties keep pool order (deterministic).
+
+        Why rounds: sorted by similarity alone, a label's examples bunched together, and
+        the label of the last one, which sways a small model most, was whichever shared
+        a topic word with the input ("The film is about two hours long." had the film
+        reviews last, the neutral facts first) or, with no word shared, the pool's first
+        row (always "positive"). SmolLM2-135M, positive/negative/neutral on the eval set:
+        60/86 → 72/86 (every positive and negative right); positive/negative: 62/72 →
+        67/72; SST-2's first 100 phrases 79 → 85 (docs/tools.md).
         """
         scores = self.similarities(text)
         wanted = list(labels) if labels is not None else list(dict.fromkeys(e[self.label_key] for e in self.examples))
-        chosen: list[int] = []
+        nearest: list[list[int]] = []
         for label in wanted:
             indices = [i for i, e in enumerate(self.examples) if e[self.label_key] == label]
             indices.sort(key=lambda i: (-scores[i], i))
-            chosen.extend(indices[:per_label])
-        chosen.sort(key=lambda i: (scores[i], -i))
-        return [self.examples[i] for i in chosen]
+            nearest.append(indices[:per_label])
+        rounds = range(max((len(found) for found in nearest), default=0) - 1, -1, -1)  # the farthest round first
+        return [self.examples[found[rank]] for rank in rounds for found in nearest if rank < len(found)]
 
     def longest(self, count: int, label: str) -> list[Mapping[str, Any]]:
         """The ``count`` longest examples of ``label``: the most room a choice of them can take."""

@@ -13,8 +13,8 @@ bare traceback or be mistaken for an assistant bug.
 from __future__ import annotations
 
 import inspect
-import weakref
 import re
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -51,6 +51,11 @@ def _check_tool(tool: Any) -> None:
     if not callable(getattr(tool, "run", None)):
         raise ConfigError(f"tool {name!r} has no run(text, params, backend) method")
     _check_run_signature(name, tool.run)
+    early = getattr(tool, "answer_without_model", None)
+    if early is not None:
+        if not callable(early):
+            raise ConfigError(f"tool {name!r}: answer_without_model must be a method (text, params), got {early!r}")
+        _check_run_signature(name, early, "answer_without_model", ("text", "params"))
     parameters = _sequence_of(name, "parameters", getattr(tool, "parameters", ()) or (), "(Parameter(...),)")
     if not all(isinstance(p, Parameter) for p in parameters):
         raise ConfigError(f"tool {name!r}: parameters must be assistant.tools.Parameter objects")
@@ -84,28 +89,35 @@ def _sequence_of(tool: str, attribute: str, value: Any, one: str) -> tuple[Any, 
 
 
 _GOOD_RUN_FUNCTIONS: weakref.WeakSet[Any] = weakref.WeakSet()
+_GOOD_FUNCTIONS: dict[str, weakref.WeakSet[Any]] = {"run": _GOOD_RUN_FUNCTIONS}
+"""Per method name, the functions whose signature passed."""
 
 
-def _check_run_signature(name: str, run: Any) -> None:
+def _check_run_signature(
+    name: str, run: Any, method: str = "run", arguments: tuple[str, ...] = ("text", "params", "backend")
+) -> None:
     """``run`` must accept ``(text, params, backend)``: a wrong signature is the plugin's bug, named now.
+
+    (And ``answer_without_model``, ``(text, params)``, when the tool has one.)
 
     A method whose function passed once is not inspected again: a plugin that registers 5,000
     instances of one class spent half a second in ``inspect.signature`` on every command.
     """
+    good = _GOOD_FUNCTIONS.setdefault(method, weakref.WeakSet())
     function = getattr(run, "__func__", None)  # a bound method's function, shared by every instance
-    if function is not None and function in _GOOD_RUN_FUNCTIONS:
+    if function is not None and function in good:
         return
     try:
         signature = inspect.signature(run)
     except (TypeError, ValueError):
         return  # a builtin or C callable: nothing to check
     try:
-        signature.bind("", {}, None)
+        signature.bind(*("", {}, None)[: len(arguments)])
     except TypeError as exc:
-        raise ConfigError(f"tool {name!r}: run must accept (text, params, backend): {exc}") from None
+        raise ConfigError(f"tool {name!r}: {method} must accept ({', '.join(arguments)}): {exc}") from None
     if function is not None:
         try:
-            _GOOD_RUN_FUNCTIONS.add(function)
+            good.add(function)
         except TypeError:  # not weakly referable (a C function): checked each time, as before
             pass
 
@@ -197,24 +209,46 @@ class RegisteredTool:
         Without ``backend`` the default model is loaded (once per object), unless
         the tool declares ``needs_model = False``: it is then always run with
         ``backend=None``, as its declaration promises, whatever the caller passed.
+        An input the tool settles without a model (:meth:`answer_without_model`)
+        loads none and does not call the one given.
         """
         if not isinstance(text, str):
             raise ConfigError(f"tool {self.name!r} needs text (a str), got {type(text).__name__}")
         resolved = self.resolve_params(params, **kwargs)
+        early = self.answer_without_model(text, resolved)
+        if early is not None:  # settled without a model: none is loaded, the one given is not used
+            return early
         if not self.needs_model:
             engine = None
         else:
             engine = backend if backend is not None else self.default_backend()
         extra: dict[str, Any] = {"progress": progress} if progress is not None and self._accepts_progress() else {}
+        return self._checked(self._call(self.tool.run, text, resolved, engine, **extra))
+
+    def answer_without_model(self, text: str, params: Mapping[str, Any]) -> ToolResult | None:
+        """The tool's result for ``text`` when it settles it without a model (see :class:`~.base.Tool`), else None.
+
+        The one place every front end asks, with the resolved ``params``, before it loads a
+        model: :meth:`run` (the Python API, a batch row, the chat app), and the CLI, which then
+        loads none. Before, ``assistant summarize "x y z"`` loaded the model (seconds) for an
+        input that is its own summary. The tool may raise ToolError for an input it refuses.
+        """
+        method = getattr(self.tool, "answer_without_model", None)
+        if method is None:
+            return None
+        result = self._call(method, text, params)
+        return None if result is None else self._checked(result)
+
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """``method(*args, **kwargs)`` of the tool: an unexpected exception is the plugin's bug, named."""
         try:
-            result = self.tool.run(text, resolved, engine, **extra)
+            return method(*args, **kwargs)
         except AssistantError:
             raise
         except (Exception, SystemExit) as exc:  # a bug in the plugin (sys.exit() too): name it, keep the cause
             raise ToolError(
                 f"tool {self.name!r} (plugin {self.plugin!r}) failed: {type(exc).__name__}: {exception_text(exc)}"
             ) from exc
-        return self._checked(result)
 
     def _checked(self, result: Any) -> ToolResult:
         if isinstance(result, str):
