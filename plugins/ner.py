@@ -36,6 +36,7 @@ from assistant.tools.classify import (
 )
 from assistant.tools.context import context_window, fits
 from assistant.tools.prompts import completion_text, render
+from assistant.tools.span_case import recased
 from assistant.tools.spans import Span, candidate_spans, caseless_script, one_line
 from assistant.tools.text import sentence_spans
 
@@ -316,6 +317,9 @@ class NamedEntities(BaseTool):
         # names (and asking each one's kind) would take most of the time for nothing.
         names_wanted = any(w not in PATTERN_KINDS for w in requested.values())
         typed: list[TypedSpan] = []
+        # In a sentence all in capitals names are found in the text as the model recases it ("JOHN SMITH
+        # VISITED PARIS": "JOHN SMITH", "PARIS"), not in one run of capitals (assistant/tools/span_case.py).
+        recase = self._recaser(backend) if names_wanted else None
         sentences = sentence_spans(text)
         reported = time.monotonic()
         for index, (start, end) in enumerate(sentences):
@@ -325,7 +329,7 @@ class NamedEntities(BaseTool):
             sentence = text[start:end]
             found = [
                 s
-                for s in candidate_spans(sentence, bool(pattern_types["date"]), bool(pattern_types["time"]))
+                for s in candidate_spans(sentence, bool(pattern_types["date"]), bool(pattern_types["time"]), recase)
                 if names_wanted or s.kind != "name"
             ]
             # A hard-wrapped sentence is shown on one line, a name wrapped in it as one name
@@ -372,6 +376,19 @@ class NamedEntities(BaseTool):
             else None
         )
         return EntitiesResult(entities=entities, types=types, note=note)
+
+    @staticmethod
+    def _recaser(backend: Any) -> Callable[[str], str]:
+        """Text all in capitals as the model would write it (:func:`recased`), where names have capitals
+        again; as it is where the backend cannot score."""
+
+        def recase(text: str) -> str:
+            try:
+                return recased(text, lambda prompt, candidates: label_scores(backend, prompt, candidates))
+            except NotSupportedError:
+                return text
+
+        return recase
 
     def _typed(
         self, backend: Any, sentence: str, offset: int, span: Span, shown: dict[str, str],

@@ -86,7 +86,7 @@ _ONE_SPACE = re.compile(_SPACE)
 
 
 def _name_word_before(
-    text: str, start: int, common: Callable[[str], bool] | None, first: bool = True
+    text: str, start: int, common: Callable[[str], bool] | None, first: bool = True, abbreviated: bool = False
 ) -> bool:
     """Whether the word one space before ``text[start]`` is a word of a name: capitalised, not ending a
     sentence, and no common word (``common``, else :func:`_is_stopword`), title, month, weekday, ordinal
@@ -97,7 +97,10 @@ def _name_word_before(
     ("on Black Friday", "since Good Friday", "Cyber Monday deals", "by Black September"): a sentence's
     first word is capitalised whatever it is ("Starting Monday", "Effective Friday", "Happy Friday").
     In a headline, or text all in capitals, ``common`` is the headline's test
-    (:func:`_headline_stopword`): there "ON" is the preposition, not an acronym.
+    (:func:`_headline_stopword`): there "ON" is the preposition, not an acronym. With ``abbreviated``
+    the word may be written short, with a full stop (:func:`_abbreviated`), a title's abbreviation too:
+    before a chapter and verse that is a book's name ("Rom. 8:28", "Matt. 5:3", "Gen. 1:1"), since no
+    title stands before a number.
     """
     if start < 2 or _ONE_SPACE.fullmatch(text, start - 1, start) is None:
         return False
@@ -106,11 +109,24 @@ def _name_word_before(
     if not words or words[-1][1] != start - 1 - low or (words[-1][0] == 0 and low > 0):
         return False
     word = words[-1][2]
+    if abbreviated and _abbreviated(word) and not (common or _is_stopword)(word):
+        return _bare(word) not in MONTHS | WEEKDAYS | ORDINALS | WEEKDAY_CONTEXT
     if not _is_capitalised(word) or _ends_sentence(word) or (common or _is_stopword)(word) or _is_title(word):
         return False
     if not first and _SENTENCE_START.search(text, max(0, low + words[-1][0] - 40), low + words[-1][0]):
         return False
     return _bare(word) not in MONTHS | WEEKDAYS | ORDINALS | WEEKDAY_CONTEXT
+
+
+SHORTENED = 4
+"""Letters at most in a word shortened with a full stop before a chapter and verse ("Rom.", "Matt.",
+"Gen."): a longer word with a full stop ends its sentence ("He left Paris. 3:16 came" is a time)."""
+
+
+def _abbreviated(word: str) -> bool:
+    """A capitalised word of a few letters shortened with a full stop ("Rom.", "Matt.", "Gen.")."""
+    core = word[:-1]
+    return word.endswith(".") and 1 < len(core) <= SHORTENED and core.isalpha() and _is_capitalised(core)
 
 
 _SENTENCE_START = re.compile(r"(?:\A|[.!?…:;\n])[\s\"'“‘(\[«¿¡*•-]*\Z")
@@ -128,9 +144,10 @@ _REFERENCE_AFTER = re.compile(_SPACE + f"(?:{_REFERENCE.pattern})", re.IGNORECAS
 
 
 def _reference_at(text: str, start: int, common: Callable[[str], bool] | None) -> int | None:
-    """The end of the chapter-and-verse reference at ``text[start]`` after a name word, or None."""
+    """The end of the chapter-and-verse reference at ``text[start]`` after a name word, or None; the word
+    may be an abbreviation with its full stop ("Rom. 8:28")."""
     match = _REFERENCE.match(text, start)
-    if match is None or not _name_word_before(text, start, common):
+    if match is None or not _name_word_before(text, start, common, abbreviated=True):
         return None
     return match.end()
 

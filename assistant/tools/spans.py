@@ -13,10 +13,14 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
+from typing import Callable
 
 from ..terminal_text import BIDI_CONTROLS, HIDDEN_FORMAT
+from .span_case import in_capitals
 from .span_dates import (
     _REFERENCE_AFTER,
+    ORDINALS,
+    WEEKDAY_CONTEXT,
     _leads_a_date,
     _reference_at,
     _without_overlaps,
@@ -212,12 +216,26 @@ def name_spans(text: str) -> list[Span]:
             span = _span_of(text, words, part)
             if span is not None:
                 spans.append(span)
-        # A chapter and verse after the name is part of it: "John 3:16" cites a book, not a person
-        last = words[run[-1]][1]
-        after = _REFERENCE_AFTER.match(text, last) if spans and spans[-1].end == last else None
-        if after is not None and (end := _reference_at(text, after.start() + 1, common)) is not None:
-            spans[-1] = Span(spans[-1].start, end, text[spans[-1].start : end])
+        _cite(text, words, run, spans, common)
     return spans
+
+
+def _cite(
+    text: str, words: list[tuple[int, int, str]], run: list[int], spans: list[Span], common: Callable[[str], bool] | None
+) -> None:
+    """A chapter and verse after a run is part of its last name: "John 3:16" cites a book, not a person.
+
+    The book may be written short, with its full stop ("Rom. 8:28", "Matt. 5:3"), a title's abbreviation
+    too ("Gen. 1:1", "Rev. 3:20"), which alone is no candidate: the citation is one all the same."""
+    first, last = words[run[0]][0], words[run[-1]][1]
+    after = _REFERENCE_AFTER.match(text, last)
+    if after is None or (end := _reference_at(text, after.start() + 1, common)) is None:
+        return
+    if spans and spans[-1].start >= first and spans[-1].end in (last, last - 1):  # "Rom" lost its dot
+        spans[-1] = Span(spans[-1].start, end, text[spans[-1].start : end])
+    elif not spans or spans[-1].end <= words[run[-1]][0]:
+        start = words[run[-1]][0]
+        spans.append(Span(start, end, text[start:end]))
 
 
 def _split_at_titles(words: list[tuple[int, int, str]], run: list[int]) -> list[list[int]]:
@@ -292,7 +310,9 @@ def caseless_script(text: str) -> str | None:
     return {"CJK": "Han"}.get(script, script.title())
 
 
-def candidate_spans(text: str, dates: bool = True, times: bool = False) -> list[Span]:
+def candidate_spans(
+    text: str, dates: bool = True, times: bool = False, recase: Callable[[str], str] | None = None
+) -> list[Span]:
     """Name runs and (optionally) dates and times of day, non-overlapping, in text order.
 
     A name run that is only a weekday or a month ("Tuesday") is a date, never a name. Dates and
@@ -303,35 +323,68 @@ def candidate_spans(text: str, dates: bool = True, times: bool = False) -> list[
 
     Found in the text as it is seen (:func:`shown_text`); the offsets index ``text`` itself, so a
     span may hold a control sequence or soft hyphen it spans ("Ob<ESC>[1mama").
+
+    Text all in capitals has no capitals that mark names: given ``recase`` (the NER tool's model,
+    :func:`assistant.tools.span_case.recased`), names are found in the text as it recases it ("JOHN
+    SMITH VISITED PARIS": "John Smith visited Paris", so "JOHN SMITH" and "PARIS"), dates and times
+    in the text as it is; without, a stop word ends a run there and other words join it.
     """
     visible, where = shown_text(text)
-    found = _candidates(visible, dates, times)
+    found = _candidates(visible, dates, times, recase)
     if where is None:
         return found
     return [_moved(span, where[span.start], where[span.end - 1] + 1, text) for span in found]
 
 
-def _candidates(text: str, dates: bool, times: bool) -> list[Span]:
+def _candidates(text: str, dates: bool, times: bool, recase: Callable[[str], str] | None) -> list[Span]:
     date_list = date_spans(text) if dates else []
     if times:
         date_list = _without_overlaps([*date_list, *time_spans(text)])
+    cased = text
+    if recase is not None and in_capitals(text):
+        cased = recase(text)
+        if len(cased) != len(text) or cased.lower() != text.lower():  # only the case may change
+            cased = text
     names = [
         s
-        for s in name_spans(text)
+        for s in name_spans(cased)
         if not (len(s.text.split()) == 1 and _bare(s.text) in WEEKDAYS | MONTHS and s.text != "May")
     ]
     starts = [d.start for d in date_list]  # in text order, none overlapping another
-    names = [s for s in names if _clear_of(s, date_list, starts)]
+    names = [piece for s in names for piece in _clear_of(cased, s, date_list, starts)]
+    if cased is not text:
+        names = [_moved(s, s.start, s.end, text) for s in names]
     return sorted([*names, *date_list], key=lambda s: s.start)
 
 
-def _clear_of(name: Span, dates: list[Span], starts: list[int]) -> bool:
-    """Whether no date overlaps the name run (a run that holds a date is no name: "March" of "March 5").
+DATE_WORDS = WEEKDAY_CONTEXT | ORDINALS | WEEKDAYS | MONTHS
+"""Words that, left alone beside a date, are part of what it says ("Early" Friday, "Fourth" Thursday)."""
 
-    ``dates`` are in text order and ``starts`` their starts: only the two near the name are looked at,
+
+def _clear_of(text: str, name: Span, dates: list[Span], starts: list[int]) -> list[Span]:
+    """The name run without the dates in it: a date ends a name, or begins one ("Paris" of "visited Paris
+    March 5", "Smith" of "Smith Monday said no", "PARIS" of "PARIS FRIDAY"), and a run that is all date
+    is none ("March" of "March 5"). What is left is a candidate as any run's words are (:func:`_span_of`),
+    but for a lone word that says which date it is ("Early Friday", "Fourth Thursday").
+
+    ``dates`` are in text order and ``starts`` their starts: only those near the name are looked at,
     so that a long line's thousands of names and dates take linear time, not quadratic (a line of a
     megabyte took five minutes before its first prompt)."""
     index = bisect.bisect_left(starts, name.start)
     if index > 0 and dates[index - 1].end > name.start:
-        return False
-    return index == len(dates) or dates[index].start >= name.end
+        index -= 1
+    inside = []
+    while index < len(dates) and dates[index].start < name.end:
+        inside.append(dates[index])
+        index += 1
+    if not inside:
+        return [name]
+    pieces = []
+    low = name.start
+    for date in [*inside, Span(name.end, name.end, "")]:
+        words = [(low + a, low + b, word) for a, b, word in _words(text[low : date.start])]
+        span = _span_of(text, words, list(range(len(words)))) if words else None
+        if span is not None and not (len(words) == 1 and _bare(span.text) in DATE_WORDS):
+            pieces.append(span)
+        low = max(low, date.end)
+    return pieces
