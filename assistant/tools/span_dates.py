@@ -27,6 +27,7 @@ from .span_words import (
     _only_spaces_between,
     _words,
 )
+from .text import CHAPTER_AND_VERSE, SHORTENED_BOOK, shortened_book
 
 
 def _cased(names: str) -> str:
@@ -118,28 +119,21 @@ def _name_word_before(
     return _bare(word) not in MONTHS | WEEKDAYS | ORDINALS | WEEKDAY_CONTEXT
 
 
-SHORTENED = 4
-"""Letters at most in a word shortened with a full stop before a chapter and verse ("Rom.", "Matt.",
-"Gen."): a longer word with a full stop ends its sentence ("He left Paris. 3:16 came" is a time)."""
+SHORTENED = SHORTENED_BOOK
 
 
 def _abbreviated(word: str) -> bool:
     """A capitalised word of a few letters shortened with a full stop ("Rom.", "Matt.", "Gen.")."""
-    core = word[:-1]
-    return word.endswith(".") and 1 < len(core) <= SHORTENED and core.isalpha() and _is_capitalised(core)
+    return shortened_book(word) and _is_capitalised(word[:-1])
 
 
 _SENTENCE_START = re.compile(r"(?:\A|[.!?…:;\n])[\s\"'“‘(\[«¿¡*•-]*\Z")
 """What comes before a sentence's first word (quotes, brackets, a bullet): its start, or a sentence's end."""
 
 
-_REFERENCE = re.compile(
-    r"[1-9]\d{0,2}:[1-9]\d{0,2}(?:[-–][1-9]\d{0,2}(?::[1-9]\d{0,2})?)?(?![\w:]|[.,]\d|\s?[ap]\.?m\b)", re.IGNORECASE
-)
-"""A chapter and verse ("3:16", "1:1", "5:3-12", "3:16-4:2"): after a name word it cites a book
-("John 3:16", "Genesis 1:1"); a time of day (:data:`_TIME_PATTERN`) it could look like is one only
-where no name word stands before it. Neither number starts with 0 ("15:00", "08:30" are times),
-and no "pm", decimal ("3:31.18", a race time) or second colon ("2:04:26") follows."""
+_REFERENCE = CHAPTER_AND_VERSE
+"""A chapter and verse after a name word cites a book ("John 3:16", "Genesis 1:1"); a time of day
+(:data:`_TIME_PATTERN`) it could look like is one only where no name word stands before it."""
 _REFERENCE_AFTER = re.compile(_SPACE + f"(?:{_REFERENCE.pattern})", re.IGNORECASE)
 
 

@@ -55,10 +55,37 @@ def _ends_month_abbreviation(before: str, after: str) -> bool:
     return before.rsplit(None, 1)[-1].lstrip("(\"'“‘[")[:-1].lower() in _MONTH_ABBREVIATIONS
 
 
+CHAPTER_AND_VERSE = re.compile(
+    r"[1-9]\d{0,2}:[1-9]\d{0,2}(?:[-–][1-9]\d{0,2}(?::[1-9]\d{0,2})?)?(?![\w:]|[.,]\d|\s?[ap]\.?m\b)", re.IGNORECASE
+)
+"""A chapter and verse ("3:16", "1:1", "5:3-12", "3:16-4:2"). Neither number starts with 0 ("15:00",
+"08:30" are times), and no "pm", decimal ("3:31.18", a race time) or second colon ("2:04:26") follows.
+After a book's name it cites the book (NER: :mod:`assistant.tools.span_dates`)."""
+
+SHORTENED_BOOK = 4
+"""Letters at most in a word shortened with a full stop before a chapter and verse ("Rom.", "Matt.",
+"Gen."): a longer word with a full stop ends its sentence ("He left Paris. 3:16 came" is a time)."""
+
+
+def shortened_book(word: str) -> bool:
+    """A word of a few letters shortened with a full stop, as a book's name before a chapter and verse."""
+    core = word[:-1]
+    return word.endswith(".") and 1 < len(core) <= SHORTENED_BOOK and core.isalpha() and core[0].isupper()
+
+
+def _ends_book_abbreviation(before: str, after: str) -> bool:
+    """A book's name written short ("Rom. 8:28"): its dot ends no sentence where a chapter and verse follows."""
+    if not (before.endswith(".") and CHAPTER_AND_VERSE.match(after)):
+        return False
+    return shortened_book(before.rsplit(None, 1)[-1].lstrip("(\"'“‘["))
+
+
 def _sentence_breaks(line: str) -> list[re.Match[str]]:
     return [
         m for m in _SENTENCE_END.finditer(line)
-        if not _ends_abbreviation(line[: m.start()]) and not _ends_month_abbreviation(line[: m.start()], line[m.end():])
+        if not _ends_abbreviation(line[: m.start()])
+        and not _ends_month_abbreviation(line[: m.start()], line[m.end():])
+        and not _ends_book_abbreviation(line[: m.start()], line[m.end():])
     ]
 
 
