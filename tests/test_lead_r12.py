@@ -24,3 +24,23 @@ def test_ner_types_a_shortened_book_and_its_verse_as_one_name() -> None:
     get_tool("ner").run("We read Rom. 8:28 today.", backend, view="none")
     typed = [line for line in backend.scored if line.endswith(":")]
     assert typed == ["Rom. 8:28:"], typed  # was "Rom:" (and "8:28" a time), the sentence cut after "Rom."
+
+
+def test_chat_app_summary_settled_without_a_model_names_no_model() -> None:
+    """``/summarize`` of a text too short to summarize is given back as it is, without the model, as
+    on the command line; the chat app still recorded the loaded model as the reply's author."""
+    import pytest
+
+    pytest.importorskip("textual")
+    from tests.tui_support import make_app, run_pilot, type_and_send, wait_idle
+
+    app = make_app()
+
+    async def scenario(pilot: object) -> None:
+        await type_and_send(pilot, "/summarize only three words")
+        await wait_idle(pilot)
+        stored = app.controller.library.store.messages(app.controller.conversation_id)
+        assert stored[-1].tool_name == "summarize" and stored[-1].content.startswith("only three words")
+        assert (stored[-1].model or "", stored[-1].backend or "") == ("", "")
+
+    run_pilot(app, scenario)

@@ -18,8 +18,8 @@ from ..types import FinishReason, GenerationParams, Message
 if TYPE_CHECKING:
     from ..backends.base import Backend
 
-TOOL_STOPPED = "stopped (Esc)"
-"""Why a tool's run ended when the user stopped it: the ToolError message.
+TOOL_STOPPED = "stopped"
+"""Why a tool's run ended when the user stopped it (Esc, Ctrl+C, quitting): the ToolError message.
 
 A cancel reaches a tool as a generation's ``cancelled`` finish reason in the
 chat app, where Esc sends it (Ctrl-C in the CLI interrupts the tool itself).

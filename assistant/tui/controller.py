@@ -537,6 +537,9 @@ class ChatController(ReplyInspection, ConversationBranches):
                 progress(done, total, message)
 
         def run(_: None) -> Exchange:
+            result = call.tool.answer_without_model(call.text, call.params)  # settled so, no model is named (as the CLI)
+            if result is not None:
+                return Exchange(self._completion(result.to_text(), by_model=False), result, call.name, result.to_dict())
             result = call.tool.run(call.text, backend, params=call.params, progress=report)
             if self._tool_stop.is_set():  # stopped after its last report: what it made may be cut short
                 raise ToolError(TOOL_STOPPED)
@@ -546,12 +549,11 @@ class ChatController(ReplyInspection, ConversationBranches):
         return self.run_exchange(line, run, lambda: None, tool_name=call.name)
 
     def _completion(
-        self, text: str, usage: Usage | None = None, timings: Timings | None = None
+        self, text: str, usage: Usage | None = None, timings: Timings | None = None, *, by_model: bool = True
     ) -> Completion:
-        backend = self.require_backend()
-        return Completion(
-            text, backend.model_name, backend.name, "stop", usage or Usage(), timings or Timings()
-        )
+        backend = self.require_backend() if by_model else None  # a tool's answer without a model names none
+        model, name = (backend.model_name, backend.name) if backend is not None else ("", "")
+        return Completion(text, model, name, "stop", usage or Usage(), timings or Timings())
 
     def run_exchange(
         self, user_text: str, run: Callable[[P], Exchange], prepare: Callable[[], P], tool_name: str | None = None
