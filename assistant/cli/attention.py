@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 import click
 
 from .common import (
-    TEXT, CtrlC, echo_json, echo_untrusted, message_prompt, mode_option, progress_to_stderr, read_stdin_text,
+    TEXT,
+    CtrlC,
+    echo_json,
+    echo_untrusted,
+    message_prompt,
+    mode_option,
+    progress_to_stderr,
+    read_stdin_text,
     resolve_model_and_backend,
 )
 

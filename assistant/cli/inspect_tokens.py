@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..inspect.shade import bar
+from ..inspect.shade import bar, probability_text
 from . import debug_option
 from .common import (
-    CHAT_SYSTEM_HELP, TEXT, CtrlC, echo_json, model_options, one_turn, progress_to_stderr,
+    CHAT_SYSTEM_HELP,
+    TEXT,
+    CtrlC,
+    echo_json,
+    model_options,
+    one_turn,
+    progress_to_stderr,
     resolve_model_and_backend,
 )
 
@@ -238,16 +244,6 @@ def _settings(result: NextToken) -> str:
     if p.repeat_penalty != 1.0:  # it looks at generated tokens only, and before the first there are none
         parts.append(f"repeat penalty {p.repeat_penalty:g} (no effect yet: nothing generated)")
     return " · ".join(parts)
-
-
-def probability_text(p: float, width: int = 7) -> str:
-    """``p`` in ``width`` cells: three decimals, or, for a chance too small for them, two significant digits.
-
-    A token the settings keep is never printed as ``0.000``, the number of a
-    token they cut: at a high temperature every kept token's chance is about
-    1/vocabulary (``2.0e-05``), which is the lesson, not zero.
-    """
-    return f"{p:{width}.1e}" if 0 < p < 0.0005 else f"{p:{width}.3f}"
 
 
 def next_lines(result: NextToken, pieces: dict[int, TokenPiece] | None = None) -> list[str]:

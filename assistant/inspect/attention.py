@@ -410,19 +410,43 @@ def fit_view(view: HeatmapView, width: int) -> HeatmapView:
     dropped, rows and columns alike (:func:`summary_line` says which are shown).
     Narrower than :func:`heatmap_min_width`: :func:`check_heatmap_width`'s error.
     """
+    size = len(view.labels)
+    check_heatmap_width(width, len(str(view.first_index + size - 1)))
+    label_width = _label_width(view, width, min(size, MIN_CELLS))
+    tail = tail_view(view, _room(view, width) - label_width)
+    return _narrowed(tail, label_width)
+
+
+def fit_labels(view: HeatmapView, width: int) -> HeatmapView:
+    """``view`` with labels narrowed (down to :data:`MIN_LABEL_WIDTH` cells) so that every column fits ``width``.
+
+    The chat app's map scrolls rather than dropping tokens (:func:`fit_view`), but a
+    map wider than the view was scrolled to the cursor, on the right: the row labels
+    went out of sight on an 80-column terminal, where narrower labels let it all fit.
+    Where even the narrowest labels leave too little room, the map scrolls as before.
+    No spare column: a widget's last column, unlike a terminal's, never wraps.
+    """
+    return _narrowed(view, _label_width(view, width + 1, len(view.labels)))
+
+
+def _room(view: HeatmapView, width: int) -> int:
+    """Cells for the label and the token columns: the row number, `` ▸ ``, a space and a spare column taken off."""
+    return width - len(str(view.first_index + len(view.labels) - 1)) - 3 - 1 - 1
+
+
+def _label_width(view: HeatmapView, width: int, wanted: int) -> int:
+    """The widest label (at most the widest there is) that leaves ``wanted`` token columns room, or the least."""
     from rich.cells import cell_len
 
-    size = len(view.labels)
-    number_width = len(str(view.first_index + size - 1))
-    check_heatmap_width(width, number_width)
-    room = width - number_width - 3 - 1 - 1  # row number, " ▸ ", the space after the label, the spare column
-    wanted = min(size, MIN_CELLS)
+    room = _room(view, width)
     widest = max((cell_len(label) for label in view.labels), default=MIN_LABEL_WIDTH)
-    label_width = next(
-        (cells for cells in range(widest, MIN_LABEL_WIDTH, -1) if room - cells >= wanted), MIN_LABEL_WIDTH
-    )
-    tail = tail_view(view, room - label_width)
-    return replace(tail, labels=[short_label(label, label_width, cell_len) for label in tail.labels])
+    return next((cells for cells in range(widest, MIN_LABEL_WIDTH, -1) if room - cells >= wanted), MIN_LABEL_WIDTH)
+
+
+def _narrowed(view: HeatmapView, label_width: int) -> HeatmapView:
+    from rich.cells import cell_len
+
+    return replace(view, labels=[short_label(label, label_width, cell_len) for label in view.labels])
 
 
 def summary_line(maps: AttentionMaps, shown: int) -> str:

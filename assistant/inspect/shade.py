@@ -82,6 +82,17 @@ def shown_probability(entries: Sequence[TokenLogprob], sampled: bool = True) -> 
     return min(known) if known else None
 
 
+def probability_text(p: float, width: int = 7) -> str:
+    """``p`` in ``width`` cells: three decimals, or, for a chance too small for them, two significant digits.
+
+    A token the settings keep is never printed as ``0.000``, the number of a
+    token they cut: at a high temperature every kept token's chance is about
+    1/vocabulary (``2.0e-05``), which is the lesson, not zero. The one format of
+    a probability in ``assistant next`` and the chat app's token panel.
+    """
+    return f"{p:{width}.1e}" if 0 < p < 0.0005 else f"{p:{width}.3f}"
+
+
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 

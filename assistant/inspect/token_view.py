@@ -421,10 +421,14 @@ def step_rows(
 
     alternatives = _candidates(token)
     recorded = {(alt.token_id, alt.token): alt.p_sampled for alt in alternatives}
+    listed = {(alt.token_id, alt.token) for alt in token.top}
     rows: list[StepRow] = []
-    for candidate in explain(alternatives, params, complete=False, history=history):
+    for rank, candidate in enumerate(explain(alternatives, params, complete=False, history=history)):
         key = (candidate.token_id, candidate.text)
         sampled = recorded.get(key) if use_recorded else None
+        cut_by = candidate.cut_by
+        if sampled == 0 and cut_by is None and key in listed:
+            cut_by = recorded_cut(rank, params, history)
         rows.append(
             StepRow(
                 text=candidate.text,
@@ -432,11 +436,34 @@ def step_rows(
                 p_model=probability(candidate.logprob),
                 p_sampled=sampled if sampled is not None else candidate.p_sampled,
                 kept=candidate.kept if sampled is None else sampled > 0,
-                cut_by=cut_label(candidate.cut_by, params),
+                cut_by=cut_label(cut_by, params),
                 chosen=key == (token.token_id, token.token),
             )
         )
     return rows
+
+
+def recorded_cut(rank: int, params: GenerationParams, history: Sequence[int] = ()) -> str | None:
+    """The setting that cut a listed candidate the recorded numbers give probability 0, ``rank`` (0: the
+    most likely) in the model's top list; None where it cannot be told.
+
+    :func:`~assistant.inspect.distribution.explain` names the cut only where the top list alone
+    decides it: with top-k 40 and 20 listed, where top-p 0.95 falls depends on tokens outside the
+    list, and the panel struck out tokens the engine had cut without saying which setting did. The
+    engine saw every token: all ranks below top-k are kept by it, so top-p made the cut. A repeat
+    penalty re-ranks the tokens (top-k or top-p, either), and a ``json_schema`` may have cut it.
+    """
+    from .distribution import penalty_window
+
+    if params.json_schema is not None:
+        return None
+    if params.greedy:
+        return "greedy"
+    if params.repeat_penalty != 1.0 and penalty_window(history):
+        return None
+    if params.top_k and rank >= params.top_k:
+        return "top-k"
+    return "top-p" if params.top_p < 1.0 else None
 
 
 def cut_label(cut_by: str | None, params: GenerationParams) -> str | None:

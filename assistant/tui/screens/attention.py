@@ -102,12 +102,12 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
 
     DEFAULT_CSS = """
     AttentionScreen { align: center middle; }
-    AttentionScreen > Vertical {
-        width: 98%; height: 95%; border: round $accent; background: $surface; padding: 0 1;
+    AttentionScreen > Vertical {  /* no right padding: the map's scrollbar takes that column (see AttentionMap) */
+        width: 98%; height: 95%; border: round $accent; background: $surface; padding: 0 0 0 1;
     }
-    AttentionScreen .title { text-style: bold; height: 1; }
-    AttentionScreen .status, AttentionScreen .legend { height: auto; color: $text-muted; }
-    AttentionScreen .detail { height: auto; }
+    AttentionScreen .title { text-style: bold; height: 1; padding-right: 1; }
+    AttentionScreen .status, AttentionScreen .legend { height: auto; color: $text-muted; padding-right: 1; }
+    AttentionScreen .detail { height: auto; padding-right: 1; }
     AttentionScreen LoadingIndicator { height: 3; }
     """
 

@@ -31,12 +31,12 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, ProgressBar, Static
 
-from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState, shown_token_ids
 from ...inspect.pieces import TokenPiece
-from ..widgets.token_panel import TokenPanel, legend_text, token_detail
+from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState, shown_token_ids
 from ..text import visible_text
-from .help import HELP_BINDING, ViewHelp
+from ..widgets.token_panel import TokenPanel, legend_text, token_detail
 from ..widgets.token_strip import TokenStrip
+from .help import HELP_BINDING, ViewHelp
 
 if TYPE_CHECKING:
     from ...types import GenerationParams, TokenLogprob

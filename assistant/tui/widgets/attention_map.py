@@ -13,7 +13,17 @@ from rich.text import Text
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
-from ...inspect.attention import NEGLIGIBLE, AttentionViewState, heatmap_text, legend_text, shade_rgb
+from ...inspect.attention import (
+    NEGLIGIBLE,
+    AttentionViewState,
+    fit_labels,
+    heatmap_text,
+    legend_text,
+    shade_rgb,
+)
+
+SCROLLBAR = 1
+"""The vertical scrollbar's width (``scrollbar-size-vertical``), kept whether it shows or not."""
 
 LEGEND_WEIGHTS = (0.0, NEGLIGIBLE, 0.1, 0.5, 0.9, 1.0)
 """The weights the colour legend shows a swatch of."""
@@ -42,7 +52,7 @@ class AttentionMap(ScrollableContainer, can_focus=False):
     """A scrollable heatmap of :class:`AttentionViewState` (the screen owns the keys)."""
 
     DEFAULT_CSS = """
-    AttentionMap { height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 1; }
+    AttentionMap { height: 1fr; min-height: 4; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 1; }
     AttentionMap > Static { width: auto; height: auto; }
     """
 
@@ -57,12 +67,20 @@ class AttentionMap(ScrollableContainer, can_focus=False):
 
     def _render_text(self) -> Text:
         state = self.state
-        text = heatmap_text(state.view(), colour=self.colour, cursor=(state.row, state.column))
+        view = state.view()
+        if self.size.width:  # laid out: labels as narrow as it takes for every column to show
+            view = fit_labels(view, self.size.width - SCROLLBAR)
+        text = heatmap_text(view, colour=self.colour, cursor=(state.row, state.column))
         self._cursor_x = _cursor_cell(text, state.row + 1)
         return text
 
     _cursor_x: int | None = None
     """The cursor cell's column in the drawn map (None when it is not drawn)."""
+
+    def on_resize(self) -> None:
+        """Labels fitted to the new width, and the cursor brought back into sight: a shorter or
+        narrower screen left the map scrolled where it was, the cursor's cell out of view."""
+        self.redraw()
 
     def redraw(self) -> None:
         """Draw the state again (after a key changed it) and keep the cursor in view."""

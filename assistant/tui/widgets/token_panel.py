@@ -26,7 +26,7 @@ from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
 from ...inspect.pieces import TokenPiece
-from ...inspect.shade import SHADES, bar, shade_for
+from ...inspect.shade import SHADES, bar, probability_text, shade_for
 from ...inspect.token_view import StepRow, TokenViewState, describe_settings
 
 BAR_WIDTH = 24
@@ -42,7 +42,9 @@ PICKED = Style(reverse=True)
 
 
 def number(p: float | None) -> str:
-    return "—" if p is None else f"{p:.3f}"
+    """A probability as ``assistant next`` prints it (a kept chance under 0.0005 never reads ``0.000``,
+    the number of a cut token); ``—`` when it is not known."""
+    return "—" if p is None else probability_text(p, 0)
 
 
 class Legend:
@@ -78,13 +80,16 @@ def legend_text(state: TokenViewState) -> Legend:
 
 
 def row_note(row: StepRow) -> Text:
+    """What the row's last column says: chosen, and which setting cut it (``the settings`` where that is
+    not known: a struck-out row always says why it is struck out)."""
+    cut_by = row.cut_by or ("the settings" if row.kept is False else None)
     if row.chosen:
         note = Text("◀ chosen", style="bold")
-        if row.cut_by:
-            note.append(f" · cut by {row.cut_by} here", style="italic")
+        if cut_by:
+            note.append(f" · cut by {cut_by} here", style="italic")
         return note
-    if row.cut_by:
-        return Text(f"cut by {row.cut_by}", style="italic")
+    if cut_by:
+        return Text(f"cut by {cut_by}", style="italic")
     if row.kept is None:
         return Text("kept? unknown", style="dim italic")
     return Text("")
