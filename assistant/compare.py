@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 from .backends import Backend, Prompt, check_options, create_backend, load_backend
 from .errors import AssistantError, BackendError, ConfigError, ModelNotFoundError, NotSupportedError
-from .types import Completion, GenerationParams
+from .types import MAX_LOGPROBS, Completion, GenerationParams
 
 
 @dataclass(frozen=True)
@@ -289,6 +289,22 @@ def check_side(side: Side) -> None:
         load_backend(side.backend, side.model, progress=lambda _: None, **side.options).unload()
 
 
+def _check_compare_args(sides: Sequence[Side], top_k: int) -> None:
+    """A script's wrong ``sides`` or ``top_k``, refused in one line before either side loads.
+
+    ``top_k=0`` ran both engines, then failed with a ZeroDivisionError while measuring;
+    ``top_k=50`` failed as "logprobs must be at most 20", naming no argument of this call;
+    one side was a bare ValueError (not an :mod:`assistant.errors` one)."""
+    if isinstance(sides, (str, bytes)) or not isinstance(sides, Sequence) or len(sides) != 2:
+        raise ConfigError("compare needs exactly two sides (a Side for each backend)")
+    for side in sides:
+        if not isinstance(side, Side):
+            raise ConfigError(f"compare's sides must be Side(backend, model), not {type(side).__name__}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_LOGPROBS:
+        shown = repr(top_k) if isinstance(top_k, (int, float)) else type(top_k).__name__
+        raise ConfigError(f"compare's top_k must be a whole number from 1 to {MAX_LOGPROBS}, not {shown}")
+
+
 def compare(
     prompt: Prompt,
     params: GenerationParams,
@@ -301,8 +317,7 @@ def compare(
 
     ``on_engine`` is told of each engine as it is loaded and unloaded (:func:`run_engine`).
     """
-    if len(sides) != 2:
-        raise ValueError("compare needs exactly two backends")
+    _check_compare_args(sides, top_k)
     check_sides_options(sides)  # -o n_gpu_layers=0 refused by a transformers side: before either side loads
     for side in sides:  # a wrong name on the second side failed only after the first side's whole run
         check_side(side)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,22 @@ class ChatSession:
     _sending: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     """Held while a reply streams: a conversation has one reply at a time (see :meth:`send`)."""
 
+    if TYPE_CHECKING:
+        # The signature type checkers see; at run time the dataclass writes ``__init__`` as usual.
+        # The generated one took ``params`` as a GenerationParams only, so the README's
+        # ``ChatSession(backend, params={"temperature": 0})`` failed mypy while it runs as documented.
+        def __init__(
+            self,
+            backend: Backend,
+            params: GenerationParams | Mapping[str, Any] | None = ...,
+            system: str | None = None,
+            messages: list[Message] = ...,
+            last: Completion | None = None,
+            recorder: ConversationRecorder | None = None,
+            last_fit: FittedPrompt | None = None,
+            mode: Mode = "chat",
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         self._check_fields()
 
@@ -129,8 +145,11 @@ class ChatSession:
         """What goes to the backend: the messages (chat) or the one text of :func:`completion_text` (completion)."""
         return fitted.messages if self.mode == "chat" else completion_text(fitted.messages)
 
-    def send(self, user_text: str) -> Iterator[Chunk]:
+    def send(self, user_text: str) -> Generator[Chunk, None, None]:
         """Stream the reply to ``user_text``; the turn is recorded even if cut short.
+
+        A generator (typed so: ``close()`` it to stop early, as the refusal below says),
+        not only an iterator: ``Iterator[Chunk]`` made a checker reject ``reply.close()``.
 
         The prompt is built and fitted to the context window first: one that
         cannot be (longer than the window, a template that cannot render it)
@@ -160,7 +179,7 @@ class ChatSession:
         finally:
             self._sending.release()
 
-    def _send(self, user_text: str) -> Iterator[Chunk]:
+    def _send(self, user_text: str) -> Generator[Chunk, None, None]:
         """:meth:`send`, once the session is free."""
         self._check_fields()  # a mapping assigned to params since, a recorder set since …
         try:
