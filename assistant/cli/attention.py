@@ -240,24 +240,28 @@ def print_heatmap(
 ) -> None:
     """The terminal view: title, the reply, the heatmap (fitted to the terminal's width) and the legend."""
     from ..inspect import attention as att
+    from ..inspect.lines import fold_line
     from ..terminal_text import visible_text
 
     view = att.heatmap_view(maps, att.combined_map(maps, layer, head), LABEL_WIDTH)
     view = att.fit_view(view, console.width)  # narrower labels, then fewer tokens: never a cropped row
     # NO_COLOR leaves Rich a colour system but drops every colour: the cells would all be blank
     colour = console.color_system is not None and not console.no_color
-    console.print(
-        visible_text(att.map_title(model, layer, head, att.layer_count(maps))), style="bold", markup=False
-    )
+
+    def say(text: str, separator: str = " · ", style: str = "") -> None:
+        """A line of parts, folded between parts to the width the map keeps (one spare column)."""
+        for line in fold_line(text, separator, console.width - 1):
+            console.print(line, markup=False, style=style)
+
+    say(visible_text(att.map_title(model, layer, head, att.layer_count(maps))), style="bold")
     console.print(f"reply: {visible_text(reply)}", markup=False)
     console.print(att.heatmap_text(view, colour=colour))
-    console.print(att.summary_line(maps, len(view.labels)), markup=False, style="dim")
+    say(att.summary_line(maps, len(view.labels)), style="dim")
     if colour:
-        console.print(
+        say(
             "colour = attention weight, dark 0 → bright 1 (∝ √weight) · "
             "--out FILE.png draws it, --json gives the numbers",
-            markup=False,
             style="dim",
         )
     else:
-        console.print(att.legend_text(), markup=False)
+        say(att.legend_text(), "  ")

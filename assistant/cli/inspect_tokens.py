@@ -32,6 +32,16 @@ if TYPE_CHECKING:
     from ..inspect.pieces import TokenPiece
 
 BAR_WIDTH = 20
+MIN_BAR_WIDTH = 4
+"""The narrowest bar of ``assistant next``: on a narrow terminal the bars give way first
+(the numbers beside them say the same)."""
+
+
+def terminal_width() -> int:
+    """The width reports fold to: ``COLUMNS``, else the terminal's, else 80 (Rich's rule, as ``attention``)."""
+    from rich.console import Console
+
+    return Console().width
 
 
 def _pad(text: str, width: int) -> str:
@@ -136,7 +146,7 @@ def tokenize(
         echo_json({**facts, "count": len(ids), "context_length": context, "context_share": share,
                    "chat": chat, "tokens": [p.to_dict() for p in pieces]})  # fmt: skip
         return
-    for line in tokenize_lines(pieces, context, facts):
+    for line in tokenize_lines(pieces, context, facts, terminal_width()):
         click.echo(line)
 
 
@@ -157,20 +167,33 @@ def context_share(count: int, context: int) -> str:
     return f"{share}: {over} token{'s' * (over != 1)} too many, the model takes at most {context - 1}"
 
 
-def tokenize_lines(pieces: list[TokenPiece], context: int, facts: dict[str, str]) -> list[str]:
-    """The text report: pieces in a row, then one line per token (``#``, id, piece, bytes)."""
+def tokenize_lines(
+    pieces: list[TokenPiece], context: int, facts: dict[str, str], width: int | None = None
+) -> list[str]:
+    """The text report: pieces in a row, then one line per token (``#``, id, piece, bytes).
+
+    ``width`` (the terminal's): the head line and the row of pieces are folded
+    between parts to fit it (:mod:`~assistant.inspect.lines`), never inside a
+    ``[piece]``; None: one line each.
+    """
+    from ..inspect.lines import fold
     from ..terminal_text import visible_text
 
     count = len(pieces)
     share = context_share(count, context)
-    head = f"{visible_text(facts['model'])} ({facts['backend']}) · {count} token{'s' * (count != 1)} · {share}"
-    row = "".join(f"⟦{p.shown()}⟧" if p.special else f"[{p.shown()}]" for p in pieces)
-    width = max((len(str(p.token_id)) for p in pieces), default=2)
-    lines = [head, row, ""]
+    name = f"{visible_text(facts['model'])} ({facts['backend']})"
+    head = [name, f"{count} token{'s' * (count != 1)}", share]
+    row = [f"⟦{p.shown()}⟧" if p.special else f"[{p.shown()}]" for p in pieces]
+    if width is None:
+        lines = [" · ".join(head), "".join(row), ""]
+    else:
+        lines = [*fold(head, " · ", width - 1), *fold(row, "", width - 1), ""]
+    id_width = max((len(str(p.token_id)) for p in pieces), default=2)
     for index, piece in enumerate(pieces):
         kind = "special" if piece.special else ("" if piece.text is not None else "part of a character")
         raw = " ".join(f"{b:02x}" for b in piece.piece)
-        lines.append(f"{index:>5}  {piece.token_id:>{width}}  {_pad(piece.shown(), 16)} {raw:<24} {kind}".rstrip())
+        shown = _pad(piece.shown(), 16)
+        lines.append(f"{index:>5}  {piece.token_id:>{id_width}}  {shown} {raw:<24} {kind}".rstrip())
     return lines
 
 
@@ -210,9 +233,9 @@ def next_command(
         finally:
             engine.unload()
     if as_json:
-        echo_json({**facts, **next_json(result, pieces)})
+        echo_json({**facts, "chat": chat, **next_json(result, pieces)})  # as tokenize --json says it
         return
-    for line in next_lines(result, pieces):
+    for line in next_lines(result, pieces, terminal_width()):
         click.echo(line)
 
 
@@ -236,48 +259,76 @@ def _label(candidate: Candidate, pieces: dict[int, TokenPiece]) -> str:
     return (piece or TokenPiece(candidate.token_id, candidate.text.encode("utf-8"))).marked()
 
 
-def _settings(result: NextToken) -> str:
+def _settings(result: NextToken) -> list[str]:
+    """The sampling settings in words, one part each (the report's first line folds between them)."""
     p = result.params
     if p.greedy:
-        return "temperature 0 (greedy)"
+        return ["temperature 0 (greedy)"]
     parts = [f"temperature {p.temperature:g}", f"top-k {p.top_k or 'off'}", f"top-p {p.top_p:g}"]
     if p.repeat_penalty != 1.0:  # it looks at generated tokens only, and before the first there are none
         parts.append(f"repeat penalty {p.repeat_penalty:g} (no effect yet: nothing generated)")
-    return " · ".join(parts)
+    return parts
 
 
-def next_lines(result: NextToken, pieces: dict[int, TokenPiece] | None = None) -> list[str]:
-    """The text report: one row per candidate with model and sampled probabilities as numbers and bars."""
+def next_lines(
+    result: NextToken, pieces: dict[int, TokenPiece] | None = None, width: int | None = None
+) -> list[str]:
+    """The text report: one row per candidate with model and sampled probabilities as numbers and bars.
+
+    ``width`` (the terminal's): the bars narrow (down to :data:`MIN_BAR_WIDTH`)
+    so that a row fits it, and the lines of parts fold between parts
+    (:mod:`~assistant.inspect.lines`); None: 20-cell bars, one line each.
+    """
     pieces = pieces or {}
     from rich.cells import cell_len
 
+    from ..inspect.lines import fold
     from ..inspect.token_view import cut_label
 
     labels = [_label(c, pieces) for c in result.candidates]
-    width = max([5, *(cell_len(label) for label in labels)])
-    count = result.prompt_tokens
-    lines = [
-        f"after {count} token{'s' * (count != 1)} · {_settings(result)}",
-        f"{'':>4}  {'token':<{width}}  {'model':>7}  {'':<{BAR_WIDTH}}  {'sampled':>7}",
-    ]
-    for rank, (candidate, label) in enumerate(zip(result.candidates, labels), start=1):
-        model = f"{probability_text(candidate.prob)}  {bar(candidate.prob)}"
-        if candidate.cut_by is not None:  # the setting with its value, as the chat app's token panel says it
+    label_width = max([5, *(cell_len(label) for label in labels)])
+    cuts: list[str | None] = []
+    for candidate in result.candidates:  # the setting with its value, as the chat app's panel says it
+        if candidate.cut_by is None:
+            cuts.append(None)
+        else:
             why = "temperature 0" if candidate.cut_by == "greedy" else cut_label(candidate.cut_by, result.params)
-            sampled = f"{probability_text(0.0)}  cut by {why}"
+            cuts.append(f"cut by {why}")
+    bar_width = BAR_WIDTH
+    if width is not None:  # rank, label, model number + bar, sampled number + (bar or cut note), a spare column
+        cut_width = max((len(cut) for cut in cuts if cut), default=0)
+        fixed = 4 + 2 + label_width + 2 + 7 + 2 + 2 + 7 + 2
+
+        def row_fits(cells: int) -> bool:
+            return fixed + cells + max(cells, cut_width) < width
+
+        bar_width = next((cells for cells in range(BAR_WIDTH, MIN_BAR_WIDTH, -1) if row_fits(cells)), MIN_BAR_WIDTH)
+    count = result.prompt_tokens
+    top_line = [f"after {count} token{'s' * (count != 1)}", *_settings(result)]
+    lines = [
+        *(fold(top_line, " · ", width - 1) if width else [" · ".join(top_line)]),
+        f"{'':>4}  {'token':<{label_width}}  {'model':>7}  {'':<{bar_width}}  {'sampled':>7}",
+    ]
+    for rank, (candidate, label, cut) in enumerate(zip(result.candidates, labels, cuts), start=1):
+        model = f"{probability_text(candidate.prob)}  {bar(candidate.prob, bar_width)}"
+        if cut is not None:
+            sampled = f"{probability_text(0.0)}  {cut}"
         elif candidate.p_sampled is None:
             sampled = f"{'?':>7}"
         else:
-            sampled = f"{probability_text(candidate.p_sampled)}  {bar(candidate.p_sampled)}"
-        lines.append(f"{rank:>4}  {_pad(label, width)}  {model}  {sampled}".rstrip())
+            sampled = f"{probability_text(candidate.p_sampled)}  {bar(candidate.p_sampled, bar_width)}"
+        lines.append(f"{rank:>4}  {_pad(label, label_width)}  {model}  {sampled}".rstrip())
     greedy = result.greedy
-    lines += [
-        "",
-        (
-            f"greedy pick: {_label(greedy, pieces)} (model p {greedy.prob:.3f}) · "
-            f"entropy {result.entropy_bits:.2f} bits · the settings keep {result.kept} "
-            f"token{'s' * (result.kept != 1)} ({result.kept_mass:.1%} of the model's probability)"
-        ),
-        "model = softmax of the raw logits; sampled = after repeat penalty, top-k, top-p and temperature",
+    summary = [
+        f"greedy pick: {_label(greedy, pieces)} (model p {probability_text(greedy.prob, 0)})",
+        f"entropy {result.entropy_bits:.2f} bits",
+        f"the settings keep {result.kept} token{'s' * (result.kept != 1)} "
+        f"({result.kept_mass:.1%} of model probability)",  # each part fits 60 columns
     ]
-    return lines
+    legend = [
+        "model = softmax of the raw logits",
+        "sampled = after repeat penalty, top-k, top-p, temperature",
+    ]
+    if width is None:
+        return [*lines, "", " · ".join(summary), "; ".join(legend)]
+    return [*lines, "", *fold(summary, " · ", width - 1), *fold(legend, "; ", width - 1)]

@@ -457,9 +457,9 @@ def summary_line(maps: AttentionMaps, shown: int) -> str:
         span = f"token {total - 1} of {total} (the last one)"
     elif shown < total:
         span = f"tokens {total - shown}–{total - 1} of {total} (the last {shown})"
-    else:
-        span = f"all {total} tokens"
-    where = f"prompt {maps.prompt_tokens}, reply {reply} (rows ▸)"
+    else:  # not "all 1 tokens"
+        span = f"all {total} tokens" if total != 1 else "1 token"
+    where = f"prompt {maps.prompt_tokens}, reply {reply}" + (" (rows ▸)" if reply else "")  # no ▸ row to name
     return f"{span} · {where} · row i: token i's attention to earlier ones"
 
 

@@ -239,10 +239,16 @@ class SampledDistribution:
         return float(-(p * shifted).sum() / math.log(2))
 
     def kept_mass(self) -> float:
-        """The model probability of the kept tokens."""
+        """The model probability of the kept tokens, at most 1.
+
+        ``log_z`` sums float32 exponentials (the per-token cost is kept low), so
+        the float64 sum over every token came out a hair over 1
+        (``"kept_mass": 1.0000000025`` in ``assistant next --json`` with nothing cut):
+        a probability past 1 is no probability, and a reader checking it fails.
+        """
         if not len(self.kept_ids):
             return 0.0
-        return float(np.exp(self.logits[self.kept_ids].astype(np.float64) - self.log_z).sum())
+        return min(1.0, float(np.exp(self.logits[self.kept_ids].astype(np.float64) - self.log_z).sum()))
 
 
 def top_indices(values: np.ndarray, count: int) -> np.ndarray:

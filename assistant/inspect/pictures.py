@@ -226,7 +226,7 @@ def _draw_panel(
     image = ax.imshow(np.ma.masked_array(matrix, future), cmap=cmap, norm=norm, interpolation="nearest")
     if small:  # a grid's panel; a single map's title is the figure's
         ax.set_title(panel.title, fontsize=8, parse_math=False)
-    if reply_at is not None and 0 < reply_at < size:
+    if reply_at is not None:
         for draw in (ax.axhline, ax.axvline):
             draw(reply_at - 0.5, color="#4aa3df", linewidth=0.8 if small else 1.2)
     if small:
@@ -251,7 +251,7 @@ def attention_figure(maps: AttentionMaps, panels: Sequence[Panel], title: str) -
 
     view = heatmap_view(maps, panels[0].matrix, LABEL_WIDTH)
     size = len(view.labels)
-    reply_at = maps.prompt_tokens - maps.window_start
+    reply_at = _reply_line(maps, size)
     cmap = colormap().with_extremes(bad="#ffffff")  # the future (above the diagonal): nothing to attend to
     norm = PowerNorm(gamma=GAMMA, vmin=0.0, vmax=1.0)
     with _quiet_matplotlib():
@@ -275,13 +275,25 @@ def attention_figure(maps: AttentionMaps, panels: Sequence[Panel], title: str) -
         figure.suptitle(title, parse_math=False)
         colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
         colorbar.set_label("attention weight (colour ∝ √weight)")
-        figure.supxlabel(
-            summary_line(maps, size).replace(" (rows ▸)", "") + " · blue lines: where the reply starts",
-            fontsize=8,
-            color="#555555",
-            parse_math=False,
-        )
+        figure.supxlabel(caption(maps, size), fontsize=8, color="#555555", parse_math=False)
     return figure
+
+
+def caption(maps: AttentionMaps, size: int) -> str:
+    """The line under a picture: :func:`summary_line`, and what the blue lines mean where there are any.
+
+    No line is drawn when the window holds no reply token or no prompt token
+    (``--window 3`` over a longer reply, an empty reply): the caption then named
+    lines no one could find.
+    """
+    text = summary_line(maps, size).replace(" (rows ▸)", "")
+    return text + " · blue lines: where the reply starts" if _reply_line(maps, size) is not None else text
+
+
+def _reply_line(maps: AttentionMaps, size: int) -> int | None:
+    """The row (and column) where the reply starts in a ``size``-token picture; None: not inside it."""
+    reply_at = maps.prompt_tokens - maps.window_start
+    return reply_at if 0 < reply_at < size else None
 
 
 def write_figure(figure: Any, path: Path, title: str) -> None:

@@ -1,0 +1,34 @@
+"""Report lines folded to a terminal's width between their parts, never inside one.
+
+The inspect commands print lines of parts: ``a · b · c`` summaries, a legend of
+``░ <10%`` entries, a row of ``[piece]`` tokens. Longer than the terminal, they
+were wrapped by the terminal (or Rich) at any cell or space, which splits an
+entry from its meaning (``█`` at a line's end, ``≥90%`` under it; ``[␣Par`` and
+``is]``). Folding between parts keeps each whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def fold(parts: Iterable[str], separator: str, width: int) -> list[str]:
+    """``parts`` joined by ``separator`` into lines of at most ``width`` cells; a break takes the separator's place.
+
+    A part wider than ``width`` on its own gets a line of its own, whole (the
+    terminal wraps it); no parts give one empty line, as the joined text would.
+    """
+    from rich.cells import cell_len
+
+    lines: list[str] = []
+    for part in parts:
+        if lines and cell_len(lines[-1] + separator + part) <= width:
+            lines[-1] += separator + part
+        else:
+            lines.append(part)
+    return lines or [""]
+
+
+def fold_line(text: str, separator: str, width: int) -> list[str]:
+    """``text``, whose parts ``separator`` joins, as :func:`fold` lines of at most ``width`` cells."""
+    return fold(text.split(separator), separator, width)
