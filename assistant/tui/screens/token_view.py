@@ -90,6 +90,11 @@ class TokensComputed(Message):
     error: str | None = None
 
 
+def _tokens(count: int) -> str:
+    """``1 token``, ``12 tokens``: a one-token reply (a "Yes", an end of turn) read "1 tokens"."""
+    return f"{count} token{'' if count == 1 else 's'}"
+
+
 class TokenViewScreen(ViewHelp, ModalScreen[None]):
     """One reply's tokens and probabilities; Esc backs out one level (panel, computation, view)."""
 
@@ -352,10 +357,10 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         reply, state = self.state.reply, self.state
         text = Text()
         if state.tokens:
-            text.append(f"{len(state.tokens)} tokens", style="bold")
+            text.append(_tokens(len(state.tokens)), style="bold")
             text.append(f" · numbers {reply.origin}")
         elif self.computing:
-            count = f"{len(reply.token_ids)} tokens" if reply.token_ids else "the reply's tokens"
+            count = _tokens(len(reply.token_ids)) if reply.token_ids else "the reply's tokens"
             text.append(
                 f"Computing the probabilities of {count} "
                 f"(teacher-forced scoring of {self.scored_tokens()} after the same prompt) · Esc cancels",

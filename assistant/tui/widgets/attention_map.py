@@ -97,7 +97,11 @@ class AttentionMap(ScrollableContainer, can_focus=False):
         row = self.state.row + 1  # the header line comes first
         region = self.scrollable_content_region
         top, height = int(self.scroll_y), region.height
-        if row < top:
+        if self.state.row == 0 and top:
+            # The first row brings the header (column numbers, the │ where the reply starts) back too:
+            # scrolled to the row alone, a map taller than the view never showed its header again.
+            self.scroll_to(y=0, animate=False)
+        elif row < top:
             self.scroll_to(y=row, animate=False)
         elif row >= top + height:
             self.scroll_to(y=row - height + 1, animate=False)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.geometry import Size
 from textual.reactive import reactive
@@ -72,28 +74,47 @@ class StatusBar(Static):
                 model.append(f" ({visible_text(info.device)})")
         rate = Text("  │  " + format_rate(info.tokens_per_second))
         ttft = Text(f"  TTFT {format_ms(info.ttft_ms)}")
-        ctx = Text("  │  ctx ")
-        used = (
-            "–" if info.context_used is None else f"{'≈' if info.approximate else ''}{info.context_used}"
-        )
-        total = (
-            "?"
-            if info.context_length == 0
-            else "–"
-            if info.context_length is None
-            else str(info.context_length)
-        )
-        ctx.append(f"{used}/{total}")
-        if info.dropped:
-            ctx.append(f" ({info.dropped} older msgs left out)", style="yellow")
+        ctx, short_ctx, bare_ctx = (_context_text(info, note) for note in ("full", "short", "none"))
         width = self.content_size.width
         # Narrower still (40 columns), the speed gives way, TTFT first: cropped at the end, the line
         # lost the context count, and cut to "● …" the state (idle, generating) went before the speed.
-        tiers = (rate + ttft + ctx, rate + ctx, ctx)
-        tail = next((tier for tier in tiers if not width or head.cell_len + tier.cell_len <= width), ctx)
+        # Then the note of messages left out says it in fewer words, then goes: in full, it cut the state
+        # to "● …" and, on 30 columns, ran off the end with the count itself.
+        tiers = (rate + ttft + ctx, rate + ctx, ctx, short_ctx)
+        tail = next((tier for tier in tiers if not width or head.cell_len + tier.cell_len <= width), None)
+        if tail is None:
+            tail = short_ctx if ELLIPSIS_HEAD + short_ctx.cell_len <= width else bare_ctx
         return _fitted(head, model, tail, width)
 
 
+def _context_text(info: StatusInfo, note: Literal["full", "short", "none"]) -> Text:
+    """``  │  ctx 641/8192 (2 older msgs left out)``; the note of messages left out as ``(2 left out)``
+    (``short``) or not at all (``none``)."""
+    ctx = Text("  │  ctx ")
+    used = "–" if info.context_used is None else f"{'≈' if info.approximate else ''}{info.context_used}"
+    total = (
+        "?" if info.context_length == 0 else "–" if info.context_length is None else str(info.context_length)
+    )
+    ctx.append(f"{used}/{total}")
+    if info.dropped and note != "none":
+        words = "" if note == "short" else f" older msg{'' if info.dropped == 1 else 's'}"
+        ctx.append(f" ({info.dropped}{words} left out)", style="yellow")
+    return ctx
+
+
+def _tail(value: str, room: int) -> str:
+    """``value`` in ``room`` cells: whole, or its end after ``…`` (of a path, the end is the file's name)."""
+    if cell_len(value) <= room:
+        return value
+    kept, cells = len(value), 0
+    while kept > 0 and cells + cell_len(value[kept - 1]) <= max(room, 2) - 1:  # one cell for the "…"
+        kept -= 1
+        cells += cell_len(value[kept])
+    return "…" + value[kept:]
+
+
+ELLIPSIS_HEAD = 3
+"""The cells of the state cut to its least, ``● …`` (see :func:`_fitted`)."""
 MIN_MODEL_CELLS = 12
 """Narrower than this the model's part is left out rather than cut to a stub (F2 names the model)."""
 
@@ -153,7 +174,8 @@ class SettingsBar(Static):
         """The settings on one line; where they do not fit, "F2 to change" goes, then they take two lines.
 
         Cropped at its end, a 60-column terminal lost the maximum tokens and the seed: the values
-        in force must always be in sight.
+        in force must always be in sight. A value wider than the line (``-t`` given a template's path)
+        keeps its end, the file's name: wrapped, it took the bar's lines and pushed the others out.
         """
         if self.info is None:
             return Text()
@@ -174,7 +196,7 @@ class SettingsBar(Static):
         parts = []
         for name, value in fields:
             part = Text(f"{name} ")
-            part.append(value, style="bold")
+            part.append(_tail(value, width - part.cell_len) if width else value, style="bold")
             parts.append(part)
         hint = Text("   F2 to change", style="italic")
         one_line = Text("  ").join(parts)

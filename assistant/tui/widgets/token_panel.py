@@ -28,6 +28,7 @@ from textual.widgets import Static
 from ...inspect.pieces import TokenPiece
 from ...inspect.shade import SHADES, bar, probability_text, shade_for
 from ...inspect.token_view import StepRow, TokenViewState, describe_settings
+from ...types import GenerationParams
 
 BAR_WIDTH = 24
 MIN_BAR_WIDTH = 4
@@ -171,13 +172,17 @@ def step_title(state: TokenViewState) -> tuple[str, Text]:
     return head, title
 
 
-def more_kept_note(rows: list[StepRow]) -> Text | None:
+def more_kept_note(rows: list[StepRow], params: GenerationParams) -> Text | None:
     """A line when the settings may keep tokens the list does not hold (it ends before anything was cut).
 
     The list is the model's most likely tokens (20 at most, from the engine); when none of them
     is cut, top-k 40 or top-p 0.95 may keep more, and the panel must not look like the whole of it.
+    Not when the settings keep no more than are listed: top-k 5 over the five listed (a reply written
+    with ``-o logprobs=5``, or the sampling panel's ``k``), or greedy decoding, were said to keep more.
     """
-    if not rows or any(row.kept is False for row in rows):
+    if not rows or any(row.kept is not True for row in rows):  # one cut, or not known to be kept
+        return None
+    if params.greedy or (params.top_k and len(rows) >= params.top_k):
         return None
     return Text(
         f"All {len(rows)} listed are kept; the settings may keep more, beyond the model's most likely "
@@ -264,7 +269,7 @@ class TokenPanel(ScrollableContainer, can_focus=False):
                     style="dim italic",
                 )
             )
-        more = more_kept_note(rows)
+        more = more_kept_note(rows, state.settings)
         if more is not None:
             parts.append(more)
         group = Group(*parts)
@@ -292,7 +297,10 @@ class TokenPanel(ScrollableContainer, can_focus=False):
         starts = []
         for number, line in enumerate(lines[1:], start=1):  # the header first
             text = "".join(segment.text for segment in line)
-            if text[:1].strip():  # a token's label never starts with a blank (spaces are drawn as ␣)
+            # A wrapped note's line starts with the table's padding, an ASCII space; a token's label never
+            # does (spaces are drawn as ␣). Not str.strip(): a label may start with an ideographic or a
+            # no-break space (Japanese tokens), and such a row was taken for the end of the one above.
+            if text[:1] not in ("", " "):
                 starts.append(number)
         return starts
 
