@@ -95,7 +95,7 @@ class ChatController(ReplyInspection, ConversationBranches):
         self.last_tokens: ReplyTokens | None = None
         """The last streamed reply's tokens, for its token view (see :meth:`stream`)."""
         self._session: TemplatedSession | None = None
-        self._mode_key: tuple[str | None, str] | None = None
+        self._mode_key: tuple[str | None, str, str] | None = None
         self._mode: Mode = "chat"
         self.template: PromptTemplate | None = None
         self.library = ConversationLibrary(
@@ -210,7 +210,7 @@ class ChatController(ReplyInspection, ConversationBranches):
         Decided again after each load (see :meth:`load`): an ``ORG/REPO`` model's mode is read from
         its download, so an answer given before the files were there ("chat") must not outlive it.
         """
-        key = (self.settings.mode, self.settings.model)
+        key = (self.settings.mode, self.settings.model, self.settings.backend)  # a server's "gemma3" is no catalog's
         if self._mode_key != key:
             self._mode_key, self._mode = key, choose_mode(*key)
         return self._mode

@@ -18,8 +18,10 @@ of the input loop, so a lone Esc key press is not delayed noticeably).
 
 from __future__ import annotations
 
+import codecs
 import time
-from typing import Iterable
+from functools import partial
+from typing import Callable, Iterable
 
 from textual import constants, events
 from textual._xterm_parser import XTermParser  # textual has no public parser API
@@ -94,16 +96,28 @@ class PasteSafeParser(XTermParser):
         yield from super().tick()
 
 
+def lenient_decoder(encoding: str) -> Callable[[], codecs.IncrementalDecoder]:
+    """The terminal input's incremental decoder, reading a byte that is not ``encoding`` as U+FFFD.
+
+    Textual decodes its input strictly: a paste of binary data, or an 8-bit Alt key (``\\xe9``
+    from a terminal in Latin-1), raised UnicodeDecodeError in the input thread, and the app
+    ended with a traceback, the message being written lost.
+    """
+    return partial(codecs.getincrementaldecoder(encoding), errors="replace")
+
+
 class PasteSafeLinuxDriver(LinuxDriver):
     """Textual's Linux/macOS driver, reading input through :class:`PasteSafeParser`.
 
     ``LinuxDriver.run_input_thread`` builds its parser from the module-level name
-    ``XTermParser``; pointing that name at the subclass is the one hook Textual
-    offers. Only the chat app's process runs a Textual driver, so this is safe.
+    ``XTermParser`` (and its decoder from ``getincrementaldecoder``); pointing those
+    names at this module's is the one hook Textual offers. Only the chat app's
+    process runs a Textual driver, so this is safe.
     """
 
     def run_input_thread(self) -> None:
         from textual.drivers import linux_driver
 
         linux_driver.XTermParser = PasteSafeParser  # type: ignore[misc]
+        linux_driver.getincrementaldecoder = lenient_decoder  # type: ignore[attr-defined]
         super().run_input_thread()

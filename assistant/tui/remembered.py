@@ -85,8 +85,28 @@ def load_last_used(path: Path | None = None) -> Remembered | None:
         mode = None
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         variables = {}
-    return Remembered(_still_there(text("model")), text("backend"), _loadable(text("template")),
+    backend = _registered(text("backend"))
+    # the model was chosen for that backend (a server's model name, say): with it gone, so is the model
+    model = _still_there(text("model")) if backend or not text("backend") else None
+    return Remembered(model, backend, _loadable(text("template")),
                       params if isinstance(params, dict) else {}, mode, {str(k): v for k, v in variables.items()})
+
+
+def _registered(backend: str | None) -> str | None:
+    """``backend`` if a backend of that name is still registered, else None.
+
+    A plugin's backend, the plugin since removed: every `assistant chat` opened with "unknown
+    backend ..." and no model at all, until one was chosen in F2.
+    """
+    if backend is None:
+        return None
+    from ..backends import available_backends
+    from ..errors import AssistantError
+
+    try:
+        return backend if backend in available_backends() else None
+    except AssistantError:  # a broken plugin: loading the backend says so, by name
+        return backend
 
 
 def _loadable(template: str | None) -> str | None:

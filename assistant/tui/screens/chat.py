@@ -553,6 +553,8 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
                     await self.show_stored(self.controller.library.open(conversation_id).stored)
                 except AssistantError as exc:
                     self.notify(str(exc), title="Could not draw the conversation again", severity="error")
+                else:
+                    await self.resume_edit()
         else:
             user.set_status("not sent")
         self._give_back(text)

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 else:
     _Screen = object
 
-EDIT_HINT = "Editing: Enter sends a new version (the old one is kept) · Esc cancels"
+EDIT_HINTS = (
+    "Editing: Enter sends a new version (the old one is kept) · Esc cancels",
+    "Editing: Enter sends a new version · Esc cancels",
+    "Editing: Enter sends · Esc cancels",
+    "Editing · Esc cancels",
+)
+"""From the longest: the banner shows the first that fits its one line (see :class:`EditBanner`)."""
+EDIT_HINT = EDIT_HINTS[0]
 BRANCH_CSS = """
 ChatScreen #edit-banner {
     display: none; height: 1; padding: 0 1; color: $text-warning; background: $warning-muted;
@@ -40,7 +47,18 @@ ChatScreen ChatMessage.-editing { border-left: outer $warning; }
 
 
 class EditBanner(Static):
-    """The line above the message box while a message is being edited."""
+    """The line above the message box while a message is being edited.
+
+    One line, cut at its width: beside the sidebar of a 100-column terminal the long hint
+    ended "· Esc", and how to give the edit up was lost. The longest hint that fits is shown.
+    """
+
+    def on_resize(self) -> None:
+        from rich.cells import cell_len
+
+        width = self.content_size.width
+        hint = next((hint for hint in EDIT_HINTS if cell_len(hint) <= width), EDIT_HINTS[-1])
+        self.update(hint, layout=False)  # one line whatever it says
 
 
 class BranchActions(_Screen):
@@ -52,6 +70,8 @@ class BranchActions(_Screen):
     """The reply streaming now is another version of a stored one (not a new turn)."""
     draft_before_edit = ""
     """What the message box held when ``e`` started the edit: Esc puts it back (an edit borrows the box)."""
+    edit_sent_for: int | None = None
+    """The stored id of the message whose edit is being sent (see :meth:`resume_edit`)."""
 
     def _stored_id(self, message: ChatMessage, what: str) -> int | None:
         """``message``'s stored id; None (said why) when it has none."""
@@ -143,12 +163,36 @@ class BranchActions(_Screen):
             self.draft_before_edit = self.prompt_input.text
         self.cancel_edit()
         self.prompt_input.put_aside_draft()  # into the Up history too: kept there if the edit is sent
+        self._mark_editing(message)
+        self.prompt_input.show_message(message.text)
+        self.prompt_input.focus()
+
+    def _mark_editing(self, message: UserMessage) -> None:
+        """Edit mode on ``message``: marked, the banner above the box, Esc cancels."""
         self.editing = message
         message.set_class(True, "-editing")
-        self.prompt_input.show_message(message.text)
         self.query_one(EditBanner).add_class("-editing")
         self.refresh_bindings()
-        self.prompt_input.focus()
+
+    async def resume_edit(self) -> None:
+        """The edit being sent was refused before anything was kept: the message is being edited still.
+
+        A slash command it refused, a prompt over the context window: the text went back into
+        the box, but edit mode had ended, so the line fixed there and sent went to the end of the
+        conversation as a new message instead of the new version of the message being edited.
+        Called once the conversation as stored is drawn again (the message is a new widget then).
+        """
+        message_id, self.edit_sent_for = self.edit_sent_for, None
+        if message_id is None:
+            return
+        log = self.log_view
+        while (message := self._user_message(message_id)) is None and log.earlier_count:
+            await log.show_earlier()  # above the part drawn yet
+        if message is not None:
+            self._mark_editing(message)
+
+    def _user_message(self, message_id: int) -> UserMessage | None:
+        return next((m for m in self.log_view.query(UserMessage) if m.message_id == message_id), None)
 
     def action_cancel_edit(self) -> None:
         """Esc: give up the edit; the box holds again what was being written before ``e``."""
@@ -173,6 +217,7 @@ class BranchActions(_Screen):
         """
         editing = self.editing
         assert editing is not None and editing.message_id is not None
+        self.edit_sent_for = editing.message_id
         self.cancel_edit()
         try:
             self.controller.begin_edit(editing.message_id)
@@ -191,6 +236,7 @@ class BranchActions(_Screen):
             conversation_id = self.controller.conversation_id
             if conversation_id is not None:
                 await self.show_stored(self.controller.library.open(conversation_id).stored)
+                await self.resume_edit()
 
     # ---- after a turn ------------------------------------------------------------------------
     def mark_turn(self, user: ChatMessage | None, reply: ChatMessage | None) -> None:

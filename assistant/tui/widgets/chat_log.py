@@ -79,7 +79,7 @@ def json_markdown(text: str) -> str | None:
         return None
     try:
         value = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # a small model's "[[[[…]]]]" nested past the parser's stack: Markdown
         return None
     body = json.dumps(value, indent=2, ensure_ascii=False)
     fence = "```"

@@ -122,6 +122,20 @@ class PromptInput(TextArea):
         self.load_text(as_typed(text))
         self.move_cursor(self.document.end)
 
+    @property
+    def cursor_on_first_row(self) -> bool:
+        """The cursor is on the box's first row as drawn, not just its first line.
+
+        A long message is one line wrapped over several rows: Up on its third row replaced the
+        box with the previous message instead of moving the cursor up a row.
+        """
+        return self.navigator.is_first_wrapped_line(self.selection.end)
+
+    @property
+    def cursor_on_last_row(self) -> bool:
+        """The cursor is on the box's last row as drawn (see :attr:`cursor_on_first_row`)."""
+        return self.navigator.is_last_wrapped_line(self.selection.end)
+
     async def _on_key(self, event: events.Key) -> None:
         key = event.key
         if key == "enter":
@@ -141,14 +155,14 @@ class PromptInput(TextArea):
             event.prevent_default()
             self.app.exit()
             return
-        if key == "up" and self.cursor_at_first_line:
+        if key == "up" and self.cursor_on_first_row:
             entry = self.sent_history.previous(self.text)
             if entry is not None:
                 event.stop()
                 event.prevent_default()
                 self.show_message(entry)
                 return
-        if key == "down" and self.cursor_at_last_line and self.sent_history.browsing:
+        if key == "down" and self.cursor_on_last_row and self.sent_history.browsing:
             entry = self.sent_history.next()
             if entry is not None:
                 event.stop()
