@@ -27,6 +27,23 @@ def names_a_directory(text: str | os.PathLike[str]) -> bool:
     return name.endswith(("/", os.sep)) or (os.altsep is not None and name.endswith(os.altsep))
 
 
+_KEPT_NAME_BYTES = 64
+"""Bytes of the file's name the temporary file's name keeps: with the dot, the random part and ``.tmp``
+(18 bytes) it stays far below the 255 *bytes* file systems allow a name."""
+
+
+def _name_start(name: str) -> str:
+    """The start of ``name`` that is at most :data:`_KEPT_NAME_BYTES` bytes on disk, cut between two characters.
+
+    Cut in characters (``name[:64]``), a name of emoji kept 64 × 4 bytes: writing a legal
+    252-byte name failed with "File name too long" for its temporary file.
+    """
+    kept = name[:_KEPT_NAME_BYTES]  # no character takes under one byte
+    while len(os.fsencode(kept)) > _KEPT_NAME_BYTES:
+        kept = kept[:-1]
+    return kept
+
+
 @contextlib.contextmanager
 def replacing(
     path: str | os.PathLike[str], *, binary: bool = False, through_link: bool = True
@@ -47,7 +64,7 @@ def replacing(
         mode: int | None = os.stat(target, follow_symlinks=False).st_mode & 0o7777
     except FileNotFoundError:
         mode = None
-    temporary = target.with_name(f".{target.name[:64]}.{secrets.token_hex(6)}.tmp")  # a long name stays legal
+    temporary = target.with_name(f".{_name_start(target.name)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:

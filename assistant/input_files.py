@@ -36,8 +36,10 @@ def read_limited(handle: IO[bytes], what: str, *, strict: bool = False) -> str:
     (stdin: often another program's output, text for a model), or with
     ``strict`` is a one-line error naming the byte and its offset
     (:func:`~assistant.text_checks.invalid_utf8`): where a replaced byte would
-    silently change what a file says. Strict reading also names UTF-16/32 text
-    (:func:`wide_encoding`) and refuses a NUL byte, which no text file holds.
+    silently change what a file says. Strict reading also refuses a NUL byte,
+    which no text file holds. UTF-16/32 text (:func:`wide_encoding`) is refused
+    either way: piped from a Notepad "Unicode" file (``cat notes.txt |``), it
+    reached the model as ``S\\0u\\0m\\0…`` after two U+FFFD, with no word said.
 
     A leading byte-order mark (Notepad's "UTF-8 with BOM", Windows PowerShell's
     ``Out-File``) is dropped, as batch files drop it: kept, an invisible U+FEFF
@@ -47,11 +49,12 @@ def read_limited(handle: IO[bytes], what: str, *, strict: bool = False) -> str:
     data = handle.read(MAX_INPUT_BYTES + 1)
     if len(data) > MAX_INPUT_BYTES:
         raise ConfigError(f"{what} is larger than {MAX_INPUT_BYTES // 2**20} MiB; give a smaller input")
+    encoding = wide_encoding(data)
+    if encoding:  # strict or not: every byte of it is valid UTF-8, so U+FFFD would not even flag it
+        advice = "save it as UTF-8" if strict else f"convert it first (iconv -f {encoding} -t UTF-8)"
+        raise ConfigError(f"{what} is {encoding} text, not UTF-8; {advice}")
     if not strict:
         return data.decode("utf-8-sig", errors="replace")
-    encoding = wide_encoding(data)
-    if encoding:
-        raise ConfigError(f"{what} is {encoding} text, not UTF-8; save it as UTF-8")
     problem = invalid_utf8(data)
     if problem:
         raise ConfigError(f"{what} is not UTF-8 text ({problem}); save it as UTF-8")
@@ -74,20 +77,30 @@ def wide_encoding(data: bytes) -> str | None:
     """The encoding ("UTF-16" or "UTF-32") of text in one of those (Notepad's "Unicode", Excel's
     "Unicode Text", Windows PowerShell's ``>``), else None.
 
-    Known by its byte-order mark, or, without one, by a NUL beside the first ASCII
-    character. Without a mark every byte of such text is valid UTF-8: ``notes`` saved
-    as UTF-16 reached the model as ``n\\0o\\0t\\0e\\0s\\0``; with one, the error was
-    "byte 0xff at offset 0", which did not say what the file was.
+    Known by its byte-order mark, or, without one, by a NUL beside a first character
+    that is printable ASCII, in data of a whole number of code units, most of the
+    first 32 of them ASCII alike and none a NUL character. Without a mark every byte of such text is valid
+    UTF-8: ``notes`` saved as UTF-16 reached the model as ``n\\0o\\0t\\0e\\0s\\0``;
+    with one, the error was "byte 0xff at offset 0", which did not say what the
+    file was. The guess is narrow on purpose: stdin is refused on it too, and
+    ``a\\0b`` piped from a program, or binary data opening ``\\0\\1``, is no UTF-16.
     """
     for bom, name in _WIDE_BOMS:
         if data.startswith(bom):
             return name
-    head = data[:4]
-    if len(head) == 4 and head.count(0) == 3 and (head[0] or head[3]):
-        return "UTF-32"
-    if len(head) >= 2 and (head[0] == 0) != (head[1] == 0) and max(head[:2]) < 0x80:
-        return "UTF-16"
+    for size, name in ((4, "UTF-32"), (2, "UTF-16")):
+        if len(data) < size or len(data) % size:
+            continue
+        units = [data[i : i + size] for i in range(0, min(len(data), 32 * size), size)]
+        for at in (0, size - 1):  # little-endian: the character's byte first; big-endian: last
+            ascii_units = [unit for unit in units if unit.count(0) == size - 1 and unit[at] in _TEXT_BYTES]
+            if units[0] in ascii_units and 2 * len(ascii_units) > len(units) and bytes(size) not in units:
+                return name
     return None
+
+
+_TEXT_BYTES = frozenset(b"\t\n\r") | frozenset(range(0x20, 0x7F))
+"""The bytes an ASCII character of text is (:func:`wide_encoding`'s first character)."""
 
 
 def read_input_file(path: str | Path, what: str, *, strict: bool = True) -> str:

@@ -72,7 +72,11 @@ HIDDEN_FORMAT = frozenset(
         0x200B,  # ZERO WIDTH SPACE
         0x2028,  # LINE SEPARATOR
         0x2029,  # PARAGRAPH SEPARATOR
-        *range(0x2060, 0x2065),  # WORD JOINER, invisible math operators (function application, times, …)
+        *range(0x2060, 0x2066),  # WORD JOINER, invisible math operators (function application, times, …), U+2065
+        0x034F,  # COMBINING GRAPHEME JOINER: a mark that draws nothing, so pay\u034fpal reads as paypal
+        0x17B4,  # KHMER VOWEL INHERENT AQ, AA: invisible, "not to be used" (Unicode), draw nothing
+        0x17B5,
+        *range(0x1D173, 0x1D17B),  # MUSICAL SYMBOL BEGIN BEAM … END PHRASE: invisible format controls
         *range(0x206A, 0x2070),  # deprecated shaping and symmetric-swapping controls
         0xFEFF,  # ZERO WIDTH NO-BREAK SPACE (byte order mark)
         *range(0xFFF9, 0xFFFC),  # interlinear annotation anchor, separator, terminator

@@ -23,6 +23,7 @@ from datetime import date
 from typing import Any, Sequence
 
 from ..errors import TemplateError
+from ..terminal_text import one_line
 from ..text_checks import invalid_unicode
 from ..types import Message
 
@@ -307,6 +308,30 @@ def _generation_tags() -> Any:
     return GenerationTags
 
 
+MAX_DATE_FORMAT = 100
+"""Most characters of a format ``strftime_now`` takes. Real templates pass a few (``"%d %b %Y"``). The
+sandbox bounds the format, not what strftime makes of it (``%c`` makes 24 characters of two), nor the
+work: a loop over ``strftime_now('%c' * 500000)`` ran for over five minutes."""
+
+
+def _strftime_now(fmt: str) -> str:
+    """Today's date in ``fmt``, the ``strftime_now`` of transformers' chat templates (Llama 3.x calls it).
+
+    Each ``%`` directive is charged as a step of the render's budget, as the sandbox charges its own
+    work: one call with 50 of them costs what 50 loop iterations do (measured: about as long).
+    """
+    if isinstance(fmt, str):
+        if len(fmt) > MAX_DATE_FORMAT:
+            raise TemplateError(
+                f"model chat template failed: strftime_now takes a date format of at most {MAX_DATE_FORMAT} "
+                f"characters, not {len(fmt):,}"
+            )
+        sandbox = _sandbox()
+        for _ in range(fmt.count("%")):
+            sandbox.step()
+    return date.today().strftime(fmt)
+
+
 def _sandbox() -> Any:
     global _environment
     if _environment is None:
@@ -317,7 +342,7 @@ def _sandbox() -> Any:
         env = bounded_environment()
         env.add_extension(_generation_tags())
         env.globals["raise_exception"] = _raise_exception
-        env.globals["strftime_now"] = lambda fmt: date.today().strftime(fmt)
+        env.globals["strftime_now"] = _strftime_now
         _environment = env
     return _environment
 
@@ -361,8 +386,15 @@ def _render_dicts(
 ) -> str:
     import jinja2
 
-    from ..templates.sandbox import RenderLimitError, render_bounded
+    from ..templates.sandbox import MAX_RENDERED_CHARS, RenderLimitError, render_bounded
 
+    if len(template) > MAX_RENDERED_CHARS:
+        # Checked before Jinja compiles it: compiling takes ~7 s per million characters, and a GGUF header
+        # may hold 64 MB of it (minutes before the first reply). Real chat templates are a few kilobytes;
+        # the limit is the prompt template files' own (``read_template_text``).
+        raise TemplateError(
+            f"model chat template is {len(template):,} characters, past the {MAX_RENDERED_CHARS:,} a template may have"
+        )
     try:
         compiled = _compiled.get(template)
         if compiled is None:
@@ -379,7 +411,7 @@ def _render_dicts(
     except Exception as exc:
         # A template from a model file is untrusted: `{{ 1/0 }}`, `{{ 1 + 'a' }}` or a
         # `|sort` of mixed types is its bug, one line, not a traceback in our code.
-        message = " ".join(str(exc).split())
+        message = one_line(str(exc))  # not str.split(): it turned VT, FS… into spaces, silently
         raise TemplateError(f"model chat template failed: {type(exc).__name__}: {message}") from exc
     problem = invalid_unicode(text)
     if problem:  # `{{ '\\ud800' }}`: no tokenizer can encode it

@@ -1,8 +1,11 @@
 """Header values llama.cpp asserts on instead of refusing: checked before ``Llama()`` sees the file.
 
 llama.cpp reads a GGUF's hyperparameters with ``GGML_ASSERT``s, not errors, for a few
-counts: a layer count past ``LLAMA_MAX_LAYERS``, an expert count past
-``LLAMA_MAX_EXPERTS``, experts used without experts (or more used than there are). A
+counts: a layer count of 0 or past ``LLAMA_MAX_LAYERS``, more multi-token-prediction
+layers than layers, an expert count past ``LLAMA_MAX_EXPERTS``, experts used without
+experts (or more used than there are), expert groups that do not divide the experts,
+a RoPE scaling type it does not know (an empty or misspelt string), and a normalisation
+epsilon that is negative or NaN (asserted by ggml's norm operators at the first decode). A
 failed assert aborts the whole process — ``assistant prompt`` died with status 134 and
 no message, the chat app vanished mid-session — so a corrupt or hostile header with
 one of these values is refused here, from the header we read ourselves, with the key
@@ -21,6 +24,9 @@ LLAMA_MAX_LAYERS = 512
 """llama.cpp's ``LLAMA_MAX_LAYERS``: a ``block_count`` past it fails an assert (measured: 512 loads, 513 aborts)."""
 LLAMA_MAX_EXPERTS = 1024
 """llama.cpp's ``LLAMA_MAX_EXPERTS``: an ``expert_count`` past it fails an assert (1024 loads, 1025 aborts)."""
+ROPE_SCALING_TYPES = ("none", "linear", "yarn", "longrope")
+"""The ``{arch}.rope.scaling.type`` names llama.cpp knows (``LLAMA_ROPE_SCALING_TYPES``); any other string,
+"" and "YARN" included, fails an assert. A value that is not a string is refused cleanly ("wrong type")."""
 
 
 def _count(metadata: dict[str, Any], key: str) -> int | None:
@@ -35,20 +41,57 @@ def check_llama_limits(path: Path, metadata: dict[str, Any]) -> None:
     arch = header_text(metadata, "general.architecture")
     if arch is None:  # llama.cpp refuses a file without an architecture with an error of its own
         return
+    problem = _layer_problem(metadata, arch) or _expert_problem(metadata, arch) or _epsilon_problem(metadata, arch)
+    scaling = metadata.get(f"{arch}.rope.scaling.type")
+    if problem is None and isinstance(scaling, str) and scaling not in ROPE_SCALING_TYPES:
+        problem = f"{arch}.rope.scaling.type {scaling[:40]!r} is none of llama.cpp's {', '.join(ROPE_SCALING_TYPES)}"
+    if problem is not None:
+        raise ModelLoadError(path, f"corrupt GGUF header ({problem})")
+
+
+NORM_EPSILONS = ("attention.layer_norm_epsilon", "attention.layer_norm_rms_epsilon")
+"""Header keys (after ``{arch}.``) of the epsilon ggml's ``norm``/``rms_norm`` take: they assert ``eps >= 0``, which
+a NaN fails too. The model loads; the first prompt read aborted the process (the chat app vanished on Enter)."""
+
+
+def _epsilon_problem(metadata: dict[str, Any], arch: str) -> str | None:
+    for name in NORM_EPSILONS:
+        value = metadata.get(f"{arch}.{name}")
+        if isinstance(value, float) and not value >= 0.0:  # `not >=`: NaN compares false
+            return f"{arch}.{name} {value:g} is not a number of at least 0"
+    return None
+
+
+def _layer_problem(metadata: dict[str, Any], arch: str) -> str | None:
     layers = _count(metadata, f"{arch}.block_count")
-    if layers is not None and layers > LLAMA_MAX_LAYERS:
-        raise ModelLoadError(
-            path, f"corrupt GGUF header ({arch}.block_count {layers} is past llama.cpp's {LLAMA_MAX_LAYERS} layers)"
-        )
+    if layers is None:  # missing or of another type: llama.cpp's own error says which
+        return None
+    if layers == 0:
+        return f"{arch}.block_count is 0: a model has at least one layer"
+    if layers > LLAMA_MAX_LAYERS:
+        return f"{arch}.block_count {layers} is past llama.cpp's {LLAMA_MAX_LAYERS} layers"
+    predicted = _count(metadata, f"{arch}.nextn_predict_layers") or 0
+    if predicted > layers:
+        return f"{arch}.nextn_predict_layers {predicted} is more than {arch}.block_count {layers}"
+    return None
+
+
+def _expert_problem(metadata: dict[str, Any], arch: str) -> str | None:
     experts = _count(metadata, f"{arch}.expert_count") or 0
     used = _count(metadata, f"{arch}.expert_used_count") or 0
+    groups = _count(metadata, f"{arch}.expert_group_count") or 0
+    groups_used = _count(metadata, f"{arch}.expert_group_used_count") or 0
     if experts > LLAMA_MAX_EXPERTS:
-        raise ModelLoadError(
-            path, f"corrupt GGUF header ({arch}.expert_count {experts} is past llama.cpp's {LLAMA_MAX_EXPERTS} experts)"
-        )
+        return f"{arch}.expert_count {experts} is past llama.cpp's {LLAMA_MAX_EXPERTS} experts"
     if used > experts or (experts > 0) != (used > 0):
-        raise ModelLoadError(
-            path,
-            f"corrupt GGUF header ({arch}.expert_used_count {used} does not fit {arch}.expert_count {experts}: "
-            "a mixture of experts uses at least one and at most all of them, a model without experts none)",
+        return (
+            f"{arch}.expert_used_count {used} does not fit {arch}.expert_count {experts}: "
+            "a mixture of experts uses at least one and at most all of them, a model without experts none"
         )
+    if groups and (groups >= experts or (groups > 1 and (experts % groups or not 0 < groups_used < groups))):
+        return (
+            f"{arch}.expert_group_count {groups} does not fit {arch}.expert_count {experts} "
+            f"and {arch}.expert_group_used_count {groups_used}: groups divide the experts, "
+            "and some but not all of them are used"
+        )
+    return None

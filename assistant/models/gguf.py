@@ -45,6 +45,19 @@ MAX_TENSORS = 1 << 20
 mixture-of-experts files merge each layer's experts into one), but each entry takes only 24 bytes of file
 and a tuple of memory: a crafted 1 GB file of empty entries took minutes and gigabytes for ``models list``."""
 
+MAX_HEADER_ITEMS = 1 << 22
+"""Most keys and string or array items a header may claim together. These are read one by one (each a
+length to check), so a crafted file of millions of empty keys or empty items took minutes for ``models
+list`` (26 MB of them: 6 s, a gigabyte: minutes), as a huge tensor table did. Real headers hold a few
+dozen keys and a vocabulary and merges of under a million items (Gemma's 262,144 tokens); numeric arrays
+are skipped in one seek and not counted."""
+
+MAX_KEPT_NUMBERS = 1 << 16
+"""Most numbers of small arrays (:data:`SMALL_ARRAY`) one header may return together. Each kept number is a
+Python object of 24 to 36 bytes from 1 to 8 bytes of file: a crafted file of many small arrays under
+distinct keys cost ten times its size in memory (82 MB of file, 800 MB), where real headers keep a few
+per-layer arrays of at most a few hundred values."""
+
 _MAX_ARRAY_DEPTH = 4
 """GGUF arrays may hold arrays; real files nest at most one level. A deeper file is hostile, not a model."""
 
@@ -63,6 +76,8 @@ class _Reader:
         self.path = path
         self.size = os.fstat(handle.fileno()).st_size
         self.kept_text = 0
+        self.items = 0
+        self.kept_numbers = 0
 
     def remaining(self) -> int:
         return self.size - self.handle.tell()
@@ -71,6 +86,14 @@ class _Reader:
         """Refuse a claimed length that the rest of the file cannot hold (before anything is allocated)."""
         if size > self.remaining():
             raise ModelLoadError(self.path, f"corrupt GGUF header ({what} runs past the end of the file)")
+
+    def claim_items(self, count: int) -> None:
+        """Count ``count`` keys or items read one by one against :data:`MAX_HEADER_ITEMS` (before reading them)."""
+        self.items += count
+        if self.items > MAX_HEADER_ITEMS:
+            raise ModelLoadError(
+                self.path, f"corrupt GGUF header (over {MAX_HEADER_ITEMS:,} keys and array items; no model has as many)"
+            )
 
     def read(self, size: int) -> bytes:
         data = self.handle.read(size)
@@ -108,13 +131,17 @@ class _Reader:
             if item_kind in _SCALARS:
                 size = struct.calcsize(_SCALARS[item_kind])
                 self.need(size * count, "an array")
-                if not keep and count > SMALL_ARRAY:
+                if not keep and (count > SMALL_ARRAY or depth > 0):  # an item of a skipped array: skipped too
                     self.handle.seek(size * count, 1)
                     return count
+                self.kept_numbers += count
+                if self.kept_numbers > MAX_KEPT_NUMBERS:  # checked before reading, like the text kept
+                    raise ModelLoadError(self.path, "corrupt GGUF header (more numbers than any model's header holds)")
                 return list(struct.unpack(f"<{count}{_SCALARS[item_kind][1:]}", self.read(size * count)))
             if item_kind not in (_STRING, _ARRAY):
                 raise ModelLoadError(self.path, f"corrupt GGUF header (unknown value type {item_kind})")
             self.need(8 * count, "an array")  # every string or array item takes at least 8 bytes
+            self.claim_items(count)
             if not keep:
                 for _ in range(count):
                     self.value(item_kind, False, depth + 1)
@@ -160,6 +187,7 @@ def _read(path: Path, keep_arrays: tuple[str, ...], count_parameters: bool) -> d
         n_tensors = reader.unpack("<Q")
         n_kv = reader.unpack("<Q")
         reader.need(n_kv * 12, "the key/value count")  # each pair: a key length (8) and a type (4) at least
+        reader.claim_items(n_kv)
         metadata: dict[str, Any] = {"GGUF.version": version}
         for _ in range(n_kv):
             key = reader.string()
