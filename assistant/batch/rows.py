@@ -96,6 +96,14 @@ class Row:
         return f"row {self.number} has no {wanted} field (choose one with --input-field)"
 
 
+RESERVED_FIELDS = ("id", "params")
+"""A row's fields that are not values (:func:`_row` takes them out): its result's id, its own parameters."""
+
+
+def _has_reserved(row: Row, name: str) -> bool:
+    return row.id is not None if name == "id" else bool(row.params)
+
+
 def check_input_field(rows: list[Row], input_field: str | None, source: Path, *, required: bool = False) -> None:
     """Refuse an ``--input-field`` that no readable row has, before the model loads.
 
@@ -115,6 +123,13 @@ def check_input_field(rows: list[Row], input_field: str | None, source: Path, *,
         return  # the column is there, only empty so far: each row says so
     names = sorted({name for row in readable for name in (*row.values, *row.empty)})
     shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
+    if input_field in RESERVED_FIELDS and any(_has_reserved(row, input_field) for row in readable):
+        # "no row has that field" was untrue: the rows have it, read as what it means to every row.
+        what = "the row's id, copied into its result" if input_field == "id" else "the row's own parameters"
+        raise ConfigError(
+            f"--input-field {input_field!r}: that field is {what}, not an input text; "
+            f"name another (its fields: {shown or 'none'})"
+        )
     if input_field:
         raise ConfigError(f"--input-field {input_field!r}: no row of {source} has that field (its fields: {shown or 'none'})")
     raise ConfigError(
@@ -165,15 +180,43 @@ def _jsonl_rows(text: str) -> list[Row]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_whole_number)
+            value = json.loads(
+                line,
+                parse_constant=_no_constant,
+                parse_float=_finite_float,
+                parse_int=_whole_number,
+                object_pairs_hook=_once_each,
+            )
         except json.JSONDecodeError as exc:
             rows.append(Row(number, error=f"row {number} is not JSON: {exc.msg}"))
+            continue
+        except RecursionError:  # "[[[…" a thousand deep: the parser's own stack, a traceback before
+            rows.append(Row(number, error=f"row {number} nests too deeply (lists or objects inside one another)"))
+            continue
+        except _RepeatedField as exc:
+            rows.append(Row(number, error=f"row {number} gives the field {exc.args[0]!r} twice; give it once"))
             continue
         except ValueError as exc:  # NaN / Infinity (_no_constant), 1e400 (_finite_float), 9…9 (_whole_number)
             rows.append(Row(number, error=f"row {number} is not JSON: {exc}"))
             continue
         rows.append(_row(number, value))
     return rows
+
+
+class _RepeatedField(ValueError):
+    """A JSON object naming a field twice (its name in ``args[0]``)."""
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose every field is named once: Python's reader kept the last of ``{"text": "a",
+    "text": "b"}`` silently, and the row ran on a text the user may not have meant, where a CSV
+    header naming a field twice is refused."""
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise _RepeatedField(key)
+        value[key] = item
+    return value
 
 
 def _no_constant(name: str) -> Any:

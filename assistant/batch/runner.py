@@ -250,7 +250,7 @@ def _result_records(data: bytes) -> Iterator[dict[str, Any]]:
     for line in jsonl_lines(_results_text(data)):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         if isinstance(record, dict) and isinstance(record.get("row"), int):
             yield record

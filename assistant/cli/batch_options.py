@@ -67,6 +67,10 @@ def check_batch_flags(
     value there is refused before the model loads (seconds locally, a request to a server),
     not after, as the other batch checks are.
     """
+    if input_field is not None and not input_field.strip():
+        # ``--input-field "$FIELD"`` with the variable unset: taken as "not given", every row's
+        # ``text`` ran instead of the field meant, as ``--out ""`` and ``--batch ""`` are refused.
+        raise click.UsageError("--input-field is empty; name the row field holding the input text, or leave it out")
     if batch is None and (out is not None or resume or force or input_field or parallel is not None):
         raise click.UsageError("--out/--output, --resume, --force, --input-field and --parallel go with --batch")
     if batch is not None and parallel is None:

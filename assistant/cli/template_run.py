@@ -229,7 +229,12 @@ def _prompt_batch(
     if unknown:  # would fail every row
         raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
     rows = read_rows(batch)
-    check_input_field(rows, input_field, batch)
+    # A template that needs its input, given no ``-v input=`` for every row, fails each row that has none:
+    # a file where none has one (a CSV split at ";", a column named "review") is refused before the model
+    # loads, as a tool batch's is, rather than loading it to write one failed line per row.
+    needed = template.variable("input")
+    every_row_needs_input = needed is not None and needed.required and "input" not in variables
+    check_input_field(rows, input_field, batch, required=every_row_needs_input)
     refuse_before_load(template, examples_as, resolve_model_and_backend(model, backend)[1])  # every row would fail
     sampling = _sampling_given(options)  # -o as given, recorded on each line and compared on --resume
     if (note := check_resume(

@@ -139,17 +139,22 @@ def list_command(show_all: bool, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the parsed settings instead of the file.")
 def show_command(name: str, as_json: bool) -> None:
-    """Print a template's file (its path goes to stderr)."""
+    """Print a template's file (its path goes to stderr).
+
+    The file is printed even when the template does not load — a broken template is
+    the one its author most needs to read — and its error follows (exit status 1).
+    """
     from ..templates import load_template
 
-    template = load_template(name)
     if as_json:
-        echo_json(template.to_dict())
+        echo_json(load_template(name).to_dict())
         return
-    from ..templates.loader import read_template_text
+    from ..templates.loader import find_template, read_template_text
 
-    echo_untrusted(f"# {template.path} ({template.source})", err=True)
-    echo_untrusted(read_template_text(template.path), nl=False)
+    path, found_in = find_template(name)
+    echo_untrusted(f"# {path} ({found_in.source})", err=True)
+    echo_untrusted(read_template_text(path), nl=False)
+    load_template(name)  # its error, if any, after the text it is about
 
 
 @templates.command("path", short_help="Template directories, or where NAME is.")

@@ -69,6 +69,11 @@ def turn_meta(value: Any) -> TurnMeta:
         optional_text(getattr(value, name), f"meta.{name}")
     if value.params is not None and not isinstance(value.params, dict):
         raise HistoryError(f"meta.params must be a dict, not {type(value.params).__name__}")
+    if value.params:
+        try:  # NaN or an infinity was stored as ``NaN``: `history export --format json` then wrote no JSON at all
+            json.dumps(value.params, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise HistoryError(f"meta.params must be JSON of finite numbers and text: {exc}") from exc
     return value
 
 

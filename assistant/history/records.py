@@ -24,7 +24,7 @@ def _json_or_none(raw: str | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw  # written by something else: show it rather than fail
 
 

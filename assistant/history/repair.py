@@ -115,7 +115,8 @@ def repair_history(path: Any = None) -> int:
     resolved = resolve_db_path(arguments.db_path(path))
     check_existing_file(resolved, must_exist=True)
     try:
-        conn = sqlite3.connect(f"{resolved.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        # Absolute: a relative ``--db`` (``--db history.db``) has no file URI.
+        conn = sqlite3.connect(f"{resolved.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
     except sqlite3.Error as exc:
         raise HistoryError(f"cannot open history database {resolved}: {exc}") from exc
     try:

@@ -355,6 +355,11 @@ def template_from_string(text: str, name: str = "inline") -> PromptTemplate:
     an ``examples`` file name is relative to the current directory (and must
     stay inside it, as a file's must stay beside its template).
     """
+    if not isinstance(text, str):
+        raise TypeError(f"template_from_string takes the template's text, not {type(text).__name__}")
+    # The name is a file name in the current directory, the examples' base: ``"../x"`` moved
+    # that base out of it (and ``""`` named the template ``.jinja``).
+    name = template_name(name)
     dirs = tuple(d.path for d in template_dirs())
     text = text.removeprefix("\ufeff")  # a byte-order mark read with encoding="utf-8", as files drop it
     return parse_template_text(text, Path(f"{name}{SUFFIX}"), "string", environment_for(dirs))
@@ -557,6 +562,8 @@ def _parse_examples_file(file: Path, text: str) -> tuple[list[Any], list[int] | 
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise TemplateError(f"{file}:{number}: invalid JSON: {exc.msg}") from None
+            except RecursionError:
+                raise TemplateError(f"{file}:{number}: invalid JSON: nested too deeply") from None
             # JSON may spell a lone surrogate ("\ud800"): no tokenizer or hash can take it,
             # so it is refused here, at its line, not as a traceback when the prompt is sent.
             problem = invalid_unicode_in(item)

@@ -62,6 +62,13 @@ def resolve_variables(
         # run_template("t", backend) puts the backend here: name what this argument is.
         raise TypeError(f"variables must be a mapping of name to value, not {type(variables).__name__}")
     given = dict(variables or {})
+    for name, value in [("input", input), *given.items()]:
+        # A name that is no text failed deep inside with "sequence item 0: expected str
+        # instance"; bytes rendered as their repr, ``b'...'``, and that went to the model.
+        if not isinstance(name, str):
+            raise TypeError(f"variable names must be text, not {type(name).__name__} ({name!r})")
+        if isinstance(value, (bytes, bytearray)):
+            raise TypeError(f"variable {name!r} is bytes; decode it to text first")
     # A variable read only in an included or parent template is not inferred from the body:
     # "it takes no input" would send the user to the command line, not to the template.
     declare = (
@@ -120,8 +127,8 @@ def typed_value(template: PromptTemplate, name: str, value: Any) -> Any:
     not of that type is an error naming the variable, not a guess.
     """
     default = template.variable(name).default  # resolve_variables refused unknown names
-    if default is None or isinstance(default, str):
-        return value
+    if default is None or (isinstance(default, str) and not isinstance(value, (bool, list, tuple, Mapping))):
+        return value  # a number is fine as text; no default (or a null one) says no type: a list may be looped
     if not isinstance(value, str):
         return _typed_json_value(template, name, value, default)
     text = value.strip()
@@ -149,7 +156,7 @@ def typed_value(template: PromptTemplate, name: str, value: Any) -> Any:
         kind = "a JSON list" if isinstance(default, list) else "a JSON object"
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if isinstance(parsed, type(default)):
             return parsed
@@ -167,7 +174,12 @@ def _typed_json_value(template: PromptTemplate, name: str, value: Any, default: 
     ``{{ count + 1 }}`` as 2, ``"brief": 1`` passed for a yes/no, and ``"count": [1]`` failed inside
     the template with a TypeError. A whole number is a number (``"ratio": 1`` for a default of 0.5).
     """
-    if isinstance(default, bool):
+    if isinstance(default, str):
+        # A JSON row's ``true``, list or object for a text variable: Jinja wrote Python's
+        # ``True`` / ``['a']`` / ``{'a': 1}`` into the prompt, and ``false`` or ``[]`` turned
+        # its ``{% if %}`` off where any text it meant would have turned it on.
+        ok, kind = False, "text"
+    elif isinstance(default, bool):
         ok, kind = isinstance(value, bool), "true or false"
     elif isinstance(default, int):
         ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
@@ -336,7 +348,13 @@ def _render_examples(
     for index, example in enumerate(template.examples, 1):
         where = f"{template.path} (example #{index})"
         # None (JSON null, YAML ~) is "not given" here too: the call's value or the default applies.
-        example_values = {**values, **{k: v for k, v in example.items() if k != "output" and v is not None}}
+        # Typed as a call's values are: ``{task: [a, b]}`` for a text variable wrote Python's ``['a', 'b']``
+        # into the example, and ``count: "5"`` stayed text where the query's ``-v count=5`` is a number.
+        try:
+            given = {k: typed_value(template, k, v) for k, v in example.items() if k != "output" and v is not None}
+        except TemplateError as exc:
+            raise TemplateError(f"{where}: {exc}") from None
+        example_values = {**values, **given}
         context = {**example_values, "examples": template.examples}
         prompt = budget.render(compiled.body, context, where)
         output = budget.take_value(example["output"], where)

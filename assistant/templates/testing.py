@@ -93,7 +93,7 @@ def _json_value(expected: Any) -> tuple[bool, Any]:
         return True, expected
     try:
         return True, json.loads(expected)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False, None
 
 
