@@ -96,11 +96,11 @@ class ChatSession:
         """Every field checked, at construction and again at each :meth:`send`: a script sets them
         between sends (``session.recorder = ConversationRecorder(store)``, ``session.params.top_p = 2``),
         and a wrong one must be refused before anything is recorded or sent."""
-        if self.backend is None or isinstance(self.backend, _PLAIN_DATA):
+        if self.backend is None or isinstance(self.backend, PLAIN_DATA):
             # ChatSession(5) or a backend's name was taken, and failed at the first send as an
             # AttributeError blamed on "the backend" (or, from another thread, cancel()).
             raise ConfigError(
-                f"ChatSession needs a loaded backend (load_backend(NAME, MODEL)), not {_shown(self.backend)}"
+                f"ChatSession needs a loaded backend (load_backend(NAME, MODEL)), not {shown_argument(self.backend)}"
             )
         if self.recorder is not None and not all(
             callable(getattr(self.recorder, name, None)) for name in ("start", "progress", "finish", "fail")
@@ -108,7 +108,7 @@ class ChatSession:
             # recorder="x" was taken and failed at send with "'str' object has no attribute 'start'".
             raise ConfigError(
                 "ChatSession's recorder must be a ConversationRecorder (assistant.history) or None, "
-                f"not {_shown(self.recorder)}"
+                f"not {shown_argument(self.recorder)}"
             )
         self.params = session_params(self.params)
         # A field set since (``session.params.temperature = -5``) skipped the checks made when the
@@ -285,11 +285,11 @@ def session_params(params: GenerationParams | Mapping[str, Any] | None) -> Gener
     )
 
 
-_PLAIN_DATA = (str, bytes, bytearray, int, float, complex, list, tuple, dict, set, frozenset, Mapping)
+PLAIN_DATA = (str, bytes, bytearray, int, float, complex, list, tuple, dict, set, frozenset, Mapping)
 """What a script passes by mistake for a backend (its name, a number, a dict of options): never one."""
 
 
-def _shown(value: object) -> str:
+def shown_argument(value: object) -> str:
     """A wrong argument in an error: its value where that is a short name or number, else its type.
 
     Never an object's own ``repr``: that can be long, raise, or hold terminal escapes."""

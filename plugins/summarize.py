@@ -77,6 +77,52 @@ _SENTENCE_DONE = re.compile(r"[.!?…。！？]['\")\]」』）”’]*\s*$")
 """Text whose last sentence is finished (closing punctuation, perhaps a quote or bracket)."""
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+"""A number as written ("2,000", "3.5", "2026"); compared without its thousands separators."""
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty"
+).split()
+"""A number a summary may write in digits where its source spelled it ("two reasons" -> "2 reasons")."""
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers ``text`` holds, as digits without separators, and those it spells out (up to twenty)."""
+    found = _numbers_of(text)
+    lowered = re.findall(r"[^\W\d_]+", text.lower())
+    found.update(str(value) for value, word in enumerate(_NUMBER_WORDS) if word in lowered)
+    return found
+
+
+def grounded(reply: str, source: str) -> str:
+    """``reply`` without its sentences that state a number its ``source`` does not hold.
+
+    A number the input never gave is invented: summarising a 96-token news story whose only
+    figures were "$124 billion", "3%" and "2,000 jobs", SmolLM2 added "up to 1,500 jobs created
+    within the next five years" and "$3 million" for a platform the story never mentions. Such a
+    sentence is dropped, the others kept (a list item keeps its marker, and its number is no
+    figure); a reply that would lose every sentence is kept as it is, since nothing of it is sure.
+    """
+    known = _numbers(source)
+    lines: list[str] = []
+    for line in reply.splitlines():
+        marker = _BULLET.match(line)
+        head = marker.group() if marker else ""
+        sentences = split_sentences(line[len(head):])
+        kept = [sentence for sentence in sentences if _numbers_of(sentence) <= known]
+        if len(kept) == len(sentences):
+            lines.append(line)
+        elif kept:
+            lines.append(head + " ".join(kept))
+    result = "\n".join(lines)
+    return result if result.strip() else reply
+
+
+def _numbers_of(sentence: str) -> set[str]:
+    """The numbers written in digits in ``sentence`` (a spelled one is not checked: no figure)."""
+    return {match.group().replace(",", "").rstrip(".") for match in _NUMBER.finditer(sentence)}
+
+
 def clean_summary(text: str) -> str | None:
     cleaned = _PREAMBLE.sub("", text.strip()).strip()
     return cleaned or None
@@ -299,9 +345,8 @@ class Summarize(BaseTool):
         check: Callable[[str], str | None] | None = None,
     ) -> Generated:
         messages = render("summarize", {"input": chunk, "length": length})
-        return generate_checked(
-            backend, messages, self._params(limit), check or self._validator(length), "summary", on_tokens
-        )
+        validate = _grounded_in(chunk, check or self._validator(length))
+        return generate_checked(backend, messages, self._params(limit), validate, "summary", on_tokens)
 
     def _combine(
         self, backend: Any, summaries: list[str], length: str, limit: int, on_tokens: TokenProgress | None = None,
@@ -320,9 +365,8 @@ class Summarize(BaseTool):
         room = context_window(backend) - backend.count_tokens(messages) - SAFETY_MARGIN
         parts = sum(count(summary) for summary in summaries)
         budget = max(16, min(room, COMBINE_REPLY_FACTOR * limit, max(limit, parts)))
-        return generate_checked(
-            backend, messages, self._params(budget), check or self._validator(length), "summary", on_tokens
-        )
+        validate = _grounded_in("\n".join(summaries), check or self._validator(length))
+        return generate_checked(backend, messages, self._params(budget), validate, "summary", on_tokens)
 
     def _groups(self, backend: Any, summaries: list[str], length: str, limit: int) -> list[list[str]]:
         """Consecutive summaries packed so each group's combine prompt fits with room for the reply."""
@@ -338,6 +382,14 @@ class Summarize(BaseTool):
             else:
                 raise ToolError("the context window is too small to combine the partial summaries; raise n_ctx")
         return groups
+
+
+def _grounded_in(source: str, check: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """``check`` applied to a reply without the sentences that invent numbers (:func:`grounded`).
+
+    Before the check, so ``sentence`` keeps the first sentence that is faithful to its source.
+    """
+    return lambda reply: check(grounded(reply, source))
 
 
 def _whole_sentences(step: Generated) -> str:

@@ -115,10 +115,13 @@ class Parameter:
         kind = self.type
         try:
             if kind == "str":
+                if self.required and not str(value).strip():
+                    # `-p need=` passed the check for a missing value, and the tool ran on "".
+                    raise ConfigError(f"parameter {self.name!r} is required and cannot be empty")
                 return str(value)
             if kind == "int":
-                if isinstance(value, bool):
-                    raise ValueError(value)
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise ValueError(value)  # chunk_tokens=1.5 was taken as 1, and refused as "not 1"
                 return self._at_least(int(value))
             if kind == "float":
                 number = float(value)

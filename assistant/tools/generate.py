@@ -74,6 +74,36 @@ class Generated:
         return self.finish_reason != "length"
 
 
+ECHO_LINE_CHARACTERS = 16
+"""Shortest line of a prompt's instructions whose copy in a reply counts as the prompt echoed."""
+
+
+def echoes_prompt(messages: Sequence[Message], reply: str) -> bool:
+    """Whether ``reply`` repeats a line of the prompt's instructions (its system prompt, or the user turn's
+    text before its first blank line, where the input begins) that the input itself does not hold.
+
+    A base model run on a chat prompt (gemma3-270m, "summarize") continued it instead of answering:
+    its "summary" was "You are a helpful assistant." / "Summarize the following text in a short
+    paragraph …" / the input, three times over, passed off as the tool's result. Such a reply is no
+    answer, and is refused at once: the sampled retry given to other unusable replies invented a
+    story instead ("Microsoft has announced two security patches"), which reads as a summary.
+    """
+    instructions: list[str] = []
+    given = ""
+    for message in messages:
+        if message.role == "system":
+            instructions.extend(message.content.splitlines())
+        elif message.role == "user":
+            head, _, rest = message.content.partition("\n\n")
+            instructions.extend(head.splitlines())
+            given += rest
+    lines = {line.strip() for line in reply.splitlines()}
+    return any(
+        len(line.strip()) >= ECHO_LINE_CHARACTERS and line.strip() in lines and line.strip() not in given
+        for line in instructions
+    )
+
+
 def generate_checked(
     backend: Backend,
     messages: Sequence[Message],
@@ -109,6 +139,11 @@ def generate_checked(
         if finish == "cancelled":
             raise ToolError(TOOL_STOPPED)
         last = "".join(parts)
+        if echoes_prompt(messages, last):
+            raise ToolError(
+                f"the model repeated its prompt instead of writing a {what}, as a base model (one without a "
+                "chat template) does; use an instruction-tuned model"
+            )
         cleaned = validate(last)
         if cleaned is not None:
             return Generated(cleaned, finish)

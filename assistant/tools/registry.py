@@ -13,6 +13,7 @@ bare traceback or be mistaken for an assistant bug.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import weakref
 from collections.abc import Sequence
@@ -214,6 +215,7 @@ class RegisteredTool:
         """
         if not isinstance(text, str):
             raise ConfigError(f"tool {self.name!r} needs text (a str), got {type(text).__name__}")
+        self._check_backend(backend)
         resolved = self.resolve_params(params, **kwargs)
         early = self.answer_without_model(text, resolved)
         if early is not None:  # settled without a model: none is loaded, the one given is not used
@@ -224,6 +226,19 @@ class RegisteredTool:
             engine = backend if backend is not None else self.default_backend()
         extra: dict[str, Any] = {"progress": progress} if progress is not None and self._accepts_progress() else {}
         return self._checked(self._call(self.tool.run, text, resolved, engine, **extra))
+
+    def _check_backend(self, backend: Any) -> None:
+        """A model's name (or other plain data) where a loaded backend belongs is refused, as ChatSession does.
+
+        ``get_tool("ner").run(text, "smollm2")`` failed inside the tool as "tool 'ner' (plugin 'ner')
+        failed: AttributeError: 'str' object has no attribute 'count_tokens'", blaming the plugin.
+        """
+        from ..session import PLAIN_DATA, shown_argument
+
+        if isinstance(backend, PLAIN_DATA):
+            raise ConfigError(
+                f"tool {self.name!r} needs a loaded backend (load_backend(NAME, MODEL)) or None, not {shown_argument(backend)}"
+            )
 
     def answer_without_model(self, text: str, params: Mapping[str, Any]) -> ToolResult | None:
         """The tool's result for ``text`` when it settles it without a model (see :class:`~.base.Tool`), else None.
@@ -266,11 +281,32 @@ class RegisteredTool:
                     f"tool {self.name!r} (plugin {self.plugin!r}): its result's to_text() gave "
                     f"{type(text).__name__}, not text"
                 )
+            self._check_data(result)
             return result  # type: ignore[no-any-return]
         raise ToolError(
             f"tool {self.name!r} (plugin {self.plugin!r}) returned {type(result).__name__}, "
             "not a result with to_dict() and to_text()"
         )
+
+
+    def _check_data(self, result: Any) -> None:
+        """The result's ``to_dict()`` is a JSON object, or the plugin is named for it here.
+
+        It is what ``--json``, a batch's line and the history store: a ``to_dict()`` that raised was a
+        traceback from every front end, and one holding NaN printed ``{"v": NaN}``, which no JSON
+        reader accepts (a list, or bytes, failed later as a history error naming no plugin).
+        """
+        owner = f"tool {self.name!r} (plugin {self.plugin!r}): its result's to_dict()"
+        try:
+            data = result.to_dict()
+        except Exception as exc:  # noqa: BLE001 - the plugin's result, named
+            raise ToolError(f"{owner} failed: {type(exc).__name__}: {exception_text(exc)}") from exc
+        if not isinstance(data, dict):
+            raise ToolError(f"{owner} gave {type(data).__name__}, not a dict")
+        try:
+            json.dumps(data, allow_nan=False)
+        except (TypeError, ValueError) as exc:  # bytes, a set, NaN or infinity, a dict that holds itself
+            raise ToolError(f"{owner} is not JSON: {exception_text(exc)}") from exc
 
 
 def available_tools() -> dict[str, RegisteredTool]:

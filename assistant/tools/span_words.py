@@ -57,6 +57,14 @@ Raman") and splitting a run where they occur inside it ("Security Council Presid
 -> "Security Council", "Tono Eitel"): a title is followed by a name, it is not part of it.
 Abbreviated ones too ("Gen. Patton", "Sen. Warren", "Rev. Jackson"): their dot ends no sentence."""
 
+OFFICE_WORDS = frozenset(
+    """executive justice constable financial operating technology information marketing medical
+    investment economist editor engineer scientist whip""".split()
+)
+"""Words that make an office only after a title ("Chief Executive", "Chief Justice", "Chief Financial
+Officer"): there they are the title's, so "Chief Executive Tim Cook" is "Tim Cook", not "Executive Tim
+Cook". Elsewhere they are ordinary words ("Executive Office", "Justice Department"), not titles."""
+
 LONGEST_NAME_WORD = 64
 """Characters in the longest word a name may hold (Welsh place names reach 58). A longer "word" is a
 base64 blob, a hash or a long identifier: never a candidate, whatever its first letter."""
@@ -118,6 +126,11 @@ def _bare(word: str) -> str:
 def _is_title(word: str) -> bool:
     """An honorific or office, also hyphenated ("Lieutenant-Colonel", "Vice-President")."""
     return all(part in TITLES for part in _bare(word).split("-"))
+
+
+def _completes_title(word: str, after_title: bool) -> bool:
+    """Whether ``word`` is part of the office that the title word before it began (:data:`OFFICE_WORDS`)."""
+    return after_title and _bare(word) in OFFICE_WORDS
 
 
 def _is_stopword(word: str) -> bool:

@@ -38,6 +38,7 @@ from .span_words import (  # noqa: F401 (TITLES, STOPWORDS, Span: this module's 
     WEEKDAYS,
     Span,
     _bare,
+    _completes_title,
     _ends_sentence,
     _headline_stopword,
     _is_capitalised,
@@ -241,14 +242,19 @@ def _cite(
 def _split_at_titles(words: list[tuple[int, int, str]], run: list[int]) -> list[list[int]]:
     """The run's parts between title words ("U.S. President Bill Clinton" -> "U.S.", "Bill Clinton")."""
     parts: list[list[int]] = [[]]
+    after_title = False
     for position, index in enumerate(run):
+        word = words[index][2]
         # "Martin Luther King Jr.": a title word between a name and its suffix is that name's
         suffixed = bool(parts[-1]) and position + 1 < len(run) and _bare(words[run[position + 1]][2]) in {"jr", "sr"}
-        if _is_title(words[index][2]) and index != run[-1] and not suffixed:
+        # "Chief Executive (Officer) Tim Cook": the office's words after its title are the title's too
+        office = _completes_title(word, after_title)
+        if (office or (_is_title(word) and index != run[-1])) and not suffixed:
             if parts[-1]:
                 parts.append([])
         else:
             parts[-1].append(index)
+        after_title = office or _is_title(word)
     return [part for part in parts if part]
 
 
