@@ -268,6 +268,13 @@ def remotes() -> dict[str, dict[str, Any]]:
         if unknown:
             known = ", ".join(sorted(REMOTE_KEYS))
             raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [remotes.{name}] (known: {known})")
+        model = table.get("model")
+        if model is not None and not isinstance(model, str):
+            # `model = 7` (an unquoted version number) was sent to the server as the model "7"
+            raise ConfigError(
+                f"model in [remotes.{name}] of {paths().config_file} must be a string (the model's name on "
+                f"the server), not {model!r}"
+            )
         found[name] = dict(table)
     return found
 
@@ -412,12 +419,14 @@ def set_top_level(key: str, value: str) -> Path:
         lines.pop()
     first_table = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    # A file with Windows line ends (CRLF) keeps them: the line written had a bare "\n" among "\r\n"s.
+    crlf = "\r" if lines and lines[0].endswith("\r") else ""
     for i in range(first_table):
         if pattern.match(lines[i]):
-            lines[i] = line
+            lines[i] = line + crlf
             break
     else:
-        lines.insert(0, line)
+        lines.insert(0, line + crlf)
     new_text = "\n".join(lines) + "\n"
     try:
         valid = tomllib.loads(new_text).get(key) == value

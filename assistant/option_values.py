@@ -6,15 +6,18 @@ so that :mod:`assistant.config` can use it too without an import loop.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import BackendError, ConfigError
 
 __all__ = [
     "INTEGER_BACKEND_OPTIONS",
     "check_backend_options",
+    "check_http_url",
     "coerce_scalar",
     "did_you_mean",
+    "header_safe",
     "switch_option",
     "unknown_options_error",
     "whole_number",
@@ -148,3 +151,33 @@ def unknown_options_error(backend: str, unknown: Iterable[str], known: Sequence[
         else did_you_mean(names, known)
     )
     return BackendError(f"unknown {backend} option(s): {', '.join(names)}{hint} (known: {', '.join(known)})")
+
+
+def check_http_url(url: str, shape: str, shown: Callable[[str], str] = repr) -> SplitResult:
+    """``url`` split, if a request can go to it: ``http(s)://HOST[:PORT][/PATH]``; else a one-line ConfigError.
+
+    One definition for every address a user sets: ``-b openai``'s ``base_url`` and the hub's
+    ``HF_ENDPOINT``. Unchecked, urllib and httpx fail deep inside the first request with their own
+    ValueError ("Invalid IPv6 URL", "unknown url type: 'notaurl/api/models/…'"): a traceback.
+    ``shape`` opens the message (what the value should look like, and where it came from);
+    ``shown`` quotes the URL in it (control characters escaped; a caller may hide credentials).
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port past 65535 or not a number)
+    except ValueError as exc:  # "http://[::1", or ":99999" (read as "connection refused" before)
+        raise ConfigError(f"{shape}: {exc} in {shown(url)}") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{shape}, not {shown(url)}")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigError(f"{shape}; it holds a space or a control character: {shown(url)}")
+    return parts
+
+
+def header_safe(value: str) -> bool:
+    """Whether an HTTP header can carry ``value`` (printable ASCII): API keys and hub tokens are checked so.
+
+    A key pasted with a line break or a non-ASCII character was refused by the HTTP library
+    with a ValueError quoting the header, ``Bearer <the secret>``, in a traceback.
+    """
+    return value.isascii() and value.isprintable()

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -167,18 +167,30 @@ def fake_backend_plugin_file(assistant_home: Path) -> Path:
 
 @pytest.fixture
 def fakes() -> list:  # list[FakeBackend]
-    """The fake backend registered as ``fake`` in this process; every instance the CLI makes is kept to look at."""
+    """The fake backend registered as ``fake`` in this process; every instance the CLI loads a model into is
+    kept to look at, in the order they were loaded (one made only to read its capabilities is not)."""
     from assistant.backends.fake import FakeBackend, FakeBackendPlugin
     from assistant.plugins import register_plugin
 
     made: list[FakeBackend] = []
 
     def factory() -> FakeBackend:
-        made.append(FakeBackend())
-        return made[-1]
+        return recorded_on_load(FakeBackend(), made)
 
     register_plugin(FakeBackendPlugin(factory), name="fake-recorded")
     return made
+
+
+def recorded_on_load(backend: Any, made: list) -> Any:
+    """``backend``, appended to ``made`` when a model is loaded into it."""
+    load = backend.load
+
+    def recording_load(model: str, **options: Any) -> None:
+        made.append(backend)
+        load(model, **options)
+
+    backend.load = recording_load
+    return backend
 
 
 # ---- prompt templates (issue 4) -----------------------------------------------------

@@ -25,6 +25,7 @@ from assistant.structured.concise import concise_schema
 from assistant.structured.schema import check_schema, validate
 from assistant.templates import load_template, run_template
 from assistant.types import GenerationParams
+from tests.conftest import recorded_on_load
 
 DOG = "name, age int, bio: a short biography"
 
@@ -38,8 +39,7 @@ def unconstrained(reply: str) -> list[FakeBackend]:
     made: list[FakeBackend] = []
 
     def factory() -> FakeBackend:
-        made.append(FakeBackend(reply=made[-1].reply if made else reply, constrained=False))
-        return made[-1]
+        return recorded_on_load(FakeBackend(reply=made[-1].reply if made else reply, constrained=False), made)
 
     register_plugin(FakeBackendPlugin(factory), name="fake-unconstrained")
     return made

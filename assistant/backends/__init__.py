@@ -108,7 +108,17 @@ def default_model_for(name: str) -> str:
     chosen = configured_model()
     if chosen:
         return chosen
-    return default_model() if create_backend(name).capabilities.catalog_models else ""
+    return "" if models_on_a_server(name) else default_model()
+
+
+def models_on_a_server(name: str) -> bool:
+    """Whether backend ``name`` names its models on a server (``Capabilities.catalog_models`` is False).
+
+    Then ``-m`` is a server's model, and the local catalog and files say nothing about it: not which
+    model is the default (:func:`default_model_for`), nor whether it is a base model
+    (:func:`assistant.models.mode.choose_mode`; Ollama's ``gemma3`` is instruction-tuned).
+    """
+    return not create_backend(name).capabilities.catalog_models
 
 
 def load_backend(name: str, model: str | os.PathLike[str], **options: Any) -> Backend:

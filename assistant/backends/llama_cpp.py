@@ -132,7 +132,9 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         path = resolve_model_path(model, progress=progress)
         if path.is_dir():
             raise ModelLoadError(path, "llama-cpp needs a .gguf file, not a directory")
-        metadata = read_metadata(path)
+        # With the tensor table: a file cut short (a copy or download interrupted) is "file is truncated
+        # ...", as models info and -b transformers say, not llama.cpp's "tensor ... not within the file bounds".
+        metadata = read_metadata(path, count_parameters=True)
         check_llama_limits(path, metadata)  # values llama.cpp would abort the process on
         from .engine.threads import compute_threads
 
@@ -196,7 +198,7 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         checked = read_load_options(dict(options))
         path = model_on_disk(model) if model is not None else None
         if path is not None:
-            metadata = read_metadata(path)
+            metadata = read_metadata(path, count_parameters=True)  # a truncated file too, as load refuses it
             check_llama_limits(path, metadata)
             _context_plan(_import_llama_cpp(checked["verbose"]), metadata, checked)
 

@@ -59,7 +59,7 @@ def chat(
     params = build_params(param_overrides)
     params = remembered.params_over(params).replace(**param_overrides) if remembered.params else params
     model_name, backend_name = resolve_model_and_backend(
-        model or history.model or remembered.model, backend or history.backend or remembered.backend
+        model or history.model or remembered.model, backend, history.backend or remembered.backend
     )
     if backend_opts:
         from ..backends import check_options

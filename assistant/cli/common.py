@@ -61,20 +61,28 @@ def model_options(func: F | None = None, *, sampling: bool = True) -> Any:
     return func
 
 
-def resolve_model_and_backend(model: str | None, backend: str | None) -> tuple[str, str]:
+def resolve_model_and_backend(
+    model: str | None, backend: str | None, resumed_backend: str | None = None
+) -> tuple[str, str]:
     """``-m``/``-b`` as given, else the defaults; the default model depends on the backend.
 
     A remote backend gets ``""`` when no model is configured, meaning the server's own model
     (see :func:`assistant.backends.default_model_for`). Without ``-b``, a model that names a
     ``[remotes.NAME]`` table (given, or the configured default) is on the server backend.
+
+    ``resumed_backend`` is the backend of the conversation continued (``-c``, or the chat app's
+    last settings): it stands in for ``-b``, but after a remote that ``-m`` names. As a plain ``-b``
+    it made ``prompt -c -m lab``, after a local conversation, "unknown model 'lab' …; add -b openai",
+    where ``prompt -m lab`` alone runs on the remote.
     """
     if model:
-        return model, backend or _remote_backend(model) or _known_default_backend()
+        return model, backend or remote_backend(model) or resumed_backend or _known_default_backend()
+    backend = backend or resumed_backend
     backend_name = backend or _known_default_backend()
     from ..backends import default_model_for
 
     chosen = default_model_for(backend_name)
-    return chosen, (backend or (_remote_backend(chosen) if chosen else None) or backend_name)
+    return chosen, (backend or (remote_backend(chosen) if chosen else None) or backend_name)
 
 
 def _known_default_backend() -> str:
@@ -95,11 +103,12 @@ def _known_default_backend() -> str:
     return name
 
 
-def _remote_backend(model: str) -> str | None:
+def remote_backend(model: str) -> str | None:
     """The server backend when ``-m NAME`` or ``-m NAME/MODEL`` names a ``[remotes.NAME]`` table (no ``-b``).
 
     ``-m lab/llama3`` can only mean the remote: asking for ``-b openai`` as well
     would only restate it. A local file of that path still wins, as ``-m`` takes paths.
+    ``models default`` asks too: what ``-m`` runs on a remote is a default it writes as given.
     """
     from pathlib import Path
 

@@ -203,9 +203,15 @@ def side_mode(sides: list[Side], requested: str | None) -> str:
 
     if requested:
         return choose_mode(requested, "")
-    modes = {side.model: choose_mode(None, side.model) for side in sides}
+    # each side's own backend: `-b llama-cpp -b openai -m gemma3` is the catalog's base Gemma here and
+    # a server's (an instruction-tuned one on Ollama) there, so the model's name alone cannot key them
+    modes = {(side.backend, side.model): choose_mode(None, side.model, side.backend) for side in sides}
     if len(set(modes.values())) > 1:
-        told = ", ".join(f"{model or 'the server model'}: {mode}" for model, mode in modes.items())
+        same_name = len({model for _, model in modes}) < len(modes)  # then the backends tell them apart
+        told = ", ".join(
+            f"{model or 'the server model'}{f' on {backend}' if same_name else ''}: {mode}"
+            for (backend, model), mode in modes.items()
+        )
         raise click.UsageError(f"the two models are prompted differently ({told}); choose one with --mode")
     return next(iter(modes.values()))
 

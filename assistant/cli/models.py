@@ -63,6 +63,23 @@ def _default_name() -> str | None:
         return None
 
 
+def _unlisted_default(rows: list[dict[str, Any]]) -> str | None:
+    """The default model when none of ``rows`` is it (a file elsewhere, a remote, an ORG/REPO id).
+
+    The listing's legend said "* default." with no row starred, after ``models default ../x.gguf``
+    or ``default_model = "lab"``: the default looked unset.
+    """
+    from ..config import default_model
+    from ..errors import AssistantError
+
+    if any(row["default"] for row in rows):
+        return None
+    try:
+        return default_model()
+    except AssistantError:  # an unreadable config: the commands that use the default say why
+        return None
+
+
 @click.group()
 def models() -> None:
     """List, pull, inspect, remove and choose models (see docs/models.md)."""
@@ -104,6 +121,9 @@ def list_models(as_json: bool) -> None:
     click.echo(
         "* default. -m takes these names, any .gguf path, hf:ORG/REPO[/FILE.gguf] or a URL (docs/models.md)."
     )
+    unlisted = _unlisted_default(rows)
+    if unlisted:
+        click.echo(f"default: {_shown(unlisted)} (not a row above)")
     from ..config import paths
     from ..models.download import human_bytes
 
@@ -392,12 +412,16 @@ def _default_reference(reference: str) -> str:
     reference or URL must be pulled first, since the default should not start a
     download nor fail later on a repository that does not exist. An ``ORG/REPO``
     id is kept as given: it names a transformers model or a remote's model,
-    which only the backend can check.
+    which only the backend can check; so is a remote's name (``lab``, as ``default_model = "lab"``
+    in docs/backends.md), which was "unknown model 'lab'" while ``lab/MODEL`` was taken.
     """
     from ..errors import ModelLoadError, ModelNotFoundError
     from ..models import refs
     from ..models.summary import summarize
+    from .common import remote_backend
 
+    if remote_backend(reference) is not None:  # -m REMOTE[/MODEL] runs on the server: nothing here to check
+        return reference
     ref = refs.parse(reference)
     if isinstance(ref, refs.CatalogRef):
         return ref.entry.name

@@ -153,8 +153,8 @@ def prompt(
         params = params.replace(logprobs=PROBS_ALTERNATIVES)
     history = link_history(db, no_log, continue_latest, cid)  # fails before the model loads
     click.get_current_context().call_on_close(history.close)
-    model_name, backend_name = resolve_model_and_backend(model or history.model, backend or history.backend)
-    prompt_mode = choose_mode(mode, model_name)
+    model_name, backend_name = resolve_model_and_backend(model or history.model, backend, history.backend)
+    prompt_mode = choose_mode(mode, model_name, backend_name)
     if prompt_mode == "completion" and system:  # a base model has no system turn: refused, not dropped
         raise click.UsageError("-s/--system needs chat mode: in completion mode TEXT is continued as is (--mode chat)")
     if verbose:

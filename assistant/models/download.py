@@ -130,6 +130,14 @@ class _HTTPStatusError(ModelFetchError):
         self.code = code
 
 
+NO_ANSWER = (urllib.error.URLError, OSError, http.client.HTTPException)
+"""What a request raises when no usable HTTP answer came: no connection, or bytes that are not HTTP.
+
+Every request to a hub or model URL catches these (and turns them into :func:`unreachable`'s line):
+the hub's metadata requests caught the first two only, so a server answering ``garbage`` instead of a
+status line was a ``http.client.BadStatusLine`` traceback for ``models pull hf:ORG/REPO``."""
+
+
 def unreachable(url: str, exc: BaseException) -> ModelFetchError:
     """The one-line error for a request that got no answer at all (no HTTP status).
 
@@ -146,6 +154,8 @@ def unreachable(url: str, exc: BaseException) -> ModelFetchError:
         return ModelFetchError(f"{url}: cannot reach {host}: no answer in time")
     if isinstance(reason, OSError) and reason.strerror:
         return ModelFetchError(f"{url}: cannot reach {host}: {reason.strerror}")
+    if isinstance(reason, http.client.HTTPException):  # "error: URL: garbage" said nothing of what was wrong
+        return ModelFetchError(f"{url}: {host} did not answer in HTTP ({type(reason).__name__}: {reason})")
     return ModelFetchError(f"{url}: {reason}")
 
 
@@ -156,7 +166,7 @@ def _open(url: str, headers: dict[str, str]) -> urllib.request.addinfourl:
     except urllib.error.HTTPError as exc:
         exc.close()
         raise _HTTPStatusError(f"{url}: HTTP {exc.code} {exc.reason}", exc.code) from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+    except NO_ANSWER as exc:
         raise unreachable(url, exc) from None
 
 

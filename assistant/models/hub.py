@@ -19,8 +19,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelFetchError, ModelNotFoundError
-from .download import header_int, unreachable
+from ..errors import ConfigError, ModelFetchError, ModelNotFoundError
+from ..option_values import check_http_url, header_safe
+from .download import NO_ANSWER, header_int, unreachable
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 METADATA_TIMEOUT_S = 10.0
@@ -48,7 +49,17 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    """``HF_ENDPOINT`` (a mirror), else the hub; checked as ``-b openai``'s ``base_url`` is.
+
+    ``HF_ENDPOINT=hf-mirror.com`` (no scheme) was a traceback, "ValueError: unknown url type:
+    'hf-mirror.com/api/models/…'", and a bracket or control character "Invalid IPv6 URL".
+    """
+    raw = os.environ.get("HF_ENDPOINT", "").strip()
+    if not raw:
+        return DEFAULT_ENDPOINT
+    url = raw.rstrip("/")
+    check_http_url(url, "HF_ENDPOINT must look like https://HOST[:PORT][/PATH]")
+    return url
 
 
 def offline() -> bool:
@@ -60,14 +71,28 @@ def offline() -> bool:
 
 
 def token() -> str | None:
+    """``HF_TOKEN``, else the token file ``huggingface-cli login`` writes; one no header can carry is an error.
+
+    ``HF_TOKEN`` holding a line break (two lines pasted) was a traceback from http.client quoting the
+    header, "Invalid header value b'Bearer <the token>'": the secret printed. Never shown here.
+    """
     value = os.environ.get("HF_TOKEN")
+    source = "HF_TOKEN"
     if value:
-        return value.strip()
-    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    try:
-        return (home / "token").read_text(encoding="utf-8").strip() or None
-    except (OSError, UnicodeDecodeError):  # unreadable or not text: no token, as when there is none
-        return None
+        found: str | None = value.strip()
+    else:
+        home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+        source = str(home / "token")
+        try:
+            found = (home / "token").read_text(encoding="utf-8").strip() or None
+        except (OSError, UnicodeDecodeError):  # unreadable or not text: no token, as when there is none
+            return None
+    if found and not header_safe(found):
+        raise ConfigError(
+            f"the Hugging Face token from {source} holds a control or non-ASCII character, which an HTTP "
+            "header cannot carry; check the token"
+        )
+    return found or None
 
 
 def auth_headers() -> dict[str, str]:
@@ -119,7 +144,7 @@ def file_metadata(repo: str, revision: str, filename: str) -> FileMetadata:
         if exc.code not in (301, 302, 303, 307, 308):
             raise _http_error(url, exc) from None
         headers = exc.headers
-    except (urllib.error.URLError, OSError) as exc:
+    except NO_ANSWER as exc:
         raise unreachable(url, exc) from None
     linked_etag = _etag(headers.get("X-Linked-Etag"))
     sha256 = linked_etag if linked_etag and _SHA256.match(linked_etag) else None
@@ -148,13 +173,13 @@ def _get_json(url: str) -> tuple[object, str | None]:
     except urllib.error.HTTPError as exc:
         exc.close()
         raise _http_error(url, exc) from None
-    except (urllib.error.URLError, OSError) as exc:
+    except NO_ANSWER as exc:
         raise unreachable(url, exc) from None
     if len(body) > MAX_METADATA_BYTES:
         raise ModelFetchError(f"{url}: the answer is larger than {MAX_METADATA_BYTES >> 20} MiB; not hub metadata")
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ModelFetchError(f"{url}: the answer is not JSON") from None
     next_url = None
     if link:
@@ -181,7 +206,14 @@ def list_files(repo: str, revision: str) -> list[str]:
         ]
         if not next_url:
             return files
-        url = urllib.parse.urljoin(url, next_url)
+        shape = "the next page of files is at no http(s)://HOST[:PORT][/PATH] address"
+        try:  # an untrusted address: "http://[::1" or a space in it was a ValueError traceback
+            url = urllib.parse.urljoin(url, next_url)
+            check_http_url(url, shape)
+        except ConfigError as exc:
+            raise ModelFetchError(f"{where}: {exc}") from None
+        except ValueError as exc:  # urljoin's own ("Invalid IPv6 URL")
+            raise ModelFetchError(f"{where}: {shape}: {exc} in {next_url!r}") from None
         if urllib.parse.urlsplit(url).netloc != host:  # the token goes with each page: same host only
             raise ModelFetchError(f"{where}: the next page of files is on another host ({url})")
     raise ModelFetchError(f"{where}: more than {MAX_TREE_PAGES} pages of files")

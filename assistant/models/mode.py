@@ -66,8 +66,24 @@ def default_mode(model: str) -> Mode:
     return "chat" if summary.chat_template else "completion"
 
 
-def choose_mode(requested: str | None, model: str) -> Mode:
-    """``requested`` (``--mode``, the chat app's setting) when given, else :func:`default_mode`."""
+def choose_mode(requested: str | None, model: str, backend: str | None = None) -> Mode:
+    """``requested`` (``--mode``, the chat app's setting) when given, else :func:`default_mode`.
+
+    ``backend`` (its name), when known: a backend whose models live on a server runs ``model`` there,
+    and a local file or catalog entry of that name says nothing about it. ``-b openai -m gemma3``
+    (Ollama's instruction-tuned Gemma) ran in completion mode because the catalog's ``gemma3`` is a
+    base model: Ollama refused the raw prompt, and ``-s`` was refused as if the model had no turns.
+    """
     if requested:
         return check_mode(requested)
+    if backend is not None:
+        from ..backends import models_on_a_server
+        from ..errors import BackendNotFoundError
+
+        try:
+            on_a_server = models_on_a_server(backend)
+        except BackendNotFoundError:  # loading it says so, in its own words: the mode is not the place
+            on_a_server = False
+        if on_a_server:
+            return "chat"
     return default_mode(model)

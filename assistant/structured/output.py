@@ -118,7 +118,7 @@ def without_schema_instruction(system: str | None) -> str | None:
         return system
     try:
         schema = json.loads(system[at + len(SCHEMA_INSTRUCTION) :])
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return system
     if not isinstance(schema, dict):
         return system

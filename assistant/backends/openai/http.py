@@ -110,7 +110,7 @@ def server_message(body: bytes | str) -> tuple[str, str | None]:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a body nested past the parser's stack is no message either
         return html_summary(text) or one_line(text) or "(empty response)", None
     return _message_from_json(data)
 
@@ -352,7 +352,7 @@ class RemoteClient:
             # Decoded here, not by json.loads: one byte that is not UTF-8 (a Latin-1 model name)
             # made the whole answer "non-JSON", and /v1/models then read as no model list.
             return json.loads(content.decode("utf-8", "replace").removeprefix("\ufeff"))
-        except ValueError:
+        except (ValueError, RecursionError):
             snippet = self.redact(one_line(content.decode("utf-8", "replace"), 120))
             raise RemoteError(f"{origin(url)} answered {urlsplit(url).path} with non-JSON: {snippet!r}") from None
 

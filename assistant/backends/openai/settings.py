@@ -21,10 +21,10 @@ import math
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from ...config import backend_options, check_remote_reference, remotes
 from ...errors import ConfigError
+from ...option_values import check_http_url, header_safe
 from .http import redact_url
 
 BACKEND_NAME = "openai"
@@ -68,19 +68,9 @@ class RemoteSettings:
 def normalize_base_url(raw: str, source: str) -> str:
     """``http://host:8000`` -> ``http://host:8000/v1``; anything but http(s) is a config error."""
     url = str(raw).strip().rstrip("/")
-    shape = f"base_url from {source} must look like http://HOST:PORT/v1"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError for a port past 65535 or not a number)
-    except ValueError as exc:
-        # "http://[::1" or ":99999": the load failed with "ValueError: Invalid IPv6 URL", or a
-        # port out of range read as "connection refused".
-        raise ConfigError(f"{shape}: {exc} in {_shown(url)}") from None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{shape}, not {_shown(str(raw))}")
-    if any(c.isspace() or not c.isprintable() for c in url):
-        # httpx refused a control character with its own InvalidURL ("failed to load : InvalidURL ...").
-        raise ConfigError(f"{shape}; it holds a space or a control character: {_shown(url)}")
+    # "http://[::1" failed the load with "ValueError: Invalid IPv6 URL", a control character with
+    # httpx's InvalidURL ("failed to load : InvalidURL ..."): checked as HF_ENDPOINT is.
+    parts = check_http_url(url, f"base_url from {source} must look like http://HOST:PORT/v1", _shown)
     if parts.query or parts.fragment:
         # API paths are appended to base_url: "...?k=v" + "/chat/completions" would land in the query string.
         raise ConfigError(
@@ -140,7 +130,7 @@ def _checked_key(value: Any, source: str) -> str | None:
         # str() of a list or a table is no key: it was sent as "Bearer ['sk-…']".
         raise ConfigError(f"the API key from {source} must be a string, got {type(value).__name__}")
     key = str(value).strip()
-    if key and not (key.isascii() and key.isprintable()):
+    if key and not header_safe(key):
         raise ConfigError(
             f"the API key from {source} holds a control or non-ASCII character, which an HTTP header "
             "cannot carry; check the key"

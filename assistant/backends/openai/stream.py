@@ -44,7 +44,7 @@ def parse_event(data: str, where: str, want_logprobs: int = 0, event: str = "mes
     """
     try:
         payload = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[…" nested past the parser's stack: malformed, not a traceback
         if event == "error":
             raise RemoteError(f"{where} reported an error mid-reply: {one_line(data)}") from None
         raise _malformed(where, data) from None

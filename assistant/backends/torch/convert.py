@@ -226,6 +226,22 @@ def check_special_tokens(metadata: dict[str, Any], gguf: Path) -> None:
             )
 
 
+def make_cache_dir(cache: Path) -> None:
+    """Create the conversion cache ``cache``; one that cannot be made is a one-line ConfigError naming it.
+
+    ``ASSISTANT_TRANSFORMERS_CACHE`` naming a file was "the transformers backend failed to load …:
+    FileExistsError: [Errno 17] File exists", which named neither the cache nor the variable.
+    """
+    from ...errors import ConfigError
+
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = " (set by ASSISTANT_TRANSFORMERS_CACHE)" if os.environ.get("ASSISTANT_TRANSFORMERS_CACHE") else ""
+        why = "it is not a directory" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+        raise ConfigError(f"cannot use the transformers cache {cache}{where}: {why or exc}") from None
+
+
 def check_room_for_copy(gguf: Path, cache: Path, parameters: int | None) -> None:
     """Refuse before converting when the float32 copy (4 bytes a parameter) cannot fit in ``cache``.
 
@@ -235,9 +251,9 @@ def check_room_for_copy(gguf: Path, cache: Path, parameters: int | None) -> None
     from ...errors import ModelFetchError
     from ...models.download import check_free_space
 
+    make_cache_dir(cache)
     if not parameters:
         return
-    cache.mkdir(parents=True, exist_ok=True)
     try:
         check_free_space(cache, int(parameters) * 4)
     except ModelFetchError as exc:
