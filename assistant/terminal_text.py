@@ -96,6 +96,23 @@ _VISIBLE.update({code: f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}" 
 # Lone surrogates (undecodable argv bytes, "\ud800" in JSON) cannot be encoded for
 # output at all: they get U+FFFD, the replacement the history store uses.
 _VISIBLE.update({code: "\ufffd" for code in range(0xD800, 0xE000)})
+ESCAPE_SEQUENCE = (
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colour, cursor ("ESC [31m", "ESC [2K")
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x00-\x1f\x7f-\x9f]*(?:\x07|\x1b\\|\x9c)"  # OSC (links, titles), DCS…
+    r"|\x1b[ -/]*[0-~]"  # the other escapes ("ESC (B", "ESC =") and an unterminated string's introducer
+)
+"""A terminal control sequence (ECMA-48), as text copied from a coloured terminal or log holds them (a regex)."""
+_ESCAPE_SEQUENCES = re.compile(ESCAPE_SEQUENCE)
+
+
+def without_escape_sequences(text: str) -> str:
+    """``text`` without its terminal control sequences, where what the text *says* is wanted (a title
+    made from coloured output, a name found in it): shown with their escapes, a coloured ``red`` was
+    titled ``␛[31mred␛[0m``, and dropped one character at a time, ``[31mred [0m``."""
+    return _ESCAPE_SEQUENCES.sub("", text) if "\x1b" in text or _C1_INTRODUCER.search(text) else text
+
+
+_C1_INTRODUCER = re.compile("[\x90\x98\x9b\x9d-\x9f]")
 _TRANSLATION = str.maketrans(_VISIBLE)
 
 

@@ -58,3 +58,26 @@ def invalid_utf8(data: bytes) -> str | None:
         line = data.count(b"\n", 0, exc.start) + 1
         return f"byte 0x{data[exc.start]:02x} at offset {exc.start}, line {line}"
     return None
+
+
+class RepeatedKey(ValueError):
+    """A JSON object naming a key twice (:func:`refuse_repeated_keys`); the key is ``key``."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook`` for text a user wrote: an object, or :class:`RepeatedKey`.
+
+    Python's reader keeps the last of ``{"text": "a", "text": "b"}`` without a word: a batch row
+    ran on a text the user may not have meant, and a schema's ``"type"`` written twice quietly
+    lost one. One definition for batch rows and JSON Schemas alike.
+    """
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise RepeatedKey(key)
+        result[key] = value
+    return result

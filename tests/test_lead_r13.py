@@ -75,3 +75,26 @@ def test_the_chat_app_runs_a_servers_model_named_like_a_catalog_base_model_as_ch
     assert controller.prompt_mode() == "completion"  # the fake backend lists catalog models: the base Gemma
     controller.settings.backend = "openai"
     assert controller.prompt_mode() == "chat"
+
+
+def test_a_title_made_from_coloured_text_keeps_its_words_not_its_escape_codes() -> None:
+    """Text piped from a coloured terminal (``prompt "$(ls --color=always)"``) was titled ``[31mred [0m
+    alert``: the ESC became a space and the rest of the code stayed, in the sidebar and ``history list``."""
+    from assistant.history.stored_text import title_from
+    from assistant.terminal_text import without_escape_sequences
+
+    assert title_from("\x1b[31mred\x1b[0m alert") == "red alert"
+    assert title_from("see \x1b]8;;https://x.test\x07the link\x1b]8;;\x07 \x9b1mnow") == "see the link now"
+    assert title_from("plain [31m text") == "plain [31m text"  # no ESC: nothing is taken for a code
+    assert without_escape_sequences("a\x1b(Bb") == "ab"
+
+
+def test_names_in_coloured_text_are_still_found_with_the_shared_escape_pattern() -> None:
+    from tests.test_tools_r7 import ScoreCounter
+
+    from assistant.tools import get_tool
+
+    backend = ScoreCounter()
+    get_tool("ner").run("We met \x1b[1mBarack Obama\x1b[0m in Paris.", backend, view="none")
+    typed = [line for line in backend.scored if line.endswith(":")]
+    assert typed == ["Barack Obama:", "Paris:"], typed

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..input_files import MAX_INPUT_BYTES, wide_encoding
-from ..text_checks import invalid_unicode, invalid_unicode_in
+from ..text_checks import RepeatedKey, invalid_unicode, invalid_unicode_in, refuse_repeated_keys
 
 DEFAULT_INPUT_FIELDS = ("text", "input")
 """Where a row's input text is looked for when no ``--input-field`` is given, in this order."""
@@ -185,7 +185,7 @@ def _jsonl_rows(text: str) -> list[Row]:
                 parse_constant=_no_constant,
                 parse_float=_finite_float,
                 parse_int=_whole_number,
-                object_pairs_hook=_once_each,
+                object_pairs_hook=refuse_repeated_keys,  # as a CSV header naming a field twice is refused
             )
         except json.JSONDecodeError as exc:
             rows.append(Row(number, error=f"row {number} is not JSON: {exc.msg}"))
@@ -193,30 +193,14 @@ def _jsonl_rows(text: str) -> list[Row]:
         except RecursionError:  # "[[[…" a thousand deep: the parser's own stack, a traceback before
             rows.append(Row(number, error=f"row {number} nests too deeply (lists or objects inside one another)"))
             continue
-        except _RepeatedField as exc:
-            rows.append(Row(number, error=f"row {number} gives the field {exc.args[0]!r} twice; give it once"))
+        except RepeatedKey as exc:
+            rows.append(Row(number, error=f"row {number} gives the field {exc.key!r} twice; give it once"))
             continue
         except ValueError as exc:  # NaN / Infinity (_no_constant), 1e400 (_finite_float), 9…9 (_whole_number)
             rows.append(Row(number, error=f"row {number} is not JSON: {exc}"))
             continue
         rows.append(_row(number, value))
     return rows
-
-
-class _RepeatedField(ValueError):
-    """A JSON object naming a field twice (its name in ``args[0]``)."""
-
-
-def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object whose every field is named once: Python's reader kept the last of ``{"text": "a",
-    "text": "b"}`` silently, and the row ran on a text the user may not have meant, where a CSV
-    header naming a field twice is refused."""
-    value: dict[str, Any] = {}
-    for key, item in pairs:
-        if key in value:
-            raise _RepeatedField(key)
-        value[key] = item
-    return value
 
 
 def _no_constant(name: str) -> Any:

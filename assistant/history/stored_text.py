@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 from ..errors import HistoryError
+from ..terminal_text import without_escape_sequences
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 TITLE_LENGTH = 60
@@ -42,9 +43,10 @@ def one_line(text: str) -> str:
 
 
 def title_from(text: str) -> str | None:
-    """The first non-blank line, whitespace and control characters collapsed, cut at TITLE_LENGTH."""
+    """The first non-blank line without terminal escape sequences, whitespace and control characters
+    collapsed, cut at TITLE_LENGTH (the message itself is stored as it came)."""
     for line in text[:4096].splitlines():  # a title never needs more; 1 MB messages stay fast
-        words = one_line(line.strip()[: TITLE_LENGTH * 4])
+        words = one_line(without_escape_sequences(line.strip()[: TITLE_LENGTH * 4]))
         if words:
             return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1] + "…"
     return None

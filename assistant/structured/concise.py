@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..text_checks import RepeatedKey, refuse_repeated_keys
 
 CONCISE_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 """Type words of the concise syntax and the JSON Schema types they stand for (llm's four)."""
@@ -123,27 +124,11 @@ def _looks_like_path(text: str) -> bool:
     return "\n" not in text and "," not in text and (text.endswith(".json") or "/" in text)
 
 
-class _RepeatedKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object, refusing a key given twice: ``json.loads`` keeps the last without a word, so
-    ``{"type": "string", ..., "type": "integer"}`` or a property written twice quietly lost one."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _RepeatedKey(key)
-        result[key] = value
-    return result
-
 
 def _json_schema(text: str, where: str) -> dict[str, Any]:
     try:
-        schema = json.loads(text, object_pairs_hook=_refuse_repeated_keys)
-    except _RepeatedKey as exc:
+        schema = json.loads(text, object_pairs_hook=refuse_repeated_keys)
+    except RepeatedKey as exc:
         raise ConfigError(f"{where}: the key {exc.key[:60]!r} is given twice in one object") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{where} is not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from None

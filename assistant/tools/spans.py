@@ -15,7 +15,7 @@ import re
 import unicodedata
 from typing import Callable
 
-from ..terminal_text import BIDI_CONTROLS, HIDDEN_FORMAT
+from ..terminal_text import BIDI_CONTROLS, ESCAPE_SEQUENCE, HIDDEN_FORMAT
 from .span_case import in_capitals
 from .span_dates import (
     _REFERENCE_AFTER,
@@ -69,14 +69,6 @@ _ODD_SPACE = re.compile(r"(?![ \t])" + _SPACE)
 """A horizontal space other than a plain space or tab (no-break, thin, zero-width)."""
 
 
-_ESCAPE_SEQUENCE = (
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colour, cursor ("ESC [31m", "ESC [2K")
-    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x00-\x1f\x7f-\x9f]*(?:\x07|\x1b\\|\x9c)"  # OSC (links, titles), DCS…
-    r"|\x1b[ -/]*[0-~]"  # the other escapes ("ESC (B", "ESC =") and an unterminated string's introducer
-)
-"""A terminal control sequence (ECMA-48), as text copied from a coloured terminal or log holds them."""
-
-
 def _class_of(codes: set[int]) -> str:
     """A regex class body for a set of code points, in ranges."""
     ranges: list[list[int]] = []
@@ -92,7 +84,7 @@ _INVISIBLE_CODES = (BIDI_CONTROLS | HIDDEN_FORMAT) - {0x200B, 0x2028, 0x2029}
 """The invisible controls of :mod:`assistant.terminal_text` that draw nothing inside a word: a soft hyphen
 ("Ba<SHY>rack", common in text from web pages), a word joiner, a right-to-left mark, tag characters. Not
 the zero-width space, which parts words (:data:`_SPACE`), nor the line and paragraph separators."""
-_UNSHOWN = re.compile(f"{_ESCAPE_SEQUENCE}|[{_class_of(set(_INVISIBLE_CODES))}]+")
+_UNSHOWN = re.compile(f"{ESCAPE_SEQUENCE}|[{_class_of(set(_INVISIBLE_CODES))}]+")
 _UNSHOWN_START = re.compile(f"[\\x1b\\x90\\x98\\x9b\\x9d-\\x9f{_class_of(set(_INVISIBLE_CODES))}]")
 
 
