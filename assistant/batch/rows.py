@@ -281,6 +281,14 @@ def _csv_rows(text: str, path: Path) -> list[Row]:
     # row field or template variable matched: every row failed with "no text field". Cells keep
     # their spaces (they are the input); only the names are trimmed.
     header = [name.strip() for name in header]
+    for column, name in enumerate(header, 1):
+        # Checked once here: left to the rows, every row failed with "row N is not valid Unicode
+        # (byte 0xe9 at character 5)", the header's byte, in cells that were all fine.
+        problem = invalid_unicode(name)
+        if problem:
+            raise ConfigError(
+                f"batch file {path}: the header's column {column} is not UTF-8 text ({problem}); save the file as UTF-8"
+            )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ConfigError(f"batch file {path}: the header names {', '.join(map(repr, repeated))} more than once")

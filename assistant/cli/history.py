@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TextIO, TypeVar
 
 import click
 
 from ..terminal_text import one_line, padded, visible_text
+from ..types import LENGTH_LIMIT_WORDS
 from .common import COUNT, ROW_ID, TEXT, echo_json, echo_untrusted
 from .history_options import db_option
 
 if TYPE_CHECKING:
     from ..history import HistoryStore
     from ..history.records import StoredMessage
+
+T = TypeVar("T")
 
 
 def _open(db: str | None, *, write: bool = False) -> HistoryStore:
@@ -92,8 +95,8 @@ def _message_header(message: StoredMessage) -> str:
             details.append(f"tool {message.tool_name}")
     if message.status != "complete":
         details.append(message.status + (f": {message.error}" if message.error else ""))
-    elif message.cut_short:  # complete, but cut at max tokens: as the chat app and markdown export say
-        details.append("stopped at max tokens")
+    elif message.cut_short:  # complete, but cut by a limit: as the chat app and markdown export say
+        details.append(LENGTH_LIMIT_WORDS[message.length_limit])
     if message.alternatives > 1:  # regenerated or edited: the others are on branches not shown
         details.append(f"version {message.alternative} of {message.alternatives}")
     # An error message (a server's words) is untrusted: a line break in it would start a
@@ -204,12 +207,32 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, output: str 
     store = _open(db)
     ids = store.conversation_ids() if export_all else [store.get_conversation(conversation_id).id]  # type: ignore[arg-type]
     if output is None:
-        left_out = write_export(sys.stdout, store.iter_export(ids), fmt, many=export_all)
+        left_out = _to_stdout(lambda out: write_export(out, store.iter_export(ids), fmt, many=export_all))
     else:
         left_out = export_to_file(output, store.iter_export(ids), fmt, many=export_all, database=store.path)
         echo_untrusted(f"exported {len(ids) - len(left_out)} conversation(s) to {output}", err=True)
     if left_out:  # said, so that an export of nothing is not mistaken for a bug
         click.echo(f"left out {len(left_out)} conversation(s) with no whole reply (each was interrupted, cut at max tokens or failed)", err=True)
+
+
+def _to_stdout(write: Callable[[TextIO], T]) -> T:
+    """``write(sys.stdout)``, flushed; a write error (a full disk: ``> /dev/full``) said as the export's.
+
+    Why: the error surfaced at the final flush, as a bare "No space left on device" that did not
+    say what could not be written. A reader that is gone (``| head``) still ends quietly.
+    """
+    try:
+        result = write(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from ..errors import OutputError
+        from . import _drop_unwritable_stdout
+
+        _drop_unwritable_stdout()  # what is still buffered is not tried again at exit
+        raise OutputError(f"could not write the export to standard output: {exc.strerror or exc}") from exc
+    return result
 
 
 @history.command()
@@ -230,16 +253,36 @@ def delete(conversation_id: int, yes: bool, db: str | None) -> None:
     store = _open(db, write=True)
     conversation = store.get_conversation(conversation_id)
     if not yes:
-        click.confirm(
+        _confirm_delete(
             visible_text(
                 f"delete conversation {conversation.id} ({conversation.message_count} messages): "
                 f"{_column(conversation.title) or _untitled()}?"
-            ),
-            abort=True,
-            err=True,
+            )
         )
     deleted = store.delete(conversation_id)
     click.echo(f"deleted conversation {conversation_id} ({deleted} messages)", err=True)
+
+
+def _confirm_delete(question: str) -> None:
+    """Ask ``question``; return only on a yes. Otherwise one line saying nothing was deleted.
+
+    Why not ``click.confirm(abort=True)``: every way of not answering yes came out as
+    click's "Aborted!" with status 1 — Ctrl-C too, which everywhere else is "interrupted"
+    and status 130 — and none said whether the conversation was gone.
+    """
+    try:
+        if click.confirm(question, err=True):
+            return
+    except click.Abort as exc:  # click raises it "from None"; what it stands for is the context
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            click.echo("\ninterrupted: nothing deleted", err=True)
+            sys.exit(130)
+        from . import fail
+
+        click.echo("", err=True)  # the question is left without its line's end
+        fail("no answer to the confirmation (stdin is closed): nothing deleted; pass -y to delete without asking")
+    click.echo("nothing deleted", err=True)
+    sys.exit(1)
 
 
 @history.command()

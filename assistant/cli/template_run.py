@@ -17,6 +17,9 @@ from .batch_options import batch_parallel, check_batch_flags, finish_batch, inte
 from .common import CtrlC, echo_json, echo_untrusted, read_stdin_text, resolve_model_and_backend
 from .templates import PROMPT_INPUT_HINT, load_engine, parse_var_options
 
+STDIN_TAKEN_HINT = "pass input as TEXT: stdin went to -v NAME=@-"
+"""The input hint where ``-v NAME=@-`` took stdin: "or on stdin" would send the user round in a circle."""
+
 
 def prompt_with_template(
     *,
@@ -78,7 +81,8 @@ def prompt_with_template(
         return
     input_text = _template_input(text)
     _prompt_once(
-        template, variables, input_text, model, backend, options, verbose, system, as_json, history, examples_as
+        template, variables, input_text, model, backend, options, verbose, system, as_json, history, examples_as,
+        input_hint=STDIN_TAKEN_HINT if any(item.partition("=")[2] == "@-" for item in var_items) else PROMPT_INPUT_HINT,
     )
 
 
@@ -100,14 +104,15 @@ def _prompt_once(
     as_json: bool,
     history: Any,
     examples_as: str | None = None,
+    input_hint: str = PROMPT_INPUT_HINT,
 ) -> None:
     from ..templates import render_template
     from ..templates.run import refuse_before_load, require_user_message
 
     messages = render_template(  # fails early, before the model loads
-        template, variables, input=input_text, examples_as=examples_as, input_hint=PROMPT_INPUT_HINT, system=system
+        template, variables, input=input_text, examples_as=examples_as, input_hint=input_hint, system=system
     )
-    require_user_message(template, messages, PROMPT_INPUT_HINT)
+    require_user_message(template, messages, input_hint)
     model, backend = resolve_model_and_backend(model, backend)  # named by the record of a run stopped loading
     refuse_before_load(template, examples_as, backend)  # what would fail once loaded, whatever the reply
     ctrl_c = CtrlC().install()  # a press inside an engine callback is not lost (see CtrlC)

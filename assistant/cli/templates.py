@@ -42,12 +42,19 @@ class PassRate(click.FloatRange):
         return rate
 
 
-def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
+def parse_var_options(items: tuple[str, ...], stdin_used_by: str | None = None) -> dict[str, str]:
     """``-v key=value`` pairs; ``key=@file.txt`` reads the file (without its trailing
-    newlines), ``key=@@text`` is a literal ``@text``."""
+    newlines), ``key=@-`` reads stdin (as curl does), ``key=@@text`` is a literal ``@text``.
+
+    ``stdin_used_by``: what else of the command reads stdin (``--input -``), so that
+    ``@-`` is refused with it rather than one of them getting nothing. Called before the
+    command reads its input from stdin (``prompt -t``), ``@-`` takes stdin and the input
+    comes from TEXT. Without ``@-`` support "file - does not exist" named no file the user had.
+    """
     from ..errors import ConfigError
 
     values: dict[str, str] = {}
+    stdin_key: str | None = None
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
@@ -57,6 +64,9 @@ def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
             raise ConfigError(f"variable {key!r} is given twice (-v {key}=...); give it once")
         if value.startswith("@@"):
             value = value[1:]
+        elif value == "@-":
+            value = _stdin_value(key, stdin_key or stdin_used_by)
+            stdin_key = f"-v {key}=@-"
         elif value.startswith("@"):
             if not value[1:].strip():  # Path("") is ".": "file . is a directory" named no file the user gave
                 raise ConfigError(f"-v {key}=@ names no file (write -v {key}=@FILE, or -v {key}=@@ for a literal '@')")
@@ -64,6 +74,21 @@ def parse_var_options(items: tuple[str, ...]) -> dict[str, str]:
             value = read_input_file(path, f"-v {key}: file").rstrip("\r\n")  # as $(cat file) does
         values[key] = value
     return values
+
+
+def _stdin_value(key: str, stdin_used_by: str | None) -> str:
+    """The value of ``-v KEY=@-``: piped stdin without its trailing newlines, as ``@FILE`` reads a file."""
+    from ..errors import ConfigError
+
+    if stdin_used_by is not None:
+        raise ConfigError(
+            f"-v {key}=@- and {stdin_used_by} both read stdin, which can feed only one; "
+            f"give the other a file (-v NAME=@FILE)"
+        )
+    text = read_stdin_text()
+    if text is None:
+        raise ConfigError(f"-v {key}=@- reads stdin, which is a terminal here; pipe the value in, or use -v {key}=@FILE")
+    return text.rstrip("\r\n")
 
 
 def var_option(func: Any) -> Any:
@@ -74,7 +99,7 @@ def var_option(func: Any) -> Any:
         type=TEXT,
         multiple=True,
         metavar="NAME=VALUE",
-        help="Template variable; NAME=@file.txt reads the value from a file.",
+        help="Template variable; NAME=@file.txt reads the value from a file, NAME=@- from stdin.",
     )(func)
 
 
@@ -225,11 +250,12 @@ def render_command(
     from ..templates.render import format_messages
     from ..templates.strategies import scoring_prompt
 
+    variables = parse_var_options(var_items, "--input -" if input_text == "-" else None)
     if input_text == "-":
         input_text = read_stdin_text() or ""
     template = load_template(name)
     messages = render_template(
-        template, parse_var_options(var_items), input=input_text, examples_as=examples_as, input_hint=RENDER_INPUT_HINT
+        template, variables, input=input_text, examples_as=examples_as, input_hint=RENDER_INPUT_HINT
     )
     if not raw:
         if as_json:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from ..errors import HistoryError
 from ..types import Completion, Message
-from .records import TurnMeta
+from .records import KINDS, Kind, TurnMeta
 from .stored_text import storable_text
 
 SQLITE_MAX_INTEGER = 2**63 - 1
@@ -44,6 +44,19 @@ def text(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise HistoryError(f"{what} must be text, not {type(value).__name__}")
     return value
+
+
+def kind(value: Any, *, none_ok: bool = False) -> Kind | None:
+    """``value`` if it is one of :data:`~.records.KINDS` (or None where ``none_ok``).
+
+    Why: a kind is compared with the stored column, so a misspelt one
+    (``"chats"``) matched no conversation and read as an empty history
+    (the chat app's Up history came back empty) instead of saying so.
+    """
+    if (value is None and none_ok) or (isinstance(value, str) and value in KINDS):
+        return value  # type: ignore[no-any-return]
+    named = ", ".join(KINDS) + (" or None" if none_ok else "")
+    raise HistoryError(f"conversation kind must be one of {named}, not {value!r}")
 
 
 def optional_text(value: Any, what: str) -> str | None:

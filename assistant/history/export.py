@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 from ..errors import HistoryError, OutputError
 from ..files import names_a_directory, replacing
 from ..terminal_text import json_text, visible_text
-from ..types import Message
+from ..types import LENGTH_LIMIT_WORDS, Message
 from .records import Conversation, StoredMessage
 
 FORMATS = ("markdown", "json", "jsonl")
@@ -200,8 +200,8 @@ def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
         if message.status != "complete":
             reason = f": {inert_html(' '.join(message.error.split()))}" if message.error else ""  # one line: no turn forged
             lines += [f"*({message.status}{reason})*", ""]
-        elif message.cut_short:
-            lines += ["*(stopped at max tokens)*", ""]
+        elif message.cut_short:  # as the chat app and `history show` say
+            lines += [f"*({LENGTH_LIMIT_WORDS[message.length_limit]})*", ""]
     return "\n".join(lines)
 
 

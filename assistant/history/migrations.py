@@ -186,9 +186,99 @@ def add_completion_prompt_deltas(db: sqlite_utils.Database) -> None:
     store_all(db)
 
 
-READABLE_WITHOUT: frozenset[str] = frozenset({"0009_message_completion_prompt", "0010_completion_prompt_deltas"})
-"""Migrations a file can be read without: each only adds a column that every read takes as NULL
-where it is missing. A read-only file lacking nothing else is read as it is (``history list``,
+SEARCH_TRIGGERS = """
+CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+  INSERT INTO messages_fts (rowid, content) VALUES (new.id, coalesce(new.searchable, new.content));
+END;
+CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, coalesce(old.searchable, old.content));
+END;
+CREATE TRIGGER messages_au AFTER UPDATE OF content, searchable ON messages BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, coalesce(old.searchable, old.content));
+  INSERT INTO messages_fts (rowid, content) VALUES (new.id, coalesce(new.searchable, new.content));
+END;
+"""
+"""The triggers that keep ``messages_fts`` in step with ``messages`` (what 0011 indexes)."""
+
+
+@migrations(name="0011_search_words_without_escapes")
+def index_words_without_escapes(db: sqlite_utils.Database) -> None:
+    # The index holds the words a user sees: a message's content without terminal
+    # escape sequences (`messages.searchable`, set only where that differs from the
+    # content, which is kept as it came). Indexed as stored, "\x1b[31mred" was
+    # the word "31mred" and a search for "red" missed it. The index reads the view
+    # messages_search, so 'rebuild' (`history repair`) makes the same index again.
+    # Only content and searchable changes reindex a message (a status did before).
+    from .repair import drop_search_index
+    from .stored_text import searchable_text
+
+    db.execute("ALTER TABLE messages ADD COLUMN searchable TEXT")
+    drop_search_index(db)
+    cleaned = []
+    for message_id, content in db.execute("SELECT id, content FROM messages"):
+        words = searchable_text(content) if isinstance(content, str) else None  # another program's number: as it is
+        if words is not None:
+            cleaned.append((words, message_id))
+    db.conn.executemany("UPDATE messages SET searchable = ? WHERE id = ?", cleaned)
+    db.execute("CREATE VIEW messages_search AS SELECT id, coalesce(searchable, content) AS content FROM messages")
+    db.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages_search', content_rowid='id',"
+        f" tokenize='{FTS_TOKENIZER}')"
+    )
+    for trigger in SEARCH_TRIGGERS.split("END;")[:-1]:
+        db.execute(trigger + "END;")
+    db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+
+
+@migrations(name="0012_conversation_ids_never_reused")
+def never_reuse_conversation_ids(db: sqlite_utils.Database) -> None:
+    # AUTOINCREMENT: without it SQLite gives a new row the largest id + 1, so after
+    # `history delete` of the newest conversation the next chat got its id, and a
+    # note or script saying "conversation 5" pointed at another conversation.
+    # SQLite cannot add it to a table: the table is made again, rows and ids as
+    # they were (its sqlite_sequence starts at the largest id kept; ids deleted
+    # before this upgrade are not known any more). The old table is dropped with
+    # foreign keys off (see migrate()): with them on, dropping it deletes every
+    # message through ON DELETE CASCADE. After 0011: the rename reads every
+    # trigger, and one writing to a search index FTS5 cannot open (a damaged
+    # file) failed it, which left the file unusable, even to `history repair`;
+    # 0011 has made that index anew.
+    if db.execute("PRAGMA foreign_keys").fetchone()[0] and db.execute("SELECT 1 FROM messages LIMIT 1").fetchone():
+        raise HistoryError("0012_conversation_ids_never_reused runs with foreign keys off: apply it with migrate()")
+    columns = "id, title, created, updated, model, backend, template, system, params, kind, head_id"
+    db.execute(
+        """
+        CREATE TABLE conversations_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            model TEXT,
+            backend TEXT,
+            template TEXT,
+            system TEXT,
+            params TEXT,
+            kind TEXT NOT NULL DEFAULT 'chat',
+            head_id INTEGER
+        )
+        """
+    )
+    db.execute(f"INSERT INTO conversations_new ({columns}) SELECT {columns} FROM conversations")
+    db.execute("DROP TABLE conversations")
+    db.execute("ALTER TABLE conversations_new RENAME TO conversations")
+    db.execute("CREATE INDEX conversations_by_updated ON conversations (updated, id)")
+
+
+READABLE_WITHOUT: frozenset[str] = frozenset(
+    {
+        "0009_message_completion_prompt",
+        "0010_completion_prompt_deltas",
+        "0011_search_words_without_escapes",
+        "0012_conversation_ids_never_reused",
+    }
+)
+"""Migrations a file can be read without: each adds only what every read does without — a column
+read as NULL where it is missing, an index built from other words, an id never given twice. A read-only file lacking nothing else is read as it is (``history list``,
 ``--no-log -c``) instead of "needs upgrading but is read-only": a new column must not lock
 the previous version's read-only copies out."""
 
@@ -249,15 +339,23 @@ def migrate(db: sqlite_utils.Database, migration_set: Migrations = migrations) -
     """
     if not migration_set.pending(db):  # the common case: a read, no lock
         return []
-    db.conn.execute("BEGIN IMMEDIATE")
-    before = set(pending_names(db, migration_set))
+    # Foreign keys off while the schema changes, as SQLite's own procedure for
+    # remaking a table says (a pragma that does nothing inside a transaction):
+    # dropping the old conversations table would otherwise delete every message.
+    foreign_keys = db.execute("PRAGMA foreign_keys").fetchone()[0]
+    db.execute("PRAGMA foreign_keys = OFF")
     try:
-        migration_set.apply(db)
-    except BaseException:
-        # apply() rolled back the failing migration's savepoint; keep the ones
-        # that succeeded, as sqlite-utils does outside a transaction.
-        if db.conn.in_transaction:
-            db.conn.execute("COMMIT")
-        raise
-    db.conn.execute("COMMIT")
+        db.conn.execute("BEGIN IMMEDIATE")
+        before = set(pending_names(db, migration_set))
+        try:
+            migration_set.apply(db)
+        except BaseException:
+            # apply() rolled back the failing migration's savepoint; keep the ones
+            # that succeeded, as sqlite-utils does outside a transaction.
+            if db.conn.in_transaction:
+                db.conn.execute("COMMIT")
+            raise
+        db.conn.execute("COMMIT")
+    finally:
+        db.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
     return sorted(before - set(pending_names(db, migration_set)))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import ConfigError
-from ..types import Message, TokenLogprob
+from ..types import LengthLimit, Message, TokenLogprob, length_limit
 
 Status = Literal["complete", "interrupted", "error"]
 STATUSES: tuple[Status, ...] = ("complete", "interrupted", "error")
@@ -182,6 +182,16 @@ class StoredMessage:
         that mark or leave out cut replies ask this.
         """
         return self.status != "complete" or self.finish_reason == "length"
+
+    @property
+    def length_limit(self) -> LengthLimit:
+        """Which limit cut a reply that ended as "length", as far as the stored turn can tell
+        (:func:`~assistant.types.length_limit`: the window it was written with is not stored, so
+        its own ``max_tokens`` decides: a reply shorter than that was cut by the window)."""
+        max_tokens = (self.params or {}).get("max_tokens")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            max_tokens = None
+        return length_limit(self.prompt_tokens, self.completion_tokens, None, max_tokens)
 
     @classmethod
     def from_row(cls, row: dict[str, Any], conversation_system: str | None = None) -> StoredMessage:

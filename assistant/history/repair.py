@@ -102,6 +102,20 @@ def _empty_index(db: sqlite_utils.Database) -> None:
     db.conn.executemany("INSERT INTO messages_fts_config (k, v) VALUES (?, ?)", settings)
 
 
+def drop_search_index(db: sqlite_utils.Database) -> None:
+    """Drop ``messages_fts`` and its triggers (a migration that makes them anew), even an index FTS5
+    cannot open (:func:`_empty_index` first: ``DROP TABLE`` needs to open it too)."""
+    for trigger in ("messages_ai", "messages_ad", "messages_au"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    try:
+        db.execute("DROP TABLE IF EXISTS messages_fts")
+    except sqlite3.DatabaseError as exc:
+        if not unreadable_index(exc):
+            raise
+        _empty_index(db)
+        db.execute("DROP TABLE messages_fts")
+
+
 def repair_history(path: Any = None) -> int:
     """``assistant history repair``: check the file before the history opens it, then rebuild its index.
 

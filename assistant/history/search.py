@@ -10,7 +10,9 @@ these words":
 * an unbalanced ``"`` opens a phrase that runs to the end of the query;
 * a trailing ``*`` on a bare word keeps its prefix meaning (``pyth*``);
 * ``AND``, ``OR``, ``NOT``, ``NEAR`` are ordinary words;
-* NUL and other control characters are word separators (FTS5 stops at NUL).
+* NUL and other control characters are word separators (FTS5 stops at NUL);
+* terminal escape sequences are dropped, in the query as in the index (migration
+  ``0011_search_words_without_escapes``): ``\\x1b[31mred`` is the word ``red``.
 
 A query with no letters or digits at all raises :class:`HistoryError` with a
 friendly message instead of silently matching nothing.
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING
 from ..errors import HistoryError
 from .migrations import FTS_TOKENIZER
 from .records import SearchHit
+from .stored_text import search_words
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -72,8 +75,12 @@ def has_word_characters(text: str) -> bool:
 
 
 def parse_terms(query: str) -> list[Term]:
-    """Split user text into words and quoted phrases (see the module docstring)."""
-    text = _clean(query)
+    """Split user text into words and quoted phrases (see the module docstring).
+
+    Read as the index reads a message (:func:`.stored_text.search_words`): a query pasted
+    from a coloured terminal is its words, without the escape sequences the index never holds.
+    """
+    text = _clean(search_words(query))
     terms: list[Term] = []
     i, n = 0, len(text)
     while i < n:
@@ -202,6 +209,7 @@ def message_snippet(db: sqlite_utils.Database, message_id: int, match: str, quer
         return ""
     content = found[0]
     if len(content) > SNIPPET_PIECE_CHARS:
+        content = search_words(content)  # the words the index holds (FTS5's snippet reads them too)
         return snippet(content, fts_query(query, any_term=True), FTS_TOKENIZER)
     row = db.execute(
         f"SELECT snippet(messages_fts, {SNIPPET_ARGS}) FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?",

@@ -37,6 +37,21 @@ def storable_text(text: str, what: str = "message content") -> str:
     return text
 
 
+def search_words(text: str) -> str:
+    """The text the search index holds for ``text`` (and a query is read as): without terminal escape sequences.
+
+    Why: indexed as stored, a coloured ``\\x1b[31mred`` was the word ``31mred``, which a search
+    for ``red`` never found; the message itself is kept as it came.
+    """
+    return without_escape_sequences(text)
+
+
+def searchable_text(text: str) -> str | None:
+    """:func:`search_words` of a message where they are not its text itself (``messages.searchable``), else None."""
+    words = search_words(text)
+    return words if words != text else None
+
+
 def one_line(text: str) -> str:
     """``text`` on one line: control characters and runs of whitespace become single spaces (a title)."""
     return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
