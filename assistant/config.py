@@ -115,8 +115,10 @@ def _read_config_text(path: Path) -> str | None:
 STRING_KEYS = frozenset({"default_model", "default_backend", "default_system"})
 PATH_KEYS = frozenset({"db", "templates_dir"})
 PATH_LIST_KEYS = frozenset({"plugin_dirs"})
-"""Top-level keys checked (and, for paths, resolved) as the file is read; the tables and
-``batch_parallel`` / ``engine_process`` are checked by the functions that read them."""
+TABLE_KEYS = {"params": "[params]", "backends": "[backends.NAME] tables", "remotes": "[remotes.NAME] tables"}
+"""Top-level keys checked (and, for paths, resolved) as the file is read, and the tables (with what each
+holds). The tables' contents, and ``batch_parallel`` / ``engine_process`` (which ``--parallel`` and
+``ASSISTANT_ENGINE_PROCESS`` override), are checked by the functions that read them."""
 
 
 def _config_path(value: str, base: Path) -> str:
@@ -136,15 +138,26 @@ def _checked(data: dict[str, Any], path: Path) -> dict[str, Any]:
     for key in sorted(STRING_KEYS | PATH_KEYS):
         if key in data and not isinstance(data[key], str):
             kind = "a path" if key in PATH_KEYS else "text"
-            raise ConfigError(f"{key} in {path} must be a string ({kind}), not {data[key]!r}")
+            raise ConfigError(f"{key} in {path} must be a string ({kind}), not {_value_shown(data[key])}")
         if key in PATH_KEYS and data.get(key):
             data[key] = _config_path(data[key], base)
     for key in sorted(PATH_LIST_KEYS & set(data)):
         entries = data[key]
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
-            raise ConfigError(f"{key} in {path} must be a list of paths (strings), not {entries!r}")
+            shown = _value_shown(entries)
+            raise ConfigError(f"{key} in {path} must be a list of paths (strings), not {shown}")
         data[key] = [_config_path(e, base) for e in entries if e]
+    for key, holds in TABLE_KEYS.items():
+        # `remotes = 5` was read as no remotes at all: -m lab was then "unknown model 'lab'"
+        if key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"{key} in {path} must be a table ({holds}), not {_value_shown(data[key])}")
     return data
+
+
+def _value_shown(value: Any) -> str:
+    """A config value quoted in an error, cut short: a long array put in the wrong place is not repeated."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 _last_parsed: tuple[Path, str, dict[str, Any]] | None = None
@@ -210,9 +223,7 @@ def config_warnings() -> list[str]:
 def backend_options(backend: str) -> dict[str, Any]:
     """Options configured for one backend under ``[backends.NAME]``."""
 
-    backends = load_config().get("backends", {})
-    if not isinstance(backends, dict):
-        raise ConfigError(f"[backends] in {paths().config_file} must be a table of [backends.NAME] tables")
+    backends = load_config().get("backends", {})  # a table: load_config checks it (TABLE_KEYS)
     if backend not in backends:
         _refuse_misspelt_table(backends, backend)
     section = backends.get(backend, {})
@@ -255,9 +266,7 @@ def remotes() -> dict[str, dict[str, Any]]:
     remote ``a`` or a Hugging Face id, so no ``-m`` can select it, and it must not
     stop the other remotes; :func:`check_remote_reference` refuses it where ``-m`` names it.
     """
-    section = load_config().get("remotes", {})
-    if not isinstance(section, dict):
-        raise ConfigError("[remotes] in the config must be a table of [remotes.NAME] tables")
+    section = load_config().get("remotes", {})  # a table: load_config checks it (TABLE_KEYS)
     found: dict[str, dict[str, Any]] = {}
     for name, table in section.items():
         if "/" in name:
@@ -286,8 +295,7 @@ def remote_table_names() -> list[str]:
     "``-m loc`` names no remote" from "``-m loc`` names one, in a config with an error"
     (``-m``'s choice of backend) asks here.
     """
-    section = load_config().get("remotes", {})
-    return [str(name) for name in section] if isinstance(section, dict) else []
+    return [str(name) for name in load_config().get("remotes", {})]
 
 
 def check_remote_reference(model: str) -> None:
@@ -325,6 +333,16 @@ CATALOG_DEFAULT_MODEL = "smollm2"
 def configured_model() -> str | None:
     """The default model the user chose (``ASSISTANT_MODEL``, else ``default_model``), or None."""
     return str(os.environ.get("ASSISTANT_MODEL") or load_config().get("default_model") or "") or None
+
+
+def default_model_source() -> str | None:
+    """Where :func:`configured_model` came from, for an error about it: ``ASSISTANT_MODEL``,
+    ``default_model in PATH``, or None when the user chose none (the catalog default)."""
+    if os.environ.get("ASSISTANT_MODEL"):
+        return "ASSISTANT_MODEL"
+    if load_config().get("default_model"):
+        return f"default_model in {paths().config_file}"
+    return None
 
 
 def default_model() -> str:

@@ -6,6 +6,7 @@ so that :mod:`assistant.config` can use it too without an import loop.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import SplitResult, urlsplit
 
@@ -18,14 +19,59 @@ __all__ = [
     "coerce_scalar",
     "did_you_mean",
     "header_safe",
+    "plain_number",
     "switch_option",
     "unknown_options_error",
     "whole_number",
 ]
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def plain_number(raw: str) -> int | float | None:
+    """``raw`` as an int (``10``, ``-1``) or a float (``0.5``, ``1e3``) if a plain ASCII number, else None.
+
+    The one reading of a number typed as text (``-o``, ``ASSISTANT_ENGINE_PROCESS``, a
+    server option). Python's ``int()`` and ``float()`` also take ``1_0`` (as 10), full-width
+    digits (``１０``) and other scripts' digits, and ``nan``/``inf``: ``-o max_tokens=1_0``
+    ran with 10 tokens, where a slip of the finger should be named. Spaces around it are fine.
+    """
+    text = raw.strip()
+    if not _PLAIN_NUMBER.fullmatch(text):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def int_from_text(value: Any) -> int:
+    """``int(value)``, but text must be a plain ASCII whole number (:func:`plain_number`): ValueError if not.
+
+    For readers that took ``int()`` of what a user typed (``--layer``, ``-v``, tool parameters, the chat
+    app's settings), so ``1_0`` and ``１０`` are refused there as they are in ``-o``.
+    """
+    if isinstance(value, str):
+        number = plain_number(value)
+        if not isinstance(number, int):
+            raise ValueError(value)
+        return number
+    return int(value)
+
+
+def float_from_text(value: Any) -> float:
+    """``float(value)``, but text must be a plain ASCII number (:func:`plain_number`): ValueError if not."""
+    if isinstance(value, str):
+        number = plain_number(value)
+        if number is None:
+            raise ValueError(value)
+        return float(number)
+    return float(value)
+
+
 def coerce_scalar(raw: str) -> Any:
-    """Best-effort typing for backend options: ints, floats, booleans, else the string."""
+    """Best-effort typing for backend options: ints, floats (:func:`plain_number`), booleans, else text."""
     lowered = raw.strip().lower()
     if lowered in ("true", "yes", "on"):
         return True
@@ -33,12 +79,8 @@ def coerce_scalar(raw: str) -> Any:
         return False
     if lowered in ("none", "null"):
         return None
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
+    number = plain_number(raw)
+    return raw if number is None else number
 
 
 # Backend options every local engine reads as whole numbers; checked here, where
@@ -62,10 +104,8 @@ def whole_number(value: Any) -> int | None:
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
     if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
+        number = plain_number(value)
+        return None if number is None else whole_number(number)
     return None
 
 

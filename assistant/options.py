@@ -9,11 +9,12 @@ given several times and accumulates.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Iterable
 
 from .config import load_config
 from .errors import ConfigError
-from .option_values import check_backend_options, coerce_scalar, whole_number
+from .option_values import check_backend_options, coerce_scalar, plain_number, whole_number
 from .terminal_text import visible_text
 from .text_checks import invalid_unicode
 from .types import GenerationParams
@@ -33,10 +34,12 @@ def _coerce_param(key: str, raw: str) -> Any:
             raise ConfigError(f"option {key} needs a whole number, got {raw!r}")
         return number
     if kind == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigError(f"option {key} needs a number, got {raw!r}") from None
+        number = plain_number(raw)
+        if number is None:
+            raise ConfigError(f"option {key} needs a number, got {raw!r}")
+        if not math.isfinite(number):  # 1e999 was "temperature must be a finite number, not inf": never typed
+            raise ConfigError(f"option {key} needs a finite number, got {raw!r} (too large for a float)")
+        return float(number)
     return raw
 
 
@@ -109,10 +112,8 @@ def build_params(overrides: dict[str, Any] | None = None) -> GenerationParams:
     from .config import paths
 
     merged: dict[str, Any] = {}
-    configured = load_config().get("params", {})
+    configured = load_config().get("params", {})  # a table: load_config checks it
     where = f"[params] of {paths().config_file}"
-    if not isinstance(configured, dict):
-        raise ConfigError(f"{where} must be a table")
     for source in (configured, overrides or {}):
         for key, value in source.items():
             if key not in _PARAM_FIELDS:
@@ -124,3 +125,13 @@ def build_params(overrides: dict[str, Any] | None = None) -> GenerationParams:
         return GenerationParams(**merged)
     except TypeError as exc:
         raise ConfigError(f"bad generation parameters: {exc}") from exc
+    except ConfigError:
+        # `top_p = 5` in [params] was "top_p must be in (0, 1]", which sent the user to their -o
+        # options; a value the config gives (and nothing overrides) is named with its file
+        kept = {key: value for key, value in configured.items() if key not in (overrides or {})}
+        if kept:
+            try:
+                GenerationParams(**kept)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (in {where})") from None
+        raise

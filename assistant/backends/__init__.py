@@ -134,11 +134,11 @@ def load_backend(name: str, model: str | os.PathLike[str], **options: Any) -> Ba
     if progress is not None and not callable(progress):
         raise TypeError(f"load_backend's progress must be a function of one message (str), not {type(progress).__name__}")
     backend = create_backend(name)
-    merged = _load_options(name, options)
+    merged = _load_options(name, options, backend)
     try:
         backend.load(model, **merged)
     except ModelNotFoundError as exc:
-        hint = _remote_hint(backend, model)
+        hint = _remote_hint(backend, model) or _default_hint(model)
         if hint:
             raise ModelNotFoundError(f"{exc}; {hint}") from exc
         raise
@@ -149,12 +149,33 @@ def load_backend(name: str, model: str | os.PathLike[str], **options: Any) -> Ba
     return backend
 
 
-def _load_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """What :func:`load_backend` passes to ``load``: the config's ``[backends.NAME]``, then ``options``."""
-    from ..config import backend_options
+def _load_options(name: str, options: dict[str, Any], backend: Backend) -> dict[str, Any]:
+    """What :func:`load_backend` passes to ``load``: the config's ``[backends.NAME]``, then ``options``.
+
+    An option of the config's that the backend refuses is named with the file: ``n_gpu_layers = 5``
+    under ``[backends.transformers]`` was "unknown transformers option(s): n_gpu_layers", and the user
+    looked for it among the ``-o`` options they typed.
+    """
+    from ..config import backend_options, paths
     from ..option_values import check_backend_options
 
-    return {**backend_options(name), **check_backend_options(options, "load_backend()")}
+    configured = backend_options(name)
+    merged = {**configured, **check_backend_options(options, "load_backend()")}
+    check = getattr(backend, "check_options", None)
+    if configured and check is not None:
+        try:
+            check(dict(configured))
+        except AssistantError as exc:
+            try:  # what the config sets alone may be fine with what options adds or overrides
+                check(dict(merged))
+            except AssistantError as with_options:
+                table = f"[backends.{name}]"
+                if str(with_options) == str(exc) and table not in str(exc):  # the config's own error
+                    # of its own class (a BackendError for an unknown option, as from -o)
+                    kind = type(exc) if type(exc) in (ConfigError, BackendError) else ConfigError
+                    raise kind(f"{exc} (in {table} of {paths().config_file})") from None
+                raise
+    return merged
 
 
 def check_options(name: str, options: dict[str, Any], model: str | os.PathLike[str] | None = None) -> None:
@@ -173,7 +194,7 @@ def check_options(name: str, options: dict[str, Any], model: str | os.PathLike[s
     check = getattr(backend, "check_options", None)
     if check is None:
         return
-    merged = _load_options(name, options)
+    merged = _load_options(name, options, backend)
     if model is None or not _takes_model(check):  # a plugin backend written before ``model``
         check(merged)
     else:
@@ -227,6 +248,24 @@ def _remote_hint(backend: Backend, model: str) -> str | None:
     from .openai.settings import BACKEND_NAME
 
     return f"{prefix!r} is a remote in the config ([remotes.{prefix}]): add -b {BACKEND_NAME}"
+
+
+def _default_hint(model: str) -> str | None:
+    """Where the default model is set, when the model not found is that default.
+
+    ``ASSISTANT_MODEL=smolm2`` in a shell profile was "unknown model 'smolm2'" for a command
+    with no ``-m`` at all, which left the user looking for a typo they never typed (the
+    backend's default is named so: ``unknown backend 'lama-cpp', set by ASSISTANT_BACKEND``).
+    """
+    from ..config import configured_model, default_model_source
+
+    try:
+        if model != configured_model():
+            return None
+        source = default_model_source()
+    except AssistantError:  # the config unreadable: reported where it is read
+        return None
+    return f"it is the default model, set by {source}" if source else None
 
 
 def backend_failure(name: str, doing: str, exc: BaseException) -> BackendError:

@@ -10,6 +10,7 @@ every engine. A remote backend implements :class:`Backend` directly.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -85,6 +86,8 @@ class TokenLoopBackend(ABC):
     def __init__(self) -> None:
         self._cancel = threading.Event()
         self._model_name = ""
+        self._chat_turns = True
+        """Whether the loaded model takes chat turns: ``Capabilities.chat_turns``."""
         self._constraint_vocab: ConstraintVocabulary | None = None
         self._constraint_lock = threading.Lock()
 
@@ -219,7 +222,19 @@ class TokenLoopBackend(ABC):
 
     @property
     def capabilities(self) -> Capabilities:
-        return self.capabilities_default
+        """The engine's own (``capabilities_default``), with what the loaded model is (``chat_turns``)."""
+        return dataclasses.replace(self.capabilities_default, chat_turns=self._chat_turns)
+
+    def _note_model_kind(self, model: str) -> None:
+        """Record whether ``model`` (as ``load`` was given it, its files now here) is a chat model.
+
+        Each engine's ``load`` calls it once the model is loaded: the catalog entry, or the
+        chat template in the files, decides (:func:`~assistant.models.mode.default_mode`), as
+        it decides the default ``--mode``, so the capability and the mode never disagree.
+        """
+        from ..models.mode import default_mode
+
+        self._chat_turns = default_mode(model) == "chat"
 
     @property
     def model_name(self) -> str:

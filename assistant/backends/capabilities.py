@@ -50,6 +50,15 @@ class Capabilities:
     """``load()`` takes the local model catalog's references (a catalog name, a file, ``hf:…``), so the
     catalog's default model applies when none is named. False where models are named by a server
     (``-b openai``): with no model named, the server's own model is used, never a catalog name."""
+    chat_turns: bool = True
+    """The loaded model was trained on chat turns (instruction-tuned): asked something, it answers.
+
+    False for a *base* model (its catalog entry says so, or its files carry no chat
+    template): it continues the text it is given, so a tool that asks it for a summary
+    gets its own prompt back. A caller that needs an answer (a tool) refuses such a
+    model before generating, instead of catching the echo afterwards. Decided by
+    :func:`assistant.models.mode.default_mode`, the one definition ``--mode`` defaults by;
+    a server's model (``-b openai``) and a plugin's backend are taken to be chat models."""
     max_parallel: int = 1
     """How many requests may run at once from different threads (``--parallel`` is capped to it).
 

@@ -106,7 +106,7 @@ class FakeBackend(TokenLoopBackend):
 
     @property
     def capabilities(self) -> Capabilities:
-        return dataclasses.replace(self.capabilities_default, constrained=self.constrained)
+        return dataclasses.replace(super().capabilities, constrained=self.constrained)
 
     def load(self, model: str, **options: Any) -> None:
         if model.startswith("missing"):
@@ -118,6 +118,7 @@ class FakeBackend(TokenLoopBackend):
         self._loaded = True
         self._model_name = model
         self.loaded_model = model
+        self._note_model_kind(model)  # "gemma3-270m": the catalog's base model, as the real engines say
 
     def unload(self) -> None:
         self._loaded = False

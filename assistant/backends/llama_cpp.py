@@ -130,8 +130,10 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         options = read_load_options(options)  # names and values, before resolving the model (a download)
         verbose, flash_attn = options["verbose"], options["flash_attn"]
         path = resolve_model_path(model, progress=progress)
-        if path.is_dir():
-            raise ModelLoadError(path, "llama-cpp needs a .gguf file, not a directory")
+        if path.is_dir():  # a Hugging Face model directory is -b transformers' (it has config.json)
+            hf = (path / "config.json").is_file()
+            hint = "; a Hugging Face model directory runs with -b transformers" if hf else ""
+            raise ModelLoadError(path, f"llama-cpp needs a .gguf file, not a directory{hint}")
         # With the tensor table: a file cut short (a copy or download interrupted) is "file is truncated
         # ...", as models info and -b transformers say, not llama.cpp's "tensor ... not within the file bounds".
         metadata = read_metadata(path, count_parameters=True)
@@ -187,6 +189,7 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         }
         self._model_name = model if not Path(model).exists() else path.name
         self._setup_chat_format()
+        self._note_model_kind(model)
 
     def check_options(self, options: dict[str, Any], model: str | None = None) -> None:
         """What ``load`` refuses in its options (names and values: :func:`read_load_options`), loading nothing.

@@ -42,10 +42,12 @@ def model_options(func: F | None = None, *, sampling: bool = True) -> Any:
         return lambda undecorated: model_options(undecorated, sampling=sampling)
     decorators = [
         click.option(
-            "-m", "--model", default=None,
+            "-m", "--model", type=NAME, default=None,
             help="Catalog name, .gguf file or path, hf:ORG/REPO[/FILE.gguf] or URL (docs/models.md; default: ASSISTANT_MODEL, else config default_model, else smollm2).",
         ),  # fmt: skip
-        click.option("-b", "--backend", default=None, help="Backend name (see `assistant backends`)."),
+        click.option(
+            "-b", "--backend", type=NAME, default=None, help="Backend name (see `assistant backends`)."
+        ),
         click.option(
             "-o",
             "--option",
@@ -83,6 +85,26 @@ def resolve_model_and_backend(
 
     chosen = default_model_for(backend_name)
     return chosen, (backend or (remote_backend(chosen) if chosen else None) or backend_name)
+
+
+def resumed_choice_hint(exc: Exception, history: Any, model: str | None, backend: str | None) -> Exception:
+    """``exc`` (a model or backend not found), saying so when the resumed conversation chose it, not -m/-b.
+
+    ``prompt -c`` after the conversation's backend (a plugin's) was removed said "unknown
+    backend 'fake'", and after its model file was deleted "unknown model 'm'": names the user
+    never typed, with no word of ``-b``/``-m``, which continue it on another.
+    """
+    from ..errors import BackendNotFoundError, ModelNotFoundError
+
+    conversation = getattr(history, "conversation", None)
+    if conversation is None:
+        return exc
+    number = conversation.id
+    if isinstance(exc, BackendNotFoundError) and backend is None:
+        return BackendNotFoundError(f"{exc}; conversation {number} ran on it: continue it on another with -b")
+    if isinstance(exc, ModelNotFoundError) and model is None:
+        return ModelNotFoundError(f"{exc}; conversation {number} used it: continue it with another with -m")
+    return exc
 
 
 def _known_default_backend() -> str:
@@ -391,6 +413,29 @@ def _param_label(param: click.Parameter | None) -> str:
 
 
 TEXT = UnicodeText()
+
+
+class NameText(UnicodeText):
+    """A name an option picks (``-m``, ``-b``, ``--quant``): valid Unicode, and not empty.
+
+    ``-m "$MODEL"`` with ``MODEL`` unset passes ``""``, which reads as "not given": the
+    default model ran, and the reply looked like the one asked for. Refused here instead,
+    naming the option (``-m/--model: empty value``); leave the option out for the default.
+    """
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        value = super().convert(value, param, ctx)
+        if isinstance(value, str) and not value.strip():
+            from ..errors import ConfigError
+
+            names = "/".join(param.opts) if isinstance(param, click.Option) else _param_label(param)
+            raise ConfigError(f"{names}: empty value (leave the option out for the default)")
+        return value
+
+
+NAME = NameText()
 
 
 class FilePath(click.Path):

@@ -17,6 +17,7 @@ import click
 from ..terminal_text import visible_text
 from ..types import MAX_LOGPROBS
 from .common import (
+    NAME,
     TEXT,
     CtrlC,
     echo_json,
@@ -36,13 +37,14 @@ DEFAULT_BACKENDS = ("llama-cpp", "transformers")
 @click.command()
 @click.argument("text", type=TEXT, required=False)
 @click.option(
-    "-m", "--model", "models", multiple=True, metavar="[BACKEND:]MODEL",
+    "-m", "--model", "models", type=NAME, multiple=True, metavar="[BACKEND:]MODEL",
     help="Model for both sides (default: each backend's own), or with a BACKEND: prefix for that side only.",
 )
 @click.option(
     "-b",
     "--backend",
     "backends",
+    type=NAME,
     multiple=True,
     help="Backend to compare; give exactly two (default: llama-cpp and transformers).",
 )
@@ -188,6 +190,8 @@ def build_sides(
                 "a BACKEND: prefix is for backend options"
             )
         given = scoped_models.get(backend) or shared_models
+        if given and not given[0].strip():  # -m openai: (a prefix with nothing after it), as -m '' is refused
+            raise ConfigError(f"-m/--model: empty value after {backend}:")
         model = given[0] if given else default_model_for(backend)
         sides.append(Side(backend, model, {**shared_options, **own}))
     return sides

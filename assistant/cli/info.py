@@ -82,12 +82,25 @@ def config() -> None:
 def config_path() -> None:
     """Print the config file's path."""
     from ..config import paths
+    from ..terminal_text import visible_text
 
-    click.echo(str(paths().config_file))
+    # a path is data (ASSISTANT_HOME can hold anything): on a terminal an escape in it acted, and in a
+    # pipe click dropped it, printing a path that does not exist
+    click.echo(visible_text(str(paths().config_file)))
 
 
-SECRET_KEYS = frozenset({"api_key"})
-"""Config keys whose values are credentials: ``config show`` masks them (keys are never printed)."""
+SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "authorization", "credential", "cookie")
+"""Words in a config key's name that mark its value a credential: ``config show`` masks it.
+
+Not only ``api_key``: an unknown key is kept in the parsed config (a typo, ``api-key``, or a
+``token`` or ``headers.Authorization`` the user expected to work) and was printed as it is into
+the output people paste into bug reports. A key that names an environment variable
+(``api_key_env``) holds no secret and stays readable."""
+
+
+def _secret_key(key: str) -> bool:
+    name = key.lower().replace("-", "_")
+    return not name.endswith("_env") and any(word in name for word in SECRET_WORDS)
 
 
 def _without_secrets(value: Any, key: str = "") -> Any:
@@ -95,12 +108,12 @@ def _without_secrets(value: Any, key: str = "") -> Any:
 
     ``config show`` is what people paste into bug reports.
     """
+    if _secret_key(key) and value:  # a table too (`[remotes.lab.credentials]`): nothing under it shown
+        return "***"
     if isinstance(value, dict):
         return {k: _without_secrets(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_without_secrets(v, key) for v in value]
-    if key in SECRET_KEYS and value:
-        return "***"
     if key == "base_url" and isinstance(value, str):
         from ..backends.openai.http import redact_url
 

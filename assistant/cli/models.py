@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from .common import NAME
+
 
 def _shown(value: object) -> str:
     """One field of ``models list``/``info``: a header's or file name's text is data, kept on its line.
@@ -146,7 +148,8 @@ def _terminal_progress(label: str) -> Any:
 @models.command("pull")
 @click.argument("reference")
 @click.option(
-    "--quant", default=None, help="For hf:ORG/REPO: the quantization to pick (default: Q4_K_M first)."
+    "--quant", type=NAME, default=None,
+    help="For hf:ORG/REPO: the quantization to pick (default: Q4_K_M first).",
 )
 @click.option("--force", is_flag=True, help="Fetch again even if installed.")
 def pull_model(reference: str, quant: str | None, force: bool) -> None:
@@ -202,15 +205,15 @@ def model_info(reference: str, as_json: bool) -> None:
     from ..models.mode import default_mode
 
     row = with_header(find_row(reference))
-    data = {**_row_dict(row, _default_name()), "mode": default_mode(row.name)}
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    if row.installed and row.header is None:
+    if row.installed and row.header is None:  # --json too: it printed "header": null, exit 0, for bad files
         from ..models.summary import summarize
 
         summarize(row.path)  # raises the header's own reason (truncated, corrupt, not GGUF)
         raise ModelLoadError(row.path, "not a readable GGUF file")
+    data = {**_row_dict(row, _default_name()), "mode": default_mode(row.name)}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
     header = row.header
     lines = [
         ("name", row.name + (" (default)" if data["default"] else "")),

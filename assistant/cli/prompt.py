@@ -30,6 +30,7 @@ from .common import (
     progress_to_stderr,
     read_stdin_text,
     resolve_model_and_backend,
+    resumed_choice_hint,
 )
 from .history_options import continue_options, describe_fit, history_options
 from .templates import examples_as_option
@@ -140,6 +141,7 @@ def prompt(
             "-v and the batch options (--batch, --out, ...) need a template (-t NAME) or a --schema"
         )
     from ..config import default_system_prompt
+    from ..errors import AssistantError
     from ..history.session_link import link_history
     from ..inspect.shade import legend
     from ..models.mode import choose_mode
@@ -162,7 +164,13 @@ def prompt(
     ctrl_c = CtrlC().install()
     session: Any = None
     try:
-        engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+        try:
+            engine = open_backend(model_name, backend_name, backend_opts, progress=progress_to_stderr)
+        except AssistantError as exc:
+            hinted = resumed_choice_hint(exc, history, model, backend)
+            if hinted is exc:
+                raise
+            raise hinted from exc
         ctrl_c.attach(engine)  # a press while loading, dropped in a callback, stops here
         context_length = engine.context_length  # asked before the reply: the engine is unloaded after it
         try:

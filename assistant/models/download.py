@@ -146,17 +146,36 @@ def unreachable(url: str, exc: BaseException) -> ModelFetchError:
     """
     reason = getattr(exc, "reason", exc)
     host = urllib.parse.urlsplit(url).hostname or url
-    if isinstance(reason, socket.gaierror):
-        return ModelFetchError(f"{url}: cannot reach {host}: its name does not resolve (offline, or a typo?)")
-    if isinstance(reason, ConnectionRefusedError):
-        return ModelFetchError(f"{url}: cannot reach {host}: the connection was refused")
-    if isinstance(reason, TimeoutError):
-        return ModelFetchError(f"{url}: cannot reach {host}: no answer in time")
-    if isinstance(reason, OSError) and reason.strerror:
-        return ModelFetchError(f"{url}: cannot reach {host}: {reason.strerror}")
+    why = why_unreachable(reason)
+    if why is not None:
+        return ModelFetchError(f"{url}: cannot reach {host}: {why}")
     if isinstance(reason, http.client.HTTPException):  # "error: URL: garbage" said nothing of what was wrong
         return ModelFetchError(f"{url}: {host} did not answer in HTTP ({type(reason).__name__}: {reason})")
     return ModelFetchError(f"{url}: {reason}")
+
+
+def why_unreachable(exc: BaseException) -> str | None:
+    """Why no connection was made, in words, from the socket error at the root of ``exc``; None if none is.
+
+    Shared by urllib's requests (:func:`unreachable`) and huggingface_hub's (``-b transformers -m ORG/REPO``),
+    which wraps the same socket error two layers deep: offline, that path said "[Errno -2] Name or
+    service not known" where a pull said "its name does not resolve (offline, or a typo?)".
+    """
+    seen: set[int] = set()
+    reason: BaseException | None = exc
+    while reason is not None and id(reason) not in seen:
+        seen.add(id(reason))
+        if isinstance(reason, socket.gaierror):
+            return "its name does not resolve (offline, or a typo?)"
+        if isinstance(reason, ConnectionRefusedError):
+            return "the connection was refused"
+        if isinstance(reason, TimeoutError):
+            return "no answer in time"
+        if isinstance(reason, OSError) and reason.strerror:
+            return reason.strerror
+        wrapped = reason.args[0] if reason.args and isinstance(reason.args[0], BaseException) else None
+        reason = reason.__cause__ or reason.__context__ or wrapped  # httpcore's ConnectError(gaierror(...))
+    return None
 
 
 def _open(url: str, headers: dict[str, str]) -> urllib.request.addinfourl:

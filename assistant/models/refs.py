@@ -556,7 +556,9 @@ def _hub_failure(exc: BaseException, ref: HubModelRef) -> str:
     if isinstance(cause, HfHubHTTPError):  # snapshot_download wraps the hub's answer
         exc = cause
     elif cause is not None:  # no answer at all: a refused connection, a timeout, a DNS failure
-        return f"cannot reach {hub.endpoint()}: {_first_line(cause)}"
+        from .download import why_unreachable
+
+        return f"cannot reach {hub.endpoint()}: {why_unreachable(cause) or _first_line(cause)}"
     if isinstance(exc, GatedRepoError):  # before its base class, RepositoryNotFoundError
         return "a gated repository: accept its terms on the hub, and set HF_TOKEN"
     if isinstance(exc, RepositoryNotFoundError):

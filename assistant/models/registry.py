@@ -51,14 +51,34 @@ def _file() -> Path:
     return paths().models_dir / REGISTRY_FILE
 
 
+def _not_a_directory() -> ModelError:
+    where = " (set by ASSISTANT_MODELS_DIR)" if os.environ.get("ASSISTANT_MODELS_DIR") else ""
+    return ModelError(f"the models directory {paths().models_dir}{where} is not a directory")
+
+
+def models_directory() -> Path:
+    """The models directory, made if it is missing; one :class:`ModelError` line when it cannot be.
+
+    ``ASSISTANT_MODELS_DIR=/dev/null`` (or a file's path) made the first model fetch fail with
+    "the llama-cpp backend failed to load smollm2: FileExistsError: [Errno 17] File exists".
+    """
+    directory = paths().models_dir
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise _not_a_directory() from None
+    except OSError as exc:
+        raise ModelError(f"cannot create the models directory {directory}: {exc.strerror or exc}") from None
+    return directory
+
+
 def load() -> list[PulledModel]:
     try:
         data = json.loads(_file().read_text(encoding="utf-8"))
     except FileNotFoundError:
         return []
     except NotADirectoryError:  # "cannot read …/pulled.json: Not a directory" hid what is wrong
-        where = " (set by ASSISTANT_MODELS_DIR)" if os.environ.get("ASSISTANT_MODELS_DIR") else ""
-        raise ModelError(f"the models directory {paths().models_dir}{where} is not a directory") from None
+        raise _not_a_directory() from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot read {_file()}: {exc}") from None
     records = []
@@ -100,7 +120,7 @@ def _plain_name(name: object) -> bool:
 
 def _save(records: list[PulledModel]) -> None:
     target = _file()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    models_directory()
     # a fresh temporary file each time: two pulls finishing together never write into the same one
     write_replacing(target, json.dumps([asdict(r) for r in records], indent=2) + "\n")
 
@@ -112,7 +132,7 @@ def _locked() -> Iterator[None]:
         yield
         return
     lock = _file().with_name(REGISTRY_FILE + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    models_directory()
     with lock.open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         yield

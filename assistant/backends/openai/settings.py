@@ -24,7 +24,7 @@ from typing import Any
 
 from ...config import backend_options, check_remote_reference, remotes
 from ...errors import ConfigError
-from ...option_values import check_http_url, header_safe
+from ...option_values import check_http_url, header_safe, plain_number
 from .http import redact_url
 
 BACKEND_NAME = "openai"
@@ -95,20 +95,26 @@ def _number(value: Any, key: str, kind: type, source: str = "") -> Any:
     config) is named in the error, so the value is found where it was written.
     """
     where = f" (in {source})" if source and not source.startswith("-o") else ""
+    given = value
+    if isinstance(value, str):  # read as -o reads it: float("1_0") and int("１０") were 10
+        value = plain_number(value)
     if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
-        raise ConfigError(f"option {key} needs a {'whole ' if kind is int else ''}number, got {value!r}{where}")
+        whole = "whole " if kind is int else ""
+        raise ConfigError(f"option {key} needs a {whole}number, got {given!r}{where}")
     try:
         number = kind(value)
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"option {key} needs a number, got {value!r}{where}") from None
+        raise ConfigError(f"option {key} needs a number, got {given!r}{where}") from None
     if not math.isfinite(number):
-        raise ConfigError(f"option {key} must be a finite number, got {value!r}{where}")
+        raise ConfigError(f"option {key} must be a finite number, got {given!r}{where}")
     if number < 0 or (key.endswith("timeout") and number == 0):
         raise ConfigError(
-            f"option {key} must be {'> 0' if key.endswith('timeout') else '>= 0'}, got {value!r}{where}"
+            f"option {key} must be {'> 0' if key.endswith('timeout') else '>= 0'}, got {given!r}{where}"
         )
     if key.endswith("timeout") and number > MAX_TIMEOUT:
-        raise ConfigError(f"option {key} must be at most {MAX_TIMEOUT:g} seconds (a week), got {value!r}{where}")
+        raise ConfigError(
+            f"option {key} must be at most {MAX_TIMEOUT:g} seconds (a week), got {given!r}{where}"
+        )
     return number
 
 

@@ -248,6 +248,7 @@ class TransformersBackend(TokenLoopBackend):
                 self._options["max_batch"] = max_batch
             self._model_name = model if not Path(model).exists() else path.name
             self._tokens = token_rules(tokenizer, facts, str(getattr(hf_model.config, "model_type", "")))
+            self._note_model_kind(model)
 
     def check_options(self, options: dict[str, Any], model: str | None = None) -> None:
         """What ``load`` refuses in its options (names and values: :func:`read_load_options`), loading nothing.
@@ -345,7 +346,7 @@ class TransformersBackend(TokenLoopBackend):
     def capabilities(self) -> Capabilities:
         """Requests from several threads are batched (``max_parallel``) when the native decoder runs."""
         batch = self._scheduler.max_batch if self._scheduler is not None else 1
-        return dataclasses.replace(self.capabilities_default, max_parallel=batch)
+        return dataclasses.replace(super().capabilities, max_parallel=batch)
 
     @property
     def context_length(self) -> int:
