@@ -177,15 +177,40 @@ def one_line(text: str, width: int | None = None) -> str:
     a Japanese title took twice its column and wrapped the row.
     """
     flat = _BLANK_RUNS.sub(" ", text).strip(" ")  # not .strip(): it would drop an end VT, FS or NEL
-    if width is None or cell_width(flat) <= width:
+    if width is None:
         return flat
+    return cut_to_cells(flat, width)
+
+
+def cut_to_cells(text: str, width: int) -> str:
+    """``text`` if it takes at most ``width`` terminal cells, else cut to fit, ending in "…"."""
+    if cell_width(text) <= width:
+        return text
     used, end = 0, 0
-    for index, char in enumerate(flat):
+    for index, char in enumerate(text):
         size = _cells(char)
         if size and used + size > width - 1:  # a mark of no width stays with the character before it
             break
         used, end = used + size, index + 1
-    return flat[:end] + "…"
+    return text[:end] + "…"
+
+
+MAX_MESSAGE_CELLS = 2000
+"""The most terminal cells an error line or notification shows. Errors quote what came from outside (a
+GGUF's architecture, a chat template's ``raise_exception`` words, llama.cpp's log, a server's body):
+a 2 MB architecture name made a 2 MB "one-line" error."""
+
+
+def message_line(message: str, *, flatten: bool = True) -> str:
+    """An error message as shown: one line (:func:`one_line`), controls visible, at most
+    :data:`MAX_MESSAGE_CELLS` cells. The CLI's ``fail`` shows this; the chat app's notifications too,
+    with ``flatten=False`` (a toast may keep its line breaks)."""
+    flat = (one_line(message) or message) if flatten else message
+    trimmed = flat[: MAX_MESSAGE_CELLS * 2]  # before visible_text, which only widens: no work on megabytes
+    shown = cut_to_cells(visible_text(trimmed), MAX_MESSAGE_CELLS)
+    if len(trimmed) < len(flat) and not shown.endswith("…"):
+        shown += "…"
+    return shown
 
 
 def _cells(char: str) -> int:

@@ -236,14 +236,15 @@ def test_segments_follow_trimming_templates() -> None:
 def test_segments_survive_a_template_that_rewrites_one_content() -> None:
     from assistant.backends.chat_format import ChatFormat
 
-    # slicing the second content cuts off its end mark: that content is template text, the first is still data
+    # slicing the second content cuts off its end mark: the first is still data
     slicing = ChatFormat(
         "{% for m in messages %}<|im_start|>{{ m['content'] if loop.first else m['content'][:-1] }}<|im_end|>{% endfor %}"
     )
     messages = [Message("user", "hi <|im_end|>"), Message("user", "cut!")]
     segments = slicing.render_segments(messages)
     assert "".join(s.text for s in segments) == slicing.render(messages)
-    assert [s.text for s in segments if s.data] == ["hi <|im_end|>"]  # found as is; "cut!" was rewritten
+    # "cut!" was sliced: what the template printed of it is data too (found with "c" kept outside the marks)
+    assert [s.text for s in segments if s.data] == ["hi <|im_end|>", "cut"]
 
     shouting = ChatFormat("{% for m in messages %}<|im_start|>{{ m['content']|upper }}<|im_end|>{% endfor %}")
     segments = shouting.render_segments([Message("user", "hi <|im_end|>")])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import TemplateError
 from ..terminal_text import one_line
@@ -94,27 +94,53 @@ def _marks(messages: Sequence[Message], template: str) -> tuple[str, str]:
             return open_mark, close_mark
 
 
-def _marked(content: str, open_mark: str, close_mark: str) -> str:
-    """``content`` with its stripped core between the marks: a template that trims content trims the same."""
+Keep = tuple[int, int]
+"""Characters of a content's core left outside its marks: (at the start, at the end)."""
+
+
+def _marked(content: str, open_mark: str, close_mark: str, keep: Keep = (0, 0)) -> str:
+    """``content`` with its stripped core between the marks: a template that trims content trims the same.
+
+    ``keep``: characters of the core left outside the marks at its start and end
+    (:func:`_kept`), so a template testing the content's first or last characters
+    (``startswith('/')``, ``content[-1]``) sees the same ones.
+    """
     core = content.strip()
     if not core:
         return content  # whitespace only: nothing a tokenizer could read as a control token
     start = content.index(core)
-    return f"{content[:start]}{open_mark}{core}{close_mark}{content[start + len(core):]}"
+    head, tail = _kept(core, keep)
+    inside = core[len(head) : len(core) - len(tail)]
+    return f"{content[:start]}{head}{open_mark}{inside}{close_mark}{tail}{content[start + len(core):]}"
 
 
-def _split_marked(text: str, open_mark: str, close_mark: str) -> list[PromptSegment]:
-    """Segments of a render made with marked contents: each open…close pair encloses data.
+def _kept(core: str, keep: Keep) -> tuple[str, str]:
+    """The characters of ``core`` that ``keep`` leaves outside the marks (never overlapping)."""
+    head = core[: keep[0]]
+    rest = core[len(head) :]
+    return head, rest[len(rest) - min(keep[1], len(rest)) :]
+
+
+def _marked_spans(text: str, open_mark: str, close_mark: str) -> tuple[str, list[tuple[int, int]]]:
+    """A render made with marked contents, without its marks, and where each open…close pair's data lies in it.
 
     A mark without its partner belongs to a content the template rewrote (sliced
     off its end, or split it): that mark is dropped and that content stays
     template text, but every other content is still found exactly where the
-    marks put it. The caller checks that the segments join to the plain render.
+    marks put it. A pair with nothing between (a content kept whole outside its
+    marks) is an empty span. The caller checks that the text is the plain render.
     """
-    segments: list[PromptSegment] = []
+    pieces: list[str] = []
+    spans: list[tuple[int, int]] = []
+    length = 0
+
+    def add(piece: str) -> None:
+        nonlocal length
+        pieces.append(piece)
+        length += len(piece)
 
     def template_text(piece: str) -> None:
-        segments.append(PromptSegment(piece.replace(open_mark, "").replace(close_mark, ""), data=False))
+        add(piece.replace(open_mark, "").replace(close_mark, ""))
 
     position = 0
     while True:
@@ -133,38 +159,57 @@ def _split_marked(text: str, open_mark: str, close_mark: str) -> list[PromptSegm
             position = reopened
             continue
         template_text(text[position:start])
-        segments.append(PromptSegment(text[inside:end], data=True))
+        spans.append((length, length + end - inside))
+        add(text[inside:end])
         position = end + len(close_mark)
-    merged: list[PromptSegment] = []
-    for segment in segments:
-        if not segment.text:
-            continue
-        if merged and not merged[-1].data and not segment.data:
-            merged[-1] = PromptSegment(merged[-1].text + segment.text, data=False)
-        else:
-            merged.append(segment)
-    return merged
-
-
-def _data_spans(segments: Sequence[PromptSegment]) -> list[tuple[int, int]]:
-    """Where the data segments lie, as (start, end) offsets into the joined text."""
-    spans, position = [], 0
-    for segment in segments:
-        if segment.data:
-            spans.append((position, position + len(segment.text)))
-        position += len(segment.text)
-    return spans
+    return "".join(pieces), spans
 
 
 def _from_spans(text: str, spans: Sequence[tuple[int, int]]) -> list[PromptSegment]:
-    """``text`` cut into template text and the data at ``spans`` (sorted, not overlapping)."""
+    """``text`` cut into template text and the data at ``spans`` (sorted; overlapping data is one piece)."""
     segments: list[PromptSegment] = []
+
+    def add(piece: str, data: bool) -> None:
+        if not piece:
+            return
+        if segments and not data and not segments[-1].data:
+            segments[-1] = PromptSegment(segments[-1].text + piece, data=False)
+        else:
+            segments.append(PromptSegment(piece, data))
+
     position = 0
     for start, end in spans:
-        segments += [PromptSegment(text[position:start], data=False), PromptSegment(text[start:end], data=True)]
-        position = end
-    segments.append(PromptSegment(text[position:], data=False))
-    return [s for s in segments if s.text]
+        if start < position:  # overlaps the data before it: one piece of data
+            if end > position:
+                segments[-1] = PromptSegment(segments[-1].text + text[position:end], data=True)
+                position = end
+            continue
+        add(text[position:start], data=False)
+        add(text[start:end], data=True)
+        position = max(position, end)
+    add(text[position:], data=False)
+    return segments
+
+
+def _grown(text: str, spans: Sequence[tuple[int, int]], head: str, tail: str) -> list[tuple[int, int]]:
+    """``spans`` with a content's kept characters (:func:`_kept`) where they lie, whole, right beside its marks.
+
+    Only whole: where the template cut some off (``content[15:-16]``), what lies
+    beside the marks is partly the template's own text, and text equal to the
+    cut characters (``<`` of ``</tool_response>``, then of the template's
+    ``<|im_end|>``) was taken for data. The fewest characters are kept
+    (:meth:`ChatFormat._fewest_kept`), so a template that cuts off what it tests
+    leaves none of them beside the marks.
+    """
+    grown = []
+    for start, end in spans:
+        if head and text[max(0, start - len(head)) : start] == head:
+            start -= len(head)
+        if tail and text[end : end + len(tail)] == tail:
+            end += len(tail)
+        if end > start:
+            grown.append((start, end))
+    return grown
 
 
 def _looked_up(text: str, core: str, low: int, high: int, taken: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
@@ -176,6 +221,11 @@ def _looked_up(text: str, core: str, low: int, high: int, taken: Sequence[tuple[
             return at, end
         at = text.find(core, at + 1, high)
     return None
+
+
+MAX_KEPT = 64
+"""Most characters kept outside a content's marks at each end: more than the longest prefix real templates
+test (``<tool_response>``, 15). Each try is a render of the whole conversation, so the tries are few."""
 
 
 @dataclass(frozen=True)
@@ -225,8 +275,24 @@ class ChatFormat:
         add_generation_prompt: bool,
     ) -> list[PromptSegment] | None:
         """The render with the contents of messages ``which`` marked, split; None if it is not the plain text."""
+        spans = self._marked_spans(plain, messages, which, marks, (0, 0), add_generation_prompt)
+        return None if spans is None else _from_spans(plain, spans)
+
+    def _marked_spans(
+        self,
+        plain: str,
+        messages: Sequence[Message],
+        which: Sequence[int],
+        marks: tuple[str, str],
+        keep: Keep,
+        add_generation_prompt: bool,
+    ) -> list[tuple[int, int]] | None:
+        """Data spans of the render with the contents of ``which`` marked (:func:`_marked`).
+
+        None if its text, marks taken out, is not ``plain``.
+        """
         marked = [
-            {"role": m.role, "content": _marked(m.content, *marks) if i in which else m.content}
+            {"role": m.role, "content": _marked(m.content, *marks, keep) if i in which else m.content}
             for i, m in enumerate(messages)
         ]
         text = _render_dicts(
@@ -237,8 +303,8 @@ class ChatFormat:
             eos_token=self.eos_token,
             add_generation_prompt=add_generation_prompt,
         )
-        segments = _split_marked(text, *marks)
-        return segments if "".join(s.text for s in segments) == plain else None
+        unmarked, spans = _marked_spans(text, *marks)
+        return spans if unmarked == plain else None
 
     def _spans_one_by_one(
         self, plain: str, messages: Sequence[Message], marks: tuple[str, str], add_generation_prompt: bool
@@ -246,17 +312,33 @@ class ChatFormat:
         """Data spans for a template whose output the marks change (one that tests a content's first characters).
 
         Each message is marked on its own, so one content the marks perturb
-        leaves the others exact. Only the contents that still cannot be marked
-        are looked up in the plain render, and only between the data of the
-        messages around them: a content equal to nearby markup (``<|im_end|>``
-        … ``user``) was once found in the markup, and its own markers parsed.
+        leaves the others exact. A content whose marks still change the render,
+        or are lost (``content[1:]`` cuts the open mark off), is marked again
+        with its first or last characters outside the marks, as few as the
+        template needs (:meth:`_fewest_kept`): a test of ``content[0]`` or
+        ``startswith('<tool_response>')`` then sees what it saw, and the kept
+        characters are data where the template wrote them beside the marks.
+        Looking such a content up in the render instead found the first text
+        equal to it, which could be the template's copy of it (``<|im_start|>command
+        /x…``), and the content's own copy further on was parsed for control tokens;
+        a content the template sliced was not found at all, and all of it was parsed.
+
+        Only the contents that still cannot be marked are looked up in the plain
+        render, and only between the data of the messages around them: a content
+        equal to nearby markup (``<|im_end|>`` … ``user``) was once found in the
+        markup, and its own markers parsed.
         """
         spans: dict[int, list[tuple[int, int]]] = {}
         for index, message in enumerate(messages):
-            if message.content.strip():
-                segments = self._marked_segments(plain, messages, (index,), marks, add_generation_prompt)
-                if segments is not None:
-                    spans[index] = _data_spans(segments)
+            core = message.content.strip()
+            if not core:
+                continue
+            found = self._marked_spans(plain, messages, (index,), marks, (0, 0), add_generation_prompt)
+            if not found:  # changed the render, or lost
+                keep, found = self._fewest_kept(plain, messages, index, marks, add_generation_prompt)
+                found = _grown(plain, found, *_kept(core, keep))
+            if found:
+                spans[index] = found
         for index, message in enumerate(messages):
             core = message.content.strip()
             if index in spans or not core:
@@ -268,6 +350,45 @@ class ChatFormat:
             if span is not None:
                 spans[index] = [span]
         return sorted(span for found in spans.values() for span in found)
+
+    def _fewest_kept(
+        self, plain: str, messages: Sequence[Message], index: int, marks: tuple[str, str], add_generation_prompt: bool
+    ) -> tuple[Keep, list[tuple[int, int]]]:
+        """The fewest characters of message ``index``'s core kept outside its marks that they survive, and the spans.
+
+        They survive when the marked render is the plain one and holds a pair of
+        marks. One kept at both ends is tried, then :data:`MAX_KEPT` (a template's
+        test or slice of a prefix or suffix needs that many), then each end is cut
+        back to the fewest that still works: a template that slices off exactly
+        what it tested (``content[15:-16]`` after ``startswith('<tool_response>')``)
+        then leaves none of the kept characters in the render, and one that wrote
+        the content whole leaves them all beside the marks (:func:`_grown`).
+        Two renders more for a content the plain marks fail on (no spans if none
+        survive), about fifteen where a long prefix must be kept.
+        """
+        core = messages[index].content.strip()
+        tried: dict[Keep, list[tuple[int, int]] | None] = {}
+
+        def survives(keep: Keep) -> bool:
+            if keep not in tried:
+                tried[keep] = self._marked_spans(plain, messages, (index,), marks, keep, add_generation_prompt)
+            return bool(tried[keep])
+
+        most = min(MAX_KEPT, (len(core) + 1) // 2)
+        both = next((n for n in (1, most) if survives((n, n))), None)
+        if both is None:  # a template that tests more than the ends (``content|length``): no further renders
+            return (0, 0), []
+
+        def fewest(works: Callable[[int], bool]) -> int:
+            low, high = -1, both  # works(high); works(low) is not known
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (low, middle) if works(middle) else (middle, high)
+            return high
+
+        head = fewest(lambda n: survives((n, both)))
+        tail = fewest(lambda n: survives((head, n)))
+        return (head, tail), tried[head, tail] or []
 
 
 def choose_chat_format(
@@ -281,8 +402,26 @@ def choose_chat_format(
     return ChatFormat(fallback, bos_token, eos_token, source=f"fallback:{key}", end_markers=tuple(markers))
 
 
+MAX_TEMPLATE_WORDS = 300
+"""Most terminal cells of a template's own words (``raise_exception``'s message, a Jinja error quoting a
+name it built) an error keeps: a GGUF template's ``raise_exception('ab' * 400000)`` was an 800 KB
+"one-line" error, printed whole and stored as the failed turn's error in the history."""
+
+
+def _template_words(text: object) -> str:
+    """What a template said, on one line and at most :data:`MAX_TEMPLATE_WORDS` cells, "…" where it was cut.
+
+    Cut by characters first (no cell count over a megabyte), so a cut can hide in a run of spaces that
+    one line makes one: the "…" is added then too.
+    """
+    said = str(text)
+    kept = said[: MAX_TEMPLATE_WORDS * 2]
+    shown = one_line(kept, width=MAX_TEMPLATE_WORDS)
+    return shown if len(kept) == len(said) or shown.endswith("…") else shown + "…"
+
+
 def _raise_exception(message: str) -> None:
-    raise TemplateError(f"chat template refused the messages: {message}")
+    raise TemplateError(f"chat template refused the messages: {_template_words(message)}")
 
 
 _environment: Any = None
@@ -405,13 +544,13 @@ def _render_dicts(
     except TemplateError:
         raise  # raise_exception(): the template's own words
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"model chat template failed: {exc}") from exc
+        raise TemplateError(f"model chat template failed: {_template_words(exc)}") from exc
     except RecursionError:
         raise TemplateError("model chat template failed: it nests or recurses too deeply") from None
     except Exception as exc:
         # A template from a model file is untrusted: `{{ 1/0 }}`, `{{ 1 + 'a' }}` or a
         # `|sort` of mixed types is its bug, one line, not a traceback in our code.
-        message = one_line(str(exc))  # not str.split(): it turned VT, FS… into spaces, silently
+        message = _template_words(exc)  # not str.split(): it turned VT, FS… into spaces, silently
         raise TemplateError(f"model chat template failed: {type(exc).__name__}: {message}") from exc
     problem = invalid_unicode(text)
     if problem:  # `{{ '\\ud800' }}`: no tokenizer can encode it

@@ -36,6 +36,16 @@ def _count(metadata: dict[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+MAX_SHOWN_ARCH = 40
+"""Most characters of the header's architecture an error names its keys with: a header may hold a 64 MB
+``general.architecture`` (and keys named after it), and the one-line error was 2 MB long."""
+
+
+def _shown(arch: str) -> str:
+    """``arch`` as a message names it, cut past :data:`MAX_SHOWN_ARCH` characters (the lookups use it whole)."""
+    return arch if len(arch) <= MAX_SHOWN_ARCH else arch[: MAX_SHOWN_ARCH - 1] + "…"
+
+
 def check_llama_limits(path: Path, metadata: dict[str, Any]) -> None:
     """Raise :class:`ModelLoadError` for a header llama.cpp would abort the process on (see the module)."""
     arch = header_text(metadata, "general.architecture")
@@ -44,7 +54,8 @@ def check_llama_limits(path: Path, metadata: dict[str, Any]) -> None:
     problem = _layer_problem(metadata, arch) or _expert_problem(metadata, arch) or _epsilon_problem(metadata, arch)
     scaling = metadata.get(f"{arch}.rope.scaling.type")
     if problem is None and isinstance(scaling, str) and scaling not in ROPE_SCALING_TYPES:
-        problem = f"{arch}.rope.scaling.type {scaling[:40]!r} is none of llama.cpp's {', '.join(ROPE_SCALING_TYPES)}"
+        known = ", ".join(ROPE_SCALING_TYPES)
+        problem = f"{_shown(arch)}.rope.scaling.type {scaling[:40]!r} is none of llama.cpp's {known}"
     if problem is not None:
         raise ModelLoadError(path, f"corrupt GGUF header ({problem})")
 
@@ -58,7 +69,7 @@ def _epsilon_problem(metadata: dict[str, Any], arch: str) -> str | None:
     for name in NORM_EPSILONS:
         value = metadata.get(f"{arch}.{name}")
         if isinstance(value, float) and not value >= 0.0:  # `not >=`: NaN compares false
-            return f"{arch}.{name} {value:g} is not a number of at least 0"
+            return f"{_shown(arch)}.{name} {value:g} is not a number of at least 0"
     return None
 
 
@@ -66,13 +77,14 @@ def _layer_problem(metadata: dict[str, Any], arch: str) -> str | None:
     layers = _count(metadata, f"{arch}.block_count")
     if layers is None:  # missing or of another type: llama.cpp's own error says which
         return None
+    shown = _shown(arch)
     if layers == 0:
-        return f"{arch}.block_count is 0: a model has at least one layer"
+        return f"{shown}.block_count is 0: a model has at least one layer"
     if layers > LLAMA_MAX_LAYERS:
-        return f"{arch}.block_count {layers} is past llama.cpp's {LLAMA_MAX_LAYERS} layers"
+        return f"{shown}.block_count {layers} is past llama.cpp's {LLAMA_MAX_LAYERS} layers"
     predicted = _count(metadata, f"{arch}.nextn_predict_layers") or 0
     if predicted > layers:
-        return f"{arch}.nextn_predict_layers {predicted} is more than {arch}.block_count {layers}"
+        return f"{shown}.nextn_predict_layers {predicted} is more than {shown}.block_count {layers}"
     return None
 
 
@@ -81,17 +93,18 @@ def _expert_problem(metadata: dict[str, Any], arch: str) -> str | None:
     used = _count(metadata, f"{arch}.expert_used_count") or 0
     groups = _count(metadata, f"{arch}.expert_group_count") or 0
     groups_used = _count(metadata, f"{arch}.expert_group_used_count") or 0
+    shown = _shown(arch)
     if experts > LLAMA_MAX_EXPERTS:
-        return f"{arch}.expert_count {experts} is past llama.cpp's {LLAMA_MAX_EXPERTS} experts"
+        return f"{shown}.expert_count {experts} is past llama.cpp's {LLAMA_MAX_EXPERTS} experts"
     if used > experts or (experts > 0) != (used > 0):
         return (
-            f"{arch}.expert_used_count {used} does not fit {arch}.expert_count {experts}: "
+            f"{shown}.expert_used_count {used} does not fit {shown}.expert_count {experts}: "
             "a mixture of experts uses at least one and at most all of them, a model without experts none"
         )
     if groups and (groups >= experts or (groups > 1 and (experts % groups or not 0 < groups_used < groups))):
         return (
-            f"{arch}.expert_group_count {groups} does not fit {arch}.expert_count {experts} "
-            f"and {arch}.expert_group_used_count {groups_used}: groups divide the experts, "
+            f"{shown}.expert_group_count {groups} does not fit {shown}.expert_count {experts} "
+            f"and {shown}.expert_group_used_count {groups_used}: groups divide the experts, "
             "and some but not all of them are used"
         )
     return None

@@ -74,10 +74,10 @@ def fail(message: str, code: int = 1) -> None:
     Messages can quote a server, a plugin or a file, so control characters are
     made visible and line breaks flattened: one line, whatever the message holds.
     """
-    from ..terminal_text import one_line, visible_text
+    from ..terminal_text import message_line
 
     try:
-        click.echo(f"error: {visible_text(one_line(message) or message)}", err=True)
+        click.echo(f"error: {message_line(message)}", err=True)
     except BrokenPipeError:  # stderr's reader is gone (`2>&1 | head`): the error ends as the pipe did, quietly
         _leave_if_reader_gone()
         raise
@@ -195,6 +195,9 @@ class AssistantGroup(click.Group):
         except BrokenPipeError:  # `assistant --help | head -1`: the help is printed while parsing
             _leave_if_reader_gone()
             raise
+        except OSError as exc:  # `assistant --help > /dev/full` (or --version) ended in a traceback
+            _drop_unwritable_stdout()
+            fail(f"cannot write to standard output: {exc.strerror or exc}")
 
     _plugins_loaded = False
     _plugins_registering = False

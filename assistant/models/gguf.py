@@ -182,6 +182,15 @@ def _read(path: Path, keep_arrays: tuple[str, ...], count_parameters: bool) -> d
         if handle.read(4) != GGUF_MAGIC:
             raise ModelLoadError(path, "not a GGUF file (bad magic bytes)")
         version = reader.unpack("<I")
+        swapped = struct.unpack(">I", struct.pack("<I", version))[0]
+        if version not in READ_VERSIONS and swapped in READ_VERSIONS:
+            # Files converted for big-endian machines (IBM Z): read as little-endian, every count
+            # was garbage and the file was called "corrupt GGUF header (… runs past the end …)".
+            raise ModelLoadError(
+                path,
+                f"a big-endian GGUF (version {swapped}), for machines such as IBM Z; llama.cpp here reads "
+                "little-endian ones: get that build of the model, or convert it with gguf-convert-endian",
+            )
         if version < 2:
             raise ModelLoadError(path, f"GGUF version {version} is too old")
         n_tensors = reader.unpack("<Q")
