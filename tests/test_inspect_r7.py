@@ -209,9 +209,9 @@ def test_next_names_the_setting_that_cut_each_token_with_its_value() -> None:
 @pytest.mark.parametrize(
     ("count", "expected"),
     [
-        (1, "0.0% of the 8192-token context window (8191 to spare)"),
+        (1, "<0.1% of the 8192-token context window (8191 to spare)"),
         (8186, "99.9% of the 8192-token context window (6 to spare)"),
-        (8191, "100.0% of the 8192-token context window (1 to spare)"),
+        (8191, ">99.9% of the 8192-token context window (1 to spare)"),
         (8192, "100.0% of the 8192-token context window: 1 token too many, the model takes at most 8191"),
         (8195, "100.0% of the 8192-token context window: 4 tokens too many, the model takes at most 8191"),
         (9001, "109.9% of the 8192-token context window: 810 tokens too many, the model takes at most 8191"),

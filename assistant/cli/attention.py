@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .common import (
+    NAME,
     TEXT,
     CtrlC,
     echo_json,
@@ -34,11 +35,12 @@ LABEL_WIDTH = 10
 def parse_layer(value: str) -> int | None:
     """``all`` → None (every layer), a number → that layer (negative counts from the last)."""
     from ..errors import ConfigError
+    from ..option_values import int_from_text
 
     if value.strip().lower() == "all":
         return None
     try:
-        return int(value)
+        return int_from_text(value)
     except ValueError:
         raise ConfigError(f"--layer takes a layer number or 'all', not {value!r}") from None
 
@@ -46,11 +48,12 @@ def parse_layer(value: str) -> int | None:
 def parse_head(value: str) -> int | None:
     """``mean`` → None (the mean over heads), a number → that head."""
     from ..errors import ConfigError
+    from ..option_values import int_from_text
 
     if value.strip().lower() == "mean":
         return None
     try:
-        head = int(value)
+        head = int_from_text(value)
     except ValueError:
         raise ConfigError(f"--head takes a head number or 'mean', not {value!r}") from None
     if head < 0:
@@ -60,10 +63,11 @@ def parse_head(value: str) -> int | None:
 
 @click.command()
 @click.argument("text", type=TEXT, required=False)
-@click.option("-m", "--model", default=None, help="Catalog name or path to a model (default: ASSISTANT_MODEL, else config default_model, else smollm2).")
+@click.option("-m", "--model", type=NAME, default=None, help="Catalog name or path to a model (default: ASSISTANT_MODEL, else config default_model, else smollm2).")
 @click.option(
     "-b",
     "--backend",
+    type=NAME,
     default="transformers",
     show_default=True,
     help="Backend that computes the weights (one that can: see `assistant backends`).",
@@ -133,8 +137,9 @@ def attention(
 
     Row i of the map is token i's attention over the tokens before it (a
     distribution: it sums to 1 over the whole prompt + reply). The terminal
-    shows one layer's map (default: the last layer, mean over heads); --out
-    draws it (or, with --layer all, every layer's head mean) as a picture.
+    shows one layer's map (default: the last layer, mean over heads; with
+    --layer all, the mean over layers); --out draws it (or, with --layer all,
+    every layer's map side by side) as a picture, and --json gives each layer's.
     """
     from ..errors import ConfigError
     from ..inspect import attention as att

@@ -159,7 +159,9 @@ def context_share(count: int, context: int) -> str:
     """
     if not context:
         return "context window unknown"
-    share = f"{count / context:.1%} of the {context}-token context window"
+    from ..inspect.shade import share_text  # one format with the chat app's prompt inspector
+
+    share = f"{share_text(count, context)} of the {context}-token context window"
     if count < context:
         left = context - count
         return f"{share} ({left} to spare)"
@@ -174,7 +176,7 @@ def tokenize_lines(
 
     ``width`` (the terminal's): the head line and the row of pieces are folded
     between parts to fit it (:mod:`~assistant.inspect.lines`), never inside a
-    ``[piece]``; None: one line each.
+    ``[piece]``, and so are the tokens' bytes (:func:`token_table`); None: one line each.
     """
     from ..inspect.lines import fold
     from ..terminal_text import visible_text
@@ -188,12 +190,48 @@ def tokenize_lines(
         lines = [" · ".join(head), "".join(row), ""]
     else:
         lines = [*fold(head, " · ", width - 1), *fold(row, "", width - 1), ""]
+    return [*lines, *token_table(pieces, width)]
+
+
+PIECE_COLUMN = 16
+"""Cells of the piece column of ``tokenize``'s table (a wider piece pushes its row's bytes right)."""
+
+
+def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]:
+    """One line per token: ``#``, id, piece, bytes (hex), and ``special`` / ``part of a character``.
+
+    ``width`` (the terminal's): a token's bytes are folded between bytes onto lines
+    of their own, under the bytes column, where its line would pass the width, and
+    the note comes after the bytes of the rows that have one (aligned among them):
+    with the bytes in a 24-cell column and the note after it, every row of a CJK text
+    took 76 cells, and at 60 columns the terminal wrapped each under the next row's
+    number. None: one line each.
+    """
+    from rich.cells import cell_len
+
     id_width = max((len(str(p.token_id)) for p in pieces), default=2)
-    for index, piece in enumerate(pieces):
-        kind = "special" if piece.special else ("" if piece.text is not None else "part of a character")
-        raw = " ".join(f"{b:02x}" for b in piece.piece)
-        shown = _pad(piece.shown(), 16)
-        lines.append(f"{index:>5}  {piece.token_id:>{id_width}}  {shown} {raw:<24} {kind}".rstrip())
+    lead = 5 + 2 + id_width + 2 + PIECE_COLUMN + 1  # where the bytes start
+    kinds = [
+        "special" if p.special else ("" if p.text is not None else "part of a character") for p in pieces
+    ]
+    per_line = len(max((p.piece for p in pieces), key=len, default=b"")) or 1  # bytes on one line
+    noted = max((len(p.piece) for p, kind in zip(pieces, kinds) if kind), default=0)  # widest noted row's
+    if width is not None:
+        per_line = min(per_line, max(1, (width - lead) // 3))  # "xx " a byte: width - 1 cells, a spare column
+        room = width - 1 - lead - 1 - max((len(kind) for kind in kinds), default=0)
+        noted = min(noted, max(1, (room + 1) // 3))
+    noted = min(noted, per_line)
+    note_column = max(0, 3 * noted - 1)
+    lines: list[str] = []
+    for index, (piece, kind) in enumerate(zip(pieces, kinds)):
+        step = max(1, noted if kind else per_line)  # a control token's note over no bytes: noted 0
+        chunks = [piece.piece[at : at + step].hex(" ") for at in range(0, len(piece.piece), step)] or [""]
+        head = f"{index:>5}  {piece.token_id:>{id_width}}  {_pad(piece.shown(), PIECE_COLUMN)} "
+        if width is not None and cell_len(head) + len(chunks[0]) >= width and cell_len(head) > lead:
+            chunks.insert(0, "")  # a wide piece pushed its bytes past the width: they start a line below
+        first = f"{chunks[0]:<{note_column}} {kind}" if kind else chunks[0]
+        lines.append(f"{head}{first}".rstrip())
+        lines += [" " * lead + chunk for chunk in chunks[1:]]
     return lines
 
 
@@ -325,6 +363,10 @@ def next_lines(
         f"the settings keep {result.kept} token{'s' * (result.kept != 1)} "
         f"({result.kept_mass:.1%} of model probability)",  # each part fits 60 columns
     ]
+    if result.greedy_ties > 1:  # else two rows of one number leave it unsaid which one temperature 0 writes
+        first = bool(result.candidates) and result.candidates[0].token_id == greedy.token_id
+        pick = "#1 (the lowest id)" if first else "the lowest id"
+        summary.insert(1, f"{result.greedy_ties} tokens tie at the top: greedy takes {pick}")
     legend = [
         "model = softmax of the raw logits",
         "sampled = after repeat penalty, top-k, top-p, temperature",

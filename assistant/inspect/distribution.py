@@ -94,10 +94,12 @@ class NextToken:
     """The next-token distribution after a prompt, under some settings (``assistant next``).
 
     ``candidates`` are the most likely tokens of the *model* distribution, most
-    likely first, each with its exact sampled probability (the whole vocabulary
+    likely first (tokens of one logit lowest id first, the order greedy decoding
+    breaks ties in), each with its exact sampled probability (the whole vocabulary
     was looked at). ``greedy`` is what temperature 0 picks (after the repeat
-    penalty). ``kept`` counts the tokens the settings leave a chance;
-    ``kept_mass`` is their share of the model's probability.
+    penalty); ``greedy_ties`` counts the tokens whose score equals its (1: no tie),
+    of which greedy takes the lowest id. ``kept`` counts the tokens the settings
+    leave a chance; ``kept_mass`` is their share of the model's probability.
     """
 
     prompt_tokens: int
@@ -108,6 +110,7 @@ class NextToken:
     kept: int
     kept_mass: float
     params: GenerationParams = field(default_factory=GenerationParams)
+    greedy_ties: int = 1
 
     def alternatives(self) -> list[TopAlternative]:
         """The candidates as a top-N list, to :func:`explain` again under other settings."""
@@ -120,6 +123,7 @@ class NextToken:
             "vocab_size": self.vocab_size,
             "entropy_bits": self.entropy_bits,
             "greedy": self.greedy.to_dict(),
+            "greedy_ties": self.greedy_ties,
             "kept": self.kept,
             "kept_mass": self.kept_mass,
             "settings": {
@@ -233,10 +237,15 @@ class SampledDistribution:
         return Candidate(int(token_id), text, self.logprob(token_id), self.p_sampled(token_id), cut, cut is None)
 
     def entropy_bits(self) -> float:
-        """Entropy of the *model* distribution, in bits."""
+        """Entropy of the *model* distribution, in bits.
+
+        A token of logit ``-inf`` (a model or engine that rules tokens out) has
+        probability 0 and adds nothing: ``0 × -inf`` made the whole sum NaN
+        (``"entropy_bits": NaN``, no JSON at all, and a RuntimeWarning on stderr).
+        """
         shifted = self.logits.astype(np.float64) - self.log_z
-        p = np.exp(shifted)
-        return float(-(p * shifted).sum() / math.log(2))
+        shifted = shifted[np.isfinite(shifted)]
+        return float(-(np.exp(shifted) * shifted).sum() / math.log(2))
 
     def kept_mass(self) -> float:
         """The model probability of the kept tokens, at most 1.
@@ -252,7 +261,12 @@ class SampledDistribution:
 
 
 def top_indices(values: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the ``count`` largest values, largest first (no sort of the whole vocabulary).
+    """Indices of the ``count`` largest values, largest first, ties lowest index first (no sort of them all).
+
+    Ties go to the lowest index because that is how greedy decoding breaks them
+    (llama.cpp's greedy sampler and ``torch.argmax`` keep the first maximum):
+    ranked any other way, two tokens of one logit listed the greedy pick second
+    in ``assistant next``, and top-k kept #1 and #3 of three tied tokens.
 
     Per generated token this is the costly step, so it avoids even a partial
     sort of all the values: a comparison against a threshold under the maximum
@@ -262,7 +276,7 @@ def top_indices(values: np.ndarray, count: int) -> np.ndarray:
     size = len(values)
     count = min(count, size)
     if count >= size:
-        return np.argsort(-values, kind="stable")
+        return _ranked(np.arange(size), values)
     if count * 16 <= size:
         top = float(values.max())
         spread = _FIRST_SPREAD
@@ -272,13 +286,35 @@ def top_indices(values: np.ndarray, count: int) -> np.ndarray:
                 break
             spread *= 1.5
         if len(candidates) >= count and len(candidates) * 4 <= size:
-            picked = values[candidates]
-            if len(candidates) > count:
-                part = np.argpartition(picked, len(picked) - count)[len(picked) - count :]
-                candidates, picked = candidates[part], picked[part]
-            return candidates[np.argsort(-picked, kind="stable")]
-    part = np.argpartition(values, size - count)[size - count :]
-    return part[np.argsort(-values[part], kind="stable")]
+            # every value tied with the count-th largest passed the threshold too
+            return _ranked(*_largest(candidates, values[candidates], count))
+    return _ranked(*_largest(None, values, count))
+
+
+def _largest(ids: np.ndarray | None, values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` largest of ``values`` (``ids``: their indices, ascending; None: ``0..n-1``), with them.
+
+    Of the values tied with the ``count``-th largest, the lowest indices are taken.
+    """
+    positions = np.arange(len(values)) if ids is None else ids
+    if len(values) > count:
+        cut = len(values) - count
+        chosen = np.argpartition(values, cut)[cut:]
+        kth = values[chosen].min()
+        if np.count_nonzero(values == kth) > np.count_nonzero(values[chosen] == kth):  # a tie across the cut
+            above = np.flatnonzero(values > kth)
+            chosen = np.concatenate([above, np.flatnonzero(values == kth)[: count - len(above)]])
+        chosen = np.sort(chosen)
+        return positions[chosen], values[chosen]
+    return positions, values
+
+
+def _ranked(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``ids`` (ascending, with their ``values``) largest first, ties lowest id first: greedy decoding's order.
+
+    A stable sort keeps tied values in the order given, ascending ids.
+    """
+    return ids[np.argsort(-values, kind="stable")]
 
 
 def _logsumexp(values: np.ndarray) -> float:
@@ -390,7 +426,8 @@ def next_token(
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:  # top=0 gave an empty list, silently
         raise ConfigError(f"top must be a whole number of candidates, at least 1, not {top!r}")
     dist = sampled_distribution(logits, params, history)
-    greedy_id = int(np.argmax(apply_repeat_penalty(dist.logits, history, params.repeat_penalty)))
+    scores = apply_repeat_penalty(dist.logits, history, params.repeat_penalty)
+    greedy_id = int(np.argmax(scores))  # the first maximum, as llama.cpp's greedy sampler and torch.argmax
     return NextToken(
         prompt_tokens=prompt_tokens,
         vocab_size=dist.vocab_size,
@@ -400,6 +437,7 @@ def next_token(
         kept=len(dist.kept_ids),
         kept_mass=dist.kept_mass(),
         params=params,
+        greedy_ties=int(np.count_nonzero(scores == scores[greedy_id])),
     )
 
 
@@ -416,9 +454,10 @@ def explain(
     vocabulary). ``complete=True`` says they are the whole vocabulary. Where a
     sampled probability depends on tokens outside the list, it is ``None``.
     A repeat penalty with a non-empty ``history`` needs the logits themselves
-    (it acts on their sign), so then every number is ``None``.
+    (it acts on their sign), so then every number is ``None``. Tokens of one
+    log-probability are ordered lowest id first, as greedy decoding breaks ties.
     """
-    ordered = sorted(alternatives, key=lambda a: -a.logprob)
+    ordered = sorted(alternatives, key=lambda a: (-a.logprob, a.token_id))
     n = len(ordered)
     if n == 0:
         return []

@@ -8,12 +8,15 @@ global state, no GUI backend, safe from a worker thread.
 Token labels are model output, i.e. data: they pass through
 :func:`~assistant.inspect.attention.token_labels` (visible spaces, no control
 characters), matplotlib's mathtext is switched off for them (``$x$`` stays
-``$x$``), and the HTML page escapes every text it writes around the SVG.
+``$x$``), and the HTML page escapes every text it writes around the SVG. A
+character no installed font can draw (CJK with matplotlib's own DejaVu Sans
+alone) is written as its escape, ``\\u672c``, not drawn as a box (:func:`picture_text`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import io
 import logging
@@ -30,10 +33,12 @@ from .attention import (
     COLOUR_ANCHORS,
     GAMMA,
     check_selection,
+    drawn_pieces,
     heatmap_view,
     layer_count,
     map_title,
     select_map,
+    short_label,
     summary_line,
 )
 
@@ -50,6 +55,14 @@ MAX_LABELLED_TOKENS = 96
 """Past this many tokens an axis shows every k-th label, so labels never overlap."""
 
 DPI = 110
+
+LABEL_FONTS = (
+    "DejaVu Sans",  # matplotlib's own: Latin, Greek, Cyrillic, arrows, symbols
+    "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
+    "Droid Sans Fallback", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Arial Unicode MS",
+    "Noto Sans", "Noto Sans Devanagari", "Noto Sans Arabic", "Noto Sans Hebrew", "Noto Sans Thai",
+)  # fmt: skip
+"""Fonts the labels and titles are drawn in, each used for what the ones before it lack, where installed."""
 
 HTML_NOTE = (
     "Row i: how much token i attends to each earlier token (a row sums to 1 over the whole prompt + reply). "
@@ -96,9 +109,11 @@ def check_picture_path(given: str | os.PathLike[str]) -> str:
     a file named ``x.png``.
     """
     text = os.fspath(given)
+    if not text:  # `--out ""` (an unset shell variable) named no folder, yet was told it did
+        raise AssistantError(f"cannot write '': give a file name ending in {', '.join(FORMATS)}")
     if os.path.basename(text) in ("", ".", ".."):  # "x.png/", "x.png/.": a folder's name
         raise AssistantError(
-            f"cannot write {text or repr(text)}: that names a folder, not a file "
+            f"cannot write {text}: that names a folder, not a file "
             f"(give a file name ending in {', '.join(FORMATS)})"
         )
     path = Path(text)
@@ -201,6 +216,63 @@ def _quiet_matplotlib() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@functools.cache
+def _installed_label_fonts() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The installed :data:`LABEL_FONTS`: their family names and font files (looked up once)."""
+    from matplotlib.font_manager import FontProperties, findfont, fontManager
+
+    installed = {entry.name for entry in fontManager.ttflist}
+    families = tuple(name for name in LABEL_FONTS if name in installed)
+    files = tuple(findfont(FontProperties(family=name), fallback_to_default=False) for name in families)
+    return families, files
+
+
+def label_fonts() -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The installed :data:`LABEL_FONTS`: their family names (matplotlib's fallback list) and the fonts.
+
+    The fonts come from matplotlib's ``get_font``, which keeps one per thread (a
+    font object is not thread-safe, and the chat app draws in a worker thread).
+    """
+    from matplotlib.font_manager import get_font
+
+    families, files = _installed_label_fonts()
+    return families, tuple(get_font(path) for path in files)
+
+
+def picture_text(text: str) -> str:
+    """``text`` with each character no label font has a glyph for written as its escape (``\\u672c``).
+
+    matplotlib draws such a character as an empty box: a CJK token's label (``本``)
+    became a box no one can read, and two such tokens could not be told apart. The
+    escape names the character, as :func:`~assistant.terminal_text.visible_text`
+    names the invisible ones; with a CJK font installed, the character is drawn.
+    """
+    _, fonts = label_fonts()
+    if not fonts:
+        return text
+    out: list[str] = []
+    for char in text:
+        code = ord(char)
+        if code < 0x80 or any(font.get_char_index(code) for font in fonts):
+            out.append(char)
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def picture_labels(maps: AttentionMaps) -> list[str]:
+    """The drawn tokens' axis labels: :func:`picture_text`, cut to :data:`LABEL_WIDTH` characters as written.
+
+    Cut after the escapes are counted, never inside one: a label of ideographs
+    written as escapes was six times as long, and pushed the map off the picture.
+    """
+
+    def written(text: str) -> int:
+        return len(picture_text(text))
+
+    return [picture_text(short_label(piece.marked(), LABEL_WIDTH, written)) for piece in drawn_pieces(maps)]
+
+
 def colormap() -> Any:
     """The attention ramp of :mod:`.attention` as a matplotlib colormap (the terminal's colours)."""
     from matplotlib.colors import LinearSegmentedColormap
@@ -235,10 +307,12 @@ def _draw_panel(
         return image
     ticks = _tick_positions(size)
     fontsize = 7 if size > 40 else 9
+    shown = [labels[i] for i in ticks]
+    families = list(label_fonts()[0]) or None
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
-    ax.set_xticklabels([labels[i] for i in ticks], rotation=90, fontsize=fontsize, parse_math=False)
-    ax.set_yticklabels([labels[i] for i in ticks], fontsize=fontsize, parse_math=False)
+    ax.set_xticklabels(shown, rotation=90, fontsize=fontsize, parse_math=False, fontfamily=families)
+    ax.set_yticklabels(shown, fontsize=fontsize, parse_math=False, fontfamily=families)
     ax.set_xlabel("attended token (key)")
     ax.set_ylabel("attending token (query)")
     return image
@@ -259,7 +333,7 @@ def attention_figure(maps: AttentionMaps, panels: Sequence[Panel], title: str) -
             side = min(16.0, max(6.0, 3.0 + size * 0.16))
             figure = Figure(figsize=(side + 1.5, side), dpi=DPI, layout="constrained")
             ax = figure.add_subplot()
-            image = _draw_panel(ax, panels[0], view.labels, reply_at, norm, cmap, small=False)
+            image = _draw_panel(ax, panels[0], picture_labels(maps), reply_at, norm, cmap, small=False)
         else:
             columns = min(6, len(panels))
             rows = -(-len(panels) // columns)
@@ -272,7 +346,7 @@ def attention_figure(maps: AttentionMaps, panels: Sequence[Panel], title: str) -
                 else:
                     ax.set_axis_off()
             ax = axes
-        figure.suptitle(title, parse_math=False)
+        figure.suptitle(picture_text(title), parse_math=False, fontfamily=list(label_fonts()[0]) or None)
         colorbar = figure.colorbar(image, ax=ax, shrink=0.8)
         colorbar.set_label("attention weight (colour ∝ √weight)")
         figure.supxlabel(caption(maps, size), fontsize=8, color="#555555", parse_math=False)

@@ -4,7 +4,8 @@ A token is a run of bytes, not of characters: ``" Paris"`` starts with a space
 the eye does not see, and an emoji can be split over two tokens whose halves
 are not text at all. :class:`TokenPiece` keeps the bytes and draws them so
 nothing is hidden — a leading space as ``␣``, a newline as ``↵``, a tab as
-``⇥``, bytes that are not (yet) a whole character as ``<0xE2>``, a piece that
+``⇥``, any other space (no-break, thin, ideographic…) as its escape ``\\u00a0``,
+bytes that are not (yet) a whole character as ``<0xE2>``, a piece that
 starts with a character of no width (a combining accent, the emoji variation
 selector U+FE0F, a zero-width joiner) on a dotted circle ``◌`` — and a chat-template
 control token by its name (``<|im_start|>``), marked special.
@@ -21,6 +22,10 @@ from rich.cells import cell_len
 from ..terminal_text import visible_text
 
 _WHITESPACE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"})
+
+OTHER_SPACES = frozenset((0x00A0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000))
+"""The space separators other than U+0020 (Unicode's ``Zs``): no-break, en/em, thin, hair, ideographic…"""
+_OTHER_SPACES = str.maketrans({code: f"\\u{code:04x}" for code in OTHER_SPACES})
 
 
 @dataclass(frozen=True)
@@ -67,13 +72,20 @@ class TokenPiece:
 
 
 def drawable(label: str) -> str:
-    """``label`` drawn so it can be seen: one that starts with a character of no width gets a dotted circle ``◌``.
+    """``label`` drawn so it can be seen: a space other than U+0020 as its escape (``\\u00a0``), and one that
+    starts with a character of no width on a dotted circle ``◌``.
 
+    A no-break, thin or ideographic space prints as a blank no one can tell from
+    an ordinary space (or two), yet it is another token with other bytes: a
+    tokenizer lesson that hides it hides the point. Its escape names it, as
+    :func:`~assistant.terminal_text.visible_text` names the invisible format characters.
     A combining mark, U+FE0F (what makes ❤ an emoji) or a zero-width joiner is a
     token of its own in many vocabularies; printed bare it is invisible, and it
     joins whatever is printed before it (a bracket, a column rule). Type
-    specimens draw such a character on a dotted circle; so does every view here.
+    specimens draw such a character on a dotted circle; so does every view here
+    (the chat app's token strip and candidates included: one definition).
     """
+    label = label.translate(_OTHER_SPACES)
     return "◌" + label if label and not cell_len(label[0]) else label
 
 

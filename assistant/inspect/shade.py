@@ -5,7 +5,8 @@ level has a glyph (so colour is never the only carrier), a background from
 the 16 standard ANSI colours with a black foreground (readable on light and
 dark themes alike, and on terminals without 256 colours), and a hex colour of
 the same hue for Textual styles and matplotlib. A probability that is not
-known (``None``) is drawn unshaded.
+known (``None``) is drawn unshaded. The numbers beside the shades are printed here
+too, one format each: a probability (:func:`probability_text`) and a share (:func:`share_text`).
 """
 
 from __future__ import annotations
@@ -91,6 +92,23 @@ def probability_text(p: float, width: int = 7) -> str:
     a probability in ``assistant next`` and the chat app's token panel.
     """
     return f"{p:{width}.1e}" if 0 < p < 0.0005 else f"{p:{width}.3f}"
+
+
+def share_text(part: float, whole: float) -> str:
+    """``part`` of ``whole`` as a percentage with one decimal, never rounded onto a bound it is not at.
+
+    ``<0.1%`` for a part above nothing, ``>99.9%`` for one short of the whole: 30 tokens of an
+    8192-token context window printed ``0%``, and 8191 of them ``100%`` (a window the engines
+    call full only past 8191). ``?`` when the whole is not known (0).
+    """
+    if whole <= 0:
+        return "?"
+    share = part / whole
+    if 0 < share < 0.0005:
+        return "<0.1%"
+    if 0.9995 <= share < 1:
+        return ">99.9%"
+    return f"{share:.1%}"
 
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"

@@ -6,7 +6,8 @@ benchmarked) without a terminal: where a reply's numbers come from
 (:func:`layout_tokens`), where the cursor is, and the rows of the panel at the
 cursor's step (:meth:`TokenViewState.step_rows`) — the numbers the reply was
 generated with, or, with the sampling panel open, what other settings of
-temperature / top-k / top-p would have made of the same candidates.
+temperature / top-k / top-p would have made of the same candidates — and how
+the view's rows are shared out on a small screen (:func:`share_rows`).
 
 The distribution math is :func:`assistant.inspect.distribution.explain`, the one
 definition shared with ``assistant next``; this module only chooses its inputs.
@@ -198,18 +199,86 @@ def step_setting(params: GenerationParams, setting: Setting, direction: int) -> 
     return params.replace(top_p=_step(TOP_PS, params.top_p, direction))
 
 
-def describe_settings(params: GenerationParams) -> str:
-    """The sampling settings in one line, as the panel's title shows them."""
+def describe_settings(params: GenerationParams, short: bool = False) -> str:
+    """The sampling settings in one line, as the panel's title shows them.
+
+    ``short``: ``temp 0.7 · top-k 40 · top-p 0.95``, the settings bar's words, for a narrow
+    panel (at 40 columns the long form took three lines of a panel that had five).
+    """
+    temperature = "temp" if short else "temperature"
     if params.greedy:
-        head = "temperature 0 (greedy)"
+        head = f"{temperature} 0 (greedy)"
     else:
-        head = f"temperature {params.temperature:g}"
+        head = f"{temperature} {params.temperature:g}"
     top_k = f"top-k {params.top_k}" if params.top_k else "top-k off"
     top_p = f"top-p {params.top_p:g}" if params.top_p < 1 else "top-p off"
     parts = [head, top_k, top_p]
     if params.repeat_penalty != 1:
-        parts.append(f"repeat penalty {params.repeat_penalty:g}")
+        parts.append(f"{'penalty' if short else 'repeat penalty'} {params.repeat_penalty:g}")
     return " · ".join(parts)
+
+
+# ---- how the view's rows are shared out ---------------------------------------------------
+STRIP_LEAST = 2
+"""The strip's least rows: one line of tokens over its line of glyphs."""
+CANDIDATES_FIRST = 3
+"""Candidates the panel shows before the source line, the legend and the blank lines get room."""
+PANEL_LEAST = 3
+"""The panel's least height: its borders and one line."""
+
+
+@dataclass(frozen=True)
+class Room:
+    """How the token view's rows are shared out at one size (see :func:`share_rows`)."""
+
+    source: bool
+    source_cropped: bool
+    """The source text one line a paragraph, cut with ``…``, not wrapped."""
+    legend: bool
+    margins: bool
+    """The blank lines under the legend and over the detail line."""
+    panel: int
+    """The panel's most rows (the strip takes what it leaves: it is ``1fr``)."""
+
+
+def share_rows(
+    inner: int, fixed: int, source: tuple[int, int], legend: int, strip: int, panel: Sequence[int]
+) -> Room:
+    """Share the token view's ``inner`` rows between its parts: the candidates first.
+
+    ``fixed``: the rows always shown (the detail lines, the progress bar); ``source``: the
+    source text's lines (wrapped, cropped); ``legend``: the legend's lines; ``strip``: the
+    rows the whole reply takes; ``panel[n]``: the panel's height with its first ``n + 1``
+    candidates in sight (the last: the whole panel). First one line of tokens and the
+    panel with one candidate, then up to :data:`CANDIDATES_FIRST` candidates, then the
+    source text, the legend and the blank lines as they fit, whole or not at all (F1
+    explains the shades); what is left goes to the strip (a third at most, as much as the
+    reply takes) and the panel. Only the sizes decide: the same size is always shared alike.
+    """
+    least = panel[0]
+    more = panel[min(CANDIDATES_FIRST, len(panel)) - 1] - least
+    left = inner - fixed - STRIP_LEAST - least
+    left -= min(more, max(left, 0))
+    wrapped, cropped = source
+    shown_source = 0
+    if wrapped and wrapped <= left:
+        shown_source = wrapped
+    elif cropped and cropped <= left:
+        shown_source = cropped
+    left -= shown_source
+    show_legend = 0 < legend <= left
+    left -= legend if show_legend else 0
+    margins = 1 + show_legend
+    show_margins = margins <= left
+    rest = inner - fixed - shown_source - (legend if show_legend else 0) - (margins if show_margins else 0)
+    strip_rows = max(STRIP_LEAST, min(strip, (rest // 3) // 2 * 2))
+    return Room(
+        source=shown_source > 0,
+        source_cropped=0 < shown_source < wrapped,
+        legend=show_legend,
+        margins=show_margins,
+        panel=max(rest - strip_rows, PANEL_LEAST),
+    )
 
 
 class TokenViewState:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Sequence
 
 from ..backends import Backend
 from ..backends.base import Prompt
-from ..errors import BackendError, NotSupportedError
+from ..errors import BackendError, ContextOverflowError, NotSupportedError
 from ..inspect.token_view import ReplyTokens
 from ..types import AttentionMaps, GenerationParams, Message, TokenLogprob
 from .pickers import same_model
@@ -291,6 +291,13 @@ class ReplyInspection:
         it is not unloaded under the computation; refused while a reply is
         being written.
         """
+        return self._numbers(reply, top, params, None)
+
+    def _numbers(
+        self, reply: ReplyTokens, top: int, params: GenerationParams | None, whole: int | None
+    ) -> Generator[TokenLogprob, None, None]:
+        """:meth:`reply_token_logprobs`; ``whole``: the tokens of the reply ``reply`` was cut from (see
+        :meth:`step_numbers`), for the window a refusal names."""
         reason = self.token_numbers_unavailable(reply)
         if reason is not None:
             raise NotSupportedError(reason)
@@ -305,6 +312,9 @@ class ReplyInspection:
             yield from backend.token_logprobs(
                 _backend_prompt(reply.prompt), reply.token_ids, params or reply.params, top
             )
+        except ContextOverflowError as exc:
+            scored = len(reply.token_ids)
+            raise longer_than_window(exc, scored, scored if whole is None else whole) from exc
         finally:
             self._scoring = False
             self._streaming.release()
@@ -327,13 +337,32 @@ class ReplyInspection:
         what a setting would do: the engine re-reads the reply up to that step
         (its cache keeps the prompt) and applies ``params`` to every logit.
         """
-        with closing(self.reply_token_logprobs(_up_to(reply, step), top, params)) as numbers:
+        with closing(self._numbers(_up_to(reply, step), top, params, len(reply.token_ids))) as numbers:
             last: TokenLogprob | None = None
             for last in numbers:
                 pass
         if last is None:
             raise BackendError("the engine gave no numbers for that step")
         return last
+
+
+def longer_than_window(exc: ContextOverflowError, scored: int, whole: int) -> BackendError:
+    """Scoring a reply refused by the window: what happened, and the window that would take it.
+
+    The engine's words ("prompt is 742 tokens …; shorten the input") were advice for a prompt
+    being typed: a stored reply cannot be shortened. Its conversation was written with a larger
+    window (``-o n_ctx`` is not remembered) or, in an old row, with older turns left out.
+    ``scored``: the reply's tokens the engine was given; ``whole``: the reply's (more, for the
+    sampling panel's one step), so the window named holds every step. The engine takes a prompt
+    of P tokens and R tokens forced after it in a window of P + R tokens.
+    """
+    prompt = exc.prompt_tokens - max(scored - 1, 0)
+    needed = prompt + whole
+    return BackendError(
+        f"this reply and the conversation before it take {needed} tokens, more than this model's "
+        f"context window now holds ({exc.context_length} tokens): start the chat with -o n_ctx={needed} "
+        "or more to see its numbers"
+    )
 
 
 def _up_to(reply: ReplyTokens, step: int) -> ReplyTokens:

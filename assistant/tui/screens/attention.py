@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection
+from typing import TYPE_CHECKING, ClassVar, Collection
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -37,7 +38,25 @@ if TYPE_CHECKING:
     from ..controller import ChatController
     from ..widgets.attention_map import AttentionMap
 
-HINTS = "l/L layer · h/H head · m head mean · arrows move · e export PNG · Esc close"
+HINTS = (
+    "l/L layer · h/H head · m head mean · arrows move · e export PNG · Esc close",
+    "l/L layer · h/H head · m mean · e PNG · F1 keys",
+    "F1 keys",
+)
+"""The keys on the box's lower border, the longest that fits (at 80 columns the first was cut to "Esc c…")."""
+SHORT_HEIGHT = 24
+"""Rows under which the view takes the whole screen, the summary over the map is one line (cut with ``…``)
+and the colour legend goes (the detail line gives the weight in words; F1 the keys): at 40x12 the
+summary, the detail and the legend took every row but three, the weight under the cursor off the screen."""
+TINY_HEIGHT = 16
+"""Rows under which the detail line is one line a token too, its weight first (cut with ``…``)."""
+BORDER_MARGIN = 6
+"""The cells a border title leaves: the corners, the rules beside it and their spaces."""
+
+
+def hints_for(width: int) -> str:
+    """The longest of :data:`HINTS` that fits a border ``width`` cells wide (none on a tiny one)."""
+    return next((hint for hint in HINTS if cell_len(hint) + BORDER_MARGIN <= width), "")
 
 
 @dataclass
@@ -109,7 +128,17 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
     AttentionScreen .status, AttentionScreen .legend { height: auto; color: $text-muted; padding-right: 1; }
     AttentionScreen .detail { height: auto; padding-right: 1; }
     AttentionScreen LoadingIndicator { height: 3; }
+    AttentionScreen.-short > Vertical, AttentionScreen.-tiny > Vertical { width: 100%; height: 100%; }
+    AttentionScreen.-short .status, AttentionScreen.-tiny .status, AttentionScreen.-tiny .detail {
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    AttentionScreen.-short .legend, AttentionScreen.-tiny .legend { display: none; }
     """
+
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-tiny"), (TINY_HEIGHT, "-short"), (SHORT_HEIGHT, "-tall")
+    ]
+    """Under :data:`SHORT_HEIGHT` rows the map gets the rows the words around it took (see the CSS)."""
 
     def __init__(
         self, reply: ReplyTokens, label: str, window: int = DEFAULT_WINDOW, colour: bool = True
@@ -132,11 +161,15 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = Text(f"Attention — {visible_text(self.label)}")  # a Text: a str is markup
-            box.border_subtitle = HINTS
+            box.border_subtitle = HINTS[0]  # fitted to the box's width once laid out (on_resize)
             yield Static("", classes="title", markup=False)
             yield Static(Text("Starting…"), classes="status", markup=False)
             yield LoadingIndicator()
         yield Footer()  # its own keys: without it the chat's footer below showed the chat's
+
+    def on_resize(self) -> None:
+        box = self.query_one(Vertical)
+        self.call_after_refresh(lambda: setattr(box, "border_subtitle", hints_for(box.outer_size.width)))
 
     def on_mount(self) -> None:
         reason = self.controller.attention_unavailable(self.reply)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,9 +12,22 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static, TextArea
 
+from ...inspect.shade import share_text
 from ..controller import PromptPreview
 from ..text import visible_text
 from .help import HELP_BINDING, ViewHelp
+
+SHORT_HEIGHT = 20
+"""Rows under which the inspector takes the whole screen: at 40x12 it showed one line of the prompt."""
+TITLES = ("Prompt inspector — Esc to close, c to copy", "Prompt inspector")
+"""The box's title, the longest that fits (the footer says the keys too): at 40 columns the first was cut."""
+BORDER_MARGIN = 6
+"""The cells a border title leaves: the corners, the rules beside it and their spaces."""
+
+
+def title_for(width: int) -> str:
+    """The longest of :data:`TITLES` that fits a border ``width`` cells wide."""
+    return next((title for title in TITLES if cell_len(title) + BORDER_MARGIN <= width), TITLES[-1])
 
 
 class PromptInspector(ViewHelp, ModalScreen[None]):
@@ -25,6 +41,9 @@ class PromptInspector(ViewHelp, ModalScreen[None]):
 
     HELP_SECTION = "Prompt inspector"
 
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (SHORT_HEIGHT, "-tall")]
+    """Under :data:`SHORT_HEIGHT` rows the prompt gets the rows the rim, the blank line and its frame took."""
+
     DEFAULT_CSS = """
     PromptInspector { align: center middle; }
     PromptInspector > Vertical {
@@ -32,6 +51,9 @@ class PromptInspector(ViewHelp, ModalScreen[None]):
     }
     PromptInspector .summary { height: auto; margin-bottom: 1; }
     PromptInspector TextArea { height: 1fr; }
+    PromptInspector.-short > Vertical { width: 100%; height: 100%; }
+    PromptInspector.-short .summary { margin-bottom: 0; }
+    PromptInspector.-short TextArea { border: none; padding: 0; }
     """
 
     def __init__(self, preview: PromptPreview) -> None:
@@ -43,8 +65,8 @@ class PromptInspector(ViewHelp, ModalScreen[None]):
         text = Text()
         text.append(f"{'≈' if preview.approximate else ''}{preview.tokens}", style="bold")
         if preview.context_length:
-            share = preview.tokens / preview.context_length
-            text.append(f" tokens of {preview.context_length} context ({share:.0%})")
+            share = share_text(preview.tokens, preview.context_length)  # 0.4% read "0%"
+            text.append(f" tokens of {preview.context_length} context ({share})")
         else:
             text.append(" tokens (the server does not report its context length)")
         count = len(preview.messages)
@@ -68,12 +90,16 @@ class PromptInspector(ViewHelp, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = "Prompt inspector — Esc to close, c to copy"
+            box.border_title = TITLES[0]  # fitted to the box's width once laid out (on_resize)
             yield Static(self.summary(), classes="summary", markup=False)
             yield TextArea(
                 visible_text(self.preview.text), read_only=True, soft_wrap=True, show_line_numbers=True
             )
         yield Footer()  # its own keys: without it the chat's footer below offered t, a, r and c of a reply
+
+    def on_resize(self) -> None:
+        box = self.query_one(Vertical)
+        self.call_after_refresh(lambda: setattr(box, "border_title", title_for(box.outer_size.width)))
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.preview.text)

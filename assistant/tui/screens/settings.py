@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
@@ -19,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from ...errors import AssistantError, ConfigError, TemplateError
+from ...option_values import float_from_text, int_from_text
 from ...types import GenerationParams
 from ..pickers import SettingsOptions
 from ..templating import (
@@ -120,10 +122,10 @@ def parse_params(values: dict[str, str], base: GenerationParams) -> GenerationPa
     """
     params = base
     for name, cast, kind in (
-        ("temperature", float, "a number"),
-        ("top_k", int, "a whole number"),
-        ("top_p", float, "a number"),
-        ("max_tokens", int, "a whole number"),
+        ("temperature", float_from_text, "a number"),
+        ("top_k", int_from_text, "a whole number"),
+        ("top_p", float_from_text, "a number"),
+        ("max_tokens", int_from_text, "a whole number"),
     ):
         raw = values[name].strip()
         try:
@@ -142,13 +144,32 @@ def parse_params(values: dict[str, str], base: GenerationParams) -> GenerationPa
         seed = None
     else:
         try:
-            seed = int(raw_seed)
+            seed = int_from_text(raw_seed)
         except ValueError:
             raise _named("seed", f"seed must be a whole number or empty, not {raw_seed!r}") from None
     try:
         return params.replace(seed=seed)
     except ConfigError as exc:
         raise _named("seed", str(exc)) from None
+
+
+SHORT_HEIGHT = 40
+"""Rows under which the fields go without a blank line between them: with it, on a 30-row screen the
+buttons and the sampling fields were out of sight (80x24: everything under top-k) until scrolled to."""
+
+
+class FieldInput(Input):
+    """A field of the panel: what is pasted into it comes with its control characters made visible.
+
+    A text field draws its value as is: terminal output pasted into one (``\\x1b[31m0.7``)
+    restyled the terminal. The paste is :func:`visible_text`'s (``␛[31m0.7``), which the
+    field's checks then name, as they name any other character a value cannot hold.
+    """
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.prevent_default()  # Input's own handler, run after this one, would insert the text as is
+        event.stop()
+        super()._on_paste(events.Paste(visible_text(event.text)))
 
 
 class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
@@ -163,6 +184,9 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
 
     HELP_SECTION = "Settings"
 
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (SHORT_HEIGHT, "-tall")]
+    """Under :data:`SHORT_HEIGHT` rows the fields lose the blank line between them (see the CSS)."""
+
     DEFAULT_CSS = """
     SettingsScreen { align: center middle; }
     SettingsScreen > VerticalScroll {
@@ -172,6 +196,7 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
     SettingsScreen Grid {
         grid-size: 2; grid-columns: 16 1fr; grid-rows: 1; height: auto; grid-gutter: 1 1; margin-top: 1;
     }
+    SettingsScreen.-short Grid { grid-gutter: 0 1; }
     SettingsScreen Label { color: $text-muted; }
     SettingsScreen .error { color: $error; height: auto; }
     SettingsScreen .hint { color: $text-muted; height: auto; margin-top: 1; }
@@ -227,7 +252,7 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
                     id="model",
                 )
                 yield Label(REFERENCE_FIELD)
-                yield Input(
+                yield FieldInput(
                     placeholder="hf:ORG/REPO[/FILE.gguf], https://…/x.gguf or a path (pulled on load)",
                     id="model_path",
                     compact=True,
@@ -257,26 +282,26 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
                     id="template",
                 )
                 yield Label("Template vars")
-                yield Input(
-                    format_variables(self.variables),
+                yield FieldInput(
+                    self._shown_variables,
                     placeholder="name=value; other=value (the message you type is `input`)",
                     id="variables",
                     compact=True,
                 )
                 yield Label("System prompt")
-                yield Input(
+                yield FieldInput(
                     self._shown_system, placeholder="(none: the model's default)", id="system", compact=True
                 )
                 yield Label("Temperature")
-                yield Input(_shown(params.temperature), id="temperature", compact=True)
+                yield FieldInput(_shown(params.temperature), id="temperature", compact=True)
                 yield Label("Top-k")
-                yield Input(str(params.top_k), id="top_k", compact=True)
+                yield FieldInput(str(params.top_k), id="top_k", compact=True)
                 yield Label("Top-p")
-                yield Input(_shown(params.top_p), id="top_p", compact=True)
+                yield FieldInput(_shown(params.top_p), id="top_p", compact=True)
                 yield Label("Max new tokens")
-                yield Input(str(params.max_tokens), id="max_tokens", compact=True)
+                yield FieldInput(str(params.max_tokens), id="max_tokens", compact=True)
                 yield Label("Seed")
-                yield Input(
+                yield FieldInput(
                     "" if params.seed is None else str(params.seed),
                     placeholder="random",
                     id="seed",
@@ -309,6 +334,12 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         as ``␛`` and the like (:func:`visible_text`)."""
         return visible_text(self.system or "")
 
+    @property
+    def _shown_variables(self) -> str:
+        """The template variables as their field shows them (remembered from the last chat, so not typed
+        here: control characters shown as ``␛`` and the like, as :attr:`_shown_system`)."""
+        return visible_text(format_variables(self.variables))
+
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value
 
@@ -336,7 +367,9 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         mode = str(self.query_one("#mode", Select).value)
         template = str(self.query_one("#template", Select).value)
         try:
-            variables = parse_variables(self._value("variables"))
+            typed = self._value("variables")
+            # untouched: the variables as they were, not as the field shows them
+            variables = dict(self.variables) if typed == self._shown_variables else parse_variables(typed)
         except TemplateError as exc:
             raise FieldError("variables", f"{VARIABLES_FIELD}: {exc}") from None
         if template:
@@ -365,7 +398,7 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
             choice = self.choice()
         except AssistantError as exc:
             error = self.query_one("#error", Static)
-            error.update(Text(str(exc)))
+            error.update(Text(visible_text(str(exc))))  # it may quote a typed value or a template file
             if isinstance(exc, FieldError):
                 self.query_one(f"#{exc.field}", Input).focus()
             # In a short terminal the panel scrolls, and the error under the fields was out of

@@ -22,6 +22,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -32,7 +33,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, ProgressBar, Static
 
 from ...inspect.pieces import TokenPiece
-from ...inspect.token_view import DEFAULT_TOP, ReplyTokens, Setting, TokenViewState, shown_token_ids
+from ...inspect.token_view import (
+    DEFAULT_TOP,
+    ReplyTokens,
+    Setting,
+    TokenViewState,
+    share_rows,
+    shown_token_ids,
+)
 from ..text import visible_text
 from ..widgets.token_panel import TokenPanel, legend_text, token_detail
 from ..widgets.token_strip import TokenStrip
@@ -95,6 +103,10 @@ def _tokens(count: int) -> str:
     return f"{count} token{'' if count == 1 else 's'}"
 
 
+SMALL = (60, 20)
+"""Under this many columns or rows the view takes the whole screen: the rim of chat around it is
+room the candidates need."""
+
 class TokenViewScreen(ViewHelp, ModalScreen[None]):
     """One reply's tokens and probabilities; Esc backs out one level (panel, computation, view)."""
 
@@ -129,11 +141,15 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
     TokenViewScreen > #box {
         width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1;
     }
+    TokenViewScreen.-small > #box { width: 100%; height: 100%; }
     TokenViewScreen #source { height: auto; color: $text-muted; }
+    TokenViewScreen #source.-cropped { text-wrap: nowrap; text-overflow: ellipsis; }
     TokenViewScreen #progress { height: 1; display: none; }
     TokenViewScreen #progress.-computing { display: block; }
     TokenViewScreen #legend { height: auto; margin-bottom: 1; }
     TokenViewScreen #detail { height: auto; margin-top: 1; }
+    TokenViewScreen.-tight #legend { margin-bottom: 0; }
+    TokenViewScreen.-tight #detail { margin-top: 0; }
     """
 
     def __init__(self, reply: ReplyTokens, label: str = "") -> None:
@@ -149,6 +165,8 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         self._exact_wanted: tuple[tuple[int, str], int, GenerationParams] | None = None
         """The sampling panel's newest ask (key, step, settings), not yet taken by the worker."""
         self._exact_running = False
+        self._detail = Text()
+        """What the detail line shows (the fit counts its lines)."""
         self._step_shown = -1
         """The step the panel and the detail line were drawn for (a candidate picked belongs to it)."""
         self.note = ""
@@ -195,9 +213,10 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
     def redraw(self) -> None:
         """Everything that depends on the state: source line, page, panel, footer."""
         self.query_one("#source", Static).update(self.source_text())
-        self.query_one("#legend", Static).display = bool(self.state.tokens)
+        self.query_one("#legend", Static).display = bool(self.state.tokens)  # the fit may hide it again
         self.query_one("#legend", Static).update(legend_text(self.state))
         self.redraw_step()
+        self.call_after_refresh(self.fit_panel)  # the source line's and the legend's lines may have changed
         self.refresh_bindings()
 
     def redraw_step(self) -> None:
@@ -214,26 +233,46 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         self.ask_for_exact_numbers()
 
     def fit_panel(self) -> None:
-        """Let the panel take the room the other lines leave, the strip keeping a third of it.
+        """Share the box's rows out (:func:`share_rows`): the candidates first, then what explains them.
 
         The panel scrolls past its height; a fixed share of the box let it run off a short
-        screen (24 rows: its lower border and the line saying what was out of sight were cut).
+        screen (24 rows: its lower border and the line saying what was out of sight were cut),
+        and at 40x12 the source line, the legend and the blank lines took every row, the panel
+        and the detail line were pushed off the screen.
         """
+        self.set_class(self.size.width < SMALL[0] or self.size.height < SMALL[1], "-small")
         box = self.query_one("#box")
-        inner = box.content_region.height
-        if not inner:
-            return
-        used = sum(
-            widget.outer_size.height + widget.styles.margin.top + widget.styles.margin.bottom
-            for widget in box.children
-            if widget.display and not isinstance(widget, (TokenPanel, TokenStrip))
-        )
+        inner, width = box.content_region.height, box.content_region.width
         panel = self.query_one(TokenPanel)
-        free = inner - used - panel.styles.margin.top
-        strip = max(2, (free // 3) // 2 * 2)  # a third for the reply's tokens (two rows a line), one line at least
-        room = max(free - strip, 3)  # its borders and one line, at the least
-        if panel.styles.max_height is None or panel.styles.max_height.value != room:
-            panel.styles.max_height = room
+        source = self.query_one("#source", Static)
+        if not inner or not width or not self.state.tokens or not panel.heights:
+            source.remove_class("-cropped")
+            source.display = True
+            self.remove_class("-tight")
+            return
+        detail = self.query_one("#detail", Static)
+        fixed = self._lines(self._detail, width) if detail.display else 0
+        fixed += 1 if self.computing else 0  # the progress bar
+        text = self.source_text()
+        room = share_rows(
+            inner,
+            fixed,
+            source=(self._lines(text, width), text.plain.count("\n") + 1 if text else 0),
+            legend=self._lines(legend_text(self.state), width),
+            strip=2 * len(self.state.layout(self.strip.line_width).lines),
+            panel=panel.heights,
+        )
+        source.set_class(room.source_cropped, "-cropped")
+        source.display = room.source
+        self.query_one("#legend", Static).display = room.legend
+        self.set_class(not room.margins, "-tight")
+        if panel.styles.max_height is None or panel.styles.max_height.value != room.panel:
+            panel.styles.max_height = room.panel
+
+    def _lines(self, renderable: RenderableType, width: int) -> int:
+        """Lines ``renderable`` takes at ``width`` (what a widget showing it would take, shown or not)."""
+        console = self.app.console
+        return len(console.render_lines(renderable, console.options.update_width(width), pad=False))
 
     def show_detail(self) -> None:
         """The detail line: the cursor's token whole (the strip and the panel cut a long one with ``…``),
@@ -251,7 +290,8 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         if row is not None and panel.picked is not None:
             head = f"candidate {panel.picked + 1} of {len(panel.rows)}"
             lines.append(token_detail(head, self._piece(row.token_id, None, False), row.token_id, row.text))
-        detail.update(Text("\n").join(lines))
+        self._detail = Text("\n").join(lines)
+        detail.update(self._detail)
         self.call_after_refresh(self.fit_panel)  # the detail line's height may have changed
 
     def _piece(self, token_id: int, piece: bytes | None, special: bool) -> TokenPiece | None:
@@ -367,7 +407,8 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
                 style="bold",
             )
         if self.note:
-            text.append(("\n" if text else "") + self.note, style="italic")
+            # It quotes errors and a stored reply's model name: an escape sequence in one restyled the terminal.
+            text.append(("\n" if text else "") + visible_text(self.note), style="italic")
         return text
 
     def scored_tokens(self) -> str:

@@ -38,6 +38,16 @@ TOKEN_WIDTH = (8, 20)
 NUMBER_WIDTH = 7
 SCROLLBAR = 1
 """The panel's scrollbar's width (see ``scrollbar-size-vertical``)."""
+TOKEN_HEADER_WIDTH = 5
+"""``token``: the least the token column narrows to on a narrow panel."""
+CHOSEN_NOTE = "◀ chosen"
+CHOSEN_MARK = "◀"
+CUT_MARK = "✗"
+"""The short notes of a narrow panel (see :func:`row_note`)."""
+NOTE_LEAST = 12
+"""The notes' least room before they are said shortly: wider, a long note wraps (``cut by`` / ``top-p 0.95``)."""
+BORDER_TITLE_MARGIN = 6
+"""The cells a border title leaves: the corners, the rules beside it and their spaces."""
 PICKED = Style(reverse=True)
 """The row of the candidate picked with ``[`` / ``]``."""
 
@@ -80,12 +90,24 @@ def legend_text(state: TokenViewState) -> Legend:
     return Legend(Text(f"shade = {state.shade_name}:", style="dim"), entries)
 
 
-def row_note(row: StepRow) -> Text:
+def row_note(row: StepRow, short: bool = False) -> Text:
     """What the row's last column says: chosen, and which setting cut it (``the settings`` where that is
-    not known: a struck-out row always says why it is struck out)."""
+    not known: a struck-out row always says why it is struck out).
+
+    ``short``, for a narrow panel: ``◀`` for chosen, ``✗ top-p`` for cut (the setting's value is in
+    the panel's title), ``?`` for not known to be kept. At 40 columns the long notes had no room
+    beside the numbers: ``◀ chosen`` and which setting cut a token were not shown at all.
+    """
     cut_by = row.cut_by or ("the settings" if row.kept is False else None)
+    if short:
+        mark = Text(CHOSEN_MARK, style="bold") if row.chosen else Text()
+        if cut_by:
+            mark.append((" " if mark else "") + f"{CUT_MARK} {_short_cut(cut_by)}", style="italic")
+        elif row.kept is None and not row.chosen:
+            mark.append("?", style="dim italic")
+        return mark
     if row.chosen:
-        note = Text("◀ chosen", style="bold")
+        note = Text(CHOSEN_NOTE, style="bold")
         if cut_by:
             note.append(f" · cut by {cut_by} here", style="italic")
         return note
@@ -96,6 +118,16 @@ def row_note(row: StepRow) -> Text:
     return Text("")
 
 
+def _short_cut(cut_by: str) -> str:
+    """``top-p 0.95`` as ``top-p``, ``temperature 0 (greedy)`` as ``temp`` (the title's ``temp 0 (greedy)``),
+    ``the settings`` as ``settings``: at most 8 cells, the room a 40-column screen leaves."""
+    if cut_by.startswith("temperature"):
+        return "temp"
+    if cut_by == "the settings":
+        return "settings"
+    return cut_by.split(" ")[0]
+
+
 def step_table(
     rows: list[StepRow], label: Callable[[int, str], str], width: int | None = None, picked: int | None = None
 ) -> Table:
@@ -103,20 +135,30 @@ def step_table(
 
     ``width`` (the panel's, when known) decides what gives way on a narrow
     screen: the bar first (the numbers beside it say the same), then the note
-    wraps; the numbers and the setting that cut a candidate are never cropped.
+    wraps; with less room than :data:`NOTE_LEAST` (40 columns) the notes are
+    said shortly (``◀``, ``✗ top-p``) and a long token is cut with ``…``. The
+    numbers and the setting that cut a candidate are never cropped.
     ``picked``: the row drawn highlighted (its token is shown whole on the detail line).
     """
     bar_width = BAR_WIDTH
     labels = [label(row.token_id, row.text) for row in rows]
     notes = [row_note(row) for row in rows]
+    least, most = TOKEN_WIDTH
     if width is not None:
         longest = max((cell_len(text) for text in labels), default=0)
-        token_width = min(longest, TOKEN_WIDTH[1])
-        fixed = max(token_width, TOKEN_WIDTH[0]) + 2 + (NUMBER_WIDTH + 2) * 2  # token, model, sampled
+        token_width = min(longest, most)
+        fixed = max(token_width, least) + 2 + (NUMBER_WIDTH + 2) * 2  # token, model, sampled
         note_width = max((note.cell_len for note in notes), default=0)
+        if width - fixed - 2 < min(note_width, NOTE_LEAST):  # 40 columns: the notes had no room, or folded
+            notes = [row_note(row, short=True) for row in rows]
+            note_width = max((note.cell_len for note in notes), default=0)
+            numbers = 2 + (NUMBER_WIDTH + 2) * 2  # the token column's padding, model, sampled
+            most = max(TOKEN_HEADER_WIDTH, min(most, width - numbers - note_width))  # a long token gets "…"
+            token_width = min(token_width, most)
+            least = min(max(min(token_width, least), TOKEN_HEADER_WIDTH), most)
+            fixed = max(token_width, least) + numbers
         bar_width = min(BAR_WIDTH, width - fixed - note_width - 2)
     table = Table(box=None, pad_edge=False, expand=False, padding=(0, 2, 0, 0), header_style="bold")
-    least, most = TOKEN_WIDTH
     table.add_column("token", no_wrap=True, min_width=least, max_width=most, overflow="ellipsis")
     table.add_column("model", justify="right", no_wrap=True, min_width=NUMBER_WIDTH)
     table.add_column("sampled", justify="right", no_wrap=True, min_width=NUMBER_WIDTH)
@@ -161,14 +203,19 @@ def token_detail(head: str, piece: TokenPiece | None, token_id: int, text: str) 
     return line
 
 
-def step_title(state: TokenViewState) -> tuple[str, Text]:
-    """(``step 6 of 120``, ``temperature 0.7 · top-k 40 · top-p 0.95 · the reply's settings``)."""
+def step_title(state: TokenViewState, short: bool = False) -> tuple[str, Text]:
+    """(``step 6 of 120``, ``temperature 0.7 · top-k 40 · top-p 0.95 · the reply's settings``).
+
+    ``short``: the settings in the settings bar's words, and only a what-if said (the warning-coloured
+    border says it too), for a narrow panel: ``temp 0.7 · top-k 40 · top-p 0.95``.
+    """
     head = f"step {state.cursor + 1} of {len(state.tokens)}"
-    title = Text(describe_settings(state.settings))
+    title = Text(describe_settings(state.settings, short))
     if state.what_if is None:
-        title.append(" · the reply's settings", style="dim")
+        if not short:
+            title.append(" · the reply's settings", style="dim")
     else:
-        title.append(" · what if (sampling panel)", style="bold reverse")
+        title.append(" · what if" if short else " · what if (sampling panel)", style="bold reverse")
     return head, title
 
 
@@ -249,12 +296,19 @@ class TokenPanel(ScrollableContainer, can_focus=False):
         # One column is kept for the scrollbar, shown or not: drawn a column narrower when it
         # appears, the table would wrap its notes differently as the list grows past the panel.
         width = max(self.content_region.width - SCROLLBAR, 1) if self.content_region.width else None
-        head, settings = step_title(state)
         parts: list[Text | Table] = []
-        if width is None or cell_len(head) + 3 + settings.cell_len + 6 <= self.size.width:
-            self.border_title = f"{head} · {settings.plain}"
+        for short in (False, True):
+            head, settings = step_title(state, short)
+            title_width = cell_len(head) + 3 + settings.cell_len + BORDER_TITLE_MARGIN
+            if width is None or title_width <= self.size.width:
+                self.border_title = f"{head} · {settings.plain}"
+                break
         else:  # the border would crop the settings being tried: they go on the panel's first lines, wrapped
             self.border_title = head
+            what_if = f"{head} · what if"
+            if state.what_if is not None and cell_len(what_if) + BORDER_TITLE_MARGIN <= self.size.width:
+                self.border_title = what_if  # the settings then take one line at 40 columns, not two
+                settings = Text(describe_settings(state.settings, short=True))
             parts.append(settings)
         rows = state.step_rows()
         if self.picked is not None and self.picked >= len(rows):
@@ -280,6 +334,18 @@ class TokenPanel(ScrollableContainer, can_focus=False):
             self.refresh(layout=True)
         self._shape = shape
         self.call_after_refresh(self._follow_pick)
+
+    @property
+    def heights(self) -> list[int]:
+        """The panel's height, borders included, with its first 1, 2, … candidates in sight; the last, whole.
+
+        What the screen shares its rows out by (a short screen gives the panel one candidate before
+        the legend); empty until the panel has been drawn at a width.
+        """
+        if self._shape is None or not self._row_lines or not self.content_region.width:
+            return []
+        ends = [*self._row_lines[1:], self._shape[2]]
+        return [end + self.styles.gutter.height for end in ends]
 
     def _lines(self, renderable: Group | Table, width: int | None) -> int:
         """Lines ``renderable`` takes at ``width``: a note that wraps on a narrow panel makes it taller."""
@@ -337,7 +403,11 @@ class TokenPanel(ScrollableContainer, can_focus=False):
             parts.append(f"{above} above")
         if below:
             parts.append(f"{below} more below")
-        self.border_subtitle = f"{' · '.join(parts)}: [ ] or the wheel scroll"
+        where = " · ".join(parts)
+        keys = f"{where}: [ ] or the wheel scroll"
+        # Cut at the border on a narrow panel ("[ ] or the whee…"): the keys said shortly instead.
+        fits = cell_len(keys) + BORDER_TITLE_MARGIN <= self.size.width
+        self.border_subtitle = keys if fits else f"{where}: [ ]"
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
