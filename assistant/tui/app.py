@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -13,9 +13,11 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from ..errors import AssistantError
+from ..terminal_text import message_line
 from .controller import ChatController, ChatSettings
 from .pickers import same_model
 from .screens.chat import ChatScreen
+from .screens.dialogs import Confirm
 from .screens.help import HelpScreen
 from .screens.settings import SettingsChoice, SettingsScreen
 from .text import as_markup, as_typed, visible_text
@@ -69,7 +71,11 @@ class ChatApp(App[None]):
     ) -> None:
         """Notifications quote user and model text (titles, errors): never markup, never escapes."""
         super().notify(
-            visible_text(message), title=visible_text(title), severity=severity, timeout=timeout, markup=False
+            message_line(message, flatten=False),
+            title=visible_text(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
         )
 
     OPENED_SCHEMES = frozenset({"http", "https"})
@@ -137,6 +143,34 @@ class ChatApp(App[None]):
             )
             return
         self.notify("Press Ctrl+Q to quit (or Ctrl+D in an empty message box).", title="Do you want to quit?")
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q. The unsent message is kept for next time (see :meth:`exit`); where it cannot be
+        (history off: ``--no-log`` writes nothing typed to disk), quitting asks first. Ctrl+Q
+        again at the question quits."""
+        screen = self.chat_screen
+        if (
+            not isinstance(self.screen, Confirm)
+            and screen.unsent_text()
+            and not self.controller.library.keeps_drafts
+        ):
+            question = "Quit? The message you have not sent is lost: history is off (--no-log)."
+            self.push_screen(Confirm(question, yes="Quit"), lambda quit_now: self.exit() if quit_now else None)
+            return
+        self.exit()
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        """Quit however it is asked (Ctrl+Q, Ctrl+D, the palette), keeping the unsent message first.
+
+        Here, not on unmount: the message box is still there to read.
+        """
+        try:
+            screen = self.chat_screen
+        except LookupError:
+            pass
+        else:
+            screen.keep_draft()
+        super().exit(*args, **kwargs)
 
     def get_default_screen(self) -> ChatScreen:
         return ChatScreen()

@@ -15,24 +15,23 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..backends import Backend, default_model_for
-from ..context import FittedPrompt, fit_to_context
-from ..errors import AssistantError, BackendError, NotSupportedError, ToolError
+from ..context import FittedPrompt
+from ..errors import AssistantError, BackendError, NotSupportedError
 from ..inspect.token_view import ReplyTokens
 from ..models.mode import Mode, choose_mode
 from ..structured.output import without_schema_instruction
-from ..tools.generate import TOOL_STOPPED
-from ..types import Chunk, Completion, GenerationParams, Message, Timings, Usage
+from ..types import Chunk, Completion, GenerationParams, Message
 from .branching import ConversationBranches
 from .conversations import ConversationLibrary, OpenedConversation
+from .one_shot import OneShotTurns
 from .pickers import SettingsOptions, backend_choices, model_choices
 from .reply_inspection import ReplyInspection, reply_prompt
 from .state import ChatSettings, EngineStatus, Exchange, PromptPreview
 from .templating import (
     VARIABLES_FIELD,
-    VARIABLES_HINT,
     TemplatedSession,
     extraction_of,
     is_choice,
@@ -41,16 +40,11 @@ from .templating import (
     template_choices,
     variables_taken,
 )
-from .tool_calls import ToolCall
-
-P = TypeVar("P")
-"""What a non-streamed turn's ``prepare`` builds for its ``run`` (see :meth:`ChatController.run_exchange`)."""
 
 if TYPE_CHECKING:
     from ..history.records import Turn
     from ..history.session_link import HistoryLink
     from ..templates import PromptTemplate
-    from ..templates.run import TemplateResult
     from ..templates.strategies import Extraction
 
 __all__ = ["ChatController", "ChatSettings", "EngineStatus", "Exchange", "PromptPreview", "load_chat_backend"]
@@ -68,12 +62,13 @@ def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
     return load(name, model, **options)
 
 
-class ChatController(ReplyInspection, ConversationBranches):
+class ChatController(ReplyInspection, ConversationBranches, OneShotTurns):
     """Owns the backend, the conversation and the settings of one chat window.
 
     The token and attention views' model work is in :class:`ReplyInspection`;
     regenerating, editing and switching between versions of a turn in
-    :class:`ConversationBranches`; the state it reports in :mod:`.state`.
+    :class:`ConversationBranches`; tools and scored templates in
+    :class:`OneShotTurns`; the state it reports in :mod:`.state`.
     """
 
     def __init__(
@@ -492,109 +487,3 @@ class ChatController(ReplyInspection, ConversationBranches):
     def scores_choices(self) -> bool:
         """The current template picks a label by scoring instead of generating text."""
         return is_choice(self.template)
-
-    def classify(self, user_text: str) -> TemplateResult:
-        """Run a choice template on ``user_text`` (label by log-likelihood) and keep the exchange."""
-        from ..templates.render import render_template
-        from ..templates.run import execute
-
-        template = self.template
-        assert template is not None
-        backend = self.require_backend()
-
-        def prepare() -> list[Message]:
-            messages = render_template(
-                template, self.settings.template_variables, input=user_text, variables_hint=VARIABLES_HINT
-            )
-            fit_to_context(backend, messages)  # one over the context window is refused here, unrecorded
-            return messages
-
-        def run(messages: list[Message]) -> Exchange:
-            result = execute(template, messages, backend, self.settings.params)
-            answer = result.answer if result.answer is not None else result.output
-            return Exchange(
-                self._completion(str(answer), result.usage, result.timings), result, None, result.to_dict()
-            )
-
-        return self.run_exchange(user_text, run, prepare)
-
-    def run_tool(
-        self, line: str, call: ToolCall, progress: Callable[[int, int, str], None] | None = None
-    ) -> Any:
-        """Run a slash command's tool on the loaded model; the exchange is kept like a turn.
-
-        Esc (:meth:`cancel`) stops only the generation running at that moment, and a tool
-        makes many (a summary's parts, a retry after an output it cannot use): the stop
-        is kept for the whole run, and the tool's next progress report ends it.
-        """
-        backend = self.require_backend()
-        self._tool_stop.clear()
-
-        def report(done: int, total: int, message: str) -> None:
-            if self._tool_stop.is_set():
-                raise ToolError(TOOL_STOPPED)
-            if progress is not None:
-                progress(done, total, message)
-
-        def run(_: None) -> Exchange:
-            result = call.tool.answer_without_model(call.text, call.params)  # settled so, no model is named (as the CLI)
-            if result is not None:
-                return Exchange(self._completion(result.to_text(), by_model=False), result, call.name, result.to_dict())
-            result = call.tool.run(call.text, backend, params=call.params, progress=report)
-            if self._tool_stop.is_set():  # stopped after its last report: what it made may be cut short
-                raise ToolError(TOOL_STOPPED)
-            return Exchange(self._completion(result.to_text()), result, call.name, result.to_dict())
-
-        # Nothing to build first: the parameters were checked when the call was prepared.
-        return self.run_exchange(line, run, lambda: None, tool_name=call.name)
-
-    def _completion(
-        self, text: str, usage: Usage | None = None, timings: Timings | None = None, *, by_model: bool = True
-    ) -> Completion:
-        backend = self.require_backend() if by_model else None  # a tool's answer without a model names none
-        model, name = (backend.model_name, backend.name) if backend is not None else ("", "")
-        return Completion(text, model, name, "stop", usage or Usage(), timings or Timings())
-
-    def run_exchange(
-        self, user_text: str, run: Callable[[P], Exchange], prepare: Callable[[], P], tool_name: str | None = None
-    ) -> Any:
-        """A turn that is not streamed (a tool, a scored label), kept like any other.
-
-        ``prepare`` builds what the model will be given (a choice template's
-        rendered prompt, checked against the context window); it fails before
-        anything is stored, as a streamed message whose prompt cannot be built
-        does (:meth:`ChatSession.send`): the model never saw it, so it is no turn
-        and :attr:`last_turn` stays None. Then the user's text is stored and
-        ``run(prepared)`` runs; a failure there is stored as an error turn and
-        re-raised. On success the exchange joins the conversation (so the model
-        sees it next turn, as a resumed one would).
-        """
-        from ..history.recorder import unrecorded_turn
-
-        if self.recorder is not None:
-            self.recorder.last_turn = None
-        try:
-            session = self.session()
-            prepared = prepare()
-        except BaseException:
-            self.abandon_branch()  # nothing was sent: a prepared edit does not linger
-            raise
-        recorded = (
-            self.recorder.turn(user_text, self.recorder.meta_of(session), session.system)
-            if self.recorder is not None
-            else unrecorded_turn()
-        )
-        with recorded as turn:  # stored before the run; a failure is kept as an error turn and re-raised
-            turn.tool_name = tool_name  # a failed tool run is stored as that tool's
-            # The engine is held as while streaming: a tool's or a template's generation ran beside
-            # the token view's scoring of an earlier reply (two requests in one llama.cpp context),
-            # and closing the app mid-tool freed the engine under it.
-            with self._streaming:
-                exchange = run(prepared)
-            turn.complete(exchange.completion, tool_name=exchange.tool_name, tool_result=exchange.tool_result)
-        self.messages.extend([Message("user", user_text), Message("assistant", exchange.completion.text)])
-        # The last streamed reply no longer describes the context: the status counts the conversation anew.
-        self.last = self.last_fit = None
-        return exchange.result
-
-

@@ -77,6 +77,29 @@ class ConversationLibrary:
         """What the user sent in earlier chats, oldest first, so Up reaches past this run of the app."""
         return self.store.recent_user_texts(limit) if self.store is not None else []
 
+    @property
+    def keeps_drafts(self) -> bool:
+        """Whether an unsent message is kept on quitting: not with history off (``--no-log``: nothing
+        typed is written to disk)."""
+        return self.log and self.store is not None
+
+    def keep_draft(self, conversation_id: int | None, text: str) -> None:
+        """Keep the message box's unsent ``text`` for this conversation (None: the new chat)."""
+        if self.keeps_drafts:
+            from .remembered import draft_key, keep_draft
+
+            assert self.store is not None
+            keep_draft(draft_key(self.store.path, conversation_id), text)
+
+    def take_draft(self, conversation_id: int | None) -> str:
+        """The unsent message kept for this conversation ("" when none); it is forgotten once taken."""
+        if not self.keeps_drafts:
+            return ""
+        from .remembered import draft_key, take_draft
+
+        assert self.store is not None
+        return take_draft(draft_key(self.store.path, conversation_id))
+
     def recent(self, limit: int = 200) -> list[ConversationRow]:
         if self.store is None:
             return []

@@ -65,7 +65,7 @@ KEY_HELP: tuple[KeyHelp, ...] = (
     KeyHelp("Conversations", "r (in the list)", "Rename the conversation"),
     KeyHelp("Conversations", "Delete (in the list)", "Delete the conversation (asks first)"),
     KeyHelp("App", "Tab / Shift+Tab", "Move focus between the input, messages and sidebar"),
-    KeyHelp("App", "Ctrl+Q", "Quit"),
+    KeyHelp("App", "Ctrl+Q", "Quit (an unsent message is kept for next time)"),
     KeyHelp("App", "Ctrl+D", "Quit, in an empty message box (with text it deletes to the right)"),
 )
 

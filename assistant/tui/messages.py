@@ -75,6 +75,8 @@ class TaskFinished(Message):
     error: str | None = None
     source_text: str = ""
     """The text the tool ran on (entity offsets point into it)."""
+    stopped: bool = False
+    """The user stopped it (Esc): no failure, and ``error`` says only that."""
 
 
 @dataclass

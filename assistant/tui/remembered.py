@@ -8,6 +8,10 @@ Model, backend, template, sampling parameters and mode:
 - **the last used** are written to ``<data>/chat_settings.json`` when the app
   closes, and a new chat started without ``-m/-b/-t/-o`` begins with them.
 
+And the message box's **draft**: text typed and not sent when the app quits is kept per
+conversation in ``<data>/chat_drafts.json`` and put back in the box when that conversation
+is opened again (``-c``, the sidebar; a new chat's by the next new chat).
+
 Textual-free: the app and ``assistant chat`` both call it. A missing or broken
 file is no memory, never an error: the config's defaults apply.
 """
@@ -161,3 +165,61 @@ def of_conversation(stored: Sequence[Any]) -> Remembered | None:
             params = message.params if isinstance(message.params, dict) else {}
             return Remembered(message.model, message.backend, message.template, params)
     return None
+
+
+DRAFTS_FILE_NAME = "chat_drafts.json"
+MAX_DRAFTS = 100
+"""Drafts kept at most (the newest): one per conversation left with text in its message box."""
+
+
+def drafts_path() -> Path:
+    from ..config import paths
+
+    return paths().data_dir / DRAFTS_FILE_NAME
+
+
+def draft_key(db: Path, conversation_id: int | None) -> str:
+    """Where a draft belongs: a conversation of one history database (ids restart in another ``--db``),
+    or the new chat (``new``) that database's next plain ``assistant chat`` opens."""
+    return f"{db}#{conversation_id if conversation_id is not None else 'new'}"
+
+
+def _read_drafts(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: value for key, value in data.items() if isinstance(value, str) and value.strip()}
+
+
+def keep_draft(key: str, text: str, path: Path | None = None) -> None:
+    """Keep ``text``, the unsent message of the conversation ``key`` (an empty one forgets it).
+
+    Quitting (Ctrl+Q) with a message typed and not sent lost it. Best effort, as the
+    settings: a read-only data directory just means no draft is kept.
+    """
+    target = path or drafts_path()
+    drafts = _read_drafts(target)
+    had = drafts.pop(key, None) is not None  # re-inserted last: the newest are the ones kept
+    if text.strip():
+        drafts[key] = text
+    elif not had:
+        return  # nothing kept, nothing to forget: no file written
+    kept = dict(list(drafts.items())[-MAX_DRAFTS:])
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(target) as out:
+            json.dump(kept, out, ensure_ascii=False)
+    except OSError:
+        return
+
+
+def take_draft(key: str, path: Path | None = None) -> str:
+    """The draft kept for ``key`` ("" when none), forgotten in the file: it is in the message box now."""
+    target = path or drafts_path()
+    text = _read_drafts(target).get(key, "")
+    if text:
+        keep_draft(key, "", target)
+    return text

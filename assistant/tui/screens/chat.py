@@ -35,17 +35,12 @@ from ..messages import (
     ReplyFinished,
     ReplyProgress,
 )
+from ..reply_status import finished_status, noted_status
 from ..slash import is_slash_command, parse_slash_command, unescape_slash
 from ..stream_buffer import DrawPacer, ReplyBuffer
 from ..templating import answer_view
 from ..text import shorten
-from ..widgets.chat_log import (
-    STOPPED_AT_MAX_TOKENS,
-    AssistantMessage,
-    ChatLog,
-    UserMessage,
-    prefetch_markdown,
-)
+from ..widgets.chat_log import AssistantMessage, ChatLog, UserMessage, prefetch_markdown
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
@@ -76,8 +71,6 @@ taken from an engine thread the others wait for. SmolLM2 on llama.cpp in the app
 at 0.1 and 0.55 at 0.4 (before draws cost one layout instead of two); then, in 8 paired rounds, 0.91
 at 0.05, 0.96 at 0.02 and 1.00 with no drawing at all. At 0.02 a draw (5-15 ms) comes about every
 0.5 s (``max_interval``), two or three lines of text at a time."""
-
-FINISH_STATUS = {"cancelled": "interrupted", "length": STOPPED_AT_MAX_TOKENS, "error": "error", "stop": ""}
 
 
 class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, OneLayoutPass, Screen[None]):
@@ -196,6 +189,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         self.warn_template()
         for entry in self.controller.library.recent_inputs():
             self.prompt_input.sent_history.add(entry)
+        self.restore_draft()  # typed and not sent when the app last quit
         # Focus after the first layout: the box is briefly zero-sized (and so
         # "hidden", which drops focus) until the screen has been arranged once.
         self.call_after_refresh(self.prompt_input.focus)
@@ -529,9 +523,13 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             elif user is not None:
                 await self._not_sent(user, message.user_text, edit_sent)
         else:
-            reason = completion.finish_reason if completion is not None else "error"
-            await reply.finish(FINISH_STATUS.get(reason, reason))
-            if completion is not None and reason in ("stop", "length"):
+            backend, sent = self.controller.backend, self.controller.last_tokens  # sent: its params (F2 may change them)
+            await reply.finish(finished_status(
+                completion,
+                backend.context_length if backend is not None else None,
+                sent.params.max_tokens if sent is not None else None,
+            ))  # fmt: skip
+            if completion is not None and completion.finish_reason in ("stop", "length"):
                 await self._show_answer(reply, completion.text)
         self.rendered_at = time.perf_counter()
         self.mark_turn(None if regenerated else user, reply if reply.is_attached else None)
@@ -568,7 +566,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             return
         folded, note = answer_view(extraction)
         if note:
-            reply.set_status(note)
+            reply.set_status(noted_status(reply.status, note))
         if folded is not None:
             await reply.show_reasoning(*folded)
 

@@ -48,6 +48,7 @@ class ConversationActions(_Screen):
         self.set_status(tokens_per_second=None, ttft_ms=None, context_used=None, dropped=0)
         self.prompt_input.put_aside_draft()
         self.return_queued()
+        self.restore_draft()  # one left in a new chat when the app last quit
         self.refresh_engine_status()
         self.refresh_sidebar()
         self.prompt_input.focus()
@@ -68,6 +69,35 @@ class ConversationActions(_Screen):
         else:
             self._give_back(queued, f"{unsent}: it is back in the message box")
 
+
+    # ---- drafts ---------------------------------------------------------------------
+    def unsent_text(self) -> str:
+        """What the user wrote and has not sent: a message waiting for the model to load, and the box's text."""
+        parts = [text for text in (self.queued, self.prompt_input.text) if text and text.strip()]
+        return "\n\n".join(parts)
+
+    def keep_draft(self) -> None:
+        """On quitting: the unsent text is kept for this conversation (see :mod:`..remembered`)."""
+        try:
+            self.controller.library.keep_draft(self.controller.conversation_id, self.unsent_text())
+        except Exception as exc:  # noqa: BLE001 - quitting must never fail for a draft
+            self.log.warning(f"the draft could not be kept: {exc}")
+
+    def restore_draft(self) -> None:
+        """The text left unsent in this conversation when the app last quit goes back into the box.
+
+        Into an empty box; a box already holding text (a draft carried over from the conversation
+        open before) keeps it, and the kept one goes into the input history (Up brings it back).
+        """
+        draft = self.controller.library.take_draft(self.controller.conversation_id)
+        if not draft:
+            return
+        if self.prompt_input.text.strip():
+            self.prompt_input.sent_history.add(draft)
+            self.notify("The message you left unsent here is in the input history: Up brings it back")
+        else:
+            self.prompt_input.show_message(draft)
+            self.notify("The message you left unsent here is back in the message box")
 
     @property
     def sidebar(self) -> Sidebar:
@@ -130,6 +160,7 @@ class ConversationActions(_Screen):
             return
         await self.show_stored(opened.stored)
         self.return_queued()
+        self.restore_draft()
         self.set_status(tokens_per_second=None, ttft_ms=None)
         self.refresh_settings()
         self.refresh_sidebar()
@@ -137,11 +168,21 @@ class ConversationActions(_Screen):
         self.warn_template()
         remembered, settings = opened.remembered, self.controller.settings
         if remembered is not None and remembered.model and remembered.backend and (
-            remembered.backend != settings.backend or not same_model(remembered.model, settings.model)
+            remembered.backend != settings.backend or not self._model_in_use(remembered.model)
         ):
             self.load_model(remembered.model, remembered.backend)  # the model it was having with
         else:
             self.refresh_engine_status()
+
+    def _model_in_use(self, model: str) -> bool:
+        """Whether ``model`` (as a stored reply names it) is the one in use: by reference, or by the
+        engine's own name, which is what a reply stores (a model given by path, ``-m ~/m/x.gguf``, is
+        stored as ``x.gguf``: reopening a conversation it wrote tried to load ``x.gguf`` from the models
+        directory, and said "model file not found" over the model that was loaded)."""
+        engine = self.controller.backend
+        if engine is not None and engine.model_name and model == engine.model_name:
+            return True
+        return same_model(model, self.controller.settings.model)
 
     def warn_template(self) -> None:
         """A template in force that still needs a variable says so now, not as each turn's failure."""
@@ -174,6 +215,7 @@ class ConversationActions(_Screen):
             except AssistantError as exc:
                 self.notify(str(exc), title="Delete", severity="error")
                 return
+            self.controller.library.take_draft(conversation_id)  # its unsent message goes with it
             if was_open:
                 self.cancel_edit()
                 await self.log_view.clear(EMPTY_HINT)

@@ -14,6 +14,8 @@ from textual import work
 
 from ...errors import AssistantError
 from ..messages import TaskFinished, TaskProgress
+from ..one_shot import ToolStopped
+from ..reply_status import TOOL_STOPPED_STATUS
 from ..slash import parse_slash_command
 from ..text import shorten
 from ..widgets.chat_log import ToolMessage, UserMessage
@@ -76,6 +78,8 @@ class TaskActions(_Screen):
     def _task_worker(self, label: str, user_text: str, task: Callable[[], Any], source_text: str) -> None:
         try:
             self.post_message(TaskFinished(label, user_text, task(), source_text=source_text))
+        except ToolStopped as exc:
+            self.post_message(TaskFinished(label, user_text, error=str(exc), stopped=True))
         except AssistantError as exc:
             self.post_message(TaskFinished(label, user_text, error=str(exc)))
         except Exception as exc:  # a plugin's bug must not take the app down
@@ -95,12 +99,18 @@ class TaskActions(_Screen):
                     await self._not_sent(user, message.user_text, edit_sent)
                 else:
                     if user is not None:
-                        user.set_status("failed", shorten(message.error, 160))  # the reason stays in sight
+                        if message.stopped:  # the user's choice, no failure (kept interrupted, as a reply)
+                            user.set_status(TOOL_STOPPED_STATUS)
+                        else:
+                            user.set_status("failed", shorten(message.error, 160))  # the reason stays in sight
                         self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
                     # The line goes back into the box too, to fix and send again: a mistake only the
                     # tool can see as it runs is found then.
                     self._give_back(message.user_text)
-                self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
+                if message.stopped:
+                    self.notify("Stopped (Esc): the line is back in the message box", title=message.label)
+                else:
+                    self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
             else:
                 body, plain = result_view(message.result, message.source_text)
                 result = await self.log_view.add(ToolMessage(message.label, body, plain))

@@ -28,32 +28,14 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
-from ..text import shorten, visible_text
+from ..reply_status import ended_status, failed_tool_status, noted_status, stored_reply_status
+from ..text import visible_text
 from .turn_folding import FOLD_CSS, TurnFolder
 
 if TYPE_CHECKING:
     from ...history import StoredMessage
     from ...inspect.token_view import ReplyTokens
     from .reply_stream import ReplyBody, ReplyStream
-
-STORED_STATUS = {"complete": "", "interrupted": "interrupted", "error": "error"}
-"""How a stored reply's status shows in its header."""
-STOPPED_AT_MAX_TOKENS = "stopped at max tokens"
-"""The header of a reply cut at max tokens, live and reopened."""
-EMPTY_REPLY = "empty reply"
-
-
-def ended_status(status: str, text: str) -> str:
-    """The header status of a reply that ended (``""``: it stopped, or ``stopped at max tokens``).
-
-    A reply the model ended at once, or wrote only spaces and newlines, drew its
-    header over nothing: the same as a reply still waiting for its first token.
-    It says so, live and reopened.
-    """
-    if text.strip() or status not in ("", STOPPED_AT_MAX_TOKENS):
-        return status
-    return f"{status}, {EMPTY_REPLY}" if status else EMPTY_REPLY
-
 
 _FENCE = re.compile(r"^(```+|~~~+)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -401,24 +383,16 @@ def stored_widgets(stored: Sequence[StoredMessage], before: Sequence[str] = ()) 
             )
             widgets.append(ToolMessage(label, body, plain))
         elif message.role == "assistant" and message.tool_name and message.status != "complete":
-            # A tool run that failed (stopped with Esc, say): drawn as live, its slash line marked failed
-            # with the reason (live, a notification said it; reopened, nothing did).
+            # A tool run that failed: drawn as live, its slash line marked failed with the reason (live, a
+            # notification said it; reopened, nothing did), or stopped.
             if widgets and isinstance(widgets[-1], UserMessage):
-                widgets[-1].set_status("failed", shorten(message.error or "", 160))
+                widgets[-1].set_status(*failed_tool_status(message))
         elif message.role == "assistant":
-            status = STORED_STATUS.get(message.status, message.status)
-            if message.status == "complete" and message.finish_reason == "length":
-                status = STOPPED_AT_MAX_TOKENS  # as the live turn said
-            if message.status == "complete":
-                status = ended_status(status, message.content)
-            if message.status == "interrupted" and not message.content:
-                status = "no reply"
-            elif message.status == "error" and not message.content and message.error:
-                status = f"error: {shorten(message.error, 160)}"  # nothing else says why it failed
+            status = stored_reply_status(message)
             folded = None
             if message.status == "complete" and message.content:  # as the live reply ends (chat.py)
                 folded, note = answer_view(stored_extraction(message.template, message.content, templates))
-                status = note or status
+                status = noted_status(status, note)
             widgets.append(
                 AssistantMessage(
                     message.content,

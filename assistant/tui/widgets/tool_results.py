@@ -74,8 +74,20 @@ def highlight_entities(text: str, spans: Sequence[Span], labels: Sequence[str]) 
     return out
 
 
-def probability_bars(probabilities: Mapping[str, float], chosen: str | None = None, width: int = 30) -> Text:
-    """One line per label: name, a bar proportional to its probability, the percentage."""
+BAR_AROUND = 2 + 8 + 3
+"""Cells on a bar's line besides the label and the bar: the gap after the label, ``  96.9%`` and ``  ◀``."""
+MIN_BAR_WIDTH = 5
+
+
+def probability_bars(
+    probabilities: Mapping[str, float], chosen: str | None = None, width: int = 30, fit_in: int | None = None
+) -> Text:
+    """One line per label: name, a bar proportional to its probability, the percentage.
+
+    ``fit_in``: the cells there are; the bars are narrowed (down to :data:`MIN_BAR_WIDTH`) so each
+    line fits. At 30 cells a result beside the sidebar on an 80-column terminal wrapped, the
+    chosen label's ``◀`` alone on a line under its bar.
+    """
     from rich.cells import cell_len
 
     out = Text()
@@ -83,6 +95,8 @@ def probability_bars(probabilities: Mapping[str, float], chosen: str | None = No
     # and a control character is drawn wider (``\u202e``), so padding by characters misaligned the bars.
     names = {label: visible_text(label) for label in probabilities}
     name_width = max((cell_len(name) for name in names.values()), default=0)
+    if fit_in is not None:
+        width = max(MIN_BAR_WIDTH, min(width, fit_in - name_width - BAR_AROUND))
     for index, (label, probability) in enumerate(sorted(probabilities.items(), key=lambda item: -item[1])):
         if index:
             out.append("\n")
@@ -109,12 +123,20 @@ class SentimentView(Static):
     DEFAULT_CSS = "SentimentView { height: auto; }"
 
     def __init__(self, probabilities: Mapping[str, float], chosen: str | None, note: str | None = None) -> None:
+        self._result = (probabilities, chosen, note)
         super().__init__(noted_bars(probabilities, chosen, note), markup=False)
 
+    def on_resize(self) -> None:
+        """Bars as wide as the view allows (see :func:`probability_bars`), drawn again when it changes."""
+        if self.content_size.width > 0:
+            self.update(noted_bars(*self._result, fit_in=self.content_size.width))
 
-def noted_bars(probabilities: Mapping[str, float], chosen: str | None, note: str | None) -> Text:
+
+def noted_bars(
+    probabilities: Mapping[str, float], chosen: str | None, note: str | None, *, fit_in: int | None = None
+) -> Text:
     """The bars, and the result's note under them (which labels got no examples, …): the CLI prints it too."""
-    bars = probability_bars(probabilities, chosen)
+    bars = probability_bars(probabilities, chosen, fit_in=fit_in)
     if note:
         bars.append("\n")
         bars.append(visible_text(f"note: {note}"), style="dim")
