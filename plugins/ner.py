@@ -36,7 +36,7 @@ from assistant.tools.classify import (
 )
 from assistant.tools.context import context_window, fits
 from assistant.tools.prompts import completion_text, render
-from assistant.tools.span_case import recased
+from assistant.tools.span_case import Opening, opening_case, recased
 from assistant.tools.spans import Span, candidate_spans, caseless_script, one_line
 from assistant.tools.text import sentence_spans
 
@@ -320,6 +320,9 @@ class NamedEntities(BaseTool):
         # In a sentence all in capitals names are found in the text as the model recases it ("JOHN SMITH
         # VISITED PARIS": "JOHN SMITH", "PARIS"), not in one run of capitals (assistant/tools/span_case.py).
         recase = self._recaser(backend) if names_wanted else None
+        # A sentence's first word before a date ("Black Friday sales", "Happy Friday everyone") is asked
+        # what it is, as the model writes it inside a sentence (assistant/tools/span_case.py).
+        opening = self._opening(backend) if names_wanted and pattern_types["date"] else None
         sentences = sentence_spans(text)
         reported = time.monotonic()
         for index, (start, end) in enumerate(sentences):
@@ -329,7 +332,9 @@ class NamedEntities(BaseTool):
             sentence = text[start:end]
             found = [
                 s
-                for s in candidate_spans(sentence, bool(pattern_types["date"]), bool(pattern_types["time"]), recase)
+                for s in candidate_spans(
+                    sentence, bool(pattern_types["date"]), bool(pattern_types["time"]), recase, opening
+                )
                 if names_wanted or s.kind != "name"
             ]
             # A hard-wrapped sentence is shown on one line, a name wrapped in it as one name
@@ -389,6 +394,22 @@ class NamedEntities(BaseTool):
                 return text
 
         return recase
+
+    @staticmethod
+    def _opening(backend: Any) -> Callable[[str, str, str], Opening]:
+        """What a sentence's first word before a date is (:func:`opening_case`), by the model; where the
+        backend cannot score, a name of its own before the date, as code alone finds it."""
+
+        def opening(word: str, date: str, rest: str) -> Opening:
+            def score(prompt: str, candidates: list[str]) -> list[float]:
+                return label_scores(backend, prompt, candidates)
+
+            try:
+                return opening_case(word, date, rest, score)
+            except NotSupportedError:
+                return "apart"
+
+        return opening
 
     def _typed(
         self, backend: Any, sentence: str, offset: int, span: Span, shown: dict[str, str],

@@ -16,6 +16,7 @@ and its probabilities are one-hot, since no likelihoods exist.
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
 from typing import Any, Callable, Mapping, Sequence
 
@@ -27,6 +28,7 @@ from assistant.tools.classify import (
     content_free_baseline,
     generate_label,
     label_scores,
+    log_sum_exp,
     softmax,
 )
 from assistant.tools.context import input_budget, token_counter
@@ -114,7 +116,8 @@ class Sentiment(BaseTool):
         Parameter(
             "calibrate",
             "bool",
-            help="subtract each label's score after a content-free input (off: it lowered accuracy on SmolLM2)",
+            help="divide out each label's prior, measured on content-free inputs (with examples=similar: on the "
+            "pool's texts of the labels asked, which lets SmolLM2 choose neutral); off: it lowered accuracy on SmolLM2",
             default=False,
         ),
         Parameter(
@@ -226,9 +229,14 @@ class Sentiment(BaseTool):
             raise ToolError("nothing to classify: the input is empty")
         return None
 
-    def _prompt(self, text: str, labels: list[str], examples: str, chosen_for: str | None = None) -> str:
-        """The prompt for ``text``; its examples chosen for ``chosen_for`` when given (else for ``text``)."""
-        demonstrations = self._demonstrations(text if chosen_for is None else chosen_for, labels, examples)
+    def _prompt(
+        self, text: str, labels: list[str], examples: str, chosen_for: str | None = None,
+        demonstrations: list[Mapping[str, Any]] | None = None,
+    ) -> str:
+        """The prompt for ``text``; its examples chosen for ``chosen_for`` when given (else for ``text``),
+        or ``demonstrations`` when given."""
+        if demonstrations is None:
+            demonstrations = self._demonstrations(text if chosen_for is None else chosen_for, labels, examples)
         if self.tidy:
             text = tidy_spacing(text)
         variables = {"input": text, "labels": labels, "demonstrations": demonstrations}
@@ -257,12 +265,54 @@ class Sentiment(BaseTool):
         best = max(range(len(labels)), key=lambda i: probabilities[i])
         return LabelResult(labels[best], dict(zip(labels, probabilities)), method="likelihood")
 
+    calibration_rows = 8
+    """Pool texts per label that ``calibrate`` scores (the pool's first; the prior hardly moves past 4)."""
+
     def _baseline(self, backend: Any, labels: list[str], candidates: list[str], examples: str) -> list[float]:
+        """``calibrate``'s label prior: with ``examples=similar``, over the pool's texts when it has every label
+        asked (the examples come from it, and a content-free input's "nearest" examples are arbitrary); else
+        on content-free inputs, as with the fixed examples."""
         key = (backend.name, backend.model_name, tuple(labels), examples)
         if key not in self._baselines:
-            prompts = [self._prompt(x, labels, examples) for x in CONTENT_FREE_INPUTS]
-            self._baselines[key] = content_free_baseline(backend, prompts, candidates)
+            if examples == "similar" and self._pool_has(labels):
+                self._baselines[key] = self._pool_prior(backend, labels, candidates)
+            else:
+                prompts = [self._prompt(x, labels, examples) for x in CONTENT_FREE_INPUTS]
+                self._baselines[key] = content_free_baseline(backend, prompts, candidates)
         return self._baselines[key]
+
+    def _pool_has(self, labels: list[str]) -> bool:
+        if self._pool_rows is None:
+            self._pool_rows = _read_pool()
+        return {label.lower() for label in labels} <= {str(row["output"]) for row in self._pool_rows}
+
+    def _pool_prior(self, backend: Any, labels: list[str], candidates: list[str]) -> list[float]:
+        """Log of the label distribution averaged over the pool's texts, each asked label weighing the same.
+
+        Why not content-free inputs ("N/A", "", "[MASK]", Zhao et al. 2021): with a label that means
+        "no sentiment" they *are* that label's texts. SmolLM2's P(neutral) ranks the own set's neutral
+        statements well above its reviews (0.10 against 0.03 on average, AUC 0.98) yet stays under the
+        polar labels' (the prior over the pool: positive 0.65, negative 0.31, neutral 0.04); the
+        content-free inputs get 0.17, so dividing by that removed the very evidence: neutral 0/14 with or
+        without calibration. With ``examples=similar`` and this prior: neutral 10/14, 77/86 on the
+        three-label own set (72/86 uncalibrated, 60/86 calibrated on content-free inputs before the rounds).
+        (With the fixed examples it measured 14/14 and 83/86, and for positive/negative less harm than the
+        content-free prior, SST-2 halves 80.4 / 84.8 % against 76.4 / 75.6 %; that mode keeps the
+        content-free prior its tests and docs describe.) Each text is classified with the prompt it would
+        get as input, its examples chosen from the pool without it: never shown as its own example.
+        """
+        per_label = []
+        for label in [label.lower() for label in labels]:
+            rows = [row for row in self._pool_rows or [] if row["output"] == label][: self.calibration_rows]
+            per_label.append(content_free_baseline(backend, [self._prompt_without(row, labels) for row in rows], candidates))
+        return [log_sum_exp(column) - math.log(len(per_label)) for column in zip(*per_label)]
+
+    def _prompt_without(self, row: Mapping[str, Any], labels: list[str]) -> str:
+        """The ``examples=similar`` prompt for a pool row's text, its examples chosen from the pool without it."""
+        in_pool, fixed, _ = self._choice(labels)
+        others = DemonstrationPool([r for r in self._pool_rows or [] if r["output"] in in_pool and r is not row])
+        text = str(row["input"])
+        return self._prompt(text, labels, "similar", demonstrations=[*fixed, *others.nearest(text, self.per_label, in_pool)])
 
 
 @hookimpl

@@ -17,6 +17,7 @@ from assistant import hookimpl
 from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
+from assistant.tools.figures import figures, unstated
 from assistant.tools.generate import Generated, TokenProgress, generate_checked, ticker
 from assistant.tools.prompts import render
 from assistant.tools.text import chunk_text, split_sentences, word_count
@@ -77,50 +78,30 @@ _SENTENCE_DONE = re.compile(r"[.!?…。！？]['\")\]」』）”’]*\s*$")
 """Text whose last sentence is finished (closing punctuation, perhaps a quote or bracket)."""
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-"""A number as written ("2,000", "3.5", "2026"); compared without its thousands separators."""
-_NUMBER_WORDS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty"
-).split()
-"""A number a summary may write in digits where its source spelled it ("two reasons" -> "2 reasons")."""
-
-
-def _numbers(text: str) -> set[str]:
-    """The numbers ``text`` holds, as digits without separators, and those it spells out (up to twenty)."""
-    found = _numbers_of(text)
-    lowered = re.findall(r"[^\W\d_]+", text.lower())
-    found.update(str(value) for value, word in enumerate(_NUMBER_WORDS) if word in lowered)
-    return found
-
-
 def grounded(reply: str, source: str) -> str:
-    """``reply`` without its sentences that state a number its ``source`` does not hold.
+    """``reply`` without its sentences that state a figure its ``source`` does not.
 
-    A number the input never gave is invented: summarising a 96-token news story whose only
+    A figure the input never gave is invented: summarising a 96-token news story whose only
     figures were "$124 billion", "3%" and "2,000 jobs", SmolLM2 added "up to 1,500 jobs created
-    within the next five years" and "$3 million" for a platform the story never mentions. Such a
-    sentence is dropped, the others kept (a list item keeps its marker, and its number is no
+    within the next five years" and "$3 million" for a platform the story never mentions. A figure
+    is a number with its scale and unit (:mod:`assistant.tools.figures`): "3%" does not state "$3
+    million", and "three million" or "a dozen" in words is checked as "3,000,000" or "12" would be.
+    Such a sentence is dropped, the others kept (a list item keeps its marker, and its number is no
     figure); a reply that would lose every sentence is kept as it is, since nothing of it is sure.
     """
-    known = _numbers(source)
+    known = figures(source)
     lines: list[str] = []
     for line in reply.splitlines():
         marker = _BULLET.match(line)
         head = marker.group() if marker else ""
         sentences = split_sentences(line[len(head):])
-        kept = [sentence for sentence in sentences if _numbers_of(sentence) <= known]
+        kept = [sentence for sentence in sentences if not unstated(sentence, known)]
         if len(kept) == len(sentences):
             lines.append(line)
         elif kept:
             lines.append(head + " ".join(kept))
     result = "\n".join(lines)
     return result if result.strip() else reply
-
-
-def _numbers_of(sentence: str) -> set[str]:
-    """The numbers written in digits in ``sentence`` (a spelled one is not checked: no figure)."""
-    return {match.group().replace(",", "").rstrip(".") for match in _NUMBER.finditer(sentence)}
 
 
 def clean_summary(text: str) -> str | None:

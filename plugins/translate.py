@@ -19,7 +19,7 @@ from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, TranslationResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
 from assistant.tools.generate import TokenProgress, generate_checked, ticker
-from assistant.tools.languages import language_name
+from assistant.tools.languages import answered_in, language_name
 from assistant.tools.prompts import render
 from assistant.tools.text import PARAGRAPH_BREAK, Paragraph, chunk_text, split_paragraphs
 from assistant.types import GenerationParams
@@ -62,10 +62,19 @@ class Cleaner:
     labelled as the model's own ("Note: …", "Explanation: …") and the lines after it for a longer one.
     ``dropped_tail`` says whether the last call removed text after the translation: a reply
     cut at its token budget there still holds a whole translation.
+
+    A reply is refused (None, with ``refused`` saying why) when it is surely not in the target
+    language, the first of ``languages`` (:func:`~assistant.tools.languages.answered_in`: SmolLM2
+    asked for French answered a text mostly of emoji in Spanish), or has no letter for a piece that
+    has (SmolLM2 gave "😀😀😀😀😀 ok 😀😀😀" back as emoji alone, "ok" lost, to its token budget):
+    :func:`~assistant.tools.generate.generate_checked` asks once more, then says why in one line.
     """
 
     def __init__(self, source: str, languages: Sequence[str] = ()) -> None:
         self.source = source
+        self.target = languages[0] if languages else ""
+        self.source_language = languages[1] if len(languages) > 1 else ""
+        self.refused: str | None = None
         # "Chinese (Traditional)" is labelled by the model as that or as plain "Chinese:".
         spelled = [form for name in languages if name for form in (name, name.split(" (")[0])]
         names = "|".join(re.escape(name) for name in sorted(set(spelled), key=len, reverse=True))
@@ -91,7 +100,17 @@ class Cleaner:
         ends = set(_NEWLINE.findall(self.source))
         if len(ends) == 1:
             out = _NEWLINE.sub(ends.pop(), out)
-        return out or None
+        self.refused = self._refusal(out)
+        return out if out and self.refused is None else None
+
+    def _refusal(self, out: str) -> str | None:
+        """Why ``out`` is no translation of the source into the target, where that can be told; else None."""
+        if any(char.isalpha() for char in self.source) and out and not any(char.isalpha() for char in out):
+            return "the reply had no words, only symbols or emoji"
+        other = answered_in(out, self.source, self.target, self.source_language) if self.target else None
+        if other is not None:
+            return f"the reply was in {other}, not {self.target}"
+        return None
 
     def _unlabel(self, reply: str) -> str:
         """The reply without its introduction and leading language label, in either order."""

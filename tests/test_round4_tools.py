@@ -125,15 +125,15 @@ def test_a_bullet_the_model_wrapped_keeps_its_continuation_lines() -> None:
 
 # ---- 4. one line in, one line out -----------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("reply", "expected"),
+    ("reply", "to", "expected"),
     [
-        ("おはようございます。\nIn Japanese, the phrase \"Good morning\" is often translated", "おはようございます。"),
-        ("Sure! Here it is:\n\nBonjour.", "Bonjour."),
-        ("\"Bonjour.\"\nThis is a common greeting.", "Bonjour."),
+        ("おはようございます。\nIn Japanese, the phrase \"Good morning\" is often translated", "ja", "おはようございます。"),
+        ("Sure! Here it is:\n\nBonjour.", "fr", "Bonjour."),
+        ("\"Bonjour.\"\nThis is a common greeting.", "fr", "Bonjour."),
     ],
 )
-def test_translating_one_line_drops_the_models_remark_after_it(reply: str, expected: str) -> None:
-    assert get_tool("translate").run("Good morning.", fake(reply=reply), to="fr").translation == expected
+def test_translating_one_line_drops_the_models_remark_after_it(reply: str, to: str, expected: str) -> None:
+    assert get_tool("translate").run("Good morning.", fake(reply=reply), to=to).translation == expected
 
 
 def test_a_multi_line_paragraph_keeps_its_lines() -> None:

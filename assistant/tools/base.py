@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..errors import ConfigError
+from ..option_values import float_from_text, int_from_text
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -122,9 +123,9 @@ class Parameter:
             if kind == "int":
                 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                     raise ValueError(value)  # chunk_tokens=1.5 was taken as 1, and refused as "not 1"
-                return self._at_least(int(value))
+                return self._at_least(int_from_text(value))
             if kind == "float":
-                number = float(value)
+                number = float_from_text(value)
                 if not math.isfinite(number):
                     raise ValueError(value)
                 return self._at_least(number)

@@ -26,7 +26,9 @@ chat app, where Esc sends it (Ctrl-C in the CLI interrupts the tool itself).
 """
 
 Validator = Callable[[str], "str | None"]
-"""Returns the cleaned output, or None when the output is unusable."""
+"""Returns the cleaned output, or None when the output is unusable. A validator may say why in a ``refused``
+attribute (a string, else None), which the error after the second failure gives: "the reply was in Spanish,
+not French" tells the user what "did not produce a usable translation" alone does not."""
 
 
 TokenProgress = Callable[[int], None]
@@ -121,6 +123,11 @@ def generate_checked(
     retrying would start a second generation after the user asked to stop, and
     a partial output that happens to pass the check is not the tool's result.
     """
+    if not backend.capabilities.chat_turns:  # known before generating: no reply to wait for and refuse
+        raise ToolError(
+            f"writing a {what} needs an instruction-tuned model; {backend.model_name} is a base model (no chat "
+            "template): it continues text instead of answering"
+        )
     retry = params.replace(temperature=max(params.temperature, 0.7), seed=params.seed or 1)
     attempts = [within_reach(params, backend), within_reach(retry, backend)]
     last = ""
@@ -139,7 +146,7 @@ def generate_checked(
         if finish == "cancelled":
             raise ToolError(TOOL_STOPPED)
         last = "".join(parts)
-        if echoes_prompt(messages, last):
+        if echoes_prompt(messages, last):  # the backstop for backends that cannot tell (plugins, servers)
             raise ToolError(
                 f"the model repeated its prompt instead of writing a {what}, as a base model (one without a "
                 "chat template) does; use an instruction-tuned model"
@@ -148,7 +155,9 @@ def generate_checked(
         if cleaned is not None:
             return Generated(cleaned, finish)
     shown = " ".join(last.split())[:80]
-    raise ToolError(f"the model did not produce a usable {what} (twice; last output: {shown!r})")
+    why = getattr(validate, "refused", None)
+    because = f": {why}" if isinstance(why, str) and why else ""
+    raise ToolError(f"the model did not produce a usable {what}{because} (twice; last output: {shown!r})")
 
 
 def nonempty(text: str) -> str | None:

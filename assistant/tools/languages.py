@@ -99,3 +99,134 @@ def _qualified(code: str, subtags: list[str]) -> str:
         written = None
     qualifiers = [name for name in (written, REGIONS.get(region or "")) if name]
     return f"{LANGUAGES[code]} ({', '.join(qualifiers)})" if qualifiers else LANGUAGES[code]
+
+
+FUNCTION_WORDS = {
+    "English": "the and is are was were of to in that it you with for this have has be not no on my me your we they "
+    "he she what from at by will would can do does there their our an but or if very thank",
+    "French": "le la les de des du un une et est sont je tu il elle nous vous ils elles que qui pour pas dans sur "
+    "avec ce cette ces mon ma mes me se au aux très merci bonjour suis ne non en à ou mais leur c j qu l d",
+    "Spanish": "el la los las un una y es son está estoy que de en por para con no muy yo tú usted mi mis su sus "
+    "pero del al lo se hola gracias hoy me",
+    "Italian": "il lo la gli le un una e è sono che di da per con non molto io tu lui lei noi voi mio mia ma del "
+    "della al in se qui grazie ciao l d",
+    "Portuguese": "o os as um uma e é são está que de em para com não no muito eu você nós meu minha mas do da dos "
+    "das na se obrigado obrigada olá",
+    "German": "der die das den dem ein eine und ist sind ich du er sie wir ihr nicht mit für auf zu von bin sehr "
+    "danke es wie was auch an in",
+    "Dutch": "de het een en is zijn ik jij je hij zij wij er niet met voor op van dat dit ook heel dank bedankt in",
+}
+"""Common words of the languages whose texts in Latin letters :func:`written_in` tells apart: function
+words, a word a text in that language can hardly do without. A word of several languages counts for
+each of them in part ("la": French, Spanish, Italian), so only the words of one language decide."""
+
+_FUNCTION_SETS = {language: frozenset(words.split()) for language, words in FUNCTION_WORDS.items()}
+_SHARES: dict[str, int] = {}
+for _words_of in _FUNCTION_SETS.values():
+    for _word in _words_of:
+        _SHARES[_word] = _SHARES.get(_word, 0) + 1
+
+NON_LATIN_SCRIPTS = {
+    "Arabic": ("ARABIC",), "Persian": ("ARABIC",), "Urdu": ("ARABIC",), "Bulgarian": ("CYRILLIC",),
+    "Russian": ("CYRILLIC",), "Ukrainian": ("CYRILLIC",), "Serbian": ("CYRILLIC", "LATIN"), "Greek": ("GREEK",),
+    "Hebrew": ("HEBREW",), "Hindi": ("DEVANAGARI",), "Tamil": ("TAMIL",), "Thai": ("THAI",),
+    "Chinese": ("CJK",), "Japanese": ("CJK", "HIRAGANA", "KATAKANA"), "Korean": ("HANGUL", "CJK"),
+}
+"""The scripts a language of :data:`LANGUAGES` is written in, where that is not the Latin alphabet."""
+SCRIPT_LANGUAGES = {"CJK": "Chinese characters", "HANGUL": "Korean", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "GREEK": "Greek",
+                    "HEBREW": "Hebrew", "THAI": "Thai", "TAMIL": "Tamil"}
+"""Scripts that name their language; another is named as a script ("Cyrillic script")."""
+
+SURE_SCORE = 2.0
+"""Least weight of function words (:data:`FUNCTION_WORDS`) that makes a text's language sure, if it is at
+least twice the next language's: "Je m'aime." tells nothing, "Me encanta la pizza, es muy buena." Spanish."""
+SCRIPT_LETTERS = 8
+"""Fewest letters (outside words copied from the input) that make a reply's script sure."""
+_TEXT_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _script(char: str) -> str:
+    return unicodedata.name(char, "").split(" ", 1)[0]
+
+
+def _text_words(text: str) -> list[str]:
+    """Lower-case words, split at apostrophes ("c'est": "c", "est"; "l'avis": "l", "avis") and where the script
+    changes: Japanese writes "iPhoneを" without a space, and "iphone" is the input's word, "を" the reply's."""
+    words = []
+    for match in _TEXT_WORD.finditer(text.lower()):
+        word = match.group()
+        start = 0
+        for index in range(1, len(word)):
+            if _script(word[index]) != _script(word[index - 1]):
+                words.append(word[start:index])
+                start = index
+        words.append(word[start:])
+    return words
+
+
+def _scripts_of(words: list[str]) -> set[str]:
+    """The scripts of at least a quarter of the letters of ``words``."""
+    counts: dict[str, int] = {}
+    for word in words:
+        for char in word:
+            counts[_script(char)] = counts.get(_script(char), 0) + 1
+    total = sum(counts.values())
+    return {script for script, count in counts.items() if 4 * count >= total}
+
+
+def written_in(words: list[str]) -> str | None:
+    """The language of :data:`FUNCTION_WORDS` that ``words`` (:func:`_text_words`) are surely in, else None."""
+    scores = dict.fromkeys(_FUNCTION_SETS, 0.0)
+    for word in words:
+        shares = _SHARES.get(word)
+        if shares:
+            for language, members in _FUNCTION_SETS.items():
+                if word in members:
+                    scores[language] += 1 / shares
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    (best, top), (_, second) = ranked[0], ranked[1]
+    return best if top >= SURE_SCORE and top >= 2 * second else None
+
+
+def answered_in(reply: str, source: str, target: str, source_language: str | None = None) -> str | None:
+    """The language (or script) ``reply``, a translation of ``source`` into ``target``, is written in instead,
+    where that can be told; None where it is in ``target`` or cannot be told.
+
+    A small model asked for French may answer in Spanish (a text mostly of emoji did, with SmolLM2);
+    printed, that reads as the French translation. Told by the reply's script (Cyrillic is no Japanese),
+    then, for a language of :data:`FUNCTION_WORDS`, by its function words; only by the words the input
+    does not hold, so names and words kept from it ("iPhone" in a Japanese reply, a quoted English title
+    in a French one) say nothing. A target the assistant cannot tell (a name it does not know, a
+    Latin-script language without function words here) is never refused.
+
+    Nor is a reply in the input's language (``source_language``, or the one its words surely are in)
+    or in English, the language of the tool's prompt: such a reply is the input kept (a name, a title, a
+    term with no translation) or the model's own chatter, which the translate tool's cleaner removes and
+    which a model echoing its prompt shows (:func:`~assistant.tools.generate.echoes_prompt`); what is
+    surely wrong is a third language.
+    """
+    language = target.split(" (", 1)[0]
+    scripts = NON_LATIN_SCRIPTS.get(language, ("LATIN",) if language in LANGUAGES.values() else None)
+    if scripts is None:
+        return None
+    given = _text_words(source)
+    kept = {language, "English", (source_language or "").split(" (", 1)[0], written_in(given)}
+    held = set(given)
+    novel = [word for word in _text_words(reply) if word not in held]
+    counts: dict[str, int] = {}
+    for word in novel:
+        for char in word:
+            counts[_script(char)] = counts.get(_script(char), 0) + 1
+    letters = sum(counts.values())
+    if letters >= SCRIPT_LETTERS and sum(counts.get(s, 0) for s in scripts) * 2 < letters:
+        script = max(counts, key=lambda name: counts[name])
+        if script != "LATIN":
+            # in the input's own script, as the input's language is kept below ("東京" from a Japanese text)
+            return None if script in _scripts_of(given) else SCRIPT_LANGUAGES.get(script, f"{script.title()} script")
+        found = written_in(novel)
+        return found if found not in kept else None
+    if language in FUNCTION_WORDS:
+        found = written_in(novel)
+        if found is not None and found not in kept:
+            return found
+    return None

@@ -11,9 +11,9 @@ found in the recased text index the original.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Literal
 
-from .span_words import _headline_stopword, _words
+from .span_words import CONNECTORS, STOPWORDS, _headline_stopword, _words
 
 Scorer = Callable[[str, list[str]], list[float]]
 """The log-likelihood of each candidate continuation after a prompt (a backend's ``score``)."""
@@ -34,13 +34,63 @@ def recased(text: str, score: Scorer) -> str:
     """``text`` (all in capitals) with each word lower-case or capitalised, whichever ``score`` finds likelier
     after the words before it recased; the first word is capitalised, as a sentence's first word is.
 
+    The words before a word cannot tell that a common noun begins a name: after "THE" SmolLM2 writes
+    "bank", and "THE BANK OF ENGLAND" lost "Bank" ("The bank of England"). So a second pass asks again
+    about each word the first wrote in lower case that a name could go on from: one followed by a
+    capitalised word, directly or through a name's connectors ("of", "de": :data:`CONNECTORS`), and
+    itself no function word ("in London" begins no name). It is asked with the words up to that
+    capitalised one after it, as the first pass cased them: "The Bank of England" is likelier than
+    "The bank of England", while "the bank in London" is not asked again. Only those words are asked
+    again, so the cost stays about one score per word.
+
     The result has ``text``'s length and characters but for their case: a word whose lower case has
     another length ("İ") stays as it is, and so do words without letters ("8:28"). Words come from
     the candidate finder's own tokenizer, so a name's word is recased whole ("AL-SAYED")."""
+    words = _words(text)
+    first = _recase_pass(text, words, score, lambda index: True, lambda index: "")
+    if len(first) != len(text):
+        return text
+
+    def ahead(index: int) -> int | None:
+        """The end of the capitalised word after ``words[index]`` and the connectors after it, if any."""
+        for start, end, word in words[index + 1 :]:
+            if first[start : start + 1].isupper():
+                return end
+            if word.lower() not in CONNECTORS:
+                return None
+        return None
+
+    def again(index: int) -> bool:
+        start, end, word = words[index]
+        lower = word.lower()
+        if index == 0 or first[start:end] != lower or lower.rstrip(".") in STOPWORDS | CONNECTORS:
+            return False  # a function word begins no name ("visited Paris", "in London")
+        return ahead(index) is not None
+
+    def following(index: int) -> str:
+        return first[words[index][1] : ahead(index)]
+
+    if not any(again(index) for index in range(len(words))):
+        return first
+    result = _recase_pass(text, words, score, again, following, first)
+    return result if len(result) == len(text) else text
+
+
+def _recase_pass(
+    text: str,
+    words: list[tuple[int, int, str]],
+    score: Scorer,
+    ask: Callable[[int], bool],
+    following: Callable[[int], str],
+    known: str | None = None,
+) -> str:
+    """One pass of :func:`recased`: each word for which ``ask`` holds is scored lower-case and capitalised,
+    followed by ``following`` its index, after the text recased so far; any other word is as in ``known``
+    (the first pass: as a sentence's first word is, or as it is where its case cannot change length-safely)."""
     pieces: list[str] = []
     done = 0
     anchor = 0  # where the shown part of the recased text starts
-    for index, (start, end, word) in enumerate(_words(text)):
+    for index, (start, end, word) in enumerate(words):
         lower, capital = word.lower(), word[:1] + word[1:].lower()
         pieces.append(text[done:start])
         done = end
@@ -50,13 +100,42 @@ def recased(text: str, score: Scorer) -> str:
         if index == 0:
             pieces.append(capital)
             continue
+        if not ask(index):
+            pieces.append(known[start:end] if known is not None else word)
+            continue
         before = "".join(pieces)
         gap, before = before[len(before.rstrip()) :], before.rstrip()
         if len(before) - anchor > 2 * RECASE_CONTEXT:
             anchor = len(before) - RECASE_CONTEXT
         prompt = before[anchor:]
-        lower_score, capital_score = score(prompt, [gap + lower, gap + capital])
+        rest = following(index)
+        lower_score, capital_score = score(prompt, [gap + lower + rest, gap + capital + rest])
         pieces.append(capital if capital_score > lower_score else lower)
     pieces.append(text[done:])
-    result = "".join(pieces)
-    return result if len(result) == len(text) else text
+    return "".join(pieces)
+
+
+OPENING_LEAD = "They said that"
+"""Words put before a sentence's opening so that it stands inside a sentence (:func:`opening_case`), where
+its case says what it is: "that Black Friday sales" but "that starting Monday"."""
+
+Opening = Literal["common", "joined", "apart"]
+
+
+def opening_case(word: str, date: str, rest: str, score: Scorer) -> Opening:
+    """What a sentence's capitalised first ``word`` is before the weekday or month ``date`` (``rest``: a few
+    words after that), as the model writes it inside a sentence (after :data:`OPENING_LEAD`).
+
+    A sentence's first word has a capital whatever it is, so "Black Friday sales rose." and "Happy
+    Friday everyone." look alike to code, which found the name "Black" and the date "Friday". Written
+    in lower case there, the word is a common one, no name ("common": "Happy", "Starting"); capitalised
+    before the date but not alone, it is a name only with the date ("joined": "Black Friday", "Good
+    Friday", "Super Tuesday"); capitalised alone too, it is a name of its own, and the date a date
+    ("apart": "Smith Monday said no").
+    """
+    lower, capital = word.lower(), word[:1] + word[1:].lower()
+    with_date = score(OPENING_LEAD, [f" {lower} {date}{rest}", f" {capital} {date}{rest}"])
+    if with_date[1] <= with_date[0]:
+        return "common"
+    alone = score(OPENING_LEAD, [f" {lower}", f" {capital}"])
+    return "apart" if alone[1] > alone[0] else "joined"

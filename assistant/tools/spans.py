@@ -16,9 +16,10 @@ import unicodedata
 from typing import Callable
 
 from ..terminal_text import BIDI_CONTROLS, ESCAPE_SEQUENCE, HIDDEN_FORMAT
-from .span_case import in_capitals
+from .span_case import Opening, in_capitals
 from .span_dates import (
     _REFERENCE_AFTER,
+    _SENTENCE_START,
     ORDINALS,
     WEEKDAY_CONTEXT,
     _leads_a_date,
@@ -309,7 +310,11 @@ def caseless_script(text: str) -> str | None:
 
 
 def candidate_spans(
-    text: str, dates: bool = True, times: bool = False, recase: Callable[[str], str] | None = None
+    text: str,
+    dates: bool = True,
+    times: bool = False,
+    recase: Callable[[str], str] | None = None,
+    opening: Callable[[str, str, str], Opening] | None = None,
 ) -> list[Span]:
     """Name runs and (optionally) dates and times of day, non-overlapping, in text order.
 
@@ -326,15 +331,26 @@ def candidate_spans(
     :func:`assistant.tools.span_case.recased`), names are found in the text as it recases it ("JOHN
     SMITH VISITED PARIS": "John Smith visited Paris", so "JOHN SMITH" and "PARIS"), dates and times
     in the text as it is; without, a stop word ends a run there and other words join it.
+
+    A sentence's capitalised first word before a weekday or month that is a date ("Black Friday sales
+    rose", "Happy Friday everyone") is, given ``opening`` (the NER tool's model,
+    :func:`assistant.tools.span_case.opening_case`), a common word and no candidate, one name with the
+    date ("Black Friday"), or a name of its own before a date ("Smith Monday said no"); without, the last.
     """
     visible, where = shown_text(text)
-    found = _candidates(visible, dates, times, recase)
+    found = _candidates(visible, dates, times, recase, opening)
     if where is None:
         return found
     return [_moved(span, where[span.start], where[span.end - 1] + 1, text) for span in found]
 
 
-def _candidates(text: str, dates: bool, times: bool, recase: Callable[[str], str] | None) -> list[Span]:
+def _candidates(
+    text: str,
+    dates: bool,
+    times: bool,
+    recase: Callable[[str], str] | None,
+    opening: Callable[[str, str, str], Opening] | None,
+) -> list[Span]:
     date_list = date_spans(text) if dates else []
     if times:
         date_list = _without_overlaps([*date_list, *time_spans(text)])
@@ -343,6 +359,8 @@ def _candidates(text: str, dates: bool, times: bool, recase: Callable[[str], str
         cased = recase(text)
         if len(cased) != len(text) or cased.lower() != text.lower():  # only the case may change
             cased = text
+    elif opening is not None and date_list:
+        cased, date_list = _openings(text, date_list, opening)
     names = [
         s
         for s in name_spans(cased)
@@ -357,6 +375,56 @@ def _candidates(text: str, dates: bool, times: bool, recase: Callable[[str], str
 
 DATE_WORDS = WEEKDAY_CONTEXT | ORDINALS | WEEKDAYS | MONTHS
 """Words that, left alone beside a date, are part of what it says ("Early" Friday, "Fourth" Thursday)."""
+
+_OPENING_REST = 3
+"""Words after the date shown with a sentence's opening word (:func:`_openings`): what the two say together."""
+
+
+def _openings(
+    text: str, dates: list[Span], opening: Callable[[str, str, str], Opening]
+) -> tuple[str, list[Span]]:
+    """``text`` with each sentence's first word that ``opening`` calls common in lower case (so no name run
+    takes it), and ``dates`` without the weekday or month it calls one name with ("Black Friday").
+
+    Only a capitalised first word right before a date that is a bare weekday or month is asked about: a
+    stop word, title or word that says date ("On", "Dr.", "Last") is none of a name, and elsewhere a word
+    before a date is a name's word (:func:`~assistant.tools.span_dates._name_word_before`)."""
+    cased = text
+    kept = []
+    for date in dates:
+        word = _opening_before(text, date)
+        if word is None:
+            kept.append(date)
+            continue
+        start, end, value = word
+        following = _words(text[date.end : date.end + 200])[:_OPENING_REST]
+        rest = text[date.end : date.end + following[-1][1]] if following else ""
+        decided = opening(value, date.text, rest)
+        if decided == "common":
+            lower = value.lower()
+            if len(lower) == len(value):
+                cased = cased[:start] + lower + cased[end:]
+        if decided != "joined":
+            kept.append(date)
+    return cased, kept
+
+
+def _opening_before(text: str, date: Span) -> tuple[int, int, str] | None:
+    """The sentence's capitalised first word one space before ``date``, a bare weekday or month; else None."""
+    if date.kind != "date" or _bare(date.text) not in WEEKDAYS | MONTHS or date.start < 2:
+        return None
+    if text[date.start - 1] not in " \u00a0":
+        return None
+    low = max(0, date.start - 1 - LONGEST_NAME_WORD - 1)
+    words = _words(text[low : date.start - 1])
+    if not words or low + words[-1][1] != date.start - 1 or (words[-1][0] == 0 and low > 0):
+        return None
+    start, end, value = low + words[-1][0], low + words[-1][1], words[-1][2]
+    if not _is_capitalised(value) or _is_stopword(value) or _is_title(value) or _bare(value) in DATE_WORDS:
+        return None
+    if _ends_sentence(value) or not _SENTENCE_START.search(text, max(0, start - 40), start):
+        return None
+    return start, end, value
 
 
 def _clear_of(text: str, name: Span, dates: list[Span], starts: list[int]) -> list[Span]:

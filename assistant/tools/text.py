@@ -29,7 +29,7 @@ ABBREVIATED_TITLES = frozenset("dr mr mrs ms mx prof gen col lt sgt capt maj adm
 (:data:`assistant.tools.spans.TITLES` includes them)."""
 
 _ABBREVIATIONS = ABBREVIATED_TITLES | frozenset(
-    "st mt ft sr jr inc ltd co corp vs etc e.g i.e no fig approx dept".split()
+    "st mt ft sr jr inc ltd co corp vs etc e.g i.e approx dept".split()
 )
 
 
@@ -47,12 +47,16 @@ def _ends_abbreviation(before: str) -> bool:
 _MONTH_ABBREVIATIONS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())
 """Months written short ("Mar. 5"): their dot ends no sentence where a day number follows. Only
 there: "Jan." alone may be a name's initial or a sentence's last word."""
+_NUMBER_ABBREVIATIONS = _MONTH_ABBREVIATIONS | {"no", "fig"}
+"""Words written short before a number: months, "No. 10", "Fig. 3". Only there: "He said no. The bank
+…" ends a sentence, which, taken for "No.", joined the next sentence to it (a sentence all in capitals
+after it was then not recased for NER)."""
 
 
-def _ends_month_abbreviation(before: str, after: str) -> bool:
+def _ends_number_abbreviation(before: str, after: str) -> bool:
     if not (before.endswith(".") and after[:1].isdigit()):
         return False
-    return before.rsplit(None, 1)[-1].lstrip("(\"'“‘[")[:-1].lower() in _MONTH_ABBREVIATIONS
+    return before.rsplit(None, 1)[-1].lstrip("(\"'“‘[")[:-1].lower() in _NUMBER_ABBREVIATIONS
 
 
 CHAPTER_AND_VERSE = re.compile(
@@ -84,7 +88,7 @@ def _sentence_breaks(line: str) -> list[re.Match[str]]:
     return [
         m for m in _SENTENCE_END.finditer(line)
         if not _ends_abbreviation(line[: m.start()])
-        and not _ends_month_abbreviation(line[: m.start()], line[m.end():])
+        and not _ends_number_abbreviation(line[: m.start()], line[m.end():])
         and not _ends_book_abbreviation(line[: m.start()], line[m.end():])
     ]
 
