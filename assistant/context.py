@@ -64,18 +64,22 @@ def _refuse_a_newest_message_far_past(backend: Backend, head: list[Message], bod
     turns a pasted 20 MB file from seconds of tokenizing and a gigabyte of
     token ids into an answer at once; a message that might fit is counted in
     full as before. (A prefix tokenizes to at most a token or two more than the
-    same text inside the whole, hence the margin.)
+    same text inside the whole, hence the margin.) A beginning that fits is not the
+    end of it: text a tokenizer packs tightly (SmolLM2 takes about 64 spaces a
+    token) passed the first probe, and 8 MB of spaces were then counted whole (70 s,
+    1.3 GB); the prefix doubles until it overflows or is the whole message, so the
+    characters counted stay within twice what decides.
     """
     window = backend.context_length
     if not body or window <= 0:
         return
     newest = body[-1]
     limit = window * PROBE_CHARS_PER_TOKEN
-    if len(newest.content) <= limit:
-        return
-    tokens = backend.count_tokens([*head, replace(newest, content=newest.content[:limit])])
-    if tokens > window + 16:
-        raise ContextOverflowError(tokens, window, at_least=True)
+    while len(newest.content) > limit:
+        tokens = backend.count_tokens([*head, replace(newest, content=newest.content[:limit])])
+        if tokens > window + 16:
+            raise ContextOverflowError(tokens, window, at_least=True)
+        limit *= 2
 
 
 def fit_to_context(backend: Backend, messages: Sequence[Message], reserve: int = 0) -> FittedPrompt:

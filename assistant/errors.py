@@ -83,9 +83,12 @@ class ContextOverflowError(BackendError):
         self.prompt_tokens = prompt_tokens
         """The prompt's tokens, or with ``at_least`` a lower bound (only a part of it was counted)."""
         self.context_length = context_length
+        # A prompt exactly as long as the window overflows too (no room for the next token): "16 tokens but the
+        # context window is 16 tokens" read as if it fitted.
+        full = " and leaves no room for the next token" if prompt_tokens == context_length and not at_least else ""
         super().__init__(  # ``what``: the text that overflowed ("prompt with the candidate '…'" when scoring)
             f"{what} is {'at least ' if at_least else ''}{_tokens(prompt_tokens)} but the context window is "
-            f"{_tokens(context_length)}; shorten the input or raise n_ctx"
+            f"{_tokens(context_length)}{full}; shorten the input or raise n_ctx"
         )
 
 

@@ -33,6 +33,40 @@ Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 
+LengthLimit = Literal["max_tokens", "context_window", "unknown"]
+"""Which limit cut a reply that ended with ``finish_reason == "length"`` (``unknown``: the counts cannot tell)."""
+
+LENGTH_LIMIT_WORDS: dict[LengthLimit, str] = {
+    "max_tokens": "stopped at max tokens",
+    "context_window": "stopped where the context window ends",
+    "unknown": "stopped at max tokens or where the context window ends",
+}
+"""How the chat app's headers, ``history show`` and the markdown export say which limit cut a reply."""
+
+
+def fills_context_window(prompt_tokens: int, completion_tokens: int, context_length: int | None) -> bool:
+    """Whether prompt and reply together reached the end of the context window."""
+    return bool(context_length) and prompt_tokens + completion_tokens >= (context_length or 0)
+
+
+def length_limit(
+    prompt_tokens: int | None, completion_tokens: int | None, context_length: int | None, max_tokens: int | None
+) -> LengthLimit:
+    """Which limit cut a reply that ended as "length": both do, and the fix differs (raise max_tokens or n_ctx).
+
+    With the window's size (a live reply) prompt and reply against it decide. Without it (a
+    stored reply: the window it had is not stored, and the engine loaded now may have another
+    ``n_ctx``) its own ``max_tokens`` does: a reply shorter than that was cut by the window.
+    Without counts (a server that reports no usage) it is ``unknown``.
+    """
+    if completion_tokens:
+        if context_length and prompt_tokens:
+            return "context_window" if fills_context_window(prompt_tokens, completion_tokens, context_length) else "max_tokens"
+        if max_tokens:
+            return "context_window" if completion_tokens < max_tokens else "max_tokens"
+    return "unknown"
+
+
 def length_note(prompt_tokens: int, completion_tokens: int, context_length: int | None) -> str:
     """Why a reply that ended with ``finish_reason == "length"`` was cut, and what to change.
 
@@ -41,7 +75,7 @@ def length_note(prompt_tokens: int, completion_tokens: int, context_length: int 
     ``max_tokens``). Telling a user to raise ``max_tokens`` when the window was
     full sends them the wrong way, so prompt and reply against the window decide.
     """
-    if context_length and prompt_tokens + completion_tokens >= context_length:
+    if fills_context_window(prompt_tokens, completion_tokens, context_length):
         return (
             f"the reply stopped where the context window of {context_length} tokens ends; "
             "shorten the prompt, start a new conversation, or raise -o n_ctx=N"

@@ -294,7 +294,7 @@ def test_llama_cpp_in_this_process_survives_a_token_id_outside_its_vocabulary(sm
 def test_a_context_overflow_of_one_token_is_said_in_the_singular() -> None:
     from assistant.errors import ContextOverflowError
 
-    assert str(ContextOverflowError(1, 1)).startswith("prompt is 1 token but the context window is 1 token;")
+    assert str(ContextOverflowError(1, 1)).startswith("prompt is 1 token but the context window is 1 token and leaves no room")
     assert str(ContextOverflowError(2, 1)).startswith("prompt is 2 tokens but the context window is 1 token;")
 
 

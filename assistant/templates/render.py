@@ -25,6 +25,7 @@ import re
 from typing import Any, Mapping, Sequence, get_args
 
 from ..errors import TemplateError
+from ..option_values import float_from_text, int_from_text
 from ..text_checks import invalid_unicode_in
 from ..types import Message, Role
 from .diagnostics import translate_error
@@ -140,13 +141,13 @@ def typed_value(template: PromptTemplate, name: str, value: Any) -> Any:
         kind = "true or false (also yes/no, on/off, 1/0)"
     elif isinstance(default, int):
         try:
-            return int(text)
+            return int_from_text(text)
         except ValueError:
             kind = "a whole number"
     elif isinstance(default, float):
         kind = "a number"
         try:
-            number = float(text)
+            number = float_from_text(text)
         except ValueError:
             pass
         else:  # "nan", "inf" and "1e999" are floats to Python, not numbers a prompt means
