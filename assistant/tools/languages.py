@@ -164,12 +164,19 @@ def _text_words(text: str) -> list[str]:
     return words
 
 
-def _scripts_of(words: list[str]) -> set[str]:
-    """The scripts of at least a quarter of the letters of ``words``."""
+def _script_counts(words: list[str]) -> dict[str, int]:
+    """How many letters of ``words`` each script has."""
     counts: dict[str, int] = {}
     for word in words:
         for char in word:
-            counts[_script(char)] = counts.get(_script(char), 0) + 1
+            script = _script(char)
+            counts[script] = counts.get(script, 0) + 1
+    return counts
+
+
+def _scripts_of(words: list[str]) -> set[str]:
+    """The scripts of at least a quarter of the letters of ``words``."""
+    counts = _script_counts(words)
     total = sum(counts.values())
     return {script for script, count in counts.items() if 4 * count >= total}
 
@@ -213,10 +220,7 @@ def answered_in(reply: str, source: str, target: str, source_language: str | Non
     kept = {language, "English", (source_language or "").split(" (", 1)[0], written_in(given)}
     held = set(given)
     novel = [word for word in _text_words(reply) if word not in held]
-    counts: dict[str, int] = {}
-    for word in novel:
-        for char in word:
-            counts[_script(char)] = counts.get(_script(char), 0) + 1
+    counts = _script_counts(novel)
     letters = sum(counts.values())
     if letters >= SCRIPT_LETTERS and sum(counts.get(s, 0) for s in scripts) * 2 < letters:
         script = max(counts, key=lambda name: counts[name])
