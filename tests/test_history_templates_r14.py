@@ -31,7 +31,8 @@ def _rows(path: Path, table: str) -> list[tuple[object, ...]]:
     """Every row of ``table`` in the columns the old schema has (what an upgrade must keep as it was)."""
     conn = sqlite3.connect(path)
     try:
-        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})") if row[1] != "searchable"]
+        added = ("searchable", "model_ref")  # columns later migrations add
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})") if row[1] not in added]
         return conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY id").fetchall()
     finally:
         conn.close()

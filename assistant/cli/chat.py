@@ -41,6 +41,7 @@ def chat(
         fail(
             "assistant chat needs an interactive terminal; use `assistant prompt` for piped input or scripts"
         )
+    from ..models.refs import lasting_reference
     from ..tui.remembered import Remembered, load_last_used, of_conversation, save_last_used
 
     param_overrides, backend_opts = parse_options(options)
@@ -49,17 +50,23 @@ def chat(
     history = link_history(db, no_log, continue_latest, cid)
     click.get_current_context().call_on_close(history.close)
     # Settings not given on the command line come from the resumed conversation's
-    # newest reply, else from what the app closed with last time (tui/remembered.py).
+    # newest reply (as the sidebar reopens it), else from what the app closed with last time
+    # (tui/remembered.py). A conversation without a reply keeps the template it began with.
     if history.conversation is not None and history.store is not None:
-        remembered = of_conversation(history.store.messages(history.conversation.id)) or Remembered()
+        stored = history.store.messages(history.conversation.id)
+        remembered = of_conversation(stored) or Remembered(template=history.conversation.template)
     elif not (model or backend or options or template):
         remembered = load_last_used() or Remembered()
     else:
         remembered = Remembered()
     params = build_params(param_overrides)
     params = remembered.params_over(params).replace(**param_overrides) if remembered.params else params
+    # A resumed conversation's model is the history's (HistoryLink.model: as -m loads it again, a model
+    # given by path by its path), never the short name the remembered settings show.
+    resumed = history.conversation is not None
     model_name, backend_name = resolve_model_and_backend(
-        model or history.model or remembered.model, backend, history.backend or remembered.backend
+        model or (history.model if resumed else remembered.model), backend,
+        history.backend if resumed else remembered.backend,
     )
     if backend_opts:
         from ..backends import check_options
@@ -79,8 +86,9 @@ def chat(
         mode=remembered.mode,
     )
     controller = ChatController(settings, history=history)
-    resumed_template = history.conversation.template if history.conversation else remembered.template
-    chosen = template or resumed_template
+    # The newest reply's template: the conversation row keeps its first turn's, so a chat moved to another
+    # template (or to none) in F2 came back under the first one with `chat -c` (the sidebar reopened it right).
+    chosen = template or remembered.template
     notices: list[str] = []
     if chosen:
         # the variables remembered with that template on exit (none are stored in the history)
@@ -100,6 +108,6 @@ def chat(
         controller.unload()
         final = controller.settings
         save_last_used(Remembered(
-            final.model, final.backend, final.template, controller.params_without_template().to_dict(), final.mode,
+            lasting_reference(final.model) if final.model else final.model, final.backend, final.template, controller.params_without_template().to_dict(), final.mode,
             dict(final.template_variables),
         ))  # fmt: skip

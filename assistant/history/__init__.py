@@ -39,7 +39,8 @@ argument's too (:mod:`.arguments`).
 Modules: :mod:`.db` (opening, pragmas, errors), :mod:`.migrations` (schema),
 :mod:`.store`, :mod:`.tree` (branches), :mod:`.completion_prompts` (a completion-mode reply's prompt, stored as a delta), :mod:`.resume` (what a resumed conversation gives the model),
 :mod:`.recorder`, :mod:`.search` (query quoting, the search itself), :mod:`.repair` (the search index
-rebuilt), :mod:`.export`, :mod:`.session_link` (what ``prompt``/``chat`` options resolve to).
+rebuilt), :mod:`.export`, :mod:`.session_link` (what ``prompt``/``chat`` options resolve to, and the model a
+resumed conversation continues with), :mod:`.model_refs` (what a turn keeps to load its model again).
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def turn_meta(value: Any) -> TurnMeta:
     """``value`` if it is a :class:`TurnMeta` whose names are text (the columns they go into are)."""
     if not isinstance(value, TurnMeta):
         raise HistoryError(f"meta must be a TurnMeta, not {type(value).__name__}")
-    for name in ("model", "backend", "template"):
+    for name in ("model", "backend", "template", "model_ref"):
         optional_text(getattr(value, name), f"meta.{name}")
     if value.params is not None and not isinstance(value.params, dict):
         raise HistoryError(f"meta.params must be a dict, not {type(value.params).__name__}")

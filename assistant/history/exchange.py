@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Sequence
 
 from ..types import Message
+from .model_refs import model_ref_of
 from .recorder import ConversationRecorder, ExchangeTurn, unrecorded_turn
 from .records import Kind, TurnMeta
 from .session_link import HistoryLink
@@ -29,7 +30,10 @@ __all__ = ["ExchangeRecorder", "ExchangeTurn", "turn_meta"]
 def turn_meta(backend: Any, params: Any, template: str | None = None) -> TurnMeta:
     """What produced a one-shot turn: the loaded backend, its params (GenerationParams or a dict)."""
     params_dict = params.to_dict() if hasattr(params, "to_dict") else dict(params or {})
-    return TurnMeta(model=backend.model_name, backend=backend.name, template=template, params=params_dict)
+    return TurnMeta(
+        model=backend.model_name, backend=backend.name, template=template, params=params_dict,
+        model_ref=model_ref_of(backend),
+    )
 
 
 class ExchangeRecorder:

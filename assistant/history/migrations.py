@@ -269,12 +269,106 @@ def never_reuse_conversation_ids(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX conversations_by_updated ON conversations (updated, id)")
 
 
+MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, created, model, backend, template, params, prompt_tokens,"
+    " completion_tokens, ttft_ms, tokens_per_second, duration_ms, status, error, tool_name, tool_result, tokens,"
+    " finish_reason, parent_id, system, token_ids, rendered, completion_prompt, completion_prompt_base,"
+    " completion_prompt_keep, completion_prompt_added, searchable"
+)
+"""The columns of ``messages`` as 0001-0011 made them, in that order (what 0013 copies)."""
+
+
+@migrations(name="0013_message_ids_never_reused")
+def never_reuse_message_ids(db: sqlite_utils.Database) -> None:
+    # AUTOINCREMENT, as 0012 for conversations: without it, after `history delete` of
+    # the newest conversation the next turn's messages got the deleted ones' ids, and
+    # an id a user had been shown (`history show --at`, an export, a branch in the
+    # chat app) named another message. The table is made again with its rows, ids,
+    # parent links (and the ids conversations.head_id and completion_prompt_base
+    # hold) as they were. The search index keys on the ids, so it stays as it is:
+    # only the view it reads and the triggers that feed it are dropped before the
+    # rename (which reads every view and trigger naming `messages`, and refused one
+    # naming a table not there yet) and made again after it.
+    # Columns a user added (`sqlite-utils add-column history.db messages rating integer`) go along.
+    known = {name.strip() for name in MESSAGE_COLUMNS.split(",")}
+    added = [
+        (_quoted(name), kind or "") for _, name, kind, *_ in db.execute("PRAGMA table_info(messages)").fetchall()
+        if name not in known
+    ]
+    columns = MESSAGE_COLUMNS + "".join(f", {name}" for name, _ in added)
+    db.execute("DROP VIEW IF EXISTS messages_search")
+    for trigger in ("messages_ai", "messages_ad", "messages_au"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute(
+        """
+        CREATE TABLE messages_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            content TEXT NOT NULL,
+            created TEXT NOT NULL,
+            model TEXT,
+            backend TEXT,
+            template TEXT,
+            params TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            ttft_ms REAL,
+            tokens_per_second REAL,
+            duration_ms REAL,
+            status TEXT NOT NULL DEFAULT 'complete'
+                CHECK (status IN ('complete', 'interrupted', 'error')),
+            error TEXT,
+            tool_name TEXT,
+            tool_result TEXT,
+            tokens TEXT,
+            finish_reason TEXT,
+            parent_id INTEGER,
+            system TEXT,
+            token_ids TEXT,
+            rendered TEXT,
+            completion_prompt TEXT,
+            completion_prompt_base INTEGER,
+            completion_prompt_keep INTEGER,
+            completion_prompt_added TEXT,
+            searchable TEXT
+        """
+        + "".join(f",\n            {name} {kind}" for name, kind in added)
+        + "\n        )"
+    )
+    db.execute(f"INSERT INTO messages_new ({columns}) SELECT {columns} FROM messages")
+    db.execute("DROP TABLE messages")
+    db.execute("ALTER TABLE messages_new RENAME TO messages")
+    db.execute("CREATE INDEX messages_by_conversation ON messages (conversation_id, id)")
+    db.execute("CREATE INDEX messages_by_parent ON messages (parent_id)")
+    db.execute("CREATE VIEW messages_search AS SELECT id, coalesce(searchable, content) AS content FROM messages")
+    for trigger in SEARCH_TRIGGERS.split("END;")[:-1]:
+        db.execute(trigger + "END;")
+
+
+def _quoted(name: str) -> str:
+    """``name`` as an SQL identifier, whatever it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@migrations(name="0014_message_model_refs")
+def add_message_model_refs(db: sqlite_utils.Database) -> None:
+    # The reference that loads a turn's model again, where its name does not: `model`
+    # is what the engine calls it, the file name of one given by path (`-m ~/m/x.gguf`
+    # is "x.gguf"), so `-c`, `--cid` and the chat app's reopening tried to load
+    # "x.gguf" from the models directory: "model file not found". NULL: the name is
+    # the reference (a catalog name, hf:, a URL, a server's model, rows written before).
+    db.execute("ALTER TABLE messages ADD COLUMN model_ref TEXT")
+
+
 READABLE_WITHOUT: frozenset[str] = frozenset(
     {
         "0009_message_completion_prompt",
         "0010_completion_prompt_deltas",
         "0011_search_words_without_escapes",
         "0012_conversation_ids_never_reused",
+        "0013_message_ids_never_reused",
+        "0014_message_model_refs",
     }
 )
 """Migrations a file can be read without: each adds only what every read does without — a column

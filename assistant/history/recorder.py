@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from ..errors import HistoryError
 from ..types import Completion, Message
 from . import arguments
+from .model_refs import model_ref_of
 from .records import INTERRUPTED_BY_USER, KINDS, Kind, Status, Turn, TurnMeta
 from .store import AT_HEAD, KEEP, HistoryStore
 from .stored_text import title_from
@@ -146,6 +147,7 @@ class ConversationRecorder:
             backend=session.backend.name,
             template=self.template,
             params=session.params.to_dict(),
+            model_ref=model_ref_of(session.backend),
         )
 
     def start(self, session: ChatSession, user_text: str, completion_prompt: str | None = None) -> Turn:

@@ -85,6 +85,8 @@ class TurnMeta:
     backend: str | None = None
     template: str | None = None
     params: dict[str, Any] | None = None
+    model_ref: str | None = None
+    """What loads the model again where ``model`` (its display name) does not: see :func:`.model_refs.model_ref_of`."""
 
 
 @dataclass
@@ -168,10 +170,21 @@ class StoredMessage:
     conversation as one text, see :func:`~assistant.session.completion_text`). Resuming continues from
     it and the reply (:func:`~assistant.history.resume.context_of`). None: a chat-mode reply, a user
     message, or a reply stored before migration 0009 (its text is then rebuilt from the turns)."""
+    model_ref: str | None = None
+    """The reference that loads :attr:`model` again where that name does not (a model given by path:
+    ``model`` is its file name, this its absolute path); None: the name does. Read it through
+    :attr:`model_to_load`."""
     alternative: int = 1
     """Which of the versions written at this point it is (1-based, oldest first): see ``alternatives``."""
     alternatives: int = 1
     """How many versions there are at this point: regenerated replies, edited messages (1: no other)."""
+
+    @property
+    def model_to_load(self) -> str | None:
+        """What ``-m`` takes to load this message's model again: every reader that reloads one from the
+        history (``-c``, ``--cid``, the chat app reopening a conversation) goes through this, while
+        lists and headers show :attr:`model`, the short name."""
+        return self.model_ref or self.model
 
     @property
     def cut_short(self) -> bool:
@@ -225,6 +238,7 @@ class StoredMessage:
             token_ids=[t.token_id for t in tokens] if tokens else _ids_or_none(row.get("token_ids")),
             rendered=_messages_or_none(row.get("rendered")),  # absent: an old file opened read-only
             completion_prompt=_text_or_none(row.get("completion_prompt")),  # absent: as rendered
+            model_ref=_text_or_none(row.get("model_ref")),  # absent: a file before 0014 read as it is
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,6 +253,8 @@ class StoredMessage:
             del data["token_ids"]
         if self.completion_prompt is None:  # chat mode: the turns are what was sent
             del data["completion_prompt"]
+        if self.model_ref is None:  # the common case: the model's name loads it
+            del data["model_ref"]
         if self.rendered is None:  # the common case: the text shown is the text sent
             del data["rendered"]
         else:

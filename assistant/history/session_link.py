@@ -28,7 +28,7 @@ class HistoryLink:
     messages: list[Message] = field(default_factory=list)
     log: bool = True
     written_by: tuple[str | None, str | None] | None = None
-    """(model, backend) of the newest reply the model wrote on the resumed branch, if any: see :attr:`model`."""
+    """(model, backend) the resumed branch continues with (:func:`model_to_continue`), if any: see :attr:`model`."""
     after: Any = AT_HEAD
     """The message :attr:`messages` ends with (the head when it was read): the next turn follows it."""
 
@@ -42,7 +42,7 @@ class HistoryLink:
         """
         if self.written_by is not None:
             return self.written_by[0]
-        return self.conversation.model if self.conversation else None
+        return self.conversation.model if self.conversation else None  # a file with no model on any message
 
     @property
     def backend(self) -> str | None:
@@ -105,19 +105,47 @@ def link_history(
         store.close()
         raise
     return HistoryLink(
-        store, conversation, context_of(stored), log=not no_log, written_by=newest_writer(stored),
+        store, conversation, context_of(stored), log=not no_log,
+        written_by=model_to_continue(stored),
         # what the model is given ends here, so the turn goes after it even if another process writes meanwhile
         after=(stored[-1].id if stored else None) if conversation is not None else AT_HEAD,
     )
 
 
+def model_to_continue(stored: Sequence[StoredMessage]) -> tuple[str | None, str | None] | None:
+    """(model, backend) a resumed conversation continues with unless ``-m``/``-b`` say otherwise: the one
+    place ``-c``, ``--cid`` and the chat app's reopening take it from the history.
+
+    The newest reply's (:func:`newest_writer`), else the first turn's (:func:`first_model`), each as
+    ``-m`` loads it again (:attr:`StoredMessage.model_to_load`).
+    """
+    return newest_writer(stored) or first_model(stored)
+
+
 def newest_writer(stored: Sequence[StoredMessage]) -> tuple[str | None, str | None] | None:
     """(model, backend) of the newest reply a model actually wrote (some text, or complete), or None.
+
+    The model as ``-m`` loads it again (:attr:`StoredMessage.model_to_load`: a model given by path is
+    its path, not the file name the reply shows).
 
     A reply that failed before any text (a refused model name, a server that was
     down) is skipped: continuing with what failed would fail again.
     """
     for message in reversed(stored):
-        if message.role == "assistant" and message.model and (message.content or message.status == "complete"):
-            return message.model, message.backend
+        model = message.model_to_load
+        if message.role == "assistant" and model and (message.content or message.status == "complete"):
+            return model, message.backend
+    return None
+
+
+def first_model(stored: Sequence[StoredMessage]) -> tuple[str | None, str | None] | None:
+    """(model, backend) the branch's first turn was sent to, as ``-m`` loads it again; None without one.
+
+    Where no reply was written (Esc before the first token, a failed load), this is what continuing
+    tries: the conversation row's model is only the short name, and a model given by path went back
+    to "model file not found: x.gguf".
+    """
+    for message in stored:
+        if message.model_to_load:
+            return message.model_to_load, message.backend
     return None

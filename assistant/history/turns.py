@@ -148,10 +148,10 @@ class TurnWriter(StoreAccess):
         parent_id: int | None, rendered: str | None = None,
     ) -> int:
         cursor = self.db.execute(
-            "INSERT INTO messages (conversation_id, role, content, searchable, created, model, backend, template,"
-            " params, status, parent_id, rendered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [conversation_id, role, content, searchable_text(content), now, meta.model, meta.backend, meta.template,
-             arguments.json_text(meta.params, "params"), status, parent_id, rendered],
+            "INSERT INTO messages (conversation_id, role, content, searchable, created, model, model_ref, backend,"
+            " template, params, status, parent_id, rendered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [conversation_id, role, content, searchable_text(content), now, meta.model, meta.model_ref, meta.backend,
+             meta.template, arguments.json_text(meta.params, "params"), status, parent_id, rendered],
         )
         return int(cursor.lastrowid or 0)
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from textual import events
 
 from ...errors import AssistantError
+from ...history.model_refs import model_ref_of
+from ...history.session_link import model_to_continue
 from ..conversations import UNTITLED
 from ..pickers import same_model
 from ..text import shorten, visible_text
@@ -63,19 +65,10 @@ class ConversationActions(_Screen):
         queued, self.queued = self.queued, None
         if queued is None:
             return
-        unsent = "The message waiting for the model was not sent"
-        if self.prompt_input.text.strip():  # a draft there stays; the message is in the Up history
-            self.notify(f"{unsent}: Up brings it back", severity="warning")
-        else:
-            self._give_back(queued, f"{unsent}: it is back in the message box")
-
+        # Into an empty box; beside a draft it is parked in the Up history (quitting keeps it).
+        self._give_back(queued, "The message waiting for the model was not sent")
 
     # ---- drafts ---------------------------------------------------------------------
-    def unsent_text(self) -> str:
-        """What the user wrote and has not sent: a message waiting for the model to load, and the box's text."""
-        parts = [text for text in (self.queued, self.prompt_input.text) if text and text.strip()]
-        return "\n\n".join(parts)
-
     def keep_draft(self) -> None:
         """On quitting: the unsent text is kept for this conversation (see :mod:`..remembered`)."""
         try:
@@ -93,7 +86,7 @@ class ConversationActions(_Screen):
         if not draft:
             return
         if self.prompt_input.text.strip():
-            self.prompt_input.sent_history.add(draft)
+            self.prompt_input.sent_history.park(draft)
             self.notify("The message you left unsent here is in the input history: Up brings it back")
         else:
             self.prompt_input.show_message(draft)
@@ -166,21 +159,21 @@ class ConversationActions(_Screen):
         self.refresh_sidebar()
         self.prompt_input.focus()
         self.warn_template()
-        remembered, settings = opened.remembered, self.controller.settings
-        if remembered is not None and remembered.model and remembered.backend and (
-            remembered.backend != settings.backend or not self._model_in_use(remembered.model)
+        # the model it was having with, as `chat -c` resumes it (a model given by path: its path)
+        written_by, settings = model_to_continue(opened.stored), self.controller.settings
+        if written_by is not None and written_by[0] and written_by[1] and (
+            written_by[1] != settings.backend or not self._model_in_use(written_by[0])
         ):
-            self.load_model(remembered.model, remembered.backend)  # the model it was having with
+            self.load_model(written_by[0], written_by[1])
         else:
             self.refresh_engine_status()
 
     def _model_in_use(self, model: str) -> bool:
-        """Whether ``model`` (as a stored reply names it) is the one in use: by reference, or by the
-        engine's own name, which is what a reply stores (a model given by path, ``-m ~/m/x.gguf``, is
-        stored as ``x.gguf``: reopening a conversation it wrote tried to load ``x.gguf`` from the models
-        directory, and said "model file not found" over the model that was loaded)."""
+        """Whether ``model`` (:attr:`StoredMessage.model_to_load`) is the one in use: by the reference it was
+        loaded with, or as the engine's turns record it (its path, or, on rows written before the history
+        kept paths, its file name: the model loaded with ``-m ~/m/x.gguf`` is not loaded again over itself)."""
         engine = self.controller.backend
-        if engine is not None and engine.model_name and model == engine.model_name:
+        if engine is not None and engine.model_name and model in (engine.model_name, model_ref_of(engine)):
             return True
         return same_model(model, self.controller.settings.model)
 
