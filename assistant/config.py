@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .option_values import check_backend_options, coerce_scalar
+from .option_values import check_backend_options, switch_value
 
 APP_NAME = "assistant"
 
@@ -387,10 +387,11 @@ def engine_process_enabled() -> bool:
     """
 
     raw = os.environ.get("ASSISTANT_ENGINE_PROCESS")
-    value = coerce_scalar(raw) if raw else load_config().get("engine_process", os.name != "nt")
-    if value in (True, False) and not isinstance(value, float):  # true/yes/on/1, false/no/off/0
-        return bool(value)
-    raise ConfigError(f"engine_process must be true or false, not {raw if raw else value!r}")
+    value = raw if raw else load_config().get("engine_process", os.name != "nt")
+    switch = switch_value(value)  # true/yes/on/1, false/no/off/0
+    if switch is not None:
+        return switch
+    raise ConfigError(f"engine_process must be true or false, not {value!r}")
 
 
 def toml_string(value: str) -> str:

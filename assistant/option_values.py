@@ -18,9 +18,11 @@ __all__ = [
     "check_http_url",
     "coerce_scalar",
     "did_you_mean",
+    "env_switch",
     "header_safe",
     "plain_number",
     "switch_option",
+    "switch_value",
     "unknown_options_error",
     "whole_number",
 ]
@@ -95,6 +97,37 @@ llama.cpp aborts the whole process (``std::bad_alloc`` for ``n_threads=999999999
 instead of raising, and no machine here gains from more threads than that."""
 
 
+def switch_value(value: Any) -> bool | None:
+    """``value`` as a switch: True for ``true``/``yes``/``on``/``1``, False for ``false``/``no``/``off``/``0``
+    (typed, or text read by :func:`coerce_scalar`, case and spaces aside); None for anything else."""
+    if isinstance(value, str):
+        value = coerce_scalar(value)
+    if value in (True, False) and not isinstance(value, float):  # 1 and 0 too, never 1.0
+        return bool(value)
+    return None
+
+
+def env_switch(name: str) -> bool:
+    """An on/off environment variable (``ASSISTANT_DEBUG``, ``ASSISTANT_OFFLINE``): unset or empty is off.
+
+    The one reading of such a variable: ``ASSISTANT_DEBUG=false`` was *on* (anything but ``0``
+    was), while ``ASSISTANT_OFFLINE=false`` was off, and ``ASSISTANT_OFFLINE=perhaps`` went
+    offline with no word. A value that is no switch is a one-line :class:`ConfigError` naming it.
+    """
+    import os
+
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return False
+    value = switch_value(raw)
+    if value is None:
+        from .terminal_text import visible_text
+
+        shown = visible_text(raw)
+        raise ConfigError(f"{name} must be true or false (1 or 0, yes or no, on or off), not {shown!r}")
+    return value
+
+
 def whole_number(value: Any) -> int | None:
     """``value`` as an int if it is one (``8192``, ``8192.0``, ``"8192"``), else None."""
     if isinstance(value, bool):
@@ -162,6 +195,7 @@ def did_you_mean(unknown: Iterable[str], known: Sequence[str]) -> str:
 
     ``-o temprature=0`` reaches the backend, whose own list (``known``) lacks the
     sampling keys, so those are candidates too: the typo is most often one of them.
+    Case aside: every key is lower case, and ``-o N_CTX=512`` got no hint at all.
     """
     import dataclasses
     import difflib
@@ -170,26 +204,35 @@ def did_you_mean(unknown: Iterable[str], known: Sequence[str]) -> str:
 
     candidates = [*known, *(f.name for f in dataclasses.fields(GenerationParams))]
     close = [
-        match[0] for key in unknown if (match := difflib.get_close_matches(key, candidates, n=1, cutoff=0.75))
+        match[0]
+        for key in unknown
+        if (match := difflib.get_close_matches(key.lower(), candidates, n=1, cutoff=0.75))
     ]
     return f" (did you mean {', '.join(close)}?)" if close else ""
 
 
-def unknown_options_error(backend: str, unknown: Iterable[str], known: Sequence[str]) -> BackendError:
+def unknown_options_error(
+    backend: str, unknown: Iterable[str], known: Sequence[str], elsewhere: Mapping[str, str] | None = None
+) -> BackendError:
     """The one line every local backend gives for options it does not read.
 
     ``unknown llama-cpp option(s): n_ctxx (did you mean n_ctx?) (known: n_ctx, …)``:
     the same on each backend, so a typo is as easy to fix whichever engine runs.
+    ``elsewhere`` says why, for another engine's options this one cannot honour
+    (``dtype is a transformers option; …``): not a typo, so no "did you mean".
     """
     names = sorted(unknown)
     sampling = [name for name in names if name in _sampling_names()]
+    notes = [f"{name} is {(elsewhere or {})[name]}" for name in names if name in (elsewhere or {})]
     # load_backend(..., temperature=0): "(did you mean temperature?)" named the very key refused.
-    hint = (
-        f" ({', '.join(sampling)}: a sampling parameter, given with the params of a generation "
-        "(GenerationParams, ChatSession's params), not when loading)"
-        if sampling
-        else did_you_mean(names, known)
-    )
+    if sampling:
+        hint = (
+            f" ({', '.join(sampling)}: a sampling parameter, given with the params of a generation "
+            "(GenerationParams, ChatSession's params), not when loading)"
+        )
+    else:
+        typos = [name for name in names if name not in (elsewhere or {})]
+        hint = (f" ({'; '.join(notes)})" if notes else "") + did_you_mean(typos, known)
     return BackendError(f"unknown {backend} option(s): {', '.join(names)}{hint} (known: {', '.join(known)})")
 
 

@@ -60,12 +60,12 @@ def test_the_python_api_gets_a_config_error_for_a_count_that_is_no_number(assist
 @pytest.mark.parametrize(
     ("backend", "options"),
     [
-        ("llama-cpp", {"flash_attn": "on", "n_ctx_override": False, "n_gpu_layers": 0, "device": "whatever"}),
+        ("llama-cpp", {"flash_attn": "on", "n_ctx_override": False, "n_gpu_layers": 0, "device": "cpu"}),
         ("transformers", {"device": "CPU", "dtype": "Float32", "attn": "EAGER", "native": "no", "max_batch": 4}),
     ],
 )
 def test_check_options_takes_what_load_takes(assistant_home: Path, backend: str, options: dict) -> None:
-    check_options(backend, options)  # llama-cpp ignores device, as its load does
+    check_options(backend, options)  # llama-cpp honours device=cpu (no layers on a GPU), as its load does
 
 
 # ---- the openai backend: unknown keys before connecting ----------------------------------------------

@@ -33,8 +33,7 @@ from .base import Capabilities, SampledToken, TokenLoopBackend
 from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
 from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read the log buffer through this module)
-    IGNORED_OPTIONS,  # the options load reads (and ignores), named here for the engine's callers
-    OPTIONS,
+    OPTIONS,  # the options load reads, named here for the engine's callers
     _chat_handlers_not_compiled,
     _import_llama_cpp,
     _log_lines,

@@ -27,8 +27,43 @@ from ..terminal_text import visible_text
 
 OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers", "n_batch", "flash_attn", OVERRIDE_OPTION)
 """The backend options llama-cpp reads: what an unknown option's error lists and suggests from."""
-IGNORED_OPTIONS = ("device", "dtype")
-"""Transformers options llama-cpp accepts and ignores (it always has); never suggested: they change nothing here."""
+DEVICE_OPTION = "device"
+"""Taken too, for the one value llama-cpp can honour of the transformers option (:func:`_device_layers`):
+a script that gives ``device=cpu`` to both engines (``compare``) runs. Not listed as known: its GPU
+offload is ``n_gpu_layers``, which the list names."""
+OTHER_ENGINE_OPTIONS = {
+    "dtype": "a transformers option; llama-cpp computes in the GGUF file's own quantization "
+    "(another one is another file: -m hf:ORG/REPO:Q8_0)",
+    "attn": "a transformers option; llama-cpp's attention kernel is flash_attn=true|false",
+    "native": "a transformers option (its decoder); llama-cpp has one decoder",
+    "cuda_graphs": "a transformers option; llama-cpp offloads to a GPU with n_gpu_layers",
+    "max_batch": "a transformers option (rows decoded together); llama-cpp decodes one reply at a time",
+}
+"""The transformers options llama-cpp cannot honour, each refused with why (they were once taken and
+ignored: ``-o dtype=float16`` ran in the GGUF's quantization with no word)."""
+
+
+def _device_layers(options: dict[str, Any]) -> int | None:
+    """``n_gpu_layers`` as ``device`` asks it (``cpu``: 0), or None where ``device`` leaves it be.
+
+    ``-o device=cuda`` was taken and ignored, as any transformers option was: the model ran where
+    llama.cpp's build put it. ``cpu`` keeps every layer off the GPU; a GPU is ``n_gpu_layers``' business
+    (-1, every layer, is the default where the build has one), so any other device is refused, naming that.
+    """
+    raw = options.get(DEVICE_OPTION)
+    name = "" if raw is None else str(raw).strip().lower()
+    if name in ("", "auto"):
+        return None
+    if name != "cpu":
+        raise BackendError(
+            f"llama-cpp takes device=cpu or auto, not {visible_text(str(raw))!r}: it offloads to a GPU with "
+            "n_gpu_layers (-1: every layer, the default where this llama.cpp build has GPU support); "
+            "-b transformers takes device=cuda, cuda:N or mps"
+        )
+    layers = options.get("n_gpu_layers")
+    if layers not in (None, 0):
+        raise BackendError(f"device=cpu and n_gpu_layers={layers} contradict each other: give one of them")
+    return 0
 
 
 def read_load_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -43,12 +78,16 @@ def read_load_options(options: dict[str, Any]) -> dict[str, Any]:
     # checked: bool("no") was True, so `verbose = "no"` in the config printed every llama.cpp log line
     verbose = switch_option(options, "verbose", False)
     rest = {k: v for k, v in options.items() if k not in ("verbose", "progress")}
-    unknown = set(rest) - set(OPTIONS) - set(IGNORED_OPTIONS)
+    unknown = set(rest) - set(OPTIONS) - {DEVICE_OPTION}
     if unknown:
-        raise unknown_options_error("llama-cpp", unknown, OPTIONS)
+        raise unknown_options_error("llama-cpp", unknown, OPTIONS, OTHER_ENGINE_OPTIONS)
     # The CLI and the config check these already; the Python API passes what it is given
     # (n_ctx="abc" was a ValueError from int(), blamed on the backend).
     rest = check_backend_options(rest, "the llama-cpp backend's options")
+    layers = _device_layers(rest)
+    rest.pop(DEVICE_OPTION, None)
+    if layers is not None:
+        rest["n_gpu_layers"] = layers
     return {
         **rest,
         "verbose": verbose,

@@ -65,7 +65,26 @@ def debug_enabled() -> bool:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.meta.get(_DEBUG_META):
         return True
-    return os.environ.get("ASSISTANT_DEBUG", "") not in ("", "0")
+    from ..errors import ConfigError
+    from ..option_values import env_switch
+
+    try:
+        return env_switch("ASSISTANT_DEBUG")  # `ASSISTANT_DEBUG=false` was on: anything but 0 was
+    except ConfigError:  # a value that is no switch: refused as the command starts (AssistantGroup.main)
+        return True
+
+
+def _check_debug_variable() -> None:
+    """``ASSISTANT_DEBUG=maybe`` refused in one line before any command runs (the error path reads it too,
+    and must not fail itself): it was taken as on, as ``ASSISTANT_DEBUG=false`` was."""
+    if os.environ.get("ASSISTANT_DEBUG", "").strip():
+        from ..errors import ConfigError
+        from ..option_values import env_switch
+
+        try:
+            env_switch("ASSISTANT_DEBUG")
+        except ConfigError as exc:
+            fail(str(exc))
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -184,6 +203,7 @@ class AssistantGroup(click.Group):
             # As ``ls >&-`` does: whatever the command prints would be lost (a reply, an export).
             fail("stdout is closed (>&-): the output would be lost; redirect it to a file, or to /dev/null to drop it")
         _tolerate_narrow_encodings()
+        _check_debug_variable()
         return super().main(*args, **kwargs)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

@@ -179,6 +179,14 @@ def build_sides(
     from ..options import parse_options
 
     shared_models, scoped_models = split_scoped(models, backends)
+    if backends[0] == backends[1] and (scoped_models or scoped):
+        # `-b llama-cpp -b llama-cpp -m llama-cpp:gemma3` gave gemma3 to both sides, as if for one,
+        # and the comparison of two copies of one run reported "all tokens identical"
+        prefix = f"{backends[0]}:"
+        raise click.UsageError(
+            f"both sides are {backends[0]}: a {prefix} prefix cannot pick one of them "
+            "(drop it: -m and -o then apply to both)"
+        )
     if len(shared_models) > 1 or any(len(given) > 1 for given in scoped_models.values()):
         raise click.UsageError("give -m once for both sides, or once per side with a BACKEND: prefix")
     sides = []

@@ -15,10 +15,15 @@ from .common import echo_json, echo_untrusted
 def backends(as_json: bool) -> None:
     """List registered backends and the plugin providing each."""
     from ..backends import available_backends
-    from ..config import default_backend
+    from ..config import default_backend, default_backend_source
 
     found = available_backends()
     default = default_backend()
+    source = default_backend_source()
+    if default not in found and source is not None:
+        # `default_backend = "lama-cpp"` listed every backend with none marked default, and no word of why
+        warning = f"warning: the default backend {default!r}, set by {source}, is not registered"
+        echo_untrusted(warning, err=True)
     if as_json:
         echo_json(
             [

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ModelFetchError, ModelNotFoundError
-from ..option_values import check_http_url, header_safe
+from ..option_values import check_http_url, env_switch, header_safe
 from .download import NO_ANSWER, header_int, unreachable
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -63,11 +63,14 @@ def endpoint() -> str:
 
 
 def offline() -> bool:
-    """``HF_HUB_OFFLINE`` (the hub's convention) or ``ASSISTANT_OFFLINE``: no network at all."""
-    return any(
-        os.environ.get(var, "").strip().lower() not in ("", "0", "false", "no", "off")
-        for var in ("HF_HUB_OFFLINE", "ASSISTANT_OFFLINE")
-    )
+    """``HF_HUB_OFFLINE`` (the hub's convention) or ``ASSISTANT_OFFLINE``: no network at all.
+
+    ``ASSISTANT_OFFLINE`` is read as every on/off variable of ours is (:func:`env_switch`): a value
+    that is no switch is an error, not offline. ``HF_HUB_OFFLINE`` belongs to the Hugging Face tools
+    and is read as before (any value but an off word is on), never refused here.
+    """
+    hub = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("", "0", "false", "no", "off")
+    return hub or env_switch("ASSISTANT_OFFLINE")
 
 
 def token() -> str | None:
@@ -257,3 +260,30 @@ def choose_gguf(repo: str, files: list[str], quant: str | None = None) -> str:
     raise ModelNotFoundError(
         f"hf:{repo} has no {want} GGUF; it has: {listed} (pick one with hf:{repo}/FILE or --quant)"
     )
+
+
+_HUB_NAME = re.compile(r"[A-Za-z0-9](?:[\w.-]{0,94}[A-Za-z0-9_])?")
+"""An organisation's or repository's name as the hub allows it: up to 96 characters, no '-' or '.'
+at either end."""
+
+
+def check_names(text: str, repo: str, revision: str, filename: str | None) -> None:
+    """Refuse a reference whose repository, revision or file the hub cannot have, before any request.
+
+    ``hf:org/..``, ``hf:org/repo@..`` and ``hf:org/repo/../../x.gguf`` were sent as they were, as
+    ``…/org/../resolve/main/f.gguf`` (a request for another path than the one named), and ``-b
+    transformers -m org/a..b`` failed inside huggingface_hub as "the transformers backend failed to
+    load org/a..b: HFValidationError: …".
+    """
+    why = ""
+    if any(not _HUB_NAME.fullmatch(part) or ".." in part or "--" in part for part in repo.split("/")):
+        why = (
+            f"{repo!r} is no repository name (letters, digits, '-', '_' and '.', no '..' or '--', "
+            "not at either end)"
+        )
+    elif ".." in revision or revision.startswith((".", "-")):
+        why = f"{revision!r} is no revision (a branch, tag or commit)"
+    elif filename is not None and any(part in ("", ".", "..") for part in filename.split("/")):
+        why = f"{filename!r} is no file path in a repository (no '.', '..' or empty parts)"
+    if why:
+        raise ModelNotFoundError(f"bad Hugging Face reference {text!r}: {why}")

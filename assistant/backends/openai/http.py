@@ -456,9 +456,11 @@ class RemoteClient:
             # A 200 with plain text ("Internal Server Error") used to read as a stream cut short.
             kind = response.headers.get("content-type", "").split(";", 1)[0].strip() or "no content type"
             snippet = self.redact(one_line(decoder.foreign, 120))
-            raise RemoteError(
-                f"{origin(url)} answered {urlsplit(url).path or '/'} with {kind}, not an event stream: {snippet!r}"
-            )
+            # a body labelled as a stream holding no event was "with text/event-stream, not an event stream"
+            what = f"with {kind}, not an event stream"
+            if kind == "text/event-stream":
+                what = "with text/event-stream but no event in it (no 'data:' line)"
+            raise RemoteError(f"{origin(url)} answered {urlsplit(url).path or '/'} {what}: {snippet!r}")
 
     def _single_json_event(self, response: Any, url: str) -> Iterator[SSEEvent]:
         content = self._read_body(response, url, time.monotonic() + self.read_timeout, self.read_timeout)

@@ -150,7 +150,25 @@ def check_option_keys(options: dict[str, Any]) -> None:
     if unknown:
         raise ConfigError(
             f"unknown openai backend option(s): {', '.join(unknown)} (known: {', '.join(sorted(OPTION_KEYS))})"
+            + _unknown_hint(unknown)
         )
+
+
+def _unknown_hint(unknown: list[str]) -> str:
+    """Why a local engine's option means nothing here, or the option a typo meant (as the local engines say).
+
+    ``-o device=cuda`` or ``-o n_gpu_layers=99`` to a server was "unknown option" and no more, and
+    ``-o temprature=0`` got no "did you mean temperature?", which the local backends give.
+    """
+    from ...option_values import did_you_mean
+    from ..llama_library import OPTIONS as LLAMA_OPTIONS
+    from ..torch.backend import OPTIONS as TRANSFORMERS_OPTIONS
+
+    local = [name for name in unknown if name in {*LLAMA_OPTIONS, *TRANSFORMERS_OPTIONS}]
+    note = ""
+    if local:
+        note = f" ({', '.join(local)}: an option of the local engines; the server decides where its model runs)"
+    return note + did_you_mean([name for name in unknown if name not in local], sorted(OPTION_KEYS))
 
 
 def option_value(key: str, value: Any, source: str) -> Any:

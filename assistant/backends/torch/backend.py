@@ -51,7 +51,14 @@ from .batch_scheduler import BatchScheduler, Request
 from .convert import SIDECAR, ModelFacts, ensure_converted
 from .device import check_context, check_gguf_context, choose_device, choose_dtype, is_oom
 from .hf_decoder import PREFILL_CHUNK
-from .loading import TokenRules, choose_decoder, facts_from_hf, load_directory, token_rules
+from .loading import (
+    TokenRules,
+    check_model_directory,
+    choose_decoder,
+    facts_from_hf,
+    load_directory,
+    token_rules,
+)
 from .prompt_cache import PromptCache
 from .sampling import Sampler, token_numbers
 
@@ -59,6 +66,13 @@ __all__ = ["TransformersBackend", "choose_device", "choose_dtype"]
 
 DEFAULT_MAX_CTX = 8192
 OPTIONS = ("device", "dtype", "n_ctx", "n_threads", "attn", "native", "cuda_graphs", "max_batch", OVERRIDE_OPTION)
+OTHER_ENGINE_OPTIONS = {
+    "n_gpu_layers": "a llama-cpp option; transformers puts the whole model on one device: "
+    "device=cuda, mps or cpu",
+    "flash_attn": "a llama-cpp option; transformers' attention kernel is attn=sdpa|eager",
+    "n_batch": "a llama-cpp option; transformers reads a prompt in chunks of its own size",
+}
+"""The llama-cpp options transformers cannot honour, each refused with what it takes instead."""
 MAX_BATCH = {"cpu": 16, "cuda": 64}
 """Rows decoded per forward when requests come at once (``--parallel``; ``-o max_batch=N`` changes it)."""
 
@@ -119,7 +133,7 @@ def read_load_options(options: dict[str, Any]) -> LoadChoices:
     rest = {k: v for k, v in options.items() if k not in ("verbose", "progress")}
     unknown = sorted(set(rest) - set(OPTIONS))
     if unknown:
-        raise unknown_options_error("transformers", unknown, OPTIONS)
+        raise unknown_options_error("transformers", unknown, OPTIONS, OTHER_ENGINE_OPTIONS)
     # The CLI and the config check these already; the Python API passes what it is given.
     rest = check_backend_options(rest, "the transformers backend's options")
     native = switch_option(rest, "native", True)
@@ -203,8 +217,7 @@ class TransformersBackend(TokenLoopBackend):
         free_cores = AvailableCores()  # from before the load, so the first request has a measure too
         if path.is_dir():
             directory = path
-            if not (directory / "config.json").is_file():
-                raise ModelLoadError(path, "not a Hugging Face model directory (no config.json)")
+            check_model_directory(directory)
             facts = ModelFacts.from_file(directory / SIDECAR)
         elif (path.parent / "config.json").is_file() and path.suffix != ".gguf":
             raise ModelLoadError(path, f"this is one file of a model directory; pass {path.parent}")

@@ -4,6 +4,7 @@ Apart from :mod:`.backend` because each step here runs once per load and
 hands back plain values; the backend keeps them and only orchestrates (option
 checks, device and dtype from :mod:`.device`, out-of-memory handling):
 
+- :func:`check_model_directory`: what a plain HF directory lacks (a config object, weights);
 - :func:`load_directory`: the HF tokenizer and model, in eval mode on the device;
 - :func:`facts_from_hf`: for a plain HF directory (no GGUF sidecar), the facts a
   converted GGUF records (chat template, BOS rule, end-of-generation ids);
@@ -25,6 +26,31 @@ from ..chat_format import ChatFormat, choose_chat_format
 from .convert import SIDECAR, ModelFacts, quiet_transformers
 from .device import is_oom
 from .vocab import TokenBytes, llama_cpp_special_tokens
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+"""Weight files transformers loads from a directory (sharded ones through their index)."""
+
+
+def check_model_directory(directory: Path) -> None:
+    """Refuse a directory transformers could not load, saying what it lacks, before importing transformers.
+
+    A ``config.json`` that is JSON but no object (``[1, 2]``) was "the transformers backend failed to
+    load …: TypeError: … argument after ** must be a mapping, not list", and a directory with a config
+    but no weights failed on its tokenizer ("You need to have sentencepiece or tiktoken installed").
+    """
+    import json
+
+    config = directory / "config.json"
+    if not config.is_file():
+        raise ModelLoadError(directory, "not a Hugging Face model directory (no config.json)")
+    try:
+        parsed = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ModelLoadError(directory, f"config.json cannot be read as JSON ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise ModelLoadError(directory, f"config.json holds a JSON {type(parsed).__name__}, not an object")
+    if not any(any(directory.glob(pattern)) for pattern in WEIGHT_PATTERNS):
+        raise ModelLoadError(directory, "no weights in it (*.safetensors or pytorch_model*.bin)")
 
 
 def load_directory(

@@ -11,7 +11,8 @@ reproduce step by step:
    sampler only sees accepted tokens, not the prompt: a positive logit is
    divided by the penalty, a negative one multiplied;
 2. greedy (``temperature == 0``): argmax, first index on ties — done;
-3. top-k (``k <= 0`` disables it);
+3. top-k (``k <= 0`` disables it); of tokens tied at the cut, the lowest ids are kept
+   (:func:`ranked_top`), as :func:`assistant.inspect.distribution.top_indices` keeps them;
 4. top-p on the *untempered* distribution of what top-k left: keep the
    shortest prefix whose probability reaches ``p`` (at least one token);
 5. min-p 0 and typical-p 1 are no-ops, as llama-cpp passes them;
@@ -84,9 +85,9 @@ class Sampler:
             return token, torch.ones(1, device=logits.device)
         vocab = logits.shape[-1]
         if 0 < params.top_k < vocab:
-            values, ids = torch.topk(logits, params.top_k)  # sorted, descending
+            values, ids = ranked_top(logits, params.top_k)
         elif params.top_p < 1.0:
-            values, ids = torch.sort(logits, descending=True)
+            values, ids = torch.sort(logits, descending=True, stable=True)  # ties lowest id first, as top-k
         else:
             values, ids = logits, None
         if params.top_p < 1.0:
@@ -97,6 +98,32 @@ class Sampler:
             keep = max(1, min(keep + 1, values.shape[-1]))
             values, ids = values[:keep], ids[:keep] if ids is not None else None
         return ids, torch.softmax(values.float() / params.temperature, dim=-1)
+
+
+def ranked_top(values: Any, count: int) -> tuple[Any, Any]:
+    """The ``count`` largest of ``values`` (1-D) and their ids: largest first, ties lowest id first.
+
+    ``torch.topk`` leaves which of tied values it takes unspecified: of four tokens tied
+    at a top-k cut of three, it kept ids 2, 4 and 5 where llama.cpp, ``assistant next`` and
+    the numpy twin (:func:`assistant.inspect.distribution.top_indices`) keep 1, 2 and 4, so
+    ``top_k`` kept other tokens on this backend. ``topk`` still finds the cut's value
+    (no sort of the whole vocabulary per token); only the tokens at or above it are ranked.
+    """
+    import torch
+
+    count = min(count, values.shape[-1])
+    found, found_ids = torch.topk(values, count)
+    if count <= 0:
+        return found, found_ids
+    kth = found[-1]
+    above = torch.nonzero(values > kth).flatten()
+    tied = torch.nonzero(values == kth).flatten()[: count - above.numel()]
+    ids = torch.cat([above, tied])
+    if ids.numel() != count:  # NaN logits compare with nothing: topk's own answer, as before
+        return found, found_ids
+    order = torch.sort(values[ids], descending=True, stable=True).indices  # equal values sit in id order
+    ids = ids[order]
+    return values[ids], ids
 
 
 def token_numbers(
@@ -111,7 +138,7 @@ def token_numbers(
     import torch
 
     logprobs = torch.log_softmax(logits.float(), dim=-1)
-    values, ids = torch.topk(logprobs, min(count, logprobs.shape[-1]))
+    values, ids = ranked_top(logprobs, count)  # alternatives tied in logprob listed as greedy breaks ties
     wanted = torch.cat([torch.tensor([token], device=ids.device), ids])
     if sampled is None:
         p_sampled: list[float | None] = [None] * len(wanted)
