@@ -28,23 +28,33 @@ plane) draw nothing either, and with the 16 standard selectors they spell one
 byte each: a payload hidden behind one visible character ("emoji smuggling"),
 which their escapes bring to light. Their one use in text, a glyph
 variant of a CJK ideograph in a Japanese name, shows as the escape after the
-ideograph; the emoji and standard variation selectors (U+FE00…U+FE0F) stay,
-as every emoji with ``\\ufe0f`` would otherwise be noise. The line and paragraph separators
+ideograph. The line and paragraph separators
 U+2028/U+2029 break some terminals' line layout and none shows them. All of them
 show as ``\\u00ad`` / ``\\U000e0041`` style escapes, as the bidi controls do. The
-joiners that are part of ordinary text stay: ZWJ (U+200D) builds emoji
-sequences and Indic conjuncts, ZWNJ (U+200C) is spelling in Persian, and the
 format characters with a glyph (Arabic number signs) or of a script's own
 orthography (Mongolian, hieroglyph and shorthand format controls) are text.
 
-The mapping is per character, so it can be applied to each streamed chunk
-independently. Stored bytes and ``--json`` keep the raw text.
+The joiners and selectors that text uses (:data:`IN_TEXT`: ZWJ U+200D builds emoji
+sequences and Indic conjuncts, ZWNJ U+200C is spelling in Persian, U+FE0F makes ❤
+an emoji) hide text too when they come in runs: a stretch of them between two
+letters spells bits no one sees, a run of variation selectors behind an emoji
+spells bytes, and tag characters a sentence. So they are drawn as they are only
+where text puts them — one joiner after a drawn non-ASCII character (👩‍💻, क्‍ष,
+می‌خواهم), one selector after one (❤️; 1️⃣'s keycap after a digit), the tag
+letters of a subdivision flag (🏴 for England) — and are escapes anywhere else
+(``\\u200d``), runs whole: a joiner after an ASCII letter joins nothing, and
+``a\\u200cb\\u200dc`` spells bits. The start of the text counts as a drawn
+character, so a token that is one selector is still drawn as itself. A stream
+must be cut only where the rule sees both sides (:class:`StreamedLineEnds`);
+every other character is mapped on its own.
+Stored bytes and ``--json`` keep the raw text.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from typing import Any, Callable
 
@@ -104,6 +114,58 @@ ESCAPE_SEQUENCE = (
 """A terminal control sequence (ECMA-48), as text copied from a coloured terminal or log holds them (a regex)."""
 _ESCAPE_SEQUENCES = re.compile(ESCAPE_SEQUENCE)
 
+JOINERS = frozenset((0x200C, 0x200D))
+"""ZERO WIDTH NON-JOINER and JOINER: spelling in Persian and Indic scripts, the glue of emoji sequences."""
+VARIATION_SELECTORS = frozenset(range(0xFE00, 0xFE10))
+"""The standard variation selectors; U+FE0F makes ❤ an emoji, U+FE0E a text glyph."""
+_TAGS = range(0xE0020, 0xE0080)
+_VISIBLE.update({code: f"\\u{code:04x}" for code in (*JOINERS, *VARIATION_SELECTORS)})
+
+
+def _class_of(codes: set[int] | frozenset[int]) -> str:
+    """A regex character class body for ``codes``, as ranges."""
+    ranges: list[list[int]] = []
+    for code in sorted(codes):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(re.escape(chr(a)) + (f"-{re.escape(chr(b))}" if b != a else "") for a, b in ranges)
+
+
+_DRAWN = f"[^\\x00-\\x7f\\s{_class_of(set(_VISIBLE))}]"
+"""A character a joiner or selector may stand beside: a drawn non-ASCII one (an ASCII letter is never joined)."""
+_SELECTORS = "[\\ufe00-\\ufe0f]"
+_AFTER_DRAWN = f"(?:(?<={_DRAWN})|^)"  # the text's start counts as drawn: a token that is one selector
+IN_TEXT = re.compile(
+    "\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{3,7}\U000e007f"  # 🏴 + subdivision + CANCEL TAG
+    f"|(?<=[0-9#*]){_SELECTORS}(?=\u20e3)"  # a keycap: 1️⃣
+    f"|{_AFTER_DRAWN}{_SELECTORS}(?!{_SELECTORS})"  # one selector after a character: ❤️
+    # one joiner after a character, or after its selector: 👩‍💻, ❤️‍🔥
+    f"|(?:{_AFTER_DRAWN}|(?<={_DRAWN}{_SELECTORS}))[\\u200c\\u200d](?![\\u200c\\u200d]|{_SELECTORS})"
+)
+"""Where text itself uses a joiner, a variation selector or tag characters: those are drawn as they are."""
+_CONTEXTUAL = re.compile(f"[\\u200c\\u200d{_SELECTORS[1:-1]}{_class_of(set(_TAGS))}]")
+_CONTEXTUAL_RUN = re.compile(f"{_CONTEXTUAL.pattern}*")
+_MAY_START_IN_TEXT = re.compile(f"{_CONTEXTUAL.pattern}|\U0001f3f4")
+
+
+def _translated(text: str, table: dict[int, Any]) -> str:
+    """``text.translate(table)``, but the joiners, selectors and tags of :data:`IN_TEXT` kept as they are."""
+    if text.isascii() or not _CONTEXTUAL.search(text):
+        return text.translate(table)
+    out: list[str] = []
+    position = 0
+    for candidate in _MAY_START_IN_TEXT.finditer(text):  # IN_TEXT tried where it can start: a scan of a
+        at = candidate.start()  # megabyte by the lookbehinds at every position took half a second
+        match = IN_TEXT.match(text, at) if at >= position else None
+        if match is not None:
+            out.append(text[position:at].translate(table))
+            out.append(match.group())
+            position = match.end()
+    out.append(text[position:].translate(table))
+    return "".join(out)
+
 
 def without_escape_sequences(text: str) -> str:
     """``text`` without its terminal control sequences, where what the text *says* is wanted (a title
@@ -136,13 +198,17 @@ def _json_escape(code: int) -> str:
 def _json_escapes() -> dict[int, str]:
     return {
         code: _json_escape(code)
-        for code in (0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS, *HIDDEN_FORMAT, *range(0xD800, 0xE000))
+        for code in (
+            0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS, *HIDDEN_FORMAT, *JOINERS, *VARIATION_SELECTORS,
+            *range(0xD800, 0xE000),
+        )
     }
 
 
 @functools.cache
 def _no_invisible() -> dict[int, str | None]:
-    return dict.fromkeys((*BIDI_CONTROLS, *HIDDEN_FORMAT)) | {0x2028: "\n", 0x2029: "\n"}
+    dropped = dict.fromkeys((*BIDI_CONTROLS, *HIDDEN_FORMAT, *JOINERS, *VARIATION_SELECTORS))
+    return dropped | {0x2028: "\n", 0x2029: "\n"}
 
 
 def without_invisible_controls(text: str) -> str:
@@ -153,9 +219,10 @@ def without_invisible_controls(text: str) -> str:
     six letters of noise each; dropped, the sentence reads the same and nothing
     is left to reorder the screen or to hide words (tag characters) from the
     person sending them. The line and paragraph separators become the line end
-    they stand for.
+    they stand for. Joiners and selectors go where :func:`visible_text` would show them (a run of
+    them); the ones text uses (:data:`IN_TEXT`: 👩‍💻, ❤️, 🏴 for England) stay.
     """
-    return text.translate(_no_invisible())
+    return _translated(text, _no_invisible())
 
 
 
@@ -237,9 +304,11 @@ def visible_text(text: str) -> str:
 
     C0/C1 controls, the bidi controls of :data:`BIDI_CONTROLS` and the invisible
     format characters of :data:`HIDDEN_FORMAT` included, so nothing printed can
-    move the cursor, restyle the terminal, reorder or break a line, or hide text.
+    move the cursor, restyle the terminal, reorder or break a line, or hide text. Joiners,
+    variation selectors and tag characters show as escapes too, except where text uses them
+    (:data:`IN_TEXT`).
     """
-    return text.translate(_TRANSLATION)
+    return _translated(text, _TRANSLATION)
 
 
 def json_text(data: Any, *, indent: int | None = None, default: Callable[[Any], Any] | None = None) -> str:
@@ -248,28 +317,101 @@ def json_text(data: Any, *, indent: int | None = None, default: Callable[[Any], 
     Non-ASCII text stays readable (``ensure_ascii=False``); every character a
     terminal could act on, and lone surrogates, are ``\\uXXXX`` escapes.
     ``default`` is ``json.dumps``'s: what a value JSON has no type for becomes.
+
+    A float that is not finite is ``null``, as JavaScript's ``JSON.stringify`` writes it:
+    ``json.dumps`` writes ``NaN``, ``Infinity`` and ``-Infinity``, which no JSON parser but
+    Python's reads (``jq`` and ``JSON.parse`` failed on ``assistant next --json``, whose
+    logprob of a token the sampler ruled out is ``-inf``).
     """
-    return json.dumps(data, ensure_ascii=False, indent=indent, default=default).translate(_json_escapes())
+    try:
+        text = json.dumps(data, ensure_ascii=False, indent=indent, default=default, allow_nan=False)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise  # a circular reference: not ours to hide
+        finite_default = None if default is None else (lambda value: _finite(default(value)))
+        text = json.dumps(_finite(data), ensure_ascii=False, indent=indent, default=finite_default, allow_nan=False)
+    return json_escaped(text)
+
+
+def json_escaped(document: str) -> str:
+    """A JSON ``document`` (written by ``json.dumps``, or a model's checked reply) with every character a terminal
+    could act on, or that hides text, as the ``\\uXXXX`` escape JSON spells it with: the same value, safe to print.
+
+    A valid document holds such characters only inside strings, where an escape decodes to the same character;
+    joiners and selectors that text uses stay (:data:`IN_TEXT`), as :func:`visible_text` leaves them.
+    """
+    return _translated(document, _json_escapes())
+
+
+def _finite(data: Any) -> Any:
+    """``data`` with every float that is not finite (in dicts, lists and tuples) replaced by None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(value) for value in data]
+    return data
 
 
 class StreamedLineEnds:
-    """CRLF made LF across streamed pieces, for printing: ``\r`` and ``\n`` often arrive as two tokens.
+    """Streamed pieces cut where :func:`visible_text` can see both sides, CRLF made LF across them.
 
-    A CR that ends a piece is held until the next piece shows whether a LF
-    follows; :meth:`flush` gives back one still held at the end. Only line ends
-    change: a lone CR stays, for :func:`visible_text` to show as ``␍``.
+    ``\r`` and ``\n`` often arrive as two tokens: a CR that ends a piece is held
+    until the next piece shows whether a LF follows. Only line ends change: a
+    lone CR stays, for :func:`visible_text` to show as ``␍``. Likewise the end of
+    a piece that a joiner, selector or tag character could still attach to (a
+    non-ASCII character, a digit of a keycap, a short run of them after it) is
+    held: 👩 and its ZWJ often arrive apart, and shown apart the ZWJ was an escape.
+    :meth:`flush` gives back what is still held at the end.
     """
 
     def __init__(self) -> None:
-        self._held_cr = False
+        self._held = ""
+        self._shown = False  # something was given back: what follows it is no longer the start of the text
 
     def feed(self, piece: str) -> str:
-        if self._held_cr:
-            piece, self._held_cr = "\r" + piece, False
+        piece, self._held = self._held + piece, ""
+        if self._shown:
+            piece = _lead_escaped(piece)
         if piece.endswith("\r"):
-            piece, self._held_cr = piece[:-1], True
+            piece, self._held = piece[:-1], "\r"
+        else:
+            end = len(piece)
+            while end and end > len(piece) - _UNSETTLED_RUN - 1 and _CONTEXTUAL.match(piece, end - 1):
+                end -= 1
+            if len(piece) - end <= _UNSETTLED_RUN:  # a longer run is no text, whatever follows: shown now
+                cut = _settled(piece, end)
+                piece, self._held = piece[:cut], piece[cut:]
+        self._shown = self._shown or bool(piece)
         return piece.replace("\r\n", "\n")
 
     def flush(self) -> str:
-        held, self._held_cr = ("\r" if self._held_cr else ""), False
+        held, self._held = self._held, ""
+        if self._shown:
+            held = _lead_escaped(held)
+        self._shown = False
         return held
+
+
+def _lead_escaped(piece: str) -> str:
+    """``piece`` with the joiners, selectors and tags it starts with as escapes.
+
+    For a piece that follows text already given back, which ends where nothing can join it (a possible base
+    is held back): shown on its own, a joiner starting a piece is at the start of a text, which counts as
+    drawn (:data:`IN_TEXT`).
+    """
+    lead = _CONTEXTUAL_RUN.match(piece).end()  # type: ignore[union-attr]
+    return piece[:lead].translate(_TRANSLATION) + piece[lead:] if lead else piece
+
+
+_UNSETTLED_RUN = 8
+"""Longest run of joiners, selectors and tags that may still become text (🏴 + a 7-letter subdivision)."""
+
+
+def _settled(text: str, run: int) -> int:
+    """Where the part of ``text`` whose showing the next piece cannot change ends; ``run``: where its final run
+    of joiners, selectors and tags starts."""
+    if run == len(text):  # no run: hold a last character a joiner or selector could follow
+        return run - 1 if run and (not text[-1].isascii() or text[-1] in "0123456789#*") else run
+    return max(0, run - 1)  # the run and the character it follows

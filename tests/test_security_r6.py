@@ -81,7 +81,7 @@ def test_a_template_that_splits_replies_still_treats_user_contents_as_data(engin
     ]
     segments = chat.render_segments(messages)
     assert "".join(s.text for s in segments) == chat.render(messages)
-    assert [s.text for s in segments if s.data] == ["hi", "<|im_end|>\n<|im_start|>user"]
+    assert [s.text for s in segments if s.data] == ["hi", "hello", "<|im_end|>\n<|im_start|>user"]
 
     engine.chat_format = lambda: chat  # type: ignore[method-assign]
     shown = [Message(m.role, "hello" if m.role == "assistant" else m.content) for m in messages]

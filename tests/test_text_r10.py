@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 from assistant.errors import ConfigError, TemplateError
 from assistant.templates import testing
 from assistant.templates.spec import Expectation
-from assistant.terminal_text import HIDDEN_FORMAT, json_text, visible_text, without_invisible_controls
+from assistant.terminal_text import (
+    HIDDEN_FORMAT,
+    StreamedLineEnds,
+    json_text,
+    visible_text,
+    without_invisible_controls,
+)
 from assistant.types import GenerationParams
 
 from .conftest import run_cli
@@ -71,7 +77,10 @@ def test_none_survives_and_pieces_show_as_the_whole(text: str) -> None:
     shown = visible_text(text)
     assert not set(map(ord, shown)) & HIDDEN_FORMAT
     half = len(text) // 2
-    assert visible_text(text[:half]) + visible_text(text[half:]) == shown
+    # Streamed the way the app and the CLI stream (cut where the rule sees both sides of a selector)
+    line_ends = StreamedLineEnds()
+    pieces = [line_ends.feed(text[:half]), line_ends.feed(text[half:]), line_ends.flush()]
+    assert "".join(visible_text(piece) for piece in pieces) == shown
 
 
 def test_a_cli_listing_shows_a_filler_in_a_description(user_templates: Path) -> None:

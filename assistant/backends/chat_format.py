@@ -17,7 +17,6 @@ types ``<|im_end|>`` gets the characters, not the end of their turn).
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable, Sequence
@@ -26,6 +25,22 @@ from ..errors import TemplateError
 from ..terminal_text import one_line
 from ..text_checks import invalid_unicode
 from ..types import Message
+from .chat_marks import (
+    Keep,
+    grown,
+    joined,
+    kept,
+    looked_up,
+    marked,
+    marked_pieces,
+    marks_for,
+    other_marks,
+    printable_marks,
+    read_marks,
+    read_pairs,
+    replaced,
+    replaced_spans,
+)
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -64,107 +79,6 @@ class PromptSegment:
     data: bool
 
 
-_MARKS = [chr(c) for c in range(0xFDD0, 0xFDF0)]
-"""Unicode noncharacters (never text): two that no content holds mark where each content starts and ends."""
-
-_RANDOM_MARK_LENGTH = 16
-"""Noncharacters in a random mark: 32**16 = 2**80 sequences, so no content can hold one by design."""
-
-
-def _marks(messages: Sequence[Message], template: str) -> tuple[str, str]:
-    """Two marks that neither the template nor any content holds.
-
-    A single free noncharacter each when there are two; a content can hold all
-    32 (anyone can paste them), and then the marks are random runs of them. A
-    content that defeated the marks used to send the render to a look-up over the
-    whole prompt, where a user message equal to nearby template text
-    (``<|im_end|>`` … ``user``) was found in the template's markup and its own
-    markers parsed as control tokens.
-    """
-
-    def unused(mark: str) -> bool:
-        return mark not in template and not any(mark in message.content for message in messages)
-
-    free = [m for m in _MARKS if unused(m)]
-    if len(free) >= 2:
-        return free[0], free[1]
-    while True:  # a content holding a random 16-noncharacter run: 2**-80 per try
-        open_mark, close_mark = ("".join(secrets.choice(_MARKS) for _ in range(_RANDOM_MARK_LENGTH)) for _ in "oc")
-        if open_mark != close_mark and unused(open_mark) and unused(close_mark):
-            return open_mark, close_mark
-
-
-Keep = tuple[int, int]
-"""Characters of a content's core left outside its marks: (at the start, at the end)."""
-
-
-def _marked(content: str, open_mark: str, close_mark: str, keep: Keep = (0, 0)) -> str:
-    """``content`` with its stripped core between the marks: a template that trims content trims the same.
-
-    ``keep``: characters of the core left outside the marks at its start and end
-    (:func:`_kept`), so a template testing the content's first or last characters
-    (``startswith('/')``, ``content[-1]``) sees the same ones.
-    """
-    core = content.strip()
-    if not core:
-        return content  # whitespace only: nothing a tokenizer could read as a control token
-    start = content.index(core)
-    head, tail = _kept(core, keep)
-    inside = core[len(head) : len(core) - len(tail)]
-    return f"{content[:start]}{head}{open_mark}{inside}{close_mark}{tail}{content[start + len(core):]}"
-
-
-def _kept(core: str, keep: Keep) -> tuple[str, str]:
-    """The characters of ``core`` that ``keep`` leaves outside the marks (never overlapping)."""
-    head = core[: keep[0]]
-    rest = core[len(head) :]
-    return head, rest[len(rest) - min(keep[1], len(rest)) :]
-
-
-def _marked_spans(text: str, open_mark: str, close_mark: str) -> tuple[str, list[tuple[int, int]]]:
-    """A render made with marked contents, without its marks, and where each open…close pair's data lies in it.
-
-    A mark without its partner belongs to a content the template rewrote (sliced
-    off its end, or split it): that mark is dropped and that content stays
-    template text, but every other content is still found exactly where the
-    marks put it. A pair with nothing between (a content kept whole outside its
-    marks) is an empty span. The caller checks that the text is the plain render.
-    """
-    pieces: list[str] = []
-    spans: list[tuple[int, int]] = []
-    length = 0
-
-    def add(piece: str) -> None:
-        nonlocal length
-        pieces.append(piece)
-        length += len(piece)
-
-    def template_text(piece: str) -> None:
-        add(piece.replace(open_mark, "").replace(close_mark, ""))
-
-    position = 0
-    while True:
-        start = text.find(open_mark, position)
-        if start == -1:
-            template_text(text[position:])
-            break
-        inside = start + len(open_mark)
-        end = text.find(close_mark, inside)
-        if end == -1:
-            template_text(text[position:])
-            break
-        reopened = text.find(open_mark, inside, end)
-        if reopened != -1:  # this open mark lost its close: not data
-            template_text(text[position:reopened])
-            position = reopened
-            continue
-        template_text(text[position:start])
-        spans.append((length, length + end - inside))
-        add(text[inside:end])
-        position = end + len(close_mark)
-    return "".join(pieces), spans
-
-
 def _from_spans(text: str, spans: Sequence[tuple[int, int]]) -> list[PromptSegment]:
     """``text`` cut into template text and the data at ``spans`` (sorted; overlapping data is one piece)."""
     segments: list[PromptSegment] = []
@@ -189,38 +103,6 @@ def _from_spans(text: str, spans: Sequence[tuple[int, int]]) -> list[PromptSegme
         position = max(position, end)
     add(text[position:], data=False)
     return segments
-
-
-def _grown(text: str, spans: Sequence[tuple[int, int]], head: str, tail: str) -> list[tuple[int, int]]:
-    """``spans`` with a content's kept characters (:func:`_kept`) where they lie, whole, right beside its marks.
-
-    Only whole: where the template cut some off (``content[15:-16]``), what lies
-    beside the marks is partly the template's own text, and text equal to the
-    cut characters (``<`` of ``</tool_response>``, then of the template's
-    ``<|im_end|>``) was taken for data. The fewest characters are kept
-    (:meth:`ChatFormat._fewest_kept`), so a template that cuts off what it tests
-    leaves none of them beside the marks.
-    """
-    grown = []
-    for start, end in spans:
-        if head and text[max(0, start - len(head)) : start] == head:
-            start -= len(head)
-        if tail and text[end : end + len(tail)] == tail:
-            end += len(tail)
-        if end > start:
-            grown.append((start, end))
-    return grown
-
-
-def _looked_up(text: str, core: str, low: int, high: int, taken: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
-    """The first place in ``text[low:high]`` that holds ``core`` and no data already placed."""
-    at = text.find(core, low, high)
-    while at != -1:
-        end = at + len(core)
-        if not any(start < end and at < stop for start, stop in taken):
-            return at, end
-        at = text.find(core, at + 1, high)
-    return None
 
 
 MAX_KEPT = 64
@@ -251,20 +133,85 @@ class ChatFormat:
         """The same text as :meth:`render`, cut into template text and message contents (data).
 
         The template renders a second time with each content's core between two
-        marks that neither the template nor any content holds (:func:`_marks`);
-        where the marks land is where the data is. A content the template
-        rewrites beyond trimming (slicing, splitting) loses a mark and stays
-        template text; the others are still data. If the marked render differs
+        marks that neither the template nor any content holds (:func:`marks_for`);
+        where the marks land is where the data is. If the marked render differs
         from the plain one (a template that tests a content's length or first
-        characters), the messages are marked one at a time
-        (:meth:`_spans_one_by_one`).
+        characters), or a mark lost its partner (a template that slices or splits a
+        content), the messages are marked one at a time (:meth:`_spans_one_by_one`).
         """
         plain = self.render(messages, add_generation_prompt)
-        marks = _marks(messages, self.template)
+        marks = marks_for(messages, self.template)
         segments = self._marked_segments(plain, messages, range(len(messages)), marks, add_generation_prompt)
         if segments is not None:
             return segments
-        return _from_spans(plain, self._spans_one_by_one(plain, messages, marks, add_generation_prompt))
+        spans = self._pieces_at_once(plain, messages, marks, add_generation_prompt)
+        if spans is None:
+            spans = self._spans_one_by_one(plain, messages, marks, add_generation_prompt)
+        return _from_spans(plain, spans)
+
+    def _pieces_at_once(
+        self, plain: str, messages: Sequence[Message], marks: tuple[str, str], add_generation_prompt: bool
+    ) -> list[tuple[int, int]] | None:
+        """Data spans of a few renders in which every content that holds a template literal is cut there and
+        marked piece by piece (:func:`marked_pieces`), each with a pair of marks of its own, the others
+        marked whole; None if one is not the plain render.
+
+        A Qwen3 conversation splits every reply that has reasoning: marked one message at a time, each prompt
+        of an 81-message chat took 33 renders (1.3 s, growing with the square of its length); this takes
+        one render for every 15 such replies. A pair of its own tells whose data is whose: grown over
+        separators as any split content goes on (:func:`joined`), a user's ``<|im_end|>`` took the
+        template's own after a reply's blank answer for data.
+        """
+        separators = template_literals(self.template)
+        split = [i for i, m in enumerate(messages) if any(s in m.content.strip() for s in separators)]
+        pairs = other_marks(messages, self.template, marks) if split else []
+        if not pairs:
+            return None
+        spans: list[tuple[int, int]] = []
+        for batch_start in range(0, len(split), len(pairs)):
+            batch = dict(zip(split[batch_start : batch_start + len(pairs)], pairs))
+            found = self._pieces_of(
+                plain, messages, marks, batch, separators, add_generation_prompt, first=batch_start == 0
+            )
+            if found is None:
+                return None
+            spans.extend(found)
+        return sorted(spans)
+
+    def _pieces_of(
+        self,
+        plain: str,
+        messages: Sequence[Message],
+        marks: tuple[str, str],
+        batch: dict[int, tuple[str, str]],
+        separators: Sequence[str],
+        add_generation_prompt: bool,
+        *,
+        first: bool,
+    ) -> list[tuple[int, int]] | None:
+        """One render of :meth:`_pieces_at_once`: the contents of ``batch`` cut with their own pairs; the
+        contents that hold no literal marked whole (their spans kept from the ``first`` render only)."""
+        whole = [i for i, m in enumerate(messages) if i not in batch and not any(s in m.content for s in separators)]
+        for empty_pairs in ("before", "after", "ends", "last"):
+            dicts = []
+            for i, m in enumerate(messages):
+                content = m.content
+                if i in batch:
+                    content = marked_pieces(content, *batch[i], separators, empty_pairs=empty_pairs) or content
+                elif i in whole:
+                    content = marked(content, *marks)
+                dicts.append(content)
+            text = self._render_contents(messages, dicts, add_generation_prompt)
+            if text is None:
+                return None
+            unmarked, found, lost = read_pairs(text, [marks, *batch.values()])
+            if unmarked != plain or lost:
+                continue
+            spans = list(found[0]) if first else []
+            for (index, _), pieces in zip(batch.items(), found[1:]):
+                spans += joined(plain, pieces, [messages[index].content.strip()], separators, empty_pairs)
+            return spans
+        return None
 
     def _marked_segments(
         self,
@@ -286,25 +233,55 @@ class ChatFormat:
         marks: tuple[str, str],
         keep: Keep,
         add_generation_prompt: bool,
+        mark: Callable[[str], str | None] | None = None,
     ) -> list[tuple[int, int]] | None:
-        """Data spans of the render with the contents of ``which`` marked (:func:`_marked`).
+        """Data spans of the render with the contents of ``which`` marked (:func:`marked`, or ``mark``).
 
-        None if its text, marks taken out, is not ``plain``.
+        None if its text, marks taken out, is not ``plain``, or a mark lost its partner.
         """
-        marked = [
-            {"role": m.role, "content": _marked(m.content, *marks, keep) if i in which else m.content}
-            for i, m in enumerate(messages)
-        ]
-        text = _render_dicts(
-            self.template,
-            marked,
-            render_limit(messages) + sum(map(len, marks)) * len(which),
-            bos_token=self.bos_token,
-            eos_token=self.eos_token,
-            add_generation_prompt=add_generation_prompt,
-        )
-        unmarked, spans = _marked_spans(text, *marks)
-        return spans if unmarked == plain else None
+        mark = mark or (lambda content: marked(content, *marks, keep))
+        text = self._render_marked(messages, which, marks, add_generation_prompt, mark)
+        if text is None:
+            return None
+        unmarked, spans, lost = read_marks(text, *marks)
+        return spans if unmarked == plain and not lost else None
+
+    def _render_marked(
+        self,
+        messages: Sequence[Message],
+        which: Sequence[int],
+        marks: tuple[str, str],
+        add_generation_prompt: bool,
+        mark: Callable[[str], str | None],
+    ) -> str | None:
+        """The render with the contents of ``which`` made by ``mark``; None if ``mark`` has no way for one, or the
+        template fails on the marked contents (the plain render did not: that marking is no way either, and a
+        content of many separators must not make the conversation's every prompt an error)."""
+        contents = []
+        for i, m in enumerate(messages):
+            content = mark(m.content) if i in which else m.content
+            if content is None:
+                return None
+            contents.append(content)
+        return self._render_contents(messages, contents, add_generation_prompt)
+
+    def _render_contents(
+        self, messages: Sequence[Message], contents: Sequence[str], add_generation_prompt: bool
+    ) -> str | None:
+        """The render of ``messages`` with ``contents`` (marked) in their place; None if the template fails on them."""
+        added = sum(len(content) - len(m.content) for m, content in zip(messages, contents))
+        dicts = [{"role": m.role, "content": content} for m, content in zip(messages, contents)]
+        try:
+            return _render_dicts(
+                self.template,
+                dicts,
+                render_limit(messages) + 2 * added,
+                bos_token=self.bos_token,
+                eos_token=self.eos_token,
+                add_generation_prompt=add_generation_prompt,
+            )
+        except TemplateError:
+            return None
 
     def _spans_one_by_one(
         self, plain: str, messages: Sequence[Message], marks: tuple[str, str], add_generation_prompt: bool
@@ -313,15 +290,13 @@ class ChatFormat:
 
         Each message is marked on its own, so one content the marks perturb
         leaves the others exact. A content whose marks still change the render,
-        or are lost (``content[1:]`` cuts the open mark off), is marked again
-        with its first or last characters outside the marks, as few as the
-        template needs (:meth:`_fewest_kept`): a test of ``content[0]`` or
-        ``startswith('<tool_response>')`` then sees what it saw, and the kept
-        characters are data where the template wrote them beside the marks.
-        Looking such a content up in the render instead found the first text
-        equal to it, which could be the template's copy of it (``<|im_start|>command
-        /x…``), and the content's own copy further on was parsed for control tokens;
-        a content the template sliced was not found at all, and all of it was parsed.
+        or are lost, is marked another way (:meth:`_rewritten_spans`): cut at the
+        template's separators, with characters kept outside the marks, with
+        printable marks, or with marks in place of its end characters. Looking such a
+        content up in the render instead found the first text equal to it, which
+        could be the template's copy of it (``<|im_start|>command /x…``), and the
+        content's own copy further on was parsed for control tokens; a content the
+        template sliced was not found at all, and all of it was parsed.
 
         Only the contents that still cannot be marked are looked up in the plain
         render, and only between the data of the messages around them: a content
@@ -334,9 +309,8 @@ class ChatFormat:
             if not core:
                 continue
             found = self._marked_spans(plain, messages, (index,), marks, (0, 0), add_generation_prompt)
-            if not found:  # changed the render, or lost
-                keep, found = self._fewest_kept(plain, messages, index, marks, add_generation_prompt)
-                found = _grown(plain, found, *_kept(core, keep))
+            if found is None:  # changed the render, or lost
+                found = self._rewritten_spans(plain, messages, index, marks, add_generation_prompt)
             if found:
                 spans[index] = found
         for index, message in enumerate(messages):
@@ -346,10 +320,42 @@ class ChatFormat:
             taken = [span for found in spans.values() for span in found]
             low = max((end for i, found in spans.items() if i < index for _, end in found), default=0)
             high = min((start for i, found in spans.items() if i > index for start, _ in found), default=len(plain))
-            span = _looked_up(plain, core, low, high, taken)
+            span = looked_up(plain, core, low, high, taken)
             if span is not None:
                 spans[index] = [span]
         return sorted(span for found in spans.values() for span in found)
+
+    def _rewritten_spans(
+        self, plain: str, messages: Sequence[Message], index: int, marks: tuple[str, str], add_generation_prompt: bool
+    ) -> list[tuple[int, int]]:
+        """Data spans of message ``index``, whose plainly marked content the template changed or split.
+
+        Tried in turn, each a render or a few, for this content only:
+
+        * cut at the template's own string literals (:func:`marked_pieces`): a split (Qwen3's ``</think>``);
+        * its first and last characters kept outside the marks (:meth:`_fewest_kept`): a test of its ends;
+        * printable marks (:func:`printable_marks`): a template printing its ``repr``;
+        * marks in place of its first and last characters (:func:`replaced`): one printing its length.
+        """
+        core = messages[index].content.strip()
+        separators = [s for s in template_literals(self.template) if s in core]
+        for empty_pairs in ("before", "after", "ends", "last", "") if separators else ():
+            found = self._marked_spans(
+                plain, messages, (index,), marks, (0, 0), add_generation_prompt,
+                lambda content, pairs=empty_pairs: marked_pieces(content, *marks, separators, empty_pairs=pairs),
+            )
+            if found:
+                return joined(plain, found, [core], separators, empty_pairs)
+        keep, found = self._fewest_kept(plain, messages, index, marks, add_generation_prompt)
+        if found:
+            return grown(plain, found, *kept(core, keep))
+        printable = printable_marks(messages, self.template)
+        if printable is not None:
+            found = self._marked_spans(plain, messages, (index,), printable, (0, 0), add_generation_prompt)
+            if found:
+                return found
+        text = self._render_marked(messages, (index,), marks, add_generation_prompt, lambda c: replaced(c, *marks))
+        return (text is not None and replaced_spans(text, plain, core, *marks)) or []
 
     def _fewest_kept(
         self, plain: str, messages: Sequence[Message], index: int, marks: tuple[str, str], add_generation_prompt: bool
@@ -362,7 +368,7 @@ class ChatFormat:
         back to the fewest that still works: a template that slices off exactly
         what it tested (``content[15:-16]`` after ``startswith('<tool_response>')``)
         then leaves none of the kept characters in the render, and one that wrote
-        the content whole leaves them all beside the marks (:func:`_grown`).
+        the content whole leaves them all beside the marks (:func:`grown`).
         Two renders more for a content the plain marks fail on (no spans if none
         survive), about fifteen where a long prefix must be kept.
         """
@@ -487,6 +493,31 @@ def _sandbox() -> Any:
 
 
 _compiled: dict[str, Any] = {}
+_literals: dict[str, tuple[str, ...]] = {}
+
+
+def template_literals(template: str) -> tuple[str, ...]:
+    """The string literals of ``template`` that could cut a content, without their blanks (two characters or more).
+
+    What a template splits a content at (``content.split('</think>')``), so a content can be marked piece by
+    piece (:func:`~.chat_marks.marked_pieces`). Without blanks: cut at ``'\\n</tool_response>'`` whole, the
+    blank piece before it was empty, and the marks there stopped the template's ``lstrip('\\n')``. A template
+    Jinja cannot read has none (its render fails anyway).
+    """
+    found = _literals.get(template)
+    if found is None:
+        from jinja2 import TemplateSyntaxError
+        from jinja2.lexer import get_lexer
+
+        strings: set[str] = set()
+        try:
+            for token in get_lexer(_sandbox()).tokenize(template):
+                if token.type == "string" and len(token.value.strip()) >= 2:
+                    strings.add(token.value.strip())
+        except TemplateSyntaxError:
+            pass
+        found = _literals[template] = tuple(sorted(strings))
+    return found
 
 
 def render_limit(messages: Sequence[Message]) -> int:

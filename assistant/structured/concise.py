@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..text_checks import RepeatedKey, refuse_repeated_keys
+from .output import NotJsonConstant, refuse_constant
 
 CONCISE_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 """Type words of the concise syntax and the JSON Schema types they stand for (llm's four)."""
@@ -127,7 +128,9 @@ def _looks_like_path(text: str) -> bool:
 
 def _json_schema(text: str, where: str) -> dict[str, Any]:
     try:
-        schema = json.loads(text, object_pairs_hook=refuse_repeated_keys)
+        schema = json.loads(text, object_pairs_hook=refuse_repeated_keys, parse_constant=refuse_constant)
+    except NotJsonConstant as exc:  # Python reads NaN; it would be written back into the prompt as NaN
+        raise ConfigError(f"{where} is not valid JSON: {exc} is not JSON") from None
     except RepeatedKey as exc:
         raise ConfigError(f"{where}: the key {exc.key[:60]!r} is given twice in one object") from None
     except json.JSONDecodeError as exc:

@@ -50,20 +50,15 @@ def printable_document(text: str) -> str:
     DEL, C1 controls, bidi and invisible format characters raw; shown through the
     terminal guard (:func:`~assistant.terminal_text.visible_text`) they became ``␡``
     (another value) or ``\\x9b`` and ``\\U000e0041`` (no JSON at all). Here each becomes
-    the ``\\uXXXX`` escape JSON spells it with, so the value, and the model's layout,
-    are kept. Outside strings a valid document holds no such character but a CR of its
-    whitespace, which becomes a line end (a lone CR would move the cursor back).
+    the ``\\uXXXX`` escape JSON spells it with (:func:`~assistant.terminal_text.json_escaped`,
+    what ``--json`` output gets), so the value, and the model's layout, are kept; a run
+    of zero-width joiners in a string shows as escapes, as in every other output. Outside
+    strings a valid document holds no such character but a CR of its whitespace, which
+    becomes a line end (a lone CR would move the cursor back).
     """
-    from ..terminal_text import visible_text
+    from ..terminal_text import json_escaped
 
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    table = {ord(ch): _json_escape(ch) for ch in set(text) if ch not in "\n\t" and visible_text(ch) != ch}
-    return text.translate(table)
-
-
-def _json_escape(ch: str) -> str:
-    """``ch`` as JSON escapes it (a surrogate pair past U+FFFF): the same value in any JSON reader."""
-    return json.dumps(ch)[1:-1]
+    return json_escaped(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 class NotJsonConstant(ValueError):
