@@ -245,7 +245,7 @@ def print_heatmap(
 ) -> None:
     """The terminal view: title, the reply, the heatmap (fitted to the terminal's width) and the legend."""
     from ..inspect import attention as att
-    from ..inspect.lines import fold_line
+    from ..inspect.lines import fold, fold_words
     from ..terminal_text import visible_text
 
     view = att.heatmap_view(maps, att.combined_map(maps, layer, head), LABEL_WIDTH)
@@ -253,9 +253,11 @@ def print_heatmap(
     # NO_COLOR leaves Rich a colour system but drops every colour: the cells would all be blank
     colour = console.color_system is not None and not console.no_color
 
-    def say(text: str, separator: str = " · ", style: str = "") -> None:
-        """A line of parts, folded between parts to the width the map keeps (one spare column)."""
-        for line in fold_line(text, separator, console.width - 1):
+    def say(text: str, separator: str = " · ", style: str = "", words: bool = True) -> None:
+        """A line of parts, folded between parts to the width the map keeps (one spare column), a part
+        wider than that between its words (Rich wrapped it, leaving a space at the end of the line)."""
+        folder = fold_words if words else fold
+        for line in folder(text.split(separator), separator, console.width - 1):
             console.print(line, markup=False, style=style)
 
     say(visible_text(att.map_title(model, layer, head, att.layer_count(maps))), style="bold")
@@ -269,4 +271,4 @@ def print_heatmap(
             style="dim",
         )
     else:
-        say(att.legend_text(), "  ")
+        say(att.legend_text(), "  ", words=False)  # an entry (`█ ≥90%`) is never cut

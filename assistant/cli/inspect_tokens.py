@@ -9,6 +9,7 @@ the model (token pieces) is printed through the one sanitizer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -169,6 +170,10 @@ def context_share(count: int, context: int) -> str:
     return f"{share}: {over} token{'s' * (over != 1)} too many, the model takes at most {context - 1}"
 
 
+EMPTY_NOTE = "no tokens: the text is empty, and this model adds none of its own (such as <bos>) to it"
+"""What ``tokenize`` says for zero tokens, where a row of pieces and a table would be blank lines."""
+
+
 def tokenize_lines(
     pieces: list[TokenPiece], context: int, facts: dict[str, str], width: int | None = None
 ) -> list[str]:
@@ -178,18 +183,22 @@ def tokenize_lines(
     between parts to fit it (:mod:`~assistant.inspect.lines`), never inside a
     ``[piece]``, and so are the tokens' bytes (:func:`token_table`); None: one line each.
     """
-    from ..inspect.lines import fold
+    from ..inspect.lines import fold, fold_line, fold_words
     from ..terminal_text import visible_text
 
     count = len(pieces)
     share = context_share(count, context)
     name = f"{visible_text(facts['model'])} ({facts['backend']})"
     head = [name, f"{count} token{'s' * (count != 1)}", share]
+    if not pieces:  # an empty text on a model that adds no <bos>: a blank row and table said nothing
+        if width is None:
+            return [" · ".join(head), EMPTY_NOTE]
+        return [*fold_words(head, " · ", width - 1), *fold_line(EMPTY_NOTE, " ", width - 1)]
     row = [f"⟦{p.shown()}⟧" if p.special else f"[{p.shown()}]" for p in pieces]
     if width is None:
         lines = [" · ".join(head), "".join(row), ""]
     else:
-        lines = [*fold(head, " · ", width - 1), *fold(row, "", width - 1), ""]
+        lines = [*fold_words(head, " · ", width - 1), *fold(row, "", width - 1), ""]
     return [*lines, *token_table(pieces, width)]
 
 
@@ -216,10 +225,12 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
     ]
     per_line = len(max((p.piece for p in pieces), key=len, default=b"")) or 1  # bytes on one line
     noted = max((len(p.piece) for p, kind in zip(pieces, kinds) if kind), default=0)  # widest noted row's
+    below = False  # notes on a line of their own, under the piece: not even one byte fits beside them
     if width is not None:
         per_line = min(per_line, max(1, (width - lead) // 3))  # "xx " a byte: width - 1 cells, a spare column
         room = width - 1 - lead - 1 - max((len(kind) for kind in kinds), default=0)
-        noted = min(noted, max(1, (room + 1) // 3))
+        below = room < 2
+        noted = per_line if below else min(noted, max(1, (room + 1) // 3))
     noted = min(noted, per_line)
     note_column = max(0, 3 * noted - 1)
     lines: list[str] = []
@@ -229,9 +240,18 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
         head = f"{index:>5}  {piece.token_id:>{id_width}}  {_pad(piece.shown(), PIECE_COLUMN)} "
         if width is not None and cell_len(head) + len(chunks[0]) >= width and cell_len(head) > lead:
             chunks.insert(0, "")  # a wide piece pushed its bytes past the width: they start a line below
-        first = f"{chunks[0]:<{note_column}} {kind}" if kind else chunks[0]
+        note_line = ""
+        if not kind:
+            first = chunks[0]
+        elif not below:
+            first = f"{chunks[0]:<{note_column}} {kind}"
+        elif chunks == [""] and width is not None and cell_len(head) + len(kind) < width:
+            first = kind  # a control token has no bytes: its note takes their place
+        else:  # at 40 columns "part of a character" beside a byte made a 53-cell row the terminal wrapped
+            first, note_line = chunks[0], " " * (lead - PIECE_COLUMN - 1) + kind
         lines.append(f"{head}{first}".rstrip())
         lines += [" " * lead + chunk for chunk in chunks[1:]]
+        lines += [note_line] if note_line else []
     return lines
 
 
@@ -320,42 +340,40 @@ def next_lines(
     pieces = pieces or {}
     from rich.cells import cell_len
 
-    from ..inspect.lines import fold
-    from ..inspect.token_view import cut_label
+    from ..inspect.lines import fold_words
+    from ..inspect.token_view import CUT_MARK, cut_label
 
     labels = [_label(c, pieces) for c in result.candidates]
     label_width = max([5, *(cell_len(label) for label in labels)])
-    cuts: list[str | None] = []
+    whys: list[str | None] = []
     for candidate in result.candidates:  # the setting with its value, as the chat app's panel says it
         if candidate.cut_by is None:
-            cuts.append(None)
+            whys.append(None)
         else:
-            why = "temperature 0" if candidate.cut_by == "greedy" else cut_label(candidate.cut_by, result.params)
-            cuts.append(f"cut by {why}")
-    bar_width = BAR_WIDTH
-    if width is not None:  # rank, label, model number + bar, sampled number + (bar or cut note), a spare column
-        cut_width = max((len(cut) for cut in cuts if cut), default=0)
-        fixed = 4 + 2 + label_width + 2 + 7 + 2 + 2 + 7 + 2
-
-        def row_fits(cells: int) -> bool:
-            return fixed + cells + max(cells, cut_width) < width
-
-        bar_width = next((cells for cells in range(BAR_WIDTH, MIN_BAR_WIDTH, -1) if row_fits(cells)), MIN_BAR_WIDTH)
+            by_greedy = candidate.cut_by == "greedy"
+            whys.append("temperature 0" if by_greedy else cut_label(candidate.cut_by, result.params))
+    layout = RowLayout()
+    if width is not None:
+        layout = fit_rows(width, label_width, len(result.candidates), [why for why in whys if why])
+    cuts = [None if why is None else layout.cut_note(why) for why in whys]
+    gap, bar_width = " " * layout.gap, layout.bar
     count = result.prompt_tokens
     top_line = [f"after {count} token{'s' * (count != 1)}", *_settings(result)]
-    lines = [
-        *(fold(top_line, " · ", width - 1) if width else [" · ".join(top_line)]),
-        f"{'':>4}  {'token':<{label_width}}  {'model':>7}  {'':<{bar_width}}  {'sampled':>7}",
-    ]
+    header = f"{'':>{layout.rank}}{gap}{'token':<{label_width}}{gap}{'model':>7}"
+    header += f"{gap}{'':<{bar_width}}{gap}{'sampled':>7}" if bar_width else f"{gap}{'sampled':>7}"
+    lines = [*(fold_words(top_line, " · ", width - 1) if width else [" · ".join(top_line)]), header.rstrip()]
     for rank, (candidate, label, cut) in enumerate(zip(result.candidates, labels, cuts), start=1):
-        model = f"{probability_text(candidate.prob)}  {bar(candidate.prob, bar_width)}"
+        model = probability_text(candidate.prob)
+        model += f"{gap}{bar(candidate.prob, bar_width)}" if bar_width else ""
         if cut is not None:
-            sampled = f"{probability_text(0.0)}  {cut}"
+            sampled = f"{probability_text(0.0)}{gap}{cut}"
         elif candidate.p_sampled is None:
             sampled = f"{'?':>7}"
         else:
-            sampled = f"{probability_text(candidate.p_sampled)}  {bar(candidate.p_sampled, bar_width)}"
-        lines.append(f"{rank:>4}  {_pad(label, label_width)}  {model}  {sampled}".rstrip())
+            sampled = probability_text(candidate.p_sampled)
+            sampled += f"{gap}{bar(candidate.p_sampled, bar_width)}" if bar_width else ""
+        row = f"{rank:>{layout.rank}}{gap}{_pad(label, label_width)}{gap}{model}{gap}{sampled}"
+        lines.append(row.rstrip())
     greedy = result.greedy
     summary = [
         f"greedy pick: {_label(greedy, pieces)} (model p {probability_text(greedy.prob, 0)})",
@@ -371,6 +389,45 @@ def next_lines(
         "model = softmax of the raw logits",
         "sampled = after repeat penalty, top-k, top-p, temperature",
     ]
+    if layout.short and any(cuts):
+        legend.append(f"{CUT_MARK} = cut by the setting named (its value is on the first line)")
     if width is None:
         return [*lines, "", " · ".join(summary), "; ".join(legend)]
-    return [*lines, "", *fold(summary, " · ", width - 1), *fold(legend, "; ", width - 1)]
+    return [*lines, "", *fold_words(summary, " · ", width - 1), *fold_words(legend, "; ", width - 1)]
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """How ``next`` draws a candidate's row: the spaces between columns, the rank's cells, the bars' cells
+    (0: no bars) and whether a cut is said shortly (``✗ top-p``, the value being on the top line)."""
+
+    gap: int = 2
+    rank: int = 4
+    bar: int = BAR_WIDTH
+    short: bool = False
+
+    def cut_note(self, why: str) -> str:
+        from ..inspect.token_view import CUT_MARK, short_cut_label
+
+        return f"{CUT_MARK} {short_cut_label(why)}" if self.short else f"cut by {why}"
+
+    def row_width(self, label_width: int, whys: list[str]) -> int:
+        """Cells of the widest row: rank, token, model (number, bar), sampled (number, then bar or cut)."""
+        note = max((len(self.cut_note(why)) for why in whys), default=0)
+        last = max(self.bar, note)
+        model = 7 + (self.gap + self.bar if self.bar else 0)
+        sampled = 7 + (self.gap + last if last else 0)
+        return self.rank + self.gap + label_width + self.gap + model + self.gap + sampled
+
+
+def fit_rows(width: int, label_width: int, rows: int, whys: list[str]) -> RowLayout:
+    """The first layout whose rows fit ``width`` with a spare column: the bars narrow (down to
+    :data:`MIN_BAR_WIDTH`), then go, then the gaps, the rank column and the cut notes shrink.
+
+    At 40 columns even 4-cell bars left rows of 56 cells: the terminal wrapped every cut row's
+    ``cut by top-p 0.9`` under the next row's rank. The last layout is used whatever it takes.
+    """
+    layouts = [RowLayout(bar=cells) for cells in range(BAR_WIDTH, MIN_BAR_WIDTH - 1, -1)]
+    layouts += [RowLayout(bar=0), RowLayout(gap=1, rank=len(str(rows)), bar=0, short=True)]
+    fitting = next((layout for layout in layouts if layout.row_width(label_width, whys) < width), None)
+    return fitting or layouts[-1]

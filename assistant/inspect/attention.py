@@ -296,6 +296,18 @@ def heatmap_view(maps: AttentionMaps, matrix: np.ndarray, label_width: int = 12)
     )
 
 
+def heatmap_margin(view: HeatmapView) -> int:
+    """Cells before a heatmap row's first cell: the row number, `` ▸ ``, the label (padded) and a space.
+
+    The chat app keeps these cells in place while the cells scroll (a row scrolled
+    without its label could not be matched to its token), so it cuts each line here.
+    """
+    from rich.cells import cell_len
+
+    label_width = max((cell_len(label) for label in view.labels), default=1)  # wide (CJK) characters
+    return len(str(view.first_index + len(view.labels) - 1)) + 3 + label_width + 1
+
+
 def heatmap_text(
     view: HeatmapView, colour: bool = True, cell_width: int = 1, cursor: tuple[int, int] | None = None
 ) -> Text:
@@ -316,7 +328,7 @@ def heatmap_text(
     size = len(view.labels)
     label_width = max((cell_len(label) for label in view.labels), default=1)  # wide (CJK) characters
     number_width = len(str(view.first_index + size - 1))
-    margin = number_width + 3 + label_width + 1
+    margin = heatmap_margin(view)
     text = Text(no_wrap=True, overflow="crop")
     header = [" "] * (size * cell_width)
     reply_column = view.reply_start - view.first_index

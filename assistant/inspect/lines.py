@@ -32,3 +32,18 @@ def fold(parts: Iterable[str], separator: str, width: int) -> list[str]:
 def fold_line(text: str, separator: str, width: int) -> list[str]:
     """``text``, whose parts ``separator`` joins, as :func:`fold` lines of at most ``width`` cells."""
     return fold(text.split(separator), separator, width)
+
+
+def fold_words(parts: Iterable[str], separator: str, width: int) -> list[str]:
+    """:func:`fold`, with a part wider than ``width`` on its own folded between its words.
+
+    For parts that are sentences (``0.4% of the 8192-token context window (8157 to
+    spare)``): the terminal wrapped them inside a word at 40 columns. Parts that must stay
+    whole (a ``[piece]``, a legend's ``█ ≥90%``) go through :func:`fold`.
+    """
+    from rich.cells import cell_len
+
+    lines: list[str] = []
+    for line in fold(parts, separator, width):
+        lines += fold_line(line, " ", width) if cell_len(line) > width else [line]
+    return lines

@@ -66,10 +66,30 @@ def shaded(text: str, p: float | None) -> str:
     return "\n".join(f"{shade.sgr()}{line}{RESET}" if line else "" for line in text.split("\n"))
 
 
-def legend(ansi: bool = True, what: str = "sampled probability") -> str:
-    """One line naming the levels, coloured like the text when ``ansi``."""
-    parts = [f"{s.sgr()} {s.glyph} {s.label} {RESET}" if ansi else f"{s.glyph} {s.label}" for s in SHADES]
-    return f"shade = {what}: " + "  ".join(parts)
+def legend(ansi: bool = True, what: str = "sampled probability", width: int | None = None) -> str:
+    """The line naming the levels, coloured like the text when ``ansi``.
+
+    ``width`` (the terminal's): folded onto more lines between its entries where one line
+    would pass it (one spare column), so that the terminal never wraps one in two: at 40
+    columns ``▓`` ended a line and ``<90%`` began the next. None: one line.
+    """
+    from rich.cells import cell_len
+
+    head = f"shade = {what}:"
+    entries = [(f"{s.glyph} {s.label}", s) for s in SHADES]
+    lines = [head]
+    used = cell_len(head)
+    for number, (entry, shade) in enumerate(entries):
+        drawn = f"{shade.sgr()} {entry} {RESET}" if ansi else entry
+        cells = cell_len(entry) + (2 if ansi else 0)  # the colour codes take no cells, the padding does
+        separator = " " if number == 0 else "  "
+        if width is not None and used + len(separator) + cells > width - 1:
+            lines.append(drawn)
+            used = cells
+        else:
+            lines[-1] += separator + drawn
+            used += len(separator) + cells
+    return "\n".join(lines)
 
 
 def shown_probability(entries: Sequence[TokenLogprob], sampled: bool = True) -> float | None:

@@ -547,3 +547,21 @@ def cut_label(cut_by: str | None, params: GenerationParams) -> str | None:
     if name == "greedy":
         return "temperature 0 (greedy)"
     return name
+
+
+CUT_MARK = "✗"
+"""Marks a candidate the settings cut where there is no room for ``cut by …`` (before :func:`short_cut_label`)."""
+
+
+def short_cut_label(cut_by: str) -> str:
+    """A :func:`cut_label` said shortly, for a narrow screen whose title or top line gives the value:
+    ``top-p 0.95`` as ``top-p``, ``temperature 0 (greedy)`` as ``temp`` (the settings bar's word),
+    ``the settings`` as ``settings``: at most 8 cells, the room a 40-column screen leaves.
+
+    The chat app's narrow token panel and ``assistant next`` on a narrow terminal both say it so.
+    """
+    if cut_by.startswith("temperature"):
+        return "temp"
+    if cut_by == "the settings":
+        return "settings"
+    return cut_by.split(" ")[0]

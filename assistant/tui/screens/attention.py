@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Collection
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -29,6 +28,7 @@ from textual.worker import get_current_worker
 from ...errors import AssistantError
 from ...inspect.attention import DEFAULT_WINDOW, AttentionViewState, summary_line
 from ..text import visible_text
+from ..widgets.border_text import longest_fitting
 from .help import HELP_BINDING, ViewHelp
 
 if TYPE_CHECKING:
@@ -50,13 +50,11 @@ and the colour legend goes (the detail line gives the weight in words; F1 the ke
 summary, the detail and the legend took every row but three, the weight under the cursor off the screen."""
 TINY_HEIGHT = 16
 """Rows under which the detail line is one line a token too, its weight first (cut with ``…``)."""
-BORDER_MARGIN = 6
-"""The cells a border title leaves: the corners, the rules beside it and their spaces."""
 
 
 def hints_for(width: int) -> str:
     """The longest of :data:`HINTS` that fits a border ``width`` cells wide (none on a tiny one)."""
-    return next((hint for hint in HINTS if cell_len(hint) + BORDER_MARGIN <= width), "")
+    return longest_fitting(HINTS, width)
 
 
 @dataclass

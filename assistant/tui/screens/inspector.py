@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,19 +14,18 @@ from textual.widgets import Footer, Static, TextArea
 from ...inspect.shade import share_text
 from ..controller import PromptPreview
 from ..text import visible_text
+from ..widgets.border_text import longest_fitting
 from .help import HELP_BINDING, ViewHelp
 
 SHORT_HEIGHT = 20
 """Rows under which the inspector takes the whole screen: at 40x12 it showed one line of the prompt."""
 TITLES = ("Prompt inspector — Esc to close, c to copy", "Prompt inspector")
 """The box's title, the longest that fits (the footer says the keys too): at 40 columns the first was cut."""
-BORDER_MARGIN = 6
-"""The cells a border title leaves: the corners, the rules beside it and their spaces."""
 
 
 def title_for(width: int) -> str:
     """The longest of :data:`TITLES` that fits a border ``width`` cells wide."""
-    return next((title for title in TITLES if cell_len(title) + BORDER_MARGIN <= width), TITLES[-1])
+    return longest_fitting(TITLES, width, TITLES[-1])
 
 
 class PromptInspector(ViewHelp, ModalScreen[None]):

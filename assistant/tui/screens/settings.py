@@ -31,6 +31,7 @@ from ..templating import (
     parse_variables,
 )
 from ..text import visible_text
+from ..widgets.border_text import longest_fitting
 from .help import HELP_BINDING, ViewHelp
 
 CHAT_TEMPLATE = ""
@@ -172,6 +173,10 @@ class FieldInput(Input):
         super()._on_paste(events.Paste(visible_text(event.text)))
 
 
+TITLES = ("Settings — Ctrl+S apply, Esc cancel", "Settings — Ctrl+S apply", "Settings")
+"""The box's title, the longest that fits: at 40 columns the first was cropped to "Esc …"."""
+
+
 class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
     AUTO_FOCUS = "#model"
     """The first field, not the form around it: F2, then Enter opens the model list (Tab: the next field)."""
@@ -232,10 +237,16 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         self.params = params
         self.system = system
 
+    def on_resize(self) -> None:
+        box = self.query_one(VerticalScroll)
+        self.call_after_refresh(
+            lambda: setattr(box, "border_title", longest_fitting(TITLES, box.outer_size.width, TITLES[-1]))
+        )
+
     def compose(self) -> ComposeResult:
         params = self.params
         with VerticalScroll() as box:
-            box.border_title = "Settings — Ctrl+S apply, Esc cancel"
+            box.border_title = TITLES[0]  # fitted to the box's width once laid out (on_resize)
             note = Static(Text(self.note), classes="hint note", id="note", markup=False)
             note.display = bool(self.note)
             yield note

@@ -240,8 +240,11 @@ class TokenViewScreen(ViewHelp, ModalScreen[None]):
         and at 40x12 the source line, the legend and the blank lines took every row, the panel
         and the detail line were pushed off the screen.
         """
+        boxes = self.query("#box")
+        if not boxes:  # closed before this refresh came (Esc right after it opened, on a busy machine)
+            return
         self.set_class(self.size.width < SMALL[0] or self.size.height < SMALL[1], "-small")
-        box = self.query_one("#box")
+        box = boxes.first()
         inner, width = box.content_region.height, box.content_region.width
         panel = self.query_one(TokenPanel)
         source = self.query_one("#source", Static)

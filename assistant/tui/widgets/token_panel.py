@@ -27,8 +27,9 @@ from textual.widgets import Static
 
 from ...inspect.pieces import TokenPiece
 from ...inspect.shade import SHADES, bar, probability_text, shade_for
-from ...inspect.token_view import StepRow, TokenViewState, describe_settings
+from ...inspect.token_view import CUT_MARK, StepRow, TokenViewState, describe_settings, short_cut_label
 from ...types import GenerationParams
+from .border_text import BORDER_MARGIN, fits_border
 
 BAR_WIDTH = 24
 MIN_BAR_WIDTH = 4
@@ -42,12 +43,9 @@ TOKEN_HEADER_WIDTH = 5
 """``token``: the least the token column narrows to on a narrow panel."""
 CHOSEN_NOTE = "◀ chosen"
 CHOSEN_MARK = "◀"
-CUT_MARK = "✗"
 """The short notes of a narrow panel (see :func:`row_note`)."""
 NOTE_LEAST = 12
 """The notes' least room before they are said shortly: wider, a long note wraps (``cut by`` / ``top-p 0.95``)."""
-BORDER_TITLE_MARGIN = 6
-"""The cells a border title leaves: the corners, the rules beside it and their spaces."""
 PICKED = Style(reverse=True)
 """The row of the candidate picked with ``[`` / ``]``."""
 
@@ -102,7 +100,7 @@ def row_note(row: StepRow, short: bool = False) -> Text:
     if short:
         mark = Text(CHOSEN_MARK, style="bold") if row.chosen else Text()
         if cut_by:
-            mark.append((" " if mark else "") + f"{CUT_MARK} {_short_cut(cut_by)}", style="italic")
+            mark.append((" " if mark else "") + f"{CUT_MARK} {short_cut_label(cut_by)}", style="italic")
         elif row.kept is None and not row.chosen:
             mark.append("?", style="dim italic")
         return mark
@@ -116,16 +114,6 @@ def row_note(row: StepRow, short: bool = False) -> Text:
     if row.kept is None:
         return Text("kept? unknown", style="dim italic")
     return Text("")
-
-
-def _short_cut(cut_by: str) -> str:
-    """``top-p 0.95`` as ``top-p``, ``temperature 0 (greedy)`` as ``temp`` (the title's ``temp 0 (greedy)``),
-    ``the settings`` as ``settings``: at most 8 cells, the room a 40-column screen leaves."""
-    if cut_by.startswith("temperature"):
-        return "temp"
-    if cut_by == "the settings":
-        return "settings"
-    return cut_by.split(" ")[0]
 
 
 def step_table(
@@ -299,14 +287,14 @@ class TokenPanel(ScrollableContainer, can_focus=False):
         parts: list[Text | Table] = []
         for short in (False, True):
             head, settings = step_title(state, short)
-            title_width = cell_len(head) + 3 + settings.cell_len + BORDER_TITLE_MARGIN
+            title_width = cell_len(head) + 3 + settings.cell_len + BORDER_MARGIN
             if width is None or title_width <= self.size.width:
                 self.border_title = f"{head} · {settings.plain}"
                 break
         else:  # the border would crop the settings being tried: they go on the panel's first lines, wrapped
             self.border_title = head
             what_if = f"{head} · what if"
-            if state.what_if is not None and cell_len(what_if) + BORDER_TITLE_MARGIN <= self.size.width:
+            if state.what_if is not None and fits_border(what_if, self.size.width):
                 self.border_title = what_if  # the settings then take one line at 40 columns, not two
                 settings = Text(describe_settings(state.settings, short=True))
             parts.append(settings)
@@ -406,7 +394,7 @@ class TokenPanel(ScrollableContainer, can_focus=False):
         where = " · ".join(parts)
         keys = f"{where}: [ ] or the wheel scroll"
         # Cut at the border on a narrow panel ("[ ] or the whee…"): the keys said shortly instead.
-        fits = cell_len(keys) + BORDER_TITLE_MARGIN <= self.size.width
+        fits = fits_border(keys, self.size.width)
         self.border_subtitle = keys if fits else f"{where}: [ ]"
 
     def watch_scroll_y(self, old: float, new: float) -> None:
