@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any, Iterable, Sequence
 
@@ -27,6 +28,8 @@ GIL_SWITCH_INTERVAL = 0.001
 """The interpreter's thread switch interval while the app runs (the default is 5 ms); see on_mount."""
 GIL_SWITCH_INTERVAL_MODEL_HERE = 0.0002
 """The same while the model's thread runs in the app's process (see fit_switch_interval)."""
+QUIT_SIGNALS = ("SIGHUP", "SIGTERM", "SIGINT")
+"""Signals the app quits on as Ctrl+Q does (see ChatApp.catch_quit_signals)."""
 
 
 class ChatApp(App[None]):
@@ -46,6 +49,8 @@ class ChatApp(App[None]):
         """Warnings found before the app opened (a remembered template since deleted), shown once it has."""
         self.theme = DARK_THEME
         self._previous_switch_interval = sys.getswitchinterval()
+        self._caught_signals: dict[int, Any] = {}
+        """The quit signals caught while the app runs, with the handlers they had before."""
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's driver for this platform; on Linux/macOS one that keeps bracketed pastes whole.
@@ -234,6 +239,7 @@ class ChatApp(App[None]):
         # worker get each token to the screen sooner at 1 ms.
         self._previous_switch_interval = sys.getswitchinterval()
         self.fit_switch_interval(model_in_this_process=False)  # no model yet
+        self.catch_quit_signals()
         for notice in self.startup_notices:
             self.notify(notice, severity="warning", timeout=10)
 
@@ -250,7 +256,41 @@ class ChatApp(App[None]):
         wanted = GIL_SWITCH_INTERVAL_MODEL_HERE if model_in_this_process else GIL_SWITCH_INTERVAL
         sys.setswitchinterval(min(self._previous_switch_interval, wanted))
 
+    def catch_quit_signals(self) -> None:
+        """Quit as Ctrl+Q does, the unsent message kept, when the terminal closes or the app is told to.
+
+        SIGHUP: its window closed, an ssh link dropped, ``tmux kill-session``; SIGTERM: ``kill``, a
+        shutdown; SIGINT: ``kill -INT`` (Ctrl+C sends none: the terminal is in raw mode). The first two
+        ended the process on the spot, the third quit past Ctrl+Q's path: the message being written
+        was lost, and with the first two the settings the next chat starts with too. Only where
+        asyncio can catch them (the main thread, a Unix event loop); their handlers come back on unmount.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for name in QUIT_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is None or number in self._caught_signals:
+                continue  # Windows has no SIGHUP
+            previous = signal.getsignal(number)
+            try:
+                loop.add_signal_handler(number, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):  # no Unix loop, or not the main thread
+                continue
+            self._caught_signals[number] = previous
+
+    def release_quit_signals(self) -> None:
+        """Give the quit signals back the handlers they had before the app ran (see catch_quit_signals)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for number, previous in self._caught_signals.items():
+            loop.remove_signal_handler(number)
+            signal.signal(number, previous if previous is not None else signal.SIG_DFL)
+        self._caught_signals.clear()
+
     def on_unmount(self) -> None:
+        self.release_quit_signals()
         self.controller.cancel()
         self.controller.abort_loading()  # quitting while a model loads: not kept open until it is loaded
         sys.setswitchinterval(self._previous_switch_interval)

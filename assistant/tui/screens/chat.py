@@ -375,13 +375,28 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             return
         await self.send(text)
 
-    def _give_back(self, text: str, reason: str = "") -> None:
-        """Refuse ``text`` without losing it: it goes back into the empty message box."""
-        if not self.prompt_input.text.strip():
-            self.prompt_input.load_text(text)
-            self.prompt_input.move_cursor(self.prompt_input.document.end)
-        if reason:
-            self.notify(reason, severity="warning")
+    def _give_back(self, text: str, reason: str = "") -> bool:
+        """Refuse ``text`` without losing it: back into the empty message box (True), else put aside in
+        the input history (False; Up brings it back, quitting keeps it: it was lost when the app closed)."""
+        box = self.prompt_input
+        box.sent_history.refuse(text)
+        if not box.text.strip() or box.text == text:
+            box.bring_back(text)
+            if reason:
+                self.notify(reason, severity="warning")
+            return True
+        box.sent_history.park(text)
+        aside = "the message box holds other text, so it is in the input history: Up brings it back"
+        self.notify(f"{reason}; {aside}" if reason else f"Not sent: {aside}", severity="warning")
+        return False
+
+    def unsent_text(self) -> str:
+        """What the user wrote and has not sent, each text once, kept as the draft on quitting: a message
+        waiting for the model, the texts set aside unsent (:meth:`InputHistory.unsent`) and the box's text
+        but a message being edited, unchanged. The box alone was kept: a draft Up set aside was lost."""
+        current = "" if self.edit_untouched else self.prompt_input.text  # `e` and quit: no draft
+        texts = self.prompt_input.sent_history.unsent(current)
+        return "\n\n".join(dict.fromkeys(text for text in (self.queued or "", *texts) if text.strip()))
 
     async def send(self, text: str) -> None:
         if self.model_loading:
@@ -534,14 +549,14 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         self.rendered_at = time.perf_counter()
         self.mark_turn(None if regenerated else user, reply if reply.is_attached else None)
 
-    async def _not_sent(self, user: UserMessage, text: str, edit_sent: bool) -> None:
+    async def _not_sent(self, user: UserMessage, text: str, edit_sent: bool) -> bool:
         """A message that failed before the model wrote anything: its text goes back into the box.
 
         When it was not recorded either (its prompt could not be built: over the
         context window, a template error; or the history is off) it is not part
         of the conversation, so it leaves the log too, and the conversation an
         edit was to replace comes back. A recorded one stays, marked not sent, as
-        the history keeps it.
+        the history keeps it. True when the text is back in the box (see :meth:`_give_back`).
         """
         if self.controller.last_turn is None:
             await user.remove()
@@ -555,7 +570,7 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
                     await self.resume_edit()
         else:
             user.set_status("not sent")
-        self._give_back(text)
+        return self._give_back(text)
 
     async def _show_answer(self, reply: AssistantMessage, text: str) -> None:
         """Chain-of-thought and JSON templates: fold the reasoning away, show the extracted answer."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from textual.widgets import Static
 
 from ...errors import AssistantError
+from ..text import as_typed
 from ..widgets.chat_log import AssistantMessage, ChatMessage, ToolMessage, UserMessage
 
 if TYPE_CHECKING:
@@ -161,11 +162,18 @@ class BranchActions(_Screen):
             return
         if self.editing is None:  # editing another message meanwhile: the draft is still the first one
             self.draft_before_edit = self.prompt_input.text
+        elif self.edit_untouched:
+            self.prompt_input.clear()  # that message as it is: no text of the user's to set aside
         self.cancel_edit()
         self.prompt_input.put_aside_draft()  # into the Up history too: kept there if the edit is sent
         self._mark_editing(message)
         self.prompt_input.show_message(message.text)
         self.prompt_input.focus()
+
+    @property
+    def edit_untouched(self) -> bool:
+        """The box holds the message being edited as it is (shown as typed): no text of the user's."""
+        return self.editing is not None and self.prompt_input.text == as_typed(self.editing.text)
 
     def _mark_editing(self, message: UserMessage) -> None:
         """Edit mode on ``message``: marked, the banner above the box, Esc cancels."""
@@ -197,18 +205,24 @@ class BranchActions(_Screen):
     def action_cancel_edit(self) -> None:
         """Esc: give up the edit; the box holds again what was being written before ``e``."""
         if self.editing is not None:
-            self.cancel_edit()
-            draft, self.draft_before_edit = self.draft_before_edit, ""
-            self.prompt_input.load_text(draft)
-            self.prompt_input.move_cursor(self.prompt_input.document.end)
+            self.cancel_edit(give_back_draft=True)
 
-    def cancel_edit(self) -> None:
-        """Leave edit mode (the message box keeps its text)."""
+    def cancel_edit(self, give_back_draft: bool = False) -> None:
+        """Leave edit mode. The message box keeps its text, unless it is the message being edited as it
+        is, or ``give_back_draft`` (Esc): then it holds again what was being written before ``e``.
+
+        Left by another action (Ctrl+N, a conversation opened or deleted, ``r``), the box kept the old
+        message's text: sent, it was a copy of it at the end of the conversation, or in another one.
+        """
+        untouched = self.edit_untouched
         editing, self.editing = self.editing, None
         if editing is not None:
             editing.set_class(False, "-editing")
             self.query_one(EditBanner).remove_class("-editing")
             self.refresh_bindings()
+            if give_back_draft or untouched:
+                draft, self.draft_before_edit = self.draft_before_edit, ""
+                self.prompt_input.bring_back(draft)  # no longer parked: the box's text, kept once on quitting
 
     async def begin_edit_send(self) -> bool:
         """Sending in edit mode: prepare the new version and take the old branch off the screen.

@@ -96,7 +96,7 @@ class TaskActions(_Screen):
                 if user is not None and self.controller.last_turn is None:
                     # Not stored: what the model was to get could not be built (a choice template's
                     # prompt over the context window, say), as with a streamed message; the line goes back.
-                    await self._not_sent(user, message.user_text, edit_sent)
+                    back = await self._not_sent(user, message.user_text, edit_sent)
                 else:
                     if user is not None:
                         if message.stopped:  # the user's choice, no failure (kept interrupted, as a reply)
@@ -106,9 +106,10 @@ class TaskActions(_Screen):
                         self.mark_turn(user, None)  # stored with its error: it can be edited and sent again
                     # The line goes back into the box too, to fix and send again: a mistake only the
                     # tool can see as it runs is found then.
-                    self._give_back(message.user_text)
+                    back = self._give_back(message.user_text)
                 if message.stopped:
-                    self.notify("Stopped (Esc): the line is back in the message box", title=message.label)
+                    where = "back in the message box" if back else "in the input history (Up)"
+                    self.notify(f"Stopped (Esc): the line is {where}", title=message.label)
                 else:
                     self.notify(message.error, title=f"{message.label} failed", severity="error", timeout=10)
             else:

@@ -1,4 +1,9 @@
-"""Small modal dialogs: ask for a line of text, or confirm a destructive action."""
+"""Small modal dialogs: ask for a line of text, or confirm a destructive action.
+
+70 columns wide, or the terminal's width where it is narrower: at 60 columns the dialog ran off
+the right edge, its question cut mid-sentence and the button that answers it ("Delete", "Quit")
+cut to "Dele".
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from .help import HELP_BINDING, ViewHelp
 _CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{
-    width: 70; height: auto; border: round $accent; background: $surface; padding: 1 2;
+    width: 70; max-width: 100%; height: auto; border: round $accent; background: $surface; padding: 1 2;
 }}
 {name} #buttons {{ height: auto; align-horizontal: right; margin-top: 1; }}
 {name} #buttons Button {{ margin-left: 1; }}

@@ -13,23 +13,99 @@ from ..text import as_typed
 
 
 class InputHistory:
-    """Previously sent entries, browsed like a shell's history.
+    """Previously sent entries, browsed like a shell's history, and the texts put aside unsent.
 
     Browsing starts below the newest entry; the text being written when
     browsing started is kept as the "draft" and comes back after the newest.
+    An entry changed in the box and left (Up, Down) comes back changed, as in
+    readline. Nothing written is lost here: a draft or a changed entry left
+    behind when a message is sent is put aside (:meth:`park`), and
+    :meth:`unsent` is what quitting keeps as the conversation's draft (a draft
+    parked by Up was lost on quit, the recalled message kept in its place).
     """
 
     def __init__(self, entries: list[str] | None = None, limit: int = 500) -> None:
         self.entries: list[str] = list(entries or [])[-limit:]
         self.limit = limit
+        self.parked: list[str] = []
+        """Texts put aside unsent, oldest first (also in ``entries``: Up brings them back)."""
+        self._sent: set[str] = {*self.entries, *map(as_typed, self.entries)}
+        """The texts sent: an entry may be a parked one, or one parked and brought back into the box."""
         self._index: int | None = None
         self._draft = ""
+        self._changed: dict[int, str] = {}
+        """Entries changed in the box and left, by index: shown changed until browsing settles."""
 
     def add(self, entry: str) -> None:
+        """``entry`` was sent (or was sent before this session): the newest entry, no longer unsent."""
+        self._settle(keep=entry)
+        if entry in self.parked:
+            self.parked.remove(entry)
+        if entry.strip():
+            self._sent.update((entry, as_typed(entry)))  # the box shows a recalled one as typed (ESC as ␛)
+        self._append(entry)
+
+    def take_back(self, text: str) -> None:
+        """``text``, parked, is in the message box again: the box's text now, counted there once."""
+        if text in self.parked:
+            self.parked.remove(text)
+
+    def refuse(self, text: str) -> None:
+        """``text``, taken by Enter and so recorded as sent, was not sent after all (it is unsent)."""
+        self._sent.discard(text)
+        self._sent.discard(as_typed(text))
+
+    def park(self, text: str) -> None:
+        """Put ``text`` aside unsent: Up brings it back, and :meth:`unsent` keeps it."""
+        if not text.strip():
+            return
+        self._settle(keep=text)
+        self._park_one(text)
+
+    def _park_one(self, text: str) -> None:
+        if text in self.parked:
+            self.parked.remove(text)  # once, where it was parked last
+        self.parked.append(text)
+        self._append(text)
+
+    def _append(self, entry: str) -> None:
         if entry.strip() and (not self.entries or self.entries[-1] != entry):
             self.entries.append(entry)
             del self.entries[: -self.limit]
-        self._index = None
+
+    def _settle(self, keep: str) -> None:
+        """Browsing ends (a text sent or parked): the draft and changed entries left behind are parked.
+
+        Indices change from here on, so a change cannot stay on its entry; ``keep`` (the text
+        being sent or parked now) is not parked twice.
+        """
+        leftovers = ([self._draft] if self._index is not None else []) + self._changes_left()
+        self._index, self._draft, self._changed = None, "", {}
+        for text in leftovers:
+            if text.strip() and text != keep and not self.was_sent(text):
+                self._park_one(text)
+
+    def was_sent(self, text: str) -> bool:
+        """``text`` is a message sent (here or, recalled from the history, before): nothing of it is lost."""
+        return text in self._sent
+
+    def _changes_left(self) -> list[str]:
+        """The changed entries, but the one shown: the box holds it, as changed since."""
+        return [text for index, text in self._changed.items() if index != self._index]
+
+    def _shown(self, index: int) -> str:
+        return self._changed.get(index, self.entries[index])
+
+    def leave(self, current: str) -> None:
+        """The box holds ``current`` as Up or Down leaves the entry shown: a change made to it is kept
+        with it (see :meth:`unsent`). Nothing when no entry is shown."""
+        index = self._index
+        if index is None or index >= len(self.entries):
+            return
+        if current not in (self.entries[index], as_typed(self.entries[index])):
+            self._changed[index] = current
+        else:
+            self._changed.pop(index, None)
 
     def previous(self, current: str) -> str | None:
         """The entry before the one shown, or None at the oldest."""
@@ -41,7 +117,7 @@ class InputHistory:
         if self._index == 0:
             return None
         self._index -= 1
-        return self.entries[self._index]
+        return self._shown(self._index)
 
     def next(self) -> str | None:
         """The entry after the one shown (the draft after the newest), or None when not browsing."""
@@ -51,11 +127,24 @@ class InputHistory:
         if self._index >= len(self.entries):
             self._index = None
             return self._draft
-        return self.entries[self._index]
+        return self._shown(self._index)
 
     @property
     def browsing(self) -> bool:
         return self._index is not None
+
+    def unsent(self, current: str) -> list[str]:
+        """Every text written and not sent, each once, oldest first; ``current`` is the box's text.
+
+        The texts parked, the draft set aside by browsing, entries changed and left, and the
+        box's text, unless it is a message sent (one recalled with Up, unchanged).
+        """
+        texts = [*self.parked, *([self._draft] if self._index is not None else []),
+                 *self._changes_left(), current]  # fmt: skip
+        return [
+            text for text in dict.fromkeys(texts)
+            if text.strip() and (text in self.parked or not self.was_sent(text))
+        ]
 
 
 class PromptInput(TextArea):
@@ -156,6 +245,7 @@ class PromptInput(TextArea):
             self.app.exit()
             return
         if key == "up" and self.cursor_on_first_row:
+            self.sent_history.leave(self.text)
             entry = self.sent_history.previous(self.text)
             if entry is not None:
                 event.stop()
@@ -163,6 +253,7 @@ class PromptInput(TextArea):
                 self.show_message(entry)
                 return
         if key == "down" and self.cursor_on_last_row and self.sent_history.browsing:
+            self.sent_history.leave(self.text)
             entry = self.sent_history.next()
             if entry is not None:
                 event.stop()
@@ -187,10 +278,24 @@ class PromptInput(TextArea):
         self.focus()
 
     def put_aside_draft(self) -> None:
-        """Empty the box, keeping what was typed in the input history (Up brings it back)."""
-        if self.text.strip():
-            self.sent_history.add(self.text)
+        """Empty the box, keeping what was typed in the input history (Up brings it back).
+
+        Parked, not recorded as sent: quitting keeps it (see :meth:`unsent`). A message recalled
+        with Up and left unchanged is no draft, and the draft browsing set aside is parked too.
+        """
+        for text in self.unsent():
+            self.sent_history.park(text)
         self.clear()
+
+    def unsent(self) -> list[str]:
+        """What was written here and not sent (the box's text included): see :meth:`InputHistory.unsent`."""
+        return self.sent_history.unsent(self.text)
+
+    def bring_back(self, text: str) -> None:
+        """Put ``text`` (parked, refused) back in the box, cursor at its end: it is the box's now."""
+        self.sent_history.take_back(text)
+        self.load_text(text)
+        self.move_cursor(self.document.end)
 
     def submit(self) -> None:
         text = self.text

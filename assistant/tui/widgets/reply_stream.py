@@ -255,6 +255,18 @@ class ReplyStream(MarkdownStream):
             self._task = None
         self._stopped = True
 
+    def cancel(self) -> None:
+        """Drop the updater without rendering what is queued: the reply left the screen unfinished.
+
+        A reply that failed before its first token is removed unstopped; its updater waited for
+        text forever (one task per failed reply), and quitting printed "Task was destroyed but it
+        is pending!" over the shell.
+        """
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._stopped = True
+
     def _view(self) -> Widget | None:
         """The scrolling container the reply is shown in, if any (looked up once)."""
         if self._scroll_view is None:
