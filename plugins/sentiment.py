@@ -104,6 +104,25 @@ def _read_pool() -> list[Mapping[str, Any]]:
     return rows
 
 
+def seen(text: str) -> str:
+    """``text`` as a reader sees it: without terminal control sequences and invisible controls.
+
+    The model is asked what the text *says*. Coloured output ("ESC[1mI loved it ESC[0m", pasted or piped
+    from a terminal) reached it with the escapes, and SmolLM2 read it negative (0.64) where the plain
+    words are positive (0.87); a soft hyphen inside a word splits its tokens the same way. The same
+    definition as the names ``ner`` finds (:func:`~assistant.tools.spans.shown_text`).
+    """
+    from assistant.tools.spans import shown_text
+
+    return shown_text(text)[0]
+
+
+def shows_text(text: str) -> bool:
+    """Whether ``text`` shows a reader anything: a character of :func:`seen` that is neither a space nor a
+    control character. Input that does not is refused as empty (:meth:`Sentiment.answer_without_model`)."""
+    return any(not c.isspace() and unicodedata.category(c) != "Cc" for c in seen(text))
+
+
 _LONGEST = "\0longest"
 """Marker for :meth:`Sentiment._demonstrations`: the longest examples it could choose."""
 
@@ -211,6 +230,7 @@ class Sentiment(BaseTool):
     ) -> LabelResult:
         labels = check_labels(params["labels"])
         self.answer_without_model(text, params)
+        text = seen(text)
         candidates = [f" {label}" for label in labels]
         try:
             examples = params["examples"]
@@ -224,9 +244,18 @@ class Sentiment(BaseTool):
             return LabelResult(label, {name: float(name == label) for name in labels}, method="generation")
 
     def answer_without_model(self, text: str, params: Mapping[str, Any]) -> None:
-        """Empty input is refused before any model is loaded (every front end asks this first); else None."""
+        """Empty input is refused before any model is loaded (every front end asks this first); else None.
+
+        Input that shows nothing — only terminal control sequences, invisible or control characters
+        ("ESC[31m ESC[0m" left by a coloured command) — is as empty: SmolLM2 "classified" it negative 0.91.
+        """
         if not text.strip():
             raise ToolError("nothing to classify: the input is empty")
+        if not shows_text(text):
+            raise ToolError(
+                "nothing to classify: the input shows no text (only control or invisible characters, "
+                "or terminal escape sequences)"
+            )
         return None
 
     def _prompt(

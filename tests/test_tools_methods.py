@@ -280,7 +280,9 @@ def test_each_noun_counts_for_one_type_and_a_requested_type_keeps_its_own_word()
     with_event = module.kind_nouns(["person", "event", "other"])
     assert with_event[1] == ["event"] and "event" not in with_event[2] and with_event[2]
     assert module.kind_nouns(["animal"]) == [["animal"]], "a type without listed nouns is its own noun"
-    everything = module.kind_nouns(["nationality", "language", "religion", "event", "product", "title", "other"])
+    everything = module.kind_nouns(
+        ["nationality", "language", "religion", "event", "product", "title", "holiday", "day", "other"]
+    )
     assert everything[-1] == ["other"], "a type left with no noun keeps its word"
     nouns = [n for group in everything for n in group]
     assert len(nouns) == len(set(nouns))

@@ -22,6 +22,7 @@ every declared parameter, coerced to its type, defaults filled in.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -43,6 +44,8 @@ Spelling = Callable[["Parameter"], str]
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
+_OPTION_NAME = re.compile(r"[^\W\d][\w-]*")
+"""What a parameter's name (or alias) may be: a word that ``-p NAME=VALUE`` and an option can carry."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,12 @@ class Parameter:
                 raise ConfigError(
                     f"parameter {self.name!r}: {attribute} must be a tuple of strings, got {value!r}"
                     + (f"; for one, write ({value!r},)" if isinstance(value, str) else "")
+                )
+        for name in self.names:  # `Parameter("p\x1b[1m")` ended `assistant tool NAME` in click's TypeError
+            if not _OPTION_NAME.fullmatch(name):
+                raise ConfigError(
+                    f"parameter name {name!r} must be letters, digits, '_' or '-', not starting with a digit"
+                    " (it is written as -p NAME=VALUE)"
                 )
         if self.type not in PARAM_TYPES:
             raise ConfigError(f"parameter {self.name!r}: type must be one of {', '.join(PARAM_TYPES)}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 import unicodedata
+from pathlib import Path
 
 from ..errors import ConfigError
 
@@ -70,16 +73,74 @@ def _without_marks(text: str) -> str:
     return "".join(kept)
 
 
+_NAMES_FILE = Path(__file__).with_name("language_names.tsv")
+"""The codes and names of ISO 639-1, -2 and -3 (every language the standards list, 8000 names, historical
+and constructed ones too: "Old English", "Klingon"), common names they lack ("Cantonese", "Farsi") and
+languages' names for themselves ("Deutsch", "हिन्दी"); read only when a name is checked."""
+
+
+@functools.cache
+def _known() -> tuple[dict[str, str], frozenset[str]]:
+    """ISO 639-1/-2 codes -> the name a prompt uses, and every known name, case-folded (:data:`_NAMES_FILE`)."""
+    codes: dict[str, str] = {}
+    names: set[str] = set()
+    for line in _NAMES_FILE.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        code, _, name = line.partition("\t")
+        if code:
+            codes[code] = name
+        names.add(name.casefold())
+    return codes, frozenset(names)
+
+
+def known_language(name: str) -> bool:
+    """Whether ``name`` names a language: one of :data:`_NAMES_FILE`'s (case aside), or a variety of one,
+    its last words ("Brazilian Portuguese", "Swiss German", "Simple English"), perhaps with a qualifier
+    in brackets ("Chinese (Traditional)").
+
+    Why: any word was a language, so "Klingonese" or "asdf" went to the model, which wrote something
+    and called it a translation. A list of a few dozen languages would refuse real ones ("Cantonese",
+    "Yoruba"); the standards' full list refuses only what no one speaks or writes.
+    """
+    _, names = _known()
+    words = name.split(" (", 1)[0].casefold().split()
+    if len(words) > 1 and words[-1] == "language":  # "the Spanish language"
+        words = words[:-1]
+    return any(" ".join(words[index:]) in names for index in range(len(words)))
+
+
+def _suggestion(name: str) -> str:
+    """" (did you mean 'X'?)" for the likeliest language with a code close to ``name`` (a typo: "Germna"); or "".
+
+    Only those: among all 8000 names the closest to a made-up word is an obscure one ("Elvish": "Lish")."""
+    codes, _ = _known()
+    common = {language.casefold(): language for language in [*LANGUAGES.values(), *codes.values()]}
+    close = difflib.get_close_matches(name.split(" (", 1)[0].casefold(), list(common), n=1, cutoff=0.8)
+    return f" (did you mean {common[close[0]]!r}?)" if close else ""
+
+
 def language_name(value: str) -> str:
-    """``fr``/``fr-FR``/``french`` -> ``French``; unknown codes are an error, other names pass through."""
+    """``fr``/``fr-FR``/``french`` -> ``French``; unknown codes and names that name no language are an error.
+
+    A name passes through as written (capitalised), when :func:`known_language` knows it; a code of
+    ISO 639-1 or -2 that :data:`LANGUAGES` lacks ("am", "yor") is the standard's name ("Amharic")."""
     text = unicodedata.normalize("NFC", value.strip())
     code, *subtags = text.lower().replace("_", "-").split("-")
     if code in LANGUAGES and (len(text) <= 3 or _TAG.match(text)):  # not "Ga-Dangme" (a name, not Irish)
         return _qualified(code, subtags)
     if not _NAME.match(_without_marks(text)) and not _TAG.match(text):
         raise ConfigError(f"{value!r} is not a language name or code")
+    codes, _ = _known()
+    if code in codes and len(text) <= 3:  # a tag's script and region are read for LANGUAGES' codes only
+        return codes[code]
     if (len(text) <= 3 and text.isascii()) or _TAG.match(text):
         raise ConfigError(f"unknown language code {value!r}; write the language's name, e.g. 'French'")
+    if not known_language(text):
+        raise ConfigError(
+            f"{value.strip()!r} is not a language the assistant knows{_suggestion(text)}; "
+            "write a language's name or code, e.g. 'French' or 'fr'"
+        )
     return text[0].upper() + text[1:]
 
 

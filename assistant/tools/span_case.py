@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Literal
 
-from .span_words import CONNECTORS, STOPWORDS, _headline_stopword, _words
+from .span_words import CONNECTORS, MONTHS, STOPWORDS, _headline_stopword, _words
 
 Scorer = Callable[[str, list[str]], list[float]]
 """The log-likelihood of each candidate continuation after a prompt (a backend's ``score``)."""
@@ -47,7 +47,13 @@ def recased(text: str, score: Scorer) -> str:
     another length ("İ") stays as it is, and so do words without letters ("8:28"). Words come from
     the candidate finder's own tokenizer, so a name's word is recased whole ("AL-SAYED")."""
     words = _words(text)
-    first = _recase_pass(text, words, score, lambda index: True, lambda index: "")
+    lettered = next((index for index, (_, _, word) in enumerate(words) if any(c.isalpha() for c in word)), 0)
+
+    def unasked(index: int) -> bool:
+        start, _, word = words[index]
+        return is_function_word(word) and index > lettered and not _opens_sentence(text, start)
+
+    first = _recase_pass(text, words, score, lambda index: not unasked(index), lambda index: "")
     if len(first) != len(text):
         return text
 
@@ -76,6 +82,37 @@ def recased(text: str, score: Scorer) -> str:
     return result if len(result) == len(text) else text
 
 
+def is_function_word(word: str) -> bool:
+    """A word :func:`recased` writes in lower case without asking, inside a sentence: a stop word
+    (:data:`STOPWORDS`), but a month, "I" or a number a name may hold (:data:`NAMING_NUMBERS`).
+
+    Why: a third of a sentence's words are such words, and each cost a score (about 28 ms with SmolLM2
+    on one thread); their case makes no candidate, since a name run sheds a leading stop word and a stop
+    word inside a text in lower case ends a run. "May" is a month or a name ("THERESA MAY"), and "I" is
+    written with its capital: a text recased "when i 've" reads to the model as one in lower case."""
+    bare = word.lower().rstrip(".")
+    return bare in STOPWORDS and bare not in MONTHS | NAMING_NUMBERS and bare != "i"
+
+
+NAMING_NUMBERS = frozenset("one two three four five six seven eight nine ten first second third".split())
+"""Stop words that a name may hold ("World War Two", "Formula One", "Second World War"): always asked."""
+
+
+_OPENERS = frozenset(".!?…:;\"'“‘”’«»([-–—")
+"""What a word that begins a sentence or a quotation comes after (its spaces aside)."""
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` comes after punctuation that ends a sentence or opens a quotation
+    (': " YOU CHEAT'); :func:`recased` asks the text's first word with letters too ("1940 - IN WORLD WAR").
+
+    There a stop word is asked like any word: written "in" unasked, the model read "1940 - in world war
+    two the german" as a text in lower case and went on so, "London" too. Only the characters just before
+    are looked at, so a long text costs no more per word."""
+    before = text[max(0, start - 40) : start].rstrip()
+    return not before or before[-1] in _OPENERS
+
+
 def _recase_pass(
     text: str,
     words: list[tuple[int, int, str]],
@@ -86,7 +123,8 @@ def _recase_pass(
 ) -> str:
     """One pass of :func:`recased`: each word for which ``ask`` holds is scored lower-case and capitalised,
     followed by ``following`` its index, after the text recased so far; any other word is as in ``known``
-    (the first pass: as a sentence's first word is, or as it is where its case cannot change length-safely)."""
+    (the first pass), else in lower case (a function word); a sentence's first word is capitalised, and a
+    word whose case cannot change length-safely stays as it is."""
     pieces: list[str] = []
     done = 0
     anchor = 0  # where the shown part of the recased text starts
@@ -101,7 +139,7 @@ def _recase_pass(
             pieces.append(capital)
             continue
         if not ask(index):
-            pieces.append(known[start:end] if known is not None else word)
+            pieces.append(known[start:end] if known is not None else lower)
             continue
         before = "".join(pieces)
         gap, before = before[len(before.rstrip()) :], before.rstrip()
@@ -124,7 +162,8 @@ Opening = Literal["common", "joined", "apart"]
 
 def opening_case(word: str, date: str, rest: str, score: Scorer) -> Opening:
     """What a sentence's capitalised first ``word`` is before the weekday or month ``date`` (``rest``: a few
-    words after that), as the model writes it inside a sentence (after :data:`OPENING_LEAD`).
+    words after that), as the model writes it inside a sentence (after :data:`OPENING_LEAD`); with no
+    ``date`` (""), what it is before ``rest`` alone: "common" or "apart".
 
     A sentence's first word has a capital whatever it is, so "Black Friday sales rose." and "Happy
     Friday everyone." look alike to code, which found the name "Black" and the date "Friday". Written
@@ -132,10 +171,18 @@ def opening_case(word: str, date: str, rest: str, score: Scorer) -> Opening:
     before the date but not alone, it is a name only with the date ("joined": "Black Friday", "Good
     Friday", "Super Tuesday"); capitalised alone too, it is a name of its own, and the date a date
     ("apart": "Smith Monday said no").
+
+    Without a date it says whether an opening word before a comma is a common word: "Honestly, the
+    food was great." and "Actually, Maria said no." open with an adverb, which code took for a name
+    (no list of such words can be complete), while "John, come here." and "Germany, France and Italy
+    agreed." open with names, which the model writes capitalised there.
     """
     lower, capital = word.lower(), word[:1] + word[1:].lower()
-    with_date = score(OPENING_LEAD, [f" {lower} {date}{rest}", f" {capital} {date}{rest}"])
+    after = f" {date}{rest}" if date else rest
+    with_date = score(OPENING_LEAD, [f" {lower}{after}", f" {capital}{after}"])
     if with_date[1] <= with_date[0]:
         return "common"
+    if not date:
+        return "apart"
     alone = score(OPENING_LEAD, [f" {lower}", f" {capital}"])
     return "apart" if alone[1] > alone[0] else "joined"

@@ -336,6 +336,9 @@ def candidate_spans(
     rose", "Happy Friday everyone") is, given ``opening`` (the NER tool's model,
     :func:`assistant.tools.span_case.opening_case`), a common word and no candidate, one name with the
     date ("Black Friday"), or a name of its own before a date ("Smith Monday said no"); without, the last.
+    A sentence's capitalised first word before a comma is, given ``opening`` (asked with no date), a common
+    word and no candidate where the model writes it in lower case inside a sentence ("Honestly, the food
+    was great"); without, a candidate.
     """
     visible, where = shown_text(text)
     found = _candidates(visible, dates, times, recase, opening)
@@ -359,8 +362,10 @@ def _candidates(
         cased = recase(text)
         if len(cased) != len(text) or cased.lower() != text.lower():  # only the case may change
             cased = text
-    elif opening is not None and date_list:
-        cased, date_list = _openings(text, date_list, opening)
+    elif opening is not None:
+        if date_list:
+            cased, date_list = _openings(text, date_list, opening)
+        cased = _comma_openings(cased, opening)
     names = [
         s
         for s in name_spans(cased)
@@ -407,6 +412,28 @@ def _openings(
         if decided != "joined":
             kept.append(date)
     return cased, kept
+
+
+def _comma_openings(text: str, opening: Callable[[str, str, str], Opening]) -> str:
+    """``text`` with each sentence's capitalised first word that stands before a comma in lower case where
+    ``opening`` (asked with no date) calls it common: "Honestly, the food was great." has no name
+    "Honestly"; "John, come here." keeps "John".
+
+    Only a word in lower case but its first letter is asked ("NATO, the alliance" is no adverb), and only
+    one that would be a candidate (no stop word or title: "However," and "Dr.," are none already)."""
+    words = _words(text)
+    for index, (start, end, value) in enumerate(words):
+        if text[end : end + 1] != "," or not value[:1].isupper() or not value[1:].islower():
+            continue
+        if _is_stopword(value) or _is_title(value) or not _SENTENCE_START.search(text, max(0, start - 40), start):
+            continue
+        following = words[index + 1 : index + 1 + _OPENING_REST]
+        rest = text[end : following[-1][1]] if following else text[end : end + 1]
+        if opening(value, "", rest) == "common":
+            lower = value.lower()
+            if len(lower) == len(value):
+                text = text[:start] + lower + text[end:]
+    return text
 
 
 def _opening_before(text: str, date: Span) -> tuple[int, int, str] | None:
