@@ -101,7 +101,10 @@ _lock = threading.RLock()
 
 
 def strict_plugins() -> bool:
-    return os.environ.get("ASSISTANT_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+    """``ASSISTANT_STRICT_PLUGINS``, read as every on/off variable is (``=off`` was strict)."""
+    from .option_values import env_switch
+
+    return env_switch("ASSISTANT_STRICT_PLUGINS")
 
 
 def _allowed_names() -> set[str] | None:

@@ -373,7 +373,16 @@ def echo_untrusted(text: str, *, nl: bool = True, err: bool = False) -> None:
     except (AttributeError, ValueError):  # a closed or odd stream: as on a terminal
         terminal = True
     line_end = "\n" if terminal else "\r\n"
-    click.echo(line_end.join(visible_text(part) for part in text.split("\r\n")), nl=nl, err=err)
+    parts = text.split("\r\n")
+    last = len(parts) - 1
+    shown = []
+    for i, part in enumerate(parts):
+        # Made visible with its line ends beside it, as in the whole text: alone, a part's start counted
+        # as the text's, where one joiner is kept, so a joiner after a CRLF passed unseen.
+        before, after = ("\n" if i else ""), ("\n" if i < last else "")
+        visible = visible_text(before + part + after)
+        shown.append(visible[len(before) : len(visible) - len(after)])
+    click.echo(line_end.join(shown), nl=nl, err=err)
 
 
 def echo_json(data: Any, *, indent: int | None = 2, err: bool = False) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
-from .common import NAME
+from .common import NAME, echo_json
 
 
 def _shown(value: object) -> str:
@@ -97,7 +96,7 @@ def list_models(as_json: bool) -> None:
     default_name = _default_name()
     rows = [_row_dict(row, default_name) for row in inventory()]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)  # readable non-ASCII, null for a NaN in metadata (json.dumps wrote NaN)
         return
     click.echo(
         f"{'NAME':<36} {'SIZE':>7}  {'ARCH':<9} {'PARAMS':>6} {'QUANT':<7} {'CTX':>6} {'TMPL':<4}  SOURCE"
@@ -212,7 +211,7 @@ def model_info(reference: str, as_json: bool) -> None:
         raise ModelLoadError(row.path, "not a readable GGUF file")
     data = {**_row_dict(row, _default_name()), "mode": default_mode(row.name)}
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        echo_json(data)
         return
     header = row.header
     lines = [

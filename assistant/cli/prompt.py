@@ -51,6 +51,11 @@ def build_user_text(text: str | None, stdin_text: str | None) -> str:
     """TEXT, then piped stdin after a blank line (``cat f | assistant prompt "summarize"``)."""
     parts = [p for p in (text, stdin_text) if p is not None and p.strip()]
     if not parts:
+        # "no prompt given" after `prompt ''` or `echo ' ' | prompt` sent the user looking for a lost argument
+        if text is not None:
+            raise click.UsageError("TEXT is empty (only whitespace): nothing to send")
+        if stdin_text:
+            raise click.UsageError("the text piped on stdin is blank (only whitespace): nothing to send")
         raise click.UsageError("no prompt given: pass TEXT or pipe text on stdin")
     return "\n\n".join(parts)
 
@@ -206,7 +211,9 @@ def prompt(
     else:
         if shade:
             what = "sampled probability" if sampled else "model probability (the server gives no sampled one)"
-            click.echo(legend(ansi=colour_on(sys.stderr), what=what), err=True)
+            from .inspect_tokens import terminal_width
+
+            click.echo(legend(ansi=colour_on(sys.stderr), what=what, width=terminal_width()), err=True)
         elif probs and out.isatty():  # asked for on a terminal that takes no colours: say why nothing is shaded
             click.echo(f"(--probs: no shading, {no_colour_reason()}; --json shows each token's probability)", err=True)
         if completion.finish_reason == "length":

@@ -7,12 +7,12 @@ turn of the batch's conversation, recorded as a single run's result is.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from ..terminal_text import json_text
 from .batch_options import finish_batch, interrupted
 from .common import echo_untrusted
 
@@ -94,7 +94,7 @@ def run_batch(
             if result["error"] is not None:
                 turn.fail(str(result["error"]))
             else:
-                text = json.dumps(result["result"], ensure_ascii=False)
+                text = json_text(result["result"])  # valid JSON: null for a score that is not finite
                 report_tool_result(
                     turn, tool.name, text, result["result"], engine, started.pop(result["row"], time.perf_counter())
                 )

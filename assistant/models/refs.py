@@ -119,6 +119,25 @@ def local_file(name: str) -> Path | None:
     return None
 
 
+def lasting_reference(text: str) -> str:
+    """``text`` as a reference that names the same model from any working directory.
+
+    A path relative to where the command ran (``-m ./x.gguf``) is made absolute; anything
+    else (a catalog name, a file of the models directory, ``~/…``, ``hf:``, a URL, an
+    absolute path, a name that is nothing yet) stays as written. Kept as typed, the chat
+    app's remembered model was not found from another directory, and a plain ``assistant
+    chat`` there fell back to the default without a word.
+    """
+    if not text or find_entry(text) is not None or text.startswith("~") or os.path.isabs(text):
+        return text
+    if text.lower().startswith(("hf:", "https://", "http://")) or local_file(text) is not None:
+        return text
+    try:
+        return os.path.abspath(text) if os.path.exists(text) else text
+    except (OSError, ValueError):  # a NUL byte, a name too long
+        return text
+
+
 def _in_models_dir_but_no_file(name: str) -> str | None:
     """Why ``name``, listed by ``ls`` in the models directory, is no model file there; None if it is not there.
 
@@ -183,6 +202,7 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
                 "hf:ORG/REPO/FILE.gguf or hf:ORG/REPO@REVISION/FILE.gguf"
             )
         repo, rev = match["repo"], match["rev"] or "main"
+        hub.check_names(text, repo, rev, match["file"])
         if match["file"]:
             return HubFileRef(repo, rev, match["file"])
         return HubRepoRef(repo, rev, match["quant"] or quant)
@@ -213,6 +233,7 @@ def parse(text: str, quant: str | None = None) -> ModelRef:
         raise ModelNotFoundError(f"{text}: only https:// and http:// URLs can be pulled, not {scheme[1]}://")
     match = _MODEL_ID.match(text)
     if match and not text.startswith((".", "~")) and not text.lower().endswith(".gguf"):
+        hub.check_names(text, match["repo"], match["rev"] or "main", None)
         return HubModelRef(match["repo"], match["rev"] or "main")
     odd = _in_models_dir_but_no_file(text)
     if odd is not None:
@@ -247,9 +268,11 @@ def _hub_page(url: str) -> HubFileRef | HubRepoRef | None:
     match = _HUB_PATH.match(urllib.parse.unquote(parts.path))
     if match is None:
         return None
+    hub.check_names(url, match["repo"], match["rev"] or match["branch"] or "main", match["file"])
     if match["file"]:
         return HubFileRef(match["repo"], match["rev"], match["file"])
     return HubRepoRef(match["repo"], match["branch"] or "main")
+
 
 
 # ---- hub and URL files ---------------------------------------------------------------------

@@ -125,6 +125,10 @@ class ChatController(ReplyInspection, ConversationBranches, OneShotTurns):
                 options["progress"] = progress
             engine = self._loader(backend, model, **options)
             previous, self.backend = self.backend, engine
+            if backend != self.settings.backend:
+                # The options given for the engine left behind are not this engine's: kept, they went
+                # to the next model switch here ("unknown llama-cpp option(s): dtype" after F2).
+                self.settings.backend_options = {}
             self.settings.model, self.settings.backend = model, backend
             self._session = None
             self._mode_key = None  # the model's files are there now: its mode is read from them
@@ -374,7 +378,7 @@ class ChatController(ReplyInspection, ConversationBranches, OneShotTurns):
     def delete_conversation(self, conversation_id: int) -> bool:
         """Delete a stored conversation; True when it was the one open (now a new one)."""
         self.library.delete(conversation_id)
-        self._written_here.clear()  # the history may give its message ids to new messages
+        self._written_here.clear()  # its messages are gone (their ids are never given again: migration 0013)
         if conversation_id == self.conversation_id:
             self.new_conversation()
             return True

@@ -28,6 +28,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
+from ...terminal_text import StreamedLineEnds
 from ..reply_status import ended_status, failed_tool_status, noted_status, stored_reply_status
 from ..text import visible_text
 from .turn_folding import FOLD_CSS, TurnFolder
@@ -237,6 +238,9 @@ class AssistantMessage(ChatMessage):
     ) -> None:
         super().__init__(text, label, status)
         self._stream: ReplyStream | None = None
+        self._line_ends = StreamedLineEnds()
+        """Holds a piece's end that a joiner in the next piece could attach to (👩 and its ZWJ arrive
+        apart): shown piece by piece, the ZWJ was an escape live and not when the reply was reopened."""
         self.message_id = message_id
         self._folded = folded
         """(reasoning, answer): a stored chain-of-thought reply, drawn folded as it was live."""
@@ -280,7 +284,15 @@ class AssistantMessage(ChatMessage):
         from .reply_stream import ReplyStream
 
         self._stream = ReplyStream(self.body)
+        self._line_ends = StreamedLineEnds()
         self._stream.start()
+
+    def on_unmount(self) -> None:
+        """Taken off the screen while streaming (a reply that failed before any text, the app quitting
+        mid-reply): its stream's updater goes with it (see :meth:`ReplyStream.cancel`)."""
+        if self._stream is not None:
+            self._stream.cancel()
+            self._stream = None
 
     async def write(self, text: str) -> None:
         """Append streamed text (call from the UI thread, in order)."""
@@ -290,11 +302,15 @@ class AssistantMessage(ChatMessage):
         if self._stream is None:
             self.start_stream()
         assert self._stream is not None
-        await self._stream.write(visible_text(text))
+        shown = self._line_ends.feed(text)
+        if shown:
+            await self._stream.write(visible_text(shown))
 
     async def finish(self, status: str = "") -> None:
         """End the stream (rendering whatever is still queued) and show the outcome."""
         if self._stream is not None:
+            if rest := self._line_ends.flush():
+                await self._stream.write(visible_text(rest))
             await self._stream.stop()
             self._stream = None
         shown = json_markdown(self.text)
