@@ -371,9 +371,13 @@ class StreamedLineEnds:
         self._shown = False  # something was given back: what follows it is no longer the start of the text
 
     def feed(self, piece: str) -> str:
-        piece, self._held = self._held + piece, ""
+        # CRLF made LF before any cut: a cut before a held run could fall between the two ("\r\n\u200d")
+        piece, self._held = (self._held + piece).replace("\r\n", "\n"), ""
+        lead = 0  # the escapes of a leading run: given back whole (a held "7" of "\U000e0067" made a keycap)
         if self._shown:
-            piece = _lead_escaped(piece)
+            run_end = _CONTEXTUAL_RUN.match(piece).end()  # type: ignore[union-attr]
+            escaped = piece[:run_end].translate(_TRANSLATION)
+            piece, lead = escaped + piece[run_end:], len(escaped)
         if piece.endswith("\r"):
             piece, self._held = piece[:-1], "\r"
         else:
@@ -381,10 +385,10 @@ class StreamedLineEnds:
             while end and end > len(piece) - _UNSETTLED_RUN - 1 and _CONTEXTUAL.match(piece, end - 1):
                 end -= 1
             if len(piece) - end <= _UNSETTLED_RUN:  # a longer run is no text, whatever follows: shown now
-                cut = _settled(piece, end)
+                cut = max(_settled(piece, end), lead)
                 piece, self._held = piece[:cut], piece[cut:]
         self._shown = self._shown or bool(piece)
-        return piece.replace("\r\n", "\n")
+        return piece
 
     def flush(self) -> str:
         held, self._held = self._held, ""
@@ -413,5 +417,13 @@ def _settled(text: str, run: int) -> int:
     """Where the part of ``text`` whose showing the next piece cannot change ends; ``run``: where its final run
     of joiners, selectors and tags starts."""
     if run == len(text):  # no run: hold a last character a joiner or selector could follow
-        return run - 1 if run and (not text[-1].isascii() or text[-1] in "0123456789#*") else run
-    return max(0, run - 1)  # the run and the character it follows
+        if not (run and (not text[-1].isascii() or text[-1] in "0123456789#*")):
+            return run
+        cut = run - 1
+    else:
+        cut = max(0, run - 1)  # the run and the character it follows
+    # What is given back is shown alone, and the one rule of IN_TEXT that looks ahead past a joiner or selector
+    # is a keycap's: 1️⃣'s selector is text only before its ⃣, so a held ⃣ keeps its digit and selector.
+    if cut >= 2 and text[cut] == "\u20e3" and "\ufe00" <= text[cut - 1] <= "\ufe0f" and text[cut - 2] in "0123456789#*":
+        cut -= 2
+    return cut

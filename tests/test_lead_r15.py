@@ -118,3 +118,36 @@ def test_a_joiner_after_a_crlf_is_shown_as_in_the_whole_text(capsys) -> None:
     echo_untrusted("a\r\n\u200db\r\n👩\u200d💻\r\nz")
     out = capsys.readouterr().out  # not a terminal: the CRLFs are kept
     assert out == "a\r\n\\u200db\r\n👩\u200d💻\r\nz\n"
+
+
+def test_a_crlf_before_a_held_joiner_stays_one_line_end() -> None:
+    # Found by CI's hypothesis run: the cut before a held joiner fell between CR and LF, so "\r\n\u200d"
+    # streamed showed "␍" before the line end that the whole text showed alone.
+    from assistant.terminal_text import StreamedLineEnds, visible_text
+
+    for pieces in (["\r\n\u200d"], ["\r", "\n\u200d"], ["a\r", "\n", "\u200db"], ["👩\r\n\u200d💻"]):
+        line_ends = StreamedLineEnds()
+        streamed = "".join(visible_text(line_ends.feed(piece)) for piece in pieces) + visible_text(line_ends.flush())
+        assert streamed == visible_text("".join(pieces).replace("\r\n", "\n")), pieces
+
+
+def test_a_keycap_streamed_whole_or_in_pieces_shows_as_the_whole_text() -> None:
+    # Found by a longer run of the stream property: "1️⃣" fed as one piece gave back "1️" and held "⃣", and
+    # "1️" shown alone escaped the selector that only the keycap after it makes text.
+    from assistant.terminal_text import StreamedLineEnds, visible_text
+
+    for pieces in (["1\ufe0f\u20e3"], ["1\ufe0f\u20e3\u200d"], ["1\ufe0f\u20e3\u200d👩"], ["a 1", "\ufe0f", "\u20e3 b"]):
+        line_ends = StreamedLineEnds()
+        streamed = "".join(visible_text(line_ends.feed(piece)) for piece in pieces) + visible_text(line_ends.flush())
+        assert streamed == visible_text("".join(pieces)), pieces
+
+
+def test_the_escapes_of_a_leading_run_are_never_cut_into_a_keycap() -> None:
+    # Found by the same property: a tag character opening a piece became "\U000e0067", the cut held its "7",
+    # and the next piece's "️⃣" made a keycap of it that the whole text does not have.
+    from assistant.terminal_text import StreamedLineEnds, visible_text
+
+    pieces = ["a", "\U000e0067", "\ufe0f\u20e3"]
+    line_ends = StreamedLineEnds()
+    streamed = "".join(visible_text(line_ends.feed(piece)) for piece in pieces) + visible_text(line_ends.flush())
+    assert streamed == visible_text("".join(pieces))
