@@ -49,11 +49,14 @@ def echo_server(server: FakeOpenAIServer, latency: float | tuple[float, float]) 
             state["most"] = max(state["most"], state["now"])
         try:
             time.sleep(random.uniform(*latency) if isinstance(latency, tuple) else latency)
-            text = body["messages"][-1]["content"]
-            sse([chat_chunk(f"got: {text}"), chat_chunk(None, "stop"), DONE])(h, body)
         finally:
+            # Counted out before the answer is written: once the client has read
+            # it, it may send its next request before this thread would reach a
+            # later decrement, which counted one request too many (CI saw 7 of 6).
             with lock:
                 state["now"] -= 1
+        text = body["messages"][-1]["content"]
+        sse([chat_chunk(f"got: {text}"), chat_chunk(None, "stop"), DONE])(h, body)
 
     server.route("POST", "/v1/chat/completions", handler)
     return state
