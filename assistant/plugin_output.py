@@ -42,6 +42,8 @@ def plugin_output(printed: set[str], name: str) -> Iterator[None]:
         finally:
             sys.stdout, sys.stderr = saved
             text = captured.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+            # A CRLF is a line end (docs/security.md), not a "␍" at the end of each line a plugin wrote with one.
+            text = text.replace("\r\n", "\n")
             for line in text.rstrip("\n").split("\n") if text else ():
                 shown = f"plugin {name!r}: {visible_text(line)}"
                 if shown not in printed:

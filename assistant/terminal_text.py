@@ -27,8 +27,9 @@ supplementary variation selectors (U+E0100…U+E01EF, like the rest of that
 plane) draw nothing either, and with the 16 standard selectors they spell one
 byte each: a payload hidden behind one visible character ("emoji smuggling"),
 which their escapes bring to light. Their one use in text, a glyph
-variant of a CJK ideograph in a Japanese name, shows as the escape after the
-ideograph. The line and paragraph separators
+variant of a CJK ideograph in a Japanese name (an Ideographic Variation
+Sequence), is drawn as it is: one selector right after a CJK unified ideograph
+(:data:`IN_TEXT`). The line and paragraph separators
 U+2028/U+2029 break some terminals' line layout and none shows them. All of them
 show as ``\\u00ad`` / ``\\U000e0041`` style escapes, as the bidi controls do. The
 format characters with a glyph (Arabic number signs) or of a script's own
@@ -36,12 +37,13 @@ orthography (Mongolian, hieroglyph and shorthand format controls) are text.
 
 The joiners and selectors that text uses (:data:`IN_TEXT`: ZWJ U+200D builds emoji
 sequences and Indic conjuncts, ZWNJ U+200C is spelling in Persian, U+FE0F makes ❤
-an emoji) hide text too when they come in runs: a stretch of them between two
-letters spells bits no one sees, a run of variation selectors behind an emoji
-spells bytes, and tag characters a sentence. So they are drawn as they are only
-where text puts them — one joiner after a drawn non-ASCII character (👩‍💻, क्‍ष,
-می‌خواهم), one selector after one (❤️; 1️⃣'s keycap after a digit), the tag
-letters of a subdivision flag (🏴 for England) — and are escapes anywhere else
+an emoji, a Mongolian free variation selector picks a letter's form) hide text too
+when they come in runs: a stretch of them between two letters spells bits no one
+sees, a run of variation selectors behind an emoji spells bytes, and tag characters
+a sentence. So they are drawn as they are only where text puts them — one joiner
+after a drawn non-ASCII character (👩‍💻, क्‍ष, می‌خواهم), one selector after one
+(❤️; 1️⃣'s keycap after a digit), one supplementary selector after a CJK ideograph,
+the tag letters of a subdivision flag (🏴 for England) — and are escapes anywhere else
 (``\\u200d``), runs whole: a joiner after an ASCII letter joins nothing, and
 ``a\\u200cb\\u200dc`` spells bits. The start of the text counts as a drawn
 character, so a token that is one selector is still drawn as itself. A stream
@@ -89,6 +91,7 @@ HIDDEN_FORMAT = frozenset(
         *range(0x1D173, 0x1D17B),  # MUSICAL SYMBOL BEGIN BEAM … END PHRASE: invisible format controls
         *range(0x206A, 0x2070),  # deprecated shaping and symmetric-swapping controls
         0xFEFF,  # ZERO WIDTH NO-BREAK SPACE (byte order mark)
+        *range(0xFFF0, 0xFFF9),  # unassigned but default-ignorable, as plane 14's rest: drawn as nothing
         *range(0xFFF9, 0xFFFC),  # interlinear annotation anchor, separator, terminator
         0x115F,  # HANGUL CHOSEONG FILLER: a letter that draws nothing
         0x1160,  # HANGUL JUNGSEONG FILLER
@@ -116,8 +119,10 @@ _ESCAPE_SEQUENCES = re.compile(ESCAPE_SEQUENCE)
 
 JOINERS = frozenset((0x200C, 0x200D))
 """ZERO WIDTH NON-JOINER and JOINER: spelling in Persian and Indic scripts, the glue of emoji sequences."""
-VARIATION_SELECTORS = frozenset(range(0xFE00, 0xFE10))
-"""The standard variation selectors; U+FE0F makes ❤ an emoji, U+FE0E a text glyph."""
+VARIATION_SELECTORS = frozenset((*range(0xFE00, 0xFE10), 0x180B, 0x180C, 0x180D, 0x180F))
+"""The standard variation selectors (U+FE0F makes ❤ an emoji, U+FE0E a text glyph) and the Mongolian free
+variation selectors, which pick a Mongolian letter's form: every BMP character of Unicode's Variation_Selector
+property. Left raw, ``a\\u180b\\u180c`` hid two bits each behind a letter, as runs of the standard ones did."""
 _TAGS = range(0xE0020, 0xE0080)
 _VISIBLE.update({code: f"\\u{code:04x}" for code in (*JOINERS, *VARIATION_SELECTORS)})
 
@@ -135,17 +140,28 @@ def _class_of(codes: set[int] | frozenset[int]) -> str:
 
 _DRAWN = f"[^\\x00-\\x7f\\s{_class_of(set(_VISIBLE))}]"
 """A character a joiner or selector may stand beside: a drawn non-ASCII one (an ASCII letter is never joined)."""
-_SELECTORS = "[\\ufe00-\\ufe0f]"
+_SELECTORS = f"[{_class_of(VARIATION_SELECTORS)}]"
 _AFTER_DRAWN = f"(?:(?<={_DRAWN})|^)"  # the text's start counts as drawn: a token that is one selector
+_IDEOGRAPHIC_SELECTORS = range(0xE0100, 0xE01F0)
+"""The supplementary variation selectors: in text, one picks a glyph variant of the CJK ideograph before
+it (an Ideographic Variation Sequence, ``葛\\U000e0100`` in a Japanese name); elsewhere they hide bytes."""
+_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002a6df\U0002a700-\U0002ee5f\U00030000-\U000323af"
+"""The CJK unified ideographs, every extension: the only bases an Ideographic Variation Sequence may have."""
+_UNJOINED_CLASS = f"{_SELECTORS[1:-1]}{_class_of({*_TAGS, *_IDEOGRAPHIC_SELECTORS})}"
+_CONTEXTUAL_CLASS = f"\\u200c\\u200d{_UNJOINED_CLASS}"
+"""Joiners, selectors and tags: each drawn as it is only where :data:`IN_TEXT` finds it, by its neighbours.
+One followed by another is a run (only a joiner may follow a selector: ❤️‍🔥), and a run shows whole."""
 IN_TEXT = re.compile(
     "\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{3,7}\U000e007f"  # 🏴 + subdivision + CANCEL TAG
     f"|(?<=[0-9#*]){_SELECTORS}(?=\u20e3)"  # a keycap: 1️⃣
-    f"|{_AFTER_DRAWN}{_SELECTORS}(?!{_SELECTORS})"  # one selector after a character: ❤️
+    # one supplementary selector after a CJK ideograph: 葛 and its variant
+    f"|(?<=[{_IDEOGRAPHS}])[{_class_of(set(_IDEOGRAPHIC_SELECTORS))}](?![{_CONTEXTUAL_CLASS}])"
+    f"|{_AFTER_DRAWN}{_SELECTORS}(?![{_UNJOINED_CLASS}])"  # one selector after a character: ❤️
     # one joiner after a character, or after its selector: 👩‍💻, ❤️‍🔥
-    f"|(?:{_AFTER_DRAWN}|(?<={_DRAWN}{_SELECTORS}))[\\u200c\\u200d](?![\\u200c\\u200d]|{_SELECTORS})"
+    f"|(?:{_AFTER_DRAWN}|(?<={_DRAWN}{_SELECTORS}))[\\u200c\\u200d](?![{_CONTEXTUAL_CLASS}])"
 )
 """Where text itself uses a joiner, a variation selector or tag characters: those are drawn as they are."""
-_CONTEXTUAL = re.compile(f"[\\u200c\\u200d{_SELECTORS[1:-1]}{_class_of(set(_TAGS))}]")
+_CONTEXTUAL = re.compile(f"[{_CONTEXTUAL_CLASS}]")
 _CONTEXTUAL_RUN = re.compile(f"{_CONTEXTUAL.pattern}*")
 _MAY_START_IN_TEXT = re.compile(f"{_CONTEXTUAL.pattern}|\U0001f3f4")
 
@@ -259,6 +275,8 @@ def cut_to_cells(text: str, width: int) -> str:
         if size and used + size > width - 1:  # a mark of no width stays with the character before it
             break
         used, end = used + size, index + 1
+    if end and ord(text[end - 1]) in JOINERS:  # it joined the character cut off, not the "…"
+        end -= 1
     return text[:end] + "…"
 
 
@@ -280,11 +298,23 @@ def message_line(message: str, *, flatten: bool = True) -> str:
     return shown
 
 
+_PREPENDED_MARKS = frozenset((*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2, 0x110BD, 0x110CD))
+"""The format characters that draw a glyph (Arabic number signs and the like): a cell each, as text."""
+
+
 def _cells(char: str) -> int:
-    """Terminal cells ``char`` takes: 2 for East Asian wide and full-width, 0 for combining marks, else 1."""
+    """Terminal cells ``char`` takes: 2 for East Asian wide and full-width, 0 for combining marks and the
+    format characters that draw nothing (a joiner, a flag's tags), else 1.
+
+    Counted as one cell each, the ZWJ of 👩‍💻 and the six tags of England's flag padded a column short
+    (``history list``'s model) and cut a title early, though no terminal gives them a cell.
+    """
     import unicodedata
 
-    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me"):
+    category = unicodedata.category(char)
+    if unicodedata.combining(char) or category in ("Mn", "Me"):
+        return 0
+    if category == "Cf" and ord(char) not in _PREPENDED_MARKS:
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
@@ -375,9 +405,7 @@ class StreamedLineEnds:
         piece, self._held = (self._held + piece).replace("\r\n", "\n"), ""
         lead = 0  # the escapes of a leading run: given back whole (a held "7" of "\U000e0067" made a keycap)
         if self._shown:
-            run_end = _CONTEXTUAL_RUN.match(piece).end()  # type: ignore[union-attr]
-            escaped = piece[:run_end].translate(_TRANSLATION)
-            piece, lead = escaped + piece[run_end:], len(escaped)
+            piece, lead = _lead_escaped(piece)
         if piece.endswith("\r"):
             piece, self._held = piece[:-1], "\r"
         else:
@@ -390,23 +418,32 @@ class StreamedLineEnds:
         self._shown = self._shown or bool(piece)
         return piece
 
+    @property
+    def holding(self) -> bool:
+        """Whether text fed is held back still (given by a later :meth:`feed` or by :meth:`flush`)."""
+        return bool(self._held)
+
     def flush(self) -> str:
         held, self._held = self._held, ""
         if self._shown:
-            held = _lead_escaped(held)
+            held = _lead_escaped(held)[0]
         self._shown = False
         return held
 
 
-def _lead_escaped(piece: str) -> str:
-    """``piece`` with the joiners, selectors and tags it starts with as escapes.
+def _lead_escaped(piece: str) -> tuple[str, int]:
+    """``piece`` with the joiners, selectors and tags it starts with as escapes, and the escapes' length.
 
     For a piece that follows text already given back, which ends where nothing can join it (a possible base
     is held back): shown on its own, a joiner starting a piece is at the start of a text, which counts as
-    drawn (:data:`IN_TEXT`).
+    drawn (:data:`IN_TEXT`). The length lets :meth:`StreamedLineEnds.feed` give the escapes back whole: a
+    cut inside them (the held "7" of ``\\U000e0067``) made a keycap of the selector and keycap mark after it.
     """
-    lead = _CONTEXTUAL_RUN.match(piece).end()  # type: ignore[union-attr]
-    return piece[:lead].translate(_TRANSLATION) + piece[lead:] if lead else piece
+    run_end = _CONTEXTUAL_RUN.match(piece).end()  # type: ignore[union-attr]
+    if not run_end:
+        return piece, 0
+    escaped = piece[:run_end].translate(_TRANSLATION)
+    return escaped + piece[run_end:], len(escaped)
 
 
 _UNSETTLED_RUN = 8
@@ -424,6 +461,7 @@ def _settled(text: str, run: int) -> int:
         cut = max(0, run - 1)  # the run and the character it follows
     # What is given back is shown alone, and the one rule of IN_TEXT that looks ahead past a joiner or selector
     # is a keycap's: 1️⃣'s selector is text only before its ⃣, so a held ⃣ keeps its digit and selector.
-    if cut >= 2 and text[cut] == "\u20e3" and "\ufe00" <= text[cut - 1] <= "\ufe0f" and text[cut - 2] in "0123456789#*":
+    keycap = cut >= 2 and text[cut] == "\u20e3" and ord(text[cut - 1]) in VARIATION_SELECTORS
+    if keycap and text[cut - 2] in "0123456789#*":
         cut -= 2
     return cut
