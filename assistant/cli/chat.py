@@ -42,6 +42,12 @@ def chat(
             "assistant chat needs an interactive terminal; use `assistant prompt` for piped input or scripts"
         )
     from ..models.refs import lasting_reference
+    from ..tui.quit_signals import QuitSignals
+
+    # Caught from here, not only once Textual runs: a kill while the app starts is kept and
+    # acted on as soon as the screen is up, so the draft it puts back is saved again.
+    quit_signals = QuitSignals()
+    quit_signals.catch()
     from ..tui.remembered import Remembered, load_last_used, of_conversation, save_last_used
 
     param_overrides, backend_opts = parse_options(options)
@@ -101,7 +107,7 @@ def chat(
             # the conversation's (or last session's) template, since deleted or broken: the chat still opens
             controller.set_template(None)
             notices.append(f"template {chosen!r} is not used: {exc}; the conversation goes on as plain chat")
-    app = ChatApp(controller, notices)
+    app = ChatApp(controller, notices, quit_signals=quit_signals)
     try:
         app.run()
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from typing import Any, Iterable, Sequence
 
@@ -17,6 +16,7 @@ from ..errors import AssistantError
 from ..terminal_text import message_line
 from .controller import ChatController, ChatSettings
 from .pickers import same_model
+from .quit_signals import QuitSignals
 from .screens.chat import ChatScreen
 from .screens.dialogs import Confirm
 from .screens.help import HelpScreen
@@ -28,8 +28,6 @@ GIL_SWITCH_INTERVAL = 0.001
 """The interpreter's thread switch interval while the app runs (the default is 5 ms); see on_mount."""
 GIL_SWITCH_INTERVAL_MODEL_HERE = 0.0002
 """The same while the model's thread runs in the app's process (see fit_switch_interval)."""
-QUIT_SIGNALS = ("SIGHUP", "SIGTERM", "SIGINT")
-"""Signals the app quits on as Ctrl+Q does (see ChatApp.catch_quit_signals)."""
 
 
 class ChatApp(App[None]):
@@ -42,15 +40,18 @@ class ChatApp(App[None]):
         Binding("ctrl+t", "toggle_theme", "Theme", show=False, priority=True),
     ]
 
-    def __init__(self, controller: ChatController, notices: Sequence[str] = ()) -> None:
+    def __init__(
+        self, controller: ChatController, notices: Sequence[str] = (), quit_signals: QuitSignals | None = None
+    ) -> None:
+        """``quit_signals``: caught already by the caller (see :meth:`run`), else caught as the app runs."""
         super().__init__()
         self.controller = controller
         self.startup_notices = tuple(notices)
         """Warnings found before the app opened (a remembered template since deleted), shown once it has."""
         self.theme = DARK_THEME
         self._previous_switch_interval = sys.getswitchinterval()
-        self._caught_signals: dict[int, Any] = {}
-        """The quit signals caught while the app runs, with the handlers they had before."""
+        self.quit_signals = quit_signals or QuitSignals()
+        """SIGHUP, SIGTERM, SIGINT: the app quits on them as on Ctrl+Q (see :mod:`.quit_signals`)."""
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's driver for this platform; on Linux/macOS one that keeps bracketed pastes whole.
@@ -256,38 +257,55 @@ class ChatApp(App[None]):
         wanted = GIL_SWITCH_INTERVAL_MODEL_HERE if model_in_this_process else GIL_SWITCH_INTERVAL
         sys.setswitchinterval(min(self._previous_switch_interval, wanted))
 
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the app; quit by a signal, end with ``SystemExit(128 + N)`` once it has closed.
+
+        The signals are caught from here (recorded until the event loop takes them in
+        :meth:`catch_quit_signals`): one that came while Textual started ended the process
+        on the spot. After a quit by SIGTERM the process exited with status 0, as after
+        Ctrl+Q; a shell or a service manager reads 143 (129 for SIGHUP) as "killed". The
+        exception passes through the caller's ``finally`` (the settings are still saved).
+        """
+        self.quit_signals.catch()
+        try:
+            result = super().run(*args, **kwargs)
+        finally:
+            self.quit_signals.release()
+        status = self.quit_signals.exit_status
+        if status is not None:
+            raise SystemExit(status)
+        return result
+
     def catch_quit_signals(self) -> None:
         """Quit as Ctrl+Q does, the unsent message kept, when the terminal closes or the app is told to.
 
-        SIGHUP: its window closed, an ssh link dropped, ``tmux kill-session``; SIGTERM: ``kill``, a
-        shutdown; SIGINT: ``kill -INT`` (Ctrl+C sends none: the terminal is in raw mode). The first two
-        ended the process on the spot, the third quit past Ctrl+Q's path: the message being written
-        was lost, and with the first two the settings the next chat starts with too. Only where
-        asyncio can catch them (the main thread, a Unix event loop); their handlers come back on unmount.
+        The event loop handles them from here (see :class:`~.quit_signals.QuitSignals`), so the quit
+        runs on the UI thread; one recorded before (:meth:`run`) quits once the chat screen is up
+        (:meth:`quit_if_signalled`), with the draft it put back in the box kept again.
         """
         import asyncio
 
-        loop = asyncio.get_running_loop()
-        for name in QUIT_SIGNALS:
-            number = getattr(signal, name, None)
-            if number is None or number in self._caught_signals:
-                continue  # Windows has no SIGHUP
-            previous = signal.getsignal(number)
-            try:
-                loop.add_signal_handler(number, self.exit)
-            except (NotImplementedError, RuntimeError, ValueError):  # no Unix loop, or not the main thread
-                continue
-            self._caught_signals[number] = previous
+        self.quit_signals.hand_to(asyncio.get_running_loop(), self.quit_if_signalled)
+
+    def quit_if_signalled(self) -> bool:
+        """Quit if a quit signal came, once the chat screen is up (it calls this then, too); True if so.
+
+        Before, the box does not hold the draft kept last time yet (a long conversation is
+        still being drawn): quitting then forgot that draft, and the screen went on putting
+        it in a box no longer there.
+        """
+        try:
+            opened = self.chat_screen.opened
+        except LookupError:
+            opened = False
+        if self.quit_signals.received is None or not opened:
+            return False
+        self.exit()
+        return True
 
     def release_quit_signals(self) -> None:
         """Give the quit signals back the handlers they had before the app ran (see catch_quit_signals)."""
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        for number, previous in self._caught_signals.items():
-            loop.remove_signal_handler(number)
-            signal.signal(number, previous if previous is not None else signal.SIG_DFL)
-        self._caught_signals.clear()
+        self.quit_signals.release()
 
     def on_unmount(self) -> None:
         self.release_quit_signals()

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["ChatController", "ChatSettings", "EngineStatus", "Exchange", "PromptPreview", "load_chat_backend"]
 
 Progress = Callable[[str], None]
+ENGINE_PROCESS_MODULE = "assistant.backends.engine.process"
+"""The engine process's module: imported by the first load (see :meth:`ChatController.abort_loading`)."""
 
 
 def load_chat_backend(name: str, model: str, **options: Any) -> Backend:
@@ -311,11 +313,16 @@ class ChatController(ReplyInspection, ConversationBranches, OneShotTurns):
         self._closing = True  # a load waiting for the lock must not start one when it gets it
         if not self._load_lock.locked():
             return
+        import importlib
         import sys
 
-        process = sys.modules.get("assistant.backends.engine.process")
-        if process is not None:  # nothing started an engine process: there is none to end
-            process.abort_loads()
+        if ENGINE_PROCESS_MODULE not in sys.modules:  # nothing started an engine process: none to end
+            return
+        # Imported, not read from sys.modules: quitting while the loading thread still imported the
+        # module (the first second or so) found it half initialised, and the app ended in a
+        # traceback ("partially initialized module ... has no attribute 'abort_loads'"). The import
+        # waits for that thread's to finish.
+        importlib.import_module(ENGINE_PROCESS_MODULE).abort_loads()
 
     def refuse_when_closing(self) -> None:
         """No new engine once the app quits (see :meth:`abort_loading`): raise instead.

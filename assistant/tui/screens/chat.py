@@ -4,8 +4,9 @@ Model loading and generation run in thread workers; they post
 :mod:`assistant.tui.messages` (dataclass messages) back here, so the UI thread
 only ever draws. What the app *does* is the Textual-free controller's
 (:mod:`assistant.tui.controller`); this module is the screen's core — layout,
-status lines, loading a model, sending a turn and streaming its reply. Its
-other parts are mixins, one concern each: the panels and reply views
+status lines and the state the other parts share. Those parts are mixins, one
+concern each: loading a model (:mod:`.chat_loading`), sending a turn and
+streaming its reply (:mod:`.chat_replies`), the panels and reply views
 (:mod:`.chat_views`), conversations and the sidebar (:mod:`.chat_conversations`),
 regenerate / edit / versions (:mod:`.chat_branches`), and slash commands and scored
 templates (:mod:`.chat_tasks`).
@@ -13,7 +14,6 @@ templates (:mod:`.chat_tasks`).
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -22,30 +22,21 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, LoadingIndicator
+from textual.widgets import Footer
 
 from ...backends.engine.threads import AvailableCores
-from ...errors import AssistantError
-from ..heap import QuietCollector, settle_after_load
-from ..messages import (
-    EngineStatusReady,
-    ModelLoaded,
-    ModelLoadFailed,
-    ModelLoadProgress,
-    ReplyFinished,
-    ReplyProgress,
-)
-from ..reply_status import finished_status, noted_status
-from ..slash import is_slash_command, parse_slash_command, unescape_slash
+from ..heap import QuietCollector
+from ..messages import EngineStatusReady
 from ..stream_buffer import DrawPacer, ReplyBuffer
-from ..templating import answer_view
-from ..text import shorten
-from ..widgets.chat_log import AssistantMessage, ChatLog, UserMessage, prefetch_markdown
+from ..widgets.chat_log import ChatLog
+from ..widgets.chat_messages import AssistantMessage, UserMessage, prefetch_markdown
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import SettingsBar, SettingsInfo, StatusBar, StatusInfo
 from .chat_branches import BRANCH_CSS, EDIT_HINT, BranchActions, EditBanner
 from .chat_conversations import EMPTY_HINT, ConversationActions
+from .chat_loading import ModelLoading
+from .chat_replies import ReplyFlow
 from .chat_tasks import TaskActions
 from .chat_views import ReplyViews
 from .layout_pass import OneLayoutPass
@@ -73,7 +64,16 @@ at 0.05, 0.96 at 0.02 and 1.00 with no drawing at all. At 0.02 a draw (5-15 ms) 
 0.5 s (``max_interval``), two or three lines of text at a time."""
 
 
-class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, OneLayoutPass, Screen[None]):
+class ChatScreen(
+    ModelLoading,
+    ReplyFlow,
+    ReplyViews,
+    ConversationActions,
+    BranchActions,
+    TaskActions,
+    OneLayoutPass,
+    Screen[None],
+):
     AUTO_FOCUS = "PromptInput"
     BINDINGS = [
         Binding("escape", "stop", "Stop reply"),
@@ -124,6 +124,9 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         self.quiet_gc = QuietCollector()
         self._status_sequence = 0
         self.status_pending = False
+        self.opened = False
+        """The screen is up: the draft kept last time is back in the box, so quitting may keep the box's
+        text. Before (a long conversation still being drawn), a quit kept an empty box, forgetting that draft."""
 
     @property
     def generating(self) -> bool:
@@ -190,6 +193,9 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
         for entry in self.controller.library.recent_inputs():
             self.prompt_input.sent_history.add(entry)
         self.restore_draft()  # typed and not sent when the app last quit
+        self.opened = True
+        if self.chat_app.quit_if_signalled():  # killed while the app started: quit, that draft kept again
+            return  # no model load: the app is closing
         # Focus after the first layout: the box is briefly zero-sized (and so
         # "hidden", which drops focus) until the screen has been arranged once.
         self.call_after_refresh(self.prompt_input.focus)
@@ -253,119 +259,6 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             approximate=engine.approximate_counts,
         )
 
-    # ---- model loading ------------------------------------------------------------
-    def load_model(
-        self, model: str | None = None, backend: str | None = None, *, after_first_frame: bool = False
-    ) -> None:
-        """Show the loading state and load in a worker thread.
-
-        ``after_first_frame`` (at start-up): the worker starts once the screen
-        has been painted, because importing an engine and reading weights in
-        another thread competes with the first paint for the interpreter lock.
-        Asked while a reply is written (F2, the palette), it loads when that reply ends.
-        """
-        settings = self.controller.settings
-        model, backend = model or settings.model, backend or settings.backend
-        if self.generating:  # the engine is in use: the choice waits for the reply's end, not lost
-            if (model, backend) == (settings.model, settings.backend) and self.controller.ready:
-                self.engine_after_reply = None  # back to the engine answering: nothing to load
-                return
-            self.engine_after_reply = (model, backend)
-            self.notify(f"{model} on {backend} loads when this reply ends", severity="warning")
-            return
-        if self.model_loading:
-            # One load at a time, the newest choice last. Two at once (F2 again while a switch
-            # loads) ended in turn: the first one's end said "idle" and sent a waiting message to
-            # that model, whose engine the second load then unloaded under the reply.
-            if (model, backend) != self.engine_loading:
-                self.load_after_load = (model, backend)
-                self.notify(f"{model} on {backend} loads when the model being loaded is ready")
-            else:  # the newest choice is the one loading: a choice queued before it is dropped
-                self.load_after_load = None
-            return
-        self.engine_loading = (model, backend)
-        self.model_loading = True
-        self.set_status(state="loading", detail=f"{model} on {backend}")
-        self.chat_app.refresh_settings_note()  # an open F2 panel said it waited for the reply
-        if not self.controller.ready:
-            self.log_view.mount(LoadingIndicator())
-        if after_first_frame:
-            self.call_after_refresh(self._load_worker, model, backend)
-        else:
-            self._load_worker(model, backend)
-
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def _load_worker(self, model: str, backend: str) -> None:
-        try:
-            self.controller.load(
-                model, backend, progress=lambda text: self.post_message(ModelLoadProgress(text))
-            )
-        except AssistantError as exc:
-            self.post_message(ModelLoadFailed(model, backend, str(exc)))
-        except Exception as exc:  # an engine bug must not take the app down
-            self.post_message(ModelLoadFailed(model, backend, f"{type(exc).__name__}: {exc}"))
-        else:
-            self.post_message(ModelLoaded(model, backend))
-
-    @property
-    def engine_choice(self) -> tuple[str, str] | None:
-        """The model / backend chosen and not loaded yet (the newest choice), or None.
-
-        What the app will answer with once the loads settle: a choice waiting
-        for the reply to end, else one waiting for the load under way, else
-        that load. The settings panel shows it as the model (see ChatApp.action_settings).
-        """
-        return self.engine_after_reply or self.load_after_load or self.engine_loading
-
-    def on_model_load_progress(self, message: ModelLoadProgress) -> None:
-        self.set_status(detail=shorten(message.text, 60))
-
-    def _load_next(self) -> bool:
-        """Start the load chosen while the last one ran (see :meth:`load_model`); False if none was."""
-        self.model_loading = False
-        self.engine_loading = None
-        chosen, self.load_after_load = self.load_after_load, None
-        if chosen is not None:
-            self.load_model(*chosen)
-        self.chat_app.refresh_settings_note()  # an open F2 panel no longer says the ended load is running
-        return chosen is not None
-
-    async def on_model_loaded(self, message: ModelLoaded) -> None:
-        # Once the screen shows the loaded state (a fast load must not delay the first frame).
-        self.call_after_refresh(settle_after_load)
-        if self._load_next():  # another model was chosen meanwhile: still loading, nothing sent yet
-            self.refresh_settings()
-            return
-        self.chat_app.fit_switch_interval(self.controller.model_in_this_process)
-        # Speed and TTFT were the previous engine's: beside the new model's name they would mislead.
-        self.set_status(state="idle", detail="", tokens_per_second=None, ttft_ms=None)
-        # The status refresh starts before the first await, so no other handler (or test) sees the
-        # model loaded with its status neither shown nor pending.
-        self.refresh_engine_status()
-        self.refresh_settings()
-        await self.log_view.remove_children(LoadingIndicator)
-        queued, self.queued = self.queued, None
-        if queued is not None:
-            await self.send(queued)
-
-    async def on_model_load_failed(self, message: ModelLoadFailed) -> None:
-        loading_next = self._load_next()
-        self.chat_app.refresh_settings_note(failed=(message.model, message.backend))
-        if loading_next:
-            self.notify(message.error, title=f"Could not load {message.model}", severity="error", timeout=10)
-            return
-        ready = self.controller.ready
-        self.set_status(state="idle" if ready else "no model", detail="" if ready else "F2 to choose one")
-        self.refresh_engine_status()
-        await self.log_view.remove_children(LoadingIndicator)
-        self.notify(message.error, title=f"Could not load {message.model}", severity="error", timeout=10)
-        queued, self.queued = self.queued, None
-        if queued is not None:
-            if ready:
-                await self.send(queued)  # the previous model is still there
-            else:
-                self._give_back(queued)
-
     # ---- sending ------------------------------------------------------------------
     @on(PromptInput.Submitted)
     async def on_prompt_submitted(self, event: PromptInput.Submitted) -> None:
@@ -374,222 +267,3 @@ class ChatScreen(ReplyViews, ConversationActions, BranchActions, TaskActions, On
             self._give_back(text, "A reply is still being written (Esc stops it)")
             return
         await self.send(text)
-
-    def _give_back(self, text: str, reason: str = "") -> bool:
-        """Refuse ``text`` without losing it: back into the empty message box (True), else put aside in
-        the input history (False; Up brings it back, quitting keeps it: it was lost when the app closed)."""
-        box = self.prompt_input
-        box.sent_history.refuse(text)
-        if not box.text.strip() or box.text == text:
-            box.bring_back(text)
-            if reason:
-                self.notify(reason, severity="warning")
-            return True
-        box.sent_history.park(text)
-        aside = "the message box holds other text, so it is in the input history: Up brings it back"
-        self.notify(f"{reason}; {aside}" if reason else f"Not sent: {aside}", severity="warning")
-        return False
-
-    def unsent_text(self) -> str:
-        """What the user wrote and has not sent, each text once, kept as the draft on quitting: a message
-        waiting for the model, the texts set aside unsent (:meth:`InputHistory.unsent`) and the box's text
-        but a message being edited, unchanged. The box alone was kept: a draft Up set aside was lost."""
-        current = "" if self.edit_untouched else self.prompt_input.text  # `e` and quit: no draft
-        texts = self.prompt_input.sent_history.unsent(current)
-        return "\n\n".join(dict.fromkeys(text for text in (self.queued or "", *texts) if text.strip()))
-
-    async def send(self, text: str) -> None:
-        if self.model_loading:
-            if self.queued is not None:
-                self._give_back(text, "A message is already waiting for the model to load")
-            else:
-                self.queued = text
-                self.notify("The model is loading: your message goes as soon as it is ready")
-            return
-        if not self.controller.ready:
-            self._give_back(text, "No model is loaded (F2 to choose one)")
-            return
-        edited = False
-        if self.editing is not None:
-            if is_slash_command(text) and parse_slash_command(text).name == "help":
-                self.cancel_edit()  # /help is no turn: nothing to send as a new version
-            elif not await self.begin_edit_send():
-                self._give_back(text)
-                return
-            else:
-                edited = True
-        self.sending_edit = edited
-        if is_slash_command(text):
-            if not await self.run_slash_command(text):
-                self.sending_edit = False
-                await self.abandon_branch()  # refused: an edit prepared for it is not sent either
-            return
-        text = unescape_slash(text)
-        if self.controller.scores_choices:
-            name = self.controller.settings.template or "template"
-            await self.run_task(name, text, lambda: self.controller.classify(text))
-            return
-        await self.start_reply(text)
-
-    async def start_reply(self, text: str, user: UserMessage | None = None) -> None:
-        """Stream the reply to ``text`` in a worker (``user``: its message, already on screen to regenerate)."""
-        self.generating = True
-        self.buffer.drain()
-        self.sent_at = time.perf_counter()
-        self.first_text_at = None
-        self.pacer.reset()
-        self.quiet_gc.begin()
-        # The model starts before the two messages are mounted (a frame or more of UI work):
-        # text it writes meanwhile waits in the buffer, and this screen handles the
-        # worker's messages only once this handler has returned.
-        self._generate(text)
-        self.pending_user = user or await self.log_view.add(UserMessage(text))  # type: ignore[assignment]
-        # The engine's name for its model, as the status line and the stored reply have it: the
-        # reference (`-m ~/models/x.gguf`) headed the live reply with the whole path, reopened "x.gguf".
-        engine = self.controller.backend
-        label = (engine.model_name if engine is not None else "") or self.controller.settings.model
-        self.reply = await self.log_view.add(AssistantMessage(label=label))  # type: ignore[assignment]
-        self.reply.start_stream()
-        self.set_status(state="generating", detail="")
-
-    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(self, text: str) -> None:
-        error: str | None = None
-        try:
-            for chunk in self.controller.stream(text):
-                if chunk.text and self.buffer.push(chunk.text):
-                    self.post_message(ReplyProgress())
-        except AssistantError as exc:
-            error = str(exc)
-        except Exception as exc:  # an engine bug must not take the app down
-            error = f"{type(exc).__name__}: {exc}"
-        self.post_message(ReplyFinished(self.controller.last, error, text))
-
-    async def on_reply_progress(self, message: ReplyProgress) -> None:
-        """Draw new reply text when the pacer allows (see :class:`DrawPacer`).
-
-        Text arriving meanwhile stays in the buffer; the worker posts no
-        further message until the buffer has been drained.
-        """
-        if self._flush_timer is not None:
-            return
-        wait = self.pacer.wait()
-        if wait > 0:
-            self._flush_timer = self.set_timer(wait, self._flush_reply)
-        else:
-            await self._flush_reply()
-
-    async def _flush_reply(self) -> None:
-        self._flush_timer = None
-        self.pacer.drew()
-        text = self.buffer.drain()
-        if text and self.reply is not None:
-            if self.first_text_at is None:
-                self.first_text_at = time.perf_counter()
-            await self.reply.write(text)
-
-    async def on_reply_finished(self, message: ReplyFinished) -> None:
-        if self._flush_timer is not None:
-            self._flush_timer.stop()
-            self._flush_timer = None
-        reply, self.reply = self.reply, None
-        user, self.pending_user = self.pending_user, None
-        regenerated, self.regenerating = self.regenerating, False
-        edit_sent, self.sending_edit = self.sending_edit, False
-        try:
-            if reply is not None:
-                await self._finish_reply(reply, user, message, regenerated=regenerated, edit_sent=edit_sent)
-        finally:
-            # Idle only once the reply is drawn in full: nothing (a key binding, a test waiting for
-            # the end) sees the app idle with the reply half finished.
-            self.generating = False
-            self.call_after_refresh(self.quiet_gc.end)
-            if message.error is not None:
-                self.notify(message.error, title="The reply failed", severity="error", timeout=10)
-            completion = message.completion
-            self.set_status(
-                state="idle",
-                detail="",
-                tokens_per_second=completion.timings.tokens_per_second if completion else None,
-                ttft_ms=completion.timings.ttft_ms if completion else None,
-            )
-            self.refresh_engine_status()
-            self.refresh_sidebar()
-
-    async def _finish_reply(
-        self,
-        reply: AssistantMessage,
-        user: UserMessage | None,
-        message: ReplyFinished,
-        *,
-        regenerated: bool,
-        edit_sent: bool,
-    ) -> None:
-        """Draw the end of a reply: its last text and status, or take it away when nothing came."""
-        await reply.write(self.buffer.drain())
-        reply.reply_tokens = self.controller.last_tokens
-        completion = message.completion
-        # Failed, or stopped before the model wrote anything (no completion is left then):
-        # the message was not answered, and goes back into the box.
-        if (message.error is not None or completion is None) and not reply.text:
-            await reply.remove()
-            if regenerated and user is not None:
-                await self.redraw_branch_from(user)  # the failed version, as stored
-            elif user is not None:
-                await self._not_sent(user, message.user_text, edit_sent)
-        else:
-            backend, sent = self.controller.backend, self.controller.last_tokens  # sent: its params (F2 may change them)
-            await reply.finish(finished_status(
-                completion,
-                backend.context_length if backend is not None else None,
-                sent.params.max_tokens if sent is not None else None,
-            ))  # fmt: skip
-            if completion is not None and completion.finish_reason in ("stop", "length"):
-                await self._show_answer(reply, completion.text)
-        self.rendered_at = time.perf_counter()
-        self.mark_turn(None if regenerated else user, reply if reply.is_attached else None)
-
-    async def _not_sent(self, user: UserMessage, text: str, edit_sent: bool) -> bool:
-        """A message that failed before the model wrote anything: its text goes back into the box.
-
-        When it was not recorded either (its prompt could not be built: over the
-        context window, a template error; or the history is off) it is not part
-        of the conversation, so it leaves the log too, and the conversation an
-        edit was to replace comes back. A recorded one stays, marked not sent, as
-        the history keeps it. True when the text is back in the box (see :meth:`_give_back`).
-        """
-        if self.controller.last_turn is None:
-            await user.remove()
-            conversation_id = self.controller.conversation_id
-            if edit_sent and conversation_id is not None:
-                try:
-                    await self.show_stored(self.controller.library.open(conversation_id).stored)
-                except AssistantError as exc:
-                    self.notify(str(exc), title="Could not draw the conversation again", severity="error")
-                else:
-                    await self.resume_edit()
-        else:
-            user.set_status("not sent")
-        return self._give_back(text)
-
-    async def _show_answer(self, reply: AssistantMessage, text: str) -> None:
-        """Chain-of-thought and JSON templates: fold the reasoning away, show the extracted answer."""
-        try:
-            extraction = self.controller.extract(text)
-        except AssistantError as exc:
-            self.notify(str(exc), title="Template", severity="error")
-            return
-        folded, note = answer_view(extraction)
-        if note:
-            reply.set_status(noted_status(reply.status, note))
-        if folded is not None:
-            await reply.show_reasoning(*folded)
-
-    def action_stop(self) -> None:
-        if self.generating:
-            self.controller.cancel()
-
-    def _busy(self) -> bool:
-        if self.generating:
-            self.notify("Stop the reply first (Esc)", severity="warning")
-        return self.generating

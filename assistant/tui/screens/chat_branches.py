@@ -20,7 +20,7 @@ from textual.widgets import Static
 
 from ...errors import AssistantError
 from ..text import as_typed
-from ..widgets.chat_log import AssistantMessage, ChatMessage, ToolMessage, UserMessage
+from ..widgets.chat_messages import AssistantMessage, ChatMessage, ToolMessage, UserMessage
 
 if TYPE_CHECKING:
     from ..branching import BranchView

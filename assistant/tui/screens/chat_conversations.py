@@ -70,7 +70,11 @@ class ConversationActions(_Screen):
 
     # ---- drafts ---------------------------------------------------------------------
     def keep_draft(self) -> None:
-        """On quitting: the unsent text is kept for this conversation (see :mod:`..remembered`)."""
+        """On quitting: the unsent text is kept for this conversation (see :mod:`..remembered`).
+
+        Not before the screen is up (:attr:`opened`): the box does not hold the kept draft yet."""
+        if not self.opened:
+            return
         try:
             self.controller.library.keep_draft(self.controller.conversation_id, self.unsent_text())
         except Exception as exc:  # noqa: BLE001 - quitting must never fail for a draft

@@ -18,7 +18,7 @@ from ..one_shot import ToolStopped
 from ..reply_status import TOOL_STOPPED_STATUS
 from ..slash import parse_slash_command
 from ..text import shorten
-from ..widgets.chat_log import ToolMessage, UserMessage
+from ..widgets.chat_messages import ToolMessage, UserMessage
 from ..widgets.tool_results import result_view, slash_help_view
 
 if TYPE_CHECKING:

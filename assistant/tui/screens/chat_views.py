@@ -15,7 +15,7 @@ from textual import work
 
 from ...errors import AssistantError
 from ..messages import PreviewReady
-from ..widgets.chat_log import AssistantMessage
+from ..widgets.chat_messages import AssistantMessage
 
 if TYPE_CHECKING:
     from ...inspect.token_view import ReplyTokens
