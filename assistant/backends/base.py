@@ -5,7 +5,9 @@ Local engines (llama.cpp, transformers) subclass :class:`TokenLoopBackend` and
 implement a handful of primitives (tokenize, token bytes, sample the next
 token, score); the base turns those into the full protocol so that stop
 sequences, UTF-8 safety, cancellation, usage and timings behave identically on
-every engine. A remote backend implements :class:`Backend` directly.
+every engine. A remote backend implements :class:`Backend` directly. What looks inside a
+reply (attention, log-probs of given tokens, the next-token distribution) is in
+:mod:`.token_inspection`.
 """
 
 from __future__ import annotations
@@ -17,33 +19,21 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from ..errors import BackendError, ConfigError, ContextOverflowError, NotSupportedError
-from ..inspect.attention import DEFAULT_MEMORY_LIMIT as DEFAULT_ATTENTION_MEMORY_LIMIT
-from ..inspect.attention import check_memory, estimate_memory, window_length
-from ..types import (
-    AttentionMaps,
-    Chunk,
-    Completion,
-    FinishReason,
-    GenerationParams,
-    Message,
-    TokenLogprob,
-    TopAlternative,
-    Usage,
-)
+from ..errors import ConfigError, ContextOverflowError, NotSupportedError
+from ..types import Chunk, Completion, FinishReason, GenerationParams, Message, Usage
 from .capabilities import Capabilities, refuse_unconstrained
 from .chat_format import ChatFormat, PromptSegment
 from .streaming import StopMatcher, Utf8Detokenizer, collect, make_timings
+from .token_inspection import TokenInspection
 
 if TYPE_CHECKING:
-    from ..inspect.distribution import NextToken
-    from ..inspect.pieces import TokenPiece
     from ..structured.constraint import ConstraintVocabulary, JsonConstraint
 
 from .protocol import (  # the contract and its input checks, re-exported: imported from here for years
     NOTHING_TO_PREDICT_FROM,
     Backend,
     Prompt,
+    check_prompt_fits,
     checked_candidates,
     checked_params,
     checked_prompt,
@@ -78,8 +68,12 @@ class SampledToken:
     """This token closed the constrained (``json_schema``) document: generation ends after it."""
 
 
-class TokenLoopBackend(ABC):
-    """Base for local engines: implements the protocol on top of token primitives."""
+class TokenLoopBackend(TokenInspection, ABC):
+    """Base for local engines: implements the protocol on top of token primitives.
+
+    Its inspection members (attention, teacher-forced log-probs, the next-token distribution) are
+    :class:`~.token_inspection.TokenInspection`'s.
+    """
 
     name: str = "base"
 
@@ -273,11 +267,8 @@ class TokenLoopBackend(ABC):
         candidates = checked_candidates(candidates)
         segments = self.prompt_segments(prompt)
         prompt_ids = self.tokenize_segments(segments)
-        if not prompt_ids:  # llama-cpp scored 0.0 (certainty) for every candidate; transformers refused
-            raise ConfigError(NOTHING_TO_PREDICT_FROM)
         n_ctx = self.context_length
-        if len(prompt_ids) >= n_ctx:
-            raise ContextOverflowError(len(prompt_ids), n_ctx)
+        check_prompt_fits(prompt_ids, n_ctx)  # an empty one: llama-cpp scored 0.0 (certainty) for every candidate
         continued = []
         for candidate in candidates:
             ids = self.tokenize_segments([*segments, PromptSegment(candidate, data=True)])
@@ -342,87 +333,6 @@ class TokenLoopBackend(ABC):
     def complete(self, prompt: Prompt, params: GenerationParams) -> Completion:
         return collect(self.stream(prompt, params), self.model_name, self.name)
 
-    def attention(
-        self,
-        prompt: Prompt,
-        params: GenerationParams,
-        *,
-        reply: str | Sequence[int] | None = None,
-        window: int | None = None,
-        memory_limit: int | None = DEFAULT_ATTENTION_MEMORY_LIMIT,
-    ) -> AttentionMaps:
-        """Attention weights over prompt + reply, every layer and head.
-
-        ``reply`` None generates the reply first (with ``params``); a given reply
-        (text, or token ids of this model's vocabulary) is used as it is, so a
-        reply another engine wrote can be looked at without generating again.
-        ``window`` keeps only the last tokens (rows and columns). The memory the
-        computation needs is checked against ``memory_limit`` before the reply is
-        generated and again before the forward (see :mod:`assistant.inspect.attention`);
-        a cancel stops it between two layers with an error.
-        """
-        if not self.capabilities.attention:
-            raise NotSupportedError(self._no_attention())
-        checked_params(params)
-        if reply is not None and not isinstance(reply, str):
-            if not isinstance(reply, Sequence) or isinstance(reply, (bytes, bytearray)):
-                raise TypeError(f"reply must be text or a list of token ids, not {type(reply).__name__}")
-        if window is not None and (isinstance(window, bool) or not isinstance(window, int)):
-            raise TypeError(f"window must be a whole number of tokens or None, not {type(window).__name__}")
-        self._cancel.clear()
-        prompt_ids = self.prompt_token_ids(prompt)
-        if not prompt_ids:  # engines assert on it (llama-cpp-python: a bare AssertionError)
-            raise ConfigError(NOTHING_TO_PREDICT_FROM)
-        n_ctx = self.context_length
-        if len(prompt_ids) >= n_ctx:
-            raise ContextOverflowError(len(prompt_ids), n_ctx)
-        layers, heads = self.attention_shape()
-        completion: Completion | None = None
-        if reply is None:
-            longest = len(prompt_ids) + min(params.max_tokens, n_ctx - len(prompt_ids))
-            check_memory(estimate_memory(layers, heads, longest, window), memory_limit)
-            completion = self.complete(prompt, params)
-            if completion.finish_reason == "cancelled":
-                raise BackendError("the attention computation was cancelled")
-            reply_ids = list(completion.token_ids)
-        elif isinstance(reply, str):
-            reply_ids = self.continuation_token_ids(reply)
-        else:
-            reply_ids = self.checked_token_ids(reply)
-        ids = prompt_ids + reply_ids
-        if len(ids) > n_ctx:
-            raise ContextOverflowError(len(ids), n_ctx)
-        check_memory(estimate_memory(layers, heads, len(ids), window), memory_limit)
-        start = len(ids) - window_length(len(ids), window)
-        weights = self.attention_weights(ids, start)
-        kept = ids[start:]
-        return AttentionMaps(
-            token_ids=kept,
-            tokens=[self.token_text(t) or self.control_token_name(t) for t in kept],
-            pieces=self.token_pieces(kept),
-            prompt_tokens=len(prompt_ids),
-            layers=weights,
-            completion=completion,
-            window_start=start,
-        )
-
-    def _no_attention(self) -> str:
-        """The one message for an engine without attention weights, with where to get them."""
-        return f"the {self.name} backend cannot return attention weights (-b transformers can)"
-
-    # Engines with ``Capabilities.attention`` implement these three.
-    def attention_shape(self) -> tuple[int, int]:
-        """(layers, heads) of the loaded model: the memory estimate needs them before anything runs."""
-        raise NotSupportedError(self._no_attention())
-
-    def attention_weights(self, token_ids: list[int], start: int) -> list[Any]:
-        """Each layer's ``[heads, w, w]`` float32 weights over ``token_ids[start:]`` (rows and columns).
-
-        Runs one forward over all of ``token_ids`` keeping only the window of each
-        layer as it goes; raises :class:`BackendError` if :attr:`cancelled` is set.
-        """
-        raise NotSupportedError(self._no_attention())
-
     def control_token_name(self, token_id: int) -> str:
         """A control token's name (``<|im_start|>``), "" for any other token.
 
@@ -435,102 +345,13 @@ class TokenLoopBackend(ABC):
         """Tokens of ``text`` continuing a prompt: no BOS, and special-token text stays plain text."""
         return self.tokenize_fragment(text, parse_special=False)
 
-    def _logprob_entry(self, sampled: SampledToken) -> TokenLogprob:
-        return self._numbered(sampled.token_id, float(sampled.logprob if sampled.logprob is not None else 0.0),
-                              sampled.p_sampled, [(t, float(lp), p) for t, lp, p in sampled.top])
-
-    def _numbered(
-        self, token: int, logprob: float, p_sampled: float | None, top: Sequence[tuple[int, float, float | None]]
-    ) -> TokenLogprob:
-        """One step's numbers with each token's text and exact bytes (``--json`` rebuilds split characters)."""
-        pieces = self._pieces_by_id([token, *(t for t, _, _ in top)])
-
-        def piece(token_id: int) -> tuple[bytes | None, bool]:
-            found = pieces.get(token_id)
-            return (None, False) if found is None else (found.piece, bool(found.special))
-
-        return TokenLogprob(
-            self.token_text(token), token, logprob,
-            [TopAlternative(self.token_text(t), t, lp, p, *piece(t)) for t, lp, p in top],
-            p_sampled, *piece(token),
-        )  # fmt: skip
-
-    def _pieces_by_id(self, token_ids: Sequence[int]) -> dict[int, TokenPiece]:
-        try:
-            return {piece.token_id: piece for piece in self.token_pieces(sorted(set(token_ids)))}
-        except NotSupportedError:
-            return {}
-
-    # ---- looking inside: teacher-forced numbers and the next-token distribution -------
-    def iter_logits(self, prompt_ids: list[int], token_ids: Sequence[int]) -> Iterator[Any]:
-        """The raw logits (1-D float32 numpy, whole vocabulary) after the prompt, then after each token.
-
-        Lazy: the row after ``token_ids[i]`` is computed only when asked for, so
-        a caller that stops early (a cancel) costs nothing more. Each row is the
-        caller's to keep. Engines that form logits implement it.
-        """
-        raise NotSupportedError(f"the {self.name} backend cannot give next-token distributions")
-
-    def _forced_ids(self, prompt: Prompt, token_ids: Sequence[int]) -> list[int]:
-        prompt_ids = self.prompt_token_ids(prompt)
-        if not prompt_ids:  # the engine would read logits that were never computed
-            raise ConfigError(NOTHING_TO_PREDICT_FROM)
-        total = len(prompt_ids) + max(len(token_ids) - 1, 0)
-        if len(prompt_ids) >= self.context_length or total >= self.context_length:
-            raise ContextOverflowError(max(len(prompt_ids), total), self.context_length)
-        return prompt_ids
-
-    def token_logprobs(
-        self, prompt: Prompt, token_ids: Sequence[int], params: GenerationParams, top: int = 5
-    ) -> Iterator[TokenLogprob]:
-        from ..inspect.distribution import sampled_distribution, token_numbers
-
-        if top < 0:
-            raise ConfigError(f"top must be 0 or more (alternatives per token), not {top}")
-        tokens = self.checked_token_ids(token_ids)
-        self._cancel.clear()
-        prompt_ids = self._forced_ids(prompt, tokens)
-        rows = self.iter_logits(prompt_ids, tokens)
-        try:
-            for index, (token, logits) in enumerate(zip(tokens, rows)):
-                if self._cancel.is_set():
-                    return
-                dist = sampled_distribution(logits, params, tokens[:index])
-                logprob, p_sampled, alternatives = token_numbers(dist, token, top)
-                yield self._numbered(token, logprob, p_sampled, alternatives)
-        finally:
-            rows.close()
-
-    def token_pieces(self, token_ids: Sequence[int]) -> list[TokenPiece]:
-        from ..inspect.pieces import TokenPiece
-
-        return [TokenPiece(t, self.token_bytes(t), self.control_token_name(t)) for t in self.checked_token_ids(token_ids)]
-
-    def next_token(self, prompt: Prompt, params: GenerationParams, top: int = 10) -> NextToken:
-        from ..inspect.distribution import next_token
-
-        checked_params(params)
-        self._cancel.clear()
-        prompt_ids = self._forced_ids(prompt, [])
-        rows = self.iter_logits(prompt_ids, [])
-        try:
-            logits = next(rows, None)
-        finally:
-            rows.close()
-        if logits is None:  # a cancel ended the engine's rows before the first (not a bare StopIteration)
-            raise BackendError("the next-token computation was cancelled")
-        return next_token(logits, params, self.token_text, top=top, prompt_tokens=len(prompt_ids))
-
     def stream(self, prompt: Prompt, params: GenerationParams) -> Iterator[Chunk]:
         refuse_unconstrained(self.name, self.capabilities, checked_params(params))
         self._cancel.clear()
         start = time.perf_counter()
         prompt_ids = self.prompt_token_ids(prompt)
-        if not prompt_ids:  # engines assert on it (llama-cpp-python: a bare AssertionError)
-            raise ConfigError(NOTHING_TO_PREDICT_FROM)
         n_ctx = self.context_length
-        if len(prompt_ids) >= n_ctx:
-            raise ContextOverflowError(len(prompt_ids), n_ctx)
+        check_prompt_fits(prompt_ids, n_ctx)
         budget = min(params.max_tokens, n_ctx - len(prompt_ids))
         detok = Utf8Detokenizer()
         stopper = StopMatcher(params.stop)

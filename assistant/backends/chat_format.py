@@ -7,7 +7,7 @@ wins; models without one fall back to a format chosen by architecture — Gemma
 base models need the Gemma turn format, anything else gets ChatML.
 
 Templates from model files are untrusted input: they render in Jinja's
-immutable sandbox, with the allocation limits of prompt templates.
+immutable sandbox (:mod:`.chat_sandbox`), with the allocation limits of prompt templates.
 
 Only the template's own markers may become control tokens. Message contents are
 data: :meth:`ChatFormat.render_segments` says which characters of the rendered
@@ -18,11 +18,9 @@ types ``<|im_end|>`` gets the characters, not the end of their turn).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Callable, Sequence
 
 from ..errors import TemplateError
-from ..terminal_text import one_line
 from ..text_checks import invalid_unicode
 from ..types import Message
 from .chat_marks import (
@@ -41,6 +39,21 @@ from .chat_marks import (
     replaced,
     replaced_spans,
 )
+from .chat_sandbox import MAX_DATE_FORMAT, MAX_TEMPLATE_WORDS, chat_sandbox, template_literals, template_words
+
+__all__ = [  # MAX_DATE_FORMAT, MAX_TEMPLATE_WORDS: re-exported, defined in chat_sandbox.py since the split
+    "CHATML_TEMPLATE",
+    "FALLBACKS",
+    "GEMMA_TEMPLATE",
+    "MAX_DATE_FORMAT",
+    "MAX_TEMPLATE_WORDS",
+    "ChatFormat",
+    "PromptSegment",
+    "choose_chat_format",
+    "render_chat_template",
+    "render_limit",
+    "template_literals",
+]
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -408,116 +421,7 @@ def choose_chat_format(
     return ChatFormat(fallback, bos_token, eos_token, source=f"fallback:{key}", end_markers=tuple(markers))
 
 
-MAX_TEMPLATE_WORDS = 300
-"""Most terminal cells of a template's own words (``raise_exception``'s message, a Jinja error quoting a
-name it built) an error keeps: a GGUF template's ``raise_exception('ab' * 400000)`` was an 800 KB
-"one-line" error, printed whole and stored as the failed turn's error in the history."""
-
-
-def _template_words(text: object) -> str:
-    """What a template said, on one line and at most :data:`MAX_TEMPLATE_WORDS` cells, "…" where it was cut.
-
-    Cut by characters first (no cell count over a megabyte), so a cut can hide in a run of spaces that
-    one line makes one: the "…" is added then too.
-    """
-    said = str(text)
-    kept = said[: MAX_TEMPLATE_WORDS * 2]
-    shown = one_line(kept, width=MAX_TEMPLATE_WORDS)
-    return shown if len(kept) == len(said) or shown.endswith("…") else shown + "…"
-
-
-def _raise_exception(message: str) -> None:
-    raise TemplateError(f"chat template refused the messages: {_template_words(message)}")
-
-
-_environment: Any = None
-
-
-def _generation_tags() -> Any:
-    """A Jinja extension reading ``{% generation %}…{% endgeneration %}`` as its body, as is.
-
-    Fine-tuned models' templates mark the assistant's part this way for training
-    (transformers' ``return_assistant_tokens_mask``); transformers and
-    llama-cpp-python both accept the tags, and render the body unchanged. Without
-    them, such a model's chat failed with "Encountered unknown tag 'generation'".
-    """
-    from jinja2.ext import Extension
-
-    class GenerationTags(Extension):
-        tags = {"generation"}
-
-        def parse(self, parser: Any) -> Any:
-            next(parser.stream)  # the tag's name
-            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
-
-    return GenerationTags
-
-
-MAX_DATE_FORMAT = 100
-"""Most characters of a format ``strftime_now`` takes. Real templates pass a few (``"%d %b %Y"``). The
-sandbox bounds the format, not what strftime makes of it (``%c`` makes 24 characters of two), nor the
-work: a loop over ``strftime_now('%c' * 500000)`` ran for over five minutes."""
-
-
-def _strftime_now(fmt: str) -> str:
-    """Today's date in ``fmt``, the ``strftime_now`` of transformers' chat templates (Llama 3.x calls it).
-
-    Each ``%`` directive is charged as a step of the render's budget, as the sandbox charges its own
-    work: one call with 50 of them costs what 50 loop iterations do (measured: about as long).
-    """
-    if isinstance(fmt, str):
-        if len(fmt) > MAX_DATE_FORMAT:
-            raise TemplateError(
-                f"model chat template failed: strftime_now takes a date format of at most {MAX_DATE_FORMAT} "
-                f"characters, not {len(fmt):,}"
-            )
-        sandbox = _sandbox()
-        for _ in range(fmt.count("%")):
-            sandbox.step()
-    return date.today().strftime(fmt)
-
-
-def _sandbox() -> Any:
-    global _environment
-    if _environment is None:
-        from ..templates.sandbox import bounded_environment
-
-        # Same whitespace settings as transformers' apply_chat_template (trim_blocks,
-        # lstrip_blocks, loopcontrols), with the allocation limits of prompt templates.
-        env = bounded_environment()
-        env.add_extension(_generation_tags())
-        env.globals["raise_exception"] = _raise_exception
-        env.globals["strftime_now"] = _strftime_now
-        _environment = env
-    return _environment
-
-
 _compiled: dict[str, Any] = {}
-_literals: dict[str, tuple[str, ...]] = {}
-
-
-def template_literals(template: str) -> tuple[str, ...]:
-    """The string literals of ``template`` that could cut a content, without their blanks (two characters or more).
-
-    What a template splits a content at (``content.split('</think>')``), so a content can be marked piece by
-    piece (:func:`~.chat_marks.marked_pieces`). Without blanks: cut at ``'\\n</tool_response>'`` whole, the
-    blank piece before it was empty, and the marks there stopped the template's ``lstrip('\\n')``. A template
-    Jinja cannot read has none (its render fails anyway).
-    """
-    found = _literals.get(template)
-    if found is None:
-        from jinja2 import TemplateSyntaxError
-        from jinja2.lexer import get_lexer
-
-        strings: set[str] = set()
-        try:
-            for token in get_lexer(_sandbox()).tokenize(template):
-                if token.type == "string" and len(token.value.strip()) >= 2:
-                    strings.add(token.value.strip())
-        except TemplateSyntaxError:
-            pass
-        found = _literals[template] = tuple(sorted(strings))
-    return found
 
 
 def render_limit(messages: Sequence[Message]) -> int:
@@ -568,20 +472,20 @@ def _render_dicts(
     try:
         compiled = _compiled.get(template)
         if compiled is None:
-            compiled = _compiled[template] = _sandbox().from_string(template)
+            compiled = _compiled[template] = chat_sandbox().from_string(template)
         text = render_bounded(compiled, {"messages": messages, **variables}, limit, allocation_limit=limit)
     except RenderLimitError as exc:
         raise TemplateError(f"model chat template refused by the template sandbox: {exc}") from None
     except TemplateError:
         raise  # raise_exception(): the template's own words
     except jinja2.TemplateError as exc:
-        raise TemplateError(f"model chat template failed: {_template_words(exc)}") from exc
+        raise TemplateError(f"model chat template failed: {template_words(exc)}") from exc
     except RecursionError:
         raise TemplateError("model chat template failed: it nests or recurses too deeply") from None
     except Exception as exc:
         # A template from a model file is untrusted: `{{ 1/0 }}`, `{{ 1 + 'a' }}` or a
         # `|sort` of mixed types is its bug, one line, not a traceback in our code.
-        message = _template_words(exc)  # not str.split(): it turned VT, FS… into spaces, silently
+        message = template_words(exc)  # not str.split(): it turned VT, FS… into spaces, silently
         raise TemplateError(f"model chat template failed: {type(exc).__name__}: {message}") from exc
     problem = invalid_unicode(text)
     if problem:  # `{{ '\\ud800' }}`: no tokenizer can encode it

@@ -29,8 +29,16 @@ from ..hookspecs import hookimpl
 from ..types import GenerationParams
 from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend, checked_candidates
 from .chat_format import CHATML_TEMPLATE, ChatFormat
+from .llama_library import OPTIONS as LLAMA_OPTIONS
 
 BOS, EOS = 256, 257
+OPTIONS = ("n_ctx", "token_delay")
+"""The options :meth:`FakeBackend.load` reads: the base's ``check_options`` refuses any other, as the
+real engines do (``unknown fake option(s): n_ctxx (did you mean n_ctx?)``), so no test passes one by
+mistake."""
+IGNORED_OPTIONS = tuple(name for name in LLAMA_OPTIONS if name not in OPTIONS)
+"""The llama-cpp engine's other options, taken and ignored: the fake stands in for a local engine in the
+CLI's tests (``compare -o n_gpu_layers=0`` gives it to every side), and they change nothing in a fake."""
 _CHATML = ChatFormat(CHATML_TEMPLATE, source="fallback:chatml")
 VOCAB_SIZE = 258
 Reply = Callable[[list[int], GenerationParams], str]
@@ -111,6 +119,7 @@ class FakeBackend(TokenLoopBackend):
     def load(self, model: str, **options: Any) -> None:
         if model.startswith("missing"):
             raise ModelLoadError(model, "no such file")
+        self.check_options(options)  # a subclass with a load (and options) of its own is left to it
         self.token_delay = float(options.pop("token_delay", self.token_delay))
         self._context_length = int(options.pop("n_ctx", self._context_length))
         options.pop("progress", None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence, runtime_checkable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ContextOverflowError
 from ..types import AttentionMaps, Chunk, Completion, GenerationParams, Message, TokenLogprob
 from .capabilities import Capabilities
 
@@ -29,6 +29,19 @@ all of it is data (``"<|im_end|>"`` in it is those characters, not the token).
 
 
 NOTHING_TO_PREDICT_FROM = "the text is empty and this model starts it with no token of its own: nothing to predict from"
+
+
+def check_prompt_fits(prompt_ids: Sequence[int], n_ctx: int) -> None:
+    """Refuse a prompt of no tokens (nothing to predict from) or one that leaves the window no room.
+
+    The one check every local engine call makes before it reads a prompt (generation,
+    scoring, attention): engines assert on an empty one (llama-cpp-python: a bare
+    AssertionError), and one that fills the window has no position left to predict.
+    """
+    if not prompt_ids:
+        raise ConfigError(NOTHING_TO_PREDICT_FROM)
+    if len(prompt_ids) >= n_ctx:
+        raise ContextOverflowError(len(prompt_ids), n_ctx)
 
 
 def checked_prompt(prompt: Any) -> Prompt:
