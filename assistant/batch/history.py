@@ -12,12 +12,12 @@ titles, which a user may rename, or from the newest batch, which may be another.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ..errors import HistoryError
 from ..history.exchange import ExchangeRecorder
 from ..history.recorder import ConversationRecorder
 from ..history.session_link import HistoryLink
+from .provenance import line_input
 from .rows import Row
 from .runner import BatchSummary, already_done, iter_results, recorded_conversation
 
@@ -100,18 +100,6 @@ def continued_conversation(link: HistoryLink, out: Path) -> tuple[int | None, st
     )
 
 
-def _inputs(record: dict[str, Any]) -> str | None:
-    """What a result line's row said: a tool batch's ``input``, a template batch's ``input`` variable.
-
-    Not a template's other variables: one may be used only in the system prompt, which is not the
-    turn's user text, and a batch of the right conversation would be taken for another's."""
-    text = record.get("input")
-    if not isinstance(text, str):
-        variables = record.get("vars")
-        text = variables.get("input") if isinstance(variables, dict) else None
-    return text if isinstance(text, str) and text.strip() else None
-
-
 def _holds_rows(link: HistoryLink, conversation_id: int, out: Path) -> bool:
     """Whether the conversation holds a row that ``out`` says was recorded in it.
 
@@ -123,7 +111,7 @@ def _holds_rows(link: HistoryLink, conversation_id: int, out: Path) -> bool:
     wanted = [
         text
         for record in iter_results(out)
-        if record.get("conversation_id") == conversation_id and (text := _inputs(record)) is not None
+        if record.get("conversation_id") == conversation_id and (text := line_input(record)) is not None
     ][:CHECKED_INPUTS]
     if not wanted:
         return True

@@ -4,6 +4,10 @@ Template and tool batches alike write ``model`` and ``backend`` on every finishe
 ``--resume`` on another model would add its answers to the first model's with nothing on the
 file to say the batch is two results, so it is refused once the model is loaded (the name on the
 lines is the loaded backend's: a remote's served model, the reference as given), before any row runs.
+A model given by path is named by its file alone (``-m /a/x.gguf`` is ``x.gguf``), so each line also
+keeps ``model_ref``, the history's reference for loading it again
+(:func:`~assistant.history.model_refs.model_ref_of`: the absolute path, null where the name loads
+it): ``/b/x.gguf`` is another model than ``/a/x.gguf``, though both are ``x.gguf``.
 
 The same holds for the settings a batch shares across its rows (a template batch's ``-o``, ``-v``,
 ``--schema``, ``-s`` and ``--examples-as``; a tool batch's parameters): :func:`check_resume_made` is the one test
@@ -15,15 +19,17 @@ message naming what differs. Which kind of batch wrote a file (a tool's, a templ
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Mapping
 
 from ..errors import ConfigError
-from .runner import iter_results
+from .runner import done_lines, iter_results
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
+    from .rows import Row
 
 _ABSENT = object()
 """A setting a line (or this run) does not have, as against one set to null."""
@@ -33,8 +39,12 @@ SHOWN_LIMIT = 60
 
 
 def made_by(backend: Backend | None) -> dict[str, Any]:
-    """The ``model`` and ``backend`` of a result line (null for a tool that uses no model)."""
-    return {"model": backend.model_name if backend else None, "backend": backend.name if backend else None}
+    """The ``model``, ``backend`` and ``model_ref`` of a result line (null for a tool that uses no model)."""
+    if backend is None:
+        return {"model": None, "backend": None, "model_ref": None}
+    from ..history.model_refs import model_ref_of
+
+    return {"model": backend.model_name, "backend": backend.name, "model_ref": model_ref_of(backend)}
 
 
 def finished_lines(out: Path | None, resume: bool) -> Iterator[dict[str, Any]]:
@@ -47,6 +57,47 @@ def finished_lines(out: Path | None, resume: bool) -> Iterator[dict[str, Any]]:
     for record in iter_results(out):
         if record.get("error") is None:
             yield record
+
+
+def line_input(record: Mapping[str, Any]) -> str | None:
+    """What a result line's row said: a tool batch's ``input``, a template batch's ``input`` variable.
+
+    Not a template's other variables: one may be used only in the system prompt, which is not the
+    turn's user text, and a batch of the right conversation would be taken for another's."""
+    text = record.get("input")
+    if not isinstance(text, str):
+        variables = record.get("vars")
+        text = variables.get("input") if isinstance(variables, dict) else None
+    return text if isinstance(text, str) and text.strip() else None
+
+
+def check_resume_inputs(rows: list[Row], out: Path | None, resume: bool, input_field: str | None) -> None:
+    """Refuse a ``--resume`` where a finished row's line records another input than the row now has.
+
+    Rows are matched with their lines by ``id``, else by number
+    (:func:`~assistant.batch.runner.done_rows`): a row inserted at the top of a file without ids,
+    or a row's text corrected, and every finished line after it was kept as the result of the row
+    now standing at its number, with another text — each line's input (:func:`line_input`) said
+    so, and nothing else did. Compared where both the line and the row have an input text (a
+    template's ``-v input=…`` fills rows without one; a line of an older version may have none).
+    """
+    if not resume or out is None or not out.exists():
+        return
+    by_number = {row.number: row for row in rows}
+    for number, line in done_lines(rows, out).items():
+        there, here = line_input(line), by_number[number].input_text(input_field)
+        if there is not None and here is not None and here.strip() and there != here:
+            raise ConfigError(
+                f"--resume: row {number}'s finished line in {out} ran on {_clipped(there)}, the row now says "
+                f"{_clipped(here)}: the --batch file changed since (rows are matched by their \"id\", else by "
+                "number); --force to run every row again, or choose another --out"
+            )
+
+
+def _clipped(text: str) -> str:
+    """An input as an error line quotes it: as JSON, at most :data:`SHOWN_LIMIT` characters."""
+    shown = as_json(text)
+    return shown if len(shown) <= SHOWN_LIMIT else shown[: SHOWN_LIMIT - 2] + '…"'
 
 
 def line_maker(record: Mapping[str, Any]) -> tuple[str, str | None] | None:
@@ -91,26 +142,78 @@ def check_resume_model(out: Path | None, resume: bool, backend: Backend | None) 
     """Refuse a ``--resume`` on another model than the one the finished lines of ``out`` came from.
 
     A catalog alias counts as its entry (:func:`model_key`). A batch half answered by one model
-    and half by another, with nothing on the lines to tell which, is not one result.
+    and half by another, with nothing on the lines to tell which, is not one result. Two files of
+    one name differ by their ``model_ref`` (:func:`made_by`); a line without the field (an older
+    version's) is compared by name alone. One file named two ways (``-m smollm2``, then
+    ``-m ~/.local/share/assistant/models/SmolLM2-….gguf``) is one model (:func:`_one_file`).
     """
     if backend is None:
         return
     here = made_by(backend)
-    seen: set[tuple[Any, Any]] = set()  # (model, backend) pairs already compared: a batch repeats one
+    seen: set[tuple[str, str, str]] = set()  # what was already compared: a batch repeats one model
     for record in finished_lines(out, resume):
         if record.get("model") is None:
             continue  # a line of an older version says nothing
         there = {"model": record.get("model"), "backend": record.get("backend")}
-        pair = (str(there["model"]), str(there["backend"]))  # all that model_key reads
-        if pair in seen:
+        there["model_ref"] = record["model_ref"] if "model_ref" in record else here["model_ref"]
+        key = (str(there["model"]), str(there["backend"]), str(there["model_ref"]))  # all that is compared
+        if key in seen:
             continue
-        seen.add(pair)
-        if model_key(there) != model_key(here):
+        seen.add(key)
+        same = model_key(there) == model_key(here) and _same_file(there["model_ref"], here["model_ref"])
+        if not same and not ("model_ref" in record and _one_file(there, here)):
             raise ConfigError(
-                f"--resume: the rows in {out} ran on {there['model']} ({there['backend']}), this run on "
-                f"{here['model']} ({here['backend']}); resume with that model, or --force to start again, "
+                f"--resume: the rows in {out} ran on {_model_shown(there)} ({there['backend']}), this run on "
+                f"{_model_shown(here)} ({here['backend']}); resume with that model, or --force to start again, "
                 "or choose another --out"
             )
+
+
+def _same_file(there: Any, here: str | None) -> bool:
+    """Whether a line's ``model_ref`` and this run's name one model: equal, or one file by two paths."""
+    if there == here:
+        return True
+    if not isinstance(there, str) or here is None:
+        return False
+    try:
+        return os.path.samefile(there, here)
+    except (OSError, ValueError):  # a file gone since, or a name no file system takes
+        return False
+
+
+def _one_file(there: Mapping[str, Any], here: Mapping[str, Any]) -> bool:
+    """Whether a line and this run, named differently, ran one backend on one file of this machine.
+
+    Each side's file is its ``model_ref``, else the one its name loads without a download (a
+    catalog model's, a file of the models directory: :func:`~assistant.models.refs.files_here`).
+    Only for a line that records ``model_ref``: an older version's path-given model kept its file
+    name alone, which could name a file of the current directory.
+    """
+    if there["backend"] != here["backend"]:
+        return False
+    there_file, here_file = _file_of(there), _file_of(here)
+    return there_file is not None and here_file is not None and _same_file(there_file, here_file)
+
+
+def _file_of(made: Mapping[str, Any]) -> str | None:
+    """Where a line's model is on this machine (no network), or None when that is not known."""
+    ref = made.get("model_ref")
+    if isinstance(ref, str) and ref:
+        return ref
+    from ..errors import AssistantError
+    from ..models.refs import files_here, parse
+
+    try:
+        found = files_here(parse(str(made["model"])))
+    except (AssistantError, OSError):  # a server's model name, a reference of nothing here
+        return None
+    return str(found) if found is not None else None
+
+
+def _model_shown(made: Mapping[str, Any]) -> str:
+    """The model as an error line names it: its path where the name alone is ambiguous (``x.gguf``)."""
+    ref = made.get("model_ref")
+    return ref if isinstance(ref, str) and ref else str(made["model"])
 
 
 def check_resume_made(

@@ -81,6 +81,19 @@ class Row:
                 return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         return None
 
+    def input_not_text(self, input_field: str | None = None) -> str | None:
+        """The error of a row whose input field holds a JSON value that is not text (``{"text": 5}``), else None.
+
+        For a tool batch, whose input is text: :meth:`input_text` gives such a value as its JSON,
+        and the sentiment of ``5`` or of ``["a", "b"]`` was reported as if the row had said it. A
+        template batch does not ask: a template may use a number or a list.
+        """
+        names = (input_field,) if input_field else DEFAULT_INPUT_FIELDS
+        name = next((name for name in names if self.values.get(name) is not None), None)
+        if name is None or isinstance(self.values[name], str):
+            return None
+        return f'row {self.number}: "{name}" is {_json_kind(self.values[name])}, not text'
+
     def missing_input(self, input_field: str | None = None) -> str:
         names = (input_field,) if input_field else DEFAULT_INPUT_FIELDS
         blank = [name for name in names if name in self.empty]
@@ -92,8 +105,24 @@ class Row:
         cut = [name for name in names if name in self.short]
         if cut:  # the header has the column; this record stops before it (a ragged row)
             return f'row {self.number} has fewer cells than the header: none for "{cut[0]}"'
+        null = [name for name in names if name in self.values and self.values[name] is None]
+        if null:  # "text": null: the field is there ("has no field" sent the user looking for it), holding no text
+            return f'row {self.number}: "{null[0]}" is null, not text'
         wanted = " or ".join(f'"{n}"' for n in names)
         return f"row {self.number} has no {wanted} field (choose one with --input-field)"
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in words, for an error line: ``a number``, ``a list``, ``true``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else f"a {type(value).__name__}"
 
 
 RESERVED_FIELDS = ("id", "params")
@@ -119,8 +148,11 @@ def check_input_field(rows: list[Row], input_field: str | None, source: Path, *,
     readable = [row for row in rows if row.error is None]
     if not readable or any(row.input_text(input_field) is not None for row in readable):
         return
-    if any(set(row.empty) & set((input_field,) if input_field else DEFAULT_INPUT_FIELDS) for row in readable):
-        return  # the column is there, only empty so far: each row says so
+    wanted = set((input_field,) if input_field else DEFAULT_INPUT_FIELDS)
+    if any(set(row.empty) & wanted or set(row.values) & wanted for row in readable):
+        # The column is there, only empty so far (a CSV cell, a JSON null: "its fields: text" followed
+        # "no row has a text field"): each row says so.
+        return
     names = sorted({name for row in readable for name in (*row.values, *row.empty)})
     shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
     if input_field in RESERVED_FIELDS and any(_has_reserved(row, input_field) for row in readable):
@@ -188,7 +220,8 @@ def _jsonl_rows(text: str) -> list[Row]:
                 object_pairs_hook=refuse_repeated_keys,  # as a CSV header naming a field twice is refused
             )
         except json.JSONDecodeError as exc:
-            rows.append(Row(number, error=f"row {number} is not JSON: {exc.msg}"))
+            # exc.msg alone read "Unterminated string starting at", the place it names left off
+            rows.append(Row(number, error=f"row {number} is not JSON: {exc.msg} (character {exc.pos + 1})"))
             continue
         except RecursionError:  # "[[[…" a thousand deep: the parser's own stack, a traceback before
             rows.append(Row(number, error=f"row {number} nests too deeply (lists or objects inside one another)"))

@@ -30,12 +30,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator, TypeVar
 
-from ..errors import ConfigError, OutputError, RemoteError
+from ..errors import AssistantError, ConfigError, OutputError, RemoteError
 from ..terminal_text import json_text
 from .parallel import in_order
 from .rows import Row, jsonl_lines
+
+T = TypeVar("T")
 
 RowWork = Callable[[Row], dict[str, Any]]
 """Runs one row; returns its result record (``error`` set when it failed). Must not raise for a bad row.
@@ -78,7 +80,8 @@ class BatchSummary:
     conversation_id: int | None = None
     """The history conversation holding the rows' turns (None: not recorded, ``--no-log``)."""
     stopped: str | None = None
-    """Why the batch stopped before its last row (the backend failed alike on consecutive rows), else None."""
+    """Why the batch stopped before its last row (the backend failed alike on consecutive rows, the
+    history could not record a row), else None."""
 
     @property
     def not_run(self) -> int:
@@ -302,6 +305,8 @@ def _id_key(value: Any) -> str:
         return '"' + value  # no JSON text of another type starts with a quote
     if type(value) is int:
         return str(value)  # the JSON of a whole number
+    if value is None:
+        return "null"  # a row without an id: most rows of most files
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
@@ -315,20 +320,41 @@ def done_rows(rows: list[Row], out: Path) -> set[int]:
     id given twice) are matched by number, and only when the line's id is the
     row's too. Truncates a half-written last line.
     """
-    statuses = _line_statuses(out)
+    return {number for number, ok in _matched(rows, _line_statuses(out)).items() if ok}
+
+
+def done_lines(rows: list[Row], out: Path) -> dict[int, dict[str, Any]]:
+    """Per row of ``rows`` that ``out`` holds without an error (:func:`done_rows`), its line.
+
+    For a check of what a finished line recorded against the row it stands for now. The lines are
+    the parsed records :func:`_records_of` keeps (not copied: 100,000 of them cost a second), so
+    callers must not change them. A half-written last line is no record, and is left as it is.
+    """
+    records = _records_of(out.read_bytes()) if out.exists() else []
+    matched = _matched(rows, ((record["row"], record.get("id"), record) for record in records))
+    return {number: record for number, record in matched.items() if record.get("error") is None}
+
+
+def _matched(rows: list[Row], lines: Iterable[tuple[int, Any, T]]) -> dict[int, T]:
+    """Per row, what the last of ``lines`` (``(row, id, value)``) that is its result carries: the one
+    matching by its id where no other row shares it, else by number and id (see :func:`done_rows`)."""
     counts = collections.Counter(_id_key(row.id) for row in rows if row.id is not None)
-    by_id = {_id_key(row_id): ok for _, row_id, ok in statuses if row_id is not None}
-    by_number = {(number, _id_key(row_id)): ok for number, row_id, ok in statuses}
-    done: set[int] = set()
+    by_id: dict[str, T] = {}
+    by_number: dict[tuple[int, str], T] = {}
+    for number, row_id, value in lines:
+        key = _id_key(row_id)
+        if row_id is not None:
+            by_id[key] = value
+        by_number[(number, key)] = value
+    found: dict[int, T] = {}
     for row in rows:
         key = _id_key(row.id)
-        if row.id is not None and counts[key] == 1:
-            ok = by_id.get(key, False)
-        else:
-            ok = by_number.get((row.number, key), False)
-        if ok:
-            done.add(row.number)
-    return done
+        unique = row.id is not None and counts[key] == 1
+        table: dict[Any, T] = by_id if unique else by_number
+        wanted = key if unique else (row.number, key)
+        if wanted in table:
+            found[row.number] = table[wanted]
+    return found
 
 
 def already_done(rows: list[Row], out: Path | None, resume: bool) -> BatchSummary | None:
@@ -431,7 +457,11 @@ def run_rows(
     batch is interrupted. When :data:`STOP_AFTER` rows in a row come back as the same
     :class:`BackendFailure` (a refused key, a server that cannot be reached), the batch stops
     there, every line written so far kept, and the summary says why (``stopped``): the rows
-    left would each fail the same way, one request and one error line apiece.
+    left would each fail the same way, one request and one error line apiece. So does an
+    ``on_record`` that fails (the history database locked by another program for longer than its
+    wait, a full disk): the row's line is written, and the batch ends with how to go on
+    (``--resume``), where it ended on the bare error ("…; try again") and a rerun without
+    ``--resume`` was refused for the results file it had left.
     """
     check_output(out, resume, force)
     done = done_rows(rows, out) if resume and out is not None else set()
@@ -453,9 +483,12 @@ def run_rows(
                 last_failure = failure
                 record = {"row": row.number, "id": row.id, **result}
                 record.setdefault("error", None)
+                unrecorded: str | None = None
                 try:
                     if on_record is not None:
                         on_record(record)
+                except AssistantError as exc:
+                    unrecorded = f"row {row.number} could not be recorded in the history: {exc}"
                 finally:  # a failed or interrupted recording still keeps the row's result
                     if conversation is not None:
                         record["conversation_id"] = summary.conversation_id = conversation()
@@ -466,6 +499,9 @@ def run_rows(
                 summary.failed += 0 if ok else 1
                 if bar is not None:
                     bar.advance(ok)
+                if unrecorded is not None:
+                    summary.stopped = unrecorded
+                    break  # every later row's turn would fail alike, or go to a conversation missing this one
                 if failure is not None and len(alike) >= STOP_AFTER:
                     rows_named = ", ".join(map(str, alike[:-1])) + f" and {alike[-1]}"
                     summary.stopped = f"rows {rows_named} failed alike: {failure}"

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from .common import NAME, echo_json
+
+
+def _column(value: object, width: int) -> str:
+    """A header field in a column ``width`` cells wide: cut by cells, not characters.
+
+    ``[:9]`` then ``:<9`` counted characters: a wide (CJK, emoji) architecture or
+    quantization pushed the row's later columns right, and a cut could fall between an
+    emoji and its joiner.
+    """
+    from ..terminal_text import cut_to_cells, padded
+
+    return padded(cut_to_cells(_shown(value), width), width)
 
 
 def _shown(value: object) -> str:
@@ -91,7 +104,7 @@ def models() -> None:
 def list_models(as_json: bool) -> None:
     """Catalog, pulled and local models, with facts from each file's GGUF header."""
     from ..models.inventory import inventory
-    from ..terminal_text import visible_text
+    from ..terminal_text import padded, visible_text
 
     default_name = _default_name()
     rows = [_row_dict(row, default_name) for row in inventory()]
@@ -113,12 +126,12 @@ def list_models(as_json: bool) -> None:
 
             summary = HeaderSummary(**header)
             facts = (
-                f"{_shown(summary.architecture or '-')[:9]:<9} {summary.parameters_label:>6} "
-                f"{_shown(summary.quantization or '-')[:7]:<7} {summary.context_length or '-':>6} "
+                f"{_column(summary.architecture or '-', 9)} {summary.parameters_label:>6} "
+                f"{_column(summary.quantization or '-', 7)} {summary.context_length or '-':>6} "
                 f"{'yes' if summary.chat_template else 'no':<4}"
             )
         base = " (base)" if row["base"] or (header and not header["chat_template"]) else ""
-        click.echo(f"{name:<36} {_human_size(row['size']):>7}  {facts}  {_shown(row['source'])}{base}")
+        click.echo(f"{padded(name, 36)} {_human_size(row['size']):>7}  {facts}  {_shown(row['source'])}{base}")
     click.echo(
         "* default. -m takes these names, any .gguf path, hf:ORG/REPO[/FILE.gguf] or a URL (docs/models.md)."
     )
@@ -179,7 +192,9 @@ def pull_model(reference: str, quant: str | None, force: bool) -> None:
     elif isinstance(ref, (refs.HubFileRef, refs.HubRepoRef, refs.UrlRef)):
         click.echo(visible_text(str(refs.pull_file(ref, say, _terminal_progress, force=force).path)))
     elif isinstance(ref, refs.HubModelRef):
-        click.echo(visible_text(str(refs.hf_snapshot(ref, say))))
+        from ..models.snapshots import hf_snapshot
+
+        click.echo(visible_text(str(hf_snapshot(ref, say))))
     else:
         raise ModelNotFoundError(f"{reference} is a local file already; nothing to pull")
 
@@ -274,11 +289,7 @@ def remove_model(reference: str, yes: bool) -> None:
         raise ModelNotFoundError(f"{row.name} is not downloaded; nothing to remove")
     if not yes:
         size = human_bytes(row.path.stat().st_size) if row.installed else "partial download"
-        if not sys.stdin.isatty():
-            raise click.UsageError(f"refusing to delete {row.path} without a terminal to ask on: pass -y")
-        from ..terminal_text import visible_text
-
-        click.confirm(visible_text(f"delete {row.path} ({size})?"), abort=True, err=True)
+        _confirm_delete(row.path, f"delete {row.path} ({size})?")
     # a link's copy is its target's (the key follows links), and the target stays: so does its copy
     converted = _converted_copy(row.path) if row.installed and not row.path.is_symlink() else None
     was_default = _is_configured_default(row)
@@ -304,6 +315,20 @@ def remove_model(reference: str, yes: bool) -> None:
         )
 
 
+def _confirm_delete(path: Path, question: str) -> None:
+    """Ask ``question`` on the terminal, or refuse in one line where there is none to ask on.
+
+    A click usage error here printed three lines (usage, a hint, the error) for what is no misuse
+    of the command, where ``history delete`` says one; the path is shown as the error lines show it.
+    """
+    from ..terminal_text import visible_text
+    from . import fail
+
+    if not sys.stdin.isatty():
+        fail(f"refusing to delete {path} without a terminal to ask on: pass -y", code=2)  # 2: -y was left out
+    click.confirm(visible_text(question), abort=True, err=True)
+
+
 def _remove_dangling_link(reference: str, yes: bool) -> bool:
     """Remove REFERENCE when it is a link in the models directory that points at nothing; whether it was.
 
@@ -316,9 +341,7 @@ def _remove_dangling_link(reference: str, yes: bool) -> bool:
     if link is None:
         return False
     if not yes:
-        if not sys.stdin.isatty():
-            raise click.UsageError(f"refusing to delete {link} without a terminal to ask on: pass -y")
-        click.confirm(visible_text(f"delete the broken link {link}?"), abort=True, err=True)
+        _confirm_delete(link, f"delete the broken link {link}?")
     link.unlink(missing_ok=True)
     registry.remove(link.name)
     click.echo(visible_text(f"removed the broken link {link}"), err=True)

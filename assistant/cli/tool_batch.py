@@ -65,12 +65,13 @@ def run_batch(
     backend to declare how many requests it takes, nor a model call to overlap).
     """
     from ..batch import ProgressBar, run_rows
-    from ..batch.provenance import check_resume_model
+    from ..batch.provenance import check_resume_inputs, check_resume_model, made_by
     from ..tools.batch import run_tool_row
     from .batch_options import batch_parallel
 
     out, input_field = flags["out"], flags["input_field"]
     check_resume_model(out, flags["resume"], engine)  # the model's name is known once it is loaded
+    check_resume_inputs(rows, out, flags["resume"], input_field)  # the rows are the ones the lines ran on
     if engine is not None:
         parallel = batch_parallel(flags["parallel"], engine)
     else:
@@ -78,10 +79,11 @@ def run_batch(
         if (flags["parallel"] or 1) > 1 and not tool.needs_model:
             click.echo(f"note: tool {tool.name!r} uses no model; --parallel {flags['parallel']} runs as 1", err=True)
     started: dict[int, float] = {}  # per row: rows may run at once (--parallel)
+    made = made_by(engine)  # the same on every line: asked once, before any row runs
 
     def work(row: Row) -> dict[str, Any]:
         started[row.number] = time.perf_counter()
-        result = run_tool_row(tool, row, engine, params, input_field)
+        result = run_tool_row(tool, row, engine, params, input_field, made)
         check_interrupt()
         return result
 

@@ -27,11 +27,32 @@ REPAIR_HINT = "`assistant history repair` rebuilds its search index, the part us
 """Said with a "malformed" error (see :func:`.db.describe_error`)."""
 
 
-def _beyond_repair(path: Path, detail: str) -> HistoryError:
-    return HistoryError(
-        f"{path} is damaged beyond its search index ({detail}); save what still reads with "
-        "`assistant history export --all --format json`, then move the file aside"
-    )
+def _beyond_repair(path: Path, detail: str, conn: sqlite3.Connection) -> HistoryError:
+    """The error for a file whose tables are damaged: how to save what still reads, where anything does.
+
+    The export it points to opens the file and lists its conversations first; where even that
+    list does not read (a file cut short), the export failed with "`assistant history repair`
+    rebuilds its search index", sending the user back here, round and round.
+    """
+    if _lists_conversations(conn):
+        then = "save what still reads with `assistant history export --all --format json`, then move the file aside"
+    else:
+        then = "not even its list of conversations reads, so nothing can be exported; move the file aside"
+    return HistoryError(f"{path} is damaged beyond its search index ({detail}); {then}")
+
+
+def _lists_conversations(conn: sqlite3.Connection) -> bool:
+    """Whether the schema, the migrations applied and the conversations' ids read: what opening the
+    history and an export of it need before any conversation."""
+    from .migrations import migrations
+
+    try:
+        conn.execute("SELECT name, sql FROM sqlite_master").fetchall()
+        conn.execute(f'SELECT * FROM "{migrations.migrations_table}"').fetchall()
+        conn.execute("SELECT id FROM conversations").fetchall()
+    except sqlite3.DatabaseError:
+        return False
+    return True
 
 
 def check_tables(conn: sqlite3.Connection, path: Path) -> None:
@@ -43,9 +64,9 @@ def check_tables(conn: sqlite3.Connection, path: Path) -> None:
             raise
         if "not a database" in str(exc):  # not SQLite at all: there is nothing to export either
             raise HistoryError(f"{path} is not a SQLite database; move it aside or choose another with --db") from exc
-        raise _beyond_repair(path, str(exc)) from exc
+        raise _beyond_repair(path, str(exc), conn) from exc
     if problems != ["ok"]:
-        raise _beyond_repair(path, "; ".join(problems[:3]))
+        raise _beyond_repair(path, "; ".join(problems[:3]), conn)
 
 
 def rebuild_search_index(db: sqlite_utils.Database, path: Path) -> int:

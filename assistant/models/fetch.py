@@ -183,7 +183,9 @@ def resolve_model_path(
                 f"{name!r} looks like a Hugging Face model id: this backend needs a GGUF file "
                 f"(hf:{ref.repo} pulls the repo's GGUF; -b transformers loads {ref.repo} itself)"
             )
-        return refs.hf_snapshot(ref, progress)
+        from .snapshots import hf_snapshot
+
+        return hf_snapshot(ref, progress)
     if not auto_pull and refs.installed(ref) is None:
         raise ModelNotFoundError(f"model {name} is not downloaded; run: assistant models pull {name}")
     record = refs.pull_file(ref, progress, lambda label: ProgressLine(label, stream=_LinesTo(progress)))

@@ -79,8 +79,13 @@ def load() -> list[PulledModel]:
         return []
     except NotADirectoryError:  # "cannot read …/pulled.json: Not a directory" hid what is wrong
         raise _not_a_directory() from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read {_file()}: {exc}") from None
+    except ValueError as exc:  # hand-edited (it is written whole, atomically): say what it is and the way out
+        raise ModelError(
+            f"{_file()}, the record of pulled models, is not valid JSON ({exc}); fix it, or move it aside "
+            "(the files it recorded are then listed as local files)"
+        ) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {_file()}: {exc.strerror or exc}") from None
     records = []
     for item in data if isinstance(data, list) else []:
         try:

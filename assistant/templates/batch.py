@@ -31,7 +31,13 @@ from ..batch import (
     backend_failure,
     run_rows,
 )
-from ..batch.provenance import check_resume_kind, check_resume_made, check_resume_model
+from ..batch.provenance import (
+    check_resume_inputs,
+    check_resume_kind,
+    check_resume_made,
+    check_resume_model,
+    made_by,
+)
 from ..errors import AssistantError
 from ..types import GenerationParams, Message
 from .render import prompt_hash, render_template
@@ -168,17 +174,19 @@ def run_batch(
     it set ends the reply early): the row is then not written, not taken as done with a cut reply.
     """
     check_resume_model(out, resume, backend)  # another model's answers are not added to this one's
+    check_resume_inputs(rows, out, resume, input_field)  # nor answers to rows that have changed since
     # Every shared setting, -s and --examples-as included (a caller's check before the model loaded
     # may not have had them); its note, if any, was the caller's to give.
     check_resume(template, out, resume, variables=variables, sampling=sampling, system=system, examples_as=examples_as)
     generation = params or template.generation_params()
     declared = set(template.variable_names)
     shared = shared_settings(template, variables, sampling, system, examples_as)
+    model_ref = made_by(backend)["model_ref"]  # the model's file where its name is only the file's name
     rendered: dict[int, list[Message] | None] = {}
 
     def work(row: Row) -> dict[str, Any]:
         record, rendered[row.number] = _run_row(
-            template, row, backend, generation, shared, declared, examples_as, system, input_field
+            template, row, backend, generation, shared, declared, examples_as, system, input_field, model_ref
         )
         if check_interrupt is not None:
             check_interrupt()
@@ -204,6 +212,7 @@ def _run_row(
     examples_as: str | None,
     system: str | None,
     input_field: str | None,
+    model_ref: str | None,
 ) -> tuple[dict[str, Any], list[Message] | None]:
     given = dict(row.values)
     text = row.input_text(input_field)
@@ -240,7 +249,8 @@ def _run_row(
         return (BackendFailure(failed) if backend_failure(exc) else failed), messages
     except Exception as exc:  # an engine's own exception type: still only this row's failure
         return _failed(record, f"{type(exc).__name__}: {exc}"), messages
-    return {**record, **result.to_dict()}, messages  # its "template" lets --resume tell batches apart
+    # its "template" lets --resume tell batches apart, its "model_ref" two files of one name
+    return {**record, **result.to_dict(), "model_ref": model_ref}, messages
 
 
 def _row_params(row: Row, params: GenerationParams) -> GenerationParams:

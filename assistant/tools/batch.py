@@ -4,10 +4,10 @@ Rows, resuming, overwrite protection, the progress bar and the summary are the
 shared batch runner's (:mod:`assistant.batch`, the same row format as template
 batches: JSONL or CSV, ``id`` kept, the input text in ``text`` or ``input`` or
 the ``--input-field``, per-row ``params``). This module turns a row into a tool
-run: its record is ``{"row", "id", "input", "tool", "params", "model", "backend", "result"}`` on
+run: its record is ``{"row", "id", "input", "tool", "params", "model", "backend", "model_ref", "result"}`` on
 success or the same with ``error`` instead of ``result`` when the row is malformed or the tool fails
 on it — one bad input never stops the others. ``tool``, ``params`` (the parameters the row
-ran with, defaults included), ``model`` and ``backend`` say what made the line, so ``--resume``
+ran with, defaults included), ``model``, ``backend`` and ``model_ref`` say what made the line, so ``--resume``
 refuses to add the lines of another tool, other parameters or another model to a results file
 (:func:`check_resume`, :func:`~assistant.batch.provenance.check_resume_model`).
 """
@@ -92,7 +92,7 @@ def settled_without_model(
     (malformed, no input, bad ``params``, an input the tool refuses). A batch whose every row is
     settled so loads no model: a file of short reviews to summarize cost a model load for nothing."""
     text = row.input_text(input_field)
-    if row.error is not None or text is None:
+    if row.error is not None or text is None or row.input_not_text(input_field) is not None:
         return True
     try:
         line_params = _merged(tool, dict(params or {}), row.params) if row.params else dict(params or {})
@@ -107,12 +107,21 @@ def run_tool_row(
     backend: Backend,
     params: dict[str, Any] | None = None,
     input_field: str | None = None,
+    made: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One row's record (without ``row``/``id``, which the runner adds); per-row ``params`` win."""
-    text = row.input_text(input_field)
-    record: dict[str, Any] = {"input": text, "tool": tool.name, "params": None, **made_by(backend)}
+    """One row's record (without ``row``/``id``, which the runner adds); per-row ``params`` win.
+
+    ``made`` is :func:`~assistant.batch.provenance.made_by` of ``backend``, asked once per batch by
+    the caller: asked per row, while other rows run (``--parallel``), a backend's ``info()`` may fail
+    half way and leave one line without the ``model_ref`` its other lines have.
+    """
+    not_text = row.input_not_text(input_field)  # {"text": 5}: refused, not run as the text "5"
+    text = None if not_text else row.input_text(input_field)
+    record: dict[str, Any] = {"input": text, "tool": tool.name, "params": None, **(made or made_by(backend))}
     if row.error is not None:
         return {**record, "error": row.error}
+    if not_text is not None:
+        return {**record, "error": not_text}
     if text is None:
         return {**record, "error": row.missing_input(input_field)}
     shared = dict(params or {})
