@@ -343,13 +343,17 @@ class NamedEntities(BaseTool):
             # A hard-wrapped sentence is shown on one line, a name wrapped in it as one name
             # ("Richard Stallman"); its offsets and text stay the input's.
             sentence, spans = one_line(sentence, found)
+            # Counted once per sentence: a sentence longer than the whole context is shown in a window
+            # around each span, and trying it whole for each of its spans first made one 40,000-word
+            # sentence (a text in capitals without a full stop) cost quadratic time before any score.
+            whole = bool(spans) and backend.count_tokens(sentence) <= context_window(backend)
             in_sentence = []
             for raw, span in zip(found, spans):  # a sentence's spans first: they share its prompt in the KV cache
                 if span.kind == "name":
                     shown, choices = name_types, name_types
                 else:
                     shown, choices = offered, pattern_types[span.kind]
-                item = self._typed(backend, sentence, start, span, shown, choices, params["calibrate"])
+                item = self._typed(backend, sentence, start, span, shown, choices, params["calibrate"], whole)
                 in_sentence.append(
                     TypedSpan(start, Span(raw.start, raw.end, span.text, span.kind), item.kinds, item.probabilities)
                 )
@@ -416,13 +420,14 @@ class NamedEntities(BaseTool):
 
     def _typed(
         self, backend: Any, sentence: str, offset: int, span: Span, shown: dict[str, str],
-        choices: dict[str, str], calibrate: bool,
+        choices: dict[str, str], calibrate: bool, whole: bool = True,
     ) -> TypedSpan:
-        """The probability of each of ``choices`` (and none) for ``span``, the prompt listing ``shown``."""
+        """The probability of each of ``choices`` (and none) for ``span``, the prompt listing ``shown``;
+        ``whole``: whether the sentence may fit the context whole (False: no prompt holding it can)."""
         words = [*choices.values(), NONE_WORD]
         kinds = [*choices, ""]
         candidates = [f" {word}" for word in words]
-        context = self._context(backend, sentence, span, shown, candidates)
+        context = self._context(backend, sentence, span, shown, candidates, whole)
         try:
             baseline = self._baseline(backend, shown, candidates) if calibrate else None
             scores = label_scores(backend, self._prompt(context, span.text, shown), candidates, baseline)
@@ -494,11 +499,13 @@ class NamedEntities(BaseTool):
         return completion_text(render("ner", variables))
 
     def _context(
-        self, backend: Any, sentence: str, span: Span, type_words: dict[str, str], candidates: list[str]
+        self, backend: Any, sentence: str, span: Span, type_words: dict[str, str], candidates: list[str],
+        whole: bool = True,
     ) -> str:
-        """The sentence, or a window around the span when a very long sentence would not fit."""
+        """The sentence, or a window around the span when a very long sentence would not fit (without
+        trying, when ``whole`` is False: the sentence alone has more tokens than the context holds)."""
         reserve = max(backend.count_tokens(c) for c in candidates)
-        if fits(backend, self._prompt(sentence, span.text, type_words), reserve):
+        if whole and fits(backend, self._prompt(sentence, span.text, type_words), reserve):
             return sentence
         for radius in _WINDOWS:
             # Whole words, unless the nearest space is far off (a base64 blob, a long URL): then a cut

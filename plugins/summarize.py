@@ -17,7 +17,7 @@ from assistant import hookimpl
 from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
-from assistant.tools.figures import figures, unstated
+from assistant.tools.figures import stated_figures, unstated
 from assistant.tools.generate import Generated, TokenProgress, generate_checked, ticker
 from assistant.tools.prompts import render
 from assistant.tools.text import chunk_text, split_sentences, word_count
@@ -89,7 +89,7 @@ def grounded(reply: str, source: str) -> str:
     Such a sentence is dropped, the others kept (a list item keeps its marker, and its number is no
     figure); a reply that would lose every sentence is kept as it is, since nothing of it is sure.
     """
-    known = figures(source)
+    known = stated_figures(source)  # read as its language writes numbers too: "1.234 Millionen"
     lines: list[str] = []
     for line in reply.splitlines():
         marker = _BULLET.match(line)

@@ -19,7 +19,7 @@ from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, TranslationResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
 from assistant.tools.generate import TokenProgress, generate_checked, ticker
-from assistant.tools.languages import answered_in, language_name
+from assistant.tools.languages import answered_in, language_name, names_for_itself
 from assistant.tools.prompts import render
 from assistant.tools.text import PARAGRAPH_BREAK, Paragraph, chunk_text, split_paragraphs
 from assistant.types import GenerationParams
@@ -75,10 +75,14 @@ class Cleaner:
         self.target = languages[0] if languages else ""
         self.source_language = languages[1] if len(languages) > 1 else ""
         self.refused: str | None = None
-        # "Chinese (Traditional)" is labelled by the model as that or as plain "Chinese:".
-        spelled = [form for name in languages if name for form in (name, name.split(" (")[0])]
+        # "Chinese (Traditional)" is labelled by the model as that or as plain "Chinese:", and German as
+        # "Deutsch:", its name for itself (kept before: "Deutsch: Guten Morgen." was the translation).
+        spelled = [
+            form for name in languages if name for form in (name, name.split(" (")[0], *names_for_itself(name))
+        ]
         names = "|".join(re.escape(name) for name in sorted(set(spelled), key=len, reverse=True))
-        self._label = re.compile(rf"^\s*(?:in\s+)?(?:{names})\s*:\s*", re.IGNORECASE) if names else None
+        # a full-width colon too, as Chinese and Japanese write it ("日本語：")
+        self._label = re.compile(rf"^\s*(?:in\s+)?(?:{names})\s*[:：]\s*", re.IGNORECASE) if names else None
         self.dropped_tail = False
 
     def __call__(self, text: str) -> str | None:
@@ -284,8 +288,11 @@ def looping(text: str, longest: int = 400) -> bool:
 
 
 def _source_language(value: str) -> None:
-    """``auto`` (detect it) or a language :func:`language_name` knows."""
-    if value.strip().lower() != "auto":
+    """``auto`` or nothing (detect it: :func:`_languages` reads both so) or a language :func:`language_name` knows.
+
+    Nothing is the translate template's own word for "unknown" (its ``source`` variable checks its value
+    with this: ``check: translate.source``), which the tool itself renders when the source is detected."""
+    if value.strip().lower() not in ("auto", ""):
         language_name(value)
 
 

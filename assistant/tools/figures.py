@@ -90,14 +90,45 @@ def unstated(sentence: str, source: list[Figure]) -> list[Figure]:
     return [f for f in figures(sentence) if f.checked and not any(f.stated_by(s) for s in source)]
 
 
-def _parse_digits(raw: str) -> Fraction:
-    return Fraction(raw.replace(",", ""))
+def stated_figures(text: str) -> list[Figure]:
+    """The figures ``text`` states read every way its writing allows: :func:`figures`, and the readings
+    of other languages' numbers ("1.234" and "12,5" as German and French write 1,234 and 12.5; "1 234 567";
+    "3 Millionen", "12 milliards", "1400万"; "10k"). For the text a summary is checked against.
+
+    SmolLM2 summarises a German or French text in English: "1.234 Millionen Euro" became "1,234 million
+    euros", which the English reading alone took for an invented figure, and the faithful sentence was
+    dropped. A summary's own figures are read one way (:func:`figures`): a reading added here can only
+    let a figure pass, never drop one.
+    """
+    return [*figures(text), *_other_readings(text)]
+
+
+def _readings(raw: str) -> list[Fraction]:
+    """The values digits may be read as: with "," separating thousands and "." decimals (first), and with
+    "." separating thousands and "," decimals; none for "1.2.3" or "192.168.0.1", which are no number.
+    A "," is a thousands separator only before three digits: "12,5" was read as 125."""
+    values = []
+    if re.fullmatch(r"\d+(?:\.\d+)?|\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw):  # not "12,5" as 125
+        values.append(Fraction(raw.replace(",", "")))
+    if raw.count(",") <= 1 and re.fullmatch(r"\d{1,3}(?:\.\d{3})*(?:,\d+)?", raw):
+        european = Fraction(raw.replace(".", "").replace(",", "."))
+        if european not in values:
+            values.append(european)
+    return values
+
+
+def _parse_digits(raw: str) -> Fraction | None:
+    """Digits as :func:`figures` reads them: the first of :func:`_readings`, or None (a version, an address)."""
+    values = _readings(raw)
+    return values[0] if values else None
 
 
 def _digit_figures(text: str) -> list[Figure]:
     found = []
     for match in _DIGITS.finditer(text):
         value = _parse_digits(match.group())
+        if value is None:  # "1.2.3": Fraction() raised, and any text naming a version failed summarize
+            continue
         currency = _currency_before(text, match.start())
         end = match.end()
         scale = _SCALE_AFTER.match(text, end)
@@ -239,3 +270,62 @@ def _raw_value(text: str, figure: Figure) -> Fraction | None:
     """A digit figure's number without its scale (None for one in words)."""
     match = _DIGITS.match(text, figure.start)
     return _parse_digits(match.group()) if match is not None else None
+
+
+OTHER_SCALES = {
+    "tausend": 10**3, "mille": 10**3, "mil": 10**3, "mila": 10**3, "duizend": 10**3, "тысяча": 10**3,
+    "тысячи": 10**3, "тысяч": 10**3, "тыс": 10**3, "k": 10**3,
+    "mio": 10**6, "millionen": 10**6, "millions": 10**6, "million": 10**6, "millón": 10**6, "millon": 10**6,
+    "millones": 10**6, "milione": 10**6, "milioni": 10**6, "milhão": 10**6, "milhões": 10**6, "miljoen": 10**6,
+    "miljoenen": 10**6, "миллион": 10**6, "миллиона": 10**6, "миллионов": 10**6, "млн": 10**6,
+    "mrd": 10**9, "milliarde": 10**9, "milliarden": 10**9, "milliard": 10**9, "milliards": 10**9,
+    "mil millones": 10**9, "mil milhões": 10**9, "miliardo": 10**9, "miliardi": 10**9, "bilhão": 10**9,
+    "bilhões": 10**9, "miljard": 10**9, "miljarden": 10**9, "миллиард": 10**9, "миллиарда": 10**9,
+    "миллиардов": 10**9, "млрд": 10**9,
+    "billion": 10**12, "billionen": 10**12, "billón": 10**12, "billones": 10**12,
+}
+"""Scale words of other languages (and "k"), as :func:`stated_figures` reads them after a number: German,
+French, Spanish, Italian, Portuguese, Dutch and Russian, whose texts SmolLM2 summarises in English. "billion"
+is also 10^12 there, as "Billion" and "billion" are in German and French."""
+_OTHER_SCALE_AFTER = re.compile(
+    r"[ \u00a0]?(" + "|".join(re.escape(word) for word in sorted(OTHER_SCALES, key=len, reverse=True)) + r")(?!\w)",
+    re.IGNORECASE,
+)
+CJK_SCALES = {"百": 100, "千": 10**3, "万": 10**4, "萬": 10**4, "億": 10**8, "亿": 10**8, "兆": 10**12}
+"""Chinese and Japanese scale characters, written right after the digits ("1400万人": 14 million)."""
+_CJK_SCALE_AFTER = re.compile("[" + "".join(CJK_SCALES) + "]")
+_SPACED = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d.,]\d)")
+"""Digits grouped in threes by spaces, as French and others write thousands ("1 234 567")."""
+_OTHER_PERCENT = re.compile(
+    r"[ \u00a0]?(?:prozent|pour[ \u00a0]cent|por[ \u00a0]ciento|per[ \u00a0]cento|por[ \u00a0]cento|procent|процент\w*)(?!\w)",
+    re.IGNORECASE,
+)
+"""Other languages' words for per cent ("3 Prozent" is "3%")."""
+
+
+def _other_readings(text: str) -> list[Figure]:
+    """The figures of ``text`` in the readings :func:`figures` does not make (:func:`stated_figures`)."""
+    found = []
+    numbers = [(m, _readings(m.group())) for m in _DIGITS.finditer(text)]
+    numbers += [(m, [Fraction(re.sub(r"\D", "", m.group()))]) for m in _SPACED.finditer(text)]
+    for match, values in numbers:
+        end = match.end()
+        scales = [(Fraction(1), end)]
+        english = _SCALE_AFTER.match(text, end)
+        if english is not None:
+            scales.append((Fraction(SCALES[english.group(1).lower()]), english.end()))
+        other = _OTHER_SCALE_AFTER.match(text, end)
+        if other is not None:
+            scales.append((Fraction(OTHER_SCALES[other.group(1).lower()]), other.end()))
+        cjk = _CJK_SCALE_AFTER.match(text, end)
+        if cjk is not None:
+            scales.append((Fraction(CJK_SCALES[cjk.group()]), cjk.end()))
+        currency = _currency_before(text, match.start())
+        for value in values:
+            for scale, scale_end in scales:
+                unit, unit_end = _unit_after(text, scale_end, currency)
+                percent = None if unit else _OTHER_PERCENT.match(text, scale_end)
+                if percent is not None:
+                    unit, unit_end = PERCENT, percent.end()
+                found.append(Figure(value * scale, unit, True, match.start(), unit_end))
+    return found

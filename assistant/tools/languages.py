@@ -81,16 +81,21 @@ languages' names for themselves ("Deutsch", "हिन्दी"); read only whe
 
 @functools.cache
 def _known() -> tuple[dict[str, str], frozenset[str]]:
-    """ISO 639-1/-2 codes -> the name a prompt uses, and every known name, case-folded (:data:`_NAMES_FILE`)."""
+    """ISO 639-1/-2 codes -> the name a prompt uses, and every known name, case-folded (:data:`_NAMES_FILE`).
+
+    A name a prompt uses is a known name too (:data:`LANGUAGES`' "Greek", the languages an own name is
+    listed for: "Punjabi"): "el" became "Greek", which ISO lists only as "Modern Greek", and ``--to Greek``
+    was refused as "not a language the assistant knows (did you mean 'Greek'?)"."""
     codes: dict[str, str] = {}
-    names: set[str] = set()
+    names: set[str] = {name.casefold() for name in LANGUAGES.values()}
     for line in _NAMES_FILE.read_text(encoding="utf-8").splitlines():
         if not line or line.startswith("#"):
             continue
-        code, _, name = line.partition("\t")
+        code, name, *of = line.split("\t")
         if code:
             codes[code] = name
         names.add(name.casefold())
+        names.update(language.strip().casefold() for field in of for language in field.split(",") if language.strip())
     return codes, frozenset(names)
 
 
@@ -187,13 +192,6 @@ for _words_of in _FUNCTION_SETS.values():
     for _word in _words_of:
         _SHARES[_word] = _SHARES.get(_word, 0) + 1
 
-NON_LATIN_SCRIPTS = {
-    "Arabic": ("ARABIC",), "Persian": ("ARABIC",), "Urdu": ("ARABIC",), "Bulgarian": ("CYRILLIC",),
-    "Russian": ("CYRILLIC",), "Ukrainian": ("CYRILLIC",), "Serbian": ("CYRILLIC", "LATIN"), "Greek": ("GREEK",),
-    "Hebrew": ("HEBREW",), "Hindi": ("DEVANAGARI",), "Tamil": ("TAMIL",), "Thai": ("THAI",),
-    "Chinese": ("CJK",), "Japanese": ("CJK", "HIRAGANA", "KATAKANA"), "Korean": ("HANGUL", "CJK"),
-}
-"""The scripts a language of :data:`LANGUAGES` is written in, where that is not the Latin alphabet."""
 SCRIPT_LANGUAGES = {"CJK": "Chinese characters", "HANGUL": "Korean", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "GREEK": "Greek",
                     "HEBREW": "Hebrew", "THAI": "Thai", "TAMIL": "Tamil"}
 """Scripts that name their language; another is named as a script ("Cyrillic script")."""
@@ -242,6 +240,67 @@ def _scripts_of(words: list[str]) -> set[str]:
     return {script for script, count in counts.items() if 4 * count >= total}
 
 
+@functools.cache
+def _own_names() -> tuple[dict[str, tuple[str, frozenset[str]]], dict[str, str], dict[str, tuple[str, ...]]]:
+    """Each language a name for itself is listed for (:data:`_NAMES_FILE`'s third column), case-folded ->
+    its name and the scripts its own names are written in; each such own name, case-folded -> that name;
+    and each such language's name -> its own names.
+
+    Why from the languages' own names: the script of "አማርኛ" says that Amharic is written in Ethiopic
+    letters, and "Српски" and "Srpski" that Serbian is in Cyrillic or Latin ones. A hand-kept list of
+    scripts covered fifteen languages: a reply in French or in Cyrillic letters passed as an Amharic translation.
+    """
+    languages: dict[str, tuple[str, set[str]]] = {}
+    own: dict[str, str] = {}
+    selves: dict[str, list[str]] = {}
+    for line in _NAMES_FILE.read_text(encoding="utf-8").splitlines():
+        fields = line.split("\t")
+        if line.startswith("#") or len(fields) < 3:
+            continue
+        scripts = {_script(char) for char in fields[1] if char.isalpha()}
+        names = [name.strip() for name in fields[2].split(",") if name.strip()]
+        for name in names:
+            languages.setdefault(name.casefold(), (names[0], set()))[1].update(scripts)
+        own[fields[1].casefold()] = names[0]
+        selves.setdefault(names[0], []).append(fields[1])
+    written = {key: (name, frozenset(scripts)) for key, (name, scripts) in languages.items()}
+    return written, own, {name: tuple(names) for name, names in selves.items()}
+
+
+def names_for_itself(language: str) -> tuple[str, ...]:
+    """The names ``language`` (any name :func:`written_with` reads) has for itself: "German" -> ("Deutsch",).
+
+    A model labels its translation so too ("Deutsch: Guten Morgen."), and the translate tool's cleaner
+    removes that label as it removes "German:"."""
+    writing = written_with(language)
+    return _own_names()[2].get(writing[0], ()) if writing is not None else ()
+
+
+def written_with(language: str) -> tuple[str, frozenset[str]] | None:
+    """The language ``language`` names (as :func:`language_name` gives it: "Amharic", "Deutsch", "Chinese
+    (Traditional)", "Brazilian Portuguese") and the scripts it is written in (Unicode's first word of a
+    letter's name: ``LATIN``, ``ETHIOPIC``, ``CJK``); None where the assistant does not know its writing.
+
+    The one place a language's script is known: every language with a name for itself in
+    :data:`_NAMES_FILE`. A variety is its last words' language, as :func:`known_language` reads it, and
+    a script it names in brackets is the one it is written in ("Serbian (Latin)", from ``sr-Latn``: a
+    reply in Cyrillic letters is no translation into it).
+    """
+    languages, own, _ = _own_names()
+    name, _, qualifiers = language.partition(" (")
+    words = name.casefold().split()
+    if len(words) > 1 and words[-1] == "language":  # "the Spanish language"
+        words = words[:-1]
+    for index in range(len(words)):
+        key = " ".join(words[index:])
+        key = own.get(key, key).casefold()  # "Deutsch" is German
+        if key in languages:
+            found, scripts = languages[key]
+            named = scripts & {qualifier.strip().upper() for qualifier in qualifiers.rstrip(")").split(",")}
+            return found, named or scripts
+    return None
+
+
 def written_in(words: list[str]) -> str | None:
     """The language of :data:`FUNCTION_WORDS` that ``words`` (:func:`_text_words`) are surely in, else None."""
     scores = dict.fromkeys(_FUNCTION_SETS, 0.0)
@@ -264,8 +323,9 @@ def answered_in(reply: str, source: str, target: str, source_language: str | Non
     printed, that reads as the French translation. Told by the reply's script (Cyrillic is no Japanese),
     then, for a language of :data:`FUNCTION_WORDS`, by its function words; only by the words the input
     does not hold, so names and words kept from it ("iPhone" in a Japanese reply, a quoted English title
-    in a French one) say nothing. A target the assistant cannot tell (a name it does not know, a
-    Latin-script language without function words here) is never refused.
+    in a French one) say nothing. A target whose writing the assistant does not know (:func:`written_with`: a name with no
+    name for itself listed, "Klingon") is never refused, and one in Latin letters without function words
+    here ("Polish") only for a reply in another script.
 
     Nor is a reply in the input's language (``source_language``, or the one its words surely are in)
     or in English, the language of the tool's prompt: such a reply is the input kept (a name, a title, a
@@ -273,12 +333,13 @@ def answered_in(reply: str, source: str, target: str, source_language: str | Non
     which a model echoing its prompt shows (:func:`~assistant.tools.generate.echoes_prompt`); what is
     surely wrong is a third language.
     """
-    language = target.split(" (", 1)[0]
-    scripts = NON_LATIN_SCRIPTS.get(language, ("LATIN",) if language in LANGUAGES.values() else None)
-    if scripts is None:
+    writing = written_with(target)
+    if writing is None:
         return None
+    language, scripts = writing
     given = _text_words(source)
-    kept = {language, "English", (source_language or "").split(" (", 1)[0], written_in(given)}
+    source_writing = written_with(source_language or "")
+    kept = {language, "English", source_writing[0] if source_writing else None, written_in(given)}
     held = set(given)
     novel = [word for word in _text_words(reply) if word not in held]
     counts = _script_counts(novel)
