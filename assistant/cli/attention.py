@@ -260,7 +260,7 @@ def print_heatmap(
         for line in folder(text.split(separator), separator, console.width - 1):
             console.print(line, markup=False, style=style)
 
-    say(visible_text(att.map_title(model, layer, head, att.layer_count(maps))), style="bold")
+    say(att.map_title(model, layer, head, att.layer_count(maps)), style="bold")  # made visible there
     console.print(f"reply: {visible_text(reply)}", markup=False)
     console.print(att.heatmap_text(view, colour=colour))
     say(att.summary_line(maps, len(view.labels)), style="dim")

@@ -104,8 +104,19 @@ the output people paste into bug reports. A key that names an environment variab
 
 
 def _secret_key(key: str) -> bool:
+    """Whether ``key`` names a credential (:data:`SECRET_WORDS`); a sampling parameter's name never does.
+
+    ``max_tokens`` (the reply length, set in a ``[params]`` table) holds the word ``token``, and
+    ``config show`` printed it as ``***``: the one setting people check was hidden.
+    """
+    import dataclasses
+
+    from ..types import GenerationParams
+
     name = key.lower().replace("-", "_")
-    return not name.endswith("_env") and any(word in name for word in SECRET_WORDS)
+    if name.endswith("_env") or name in {f.name for f in dataclasses.fields(GenerationParams)}:
+        return False
+    return any(word in name for word in SECRET_WORDS)
 
 
 def _without_secrets(value: Any, key: str = "") -> Any:

@@ -36,6 +36,11 @@ BAR_WIDTH = 20
 MIN_BAR_WIDTH = 4
 """The narrowest bar of ``assistant next``: on a narrow terminal the bars give way first
 (the numbers beside them say the same)."""
+MIN_LABEL_WIDTH = 5
+"""The narrowest token column of ``assistant next`` (its header's ``token``): where even the narrowest
+layout (no bars, short cut notes) leaves a long token too little room, it is cut to the room left, ending
+in ``…`` (the greedy pick's line and ``--json`` give it whole). At 40 columns a row of ``␣understanding``
+cut by top-k was 42 cells, and the terminal wrapped every row under the next one's rank."""
 
 
 def terminal_width() -> int:
@@ -334,7 +339,8 @@ def next_lines(
     """The text report: one row per candidate with model and sampled probabilities as numbers and bars.
 
     ``width`` (the terminal's): the bars narrow (down to :data:`MIN_BAR_WIDTH`)
-    so that a row fits it, and the lines of parts fold between parts
+    so that a row fits it, then go, then a token too long for the room left is cut
+    (:data:`MIN_LABEL_WIDTH`), and the lines of parts fold between parts
     (:mod:`~assistant.inspect.lines`); None: 20-cell bars, one line each.
     """
     pieces = pieces or {}
@@ -354,7 +360,14 @@ def next_lines(
             whys.append("temperature 0" if by_greedy else cut_label(candidate.cut_by, result.params))
     layout = RowLayout()
     if width is not None:
-        layout = fit_rows(width, label_width, len(result.candidates), [why for why in whys if why])
+        notes = [why for why in whys if why]
+        layout = fit_rows(width, label_width, len(result.candidates), notes)
+        room = width - 1 - layout.row_width(0, notes)  # the token column's cells in the narrowest layout
+        if label_width > room:  # a long token still made every row wrap: cut, as the chat app's narrow panel
+            from ..inspect.attention import short_label
+
+            label_width = max(MIN_LABEL_WIDTH, room)
+            labels = [short_label(label, label_width, cell_len) for label in labels]
     cuts = [None if why is None else layout.cut_note(why) for why in whys]
     gap, bar_width = " " * layout.gap, layout.bar
     count = result.prompt_tokens

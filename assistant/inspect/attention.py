@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AssistantError, BackendError
+from ..terminal_text import visible_text
 from .shade import SHADES, shade_for
 
 if TYPE_CHECKING:
@@ -267,10 +268,16 @@ def legend_text() -> str:
 
 
 def map_title(model: str, layer: int | None, head: int | None, layers: int) -> str:
-    """``layer 3 · head mean`` style titles, the same in the terminal, the app and the pictures."""
+    """``layer 3 · head mean`` style titles, the same in the terminal, the app and the pictures.
+
+    The model's name is data (a file name can hold anything) and is made visible here, once for
+    every view: the pictures wrote it raw, and an ESC in a GGUF's file name made the SVG (matplotlib
+    writes each text into an XML comment too) a file no browser or XML parser opens, while a U+202E
+    in it reversed the title of the HTML page.
+    """
     where = f"mean of {layers} layers" if layer is None else f"layer {layer}"
     who = "head mean" if head is None else f"head {head}"
-    return f"{model} · {where} · {who}" if model else f"{where} · {who}"
+    return f"{visible_text(model)} · {where} · {who}" if model else f"{where} · {who}"
 
 
 # ---- the terminal heatmap ----------------------------------------------------------------------------
