@@ -304,6 +304,24 @@ class AssistantGroup(click.Group):
             _visible_help(command)  # here, not in add_command: a plugin's group gets its subcommands later
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """click's, with its did-you-mean drawn from every command.
+
+        click offers only the commands already in ``self.commands``, and the core
+        commands are imported lazily, so ``assistant promt`` suggested nothing while
+        ``assistant templates lst`` (an ordinary group) suggested ``list``.
+        """
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            if exc.possibilities:
+                raise
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
+
     def _tools(self, ctx: click.Context) -> dict[str, Any]:
         return invocation_tools(ctx)
 

@@ -227,12 +227,14 @@ def _prompt_batch(
     from ..batch.history import BatchRecorder, finished_already
     from ..errors import TemplateError
     from ..templates.batch import check_resume, row_generation_params, run_batch
+    from ..templates.render import checked_values
     from ..templates.run import refuse_before_load, resolve_params
 
     check_output(out, resume, force, source=batch)  # before the model loads: a clash costs nothing
     unknown = sorted(name for name in variables if template.variable(name) is None)
     if unknown:  # would fail every row
         raise TemplateError(f"template {template.name!r}: unknown variable(s) {', '.join(unknown)}")
+    checked_values(template, variables)  # a shared value of the wrong type or not allowed fails every row too
     rows = read_rows(batch)
     # A template that needs its input, given no ``-v input=`` for every row, fails each row that has none:
     # a file where none has one (a CSV split at ";", a column named "review") is refused before the model

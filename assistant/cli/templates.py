@@ -174,7 +174,7 @@ def show_command(name: str, as_json: bool) -> None:
     if as_json:
         echo_json(load_template(name).to_dict())
         return
-    from ..templates.loader import find_template, read_template_text
+    from ..templates.search import find_template, read_template_text
 
     path, found_in = find_template(name)
     echo_untrusted(f"# {path} ({found_in.source})", err=True)
@@ -187,7 +187,7 @@ def show_command(name: str, as_json: bool) -> None:
 def path_command(name: str | None) -> None:
     """Print the template directories in search order, or the file NAME resolves to."""
     from ..templates import template_dirs
-    from ..templates.loader import find_template
+    from ..templates.search import find_template
 
     if name:
         path, _ = find_template(name)

@@ -14,15 +14,10 @@ See ``docs/templates.md`` for the file format and the strategies.
 from __future__ import annotations
 
 from .listing import TemplateListing, list_templates
-from .loader import (
-    TemplateDir,
-    load_template,
-    template_dirs,
-    template_from_string,
-    user_templates_dir,
-)
+from .loader import load_template, template_from_string
 from .render import prompt_hash, render_template
 from .run import TemplateResult, run_template
+from .search import TemplateDir, template_dirs, user_templates_dir
 from .spec import OutputSpec, PromptTemplate, Variable
 from .strategies import extract_answer
 

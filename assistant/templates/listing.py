@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError
-from .loader import SUFFIX, load_template, template_dirs, template_name
+from .loader import load_template
+from .search import SUFFIX, template_dirs, template_name
 
 
 @dataclass

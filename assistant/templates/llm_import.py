@@ -187,7 +187,7 @@ def import_llm_template(source: Path, name: str | None = None) -> tuple[str, str
     mismatch inside the converted file. The file is read with the template
     files' bounds (a regular file, at most the size cap).
     """
-    from .loader import read_template_text, template_name
+    from .search import read_template_text, template_name
     from .yaml_data import load_yaml, yaml_problem
 
     # The file first: `templates import .` (or a missing file with a spaced name) said

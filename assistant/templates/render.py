@@ -31,6 +31,7 @@ from ..types import Message, Role
 from .diagnostics import translate_error
 from .sandbox import MAX_RENDERED_CHARS, OutputLimitError, render_bounded, step_budget, value_size
 from .spec import PromptTemplate
+from .value_checks import checked_value
 
 COT_INSTRUCTION = (
     "Think step by step and write out your reasoning. "
@@ -108,10 +109,23 @@ def resolve_variables(
     values = {v.name: "" if v.default is None else v.default for v in template.variables if not v.required}
     # None (JSON null, YAML ~) means "not given", as it does for a required variable
     # above and as an empty CSV cell does: the default applies, never the text "None".
-    for name, value in given.items():
-        if value is not None:
-            values[name] = typed_value(template, name, value)
+    values.update(checked_values(template, given))
     return values
+
+
+def checked_values(template: PromptTemplate, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The given values (None: not given) of declared variables, each typed as its default
+    (:func:`typed_value`) and checked against its ``choices`` and ``check``.
+
+    Apart from :func:`resolve_variables` so a batch's shared ``-v`` values are refused
+    before the model loads: checked only per row, a ``-v tone=formel`` loaded the model
+    to fail every row with the same error.
+    """
+    return {
+        name: checked_value(template, template.variable(name), typed_value(template, name, value))
+        for name, value in given.items()
+        if value is not None
+    }
 
 
 _TRUE = ("true", "yes", "on", "1")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import TemplateError
 from ..files import write_replacing
-from .loader import SUFFIX, template_dirs, template_name, user_templates_dir
+from .search import SUFFIX, template_dirs, template_name, user_templates_dir
 
 _COMMON_HEAD = """---
 description: {description}

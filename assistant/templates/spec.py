@@ -36,7 +36,7 @@ FRONT_MATTER_KEYS = (
     "output",
     "tests",
 )
-VARIABLE_KEYS = ("name", "description", "default", "required")
+VARIABLE_KEYS = ("name", "description", "default", "required", "choices", "check")
 OUTPUT_KEYS = ("type", "schema", "labels", "answer_prefix", "scoring", "constrain")
 SCORING_MODES: tuple[str, ...] = ("text", "chat")
 TEST_KEYS = ("name", "vars", "input", "expect")
@@ -47,6 +47,8 @@ RESERVED_NAMES = frozenset({"examples", "prompt", "output", "loop", "self", "sup
 DEFAULT_ANSWER_PREFIX = "Answer:"
 DEFAULT_EXAMPLE_TEMPLATE = "{{ prompt }} {{ output }}"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CHECK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.[A-Za-z_][A-Za-z0-9_-]*$")
+"""A variable's ``check``: ``TOOL.PARAMETER`` (the tool's name may hold dots; the parameter's may not)."""
 
 
 def unknown_key_error(where: str, key: str, known: tuple[str, ...]) -> TemplateError:
@@ -70,6 +72,12 @@ class Variable:
     description: str = ""
     default: Any = None
     required: bool = True
+    choices: tuple[str, ...] = ()
+    """The values it may take (matched ignoring case, given back as written here); () for any."""
+    check: str = ""
+    """``TOOL.PARAMETER``: a given value is refused as that tool refuses the parameter's value
+    (``translate.to`` refuses ``Klingonese`` as ``tool translate --to Klingonese`` does); "" for none.
+    See :mod:`.value_checks`."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "required": self.required}
@@ -77,6 +85,10 @@ class Variable:
             data["description"] = self.description
         if not self.required:
             data["default"] = self.default
+        if self.choices:
+            data["choices"] = list(self.choices)
+        if self.check:
+            data["check"] = self.check
         return data
 
 
@@ -248,10 +260,43 @@ def parse_variables(where: str, raw: Any) -> list[Variable]:
             raise TemplateError(f"{where}: variable {name!r}: 'required' must be true or false")
         if required and has_default:
             raise TemplateError(f"{where}: variable {name!r} has a default, so it cannot be required")
+        choices = _choices(where, name, item)
+        check = item.get("check")
+        if check is not None and (not isinstance(check, str) or not _CHECK.match(check)):
+            raise TemplateError(
+                f"{where}: variable {name!r}: 'check' names a tool's parameter as TOOL.PARAMETER "
+                f"(check: translate.to), not {check!r}"
+            )
         variables.append(
-            Variable(name, str(item.get("description", "") or ""), item.get("default"), required)
+            Variable(
+                name, str(item.get("description", "") or ""), item.get("default"), required, choices, check or ""
+            )
         )
     return variables
+
+
+def _choices(where: str, name: str, item: dict[str, Any]) -> tuple[str, ...]:
+    """A variable's ``choices``, checked: texts (a YAML number is the text it reads as), unique
+    ignoring case (they are matched so), and holding the default when there is one."""
+    raw = item.get("choices")
+    if raw is None:
+        return ()
+    usable = isinstance(raw, list) and raw and all(
+        isinstance(x, (str, int, float)) and not isinstance(x, bool) and str(x).strip() for x in raw
+    )
+    if not usable:
+        raise TemplateError(
+            f"{where}: variable {name!r}: 'choices' must be a list of non-empty texts "
+            "(quote true, false, yes and no: YAML reads some of them as booleans)"
+        )
+    choices = tuple(str(x) for x in raw)
+    folded = [c.casefold() for c in choices]
+    if len(set(folded)) != len(folded):
+        raise TemplateError(f"{where}: variable {name!r}: 'choices' are matched ignoring case, so must differ in more")
+    default = item.get("default")
+    if default not in (None, "") and str(default).casefold() not in folded:
+        raise TemplateError(f"{where}: variable {name!r}: its default {default!r} is not one of its choices")
+    return choices
 
 
 def parse_params(where: str, raw: Any) -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""Checking a template variable's value against what its front matter allows: ``choices`` and ``check``.
+
+A template that is a tool's prompt takes the same value the tool takes as a
+parameter (translate.jinja's ``target`` is ``tool translate --to``), and the
+value must be refused the same way from both front ends: ``prompt -t translate
+-v target=Klingonese`` sent "Translate … to Klingonese" to the model while
+``tool translate --to Klingonese`` was refused with a did-you-mean. So a variable
+may declare ``check: TOOL.PARAMETER``, and its value is checked by that tool
+parameter's own check (:meth:`assistant.tools.base.Parameter.coerce`), and the
+template receives the value as the tool would use it: the check is defined once,
+in the plugin that owns the tool, and the core names no tool.
+
+``choices`` is the plain case: a fixed list, matched ignoring case and given back
+as the template wrote it (``-v tone=FORMAL`` renders ``formal``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ..errors import AssistantError, TemplateError, exception_text
+from .spec import PromptTemplate, Variable
+
+
+def checked_value(template: PromptTemplate, variable: Variable, value: Any) -> Any:
+    """``value`` (already typed) as the template receives it, or :class:`TemplateError` saying why not."""
+    where = f"template {template.name!r}: variable {variable.name!r}"
+    if variable.choices:
+        value = _choice(where, variable.choices, value)
+    if variable.check:
+        value = _check_as_parameter(where, variable.check, value)
+    return value
+
+
+def _choice(where: str, choices: tuple[str, ...], value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TemplateError(f"{where} takes one of {_listed(choices)}, not {type(value).__name__}")
+    text = str(value)
+    by_fold = {choice.casefold(): choice for choice in choices}
+    found = by_fold.get(text.strip().casefold())
+    if found is not None:
+        return found if isinstance(value, str) else value  # a number keeps its type
+    close = difflib.get_close_matches(text.strip().casefold(), list(by_fold), n=1)
+    hint = f"; did you mean {by_fold[close[0]]!r}?" if close else ""
+    shown = text if len(text) <= 60 else text[:59] + "…"
+    raise TemplateError(f"{where} takes one of {_listed(choices)}, not {shown!r}{hint}")
+
+
+def _listed(choices: tuple[str, ...], limit: int = 12) -> str:
+    shown = ", ".join(choices[:limit])
+    return shown + (f", … ({len(choices)} in all)" if len(choices) > limit else "")
+
+
+def _check_as_parameter(where: str, check: str, value: Any) -> Any:
+    """``value`` as the tool's parameter named by ``check`` takes it, refused as that parameter refuses it.
+
+    What the template receives is the value the tool would use (a choice in its
+    declared spelling: ``-v length=BULLETS`` is ``bullets``, so the template need not
+    compare ignoring case), as ``choices`` gives back its own spelling.
+
+    A tool or parameter that is not there (its plugin failed, or is left out by
+    ``ASSISTANT_PLUGINS``) refuses the value too, saying so: passed unchecked, the
+    value the template declared a check for would reach the model unnoticed.
+    """
+    from ..tools.registry import get_tool
+
+    tool_name, _, parameter_name = check.rpartition(".")
+    try:
+        tool = get_tool(tool_name)
+    except AssistantError as exc:
+        raise TemplateError(f"{where} is checked by {check}, which cannot be used: {exception_text(exc)}") from None
+    parameter = next((p for p in tool.parameters if parameter_name in p.names), None)
+    if parameter is None:
+        known = ", ".join(p.name for p in tool.parameters) or "none"
+        raise TemplateError(
+            f"{where} is checked by {check}, but tool {tool_name!r} has no parameter {parameter_name!r} "
+            f"(parameters: {known})"
+        )
+    try:
+        coerced = parameter.coerce(value)
+    except AssistantError as exc:  # ConfigError: the tool's own words ("unknown language 'Klingonese' …")
+        raise TemplateError(_as_variable(where, exception_text(exc), parameter.name)) from None
+    except Exception as exc:  # noqa: BLE001 - a bug in the plugin's check: named, not a traceback
+        raise TemplateError(
+            f"{where}: the check {check} (plugin {tool.plugin!r}) failed: {type(exc).__name__}: {exception_text(exc)}"
+        ) from exc
+    return value if coerced is None else coerced
+
+
+def _as_variable(where: str, message: str, name: str) -> str:
+    """The tool's refusal said of the variable: its ``parameter 'to'`` names the tool's option,
+    which the template's user never wrote (``parameter 'to' is required`` for ``-v target=``)."""
+    lead = f"parameter {name!r}"
+    if message.startswith(lead + ": "):
+        return f"{where}: {message[len(lead) + 2:]}"
+    if message.startswith(lead + " "):
+        return f"{where}{message[len(lead):]}"
+    return f"{where}: {message}"
