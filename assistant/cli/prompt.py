@@ -263,6 +263,7 @@ def stream_reply(
     sampled = engine.capabilities.sampled_probs
     live = not as_json and (schema is None or out.isatty())  # a pipe gets a document only once it is checked
     line_ends = StreamedLineEnds()
+    held_p: float | None = None  # the shade of the text line_ends holds back
     open_line = False  # part of a reply line is on the screen: an error must not go on after it
     stream = None
     try:
@@ -270,15 +271,22 @@ def stream_reply(
         for chunk in stream:
             ctrl_c.renew()
             shown = line_ends.feed(chunk.text) if live and chunk.text else ""
+            # Text the stream holds back (a last character a joiner may follow) comes out with a later
+            # chunk or at the end: shaded by the least likely token that made any of it, as runs are.
+            p = _least(held_p, shown_probability(chunk.logprobs, sampled)) if shade else None
             if shown:
                 if shade:
-                    echo_shaded(shown, shown_probability(chunk.logprobs, sampled))
+                    echo_shaded(shown, p)
                 else:
                     echo_untrusted(shown, nl=False)
                 open_line = not shown.endswith("\n")
+            held_p = p if line_ends.holding else None
         ctrl_c.check()  # the engine stopped at Ctrl-C: now the interruption goes on as usual
         if live and (held := line_ends.flush()):
-            echo_untrusted(held, nl=False)
+            if shade:  # was printed unshaded: the reply's last character, if not ASCII, had no colour
+                echo_shaded(held, held_p)
+            else:
+                echo_untrusted(held, nl=False)
             open_line = not held.endswith("\n")
     except KeyboardInterrupt:
         engine.cancel()
@@ -295,6 +303,12 @@ def stream_reply(
             stream.close()  # a reply cut short by Ctrl-C is recorded as interrupted (and is session.last)
         engine.unload()
     return live, shade, sampled
+
+
+def _least(a: float | None, b: float | None) -> float | None:
+    """The lower of two shades, either of which may be unknown (None)."""
+    known = [value for value in (a, b) if value is not None]
+    return min(known) if known else None
 
 
 def conversation_of(session: Any) -> int | None:
