@@ -55,3 +55,48 @@ def test_a_row_that_is_not_json_says_where(tmp_path: Path) -> None:
     source.write_text('{"text": "fine"}\n{"text": "abc\n')
     rows = read_rows(source)
     assert rows[1].error == "row 2 is not JSON: Unterminated string starting at (character 10)"
+
+
+def _sentiment_batch(*extra: str, source: Path, out: Path):
+    return CliRunner().invoke(
+        main, ["tool", "sentiment", "-b", "fake", "-m", "x", "--no-log", "--batch", str(source), "--out", str(out), *extra]
+    )
+
+
+def test_a_resume_that_finds_every_row_done_still_refuses_rows_changed_since(tmp_path: Path, fakes: list) -> None:
+    """The check of changed rows ran once the model had loaded, after the "every row is done" shortcut: a row
+    corrected in a finished file was answered "nothing left to run", its old result kept as the new text's."""
+    source, out = tmp_path / "rows.jsonl", tmp_path / "out.jsonl"
+    source.write_text('"I loved it"\n"dull and slow"\n')
+    assert _sentiment_batch(source=source, out=out).exit_code == 0
+    source.write_text('"I hated it"\n"dull and slow"\n')
+    loads = len(fakes)
+    resumed = _sentiment_batch("--resume", source=source, out=out)
+    assert resumed.exit_code != 0
+    assert "row 1's finished line" in resumed.output and '"I hated it"' in resumed.output
+    assert len(fakes) == loads  # refused before any model loads
+
+
+def test_a_template_batch_resume_with_every_row_done_refuses_rows_changed_since(
+    tmp_path: Path, fakes: list, user_templates: Path
+) -> None:
+    (user_templates / "echo.jinja").write_text("---\nvariables: [input]\n---\n{{ input }}\n")
+    source, out = tmp_path / "rows.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"text": "first"}\n{"text": "second"}\n')
+    args = ["prompt", "-b", "fake", "-m", "x", "--no-log", "-t", "echo", "--batch", str(source), "--out", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    source.write_text('{"text": "corrected"}\n{"text": "second"}\n')
+    resumed = CliRunner().invoke(main, [*args, "--resume"])
+    assert resumed.exit_code != 0
+    assert "row 1's finished line" in resumed.output and '"corrected"' in resumed.output
+
+
+def test_the_translate_template_takes_auto_as_its_source_is_unknown() -> None:
+    """``-v source=auto`` passes translate's check (auto: detect it) and rendered "from auto"."""
+    auto = CliRunner().invoke(main, ["templates", "render", "translate", "-v", "target=French", "-v", "source=auto",
+                                     "--input", "hello"])
+    assert auto.exit_code == 0, auto.output
+    assert "Translate the following text to French." in auto.output
+    named = CliRunner().invoke(main, ["templates", "render", "translate", "-v", "target=French", "-v",
+                                      "source=German", "--input", "hallo"])
+    assert "Translate the following text from German to French." in named.output

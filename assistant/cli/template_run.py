@@ -225,6 +225,7 @@ def _prompt_batch(
 ) -> None:
     from ..batch import ProgressBar, check_input_field, check_output, read_rows
     from ..batch.history import BatchRecorder, finished_already
+    from ..batch.provenance import check_resume_inputs
     from ..errors import TemplateError
     from ..templates.batch import check_resume, row_generation_params, run_batch
     from ..templates.render import checked_values
@@ -248,6 +249,8 @@ def _prompt_batch(
         template, out, resume, variables=variables, sampling=sampling, system=system, examples_as=examples_as
     )) is not None:
         echo_untrusted(note, err=True)
+    # rows changed since their lines ran: refused before the model loads, and before "every row is done"
+    check_resume_inputs(rows, out, resume, input_field)
     if (finished := finished_already(rows, out, resume, history)) is not None:
         finish_batch(finished, out)  # nothing left to run: no model to load
         return

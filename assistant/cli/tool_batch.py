@@ -65,13 +65,12 @@ def run_batch(
     backend to declare how many requests it takes, nor a model call to overlap).
     """
     from ..batch import ProgressBar, run_rows
-    from ..batch.provenance import check_resume_inputs, check_resume_model, made_by
+    from ..batch.provenance import check_resume_model, made_by
     from ..tools.batch import run_tool_row
     from .batch_options import batch_parallel
 
     out, input_field = flags["out"], flags["input_field"]
     check_resume_model(out, flags["resume"], engine)  # the model's name is known once it is loaded
-    check_resume_inputs(rows, out, flags["resume"], input_field)  # the rows are the ones the lines ran on
     if engine is not None:
         parallel = batch_parallel(flags["parallel"], engine)
     else:

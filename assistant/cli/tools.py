@@ -209,6 +209,7 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any]) -> None:
         raise click.UsageError("--batch reads its inputs from the file; do not also give TEXT or --file")
     if batch:
         from ..batch import check_input_field, check_output, read_rows
+        from ..batch.provenance import check_resume_inputs
         from ..tools.batch import check_resume, missing_everywhere
 
         check_output(kwargs["out"], kwargs["resume"], kwargs["force"], source=batch)  # before the model loads
@@ -222,6 +223,9 @@ def run_tool_command(tool_name: str, kwargs: dict[str, Any]) -> None:
             )
             raise click.UsageError(f"{_needs(tool, missing)}; {where}")
         check_resume(tool, rows, kwargs["out"], kwargs["resume"], params)
+        # rows changed since their lines ran: refused before the model loads, and before a resume that
+        # finds every row done says so (it took the changed rows' old results for theirs)
+        check_resume_inputs(rows, kwargs["out"], kwargs["resume"], kwargs["input_field"])
     input_text = None if batch else read_input(text, file)
 
     param_overrides, backend_opts = parse_options(kwargs["options"])
