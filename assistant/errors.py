@@ -75,14 +75,33 @@ class BackendNotFoundError(BackendError):
 
 
 class ContextOverflowError(BackendError):
-    """The prompt needs more tokens than the model's context window holds."""
+    """The prompt (with a given continuation, if any) needs more tokens than the model's context window holds.
+
+    ``continuation_tokens``: the tokens of a given reply to follow the prompt (a reply being scored
+    or looked into), counted apart: "prompt is 742 tokens" for a 700-token prompt and a 42-token reply named a
+    prompt that did not exist, and the reader could not tell which part to blame.
+    """
 
     def __init__(
-        self, prompt_tokens: int, context_length: int, *, at_least: bool = False, what: str = "prompt"
+        self,
+        prompt_tokens: int,
+        context_length: int,
+        *,
+        at_least: bool = False,
+        what: str = "prompt",
+        continuation_tokens: int = 0,
     ) -> None:
         self.prompt_tokens = prompt_tokens
         """The prompt's tokens, or with ``at_least`` a lower bound (only a part of it was counted)."""
+        self.continuation_tokens = continuation_tokens
+        """The given reply's tokens that did not fit after the prompt; 0: no reply was given."""
         self.context_length = context_length
+        if continuation_tokens:
+            super().__init__(
+                f"the prompt ({_tokens(prompt_tokens)}) and the reply ({_tokens(continuation_tokens)}) "
+                f"do not fit the {context_length}-token context window; raise n_ctx"
+            )
+            return
         # A prompt exactly as long as the window overflows too (no room for the next token): "16 tokens but the
         # context window is 16 tokens" read as if it fitted.
         full = " and leaves no room for the next token" if prompt_tokens == context_length and not at_least else ""

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from ..errors import AssistantError, BackendError, BackendNotFoundError, ConfigError, ModelNotFoundError
 from .base import Backend, Prompt, TokenLoopBackend
+from .protocol import checked_model
 from .streaming import collect
 
 __all__ = [
@@ -213,19 +214,12 @@ def _takes_model(check: Callable[..., Any]) -> bool:
 
 
 def _model_reference(model: object) -> str:
-    """``model`` as the text ``-m`` takes: a str, or a path object's path; a TypeError for anything else.
+    """``model`` as the text ``-m`` takes (:func:`.protocol.checked_model`), named as load_backend's.
 
     ``load_backend("llama-cpp", None)`` was "failed to load None: AttributeError: 'NoneType'
     object has no attribute 'strip'", blamed on the backend; a ``Path`` was refused the same way.
     """
-    if isinstance(model, os.PathLike):
-        model = os.fspath(model)
-    if not isinstance(model, str):
-        raise TypeError(
-            "load_backend's model must be a str (a catalog name, a path, hf:ORG/REPO) or a path, "
-            f"not {type(model).__name__}"
-        )
-    return model
+    return checked_model(model, "load_backend's model")
 
 
 def _remote_hint(backend: Backend, model: str) -> str | None:

@@ -35,6 +35,7 @@ from .protocol import (  # the contract and its input checks, re-exported: impor
     Prompt,
     check_prompt_fits,
     checked_candidates,
+    checked_model,
     checked_params,
     checked_prompt,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "SampledToken",
     "TokenLoopBackend",
     "checked_candidates",
+    "checked_model",
     "checked_params",
     "checked_prompt",
 ]

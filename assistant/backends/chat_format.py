@@ -25,6 +25,7 @@ from ..text_checks import invalid_unicode
 from ..types import Message
 from .chat_marks import (
     Keep,
+    exact_spans,
     grown,
     joined,
     kept,
@@ -33,6 +34,7 @@ from .chat_marks import (
     marked_pieces,
     marks_for,
     other_marks,
+    pairs_needed,
     printable_marks,
     read_marks,
     read_pairs,
@@ -90,6 +92,25 @@ class PromptSegment:
 
     text: str
     data: bool
+
+
+def _batches(
+    messages: Sequence[Message], split: Sequence[int], pairs: Sequence[tuple[str, str]], separators: Sequence[str]
+) -> list[dict[int, list[tuple[str, str]]]]:
+    """The contents ``split`` (each holds a template literal) in renders of ``pairs`` each: a pair for each of a
+    content's pieces where its pieces repeat and they all fit one render (:func:`pairs_needed`), else one."""
+    batches: list[dict[int, list[tuple[str, str]]]] = []
+    batch: dict[int, list[tuple[str, str]]] = {}
+    free = 0
+    for index in split:
+        need = pairs_needed(messages[index].content.strip(), separators)
+        need = need if need <= len(pairs) else 1
+        if need > len(pairs) - free:
+            batches.append(batch)
+            batch, free = {}, 0
+        batch[index] = list(pairs[free : free + need])
+        free += need
+    return [*batches, batch] if batch else batches
 
 
 def _from_spans(text: str, spans: Sequence[tuple[int, int]]) -> list[PromptSegment]:
@@ -181,11 +202,8 @@ class ChatFormat:
         if not pairs:
             return None
         spans: list[tuple[int, int]] = []
-        for batch_start in range(0, len(split), len(pairs)):
-            batch = dict(zip(split[batch_start : batch_start + len(pairs)], pairs))
-            found = self._pieces_of(
-                plain, messages, marks, batch, separators, add_generation_prompt, first=batch_start == 0
-            )
+        for number, batch in enumerate(_batches(messages, split, pairs, separators)):
+            found = self._pieces_of(plain, messages, marks, batch, separators, add_generation_prompt, first=number == 0)
             if found is None:
                 return None
             spans.extend(found)
@@ -196,33 +214,44 @@ class ChatFormat:
         plain: str,
         messages: Sequence[Message],
         marks: tuple[str, str],
-        batch: dict[int, tuple[str, str]],
+        batch: dict[int, list[tuple[str, str]]],
         separators: Sequence[str],
         add_generation_prompt: bool,
         *,
         first: bool,
     ) -> list[tuple[int, int]] | None:
-        """One render of :meth:`_pieces_at_once`: the contents of ``batch`` cut with their own pairs; the
-        contents that hold no literal marked whole (their spans kept from the ``first`` render only)."""
+        """One render of :meth:`_pieces_at_once`: the contents of ``batch`` cut with their own pairs (a pair
+        for each piece where it has as many, :func:`exact_spans`, else one for them all); the contents that
+        hold no literal marked whole (their spans kept from the ``first`` render only)."""
         whole = [i for i, m in enumerate(messages) if i not in batch and not any(s in m.content for s in separators)]
         for empty_pairs in ("before", "after", "ends", "last"):
             dicts = []
             for i, m in enumerate(messages):
                 content = m.content
                 if i in batch:
-                    content = marked_pieces(content, *batch[i], separators, empty_pairs=empty_pairs) or content
+                    own = batch[i] if len(batch[i]) > 1 else ()
+                    content = (
+                        marked_pieces(content, *batch[i][0], separators, empty_pairs=empty_pairs, own_pairs=own)
+                        or content
+                    )
                 elif i in whole:
                     content = marked(content, *marks)
                 dicts.append(content)
             text = self._render_contents(messages, dicts, add_generation_prompt)
             if text is None:
                 return None
-            unmarked, found, lost = read_pairs(text, [marks, *batch.values()])
+            unmarked, found, lost = read_pairs(text, [marks, *(pair for own in batch.values() for pair in own)])
             if unmarked != plain or lost:
                 continue
             spans = list(found[0]) if first else []
-            for (index, _), pieces in zip(batch.items(), found[1:]):
-                spans += joined(plain, pieces, [messages[index].content.strip()], separators, empty_pairs)
+            position = 1
+            for index, own in batch.items():
+                pieces, core = found[position : position + len(own)], messages[index].content.strip()
+                position += len(own)
+                if len(own) > 1:
+                    spans += exact_spans(plain, pieces, core, separators, empty_pairs)
+                else:
+                    spans += joined(plain, pieces[0], [core], separators, empty_pairs)
             return spans
         return None
 
@@ -352,7 +381,19 @@ class ChatFormat:
         """
         core = messages[index].content.strip()
         separators = [s for s in template_literals(self.template) if s in core]
+        need = pairs_needed(core, separators) if separators else 1
+        own = other_marks(messages, self.template, marks)[:need] if need > 1 else []
         for empty_pairs in ("before", "after", "ends", "last", "") if separators else ():
+            if len(own) == need > 1:  # its pieces repeat: a pair for each tells which landed where
+                text = self._render_marked(
+                    messages, (index,), marks, add_generation_prompt,
+                    lambda content, pairs=empty_pairs: marked_pieces(
+                        content, *marks, separators, empty_pairs=pairs, own_pairs=own
+                    ),
+                )  # fmt: skip
+                unmarked, pieces, lost = read_pairs(text, own) if text is not None else ("", [], True)
+                if unmarked == plain and not lost and any(pieces):
+                    return exact_spans(plain, pieces, core, separators, empty_pairs)
             found = self._marked_spans(
                 plain, messages, (index,), marks, (0, 0), add_generation_prompt,
                 lambda content, pairs=empty_pairs: marked_pieces(content, *marks, separators, empty_pairs=pairs),

@@ -200,7 +200,13 @@ def printable_marks(messages: Sequence[Message], template: str) -> tuple[str, st
 
 
 def marked_pieces(
-    content: str, open_mark: str, close_mark: str, separators: Sequence[str], *, empty_pairs: str = ""
+    content: str,
+    open_mark: str,
+    close_mark: str,
+    separators: Sequence[str],
+    *,
+    empty_pairs: str = "",
+    own_pairs: Sequence[tuple[str, str]] = (),
 ) -> str | None:
     """``content`` cut at each of ``separators`` in it (a template's own string literals), every piece marked.
 
@@ -218,27 +224,90 @@ def marked_pieces(
     ends, then at the end only (a pair makes the empty reasoning of ``<think></think>`` a true value, and
     the template took another branch); without them where the pairs change the render (a pair at the start changes
     ``startswith``).
+
+    ``own_pairs``: a pair for each piece (blanks included, :func:`pairs_needed`), in place of the one
+    pair: where a piece lands then says which piece it is (:func:`exact_spans`), so it is grown only as
+    the content goes on from there. None if there are fewer.
     """
     core = content.strip()
     cuts = _cuts(core, separators)
     if not cuts or (empty_pairs and len(_blanks(core, separators, empty_pairs)) > MOST_BLANKS):
         return None
+    if own_pairs and len(own_pairs) < len(cuts) + 1:
+        return None
     out: list[str] = []
     position = blanks = 0
-    for start, end in [*cuts, (len(core), len(core))]:
+    for number, (start, end) in enumerate([*cuts, (len(core), len(core))]):
         piece = core[position:start]
+        if own_pairs:
+            open_mark, close_mark = own_pairs[number]
         if piece.strip() or not empty_pairs:
             out.append(marked(piece, open_mark, close_mark))
         elif not _paired_blank(empty_pairs, position, start, len(core)):
             out.append(piece)
-        else:  # the k-th blank gets k pairs, so :func:`joined` knows which blank landed where
+        else:  # the k-th blank gets k pairs (one of its own), so :func:`joined` knows which blank landed where
             blanks += 1
-            pairs = (open_mark + close_mark) * blanks
+            pairs = (open_mark + close_mark) * (1 if own_pairs else blanks)
             out.append(pairs + piece if empty_pairs == "before" else piece + pairs)
         out.append(core[start:end])
         position = end
     at = content.index(core)
     return content[:at] + "".join(out) + content[at + len(core) :]
+
+
+def pairs_needed(core: str, separators: Sequence[str]) -> int:
+    """Pairs ``core`` needs for :func:`marked_pieces`: one for each piece (blanks included) where a piece's text
+    is in it more than once, so only a pair of its own tells which it is (:func:`exact_spans`); else one.
+
+    One shared pair is exact where every piece's text is in the content once (:func:`joined` finds its one
+    place), and a Qwen3 chat's replies are then marked fifteen to a render, not two.
+    """
+    position = 0
+    cuts = _cuts(core, separators)
+    for start, end in [*cuts, (len(core), len(core))]:
+        piece = core[position:start].strip()
+        if piece and len(_places(core, piece)) > 1:
+            return len(cuts) + 1
+        position = end
+    return 1
+
+
+def exact_spans(
+    text: str, found: Sequence[Sequence[tuple[int, int]]], core: str, separators: Sequence[str], empty_pairs: str = ""
+) -> list[tuple[int, int]]:
+    """The spans of ``core``'s pieces marked with pairs of their own (``found[i]``: where piece ``i`` landed in
+    ``text``), each grown over the separators the template wrote with it as ``core`` goes on from that piece.
+
+    :func:`joined` is given the spans of one shared pair, so it cannot tell which piece a span is: it
+    grows each as the content goes on from *any* place holding its text. A reply ``a<|im_end|></think>a``
+    of which Qwen3 writes the answer ``a`` before its own ``<|im_end|>``: the ``a`` at the start goes on
+    with ``<|im_end|>``, so the template's ``<|im_end|>`` was taken for data (safe, but the prompt was not
+    the one the model was trained on). Only whole separators that continue the content from the very
+    piece are data here, as there.
+    """
+    places: list[int] = []
+    position = 0
+    for start, end in [*_cuts(core, separators), (len(core), len(core))]:
+        piece = core[position:start]
+        if piece.strip():
+            places.append(position + len(piece) - len(piece.lstrip()))  # :func:`marked` keeps blanks outside
+        else:
+            places.append(position if empty_pairs == "before" else start)  # where its pair is (:func:`_blanks`)
+        position = end
+    grown_spans = sorted(
+        _continued(text, span, separators, [(core, places[number])])
+        for number, spans in enumerate(found)
+        for span in spans
+    )
+    result: list[tuple[int, int]] = []
+    for start, end in grown_spans:
+        if end <= start:
+            continue
+        if result and start <= result[-1][1]:  # pieces that meet: one piece of data, as one is tokenized
+            result[-1] = (result[-1][0], max(end, result[-1][1]))
+        else:
+            result.append((start, end))
+    return result
 
 
 def _paired_blank(empty_pairs: str, start: int, end: int, size: int) -> bool:

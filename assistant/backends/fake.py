@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..errors import BackendError, ModelLoadError
 from ..hookspecs import hookimpl
 from ..types import GenerationParams
-from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend, checked_candidates
+from .base import Capabilities, Prompt, SampledToken, TokenLoopBackend, checked_candidates, checked_model
 from .chat_format import CHATML_TEMPLATE, ChatFormat
 from .llama_library import OPTIONS as LLAMA_OPTIONS
 
@@ -117,6 +117,7 @@ class FakeBackend(TokenLoopBackend):
         return dataclasses.replace(super().capabilities, constrained=self.constrained)
 
     def load(self, model: str, **options: Any) -> None:
+        model = checked_model(model, f"the model given to the {self.name} backend's load()")
         if model.startswith("missing"):
             raise ModelLoadError(model, "no such file")
         self.check_options(options)  # a subclass with a load (and options) of its own is left to it

@@ -29,7 +29,7 @@ from ..models.context_size import (
 )
 from ..models.gguf import chat_template, header_text, read_metadata, training_context_length
 from ..types import GenerationParams
-from .base import Capabilities, SampledToken, TokenLoopBackend
+from .base import Capabilities, SampledToken, TokenLoopBackend, checked_model
 from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
 from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read the log buffer through this module)
@@ -125,6 +125,7 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
     def load(self, model: str, **options: Any) -> None:
         from ..models import resolve_model_path
 
+        model = checked_model(model, f"the model given to the {self.name} backend's load()")
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
         options = read_load_options(options)  # names and values, before resolving the model (a download)
         verbose, flash_attn = options["verbose"], options["flash_attn"]
@@ -198,7 +199,7 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         side's turn came, after the other side had run.
         """
         checked = read_load_options(dict(options))
-        path = model_on_disk(model) if model is not None else None
+        path = model_on_disk(checked_model(model, "the model given to check_options()")) if model is not None else None
         if path is not None:
             metadata = read_metadata(path, count_parameters=True)  # a truncated file too, as load refuses it
             check_llama_limits(path, metadata)

@@ -44,6 +44,25 @@ def check_prompt_fits(prompt_ids: Sequence[int], n_ctx: int) -> None:
         raise ContextOverflowError(len(prompt_ids), n_ctx)
 
 
+def checked_model(model: Any, where: str = "the model given to a backend's load()") -> str:
+    """``model`` as the text ``-m`` takes: a str as it is, a path object's path; a TypeError for anything else.
+
+    The one check of a model argument, made by every backend's ``load`` (and by
+    :func:`~assistant.backends.load_backend`, which names itself in ``where``), as
+    :func:`checked_prompt` is of a prompt: ``backend.load(5)`` was a raw
+    "'int' object has no attribute 'startswith'" on one engine and another message on the next.
+    """
+    import os
+
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if not isinstance(model, str):
+        raise TypeError(
+            f"{where} must be a str (a catalog name, a path, hf:ORG/REPO) or a path, not {type(model).__name__}"
+        )
+    return model
+
+
 def checked_prompt(prompt: Any) -> Prompt:
     """``prompt`` itself if it is a :data:`Prompt`; a TypeError naming what it is otherwise.
 

@@ -13,7 +13,7 @@ from ..errors import BackendError, ConfigError, ContextOverflowError, NotSupport
 from ..inspect.attention import DEFAULT_MEMORY_LIMIT as DEFAULT_ATTENTION_MEMORY_LIMIT
 from ..inspect.attention import check_memory, estimate_memory, window_length
 from ..types import AttentionMaps, Completion, GenerationParams, TokenLogprob, TopAlternative
-from .protocol import NOTHING_TO_PREDICT_FROM, Prompt, check_prompt_fits, checked_params
+from .protocol import Prompt, check_prompt_fits, checked_params
 
 if TYPE_CHECKING:
     from ..inspect.distribution import NextToken
@@ -89,7 +89,7 @@ class TokenInspection:
             reply_ids = self.checked_token_ids(reply)
         ids = prompt_ids + reply_ids
         if len(ids) > n_ctx:
-            raise ContextOverflowError(len(ids), n_ctx)
+            raise ContextOverflowError(len(prompt_ids), n_ctx, continuation_tokens=len(reply_ids))
         check_memory(estimate_memory(layers, heads, len(ids), window), memory_limit)
         start = len(ids) - window_length(len(ids), window)
         weights = self.attention_weights(ids, start)
@@ -159,11 +159,10 @@ class TokenInspection:
 
     def _forced_ids(self, prompt: Prompt, token_ids: Sequence[int]) -> list[int]:
         prompt_ids = self.prompt_token_ids(prompt)
-        if not prompt_ids:  # the engine would read logits that were never computed
-            raise ConfigError(NOTHING_TO_PREDICT_FROM)
-        total = len(prompt_ids) + max(len(token_ids) - 1, 0)
-        if len(prompt_ids) >= self.context_length or total >= self.context_length:
-            raise ContextOverflowError(max(len(prompt_ids), total), self.context_length)
+        check_prompt_fits(prompt_ids, self.context_length)  # an empty one: logits that were never computed
+        # The last forced token is only read, never fed: P + R tokens need a window of P + R - 1 positions.
+        if len(prompt_ids) + max(len(token_ids) - 1, 0) >= self.context_length:
+            raise ContextOverflowError(len(prompt_ids), self.context_length, continuation_tokens=len(token_ids))
         return prompt_ids
 
     def token_logprobs(

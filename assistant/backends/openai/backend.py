@@ -36,7 +36,7 @@ from ... import __version__
 from ...errors import NotSupportedError, RemoteError
 from ...terminal_text import visible_text
 from ...types import Chunk, Completion, GenerationParams, Message, TokenLogprob
-from ..base import Capabilities, Prompt, checked_candidates, checked_params, checked_prompt
+from ..base import Capabilities, Prompt, checked_candidates, checked_model, checked_params, checked_prompt
 from ..chat_format import ChatFormat
 from ..streaming import collect
 from .discovery import choose_model, detect_profile, find_context_length
@@ -103,6 +103,7 @@ class OpenAIBackend:
     # ---- loading --------------------------------------------------------------------
     def load(self, model: str, **options: Any) -> None:
         """Connect to the server named by ``model``/options and check it answers (fail fast)."""
+        model = checked_model(model, f"the model given to the {self.name} backend's load()")
         progress = options.pop("progress", None)
         options.pop("verbose", None)
         settings = resolve_settings(model, options)

@@ -40,7 +40,7 @@ from ...models.context_size import OVERRIDE_OPTION, override_requested
 from ...models.gguf import read_metadata
 from ...option_values import check_backend_options, switch_option, unknown_options_error
 from ...types import GenerationParams
-from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend
+from ..base import Capabilities, Prompt, SampledToken, TokenLoopBackend, checked_model
 from ..chat_format import ChatFormat
 from ..engine.threads import AvailableCores, ThreadGovernor
 from ..model_files import model_on_disk
@@ -202,6 +202,7 @@ class TransformersBackend(TokenLoopBackend):
     def load(self, model: str, **options: Any) -> None:
         from ...models import resolve_model_path
 
+        model = checked_model(model, f"the model given to the {self.name} backend's load()")
         progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
         choices = read_load_options(options)  # every value, before any download or load
         options, verbose, native, attn = choices.options, choices.verbose, choices.native, choices.attn
@@ -271,6 +272,8 @@ class TransformersBackend(TokenLoopBackend):
         transformers:n_ctx=100000`` was refused only when this side's turn came, after the other had run.
         """
         choices = read_load_options(dict(options))
+        if model is not None:
+            model = checked_model(model, "the model given to check_options()")
         path = model_on_disk(model, directory_ok=True) if model is not None and choices.n_ctx else None
         if path is None:
             return

@@ -108,6 +108,10 @@ def ranked_top(values: Any, count: int) -> tuple[Any, Any]:
     the numpy twin (:func:`assistant.inspect.distribution.top_indices`) keep 1, 2 and 4, so
     ``top_k`` kept other tokens on this backend. ``topk`` still finds the cut's value
     (no sort of the whole vocabulary per token); only the tokens at or above it are ranked.
+
+    Every step stays on the device, of shapes known beforehand: ``nonzero`` (a shape
+    that depends on the data) and ``numel`` of it waited for the GPU, twice per token
+    while streaming with log-probs, before the one transfer of the step's numbers.
     """
     import torch
 
@@ -116,14 +120,18 @@ def ranked_top(values: Any, count: int) -> tuple[Any, Any]:
     if count <= 0:
         return found, found_ids
     kth = found[-1]
-    above = torch.nonzero(values > kth).flatten()
-    tied = torch.nonzero(values == kth).flatten()[: count - above.numel()]
-    ids = torch.cat([above, tied])
-    if ids.numel() != count:  # NaN logits compare with nothing: topk's own answer, as before
-        return found, found_ids
+    above = values > kth
+    tied = values == kth
+    # the tied tokens in id order, as many as the cut leaves room for: the lowest ids
+    room = count - above.sum()
+    chosen = above | (tied & (torch.cumsum(tied, dim=-1) <= room))
+    # exactly ``count`` chosen: topk of the 0/1 mask gives their ids (in no order), sorted into id order
+    ids = torch.sort(torch.topk(chosen.to(torch.uint8), count).indices).values
     order = torch.sort(values[ids], descending=True, stable=True).indices  # equal values sit in id order
     ids = ids[order]
-    return values[ids], ids
+    # NaN logits compare with nothing (fewer than ``count`` chosen): topk's own answer, as before
+    whole = chosen.sum() == count
+    return torch.where(whole, values[ids], found), torch.where(whole, ids, found_ids)
 
 
 def token_numbers(
@@ -138,16 +146,19 @@ def token_numbers(
     import torch
 
     logprobs = torch.log_softmax(logits.float(), dim=-1)
-    values, ids = ranked_top(logprobs, count)  # alternatives tied in logprob listed as greedy breaks ties
+    _, ids = ranked_top(logprobs, count)  # alternatives tied in logprob listed as greedy breaks ties
     wanted = torch.cat([torch.tensor([token], device=ids.device), ids])
-    if sampled is None:
-        p_sampled: list[float | None] = [None] * len(wanted)
-    else:
+    columns = [logprobs[wanted], wanted.double()]  # ids up to 2**53 are exact in a double
+    if sampled is not None:
         kept_ids, kept_p = sampled
         if kept_ids is None:
-            p_sampled = kept_p[wanted].tolist()
+            columns.append(kept_p[wanted])
         else:
             match = wanted[:, None] == kept_ids[None, :]
-            p_sampled = (match.float() * kept_p[None, :]).sum(dim=1).tolist()
-    top = [(int(i), float(v), p) for i, v, p in zip(ids.tolist(), values.tolist(), p_sampled[1:])]
-    return float(logprobs[token]), p_sampled[0], top
+            columns.append((match.float() * kept_p[None, :]).sum(dim=1))
+    # One transfer for the step (a float32 is exact in a double): a .tolist() per column and a float() of
+    # the token's log-prob each waited for the GPU, on every streamed token.
+    rows = torch.stack([column.double() for column in columns], dim=1).tolist()
+    p_sampled = [row[2] if sampled is not None else None for row in rows]
+    top = [(int(row[1]), row[0], p) for row, p in zip(rows[1:], p_sampled[1:])]
+    return rows[0][0], p_sampled[0], top
