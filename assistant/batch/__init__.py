@@ -12,17 +12,16 @@ batch's ``-o``, ``-v``, ``--schema``, ``-s``, ``--examples-as``; a tool batch's 
 that wrote the lines.
 """
 
+from .progress import ProgressBar, format_duration
 from .rows import DEFAULT_INPUT_FIELDS, Row, check_input_field, read_rows
 from .runner import (
     BackendFailure,
     BatchSummary,
-    ProgressBar,
     already_done,
     backend_failure,
     check_output,
     completed_rows,
     done_rows,
-    format_duration,
     iter_results,
     recorded_conversation,
     run_rows,

@@ -19,7 +19,7 @@ from ..history.recorder import ConversationRecorder
 from ..history.session_link import HistoryLink
 from .provenance import line_input
 from .rows import Row
-from .runner import BatchSummary, already_done, iter_results, recorded_conversation
+from .runner import BatchSummary, already_done, iter_results, recorded_conversation, unrecorded_lines
 
 CHECKED_INPUTS = 200
 """Inputs of the results file looked for among the conversation's messages: enough to find one, bounded."""
@@ -32,9 +32,13 @@ def finished_already(rows: list[Row], out: Path | None, resume: bool, link: Hist
 
     The line is the one the batch's last run ended with, conversation included: the user who
     resumed to find where the batch was recorded is told, for tool and template batches alike,
-    and only where the conversation is this history's (:func:`continued_conversation`).
+    and only where the conversation is this history's (:func:`continued_conversation`). Not finished
+    while a row's line says its turn is not in the history this run records (:func:`unrecorded_lines`):
+    the run records it.
     """
     finished = already_done(rows, out, resume)
+    if finished is not None and link.log and link.store is not None and unrecorded_lines(rows, out):
+        return None
     if finished is not None and out is not None:
         finished.conversation_id = continued_conversation(link, out)[0]
     return finished

@@ -25,8 +25,6 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,9 @@ from typing import IO, Any, Callable, Iterable, Iterator, TypeVar
 
 from ..errors import AssistantError, ConfigError, OutputError, RemoteError
 from ..terminal_text import json_text
+from .output import OutputSink, hold, writing
 from .parallel import in_order
+from .progress import ProgressBar, format_duration  # noqa: F401 (moved to .progress; still importable here)
 from .rows import Row, jsonl_lines
 
 T = TypeVar("T")
@@ -49,6 +49,10 @@ REQUEST_FAULTS = frozenset({400, 413, 414, 422})
 the next row may well succeed, so they never stop a batch."""
 STOP_AFTER = 2
 """Consecutive rows failing with the same backend failure that stop a batch (:func:`run_rows`)."""
+HISTORY_ERROR = "history_error"
+"""The field of a result line whose row ran but whose turn the history could not take (the database
+locked past its wait, a full disk): why. ``--resume`` records that turn from the line, without running
+the row again (:func:`unrecorded_lines`), and writes the line again without it."""
 
 
 class BackendFailure(dict):  # type: ignore[type-arg]
@@ -79,6 +83,9 @@ class BatchSummary:
     seconds: float = 0.0
     conversation_id: int | None = None
     """The history conversation holding the rows' turns (None: not recorded, ``--no-log``)."""
+    recorded: int = 0
+    """Of the rows :attr:`skipped`, those whose turn this run put in the history from their line
+    (:data:`HISTORY_ERROR`): an earlier run wrote their result but could not record it."""
     stopped: str | None = None
     """Why the batch stopped before its last row (the backend failed alike on consecutive rows, the
     history could not record a row), else None."""
@@ -94,6 +101,7 @@ class BatchSummary:
             "done": self.done,
             "failed": self.failed,
             "skipped": self.skipped,
+            "recorded": self.recorded,
             "not_run": self.not_run,
             "seconds": round(self.seconds, 3),
             "conversation_id": self.conversation_id,
@@ -107,6 +115,8 @@ class BatchSummary:
         the conversation is the one ``assistant history show`` opens, the same for every run of a resumed batch.
         """
         skipped = f", {self.skipped} already done" if self.skipped else ""
+        if self.recorded:
+            skipped += f" ({self.recorded} of them now recorded in the history)"
         if self.stopped is not None and self.not_run:
             skipped += f", {self.not_run} not run"
         target = f" -> {out}" if out is not None else ""
@@ -139,6 +149,13 @@ def check_output(out: Path | None, resume: bool, force: bool = False, source: Pa
         # Reading /dev/stdout for the rows done waited for ever on a pipe, or for keys on a terminal.
         raise ConfigError(f"--resume reads the rows done from --out, and {out} is not a regular file; give the results file")
     _check_writable(out)
+    from ..history.sqlite_files import sqlite_file_kind
+
+    if (kind := sqlite_file_kind(out)) is not None:  # --force over the history: every conversation gone
+        raise ConfigError(f"--out {out} is {kind} (a history?), not a results file; choose another --out")
+    if out.is_file():  # a run writing it now: refused before its lines are read or cut (unreadable: said later)
+        with contextlib.suppress(OSError), out.open("rb") as handle:
+            hold(handle, out, shared=True)
     if out is not None and not resume and not force and out.exists() and out.stat().st_size:
         raise ConfigError(
             f"{out} already exists; pass --resume to continue it, --force to overwrite it, or choose another --out"
@@ -357,6 +374,17 @@ def _matched(rows: list[Row], lines: Iterable[tuple[int, Any, T]]) -> dict[int, 
     return found
 
 
+def unrecorded_lines(rows: list[Row], out: Path | None) -> dict[int, dict[str, Any]]:
+    """Per row of ``rows`` whose finished line in ``out`` says its turn is not in the history
+    (:data:`HISTORY_ERROR`), that line (a copy): ``--resume`` records the turn from it.
+
+    Such a row counted as done, so a ``--resume`` skipped it and the history never got its turn.
+    """
+    if out is None or not out.exists():
+        return {}
+    return {number: dict(line) for number, line in done_lines(rows, out).items() if line.get(HISTORY_ERROR)}
+
+
 def already_done(rows: list[Row], out: Path | None, resume: bool) -> BatchSummary | None:
     """The summary of a ``--resume`` that finds every row done, else None: checked before the model loads.
 
@@ -375,59 +403,6 @@ def iter_results(path: Path) -> Iterator[dict[str, Any]]:
     latest = {record["row"]: record for record in _records_of(path.read_bytes())}
     for number in sorted(latest):
         yield dict(latest[number])  # a copy: the parsed records are kept for the next reading
-
-
-class ProgressBar:
-    """``[#####.....] 45/100 45% 2.3 rows/s ETA 0:24 (1 failed)`` redrawn on a terminal.
-
-    On a non-terminal stream it stays quiet, so logs hold the one summary line
-    instead of hundreds of carriage returns.
-    """
-
-    def __init__(self, total: int, stream: IO[str] | None = None, width: int = 24) -> None:
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.count = 0
-        self.failed = 0
-        self.start = time.perf_counter()
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def advance(self, ok: bool = True) -> None:
-        self.count += 1
-        self.failed += 0 if ok else 1
-        if self.live:
-            self.stream.write("\r" + self.line())
-            self.stream.flush()
-
-    def line(self, now: float | None = None) -> str:
-        elapsed = (now if now is not None else time.perf_counter()) - self.start
-        fraction = self.count / self.total if self.total else 1.0
-        filled = int(self.width * fraction)
-        rate = self.count / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.count) / rate if rate > 0 else None
-        parts = [
-            f"[{'#' * filled}{'.' * (self.width - filled)}]",
-            f"{self.count}/{self.total}",
-            f"{fraction:4.0%}",
-            f"{rate:.2f} rows/s",
-            f"ETA {format_duration(eta)}" if eta is not None else "ETA --:--",
-        ]
-        if self.failed:
-            parts.append(f"({self.failed} failed)")
-        return " ".join(parts)
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def run_rows(
@@ -459,23 +434,34 @@ def run_rows(
     there, every line written so far kept, and the summary says why (``stopped``): the rows
     left would each fail the same way, one request and one error line apiece. So does an
     ``on_record`` that fails (the history database locked by another program for longer than its
-    wait, a full disk): the row's line is written, and the batch ends with how to go on
-    (``--resume``), where it ended on the bare error ("…; try again") and a rerun without
-    ``--resume`` was refused for the results file it had left.
+    wait, a full disk): the row's line is written, marked with why (:data:`HISTORY_ERROR`), and the
+    batch ends with how to go on (``--resume``), where it ended on the bare error ("…; try again")
+    and a rerun without ``--resume`` was refused for the results file it had left. A ``--resume``
+    with an ``on_record`` gives it the marked lines again, in their turn, without running their rows
+    (a model's second answer could differ from the one the file keeps), and writes them again unmarked.
     """
     check_output(out, resume, force)
     done = done_rows(rows, out) if resume and out is not None else set()
-    pending = [row for row in rows if row.number not in done]
+    replayed = unrecorded_lines(rows, out) if resume and on_record is not None else {}
+    pending = [row for row in rows if row.number not in done or row.number in replayed]
     summary = BatchSummary(
-        total=len(rows), skipped=len(rows) - len(pending), conversation_id=conversation() if conversation else None
-    )
+        total=len(rows), skipped=len(rows) - len(pending) + len(replayed),
+        conversation_id=conversation() if conversation else None,
+    )  # fmt: skip
     forget_parsed()  # every check has read the file: its records need not stay in memory while the rows run
     bar = progress(len(pending)) if callable(progress) else progress
     start = time.perf_counter()
-    results = in_order(pending, work, parallel, cancel)
+
+    def run(row: Row) -> dict[str, Any]:
+        line = replayed.get(row.number)
+        if line is None:
+            return work(row)
+        return {key: value for key, value in line.items() if key not in ("row", "id", "conversation_id", HISTORY_ERROR)}
+
+    results = in_order(pending, run, parallel, cancel)
     alike: list[int] = []  # the consecutive rows that failed with the same backend failure
     last_failure: str | None = None
-    with _OutputSink(out, stdout, append=resume) as sink, contextlib.closing(results), _writing(out):
+    with OutputSink(out, stdout, append=resume) as sink, contextlib.closing(results), writing(out):
         try:
             for row, result in results:
                 failure = str(result.get("error")) if isinstance(result, BackendFailure) else None
@@ -488,15 +474,22 @@ def run_rows(
                     if on_record is not None:
                         on_record(record)
                 except AssistantError as exc:
-                    unrecorded = f"row {row.number} could not be recorded in the history: {exc}"
+                    unrecorded = (
+                        f"row {row.number} could not be recorded in the history: {exc} (its result line is kept, "
+                        f'marked "{HISTORY_ERROR}", and --resume records it)'
+                    )
+                    record[HISTORY_ERROR] = str(exc)
                 finally:  # a failed or interrupted recording still keeps the row's result
                     if conversation is not None:
                         record["conversation_id"] = summary.conversation_id = conversation()
                     sink.write(json_text(record) + "\n")
                     sink.flush()
                 ok = record["error"] is None
-                summary.done += 1 if ok else 0
-                summary.failed += 0 if ok else 1
+                if row.number in replayed:
+                    summary.recorded += 1 if unrecorded is None else 0
+                else:
+                    summary.done += 1 if ok else 0
+                    summary.failed += 0 if ok else 1
                 if bar is not None:
                     bar.advance(ok)
                 if unrecorded is not None:
@@ -511,46 +504,3 @@ def run_rows(
             if bar is not None:
                 bar.close()
     return summary
-
-
-@contextlib.contextmanager
-def _writing(out: Path | None) -> Iterator[None]:
-    """A write that fails (a full disk, a stream closed under us) is an :class:`OutputError` naming the file."""
-    try:
-        yield
-    except BrokenPipeError:
-        raise  # a reader that stopped early (``| head``): the CLI leaves quietly
-    except OSError as exc:
-        raise OutputError(f"cannot write {out or 'the results'}: {exc.strerror or exc}") from exc
-
-
-class _OutputSink:
-    """Write to ``out`` (created with its directory; appended to when resuming), or to stdout."""
-
-    def __init__(self, out: Path | None, stdout: IO[str] | None, append: bool) -> None:
-        self.out = out
-        self.stdout = stdout
-        self.append = append
-        self.handle: IO[str] | None = None
-
-    def __enter__(self) -> IO[str]:
-        if self.out is None:
-            return self.stdout or sys.stdout
-        with _writing(self.out):
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = self.out.open("a" if self.append else "w", encoding="utf-8")
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        if self.handle is None:
-            return
-        try:
-            with _writing(self.out):
-                self.handle.flush()
-                if stat.S_ISREG(os.fstat(self.handle.fileno()).st_mode):
-                    # Durable on disk. Only a file: fsync of a pipe or a device (``--out /dev/stdout``
-                    # into ``| jq``) fails with EINVAL, after every row was written.
-                    os.fsync(self.handle.fileno())
-        finally:
-            with contextlib.suppress(OSError):
-                self.handle.close()  # its buffer could not be written: already reported

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable, TextIO, TypeVar
 
 import click
 
-from ..terminal_text import one_line, padded, visible_text
+from ..terminal_text import json_text, one_line, padded, visible_text
 from ..types import LENGTH_LIMIT_WORDS
 from .common import COUNT, ROW_ID, TEXT, echo_json, echo_untrusted
 from .history_options import db_option
@@ -145,8 +145,8 @@ def show(conversation_id: int, at: int | None, as_json: bool, db: str | None) ->
             echo_untrusted(f"--- system (changed)\n{_indented(system)}" if system else "--- system (none from here)")
         echo_untrusted(_message_header(message))
         echo_untrusted(_indented(message.content))
-        if message.tool_result is not None:
-            echo_json(message.tool_result)
+        if message.tool_result_apart:  # not a --batch row's, whose text is the JSON already
+            echo_untrusted(_indented(json_text(message.tool_result, indent=2)))  # under its message, as its text
 
 
 def _indented(text: str) -> str:

@@ -225,9 +225,8 @@ def _prompt_batch(
 ) -> None:
     from ..batch import ProgressBar, check_input_field, check_output, read_rows
     from ..batch.history import BatchRecorder, finished_already
-    from ..batch.provenance import check_resume_inputs
     from ..errors import TemplateError
-    from ..templates.batch import check_resume, row_generation_params, run_batch
+    from ..templates.batch import check_batch_resume, row_generation_params, run_batch
     from ..templates.render import checked_values
     from ..templates.run import refuse_before_load, resolve_params
 
@@ -245,12 +244,13 @@ def _prompt_batch(
     check_input_field(rows, input_field, batch, required=every_row_needs_input)
     refuse_before_load(template, examples_as, resolve_model_and_backend(model, backend)[1])  # every row would fail
     sampling = _sampling_given(options)  # -o as given, recorded on each line and compared on --resume
-    if (note := check_resume(
-        template, out, resume, variables=variables, sampling=sampling, system=system, examples_as=examples_as
-    )) is not None:
+    # rows changed since their lines ran, other settings: refused before the model loads, and before
+    # "every row is done"; run_batch is told so and does not read every line again
+    if (note := check_batch_resume(
+        template, rows, out, resume, variables=variables, sampling=sampling, system=system,
+        examples_as=examples_as, input_field=input_field,
+    )) is not None:  # fmt: skip
         echo_untrusted(note, err=True)
-    # rows changed since their lines ran: refused before the model loads, and before "every row is done"
-    check_resume_inputs(rows, out, resume, input_field)
     if (finished := finished_already(rows, out, resume, history)) is not None:
         finish_batch(finished, out)  # nothing left to run: no model to load
         return
@@ -294,10 +294,11 @@ def _prompt_batch(
                 system=system,
                 input_field=input_field,
                 progress=lambda total: ProgressBar(total),
-                on_record=record,
+                on_record=record if recorder.enabled else None,  # --no-log: a line not recorded stays so marked
                 parallel=in_flight,
                 conversation=recorder.conversation,
                 check_interrupt=ctrl_c.check,
+                resume_checked=True,
             )
         except KeyboardInterrupt:
             engine.cancel()

@@ -81,7 +81,8 @@ def run_batch(
     made = made_by(engine)  # the same on every line: asked once, before any row runs
 
     def work(row: Row) -> dict[str, Any]:
-        started[row.number] = time.perf_counter()
+        if recorder.enabled:  # popped when the row's turn is recorded: with --no-log, nothing would pop it
+            started[row.number] = time.perf_counter()
         result = run_tool_row(tool, row, engine, params, input_field, made)
         check_interrupt()
         return result
@@ -105,7 +106,7 @@ def run_batch(
     try:
         summary = run_rows(
             rows, work, out=out, resume=flags["resume"], force=flags["force"],
-            progress=lambda total: ProgressBar(total), on_record=record, parallel=parallel,
+            progress=lambda total: ProgressBar(total), on_record=record if recorder.enabled else None, parallel=parallel,
             cancel=engine.cancel if engine is not None else None, conversation=recorder.conversation,
         )  # fmt: skip
     except KeyboardInterrupt:

@@ -38,6 +38,7 @@ from ..files import names_a_directory, replacing
 from ..terminal_text import json_text, visible_text
 from ..types import LENGTH_LIMIT_WORDS, Message
 from .records import Conversation, StoredMessage
+from .sqlite_files import COMPANIONS
 
 FORMATS = ("markdown", "json", "jsonl")
 
@@ -193,7 +194,7 @@ def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
         if message.rendered is not None:
             template = " ".join((message.template or "(unnamed)").split())
             lines += [f"*(sent through template {inert_html(template)}; the JSON export has what the model was sent)*", ""]
-        if message.tool_name:
+        if message.tool_name and message.tool_result_apart:  # a --batch row's text is its result already
             result = json.dumps(message.tool_result, ensure_ascii=False, indent=2)
             tool = " ".join(message.tool_name.split())
             lines += [f"Tool `{tool}` result:", "", "```json", result, "```", ""]
@@ -315,7 +316,7 @@ def _write_keeping(out: TextIO, conversations: Exported, fmt: str, many: bool, u
         return []
 
 
-DATABASE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+DATABASE_COMPANIONS = ("", *COMPANIONS)
 """The history file and the files SQLite keeps beside it: none of them is an export target."""
 
 

@@ -187,6 +187,21 @@ class StoredMessage:
         return self.model_ref or self.model
 
     @property
+    def tool_result_apart(self) -> bool:
+        """Whether this turn has a tool result its text does not already say, for readers to show with it.
+
+        A single tool run's text is the tool's reading of its result (``positive  (positive 0.94, …)``),
+        so ``history show`` and the markdown export give the JSON under it; a ``--batch`` row's text is that
+        JSON itself, which they printed twice.
+        """
+        if self.tool_result is None:
+            return False
+        try:
+            return bool(json.loads(self.content) != self.tool_result)
+        except (ValueError, RecursionError):
+            return True
+
+    @property
     def cut_short(self) -> bool:
         """Whether the text stopped before the model ended it: interrupted, failed, or cut at max tokens.
 

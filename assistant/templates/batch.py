@@ -137,6 +137,33 @@ def check_resume(
     return None
 
 
+def check_batch_resume(
+    template: PromptTemplate,
+    rows: list[Row],
+    out: Path | None,
+    resume: bool,
+    *,
+    variables: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Any] | None = None,
+    system: str | None = None,
+    examples_as: str | None = None,
+    input_field: str | None = None,
+) -> str | None:
+    """Every check of a template batch's ``--resume`` that needs no model: the results file is this
+    template's with these shared settings (:func:`check_resume`, whose note it returns), and its finished
+    lines ran on the rows as they are now (:func:`~assistant.batch.provenance.check_resume_inputs`).
+
+    The one place both run, once per run: the CLI calls it before the model loads and tells
+    :func:`run_batch` so (``resume_checked``), which otherwise runs it itself. Each reads every line
+    of the results file, and both ran twice for a CLI batch (a 100,000-row file: seconds each).
+    """
+    note = check_resume(
+        template, out, resume, variables=variables, sampling=sampling, system=system, examples_as=examples_as
+    )
+    check_resume_inputs(rows, out, resume, input_field)  # nor answers to rows that have changed since
+    return note
+
+
 def run_batch(
     template: PromptTemplate,
     rows: list[Row],
@@ -157,6 +184,7 @@ def run_batch(
     parallel: int = 1,
     conversation: Callable[[], int | None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
+    resume_checked: bool = False,
 ) -> BatchSummary:
     """Run every row not yet done; ``variables`` are shared values a row's own fields override.
 
@@ -172,12 +200,15 @@ def run_batch(
     ``check_interrupt()`` runs after each row's work and raises :class:`KeyboardInterrupt` for a
     Ctrl-C the engine swallowed (llama.cpp's ctypes callbacks drop the exception, and the cancel
     it set ends the reply early): the row is then not written, not taken as done with a cut reply.
+    ``resume_checked``: the caller ran :func:`check_batch_resume` with these arguments (before loading
+    the model, and gave its note); otherwise it runs here.
     """
     check_resume_model(out, resume, backend)  # another model's answers are not added to this one's
-    check_resume_inputs(rows, out, resume, input_field)  # nor answers to rows that have changed since
-    # Every shared setting, -s and --examples-as included (a caller's check before the model loaded
-    # may not have had them); its note, if any, was the caller's to give.
-    check_resume(template, out, resume, variables=variables, sampling=sampling, system=system, examples_as=examples_as)
+    if not resume_checked:
+        check_batch_resume(
+            template, rows, out, resume, variables=variables, sampling=sampling, system=system,
+            examples_as=examples_as, input_field=input_field,
+        )  # fmt: skip
     generation = params or template.generation_params()
     declared = set(template.variable_names)
     shared = shared_settings(template, variables, sampling, system, examples_as)
@@ -193,11 +224,16 @@ def run_batch(
         return record
 
     def seen(record: dict[str, Any]) -> None:
-        if on_record is not None:
-            on_record(record, rendered.pop(record["row"], None))
+        assert on_record is not None
+        messages = rendered.pop(record["row"], None)
+        if messages is None and record.get("prompt_hash") is not None:
+            # a line an earlier run could not record, recorded now without running its row again
+            messages = _rendered_again(template, record, examples_as, system)
+        on_record(record, messages)
 
     return run_rows(
-        rows, work, out=out, resume=resume, force=force, progress=progress, stdout=stdout, on_record=seen,
+        rows, work, out=out, resume=resume, force=force, progress=progress, stdout=stdout,
+        on_record=seen if on_record is not None else None,
         parallel=parallel, cancel=backend.cancel, conversation=conversation,
     )
 
@@ -251,6 +287,21 @@ def _run_row(
         return _failed(record, f"{type(exc).__name__}: {exc}"), messages
     # its "template" lets --resume tell batches apart, its "model_ref" two files of one name
     return {**record, **result.to_dict(), "model_ref": model_ref}, messages
+
+
+def _rendered_again(
+    template: PromptTemplate, record: Mapping[str, Any], examples_as: str | None, system: str | None
+) -> list[Message] | None:
+    """The messages a result line's row was sent, rendered again from the variables the line keeps
+    (None where they no longer render): the history turn of a line written but not recorded."""
+    values = record.get("vars")
+    try:
+        return render_template(
+            template, dict(values) if isinstance(values, Mapping) else {}, examples_as=examples_as, system=system,
+            variables_hint=ROW_VARIABLES_HINT,
+        )  # fmt: skip
+    except AssistantError:
+        return None
 
 
 def _row_params(row: Row, params: GenerationParams) -> GenerationParams:
