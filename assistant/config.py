@@ -121,10 +121,21 @@ holds). The tables' contents, and ``batch_parallel`` / ``engine_process`` (which
 ``ASSISTANT_ENGINE_PROCESS`` override), are checked by the functions that read them."""
 
 
-def _config_path(value: str, base: Path) -> str:
-    """``~`` expanded; a relative path taken from ``base`` (the config file's directory), not the cwd."""
+def _config_path(key: str, value: str, config: Path) -> str:
+    """``~`` expanded; a relative path taken from the config file's directory, not the cwd.
+
+    The one reading of every path-valued key (:data:`PATH_KEYS`, each entry of
+    :data:`PATH_LIST_KEYS`). An empty or blank value is refused, naming the key:
+    ``templates_dir = ""`` silently meant the default directory (and ``plugin_dirs = [""]``
+    was dropped), so a variable that expanded to nothing in a generated config went
+    unnoticed; leave the key out for the default.
+    """
+    if not value.strip():
+        raise ConfigError(f"{key} in {config} is an empty path; give a path, or leave {key} out for the default")
+    if "\0" in value:  # no file system takes one: os.stat's "embedded null byte" was a traceback
+        raise ConfigError(f"{key} in {config} holds a NUL character (\\u0000), which no path can")
     path = Path(value).expanduser()
-    return str(path if path.is_absolute() else base / path)
+    return str(path if path.is_absolute() else config.parent / path)
 
 
 def _checked(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -132,21 +143,21 @@ def _checked(data: dict[str, Any], path: Path) -> dict[str, Any]:
 
     Done once here, where the file is read, so that every reader of these keys
     (history database, templates, plugins) sees the same checked values.
-    An empty string keeps meaning "not set" (the default).
+    An empty string for a text key keeps meaning "not set" (``default_system = ""``
+    leaves the system prompt to the model); for a path it is an error (:func:`_config_path`).
     """
-    base = path.parent
     for key in sorted(STRING_KEYS | PATH_KEYS):
         if key in data and not isinstance(data[key], str):
             kind = "a path" if key in PATH_KEYS else "text"
             raise ConfigError(f"{key} in {path} must be a string ({kind}), not {_value_shown(data[key])}")
-        if key in PATH_KEYS and data.get(key):
-            data[key] = _config_path(data[key], base)
+        if key in PATH_KEYS and key in data:
+            data[key] = _config_path(key, data[key], path)
     for key in sorted(PATH_LIST_KEYS & set(data)):
         entries = data[key]
         if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
             shown = _value_shown(entries)
             raise ConfigError(f"{key} in {path} must be a list of paths (strings), not {shown}")
-        data[key] = [_config_path(e, base) for e in entries if e]
+        data[key] = [_config_path(key, e, path) for e in entries]
     for key, holds in TABLE_KEYS.items():
         # `remotes = 5` was read as no remotes at all: -m lab was then "unknown model 'lab'"
         if key in data and not isinstance(data[key], dict):

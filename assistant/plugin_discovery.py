@@ -264,8 +264,14 @@ def build_state() -> PluginState:
         _load_directory_plugins(state, directory, allowed, seen, configured=configured)
     _load_entry_point_plugins(state, allowed, seen)
     for name in sorted((allowed or set()) - seen):
+        import difflib
+
+        # `ASSISTANT_PLUGINS=Translate` loaded nothing, saying only that no plugin has the name:
+        # names are matched exactly, so the one meant is pointed to.
+        close = difflib.get_close_matches(name.lower(), sorted(seen), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         record_failure(
-            state, name, "ASSISTANT_PLUGINS", LoadProblem("no plugin file or entry point has this name")
+            state, name, "ASSISTANT_PLUGINS", LoadProblem(f"no plugin file or entry point has this name{hint}")
         )
     _check_unknown_hooks(state)
     return state

@@ -94,7 +94,7 @@ def test_chat_system_prompt_must_be_valid_unicode() -> None:
 
     result = CliRunner().invoke(main, ["chat", "-s", "caf\udce9"])
     assert result.exit_code == 1
-    assert result.stderr.strip() == "error: -s is not valid UTF-8 (byte 0xe9 at character 4); check the terminal's encoding"
+    assert result.stderr.strip() == "error: -s/--system is not valid UTF-8 (byte 0xe9 at character 4); check the terminal's encoding"
 
 
 @pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"TERM": "dumb"}])

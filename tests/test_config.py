@@ -82,9 +82,9 @@ def test_relative_paths_are_taken_from_the_config_directory(
 
 
 def test_absolute_home_and_empty_values_keep_their_meaning(assistant_home: Path, tmp_path: Path) -> None:
-    write_config(assistant_home, f'db = "{tmp_path / "h.db"}"\ntemplates_dir = ""\ndefault_system = ""\n')
+    write_config(assistant_home, f'db = "{tmp_path / "h.db"}"\ndefault_system = ""\n')
     assert resolve_db_path() == tmp_path / "h.db"
-    assert user_templates_dir() == assistant_home / "config" / "templates"  # "" is the default
+    assert user_templates_dir() == assistant_home / "config" / "templates"  # left out: the default
     assert config.default_system_prompt() is None  # "" leaves the system prompt to the model
     write_config(assistant_home, 'db = "~/x.db"\ndefault_system = "Be brief."\n')
     assert resolve_db_path() == Path(os.path.expanduser("~/x.db"))

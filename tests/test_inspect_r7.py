@@ -164,7 +164,7 @@ def test_undecodable_text_is_refused_by_name_before_a_model_loads(args: tuple[st
     proc = run_cli(*args[:1], "-m", "no-such-model", *args[1:])  # the model is never looked up
     assert proc.returncode == 1
     assert "is not valid UTF-8 (byte 0xe9 at character 4)" in proc.stderr
-    assert proc.stderr.startswith(("error: TEXT ", "error: -s ")) and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(("error: TEXT ", "error: -s/--system ")) and proc.stderr.count("\n") == 1
 
 
 # ---- assistant next: a kept token's tiny chance is not printed as zero ------------------------------------------

@@ -414,11 +414,17 @@ class UnicodeText(click.ParamType):
 
 
 def _param_label(param: click.Parameter | None) -> str:
+    """How an error from a shared option type names the option: every spelling, as declared.
+
+    Why: the first spelling alone named ``-n`` to a user who had typed ``--limit 0``
+    (``-n must be a whole number …``), an option they never wrote; click does not say
+    which spelling was typed, so all of them are named (``-n/--limit``, as ``-m/--model``).
+    """
     if param is None:
         return "an argument"
     if isinstance(param, click.Argument):
         return param.human_readable_name.upper()
-    return param.opts[0]
+    return "/".join(param.opts)
 
 
 TEXT = UnicodeText()
@@ -439,8 +445,7 @@ class NameText(UnicodeText):
         if isinstance(value, str) and not value.strip():
             from ..errors import ConfigError
 
-            names = "/".join(param.opts) if isinstance(param, click.Option) else _param_label(param)
-            raise ConfigError(f"{names}: empty value (leave the option out for the default)")
+            raise ConfigError(f"{_param_label(param)}: empty value (leave the option out for the default)")
         return value
 
 

@@ -112,6 +112,10 @@ def translate_error(exc: BaseException, where: str) -> TemplateError:
         return TemplateError(
             f"{_short(filename)}:{exc.lineno}: syntax error: {exc.message}{_reached_from(frames, filename)}"
         )
+    if isinstance(exc, RecursionError) and not frames:
+        # Raised by Jinja's parser or compiler, not by a template calling itself: a body (or a field)
+        # of brackets or blocks thousands deep. "Recurses" sent the user looking for an include loop.
+        return TemplateError(f"{where}: the template nests too deeply (brackets, filters or blocks inside one another)")
     location = frames[-1] if frames else None
     prefix = _position(*location) if location else where
     suffix = _reached_from(frames, location[0]) if location else ""
@@ -141,16 +145,21 @@ def _parse(env: jinja2.Environment, source: str, filename: str) -> nodes.Templat
         raise translate_error(exc, filename) from None
 
 
-def undeclared_names(env: jinja2.Environment, source: str, filename: str) -> set[str]:
-    """Variables a template body reads but never sets (Jinja's own static analysis)."""
+def undeclared_names(env: jinja2.Environment, source: str | nodes.Template, filename: str) -> set[str]:
+    """Variables a template body reads but never sets (Jinja's own static analysis).
+
+    ``source`` may be the body already parsed: a loader that compiles it too parses it once.
+    """
     from jinja2 import meta
 
-    return set(meta.find_undeclared_variables(_parse(env, source, filename)))
+    tree = source if isinstance(source, nodes.Template) else _parse(env, source, filename)
+    return set(meta.find_undeclared_variables(tree))
 
 
-def reads_other_templates(env: jinja2.Environment, source: str, filename: str) -> bool:
+def reads_other_templates(env: jinja2.Environment, source: str | nodes.Template, filename: str) -> bool:
     """Whether a body includes, extends or imports another template: the variables that one
     reads are not among :func:`undeclared_names`, which sees one file."""
     from jinja2 import meta
 
-    return any(True for _ in meta.find_referenced_templates(_parse(env, source, filename)))
+    tree = source if isinstance(source, nodes.Template) else _parse(env, source, filename)
+    return any(True for _ in meta.find_referenced_templates(tree))

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import TemplateError
-from ..text_checks import invalid_unicode_in
+from ..text_checks import RepeatedKey, invalid_unicode_in, refuse_repeated_keys
 from .search import read_template_text
 from .spec import Variable, check_examples
 from .yaml_data import load_yaml, yaml_problem
@@ -72,17 +72,30 @@ def _parse_examples_file(file: Path, text: str) -> tuple[list[Any], list[int] | 
     if file.suffix == ".jsonl":
         items = []
         lines: list[int] = []
-        from ..batch.rows import jsonl_lines  # the one JSON Lines splitter (U+2028 stays inside its row)
+        # The one JSON Lines splitter (U+2028 stays inside its row), and the batch rows' strict reading of
+        # a line: Python's reader took NaN (the example rendered "nan"), 1e400 (rendered "Infinity") and a
+        # key given twice ({"input": "a", "input": "c"} kept "c" without a word), none of which a batch row takes.
+        from ..batch.rows import _finite_float, _no_constant, _whole_number, jsonl_lines
 
         for number, line in enumerate(jsonl_lines(text), 1):
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = json.loads(
+                    line,
+                    parse_constant=_no_constant,
+                    parse_float=_finite_float,
+                    parse_int=_whole_number,
+                    object_pairs_hook=refuse_repeated_keys,
+                )
             except json.JSONDecodeError as exc:
                 raise TemplateError(f"{file}:{number}: invalid JSON: {exc.msg}") from None
             except RecursionError:
                 raise TemplateError(f"{file}:{number}: invalid JSON: nested too deeply") from None
+            except RepeatedKey as exc:
+                raise TemplateError(f"{file}:{number}: the key {exc.key!r} is given twice; give it once") from None
+            except ValueError as exc:  # NaN / Infinity, 1e400, a number of thousands of digits
+                raise TemplateError(f"{file}:{number}: invalid JSON: {exc}") from None
             # JSON may spell a lone surrogate ("\ud800"): no tokenizer or hash can take it,
             # so it is refused here, at its line, not as a traceback when the prompt is sent.
             problem = invalid_unicode_in(item)

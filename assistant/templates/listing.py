@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import TemplateError
 from .loader import load_template
 from .search import SUFFIX, template_dirs, template_name
+from .value_checks import declaration_problem
 
 
 @dataclass
@@ -63,6 +64,8 @@ def list_templates(include_shadowed: bool = False) -> list[TemplateListing]:
                 template_name(name)  # any other name no lookup accepts says why
                 template = load_template(str(path) if shadowed_by else name, dirs)
                 entry.description, entry.strategy = template.description, template.strategy
+                # a check naming no loaded tool, or a default its check refuses: unusable, so listed as such
+                entry.error = declaration_problem(template)
             except TemplateError as exc:
                 entry.error = str(exc)
             out.append(entry)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 
 from ..errors import TemplateError
 from .diagnostics import field_filename, reads_other_templates, translate_error, undeclared_names
@@ -145,11 +146,12 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
     if not isinstance(example_template, str):
         raise TemplateError(f"{where}: 'example_template' must be a string")
 
-    body_template = _compile_body(env, text, path)
+    body_tree = _parse_body(env, text, path)  # parsed once: compiled, and read for its variables and includes
+    body_template = _compile_body(env, body_tree, path)
     system_template = _compile_field(env, system, "system", front, path) if system else None
     example_compiled = _compile_field(env, example_template, "example_template", front, path)
 
-    body_reads = undeclared_names(env, jinja_source(text), str(path))
+    body_reads = undeclared_names(env, body_tree, str(path))
     used = body_reads | (undeclared_names(env, system, f"{where} (system)") if system else set())
     builtins = set(env.globals) | RESERVED_NAMES
     if "variables" in data:
@@ -212,7 +214,7 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
         system_template,
         example_compiled,
         "examples" in body_reads,
-        reads_other_templates(env, jinja_source(text), str(path)),
+        reads_other_templates(env, body_tree, str(path)),
     )
     return template
 
@@ -229,12 +231,22 @@ class Compiled:
     """It includes, extends or imports another template (whose variables were not inferred)."""
 
 
-def _compile_body(env: PromptSandbox, text: str, path: Path) -> jinja2.Template:
-    """Compile the body straight from the text already read (includes still use the loader)."""
+def _parse_body(env: PromptSandbox, text: str, path: Path) -> nodes.Template:
+    """The body parsed from the text already read, once: Jinja's parser is most of a load's cost,
+    and compiling, :func:`undeclared_names` and :func:`reads_other_templates` each parsed it again
+    (a 400 KB body took 9 s to load)."""
     try:
-        code = env.compile(jinja_source(text), name=path.name, filename=str(path))
-        return env.template_class.from_code(env, code, env.make_globals(None), None)
+        return env.parse(jinja_source(text), name=path.name, filename=str(path))
     except Exception as exc:  # syntax errors name file and line
+        raise translate_error(exc, str(path)) from None
+
+
+def _compile_body(env: PromptSandbox, tree: nodes.Template, path: Path) -> jinja2.Template:
+    """Compile the parsed body (includes still use the loader)."""
+    try:
+        code = env.compile(tree, name=path.name, filename=str(path))
+        return env.template_class.from_code(env, code, env.make_globals(None), None)
+    except Exception as exc:
         raise translate_error(exc, str(path)) from None
 
 
@@ -255,6 +267,8 @@ def _compile_field(env: PromptSandbox, text: str, key: str, front: str, path: Pa
     except jinja2.TemplateSyntaxError as exc:
         position = f"{path}:{exc.lineno}" if start is not None and exc.lineno else f"{path}"
         raise TemplateError(f"{position}: syntax error in '{key}': {exc.message}") from None
+    except RecursionError as exc:  # a field thousands of brackets deep: a traceback that stopped `templates list`
+        raise translate_error(exc, f"{path}: in '{key}'") from None
 
 
 

@@ -31,7 +31,7 @@ from ..types import Message, Role
 from .diagnostics import translate_error
 from .sandbox import MAX_RENDERED_CHARS, OutputLimitError, render_bounded, step_budget, value_size
 from .spec import PromptTemplate
-from .value_checks import checked_value
+from .value_checks import checked_default, checked_value, listed
 
 COT_INSTRUCTION = (
     "Think step by step and write out your reasoning. "
@@ -92,8 +92,8 @@ def resolve_variables(
     problems: list[str] = []
     unknown = sorted(name for name in given if template.variable(name) is None)
     if unknown:
-        takes = ", ".join(template.variable_names) or "no variables"
-        problems.append(f"unknown variable(s) {', '.join(unknown)} (it takes: {takes}){declare}")
+        takes = listed(template.variable_names) or "no variables"
+        problems.append(f"unknown variable(s) {listed(unknown)} (it takes: {takes}){declare}")
     missing = [v.name for v in template.variables if v.required and given.get(v.name) is None]
     if missing:
         if missing == ["input"]:
@@ -102,11 +102,16 @@ def resolve_variables(
             hint = f"input: {input_hint}; the others: {variables_hint}"
         else:
             hint = variables_hint
-        problems.append(f"missing required variable(s) {', '.join(missing)} ({hint})")
+        problems.append(f"missing required variable(s) {listed(missing)} ({hint})")
     if problems:
         raise TemplateError(f"template {template.name!r}: " + "; ".join(problems))
     # A default left empty in YAML (``default:``, null) is the empty text, never the word "None".
-    values = {v.name: "" if v.default is None else v.default for v in template.variables if not v.required}
+    # Defaults are checked and spelt as given values are (``default: FORMAL`` renders the choice ``formal``).
+    values = {
+        v.name: checked_default(template, v)
+        for v in template.variables
+        if not v.required and given.get(v.name) is None
+    }
     # None (JSON null, YAML ~) means "not given", as it does for a required variable
     # above and as an empty CSV cell does: the default applies, never the text "None".
     values.update(checked_values(template, given))

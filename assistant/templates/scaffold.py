@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import TemplateError
 from ..files import write_replacing
-from .search import SUFFIX, template_dirs, template_name, user_templates_dir
+from .search import SUFFIX, not_a_directory, template_dirs, template_name, user_templates_dir
 
 _COMMON_HEAD = """---
 description: {description}
@@ -110,9 +110,7 @@ def write_user_template(name: str, text: str, *, force: bool = False) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except FileExistsError:  # mkdir's own words, "…/templates: File exists", named no problem
-        raise TemplateError(
-            f"the templates directory {directory} is a file, not a directory (move it, or set templates_dir)"
-        ) from None
+        raise not_a_directory(directory) from None
     except OSError as exc:
         raise TemplateError(f"cannot create the templates directory {directory}: {exc.strerror or exc}") from None
     # Written beside it and renamed over it: the name is replaced, never followed, so

@@ -44,13 +44,26 @@ class TemplateDir:
 
 
 def user_templates_dir() -> Path:
-    """Config ``templates_dir``, else ``<config dir>/templates`` (may not exist yet)."""
+    """Config ``templates_dir``, else ``<config dir>/templates`` (may not exist yet: ``templates new`` makes it)."""
     from ..config import load_config, paths
 
     configured = load_config().get("templates_dir")
     if configured:
         return Path(os.path.expanduser(str(configured)))
     return paths().config_dir / "templates"
+
+
+def not_a_directory(directory: Path) -> TemplateError:
+    """The one error for a templates directory that is a file (``templates new``, every lookup and listing)."""
+    from ..config import load_config, paths
+
+    if load_config().get("templates_dir"):
+        return TemplateError(
+            f"templates_dir in {paths().config_file} names {directory}, which is a file, not a directory"
+        )
+    return TemplateError(
+        f"the templates directory {directory} is a file, not a directory (move it, or set templates_dir)"
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -61,10 +74,17 @@ def _canonical(path: str) -> str:
 
 def template_dirs() -> list[TemplateDir]:
     """Every directory templates are looked up in, in search order."""
+    from ..config import load_config
     from ..default_plugins.template_dirs import builtin_prompts_dir
     from ..plugins import call_registration_hook, current_plugin_name
 
-    dirs = [TemplateDir(user_templates_dir(), "user")]
+    user = user_templates_dir()
+    if user.exists() and not user.is_dir() and load_config().get("templates_dir"):
+        # Looked up as if empty, a `templates_dir` naming a file (a template, by mistake) listed none
+        # of the user's templates and found none, without a word. (A file at the default place is
+        # only skipped: the user chose nothing, and the built-in templates the tools use still work.)
+        raise not_a_directory(user)
+    dirs = [TemplateDir(user, "user")]
     builtin = _canonical(str(builtin_prompts_dir()))
 
     def register(path: Any) -> None:

@@ -17,7 +17,8 @@ as the template wrote it (``-v tone=FORMAL`` renders ``formal``).
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from dataclasses import replace
+from typing import Any, Sequence
 
 from ..errors import AssistantError, TemplateError, exception_text
 from .spec import PromptTemplate, Variable
@@ -25,7 +26,48 @@ from .spec import PromptTemplate, Variable
 
 def checked_value(template: PromptTemplate, variable: Variable, value: Any) -> Any:
     """``value`` (already typed) as the template receives it, or :class:`TemplateError` saying why not."""
-    where = f"template {template.name!r}: variable {variable.name!r}"
+    return _checked(f"template {template.name!r}: variable {variable.name!r}", variable, value)
+
+
+def checked_default(template: PromptTemplate, variable: Variable) -> Any:
+    """The default of a variable that is not required, as the template receives it, checked as a given value is.
+
+    Why: unchecked, a default went to the model as the author wrote it while the same
+    text given with ``-v`` came out in the check's spelling (``default: FORMAL`` rendered
+    ``FORMAL``, ``-v tone=FORMAL`` rendered ``formal``), and a default its own ``check``
+    refuses was sent as it was. A default left empty (null or ``""``) is the empty text,
+    never a choice: ``choices`` allow it (``check`` still sees it, as the tool would).
+    """
+    value = "" if variable.default is None else variable.default
+    where = f"template {template.name!r}: the default of variable {variable.name!r}"
+    if value == "":
+        variable = replace(variable, choices=())
+    return _checked(where, variable, value)
+
+
+def declaration_problem(template: PromptTemplate) -> str | None:
+    """What makes the template's own declaration unusable, in one line, or None.
+
+    A ``check`` naming a tool or parameter that is not there, or a default its ``check``
+    refuses (a default outside its ``choices`` is refused when the file loads,
+    :func:`.spec.parse_variables`): found only when a user ran the template, and then
+    as if the user had erred. Asked by ``templates list``, which marks such a
+    template ``INVALID`` as it does any broken one (rendering refuses it too). Not asked when a template
+    loads: a check needs the plugins, and a template that names a tool of a plugin left
+    out must still open for ``templates show``.
+    """
+    try:
+        for variable in template.variables:
+            if variable.check:
+                _parameter(f"template {template.name!r}: variable {variable.name!r}", variable.check)
+            if not variable.required and (variable.check or variable.choices):
+                checked_default(template, variable)
+    except TemplateError as exc:
+        return str(exc)
+    return None
+
+
+def _checked(where: str, variable: Variable, value: Any) -> Any:
     if variable.choices:
         value = _choice(where, variable.choices, value)
     if variable.check:
@@ -35,7 +77,7 @@ def checked_value(template: PromptTemplate, variable: Variable, value: Any) -> A
 
 def _choice(where: str, choices: tuple[str, ...], value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise TemplateError(f"{where} takes one of {_listed(choices)}, not {type(value).__name__}")
+        raise TemplateError(f"{where} takes one of {listed(choices)}, not {type(value).__name__}")
     text = str(value)
     by_fold = {choice.casefold(): choice for choice in choices}
     found = by_fold.get(text.strip().casefold())
@@ -44,12 +86,18 @@ def _choice(where: str, choices: tuple[str, ...], value: Any) -> Any:
     close = difflib.get_close_matches(text.strip().casefold(), list(by_fold), n=1)
     hint = f"; did you mean {by_fold[close[0]]!r}?" if close else ""
     shown = text if len(text) <= 60 else text[:59] + "…"
-    raise TemplateError(f"{where} takes one of {_listed(choices)}, not {shown!r}{hint}")
+    raise TemplateError(f"{where} takes one of {listed(choices)}, not {shown!r}{hint}")
 
 
-def _listed(choices: tuple[str, ...], limit: int = 12) -> str:
-    shown = ", ".join(choices[:limit])
-    return shown + (f", … ({len(choices)} in all)" if len(choices) > limit else "")
+def listed(names: Sequence[str], limit: int = 12) -> str:
+    """``a, b, c``: names for one error line, the first ``limit`` of them and how many in all.
+
+    Every list of a template's names in an error goes through here (choices, the variables it
+    takes, the ones missing): a template of 20,000 variables made "it takes: v0, v1, …" one
+    line of 130,000 characters.
+    """
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _check_as_parameter(where: str, check: str, value: Any) -> Any:
@@ -63,6 +111,21 @@ def _check_as_parameter(where: str, check: str, value: Any) -> Any:
     ``ASSISTANT_PLUGINS``) refuses the value too, saying so: passed unchecked, the
     value the template declared a check for would reach the model unnoticed.
     """
+    tool, parameter = _parameter(where, check)
+    try:
+        coerced = parameter.coerce(value)
+    except AssistantError as exc:  # ConfigError: the tool's own words ("unknown language 'Klingonese' …")
+        raise TemplateError(_as_variable(where, exception_text(exc), parameter.name)) from None
+    except Exception as exc:  # noqa: BLE001 - a bug in the plugin's check: named, not a traceback
+        raise TemplateError(
+            f"{where}: the check {check} (plugin {tool.plugin!r}) failed: {type(exc).__name__}: {exception_text(exc)}"
+        ) from exc
+    return value if coerced is None else coerced
+
+
+def _parameter(where: str, check: str) -> tuple[Any, Any]:
+    """The registered tool and the parameter ``check`` (``TOOL.PARAMETER``) names, or TemplateError saying
+    why it cannot be used (the tool is not loaded, or has no such parameter)."""
     from ..tools.registry import get_tool
 
     tool_name, _, parameter_name = check.rpartition(".")
@@ -77,15 +140,7 @@ def _check_as_parameter(where: str, check: str, value: Any) -> Any:
             f"{where} is checked by {check}, but tool {tool_name!r} has no parameter {parameter_name!r} "
             f"(parameters: {known})"
         )
-    try:
-        coerced = parameter.coerce(value)
-    except AssistantError as exc:  # ConfigError: the tool's own words ("unknown language 'Klingonese' …")
-        raise TemplateError(_as_variable(where, exception_text(exc), parameter.name)) from None
-    except Exception as exc:  # noqa: BLE001 - a bug in the plugin's check: named, not a traceback
-        raise TemplateError(
-            f"{where}: the check {check} (plugin {tool.plugin!r}) failed: {type(exc).__name__}: {exception_text(exc)}"
-        ) from exc
-    return value if coerced is None else coerced
+    return tool, parameter
 
 
 def _as_variable(where: str, message: str, name: str) -> str:

@@ -38,11 +38,13 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) 
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue  # `<<: *base` merges; its keys may be overridden on purpose
         key = loader.construct_object(key_node, deep=True)
+        # Told apart by where each key starts, not by its line: `params: {temperature: 0, temperature: 1}`
+        # (and a .json examples file's `{"input": "a", "input": "c"}`) holds both on one line.
         try:
-            first = seen.setdefault(key, key_node.start_mark.line)
+            first = seen.setdefault(key, key_node.start_mark.index)
         except TypeError:
             continue  # an unhashable key: the constructor below reports it
-        if first != key_node.start_mark.line:
+        if first != key_node.start_mark.index:
             raise yaml.constructor.ConstructorError(
                 None, None, f"the key {key!r} is given twice", key_node.start_mark
             )
