@@ -19,7 +19,7 @@ from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, TranslationResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
 from assistant.tools.generate import TokenProgress, generate_checked, ticker
-from assistant.tools.languages import answered_in, language_name, names_for_itself
+from assistant.tools.languages import answered_in, names_for_itself, one_language
 from assistant.tools.prompts import render
 from assistant.tools.text import PARAGRAPH_BREAK, Paragraph, chunk_text, split_paragraphs
 from assistant.types import GenerationParams
@@ -287,30 +287,31 @@ def looping(text: str, longest: int = 400) -> bool:
     return False
 
 
-def _source_language(value: str) -> None:
-    """``auto`` or nothing (detect it: :func:`_languages` reads both so) or a language :func:`language_name` knows.
+def _source_language(value: str) -> str | None:
+    """``auto`` or nothing (detect it: :func:`_languages` reads both so) or one language (:func:`one_language`).
 
     Nothing is the translate template's own word for "unknown" (its ``source`` variable checks its value
     with this: ``check: translate.source``), which the tool itself renders when the source is detected."""
     if value.strip().lower() not in ("auto", ""):
-        language_name(value)
+        return one_language(value)  # its name, as the tool and the template receive it
+    return None
 
 
-def _target_language(value: str) -> None:
-    """A language :func:`language_name` knows, never ``auto``.
+def _target_language(value: str) -> str:
+    """One language (:func:`one_language`: not a group of them, "Germanic languages"), never ``auto``.
 
     Why: ``auto`` means "detect it" for the source only; as a target it passed as a language
     named "Auto", the model was asked to translate "to Auto", and the result said ``"target": "Auto"``.
     """
     if value.strip().lower() == "auto":
         raise ConfigError("the target language cannot be 'auto' (only the source is detected); name it, e.g. 'French'")
-    language_name(value)
+    return one_language(value)  # its name ("French" for "fr"), as the tool and the template receive it
 
 
 def _languages(params: Mapping[str, Any]) -> tuple[str, str | None]:
     """The target language's name and the source's (None: detect it), from the resolved parameters."""
     raw_source = str(params["source"] or "auto").strip()  # " auto" is auto, as its check reads it
-    return language_name(params["to"]), None if raw_source.lower() == "auto" else language_name(raw_source)
+    return one_language(params["to"]), None if raw_source.lower() == "auto" else one_language(raw_source)
 
 
 class Translate(BaseTool):

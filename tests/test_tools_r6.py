@@ -222,7 +222,7 @@ def test_a_parameter_in_params_and_as_a_keyword_is_refused() -> None:
         translate.run("Hello.", fake(reply="Hallo."), params={"to": "fr"}, to="de")
     with pytest.raises(ConfigError, match="parameter 'source' given twice"):
         translate.resolve_params({"from": "en"}, to="de", source="it")  # the alias, as before
-    assert translate.resolve_params({"to": "fr"}, from_="en") == {"to": "fr", "source": "en"}
+    assert translate.resolve_params({"to": "fr"}, from_="en") == {"to": "French", "source": "English"}  # named
 
 
 # ---- 9. hard-wrapped text ------------------------------------------------------------------------------------

@@ -266,7 +266,7 @@ def test_a_parameter_named_by_its_other_name_leaves_the_text_alone() -> None:
 
     run_pilot(app, scenario)
     call = prepare_tool_call("/translate target=fr from=en Good morning.", [])
-    assert (call.params["to"], call.params["source"], call.text) == ("fr", "en", "Good morning.")
+    assert (call.params["to"], call.params["source"], call.text) == ("French", "English", "Good morning.")
 
 
 def test_templates_that_cannot_take_a_message_are_not_offered() -> None:

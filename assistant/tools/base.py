@@ -70,7 +70,10 @@ class Parameter:
     check: Callable[[Any], Any] | None = field(default=None, compare=False)
     """Called with the coerced value; raises :class:`ConfigError` for a value the tool cannot use
     (translate's unknown language code). Applied with the types, so every front end refuses the
-    value before a model is loaded or run, not from inside ``run``."""
+    value before a model is loaded or run, not from inside ``run``. A check may return the value's
+    canonical spelling (translate: "French" for "fr"), which then replaces it everywhere the value
+    goes — the tool's prompt and a template variable that declares ``check: TOOL.PARAMETER`` alike;
+    None keeps the value as given."""
 
     def __post_init__(self) -> None:
         # Checked when the plugin builds the Parameter (its import fails, named), not as a TypeError
@@ -107,7 +110,7 @@ class Parameter:
         coerced = self._coerce(value)
         if coerced is not None and self.check is not None:
             try:
-                self.check(coerced)
+                canonical = self.check(coerced)
             except ConfigError:
                 raise
             except (ValueError, TypeError) as exc:
@@ -117,6 +120,8 @@ class Parameter:
 
                 detail = one_line(str(exc)) or type(exc).__name__
                 raise ConfigError(f"parameter {self.name!r}: {detail}") from exc
+            if canonical is not None:  # the check's own spelling: "fr" reaches tool and template as "French"
+                coerced = canonical
         return coerced
 
     def _coerce(self, value: Any) -> Any:
@@ -157,9 +162,20 @@ class Parameter:
                 )
             # list
             items = value.split(",") if isinstance(value, str) else list(value)
-            cleaned = [str(item).strip() for item in items if str(item).strip()]
-            if not cleaned:
+            cleaned = [str(item).strip() for item in items]
+            if not any(cleaned):
                 raise ConfigError(f"parameter {self.name!r} needs at least one value")
+            if "" in cleaned:
+                # `--labels a,,b` (or a shell variable that expanded to nothing) silently lost an item:
+                # sentiment ran with two labels where three were meant.
+                from ..terminal_text import one_line
+
+                where = cleaned.index("") + 1
+                shown = one_line(value if isinstance(value, str) else ",".join(cleaned), 60)
+                raise ConfigError(
+                    f"parameter {self.name!r} has an empty item (item {where} of {len(cleaned)} in {shown!r}): "
+                    "remove the extra comma or fill it in"
+                )
             return cleaned
         except (TypeError, ValueError):
             wanted = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(kind, f"a {kind}")

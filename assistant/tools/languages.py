@@ -6,6 +6,7 @@ import difflib
 import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -46,6 +47,13 @@ language alone, as before; a region that implies a script for Chinese adds that 
 CHINESE_SCRIPT = {"tw": "hant", "hk": "hant", "mo": "hant", "cn": "hans", "sg": "hans", "my": "hans"}
 """The script a region writes Chinese in, when the tag names none: zh-TW is Traditional, zh-CN Simplified."""
 
+WRITTEN_SCRIPTS = frozenset(name.upper() for name in SCRIPTS.values()) - {
+    "SIMPLIFIED", "TRADITIONAL", "JAPANESE", "KOREAN",
+}
+"""The qualifiers of :data:`SCRIPTS` that are Unicode's names of a script (``LATIN``): "Japanese (Latin)", from
+``ja-Latn``, is written in Latin letters, though Japanese's own name is not, and a reply in romaji is no
+reply in another script."""
+
 _WORDS = r"[^\W\d_]+(?:[ \-'][^\W\d_]+)*"
 _NAME = re.compile(rf"^{_WORDS}(?: \({_WORDS}(?:, {_WORDS})*\))?$")
 """Words of letters, perhaps with qualifiers in brackets ("Chinese (Traditional)", "Portuguese (Brazil)",
@@ -79,15 +87,43 @@ and constructed ones too: "Old English", "Klingon"), common names they lack ("Ca
 languages' names for themselves ("Deutsch", "हिन्दी"); read only when a name is checked."""
 
 
+@dataclass(frozen=True)
+class _Table:
+    """What :data:`_NAMES_FILE` says, read once (:func:`_table`)."""
+
+    codes: dict[str, str]
+    """ISO 639-1/-2 codes -> the name a prompt uses."""
+    names: frozenset[str]
+    """Every known name, case-folded."""
+    written: dict[str, tuple[str, frozenset[str]]]
+    """Each language a name for itself is listed for (the third column), case-folded -> its name and the
+    scripts its own names are written in."""
+    own: dict[str, str]
+    """Each name a language has for itself, case-folded -> the language's name ("deutsch" -> "German")."""
+    selves: dict[str, tuple[str, ...]]
+    """Each such language's name -> its names for itself ("German" -> ("Deutsch",))."""
+    code_of: dict[str, str]
+    """A name, case-folded -> a code that gives it ("ga" -> "gaa"): how to name a language unambiguously."""
+
+
 @functools.cache
-def _known() -> tuple[dict[str, str], frozenset[str]]:
-    """ISO 639-1/-2 codes -> the name a prompt uses, and every known name, case-folded (:data:`_NAMES_FILE`).
+def _table() -> _Table:
+    """:data:`_NAMES_FILE`, parsed once: the one reading of it for every question asked of it.
 
     A name a prompt uses is a known name too (:data:`LANGUAGES`' "Greek", the languages an own name is
     listed for: "Punjabi"): "el" became "Greek", which ISO lists only as "Modern Greek", and ``--to Greek``
-    was refused as "not a language the assistant knows (did you mean 'Greek'?)"."""
+    was refused as "not a language the assistant knows (did you mean 'Greek'?)".
+
+    Why from the languages' own names for the scripts: the script of "አማርኛ" says that Amharic is written
+    in Ethiopic letters, and "Српски" and "Srpski" that Serbian is in Cyrillic or Latin ones. A hand-kept
+    list of scripts covered fifteen languages: a reply in French or in Cyrillic letters passed as an
+    Amharic translation. (Two parsers of the file, one per question, read it twice and could disagree.)
+    """
     codes: dict[str, str] = {}
     names: set[str] = {name.casefold() for name in LANGUAGES.values()}
+    languages: dict[str, tuple[str, set[str]]] = {}
+    own: dict[str, str] = {}
+    selves: dict[str, list[str]] = {}
     for line in _NAMES_FILE.read_text(encoding="utf-8").splitlines():
         if not line or line.startswith("#"):
             continue
@@ -95,8 +131,33 @@ def _known() -> tuple[dict[str, str], frozenset[str]]:
         if code:
             codes[code] = name
         names.add(name.casefold())
-        names.update(language.strip().casefold() for field in of for language in field.split(",") if language.strip())
-    return codes, frozenset(names)
+        if not of:
+            continue
+        itself = [language.strip() for language in of[0].split(",") if language.strip()]
+        names.update(language.casefold() for language in itself)
+        scripts = {_script(char) for char in name if char.isalpha()}
+        for language in itself:
+            languages.setdefault(language.casefold(), (itself[0], set()))[1].update(scripts)
+        if itself:
+            own[name.casefold()] = itself[0]
+            selves.setdefault(itself[0], []).append(name)
+    code_of: dict[str, str] = {}
+    for code, name in sorted(codes.items(), key=lambda item: len(item[0])):  # the shortest code first
+        code_of.setdefault(name.casefold(), code)
+    return _Table(
+        codes=codes,
+        names=frozenset(names),
+        written={key: (name, frozenset(scripts)) for key, (name, scripts) in languages.items()},
+        own=own,
+        selves={name: tuple(spelled) for name, spelled in selves.items()},
+        code_of=code_of,
+    )
+
+
+def _known() -> tuple[dict[str, str], frozenset[str]]:
+    """ISO 639-1/-2 codes -> the name a prompt uses, and every known name, case-folded (:func:`_table`)."""
+    table = _table()
+    return table.codes, table.names
 
 
 def known_language(name: str) -> bool:
@@ -120,7 +181,11 @@ def _suggestion(name: str) -> str:
 
     Only those: among all 8000 names the closest to a made-up word is an obscure one ("Elvish": "Lish")."""
     codes, _ = _known()
-    common = {language.casefold(): language for language in [*LANGUAGES.values(), *codes.values()]}
+    common = {
+        language.casefold(): language
+        for language in [*LANGUAGES.values(), *codes.values()]
+        if not _no_one_language(language)  # "Sign Language" is none of "Sign Languages"
+    }
     close = difflib.get_close_matches(name.split(" (", 1)[0].casefold(), list(common), n=1, cutoff=0.8)
     return f" (did you mean {common[close[0]]!r}?)" if close else ""
 
@@ -129,24 +194,83 @@ def language_name(value: str) -> str:
     """``fr``/``fr-FR``/``french`` -> ``French``; unknown codes and names that name no language are an error.
 
     A name passes through as written (capitalised), when :func:`known_language` knows it; a code of
-    ISO 639-1 or -2 that :data:`LANGUAGES` lacks ("am", "yor") is the standard's name ("Amharic")."""
+    ISO 639-1 or -2 that :data:`LANGUAGES` lacks ("am", "yor") is the standard's name ("Amharic").
+    A group of languages is a name too ("Germanic languages"): :func:`one_language` refuses it where one
+    language is needed."""
     text = unicodedata.normalize("NFC", value.strip())
     code, *subtags = text.lower().replace("_", "-").split("-")
+    _refuse_code_or_name(text)
     if code in LANGUAGES and (len(text) <= 3 or _TAG.match(text)):  # not "Ga-Dangme" (a name, not Irish)
         return _qualified(code, subtags)
     if not _NAME.match(_without_marks(text)) and not _TAG.match(text):
-        raise ConfigError(f"{value!r} is not a language name or code")
+        raise ConfigError(f"{_shown(value)} is not a language name or code")
     codes, _ = _known()
     if code in codes and len(text) <= 3:  # a tag's script and region are read for LANGUAGES' codes only
         return codes[code]
     if (len(text) <= 3 and text.isascii()) or _TAG.match(text):
-        raise ConfigError(f"unknown language code {value!r}; write the language's name, e.g. 'French'")
+        raise ConfigError(f"unknown language code {_shown(value)}; write the language's name, e.g. 'French'")
     if not known_language(text):
         raise ConfigError(
-            f"{value.strip()!r} is not a language the assistant knows{_suggestion(text)}; "
+            f"{_shown(value.strip())} is not a language the assistant knows{_suggestion(text)}; "
             "write a language's name or code, e.g. 'French' or 'fr'"
         )
     return text[0].upper() + text[1:]
+
+
+SHOWN_CHARACTERS = 60
+"""Most characters of a value quoted in a message: a 5,000-character ``--to`` made a page-long error line."""
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a message (control characters escaped), cut to :data:`SHOWN_CHARACTERS` with "…"."""
+    return repr(value if len(value) <= SHOWN_CHARACTERS else value[: SHOWN_CHARACTERS - 1] + "…")
+
+
+def one_language(value: str) -> str:
+    """:func:`language_name` of ``value``, which must name one language: a text is translated into one.
+
+    ``--to gem`` ("Germanic languages"), ``--to und`` ("Undetermined") or ``--to zxx`` ("No linguistic
+    content") reached the model as "Translate the following text to No linguistic content"."""
+    name = language_name(value)
+    if _no_one_language(name):
+        named = "" if name.casefold() == value.strip().casefold() else f" ({name})"
+        raise ConfigError(f"{_shown(value.strip())}{named} is no one language; name one, e.g. 'French'")
+    return name
+
+
+_NO_ONE_LANGUAGE = re.compile(r"(?:\blanguages|\bpidgins|^undetermined|^no linguistic content)$", re.IGNORECASE)
+
+
+def _no_one_language(name: str) -> bool:
+    """Whether ``name`` is an ISO 639-2 group of languages or a code for none: what no text is translated into.
+
+    Every such name in :data:`_NAMES_FILE` ends in "languages" or "pidgins" ("Creoles and pidgins"), or is one of
+    the two codes' names; no single language's name does.
+    """
+    return _NO_ONE_LANGUAGE.search(name.split(" (", 1)[0].strip()) is not None
+
+
+def _refuse_code_or_name(text: str) -> None:
+    """Refuse ``text`` written as a name ("Ga") where it is a code of another language too ("ga": Irish).
+
+    A code is written in lower case or in capitals ("ga", "GA"); written any other way, a word of up to
+    three letters that is also a listed language's name is that language as much as the code's: ``--to Ga``
+    (the language of Accra) was translated into Irish, ``--to Mon`` (of Myanmar) into Mongolian. Neither
+    reading is sure ("En" is a language of Vietnam, and likelier a capitalised "en"), so both are named.
+    """
+    if len(text) > 3 or text.islower() or text.isupper():
+        return
+    table = _table()
+    folded = text.casefold()
+    coded = LANGUAGES.get(folded) or table.codes.get(folded)
+    if coded is None or folded not in table.names or coded.casefold() == folded:
+        return
+    other = table.code_of.get(folded)
+    named = f"{other!r} (or {text + ' language'!r})" if other else repr(f"{text} language")
+    raise ConfigError(
+        f"{text!r} is both the code of {coded} ({folded!r}) and the name of the {text} language: "
+        f"write {folded!r} or {coded!r} for {coded}, or {named} for {text}"
+    )
 
 
 def _qualified(code: str, subtags: list[str]) -> str:
@@ -201,6 +325,11 @@ SURE_SCORE = 2.0
 least twice the next language's: "Je m'aime." tells nothing, "Me encanta la pizza, es muy buena." Spanish."""
 SCRIPT_LETTERS = 8
 """Fewest letters (outside words copied from the input) that make a reply's script sure."""
+LETTER_WEIGHT = {"CJK": 2.5, "HANGUL": 2.0, "HIRAGANA": 1.5, "KATAKANA": 1.5}
+"""Latin letters one letter of these scripts stands for, in telling which script a reply is mostly in:
+"Good morning, my friend, how are you today?" is 31 Latin letters, 13 Chinese characters, 14 Hangul
+syllables and 20 Japanese letters. Counted one for one, a right Chinese answer with its pinyin after it
+("早上好，我的朋友 (Zǎoshang hǎo, wǒ de péngyǒu)") was mostly Latin."""
 _TEXT_WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -233,38 +362,16 @@ def _script_counts(words: list[str]) -> dict[str, int]:
     return counts
 
 
+def _weighed(counts: dict[str, int]) -> dict[str, float]:
+    """Letter counts by script (:func:`_script_counts`) as the Latin letters they stand for (:data:`LETTER_WEIGHT`)."""
+    return {script: count * LETTER_WEIGHT.get(script, 1.0) for script, count in counts.items()}
+
+
 def _scripts_of(words: list[str]) -> set[str]:
     """The scripts of at least a quarter of the letters of ``words``."""
     counts = _script_counts(words)
     total = sum(counts.values())
     return {script for script, count in counts.items() if 4 * count >= total}
-
-
-@functools.cache
-def _own_names() -> tuple[dict[str, tuple[str, frozenset[str]]], dict[str, str], dict[str, tuple[str, ...]]]:
-    """Each language a name for itself is listed for (:data:`_NAMES_FILE`'s third column), case-folded ->
-    its name and the scripts its own names are written in; each such own name, case-folded -> that name;
-    and each such language's name -> its own names.
-
-    Why from the languages' own names: the script of "አማርኛ" says that Amharic is written in Ethiopic
-    letters, and "Српски" and "Srpski" that Serbian is in Cyrillic or Latin ones. A hand-kept list of
-    scripts covered fifteen languages: a reply in French or in Cyrillic letters passed as an Amharic translation.
-    """
-    languages: dict[str, tuple[str, set[str]]] = {}
-    own: dict[str, str] = {}
-    selves: dict[str, list[str]] = {}
-    for line in _NAMES_FILE.read_text(encoding="utf-8").splitlines():
-        fields = line.split("\t")
-        if line.startswith("#") or len(fields) < 3:
-            continue
-        scripts = {_script(char) for char in fields[1] if char.isalpha()}
-        names = [name.strip() for name in fields[2].split(",") if name.strip()]
-        for name in names:
-            languages.setdefault(name.casefold(), (names[0], set()))[1].update(scripts)
-        own[fields[1].casefold()] = names[0]
-        selves.setdefault(names[0], []).append(fields[1])
-    written = {key: (name, frozenset(scripts)) for key, (name, scripts) in languages.items()}
-    return written, own, {name: tuple(names) for name, names in selves.items()}
 
 
 def names_for_itself(language: str) -> tuple[str, ...]:
@@ -273,7 +380,7 @@ def names_for_itself(language: str) -> tuple[str, ...]:
     A model labels its translation so too ("Deutsch: Guten Morgen."), and the translate tool's cleaner
     removes that label as it removes "German:"."""
     writing = written_with(language)
-    return _own_names()[2].get(writing[0], ()) if writing is not None else ()
+    return _table().selves.get(writing[0], ()) if writing is not None else ()
 
 
 def written_with(language: str) -> tuple[str, frozenset[str]] | None:
@@ -286,7 +393,8 @@ def written_with(language: str) -> tuple[str, frozenset[str]] | None:
     a script it names in brackets is the one it is written in ("Serbian (Latin)", from ``sr-Latn``: a
     reply in Cyrillic letters is no translation into it).
     """
-    languages, own, _ = _own_names()
+    table = _table()
+    languages, own = table.written, table.own
     name, _, qualifiers = language.partition(" (")
     words = name.casefold().split()
     if len(words) > 1 and words[-1] == "language":  # "the Spanish language"
@@ -296,7 +404,7 @@ def written_with(language: str) -> tuple[str, frozenset[str]] | None:
         key = own.get(key, key).casefold()  # "Deutsch" is German
         if key in languages:
             found, scripts = languages[key]
-            named = scripts & {qualifier.strip().upper() for qualifier in qualifiers.rstrip(")").split(",")}
+            named = (scripts | WRITTEN_SCRIPTS) & {part.strip().upper() for part in qualifiers.rstrip(")").split(",")}
             return found, named or scripts
     return None
 
@@ -315,6 +423,16 @@ def written_in(words: list[str]) -> str | None:
     return best if top >= SURE_SCORE and top >= 2 * second else None
 
 
+LANGUAGE_SAMPLE = 20_000
+"""Characters of a text read to tell its language (:func:`text_language`): a 30 MB file's words took seconds."""
+
+
+def text_language(text: str) -> str | None:
+    """The language of :data:`FUNCTION_WORDS` that ``text`` is surely written in (its first
+    :data:`LANGUAGE_SAMPLE` characters), else None: cheap, no model, for a prompt that should name it."""
+    return written_in(_text_words(text[:LANGUAGE_SAMPLE]))
+
+
 def answered_in(reply: str, source: str, target: str, source_language: str | None = None) -> str | None:
     """The language (or script) ``reply``, a translation of ``source`` into ``target``, is written in instead,
     where that can be told; None where it is in ``target`` or cannot be told.
@@ -323,15 +441,20 @@ def answered_in(reply: str, source: str, target: str, source_language: str | Non
     printed, that reads as the French translation. Told by the reply's script (Cyrillic is no Japanese),
     then, for a language of :data:`FUNCTION_WORDS`, by its function words; only by the words the input
     does not hold, so names and words kept from it ("iPhone" in a Japanese reply, a quoted English title
-    in a French one) say nothing. A target whose writing the assistant does not know (:func:`written_with`: a name with no
-    name for itself listed, "Klingon") is never refused, and one in Latin letters without function words
-    here ("Polish") only for a reply in another script.
+    in a French one) say nothing. A target whose writing the assistant does not know (:func:`written_with`:
+    a name with no name for itself listed, "Klingon") is never refused, and one in Latin letters without
+    function words here ("Polish") only for a reply in another script.
 
-    Nor is a reply in the input's language (``source_language``, or the one its words surely are in)
-    or in English, the language of the tool's prompt: such a reply is the input kept (a name, a title, a
-    term with no translation) or the model's own chatter, which the translate tool's cleaner removes and
-    which a model echoing its prompt shows (:func:`~assistant.tools.generate.echoes_prompt`); what is
-    surely wrong is a third language.
+    For a target in Latin letters, a reply in the input's language (``source_language``, or the one its
+    words surely are in) or in English, the language of the tool's prompt, is not refused: such a reply is
+    the input kept (a name, a title, a term with no translation) or the model's own chatter, which the
+    translate tool's cleaner removes and which a model echoing its prompt shows
+    (:func:`~assistant.tools.generate.echoes_prompt`); what is surely wrong is a third language.
+
+    A target not written in Latin letters (Japanese, Russian, Amharic) refuses a reply mostly in another
+    script, whatever it is: asked for Japanese, SmolLM2's English or Latin-letter gibberish passed. So does
+    the input given back as a sentence of its language; names and numbers kept from the input, in a reply
+    otherwise in the target's script, say nothing.
     """
     writing = written_with(target)
     if writing is None:
@@ -344,13 +467,30 @@ def answered_in(reply: str, source: str, target: str, source_language: str | Non
     novel = [word for word in _text_words(reply) if word not in held]
     counts = _script_counts(novel)
     letters = sum(counts.values())
-    if letters >= SCRIPT_LETTERS and sum(counts.get(s, 0) for s in scripts) * 2 < letters:
-        script = max(counts, key=lambda name: counts[name])
+    weight = _weighed(counts)
+    if letters >= SCRIPT_LETTERS and sum(weight.get(s, 0) for s in scripts) * 2 < sum(weight.values()):
+        script = max(weight, key=lambda name: weight[name])
+        if "LATIN" not in scripts:
+            # A target in another script: Latin letters (English, the input's language, gibberish) are no
+            # translation into it, nor is the input's own script; English chatter is not kept, as it is for
+            # a Latin target, since asked for Japanese SmolLM2 answered in English and that passed.
+            said = (written_in(novel) or "Latin script") if script == "LATIN" else None
+            return said or SCRIPT_LANGUAGES.get(script, f"{script.title()} script")
         if script != "LATIN":
             # in the input's own script, as the input's language is kept below ("東京" from a Japanese text)
             return None if script in _scripts_of(given) else SCRIPT_LANGUAGES.get(script, f"{script.title()} script")
         found = written_in(novel)
         return found if found not in kept else None
+    if "LATIN" not in scripts:
+        # The input given back (as good as unchanged) for a target in another script: names alone
+        # ("Barack Obama, Angela Merkel") may stay in Latin letters, but not a sentence of the input's language.
+        words = _text_words(reply)
+        counts = _script_counts(words)
+        whole = _weighed(counts)
+        found = written_in(words)
+        if found is not None and counts.get("LATIN", 0) >= SCRIPT_LETTERS and 2 * whole["LATIN"] > sum(whole.values()):
+            return found
+        return None
     if language in FUNCTION_WORDS:
         found = written_in(novel)
         if found is not None and found not in kept:

@@ -17,17 +17,25 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 from ..errors import TemplateError
 from ..types import Message
 
 
-def render(name: str, variables: Mapping[str, Any]) -> list[Message]:
-    """The messages of template ``name`` filled with ``variables``."""
-    from ..templates import render_template
+def render(name: str, variables: Mapping[str, Any], optional: Collection[str] = ()) -> list[Message]:
+    """The messages of template ``name`` filled with ``variables``.
 
-    return render_template(name, dict(variables))
+    ``optional`` names variables that a template may not declare: they are left out for one that does
+    not. Why: a template refuses a variable it does not declare, and a user's own ``summarize.jinja``,
+    written before the tool gave it a ``language``, failed every summary with "unknown variable(s)
+    language" once the tool did.
+    """
+    from ..templates import load_template, render_template
+
+    template = load_template(name)
+    given = {key: value for key, value in variables.items() if key not in optional or template.variable(key)}
+    return render_template(template, given)
 
 
 def completion_text(messages: Sequence[Message]) -> str:
