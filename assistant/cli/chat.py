@@ -109,11 +109,18 @@ def chat(
             notices.append(f"template {chosen!r} is not used: {exc}; the conversation goes on as plain chat")
     app = ChatApp(controller, notices, quit_signals=quit_signals)
     try:
-        app.run()
+        app.run()  # quit by a signal: SystemExit(128 + N), after this shutdown
     finally:
-        controller.unload()
-        final = controller.settings
-        save_last_used(Remembered(
-            lasting_reference(final.model) if final.model else final.model, final.backend, final.template, controller.params_without_template().to_dict(), final.mode,
-            dict(final.template_variables),
-        ))  # fmt: skip
+        # Held (recorded only) until the model is unloaded and the settings saved: a second kill (or the
+        # terminal closing after one) ended the process here, before the save (tui/quit_signals.py).
+        try:
+            controller.unload()
+            final = controller.settings
+            save_last_used(Remembered(
+                lasting_reference(final.model) if final.model else final.model, final.backend, final.template, controller.params_without_template().to_dict(), final.mode,
+                dict(final.template_variables),
+            ))  # fmt: skip
+        finally:
+            quit_signals.release()
+    if quit_signals.exit_status is not None:  # the first signal came only once the app had closed
+        raise SystemExit(quit_signals.exit_status)

@@ -43,7 +43,9 @@ class ChatApp(App[None]):
     def __init__(
         self, controller: ChatController, notices: Sequence[str] = (), quit_signals: QuitSignals | None = None
     ) -> None:
-        """``quit_signals``: caught already by the caller (see :meth:`run`), else caught as the app runs."""
+        """``quit_signals``: caught already by the caller, which releases them after its own shutdown (the
+        CLI unloads the model and saves the settings after :meth:`run`: a signal then is recorded, never
+        fatal); else caught as the app runs and released when it ends."""
         super().__init__()
         self.controller = controller
         self.startup_notices = tuple(notices)
@@ -52,6 +54,9 @@ class ChatApp(App[None]):
         self._previous_switch_interval = sys.getswitchinterval()
         self.quit_signals = quit_signals or QuitSignals()
         """SIGHUP, SIGTERM, SIGINT: the app quits on them as on Ctrl+Q (see :mod:`.quit_signals`)."""
+        self._caller_releases_signals = quit_signals is not None
+        self._running_as_program = False
+        """Set by :meth:`run` (not by a test's ``run_test``): the process shuts down once the app ends."""
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's driver for this platform; on Linux/macOS one that keeps bracketed pastes whole.
@@ -265,12 +270,17 @@ class ChatApp(App[None]):
         on the spot. After a quit by SIGTERM the process exited with status 0, as after
         Ctrl+Q; a shell or a service manager reads 143 (129 for SIGHUP) as "killed". The
         exception passes through the caller's ``finally`` (the settings are still saved).
+        Signals given by the caller stay held (recorded only) until it releases them.
         """
+        self._running_as_program = True
         self.quit_signals.catch()
         try:
             result = super().run(*args, **kwargs)
         finally:
-            self.quit_signals.release()
+            if self._caller_releases_signals:
+                self.quit_signals.hold()
+            else:
+                self.quit_signals.release()
         status = self.quit_signals.exit_status
         if status is not None:
             raise SystemExit(status)
@@ -304,8 +314,17 @@ class ChatApp(App[None]):
         return True
 
     def release_quit_signals(self) -> None:
-        """Give the quit signals back the handlers they had before the app ran (see catch_quit_signals)."""
-        self.quit_signals.release()
+        """The loop stops handling the quit signals (see catch_quit_signals): it is about to close.
+
+        Run as a program (:meth:`run`), they are held (recorded only) from here: giving them
+        back their old handlers now let a second signal end the process the default way while
+        it still unloaded the model and saved; :meth:`run` (or its caller) releases them at the
+        end. Under a test's ``run_test`` the old handlers come back at once.
+        """
+        if self._running_as_program:
+            self.quit_signals.hold()
+        else:
+            self.quit_signals.release()
 
     def on_unmount(self) -> None:
         self.release_quit_signals()

@@ -27,7 +27,7 @@ from ..types import Chunk, Completion, GenerationParams, Message
 from .branching import ConversationBranches
 from .conversations import ConversationLibrary, OpenedConversation
 from .one_shot import OneShotTurns
-from .pickers import SettingsOptions, backend_choices, model_choices
+from .pickers import SettingsOptions, backend_choices, model_choices, shown_model
 from .reply_inspection import ReplyInspection, reply_prompt
 from .state import ChatSettings, EngineStatus, Exchange, PromptPreview
 from .templating import (
@@ -422,6 +422,7 @@ class ChatController(ReplyInspection, ConversationBranches, OneShotTurns):
         fitted = self.last_fit if self.last is not None else self.fit()
         return replace(
             engine,
+            model=shown_model(self.require_backend()),
             context_used=self.context_used(),
             dropped=fitted.dropped if fitted is not None else 0,
         )

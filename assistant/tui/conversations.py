@@ -34,6 +34,9 @@ class ConversationRow:
     id: int
     title: str
     detail: str
+    found: tuple[tuple[int, int], ...] = ()
+    """Where ``detail`` (a search hit's snippet) matched the search, as character spans: the sidebar styles
+    them (:mod:`.search_marks`; the history's ``[brackets]`` could not be told from the text's own)."""
 
 
 @dataclass
@@ -120,15 +123,19 @@ class ConversationLibrary:
             return self.recent()
         if not has_word_characters(query):
             return []  # nothing searchable typed yet ("(", "*"): no matches rather than an error
-        rows: list[ConversationRow] = []
+        from .search_marks import matched_parts
+
+        hits = []
         seen: set[int] = set()
         for hit in self.store.search(query, limit=limit):
-            if hit.conversation_id in seen:
-                continue
-            seen.add(hit.conversation_id)
-            snippet = " ".join(hit.snippet.split())
-            rows.append(ConversationRow(hit.conversation_id, hit.conversation_title or UNTITLED, snippet))
-        return rows
+            if hit.conversation_id not in seen:
+                seen.add(hit.conversation_id)
+                hits.append(hit)
+        snippets = matched_parts([" ".join(hit.snippet.split()) for hit in hits], query)
+        return [
+            ConversationRow(hit.conversation_id, hit.conversation_title or UNTITLED, detail, found)
+            for hit, (detail, found) in zip(hits, snippets)
+        ]
 
     def open(self, conversation_id: int) -> OpenedConversation:
         store = self._require()

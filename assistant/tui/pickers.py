@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,27 @@ def same_model(first: str, second: str) -> bool:
     replies it had written.
     """
     return first == second or (bool(first) and bool(second) and picker_name(first) == picker_name(second))
+
+
+def shown_model(backend: Any) -> str:
+    """The loaded model as the status line names it: a file outside the models directory with its folder.
+
+    The engine names a model loaded from a path by its file name alone, so two ``m.gguf`` in two
+    folders (a conversation reopened from the sidebar loads the one it was written with) read the
+    same. The file name comes first: a narrow status line cuts the folder, not the name.
+    """
+    import os
+
+    from ..history.model_refs import model_ref_of
+
+    name = backend.model_name
+    path = model_ref_of(backend)
+    if path is None:
+        return name
+    folder, home = os.path.dirname(path), os.path.expanduser("~")
+    if home not in ("", "~", os.sep) and (folder == home or folder.startswith(home + os.sep)):
+        folder = "~" + folder[len(home) :]
+    return f"{name} from {folder}"
 
 
 def backend_choices() -> list[tuple[str, str]]:

@@ -8,11 +8,15 @@ quits the way Ctrl+Q does instead (see ``ChatApp``), and then exits as a program
 ended by that signal does, ``128 + N`` (143 for SIGTERM, 129 for SIGHUP), so a
 shell, a service manager or a script can tell a kill from a quit.
 
-Two stages, because the event loop that reads the app's signals only runs once the
+Three stages, because the event loop that reads the app's signals only runs while the
 app does: :meth:`QuitSignals.catch` records a signal that arrives before (while
-Textual starts, the screen is built and the kept draft is put back), and
+Textual starts, the screen is built and the kept draft is put back),
 :meth:`QuitSignals.hand_to` lets the loop handle the rest, so the quit runs on the
-UI thread with the message box still there to read.
+UI thread with the message box still there to read, and :meth:`QuitSignals.hold`
+records them again once the app has closed, until :meth:`QuitSignals.release` after
+the shutdown: a second ``kill`` (or the terminal closing after one) while the model
+was unloaded and the settings saved ended the process the default way, before the
+save, and with the second signal's status.
 """
 
 from __future__ import annotations
@@ -87,6 +91,37 @@ class QuitSignals:
             if number not in self._previous or current != self._record:
                 # Not caught before (catch), or its handler replaced since: the one found is given back.
                 self._previous[number] = current
+
+    def hold(self) -> None:
+        """Record the quit signals only, from now until :meth:`release`: the app has closed, the process shuts down.
+
+        The loop's handlers are taken back first (asyncio puts the default one back as it
+        does, and so does closing the loop), under a blocked signal mask, so no signal in
+        between is fatal: one that comes then waits and is recorded. Nothing quits on a
+        signal any more; the first one decides the exit status (:attr:`exit_status`).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        numbers = list(self._previous) or _numbers()
+        block = getattr(signal, "pthread_sigmask", None)
+        mask = block(signal.SIG_BLOCK, numbers) if block is not None else None
+        try:
+            if self._loop is not None:
+                for number in numbers:
+                    try:
+                        self._loop.remove_signal_handler(number)
+                    except (RuntimeError, ValueError):  # the loop is closed: its handler went with it
+                        pass
+                self._loop = None
+            for number in numbers:
+                try:
+                    current = signal.signal(number, self._record)
+                except (OSError, ValueError):  # a signal this platform does not let a program catch
+                    continue
+                self._previous.setdefault(number, current)
+        finally:
+            if block is not None and mask is not None:
+                block(signal.SIG_SETMASK, mask)  # a signal held back meanwhile is recorded now
 
     def release(self) -> None:
         """Give every quit signal back the handler it had before it was caught (idempotent)."""

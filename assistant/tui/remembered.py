@@ -159,11 +159,15 @@ def save_last_used(remembered: Remembered, path: Path | None = None) -> None:
 
 
 def of_conversation(stored: Sequence[Any]) -> Remembered | None:
-    """The settings of a stored conversation's newest reply (StoredMessage rows), or None without one."""
+    """The settings of a stored conversation's newest reply (StoredMessage rows), or None without one.
+
+    Its model as ``-m`` loads it again (:attr:`StoredMessage.model_to_load`): a model given by path is its
+    path, not the file name the reply shows, which named any ``x.gguf`` (the models directory's first).
+    """
     for message in reversed(stored):
         if message.role == "assistant" and (message.model or message.backend):
             params = message.params if isinstance(message.params, dict) else {}
-            return Remembered(message.model, message.backend, message.template, params)
+            return Remembered(message.model_to_load, message.backend, message.template, params)
     return None
 
 

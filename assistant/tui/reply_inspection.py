@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Sequence
 
 from ..backends import Backend
 from ..backends.base import Prompt
-from ..errors import BackendError, ContextOverflowError, NotSupportedError
+from ..errors import AssistantError, BackendError, ContextOverflowError, NotSupportedError
 from ..inspect.token_view import ReplyTokens
 from ..types import AttentionMaps, GenerationParams, Message, TokenLogprob
 from .pickers import same_model
@@ -314,7 +314,11 @@ class ReplyInspection:
             )
         except ContextOverflowError as exc:
             scored = len(reply.token_ids)
-            raise longer_than_window(exc, scored, scored if whole is None else whole) from exc
+            try:  # the prompt as the engine feeds it, whatever the error counted (see longer_than_window)
+                prompt: int | None = len(backend.prompt_token_ids(_backend_prompt(reply.prompt)))
+            except AssistantError:
+                prompt = None
+            raise longer_than_window(exc, scored, scored if whole is None else whole, prompt) from exc
         finally:
             self._scoring = False
             self._streaming.release()
@@ -346,7 +350,9 @@ class ReplyInspection:
         return last
 
 
-def longer_than_window(exc: ContextOverflowError, scored: int, whole: int) -> BackendError:
+def longer_than_window(
+    exc: ContextOverflowError, scored: int, whole: int, prompt: int | None = None
+) -> BackendError:
     """Scoring a reply refused by the window: what happened, and the window that would take it.
 
     The engine's words ("prompt is 742 tokens …; shorten the input") were advice for a prompt
@@ -355,8 +361,15 @@ def longer_than_window(exc: ContextOverflowError, scored: int, whole: int) -> Ba
     ``scored``: the reply's tokens the engine was given; ``whole``: the reply's (more, for the
     sampling panel's one step), so the window named holds every step. The engine takes a prompt
     of P tokens and R tokens forced after it in a window of P + R tokens.
+
+    ``prompt``: the prompt's tokens, counted by the caller; else read from the error. An engine that
+    counts the reply apart (``exc.continuation_tokens``) names the prompt's own tokens; one that does
+    not counted both, P + ``scored`` - 1 (the last forced token is only read), except where the prompt
+    alone overflowed: then its count is the prompt's, and taking ``scored`` - 1 off it named a window too
+    small, which failed again.
     """
-    prompt = exc.prompt_tokens - max(scored - 1, 0)
+    if prompt is None:
+        prompt = exc.prompt_tokens if exc.continuation_tokens else exc.prompt_tokens - max(scored - 1, 0)
     needed = prompt + whole
     return BackendError(
         f"this reply and the conversation before it take {needed} tokens, more than this model's "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -27,6 +28,44 @@ ROW_WIDTH = 27
 """Characters of a title or detail line that fit beside the marker in the sidebar."""
 SEARCH_DELAY = 0.25
 """Seconds of no typing before the search runs."""
+
+
+MATCH_STYLE = "bold reverse"
+"""How a search's matches stand out in a hit's snippet (brackets could be the text's own)."""
+
+
+def marked_line(detail: str, found: tuple[tuple[int, int], ...], width: int) -> Text:
+    """``detail`` as one dim line of at most ``width`` cells, the ``found`` spans in :data:`MATCH_STYLE`.
+
+    Each part made visible on its own (control characters as symbols), so the spans stay on
+    their words; cut as :func:`shorten` cuts the whole line. A first match past the row's end
+    brings the line's start forward to a few words before it (after a ``…``): the snippet holds
+    a dozen words and the row shows four or five, so the match it was found by was often cut off.
+    """
+    line = Text(style="dim")
+    last = 0
+    first: tuple[int, int] | None = None
+    for start, end in found:
+        line.append(visible_text(detail[last:start]))
+        begin = len(line.plain)
+        line.append(visible_text(detail[start:end]), style=MATCH_STYLE)
+        first = first or (begin, len(line.plain))
+        last = end
+    line.append(visible_text(detail[last:]))
+    if first is not None and cell_len(line.plain[: first[1]]) > width - 1:
+        space = line.plain.rfind(" ", 0, max(first[0] - 1, 0))
+        lead = max(line.plain.rfind(" ", 0, space), 0) + 1 if space > 0 else first[0]  # a word or two before
+        if cell_len(line.plain[lead : first[1]]) > width - 2:  # long words before it: the match first
+            lead = first[0]
+        line = Text("…", style="dim") + line[lead:]
+    short = shorten(line.plain, width)
+    if short == line.plain:
+        return line
+    if not (short.endswith("…") and line.plain.startswith(short[:-1])):  # not only cut: no styles to keep
+        return Text(short, style="dim")
+    cut = line[: len(short) - 1]
+    cut.append("…")
+    return cut
 
 
 def back_to_message_box(widget: Widget) -> None:
@@ -150,20 +189,24 @@ class Sidebar(Vertical):
             rows = self.library.search(query) if query.strip() else self.library.recent()
         except AssistantError as exc:
             self.notify(str(exc), title="History", severity="error")
+            # Not the last search's rows under a query they do not match (Enter opened one of them).
+            self.show_rows([], query, failed=True)
             return
         self.show_rows(rows, query)
 
-    def show_rows(self, rows: list[ConversationRow], query: str = "") -> None:
+    def show_rows(self, rows: list[ConversationRow], query: str = "", failed: bool = False) -> None:
         """Replace the list, keeping the open conversation marked and highlighted.
 
         A search that found nothing says so: an empty list looked like a search still running,
-        or one that had not understood the words.
+        or one that had not understood the words. ``failed``: the search could not run (the
+        notification says why).
         """
         listing = self.list_view
         options = []
         if not rows and query.strip() and self.library.available:  # history off: its own note says so
             note = Text(no_wrap=True, overflow="ellipsis", style="dim italic")
-            note.append(f"  No conversation matches\n  {shorten(visible_text(query), ROW_WIDTH)}")
+            what = "The search could not run" if failed else "No conversation matches"
+            note.append(f"  {what}\n  {shorten(visible_text(query), ROW_WIDTH)}")
             options.append(Option(note, disabled=True))
         highlight = None
         for index, row in enumerate(rows):
@@ -172,7 +215,7 @@ class Sidebar(Vertical):
             prompt.append("▶ " if is_current else "  ", style="bold")
             prompt.append(shorten(visible_text(row.title), ROW_WIDTH), style="bold" if is_current else "")
             prompt.append("\n  ")
-            prompt.append(shorten(visible_text(row.detail), ROW_WIDTH), style="dim")
+            prompt.append_text(marked_line(row.detail, row.found, ROW_WIDTH))
             options.append(Option(prompt, id=str(row.id)))
             if is_current:
                 highlight = index
