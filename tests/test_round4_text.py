@@ -221,7 +221,10 @@ def test_compare_with_a_server_without_logprobs_says_unknown(server: FakeOpenAIS
     ]
     shown = CliRunner().invoke(main, [*base, "hi"])
     assert shown.exit_code == 0, shown.output
-    agreement = next(line for line in shown.stdout.splitlines() if line.startswith("agreement:"))
+    # the summary is folded to the terminal's width (round 17): read it from its first line to the end
+    lines = shown.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("agreement:"))
+    agreement = " ".join(lines[start:])
     assert "first differing token" not in agreement and "generated tokens identical" not in agreement
     assert (
         "generated tokens unknown (openai sent no logprobs)" in agreement and "texts identical" in agreement

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import unicodedata
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..terminal_text import visible_text
+from ..terminal_text import one_line, visible_text
 from ..types import MAX_LOGPROBS
 from .common import (
     NAME,
@@ -229,13 +228,15 @@ def side_mode(sides: list[Side], requested: str | None) -> str:
 
 
 def display_width(text: str) -> int:
-    """Terminal cells: wide (CJK, emoji) characters take two, combining marks none."""
-    width = 0
-    for char in text:
-        if unicodedata.combining(char):
-            continue
-        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-    return width
+    """Terminal cells: wide (CJK, emoji) characters take two, marks of no width of their own none.
+
+    Rich's measure, the one every other view pads and folds by: a count of its own (East Asian
+    width, ``unicodedata.combining``) gave a Thai vowel sign or an emoji's skin tone a cell the
+    terminal does not, and the right-hand column of a Thai reply's rows slid out of line.
+    """
+    from rich.cells import cell_len
+
+    return cell_len(text)
 
 
 def wrap_cells(text: str, width: int) -> list[str]:
@@ -248,12 +249,11 @@ def wrap_cells(text: str, width: int) -> list[str]:
             lines.append(current.rstrip())
             current, used = "", 0
         while display_width(word.rstrip()) > width:  # a word wider than the column
-            cut, taken = "", 0
-            for char in word:
-                step = display_width(char)
-                if taken + step > width:
+            cut = ""
+            for char in word:  # measured with what comes before: ❤ and its U+FE0F take two cells, not one
+                if display_width(cut + char) > width:
                     break
-                cut, taken = cut + char, taken + step
+                cut += char
             cut = cut or word[0]  # a column narrower than one wide character
             lines.append(cut)
             word = word[len(cut) :]
@@ -306,7 +306,7 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
     for label, a, b in rows:
         lines += row(label, a, b)
     lines.append("")
-    lines.append(describe_agreement(runs, agreement))
+    lines += agreement_lines(runs, agreement, total)
     return "\n".join(lines)
 
 
@@ -315,8 +315,13 @@ MIN_COLUMN = 12
 
 
 def flat_text(text: str) -> str:
-    """A reply on one line, made visible before the layout measures it."""
-    return visible_text(" ".join(line for line in text.splitlines())) if text else ""
+    """A reply on one line, made visible before the layout measures it.
+
+    :func:`~assistant.terminal_text.one_line`'s flattening: a tab, which the terminal widens to its next
+    stop but a cell count takes as none, pushed the ``│`` of its row out of line; and ``str.splitlines``
+    broke at a form feed or a file separator, which are control characters to show, not line ends.
+    """
+    return visible_text(one_line(text))
 
 
 def stacked(runs: list[Any], rows: list[tuple[str, str, str]], agreement: Any, total: int) -> str:
@@ -334,7 +339,7 @@ def stacked(runs: list[Any], rows: list[tuple[str, str, str]], agreement: Any, t
             for index, part in enumerate(wrap_cells(values[side], max(1, total - label_width))):
                 name = label if index == 0 and label_width >= len(label) else ""
                 lines.append(f"{name:<{label_width}}{part}".rstrip())
-    lines += ["", describe_agreement(runs, agreement)]
+    lines += ["", *agreement_lines(runs, agreement, total)]
     return "\n".join(lines)
 
 
@@ -348,6 +353,26 @@ def _quoted(label: str) -> str:
 
 
 def describe_agreement(runs: list[Any], agreement: Any) -> str:
+    """The agreement summary on one line (the table folds it: :func:`agreement_lines`)."""
+    return AGREEMENT_SEPARATOR.join(agreement_parts(runs, agreement))
+
+
+AGREEMENT_SEPARATOR = "; "
+
+
+def agreement_lines(runs: list[Any], agreement: Any, width: int) -> list[str]:
+    """The agreement summary folded to ``width`` between its parts, a long part between its words.
+
+    Left to the terminal, the summary (often 150 cells and more) was wrapped inside a word, under a
+    table that had been fitted to the same width.
+    """
+    from ..inspect.lines import fold_words
+
+    return fold_words(agreement_parts(runs, agreement), AGREEMENT_SEPARATOR, width)
+
+
+def agreement_parts(runs: list[Any], agreement: Any) -> list[str]:
+    """The agreement summary's parts, the first one led by ``agreement:``."""
     left, right = runs
     if agreement.same_prompt_ids is None:
         parts = ["prompt token ids unknown (a backend cannot tell them)"]
@@ -371,4 +396,5 @@ def describe_agreement(runs: list[Any], agreement: Any) -> str:
             f"top-{agreement.top_k} overlap {mean:.2f} on average over {len(agreement.top_overlap)} "
             f"step(s): {steps}{more}"
         )
-    return "agreement: " + "; ".join(parts)
+    parts[0] = f"agreement: {parts[0]}"
+    return parts

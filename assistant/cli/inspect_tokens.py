@@ -224,7 +224,9 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
     from rich.cells import cell_len
 
     id_width = max((len(str(p.token_id)) for p in pieces), default=2)
-    lead = 5 + 2 + id_width + 2 + PIECE_COLUMN + 1  # where the bytes start
+    # a text past 99,999 tokens (a pasted book) has 6-digit row numbers: each of those rows sat a cell right
+    index_width = max(5, len(str(len(pieces) - 1)))
+    lead = index_width + 2 + id_width + 2 + PIECE_COLUMN + 1  # where the bytes start
     kinds = [
         "special" if p.special else ("" if p.text is not None else "part of a character") for p in pieces
     ]
@@ -242,9 +244,8 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
     for index, (piece, kind) in enumerate(zip(pieces, kinds)):
         step = max(1, noted if kind else per_line)  # a control token's note over no bytes: noted 0
         chunks = [piece.piece[at : at + step].hex(" ") for at in range(0, len(piece.piece), step)] or [""]
-        head = f"{index:>5}  {piece.token_id:>{id_width}}  {_pad(piece.shown(), PIECE_COLUMN)} "
-        if width is not None and cell_len(head) + len(chunks[0]) >= width and cell_len(head) > lead:
-            chunks.insert(0, "")  # a wide piece pushed its bytes past the width: they start a line below
+        shown = _pad(_fitted_piece(piece, width, index_width + 2 + id_width + 2), PIECE_COLUMN)
+        head = f"{index:>{index_width}}  {piece.token_id:>{id_width}}  {shown} "
         note_line = ""
         if not kind:
             first = chunks[0]
@@ -254,10 +255,34 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
             first = kind  # a control token has no bytes: its note takes their place
         else:  # at 40 columns "part of a character" beside a byte made a 53-cell row the terminal wrapped
             first, note_line = chunks[0], " " * (lead - PIECE_COLUMN - 1) + kind
+        if width is not None and cell_len(head) > lead and cell_len(head) + len(first) >= width:
+            # a wide piece pushed its bytes (and their note: a 3-byte piece of an emoji, at 60 columns) past
+            # the width: they start a line below, under the bytes column, where they were fitted to the width
+            lines.append(head.rstrip())
+            head = " " * lead
         lines.append(f"{head}{first}".rstrip())
         lines += [" " * lead + chunk for chunk in chunks[1:]]
         lines += [note_line] if note_line else []
     return lines
+
+
+def _fitted_piece(piece: TokenPiece, width: int | None, start: int) -> str:
+    """``piece`` as the table's piece column draws it: cut with ``…`` where it is wider than the room
+    the terminal leaves after the row's number and id (the row of pieces above, the bytes beside it and
+    ``--json`` give it whole), as ``next`` cuts a long token.
+
+    SmolLM2 has tokens of 64 spaces: at 40 columns such a row was 78 cells, and the terminal wrapped
+    the rest of the piece under the row numbers, between the rows' bytes.
+    """
+    from rich.cells import cell_len
+
+    from ..inspect.attention import short_label
+
+    shown = piece.shown()
+    room = None if width is None else width - 1 - start  # the piece starts ``start`` cells in
+    if room is None or room < MIN_LABEL_WIDTH:  # no width, or so narrow no row fits: a cut would only lose it
+        return shown
+    return short_label(shown, room, cell_len) if cell_len(shown) > room else shown
 
 
 # ---- next --------------------------------------------------------------------------------
