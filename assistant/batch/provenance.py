@@ -225,6 +225,7 @@ def check_resume_made(
     partial: Collection[str] = (),
     whole: Collection[str] = (),
     compared: Callable[[dict[str, Any]], bool] | None = None,
+    as_now: Callable[[str, Any], Any] | None = None,
 ) -> list[str]:
     """Refuse a ``--resume`` when a finished line of ``out`` recorded one of ``made``'s settings otherwise.
 
@@ -242,6 +243,8 @@ def check_resume_made(
     setting, defaults included (a tool's parameters), so one named on one side alone is another
     version's parameter, not another value. ``compared(line)`` says which finished lines are
     compared at all (a tool row with its own ``params`` ran with other settings by design).
+    ``as_now(field, value)`` gives a recorded value as this version spells it (a tool's ``to=fr``,
+    recorded before its check named it "French"), so a file an older version wrote resumes.
 
     Returns the fields some compared line does not record (an older version wrote it), in
     ``made``'s order: nothing on it to compare, which the caller may say.
@@ -257,16 +260,17 @@ def check_resume_made(
             if not (isinstance(record.get(field), dict) if settings else field in record):
                 unrecorded.add(field)
                 continue
-            there = record[field]
-            if field in passed and _identical(there, passed[field]):
+            recorded = record[field]
+            if field in passed and _identical(recorded, passed[field]):
                 continue  # the lines of one batch repeat one value: compared once, not 100,000 times
+            there = recorded if as_now is None else as_now(field, recorded)
             difference = (
                 _difference(field, there, here, field in partial)
                 if settings
                 else (None if _comparable(field, there) == _comparable(field, here) else (None, there, here))
             )
             if difference is None:
-                passed[field] = there
+                passed[field] = recorded
             else:
                 name, old, new = difference
                 flag = flags.get(field, field)

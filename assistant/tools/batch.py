@@ -158,4 +158,21 @@ def check_resume(tool: RegisteredTool, rows: list[Row], out: Path | None, resume
         own = record.get("row") in own_numbers or as_json(record.get("id")) in own_ids
         return record.get("tool") is not None and not own
 
-    check_resume_made(out, resume, {"params": params}, {"params": ""}, partial={"params"}, compared=compared)
+    declared = {name: parameter for parameter in tool.parameters for name in parameter.names}
+
+    def as_now(field: str, recorded: Any) -> Any:
+        """A line's parameters as this version resolves them: ``to=fr`` before translate's check named it."""
+        if not isinstance(recorded, dict):
+            return recorded
+        spelled = dict(recorded)
+        for name, value in recorded.items():
+            if name in declared and value is not None:
+                try:
+                    spelled[name] = declared[name].coerce(value)
+                except ConfigError:  # refused now: compared as it was written (and found different)
+                    pass
+        return spelled
+
+    check_resume_made(
+        out, resume, {"params": params}, {"params": ""}, partial={"params"}, compared=compared, as_now=as_now
+    )
