@@ -23,7 +23,8 @@ def plugin_output(printed: set[str], name: str) -> Iterator[None]:
     Left alone, a ``print`` at a plugin's import went to stdout ahead of every
     command's output (``assistant tools --json`` was no longer JSON) and an ESC in it
     reached the terminal raw. Plugins are trusted code, but what they print is data;
-    writes to the file descriptors themselves (C code) are not caught.
+    writes to the file descriptors themselves (C code) are not caught. A stream the plugin
+    keeps from then on (a logging handler's) writes where it would have, once this ends.
     """
     from .terminal_text import visible_text
 
@@ -35,12 +36,14 @@ def plugin_output(printed: set[str], name: str) -> Iterator[None]:
         me = threading.get_ident()
         # Only this thread's writes are the plugin's: another thread's progress line printed
         # meanwhile goes where it always goes, not out as "plugin 'x': …".
-        sys.stdout = _ThreadRouted(saved[0], captured, me)  # type: ignore[assignment]
-        sys.stderr = _ThreadRouted(saved[1], captured, me)  # type: ignore[assignment]
+        routed = _ThreadRouted(saved[0], captured, me), _ThreadRouted(saved[1], captured, me)
+        sys.stdout, sys.stderr = routed  # type: ignore[assignment]
         try:
             yield
         finally:
             sys.stdout, sys.stderr = saved
+            for stream in routed:  # one a plugin kept (a logging handler made at import) writes on, uncaught
+                stream.release()
             text = captured.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
             # A CRLF is a line end (docs/security.md), not a "␍" at the end of each line a plugin wrote with one.
             text = text.replace("\r\n", "\n")
@@ -55,13 +58,26 @@ _output_lock = threading.RLock()
 
 
 class _ThreadRouted:
-    """A stream that sends one thread's writes to ``captured`` and every other thread's to ``original``."""
+    """A stream that sends one thread's writes to ``captured`` and every other thread's to ``original``,
+    until :meth:`release`."""
 
     def __init__(self, original: Any, captured: Any, thread: int) -> None:
-        self._original, self._captured, self._thread = original, captured, thread
+        self._original, self._captured = original, captured
+        self._thread: int | None = thread
+
+    def release(self) -> None:
+        """Send every later write to ``original``: the capture is over.
+
+        A plugin can keep the stream it found at import (``logging.StreamHandler()`` takes
+        ``sys.stderr`` then, as does ``print(..., file=OUT)`` with ``OUT = sys.stdout``); still
+        routed, everything it wrote through it later (a tool's log warning while it ran) went into
+        the finished capture, which no one reads: lost without a word.
+        """
+        self._thread = None
 
     def _target(self) -> Any:
-        return self._captured if threading.get_ident() == self._thread else self._original
+        mine = self._thread is not None and threading.get_ident() == self._thread
+        return self._captured if mine else self._original
 
     def write(self, text: str) -> int:
         return self._target().write(text)
@@ -72,7 +88,17 @@ class _ThreadRouted:
     def flush(self) -> None:
         self._target().flush()
 
-    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, buffer…: the thread's own stream's
+    def fileno(self) -> int:
+        """The real stream's descriptor, whichever thread asks.
+
+        The capture has none (``io.BytesIO``), so a plugin calling ``faulthandler.enable()`` or
+        ``os.isatty(sys.stdout.fileno())`` at import failed to load ("UnsupportedOperation: fileno")
+        only because its output was being caught. Writes to a descriptor are not caught anyway (see
+        :func:`plugin_output`): this one goes where it would have gone without the capture.
+        """
+        return int(self._original.fileno())
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, buffer…: the thread's own stream's
         return getattr(self._target(), name)
 
 

@@ -17,6 +17,7 @@ from .backends import Backend, backend_failure, load_backend
 from .backends.base import Prompt
 from .context import FittedPrompt, fit_to_context, reply_reserve
 from .errors import AssistantError, ConfigError, HistoryError
+from .terminal_text import visible_text
 from .text_checks import invalid_unicode
 from .types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 
 
 def stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """The Python API's default progress: its lines name files others chose (a hub's, a GGUF's), so shown safely."""
+    print(visible_text(message), file=sys.stderr, flush=True)
 
 
 def open_backend(

@@ -315,11 +315,19 @@ GGUF's architecture, a chat template's ``raise_exception`` words, llama.cpp's lo
 a 2 MB architecture name made a 2 MB "one-line" error."""
 
 
+NO_MESSAGE = "(no message)"
+"""What an error line says for a message that is empty or only blanks."""
+
+
 def message_line(message: str, *, flatten: bool = True) -> str:
     """An error message as shown: one line (:func:`one_line`), controls visible, at most
     :data:`MAX_MESSAGE_CELLS` cells. The CLI's ``fail`` shows this; the chat app's notifications too,
-    with ``flatten=False`` (a toast may keep its line breaks)."""
-    flat = (one_line(message) or message) if flatten else message
+    with ``flatten=False`` (a toast may keep its line breaks).
+
+    A message of nothing but blanks (a plugin's ``AssistantError("\\n\\n")``) is ``(no message)``, the
+    words the CLI uses for a plugin exception without one: kept as it was, its line ends made
+    ``error:`` three lines."""
+    flat = (one_line(message) or NO_MESSAGE) if flatten else message
     trimmed = flat[: MAX_MESSAGE_CELLS * 2]  # before visible_text, which only widens: no work on megabytes
     shown = cut_to_cells(visible_text(trimmed), MAX_MESSAGE_CELLS)
     if len(trimmed) < len(flat) and not shown.endswith("…"):

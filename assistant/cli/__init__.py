@@ -110,9 +110,32 @@ def _visible_usage_error(exc: click.ClickException) -> None:
     extra argument (…)``) raw, and a plugin command's ``ClickException`` may quote
     anything; click prints them on the terminal, where an ESC would be executed.
     """
-    from ..terminal_text import visible_text
+    from ..terminal_text import message_line
 
-    exc.message = visible_text(exc.message)
+    # One line as `fail` writes: a quoted argument holding a line break split the ``Error:`` line in two.
+    exc.message = message_line(exc.message)
+
+
+def _show_tracebacks_safely() -> None:
+    """Print an uncaught exception's traceback with its controls made visible.
+
+    Tracebacks are shown under ``--debug`` (and for a core command's own bug); their
+    messages can quote a server's body, a GGUF's name or a user's file, and an
+    ESC in them would retitle or clear the terminal of the one person reading it.
+    """
+    import traceback
+
+    def show(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        from ..terminal_text import visible_text
+
+        text = "".join(traceback.format_exception(kind, exc, tb))
+        try:
+            sys.stderr.write(visible_text(text))
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr gone or closed: nowhere left to say it
+            pass
+
+    sys.excepthook = show
 
 
 def _visible_help(command: click.Command) -> None:
@@ -203,6 +226,7 @@ class AssistantGroup(click.Group):
             # As ``ls >&-`` does: whatever the command prints would be lost (a reply, an export).
             fail("stdout is closed (>&-): the output would be lost; redirect it to a file, or to /dev/null to drop it")
         _tolerate_narrow_encodings()
+        _show_tracebacks_safely()
         _check_debug_variable()
         return super().main(*args, **kwargs)
 
