@@ -11,15 +11,28 @@ titles, which a user may rename, or from the newest batch, which may be another.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from ..errors import HistoryError
-from ..history.exchange import ExchangeRecorder
+from ..history.exchange import ExchangeRecorder, ExchangeTurn
 from ..history.recorder import ConversationRecorder
+from ..history.records import StoredMessage, TurnMeta
 from ..history.session_link import HistoryLink
-from .provenance import line_input
+from ..types import Message
+from .provenance import line_input, line_maker
 from .rows import Row
-from .runner import BatchSummary, already_done, iter_results, recorded_conversation, unrecorded_lines
+from .runner import (
+    BatchSummary,
+    already_done,
+    done_rows,
+    iter_results,
+    recorded_conversation,
+    run_rows,
+    unrecorded_lines,
+    written_turn,
+)
 
 CHECKED_INPUTS = 200
 """Inputs of the results file looked for among the conversation's messages: enough to find one, bounded."""
@@ -27,21 +40,61 @@ CONTAINED_INPUTS = 20
 """Of those, the ones also looked for inside a message (a template's rendered prompt), which costs more."""
 
 
-def finished_already(rows: list[Row], out: Path | None, resume: bool, link: HistoryLink) -> BatchSummary | None:
+LineRecorder = Callable[["BatchRecorder"], Callable[[dict[str, Any]], None]]
+"""Given the batch's recorder, what records one result line as its turn without the model (a template's
+rendering, a tool's result): :func:`finished_already` records the lines an earlier run could not."""
+
+
+def finished_already(
+    rows: list[Row], out: Path | None, resume: bool, link: HistoryLink, *, title: str = "",
+    record_line: LineRecorder | None = None,
+) -> BatchSummary | None:
     """The summary of a ``--resume`` that finds every row done (else None), naming the batch's conversation.
 
     The line is the one the batch's last run ended with, conversation included: the user who
     resumed to find where the batch was recorded is told, for tool and template batches alike,
-    and only where the conversation is this history's (:func:`continued_conversation`). Not finished
-    while a row's line says its turn is not in the history this run records (:func:`unrecorded_lines`):
-    the run records it.
+    and only where the conversation is this history's (:func:`continued_conversation`). Rows whose
+    line says their turn is not in the history (:func:`unrecorded_lines`) are recorded here from their
+    lines, as the run would, without the model: loading it (seconds, or a server's first request) ran
+    nothing. ``record_line`` records a line; left out, a tool batch's lines are recorded as they say
+    (:func:`~assistant.tools.batch.record_line`). None (the run records them) where the conversation the
+    lines name cannot be continued (the run starts a new one, titled ``title``, and says so).
     """
     finished = already_done(rows, out, resume)
-    if finished is not None and link.log and link.store is not None and unrecorded_lines(rows, out):
-        return None
-    if finished is not None and out is not None:
-        finished.conversation_id = continued_conversation(link, out)[0]
+    if finished is None or out is None:
+        return finished
+    if link.log and link.store is not None and (unrecorded := unrecorded_lines(rows, out)):
+        if record_line is None and any(line_maker(line) != ("tool", line.get("tool")) for line in unrecorded.values()):
+            return None  # a template's line: only its template renders its turn again
+        return _record_lines(rows, out, link, title, record_line)
+    finished.conversation_id = continued_conversation(link, out)[0]
     return finished
+
+
+def _record_lines(
+    rows: list[Row], out: Path, link: HistoryLink, title: str, record_line: LineRecorder | None
+) -> BatchSummary | None:
+    """Record the turns of the finished lines of ``out`` that say they are not in the history, through the
+    runner (which writes each line again unmarked and counts them), with no row run."""
+    recorder = BatchRecorder(link, title=title, out=out, resume=True)
+    if recorder.continued is None and (recorder.note is not None or not title):
+        return None  # the run says why the conversation named cannot be continued, and titles a new one
+    if record_line is None:
+        from ..tools.batch import record_line as record_tool_line
+
+        def on_record(record: dict[str, Any]) -> None:
+            record_tool_line(recorder, record)
+    else:
+        on_record = record_line(recorder)
+
+    def not_run(row: Row) -> dict[str, Any]:
+        raise AssertionError(f"row {row.number} is done: only its line is recorded")
+
+    return run_rows(
+        recorder.first_rows(rows, out), not_run, out=out, resume=True, on_record=on_record,
+        conversation=recorder.conversation,
+        turn=recorder.turn_id,
+    )  # fmt: skip
 
 
 class BatchRecorder(ExchangeRecorder):
@@ -58,6 +111,11 @@ class BatchRecorder(ExchangeRecorder):
         """One line for stderr when a resumed batch could not continue its conversation."""
         self.continued: int | None = None
         """The conversation a resumed batch continues (None: a new one, or not recorded)."""
+        self.unwritten: StoredMessage | None = None
+        """The user message of a turn an earlier run recorded and was killed before writing its row's line
+        (:func:`unwritten_turn`): the row's turn in this run is another reply to it, not a second turn."""
+        self._given: object = None
+        """The turn :meth:`turn_id` last gave."""
         if self.recorder is None or link.store is None or not resume or out is None:
             return
         earlier, self.note = continued_conversation(link, out)
@@ -65,10 +123,78 @@ class BatchRecorder(ExchangeRecorder):
             return
         self.recorder = ConversationRecorder(link.store, earlier, title=title, kind="batch")
         self.continued = earlier
+        self.unwritten = unwritten_turn(link, earlier, out)
 
     def conversation(self) -> int | None:
         """The conversation the rows are recorded in (None before the first turn of a new one)."""
         return self.conversation_id
+
+    def turn_id(self) -> int | None:
+        """The history message holding the reply of the turn recorded since the last call (None: none was):
+        each line names its row's (``message_id``, :func:`~assistant.batch.run_rows`)."""
+        last = self.recorder.last_turn if self.recorder is not None else None
+        if last is None or last is self._given:
+            return None
+        self._given = last
+        return last.reply_message_id
+
+    def turn(
+        self, user_text: str, meta: TurnMeta, rendered: Sequence[Message] | None = None
+    ) -> AbstractContextManager[ExchangeTurn]:
+        """A row's turn; the first of a resumed run, for the row of :attr:`unwritten`, is another reply to
+        that stored user message (its version 2: both answers kept, the line's shown).
+
+        Only the first: a turn recorded before it would follow the unwritten turn's reply, and a new reply
+        beside that one would leave it on a branch no longer shown. :meth:`first_rows` runs that row first.
+        """
+        unwritten, self.unwritten = self.unwritten, None
+        if unwritten is not None and self.recorder is not None and unwritten.content == user_text:
+            self.recorder.regenerate(unwritten.id)
+        return super().turn(user_text, meta, rendered)
+
+    def first_rows(self, rows: list[Row], out: Path | None, input_field: str | None = None) -> list[Row]:
+        """``rows`` with the one whose turn :attr:`unwritten` is first (the first this run records, not done or
+        done but not recorded, whose input is that turn's text), so that its turn is the first this run
+        records; else ``rows`` as they are."""
+        if self.unwritten is None or out is None:
+            return rows
+        waiting = {row.number for row in rows} - done_rows(rows, out) | set(unrecorded_lines(rows, out))
+        text = self.unwritten.content
+        row = next((row for row in rows if row.number in waiting and row.input_text(input_field) == text), None)
+        if row is None:
+            self.unwritten = None  # no row of this run says it: its turn stays as the earlier run left it
+            return rows
+        return [row, *(other for other in rows if other is not row)]
+
+
+def unwritten_turn(link: HistoryLink, conversation_id: int, out: Path) -> StoredMessage | None:
+    """The user message of the turn at the head of ``conversation_id`` when no line of ``out`` names it: the
+    run that recorded it was killed before writing that row's line (a kill -9, a power cut), so the row is
+    not done and a ``--resume`` ran it and recorded its turn a second time.
+
+    Found by the ids the lines name (``message_id``, :func:`~assistant.batch.runner.written_turn`): the head
+    turn follows the newest reply a line names, as the one turn a kill can leave unwritten does; or it is that
+    line's turn, which the history took only half (the line is marked :data:`~assistant.batch.runner.HISTORY_ERROR`
+    and its reply is the empty one the failure left). Not a reply
+    regenerated in the chat app to an older row, nor the last of several turns without lines (a file cut
+    by hand): those are left as they are. None where the lines name no message (an older version's file).
+    """
+    assert link.store is not None
+    if (written := written_turn(out, conversation_id)) is None:
+        return None
+    newest, refused = written
+    try:
+        turn = link.store.head_turn(conversation_id)
+    except HistoryError:
+        return None
+    if turn is None:
+        return None
+    user, reply = turn
+    if user.parent_id == newest:
+        return user
+    # the newest line's own turn, begun and its reply refused (a locked database): that line's row is recorded
+    # again, and its reply is the one that turn was missing, not a second turn
+    return user if refused and reply.id == newest else None
 
 
 def continued_conversation(link: HistoryLink, out: Path) -> tuple[int | None, str | None]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -53,6 +52,10 @@ HISTORY_ERROR = "history_error"
 """The field of a result line whose row ran but whose turn the history could not take (the database
 locked past its wait, a full disk): why. ``--resume`` records that turn from the line, without running
 the row again (:func:`unrecorded_lines`), and writes the line again without it."""
+
+
+HISTORY_FIELDS = ("conversation_id", "message_id", HISTORY_ERROR)
+"""The fields of a result line that say where the history keeps its row's turn (or why it does not)."""
 
 
 class BackendFailure(dict):  # type: ignore[type-arg]
@@ -176,7 +179,7 @@ def _check_resumable(out: Path) -> None:
     by mistake, it cut the last line of the user's notes and appended results to them. A file
     with no result line is not resumed; nor one whose unfinished last line is not a cut result.
     """
-    data = out.read_bytes()
+    data = _results_bytes(out)
     cut = data.rfind(b"\n") + 1
     whole, rest = data[:cut], data[cut:]
     fragment = _results_text(rest).strip().encode()
@@ -185,7 +188,7 @@ def _check_resumable(out: Path) -> None:
             f"--resume: the last line of {out} is not a batch result, so {out} is not a results file to continue; "
             "choose another --out"
         )
-    if _results_text(whole).strip() and not fragment and not any(True for _ in _result_records(whole)):
+    if _results_text(whole).strip() and not fragment and not _records_in(out):  # a blank rest holds no record
         raise ConfigError(f"--resume: {out} holds no batch results; choose another --out")
 
 
@@ -221,44 +224,62 @@ def _line_statuses(out: Path) -> list[tuple[int, Any, bool]]:
     """
     if not out.exists():
         return []
-    data = out.read_bytes()
+    data = _results_bytes(out)
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
         if _is_result_line(data[cut:]):
             with out.open("ab") as handle:  # a whole row: keep it; appended rows start on a line of their own
                 handle.write(b"\n")
-            data += b"\n"
         else:
             with out.open("r+b") as handle:  # the interrupted write: drop it, the row re-runs
                 handle.truncate(cut)
-            data = data[:cut]
-    return [(record["row"], record.get("id"), record.get("error") is None) for record in _records_of(data)]
+    return [(record["row"], record.get("id"), record.get("error") is None) for record in _records_in(out)]
 
 
-_parsed: tuple[bytes, list[dict[str, Any]]] | None = None
-"""The last results file's records, under a digest of its bytes (:func:`_records_of`)."""
+_kept: tuple[tuple[Any, ...], bytes, list[dict[str, Any]] | None] | None = None
+"""The last results file read: its identity (:func:`_file_key`), its bytes and, once asked for, its records."""
 
 
 def forget_parsed() -> None:
-    """Drop the kept records of :func:`_records_of` (a large file's take hundreds of megabytes)."""
-    global _parsed
-    _parsed = None
+    """Drop the kept bytes and records of :func:`_results_bytes` (a large file's take hundreds of megabytes)."""
+    global _kept
+    _kept = None
 
 
-def _records_of(data: bytes) -> list[dict[str, Any]]:
-    """The result records of a whole results file, parsed once per content.
+def _file_key(out: Path) -> tuple[Any, ...]:
+    """What tells one state of a file from another without reading it: any write (an append, a cut, a
+    rewrite of the same length) changes its size or its change time, which are kept to the nanosecond."""
+    st = out.stat()
+    return (os.path.abspath(out), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
-    A ``--resume`` reads the file for each of its checks (which batch wrote it, its shared
-    settings, its model, its conversation, the rows done): with 100,000 rows each reading
-    parsed every line again, and the resume sat silent for a minute before its first row.
-    The bytes are read each time (a file appended to since is another file); only their
-    parsing is kept, for the last content seen. Callers must not change the records.
+
+def _results_bytes(out: Path) -> bytes:
+    """The bytes of the results file ``out``, read once for every check of a ``--resume``.
+
+    A ``--resume`` asks the file for each of its checks (the checks before the model loads, which batch
+    wrote it, its shared settings, its model, its conversation, the rows done): each read the whole file
+    again, a dozen times per resume, and a 100,000-row file sat silent for a minute before its first row.
+    The file is read again only once it has changed (:func:`_file_key`): a file appended to since is
+    another file.
     """
-    global _parsed
-    digest = hashlib.blake2b(data, digest_size=16).digest()
-    if _parsed is None or _parsed[0] != digest:
-        _parsed = (digest, list(_result_records(data)))
-    return _parsed[1]
+    global _kept
+    key = _file_key(out)
+    if _kept is None or _kept[0] != key:
+        _kept = (key, out.read_bytes(), None)
+    return _kept[1]
+
+
+def _records_in(out: Path) -> list[dict[str, Any]]:
+    """The result records of the results file ``out`` (:func:`_result_records`), parsed once per content.
+
+    Callers must not change the records: they are kept for the next check.
+    """
+    global _kept
+    data = _results_bytes(out)
+    assert _kept is not None
+    if _kept[2] is None:
+        _kept = (_kept[0], data, list(_result_records(data)))
+    return _kept[2]
 
 
 def _result_records(data: bytes) -> Iterator[dict[str, Any]]:
@@ -298,10 +319,29 @@ def recorded_conversation(out: Path) -> int | None:
     if not out.exists():
         return None
     found: int | None = None
-    for record in _records_of(out.read_bytes()):
+    for record in _records_in(out):
         value = record.get("conversation_id")
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             found = value
+    return found
+
+
+def written_turn(out: Path, conversation_id: int) -> tuple[int, bool] | None:
+    """The newest history message a line of ``out`` says holds its row's reply (``message_id``) in the
+    conversation ``conversation_id``, and whether that line says its turn could not be recorded whole
+    (:data:`HISTORY_ERROR`: begun, its reply refused); None where no line names one (a file of an older
+    version, ``--no-log``).
+
+    A turn newer than it at the conversation's head was recorded by a run killed before it wrote that
+    row's line (:func:`~assistant.batch.history.unwritten_turn`).
+    """
+    if not out.exists():
+        return None
+    found: tuple[int, bool] | None = None
+    for record in _records_in(out):
+        value = record.get("message_id")
+        if record.get("conversation_id") == conversation_id and type(value) is int and (found is None or value >= found[0]):
+            found = (value, bool(record.get(HISTORY_ERROR)))
     return found
 
 
@@ -344,10 +384,10 @@ def done_lines(rows: list[Row], out: Path) -> dict[int, dict[str, Any]]:
     """Per row of ``rows`` that ``out`` holds without an error (:func:`done_rows`), its line.
 
     For a check of what a finished line recorded against the row it stands for now. The lines are
-    the parsed records :func:`_records_of` keeps (not copied: 100,000 of them cost a second), so
+    the parsed records :func:`_records_in` keeps (not copied: 100,000 of them cost a second), so
     callers must not change them. A half-written last line is no record, and is left as it is.
     """
-    records = _records_of(out.read_bytes()) if out.exists() else []
+    records = _records_in(out) if out.exists() else []
     matched = _matched(rows, ((record["row"], record.get("id"), record) for record in records))
     return {number: record for number, record in matched.items() if record.get("error") is None}
 
@@ -400,7 +440,7 @@ def already_done(rows: list[Row], out: Path | None, resume: bool) -> BatchSummar
 
 def iter_results(path: Path) -> Iterator[dict[str, Any]]:
     """The last result line per row of a results file, in row order."""
-    latest = {record["row"]: record for record in _records_of(path.read_bytes())}
+    latest = {record["row"]: record for record in _records_in(path)}
     for number in sorted(latest):
         yield dict(latest[number])  # a copy: the parsed records are kept for the next reading
 
@@ -418,6 +458,7 @@ def run_rows(
     parallel: int = 1,
     cancel: Callable[[], None] | None = None,
     conversation: Callable[[], int | None] | None = None,
+    turn: Callable[[], int | None] | None = None,
 ) -> BatchSummary:
     """Run every row not yet done through ``work``, writing each record as it comes.
 
@@ -456,7 +497,7 @@ def run_rows(
         line = replayed.get(row.number)
         if line is None:
             return work(row)
-        return {key: value for key, value in line.items() if key not in ("row", "id", "conversation_id", HISTORY_ERROR)}
+        return {key: value for key, value in line.items() if key not in ("row", "id", *HISTORY_FIELDS)}
 
     results = in_order(pending, run, parallel, cancel)
     alike: list[int] = []  # the consecutive rows that failed with the same backend failure
@@ -482,6 +523,8 @@ def run_rows(
                 finally:  # a failed or interrupted recording still keeps the row's result
                     if conversation is not None:
                         record["conversation_id"] = summary.conversation_id = conversation()
+                    if turn is not None and on_record is not None and (message := turn()) is not None:
+                        record["message_id"] = message
                     sink.write(json_text(record) + "\n")
                     sink.flush()
                 ok = record["error"] is None

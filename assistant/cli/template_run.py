@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -225,8 +225,9 @@ def _prompt_batch(
 ) -> None:
     from ..batch import ProgressBar, check_input_field, check_output, read_rows
     from ..batch.history import BatchRecorder, finished_already
+    from ..batch.provenance import made_by
     from ..errors import TemplateError
-    from ..templates.batch import check_batch_resume, row_generation_params, run_batch
+    from ..templates.batch import check_batch_resume, rendered_again, run_batch
     from ..templates.render import checked_values
     from ..templates.run import refuse_before_load, resolve_params
 
@@ -251,7 +252,14 @@ def _prompt_batch(
         examples_as=examples_as, input_field=input_field,
     )) is not None:  # fmt: skip
         echo_untrusted(note, err=True)
-    if (finished := finished_already(rows, out, resume, history)) is not None:
+    title = f"batch: {template.name} over {batch.name}"
+    sampled = resolve_params(template, sampling)  # what a row ran with, for lines recorded before the model loads
+
+    def line_recorder(recorder: Any) -> Callable[[dict[str, Any]], None]:
+        record = _row_recorder(template, recorder, sampled, None)
+        return lambda line: record(line, rendered_again(template, line, examples_as, system))
+
+    if (finished := finished_already(rows, out, resume, history, title=title, record_line=line_recorder)) is not None:
         finish_batch(finished, out)  # nothing left to run: no model to load
         return
     # Ctrl-C cancels the row in flight and stops the batch after it, that row unwritten (see CtrlC; a
@@ -265,24 +273,14 @@ def _prompt_batch(
             params = resolve_params(template, overrides, engine)
             in_flight = batch_parallel(parallel, engine)
             _note_constraint(template, engine)
-            title = f"batch: {template.name} over {batch.name}"
             recorder = BatchRecorder(history, title=title, out=out, resume=resume)
             if recorder.note:
                 echo_untrusted(recorder.note, err=True)
-            meta = _turn_meta(template, engine, params)
-
-            def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
-                if not messages:
-                    return  # the row never became a prompt (not JSON, a variable missing): nothing was said to record
-                own = row_result.get("params")  # the row's own sampling parameters, recorded as used
-                row_meta = _turn_meta(template, engine, row_generation_params(row_result, params)) if own else meta
-                typed = _typed_text(None, row_result.get("vars") or {}, messages)
-                with recorder.turn(typed, row_meta, _sent_for(typed, messages)) as turn:
-                    _report_record(turn, row_result, engine)
+            record = _row_recorder(template, recorder, params, made_by(engine))
 
             summary = run_batch(
                 template,
-                rows,
+                recorder.first_rows(rows, out, input_field),
                 engine,
                 out=out,
                 resume=resume,
@@ -299,6 +297,7 @@ def _prompt_batch(
                 conversation=recorder.conversation,
                 check_interrupt=ctrl_c.check,
                 resume_checked=True,
+                turn=recorder.turn_id,
             )
         except KeyboardInterrupt:
             engine.cancel()
@@ -324,6 +323,34 @@ def _note_constraint(template: Any, engine: Any) -> None:
     note = constraint_note(template, engine)
     if note:
         echo_untrusted(note, err=True)
+
+
+def _row_recorder(
+    template: Any, recorder: Any, params: Any, made: dict[str, Any] | None
+) -> Callable[[dict[str, Any], list[Any] | None], None]:
+    """What records a template batch's row (its result line and rendered messages) as its turn.
+
+    ``made`` is :func:`~assistant.batch.provenance.made_by` of the loaded model; None records a line
+    written by an earlier run (:data:`~assistant.batch.runner.HISTORY_ERROR`) as the line says it was
+    made, without the model loaded: the same values, which the loaded model gave the line.
+    """
+    from ..history.records import TurnMeta
+    from ..templates.batch import row_generation_params
+
+    def record(row_result: dict[str, Any], messages: list[Any] | None) -> None:
+        if not messages:
+            return  # the row never became a prompt (not JSON, a variable missing): nothing was said to record
+        by = made or row_result
+        used = row_generation_params(row_result, params)  # the row's own sampling parameters over the batch's
+        meta = TurnMeta(
+            model=by.get("model"), backend=by.get("backend"), template=template.name, params=used.to_dict(),
+            model_ref=by.get("model_ref"),
+        )  # fmt: skip
+        typed = _typed_text(None, row_result.get("vars") or {}, messages)
+        with recorder.turn(typed, meta, _sent_for(typed, messages)) as turn:
+            _report_record(turn, row_result, by)
+
+    return record
 
 
 # ---- history recording of template runs -------------------------------------------
@@ -385,8 +412,8 @@ def _report_result(turn: Any, result: Any) -> None:
     turn.complete(result.completion())  # its token ids and numbers too, as a plain prompt's
 
 
-def _report_record(turn: Any, record: dict[str, Any], engine: Any) -> None:
-    """A batch row's JSON record as a history turn."""
+def _report_record(turn: Any, record: dict[str, Any], made: dict[str, Any]) -> None:
+    """A batch row's JSON record as a history turn (``made``: the model and backend that wrote it)."""
     from ..types import Completion, Timings, Usage
 
     if record.get("error") is not None:
@@ -396,8 +423,8 @@ def _report_record(turn: Any, record: dict[str, Any], engine: Any) -> None:
     turn.complete(
         Completion(
             text=record.get("output") or "",
-            model=engine.model_name,
-            backend=engine.name,
+            model=made.get("model") or "",
+            backend=made.get("backend") or "",
             finish_reason=record.get("finish_reason", "stop"),
             usage=Usage(**usage),
             timings=Timings(**timings),

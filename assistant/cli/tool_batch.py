@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from ..terminal_text import json_text
 from .batch_options import finish_batch, interrupted
 from .common import echo_untrusted
 
@@ -37,14 +36,12 @@ def report_tool_result(
 
     A tool that uses no model (``engine`` None) leaves the turn's model and backend empty.
     """
-    from ..types import Completion, Timings, Usage
+    from ..tools.batch import complete_turn
 
     duration_ms = (time.perf_counter() - started) * 1000
-    completion = Completion(
-        text=text, model=engine.model_name if engine else "", backend=engine.name if engine else "",
-        finish_reason="stop", usage=Usage(), timings=Timings(duration_ms=duration_ms),
-    )  # fmt: skip
-    turn.complete(completion, tool_name=tool_name, tool_result=data)
+    complete_turn(
+        turn, tool_name, text, data, engine.model_name if engine else None, engine.name if engine else None, duration_ms
+    )
 
 
 def run_batch(
@@ -66,7 +63,7 @@ def run_batch(
     """
     from ..batch import ProgressBar, run_rows
     from ..batch.provenance import check_resume_model, made_by
-    from ..tools.batch import run_tool_row
+    from ..tools.batch import record_line, run_tool_row
     from .batch_options import batch_parallel
 
     out, input_field = flags["out"], flags["input_field"]
@@ -88,26 +85,18 @@ def run_batch(
         return result
 
     def record(result: dict[str, Any]) -> None:
-        if result.get("input") is None:
-            return  # nothing the user said to record (the row itself was unusable)
-        used = result.get("params")  # with the row's own params over the command's: what the row ran with
-        meta = tool_turn_meta(engine, used if isinstance(used, dict) else params)
-        with recorder.turn(result["input"], meta) as turn:
-            if result["error"] is not None:
-                turn.fail(str(result["error"]))
-            else:
-                text = json_text(result["result"])  # valid JSON: null for a score that is not finite
-                report_tool_result(
-                    turn, tool.name, text, result["result"], engine, started.pop(result["row"], time.perf_counter())
-                )
+        started_at = started.pop(result["row"], None)  # none for a line recorded without running its row
+        duration_ms = (time.perf_counter() - started_at) * 1000 if started_at is not None else 0.0
+        record_line(recorder, result, params, duration_ms)
 
     if recorder.note:
         echo_untrusted(recorder.note, err=True)
     try:
         summary = run_rows(
-            rows, work, out=out, resume=flags["resume"], force=flags["force"],
+            recorder.first_rows(rows, out, input_field), work, out=out, resume=flags["resume"], force=flags["force"],
             progress=lambda total: ProgressBar(total), on_record=record if recorder.enabled else None, parallel=parallel,
             cancel=engine.cancel if engine is not None else None, conversation=recorder.conversation,
+            turn=recorder.turn_id,
         )  # fmt: skip
     except KeyboardInterrupt:
         interrupted(out)

@@ -25,7 +25,6 @@ byte for byte and is still safe to ``cat`` to a terminal.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import sqlite3
@@ -38,7 +37,7 @@ from ..files import names_a_directory, replacing
 from ..terminal_text import json_text, visible_text
 from ..types import LENGTH_LIMIT_WORDS, Message
 from .records import Conversation, StoredMessage
-from .sqlite_files import COMPANIONS
+from .sqlite_files import COMPANIONS, sqlite_file_kind
 
 FORMATS = ("markdown", "json", "jsonl")
 
@@ -195,7 +194,7 @@ def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
             template = " ".join((message.template or "(unnamed)").split())
             lines += [f"*(sent through template {inert_html(template)}; the JSON export has what the model was sent)*", ""]
         if message.tool_name and message.tool_result_apart:  # a --batch row's text is its result already
-            result = json.dumps(message.tool_result, ensure_ascii=False, indent=2)
+            result = json_text(message.tool_result, indent=2)  # as `history show`: C1 and bidi escaped, so the block reads back
             tool = " ".join(message.tool_name.split())
             lines += [f"Tool `{tool}` result:", "", "```json", result, "```", ""]
         if message.status != "complete":
@@ -332,7 +331,9 @@ def export_to_file(
     replaces it only when complete; the database's own files are refused.
     A target that is not a regular file (``/dev/stdout``, a FIFO) is written directly.
     A path ending in a separator names a directory (``-o exports/``): refused, as
-    ``Path`` would drop the separator and write a file of the directory's name.
+    ``Path`` would drop the separator and write a file of the directory's name. Any other SQLite file
+    (:func:`~.sqlite_files.sqlite_file_kind`: the history of another ``--db``, a backup of one) is refused
+    too: ``export --all -o backup.db`` replaced a whole history with its Markdown.
     """
     text = os.fspath(path)
     if names_a_directory(text):
@@ -345,6 +346,8 @@ def export_to_file(
             with contextlib.suppress(OSError):
                 if target.exists() and companion.exists() and os.path.samefile(target, companion):
                     raise OutputError(f"cannot export to {target}: it is the history database's own file")
+    if (kind := sqlite_file_kind(target)) is not None:  # another --db's history, a backup of one: kept whole
+        raise OutputError(f"cannot export to {target}: it is {kind} (a history?), not an export; choose another file")
     try:
         mode = os.stat(target).st_mode
     except FileNotFoundError:

@@ -136,6 +136,29 @@ class HistoryStore(ConversationRows, TurnWriter):
         return messages
 
     @guarded
+    def head_turn(self, conversation_id: int) -> tuple[StoredMessage, StoredMessage] | None:
+        """The conversation's newest turn on its shown branch: the user message and the reply that is its
+        head (None: no head, or the head is no reply to a user message). Two rows read, not the branch:
+        a resumed batch asks it of a conversation of 100,000 turns."""
+        conversation_id = arguments.row_id(conversation_id)
+        head = tree.head_of(self.db, conversation_id)
+        if head is None:
+            return None
+        found = {
+            row["role"]: row
+            for row in self.db.query(
+                "SELECT m.* FROM messages m JOIN messages r ON m.id IN (r.id, r.parent_id)"
+                " WHERE r.id = ? AND r.conversation_id = ? AND m.conversation_id = r.conversation_id",
+                [head, conversation_id],
+            )
+        }
+        reply, user = found.get("assistant"), found.get("user")
+        if reply is None or user is None or reply["id"] != head or reply["parent_id"] != user["id"]:
+            return None
+        rows = list(completion_prompts.resolved(self.db, [user, reply]))
+        return StoredMessage.from_row(rows[0]), StoredMessage.from_row(rows[1])
+
+    @guarded
     def siblings(self, conversation_id: int, message_id: int) -> list[int]:
         """The versions at ``message_id``'s place, itself included, oldest first (the other replies
         to its user message, or the other messages sent after the same reply)."""

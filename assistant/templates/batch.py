@@ -185,6 +185,7 @@ def run_batch(
     conversation: Callable[[], int | None] | None = None,
     check_interrupt: Callable[[], None] | None = None,
     resume_checked: bool = False,
+    turn: Callable[[], int | None] | None = None,
 ) -> BatchSummary:
     """Run every row not yet done; ``variables`` are shared values a row's own fields override.
 
@@ -195,7 +196,8 @@ def run_batch(
     ``system`` replaces the template's system prompt for every row (as ``-s`` does).
     ``on_record(record, messages)`` sees each row's result just before it is written
     (the CLI records it in the history; ``messages`` is None if rendering failed);
-    ``conversation`` names the history conversation on each line (:func:`~assistant.batch.run_rows`).
+    ``conversation`` names the history conversation on each line, ``turn`` the message holding the row's
+    reply (:func:`~assistant.batch.run_rows`).
     ``parallel`` rows run at once (the backend's ``cancel`` stops them on Ctrl-C).
     ``check_interrupt()`` runs after each row's work and raises :class:`KeyboardInterrupt` for a
     Ctrl-C the engine swallowed (llama.cpp's ctypes callbacks drop the exception, and the cancel
@@ -228,13 +230,13 @@ def run_batch(
         messages = rendered.pop(record["row"], None)
         if messages is None and record.get("prompt_hash") is not None:
             # a line an earlier run could not record, recorded now without running its row again
-            messages = _rendered_again(template, record, examples_as, system)
+            messages = rendered_again(template, record, examples_as, system)
         on_record(record, messages)
 
     return run_rows(
         rows, work, out=out, resume=resume, force=force, progress=progress, stdout=stdout,
         on_record=seen if on_record is not None else None,
-        parallel=parallel, cancel=backend.cancel, conversation=conversation,
+        parallel=parallel, cancel=backend.cancel, conversation=conversation, turn=turn,
     )
 
 
@@ -289,7 +291,7 @@ def _run_row(
     return {**record, **result.to_dict(), "model_ref": model_ref}, messages
 
 
-def _rendered_again(
+def rendered_again(
     template: PromptTemplate, record: Mapping[str, Any], examples_as: str | None, system: str | None
 ) -> list[Message] | None:
     """The messages a result line's row was sent, rendered again from the variables the line keeps

@@ -23,7 +23,10 @@ from ..batch.provenance import model_key as _model_key  # noqa: F401 (its old na
 from ..errors import AssistantError, ConfigError, exception_text
 from .base import ParameterSet
 
-__all__ = ["check_resume", "check_resume_model", "made_by", "missing_everywhere", "run_tool_row", "settled_without_model"]
+__all__ = [
+    "check_resume", "check_resume_model", "complete_turn", "made_by", "missing_everywhere", "record_line", "run_tool_row",
+    "settled_without_model",
+]
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -135,6 +138,52 @@ def run_tool_row(
     except Exception as exc:  # an engine's own exception type: still only this row's failure
         return {**record, "error": f"{type(exc).__name__}: {exception_text(exc)}"}
     return {**record, "result": result.to_dict(), "error": None}
+
+
+def complete_turn(
+    turn: Any, tool_name: str, text: str, data: Any, model: str | None, backend: str | None, duration_ms: float
+) -> None:
+    """A tool's result as its history turn's reply: ``text`` shown, its JSON (``data``) as ``tool_result``;
+    ``model`` and ``backend`` None for a tool that uses no model."""
+    from ..types import Completion, Timings, Usage
+
+    completion = Completion(
+        text=text, model=model or "", backend=backend or "", finish_reason="stop", usage=Usage(),
+        timings=Timings(duration_ms=duration_ms),
+    )  # fmt: skip
+    turn.complete(completion, tool_name=tool_name, tool_result=data)
+
+
+def record_line(
+    recorder: Any, record: dict[str, Any], params: dict[str, Any] | None = None, duration_ms: float = 0.0
+) -> None:
+    """A tool batch's result line as its turn in the batch's conversation (``recorder.turn``).
+
+    What made the turn is the line's own (``model``, ``backend``, ``model_ref``, the ``params`` the row ran
+    with; ``params`` here only for a row that failed before it had its own), so a line written by an earlier
+    run and not recorded then (:data:`~assistant.batch.runner.HISTORY_ERROR`) is recorded without the model
+    loaded again: those are the values the loaded model gave every line. A row that never had an input
+    (not JSON, no text field) said nothing to record.
+    """
+    from ..history.records import TurnMeta
+    from ..terminal_text import json_text
+
+    text = record.get("input")
+    if not isinstance(text, str):
+        return
+    used = record.get("params")
+    used = dict(used) if isinstance(used, dict) else dict(params or {})
+    model, backend = record.get("model"), record.get("backend")
+    if backend is None:  # a tool that uses no model
+        meta = TurnMeta(params=used)
+    else:
+        meta = TurnMeta(model=model, backend=backend, params=used, model_ref=record.get("model_ref"))
+    with recorder.turn(text, meta) as turn:
+        if record.get("error") is not None:
+            turn.fail(str(record["error"]))
+        else:  # its text the result's JSON (null for a score that is not finite), as the line has it
+            result = record.get("result")
+            complete_turn(turn, str(record.get("tool")), json_text(result), result, model, backend, duration_ms)
 
 
 def check_resume(tool: RegisteredTool, rows: list[Row], out: Path | None, resume: bool, params: dict[str, Any]) -> None:
