@@ -191,6 +191,11 @@ def load_config() -> dict[str, Any]:
     path = paths().config_file
     text = _read_config_text(path)
     if text is None:
+        if path.is_symlink():
+            # A config linked from a dotfiles repository not checked out (or moved): read as no config,
+            # every setting in it (default_model, [backends.*], plugin_dirs) was dropped without a word
+            target = os.readlink(path)
+            raise ConfigError(f"cannot read config {path}: it is a symbolic link to {target}, which does not exist")
         return {}
     if _last_parsed is not None and _last_parsed[0] == path and _last_parsed[1] == text:
         return copy.deepcopy(_last_parsed[2])

@@ -3,7 +3,8 @@
 Keys that name a :class:`~assistant.types.GenerationParams` field become sampling
 parameters (typed by the field); every other key is passed to the backend's
 ``load`` (``n_ctx``, ``n_threads``, ``device``, ``base_url`` …). ``stop`` may be
-given several times and accumulates.
+given several times and accumulates; any other key given twice is refused
+(:func:`refuse_repeated_options`, shared with ``-v`` and ``-p``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,25 @@ def split_option(item: str) -> tuple[str, str]:
     return key, value
 
 
+def refuse_repeated_options(
+    keys: Iterable[str], flag: str, noun: str = "option", repeatable: frozenset[str] = frozenset()
+) -> None:
+    """A one-line :class:`ConfigError` for the first key given twice among ``keys`` (those in ``repeatable`` aside).
+
+    The one rule for every repeatable ``KEY=VALUE`` flag (``-o``, ``-v``, a tool's ``-p``): a
+    key given twice is a slip (a pasted command line, a shell variable expanded twice), and
+    keeping the last value ran ``-o temperature=0 -o temperature=1`` at 1 without a word.
+    ``flag`` and ``noun`` name it as the user typed it: ``option 'temperature' is given twice
+    (-o temperature=...); give it once``. ``repeatable``: keys documented to accumulate (``stop``).
+    """
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen and key not in repeatable:
+            shown = visible_text(key)
+            raise ConfigError(f"{noun} {shown!r} is given twice ({flag} {shown}=...); give it once")
+        seen.add(key)
+
+
 def _unescape(key: str, value: str) -> str:
     """Backslash escapes (``\\n``, ``\\t``, ``\\u2029``) decoded; other text kept as typed (``é`` stays ``é``)."""
     try:
@@ -94,8 +114,9 @@ def parse_options(items: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]
     """Split ``key=value`` strings into (params overrides, backend options)."""
     params: dict[str, Any] = {}
     backend: dict[str, Any] = {}
-    for item in items:
-        key, value = split_option(item)
+    pairs = [split_option(item) for item in items]
+    refuse_repeated_options((key for key, _ in pairs), "-o", repeatable=frozenset({"stop"}))
+    for key, value in pairs:
         if key == "json_schema":  # a schema is JSON, checked and shown to the model: not a key=value string
             raise ConfigError("json_schema is not an -o option; use --schema SCHEMA (docs/structured.md)")
         if key == "stop":

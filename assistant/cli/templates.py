@@ -52,16 +52,20 @@ def parse_var_options(items: tuple[str, ...], stdin_used_by: str | None = None) 
     comes from TEXT. Without ``@-`` support "file - does not exist" named no file the user had.
     """
     from ..errors import ConfigError
+    from ..options import refuse_repeated_options
 
-    values: dict[str, str] = {}
-    stdin_key: str | None = None
+    pairs: list[tuple[str, str]] = []
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"variable {item!r} must look like name=value (or name=@file)")
-        if key in values:  # the first value would be dropped without a word
-            raise ConfigError(f"variable {key!r} is given twice (-v {key}=...); give it once")
+        pairs.append((key, value))
+    # before any file or stdin is read: the first value would be dropped without a word
+    refuse_repeated_options((key for key, _ in pairs), "-v", "variable")
+    values: dict[str, str] = {}
+    stdin_key: str | None = None
+    for key, value in pairs:
         if value.startswith("@@"):
             value = value[1:]
         elif value == "@-":
@@ -318,10 +322,14 @@ def test_command(
     from ..errors import TemplateError
     from ..templates import load_template
     from ..templates.testing import run_tests
+    from ..templates.value_checks import declaration_problem
 
     template = load_template(name)
     if not template.tests:
         raise TemplateError(f"template {name!r} has no tests")
+    problem = declaration_problem(template)  # a case that can only fail: said before a model loads
+    if problem:
+        raise TemplateError(problem)
     engine, overrides = load_engine(model, backend, options, verbose)
     try:
         report = run_tests(template, engine, overrides)

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence, get_args
 
 from ..errors import TemplateError
 from ..option_values import float_from_text, int_from_text
-from ..text_checks import invalid_unicode_in
+from ..text_checks import invalid_unicode, invalid_unicode_in
 from ..types import Message, Role
 from .diagnostics import translate_error
 from .sandbox import MAX_RENDERED_CHARS, OutputLimitError, render_bounded, step_budget, value_size
@@ -246,13 +246,22 @@ class _Budget:
             raise TemplateError(f"{where}: rendered prompt exceeds {self.limit:,} characters") from None
         except Exception as exc:
             raise translate_error(exc, where) from None
-        self.left -= len(text)
-        return text.strip()
+        return self.take(text, where).strip()
 
     def take(self, text: str, where: str) -> str:
+        """``text`` counted against the cap, and checked to be text a model can take.
+
+        The values were checked (:func:`resolve_variables`), but a template can still write
+        a lone surrogate itself (``{{ "\\ud800" }}``, ``"%c"|format(55296)``, a Python caller's
+        ``system=``): it rendered, and then the prompt's hash, or the engine, failed on it with
+        a traceback ("surrogates not allowed").
+        """
         self.left -= len(text)
         if self.left < 0:
             raise TemplateError(f"{where}: rendered prompt exceeds {self.limit:,} characters")
+        problem = invalid_unicode(text)
+        if problem:
+            raise TemplateError(f"{where}: the rendered text is not valid Unicode ({problem}); no model can take it")
         return text
 
     def take_value(self, value: Any, where: str) -> str:
@@ -353,6 +362,27 @@ def examples_as_turns(template: PromptTemplate, examples_as: str | None = None) 
     return bool(template.examples) and (examples_as or template.examples_as) == "turns"
 
 
+def _example_where(template: PromptTemplate, index: int) -> str:
+    return f"{template.path} (example #{index})"
+
+
+def checked_example(template: PromptTemplate, index: int, example: Mapping[str, Any]) -> dict[str, Any]:
+    """The values few-shot example ``index`` (1-based) gives, typed and checked as a call's are
+    (:func:`checked_values`); a :class:`TemplateError` naming the file and the example if one is refused.
+
+    None (JSON null, YAML ~) is "not given" here too: the call's value or the default applies.
+    Typed as a call's values are: ``{task: [a, b]}`` for a text variable wrote Python's ``['a', 'b']``
+    into the example, and ``count: "5"`` stayed text where the query's ``-v count=5`` is a number.
+    Checked too: ``{tone: rude}`` against ``choices: [formal, casual]`` (or a value its ``check``
+    refuses) showed the model an example of what the template refuses, and ``tone: CASUAL`` was
+    not spelt ``casual`` as the query's ``-v tone=CASUAL`` is.
+    """
+    try:
+        return checked_values(template, {k: v for k, v in example.items() if k != "output"})
+    except TemplateError as exc:
+        raise TemplateError(f"{_example_where(template, index)}: {exc}") from None
+
+
 def _render_examples(
     template: PromptTemplate, values: dict[str, Any], mode: str, budget: _Budget
 ) -> tuple[list[Message], str]:
@@ -366,15 +396,8 @@ def _render_examples(
     turns: list[Message] = []
     blocks: list[str] = []
     for index, example in enumerate(template.examples, 1):
-        where = f"{template.path} (example #{index})"
-        # None (JSON null, YAML ~) is "not given" here too: the call's value or the default applies.
-        # Typed as a call's values are: ``{task: [a, b]}`` for a text variable wrote Python's ``['a', 'b']``
-        # into the example, and ``count: "5"`` stayed text where the query's ``-v count=5`` is a number.
-        try:
-            given = {k: typed_value(template, k, v) for k, v in example.items() if k != "output" and v is not None}
-        except TemplateError as exc:
-            raise TemplateError(f"{where}: {exc}") from None
-        example_values = {**values, **given}
+        where = _example_where(template, index)
+        example_values = {**values, **checked_example(template, index, example)}
         context = {**example_values, "examples": template.examples}
         prompt = budget.render(compiled.body, context, where)
         output = budget.take_value(example["output"], where)

@@ -105,6 +105,10 @@ class OutputLimitError(RenderLimitError):
     """The rendered text passed its size cap."""
 
 
+class UncalledError(TemplateError):
+    """A prompt template wrote a function or a class (``{{ input.upper }}``) where it meant its result."""
+
+
 # ---- measuring values -----------------------------------------------------------------
 
 
@@ -474,6 +478,21 @@ class PromptSandbox(ImmutableSandboxedEnvironment):
             _check_arguments([value], "output")
         return value
 
+    def finalize_prompt_value(self, value: Any) -> Any:
+        """Every ``{{ value }}`` of a prompt template: measured, and refused if it is a function or a class.
+
+        ``{{ input.upper }}`` (the ``()`` forgotten) or ``{{ range }}`` wrote Python's
+        ``<built-in method upper of str object at 0x7f…>`` into the prompt: a memory address
+        sent to the model (a server's too), and a prompt, and so its hash, that changed from
+        run to run. Nothing a prompt means is callable.
+        """
+        # (Undefined is callable too: an inline ``x if cond`` without else writes Jinja's empty one)
+        if callable(value) and not isinstance(value, (str, jinja2.Undefined)):
+            kind = "class" if isinstance(value, type) else "function"
+            name = getattr(value, "__qualname__", None) or getattr(value, "name", None) or type(value).__name__
+            raise UncalledError(f"{{{{ … }}}} writes the {kind} {name!s} itself, not a value; add () to call it")
+        return self.finalize_bounded(value)
+
 
 _JINJA_SETTINGS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True, "extensions": ["jinja2.ext.loopcontrols"]}
 
@@ -492,13 +511,15 @@ def bounded_environment(**settings: Any) -> PromptSandbox:
 
 def make_environment(loader: jinja2.BaseLoader | None) -> PromptSandbox:
     """A fresh sandbox with the settings every prompt template renders under."""
-    return bounded_environment(
+    env = bounded_environment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,
         auto_reload=True,
     )
+    env.finalize = env.finalize_prompt_value  # a model's chat template (bounded_environment) is not refused so
+    return env
 
 
 @contextlib.contextmanager

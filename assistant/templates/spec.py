@@ -9,6 +9,7 @@ and the key, instead of surfacing later as a puzzling prompt.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +261,11 @@ def parse_variables(where: str, raw: Any) -> list[Variable]:
             raise TemplateError(f"{where}: variable {name!r}: 'required' must be true or false")
         if required and has_default:
             raise TemplateError(f"{where}: variable {name!r} has a default, so it cannot be required")
+        default = item.get("default")
+        if isinstance(default, float) and not math.isfinite(default):
+            # `default: .nan` went to the model as "nan", while `-v ratio=nan` (and a test's or a batch
+            # row's NaN) is refused as no number a prompt means
+            raise TemplateError(f"{where}: variable {name!r}: its default {default!r} is not a finite number")
         choices = _choices(where, name, item)
         check = item.get("check")
         if check is not None and (not isinstance(check, str) or not _CHECK.match(check)):

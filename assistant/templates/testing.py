@@ -29,6 +29,7 @@ from ..errors import AssistantError, TemplateError
 from .render import render_template
 from .run import execute, resolve_params
 from .spec import Expectation, PromptTemplate
+from .value_checks import TEST_INPUT_HINT, TEST_VARIABLES_HINT
 
 
 @dataclass
@@ -189,8 +190,7 @@ def run_tests(
         expect = case.expect.to_dict()
         try:
             messages = render_template(
-                template, case.vars, input=case.input, input_hint="give the test case an 'input'",
-                variables_hint="set them in the test case's 'vars'",
+                template, case.vars, input=case.input, input_hint=TEST_INPUT_HINT, variables_hint=TEST_VARIABLES_HINT
             )
             result = execute(template, messages, backend, generation)
         except AssistantError as exc:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from ..errors import AssistantError, TemplateError, exception_text
-from .spec import PromptTemplate, Variable
+from .spec import PromptTemplate, TestCase, Variable
 
 
 def checked_value(template: PromptTemplate, variable: Variable, value: Any) -> Any:
@@ -52,9 +52,16 @@ def declaration_problem(template: PromptTemplate) -> str | None:
     refuses (a default outside its ``choices`` is refused when the file loads,
     :func:`.spec.parse_variables`): found only when a user ran the template, and then
     as if the user had erred. Asked by ``templates list``, which marks such a
-    template ``INVALID`` as it does any broken one (rendering refuses it too). Not asked when a template
+    template ``INVALID`` as it does any broken one (rendering refuses it too), and by
+    ``templates test`` before it loads a model. Not asked when a template
     loads: a check needs the plugins, and a template that names a tool of a plugin left
     out must still open for ``templates show``.
+
+    So is a few-shot example whose values the template refuses (every render fails on it), and a
+    test case whose values it refuses (``vars: {tone: rude}`` against ``choices: [formal, casual]``,
+    a ``check`` that refuses it, a required variable left out) or expects what no label of an
+    ``output: choice`` is: that case can only fail, whatever the model answers. Both are named in
+    the line (``… (example #2): …``, ``test 'rude': …``).
     """
     try:
         for variable in template.variables:
@@ -64,7 +71,67 @@ def declaration_problem(template: PromptTemplate) -> str | None:
                 checked_default(template, variable)
     except TemplateError as exc:
         return str(exc)
+    return example_problem(template) or test_case_problem(template)
+
+
+def example_problem(template: PromptTemplate) -> str | None:
+    """The first few-shot example whose values the template refuses, in one line naming the file, the
+    example and the variable, or None: such a template fails every render (:func:`~.render.checked_example`)."""
+    from .render import checked_example  # render imports this module
+
+    try:
+        for index, example in enumerate(template.examples, 1):
+            checked_example(template, index, example)
+    except TemplateError as exc:
+        return str(exc)
     return None
+
+
+def test_case_problem(template: PromptTemplate) -> str | None:
+    """The first test case whose values the template refuses, in one line naming the template,
+    the test and the variable (``template 't': test 'rude': variable 'tone' takes one of …``), or None.
+
+    The values are resolved as :func:`~.testing.run_tests` resolves them (one definition of what a
+    value may be: typed as its default, ``choices``, ``check``, required variables), so what this
+    passes the run takes. A case of an ``output: choice`` template whose expectation no label meets
+    is named too (:func:`_no_label_meets`).
+    """
+    from .render import resolve_variables  # render imports this module
+
+    lead = f"template {template.name!r}"
+    for case in template.tests:
+        try:
+            resolve_variables(
+                template, case.vars, case.input, input_hint=TEST_INPUT_HINT, variables_hint=TEST_VARIABLES_HINT
+            )
+        except TemplateError as exc:
+            message = exception_text(exc)
+            rest = message[len(lead) :] if message.startswith(lead) else f": {message}"
+            return f"{lead}: test {case.name!r}{rest}"
+        if _no_label_meets(template, case):
+            return (
+                f"{lead}: test {case.name!r}: no label ({listed(template.output.labels)}) meets its expectation, "
+                "so it can only fail"
+            )
+    return None
+
+
+def _no_label_meets(template: PromptTemplate, case: TestCase) -> bool:
+    """Whether the answer of an ``output: choice`` template, always one of its labels, can never meet the
+    case's expectation (``equals: neutral`` for labels positive and negative), judged by the run's own
+    check (:func:`~.testing.check_expectation`). A ``regex`` is left out: it runs in a child process
+    with a time limit, too slow for a listing, and a case that only it could fail is not judged."""
+    from .testing import check_expectation  # testing imports this module
+
+    if template.output.type != "choice" or not template.output.labels:
+        return False
+    loose = replace(case.expect, regex=None)
+    return all(check_expectation(loose, label) is not None for label in template.output.labels)
+
+
+TEST_INPUT_HINT = "give the test case an 'input'"
+TEST_VARIABLES_HINT = "set them in the test case's 'vars'"
+"""How a test case gives its values, for the errors :func:`~.render.resolve_variables` words."""
 
 
 def _checked(where: str, variable: Variable, value: Any) -> Any:
