@@ -35,6 +35,7 @@ from assistant.tools.classify import (
     softmax,
 )
 from assistant.tools.context import context_window, fits
+from assistant.tools.languages import text_language
 from assistant.tools.prompts import completion_text, render
 from assistant.tools.span_case import Opening, opening_case, recased
 from assistant.tools.spans import Span, candidate_spans, caseless_script, one_line
@@ -96,6 +97,10 @@ the type word of the one type it can be: a "date" span is typed only among the t
 (or none), a "time" span among those whose word is "time". The pattern knows a time of day from a date
 far better than SmolLM2, which, shown both words, called "3pm" and "10 a.m." dates and, shown "time"
 alone, "Friday" and "March 2024" times."""
+NOUNS_CAPITALISED = frozenset({"German"})
+"""Languages (as :func:`~assistant.tools.languages.text_language` names them) that capitalise every noun:
+there a capital marks no name, and SmolLM2 typed "Hund", "Mutter" and "Gesetz" persons and organizations
+in 6 German sentences of 6, so the result says so (a note), as for a script without capitals."""
 _TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _WINDOWS = (300, 150, 60, 20)
 """Characters of context kept each side of a span, tried in turn, when a sentence is too long."""
@@ -326,6 +331,9 @@ class NamedEntities(BaseTool):
         # ("Honestly, the food was great") is asked what it is, as the model writes it inside a sentence
         # (assistant/tools/span_case.py).
         opening = self._opening(backend) if names_wanted else None
+        # Told once for the whole text (one sentence is too short to tell): its own function words are no
+        # names ("Le", "El"), where the span finder's lists are English (assistant/tools/spans.py).
+        language = text_language(text) if names_wanted else None
         sentences = sentence_spans(text)
         reported = time.monotonic()
         for index, (start, end) in enumerate(sentences):
@@ -336,7 +344,7 @@ class NamedEntities(BaseTool):
             found = [
                 s
                 for s in candidate_spans(
-                    sentence, bool(pattern_types["date"]), bool(pattern_types["time"]), recase, opening
+                    sentence, bool(pattern_types["date"]), bool(pattern_types["time"]), recase, opening, language
                 )
                 if names_wanted or s.kind != "name"
             ]
@@ -380,14 +388,23 @@ class NamedEntities(BaseTool):
         for entity in entities:  # the promise callers rely on; a failure here is a bug, said clearly
             if text[entity.start : entity.end] != entity.text or entity.type not in requested:
                 raise ToolError(f"internal error: entity {entity} does not match the input")
-        script = caseless_script(text) if names_wanted else None
-        note = (
-            f"ner finds names by their capital letters, and most of this text is in {script} script, "
-            "which has none: names written in it are not found"
-            if script is not None
-            else None
-        )
-        return EntitiesResult(entities=entities, types=types, note=note)
+        return EntitiesResult(entities=entities, types=types, note=self._note(text, language) if names_wanted else None)
+
+    @staticmethod
+    def _note(text: str, language: str | None) -> str | None:
+        """What the result cannot say about ``text`` because names are found by their capitals, or None."""
+        script = caseless_script(text)
+        if script is not None:
+            return (
+                f"ner finds names by their capital letters, and most of this text is in {script} script, "
+                "which has none: names written in it are not found"
+            )
+        if language in NOUNS_CAPITALISED:
+            return (
+                f"ner finds names by their capital letters, and this text is in {language}, which capitalises "
+                "every noun: common nouns may be given as names"
+            )
+        return None
 
     @staticmethod
     def _recaser(backend: Any) -> Callable[[str], str]:

@@ -19,8 +19,9 @@ from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
 from assistant.tools.figures import stated_figures, unstated
 from assistant.tools.generate import Generated, TokenProgress, generate_checked, ticker
-from assistant.tools.languages import text_language
+from assistant.tools.languages import AUTO, language_or_auto, text_language
 from assistant.tools.prompts import render
+from assistant.tools.spans import shown_text
 from assistant.tools.text import chunk_text, split_sentences, word_count
 from assistant.types import GenerationParams
 
@@ -82,7 +83,7 @@ _SENTENCE_DONE = re.compile(r"[.!?…。！？]['\")\]」』）”’]*\s*$")
 """Text whose last sentence is finished (closing punctuation, perhaps a quote or bracket)."""
 
 
-def summary_language(text: str) -> str:
+def summary_language(text: str, named: str | None = None) -> str:
     """The language a summary of ``text`` is asked for in: the text's own, when that is sure and not English; else "".
 
     Why: the prompt is in English, and SmolLM2-135M summarised 6 of 9 short French, German and Spanish
@@ -90,7 +91,14 @@ def summary_language(text: str) -> str:
     told "Write it in German, the language of the text." it wrote all 9 in their language, on the text's
     topic but for two garbled ones (often close to a copy of the text). English input gets the prompt as before. Told by function words
     (:func:`~assistant.tools.languages.text_language`), so only the languages listed there are asked for.
+
+    ``named`` is the ``language`` parameter's value: a language it names is the one asked for
+    (:func:`~assistant.tools.languages.language_or_auto`, the check translate's ``--from`` has too);
+    ``auto`` or nothing tells it from the text.
     """
+    given = language_or_auto(named or "")
+    if given is not None:
+        return given
     language = text_language(text)
     return "" if language in (None, "English") else language
 
@@ -247,6 +255,14 @@ class Summarize(BaseTool):
             minimum=0,
             check=_check_chunk_tokens,
         ),
+        Parameter(
+            "language",
+            "str",
+            help="the text's language, which the summary is asked to be written in (name or code: French, fr); "
+            "auto: told from the text's words where they are sure, else not asked",
+            default=AUTO,
+            check=language_or_auto,
+        ),
     )
     templates = ("summarize", "summarize-combine")
     tick_seconds = 5.0
@@ -259,8 +275,11 @@ class Summarize(BaseTool):
         early = self.answer_without_model(text, params)
         if early is not None:
             return early
+        # What the text says: coloured input (`git log --color`, a pasted terminal) sent the model its escape
+        # sequences, tokens of no meaning that count against every part, as ner, sentiment and translate read it.
+        text = shown_text(text)[0]
         limit = min(MAX_SUMMARY_TOKENS[length], max(16, context_window(backend) // 8))
-        language = summary_language(text)
+        language = summary_language(text, params.get("language"))
         count = token_counter(backend)
         budget = min(
             input_budget(backend, lambda t, how=how: render("summarize", self._values(t, how, language), LANGUAGE), limit)
@@ -316,7 +335,7 @@ class Summarize(BaseTool):
         """
         if not text.strip():
             raise ToolError("nothing to summarize: the input is empty")
-        if not any(char.isalnum() for char in text):
+        if not any(char.isalnum() for char in shown_text(text)[0]):  # an escape sequence's "[31m" is no word
             # "😀" or "!!!" was "summarised" as a paragraph about a company's carbon emissions.
             raise ToolError("nothing to summarize: the input has no words, only symbols or punctuation")
         # The length first: counting the words of a 30 MB document took seconds, and this is asked

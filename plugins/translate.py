@@ -19,8 +19,9 @@ from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, TranslationResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
 from assistant.tools.generate import TokenProgress, generate_checked, ticker
-from assistant.tools.languages import answered_in, names_for_itself, one_language
+from assistant.tools.languages import answered_in, language_or_auto, names_for_itself, one_language
 from assistant.tools.prompts import render
+from assistant.tools.spans import shown_text
 from assistant.tools.text import PARAGRAPH_BREAK, Paragraph, chunk_text, split_paragraphs
 from assistant.types import GenerationParams
 
@@ -287,14 +288,19 @@ def looping(text: str, longest: int = 400) -> bool:
     return False
 
 
+def _has_letter(text: str) -> bool:
+    """Whether ``text`` shows a letter (:func:`~assistant.tools.spans.shown_text`): a terminal escape sequence's
+    letters are none. A coloured "!!!" (ESC [31m!!! ESC [0m) went to SmolLM2, which made it "À la foi,", and
+    a coloured word reached the prompt with its escape sequences (the sentiment tool reads text so too)."""
+    return any(char.isalpha() for char in shown_text(text)[0])
+
+
 def _source_language(value: str) -> str | None:
     """``auto`` or nothing (detect it: :func:`_languages` reads both so) or one language (:func:`one_language`).
 
     Nothing is the translate template's own word for "unknown" (its ``source`` variable checks its value
     with this: ``check: translate.source``), which the tool itself renders when the source is detected."""
-    if value.strip().lower() not in ("auto", ""):
-        return one_language(value)  # its name, as the tool and the template receive it
-    return None
+    return language_or_auto(value)  # its name, as the tool and the template receive it
 
 
 def _target_language(value: str) -> str:
@@ -309,9 +315,17 @@ def _target_language(value: str) -> str:
 
 
 def _languages(params: Mapping[str, Any]) -> tuple[str, str | None]:
-    """The target language's name and the source's (None: detect it), from the resolved parameters."""
-    raw_source = str(params["source"] or "auto").strip()  # " auto" is auto, as its check reads it
-    return one_language(params["to"]), None if raw_source.lower() == "auto" else one_language(raw_source)
+    """The target language's name and the source's (None: detect it), from the resolved parameters.
+
+    A source named as the target is refused: the text is already in it. Asked ``--from fr --to fr``,
+    SmolLM2 rewrote "Bonjour mon ami." as "Bonjour, monsieur.", printed as its translation. A region or
+    script that tells the two apart (``--from en --to en-GB``, ``zh-Hans`` to ``zh-Hant``) is a translation.
+    """
+    target = one_language(params["to"])
+    source = language_or_auto(str(params["source"] or ""))
+    if source is not None and source.casefold() == target.casefold():
+        raise ConfigError(f"the source and the target language are both {target}: nothing to translate; name another target")
+    return target, source
 
 
 class Translate(BaseTool):
@@ -387,13 +401,13 @@ class Translate(BaseTool):
         code, or "2024", loaded the model for seconds and made no call to it (code is kept as
         it is, and so is a piece without a letter: :meth:`_piece`).
         """
+        target, source = _languages(params)  # a source named as the target: refused before any model loads
         units = code_blocks(split_paragraphs(text)[1])
         if not any(paragraph.text.strip() for paragraph, _ in units):
             raise ToolError("nothing to translate: the input is empty")
         prose = [paragraph for paragraph, code in units if not code and paragraph.text.strip()]
-        if any(char.isalpha() for paragraph in prose for char in paragraph.text):
+        if any(_has_letter(paragraph.text) for paragraph in prose):
             return None
-        target, source = _languages(params)
         return TranslationResult(translation=text, source=source or "auto", target=target, paragraphs=len(prose), cut=[])
 
     def _piece_budget(self, backend: Any, target: str, source: str | None) -> int:
@@ -416,10 +430,11 @@ class Translate(BaseTool):
         cleaner dropped after a finished translation; a reply cut at twice the piece's
         tokens is asked for again with :data:`LONG_REPLY_FACTOR` times them.
         """
-        if not any(char.isalpha() for char in piece):
+        if not _has_letter(piece):
             # Nothing to translate (a number, punctuation, emoji): kept as it is. Asked anyway,
             # SmolLM2 turned "!!!" into a German sentence cut at its budget.
             return piece, True
+        piece = shown_text(piece)[0]  # what it says: a colour's escape sequence is no text to translate
         messages = render("translate", {"input": piece, "target": target, "source": source or ""})
         size = backend.count_tokens(piece)
         room = context_window(backend) - backend.count_tokens(messages) - SAFETY_MARGIN

@@ -197,7 +197,7 @@ def test_unknown_command_and_help(test_tools: None) -> None:
         assert "//text" in screen_text(app)  # the end of the list, in view
         # Every installed tool with its parameters, from the registry (not a fixed table).
         shown = last_tool_message(app).text
-        assert "/summarize [length=sentence|short|bullets] [chunk_tokens=…] [TEXT]" in shown
+        assert "/summarize [length=sentence|short|bullets] [chunk_tokens=…] [language=…] [TEXT]" in shown
         assert "/translate TO [source=…] [TEXT]" in shown
         assert "/caps [types=…] [TEXT]" in shown and "(plugin tui-test-tools)" in shown
         lines = [" ".join(line.split()) for line in shown.splitlines()]

@@ -151,13 +151,11 @@ def _show_default(value: Any) -> str:
 
 
 def _key_values(items: tuple[str, ...]) -> dict[str, str]:
-    from ..options import split_option
+    from ..options import refuse_repeated_options, split_option
 
-    values: dict[str, str] = {}
-    for item in items:
-        key, value = split_option(item)
-        values[key] = value
-    return values
+    pairs = [split_option(item) for item in items]
+    refuse_repeated_options((key for key, _ in pairs), "-p", "parameter")
+    return dict(pairs)
 
 
 def _given_params(tool: RegisteredTool, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +163,7 @@ def _given_params(tool: RegisteredTool, kwargs: dict[str, Any]) -> dict[str, Any
 
     A parameter given both ways is refused: the two come from different options, whose order on
     the command line is lost, so neither can be said to come last (``--to de -p to=fr`` ran in
-    French without a word). ``-p`` repeated keeps the last, as ``-o`` does.
+    French without a word). ``-p`` given twice with one key is refused, as ``-o`` is.
     """
     from ..tools.base import ParameterSet
 

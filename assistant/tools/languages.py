@@ -208,14 +208,19 @@ def language_name(value: str) -> str:
     if code in codes and len(text) <= 3:  # a tag's script and region are read for LANGUAGES' codes only
         return codes[code]
     if (len(text) <= 3 and text.isascii()) or _TAG.match(text):
-        raise ConfigError(f"unknown language code {_shown(value)}; write the language's name, e.g. 'French'")
+        raise ConfigError(f"unknown language code {_shown(value)}; write the language's name, e.g. 'French'{_KNOWN}")
     if not known_language(text):
         raise ConfigError(
             f"{_shown(value.strip())} is not a language the assistant knows{_suggestion(text)}; "
-            "write a language's name or code, e.g. 'French' or 'fr'"
+            f"write one such as 'French' or 'fr'{_KNOWN}"
         )
     return text[0].upper() + text[1:]
 
+
+_KNOWN = " (listed in assistant/tools/language_names.tsv)"
+"""Where a refused language's user finds the known ones (:data:`_NAMES_FILE`, named as in the package):
+8000 names are no list for an error line, and no rule tells which made-up name is refused ("Elvish" is,
+"Klingon" is not)."""
 
 SHOWN_CHARACTERS = 60
 """Most characters of a value quoted in a message: a 5,000-character ``--to`` made a page-long error line."""
@@ -236,6 +241,21 @@ def one_language(value: str) -> str:
         named = "" if name.casefold() == value.strip().casefold() else f" ({name})"
         raise ConfigError(f"{_shown(value.strip())}{named} is no one language; name one, e.g. 'French'")
     return name
+
+
+AUTO = "auto"
+"""A language parameter's word for "tell it from the text" (translate's ``--from``, summarize's ``--language``)."""
+
+
+def language_or_auto(value: str) -> str | None:
+    """None for :data:`AUTO` or nothing (the language is told from the text), else :func:`one_language`'s name.
+
+    The one check of an optional language parameter: translate's source and summarize's language
+    both take it, so ``fr`` reaches either prompt as "French" and a made-up name is refused alike
+    (summarize's sent ``-p language=xx``, escape sequences and all, to the model as written)."""
+    if value.strip().lower() in (AUTO, ""):
+        return None
+    return one_language(value)
 
 
 _NO_ONE_LANGUAGE = re.compile(r"(?:\blanguages|\bpidgins|^undetermined|^no linguistic content)$", re.IGNORECASE)

@@ -8,7 +8,6 @@ common case of a plain string.
 
 from __future__ import annotations
 
-import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -27,7 +26,10 @@ class ToolResult(ABC):
         """What a person reads in the terminal."""
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+        """The project's one JSON writer: C1 controls and bidi overrides escaped, no ``NaN`` written."""
+        from ..terminal_text import json_text
+
+        return json_text(self.to_dict(), indent=indent)
 
     def __str__(self) -> str:
         return self.to_text()

@@ -84,6 +84,27 @@ STOPWORDS = frozenset(
 )
 """Common words that are capitalised only because they start a sentence or a heading."""
 
+CAPITALISED_DATE_WORDS = {
+    "German": frozenset(
+        """montag dienstag mittwoch donnerstag freitag samstag sonnabend sonntag januar februar märz april mai
+        juni juli august september oktober november dezember""".split()
+    ),
+}
+"""Weekdays and months that a language other than English capitalises inside a sentence: alone, a date
+word and no name in a text in that language ("Am Montag fährt Herr Schmidt …" typed "Montag" an
+organization). The other languages :func:`~assistant.tools.languages.text_language` tells write them
+in lower case."""
+
+ARTICLES = {
+    "French": frozenset("le la les l".split()), "Spanish": frozenset("el la los las".split()),
+    "Italian": frozenset("il lo la i gli le l".split()), "Portuguese": frozenset("o a os as".split()),
+    "German": frozenset("der die das den dem des".split()), "Dutch": frozenset("de het".split()),
+}
+"""The articles of the languages other than English whose function words the span finder knows: an article
+that begins a run is part of many names in them ("Le Monde", "Los Angeles", "Der Spiegel", "De Telegraaf"),
+so it stays, while another function word that begins one ("En France", "À Paris") is left out, as "The" is
+in English."""
+
 WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
 MONTHS = frozenset(
     "january february march april may june july august september october november december".split()

@@ -31,6 +31,8 @@ from .span_dates import (
 from .span_words import (  # noqa: F401 (TITLES, STOPWORDS, Span: this module's names, as before the split)
     _LINE_BREAK,
     _SPACE,
+    ARTICLES,
+    CAPITALISED_DATE_WORDS,
     CONNECTORS,
     LONGEST_NAME_WORD,
     MONTHS,
@@ -309,12 +311,58 @@ def caseless_script(text: str) -> str | None:
     return {"CJK": "Han"}.get(script, script.title())
 
 
+def common_words(language: str | None) -> frozenset[str]:
+    """Lower-case words of ``language`` that are no name by themselves: its function words
+    (:data:`~assistant.tools.languages.FUNCTION_WORDS`) and the weekdays and months it capitalises
+    (:data:`CAPITALISED_DATE_WORDS`); none for English (:data:`STOPWORDS` is its list) or no language.
+
+    Why: :data:`STOPWORDS` is English, so in a French or Spanish text every sentence's first word
+    was a candidate, and SmolLM2 typed "Le", "Il", "Les" and "El" persons. ``language`` is the whole
+    text's (:func:`~assistant.tools.languages.text_language`): one sentence is too short to tell.
+    """
+    from .languages import FUNCTION_WORDS
+
+    if language is None or language == "English" or language not in FUNCTION_WORDS:
+        return frozenset()
+    return frozenset(FUNCTION_WORDS[language].split()) | CAPITALISED_DATE_WORDS.get(language, frozenset())
+
+
+def _without_common_words(span: Span, language: str, common: frozenset[str]) -> Span | None:
+    """``span`` without the common words of ``language`` (:func:`common_words`) that begin it, or None when it is
+    one of them alone ("Le", "Il", "El", "Montag").
+
+    A run of several words keeps an article (:data:`ARTICLES`: "Le Monde", "Los Angeles") or a name connector
+    ("De Gaulle", "Van Gogh") that begins it, and loses another function word ("En France": "France"), as
+    "The" is left out in English. A word in capitals is an acronym ("IL"), as for English stop words.
+    """
+    kept = ARTICLES.get(language, frozenset()) | CONNECTORS
+    words = list(re.finditer(r"\S+", span.text))
+    first = 0
+    while first < len(words):
+        core = words[first].group().rstrip(".")
+        if core.lower() not in common or (len(core) > 1 and core.isupper()):
+            break  # a name's word, or an acronym
+        if first == len(words) - 1:
+            return None  # common words only
+        if core.lower() in kept:
+            break  # an article or connector that begins a longer run: the name's own
+        first += 1
+    return span if first == 0 else _from_word(span, words, first)
+
+
+def _from_word(span: Span, words: list[re.Match[str]], first: int) -> Span:
+    """``span`` from its word number ``first`` on (a slice of it, so of the text it came from)."""
+    start = span.start + words[first].start()
+    return Span(start, span.end, span.text[words[first].start() :], span.kind)
+
+
 def candidate_spans(
     text: str,
     dates: bool = True,
     times: bool = False,
     recase: Callable[[str], str] | None = None,
     opening: Callable[[str, str, str], Opening] | None = None,
+    language: str | None = None,
 ) -> list[Span]:
     """Name runs and (optionally) dates and times of day, non-overlapping, in text order.
 
@@ -339,9 +387,18 @@ def candidate_spans(
     A sentence's capitalised first word before a comma is, given ``opening`` (asked with no date), a common
     word and no candidate where the model writes it in lower case inside a sentence ("Honestly, the food
     was great"); without, a candidate.
+
+    ``language``, the text's when it is not English (:func:`common_words`): a name span that is one
+    of its common words alone is none ("Le", "El", "Montag"), and one that begins a run is left out unless
+    it is an article ("En France": "France"; "Le Monde", "Los Angeles", "Der Spiegel" stay whole)
+    (:func:`_without_common_words`). English text, or text of no known language, is read as before.
     """
     visible, where = shown_text(text)
     found = _candidates(visible, dates, times, recase, opening)
+    common = common_words(language)
+    if common and language is not None:
+        trimmed = (span if span.kind != "name" else _without_common_words(span, language, common) for span in found)
+        found = [span for span in trimmed if span is not None]
     if where is None:
         return found
     return [_moved(span, where[span.start], where[span.end - 1] + 1, text) for span in found]
