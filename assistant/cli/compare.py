@@ -8,7 +8,6 @@ server take different options and name models differently.
 from __future__ import annotations
 
 import re
-import shutil
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -273,8 +272,16 @@ def _number(value: float | None, unit: str = "", digits: int = 1) -> str:
 
 
 def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = None) -> str:
-    """Two columns (one per backend) of text and numbers, then the agreement summary."""
-    total = width or shutil.get_terminal_size((100, 24)).columns
+    """Two columns (one per backend) of text and numbers, then the agreement summary.
+
+    ``width`` None: the terminal's, by the rule every inspect view folds to
+    (:func:`~assistant.cli.inspect_tokens.terminal_width`). ``shutil``'s own rule asked
+    stdout alone, so ``assistant compare … | less`` on an 80-column terminal drew a
+    100-column table, and the terminal wrapped its rule and every long row.
+    """
+    from .inspect_tokens import terminal_width
+
+    total = width or terminal_width()
     label_width = 15
     column = (total - label_width - 3) // 2
     left, right = runs

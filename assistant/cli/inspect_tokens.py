@@ -419,6 +419,9 @@ def next_lines(
         f"the settings keep {result.kept} token{'s' * (result.kept != 1)} "
         f"({result.kept_mass:.1%} of model probability)",  # each part fits 60 columns
     ]
+    counted = top_p_count_note(result)
+    if counted:
+        summary.append(counted)
     if result.greedy_ties > 1:  # else two rows of one number leave it unsaid which one temperature 0 writes
         first = bool(result.candidates) and result.candidates[0].token_id == greedy.token_id
         pick = "#1 (the lowest id)" if first else "the lowest id"
@@ -432,6 +435,24 @@ def next_lines(
     if width is None:
         return [*lines, "", " · ".join(summary), "; ".join(legend)]
     return [*lines, "", *fold_words(summary, " · ", width - 1), *fold_words(legend, "; ", width - 1)]
+
+
+def top_p_count_note(result: NextToken) -> str | None:
+    """Why top-p kept less of the model's probability than its value, where it did; else None.
+
+    Top-p counts probability among the tokens top-k left (llama.cpp's chain, and
+    :mod:`~assistant.inspect.distribution`'s), not over the whole vocabulary: after
+    "I like" SmolLM2's `` to`` (model p 0.495) is all that ``-o top_p=0.5`` keeps
+    under the default top-k 40. The report said "the settings keep 1 token (49.5%
+    of model probability)" under a top-p of 0.5, and nothing said why.
+    """
+    p = result.params
+    top_k_cuts = 0 < p.top_k < result.vocab_size
+    top_p_cuts = result.kept < p.top_k  # else top-k alone kept that little (top_k=1)
+    if p.greedy or not (top_k_cuts and top_p_cuts) or result.kept_mass >= p.top_p:
+        return None
+    # worded so that, folded on a narrow terminal, no line starts with a number (a row's rank)
+    return f"top-p {p.top_p:g} counts within what top-k {p.top_k} keeps"
 
 
 @dataclass(frozen=True)

@@ -350,7 +350,7 @@ def sampled_distribution(
         ranked = top_indices(x, k)
         top_k_ids = ranked
         values = x[ranked].astype(np.float64)
-        keep = _top_p_keep(values, float(values.max()) + math.log(np.exp(values - values.max()).sum()), params.top_p)
+        keep = _top_p_keep(values, _float32_total(values), params.top_p)
     elif params.top_p < 1.0:
         ranked, keep = _widening_top_p(x, params.top_p)
     else:
@@ -381,25 +381,46 @@ def _masked_distribution(
     )
 
 
-def _top_p_keep(sorted_values: np.ndarray, log_mass: float, top_p: float) -> int:
-    """How many of the (descending) values top-p keeps, ``log_mass`` normalizing them."""
+def _float32_total(values: np.ndarray) -> np.float32:
+    """``exp(value - max)`` over ``values``, added one by one in float32 as llama.cpp's softmax adds them."""
+    return np.cumsum(np.exp((values - values.max()).astype(np.float32)), dtype=np.float32)[-1]
+
+
+def _top_p_cumulative(sorted_values: np.ndarray, top: float, total: np.float32) -> np.ndarray:
+    """The running total of the (descending) values' probabilities ``exp(value - top) / total``, in float32.
+
+    The arithmetic of llama.cpp's top-p (float32 probabilities normalized by
+    division, added one by one, compared with the float32 ``p``), so that a cut
+    at a boundary falls where the engine's does: normalized in float64 by
+    ``exp(value - log_mass)``, two tokens tied at the top came to
+    0.49999999999999994 each, and ``top_p=0.5`` kept both here where llama.cpp
+    (0.5, reached) keeps one; 40 tied tokens under ``top_p=0.75`` kept 30, llama.cpp 31.
+    ``assistant next`` then gave a sampled probability to a token the engine never draws.
+    """
+    probs = np.exp((sorted_values - top).astype(np.float32)) / total
+    return np.cumsum(probs, dtype=np.float32)
+
+
+def _top_p_keep(sorted_values: np.ndarray, total: np.float32, top_p: float) -> int:
+    """How many of the (descending) values top-p keeps; ``exp(value - max)`` sums to ``total`` over them."""
     if top_p >= 1.0:
         return len(sorted_values)
-    cumulative = np.cumsum(np.exp(sorted_values - log_mass))
-    first = int(np.searchsorted(cumulative, top_p, side="left"))
+    cumulative = _top_p_cumulative(sorted_values, float(sorted_values[0]), total)
+    first = int(np.searchsorted(cumulative, np.float32(top_p), side="left"))
     return max(1, min(first + 1, len(sorted_values)))
 
 
 def _widening_top_p(x: np.ndarray, top_p: float) -> tuple[np.ndarray, int]:
     """Top-p over the whole vocabulary, sorting only a widening prefix of it."""
     vocab = len(x)
-    log_mass = _logsumexp(x)
+    top = float(x.max())
+    total = _float32_total(x)
     window = _FIRST_WINDOW
     while True:
         ranked = top_indices(x, window)
         values = x[ranked].astype(np.float64)
-        cumulative = np.cumsum(np.exp(values - log_mass))
-        first = int(np.searchsorted(cumulative, top_p, side="left"))
+        cumulative = _top_p_cumulative(values, top, total)
+        first = int(np.searchsorted(cumulative, np.float32(top_p), side="left"))
         if first < len(ranked) or len(ranked) >= vocab:
             return ranked, max(1, min(first + 1, len(ranked)))
         window *= 4

@@ -16,6 +16,7 @@ alone) is written as its escape, ``\\u672c``, not drawn as a box (:func:`picture
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import html
 import io
@@ -117,6 +118,8 @@ def check_picture_path(given: str | os.PathLike[str]) -> str:
             f"(give a file name ending in {', '.join(FORMATS)})"
         )
     path = Path(text)
+    if path.suffix.lower() not in FORMATS and path.is_dir():  # `--out adir`: not "must end in .png"
+        raise _directory_error(path, FORMATS)
     kind = picture_format(path)
     try:  # a name too long, a loop of links: the system's reason, in the same one line as the others
         _check_writable(path, kind)
@@ -128,7 +131,7 @@ def check_picture_path(given: str | os.PathLike[str]) -> str:
 def _check_writable(path: Path, kind: str) -> None:
     """:func:`check_picture_path`'s tests of the file system (they may raise :class:`OSError`)."""
     if path.is_dir():
-        raise AssistantError(f"cannot write {path}: it is a directory (give a file name ending in .{kind})")
+        raise _directory_error(path, (f".{kind}",))
     if path.is_symlink():  # a loop of links (ELOOP) raises here; the picture replaced the link before
         with contextlib.suppress(FileNotFoundError):  # a dangling link: its target's folder is checked below
             os.stat(path)
@@ -145,10 +148,30 @@ def _check_writable(path: Path, kind: str) -> None:
         fd, name = _create_temporary(target, mode=0o600)
     except OSError as exc:
         if not _writable_file(target):  # else the file itself is written (write_atomically)
-            raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise AssistantError(f"cannot write {path}: {_creation_refused(parent, exc)}") from None
     else:
         os.close(fd)
         os.unlink(name)
+
+
+def _directory_error(path: Path, endings: Sequence[str]) -> AssistantError:
+    """The one line for ``--out`` naming a directory, whatever its name ends in."""
+    return AssistantError(
+        f"cannot write {path}: it is a directory (give a file name ending in {', '.join(endings)})"
+    )
+
+
+def _creation_refused(folder: Path, exc: OSError) -> str:
+    """Why no new file could be made in ``folder``, an existing folder, in words a user can act on.
+
+    A kernel's own file system (``/proc``) answers a new file's creation with
+    ENOENT: "cannot write /proc/x.png: No such file or directory" named no missing
+    file or folder, and ``/proc`` is there. Said as what it is; other reasons
+    (permission denied, a read-only file system, a name too long) are the system's.
+    """
+    if exc.errno == errno.ENOENT:
+        return f"the folder {folder} takes no new files"
+    return str(exc.strerror or exc)
 
 
 def _writable_file(target: Path) -> bool:
@@ -196,10 +219,12 @@ def write_atomically(path: Path, payload: bytes) -> None:
         with contextlib.suppress(OSError):
             os.chmod(name, os.stat(target).st_mode & 0o7777)
         os.replace(name, target)
-    except OSError as exc:
+    except BaseException as exc:  # a Ctrl-C too: it left the hidden temporary file beside the picture
         with contextlib.suppress(OSError):
             os.unlink(name)
-        raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        if isinstance(exc, OSError):
+            raise AssistantError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise
 
 
 @contextlib.contextmanager
