@@ -11,7 +11,7 @@ from . import arguments
 from .access import StoreAccess, guarded, now_iso
 from .db import BUSY_TIMEOUT_S, write_transaction
 from .records import Conversation, Kind, TurnMeta
-from .stored_text import one_line, storable_text
+from .stored_text import given_title, storable_text
 
 
 class ConversationRows(StoreAccess):
@@ -30,7 +30,7 @@ class ConversationRows(StoreAccess):
         meta = arguments.turn_meta(meta)
         now = now_iso()
         row = {  # the title: a batch's names its file
-            "title": (one_line(storable_text(title, "a conversation title")) or None) if title is not None else None,
+            "title": (given_title(title) or None) if title is not None else None,
             "created": now,
             "updated": now,
             "model": meta.model,
@@ -95,7 +95,7 @@ class ConversationRows(StoreAccess):
     @guarded
     def rename(self, conversation_id: int, title: str) -> None:
         conversation_id = arguments.row_id(conversation_id)
-        title = one_line(storable_text(title, "a conversation title"))  # as one made from a message: no ESC, BEL
+        title = given_title(title)
         if not title:
             raise HistoryError("a conversation title cannot be empty")
         with write_transaction(self.db):

@@ -57,6 +57,12 @@ def one_line(text: str) -> str:
     return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
 
 
+def given_title(title: str) -> str:
+    """A title given outright (a rename, a batch's file name) as one made from a message is (:func:`title_from`):
+    one line, without terminal escape sequences — ``[31mred`` was left where a coloured title had been."""
+    return one_line(without_escape_sequences(storable_text(title, "a conversation title")))
+
+
 def title_from(text: str) -> str | None:
     """The first non-blank line without terminal escape sequences, whitespace and control characters
     collapsed, cut at TITLE_LENGTH (the message itself is stored as it came)."""

@@ -74,7 +74,7 @@ def _reached_from(frames: list[tuple[str, int]], error_file: str) -> str:
         frames = frames[:-1]
     if not frames:
         return ""
-    chain = [_position(*frame).replace(": in ", " in ") for frame in reversed(frames)]
+    chain = [position(*frame).replace(": in ", " in ") for frame in reversed(frames)]
     if len(chain) > MAX_CHAIN:
         chain = [*chain[:MAX_CHAIN], "..."]
     return f" (reached from {', '.join(chain)})"
@@ -87,7 +87,7 @@ def _short(filename: str) -> str:
         return filename
 
 
-def _position(filename: str, line: int) -> str:
+def position(filename: str, line: int) -> str:
     """``file:line`` for a frame; a front-matter field's frame says which field too."""
     field = _FIELD.match(filename)
     if field is not None:
@@ -106,7 +106,7 @@ def translate_error(exc: BaseException, where: str) -> TemplateError:
         if not frames:
             return exc
         # A partial the loader refused (a link leading out, not a regular file): the include that named it.
-        return TemplateError(f"{_position(*frames[-1])}: {exc}{_reached_from(frames[:-1], frames[-1][0])}")
+        return TemplateError(f"{position(*frames[-1])}: {exc}{_reached_from(frames[:-1], frames[-1][0])}")
     if isinstance(exc, jinja2.TemplateSyntaxError):
         filename = exc.filename or where
         return TemplateError(
@@ -117,7 +117,7 @@ def translate_error(exc: BaseException, where: str) -> TemplateError:
         # of brackets or blocks thousands deep. "Recurses" sent the user looking for an include loop.
         return TemplateError(f"{where}: the template nests too deeply (brackets, filters or blocks inside one another)")
     location = frames[-1] if frames else None
-    prefix = _position(*location) if location else where
+    prefix = position(*location) if location else where
     suffix = _reached_from(frames, location[0]) if location else ""
     return TemplateError(f"{prefix}: {_describe(exc)}{suffix}")
 
@@ -163,3 +163,18 @@ def reads_other_templates(env: jinja2.Environment, source: str | nodes.Template,
 
     tree = source if isinstance(source, nodes.Template) else _parse(env, source, filename)
     return any(True for _ in meta.find_referenced_templates(tree))
+
+
+def called_names(source: nodes.Template) -> dict[str, int]:
+    """The plain names a body calls (``foo(…)``), each with the line of its first call.
+
+    Why: a name only ever called and never set was reported as a missing *variable*
+    (``raise_exception`` from a model's chat template: "missing required variable(s)
+    raise_exception, pass them with -v"), though no ``-v`` value, which is text, can be called.
+    """
+    called: dict[str, int] = {}
+    for call in source.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.ctx == "load":
+            called.setdefault(call.node.name, call.lineno)
+    return called
+

@@ -22,7 +22,14 @@ import jinja2
 from jinja2 import nodes
 
 from ..errors import TemplateError
-from .diagnostics import field_filename, reads_other_templates, translate_error, undeclared_names
+from .diagnostics import (
+    called_names,
+    field_filename,
+    position,
+    reads_other_templates,
+    translate_error,
+    undeclared_names,
+)
 from .examples_file import load_examples
 from .sandbox import PromptSandbox, make_environment
 from .search import (
@@ -154,6 +161,7 @@ def parse_template_text(text: str, path: Path, source: str, env: PromptSandbox) 
     body_reads = undeclared_names(env, body_tree, str(path))
     used = body_reads | (undeclared_names(env, system, f"{where} (system)") if system else set())
     builtins = set(env.globals) | RESERVED_NAMES
+    _refuse_calls_of_text(env, body_tree, body_reads - builtins, data.get("variables"), path)
     if "variables" in data:
         variables = parse_variables(where, data["variables"] or [])
         unknown = sorted(used - builtins - {v.name for v in variables})
@@ -229,6 +237,29 @@ class Compiled:
     body_uses_examples: bool
     reads_other_templates: bool = False
     """It includes, extends or imports another template (whose variables were not inferred)."""
+
+
+def _refuse_calls_of_text(
+    env: jinja2.Environment, body: nodes.Template, unset: set[str], declared: Any, path: Path
+) -> None:
+    """A name the body calls but nothing defines is one error at its line, not a "missing variable".
+
+    Values given with ``-v`` are text, so no value could ever be called; the message says which functions
+    prompt templates do have (a model's chat template has others, such as ``raise_exception``).
+    """
+    called = {name: line for name, line in called_names(body).items() if name in unset}
+    if not called:
+        return
+    name, line = min(called.items(), key=lambda item: item[1])
+    entries = declared if isinstance(declared, list) else []
+    names = {entry if isinstance(entry, str) else entry.get("name") for entry in entries if isinstance(entry, (str, dict))}
+    if name in names:
+        raise TemplateError(f"{position(str(path), line)}: {name!r} is a variable (text), not a function to call")
+    functions = ", ".join(sorted(n for n, value in env.globals.items() if callable(value)))
+    raise TemplateError(
+        f"{position(str(path), line)}: {name!r} is called, but prompt templates have no such function "
+        f"(they have: {functions})"
+    )
 
 
 def _parse_body(env: PromptSandbox, text: str, path: Path) -> nodes.Template:

@@ -1,0 +1,73 @@
+"""Round 18, the lead's own fixes found while joining the helpers' work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.history import HistoryStore, TurnMeta
+
+META = TurnMeta(model="m", backend="fake")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with HistoryStore.open(tmp_path / "h.db") as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("given", ["\x1b[31mred\x1b[0m notes", "\x1b]0;evil\x07red notes"])
+def test_a_coloured_title_keeps_its_words_on_rename_and_create(store: HistoryStore, given: str) -> None:
+    """A title given outright dropped only the ESC of a colour sequence and kept ``[31m`` beside the words,
+    where a title made from a message drops the whole sequence (the chat app's rename and a batch's title)."""
+    conversation = store.create_conversation(title=given, meta=META)
+    assert store.get_conversation(conversation.id).title == "red notes"
+    store.rename(conversation.id, "x " + given)
+    assert store.get_conversation(conversation.id).title == "x red notes"
+
+
+def test_a_title_of_nothing_but_a_colour_is_refused_as_empty(store: HistoryStore) -> None:
+    conversation = store.create_conversation(meta=META)
+    with pytest.raises(Exception, match="cannot be empty"):
+        store.rename(conversation.id, "\x1b[31m\x1b[0m")
+
+
+def _template(home: Path, name: str, text: str) -> Path:
+    folder = home / "t"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.jinja"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_call_of_a_function_templates_lack_is_named_at_its_line_not_a_missing_variable(tmp_path: Path) -> None:
+    """``{{ raise_exception("…") }}`` (copied from a model's chat template) was reported as a missing *variable*
+    to give with ``-v``, which no text value could ever satisfy."""
+    from assistant.errors import TemplateError
+    from assistant.templates import load_template
+
+    path = _template(tmp_path, "r", '---\ndescription: x\n---\nHello\n{{ raise_exception("bad") }} {{ input }}\n')
+    with pytest.raises(TemplateError) as caught:
+        load_template(str(path))
+    message = str(caught.value)
+    assert "r.jinja:5: 'raise_exception' is called, but prompt templates have no such function" in message
+    assert "range" in message and "missing required" not in message
+
+
+def test_a_declared_variable_called_as_a_function_is_named_as_text(tmp_path: Path) -> None:
+    from assistant.errors import TemplateError
+    from assistant.templates import load_template
+
+    path = _template(tmp_path, "v", "---\ndescription: x\nvariables:\n  - name: input\n---\n{{ input() }}\n")
+    with pytest.raises(TemplateError, match=r"v\.jinja:6: 'input' is a variable \(text\), not a function to call"):
+        load_template(str(path))
+
+
+def test_macros_methods_and_the_sandbox_functions_still_call(tmp_path: Path) -> None:
+    from assistant.templates import load_template
+
+    body = "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(input) }} {{ range(2)|list }} {{ input.upper() }}\n"
+    template = load_template(str(_template(tmp_path, "ok", "---\ndescription: x\n---\n" + body)))
+    assert [v.name for v in template.variables] == ["input"]
