@@ -233,16 +233,26 @@ def test_sidebar_search_matches_are_styled_and_the_text_s_own_brackets_stay_as_t
 
 
 def test_a_bracketed_word_of_the_text_that_matches_keeps_its_own_brackets() -> None:
-    """``[[zebra]]`` is the history's mark around the text's own ``[zebra]``; ``[note]`` is no match."""
-    from assistant.tui.search_marks import matched_parts
+    """A ``[zebra]`` of the text that matches keeps its brackets, and ``[note]`` (no match) is text.
 
-    [(text, spans)] = matched_parts(["…a [note] on a [[zebra]] and [Zebras] x[i]"], "zebra*")
-    assert text == "…a [note] on a [zebra] and Zebras x[i]"
-    assert [text[a:b] for a, b in spans] == ["zebra", "Zebras"]
-    [(phrase, where)] = matched_parts(["look zebra [and [zebra]] a[1]"], '"and zebra"')  # a phrase over a "["
-    assert phrase == "look zebra and [zebra] a[1]" and [phrase[a:b] for a, b in where] == ["and [zebra"]
-    [(same, none)] = matched_parts(["plain [text] only"], "nothing")
-    assert (same, none) == ("plain [text] only", ())
+    (Round 18: through the sidebar's library; the helper that took the history's brackets back out,
+    ``search_marks.matched_parts``, is gone: the history says where it matched.)"""
+    from assistant.history import HistoryStore
+    from assistant.tui.conversations import ConversationLibrary
+
+    from .test_tui_history import seed_history
+
+    seed_history([("a [note] on a [zebra] and Zebras x[i]", "ok")], [("look zebra and [zebra] a[1]", "ok")])
+    library = ConversationLibrary(HistoryStore.open())
+    try:
+        [row] = library.search("zebra* note")
+        assert row.detail == "a [note] on a [zebra] and Zebras x[i]"
+        assert [row.detail[a:b] for a, b in row.found] == ["note", "zebra", "Zebras"]
+        [phrase] = library.search('"and zebra"')  # a phrase over a "["
+        assert phrase.detail == "look zebra and [zebra] a[1]"
+        assert [phrase.detail[a:b] for a, b in phrase.found] == ["and [zebra"]
+    finally:
+        library.close()
 
 
 def test_the_status_line_says_which_folder_a_model_file_outside_the_models_directory_is_from(

@@ -29,16 +29,26 @@ the hits in one message: a 15 MB reply with a word 400,000 times kept
 ``history search`` busy for hours. A long message is looked at a piece at a
 time instead, through a small index of one piece, so the cost stays about one
 piece's.
+
+A snippet is made with marks the text does not hold (:func:`_free_marks`), so
+where it matched is known exactly (:class:`MarkedSnippet`): ``history search``
+prints the matches in brackets (:meth:`MarkedSnippet.bracketed`, FTS5's own
+form), and the chat app's sidebar styles them (:func:`marked_snippets`): a
+message's own ``[word]`` could not be told from a bracket the history added.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 import sqlite3
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import HistoryError
+from .access import StoreAccess, guarded
 from .migrations import FTS_TOKENIZER
 from .records import SearchHit
 from .stored_text import search_words
@@ -50,8 +60,58 @@ MAX_QUERY_CHARS = 1000
 MAX_QUERY_TERMS = 32
 SNIPPET_PIECE_CHARS = 4096
 """A message longer than this gets its snippet from the first piece of this size that matches."""
-SNIPPET_ARGS = "0, '[', ']', '…', 12"
-"""``snippet()``'s arguments: the column, the marks around a matched word, the ellipsis, the words shown."""
+SNIPPET_ARGS = "0, ?, ?, '…', 12"
+"""``snippet()``'s arguments: the column, the marks around a matched word (:func:`_free_marks`), the ellipsis,
+the words shown."""
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class MarkedSnippet:
+    """A snippet's text and the ``(start, end)`` character spans of it that matched, in order."""
+
+    text: str
+    found: tuple[Span, ...] = ()
+
+    def bracketed(self) -> str:
+        """The matches in ``[brackets]``: what ``history search`` prints (FTS5's snippet with those marks)."""
+        parts, last = [], 0
+        for start, end in self.found:
+            parts += [self.text[last:start], "[", self.text[start:end], "]"]
+            last = end
+        parts.append(self.text[last:])
+        return "".join(parts)
+
+
+_MARK_CANDIDATES = (range(0xFDD0, 0xFDF0), range(0xF0000, 0xFFFFE))
+"""Noncharacters, then private use: what a message rarely holds (and one of a piece's size never all of)."""
+
+
+def _free_marks(text: str) -> tuple[str, str]:
+    """Two characters ``text`` does not hold, to mark matches with: then every one in a snippet is a mark.
+
+    With ``[`` and ``]`` (what is printed), a message's own ``[zebra]`` or ``a[i]`` could not be told from
+    a match afterwards. ``text`` is at most a piece (:data:`SNIPPET_PIECE_CHARS`) or a short message,
+    far fewer characters than there are candidates.
+    """
+    first, second = (chr(code) for code in _MARK_CANDIDATES[0][:2])
+    if first not in text and second not in text:  # nearly always: no set of the text built
+        return first, second
+    present = set(text)
+    free = (chr(code) for code in itertools.chain(*_MARK_CANDIDATES) if chr(code) not in present)
+    return next(free), next(free)
+
+
+def _unmarked(marked: str, marks: tuple[str, str]) -> MarkedSnippet:
+    """``marked`` (a snippet FTS5 wrote with ``marks``) as its text and the spans the marks were around."""
+    pieces = re.split(f"[{re.escape(''.join(marks))}]", marked)  # [text, match, text, match, …, text]
+    found, length = [], 0
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            found.append((length, length + len(piece)))
+        length += len(piece)
+    return MarkedSnippet("".join(pieces), tuple(found))
 
 
 @dataclass(frozen=True)
@@ -143,8 +203,8 @@ def fts_query(query: str, *, any_term: bool = False) -> str:
     return (" OR " if any_term else " ").join(term.to_fts() for term in terms)
 
 
-def snippet(text: str, any_term_query: str, tokenizer: str) -> str:
-    """A snippet of a long ``text`` (the words around the first match, matches in [brackets]).
+def snippet(text: str, any_term_query: str, tokenizer: str) -> MarkedSnippet:
+    """A snippet of a long ``text`` (the words around the first match, and where they matched).
 
     Pieces of :data:`SNIPPET_PIECE_CHARS` go one at a time into an in-memory FTS5
     table with the history's ``tokenizer``, so matching and marking are FTS5's
@@ -156,17 +216,20 @@ def snippet(text: str, any_term_query: str, tokenizer: str) -> str:
     try:
         conn.execute(f"CREATE VIRTUAL TABLE piece USING fts5(content, tokenize = '{tokenizer}')")
         for start in range(0, len(text), SNIPPET_PIECE_CHARS):
+            piece = text[start : start + SNIPPET_PIECE_CHARS]
+            marks = _free_marks(piece)
             conn.execute("DELETE FROM piece")
-            conn.execute("INSERT INTO piece (rowid, content) VALUES (1, ?)", [text[start : start + SNIPPET_PIECE_CHARS]])
+            conn.execute("INSERT INTO piece (rowid, content) VALUES (1, ?)", [piece])
             row = conn.execute(
-                f"SELECT snippet(piece, {SNIPPET_ARGS}) FROM piece WHERE piece MATCH ?", [any_term_query]
+                f"SELECT snippet(piece, {SNIPPET_ARGS}) FROM piece WHERE piece MATCH ?",
+                [*marks, any_term_query],
             ).fetchone()
             if row is not None:
                 found = str(row[0])
-                return found if start == 0 or found.startswith("…") else "…" + found
+                return _unmarked(found if start == 0 or found.startswith("…") else "…" + found, marks)
     finally:
         conn.close()
-    return " ".join(text[:200].split()) + "…"
+    return MarkedSnippet(" ".join(text[:200].split()) + "…")
 
 
 def search_messages(db: sqlite_utils.Database, query: str, limit: int, order: str, window: int) -> list[SearchHit]:
@@ -203,16 +266,30 @@ def search_messages(db: sqlite_utils.Database, query: str, limit: int, order: st
 
 
 def message_snippet(db: sqlite_utils.Database, message_id: int, match: str, query: str) -> str:
-    """FTS5's snippet of a message; a long one's from :func:`snippet` (bounded cost)."""
+    """FTS5's snippet of a message, matches in ``[brackets]`` (:func:`marked_snippet`)."""
+    return marked_snippet(db, message_id, match, query).bracketed()
+
+
+def marked_snippet(db: sqlite_utils.Database, message_id: int, match: str, query: str) -> MarkedSnippet:
+    """FTS5's snippet of a message and where it matched; a long one's from :func:`snippet` (bounded cost)."""
     found = db.execute("SELECT content FROM messages WHERE id = ?", [message_id]).fetchone()
     if found is None:  # deleted by another process since the search found it
-        return ""
-    content = found[0]
+        return MarkedSnippet("")
+    content = found[0] if isinstance(found[0], str) else str(found[0])  # another program's number: as text
     if len(content) > SNIPPET_PIECE_CHARS:
         content = search_words(content)  # the words the index holds (FTS5's snippet reads them too)
         return snippet(content, fts_query(query, any_term=True), FTS_TOKENIZER)
+    marks = _free_marks(content)  # the index holds its search_words: the same characters, or fewer
     row = db.execute(
         f"SELECT snippet(messages_fts, {SNIPPET_ARGS}) FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?",
-        [match, message_id],
+        [*marks, match, message_id],
     ).fetchone()
-    return str(row[0]) if row else ""
+    return _unmarked(str(row[0]), marks) if row else MarkedSnippet("")
+
+
+@guarded
+def marked_snippets(store: StoreAccess, hits: Sequence[SearchHit], query: str) -> list[MarkedSnippet]:
+    """The snippets of ``hits`` (found by ``store.search(query)``) with where they matched: for a display
+    that shows a match some other way than in brackets (the chat app's sidebar styles it)."""
+    match = fts_query(query)
+    return [marked_snippet(store.db, hit.message_id, match, query) for hit in hits]

@@ -119,10 +119,11 @@ class ChatApp(App[None]):
         Textual's text boxes draw a pasted ESC as is: pasted terminal output in a settings
         field, the sidebar's search or the command palette restyled the terminal, and an OSC
         set its title. :func:`~assistant.tui.text.as_typed` shows it as ``␛`` (line ends
-        normalised, bidi marks dropped), here, where every paste comes in.
+        normalised, bidi marks dropped), here, where every paste comes in. A box whose text is
+        read another way says how with an ``as_pasted`` of its own (the sidebar's search: words).
         """
         if isinstance(event, events.Paste) and not event.is_forwarded:
-            text = as_typed(event.text)
+            text = getattr(self.focused, "as_pasted", as_typed)(event.text)
             if text != event.text:
                 event = events.Paste(text)
         await super().on_event(event)

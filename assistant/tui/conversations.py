@@ -36,7 +36,7 @@ class ConversationRow:
     detail: str
     found: tuple[tuple[int, int], ...] = ()
     """Where ``detail`` (a search hit's snippet) matched the search, as character spans: the sidebar styles
-    them (:mod:`.search_marks`; the history's ``[brackets]`` could not be told from the text's own)."""
+    them (:mod:`.search_marks`; brackets, as ``history search`` prints, could not be told from the text's)."""
 
 
 @dataclass
@@ -123,18 +123,22 @@ class ConversationLibrary:
             return self.recent()
         if not has_word_characters(query):
             return []  # nothing searchable typed yet ("(", "*"): no matches rather than an error
-        from .search_marks import matched_parts
+        from ..history.search import marked_snippets
+        from .search_marks import sidebar_snippet
 
+        store = self.store
         hits = []
         seen: set[int] = set()
-        for hit in self.store.search(query, limit=limit):
+        for hit in store.search(query, limit=limit):
             if hit.conversation_id not in seen:
                 seen.add(hit.conversation_id)
                 hits.append(hit)
-        snippets = matched_parts([" ".join(hit.snippet.split()) for hit in hits], query)
+        snippets = [sidebar_snippet(marked) for marked in marked_snippets(store, hits, query)]
         return [
-            ConversationRow(hit.conversation_id, hit.conversation_title or UNTITLED, detail, found)
-            for hit, (detail, found) in zip(hits, snippets)
+            ConversationRow(
+                hit.conversation_id, hit.conversation_title or UNTITLED, snippet.text, snippet.found
+            )
+            for hit, snippet in zip(hits, snippets)
         ]
 
     def open(self, conversation_id: int) -> OpenedConversation:

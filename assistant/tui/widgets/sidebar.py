@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from ...errors import AssistantError
 from ..conversations import ConversationLibrary, ConversationRow
-from ..text import shorten, visible_text
+from ..text import as_typed, shorten, visible_text
 
 ROW_WIDTH = 27
 """Characters of a title or detail line that fit beside the marker in the sidebar."""
@@ -130,6 +130,16 @@ class SearchBox(Input):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return esc_leaves(self) if action == "leave" else super().check_action(action, parameters)
+
+    @staticmethod
+    def as_pasted(text: str) -> str:
+        """A paste into the search, as the app takes it in (:meth:`..app.ChatApp.on_event`): its words,
+        escape sequences dropped as the history's search reads a query
+        (:func:`~assistant.history.stored_text.search_words`), not shown as ``␛[31m``: a coloured word
+        pasted found nothing, where ``history search`` found it."""
+        from ...history.stored_text import search_words
+
+        return as_typed(search_words(text))
 
     def action_to_results(self) -> None:
         sidebar = self.parent
