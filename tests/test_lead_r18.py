@@ -71,3 +71,16 @@ def test_macros_methods_and_the_sandbox_functions_still_call(tmp_path: Path) -> 
     body = "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(input) }} {{ range(2)|list }} {{ input.upper() }}\n"
     template = load_template(str(_template(tmp_path, "ok", "---\ndescription: x\n---\n" + body)))
     assert [v.name for v in template.variables] == ["input"]
+
+
+def test_ollama_honours_only_the_values_it_applies_itself() -> None:
+    """Ollama samples with its own top_k 40 and repeat_penalty 1.1 where a request cannot carry them: top_k=0
+    passed in silence though Ollama still cut at 40, and the default top_k 40 was warned as "sampling without it"."""
+    from assistant.backends.openai.servers import GENERIC, OLLAMA
+    from assistant.types import GenerationParams
+
+    assert OLLAMA.unsupported(GenerationParams(top_k=40, repeat_penalty=1.1)) == []
+    assert OLLAMA.unsupported(GenerationParams(top_k=0, repeat_penalty=1.1)) == [("top_k", 0)]
+    assert OLLAMA.unsupported(GenerationParams(temperature=0, repeat_penalty=1.0)) == [("repeat_penalty", 1.0)]
+    # A server that applies nothing of its own: the neutral values stay no-ops.
+    assert GENERIC.unsupported(GenerationParams(top_k=0, repeat_penalty=1.0)) == []

@@ -145,7 +145,10 @@ def test_default_unsupported_param_warns_once_and_is_not_sent(server: FakeOpenAI
     backend = connect(server, "llama3")
     backend.complete(HELLO, GenerationParams())
     backend.complete(HELLO, GenerationParams())
-    assert backend.notes == ["warning: Ollama has no top_k; sampling without it (default 40)"]  # type: ignore[attr-defined]
+    assert backend.notes == [  # type: ignore[attr-defined]
+        "warning: Ollama cannot be sent repeat_penalty; it applies its own (1.1 unless the model's settings say"
+        " otherwise) instead of the default 1.0"
+    ]
     assert all("top_k" not in body for body in server.bodies("/v1/chat/completions"))
     assert backend.info()["unsupported_params"] == ["logprobs", "repeat_penalty", "top_k"]
     with pytest.raises(NotSupportedError, match="raw-text prompts"):

@@ -107,9 +107,11 @@ def test_request_params_per_server() -> None:
 
 
 def test_unsupported_params_are_listed_only_when_they_matter() -> None:
-    assert OLLAMA.unsupported(GenerationParams()) == [("top_k", 40)]
-    assert OLLAMA.unsupported(GenerationParams(temperature=0)) == []  # greedy: top_k changes nothing
+    # Ollama applies its own top_k 40 and repeat_penalty 1.1 (round 18): top_k=40 is honoured, 1.0 is not.
+    assert OLLAMA.unsupported(GenerationParams()) == [("repeat_penalty", 1.0)]
+    assert OLLAMA.unsupported(GenerationParams(temperature=0, repeat_penalty=1.1)) == []  # greedy: top_k changes nothing
     assert OLLAMA.unsupported(GenerationParams(top_k=0, repeat_penalty=1.2, logprobs=2)) == [
+        ("top_k", 0),
         ("repeat_penalty", 1.2),
         ("logprobs", 2),
     ]

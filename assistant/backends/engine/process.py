@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 START_TIMEOUT_S = 60.0
 """A fresh interpreter importing the assistant takes well under a second; a loaded machine, longer."""
 EXIT_TIMEOUT_S = 5.0
+CLOSE_WAIT_S = 5.0
+"""Longest a closed stream waits for the engine to end it (one token, normally: milliseconds)."""
 LOG_LIMIT_BYTES = 1 << 20
 
 
@@ -447,9 +449,12 @@ class ProcessBackend:
                     finished = True
                     raise engine.error_from(value)
         finally:
-            engine.forget(request_id)
-            if not finished:  # the caller stopped reading: stop generating too
-                engine.notify(wire.CLOSE, request_id)
+            try:
+                if not finished:  # the caller stopped reading: stop generating too
+                    engine.notify(wire.CLOSE, request_id)
+                    _await_end(answers)
+            finally:
+                engine.forget(request_id)
 
     def cancel(self) -> None:
         self.engine.notify(wire.CANCEL)
@@ -464,6 +469,28 @@ class ProcessBackend:
 
     def __repr__(self) -> str:
         return f"<ProcessBackend {self.name} {self.model_name!r} pid={self.engine.pid}>"
+
+
+def _await_end(answers: queue.SimpleQueue[wire.Message]) -> None:
+    """Wait until the engine has ended a stream it was told to close (its ``end`` or ``error``).
+
+    As an in-process backend's generator does when closed, the model is free again when ``close()``
+    returns: without the wait the next request reached the engine while it still held the model, and
+    failed with "already generating or scoring (… a reply not read to its end)". The engine ends a
+    closed stream at its next chunk (one token); a process that stops answers ``error`` here too.
+    No wait while the interpreter exits (a stream left open is closed then, and the thread that routes
+    the answers runs no more: the exit waited out the bound), and the wait is bounded (:data:`CLOSE_WAIT_S`).
+    """
+    if sys.is_finalizing():
+        return
+    deadline = time.monotonic() + CLOSE_WAIT_S
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            what, _, _ = answers.get(timeout=left)
+        except queue.Empty:
+            return
+        if what in (wire.END, wire.ERROR):
+            return
 
 
 def _portable(prompt: Prompt) -> Prompt:

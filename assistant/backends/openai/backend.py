@@ -331,7 +331,14 @@ class OpenAIBackend:
         """Raise for a parameter the user set that this server cannot honour; warn for our defaults."""
         for field_name, value in self._profile.unsupported(params):
             if is_default(field_name, value):
-                self._warn(f"{self._profile.label} has no {field_name}; sampling without it (default {value})")
+                theirs = self._profile.server_defaults.get(field_name)
+                if theirs is None:
+                    self._warn(f"{self._profile.label} has no {field_name}; sampling without it (default {value})")
+                else:  # the server samples with its own value, not without one
+                    self._warn(
+                        f"{self._profile.label} cannot be sent {field_name}; it applies its own "
+                        f"({theirs} unless the model's settings say otherwise) instead of the default {value}"
+                    )
             else:
                 raise NotSupportedError(
                     f"{field_name}={value} is not supported by {self._profile.label}; leave it out "

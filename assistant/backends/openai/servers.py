@@ -42,6 +42,15 @@ class ServerProfile:
     stream_usage: bool = True  # understands stream_options.include_usage
     top_k_disabled: int = 0  # the value that means "no top-k" on this server
     rejects_top_p_one: bool = False  # TGI: top_p must be < 1; leaving it out means the same
+    max_stop: int | None = None
+    """Most stop sequences a request may carry (None: any number). TGI (``--max-stop-sequences``, default
+    4) and OpenAI's own API refuse more with a 4xx, where a local backend takes any number; the
+    backend cuts the reply at every stop sequence itself (:class:`~..streaming.StopMatcher`), so
+    the first ``max_stop`` are sent for the server to stop early and the rest are matched here."""
+    server_defaults: dict[str, Any] = field(default_factory=dict)
+    """Settings this server applies itself where a request cannot carry them (Ollama: the model's
+    Modelfile values, by default top_k 40 and repeat_penalty 1.1). Such a setting is honoured only at
+    that value: any other — the neutral one (``top_k=0``) included — means something else there."""
     # Where the context window is read when /v1/models does not say: (root path, *json keys).
     context_endpoint: tuple[str, ...] = ()
     # How a chat request asks for schema-constrained decoding: "json_schema" (OpenAI's
@@ -64,9 +73,14 @@ class ServerProfile:
         """Params with an effect that this server cannot apply, as (field, value)."""
         lacking: list[tuple[str, Any]] = []
         sampling = not params.greedy
-        if sampling and params.top_k != NEUTRAL["top_k"] and "top_k" not in self.extra_params:
+
+        def applied_otherwise(name: str, value: Any) -> bool:
+            """What the server does without the field (its own value, else nothing) differs from ``value``."""
+            return name not in self.extra_params and value != self.server_defaults.get(name, NEUTRAL[name])
+
+        if sampling and applied_otherwise("top_k", params.top_k):
             lacking.append(("top_k", params.top_k))
-        if params.repeat_penalty != NEUTRAL["repeat_penalty"] and "repeat_penalty" not in self.extra_params:
+        if applied_otherwise("repeat_penalty", params.repeat_penalty):
             lacking.append(("repeat_penalty", params.repeat_penalty))
         if params.logprobs and not self.logprobs:
             lacking.append(("logprobs", params.logprobs))
@@ -86,7 +100,7 @@ class ServerProfile:
         if params.seed is not None and self.seed:
             body["seed"] = params.seed
         if params.stop:
-            body["stop"] = list(params.stop)
+            body["stop"] = list(params.stop[: self.max_stop])
         if "top_k" in self.extra_params:
             body[self.extra_params["top_k"]] = params.top_k if params.top_k > 0 else self.top_k_disabled
         if "repeat_penalty" in self.extra_params:
@@ -148,6 +162,7 @@ TGI = ServerProfile(
     label="Hugging Face TGI",
     tokenizer="tgi",
     rejects_top_p_one=True,
+    max_stop=4,
     context_endpoint=("/info", "max_total_tokens"),
 )
 OLLAMA = ServerProfile(
@@ -156,10 +171,12 @@ OLLAMA = ServerProfile(
     logprobs=False,
     raw_prompts=False,  # its /v1/completions wraps the prompt in the model's template
     response_format="json_schema",
+    server_defaults={"top_k": 40, "repeat_penalty": 1.1},  # Ollama's own, where a Modelfile sets none
 )
 GENERIC = ServerProfile(
     name="openai",
     label="this OpenAI-compatible server",
+    max_stop=4,  # the OpenAI API's own limit: what an unknown server most likely holds to
     prompt_logprobs=True,  # tried once, then reported as unsupported if the server refuses
 )
 

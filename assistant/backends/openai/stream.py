@@ -94,12 +94,17 @@ def _count(value: Any) -> int | None:
 
 
 def _choice_text(choice: dict[str, Any]) -> Any:
-    delta = choice.get("delta")
-    if isinstance(delta, dict):
-        return delta.get("content") or ""
-    message = choice.get("message")
-    if isinstance(message, dict):
-        return message.get("content") or ""
+    """The choice's text; a ``delta`` or ``message`` that is there but no object gives None (malformed).
+
+    ``"delta": "Hello"`` was read as no text at all: a reply whose every event had that shape
+    ended as an empty, successful reply instead of the malformed stream it is.
+    """
+    for key in ("delta", "message"):
+        part = choice.get(key)
+        if isinstance(part, dict):
+            return part.get("content") or ""
+        if part is not None:
+            return None
     return choice.get("text") or ""
 
 

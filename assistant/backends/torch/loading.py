@@ -56,17 +56,32 @@ def check_model_directory(directory: Path) -> None:
 def load_directory(
     directory: Path, dtype: Any, device: Any, attn: str, verbose: bool, source: Path
 ) -> tuple[Any, Any]:
-    """(model, tokenizer) from a HF directory; a model transformers cannot read is a ModelLoadError on ``source``."""
+    """(model, tokenizer) from a HF directory; a model transformers cannot read is a ModelLoadError on ``source``.
+
+    So is one whose weight files lack weights the architecture needs: transformers fills those with
+    random numbers and warns (a warning :func:`quiet_transformers` hides), so a ``model.safetensors``
+    holding other tensors loaded "fine" and chatted in random tokens.
+    """
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         with quiet_transformers(verbose):
             tokenizer = AutoTokenizer.from_pretrained(str(directory))
-            hf_model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=dtype, attn_implementation=attn)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            hf_model, loading = AutoModelForCausalLM.from_pretrained(
+                str(directory), dtype=dtype, attn_implementation=attn, output_loading_info=True
+            )
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
         if is_oom(exc):
             raise
-        raise ModelLoadError(source, f"transformers cannot load it: {exc}") from exc
+        from ...terminal_text import one_line
+
+        raise ModelLoadError(source, f"transformers cannot load it: {one_line(str(exc))}") from exc
+    missing = sorted(loading.get("missing_keys") or ())
+    if missing:
+        shown = ", ".join(missing[:2]) + (f" and {len(missing) - 2} more" if len(missing) > 2 else "")
+        lacking = f"its weight files lack {len(missing)} of the weights the model needs ({shown})"
+        raise ModelLoadError(source, f"{lacking}: corrupt or not this model's weights")
     hf_model.eval()
     hf_model.requires_grad_(False)
     return hf_model.to(device), tokenizer
