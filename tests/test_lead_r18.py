@@ -84,3 +84,25 @@ def test_ollama_honours_only_the_values_it_applies_itself() -> None:
     assert OLLAMA.unsupported(GenerationParams(temperature=0, repeat_penalty=1.0)) == [("repeat_penalty", 1.0)]
     # A server that applies nothing of its own: the neutral values stay no-ops.
     assert GENERIC.unsupported(GenerationParams(top_k=0, repeat_penalty=1.0)) == []
+
+
+@pytest.fixture
+def openai_server() -> Any:
+    from tests.openai_fake_server import FakeOpenAIServer
+
+    running = FakeOpenAIServer()
+    yield running
+    running.close()
+
+
+@pytest.mark.parametrize("value", [10**30, 2**31])
+def test_a_context_window_past_any_model_s_is_unknown(openai_server: Any, value: int) -> None:
+    """``"max_model_len": 10**30`` was taken as the window, a number no prompt check could use."""
+    from assistant.backends import load_backend
+    from tests.openai_fake_server import send_json
+
+    openai_server.route(
+        "GET", "/v1/models", lambda h, _: send_json(h, 200, {"data": [{"id": "tiny", "max_model_len": value}]})
+    )
+    backend = load_backend("openai", "tiny", base_url=openai_server.base_url, progress=lambda _: None)
+    assert backend.context_length == 0 and backend.info()["context_length_source"] == "unknown"

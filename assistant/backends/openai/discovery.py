@@ -117,7 +117,12 @@ def find_context_length(
     return 0, "unknown"
 
 
+MAX_WINDOW = 2**31 - 1
+"""The largest context window a server's report is believed for (llama.cpp's and torch's counts are int32):
+``"max_model_len": 1e30`` written as an integer was taken as it was, a window no prompt check could use."""
+
+
 def _window(value: Any) -> bool:
-    """Whether a server's number can be a context window: a positive int, and not ``true``
-    (a bool is an int in Python: ``"max_model_len": true`` made a window of "True tokens")."""
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    """Whether a server's number can be a context window: a positive int up to :data:`MAX_WINDOW`, and not
+    ``true`` (a bool is an int in Python: ``"max_model_len": true`` made a window of "True tokens")."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_WINDOW
