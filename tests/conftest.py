@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,32 @@ def shared_transformers_cache() -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ASSISTANT_TRANSFORMERS_CACHE", str(REAL_TRANSFORMERS_CACHE))
         yield REAL_TRANSFORMERS_CACHE
+
+
+@pytest.fixture
+def lock_on(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], list[sqlite3.Connection]]:
+    """Another program takes the history database just as the turn of the row saying ``word`` is stored
+    (once): that turn fails as a locked database does, after the row's result was made."""
+    from assistant.history import resolve_db_path
+    from assistant.history.store import HistoryStore
+
+    monkeypatch.setattr("assistant.history.db.BUSY_TIMEOUT_S", 0.05)
+    original = HistoryStore.start_turn
+    held: list[sqlite3.Connection] = []
+    words: list[str] = []
+
+    def start_turn(self: Any, conversation_id: int, user_text: str, *args: Any, **kwargs: Any) -> Any:
+        if user_text in words:
+            words.remove(user_text)
+            lock = sqlite3.connect(resolve_db_path(None), isolation_level=None)
+            lock.execute("BEGIN EXCLUSIVE")
+            held.append(lock)
+        return original(self, conversation_id, user_text, *args, **kwargs)
+
+    monkeypatch.setattr(HistoryStore, "start_turn", start_turn)
+
+    def arm(word: str) -> list[sqlite3.Connection]:
+        words.append(word)
+        return held
+
+    return arm

@@ -73,35 +73,6 @@ def test_history_show_of_a_single_tool_run_shows_its_result_under_it(fakes: list
 
 
 # ---- known item 2: a row written but not recorded --------------------------------------------------------
-@pytest.fixture
-def lock_on(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], list[sqlite3.Connection]]:
-    """Another program takes the history database just as the turn of the row saying ``word`` is stored
-    (once): that turn fails as a locked database does, after the row's result was made."""
-    from assistant.history import resolve_db_path
-    from assistant.history.store import HistoryStore
-
-    monkeypatch.setattr("assistant.history.db.BUSY_TIMEOUT_S", 0.05)
-    original = HistoryStore.start_turn
-    held: list[sqlite3.Connection] = []
-    words: list[str] = []
-
-    def start_turn(self: Any, conversation_id: int, user_text: str, *args: Any, **kwargs: Any) -> Any:
-        if user_text in words:
-            words.remove(user_text)
-            lock = sqlite3.connect(resolve_db_path(None), isolation_level=None)
-            lock.execute("BEGIN EXCLUSIVE")
-            held.append(lock)
-        return original(self, conversation_id, user_text, *args, **kwargs)
-
-    monkeypatch.setattr(HistoryStore, "start_turn", start_turn)
-
-    def arm(word: str) -> list[sqlite3.Connection]:
-        words.append(word)
-        return held
-
-    return arm
-
-
 def test_a_template_batch_row_not_recorded_is_recorded_by_resume_without_running_it(
     lock_on: Callable[[str], list[sqlite3.Connection]], tmp_path: Path
 ) -> None:

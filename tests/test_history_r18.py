@@ -36,32 +36,6 @@ def _said(conversation_id: int) -> list[str]:
         return [m.content for m in store.messages(conversation_id, "all") if m.role == "user"]
 
 
-@pytest.fixture
-def lock_on(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], list[sqlite3.Connection]]:
-    """Another program takes the history database as the turn of the row saying ``word`` is stored (once)."""
-    from assistant.history import resolve_db_path
-    from assistant.history.store import HistoryStore
-
-    monkeypatch.setattr("assistant.history.db.BUSY_TIMEOUT_S", 0.05)
-    original = HistoryStore.start_turn
-    held: list[sqlite3.Connection] = []
-    words: list[str] = []
-
-    def start_turn(self: Any, conversation_id: int, user_text: str, *args: Any, **kwargs: Any) -> Any:
-        if user_text in words:
-            words.remove(user_text)
-            lock = sqlite3.connect(resolve_db_path(None), isolation_level=None)
-            lock.execute("BEGIN EXCLUSIVE")
-            held.append(lock)
-        return original(self, conversation_id, user_text, *args, **kwargs)
-
-    monkeypatch.setattr(HistoryStore, "start_turn", start_turn)
-
-    def arm(word: str) -> list[sqlite3.Connection]:
-        words.append(word)
-        return held
-
-    return arm
 
 
 # ---- known item 2: lines only to record load no model -------------------------------------------------
