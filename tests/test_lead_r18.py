@@ -106,3 +106,28 @@ def test_a_context_window_past_any_model_s_is_unknown(openai_server: Any, value:
     )
     backend = load_backend("openai", "tiny", base_url=openai_server.base_url, progress=lambda _: None)
     assert backend.context_length == 0 and backend.info()["context_length_source"] == "unknown"
+
+
+def test_a_batch_ends_with_one_line_whatever_its_out_path_holds() -> None:
+    """``--out $'a\\nb/o.jsonl'`` split the batch's last line in two (``... -> a`` and ``b/o.jsonl``)."""
+    from assistant.batch.runner import BatchSummary
+
+    line = BatchSummary(total=1, done=1).line(Path("a\nb/o.jsonl"))
+    assert "\n" not in line and line.endswith("-> a b/o.jsonl")
+
+
+def test_an_export_to_a_file_says_where_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    monkeypatch.setenv("ASSISTANT_HOME", str(tmp_path / "home"))
+    db = tmp_path / "h.db"
+    with HistoryStore.open(db) as store:
+        store.create_conversation(title="t", meta=META)
+    folder = tmp_path / "a\nb"
+    folder.mkdir()
+    result = CliRunner().invoke(main, ["history", "export", "--all", "--db", str(db), "-o", str(folder / "x.md")])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith("exported 1 conversation(s) to ") and said[0].endswith("a b/x.md")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, TypeVar
 
 from ..errors import AssistantError, ConfigError, OutputError, RemoteError
-from ..terminal_text import json_text
+from ..terminal_text import json_text, one_line
 from .output import OutputSink, hold, writing
 from .parallel import in_order
 from .progress import ProgressBar, format_duration  # noqa: F401 (moved to .progress; still importable here)
@@ -122,7 +122,7 @@ class BatchSummary:
             skipped += f" ({self.recorded} of them now recorded in the history)"
         if self.stopped is not None and self.not_run:
             skipped += f", {self.not_run} not run"
-        target = f" -> {out}" if out is not None else ""
+        target = f" -> {one_line(str(out))}" if out is not None else ""  # one line, whatever the path holds
         recorded = f" (history: conversation {self.conversation_id})" if self.conversation_id is not None else ""
         return (
             f"batch: {self.done} ok, {self.failed} failed{skipped} of {self.total} rows "

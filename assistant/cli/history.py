@@ -210,7 +210,7 @@ def export(conversation_id: int | None, export_all: bool, fmt: str, output: str 
         left_out = _to_stdout(lambda out: write_export(out, store.iter_export(ids), fmt, many=export_all))
     else:
         left_out = export_to_file(output, store.iter_export(ids), fmt, many=export_all, database=store.path)
-        echo_untrusted(f"exported {len(ids) - len(left_out)} conversation(s) to {output}", err=True)
+        echo_untrusted(f"exported {len(ids) - len(left_out)} conversation(s) to {one_line(str(output))}", err=True)
     if left_out:  # said, so that an export of nothing is not mistaken for a bug
         click.echo(f"left out {len(left_out)} conversation(s) with no whole reply (each was interrupted, cut at max tokens or failed)", err=True)
 

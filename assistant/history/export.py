@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 from ..errors import HistoryError, OutputError
 from ..files import names_a_directory, replacing
-from ..terminal_text import json_text, visible_text
+from ..terminal_text import json_text, one_line, visible_text
 from ..types import LENGTH_LIMIT_WORDS, Message
 from .records import Conversation, StoredMessage
 from .sqlite_files import COMPANIONS, sqlite_file_kind
@@ -178,10 +178,10 @@ def quoted(content: str) -> list[str]:
 
 
 def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
-    title = inert_html(" ".join((conversation.title or f"Conversation {conversation.id}").split()))
+    title = inert_html(one_line(conversation.title or f"Conversation {conversation.id}"))
     details = [f"conversation {conversation.id}", conversation.created]
     details += [v for v in (conversation.model, conversation.backend, conversation.template) if v]
-    lines = [f"# {title}", "", "*" + inert_html(" · ".join(" ".join(d.split()) for d in details)) + "*", ""]
+    lines = [f"# {title}", "", "*" + inert_html(" · ".join(one_line(d) for d in details)) + "*", ""]
     system = messages[0].system if messages else conversation.system
     if system:
         lines += ["## System", "", *quoted(system)]
@@ -191,14 +191,14 @@ def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:
             lines += ["## System (changed)", "", *(quoted(system) if system else ["*(none from here)*", ""])]
         lines += [f"## {message.role.capitalize()}", "", *quoted(message.content)]
         if message.rendered is not None:
-            template = " ".join((message.template or "(unnamed)").split())
+            template = one_line(message.template or "(unnamed)")
             lines += [f"*(sent through template {inert_html(template)}; the JSON export has what the model was sent)*", ""]
         if message.tool_name and message.tool_result_apart:  # a --batch row's text is its result already
             result = json_text(message.tool_result, indent=2)  # as `history show`: C1 and bidi escaped, so the block reads back
-            tool = " ".join(message.tool_name.split())
+            tool = one_line(message.tool_name)
             lines += [f"Tool `{tool}` result:", "", "```json", result, "```", ""]
         if message.status != "complete":
-            reason = f": {inert_html(' '.join(message.error.split()))}" if message.error else ""  # one line: no turn forged
+            reason = f": {inert_html(one_line(message.error))}" if message.error else ""  # one line: no turn forged
             lines += [f"*({message.status}{reason})*", ""]
         elif message.cut_short:  # as the chat app and `history show` say
             lines += [f"*({LENGTH_LIMIT_WORDS[message.length_limit]})*", ""]
