@@ -350,7 +350,7 @@ def sampled_distribution(
         ranked = top_indices(x, k)
         top_k_ids = ranked
         values = x[ranked].astype(np.float64)
-        keep = _top_p_keep(values, _float32_total(values), params.top_p)
+        keep = top_p_kept(values, values, params.top_p)
     elif params.top_p < 1.0:
         ranked, keep = _widening_top_p(x, params.top_p)
     else:
@@ -399,6 +399,17 @@ def _top_p_cumulative(sorted_values: np.ndarray, top: float, total: np.float32) 
     """
     probs = np.exp((sorted_values - top).astype(np.float32)) / total
     return np.cumsum(probs, dtype=np.float32)
+
+
+def top_p_kept(ranked: np.ndarray, entering: np.ndarray, top_p: float) -> int:
+    """How many of ``ranked`` (descending) top-p keeps; ``entering`` is what the chain hands top-p, in the
+    order llama.cpp adds it up (the top-k survivors ranked, or the whole vocabulary in id order).
+
+    One definition for ``assistant next`` and the transformers backend's sampler, so the two cut where the
+    engine does: the sampler's ``softmax`` and ``cumsum`` (which adds float32 in double on the CPU) kept 30
+    of 40 tied tokens under ``top_p=0.75`` where llama.cpp and this view keep 31.
+    """
+    return _top_p_keep(ranked.astype(np.float64), _float32_total(entering), top_p)
 
 
 def _top_p_keep(sorted_values: np.ndarray, total: np.float32, top_p: float) -> int:

@@ -86,16 +86,19 @@ class Sampler:
         vocab = logits.shape[-1]
         if 0 < params.top_k < vocab:
             values, ids = ranked_top(logits, params.top_k)
+            entering = values.double()  # what top-p adds up, as llama.cpp does: the survivors, ranked
         elif params.top_p < 1.0:
             values, ids = torch.sort(logits, descending=True, stable=True)  # ties lowest id first, as top-k
+            entering = logits.float()  # unranked: llama.cpp's softmax adds the vocabulary in id order
         else:
             values, ids = logits, None
         if params.top_p < 1.0:
-            probs = torch.softmax(values.float(), dim=-1)
-            cumulative = torch.cumsum(probs, dim=-1)
-            # first index where the running total reaches p; keep it and everything before
-            keep = int(torch.searchsorted(cumulative, torch.tensor([params.top_p], device=cumulative.device)))
-            keep = max(1, min(keep + 1, values.shape[-1]))
+            from ...inspect.distribution import top_p_kept
+
+            # llama.cpp's float32 arithmetic, from the one definition ``assistant next`` uses: ``softmax`` and
+            # ``cumsum`` here (double on the CPU) cut between tied tokens where the engine does not. One
+            # transfer of the step's numbers, where ``int(searchsorted(...))`` waited for the device as well.
+            keep = top_p_kept(values.float().cpu().numpy(), entering.cpu().numpy(), params.top_p)
             values, ids = values[:keep], ids[:keep] if ids is not None else None
         return ids, torch.softmax(values.float() / params.temperature, dim=-1)
 
