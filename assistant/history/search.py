@@ -33,8 +33,9 @@ piece's.
 A snippet is made with marks the text does not hold (:func:`_free_marks`), so
 where it matched is known exactly (:class:`MarkedSnippet`): ``history search``
 prints the matches in brackets (:meth:`MarkedSnippet.bracketed`, FTS5's own
-form), and the chat app's sidebar styles them (:func:`marked_snippets`): a
-message's own ``[word]`` could not be told from a bracket the history added.
+form), and the chat app's sidebar styles them (a search with ``marked=True``
+gives :class:`MarkedHit`: the same snippet, made once): a message's own
+``[word]`` could not be told from a bracket the history added.
 """
 
 from __future__ import annotations
@@ -43,12 +44,10 @@ import itertools
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import HistoryError
-from .access import StoreAccess, guarded
 from .migrations import FTS_TOKENIZER
 from .records import SearchHit
 from .stored_text import search_words
@@ -82,6 +81,22 @@ class MarkedSnippet:
             last = end
         parts.append(self.text[last:])
         return "".join(parts)
+
+
+@dataclass
+class MarkedHit(SearchHit):
+    """A search hit whose ``snippet`` is the snippet's text, and ``found`` where in it the search matched.
+
+    For a display that shows a match some other way than in brackets (the chat app's sidebar styles it):
+    the search makes each hit's snippet once, in the form asked for (``marked=True``), rather than the
+    bracketed one and then again marked.
+    """
+
+    found: tuple[Span, ...] = ()
+
+    @property
+    def marked(self) -> MarkedSnippet:
+        return MarkedSnippet(self.snippet, self.found)
 
 
 _MARK_CANDIDATES = (range(0xFDD0, 0xFDF0), range(0xF0000, 0xFFFFE))
@@ -232,13 +247,16 @@ def snippet(text: str, any_term_query: str, tokenizer: str) -> MarkedSnippet:
     return MarkedSnippet(" ".join(text[:200].split()) + "…")
 
 
-def search_messages(db: sqlite_utils.Database, query: str, limit: int, order: str, window: int) -> list[SearchHit]:
+def search_messages(
+    db: sqlite_utils.Database, query: str, limit: int, order: str, window: int, marked: bool = False
+) -> list[SearchHit] | list[MarkedHit]:
     """Messages containing every word of ``query`` (:meth:`HistoryStore.search <.store.HistoryStore.search>`).
 
     ``order="relevance"`` ranks by BM25 among the ``window`` most
     recent matching messages (all of them when there are fewer) — ranking every
     match of a very common word costs ~3 µs a row, 300 ms at 100k messages.
-    ``order="recent"`` is newest first.
+    ``order="recent"`` is newest first. Each hit's snippet has its matches in ``[brackets]``,
+    or, ``marked``, is a :class:`MarkedHit` (the text, and where it matched).
     """
     match = fts_query(query)
     floor = 0
@@ -262,7 +280,10 @@ def search_messages(db: sqlite_utils.Database, query: str, limit: int, order: st
         """,
         [match, floor, limit],
     ).fetchall()
-    return [SearchHit(*row, message_snippet(db, row[0], match, query)) for row in rows]
+    snippets = [marked_snippet(db, row[0], match, query) for row in rows]  # each made once, in one form
+    if marked:
+        return [MarkedHit(*row, shown.text, shown.found) for row, shown in zip(rows, snippets)]
+    return [SearchHit(*row, shown.bracketed()) for row, shown in zip(rows, snippets)]
 
 
 def message_snippet(db: sqlite_utils.Database, message_id: int, match: str, query: str) -> str:
@@ -285,11 +306,3 @@ def marked_snippet(db: sqlite_utils.Database, message_id: int, match: str, query
         [*marks, match, message_id],
     ).fetchone()
     return _unmarked(str(row[0]), marks) if row else MarkedSnippet("")
-
-
-@guarded
-def marked_snippets(store: StoreAccess, hits: Sequence[SearchHit], query: str) -> list[MarkedSnippet]:
-    """The snippets of ``hits`` (found by ``store.search(query)``) with where they matched: for a display
-    that shows a match some other way than in brackets (the chat app's sidebar styles it)."""
-    match = fts_query(query)
-    return [marked_snippet(store.db, hit.message_id, match, query) for hit in hits]

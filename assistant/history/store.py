@@ -15,7 +15,7 @@ branches, and the queries that walk it, live in :mod:`.tree`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Literal, Sequence, overload
 
 from ..errors import HistoryError
 from ..types import Message
@@ -35,7 +35,7 @@ from .migrations import migrate, needed_to_read, newer_names, pending_names, ref
 from .records import Conversation, Kind, SearchHit, StoredMessage
 from .repair import rebuild_search_index
 from .resume import context_of  # noqa: F401  (imported from here by the chat app)
-from .search import message_snippet, search_messages
+from .search import MarkedHit, message_snippet, search_messages
 from .turns import AT_HEAD, KEEP, TurnWriter  # noqa: F401  (imported from here)
 
 RANK_WINDOW = 500
@@ -206,14 +206,32 @@ class HistoryStore(ConversationRows, TurnWriter):
         """
         return context_of(self.messages(conversation_id))
 
+    @overload
+    def search(
+        self, query: str, limit: int = ..., order: str = ..., *, marked: Literal[False] = ...
+    ) -> list[SearchHit]: ...
+
+    @overload
+    def search(
+        self, query: str, limit: int = ..., order: str = ..., *, marked: Literal[True]
+    ) -> list[MarkedHit]: ...
+
     @guarded
-    def search(self, query: str, limit: int = 20, order: str = "relevance") -> list[SearchHit]:
+    def search(
+        self, query: str, limit: int = 20, order: str = "relevance", *, marked: bool = False
+    ) -> list[SearchHit] | list[MarkedHit]:
         """Messages containing every word of ``query`` (any text: see :mod:`.search`), ranked by
-        relevance (BM25, among the newest :data:`RANK_WINDOW` matches) or ``order="recent"``."""
+        relevance (BM25, among the newest :data:`RANK_WINDOW` matches) or ``order="recent"``.
+
+        Each hit's snippet shows its matches in ``[brackets]`` (what ``history search`` prints); with
+        ``marked`` the hits are :class:`~.search.MarkedHit` instead (the snippet's text and where it
+        matched), for a display that shows a match otherwise: a message's own ``[word]`` cannot be
+        told from a bracket added."""
         if order not in ("relevance", "recent"):
             raise HistoryError(f"search order must be 'relevance' or 'recent', not {order!r}")
         limit = arguments.count(limit, "limit")
-        return search_messages(self.db, arguments.text(query, "the search query"), limit, order, RANK_WINDOW)
+        query = arguments.text(query, "the search query")
+        return search_messages(self.db, query, limit, order, RANK_WINDOW, marked=bool(marked))
 
     def _snippet(self, message_id: int, match: str, query: str) -> str:
         return message_snippet(self.db, message_id, match, query)

@@ -63,6 +63,12 @@ def declaration_problem(template: PromptTemplate) -> str | None:
     ``output: choice`` is: that case can only fail, whatever the model answers. Both are named in
     the line (``… (example #2): …``, ``test 'rude': …``).
     """
+    return render_problem(template) or test_case_problem(template)
+
+
+def render_problem(template: PromptTemplate) -> str | None:
+    """What in the declaration makes every render fail, in one line, or None: :func:`declaration_problem`
+    less a test case that can only fail (``prompt -t`` and the chat app still run such a template)."""
     try:
         for variable in template.variables:
             if variable.check:
@@ -71,7 +77,7 @@ def declaration_problem(template: PromptTemplate) -> str | None:
                 checked_default(template, variable)
     except TemplateError as exc:
         return str(exc)
-    return example_problem(template) or test_case_problem(template)
+    return example_problem(template)
 
 
 def example_problem(template: PromptTemplate) -> str | None:

@@ -334,6 +334,16 @@ class ChatApp(App[None]):
         sys.setswitchinterval(self._previous_switch_interval)
 
     # ---- panels -------------------------------------------------------------------
+    def action_command_palette(self) -> None:
+        """Textual's palette (Ctrl+P), its search box's keys in the order typed
+        (:class:`~.widgets.key_order.OrderedCommandPalette`)."""
+        from textual.command import CommandPalette
+
+        from .widgets.key_order import OrderedCommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(OrderedCommandPalette(id="--command-palette"))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -429,9 +439,12 @@ class ChatApp(App[None]):
         settings.system = choice.system
         settings.mode = choice.mode
         try:
-            if choice.template != settings.template or choice.variables != settings.template_variables:
+            template_changed = choice.template != settings.template
+            if template_changed or choice.variables != settings.template_variables:
                 # A new template's own params become the defaults; fields edited in the panel still win.
                 self.controller.set_template(choice.template, choice.variables)
+                if template_changed:  # one with a test case that can only fail says so, as from the palette
+                    self.chat_screen.warn_template()
         except AssistantError as exc:
             self.notify(str(exc), title="Template", severity="error")
         settings.params = settings.params.replace(**edited)

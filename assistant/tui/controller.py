@@ -34,6 +34,7 @@ from .templating import (
     VARIABLES_FIELD,
     TemplatedSession,
     extraction_of,
+    failing_test_note,
     is_choice,
     load_chat_template,
     missing_variables_note,
@@ -466,10 +467,13 @@ class ChatController(ReplyInspection, ConversationBranches, OneShotTurns):
 
         The settings panel refuses a required variable left out, but the palette
         and a reopened conversation switch the template with only the variables
-        it takes: say so at once, not as every turn's failure.
+        it takes: say so at once, not as every turn's failure. A template offered with a test case
+        that can only fail (:func:`~.templating.failing_test_note`) runs, and says so too.
         """
         note = missing_variables_note(self.template, self.settings.template_variables)
-        return None if note is None else f"{note}: set it in the settings (F2), field {VARIABLES_FIELD}"
+        if note is not None:
+            return f"{note}: set it in the settings (F2), field {VARIABLES_FIELD}"
+        return failing_test_note(self.template)
 
     _template_params: dict[str, tuple[Any, Any]] = {}
     """Parameters the current template set: name -> (the user's value before, the template's value)."""

@@ -123,23 +123,20 @@ class ConversationLibrary:
             return self.recent()
         if not has_word_characters(query):
             return []  # nothing searchable typed yet ("(", "*"): no matches rather than an error
-        from ..history.search import marked_snippets
         from .search_marks import sidebar_snippet
 
-        store = self.store
-        hits = []
+        rows = []
         seen: set[int] = set()
-        for hit in store.search(query, limit=limit):
+        for hit in self.store.search(query, limit=limit, marked=True):
             if hit.conversation_id not in seen:
                 seen.add(hit.conversation_id)
-                hits.append(hit)
-        snippets = [sidebar_snippet(marked) for marked in marked_snippets(store, hits, query)]
-        return [
-            ConversationRow(
-                hit.conversation_id, hit.conversation_title or UNTITLED, snippet.text, snippet.found
-            )
-            for hit, snippet in zip(hits, snippets)
-        ]
+                snippet = sidebar_snippet(hit.marked)
+                rows.append(
+                    ConversationRow(
+                        hit.conversation_id, hit.conversation_title or UNTITLED, snippet.text, snippet.found
+                    )
+                )
+        return rows
 
     def open(self, conversation_id: int) -> OpenedConversation:
         store = self._require()

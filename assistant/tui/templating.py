@@ -75,12 +75,21 @@ class TemplatedSession(ChatSession):
 
 
 def load_chat_template(name: str) -> PromptTemplate:
-    """A template usable in the chat: it must take the user's text as ``input``."""
+    """A template usable in the chat: it must take the user's text as ``input``, and render.
+
+    One whose declaration every render refuses (a few-shot example its own ``choices`` refuse, a
+    ``check`` naming no loaded tool) is refused here, as ``prompt -t`` refuses it before a model
+    loads: ``chat -t`` opened with it and failed each message. A test case that can only fail
+    does not stop the template from running (:func:`failing_test_note`).
+    """
     from ..templates import load_template
+    from ..templates.value_checks import render_problem
 
     template = load_template(name)
     if template.variable("input") is None:
         raise TemplateError(f"template {name!r} has no 'input' variable, so it cannot take chat messages")
+    if (problem := render_problem(template)) is not None:
+        raise TemplateError(problem)
     return template
 
 
@@ -88,11 +97,19 @@ PLAIN_CHAT = "chat"
 """The built-in template that is plain chat: the list's first entry already is that, so it is not listed twice."""
 
 
+FAILING_TEST_MARK = "⚠ a test case can only fail"
+"""How the pickers label a template whose only problem is a test case of its own
+(:func:`failing_test_note`)."""
+
+
 def template_choices() -> list[tuple[str, str]]:
     """(label, name) for every template a chat can use, plain chat first (a user's own ``chat`` listed once).
 
     One without an ``input`` variable (``summarize-combine``, the summarize tool's
-    own step) cannot take a message: offered, it was only refused once picked.
+    own step) cannot take a message: offered, it was only refused once picked. One that
+    ``templates list`` marks INVALID is left out, unless what it marks is only a test case
+    that can only fail: ``prompt -t`` runs that template, so the chat offers it too, marked
+    (:data:`FAILING_TEST_MARK`; picked, :func:`failing_test_note` says which case and why).
     """
     from ..templates import list_templates
 
@@ -100,10 +117,33 @@ def template_choices() -> list[tuple[str, str]]:
     for listing in list_templates():
         if listing.name == PLAIN_CHAT and listing.source == "builtin":
             continue
-        if listing.error is None and listing.shadowed_by is None and _takes_messages(listing.name):
-            strategy = f" [{listing.strategy}]" if listing.strategy else ""
+        if listing.shadowed_by is not None or not _takes_messages(listing.name):
+            continue
+        strategy = f" [{listing.strategy}]" if listing.strategy else ""
+        if listing.error is None:
             choices.append((f"{listing.name}{strategy}", listing.name))
+        elif listing.error == _failing_test(listing.name):  # it loads for the chat: its only problem
+            choices.append((f"{listing.name}{strategy} {FAILING_TEST_MARK}", listing.name))
     return choices
+
+
+def _failing_test(name: str) -> str | None:
+    """The problem of a test case of template ``name`` that can only fail, as ``templates list`` words it."""
+    from ..templates.value_checks import test_case_problem
+
+    return test_case_problem(load_chat_template(name))  # loaded once already by the listing: cached
+
+
+def failing_test_note(template: PromptTemplate | None) -> str | None:
+    """One line saying that a test case of ``template`` can only fail (and why), or None.
+
+    The template itself runs (as ``prompt -t`` runs it): the chat uses it, and says what
+    ``templates list`` marks it INVALID for, so the user can fix the case.
+    """
+    from ..templates.value_checks import test_case_problem
+
+    problem = None if template is None else test_case_problem(template)
+    return None if problem is None else f"{problem} (the template runs; fix the test case)"
 
 
 def _takes_messages(name: str) -> bool:

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Static
 
 from ..text import visible_text
+from ..widgets.key_order import LineInput
 from .help import HELP_BINDING, ViewHelp
 
 _CSS = """
@@ -51,7 +52,7 @@ class AskText(ViewHelp, ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = Text(visible_text(self.title_text))  # a Text: a str is markup
-            yield Input(self.shown_value, id="answer")
+            yield LineInput(self.shown_value, id="answer")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("OK", variant="primary", id="ok")

@@ -32,6 +32,7 @@ from ..templating import (
 )
 from ..text import visible_text
 from ..widgets.border_text import longest_fitting
+from ..widgets.key_order import LineInput
 from .help import HELP_BINDING, ViewHelp
 
 CHAT_TEMPLATE = ""
@@ -159,18 +160,38 @@ SHORT_HEIGHT = 40
 buttons and the sampling fields were out of sight (80x24: everything under top-k) until scrolled to."""
 
 
-class FieldInput(Input):
+LINE_BREAK = "⏎"
+"""How a field of the panel (one line) shows a line break of its value: the system prompt's, a paste's."""
+
+
+class FieldInput(LineInput):
     """A field of the panel: what is pasted into it comes with its control characters made visible.
 
     A text field draws its value as is: terminal output pasted into one (``\\x1b[31m0.7``)
     restyled the terminal. The paste is :func:`visible_text`'s (``␛[31m0.7``), which the
-    field's checks then name, as they name any other character a value cannot hold.
+    field's checks then name, as they name any other character a value cannot hold. Its line
+    breaks are :data:`LINE_BREAK` (:meth:`shown`): the field kept a paste's first line only.
     """
+
+    @staticmethod
+    def shown(text: str) -> str:
+        """``text`` as a field shows it: one line, controls visible, each line break :data:`LINE_BREAK`.
+
+        A field is one line: a system prompt of two lines (``-s``, a stored conversation's) was drawn
+        with its second line over the panel's border and the screen beside it, and a paste of several
+        lines lost all but the first (a system prompt, ``Template vars`` one per line).
+        """
+        return LINE_BREAK.join(visible_text(text).splitlines())
+
+    @property
+    def typed(self) -> str:
+        """The field's text with its :data:`LINE_BREAK` marks as the line breaks they show."""
+        return self.value.replace(LINE_BREAK, "\n")
 
     def _on_paste(self, event: events.Paste) -> None:
         event.prevent_default()  # Input's own handler, run after this one, would insert the text as is
         event.stop()
-        super()._on_paste(events.Paste(visible_text(event.text)))
+        super()._on_paste(events.Paste(self.shown(event.text)))
 
 
 TITLES = ("Settings — Ctrl+S apply, Esc cancel", "Settings — Ctrl+S apply", "Settings")
@@ -342,17 +363,23 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
     def _shown_system(self) -> str:
         """The system prompt as its field shows it: a text field draws an ESC as is (``-s`` from a
         script, a stored conversation's prompt restyled the terminal), so control characters show
-        as ``␛`` and the like (:func:`visible_text`)."""
-        return visible_text(self.system or "")
+        as ``␛`` and the like, its line breaks as :data:`LINE_BREAK` (:meth:`FieldInput.shown`)."""
+        return FieldInput.shown(self.system or "")
 
     @property
     def _shown_variables(self) -> str:
         """The template variables as their field shows them (remembered from the last chat, so not typed
         here: control characters shown as ``␛`` and the like, as :attr:`_shown_system`)."""
-        return visible_text(format_variables(self.variables))
+        return FieldInput.shown(format_variables(self.variables))
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value
+
+    def _edited(self, widget_id: str, shown: str) -> str | None:
+        """A text field's value, its line breaks as typed (:attr:`FieldInput.typed`); None when untouched
+        (still ``shown``): then the value is as it was, not as the field shows it."""
+        field = self.query_one(f"#{widget_id}", FieldInput)
+        return None if field.value == shown else field.typed
 
     def choice(self) -> SettingsChoice:
         """The panel's values, validated; raises ConfigError naming the bad field."""
@@ -378,9 +405,8 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
         mode = str(self.query_one("#mode", Select).value)
         template = str(self.query_one("#template", Select).value)
         try:
-            typed = self._value("variables")
-            # untouched: the variables as they were, not as the field shows them
-            variables = dict(self.variables) if typed == self._shown_variables else parse_variables(typed)
+            edited = self._edited("variables", self._shown_variables)
+            variables = dict(self.variables) if edited is None else parse_variables(edited)
         except TemplateError as exc:
             raise FieldError("variables", f"{VARIABLES_FIELD}: {exc}") from None
         if template:
@@ -389,9 +415,8 @@ class SettingsScreen(ViewHelp, ModalScreen[SettingsChoice | None]):
                 check_variables(loaded, variables)
             except TemplateError as exc:
                 raise FieldError("variables", str(exc)) from None
-        system = self._value("system")
-        if system == self._shown_system:  # untouched: the prompt as it was, not as the field shows it
-            system = self.system or ""
+        edited = self._edited("system", self._shown_system)
+        system = (self.system or "") if edited is None else edited
         return SettingsChoice(
             model=model,
             backend=str(self.query_one("#backend", Select).value),

@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 from ..text import as_typed
+from .key_order import OwnBindingsFirst
 
 
 class InputHistory:
@@ -147,7 +148,7 @@ class InputHistory:
         ]
 
 
-class PromptInput(TextArea):
+class PromptInput(OwnBindingsFirst, TextArea):
     """Enter sends; Shift+Enter or Ctrl+J inserts a newline; Up/Down at the edges browse history.
 
     PageUp / PageDown scroll the conversation rather than move the cursor by
@@ -260,26 +261,7 @@ class PromptInput(TextArea):
                 event.prevent_default()
                 self.show_message(entry)
                 return
-        if not event.is_printable and await self._run_own_binding(key):
-            event.stop()
-            event.prevent_default()
-            return
-        await super()._on_key(event)
-
-    async def _run_own_binding(self, key: str) -> bool:
-        """Run the box's own binding of ``key`` (Ctrl+U, Ctrl+W, ←, Home ...) now; whether one ran.
-
-        Textual runs a widget's (non-priority) binding only once the key has bubbled up to the app,
-        and the box types the keys behind it meanwhile: when one read of the terminal brings a bound
-        key and text (a fast typist over a laggy SSH link, a text expander, ``tmux send-keys``),
-        Ctrl+U and then ``ab`` left the box empty, and ← then ``X`` put the X at the end. The box is
-        the first place the app looks for a binding anyway (it has the focus), so the result is the
-        same, in the order typed. Priority bindings were run before the key came here.
-        """
-        for binding in self._bindings.key_to_bindings.get(key, ()):
-            if not binding.priority and await self.app.run_action(binding.action, self):
-                return True
-        return False
+        await super()._on_key(event)  # the box's own bindings first: see OwnBindingsFirst
 
     async def _on_paste(self, event: events.Paste) -> None:
         """Insert a paste whole, at the cursor, and never send it.

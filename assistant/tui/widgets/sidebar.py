@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from ...errors import AssistantError
 from ..conversations import ConversationLibrary, ConversationRow
 from ..text import as_typed, shorten, visible_text
+from .key_order import LineInput
 
 ROW_WIDTH = 27
 """Characters of a title or detail line that fit beside the marker in the sidebar."""
@@ -117,7 +118,7 @@ class ConversationList(OptionList):
             self.post_message(Sidebar.DeleteRequested(conversation_id))
 
 
-class SearchBox(Input):
+class SearchBox(LineInput):
     """The search input; Down moves to the results (where r, Delete and Enter act), as Enter does; Esc leaves."""
 
     BINDINGS = [
