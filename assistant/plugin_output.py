@@ -26,7 +26,7 @@ def plugin_output(printed: set[str], name: str) -> Iterator[None]:
     writes to the file descriptors themselves (C code) are not caught. A stream the plugin
     keeps from then on (a logging handler's) writes where it would have, once this ends.
     """
-    from .terminal_text import visible_text
+    from .terminal_text import LINE_END, visible_text
 
     captured = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace", write_through=True)
     # Held throughout: two threads swapping the streams at once (a --parallel batch asking for a
@@ -45,8 +45,9 @@ def plugin_output(printed: set[str], name: str) -> Iterator[None]:
             for stream in routed:  # one a plugin kept (a logging handler made at import) writes on, uncaught
                 stream.release()
             text = captured.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
-            # A CRLF is a line end (docs/security.md), not a "␍" at the end of each line a plugin wrote with one.
-            text = text.replace("\r\n", "\n")
+            # A CRLF is a line end (docs/security.md, LINE_END), not a "␍" at the end of each line a plugin wrote
+            # with one; nor is the CR CR LF of a plugin that writes "\r\n" through a stream that adds a CR.
+            text = LINE_END.sub("\n", text)
             for line in text.rstrip("\n").split("\n") if text else ():
                 shown = f"plugin {name!r}: {visible_text(line)}"
                 if shown not in printed:

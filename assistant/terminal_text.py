@@ -268,22 +268,45 @@ def without_invisible_controls(text: str) -> str:
 
 
 
-_BLANK_RUNS = re.compile("[ \t\r\n\u2028\u2029]+")
+LINE_END = re.compile("\r(?<!\r\r)\r*\n")  # a CR run before a LF, tried at its first CR only (linear)
+"""A line end led by CRs, shown as LF: CRLF, or the CR CR LF of a Windows file whose line ends were converted twice.
+
+A CR right before a LF overwrites nothing (nothing is printed between the two), so it is part of the line
+end; a lone CR, which would redraw the line, is not, and shows as ``␍`` (:func:`visible_text`). The one
+definition for :func:`visible_text`, :func:`one_line` and :class:`StreamedLineEnds`."""
+_BLANK_RUNS = re.compile("[ \t\n\u2028\u2029]+")
+"""A run of blanks and line ends (U+2028/U+2029; a :data:`LINE_END` made LF first). Not a lone CR."""
+
+
+def blank_characters(text: str) -> list[bool]:
+    """For each character of ``text``, whether :func:`one_line` flattens it as a blank (a space, tab, line
+    end or U+2028/U+2029; a CR only within a :data:`LINE_END`). For a caller that flattens text while
+    keeping places in it (the chat app's sidebar snippets keep their match spans): the same rule."""
+    blank = [ch in " \t\n\u2028\u2029" for ch in text]
+    for match in LINE_END.finditer(text):
+        blank[match.start() : match.end()] = [True] * (match.end() - match.start())
+    return blank
 
 
 def one_line(text: str, width: int | None = None) -> str:
     """``text`` flattened to one line: each run of spaces, tabs and line ends becomes one space.
 
-    Line ends include U+2028/U+2029, which some viewers break lines at. For error
-    messages and listings that must stay one line. Not
-    ``" ".join(text.split())``: ``str.split`` also splits on VT, FF, FS…US and
+    The line ends are LF, those of :data:`LINE_END` (CRLF) and U+2028/U+2029, which some
+    viewers break lines at. For error messages, snippets and listings that must stay one
+    line (:func:`visible_line` shows one). Not
+    ``" ".join(text.split())``: ``str.split`` also splits on CR, VT, FF, FS…US and
     NEL, which are control characters, so a message holding them lost them
-    silently as spaces; here they stay, for :func:`visible_text` to show.
+    silently as spaces; here they stay, for :func:`visible_text` to show (``␍``,
+    ``␋``, ``\\x85``), as it shows them in a reply. A lone CR above all: it is the
+    redraw of a progress line or of a forged one (``ok\\rFAILED``); made a space here,
+    it read as two words in an error line and as ``␍`` in a reply or a snippet.
 
     With ``width`` (a column of a listing), a longer line is cut to at most that
     many terminal cells, ending in "…" (:func:`cell_width`): counted in characters,
     a Japanese title took twice its column and wrapped the row.
     """
+    if "\r\n" in text:  # one character class below: an alternation for CR runs took twice as long
+        text = LINE_END.sub("\n", text)
     flat = _BLANK_RUNS.sub(" ", text).strip(" ")  # not .strip(): it would drop an end VT, FS or NEL
     if width is None:
         return flat
@@ -317,6 +340,19 @@ a 2 MB architecture name made a 2 MB "one-line" error."""
 
 NO_MESSAGE = "(no message)"
 """What an error line says for a message that is empty or only blanks."""
+
+
+def visible_line(text: str, width: int | None = None) -> str:
+    """Untrusted ``text`` as one shown line: flattened (:func:`one_line`), then made visible
+    (:func:`visible_text`), cut at ``width`` terminal cells counted on what is shown (an escape
+    such as ``\\u202e`` is six cells). For a listing's column, a snippet, a title.
+
+    In this order, not the other: made visible first, a CRLF's CR was already ``␍`` when the
+    line ends were flattened, so a ``history search`` snippet showed ``one␍ two`` where an
+    error line showed ``one two``, and U+2028 showed as ``\\u2028`` instead of a space.
+    """
+    shown = visible_text(one_line(text))
+    return shown if width is None else cut_to_cells(shown, width)
 
 
 def message_line(message: str, *, flatten: bool = True) -> str:
@@ -374,7 +410,13 @@ def visible_text(text: str) -> str:
     move the cursor, restyle the terminal, reorder or break a line, or hide text. Joiners,
     variation selectors and tag characters show as escapes too, except where text uses them
     (:data:`IN_TEXT`).
+
+    A CRLF is a line end (:data:`LINE_END`), shown as LF: a lone CR would overwrite the line, one before a
+    LF overwrites nothing. Shown as ``␍``, it ended every line of a Windows file in the chat app, and
+    made a ``history search`` snippet ``one␍ two`` where an error line said ``one two``.
     """
+    if "\r\n" in text:
+        text = LINE_END.sub("\n", text)
     return _translated(text, _VISIBLE_TABLES)
 
 
@@ -424,8 +466,8 @@ def _finite(data: Any) -> Any:
 class StreamedLineEnds:
     """Streamed pieces cut where :func:`visible_text` can see both sides, CRLF made LF across them.
 
-    ``\r`` and ``\n`` often arrive as two tokens: a CR that ends a piece is held
-    until the next piece shows whether a LF follows. Only line ends change: a
+    ``\r`` and ``\n`` often arrive as two tokens: the CRs that end a piece are held
+    until the next piece shows whether a LF follows (:data:`LINE_END`). Only line ends change: a
     lone CR stays, for :func:`visible_text` to show as ``␍``. Likewise the end of
     a piece that a joiner, selector or tag character could still attach to (a
     non-ASCII character, a digit of a keycap, a short run of them after it) is
@@ -435,16 +477,23 @@ class StreamedLineEnds:
 
     def __init__(self) -> None:
         self._held = ""
+        self._crs = 0  # CRs held at the end (a LF may follow), counted: no string grows while a model repeats CR
         self._shown = False  # something was given back: what follows it is no longer the start of the text
 
     def feed(self, piece: str) -> str:
-        # CRLF made LF before any cut: a cut before a held run could fall between the two ("\r\n\u200d")
-        piece, self._held = (self._held + piece).replace("\r\n", "\n"), ""
+        # line ends made LF before any cut: a cut before a held run could fall between the two ("\r\n\u200d")
+        if piece and not self._held and not piece.strip("\r"):  # only CRs, after CRs or nothing: none to show yet
+            self._crs += len(piece)
+            return ""
+        piece, self._held, self._crs = self._held + "\r" * self._crs + piece, "", 0
+        if "\r\n" in piece:
+            piece = LINE_END.sub("\n", piece)
         lead = 0  # the escapes of a leading run: given back whole (a held "7" of "\U000e0067" made a keycap)
         if self._shown:
             piece, lead = _lead_escaped(piece)
-        if piece.endswith("\r"):
-            piece, self._held = piece[:-1], "\r"
+        if piece.endswith("\r"):  # the whole run: "\r\r" then "\n" is a line end too (LINE_END)
+            kept = piece.rstrip("\r")
+            piece, self._crs = kept, len(piece) - len(kept)
         else:
             size = len(piece)  # a piece is often one token: no regex call per character here
             end, floor = size, max(0, size - _UNSETTLED_RUN - 1)
@@ -459,10 +508,10 @@ class StreamedLineEnds:
     @property
     def holding(self) -> bool:
         """Whether text fed is held back still (given by a later :meth:`feed` or by :meth:`flush`)."""
-        return bool(self._held)
+        return bool(self._held or self._crs)
 
     def flush(self) -> str:
-        held, self._held = self._held, ""
+        held, self._held, self._crs = self._held + "\r" * self._crs, "", 0
         if self._shown:
             held = _lead_escaped(held)[0]
         self._shown = False

@@ -78,9 +78,20 @@ def test_json_escapes_them_and_decodes_to_the_same_text() -> None:
 @given(st.lists(st.one_of(st.characters(), st.sampled_from(sorted(map(chr, HIDDEN_FORMAT))))).map("".join))
 def test_nothing_hidden_survives_and_chunks_show_as_the_whole(text: str) -> None:
     shown = visible_text(text)
-    assert not set(map(ord, shown)) & HIDDEN_FORMAT
+    # a variation selector right after the character it selects is drawn as written (round 17: 葛\U000e0100)
+    selecting = {i for i, ch in enumerate(shown) if _is_selector(ch) and i and not _is_selector(shown[i - 1])}
+    assert not {ord(ch) for i, ch in enumerate(shown) if i not in selecting} & HIDDEN_FORMAT
     half = len(text) // 2
+    # Two places where a cut changes what is shown, on purpose: a variation selector is drawn as written
+    # only after the character it selects (round 17), and CRs are a line end only before their LF (the
+    # streamed reply holds them back, StreamedLineEnds). A chunk boundary is moved past both.
+    while 0 < half < len(text) and (_is_selector(text[half]) or text[half - 1] == "\r"):
+        half += 1
     assert visible_text(text[:half]) + visible_text(text[half:]) == shown
+
+
+def _is_selector(char: str) -> bool:
+    return "\ufe00" <= char <= "\ufe0f" or "\U000e0100" <= char <= "\U000e01ef"
 
 
 def test_a_paste_drops_them_and_keeps_the_line_break_a_separator_stands_for() -> None:
