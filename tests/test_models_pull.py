@@ -43,6 +43,10 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     with HubServer(state) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         monkeypatch.setenv("ASSISTANT_MODELS_DIR", str(tmp_path / "models"))
+        # A conversion cache of its own: `models rm` of the catalog's smollm2 file removes that file's
+        # converted copy, and the shared one (keyed by the catalog's sha256) went with it on every run,
+        # or, since rm refuses a file another program maps, failed while a model test used that copy.
+        monkeypatch.setenv("ASSISTANT_TRANSFORMERS_CACHE", str(tmp_path / "converted"))
         monkeypatch.delenv("ASSISTANT_OFFLINE", raising=False)
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         monkeypatch.delenv("HF_TOKEN", raising=False)

@@ -11,11 +11,14 @@ titles, which a user may rename, or from the newest batch, which may be another.
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import HistoryError
+from ..history.batch_turns import BatchRow
 from ..history.exchange import ExchangeRecorder, ExchangeTurn
 from ..history.recorder import ConversationRecorder
 from ..history.records import StoredMessage, TurnMeta
@@ -28,9 +31,11 @@ from .runner import (
     already_done,
     done_rows,
     iter_results,
+    matching_row,
     recorded_conversation,
     run_rows,
     unrecorded_lines,
+    whole_lines_size,
     written_turn,
 )
 
@@ -38,6 +43,22 @@ CHECKED_INPUTS = 200
 """Inputs of the results file looked for among the conversation's messages: enough to find one, bounded."""
 CONTAINED_INPUTS = 20
 """Of those, the ones also looked for inside a message (a template's rendered prompt), which costs more."""
+
+
+@dataclass(frozen=True)
+class Unwritten:
+    """A turn an earlier run recorded and was killed before writing its row's line (:func:`unwritten_turn`)."""
+
+    message: StoredMessage
+    """The turn's user message: the row's turn in this run is another reply to it, not a second turn."""
+    row: BatchRow | None
+    """The row it was recorded for (None: a turn recorded by an older version, known by its text alone)."""
+
+
+def results_key(out: Path) -> str:
+    """How the history names a results file (:class:`~assistant.history.batch_turns.BatchRow`): its absolute
+    path, links resolved, so ``out.jsonl`` and ``./dir/../out.jsonl`` are one file."""
+    return os.path.realpath(out)
 
 
 LineRecorder = Callable[["BatchRecorder"], Callable[[dict[str, Any]], None]]
@@ -111,11 +132,13 @@ class BatchRecorder(ExchangeRecorder):
         """One line for stderr when a resumed batch could not continue its conversation."""
         self.continued: int | None = None
         """The conversation a resumed batch continues (None: a new one, or not recorded)."""
-        self.unwritten: StoredMessage | None = None
-        """The user message of a turn an earlier run recorded and was killed before writing its row's line
-        (:func:`unwritten_turn`): the row's turn in this run is another reply to it, not a second turn."""
+        self.unwritten: Unwritten | None = None
+        """A turn an earlier run recorded and was killed before writing its row's line (:func:`unwritten_turn`)."""
+        self.out = out
         self._given: object = None
         """The turn :meth:`turn_id` last gave."""
+        self._first: int | None = None
+        """The number of the row :meth:`first_rows` put first for :attr:`unwritten` (None: none)."""
         if self.recorder is None or link.store is None or not resume or out is None:
             return
         earlier, self.note = continued_conversation(link, out)
@@ -139,62 +162,102 @@ class BatchRecorder(ExchangeRecorder):
         return last.reply_message_id
 
     def turn(
-        self, user_text: str, meta: TurnMeta, rendered: Sequence[Message] | None = None
+        self, user_text: str, meta: TurnMeta, rendered: Sequence[Message] | None = None, *,
+        line: Mapping[str, Any] | None = None,
     ) -> AbstractContextManager[ExchangeTurn]:
-        """A row's turn; the first of a resumed run, for the row of :attr:`unwritten`, is another reply to
-        that stored user message (its version 2: both answers kept, the line's shown).
+        """The turn of the row whose result ``line`` is (its ``row`` and ``id``, kept with the turn with where
+        the results file stands: :mod:`~assistant.history.batch_turns`, which a ``--resume`` reads).
 
-        Only the first: a turn recorded before it would follow the unwritten turn's reply, and a new reply
-        beside that one would leave it on a branch no longer shown. :meth:`first_rows` runs that row first.
+        The first of a resumed run, for the row of :attr:`unwritten` (:meth:`first_rows` runs it first), is
+        another reply to that stored user message (its version 2: both answers kept, the line's shown). Only
+        the first: a turn recorded before it would follow the unwritten turn's reply, and a new reply beside
+        that one would leave it on a branch no longer shown.
         """
         unwritten, self.unwritten = self.unwritten, None
-        if unwritten is not None and self.recorder is not None and unwritten.content == user_text:
-            self.recorder.regenerate(unwritten.id)
+        if (
+            unwritten is not None and self.recorder is not None and unwritten.message.content == user_text
+            and (unwritten.row is None or (line is not None and line.get("row") == self._first))
+        ):  # fmt: skip
+            self.recorder.regenerate(unwritten.message.id)
+        if self.recorder is not None and line is not None and self.out is not None and self.out.is_file():
+            self.recorder.batch_row = BatchRow(
+                results_key(self.out), os.stat(self.out).st_size, int(line["row"]), line.get("id")
+            )  # the file holds the lines written so far, each flushed whole: the next line will make it longer
         return super().turn(user_text, meta, rendered)
 
     def first_rows(self, rows: list[Row], out: Path | None, input_field: str | None = None) -> list[Row]:
         """``rows`` with the one whose turn :attr:`unwritten` is first (the first this run records, not done or
-        done but not recorded, whose input is that turn's text), so that its turn is the first this run
-        records; else ``rows`` as they are."""
+        done but not recorded: the row the turn was recorded for, or for a turn of an older version the one
+        whose input is that turn's text), so that its turn is the first this run records; else ``rows`` as
+        they are."""
         if self.unwritten is None or out is None:
             return rows
         waiting = {row.number for row in rows} - done_rows(rows, out) | set(unrecorded_lines(rows, out))
-        text = self.unwritten.content
-        row = next((row for row in rows if row.number in waiting and row.input_text(input_field) == text), None)
+        recorded = self.unwritten.row
+        if recorded is not None:
+            found = matching_row(rows, recorded.row, recorded.row_id)
+            row = found if found is not None and found.number in waiting else None
+        else:
+            text = self.unwritten.message.content
+            row = next((row for row in rows if row.number in waiting and row.input_text(input_field) == text), None)
         if row is None:
             self.unwritten = None  # no row of this run says it: its turn stays as the earlier run left it
             return rows
+        self._first = row.number
         return [row, *(other for other in rows if other is not row)]
 
 
-def unwritten_turn(link: HistoryLink, conversation_id: int, out: Path) -> StoredMessage | None:
-    """The user message of the turn at the head of ``conversation_id`` when no line of ``out`` names it: the
-    run that recorded it was killed before writing that row's line (a kill -9, a power cut), so the row is
-    not done and a ``--resume`` ran it and recorded its turn a second time.
+def unwritten_turn(link: HistoryLink, conversation_id: int, out: Path) -> Unwritten | None:
+    """The turn at the head of ``conversation_id`` when no line of ``out`` names it: the run that recorded it
+    was killed before writing that row's line (a kill -9, a power cut), so the row is not done and a
+    ``--resume`` ran it and recorded its turn a second time.
 
-    Found by the ids the lines name (``message_id``, :func:`~assistant.batch.runner.written_turn`): the head
-    turn follows the newest reply a line names, as the one turn a kill can leave unwritten does; or it is that
-    line's turn, which the history took only half (the line is marked :data:`~assistant.batch.runner.HISTORY_ERROR`
-    and its reply is the empty one the failure left). Not a reply
-    regenerated in the chat app to an older row, nor the last of several turns without lines (a file cut
-    by hand): those are left as they are. None where the lines name no message (an older version's file).
+    Found by what the batch kept with the turn (:mod:`~assistant.history.batch_turns`): recorded for ``out``
+    when it held the whole lines it holds now, so no line was written after it; the row it was recorded
+    for comes with it. For a turn of an older version, by the ids the lines name (``message_id``,
+    :func:`~assistant.batch.runner.written_turn`): the head turn follows the newest reply a line names, as
+    the one turn a kill can leave unwritten does. Either way also the newest line's own turn, which the
+    history took only half (the line is marked :data:`~assistant.batch.runner.HISTORY_ERROR` and its reply
+    is the empty one the failure left). Not a reply regenerated in the chat app to an older row, nor the
+    last of several turns without lines (a file cut by hand): those are left as they are.
     """
     assert link.store is not None
-    if (written := written_turn(out, conversation_id)) is None:
-        return None
-    newest, refused = written
     try:
         turn = link.store.head_turn(conversation_id)
+        kept = link.store.batch_turn(conversation_id)
     except HistoryError:
         return None
     if turn is None:
         return None
     user, reply = turn
-    if user.parent_id == newest:
-        return user
+    row = kept[1] if kept is not None and kept[0] == user.id else None
+    if row is not None and out.is_file() and row.results == results_key(out) and row.written == whole_lines_size(out):
+        return Unwritten(user, row)
+    if (written := written_turn(out, conversation_id)) is None:
+        return None
+    newest, refused = written
+    if row is None and user.parent_id == newest:
+        return Unwritten(user, None)
     # the newest line's own turn, begun and its reply refused (a locked database): that line's row is recorded
     # again, and its reply is the one that turn was missing, not a second turn
-    return user if refused and reply.id == newest else None
+    return Unwritten(user, row) if refused and reply.id == newest else None
+
+
+def _last_recorded(link: HistoryLink, out: Path) -> int | None:
+    """The batch conversation whose newest turn was recorded for ``out`` after its last line was written
+    (:func:`unwritten_turn`), where the lines name no conversation or another one: the run that began it was
+    killed before writing its first line."""
+    assert link.store is not None
+    if not out.is_file():
+        return None
+    try:
+        found = link.store.batch_conversation(results_key(out), whole_lines_size(out))
+        if found is None or link.store.get_conversation(found).kind != "batch":
+            return None
+    except HistoryError:
+        return None
+    unwritten = unwritten_turn(link, found, out)
+    return found if unwritten is not None and unwritten.row is not None else None
 
 
 def continued_conversation(link: HistoryLink, out: Path) -> tuple[int | None, str | None]:
@@ -209,6 +272,8 @@ def continued_conversation(link: HistoryLink, out: Path) -> tuple[int | None, st
     """
     if link.store is None:
         return None, None
+    if (began := _last_recorded(link, out)) is not None:
+        return began, None  # its turn was recorded after every line: the conversation the batch went on in
     earlier = recorded_conversation(out)
     if earlier is None:
         return None, None  # the earlier run was not recorded (--no-log) or predates conversation_id

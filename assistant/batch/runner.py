@@ -345,6 +345,19 @@ def written_turn(out: Path, conversation_id: int) -> tuple[int, bool] | None:
     return found
 
 
+def whole_lines_size(out: Path) -> int:
+    """The bytes of the whole lines of ``out`` (a last line cut short by a kill left out): what a batch's
+    newest turn records of its results file (:mod:`~assistant.history.batch_turns`)."""
+    return _results_bytes(out).rfind(b"\n") + 1 if out.is_file() else 0
+
+
+def matching_row(rows: list[Row], number: int, row_id: Any) -> Row | None:
+    """The row of ``rows`` that a line of row ``number`` with ``row_id`` stands for, matched as
+    :func:`done_rows` matches lines (by a unique ``id``, else by number and id); None: none."""
+    found = _matched(rows, [(number, row_id, True)])
+    return next((row for row in rows if row.number in found), None)
+
+
 def completed_rows(out: Path) -> set[int]:
     """Row numbers already in ``out`` without an error (the last line for a row wins).
 

@@ -107,7 +107,10 @@ def finish_batch(summary: BatchSummary, out: Path | None) -> None:
     """
     if summary.stopped is not None:
         then = "rerun with --resume to run the rest" if out is not None else "run the batch again"
-        echo_untrusted(f"error: the batch stopped: {summary.stopped}; once that is fixed, {then}", err=True)
+        from ..terminal_text import message_line
+
+        stopped = message_line(str(summary.stopped))  # the server's text: one line, shown visibly
+        click.echo(f"error: the batch stopped: {stopped}; once that is fixed, {then}", err=True)
     echo_untrusted(summary.line(out), err=True)  # the --out path is the user's text: shown visibly
     if summary.failed or summary.stopped is not None:
         sys.exit(1)

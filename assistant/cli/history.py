@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable, TextIO, TypeVar
 
 import click
 
-from ..terminal_text import json_text, one_line, padded, visible_text
+from ..terminal_text import json_text, one_line, padded, visible_line, visible_text
 from ..types import LENGTH_LIMIT_WORDS
 from .common import COUNT, ROW_ID, TEXT, echo_json, echo_untrusted
 from .history_options import db_option
@@ -44,9 +44,9 @@ def _untitled() -> str:
 
 
 def _column(text: str | None, width: int = 60) -> str:
-    """Stored text as a column of a listing: one line, made visible first, so that the cut at
-    ``width`` terminal cells counts what is shown (an escape such as ``\\u202e`` is six cells)."""
-    return one_line(visible_text(text or ""), width)
+    """Stored text as a column of a listing: one shown line (:func:`visible_line`), cut at ``width``
+    terminal cells counted on what is shown (an escape such as ``\\u202e`` is six cells)."""
+    return visible_line(text or "", width)
 
 
 @click.group()

@@ -287,11 +287,17 @@ def remove_model(reference: str, yes: bool) -> None:
         )
     if not row.installed and not parts:
         raise ModelNotFoundError(f"{row.name} is not downloaded; nothing to remove")
+    # a link's copy is its target's (the key follows links), and the target stays: so does its copy
+    converted = _converted_copy(row.path) if row.installed and not row.path.is_symlink() else None
+    if row.installed and not row.path.is_symlink():  # a link goes, its target stays: a chat on it loses nothing
+        from ..models.in_use import in_use_message, users_of
+
+        copies = [path for path in converted.rglob("*") if path.is_file()] if converted is not None else []
+        if users := users_of([row.path, *copies]):  # deleted under a chat: its space held, its next load fails
+            raise ModelError(in_use_message(row.name, users))
     if not yes:
         size = human_bytes(row.path.stat().st_size) if row.installed else "partial download"
         _confirm_delete(row.path, f"delete {row.path} ({size})?")
-    # a link's copy is its target's (the key follows links), and the target stays: so does its copy
-    converted = _converted_copy(row.path) if row.installed and not row.path.is_symlink() else None
     was_default = _is_configured_default(row)
     row.path.unlink(missing_ok=True)
     for part in parts:

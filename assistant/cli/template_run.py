@@ -198,8 +198,9 @@ def _run_one(
             else:
                 echo_json(result.answer)
     if result.error:
-        echo_untrusted(f"error: {result.error}", err=True)
-        sys.exit(1)
+        from . import fail
+
+        fail(result.error)  # one line, whatever the error quotes
     if result.finish_reason == "length" and not as_json:
         from ..types import length_note
 
@@ -347,7 +348,7 @@ def _row_recorder(
             model_ref=by.get("model_ref"),
         )  # fmt: skip
         typed = _typed_text(None, row_result.get("vars") or {}, messages)
-        with recorder.turn(typed, meta, _sent_for(typed, messages)) as turn:
+        with recorder.turn(typed, meta, _sent_for(typed, messages), line=row_result) as turn:  # that row's turn
             _report_record(turn, row_result, by)
 
     return record

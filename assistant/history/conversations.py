@@ -122,6 +122,7 @@ class ConversationRows(StoreAccess):
             deleted = self.db.execute(
                 "DELETE FROM messages WHERE conversation_id = ?", [conversation_id]
             ).rowcount
+            self.db.execute("DELETE FROM batch_turns WHERE conversation_id = ?", [conversation_id])
             cursor = self.db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
             if cursor.rowcount == 0:
                 raise HistoryError(f"no conversation with id {conversation_id}")

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 from ..errors import HistoryError, OutputError
 from ..files import names_a_directory, replacing
-from ..terminal_text import json_text, one_line, visible_text
+from ..terminal_text import LINE_END, json_text, one_line, visible_text
 from ..types import LENGTH_LIMIT_WORDS, Message
 from .records import Conversation, StoredMessage
 from .sqlite_files import COMPANIONS, sqlite_file_kind
@@ -167,14 +167,15 @@ def quoted(content: str) -> list[str]:
     start of the next conversation, and an unclosed code fence swallowed every
     turn after it. Inside a block quote every one of those ends with the quote
     (CommonMark closes a container's open blocks with it), while the message's
-    own headings, lists and code still render. ``\\n`` and ``\\r\\n`` end a line
+    own headings, lists and code still render. ``\\n`` and ``\\r\\n`` (any CRs before a LF: one
+    definition, :data:`~assistant.terminal_text.LINE_END`) end a line
     (a message pasted from a Windows file showed ``␍`` at the end of each):
     a lone ``\\r`` is shown as ``␍`` by :func:`~assistant.terminal_text.visible_text`,
     as everywhere text is printed.
     """
     if not content:
         return []
-    return [f"> {line}" if line else ">" for line in inert_markdown(content.replace("\r\n", "\n"))] + [""]
+    return [f"> {line}" if line else ">" for line in inert_markdown(LINE_END.sub("\n", content))] + [""]
 
 
 def markdown(conversation: Conversation, messages: list[StoredMessage]) -> str:

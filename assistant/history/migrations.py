@@ -361,6 +361,26 @@ def add_message_model_refs(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN model_ref TEXT")
 
 
+@migrations(name="0015_batch_turns")
+def add_batch_turns(db: sqlite_utils.Database) -> None:
+    # Where a batch's newest turn stands in its results file: a batch killed after recording a
+    # row's turn and before writing that row's line left a turn no line named; when it was the
+    # first row's, nothing in the file named the conversation at all, and `--resume` began a
+    # second one and recorded the row again. One row per batch conversation (see .batch_turns).
+    db.execute(
+        """
+        CREATE TABLE batch_turns (
+            conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+            message_id INTEGER NOT NULL,
+            results TEXT NOT NULL,
+            written INTEGER NOT NULL,
+            row INTEGER NOT NULL,
+            row_id TEXT
+        )
+        """
+    )
+
+
 READABLE_WITHOUT: frozenset[str] = frozenset(
     {
         "0009_message_completion_prompt",
@@ -369,6 +389,7 @@ READABLE_WITHOUT: frozenset[str] = frozenset(
         "0012_conversation_ids_never_reused",
         "0013_message_ids_never_reused",
         "0014_message_model_refs",
+        "0015_batch_turns",
     }
 )
 """Migrations a file can be read without: each adds only what every read does without — a column

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from ..errors import HistoryError
 from ..types import Completion, Message
 from . import arguments
+from .batch_turns import BatchRow
 from .model_refs import model_ref_of
 from .records import INTERRUPTED_BY_USER, KINDS, Kind, Status, Turn, TurnMeta
 from .store import AT_HEAD, KEEP, HistoryStore
@@ -87,6 +88,8 @@ class ConversationRecorder:
         """Where the next turn goes when not after the head: ("after", parent) or ("reply", user message)."""
         self.last_turn: Turn | None = None
         """The turn recorded last (its message ids: the chat app's widgets point at them)."""
+        self.batch_row: BatchRow | None = None
+        """The batch row the next turn is (:mod:`.batch_turns`): stored with it, then cleared."""
 
     # ---- branches ----------------------------------------------------------------------
     def branch_after(self, parent_id: int | None) -> None:
@@ -199,16 +202,18 @@ class ConversationRecorder:
         self._last_checkpoint = time.monotonic()
         self._checkpoint_failed = False
         where, self._next = self._next, None
+        batch_row, self.batch_row = self.batch_row, None
         # The system prompt goes with the turn: a change is recorded in the same transaction,
         # and the turns before it keep the one they had.
         if where is not None and where[0] == "reply":
             assert where[1] is not None
             return self.store.start_reply(
-                self.conversation_id, where[1], meta, system=system, completion_prompt=completion_prompt
+                self.conversation_id, where[1], meta, system=system, completion_prompt=completion_prompt,
+                batch_row=batch_row,
             )
         return self.store.start_turn(
             self.conversation_id, user_text, meta, parent_id=self._after if where is None else where[1],
-            system=system, rendered=rendered, completion_prompt=completion_prompt,
+            system=system, rendered=rendered, completion_prompt=completion_prompt, batch_row=batch_row,
         )
 
     def progress(self, turn: Turn, parts: list[str]) -> None:

@@ -45,7 +45,7 @@ import re
 import sqlite3
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HistoryError
 from .migrations import FTS_TOKENIZER
@@ -248,7 +248,8 @@ def snippet(text: str, any_term_query: str, tokenizer: str) -> MarkedSnippet:
 
 
 def search_messages(
-    db: sqlite_utils.Database, query: str, limit: int, order: str, window: int, marked: bool = False
+    db: sqlite_utils.Database, query: str, limit: int, order: str, window: int, marked: bool = False,
+    per_conversation: bool = False,
 ) -> list[SearchHit] | list[MarkedHit]:
     """Messages containing every word of ``query`` (:meth:`HistoryStore.search <.store.HistoryStore.search>`).
 
@@ -256,7 +257,9 @@ def search_messages(
     recent matching messages (all of them when there are fewer) — ranking every
     match of a very common word costs ~3 µs a row, 300 ms at 100k messages.
     ``order="recent"`` is newest first. Each hit's snippet has its matches in ``[brackets]``,
-    or, ``marked``, is a :class:`MarkedHit` (the text, and where it matched).
+    or, ``marked``, is a :class:`MarkedHit` (the text, and where it matched). ``per_conversation``: of the
+    ``limit`` hits, only each conversation's best, the one a list of conversations shows (the chat app's
+    sidebar): the others' snippets, a query of the index each, were made to be dropped.
     """
     match = fts_query(query)
     floor = 0
@@ -280,6 +283,11 @@ def search_messages(
         """,
         [match, floor, limit],
     ).fetchall()
+    if per_conversation:
+        best: dict[int, Any] = {}
+        for row in rows:
+            best.setdefault(row[1], row)  # rows come best first: each conversation's first is its best
+        rows = list(best.values())
     snippets = [marked_snippet(db, row[0], match, query) for row in rows]  # each made once, in one form
     if marked:
         return [MarkedHit(*row, shown.text, shown.found) for row, shown in zip(rows, snippets)]

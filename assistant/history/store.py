@@ -19,7 +19,7 @@ from typing import Iterator, Literal, Sequence, overload
 
 from ..errors import HistoryError
 from ..types import Message
-from . import arguments, completion_prompts, tree
+from . import arguments, batch_turns, completion_prompts, tree
 from .access import guarded, now_iso  # noqa: F401  (now_iso: imported from here)
 from .conversations import ConversationRows
 from .db import (
@@ -159,6 +159,18 @@ class HistoryStore(ConversationRows, TurnWriter):
         return StoredMessage.from_row(rows[0]), StoredMessage.from_row(rows[1])
 
     @guarded
+    def batch_turn(self, conversation_id: int) -> tuple[int, batch_turns.BatchRow] | None:
+        """The user message of a batch conversation's newest turn and where its results file stood then
+        (:mod:`.batch_turns`); None where the batch recorded none."""
+        return batch_turns.newest(self.db, arguments.row_id(conversation_id))
+
+    @guarded
+    def batch_conversation(self, results: str, written: int) -> int | None:
+        """The newest conversation whose newest batch turn was recorded for the results file ``results`` when
+        it held ``written`` bytes of whole lines (:func:`.batch_turns.last_recorded`)."""
+        return batch_turns.last_recorded(self.db, results, arguments.count(written, "written"))
+
+    @guarded
     def siblings(self, conversation_id: int, message_id: int) -> list[int]:
         """The versions at ``message_id``'s place, itself included, oldest first (the other replies
         to its user message, or the other messages sent after the same reply)."""
@@ -208,17 +220,19 @@ class HistoryStore(ConversationRows, TurnWriter):
 
     @overload
     def search(
-        self, query: str, limit: int = ..., order: str = ..., *, marked: Literal[False] = ...
+        self, query: str, limit: int = ..., order: str = ..., *, marked: Literal[False] = ...,
+        per_conversation: bool = ...,
     ) -> list[SearchHit]: ...
 
     @overload
     def search(
-        self, query: str, limit: int = ..., order: str = ..., *, marked: Literal[True]
+        self, query: str, limit: int = ..., order: str = ..., *, marked: Literal[True], per_conversation: bool = ...
     ) -> list[MarkedHit]: ...
 
     @guarded
     def search(
-        self, query: str, limit: int = 20, order: str = "relevance", *, marked: bool = False
+        self, query: str, limit: int = 20, order: str = "relevance", *, marked: bool = False,
+        per_conversation: bool = False,
     ) -> list[SearchHit] | list[MarkedHit]:
         """Messages containing every word of ``query`` (any text: see :mod:`.search`), ranked by
         relevance (BM25, among the newest :data:`RANK_WINDOW` matches) or ``order="recent"``.
@@ -226,12 +240,15 @@ class HistoryStore(ConversationRows, TurnWriter):
         Each hit's snippet shows its matches in ``[brackets]`` (what ``history search`` prints); with
         ``marked`` the hits are :class:`~.search.MarkedHit` instead (the snippet's text and where it
         matched), for a display that shows a match otherwise: a message's own ``[word]`` cannot be
-        told from a bracket added."""
+        told from a bracket added. With ``per_conversation`` only the best hit of each conversation among
+        the ``limit`` is kept, and only those get a snippet (a list of conversations shows no other)."""
         if order not in ("relevance", "recent"):
             raise HistoryError(f"search order must be 'relevance' or 'recent', not {order!r}")
         limit = arguments.count(limit, "limit")
         query = arguments.text(query, "the search query")
-        return search_messages(self.db, query, limit, order, RANK_WINDOW, marked=bool(marked))
+        return search_messages(
+            self.db, query, limit, order, RANK_WINDOW, marked=bool(marked), per_conversation=bool(per_conversation)
+        )
 
     def _snippet(self, message_id: int, match: str, query: str) -> str:
         return message_snippet(self.db, message_id, match, query)

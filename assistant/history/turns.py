@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ..errors import HistoryError
 from ..types import Completion, Message
-from . import arguments, completion_prompts, tree
+from . import arguments, batch_turns, completion_prompts, tree
 from .access import StoreAccess, guarded, now_iso
 from .db import write_transaction
 from .records import STATUSES, Status, Turn, TurnMeta, rendered_json
@@ -73,6 +73,7 @@ class TurnWriter(StoreAccess):
         system: Any = KEEP,
         rendered: Sequence[Message] | None = None,
         completion_prompt: str | None = None,
+        batch_row: batch_turns.BatchRow | None = None,
     ) -> Turn:
         """Commit the user's message (and an empty ``interrupted`` reply) before generating.
 
@@ -85,6 +86,7 @@ class TurnWriter(StoreAccess):
         (:attr:`StoredMessage.rendered`); ``user_text`` is what the user typed.
         ``completion_prompt``: in completion mode, the text the model is sent (kept with the reply,
         :attr:`StoredMessage.completion_prompt`).
+        ``batch_row``: a batch row's turn, where its results file stands (:mod:`.batch_turns`), kept with it.
         """
         conversation_id = arguments.row_id(conversation_id)
         meta = arguments.turn_meta(meta)
@@ -95,6 +97,7 @@ class TurnWriter(StoreAccess):
         rendered = arguments.rendered(rendered)
         sent = rendered_json([Message(m.role, storable_text(m.content)) for m in rendered] if rendered else None)
         prompt = arguments.completion_prompt(completion_prompt)
+        batch_row = batch_turns.checked(batch_row)
         with write_transaction(self.db):
             row = self.db.execute(
                 "SELECT id, head_id, system FROM conversations WHERE id = ?", [conversation_id]
@@ -115,22 +118,25 @@ class TurnWriter(StoreAccess):
             reply_id = self._insert(conversation_id, "assistant", "", now, meta, "interrupted", user_id)
             completion_prompts.store(self.db, reply_id, prompt)  # what it adds to the reply's before
             tree.set_head(self.db, conversation_id, reply_id)
+            if batch_row is not None:
+                batch_turns.store(self.db, conversation_id, user_id, batch_row)
         return Turn(conversation_id, user_id, reply_id)
 
     @guarded
     def start_reply(
         self, conversation_id: int, user_message_id: int, meta: TurnMeta = TurnMeta(), *, system: Any = KEEP,
-        completion_prompt: str | None = None,
+        completion_prompt: str | None = None, batch_row: batch_turns.BatchRow | None = None,
     ) -> Turn:
         """Another reply to a stored user message (regenerate): an empty ``interrupted`` one, made the head.
 
-        The replies before it stay as alternatives (:meth:`siblings`). ``system``, ``completion_prompt``:
-        as for :meth:`start_turn`.
+        The replies before it stay as alternatives (:meth:`siblings`). ``system``, ``completion_prompt``,
+        ``batch_row``: as for :meth:`start_turn`.
         """
         conversation_id = arguments.row_id(conversation_id)
         user_message_id = arguments.row_id(user_message_id, "user_message_id")
         meta = arguments.turn_meta(meta)
         prompt = arguments.completion_prompt(completion_prompt)
+        batch_row = batch_turns.checked(batch_row)
         now = now_iso()
         with write_transaction(self.db):
             if tree.member_role(self.db, conversation_id, user_message_id) != "user":
@@ -141,6 +147,8 @@ class TurnWriter(StoreAccess):
             reply_id = self._insert(conversation_id, "assistant", "", now, meta, "interrupted", user_message_id)
             completion_prompts.store(self.db, reply_id, prompt)
             tree.set_head(self.db, conversation_id, reply_id)
+            if batch_row is not None:
+                batch_turns.store(self.db, conversation_id, user_message_id, batch_row)
         return Turn(conversation_id, user_message_id, reply_id)
 
     def _insert(

@@ -178,7 +178,7 @@ def record_line(
         meta = TurnMeta(params=used)
     else:
         meta = TurnMeta(model=model, backend=backend, params=used, model_ref=record.get("model_ref"))
-    with recorder.turn(text, meta) as turn:
+    with recorder.turn(text, meta, line=record) as turn:  # the row's turn, known as that row's on --resume
         if record.get("error") is not None:
             turn.fail(str(record["error"]))
         else:  # its text the result's JSON (null for a score that is not finite), as the line has it
