@@ -42,6 +42,7 @@ from .chat_marks import (
     replaced_spans,
 )
 from .chat_sandbox import MAX_DATE_FORMAT, MAX_TEMPLATE_WORDS, chat_sandbox, template_literals, template_words
+from .protocol import refuse_empty_conversation
 
 __all__ = [  # MAX_DATE_FORMAT, MAX_TEMPLATE_WORDS: re-exported, defined in chat_sandbox.py since the split
     "CHATML_TEMPLATE",
@@ -155,6 +156,8 @@ class ChatFormat:
     end_markers: tuple[str, ...] = ()
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+        """Every backend's rendering of messages: an empty list is refused here as in a prompt."""
+        refuse_empty_conversation(messages)
         return render_chat_template(
             self.template,
             messages,

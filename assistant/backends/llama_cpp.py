@@ -126,7 +126,9 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         from ..models import resolve_model_path
 
         model = checked_model(model, f"the model given to the {self.name} backend's load()")
-        progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
+        progress = options.pop("progress", None)
+        if progress is None:  # the Python API's default: one visible line each (a file name is untrusted text)
+            from ..session import stderr_progress as progress
         options = read_load_options(options)  # names and values, before resolving the model (a download)
         verbose, flash_attn = options["verbose"], options["flash_attn"]
         path = resolve_model_path(model, progress=progress)

@@ -3,7 +3,7 @@
 Kept apart from the backend (:mod:`.llama_cpp`) because it is process-wide state,
 not one model's: llama.cpp's C log callback is set once per process and its
 lines go into one ring buffer (quoted in load errors, printed with
-``verbose=True`` through :func:`~assistant.terminal_text.visible_text`, since they
+``verbose=True`` one record a line through :func:`log_record`, since they
 quote a GGUF's own strings); C code that prints straight to fd 2 is silenced
 while it runs; and while ``Llama()`` loads, llama-cpp-python's own chat
 formatter is replaced, one load at a time. The options the backend hands
@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 from ..errors import BackendError
 from ..models.context_size import OVERRIDE_OPTION, override_requested
 from ..option_values import check_backend_options, switch_option, unknown_options_error
-from ..terminal_text import visible_text
+from ..terminal_text import message_line, visible_text
 
 OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers", "n_batch", "flash_attn", OVERRIDE_OPTION)
 """The backend options llama-cpp reads: what an unknown option's error lists and suggests from."""
@@ -177,18 +177,37 @@ _load_lock = threading.Lock()
 _log_state: dict[str, Any] = {"verbose": False, "callback": None}
 
 
+def log_record(text: str) -> str:
+    """One log record (a llama.cpp log call, a llama-cpp-python print) as one safe, bounded line.
+
+    A record quotes a GGUF's own strings (``general.name``, the chat template, the whole
+    metadata dict), so it is untrusted text: its controls are shown (:func:`message_line`),
+    and a line break inside it is flattened, so that a name holding ``\n`` cannot print
+    lines that look like the loader's own (``llama_model_loader: … = forged``) and a chat
+    template is one line, not a dozen ragged ones between the log's. Its length is capped
+    as an error's is (a 64 MB template was printed whole). The record's own trailing line
+    end is kept, and a fragment without one (llama.cpp's loading dots) stays a fragment.
+    """
+    body = text.rstrip("\n")
+    end = text[len(body) :][:1]  # a run of blank lines is one line end
+    if not body.strip():
+        return body + end if "\n" not in body else end
+    return message_line(body, flatten="\n" in body or "\u2028" in body or "\u2029" in body) + end
+
+
 class _VisibleStream:
-    """A text stream that passes what is written through :func:`visible_text` to ``stream``.
+    """A text stream that passes each write through :func:`log_record` to ``stream``.
 
     llama-cpp-python's own ``verbose`` prints (``Using gguf chat template: …``,
-    the chat template's names and end tokens) go to ``sys.stderr`` as they are.
+    the chat template's names and end tokens, ``Model metadata: {…}``) go to
+    ``sys.stderr`` as they are. ``print`` writes its text and its line end apart.
     """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        self._stream.write(visible_text(text))
+        self._stream.write(log_record(text))
         return len(text)
 
     def __getattr__(self, name: str) -> Any:
@@ -196,8 +215,8 @@ class _VisibleStream:
 
 
 def _log_text(text: bytes) -> str:
-    """One llama.cpp log fragment as text safe to print (newlines kept, ESC and bidi controls visible)."""
-    return visible_text(text.decode("utf-8", errors="replace"))
+    """One llama.cpp log call's text as a record safe to print (:func:`log_record`)."""
+    return log_record(text.decode("utf-8", errors="replace"))
 
 
 @contextlib.contextmanager

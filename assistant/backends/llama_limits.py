@@ -29,7 +29,7 @@ ROPE_SCALING_TYPES = ("none", "linear", "yarn", "longrope")
 "" and "YARN" included, fails an assert. A value that is not a string is refused cleanly ("wrong type")."""
 
 
-def _count(metadata: dict[str, Any], key: str) -> int | None:
+def header_count(metadata: dict[str, Any], key: str) -> int | None:
     """A count from the header, else None: a value of another type (a string, a negative signed number)
     is llama.cpp's to refuse, and it does, cleanly ("wrong type")."""
     value = metadata.get(key)
@@ -41,7 +41,7 @@ MAX_SHOWN_ARCH = 40
 ``general.architecture`` (and keys named after it), and the one-line error was 2 MB long."""
 
 
-def _shown(arch: str) -> str:
+def shown_arch(arch: str) -> str:
     """``arch`` as a message names it, cut past :data:`MAX_SHOWN_ARCH` characters (the lookups use it whole)."""
     return arch if len(arch) <= MAX_SHOWN_ARCH else arch[: MAX_SHOWN_ARCH - 1] + "…"
 
@@ -55,7 +55,7 @@ def check_llama_limits(path: Path, metadata: dict[str, Any]) -> None:
     scaling = metadata.get(f"{arch}.rope.scaling.type")
     if problem is None and isinstance(scaling, str) and scaling not in ROPE_SCALING_TYPES:
         known = ", ".join(ROPE_SCALING_TYPES)
-        problem = f"{_shown(arch)}.rope.scaling.type {scaling[:40]!r} is none of llama.cpp's {known}"
+        problem = f"{shown_arch(arch)}.rope.scaling.type {scaling[:40]!r} is none of llama.cpp's {known}"
     if problem is not None:
         raise ModelLoadError(path, f"corrupt GGUF header ({problem})")
 
@@ -69,31 +69,31 @@ def _epsilon_problem(metadata: dict[str, Any], arch: str) -> str | None:
     for name in NORM_EPSILONS:
         value = metadata.get(f"{arch}.{name}")
         if isinstance(value, float) and not value >= 0.0:  # `not >=`: NaN compares false
-            return f"{_shown(arch)}.{name} {value:g} is not a number of at least 0"
+            return f"{shown_arch(arch)}.{name} {value:g} is not a number of at least 0"
     return None
 
 
 def _layer_problem(metadata: dict[str, Any], arch: str) -> str | None:
-    layers = _count(metadata, f"{arch}.block_count")
+    layers = header_count(metadata, f"{arch}.block_count")
     if layers is None:  # missing or of another type: llama.cpp's own error says which
         return None
-    shown = _shown(arch)
+    shown = shown_arch(arch)
     if layers == 0:
         return f"{shown}.block_count is 0: a model has at least one layer"
     if layers > LLAMA_MAX_LAYERS:
         return f"{shown}.block_count {layers} is past llama.cpp's {LLAMA_MAX_LAYERS} layers"
-    predicted = _count(metadata, f"{arch}.nextn_predict_layers") or 0
+    predicted = header_count(metadata, f"{arch}.nextn_predict_layers") or 0
     if predicted > layers:
         return f"{shown}.nextn_predict_layers {predicted} is more than {shown}.block_count {layers}"
     return None
 
 
 def _expert_problem(metadata: dict[str, Any], arch: str) -> str | None:
-    experts = _count(metadata, f"{arch}.expert_count") or 0
-    used = _count(metadata, f"{arch}.expert_used_count") or 0
-    groups = _count(metadata, f"{arch}.expert_group_count") or 0
-    groups_used = _count(metadata, f"{arch}.expert_group_used_count") or 0
-    shown = _shown(arch)
+    experts = header_count(metadata, f"{arch}.expert_count") or 0
+    used = header_count(metadata, f"{arch}.expert_used_count") or 0
+    groups = header_count(metadata, f"{arch}.expert_group_count") or 0
+    groups_used = header_count(metadata, f"{arch}.expert_group_used_count") or 0
+    shown = shown_arch(arch)
     if experts > LLAMA_MAX_EXPERTS:
         return f"{shown}.expert_count {experts} is past llama.cpp's {LLAMA_MAX_EXPERTS} experts"
     if used > experts or (experts > 0) != (used > 0):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..inspect.pieces import TokenPiece
 
 Prompt = Sequence[Message] | str
-"""Chat messages (rendered with the model's chat template) or raw text (fed as is).
+"""Chat messages (rendered with the model's chat template; at least one) or raw text (fed as is).
 
 Either way the text from users, files, variables and tools is *data*: only the
 chat template's own markers become control tokens. Raw text has no template, so
@@ -63,6 +63,21 @@ def checked_model(model: Any, where: str = "the model given to a backend's load(
     return model
 
 
+EMPTY_CONVERSATION = "the conversation is empty: give at least one message (a system prompt alone is one)"
+
+
+def refuse_empty_conversation(messages: Sequence[Message]) -> None:
+    """Refuse a prompt of no messages, on every backend alike.
+
+    Local engines rendered ``[]`` through the model's chat template, which made up a
+    conversation of its own (SmolLM2's default system prompt, then a reply to nobody),
+    while the openai backend sent ``[]`` to the server, which refused it or did the same.
+    An empty conversation has nothing to answer, so it is a one-line error everywhere.
+    """
+    if not messages:
+        raise ConfigError(EMPTY_CONVERSATION)
+
+
 def checked_prompt(prompt: Any) -> Prompt:
     """``prompt`` itself if it is a :data:`Prompt`; a TypeError naming what it is otherwise.
 
@@ -75,6 +90,7 @@ def checked_prompt(prompt: Any) -> Prompt:
     if isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
         wrong = next((m for m in prompt if not isinstance(m, Message)), None)
         if wrong is None:
+            refuse_empty_conversation(prompt)
             for message in prompt:
                 _refuse_invalid_unicode(message.content)
             return prompt

@@ -104,12 +104,15 @@ class _Reader:
     def unpack(self, fmt: str) -> Any:
         return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
 
-    def string(self, keep: bool = True) -> str:
-        """A string value; skipped (seeked over, "" returned) unless ``keep``: a vocabulary's items need no decoding."""
+    def string(self, keep: bool = True, what: str = "a string") -> str:
+        """A string value; skipped (seeked over, "" returned) unless ``keep``: a vocabulary's items need no decoding.
+        ``what`` names it in the error when its claimed length is impossible (``a key``), with the length."""
         length = self.unpack("<Q")
         if length > _MAX_STRING:
-            raise ModelLoadError(self.path, "corrupt GGUF header (string too long)")
-        self.need(length, "a string")
+            raise ModelLoadError(
+                self.path, f"corrupt GGUF header ({what} of {length:,} bytes; none is over {_MAX_STRING >> 20} MB)"
+            )
+        self.need(length, f"{what} of {length:,} bytes")
         if not keep:
             self.handle.seek(length, 1)
             return ""
@@ -195,16 +198,29 @@ def _read(path: Path, keep_arrays: tuple[str, ...], count_parameters: bool) -> d
             raise ModelLoadError(path, f"GGUF version {version} is too old")
         n_tensors = reader.unpack("<Q")
         n_kv = reader.unpack("<Q")
-        reader.need(n_kv * 12, "the key/value count")  # each pair: a key length (8) and a type (4) at least
+        if n_kv * 12 > reader.remaining() and not _first_key_too_long(reader):
+            # each pair: a key length (8) and a type (4) at least; a first key claiming more than the file
+            # holds is named by its own error below (it was called a bad key/value count)
+            reader.need(n_kv * 12, f"the key/value count ({n_kv:,})")
         reader.claim_items(n_kv)
         metadata: dict[str, Any] = {"GGUF.version": version}
         for _ in range(n_kv):
-            key = reader.string()
+            key = reader.string(what="a key")
             kind = reader.unpack("<I")
             metadata[key] = reader.value(kind, keep=key in keep_arrays)
         if count_parameters:
             _read_tensor_table(reader, n_tensors, metadata)
     return metadata
+
+
+def _first_key_too_long(reader: _Reader) -> bool:
+    """Whether the first key's claimed length (read ahead, then put back) is more than the file holds."""
+    if reader.remaining() < 8:
+        return False
+    start = reader.handle.tell()
+    length = reader.unpack("<Q")
+    reader.handle.seek(start)
+    return length > reader.remaining() - 8
 
 
 def _read_tensor_table(reader: _Reader, n_tensors: int, metadata: dict[str, Any]) -> None:

@@ -96,6 +96,9 @@ class EngineHost:
         self.outbox = Outbox(outbound)
         self.backend: Backend | None = None
         self._streams: dict[int, _StreamState] = {}
+        self._calls = 0
+        """Calls running now (a ``close`` cancels the backend only when its stream runs alone)."""
+        self._calls_lock = threading.Lock()
 
     def serve(self) -> None:
         self.outbox.put((wire.READY, 0, os.getpid()))
@@ -109,9 +112,7 @@ class EngineHost:
             if kind == wire.CANCEL:
                 self._cancel()
             elif kind == wire.CLOSE:
-                state = self._streams.get(request_id)
-                if state is not None:
-                    state.closed = True
+                self._close(request_id)
             elif kind == wire.STREAM:
                 state = _StreamState()
                 self._streams[request_id] = state  # before the thread starts: a cancel sent next finds it
@@ -119,6 +120,8 @@ class EngineHost:
             elif kind == wire.LOAD:
                 self._start(self._load, request_id, payload)
             elif kind == wire.CALL:
+                with self._calls_lock:
+                    self._calls += 1  # here, not in the thread: a close read next must see it
                 self._start(self._call, request_id, payload)
 
     def _start(self, target: Callable[..., None], *args: Any) -> None:
@@ -128,6 +131,23 @@ class EngineHost:
         for state in list(self._streams.values()):
             state.cancelled = True
         if self.backend is not None:
+            self.backend.cancel()
+
+    def _close(self, request_id: int) -> None:
+        """Stop one stream now, not at its next chunk: a long prompt yields none for seconds.
+
+        The stream breaks at its next chunk (``closed``); the backend's cancel reaches it sooner,
+        between two steps of the prompt's evaluation, as Esc does in the app's own process. The
+        cancel is the whole backend's, so it is sent only while this stream is the one request
+        running: a token view's stream closed while a reply streams must not stop the reply.
+        """
+        state = self._streams.get(request_id)
+        if state is None:
+            return  # already ended: its ``end`` is on the way
+        state.closed = True
+        with self._calls_lock:
+            alone = self._calls == 0 and len(self._streams) == 1
+        if alone and self.backend is not None:
             self.backend.cancel()
 
     def _progress(self, request_id: int, text: str) -> None:
@@ -173,6 +193,13 @@ class EngineHost:
         return backend
 
     def _call(self, request_id: int, payload: tuple[str, tuple[Any, ...], dict[str, Any]]) -> None:
+        try:
+            self._answer_call(request_id, payload)
+        finally:
+            with self._calls_lock:
+                self._calls -= 1
+
+    def _answer_call(self, request_id: int, payload: tuple[str, tuple[Any, ...], dict[str, Any]]) -> None:
         method, args, kwargs = payload
         try:
             if self.backend is None:
@@ -195,7 +222,10 @@ class EngineHost:
                 from ...errors import BackendError
 
                 raise BackendError("no model is loaded in the engine process")
-            chunks = getattr(backend, method)(*args, **kwargs)
+            if state.closed:  # closed before it began: a cancel sent then was cleared as it started
+                chunks: Any = iter(())
+            else:
+                chunks = getattr(backend, method)(*args, **kwargs)
             try:
                 for chunk in chunks:
                     self.outbox.put((wire.CHUNKS, request_id, (chunk,)))

@@ -476,8 +476,9 @@ def _await_end(answers: queue.SimpleQueue[wire.Message]) -> None:
 
     As an in-process backend's generator does when closed, the model is free again when ``close()``
     returns: without the wait the next request reached the engine while it still held the model, and
-    failed with "already generating or scoring (… a reply not read to its end)". The engine ends a
-    closed stream at its next chunk (one token); a process that stops answers ``error`` here too.
+    failed with "already generating or scoring (… a reply not read to its end)". The engine cancels a
+    closed stream at once, mid-prompt too (else it ends at its next chunk: one token); a process that
+    stops answers ``error`` here too.
     No wait while the interpreter exits (a stream left open is closed then, and the thread that routes
     the answers runs no more: the exit waited out the bound), and the wait is bounded (:data:`CLOSE_WAIT_S`).
     """

@@ -5,7 +5,7 @@ crosses the process boundary are defined once. Every message is a pickled
 tuple ``(kind, request_id, payload)`` framed by :mod:`multiprocessing.connection`.
 
 App → engine: ``load``, ``call`` and ``stream`` start a request; ``close`` stops
-one stream early; ``cancel`` stops every running stream within one token (it
+one stream early (at once, as ``cancel`` does, even while the prompt is read); ``cancel`` stops every running stream within one token (it
 is handled at once, not queued behind a running request); ``exit`` ends the
 process. Engine → app: ``ready`` once after start, ``progress`` while loading,
 ``result`` or ``error`` for a call, ``chunks`` (a batch of stream chunks) then

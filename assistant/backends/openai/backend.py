@@ -243,7 +243,7 @@ class OpenAIBackend:
 
     # ---- prompts and tokens -------------------------------------------------------------
     def render_prompt(self, messages: Sequence[Message]) -> str:
-        text = self._render(messages)
+        text = self._render(checked_prompt(messages))  # [] is refused before the server sees it
         if text is None:
             raise NotSupportedError(
                 f"{self._profile.label} does not expose its chat template; pass -o chat_template=chatml|gemma|FILE "

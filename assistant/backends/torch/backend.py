@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-import sys
 import threading
 import time
 from pathlib import Path
@@ -203,7 +202,9 @@ class TransformersBackend(TokenLoopBackend):
         from ...models import resolve_model_path
 
         model = checked_model(model, f"the model given to the {self.name} backend's load()")
-        progress = options.pop("progress", None) or (lambda msg: print(msg, file=sys.stderr))
+        progress = options.pop("progress", None)
+        if progress is None:  # the Python API's default: one visible line each (a file name is untrusted text)
+            from ...session import stderr_progress as progress
         choices = read_load_options(options)  # every value, before any download or load
         options, verbose, native, attn = choices.options, choices.verbose, choices.native, choices.attn
         requested_batch, graphs_asked = choices.max_batch, choices.cuda_graphs

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from ...config import paths
 from ...errors import ModelLoadError
-from ...models.gguf import read_metadata, training_context_length
+from ...models.gguf import header_text, read_metadata, training_context_length
 
 Progress = Callable[[str], None]
 SIDECAR = "assistant.json"
@@ -82,6 +82,10 @@ def cache_root() -> Path:
     return Path(override).expanduser() if override else paths().cache_dir / "transformers"
 
 
+MAX_KEY_STEM_BYTES = 128
+"""Most UTF-8 bytes of the file's name a cache directory's name keeps (the hash after it tells copies apart)."""
+
+
 def cache_key(gguf: Path) -> str:
     """``<stem>-<hash>``: the catalog sha256 for catalog files (free), else path+size+mtime.
 
@@ -95,9 +99,21 @@ def cache_key(gguf: Path) -> str:
     for entry in CATALOG:
         with contextlib.suppress(OSError):
             if entry.path.resolve() == resolved and stat.st_size == entry.size:
-                return f"{resolved.stem}-{entry.sha256[:16]}"
+                return f"{_key_stem(resolved.stem)}-{entry.sha256[:16]}"
     fingerprint = f"{resolved}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
-    return f"{resolved.stem}-{hashlib.sha256(fingerprint).hexdigest()[:16]}"
+    return f"{_key_stem(resolved.stem)}-{hashlib.sha256(fingerprint).hexdigest()[:16]}"
+
+
+def _key_stem(stem: str) -> str:
+    """The file's stem as the start of a directory name: at most :data:`MAX_KEY_STEM_BYTES`, and printable.
+
+    A legal file name of 250 bytes made a directory name of 267, past the 255 a file system
+    allows: the model could not load on transformers at all ("File name too long"). A control
+    character in the name (a newline, an escape) went into the directory's name and every
+    message that quotes it. Names that were already short and printable keep their copies.
+    """
+    printable = "".join(char if char.isprintable() else "_" for char in stem)
+    return printable.encode("utf-8")[:MAX_KEY_STEM_BYTES].decode("utf-8", errors="ignore")
 
 
 def converted_dir(gguf: Path) -> Path:
@@ -149,8 +165,9 @@ def quiet_transformers(verbose: bool) -> Iterator[None]:
     """Silence transformers' tqdm bars and warnings (they would draw over the chat UI)."""
     from transformers.utils import logging as hf_logging
 
-    if verbose:
-        yield
+    if verbose:  # shown, one safe line per record: transformers' messages quote config.json and file names
+        with _visible_records(hf_logging.get_logger()):
+            yield
         return
     bars = hf_logging.is_progress_bar_enabled()
     level = hf_logging.get_verbosity()
@@ -174,6 +191,32 @@ def quiet_transformers(verbose: bool) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+@contextlib.contextmanager
+def _visible_records(logger: Any) -> Iterator[None]:
+    """``logger``'s handlers format each record as llama.cpp's log lines are (:func:`log_record`) meanwhile."""
+    import logging
+
+    from ..llama_library import log_record
+
+    class VisibleFormatter(logging.Formatter):
+        def __init__(self, inner: logging.Formatter | None) -> None:
+            super().__init__()
+            self.inner = inner or logging.Formatter()
+
+        def format(self, record: logging.LogRecord) -> str:
+            return log_record(self.inner.format(record))
+
+    handlers = list(logger.handlers)
+    formatters = [handler.formatter for handler in handlers]
+    for handler, formatter in zip(handlers, formatters):
+        handler.setFormatter(VisibleFormatter(formatter))
+    try:
+        yield
+    finally:
+        for handler, formatter in zip(handlers, formatters):
+            handler.setFormatter(formatter)
+
+
 def ensure_converted(
     gguf: Path,
     progress: Progress,
@@ -193,6 +236,7 @@ def ensure_converted(
     metadata = read_metadata(gguf, count_parameters=True)  # raises ModelLoadError for non-GGUF files
     check_tensor_data(gguf)
     check_special_tokens(metadata, gguf)
+    check_divisors(metadata, gguf)
     if before_converting is not None:
         before_converting(metadata)
     facts = facts_from_gguf(metadata, gguf)
@@ -223,6 +267,26 @@ def check_special_tokens(metadata: dict[str, Any], gguf: Path) -> None:
                 gguf,
                 f"its header's tokenizer.ggml.{key} is {value!r}, not a token of its {vocabulary:,}-token "
                 "vocabulary, so transformers cannot read its tokenizer (-b llama-cpp ignores that id)",
+            )
+
+
+DIVISOR_KEYS = ("attention.head_count", "attention.head_count_kv")
+"""Header counts (after ``{arch}.``) transformers divides by as it builds the model's config: a 0 in one
+ended the conversion in "ZeroDivisionError: integer modulo by zero", naming no key (llama.cpp refuses
+such a file with a tensor-shape error of its own)."""
+
+
+def check_divisors(metadata: dict[str, Any], gguf: Path) -> None:
+    """Refuse a header whose head counts are 0 before the conversion starts, naming the key."""
+    from ..llama_limits import header_count, shown_arch
+
+    arch = header_text(metadata, "general.architecture")
+    if arch is None:
+        return  # transformers names a missing architecture itself
+    for name in DIVISOR_KEYS:
+        if header_count(metadata, f"{arch}.{name}") == 0:
+            raise ModelLoadError(
+                gguf, f"corrupt GGUF header ({shown_arch(arch)}.{name} is 0: a model has at least one attention head)"
             )
 
 
