@@ -14,6 +14,7 @@ from .errors import BackendError, ConfigError
 
 __all__ = [
     "INTEGER_BACKEND_OPTIONS",
+    "MAX_WHOLE_NUMBER",
     "check_backend_options",
     "check_http_url",
     "coerce_scalar",
@@ -23,6 +24,7 @@ __all__ = [
     "plain_number",
     "switch_option",
     "switch_value",
+    "typed_text",
     "unknown_options_error",
     "whole_number",
 ]
@@ -128,18 +130,83 @@ def env_switch(name: str) -> bool:
     return value
 
 
-def whole_number(value: Any) -> int | None:
-    """``value`` as an int if it is one (``8192``, ``8192.0``, ``"8192"``), else None."""
+MAX_WHOLE_NUMBER = 2**63 - 1
+"""The largest size of a whole number an option is read as: a signed 64-bit integer, the widest any
+engine's C setting (or SQLite) holds. Past it a number fits no setting, and is refused where it is
+read, quoted as typed: ``-o seed=99999999999999999999`` reached the seed's range check and was
+shown there as ``1e+20``, ``-o n_ctx=1e30`` as ``1000000000000000019884624838656`` (the float's
+value), ``-o n_ctx=1e400`` as ``inf``."""
+
+
+def typed_text(value: Any) -> str:
+    """``value`` as the user typed it, for an error line: text as given (controls visible, a long one
+    clipped to its first 40 characters and its length), anything else as its ``repr``."""
+    if not isinstance(value, str):
+        try:
+            shown = repr(value)
+        except ValueError:  # an int past Python's 4,300 digits for str() (a Python caller's 10**5000)
+            return f"a number of about {int(value.bit_length() * 0.30103):,} digits"
+        if isinstance(value, int) and len(shown) > 40:
+            return f"{shown[:40]}… ({len(shown):,} digits)"
+        return shown
+    from .terminal_text import visible_text
+
+    text = value.strip()
+    if len(text) > 40:  # a 5,000-digit number quoted whole was a 5,000-character "one-line" error
+        return f"'{visible_text(text[:40])}…' ({len(text):,} characters)"
+    return repr(visible_text(text))
+
+
+def whole_number(value: Any, shown: str = "the number") -> int | None:
+    """``value`` as an int if it is one (``8192``, ``8192.0``, ``"8192"``, ``"1e3"``), else None.
+
+    Text is read exactly (``"1e30"`` is 10**30, not the float nearest it), and a whole number
+    past :data:`MAX_WHOLE_NUMBER` is a one-line :class:`ConfigError` saying so, ``shown`` (the
+    option, as ``-o seed`` or ``n_ctx in [backends.x] of FILE``) naming it and quoting the
+    value as typed: the one reading of a whole-number option, wherever it comes from.
+    """
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str):
-        number = plain_number(value)
-        return None if number is None else whole_number(number)
-    return None
+        if not value.is_integer():  # nan and inf included
+            return None
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        exact = _exact_whole(value)
+        if exact is None:
+            return None
+        number = exact
+    else:
+        return None
+    if abs(number) > MAX_WHOLE_NUMBER:
+        raise ConfigError(
+            f"{shown} must be a whole number of at most {len(str(MAX_WHOLE_NUMBER))} digits "
+            f"(±{MAX_WHOLE_NUMBER}), not {typed_text(value)}"
+        )
+    return number
+
+
+def _exact_whole(raw: str) -> int | float | None:
+    """A plain number's text (:func:`plain_number`) as the exact whole number it is, else None.
+
+    Read as a :class:`~decimal.Decimal`, not a float: ``1e30`` is 10**30, ``3.0`` is 3. A value past
+    :data:`MAX_WHOLE_NUMBER` comes back as ``inf`` (signed), never converted: ``1e999999999`` as an
+    int is a billion digits.
+    """
+    from decimal import Decimal
+
+    text = raw.strip()
+    if not _PLAIN_NUMBER.fullmatch(text):
+        return None
+    number = Decimal(text)
+    _, digits, exponent = number.as_tuple()
+    if exponent < 0 and any(digits[len(digits) + exponent :]):  # type: ignore[operator]
+        return None
+    if number.copy_abs() > MAX_WHOLE_NUMBER:  # copy_abs: abs() rounds in a context, and overflows on 1e999999999
+        return float("-inf") if number.is_signed() else float("inf")
+    return int(number)
 
 
 def switch_option(options: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -162,21 +229,21 @@ def switch_option(options: Mapping[str, Any], key: str, default: bool) -> bool:
 def check_backend_options(options: dict[str, Any], where: str) -> dict[str, Any]:
     """``options`` with the integer options (:data:`INTEGER_BACKEND_OPTIONS`) made ints.
 
-    ``where`` names the source in the error: ``"-o"`` or ``"[backends.NAME] in FILE"``.
+    ``where`` names the source in the error: ``"-o"`` or ``"[backends.NAME] in FILE"``. ``-o`` gives
+    them as the text typed (:func:`assistant.options.parse_options`), so the error quotes that:
+    ``-o n_batch=true`` was refused as ``not True``.
     """
     checked = dict(options)
     for key in INTEGER_BACKEND_OPTIONS & set(options):
         if options[key] is None:
             continue
-        number = whole_number(options[key])
+        shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
+        number = whole_number(options[key], shown)
         if number is None:
-            shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
-            raise ConfigError(f"{shown} must be a whole number, not {options[key]!r}")
+            raise ConfigError(f"{shown} must be a whole number, not {typed_text(options[key])}")
         if number < 0 and key in COUNT_OPTIONS:
-            shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
             raise ConfigError(f"{shown} must be 0 (the default) or more, not {number}")
         if key == "n_threads" and number > MAX_THREADS:
-            shown = f"-o {key}" if where == "-o" else f"{key} in {where}"
             raise ConfigError(f"{shown} must be at most {MAX_THREADS}, not {number} (0 picks one per CPU core)")
         checked[key] = number
     return checked

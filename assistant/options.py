@@ -15,7 +15,14 @@ from typing import Any, Iterable
 
 from .config import load_config
 from .errors import ConfigError
-from .option_values import check_backend_options, coerce_scalar, plain_number, whole_number
+from .option_values import (
+    INTEGER_BACKEND_OPTIONS,
+    check_backend_options,
+    coerce_scalar,
+    plain_number,
+    typed_text,
+    whole_number,
+)
 from .terminal_text import visible_text
 from .text_checks import invalid_unicode
 from .types import GenerationParams
@@ -30,16 +37,16 @@ def _coerce_param(key: str, raw: str) -> Any:
     if key == "seed" or kind == "int":
         # whole numbers as the backend options take them: -o n_ctx=1e3 was 1000, -o max_tokens=1e3
         # "needs a number" (it is one), and -o top_k=2.5 was told the same
-        number = whole_number(coerce_scalar(raw))
+        number = whole_number(raw, f"option {key}")
         if number is None:
-            raise ConfigError(f"option {key} needs a whole number, got {raw!r}")
+            raise ConfigError(f"option {key} needs a whole number, got {typed_text(raw)}")
         return number
     if kind == "float":
         number = plain_number(raw)
         if number is None:
-            raise ConfigError(f"option {key} needs a number, got {raw!r}")
+            raise ConfigError(f"option {key} needs a number, got {typed_text(raw)}")
         if not math.isfinite(number):  # 1e999 was "temperature must be a finite number, not inf": never typed
-            raise ConfigError(f"option {key} needs a finite number, got {raw!r} (too large for a float)")
+            raise ConfigError(f"option {key} needs a finite number, got {typed_text(raw)} (too large for a float)")
         return float(number)
     return raw
 
@@ -68,8 +75,35 @@ def check_param_type(key: str, value: Any, where: str) -> Any:
     else:
         ok, wanted = True, ""
     if not ok:
-        raise ConfigError(f"{key} in {where} must be {wanted}, not {value!r}")
+        raise ConfigError(f"{key} in {where} must be {wanted}, not {value!r}{_number_as_text(value, wanted)}")
+    if wanted == "a whole number" and value is not None:
+        whole_number(value, f"{key} in {where}")  # past 64 bits: quoted whole, where the range check showed 1e+20
     return value
+
+
+def _number_as_text(value: Any, wanted: str) -> str:
+    """`` (it is read as text: write 0.1)`` for a number in exponent form that came as text, else "".
+
+    YAML (PyYAML's 1.1) reads ``1e-1`` and ``1e3`` as text, unquoted (a float there needs a dot and
+    a signed exponent): ``temperature: 1e-1`` in a front matter was refused as "must be a number, not
+    '1e-1'", which is one. The number is spelt as it would be read. (A quoted ``'64'`` shows its quotes.)
+    """
+    if not isinstance(value, str) or "e" not in value.lower() or plain_number(value) is None:
+        return ""
+    if wanted == "a whole number":
+        try:
+            number = whole_number(value)
+        except ConfigError:  # past any whole-number setting: no spelling of it would do
+            return ""
+        if number is None:
+            return ""
+        spelt = str(number)
+    else:
+        number = float(value)
+        if not math.isfinite(number):  # 1e999: "write inf" is no number a setting takes
+            return ""
+        spelt = repr(number)
+    return f" (it is read as text: write {spelt})"
 
 
 def split_option(item: str) -> tuple[str, str]:
@@ -124,7 +158,9 @@ def parse_options(items: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]
         elif key in _PARAM_FIELDS:
             params[key] = _coerce_param(key, value)
         else:
-            backend[key] = coerce_scalar(value)
+            typed = coerce_scalar(value)
+            # an integer option stays the text typed, read (and quoted in an error) by check_backend_options
+            backend[key] = value if key in INTEGER_BACKEND_OPTIONS and typed is not None else typed
     return params, check_backend_options(backend, "-o")
 
 

@@ -166,8 +166,9 @@ class GenerationParams:
             raise ConfigError(f"max_tokens must be at most {MAX_MAX_TOKENS:,} (a reply stops at the context window anyway)")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             # llama.cpp takes an unsigned 32-bit seed and reads 0xFFFFFFFF (what -1 becomes) as "random".
-            shown = f"{self.seed:.3g}" if isinstance(self.seed, int) and abs(self.seed) >= 10**15 else self.seed
-            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, not {shown}")
+            from .option_values import typed_text  # exact, as typed (10**19 was shown as 1e+19)
+
+            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED}, not {typed_text(self.seed)}")
         if self.temperature < 0:
             raise ConfigError("temperature must be >= 0 (0 means greedy)")
         if self.temperature > MAX_TEMPERATURE:

@@ -6,6 +6,13 @@ llama_cpp, textual) are imported only inside the commands that use them.
 
 Errors derived from :class:`~assistant.errors.AssistantError` become one line on
 stderr and exit status 1; ``--debug`` shows the traceback instead.
+
+Usage errors (an unknown option, a missing argument, a bad ``--choice``: click's
+``UsageError``) keep click's convention, exit status 2: the command's usage line, the
+``Try '… --help'`` hint, then one ``Error: …`` line. The usage line is what makes such an
+error quick to fix, so it stays; the ``Error:`` line follows the rule every error line
+does (one line, controls made visible: :func:`_visible_usage_error`), and click writes
+no colour or other escape sequence into it.
 """
 
 from __future__ import annotations
@@ -104,16 +111,24 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _visible_usage_error(exc: click.ClickException) -> None:
-    """Make the controls in a click error visible before click prints it.
+    """Make the controls in a click error visible, on one line, before click prints it.
 
     Click quotes the user's own arguments in some messages (``Got unexpected
     extra argument (…)``) raw, and a plugin command's ``ClickException`` may quote
     anything; click prints them on the terminal, where an ESC would be executed.
+    The whole formatted line is made so, as ``fail`` makes its own (a quoted argument
+    holding a line break split the ``Error:`` line in two), not ``exc.message`` alone:
+    click's ``Missing argument 'NAME'.`` has an empty message, which came out as
+    ``Missing argument 'NAME'. (no message)``. The help click shows for a group run
+    without a command is a usage error too (``NoArgsIsHelpError``), whose message is
+    the help: it is left as click lays it out, not flattened to one line.
     """
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return
     from ..terminal_text import message_line
 
-    # One line as `fail` writes: a quoted argument holding a line break split the ``Error:`` line in two.
-    exc.message = message_line(exc.message)
+    format_message = exc.format_message
+    exc.format_message = lambda: message_line(format_message())  # type: ignore[method-assign]
 
 
 def _show_tracebacks_safely() -> None:
@@ -141,8 +156,9 @@ def _show_tracebacks_safely() -> None:
 def _visible_help(command: click.Command) -> None:
     """Make the controls in a plugin command's help (and its subcommands' and options') visible.
 
-    Click prints a command's ``help``, ``short_help``, ``epilog`` and option help as
-    they are; a plugin's words are data, as a plugin tool's description is.
+    Click prints a command's ``help``, ``short_help``, ``epilog``, option help and
+    the names shown for values (metavars) as they are; a plugin's words are data,
+    as a plugin tool's description is.
     Idempotent: visible text maps to itself.
     """
     from ..terminal_text import visible_text
@@ -151,10 +167,19 @@ def _visible_help(command: click.Command) -> None:
         value = getattr(command, attr, None)
         if isinstance(value, str):
             setattr(command, attr, visible_text(value))
+    context = click.Context(command)
     for param in command.params:
         value = getattr(param, "help", None)
         if isinstance(value, str):
             param.help = visible_text(value)  # type: ignore[attr-defined]
+        # The name shown for its value (``metavar="THING"``, a Choice's ``[a|b]``), in the usage line of
+        # the help and of every usage error: it reached the terminal as the plugin wrote it.
+        try:
+            shown = param.make_metavar(context)
+        except Exception:  # noqa: BLE001, S112 - a plugin's own ParamType.get_metavar: click says so when it shows it
+            continue
+        if isinstance(shown, str) and visible_text(shown) != shown:
+            param.metavar = visible_text(shown)
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _visible_help(sub)

@@ -338,8 +338,12 @@ class CtrlC:
 
 
 def progress_to_stderr(message: str) -> None:
-    """Engine progress lines; they can quote a model file's own metadata, so shown made visible."""
-    echo_untrusted(message, err=True)
+    """Engine progress lines; they can quote a model file's own metadata or name, so shown made visible and
+    on one line each (:func:`~assistant.terminal_text.message_line`): a file named ``a\\nconverting b`` printed
+    a second, made-up progress line."""
+    from ..terminal_text import message_line
+
+    click.echo(message_line(message), err=True)
 
 
 def colour_on(stream: Any) -> bool:

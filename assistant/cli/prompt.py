@@ -203,19 +203,19 @@ def prompt(
         out.flush()
     if history.conversation is not None:
         click.echo(describe_fit(history.conversation.id, session.last_fit, context_length), err=True)
+    if shade:  # a structured reply is shaded too: its legend comes before the structured checks' lines
+        what = "sampled probability" if sampled else "model probability (the server gives no sampled one)"
+        from .inspect_tokens import terminal_width
+
+        click.echo(legend(ansi=colour_on(sys.stderr), what=what, width=terminal_width()), err=True)
+    elif probs and not as_json and out.isatty():  # a terminal that takes no colours: say why nothing is shaded
+        click.echo(f"(--probs: no shading, {no_colour_reason()}; --json shows each token's probability)", err=True)
     if schema is not None:
         finish_structured(completion, schema, as_json=as_json, live=live, conversation_id=conversation_of(session))
         return
     if as_json:
         echo_json(json_record(completion, conversation_of(session)), indent=None)
     else:
-        if shade:
-            what = "sampled probability" if sampled else "model probability (the server gives no sampled one)"
-            from .inspect_tokens import terminal_width
-
-            click.echo(legend(ansi=colour_on(sys.stderr), what=what, width=terminal_width()), err=True)
-        elif probs and out.isatty():  # asked for on a terminal that takes no colours: say why nothing is shaded
-            click.echo(f"(--probs: no shading, {no_colour_reason()}; --json shows each token's probability)", err=True)
         if completion.finish_reason == "length":
             from ..types import length_note
 

@@ -17,6 +17,7 @@ import click
 from ..terminal_text import one_line
 from .common import (
     TEXT,
+    CtrlC,
     echo_json,
     echo_untrusted,
     model_options,
@@ -117,11 +118,17 @@ def examples_as_option(func: Any) -> Any:
 
 
 def load_engine(model: str | None, backend: str | None, options: tuple[str, ...], verbose: bool) -> tuple[Any, dict[str, Any]]:
-    """Load the model once for a command; returns (backend, sampling overrides from -o)."""
-    from ..options import parse_options
+    """Load the model once for a command; returns (backend, sampling overrides from -o).
+
+    The overrides are checked before the model loads (as ``prompt`` checks its own): ``-o top_p=5``
+    on ``prompt -t`` or ``templates test`` was refused only once the model had loaded, seconds later.
+    The template's own ``params`` were checked when it loaded, so this is every setting a run can fail on.
+    """
+    from ..options import build_params, parse_options
     from ..session import open_backend
 
     param_overrides, backend_opts = parse_options(options)
+    build_params(param_overrides)
     if verbose:
         backend_opts["verbose"] = True
     model_name, backend_name = resolve_model_and_backend(model, backend)
@@ -139,8 +146,12 @@ def templates() -> None:
 def list_command(show_all: bool, as_json: bool) -> None:
     """List templates in search order (user > plugins > built-in)."""
     from ..templates import list_templates
+    from ..templates.search import missing_templates_dir, template_dirs
 
     found = list_templates(include_shadowed=show_all)
+    missing = missing_templates_dir(template_dirs())
+    if missing:  # a typo in templates_dir listed none of the user's templates, without a word
+        echo_untrusted(f"note: {missing}", err=True)
     if as_json:
         echo_json([t.to_dict() for t in found])
         return
@@ -271,16 +282,18 @@ def render_command(
         from ..templates.run import refuse_before_load
 
         refuse_before_load(template, examples_as, resolve_model_and_backend(model, backend)[1])
-    engine, _ = load_engine(model, backend, options, verbose)
-    try:
-        # Counted as the engine feeds it: message contents are data, so control-token text
-        # typed into them counts as the characters it is, not as a marker.
-        prompt = scoring_prompt(template, messages)[0] if template.output.type == "choice" else messages
-        text = prompt if isinstance(prompt, str) else engine.render_prompt(prompt)
-        tokens = engine.count_tokens(prompt)
-        context = engine.context_length
-    finally:
-        engine.unload()
+    with CtrlC(at_once=True) as ctrl_c:  # a press stops the load or the count: "interrupted", status 130
+        engine, _ = load_engine(model, backend, options, verbose)
+        ctrl_c.attach(engine)
+        try:
+            # Counted as the engine feeds it: message contents are data, so control-token text
+            # typed into them counts as the characters it is, not as a marker.
+            prompt = scoring_prompt(template, messages)[0] if template.output.type == "choice" else messages
+            text = prompt if isinstance(prompt, str) else engine.render_prompt(prompt)
+            tokens = engine.count_tokens(prompt)
+            context = engine.context_length
+        finally:
+            engine.unload()
     if as_json:
         echo_json({"text": text, "tokens": tokens, "context_length": context}, indent=None)
         return
@@ -330,11 +343,16 @@ def test_command(
     problem = declaration_problem(template)  # a case that can only fail: said before a model loads
     if problem:
         raise TemplateError(problem)
-    engine, overrides = load_engine(model, backend, options, verbose)
-    try:
-        report = run_tests(template, engine, overrides)
-    finally:
-        engine.unload()
+    # Ctrl-C stops the run (see CtrlC): a press inside llama.cpp's callbacks was dropped by ctypes, and
+    # every remaining case ran to its end before the report and an exit status as if nothing was pressed.
+    # Where the raise is lost, the engine's cancel ends the case in flight, and the run stops before the next.
+    with CtrlC(at_once=True) as ctrl_c:
+        engine, overrides = load_engine(model, backend, options, verbose)
+        ctrl_c.attach(engine)
+        try:
+            report = run_tests(template, engine, overrides, before_case=ctrl_c.check)
+        finally:
+            engine.unload()
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 from ..backends import backend_failure
 from ..backends.base import Backend
 from ..backends.streaming import collect
-from ..errors import AssistantError, NotSupportedError, TemplateError
+from ..errors import AssistantError, ConfigError, NotSupportedError, TemplateError
 from ..types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage, length_note
 from .render import INPUT_HINT, prompt_hash, render_template
 from .spec import OutputSpec, PromptTemplate
@@ -174,6 +174,7 @@ def run_template(
     invalid JSON) are reported in ``result.error``; rendering and backend
     failures raise.
     """
+    _check_arguments(backend, params, system, on_text)
     spec = _resolve_template(template)
     messages = render_template(spec, variables, input=input, examples_as=examples_as, system=system)
     require_user_message(spec, messages)  # before a model is loaded for nothing
@@ -190,6 +191,25 @@ def run_template(
         finally:
             engine.unload()
     return execute(spec, messages, backend, resolve_params(spec, params, backend), on_text)
+
+
+def _check_arguments(backend: object, params: object, system: object, on_text: object) -> None:
+    """A script's wrong argument, refused in one line before anything runs, as ``ChatSession``'s are:
+    ``params=[1]`` was a raw ``TypeError``, ``backend=5`` an ``AttributeError``, ``system=5`` "object of
+    type 'int' has no len()", and ``on_text=5`` a failure blamed on the backend."""
+    from ..session import PLAIN_DATA, shown_argument
+
+    if backend is not None and not isinstance(backend, str) and isinstance(backend, PLAIN_DATA):
+        shown = shown_argument(backend)
+        raise ConfigError(f"run_template's backend must be a loaded backend or a backend's name, not {shown}")
+    if params is not None and not isinstance(params, (GenerationParams, Mapping)):
+        shown = shown_argument(params)
+        raise ConfigError(f"run_template's params must be a GenerationParams or a mapping, not {shown}")
+    if system is not None and not isinstance(system, str):
+        raise ConfigError(f"run_template's system must be text or None, not {shown_argument(system)}")
+    if on_text is not None and not callable(on_text):
+        shown = shown_argument(on_text)
+        raise ConfigError(f"run_template's on_text must be a function taking text, not {shown}")
 
 
 def constrained_schema(template: PromptTemplate) -> dict[str, Any] | None:

@@ -303,5 +303,21 @@ def find_template(name: str, dirs: list[TemplateDir] | None = None) -> tuple[Pat
     by_lower = {stem.lower(): stem for stem in known}  # `-t Few-Shot` is close to few-shot, whatever the case
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
     hint = f"; did you mean {by_lower[close[0]]!r}?" if close else "; `assistant templates list` shows them"
-    raise TemplateError(f"no template named {name!r}{hint}")
+    missing = missing_templates_dir(dirs)
+    raise TemplateError(f"no template named {name!r}{hint}" + (f" ({missing})" if missing else ""))
+
+
+def missing_templates_dir(dirs: list[TemplateDir]) -> str:
+    """``templates_dir in FILE names DIR, which does not exist`` when the user's configured directory is missing.
+
+    A typo in ``templates_dir`` (or a folder moved) made every template of the user's "no template named …",
+    and ``templates list`` listed only the others: nothing said the directory looked in was not there.
+    The default directory's absence says nothing (``templates new`` makes it).
+    """
+    from ..config import load_config, paths
+
+    user = next((d.path for d in dirs if d.source == "user"), None)
+    if user is None or os.path.lexists(user) or not load_config().get("templates_dir"):
+        return ""
+    return f"templates_dir in {paths().config_file} names {user}, which does not exist"
 

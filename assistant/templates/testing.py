@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..backends.base import Backend
 from ..errors import AssistantError, TemplateError
@@ -180,13 +180,23 @@ def check_expectation(expect: Expectation, answer: Any) -> str | None:
 
 
 def run_tests(
-    template: PromptTemplate, backend: Backend, params: Mapping[str, Any] | None = None
+    template: PromptTemplate,
+    backend: Backend,
+    params: Mapping[str, Any] | None = None,
+    before_case: Callable[[], None] | None = None,
 ) -> TestReport:
-    """Run every test case; a case that errors (render or output problem) fails with the reason."""
+    """Run every test case; a case that errors (render or output problem) fails with the reason.
+
+    ``before_case`` is called before each case, and may raise to stop the run: the CLI's
+    Ctrl-C check, for a press the engine answered by cancelling the case in flight
+    (which would otherwise fail as a cut reply while the next cases ran on).
+    """
     overrides = {"temperature": 0.0, **(params or {})}
     generation = resolve_params(template, overrides, backend)
     results: list[CaseResult] = []
     for case in template.tests:
+        if before_case is not None:
+            before_case()
         expect = case.expect.to_dict()
         try:
             messages = render_template(
