@@ -35,7 +35,7 @@ from assistant.tools.classify import (
     softmax,
 )
 from assistant.tools.context import context_window, fits
-from assistant.tools.languages import text_language
+from assistant.tools.language_words import text_language
 from assistant.tools.prompts import completion_text, render
 from assistant.tools.span_case import Opening, opening_case, recased
 from assistant.tools.spans import Span, candidate_spans, caseless_script, one_line
@@ -98,7 +98,7 @@ the type word of the one type it can be: a "date" span is typed only among the t
 far better than SmolLM2, which, shown both words, called "3pm" and "10 a.m." dates and, shown "time"
 alone, "Friday" and "March 2024" times."""
 NOUNS_CAPITALISED = frozenset({"German"})
-"""Languages (as :func:`~assistant.tools.languages.text_language` names them) that capitalise every noun:
+"""Languages (as :func:`~assistant.tools.language_words.text_language` names them) that capitalise every noun:
 there a capital marks no name, and SmolLM2 typed "Hund", "Mutter" and "Gesetz" persons and organizations
 in 6 German sentences of 6, so the result says so (a note), as for a script without capitals."""
 _TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")

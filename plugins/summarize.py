@@ -19,7 +19,8 @@ from assistant.tools import BaseTool, Parameter, Progress, SummaryResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, input_budget, token_counter
 from assistant.tools.figures import stated_figures, unstated
 from assistant.tools.generate import Generated, TokenProgress, generate_checked, ticker
-from assistant.tools.languages import AUTO, language_or_auto, text_language
+from assistant.tools.language_words import text_language
+from assistant.tools.languages import AUTO, language_or_auto
 from assistant.tools.prompts import render
 from assistant.tools.spans import shown_text
 from assistant.tools.text import chunk_text, split_sentences, word_count
@@ -90,7 +91,7 @@ def summary_language(text: str, named: str | None = None) -> str:
     news texts in English, each invented ("the German Alps", "the island of El Hierro ... in March 2018");
     told "Write it in German, the language of the text." it wrote all 9 in their language, on the text's
     topic but for two garbled ones (often close to a copy of the text). English input gets the prompt as before. Told by function words
-    (:func:`~assistant.tools.languages.text_language`), so only the languages listed there are asked for.
+    (:func:`~assistant.tools.language_words.text_language`), so only the languages listed there are asked for.
 
     ``named`` is the ``language`` parameter's value: a language it names is the one asked for
     (:func:`~assistant.tools.languages.language_or_auto`, the check translate's ``--from`` has too);

@@ -116,7 +116,7 @@ def test_a_leading_target_language_label_of_a_multi_line_reply_is_stripped() -> 
 def test_a_leading_source_language_label_is_stripped_and_other_labels_kept() -> None:
     assert translate("Good morning.", "English: Bonjour.", **{"from": "en"}).translation == "Bonjour."
     assert translate("Good morning.", "English: Bonjour.").translation == "English: Bonjour."  # source unknown
-    assert translate("Good morning.", "German: Guten Morgen.").translation == "German: Guten Morgen."
+    assert translate("Good morning.", "Italian: Bonjour.").translation == "Italian: Bonjour."
 
 
 def test_a_label_the_input_itself_starts_with_is_kept() -> None:

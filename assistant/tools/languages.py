@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from .language_words import (
+    FUNCTION_WORDS,
+    INSTEAD_SCORE,
+    _script,
+    _surest,
+    _text_words,
+    language_scores,
+    written_in,
+)
 
 LANGUAGES = {
     "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "cy": "Welsh", "da": "Danish",
@@ -311,38 +320,10 @@ def _qualified(code: str, subtags: list[str]) -> str:
     return f"{LANGUAGES[code]} ({', '.join(qualifiers)})" if qualifiers else LANGUAGES[code]
 
 
-FUNCTION_WORDS = {
-    "English": "the and is are was were of to in that it you with for this have has be not no on my me your we they "
-    "he she what from at by will would can do does there their our an but or if very thank",
-    "French": "le la les de des du un une et est sont je tu il elle nous vous ils elles que qui pour pas dans sur "
-    "avec ce cette ces mon ma mes me se au aux très merci bonjour suis ne non en à ou mais leur c j qu l d",
-    "Spanish": "el la los las un una y es son está estoy que de en por para con no muy yo tú usted mi mis su sus "
-    "pero del al lo se hola gracias hoy me",
-    "Italian": "il lo la gli le un una e è sono che di da per con non molto io tu lui lei noi voi mio mia ma del "
-    "della al in se qui grazie ciao l d",
-    "Portuguese": "o os as um uma e é são está que de em para com não no muito eu você nós meu minha mas do da dos "
-    "das na se obrigado obrigada olá",
-    "German": "der die das den dem ein eine und ist sind ich du er sie wir ihr nicht mit für auf zu von bin sehr "
-    "danke es wie was auch an in",
-    "Dutch": "de het een en is zijn ik jij je hij zij wij er niet met voor op van dat dit ook heel dank bedankt in",
-}
-"""Common words of the languages whose texts in Latin letters :func:`written_in` tells apart: function
-words, a word a text in that language can hardly do without. A word of several languages counts for
-each of them in part ("la": French, Spanish, Italian), so only the words of one language decide."""
-
-_FUNCTION_SETS = {language: frozenset(words.split()) for language, words in FUNCTION_WORDS.items()}
-_SHARES: dict[str, int] = {}
-for _words_of in _FUNCTION_SETS.values():
-    for _word in _words_of:
-        _SHARES[_word] = _SHARES.get(_word, 0) + 1
-
 SCRIPT_LANGUAGES = {"CJK": "Chinese characters", "HANGUL": "Korean", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "GREEK": "Greek",
                     "HEBREW": "Hebrew", "THAI": "Thai", "TAMIL": "Tamil"}
 """Scripts that name their language; another is named as a script ("Cyrillic script")."""
 
-SURE_SCORE = 2.0
-"""Least weight of function words (:data:`FUNCTION_WORDS`) that makes a text's language sure, if it is at
-least twice the next language's: "Je m'aime." tells nothing, "Me encanta la pizza, es muy buena." Spanish."""
 SCRIPT_LETTERS = 8
 """Fewest letters (outside words copied from the input) that make a reply's script sure."""
 LETTER_WEIGHT = {"CJK": 2.5, "HANGUL": 2.0, "HIRAGANA": 1.5, "KATAKANA": 1.5}
@@ -350,28 +331,6 @@ LETTER_WEIGHT = {"CJK": 2.5, "HANGUL": 2.0, "HIRAGANA": 1.5, "KATAKANA": 1.5}
 "Good morning, my friend, how are you today?" is 31 Latin letters, 13 Chinese characters, 14 Hangul
 syllables and 20 Japanese letters. Counted one for one, a right Chinese answer with its pinyin after it
 ("早上好，我的朋友 (Zǎoshang hǎo, wǒ de péngyǒu)") was mostly Latin."""
-_TEXT_WORD = re.compile(r"[^\W\d_]+")
-
-
-def _script(char: str) -> str:
-    return unicodedata.name(char, "").split(" ", 1)[0]
-
-
-def _text_words(text: str) -> list[str]:
-    """Lower-case words, split at apostrophes ("c'est": "c", "est"; "l'avis": "l", "avis") and where the script
-    changes: Japanese writes "iPhoneを" without a space, and "iphone" is the input's word, "を" the reply's."""
-    words = []
-    for match in _TEXT_WORD.finditer(text.lower()):
-        word = match.group()
-        start = 0
-        for index in range(1, len(word)):
-            if _script(word[index]) != _script(word[index - 1]):
-                words.append(word[start:index])
-                start = index
-        words.append(word[start:])
-    return words
-
-
 def _script_counts(words: list[str]) -> dict[str, int]:
     """How many letters of ``words`` each script has."""
     counts: dict[str, int] = {}
@@ -427,30 +386,6 @@ def written_with(language: str) -> tuple[str, frozenset[str]] | None:
             named = (scripts | WRITTEN_SCRIPTS) & {part.strip().upper() for part in qualifiers.rstrip(")").split(",")}
             return found, named or scripts
     return None
-
-
-def written_in(words: list[str]) -> str | None:
-    """The language of :data:`FUNCTION_WORDS` that ``words`` (:func:`_text_words`) are surely in, else None."""
-    scores = dict.fromkeys(_FUNCTION_SETS, 0.0)
-    for word in words:
-        shares = _SHARES.get(word)
-        if shares:
-            for language, members in _FUNCTION_SETS.items():
-                if word in members:
-                    scores[language] += 1 / shares
-    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
-    (best, top), (_, second) = ranked[0], ranked[1]
-    return best if top >= SURE_SCORE and top >= 2 * second else None
-
-
-LANGUAGE_SAMPLE = 20_000
-"""Characters of a text read to tell its language (:func:`text_language`): a 30 MB file's words took seconds."""
-
-
-def text_language(text: str) -> str | None:
-    """The language of :data:`FUNCTION_WORDS` that ``text`` is surely written in (its first
-    :data:`LANGUAGE_SAMPLE` characters), else None: cheap, no model, for a prompt that should name it."""
-    return written_in(_text_words(text[:LANGUAGE_SAMPLE]))
 
 
 def answered_in(reply: str, source: str, target: str, source_language: str | None = None) -> str | None:
@@ -512,7 +447,11 @@ def answered_in(reply: str, source: str, target: str, source_language: str | Non
             return found
         return None
     if language in FUNCTION_WORDS:
-        found = written_in(novel)
+        scores = language_scores(novel)
+        # The target's own words count wherever they are: "me" of "Ligue-me mais tarde." is the input's
+        # word too ("Call me later."), and without it the Portuguese reply was French by its "mais".
+        own = language_scores(_text_words(reply))[language]
+        found = _surest(scores) or (_surest(scores, INSTEAD_SCORE) if not own else None)
         if found is not None and found not in kept:
             return found
     return None

@@ -15,6 +15,7 @@ from .span_words import (
     _SPACE,
     _WORD,
     LONGEST_NAME_WORD,
+    MONTH_NAMES,
     MONTHS,
     WEEKDAYS,
     Span,
@@ -42,6 +43,19 @@ _MONTH_NAME = _cased(
 )
 """A month's name or its abbreviation, whole: not the "Mar" of "Market 2024" nor the "Jan" of "Janesville"."""
 
+
+def _names(capitalised: bool) -> str:
+    """The months of :data:`~assistant.tools.span_words.MONTH_NAMES` written with a capital (German's) or without."""
+    names = {name for names in MONTH_NAMES.values() for name in names.split() if name[0].isupper() == capitalised}
+    return "|".join(sorted(names, key=len, reverse=True))
+
+
+_OTHER_MONTH = _names(False)
+"""A month's name as French, Spanish, Italian, Portuguese or Dutch write it, in lower case: a date with a day or a year."""
+_CAPITAL_MONTH = _names(True)
+"""A month's name as German writes it, capitalised: a date with a year, or after a day written "3." as German
+writes it; "3 Mai Tais" in an English text is no date."""
+
 _DATE_PATTERNS = [
     # 12 March 2024, 12 Mar 2024, March 12, 2024, March 2024
     re.compile(
@@ -52,6 +66,12 @@ _DATE_PATTERNS = [
     re.compile(
         r"\b\d{1,2}(?:st|nd|rd|th)?\s+of\s+(?:January|February|March|April|May|June|July|August|September"
         r"|October|November|December)\b(?:,?\s+\d{4}\b)?"
+    ),
+    # other languages: 3 mars 2024, 1er mars, 3. März 2024, 3 de marzo de 2024, 1º de março, marzo de 2024
+    re.compile(
+        rf"\b\d{{1,2}}(?:\.|er|º|°|ª)?\s+(?:de\s+)?(?:{_OTHER_MONTH})\b(?:\s+(?:de\s+)?\d{{4}}\b)?"
+        rf"|\b\d{{1,2}}\.\s+(?:{_CAPITAL_MONTH})\b(?:\s+\d{{4}}\b)?"
+        rf"|\b(?:\d{{1,2}}\s+)?(?:{_OTHER_MONTH}|{_CAPITAL_MONTH})\s+(?:de\s+)?\d{{4}}\b"
     ),
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # ISO dates
     re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"),

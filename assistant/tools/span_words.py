@@ -84,15 +84,29 @@ STOPWORDS = frozenset(
 )
 """Common words that are capitalised only because they start a sentence or a heading."""
 
+MONTH_NAMES = {
+    "French": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+    "German": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember",
+    "Spanish": "enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre diciembre",
+    "Italian": "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre",
+    "Portuguese": "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro",
+    "Dutch": "januari februari maart april mei juni juli augustus september oktober november december",
+}
+"""The months of the languages other than English that :func:`~assistant.tools.language_words.text_language` tells,
+as each writes them inside a sentence (German capitalised, the others in lower case): the one table the
+dates in them are found by ("3 mars 2024", "3. März 2024", "3 de marzo de 2024":
+:mod:`assistant.tools.span_dates`), and German's are no names (:data:`CAPITALISED_DATE_WORDS`). Written so, and
+only with a day or a year, none is read in an English text: "Mars" and "Mai Tai" are no dates."""
+
 CAPITALISED_DATE_WORDS = {
     "German": frozenset(
-        """montag dienstag mittwoch donnerstag freitag samstag sonnabend sonntag januar februar märz april mai
-        juni juli august september oktober november dezember""".split()
+        "montag dienstag mittwoch donnerstag freitag samstag sonnabend sonntag".split()
+        + MONTH_NAMES["German"].lower().split()
     ),
 }
 """Weekdays and months that a language other than English capitalises inside a sentence: alone, a date
 word and no name in a text in that language ("Am Montag fährt Herr Schmidt …" typed "Montag" an
-organization). The other languages :func:`~assistant.tools.languages.text_language` tells write them
+organization). The other languages :func:`~assistant.tools.language_words.text_language` tells write them
 in lower case."""
 
 ARTICLES = {

@@ -313,14 +313,14 @@ def caseless_script(text: str) -> str | None:
 
 def common_words(language: str | None) -> frozenset[str]:
     """Lower-case words of ``language`` that are no name by themselves: its function words
-    (:data:`~assistant.tools.languages.FUNCTION_WORDS`) and the weekdays and months it capitalises
+    (:data:`~assistant.tools.language_words.FUNCTION_WORDS`) and the weekdays and months it capitalises
     (:data:`CAPITALISED_DATE_WORDS`); none for English (:data:`STOPWORDS` is its list) or no language.
 
     Why: :data:`STOPWORDS` is English, so in a French or Spanish text every sentence's first word
     was a candidate, and SmolLM2 typed "Le", "Il", "Les" and "El" persons. ``language`` is the whole
-    text's (:func:`~assistant.tools.languages.text_language`): one sentence is too short to tell.
+    text's (:func:`~assistant.tools.language_words.text_language`): one sentence is too short to tell.
     """
-    from .languages import FUNCTION_WORDS
+    from .language_words import FUNCTION_WORDS
 
     if language is None or language == "English" or language not in FUNCTION_WORDS:
         return frozenset()
@@ -340,7 +340,7 @@ def _without_common_words(span: Span, language: str, common: frozenset[str]) -> 
     first = 0
     while first < len(words):
         core = words[first].group().rstrip(".")
-        if core.lower() not in common or (len(core) > 1 and core.isupper()):
+        if not _common_word(core, common) or (len(core) > 1 and core.isupper()):
             break  # a name's word, or an acronym
         if first == len(words) - 1:
             return None  # common words only
@@ -348,6 +348,20 @@ def _without_common_words(span: Span, language: str, common: frozenset[str]) -> 
             break  # an article or connector that begins a longer run: the name's own
         first += 1
     return span if first == 0 else _from_word(span, words, first)
+
+
+_WORD_PARTS = re.compile(r"['’\-]")
+"""What joins the parts of one word: an elision's apostrophe ("C'est", "Aujourd'hui") or a hyphen ("Peut-être")."""
+
+
+def _common_word(word: str, common: frozenset[str]) -> bool:
+    """Whether ``word`` is one of ``common`` (:func:`common_words`), or every part of it is ("C'est": "c", "est";
+    "Aujourd'hui": "aujourd", "hui"), as :func:`~assistant.tools.language_words.text_language` reads a text's words.
+
+    A word elided onto a name is no common word: "L'Oréal" and "D'Artagnan" stay names, while "C'est Paul"
+    was one candidate, and "Aujourd'hui" another, though the language's lists hold both halves."""
+    parts = [part for part in _WORD_PARTS.split(word.lower()) if part]
+    return word.lower() in common or (len(parts) > 1 and all(part in common for part in parts))
 
 
 def _from_word(span: Span, words: list[re.Match[str]], first: int) -> Span:

@@ -9,6 +9,7 @@ fit does fit.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -84,12 +85,34 @@ def _ends_book_abbreviation(before: str, after: str) -> bool:
     return shortened_book(before.rsplit(None, 1)[-1].lstrip("(\"'“‘["))
 
 
+_ORDINAL_DAY = re.compile(r"\d{1,2}\.")
+"""A day of the month written as German writes it, its number and a dot ("am 3. März")."""
+
+
+@functools.cache
+def _capital_months() -> frozenset[str]:
+    """The months written capitalised inside a sentence (German's, :data:`~assistant.tools.span_words.MONTH_NAMES`)."""
+    from .span_words import MONTH_NAMES  # that module reads this one: imported where first needed
+
+    return frozenset(name for names in MONTH_NAMES.values() for name in names.split() if name[0].isupper())
+
+
+def _ends_ordinal_day(before: str, after: str) -> bool:
+    """A day's number with its dot before a month's name ("Am 3. März 2024 kam Hans."): the dot makes the
+    number an ordinal and ends no sentence. The NER tool found "März 2024" in a sentence of its own, not the date."""
+    if not before.endswith(".") or not _ORDINAL_DAY.fullmatch(before.rsplit(None, 1)[-1]):
+        return False
+    word = re.match(r"\w+", after)
+    return word is not None and word.group() in _capital_months()
+
+
 def _sentence_breaks(line: str) -> list[re.Match[str]]:
     return [
         m for m in _SENTENCE_END.finditer(line)
         if not _ends_abbreviation(line[: m.start()])
         and not _ends_number_abbreviation(line[: m.start()], line[m.end():])
         and not _ends_book_abbreviation(line[: m.start()], line[m.end():])
+        and not _ends_ordinal_day(line[: m.start()], line[m.end():])
     ]
 
 
