@@ -21,7 +21,7 @@ from .screens.chat import ChatScreen
 from .screens.dialogs import Confirm
 from .screens.help import HelpScreen
 from .screens.settings import SettingsChoice, SettingsScreen
-from .text import as_markup, as_typed, visible_text
+from .text import as_markup, as_typed, visible_line
 
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
 GIL_SWITCH_INTERVAL = 0.001
@@ -80,10 +80,16 @@ class ChatApp(App[None]):
         timeout: float | None = None,
         markup: bool = False,
     ) -> None:
-        """Notifications quote user and model text (titles, errors): never markup, never escapes."""
+        """Notifications quote user and model text (titles, errors): never markup, never escapes, one line.
+
+        Title and message both go through the one-line rule of every error the project shows
+        (:func:`~assistant.terminal_text.message_line`): a conversation title, model file name, template
+        name or error text holding a line break drew as two lines of the toast, the second reading as
+        the app's own words, and a title was never cut (a 1 MB name filled the screen).
+        """
         super().notify(
-            message_line(message, flatten=False),
-            title=visible_text(title),
+            message_line(message),
+            title=message_line(title) if title.strip() else "",
             severity=severity,
             timeout=timeout,
             markup=False,
@@ -387,7 +393,7 @@ class ChatApp(App[None]):
                 note = self._engine_shown_in_settings()[2]
                 if not note and failed == (screen.current_model, screen.current_backend):
                     note = (
-                        f"{visible_text(failed[0]) or 'the default model'} on {visible_text(failed[1])} "
+                        f"{visible_line(failed[0]) or 'the default model'} on {visible_line(failed[1])} "
                         "could not be loaded: Apply tries again; choose another model to switch"
                     )
                 screen.set_note(note)
@@ -416,11 +422,11 @@ class ChatApp(App[None]):
         else:
             when = "loads after the model being loaded now"
         answering = (
-            f"; {visible_text(settings.model) or 'the server'} answers until then"
+            f"; {visible_line(settings.model) or 'the server'} answers until then"
             if self.controller.ready and chosen != current
             else ""
         )
-        named = f"{visible_text(model) or 'the default model'} on {visible_text(backend)}"
+        named = f"{visible_line(model) or 'the default model'} on {visible_line(backend)}"
         return model, backend, f"{named} {when}{answering}"
 
     def apply_settings(self, choice: SettingsChoice | None) -> None:

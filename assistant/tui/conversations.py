@@ -126,16 +126,12 @@ class ConversationLibrary:
         from .search_marks import sidebar_snippet
 
         rows = []
-        seen: set[int] = set()
-        for hit in self.store.search(query, limit=limit, marked=True):
-            if hit.conversation_id not in seen:
-                seen.add(hit.conversation_id)
-                snippet = sidebar_snippet(hit.marked)
-                rows.append(
-                    ConversationRow(
-                        hit.conversation_id, hit.conversation_title or UNTITLED, snippet.text, snippet.found
-                    )
-                )
+        # the best hit of each conversation, the only one the sidebar shows: snippets are made for those alone
+        for hit in self.store.search(query, limit=limit, marked=True, per_conversation=True):
+            snippet = sidebar_snippet(hit.marked)
+            rows.append(
+                ConversationRow(hit.conversation_id, hit.conversation_title or UNTITLED, snippet.text, snippet.found)
+            )
         return rows
 
     def open(self, conversation_id: int) -> OpenedConversation:

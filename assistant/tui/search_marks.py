@@ -24,15 +24,18 @@ Span = tuple[int, int]
 def single_spaced(snippet: MarkedSnippet) -> MarkedSnippet:
     """``snippet`` with each run of whitespace as one space (none at the ends), its spans on the same words.
 
-    What the sidebar did with ``" ".join(snippet.split())``, the spans kept on their words."""
+    Blanks are those :func:`~assistant.terminal_text.one_line` flattens, one rule: ``str.isspace`` also took a
+    lone CR, VT, FF and NEL, which every other view shows (``␍``: a CR that would redraw the line)."""
     from ..history.search import MarkedSnippet
+    from ..terminal_text import blank_characters
 
     text = snippet.text
+    blank = blank_characters(text)
     where: list[int] = []  # each character's index on the line (a collapsed space: the next character's)
     kept: list[str] = []
     space = False
-    for ch in text:
-        if ch.isspace():
+    for index, ch in enumerate(text):
+        if blank[index]:
             space = bool(kept)
             where.append(len(kept) + space)
             continue
@@ -46,7 +49,7 @@ def single_spaced(snippet: MarkedSnippet) -> MarkedSnippet:
     found = []
     for start, end in snippet.found:
         first = min(where[start], len(line))
-        last = where[end - 1] + 1 if end > start and not text[end - 1].isspace() else where[end]
+        last = where[end - 1] + 1 if end > start and not blank[end - 1] else where[end]
         found.append((first, max(first, min(last, len(line)))))
     return MarkedSnippet(line, tuple(found))
 

@@ -4,14 +4,16 @@ Text from a model or a user is data, never markup: it is shown through
 Markdown (which does not interpret Rich/Textual markup) or through
 ``rich.text.Text`` / ``Content`` objects built without markup, and control
 characters are made visible by :func:`assistant.terminal_text.visible_text`
-(re-exported here), the one definition the CLI uses too.
+(re-exported here), the one definition the CLI uses too; a place that holds one line (a reply's
+header, the status line, a list entry, a palette entry) shows :func:`~assistant.terminal_text.visible_line`:
+a model named ``m\nINJECTED`` drew a second header line that read as the reply's first.
 """
 
 from __future__ import annotations
 
-from ..terminal_text import visible_text, without_invisible_controls
+from ..terminal_text import LINE_END, visible_line, visible_text, without_invisible_controls
 
-__all__ = ["visible_text", "as_markup", "as_typed", "format_rate", "format_ms", "shorten"]
+__all__ = ["visible_text", "visible_line", "as_markup", "as_typed", "format_rate", "format_ms", "shorten"]
 
 
 def as_typed(text: str) -> str:
@@ -19,14 +21,14 @@ def as_typed(text: str) -> str:
 
     A text box draws its characters as they are, so an ESC in it reached the
     terminal (pasted terminal output turned the screen red, an OSC set the window
-    title). Line ends are normalised (``\\r\\n`` and ``\\r`` become ``\\n``),
+    title). Line ends are normalised (``\\r\\n``, CR CR LF and ``\\r`` become ``\\n``),
     every other control character is made visible (ESC as ``␛``, see
     :func:`visible_text`), and the invisible bidi marks a right-to-left sentence is
     often copied with are dropped instead
     (:func:`~assistant.terminal_text.without_invisible_controls`): the user's own words
     reach the model as they read. What the box shows is what is sent.
     """
-    return visible_text(without_invisible_controls(text.replace("\r\n", "\n").replace("\r", "\n")))
+    return visible_text(without_invisible_controls(LINE_END.sub("\n", text).replace("\r", "\n")))
 
 
 def as_markup(text: str) -> str:
@@ -38,7 +40,7 @@ def as_markup(text: str) -> str:
     starting with a lowercase letter, ``#``, ``/`` or ``@``) while its parser reads any word.
     Where a widget takes a ``Text``, pass that instead: it is never parsed.
     """
-    return visible_text(text).replace("[", "\\[")
+    return visible_line(text).replace("[", "\\[")
 
 
 def format_rate(tokens_per_second: float | None) -> str:

@@ -30,7 +30,7 @@ from ..templating import (
     load_chat_template,
     parse_variables,
 )
-from ..text import visible_text
+from ..text import visible_line, visible_text
 from ..widgets.border_text import longest_fitting
 from ..widgets.key_order import LineInput
 from .help import HELP_BINDING, ViewHelp
@@ -75,7 +75,7 @@ def _with_current(options: list[tuple[str, str]], current: str) -> list[tuple[Te
     """
     if all(value != current for _, value in options):
         options = [(current or SERVERS_OWN_MODEL, current), *options]
-    return [(Text(visible_text(label)), value) for label, value in options]
+    return [(Text(visible_line(label)), value) for label, value in options]
 
 
 FIELD_LABELS = {

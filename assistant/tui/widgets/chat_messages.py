@@ -31,7 +31,7 @@ from textual.widgets import Collapsible, Static
 
 from ...terminal_text import StreamedLineEnds
 from ..reply_status import ended_status
-from ..text import visible_text
+from ..text import visible_line, visible_text
 
 if TYPE_CHECKING:
     from ...inspect.token_view import ReplyTokens
@@ -130,12 +130,12 @@ class ChatMessage(Vertical, can_focus=True):
         """Which of the versions at its place this is, of how many (regenerated replies, edited messages)."""
 
     def header_text(self) -> Text:
-        text = Text(visible_text(self.label))
+        text = Text(visible_line(self.label))
         if self.versions[1] > 1:
             text.append(f"  ‹ {self.versions[0]}/{self.versions[1]} ›", style="bold")
         if self.status:
             shown = f"{self.status}: {self.why}" if self.why else self.status
-            text.append(f"  [{visible_text(shown)}]", style="italic")  # an error's text is data
+            text.append(f"  [{visible_line(shown)}]", style="italic")  # an error's text is data
         return text
 
     def compose_header(self) -> Static:

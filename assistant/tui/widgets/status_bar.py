@@ -12,7 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from ...types import GenerationParams
-from ..text import format_ms, format_rate, visible_text
+from ..text import format_ms, format_rate, visible_line
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,14 @@ class StatusBar(Static):
         state = info.state + (f": {info.detail}" if info.detail else "")
         head = Text()
         head.append("● ", style=_STATE_STYLE.get(info.state, "white"))
-        head.append(visible_text(state), style="bold")
+        head.append(visible_line(state), style="bold")
         model = Text()
         if info.model:
             model.append("  │  ")
-            model.append(visible_text(info.model), style="bold")
-            model.append(f" on {visible_text(info.backend)}")
+            model.append(visible_line(info.model), style="bold")
+            model.append(f" on {visible_line(info.backend)}")
             if info.device:
-                model.append(f" ({visible_text(info.device)})")
+                model.append(f" ({visible_line(info.device)})")
         rate = Text("  │  " + format_rate(info.tokens_per_second))
         ttft = Text(f"  TTFT {format_ms(info.ttft_ms)}")
         ctx, short_ctx, bare_ctx = (_context_text(info, note) for note in ("full", "short", "none"))
@@ -220,5 +220,5 @@ class SettingsBar(Static):
     def _template_label(info: SettingsInfo) -> str:
         """The template's name, or "chat"; a base model in completion mode has no chat turns, so it says so."""
         if info.mode == "completion":
-            return f"{visible_text(info.template)} (completion)" if info.template else "completion"
-        return visible_text(info.template or "chat")
+            return f"{visible_line(info.template)} (completion)" if info.template else "completion"
+        return visible_line(info.template or "chat")
