@@ -17,7 +17,7 @@ from .backends import Backend, backend_failure, load_backend
 from .backends.base import Prompt
 from .context import FittedPrompt, fit_to_context, reply_reserve
 from .errors import AssistantError, ConfigError, HistoryError
-from .terminal_text import visible_text
+from .terminal_text import message_line
 from .text_checks import invalid_unicode
 from .types import Chunk, Completion, GenerationParams, Message, Timings, TokenLogprob, Usage
 
@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 
 def stderr_progress(message: str) -> None:
-    """The Python API's default progress: its lines name files others chose (a hub's, a GGUF's), so shown safely."""
-    print(visible_text(message), file=sys.stderr, flush=True)
+    """The Python API's default progress: its lines name files others chose (a hub's, a GGUF's), so shown safely,
+    one line each (:func:`~assistant.terminal_text.message_line`), as the CLI's progress lines are."""
+    print(message_line(message), file=sys.stderr, flush=True)
 
 
 def open_backend(
@@ -55,23 +56,30 @@ class ChatSession:
 
     ``params`` may be given as a mapping (``{"temperature": 0}``): it is built into
     :class:`GenerationParams` over the config's ``[params]``, as ``run_template`` and
-    the tools take it. A script's wrong argument (a backend's name instead of a loaded
-    backend, a message that is not text) is a :class:`ConfigError` naming it, raised
-    before anything is sent or recorded, not an engine failure blamed on the backend.
+    the tools take it (left out, the config's ``[params]`` alone). A script's wrong
+    argument (a backend's name instead of a loaded backend, a message that is not text)
+    is a :class:`ConfigError` naming it, raised before anything is sent or recorded,
+    not an engine failure blamed on the backend.
     The fields are checked again at each :meth:`send`, so one set in between
     (``session.params.temperature = -1``, ``session.recorder = ...``) is held to the same rules.
     """
 
     backend: Backend
-    params: GenerationParams = field(default_factory=GenerationParams)
+    params: GenerationParams = field(default_factory=lambda: session_params(None))
+    """Left out, the config's ``[params]``, as ``params=None`` or ``{}`` give: ``ChatSession(backend)``
+    sampled at 0.7 where the config said ``temperature = 0`` and every command, template and tool obeyed it."""
     system: str | None = None
     messages: list[Message] = field(default_factory=list)
     last: Completion | None = None
     recorder: ConversationRecorder | None = None
     last_fit: FittedPrompt | None = None
-    mode: Mode = "chat"
+    mode: Mode | None = None
     """``completion``: the conversation is one text the model continues (base models; see
-    :mod:`assistant.models.mode`, which decides); no system prompt, no chat template."""
+    :mod:`assistant.models.mode`, which decides); no system prompt, no chat template.
+    Left out (None), the loaded model's, as ``assistant prompt`` chooses it: ``completion``
+    where ``backend.capabilities.chat_turns`` is false. It was always ``chat``, and a base
+    model (``gemma3-270m``) wrapped in turns it never learned wrote "mejorar" instead of
+    "Paris". Set when the session is made; always ``chat`` or ``completion`` after."""
     _sending: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
     """Held while a reply streams: a conversation has one reply at a time (see :meth:`send`)."""
 
@@ -88,7 +96,7 @@ class ChatSession:
             last: Completion | None = None,
             recorder: ConversationRecorder | None = None,
             last_fit: FittedPrompt | None = None,
-            mode: Mode = "chat",
+            mode: Mode | None = None,
         ) -> None: ...
 
     def __post_init__(self) -> None:
@@ -122,6 +130,8 @@ class ChatSession:
             )
         if self.system is not None and (problem := invalid_unicode(self.system)):
             raise ConfigError(f"ChatSession's system prompt is not valid Unicode ({problem})")
+        if self.mode is None:  # the loaded model's own, a typed capability of the protocol
+            self.mode = "chat" if self.backend.capabilities.chat_turns else "completion"
         if self.mode not in ("chat", "completion"):
             raise ConfigError(f"ChatSession's mode must be 'chat' or 'completion', not {self.mode!r}")
         if not isinstance(self.messages, list) or not all(isinstance(m, Message) for m in self.messages):
@@ -164,6 +174,10 @@ class ChatSession:
         One reply at a time: a second ``send`` while the first one's stream is
         still open (not read to its end nor closed; another thread's) is refused,
         since both would append to one conversation and share one engine.
+
+        :attr:`last` and :attr:`last_fit` are this send's from its start: None until
+        it has a reply (a failure before the first token leaves None, never the
+        previous reply as if it were this one's).
         """
         if not isinstance(user_text, str):
             raise ConfigError(
@@ -183,6 +197,7 @@ class ChatSession:
 
     def _send(self, user_text: str) -> Generator[Chunk, None, None]:
         """:meth:`send`, once the session is free."""
+        self.last = self.last_fit = None  # this send's from here on (see send)
         self._check_fields()  # a mapping assigned to params since, a recorder set since …
         try:
             fitted = self.fit_prompt(user_text)
@@ -227,6 +242,10 @@ class ChatSession:
             status, error = "interrupted", "interrupted by the user"
             raise
         finally:
+            if status == "interrupted" and final is not None:
+                # The consumer stopped at the chunk that ended the reply (``if chunk.finish_reason: break``):
+                # the reply was whole, and was stored as interrupted while ``last`` said "stop".
+                status, error = "complete", None
             completion: Completion | None = None
             if parts or status == "complete":
                 completion = self._finish(
@@ -271,6 +290,9 @@ class ChatSession:
         return self.last
 
     def cancel(self) -> None:
+        """Stop the reply streaming now (from another thread): it is kept, cut short, as ``cancelled``.
+
+        The backend's own cancel; one made while nothing streams is cleared when the next reply starts."""
         self.backend.cancel()
 
 

@@ -168,7 +168,7 @@ def test_empty_system_is_no_system_message_as_prompt_sends_it() -> None:
 
     assert [m.role for m in one_turn("Hi", "")] == ["user"]
     assert [m.role for m in one_turn("Hi", "Be brief.")] == ["system", "user"]
-    session = ChatSession(object(), system="")  # type: ignore[arg-type]  # what `prompt -s ''` builds
+    session = ChatSession(object(), system="", mode="chat")  # type: ignore[arg-type]  # what `prompt -s ''` builds
     assert session.prompt_messages("Hi") == one_turn("Hi", "")
 
 

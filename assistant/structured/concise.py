@@ -85,6 +85,8 @@ def resolve_schema(value: str, *, multi: bool = False, option: str = "--schema")
     schema. Keywords outside :data:`~assistant.structured.schema.SUPPORTED` are
     rejected by name.
     """
+    if not isinstance(value, str):  # from Python: resolve_schema(None) was an AttributeError from .strip()
+        raise TypeError(f"{option} needs the schema as text (JSON, a file, or fields), not {type(value).__name__}")
     text = value.strip()
     if not text:
         raise ConfigError(f"{option} needs a schema: JSON, a file, or fields like 'name, age int'")

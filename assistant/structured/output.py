@@ -56,9 +56,9 @@ def printable_document(text: str) -> str:
     strings a valid document holds no such character but a CR of its whitespace, which
     becomes a line end (a lone CR would move the cursor back).
     """
-    from ..terminal_text import json_escaped
+    from ..terminal_text import LINE_END, json_escaped
 
-    return json_escaped(text.replace("\r\n", "\n").replace("\r", "\n"))
+    return json_escaped(LINE_END.sub("\n", text).replace("\r", "\n"))
 
 
 class NotJsonConstant(ValueError):

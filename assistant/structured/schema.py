@@ -11,9 +11,11 @@ the template loads, so a schema never silently checks less than it says.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..errors import TemplateError
+from ..text_checks import invalid_unicode
 
 SUPPORTED = frozenset(
     {
@@ -53,7 +55,8 @@ recursion limit, so a hostile or mistaken schema is one error line, not a crash.
 
 
 MAX_SUBSCHEMAS = 2000
-"""Most schemas in one (every ``properties`` entry and ``items`` counts), and most ``enum`` values in all.
+"""Most schemas in one (every ``properties`` entry and ``items`` counts), and most ``enum`` values in all
+(what an enum's arrays and objects hold counts too: one enum value of 20,000 keys took the engine 10 s).
 
 The constraint engine's work grows faster than the schema: 10,000 optional
 properties took it 5 s to compile and 500,000 enum values 5 s to refuse, all
@@ -101,6 +104,74 @@ def check_schema(where: str, schema: Any, path: str = "schema", depth: int = 0) 
         check_schema(where, sub, f"{path}.properties.{name}", depth + 1)
     if "items" in schema:
         check_schema(where, schema["items"], f"{path}.items", depth + 1)
+    if depth == 0:
+        _check_json_values(where, schema)
+
+
+MAX_VALUE_DEPTH = 2 * MAX_DEPTH + 36
+"""Most arrays and objects nested in one another anywhere in a schema, enum values included.
+
+Room for :data:`MAX_DEPTH` sub-schemas (each two levels: ``properties``, then the name)
+with enum values inside; far from the recursion limit that writing the schema as JSON
+(the constraint engine's input, the prompt's instruction, the history) would hit: an
+enum value nested 100,000 lists deep was a ``RecursionError`` traceback."""
+
+
+def _check_json_values(where: str, schema: dict[str, Any]) -> None:
+    """Every value in ``schema`` one JSON can hold, as the Python API may give it anything.
+
+    A schema from text (``--schema``, a file) is JSON already; one built in Python was not
+    checked past its keywords: ``enum: [float("nan")]`` was held to by a decoder that wrote
+    ``NaN`` (no JSON), a tuple or an int key became another value once written as JSON (a
+    reply matching it failed validation), and a lone surrogate in a property name reached the
+    engine. Walked without recursion, each problem named by its place.
+    """
+    pending: list[tuple[Any, str, Any, int]] = [(schema, "schema", None, 0)]
+    while pending:
+        value, parent, key, depth = pending.pop()
+        if isinstance(value, (dict, list)) and depth > MAX_VALUE_DEPTH:
+            raise TemplateError(f"{where}: the schema nests more than {MAX_VALUE_DEPTH} arrays and objects deep")
+        if isinstance(value, dict):
+            here = _place(parent, key)
+            for name, item in value.items():
+                if not isinstance(name, str):
+                    raise TemplateError(f"{where}: {here}: the key {_short(name)} is not text (JSON keys are strings)")
+                if problem := invalid_unicode(name):
+                    raise TemplateError(f"{where}: {here}: a key is not valid Unicode ({problem})")
+                pending.append((item, here, name, depth + 1))
+        elif isinstance(value, list):
+            here = _place(parent, key)
+            pending.extend((item, here, index, depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            if problem := invalid_unicode(value):
+                raise TemplateError(f"{where}: {_place(parent, key)} is not valid Unicode ({problem})")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise TemplateError(f"{where}: {_place(parent, key)} is {value!r}, which is no JSON number")
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            raise TemplateError(
+                f"{where}: {_place(parent, key)} is a {type(value).__name__}, not a JSON value "
+                "(text, a number, true/false, null, a list or a mapping)"
+            )
+
+
+def _place(parent: str, key: Any) -> str:
+    """Where a value sits, in the paths the other checks print: ``schema.properties.age``, ``schema.enum[0]``."""
+    if key is None:
+        return parent
+    return f"{parent}[{key}]" if isinstance(key, int) else f"{parent}.{key}"
+
+
+def _enum_size(values: list[Any], limit: int) -> int:
+    """An enum's values and everything their arrays and objects hold, counted up to just past ``limit``."""
+    pending, count = list(values), 0
+    while pending and count <= limit:
+        value = pending.pop()
+        count += 1
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return count
 
 
 MAX_COUNT = 1_000_000
@@ -123,9 +194,12 @@ def _check_size(where: str, schema: Any) -> None:
         if not isinstance(node, dict):
             continue
         enum = node.get("enum")
-        values += len(enum) if isinstance(enum, list) else 0
+        values += _enum_size(enum, MAX_SUBSCHEMAS - values) if isinstance(enum, list) else 0
         if schemas > MAX_SUBSCHEMAS or values > MAX_SUBSCHEMAS:
-            what = "sub-schemas (properties and items)" if schemas > MAX_SUBSCHEMAS else "enum values"
+            what = (
+                "sub-schemas (properties and items)" if schemas > MAX_SUBSCHEMAS
+                else "enum values (with what their arrays and objects hold)"
+            )
             raise TemplateError(f"{where}: the schema has more than {MAX_SUBSCHEMAS} {what}")
         properties = node.get("properties")
         if isinstance(properties, dict):

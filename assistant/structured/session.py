@@ -30,6 +30,23 @@ class SchemaSession(ChatSession):
 
     schema: dict[str, Any] | None = None
 
+    def _check_fields(self) -> None:
+        """The schema too, by the one check every schema gets (:func:`~.constraint.check_constrainable`).
+
+        It is shown to the model even where the backend cannot hold the reply to it
+        (``params.json_schema`` is then None), so nothing else checked it: from Python,
+        ``SchemaSession(backend, schema="x")`` or an unsupported keyword was taken and sent.
+        """
+        super()._check_fields()
+        if self.schema is not None:
+            from ..errors import AssistantError, ConfigError
+            from .constraint import check_constrainable
+
+            try:
+                check_constrainable("SchemaSession's schema", self.schema)
+            except AssistantError as exc:
+                raise ConfigError(str(exc)) from None
+
     def prompt_messages(self, user_text: str | None = None) -> list[Message]:
         messages = super().prompt_messages(user_text)
         if self.schema is None or self.mode != "chat":
