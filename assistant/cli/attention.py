@@ -245,7 +245,7 @@ def print_heatmap(
 ) -> None:
     """The terminal view: title, the reply, the heatmap (fitted to the terminal's width) and the legend."""
     from ..inspect import attention as att
-    from ..inspect.lines import fold, fold_words
+    from ..inspect.lines import fold_words
     from ..terminal_text import visible_text
 
     view = att.heatmap_view(maps, att.combined_map(maps, layer, head), LABEL_WIDTH)
@@ -253,15 +253,17 @@ def print_heatmap(
     # NO_COLOR leaves Rich a colour system but drops every colour: the cells would all be blank
     colour = console.color_system is not None and not console.no_color
 
-    def say(text: str, separator: str = " · ", style: str = "", words: bool = True) -> None:
+    def say(text: str, separator: str = " · ", style: str = "") -> None:
         """A line of parts, folded between parts to the width the map keeps (one spare column), a part
         wider than that between its words (Rich wrapped it, leaving a space at the end of the line)."""
-        folder = fold_words if words else fold
-        for line in folder(text.split(separator), separator, console.width - 1):
+        for line in fold_words(text.split(separator), separator, console.width - 1):
             console.print(line, markup=False, style=style)
 
     say(att.map_title(model, layer, head, att.layer_count(maps)), style="bold")  # made visible there
-    console.print(f"reply: {visible_text(reply)}", markup=False)
+    # each line of the reply folded between its words, as every other line here: printed whole, Rich
+    # wrapped it leaving a space at each line's end, and filled the last column (some terminals wrap there)
+    for line in f"reply: {visible_text(reply)}".split("\n"):
+        say(line, " ")
     console.print(att.heatmap_text(view, colour=colour))
     say(att.summary_line(maps, len(view.labels)), style="dim")
     if colour:
@@ -271,4 +273,6 @@ def print_heatmap(
             style="dim",
         )
     else:
-        say(att.legend_text(), "  ", words=False)  # an entry (`█ ≥90%`) is never cut
+        # an entry (`█ ≥90%`, 6 cells) always fits a line: only the head, wider than a narrow terminal
+        # with the first entry it is joined to, is folded between its words (Rich broke it as it liked)
+        say(att.legend_text(), "  ")

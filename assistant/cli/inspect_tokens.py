@@ -226,7 +226,9 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
     id_width = max((len(str(p.token_id)) for p in pieces), default=2)
     # a text past 99,999 tokens (a pasted book) has 6-digit row numbers: each of those rows sat a cell right
     index_width = max(5, len(str(len(pieces) - 1)))
-    lead = index_width + 2 + id_width + 2 + PIECE_COLUMN + 1  # where the bytes start
+    start = index_width + 2 + id_width + 2  # where the piece starts
+    column = piece_column(start, width)
+    lead = start + column + 1  # where the bytes start
     kinds = [
         "special" if p.special else ("" if p.text is not None else "part of a character") for p in pieces
     ]
@@ -244,17 +246,18 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
     for index, (piece, kind) in enumerate(zip(pieces, kinds)):
         step = max(1, noted if kind else per_line)  # a control token's note over no bytes: noted 0
         chunks = [piece.piece[at : at + step].hex(" ") for at in range(0, len(piece.piece), step)] or [""]
-        shown = _pad(_fitted_piece(piece, width, index_width + 2 + id_width + 2), PIECE_COLUMN)
+        shown = _pad(_fitted_piece(piece, width, start), column)
         head = f"{index:>{index_width}}  {piece.token_id:>{id_width}}  {shown} "
         note_line = ""
         if not kind:
             first = chunks[0]
-        elif not below:
-            first = f"{chunks[0]:<{note_column}} {kind}"
+        elif not below:  # where no noted row has bytes (control tokens only), the note starts the bytes column
+            first = f"{chunks[0]:<{note_column}} {kind}" if note_column else kind
         elif chunks == [""] and width is not None and cell_len(head) + len(kind) < width:
             first = kind  # a control token has no bytes: its note takes their place
         else:  # at 40 columns "part of a character" beside a byte made a 53-cell row the terminal wrapped
-            first, note_line = chunks[0], " " * (lead - PIECE_COLUMN - 1) + kind
+            indent = start if width is None else max(0, min(start, width - 1 - len(kind)))  # left, if need be
+            first, note_line = chunks[0], " " * indent + kind
         if width is not None and cell_len(head) > lead and cell_len(head) + len(first) >= width:
             # a wide piece pushed its bytes (and their note: a 3-byte piece of an emoji, at 60 columns) past
             # the width: they start a line below, under the bytes column, where they were fitted to the width
@@ -264,6 +267,18 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
         lines += [" " * lead + chunk for chunk in chunks[1:]]
         lines += [note_line] if note_line else []
     return lines
+
+
+def piece_column(start: int, width: int | None) -> int:
+    """Cells of the table's piece column, whose row starts ``start`` cells in: :data:`PIECE_COLUMN`, narrowed
+    (down to :data:`MIN_LABEL_WIDTH`) where a byte would not fit beside it with a spare column.
+
+    At 30 columns the 16-cell column put the bytes at column 30 of a 5-digit-id table: every row passed
+    the width, and the terminal wrapped each byte under the next row's number.
+    """
+    if width is None:
+        return PIECE_COLUMN
+    return max(MIN_LABEL_WIDTH, min(PIECE_COLUMN, width - 1 - start - 3))  # " xx": a space and a byte
 
 
 def _fitted_piece(piece: TokenPiece, width: int | None, start: int) -> str:
