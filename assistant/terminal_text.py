@@ -375,6 +375,25 @@ _PREPENDED_MARKS = frozenset((*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x
 """The format characters that draw a glyph (Arabic number signs and the like): a cell each, as text."""
 
 
+def log_record(text: str) -> str:
+    """One log record (a llama.cpp log call, a llama-cpp-python print, a transformers log message) as one
+    safe, bounded line.
+
+    A record quotes a GGUF's own strings (``general.name``, the chat template, the whole
+    metadata dict), so it is untrusted text: its controls are shown (:func:`message_line`),
+    and a line break inside it is flattened, so that a name holding ``\n`` cannot print
+    lines that look like the loader's own (``llama_model_loader: … = forged``) and a chat
+    template is one line, not a dozen ragged ones between the log's. Its length is capped
+    as an error's is (a 64 MB template was printed whole). The record's own trailing line
+    end is kept, and a fragment without one (llama.cpp's loading dots) stays a fragment.
+    """
+    body = text.rstrip("\n")
+    end = text[len(body) :][:1]  # a run of blank lines is one line end
+    if not body.strip():
+        return body + end if "\n" not in body else end
+    return message_line(body, flatten="\n" in body or "\u2028" in body or "\u2029" in body) + end
+
+
 def _cells(char: str) -> int:
     """Terminal cells ``char`` takes: 2 for East Asian wide and full-width, 0 for combining marks and the
     format characters that draw nothing (a joiner, a flag's tags), else 1.

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 from ..errors import BackendError
 from ..models.context_size import OVERRIDE_OPTION, override_requested
 from ..option_values import check_backend_options, switch_option, unknown_options_error
-from ..terminal_text import message_line, visible_text
+from ..terminal_text import log_record, visible_text  # log_record: kept importable from here too
 
 OPTIONS = ("n_ctx", "n_threads", "n_gpu_layers", "n_batch", "flash_attn", OVERRIDE_OPTION)
 """The backend options llama-cpp reads: what an unknown option's error lists and suggests from."""
@@ -175,24 +175,6 @@ callback_interrupts = CallbackInterrupts()
 _log_lines: deque[str] = deque(maxlen=200)
 _load_lock = threading.Lock()
 _log_state: dict[str, Any] = {"verbose": False, "callback": None}
-
-
-def log_record(text: str) -> str:
-    """One log record (a llama.cpp log call, a llama-cpp-python print) as one safe, bounded line.
-
-    A record quotes a GGUF's own strings (``general.name``, the chat template, the whole
-    metadata dict), so it is untrusted text: its controls are shown (:func:`message_line`),
-    and a line break inside it is flattened, so that a name holding ``\n`` cannot print
-    lines that look like the loader's own (``llama_model_loader: … = forged``) and a chat
-    template is one line, not a dozen ragged ones between the log's. Its length is capped
-    as an error's is (a 64 MB template was printed whole). The record's own trailing line
-    end is kept, and a fragment without one (llama.cpp's loading dots) stays a fragment.
-    """
-    body = text.rstrip("\n")
-    end = text[len(body) :][:1]  # a run of blank lines is one line end
-    if not body.strip():
-        return body + end if "\n" not in body else end
-    return message_line(body, flatten="\n" in body or "\u2028" in body or "\u2029" in body) + end
 
 
 class _VisibleStream:

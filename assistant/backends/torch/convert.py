@@ -196,7 +196,7 @@ def _visible_records(logger: Any) -> Iterator[None]:
     """``logger``'s handlers format each record as llama.cpp's log lines are (:func:`log_record`) meanwhile."""
     import logging
 
-    from ..llama_library import log_record
+    from ...terminal_text import log_record
 
     class VisibleFormatter(logging.Formatter):
         def __init__(self, inner: logging.Formatter | None) -> None:
