@@ -36,10 +36,12 @@ def read_limited(handle: IO[bytes], what: str, *, strict: bool = False) -> str:
     (stdin: often another program's output, text for a model), or with
     ``strict`` is a one-line error naming the byte and its offset
     (:func:`~assistant.text_checks.invalid_utf8`): where a replaced byte would
-    silently change what a file says. Strict reading also refuses a NUL byte,
-    which no text file holds. UTF-16/32 text (:func:`wide_encoding`) is refused
-    either way: piped from a Notepad "Unicode" file (``cat notes.txt |``), it
-    reached the model as ``S\\0u\\0m\\0…`` after two U+FFFD, with no word said.
+    silently change what a file says. A NUL byte, which no text holds, is refused
+    either way: binary data (``cat photo.jpg |``) piped on stdin was sent to the
+    model as U+FFFD soup where the same bytes as ``--file`` were refused. UTF-16/32
+    text (:func:`wide_encoding`) is refused either way: piped from a Notepad "Unicode"
+    file (``cat notes.txt |``), it reached the model as ``S\\0u\\0m\\0…`` after two
+    U+FFFD, with no word said.
 
     A leading byte-order mark (Notepad's "UTF-8 with BOM", Windows PowerShell's
     ``Out-File``) is dropped, as batch files drop it: kept, an invisible U+FEFF
@@ -53,16 +55,16 @@ def read_limited(handle: IO[bytes], what: str, *, strict: bool = False) -> str:
     if encoding:  # strict or not: every byte of it is valid UTF-8, so U+FFFD would not even flag it
         advice = "save it as UTF-8" if strict else f"convert it first (iconv -f {encoding} -t UTF-8)"
         raise ConfigError(f"{what} is {encoding} text, not UTF-8; {advice}")
-    if not strict:
-        return data.decode("utf-8-sig", errors="replace")
-    problem = invalid_utf8(data)
-    if problem:
-        raise ConfigError(f"{what} is not UTF-8 text ({problem}); save it as UTF-8")
+    if strict:
+        problem = invalid_utf8(data)
+        if problem:
+            raise ConfigError(f"{what} is not UTF-8 text ({problem}); save it as UTF-8")
     nul = data.find(b"\0")
-    if nul >= 0:
+    if nul >= 0:  # binary data (an image, a program, a zip), strict or not: one rule for --file and stdin
         line = data.count(b"\n", 0, nul) + 1
-        raise ConfigError(f"{what} holds a NUL byte at offset {nul}, line {line}: not text; save it as UTF-8 text")
-    return data.decode("utf-8-sig")
+        advice = "save it as UTF-8 text" if strict else "give text, not binary data"
+        raise ConfigError(f"{what} holds a NUL byte at offset {nul}, line {line}: not text; {advice}")
+    return data.decode("utf-8-sig", errors="strict" if strict else "replace")
 
 
 _WIDE_BOMS = (

@@ -14,9 +14,12 @@ from .errors import BackendError, ConfigError
 
 __all__ = [
     "INTEGER_BACKEND_OPTIONS",
+    "MAX_STOP_BYTES",
+    "MAX_STOP_SEQUENCES",
     "MAX_WHOLE_NUMBER",
     "check_backend_options",
     "check_http_url",
+    "check_stop_sequences",
     "coerce_scalar",
     "did_you_mean",
     "env_switch",
@@ -51,14 +54,19 @@ def plain_number(raw: str) -> int | float | None:
 
 
 def int_from_text(value: Any) -> int:
-    """``int(value)``, but text must be a plain ASCII whole number (:func:`plain_number`): ValueError if not.
+    """``int(value)``, but text must be an exact ASCII whole number (:func:`whole_number`'s rule): ValueError if not.
 
     For readers that took ``int()`` of what a user typed (``--layer``, ``-v``, tool parameters, the chat
-    app's settings), so ``1_0`` and ``１０`` are refused there as they are in ``-o``.
+    app's settings), so ``1_0`` and ``１０`` are refused there as they are in ``-o``. The same rule as
+    ``-o``'s whole numbers: ``1e3`` and ``3.0`` are 1000 and 3 (``-v count=1e3`` was refused where
+    ``-o max_tokens=1e3`` ran), ``1.5e0`` is refused, and so is a number past :data:`MAX_WHOLE_NUMBER`.
     """
     if isinstance(value, str):
-        number = plain_number(value)
-        if not isinstance(number, int):
+        try:
+            number = whole_number(value)
+        except ConfigError:  # past 64 bits: the caller's own "must be a whole number" names the field
+            raise ValueError(value) from None
+        if number is None:
             raise ValueError(value)
         return number
     return int(value)
@@ -207,6 +215,35 @@ def _exact_whole(raw: str) -> int | float | None:
     if number.copy_abs() > MAX_WHOLE_NUMBER:  # copy_abs: abs() rounds in a context, and overflows on 1e999999999
         return float("-inf") if number.is_signed() else float("inf")
     return int(number)
+
+
+MAX_STOP_SEQUENCES = 1000
+"""Most stop sequences one generation takes (``-o stop=`` repeated, a config's or template's ``stop`` list).
+
+Every backend compares each one against the reply's tail after every token: 100,000 of them
+added about 9 s to a reply of a few tokens, with no word said. A real list holds a handful."""
+
+MAX_STOP_BYTES = 64 * 1024
+"""Most bytes (UTF-8) all stop sequences of one generation hold together: a stop sequence is a
+marker a reply ends at, never a document, and each is searched for after every token."""
+
+
+def check_stop_sequences(stop: Sequence[str], shown: str = "stop") -> None:
+    """A one-line :class:`ConfigError` naming the limit when ``stop`` passes :data:`MAX_STOP_SEQUENCES`
+    or :data:`MAX_STOP_BYTES`; checked before the sequences are used (or copied), wherever they come from.
+
+    ``shown`` names the source: ``-o stop`` or ``stop in [params] of FILE``.
+    """
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise ConfigError(f"{shown} gives {len(stop):,} stop sequences; at most {MAX_STOP_SEQUENCES:,} are taken")
+    size = 0
+    for sequence in stop:
+        size += len(sequence.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_STOP_BYTES:
+            raise ConfigError(
+                f"{shown}: the stop sequences hold more than {MAX_STOP_BYTES // 1024} KiB "
+                f"({MAX_STOP_BYTES:,} bytes) together; a stop sequence is a short marker"
+            )
 
 
 def switch_option(options: Mapping[str, Any], key: str, default: bool) -> bool:

@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .option_values import (
     INTEGER_BACKEND_OPTIONS,
     check_backend_options,
+    check_stop_sequences,
     coerce_scalar,
     plain_number,
     typed_text,
@@ -76,6 +77,8 @@ def check_param_type(key: str, value: Any, where: str) -> Any:
         ok, wanted = True, ""
     if not ok:
         raise ConfigError(f"{key} in {where} must be {wanted}, not {value!r}{_number_as_text(value, wanted)}")
+    if key == "stop":
+        check_stop_sequences([value] if isinstance(value, str) else value, f"stop in {where}")
     if wanted == "a whole number" and value is not None:
         whole_number(value, f"{key} in {where}")  # past 64 bits: quoted whole, where the range check showed 1e+20
     return value
@@ -161,6 +164,7 @@ def parse_options(items: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]
             typed = coerce_scalar(value)
             # an integer option stays the text typed, read (and quoted in an error) by check_backend_options
             backend[key] = value if key in INTEGER_BACKEND_OPTIONS and typed is not None else typed
+    check_stop_sequences(params.get("stop", []), "-o stop")
     return params, check_backend_options(backend, "-o")
 
 

@@ -78,13 +78,15 @@ def test_a_named_file_that_is_not_utf8_text_is_refused_by_what_it_is(tmp_path: A
     assert str(caught.value).startswith(f"-v input: file {path} ")
 
 
-def test_nul_bytes_on_stdin_or_read_leniently_still_pass() -> None:
-    """Stdin is another program's output, read leniently: its bytes reach the model as they are."""
+def test_nul_bytes_on_stdin_are_refused_as_from_a_file() -> None:
+    """Stdin is read leniently for invalid UTF-8, but a NUL byte is binary data there as in a file (round 20)."""
     import io
 
+    from assistant.errors import ConfigError
     from assistant.input_files import read_limited
 
-    assert read_limited(io.BytesIO(b"a\0b"), "the input on stdin") == "a\0b"
+    with pytest.raises(ConfigError, match="NUL byte at offset 1"):
+        read_limited(io.BytesIO(b"a\0b"), "the input on stdin")
 
 
 def test_prompt_refuses_a_utf16_template_variable_file(tmp_path: Any) -> None:

@@ -265,6 +265,15 @@ def render_command(
     from ..templates.render import format_messages
     from ..templates.strategies import scoring_prompt
 
+    if not raw:
+        # Only --raw loads a model: without it `-m gemma3-270m` printed the same messages, and
+        # `-o max_tokens=abc` was taken, with no word that they did nothing.
+        given = [flag for flag, value in (("-m", model), ("-b", backend), ("-o", options), ("--verbose", verbose)) if value]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} pick the model --raw renders for; without --raw the messages are the same "
+                "for every model: add --raw, or leave them out"
+            )
     variables = parse_var_options(var_items, "--input -" if input_text == "-" else None)
     if input_text == "-":
         input_text = read_stdin_text() or ""
