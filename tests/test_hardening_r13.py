@@ -182,7 +182,7 @@ def test_a_negative_or_nan_norm_epsilon_is_refused_before_the_first_decode_abort
         check_llama_limits(path, read_metadata(path))
 
 
-@pytest.mark.parametrize("value", [0.0, 1e-6, float("inf")])
+@pytest.mark.parametrize("value", [0.0, 1e-6])  # inf: refused since round 20 (noise replies)
 def test_a_norm_epsilon_ggml_takes_passes(tmp_path: Path, value: float) -> None:
     path = _llama_header(tmp_path / "x.gguf", [("llama.attention.layer_norm_rms_epsilon", 6, struct.pack("<f", value))])
     check_llama_limits(path, read_metadata(path))

@@ -70,6 +70,26 @@ class SampledToken:
     """This token closed the constrained (``json_schema``) document: generation ends after it."""
 
 
+_this_request = threading.local()
+
+
+def stop_this_request_on(event: threading.Event | None) -> None:
+    """Let ``event`` stop the request this thread runs (``None``: no longer), as a backend's ``cancel`` stops any.
+
+    ``cancel`` is the whole backend's: the engine process, which serves the app's requests from a thread
+    each, could send it for a closed stream only while that stream ran alone, so a stream closed while
+    another ran read its whole prompt first (seconds). :attr:`TokenLoopBackend.cancelled` checks the event
+    too, between two prompt chunks, and llama.cpp's abort check (taken in the thread that reads the prompt)
+    between two steps of one.
+    """
+    _this_request.stop = event
+
+
+def request_stop() -> threading.Event | None:
+    """The event :func:`stop_this_request_on` gave this thread, if any."""
+    return getattr(_this_request, "stop", None)
+
+
 class TokenLoopBackend(TokenInspection, ABC):
     """Base for local engines: implements the protocol on top of token primitives.
 
@@ -206,8 +226,10 @@ class TokenLoopBackend(TokenInspection, ABC):
 
     @property
     def cancelled(self) -> bool:
-        """Whether the running ``stream`` was asked to stop (engines check it between prompt chunks)."""
-        return self._cancel.is_set()
+        """Whether the running ``stream`` was asked to stop (engines check it between prompt chunks): by
+        :meth:`cancel`, or by the event this thread's request stops on (:func:`stop_this_request_on`)."""
+        stop = request_stop()
+        return self._cancel.is_set() or (stop is not None and stop.is_set())
 
     @abstractmethod
     def score(self, prompt: Prompt, candidates: Sequence[str]) -> list[float]: ...
@@ -368,7 +390,7 @@ class TokenLoopBackend(TokenInspection, ABC):
         tokens = self.sample_tokens(prompt_ids, params)
         try:
             for sampled in tokens:
-                if self._cancel.is_set():
+                if self.cancelled:
                     finish = "cancelled"
                     break
                 now = time.perf_counter()
@@ -393,14 +415,14 @@ class TokenLoopBackend(TokenInspection, ABC):
                 if sampled.ends_document:
                     finish = "stop"
                     break
-                if self._cancel.is_set():
+                if self.cancelled:
                     finish = "cancelled"
                     break
                 if generated >= budget:
                     finish = "length"
                     break
             else:  # the engine stopped by itself: cancelled while it was still reading the prompt
-                if self._cancel.is_set():
+                if self.cancelled:
                     finish = "cancelled"
         finally:
             close = getattr(tokens, "close", None)

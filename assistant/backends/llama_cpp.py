@@ -29,7 +29,7 @@ from ..models.context_size import (
 )
 from ..models.gguf import chat_template, header_text, read_metadata, training_context_length
 from ..types import GenerationParams
-from .base import Capabilities, SampledToken, TokenLoopBackend, checked_model
+from .base import Capabilities, SampledToken, TokenLoopBackend, checked_model, request_stop
 from .chat_format import ChatFormat, choose_chat_format
 from .engine.threads import AvailableCores, ThreadGovernor
 from .llama_library import (  # noqa: F401 (_log_lines, _log_state: tests read the log buffer through this module)
@@ -485,8 +485,12 @@ class LlamaCppBackend(LlamaReading, TokenLoopBackend):
         if on == (self._abort_check is not None):
             return
         if on:
+            # This thread's own stop too (the engine process's close of one stream), taken here: llama.cpp
+            # may call the check from a thread of its own, where the request's thread-local is not set.
+            own = request_stop()
             check = callback_interrupts.guard_one(
-                lambda _: self._cancel.is_set() or callback_interrupts.pending(), answer=True
+                lambda _: self._cancel.is_set() or (own is not None and own.is_set()) or callback_interrupts.pending(),
+                answer=True,
             )
             self._abort_check = self._lib.ggml_abort_callback(check)
             self._lib.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_check, None)

@@ -10,10 +10,16 @@ failed assert aborts the whole process — ``assistant prompt`` died with status
 no message, the chat app vanished mid-session — so a corrupt or hostile header with
 one of these values is refused here, from the header we read ourselves, with the key
 named, as llama.cpp's own refusals (a missing key, a wrong type) already are.
+
+Other hyperparameters make no sense to any engine (a RoPE base of 0, an infinite epsilon, a context
+length of 0): both local backends load such a file and reply with noise. :func:`check_header_values`
+refuses those for both (the transformers backend before converting), and :func:`check_llama_limits`
+includes it, so each value is judged in one place.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +57,7 @@ def check_llama_limits(path: Path, metadata: dict[str, Any]) -> None:
     arch = header_text(metadata, "general.architecture")
     if arch is None:  # llama.cpp refuses a file without an architecture with an error of its own
         return
-    problem = _layer_problem(metadata, arch) or _expert_problem(metadata, arch) or _epsilon_problem(metadata, arch)
+    problem = value_problem(metadata, arch) or _layer_problem(metadata, arch) or _expert_problem(metadata, arch)
     scaling = metadata.get(f"{arch}.rope.scaling.type")
     if problem is None and isinstance(scaling, str) and scaling not in ROPE_SCALING_TYPES:
         known = ", ".join(ROPE_SCALING_TYPES)
@@ -62,15 +68,58 @@ def check_llama_limits(path: Path, metadata: dict[str, Any]) -> None:
 
 NORM_EPSILONS = ("attention.layer_norm_epsilon", "attention.layer_norm_rms_epsilon")
 """Header keys (after ``{arch}.``) of the epsilon ggml's ``norm``/``rms_norm`` take: they assert ``eps >= 0``, which
-a NaN fails too. The model loads; the first prompt read aborted the process (the chat app vanished on Enter)."""
+a NaN fails too. The model loads; the first prompt read aborted the process (the chat app vanished on Enter).
+An infinite one passes that assert and divides every activation to 0 (SmolLM2 answered "%5"); 0 is taken
+(SmolLM2 answers as with its own 1e-5)."""
+
+POSITIVE_NUMBERS = ("rope.freq_base", "rope.freq_base_swa")
+"""Header numbers (after ``{arch}.``) that only make sense finite and above 0: RoPE divides each position by
+powers of the base, so a base of 0, a negative one, NaN or infinity loads on both backends and makes every
+reply noise or dots (SmolLM2 with ``llama.rope.freq_base`` 0 answered "............")."""
+
+SCALING_FACTORS = ("rope.scaling.factor",)
+"""Header numbers (after ``{arch}.``) that must be finite and at least 0: llama.cpp takes 0 for "no scaling"
+(``rope_freq_scale_train = ropescale == 0 ? 1 : 1/ropescale``); a negative, NaN or infinite factor scales every
+position into nonsense."""
+
+POSITIVE_COUNTS = {
+    "block_count": "a model has at least one layer",
+    "context_length": "a model is trained on at least one token of context",
+    "embedding_length": "a model's embeddings have at least one dimension",
+}
+"""Header counts (after ``{arch}.``) that a model cannot have 0 of, with why. llama.cpp aborts on 0 layers,
+calls 0 embedding dimensions "invalid n_rot: 64, expected 0" (naming neither key) and loads a context length of
+0 as if the key were missing; transformers copies all three into the model's config."""
 
 
-def _epsilon_problem(metadata: dict[str, Any], arch: str) -> str | None:
-    for name in NORM_EPSILONS:
-        value = metadata.get(f"{arch}.{name}")
-        if isinstance(value, float) and not value >= 0.0:  # `not >=`: NaN compares false
-            return f"{shown_arch(arch)}.{name} {value:g} is not a number of at least 0"
+def value_problem(metadata: dict[str, Any], arch: str) -> str | None:
+    """What is wrong with the header's hyperparameters for any engine, else None (the header's own
+    numbers: both local backends read the same GGUF, and :func:`check_header_values` refuses it for both).
+
+    A value of another type is left to the engines: llama.cpp refuses it cleanly ("wrong type").
+    """
+    shown = shown_arch(arch)
+    for name, why in POSITIVE_COUNTS.items():
+        if header_count(metadata, f"{arch}.{name}") == 0:
+            return f"{shown}.{name} is 0: {why}"
+    for names, zero_taken in ((POSITIVE_NUMBERS, False), (SCALING_FACTORS, True), (NORM_EPSILONS, True)):
+        for name in names:
+            value = metadata.get(f"{arch}.{name}")
+            if not isinstance(value, float):
+                continue
+            if not math.isfinite(value) or value < 0 or (value == 0 and not zero_taken):
+                least = "of at least 0" if zero_taken else "above 0"
+                return f"{shown}.{name} {value:g} is not a finite number {least}"
     return None
+
+
+def check_header_values(path: Path, metadata: dict[str, Any]) -> None:
+    """Raise :class:`ModelLoadError` naming the key and value when a hyperparameter of the header makes no
+    sense (:func:`value_problem`): both local backends call it before loading or converting the file."""
+    arch = header_text(metadata, "general.architecture")
+    problem = value_problem(metadata, arch) if arch is not None else None
+    if problem is not None:
+        raise ModelLoadError(path, f"corrupt GGUF header ({problem})")
 
 
 def _layer_problem(metadata: dict[str, Any], arch: str) -> str | None:
@@ -78,9 +127,7 @@ def _layer_problem(metadata: dict[str, Any], arch: str) -> str | None:
     if layers is None:  # missing or of another type: llama.cpp's own error says which
         return None
     shown = shown_arch(arch)
-    if layers == 0:
-        return f"{shown}.block_count is 0: a model has at least one layer"
-    if layers > LLAMA_MAX_LAYERS:
+    if layers > LLAMA_MAX_LAYERS:  # 0 layers: value_problem's
         return f"{shown}.block_count {layers} is past llama.cpp's {LLAMA_MAX_LAYERS} layers"
     predicted = header_count(metadata, f"{arch}.nextn_predict_layers") or 0
     if predicted > layers:

@@ -21,10 +21,10 @@ import pkgutil
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..base import Backend
+from ..base import Backend, stop_this_request_on
 from . import wire
 
 COALESCE_SECONDS = 0.02
@@ -35,6 +35,9 @@ COALESCE_SECONDS = 0.02
 class _StreamState:
     cancelled: bool = False
     closed: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set by a close: the stream's own thread stops on it (:func:`~..base.stop_this_request_on`), so a
+    close stops its prompt's evaluation even while another request runs, and stops nothing else."""
 
 
 class Outbox:
@@ -136,15 +139,17 @@ class EngineHost:
     def _close(self, request_id: int) -> None:
         """Stop one stream now, not at its next chunk: a long prompt yields none for seconds.
 
-        The stream breaks at its next chunk (``closed``); the backend's cancel reaches it sooner,
-        between two steps of the prompt's evaluation, as Esc does in the app's own process. The
-        cancel is the whole backend's, so it is sent only while this stream is the one request
-        running: a token view's stream closed while a reply streams must not stop the reply.
+        The stream breaks at its next chunk (``closed``); its own stop event reaches it sooner,
+        between two steps of the prompt's evaluation, as Esc does in the app's own process, and
+        stops no other request (a token view's stream closed while a reply streams must not stop
+        the reply). The backend's cancel is sent too while this stream is the one request running:
+        a backend of a plugin may check only that.
         """
         state = self._streams.get(request_id)
         if state is None:
             return  # already ended: its ``end`` is on the way
         state.closed = True
+        state.stop.set()
         with self._calls_lock:
             alone = self._calls == 0 and len(self._streams) == 1
         if alone and self.backend is not None:
@@ -216,6 +221,7 @@ class EngineHost:
         self, request_id: int, payload: tuple[str, tuple[Any, ...], dict[str, Any]], state: _StreamState
     ) -> None:
         method, args, kwargs = payload
+        stop_this_request_on(state.stop)
         try:
             backend = self.backend
             if backend is None:
@@ -243,6 +249,7 @@ class EngineHost:
             self.outbox.put((wire.END, request_id, None))
         finally:
             self._streams.pop(request_id, None)
+            stop_this_request_on(None)
 
 
 def main() -> None:

@@ -179,7 +179,7 @@ def _chat_format_option(value: str | None) -> ChatFormat | None:
     if "{%" in value or "{{" in value:
         return _parsed(ChatFormat(value, source="option:inline"), "the chat_template text")
     path = Path(value).expanduser()
-    if path.is_file():
+    if path.is_file() or path.is_dir():
         from ...input_files import read_input_file
 
         chat_format = ChatFormat(read_input_file(path, "chat_template file", strict=True), source=f"option:{path}")

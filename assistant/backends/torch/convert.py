@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterator
 from ...config import paths
 from ...errors import ModelLoadError
 from ...models.gguf import header_text, read_metadata, training_context_length
+from ..llama_limits import check_header_values
 
 Progress = Callable[[str], None]
 SIDECAR = "assistant.json"
@@ -236,6 +237,7 @@ def ensure_converted(
     metadata = read_metadata(gguf, count_parameters=True)  # raises ModelLoadError for non-GGUF files
     check_tensor_data(gguf)
     check_special_tokens(metadata, gguf)
+    check_header_values(gguf, metadata)  # values that make no sense to any engine (a RoPE base of 0)
     check_divisors(metadata, gguf)
     if before_converting is not None:
         before_converting(metadata)
@@ -277,17 +279,36 @@ such a file with a tensor-shape error of its own)."""
 
 
 def check_divisors(metadata: dict[str, Any], gguf: Path) -> None:
-    """Refuse a header whose head counts are 0 before the conversion starts, naming the key."""
+    """Refuse a header whose head counts are 0 before the conversion starts, naming the key.
+
+    Only a count transformers reads for the architecture: an attention-free model (Mamba) has
+    no heads, and llama.cpp's converter writes ``mamba.attention.head_count = 0``; refusing that
+    refused every Mamba GGUF, which transformers converts.
+    """
     from ..llama_limits import header_count, shown_arch
 
     arch = header_text(metadata, "general.architecture")
     if arch is None:
         return  # transformers names a missing architecture itself
+    read = config_keys(arch)
     for name in DIVISOR_KEYS:
+        if read is not None and name not in read:
+            continue
         if header_count(metadata, f"{arch}.{name}") == 0:
             raise ModelLoadError(
                 gguf, f"corrupt GGUF header ({shown_arch(arch)}.{name} is 0: a model has at least one attention head)"
             )
+
+
+def config_keys(arch: str) -> frozenset[str] | None:
+    """The header keys (after ``{arch}.``) transformers reads into the config of ``arch``; None when
+    it has no table for that name (an architecture it refuses, or one it renames)."""
+    try:
+        from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
+    except ImportError:  # -b transformers names its missing packages itself
+        return None
+    mapping = GGUF_CONFIG_MAPPING.get(arch)
+    return frozenset(mapping) if isinstance(mapping, dict) else None
 
 
 def make_cache_dir(cache: Path) -> None:

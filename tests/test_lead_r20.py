@@ -1,0 +1,17 @@
+"""Round 20, lead: joins between the helpers' areas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import ConfigError
+
+
+def test_a_chat_template_option_naming_a_directory_says_so(tmp_path: Path) -> None:
+    """``-o chat_template=/tmp`` said "must be one of gemma, chatml, a Jinja file, or Jinja text; got '/tmp'"."""
+    from assistant.backends.openai.request_helpers import _chat_format_option
+
+    with pytest.raises(ConfigError, match=r"^chat_template file .* is a directory$"):
+        _chat_format_option(str(tmp_path))
