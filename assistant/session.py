@@ -178,7 +178,18 @@ class ChatSession:
         :attr:`last` and :attr:`last_fit` are this send's from its start: None until
         it has a reply (a failure before the first token leaves None, never the
         previous reply as if it were this one's).
+
+        Not itself a generator: a wrong argument, a field set wrong since, or a reply still
+        streaming is refused here, at the call. As a generator, ``session.send(5)`` raised only
+        when its stream was first read, so a script that never read it never learned. The
+        session is taken when the stream starts (a stream never read holds nothing), and its
+        fields are checked again then (one set between the call and the first read).
         """
+        self._check_send(user_text)
+        return self._stream(user_text)
+
+    def _check_send(self, user_text: str) -> None:
+        """What :meth:`send` refuses, at its call and again when its stream starts."""
         if not isinstance(user_text, str):
             raise ConfigError(
                 f"ChatSession.send needs the user's text (a str), got {type(user_text).__name__}"
@@ -186,10 +197,14 @@ class ChatSession:
         problem = invalid_unicode(user_text)
         if problem:  # refused where it enters, in the message's own positions (see assistant.text_checks)
             raise ConfigError(f"the message is not valid Unicode ({problem})")
+        if self._sending.locked():
+            raise _still_streaming()
+        self._check_fields()  # a mapping assigned to params since, a recorder set since …
+
+    def _stream(self, user_text: str) -> Generator[Chunk, None, None]:
+        """:meth:`send`'s stream: the session is held from its first read to its end or ``close()``."""
         if not self._sending.acquire(blocking=False):
-            raise ConfigError(
-                "this ChatSession is still streaming a reply: read it to the end or close() it before sending again"
-            )
+            raise _still_streaming()
         try:
             yield from self._send(user_text)
         finally:
@@ -198,7 +213,7 @@ class ChatSession:
     def _send(self, user_text: str) -> Generator[Chunk, None, None]:
         """:meth:`send`, once the session is free."""
         self.last = self.last_fit = None  # this send's from here on (see send)
-        self._check_fields()  # a mapping assigned to params since, a recorder set since …
+        self._check_fields()  # again: one set between the call and the stream's first read
         try:
             fitted = self.fit_prompt(user_text)
         except AssistantError:
@@ -294,6 +309,13 @@ class ChatSession:
 
         The backend's own cancel; one made while nothing streams is cleared when the next reply starts."""
         self.backend.cancel()
+
+
+def _still_streaming() -> ConfigError:
+    """The refusal of a second :meth:`ChatSession.send` while a reply streams (one conversation, one engine)."""
+    return ConfigError(
+        "this ChatSession is still streaming a reply: read it to the end or close() it before sending again"
+    )
 
 
 def session_params(params: GenerationParams | Mapping[str, Any] | None) -> GenerationParams:

@@ -144,4 +144,10 @@ def test_send_is_typed_as_the_generator_it_is_so_a_script_may_close_it() -> None
 
     hints = typing.get_type_hints(ChatSession.send)
     assert typing.get_origin(hints["return"]) is collections.abc.Generator
-    assert inspect.isgeneratorfunction(ChatSession.send)
+    from assistant.backends.fake import FakeBackend
+
+    backend = FakeBackend(reply="x")
+    backend.load("m")
+    reply = ChatSession(backend).send("hi")  # checked at the call since round 20, so no generator function
+    assert inspect.isgenerator(reply)
+    reply.close()

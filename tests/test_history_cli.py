@@ -250,16 +250,21 @@ def test_jsonl_export_leaves_out_malformed_batch_rows(assistant_home: Path, tmp_
 
 
 @pytest.mark.usefixtures("fake_backend_plugin_file")
-def test_invalid_utf8_and_nul_from_stdin_are_stored(assistant_home: Path) -> None:
-    raw = b"caf\xe9 \xff\xfe bytes \x00 and \xe2\x82 cut"
+def test_invalid_utf8_from_stdin_is_stored_and_binary_is_refused(assistant_home: Path) -> None:
+    raw = b"caf\xe9 \xff\xfe bytes and \xe2\x82 cut"
     result = run_cli("prompt", "-b", "fake", "-m", "m", input=raw)
     assert result.returncode == 0, result.stderr
     expected = raw.decode("utf-8", errors="replace")  # the defined replacement: U+FFFD
     with HistoryStore.open() as store:
         user = store.messages(1)[0]
-    assert user.content == expected and "\x00" in user.content and "\ufffd" in user.content
+    assert user.content == expected and "\ufffd" in user.content
     exported = run_cli("history", "export", "1", "-f", "json")
     assert json.loads(exported.stdout)["messages"][0]["content"] == expected
+    # A NUL byte is binary data, refused on stdin as from --file (round 20), and nothing is recorded.
+    refused = run_cli("prompt", "-b", "fake", "-m", "m", input=b"bytes \x00 here")
+    assert refused.returncode != 0 and "NUL byte" in refused.stderr
+    with HistoryStore.open() as store:
+        assert len(store.messages(1)) == 2 and store.messages(2) == []
 
 
 @pytest.mark.usefixtures("fake_backend_plugin_file")

@@ -176,7 +176,7 @@ def test_uncreatable_directory_is_a_clear_error(tmp_path: Path) -> None:
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(HistoryError, match="cannot create the directory"):
+    with pytest.raises(HistoryError, match="does not exist; create it first"):
         HistoryStore.open(blocker / "sub" / "h.db")  # parent is a file: cannot mkdir
 
 

@@ -139,6 +139,9 @@ class BatchRecorder(ExchangeRecorder):
         """The turn :meth:`turn_id` last gave."""
         self._first: int | None = None
         """The number of the row :meth:`first_rows` put first for :attr:`unwritten` (None: none)."""
+        self._named = True
+        """Whether a line of ``out`` names :attr:`continued` (False: only the turn a kill left unwritten does)."""
+        self._link, self._title = link, title
         if self.recorder is None or link.store is None or not resume or out is None:
             return
         earlier, self.note = continued_conversation(link, out)
@@ -147,6 +150,7 @@ class BatchRecorder(ExchangeRecorder):
         self.recorder = ConversationRecorder(link.store, earlier, title=title, kind="batch")
         self.continued = earlier
         self.unwritten = unwritten_turn(link, earlier, out)
+        self._named = recorded_conversation(out) == earlier
 
     def conversation(self) -> int | None:
         """The conversation the rows are recorded in (None before the first turn of a new one)."""
@@ -189,13 +193,25 @@ class BatchRecorder(ExchangeRecorder):
         """``rows`` with the one whose turn :attr:`unwritten` is first (the first this run records, not done or
         done but not recorded: the row the turn was recorded for, or for a turn of an older version the one
         whose input is that turn's text), so that its turn is the first this run records; else ``rows`` as
-        they are."""
+        they are.
+
+        Where no line of ``out`` names the conversation (the run was killed before its first line) and the
+        turn's row is not one of ``rows`` (no row of its number and ``id`` whose input the turn holds),
+        these rows are another ``--batch`` file's: they begin a new conversation, as into any empty results
+        file, and the killed run's is left as it was (they went on in it, after that run's own row)."""
         if self.unwritten is None or out is None:
             return rows
         waiting = {row.number for row in rows} - done_rows(rows, out) | set(unrecorded_lines(rows, out))
         recorded = self.unwritten.row
         if recorded is not None:
             found = matching_row(rows, recorded.row, recorded.row_id)
+            if not self._named and not _may_have_said(found, self.unwritten.message.content, input_field):
+                # Another --batch file resumed into the results file of a run killed before its first line:
+                # that run's conversation is not this batch's, which begins its own (as into any empty file).
+                assert self._link.store is not None  # it found the turn
+                self.recorder = ConversationRecorder(self._link.store, title=self._title, kind="batch")
+                self.continued = self.unwritten = None
+                return rows
             row = found if found is not None and found.number in waiting else None
         else:
             text = self.unwritten.message.content
@@ -205,6 +221,15 @@ class BatchRecorder(ExchangeRecorder):
             return rows
         self._first = row.number
         return [row, *(other for other in rows if other is not row)]
+
+
+def _may_have_said(row: Row | None, said: str, input_field: str | None) -> bool:
+    """Whether ``row`` may be the row whose turn stored the user message ``said``: its input is that message
+    (a tool batch) or in it (a template batch's rendered prompt), or it has no input to tell by."""
+    if row is None:
+        return False  # no row of this run is the one the turn was recorded for (number, id)
+    text = row.input_text(input_field)
+    return text is None or not text.strip() or text in said
 
 
 def unwritten_turn(link: HistoryLink, conversation_id: int, out: Path) -> Unwritten | None:

@@ -80,11 +80,21 @@ def check_resume_inputs(rows: list[Row], out: Path | None, resume: bool, input_f
     now standing at its number, with another text — each line's input (:func:`line_input`) said
     so, and nothing else did. Compared where both the line and the row have an input text (a
     template's ``-v input=…`` fills rows without one; a line of an older version may have none).
+    A results file none of whose finished lines is a row of ``rows`` is another batch's: refused too.
     """
     if not resume or out is None or not out.exists():
         return
     by_number = {row.number: row for row in rows}
-    for number, line in done_lines(rows, out).items():
+    done = done_lines(rows, out)
+    if not done and (finished := sum(1 for _ in finished_lines(out, resume))):
+        # Not one finished line is a row of the --batch file (each row has an "id" no line names): the results of
+        # another --batch file, which the resume appended to and went on with in that batch's conversation.
+        raise ConfigError(
+            f"--resume: none of the {finished} finished line(s) in {out} is a row of this --batch file (rows are "
+            "matched by their \"id\", else by number): it holds another batch's results; --force to start it "
+            "again, or choose another --out"
+        )
+    for number, line in done.items():
         there, here = line_input(line), by_number[number].input_text(input_field)
         if there is not None and here is not None and here.strip() and there != here:
             raise ConfigError(

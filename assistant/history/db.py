@@ -56,6 +56,12 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     (``--db backups/``: a directory) is refused: taken as given, the first
     wrote to the default history the user meant to keep apart from, and the
     second created a database *file* named like the directory.
+
+    An explicit path in a folder that does not exist is refused too, naming the
+    folder: ``--db ~/histroy/work.db`` made the missing folders and a new, empty
+    history without a word, and every later ``history list`` with the right path
+    wondered where the conversations went. The default location (the data dir's
+    ``history.db``, given or not) and the config's ``db`` are still created as needed.
     """
     if explicit is not None:
         text = os.fspath(explicit)
@@ -66,13 +72,27 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
         if names_a_directory(text):
             suggested = f"{text.rstrip('/' + os.sep)}{os.sep}{DB_FILENAME}"
             raise HistoryError(f"history database {text} names a directory; give a file path, such as {suggested}")
-        return Path(text).expanduser()
+        path = Path(os.path.expanduser(text))  # ~nouser stays as written (Path.expanduser raised)
+        _check_folder(path)
+        return path
     from ..config import load_config
 
     configured = load_config().get("db")  # a string, made absolute from the config file's directory
     if configured:
         return Path(configured)
     return default_db_path()
+
+
+def _check_folder(path: Path) -> None:
+    """Refuse an explicit database path whose folder is missing (see :func:`resolve_db_path`)."""
+    folder = path.parent
+    if folder.is_dir() or os.path.abspath(path) == os.path.abspath(default_db_path()):
+        return
+    if folder.exists():
+        raise HistoryError(f"cannot use history database {path}: {folder} is not a folder")
+    raise HistoryError(
+        f"the folder {folder} of history database {path} does not exist; create it first, or fix the --db path"
+    )
 
 
 def describe_error(path: Path, exc: BaseException) -> str:

@@ -258,9 +258,17 @@ def iter_export(
     whole exchange), so the caller can say so instead of exporting nothing silently.
     :class:`UnreadableConversations` raised by ``conversations`` is raised again once the export is
     whole (a JSON array closed), so what it holds is usable.
+
+    Not itself a generator: an unknown format is refused at the call, not when the first
+    piece is read (a caller that never read it never learned).
     """
     if fmt not in FORMATS:
         raise HistoryError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    return _export(conversations, fmt, many, left_out)
+
+
+def _export(conversations: Exported, fmt: str, many: bool, left_out: list[int] | None) -> Iterator[str]:
+    """:func:`iter_export`'s pieces, once its arguments are checked."""
     unreadable: list[UnreadableConversations] = []
     yield from _pieces(_until_unreadable(conversations, unreadable), fmt, many, left_out)
     if unreadable:
@@ -340,7 +348,7 @@ def export_to_file(
     if names_a_directory(text):
         suffix = {"markdown": "md"}.get(fmt, fmt)
         raise OutputError(f"cannot export to {text}: it names a directory; give a file name, such as {text}export.{suffix}")
-    target = Path(text).expanduser()
+    target = Path(os.path.expanduser(text))  # ~nouser stays as written (Path.expanduser raised)
     if database is not None:
         for suffix in DATABASE_COMPANIONS:
             companion = database.with_name(database.name + suffix)

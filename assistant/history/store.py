@@ -259,9 +259,13 @@ class HistoryStore(ConversationRows, TurnWriter):
         return rebuild_search_index(self.db, self.path)
 
     def iter_export(self, conversation_ids: Sequence[int]) -> Iterator[tuple[Conversation, list[StoredMessage]]]:
-        """Each conversation and its messages; of several, a damaged one is skipped (see :func:`.export.readable`)."""
+        """Each conversation and its messages; of several, a damaged one is skipped (see :func:`.export.readable`).
+
+        The ids are checked here, at the call: checked as each was read, ``iter_export([0])`` raised only when
+        the export was first read (a conversation that does not exist still is, as it is read)."""
         if isinstance(conversation_ids, (str, bytes)) or not isinstance(conversation_ids, Sequence):
             raise HistoryError(f"conversation_ids must be a list of ids, not {type(conversation_ids).__name__}")
+        ids = [arguments.row_id(conversation_id) for conversation_id in conversation_ids]
         from .export import readable
 
-        return readable(conversation_ids, lambda cid: (self.get_conversation(cid), self.messages(cid)))
+        return readable(ids, lambda cid: (self.get_conversation(cid), self.messages(cid)))

@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 from ..errors import HistoryError
-from ..terminal_text import without_escape_sequences
+from ..terminal_text import LINE_END, one_line, without_escape_sequences
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 TITLE_LENGTH = 60
@@ -52,22 +52,38 @@ def searchable_text(text: str) -> str | None:
     return words if words != text else None
 
 
-def one_line(text: str) -> str:
-    """``text`` on one line: control characters and runs of whitespace become single spaces (a title)."""
-    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
+_LINE_BREAKS = re.compile("[\n\u2028\u2029]")
+"""Where a message's lines end for its title: the line ends :func:`~assistant.terminal_text.one_line`
+flattens (a :data:`~assistant.terminal_text.LINE_END` made LF first). Not ``str.splitlines``, which
+also ends a line at a lone CR, VT, FF, FS…RS and NEL: ``ok\\rFAILED`` was titled ``ok``."""
 
 
 def given_title(title: str) -> str:
     """A title given outright (a rename, a batch's file name) as one made from a message is (:func:`title_from`):
-    one line, without terminal escape sequences — ``[31mred`` was left where a coloured title had been."""
-    return one_line(without_escape_sequences(storable_text(title, "a conversation title")))
+    one line, without terminal escape sequences — ``[31mred`` was left where a coloured title had been.
+    Empty where it has no word (:func:`_worded`): the caller refuses it or leaves the conversation untitled."""
+    return _worded(one_line(without_escape_sequences(storable_text(title, "a conversation title"))))
+
+
+def _worded(line: str) -> str:
+    """``line``, or "" where it holds nothing but blanks and control characters (``\\x1b\\x07``): no
+    title. Kept, such a line listed as ``␛␇``, and a message whose first line it was got that title."""
+    return line if any(not ch.isspace() and unicodedata.category(ch) != "Cc" for ch in line) else ""
 
 
 def title_from(text: str) -> str | None:
-    """The first non-blank line without terminal escape sequences, whitespace and control characters
-    collapsed, cut at TITLE_LENGTH (the message itself is stored as it came)."""
-    for line in text[:4096].splitlines():  # a title never needs more; 1 MB messages stay fast
-        words = one_line(without_escape_sequences(line.strip()[: TITLE_LENGTH * 4]))
+    """The first non-blank line without terminal escape sequences, on one line, cut at TITLE_LENGTH
+    (the message itself is stored as it came).
+
+    One line by :func:`~assistant.terminal_text.one_line`, the rule of every listing and error
+    line: blanks and line ends are flattened, other controls are kept for the listing to show
+    (``␇``) as it shows a reply's. A title had its own rule (every control a space), so one
+    message read ``a b`` in ``history list`` and ``a␇b`` in its ``show``. Titles stored under
+    that rule hold no controls and one space between words: they show as they did.
+    """
+    head = text[:4096]  # a title never needs more; 1 MB messages stay fast
+    for line in _LINE_BREAKS.split(LINE_END.sub("\n", head) if "\r\n" in head else head):
+        words = _worded(one_line(without_escape_sequences(line.strip(" \t")[: TITLE_LENGTH * 4])))
         if words:
             return words if len(words) <= TITLE_LENGTH else words[: TITLE_LENGTH - 1] + "…"
     return None
