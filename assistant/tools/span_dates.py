@@ -17,6 +17,8 @@ from .span_words import (
     LONGEST_NAME_WORD,
     MONTH_NAMES,
     MONTHS,
+    WEEKDAY_IN_ENGLISH,
+    WEEKDAY_NAMES,
     WEEKDAYS,
     Span,
     _bare,
@@ -56,6 +58,52 @@ _CAPITAL_MONTH = _names(True)
 """A month's name as German writes it, capitalised: a date with a year, or after a day written "3." as German
 writes it; "3 Mai Tais" in an English text is no date."""
 
+
+def _other_dates(lower: str, capital: str, of: str, first: str) -> re.Pattern[str]:
+    """The other languages' dates of months ``lower`` (written so after a day) and ``capital`` (German's, after
+    "3." or before a year), with their glue word ``of`` ("de", "del") and French's "1``first``" ("1er");
+    Spanish writes its first "1.º"."""
+    return re.compile(
+        rf"\b\d{{1,2}}(?:\.[º°ª]?|{first}|º|°|ª)?\s+(?:{of}\s+)?(?:{lower})\b(?:\s+(?:{of}l?\s+)?\d{{4}}\b)?"
+        rf"|\b\d{{1,2}}\.\s+(?:{capital})\b(?:\s+\d{{4}}\b)?"
+        rf"|\b(?:\d{{1,2}}\s+)?(?:{lower}|{capital})\s+(?:{of}l?\s+)?\d{{4}}\b"
+    )
+
+
+_OTHER_DATES = _other_dates(_OTHER_MONTH, _CAPITAL_MONTH, "de", "er")
+_OTHER_DATES_IN_CAPITALS = _other_dates(_OTHER_MONTH.upper(), _CAPITAL_MONTH.upper(), "DE", "ER")
+"""The other languages' dates in a text all in capitals ("LUNDI 3 MARS 2024"): read only in a text in one of those
+languages, since "2 MARS ROVERS" in an English one is none."""
+
+OTHER_WEEKDAYS = WEEKDAY_IN_ENGLISH
+"""The weekdays of the other languages (:data:`~assistant.tools.span_words.WEEKDAY_NAMES`), in lower case, each with
+the English day it is."""
+_WEEKDAY_LANGUAGES = {
+    word: {language for language, names in WEEKDAY_NAMES.items() if word in names.lower().replace("/", " ").split()}
+    for word in OTHER_WEEKDAYS
+}
+"""Each of :data:`OTHER_WEEKDAYS` and the languages that write it (Spanish's and Portuguese's "sábado" is one word)."""
+
+_OTHER_WEEKDAY = "|".join(
+    sorted({form for name in OTHER_WEEKDAYS for form in (name, name[0].upper() + name[1:], name.upper())},
+           key=len, reverse=True)
+)
+"""Another language's weekday in lower case ("lundi", "el lunes"), capitalised (German's "Montag", any at a
+sentence's start: "Lundi 3 mars") or in capitals: whether it is a date there is :func:`_other_weekday_is_date`'s."""
+
+_FIRST_LETTERS = "".join(sorted({form[0] for form in _OTHER_WEEKDAY.split("|")}))
+
+WEEKDAY_GLUE = {
+    "French": "le dès depuis chaque ce prochain dernier",
+    "German": "am seit bis ab jeden diesen nächsten letzten kommenden vergangenen",
+    "Spanish": "el los desde hasta cada este próximo pasado",
+    "Italian": "il di da fino ogni questo prossimo scorso",
+    "Portuguese": "na no nas nos às aos desde até cada neste nesta próximo próxima",
+    "Dutch": "op sinds tot vanaf elke deze volgende vorige afgelopen",
+}
+"""The words before a weekday that make it a date in the languages of :data:`WEEKDAY_NAMES` (as "on", "since" and
+"every" do in English, :data:`WEEKDAY_CONTEXT`): "am Montag Hans …" is a date, "Herr Freitag" a name."""
+
 _DATE_PATTERNS = [
     # 12 March 2024, 12 Mar 2024, March 12, 2024, March 2024
     re.compile(
@@ -68,15 +116,14 @@ _DATE_PATTERNS = [
         r"|October|November|December)\b(?:,?\s+\d{4}\b)?"
     ),
     # other languages: 3 mars 2024, 1er mars, 3. März 2024, 3 de marzo de 2024, 1º de março, marzo de 2024
-    re.compile(
-        rf"\b\d{{1,2}}(?:\.|er|º|°|ª)?\s+(?:de\s+)?(?:{_OTHER_MONTH})\b(?:\s+(?:de\s+)?\d{{4}}\b)?"
-        rf"|\b\d{{1,2}}\.\s+(?:{_CAPITAL_MONTH})\b(?:\s+\d{{4}}\b)?"
-        rf"|\b(?:\d{{1,2}}\s+)?(?:{_OTHER_MONTH}|{_CAPITAL_MONTH})\s+(?:de\s+)?\d{{4}}\b"
-    ),
+    _OTHER_DATES,
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # ISO dates
     re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"),
     re.compile(r"\b(?:1[5-9]|20)\d{2}s?\b"),  # years 1500-2099, decades "1990s"
     re.compile(rf"\b{_cased('Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday')}\b"),
+    # lundi, am Montag, el lunes, sexta-feira: a word's first letter first, as a long text's words mostly are none
+    re.compile(rf"(?<![\w-])(?=[{_FIRST_LETTERS}])(?:{_OTHER_WEEKDAY})(?![\w-])"),
+    _OTHER_DATES_IN_CAPITALS,
 ]
 
 
@@ -238,15 +285,62 @@ def _year_is_date(text: str, start: int, end: int) -> bool:
     return not (names and len(names) <= 4 and any(_bare(word) in STREET_WORDS for word in names[1:]))
 
 
-def date_spans(text: str) -> list[Span]:
+_OTHER_DATE_AFTER = re.compile(rf",?[ \u00a0]+(?:{_OTHER_DATES.pattern})")
+"""Another language's date right after a weekday: "Giovedì| 5 giugno 2025", "Samstag|, 3. März"."""
+
+_GLUE_WORDS = {language: frozenset(words.split()) for language, words in WEEKDAY_GLUE.items()}
+OTHER_DATE_WORDS = frozenset(OTHER_WEEKDAYS).union(*_GLUE_WORDS.values())
+"""The other languages' weekdays and words that say date before one ("Jeden" Montag, "Letzten" Freitag)."""
+
+
+def _other_weekday_is_date(
+    text: str, start: int, end: int, common: Callable[[str], bool] | None, language: str | None
+) -> bool:
+    """Whether another language's weekday at ``text[start:end]`` (:data:`OTHER_WEEKDAYS`) is a date.
+
+    Written in lower case it is ("lundi", "el lunes": no name is). Capitalised, never in an English text
+    ("Placido Domingo", "Mardi Gras"); elsewhere it is after a word that says date in the text's language
+    ("am Montag", :data:`WEEKDAY_GLUE`), never after a name's word ("Herr Freitag", "Santo Domingo"), and it
+    is before a date of theirs ("Giovedì 5 giugno 2025", "Samstag, 3. März": a short text's language is often
+    not sure). Else a text of no sure language is read as before (no date), and in one of the six languages it
+    is a date in a text in its own ("Samstag kam Hans"; "Jeden Montag", a word that says date begins the
+    sentence) and, in a text in another of them, as an English weekday is: not before a name's word ("Sabato
+    Maria" may be a name) but before anything else.
+    """
+    word = text[start:end]
+    if word.islower():
+        return True
+    if language == "English":
+        return False
+    languages = _WEEKDAY_LANGUAGES[word.lower()]
+    before = _BEFORE_MONTH.search(text, max(0, start - 40), start)
+    if language in WEEKDAY_NAMES and before is not None and before.group(2) is not None:
+        if any(before.group(2).lower() in _GLUE_WORDS[own] for own in languages):
+            return True
+    if _name_word_before(text, start, common):  # a sentence's first word too: "Herr Freitag kam", "Plácido Domingo"
+        return False
+    if _OTHER_DATE_AFTER.match(text, end):  # "Giovedì 5 giugno", "Samstag, 3. März"
+        return True
+    if language not in WEEKDAY_NAMES:  # no sure language: read as before
+        return False
+    if language in languages:
+        return True
+    following = _WORD.match(text, end + 1) if text[end : end + 1] in (" ", "\u00a0") else None
+    return following is None or not _is_capitalised(following.group()) or _is_stopword(following.group())
+
+
+def date_spans(text: str, language: str | None = None) -> list[Span]:
     """Dates by pattern (weekdays, months with day/year, years, ISO and slash dates), longest first.
 
     A weekday or a month name alone is a date only where the words around it say so
-    (:func:`_month_or_day_is_date`): "Tuesday Weld" and "April Ryan" are names.
+    (:func:`_month_or_day_is_date`, :func:`_other_weekday_is_date`): "Tuesday Weld" and "April Ryan" are
+    names. ``language`` is the whole text's (:func:`~assistant.tools.language_words.text_language`), or None.
     """
     headline: list[Callable[[str], bool] | None] = []  # worked out at the first bare month or weekday
     found: list[Span] = []
     for pattern in _DATE_PATTERNS:
+        if pattern is _OTHER_DATES_IN_CAPITALS and language not in MONTH_NAMES:
+            continue
         for match in pattern.finditer(text):
             start, end = match.span()
             value = match.group().strip()
@@ -257,6 +351,11 @@ def date_spans(text: str) -> list[Span]:
                 if not headline:
                     headline.append(_headline_stopword(_words(text)))
                 if not _month_or_day_is_date(text, start, start + len(value), headline[0]):
+                    continue
+            elif lowered in OTHER_WEEKDAYS:
+                if not headline:
+                    headline.append(_headline_stopword(_words(text)))
+                if not _other_weekday_is_date(text, start, start + len(value), headline[0], language):
                     continue
             elif not (any(c.isdigit() for c in value) or " " in value):
                 continue
@@ -282,12 +381,17 @@ def _without_overlaps(spans: list[Span]) -> list[Span]:
 _HOUR_12 = r"(?:1[0-2]|0?[1-9])"
 _HOUR_24 = r"(?:[01]?\d|2[0-3])"
 _AM_PM = r"\s?(?:[ap]\.m\.|[ap]m\b)"
+_HOUR_WORD = rf"(?:{_HOUR_24}(?:[:.][0-5]\d)?\s?Uhr|{_HOUR_24}[:.][0-5]\d\s?uur)\b"
+"""German's "Uhr" (o'clock only: "15 Uhr"), Dutch's "uur" with minutes ("14.30 uur"; "3 uur" is also three hours)."""
 _TIME_PATTERN = re.compile(
-    rf"(?<![\w.:,])(?:{_HOUR_12}[:.][0-5]\d{_AM_PM}|{_HOUR_24}(?::[0-5]\d){{1,2}}\b(?![.,]\d)"
+    rf"(?<![\w.:,])(?:{_HOUR_WORD}|{_HOUR_24}h[0-5]\d\b"
+    rf"|{_HOUR_12}[:.][0-5]\d{_AM_PM}|{_HOUR_24}(?::[0-5]\d){{1,2}}\b(?![.,]\d)"
     rf"|{_HOUR_12}{_AM_PM})",
     re.IGNORECASE,
 )
-"""Times of day: "10:30", "09:15:00", "10:30 pm", "10.30 am", "3pm", "10 a.m.". Whole numbers only:
+"""Times of day: "10:30", "09:15:00", "10:30 pm", "10.30 am", "3pm", "10 a.m.", and as other languages write them
+with their word for o'clock ("14:30 Uhr", "14.30 uur", "15 Uhr"; :data:`_HOUR_WORD`) or an "h" ("10h30"; "14h"
+alone could be hours, as "a 2h drive"). Whole numbers only:
 not the "30 am" of "10.30 am" nor of "1.30 am", nor the "3:31" of a race's "3:31.18", and no hour a
 clock lacks ("25 am", "24:10")."""
 

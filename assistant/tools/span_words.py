@@ -98,10 +98,31 @@ dates in them are found by ("3 mars 2024", "3. März 2024", "3 de marzo de 2024"
 :mod:`assistant.tools.span_dates`), and German's are no names (:data:`CAPITALISED_DATE_WORDS`). Written so, and
 only with a day or a year, none is read in an English text: "Mars" and "Mai Tai" are no dates."""
 
+WEEKDAY_NAMES = {
+    "French": "lundi mardi mercredi jeudi vendredi samedi dimanche",
+    "German": "Montag Dienstag Mittwoch Donnerstag Freitag Samstag/Sonnabend Sonntag",
+    "Spanish": "lunes martes miércoles jueves viernes sábado domingo",
+    "Italian": "lunedì martedì mercoledì giovedì venerdì sabato domenica",
+    "Portuguese": "segunda-feira terça-feira quarta-feira quinta-feira sexta-feira sábado domingo",
+    "Dutch": "maandag dinsdag woensdag donderdag vrijdag zaterdag zondag",
+}
+"""The weekdays of the languages of :data:`MONTH_NAMES`, written as each writes them inside a sentence: the one
+table their dates are found by ("lundi", "am Montag", "el lunes": :mod:`assistant.tools.span_dates`), and
+German's are no names (:data:`CAPITALISED_DATE_WORDS`). Monday to Sunday, a day's other names after a "/".
+Portuguese's short forms ("segunda", "terça") are left out: "segunda" is also "second"."""
+
+WEEKDAY_IN_ENGLISH = {
+    name.lower(): english
+    for names in WEEKDAY_NAMES.values()
+    for english, day in zip("Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split(), names.split())
+    for name in day.split("/")
+}
+"""Each weekday of :data:`WEEKDAY_NAMES`, in lower case, and the English day it is ("sonnabend": "Saturday"): SmolLM2
+knows "Montag" for no date (0.03) but "Montag (Monday)" for one (1.00; :mod:`plugins.ner`)."""
+
 CAPITALISED_DATE_WORDS = {
     "German": frozenset(
-        "montag dienstag mittwoch donnerstag freitag samstag sonnabend sonntag".split()
-        + MONTH_NAMES["German"].lower().split()
+        WEEKDAY_NAMES["German"].lower().replace("/", " ").split() + MONTH_NAMES["German"].lower().split()
     ),
 }
 """Weekdays and months that a language other than English capitalises inside a sentence: alone, a date

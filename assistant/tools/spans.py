@@ -21,6 +21,7 @@ from .span_dates import (
     _REFERENCE_AFTER,
     _SENTENCE_START,
     ORDINALS,
+    OTHER_DATE_WORDS,
     WEEKDAY_CONTEXT,
     _leads_a_date,
     _reference_at,
@@ -405,10 +406,14 @@ def candidate_spans(
     ``language``, the text's when it is not English (:func:`common_words`): a name span that is one
     of its common words alone is none ("Le", "El", "Montag"), and one that begins a run is left out unless
     it is an article ("En France": "France"; "Le Monde", "Los Angeles", "Der Spiegel" stay whole)
-    (:func:`_without_common_words`). English text, or text of no known language, is read as before.
+    (:func:`_without_common_words`). English text, or text of no known language, is read as before. Dates
+    are found in the six languages' ways too ("3 de marzo del 2024", "lundi", "am Montag", "14:30 Uhr"), and
+    ``language`` says where a capitalised weekday of theirs is a date ("Samstag kam Hans") and where none
+    ("Placido Domingo" in an English text), and whether a date in capitals is theirs ("3 MARS 2024";
+    :func:`~assistant.tools.span_dates.date_spans`).
     """
     visible, where = shown_text(text)
-    found = _candidates(visible, dates, times, recase, opening)
+    found = _candidates(visible, dates, times, recase, opening, language)
     common = common_words(language)
     if common and language is not None:
         trimmed = (span if span.kind != "name" else _without_common_words(span, language, common) for span in found)
@@ -424,8 +429,9 @@ def _candidates(
     times: bool,
     recase: Callable[[str], str] | None,
     opening: Callable[[str, str, str], Opening] | None,
+    language: str | None = None,
 ) -> list[Span]:
-    date_list = date_spans(text) if dates else []
+    date_list = date_spans(text, language) if dates else []
     if times:
         date_list = _without_overlaps([*date_list, *time_spans(text)])
     cased = text
@@ -449,8 +455,9 @@ def _candidates(
     return sorted([*names, *date_list], key=lambda s: s.start)
 
 
-DATE_WORDS = WEEKDAY_CONTEXT | ORDINALS | WEEKDAYS | MONTHS
-"""Words that, left alone beside a date, are part of what it says ("Early" Friday, "Fourth" Thursday)."""
+DATE_WORDS = WEEKDAY_CONTEXT | ORDINALS | WEEKDAYS | MONTHS | OTHER_DATE_WORDS
+"""Words that, left alone beside a date, are part of what it says ("Early" Friday, "Fourth" Thursday, "Jeden"
+Montag)."""
 
 _OPENING_REST = 3
 """Words after the date shown with a sentence's opening word (:func:`_openings`): what the two say together."""
