@@ -19,7 +19,13 @@ from assistant.errors import ConfigError, ToolError
 from assistant.tools import BaseTool, Parameter, Progress, TranslationResult
 from assistant.tools.context import SAFETY_MARGIN, context_window, token_counter
 from assistant.tools.generate import TokenProgress, generate_checked, ticker
-from assistant.tools.languages import answered_in, language_or_auto, names_for_itself, one_language
+from assistant.tools.languages import (
+    answered_in,
+    given_back,
+    language_or_auto,
+    names_for_itself,
+    one_language,
+)
 from assistant.tools.prompts import render
 from assistant.tools.spans import shown_text
 from assistant.tools.text import PARAGRAPH_BREAK, Paragraph, chunk_text, split_paragraphs
@@ -66,8 +72,11 @@ class Cleaner:
 
     A reply is refused (None, with ``refused`` saying why) when it is surely not in the target
     language, the first of ``languages`` (:func:`~assistant.tools.languages.answered_in`: SmolLM2
-    asked for French answered a text mostly of emoji in Spanish), or has no letter for a piece that
-    has (SmolLM2 gave "😀😀😀😀😀 ok 😀😀😀" back as emoji alone, "ok" lost, to its token budget):
+    asked for French answered a text mostly of emoji in Spanish), is the input given back in its own language
+    (:func:`~assistant.tools.languages.given_back`: asked for English, SmolLM2 printed the Dutch input as it
+    was), or has no letter for a piece that
+    has (SmolLM2 gave "😀😀😀😀😀 ok 😀😀😀" back as emoji alone, "ok" lost, to its token budget), or lost a web
+    or e-mail address of the piece (:func:`addresses`):
     :func:`~assistant.tools.generate.generate_checked` asks once more, then says why in one line.
     """
 
@@ -112,6 +121,12 @@ class Cleaner:
         """Why ``out`` is no translation of the source into the target, where that can be told; else None."""
         if any(char.isalpha() for char in self.source) and out and not any(char.isalpha() for char in out):
             return "the reply had no words, only symbols or emoji"
+        lost = next((address for address in addresses(self.source) if address not in out), None)
+        if lost is not None:
+            return f"the reply lost the address {lost[:60]!r}"
+        kept = given_back(out, self.source, self.target) if self.target else None
+        if kept is not None:
+            return f"the reply was the input given back in {kept}, not a translation into {self.target}"
         other = answered_in(out, self.source, self.target, self.source_language) if self.target else None
         if other is not None:
             return f"the reply was in {other}, not {self.target}"
@@ -288,11 +303,29 @@ def looping(text: str, longest: int = 400) -> bool:
     return False
 
 
+_ADDRESS = re.compile(
+    r"(?<![\w@])(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>\"`]+|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+    re.IGNORECASE,
+)
+"""A web address (``https://…``, ``www.…``) or an e-mail address: a name for a machine, never translated."""
+
+
+def addresses(text: str) -> list[str]:
+    """The web and e-mail addresses in ``text`` (:data:`_ADDRESS`), without the punctuation of the sentence after
+    them ("https://example.com/start." ends a sentence): each must come back as it is in a translation.
+
+    Why: asked for Spanish, SmolLM2 gave "Write to help@example.org if you have a question." as "Eligo de esta
+    manera para ayudar a @example.org.", and a wrong address printed as the translation is data lost unseen."""
+    return [match.group().rstrip(".,;:!?)]}'\"»”’") for match in _ADDRESS.finditer(text)]
+
+
 def _has_letter(text: str) -> bool:
-    """Whether ``text`` shows a letter (:func:`~assistant.tools.spans.shown_text`): a terminal escape sequence's
-    letters are none. A coloured "!!!" (ESC [31m!!! ESC [0m) went to SmolLM2, which made it "À la foi,", and
-    a coloured word reached the prompt with its escape sequences (the sentiment tool reads text so too)."""
-    return any(char.isalpha() for char in shown_text(text)[0])
+    """Whether ``text`` shows a letter (:func:`~assistant.tools.spans.shown_text`) outside web and e-mail addresses
+    (:data:`_ADDRESS`): a terminal escape sequence's letters are none. A coloured "!!!" (ESC [31m!!! ESC [0m)
+    went to SmolLM2, which made it "À la foi,", and a coloured word reached the prompt with its escape sequences
+    (the sentiment tool reads text so too). A README's line that is a link alone came back from SmolLM2 as
+    "L'utilisateur avec le projet "Getting started" est préférable…", the address lost: it is kept as it is."""
+    return any(char.isalpha() for char in _ADDRESS.sub(" ", shown_text(text)[0]))
 
 
 def _source_language(value: str) -> str | None:

@@ -15,3 +15,18 @@ def test_a_chat_template_option_naming_a_directory_says_so(tmp_path: Path) -> No
 
     with pytest.raises(ConfigError, match=r"^chat_template file .* is a directory$"):
         _chat_format_option(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "found"),
+    [
+        ("Übermorgen kommt Anna nach Berlin.", "German", ["Anna", "Berlin"]),
+        ("Vorgestern war Anna in Berlin.", "German", ["Anna", "Berlin"]),
+        ("Durante la noche Juan llegó a Madrid.", "Spanish", ["Juan", "Madrid"]),
+    ],
+)
+def test_a_sentence_opening_time_word_of_another_language_is_no_name(text: str, language: str, found: list[str]) -> None:
+    """Reported by the NER helper: "Übermorgen", "Vorgestern" and "Durante" came out as names."""
+    from assistant.tools.spans import candidate_spans
+
+    assert [s.text for s in candidate_spans(text, dates=False, language=language)] == found

@@ -48,7 +48,7 @@ def test_crlf_blank_lines_separate_paragraphs_and_the_layout_joins_back() -> Non
 
 def test_translate_keeps_a_crlf_files_paragraphs_and_line_ends() -> None:
     backend = fake(reply=lambda prompt: last_user_text(prompt).upper())
-    result = get_tool("translate").run(CRLF_TEXT, backend, to="de")
+    result = get_tool("translate").run(CRLF_TEXT, backend, to="en")
     assert result.translation == "GOOD MORNING.\r\n\r\nTHANK YOU VERY MUCH.\r\n\r\n\r\nGOOD NIGHT.\r\n"
     assert result.paragraphs == 3
 
@@ -139,7 +139,7 @@ def test_translating_one_line_drops_the_models_remark_after_it(reply: str, to: s
 def test_a_multi_line_paragraph_keeps_its_lines() -> None:
     backend = fake(reply=lambda prompt: last_user_text(prompt).upper())
     poem = "Roses are red,\nviolets are blue."
-    assert get_tool("translate").run(poem, backend, to="fr").translation == poem.upper()
+    assert get_tool("translate").run(poem, backend, to="en").translation == poem.upper()
 
 
 # ---- 5. a whole first sentence is a whole one-sentence summary ------------------------------------------

@@ -30,28 +30,28 @@ FUNCTION_WORDS = {
     "algo mucho muchos mucha muchas poco bien días noches tardes adiós hasta desde sobre "
     "entre nosotros ellos ella ellas les te nos fue tengo tiene tienen hace cuando donde "
     "quiero le si o a anoche anteayer nadie pasado todavía quizás quizá además tarde "
-    "temprano ojalá",
+    "temprano ojalá durante",
     "Italian": "il lo la gli le un una e è sono che di da per con non molto io tu lui lei noi voi mio "
     "mia ma del della al in se qui grazie ciao l d oggi ieri domani adesso ora poi sempre "
     "anche ancora qua lì là sì perché quando cosa questo questa questi quello quella tutto "
     "tutti tutta niente bene buongiorno buonasera arrivederci ho hai abbiamo avete hanno "
     "stato stata essere avere mi ti ci nel nella sul sulla alla dei delle degli si o a "
     "allora stasera stamattina dopo prima spesso forse purtroppo inoltre comunque però "
-    "invece infatti finalmente",
+    "invece infatti finalmente durante",
     "Portuguese": "o os as um uma e é são está que de em para com não no muito eu você nós meu minha mas "
     "do da dos das na se obrigado obrigada olá hoje ontem amanhã agora depois antes sempre "
     "nunca também aqui ali sim como porque quando onde quem isso isto este esta esse essa "
     "aquele tudo todos nada bem dia noite tchau adeus estou estamos tem têm tenho foi ser "
     "estar vocês ele ela eles elas pelo pela num numa ao até por sobre entre desde todo "
     "toda todas te me nos a mais então ainda talvez infelizmente porém contudo entretanto "
-    "já mesmo assim tarde",
+    "já mesmo assim tarde durante",
     "German": "der die das den dem ein eine und ist sind ich du er sie wir ihr nicht mit für auf zu "
     "von bin sehr danke dank vielen es wie was auch an in heute gestern morgen jetzt dann "
     "immer nie noch schon hier dort ja nein warum wann wo wer dieser diese dieses alles "
     "alle nichts viel guten nacht hallo bitte haben habe wird werden kann muss mein meine "
     "dein sein seine uns euch im zum zur vom beim aus bei nach über unter oder aber dich "
     "dir mich mir des als danach vielleicht leider damals gleich sofort zuerst endlich "
-    "trotzdem deshalb außerdem manchmal wieder",
+    "trotzdem deshalb außerdem manchmal wieder übermorgen vorgestern",
     "Dutch": "de het een en is zijn ik jij je hij zij wij er niet met voor op van dat dit ook heel "
     "dank bedankt in vandaag gisteren morgen nu altijd nooit nog hier daar ja nee hoe "
     "waarom wanneer waar wie wat deze alles niets veel goed goede dag nacht hallo "

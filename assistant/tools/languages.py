@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .language_words import (
+    _SHARES,
     FUNCTION_WORDS,
     INSTEAD_SCORE,
     _script,
@@ -404,7 +405,8 @@ def answered_in(reply: str, source: str, target: str, source_language: str | Non
     words surely are in) or in English, the language of the tool's prompt, is not refused: such a reply is
     the input kept (a name, a title, a term with no translation) or the model's own chatter, which the
     translate tool's cleaner removes and which a model echoing its prompt shows
-    (:func:`~assistant.tools.generate.echoes_prompt`); what is surely wrong is a third language.
+    (:func:`~assistant.tools.generate.echoes_prompt`); what is surely wrong is a third language. The input
+    given back in its language, told by more evidence, is :func:`given_back`'s to refuse.
 
     A target not written in Latin letters (Japanese, Russian, Amharic) refuses a reply mostly in another
     script, whatever it is: asked for Japanese, SmolLM2's English or Latin-letter gibberish passed. So does
@@ -455,3 +457,72 @@ def answered_in(reply: str, source: str, target: str, source_language: str | Non
         if found is not None and found not in kept:
             return found
     return None
+
+
+_PROSE = re.compile(r"(?:[^\W_]|[\s.,!?;:'\"«»„“”‘’¿¡…–—%€$£&-])*")
+"""Text made of words and a sentence's punctuation only: no brackets, ``=``, slashes or ``#`` of code or a URL."""
+_CAPITALISED = re.compile(r"[^\W\d_]+")
+
+GIVEN_BACK_SHARE = 0.5
+"""Least share of a reply's different words that are the input's for a reply in the input's language to be the input
+given back (reworded, in a loop or as it was) rather than a text of its own: "L'enfant est très bon et nous allons à
+la plage." for "Il fait très beau aujourd'hui et nous allons à la plage." (7 of 11), "Eu não sei que está ao que o
+que está ao que está." for "Eu não sei onde está a estação de comboios." (4 of 7), against the chatter "Sure, this
+is what you asked for and it is done." for "Good morning, my friend, how are you today?" (1 of 10), kept as before."""
+
+
+def given_back(reply: str, source: str, target: str) -> str | None:
+    """The input's language where ``reply``, asked to translate ``source`` into ``target``, is the input given back
+    in it (unchanged, or mostly its words); else None.
+
+    Asked for English, SmolLM2 gave back "Ik heb geen tijd om vandaag naar de winkel te gaan." as it was, and for
+    German "The museum is closed on Mondays and the park is open on Fridays.": both printed as translations.
+    :func:`answered_in` keeps a reply in the input's language (a name or title kept); this tells that apart by
+    evidence, and refuses only where all of it is sure: the input is surely in a language (:func:`written_in`:
+    function words, so names, numbers and a single word say nothing) other than the target's; it is prose, not
+    code or a URL, and not a title or list of names (a word that is no function word in lower case); the reply
+    is surely in that language too, at least :data:`GIVEN_BACK_SHARE` of its different words are the input's
+    (case, spacing and punctuation aside), and the words
+    it adds hold less than one of the target's (:data:`INSTEAD_SCORE`: "J'adore pizza, it is very good…" is a
+    translation begun, which :func:`answered_in` judges). The target's own text is told apart only where the
+    target is a language of :data:`FUNCTION_WORDS` or written in another script: Polish or Czech text ("i", "a",
+    "to", "on") may look English by its short words, so a reply given back for such a target is not refused here.
+    An input mostly in a script that is none of the target's is given back when the reply is mostly in that script
+    and holds none but the input's words; that script is then named ("Arabic script", "Japanese").
+    """
+    writing = written_with(target)
+    if writing is None:
+        return None
+    target_language, scripts = writing
+    given = _text_words(source)
+    counts = _script_counts(given)
+    if counts.get("LATIN", 0) * 2 < sum(counts.values()):
+        # An input mostly in another script, given back: "مرحبا يا صديقي، كيف حالك اليوم؟" is no English, nor
+        # is "Доброе утро, как дела." for "Доброе утро, мой друг, как дела?". Its words only: more of the input's
+        # script after it is kept ("東京は日本の首都です。" and a sentence more, for French), as
+        # :func:`answered_in` keeps the input's script for a Latin target.
+        own = _scripts_of(given) - {"LATIN"}
+        if sum(counts.values()) < SCRIPT_LETTERS or own & scripts:
+            return None
+        words = _text_words(reply)
+        weight = _weighed(_script_counts(words))
+        mostly = 2 * sum(weight.get(name, 0) for name in own) > sum(weight.values())
+        if not words or not set(words) <= set(given) or not mostly:
+            return None
+        script = max(own, key=lambda name: (name != "CJK", counts[name]))  # kana say Japanese, as kanji cannot
+        return SCRIPT_LANGUAGES.get(script, f"{script.title()} script")
+    if target_language not in FUNCTION_WORDS and "LATIN" in scripts:
+        return None
+    language = written_in(given)
+    if language is None or language == target_language or not _PROSE.fullmatch(unicodedata.normalize("NFC", source)):
+        return None
+    if not any(word.islower() and word not in _SHARES for word in _CAPITALISED.findall(source)):
+        return None  # "The Lord of the Rings", "Barack Obama and Angela Merkel": a title or names, kept
+    words = _text_words(reply)
+    held = set(given)
+    if not words or written_in(words) != language:
+        return None
+    if language_scores([word for word in words if word not in held]).get(target_language, 0.0) >= INSTEAD_SCORE:
+        return None  # words of the target added to the input's: a translation begun, not the input given back
+    distinct = set(words)  # a reply going round in a loop of the input's words is the input given back too
+    return language if len(distinct & held) >= GIVEN_BACK_SHARE * len(distinct) else None
