@@ -64,7 +64,15 @@ class ConversationBranches:
         assert recorder.conversation_id is not None
         # The recorder's head, not the store's: another window or `prompt -c` on this
         # conversation may have moved the stored head to a branch this chat is not on.
-        return recorder.store.messages(recorder.conversation_id, head=recorder.head)
+        stored = recorder.store.messages(recorder.conversation_id, head=recorder.head)
+        if not stored:
+            # A stored conversation has its first turn from the start, so none is left only when it
+            # left the history meanwhile (`history delete` in another terminal): `r` said "message 4
+            # is not on the branch shown" instead. The store's words for the same case (start_turn).
+            raise HistoryError(
+                f"no conversation with id {recorder.conversation_id} (deleted?); start a new conversation"
+            )
+        return stored
 
     def _continue_from(self, stored: list[StoredMessage]) -> None:
         """The model's view of the conversation becomes ``stored`` (the turns the next one follows)."""

@@ -20,6 +20,7 @@ KEY_HELP: tuple[KeyHelp, ...] = (
     KeyHelp("Message box", "Shift+Enter / Ctrl+J", "Insert a newline"),
     KeyHelp("Message box", "Up / Down", "Previous / next sent message (on the first / last line)"),
     KeyHelp("Message box", "PageUp / PageDown", "Scroll the conversation (at the top: earlier turns)"),
+    KeyHelp("Message box", "Esc", "Take back a message sent while the model loads"),
     KeyHelp("Reply", "Esc", "Stop the reply; the partial text stays, marked interrupted"),
     KeyHelp("Reply", "F4", "Copy the last reply to the clipboard (OSC 52)"),
     KeyHelp("Reply", "Ctrl+R", "Write the last reply again; the old one stays as another version"),

@@ -27,7 +27,8 @@ from textual.worker import get_current_worker
 
 from ...errors import AssistantError
 from ...inspect.attention import DEFAULT_WINDOW, AttentionViewState, summary_line
-from ..text import visible_text
+from ...terminal_text import message_line
+from ..text import visible_line
 from ..widgets.border_text import longest_fitting
 from .help import HELP_BINDING, ViewHelp
 
@@ -158,7 +159,7 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = Text(f"Attention — {visible_text(self.label)}")  # a Text: a str is markup
+            box.border_title = Text(f"Attention — {visible_line(self.label)}")  # a Text: a str is markup; one line
             box.border_subtitle = HINTS[0]  # fitted to the box's width once laid out (on_resize)
             yield Static("", classes="title", markup=False)
             yield Static(Text("Starting…"), classes="status", markup=False)
@@ -204,7 +205,7 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
             self.post_message(AttentionReady(maps, backend.model_name))
 
     def on_attention_progress(self, message: AttentionProgress) -> None:
-        self.query_one(".status", Static).update(Text(visible_text(message.text)))
+        self.query_one(".status", Static).update(Text(message_line(message.text)))  # a model name's line break too
 
     async def on_attention_ready(self, message: AttentionReady) -> None:
         from ..widgets.attention_map import AttentionMap, map_legend
@@ -231,7 +232,7 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
         for indicator in self.query(LoadingIndicator):
             indicator.remove()
         self.query_one(".status", Static).update(
-            Text(f"No attention map: {visible_text(error)}", style="bold red")
+            Text(f"No attention map: {message_line(error)}", style="bold red")
         )
 
     # ---- keys -------------------------------------------------------------------------------------
@@ -244,7 +245,7 @@ class AttentionScreen(ViewHelp, ModalScreen[None]):
     def _refresh(self) -> None:
         if self.state is None:
             return
-        self.query_one(".title", Static).update(Text(visible_text(self.state.title())))
+        self.query_one(".title", Static).update(Text(visible_line(self.state.title())))
         self.query_one(".detail", Static).update(self.detail_text())
         self.heatmap.redraw()
 

@@ -77,6 +77,7 @@ class ChatScreen(
     AUTO_FOCUS = "PromptInput"
     BINDINGS = [
         Binding("escape", "stop", "Stop reply"),
+        Binding("escape", "take_back", "Take back message"),
         Binding("escape", "cancel_edit", "Cancel edit"),
         Binding("ctrl+r", "regenerate_last", "Regenerate", show=False),
         Binding("f2", "settings", "Settings"),
@@ -149,6 +150,8 @@ class ChatScreen(
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":
             return self._generating  # "esc Stop reply" in the footer only while a reply runs
+        if action == "take_back":
+            return self.queued is not None and not self._generating
         if action == "cancel_edit":
             return self.editing is not None and not self._generating
         return True

@@ -260,8 +260,16 @@ class BranchActions(_Screen):
             return
         for widget, message_id in ((user, turn.user_message_id), (reply, turn.reply_message_id)):
             if widget is not None:
+                try:
+                    versions = self.controller.versions(message_id)
+                except AssistantError as exc:
+                    # The turn left the history meanwhile (`history delete` in another terminal deleted
+                    # the conversation during the reply): a crash at the end of the reply lost the
+                    # whole screen. The turn stays drawn, without ids: not stored, nothing to edit.
+                    self.notify(f"{exc}; this turn is not stored", title="History", severity="warning")
+                    return
                 widget.message_id = message_id
-                widget.set_versions(*self.controller.versions(message_id))
+                widget.set_versions(*versions)
 
     async def redraw_branch_from(self, message: ChatMessage) -> None:
         """Draw the active branch again from ``message`` on, as stored (after a regenerate that failed)."""

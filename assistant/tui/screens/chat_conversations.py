@@ -68,6 +68,14 @@ class ConversationActions(_Screen):
         # Into an empty box; beside a draft it is parked in the Up history (quitting keeps it).
         self._give_back(queued, "The message waiting for the model was not sent")
 
+    def action_take_back(self) -> None:
+        """Esc on a message waiting for the model to load: it is not sent, and comes back into the box.
+
+        Esc stops a reply, but a message sent while the model loaded is no reply yet: Esc did
+        nothing, and the message went anyway once the model was ready.
+        """
+        self.return_queued()
+
     # ---- drafts ---------------------------------------------------------------------
     def keep_draft(self) -> None:
         """On quitting: the unsent text is kept for this conversation (see :mod:`..remembered`).

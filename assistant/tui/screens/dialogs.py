@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Static
 
-from ..text import visible_text
+from ..text import visible_line, visible_text
 from ..widgets.key_order import LineInput
 from .help import HELP_BINDING, ViewHelp
 
@@ -51,7 +51,7 @@ class AskText(ViewHelp, ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = Text(visible_text(self.title_text))  # a Text: a str is markup
+            box.border_title = Text(visible_line(self.title_text))  # a Text: a str is markup; one line
             yield LineInput(self.shown_value, id="answer")
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")

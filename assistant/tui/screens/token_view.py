@@ -30,7 +30,7 @@ from textual.widgets import Footer, ProgressBar, Static
 
 from ...inspect.pieces import TokenPiece
 from ...inspect.token_view import ReplyTokens, Setting, TokenViewState, share_rows
-from ..text import visible_text
+from ..text import visible_line, visible_text
 from ..widgets.token_panel import TokenPanel, legend_text, token_detail
 from ..widgets.token_strip import TokenStrip
 from .help import HELP_BINDING, ViewHelp
@@ -129,7 +129,7 @@ class TokenViewScreen(TokenViewWork, ViewHelp, ModalScreen[None]):
     # ---- layout --------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Vertical(id="box") as box:
-            box.border_title = Text(f"Tokens of {visible_text(self.label)}")  # a Text: a str is markup
+            box.border_title = Text(f"Tokens of {visible_line(self.label)}")  # a Text: a str is markup; one line
             yield Static("", id="source", markup=False)
             yield Static(legend_text(self.state), id="legend", markup=False)
             yield ProgressBar(id="progress", show_eta=False)
