@@ -148,7 +148,7 @@ value), ``-o n_ctx=1e400`` as ``inf``."""
 
 def typed_text(value: Any) -> str:
     """``value`` as the user typed it, for an error line: text as given (controls visible, a long one
-    clipped to its first 40 characters and its length), anything else as its ``repr``."""
+    clipped to its first 40 characters and its length), anything else as its ``repr`` (clipped alike)."""
     if not isinstance(value, str):
         try:
             shown = repr(value)
@@ -156,6 +156,8 @@ def typed_text(value: Any) -> str:
             return f"a number of about {int(value.bit_length() * 0.30103):,} digits"
         if isinstance(value, int) and len(shown) > 40:
             return f"{shown[:40]}… ({len(shown):,} digits)"
+        if len(shown) > 60:  # a Python caller's list of 100,000 stops was a 600 KB error line
+            return f"{shown[:40]}… ({len(shown):,} characters)"
         return shown
     from .terminal_text import visible_text
 

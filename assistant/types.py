@@ -198,6 +198,9 @@ class GenerationParams:
                 raise ConfigError(str(exc)) from None
         if isinstance(self.stop, str):
             self.stop = [self.stop]
+        from .option_values import check_stop_sequences  # the -o / template limits, for the Python API too
+
+        check_stop_sequences(self.stop)
         if any(not s for s in self.stop):
             raise ConfigError("stop sequences must not be empty")
         if self.stop and self.json_schema is not None:
@@ -232,7 +235,9 @@ class GenerationParams:
         if not isinstance(stop, str) and (
             not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop)
         ):
-            raise ConfigError(f"stop must be a text or a list of texts, not {stop!r}")
+            from .option_values import typed_text
+
+            raise ConfigError(f"stop must be a text or a list of texts, not {typed_text(stop)}")
         if isinstance(stop, tuple):
             self.stop = list(stop)
 

@@ -30,3 +30,21 @@ def test_a_sentence_opening_time_word_of_another_language_is_no_name(text: str, 
     from assistant.tools.spans import candidate_spans
 
     assert [s.text for s in candidate_spans(text, dates=False, language=language)] == found
+
+
+def test_a_wrong_stop_list_is_quoted_short() -> None:
+    """Reported by the structured helper: ``stop=[None] * 100000`` gave a 600 KB "one-line" error."""
+    from assistant.types import GenerationParams
+
+    with pytest.raises(ConfigError, match=r"^stop must be a text or a list of texts, not \[None, .*characters\)$") as err:
+        GenerationParams(stop=[None] * 100000).validate()  # type: ignore[list-item]
+    assert len(str(err.value)) < 120
+
+
+@pytest.mark.parametrize("reply", ['{"n": 1e999}', 'Here: {"n": 1' + "1" * 5000 + "}"])
+def test_a_template_json_answer_with_a_number_python_cannot_hold_is_an_error_not_inf(reply: str) -> None:
+    """Reported by the structured helper: template JSON answers read 1e999 as inf and raised on 5,000 digits."""
+    from assistant.templates.strategies import parse_json_answer
+
+    extraction = parse_json_answer(reply, None)
+    assert extraction.answer is None and "cannot be read" in (extraction.error or "")

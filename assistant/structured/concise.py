@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..text_checks import RepeatedKey, refuse_repeated_keys
-from .output import NotJsonConstant, refuse_constant
+from .output import NotJsonConstant, NumberOutOfRange, bounded_int, refuse_constant
 
 CONCISE_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 """Type words of the concise syntax and the JSON Schema types they stand for (llm's four)."""
@@ -130,9 +130,14 @@ def _looks_like_path(text: str) -> bool:
 
 def _json_schema(text: str, where: str) -> dict[str, Any]:
     try:
-        schema = json.loads(text, object_pairs_hook=refuse_repeated_keys, parse_constant=refuse_constant)
+        # 1e999 reads as inf here, which check_schema then refuses naming its place (schema.maximum)
+        schema = json.loads(
+            text, object_pairs_hook=refuse_repeated_keys, parse_constant=refuse_constant, parse_int=bounded_int
+        )
     except NotJsonConstant as exc:  # Python reads NaN; it would be written back into the prompt as NaN
         raise ConfigError(f"{where} is not valid JSON: {exc} is not JSON") from None
+    except NumberOutOfRange as exc:  # 5,000 digits were a ValueError traceback
+        raise ConfigError(f"{where}: {exc}") from None
     except RepeatedKey as exc:
         raise ConfigError(f"{where}: the key {exc.key[:60]!r} is given twice in one object") from None
     except json.JSONDecodeError as exc:

@@ -10,6 +10,7 @@ servers) only gets its reply *validated*, which the user is told once.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .schema import validate
@@ -30,11 +31,13 @@ def check_reply(text: str, finish_reason: str, schema: dict[str, Any] | None) ->
     if finish_reason == "cancelled":
         return None, "the reply was cancelled before the JSON document was complete"
     try:
-        value = json.loads(text, parse_constant=refuse_constant)
+        value = json.loads(text, **JSON_READ_HOOKS)
     except json.JSONDecodeError as exc:
         return None, f"the reply is not one JSON document: {exc.msg} at position {exc.pos}"
     except NotJsonConstant as exc:
         return None, f"the reply is not one JSON document: {exc} is not JSON"
+    except NumberOutOfRange as exc:
+        return None, f"the reply's JSON cannot be read: {exc}"
     except RecursionError:
         return None, "the reply is not one JSON document: it nests too deeply to read"
     problems = validate(value, schema) if schema is not None else []
@@ -69,6 +72,48 @@ def refuse_constant(name: str) -> Any:
     """Python's reader takes ``NaN`` and ``Infinity``; JSON has neither, and ``--json`` would print them
     back as invalid JSON, so a reply holding one is refused (``parse_constant=`` of every reply reader)."""
     raise NotJsonConstant(name)
+
+
+class NumberOutOfRange(ValueError):
+    """A JSON number no Python number holds as written (see :func:`finite_float`, :func:`bounded_int`)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        shown = self.text if len(self.text) <= 24 else f"{self.text[:20]}... ({len(self.text):,} characters)"
+        return f"the number {shown} is too large to read"
+
+
+def finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, as a float; :class:`NumberOutOfRange` past the float range.
+
+    Python reads ``1e999`` as infinity: a reply held to ``type: number`` (no ``maximum``) that wrote it
+    was taken as ``inf`` and ``--json`` printed it back as ``Infinity``, which is no JSON.
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise NumberOutOfRange(text)
+    return value
+
+
+def bounded_int(text: str) -> int:
+    """A JSON integer; :class:`NumberOutOfRange` past Python's limit on reading digits (4,300 by default),
+    where ``int()`` raised a bare ValueError that no reader caught: a traceback, not an error line."""
+    try:
+        return int(text)
+    except ValueError:
+        raise NumberOutOfRange(text) from None
+
+
+JSON_READ_HOOKS: dict[str, Any] = {
+    "parse_constant": refuse_constant,
+    "parse_float": finite_float,
+    "parse_int": bounded_int,
+}
+"""``json.loads`` keywords for untrusted JSON (replies, schemas): no ``NaN``/``Infinity``
+(:class:`NotJsonConstant`), no number Python would read as infinity or cannot read (:class:`NumberOutOfRange`)."""
 
 
 def unconstrained_note(backend_name: str, reason: str = "") -> str:

@@ -110,13 +110,15 @@ def parse_json_answer(text: str, schema: dict[str, Any] | None) -> Extraction:
     """The first JSON value in the reply (a fenced block wins), checked against ``schema``."""
     fenced = _FENCE.search(text)
     candidate = fenced.group(1) if fenced else text
-    from ..structured.output import NotJsonConstant, refuse_constant
+    from ..structured.output import JSON_READ_HOOKS, NotJsonConstant, NumberOutOfRange
 
     value: Any = None
     try:
-        value = json.loads(candidate, parse_constant=refuse_constant)
+        value = json.loads(candidate, **JSON_READ_HOOKS)
     except NotJsonConstant as exc:  # NaN: --json would print it back as invalid JSON
         return Extraction(error=f"the reply is not valid JSON: {exc} is not JSON")
+    except NumberOutOfRange as exc:  # 1e999 read as inf, or an integer past Python's digit limit
+        return Extraction(error=f"the reply's JSON cannot be read: {exc}")
     except RecursionError:
         return Extraction(error="the reply is not valid JSON: it nests too deeply to read")
     except json.JSONDecodeError:
@@ -142,9 +144,9 @@ def _first_json_value(text: str) -> tuple[Any] | str:
     often holds one (``Use {name} for the name: {"name": "Ada"}``), and giving up
     there reported a reply holding valid JSON as "not valid JSON".
     """
-    from ..structured.output import NotJsonConstant, refuse_constant
+    from ..structured.output import JSON_READ_HOOKS, NotJsonConstant, NumberOutOfRange
 
-    decoder = json.JSONDecoder(parse_constant=refuse_constant)
+    decoder = json.JSONDecoder(**JSON_READ_HOOKS)
     first_error: json.JSONDecodeError | None = None
     starts = (match.start() for match in re.finditer(r"[\[{]", text))
     for tries, start in enumerate(starts):
@@ -156,6 +158,8 @@ def _first_json_value(text: str) -> tuple[Any] | str:
             first_error = first_error or exc
         except NotJsonConstant as exc:
             return f"the reply is not valid JSON: {exc} is not JSON"
+        except NumberOutOfRange as exc:
+            return f"the reply's JSON cannot be read: {exc}"
         except RecursionError:
             return "the reply is not valid JSON: it nests too deeply to read"
     if first_error is None:
