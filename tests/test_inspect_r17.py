@@ -26,7 +26,7 @@ def test_compare_folds_its_agreement_summary_to_the_terminal(width: int) -> None
     runs = [_compare_run("llama-cpp", 20), _compare_run("transformers", 20)]
     agreement = measure_agreement(runs[0], runs[1], 5)
     lines = render_side_by_side(runs, agreement, width=width).splitlines()
-    assert all(display_width(line) <= width for line in lines), "\n".join(lines)
+    assert all(display_width(line) < width for line in lines), "\n".join(lines)
     summary = " ".join(lines[len(lines) - lines[::-1].index("") :])
     for part in ("agreement: prompt token ids identical", "all 20 generated tokens identical", "over 20 step(s)"):
         assert part in summary, summary

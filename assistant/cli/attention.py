@@ -264,7 +264,12 @@ def print_heatmap(
     # wrapped it leaving a space at each line's end, and filled the last column (some terminals wrap there)
     for line in f"reply: {visible_text(reply)}".split("\n"):
         say(line, " ")
-    console.print(att.heatmap_text(view, colour=colour))
+    heatmap = att.heatmap_text(view, colour=colour)
+    header = heatmap.plain.split("\n", 1)[0]
+    if not header.strip():  # no column numbered, no reply start among them (`--window 1`): a line of spaces
+        heatmap = heatmap[len(header) + 1 :]
+        heatmap.no_wrap = True  # a slice keeps the crop, not this
+    console.print(heatmap)
     say(att.summary_line(maps, len(view.labels)), style="dim")
     if colour:
         say(

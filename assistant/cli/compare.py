@@ -278,10 +278,14 @@ def render_side_by_side(runs: list[Any], agreement: Any, width: int | None = Non
     (:func:`~assistant.cli.inspect_tokens.terminal_width`). ``shutil``'s own rule asked
     stdout alone, so ``assistant compare … | less`` on an 80-column terminal drew a
     100-column table, and the terminal wrapped its rule and every long row.
+
+    Lines keep the terminal's last column spare, as those of ``tokenize``, ``next`` and
+    ``attention`` do: filled to the last column, a terminal that wraps there showed a
+    blank line under each full row and under the rule.
     """
     from .inspect_tokens import terminal_width
 
-    total = width or terminal_width()
+    total = (width or terminal_width()) - 1  # the terminal's last column spare, as every view's lines
     label_width = 15
     column = (total - label_width - 3) // 2
     left, right = runs

@@ -9,7 +9,7 @@ the model (token pieces) is printed through the one sanitizer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -188,7 +188,7 @@ def tokenize_lines(
     between parts to fit it (:mod:`~assistant.inspect.lines`), never inside a
     ``[piece]``, and so are the tokens' bytes (:func:`token_table`); None: one line each.
     """
-    from ..inspect.lines import fold, fold_line, fold_words
+    from ..inspect.lines import chop, fold, fold_line, fold_words
     from ..terminal_text import visible_text
 
     count = len(pieces)
@@ -203,7 +203,7 @@ def tokenize_lines(
     if width is None:
         lines = [" · ".join(head), "".join(row), ""]
     else:
-        lines = [*fold_words(head, " · ", width - 1), *fold(row, "", width - 1), ""]
+        lines = [*fold_words(head, " · ", width - 1), *fold(chop(row, width - 1), "", width - 1), ""]
     return [*lines, *token_table(pieces, width)]
 
 
@@ -226,9 +226,16 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
     id_width = max((len(str(p.token_id)) for p in pieces), default=2)
     # a text past 99,999 tokens (a pasted book) has 6-digit row numbers: each of those rows sat a cell right
     index_width = max(5, len(str(len(pieces) - 1)))
-    start = index_width + 2 + id_width + 2  # where the piece starts
+    gap = "  "
+    if width is not None and width - 1 - (index_width + id_width + 4) - 3 < MIN_LABEL_WIDTH:
+        # under 23 columns or so not even a cut piece and a byte fit after the padded number and id: the
+        # row gets its number's own digits and one-space gaps (at 20 columns every row was 22 cells)
+        index_width, gap = len(str(len(pieces) - 1)), " "
+    start = index_width + id_width + 2 * len(gap)  # where the piece starts
     column = piece_column(start, width)
     lead = start + column + 1  # where the bytes start
+    # where a row's bytes go on: beside the piece, or (no byte fits there) under it, from the piece column
+    bytes_at = lead if width is None or lead + 2 < width else max(0, min(start, width - 3))
     kinds = [
         "special" if p.special else ("" if p.text is not None else "part of a character") for p in pieces
     ]
@@ -236,7 +243,7 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
     noted = max((len(p.piece) for p, kind in zip(pieces, kinds) if kind), default=0)  # widest noted row's
     below = False  # notes on a line of their own, under the piece: not even one byte fits beside them
     if width is not None:
-        per_line = min(per_line, max(1, (width - lead) // 3))  # "xx " a byte: width - 1 cells, a spare column
+        per_line = min(per_line, max(1, (width - bytes_at) // 3))  # "xx " a byte: width - 1 cells, one spare
         room = width - 1 - lead - 1 - max((len(kind) for kind in kinds), default=0)
         below = room < 2
         noted = per_line if below else min(noted, max(1, (room + 1) // 3))
@@ -247,7 +254,7 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
         step = max(1, noted if kind else per_line)  # a control token's note over no bytes: noted 0
         chunks = [piece.piece[at : at + step].hex(" ") for at in range(0, len(piece.piece), step)] or [""]
         shown = _pad(_fitted_piece(piece, width, start), column)
-        head = f"{index:>{index_width}}  {piece.token_id:>{id_width}}  {shown} "
+        head = f"{index:>{index_width}}{gap}{piece.token_id:>{id_width}}{gap}{shown} "
         note_line = ""
         if not kind:
             first = chunks[0]
@@ -258,14 +265,18 @@ def token_table(pieces: list[TokenPiece], width: int | None = None) -> list[str]
         else:  # at 40 columns "part of a character" beside a byte made a 53-cell row the terminal wrapped
             indent = start if width is None else max(0, min(start, width - 1 - len(kind)))  # left, if need be
             first, note_line = chunks[0], " " * indent + kind
-        if width is not None and cell_len(head) > lead and cell_len(head) + len(first) >= width:
+            if width is not None and len(note_line) >= width:  # 19 cells: at 17 columns, between its words
+                from ..inspect.lines import fold_line
+
+                note_line = "\n".join(fold_line(kind, " ", width - 1))
+        if width is not None and cell_len(head) > bytes_at and cell_len(head) + len(first) >= width:
             # a wide piece pushed its bytes (and their note: a 3-byte piece of an emoji, at 60 columns) past
             # the width: they start a line below, under the bytes column, where they were fitted to the width
             lines.append(head.rstrip())
-            head = " " * lead
+            head = " " * bytes_at
         lines.append(f"{head}{first}".rstrip())
-        lines += [" " * lead + chunk for chunk in chunks[1:]]
-        lines += [note_line] if note_line else []
+        lines += [" " * bytes_at + chunk for chunk in chunks[1:]]
+        lines += note_line.split("\n") if note_line else []
     return lines
 
 
@@ -403,6 +414,9 @@ def next_lines(
         notes = [why for why in whys if why]
         layout = fit_rows(width, label_width, len(result.candidates), notes)
         room = width - 1 - layout.row_width(0, notes)  # the token column's cells in the narrowest layout
+        if room < MIN_LABEL_WIDTH:  # not even a cut token fits beside the numbers: each row in two lines
+            layout = replace(layout, folded=True)
+            room = width - 1 - layout.rank - layout.gap
         if label_width > room:  # a long token still made every row wrap: cut, as the chat app's narrow panel
             from ..inspect.attention import short_label
 
@@ -414,17 +428,23 @@ def next_lines(
     top_line = [f"after {count} token{'s' * (count != 1)}", *_settings(result)]
     header = f"{'':>{layout.rank}}{gap}{'token':<{label_width}}{gap}{'model':>7}"
     header += f"{gap}{'':<{bar_width}}{gap}{'sampled':>7}" if bar_width else f"{gap}{'sampled':>7}"
-    lines = [*(fold_words(top_line, " · ", width - 1) if width else [" · ".join(top_line)]), header.rstrip()]
+    headers = [header.rstrip()]
+    if layout.folded:  # the token's line, then the numbers' line under it
+        headers = [f"{'':>{layout.rank}}{gap}token", f"{'model':>7}{gap}{'sampled':>7}"]
+    lines = [*(fold_words(top_line, " · ", width - 1) if width else [" · ".join(top_line)]), *headers]
     for rank, (candidate, label, cut) in enumerate(zip(result.candidates, labels, cuts), start=1):
         model = probability_text(candidate.prob)
         model += f"{gap}{bar(candidate.prob, bar_width)}" if bar_width else ""
         if cut is not None:
-            sampled = f"{probability_text(0.0)}{gap}{cut}"
+            sampled = probability_text(0.0) if layout.folded else f"{probability_text(0.0)}{gap}{cut}"
         elif candidate.p_sampled is None:
             sampled = f"{'?':>7}"
         else:
             sampled = probability_text(candidate.p_sampled)
             sampled += f"{gap}{bar(candidate.p_sampled, bar_width)}" if bar_width else ""
+        if layout.folded and width is not None:
+            lines += folded_row(f"{rank:>{layout.rank}}{gap}{label}", model, sampled, cut, width)
+            continue
         row = f"{rank:>{layout.rank}}{gap}{_pad(label, label_width)}{gap}{model}{gap}{sampled}"
         lines.append(row.rstrip())
     greedy = result.greedy
@@ -470,15 +490,35 @@ def top_p_count_note(result: NextToken) -> str | None:
     return f"top-p {p.top_p:g} counts within what top-k {p.top_k} keeps"
 
 
+def folded_row(head: str, model: str, sampled: str, cut: str | None, width: int) -> list[str]:
+    """A candidate's row on a terminal too narrow for it (under 34 columns or so): rank and token on a
+    line, the two probabilities on the next, a cut note beside them where it fits, else under ``sampled``.
+
+    The narrowest one-line row (a 5-cell token, no bars, ``✗ top-p``) is 32 cells: at 20 columns the
+    terminal wrapped every row's numbers under the next row's rank.
+    """
+    from rich.cells import cell_len
+
+    numbers = f"{model} {sampled}"
+    if cut is None:
+        return [head, numbers]
+    if cell_len(f"{numbers} {cut}") < width:
+        return [head, f"{numbers} {cut}"]
+    indent = max(0, min(len(model) + 1, width - 1 - cell_len(cut)))  # under "sampled", left if need be
+    return [head, numbers, " " * indent + cut]
+
+
 @dataclass(frozen=True)
 class RowLayout:
     """How ``next`` draws a candidate's row: the spaces between columns, the rank's cells, the bars' cells
-    (0: no bars) and whether a cut is said shortly (``✗ top-p``, the value being on the top line)."""
+    (0: no bars), whether a cut is said shortly (``✗ top-p``, the value being on the top line) and
+    whether each row is folded in two (:func:`folded_row`)."""
 
     gap: int = 2
     rank: int = 4
     bar: int = BAR_WIDTH
     short: bool = False
+    folded: bool = False
 
     def cut_note(self, why: str) -> str:
         from ..inspect.token_view import CUT_MARK, short_cut_label

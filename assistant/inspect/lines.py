@@ -35,7 +35,8 @@ def fold_line(text: str, separator: str, width: int) -> list[str]:
 
 
 def fold_words(parts: Iterable[str], separator: str, width: int) -> list[str]:
-    """:func:`fold`, with a part wider than ``width`` on its own folded between its words.
+    """:func:`fold`, with a part wider than ``width`` on its own folded between its words, and a word
+    wider than ``width`` cut (:func:`chop`).
 
     For parts that are sentences (``0.4% of the 8192-token context window (8157 to
     spare)``): the terminal wrapped them inside a word at 40 columns. Parts that must stay
@@ -45,5 +46,17 @@ def fold_words(parts: Iterable[str], separator: str, width: int) -> list[str]:
 
     lines: list[str] = []
     for line in fold(parts, separator, width):
-        lines += fold_line(line, " ", width) if cell_len(line) > width else [line]
+        lines += fold(chop(line.split(" "), width), " ", width) if cell_len(line) > width else [line]
     return lines
+
+
+def chop(parts: Iterable[str], width: int) -> list[str]:
+    """``parts``, each one wider than ``width`` cells cut into pieces of ``width`` (the last one shorter).
+
+    For a part no line can hold whole: left to the terminal, it was cut at the terminal's last
+    column, which some terminals follow with a blank line (SmolLM2's token of 64 spaces as
+    ``next``'s greedy pick, ``[␣<0xF0><0x9F><0x98>]`` in ``tokenize``'s row at 20 columns).
+    """
+    from rich.cells import cell_len, chop_cells
+
+    return [cut for part in parts for cut in (chop_cells(part, width) if cell_len(part) > width else [part])]
