@@ -156,6 +156,10 @@ class Sentiment(BaseTool):
     30 KB review (6,000 tokens, one prompt of SmolLM2's 8k context) took minutes on two CPU cores with
     nothing on stderr, while only a text of several parts said what it was doing."""
 
+    many_labels = 100
+    """Labels from which a text of one part is reported before it is scored, however short: each label is scored
+    after the prompt in turn, and 1,000 labels took five minutes on two CPU cores with nothing on stderr."""
+
     per_label = 2
     """Examples of each label shown with ``examples=similar``."""
     tidy = True
@@ -291,8 +295,9 @@ class Sentiment(BaseTool):
             weight = count(piece)
             if progress is not None and len(pieces) > 1:  # a long document: seconds per part on a CPU
                 progress(index, len(pieces), f"classifying part {index + 1} of {len(pieces)}")
-            elif progress is not None and weight >= self.long_part_tokens:
-                progress(index, len(pieces), f"classifying {weight:,} tokens")
+            elif progress is not None and (weight >= self.long_part_tokens or len(labels) >= self.many_labels):
+                against = f" against {len(labels):,} labels" if len(labels) >= self.many_labels else ""
+                progress(index, len(pieces), f"classifying {weight:,} tokens{against}")
             prompt = self._prompt(piece, labels, examples)
             probabilities = softmax(label_scores(backend, prompt, candidates, baseline))
             weight_sum += weight

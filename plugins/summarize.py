@@ -294,7 +294,7 @@ class Summarize(BaseTool):
         if len(chunks) == 1:
             tick = self._ticker(report, 0, 1, "summarizing")
             step = self._summarize(backend, chunks[0], length, limit, tick, check, language)
-            return _result(step, length, check, chunks=1, rounds=1)
+            return _result(step, length, check, chunks=1, rounds=1, source=text)
 
         summaries: list[str] = []
         for index, chunk in enumerate(chunks):
@@ -311,7 +311,7 @@ class Summarize(BaseTool):
             if len(final) == 1:
                 tick = self._ticker(report, len(chunks), len(chunks), "combining the summaries")
                 step = self._combine(backend, final[0], length, limit, tick, check, language)
-                return _result(step, length, check, chunks=len(chunks), rounds=rounds)
+                return _result(step, length, check, chunks=len(chunks), rounds=rounds, source=text)
             groups = self._groups(backend, summaries, "short", limit, language)
             if len(groups) >= len(summaries):
                 raise ToolError("the context window is too small to combine the partial summaries; raise n_ctx")
@@ -432,23 +432,48 @@ def _whole_sentences(step: Generated) -> str:
 
 
 def _result(
-    step: Generated, length: str, check: Callable[[str], str | None], chunks: int, rounds: int
+    step: Generated, length: str, check: Callable[[str], str | None], chunks: int, rounds: int, source: str
 ) -> SummaryResult:
     """The summary, with ``finish_reason: length`` when the last step was cut: never passed off as complete.
 
     A ``sentence`` summary is the reply's first sentence (:func:`clean_sentence`): when that
     sentence is finished, the cut fell in the text thrown away after it, and the summary is whole.
+    A figure ``source`` (the whole input) never gives is named in the result's note (:func:`invented_note`).
     """
     finish = step.finish_reason
     if length == "sentence" and _SENTENCE_DONE.search(step.text):
         finish = "stop"
     summary = _whole_sentences(step)
+    note = invented_note(summary, source)
     if isinstance(check, BulletCheck):
         return BulletSummary(
             summary=summary, length=length, chunks=chunks, rounds=rounds, finish_reason=finish,
-            from_sentences=check.from_sentences,
+            from_sentences=check.from_sentences, note=note,
         )
-    return SummaryResult(summary=summary, length=length, chunks=chunks, rounds=rounds, finish_reason=finish)
+    return SummaryResult(
+        summary=summary, length=length, chunks=chunks, rounds=rounds, finish_reason=finish, note=note
+    )
+
+
+def invented_note(summary: str, source: str) -> str | None:
+    """A note naming the figures ``summary`` states that ``source`` never gives, or None when there are none.
+
+    :func:`grounded` drops such sentences, but keeps a reply whose every sentence has one: asked for
+    one sentence about a park's ten-acre expansion "paid by a state grant", SmolLM2 wrote "a $1.2 million
+    expansion", printed as the summary with no word that the figure was the model's own.
+    """
+    known = stated_figures(source)
+    shown: dict[str, None] = {}
+    for line in summary.splitlines():
+        marker = _BULLET.match(line)  # a list item's own number is no figure, as in grounded()
+        body = line[marker.end() :] if marker else line
+        for figure in unstated(body, known):
+            before = body[max(0, figure.start - len(figure.unit)) : figure.start]  # "$1.2 million", its sign with it
+            start = figure.start - len(before) if figure.unit and before == figure.unit else figure.start
+            shown[body[start : figure.end]] = None
+    if not shown:
+        return None
+    return f"the summary states figures its input does not give, check them: {', '.join(shown)}"
 
 
 @hookimpl

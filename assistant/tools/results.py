@@ -73,7 +73,8 @@ class SummaryResult(ToolResult):
     """``length`` when the final step was cut at its token budget (the unfinished sentence is dropped)."""
     note: str | None = None
     """Why the summary is not the model's, where it is not (an input too short to summarize, returned
-    as it is, with ``chunks`` and ``rounds`` 0); in the JSON only when there is one."""
+    as it is, with ``chunks`` and ``rounds`` 0), or what in it to doubt (figures its input never gave);
+    in the JSON only when there is one."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -88,11 +89,13 @@ class SummaryResult(ToolResult):
         return data
 
     def to_text(self) -> str:
+        # Both lines where both apply: a cut summary's note (a figure the input never gave) was lost.
+        lines = [self.summary]
         if self.finish_reason == CUT:
-            return f"{self.summary}\n{cut_notice('summary', 'the last step')}"
+            lines.append(cut_notice("summary", "the last step"))
         if self.note is not None:
-            return f"{self.summary}\n[{self.note}]"
-        return self.summary
+            lines.append(f"[{self.note}]")
+        return "\n".join(lines)
 
 
 @dataclass
