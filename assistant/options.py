@@ -109,14 +109,15 @@ def _number_as_text(value: Any, wanted: str) -> str:
     return f" (it is read as text: write {spelt})"
 
 
-def split_option(item: str) -> tuple[str, str]:
+def split_option(item: str, noun: str = "option") -> tuple[str, str]:
+    """``item`` (``KEY=VALUE``) as its key and value; ``noun`` names it in errors ("parameter" for ``-p``)."""
     problem = invalid_unicode(item)
     if problem:
-        raise ConfigError(f"option {visible_text(item)!r} is not valid UTF-8 ({problem})")
+        raise ConfigError(f"{noun} {visible_text(item)!r} is not valid UTF-8 ({problem})")
     key, sep, value = item.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not key:
-        raise ConfigError(f"option {visible_text(item)!r} must look like key=value")
+        raise ConfigError(f"{noun} {visible_text(item)!r} must look like key=value")
     return key, value
 
 

@@ -48,3 +48,14 @@ def test_a_template_json_answer_with_a_number_python_cannot_hold_is_an_error_not
 
     extraction = parse_json_answer(reply, None)
     assert extraction.answer is None and "cannot be read" in (extraction.error or "")
+
+
+def test_a_tool_parameter_without_a_value_is_called_a_parameter() -> None:
+    """Reported by the tools helper: ``-p labels`` said "option 'labels' must look like key=value"."""
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    result = CliRunner().invoke(main, ["summarize", "-b", "fake", "-m", "x", "-p", "labels", "hello there"])
+    assert result.exit_code != 0
+    assert "parameter 'labels' must look like key=value" in result.output

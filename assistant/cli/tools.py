@@ -153,7 +153,7 @@ def _show_default(value: Any) -> str:
 def _key_values(items: tuple[str, ...]) -> dict[str, str]:
     from ..options import refuse_repeated_options, split_option
 
-    pairs = [split_option(item) for item in items]
+    pairs = [split_option(item, "parameter") for item in items]
     refuse_repeated_options((key for key, _ in pairs), "-p", "parameter")
     return dict(pairs)
 
