@@ -59,3 +59,18 @@ def test_a_tool_parameter_without_a_value_is_called_a_parameter() -> None:
     result = CliRunner().invoke(main, ["summarize", "-b", "fake", "-m", "x", "-p", "labels", "hello there"])
     assert result.exit_code != 0
     assert "parameter 'labels' must look like key=value" in result.output
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Am Montag, 3. März 2024 um 14:30 Uhr traf Angela Merkel in Berlin.",
+     "Le lundi 3 mars 2024 à 10h30, Emmanuel Macron a rencontré Olaf Scholz à Paris."],
+)
+def test_another_languages_date_not_asked_for_is_still_no_name(text: str) -> None:
+    """With ner's default types (no DATE/TIME) "Montag", "März" and "Uhr" came out as places."""
+    from assistant.tools.language_words import text_language
+    from assistant.tools.spans import candidate_spans
+
+    names = [s.text for s in candidate_spans(text, dates=False, times=False, language=text_language(text))]
+    assert names == [s.text for s in candidate_spans(text, language=text_language(text)) if s.kind == "name"]
+    assert not {"Montag", "März", "Uhr", "Le"} & set(names)

@@ -448,11 +448,25 @@ def _candidates(
         for s in name_spans(cased)
         if not (len(s.text.split()) == 1 and _bare(s.text) in WEEKDAYS | MONTHS and s.text != "May")
     ]
+    if not (dates and times):  # a date or time not asked for is still no name ("Am Montag, 3. März … 14:30 Uhr")
+        unasked = _unasked(text, dates, times, language)
+        names = [s for s in names if not any(d.start <= s.start and s.end <= d.end for d in unasked)]
     starts = [d.start for d in date_list]  # in text order, none overlapping another
     names = [piece for s in names for piece in _clear_of(cased, s, date_list, starts)]
     if cased is not text:
         names = [_moved(s, s.start, s.end, text) for s in names]
     return sorted([*names, *date_list], key=lambda s: s.start)
+
+
+def _unasked(text: str, dates: bool, times: bool, language: str | None) -> list[Span]:
+    """The dates (``dates`` off) and times (``times`` off) of ``text`` that were not asked for: a name wholly
+    inside one is none.
+
+    English weekdays and months alone are no names by the word lists of :func:`_candidates`; another
+    language's are by its date patterns only, so with DATE not asked ``ner``'s default types made "Montag",
+    "März" and "Uhr" places.
+    """
+    return [*([] if dates else date_spans(text, language)), *([] if times else time_spans(text))]
 
 
 DATE_WORDS = WEEKDAY_CONTEXT | ORDINALS | WEEKDAYS | MONTHS | OTHER_DATE_WORDS
